@@ -1,0 +1,2 @@
+"""Shared platform code for every ContactPoint service: settings, logging, errors, auth, database
+and the gRPC server factory. Written once, imported by each service."""

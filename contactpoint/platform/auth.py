@@ -1,0 +1,194 @@
+"""Token verification, done locally by every service.
+
+Identity signs short-lived Ed25519 JWTs. Every other service fetches identity's public keys and
+its current revocations (`GetVerificationState`) every `revocation_poll_seconds`, so a revoked
+token or a suspended account stops working everywhere within about a second. If that state grows
+older than `revocation_max_staleness_seconds` (identity unreachable) tokens are refused with
+UNAVAILABLE: a registry of children fails closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from contactpoint.platform.errors import PermissionDenied, Unauthenticated, Unavailable
+from contactpoint.platform.logging import get_logger
+
+log = get_logger(__name__)
+
+ISSUER = "contactpoint-identity"
+ALGORITHM = "EdDSA"
+PERSON = "person"
+SERVICE = "service"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a person or a machine account, as the token says."""
+
+    subject: str
+    name: str
+    organisation: str
+    roles: frozenset[str]
+    kind: str
+    token_id: str
+    expire_time: datetime
+    token: str = field(repr=False)
+
+    def has_any(self, roles: Iterable[str]) -> bool:
+        """Whether the principal holds at least one of `roles`."""
+        return not self.roles.isdisjoint(roles)
+
+
+@dataclass(frozen=True)
+class VerificationState:
+    """Identity's keys and revocations at one version."""
+
+    version: int
+    keys: Mapping[str, bytes]
+    revoked_token_ids: frozenset[str]
+    suspended_subjects: frozenset[str]
+
+
+# Returns the current state, or None when `known_version` is still current.
+StateSource = Callable[[int], Awaitable[VerificationState | None]]
+
+
+class TokenVerifier:
+    """Verifies bearer tokens against identity's keys and revocations, refreshed in the background."""
+
+    def __init__(self, source: StateSource, *, poll_seconds: float = 0.5, max_staleness_seconds: float = 2.0):
+        self._source = source
+        self._poll = poll_seconds
+        self._max_staleness = max_staleness_seconds
+        self._state: VerificationState | None = None
+        self._keys: dict[str, Ed25519PublicKey] = {}
+        self._fresh_at = float("-inf")
+        self._task: asyncio.Task[None] | None = None
+
+    async def refresh(self) -> None:
+        """Fetch the state once (raises if identity cannot be reached)."""
+        known = self._state.version if self._state else 0
+        state = await self._source(known)
+        if state is not None:
+            self._keys = {kid: Ed25519PublicKey.from_public_bytes(raw) for kid, raw in state.keys.items()}
+            self._state = state
+        self._fresh_at = time.monotonic()
+
+    async def _loop(self) -> None:
+        failures = 0
+        while True:
+            try:
+                await self.refresh()
+                if failures:
+                    log.info("auth.state_refreshed_again", after_failures=failures)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep polling whatever went wrong; tokens fail closed meanwhile
+                failures += 1
+                if failures in (1, 10) or failures % 100 == 0:
+                    log.warning("auth.state_refresh_failed", failures=failures, error=type(exc).__name__)
+            await asyncio.sleep(self._poll)
+
+    def start(self) -> None:
+        """Start polling in the background (on the running event loop)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name="token-verifier")
+
+    async def stop(self) -> None:
+        """Stop polling."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    def verify(self, token: str) -> Principal:
+        """The principal a token names; Unauthenticated when it is bad, expired or revoked."""
+        if self._state is None or time.monotonic() - self._fresh_at > self._max_staleness:
+            raise Unavailable("token verification is unavailable")
+        try:
+            header = jwt.get_unverified_header(token)
+            key = self._keys.get(str(header.get("kid", "")))
+            if key is None:
+                raise Unauthenticated("invalid token")
+            claims = jwt.decode(
+                token,
+                key=key,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "jti", "iss"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated("invalid token") from exc
+        if claims["jti"] in self._state.revoked_token_ids or claims["sub"] in self._state.suspended_subjects:
+            raise Unauthenticated("invalid token")
+        return Principal(
+            subject=str(claims["sub"]),
+            name=str(claims.get("name", "")),
+            organisation=str(claims.get("org", "")),
+            roles=frozenset(str(r) for r in claims.get("roles", [])),
+            kind=str(claims.get("kind", "")),
+            token_id=str(claims["jti"]),
+            expire_time=datetime.fromtimestamp(int(claims["exp"]), UTC),
+            token=token,
+        )
+
+
+def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
+    """The token of an `authorization: Bearer <token>` metadata entry, if any."""
+    for key, value in metadata or ():
+        if key.lower() == "authorization" and isinstance(value, str):
+            scheme, _, token = value.partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    return None
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may call an RPC. Every RPC of every service declares one; unlisted RPCs are refused."""
+
+    roles: frozenset[str] = frozenset()
+    authenticated: bool = True
+
+    def check(self, principal: Principal) -> None:
+        """PermissionDenied unless the principal holds one of the roles (when roles are named)."""
+        if self.roles and not principal.has_any(self.roles):
+            raise PermissionDenied("the caller's roles do not allow this")
+
+
+# Needs no token (IssueServiceToken, Login, GetVerificationState) — or, in the gateway,
+# authenticates inside the handler so that refusals are audited too.
+PUBLIC = Access(authenticated=False)
+# Any valid token.
+ANY_CALLER = Access()
+
+
+def roles(*names: str) -> Access:
+    """Access for holders of any of `names`."""
+    return Access(roles=frozenset(names))
+
+
+_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("principal", default=None)
+
+
+def current_principal() -> Principal:
+    """The authenticated caller of the RPC being handled (set by the server interceptor)."""
+    principal = _principal.get()
+    if principal is None:
+        raise Unauthenticated("authentication required")
+    return principal
+
+
+def set_principal(principal: Principal | None) -> contextvars.Token[Principal | None]:
+    """Bind the caller for the RPC being handled."""
+    return _principal.set(principal)

@@ -1,0 +1,94 @@
+"""Database engines and the one-transaction-per-RPC unit of work, on SQLite and PostgreSQL alike.
+
+gRPC handlers run on the asyncio loop; database work runs in worker threads through
+`Database.read` / `Database.write`, each one transaction: commit on success, roll back on any
+error, always close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy.exc import OperationalError
+
+from contactpoint.platform.errors import Unavailable
+
+T = TypeVar("T")
+
+
+def is_sqlite(url: str) -> bool:
+    """Whether `url` names an SQLite database."""
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def make_engine(url: str, *, immediate: bool = False) -> Engine:
+    """An engine for `url`. On SQLite, WAL and foreign keys are on, and with `immediate` every
+    transaction takes the write lock up front (BEGIN IMMEDIATE) so that concurrent writers wait
+    instead of failing half-way."""
+    if not is_sqlite(url):
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from pysqlite so that BEGIN is ours (SQLAlchemy's recipe).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """One service's database: a read engine and a write engine (the same pool on PostgreSQL)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.writer = make_engine(url, immediate=True)
+        self.reader = make_engine(url) if is_sqlite(url) else self.writer
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Connection]:
+        """One transaction: commit on success, roll back on any error."""
+        engine = self.writer if write else self.reader
+        try:
+            with engine.begin() as conn:
+                yield conn
+        except OperationalError as exc:
+            # The database is unreachable or locked: a dependency is down, nothing was stored.
+            raise Unavailable("the database is unavailable") from exc
+
+    def run_sync(self, fn: Callable[[Connection], T], *, write: bool = True) -> T:
+        """Run `fn` in one transaction in the calling thread."""
+        with self.transaction(write=write) as conn:
+            return fn(conn)
+
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        """Run `fn` in one write transaction in a worker thread."""
+        return await asyncio.to_thread(self.run_sync, fn, write=True)
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        """Run `fn` in one read transaction in a worker thread."""
+        return await asyncio.to_thread(self.run_sync, fn, write=False)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.writer.dispose()
+        if self.reader is not self.writer:
+            self.reader.dispose()

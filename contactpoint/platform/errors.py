@@ -1,0 +1,175 @@
+"""One exception hierarchy for the whole suite and its single mapping to gRPC status.
+
+Domain code raises these; the server interceptor (and StreamSourceRecords, per record) turns them
+into a `google.rpc.Status` with the rich error details of AIP-193. Messages are for clients: they
+never carry stack traces, SQL or a child's personal data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+ERROR_DOMAIN = "contactpoint.gov.uk"
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """One bad field of a request: `field` is its path (e.g. `record.name.family_name`)."""
+
+    field: str
+    description: str
+
+
+class ContactPointError(Exception):
+    """Root of every error a client may see. Subclasses fix the gRPC status code."""
+
+    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def details(self) -> list[any_pb2.Any]:
+        """The google.rpc error details to send with this error."""
+        return []
+
+    def to_status(self) -> status_pb2.Status:
+        """This error as a google.rpc.Status (code, message and packed details)."""
+        return status_pb2.Status(code=self.code.value[0], message=self.message, details=self.details())
+
+
+def _pack(msg: object) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(msg)  # type: ignore[arg-type]
+    return packed
+
+
+class InvalidArgument(ContactPointError):
+    """The request is malformed: one `BadRequest.FieldViolation` per bad field."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+    def __init__(self, violations: Sequence[FieldViolation], message: str | None = None) -> None:
+        self.violations = list(violations)
+        if message is None:
+            message = "invalid request: " + "; ".join(f"{v.field}: {v.description}" for v in self.violations)
+        super().__init__(message)
+
+    def details(self) -> list[any_pb2.Any]:
+        bad = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                for v in self.violations
+            ]
+        )
+        return [_pack(bad)]
+
+
+class Unauthenticated(ContactPointError):
+    """No, bad, expired, revoked or suspended token; a failed login. Says nothing more."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDenied(ContactPointError):
+    """Authenticated, but not allowed to do this."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+    def __init__(self, message: str = "permission denied", reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def details(self) -> list[any_pb2.Any]:
+        if not self.reason:
+            return []
+        return [_pack(error_details_pb2.ErrorInfo(reason=self.reason, domain=ERROR_DOMAIN))]
+
+
+class NotFound(ContactPointError):
+    """The thing asked for does not exist, or is not visible to the caller."""
+
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class FailedPrecondition(ContactPointError):
+    """The system is not in a state to do this; `reason` is a stable UPPER_SNAKE code."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+    def __init__(self, message: str, reason: str, metadata: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.metadata = dict(metadata or {})
+
+    def details(self) -> list[any_pb2.Any]:
+        info = error_details_pb2.ErrorInfo(reason=self.reason, domain=ERROR_DOMAIN, metadata=dict(self.metadata))
+        return [_pack(info)]
+
+
+class ResourceExhausted(ContactPointError):
+    """A rate or volume limit was hit; `retry_after_seconds` tells the client when to try again."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    def __init__(self, message: str, retry_after_seconds: float, reason: str = "") -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+        self.reason = reason
+
+    def details(self) -> list[any_pb2.Any]:
+        delay = duration_pb2.Duration()
+        delay.FromMilliseconds(int(self.retry_after_seconds * 1000))
+        out = [_pack(error_details_pb2.RetryInfo(retry_delay=delay))]
+        if self.reason:
+            out.append(_pack(error_details_pb2.ErrorInfo(reason=self.reason, domain=ERROR_DOMAIN)))
+        return out
+
+
+class Unavailable(ContactPointError):
+    """A dependency is down: nothing was returned or stored."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+
+
+def internal_status() -> status_pb2.Status:
+    """What a client sees for one of our own bugs: no detail that could leak internals."""
+    return status_pb2.Status(code=code_pb2.INTERNAL, message="internal error")
+
+
+def from_rpc_error(err: grpc.RpcError) -> ContactPointError | None:
+    """Re-raise-able domain error for a status that a peer service returned, or None.
+
+    Used where one of our services calls another and passes the answer on (the gateway relays
+    records' INVALID_ARGUMENT/NOT_FOUND/FAILED_PRECONDITION as they are).
+    """
+    from grpc_status import rpc_status
+
+    code = err.code() if isinstance(err, grpc.Call) else None
+    if code is None:
+        return None
+    status = rpc_status.from_call(err) if isinstance(err, grpc.Call) else None
+    message = (err.details() if isinstance(err, grpc.Call) else "") or code.name.lower()
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return Unavailable("a dependency is unavailable")
+    if code == grpc.StatusCode.NOT_FOUND:
+        return NotFound(message)
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        violations: list[FieldViolation] = []
+        for detail in status.details if status else []:
+            bad = error_details_pb2.BadRequest()
+            if detail.Unpack(bad):
+                violations += [FieldViolation(v.field, v.description) for v in bad.field_violations]
+        return InvalidArgument(violations, message)
+    if code == grpc.StatusCode.FAILED_PRECONDITION:
+        for detail in status.details if status else []:
+            info = error_details_pb2.ErrorInfo()
+            if detail.Unpack(info):
+                return FailedPrecondition(message, info.reason, dict(info.metadata))
+        return FailedPrecondition(message, "FAILED_PRECONDITION")
+    return None

@@ -1,0 +1,40 @@
+"""Ed25519 signing keys kept in PEM files (created with mode 0600 on first start)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+
+def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
+    """The key in `path`, creating it (and its folder) when it does not exist yet."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pem = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process created it first; use theirs
+        else:
+            with os.fdopen(fd, "wb") as out:
+                out.write(pem)
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{path} does not hold an Ed25519 private key")
+    return key
+
+
+def raw_public_key(key: Ed25519PrivateKey) -> bytes:
+    """The raw 32-byte public key."""
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id(key: Ed25519PrivateKey) -> str:
+    """A short stable id for the key (hex of the first 8 bytes of SHA-256 of the public key)."""
+    return hashlib.sha256(raw_public_key(key)).hexdigest()[:16]

@@ -1,0 +1,87 @@
+"""Calling the suite's other services: channels, identity's verification state, and a machine
+account's own access token (fetched once, renewed before it expires)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import grpc
+
+from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
+from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
+from contactpoint.platform.auth import StateSource, VerificationState
+from contactpoint.platform.errors import Unavailable
+
+CHANNEL_OPTIONS = [
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.enable_retries", 1),
+]
+# Calls between our services must not hang a client's request for long.
+PEER_TIMEOUT_SECONDS = 5.0
+
+
+def open_channel(target: str) -> grpc.aio.Channel:
+    """An insecure channel to one of the suite's services (TLS is terminated by the platform)."""
+    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+
+
+def remote_state_source(channel: grpc.aio.Channel) -> StateSource:
+    """Identity's verification state, fetched over gRPC."""
+    stub = identity_grpc.IdentityServiceStub(channel)
+
+    async def fetch(known_version: int) -> VerificationState | None:
+        resp = await stub.GetVerificationState(
+            identity_pb.GetVerificationStateRequest(known_version=known_version), timeout=PEER_TIMEOUT_SECONDS
+        )
+        if resp.unchanged:
+            return None
+        return VerificationState(
+            version=resp.version,
+            keys={k.key_id: k.public_key for k in resp.keys},
+            revoked_token_ids=frozenset(resp.revoked_token_ids),
+            suspended_subjects=frozenset(resp.suspended_subjects),
+        )
+
+    return fetch
+
+
+class ServiceToken:
+    """A machine account's access token, renewed a minute (or a third of its life) before expiry."""
+
+    def __init__(self, channel: grpc.aio.Channel, client_id: str, client_secret: str) -> None:
+        self._stub = identity_grpc.IdentityServiceStub(channel)
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._token = ""
+        self._renew_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> str:
+        """A valid token; Unavailable when identity cannot issue one."""
+        if time.time() < self._renew_at:
+            return self._token
+        async with self._lock:
+            if time.time() < self._renew_at:
+                return self._token
+            try:
+                resp = await self._stub.IssueServiceToken(
+                    identity_pb.IssueServiceTokenRequest(
+                        client_id=self._client_id, client_secret=self._client_secret
+                    ),
+                    timeout=PEER_TIMEOUT_SECONDS,
+                )
+            except grpc.RpcError as exc:
+                raise Unavailable("identity is unavailable") from exc
+            life = resp.expire_time.seconds - time.time()
+            self._token = resp.access_token
+            self._renew_at = time.time() + max(0.0, life - min(60.0, life / 3))
+            return self._token
+
+    def invalidate(self) -> None:
+        """Forget the token (e.g. after a peer refused it)."""
+        self._renew_at = 0.0
+
+    async def metadata(self) -> tuple[tuple[str, str], ...]:
+        """Call metadata carrying the token."""
+        return (("authorization", f"Bearer {await self.get()}"),)

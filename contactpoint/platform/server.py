@@ -1,0 +1,104 @@
+"""The server factory: grpc.aio with health checking, reflection, the service interceptor and
+graceful shutdown on SIGTERM/SIGINT. `create_server` builds; `serve` runs until a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from google.protobuf.descriptor import ServiceDescriptor
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from contactpoint.platform.auth import Access, TokenVerifier
+from contactpoint.platform.interceptor import ServiceInterceptor
+from contactpoint.platform.logging import get_logger
+
+log = get_logger(__name__)
+
+SERVER_OPTIONS = [
+    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+    ("grpc.so_reuseport", 0),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One gRPC service to host: its servicer, the generated `add_…_to_server`, its descriptor and
+    the access rule of each of its RPCs (by method name)."""
+
+    servicer: Any
+    add_to_server: Callable[[Any, grpc.aio.Server], None]
+    descriptor: ServiceDescriptor
+    access: Mapping[str, Access]
+
+    def full_access(self) -> dict[str, Access]:
+        """Access rules by full method path; every RPC in the descriptor must have one."""
+        missing = [m.name for m in self.descriptor.methods if m.name not in self.access]
+        if missing:
+            raise RuntimeError(f"{self.descriptor.full_name}: no access rule for {missing}")
+        return {f"/{self.descriptor.full_name}/{m.name}": self.access[m.name] for m in self.descriptor.methods}
+
+
+@dataclass
+class RunningServer:
+    """A started server, the port it is bound to and its health servicer."""
+
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    services: Sequence[ServiceSpec]
+    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def stop(self, grace: float) -> None:
+        """Report NOT_SERVING, let in-flight RPCs finish within `grace` seconds, then clean up."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        for hook in self.on_stop:
+            await hook()
+
+
+async def start_server(
+    services: Sequence[ServiceSpec],
+    *,
+    listen: str,
+    verifier: TokenVerifier | None,
+    on_stop: Sequence[Callable[[], Awaitable[None]]] = (),
+) -> RunningServer:
+    """Build, bind and start a server hosting `services` (plus health and reflection)."""
+    access: dict[str, Access] = {}
+    for spec in services:
+        access.update(spec.full_access())
+    server = grpc.aio.server(interceptors=[ServiceInterceptor(access, verifier)], options=SERVER_OPTIONS)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for spec in services:
+        spec.add_to_server(spec.servicer, server)
+    names = [spec.descriptor.full_name for spec in services]
+    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    port = server.add_insecure_port(listen)
+    if port == 0:
+        raise OSError(f"cannot listen on {listen}")
+    await server.start()
+    for name in ["", *names]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return RunningServer(server, port, health_servicer, services, list(on_stop))
+
+
+async def run_until_signalled(running: RunningServer, *, grace: float, name: str) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("service.serving", service=name, port=running.port)
+    await stop.wait()
+    log.info("service.stopping", service=name, grace_seconds=grace)
+    await running.stop(grace)
+    log.info("service.stopped", service=name)

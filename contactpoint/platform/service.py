@@ -1,0 +1,58 @@
+"""What every service's `main` does: settings → logging → migrations → server → wait for a signal."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from contactpoint.platform import migrate
+from contactpoint.platform.auth import TokenVerifier
+from contactpoint.platform.logging import configure_logging, get_logger
+from contactpoint.platform.server import RunningServer, ServiceSpec, run_until_signalled, start_server
+from contactpoint.platform.settings import DatabaseSettings, ServiceSettings
+
+log = get_logger(__name__)
+
+
+class Built:
+    """A service assembled from its settings, ready to be started."""
+
+    def __init__(
+        self,
+        services: Sequence[ServiceSpec],
+        verifier: TokenVerifier | None,
+        on_stop: Sequence[Callable[[], Awaitable[None]]] = (),
+    ) -> None:
+        self.services = services
+        self.verifier = verifier
+        self.on_stop = list(on_stop)
+
+
+async def start_built(built: Built, listen: str) -> RunningServer:
+    """Start a built service: first token verification state, then the server."""
+    if built.verifier is not None:
+        built.verifier.start()
+    stops = list(built.on_stop)
+    if built.verifier is not None:
+        stops.insert(0, built.verifier.stop)
+    return await start_server(built.services, listen=listen, verifier=built.verifier, on_stop=stops)
+
+
+def run_service(
+    name: str,
+    settings: ServiceSettings,
+    migrations_dir: Path | None,
+    build: Callable[[], Awaitable[Built]],
+) -> None:
+    """Run one service in this process until SIGTERM/SIGINT."""
+    configure_logging(level=settings.log_level, fmt=settings.log_format, service=name)
+    if isinstance(settings, DatabaseSettings) and migrations_dir is not None and settings.migrate_on_start:
+        migrate.upgrade(name, migrations_dir, settings.database_url)
+
+    async def main() -> None:
+        built = await build()
+        running = await start_built(built, settings.listen)
+        await run_until_signalled(running, grace=settings.shutdown_grace_seconds, name=name)
+
+    asyncio.run(main())

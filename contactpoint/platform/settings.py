@@ -1,0 +1,67 @@
+"""Typed settings, read from the environment only (CONTRACT.md §1).
+
+Each service declares one subclass with its own prefix (`CONTACTPOINT_RECORDS_…`); `main()` builds
+it once and passes it down. Nothing else in the code base reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal, TypeVar
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "CONTACTPOINT_"
+
+
+class ServiceSettings(BaseSettings):
+    """What every service needs: its address, logging and shutdown."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    listen: str = Field(default="127.0.0.1:0", description="host:port to serve gRPC on")
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    shutdown_grace_seconds: float = Field(default=10.0, gt=0)
+
+
+class DatabaseSettings(BaseSettings):
+    """A service that owns a database."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    database_url: str = Field(description="SQLAlchemy URL, e.g. sqlite:///var/records.db")
+    migrate_on_start: bool = Field(default=True, description="run this service's Alembic migrations at start")
+
+
+class VerifyingSettings(ServiceSettings):
+    """A service that verifies tokens issued by identity."""
+
+    identity_target: str = Field(description="host:port of the identity service")
+    revocation_poll_seconds: float = Field(default=0.5, gt=0)
+    revocation_max_staleness_seconds: float = Field(
+        default=2.0, gt=0, description="refuse tokens (UNAVAILABLE) when revocations are older than this"
+    )
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def prefix_of(cls: type[BaseSettings]) -> str:
+    """The environment prefix of a settings class, e.g. `CONTACTPOINT_RECORDS_`."""
+    return str(cls.model_config.get("env_prefix", ""))
+
+
+def load_settings(cls: type[S], env: Mapping[str, str]) -> S:
+    """Build `cls` from `env` (normally `os.environ`, possibly with CLI defaults laid under it)."""
+    prefix = prefix_of(cls)
+    values = {k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix)}
+    known = {name for name in cls.model_fields}
+    return cls.model_validate({k: v for k, v in values.items() if k in known})
+
+
+def variable_names(cls: type[BaseSettings]) -> set[str]:
+    """Every environment variable `cls` reads."""
+    prefix = prefix_of(cls)
+    return {prefix + name.upper() for name in cls.model_fields}

@@ -1,0 +1,1 @@
+"""The ContactPoint back-end services: identity, records and audit."""

@@ -1,0 +1,1 @@
+"""Identity: accounts, organisations, roles, passwords, TOTP, lockout, tokens and revocation."""

@@ -1,0 +1,45 @@
+"""Identity's tables (SQLAlchemy Core). The Alembic history in migrations/ creates them."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table
+
+metadata = MetaData()
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(16), nullable=False),  # person | service
+    # A person's username, or a machine account's name.
+    Column("name", String(128), nullable=False),
+    Column("client_id", String(64), unique=True),
+    Column("organisation", String(64), nullable=False),
+    Column("roles", JSON, nullable=False),
+    # Argon2id: a person's password, or a machine account's client secret.
+    Column("secret_hash", String(256), nullable=False),
+    Column("totp_secret", String(64)),
+    Column("totp_last_step", Integer, nullable=False, default=0),
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", DateTime(timezone=True)),
+    Column("suspended", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+# Usernames are unique among people; machine account names among machine accounts.
+Index("ix_accounts_kind_name", accounts.c.kind, accounts.c.name, unique=True)
+
+revoked_tokens = Table(
+    "revoked_tokens",
+    metadata,
+    Column("token_id", String(64), primary_key=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row: bumped on every change that verifiers must learn about (revocations, suspensions).
+state_version = Table(
+    "state_version",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+)

@@ -1,0 +1,111 @@
+"""Identity over real gRPC on SQLite and PostgreSQL: service tokens, logins, lockout, revocation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import grpc
+import jwt
+import pyotp
+import pytest
+from grpc_status import rpc_status
+
+from contactpoint.identity.v1 import identity_service_pb2 as pb
+from contactpoint.identity.v1 import identity_service_pb2_grpc as pb_grpc
+from tests.harness import bearer, create_service_account, create_user, identity_settings, running_identity
+
+PASSWORD = "correct horse battery staple 9"
+
+
+async def test_service_token_and_revocation(database_url: str, tmp_path: Path) -> None:
+    settings = identity_settings(database_url, tmp_path)
+    async with running_identity(settings) as (_, target):
+        account = create_service_account(database_url, "council-a", "council-system")
+        async with grpc.aio.insecure_channel(target) as ch:
+            stub = pb_grpc.IdentityServiceStub(ch)
+            resp = await stub.IssueServiceToken(
+                pb.IssueServiceTokenRequest(client_id=account.client_id, client_secret=account.client_secret)
+            )
+            claims = jwt.decode(resp.access_token, options={"verify_signature": False})
+            assert claims["roles"] == ["council-system"] and claims["org"] == "E08000003"
+            assert abs(resp.expire_time.seconds - (time.time() + 900)) < 5
+
+            with pytest.raises(grpc.aio.AioRpcError) as bad:
+                await stub.IssueServiceToken(
+                    pb.IssueServiceTokenRequest(client_id=account.client_id, client_secret="wrong")
+                )
+            assert bad.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+            with pytest.raises(grpc.aio.AioRpcError) as empty:
+                await stub.IssueServiceToken(pb.IssueServiceTokenRequest())
+            assert empty.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            status = rpc_status.from_call(empty.value)
+            assert status is not None and status.details, "INVALID_ARGUMENT carries BadRequest details"
+
+            # A council system may not authenticate people: only the gateway may.
+            with pytest.raises(grpc.aio.AioRpcError) as denied:
+                await stub.AuthenticateUser(
+                    pb.AuthenticateUserRequest(username="x", password="y", totp_code="1"),
+                    metadata=bearer(resp.access_token),
+                )
+            assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+            state = await stub.GetVerificationState(pb.GetVerificationStateRequest())
+            await stub.RevokeToken(pb.RevokeTokenRequest(), metadata=bearer(resp.access_token))
+            after = await stub.GetVerificationState(pb.GetVerificationStateRequest(known_version=state.version))
+            assert not after.unchanged and claims["jti"] in after.revoked_token_ids
+            await asyncio.sleep(0.6)
+            with pytest.raises(grpc.aio.AioRpcError) as revoked:
+                await stub.RevokeToken(pb.RevokeTokenRequest(), metadata=bearer(resp.access_token))
+            assert revoked.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+            with pytest.raises(grpc.aio.AioRpcError) as anonymous:
+                await stub.RevokeToken(pb.RevokeTokenRequest())
+            assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_login_totp_once_and_lockout(database_url: str, tmp_path: Path) -> None:
+    settings = identity_settings(database_url, tmp_path, max_failed_logins=3, lockout_seconds=60)
+    async with running_identity(settings) as (_, target):
+        gateway = create_service_account(database_url, "gateway", "gateway", org="contactpoint")
+        user = create_user(database_url, "jo.bloggs", "practitioner")
+        async with grpc.aio.insecure_channel(target) as ch:
+            stub = pb_grpc.IdentityServiceStub(ch)
+            gw = await stub.IssueServiceToken(
+                pb.IssueServiceTokenRequest(client_id=gateway.client_id, client_secret=gateway.client_secret)
+            )
+            md = bearer(gw.access_token)
+            totp = pyotp.TOTP(user.totp_secret)
+
+            async def login(password: str, code: str) -> grpc.StatusCode:
+                try:
+                    await stub.AuthenticateUser(
+                        pb.AuthenticateUserRequest(username="jo.bloggs", password=password, totp_code=code), metadata=md
+                    )
+                    return grpc.StatusCode.OK
+                except grpc.aio.AioRpcError as exc:
+                    return exc.code()
+
+            code = totp.now()
+            assert await login(PASSWORD, code) == grpc.StatusCode.OK
+            # The same code is accepted once only.
+            assert await login(PASSWORD, code) == grpc.StatusCode.UNAUTHENTICATED
+            # An unknown user fails the same way, with the same message.
+            with pytest.raises(grpc.aio.AioRpcError) as unknown:
+                await stub.AuthenticateUser(
+                    pb.AuthenticateUserRequest(username="nobody", password=PASSWORD, totp_code=code), metadata=md
+                )
+            with pytest.raises(grpc.aio.AioRpcError) as wrong:
+                await stub.AuthenticateUser(
+                    pb.AuthenticateUserRequest(username="jo.bloggs", password="not the password", totp_code=code),
+                    metadata=md,
+                )
+            assert (unknown.value.code(), unknown.value.details()) == (wrong.value.code(), wrong.value.details())
+            # Concurrent wrong attempts (one more above) lock the account.
+            results = await asyncio.gather(*(login("wrong password!!", "000000") for _ in range(5)))
+            assert set(results) == {grpc.StatusCode.UNAUTHENTICATED}
+            # Locked: even the right password and a fresh code fail.
+            fresh = totp.at(time.time() + 30)
+            assert await login(PASSWORD, fresh) == grpc.StatusCode.UNAUTHENTICATED
