@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import grpc
 
 from contactpoint.platform import migrate
 from contactpoint.platform.db import Database
 from contactpoint.platform.server import RunningServer
-from contactpoint.platform.service import start_built
+from contactpoint.platform.service import Built, start_built
 from services.identity import domain as identity_domain
 from services.identity.main import MIGRATIONS as IDENTITY_MIGRATIONS
 from services.identity.main import build as build_identity
@@ -30,14 +31,22 @@ def identity_settings(database_url: str, tmp_path: Path, **overrides: object) ->
 
 
 @asynccontextmanager
-async def running_identity(settings: IdentitySettings) -> AsyncIterator[tuple[RunningServer, str]]:
-    """Identity serving on a free port: (server, target)."""
-    migrate.upgrade("identity", IDENTITY_MIGRATIONS, settings.database_url)
-    running = await start_built(await build_identity(settings), settings.listen)
+async def running_service(
+    name: str, migrations: Path | None, build: Callable[[Any], Awaitable[Built]], settings: Any
+) -> AsyncIterator[tuple[RunningServer, str]]:
+    """Any service (its `main.build`) migrated and serving on a free port: (server, target)."""
+    if migrations is not None:
+        migrate.upgrade(name, migrations, settings.database_url)
+    running = await start_built(await build(settings), settings.listen)
     try:
         yield running, f"127.0.0.1:{running.port}"
     finally:
         await running.stop(0)
+
+
+def running_identity(settings: IdentitySettings) -> AbstractAsyncContextManager[tuple[RunningServer, str]]:
+    """Identity serving on a free port: (server, target)."""
+    return running_service("identity", IDENTITY_MIGRATIONS, build_identity, settings)
 
 
 def create_user(database_url: str, username: str, *roles: str, org: str = "E08000003",
