@@ -32,6 +32,11 @@ class Built:
 async def start_built(built: Built, listen: str) -> RunningServer:
     """Start a built service: first token verification state, then the server."""
     if built.verifier is not None:
+        try:
+            # Have keys before reporting SERVING when identity is already up; else the poller catches up.
+            await built.verifier.refresh()
+        except Exception as exc:  # identity not up yet: requests fail closed until the first poll succeeds
+            log.info("auth.state_not_yet_available", error=type(exc).__name__)
         built.verifier.start()
     stops = list(built.on_stop)
     if built.verifier is not None:

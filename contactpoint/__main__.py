@@ -1,0 +1,5 @@
+"""`python -m contactpoint` is the `contactpoint` command."""
+
+from contactpoint.cli.main import app
+
+app()

@@ -1,0 +1,79 @@
+"""Account administration from the command line, straight on identity's database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy import Connection
+
+from contactpoint.platform import migrate
+from contactpoint.platform.db import Database
+from contactpoint.platform.errors import ContactPointError, InvalidArgument
+from contactpoint.platform.settings import load_settings
+from services.identity import domain
+from services.identity.main import MIGRATIONS
+from services.identity.settings import IdentitySettings
+
+T = TypeVar("T")
+
+
+def identity_settings(env: Mapping[str, str]) -> IdentitySettings:
+    """Identity's settings from `env`, or a clear message and exit 2."""
+    try:
+        return load_settings(IdentitySettings, env)
+    except ValidationError as exc:
+        problems = ", ".join(f"CONTACTPOINT_IDENTITY_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+                             for e in exc.errors())
+        typer.echo(f"contactpoint: bad identity configuration: {problems}", err=True)
+        raise typer.Exit(2) from None
+
+
+def in_identity_db(env: Mapping[str, str], fn: Callable[[Connection], T]) -> T:
+    """Run `fn` in one transaction on identity's (migrated) database; domain errors exit 1."""
+    settings = identity_settings(env)
+    migrate.upgrade("identity", MIGRATIONS, settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        return db.run_sync(fn)
+    except InvalidArgument as exc:
+        for v in exc.violations:
+            typer.echo(f"contactpoint: --{v.field}: {v.description}", err=True)
+        raise typer.Exit(1) from None
+    except ContactPointError as exc:
+        typer.echo(f"contactpoint: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        db.dispose()
+
+
+def create_user(env: Mapping[str, str], *, username: str, org: str, roles: list[str], password: str) -> domain.NewUser:
+    """`admin create-user`."""
+    issuer = identity_settings(env).totp_issuer
+    return in_identity_db(
+        env,
+        lambda c: domain.create_user(
+            c, username=username, organisation=org, roles=roles, password=password, issuer=issuer
+        ),
+    )
+
+
+def create_service_account(env: Mapping[str, str], *, name: str, org: str, role: str) -> domain.NewServiceAccount:
+    """`admin create-service-account`."""
+    return in_identity_db(env, lambda c: domain.create_service_account(c, name=name, organisation=org, role=role))
+
+
+GATEWAY_ACCOUNT = "gateway"
+GATEWAY_ORG = "contactpoint"
+
+
+def gateway_credentials(env: Mapping[str, str]) -> domain.NewServiceAccount:
+    """The embedded gateway's machine account, with a fresh secret for this run (nothing on disk)."""
+    return in_identity_db(
+        env,
+        lambda c: domain.create_service_account(
+            c, name=GATEWAY_ACCOUNT, organisation=GATEWAY_ORG, role="gateway", rotate_if_exists=True
+        ),
+    )

@@ -1,0 +1,112 @@
+"""The `contactpoint` command (CONTRACT.md §1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from contactpoint.cli.embedded import DEFAULT_BASE_PORT, layered_env
+
+app = typer.Typer(help="ContactPoint: the national registry of contact details for children.", no_args_is_help=True)
+admin = typer.Typer(help="Manage accounts (identity's database).", no_args_is_help=True)
+audit = typer.Typer(help="Check the audit log.", no_args_is_help=True)
+app.add_typer(admin, name="admin")
+app.add_typer(audit, name="audit")
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Embedded default: SQLite files and keys here (default ./var)."),
+]
+
+
+class Service(StrEnum):
+    """The four services."""
+
+    identity = "identity"
+    records = "records"
+    audit = "audit"
+    gateway = "gateway"
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print `message` to stderr and exit with `code`."""
+    typer.echo(f"contactpoint: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def serve(service: Service) -> None:
+    """Start one service, configured from environment variables only."""
+    from contactpoint.cli.launch import run_one
+
+    run_one(service.value, dict(os.environ))
+
+
+@app.command()
+def up(
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Where SQLite files and keys live.")] = Path("var"),
+    base_port: Annotated[int, typer.Option("--base-port", help="Gateway port; the others follow.")] = DEFAULT_BASE_PORT,
+) -> None:
+    """Start identity, records, audit and gateway as four processes on the embedded default."""
+    from contactpoint.cli.launch import run_suite
+
+    raise typer.Exit(run_suite(data_dir, base_port, dict(os.environ)))
+
+
+@admin.command("create-user")
+def create_user(
+    username: Annotated[str, typer.Option("--username")],
+    org: Annotated[str, typer.Option("--org")],
+    role: Annotated[list[str], typer.Option("--role", help="Repeat for several roles.")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Create a person's account; prints the TOTP secret and otpauth:// URI."""
+    from contactpoint.cli import accounts
+
+    if not password_stdin:
+        fail("the password is read from stdin: pass --password-stdin")
+    password = sys.stdin.readline().rstrip("\r\n")
+    env = layered_env(os.environ, data_dir)
+    user = accounts.create_user(env, username=username, org=org, roles=role, password=password)
+    if as_json:
+        typer.echo(json.dumps({"username": user.username, "totp_secret": user.totp_secret,
+                               "otpauth_uri": user.otpauth_uri}))
+    else:
+        typer.echo(f"created {user.username}\nTOTP secret: {user.totp_secret}\n{user.otpauth_uri}")
+
+
+@admin.command("create-service-account")
+def create_service_account(
+    name: Annotated[str, typer.Option("--name")],
+    org: Annotated[str, typer.Option("--org")],
+    role: Annotated[str, typer.Option("--role")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Create a machine account; the secret is shown once and stored only as a hash."""
+    from contactpoint.cli import accounts
+
+    env = layered_env(os.environ, data_dir)
+    account = accounts.create_service_account(env, name=name, org=org, role=role)
+    if as_json:
+        typer.echo(json.dumps({"client_id": account.client_id, "client_secret": account.client_secret}))
+    else:
+        typer.echo(f"client_id: {account.client_id}\nclient_secret: {account.client_secret}\n"
+                   "(the secret is shown once; store it now)")
+
+
+@audit.command("verify")
+def audit_verify(as_json: Annotated[bool, typer.Option("--json")] = False, data_dir: DataDir = None) -> None:
+    """Recompute the audit log's Merkle tree and check every signed tree head."""
+    from contactpoint.cli import auditlog
+
+    ok = auditlog.verify(layered_env(os.environ, data_dir), as_json=as_json)
+    raise typer.Exit(0 if ok else 1)

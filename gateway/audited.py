@@ -1,0 +1,127 @@
+"""Audit first: every gateway request produces exactly one audit event, written before any child
+data leaves. If the audit service cannot confirm the write, the request fails UNAVAILABLE."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+
+import grpc
+
+from contactpoint.audit.v1 import audit_service_pb2 as audit_pb
+from contactpoint.audit.v1 import audit_service_pb2_grpc as audit_grpc
+from contactpoint.common.v1 import child_pb2
+from contactpoint.platform.auth import Principal
+from contactpoint.platform.convert import timestamp
+from contactpoint.platform.errors import (
+    ContactPointError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+)
+from contactpoint.platform.logging import get_logger
+from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, ServiceToken
+
+log = get_logger(__name__)
+# Bounds what a caller can make us write into the log (e.g. a failed login's username).
+MAX_ACTOR_LENGTH = 128
+
+
+def outcome_of(exc: BaseException | None) -> tuple[str, grpc.StatusCode]:
+    """The audit outcome and status code of a request that ended with `exc` (None: success)."""
+    if exc is None:
+        return "ALLOWED", grpc.StatusCode.OK
+    if isinstance(exc, Unauthenticated | PermissionDenied):
+        return "DENIED", exc.code
+    if isinstance(exc, NotFound):
+        return "NOT_FOUND", exc.code
+    if isinstance(exc, ResourceExhausted):
+        return "RATE_LIMITED", exc.code
+    if isinstance(exc, InvalidArgument):
+        return "INVALID", exc.code
+    if isinstance(exc, FailedPrecondition):
+        return exc.reason or "FAILED", exc.code
+    if isinstance(exc, Unavailable):
+        return "UNAVAILABLE", exc.code
+    if isinstance(exc, ContactPointError):
+        return "FAILED", exc.code
+    return "ERROR", grpc.StatusCode.INTERNAL
+
+
+@dataclass
+class AuditedRequest:
+    """One request's audit event, filled in as the handler learns who and what."""
+
+    auditor: AuditWriter
+    action: str
+    request_id: str
+    actor: str = ""
+    principal: Principal | None = None
+    contactpoint_id: str = ""
+    purpose: int = child_pb2.ACCESS_PURPOSE_UNSPECIFIED
+    severity: str = "INFO"
+    details: list[str] = field(default_factory=list)
+
+    def by(self, principal: Principal) -> None:
+        """Record who is asking."""
+        self.principal = principal
+        self.actor = principal.name
+
+    async def __aenter__(self) -> AuditedRequest:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        outcome, code = outcome_of(exc)
+        p = self.principal
+        event = audit_pb.AuditEvent(
+            time=timestamp(datetime.now(UTC)),
+            actor=self.actor[:MAX_ACTOR_LENGTH],
+            actor_organisation=p.organisation if p else "",
+            actor_roles=sorted(p.roles) if p else [],
+            action=self.action,
+            contactpoint_id=self.contactpoint_id,
+            purpose=self.purpose,  # type: ignore[arg-type]
+            outcome=outcome,
+            status_code=code.value[0],  # type: ignore[arg-type]
+            request_id=self.request_id,
+            severity=self.severity,
+            detail="; ".join(self.details),
+        )
+        await self.auditor.append(event)
+        return False
+
+
+class AuditWriter:
+    """Appends events to the audit service with the gateway's own token."""
+
+    def __init__(self, channel: grpc.aio.Channel, token: ServiceToken) -> None:
+        self._stub = audit_grpc.AuditServiceStub(channel)
+        self._token = token
+
+    def request(self, action: str, request_id: str) -> AuditedRequest:
+        """An audit event for one request, written when the `async with` block ends."""
+        return AuditedRequest(self, action, request_id)
+
+    async def append(self, event: audit_pb.AuditEvent) -> None:
+        """Append one event; Unavailable unless the audit service confirms it."""
+        for attempt in (1, 2):
+            try:
+                await self._stub.AppendEvent(
+                    audit_pb.AppendEventRequest(event=event),
+                    metadata=await self._token.metadata(),
+                    timeout=PEER_TIMEOUT_SECONDS,
+                )
+                return
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.UNAUTHENTICATED and attempt == 1:
+                    self._token.invalidate()
+                    continue
+                log.error("audit.append_failed", code=exc.code().name, action=event.action)
+                raise Unavailable("the audit service could not record this request") from exc

@@ -1,0 +1,49 @@
+"""Assembles and runs the gateway."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from contactpoint.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
+from contactpoint.platform.auth import TokenVerifier
+from contactpoint.platform.peers import ServiceToken, open_channel, remote_state_source
+from contactpoint.platform.server import ServiceSpec
+from contactpoint.platform.service import Built, run_service
+from contactpoint.platform.settings import load_settings
+from gateway.audited import AuditWriter
+from gateway.records_client import RecordsClient
+from gateway.servicer import ACCESS, DESCRIPTOR, GatewayServicer
+from gateway.settings import GatewaySettings
+
+
+async def build(settings: GatewaySettings) -> Built:
+    """The gateway, assembled from its settings."""
+    identity = open_channel(settings.identity_target)
+    records = open_channel(settings.records_target)
+    audit = open_channel(settings.audit_target)
+    verifier = TokenVerifier(
+        remote_state_source(identity),
+        poll_seconds=settings.revocation_poll_seconds,
+        max_staleness_seconds=settings.revocation_max_staleness_seconds,
+    )
+    token = ServiceToken(identity, settings.client_id, settings.client_secret.get_secret_value())
+    servicer = GatewayServicer(
+        verifier=verifier,
+        identity=identity,
+        records=RecordsClient(records, token),
+        audit=AuditWriter(audit, token),
+        token=token,
+    )
+    spec = ServiceSpec(servicer, pb_grpc.add_GatewayServiceServicer_to_server, DESCRIPTOR, ACCESS)
+
+    async def close() -> None:
+        for channel in (identity, records, audit):
+            await channel.close()
+
+    return Built([spec], verifier, [close])
+
+
+def run(env: Mapping[str, str]) -> None:
+    """`contactpoint serve gateway`."""
+    settings = load_settings(GatewaySettings, env)
+    run_service("gateway", settings, None, lambda: build(settings))

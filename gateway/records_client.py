@@ -1,0 +1,56 @@
+"""The gateway's calls to the records service, with the gateway's own machine token."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import grpc
+
+from contactpoint.common.v1 import child_pb2
+from contactpoint.platform.errors import Unavailable, from_rpc_error
+from contactpoint.platform.logging import get_logger
+from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, ServiceToken
+from contactpoint.records.v1 import records_service_pb2 as records_pb
+from contactpoint.records.v1 import records_service_pb2_grpc as records_grpc
+
+log = get_logger(__name__)
+R = TypeVar("R")
+
+
+class RecordsClient:
+    """Single-record reads from the records service."""
+
+    def __init__(self, channel: grpc.aio.Channel, token: ServiceToken) -> None:
+        self._stub = records_grpc.RecordsServiceStub(channel)
+        self._token = token
+
+    async def _call(self, fn: Callable[[tuple[tuple[str, str], ...]], Awaitable[R]]) -> R:
+        for attempt in (1, 2):
+            try:
+                return await fn(await self._token.metadata())
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.UNAUTHENTICATED and attempt == 1:
+                    self._token.invalidate()
+                    continue
+                mapped = from_rpc_error(exc)
+                if mapped is None:
+                    log.error("records.call_failed", code=exc.code().name)
+                    raise Unavailable("the records service is unavailable") from exc
+                raise mapped from exc
+        raise Unavailable("the records service refused the gateway's credentials")
+
+    async def get_child(self, contactpoint_id: str) -> child_pb2.Child:
+        """The full record of one child (NOT_FOUND when unknown or archived)."""
+        request = records_pb.GetChildRecordRequest(contactpoint_id=contactpoint_id)
+        response = await self._call(
+            lambda md: self._stub.GetChildRecord(request, metadata=md, timeout=PEER_TIMEOUT_SECONDS)
+        )
+        return response.child
+
+    async def find_child(self, request: records_pb.FindChildRecordRequest) -> child_pb2.Child:
+        """The one child matching the criteria (NOT_FOUND, or FAILED_PRECONDITION TOO_MANY_MATCHES)."""
+        response = await self._call(
+            lambda md: self._stub.FindChildRecord(request, metadata=md, timeout=PEER_TIMEOUT_SECONDS)
+        )
+        return response.child
