@@ -1,0 +1,128 @@
+"""`contactpoint up` as a real subprocess, and the CLI, for end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pyotp
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from contactpoint.gateway.v1 import gateway_service_pb2 as gateway_pb
+from contactpoint.gateway.v1 import gateway_service_pb2_grpc as gateway_grpc
+
+PASSWORD = "correct horse battery staple 9"
+CONTACTPOINT = [sys.executable, "-m", "contactpoint"]
+
+
+def free_base_port() -> int:
+    """A base port with the next three free as well."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base > 60000:
+            continue
+        ok = True
+        for port in range(base, base + 4):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise RuntimeError("no four free ports in a row")
+
+
+def serving(port: int) -> bool:
+    """Whether the server on `port` reports SERVING."""
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            reply = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=1)
+            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+    except grpc.RpcError:
+        return False
+
+
+class Suite:
+    """One `contactpoint up` run."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.base = free_base_port()
+        self.env = {**os.environ, **(env or {})}
+        self.log = data_dir / "up.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def target(self, offset: int) -> str:
+        """gateway 0, identity 1, records 2, audit 3."""
+        return f"127.0.0.1:{self.base + offset}"
+
+    def start(self, timeout: float = 60) -> Suite:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [*CONTACTPOINT, "up", "--data-dir", str(self.data_dir), "--base-port", str(self.base)],
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            start_new_session=True,
+        )
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"up exited {self.proc.returncode}: {self.log.read_text()[-3000:]}")
+            if all(serving(self.base + i) for i in range(4)) and b"Gateway:" in self.log.read_bytes():
+                return self
+            time.sleep(0.3)
+        raise RuntimeError(f"not SERVING after {timeout}s: {self.log.read_text()[-3000:]}")
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM `up` and return its exit code."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                raise
+        return self.proc.returncode
+
+    def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*CONTACTPOINT, *args, "--data-dir", str(self.data_dir)],
+            input=stdin, capture_output=True, text=True, env=self.env, timeout=120, check=False,
+        )
+
+    def create_user(self, username: str, *roles: str, org: str = "E08000003") -> dict[str, str]:
+        args = ["admin", "create-user", "--username", username, "--org", org]
+        for role in roles:
+            args += ["--role", role]
+        result = self.cli(*args, "--password-stdin", "--json", stdin=PASSWORD + "\n")
+        assert result.returncode == 0, result.stderr
+        out = json.loads(result.stdout)
+        return {"username": username, "password": PASSWORD, "totp_secret": out["totp_secret"]}
+
+    def create_service_account(self, name: str, role: str = "council-system", org: str = "E08000003"
+                               ) -> tuple[str, str]:
+        result = self.cli("admin", "create-service-account", "--name", name, "--org", org, "--role", role, "--json")
+        assert result.returncode == 0, result.stderr
+        out = json.loads(result.stdout)
+        return out["client_id"], out["client_secret"]
+
+    def login(self, user: dict[str, str]) -> str:
+        with grpc.insecure_channel(self.target(0)) as ch:
+            return str(gateway_grpc.GatewayServiceStub(ch).Login(
+                gateway_pb.LoginRequest(username=user["username"], password=user["password"],
+                                        totp_code=pyotp.TOTP(user["totp_secret"]).now()),
+                timeout=10,
+            ).access_token)

@@ -1,0 +1,159 @@
+"""The whole path through four real processes (`contactpoint up`), on SQLite and PostgreSQL:
+a council system submits a child, a practitioner logs in with password + TOTP and reads it
+through the gateway, and an auditor sees that access in the audit log."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from contactpoint.audit.v1 import audit_service_pb2 as audit_pb
+from contactpoint.audit.v1 import audit_service_pb2_grpc as audit_grpc
+from contactpoint.common.v1 import child_pb2
+from contactpoint.gateway.v1 import gateway_service_pb2 as gateway_pb
+from contactpoint.gateway.v1 import gateway_service_pb2_grpc as gateway_grpc
+from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
+from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
+from contactpoint.platform.ids import contactpoint_id_problem
+from contactpoint.records.v1 import records_service_pb2 as records_pb
+from contactpoint.records.v1 import records_service_pb2_grpc as records_grpc
+from tests.conftest import DatabaseFactory
+from tests.harness import bearer
+from tests.suite import CONTACTPOINT, Suite, free_base_port
+
+pytestmark = pytest.mark.e2e
+SAFEGUARDING = child_pb2.ACCESS_PURPOSE_SAFEGUARDING
+
+
+def source_record(rid: str, **overrides: object) -> records_pb.SourceRecord:
+    record = records_pb.SourceRecord(
+        source_system="social-care",
+        source_record_id=rid,
+        name=child_pb2.PersonName(given_names="Amelia", family_name="Okafor"),
+        gender=child_pb2.GENDER_FEMALE,
+        address=child_pb2.Address(lines=["1 High Street"], town="Manchester", postcode="M1 1AE"),
+        involvements=[
+            records_pb.SourceInvolvement(service_name="School Nursing", organisation="NHS Trust", phone="0161 000"),
+            records_pb.SourceInvolvement(service_name="Sexual Health Clinic", practitioner_name="Dr X",
+                                         sensitive=True, consent_recorded=True),
+        ],
+        **overrides,  # type: ignore[arg-type]
+    )
+    record.date_of_birth.year, record.date_of_birth.month, record.date_of_birth.day = 2015, 3, 14
+    return record
+
+
+@pytest.fixture
+def suite(databases: DatabaseFactory, tmp_path: Path) -> Iterator[Suite]:
+    env = {}
+    if databases.backend == "postgresql":
+        env = {f"CONTACTPOINT_{svc}_DATABASE_URL": databases.new(svc.lower()) for svc in ("IDENTITY", "RECORDS", "AUDIT")}
+    s = Suite(tmp_path / "data", env).start()
+    try:
+        yield s
+    finally:
+        if s.proc and s.proc.poll() is None:
+            s.stop()
+
+
+def test_submit_read_and_audit_through_four_processes(suite: Suite) -> None:
+    client_id, secret = suite.create_service_account("council-e2e")
+    practitioner = suite.create_user("pat.practitioner", "practitioner")
+    auditor = suite.create_user("avery.auditor", "auditor")
+
+    with grpc.insecure_channel(suite.target(1)) as ch:
+        council = identity_grpc.IdentityServiceStub(ch).IssueServiceToken(
+            identity_pb.IssueServiceTokenRequest(client_id=client_id, client_secret=secret), timeout=10
+        ).access_token
+    with grpc.insecure_channel(suite.target(2)) as ch:
+        records = records_grpc.RecordsServiceStub(ch)
+        with pytest.raises(grpc.RpcError) as anonymous:
+            records.SubmitSourceRecord(records_pb.SubmitSourceRecordRequest(record=source_record("e2e-1"),
+                                                                            request_id="r1"), timeout=10)
+        assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        submitted = records.SubmitSourceRecord(
+            records_pb.SubmitSourceRecordRequest(record=source_record("e2e-1"), request_id="r1"),
+            metadata=bearer(council), timeout=10,
+        )
+    cp = submitted.contactpoint_id
+    assert contactpoint_id_problem(cp) is None
+    assert submitted.outcome == records_pb.MATCH_OUTCOME_CREATED
+
+    token = suite.login(practitioner)
+    with grpc.insecure_channel(suite.target(0)) as ch:
+        gateway = gateway_grpc.GatewayServiceStub(ch)
+        child = gateway.GetChild(
+            gateway_pb.GetChildRequest(contactpoint_id=cp, purpose=SAFEGUARDING, justification="strategy meeting"),
+            metadata=bearer(token), timeout=10,
+        ).child
+        assert (child.contactpoint_id, child.name.family_name, child.address.postcode) == (cp, "Okafor", "M1 1AE")
+        # A sensitive service shows only that it exists and its dates.
+        sensitive = [i for i in child.involvements if i.sensitive]
+        assert len(sensitive) == 1 and not (sensitive[0].service_name or sensitive[0].practitioner_name)
+        assert any(i.service_name == "School Nursing" for i in child.involvements)
+
+        with pytest.raises(grpc.RpcError) as no_token:
+            gateway.GetChild(gateway_pb.GetChildRequest(contactpoint_id=cp, purpose=SAFEGUARDING), timeout=10)
+        assert no_token.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.RpcError) as no_purpose:
+            gateway.GetChild(gateway_pb.GetChildRequest(contactpoint_id=cp), metadata=bearer(token), timeout=10)
+        assert no_purpose.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    auditor_token = suite.login(auditor)
+    with grpc.insecure_channel(suite.target(3)) as ch:
+        audit = audit_grpc.AuditServiceStub(ch)
+        events = audit.ListEvents(audit_pb.ListEventsRequest(contactpoint_id=cp, page_size=50),
+                                  metadata=bearer(auditor_token), timeout=10).events
+        reads = [e for e in events if e.action == "GetChild" and e.actor == "pat.practitioner"]
+        assert len(reads) == 2  # the allowed read and the one refused for want of a purpose
+        allowed = [e for e in reads if e.outcome == "ALLOWED"]
+        assert len(allowed) == 1 and allowed[0].purpose == SAFEGUARDING
+        assert allowed[0].actor_organisation == "E08000003" and "practitioner" in allowed[0].actor_roles
+        with pytest.raises(grpc.RpcError) as not_auditor:
+            audit.ListEvents(audit_pb.ListEventsRequest(), metadata=bearer(token), timeout=10)
+        assert not_auditor.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+    with grpc.insecure_channel(suite.target(0)) as ch:
+        gateway = gateway_grpc.GatewayServiceStub(ch)
+        gateway.Logout(gateway_pb.LogoutRequest(), metadata=bearer(token), timeout=10)
+        time.sleep(2.1)
+        with pytest.raises(grpc.RpcError) as revoked:
+            gateway.GetChild(gateway_pb.GetChildRequest(contactpoint_id=cp, purpose=SAFEGUARDING),
+                             metadata=bearer(token), timeout=10)
+        assert revoked.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+    assert suite.stop() == 0
+    verify = suite.cli("audit", "verify", "--json")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_taken_port_is_a_clear_error(tmp_path: Path) -> None:
+    base = free_base_port()
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", base + 2))
+        blocker.listen()
+        result = subprocess.run(
+            [*CONTACTPOINT, "up", "--data-dir", str(tmp_path), "--base-port", str(base)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+    assert result.returncode != 0
+    assert f"port {base + 2} (records) is already in use" in result.stderr
+
+
+def test_crashed_service_is_a_clear_error(tmp_path: Path) -> None:
+    base = free_base_port()
+    env_bad = {"CONTACTPOINT_AUDIT_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
+    import os
+
+    result = subprocess.run(
+        [*CONTACTPOINT, "up", "--data-dir", str(tmp_path), "--base-port", str(base)],
+        capture_output=True, text=True, timeout=90, check=False, env={**os.environ, **env_bad},
+    )
+    assert result.returncode != 0
+    assert "the audit service exited" in result.stderr
