@@ -63,7 +63,7 @@ class AuditedRequest:
     actor: str = ""
     principal: Principal | None = None
     contactpoint_id: str = ""
-    purpose: int = child_pb2.ACCESS_PURPOSE_UNSPECIFIED
+    purpose: child_pb2.AccessPurpose.ValueType = child_pb2.ACCESS_PURPOSE_UNSPECIFIED
     severity: str = "INFO"
     details: list[str] = field(default_factory=list)
 
@@ -87,9 +87,9 @@ class AuditedRequest:
             actor_roles=sorted(p.roles) if p else [],
             action=self.action,
             contactpoint_id=self.contactpoint_id,
-            purpose=self.purpose,  # type: ignore[arg-type]
+            purpose=self.purpose,
             outcome=outcome,
-            status_code=code.value[0],  # type: ignore[arg-type]
+            status_code=code.value[0],
             request_id=self.request_id,
             severity=self.severity,
             detail="; ".join(self.details),

@@ -38,7 +38,7 @@ async def build(settings: GatewaySettings) -> Built:
 
     async def close() -> None:
         for channel in (identity, records, audit):
-            await channel.close()
+            await channel.close(None)
 
     return Built([spec], verifier, [close])
 

@@ -25,6 +25,7 @@ from contactpoint.platform.errors import (
 from contactpoint.platform.ids import contactpoint_id_problem
 from contactpoint.platform.interceptor import request_id_of
 from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, ServiceToken
+from contactpoint.platform.types import Context
 from contactpoint.records.v1 import records_service_pb2 as records_pb
 from gateway.audited import AuditedRequest, AuditWriter
 from gateway.disclosure import SHIELD_OVERRIDE, disclose
@@ -63,7 +64,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         self._audit = audit
         self._token = token
 
-    def _authenticate(self, call: AuditedRequest, context: grpc.aio.ServicerContext) -> Principal:
+    def _authenticate(self, call: AuditedRequest, context: Context) -> Principal:
         token = bearer_token(context.invocation_metadata())
         if token is None:
             raise Unauthenticated("authentication required")
@@ -71,16 +72,16 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         call.by(principal)
         return principal
 
-    def _reader(self, call: AuditedRequest, context: grpc.aio.ServicerContext) -> Principal:
+    def _reader(self, call: AuditedRequest, context: Context) -> Principal:
         principal = self._authenticate(call, context)
         if principal.kind != "person" or not principal.has_any(READER_ROLES):
             raise PermissionDenied("only practitioners may read records")
         return principal
 
-    def _begin(self, action: str, context: grpc.aio.ServicerContext) -> AuditedRequest:
+    def _begin(self, action: str, context: Context) -> AuditedRequest:
         return self._audit.request(action, request_id_of(context.invocation_metadata()))
 
-    async def Login(self, request: pb.LoginRequest, context: grpc.aio.ServicerContext) -> pb.LoginResponse:
+    async def Login(self, request: pb.LoginRequest, context: Context) -> pb.LoginResponse:
         async with self._begin("Login", context) as call:
             call.actor = request.username
             if not (request.username and request.password and request.totp_code):
@@ -100,7 +101,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
             answer = pb.LoginResponse(access_token=resp.access_token, expire_time=resp.expire_time)
         return answer
 
-    async def Logout(self, request: pb.LogoutRequest, context: grpc.aio.ServicerContext) -> pb.LogoutResponse:
+    async def Logout(self, request: pb.LogoutRequest, context: Context) -> pb.LogoutResponse:
         async with self._begin("Logout", context) as call:
             principal = self._authenticate(call, context)
             try:
@@ -115,7 +116,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
                 raise Unavailable("identity is unavailable") from exc
         return pb.LogoutResponse()
 
-    async def GetChild(self, request: pb.GetChildRequest, context: grpc.aio.ServicerContext) -> pb.GetChildResponse:
+    async def GetChild(self, request: pb.GetChildRequest, context: Context) -> pb.GetChildResponse:
         async with self._begin("GetChild", context) as call:
             principal = self._reader(call, context)
             call.purpose = request.purpose
@@ -132,9 +133,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
             answer = pb.GetChildResponse(child=self._disclose(child, principal, call, request.justification))
         return answer
 
-    async def FindChild(
-        self, request: pb.FindChildRequest, context: grpc.aio.ServicerContext
-    ) -> pb.FindChildResponse:
+    async def FindChild(self, request: pb.FindChildRequest, context: Context) -> pb.FindChildResponse:
         async with self._begin("FindChild", context) as call:
             principal = self._reader(call, context)
             call.purpose = request.purpose

@@ -1,8 +1,8 @@
 """Regenerate, check and lint the protobuf contracts.
 
-    python scripts/protos.py generate   # protos/ -> contactpoint/<pkg>/v1/*_pb2.py(+ .pyi, _grpc)
-    python scripts/protos.py check      # fails when the committed generated code is stale
-    python scripts/protos.py lint       # buf lint (google protos vendored from googleapis-common-protos)
+python scripts/protos.py generate   # protos/ -> contactpoint/<pkg>/v1/*_pb2.py(+ .pyi, _grpc)
+python scripts/protos.py check      # fails when the committed generated code is stale
+python scripts/protos.py lint       # buf lint (google protos vendored from googleapis-common-protos)
 """
 
 from __future__ import annotations
@@ -91,7 +91,9 @@ def stale_files() -> list[str]:
 def cmd_check() -> None:
     bad = stale_files()
     if bad:
-        raise SystemExit("generated code is stale; run `python scripts/protos.py generate`:\n  " + "\n  ".join(bad))
+        raise SystemExit(
+            "generated code is stale; run `python scripts/protos.py generate`:\n  " + "\n  ".join(bad)
+        )
     print("generated code is up to date")
 
 

@@ -15,7 +15,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-POSTGRES_ADMIN_URL = os.environ.get("CONTACTPOINT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "CONTACTPOINT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def _postgres_reachable() -> str | None:

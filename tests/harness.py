@@ -49,22 +49,33 @@ def running_identity(settings: IdentitySettings) -> AbstractAsyncContextManager[
     return running_service("identity", IDENTITY_MIGRATIONS, build_identity, settings)
 
 
-def create_user(database_url: str, username: str, *roles: str, org: str = "E08000003",
-                password: str = "correct horse battery staple 9") -> identity_domain.NewUser:
+def create_user(
+    database_url: str,
+    username: str,
+    *roles: str,
+    org: str = "E08000003",
+    password: str = "correct horse battery staple 9",
+) -> identity_domain.NewUser:
     """Create a person straight in identity's database (as `admin create-user` does)."""
     db = Database(database_url)
     try:
         return db.run_sync(
             lambda c: identity_domain.create_user(
-                c, username=username, organisation=org, roles=list(roles), password=password, issuer="ContactPoint"
+                c,
+                username=username,
+                organisation=org,
+                roles=list(roles),
+                password=password,
+                issuer="ContactPoint",
             )
         )
     finally:
         db.dispose()
 
 
-def create_service_account(database_url: str, name: str, role: str, org: str = "E08000003"
-                           ) -> identity_domain.NewServiceAccount:
+def create_service_account(
+    database_url: str, name: str, role: str, org: str = "E08000003"
+) -> identity_domain.NewServiceAccount:
     """Create a machine account straight in identity's database."""
     db = Database(database_url)
     try:

@@ -100,7 +100,12 @@ class Suite:
     def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [*CONTACTPOINT, *args, "--data-dir", str(self.data_dir)],
-            input=stdin, capture_output=True, text=True, env=self.env, timeout=120, check=False,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=120,
+            check=False,
         )
 
     def create_user(self, username: str, *roles: str, org: str = "E08000003") -> dict[str, str]:
@@ -112,17 +117,27 @@ class Suite:
         out = json.loads(result.stdout)
         return {"username": username, "password": PASSWORD, "totp_secret": out["totp_secret"]}
 
-    def create_service_account(self, name: str, role: str = "council-system", org: str = "E08000003"
-                               ) -> tuple[str, str]:
-        result = self.cli("admin", "create-service-account", "--name", name, "--org", org, "--role", role, "--json")
+    def create_service_account(
+        self, name: str, role: str = "council-system", org: str = "E08000003"
+    ) -> tuple[str, str]:
+        result = self.cli(
+            "admin", "create-service-account", "--name", name, "--org", org, "--role", role, "--json"
+        )
         assert result.returncode == 0, result.stderr
         out = json.loads(result.stdout)
         return out["client_id"], out["client_secret"]
 
     def login(self, user: dict[str, str]) -> str:
         with grpc.insecure_channel(self.target(0)) as ch:
-            return str(gateway_grpc.GatewayServiceStub(ch).Login(
-                gateway_pb.LoginRequest(username=user["username"], password=user["password"],
-                                        totp_code=pyotp.TOTP(user["totp_secret"]).now()),
-                timeout=10,
-            ).access_token)
+            return str(
+                gateway_grpc.GatewayServiceStub(ch)
+                .Login(
+                    gateway_pb.LoginRequest(
+                        username=user["username"],
+                        password=user["password"],
+                        totp_code=pyotp.TOTP(user["totp_secret"]).now(),
+                    ),
+                    timeout=10,
+                )
+                .access_token
+            )

@@ -39,9 +39,15 @@ def source_record(rid: str, **overrides: object) -> records_pb.SourceRecord:
         gender=child_pb2.GENDER_FEMALE,
         address=child_pb2.Address(lines=["1 High Street"], town="Manchester", postcode="M1 1AE"),
         involvements=[
-            records_pb.SourceInvolvement(service_name="School Nursing", organisation="NHS Trust", phone="0161 000"),
-            records_pb.SourceInvolvement(service_name="Sexual Health Clinic", practitioner_name="Dr X",
-                                         sensitive=True, consent_recorded=True),
+            records_pb.SourceInvolvement(
+                service_name="School Nursing", organisation="NHS Trust", phone="0161 000"
+            ),
+            records_pb.SourceInvolvement(
+                service_name="Sexual Health Clinic",
+                practitioner_name="Dr X",
+                sensitive=True,
+                consent_recorded=True,
+            ),
         ],
         **overrides,  # type: ignore[arg-type]
     )
@@ -53,7 +59,10 @@ def source_record(rid: str, **overrides: object) -> records_pb.SourceRecord:
 def suite(databases: DatabaseFactory, tmp_path: Path) -> Iterator[Suite]:
     env = {}
     if databases.backend == "postgresql":
-        env = {f"CONTACTPOINT_{svc}_DATABASE_URL": databases.new(svc.lower()) for svc in ("IDENTITY", "RECORDS", "AUDIT")}
+        env = {
+            f"CONTACTPOINT_{svc}_DATABASE_URL": databases.new(svc.lower())
+            for svc in ("IDENTITY", "RECORDS", "AUDIT")
+        }
     s = Suite(tmp_path / "data", env).start()
     try:
         yield s
@@ -68,18 +77,25 @@ def test_submit_read_and_audit_through_four_processes(suite: Suite) -> None:
     auditor = suite.create_user("avery.auditor", "auditor")
 
     with grpc.insecure_channel(suite.target(1)) as ch:
-        council = identity_grpc.IdentityServiceStub(ch).IssueServiceToken(
-            identity_pb.IssueServiceTokenRequest(client_id=client_id, client_secret=secret), timeout=10
-        ).access_token
+        council = (
+            identity_grpc.IdentityServiceStub(ch)
+            .IssueServiceToken(
+                identity_pb.IssueServiceTokenRequest(client_id=client_id, client_secret=secret), timeout=10
+            )
+            .access_token
+        )
     with grpc.insecure_channel(suite.target(2)) as ch:
         records = records_grpc.RecordsServiceStub(ch)
         with pytest.raises(grpc.RpcError) as anonymous:
-            records.SubmitSourceRecord(records_pb.SubmitSourceRecordRequest(record=source_record("e2e-1"),
-                                                                            request_id="r1"), timeout=10)
+            records.SubmitSourceRecord(
+                records_pb.SubmitSourceRecordRequest(record=source_record("e2e-1"), request_id="r1"),
+                timeout=10,
+            )
         assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
         submitted = records.SubmitSourceRecord(
             records_pb.SubmitSourceRecordRequest(record=source_record("e2e-1"), request_id="r1"),
-            metadata=bearer(council), timeout=10,
+            metadata=bearer(council),
+            timeout=10,
         )
     cp = submitted.contactpoint_id
     assert contactpoint_id_problem(cp) is None
@@ -89,10 +105,17 @@ def test_submit_read_and_audit_through_four_processes(suite: Suite) -> None:
     with grpc.insecure_channel(suite.target(0)) as ch:
         gateway = gateway_grpc.GatewayServiceStub(ch)
         child = gateway.GetChild(
-            gateway_pb.GetChildRequest(contactpoint_id=cp, purpose=SAFEGUARDING, justification="strategy meeting"),
-            metadata=bearer(token), timeout=10,
+            gateway_pb.GetChildRequest(
+                contactpoint_id=cp, purpose=SAFEGUARDING, justification="strategy meeting"
+            ),
+            metadata=bearer(token),
+            timeout=10,
         ).child
-        assert (child.contactpoint_id, child.name.family_name, child.address.postcode) == (cp, "Okafor", "M1 1AE")
+        assert (child.contactpoint_id, child.name.family_name, child.address.postcode) == (
+            cp,
+            "Okafor",
+            "M1 1AE",
+        )
         # A sensitive service shows only that it exists and its dates.
         sensitive = [i for i in child.involvements if i.sensitive]
         assert len(sensitive) == 1 and not (sensitive[0].service_name or sensitive[0].practitioner_name)
@@ -102,14 +125,19 @@ def test_submit_read_and_audit_through_four_processes(suite: Suite) -> None:
             gateway.GetChild(gateway_pb.GetChildRequest(contactpoint_id=cp, purpose=SAFEGUARDING), timeout=10)
         assert no_token.value.code() == grpc.StatusCode.UNAUTHENTICATED
         with pytest.raises(grpc.RpcError) as no_purpose:
-            gateway.GetChild(gateway_pb.GetChildRequest(contactpoint_id=cp), metadata=bearer(token), timeout=10)
+            gateway.GetChild(
+                gateway_pb.GetChildRequest(contactpoint_id=cp), metadata=bearer(token), timeout=10
+            )
         assert no_purpose.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
     auditor_token = suite.login(auditor)
     with grpc.insecure_channel(suite.target(3)) as ch:
         audit = audit_grpc.AuditServiceStub(ch)
-        events = audit.ListEvents(audit_pb.ListEventsRequest(contactpoint_id=cp, page_size=50),
-                                  metadata=bearer(auditor_token), timeout=10).events
+        events = audit.ListEvents(
+            audit_pb.ListEventsRequest(contactpoint_id=cp, page_size=50),
+            metadata=bearer(auditor_token),
+            timeout=10,
+        ).events
         reads = [e for e in events if e.action == "GetChild" and e.actor == "pat.practitioner"]
         assert len(reads) == 2  # the allowed read and the one refused for want of a purpose
         allowed = [e for e in reads if e.outcome == "ALLOWED"]
@@ -124,8 +152,11 @@ def test_submit_read_and_audit_through_four_processes(suite: Suite) -> None:
         gateway.Logout(gateway_pb.LogoutRequest(), metadata=bearer(token), timeout=10)
         time.sleep(2.1)
         with pytest.raises(grpc.RpcError) as revoked:
-            gateway.GetChild(gateway_pb.GetChildRequest(contactpoint_id=cp, purpose=SAFEGUARDING),
-                             metadata=bearer(token), timeout=10)
+            gateway.GetChild(
+                gateway_pb.GetChildRequest(contactpoint_id=cp, purpose=SAFEGUARDING),
+                metadata=bearer(token),
+                timeout=10,
+            )
         assert revoked.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
     assert suite.stop() == 0
@@ -140,7 +171,10 @@ def test_taken_port_is_a_clear_error(tmp_path: Path) -> None:
         blocker.listen()
         result = subprocess.run(
             [*CONTACTPOINT, "up", "--data-dir", str(tmp_path), "--base-port", str(base)],
-            capture_output=True, text=True, timeout=60, check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
     assert result.returncode != 0
     assert f"port {base + 2} (records) is already in use" in result.stderr
@@ -153,7 +187,11 @@ def test_crashed_service_is_a_clear_error(tmp_path: Path) -> None:
 
     result = subprocess.run(
         [*CONTACTPOINT, "up", "--data-dir", str(tmp_path), "--base-port", str(base)],
-        capture_output=True, text=True, timeout=90, check=False, env={**os.environ, **env_bad},
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+        env={**os.environ, **env_bad},
     )
     assert result.returncode != 0
     assert "the audit service exited" in result.stderr

@@ -48,8 +48,11 @@ def test_migrations_match_the_tables(service: str, database_url: str) -> None:
     try:
         with engine.connect() as conn:
             ctx = MigrationContext.configure(conn, opts={"version_table": f"alembic_version_{service}"})
-            diff = [d for d in compare_metadata(ctx, metadata) if not (d[0] == "remove_table" and
-                                                                       d[1].name.startswith("alembic_version"))]
+            diff = [
+                d
+                for d in compare_metadata(ctx, metadata)
+                if not (d[0] == "remove_table" and d[1].name.startswith("alembic_version"))
+            ]
     finally:
         engine.dispose()
     assert diff == []

@@ -25,8 +25,9 @@ def identity_settings(env: Mapping[str, str]) -> IdentitySettings:
     try:
         return load_settings(IdentitySettings, env)
     except ValidationError as exc:
-        problems = ", ".join(f"CONTACTPOINT_IDENTITY_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
-                             for e in exc.errors())
+        problems = ", ".join(
+            f"CONTACTPOINT_IDENTITY_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
         typer.echo(f"contactpoint: bad identity configuration: {problems}", err=True)
         raise typer.Exit(2) from None
 
@@ -49,7 +50,9 @@ def in_identity_db(env: Mapping[str, str], fn: Callable[[Connection], T]) -> T:
         db.dispose()
 
 
-def create_user(env: Mapping[str, str], *, username: str, org: str, roles: list[str], password: str) -> domain.NewUser:
+def create_user(
+    env: Mapping[str, str], *, username: str, org: str, roles: list[str], password: str
+) -> domain.NewUser:
     """`admin create-user`."""
     issuer = identity_settings(env).totp_issuer
     return in_identity_db(
@@ -60,9 +63,13 @@ def create_user(env: Mapping[str, str], *, username: str, org: str, roles: list[
     )
 
 
-def create_service_account(env: Mapping[str, str], *, name: str, org: str, role: str) -> domain.NewServiceAccount:
+def create_service_account(
+    env: Mapping[str, str], *, name: str, org: str, role: str
+) -> domain.NewServiceAccount:
     """`admin create-service-account`."""
-    return in_identity_db(env, lambda c: domain.create_service_account(c, name=name, organisation=org, role=role))
+    return in_identity_db(
+        env, lambda c: domain.create_service_account(c, name=name, organisation=org, role=role)
+    )
 
 
 GATEWAY_ACCOUNT = "gateway"

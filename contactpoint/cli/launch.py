@@ -93,7 +93,9 @@ class Suite:
         while pending:
             crash = self.crashed()
             if crash:
-                return f"the {crash[0]} service exited with code {crash[1]} during start-up (see its log above)"
+                return (
+                    f"the {crash[0]} service exited with code {crash[1]} during start-up (see its log above)"
+                )
             if time.monotonic() > deadline:
                 return f"not SERVING after {STARTUP_TIMEOUT_SECONDS:.0f}s: {', '.join(pending)}"
             pending = [s for s in pending if not _serving(*_address(self.env, s))]
@@ -122,8 +124,10 @@ def run_suite(data_dir: Path, base_port: int, environ: Mapping[str, str]) -> int
     for service in SERVICES:
         host, port = _address(env, service)
         if _port_taken(host, port):
-            typer.echo(f"contactpoint up: port {port} ({service}) is already in use; choose another --base-port",
-                       err=True)
+            typer.echo(
+                f"contactpoint up: port {port} ({service}) is already in use; choose another --base-port",
+                err=True,
+            )
             return 2
     if "CONTACTPOINT_GATEWAY_CLIENT_ID" not in env:
         creds = accounts.gateway_credentials(env)
@@ -159,7 +163,9 @@ def run_suite(data_dir: Path, base_port: int, environ: Mapping[str, str]) -> int
         while not stopping:
             crash = suite.crashed()
             if crash:
-                typer.echo(f"contactpoint up: the {crash[0]} service exited with code {crash[1]}; stopping", err=True)
+                typer.echo(
+                    f"contactpoint up: the {crash[0]} service exited with code {crash[1]}; stopping", err=True
+                )
                 return 1
             time.sleep(0.2)
         return 0

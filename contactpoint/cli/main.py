@@ -13,7 +13,9 @@ import typer
 
 from contactpoint.cli.embedded import DEFAULT_BASE_PORT, layered_env
 
-app = typer.Typer(help="ContactPoint: the national registry of contact details for children.", no_args_is_help=True)
+app = typer.Typer(
+    help="ContactPoint: the national registry of contact details for children.", no_args_is_help=True
+)
 admin = typer.Typer(help="Manage accounts (identity's database).", no_args_is_help=True)
 audit = typer.Typer(help="Check the audit log.", no_args_is_help=True)
 app.add_typer(admin, name="admin")
@@ -50,8 +52,12 @@ def serve(service: Service) -> None:
 
 @app.command()
 def up(
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="Where SQLite files and keys live.")] = Path("var"),
-    base_port: Annotated[int, typer.Option("--base-port", help="Gateway port; the others follow.")] = DEFAULT_BASE_PORT,
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Where SQLite files and keys live.")] = Path(
+        "var"
+    ),
+    base_port: Annotated[
+        int, typer.Option("--base-port", help="Gateway port; the others follow.")
+    ] = DEFAULT_BASE_PORT,
 ) -> None:
     """Start identity, records, audit and gateway as four processes on the embedded default."""
     from contactpoint.cli.launch import run_suite
@@ -64,7 +70,9 @@ def create_user(
     username: Annotated[str, typer.Option("--username")],
     org: Annotated[str, typer.Option("--org")],
     role: Annotated[list[str], typer.Option("--role", help="Repeat for several roles.")],
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     data_dir: DataDir = None,
 ) -> None:
@@ -77,8 +85,11 @@ def create_user(
     env = layered_env(os.environ, data_dir)
     user = accounts.create_user(env, username=username, org=org, roles=role, password=password)
     if as_json:
-        typer.echo(json.dumps({"username": user.username, "totp_secret": user.totp_secret,
-                               "otpauth_uri": user.otpauth_uri}))
+        typer.echo(
+            json.dumps(
+                {"username": user.username, "totp_secret": user.totp_secret, "otpauth_uri": user.otpauth_uri}
+            )
+        )
     else:
         typer.echo(f"created {user.username}\nTOTP secret: {user.totp_secret}\n{user.otpauth_uri}")
 
@@ -99,8 +110,10 @@ def create_service_account(
     if as_json:
         typer.echo(json.dumps({"client_id": account.client_id, "client_secret": account.client_secret}))
     else:
-        typer.echo(f"client_id: {account.client_id}\nclient_secret: {account.client_secret}\n"
-                   "(the secret is shown once; store it now)")
+        typer.echo(
+            f"client_id: {account.client_id}\nclient_secret: {account.client_secret}\n"
+            "(the secret is shown once; store it now)"
+        )
 
 
 @audit.command("verify")

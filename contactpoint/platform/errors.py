@@ -108,7 +108,9 @@ class FailedPrecondition(ContactPointError):
         self.metadata = dict(metadata or {})
 
     def details(self) -> list[any_pb2.Any]:
-        info = error_details_pb2.ErrorInfo(reason=self.reason, domain=ERROR_DOMAIN, metadata=dict(self.metadata))
+        info = error_details_pb2.ErrorInfo(
+            reason=self.reason, domain=ERROR_DOMAIN, metadata=dict(self.metadata)
+        )
         return [_pack(info)]
 
 

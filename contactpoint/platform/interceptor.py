@@ -14,6 +14,7 @@ from grpc_status import rpc_status
 from contactpoint.platform.auth import Access, TokenVerifier, bearer_token, set_principal
 from contactpoint.platform.errors import ContactPointError, Unauthenticated, internal_status
 from contactpoint.platform.logging import get_logger
+from contactpoint.platform.types import Context
 
 log = get_logger(__name__)
 REQUEST_ID_KEY = "x-request-id"
@@ -27,7 +28,7 @@ def request_id_of(metadata: Any) -> str:
     return uuid.uuid4().hex
 
 
-class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Applies `access` (full method name → Access) to every RPC of our own services."""
 
     def __init__(self, access: Mapping[str, Access], verifier: TokenVerifier | None) -> None:
@@ -36,9 +37,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]],
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         handler = await continuation(details)
         method = details.method
         if handler is None or method.startswith(("/grpc.health.", "/grpc.reflection.")):
@@ -62,10 +63,10 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         raise RuntimeError(f"unsupported handler kind for {method}")
 
     @staticmethod
-    async def _refuse(_request: Any, context: grpc.aio.ServicerContext) -> None:
+    async def _refuse(_request: Any, context: Context) -> None:
         await context.abort(grpc.StatusCode.PERMISSION_DENIED, "permission denied")
 
-    def _enter(self, method: str, access: Access, context: grpc.aio.ServicerContext) -> None:
+    def _enter(self, method: str, access: Access, context: Context) -> None:
         metadata = context.invocation_metadata()
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(
@@ -83,15 +84,19 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         set_principal(principal)
 
     @staticmethod
-    async def _fail(exc: BaseException, context: grpc.aio.ServicerContext) -> None:
+    async def _fail(exc: BaseException, context: Context) -> None:
         if isinstance(exc, ContactPointError):
             log.info("rpc.refused", code=exc.code.name)
-            await context.abort_with_status(rpc_status.to_status(exc.to_status()))
+            await context.abort_with_status(  # type: ignore[attr-defined]
+                rpc_status.to_status(exc.to_status())
+            )
         log.exception("rpc.crashed")
-        await context.abort_with_status(rpc_status.to_status(internal_status()))
+        await context.abort_with_status(  # type: ignore[attr-defined]
+            rpc_status.to_status(internal_status())
+        )
 
     def _wrap_unary(self, inner: Any, method: str, access: Access) -> Any:
-        async def behaviour(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def behaviour(request: Any, context: Context) -> Any:
             try:
                 self._enter(method, access, context)
                 return await inner(request, context)
@@ -103,7 +108,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return behaviour
 
     def _wrap_stream(self, inner: Any, method: str, access: Access) -> Any:
-        async def behaviour(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+        async def behaviour(requests: AsyncIterator[Any], context: Context) -> Any:
             try:
                 self._enter(method, access, context)
                 async for response in inner(requests, context):

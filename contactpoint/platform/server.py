@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from contactpoint.platform.auth import Access, TokenVerifier
@@ -43,7 +44,9 @@ class ServiceSpec:
         missing = [m.name for m in self.descriptor.methods if m.name not in self.access]
         if missing:
             raise RuntimeError(f"{self.descriptor.full_name}: no access rule for {missing}")
-        return {f"/{self.descriptor.full_name}/{m.name}": self.access[m.name] for m in self.descriptor.methods}
+        return {
+            f"/{self.descriptor.full_name}/{m.name}": self.access[m.name] for m in self.descriptor.methods
+        }
 
 
 @dataclass
@@ -52,7 +55,7 @@ class RunningServer:
 
     server: grpc.aio.Server
     port: int
-    health: health.aio.HealthServicer
+    health: HealthServicer
     services: Sequence[ServiceSpec]
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -76,7 +79,7 @@ async def start_server(
     for spec in services:
         access.update(spec.full_access())
     server = grpc.aio.server(interceptors=[ServiceInterceptor(access, verifier)], options=SERVER_OPTIONS)
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for spec in services:
         spec.add_to_server(spec.servicer, server)

@@ -101,7 +101,9 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-def _check_account_fields(name: str, org: str, roles: list[str], allowed: frozenset[str], name_field: str) -> None:
+def _check_account_fields(
+    name: str, org: str, roles: list[str], allowed: frozenset[str], name_field: str
+) -> None:
     problems = []
     if not _NAME.match(name):
         problems.append(FieldViolation(name_field, "3-64 lower-case letters, digits, '.', '_', '-' or '@'"))
@@ -159,7 +161,11 @@ def create_service_account(
         if not rotate_if_exists:
             raise FailedPrecondition(f"service account {name!r} already exists", "ALREADY_EXISTS")
         repository.update_account(
-            conn, existing["id"], secret_hash=credentials.hash_secret(secret), organisation=organisation, roles=[role]
+            conn,
+            existing["id"],
+            secret_hash=credentials.hash_secret(secret),
+            organisation=organisation,
+            roles=[role],
         )
         return NewServiceAccount(str(existing["client_id"]), secret)
     client_id = f"{name}-{secrets.token_hex(6)}"
@@ -231,12 +237,17 @@ def complete_login(
         return None
     step = credentials.totp_step(account["totp_secret"], totp_code, now=now.timestamp())
     if check.password_ok and step is not None and step > account["totp_last_step"]:
-        repository.update_account(conn, account["id"], failed_logins=0, locked_until=None, totp_last_step=step)
+        repository.update_account(
+            conn, account["id"], failed_logins=0, locked_until=None, totp_last_step=step
+        )
         return issuer.issue(dict(account), now=now)
     failures = account["failed_logins"] + 1
     if failures >= settings.max_failed_logins:
         repository.update_account(
-            conn, account["id"], failed_logins=0, locked_until=now + timedelta(seconds=settings.lockout_seconds)
+            conn,
+            account["id"],
+            failed_logins=0,
+            locked_until=now + timedelta(seconds=settings.lockout_seconds),
         )
     else:
         repository.update_account(conn, account["id"], failed_logins=failures)
@@ -263,7 +274,9 @@ def set_suspended(conn: Connection, *, username: str, suspended: bool) -> None:
     repository.bump_version(conn)
 
 
-def verification_state(conn: Connection, *, issuer: TokenIssuer, known_version: int) -> VerificationState | None:
+def verification_state(
+    conn: Connection, *, issuer: TokenIssuer, known_version: int
+) -> VerificationState | None:
     """Keys and revocations for verifiers; None when `known_version` is current."""
     version = repository.current_version(conn)
     if known_version == version:

@@ -24,7 +24,9 @@ LOCAL_POLL_SECONDS = 0.25
 async def build(settings: IdentitySettings) -> Built:
     """The identity service, assembled from its settings."""
     db = Database(settings.database_url)
-    issuer = domain.TokenIssuer(load_or_create_signing_key(settings.signing_key_file), settings.token_ttl_seconds)
+    issuer = domain.TokenIssuer(
+        load_or_create_signing_key(settings.signing_key_file), settings.token_ttl_seconds
+    )
 
     async def local_state(known_version: int) -> VerificationState | None:
         return await db.read(

@@ -40,7 +40,9 @@ def suspended_subjects(conn: Connection) -> list[str]:
 
 def revoke(conn: Connection, *, token_id: str, expires_at: datetime, now: datetime) -> bool:
     """Record a revoked token; False when it was revoked already."""
-    exists = conn.execute(select(revoked_tokens.c.token_id).where(revoked_tokens.c.token_id == token_id)).first()
+    exists = conn.execute(
+        select(revoked_tokens.c.token_id).where(revoked_tokens.c.token_id == token_id)
+    ).first()
     if exists:
         return False
     conn.execute(insert(revoked_tokens).values(token_id=token_id, expires_at=expires_at, revoked_at=now))
@@ -49,7 +51,9 @@ def revoke(conn: Connection, *, token_id: str, expires_at: datetime, now: dateti
 
 def revoked_token_ids(conn: Connection, *, now: datetime) -> list[str]:
     """Revoked tokens that have not yet expired (expired ones need no revocation)."""
-    return list(conn.execute(select(revoked_tokens.c.token_id).where(revoked_tokens.c.expires_at > now)).scalars())
+    return list(
+        conn.execute(select(revoked_tokens.c.token_id).where(revoked_tokens.c.expires_at > now)).scalars()
+    )
 
 
 def forget_expired_revocations(conn: Connection, *, now: datetime) -> None:
@@ -64,4 +68,6 @@ def current_version(conn: Connection) -> int:
 
 def bump_version(conn: Connection) -> None:
     """Tell verifiers that revocations or suspensions changed."""
-    conn.execute(update(state_version).where(state_version.c.id == 1).values(version=state_version.c.version + 1))
+    conn.execute(
+        update(state_version).where(state_version.c.id == 1).values(version=state_version.c.version + 1)
+    )

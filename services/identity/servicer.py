@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import grpc
-
 from contactpoint.identity.v1 import identity_service_pb2 as pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from contactpoint.platform.auth import ANY_CALLER, PUBLIC, Access, current_principal, roles
 from contactpoint.platform.convert import timestamp
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import FieldViolation, InvalidArgument, Unauthenticated
+from contactpoint.platform.types import Context
 from services.identity import domain
 from services.identity.settings import IdentitySettings
 
@@ -31,9 +30,13 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self._settings = settings
 
     async def IssueServiceToken(
-        self, request: pb.IssueServiceTokenRequest, context: grpc.aio.ServicerContext
+        self, request: pb.IssueServiceTokenRequest, context: Context
     ) -> pb.IssueServiceTokenResponse:
-        missing = [FieldViolation(f, "is required") for f in ("client_id", "client_secret") if not getattr(request, f)]
+        missing = [
+            FieldViolation(f, "is required")
+            for f in ("client_id", "client_secret")
+            if not getattr(request, f)
+        ]
         if missing:
             raise InvalidArgument(missing)
         issued = await self._db.read(
@@ -41,10 +44,12 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                 conn, client_id=request.client_id, client_secret=request.client_secret, issuer=self._issuer
             )
         )
-        return pb.IssueServiceTokenResponse(access_token=issued.token, expire_time=timestamp(issued.expire_time))
+        return pb.IssueServiceTokenResponse(
+            access_token=issued.token, expire_time=timestamp(issued.expire_time)
+        )
 
     async def AuthenticateUser(
-        self, request: pb.AuthenticateUserRequest, context: grpc.aio.ServicerContext
+        self, request: pb.AuthenticateUserRequest, context: Context
     ) -> pb.AuthenticateUserResponse:
         if not (request.username and request.password and request.totp_code):
             raise Unauthenticated(domain.LOGIN_FAILED)
@@ -70,18 +75,22 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             roles=issued.roles,
         )
 
-    async def RevokeToken(self, request: pb.RevokeTokenRequest, context: grpc.aio.ServicerContext) -> pb.RevokeTokenResponse:
+    async def RevokeToken(self, request: pb.RevokeTokenRequest, context: Context) -> pb.RevokeTokenResponse:
         principal = current_principal()
         await self._db.write(
-            lambda conn: domain.revoke_token(conn, token_id=principal.token_id, expire_time=principal.expire_time)
+            lambda conn: domain.revoke_token(
+                conn, token_id=principal.token_id, expire_time=principal.expire_time
+            )
         )
         return pb.RevokeTokenResponse()
 
     async def GetVerificationState(
-        self, request: pb.GetVerificationStateRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetVerificationStateRequest, context: Context
     ) -> pb.GetVerificationStateResponse:
         state = await self._db.read(
-            lambda conn: domain.verification_state(conn, issuer=self._issuer, known_version=request.known_version)
+            lambda conn: domain.verification_state(
+                conn, issuer=self._issuer, known_version=request.known_version
+            )
         )
         if state is None:
             return pb.GetVerificationStateResponse(version=request.known_version, unchanged=True)

@@ -5,15 +5,25 @@ from __future__ import annotations
 import grpc
 from google.rpc import code_pb2, error_details_pb2
 
-from contactpoint.platform.errors import FailedPrecondition, FieldViolation, InvalidArgument, ResourceExhausted
+from contactpoint.platform.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    ResourceExhausted,
+)
 
 
 def test_invalid_argument_carries_one_violation_per_field() -> None:
-    status = InvalidArgument([FieldViolation("a", "is required"), FieldViolation("b.c", "too long")]).to_status()
+    status = InvalidArgument(
+        [FieldViolation("a", "is required"), FieldViolation("b.c", "too long")]
+    ).to_status()
     assert status.code == code_pb2.INVALID_ARGUMENT
     bad = error_details_pb2.BadRequest()
     assert status.details[0].Unpack(bad)
-    assert [(v.field, v.description) for v in bad.field_violations] == [("a", "is required"), ("b.c", "too long")]
+    assert [(v.field, v.description) for v in bad.field_violations] == [
+        ("a", "is required"),
+        ("b.c", "too long"),
+    ]
 
 
 def test_failed_precondition_carries_error_info() -> None:

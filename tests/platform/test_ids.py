@@ -40,4 +40,4 @@ def test_adjacent_transpositions_are_caught(body: str, pos: int) -> None:
 def test_malformed_ids() -> None:
     assert contactpoint_id_problem("") == "is required"
     assert contactpoint_id_problem("12345") == "must be 12 decimal digits"
-    assert contactpoint_id_problem("１２３４５６７８９０１２") == "must be 12 decimal digits"
+    assert contactpoint_id_problem("\uff11" * 12)  # full-width digits == "must be 12 decimal digits"

@@ -54,7 +54,9 @@ async def test_service_token_and_revocation(database_url: str, tmp_path: Path) -
 
             state = await stub.GetVerificationState(pb.GetVerificationStateRequest())
             await stub.RevokeToken(pb.RevokeTokenRequest(), metadata=bearer(resp.access_token))
-            after = await stub.GetVerificationState(pb.GetVerificationStateRequest(known_version=state.version))
+            after = await stub.GetVerificationState(
+                pb.GetVerificationStateRequest(known_version=state.version)
+            )
             assert not after.unchanged and claims["jti"] in after.revoked_token_ids
             await asyncio.sleep(0.6)
             with pytest.raises(grpc.aio.AioRpcError) as revoked:
@@ -82,7 +84,8 @@ async def test_login_totp_once_and_lockout(database_url: str, tmp_path: Path) ->
             async def login(password: str, code: str) -> grpc.StatusCode:
                 try:
                     await stub.AuthenticateUser(
-                        pb.AuthenticateUserRequest(username="jo.bloggs", password=password, totp_code=code), metadata=md
+                        pb.AuthenticateUserRequest(username="jo.bloggs", password=password, totp_code=code),
+                        metadata=md,
                     )
                     return grpc.StatusCode.OK
                 except grpc.aio.AioRpcError as exc:
@@ -95,14 +98,20 @@ async def test_login_totp_once_and_lockout(database_url: str, tmp_path: Path) ->
             # An unknown user fails the same way, with the same message.
             with pytest.raises(grpc.aio.AioRpcError) as unknown:
                 await stub.AuthenticateUser(
-                    pb.AuthenticateUserRequest(username="nobody", password=PASSWORD, totp_code=code), metadata=md
+                    pb.AuthenticateUserRequest(username="nobody", password=PASSWORD, totp_code=code),
+                    metadata=md,
                 )
             with pytest.raises(grpc.aio.AioRpcError) as wrong:
                 await stub.AuthenticateUser(
-                    pb.AuthenticateUserRequest(username="jo.bloggs", password="not the password", totp_code=code),
+                    pb.AuthenticateUserRequest(
+                        username="jo.bloggs", password="not the password", totp_code=code
+                    ),
                     metadata=md,
                 )
-            assert (unknown.value.code(), unknown.value.details()) == (wrong.value.code(), wrong.value.details())
+            assert (unknown.value.code(), unknown.value.details()) == (
+                wrong.value.code(),
+                wrong.value.details(),
+            )
             # Concurrent wrong attempts (one more above) lock the account.
             results = await asyncio.gather(*(login("wrong password!!", "000000") for _ in range(5)))
             assert set(results) == {grpc.StatusCode.UNAUTHENTICATED}
