@@ -1,0 +1,282 @@
+"""The gateway over real gRPC with real identity, records and audit services in-process, on
+SQLite and PostgreSQL: audit first, one event per request, shielding, and failing closed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pyotp
+import pytest
+from services.audit.main import MIGRATIONS as AUDIT_MIGRATIONS
+from services.audit.main import build as build_audit
+from services.audit.settings import AuditSettings
+from services.records.main import MIGRATIONS as RECORDS_MIGRATIONS
+from services.records.main import build as build_records
+from services.records.settings import RecordsSettings
+from sqlalchemy import text
+
+from contactpoint.audit.v1 import audit_service_pb2 as audit_pb
+from contactpoint.audit.v1 import audit_service_pb2_grpc as audit_grpc
+from contactpoint.common.v1 import child_pb2
+from contactpoint.gateway.v1 import gateway_service_pb2 as pb
+from contactpoint.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
+from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
+from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
+from contactpoint.platform.db import Database
+from contactpoint.platform.server import RunningServer
+from contactpoint.records.v1 import records_service_pb2 as records_pb
+from contactpoint.records.v1 import records_service_pb2_grpc as records_grpc
+from gateway.main import build as build_gateway
+from gateway.settings import GatewaySettings
+from tests.conftest import DatabaseFactory
+from tests.harness import (
+    bearer,
+    create_service_account,
+    create_user,
+    identity_settings,
+    running_identity,
+    running_service,
+)
+from tests.test_e2e import source_record
+
+SAFEGUARDING = child_pb2.ACCESS_PURPOSE_SAFEGUARDING
+PASSWORD = "correct horse battery staple 9"
+
+
+@dataclass
+class World:
+    gateway: pb_grpc.GatewayServiceStub
+    audit: audit_grpc.AuditServiceStub
+    records_url: str
+    council_token: str
+    records: records_grpc.RecordsServiceStub
+    identity_url: str
+    audit_server: RunningServer
+
+    async def login(self, username: str, secret: str, at: float | None = None) -> str:
+        totp = pyotp.TOTP(secret)
+        code = totp.at(at) if at else totp.now()
+        resp = await self.gateway.Login(pb.LoginRequest(username=username, password=PASSWORD, totp_code=code))
+        return resp.access_token
+
+    async def submit(self, rid: str, **overrides: object) -> str:
+        resp = await self.records.SubmitSourceRecord(
+            records_pb.SubmitSourceRecordRequest(record=source_record(rid, **overrides), request_id=rid),
+            metadata=bearer(self.council_token),
+        )
+        return resp.contactpoint_id
+
+
+async def _world(
+    stack: AsyncExitStack, databases: DatabaseFactory, tmp_path: Path, *, audit_up: bool = True
+) -> World:
+    identity_url, records_url, audit_url = (
+        databases.new("identity"),
+        databases.new("records"),
+        databases.new("audit"),
+    )
+    _, identity_target = await stack.enter_async_context(
+        running_identity(identity_settings(identity_url, tmp_path))
+    )
+    common = {"listen": "127.0.0.1:0", "identity_target": identity_target}
+    _, records_target = await stack.enter_async_context(
+        running_service(
+            "records",
+            RECORDS_MIGRATIONS,
+            build_records,
+            RecordsSettings.model_validate({**common, "database_url": records_url}),
+        )
+    )
+    audit_server, audit_target = await stack.enter_async_context(
+        running_service(
+            "audit",
+            AUDIT_MIGRATIONS,
+            build_audit,
+            AuditSettings.model_validate(
+                {**common, "database_url": audit_url, "signing_key_file": tmp_path / "keys" / "audit.pem"}
+            ),
+        )
+    )
+    gw_account = create_service_account(identity_url, "gateway", "gateway", org="contactpoint")
+    _, gateway_target = await stack.enter_async_context(
+        running_service(
+            "gateway",
+            None,
+            build_gateway,
+            GatewaySettings.model_validate(
+                {
+                    **common,
+                    "records_target": records_target,
+                    "audit_target": audit_target,
+                    "client_id": gw_account.client_id,
+                    "client_secret": gw_account.client_secret,
+                }
+            ),
+        )
+    )
+    council = create_service_account(identity_url, "council-gw", "council-system")
+    identity_ch = await stack.enter_async_context(grpc.aio.insecure_channel(identity_target))
+    council_token = (
+        await identity_grpc.IdentityServiceStub(identity_ch).IssueServiceToken(
+            identity_pb.IssueServiceTokenRequest(
+                client_id=council.client_id, client_secret=council.client_secret
+            )
+        )
+    ).access_token
+    gw_ch = await stack.enter_async_context(grpc.aio.insecure_channel(gateway_target))
+    audit_ch = await stack.enter_async_context(grpc.aio.insecure_channel(audit_target))
+    records_ch = await stack.enter_async_context(grpc.aio.insecure_channel(records_target))
+    return World(
+        pb_grpc.GatewayServiceStub(gw_ch),
+        audit_grpc.AuditServiceStub(audit_ch),
+        records_url,
+        council_token,
+        records_grpc.RecordsServiceStub(records_ch),
+        identity_url,
+        audit_server,
+    )
+
+
+@pytest.fixture
+async def world(databases: DatabaseFactory, tmp_path: Path) -> AsyncIterator[World]:
+    async with AsyncExitStack() as stack:
+        yield await _world(stack, databases, tmp_path)
+
+
+async def _events(world: World, auditor_token: str, **filters: str) -> list[audit_pb.AuditEvent]:
+    resp = await world.audit.ListEvents(
+        audit_pb.ListEventsRequest(page_size=500, **filters), metadata=bearer(auditor_token)
+    )
+    return list(resp.events)
+
+
+async def test_every_request_is_audited_once_allowed_or_denied(world: World) -> None:
+    cp = await world.submit("gw-1")
+    prac = create_user(world.identity_url, "pat.one", "practitioner")
+    dm = create_user(world.identity_url, "dana.manager", "data-manager")
+    aud = create_user(world.identity_url, "avery.auditor", "auditor")
+    token = await world.login("pat.one", prac.totp_secret)
+    dm_token = await world.login("dana.manager", dm.totp_secret)
+
+    outcomes = []
+    for metadata, request in [
+        (bearer(token), pb.GetChildRequest(contactpoint_id=cp, purpose=SAFEGUARDING)),  # allowed
+        ((), pb.GetChildRequest(contactpoint_id=cp, purpose=SAFEGUARDING)),  # no token
+        (
+            bearer(dm_token),
+            pb.GetChildRequest(contactpoint_id=cp, purpose=SAFEGUARDING),
+        ),  # not a practitioner
+        (bearer(token), pb.GetChildRequest(contactpoint_id=cp)),  # no purpose
+        (
+            bearer(token),
+            pb.GetChildRequest(contactpoint_id=cp[:-1] + str((int(cp[-1]) + 1) % 10), purpose=SAFEGUARDING),
+        ),  # bad check digit
+        (
+            bearer(token),
+            pb.GetChildRequest(contactpoint_id=cp, purpose=SAFEGUARDING, justification="x" * 201),
+        ),
+    ]:
+        try:
+            await world.gateway.GetChild(request, metadata=metadata)
+            outcomes.append(grpc.StatusCode.OK)
+        except grpc.aio.AioRpcError as exc:
+            outcomes.append(exc.code())
+    assert outcomes == [
+        grpc.StatusCode.OK,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.INVALID_ARGUMENT,
+    ]
+
+    events = [
+        e
+        for e in await _events(world, await world.login("avery.auditor", aud.totp_secret))
+        if e.action == "GetChild"
+    ]
+    assert [(e.actor, e.outcome, e.status_code) for e in events] == [
+        ("pat.one", "ALLOWED", 0),
+        ("", "DENIED", 16),
+        ("dana.manager", "DENIED", 7),
+        ("pat.one", "INVALID", 3),
+        ("pat.one", "INVALID", 3),
+        ("pat.one", "INVALID", 3),
+    ]
+    assert (
+        events[0].contactpoint_id == cp and events[0].purpose == SAFEGUARDING and events[0].severity == "INFO"
+    )
+
+
+async def test_shielded_child_and_override_alert(world: World) -> None:
+    cp = await world.submit("gw-shield")
+    db = Database(world.records_url)
+    try:
+        db.run_sync(
+            lambda c: c.execute(
+                text("UPDATE children SET shielded = :t WHERE contactpoint_id = :cp"), {"t": True, "cp": cp}
+            )
+        )
+    finally:
+        db.dispose()
+    prac = create_user(world.identity_url, "pat.two", "practitioner")
+    police = create_user(world.identity_url, "pc.override", "practitioner", "shield-override")
+    aud = create_user(world.identity_url, "avery.two", "auditor")
+
+    plain = (
+        await world.gateway.GetChild(
+            pb.GetChildRequest(contactpoint_id=cp, purpose=SAFEGUARDING),
+            metadata=bearer(await world.login("pat.two", prac.totp_secret)),
+        )
+    ).child
+    assert plain.shielded and plain.name.family_name == "Okafor" and not plain.HasField("address")
+    assert not plain.involvements
+
+    full = (
+        await world.gateway.GetChild(
+            pb.GetChildRequest(contactpoint_id=cp, purpose=SAFEGUARDING),
+            metadata=bearer(await world.login("pc.override", police.totp_secret)),
+        )
+    ).child
+    assert full.shielded and full.address.postcode == "M1 1AE"
+
+    events = await _events(world, await world.login("avery.two", aud.totp_secret), contactpoint_id=cp)
+    assert [(e.actor, e.severity) for e in events if e.action == "GetChild"] == [
+        ("pat.two", "INFO"),
+        ("pc.override", "HIGH"),
+    ]
+
+    # A search by postcode never returns a shielded child.
+    with pytest.raises(grpc.aio.AioRpcError) as by_postcode:
+        await world.gateway.FindChild(
+            pb.FindChildRequest(
+                family_name="Okafor",
+                date_of_birth=full.date_of_birth,
+                postcode="M1 1AE",
+                purpose=SAFEGUARDING,
+            ),
+            metadata=bearer(await world.login("pat.two", prac.totp_secret, at=time.time() + 30)),
+        )
+    assert by_postcode.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_audit_down_means_unavailable_and_no_data(world: World) -> None:
+    cp = await world.submit("gw-noaudit")
+    prac = create_user(world.identity_url, "pat.three", "practitioner")
+    token = await world.login("pat.three", prac.totp_secret)
+    await world.audit_server.server.stop(0)
+    with pytest.raises(grpc.aio.AioRpcError) as read:
+        await world.gateway.GetChild(
+            pb.GetChildRequest(contactpoint_id=cp, purpose=SAFEGUARDING), metadata=bearer(token)
+        )
+    assert read.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "Okafor" not in (read.value.details() or "")
+    # Logins cannot be audited either, so none succeeds.
+    with pytest.raises(grpc.aio.AioRpcError) as login:
+        await world.login("pat.three", prac.totp_secret, at=time.time() + 30)
+    assert login.value.code() == grpc.StatusCode.UNAVAILABLE
