@@ -1,0 +1,200 @@
+"""The audit log's domain: append with a signed tree head, read pages, proofs, tree heads.
+
+Functions take a connection (one transaction, owned by the caller) and keyword arguments; none
+imports grpc.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Connection
+
+from contactpoint.audit.v1 import audit_service_pb2 as pb
+from contactpoint.platform.convert import timestamp
+from contactpoint.platform.errors import FieldViolation, InvalidArgument
+from contactpoint.platform.ids import contactpoint_id_problem
+from services.audit import leafcodec, merkle, repository
+
+SEVERITIES = ("INFO", "WARNING", "HIGH")
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+MAX_TEXT = 1000
+
+
+@dataclass(frozen=True)
+class TreeHead:
+    """A signed tree head."""
+
+    tree_size: int
+    root_hash: bytes
+    checkpoint: str
+    signature: bytes
+
+
+def checkpoint_body(origin: str, size: int, root: bytes) -> str:
+    """The C2SP tlog-checkpoint body: origin, size and base64 root, each on its own line."""
+    return f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n"
+
+
+class Signer:
+    """Signs checkpoints with the audit service's Ed25519 key."""
+
+    def __init__(self, key: Ed25519PrivateKey, origin: str) -> None:
+        self._key = key
+        self.origin = origin
+
+    def head(self, size: int, root: bytes) -> TreeHead:
+        """A signed tree head for `size` and `root`."""
+        body = checkpoint_body(self.origin, size, root)
+        return TreeHead(size, root, body, self._key.sign(body.encode()))
+
+
+def validate_event(event: pb.AuditEvent) -> None:
+    """InvalidArgument (one violation per bad field) unless the event can be stored."""
+    problems: list[FieldViolation] = []
+    if not event.action:
+        problems.append(FieldViolation("event.action", "is required"))
+    if not event.outcome:
+        problems.append(FieldViolation("event.outcome", "is required"))
+    if event.severity not in SEVERITIES:
+        problems.append(FieldViolation("event.severity", f"one of {', '.join(SEVERITIES)}"))
+    if event.contactpoint_id:
+        problem = contactpoint_id_problem(event.contactpoint_id)
+        if problem:
+            problems.append(FieldViolation("event.contactpoint_id", problem))
+    if len(event.actor) > 128:
+        problems.append(FieldViolation("event.actor", "at most 128 characters"))
+    for name in ("action", "outcome", "detail", "request_id", "actor_organisation"):
+        if len(getattr(event, name)) > MAX_TEXT:
+            problems.append(FieldViolation(f"event.{name}", f"at most {MAX_TEXT} characters"))
+    if problems:
+        raise InvalidArgument(problems)
+
+
+def append(conn: Connection, *, event: pb.AuditEvent, signer: Signer) -> int:
+    """Append one event and sign the new tree head; returns its leaf index."""
+    validate_event(event)
+    stored = pb.AuditEvent()
+    stored.CopyFrom(event)
+    stored.leaf_index = 0
+    if not stored.HasField("time"):
+        stored.time.CopyFrom(timestamp(datetime.now(UTC)))
+    size, peaks = repository.lock_state(conn)
+    data = leafcodec.encode(stored)
+    digest = merkle.leaf_hash(data)
+    repository.insert_leaf(
+        conn,
+        index=size,
+        data=data,
+        digest=digest,
+        contactpoint_id=stored.contactpoint_id,
+        actor=stored.actor,
+        time=stored.time.ToDatetime(tzinfo=UTC),
+    )
+    peaks = merkle.append(peaks, digest)
+    head = signer.head(size + 1, merkle.root_from_peaks(peaks))
+    repository.save_state(conn, size + 1, peaks)
+    repository.insert_tree_head(
+        conn,
+        size=head.tree_size,
+        root=head.root_hash,
+        checkpoint=head.checkpoint,
+        signature=head.signature,
+        time=datetime.now(UTC),
+    )
+    return size
+
+
+def tree_head(conn: Connection, *, signer: Signer) -> TreeHead:
+    """The latest signed tree head (for an empty log, a freshly signed head of size 0)."""
+    row = repository.latest_tree_head(conn)
+    if row is None:
+        return signer.head(0, merkle.EMPTY_ROOT)
+    return TreeHead(
+        int(row["tree_size"]), bytes(row["root_hash"]), str(row["checkpoint"]), bytes(row["signature"])
+    )
+
+
+def _page_token(index: int) -> str:
+    return base64.urlsafe_b64encode(f"v1:{index}".encode()).decode()
+
+
+def _page_start(token: str) -> int | None:
+    if not token:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(token.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    version, _, index = text.partition(":")
+    return int(index) if version == "v1" and index.isdigit() else None
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of events and the token for the next one."""
+
+    events: list[pb.AuditEvent]
+    next_page_token: str
+
+
+def list_events(
+    conn: Connection, *, contactpoint_id: str, actor: str, page_size: int, page_token: str
+) -> Page:
+    """Events in log order, filtered by child and/or actor."""
+    problems: list[FieldViolation] = []
+    if page_size < 0 or page_size > MAX_PAGE_SIZE:
+        problems.append(
+            FieldViolation("page_size", f"between 0 and {MAX_PAGE_SIZE} (0 means {DEFAULT_PAGE_SIZE})")
+        )
+    start = _page_start(page_token)
+    if start is None:
+        problems.append(FieldViolation("page_token", "is not a token this service issued"))
+    if contactpoint_id and (problem := contactpoint_id_problem(contactpoint_id)):
+        problems.append(FieldViolation("contactpoint_id", problem))
+    if problems or start is None:
+        raise InvalidArgument(problems)
+    size = page_size or DEFAULT_PAGE_SIZE
+    rows = repository.page_of_leaves(
+        conn, contactpoint_id=contactpoint_id, actor=actor, start=start, limit=size + 1
+    )
+    events = [leafcodec.decode(data, index) for index, data in rows[:size]]
+    token = _page_token(rows[size][0]) if len(rows) > size else ""
+    return Page(events, token)
+
+
+def inclusion_proof(conn: Connection, *, leaf_index: int, tree_size: int) -> tuple[bytes, list[bytes]]:
+    """(leaf data, audit path) for one leaf in the tree of `tree_size`.
+
+    Computed from the ordered leaf hashes: O(n) in the tree size, fine at today's volumes; a stored
+    node table would make it O(log n) when the log grows large.
+    """
+    current = repository.tree_size(conn)
+    problems: list[FieldViolation] = []
+    if tree_size == 0 or tree_size > current:
+        problems.append(FieldViolation("tree_size", f"between 1 and the current size {current}"))
+    if leaf_index >= tree_size:
+        problems.append(FieldViolation("leaf_index", "must be smaller than tree_size"))
+    if problems:
+        raise InvalidArgument(problems)
+    data = repository.leaf_data(conn, leaf_index)
+    assert data is not None  # every index below the size is stored
+    return data, merkle.inclusion_proof(leaf_index, repository.leaf_hashes(conn, tree_size))
+
+
+def consistency_proof(conn: Connection, *, first_size: int, second_size: int) -> list[bytes]:
+    """The consistency proof between two tree sizes (O(n), as for inclusion proofs)."""
+    current = repository.tree_size(conn)
+    problems: list[FieldViolation] = []
+    if second_size > current:
+        problems.append(FieldViolation("second_size", f"at most the current size {current}"))
+    if first_size == 0 or first_size > second_size:
+        problems.append(FieldViolation("first_size", "between 1 and second_size"))
+    if problems:
+        raise InvalidArgument(problems)
+    return merkle.consistency_proof(first_size, repository.leaf_hashes(conn, second_size))

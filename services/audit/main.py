@@ -1,0 +1,46 @@
+"""Assembles and runs the audit service."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from contactpoint.audit.v1 import audit_service_pb2_grpc as pb_grpc
+from contactpoint.platform.auth import TokenVerifier
+from contactpoint.platform.db import Database
+from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
+from contactpoint.platform.peers import open_channel, remote_state_source
+from contactpoint.platform.server import ServiceSpec
+from contactpoint.platform.service import Built, run_service
+from contactpoint.platform.settings import load_settings
+from services.audit.domain import Signer
+from services.audit.servicer import ACCESS, DESCRIPTOR, AuditServicer
+from services.audit.settings import AuditSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+async def build(settings: AuditSettings) -> Built:
+    """The audit service, assembled from its settings."""
+    db = Database(settings.database_url)
+    key = load_or_create_signing_key(settings.signing_key_file)
+    identity = open_channel(settings.identity_target)
+    verifier = TokenVerifier(
+        remote_state_source(identity),
+        poll_seconds=settings.revocation_poll_seconds,
+        max_staleness_seconds=settings.revocation_max_staleness_seconds,
+    )
+    servicer = AuditServicer(db=db, signer=Signer(key, settings.origin), public_key=raw_public_key(key))
+    spec = ServiceSpec(servicer, pb_grpc.add_AuditServiceServicer_to_server, DESCRIPTOR, ACCESS)
+
+    async def close() -> None:
+        await identity.close(None)
+        db.dispose()
+
+    return Built([spec], verifier, [close])
+
+
+def run(env: Mapping[str, str]) -> None:
+    """`contactpoint serve audit`."""
+    settings = load_settings(AuditSettings, env)
+    run_service("audit", settings, MIGRATIONS, lambda: build(settings))

@@ -1,0 +1,148 @@
+"""RFC 9162 §2.1 Merkle tree hashing, proofs and proof verification.
+
+leaf hash = SHA-256(0x00 ‖ leaf_data); node hash = SHA-256(0x01 ‖ left ‖ right). The tree over n
+leaves splits at k, the largest power of two smaller than n. Appends keep the "peaks" (roots of the
+perfect subtrees along the right edge, largest first), so the root after each append costs O(log n).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+
+def leaf_hash(data: bytes) -> bytes:
+    """MTH of a single leaf."""
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """The hash of an interior node."""
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _split(n: int) -> int:
+    """The largest power of two smaller than n (n >= 2)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def root(leaves: Sequence[bytes]) -> bytes:
+    """MTH over leaf hashes."""
+    n = len(leaves)
+    if n == 0:
+        return EMPTY_ROOT
+    if n == 1:
+        return leaves[0]
+    k = _split(n)
+    return node_hash(root(leaves[:k]), root(leaves[k:]))
+
+
+Peaks = list[tuple[int, bytes]]  # (size of the perfect subtree, its hash), largest first
+
+
+def append(peaks: Peaks, leaf: bytes) -> Peaks:
+    """The peaks after appending one leaf hash."""
+    out = [*peaks, (1, leaf)]
+    while len(out) >= 2 and out[-1][0] == out[-2][0]:
+        (size, left), (_, right) = out[-2], out[-1]
+        out[-2:] = [(size * 2, node_hash(left, right))]
+    return out
+
+
+def root_from_peaks(peaks: Peaks) -> bytes:
+    """MTH of the tree the peaks describe (folded right to left, as RFC 9162 splits)."""
+    if not peaks:
+        return EMPTY_ROOT
+    acc = peaks[-1][1]
+    for _, h in reversed(peaks[:-1]):
+        acc = node_hash(h, acc)
+    return acc
+
+
+def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
+    """PATH(m, D[n]) of RFC 9162 §2.1.3.1."""
+    n = len(leaves)
+    if not 0 <= index < n:
+        raise ValueError("leaf index out of range")
+    if n == 1:
+        return []
+    k = _split(n)
+    if index < k:
+        return [*inclusion_proof(index, leaves[:k]), root(leaves[k:])]
+    return [*inclusion_proof(index - k, leaves[k:]), root(leaves[:k])]
+
+
+def consistency_proof(m: int, leaves: Sequence[bytes]) -> list[bytes]:
+    """PROOF(m, D[n]) of RFC 9162 §2.1.4.1 (0 < m <= n)."""
+    n = len(leaves)
+    if not 0 < m <= n:
+        raise ValueError("first size out of range")
+    return _subproof(m, leaves, True)
+
+
+def _subproof(m: int, leaves: Sequence[bytes], complete: bool) -> list[bytes]:
+    n = len(leaves)
+    if m == n:
+        return [] if complete else [root(leaves)]
+    k = _split(n)
+    if m <= k:
+        return [*_subproof(m, leaves[:k], complete), root(leaves[k:])]
+    return [*_subproof(m - k, leaves[k:], False), root(leaves[:k])]
+
+
+def verify_inclusion(
+    index: int, size: int, leaf: bytes, proof: Sequence[bytes], expected_root: bytes
+) -> bool:
+    """RFC 9162 §2.1.3.2."""
+    if index >= size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while fn & 1 == 0 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == expected_root
+
+
+def verify_consistency(
+    first: int, second: int, first_root: bytes, second_root: bytes, proof: Sequence[bytes]
+) -> bool:
+    """RFC 9162 §2.1.4.2."""
+    if first == second:
+        return not proof and first_root == second_root
+    if first == 0 or first > second or not proof:
+        return False
+    path = list(proof)
+    if first & (first - 1) == 0:  # a power of two: the first root is the proof's implicit start
+        path.insert(0, first_root)
+    fn, sn = first - 1, second - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            if not fn & 1:
+                while fn & 1 == 0 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return fr == first_root and sr == second_root and sn == 0

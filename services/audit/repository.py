@@ -1,0 +1,106 @@
+"""The only place the audit service's SQL lives. Leaves and tree heads are only ever inserted."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import Connection, RowMapping, insert, select, update
+
+from services.audit.merkle import Peaks
+from services.audit.tables import leaves, tree_heads, tree_state
+
+
+def lock_state(conn: Connection) -> tuple[int, Peaks]:
+    """The tree's size and peaks, locked for this transaction (appends happen one at a time)."""
+    row = conn.execute(select(tree_state).where(tree_state.c.id == 1).with_for_update()).mappings().one()
+    return int(row["size"]), [(int(s), bytes.fromhex(h)) for s, h in json.loads(row["peaks"])]
+
+
+def save_state(conn: Connection, size: int, peaks: Peaks) -> None:
+    """Store the tree's new size and peaks."""
+    text = json.dumps([[s, h.hex()] for s, h in peaks])
+    conn.execute(update(tree_state).where(tree_state.c.id == 1).values(size=size, peaks=text))
+
+
+def insert_leaf(
+    conn: Connection,
+    *,
+    index: int,
+    data: bytes,
+    digest: bytes,
+    contactpoint_id: str,
+    actor: str,
+    time: datetime,
+) -> None:
+    """Store one leaf."""
+    conn.execute(
+        insert(leaves).values(
+            leaf_index=index,
+            leaf_data=data,
+            leaf_hash=digest,
+            contactpoint_id=contactpoint_id,
+            actor=actor,
+            time=time,
+        )
+    )
+
+
+def insert_tree_head(
+    conn: Connection, *, size: int, root: bytes, checkpoint: str, signature: bytes, time: datetime
+) -> None:
+    """Store one signed tree head."""
+    conn.execute(
+        insert(tree_heads).values(
+            tree_size=size, root_hash=root, checkpoint=checkpoint, signature=signature, time=time
+        )
+    )
+
+
+def latest_tree_head(conn: Connection) -> RowMapping | None:
+    """The newest signed tree head."""
+    return (
+        conn.execute(select(tree_heads).order_by(tree_heads.c.tree_size.desc()).limit(1)).mappings().first()
+    )
+
+
+def tree_size(conn: Connection) -> int:
+    """Number of leaves."""
+    return int(conn.execute(select(tree_state.c.size).where(tree_state.c.id == 1)).scalar_one())
+
+
+def leaf_hashes(conn: Connection, size: int) -> list[bytes]:
+    """The first `size` leaf hashes, in order."""
+    rows = conn.execute(
+        select(leaves.c.leaf_hash).where(leaves.c.leaf_index < size).order_by(leaves.c.leaf_index)
+    )
+    return [bytes(h) for h in rows.scalars()]
+
+
+def leaf_data(conn: Connection, index: int) -> bytes | None:
+    """The data of one leaf."""
+    value = conn.execute(select(leaves.c.leaf_data).where(leaves.c.leaf_index == index)).scalar_one_or_none()
+    return bytes(value) if value is not None else None
+
+
+def page_of_leaves(
+    conn: Connection, *, contactpoint_id: str, actor: str, start: int, limit: int
+) -> list[tuple[int, bytes]]:
+    """Up to `limit` leaves from index `start` on, filtered, in log order."""
+    query = select(leaves.c.leaf_index, leaves.c.leaf_data).where(leaves.c.leaf_index >= start)
+    if contactpoint_id:
+        query = query.where(leaves.c.contactpoint_id == contactpoint_id)
+    if actor:
+        query = query.where(leaves.c.actor == actor)
+    rows = conn.execute(query.order_by(leaves.c.leaf_index).limit(limit))
+    return [(int(i), bytes(d)) for i, d in rows]
+
+
+def all_leaves(conn: Connection) -> list[RowMapping]:
+    """Every leaf row in stored order of index (for verification)."""
+    return list(conn.execute(select(leaves).order_by(leaves.c.leaf_index)).mappings())
+
+
+def all_tree_heads(conn: Connection) -> list[RowMapping]:
+    """Every signed tree head, smallest first (for verification)."""
+    return list(conn.execute(select(tree_heads).order_by(tree_heads.c.tree_size)).mappings())

@@ -1,0 +1,97 @@
+"""The audit service's gRPC face: protobuf in and out, one transaction per call, no SQL."""
+
+from __future__ import annotations
+
+from contactpoint.audit.v1 import audit_service_pb2 as pb
+from contactpoint.audit.v1 import audit_service_pb2_grpc as pb_grpc
+from contactpoint.platform.auth import ANY_CALLER, Access, current_principal, roles
+from contactpoint.platform.db import Database
+from contactpoint.platform.interceptor import request_id_of
+from contactpoint.platform.types import Context
+from services.audit import domain
+
+AUDITOR = roles("auditor")
+ACCESS: dict[str, Access] = {
+    "ListEvents": AUDITOR,
+    "GetTreeHead": ANY_CALLER,
+    "GetInclusionProof": AUDITOR,
+    "GetConsistencyProof": AUDITOR,
+    "GetPublicKey": ANY_CALLER,
+    "AppendEvent": roles("gateway"),
+}
+DESCRIPTOR = pb.DESCRIPTOR.services_by_name["AuditService"]
+
+
+class AuditServicer(pb_grpc.AuditServiceServicer):
+    """Implements contactpoint.audit.v1.AuditService."""
+
+    def __init__(self, *, db: Database, signer: domain.Signer, public_key: bytes) -> None:
+        self._db = db
+        self._signer = signer
+        self._public_key = public_key
+
+    async def AppendEvent(self, request: pb.AppendEventRequest, context: Context) -> pb.AppendEventResponse:
+        index = await self._db.write(lambda c: domain.append(c, event=request.event, signer=self._signer))
+        return pb.AppendEventResponse(leaf_index=index)
+
+    async def ListEvents(self, request: pb.ListEventsRequest, context: Context) -> pb.ListEventsResponse:
+        page = await self._db.read(
+            lambda c: domain.list_events(
+                c,
+                contactpoint_id=request.contactpoint_id,
+                actor=request.actor,
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+        )
+        # Reading the log is itself logged, before anything is returned.
+        principal = current_principal()
+        filters = [
+            f"{k}={v}"
+            for k, v in (("contactpoint_id", request.contactpoint_id), ("actor", request.actor))
+            if v
+        ]
+        read = pb.AuditEvent(
+            actor=principal.name,
+            actor_organisation=principal.organisation,
+            actor_roles=sorted(principal.roles),
+            action="ListEvents",
+            outcome="ALLOWED",
+            request_id=request_id_of(context.invocation_metadata()),
+            severity="INFO",
+            detail=f"filters: {', '.join(filters) or 'none'}; events returned: {len(page.events)}",
+        )
+        await self._db.write(lambda c: domain.append(c, event=read, signer=self._signer))
+        return pb.ListEventsResponse(events=page.events, next_page_token=page.next_page_token)
+
+    async def GetTreeHead(self, request: pb.GetTreeHeadRequest, context: Context) -> pb.GetTreeHeadResponse:
+        head = await self._db.read(lambda c: domain.tree_head(c, signer=self._signer))
+        return pb.GetTreeHeadResponse(
+            tree_size=head.tree_size,
+            root_hash=head.root_hash,
+            checkpoint=head.checkpoint,
+            signature=head.signature,
+        )
+
+    async def GetInclusionProof(
+        self, request: pb.GetInclusionProofRequest, context: Context
+    ) -> pb.GetInclusionProofResponse:
+        data, path = await self._db.read(
+            lambda c: domain.inclusion_proof(c, leaf_index=request.leaf_index, tree_size=request.tree_size)
+        )
+        return pb.GetInclusionProofResponse(leaf_data=data, audit_path=path)
+
+    async def GetConsistencyProof(
+        self, request: pb.GetConsistencyProofRequest, context: Context
+    ) -> pb.GetConsistencyProofResponse:
+        proof = await self._db.read(
+            lambda c: domain.consistency_proof(
+                c, first_size=request.first_size, second_size=request.second_size
+            )
+        )
+        return pb.GetConsistencyProofResponse(proof=proof)
+
+    async def GetPublicKey(
+        self, request: pb.GetPublicKeyRequest, context: Context
+    ) -> pb.GetPublicKeyResponse:
+        return pb.GetPublicKeyResponse(public_key=self._public_key)

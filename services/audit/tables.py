@@ -1,0 +1,53 @@
+"""The audit service's tables (SQLAlchemy Core). The Alembic history in migrations/ creates them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# One row per event, never updated or deleted. leaf_data is exactly what was hashed; the other
+# columns are copies for filtering, checked against leaf_data by `audit verify`.
+leaves = Table(
+    "leaves",
+    metadata,
+    Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("leaf_data", LargeBinary, nullable=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Column("contactpoint_id", String(12), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("time", DateTime(timezone=True), nullable=False),
+)
+Index("ix_leaves_contactpoint_id", leaves.c.contactpoint_id, leaves.c.leaf_index)
+Index("ix_leaves_actor", leaves.c.actor, leaves.c.leaf_index)
+
+# A signed tree head after every append.
+tree_heads = Table(
+    "tree_heads",
+    metadata,
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root_hash", LargeBinary(32), nullable=False),
+    Column("checkpoint", Text, nullable=False),
+    Column("signature", LargeBinary(64), nullable=False),
+    Column("time", DateTime(timezone=True), nullable=False),
+)
+
+# One row: the tree's size and peaks, locked by each append so appends are serialised.
+tree_state = Table(
+    "tree_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+    Column("peaks", Text, nullable=False),
+)
