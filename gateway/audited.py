@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 
 import grpc
+import structlog
 
 from contactpoint.audit.v1 import audit_service_pb2 as audit_pb
 from contactpoint.audit.v1 import audit_service_pb2_grpc as audit_grpc
@@ -71,6 +72,7 @@ class AuditedRequest:
         """Record who is asking."""
         self.principal = principal
         self.actor = principal.name
+        structlog.contextvars.bind_contextvars(actor=principal.name)
 
     async def __aenter__(self) -> AuditedRequest:
         return self

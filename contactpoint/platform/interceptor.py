@@ -3,6 +3,7 @@ service's access table, and maps every exception to a gRPC status in one place."
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
@@ -97,9 +98,12 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
     def _wrap_unary(self, inner: Any, method: str, access: Access) -> Any:
         async def behaviour(request: Any, context: Context) -> Any:
+            started = time.perf_counter()
             try:
                 self._enter(method, access, context)
-                return await inner(request, context)
+                response = await inner(request, context)
+                log.info("rpc.ok", ms=round((time.perf_counter() - started) * 1000, 2))
+                return response
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:
