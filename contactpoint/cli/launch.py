@@ -38,11 +38,15 @@ def run_one(service: str, env: Mapping[str, str]) -> None:
             name = prefix + "_".join(str(p) for p in e["loc"]).upper()
             typer.echo(f"contactpoint serve {service}: {name}: {e['msg']}", err=True)
         raise typer.Exit(2) from None
-    except (OSError, RuntimeError) as exc:
-        if "bind" in str(exc).lower() or "listen" in str(exc).lower() or isinstance(exc, OSError):
-            typer.echo(f"contactpoint serve {service}: cannot serve: {exc}", err=True)
-            raise typer.Exit(3) from None
-        raise
+    except OSError as exc:
+        typer.echo(f"contactpoint serve {service}: cannot serve: {exc}", err=True)
+        raise typer.Exit(3) from None
+    except RuntimeError as exc:
+        # grpc reports a taken or unusable address as a RuntimeError ("Failed to bind ...").
+        if "bind" not in str(exc).lower():
+            raise
+        typer.echo(f"contactpoint serve {service}: cannot serve: {exc}", err=True)
+        raise typer.Exit(3) from None
 
 
 def _address(env: Mapping[str, str], service: str) -> tuple[str, int]:
