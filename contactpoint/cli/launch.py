@@ -18,6 +18,7 @@ import grpc
 import typer
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from contactpoint.cli import accounts
 from contactpoint.cli.embedded import SERVICES, layered_env
@@ -38,6 +39,14 @@ def run_one(service: str, env: Mapping[str, str]) -> None:
             name = prefix + "_".join(str(p) for p in e["loc"]).upper()
             typer.echo(f"contactpoint serve {service}: {name}: {e['msg']}", err=True)
         raise typer.Exit(2) from None
+    except SQLAlchemyError as exc:
+        # Say which database without echoing credentials or SQL.
+        typer.echo(
+            f"contactpoint serve {service}: cannot use the database: {type(exc).__name__}: "
+            f"{str(exc.orig if hasattr(exc, 'orig') else exc).splitlines()[0][:200]}",
+            err=True,
+        )
+        raise typer.Exit(4) from None
     except OSError as exc:
         typer.echo(f"contactpoint serve {service}: cannot serve: {exc}", err=True)
         raise typer.Exit(3) from None
