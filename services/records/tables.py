@@ -45,9 +45,7 @@ source_records = Table(
     Column("organisation", String(64), nullable=False),
     Column("source_system", String(64), nullable=False),
     Column("source_record_id", String(128), nullable=False),
-    Column(
-        "contactpoint_id", String(12), ForeignKey("children.contactpoint_id"), nullable=False, index=True
-    ),
+    Column("contactpoint_id", String(12), ForeignKey("children.contactpoint_id"), nullable=False, index=True),
     # The validated, normalised SourceRecord (protobuf JSON mapping, original field names).
     Column("content", JSON, nullable=False),
     # SHA-256 of the content without as_of: equal hashes mean an unchanged record.
@@ -69,9 +67,7 @@ match_keys = Table(
     metadata,
     Column("source_id", String(32), ForeignKey("source_records.id"), primary_key=True),
     Column("position", Integer, primary_key=True),
-    Column(
-        "contactpoint_id", String(12), ForeignKey("children.contactpoint_id"), nullable=False, index=True
-    ),
+    Column("contactpoint_id", String(12), ForeignKey("children.contactpoint_id"), nullable=False, index=True),
     Column("family_key", String(128), nullable=False),
     # The given names' keys, space separated, in order.
     Column("given_keys", String(512), nullable=False),

@@ -1,0 +1,84 @@
+"""Pure functions for matching people by name, date of birth and postcode, and for recognising
+sensitive services. No I/O; the same keys are stored at submission and computed at search."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+
+import jellyfish
+from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
+
+# Spelling variants: Jaro-Winkler at least this, the same metaphone, or one edit apart.
+JARO_WINKLER_THRESHOLD = 0.88
+# One edit on a very short name turns it into a different name ("Ian" → "Jan").
+MIN_LENGTH_FOR_ONE_EDIT = 4
+_SEPARATORS = re.compile(r"[\s\u2010-\u2015-]+")
+
+
+def name_key(value: str) -> str:
+    """A name with case, accents, punctuation and spaces removed: `" O'Brién-Smith "` → `obriensmith`."""
+    decomposed = unicodedata.normalize("NFKD", value.casefold())
+    return "".join(ch for ch in decomposed if ch.isalpha() and not unicodedata.combining(ch))
+
+
+def name_tokens(value: str) -> list[str]:
+    """The keys of each part of a name, split at spaces and hyphens: "Mary-Jane Ann" → mary, jane, ann."""
+    return [key for part in _SEPARATORS.split(value) if (key := name_key(part))]
+
+
+def given_runs(tokens: Sequence[str]) -> set[str]:
+    """Every run of consecutive given-name keys joined up, so that "Maryjane", "Mary Jane" and
+    "Mary-Jane" all find a child called Mary-Jane, and "Jane" does too."""
+    return {"".join(tokens[i:j]) for i in range(len(tokens)) for j in range(i + 1, len(tokens) + 1)}
+
+
+def postcode_key(value: str) -> str:
+    """A postcode without spaces, upper case: `" m1 1ae "` → `M11AE`."""
+    return "".join(ch for ch in value if not ch.isspace()).upper()
+
+
+def similar(a: str, b: str, *, fuzzy: bool) -> bool:
+    """Whether two name keys name the same name (exactly, or as a spelling variant when `fuzzy`)."""
+    if a == b:
+        return True
+    if not fuzzy or not a or not b:
+        return False
+    if JaroWinkler.similarity(a, b) >= JARO_WINKLER_THRESHOLD:
+        return True
+    if min(len(a), len(b)) >= MIN_LENGTH_FOR_ONE_EDIT and DamerauLevenshtein.distance(a, b) <= 1:
+        return True
+    sound_a, sound_b = jellyfish.metaphone(a), jellyfish.metaphone(b)
+    return bool(sound_a) and sound_a == sound_b
+
+
+def given_name_matches(query: str, child_given_keys: Sequence[str], *, fuzzy: bool) -> bool:
+    """Whether a searched given name is one of the child's given names (or several in a row)."""
+    wanted = name_key(query)
+    return any(similar(wanted, run, fuzzy=fuzzy) for run in given_runs(child_given_keys))
+
+
+# Services whose very name discloses something sensitive about a child (CONTRACT §3): sexual
+# health, mental health (CAMHS included) and substance misuse. Matched on whole words of the
+# lower-cased, accent-free name, so "Educational Psychology" or "Drugstore" are not caught.
+_SENSITIVE = re.compile(
+    r"\b("
+    r"sexual health|sexual and reproductive health|reproductive health|genito ?urinary|gum clinic"
+    r"|contraception|contraceptive|family planning|sti clinic|hiv"
+    r"|mental health|camhs|cahms|psychiatry|psychiatric|eating disorders?|emotional well ?being"
+    r"|substance misuse|substance use|substance abuse|drugs? and alcohol|alcohol and drugs?"
+    r"|drug|drugs|alcohol|addiction|addictions"
+    r")\b"
+)
+
+
+def _plain(value: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", value.casefold())
+    letters = "".join(ch if ch.isalnum() else " " for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(letters.split())
+
+
+def is_sensitive_service(service_name: str) -> bool:
+    """Whether a service's name clearly names sexual health, mental health or substance misuse."""
+    return _SENSITIVE.search(_plain(service_name)) is not None
