@@ -1,0 +1,292 @@
+"""Records over real gRPC: identity and records in-process on port 0, on SQLite and PostgreSQL,
+with machine accounts for two councils and the gateway, and a person.
+
+Starting the services and issuing tokens (Argon2 on purpose) costs seconds, so one pair of
+services serves a whole module per backend; each test works in its own corner of it (its own
+source record ids, request ids and date of birth), so tests cannot see each other's children."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+import grpc
+import pyotp
+import pytest
+import pytest_asyncio
+from google.rpc import error_details_pb2, status_pb2
+from google.type import date_pb2
+from grpc_status import rpc_status
+from sqlalchemy import Connection, text
+
+from contactpoint.common.v1 import child_pb2
+from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
+from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
+from contactpoint.platform.db import Database
+from contactpoint.records.v1 import records_service_pb2 as pb
+from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
+from services.records.main import MIGRATIONS, build
+from services.records.settings import RecordsSettings
+from tests.conftest import _PG_PROBLEM, DatabaseFactory
+from tests.harness import (
+    bearer,
+    create_service_account,
+    create_user,
+    identity_settings,
+    running_identity,
+    running_service,
+)
+
+ORG_A = "E08000003"
+ORG_B = "E08000025"
+BIRTH_YEAR = dt.date.today().year - 8
+# Each test gets its own date of birth: searches match it exactly, so tests never meet.
+_BIRTH_DAYS = itertools.count()
+TABLES = ("children", "source_records", "match_keys", "submissions")
+
+
+def date(year: int, month: int, day: int) -> date_pb2.Date:
+    """A google.type.Date."""
+    return date_pb2.Date(year=year, month=month, day=day)
+
+
+def make_record(rid: str, **overrides: object) -> pb.SourceRecord:
+    """A valid source record for an eight-year-old born on 14 March, with one sensitive involvement."""
+    fields: dict[str, object] = {
+        "source_system": "social-care",
+        "source_record_id": rid,
+        "name": child_pb2.PersonName(given_names="Amelia", family_name="Okafor"),
+        "gender": child_pb2.GENDER_FEMALE,
+        "address": child_pb2.Address(lines=["1 High Street"], town="Manchester", postcode="M1 1AE"),
+        "carers": [
+            child_pb2.Carer(
+                name=child_pb2.PersonName(given_names="Grace", family_name="Okafor"),
+                relationship="mother",
+                phone="0161 496 0000",
+                parental_responsibility=True,
+            )
+        ],
+        "education_setting": child_pb2.Setting(name="Oak Primary School", urn="105432"),
+        "gp_practice": child_pb2.GpPractice(name="Ardwick Medical Centre", ods_code="P84001"),
+        "involvements": [
+            pb.SourceInvolvement(
+                service_name="School Nursing", organisation="NHS Trust", phone="0161 000 0000"
+            ),
+            pb.SourceInvolvement(
+                service_name="Sexual Health Clinic",
+                practitioner_name="Dr X",
+                sensitive=True,
+                consent_recorded=True,
+            ),
+        ],
+        "nhs_number": "943 476 5919",
+    }
+    record = pb.SourceRecord(**{**fields, **overrides})  # type: ignore[arg-type]
+    if not record.HasField("date_of_birth"):
+        record.date_of_birth.year, record.date_of_birth.month, record.date_of_birth.day = BIRTH_YEAR, 3, 14
+    return record
+
+
+def violations(exc: grpc.aio.AioRpcError) -> dict[str, str]:
+    """The BadRequest field violations of a failed call, by field."""
+    status = rpc_status.from_call(exc)
+    assert status is not None
+    return status_violations(status)
+
+
+def status_violations(status: status_pb2.Status) -> dict[str, str]:
+    """The BadRequest field violations of a google.rpc.Status, by field."""
+    out: dict[str, str] = {}
+    for detail in status.details:
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad):
+            out.update({v.field: v.description for v in bad.field_violations})
+    return out
+
+
+def error_reason(exc: grpc.aio.AioRpcError) -> str:
+    """The ErrorInfo reason of a failed call ("" when it has none)."""
+    status = rpc_status.from_call(exc)
+    for detail in status.details if status else []:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return str(info.reason)
+    return ""
+
+
+@dataclass
+class Services:
+    """Identity and records running, and tokens for every kind of caller."""
+
+    records: pb_grpc.RecordsServiceStub
+    records_url: str
+    council_a: tuple[tuple[str, str], ...]
+    council_b: tuple[tuple[str, str], ...]
+    gateway: tuple[tuple[str, str], ...]
+    person: tuple[tuple[str, str], ...]
+
+
+@dataclass
+class World:
+    """One test's view of the running services: its own ids and its own date of birth."""
+
+    services: Services
+    prefix: str
+    dob: date_pb2.Date
+
+    @property
+    def records(self) -> pb_grpc.RecordsServiceStub:
+        return self.services.records
+
+    @property
+    def council_a(self) -> tuple[tuple[str, str], ...]:
+        return self.services.council_a
+
+    @property
+    def council_b(self) -> tuple[tuple[str, str], ...]:
+        return self.services.council_b
+
+    @property
+    def gateway(self) -> tuple[tuple[str, str], ...]:
+        return self.services.gateway
+
+    @property
+    def person(self) -> tuple[tuple[str, str], ...]:
+        return self.services.person
+
+    def id(self, name: str) -> str:
+        """A source record id or request id of this test's own."""
+        return f"{self.prefix}-{name}"
+
+    def next_day(self) -> date_pb2.Date:
+        """The day after this test's date of birth."""
+        after = dt.date(self.dob.year, self.dob.month, self.dob.day) + dt.timedelta(days=1)
+        return date(after.year, after.month, after.day)
+
+    def record(self, rid: str, **overrides: object) -> pb.SourceRecord:
+        """`make_record` with this test's ids and date of birth."""
+        record = make_record(self.id(rid), **overrides)
+        if "date_of_birth" not in overrides:
+            record.date_of_birth.CopyFrom(self.dob)
+        return record
+
+    async def submit(
+        self, record: pb.SourceRecord, request_id: str, metadata: tuple[tuple[str, str], ...] | None = None
+    ) -> pb.SubmitSourceRecordResponse:
+        return await self.records.SubmitSourceRecord(
+            pb.SubmitSourceRecordRequest(record=record, request_id=self.id(request_id) if request_id else ""),
+            metadata=metadata or self.council_a,
+        )
+
+    async def get(self, contactpoint_id: str) -> child_pb2.Child:
+        resp = await self.records.GetChildRecord(
+            pb.GetChildRecordRequest(contactpoint_id=contactpoint_id), metadata=self.gateway
+        )
+        return resp.child
+
+    async def find(self, **criteria: object) -> child_pb2.Child:
+        criteria.setdefault("date_of_birth", self.dob)
+        resp = await self.records.FindChildRecord(
+            pb.FindChildRecordRequest(**criteria),  # type: ignore[arg-type]
+            metadata=self.gateway,
+        )
+        return resp.child
+
+    def sql(self, statement: str, **params: object) -> list[tuple[object, ...]]:
+        """Run SQL straight against records' database (to check or arrange what is stored)."""
+        db = Database(self.services.records_url)
+
+        def run(conn: Connection) -> list[tuple[object, ...]]:
+            result = conn.execute(text(statement), params)
+            return [tuple(r) for r in result] if result.returns_rows else []
+
+        try:
+            return db.run_sync(run)
+        finally:
+            db.dispose()
+
+    def counts(self) -> dict[str, int]:
+        """Rows in each of records' tables (all tests')."""
+        return {t: int(self.sql(f"SELECT count(*) FROM {t}")[0][0]) for t in TABLES}  # noqa: S608
+
+    def added(self, before: dict[str, int]) -> dict[str, int]:
+        """Rows added to each table since `before` (tests of a module run one at a time)."""
+        return {t: n - before[t] for t, n in self.counts().items()}
+
+
+async def _token(stub: identity_grpc.IdentityServiceStub, client_id: str, secret: str) -> str:
+    resp = await stub.IssueServiceToken(
+        identity_pb.IssueServiceTokenRequest(client_id=client_id, client_secret=secret)
+    )
+    return resp.access_token
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_databases(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DatabaseFactory]:
+    """Databases for one module's services, on each backend (as tests/conftest.py's `databases`)."""
+    if request.param == "postgresql" and _PG_PROBLEM is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required under CI=true but unreachable: {_PG_PROBLEM}")
+        pytest.skip(f"PostgreSQL unreachable: {_PG_PROBLEM}")
+    factory = DatabaseFactory(request.param, tmp_path_factory.mktemp(f"records-{request.param}"))
+    yield factory
+    factory.drop_all()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def services(
+    module_databases: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Services]:
+    """Identity and records serving, once per module and backend."""
+    identity_url, records_url = module_databases.new("identity"), module_databases.new("records")
+    async with AsyncExitStack() as stack:
+        _, identity_target = await stack.enter_async_context(
+            running_identity(identity_settings(identity_url, tmp_path_factory.mktemp("keys")))
+        )
+        settings = RecordsSettings.model_validate(
+            {"listen": "127.0.0.1:0", "identity_target": identity_target, "database_url": records_url}
+        )
+        _, records_target = await stack.enter_async_context(
+            running_service("records", MIGRATIONS, build, settings)
+        )
+        accounts = [
+            create_service_account(identity_url, "council-a", "council-system", org=ORG_A),
+            create_service_account(identity_url, "council-b", "council-system", org=ORG_B),
+            create_service_account(identity_url, "gateway", "gateway", org="contactpoint"),
+        ]
+        identity_ch = await stack.enter_async_context(grpc.aio.insecure_channel(identity_target))
+        identity = identity_grpc.IdentityServiceStub(identity_ch)
+        tokens = [await _token(identity, a.client_id, a.client_secret) for a in accounts]
+        # A person's token: only the gateway may log people in, so use its token to do it here.
+        user = create_user(identity_url, "pat.practitioner", "practitioner")
+        login = await identity.AuthenticateUser(
+            identity_pb.AuthenticateUserRequest(
+                username="pat.practitioner",
+                password="correct horse battery staple 9",
+                totp_code=pyotp.TOTP(user.totp_secret).now(),
+            ),
+            metadata=bearer(tokens[2]),
+        )
+        records_ch = await stack.enter_async_context(grpc.aio.insecure_channel(records_target))
+        yield Services(
+            records=pb_grpc.RecordsServiceStub(records_ch),
+            records_url=records_url,
+            council_a=bearer(tokens[0]),
+            council_b=bearer(tokens[1]),
+            gateway=bearer(tokens[2]),
+            person=bearer(login.access_token),
+        )
+
+
+@pytest.fixture
+def world(services: Services) -> World:
+    """This test's corner of the module's services."""
+    born = dt.date(BIRTH_YEAR, 1, 1) + dt.timedelta(days=next(_BIRTH_DAYS))
+    return World(services, uuid.uuid4().hex[:8], date(born.year, born.month, born.day))

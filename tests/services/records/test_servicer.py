@@ -1,0 +1,423 @@
+"""Records over real gRPC on SQLite and PostgreSQL: outcomes, idempotency, validation, withdrawal
+across organisations, streaming, who may read, and finding exactly one child."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import grpc
+import pytest
+from grpc_status import rpc_status
+
+from contactpoint.common.v1 import child_pb2
+from contactpoint.platform.ids import contactpoint_id_problem, damm_digit
+from contactpoint.records.v1 import records_service_pb2 as pb
+from tests.services.records.conftest import (
+    BIRTH_YEAR,
+    World,
+    date,
+    error_reason,
+    status_violations,
+    violations,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+CODE = grpc.StatusCode
+
+
+async def _code(call: object) -> CODE:
+    try:
+        await call  # type: ignore[misc]
+    except grpc.aio.AioRpcError as exc:
+        return exc.code()
+    return CODE.OK
+
+
+async def test_created_unchanged_and_linked(world: World) -> None:
+    before = world.counts()
+    created = await world.submit(world.record("sc-1"), "r-1")
+    cp = created.contactpoint_id
+    assert created.outcome == pb.MATCH_OUTCOME_CREATED
+    assert len(cp) == 12 and cp.isdigit() and contactpoint_id_problem(cp) is None
+    assert damm_digit(cp) == 0
+
+    # The same record again, under a new request id: nothing changed.
+    again = await world.submit(world.record("sc-1"), "r-2")
+    assert (again.contactpoint_id, again.outcome) == (cp, pb.MATCH_OUTCOME_UNCHANGED)
+    # Whitespace and postcode spelling are normalised away: still unchanged.
+    respelt = world.record("sc-1")
+    respelt.address.postcode = " m11ae "
+    respelt.name.family_name = " Okafor "
+    assert (await world.submit(respelt, "r-3")).outcome == pb.MATCH_OUTCOME_UNCHANGED
+
+    # Changed content updates the same child.
+    moved = world.record("sc-1", address=child_pb2.Address(lines=["2 Low Road"], postcode="M2 2BB"))
+    linked = await world.submit(moved, "r-4")
+    assert (linked.contactpoint_id, linked.outcome) == (cp, pb.MATCH_OUTCOME_LINKED)
+    child = await world.get(cp)
+    assert child.address.postcode == "M2 2BB" and list(child.address.lines) == ["2 Low Road"]
+    assert child.name.family_name == "Okafor" and child.date_of_birth.year == BIRTH_YEAR
+    assert child.HasField("update_time") and not child.shielded
+
+    # Another source record is another child, with a fresh random id.
+    other = await world.submit(world.record("sc-2"), "r-5")
+    assert other.outcome == pb.MATCH_OUTCOME_CREATED and other.contactpoint_id != cp
+    # Another organisation's record with the same ids is a different record too.
+    org_b = await world.submit(world.record("sc-1"), "r-1", world.council_b)
+    assert org_b.outcome == pb.MATCH_OUTCOME_CREATED and org_b.contactpoint_id not in (
+        cp,
+        other.contactpoint_id,
+    )
+    assert world.added(before) == {"children": 3, "source_records": 3, "match_keys": 3, "submissions": 6}
+    stored = world.sql("SELECT status, shielded FROM children WHERE contactpoint_id = :cp", cp=cp)
+    assert stored == [("active", False)]
+
+
+async def test_composed_child_flags_sensitive_services(world: World) -> None:
+    record = world.record(
+        "sc-sens",
+        involvements=[
+            pb.SourceInvolvement(service_name="Youth Offending Team", phone="0161 111 1111"),
+            # Not flagged by the source, but its name says what it is.
+            pb.SourceInvolvement(
+                service_name="CAMHS",
+                practitioner_name="Dr Y",
+                consent_recorded=True,
+                start_date=date(BIRTH_YEAR + 6, 1, 2),
+            ),
+        ],
+    )
+    cp = (await world.submit(record, "r-sens")).contactpoint_id
+    child = await world.get(cp)
+    flags = {i.service_name: i.sensitive for i in child.involvements}
+    assert flags == {"Youth Offending Team": False, "CAMHS": True}
+    camhs = next(i for i in child.involvements if i.sensitive)
+    # Records returns it whole; the gateway is the one that strips it to its dates.
+    assert camhs.practitioner_name == "Dr Y" and camhs.start_date.year == BIRTH_YEAR + 6
+    assert child.carers[0].name.given_names == "Grace" and child.gp_practice.ods_code == "P84001"
+    assert child.education_setting.urn == "105432"
+
+
+async def test_retry_returns_the_first_answer_and_reuse_is_refused(world: World) -> None:
+    first = await world.submit(world.record("sc-1"), "req-1")
+    before = world.counts()
+    retry = await world.submit(world.record("sc-1"), "req-1")
+    assert retry == first and retry.outcome == pb.MATCH_OUTCOME_CREATED
+    assert world.counts() == before
+
+    # A later change, then a late retry of the first request: the first answer, nothing reverted.
+    changed = world.record("sc-1", gender=child_pb2.GENDER_NOT_KNOWN)
+    assert (await world.submit(changed, "req-2")).outcome == pb.MATCH_OUTCOME_LINKED
+    late = await world.submit(world.record("sc-1"), "req-1")
+    assert late == first
+    assert (await world.get(first.contactpoint_id)).gender == child_pb2.GENDER_NOT_KNOWN
+
+    # The same request id for a different record.
+    with pytest.raises(grpc.aio.AioRpcError) as reused:
+        await world.submit(world.record("sc-other"), "req-1")
+    assert reused.value.code() == CODE.FAILED_PRECONDITION
+    assert error_reason(reused.value) == "REQUEST_ID_REUSED"
+    assert world.added(before)["source_records"] == 0
+
+    # Request ids are per organisation.
+    assert (await world.submit(world.record("sc-other"), "req-1", world.council_b)).outcome == (
+        pb.MATCH_OUTCOME_CREATED
+    )
+
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await world.submit(world.record("sc-3"), "")
+    assert missing.value.code() == CODE.INVALID_ARGUMENT
+    assert set(violations(missing.value)) == {"request_id"}
+
+
+def _invalid_records() -> list[tuple[str, Callable[[pb.SourceRecord], None]]]:
+    def set_(path: str, value: object) -> Callable[[pb.SourceRecord], None]:
+        def apply(record: pb.SourceRecord) -> None:
+            *parents, leaf = path.split(".")
+            target: object = record
+            for p in parents:
+                target = getattr(target, p)
+            setattr(target, leaf, value)
+
+        return apply
+
+    def dob(year: int, month: int = 3, day: int = 14) -> Callable[[pb.SourceRecord], None]:
+        def apply(record: pb.SourceRecord) -> None:
+            record.date_of_birth.year, record.date_of_birth.month, record.date_of_birth.day = year, month, day
+
+        return apply
+
+    def unconsented(record: pb.SourceRecord) -> None:
+        record.involvements[1].consent_recorded = False
+
+    def unflagged_mental_health(record: pb.SourceRecord) -> None:
+        record.involvements.add(service_name="Child and Adolescent Mental Health Service")
+
+    return [
+        ("record.source_system", set_("source_system", "")),
+        ("record.source_record_id", set_("source_record_id", "   ")),
+        ("record.name.family_name", set_("name.family_name", "")),
+        ("record.name.given_names", set_("name.given_names", "")),
+        ("record.name.family_name", set_("name.family_name", "O" * 36)),
+        ("record.name.given_names", set_("name.given_names", "Ame\u0007lia")),
+        ("record.date_of_birth", lambda r: r.ClearField("date_of_birth")),
+        ("record.date_of_birth", dob(BIRTH_YEAR, 2, 30)),
+        ("record.date_of_birth", dob(BIRTH_YEAR + 9)),  # in the future
+        ("record.date_of_birth", dob(BIRTH_YEAR - 11)),  # 19: too old for a non-extended record
+        ("record.address.postcode", set_("address.postcode", "")),
+        ("record.address.postcode", set_("address.postcode", "NOT A POSTCODE")),
+        ("record.nhs_number", set_("nhs_number", "943 476 5918")),  # wrong check digit
+        ("record.nhs_number", set_("nhs_number", "94347")),
+        ("record.involvements[1].consent_recorded", unconsented),
+        ("record.involvements[2].consent_recorded", unflagged_mental_health),
+        ("record.gender", set_("gender", 99)),
+        ("record.carers[0].email", lambda r: setattr(r.carers[0], "email", "not an email")),
+    ]
+
+
+async def test_every_validation_rule_is_invalid_argument_and_stores_nothing(world: World) -> None:
+    before = world.counts()
+    for i, (field, mutate) in enumerate(_invalid_records()):
+        record = world.record(f"bad-{i}")
+        mutate(record)
+        with pytest.raises(grpc.aio.AioRpcError) as bad:
+            await world.submit(record, f"bad-{i}")
+        assert bad.value.code() == CODE.INVALID_ARGUMENT, field
+        assert set(violations(bad.value)) == {field}, (field, violations(bad.value))
+        # The message names fields, never the values sent.
+        assert "Okafor" not in (bad.value.details() or "")
+    assert world.added(before) == dict.fromkeys(
+        ("children", "source_records", "match_keys", "submissions"), 0
+    )
+
+    # All problems at once, one violation per bad field.
+    with pytest.raises(grpc.aio.AioRpcError) as everything:
+        await world.records.SubmitSourceRecord(
+            pb.SubmitSourceRecordRequest(request_id=world.id("empty")), metadata=world.council_a
+        )
+    assert set(violations(everything.value)) == {
+        "record.source_system",
+        "record.source_record_id",
+        "record.name.family_name",
+        "record.name.given_names",
+        "record.date_of_birth",
+        "record.address.postcode",
+    }
+    # An extended record may be up to 25.
+    older = world.record("extended", extended=True)
+    older.date_of_birth.year = BIRTH_YEAR - 11
+    assert (await world.submit(older, "extended")).outcome == pb.MATCH_OUTCOME_CREATED
+
+
+async def test_withdraw_own_records_only(world: World) -> None:
+    cp = (await world.submit(world.record("sc-w"), "w-1")).contactpoint_id
+    withdraw = pb.WithdrawSourceRecordRequest(source_system="social-care", source_record_id=world.id("sc-w"))
+
+    # Another council cannot withdraw it: the record is organisation A's.
+    with pytest.raises(grpc.aio.AioRpcError) as other_org:
+        await world.records.WithdrawSourceRecord(withdraw, metadata=world.council_b)
+    assert other_org.value.code() == CODE.PERMISSION_DENIED
+    assert (await world.get(cp)).contactpoint_id == cp
+    # Nor can the gateway.
+    assert await _code(world.records.WithdrawSourceRecord(withdraw, metadata=world.gateway)) == (
+        CODE.PERMISSION_DENIED
+    )
+    unknown = pb.WithdrawSourceRecordRequest(source_system="social-care", source_record_id=world.id("nope"))
+    assert (
+        await _code(world.records.WithdrawSourceRecord(unknown, metadata=world.council_a)) == CODE.NOT_FOUND
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as empty:
+        await world.records.WithdrawSourceRecord(pb.WithdrawSourceRecordRequest(), metadata=world.council_a)
+    assert set(violations(empty.value)) == {"source_system", "source_record_id"}
+
+    await world.records.WithdrawSourceRecord(withdraw, metadata=world.council_a)
+    await world.records.WithdrawSourceRecord(withdraw, metadata=world.council_a)  # idempotent
+    assert await _code(world.get(cp)) == CODE.NOT_FOUND
+    assert await _code(world.find(family_name="Okafor", given_name="Amelia")) == CODE.NOT_FOUND
+    # The child row stays, so its id is never issued again.
+    assert world.sql("SELECT count(*) FROM children WHERE contactpoint_id = :cp", cp=cp) == [(1,)]
+
+    # Submitting it again brings the same child back.
+    back = await world.submit(world.record("sc-w"), "w-2")
+    assert (back.contactpoint_id, back.outcome) == (cp, pb.MATCH_OUTCOME_LINKED)
+    assert (await world.find(family_name="Okafor", given_name="Amelia")).contactpoint_id == cp
+
+
+async def test_stream_answers_in_order_and_survives_bad_records(world: World) -> None:
+    before = world.counts()
+    bad = world.record("st-bad")
+    bad.name.family_name = ""
+    requests = [
+        pb.SubmitSourceRecordRequest(record=world.record("st-1"), request_id=world.id("s-1")),
+        pb.SubmitSourceRecordRequest(record=world.record("st-2"), request_id=world.id("s-2")),
+        pb.SubmitSourceRecordRequest(record=bad, request_id=world.id("s-3")),
+        pb.SubmitSourceRecordRequest(record=world.record("st-other"), request_id=world.id("s-1")),  # reused
+        pb.SubmitSourceRecordRequest(record=world.record("st-1"), request_id=world.id("s-5")),
+        pb.SubmitSourceRecordRequest(record=world.record("st-3"), request_id=world.id("s-6")),
+    ]
+
+    async def feed() -> AsyncIterator[pb.SubmitSourceRecordRequest]:
+        for request in requests:
+            yield request
+
+    answers = [a async for a in world.records.StreamSourceRecords(feed(), metadata=world.council_a)]
+    assert len(answers) == len(requests)
+    assert [a.outcome for a in answers] == [
+        pb.MATCH_OUTCOME_CREATED,
+        pb.MATCH_OUTCOME_CREATED,
+        pb.MATCH_OUTCOME_UNSPECIFIED,
+        pb.MATCH_OUTCOME_UNSPECIFIED,
+        pb.MATCH_OUTCOME_UNCHANGED,
+        pb.MATCH_OUTCOME_CREATED,
+    ]
+    assert answers[4].contactpoint_id == answers[0].contactpoint_id
+    assert answers[2].error.code == CODE.INVALID_ARGUMENT.value[0] and not answers[2].contactpoint_id
+    assert status_violations(answers[2].error) == {"record.name.family_name": "is required"}
+    assert answers[3].error.code == CODE.FAILED_PRECONDITION.value[0]
+    assert all(not a.HasField("error") for i, a in enumerate(answers) if i not in (2, 3))
+    assert world.added(before)["source_records"] == 3
+
+    # Without a token the stream is refused before any record is read.
+    anonymous = world.records.StreamSourceRecords()
+    assert await anonymous.code() == CODE.UNAUTHENTICATED
+
+
+async def test_concurrent_submissions_of_one_record_make_one_child(world: World) -> None:
+    before = world.counts()
+    answers = await asyncio.gather(*(world.submit(world.record("sc-race"), f"race-{i}") for i in range(6)))
+    assert len({a.contactpoint_id for a in answers}) == 1
+    assert sorted(a.outcome for a in answers) == [pb.MATCH_OUTCOME_CREATED] + [pb.MATCH_OUTCOME_UNCHANGED] * 5
+    retries = await asyncio.gather(*(world.submit(world.record("sc-race2"), "same") for _ in range(4)))
+    assert len(set(map(bytes, (r.SerializeToString() for r in retries)))) == 1
+    assert world.added(before)["children"] == 2
+
+
+async def test_only_the_gateway_reads(world: World) -> None:
+    cp = (await world.submit(world.record("sc-r"), "r")).contactpoint_id
+    get = pb.GetChildRecordRequest(contactpoint_id=cp)
+    find = pb.FindChildRecordRequest(family_name="Okafor", given_name="Amelia", date_of_birth=world.dob)
+    assert (await world.records.GetChildRecord(get, metadata=world.gateway)).child.contactpoint_id == cp
+    assert (await world.records.FindChildRecord(find, metadata=world.gateway)).child.contactpoint_id == cp
+    for metadata, code in [
+        (world.council_a, CODE.PERMISSION_DENIED),
+        (world.person, CODE.PERMISSION_DENIED),
+        ((), CODE.UNAUTHENTICATED),
+        ((("authorization", "Bearer not-a-token"),), CODE.UNAUTHENTICATED),
+    ]:
+        assert await _code(world.records.GetChildRecord(get, metadata=metadata)) == code
+        assert await _code(world.records.FindChildRecord(find, metadata=metadata)) == code
+    # Council systems submit; the gateway and people do not.
+    for metadata in (world.gateway, world.person):
+        assert await _code(world.submit(world.record("x"), "x", metadata)) == CODE.PERMISSION_DENIED
+
+
+async def test_get_child_ids_and_visibility(world: World) -> None:
+    cp = (await world.submit(world.record("sc-g"), "g")).contactpoint_id
+    wrong_check = cp[:-1] + str((int(cp[-1]) + 1) % 10)
+    for bad in ("", cp[:-1], wrong_check, "12345678901a"):
+        with pytest.raises(grpc.aio.AioRpcError) as invalid:
+            await world.get(bad)
+        assert invalid.value.code() == CODE.INVALID_ARGUMENT
+        assert set(violations(invalid.value)) == {"contactpoint_id"}
+    unknown = "00000000001" + str(damm_digit("00000000001"))
+    assert await _code(world.get(unknown)) == CODE.NOT_FOUND
+    world.sql("UPDATE children SET status = 'archived' WHERE contactpoint_id = :cp", cp=cp)
+    assert await _code(world.get(cp)) == CODE.NOT_FOUND
+    assert await _code(world.find(family_name="Okafor", given_name="Amelia")) == CODE.NOT_FOUND
+
+
+async def test_find_exactly_one_child(world: World) -> None:
+    amelia = (await world.submit(world.record("f-1"), "f-1")).contactpoint_id
+    twin = world.record(
+        "f-2",
+        name=child_pb2.PersonName(given_names="Zoë Anne-Marie", family_name="O'Brien-Smith"),
+        address=child_pb2.Address(postcode="LS1 4AP"),
+        gender=child_pb2.GENDER_MALE,
+    )
+    zoe = (await world.submit(twin, "f-2")).contactpoint_id
+
+    async def finds(**criteria: object) -> str:
+        return (await world.find(**criteria)).contactpoint_id
+
+    assert await finds(family_name="Okafor", given_name="Amelia") == amelia
+    assert await finds(family_name="Okafor", postcode="m11ae") == amelia
+    # Case, accents, punctuation and surrounding spaces are ignored.
+    assert await finds(family_name="  o'BRIEN smith ", given_name="ZOE") == zoe
+    assert await finds(family_name="OBrienSmith", given_name="anne marie") == zoe
+    assert await finds(family_name="O\u2019Brien-Smith", given_name="Marie", postcode=" ls1 4ap") == zoe
+    # Gender narrows when given.
+    assert await finds(family_name="Okafor", given_name="Amelia", gender=child_pb2.GENDER_FEMALE) == amelia
+    assert (
+        await _code(world.find(family_name="Okafor", given_name="Amelia", gender=child_pb2.GENDER_MALE))
+        == CODE.NOT_FOUND
+    )
+
+    # Spelling variants only with fuzzy; the date of birth stays exact.
+    assert await _code(world.find(family_name="Okafur", given_name="Emelia")) == CODE.NOT_FOUND
+    assert await finds(family_name="Okafur", given_name="Emelia", fuzzy=True) == amelia
+    assert (
+        await _code(
+            world.find(
+                family_name="Okafur",
+                given_name="Emelia",
+                fuzzy=True,
+                date_of_birth=date(world.dob.year, world.dob.month, world.dob.day + 1),
+            )
+        )
+        == CODE.NOT_FOUND
+    )
+    assert (
+        await _code(world.find(family_name="Okafor", given_name="Bartholomew", fuzzy=True)) == CODE.NOT_FOUND
+    )
+
+    # Two children answer: refused, saying nothing about them.
+    await world.submit(world.record("f-3", address=child_pb2.Address(postcode="M2 2BB")), "f-3")
+    with pytest.raises(grpc.aio.AioRpcError) as many:
+        await world.find(family_name="Okafor", given_name="Amelia")
+    assert many.value.code() == CODE.FAILED_PRECONDITION
+    assert error_reason(many.value) == "TOO_MANY_MATCHES"
+    status = rpc_status.from_call(many.value)
+    assert status is not None and amelia not in str(status) and "M2 2BB" not in str(status)
+    # A postcode tells them apart.
+    assert await finds(family_name="Okafor", given_name="Amelia", postcode="M1 1AE") == amelia
+
+    assert await _code(world.find(family_name="Nobody", given_name="Amelia")) == CODE.NOT_FOUND
+
+
+async def test_find_criteria_are_validated(world: World) -> None:
+    async def problems(**criteria: object) -> set[str]:
+        with pytest.raises(grpc.aio.AioRpcError) as bad:
+            await world.find(**criteria)
+        assert bad.value.code() == CODE.INVALID_ARGUMENT
+        return set(violations(bad.value))
+
+    for wildcard in "*%?_":
+        assert await problems(family_name=f"Oka{wildcard}", given_name="Amelia") == {"family_name"}
+        assert await problems(family_name="Okafor", given_name=f"Am{wildcard}") == {"given_name"}
+    assert await problems(family_name="Okafor", postcode="M1*") == {"postcode"}
+    assert await problems(family_name="O" * 36, given_name="Amelia") == {"family_name"}
+    assert await problems(family_name="Okafor", given_name="A" * 36) == {"given_name"}
+    assert await problems(family_name="", given_name="Amelia") == {"family_name"}
+    assert await problems(family_name="Okafor") == {"given_name"}  # given_name or postcode
+    assert await problems(family_name="Okafor", given_name="Amelia", date_of_birth=date(0, 0, 0)) == {
+        "date_of_birth"
+    }
+    assert await problems(family_name="Okafor", given_name="Amelia", date_of_birth=date(2015, 2, 30)) == {
+        "date_of_birth"
+    }
+    assert await problems(family_name="Okafor", postcode="nowhere") == {"postcode"}
+
+
+async def test_a_postcode_search_never_finds_a_shielded_child(world: World) -> None:
+    cp = (await world.submit(world.record("sh-1"), "sh-1")).contactpoint_id
+    world.sql("UPDATE children SET shielded = :t WHERE contactpoint_id = :cp", t=True, cp=cp)
+    assert await _code(world.find(family_name="Okafor", postcode="M1 1AE")) == CODE.NOT_FOUND
+    assert (
+        await _code(world.find(family_name="Okafor", given_name="Amelia", postcode="M1 1AE"))
+        == CODE.NOT_FOUND
+    )
+    # Without a postcode it is found, marked shielded (the gateway hides the location).
+    found = await world.find(family_name="Okafor", given_name="Amelia")
+    assert found.contactpoint_id == cp and found.shielded
+    assert (await world.get(cp)).shielded
