@@ -801,6 +801,8 @@ def benchmark(args: argparse.Namespace) -> Report:
         finally:
             if suite is not None:
                 suite.stop()
+                if args.up_log is not None:
+                    args.up_log.write_bytes(suite.log.read_bytes())
             if reference is not None:
                 reference.stop()
             if pg is not None:
@@ -820,6 +822,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL, help="a superuser's libpq URL")
     p.add_argument("--only", choices=["gateway", "reference"], help="measure one target only")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--up-log", type=Path, help="keep the log of `contactpoint up` (every RPC's time) here")
     return p.parse_args(argv)
 
 
