@@ -717,7 +717,8 @@ class Report:
         lines = [
             f"{self.date}  {self.machine['cpus']} CPUs  {self.config['database']}  "
             f"N={self.config['children']} C={self.config['concurrency']} D={self.config['duration_s']}s "
-            f"x{self.config['repeat']}",
+            f"x{self.config['repeat']}  load {self.machine['loadavg_1m_before']}"
+            f"→{self.machine.get('loadavg_1m_after', '?')}",
             f"{'':<24}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}   errors",
         ]
         for i, run in enumerate(self.runs, 1):
@@ -752,6 +753,8 @@ def benchmark(args: argparse.Namespace) -> Report:
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
+            # Anything else running on the machine shows here; the numbers are only as quiet as it.
+            "loadavg_1m_before": round(os.getloadavg()[0], 2),
         },
         config={
             "database": "sqlite" if args.sqlite else "postgresql",
@@ -807,6 +810,7 @@ def benchmark(args: argparse.Namespace) -> Report:
                 reference.stop()
             if pg is not None:
                 pg.drop_all()
+    report.machine["loadavg_1m_after"] = round(os.getloadavg()[0], 2)
     return report
 
 
