@@ -152,11 +152,12 @@ def from_rpc_error(err: grpc.RpcError) -> ContactPointError | None:
     """
     from grpc_status import rpc_status
 
-    code = err.code() if isinstance(err, grpc.Call) else None
-    if code is None:
+    # Both grpc.Call (sync) and grpc.aio.AioRpcError carry code(), details() and trailers.
+    if not (hasattr(err, "code") and hasattr(err, "trailing_metadata")):
         return None
-    status = rpc_status.from_call(err) if isinstance(err, grpc.Call) else None
-    message = (err.details() if isinstance(err, grpc.Call) else "") or code.name.lower()
+    code = err.code()
+    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    message = err.details() or code.name.lower()
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return Unavailable("a dependency is unavailable")
     if code == grpc.StatusCode.NOT_FOUND:

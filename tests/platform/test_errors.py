@@ -39,3 +39,48 @@ def test_resource_exhausted_carries_retry_info() -> None:
     retry = error_details_pb2.RetryInfo()
     assert err.to_status().details[0].Unpack(retry)
     assert retry.retry_delay.ToMilliseconds() == 1500
+
+
+async def test_peer_errors_keep_their_code_and_details() -> None:
+    """What a peer service answered is passed on as the same domain error, details and all."""
+    from grpc_status import rpc_status
+
+    from contactpoint.platform.errors import NotFound, from_rpc_error
+
+    async def fail(_request: bytes, context: grpc.aio.ServicerContext) -> bytes:  # type: ignore[type-arg]
+        status = FailedPrecondition("two match", "TOO_MANY_MATCHES").to_status()
+        await context.abort_with_status(rpc_status.to_status(status))  # type: ignore[attr-defined]
+        return b""
+
+    async def missing(_request: bytes, context: grpc.aio.ServicerContext) -> bytes:  # type: ignore[type-arg]
+        await context.abort(grpc.StatusCode.NOT_FOUND, "no such child")
+        return b""
+
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers(
+        [
+            grpc.method_handlers_generic_handler(
+                "t.T",
+                {
+                    "Fail": grpc.unary_unary_rpc_method_handler(fail),
+                    "Missing": grpc.unary_unary_rpc_method_handler(missing),
+                },
+            )
+        ]
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+            for method, expected in (("Fail", FailedPrecondition), ("Missing", NotFound)):
+                try:
+                    await ch.unary_unary(f"/t.T/{method}")(b"")
+                except grpc.aio.AioRpcError as exc:
+                    mapped = from_rpc_error(exc)
+                    assert isinstance(mapped, expected)
+                    if isinstance(mapped, FailedPrecondition):
+                        assert mapped.reason == "TOO_MANY_MATCHES"
+                else:
+                    raise AssertionError("the call should fail")
+    finally:
+        await server.stop(0)
