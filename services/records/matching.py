@@ -12,8 +12,9 @@ from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
 # Spelling variants: Jaro-Winkler at least this, the same metaphone, or one edit apart.
 JARO_WINKLER_THRESHOLD = 0.88
-# One edit on a very short name turns it into a different name ("Ian" → "Jan").
+# One edit, or one sound, on a very short name turns it into a different name ("Ian"/"Jan", "Li"/"Le").
 MIN_LENGTH_FOR_ONE_EDIT = 4
+MIN_LENGTH_FOR_SOUND = 3
 _SEPARATORS = re.compile(r"[\s\u2010-\u2015-]+")
 
 
@@ -49,6 +50,8 @@ def similar(a: str, b: str, *, fuzzy: bool) -> bool:
         return True
     if min(len(a), len(b)) >= MIN_LENGTH_FOR_ONE_EDIT and DamerauLevenshtein.distance(a, b) <= 1:
         return True
+    if min(len(a), len(b)) < MIN_LENGTH_FOR_SOUND:
+        return False
     sound_a, sound_b = jellyfish.metaphone(a), jellyfish.metaphone(b)
     return bool(sound_a) and sound_a == sound_b
 

@@ -1,0 +1,189 @@
+"""Records' domain on SQLite and PostgreSQL, called as `contactpoint seed` will call it: the schema
+the migrations build, composing a child from its sources, archiving by age, late replays and
+former names."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy import select
+
+from contactpoint.common.v1 import child_pb2
+from contactpoint.platform import migrate
+from contactpoint.platform.db import Database, make_engine
+from contactpoint.platform.errors import FailedPrecondition, NotFound, PermissionDenied
+from contactpoint.records.v1 import records_service_pb2 as pb
+from services.records import domain
+from services.records.main import MIGRATIONS
+from services.records.model import FindCriteria, Outcome
+from services.records.tables import metadata, source_records
+from tests.services.records.conftest import make_record
+
+NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def _ts(value: dt.datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+@pytest.fixture
+def db(database_url: str) -> Database:
+    migrate.upgrade("records", MIGRATIONS, database_url)
+    database = Database(database_url)
+    yield database  # type: ignore[misc]
+    database.dispose()
+
+
+def test_migrations_build_exactly_the_tables(database_url: str) -> None:
+    migrate.upgrade("records", MIGRATIONS, database_url)
+    migrate.upgrade("records", MIGRATIONS, database_url)  # a second start changes nothing
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"version_table": "alembic_version_records"})
+            diff = [
+                d
+                for d in compare_metadata(ctx, metadata)
+                if not (d[0] == "remove_table" and d[1].name.startswith("alembic_version"))
+            ]
+    finally:
+        engine.dispose()
+    assert diff == []
+
+
+def test_compose_latest_source_wins_and_lists_merge() -> None:
+    older = make_record("a", as_of=_ts(NOW - dt.timedelta(days=30)))
+    older.name.family_name = "Smith"
+    older.carers[0].phone = "0161 496 0001"
+    newer = make_record(
+        "b",
+        address=child_pb2.Address(lines=["9 New Road"], postcode="M2 2BB"),
+        carers=[
+            child_pb2.Carer(
+                name=child_pb2.PersonName(given_names="Grace", family_name="Okafor"), relationship="Mother"
+            ),
+            child_pb2.Carer(
+                name=child_pb2.PersonName(given_names="Tom", family_name="Okafor"), relationship="father"
+            ),
+        ],
+        involvements=[pb.SourceInvolvement(service_name="CAMHS", consent_recorded=True)],
+        as_of=_ts(NOW),
+    )
+    newer.ClearField("gp_practice")
+    child = domain.compose("123456789018", [older, newer], shielded=True, update_time=NOW)
+
+    assert child.contactpoint_id == "123456789018" and child.shielded
+    assert child.name.family_name == "Okafor" and child.address.postcode == "M2 2BB"
+    assert [(n.given_names, n.family_name) for n in child.former_names] == [("Amelia", "Smith")]
+    # The newest source's version of each carer; carers only the older source knew are kept.
+    assert [(c.name.given_names, c.relationship, c.phone) for c in child.carers] == [
+        ("Grace", "Mother", ""),
+        ("Tom", "father", ""),
+    ]
+    assert [(i.service_name, i.sensitive) for i in child.involvements] == [
+        ("CAMHS", True),
+        ("School Nursing", False),
+        ("Sexual Health Clinic", True),
+    ]
+    # The newer source has no GP practice: the older one's stands.
+    assert child.gp_practice.ods_code == "P84001"
+    assert child.update_time.ToDatetime(dt.UTC) == NOW
+
+
+def test_ingestion_as_seed_calls_it(db: Database) -> None:
+    submitted = db.run_sync(
+        lambda c: domain.submit(c, organisation="E08000003", request_id="seed-1", record=make_record("s-1"))
+    )
+    assert submitted.outcome is Outcome.CREATED
+    child = db.run_sync(lambda c: domain.get_child(c, contactpoint_id=submitted.contactpoint_id), write=False)
+    assert child.name.given_names == "Amelia"
+    with pytest.raises(PermissionDenied):
+        db.run_sync(
+            lambda c: domain.submit(c, organisation="", request_id="seed-2", record=make_record("s-2"))
+        )
+
+
+def test_children_are_archived_at_18_or_25_when_extended(db: Database) -> None:
+    young = make_record("young")
+    young.date_of_birth.year = NOW.year - 10
+    extended = make_record("extended", extended=True)
+    extended.date_of_birth.year = NOW.year - 10
+    ids = [
+        db.run_sync(
+            lambda c, r=r: domain.submit(
+                c, organisation="A", request_id=r.source_record_id, record=r, now=NOW
+            )
+        )
+        for r in (young, extended)
+    ]
+
+    def visible(contactpoint_id: str, years_later: int) -> bool:
+        today = NOW.date().replace(year=NOW.year + years_later)
+        try:
+            db.run_sync(
+                lambda c: domain.get_child(c, contactpoint_id=contactpoint_id, today=today), write=False
+            )
+        except NotFound:
+            return False
+        return True
+
+    young_id, extended_id = (s.contactpoint_id for s in ids)
+    assert visible(young_id, 7) and not visible(young_id, 8)
+    assert visible(extended_id, 14) and not visible(extended_id, 15)
+    # Two children answer today; once the first is past 18, only the extended record does.
+    criteria = FindCriteria("Okafor", "Amelia", (young.date_of_birth.year, 3, 14))
+    with pytest.raises(FailedPrecondition):
+        db.run_sync(lambda c: domain.find_child(c, criteria=criteria, today=NOW.date()), write=False)
+    later = NOW.date().replace(year=NOW.year + 8)
+    found = db.run_sync(lambda c: domain.find_child(c, criteria=criteria, today=later), write=False)
+    assert found.contactpoint_id == extended_id
+
+
+def test_a_late_replay_does_not_overwrite_newer_data(db: Database) -> None:
+    def submit(record: pb.SourceRecord, request_id: str) -> domain.Submitted:
+        return db.run_sync(
+            lambda c: domain.submit(c, organisation="A", request_id=request_id, record=record, now=NOW)
+        )
+
+    def as_of_held() -> dt.datetime:
+        value = db.run_sync(lambda c: c.execute(select(source_records.c.as_of)).scalar_one(), write=False)
+        return value.replace(tzinfo=value.tzinfo or dt.UTC)
+
+    current = make_record("r", as_of=_ts(NOW - dt.timedelta(days=1)))
+    first = submit(current, "1")
+    stale = make_record("r", as_of=_ts(NOW - dt.timedelta(days=2)), gender=child_pb2.GENDER_MALE)
+    assert submit(stale, "2") == domain.Submitted(first.contactpoint_id, Outcome.UNCHANGED)
+    child = db.run_sync(lambda c: domain.get_child(c, contactpoint_id=first.contactpoint_id), write=False)
+    assert child.gender == child_pb2.GENDER_FEMALE
+
+    # The same content seen again later: unchanged, but now known to be true as of later.
+    assert submit(make_record("r", as_of=_ts(NOW)), "3").outcome is Outcome.UNCHANGED
+    assert as_of_held() == NOW
+    fresh = make_record("r", as_of=_ts(NOW), gender=child_pb2.GENDER_MALE)
+    assert submit(fresh, "4").outcome is Outcome.LINKED
+    child = db.run_sync(lambda c: domain.get_child(c, contactpoint_id=first.contactpoint_id), write=False)
+    assert child.gender == child_pb2.GENDER_MALE
+
+
+def test_a_child_is_found_by_a_former_name(db: Database) -> None:
+    record = make_record("renamed", former_names=[child_pb2.PersonName(family_name="Smith")])
+    cp = db.run_sync(
+        lambda c: domain.submit(c, organisation="A", request_id="1", record=record)
+    ).contactpoint_id
+    dob = (record.date_of_birth.year, 3, 14)
+    for family in ("Okafor", "smith"):
+        criteria = FindCriteria(family, "Amelia", dob)
+        assert (
+            db.run_sync(lambda c, f=criteria: domain.find_child(c, criteria=f), write=False).contactpoint_id
+            == cp
+        )
+    with pytest.raises(NotFound):
+        db.run_sync(
+            lambda c: domain.find_child(c, criteria=FindCriteria("Jones", "Amelia", dob)), write=False
+        )

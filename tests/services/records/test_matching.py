@@ -1,0 +1,136 @@
+"""Name keys, spelling variants and sensitive service names: pure functions, property-tested."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.records.matching import (
+    given_name_matches,
+    is_sensitive_service,
+    name_key,
+    name_tokens,
+    postcode_key,
+    similar,
+)
+
+PLAIN = "abcdefghijklmnopqrstuvwxyz"
+ACCENTED = {"a": "áàâä", "e": "éèêë", "i": "íìîï", "o": "óòôö", "u": "úùûü", "c": "ç", "n": "ñ"}
+
+
+@st.composite
+def spelt_differently(draw: st.DrawFn) -> tuple[str, str]:
+    """A plain lower-case name and the same name with case, accents, punctuation and spaces added."""
+    plain = draw(st.text(alphabet=PLAIN, min_size=1, max_size=20))
+    out = []
+    for ch in plain:
+        if ch in ACCENTED and draw(st.booleans()):
+            ch = draw(st.sampled_from(ACCENTED[ch]))
+        if draw(st.booleans()):
+            ch = ch.upper()
+        out.append(ch + draw(st.sampled_from(["", "", "'", "-", " ", ".", "\u2019"])))
+    return plain, draw(st.sampled_from(["", " ", "  "])) + "".join(out) + draw(st.sampled_from(["", " "]))
+
+
+@given(spelt_differently())
+def test_name_key_ignores_case_accents_punctuation_and_spaces(pair: tuple[str, str]) -> None:
+    plain, decorated = pair
+    assert name_key(decorated) == plain
+    assert name_key(name_key(decorated)) == name_key(decorated)
+
+
+def test_name_key_examples() -> None:
+    assert name_key("  O'Brién-Smith ") == "obriensmith"
+    assert name_key("ZOË") == name_key("zoe") == "zoe"
+    assert name_key("Straße") == "strasse"
+    assert name_key("1234 !!") == ""
+    assert name_tokens("Mary-Jane  Ann") == ["mary", "jane", "ann"]
+    assert postcode_key(" m1 1ae ") == "M11AE"
+
+
+@pytest.mark.parametrize(
+    ("query", "child", "expected"),
+    [
+        ("Amelia", "Amelia Grace", True),
+        ("grace", "Amelia Grace", True),  # any given name, not only the first
+        ("Amelia Grace", "Amelia Grace", True),
+        ("Mary Jane", "Mary-Jane", True),
+        ("Maryjane", "Mary-Jane", True),
+        ("Jane", "Mary-Jane", True),
+        ("Grace Amelia", "Amelia Grace", False),
+        ("Ameli", "Amelia Grace", False),
+        ("Bob", "Amelia Grace", False),
+    ],
+)
+def test_given_name_matches_any_of_the_childs_given_names(query: str, child: str, expected: bool) -> None:
+    assert given_name_matches(query, name_tokens(child), fuzzy=False) is expected
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("okafor", "okafur"),
+        ("amelia", "emelia"),
+        ("catherine", "kathryn"),
+        ("smith", "smyth"),
+        ("jon", "john"),
+    ],
+)
+def test_fuzzy_tolerates_spelling_variants(a: str, b: str) -> None:
+    assert similar(a, b, fuzzy=True) and similar(b, a, fuzzy=True)
+    assert not similar(a, b, fuzzy=False)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"), [("jones", "james"), ("ian", "jan"), ("amelia", "bartholomew"), ("li", "le")]
+)
+def test_fuzzy_does_not_confuse_different_names(a: str, b: str) -> None:
+    assert not similar(a, b, fuzzy=True)
+
+
+@given(st.text(alphabet=PLAIN, max_size=15), st.text(alphabet=PLAIN, max_size=15))
+def test_similarity_is_symmetric_and_reflexive(a: str, b: str) -> None:
+    assert similar(a, a, fuzzy=True) and similar(a, a, fuzzy=False)
+    assert similar(a, b, fuzzy=True) == similar(b, a, fuzzy=True)
+    if similar(a, b, fuzzy=False):
+        assert similar(a, b, fuzzy=True)
+
+
+@pytest.mark.parametrize(
+    "service",
+    [
+        "Sexual Health Clinic",
+        "Brook Sexual and Reproductive Health",
+        "GUM clinic",
+        "Genito-urinary Medicine",
+        "Contraception and Family Planning",
+        "CAMHS",
+        "Child and Adolescent Mental Health Service",
+        "Tier 3 camhs",
+        "Young Minds Mental-Health Support",
+        "Eating Disorders Service",
+        "Drug and Alcohol Team",
+        "Young People's Substance Misuse Service",
+        "Addiction recovery",
+    ],
+)
+def test_sensitive_services_are_recognised(service: str) -> None:
+    assert is_sensitive_service(service)
+
+
+@pytest.mark.parametrize(
+    "service",
+    [
+        "Youth Offending Team",
+        "School Nursing",
+        "Educational Psychology",
+        "Health Visiting",
+        "Speech and Language Therapy",
+        "Early Help",
+        "Drugstore Pharmacy",
+        "",
+    ],
+)
+def test_other_services_are_not_sensitive(service: str) -> None:
+    assert not is_sensitive_service(service)
