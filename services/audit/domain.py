@@ -24,6 +24,13 @@ SEVERITIES = ("INFO", "WARNING", "HIGH")
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 MAX_TEXT = 1000
+MAX_ACTOR = 128
+MAX_ROLES = 32
+# google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+MIN_SECONDS = -62_135_596_800
+MAX_SECONDS = 253_402_300_799
+# Page tokens carry a leaf index; anything beyond a signed 64-bit column is not one we issued.
+MAX_INDEX = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -54,8 +61,10 @@ class Signer:
         return TreeHead(size, root, body, self._key.sign(body.encode()))
 
 
-def validate_event(event: pb.AuditEvent) -> None:
+def validate_event(event: pb.AuditEvent | None) -> None:
     """InvalidArgument (one violation per bad field) unless the event can be stored."""
+    if event is None:
+        raise InvalidArgument([FieldViolation("event", "is required")])
     problems: list[FieldViolation] = []
     if not event.action:
         problems.append(FieldViolation("event.action", "is required"))
@@ -67,18 +76,32 @@ def validate_event(event: pb.AuditEvent) -> None:
         problem = contactpoint_id_problem(event.contactpoint_id)
         if problem:
             problems.append(FieldViolation("event.contactpoint_id", problem))
-    if len(event.actor) > 128:
-        problems.append(FieldViolation("event.actor", "at most 128 characters"))
+    if len(event.actor) > MAX_ACTOR:
+        problems.append(FieldViolation("event.actor", f"at most {MAX_ACTOR} characters"))
     for name in ("action", "outcome", "detail", "request_id", "actor_organisation"):
         if len(getattr(event, name)) > MAX_TEXT:
             problems.append(FieldViolation(f"event.{name}", f"at most {MAX_TEXT} characters"))
+    if len(event.actor_roles) > MAX_ROLES or any(len(r) > MAX_ACTOR for r in event.actor_roles):
+        problems.append(
+            FieldViolation("event.actor_roles", f"at most {MAX_ROLES} roles of {MAX_ACTOR} characters")
+        )
+    if event.HasField("time") and not (
+        MIN_SECONDS <= event.time.seconds <= MAX_SECONDS and 0 <= event.time.nanos < 1_000_000_000
+    ):
+        problems.append(FieldViolation("event.time", "is not a valid timestamp"))
     if problems:
         raise InvalidArgument(problems)
 
 
-def append(conn: Connection, *, event: pb.AuditEvent, signer: Signer) -> int:
-    """Append one event and sign the new tree head; returns its leaf index."""
+def append(conn: Connection, *, event: pb.AuditEvent | None, signer: Signer) -> int:
+    """Append one event and sign the new tree head; returns its leaf index.
+
+    The tree state row is locked first (FOR UPDATE on PostgreSQL; SQLite's write transactions
+    already hold the database's write lock), so concurrent appends take consecutive indexes and
+    each signed head covers exactly the leaves before it.
+    """
     validate_event(event)
+    assert event is not None  # validate_event refuses a missing event
     stored = pb.AuditEvent()
     stored.CopyFrom(event)
     stored.leaf_index = 0
@@ -132,7 +155,10 @@ def _page_start(token: str) -> int | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     version, _, index = text.partition(":")
-    return int(index) if version == "v1" and index.isdigit() else None
+    if version != "v1" or not (index.isascii() and index.isdigit()) or len(index) > 19:
+        return None
+    start = int(index)
+    return start if start <= MAX_INDEX else None
 
 
 @dataclass(frozen=True)
@@ -146,20 +172,23 @@ class Page:
 def list_events(
     conn: Connection, *, contactpoint_id: str, actor: str, page_size: int, page_token: str
 ) -> Page:
-    """Events in log order, filtered by child and/or actor."""
+    """Events in log order, filtered by child and/or actor, decoded from the hashed leaf data.
+
+    `page_size` 0 means the default; above the maximum it is lowered to the maximum (AIP-158).
+    """
     problems: list[FieldViolation] = []
-    if page_size < 0 or page_size > MAX_PAGE_SIZE:
-        problems.append(
-            FieldViolation("page_size", f"between 0 and {MAX_PAGE_SIZE} (0 means {DEFAULT_PAGE_SIZE})")
-        )
+    if page_size < 0:
+        problems.append(FieldViolation("page_size", "must not be negative"))
     start = _page_start(page_token)
     if start is None:
         problems.append(FieldViolation("page_token", "is not a token this service issued"))
     if contactpoint_id and (problem := contactpoint_id_problem(contactpoint_id)):
         problems.append(FieldViolation("contactpoint_id", problem))
+    if len(actor) > MAX_ACTOR:
+        problems.append(FieldViolation("actor", f"at most {MAX_ACTOR} characters"))
     if problems or start is None:
         raise InvalidArgument(problems)
-    size = page_size or DEFAULT_PAGE_SIZE
+    size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     rows = repository.page_of_leaves(
         conn, contactpoint_id=contactpoint_id, actor=actor, start=start, limit=size + 1
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import datetime
 
 from sqlalchemy import Connection, RowMapping, insert, select, update
@@ -10,11 +11,18 @@ from sqlalchemy import Connection, RowMapping, insert, select, update
 from services.audit.merkle import Peaks
 from services.audit.tables import leaves, tree_heads, tree_state
 
+# Rows fetched at a time when streaming the whole log.
+STREAM_BATCH = 1000
+
+
+def _peaks(text: str) -> Peaks:
+    return [(int(s), bytes.fromhex(h)) for s, h in json.loads(text)]
+
 
 def lock_state(conn: Connection) -> tuple[int, Peaks]:
     """The tree's size and peaks, locked for this transaction (appends happen one at a time)."""
     row = conn.execute(select(tree_state).where(tree_state.c.id == 1).with_for_update()).mappings().one()
-    return int(row["size"]), [(int(s), bytes.fromhex(h)) for s, h in json.loads(row["peaks"])]
+    return int(row["size"]), _peaks(row["peaks"])
 
 
 def save_state(conn: Connection, size: int, peaks: Peaks) -> None:
@@ -96,11 +104,19 @@ def page_of_leaves(
     return [(int(i), bytes(d)) for i, d in rows]
 
 
-def all_leaves(conn: Connection) -> list[RowMapping]:
-    """Every leaf row in stored order of index (for verification)."""
-    return list(conn.execute(select(leaves).order_by(leaves.c.leaf_index)).mappings())
+def stream_leaves(conn: Connection) -> Iterator[RowMapping]:
+    """Every leaf row in order of index, fetched in batches (for verification of a large log)."""
+    query = select(leaves).order_by(leaves.c.leaf_index)
+    return iter(conn.execution_options(yield_per=STREAM_BATCH).execute(query).mappings())
 
 
-def all_tree_heads(conn: Connection) -> list[RowMapping]:
-    """Every signed tree head, smallest first (for verification)."""
-    return list(conn.execute(select(tree_heads).order_by(tree_heads.c.tree_size)).mappings())
+def stream_tree_heads(conn: Connection) -> Iterator[RowMapping]:
+    """Every signed tree head, smallest first, fetched in batches (for verification)."""
+    query = select(tree_heads).order_by(tree_heads.c.tree_size)
+    return iter(conn.execution_options(yield_per=STREAM_BATCH).execute(query).mappings())
+
+
+def read_state(conn: Connection) -> tuple[int, Peaks] | None:
+    """The tree's size and peaks as stored, without locking (None when the row is gone)."""
+    row = conn.execute(select(tree_state).where(tree_state.c.id == 1)).mappings().first()
+    return None if row is None else (int(row["size"]), _peaks(row["peaks"]))

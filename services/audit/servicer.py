@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import structlog
+
 from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.audit.v1 import audit_service_pb2_grpc as pb_grpc
 from contactpoint.platform.auth import ANY_CALLER, Access, current_principal, roles
 from contactpoint.platform.db import Database
-from contactpoint.platform.interceptor import request_id_of
 from contactpoint.platform.types import Context
 from services.audit import domain
 
@@ -31,7 +32,8 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
         self._public_key = public_key
 
     async def AppendEvent(self, request: pb.AppendEventRequest, context: Context) -> pb.AppendEventResponse:
-        index = await self._db.write(lambda c: domain.append(c, event=request.event, signer=self._signer))
+        event = request.event if request.HasField("event") else None
+        index = await self._db.write(lambda c: domain.append(c, event=event, signer=self._signer))
         return pb.AppendEventResponse(leaf_index=index)
 
     async def ListEvents(self, request: pb.ListEventsRequest, context: Context) -> pb.ListEventsResponse:
@@ -57,7 +59,8 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
             actor_roles=sorted(principal.roles),
             action="ListEvents",
             outcome="ALLOWED",
-            request_id=request_id_of(context.invocation_metadata()),
+            # The id the interceptor bound for this RPC, so the event and the service's logs agree.
+            request_id=str(structlog.contextvars.get_contextvars().get("request_id", "")),
             severity="INFO",
             detail=f"filters: {', '.join(filters) or 'none'}; events returned: {len(page.events)}",
         )

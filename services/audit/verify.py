@@ -1,24 +1,43 @@
 """`contactpoint audit verify`: recompute the Merkle tree from the stored entries and check it
-against every stored signed tree head."""
+against every stored signed tree head.
+
+The log is read in one snapshot, streamed in index order, so memory stays flat however long it
+is. Because a head is signed after every append, the checks run in log order and the first
+problem found names the first bad entry:
+
+- leaf indexes run 0..n-1 without a gap (a deleted or renumbered entry);
+- each stored leaf hash is the hash of its data, the data decodes to an event, and the filter
+  columns (contactpoint_id, actor, time) are copies of it (an edit to data or columns);
+- a signed head exists for every size 1..n, its root is the root recomputed from the entries
+  before it, its checkpoint text is exactly what was signed, and its signature verifies
+  (reordered, swapped or rewritten entries; a forged or edited head);
+- no head covers entries that are not there, and the tree state that appends build on agrees
+  with the entries (a truncated log).
+"""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Connection, RowMapping, make_url
+from sqlalchemy.exc import SQLAlchemyError
 
-from contactpoint.platform.db import Database
+from contactpoint.platform.db import is_sqlite, make_engine
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
-from services.audit import merkle, repository
+from services.audit import leafcodec, merkle, repository
 from services.audit.domain import checkpoint_body
 from services.audit.settings import AuditSettings
 
 
 @dataclass(frozen=True)
 class VerifyReport:
-    """The outcome of a verification; `first_bad_index` names the first bad entry, if any."""
+    """The outcome of a verification. When not `ok`, `message` says what is wrong and
+    `first_bad_index` names the first bad entry (None when no single entry is to blame)."""
 
     ok: bool
     tree_size: int
@@ -27,82 +46,139 @@ class VerifyReport:
     first_bad_index: int | None = None
 
 
-def _check_leaves(rows: list[dict[str, object]]) -> tuple[list[bytes], VerifyReport | None]:
-    hashes: list[bytes] = []
-    for position, row in enumerate(rows):
-        index = int(row["leaf_index"])  # type: ignore[call-overload]
-        if index != position:
-            return hashes, VerifyReport(
-                False, len(rows), 0, f"entry {position} is missing or out of order", position
-            )
-        data = bytes(row["leaf_data"])  # type: ignore[call-overload]
-        digest = merkle.leaf_hash(data)
-        if digest != bytes(row["leaf_hash"]):  # type: ignore[call-overload]
-            return hashes, VerifyReport(False, len(rows), 0, f"entry {index} was altered", index)
-        try:
-            body = json.loads(data)
-        except ValueError:
-            return hashes, VerifyReport(False, len(rows), 0, f"entry {index} is not a valid event", index)
-        if body.get("contactpointId", "") != row["contactpoint_id"] or body.get("actor", "") != row["actor"]:
-            return hashes, VerifyReport(
-                False, len(rows), 0, f"entry {index}'s index columns were altered", index
-            )
-        hashes.append(digest)
-    return hashes, None
+class _Bad(Exception):
+    def __init__(self, message: str, index: int | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.index = index
 
 
-def verify_log(db: Database, public_key: bytes, origin: str) -> VerifyReport:
-    """Check every leaf and every signed tree head."""
-    rows, heads = db.run_sync(
-        lambda c: (
-            [dict(r) for r in repository.all_leaves(c)],
-            [dict(h) for h in repository.all_tree_heads(c)],
-        ),
-        write=False,
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything we store is UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _check_leaf(position: int, row: RowMapping) -> bytes:
+    """The leaf hash of the row at `position`, or _Bad."""
+    index = int(row["leaf_index"])
+    if index != position:
+        raise _Bad(f"entry {position} is missing (the next stored entry is {index})", position)
+    data = bytes(row["leaf_data"])
+    digest = merkle.leaf_hash(data)
+    if digest != bytes(row["leaf_hash"]):
+        raise _Bad(f"entry {index} was altered: its data does not match its hash", index)
+    try:
+        event = leafcodec.decode(data, index)
+        time = event.time.ToDatetime(tzinfo=UTC)
+    except Exception:  # whatever the bytes are, they are not an event we wrote
+        raise _Bad(f"entry {index} is not a valid event", index) from None
+    columns_match = (
+        event.contactpoint_id == row["contactpoint_id"]
+        and event.actor == row["actor"]
+        and time == _aware(row["time"])
     )
-    hashes, problem = _check_leaves(rows)
-    if problem:
-        return problem
-    key = Ed25519PublicKey.from_public_bytes(public_key)
-    peaks: merkle.Peaks = []
-    roots: dict[int, bytes] = {}
-    for size, digest in enumerate(hashes, start=1):
-        peaks = merkle.append(peaks, digest)
-        roots[size] = merkle.root_from_peaks(peaks)
-    for head in heads:
-        size = int(head["tree_size"])
-        checkpoint = str(head["checkpoint"])
-        if size not in roots:
-            return VerifyReport(
-                False, len(hashes), 0, f"a tree head of size {size} covers missing entries", size - 1
-            )
-        bad_root = roots[size] != bytes(head["root_hash"]) or checkpoint != checkpoint_body(
-            origin, size, roots[size]
+    if not columns_match:
+        raise _Bad(f"entry {index} was altered: its filter columns do not match its data", index)
+    return digest
+
+
+def _check_head(head: RowMapping, root: bytes, key: Ed25519PublicKey | None, origin: str | None) -> None:
+    size = int(head["tree_size"])
+    checkpoint = str(head["checkpoint"])
+    expected_origin = origin if origin is not None else checkpoint.split("\n", 1)[0]
+    if bytes(head["root_hash"]) != root or checkpoint != checkpoint_body(expected_origin, size, root):
+        raise _Bad(
+            f"tree head {size} does not match entries 0..{size - 1}: entry {size - 1} was altered, "
+            "removed or moved",
+            size - 1,
         )
-        if bad_root:
-            return VerifyReport(
-                False, len(hashes), 0, f"tree head {size} does not match entries 0..{size - 1}", size - 1
-            )
+    if key is not None:
         try:
             key.verify(bytes(head["signature"]), checkpoint.encode())
         except InvalidSignature:
-            return VerifyReport(False, len(hashes), 0, f"tree head {size} has a bad signature", size - 1)
-    if hashes and (not heads or int(heads[-1]["tree_size"]) != len(hashes)):
-        return VerifyReport(
-            False, len(hashes), len(heads), "the newest entries have no signed tree head", len(hashes) - 1
+            raise _Bad(f"tree head {size} has a bad signature", size - 1) from None
+
+
+@dataclass
+class _Progress:
+    entries: int = 0
+    heads: int = 0
+
+
+def _walk(conn: Connection, key: Ed25519PublicKey | None, origin: str | None, done: _Progress) -> None:
+    """Check the whole log, counting in `done`; _Bad at the first problem in log order."""
+    heads: Iterator[RowMapping] = repository.stream_tree_heads(conn)
+    head = next(heads, None)
+    peaks: merkle.Peaks = []
+    for row in repository.stream_leaves(conn):
+        peaks = merkle.append(peaks, _check_leaf(done.entries, row))
+        done.entries += 1
+        size = done.entries
+        if head is None or int(head["tree_size"]) != size:
+            raise _Bad(f"there is no signed tree head for size {size}", size - 1)
+        _check_head(head, merkle.root_from_peaks(peaks), key, origin)
+        done.heads += 1
+        head = next(heads, None)
+    size = done.entries
+    if head is not None:
+        raise _Bad(
+            f"tree head {int(head['tree_size'])} covers entries that are not stored (from entry {size})",
+            size,
         )
-    return VerifyReport(
-        True, len(hashes), len(heads), f"{len(hashes)} entries, {len(heads)} signed tree heads checked"
-    )
+    state = repository.read_state(conn)
+    if state is None:
+        raise _Bad("the tree state is missing", None)
+    stored_size, stored_peaks = state
+    if stored_size != size:
+        raise _Bad(
+            f"the tree state counts {stored_size} entries but {size} are stored",
+            min(stored_size, size),
+        )
+    if stored_peaks != peaks:
+        raise _Bad("the tree state does not match the entries", None)
+
+
+def verify_log(
+    database_url: str, public_key: bytes | None = None, *, origin: str | None = None
+) -> VerifyReport:
+    """Check every entry and every signed tree head of the log in `database_url`.
+
+    Signatures are checked against `public_key` (raw 32-byte Ed25519) when it is given; the
+    checkpoints' origin line against `origin` when it is given.
+    """
+    key = Ed25519PublicKey.from_public_bytes(public_key) if public_key is not None else None
+    if is_sqlite(database_url):
+        path = make_url(database_url).database
+        if path and path != ":memory:" and not Path(path).exists():
+            return VerifyReport(False, 0, 0, f"there is no audit database at {path}")
+    done = _Progress()
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            if not is_sqlite(database_url):
+                # One snapshot for every query, so appends made meanwhile do not look like tampering.
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                _walk(conn, key, origin, done)
+    except _Bad as bad:
+        return VerifyReport(False, done.entries, done.heads, bad.message, bad.index)
+    except SQLAlchemyError as exc:
+        return VerifyReport(
+            False, done.entries, done.heads, f"the audit database cannot be read ({type(exc).__name__})"
+        )
+    finally:
+        engine.dispose()
+    unsigned = "" if key is not None else " (signatures not checked: no public key given)"
+    message = f"{done.entries} entries and {done.heads} signed tree heads intact{unsigned}"
+    return VerifyReport(True, done.entries, done.heads, message)
 
 
 def verify_from_settings(settings: AuditSettings) -> VerifyReport:
-    """Verify the log named by the audit service's settings, with its own key."""
+    """Verify the log named by the audit service's settings, with its own key and origin."""
     if not settings.signing_key_file.exists():
         return VerifyReport(False, 0, 0, f"no signing key at {settings.signing_key_file}")
-    db = Database(settings.database_url)
     try:
-        key = load_or_create_signing_key(settings.signing_key_file)
-        return verify_log(db, raw_public_key(key), settings.origin)
-    finally:
-        db.dispose()
+        public_key = raw_public_key(load_or_create_signing_key(settings.signing_key_file))
+    except ValueError:
+        return VerifyReport(False, 0, 0, f"{settings.signing_key_file} does not hold an Ed25519 key")
+    return verify_log(settings.database_url, public_key, origin=settings.origin)
