@@ -28,15 +28,20 @@ def _split(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
-def root(leaves: Sequence[bytes]) -> bytes:
-    """MTH over leaf hashes."""
-    n = len(leaves)
+def _mth(leaves: Sequence[bytes], lo: int, hi: int) -> bytes:
+    # MTH(D[lo:hi]) by index range, so that no level copies the list.
+    n = hi - lo
     if n == 0:
         return EMPTY_ROOT
     if n == 1:
-        return leaves[0]
+        return leaves[lo]
     k = _split(n)
-    return node_hash(root(leaves[:k]), root(leaves[k:]))
+    return node_hash(_mth(leaves, lo, lo + k), _mth(leaves, lo + k, hi))
+
+
+def root(leaves: Sequence[bytes]) -> bytes:
+    """MTH over leaf hashes (RFC 9162 §2.1.1), O(n)."""
+    return _mth(leaves, 0, len(leaves))
 
 
 Peaks = list[tuple[int, bytes]]  # (size of the perfect subtree, its hash), largest first
@@ -62,41 +67,48 @@ def root_from_peaks(peaks: Peaks) -> bytes:
 
 
 def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
-    """PATH(m, D[n]) of RFC 9162 §2.1.3.1."""
-    n = len(leaves)
-    if not 0 <= index < n:
+    """PATH(m, D[n]) of RFC 9162 §2.1.3.1, leaf level first; O(n) from the leaf hashes."""
+    if not 0 <= index < len(leaves):
         raise ValueError("leaf index out of range")
-    if n == 1:
-        return []
-    k = _split(n)
-    if index < k:
-        return [*inclusion_proof(index, leaves[:k]), root(leaves[k:])]
-    return [*inclusion_proof(index - k, leaves[k:]), root(leaves[:k])]
+    # Walk down from the root; each step's sibling subtree is one entry of the path.
+    siblings: list[bytes] = []
+    lo, hi = 0, len(leaves)
+    while hi - lo > 1:
+        k = _split(hi - lo)
+        if index < lo + k:
+            siblings.append(_mth(leaves, lo + k, hi))
+            hi = lo + k
+        else:
+            siblings.append(_mth(leaves, lo, lo + k))
+            lo += k
+    return siblings[::-1]
 
 
 def consistency_proof(m: int, leaves: Sequence[bytes]) -> list[bytes]:
-    """PROOF(m, D[n]) of RFC 9162 §2.1.4.1 (0 < m <= n)."""
-    n = len(leaves)
-    if not 0 < m <= n:
+    """PROOF(m, D[n]) of RFC 9162 §2.1.4.1 (0 < m <= n); O(n) from the leaf hashes."""
+    if not 0 < m <= len(leaves):
         raise ValueError("first size out of range")
-    return _subproof(m, leaves, True)
-
-
-def _subproof(m: int, leaves: Sequence[bytes], complete: bool) -> list[bytes]:
-    n = len(leaves)
-    if m == n:
-        return [] if complete else [root(leaves)]
-    k = _split(n)
-    if m <= k:
-        return [*_subproof(m, leaves[:k], complete), root(leaves[k:])]
-    return [*_subproof(m - k, leaves[k:], False), root(leaves[:k])]
+    # SUBPROOF walked down from the root: the subtree beside each step is an entry, innermost first.
+    outer: list[bytes] = []
+    lo, hi, complete = 0, len(leaves), True
+    while m != hi - lo:
+        k = _split(hi - lo)
+        if m <= k:
+            outer.append(_mth(leaves, lo + k, hi))
+            hi = lo + k
+        else:
+            outer.append(_mth(leaves, lo, lo + k))
+            lo, m, complete = lo + k, m - k, False
+    inner = [] if complete else [_mth(leaves, lo, hi)]
+    return inner + outer[::-1]
 
 
 def verify_inclusion(
     index: int, size: int, leaf: bytes, proof: Sequence[bytes], expected_root: bytes
 ) -> bool:
-    """RFC 9162 §2.1.3.2."""
-    if index >= size:
+    """RFC 9162 §2.1.3.2: whether `proof` shows leaf hash `leaf` at `index` in the tree of `size`
+    with root `expected_root`."""
+    if not 0 <= index < size:
         return False
     fn, sn, r = index, size - 1, leaf
     for p in proof:
@@ -118,10 +130,11 @@ def verify_inclusion(
 def verify_consistency(
     first: int, second: int, first_root: bytes, second_root: bytes, proof: Sequence[bytes]
 ) -> bool:
-    """RFC 9162 §2.1.4.2."""
+    """RFC 9162 §2.1.4.2: whether `proof` shows the tree of `second` leaves (root `second_root`)
+    extends the tree of `first` leaves (root `first_root`)."""
     if first == second:
-        return not proof and first_root == second_root
-    if first == 0 or first > second or not proof:
+        return first >= 0 and not proof and first_root == second_root
+    if first <= 0 or first > second or not proof:
         return False
     path = list(proof)
     if first & (first - 1) == 0:  # a power of two: the first root is the proof's implicit start
