@@ -70,6 +70,10 @@ def _now(now: dt.datetime | None) -> dt.datetime:
     return now if now is not None else dt.datetime.now(dt.UTC)
 
 
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
     # SQLite hands back naive datetimes; everything we store is UTC.
     if value is None or value.tzinfo is not None:
@@ -305,7 +309,7 @@ def get_child(
     problem = contactpoint_id_problem(contactpoint_id)
     if problem:
         raise InvalidArgument([FieldViolation("contactpoint_id", problem)])
-    child = _visible_child(conn, contactpoint_id, limits=limits, today=today or dt.date.today())
+    child = _visible_child(conn, contactpoint_id, limits=limits, today=today or _today())
     if child is None:
         raise NotFound("no child has this ContactPoint ID")
     return child
@@ -348,7 +352,7 @@ def find_child(
     )
     found: list[child_pb2.Child] = []
     for contactpoint_id in matched:
-        child = _visible_child(conn, contactpoint_id, limits=limits, today=today or dt.date.today())
+        child = _visible_child(conn, contactpoint_id, limits=limits, today=today or _today())
         if child is not None:
             found.append(child)
         if len(found) > 1:

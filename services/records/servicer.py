@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from contactpoint.platform.auth import SERVICE, Access, current_principal, roles
+from contactpoint.platform.auth import SERVICE, Access, Principal, current_principal, roles
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import ContactPointError, PermissionDenied, Unavailable, internal_status
 from contactpoint.platform.logging import get_logger
@@ -39,13 +39,13 @@ OUTCOMES: dict[Outcome, pb.MatchOutcome.ValueType] = {
 SUBMIT_ATTEMPTS = 3
 
 
-def _machine_organisation() -> str:
-    """The calling machine account's organisation. Every records RPC is for machine accounts
-    only: a person's token is refused even if it somehow carried a machine role."""
+def _machine() -> Principal:
+    """The calling machine account. Every records RPC is for machine accounts only: a person's
+    token is refused even if it somehow carried a machine role."""
     principal = current_principal()
     if principal.kind != SERVICE:
         raise PermissionDenied("only machine accounts may call the records service")
-    return principal.organisation
+    return principal
 
 
 def _response(submitted: Submitted) -> pb.SubmitSourceRecordResponse:
@@ -80,12 +80,12 @@ class RecordsServicer(pb_grpc.RecordsServiceServicer):
     async def SubmitSourceRecord(
         self, request: pb.SubmitSourceRecordRequest, context: Context
     ) -> pb.SubmitSourceRecordResponse:
-        return _response(await self._submit(_machine_organisation(), request))
+        return _response(await self._submit(_machine().organisation, request))
 
     async def StreamSourceRecords(
         self, request_iterator: AsyncIterator[pb.SubmitSourceRecordRequest], context: Context
     ) -> AsyncIterator[pb.SubmitSourceRecordResponse]:
-        organisation = _machine_organisation()
+        organisation = _machine().organisation
         accepted = rejected = 0
         async for request in request_iterator:
             try:
@@ -105,7 +105,7 @@ class RecordsServicer(pb_grpc.RecordsServiceServicer):
     async def WithdrawSourceRecord(
         self, request: pb.WithdrawSourceRecordRequest, context: Context
     ) -> pb.WithdrawSourceRecordResponse:
-        organisation = _machine_organisation()
+        organisation = _machine().organisation
         await self._db.write(
             lambda conn: domain.withdraw(
                 conn,
@@ -119,7 +119,7 @@ class RecordsServicer(pb_grpc.RecordsServiceServicer):
     async def GetChildRecord(
         self, request: pb.GetChildRecordRequest, context: Context
     ) -> pb.GetChildRecordResponse:
-        _machine_organisation()
+        _machine()
         child = await self._db.read(
             lambda conn: domain.get_child(conn, contactpoint_id=request.contactpoint_id, limits=self._limits)
         )
@@ -128,7 +128,7 @@ class RecordsServicer(pb_grpc.RecordsServiceServicer):
     async def FindChildRecord(
         self, request: pb.FindChildRecordRequest, context: Context
     ) -> pb.FindChildRecordResponse:
-        _machine_organisation()
+        _machine()
         dob = request.date_of_birth
         criteria = FindCriteria(
             family_name=request.family_name,

@@ -32,7 +32,7 @@ AS_OF_CLOCK_SKEW = dt.timedelta(minutes=5)
 WILDCARDS = frozenset("*%?_")
 
 _POSTCODE = re.compile(r"^(?:[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][ABD-HJLNP-UW-Z]{2}|GIR0AA)$")
-_PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{5,30}$")
+_PHONE = re.compile(r"^\+?[0-9(][0-9 ()-]{5,30}$")  # UK formats such as "(0131) 496 0506"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _URN = re.compile(r"^[0-9]{6,7}$")
 _ODS = re.compile(r"^[A-Z0-9]{3,10}$")

@@ -1,26 +1,23 @@
-"""Records' domain on SQLite and PostgreSQL, called as `contactpoint seed` will call it: the schema
-the migrations build, composing a child from its sources, archiving by age, late replays and
-former names."""
+"""Records' domain on SQLite and PostgreSQL, called as `contactpoint seed` will call it: composing
+a child from its sources, archiving by age, late replays and former names."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import select
 
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform import migrate
-from contactpoint.platform.db import Database, make_engine
+from contactpoint.platform.db import Database
 from contactpoint.platform.errors import FailedPrecondition, NotFound, PermissionDenied
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import domain
 from services.records.main import MIGRATIONS
 from services.records.model import FindCriteria, Outcome
-from services.records.tables import metadata, source_records
+from services.records.tables import source_records
 from tests.services.records.conftest import make_record
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
@@ -38,23 +35,6 @@ def db(database_url: str) -> Database:
     database = Database(database_url)
     yield database  # type: ignore[misc]
     database.dispose()
-
-
-def test_migrations_build_exactly_the_tables(database_url: str) -> None:
-    migrate.upgrade("records", MIGRATIONS, database_url)
-    migrate.upgrade("records", MIGRATIONS, database_url)  # a second start changes nothing
-    engine = make_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            ctx = MigrationContext.configure(conn, opts={"version_table": "alembic_version_records"})
-            diff = [
-                d
-                for d in compare_metadata(ctx, metadata)
-                if not (d[0] == "remove_table" and d[1].name.startswith("alembic_version"))
-            ]
-    finally:
-        engine.dispose()
-    assert diff == []
 
 
 def test_compose_latest_source_wins_and_lists_merge() -> None:
