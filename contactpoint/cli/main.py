@@ -116,6 +116,26 @@ def create_service_account(
         )
 
 
+@app.command("seed")
+def seed_command(
+    children: Annotated[int, typer.Option("--children", min=1, max=2_000_000, help="How many children.")],
+    seed: Annotated[
+        int, typer.Option("--seed", help="Random seed: the same seed gives the same children.")
+    ] = 1,
+    org: Annotated[str, typer.Option("--org", help="The feeding organisation.")] = "E08000003",
+    data_dir: DataDir = None,
+) -> None:
+    """Feed synthetic children through the real ingestion path (no real person's data)."""
+    from contactpoint.cli import seeding
+
+    outcomes = seeding.seed(
+        layered_env(os.environ, data_dir), children=children, seed_value=seed, organisation=org
+    )
+    typer.echo(", ".join(f"{name}: {count}" for name, count in sorted(outcomes.items())))
+    if any(name.startswith("rejected") for name in outcomes):
+        raise typer.Exit(1)
+
+
 @audit.command("verify")
 def audit_verify(as_json: Annotated[bool, typer.Option("--json")] = False, data_dir: DataDir = None) -> None:
     """Recompute the audit log's Merkle tree and check every signed tree head."""

@@ -39,10 +39,14 @@ def _nhs_number(rng: random.Random) -> str:
 
 
 def _address(fake: Faker) -> child_pb2.Address:
-    return child_pb2.Address(lines=[fake.street_address()], town=fake.city(), postcode=fake.postcode())
+    return child_pb2.Address(
+        lines=fake.street_address().splitlines(), town=fake.city(), postcode=fake.postcode()
+    )
 
 
-def synthetic_records(count: int, seed: int, *, today: date | None = None) -> Iterator[records_pb.SourceRecord]:
+def synthetic_records(
+    count: int, seed: int, *, today: date | None = None
+) -> Iterator[records_pb.SourceRecord]:
     """`count` children as source records; about a third are sent again by a second source system."""
     fake = Faker("en_GB")
     fake.seed_instance(seed)
@@ -86,7 +90,8 @@ def synthetic_records(count: int, seed: int, *, today: date | None = None) -> It
             ),
             nhs_number=_nhs_number(rng),
         )
-        record.as_of.FromDatetime(datetime.now(UTC))
+        # Midnight of `today`, so that the same seed on the same day gives identical records.
+        record.as_of.FromDatetime(datetime(today.year, today.month, today.day, tzinfo=UTC))
         for service, sensitive in rng.sample(SERVICES, rng.randrange(0, 3)):
             involvement = record.involvements.add(
                 service_name=service,
