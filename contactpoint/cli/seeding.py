@@ -23,8 +23,8 @@ from contactpoint.records.v1.records_service_pb2 import SourceRecord
 def seed(env: Mapping[str, str], *, children: int, seed_value: int, organisation: str) -> Counter[str]:
     """Submit `children` synthetic children (and their second-source duplicates); outcome counts."""
     from services.records import domain
-    from services.records.model import AgeLimits, Submitted
     from services.records.main import MIGRATIONS
+    from services.records.model import AgeLimits, Submitted
     from services.records.settings import RecordsSettings
 
     try:
