@@ -1,9 +1,18 @@
 """The bytes of a leaf: what is hashed, stored and handed to auditors with inclusion proofs.
 
-An event is encoded as compact UTF-8 JSON with sorted keys and no insignificant whitespace
-(protobuf's JSON names, enums by name, every field present, `leafIndex` omitted since the
-position is the tree's own). It is deterministic, so the same event always hashes the same, and
-readable by an auditor without our code.
+An event is encoded as compact UTF-8 JSON with sorted keys and no insignificant whitespace, in
+protobuf's canonical JSON mapping of `contactpoint.audit.v1.AuditEvent`: camelCase field names,
+every field present (empty strings and lists included), enums by name (`"purpose":
+"ACCESS_PURPOSE_SAFEGUARDING"`, `"statusCode": "OK"`), `time` as RFC 3339 in UTC. `leafIndex` is
+left out: the position is the tree's own. For example:
+
+    {"action":"GetChild","actor":"pat.practitioner","actorOrganisation":"E08000003",
+     "actorRoles":["practitioner"],"contactpointId":"123456789018","detail":"","outcome":"ALLOWED",
+     "purpose":"ACCESS_PURPOSE_SAFEGUARDING","requestId":"","severity":"INFO","statusCode":"OK",
+     "time":"2025-11-24T16:00:00.500Z"}
+
+(on one line). The encoding is deterministic, so the same event always hashes the same; an
+auditor reads it with any JSON parser, and `decode` rebuilds the exact AuditEvent.
 """
 
 from __future__ import annotations

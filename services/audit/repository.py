@@ -15,6 +15,13 @@ from services.audit.tables import leaves, tree_heads, tree_state
 STREAM_BATCH = 1000
 
 
+def filter_key(value: str) -> str:
+    """How a value is kept in a filter column. PostgreSQL text cannot hold NUL, and an actor is
+    whatever a caller typed as a username, so NUL becomes U+FFFD there (leaf_data keeps it as
+    sent)."""
+    return value.replace("\x00", "\ufffd")
+
+
 def _peaks(text: str) -> Peaks:
     return [(int(s), bytes.fromhex(h)) for s, h in json.loads(text)]
 
@@ -47,8 +54,8 @@ def insert_leaf(
             leaf_index=index,
             leaf_data=data,
             leaf_hash=digest,
-            contactpoint_id=contactpoint_id,
-            actor=actor,
+            contactpoint_id=filter_key(contactpoint_id),
+            actor=filter_key(actor),
             time=time,
         )
     )
@@ -97,9 +104,9 @@ def page_of_leaves(
     """Up to `limit` leaves from index `start` on, filtered, in log order."""
     query = select(leaves.c.leaf_index, leaves.c.leaf_data).where(leaves.c.leaf_index >= start)
     if contactpoint_id:
-        query = query.where(leaves.c.contactpoint_id == contactpoint_id)
+        query = query.where(leaves.c.contactpoint_id == filter_key(contactpoint_id))
     if actor:
-        query = query.where(leaves.c.actor == actor)
+        query = query.where(leaves.c.actor == filter_key(actor))
     rows = conn.execute(query.order_by(leaves.c.leaf_index).limit(limit))
     return [(int(i), bytes(d)) for i, d in rows]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from contactpoint.platform.settings import DatabaseSettings, VerifyingSettings
@@ -17,3 +17,11 @@ class AuditSettings(VerifyingSettings, DatabaseSettings):
 
     signing_key_file: Path = Field(description="Ed25519 PEM that signs tree heads; created when missing")
     origin: str = Field(default="contactpoint.audit.v1", description="the checkpoint's origin line")
+
+    @field_validator("origin")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        # The origin is the checkpoint's first line: a newline in it would forge the format.
+        if not value or "\n" in value or "\x00" in value:
+            raise ValueError("must be one non-empty line")
+        return value

@@ -73,8 +73,8 @@ def _check_leaf(position: int, row: RowMapping) -> bytes:
     except Exception:  # whatever the bytes are, they are not an event we wrote
         raise _Bad(f"entry {index} is not a valid event", index) from None
     columns_match = (
-        event.contactpoint_id == row["contactpoint_id"]
-        and event.actor == row["actor"]
+        repository.filter_key(event.contactpoint_id) == row["contactpoint_id"]
+        and repository.filter_key(event.actor) == row["actor"]
         and time == _aware(row["time"])
     )
     if not columns_match:

@@ -307,6 +307,15 @@ async def test_bad_input_is_invalid_argument_with_field_violations(log: Log) -> 
     assert len((await log.events(page_size=10_000)).events) == 2
 
 
+async def test_whatever_a_caller_typed_is_stored_as_sent(log: Log) -> None:
+    # A failed login's actor is the username someone typed: NUL, quotes, any script.
+    odd = 'a\x00b "\u0645\u0631\u062d\u0628\u0627" \\ \U0001f600'
+    assert await log.append(actor=odd, outcome="DENIED", detail="\n\t") == 0
+    found = (await log.events(actor=odd)).events
+    assert [(e.actor, e.detail) for e in found] == [(odd, "\n\t")]
+    assert verify_from_settings(log.settings).ok
+
+
 async def test_concurrent_appends_get_distinct_contiguous_indexes(log: Log) -> None:
     indexes = await asyncio.gather(*(log.append(actor=f"c{i}") for i in range(20)))
     assert sorted(indexes) == list(range(20))
