@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
+from contactpoint.platform.auth import Principal
 from contactpoint.platform.convert import timestamp
 from contactpoint.platform.errors import FieldViolation, InvalidArgument
 from contactpoint.platform.ids import contactpoint_id_problem
@@ -195,6 +196,25 @@ def list_events(
     events = [leafcodec.decode(data, index) for index, data in rows[:size]]
     token = _page_token(rows[size][0]) if len(rows) > size else ""
     return Page(events, token)
+
+
+def read_event(
+    reader: Principal, *, contactpoint_id: str, actor: str, returned: int, request_id: str
+) -> pb.AuditEvent:
+    """The event that records an auditor's ListEvents: who read, with which filters, how much.
+    The child filtered on is named in `detail` only, so the read is not listed as an access to
+    that child's record."""
+    filters = ", ".join(f"{k}={v}" for k, v in (("contactpoint_id", contactpoint_id), ("actor", actor)) if v)
+    return pb.AuditEvent(
+        actor=reader.name,
+        actor_organisation=reader.organisation,
+        actor_roles=sorted(reader.roles),
+        action="ListEvents",
+        outcome="ALLOWED",
+        request_id=request_id,
+        severity="INFO",
+        detail=f"filters: {filters or 'none'}; events returned: {returned}",
+    )
 
 
 def inclusion_proof(conn: Connection, *, leaf_index: int, tree_size: int) -> tuple[bytes, list[bytes]]:

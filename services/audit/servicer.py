@@ -46,23 +46,14 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
                 page_token=request.page_token,
             )
         )
-        # Reading the log is itself logged, before anything is returned.
-        principal = current_principal()
-        filters = [
-            f"{k}={v}"
-            for k, v in (("contactpoint_id", request.contactpoint_id), ("actor", request.actor))
-            if v
-        ]
-        read = pb.AuditEvent(
-            actor=principal.name,
-            actor_organisation=principal.organisation,
-            actor_roles=sorted(principal.roles),
-            action="ListEvents",
-            outcome="ALLOWED",
+        # Reading the log is itself logged, before anything is returned; no record, no answer.
+        read = domain.read_event(
+            current_principal(),
+            contactpoint_id=request.contactpoint_id,
+            actor=request.actor,
+            returned=len(page.events),
             # The id the interceptor bound for this RPC, so the event and the service's logs agree.
             request_id=str(structlog.contextvars.get_contextvars().get("request_id", "")),
-            severity="INFO",
-            detail=f"filters: {', '.join(filters) or 'none'}; events returned: {len(page.events)}",
         )
         await self._db.write(lambda c: domain.append(c, event=read, signer=self._signer))
         return pb.ListEventsResponse(events=page.events, next_page_token=page.next_page_token)
