@@ -169,7 +169,7 @@ def verify_log(
     finally:
         engine.dispose()
     unsigned = "" if key is not None else " (signatures not checked: no public key given)"
-    message = f"{done.entries} entries and {done.heads} signed tree heads intact{unsigned}"
+    message = f"{done.entries} entries and {done.heads} signed tree heads checked{unsigned}"
     return VerifyReport(True, done.entries, done.heads, message)
 
 
