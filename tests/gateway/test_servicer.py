@@ -12,12 +12,6 @@ from pathlib import Path
 import grpc
 import pyotp
 import pytest
-from services.audit.main import MIGRATIONS as AUDIT_MIGRATIONS
-from services.audit.main import build as build_audit
-from services.audit.settings import AuditSettings
-from services.records.main import MIGRATIONS as RECORDS_MIGRATIONS
-from services.records.main import build as build_records
-from services.records.settings import RecordsSettings
 from sqlalchemy import text
 
 from contactpoint.audit.v1 import audit_service_pb2 as audit_pb
@@ -33,6 +27,12 @@ from contactpoint.records.v1 import records_service_pb2 as records_pb
 from contactpoint.records.v1 import records_service_pb2_grpc as records_grpc
 from gateway.main import build as build_gateway
 from gateway.settings import GatewaySettings
+from services.audit.main import MIGRATIONS as AUDIT_MIGRATIONS
+from services.audit.main import build as build_audit
+from services.audit.settings import AuditSettings
+from services.records.main import MIGRATIONS as RECORDS_MIGRATIONS
+from services.records.main import build as build_records
+from services.records.settings import RecordsSettings
 from tests.conftest import DatabaseFactory
 from tests.harness import (
     bearer,
