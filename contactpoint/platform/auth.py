@@ -189,6 +189,11 @@ def current_principal() -> Principal:
     return principal
 
 
+def caller_or_none() -> Principal | None:
+    """The caller whose token was verified for this RPC, if any (even when access was refused)."""
+    return _principal.get()
+
+
 def set_principal(principal: Principal | None) -> contextvars.Token[Principal | None]:
     """Bind the caller for the RPC being handled."""
     return _principal.set(principal)

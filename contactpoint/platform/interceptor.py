@@ -12,13 +12,22 @@ import grpc
 import structlog
 from grpc_status import rpc_status
 
-from contactpoint.platform.auth import Access, TokenVerifier, bearer_token, set_principal
+from contactpoint.platform.auth import (
+    Access,
+    Principal,
+    TokenVerifier,
+    bearer_token,
+    caller_or_none,
+    set_principal,
+)
 from contactpoint.platform.errors import ContactPointError, Unauthenticated, internal_status
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.types import Context
 
 log = get_logger(__name__)
 REQUEST_ID_KEY = "x-request-id"
+# Called with (rpc name, the authenticated caller, the refusal) when access is refused.
+RefusalHook = Callable[[str, Principal, ContactPointError], Awaitable[None]]
 
 
 def request_id_of(metadata: Any) -> str:
@@ -32,9 +41,26 @@ def request_id_of(metadata: Any) -> str:
 class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Applies `access` (full method name → Access) to every RPC of our own services."""
 
-    def __init__(self, access: Mapping[str, Access], verifier: TokenVerifier | None) -> None:
+    def __init__(
+        self,
+        access: Mapping[str, Access],
+        verifier: TokenVerifier | None,
+        refusal_hooks: Mapping[str, RefusalHook] | None = None,
+    ) -> None:
         self._access = dict(access)
         self._verifier = verifier
+        self._refusal_hooks = dict(refusal_hooks or {})
+
+    async def _refused(self, method: str, exc: ContactPointError) -> None:
+        """Tell the service's refusal hook (if any) that an authenticated caller was refused."""
+        hook = self._refusal_hooks.get(method)
+        principal = caller_or_none()
+        if hook is None or principal is None:
+            return
+        try:
+            await hook(method.rsplit("/", 1)[-1], principal, exc)
+        except Exception:  # the refusal stands whether or not it could be recorded
+            log.exception("rpc.refusal_hook_failed")
 
     async def intercept_service(
         self,
@@ -81,8 +107,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             raise Unauthenticated("authentication required")
         principal = self._verifier.verify(token)
         structlog.contextvars.bind_contextvars(actor=principal.name)
-        access.check(principal)
+        # Bound before the role check so that a refusal hook can say who was refused.
         set_principal(principal)
+        access.check(principal)
 
     @staticmethod
     async def _fail(exc: BaseException, context: Context) -> None:
@@ -100,7 +127,11 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         async def behaviour(request: Any, context: Context) -> Any:
             started = time.perf_counter()
             try:
-                self._enter(method, access, context)
+                try:
+                    self._enter(method, access, context)
+                except ContactPointError as exc:
+                    await self._refused(method, exc)
+                    raise
                 response = await inner(request, context)
                 log.info("rpc.ok", ms=round((time.perf_counter() - started) * 1000, 2))
                 return response
@@ -114,7 +145,11 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     def _wrap_stream(self, inner: Any, method: str, access: Access) -> Any:
         async def behaviour(requests: AsyncIterator[Any], context: Context) -> Any:
             try:
-                self._enter(method, access, context)
+                try:
+                    self._enter(method, access, context)
+                except ContactPointError as exc:
+                    await self._refused(method, exc)
+                    raise
                 async for response in inner(requests, context):
                     yield response
             except grpc.aio.AbortError:

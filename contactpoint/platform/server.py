@@ -16,7 +16,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from contactpoint.platform.auth import Access, TokenVerifier
-from contactpoint.platform.interceptor import ServiceInterceptor
+from contactpoint.platform.interceptor import RefusalHook, ServiceInterceptor
 from contactpoint.platform.logging import get_logger
 
 log = get_logger(__name__)
@@ -38,6 +38,7 @@ class ServiceSpec:
     add_to_server: Callable[[Any, grpc.aio.Server], None]
     descriptor: ServiceDescriptor
     access: Mapping[str, Access]
+    on_refused: RefusalHook | None = None
 
     def full_access(self) -> dict[str, Access]:
         """Access rules by full method path; every RPC in the descriptor must have one."""
@@ -76,9 +77,14 @@ async def start_server(
 ) -> RunningServer:
     """Build, bind and start a server hosting `services` (plus health and reflection)."""
     access: dict[str, Access] = {}
+    hooks: dict[str, RefusalHook] = {}
     for spec in services:
-        access.update(spec.full_access())
-    server = grpc.aio.server(interceptors=[ServiceInterceptor(access, verifier)], options=SERVER_OPTIONS)
+        rules = spec.full_access()
+        access.update(rules)
+        if spec.on_refused is not None:
+            hooks.update(dict.fromkeys(rules, spec.on_refused))
+    interceptor = ServiceInterceptor(access, verifier, hooks)
+    server = grpc.aio.server(interceptors=[interceptor], options=SERVER_OPTIONS)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for spec in services:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from google.rpc import code_pb2
 from sqlalchemy import Connection
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
@@ -214,6 +215,23 @@ def read_event(
         request_id=request_id,
         severity="INFO",
         detail=f"filters: {filters or 'none'}; events returned: {returned}",
+    )
+
+
+def refusal_event(caller: Principal, *, action: str, code_name: str, request_id: str) -> pb.AuditEvent:
+    """The event that records an authenticated caller refused one of the audit service's RPCs
+    (e.g. a practitioner trying to read the log). Anonymous refusals are not logged here: they
+    would let anyone fill the log without a token."""
+    return pb.AuditEvent(
+        actor=caller.name,
+        actor_organisation=caller.organisation,
+        actor_roles=sorted(caller.roles),
+        action=action,
+        outcome="DENIED",
+        status_code=code_pb2.Code.Value(code_name),
+        request_id=request_id,
+        severity="WARNING",
+        detail="refused: the caller's roles do not allow this",
     )
 
 

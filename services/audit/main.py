@@ -31,7 +31,13 @@ async def build(settings: AuditSettings) -> Built:
         max_staleness_seconds=settings.revocation_max_staleness_seconds,
     )
     servicer = AuditServicer(db=db, signer=Signer(key, settings.origin), public_key=raw_public_key(key))
-    spec = ServiceSpec(servicer, pb_grpc.add_AuditServiceServicer_to_server, DESCRIPTOR, ACCESS)
+    spec = ServiceSpec(
+        servicer,
+        pb_grpc.add_AuditServiceServicer_to_server,
+        DESCRIPTOR,
+        ACCESS,
+        on_refused=servicer.record_refusal,
+    )
 
     async def close() -> None:
         await identity.close(None)

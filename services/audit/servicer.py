@@ -6,8 +6,9 @@ import structlog
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.audit.v1 import audit_service_pb2_grpc as pb_grpc
-from contactpoint.platform.auth import ANY_CALLER, Access, current_principal, roles
+from contactpoint.platform.auth import ANY_CALLER, Access, Principal, current_principal, roles
 from contactpoint.platform.db import Database
+from contactpoint.platform.errors import ContactPointError
 from contactpoint.platform.types import Context
 from services.audit import domain
 
@@ -30,6 +31,16 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
         self._db = db
         self._signer = signer
         self._public_key = public_key
+
+    async def record_refusal(self, action: str, caller: Principal, error: ContactPointError) -> None:
+        """Log an authenticated caller refused by this service (the interceptor's refusal hook)."""
+        event = domain.refusal_event(
+            caller,
+            action=action,
+            code_name=error.code.name,
+            request_id=str(structlog.contextvars.get_contextvars().get("request_id", "")),
+        )
+        await self._db.write(lambda c: domain.append(c, event=event, signer=self._signer))
 
     async def AppendEvent(self, request: pb.AppendEventRequest, context: Context) -> pb.AppendEventResponse:
         event = request.event if request.HasField("event") else None

@@ -18,7 +18,7 @@ import pytest_asyncio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
-from google.rpc import error_details_pb2
+from google.rpc import code_pb2, error_details_pb2
 from grpc_status import rpc_status
 from sqlalchemy import text
 
@@ -214,7 +214,14 @@ async def test_access_rules(log: Log) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await log.stub.AppendEvent(calls[3][1], metadata=log.auditor)
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert await log.size() == 0
+    # Authenticated callers who were refused are in the log; anonymous refusals are not (no
+    # token, no way to fill the log).
+    assert await log.size() == 5
+    refused = (await log.stub.ListEvents(pb.ListEventsRequest(), metadata=log.auditor)).events
+    assert [(e.actor, e.action, e.outcome, e.status_code, e.severity) for e in refused] == [
+        *[("pat.practitioner", m, "DENIED", code_pb2.PERMISSION_DENIED, "WARNING") for m, _ in calls],
+        ("avery.auditor", "AppendEvent", "DENIED", code_pb2.PERMISSION_DENIED, "WARNING"),
+    ]
 
     # Any valid token may read the tree head and the key; no token may not.
     for metadata in (log.practitioner, log.gateway):
