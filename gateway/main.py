@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from contactpoint.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
-from contactpoint.platform.auth import TokenVerifier
-from contactpoint.platform.peers import ServiceToken, open_channel, remote_state_source
+from contactpoint.platform.peers import ServiceToken, open_channel, remote_verifier
 from contactpoint.platform.server import ServiceSpec
 from contactpoint.platform.service import Built, run_service
 from contactpoint.platform.settings import load_settings
@@ -21,11 +20,7 @@ async def build(settings: GatewaySettings) -> Built:
     identity = open_channel(settings.identity_target)
     records = open_channel(settings.records_target)
     audit = open_channel(settings.audit_target)
-    verifier = TokenVerifier(
-        remote_state_source(identity),
-        poll_seconds=settings.revocation_poll_seconds,
-        max_staleness_seconds=settings.revocation_max_staleness_seconds,
-    )
+    verifier = remote_verifier(settings, identity)
     token = ServiceToken(identity, settings.client_id, settings.client_secret.get_secret_value())
     servicer = GatewayServicer(
         verifier=verifier,

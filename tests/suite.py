@@ -13,8 +13,8 @@ from pathlib import Path
 
 import grpc
 import pyotp
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from contactpoint.cli.launch import serving
 from contactpoint.gateway.v1 import gateway_service_pb2 as gateway_pb
 from contactpoint.gateway.v1 import gateway_service_pb2_grpc as gateway_grpc
 
@@ -41,16 +41,6 @@ def free_base_port() -> int:
         if ok:
             return base
     raise RuntimeError("no four free ports in a row")
-
-
-def serving(port: int) -> bool:
-    """Whether the server on `port` reports SERVING."""
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
-            reply = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=1)
-            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-    except grpc.RpcError:
-        return False
 
 
 class Suite:
@@ -80,7 +70,10 @@ class Suite:
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"up exited {self.proc.returncode}: {self.log.read_text()[-3000:]}")
-            if all(serving(self.base + i) for i in range(4)) and b"Gateway:" in self.log.read_bytes():
+            if (
+                all(serving("127.0.0.1", self.base + i) for i in range(4))
+                and b"Gateway:" in self.log.read_bytes()
+            ):
                 return self
             time.sleep(0.3)
         raise RuntimeError(f"not SERVING after {timeout}s: {self.log.read_text()[-3000:]}")

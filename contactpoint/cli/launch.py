@@ -72,7 +72,8 @@ def _port_taken(host: str, port: int) -> bool:
     return False
 
 
-def _serving(host: str, port: int) -> bool:
+def serving(host: str, port: int) -> bool:
+    """Whether the server at host:port answers its health check with SERVING."""
     try:
         with grpc.insecure_channel(f"{host}:{port}") as channel:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
@@ -111,7 +112,7 @@ class Suite:
                 )
             if time.monotonic() > deadline:
                 return f"not SERVING after {STARTUP_TIMEOUT_SECONDS:.0f}s: {', '.join(pending)}"
-            pending = [s for s in pending if not _serving(*_address(self.env, s))]
+            pending = [s for s in pending if not serving(*_address(self.env, s))]
             if pending:
                 time.sleep(0.2)
         return None

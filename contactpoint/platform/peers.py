@@ -10,8 +10,9 @@ import grpc
 
 from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
-from contactpoint.platform.auth import StateSource, VerificationState
+from contactpoint.platform.auth import StateSource, TokenVerifier, VerificationState
 from contactpoint.platform.errors import Unavailable
+from contactpoint.platform.settings import VerifyingSettings
 
 CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
@@ -44,6 +45,15 @@ def remote_state_source(channel: grpc.aio.Channel) -> StateSource:
         )
 
     return fetch
+
+
+def remote_verifier(settings: VerifyingSettings, identity: grpc.aio.Channel) -> TokenVerifier:
+    """A token verifier fed by identity over `identity`, tuned by the service's settings."""
+    return TokenVerifier(
+        remote_state_source(identity),
+        poll_seconds=settings.revocation_poll_seconds,
+        max_staleness_seconds=settings.revocation_max_staleness_seconds,
+    )
 
 
 class ServiceToken:

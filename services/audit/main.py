@@ -6,10 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from contactpoint.audit.v1 import audit_service_pb2_grpc as pb_grpc
-from contactpoint.platform.auth import TokenVerifier
 from contactpoint.platform.db import Database
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
-from contactpoint.platform.peers import open_channel, remote_state_source
+from contactpoint.platform.peers import open_channel, remote_verifier
 from contactpoint.platform.server import ServiceSpec
 from contactpoint.platform.service import Built, run_service
 from contactpoint.platform.settings import load_settings
@@ -25,11 +24,7 @@ async def build(settings: AuditSettings) -> Built:
     db = Database(settings.database_url)
     key = load_or_create_signing_key(settings.signing_key_file)
     identity = open_channel(settings.identity_target)
-    verifier = TokenVerifier(
-        remote_state_source(identity),
-        poll_seconds=settings.revocation_poll_seconds,
-        max_staleness_seconds=settings.revocation_max_staleness_seconds,
-    )
+    verifier = remote_verifier(settings, identity)
     servicer = AuditServicer(db=db, signer=Signer(key, settings.origin), public_key=raw_public_key(key))
     spec = ServiceSpec(
         servicer,

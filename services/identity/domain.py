@@ -132,18 +132,13 @@ def create_user(
         with conn.begin_nested():
             repository.insert_account(
                 conn,
-                id=str(uuid.uuid4()),
                 kind=PERSON,
                 name=username,
-                client_id=None,
                 organisation=organisation,
                 roles=sorted(set(roles)),
                 secret_hash=credentials.hash_secret(password),
+                now=_now(),
                 totp_secret=secret,
-                totp_last_step=0,
-                failed_logins=0,
-                suspended=False,
-                created_at=_now(),
             )
     except IntegrityError as exc:
         raise FailedPrecondition(f"user {username!r} already exists", "ALREADY_EXISTS") from exc
@@ -169,21 +164,20 @@ def create_service_account(
         )
         return NewServiceAccount(str(existing["client_id"]), secret)
     client_id = f"{name}-{secrets.token_hex(6)}"
-    repository.insert_account(
-        conn,
-        id=str(uuid.uuid4()),
-        kind=SERVICE,
-        name=name,
-        client_id=client_id,
-        organisation=organisation,
-        roles=[role],
-        secret_hash=credentials.hash_secret(secret),
-        totp_secret=None,
-        totp_last_step=0,
-        failed_logins=0,
-        suspended=False,
-        created_at=_now(),
-    )
+    try:
+        with conn.begin_nested():
+            repository.insert_account(
+                conn,
+                kind=SERVICE,
+                name=name,
+                organisation=organisation,
+                roles=[role],
+                secret_hash=credentials.hash_secret(secret),
+                now=_now(),
+                client_id=client_id,
+            )
+    except IntegrityError as exc:  # created at the same moment by someone else
+        raise FailedPrecondition(f"service account {name!r} already exists", "ALREADY_EXISTS") from exc
     return NewServiceAccount(client_id, secret)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -23,9 +24,37 @@ def account_by_client_id(conn: Connection, client_id: str) -> RowMapping | None:
     return conn.execute(select(accounts).where(accounts.c.client_id == client_id)).mappings().first()
 
 
-def insert_account(conn: Connection, **values: Any) -> None:
-    """Store a new account."""
-    conn.execute(insert(accounts).values(**values))
+def insert_account(
+    conn: Connection,
+    *,
+    kind: str,
+    name: str,
+    organisation: str,
+    roles: list[str],
+    secret_hash: str,
+    now: datetime,
+    client_id: str | None = None,
+    totp_secret: str | None = None,
+) -> str:
+    """Store a new, active account with no failed logins; returns its id."""
+    account_id = str(uuid.uuid4())
+    conn.execute(
+        insert(accounts).values(
+            id=account_id,
+            kind=kind,
+            name=name,
+            client_id=client_id,
+            organisation=organisation,
+            roles=roles,
+            secret_hash=secret_hash,
+            totp_secret=totp_secret,
+            totp_last_step=0,
+            failed_logins=0,
+            suspended=False,
+            created_at=now,
+        )
+    )
+    return account_id
 
 
 def update_account(conn: Connection, account_id: str, **values: Any) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from contactpoint.platform.auth import TokenVerifier
 from contactpoint.platform.db import Database
-from contactpoint.platform.peers import open_channel, remote_state_source
+from contactpoint.platform.peers import open_channel, remote_verifier
 from contactpoint.platform.server import ServiceSpec
 from contactpoint.platform.service import Built, run_service
 from contactpoint.platform.settings import load_settings
@@ -22,11 +21,7 @@ async def build(settings: RecordsSettings) -> Built:
     """The records service, assembled from its settings."""
     db = Database(settings.database_url)
     identity = open_channel(settings.identity_target)
-    verifier = TokenVerifier(
-        remote_state_source(identity),
-        poll_seconds=settings.revocation_poll_seconds,
-        max_staleness_seconds=settings.revocation_max_staleness_seconds,
-    )
+    verifier = remote_verifier(settings, identity)
     servicer = RecordsServicer(db=db, settings=settings)
     spec = ServiceSpec(servicer, pb_grpc.add_RecordsServiceServicer_to_server, DESCRIPTOR, ACCESS)
 
