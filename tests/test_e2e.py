@@ -195,3 +195,18 @@ def test_crashed_service_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "the audit service exited" in result.stderr
+
+
+def test_ctrl_c_stops_all_four_cleanly(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from contactpoint.cli.launch import serving
+
+    suite = Suite(tmp_path / "data").start()
+    assert suite.proc is not None
+    # A terminal's Ctrl-C reaches the whole process group: `up` and its four services.
+    os.killpg(suite.proc.pid, signal.SIGINT)
+    assert suite.proc.wait(30) == 0
+    assert not any(serving("127.0.0.1", suite.base + i) for i in range(4))
+    assert "ContactPoint is up. Gateway: 127.0.0.1:" in suite.log.read_text()
