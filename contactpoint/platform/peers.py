@@ -17,6 +17,8 @@ from contactpoint.platform.settings import VerifyingSettings
 CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.enable_retries", 1),
+    # A peer's name may resolve to several replicas (a scaled service): spread calls over all.
+    ("grpc.lb_policy_name", "round_robin"),
 ]
 # Calls between our services must not hang a client's request for long.
 PEER_TIMEOUT_SECONDS = 5.0
