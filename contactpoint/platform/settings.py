@@ -23,7 +23,9 @@ class ServiceSettings(BaseSettings):
     listen: str = Field(default="127.0.0.1:0", description="host:port to serve gRPC on")
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    shutdown_grace_seconds: float = Field(default=10.0, gt=0)
+    shutdown_grace_seconds: float = Field(
+        default=10.0, gt=0, description="on SIGTERM, how long in-flight RPCs may take to finish"
+    )
 
 
 class DatabaseSettings(BaseSettings):
@@ -31,7 +33,9 @@ class DatabaseSettings(BaseSettings):
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
-    database_url: str = Field(description="SQLAlchemy URL, e.g. sqlite:///var/records.db")
+    database_url: str = Field(
+        description="SQLAlchemy URL: sqlite:///path.db or postgresql+psycopg://user@host/db"
+    )
     migrate_on_start: bool = Field(default=True, description="run this service's Alembic migrations at start")
 
 
@@ -39,7 +43,9 @@ class VerifyingSettings(ServiceSettings):
     """A service that verifies tokens issued by identity."""
 
     identity_target: str = Field(description="host:port of the identity service")
-    revocation_poll_seconds: float = Field(default=0.5, gt=0)
+    revocation_poll_seconds: float = Field(
+        default=0.5, gt=0, description="how often to fetch identity's keys and revocations"
+    )
     revocation_max_staleness_seconds: float = Field(
         default=2.0, gt=0, description="refuse tokens (UNAVAILABLE) when revocations are older than this"
     )
