@@ -3,6 +3,7 @@ data leaves. If the audit service cannot confirm the write, the request fails UN
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -37,6 +38,8 @@ def outcome_of(exc: BaseException | None) -> tuple[str, grpc.StatusCode]:
     """The audit outcome and status code of a request that ended with `exc` (None: success)."""
     if exc is None:
         return "ALLOWED", grpc.StatusCode.OK
+    if isinstance(exc, asyncio.CancelledError):
+        return "CANCELLED", grpc.StatusCode.CANCELLED
     if isinstance(exc, Unauthenticated | PermissionDenied):
         return "DENIED", exc.code
     if isinstance(exc, NotFound):
@@ -96,7 +99,8 @@ class AuditedRequest:
             severity=self.severity,
             detail="; ".join(self.details),
         )
-        await self.auditor.append(event)
+        # Shielded: a client that cancels mid-request must not cancel the record of its request.
+        await asyncio.shield(self.auditor.append(event))
         return False
 
 

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 
@@ -101,10 +101,12 @@ class Suite:
                 return name, code
         return None
 
-    def wait_serving(self, services: tuple[str, ...], deadline: float) -> str | None:
-        """None once all `services` are SERVING; otherwise why not."""
+    def wait_serving(
+        self, services: tuple[str, ...], deadline: float, stopping: Callable[[], bool]
+    ) -> str | None:
+        """None once all `services` are SERVING (or a stop was asked for); otherwise why not."""
         pending = list(services)
-        while pending:
+        while pending and not stopping():
             crash = self.crashed()
             if crash:
                 return (
@@ -161,11 +163,11 @@ def run_suite(data_dir: Path, base_port: int, environ: Mapping[str, str]) -> int
     try:
         # Identity first: the others fetch its keys as they start.
         suite.start("identity")
-        problem = suite.wait_serving(("identity",), deadline)
+        problem = suite.wait_serving(("identity",), deadline, lambda: stopping)
         if problem is None and not stopping:
             for service in START_ORDER[1:]:
                 suite.start(service)
-            problem = suite.wait_serving(START_ORDER[1:], deadline)
+            problem = suite.wait_serving(START_ORDER[1:], deadline, lambda: stopping)
         if stopping:
             return 0
         if problem is not None:

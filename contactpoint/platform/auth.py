@@ -77,11 +77,13 @@ class TokenVerifier:
     async def refresh(self) -> None:
         """Fetch the state once (raises if identity cannot be reached)."""
         known = self._state.version if self._state else 0
+        # Fresh as of the request, not the answer: a slow reply must not pass for a new one.
+        asked_at = time.monotonic()
         state = await self._source(known)
         if state is not None:
             self._keys = {kid: Ed25519PublicKey.from_public_bytes(raw) for kid, raw in state.keys.items()}
             self._state = state
-        self._fresh_at = time.monotonic()
+        self._fresh_at = asked_at
 
     async def _loop(self) -> None:
         failures = 0
