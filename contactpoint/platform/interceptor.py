@@ -93,6 +93,14 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     async def _refuse(_request: Any, context: Context) -> None:
         await context.abort(grpc.StatusCode.PERMISSION_DENIED, "permission denied")
 
+    async def _admit(self, method: str, access: Access, context: Context) -> None:
+        """Bind the log context and check access; a refusal goes to the service's hook first."""
+        try:
+            self._enter(method, access, context)
+        except ContactPointError as exc:
+            await self._refused(method, exc)
+            raise
+
     def _enter(self, method: str, access: Access, context: Context) -> None:
         metadata = context.invocation_metadata()
         structlog.contextvars.clear_contextvars()
@@ -127,11 +135,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         async def behaviour(request: Any, context: Context) -> Any:
             started = time.perf_counter()
             try:
-                try:
-                    self._enter(method, access, context)
-                except ContactPointError as exc:
-                    await self._refused(method, exc)
-                    raise
+                await self._admit(method, access, context)
                 response = await inner(request, context)
                 log.info("rpc.ok", ms=round((time.perf_counter() - started) * 1000, 2))
                 return response
@@ -145,11 +149,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     def _wrap_stream(self, inner: Any, method: str, access: Access) -> Any:
         async def behaviour(requests: AsyncIterator[Any], context: Context) -> Any:
             try:
-                try:
-                    self._enter(method, access, context)
-                except ContactPointError as exc:
-                    await self._refused(method, exc)
-                    raise
+                await self._admit(method, access, context)
                 async for response in inner(requests, context):
                     yield response
             except grpc.aio.AbortError:

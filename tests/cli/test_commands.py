@@ -29,125 +29,72 @@ def run(
     )
 
 
+def create_user(
+    data_dir: Path, username: str, *roles: str, password: str
+) -> subprocess.CompletedProcess[str]:
+    role_args = [arg for role in roles for arg in ("--role", role)]
+    return run(
+        *("admin", "create-user", "--username", username, "--org", "E08000003", *role_args),
+        *("--password-stdin", "--json", "--data-dir", str(data_dir)),
+        stdin=password + "\n",
+    )
+
+
+def create_service_account(
+    data_dir: Path, name: str, role: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    return run(
+        *("admin", "create-service-account", "--name", name, "--org", "E08000003", "--role", role, "--json"),
+        *("--data-dir", str(data_dir)),
+        env=env,
+    )
+
+
+def scalar(database_url: str, sql: str, **params: str) -> object:
+    db = Database(database_url)
+    try:
+        return db.run_sync(lambda c: c.execute(text(sql), params).scalar_one())
+    finally:
+        db.dispose()
+
+
 def test_create_user_and_service_account(tmp_path: Path) -> None:
-    user = run(
-        "admin",
-        "create-user",
-        "--username",
-        "sam.worker",
-        "--org",
-        "E08000003",
-        "--role",
-        "practitioner",
-        "--role",
-        "shield-override",
-        "--password-stdin",
-        "--json",
-        "--data-dir",
-        str(tmp_path),
-        stdin="a long enough password\n",
+    user = create_user(
+        tmp_path, "sam.worker", "practitioner", "shield-override", password="a long enough password"
     )
     assert user.returncode == 0, user.stderr
     out = json.loads(user.stdout)
-    assert set(out) == {"username", "totp_secret", "otpauth_uri"} and out["otpauth_uri"].startswith(
-        "otpauth://totp/"
-    )
-    again = run(
-        "admin",
-        "create-user",
-        "--username",
-        "sam.worker",
-        "--org",
-        "E08000003",
-        "--role",
-        "practitioner",
-        "--password-stdin",
-        "--data-dir",
-        str(tmp_path),
-        stdin="a long enough password\n",
-    )
+    assert set(out) == {"username", "totp_secret", "otpauth_uri"}
+    assert out["otpauth_uri"].startswith("otpauth://totp/")
+    again = create_user(tmp_path, "sam.worker", "practitioner", password="a long enough password")
     assert again.returncode != 0 and "already exists" in again.stderr
-    weak = run(
-        "admin",
-        "create-user",
-        "--username",
-        "kim.worker",
-        "--org",
-        "E08000003",
-        "--role",
-        "practitioner",
-        "--password-stdin",
-        "--data-dir",
-        str(tmp_path),
-        stdin="short\n",
-    )
+    weak = create_user(tmp_path, "kim.worker", "practitioner", password="short")
     assert weak.returncode != 0 and "password" in weak.stderr
-    bad_role = run(
-        "admin",
-        "create-service-account",
-        "--name",
-        "council-x",
-        "--org",
-        "E08000003",
-        "--role",
-        "admin",
-        "--json",
-        "--data-dir",
-        str(tmp_path),
-    )
+    bad_role = create_service_account(tmp_path, "council-x", "admin")
     assert bad_role.returncode != 0 and "unknown role" in bad_role.stderr
 
-    svc = run(
-        "admin",
-        "create-service-account",
-        "--name",
-        "council-x",
-        "--org",
-        "E08000003",
-        "--role",
-        "council-system",
-        "--json",
-        "--data-dir",
-        str(tmp_path),
-    )
+    svc = create_service_account(tmp_path, "council-x", "council-system")
     assert svc.returncode == 0, svc.stderr
     creds = json.loads(svc.stdout)
-    db = Database(f"sqlite:///{tmp_path / 'identity.db'}")
-    try:
-        stored = db.run_sync(
-            lambda c: c.execute(
-                text("SELECT secret_hash FROM accounts WHERE client_id = :c"), {"c": creds["client_id"]}
-            ).scalar_one()
+    stored = str(
+        scalar(
+            f"sqlite:///{tmp_path / 'identity.db'}",
+            "SELECT secret_hash FROM accounts WHERE client_id = :c",
+            c=creds["client_id"],
         )
-    finally:
-        db.dispose()
+    )
     # Stored only as an Argon2id hash, never the secret itself.
     assert stored.startswith("$argon2id$") and creds["client_secret"] not in stored
 
 
 def test_explicit_database_url_wins_over_data_dir(databases: DatabaseFactory, tmp_path: Path) -> None:
     url = databases.new("identity")
-    result = run(
-        "admin",
-        "create-service-account",
-        "--name",
-        "council-y",
-        "--org",
-        "E08000003",
-        "--role",
-        "council-system",
-        "--json",
-        "--data-dir",
-        str(tmp_path),
-        env={"CONTACTPOINT_IDENTITY_DATABASE_URL": url},
+    result = create_service_account(
+        tmp_path, "council-y", "council-system", CONTACTPOINT_IDENTITY_DATABASE_URL=url
     )
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / "identity.db").exists()
-    db = Database(url)
-    try:
-        assert db.run_sync(lambda c: c.execute(text("SELECT count(*) FROM accounts")).scalar_one()) == 1
-    finally:
-        db.dispose()
+    assert scalar(url, "SELECT count(*) FROM accounts") == 1
 
 
 @pytest.mark.parametrize("children", [25])
@@ -165,12 +112,10 @@ def test_seed_feeds_synthetic_children(databases: DatabaseFactory, tmp_path: Pat
     )
     assert result.returncode == 0, result.stderr
     assert "rejected" not in result.stdout and "CREATED" in result.stdout
-    db = Database(url)
-    try:
-        sources = db.run_sync(lambda c: c.execute(text("SELECT count(*) FROM source_records")).scalar_one())
-    finally:
-        db.dispose()
-    assert sources > children  # some children came from a second source system too
+    sources = scalar(url, "SELECT count(*) FROM source_records")
+    assert (
+        isinstance(sources, int) and sources > children
+    )  # some children came from a second source system too
     # The same seed again changes nothing: every request id is a retry.
     again = run(
         "seed",
@@ -183,11 +128,4 @@ def test_seed_feeds_synthetic_children(databases: DatabaseFactory, tmp_path: Pat
         env={"CONTACTPOINT_RECORDS_DATABASE_URL": url},
     )
     assert again.returncode == 0 and "CREATED" in again.stdout  # the first answers, replayed
-    db = Database(url)
-    try:
-        assert (
-            db.run_sync(lambda c: c.execute(text("SELECT count(*) FROM source_records")).scalar_one())
-            == sources
-        )
-    finally:
-        db.dispose()
+    assert scalar(url, "SELECT count(*) FROM source_records") == sources
