@@ -100,32 +100,18 @@ def test_explicit_database_url_wins_over_data_dir(databases: DatabaseFactory, tm
 @pytest.mark.parametrize("children", [25])
 def test_seed_feeds_synthetic_children(databases: DatabaseFactory, tmp_path: Path, children: int) -> None:
     url = databases.new("records")
-    result = run(
-        "seed",
-        "--children",
-        str(children),
-        "--seed",
-        "7",
-        "--data-dir",
-        str(tmp_path),
-        env={"CONTACTPOINT_RECORDS_DATABASE_URL": url},
-    )
+
+    def seed() -> subprocess.CompletedProcess[str]:
+        args = ("seed", "--children", str(children), "--seed", "7", "--data-dir", str(tmp_path))
+        return run(*args, env={"CONTACTPOINT_RECORDS_DATABASE_URL": url})
+
+    result = seed()
     assert result.returncode == 0, result.stderr
     assert "rejected" not in result.stdout and "CREATED" in result.stdout
     sources = scalar(url, "SELECT count(*) FROM source_records")
-    assert (
-        isinstance(sources, int) and sources > children
-    )  # some children came from a second source system too
+    # Some children came from a second source system too.
+    assert isinstance(sources, int) and sources > children
     # The same seed again changes nothing: every request id is a retry.
-    again = run(
-        "seed",
-        "--children",
-        str(children),
-        "--seed",
-        "7",
-        "--data-dir",
-        str(tmp_path),
-        env={"CONTACTPOINT_RECORDS_DATABASE_URL": url},
-    )
+    again = seed()
     assert again.returncode == 0 and "CREATED" in again.stdout  # the first answers, replayed
     assert scalar(url, "SELECT count(*) FROM source_records") == sources
