@@ -36,7 +36,7 @@ from contactpoint.platform.ids import contactpoint_id_problem, new_contactpoint_
 from contactpoint.platform.logging import get_logger
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import repository
-from services.records.matching import (
+from services.records.names import (
     given_name_matches,
     is_sensitive_service,
     name_key,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.records.matching import (
+from services.records.names import (
     given_name_matches,
     is_sensitive_service,
     name_key,

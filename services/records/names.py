@@ -1,4 +1,4 @@
-"""Pure functions for matching people by name, date of birth and postcode, and for recognising
+"""Pure functions for matching people by name, date of birth and postcode (FindChild, and the keys
 sensitive services. No I/O; the same keys are stored at submission and computed at search."""
 
 from __future__ import annotations
