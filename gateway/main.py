@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from contactpoint.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
+from contactpoint.platform.audited import AuditWriter
 from contactpoint.platform.peers import ServiceToken, open_channel, remote_verifier
 from contactpoint.platform.server import ServiceSpec
 from contactpoint.platform.service import Built, run_service
 from contactpoint.platform.settings import load_settings
-from gateway.audited import AuditWriter
 from gateway.records_client import RecordsClient
 from gateway.servicer import ACCESS, DESCRIPTOR, GatewayServicer
 from gateway.settings import GatewaySettings

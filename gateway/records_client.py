@@ -10,7 +10,7 @@ import grpc
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.errors import Unavailable, from_rpc_error
 from contactpoint.platform.logging import get_logger
-from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, ServiceToken
+from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, Metadata, ServiceToken, with_service_token
 from contactpoint.records.v1 import records_service_pb2 as records_pb
 from contactpoint.records.v1 import records_service_pb2_grpc as records_grpc
 
@@ -25,20 +25,15 @@ class RecordsClient:
         self._stub = records_grpc.RecordsServiceStub(channel)
         self._token = token
 
-    async def _call(self, fn: Callable[[tuple[tuple[str, str], ...]], Awaitable[R]]) -> R:
-        for attempt in (1, 2):
-            try:
-                return await fn(await self._token.metadata())
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() == grpc.StatusCode.UNAUTHENTICATED and attempt == 1:
-                    self._token.invalidate()
-                    continue
-                mapped = from_rpc_error(exc)
-                if mapped is None:
-                    log.error("records.call_failed", code=exc.code().name)
-                    raise Unavailable("the records service is unavailable") from exc
-                raise mapped from exc
-        raise Unavailable("the records service refused the gateway's credentials")
+    async def _call(self, fn: Callable[[Metadata], Awaitable[R]]) -> R:
+        try:
+            return await with_service_token(self._token, fn)
+        except grpc.aio.AioRpcError as exc:
+            mapped = from_rpc_error(exc)
+            if mapped is None:
+                log.error("records.call_failed", code=exc.code().name)
+                raise Unavailable("the records service is unavailable") from exc
+            raise mapped from exc
 
     async def get_child(self, contactpoint_id: str) -> child_pb2.Child:
         """The full record of one child (NOT_FOUND when unknown or archived)."""

@@ -14,6 +14,7 @@ from contactpoint.gateway.v1 import gateway_service_pb2 as pb
 from contactpoint.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
+from contactpoint.platform.audited import AuditedRequest, AuditWriter
 from contactpoint.platform.auth import PUBLIC, Access, Principal, TokenVerifier, bearer_token
 from contactpoint.platform.errors import (
     FieldViolation,
@@ -27,7 +28,6 @@ from contactpoint.platform.interceptor import request_id_of
 from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, ServiceToken
 from contactpoint.platform.types import Context
 from contactpoint.records.v1 import records_service_pb2 as records_pb
-from gateway.audited import AuditedRequest, AuditWriter
 from gateway.disclosure import SHIELD_OVERRIDE, disclose
 from gateway.records_client import RecordsClient
 

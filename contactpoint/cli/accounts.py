@@ -72,15 +72,16 @@ def create_service_account(
     )
 
 
-GATEWAY_ACCOUNT = "gateway"
-GATEWAY_ORG = "contactpoint"
+# The suite's own machine accounts, given fresh secrets on every `contactpoint up` (nothing on disk).
+SUITE_ORG = "contactpoint"
+SUITE_ACCOUNTS = {"gateway": "gateway", "records": "records-service"}
 
 
-def gateway_credentials(env: Mapping[str, str]) -> domain.NewServiceAccount:
-    """The embedded gateway's machine account, with a fresh secret for this run (nothing on disk)."""
+def suite_credentials(env: Mapping[str, str], service: str) -> domain.NewServiceAccount:
+    """The embedded `service`'s machine account, with a fresh secret for this run."""
     return in_identity_db(
         env,
         lambda c: domain.create_service_account(
-            c, name=GATEWAY_ACCOUNT, organisation=GATEWAY_ORG, role="gateway", rotate_if_exists=True
+            c, name=service, organisation=SUITE_ORG, role=SUITE_ACCOUNTS[service], rotate_if_exists=True
         ),
     )

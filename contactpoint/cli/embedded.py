@@ -32,6 +32,7 @@ def embedded_defaults(data_dir: Path, base_port: int = DEFAULT_BASE_PORT) -> dic
         env[f"CONTACTPOINT_{svc.upper()}_IDENTITY_TARGET"] = addr["identity"]
     env["CONTACTPOINT_GATEWAY_RECORDS_TARGET"] = addr["records"]
     env["CONTACTPOINT_GATEWAY_AUDIT_TARGET"] = addr["audit"]
+    env["CONTACTPOINT_RECORDS_AUDIT_TARGET"] = addr["audit"]
     return env
 
 

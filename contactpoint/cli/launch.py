@@ -145,10 +145,12 @@ def run_suite(data_dir: Path, base_port: int, environ: Mapping[str, str]) -> int
                 err=True,
             )
             return 2
-    if "CONTACTPOINT_GATEWAY_CLIENT_ID" not in env:
-        creds = accounts.gateway_credentials(env)
-        env["CONTACTPOINT_GATEWAY_CLIENT_ID"] = creds.client_id
-        env["CONTACTPOINT_GATEWAY_CLIENT_SECRET"] = creds.client_secret
+    for service in accounts.SUITE_ACCOUNTS:
+        prefix = f"CONTACTPOINT_{service.upper()}_"
+        if prefix + "CLIENT_ID" not in env:
+            creds = accounts.suite_credentials(env, service)
+            env[prefix + "CLIENT_ID"] = creds.client_id
+            env[prefix + "CLIENT_SECRET"] = creds.client_secret
 
     stopping = False
 

@@ -18,8 +18,10 @@ app = typer.Typer(
 )
 admin = typer.Typer(help="Manage accounts (identity's database).", no_args_is_help=True)
 audit = typer.Typer(help="Check the audit log.", no_args_is_help=True)
+records = typer.Typer(help="Run the records service's own jobs (lifecycle, matching).", no_args_is_help=True)
 app.add_typer(admin, name="admin")
 app.add_typer(audit, name="audit")
+app.add_typer(records, name="records")
 
 DataDir = Annotated[
     Path | None,
@@ -122,18 +124,73 @@ def seed_command(
     seed: Annotated[
         int, typer.Option("--seed", help="Random seed: the same seed gives the same children.")
     ] = 1,
-    org: Annotated[str, typer.Option("--org", help="The feeding organisation.")] = "E08000003",
+    truth: Annotated[
+        Path | None,
+        typer.Option("--truth", help="Write which source records are the same child (CSV) to this file."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The report as one JSON object.")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Feed synthetic children through the real ingestion path (no real person's data)."""
+    """Feed synthetic children from several councils' systems through the real ingestion path
+    (no real person's data), and report what matching made of them."""
     from contactpoint.cli import seeding
 
-    outcomes = seeding.seed(
-        layered_env(os.environ, data_dir), children=children, seed_value=seed, organisation=org
-    )
-    typer.echo(", ".join(f"{name}: {count}" for name, count in sorted(outcomes.items())))
-    if any(name.startswith("rejected") for name in outcomes):
+    report = seeding.seed(layered_env(os.environ, data_dir), children=children, seed_value=seed, truth=truth)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "records": report.records,
+                    "children": report.children,
+                    "seconds": round(report.seconds, 2),
+                    **{k.lower(): v for k, v in sorted(report.outcomes.items())},
+                }
+            )
+        )
+    else:
+        counts = ", ".join(f"{name.lower()}: {count}" for name, count in sorted(report.outcomes.items()))
+        typer.echo(
+            f"{report.records} source records in {report.seconds:.1f} s ({counts}); "
+            f"the registry holds {report.children} children"
+        )
+    if any(name.startswith("rejected") for name in report.outcomes):
         raise typer.Exit(1)
+
+
+@records.command("lifecycle")
+def records_lifecycle(
+    today: Annotated[
+        str | None, typer.Option("--today", help="Run as of this date (YYYY-MM-DD); default: today.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Run the lifecycle rules once: archive at 18 (25 extended) or a year after death, purge six
+    years after archiving."""
+    from contactpoint.cli import recordsadmin
+
+    report = recordsadmin.lifecycle(layered_env(os.environ, data_dir), today=today)
+    if as_json:
+        typer.echo(json.dumps({"archived": report.archived, "purged": report.purged}))
+    else:
+        typer.echo(f"archived {report.archived}, purged {report.purged}")
+
+
+@records.command("train-matching")
+def records_train_matching(
+    iterations: Annotated[int, typer.Option("--iterations", min=1, max=200)] = 20,
+    sample: Annotated[int, typer.Option("--sample", min=100, help="Most records and pairs to learn from.")] = 200_000,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Re-estimate matching's m/u weights (EM) and name frequencies from the registry's own records."""
+    from contactpoint.cli import recordsadmin
+
+    report = recordsadmin.train(layered_env(os.environ, data_dir), iterations=iterations, sample=sample)
+    if as_json:
+        typer.echo(json.dumps({"model_id": report.model_id, "pairs": report.pairs, "prior": report.prior}))
+    else:
+        typer.echo(f"stored match model {report.model_id}, learnt from {report.pairs} pairs")
 
 
 @audit.command("verify")

@@ -1,30 +1,75 @@
-"""`contactpoint seed`: synthetic children through the real ingestion path (records' `submit`,
-the function behind SubmitSourceRecord), straight on the records database."""
+"""`contactpoint seed`: synthetic children through the real ingestion path (records' batched
+`submit_many`, the function behind StreamSourceRecords), straight on the records database, with
+progress on a terminal, a report of what really happened, and optionally the generated truth."""
 
 from __future__ import annotations
 
-from collections import Counter
+import csv
+import sys
+import time
+from collections import Counter, defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
 
 import typer
 from pydantic import ValidationError
-from sqlalchemy import Connection
 
-from contactpoint.cli.synthetic import synthetic_records
+from contactpoint.cli.synthetic import SyntheticRecord, synthetic_feed
 from contactpoint.platform import migrate
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import ContactPointError
 from contactpoint.platform.logging import configure_logging
 from contactpoint.platform.settings import load_settings
-from contactpoint.records.v1.records_service_pb2 import SourceRecord
+
+BATCH = 200
 
 
-def seed(env: Mapping[str, str], *, children: int, seed_value: int, organisation: str) -> Counter[str]:
-    """Submit `children` synthetic children (and their second-source duplicates); outcome counts."""
-    from services.records import domain
+@dataclass(frozen=True)
+class SeedReport:
+    """What seeding did: outcome counts (and rejections) and the children the registry now holds."""
+
+    outcomes: Counter[str]
+    children: int
+    records: int
+    seconds: float
+
+
+class Progress:
+    """Count, rate and ETA on one line of a terminal (nothing when not a terminal)."""
+
+    def __init__(self, total_children: int, stream: TextIO) -> None:
+        self._total = total_children
+        self._stream = stream
+        self._on = stream.isatty()
+        self._started = time.monotonic()
+        self._shown = 0.0
+
+    def update(self, records: int, children: int, *, final: bool = False) -> None:
+        now = time.monotonic()
+        if not self._on or (not final and now - self._shown < 0.5):
+            return
+        self._shown = now
+        elapsed = max(now - self._started, 1e-9)
+        rate = records / elapsed
+        left = (self._total - children) * (records / max(children, 1)) / rate if rate else 0.0
+        line = f"\rseeded {children:,}/{self._total:,} children, {records:,} records, {rate:,.0f} records/s"
+        line += ", done" if final else f", ETA {int(left // 60)}m{int(left % 60):02d}s"
+        self._stream.write(line.ljust(90) + ("\n" if final else ""))
+        self._stream.flush()
+
+
+def seed(
+    env: Mapping[str, str], *, children: int, seed_value: int, truth: Path | None = None
+) -> SeedReport:
+    """Feed `children` synthetic children, as several councils' systems would send them."""
+    from services.records import admin
+    from services.records.ingestion import Submission
     from services.records.main import MIGRATIONS
     from services.records.model import AgeLimits, Submitted
+    from services.records.repository.lifecycle import count_children
     from services.records.settings import RecordsSettings
 
     try:
@@ -35,26 +80,59 @@ def seed(env: Mapping[str, str], *, children: int, seed_value: int, organisation
         )
         typer.echo(f"contactpoint seed: bad records configuration: {missing}", err=True)
         raise typer.Exit(2) from None
-    configure_logging(level="warning", fmt=settings.log_format)  # one line per record would drown the summary
+    configure_logging(level="warning", fmt=settings.log_format)  # one line per batch would drown the report
     migrate.upgrade("records", MIGRATIONS, settings.database_url)
     db = Database(settings.database_url)
+    limits = AgeLimits(settings.max_age_years, settings.extended_max_age_years)
+    matcher = admin.current_matcher(db, admin.configured_matcher(settings))
+    today = datetime.now(UTC).date()
     outcomes: Counter[str] = Counter()
-    try:
-        today = datetime.now(UTC).date()
-        limits = AgeLimits(settings.max_age_years, settings.extended_max_age_years)
-        for record in synthetic_records(children, seed_value, today=today):
+    pending: dict[str, list[SyntheticRecord]] = defaultdict(list)
+    progress = Progress(children, sys.stderr)
+    started = time.monotonic()
+    records = seen = 0
+    truth_file = truth.open("w", newline="", encoding="utf-8") if truth else None
+    writer = csv.writer(truth_file) if truth_file else None
+    if writer:
+        writer.writerow(["organisation", "source_system", "source_record_id", "person"])
+
+    def flush(organisation: str) -> None:
+        batch = pending.pop(organisation, [])
+        if not batch:
+            return
+        submissions = [
             # Same seed, same day: every request is a retry and changes nothing.
-            request_id = (
-                f"seed-{seed_value}-{today.isoformat()}-{record.source_system}-{record.source_record_id}"
+            Submission(
+                f"seed-{seed_value}-{today.isoformat()}-{s.record.source_system}-{s.record.source_record_id}",
+                s.record,
             )
+            for s in batch
+        ]
+        for result in admin.ingest(db, organisation=organisation, submissions=submissions, matcher=matcher, limits=limits):
+            if isinstance(result, ContactPointError):
+                outcomes[f"rejected ({result.code.name})"] += 1
+            else:
+                assert isinstance(result, Submitted)
+                outcomes[result.outcome.value] += 1
 
-            def submit(conn: Connection, r: SourceRecord = record, rid: str = request_id) -> Submitted:
-                return domain.submit(conn, organisation=organisation, request_id=rid, record=r, limits=limits)
-
-            try:
-                outcomes[db.run_sync(submit).outcome.name] += 1
-            except ContactPointError as exc:
-                outcomes[f"rejected ({exc.code.name})"] += 1
+    try:
+        for item in synthetic_feed(children, seed_value, today=today):
+            records += 1
+            seen = max(seen, item.person + 1)
+            if writer:
+                writer.writerow(
+                    [item.organisation, item.record.source_system, item.record.source_record_id, item.person]
+                )
+            pending[item.organisation].append(item)
+            if len(pending[item.organisation]) >= BATCH:
+                flush(item.organisation)
+            progress.update(records, min(seen, children))
+        for organisation in list(pending):
+            flush(organisation)
+        progress.update(records, children, final=True)
+        held = db.run_sync(count_children, write=False)
     finally:
+        if truth_file:
+            truth_file.close()
         db.dispose()
-    return outcomes
+    return SeedReport(outcomes, held.get("active", 0), records, time.monotonic() - started)

@@ -157,15 +157,20 @@ def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | No
 
 @dataclass(frozen=True)
 class Access:
-    """Who may call an RPC. Every RPC of every service declares one; unlisted RPCs are refused."""
+    """Who may call an RPC. Every RPC of every service declares one; unlisted RPCs are refused.
+    `kind` (PERSON or SERVICE), when set, is the only kind of account that may call it."""
 
     roles: frozenset[str] = frozenset()
     authenticated: bool = True
+    kind: str | None = None
 
     def check(self, principal: Principal) -> None:
-        """PermissionDenied unless the principal holds one of the roles (when roles are named)."""
+        """PermissionDenied unless the principal holds one of the roles (when roles are named)
+        and is of the right kind of account (when a kind is named)."""
         if self.roles and not principal.has_any(self.roles):
             raise PermissionDenied("the caller's roles do not allow this")
+        if self.kind is not None and principal.kind != self.kind:
+            raise PermissionDenied(f"only {self.kind} accounts may call this")
 
 
 # Needs no token (IssueServiceToken, Login, GetVerificationState) — or, in the gateway,
@@ -175,9 +180,9 @@ PUBLIC = Access(authenticated=False)
 ANY_CALLER = Access()
 
 
-def roles(*names: str) -> Access:
-    """Access for holders of any of `names`."""
-    return Access(roles=frozenset(names))
+def roles(*names: str, kind: str | None = None) -> Access:
+    """Access for holders of any of `names` (of accounts of `kind`, when given)."""
+    return Access(roles=frozenset(names), kind=kind)
 
 
 _principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("principal", default=None)

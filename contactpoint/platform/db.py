@@ -92,3 +92,8 @@ class Database:
         self.writer.dispose()
         if self.reader is not self.writer:
             self.reader.dispose()
+
+
+def dialect_of(conn: Connection) -> str:
+    """The backend a connection talks to: "sqlite" or "postgresql"."""
+    return str(conn.dialect.name)

@@ -139,6 +139,16 @@ class Unavailable(ContactPointError):
     code = grpc.StatusCode.UNAVAILABLE
 
 
+class Internal(ContactPointError):
+    """One of our own bugs, where it must be answered in place (one record of a stream)."""
+
+    def __init__(self) -> None:
+        super().__init__("internal error")
+
+    def to_status(self) -> status_pb2.Status:
+        return internal_status()
+
+
 def internal_status() -> status_pb2.Status:
     """What a client sees for one of our own bugs: no detail that could leak internals."""
     return status_pb2.Status(code=code_pb2.INTERNAL, message="internal error")

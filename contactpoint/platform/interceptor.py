@@ -26,8 +26,8 @@ from contactpoint.platform.types import Context
 
 log = get_logger(__name__)
 REQUEST_ID_KEY = "x-request-id"
-# Called with (rpc name, the authenticated caller, the refusal) when access is refused.
-RefusalHook = Callable[[str, Principal, ContactPointError], Awaitable[None]]
+# Called with (rpc name, the caller if its token was valid, the refusal) when access is refused.
+RefusalHook = Callable[[str, Principal | None, ContactPointError], Awaitable[None]]
 
 
 def request_id_of(metadata: Any) -> str:
@@ -52,13 +52,13 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         self._refusal_hooks = dict(refusal_hooks or {})
 
     async def _refused(self, method: str, exc: ContactPointError) -> None:
-        """Tell the service's refusal hook (if any) that an authenticated caller was refused."""
+        """Tell the service's refusal hook (if any) that a caller was refused (the caller is None
+        when no valid token was presented)."""
         hook = self._refusal_hooks.get(method)
-        principal = caller_or_none()
-        if hook is None or principal is None:
+        if hook is None:
             return
         try:
-            await hook(method.rsplit("/", 1)[-1], principal, exc)
+            await hook(method.rsplit("/", 1)[-1], caller_or_none(), exc)
         except Exception:  # the refusal stands whether or not it could be recorded
             log.exception("rpc.refusal_hook_failed")
 

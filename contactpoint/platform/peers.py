@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import grpc
 
@@ -22,6 +24,8 @@ CHANNEL_OPTIONS = [
 ]
 # Calls between our services must not hang a client's request for long.
 PEER_TIMEOUT_SECONDS = 5.0
+R = TypeVar("R")
+Metadata = tuple[tuple[str, str], ...]
 
 
 def open_channel(target: str) -> grpc.aio.Channel:
@@ -97,3 +101,15 @@ class ServiceToken:
     async def metadata(self) -> tuple[tuple[str, str], ...]:
         """Call metadata carrying the token."""
         return (("authorization", f"Bearer {await self.get()}"),)
+
+
+async def with_service_token(token: ServiceToken, call: Callable[[Metadata], Awaitable[R]]) -> R:
+    """Make one call to a peer with our machine token; if the peer refuses the token (expired,
+    rotated), fetch a fresh one and try once more. Any other failure is the caller's to map."""
+    try:
+        return await call(await token.metadata())
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() != grpc.StatusCode.UNAUTHENTICATED:
+            raise
+        token.invalidate()
+    return await call(await token.metadata())

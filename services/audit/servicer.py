@@ -6,7 +6,7 @@ import structlog
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.audit.v1 import audit_service_pb2_grpc as pb_grpc
-from contactpoint.platform.auth import ANY_CALLER, Access, Principal, current_principal, roles
+from contactpoint.platform.auth import ANY_CALLER, SERVICE, Access, Principal, current_principal, roles
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import ContactPointError
 from contactpoint.platform.types import Context
@@ -19,7 +19,8 @@ ACCESS: dict[str, Access] = {
     "GetInclusionProof": AUDITOR,
     "GetConsistencyProof": AUDITOR,
     "GetPublicKey": ANY_CALLER,
-    "AppendEvent": roles("gateway"),
+    # The services that audit before they answer: the gateway, and records for data managers.
+    "AppendEvent": roles("gateway", "records-service", kind=SERVICE),
 }
 DESCRIPTOR = pb.DESCRIPTOR.services_by_name["AuditService"]
 
@@ -32,8 +33,10 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
         self._signer = signer
         self._public_key = public_key
 
-    async def record_refusal(self, action: str, caller: Principal, error: ContactPointError) -> None:
+    async def record_refusal(self, action: str, caller: Principal | None, error: ContactPointError) -> None:
         """Log an authenticated caller refused by this service (the interceptor's refusal hook)."""
+        if caller is None:
+            return
         event = domain.refusal_event(
             caller,
             action=action,

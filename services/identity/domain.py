@@ -23,11 +23,11 @@ from contactpoint.platform.keys import key_id, raw_public_key
 from services.identity import credentials, repository
 from services.identity.settings import IdentitySettings
 
-ROLES = frozenset(
-    {"practitioner", "shield-override", "data-manager", "auditor", "admin", "council-system", "gateway"}
-)
-PERSON_ROLES = ROLES - {"council-system", "gateway"}
-SERVICE_ROLES = frozenset({"council-system", "gateway"})
+# Machine accounts: council systems, the gateway, and the records service (which audits data
+# managers' calls in the audit log, as the gateway audits readers').
+SERVICE_ROLES = frozenset({"council-system", "gateway", "records-service"})
+PERSON_ROLES = frozenset({"practitioner", "shield-override", "data-manager", "auditor", "admin"})
+ROLES = PERSON_ROLES | SERVICE_ROLES
 MIN_PASSWORD_LENGTH = 12
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,62}[a-z0-9]$")
 _ORG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

@@ -2,31 +2,86 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
+import grpc
+
+from contactpoint.platform.audited import AuditWriter
 from contactpoint.platform.db import Database
-from contactpoint.platform.peers import open_channel, remote_verifier
+from contactpoint.platform.logging import get_logger
+from contactpoint.platform.peers import ServiceToken, open_channel, remote_verifier
 from contactpoint.platform.server import ServiceSpec
 from contactpoint.platform.service import Built, run_service
 from contactpoint.platform.settings import load_settings
 from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
+from services.records import admin
+from services.records.children import today_utc
 from services.records.servicer import ACCESS, DESCRIPTOR, RecordsServicer
 from services.records.settings import RecordsSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = get_logger(__name__)
+
+
+def _every(seconds: float, name: str, job: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
+    """Run `job` now and then every `seconds`; a failure is logged and the schedule goes on."""
+
+    async def loop() -> None:
+        while True:
+            try:
+                await job()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("records.job_failed", job=name)
+            await asyncio.sleep(seconds)
+
+    return asyncio.get_running_loop().create_task(loop(), name=name)
 
 
 async def build(settings: RecordsSettings) -> Built:
-    """The records service, assembled from its settings."""
+    """The records service, assembled from its settings: it also runs the lifecycle rules on a
+    schedule and picks up a re-estimated match model when one is stored."""
     db = Database(settings.database_url)
     identity = open_channel(settings.identity_target)
     verifier = remote_verifier(settings, identity)
-    servicer = RecordsServicer(db=db, settings=settings)
-    spec = ServiceSpec(servicer, pb_grpc.add_RecordsServiceServicer_to_server, DESCRIPTOR, ACCESS)
+    channels: list[grpc.aio.Channel] = [identity]
+    audit: AuditWriter | None = None
+    if settings.audit_target and settings.client_id:
+        audit_channel = open_channel(settings.audit_target)
+        channels.append(audit_channel)
+        token = ServiceToken(identity, settings.client_id, settings.client_secret.get_secret_value())
+        audit = AuditWriter(audit_channel, token)
+    servicer = RecordsServicer(db=db, settings=settings, audit=audit)
+    spec = ServiceSpec(
+        servicer,
+        pb_grpc.add_RecordsServiceServicer_to_server,
+        DESCRIPTOR,
+        ACCESS,
+        on_refused=servicer.record_refusal,
+    )
+
+    async def refresh_model() -> None:
+        servicer.matcher = await asyncio.to_thread(admin.current_matcher, db, servicer.matcher)
+
+    async def lifecycle() -> None:
+        report = await asyncio.to_thread(admin.run_lifecycle, db, today=today_utc())
+        if report.archived or report.purged:
+            log.info("records.lifecycle", archived=report.archived, purged=report.purged)
+
+    jobs = [
+        _every(settings.model_refresh_seconds, "match-model", refresh_model),
+        _every(settings.lifecycle_interval_seconds, "lifecycle", lifecycle),
+    ]
 
     async def close() -> None:
-        await identity.close(None)
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+        for channel in channels:
+            await channel.close(None)
         db.dispose()
 
     return Built([spec], verifier, [close])

@@ -1,31 +1,36 @@
-"""Records' gRPC face: protobuf envelopes in and out, the caller's organisation from its token,
-domain calls in one transaction each, no SQL."""
+"""Records' gRPC face: protobuf envelopes in and out, the caller from its token, domain calls in
+one transaction each, no SQL. Data managers' RPCs are in `data_managers.py`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 
-from contactpoint.platform.auth import SERVICE, Access, Principal, current_principal, roles
+from contactpoint.platform.audited import AuditWriter
+from contactpoint.platform.auth import PERSON, SERVICE, Access, current_principal, roles
 from contactpoint.platform.db import Database
-from contactpoint.platform.errors import ContactPointError, PermissionDenied, Unavailable, internal_status
+from contactpoint.platform.errors import ContactPointError, Internal, Unavailable
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.types import Context
 from contactpoint.records.v1 import records_service_pb2 as pb
 from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
-from services.records import domain
+from services.records import admin, children, ingestion
+from services.records.data_managers import DATA_MANAGER_RPCS, DataManagerRpcs
 from services.records.model import AgeLimits, ConcurrentChange, FindCriteria, Outcome, Submitted
 from services.records.settings import RecordsSettings
 
 log = get_logger(__name__)
 
-COUNCIL = roles("council-system")
-GATEWAY = roles("gateway")
+COUNCIL = roles("council-system", kind=SERVICE)
+GATEWAY = roles("gateway", kind=SERVICE)
+DATA_MANAGER = roles("data-manager", kind=PERSON)
 ACCESS: dict[str, Access] = {
     "SubmitSourceRecord": COUNCIL,
     "StreamSourceRecords": COUNCIL,
     "WithdrawSourceRecord": COUNCIL,
     "GetChildRecord": GATEWAY,
     "FindChildRecord": GATEWAY,
+    **dict.fromkeys(DATA_MANAGER_RPCS, DATA_MANAGER),
 }
 DESCRIPTOR = pb.DESCRIPTOR.services_by_name["RecordsService"]
 OUTCOMES: dict[Outcome, pb.MatchOutcome.ValueType] = {
@@ -34,84 +39,119 @@ OUTCOMES: dict[Outcome, pb.MatchOutcome.ValueType] = {
     Outcome.POSSIBLE_MATCH: pb.MATCH_OUTCOME_POSSIBLE_MATCH,
     Outcome.UNCHANGED: pb.MATCH_OUTCOME_UNCHANGED,
 }
-# Concurrent first submissions of one record (or one request_id) collide on a unique key; the
-# loser's retry then finds the winner's row.
-SUBMIT_ATTEMPTS = 3
+_END = object()
+
+Result = Submitted | ContactPointError
 
 
-def _machine() -> Principal:
-    """The calling machine account. Every records RPC is for machine accounts only: a person's
-    token is refused even if it somehow carried a machine role."""
-    principal = current_principal()
-    if principal.kind != SERVICE:
-        raise PermissionDenied("only machine accounts may call the records service")
-    return principal
+def _response(result: Result) -> pb.SubmitSourceRecordResponse:
+    if isinstance(result, ContactPointError):
+        return pb.SubmitSourceRecordResponse(error=result.to_status())
+    return pb.SubmitSourceRecordResponse(contactpoint_id=result.contactpoint_id, outcome=OUTCOMES[result.outcome])
 
 
-def _response(submitted: Submitted) -> pb.SubmitSourceRecordResponse:
-    return pb.SubmitSourceRecordResponse(
-        contactpoint_id=submitted.contactpoint_id, outcome=OUTCOMES[submitted.outcome]
-    )
-
-
-class RecordsServicer(pb_grpc.RecordsServiceServicer):
+class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
     """Implements contactpoint.records.v1.RecordsService."""
 
-    def __init__(self, *, db: Database, settings: RecordsSettings) -> None:
-        self._db = db
-        self._limits = AgeLimits(settings.max_age_years, settings.extended_max_age_years)
+    def __init__(self, *, db: Database, settings: RecordsSettings, audit: AuditWriter | None) -> None:
+        super().__init__(db=db, limits=AgeLimits(settings.max_age_years, settings.extended_max_age_years), audit=audit)
+        self.matcher = admin.configured_matcher(settings)
+        self._batch_size = settings.stream_batch_size
 
-    async def _submit(self, organisation: str, request: pb.SubmitSourceRecordRequest) -> Submitted:
-        for attempt in range(1, SUBMIT_ATTEMPTS + 1):
-            try:
-                return await self._db.write(
-                    lambda conn: domain.submit(
-                        conn,
-                        organisation=organisation,
-                        request_id=request.request_id,
-                        record=request.record,
-                        limits=self._limits,
-                    )
-                )
-            except ConcurrentChange:
-                log.info("records.submit_conflict", attempt=attempt)
-        raise Unavailable("the record is being changed concurrently; retry with the same request_id")
+    def _submit_batch(self, organisation: str, batch: Sequence[pb.SubmitSourceRecordRequest]) -> list[Result]:
+        """One transaction for the batch; if it keeps losing races or fails outright, one
+        transaction per record, so that one record's trouble is only its own."""
+        submissions = [ingestion.Submission(r.request_id, r.record) for r in batch]
+        try:
+            return admin.ingest(
+                self._db, organisation=organisation, submissions=submissions, matcher=self.matcher, limits=self._limits
+            )
+        except ConcurrentChange:
+            if len(batch) == 1:
+                raise Unavailable("the record is being changed concurrently; retry with the same request_id") from None
+        except Unavailable:
+            raise
+        except Exception:
+            if len(batch) == 1:
+                raise
+            log.exception("records.batch_failed", records=len(batch))
+        return [self._one(organisation, r) for r in batch]
+
+    def _one(self, organisation: str, request: pb.SubmitSourceRecordRequest) -> Result:
+        try:
+            return self._submit_batch(organisation, [request])[0]
+        except ContactPointError as exc:
+            return exc
+        except Exception:  # one record's failure, even our bug, never ends the stream
+            log.exception("records.stream_record_crashed")
+            return Internal()
 
     async def SubmitSourceRecord(
         self, request: pb.SubmitSourceRecordRequest, context: Context
     ) -> pb.SubmitSourceRecordResponse:
-        return _response(await self._submit(_machine().organisation, request))
+        organisation = current_principal().organisation
+        [result] = await asyncio.to_thread(self._submit_batch, organisation, [request])
+        if isinstance(result, ContactPointError):
+            raise result
+        return _response(result)
 
     async def StreamSourceRecords(
         self, request_iterator: AsyncIterator[pb.SubmitSourceRecordRequest], context: Context
     ) -> AsyncIterator[pb.SubmitSourceRecordResponse]:
-        organisation = _machine().organisation
-        accepted = rejected = 0
-        async for request in request_iterator:
+        """Records are read ahead while the previous batch is stored: each batch is whatever has
+        arrived (up to `stream_batch_size`), in one transaction; answers keep the request order."""
+        organisation = current_principal().organisation
+        queue: asyncio.Queue[object] = asyncio.Queue(maxsize=2 * self._batch_size)
+
+        async def read() -> None:
             try:
-                submitted = await self._submit(organisation, request)
-            except ContactPointError as exc:
-                rejected += 1
-                yield pb.SubmitSourceRecordResponse(error=exc.to_status())
-            except Exception:  # one record's failure, even our bug, never ends the stream
-                rejected += 1
-                log.exception("records.stream_record_crashed")
-                yield pb.SubmitSourceRecordResponse(error=internal_status())
-            else:
-                accepted += 1
-                yield _response(submitted)
-        log.info("records.stream_done", accepted=accepted, rejected=rejected)
+                async for request in request_iterator:
+                    await queue.put(request)
+            finally:
+                await queue.put(_END)
+
+        reader = asyncio.create_task(read())
+        accepted = rejected = 0
+        try:
+            done = False
+            while not done:
+                batch: list[pb.SubmitSourceRecordRequest] = []
+                item = await queue.get()
+                while item is not _END:
+                    assert isinstance(item, pb.SubmitSourceRecordRequest)
+                    batch.append(item)
+                    if len(batch) >= self._batch_size or queue.empty():
+                        break
+                    item = queue.get_nowait()
+                done = item is _END
+                if not batch:
+                    continue
+                try:
+                    results = await asyncio.to_thread(self._submit_batch, organisation, batch)
+                except ContactPointError as exc:
+                    results = [exc] * len(batch)
+                for result in results:
+                    if isinstance(result, ContactPointError):
+                        rejected += 1
+                    else:
+                        accepted += 1
+                    yield _response(result)
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+            log.info("records.stream_done", accepted=accepted, rejected=rejected)
 
     async def WithdrawSourceRecord(
         self, request: pb.WithdrawSourceRecordRequest, context: Context
     ) -> pb.WithdrawSourceRecordResponse:
-        organisation = _machine().organisation
+        organisation = current_principal().organisation
         await self._db.write(
-            lambda conn: domain.withdraw(
+            lambda conn: ingestion.withdraw(
                 conn,
                 organisation=organisation,
                 source_system=request.source_system,
                 source_record_id=request.source_record_id,
+                limits=self._limits,
             )
         )
         return pb.WithdrawSourceRecordResponse()
@@ -119,16 +159,14 @@ class RecordsServicer(pb_grpc.RecordsServiceServicer):
     async def GetChildRecord(
         self, request: pb.GetChildRecordRequest, context: Context
     ) -> pb.GetChildRecordResponse:
-        _machine()
         child = await self._db.read(
-            lambda conn: domain.get_child(conn, contactpoint_id=request.contactpoint_id, limits=self._limits)
+            lambda conn: children.get_child(conn, contactpoint_id=request.contactpoint_id, limits=self._limits)
         )
         return pb.GetChildRecordResponse(child=child)
 
     async def FindChildRecord(
         self, request: pb.FindChildRecordRequest, context: Context
     ) -> pb.FindChildRecordResponse:
-        _machine()
         dob = request.date_of_birth
         criteria = FindCriteria(
             family_name=request.family_name,
@@ -139,6 +177,6 @@ class RecordsServicer(pb_grpc.RecordsServiceServicer):
             fuzzy=request.fuzzy,
         )
         child = await self._db.read(
-            lambda conn: domain.find_child(conn, criteria=criteria, limits=self._limits)
+            lambda conn: children.find_child(conn, criteria=criteria, limits=self._limits)
         )
         return pb.FindChildRecordResponse(child=child)

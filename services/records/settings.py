@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from contactpoint.platform.settings import DatabaseSettings, VerifyingSettings
+from services.records.linkage import Thresholds
+
+_DEFAULT = Thresholds()
 
 
 class RecordsSettings(VerifyingSettings, DatabaseSettings):
-    """Records' settings: its database, identity for verifying tokens, and the age limits."""
+    """Records' settings: its database, identity for verifying tokens, the age limits, matching,
+    and the audit service that data managers' calls are recorded in."""
 
     model_config = SettingsConfigDict(env_prefix="CONTACTPOINT_RECORDS_", frozen=True, extra="ignore")
 
@@ -17,3 +21,30 @@ class RecordsSettings(VerifyingSettings, DatabaseSettings):
     extended_max_age_years: int = Field(
         default=25, ge=1, le=30, description="a young person with an extended record is under this age"
     )
+    auto_link: bool = Field(
+        default=True, description="false while onboarding a feed: every would-be link raises a review task"
+    )
+    match_link_threshold: float = Field(
+        default=_DEFAULT.link, description="match weight (bits) at or above which a record joins a child"
+    )
+    match_review_threshold: float = Field(
+        default=_DEFAULT.review, description="match weight (bits) at or above which a possible match is reviewed"
+    )
+    model_refresh_seconds: float = Field(
+        default=60.0, gt=0, description="how often to look for a re-estimated match model"
+    )
+    lifecycle_interval_seconds: float = Field(
+        default=3600.0, gt=0, le=86400, description="how often the archiving and purging rules run"
+    )
+    stream_batch_size: int = Field(
+        default=200, ge=1, le=5000, description="StreamSourceRecords: most records ingested in one transaction"
+    )
+    audit_target: str = Field(default="", description="host:port of the audit service (data managers' calls)")
+    client_id: str = Field(default="", description="records' own machine account (role records-service)")
+    client_secret: SecretStr = Field(default=SecretStr(""), description="its client secret")
+
+    @model_validator(mode="after")
+    def _thresholds_in_order(self) -> RecordsSettings:
+        if self.match_review_threshold > self.match_link_threshold:
+            raise ValueError("match_review_threshold must not exceed match_link_threshold")
+        return self

@@ -1,8 +1,8 @@
 """Records' tables (SQLAlchemy Core). The Alembic history in migrations/ creates them.
 
 A child is composed from the source records linked to it; the child row itself holds only what
-belongs to the registry (its ContactPoint ID, lifecycle status and shielding). Child rows are never
-deleted, so an ID can never be issued twice.
+belongs to the registry (its ContactPoint ID, lifecycle, shielding, and where a retired id now
+points). Child rows are never deleted, so an ID can never be issued twice.
 """
 
 from __future__ import annotations
@@ -13,30 +13,45 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 
 metadata = MetaData()
 
+# children.status
 ACTIVE = "active"
 ARCHIVED = "archived"
+MERGED = "merged"  # retired by a merge: reads as `merged_into`
+PURGED = "purged"  # personal data deleted; the id stays reserved for ever
 
 children = Table(
     "children",
     metadata,
     Column("contactpoint_id", String(12), primary_key=True),
-    Column("status", String(16), nullable=False),  # active | archived
+    Column("status", String(16), nullable=False),
+    # Shielded by a data manager (or by a merge with a shielded child).
     Column("shielded", Boolean, nullable=False, default=False),
+    # Shown shielded while a review task pairs it with a shielded child (fail safe).
+    Column("provisional_shield", Boolean, nullable=False, default=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The day the record is due to be archived: the 18th (25th) birthday, or a year after death.
+    Column("archive_on", Date),
     Column("archived_at", DateTime(timezone=True)),
+    Column("purged_at", DateTime(timezone=True)),
+    Column("merged_into", String(12), ForeignKey("children.contactpoint_id")),
 )
+Index("ix_children_status_archive_on", children.c.status, children.c.archive_on)
+Index("ix_children_status_archived_at", children.c.status, children.c.archived_at)
 
 source_records = Table(
     "source_records",
@@ -46,22 +61,36 @@ source_records = Table(
     Column("source_system", String(64), nullable=False),
     Column("source_record_id", String(128), nullable=False),
     Column("contactpoint_id", String(12), ForeignKey("children.contactpoint_id"), nullable=False, index=True),
-    # The validated, normalised SourceRecord (protobuf JSON mapping, original field names).
-    Column("content", JSON, nullable=False),
-    # SHA-256 of the content without as_of: equal hashes mean an unchanged record.
+    # The validated, normalised SourceRecord, serialised (protobuf binary).
+    Column("record", LargeBinary, nullable=False),
+    # What matching compares (linkage.Features as JSON).
+    Column("features", Text, nullable=False),
+    # SHA-256 of the record without as_of: equal hashes mean an unchanged record.
     Column("content_hash", String(64), nullable=False),
     # As the source gave it (None when it did not): orders a child's sources, latest wins.
     Column("as_of", DateTime(timezone=True)),
     Column("withdrawn", Boolean, nullable=False, default=False),
     Column("withdrawn_at", DateTime(timezone=True)),
+    # How matching placed this record when it first arrived: outcome, match weight, reasons.
+    Column("match_outcome", String(16), nullable=False),
+    Column("match_score", Float),
+    Column("match_reasons", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("organisation", "source_system", "source_record_id", name="uq_source_records_key"),
 )
-# Finds another organisation's record with the same ids (to refuse touching it).
-Index("ix_source_records_system_record", source_records.c.source_system, source_records.c.source_record_id)
 
-# One row per name (current first, then former names) of every active source record.
+# Blocking keys of every active source record: finding a new record's candidates is one indexed
+# lookup per key, whatever the size of the registry.
+blocking_keys = Table(
+    "blocking_keys",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("source_id", String(32), ForeignKey("source_records.id"), primary_key=True),
+)
+Index("ix_blocking_keys_source_id", blocking_keys.c.source_id)
+
+# One row per name (current first, then former names) of every active source record: FindChild.
 match_keys = Table(
     "match_keys",
     metadata,
@@ -89,4 +118,65 @@ submissions = Table(
     Column("contactpoint_id", String(12), ForeignKey("children.contactpoint_id"), nullable=False),
     Column("outcome", String(16), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+# Possible matches waiting for (or decided by) a data manager.
+review_tasks = Table(
+    "review_tasks",
+    metadata,
+    Column("task_id", String(32), primary_key=True),
+    Column("new_child", String(12), ForeignKey("children.contactpoint_id"), nullable=False, index=True),
+    Column("candidate", String(12), ForeignKey("children.contactpoint_id"), nullable=False, index=True),
+    Column("score", Float, nullable=False),
+    Column("reasons", JSON, nullable=False),
+    Column("status", String(16), nullable=False),  # open | resolved
+    Column("held_by", String(128)),
+    Column("held_until", DateTime(timezone=True)),
+    Column("decision", String(16)),  # LINK | KEEP_APART
+    Column("decided_by", String(128)),
+    Column("decision_reason", String(500)),
+    Column("result_id", String(12)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("resolved_at", DateTime(timezone=True)),
+)
+Index("ix_review_tasks_status_created", review_tasks.c.status, review_tasks.c.created_at)
+
+# Pairs of children a data manager said are different (child_a < child_b): never joined again.
+kept_apart = Table(
+    "kept_apart",
+    metadata,
+    Column("child_a", String(12), ForeignKey("children.contactpoint_id"), primary_key=True),
+    Column("child_b", String(12), ForeignKey("children.contactpoint_id"), primary_key=True, index=True),
+    Column("decided_by", String(128), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Every merge, so that it can be undone exactly.
+merges = Table(
+    "merges",
+    metadata,
+    Column("merge_id", String(32), primary_key=True),
+    Column("survivor_id", String(12), ForeignKey("children.contactpoint_id"), nullable=False),
+    Column("retired_id", String(12), ForeignKey("children.contactpoint_id"), nullable=False, index=True),
+    # The source records that moved from the retired child to the survivor.
+    Column("moved_sources", JSON, nullable=False),
+    Column("survivor_shielded", Boolean, nullable=False),
+    Column("retired_shielded", Boolean, nullable=False),
+    Column("merged_by", String(128), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("undone_at", DateTime(timezone=True)),
+    Column("undone_by", String(128)),
+    Column("undo_reason", String(500)),
+)
+
+# Matching's m/u weights and name frequencies, re-estimated from the registry (newest row wins).
+match_models = Table(
+    "match_models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", Text, nullable=False),
+    Column("pairs", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )

@@ -14,7 +14,8 @@ from google.protobuf.message import Message
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.errors import FieldViolation
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records.names import is_sensitive_service, name_key, postcode_key
+from services.records.names import name_key, postcode_key
+from services.records.sensitive import is_sensitive_service
 from services.records.model import DEFAULT_LIMITS, AgeLimits, FindCriteria
 
 MAX_NAME = 35
@@ -250,6 +251,14 @@ def validate_record(
         elif age_on(dob, today) >= limit:
             kind = "an extended record" if r.extended else "a child"
             v.add("record.date_of_birth", f"{kind} must be under {limit}")
+
+    died = _optional_date(v, "record", r, "date_of_death")
+    if died is not None:
+        born = date_value(r.date_of_birth)
+        if died > today:
+            v.add("record.date_of_death", "must not be in the future")
+        elif born is not None and died < born:
+            v.add("record.date_of_death", "must not be before date_of_birth")
 
     if r.gender not in _KNOWN_GENDERS:
         v.add("record.gender", "is not a known gender")

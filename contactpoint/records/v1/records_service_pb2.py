@@ -28,35 +28,59 @@ from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 from google.type import date_pb2 as google_dot_type_dot_date__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-contactpoint/records/v1/records_service.proto\x12\x17\x63ontactpoint.records.v1\x1a\"contactpoint/common/v1/child.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x16google/type/date.proto\"\xa5\x02\n\x11SourceInvolvement\x12\x14\n\x0cservice_name\x18\x01 \x01(\t\x12\x19\n\x11practitioner_name\x18\x02 \x01(\t\x12\x14\n\x0corganisation\x18\x03 \x01(\t\x12\r\n\x05phone\x18\x04 \x01(\t\x12\r\n\x05\x65mail\x18\x05 \x01(\t\x12%\n\nstart_date\x18\x06 \x01(\x0b\x32\x11.google.type.Date\x12#\n\x08\x65nd_date\x18\x07 \x01(\x0b\x32\x11.google.type.Date\x12\x19\n\x11lead_professional\x18\x08 \x01(\x08\x12\x17\n\x0f\x61ssessment_held\x18\t \x01(\x08\x12\x11\n\tsensitive\x18\n \x01(\x08\x12\x18\n\x10\x63onsent_recorded\x18\x0b \x01(\x08\"\xee\x04\n\x0cSourceRecord\x12\x15\n\rsource_system\x18\x01 \x01(\t\x12\x18\n\x10source_record_id\x18\x02 \x01(\t\x12\x30\n\x04name\x18\x03 \x01(\x0b\x32\".contactpoint.common.v1.PersonName\x12\x38\n\x0c\x66ormer_names\x18\x04 \x03(\x0b\x32\".contactpoint.common.v1.PersonName\x12(\n\rdate_of_birth\x18\x05 \x01(\x0b\x32\x11.google.type.Date\x12.\n\x06gender\x18\x06 \x01(\x0e\x32\x1e.contactpoint.common.v1.Gender\x12\x30\n\x07\x61\x64\x64ress\x18\x07 \x01(\x0b\x32\x1f.contactpoint.common.v1.Address\x12-\n\x06\x63\x61rers\x18\x08 \x03(\x0b\x32\x1d.contactpoint.common.v1.Carer\x12:\n\x11\x65\x64ucation_setting\x18\t \x01(\x0b\x32\x1f.contactpoint.common.v1.Setting\x12\x37\n\x0bgp_practice\x18\n \x01(\x0b\x32\".contactpoint.common.v1.GpPractice\x12@\n\x0cinvolvements\x18\x0b \x03(\x0b\x32*.contactpoint.records.v1.SourceInvolvement\x12\x12\n\nnhs_number\x18\x0c \x01(\t\x12)\n\x05\x61s_of\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x65xtended\x18\x0e \x01(\x08\"f\n\x19SubmitSourceRecordRequest\x12\x35\n\x06record\x18\x01 \x01(\x0b\x32%.contactpoint.records.v1.SourceRecord\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"\x90\x01\n\x1aSubmitSourceRecordResponse\x12\x17\n\x0f\x63ontactpoint_id\x18\x01 \x01(\t\x12\x36\n\x07outcome\x18\x02 \x01(\x0e\x32%.contactpoint.records.v1.MatchOutcome\x12!\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.Status\"N\n\x1bWithdrawSourceRecordRequest\x12\x15\n\rsource_system\x18\x01 \x01(\t\x12\x18\n\x10source_record_id\x18\x02 \x01(\t\"\x1e\n\x1cWithdrawSourceRecordResponse\"0\n\x15GetChildRecordRequest\x12\x17\n\x0f\x63ontactpoint_id\x18\x01 \x01(\t\"F\n\x16GetChildRecordResponse\x12,\n\x05\x63hild\x18\x01 \x01(\x0b\x32\x1d.contactpoint.common.v1.Child\"\xbc\x01\n\x16\x46indChildRecordRequest\x12\x13\n\x0b\x66\x61mily_name\x18\x01 \x01(\t\x12\x12\n\ngiven_name\x18\x02 \x01(\t\x12(\n\rdate_of_birth\x18\x03 \x01(\x0b\x32\x11.google.type.Date\x12\x10\n\x08postcode\x18\x04 \x01(\t\x12.\n\x06gender\x18\x05 \x01(\x0e\x32\x1e.contactpoint.common.v1.Gender\x12\r\n\x05\x66uzzy\x18\x06 \x01(\x08\"G\n\x17\x46indChildRecordResponse\x12,\n\x05\x63hild\x18\x01 \x01(\x0b\x32\x1d.contactpoint.common.v1.Child*\xa1\x01\n\x0cMatchOutcome\x12\x1d\n\x19MATCH_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15MATCH_OUTCOME_CREATED\x10\x01\x12\x18\n\x14MATCH_OUTCOME_LINKED\x10\x02\x12 \n\x1cMATCH_OUTCOME_POSSIBLE_MATCH\x10\x03\x12\x1b\n\x17MATCH_OUTCOME_UNCHANGED\x10\x04\x32\x83\x05\n\x0eRecordsService\x12}\n\x12SubmitSourceRecord\x12\x32.contactpoint.records.v1.SubmitSourceRecordRequest\x1a\x33.contactpoint.records.v1.SubmitSourceRecordResponse\x12\x82\x01\n\x13StreamSourceRecords\x12\x32.contactpoint.records.v1.SubmitSourceRecordRequest\x1a\x33.contactpoint.records.v1.SubmitSourceRecordResponse(\x01\x30\x01\x12\x83\x01\n\x14WithdrawSourceRecord\x12\x34.contactpoint.records.v1.WithdrawSourceRecordRequest\x1a\x35.contactpoint.records.v1.WithdrawSourceRecordResponse\x12q\n\x0eGetChildRecord\x12..contactpoint.records.v1.GetChildRecordRequest\x1a/.contactpoint.records.v1.GetChildRecordResponse\x12t\n\x0f\x46indChildRecord\x12/.contactpoint.records.v1.FindChildRecordRequest\x1a\x30.contactpoint.records.v1.FindChildRecordResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-contactpoint/records/v1/records_service.proto\x12\x17\x63ontactpoint.records.v1\x1a\"contactpoint/common/v1/child.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x16google/type/date.proto\"\xa5\x02\n\x11SourceInvolvement\x12\x14\n\x0cservice_name\x18\x01 \x01(\t\x12\x19\n\x11practitioner_name\x18\x02 \x01(\t\x12\x14\n\x0corganisation\x18\x03 \x01(\t\x12\r\n\x05phone\x18\x04 \x01(\t\x12\r\n\x05\x65mail\x18\x05 \x01(\t\x12%\n\nstart_date\x18\x06 \x01(\x0b\x32\x11.google.type.Date\x12#\n\x08\x65nd_date\x18\x07 \x01(\x0b\x32\x11.google.type.Date\x12\x19\n\x11lead_professional\x18\x08 \x01(\x08\x12\x17\n\x0f\x61ssessment_held\x18\t \x01(\x08\x12\x11\n\tsensitive\x18\n \x01(\x08\x12\x18\n\x10\x63onsent_recorded\x18\x0b \x01(\x08\"\x98\x05\n\x0cSourceRecord\x12\x15\n\rsource_system\x18\x01 \x01(\t\x12\x18\n\x10source_record_id\x18\x02 \x01(\t\x12\x30\n\x04name\x18\x03 \x01(\x0b\x32\".contactpoint.common.v1.PersonName\x12\x38\n\x0c\x66ormer_names\x18\x04 \x03(\x0b\x32\".contactpoint.common.v1.PersonName\x12(\n\rdate_of_birth\x18\x05 \x01(\x0b\x32\x11.google.type.Date\x12.\n\x06gender\x18\x06 \x01(\x0e\x32\x1e.contactpoint.common.v1.Gender\x12\x30\n\x07\x61\x64\x64ress\x18\x07 \x01(\x0b\x32\x1f.contactpoint.common.v1.Address\x12-\n\x06\x63\x61rers\x18\x08 \x03(\x0b\x32\x1d.contactpoint.common.v1.Carer\x12:\n\x11\x65\x64ucation_setting\x18\t \x01(\x0b\x32\x1f.contactpoint.common.v1.Setting\x12\x37\n\x0bgp_practice\x18\n \x01(\x0b\x32\".contactpoint.common.v1.GpPractice\x12@\n\x0cinvolvements\x18\x0b \x03(\x0b\x32*.contactpoint.records.v1.SourceInvolvement\x12\x12\n\nnhs_number\x18\x0c \x01(\t\x12)\n\x05\x61s_of\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x65xtended\x18\x0e \x01(\x08\x12(\n\rdate_of_death\x18\x0f \x01(\x0b\x32\x11.google.type.Date\"f\n\x19SubmitSourceRecordRequest\x12\x35\n\x06record\x18\x01 \x01(\x0b\x32%.contactpoint.records.v1.SourceRecord\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"\x90\x01\n\x1aSubmitSourceRecordResponse\x12\x17\n\x0f\x63ontactpoint_id\x18\x01 \x01(\t\x12\x36\n\x07outcome\x18\x02 \x01(\x0e\x32%.contactpoint.records.v1.MatchOutcome\x12!\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.Status\"N\n\x1bWithdrawSourceRecordRequest\x12\x15\n\rsource_system\x18\x01 \x01(\t\x12\x18\n\x10source_record_id\x18\x02 \x01(\t\"\x1e\n\x1cWithdrawSourceRecordResponse\"0\n\x15GetChildRecordRequest\x12\x17\n\x0f\x63ontactpoint_id\x18\x01 \x01(\t\"F\n\x16GetChildRecordResponse\x12,\n\x05\x63hild\x18\x01 \x01(\x0b\x32\x1d.contactpoint.common.v1.Child\"\xbc\x01\n\x16\x46indChildRecordRequest\x12\x13\n\x0b\x66\x61mily_name\x18\x01 \x01(\t\x12\x12\n\ngiven_name\x18\x02 \x01(\t\x12(\n\rdate_of_birth\x18\x03 \x01(\x0b\x32\x11.google.type.Date\x12\x10\n\x08postcode\x18\x04 \x01(\t\x12.\n\x06gender\x18\x05 \x01(\x0e\x32\x1e.contactpoint.common.v1.Gender\x12\r\n\x05\x66uzzy\x18\x06 \x01(\x08\"G\n\x17\x46indChildRecordResponse\x12,\n\x05\x63hild\x18\x01 \x01(\x0b\x32\x1d.contactpoint.common.v1.Child\"\xa1\x01\n\nReviewTask\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x30\n\tnew_child\x18\x02 \x01(\x0b\x32\x1d.contactpoint.common.v1.Child\x12\x30\n\tcandidate\x18\x03 \x01(\x0b\x32\x1d.contactpoint.common.v1.Child\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x0f\n\x07reasons\x18\x05 \x03(\t\"\x17\n\x15NextReviewTaskRequest\"K\n\x16NextReviewTaskResponse\x12\x31\n\x04task\x18\x01 \x01(\x0b\x32#.contactpoint.records.v1.ReviewTask\"v\n\x18ResolveReviewTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x39\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32\'.contactpoint.records.v1.ReviewDecision\x12\x0e\n\x06reason\x18\x03 \x01(\t\"4\n\x19ResolveReviewTaskResponse\x12\x17\n\x0f\x63ontactpoint_id\x18\x01 \x01(\t\"O\n\x14MergeChildrenRequest\x12\x13\n\x0bsurvivor_id\x18\x01 \x01(\t\x12\x12\n\nretired_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"E\n\x15MergeChildrenResponse\x12,\n\x05\x63hild\x18\x01 \x01(\x0b\x32\x1d.contactpoint.common.v1.Child\"<\n\x16UnmergeChildrenRequest\x12\x12\n\nretired_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x19\n\x17UnmergeChildrenResponse\"O\n\x12SetShieldedRequest\x12\x17\n\x0f\x63ontactpoint_id\x18\x01 \x01(\t\x12\x10\n\x08shielded\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x15\n\x13SetShieldedResponse*\xa1\x01\n\x0cMatchOutcome\x12\x1d\n\x19MATCH_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15MATCH_OUTCOME_CREATED\x10\x01\x12\x18\n\x14MATCH_OUTCOME_LINKED\x10\x02\x12 \n\x1cMATCH_OUTCOME_POSSIBLE_MATCH\x10\x03\x12\x1b\n\x17MATCH_OUTCOME_UNCHANGED\x10\x04*k\n\x0eReviewDecision\x12\x1f\n\x1bREVIEW_DECISION_UNSPECIFIED\x10\x00\x12\x18\n\x14REVIEW_DECISION_LINK\x10\x01\x12\x1e\n\x1aREVIEW_DECISION_KEEP_APART\x10\x02\x32\xc2\t\n\x0eRecordsService\x12}\n\x12SubmitSourceRecord\x12\x32.contactpoint.records.v1.SubmitSourceRecordRequest\x1a\x33.contactpoint.records.v1.SubmitSourceRecordResponse\x12\x82\x01\n\x13StreamSourceRecords\x12\x32.contactpoint.records.v1.SubmitSourceRecordRequest\x1a\x33.contactpoint.records.v1.SubmitSourceRecordResponse(\x01\x30\x01\x12\x83\x01\n\x14WithdrawSourceRecord\x12\x34.contactpoint.records.v1.WithdrawSourceRecordRequest\x1a\x35.contactpoint.records.v1.WithdrawSourceRecordResponse\x12q\n\x0eGetChildRecord\x12..contactpoint.records.v1.GetChildRecordRequest\x1a/.contactpoint.records.v1.GetChildRecordResponse\x12t\n\x0f\x46indChildRecord\x12/.contactpoint.records.v1.FindChildRecordRequest\x1a\x30.contactpoint.records.v1.FindChildRecordResponse\x12q\n\x0eNextReviewTask\x12..contactpoint.records.v1.NextReviewTaskRequest\x1a/.contactpoint.records.v1.NextReviewTaskResponse\x12z\n\x11ResolveReviewTask\x12\x31.contactpoint.records.v1.ResolveReviewTaskRequest\x1a\x32.contactpoint.records.v1.ResolveReviewTaskResponse\x12n\n\rMergeChildren\x12-.contactpoint.records.v1.MergeChildrenRequest\x1a..contactpoint.records.v1.MergeChildrenResponse\x12t\n\x0fUnmergeChildren\x12/.contactpoint.records.v1.UnmergeChildrenRequest\x1a\x30.contactpoint.records.v1.UnmergeChildrenResponse\x12h\n\x0bSetShielded\x12+.contactpoint.records.v1.SetShieldedRequest\x1a,.contactpoint.records.v1.SetShieldedResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'contactpoint.records.v1.records_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MATCHOUTCOME']._serialized_start=1863
-  _globals['_MATCHOUTCOME']._serialized_end=2024
+  _globals['_MATCHOUTCOME']._serialized_start=2690
+  _globals['_MATCHOUTCOME']._serialized_end=2851
+  _globals['_REVIEWDECISION']._serialized_start=2853
+  _globals['_REVIEWDECISION']._serialized_end=2960
   _globals['_SOURCEINVOLVEMENT']._serialized_start=193
   _globals['_SOURCEINVOLVEMENT']._serialized_end=486
   _globals['_SOURCERECORD']._serialized_start=489
-  _globals['_SOURCERECORD']._serialized_end=1111
-  _globals['_SUBMITSOURCERECORDREQUEST']._serialized_start=1113
-  _globals['_SUBMITSOURCERECORDREQUEST']._serialized_end=1215
-  _globals['_SUBMITSOURCERECORDRESPONSE']._serialized_start=1218
-  _globals['_SUBMITSOURCERECORDRESPONSE']._serialized_end=1362
-  _globals['_WITHDRAWSOURCERECORDREQUEST']._serialized_start=1364
-  _globals['_WITHDRAWSOURCERECORDREQUEST']._serialized_end=1442
-  _globals['_WITHDRAWSOURCERECORDRESPONSE']._serialized_start=1444
-  _globals['_WITHDRAWSOURCERECORDRESPONSE']._serialized_end=1474
-  _globals['_GETCHILDRECORDREQUEST']._serialized_start=1476
-  _globals['_GETCHILDRECORDREQUEST']._serialized_end=1524
-  _globals['_GETCHILDRECORDRESPONSE']._serialized_start=1526
-  _globals['_GETCHILDRECORDRESPONSE']._serialized_end=1596
-  _globals['_FINDCHILDRECORDREQUEST']._serialized_start=1599
-  _globals['_FINDCHILDRECORDREQUEST']._serialized_end=1787
-  _globals['_FINDCHILDRECORDRESPONSE']._serialized_start=1789
-  _globals['_FINDCHILDRECORDRESPONSE']._serialized_end=1860
-  _globals['_RECORDSSERVICE']._serialized_start=2027
-  _globals['_RECORDSSERVICE']._serialized_end=2670
+  _globals['_SOURCERECORD']._serialized_end=1153
+  _globals['_SUBMITSOURCERECORDREQUEST']._serialized_start=1155
+  _globals['_SUBMITSOURCERECORDREQUEST']._serialized_end=1257
+  _globals['_SUBMITSOURCERECORDRESPONSE']._serialized_start=1260
+  _globals['_SUBMITSOURCERECORDRESPONSE']._serialized_end=1404
+  _globals['_WITHDRAWSOURCERECORDREQUEST']._serialized_start=1406
+  _globals['_WITHDRAWSOURCERECORDREQUEST']._serialized_end=1484
+  _globals['_WITHDRAWSOURCERECORDRESPONSE']._serialized_start=1486
+  _globals['_WITHDRAWSOURCERECORDRESPONSE']._serialized_end=1516
+  _globals['_GETCHILDRECORDREQUEST']._serialized_start=1518
+  _globals['_GETCHILDRECORDREQUEST']._serialized_end=1566
+  _globals['_GETCHILDRECORDRESPONSE']._serialized_start=1568
+  _globals['_GETCHILDRECORDRESPONSE']._serialized_end=1638
+  _globals['_FINDCHILDRECORDREQUEST']._serialized_start=1641
+  _globals['_FINDCHILDRECORDREQUEST']._serialized_end=1829
+  _globals['_FINDCHILDRECORDRESPONSE']._serialized_start=1831
+  _globals['_FINDCHILDRECORDRESPONSE']._serialized_end=1902
+  _globals['_REVIEWTASK']._serialized_start=1905
+  _globals['_REVIEWTASK']._serialized_end=2066
+  _globals['_NEXTREVIEWTASKREQUEST']._serialized_start=2068
+  _globals['_NEXTREVIEWTASKREQUEST']._serialized_end=2091
+  _globals['_NEXTREVIEWTASKRESPONSE']._serialized_start=2093
+  _globals['_NEXTREVIEWTASKRESPONSE']._serialized_end=2168
+  _globals['_RESOLVEREVIEWTASKREQUEST']._serialized_start=2170
+  _globals['_RESOLVEREVIEWTASKREQUEST']._serialized_end=2288
+  _globals['_RESOLVEREVIEWTASKRESPONSE']._serialized_start=2290
+  _globals['_RESOLVEREVIEWTASKRESPONSE']._serialized_end=2342
+  _globals['_MERGECHILDRENREQUEST']._serialized_start=2344
+  _globals['_MERGECHILDRENREQUEST']._serialized_end=2423
+  _globals['_MERGECHILDRENRESPONSE']._serialized_start=2425
+  _globals['_MERGECHILDRENRESPONSE']._serialized_end=2494
+  _globals['_UNMERGECHILDRENREQUEST']._serialized_start=2496
+  _globals['_UNMERGECHILDRENREQUEST']._serialized_end=2556
+  _globals['_UNMERGECHILDRENRESPONSE']._serialized_start=2558
+  _globals['_UNMERGECHILDRENRESPONSE']._serialized_end=2583
+  _globals['_SETSHIELDEDREQUEST']._serialized_start=2585
+  _globals['_SETSHIELDEDREQUEST']._serialized_end=2664
+  _globals['_SETSHIELDEDRESPONSE']._serialized_start=2666
+  _globals['_SETSHIELDEDRESPONSE']._serialized_end=2687
+  _globals['_RECORDSSERVICE']._serialized_start=2963
+  _globals['_RECORDSSERVICE']._serialized_end=4181
 # @@protoc_insertion_point(module_scope)

@@ -55,6 +55,30 @@ MATCH_OUTCOME_UNCHANGED: MatchOutcome.ValueType  # 4
 """The record was already held exactly as submitted."""
 Global___MatchOutcome: _TypeAlias = MatchOutcome  # noqa: Y015
 
+class _ReviewDecision:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ReviewDecisionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ReviewDecision.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    REVIEW_DECISION_UNSPECIFIED: _ReviewDecision.ValueType  # 0
+    """Not set (rejected)."""
+    REVIEW_DECISION_LINK: _ReviewDecision.ValueType  # 1
+    """The two are the same child: the new child joins the candidate."""
+    REVIEW_DECISION_KEEP_APART: _ReviewDecision.ValueType  # 2
+    """The two are different children, for ever."""
+
+class ReviewDecision(_ReviewDecision, metaclass=_ReviewDecisionEnumTypeWrapper):
+    """A data manager's decision on a review task."""
+
+REVIEW_DECISION_UNSPECIFIED: ReviewDecision.ValueType  # 0
+"""Not set (rejected)."""
+REVIEW_DECISION_LINK: ReviewDecision.ValueType  # 1
+"""The two are the same child: the new child joins the candidate."""
+REVIEW_DECISION_KEEP_APART: ReviewDecision.ValueType  # 2
+"""The two are different children, for ever."""
+Global___ReviewDecision: _TypeAlias = ReviewDecision  # noqa: Y015
+
 @_typing.final
 class SourceInvolvement(_message.Message):
     """A service working with the child, as a source system records it."""
@@ -143,6 +167,7 @@ class SourceRecord(_message.Message):
     NHS_NUMBER_FIELD_NUMBER: _builtins.int
     AS_OF_FIELD_NUMBER: _builtins.int
     EXTENDED_FIELD_NUMBER: _builtins.int
+    DATE_OF_DEATH_FIELD_NUMBER: _builtins.int
     source_system: _builtins.str
     """The feeding system's name within the caller's organisation, e.g. "social-care"."""
     source_record_id: _builtins.str
@@ -189,6 +214,10 @@ class SourceRecord(_message.Message):
     def as_of(self) -> _timestamp_pb2.Timestamp:
         """When the source system's data was true."""
 
+    @_builtins.property
+    def date_of_death(self) -> _date_pb2.Date:
+        """Date of death (optional): the record is archived one year later."""
+
     def __init__(
         self,
         *,
@@ -206,10 +235,11 @@ class SourceRecord(_message.Message):
         nhs_number: _builtins.str = ...,
         as_of: _timestamp_pb2.Timestamp | None = ...,
         extended: _builtins.bool = ...,
+        date_of_death: _date_pb2.Date | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "as_of", b"as_of", "date_of_birth", b"date_of_birth", "education_setting", b"education_setting", "gp_practice", b"gp_practice", "name", b"name"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "as_of", b"as_of", "date_of_birth", b"date_of_birth", "date_of_death", b"date_of_death", "education_setting", b"education_setting", "gp_practice", b"gp_practice", "name", b"name"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "as_of", b"as_of", "carers", b"carers", "date_of_birth", b"date_of_birth", "education_setting", b"education_setting", "extended", b"extended", "former_names", b"former_names", "gender", b"gender", "gp_practice", b"gp_practice", "involvements", b"involvements", "name", b"name", "nhs_number", b"nhs_number", "source_record_id", b"source_record_id", "source_system", b"source_system"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "as_of", b"as_of", "carers", b"carers", "date_of_birth", b"date_of_birth", "date_of_death", b"date_of_death", "education_setting", b"education_setting", "extended", b"extended", "former_names", b"former_names", "gender", b"gender", "gp_practice", b"gp_practice", "involvements", b"involvements", "name", b"name", "nhs_number", b"nhs_number", "source_record_id", b"source_record_id", "source_system", b"source_system"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -431,3 +461,284 @@ class FindChildRecordResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___FindChildRecordResponse: _TypeAlias = FindChildRecordResponse  # noqa: Y015
+
+@_typing.final
+class ReviewTask(_message.Message):
+    """A possible match waiting for a data manager."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    NEW_CHILD_FIELD_NUMBER: _builtins.int
+    CANDIDATE_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    REASONS_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    """The task's id."""
+    score: _builtins.float
+    """The match weight (log2 of the Bayes factor, prior included)."""
+    @_builtins.property
+    def new_child(self) -> _child_pb2.Child:
+        """The child created from the record that raised the task, as a shield-override reader sees it."""
+
+    @_builtins.property
+    def candidate(self) -> _child_pb2.Child:
+        """The existing child it may be, as a shield-override reader sees it."""
+
+    @_builtins.property
+    def reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Why, field by field, and any rule that applied."""
+
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        new_child: _child_pb2.Child | None = ...,
+        candidate: _child_pb2.Child | None = ...,
+        score: _builtins.float = ...,
+        reasons: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["candidate", b"candidate", "new_child", b"new_child"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidate", b"candidate", "new_child", b"new_child", "reasons", b"reasons", "score", b"score", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReviewTask: _TypeAlias = ReviewTask  # noqa: Y015
+
+@_typing.final
+class NextReviewTaskRequest(_message.Message):
+    """Request for NextReviewTask."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NextReviewTaskRequest: _TypeAlias = NextReviewTaskRequest  # noqa: Y015
+
+@_typing.final
+class NextReviewTaskResponse(_message.Message):
+    """Response for NextReviewTask."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def task(self) -> Global___ReviewTask:
+        """The task, held for the caller for 10 minutes."""
+
+    def __init__(
+        self,
+        *,
+        task: Global___ReviewTask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NextReviewTaskResponse: _TypeAlias = NextReviewTaskResponse  # noqa: Y015
+
+@_typing.final
+class ResolveReviewTaskRequest(_message.Message):
+    """Request for ResolveReviewTask."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    """The task's id."""
+    decision: Global___ReviewDecision.ValueType
+    """The decision."""
+    reason: _builtins.str
+    """Why (required; recorded with the decision and in the audit log)."""
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        decision: Global___ReviewDecision.ValueType = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "reason", b"reason", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResolveReviewTaskRequest: _TypeAlias = ResolveReviewTaskRequest  # noqa: Y015
+
+@_typing.final
+class ResolveReviewTaskResponse(_message.Message):
+    """Response for ResolveReviewTask."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACTPOINT_ID_FIELD_NUMBER: _builtins.int
+    contactpoint_id: _builtins.str
+    """The child that remains: on LINK the candidate's id, on KEEP_APART the new child's."""
+    def __init__(
+        self,
+        *,
+        contactpoint_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contactpoint_id", b"contactpoint_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResolveReviewTaskResponse: _TypeAlias = ResolveReviewTaskResponse  # noqa: Y015
+
+@_typing.final
+class MergeChildrenRequest(_message.Message):
+    """Request for MergeChildren."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SURVIVOR_ID_FIELD_NUMBER: _builtins.int
+    RETIRED_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    survivor_id: _builtins.str
+    """The child that remains."""
+    retired_id: _builtins.str
+    """The child whose id is retired (it reads as the survivor from now on)."""
+    reason: _builtins.str
+    """Why (required)."""
+    def __init__(
+        self,
+        *,
+        survivor_id: _builtins.str = ...,
+        retired_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "retired_id", b"retired_id", "survivor_id", b"survivor_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergeChildrenRequest: _TypeAlias = MergeChildrenRequest  # noqa: Y015
+
+@_typing.final
+class MergeChildrenResponse(_message.Message):
+    """Response for MergeChildren."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHILD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def child(self) -> _child_pb2.Child:
+        """The merged child, as a shield-override reader sees it."""
+
+    def __init__(
+        self,
+        *,
+        child: _child_pb2.Child | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["child", b"child"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child", b"child"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergeChildrenResponse: _TypeAlias = MergeChildrenResponse  # noqa: Y015
+
+@_typing.final
+class UnmergeChildrenRequest(_message.Message):
+    """Request for UnmergeChildren."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RETIRED_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    retired_id: _builtins.str
+    """The retired id of the merge to undo."""
+    reason: _builtins.str
+    """Why (required)."""
+    def __init__(
+        self,
+        *,
+        retired_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "retired_id", b"retired_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnmergeChildrenRequest: _TypeAlias = UnmergeChildrenRequest  # noqa: Y015
+
+@_typing.final
+class UnmergeChildrenResponse(_message.Message):
+    """Response for UnmergeChildren."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnmergeChildrenResponse: _TypeAlias = UnmergeChildrenResponse  # noqa: Y015
+
+@_typing.final
+class SetShieldedRequest(_message.Message):
+    """Request for SetShielded."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACTPOINT_ID_FIELD_NUMBER: _builtins.int
+    SHIELDED_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    contactpoint_id: _builtins.str
+    """The child's ContactPoint ID."""
+    shielded: _builtins.bool
+    """Shielded or not."""
+    reason: _builtins.str
+    """Why (required)."""
+    def __init__(
+        self,
+        *,
+        contactpoint_id: _builtins.str = ...,
+        shielded: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contactpoint_id", b"contactpoint_id", "reason", b"reason", "shielded", b"shielded"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetShieldedRequest: _TypeAlias = SetShieldedRequest  # noqa: Y015
+
+@_typing.final
+class SetShieldedResponse(_message.Message):
+    """Response for SetShielded."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetShieldedResponse: _TypeAlias = SetShieldedResponse  # noqa: Y015

@@ -62,6 +62,31 @@ class RecordsServiceStub:
                 request_serializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.FindChildRecordRequest.SerializeToString,
                 response_deserializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.FindChildRecordResponse.FromString,
                 _registered_method=True)
+        self.NextReviewTask = channel.unary_unary(
+                '/contactpoint.records.v1.RecordsService/NextReviewTask',
+                request_serializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.NextReviewTaskRequest.SerializeToString,
+                response_deserializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.NextReviewTaskResponse.FromString,
+                _registered_method=True)
+        self.ResolveReviewTask = channel.unary_unary(
+                '/contactpoint.records.v1.RecordsService/ResolveReviewTask',
+                request_serializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.ResolveReviewTaskRequest.SerializeToString,
+                response_deserializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.ResolveReviewTaskResponse.FromString,
+                _registered_method=True)
+        self.MergeChildren = channel.unary_unary(
+                '/contactpoint.records.v1.RecordsService/MergeChildren',
+                request_serializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.MergeChildrenRequest.SerializeToString,
+                response_deserializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.MergeChildrenResponse.FromString,
+                _registered_method=True)
+        self.UnmergeChildren = channel.unary_unary(
+                '/contactpoint.records.v1.RecordsService/UnmergeChildren',
+                request_serializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.UnmergeChildrenRequest.SerializeToString,
+                response_deserializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.UnmergeChildrenResponse.FromString,
+                _registered_method=True)
+        self.SetShielded = channel.unary_unary(
+                '/contactpoint.records.v1.RecordsService/SetShielded',
+                request_serializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.SetShieldedRequest.SerializeToString,
+                response_deserializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.SetShieldedResponse.FromString,
+                _registered_method=True)
 
 
 class RecordsServiceServicer:
@@ -112,6 +137,47 @@ class RecordsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def NextReviewTask(self, request, context):
+        """Data managers (people with the data-manager role, logged in through the gateway). Each call
+        acts on one task or one child that has an active source record from the data manager's own
+        organisation (others are NOT_FOUND), and writes one audit event before it answers.
+
+        Hands out the oldest waiting review task (a possible match) and holds it for this data
+        manager for 10 minutes. NOT_FOUND when none is waiting.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveReviewTask(self, request, context):
+        """Decides a review task: LINK joins the new child to the candidate (the candidate's id remains),
+        KEEP_APART remembers for ever that the two are different children.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MergeChildren(self, request, context):
+        """Merges two children: the retired id keeps reading as the survivor.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnmergeChildren(self, request, context):
+        """Undoes a merge: both children as before it, and the pair is never joined again by matching.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetShielded(self, request, context):
+        """Shields or unshields a child.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RecordsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -139,6 +205,31 @@ def add_RecordsServiceServicer_to_server(servicer, server):
                     servicer.FindChildRecord,
                     request_deserializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.FindChildRecordRequest.FromString,
                     response_serializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.FindChildRecordResponse.SerializeToString,
+            ),
+            'NextReviewTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.NextReviewTask,
+                    request_deserializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.NextReviewTaskRequest.FromString,
+                    response_serializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.NextReviewTaskResponse.SerializeToString,
+            ),
+            'ResolveReviewTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveReviewTask,
+                    request_deserializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.ResolveReviewTaskRequest.FromString,
+                    response_serializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.ResolveReviewTaskResponse.SerializeToString,
+            ),
+            'MergeChildren': grpc.unary_unary_rpc_method_handler(
+                    servicer.MergeChildren,
+                    request_deserializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.MergeChildrenRequest.FromString,
+                    response_serializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.MergeChildrenResponse.SerializeToString,
+            ),
+            'UnmergeChildren': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnmergeChildren,
+                    request_deserializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.UnmergeChildrenRequest.FromString,
+                    response_serializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.UnmergeChildrenResponse.SerializeToString,
+            ),
+            'SetShielded': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetShielded,
+                    request_deserializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.SetShieldedRequest.FromString,
+                    response_serializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.SetShieldedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -279,6 +370,141 @@ class RecordsService:
             '/contactpoint.records.v1.RecordsService/FindChildRecord',
             contactpoint_dot_records_dot_v1_dot_records__service__pb2.FindChildRecordRequest.SerializeToString,
             contactpoint_dot_records_dot_v1_dot_records__service__pb2.FindChildRecordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def NextReviewTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactpoint.records.v1.RecordsService/NextReviewTask',
+            contactpoint_dot_records_dot_v1_dot_records__service__pb2.NextReviewTaskRequest.SerializeToString,
+            contactpoint_dot_records_dot_v1_dot_records__service__pb2.NextReviewTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveReviewTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactpoint.records.v1.RecordsService/ResolveReviewTask',
+            contactpoint_dot_records_dot_v1_dot_records__service__pb2.ResolveReviewTaskRequest.SerializeToString,
+            contactpoint_dot_records_dot_v1_dot_records__service__pb2.ResolveReviewTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MergeChildren(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactpoint.records.v1.RecordsService/MergeChildren',
+            contactpoint_dot_records_dot_v1_dot_records__service__pb2.MergeChildrenRequest.SerializeToString,
+            contactpoint_dot_records_dot_v1_dot_records__service__pb2.MergeChildrenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnmergeChildren(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactpoint.records.v1.RecordsService/UnmergeChildren',
+            contactpoint_dot_records_dot_v1_dot_records__service__pb2.UnmergeChildrenRequest.SerializeToString,
+            contactpoint_dot_records_dot_v1_dot_records__service__pb2.UnmergeChildrenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetShielded(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactpoint.records.v1.RecordsService/SetShielded',
+            contactpoint_dot_records_dot_v1_dot_records__service__pb2.SetShieldedRequest.SerializeToString,
+            contactpoint_dot_records_dot_v1_dot_records__service__pb2.SetShieldedResponse.FromString,
             options,
             channel_credentials,
             insecure,

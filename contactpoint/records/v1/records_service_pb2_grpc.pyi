@@ -56,6 +56,24 @@ class RecordsServiceStub:
     """Internal, gateway only: the one child matching the criteria. None is NOT_FOUND; more than one
     is FAILED_PRECONDITION with reason TOO_MANY_MATCHES and nothing about the candidates.
     """
+    NextReviewTask: _grpc.UnaryUnaryMultiCallable[_records_service_pb2.NextReviewTaskRequest, _records_service_pb2.NextReviewTaskResponse]
+    """Data managers (people with the data-manager role, logged in through the gateway). Each call
+    acts on one task or one child that has an active source record from the data manager's own
+    organisation (others are NOT_FOUND), and writes one audit event before it answers.
+
+    Hands out the oldest waiting review task (a possible match) and holds it for this data
+    manager for 10 minutes. NOT_FOUND when none is waiting.
+    """
+    ResolveReviewTask: _grpc.UnaryUnaryMultiCallable[_records_service_pb2.ResolveReviewTaskRequest, _records_service_pb2.ResolveReviewTaskResponse]
+    """Decides a review task: LINK joins the new child to the candidate (the candidate's id remains),
+    KEEP_APART remembers for ever that the two are different children.
+    """
+    MergeChildren: _grpc.UnaryUnaryMultiCallable[_records_service_pb2.MergeChildrenRequest, _records_service_pb2.MergeChildrenResponse]
+    """Merges two children: the retired id keeps reading as the survivor."""
+    UnmergeChildren: _grpc.UnaryUnaryMultiCallable[_records_service_pb2.UnmergeChildrenRequest, _records_service_pb2.UnmergeChildrenResponse]
+    """Undoes a merge: both children as before it, and the pair is never joined again by matching."""
+    SetShielded: _grpc.UnaryUnaryMultiCallable[_records_service_pb2.SetShieldedRequest, _records_service_pb2.SetShieldedResponse]
+    """Shields or unshields a child."""
 
 @_typing.type_check_only
 class RecordsServiceAsyncStub(RecordsServiceStub):
@@ -85,6 +103,24 @@ class RecordsServiceAsyncStub(RecordsServiceStub):
     """Internal, gateway only: the one child matching the criteria. None is NOT_FOUND; more than one
     is FAILED_PRECONDITION with reason TOO_MANY_MATCHES and nothing about the candidates.
     """
+    NextReviewTask: _aio.UnaryUnaryMultiCallable[_records_service_pb2.NextReviewTaskRequest, _records_service_pb2.NextReviewTaskResponse]  # type: ignore[assignment]
+    """Data managers (people with the data-manager role, logged in through the gateway). Each call
+    acts on one task or one child that has an active source record from the data manager's own
+    organisation (others are NOT_FOUND), and writes one audit event before it answers.
+
+    Hands out the oldest waiting review task (a possible match) and holds it for this data
+    manager for 10 minutes. NOT_FOUND when none is waiting.
+    """
+    ResolveReviewTask: _aio.UnaryUnaryMultiCallable[_records_service_pb2.ResolveReviewTaskRequest, _records_service_pb2.ResolveReviewTaskResponse]  # type: ignore[assignment]
+    """Decides a review task: LINK joins the new child to the candidate (the candidate's id remains),
+    KEEP_APART remembers for ever that the two are different children.
+    """
+    MergeChildren: _aio.UnaryUnaryMultiCallable[_records_service_pb2.MergeChildrenRequest, _records_service_pb2.MergeChildrenResponse]  # type: ignore[assignment]
+    """Merges two children: the retired id keeps reading as the survivor."""
+    UnmergeChildren: _aio.UnaryUnaryMultiCallable[_records_service_pb2.UnmergeChildrenRequest, _records_service_pb2.UnmergeChildrenResponse]  # type: ignore[assignment]
+    """Undoes a merge: both children as before it, and the pair is never joined again by matching."""
+    SetShielded: _aio.UnaryUnaryMultiCallable[_records_service_pb2.SetShieldedRequest, _records_service_pb2.SetShieldedResponse]  # type: ignore[assignment]
+    """Shields or unshields a child."""
 
 class RecordsServiceServicer(metaclass=_abc_1.ABCMeta):
     """Child records fed by council systems. Council systems submit and withdraw their own
@@ -141,5 +177,53 @@ class RecordsServiceServicer(metaclass=_abc_1.ABCMeta):
         """Internal, gateway only: the one child matching the criteria. None is NOT_FOUND; more than one
         is FAILED_PRECONDITION with reason TOO_MANY_MATCHES and nothing about the candidates.
         """
+
+    @_abc_1.abstractmethod
+    def NextReviewTask(
+        self,
+        request: _records_service_pb2.NextReviewTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_records_service_pb2.NextReviewTaskResponse, _abc.Awaitable[_records_service_pb2.NextReviewTaskResponse]]:
+        """Data managers (people with the data-manager role, logged in through the gateway). Each call
+        acts on one task or one child that has an active source record from the data manager's own
+        organisation (others are NOT_FOUND), and writes one audit event before it answers.
+
+        Hands out the oldest waiting review task (a possible match) and holds it for this data
+        manager for 10 minutes. NOT_FOUND when none is waiting.
+        """
+
+    @_abc_1.abstractmethod
+    def ResolveReviewTask(
+        self,
+        request: _records_service_pb2.ResolveReviewTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_records_service_pb2.ResolveReviewTaskResponse, _abc.Awaitable[_records_service_pb2.ResolveReviewTaskResponse]]:
+        """Decides a review task: LINK joins the new child to the candidate (the candidate's id remains),
+        KEEP_APART remembers for ever that the two are different children.
+        """
+
+    @_abc_1.abstractmethod
+    def MergeChildren(
+        self,
+        request: _records_service_pb2.MergeChildrenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_records_service_pb2.MergeChildrenResponse, _abc.Awaitable[_records_service_pb2.MergeChildrenResponse]]:
+        """Merges two children: the retired id keeps reading as the survivor."""
+
+    @_abc_1.abstractmethod
+    def UnmergeChildren(
+        self,
+        request: _records_service_pb2.UnmergeChildrenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_records_service_pb2.UnmergeChildrenResponse, _abc.Awaitable[_records_service_pb2.UnmergeChildrenResponse]]:
+        """Undoes a merge: both children as before it, and the pair is never joined again by matching."""
+
+    @_abc_1.abstractmethod
+    def SetShielded(
+        self,
+        request: _records_service_pb2.SetShieldedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_records_service_pb2.SetShieldedResponse, _abc.Awaitable[_records_service_pb2.SetShieldedResponse]]:
+        """Shields or unshields a child."""
 
 def add_RecordsServiceServicer_to_server(servicer: RecordsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

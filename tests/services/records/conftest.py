@@ -27,9 +27,13 @@ from sqlalchemy import Connection, text
 from contactpoint.common.v1 import child_pb2
 from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
+from contactpoint.platform import migrate
 from contactpoint.platform.db import Database
 from contactpoint.records.v1 import records_service_pb2 as pb
 from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
+from services.audit.main import MIGRATIONS as AUDIT_MIGRATIONS
+from services.audit.main import build as build_audit
+from services.audit.settings import AuditSettings
 from services.records.main import MIGRATIONS, build
 from services.records.settings import RecordsSettings
 from tests.conftest import _PG_PROBLEM, DatabaseFactory
@@ -47,7 +51,16 @@ ORG_B = "E08000025"
 BIRTH_YEAR = dt.date.today().year - 8
 # Each test gets its own date of birth: searches match it exactly, so tests never meet.
 _BIRTH_DAYS = itertools.count()
-TABLES = ("children", "source_records", "match_keys", "submissions")
+TABLES = (
+    "children",
+    "source_records",
+    "match_keys",
+    "blocking_keys",
+    "submissions",
+    "review_tasks",
+    "kept_apart",
+    "merges",
+)
 
 
 def date(year: int, month: int, day: int) -> date_pb2.Date:
@@ -129,6 +142,11 @@ class Services:
     council_b: tuple[tuple[str, str], ...]
     gateway: tuple[tuple[str, str], ...]
     person: tuple[tuple[str, str], ...]
+    # Data managers of council A and council B (people, logged in as the gateway would).
+    manager_a: tuple[tuple[str, str], ...]
+    manager_b: tuple[tuple[str, str], ...]
+    audit_url: str
+    identity_target: str
 
 
 @dataclass
@@ -219,6 +237,15 @@ class World:
         return {t: n - before[t] for t, n in self.counts().items()}
 
 
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """A migrated records database of its own, on each backend."""
+    migrate.upgrade("records", MIGRATIONS, database_url)
+    database = Database(database_url)
+    yield database
+    database.dispose()
+
+
 async def _token(stub: identity_grpc.IdentityServiceStub, client_id: str, secret: str) -> str:
     resp = await stub.IssueServiceToken(
         identity_pb.IssueServiceTokenRequest(client_id=client_id, client_secret=secret)
@@ -240,18 +267,53 @@ def module_databases(
     factory.drop_all()
 
 
+async def _login(
+    identity: identity_grpc.IdentityServiceStub,
+    gateway: tuple[tuple[str, str], ...],
+    username: str,
+    totp: str,
+) -> tuple[tuple[str, str], ...]:
+    login = await identity.AuthenticateUser(
+        identity_pb.AuthenticateUserRequest(
+            username=username, password="correct horse battery staple 9", totp_code=pyotp.TOTP(totp).now()
+        ),
+        metadata=gateway,
+    )
+    return bearer(login.access_token)
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def services(
     module_databases: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Services]:
-    """Identity and records serving, once per module and backend."""
+    """Identity, audit and records serving, once per module and backend."""
     identity_url, records_url = module_databases.new("identity"), module_databases.new("records")
+    audit_url = module_databases.new("audit")
+    keys = tmp_path_factory.mktemp("keys")
     async with AsyncExitStack() as stack:
         _, identity_target = await stack.enter_async_context(
-            running_identity(identity_settings(identity_url, tmp_path_factory.mktemp("keys")))
+            running_identity(identity_settings(identity_url, keys))
         )
+        common = {"listen": "127.0.0.1:0", "identity_target": identity_target}
+        _, audit_target = await stack.enter_async_context(
+            running_service(
+                "audit",
+                AUDIT_MIGRATIONS,
+                build_audit,
+                AuditSettings.model_validate(
+                    {**common, "database_url": audit_url, "signing_key_file": keys / "audit.pem"}
+                ),
+            )
+        )
+        own = create_service_account(identity_url, "records", "records-service", org="contactpoint")
         settings = RecordsSettings.model_validate(
-            {"listen": "127.0.0.1:0", "identity_target": identity_target, "database_url": records_url}
+            {
+                **common,
+                "database_url": records_url,
+                "audit_target": audit_target,
+                "client_id": own.client_id,
+                "client_secret": own.client_secret,
+            }
         )
         _, records_target = await stack.enter_async_context(
             running_service("records", MIGRATIONS, build, settings)
@@ -264,24 +326,29 @@ async def services(
         identity_ch = await stack.enter_async_context(grpc.aio.insecure_channel(identity_target))
         identity = identity_grpc.IdentityServiceStub(identity_ch)
         tokens = [await _token(identity, a.client_id, a.client_secret) for a in accounts]
-        # A person's token: only the gateway may log people in, so use its token to do it here.
-        user = create_user(identity_url, "pat.practitioner", "practitioner")
-        login = await identity.AuthenticateUser(
-            identity_pb.AuthenticateUserRequest(
-                username="pat.practitioner",
-                password="correct horse battery staple 9",
-                totp_code=pyotp.TOTP(user.totp_secret).now(),
-            ),
-            metadata=bearer(tokens[2]),
-        )
+        gateway = bearer(tokens[2])
+        # People's tokens: only the gateway may log people in, so use its token to do it here.
+        people = [
+            ("pat.practitioner", "practitioner", ORG_A),
+            ("dee.manager", "data-manager", ORG_A),
+            ("bea.manager", "data-manager", ORG_B),
+        ]
+        logins = [
+            await _login(identity, gateway, name, create_user(identity_url, name, role, org=org).totp_secret)
+            for name, role, org in people
+        ]
         records_ch = await stack.enter_async_context(grpc.aio.insecure_channel(records_target))
         yield Services(
             records=pb_grpc.RecordsServiceStub(records_ch),
             records_url=records_url,
             council_a=bearer(tokens[0]),
             council_b=bearer(tokens[1]),
-            gateway=bearer(tokens[2]),
-            person=bearer(login.access_token),
+            gateway=gateway,
+            person=logins[0],
+            manager_a=logins[1],
+            manager_b=logins[2],
+            audit_url=audit_url,
+            identity_target=identity_target,
         )
 
 

@@ -1,5 +1,6 @@
-"""Audit first: every gateway request produces exactly one audit event, written before any child
-data leaves. If the audit service cannot confirm the write, the request fails UNAVAILABLE."""
+"""Audit first: every audited request (each gateway request, each data manager's call to records)
+produces exactly one audit event, written before any answer leaves. If the audit service cannot
+confirm the write, the request fails UNAVAILABLE."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from contactpoint.platform.errors import (
     Unavailable,
 )
 from contactpoint.platform.logging import get_logger
-from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, ServiceToken
+from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, Metadata, ServiceToken, with_service_token
 
 log = get_logger(__name__)
 # Bounds what a caller can make us write into the log (e.g. a failed login's username).
@@ -77,15 +78,17 @@ class AuditedRequest:
         self.actor = principal.name
         structlog.contextvars.bind_contextvars(actor=principal.name)
 
+    # Set once the event is in the log: a request is recorded exactly once.
+    recorded: bool = False
+
     async def __aenter__(self) -> AuditedRequest:
         return self
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool:
+    def event(self, exc: BaseException | None) -> audit_pb.AuditEvent:
+        """The audit event of this request, ended by `exc` (None: success)."""
         outcome, code = outcome_of(exc)
         p = self.principal
-        event = audit_pb.AuditEvent(
+        return audit_pb.AuditEvent(
             time=timestamp(datetime.now(UTC)),
             actor=self.actor[:MAX_ACTOR_LENGTH],
             actor_organisation=p.organisation if p else "",
@@ -99,13 +102,29 @@ class AuditedRequest:
             severity=self.severity,
             detail="; ".join(self.details),
         )
+
+    async def record(self, exc: BaseException | None = None) -> None:
+        """Write the event now (Unavailable unless the audit service confirms it)."""
+        if not self.recorded:
+            await self.auditor.append(self.event(exc))
+            self.recorded = True
+
+    def record_before_commit(self, loop: asyncio.AbstractEventLoop) -> None:
+        """From a worker thread inside a write transaction: record the request's success and wait
+        for the audit service to confirm it, so that a change is committed only once it is in the
+        log (if the log cannot take it, the transaction rolls back and nothing is stored)."""
+        asyncio.run_coroutine_threadsafe(self.record(), loop).result()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
         # Shielded: a client that cancels mid-request must not cancel the record of its request.
-        await asyncio.shield(self.auditor.append(event))
+        await asyncio.shield(self.record(exc))
         return False
 
 
 class AuditWriter:
-    """Appends events to the audit service with the gateway's own token."""
+    """Appends events to the audit service with the calling service's own machine token."""
 
     def __init__(self, channel: grpc.aio.Channel, token: ServiceToken) -> None:
         self._stub = audit_grpc.AuditServiceStub(channel)
@@ -115,19 +134,18 @@ class AuditWriter:
         """An audit event for one request, written when the `async with` block ends."""
         return AuditedRequest(self, action, request_id)
 
+    async def _send(self, request: audit_pb.AppendEventRequest, metadata: Metadata) -> None:
+        await self._stub.AppendEvent(request, metadata=metadata, timeout=PEER_TIMEOUT_SECONDS)
+
     async def append(self, event: audit_pb.AuditEvent) -> None:
         """Append one event; Unavailable unless the audit service confirms it."""
-        for attempt in (1, 2):
-            try:
-                await self._stub.AppendEvent(
-                    audit_pb.AppendEventRequest(event=event),
-                    metadata=await self._token.metadata(),
-                    timeout=PEER_TIMEOUT_SECONDS,
-                )
-                return
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() == grpc.StatusCode.UNAUTHENTICATED and attempt == 1:
-                    self._token.invalidate()
-                    continue
-                log.error("audit.append_failed", code=exc.code().name, action=event.action)
-                raise Unavailable("the audit service could not record this request") from exc
+        request = audit_pb.AppendEventRequest(event=event)
+        try:
+            await with_service_token(
+                self._token,
+                lambda md: self._stub.AppendEvent(request, metadata=md, timeout=PEER_TIMEOUT_SECONDS),
+            )
+        except (grpc.aio.AioRpcError, Unavailable) as exc:
+            code = exc.code().name if isinstance(exc, grpc.aio.AioRpcError) else "UNAVAILABLE"
+            log.error("audit.append_failed", code=code, action=event.action)
+            raise Unavailable("the audit service could not record this request") from exc

@@ -1,5 +1,5 @@
-"""Records' domain on SQLite and PostgreSQL, called as `contactpoint seed` will call it: composing
-a child from its sources, archiving by age, late replays and former names."""
+"""A child composed from its sources and read one at a time, on SQLite and PostgreSQL: composing,
+archiving by age, late replays and former names."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from contactpoint.platform import migrate
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import FailedPrecondition, NotFound, PermissionDenied
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records import domain
+from services.records import children, ingestion
 from services.records.main import MIGRATIONS
-from services.records.model import FindCriteria, Outcome
+from services.records.model import FindCriteria, Outcome, Submitted
 from services.records.tables import source_records
 from tests.services.records.conftest import make_record
 
@@ -27,14 +27,6 @@ def _ts(value: dt.datetime) -> Timestamp:
     ts = Timestamp()
     ts.FromDatetime(value)
     return ts
-
-
-@pytest.fixture
-def db(database_url: str) -> Database:
-    migrate.upgrade("records", MIGRATIONS, database_url)
-    database = Database(database_url)
-    yield database  # type: ignore[misc]
-    database.dispose()
 
 
 def test_compose_latest_source_wins_and_lists_merge() -> None:
@@ -56,7 +48,7 @@ def test_compose_latest_source_wins_and_lists_merge() -> None:
         as_of=_ts(NOW),
     )
     newer.ClearField("gp_practice")
-    child = domain.compose("123456789018", [older, newer], shielded=True, update_time=NOW)
+    child = children.compose("123456789018", [older, newer], shielded=True, update_time=NOW)
 
     assert child.contactpoint_id == "123456789018" and child.shielded
     assert child.name.family_name == "Okafor" and child.address.postcode == "M2 2BB"
@@ -78,14 +70,18 @@ def test_compose_latest_source_wins_and_lists_merge() -> None:
 
 def test_ingestion_as_seed_calls_it(db: Database) -> None:
     submitted = db.run_sync(
-        lambda c: domain.submit(c, organisation="E08000003", request_id="seed-1", record=make_record("s-1"))
+        lambda c: ingestion.submit(
+            c, organisation="E08000003", request_id="seed-1", record=make_record("s-1")
+        )
     )
     assert submitted.outcome is Outcome.CREATED
-    child = db.run_sync(lambda c: domain.get_child(c, contactpoint_id=submitted.contactpoint_id), write=False)
+    child = db.run_sync(
+        lambda c: children.get_child(c, contactpoint_id=submitted.contactpoint_id), write=False
+    )
     assert child.name.given_names == "Amelia"
     with pytest.raises(PermissionDenied):
         db.run_sync(
-            lambda c: domain.submit(c, organisation="", request_id="seed-2", record=make_record("s-2"))
+            lambda c: ingestion.submit(c, organisation="", request_id="seed-2", record=make_record("s-2"))
         )
 
 
@@ -96,7 +92,7 @@ def test_children_are_archived_at_18_or_25_when_extended(db: Database) -> None:
     extended.date_of_birth.year = NOW.year - 10
     ids = [
         db.run_sync(
-            lambda c, r=r: domain.submit(
+            lambda c, r=r: ingestion.submit(
                 c, organisation="A", request_id=r.source_record_id, record=r, now=NOW
             )
         )
@@ -107,7 +103,7 @@ def test_children_are_archived_at_18_or_25_when_extended(db: Database) -> None:
         today = NOW.date().replace(year=NOW.year + years_later)
         try:
             db.run_sync(
-                lambda c: domain.get_child(c, contactpoint_id=contactpoint_id, today=today), write=False
+                lambda c: children.get_child(c, contactpoint_id=contactpoint_id, today=today), write=False
             )
         except NotFound:
             return False
@@ -119,16 +115,16 @@ def test_children_are_archived_at_18_or_25_when_extended(db: Database) -> None:
     # Two children answer today; once the first is past 18, only the extended record does.
     criteria = FindCriteria("Okafor", "Amelia", (young.date_of_birth.year, 3, 14))
     with pytest.raises(FailedPrecondition):
-        db.run_sync(lambda c: domain.find_child(c, criteria=criteria, today=NOW.date()), write=False)
+        db.run_sync(lambda c: children.find_child(c, criteria=criteria, today=NOW.date()), write=False)
     later = NOW.date().replace(year=NOW.year + 8)
-    found = db.run_sync(lambda c: domain.find_child(c, criteria=criteria, today=later), write=False)
+    found = db.run_sync(lambda c: children.find_child(c, criteria=criteria, today=later), write=False)
     assert found.contactpoint_id == extended_id
 
 
 def test_a_late_replay_does_not_overwrite_newer_data(db: Database) -> None:
-    def submit(record: pb.SourceRecord, request_id: str) -> domain.Submitted:
+    def submit(record: pb.SourceRecord, request_id: str) -> Submitted:
         return db.run_sync(
-            lambda c: domain.submit(c, organisation="A", request_id=request_id, record=record, now=NOW)
+            lambda c: ingestion.submit(c, organisation="A", request_id=request_id, record=record, now=NOW)
         )
 
     def as_of_held() -> dt.datetime:
@@ -138,8 +134,8 @@ def test_a_late_replay_does_not_overwrite_newer_data(db: Database) -> None:
     current = make_record("r", as_of=_ts(NOW - dt.timedelta(days=1)))
     first = submit(current, "1")
     stale = make_record("r", as_of=_ts(NOW - dt.timedelta(days=2)), gender=child_pb2.GENDER_MALE)
-    assert submit(stale, "2") == domain.Submitted(first.contactpoint_id, Outcome.UNCHANGED)
-    child = db.run_sync(lambda c: domain.get_child(c, contactpoint_id=first.contactpoint_id), write=False)
+    assert submit(stale, "2") == Submitted(first.contactpoint_id, Outcome.UNCHANGED)
+    child = db.run_sync(lambda c: children.get_child(c, contactpoint_id=first.contactpoint_id), write=False)
     assert child.gender == child_pb2.GENDER_FEMALE
 
     # The same content seen again later: unchanged, but now known to be true as of later.
@@ -147,23 +143,23 @@ def test_a_late_replay_does_not_overwrite_newer_data(db: Database) -> None:
     assert as_of_held() == NOW
     fresh = make_record("r", as_of=_ts(NOW), gender=child_pb2.GENDER_MALE)
     assert submit(fresh, "4").outcome is Outcome.LINKED
-    child = db.run_sync(lambda c: domain.get_child(c, contactpoint_id=first.contactpoint_id), write=False)
+    child = db.run_sync(lambda c: children.get_child(c, contactpoint_id=first.contactpoint_id), write=False)
     assert child.gender == child_pb2.GENDER_MALE
 
 
 def test_a_child_is_found_by_a_former_name(db: Database) -> None:
     record = make_record("renamed", former_names=[child_pb2.PersonName(family_name="Smith")])
     cp = db.run_sync(
-        lambda c: domain.submit(c, organisation="A", request_id="1", record=record)
+        lambda c: ingestion.submit(c, organisation="A", request_id="1", record=record)
     ).contactpoint_id
     dob = (record.date_of_birth.year, 3, 14)
     for family in ("Okafor", "smith"):
         criteria = FindCriteria(family, "Amelia", dob)
         assert (
-            db.run_sync(lambda c, f=criteria: domain.find_child(c, criteria=f), write=False).contactpoint_id
+            db.run_sync(lambda c, f=criteria: children.find_child(c, criteria=f), write=False).contactpoint_id
             == cp
         )
     with pytest.raises(NotFound):
         db.run_sync(
-            lambda c: domain.find_child(c, criteria=FindCriteria("Jones", "Amelia", dob)), write=False
+            lambda c: children.find_child(c, criteria=FindCriteria("Jones", "Amelia", dob)), write=False
         )

@@ -16,7 +16,7 @@ from contactpoint.platform.errors import (
     Unauthenticated,
     Unavailable,
 )
-from gateway.audited import outcome_of
+from contactpoint.platform.audited import outcome_of
 
 
 @pytest.mark.parametrize(

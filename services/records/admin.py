@@ -1,0 +1,90 @@
+"""Records' own administration, for the `contactpoint` command and the service's schedule:
+the lifecycle rules, re-estimating the match model, and bulk ingestion for seeding. The CLI calls
+these; it never reaches into the records service's internals."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from contactpoint.platform.db import Database
+from contactpoint.platform.errors import ContactPointError
+from services.records import ingestion, lifecycle
+from services.records.linkage import Model, Thresholds
+from services.records.matching import Matcher
+from services.records.model import DEFAULT_LIMITS, AgeLimits, ConcurrentChange, Submitted
+from services.records.repository import lifecycle as lifecycle_repo
+from services.records.settings import RecordsSettings
+from services.records.training import estimate_from_registry
+
+ATTEMPTS = 3
+
+
+def configured_matcher(settings: RecordsSettings) -> Matcher:
+    """The default model with the configured thresholds (a stored model replaces it on refresh)."""
+    return Matcher(
+        thresholds=Thresholds(
+            link=settings.match_link_threshold, review=settings.match_review_threshold, auto_link=settings.auto_link
+        )
+    )
+
+
+def run_lifecycle(db: Database, *, today: dt.date) -> lifecycle.LifecycleReport:
+    """Archive and purge everything due on `today`, in small transactions."""
+    archived = purged = 0
+    while (n := db.run_sync(lambda c: lifecycle.archive_batch(c, today=today))) > 0:
+        archived += n
+    while (n := db.run_sync(lambda c: lifecycle.purge_batch(c, today=today))) > 0:
+        purged += n
+    return lifecycle.LifecycleReport(archived=archived, purged=purged)
+
+
+def current_matcher(db: Database, matcher: Matcher) -> Matcher:
+    """`matcher` with the newest stored match model, if a newer one than its own was stored."""
+    latest = db.run_sync(lifecycle_repo.latest_model_id, write=False)
+    if latest == matcher.model_id:
+        return matcher
+    stored = db.run_sync(lifecycle_repo.latest_model, write=False)
+    if stored is None:
+        return matcher
+    return replace(matcher, model=Model.from_json(stored[1]), model_id=stored[0])
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    """What a re-estimation of the match model did."""
+
+    model_id: int
+    pairs: int
+    prior: float
+
+
+def train_matching(db: Database, *, iterations: int = 20, sample: int = 200_000) -> TrainReport:
+    """Re-estimate m/u and name frequencies by EM from the registry's own records, and store the
+    model; running services pick it up within `model_refresh_seconds`."""
+    model, pairs = db.run_sync(lambda c: estimate_from_registry(c, iterations=iterations, sample=sample), write=False)
+    now = dt.datetime.now(dt.UTC)
+    model_id = db.run_sync(lambda c: lifecycle_repo.insert_model(c, model.to_json(), pairs=pairs, now=now))
+    return TrainReport(model_id=model_id, pairs=pairs, prior=model.prior)
+
+
+def ingest(
+    db: Database,
+    *,
+    organisation: str,
+    submissions: Sequence[ingestion.Submission],
+    matcher: Matcher,
+    limits: AgeLimits = DEFAULT_LIMITS,
+) -> list[Submitted | ContactPointError]:
+    """Submit a batch through the one ingestion path (as StreamSourceRecords does)."""
+    for _ in range(ATTEMPTS):
+        try:
+            return db.run_sync(
+                lambda c: ingestion.submit_many(
+                    c, organisation=organisation, submissions=submissions, matcher=matcher, limits=limits
+                )
+            )
+        except ConcurrentChange:
+            continue
+    raise ConcurrentChange("the batch kept colliding with concurrent writers")

@@ -1,0 +1,267 @@
+"""A child, composed from its source records, and read one at a time (GetChild, FindChild).
+
+A child is never stored as such: on every read it is composed from the active source records
+linked to it. A retired id (merged away) reads as its survivor. Functions take a connection (one
+transaction, owned by the caller) and keyword arguments; none imports grpc.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import TypeVar
+
+from google.protobuf.message import Message
+from sqlalchemy import Connection
+
+from contactpoint.common.v1 import child_pb2
+from contactpoint.platform.convert import timestamp
+from contactpoint.platform.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from contactpoint.platform.ids import contactpoint_id_problem
+from contactpoint.platform.logging import get_logger
+from contactpoint.records.v1 import records_service_pb2 as pb
+from services.records.model import DEFAULT_LIMITS, AgeLimits, FindCriteria
+from services.records.names import given_name_matches, name_key, name_tokens, postcode_key, similar
+from services.records.repository import children as child_repo
+from services.records.repository import search
+from services.records.repository import sources as source_repo
+from services.records.repository.rows import ChildRow, SourceRow
+from services.records.sensitive import is_sensitive_service
+from services.records.tables import ACTIVE, MERGED
+from services.records.validation import date_value, validate_find
+
+log = get_logger(__name__)
+
+TOO_MANY_MATCHES = "TOO_MANY_MATCHES"
+# A chain of merges longer than this is a bug, not a registry.
+MAX_MERGE_HOPS = 16
+K = TypeVar("K", bound=Hashable)
+M = TypeVar("M", bound=Message)
+
+
+def today_utc() -> dt.date:
+    """Today's date in UTC (the registry's calendar)."""
+    return dt.datetime.now(dt.UTC).date()
+
+
+def add_years(day: dt.date, years: int) -> dt.date:
+    """The same day `years` later; 29 February becomes 1 March in a year that has none (the day
+    an age is reached, as `validation.age_on` counts it)."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return dt.date(day.year + years, 3, 1)
+
+
+def parse(row: SourceRow) -> pb.SourceRecord:
+    """A stored source record."""
+    record = pb.SourceRecord()
+    record.ParseFromString(row.record)
+    return record
+
+
+def in_order(rows: Iterable[SourceRow]) -> list[pb.SourceRecord]:
+    """Source records oldest first (by `as_of`, or when received), as `compose` wants them."""
+    return [parse(r) for r in sorted(rows, key=lambda r: r.order)]
+
+
+def archive_date(sources: Sequence[pb.SourceRecord], limits: AgeLimits = DEFAULT_LIMITS) -> dt.date | None:
+    """When a child's record is archived: at 18 (25 when any source says extended), or a year
+    after death if that comes first. `sources` oldest first; the latest date of birth wins."""
+    if not sources:
+        return None
+    due: dt.date | None = None
+    dob = date_value(sources[-1].date_of_birth)
+    if dob is not None:
+        due = add_years(dob, limits.limit(extended=any(s.extended for s in sources)))
+    died = next(
+        (d for s in reversed(sources) if s.HasField("date_of_death") and (d := date_value(s.date_of_death))),
+        None,
+    )
+    if died is not None:
+        after_death = add_years(died, 1)
+        due = after_death if due is None else min(due, after_death)
+    return due
+
+
+def resolve(conn: Connection, contactpoint_id: str) -> ChildRow | None:
+    """The child an id names now: a retired id leads to the child it was merged into."""
+    row = child_repo.child(conn, contactpoint_id)
+    hops = 0
+    while row is not None and row.status == MERGED and row.merged_into and hops < MAX_MERGE_HOPS:
+        row = child_repo.child(conn, row.merged_into)
+        hops += 1
+    return row
+
+
+def composed(
+    conn: Connection, row: ChildRow, *, limits: AgeLimits, today: dt.date, visible_only: bool = True
+) -> child_pb2.Child | None:
+    """The child's full record, or None when it has no active source — or, with `visible_only`,
+    when it is not active or has reached its archive date (even before the archiving job ran)."""
+    if visible_only and row.status != ACTIVE:
+        return None
+    sources = in_order(source_repo.active_sources(conn, [row.contactpoint_id]))
+    if not sources:
+        return None
+    due = archive_date(sources, limits)
+    if visible_only and due is not None and due <= today:
+        return None
+    return compose(row.contactpoint_id, sources, shielded=row.shown_shielded, update_time=row.updated_at)
+
+
+def get_child(
+    conn: Connection,
+    *,
+    contactpoint_id: str,
+    limits: AgeLimits = DEFAULT_LIMITS,
+    today: dt.date | None = None,
+) -> child_pb2.Child:
+    """One child's full record (the gateway filters it). A retired id reads as its survivor.
+    NotFound when unknown, archived, purged, past the archiving date, or all withdrawn."""
+    problem = contactpoint_id_problem(contactpoint_id)
+    if problem:
+        raise InvalidArgument([FieldViolation("contactpoint_id", problem)])
+    row = resolve(conn, contactpoint_id)
+    child = composed(conn, row, limits=limits, today=today or today_utc()) if row else None
+    if child is None:
+        raise NotFound("no child has this ContactPoint ID")
+    return child
+
+
+def find_child(
+    conn: Connection,
+    *,
+    criteria: FindCriteria,
+    limits: AgeLimits = DEFAULT_LIMITS,
+    today: dt.date | None = None,
+) -> child_pb2.Child:
+    """The one child matching `criteria` (CONTRACT §3). None is NotFound; more than one is
+    FailedPrecondition TOO_MANY_MATCHES, saying nothing about the candidates."""
+    violations = validate_find(criteria)
+    if violations:
+        raise InvalidArgument(violations)
+    assert criteria.date_of_birth is not None  # validated above
+    family = name_key(criteria.family_name)
+    postcode = postcode_key(criteria.postcode) or None
+    rows = search.names_born_on(
+        conn,
+        date_of_birth=dt.date(*criteria.date_of_birth),
+        family_key=None if criteria.fuzzy else family,
+        postcode_key=postcode,
+        # A search by postcode must never reveal where a shielded child lives.
+        exclude_shielded=postcode is not None,
+    )
+    matched = sorted(
+        {
+            row.contactpoint_id
+            for row in rows
+            if similar(family, row.family_key, fuzzy=criteria.fuzzy)
+            and (
+                not criteria.given_name.strip()
+                or given_name_matches(criteria.given_name, row.given_keys.split(), fuzzy=criteria.fuzzy)
+            )
+            and (not criteria.gender or row.gender == criteria.gender)
+        }
+    )
+    found: list[child_pb2.Child] = []
+    for contactpoint_id in matched:
+        row = child_repo.child(conn, contactpoint_id)
+        child = composed(conn, row, limits=limits, today=today or today_utc()) if row else None
+        if child is not None:
+            found.append(child)
+        if len(found) > 1:
+            break
+    log.info("records.find", candidates=len(rows), matches=len(matched), fuzzy=criteria.fuzzy)
+    if not found:
+        raise NotFound("no child matches")
+    if len(found) > 1:
+        raise FailedPrecondition("more than one child matches; give more criteria", TOO_MANY_MATCHES)
+    return found[0]
+
+
+def _person_key(name: child_pb2.PersonName) -> tuple[str, str]:
+    return (" ".join(name_tokens(name.given_names)), name_key(name.family_name))
+
+
+def _latest(
+    sources: Sequence[pb.SourceRecord], present: Callable[[pb.SourceRecord], bool]
+) -> pb.SourceRecord | None:
+    return next((s for s in reversed(sources) if present(s)), None)
+
+
+def _merged(items: Iterable[M], key: Callable[[M], K]) -> list[M]:
+    """Items with duplicates (by `key`) dropped, the first seen kept."""
+    seen: set[K] = set()
+    out: list[M] = []
+    for item in items:
+        k = key(item)
+        if k not in seen:
+            seen.add(k)
+            out.append(item)
+    return out
+
+
+def compose(
+    contactpoint_id: str,
+    sources: Sequence[pb.SourceRecord],
+    *,
+    shielded: bool,
+    update_time: dt.datetime,
+) -> child_pb2.Child:
+    """A child composed from its source records, given oldest first: for each single field the
+    latest source that has it wins; former names, carers and involvements are merged, the latest
+    source's version of each kept."""
+    latest = sources[-1]
+    child = child_pb2.Child(contactpoint_id=contactpoint_id, shielded=shielded)
+    child.name.CopyFrom(latest.name)
+    child.date_of_birth.CopyFrom(latest.date_of_birth)
+    child.update_time.CopyFrom(timestamp(update_time))
+    if source := _latest(sources, lambda s: s.gender != child_pb2.GENDER_UNSPECIFIED):
+        child.gender = source.gender
+    if source := _latest(sources, lambda s: s.HasField("address")):
+        child.address.CopyFrom(source.address)
+    if source := _latest(sources, lambda s: s.HasField("education_setting")):
+        child.education_setting.CopyFrom(source.education_setting)
+    if source := _latest(sources, lambda s: s.HasField("gp_practice")):
+        child.gp_practice.CopyFrom(source.gp_practice)
+
+    newest_first = list(reversed(sources))
+    current = _person_key(child.name)
+    names = [n for s in newest_first for n in [*s.former_names, s.name]]
+    child.former_names.extend(_merged((n for n in names if _person_key(n) != current), _person_key))
+    child.carers.extend(
+        _merged(
+            (c for s in newest_first for c in s.carers),
+            lambda c: (_person_key(c.name), c.relationship.casefold()),
+        )
+    )
+    involvements = _merged(
+        (i for s in newest_first for i in s.involvements),
+        lambda i: (
+            name_key(i.service_name),
+            name_key(i.organisation),
+            (i.start_date.year, i.start_date.month, i.start_date.day),
+        ),
+    )
+    child.involvements.extend(_involvement(i) for i in involvements)
+    return child
+
+
+def _involvement(source: pb.SourceInvolvement) -> child_pb2.Involvement:
+    out = child_pb2.Involvement(
+        service_name=source.service_name,
+        practitioner_name=source.practitioner_name,
+        organisation=source.organisation,
+        phone=source.phone,
+        email=source.email,
+        lead_professional=source.lead_professional,
+        assessment_held=source.assessment_held,
+        # The gateway strips a sensitive involvement down to its dates; we only flag it.
+        sensitive=source.sensitive or is_sensitive_service(source.service_name),
+    )
+    if source.HasField("start_date"):
+        out.start_date.CopyFrom(source.start_date)
+    if source.HasField("end_date"):
+        out.end_date.CopyFrom(source.end_date)
+    return out

@@ -1,0 +1,195 @@
+"""Data managers' RPCs on RecordsService (CONTRACT §4 "Data managers").
+
+Each call is audited with the platform's audit-first code, as the gateway's requests are: a call
+that changes something records its event *inside* the transaction, before commit, so nothing is
+stored unless the log has it; a refused or failed call records its outcome before the error
+leaves. If the audit service cannot confirm, the call fails UNAVAILABLE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import TypeVar
+
+import structlog
+from sqlalchemy import Connection
+
+from contactpoint.platform.audited import AuditedRequest, AuditWriter
+from contactpoint.platform.auth import Principal, current_principal
+from contactpoint.platform.db import Database
+from contactpoint.platform.errors import ContactPointError, Unavailable
+from contactpoint.platform.interceptor import request_id_of
+from contactpoint.platform.types import Context
+from contactpoint.records.v1 import records_service_pb2 as pb
+from services.records import review
+from services.records.model import AgeLimits
+
+T = TypeVar("T")
+DATA_MANAGER_RPCS = ("NextReviewTask", "ResolveReviewTask", "MergeChildren", "UnmergeChildren", "SetShielded")
+DECISIONS = {pb.REVIEW_DECISION_LINK: review.LINK, pb.REVIEW_DECISION_KEEP_APART: review.KEEP_APART}
+
+
+class _Unaudited(AbstractAsyncContextManager[AuditedRequest]):
+    """Without an audit service configured, data managers' calls fail closed."""
+
+    async def __aenter__(self) -> AuditedRequest:
+        raise Unavailable("the audit service is not configured; data managers' calls are refused")
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class DataManagerRpcs:
+    """NextReviewTask, ResolveReviewTask, MergeChildren, UnmergeChildren and SetShielded."""
+
+    def __init__(self, *, db: Database, limits: AgeLimits, audit: AuditWriter | None) -> None:
+        self._db = db
+        self._limits = limits
+        self._audit = audit
+
+    def _begin(self, action: str, context: Context | None) -> AbstractAsyncContextManager[AuditedRequest]:
+        if self._audit is None:
+            return _Unaudited()
+        metadata = context.invocation_metadata() if context is not None else None
+        call = self._audit.request(action, request_id_of(metadata))
+        return call
+
+    async def record_refusal(self, action: str, caller: Principal | None, error: ContactPointError) -> None:
+        """The interceptor refused a call to a data manager's RPC: record it (the refusal stands)."""
+        if action not in DATA_MANAGER_RPCS or self._audit is None:
+            return
+        call = self._audit.request(action, str(structlog.contextvars.get_contextvars().get("request_id", "")))
+        if caller is not None:
+            call.by(caller)
+        await call.record(error)
+
+    async def _audited_write(self, call: AuditedRequest, work: Callable[[Connection], T]) -> T:
+        """Run `work` in one transaction that commits only once its audit event is confirmed."""
+        loop = asyncio.get_running_loop()
+
+        def run(conn: Connection) -> T:
+            result = work(conn)
+            call.record_before_commit(loop)
+            return result
+
+        return await self._db.write(run)
+
+    @staticmethod
+    def _manager(call: AuditedRequest) -> review.Manager:
+        principal = current_principal()
+        call.by(principal)
+        return review.Manager(principal.name, principal.organisation)
+
+    async def NextReviewTask(self, request: pb.NextReviewTaskRequest, context: Context) -> pb.NextReviewTaskResponse:
+        async with self._begin("NextReviewTask", context) as call:
+            manager = self._manager(call)
+
+            def work(conn: Connection) -> review.TaskView:
+                view = review.next_task(conn, manager=manager, limits=self._limits, now=_now())
+                call.contactpoint_id = view.new_child.contactpoint_id
+                call.details.append(f"task {view.task_id}; candidate {view.candidate.contactpoint_id}")
+                return view
+
+            view = await self._audited_write(call, work)
+            answer = pb.NextReviewTaskResponse(
+                task=pb.ReviewTask(
+                    task_id=view.task_id,
+                    new_child=view.new_child,
+                    candidate=view.candidate,
+                    score=view.score,
+                    reasons=view.reasons,
+                )
+            )
+        return answer
+
+    async def ResolveReviewTask(
+        self, request: pb.ResolveReviewTaskRequest, context: Context
+    ) -> pb.ResolveReviewTaskResponse:
+        async with self._begin("ResolveReviewTask", context) as call:
+            manager = self._manager(call)
+            decision = DECISIONS.get(request.decision, "")
+            call.details.append(f"task {request.task_id[:64]}; decision {decision or 'none'}")
+
+            def work(conn: Connection) -> str:
+                result = review.resolve_task(
+                    conn,
+                    manager=manager,
+                    task_id=request.task_id,
+                    decision=decision,
+                    reason=request.reason,
+                    limits=self._limits,
+                    now=_now(),
+                )
+                call.contactpoint_id = result
+                call.details.append(f"reason: {request.reason}")
+                return result
+
+            result = await self._audited_write(call, work)
+        return pb.ResolveReviewTaskResponse(contactpoint_id=result)
+
+    async def MergeChildren(self, request: pb.MergeChildrenRequest, context: Context) -> pb.MergeChildrenResponse:
+        async with self._begin("MergeChildren", context) as call:
+            manager = self._manager(call)
+            call.contactpoint_id = request.survivor_id[:12]
+            call.details.append(f"retired {request.retired_id[:12]}")
+
+            def work(conn: Connection) -> pb.MergeChildrenResponse:
+                child = review.merge(
+                    conn,
+                    manager=manager,
+                    survivor_id=request.survivor_id,
+                    retired_id=request.retired_id,
+                    reason=request.reason,
+                    limits=self._limits,
+                    now=_now(),
+                )
+                call.details.append(f"reason: {request.reason}")
+                return pb.MergeChildrenResponse(child=child)
+
+            answer = await self._audited_write(call, work)
+        return answer
+
+    async def UnmergeChildren(
+        self, request: pb.UnmergeChildrenRequest, context: Context
+    ) -> pb.UnmergeChildrenResponse:
+        async with self._begin("UnmergeChildren", context) as call:
+            manager = self._manager(call)
+            call.contactpoint_id = request.retired_id[:12]
+
+            def work(conn: Connection) -> None:
+                review.unmerge(
+                    conn, manager=manager, retired_id=request.retired_id, reason=request.reason, limits=self._limits, now=_now()
+                )
+                call.details.append(f"reason: {request.reason}")
+
+            await self._audited_write(call, work)
+        return pb.UnmergeChildrenResponse()
+
+    async def SetShielded(self, request: pb.SetShieldedRequest, context: Context) -> pb.SetShieldedResponse:
+        async with self._begin("SetShielded", context) as call:
+            manager = self._manager(call)
+            call.contactpoint_id = request.contactpoint_id[:12]
+            call.details.append("shield" if request.shielded else "unshield")
+
+            def work(conn: Connection) -> None:
+                review.set_shielded(
+                    conn,
+                    manager=manager,
+                    contactpoint_id=request.contactpoint_id,
+                    shielded=request.shielded,
+                    reason=request.reason,
+                    now=_now(),
+                )
+                call.details.append(f"reason: {request.reason}")
+                # Shielding changes who sees where a child lives: a high-severity event.
+                call.severity = "HIGH" if not request.shielded else "WARNING"
+
+            await self._audited_write(call, work)
+        return pb.SetShieldedResponse()
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

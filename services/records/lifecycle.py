@@ -1,0 +1,53 @@
+"""The lifecycle rules (CONTRACT §4): a record is archived at 18 (25 when extended) or a year
+after the child's death, and purged six years after archiving — its personal data deleted, its
+ContactPoint ID reserved for ever. Work is done in small batches, one transaction each, so that
+the job never holds a long lock and replicas running it at once share it (SKIP LOCKED)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from contactpoint.platform.logging import get_logger
+from services.records.children import add_years
+from services.records.repository import lifecycle as lifecycle_repo
+from services.records.repository import sources as source_repo
+
+log = get_logger(__name__)
+
+PURGE_AFTER_YEARS = 6
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class LifecycleReport:
+    """How many records one run archived and purged."""
+
+    archived: int
+    purged: int
+
+
+def midnight(day: dt.date) -> dt.datetime:
+    """The start of a day, UTC."""
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+def archive_batch(conn: Connection, *, today: dt.date, limit: int = BATCH) -> int:
+    """Archive up to `limit` children whose archive date is on or before `today`."""
+    ids = lifecycle_repo.due_for_archiving(conn, today=today, limit=limit)
+    lifecycle_repo.archive(conn, ids, at=midnight(today))
+    return len(ids)
+
+
+def purge_batch(conn: Connection, *, today: dt.date, limit: int = BATCH) -> int:
+    """Purge up to `limit` children archived six years or more before `today`: their source
+    records (and those of ids merged into them) are deleted; the ids stay reserved."""
+    cutoff = midnight(add_years(today, -PURGE_AFTER_YEARS))
+    ids = lifecycle_repo.due_for_purging(conn, archived_before=cutoff, limit=limit)
+    if ids:
+        retired = lifecycle_repo.retired_into(conn, ids)
+        source_repo.delete_sources_of(conn, ids + retired)
+        lifecycle_repo.mark_purged(conn, ids + retired, at=midnight(today))
+    return len(ids)

@@ -1,0 +1,75 @@
+"""Blocking keys: the short strings under which a source record is filed, so that a new record is
+compared only with the records that share at least one of its keys.
+
+The same function gives the keys to store and the keys to look up, so each key is built to come
+out the same on both records of a pair despite the variation it is meant to survive: phonetic
+codes survive most typos, OCR slips and spelling variants; nickname groups survive Bill/William;
+keys with one part of the date left out survive a wrong day, month or year; sorted day and month
+survive a swap; former family names survive a change of name; postcode keys survive a wrong date.
+Every key holds a full or nearly full date of birth, an address or an NHS number, so that none
+grows with the registry beyond a few dozen records (≈11 million children: ~1,700 per birthday)."""
+
+from __future__ import annotations
+
+from services.records.linkage.features import Features
+from services.records.linkage.nicknames import canonical_forms, groups_of
+from services.records.linkage.spelling import sound
+
+
+def _codes(names: list[tuple[str, ...]]) -> list[str]:
+    # Each part of each name and the whole name joined: "Smith-Jones" files under SM0, JNS, SM0JNS.
+    codes = {sound(token) for name in names for token in name}
+    codes |= {sound("".join(name)) for name in names if len(name) > 1}
+    codes.discard("")
+    return sorted(codes)
+
+
+def _first_initials(given: tuple[str, ...]) -> list[str]:
+    # The initial as written, and that of the full name a nickname stands for ("Bill" → W too).
+    if not given:
+        return []
+    first = given[0]
+    return sorted({first[0]} | {full[0] for full in canonical_forms(first)})
+
+
+def blocking_keys(f: Features) -> list[str]:
+    """The record's blocking keys, each "kind:value" and at most 64 characters, sorted.
+
+    nhs: NHS number · dfp: date of birth + sound of a family name (current or former) ·
+    dgp: date of birth + sound of a given name · dgn: date of birth + the full form of a
+    nickname · dii: date of birth + initials · fym, fyd, fmd: sound of the family name + first
+    initial + the date without its day, month or year · dms: initials + year + day and month in
+    sorted order · pcy: postcode + year of birth · pcf, pcg: postcode + sound of the family or
+    first given name."""
+    keys: set[str] = set()
+    if f.nhs:
+        keys.add(f"nhs:{f.nhs}")
+    family = _codes([f.family])
+    former = _codes([name for name in f.former_family if name])
+    given = _codes([f.given, *(name for name in f.former_given if name)])
+    initials = _first_initials(f.given)
+    family_initials = sorted({name[0][0] for name in (f.family, *f.former_family) if name})
+    if f.dob:
+        y, m, d = f.dob.year, f.dob.month, f.dob.day
+        date = f"{y:04d}{m:02d}{d:02d}"
+        keys.update(f"dfp:{date}:{code}" for code in family + former)
+        keys.update(f"dgp:{date}:{code}" for code in given)
+        keys.update(
+            f"dgn:{date}:{full}" for token in f.given if groups_of(token) for full in canonical_forms(token)
+        )
+        keys.update(f"dii:{date}:{g}{s}" for g in initials for s in family_initials)
+        for code in family:
+            for g in initials:
+                keys.add(f"fym:{code}:{g}:{y:04d}{m:02d}")
+                keys.add(f"fyd:{code}:{g}:{y:04d}-{d:02d}")
+                keys.add(f"fmd:{code}:{g}:{m:02d}{d:02d}")
+        if d <= 12 and d != m:
+            low, high = sorted((d, m))
+            keys.update(f"dms:{g}{s}:{y:04d}{low:02d}{high:02d}" for g in initials for s in family_initials)
+    if f.postcode:
+        if f.dob:
+            keys.add(f"pcy:{f.postcode}:{f.dob.year:04d}")
+        keys.update(f"pcf:{f.postcode}:{code}" for code in family)
+        if f.given:
+            keys.update(f"pcg:{f.postcode}:{code}" for code in _codes([f.given[:1]]))
+    return sorted(key[:64] for key in keys)

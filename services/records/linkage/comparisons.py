@@ -1,0 +1,192 @@
+"""How two records agree, field by field: each comparison is an ordered list of levels, from the
+strongest agreement to "else", and the first level that applies wins (as in splink). A field
+empty on either side is at level "missing", which carries no weight.
+
+Every function here is symmetric in its two records, so that `compare(a, b) == compare(b, a)`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from rapidfuzz.fuzz import token_set_ratio
+
+from services.records.linkage.nicknames import nicknames
+from services.records.linkage.spelling import LETTERS_AS_DIGITS, jaro_winkler, one_edit, sound
+
+MISSING = "missing"
+CLOSE = 0.92  # Jaro-Winkler of one slip of the pen in a name of five letters or more
+NEAR = 0.85
+STREET_SIMILAR = 85.0  # rapidfuzz token_set_ratio, 0 to 100
+KNOWN_GENDERS = frozenset({1, 2, 3})  # male, female, indeterminate; 0 and 4 say nothing
+
+LEVELS: dict[str, tuple[str, ...]] = {
+    "given_names": (
+        "exact", "reordered", "joined", "first", "nickname", "jaro_winkler_0.92", "jaro_winkler_0.85",
+        "initial", "else",
+    ),
+    "family_name": ("exact", "former", "part", "jaro_winkler_0.92", "jaro_winkler_0.85", "phonetic", "else"),
+    "date_of_birth": ("exact", "day_month_swapped", "one_part", "else"),
+    "gender": ("same", "different"),
+    "postcode": ("full", "sector", "near", "district", "else"),
+    "address": ("house_street", "street", "else"),
+    "town": ("same", "else"),
+    "nhs_number": ("same", "different"),
+}  # fmt: skip
+FIELDS: tuple[str, ...] = tuple(LEVELS)
+
+
+def _in_order(short: Sequence[str], long: Sequence[str]) -> bool:
+    rest = iter(long)
+    return all(token in rest for token in short)
+
+
+def _joined(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    # "Mary Jane" = "Maryjane", and "Mary Jane Ann" = "Maryjane" with the middle name dropped.
+    ja, jb = "".join(a), "".join(b)
+    if ja == jb:
+        return True
+    if len(ja) > len(jb):
+        ja, jb, a, b = jb, ja, b, a
+    if not jb.startswith(ja):
+        return False
+    end = 0
+    for token in b:
+        end += len(token)
+        if end >= len(ja):
+            return end == len(ja)
+    return False
+
+
+def given_level(a: tuple[str, ...], b: tuple[str, ...]) -> str:
+    """Given names: the same; the same names reordered or with middle names dropped; hyphenated,
+    spaced or joined ("Mary-Jane"/"Maryjane"); the same first name; nicknames; spelling
+    variants of the first name; an initial for the first name; else."""
+    if not a or not b:
+        return MISSING
+    if a == b:
+        return "exact"
+    a0, b0 = a[0], b[0]
+    if len(a) == len(b):
+        if sorted(a) == sorted(b):
+            return "reordered"
+    elif a0 == b0 and (_in_order(a, b) if len(a) < len(b) else _in_order(b, a)):
+        return "reordered"
+    if _joined(a, b):
+        return "joined"
+    if a0 == b0:
+        return "first"
+    if nicknames(a0, b0):
+        return "nickname"
+    return first_name_level(a0, b0)
+
+
+def first_name_level(a0: str, b0: str) -> str:
+    """Two different first given names: spelling variants, an initial for the other, or else."""
+    if len(a0) > 1 and len(b0) > 1:
+        similarity = jaro_winkler(a0, b0)
+        if similarity >= CLOSE:
+            return "jaro_winkler_0.92"
+        if similarity >= NEAR:
+            return "jaro_winkler_0.85"
+        return "else"
+    return "initial" if a0[0] == b0[0] else "else"
+
+
+def _former_keys(former: tuple[tuple[str, ...], ...]) -> set[str]:
+    return {"".join(name) for name in former if name}
+
+
+def family_level(
+    a: tuple[str, ...],
+    b: tuple[str, ...],
+    a_former: tuple[tuple[str, ...], ...],
+    b_former: tuple[tuple[str, ...], ...],
+) -> str:
+    """Family names: the same; one is a former name of the other; one part of
+    a double-barrelled name is the other; spelling variants; the same sound; else."""
+    if not a or not b:
+        return MISSING
+    ja, jb = "".join(a), "".join(b)
+    if ja == jb:
+        return "exact"
+    if a_former or b_former:
+        fa, fb = _former_keys(a_former), _former_keys(b_former)
+        if jb in fa or ja in fb:
+            return "former"
+    if (len(a) > 1 or len(b) > 1) and not set(a).isdisjoint(b):
+        return "part"
+    similarity = jaro_winkler(ja, jb)
+    if similarity >= CLOSE:
+        return "jaro_winkler_0.92"
+    if similarity >= NEAR:
+        return "jaro_winkler_0.85"
+    code = sound(ja)
+    if code and code == sound(jb):
+        return "phonetic"
+    return "else"
+
+
+def dob_level(a: dt.date | None, b: dt.date | None) -> str:
+    """Dates of birth: the same; day and month swapped; one of day, month or year different; else."""
+    if a is None or b is None:
+        return MISSING
+    if a == b:
+        return "exact"
+    if a.year == b.year and a.day == b.month and a.month == b.day:
+        return "day_month_swapped"
+    if (a.year == b.year) + (a.month == b.month) + (a.day == b.day) == 2:
+        return "one_part"
+    return "else"
+
+
+def gender_level(a: int, b: int) -> str:
+    """Genders: the same or different, when both are known."""
+    if a not in KNOWN_GENDERS or b not in KNOWN_GENDERS:
+        return MISSING
+    return "same" if a == b else "different"
+
+
+def postcode_level(a: str, b: str) -> str:
+    """Postcodes: the same; the same sector ("M1 1"); one slip apart (a typo, or "O" read for "0");
+    the same district ("M1"); else. A moved child lands in "else", which is only a mild negative."""
+    if not a or not b:
+        return MISSING
+    if a == b:
+        return "full"
+    if a[:-2] == b[:-2]:
+        return "sector"
+    if one_edit(a, b) or a.translate(LETTERS_AS_DIGITS) == b.translate(LETTERS_AS_DIGITS):
+        return "near"
+    if a[:-3] == b[:-3]:
+        return "district"
+    return "else"
+
+
+def address_level(a_house: str, a_street: tuple[str, ...], b_house: str, b_street: tuple[str, ...]) -> str:
+    """First lines of address: the same house on a similar street; a similar street; else."""
+    if not (a_house or a_street) or not (b_house or b_street):
+        return MISSING
+    same_house = bool(a_house) and a_house == b_house
+    if not a_street or not b_street:
+        return "house_street" if same_house and not a_street and not b_street else "else"
+    sa, sb = " ".join(a_street), " ".join(b_street)
+    if sa > sb:
+        sa, sb = sb, sa
+    if sa == sb or token_set_ratio(sa, sb) >= STREET_SIMILAR:
+        return "house_street" if same_house else "street"
+    return "else"
+
+
+def town_level(a: str, b: str) -> str:
+    """Towns: the same (or spelt nearly so), or else."""
+    if not a or not b:
+        return MISSING
+    return "same" if a == b or jaro_winkler(a, b) >= CLOSE else "else"
+
+
+def nhs_level(a: str, b: str) -> str:
+    """NHS numbers: the same or different, when both are given."""
+    if not a or not b:
+        return MISSING
+    return "same" if a == b else "different"

@@ -1,0 +1,212 @@
+"""The ingestion decision: link a new source record to the best candidate child, send it to a data
+manager for review, or create a new child — with the reasons, field by field and rule by rule.
+
+The score decides, except where a rule knows better: a shared NHS number and date of birth is the
+same child; twins and siblings are never joined by a score; a source system that holds two
+records is not overruled automatically."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from services.records.linkage.comparisons import KNOWN_GENDERS, dob_level, family_level, first_name_level
+from services.records.linkage.features import Features
+from services.records.linkage.model import Model, Score, compare
+from services.records.linkage.nicknames import nicknames
+
+# Default thresholds on the total match weight (log2 odds), chosen on simulated English
+# children's records: at LINK_WEIGHT a wrong link is rarer than one in a thousand links.
+LINK_WEIGHT = 12.0
+REVIEW_WEIGHT = 4.0
+
+# A twin's family name may be misspelt too.
+_SAME_FAMILY = frozenset({"exact", "former", "part", "jaro_winkler_0.92"})
+# And one of the two records may have the date of birth slightly wrong.
+_SAME_DOB = frozenset({"exact", "day_month_swapped", "one_part"})
+
+RULE_NHS = "rule: same NHS number and date of birth"
+RULE_NHS_DOB = "rule: same NHS number but a different date of birth (linked only on the other fields)"
+RULE_NHS_CONFLICT = "rule: different NHS numbers (never linked automatically)"
+RULE_TWINS = "rule: twins (same family name, date of birth and address, different given names)"
+RULE_SAME_SOURCE = "rule: the same source system holds another record for this child (review)"
+RULE_MANUAL = "rule: automatic linking is off (review)"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A source record already in the registry, found by blocking, and its child."""
+
+    contactpoint_id: str
+    organisation: str
+    source_system: str
+    source_record_id: str
+    features: Features
+    shielded: bool = False
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Total match weights (bits) at and above which a record is linked, or sent for review."""
+
+    link: float = LINK_WEIGHT
+    review: float = REVIEW_WEIGHT
+    auto_link: bool = True
+
+
+class Action(enum.StrEnum):
+    LINK = "LINK"
+    REVIEW = "REVIEW"
+    CREATE = "CREATE"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with a new record; `candidate` is the best candidate (None when there were none)."""
+
+    action: Action
+    candidate: Candidate | None
+    score: float
+    reasons: tuple[str, ...]
+
+
+def compatible_first_names(a: Features, b: Features) -> bool:
+    """Whether two records' first given names could be one name: equal, nicknames, an initial for
+    the other, or spelt within Jaro-Winkler 0.92 (unknown names are compatible with anything)."""
+    if not a.given or not b.given:
+        return True
+    a0, b0 = a.given[0], b.given[0]
+    if a0 == b0 or "".join(a.given) == "".join(b.given):
+        return True
+    return nicknames(a0, b0) or first_name_level(a0, b0) in ("jaro_winkler_0.92", "initial")
+
+
+def twins(a: Features, b: Features) -> bool:
+    """Whether two records look like twins: the same family name, date of birth (or one slip from
+    it) and address, but given names that cannot be one name, or first given names that differ
+    with different known genders. Their scores are high, because the fields twins share are
+    assumed independent; only the given names (and gender) tell them apart."""
+    if dob_level(a.dob, b.dob) not in _SAME_DOB:
+        return False
+    if family_level(a.family, b.family, a.former_family, b.former_family) not in _SAME_FAMILY:
+        return False
+    if not (a.postcode and a.postcode == b.postcode and (a.house == b.house or not a.house or not b.house)):
+        return False
+    if not compatible_first_names(a, b):
+        return True
+    genders_differ = a.gender in KNOWN_GENDERS and b.gender in KNOWN_GENDERS and a.gender != b.gender
+    return genders_differ and bool(a.given) and bool(b.given) and a.given[0] != b.given[0]
+
+
+def _nhs_weight(score: Score) -> float:
+    return sum(r.weight for r in score.fields if r.field == "nhs_number")
+
+
+@dataclass(frozen=True)
+class _Child:
+    decision: Decision
+    twins: bool
+    nhs_same: bool
+    nhs_and_dob: bool
+
+    @property
+    def rank(self) -> tuple[bool, bool, bool, float]:
+        return (not self.twins, self.nhs_and_dob, self.nhs_same, self.decision.score)
+
+
+def _judge(
+    new: Features,
+    records: list[tuple[Candidate, Score]],
+    *,
+    organisation: str,
+    source_system: str,
+    source_record_id: str,
+    thresholds: Thresholds,
+) -> _Child:
+    """One candidate child (all its source records among the candidates) and what rules 3 to 7 say."""
+    same_nhs = [(c, s) for c, s in records if new.nhs and c.features.nhs == new.nhs]
+    nhs_and_dob = [(c, s) for c, s in same_nhs if new.dob is not None and c.features.dob == new.dob]
+    conflict = not same_nhs and any(new.nhs and c.features.nhs for c, _ in records)
+    # A child is a twin of the new record's child when some record of it looks like a twin and
+    # none of its records has a first name that could be the new record's.
+    is_twin = (
+        not nhs_and_dob
+        and any(twins(new, c.features) for c, _ in records)
+        and not any(compatible_first_names(new, c.features) for c, _ in records)
+    )
+    best, score = max(nhs_and_dob or same_nhs or records, key=lambda pair: pair[1].weight)
+    reasons = score.reasons()
+    if is_twin:
+        action = Action.CREATE
+        reasons.append(RULE_TWINS)
+    elif nhs_and_dob:
+        action = Action.LINK
+        reasons.append(RULE_NHS)
+    elif same_nhs:
+        # A shared NHS number with another date of birth may be a mistyped number: linked only when
+        # the other fields reach the link threshold on their own, and at least reviewed.
+        action = Action.LINK if score.weight - _nhs_weight(score) >= thresholds.link else Action.REVIEW
+        reasons.append(RULE_NHS_DOB)
+    elif score.weight >= thresholds.link:
+        action = Action.LINK
+        if conflict:
+            action = Action.REVIEW
+            reasons.append(RULE_NHS_CONFLICT)
+    else:
+        action = Action.REVIEW if score.weight >= thresholds.review else Action.CREATE
+    if action == Action.LINK and any(
+        c.organisation == organisation
+        and c.source_system == source_system
+        and c.source_record_id != source_record_id
+        for c, _ in records
+    ):
+        action = Action.REVIEW
+        reasons.append(RULE_SAME_SOURCE)
+    if action == Action.LINK and not thresholds.auto_link:
+        action = Action.REVIEW
+        reasons.append(RULE_MANUAL)
+    decision = Decision(action, best, score.weight, tuple(reasons))
+    return _Child(decision, is_twin, bool(same_nhs), bool(nhs_and_dob))
+
+
+def decide(
+    new: Features,
+    *,
+    organisation: str,
+    source_system: str,
+    source_record_id: str,
+    candidates: Sequence[Candidate],
+    kept_apart: Collection[str],
+    model: Model,
+    thresholds: Thresholds,
+) -> Decision:
+    """Link, review or create for a new source record, given the candidate records blocking found.
+
+    Candidates are grouped by child, each child scoring as its best-matching record, and the best
+    child is chosen, children sharing the NHS number first; children a data manager kept apart
+    from this record are ignored and twins are never chosen. When nothing is good enough to
+    review, the highest-scoring child is still reported, with its reasons, for the audit trail."""
+    by_child: dict[str, list[tuple[Candidate, Score]]] = {}
+    for candidate in candidates:
+        if candidate.contactpoint_id not in kept_apart:
+            by_child.setdefault(candidate.contactpoint_id, []).append(
+                (candidate, compare(new, candidate.features, model))
+            )
+    if not by_child:
+        return Decision(Action.CREATE, None, 0.0, ())
+    children = [
+        _judge(
+            new,
+            records,
+            organisation=organisation,
+            source_system=source_system,
+            source_record_id=source_record_id,
+            thresholds=thresholds,
+        )
+        for records in by_child.values()
+    ]
+    chosen = max(children, key=lambda child: child.rank)
+    if chosen.decision.action == Action.CREATE:
+        chosen = max(children, key=lambda child: child.decision.score)
+    return chosen.decision

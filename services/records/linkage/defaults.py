@@ -1,0 +1,59 @@
+"""Hand-set m and u for English children's records, before a registry has trained its own.
+
+m: of pairs of records of the same child, the share at each level, allowing for typing and OCR
+errors, nicknames, moves (about one pair in six) and changes of family name. u: of pairs of
+records of different children drawn at random, the share at each level. The "else" levels take
+what is left, so that each field's m and u sum to one.
+
+Three deliberate departures from the raw statistics, because the fields are not independent:
+- postcode, address and town all say "same household", which siblings and twins share, so
+  together they count for about as much as a date of birth, not the 30 bits the raw u would give;
+- given names and date of birth are what tell siblings apart, so their "else" levels are strong
+  negatives (two records of one child rarely disagree on both);
+- a move changes postcode, address and town at once, so only the postcode's "else" is a real
+  negative, and a mild one."""
+
+from __future__ import annotations
+
+# λ: the share of pairs found by blocking that are the same child (2^-7, about one in 128).
+PRIOR = 2.0**-7
+
+# field -> level -> (m, u); the "else" level is filled in as 1 - the others.
+PARAMETERS: dict[str, dict[str, tuple[float, float]]] = {
+    "given_names": {
+        "exact": (0.80, 0.003),
+        "reordered": (0.05, 0.0008),
+        "joined": (0.01, 0.00005),
+        "first": (0.02, 0.001),
+        "nickname": (0.045, 0.0008),
+        "jaro_winkler_0.92": (0.04, 0.003),
+        "jaro_winkler_0.85": (0.015, 0.015),
+        "initial": (0.018, 0.003),
+    },
+    "family_name": {
+        "exact": (0.85, 0.001),
+        "former": (0.03, 0.00005),
+        "part": (0.02, 0.0003),
+        "jaro_winkler_0.92": (0.04, 0.002),
+        "jaro_winkler_0.85": (0.01, 0.008),
+        "phonetic": (0.005, 0.003),
+    },
+    "date_of_birth": {
+        "exact": (0.93, 0.00015),
+        "day_month_swapped": (0.015, 0.00005),
+        "one_part": (0.053, 0.009),
+    },
+    "gender": {"same": (0.98, 0.5)},
+    "postcode": {
+        "full": (0.80, 0.003),
+        "sector": (0.03, 0.003),
+        "near": (0.01, 0.001),
+        "district": (0.03, 0.01),
+    },
+    "address": {
+        "house_street": (0.70, 0.12),
+        "street": (0.08, 0.05),
+    },
+    "town": {"same": (0.85, 0.5)},
+    "nhs_number": {"same": (0.995, 0.000001)},
+}

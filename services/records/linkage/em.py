@@ -1,0 +1,120 @@
+"""Training: expectation-maximisation of m, u and λ from candidate pairs (as splink does), and
+name frequencies for term-frequency adjustment, from a registry's own records."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+from services.records.linkage import comparisons as c
+from services.records.linkage.features import Features
+from services.records.linkage.model import Model, levels_of
+
+# m and u stay inside [CLIP, 1 - CLIP]: a level never seen in training is rare, not impossible.
+CLIP = 1e-6
+_PRIOR_CLIP = 1e-9
+
+
+def _vectors(pairs: Iterable[tuple[Features, Features]]) -> list[tuple[int, ...]]:
+    """Each pair as the index of its level in each field (-1 when missing): compared once."""
+    index = [{level: i for i, level in enumerate(levels)} for levels in c.LEVELS.values()]
+    return [
+        tuple(-1 if lv == c.MISSING else index[f][lv] for f, lv in enumerate(levels_of(a, b)))
+        for a, b in pairs
+    ]
+
+
+def _shares(counts: list[list[float]]) -> list[list[float]]:
+    out = []
+    for row in counts:
+        total = sum(row)
+        if total <= 0:
+            out.append([1.0 / len(row)] * len(row))
+            continue
+        clipped = [min(max(x / total, CLIP), 1.0 - CLIP) for x in row]
+        norm = sum(clipped)
+        out.append([x / norm for x in clipped])
+    return out
+
+
+def _level_shares(vectors: list[tuple[int, ...]], weights: list[float]) -> list[list[float]]:
+    counts = [[0.0] * len(levels) for levels in c.LEVELS.values()]
+    for vector, weight in zip(vectors, weights, strict=True):
+        for f, level in enumerate(vector):
+            if level >= 0:
+                counts[f][level] += weight
+    return _shares(counts)
+
+
+def _table(shares: list[list[float]]) -> dict[str, dict[str, float]]:
+    return {
+        field: dict(zip(levels, row, strict=True))
+        for (field, levels), row in zip(c.LEVELS.items(), shares, strict=True)
+    }
+
+
+def estimate(
+    model: Model,
+    pairs: Sequence[tuple[Features, Features]],
+    *,
+    iterations: int = 20,
+    fix_u_from: Sequence[tuple[Features, Features]] | None = None,
+) -> Model:
+    """A model re-estimated from candidate pairs (pairs found by blocking), starting from `model`.
+
+    Expectation-maximisation: each pair's match probability under the current model (E), then m
+    as the level shares among pairs weighted by that probability, u likewise by its complement,
+    and λ as its mean (M). Term frequencies are not used while training, as in splink. Given
+    `fix_u_from` (pairs of records drawn at random, nearly all of different children), u is
+    counted from those pairs once and held fixed, which keeps EM from mistaking the look-alikes
+    that blocking gathers for matches. λ is the share of matches among `pairs`, as the model's
+    prior expects. Name frequencies are kept; see `name_frequencies`."""
+    if not pairs:
+        return model
+    vectors = _vectors(pairs)
+    m = [[model.m[f][lv] for lv in levels] for f, levels in c.LEVELS.items()]
+    u = [[model.u[f][lv] for lv in levels] for f, levels in c.LEVELS.items()]
+    if fix_u_from:
+        u = _level_shares(_vectors(fix_u_from), [1.0] * len(fix_u_from))
+    prior = model.prior
+    for _ in range(iterations):
+        log_m = [[math.log(x) for x in row] for row in m]
+        log_u = [[math.log(x) for x in row] for row in u]
+        prior_logit = math.log(prior / (1.0 - prior))
+        posteriors = []
+        for vector in vectors:
+            logit = prior_logit
+            for f, level in enumerate(vector):
+                if level >= 0:
+                    logit += log_m[f][level] - log_u[f][level]
+            posteriors.append(1.0 / (1.0 + math.exp(-logit)) if logit > -700 else 0.0)
+        m = _level_shares(vectors, posteriors)
+        if not fix_u_from:
+            u = _level_shares(vectors, [1.0 - p for p in posteriors])
+        prior = min(max(sum(posteriors) / len(posteriors), _PRIOR_CLIP), 1.0 - _PRIOR_CLIP)
+    return Model(
+        prior=prior,
+        m=_table(m),
+        u=_table(u),
+        family_frequency=model.family_frequency,
+        given_frequency=model.given_frequency,
+    )
+
+
+def name_frequencies(features: Iterable[Features]) -> tuple[dict[str, float], dict[str, float]]:
+    """The share of records bearing each family name and each first given name, as (family,
+    given), for `Model.family_frequency` and `Model.given_frequency`. Count one record per child
+    when you can, or a child held by many systems counts many times."""
+    family: Counter[str] = Counter()
+    given: Counter[str] = Counter()
+    for f in features:
+        if f.family:
+            family["".join(f.family)] += 1
+        if f.given:
+            given[f.given[0]] += 1
+    total_family, total_given = sum(family.values()), sum(given.values())
+    return (
+        {name: n / total_family for name, n in family.items()},
+        {name: n / total_given for name, n in given.items()},
+    )

@@ -1,0 +1,157 @@
+"""The parts of a source record that record linkage compares, already normalised: name tokens,
+date of birth, gender, postcode, house and street, town and NHS number.
+
+Features are computed once per source record and stored beside it (`to_json`), so that the
+candidates found by blocking can be compared without parsing their protobufs again."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+
+from contactpoint.records.v1 import records_service_pb2 as pb
+from services.records.linkage.spelling import DIGITS_AS_LETTERS, LETTERS_AS_DIGITS
+from services.records.names import name_key, name_tokens, postcode_key
+from services.records.validation import date_value, nhs_number_problem
+
+FORMAT_VERSION = 1
+_WORD = re.compile(r"[^\W_]+")
+# Usual abbreviations, so that "12 High Street" and "12 High St." have the same street tokens.
+_STREET_WORDS = {
+    "road": "rd", "street": "st", "avenue": "ave", "av": "ave", "lane": "ln", "close": "cl", "drive": "dr",
+    "crescent": "cres", "court": "ct", "place": "pl", "gardens": "gdns", "terrace": "ter", "square": "sq",
+    "grove": "gr", "park": "pk", "parks": "pk", "mount": "mt", "saint": "st", "north": "n", "south": "s",
+    "east": "e", "west": "w", "green": "grn", "walk": "wk", "way": "wy",
+}  # fmt: skip
+# Words that name the kind of premises, not the street: the number after them is the house token.
+_PREMISES = frozenset({"flat", "apartment", "apt", "unit", "studio", "suite", "room", "floor"})
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """A source record as linkage sees it. Name fields hold `name_key` tokens; `former_family`
+    and `former_given` hold one entry per former name, in the same order (either may be empty)."""
+
+    given: tuple[str, ...]
+    family: tuple[str, ...]
+    former_family: tuple[tuple[str, ...], ...]
+    former_given: tuple[tuple[str, ...], ...]
+    dob: dt.date | None
+    gender: int
+    postcode: str
+    house: str
+    street: tuple[str, ...]
+    town: str
+    nhs: str
+
+    def to_json(self) -> str:
+        """A compact JSON list, stable for equal features, for a database column."""
+        return json.dumps(
+            [
+                FORMAT_VERSION,
+                self.given,
+                self.family,
+                self.former_family,
+                self.former_given,
+                self.dob.isoformat() if self.dob else None,
+                self.gender,
+                self.postcode,
+                self.house,
+                self.street,
+                self.town,
+                self.nhs,
+            ],
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Features:
+        """Features back from `to_json`: one `json.loads` and tuple conversions, because it runs
+        for every candidate of every ingested record."""
+        v, given, family, former_family, former_given, dob, gender, postcode, house, street, town, nhs = (
+            json.loads(text)
+        )
+        if v != FORMAT_VERSION:
+            raise ValueError(f"unknown features format {v!r}")
+        return cls(
+            tuple(given),
+            tuple(family),
+            tuple(map(tuple, former_family)),
+            tuple(map(tuple, former_given)),
+            dt.date.fromisoformat(dob) if dob else None,
+            gender,
+            postcode,
+            house,
+            tuple(street),
+            town,
+            nhs,
+        )
+
+
+def _name(value: str) -> tuple[str, ...]:
+    # Names hold letters only once validated; digits that slipped through OCR become letters.
+    return tuple(name_tokens(value.translate(DIGITS_AS_LETTERS)))
+
+
+def _house_token(token: str) -> str:
+    if not any(ch.isdigit() for ch in token):
+        return token  # a house name
+    folded = token.translate(LETTERS_AS_DIGITS)  # "1O" read for "10"
+    if folded.isdigit():
+        token = folded
+    number = token.rstrip("abcdefghijklmnopqrstuvwxyz")
+    if not number.isdigit():
+        return token
+    # "07" and "7" are the same house; a letter suffix ("12a") is kept.
+    return (number.lstrip("0") or "0") + token[len(number) :]
+
+
+def address_parts(lines: list[str]) -> tuple[str, tuple[str, ...]]:
+    """The house token and the street tokens of an address's lines.
+
+    The house is the first token with a digit on the first line ("Flat 5" → "5", "12a High St"
+    → "12a"), or a house name when the first line has no number and more lines follow. The
+    street is every other word, lower case, with the usual abbreviations and no premises words."""
+    tokens = [[w.casefold() for w in _WORD.findall(line)] for line in lines if line.strip()]
+    if not tokens:
+        return "", ()
+    house = next((t for t in tokens[0] if any(ch.isdigit() for ch in t)), "")
+    rest = tokens
+    if not house and len(tokens) > 1:
+        house, rest = name_key(" ".join(tokens[0])), tokens[1:]
+    street = tuple(
+        _STREET_WORDS.get(t, t)
+        for line in rest
+        for t in line
+        if t not in _PREMISES and not any(ch.isdigit() for ch in t)
+    )
+    return (_house_token(house) if house else ""), street
+
+
+def _nhs(value: str) -> str:
+    digits = value.replace(" ", "")
+    return digits if digits and nhs_number_problem(digits) is None else ""
+
+
+def features_of(record: pb.SourceRecord) -> Features:
+    """What linkage compares of a validated, normalised source record. Values that are missing or
+    malformed become empty (an NHS number with a wrong check digit is no evidence at all)."""
+    dob_set = record.HasField("date_of_birth")
+    formers = [(_name(n.family_name), _name(n.given_names)) for n in record.former_names]
+    house, street = address_parts(list(record.address.lines))
+    return Features(
+        given=_name(record.name.given_names),
+        family=_name(record.name.family_name),
+        former_family=tuple(family for family, _ in formers),
+        former_given=tuple(given for _, given in formers),
+        dob=date_value(record.date_of_birth) if dob_set else None,
+        gender=int(record.gender),
+        postcode=postcode_key(record.address.postcode),
+        house=house,
+        street=street,
+        town=name_key(record.address.town),
+        nhs=_nhs(record.nhs_number),
+    )

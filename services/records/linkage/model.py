@@ -1,0 +1,176 @@
+"""The Fellegi-Sunter model: for each level of each comparison, m (how often two records of the
+same child are at that level) and u (how often two records of different children are), and the
+prior λ. A pair's match weight is log2 of its odds of being the same child, and is the sum of one
+weight per field, so that every decision can be explained field by field."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+
+from services.records.linkage import comparisons as c
+from services.records.linkage import frequencies
+from services.records.linkage.defaults import PARAMETERS, PRIOR
+from services.records.linkage.features import Features
+
+# The u of an exact name never goes below this, however rare the name: one in two thousand.
+TF_FLOOR = 5e-4
+
+
+@dataclass(frozen=True, slots=True)
+class FieldResult:
+    """One field's level and weight in a comparison, in bits (0.0 when missing)."""
+
+    field: str
+    level: str
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """The total match weight of a pair (prior plus fields), and how each field contributed."""
+
+    weight: float
+    fields: tuple[FieldResult, ...]
+
+    @property
+    def probability(self) -> float:
+        """The match probability the weight stands for: 2^w / (1 + 2^w)."""
+        return 1.0 / (1.0 + math.exp2(min(-self.weight, 1000.0)))
+
+    def reasons(self) -> list[str]:
+        """One line per field for a data manager, e.g. "given_names: nickname (+4.2)"."""
+        return [f"{r.field}: {r.level} ({r.weight:+.1f})" for r in self.fields]
+
+
+@dataclass(frozen=True)
+class Model:
+    """m and u per field and level, λ, and name frequencies for term-frequency adjustment."""
+
+    prior: float
+    m: Mapping[str, Mapping[str, float]]
+    u: Mapping[str, Mapping[str, float]]
+    family_frequency: Mapping[str, float]
+    given_frequency: Mapping[str, float]
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.prior < 1.0:
+            raise ValueError("prior must be between 0 and 1")
+        for field, levels in c.LEVELS.items():
+            for level in levels:
+                for name, table in (("m", self.m), ("u", self.u)):
+                    value = table.get(field, {}).get(level)
+                    if value is None or not 0.0 < value < 1.0:
+                        raise ValueError(f"{name}[{field}][{level}] must be between 0 and 1")
+
+    @cached_property
+    def prior_weight(self) -> float:
+        """log2 of the prior odds, λ / (1 - λ)."""
+        return math.log2(self.prior / (1.0 - self.prior))
+
+    @cached_property
+    def weights(self) -> dict[str, dict[str, float]]:
+        """log2(m/u) for every field and level, computed once per model."""
+        return {
+            field: {level: math.log2(self.m[field][level] / self.u[field][level]) for level in levels}
+            for field, levels in c.LEVELS.items()
+        }
+
+    @cached_property
+    def _tf_cache(self) -> dict[tuple[str, str], float]:
+        return {}
+
+    def exact_weight(self, field: str, key: str) -> float:
+        """The weight of an exact name, with u the name's own frequency (splink's term-frequency
+        adjustment): "smith" = "smith" is weaker evidence than "okonkwo" = "okonkwo"."""
+        cache = self._tf_cache
+        weight = cache.get((field, key))
+        if weight is None:
+            table = self.given_frequency if field == "given_names" else self.family_frequency
+            u = max(table.get(key, 0.0), TF_FLOOR)
+            weight = cache[(field, key)] = math.log2(self.m[field]["exact"] / u)
+        return weight
+
+    def to_json(self) -> str:
+        """The model as JSON with sorted keys, for a settings file or a database row."""
+        return json.dumps(
+            {
+                "prior": self.prior,
+                "m": {field: dict(levels) for field, levels in self.m.items()},
+                "u": {field: dict(levels) for field, levels in self.u.items()},
+                "family_frequency": dict(self.family_frequency),
+                "given_frequency": dict(self.given_frequency),
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Model:
+        """A model back from `to_json`; checked, so a bad file fails at start-up, not mid-ingest."""
+        data = json.loads(text)
+        return cls(
+            prior=float(data["prior"]),
+            m={f: {lv: float(x) for lv, x in levels.items()} for f, levels in data["m"].items()},
+            u={f: {lv: float(x) for lv, x in levels.items()} for f, levels in data["u"].items()},
+            family_frequency={k: float(v) for k, v in data["family_frequency"].items()},
+            given_frequency={k: float(v) for k, v in data["given_frequency"].items()},
+        )
+
+
+def levels_of(a: Features, b: Features) -> tuple[str, ...]:
+    """The level of each field (in `comparisons.FIELDS` order) for a pair of records."""
+    return (
+        c.given_level(a.given, b.given),
+        c.family_level(a.family, b.family, a.former_family, b.former_family),
+        c.dob_level(a.dob, b.dob),
+        c.gender_level(a.gender, b.gender),
+        c.postcode_level(a.postcode, b.postcode),
+        c.address_level(a.house, a.street, b.house, b.street),
+        c.town_level(a.town, b.town),
+        c.nhs_level(a.nhs, b.nhs),
+    )
+
+
+def compare(a: Features, b: Features, model: Model) -> Score:
+    """How strongly two records look like the same child: the prior plus one weight per field,
+    where exact names are weighted by how rare the name is. Symmetric in `a` and `b`."""
+    weights = model.weights
+    results = []
+    total = model.prior_weight
+    for field, level in zip(c.FIELDS, levels_of(a, b), strict=True):
+        if level == c.MISSING:
+            weight = 0.0
+        elif level == "exact" and field == "given_names":
+            weight = model.exact_weight(field, a.given[0])
+        elif level == "exact" and field == "family_name":
+            weight = model.exact_weight(field, "".join(a.family))
+        else:
+            weight = weights[field][level]
+        total += weight
+        results.append(FieldResult(field, level, weight))
+    return Score(total, tuple(results))
+
+
+def default_model() -> Model:
+    """The shipped model: hand-set m and u (`defaults`) and the shipped name frequencies, good
+    enough to link English children's records before a registry has trained its own with `em`."""
+    m: dict[str, dict[str, float]] = {}
+    u: dict[str, dict[str, float]] = {}
+    for field, levels in c.LEVELS.items():
+        given = PARAMETERS[field]
+        *named, rest = levels
+        m[field] = {level: given[level][0] for level in named}
+        u[field] = {level: given[level][1] for level in named}
+        m[field][rest] = 1.0 - sum(m[field].values())
+        u[field][rest] = 1.0 - sum(u[field].values())
+    return Model(
+        prior=PRIOR,
+        m=m,
+        u=u,
+        family_frequency=frequencies.FAMILY,
+        given_frequency=frequencies.GIVEN,
+    )

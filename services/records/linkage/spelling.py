@@ -1,0 +1,70 @@
+"""How name keys are spelt alike: OCR-folded skeletons, phonetic codes and Jaro-Winkler similarity.
+
+Every function is cached on its string arguments, because the same few thousand names are
+compared again and again at ingestion (one call per candidate), and metaphone is slow in Python
+terms. All of them are symmetric where they take two names, so that comparisons are too."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import jellyfish
+from rapidfuzz.distance import JaroWinkler
+
+# Letter sequences that scanners and tired eyes read as one another. Folding both sides the same
+# way makes "Srnith"/"Smith" and "Cleo"/"Deo" spelt alike; it is symmetric, so "Byrne" still only
+# ever meets "Byrne" (both become "byme").
+_OCR_FOLDS = (("rn", "m"), ("cl", "d"), ("vv", "w"))
+# Digits that OCR puts in place of letters, for text that should hold letters only.
+DIGITS_AS_LETTERS = str.maketrans("0123456789", "olzeasbtbg")
+# Letters that OCR puts in place of digits, for house numbers and postcodes.
+LETTERS_AS_DIGITS = str.maketrans("OoIiLlSsBZz", "00111155822")
+MAX_CODE = 12
+CACHE_SIZE = 1 << 16
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def skeleton(key: str) -> str:
+    """A name key with letter groups that OCR confuses folded together: "srnith" → "smith"."""
+    for wrong, right in _OCR_FOLDS:
+        if wrong in key:
+            key = key.replace(wrong, right)
+    return key
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def sound(key: str) -> str:
+    """The metaphone code of a name key's skeleton, at most 12 letters ("" for an empty key)."""
+    return jellyfish.metaphone(skeleton(key))[:MAX_CODE] if key else ""
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def jaro_winkler(a: str, b: str) -> float:
+    """Jaro-Winkler similarity of two name keys, the better of their plain and OCR-folded spellings.
+
+    Arguments are put in order first, so the result never depends on which side is which."""
+    if a > b:
+        a, b = b, a
+    plain = JaroWinkler.similarity(a, b)
+    sa, sb = skeleton(a), skeleton(b)
+    if (sa, sb) == (a, b):
+        return plain
+    return max(plain, JaroWinkler.similarity(sa, sb))
+
+
+def one_edit(a: str, b: str) -> bool:
+    """Whether two strings differ by at most one substitution, insertion, deletion or swap of
+    neighbours (Damerau-Levenshtein distance ≤ 1), without computing the whole distance."""
+    if a == b:
+        return True
+    la, lb = len(a), len(b)
+    if abs(la - lb) > 1:
+        return False
+    i = 0
+    while i < min(la, lb) and a[i] == b[i]:
+        i += 1
+    if la == lb:
+        return a[i + 1 :] == b[i + 1 :] or (a[i + 2 :] == b[i + 2 :] and a[i : i + 2] == b[i : i + 2][::-1])
+    if la > lb:
+        return a[i + 1 :] == b[i:]
+    return a[i:] == b[i + 1 :]

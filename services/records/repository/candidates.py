@@ -1,0 +1,90 @@
+"""Candidate retrieval for matching: blocking-key lookups, and the locks that serialise two
+transactions ingesting the same child at the same moment."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection
+
+from sqlalchemy import Connection, bindparam, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
+
+from contactpoint.platform.db import dialect_of
+from services.records.repository.rows import CandidateRow, SourceKey
+from services.records.tables import ACTIVE, blocking_keys, children, source_records
+
+_LOCK_KEYS = text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(:keys) WITH ORDINALITY AS t(k, n)").bindparams(
+    bindparam("keys", type_=ARRAY(BIGINT))
+)
+
+
+def lock_id(name: str) -> int:
+    """A signed 64-bit advisory lock id for a name (a blocking key, a source key, a request id)."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def serialise_on(conn: Connection, names: Collection[str]) -> None:
+    """Hold a transaction-scoped lock on each name until commit, so that two transactions that
+    share a blocking key (the same child from two councils at once) run one after the other and
+    the second sees the first's child. Taken in one sorted order, so they never deadlock. SQLite
+    needs nothing: its writers already hold the one database lock (BEGIN IMMEDIATE)."""
+    if not names or dialect_of(conn) != "postgresql":
+        return
+    conn.execute(_LOCK_KEYS, {"keys": sorted({lock_id(n) for n in names})})
+
+
+def candidates(conn: Connection, keys: Collection[str]) -> list[CandidateRow]:
+    """Active source records of active children that share any of `keys`, one row per key hit."""
+    if not keys:
+        return []
+    query = (
+        select(
+            blocking_keys.c.key,
+            source_records.c.id,
+            source_records.c.contactpoint_id,
+            source_records.c.organisation,
+            source_records.c.source_system,
+            source_records.c.source_record_id,
+            source_records.c.features,
+            children.c.shielded,
+            children.c.provisional_shield,
+        )
+        .select_from(blocking_keys)
+        .join(source_records, source_records.c.id == blocking_keys.c.source_id)
+        .join(children, children.c.contactpoint_id == source_records.c.contactpoint_id)
+        .where(blocking_keys.c.key.in_(sorted(keys)), children.c.status == ACTIVE)
+    )
+    return [
+        CandidateRow(
+            key=r.key,
+            source_id=r.id,
+            contactpoint_id=r.contactpoint_id,
+            source=SourceKey(r.organisation, r.source_system, r.source_record_id),
+            features=r.features,
+            shielded=bool(r.shielded or r.provisional_shield),
+        )
+        for r in conn.execute(query)
+    ]
+
+
+def blocked_pairs(conn: Connection, *, limit: int) -> list[tuple[str, str]]:
+    """Up to `limit` pairs of active source records that share a blocking key (features JSON of
+    each): what EM learns m from."""
+    a, b = blocking_keys.alias("a"), blocking_keys.alias("b")
+    sa, sb = source_records.alias("sa"), source_records.alias("sb")
+    query = (
+        select(sa.c.features, sb.c.features)
+        .select_from(a)
+        .join(b, (a.c.key == b.c.key) & (a.c.source_id < b.c.source_id))
+        .join(sa, sa.c.id == a.c.source_id)
+        .join(sb, sb.c.id == b.c.source_id)
+        .distinct()
+        .limit(limit)
+    )
+    return [(str(x), str(y)) for x, y in conn.execute(query)]
+
+
+def sample_features(conn: Connection, *, limit: int) -> list[str]:
+    """Features of up to `limit` active source records (for name frequencies and random pairs)."""
+    query = select(source_records.c.features).where(source_records.c.withdrawn.is_(False)).limit(limit)
+    return [str(r.features) for r in conn.execute(query)]

@@ -1,0 +1,105 @@
+"""Child rows: the registry's own facts about a child (id, lifecycle, shielding, merges)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Iterable
+
+from sqlalchemy import Connection, exists, insert, select, update
+
+from services.records.repository.rows import ChildRow
+from services.records.repository.writes import unique
+from services.records.tables import ACTIVE, children
+
+
+def child(conn: Connection, contactpoint_id: str, *, lock: bool = False) -> ChildRow | None:
+    """One child row; with `lock`, row-locked until the transaction ends (on PostgreSQL)."""
+    query = select(children).where(children.c.contactpoint_id == contactpoint_id)
+    if lock:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    return ChildRow.of(row) if row is not None else None
+
+
+def children_by_id(conn: Connection, ids: Collection[str], *, share_lock: bool = False) -> dict[str, ChildRow]:
+    """Several child rows by id. With `share_lock` they cannot change (e.g. be merged away) until
+    the transaction ends."""
+    if not ids:
+        return {}
+    query = select(children).where(children.c.contactpoint_id.in_(sorted(ids)))
+    if share_lock:
+        query = query.with_for_update(read=True)
+    return {row.contactpoint_id: ChildRow.of(row) for row in conn.execute(query)}
+
+
+def child_exists(conn: Connection, contactpoint_id: str) -> bool:
+    """Whether a ContactPoint ID was ever issued (child rows are never deleted)."""
+    return bool(conn.execute(select(exists().where(children.c.contactpoint_id == contactpoint_id))).scalar())
+
+
+def insert_children(
+    conn: Connection,
+    new: Iterable[tuple[str, bool, dt.date | None]],
+    *,
+    now: dt.datetime,
+) -> None:
+    """Store new active children: (contactpoint_id, provisional_shield, archive_on) each."""
+    rows = [
+        {
+            "contactpoint_id": cid,
+            "status": ACTIVE,
+            "shielded": False,
+            "provisional_shield": provisional,
+            "created_at": now,
+            "updated_at": now,
+            "archive_on": archive_on,
+        }
+        for cid, provisional, archive_on in new
+    ]
+    if rows:
+        with unique():
+            conn.execute(insert(children), rows)
+
+
+def touch(conn: Connection, contactpoint_id: str, *, now: dt.datetime, archive_on: dt.date | None) -> None:
+    """Record that a child's record changed, with its (re)computed archive date."""
+    conn.execute(
+        update(children)
+        .where(children.c.contactpoint_id == contactpoint_id)
+        .values(updated_at=now, archive_on=archive_on)
+    )
+
+
+def set_shielding(
+    conn: Connection,
+    contactpoint_id: str,
+    *,
+    shielded: bool | None = None,
+    provisional: bool | None = None,
+    now: dt.datetime,
+) -> None:
+    """Change a child's shielding (None leaves a flag as it is)."""
+    values: dict[str, object] = {"updated_at": now}
+    if shielded is not None:
+        values["shielded"] = shielded
+    if provisional is not None:
+        values["provisional_shield"] = provisional
+    conn.execute(update(children).where(children.c.contactpoint_id == contactpoint_id).values(values))
+
+
+def retire(conn: Connection, contactpoint_id: str, *, into: str, now: dt.datetime) -> None:
+    """Mark a child merged into another: its id reads as `into` from now on."""
+    conn.execute(
+        update(children)
+        .where(children.c.contactpoint_id == contactpoint_id)
+        .values(status="merged", merged_into=into, provisional_shield=False, updated_at=now)
+    )
+
+
+def reinstate(conn: Connection, contactpoint_id: str, *, shielded: bool, now: dt.datetime) -> None:
+    """Undo `retire`: the child is active again, shielded as it was before the merge."""
+    conn.execute(
+        update(children)
+        .where(children.c.contactpoint_id == contactpoint_id)
+        .values(status=ACTIVE, merged_into=None, shielded=shielded, updated_at=now)
+    )

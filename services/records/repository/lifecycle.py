@@ -1,0 +1,91 @@
+"""Lifecycle queries: children due for archiving or purging, and the match models."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Connection, insert, select, update
+
+from services.records.tables import ACTIVE, ARCHIVED, PURGED, children, match_models
+
+
+def due_for_archiving(conn: Connection, *, today: dt.date, limit: int) -> list[str]:
+    """Active children whose archive date has come, oldest first, row-locked (others skipped)."""
+    query = (
+        select(children.c.contactpoint_id)
+        .where(children.c.status == ACTIVE, children.c.archive_on <= today)
+        .order_by(children.c.archive_on, children.c.contactpoint_id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [r.contactpoint_id for r in conn.execute(query)]
+
+
+def archive(conn: Connection, ids: list[str], *, at: dt.datetime) -> None:
+    """Archive children: visible to no one through the gateway from now on."""
+    if ids:
+        conn.execute(
+            update(children)
+            .where(children.c.contactpoint_id.in_(ids), children.c.status == ACTIVE)
+            .values(status=ARCHIVED, archived_at=at, updated_at=at, provisional_shield=False)
+        )
+
+
+def due_for_purging(conn: Connection, *, archived_before: dt.datetime, limit: int) -> list[str]:
+    """Archived children archived at or before `archived_before`, row-locked (others skipped)."""
+    query = (
+        select(children.c.contactpoint_id)
+        .where(children.c.status == ARCHIVED, children.c.archived_at <= archived_before)
+        .order_by(children.c.archived_at, children.c.contactpoint_id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [r.contactpoint_id for r in conn.execute(query)]
+
+
+def mark_purged(conn: Connection, ids: list[str], *, at: dt.datetime) -> None:
+    """The children's personal data is gone; their ids stay reserved (the rows stay)."""
+    if ids:
+        conn.execute(
+            update(children)
+            .where(children.c.contactpoint_id.in_(ids))
+            .values(status=PURGED, purged_at=at, updated_at=at, archive_on=None, shielded=False)
+        )
+
+
+def retired_into(conn: Connection, survivors: list[str]) -> list[str]:
+    """Children merged into any of `survivors` (they share the survivors' fate)."""
+    if not survivors:
+        return []
+    query = select(children.c.contactpoint_id).where(children.c.merged_into.in_(survivors))
+    return [r.contactpoint_id for r in conn.execute(query)]
+
+
+def latest_model(conn: Connection) -> tuple[int, str] | None:
+    """The newest stored match model (id, JSON), if any."""
+    row = conn.execute(
+        select(match_models.c.id, match_models.c.model).order_by(match_models.c.id.desc()).limit(1)
+    ).first()
+    return (int(row.id), str(row.model)) if row is not None else None
+
+
+def latest_model_id(conn: Connection) -> int:
+    """The newest stored match model's id (0 when none)."""
+    row = conn.execute(select(match_models.c.id).order_by(match_models.c.id.desc()).limit(1)).first()
+    return int(row.id) if row is not None else 0
+
+
+def insert_model(conn: Connection, model: str, *, pairs: int, now: dt.datetime) -> int:
+    """Store a re-estimated match model; it is used from the next refresh on."""
+    result = conn.execute(insert(match_models).values(model=model, pairs=pairs, created_at=now))
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def count_children(conn: Connection) -> dict[str, int]:
+    """How many children the registry holds, by status."""
+    from sqlalchemy import func
+
+    query = select(children.c.status, func.count()).group_by(children.c.status)
+    return {str(status): int(n) for status, n in conn.execute(query)}

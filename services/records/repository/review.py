@@ -1,0 +1,243 @@
+"""Review tasks, kept-apart pairs and merges: what data managers decide."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, and_, exists, insert, or_, select, update
+
+from services.records.repository.rows import MergeRow, ReviewTaskRow
+from services.records.repository.writes import unique
+from services.records.tables import kept_apart, merges, review_tasks, source_records
+
+OPEN = "open"
+RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    """A possible match to put before a data manager."""
+
+    task_id: str
+    new_child: str
+    candidate: str
+    score: float
+    reasons: Sequence[str]
+
+
+def insert_tasks(conn: Connection, tasks: Sequence[NewTask], *, now: dt.datetime) -> None:
+    """Raise review tasks."""
+    if tasks:
+        conn.execute(
+            insert(review_tasks),
+            [
+                {
+                    "task_id": t.task_id,
+                    "new_child": t.new_child,
+                    "candidate": t.candidate,
+                    "score": t.score,
+                    "reasons": list(t.reasons),
+                    "status": OPEN,
+                    "created_at": now,
+                }
+                for t in tasks
+            ],
+        )
+
+
+def _held_by_org(child: object, organisation: str) -> object:
+    return exists().where(
+        source_records.c.contactpoint_id == child,
+        source_records.c.organisation == organisation,
+        source_records.c.withdrawn.is_(False),
+    )
+
+
+def next_open_task(conn: Connection, *, organisation: str, manager: str, now: dt.datetime) -> ReviewTaskRow | None:
+    """The oldest open task about a child `organisation` holds that no other data manager is
+    holding (one already held by `manager` first), row-locked; others' locked rows are skipped."""
+    free = or_(
+        review_tasks.c.held_by.is_(None),
+        review_tasks.c.held_by == manager,
+        review_tasks.c.held_until <= now,
+    )
+    query = (
+        select(review_tasks)
+        .where(
+            review_tasks.c.status == OPEN,
+            free,
+            or_(
+                _held_by_org(review_tasks.c.new_child, organisation),
+                _held_by_org(review_tasks.c.candidate, organisation),
+            ),
+        )
+        .order_by((review_tasks.c.held_by == manager).desc(), review_tasks.c.created_at, review_tasks.c.task_id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    row = conn.execute(query).first()
+    return ReviewTaskRow.of(row) if row is not None else None
+
+
+def task(conn: Connection, task_id: str, *, lock: bool = False) -> ReviewTaskRow | None:
+    """One task."""
+    query = select(review_tasks).where(review_tasks.c.task_id == task_id)
+    if lock:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    return ReviewTaskRow.of(row) if row is not None else None
+
+
+def hold_task(conn: Connection, task_id: str, *, manager: str, until: dt.datetime) -> None:
+    """Hold a task for one data manager."""
+    conn.execute(
+        update(review_tasks).where(review_tasks.c.task_id == task_id).values(held_by=manager, held_until=until)
+    )
+
+
+def resolve_task(
+    conn: Connection, task_id: str, *, decision: str, manager: str, reason: str, result_id: str, now: dt.datetime
+) -> None:
+    """Record a data manager's decision on a task."""
+    conn.execute(
+        update(review_tasks)
+        .where(review_tasks.c.task_id == task_id)
+        .values(
+            status=RESOLVED,
+            decision=decision,
+            decided_by=manager,
+            decision_reason=reason,
+            result_id=result_id,
+            resolved_at=now,
+            held_by=None,
+            held_until=None,
+        )
+    )
+
+
+def open_tasks_of(conn: Connection, contactpoint_id: str) -> list[ReviewTaskRow]:
+    """Open tasks that name a child on either side."""
+    query = select(review_tasks).where(
+        review_tasks.c.status == OPEN,
+        or_(review_tasks.c.new_child == contactpoint_id, review_tasks.c.candidate == contactpoint_id),
+    )
+    return [ReviewTaskRow.of(r) for r in conn.execute(query)]
+
+
+def close_tasks_between(conn: Connection, a: str, b: str, *, manager: str, reason: str, result_id: str, decision: str, now: dt.datetime) -> None:
+    """Resolve every open task about the pair (a, b), whichever way round."""
+    pair = or_(
+        and_(review_tasks.c.new_child == a, review_tasks.c.candidate == b),
+        and_(review_tasks.c.new_child == b, review_tasks.c.candidate == a),
+    )
+    conn.execute(
+        update(review_tasks)
+        .where(review_tasks.c.status == OPEN, pair)
+        .values(
+            status=RESOLVED,
+            decision=decision,
+            decided_by=manager,
+            decision_reason=reason,
+            result_id=result_id,
+            resolved_at=now,
+            held_by=None,
+            held_until=None,
+        )
+    )
+
+
+# --- kept apart ---------------------------------------------------------------------------------
+
+
+def keep_apart(conn: Connection, a: str, b: str, *, manager: str, reason: str, now: dt.datetime) -> None:
+    """Remember for ever that two children are different (idempotent)."""
+    first, second = sorted((a, b))
+    if are_kept_apart(conn, first, second):
+        return
+    with unique():
+        conn.execute(
+            insert(kept_apart).values(
+                child_a=first, child_b=second, decided_by=manager, reason=reason, created_at=now
+            )
+        )
+
+
+def are_kept_apart(conn: Connection, a: str, b: str) -> bool:
+    """Whether a data manager said these two are different children."""
+    first, second = sorted((a, b))
+    query = select(exists().where(kept_apart.c.child_a == first, kept_apart.c.child_b == second))
+    return bool(conn.execute(query).scalar())
+
+
+def kept_apart_from(conn: Connection, ids: Collection[str]) -> dict[str, set[str]]:
+    """For each of `ids`, the children it is kept apart from."""
+    out: dict[str, set[str]] = {i: set() for i in ids}
+    if not ids:
+        return out
+    wanted = sorted(ids)
+    query = select(kept_apart.c.child_a, kept_apart.c.child_b).where(
+        or_(kept_apart.c.child_a.in_(wanted), kept_apart.c.child_b.in_(wanted))
+    )
+    for a, b in conn.execute(query):
+        if a in out:
+            out[a].add(b)
+        if b in out:
+            out[b].add(a)
+    return out
+
+
+# --- merges -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NewMerge:
+    """A merge about to happen."""
+
+    merge_id: str
+    survivor_id: str
+    retired_id: str
+    moved_sources: Sequence[str]
+    survivor_shielded: bool
+    retired_shielded: bool
+    manager: str
+    reason: str
+
+
+def insert_merge(conn: Connection, merge: NewMerge, *, now: dt.datetime) -> None:
+    """Record a merge."""
+    conn.execute(
+        insert(merges).values(
+            merge_id=merge.merge_id,
+            survivor_id=merge.survivor_id,
+            retired_id=merge.retired_id,
+            moved_sources=list(merge.moved_sources),
+            survivor_shielded=merge.survivor_shielded,
+            retired_shielded=merge.retired_shielded,
+            merged_by=merge.manager,
+            reason=merge.reason,
+            created_at=now,
+        )
+    )
+
+
+def live_merge_of(conn: Connection, retired_id: str) -> MergeRow | None:
+    """The merge (not undone) that retired `retired_id`, if any."""
+    query = (
+        select(merges)
+        .where(merges.c.retired_id == retired_id, merges.c.undone_at.is_(None))
+        .order_by(merges.c.created_at.desc())
+        .limit(1)
+    )
+    row = conn.execute(query).first()
+    return MergeRow.of(row) if row is not None else None
+
+
+def undo_merge(conn: Connection, merge_id: str, *, manager: str, reason: str, now: dt.datetime) -> None:
+    """Mark a merge undone."""
+    conn.execute(
+        update(merges)
+        .where(merges.c.merge_id == merge_id)
+        .values(undone_at=now, undone_by=manager, undo_reason=reason)
+    )

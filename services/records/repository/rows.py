@@ -1,0 +1,182 @@
+"""The typed rows records' repository returns (never string-keyed mappings)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+
+def aware(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.UTC)
+
+
+def utc(value: dt.datetime) -> dt.datetime:
+    """`aware` for a column that is never NULL."""
+    out = aware(value)
+    assert out is not None
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ChildRow:
+    """A child as the registry holds it (its record is composed from its sources)."""
+
+    contactpoint_id: str
+    status: str
+    shielded: bool
+    provisional_shield: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    archive_on: dt.date | None
+    archived_at: dt.datetime | None
+    purged_at: dt.datetime | None
+    merged_into: str | None
+
+    @property
+    def shown_shielded(self) -> bool:
+        """Shielded, or held shielded while a review pairs it with a shielded child."""
+        return self.shielded or self.provisional_shield
+
+    @classmethod
+    def of(cls, row: Any) -> ChildRow:
+        return cls(
+            contactpoint_id=row.contactpoint_id,
+            status=row.status,
+            shielded=bool(row.shielded),
+            provisional_shield=bool(row.provisional_shield),
+            created_at=utc(row.created_at),
+            updated_at=utc(row.updated_at),
+            archive_on=row.archive_on,
+            archived_at=aware(row.archived_at),
+            purged_at=aware(row.purged_at),
+            merged_into=row.merged_into,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SourceKey:
+    """How a source record is named: by its organisation, system and id in that system."""
+
+    organisation: str
+    source_system: str
+    source_record_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    """One source record as stored."""
+
+    id: str
+    key: SourceKey
+    contactpoint_id: str
+    record: bytes
+    features: str
+    content_hash: str
+    as_of: dt.datetime | None
+    withdrawn: bool
+    updated_at: dt.datetime
+
+    @property
+    def order(self) -> tuple[dt.datetime, dt.datetime, str]:
+        """Oldest first: by `as_of` (or when received), then by when stored."""
+        return (self.as_of or self.updated_at, self.updated_at, self.id)
+
+    @classmethod
+    def of(cls, row: Any) -> SourceRow:
+        return cls(
+            id=row.id,
+            key=SourceKey(row.organisation, row.source_system, row.source_record_id),
+            contactpoint_id=row.contactpoint_id,
+            record=bytes(row.record),
+            features=row.features,
+            content_hash=row.content_hash,
+            as_of=aware(row.as_of),
+            withdrawn=bool(row.withdrawn),
+            updated_at=utc(row.updated_at),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionRow:
+    """The first answer to one request (what a retry gets again)."""
+
+    request_id: str
+    request_hash: str
+    contactpoint_id: str
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateRow:
+    """An active source record found by one of a new record's blocking keys."""
+
+    key: str
+    source_id: str
+    contactpoint_id: str
+    source: SourceKey
+    features: str
+    shielded: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewTaskRow:
+    """A possible match for a data manager."""
+
+    task_id: str
+    new_child: str
+    candidate: str
+    score: float
+    reasons: tuple[str, ...]
+    status: str
+    held_by: str | None
+    held_until: dt.datetime | None
+    decision: str | None
+    decided_by: str | None
+    result_id: str | None
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, row: Any) -> ReviewTaskRow:
+        return cls(
+            task_id=row.task_id,
+            new_child=row.new_child,
+            candidate=row.candidate,
+            score=float(row.score),
+            reasons=tuple(row.reasons or ()),
+            status=row.status,
+            held_by=row.held_by,
+            held_until=aware(row.held_until),
+            decision=row.decision,
+            decided_by=row.decided_by,
+            result_id=row.result_id,
+            created_at=utc(row.created_at),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MergeRow:
+    """One merge, with what is needed to undo it."""
+
+    merge_id: str
+    survivor_id: str
+    retired_id: str
+    moved_sources: tuple[str, ...]
+    survivor_shielded: bool
+    retired_shielded: bool
+    undone_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, row: Any) -> MergeRow:
+        return cls(
+            merge_id=row.merge_id,
+            survivor_id=row.survivor_id,
+            retired_id=row.retired_id,
+            moved_sources=tuple(row.moved_sources or ()),
+            survivor_shielded=bool(row.survivor_shielded),
+            retired_shielded=bool(row.retired_shielded),
+            undone_at=aware(row.undone_at),
+        )

@@ -1,0 +1,251 @@
+"""Source records, their idempotency answers, and the keys that make them findable."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, delete, insert, select, tuple_, update
+
+from services.records.repository.rows import SourceKey, SourceRow, SubmissionRow
+from services.records.repository.writes import unique
+from services.records.tables import blocking_keys, match_keys, source_records, submissions
+
+
+@dataclass(frozen=True, slots=True)
+class MatchKeyRow:
+    """One name of a source record, as FindChild looks for it."""
+
+    position: int
+    family_key: str
+    given_keys: str
+    date_of_birth: dt.date
+    postcode_key: str
+    gender: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewSource:
+    """A source record to store, with its keys and how matching placed it."""
+
+    id: str
+    key: SourceKey
+    contactpoint_id: str
+    record: bytes
+    features: str
+    content_hash: str
+    as_of: dt.datetime | None
+    match_outcome: str
+    match_score: float | None
+    match_reasons: Sequence[str]
+    blocking: Sequence[str]
+    names: Sequence[MatchKeyRow]
+
+
+@dataclass(frozen=True, slots=True)
+class NewSubmission:
+    """The first answer to a request."""
+
+    organisation: str
+    request_id: str
+    request_hash: str
+    contactpoint_id: str
+    outcome: str
+
+
+# --- idempotency --------------------------------------------------------------------------------
+
+
+def submissions_of(conn: Connection, *, organisation: str, request_ids: Collection[str]) -> dict[str, SubmissionRow]:
+    """The stored first answers to any of `request_ids`, by request id."""
+    if not request_ids:
+        return {}
+    query = select(submissions).where(
+        submissions.c.organisation == organisation, submissions.c.request_id.in_(sorted(request_ids))
+    )
+    return {
+        r.request_id: SubmissionRow(r.request_id, r.request_hash, r.contactpoint_id, r.outcome)
+        for r in conn.execute(query)
+    }
+
+
+def insert_submissions(conn: Connection, rows: Sequence[NewSubmission], *, now: dt.datetime) -> None:
+    """Store first answers."""
+    if rows:
+        with unique():
+            conn.execute(
+                insert(submissions),
+                [
+                    {
+                        "organisation": r.organisation,
+                        "request_id": r.request_id,
+                        "request_hash": r.request_hash,
+                        "contactpoint_id": r.contactpoint_id,
+                        "outcome": r.outcome,
+                        "created_at": now,
+                    }
+                    for r in rows
+                ],
+            )
+
+
+# --- source records -----------------------------------------------------------------------------
+
+
+def sources_by_key(conn: Connection, keys: Collection[SourceKey]) -> dict[SourceKey, SourceRow]:
+    """Stored source records by their names (withdrawn ones included)."""
+    if not keys:
+        return {}
+    wanted = sorted((k.organisation, k.source_system, k.source_record_id) for k in keys)
+    query = select(source_records).where(
+        tuple_(source_records.c.organisation, source_records.c.source_system, source_records.c.source_record_id).in_(
+            wanted
+        )
+    )
+    rows = [SourceRow.of(r) for r in conn.execute(query)]
+    return {r.key: r for r in rows}
+
+
+def insert_sources(conn: Connection, rows: Sequence[NewSource], *, now: dt.datetime) -> None:
+    """Store new source records with their blocking and name keys."""
+    if not rows:
+        return
+    with unique():
+        conn.execute(
+            insert(source_records),
+            [
+                {
+                    "id": r.id,
+                    "organisation": r.key.organisation,
+                    "source_system": r.key.source_system,
+                    "source_record_id": r.key.source_record_id,
+                    "contactpoint_id": r.contactpoint_id,
+                    "record": r.record,
+                    "features": r.features,
+                    "content_hash": r.content_hash,
+                    "as_of": r.as_of,
+                    "withdrawn": False,
+                    "match_outcome": r.match_outcome,
+                    "match_score": r.match_score,
+                    "match_reasons": list(r.match_reasons),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for r in rows
+            ],
+        )
+    _insert_keys(conn, rows)
+
+
+def _insert_keys(conn: Connection, rows: Iterable[NewSource]) -> None:
+    blocking = [{"key": k, "source_id": r.id} for r in rows for k in r.blocking]
+    names = [
+        {
+            "source_id": r.id,
+            "contactpoint_id": r.contactpoint_id,
+            "position": n.position,
+            "family_key": n.family_key,
+            "given_keys": n.given_keys,
+            "date_of_birth": n.date_of_birth,
+            "postcode_key": n.postcode_key,
+            "gender": n.gender,
+        }
+        for r in rows
+        for n in r.names
+    ]
+    if blocking:
+        conn.execute(insert(blocking_keys), blocking)
+    if names:
+        conn.execute(insert(match_keys), names)
+
+
+def replace_source(conn: Connection, row: NewSource, *, now: dt.datetime) -> None:
+    """A source record's new content (it stays with its child), its keys replaced."""
+    conn.execute(
+        update(source_records)
+        .where(source_records.c.id == row.id)
+        .values(
+            record=row.record,
+            features=row.features,
+            content_hash=row.content_hash,
+            as_of=row.as_of,
+            withdrawn=False,
+            withdrawn_at=None,
+            updated_at=now,
+        )
+    )
+    delete_keys(conn, [row.id])
+    _insert_keys(conn, [row])
+
+
+def set_as_of(conn: Connection, source_id: str, as_of: dt.datetime) -> None:
+    """A newer `as_of` for an unchanged record."""
+    conn.execute(update(source_records).where(source_records.c.id == source_id).values(as_of=as_of))
+
+
+def withdraw(conn: Connection, source_id: str, *, now: dt.datetime) -> None:
+    """Withdraw one source record: it no longer takes part in its child or in matching."""
+    conn.execute(
+        update(source_records)
+        .where(source_records.c.id == source_id)
+        .values(withdrawn=True, withdrawn_at=now, updated_at=now)
+    )
+    delete_keys(conn, [source_id])
+
+
+def delete_keys(conn: Connection, source_ids: Collection[str]) -> None:
+    """Drop source records' blocking and name keys."""
+    if source_ids:
+        conn.execute(delete(blocking_keys).where(blocking_keys.c.source_id.in_(sorted(source_ids))))
+        conn.execute(delete(match_keys).where(match_keys.c.source_id.in_(sorted(source_ids))))
+
+
+def active_sources(conn: Connection, contactpoint_ids: Collection[str]) -> list[SourceRow]:
+    """The not-withdrawn source records of some children (in no particular order)."""
+    if not contactpoint_ids:
+        return []
+    query = select(source_records).where(
+        source_records.c.contactpoint_id.in_(sorted(contactpoint_ids)), source_records.c.withdrawn.is_(False)
+    )
+    return [SourceRow.of(r) for r in conn.execute(query)]
+
+
+def all_sources(conn: Connection, contactpoint_id: str) -> list[SourceRow]:
+    """Every source record of one child, withdrawn ones included."""
+    query = select(source_records).where(source_records.c.contactpoint_id == contactpoint_id)
+    return [SourceRow.of(r) for r in conn.execute(query)]
+
+
+def held_by_organisation(conn: Connection, contactpoint_ids: Collection[str], organisation: str) -> set[str]:
+    """Which of the children have an active source record from `organisation`."""
+    if not contactpoint_ids:
+        return set()
+    query = select(source_records.c.contactpoint_id).where(
+        source_records.c.contactpoint_id.in_(sorted(contactpoint_ids)),
+        source_records.c.organisation == organisation,
+        source_records.c.withdrawn.is_(False),
+    )
+    return {r.contactpoint_id for r in conn.execute(query)}
+
+
+def move_sources(conn: Connection, source_ids: Collection[str], *, to: str, now: dt.datetime) -> None:
+    """Move source records (and their name keys) to another child."""
+    if not source_ids:
+        return
+    ids = sorted(source_ids)
+    conn.execute(
+        update(source_records).where(source_records.c.id.in_(ids)).values(contactpoint_id=to, updated_at=now)
+    )
+    conn.execute(update(match_keys).where(match_keys.c.source_id.in_(ids)).values(contactpoint_id=to))
+
+
+def delete_sources_of(conn: Connection, contactpoint_ids: Collection[str]) -> int:
+    """Delete every source record (and key) of some children: their personal data is gone."""
+    if not contactpoint_ids:
+        return 0
+    ids = sorted(contactpoint_ids)
+    source_ids = [r.id for r in conn.execute(select(source_records.c.id).where(source_records.c.contactpoint_id.in_(ids)))]
+    delete_keys(conn, source_ids)
+    conn.execute(delete(source_records).where(source_records.c.contactpoint_id.in_(ids)))
+    return len(source_ids)

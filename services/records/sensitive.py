@@ -1,0 +1,370 @@
+"""Sensitive services recognised by name: sexual health, mental health and substance misuse.
+
+A council marks an involvement `sensitive` when the service is one of those three, and the gateway
+then shows only its dates. Councils forget the flag, so the registry also recognises these services
+from the service's name. A false negative discloses a child's sexual, mental-health or addiction
+history to every practitioner; a false positive only hides a service's name and contact details
+(and makes validation ask for `consent_recorded`). So when in doubt, sensitive.
+
+How a name is read. It becomes a tuple of word tokens: case-folded, accents stripped, apostrophes
+dropped ("People's" → peoples), "&" read as "and", any other character that is not a letter or a
+digit a space, letters and digits split ("Steps2Wellbeing" → steps 2 wellbeing), runs of single
+letters joined ("C.A.M.H.S." → camhs; a lone letter stays: "C-Card" → c card), plurals made
+singular ("disorders", "therapies"; but "minds" stays apart from "mind"), a few abbreviations and
+American spellings written out ("Svc", "Hlth", "counseling"), and "well being", "genito urinary",
+"self harm" joined. The vocabulary's phrases are read the same way, so they match however a council
+spells them, and only as whole tokens: "Drugstore" is not "drug", "Mindful" is not "Mind".
+
+Reading left to right, the longest phrase starting at each token wins and uses up its tokens, so
+a NOT_SENSITIVE phrase ("Educational Psychology", "Paediatric Intensive Care", "Health and
+Wellbeing") hides the sensitive word inside it, and nothing else. The category is that of the first
+phrase of the strongest kind found:
+
+1. SERVICES say what the service does ("sexual health", "CAMHS", "needle exchange");
+2. ORGANISATIONS are charities, providers and brands whose name alone discloses the category
+   ("Kooth", "Brook", "CGL"); WHOLE_NAMES are brands that are also ordinary words ("Beat", "Frank",
+   "Umbrella"), counted only when they are the whole name, give or take FILLER_WORDS;
+3. UNCLEAR_WORDS suggest one of the three without naming it ("wellbeing", "crisis", "PICU",
+   "ADHD"): the category is "unclear", which is still sensitive. UNCLEAR_UNLESS_SETTING are the
+   same, except in the name of a school, nursery or tutor ("Little Minds Nursery", "Prep School").
+
+Borderline decisions (each one line of data below, so easy to revisit):
+- Sensitive: child sexual exploitation, sexual abuse and harmful sexual behaviour services, SARCs
+  and ISVAs (the name discloses the child's sexual history; SARCs also give sexual health care);
+  SEMH (names mental health); clinical, paediatric and child psychology; counselling (except debt,
+  careers and genetic counselling); family, play, art and drama therapy; gambling (a mental
+  disorder treated by mental health trusts); "Hidden Harm" and other services for children of
+  drinking or drug-using parents (they are clients of a substance misuse service).
+- Unclear, so sensitive: ADHD (diagnosed and treated largely by CAMHS and psychiatry); PICU (the
+  psychiatric or the paediatric intensive care unit; spelt out, the paediatric one is ordinary);
+  EIS; "Tier 4"; multisystemic therapy (for conduct problems, often run with CAMHS); gender
+  identity services and LGBT+ youth groups (they disclose a child's sexuality or gender identity,
+  which is at least as harmful as the three categories); pregnancy and termination; trauma, crisis,
+  recovery, wellbeing, therapeutic and emotional services.
+- Not sensitive: educational psychology (a statutory SEND service about learning, which every
+  child with an EHC needs assessment sees); autism and neurodevelopmental assessment, learning
+  disability and FASD (conditions and disabilities outside the three categories); "Early
+  Intervention" on its own (a council's early help) but "Early Intervention in Psychosis" and "EIP"
+  are sensitive; stop smoking services (not substance misuse services in England); relationships
+  and sex education; mindfulness and "Mindful Parenting"; Childline, Home-Start, Young Carers.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import Final, Literal
+
+Category = Literal["sexual_health", "mental_health", "substance_misuse", "unclear"]
+
+SEXUAL_HEALTH: Final = "sexual_health"
+MENTAL_HEALTH: Final = "mental_health"
+SUBSTANCE_MISUSE: Final = "substance_misuse"
+UNCLEAR: Final = "unclear"
+
+# fmt: off
+# What the service does.
+SERVICES: Final[dict[Category, tuple[str, ...]]] = {
+    SEXUAL_HEALTH: (
+        # sexual and reproductive health
+        "sexual", "sexually", "sexualhealth", "sex health", "safe sex", "safer sex", "sex work",
+        "sex worker", "reproductive", "SRH", "iSH", "CaSH clinic", "CaSH service", "GUM",
+        "genito-urinary", "GU medicine", "GU clinic", "venereology",
+        # contraception
+        "contraception", "contraceptive", "family planning", "morning after pill", "LARC", "coil",
+        "IUD", "IUS", "condom", "C-Card", "CCard",
+        # infections
+        "STI", "STD", "chlamydia", "gonorrhoea", "syphilis", "NCSP", "HIV", "PrEP clinic",
+        "PrEP service", "PEPSE", "post exposure prophylaxis",
+        # pregnancy
+        "abortion", "termination of pregnancy", "pregnancy termination", "pregnancy advisory",
+        "pregnancy advice", "pregnancy options", "pregnancy testing", "pregnancy test",
+        "unplanned pregnancy", "crisis pregnancy", "teenage pregnancy", "teenage conception",
+        # sexual violence and exploitation
+        "SARC", "rape", "ISVA", "ChISVA", "CSE", "HSB",
+    ),
+    MENTAL_HEALTH: (
+        # mental health services
+        "mental", "mentally", "MH", "MHS", "CAMHS", "CAHMS", "FCAMHS", "SCAMHS", "PCAMHS",
+        "CYPMHS", "MHST", "EMHP", "CWP", "PWP", "TaMHS", "CMHT", "CMHS", "AMHP", "SMI",
+        "MHFA", "SEMH", "emotional health", "emotional wellbeing", "wellbeing practitioner",
+        "recovery college", "dual diagnosis",
+        # psychology, psychiatry and therapies
+        "psych", "psychological", "psychology", "psychologist", "psychiatry", "psychiatric",
+        "psychiatrist", "neuropsychiatry", "psychotherapy", "psychotherapist", "psychotherapeutic",
+        "psychodynamic", "psychoanalytic", "psychosocial", "psychosis", "psychotic", "IAPT",
+        "talking therapies", "counselling", "counsellor", "CBT", "cognitive behavioural",
+        "cognitive therapy", "cognitive analytic", "DBT", "dialectical", "EMDR", "MBT",
+        "mentalisation", "MBCT", "family therapy", "systemic therapy", "play therapy",
+        "art therapy", "drama therapy", "dramatherapy",
+        # conditions
+        "anxiety", "depression", "low mood", "OCD", "obsessive compulsive", "PTSD",
+        "post traumatic", "traumatic stress", "panic", "phobia", "bipolar", "schizophrenia",
+        "personality disorder", "EUPD", "conduct disorder", "gambling", "gaming disorder",
+        # self-harm and suicide
+        "self-harm", "selfharm", "self-injury", "suicide", "suicidal", "postvention",
+        # eating disorders
+        "eating disorder", "disordered eating", "anorexia", "bulimia", "binge eating", "ARFID",
+        "CEDS", "CYP ED",
+        # psychosis, crisis, liaison and inpatient care
+        "EIP", "crisis team", "crisis resolution", "crisis line", "crisis cafe", "crisis house",
+        "crisis care", "home treatment", "CRHT", "HTT", "street triage", "place of safety",
+        "section 136", "S136", "rapid assessment interface and discharge", "adolescent unit",
+        "adolescent inpatient", "GAU", "Tier 4 adolescent", "mother and baby unit", "MBU",
+    ),
+    SUBSTANCE_MISUSE: (
+        "substance", "drug", "alcohol", "alcoholic", "addiction", "narcotic", "D&A", "DAAT",
+        "DACT", "YPSMS", "detox", "detoxification", "residential rehab", "opiate",
+        "opioid", "heroin", "cocaine", "cannabis", "ketamine", "psychoactive", "legal high",
+        "solvent abuse", "methadone", "buprenorphine", "subutex", "naloxone",
+        "substitute prescribing", "substitution therapy", "needle", "syringe", "NSP",
+        "harm reduction", "harm minimisation", "chemsex", "hidden harm", "affected others",
+        "problem drinking", "binge drinking", "drinkline", "SMART recovery",
+    ),
+}
+
+# Charities, providers, brands and trusts whose name alone discloses the category.
+ORGANISATIONS: Final[dict[Category, tuple[str, ...]]] = {
+    SEXUAL_HEALTH: (
+        "Brook", "Umbrella Health", "Axess", "SH:24", "56 Dean Street", "Dean Street Express",
+        "Mortimer Market", "Jefferiss Wing", "Claude Nicol", "Terrence Higgins", "THT",
+        "George House Trust", "Positive East", "BPAS", "MSI", "Marie Stopes", "NUPAS",
+        "Come Correct", "Lucy Faithfull", "Stop It Now",
+    ),
+    MENTAL_HEALTH: (
+        "Mind", "MindEd", "MindMate", "YoungMinds", "Young Minds", "Healthy Minds", "Minds Matter",
+        "VitaMinds", "Vita Minds", "Kooth", "Qwell", "XenZone", "Togetherall", "Big White Wall",
+        "SilverCloud", "Place2Be", "Anna Freud", "42nd Street", "Off the Record",
+        "Forward Thinking Birmingham", "Chilypep", "YIACS", "Samaritans", "Papyrus", "HOPELINEUK",
+        "Hopeline", "Shout 85258", "85258", "Campaign Against Living Miserably", "Calm Harm",
+        "Rethink", "SANE", "SANEline", "TalkWorks", "Talk Works", "Talking Change", "iCope",
+        "iTalk", "Steps2Wellbeing", "Steps to Wellbeing", "Steps2Change", "Let's Talk Wellbeing",
+        "Talking Space", "Talk Liverpool", "Tavistock", "Maudsley", "Bethlem", "Priory Hospital",
+        "Priory Group", "Priory Healthcare", "Priory Adolescent", "Cygnet Hospital",
+        "Cygnet Health", "Cygnet Healthcare", "Huntercombe", "Ellern Mede", "TEWV",
+        "Tees Esk and Wear Valleys", "Sussex Partnership", "Surrey and Borders", "KMPT", "NSFT",
+        "LYPFT", "Navigo", "AWP", "SHSC", "CNTW",
+    ),
+    SUBSTANCE_MISUSE: (
+        "CGL", "Change Grow Live", "Turning Point", "We Are With You", "Addaction", "Humankind",
+        "Forward Leeds", "Forward Trust", "Phoenix Futures", "Cranstoun", "Swanswell",
+        "Lifeline Project", "Aquarius", "Delphi Medical", "Blenheim CDP", "Nacoa", "Adfam",
+        "Al-Anon", "Alanon", "Alateen", "Talk to Frank", "TalkToFrank", "Drinkaware",
+    ),
+}
+
+# Brands that are also ordinary words: they count only as the whole name, less FILLER_WORDS.
+WHOLE_NAMES: Final[dict[Category, tuple[str, ...]]] = {
+    SEXUAL_HEALTH: ("Umbrella", "CaSH"),
+    MENTAL_HEALTH: ("Beat", "Shout", "CALM", "The Priory", "Harmless"),
+    SUBSTANCE_MISUSE: ("Frank", "With You", "Lifeline"),
+    UNCLEAR: ("Compass", "Relate", "The Mix"),
+}
+FILLER_WORDS: Final = (
+    "the", "service", "team", "NHS", "UK", "helpline", "online", "national", "project", "charity",
+    "clinic", "org", "www", "com", "co",
+)
+
+# Words that suggest one of the three without naming it: "unclear", and so sensitive.
+UNCLEAR_WORDS: Final = (
+    "wellbeing", "emotional", "therapeutic", "trauma", "crisis", "recovery", "perinatal",
+    "pregnancy", "termination", "sex", "sexuality", "gender identity", "gender clinic",
+    "gender service", "GIDS", "LGBT", "LGBTQ", "LGBTQI", "LGBTQIA", "LGB", "queer", "ADHD",
+    "attention deficit", "music therapy", "multisystemic therapy", "multi-systemic therapy", "MST",
+    "Tier 4", "PICU", "EIS", "CSA", "Positive Steps", "blood borne", "BBV", "RAID",
+    "neuropsychology", "safe haven", "young people's clinic",
+)
+# The same, but also the names of schools, nurseries and tutors: ignored in a name with a SETTING_WORD.
+UNCLEAR_UNLESS_SETTING: Final = ("minds", "PrEP", "Headstart", "Head Start")
+SETTING_WORDS: Final = (
+    "school", "nursery", "preschool", "academy", "college", "tuition", "tutor", "tutoring",
+    "playgroup", "creche", "childminder", "childminding", "kindergarten", "montessori", "primary",
+    "junior",
+)
+
+# Ordinary services whose names contain a sensitive word.
+NOT_SENSITIVE: Final = (
+    "educational psychology", "educational psychologist", "educational and child psychology",
+    "school psychology", "ed psych", "health and wellbeing", "family wellbeing",
+    "financial wellbeing", "lifestyle and wellbeing", "physical wellbeing", "staff wellbeing",
+    "debt counselling", "careers counselling", "career counselling", "genetic counselling",
+    "genetic counsellor", "paediatric intensive care", "paediatric intensive care unit PICU",
+    "paediatric intensive care PICU", "PICU paediatric intensive care", "trauma and orthopaedics",
+    "trauma orthopaedics", "orthopaedic trauma", "major trauma", "education recovery",
+    "enhanced recovery", "sex education", "mental capacity", "Mind of My Own", "mind the gap",
+    "drug allergy", "drug store", "foetal alcohol", "Tier 4 weight", "Brook Green", "Brook Lane",
+    "Brook Street", "Brook Road", "Brook Farm", "Brook Park", "Brook Primary", "Brook School",
+    "Brook Academy", "Brook Nursery",
+)
+
+# fmt: on
+
+_RANK_SERVICE, _RANK_ORGANISATION, _RANK_UNCLEAR, _RANK_UNLESS_SETTING = 0, 1, 2, 3
+_NO_MATCH = 9
+
+# Reading a name.
+_DROP_AND_SPELL = str.maketrans(
+    {"'": None, "\u2018": None, "\u2019": None, "\u02bc": None, "`": None, "\u2032": None, "&": " and "}
+)
+_WORD = re.compile(r"[^\W\d_]+|\d+")
+_KEEP_PLURAL = frozenset({"minds"})
+_SPELLED_OUT = {
+    "svc": "service",
+    "srvc": "service",
+    "serv": "service",
+    "dept": "department",
+    "hlth": "health",
+    "subst": "substance",
+    "contracep": "contraception",
+    "counseling": "counselling",
+    "counselor": "counsellor",
+    "behavioral": "behavioural",
+    "pediatric": "paediatric",
+    "orthopedic": "orthopaedic",
+    "fetal": "foetal",
+    "gonorrhea": "gonorrhoea",
+    "mentalization": "mentalisation",
+}
+_JOINED = {
+    ("well", "being"): "wellbeing",
+    ("genito", "urinary"): "genitourinary",
+    ("self", "harm"): "selfharm",
+    ("self", "injury"): "selfinjury",
+}
+
+
+def _singular(token: str) -> str:
+    if len(token) <= 3 or token in _KEEP_PLURAL:
+        return token
+    if token.endswith("ies"):
+        return token[:-3] + "y"
+    if token[-1] == "s" and token[-2] not in "siu":
+        return token[:-1]
+    return token
+
+
+def service_name_tokens(service_name: str) -> tuple[str, ...]:
+    """The words of a service name as they are matched: `"Young People's Substance Misuse Svcs"` →
+    `("young", "people", "substance", "misuse", "service")`, `"C.A.M.H.S."` → `("camh",)`."""
+    if service_name.isascii():
+        text = service_name.lower()
+    else:
+        decomposed = unicodedata.normalize("NFKD", service_name.casefold())
+        text = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    raw = _WORD.findall(text.translate(_DROP_AND_SPELL))
+    words: list[str] = []
+    letters: list[str] = []  # a run of single letters: C.A.M.H.S.
+    for word in raw:
+        if len(word) == 1 and word.isalpha():
+            letters.append(word)
+            continue
+        if letters:
+            words.append("".join(letters))
+            letters.clear()
+        words.append(word)
+    if letters:
+        words.append("".join(letters))
+    tokens: list[str] = []
+    for word in words:
+        token = _singular(word)
+        token = _SPELLED_OUT.get(token, token)
+        if tokens and (joined := _JOINED.get((tokens[-1], token))):
+            tokens[-1] = joined
+        else:
+            tokens.append(token)
+    return tuple(tokens)
+
+
+# The vocabulary, read once.
+_Entry = tuple[tuple[str, ...], Category | None, int]
+
+
+def _phrase(text: str) -> tuple[str, ...]:
+    tokens = service_name_tokens(text)
+    if not tokens:
+        raise ValueError(f"vocabulary phrase {text!r} has no words")
+    return tokens
+
+
+def _index() -> dict[str, tuple[_Entry, ...]]:
+    entries: dict[tuple[str, ...], tuple[Category | None, int, str]] = {}
+
+    def add(text: str, category: Category | None, rank: int) -> None:
+        phrase = _phrase(text)
+        if phrase in entries and entries[phrase][:2] != (category, rank):
+            raise ValueError(f"vocabulary phrase {text!r} is also {entries[phrase][2]!r}")
+        entries[phrase] = (category, rank, text)
+
+    for category, phrases in SERVICES.items():
+        for text in phrases:
+            add(text, category, _RANK_SERVICE)
+    for category, phrases in ORGANISATIONS.items():
+        for text in phrases:
+            add(text, category, _RANK_ORGANISATION)
+    for text in UNCLEAR_WORDS:
+        add(text, UNCLEAR, _RANK_UNCLEAR)
+    for text in UNCLEAR_UNLESS_SETTING:
+        add(text, UNCLEAR, _RANK_UNLESS_SETTING)
+    for text in NOT_SENSITIVE:
+        add(text, None, _RANK_SERVICE)
+    by_first: dict[str, list[_Entry]] = {}
+    for phrase, (kind, rank, _) in entries.items():
+        by_first.setdefault(phrase[0], []).append((phrase, kind, rank))
+    return {first: tuple(sorted(found, key=lambda e: -len(e[0]))) for first, found in by_first.items()}
+
+
+def _whole_names() -> dict[tuple[str, ...], Category]:
+    out: dict[tuple[str, ...], Category] = {}
+    for category, names in WHOLE_NAMES.items():
+        for text in names:
+            phrase = tuple(t for t in _phrase(text) if t not in _FILLER)
+            if not phrase or phrase in out:
+                raise ValueError(f"whole name {text!r} is empty or repeated")
+            out[phrase] = category
+    return out
+
+
+_FILLER: Final = frozenset(t for text in FILLER_WORDS for t in _phrase(text))
+_SETTING: Final = frozenset(t for text in SETTING_WORDS for t in _phrase(text))
+_INDEX: Final = _index()
+_WHOLE: Final = _whole_names()
+_CACHED_NAME_LENGTH = 200
+
+
+def _category(service_name: str) -> Category | None:
+    tokens = service_name_tokens(service_name)
+    best: Category | None = None
+    best_rank = _NO_MATCH
+    i, n = 0, len(tokens)
+    while i < n:
+        for phrase, category, rank in _INDEX.get(tokens[i], ()):
+            if tokens[i : i + len(phrase)] == phrase:
+                counts = rank != _RANK_UNLESS_SETTING or _SETTING.isdisjoint(tokens)
+                if category is not None and rank < best_rank and counts:
+                    best, best_rank = category, rank
+                i += len(phrase)
+                break
+        else:
+            i += 1
+    if best_rank > _RANK_ORGANISATION:
+        whole = _WHOLE.get(tuple(t for t in tokens if t not in _FILLER))
+        if whole is not None:
+            best = whole
+    return best
+
+
+_cached_category = lru_cache(maxsize=4096)(_category)
+
+
+def sensitive_category(service_name: str) -> Category | None:
+    """Which sensitive kind of service a service's name names: "sexual_health", "mental_health",
+    "substance_misuse", "unclear" (it suggests one of them; treat it as sensitive), or None."""
+    if len(service_name) > _CACHED_NAME_LENGTH:
+        return _category(service_name)
+    return _cached_category(service_name)
+
+
+def is_sensitive_service(service_name: str) -> bool:
+    """Whether a service's name names (or suggests) sexual health, mental health or substance misuse."""
+    return sensitive_category(service_name) is not None

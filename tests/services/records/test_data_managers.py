@@ -1,0 +1,283 @@
+"""Data managers over real gRPC, on SQLite and PostgreSQL: the review queue one task at a time,
+link and keep apart, merge and unmerge, shielding — scoped to the manager's organisation, each
+call audited before it answers."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+
+import grpc
+import pytest
+from sqlalchemy import text
+
+from contactpoint.common.v1 import child_pb2
+from contactpoint.platform.db import Database
+from contactpoint.records.v1 import records_service_pb2 as pb
+from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
+from services.records.main import MIGRATIONS, build
+from services.records.settings import RecordsSettings
+from tests.harness import running_service
+from tests.services.records.conftest import World, error_reason
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+def audit_events(world: World, actor: str) -> list[str]:
+    """Each audit event of `actor`, as its leaf data (oldest first)."""
+    db = Database(world.services.audit_url)
+    try:
+        rows = db.run_sync(
+            lambda c: c.execute(
+                text("SELECT leaf_data FROM leaves WHERE actor = :a ORDER BY leaf_index"), {"a": actor}
+            ).all(),
+            write=False,
+        )
+    finally:
+        db.dispose()
+    return [bytes(r[0]).decode("utf-8", "replace") for r in rows]
+
+
+async def possible_match(world: World) -> tuple[str, str]:
+    """A child and its duplicate in the same feed (never joined automatically): (candidate, new)."""
+    first = await world.submit(world.record("sc-1"), "r1")
+    second = await world.submit(world.record("sc-2"), "r2")
+    assert second.outcome == pb.MATCH_OUTCOME_POSSIBLE_MATCH
+    return first.contactpoint_id, second.contactpoint_id
+
+
+async def next_task(world: World, manager: tuple[tuple[str, str], ...]) -> pb.ReviewTask:
+    """The next task for `manager`, skipping other tests' tasks (they share the services)."""
+    for _ in range(50):
+        task = (await world.records.NextReviewTask(pb.NextReviewTaskRequest(), metadata=manager)).task
+        if task.new_child.date_of_birth == world.dob:
+            return task
+        await world.records.ResolveReviewTask(
+            pb.ResolveReviewTaskRequest(
+                task_id=task.task_id, decision=pb.REVIEW_DECISION_KEEP_APART, reason="another test's task"
+            ),
+            metadata=manager,
+        )
+    raise AssertionError("this test's task never came")
+
+
+async def test_link_a_possible_match_and_the_retired_id_reads_as_the_survivor(world: World) -> None:
+    candidate, new = await possible_match(world)
+    task = await next_task(world, world.services.manager_a)
+    assert (task.candidate.contactpoint_id, task.new_child.contactpoint_id) == (candidate, new)
+    assert task.score != 0 and task.reasons and task.candidate.address.postcode == "M1 1AE"
+    resolved = await world.records.ResolveReviewTask(
+        pb.ResolveReviewTaskRequest(
+            task_id=task.task_id, decision=pb.REVIEW_DECISION_LINK, reason="same child"
+        ),
+        metadata=world.services.manager_a,
+    )
+    assert resolved.contactpoint_id == candidate
+    assert (await world.get(new)).contactpoint_id == candidate
+    # A retry of the same decision gives the same answer; another decision is refused.
+    again = await world.records.ResolveReviewTask(
+        pb.ResolveReviewTaskRequest(
+            task_id=task.task_id, decision=pb.REVIEW_DECISION_LINK, reason="same child"
+        ),
+        metadata=world.services.manager_a,
+    )
+    assert again.contactpoint_id == candidate
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await world.records.ResolveReviewTask(
+            pb.ResolveReviewTaskRequest(
+                task_id=task.task_id, decision=pb.REVIEW_DECISION_KEEP_APART, reason="changed my mind"
+            ),
+            metadata=world.services.manager_a,
+        )
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error_reason(err.value) == "TASK_ALREADY_RESOLVED"
+
+
+async def test_keep_apart_sticks(world: World) -> None:
+    candidate, new = await possible_match(world)
+    task = await next_task(world, world.services.manager_a)
+    resolved = await world.records.ResolveReviewTask(
+        pb.ResolveReviewTaskRequest(
+            task_id=task.task_id, decision=pb.REVIEW_DECISION_KEEP_APART, reason="twins"
+        ),
+        metadata=world.services.manager_a,
+    )
+    assert resolved.contactpoint_id == new
+    # Updates of either record never bring the pair back together or before a manager again.
+    changed = world.record("sc-2", gender=child_pb2.GENDER_UNSPECIFIED)
+    again = await world.submit(changed, "r3")
+    assert (again.contactpoint_id, again.outcome) == (new, pb.MATCH_OUTCOME_LINKED)
+    assert (await world.get(candidate)).contactpoint_id == candidate
+    assert (await world.get(new)).contactpoint_id == new
+    pairs = world.sql(
+        "SELECT count(*) FROM kept_apart WHERE (child_a = :a AND child_b = :b) OR (child_a = :b AND child_b = :a)",
+        a=candidate,
+        b=new,
+    )
+    assert pairs == [(1,)]
+    waiting = world.sql(
+        "SELECT count(*) FROM review_tasks WHERE status = 'open' AND new_child IN (:a, :b)",
+        a=candidate,
+        b=new,
+    )
+    assert waiting == [(0,)]
+
+
+async def test_merge_then_unmerge_round_trip(world: World) -> None:
+    first = await world.submit(world.record("sc-1"), "r1")
+    other = world.record(
+        "ed-1", source_system="education", name=child_pb2.PersonName(given_names="Zara", family_name="Mensah")
+    )
+    second = await world.submit(other, "r2")
+    assert second.outcome == pb.MATCH_OUTCOME_CREATED
+    before = [await world.get(first.contactpoint_id), await world.get(second.contactpoint_id)]
+    merged = await world.records.MergeChildren(
+        pb.MergeChildrenRequest(
+            survivor_id=first.contactpoint_id, retired_id=second.contactpoint_id, reason="duplicate"
+        ),
+        metadata=world.services.manager_a,
+    )
+    assert merged.child.contactpoint_id == first.contactpoint_id
+    assert "Mensah" in [n.family_name for n in merged.child.former_names]
+    assert (await world.get(second.contactpoint_id)).contactpoint_id == first.contactpoint_id
+    await world.records.UnmergeChildren(
+        pb.UnmergeChildrenRequest(retired_id=second.contactpoint_id, reason="not the same"),
+        metadata=world.services.manager_a,
+    )
+    after = [await world.get(first.contactpoint_id), await world.get(second.contactpoint_id)]
+    for was, now in zip(before, after, strict=True):
+        was.ClearField("update_time")
+        now.ClearField("update_time")
+        assert was == now
+    # An unmerged pair is kept apart for ever; the merge cannot be undone twice.
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await world.records.UnmergeChildren(
+            pb.UnmergeChildrenRequest(retired_id=second.contactpoint_id, reason="again"),
+            metadata=world.services.manager_a,
+        )
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_shield_and_unshield(world: World) -> None:
+    child = await world.submit(world.record("sc-1"), "r1")
+    await world.records.SetShielded(
+        pb.SetShieldedRequest(contactpoint_id=child.contactpoint_id, shielded=True, reason="court order"),
+        metadata=world.services.manager_a,
+    )
+    assert (await world.get(child.contactpoint_id)).shielded
+    # A new duplicate of a shielded child is shown shielded until a data manager decides.
+    duplicate = await world.submit(world.record("sc-2"), "r2")
+    assert duplicate.outcome == pb.MATCH_OUTCOME_POSSIBLE_MATCH
+    assert (await world.get(duplicate.contactpoint_id)).shielded
+    await world.records.SetShielded(
+        pb.SetShieldedRequest(contactpoint_id=child.contactpoint_id, shielded=False, reason="order lifted"),
+        metadata=world.services.manager_a,
+    )
+    assert not (await world.get(child.contactpoint_id)).shielded
+
+
+async def test_another_organisations_manager_cannot_touch_the_child(world: World) -> None:
+    candidate, new = await possible_match(world)
+    b = world.services.manager_b
+    calls = [
+        world.records.SetShielded(
+            pb.SetShieldedRequest(contactpoint_id=candidate, shielded=False, reason="x"), metadata=b
+        ),
+        world.records.MergeChildren(
+            pb.MergeChildrenRequest(survivor_id=candidate, retired_id=new, reason="x"), metadata=b
+        ),
+        world.records.UnmergeChildren(pb.UnmergeChildrenRequest(retired_id=new, reason="x"), metadata=b),
+    ]
+    for call in calls:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await call
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    task_id = world.sql("SELECT task_id FROM review_tasks WHERE new_child = :n", n=new)[0][0]
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await world.records.ResolveReviewTask(
+            pb.ResolveReviewTaskRequest(task_id=str(task_id), decision=pb.REVIEW_DECISION_LINK, reason="x"),
+            metadata=b,
+        )
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    # B's queue never offers A's tasks.
+    while True:
+        try:
+            task = (await world.records.NextReviewTask(pb.NextReviewTaskRequest(), metadata=b)).task
+        except grpc.aio.AioRpcError as exc:
+            assert exc.code() == grpc.StatusCode.NOT_FOUND
+            break
+        assert task.task_id != task_id
+    assert (await world.get(candidate)).contactpoint_id == candidate
+
+
+async def test_only_data_managers_and_bad_input(world: World) -> None:
+    child = await world.submit(world.record("sc-1"), "r1")
+    request = pb.SetShieldedRequest(contactpoint_id=child.contactpoint_id, shielded=True, reason="x")
+    for metadata in (world.person, world.council_a, world.gateway):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await world.records.SetShielded(request, metadata=metadata)
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    bad = [
+        pb.SetShieldedRequest(contactpoint_id=child.contactpoint_id, shielded=True, reason=""),
+        pb.SetShieldedRequest(contactpoint_id="123456789012", shielded=True, reason="x"),
+    ]
+    for req in bad:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await world.records.SetShielded(req, metadata=world.services.manager_a)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await world.records.MergeChildren(
+            pb.MergeChildrenRequest(
+                survivor_id=child.contactpoint_id, retired_id=child.contactpoint_id, reason="x"
+            ),
+            metadata=world.services.manager_a,
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert not (await world.get(child.contactpoint_id)).shielded
+
+
+async def test_every_call_is_audited_once(world: World) -> None:
+    before = len(audit_events(world, "dee.manager"))
+    child = await world.submit(world.record("sc-1"), "r1")
+    await world.records.SetShielded(
+        pb.SetShieldedRequest(contactpoint_id=child.contactpoint_id, shielded=True, reason="court order"),
+        metadata=world.services.manager_a,
+    )
+    with pytest.raises(grpc.aio.AioRpcError):
+        await world.records.SetShielded(
+            pb.SetShieldedRequest(contactpoint_id=child.contactpoint_id, shielded=True, reason=""),
+            metadata=world.services.manager_a,
+        )
+    events = audit_events(world, "dee.manager")[before:]
+    assert len(events) == 2
+    assert all("SetShielded" in e and child.contactpoint_id in e for e in events)
+    refused_before = len(audit_events(world, "pat.practitioner"))
+    with pytest.raises(grpc.aio.AioRpcError):
+        await world.records.NextReviewTask(pb.NextReviewTaskRequest(), metadata=world.person)
+    assert len(audit_events(world, "pat.practitioner")) == refused_before + 1
+
+
+async def test_without_the_audit_service_nothing_is_done(world: World) -> None:
+    """A records replica whose audit service is unreachable refuses data managers' calls
+    UNAVAILABLE, and changes nothing."""
+    child = await world.submit(world.record("sc-1"), "r1")
+    settings = RecordsSettings.model_validate(
+        {
+            "listen": "127.0.0.1:0",
+            "identity_target": world.services.identity_target,
+            "database_url": world.services.records_url,
+            "audit_target": "127.0.0.1:9",
+            "client_id": "nobody",
+            "client_secret": "nothing",
+        }
+    )
+    async with AsyncExitStack() as stack:
+        _, target = await stack.enter_async_context(running_service("records", MIGRATIONS, build, settings))
+        channel = await stack.enter_async_context(grpc.aio.insecure_channel(target))
+        stub = pb_grpc.RecordsServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.SetShielded(
+                pb.SetShieldedRequest(contactpoint_id=child.contactpoint_id, shielded=True, reason="x"),
+                metadata=world.services.manager_a,
+            )
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert not (await world.get(child.contactpoint_id)).shielded

@@ -1,0 +1,259 @@
+"""Matching at ingestion, on SQLite and PostgreSQL, through the one ingestion path: the same
+child from many feeds becomes one child; different children never do; uncertain cases go to a
+data manager; two transactions racing with the same new child still make one."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from contactpoint.common.v1 import child_pb2
+from contactpoint.platform.db import Database
+from contactpoint.platform.errors import ContactPointError, NotFound
+from contactpoint.records.v1 import records_service_pb2 as pb
+from services.records import children, ingestion
+from services.records.linkage import Thresholds
+from services.records.matching import Matcher
+from services.records.model import ConcurrentChange, FindCriteria, Outcome, Submitted
+from services.records.repository import children as child_repo
+from services.records.tables import review_tasks, source_records
+from tests.services.records.conftest import ORG_A, ORG_B, make_record
+
+NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def submit(
+    db: Database, record: pb.SourceRecord, *, org: str = ORG_A, matcher: Matcher | None = None
+) -> Submitted:
+    rid = f"{org}-{record.source_system}-{record.source_record_id}-{record.SerializeToString().hex()[:16]}"
+    return db.run_sync(
+        lambda c: ingestion.submit(
+            c, organisation=org, request_id=rid, record=record, matcher=matcher, now=NOW
+        )
+    )
+
+
+def child_count(db: Database, *ids: str) -> int:
+    return len(
+        {
+            db.run_sync(
+                lambda c, i=i: children.get_child(c, contactpoint_id=i, today=NOW.date()), write=False
+            ).contactpoint_id
+            for i in ids
+        }
+    )
+
+
+def test_one_child_from_two_systems_and_a_second_council(db: Database) -> None:
+    first = submit(db, make_record("sc-1"))
+    education = submit(db, make_record("ed-9", source_system="education"))
+    other = submit(db, make_record("hv-4", source_system="health-visiting"), org=ORG_B)
+    assert first.outcome is Outcome.CREATED
+    assert education == Submitted(first.contactpoint_id, Outcome.LINKED)
+    assert other == Submitted(first.contactpoint_id, Outcome.LINKED)
+    record = make_record("x")
+    criteria = FindCriteria("Okafor", "Amelia", (record.date_of_birth.year, 3, 14))
+    found = db.run_sync(lambda c: children.find_child(c, criteria=criteria, today=NOW.date()), write=False)
+    assert found.contactpoint_id == first.contactpoint_id
+    reasons = db.run_sync(
+        lambda c: c.execute(
+            select(
+                source_records.c.match_outcome, source_records.c.match_score, source_records.c.match_reasons
+            )
+        ).all(),
+        write=False,
+    )
+    # Each decision keeps its score and the per-field reasons.
+    linked = [r for r in reasons if r.match_outcome == "LINKED"]
+    assert len(linked) == 2 and all(r.match_score is not None and r.match_reasons for r in linked)
+
+
+def _typo(r: pb.SourceRecord) -> None:
+    r.name.given_names = "Amelai"
+
+
+def _phonetic(r: pb.SourceRecord) -> None:
+    r.name.family_name = "Okafur"
+
+
+def _capitals(r: pb.SourceRecord) -> None:
+    r.name.given_names, r.name.family_name = "AMELIA", "OKAFOR"
+
+
+def _middle_name(r: pb.SourceRecord) -> None:
+    r.name.given_names = "Amelia Grace"
+
+
+def _moved(r: pb.SourceRecord) -> None:
+    r.address.CopyFrom(child_pb2.Address(lines=["22 Otley Road"], town="Leeds", postcode="LS6 2AB"))
+
+
+def _missing(r: pb.SourceRecord) -> None:
+    r.gender = child_pb2.GENDER_UNSPECIFIED
+    r.nhs_number = ""
+    r.ClearField("gp_practice")
+
+
+@pytest.mark.parametrize("change", [_typo, _phonetic, _capitals, _middle_name, _moved, _missing])
+def test_variants_of_one_child_link(db: Database, change: object) -> None:
+    first = submit(db, make_record("sc-1"))
+    record = make_record("ed-1", source_system="education")
+    change(record)  # type: ignore[operator]
+    assert submit(db, record) == Submitted(first.contactpoint_id, Outcome.LINKED)
+
+
+def test_day_and_month_swapped_link(db: Database) -> None:
+    born = make_record("sc-1")
+    born.date_of_birth.month, born.date_of_birth.day = 4, 3
+    first = submit(db, born)
+    swapped = make_record("ed-1", source_system="education")
+    swapped.date_of_birth.month, swapped.date_of_birth.day = 3, 4
+    assert submit(db, swapped) == Submitted(first.contactpoint_id, Outcome.LINKED)
+
+
+def test_a_surname_change_links_through_the_former_name(db: Database) -> None:
+    first = submit(db, make_record("sc-1"))
+    renamed = make_record(
+        "ed-1",
+        source_system="education",
+        name=child_pb2.PersonName(given_names="Amelia", family_name="Bennett"),
+        former_names=[child_pb2.PersonName(given_names="Amelia", family_name="Okafor")],
+    )
+    assert submit(db, renamed) == Submitted(first.contactpoint_id, Outcome.LINKED)
+
+
+def test_twins_and_siblings_stay_apart(db: Database) -> None:
+    amelia = submit(db, make_record("sc-1", nhs_number=""))
+    twin = submit(
+        db,
+        make_record(
+            "ed-1",
+            source_system="education",
+            nhs_number="",
+            name=child_pb2.PersonName(given_names="Zara", family_name="Okafor"),
+        ),
+    )
+    sibling = make_record(
+        "ed-2",
+        source_system="education",
+        nhs_number="",
+        name=child_pb2.PersonName(given_names="Daniel", family_name="Okafor"),
+        gender=child_pb2.GENDER_MALE,
+    )
+    sibling.date_of_birth.year -= 2
+    older = submit(db, sibling)
+    assert twin.outcome is Outcome.CREATED and older.outcome is Outcome.CREATED
+    assert len({amelia.contactpoint_id, twin.contactpoint_id, older.contactpoint_id}) == 3
+    # No data manager is asked about them either.
+    assert db.run_sync(lambda c: c.execute(select(review_tasks)).all(), write=False) == []
+
+
+def test_same_source_system_is_never_joined_automatically(db: Database) -> None:
+    first = submit(db, make_record("sc-1"))
+    again = submit(db, make_record("sc-2"))  # the same system, another record id: a duplicate in its own feed
+    assert again.outcome is Outcome.POSSIBLE_MATCH and again.contactpoint_id != first.contactpoint_id
+    tasks = db.run_sync(lambda c: c.execute(select(review_tasks)).all(), write=False)
+    assert [(t.new_child, t.candidate, t.status) for t in tasks] == [
+        (again.contactpoint_id, first.contactpoint_id, "open")
+    ]
+    assert tasks[0].reasons
+
+
+def test_auto_link_off_sends_every_would_be_link_to_review(db: Database) -> None:
+    onboarding = Matcher(thresholds=Thresholds(auto_link=False))
+    first = submit(db, make_record("sc-1"), matcher=onboarding)
+    other = submit(db, make_record("ed-1", source_system="education"), matcher=onboarding)
+    assert first.outcome is Outcome.CREATED and other.outcome is Outcome.POSSIBLE_MATCH
+
+
+def test_same_nhs_number_with_another_birth_date_goes_to_review(db: Database) -> None:
+    first = submit(db, make_record("sc-1"))
+    record = make_record("ed-1", source_system="education")
+    record.date_of_birth.year -= 5
+    second = submit(db, record)
+    assert second.outcome is Outcome.POSSIBLE_MATCH and second.contactpoint_id != first.contactpoint_id
+
+
+def test_a_possible_match_of_a_shielded_child_is_shown_shielded(db: Database) -> None:
+    first = submit(db, make_record("sc-1"))
+    db.run_sync(lambda c: child_repo.set_shielding(c, first.contactpoint_id, shielded=True, now=NOW))
+    duplicate = submit(db, make_record("sc-2"))
+    assert duplicate.outcome is Outcome.POSSIBLE_MATCH
+    child = db.run_sync(
+        lambda c: children.get_child(c, contactpoint_id=duplicate.contactpoint_id, today=NOW.date()),
+        write=False,
+    )
+    assert child.shielded
+    # A search by postcode never finds it either.
+    record = make_record("x")
+    criteria = FindCriteria("Okafor", "", (record.date_of_birth.year, 3, 14), postcode="M1 1AE")
+    with pytest.raises(NotFound):
+        db.run_sync(lambda c: children.find_child(c, criteria=criteria, today=NOW.date()), write=False)
+
+
+def test_a_batch_sees_its_own_earlier_records(db: Database) -> None:
+    batch = [
+        ingestion.Submission("b-1", make_record("sc-1")),
+        ingestion.Submission("b-2", make_record("ed-1", source_system="education")),
+        ingestion.Submission("b-3", make_record("sc-1", gender=child_pb2.GENDER_UNSPECIFIED)),  # an update
+        ingestion.Submission("b-1", make_record("sc-1")),  # a retry within the batch
+        ingestion.Submission("", make_record("bad")),  # one bad record
+    ]
+    results = db.run_sync(lambda c: ingestion.submit_many(c, organisation=ORG_A, submissions=batch, now=NOW))
+    first, linked, updated, retried, bad = results
+    assert isinstance(first, Submitted) and first.outcome is Outcome.CREATED
+    assert linked == Submitted(first.contactpoint_id, Outcome.LINKED)
+    assert updated == Submitted(first.contactpoint_id, Outcome.LINKED)
+    assert retried == first
+    assert isinstance(bad, ContactPointError)
+
+
+def test_two_councils_racing_with_one_new_child_make_one_child(database_url: str, db: Database) -> None:
+    """Two transactions on two engines (as two records replicas would be), started together with
+    the same new child: whichever commits second must see the first's child."""
+    replicas = [Database(database_url), Database(database_url)]
+    try:
+        for round_ in range(6):
+            barrier = threading.Barrier(2)
+            answers: list[Submitted] = []
+            given = ["Amelia", "Zainab", "Oliver", "Chloe", "Mohammed", "Harriet"][round_]
+
+            def race(replica: Database, org: str, system: str) -> None:
+                record = make_record(
+                    f"race-{round_}",
+                    source_system=system,
+                    name=child_pb2.PersonName(given_names=given, family_name="Okafor"),
+                    nhs_number="",
+                )
+                record.date_of_birth.day = 1 + round_
+                barrier.wait()
+                for _ in range(5):
+                    try:
+                        answers.append(
+                            replica.run_sync(
+                                lambda c: ingestion.submit(
+                                    c, organisation=org, request_id=f"race-{round_}", record=record, now=NOW
+                                )
+                            )
+                        )
+                        return
+                    except ConcurrentChange:
+                        continue
+
+            threads = [
+                threading.Thread(target=race, args=(replicas[0], ORG_A, "social-care")),
+                threading.Thread(target=race, args=(replicas[1], ORG_B, "education")),
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            assert len(answers) == 2
+            assert answers[0].contactpoint_id == answers[1].contactpoint_id
+            assert sorted(a.outcome for a in answers) == [Outcome.CREATED, Outcome.LINKED]
+    finally:
+        for replica in replicas:
+            replica.dispose()

@@ -1,0 +1,125 @@
+"""The lifecycle rules at each boundary date, on SQLite and PostgreSQL: archived at 18 (25 when
+extended) or a year after death, purged six years after archiving, the id reserved for ever."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from google.type import date_pb2
+from sqlalchemy import func, select
+
+from contactpoint.platform.db import Database
+from contactpoint.platform.errors import NotFound
+from contactpoint.records.v1 import records_service_pb2 as pb
+from services.records import admin, children, ingestion
+from services.records.children import add_years, archive_date
+from services.records.repository import children as child_repo
+from services.records.tables import blocking_keys, match_keys, source_records
+from tests.services.records.conftest import ORG_A, make_record
+
+NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def _date(day: dt.date) -> date_pb2.Date:
+    return date_pb2.Date(year=day.year, month=day.month, day=day.day)
+
+
+def _submit(db: Database, record: pb.SourceRecord) -> str:
+    return db.run_sync(
+        lambda c: ingestion.submit(
+            c, organisation=ORG_A, request_id=record.source_record_id, record=record, now=NOW
+        )
+    ).contactpoint_id
+
+
+def _visible(db: Database, contactpoint_id: str, today: dt.date) -> bool:
+    try:
+        db.run_sync(
+            lambda c: children.get_child(c, contactpoint_id=contactpoint_id, today=today), write=False
+        )
+    except NotFound:
+        return False
+    return True
+
+
+def _status(db: Database, contactpoint_id: str) -> str:
+    row = db.run_sync(lambda c: child_repo.child(c, contactpoint_id), write=False)
+    assert row is not None
+    return row.status
+
+
+@pytest.mark.parametrize(
+    ("born", "extended", "archived_on"),
+    [
+        (dt.date(2010, 3, 14), False, dt.date(2028, 3, 14)),
+        (dt.date(2008, 2, 29), False, dt.date(2026, 3, 1)),  # no 29 February in 2026
+        (dt.date(2005, 7, 1), True, dt.date(2030, 7, 1)),
+    ],
+)
+def test_archive_at_18_or_25_then_purge_six_years_later(
+    db: Database, born: dt.date, extended: bool, archived_on: dt.date
+) -> None:
+    record = make_record("r-1", extended=extended, date_of_birth=_date(born))
+    cp = _submit(db, record)
+    day_before = archived_on - dt.timedelta(days=1)
+    assert admin.run_lifecycle(db, today=day_before).archived == 0
+    assert _visible(db, cp, day_before) and _status(db, cp) == "active"
+
+    assert admin.run_lifecycle(db, today=archived_on).archived == 1
+    assert _status(db, cp) == "archived" and not _visible(db, cp, archived_on)
+    assert admin.run_lifecycle(db, today=archived_on).archived == 0  # nothing twice
+
+    purge_on = add_years(archived_on, 6)
+    assert admin.run_lifecycle(db, today=purge_on - dt.timedelta(days=1)).purged == 0
+    assert (
+        db.run_sync(
+            lambda c: c.execute(select(func.count()).select_from(source_records)).scalar(), write=False
+        )
+        == 1
+    )
+    report = admin.run_lifecycle(db, today=purge_on)
+    assert report.purged == 1 and _status(db, cp) == "purged"
+    # Personal data gone; the id stays reserved (its row remains, so it is never issued again).
+    for table in (source_records, blocking_keys, match_keys):
+        assert (
+            db.run_sync(
+                lambda c, t=table: c.execute(select(func.count()).select_from(t)).scalar(), write=False
+            )
+            == 0
+        )
+    assert db.run_sync(lambda c: child_repo.child_exists(c, cp), write=False)
+
+
+def test_death_archives_the_record_a_year_later(db: Database) -> None:
+    died = dt.date(2026, 1, 10)
+    record = make_record("r-1", date_of_birth=_date(dt.date(2015, 3, 14)), date_of_death=_date(died))
+    cp = _submit(db, record)
+    assert _visible(db, cp, dt.date(2027, 1, 9))
+    assert admin.run_lifecycle(db, today=dt.date(2027, 1, 9)).archived == 0
+    assert admin.run_lifecycle(db, today=dt.date(2027, 1, 10)).archived == 1
+    assert not _visible(db, cp, dt.date(2027, 1, 10))
+
+
+def test_archive_date_rules() -> None:
+    base = make_record("r", date_of_birth=_date(dt.date(2012, 5, 20)))
+    assert archive_date([base]) == dt.date(2030, 5, 20)
+    extended = make_record("r", date_of_birth=_date(dt.date(2012, 5, 20)), extended=True)
+    # Any source saying extended extends it; the latest date of birth wins.
+    assert archive_date([base, extended]) == dt.date(2037, 5, 20)
+    died = make_record(
+        "r", date_of_birth=_date(dt.date(2012, 5, 20)), date_of_death=_date(dt.date(2040, 1, 1))
+    )
+    assert archive_date([died]) == dt.date(2030, 5, 20)  # already archived at 18 before that
+    assert archive_date([]) is None
+
+
+def test_a_date_of_death_must_make_sense(db: Database) -> None:
+    from contactpoint.platform.errors import InvalidArgument
+
+    future = make_record("r-1", date_of_death=_date((NOW + dt.timedelta(days=3)).date()))
+    before_birth = make_record("r-2", date_of_death=_date(dt.date(1990, 1, 1)))
+    for record in (future, before_birth):
+        with pytest.raises(InvalidArgument) as err:
+            _submit(db, record)
+        assert [v.field for v in err.value.violations] == ["record.date_of_death"]
