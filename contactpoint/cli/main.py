@@ -179,7 +179,9 @@ def records_lifecycle(
 @records.command("train-matching")
 def records_train_matching(
     iterations: Annotated[int, typer.Option("--iterations", min=1, max=200)] = 20,
-    sample: Annotated[int, typer.Option("--sample", min=100, help="Most records and pairs to learn from.")] = 200_000,
+    sample: Annotated[
+        int, typer.Option("--sample", min=100, help="Most records and pairs to learn from.")
+    ] = 200_000,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     data_dir: DataDir = None,
 ) -> None:

@@ -61,9 +61,7 @@ class Progress:
         self._stream.flush()
 
 
-def seed(
-    env: Mapping[str, str], *, children: int, seed_value: int, truth: Path | None = None
-) -> SeedReport:
+def seed(env: Mapping[str, str], *, children: int, seed_value: int, truth: Path | None = None) -> SeedReport:
     """Feed `children` synthetic children, as several councils' systems would send them."""
     from services.records import admin
     from services.records.ingestion import Submission
@@ -108,7 +106,9 @@ def seed(
             )
             for s in batch
         ]
-        for result in admin.ingest(db, organisation=organisation, submissions=submissions, matcher=matcher, limits=limits):
+        for result in admin.ingest(
+            db, organisation=organisation, submissions=submissions, matcher=matcher, limits=limits
+        ):
             if isinstance(result, ContactPointError):
                 outcomes[f"rejected ({result.code.name})"] += 1
             else:

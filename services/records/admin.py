@@ -25,7 +25,9 @@ def configured_matcher(settings: RecordsSettings) -> Matcher:
     """The default model with the configured thresholds (a stored model replaces it on refresh)."""
     return Matcher(
         thresholds=Thresholds(
-            link=settings.match_link_threshold, review=settings.match_review_threshold, auto_link=settings.auto_link
+            link=settings.match_link_threshold,
+            review=settings.match_review_threshold,
+            auto_link=settings.auto_link,
         )
     )
 
@@ -63,7 +65,9 @@ class TrainReport:
 def train_matching(db: Database, *, iterations: int = 20, sample: int = 200_000) -> TrainReport:
     """Re-estimate m/u and name frequencies by EM from the registry's own records, and store the
     model; running services pick it up within `model_refresh_seconds`."""
-    model, pairs = db.run_sync(lambda c: estimate_from_registry(c, iterations=iterations, sample=sample), write=False)
+    model, pairs = db.run_sync(
+        lambda c: estimate_from_registry(c, iterations=iterations, sample=sample), write=False
+    )
     now = dt.datetime.now(dt.UTC)
     model_id = db.run_sync(lambda c: lifecycle_repo.insert_model(c, model.to_json(), pairs=pairs, now=now))
     return TrainReport(model_id=model_id, pairs=pairs, prior=model.prior)

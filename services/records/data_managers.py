@@ -21,6 +21,7 @@ from contactpoint.platform.audited import AuditedRequest, AuditWriter
 from contactpoint.platform.auth import Principal, current_principal
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import ContactPointError, Unavailable
+from contactpoint.platform.ids import contactpoint_id_problem
 from contactpoint.platform.interceptor import request_id_of
 from contactpoint.platform.types import Context
 from contactpoint.records.v1 import records_service_pb2 as pb
@@ -83,7 +84,9 @@ class DataManagerRpcs:
         call.by(principal)
         return review.Manager(principal.name, principal.organisation)
 
-    async def NextReviewTask(self, request: pb.NextReviewTaskRequest, context: Context) -> pb.NextReviewTaskResponse:
+    async def NextReviewTask(
+        self, request: pb.NextReviewTaskRequest, context: Context
+    ) -> pb.NextReviewTaskResponse:
         async with self._begin("NextReviewTask", context) as call:
             manager = self._manager(call)
 
@@ -111,7 +114,8 @@ class DataManagerRpcs:
         async with self._begin("ResolveReviewTask", context) as call:
             manager = self._manager(call)
             decision = DECISIONS.get(request.decision, "")
-            call.details.append(f"task {request.task_id[:64]}; decision {decision or 'none'}")
+            task_id = request.task_id if review.is_task_id(request.task_id) else "invalid id"
+            call.details.append(f"task {task_id}; decision {decision or 'none'}")
 
             def work(conn: Connection) -> str:
                 result = review.resolve_task(
@@ -130,11 +134,13 @@ class DataManagerRpcs:
             result = await self._audited_write(call, work)
         return pb.ResolveReviewTaskResponse(contactpoint_id=result)
 
-    async def MergeChildren(self, request: pb.MergeChildrenRequest, context: Context) -> pb.MergeChildrenResponse:
+    async def MergeChildren(
+        self, request: pb.MergeChildrenRequest, context: Context
+    ) -> pb.MergeChildrenResponse:
         async with self._begin("MergeChildren", context) as call:
             manager = self._manager(call)
-            call.contactpoint_id = request.survivor_id[:12]
-            call.details.append(f"retired {request.retired_id[:12]}")
+            call.contactpoint_id = _valid_id(request.survivor_id)
+            call.details.append(f"retired {_valid_id(request.retired_id) or 'invalid id'}")
 
             def work(conn: Connection) -> pb.MergeChildrenResponse:
                 child = review.merge(
@@ -157,11 +163,16 @@ class DataManagerRpcs:
     ) -> pb.UnmergeChildrenResponse:
         async with self._begin("UnmergeChildren", context) as call:
             manager = self._manager(call)
-            call.contactpoint_id = request.retired_id[:12]
+            call.contactpoint_id = _valid_id(request.retired_id)
 
             def work(conn: Connection) -> None:
                 review.unmerge(
-                    conn, manager=manager, retired_id=request.retired_id, reason=request.reason, limits=self._limits, now=_now()
+                    conn,
+                    manager=manager,
+                    retired_id=request.retired_id,
+                    reason=request.reason,
+                    limits=self._limits,
+                    now=_now(),
                 )
                 call.details.append(f"reason: {request.reason}")
 
@@ -171,7 +182,7 @@ class DataManagerRpcs:
     async def SetShielded(self, request: pb.SetShieldedRequest, context: Context) -> pb.SetShieldedResponse:
         async with self._begin("SetShielded", context) as call:
             manager = self._manager(call)
-            call.contactpoint_id = request.contactpoint_id[:12]
+            call.contactpoint_id = _valid_id(request.contactpoint_id)
             call.details.append("shield" if request.shielded else "unshield")
 
             def work(conn: Connection) -> None:
@@ -189,6 +200,11 @@ class DataManagerRpcs:
 
             await self._audited_write(call, work)
         return pb.SetShieldedResponse()
+
+
+def _valid_id(value: str) -> str:
+    """An id as the audit log may record it: only a well-formed ContactPoint ID."""
+    return value if contactpoint_id_problem(value) is None else ""
 
 
 def _now() -> dt.datetime:

@@ -41,7 +41,13 @@ from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
 from services.records.repository.rows import SourceKey, SourceRow
 from services.records.tables import ACTIVE
-from services.records.validation import date_value, normalise_record, request_id_problem, text_problem, validate_record
+from services.records.validation import (
+    date_value,
+    normalise_record,
+    request_id_problem,
+    text_problem,
+    validate_record,
+)
 
 log = get_logger(__name__)
 
@@ -178,7 +184,9 @@ def submit_many(
         violations.append(problems)
         prepared.append(None if problems else _prepare(organisation, s.record))
 
-    lock_names = [f"req:{organisation}:{s.request_id}" for s, p in zip(submissions, rid_problems, strict=True) if not p]
+    lock_names = [
+        f"req:{organisation}:{s.request_id}" for s, p in zip(submissions, rid_problems, strict=True) if not p
+    ]
     for p in prepared:
         if p is not None:
             lock_names.append(f"src:{p.key.organisation}:{p.key.source_system}:{p.key.source_record_id}")
@@ -188,7 +196,9 @@ def submit_many(
     valid_ids = {s.request_id for s, p in zip(submissions, rid_problems, strict=True) if not p}
     priors = {
         rid: (row.request_hash, Submitted(row.contactpoint_id, Outcome(row.outcome)))
-        for rid, row in source_repo.submissions_of(conn, organisation=organisation, request_ids=valid_ids).items()
+        for rid, row in source_repo.submissions_of(
+            conn, organisation=organisation, request_ids=valid_ids
+        ).items()
     }
     ready = [p for p in prepared if p is not None]
     existing = source_repo.sources_by_key(conn, {p.key for p in ready})
@@ -202,13 +212,17 @@ def submit_many(
     results: list[Submitted | ContactPointError] = []
     for i, s in enumerate(submissions):
         if rid_problems[i]:
-            results.append(InvalidArgument([FieldViolation("request_id", rid_problems[i] or ""), *violations[i]]))
+            results.append(
+                InvalidArgument([FieldViolation("request_id", rid_problems[i] or ""), *violations[i]])
+            )
             continue
         if s.request_id in priors:
             first_hash, answer = priors[s.request_id]
             if first_hash != hashes[i]:
                 results.append(
-                    FailedPrecondition("this request_id was already used for a different record", REQUEST_ID_REUSED)
+                    FailedPrecondition(
+                        "this request_id was already used for a different record", REQUEST_ID_REUSED
+                    )
                 )
             else:
                 results.append(answer)
@@ -252,7 +266,15 @@ def _prepare(organisation: str, record: pb.SourceRecord) -> _Prepared:
     )
 
 
-def _new_source(p: _Prepared, contactpoint_id: str, *, source_id: str, outcome: Outcome, score: float | None, reasons: Sequence[str]) -> source_repo.NewSource:
+def _new_source(
+    p: _Prepared,
+    contactpoint_id: str,
+    *,
+    source_id: str,
+    outcome: Outcome,
+    score: float | None,
+    reasons: Sequence[str],
+) -> source_repo.NewSource:
     return source_repo.NewSource(
         id=source_id,
         key=p.key,
@@ -299,12 +321,18 @@ def _place(
         if review and decision.candidate is not None:
             batch.tasks.append(
                 review_repo.NewTask(
-                    uuid.uuid4().hex, contactpoint_id, decision.candidate.contactpoint_id, decision.score, decision.reasons
+                    uuid.uuid4().hex,
+                    contactpoint_id,
+                    decision.candidate.contactpoint_id,
+                    decision.score,
+                    decision.reasons,
                 )
             )
     score = decision.score if decision.candidate is not None else None
     batch.sources.append(
-        _new_source(p, contactpoint_id, source_id=source_id, outcome=outcome, score=score, reasons=decision.reasons)
+        _new_source(
+            p, contactpoint_id, source_id=source_id, outcome=outcome, score=score, reasons=decision.reasons
+        )
     )
     batch.new_keys.add(p.key)
     mine = Candidate(
@@ -332,7 +360,9 @@ def _update(conn: Connection, held: SourceRow, p: _Prepared, batch: _Batch, *, n
             return Submitted(held.contactpoint_id, Outcome.UNCHANGED)
     source_repo.replace_source(
         conn,
-        _new_source(p, held.contactpoint_id, source_id=held.id, outcome=Outcome.LINKED, score=None, reasons=()),
+        _new_source(
+            p, held.contactpoint_id, source_id=held.id, outcome=Outcome.LINKED, score=None, reasons=()
+        ),
         now=now,
     )
     batch.touched.add(held.contactpoint_id)
@@ -356,7 +386,10 @@ def _flush(conn: Connection, batch: _Batch, *, limits: AgeLimits, now: dt.dateti
             held[row.contactpoint_id].append(row)
         for contactpoint_id in sorted(batch.touched):
             child_repo.touch(
-                conn, contactpoint_id, now=now, archive_on=archive_date(in_order(held[contactpoint_id]), limits)
+                conn,
+                contactpoint_id,
+                now=now,
+                archive_on=archive_date(in_order(held[contactpoint_id]), limits),
             )
     if batch.sources:
         log.info("records.ingested", records=len(batch.sources), review_tasks=len(batch.tasks))

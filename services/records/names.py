@@ -1,5 +1,5 @@
-"""Pure functions for matching people by name, date of birth and postcode (FindChild, and the keys
-sensitive services. No I/O; the same keys are stored at submission and computed at search."""
+"""Pure functions for matching people by name and postcode: the keys FindChild stores at
+submission and computes at search, and its tolerance of spelling variants. No I/O."""
 
 from __future__ import annotations
 
@@ -60,28 +60,3 @@ def given_name_matches(query: str, child_given_keys: Sequence[str], *, fuzzy: bo
     """Whether a searched given name is one of the child's given names (or several in a row)."""
     wanted = name_key(query)
     return any(similar(wanted, run, fuzzy=fuzzy) for run in given_runs(child_given_keys))
-
-
-# Services whose very name discloses something sensitive about a child (CONTRACT §3): sexual
-# health, mental health (CAMHS included) and substance misuse. Matched on whole words of the
-# lower-cased, accent-free name, so "Educational Psychology" or "Drugstore" are not caught.
-_SENSITIVE = re.compile(
-    r"\b("
-    r"sexual health|sexual and reproductive health|reproductive health|genito ?urinary|gum clinic"
-    r"|contraception|contraceptive|family planning|sti clinic|hiv"
-    r"|mental health|camhs|cahms|psychiatry|psychiatric|eating disorders?|emotional well ?being"
-    r"|substance misuse|substance use|substance abuse|drugs? and alcohol|alcohol and drugs?"
-    r"|drug|drugs|alcohol|addiction|addictions"
-    r")\b"
-)
-
-
-def _plain(value: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", value.casefold())
-    letters = "".join(ch if ch.isalnum() else " " for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(letters.split())
-
-
-def is_sensitive_service(service_name: str) -> bool:
-    """Whether a service's name clearly names sexual health, mental health or substance misuse."""
-    return _SENSITIVE.search(_plain(service_name)) is not None

@@ -53,6 +53,11 @@ class TaskView:
     reasons: tuple[str, ...]
 
 
+def is_task_id(value: str) -> bool:
+    """Whether `value` is shaped like a review task's id."""
+    return bool(_TASK_ID.match(value))
+
+
 def _id(name: str, value: str) -> list[FieldViolation]:
     problem = contactpoint_id_problem(value)
     return [FieldViolation(name, problem)] if problem else []
@@ -90,13 +95,21 @@ def next_task(
     minutes. Tasks overtaken by events (a child merged, archived or withdrawn) are closed on the
     way. NotFound when none is waiting."""
     while True:
-        row = review_repo.next_open_task(conn, organisation=manager.organisation, manager=manager.name, now=now)
+        row = review_repo.next_open_task(
+            conn, organisation=manager.organisation, manager=manager.name, now=now
+        )
         if row is None:
             raise NotFound("no review task is waiting")
         view = _view(conn, row, limits=limits, today=now.date())
         if view is None:
             review_repo.resolve_task(
-                conn, row.task_id, decision=OBSOLETE, manager="", reason="overtaken by events", result_id="", now=now
+                conn,
+                row.task_id,
+                decision=OBSOLETE,
+                manager="",
+                reason="overtaken by events",
+                result_id="",
+                now=now,
             )
             continue
         review_repo.hold_task(conn, row.task_id, manager=manager.name, until=now + HOLD)
@@ -127,12 +140,14 @@ def resolve_task(
     """LINK (the new child joins the candidate; the candidate's id is returned) or KEEP_APART
     (remembered for ever; the new child's id is returned). A retry of the same decision returns
     the same answer."""
-    violations = [] if _TASK_ID.match(task_id) else [FieldViolation("task_id", "must be a task id")]
+    violations = [] if is_task_id(task_id) else [FieldViolation("task_id", "must be a task id")]
     if decision not in (LINK, KEEP_APART):
         violations.append(FieldViolation("decision", "must be LINK or KEEP_APART"))
     _check(violations + _reason(reason))
     row = review_repo.task(conn, task_id, lock=True)
-    if row is None or not (source_repo.held_by_organisation(conn, {row.new_child, row.candidate}, manager.organisation)):
+    if row is None or not (
+        source_repo.held_by_organisation(conn, {row.new_child, row.candidate}, manager.organisation)
+    ):
         raise NotFound("no such review task for your organisation")
     if row.status != review_repo.OPEN:
         if row.decision == decision and row.result_id:
@@ -159,14 +174,24 @@ def resolve_task(
             )
         result = candidate.contactpoint_id
     else:
-        review_repo.keep_apart(conn, row.new_child, row.candidate, manager=manager.name, reason=reason, now=now)
+        review_repo.keep_apart(
+            conn, row.new_child, row.candidate, manager=manager.name, reason=reason, now=now
+        )
         result = row.new_child
         review_repo.close_tasks_between(
-            conn, row.new_child, row.candidate, manager=manager.name, reason=reason, result_id=result,
-            decision=KEEP_APART, now=now,
+            conn,
+            row.new_child,
+            row.candidate,
+            manager=manager.name,
+            reason=reason,
+            result_id=result,
+            decision=KEEP_APART,
+            now=now,
         )
         _lift_provisional_shield(conn, row.new_child, now=now)
-    review_repo.resolve_task(conn, task_id, decision=decision, manager=manager.name, reason=reason, result_id=result, now=now)
+    review_repo.resolve_task(
+        conn, task_id, decision=decision, manager=manager.name, reason=reason, result_id=result, now=now
+    )
     log.info("records.task_resolved", task_id=task_id, decision=decision)
     return result
 
@@ -174,7 +199,9 @@ def resolve_task(
 def _lift_provisional_shield(conn: Connection, contactpoint_id: str, *, now: dt.datetime) -> None:
     """Lift a provisional shield once no open task pairs the child with a shielded child."""
     for task in review_repo.open_tasks_of(conn, contactpoint_id):
-        other = child_repo.child(conn, task.candidate if task.new_child == contactpoint_id else task.new_child)
+        other = child_repo.child(
+            conn, task.candidate if task.new_child == contactpoint_id else task.new_child
+        )
         if other is not None and other.shown_shielded:
             return
     child_repo.set_shielding(conn, contactpoint_id, provisional=False, now=now)
@@ -204,7 +231,15 @@ def merge(
     else:
         for cid in sorted((survivor_id, retired_id)):
             _active(conn, cid, manager)
-        _merge(conn, manager=manager, survivor_id=survivor_id, retired_id=retired_id, reason=reason, limits=limits, now=now)
+        _merge(
+            conn,
+            manager=manager,
+            survivor_id=survivor_id,
+            retired_id=retired_id,
+            reason=reason,
+            limits=limits,
+            now=now,
+        )
         survivor = _active(conn, survivor_id, manager)
     child = composed(conn, survivor, limits=limits, today=now.date(), visible_only=False)
     if child is None:
@@ -213,7 +248,14 @@ def merge(
 
 
 def _merge(
-    conn: Connection, *, manager: Manager, survivor_id: str, retired_id: str, reason: str, limits: AgeLimits, now: dt.datetime
+    conn: Connection,
+    *,
+    manager: Manager,
+    survivor_id: str,
+    retired_id: str,
+    reason: str,
+    limits: AgeLimits,
+    now: dt.datetime,
 ) -> None:
     rows = {cid: child_repo.child(conn, cid, lock=True) for cid in sorted((survivor_id, retired_id))}
     survivor, retired = rows[survivor_id], rows[retired_id]
@@ -223,7 +265,14 @@ def _merge(
     review_repo.insert_merge(
         conn,
         review_repo.NewMerge(
-            uuid.uuid4().hex, survivor_id, retired_id, moved, survivor.shielded, retired.shielded, manager.name, reason
+            uuid.uuid4().hex,
+            survivor_id,
+            retired_id,
+            moved,
+            survivor.shielded,
+            retired.shielded,
+            manager.name,
+            reason,
         ),
         now=now,
     )
@@ -232,7 +281,14 @@ def _merge(
     # Fail safe: if either was shielded, the one child now is.
     child_repo.set_shielding(conn, survivor_id, shielded=survivor.shielded or retired.shielded, now=now)
     review_repo.close_tasks_between(
-        conn, survivor_id, retired_id, manager=manager.name, reason=reason, result_id=survivor_id, decision=LINK, now=now
+        conn,
+        survivor_id,
+        retired_id,
+        manager=manager.name,
+        reason=reason,
+        result_id=survivor_id,
+        decision=LINK,
+        now=now,
     )
     _refresh_archive_date(conn, survivor_id, limits=limits, now=now)
     log.info("records.merged", survivor_id=survivor_id, retired_id=retired_id, sources=len(moved))
@@ -265,13 +321,17 @@ def unmerge(
         # The survivor was shielded only because of the merge.
         child_repo.set_shielding(conn, merge_row.survivor_id, shielded=False, now=now)
     review_repo.undo_merge(conn, merge_row.merge_id, manager=manager.name, reason=reason, now=now)
-    review_repo.keep_apart(conn, merge_row.survivor_id, retired_id, manager=manager.name, reason=reason, now=now)
+    review_repo.keep_apart(
+        conn, merge_row.survivor_id, retired_id, manager=manager.name, reason=reason, now=now
+    )
     for cid in sorted(holders | {retired_id}):
         _refresh_archive_date(conn, cid, limits=limits, now=now)
     log.info("records.unmerged", survivor_id=merge_row.survivor_id, retired_id=retired_id)
 
 
-def _refresh_archive_date(conn: Connection, contactpoint_id: str, *, limits: AgeLimits, now: dt.datetime) -> None:
+def _refresh_archive_date(
+    conn: Connection, contactpoint_id: str, *, limits: AgeLimits, now: dt.datetime
+) -> None:
     sources = in_order(source_repo.active_sources(conn, [contactpoint_id]))
     child_repo.touch(conn, contactpoint_id, now=now, archive_on=archive_date(sources, limits))
 
@@ -289,7 +349,9 @@ def set_shielded(
         raise NotFound("no child with this ContactPoint ID is managed by your organisation")
     row = _active(conn, current.contactpoint_id, manager)
     # Unshielding is a data manager's decision: it lifts a provisional shield too.
-    child_repo.set_shielding(conn, row.contactpoint_id, shielded=shielded, provisional=None if shielded else False, now=now)
+    child_repo.set_shielding(
+        conn, row.contactpoint_id, shielded=shielded, provisional=None if shielded else False, now=now
+    )
     if shielded:
         # Possible matches of a newly shielded child are shown shielded until decided.
         for task in review_repo.open_tasks_of(conn, row.contactpoint_id):

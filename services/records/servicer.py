@@ -47,14 +47,18 @@ Result = Submitted | ContactPointError
 def _response(result: Result) -> pb.SubmitSourceRecordResponse:
     if isinstance(result, ContactPointError):
         return pb.SubmitSourceRecordResponse(error=result.to_status())
-    return pb.SubmitSourceRecordResponse(contactpoint_id=result.contactpoint_id, outcome=OUTCOMES[result.outcome])
+    return pb.SubmitSourceRecordResponse(
+        contactpoint_id=result.contactpoint_id, outcome=OUTCOMES[result.outcome]
+    )
 
 
 class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
     """Implements contactpoint.records.v1.RecordsService."""
 
     def __init__(self, *, db: Database, settings: RecordsSettings, audit: AuditWriter | None) -> None:
-        super().__init__(db=db, limits=AgeLimits(settings.max_age_years, settings.extended_max_age_years), audit=audit)
+        super().__init__(
+            db=db, limits=AgeLimits(settings.max_age_years, settings.extended_max_age_years), audit=audit
+        )
         self.matcher = admin.configured_matcher(settings)
         self._batch_size = settings.stream_batch_size
 
@@ -64,11 +68,17 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
         submissions = [ingestion.Submission(r.request_id, r.record) for r in batch]
         try:
             return admin.ingest(
-                self._db, organisation=organisation, submissions=submissions, matcher=self.matcher, limits=self._limits
+                self._db,
+                organisation=organisation,
+                submissions=submissions,
+                matcher=self.matcher,
+                limits=self._limits,
             )
         except ConcurrentChange:
             if len(batch) == 1:
-                raise Unavailable("the record is being changed concurrently; retry with the same request_id") from None
+                raise Unavailable(
+                    "the record is being changed concurrently; retry with the same request_id"
+                ) from None
         except Unavailable:
             raise
         except Exception:
@@ -160,7 +170,9 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
         self, request: pb.GetChildRecordRequest, context: Context
     ) -> pb.GetChildRecordResponse:
         child = await self._db.read(
-            lambda conn: children.get_child(conn, contactpoint_id=request.contactpoint_id, limits=self._limits)
+            lambda conn: children.get_child(
+                conn, contactpoint_id=request.contactpoint_id, limits=self._limits
+            )
         )
         return pb.GetChildRecordResponse(child=child)
 

@@ -28,7 +28,8 @@ class RecordsSettings(VerifyingSettings, DatabaseSettings):
         default=_DEFAULT.link, description="match weight (bits) at or above which a record joins a child"
     )
     match_review_threshold: float = Field(
-        default=_DEFAULT.review, description="match weight (bits) at or above which a possible match is reviewed"
+        default=_DEFAULT.review,
+        description="match weight (bits) at or above which a possible match is reviewed",
     )
     model_refresh_seconds: float = Field(
         default=60.0, gt=0, description="how often to look for a re-estimated match model"
@@ -37,7 +38,10 @@ class RecordsSettings(VerifyingSettings, DatabaseSettings):
         default=3600.0, gt=0, le=86400, description="how often the archiving and purging rules run"
     )
     stream_batch_size: int = Field(
-        default=200, ge=1, le=5000, description="StreamSourceRecords: most records ingested in one transaction"
+        default=200,
+        ge=1,
+        le=5000,
+        description="StreamSourceRecords: most records ingested in one transaction",
     )
     audit_target: str = Field(default="", description="host:port of the audit service (data managers' calls)")
     client_id: str = Field(default="", description="records' own machine account (role records-service)")

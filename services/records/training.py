@@ -14,7 +14,9 @@ from services.records.repository import candidates as candidate_repo
 RANDOM_PAIRS = 100_000
 
 
-def estimate_from_registry(conn: Connection, *, iterations: int, sample: int, seed: int = 0) -> tuple[Model, int]:
+def estimate_from_registry(
+    conn: Connection, *, iterations: int, sample: int, seed: int = 0
+) -> tuple[Model, int]:
     """A model re-estimated from up to `sample` records and blocked pairs; (model, pairs used)."""
     records = [Features.from_json(f) for f in candidate_repo.sample_features(conn, limit=sample)]
     base = default_model()
@@ -25,7 +27,8 @@ def estimate_from_registry(conn: Connection, *, iterations: int, sample: int, se
     rng = random.Random(seed)
     randoms = [tuple(rng.sample(records, 2)) for _ in range(min(RANDOM_PAIRS, len(records) * 10))]
     pairs = [
-        (Features.from_json(a), Features.from_json(b)) for a, b in candidate_repo.blocked_pairs(conn, limit=sample)
+        (Features.from_json(a), Features.from_json(b))
+        for a, b in candidate_repo.blocked_pairs(conn, limit=sample)
     ]
     if not pairs:
         return base, 0

@@ -14,9 +14,9 @@ from google.protobuf.message import Message
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.errors import FieldViolation
 from contactpoint.records.v1 import records_service_pb2 as pb
+from services.records.model import DEFAULT_LIMITS, AgeLimits, FindCriteria
 from services.records.names import name_key, postcode_key
 from services.records.sensitive import is_sensitive_service
-from services.records.model import DEFAULT_LIMITS, AgeLimits, FindCriteria
 
 MAX_NAME = 35
 MAX_GIVEN_NAMES = 100

@@ -7,6 +7,7 @@ import asyncio
 import grpc
 import pytest
 
+from contactpoint.platform.audited import outcome_of
 from contactpoint.platform.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -16,7 +17,6 @@ from contactpoint.platform.errors import (
     Unauthenticated,
     Unavailable,
 )
-from contactpoint.platform.audited import outcome_of
 
 
 @pytest.mark.parametrize(

@@ -17,15 +17,19 @@ from services.records.linkage.spelling import LETTERS_AS_DIGITS, jaro_winkler, o
 MISSING = "missing"
 CLOSE = 0.92  # Jaro-Winkler of one slip of the pen in a name of five letters or more
 NEAR = 0.85
+# One typo in a name this short can make another name (Ian/Jan, Eva/Ava), so "one_edit" needs more.
+MIN_ONE_EDIT = 4
 STREET_SIMILAR = 85.0  # rapidfuzz token_set_ratio, 0 to 100
 KNOWN_GENDERS = frozenset({1, 2, 3})  # male, female, indeterminate; 0 and 4 say nothing
 
 LEVELS: dict[str, tuple[str, ...]] = {
     "given_names": (
-        "exact", "reordered", "joined", "first", "nickname", "jaro_winkler_0.92", "jaro_winkler_0.85",
-        "initial", "else",
+        "exact", "reordered", "joined", "first", "nickname", "jaro_winkler_0.92", "one_edit",
+        "jaro_winkler_0.85", "initial", "middle", "else",
     ),
-    "family_name": ("exact", "former", "part", "jaro_winkler_0.92", "jaro_winkler_0.85", "phonetic", "else"),
+    "family_name": (
+        "exact", "former", "part", "jaro_winkler_0.92", "one_edit", "jaro_winkler_0.85", "phonetic", "else",
+    ),
     "date_of_birth": ("exact", "day_month_swapped", "one_part", "else"),
     "gender": ("same", "different"),
     "postcode": ("full", "sector", "near", "district", "else"),
@@ -61,7 +65,8 @@ def _joined(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
 def given_level(a: tuple[str, ...], b: tuple[str, ...]) -> str:
     """Given names: the same; the same names reordered or with middle names dropped; hyphenated,
     spaced or joined ("Mary-Jane"/"Maryjane"); the same first name; nicknames; spelling
-    variants of the first name; an initial for the first name; else."""
+    variants of the first name (Jaro-Winkler, or one typo); an initial for it; different first
+    names but the same middle names; else."""
     if not a or not b:
         return MISSING
     if a == b:
@@ -78,7 +83,10 @@ def given_level(a: tuple[str, ...], b: tuple[str, ...]) -> str:
         return "first"
     if nicknames(a0, b0):
         return "nickname"
-    return first_name_level(a0, b0)
+    level = first_name_level(a0, b0)
+    if level == "else" and len(a) > 1 and a[1:] == b[1:]:
+        return "middle"
+    return level
 
 
 def first_name_level(a0: str, b0: str) -> str:
@@ -87,6 +95,8 @@ def first_name_level(a0: str, b0: str) -> str:
         similarity = jaro_winkler(a0, b0)
         if similarity >= CLOSE:
             return "jaro_winkler_0.92"
+        if min(len(a0), len(b0)) >= MIN_ONE_EDIT and one_edit(a0, b0):
+            return "one_edit"
         if similarity >= NEAR:
             return "jaro_winkler_0.85"
         return "else"
@@ -103,8 +113,8 @@ def family_level(
     a_former: tuple[tuple[str, ...], ...],
     b_former: tuple[tuple[str, ...], ...],
 ) -> str:
-    """Family names: the same; one is a former name of the other; one part of
-    a double-barrelled name is the other; spelling variants; the same sound; else."""
+    """Family names: the same; one is a former name of the other; one part of a double-barrelled
+    name is the other; spelling variants (Jaro-Winkler, or one typo); the same sound; else."""
     if not a or not b:
         return MISSING
     ja, jb = "".join(a), "".join(b)
@@ -119,6 +129,8 @@ def family_level(
     similarity = jaro_winkler(ja, jb)
     if similarity >= CLOSE:
         return "jaro_winkler_0.92"
+    if min(len(ja), len(jb)) >= MIN_ONE_EDIT and one_edit(ja, jb):
+        return "one_edit"
     if similarity >= NEAR:
         return "jaro_winkler_0.85"
     code = sound(ja)

@@ -11,20 +11,15 @@ import enum
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from services.records.linkage.comparisons import KNOWN_GENDERS, dob_level, family_level, first_name_level
+from services.records.linkage.comparisons import KNOWN_GENDERS
 from services.records.linkage.features import Features
 from services.records.linkage.model import Model, Score, compare
-from services.records.linkage.nicknames import nicknames
+from services.records.linkage.twins import compatible_first_names, twins
 
 # Default thresholds on the total match weight (log2 odds), chosen on simulated English
 # children's records: at LINK_WEIGHT a wrong link is rarer than one in a thousand links.
 LINK_WEIGHT = 12.0
 REVIEW_WEIGHT = 4.0
-
-# A twin's family name may be misspelt too.
-_SAME_FAMILY = frozenset({"exact", "former", "part", "jaro_winkler_0.92"})
-# And one of the two records may have the date of birth slightly wrong.
-_SAME_DOB = frozenset({"exact", "day_month_swapped", "one_part"})
 
 RULE_NHS = "rule: same NHS number and date of birth"
 RULE_NHS_DOB = "rule: same NHS number but a different date of birth (linked only on the other fields)"
@@ -71,32 +66,11 @@ class Decision:
     reasons: tuple[str, ...]
 
 
-def compatible_first_names(a: Features, b: Features) -> bool:
-    """Whether two records' first given names could be one name: equal, nicknames, an initial for
-    the other, or spelt within Jaro-Winkler 0.92 (unknown names are compatible with anything)."""
-    if not a.given or not b.given:
-        return True
-    a0, b0 = a.given[0], b.given[0]
-    if a0 == b0 or "".join(a.given) == "".join(b.given):
-        return True
-    return nicknames(a0, b0) or first_name_level(a0, b0) in ("jaro_winkler_0.92", "initial")
-
-
-def twins(a: Features, b: Features) -> bool:
-    """Whether two records look like twins: the same family name, date of birth (or one slip from
-    it) and address, but given names that cannot be one name, or first given names that differ
-    with different known genders. Their scores are high, because the fields twins share are
-    assumed independent; only the given names (and gender) tell them apart."""
-    if dob_level(a.dob, b.dob) not in _SAME_DOB:
-        return False
-    if family_level(a.family, b.family, a.former_family, b.former_family) not in _SAME_FAMILY:
-        return False
-    if not (a.postcode and a.postcode == b.postcode and (a.house == b.house or not a.house or not b.house)):
-        return False
-    if not compatible_first_names(a, b):
-        return True
-    genders_differ = a.gender in KNOWN_GENDERS and b.gender in KNOWN_GENDERS and a.gender != b.gender
-    return genders_differ and bool(a.given) and bool(b.given) and a.given[0] != b.given[0]
+def _vouches(new: Features, old: Features) -> bool:
+    # A record vouches that its child is the new record's when its first name could be the new
+    # one's (an initial is no proof that Willow is not William's twin) and its gender agrees.
+    genders_agree = new.gender == old.gender or not {new.gender, old.gender} <= KNOWN_GENDERS
+    return genders_agree and compatible_first_names(new, old, initials=False)
 
 
 def _nhs_weight(score: Score) -> float:
@@ -128,12 +102,12 @@ def _judge(
     same_nhs = [(c, s) for c, s in records if new.nhs and c.features.nhs == new.nhs]
     nhs_and_dob = [(c, s) for c, s in same_nhs if new.dob is not None and c.features.dob == new.dob]
     conflict = not same_nhs and any(new.nhs and c.features.nhs for c, _ in records)
-    # A child is a twin of the new record's child when some record of it looks like a twin and
-    # none of its records has a first name that could be the new record's.
+    # A child is the new record's twin when one of its records looks like a twin and none vouches
+    # for it being the same child.
     is_twin = (
         not nhs_and_dob
         and any(twins(new, c.features) for c, _ in records)
-        and not any(compatible_first_names(new, c.features) for c, _ in records)
+        and not any(_vouches(new, c.features) for c, _ in records)
     )
     best, score = max(nhs_and_dob or same_nhs or records, key=lambda pair: pair[1].weight)
     reasons = score.reasons()

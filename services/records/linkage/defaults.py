@@ -21,27 +21,30 @@ PRIOR = 2.0**-7
 # field -> level -> (m, u); the "else" level is filled in as 1 - the others.
 PARAMETERS: dict[str, dict[str, tuple[float, float]]] = {
     "given_names": {
-        "exact": (0.80, 0.003),
+        "exact": (0.783, 0.003),
         "reordered": (0.05, 0.0008),
         "joined": (0.01, 0.00005),
         "first": (0.02, 0.001),
         "nickname": (0.045, 0.0008),
         "jaro_winkler_0.92": (0.04, 0.003),
-        "jaro_winkler_0.85": (0.015, 0.015),
+        "one_edit": (0.02, 0.001),
+        "jaro_winkler_0.85": (0.01, 0.015),
         "initial": (0.018, 0.003),
+        "middle": (0.003, 0.0003),
     },
     "family_name": {
         "exact": (0.85, 0.001),
         "former": (0.03, 0.00005),
         "part": (0.02, 0.0003),
         "jaro_winkler_0.92": (0.04, 0.002),
+        "one_edit": (0.015, 0.0005),
         "jaro_winkler_0.85": (0.01, 0.008),
         "phonetic": (0.005, 0.003),
     },
     "date_of_birth": {
         "exact": (0.93, 0.00015),
         "day_month_swapped": (0.015, 0.00005),
-        "one_part": (0.053, 0.009),
+        "one_part": (0.0547, 0.009),
     },
     "gender": {"same": (0.98, 0.5)},
     "postcode": {
@@ -51,9 +54,9 @@ PARAMETERS: dict[str, dict[str, tuple[float, float]]] = {
         "district": (0.03, 0.01),
     },
     "address": {
-        "house_street": (0.70, 0.12),
-        "street": (0.08, 0.05),
+        "house_street": (0.55, 0.12),
+        "street": (0.10, 0.05),
     },
-    "town": {"same": (0.85, 0.5)},
+    "town": {"same": (0.75, 0.5)},
     "nhs_number": {"same": (0.995, 0.000001)},
 }

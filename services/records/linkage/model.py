@@ -18,6 +18,7 @@ from services.records.linkage.features import Features
 
 # The u of an exact name never goes below this, however rare the name: one in two thousand.
 TF_FLOOR = 5e-4
+INITIAL_U = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +91,8 @@ class Model:
         weight = cache.get((field, key))
         if weight is None:
             table = self.given_frequency if field == "given_names" else self.family_frequency
-            u = max(table.get(key, 0.0), TF_FLOOR)
+            # An initial is one name in twenty-odd, whatever the table says.
+            u = max(table.get(key, 0.0), TF_FLOOR if len(key) > 1 else INITIAL_U)
             weight = cache[(field, key)] = math.log2(self.m[field]["exact"] / u)
         return weight
 

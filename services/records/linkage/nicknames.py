@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from services.records.linkage.spelling import one_edit
+
 _GROUPS = """
 william will bill billy willy willie liam wills
 elizabeth elisabeth liz lizzie lizzy beth betty bess bessie eliza elsie libby lisa liza betsy bette lilibet
@@ -102,3 +104,29 @@ def canonical_forms(key: str) -> tuple[str, ...]:
     if not indices:
         return (key,)
     return tuple(sorted({CANONICAL[i] for i in indices}))
+
+
+_MIN_TYPO = 5
+_BY_LENGTH: dict[int, tuple[str, ...]] = {}
+for _name in sorted(_MEMBERSHIP):
+    _BY_LENGTH[len(_name)] = (*_BY_LENGTH.get(len(_name), ()), _name)
+
+
+def _near(key: str) -> set[int]:
+    # The groups of every listed name within one typo of `key` ("leonnard" → Leonard's).
+    found: set[int] = set(groups_of(key))
+    for length in (len(key) - 1, len(key), len(key) + 1):
+        for name in _BY_LENGTH.get(length, ()):
+            if one_edit(key, name):
+                found |= groups_of(name)
+    return found
+
+
+@lru_cache(maxsize=1 << 12)
+def nicknames_with_typo(a: str, b: str) -> bool:
+    """Whether two given-name keys are nicknames of one another once one typo is allowed in either
+    ("Leonnard"/"Lenny"). Slow (it searches the whole list), so only for rare, careful checks."""
+    # A typo in a short name makes another name too easily ("Roy" is one letter from "Rob").
+    return (len(a) >= _MIN_TYPO and not _near(a).isdisjoint(groups_of(b))) or (
+        len(b) >= _MIN_TYPO and not _near(b).isdisjoint(groups_of(a))
+    )

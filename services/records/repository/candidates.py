@@ -13,9 +13,9 @@ from contactpoint.platform.db import dialect_of
 from services.records.repository.rows import CandidateRow, SourceKey
 from services.records.tables import ACTIVE, blocking_keys, children, source_records
 
-_LOCK_KEYS = text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(:keys) WITH ORDINALITY AS t(k, n)").bindparams(
-    bindparam("keys", type_=ARRAY(BIGINT))
-)
+_LOCK_KEYS = text(
+    "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(:keys) WITH ORDINALITY AS t(k, n)"
+).bindparams(bindparam("keys", type_=ARRAY(BIGINT)))
 
 
 def lock_id(name: str) -> int:

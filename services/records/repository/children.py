@@ -21,7 +21,9 @@ def child(conn: Connection, contactpoint_id: str, *, lock: bool = False) -> Chil
     return ChildRow.of(row) if row is not None else None
 
 
-def children_by_id(conn: Connection, ids: Collection[str], *, share_lock: bool = False) -> dict[str, ChildRow]:
+def children_by_id(
+    conn: Connection, ids: Collection[str], *, share_lock: bool = False
+) -> dict[str, ChildRow]:
     """Several child rows by id. With `share_lock` they cannot change (e.g. be merged away) until
     the transaction ends."""
     if not ids:

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, exists, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Exists, and_, exists, insert, or_, select, update
 
 from services.records.repository.rows import MergeRow, ReviewTaskRow
 from services.records.repository.writes import unique
@@ -47,7 +47,7 @@ def insert_tasks(conn: Connection, tasks: Sequence[NewTask], *, now: dt.datetime
         )
 
 
-def _held_by_org(child: object, organisation: str) -> object:
+def _held_by_org(child: ColumnElement[str], organisation: str) -> Exists:
     return exists().where(
         source_records.c.contactpoint_id == child,
         source_records.c.organisation == organisation,
@@ -55,7 +55,9 @@ def _held_by_org(child: object, organisation: str) -> object:
     )
 
 
-def next_open_task(conn: Connection, *, organisation: str, manager: str, now: dt.datetime) -> ReviewTaskRow | None:
+def next_open_task(
+    conn: Connection, *, organisation: str, manager: str, now: dt.datetime
+) -> ReviewTaskRow | None:
     """The oldest open task about a child `organisation` holds that no other data manager is
     holding (one already held by `manager` first), row-locked; others' locked rows are skipped."""
     free = or_(
@@ -73,7 +75,9 @@ def next_open_task(conn: Connection, *, organisation: str, manager: str, now: dt
                 _held_by_org(review_tasks.c.candidate, organisation),
             ),
         )
-        .order_by((review_tasks.c.held_by == manager).desc(), review_tasks.c.created_at, review_tasks.c.task_id)
+        .order_by(
+            (review_tasks.c.held_by == manager).desc(), review_tasks.c.created_at, review_tasks.c.task_id
+        )
         .limit(1)
         .with_for_update(skip_locked=True)
     )
@@ -93,12 +97,21 @@ def task(conn: Connection, task_id: str, *, lock: bool = False) -> ReviewTaskRow
 def hold_task(conn: Connection, task_id: str, *, manager: str, until: dt.datetime) -> None:
     """Hold a task for one data manager."""
     conn.execute(
-        update(review_tasks).where(review_tasks.c.task_id == task_id).values(held_by=manager, held_until=until)
+        update(review_tasks)
+        .where(review_tasks.c.task_id == task_id)
+        .values(held_by=manager, held_until=until)
     )
 
 
 def resolve_task(
-    conn: Connection, task_id: str, *, decision: str, manager: str, reason: str, result_id: str, now: dt.datetime
+    conn: Connection,
+    task_id: str,
+    *,
+    decision: str,
+    manager: str,
+    reason: str,
+    result_id: str,
+    now: dt.datetime,
 ) -> None:
     """Record a data manager's decision on a task."""
     conn.execute(
@@ -126,7 +139,17 @@ def open_tasks_of(conn: Connection, contactpoint_id: str) -> list[ReviewTaskRow]
     return [ReviewTaskRow.of(r) for r in conn.execute(query)]
 
 
-def close_tasks_between(conn: Connection, a: str, b: str, *, manager: str, reason: str, result_id: str, decision: str, now: dt.datetime) -> None:
+def close_tasks_between(
+    conn: Connection,
+    a: str,
+    b: str,
+    *,
+    manager: str,
+    reason: str,
+    result_id: str,
+    decision: str,
+    now: dt.datetime,
+) -> None:
     """Resolve every open task about the pair (a, b), whichever way round."""
     pair = or_(
         and_(review_tasks.c.new_child == a, review_tasks.c.candidate == b),

@@ -48,4 +48,7 @@ def names_born_on(
         query = query.where(match_keys.c.postcode_key == postcode_key)
     if exclude_shielded:
         query = query.where(children.c.shielded.is_(False), children.c.provisional_shield.is_(False))
-    return [NameRow(r.contactpoint_id, r.family_key, r.given_keys, r.postcode_key, r.gender) for r in conn.execute(query)]
+    return [
+        NameRow(r.contactpoint_id, r.family_key, r.given_keys, r.postcode_key, r.gender)
+        for r in conn.execute(query)
+    ]

@@ -57,7 +57,9 @@ class NewSubmission:
 # --- idempotency --------------------------------------------------------------------------------
 
 
-def submissions_of(conn: Connection, *, organisation: str, request_ids: Collection[str]) -> dict[str, SubmissionRow]:
+def submissions_of(
+    conn: Connection, *, organisation: str, request_ids: Collection[str]
+) -> dict[str, SubmissionRow]:
     """The stored first answers to any of `request_ids`, by request id."""
     if not request_ids:
         return {}
@@ -99,9 +101,9 @@ def sources_by_key(conn: Connection, keys: Collection[SourceKey]) -> dict[Source
         return {}
     wanted = sorted((k.organisation, k.source_system, k.source_record_id) for k in keys)
     query = select(source_records).where(
-        tuple_(source_records.c.organisation, source_records.c.source_system, source_records.c.source_record_id).in_(
-            wanted
-        )
+        tuple_(
+            source_records.c.organisation, source_records.c.source_system, source_records.c.source_record_id
+        ).in_(wanted)
     )
     rows = [SourceRow.of(r) for r in conn.execute(query)]
     return {r.key: r for r in rows}
@@ -245,7 +247,10 @@ def delete_sources_of(conn: Connection, contactpoint_ids: Collection[str]) -> in
     if not contactpoint_ids:
         return 0
     ids = sorted(contactpoint_ids)
-    source_ids = [r.id for r in conn.execute(select(source_records.c.id).where(source_records.c.contactpoint_id.in_(ids)))]
+    source_ids = [
+        r.id
+        for r in conn.execute(select(source_records.c.id).where(source_records.c.contactpoint_id.in_(ids)))
+    ]
     delete_keys(conn, source_ids)
     conn.execute(delete(source_records).where(source_records.c.contactpoint_id.in_(ids)))
     return len(source_ids)

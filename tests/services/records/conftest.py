@@ -49,8 +49,23 @@ from tests.harness import (
 ORG_A = "E08000003"
 ORG_B = "E08000025"
 BIRTH_YEAR = dt.date.today().year - 8
-# Each test gets its own date of birth: searches match it exactly, so tests never meet.
-_BIRTH_DAYS = itertools.count()
+# Each test gets its own date of birth and NHS number, so that tests never meet: no two tests'
+# dates share two of year, month and day (matching would take one part off for a typo), and the
+# day is past 12 (so it cannot be a swapped month). Holds for up to 48 tests per module.
+_TESTS = itertools.count()
+
+
+def valid_nhs_number(n: int) -> str:
+    """The `n`th valid NHS number of a test range (mod-11 check digit)."""
+    while True:
+        body = f"{400000000 + n:09d}"
+        check = 11 - sum(int(d) * (10 - i) for i, d in enumerate(body)) % 11
+        check = 0 if check == 11 else check
+        if check != 10:
+            return body + str(check)
+        n += 1_000_000
+
+
 TABLES = (
     "children",
     "source_records",
@@ -156,6 +171,7 @@ class World:
     services: Services
     prefix: str
     dob: date_pb2.Date
+    nhs_number: str
 
     @property
     def records(self) -> pb_grpc.RecordsServiceStub:
@@ -191,6 +207,8 @@ class World:
         record = make_record(self.id(rid), **overrides)
         if "date_of_birth" not in overrides:
             record.date_of_birth.CopyFrom(self.dob)
+        if "nhs_number" not in overrides:
+            record.nhs_number = self.nhs_number
         return record
 
     async def submit(
@@ -355,5 +373,6 @@ async def services(
 @pytest.fixture
 def world(services: Services) -> World:
     """This test's corner of the module's services."""
-    born = dt.date(BIRTH_YEAR, 1, 1) + dt.timedelta(days=next(_BIRTH_DAYS))
-    return World(services, uuid.uuid4().hex[:8], date(born.year, born.month, born.day))
+    n = next(_TESTS)
+    born = date(BIRTH_YEAR - n % 10, 1 + n % 12, 13 + n % 16)
+    return World(services, uuid.uuid4().hex[:8], born, valid_nhs_number(n))

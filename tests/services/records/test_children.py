@@ -10,12 +10,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import select
 
 from contactpoint.common.v1 import child_pb2
-from contactpoint.platform import migrate
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import FailedPrecondition, NotFound, PermissionDenied
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import children, ingestion
-from services.records.main import MIGRATIONS
 from services.records.model import FindCriteria, Outcome, Submitted
 from services.records.tables import source_records
 from tests.services.records.conftest import make_record

@@ -211,41 +211,51 @@ def test_a_batch_sees_its_own_earlier_records(db: Database) -> None:
     assert isinstance(bad, ContactPointError)
 
 
+def _race(
+    replica: Database, barrier: threading.Barrier, answers: list[Submitted], *, org: str, system: str, n: int
+) -> None:
+    given = ["Amelia", "Zainab", "Oliver", "Chloe", "Mohammed", "Harriet"][n]
+    record = make_record(
+        f"race-{n}",
+        source_system=system,
+        name=child_pb2.PersonName(given_names=given, family_name="Okafor"),
+        nhs_number="",
+    )
+    record.date_of_birth.day = 1 + n
+    barrier.wait()
+    for _ in range(5):
+        try:
+            answers.append(
+                replica.run_sync(
+                    lambda c: ingestion.submit(
+                        c, organisation=org, request_id=f"race-{n}", record=record, now=NOW
+                    )
+                )
+            )
+            return
+        except ConcurrentChange:
+            continue
+
+
 def test_two_councils_racing_with_one_new_child_make_one_child(database_url: str, db: Database) -> None:
     """Two transactions on two engines (as two records replicas would be), started together with
     the same new child: whichever commits second must see the first's child."""
     replicas = [Database(database_url), Database(database_url)]
     try:
-        for round_ in range(6):
+        for n in range(6):
             barrier = threading.Barrier(2)
             answers: list[Submitted] = []
-            given = ["Amelia", "Zainab", "Oliver", "Chloe", "Mohammed", "Harriet"][round_]
-
-            def race(replica: Database, org: str, system: str) -> None:
-                record = make_record(
-                    f"race-{round_}",
-                    source_system=system,
-                    name=child_pb2.PersonName(given_names=given, family_name="Okafor"),
-                    nhs_number="",
-                )
-                record.date_of_birth.day = 1 + round_
-                barrier.wait()
-                for _ in range(5):
-                    try:
-                        answers.append(
-                            replica.run_sync(
-                                lambda c: ingestion.submit(
-                                    c, organisation=org, request_id=f"race-{round_}", record=record, now=NOW
-                                )
-                            )
-                        )
-                        return
-                    except ConcurrentChange:
-                        continue
-
             threads = [
-                threading.Thread(target=race, args=(replicas[0], ORG_A, "social-care")),
-                threading.Thread(target=race, args=(replicas[1], ORG_B, "education")),
+                threading.Thread(
+                    target=_race,
+                    args=(replicas[0], barrier, answers),
+                    kwargs={"org": ORG_A, "system": "social-care", "n": n},
+                ),
+                threading.Thread(
+                    target=_race,
+                    args=(replicas[1], barrier, answers),
+                    kwargs={"org": ORG_B, "system": "education", "n": n},
+                ),
             ]
             for t in threads:
                 t.start()

@@ -53,7 +53,7 @@ def _status(db: Database, contactpoint_id: str) -> str:
     ("born", "extended", "archived_on"),
     [
         (dt.date(2010, 3, 14), False, dt.date(2028, 3, 14)),
-        (dt.date(2008, 2, 29), False, dt.date(2026, 3, 1)),  # no 29 February in 2026
+        (dt.date(2012, 2, 29), False, dt.date(2030, 3, 1)),  # no 29 February in 2030
         (dt.date(2005, 7, 1), True, dt.date(2030, 7, 1)),
     ],
 )

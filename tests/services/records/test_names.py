@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 from services.records.names import (
     given_name_matches,
-    is_sensitive_service,
     name_key,
     name_tokens,
     postcode_key,
@@ -95,42 +94,3 @@ def test_similarity_is_symmetric_and_reflexive(a: str, b: str) -> None:
     assert similar(a, b, fuzzy=True) == similar(b, a, fuzzy=True)
     if similar(a, b, fuzzy=False):
         assert similar(a, b, fuzzy=True)
-
-
-@pytest.mark.parametrize(
-    "service",
-    [
-        "Sexual Health Clinic",
-        "Brook Sexual and Reproductive Health",
-        "GUM clinic",
-        "Genito-urinary Medicine",
-        "Contraception and Family Planning",
-        "CAMHS",
-        "Child and Adolescent Mental Health Service",
-        "Tier 3 camhs",
-        "Young Minds Mental-Health Support",
-        "Eating Disorders Service",
-        "Drug and Alcohol Team",
-        "Young People's Substance Misuse Service",
-        "Addiction recovery",
-    ],
-)
-def test_sensitive_services_are_recognised(service: str) -> None:
-    assert is_sensitive_service(service)
-
-
-@pytest.mark.parametrize(
-    "service",
-    [
-        "Youth Offending Team",
-        "School Nursing",
-        "Educational Psychology",
-        "Health Visiting",
-        "Speech and Language Therapy",
-        "Early Help",
-        "Drugstore Pharmacy",
-        "",
-    ],
-)
-def test_other_services_are_not_sensitive(service: str) -> None:
-    assert not is_sensitive_service(service)

@@ -15,6 +15,7 @@ from contactpoint.platform.ids import contactpoint_id_problem, damm_digit
 from contactpoint.records.v1 import records_service_pb2 as pb
 from tests.services.records.conftest import (
     BIRTH_YEAR,
+    TABLES,
     World,
     date,
     error_reason,
@@ -57,19 +58,29 @@ async def test_created_unchanged_and_linked(world: World) -> None:
     assert (linked.contactpoint_id, linked.outcome) == (cp, pb.MATCH_OUTCOME_LINKED)
     child = await world.get(cp)
     assert child.address.postcode == "M2 2BB" and list(child.address.lines) == ["2 Low Road"]
-    assert child.name.family_name == "Okafor" and child.date_of_birth.year == BIRTH_YEAR
+    assert child.name.family_name == "Okafor" and child.date_of_birth == world.dob
     assert child.HasField("update_time") and not child.shielded
 
-    # Another source record is another child, with a fresh random id.
+    # Another record of the same system is never joined to it automatically: a new child, with a
+    # fresh random id, and a review task for a data manager.
     other = await world.submit(world.record("sc-2"), "r-5")
-    assert other.outcome == pb.MATCH_OUTCOME_CREATED and other.contactpoint_id != cp
-    # Another organisation's record with the same ids is a different record too.
+    assert other.outcome == pb.MATCH_OUTCOME_POSSIBLE_MATCH and other.contactpoint_id != cp
+    # Another organisation's record with the same ids is a different source record of the same
+    # child: it joins the child.
     org_b = await world.submit(world.record("sc-1"), "r-1", world.council_b)
-    assert org_b.outcome == pb.MATCH_OUTCOME_CREATED and org_b.contactpoint_id not in (
-        cp,
-        other.contactpoint_id,
-    )
-    assert world.added(before) == {"children": 3, "source_records": 3, "match_keys": 3, "submissions": 6}
+    assert org_b.outcome == pb.MATCH_OUTCOME_LINKED and org_b.contactpoint_id in (cp, other.contactpoint_id)
+    added = world.added(before)
+    assert added["blocking_keys"] > 0
+    del added["blocking_keys"]
+    assert added == {
+        "children": 2,
+        "source_records": 3,
+        "match_keys": 3,
+        "submissions": 6,
+        "review_tasks": 1,
+        "kept_apart": 0,
+        "merges": 0,
+    }
     stored = world.sql("SELECT status, shielded FROM children WHERE contactpoint_id = :cp", cp=cp)
     assert stored == [("active", False)]
 
@@ -187,9 +198,7 @@ async def test_every_validation_rule_is_invalid_argument_and_stores_nothing(worl
         assert set(violations(bad.value)) == {field}, (field, violations(bad.value))
         # The message names fields, never the values sent.
         assert "Okafor" not in (bad.value.details() or "")
-    assert world.added(before) == dict.fromkeys(
-        ("children", "source_records", "match_keys", "submissions"), 0
-    )
+    assert world.added(before) == dict.fromkeys(TABLES, 0)
 
     # All problems at once, one violation per bad field.
     with pytest.raises(grpc.aio.AioRpcError) as everything:
@@ -214,10 +223,11 @@ async def test_withdraw_own_records_only(world: World) -> None:
     cp = (await world.submit(world.record("sc-w"), "w-1")).contactpoint_id
     withdraw = pb.WithdrawSourceRecordRequest(source_system="social-care", source_record_id=world.id("sc-w"))
 
-    # Another council cannot withdraw it: the record is organisation A's.
+    # Another council cannot even name it: a record is named by its organisation too, so to
+    # council B there is no such record (NOT_FOUND says nothing of who else holds that id).
     with pytest.raises(grpc.aio.AioRpcError) as other_org:
         await world.records.WithdrawSourceRecord(withdraw, metadata=world.council_b)
-    assert other_org.value.code() == CODE.PERMISSION_DENIED
+    assert other_org.value.code() == CODE.NOT_FOUND
     assert (await world.get(cp)).contactpoint_id == cp
     # Nor can the gateway.
     assert await _code(world.records.WithdrawSourceRecord(withdraw, metadata=world.gateway)) == (

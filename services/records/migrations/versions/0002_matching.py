@@ -26,9 +26,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("archive_on", sa.Date))
         batch.add_column(sa.Column("purged_at", sa.DateTime(timezone=True)))
         batch.add_column(sa.Column("merged_into", sa.String(12)))
-        batch.create_foreign_key(
-            "fk_children_merged_into", "children", ["merged_into"], ["contactpoint_id"]
-        )
+        batch.create_foreign_key("fk_children_merged_into", "children", ["merged_into"], ["contactpoint_id"])
     op.create_index("ix_children_status_archive_on", "children", ["status", "archive_on"])
     op.create_index("ix_children_status_archived_at", "children", ["status", "archived_at"])
 
@@ -135,8 +133,14 @@ def _backfill() -> None:
     kids = sa.table("children", sa.column("contactpoint_id"), sa.column("archive_on", sa.Date))
     by_child: dict[str, list[tuple[dt.datetime, pb.SourceRecord]]] = {}
     rows = conn.execute(
-        sa.select(sources.c.id, sources.c.contactpoint_id, sources.c.content, sources.c.withdrawn,
-                  sources.c.as_of, sources.c.updated_at)
+        sa.select(
+            sources.c.id,
+            sources.c.contactpoint_id,
+            sources.c.content,
+            sources.c.withdrawn,
+            sources.c.as_of,
+            sources.c.updated_at,
+        )
     ).all()
     for row in rows:
         content = row.content if isinstance(row.content, dict) else json.loads(row.content)
@@ -145,8 +149,11 @@ def _backfill() -> None:
         conn.execute(
             sa.update(sources)
             .where(sources.c.id == row.id)
-            .values(record=record.SerializeToString(deterministic=True), features=features.to_json(),
-                    match_reasons=[])
+            .values(
+                record=record.SerializeToString(deterministic=True),
+                features=features.to_json(),
+                match_reasons=[],
+            )
         )
         if not row.withdrawn:
             rows_of_keys = [{"key": k, "source_id": row.id} for k in sorted(set(blocking_keys(features)))]

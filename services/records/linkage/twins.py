@@ -1,0 +1,84 @@
+"""Twins (and siblings recorded with nearly the same date of birth) are never joined by a score.
+
+Twins share everything the model weighs except their given names and, often, their gender, so
+under the model's assumption that fields are independent they score as high as two records of
+one child. What tells them apart is that their first names cannot be one name. These checks are
+deliberately generous about what "could be one name" means, because a record of one child with
+a badly misspelt name must not be taken for a twin."""
+
+from __future__ import annotations
+
+from rapidfuzz.distance import DamerauLevenshtein
+
+from services.records.linkage.comparisons import (
+    KNOWN_GENDERS,
+    dob_level,
+    family_level,
+    first_name_level,
+    postcode_level,
+)
+from services.records.linkage.features import Features
+from services.records.linkage.nicknames import nicknames, nicknames_with_typo
+from services.records.linkage.spelling import one_edit
+
+# First given names that may be one name misspelt.
+_SPELLINGS = frozenset({"jaro_winkler_0.92", "one_edit"})
+# Twins live together, but a postcode may be mistyped...
+_SAME_POSTCODE = frozenset({"full", "sector", "near"})
+# ...and one of the two records may have the date of birth slightly wrong.
+_SAME_DOB = frozenset({"exact", "day_month_swapped", "one_part"})
+# Names at least this long may have two typos and still be one name.
+LONG_NAME = 6
+
+
+def _typos(a: str, b: str) -> int:
+    return int(DamerauLevenshtein.distance(a, b, score_cutoff=3))
+
+
+def _slip(a: str, b: str) -> bool:
+    # A letter dropped, added or two swapped: "Je"/"Joe", "Gyu"/"Guy". (A letter changed in a
+    # short name often makes another name: "Eva"/"Ava", so that needs four letters.)
+    return len(a) != len(b) or sorted(a) == sorted(b) if one_edit(a, b) else False
+
+
+def compatible_first_names(a: Features, b: Features, *, initials: bool = True) -> bool:
+    """Whether two records' given names could be one child's: the same first name, one the start
+    of the other ("Jo"/"Joanna"), nicknames (even with a typo), an initial for the other (unless
+    `initials` is False), spelt within Jaro-Winkler 0.92, one typo (two in a long name; no
+    changed letter in a name of three), or the same middle names. A missing name is compatible
+    with any."""
+    if not a.given or not b.given:
+        return True
+    a0, b0 = a.given[0], b.given[0]
+    if a0 == b0 or (len(a.given) > 1 and a.given[1:] == b.given[1:]):
+        return True
+    if min(len(a0), len(b0)) == 1:
+        return initials and a0[0] == b0[0]
+    if a0.startswith(b0) or b0.startswith(a0) or nicknames(a0, b0):
+        return True
+    if first_name_level(a0, b0) in _SPELLINGS or _slip(a0, b0):
+        return True
+    ja, jb = "".join(a.given), "".join(b.given)
+    if min(len(a0), len(b0)) >= LONG_NAME and _typos(a0, b0) <= 2:
+        return True
+    if min(len(ja), len(jb)) >= LONG_NAME and _typos(ja, jb) <= 1:
+        return True  # "Mauriceeric" for "Maurice Eric"
+    return nicknames_with_typo(a0, b0)
+
+
+def twins(a: Features, b: Features) -> bool:
+    """Whether two records look like twins: a similar family name, the same date of birth (or one
+    slip from it) and address, and given names that cannot be one name, or first given names that
+    differ with different known genders."""
+    if dob_level(a.dob, b.dob) not in _SAME_DOB:
+        return False
+    if postcode_level(a.postcode, b.postcode) not in _SAME_POSTCODE:
+        return False
+    if a.house and b.house and a.house != b.house:
+        return False
+    if family_level(a.family, b.family, a.former_family, b.former_family) == "else":
+        return False
+    if not compatible_first_names(a, b):
+        return True
+    genders_differ = a.gender in KNOWN_GENDERS and b.gender in KNOWN_GENDERS and a.gender != b.gender
+    return genders_differ and bool(a.given) and bool(b.given) and a.given[0] != b.given[0]
