@@ -19,6 +19,13 @@ from sqlalchemy.exc import OperationalError
 from contactpoint.platform.errors import Unavailable
 
 T = TypeVar("T")
+# PostgreSQL's serialization failure and deadlock: the transaction lost a race and may be retried.
+_RETRYABLE = frozenset({"40001", "40P01"})
+
+
+class TransactionConflict(Exception):
+    """The transaction lost a race with a concurrent one (a unique key, a deadlock): nothing was
+    stored, and running the whole transaction again resolves it."""
 
 
 def is_sqlite(url: str) -> bool:
@@ -71,6 +78,8 @@ class Database:
             with engine.begin() as conn:
                 yield conn
         except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) in _RETRYABLE:
+                raise TransactionConflict("the transaction lost a race; retry it") from exc
             # The database is unreachable or locked: a dependency is down, nothing was stored.
             raise Unavailable("the database is unavailable") from exc
 

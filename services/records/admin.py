@@ -8,7 +8,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from contactpoint.platform.db import Database
+from contactpoint.platform.db import Database, TransactionConflict
 from contactpoint.platform.errors import ContactPointError
 from services.records import ingestion, lifecycle
 from services.records.linkage import Model, Thresholds
@@ -82,13 +82,17 @@ def ingest(
     limits: AgeLimits = DEFAULT_LIMITS,
 ) -> list[Submitted | ContactPointError]:
     """Submit a batch through the one ingestion path (as StreamSourceRecords does)."""
+    batch = ingestion.prepare_batch(organisation=organisation, submissions=submissions, limits=limits)
+    return store(db, batch, matcher=matcher, limits=limits)
+
+
+def store(
+    db: Database, batch: ingestion.PreparedBatch, *, matcher: Matcher, limits: AgeLimits = DEFAULT_LIMITS
+) -> list[Submitted | ContactPointError]:
+    """Store a prepared batch in one transaction, again if it lost a race to a concurrent writer."""
     for _ in range(ATTEMPTS):
         try:
-            return db.run_sync(
-                lambda c: ingestion.submit_many(
-                    c, organisation=organisation, submissions=submissions, matcher=matcher, limits=limits
-                )
-            )
-        except ConcurrentChange:
-            continue
+            return db.run_sync(lambda c: ingestion.store_batch(c, batch, matcher=matcher, limits=limits))
+        except TransactionConflict:
+            continue  # another writer won a race (a key, a deadlock): the whole batch again
     raise ConcurrentChange("the batch kept colliding with concurrent writers")

@@ -46,11 +46,12 @@ def today_utc() -> dt.date:
 
 def add_years(day: dt.date, years: int) -> dt.date:
     """The same day `years` later; 29 February becomes 1 March in a year that has none (the day
-    an age is reached, as `validation.age_on` counts it)."""
+    an age is reached, as `validation.age_on` counts it) — or 28 February counting back, so that
+    `add_years(add_years(d, n), -n) <= d` and a deadline is never reached a day early."""
     try:
         return day.replace(year=day.year + years)
     except ValueError:
-        return dt.date(day.year + years, 3, 1)
+        return dt.date(day.year + years, 3, 1) if years >= 0 else dt.date(day.year + years, 2, 28)
 
 
 def parse(row: SourceRow) -> pb.SourceRecord:

@@ -42,11 +42,10 @@ from services.records.repository import sources as source_repo
 from services.records.repository.rows import SourceKey, SourceRow
 from services.records.tables import ACTIVE
 from services.records.validation import (
+    checked_record,
     date_value,
-    normalise_record,
     request_id_problem,
     text_problem,
-    validate_record,
 )
 
 log = get_logger(__name__)
@@ -160,6 +159,47 @@ def submit(
     return result
 
 
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A batch checked and normalised, with each valid record's features and keys: the CPU work
+    of ingestion, done outside any transaction (so it can overlap the previous batch's)."""
+
+    organisation: str
+    submissions: Sequence[Submission]
+    now: dt.datetime
+    hashes: list[str]
+    rid_problems: list[str | None]
+    violations: list[list[FieldViolation]]
+    prepared: list[_Prepared | None]
+
+
+def prepare_batch(
+    *,
+    organisation: str,
+    submissions: Sequence[Submission],
+    limits: AgeLimits = DEFAULT_LIMITS,
+    now: dt.datetime | None = None,
+) -> PreparedBatch:
+    """Check, normalise and key every record of a batch (no I/O)."""
+    _require_organisation(organisation)
+    now = now or dt.datetime.now(dt.UTC)
+    violations: list[list[FieldViolation]] = []
+    prepared: list[_Prepared | None] = []
+    for s in submissions:
+        normal, problems = checked_record(s.record, now=now, limits=limits)
+        violations.append(problems)
+        prepared.append(_prepare(organisation, normal) if normal is not None else None)
+    return PreparedBatch(
+        organisation=organisation,
+        submissions=submissions,
+        now=now,
+        hashes=[request_hash(s.record) for s in submissions],
+        rid_problems=[request_id_problem(s.request_id) for s in submissions],
+        violations=violations,
+        prepared=prepared,
+    )
+
+
 def submit_many(
     conn: Connection,
     *,
@@ -172,17 +212,26 @@ def submit_many(
     """Submit several records in one transaction; the answers in the same order (an error in the
     slot of a rejected record). ConcurrentChange when another transaction won a race on a key:
     the caller retries the whole batch."""
-    _require_organisation(organisation)
+    batch = prepare_batch(organisation=organisation, submissions=submissions, limits=limits, now=now)
+    return store_batch(conn, batch, matcher=matcher, limits=limits)
+
+
+def store_batch(
+    conn: Connection,
+    prepared_batch: PreparedBatch,
+    *,
+    matcher: Matcher | None = None,
+    limits: AgeLimits = DEFAULT_LIMITS,
+) -> list[Submitted | ContactPointError]:
+    """Match and store a prepared batch in one transaction (see `submit_many`)."""
     matcher = matcher or Matcher()
-    now = now or dt.datetime.now(dt.UTC)
-    hashes = [request_hash(s.record) for s in submissions]
-    rid_problems = [request_id_problem(s.request_id) for s in submissions]
-    violations: list[list[FieldViolation]] = []
-    prepared: list[_Prepared | None] = []
-    for s in submissions:
-        problems = validate_record(s.record, now=now, limits=limits)
-        violations.append(problems)
-        prepared.append(None if problems else _prepare(organisation, s.record))
+    organisation, submissions, now = (
+        prepared_batch.organisation,
+        prepared_batch.submissions,
+        prepared_batch.now,
+    )
+    hashes, rid_problems = prepared_batch.hashes, prepared_batch.rid_problems
+    violations, prepared = prepared_batch.violations, prepared_batch.prepared
 
     lock_names = [
         f"req:{organisation}:{s.request_id}" for s, p in zip(submissions, rid_problems, strict=True) if not p
@@ -253,8 +302,7 @@ def submit_many(
     return results
 
 
-def _prepare(organisation: str, record: pb.SourceRecord) -> _Prepared:
-    normal = normalise_record(record)
+def _prepare(organisation: str, normal: pb.SourceRecord) -> _Prepared:
     features = features_of(normal)
     return _Prepared(
         record=normal,
@@ -384,13 +432,9 @@ def _flush(conn: Connection, batch: _Batch, *, limits: AgeLimits, now: dt.dateti
         held: dict[str, list[SourceRow]] = defaultdict(list)
         for row in source_repo.active_sources(conn, batch.touched):
             held[row.contactpoint_id].append(row)
-        for contactpoint_id in sorted(batch.touched):
-            child_repo.touch(
-                conn,
-                contactpoint_id,
-                now=now,
-                archive_on=archive_date(in_order(held[contactpoint_id]), limits),
-            )
+        child_repo.touch_many(
+            conn, {cid: archive_date(in_order(held[cid]), limits) for cid in batch.touched}, now=now
+        )
     if batch.sources:
         log.info("records.ingested", records=len(batch.sources), review_tasks=len(batch.tasks))
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from contactpoint.platform.db import TransactionConflict
+
 
 class Outcome(enum.StrEnum):
     """How a submitted record was matched to a child (CONTRACT §4 `MatchOutcome`)."""
@@ -52,5 +54,5 @@ class FindCriteria:
     fuzzy: bool = False
 
 
-class ConcurrentChange(Exception):
+class ConcurrentChange(TransactionConflict):
     """Another transaction wrote the same key first; retrying the whole transaction resolves it."""

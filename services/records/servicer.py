@@ -52,6 +52,12 @@ def _response(result: Result) -> pb.SubmitSourceRecordResponse:
     )
 
 
+def _responses(results: list[Result], counts: dict[str, int]) -> list[pb.SubmitSourceRecordResponse]:
+    for result in results:
+        counts["rejected" if isinstance(result, ContactPointError) else "accepted"] += 1
+    return [_response(r) for r in results]
+
+
 class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
     """Implements contactpoint.records.v1.RecordsService."""
 
@@ -62,34 +68,39 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
         self.matcher = admin.configured_matcher(settings)
         self._batch_size = settings.stream_batch_size
 
-    def _submit_batch(self, organisation: str, batch: Sequence[pb.SubmitSourceRecordRequest]) -> list[Result]:
+    def _prepare(
+        self, organisation: str, batch: Sequence[pb.SubmitSourceRecordRequest]
+    ) -> ingestion.PreparedBatch:
+        submissions = [ingestion.Submission(r.request_id, r.record) for r in batch]
+        return ingestion.prepare_batch(
+            organisation=organisation, submissions=submissions, limits=self._limits
+        )
+
+    def _store(self, prepared: ingestion.PreparedBatch) -> list[Result]:
         """One transaction for the batch; if it keeps losing races or fails outright, one
         transaction per record, so that one record's trouble is only its own."""
-        submissions = [ingestion.Submission(r.request_id, r.record) for r in batch]
+        single = len(prepared.submissions) == 1
         try:
-            return admin.ingest(
-                self._db,
-                organisation=organisation,
-                submissions=submissions,
-                matcher=self.matcher,
-                limits=self._limits,
-            )
+            return admin.store(self._db, prepared, matcher=self.matcher, limits=self._limits)
         except ConcurrentChange:
-            if len(batch) == 1:
+            if single:
                 raise Unavailable(
                     "the record is being changed concurrently; retry with the same request_id"
                 ) from None
         except Unavailable:
             raise
         except Exception:
-            if len(batch) == 1:
+            if single:
                 raise
-            log.exception("records.batch_failed", records=len(batch))
-        return [self._one(organisation, r) for r in batch]
+            log.exception("records.batch_failed", records=len(prepared.submissions))
+        return [self._one(prepared.organisation, s) for s in prepared.submissions]
 
-    def _one(self, organisation: str, request: pb.SubmitSourceRecordRequest) -> Result:
+    def _one(self, organisation: str, submission: ingestion.Submission) -> Result:
         try:
-            return self._submit_batch(organisation, [request])[0]
+            prepared = ingestion.prepare_batch(
+                organisation=organisation, submissions=[submission], limits=self._limits
+            )
+            return self._store(prepared)[0]
         except ContactPointError as exc:
             return exc
         except Exception:  # one record's failure, even our bug, never ends the stream
@@ -100,7 +111,7 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
         self, request: pb.SubmitSourceRecordRequest, context: Context
     ) -> pb.SubmitSourceRecordResponse:
         organisation = current_principal().organisation
-        [result] = await asyncio.to_thread(self._submit_batch, organisation, [request])
+        [result] = await asyncio.to_thread(lambda: self._store(self._prepare(organisation, [request])))
         if isinstance(result, ContactPointError):
             raise result
         return _response(result)
@@ -108,8 +119,9 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
     async def StreamSourceRecords(
         self, request_iterator: AsyncIterator[pb.SubmitSourceRecordRequest], context: Context
     ) -> AsyncIterator[pb.SubmitSourceRecordResponse]:
-        """Records are read ahead while the previous batch is stored: each batch is whatever has
-        arrived (up to `stream_batch_size`), in one transaction; answers keep the request order."""
+        """Records are read ahead, and each batch (whatever has arrived, up to
+        `stream_batch_size`) is checked and keyed while the previous one is being stored, in one
+        transaction per batch; answers keep the request order."""
         organisation = current_principal().organisation
         queue: asyncio.Queue[object] = asyncio.Queue(maxsize=2 * self._batch_size)
 
@@ -120,36 +132,44 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
             finally:
                 await queue.put(_END)
 
+        async def next_batch() -> list[pb.SubmitSourceRecordRequest] | None:
+            batch: list[pb.SubmitSourceRecordRequest] = []
+            item = await queue.get()
+            while item is not _END:
+                assert isinstance(item, pb.SubmitSourceRecordRequest)
+                batch.append(item)
+                if len(batch) >= self._batch_size or queue.empty():
+                    return batch
+                item = queue.get_nowait()
+            await queue.put(_END)  # seen again by the next call
+            return batch or None
+
+        async def store(prepared: ingestion.PreparedBatch) -> list[Result]:
+            try:
+                return await asyncio.to_thread(self._store, prepared)
+            except ContactPointError as exc:
+                return [exc] * len(prepared.submissions)
+
         reader = asyncio.create_task(read())
-        accepted = rejected = 0
+        storing: asyncio.Task[list[Result]] | None = None
+        counts = {"accepted": 0, "rejected": 0}
         try:
-            done = False
-            while not done:
-                batch: list[pb.SubmitSourceRecordRequest] = []
-                item = await queue.get()
-                while item is not _END:
-                    assert isinstance(item, pb.SubmitSourceRecordRequest)
-                    batch.append(item)
-                    if len(batch) >= self._batch_size or queue.empty():
-                        break
-                    item = queue.get_nowait()
-                done = item is _END
-                if not batch:
-                    continue
-                try:
-                    results = await asyncio.to_thread(self._submit_batch, organisation, batch)
-                except ContactPointError as exc:
-                    results = [exc] * len(batch)
-                for result in results:
-                    if isinstance(result, ContactPointError):
-                        rejected += 1
-                    else:
-                        accepted += 1
-                    yield _response(result)
+            while (batch := await next_batch()) is not None:
+                prepared = await asyncio.to_thread(self._prepare, organisation, batch)
+                if storing is not None:
+                    for response in _responses(await storing, counts):
+                        yield response
+                storing = asyncio.create_task(store(prepared))
+            if storing is not None:
+                for response in _responses(await storing, counts):
+                    yield response
+                storing = None
         finally:
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
-            log.info("records.stream_done", accepted=accepted, rejected=rejected)
+            if storing is not None:
+                await asyncio.gather(storing, return_exceptions=True)
+            log.info("records.stream_done", **counts)
 
     async def WithdrawSourceRecord(
         self, request: pb.WithdrawSourceRecordRequest, context: Context

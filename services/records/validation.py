@@ -155,10 +155,11 @@ def strip_strings(message: Message) -> None:
         if field.type == field.TYPE_STRING:
             if field.is_repeated:
                 stripped = [v.strip() for v in value]
-                del value[:]
-                value.extend(stripped)
-            else:
-                setattr(message, field.name, value.strip())
+                if stripped != list(value):
+                    del value[:]
+                    value.extend(stripped)
+            elif value != (clean := value.strip()):
+                setattr(message, field.name, clean)
         elif field.type == field.TYPE_MESSAGE:
             for item in value if field.is_repeated else [value]:
                 strip_strings(item)
@@ -215,9 +216,30 @@ def validate_record(
     record: pb.SourceRecord, *, now: dt.datetime, limits: AgeLimits = DEFAULT_LIMITS
 ) -> list[FieldViolation]:
     """Every problem with a submitted record (CONTRACT §4 rules), or an empty list."""
+    return _problems(_stripped(record), now=now, limits=limits)
+
+
+def checked_record(
+    record: pb.SourceRecord, *, now: dt.datetime, limits: AgeLimits = DEFAULT_LIMITS
+) -> tuple[pb.SourceRecord | None, list[FieldViolation]]:
+    """`validate_record` and `normalise_record` in one pass (ingestion's hot path): the record as
+    it is stored, or None and every problem."""
+    r = _stripped(record)
+    problems = _problems(r, now=now, limits=limits)
+    if problems:
+        return None, problems
+    _normalise(r)
+    return r, []
+
+
+def _stripped(record: pb.SourceRecord) -> pb.SourceRecord:
     r = pb.SourceRecord()
     r.CopyFrom(record)
     strip_strings(r)
+    return r
+
+
+def _problems(r: pb.SourceRecord, *, now: dt.datetime, limits: AgeLimits) -> list[FieldViolation]:
     v = _Violations()
     v.add("record.source_system", text_problem(r.source_system, max_length=MAX_SOURCE_SYSTEM, required=True))
     v.add(
@@ -319,9 +341,12 @@ def validate_record(
 def normalise_record(record: pb.SourceRecord) -> pb.SourceRecord:
     """A valid record as it is stored: strings stripped, postcodes and NHS number in their usual
     form, and any involvement with a clearly sensitive service name marked sensitive."""
-    r = pb.SourceRecord()
-    r.CopyFrom(record)
-    strip_strings(r)
+    r = _stripped(record)
+    _normalise(r)
+    return r
+
+
+def _normalise(r: pb.SourceRecord) -> None:
     addresses = [r.address] + [c.address for c in r.carers]
     addresses += [r.education_setting.address, r.gp_practice.address]
     for address in addresses:
@@ -333,7 +358,6 @@ def normalise_record(record: pb.SourceRecord) -> pb.SourceRecord:
     for inv in r.involvements:
         if is_sensitive_service(inv.service_name):
             inv.sensitive = True
-    return r
 
 
 def validate_find(criteria: FindCriteria) -> list[FieldViolation]:

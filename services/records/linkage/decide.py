@@ -11,7 +11,6 @@ import enum
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from services.records.linkage.comparisons import KNOWN_GENDERS
 from services.records.linkage.features import Features
 from services.records.linkage.model import Model, Score, compare
 from services.records.linkage.twins import compatible_first_names, twins
@@ -66,13 +65,6 @@ class Decision:
     reasons: tuple[str, ...]
 
 
-def _vouches(new: Features, old: Features) -> bool:
-    # A record vouches that its child is the new record's when its first name could be the new
-    # one's (an initial is no proof that Willow is not William's twin) and its gender agrees.
-    genders_agree = new.gender == old.gender or not {new.gender, old.gender} <= KNOWN_GENDERS
-    return genders_agree and compatible_first_names(new, old, initials=False)
-
-
 def _nhs_weight(score: Score) -> float:
     return sum(r.weight for r in score.fields if r.field == "nhs_number")
 
@@ -102,12 +94,13 @@ def _judge(
     same_nhs = [(c, s) for c, s in records if new.nhs and c.features.nhs == new.nhs]
     nhs_and_dob = [(c, s) for c, s in same_nhs if new.dob is not None and c.features.dob == new.dob]
     conflict = not same_nhs and any(new.nhs and c.features.nhs for c, _ in records)
-    # A child is the new record's twin when one of its records looks like a twin and none vouches
-    # for it being the same child.
+    # A child is the new record's twin when one of its records looks like a twin and none has a
+    # first name that could be the new record's (an initial alone does not count: "W" is no proof
+    # that Willow is not William's twin).
     is_twin = (
         not nhs_and_dob
         and any(twins(new, c.features) for c, _ in records)
-        and not any(_vouches(new, c.features) for c, _ in records)
+        and not any(compatible_first_names(new, c.features, initials=False) for c, _ in records)
     )
     best, score = max(nhs_and_dob or same_nhs or records, key=lambda pair: pair[1].weight)
     reasons = score.reasons()

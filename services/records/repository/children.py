@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 
-from sqlalchemy import Connection, exists, insert, select, update
+from sqlalchemy import Connection, bindparam, exists, insert, select, update
 
 from services.records.repository.rows import ChildRow
 from services.records.repository.writes import unique
@@ -65,11 +65,18 @@ def insert_children(
 
 def touch(conn: Connection, contactpoint_id: str, *, now: dt.datetime, archive_on: dt.date | None) -> None:
     """Record that a child's record changed, with its (re)computed archive date."""
-    conn.execute(
-        update(children)
-        .where(children.c.contactpoint_id == contactpoint_id)
-        .values(updated_at=now, archive_on=archive_on)
-    )
+    touch_many(conn, {contactpoint_id: archive_on}, now=now)
+
+
+def touch_many(conn: Connection, archive_on: Mapping[str, dt.date | None], *, now: dt.datetime) -> None:
+    """`touch` for several children at once: child id → its (re)computed archive date."""
+    if archive_on:
+        conn.execute(
+            update(children)
+            .where(children.c.contactpoint_id == bindparam("cid"))
+            .values(updated_at=now, archive_on=bindparam("due")),
+            [{"cid": cid, "due": due} for cid, due in sorted(archive_on.items())],
+        )
 
 
 def set_shielding(

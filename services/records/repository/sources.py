@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, insert, select, tuple_, update
+from sqlalchemy import Connection, delete, insert, select, text, tuple_, update
 
+from contactpoint.platform.db import dialect_of
 from services.records.repository.rows import SourceKey, SourceRow, SubmissionRow
 from services.records.repository.writes import unique
 from services.records.tables import blocking_keys, match_keys, source_records, submissions
@@ -140,26 +141,63 @@ def insert_sources(conn: Connection, rows: Sequence[NewSource], *, now: dt.datet
     _insert_keys(conn, rows)
 
 
-def _insert_keys(conn: Connection, rows: Iterable[NewSource]) -> None:
-    blocking = [{"key": k, "source_id": r.id} for r in rows for k in r.blocking]
-    names = [
-        {
-            "source_id": r.id,
-            "contactpoint_id": r.contactpoint_id,
-            "position": n.position,
-            "family_key": n.family_key,
-            "given_keys": n.given_keys,
-            "date_of_birth": n.date_of_birth,
-            "postcode_key": n.postcode_key,
-            "gender": n.gender,
-        }
-        for r in rows
-        for n in r.names
-    ]
+_UNNEST_BLOCKING = text(
+    "INSERT INTO blocking_keys (key, source_id)"
+    " SELECT * FROM unnest(CAST(:keys AS varchar[]), CAST(:ids AS varchar[]))"
+)
+_UNNEST_NAMES = text(
+    "INSERT INTO match_keys (source_id, contactpoint_id, position, family_key, given_keys, date_of_birth,"
+    " postcode_key, gender) SELECT * FROM unnest(CAST(:source_id AS varchar[]),"
+    " CAST(:contactpoint_id AS varchar[]),"
+    " CAST(:position AS integer[]), CAST(:family_key AS varchar[]), CAST(:given_keys AS varchar[]),"
+    " CAST(:date_of_birth AS date[]), CAST(:postcode_key AS varchar[]), CAST(:gender AS integer[]))"
+)
+
+
+def _insert_keys(conn: Connection, rows: Sequence[NewSource]) -> None:
+    """Blocking and name keys of new or replaced source records: a dozen rows per record, so on
+    PostgreSQL they go in as arrays, one statement per table (executemany is several times slower)."""
+    blocking = [(k, r.id) for r in rows for k in r.blocking]
+    names = [(r, n) for r in rows for n in r.names]
+    if dialect_of(conn) == "postgresql":
+        if blocking:
+            conn.execute(
+                _UNNEST_BLOCKING, {"keys": [k for k, _ in blocking], "ids": [i for _, i in blocking]}
+            )
+        if names:
+            conn.execute(
+                _UNNEST_NAMES,
+                {
+                    "source_id": [r.id for r, _ in names],
+                    "contactpoint_id": [r.contactpoint_id for r, _ in names],
+                    "position": [n.position for _, n in names],
+                    "family_key": [n.family_key for _, n in names],
+                    "given_keys": [n.given_keys for _, n in names],
+                    "date_of_birth": [n.date_of_birth for _, n in names],
+                    "postcode_key": [n.postcode_key for _, n in names],
+                    "gender": [n.gender for _, n in names],
+                },
+            )
+        return
     if blocking:
-        conn.execute(insert(blocking_keys), blocking)
+        conn.execute(insert(blocking_keys), [{"key": k, "source_id": i} for k, i in blocking])
     if names:
-        conn.execute(insert(match_keys), names)
+        conn.execute(
+            insert(match_keys),
+            [
+                {
+                    "source_id": r.id,
+                    "contactpoint_id": r.contactpoint_id,
+                    "position": n.position,
+                    "family_key": n.family_key,
+                    "given_keys": n.given_keys,
+                    "date_of_birth": n.date_of_birth,
+                    "postcode_key": n.postcode_key,
+                    "gender": n.gender,
+                }
+                for r, n in names
+            ],
+        )
 
 
 def replace_source(conn: Connection, row: NewSource, *, now: dt.datetime) -> None:

@@ -7,6 +7,7 @@ source record ids, request ids and date of birth), so tests cannot see each othe
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import os
@@ -51,8 +52,8 @@ ORG_B = "E08000025"
 BIRTH_YEAR = dt.date.today().year - 8
 # Each test gets its own date of birth and NHS number, so that tests never meet: no two tests'
 # dates share two of year, month and day (matching would take one part off for a typo), and the
-# day is past 12 (so it cannot be a swapped month). Holds for up to 48 tests per module.
-_TESTS = itertools.count()
+# day is past 12 (so it cannot be a swapped month). Holds for up to 48 tests per module (each
+# module has services and databases of its own, and its own count).
 
 
 def valid_nhs_number(n: int) -> str:
@@ -162,6 +163,7 @@ class Services:
     manager_b: tuple[tuple[str, str], ...]
     audit_url: str
     identity_target: str
+    tests: Iterator[int] = dataclasses.field(default_factory=itertools.count)
 
 
 @dataclass
@@ -373,6 +375,6 @@ async def services(
 @pytest.fixture
 def world(services: Services) -> World:
     """This test's corner of the module's services."""
-    n = next(_TESTS)
+    n = next(services.tests)
     born = date(BIRTH_YEAR - n % 10, 1 + n % 12, 13 + n % 16)
     return World(services, uuid.uuid4().hex[:8], born, valid_nhs_number(n))

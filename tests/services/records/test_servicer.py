@@ -131,10 +131,10 @@ async def test_retry_returns_the_first_answer_and_reuse_is_refused(world: World)
     assert error_reason(reused.value) == "REQUEST_ID_REUSED"
     assert world.added(before)["source_records"] == 0
 
-    # Request ids are per organisation.
-    assert (await world.submit(world.record("sc-other"), "req-1", world.council_b)).outcome == (
-        pb.MATCH_OUTCOME_CREATED
-    )
+    # Request ids are per organisation (B's record is the same child, so it joins it).
+    assert (
+        await world.submit(world.record("sc-other"), "req-1", world.council_b)
+    ) == pb.SubmitSourceRecordResponse(contactpoint_id=first.contactpoint_id, outcome=pb.MATCH_OUTCOME_LINKED)
 
     with pytest.raises(grpc.aio.AioRpcError) as missing:
         await world.submit(world.record("sc-3"), "")
@@ -273,13 +273,15 @@ async def test_stream_answers_in_order_and_survives_bad_records(world: World) ->
 
     answers = [a async for a in world.records.StreamSourceRecords(feed(), metadata=world.council_a)]
     assert len(answers) == len(requests)
+    # st-2 and st-3 are the same child again under other ids of the same system: never joined
+    # automatically, so each is a new child with a review task.
     assert [a.outcome for a in answers] == [
         pb.MATCH_OUTCOME_CREATED,
-        pb.MATCH_OUTCOME_CREATED,
+        pb.MATCH_OUTCOME_POSSIBLE_MATCH,
         pb.MATCH_OUTCOME_UNSPECIFIED,
         pb.MATCH_OUTCOME_UNSPECIFIED,
         pb.MATCH_OUTCOME_UNCHANGED,
-        pb.MATCH_OUTCOME_CREATED,
+        pb.MATCH_OUTCOME_POSSIBLE_MATCH,
     ]
     assert answers[4].contactpoint_id == answers[0].contactpoint_id
     assert answers[2].error.code == CODE.INVALID_ARGUMENT.value[0] and not answers[2].contactpoint_id
