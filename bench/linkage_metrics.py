@@ -40,6 +40,8 @@ class Scores:
     possible: int | None = None  # POSSIBLE_MATCH outcomes (ours only) …
     possible_true: int | None = None  # … of which the candidate was truly the same child
     note: str = ""
+    same_system_truth: int = 0  # truth pairs of two records of one child in one source system …
+    same_system_tp: int = 0  # … and how many of them were linked
     kind_tp: dict[str, int] = field(default_factory=dict)
     kind_truth: dict[str, int] = field(default_factory=dict)
     kind_fp: dict[str, int] = field(default_factory=dict)
@@ -53,6 +55,13 @@ class Scores:
         return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
 
     @property
+    def recall_across_systems(self) -> float:
+        """Recall of the truth pairs from two different source systems (a system's own duplicates,
+        which our matcher sends for review by design, left out)."""
+        truth = self.tp + self.fn - self.same_system_truth
+        return (self.tp - self.same_system_tp) / truth if truth else 1.0
+
+    @property
     def f1(self) -> float:
         p, r = self.precision, self.recall
         return 2 * p * r / (p + r) if p + r else 0.0
@@ -60,19 +69,26 @@ class Scores:
     def as_json(self) -> dict[str, Any]:
         out = {k: v for k, v in vars(self).items() if not k.startswith("kind_")}
         out |= {"precision": self.precision, "recall": self.recall, "f1": self.f1}
+        out["recall_across_systems"] = self.recall_across_systems
         out["by_kind"] = {
-            k: {"truth_pairs": self.kind_truth[k], "tp": self.kind_tp[k], "fp": self.kind_fp[k]} for k in KINDS
+            k: {"truth_pairs": self.kind_truth[k], "tp": self.kind_tp[k], "fp": self.kind_fp[k]}
+            for k in KINDS
         }
         return out
 
 
-def score(method: str, labels: Sequence[Hashable], items: Sequence[SyntheticRecord], seconds: float) -> Scores:
+def score(
+    method: str, labels: Sequence[Hashable], items: Sequence[SyntheticRecord], seconds: float
+) -> Scores:
     """Pairwise scores of `labels` (one cluster label per record) against the truth."""
     persons = [it.person for it in items]
     cells = list(zip(labels, persons, strict=True))
     tp, predicted, truth = _pairs(cells), _pairs(labels), _pairs(persons)
     same_home = _pairs(list(zip(labels, (it.household for it in items), strict=True)))
     s = Scores(method, tp, predicted - tp, truth - tp, same_home - tp, seconds, len(items))
+    systems = [(it.organisation, it.record.source_system) for it in items]
+    s.same_system_truth = _pairs(list(zip(persons, systems, strict=True)))
+    s.same_system_tp = _pairs(list(zip(cells, systems, strict=True)))
     for kind in KINDS:  # pairs where either record has the kind = all pairs - pairs of two without
         plain = [kind not in it.corruptions for it in items]
 
@@ -88,15 +104,16 @@ def results_table(scores: Sequence[Scores]) -> str:
     """The headline table, one row per method."""
     lines = [
         "| method | precision | recall | F1 | TP | FP | FN | FP in household | possible matches (true) "
-        "| seconds | records/s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| recall across systems | seconds | records/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in scores:
         possible = "—" if s.possible is None else f"{s.possible:,} ({s.possible_true:,})"
         rate = s.records / s.seconds if s.seconds else 0.0
         lines.append(
-            f"| {s.method} | {s.precision:.5f} | {s.recall:.5f} | {s.f1:.5f} | {s.tp:,} | {s.fp:,} | {s.fn:,} "
-            f"| {s.fp_household:,} | {possible} | {s.seconds:,.1f} | {rate:,.0f} |"
+            f"| {s.method} | {s.precision:.5f} | {s.recall:.5f} | {s.f1:.5f} "
+            f"| {s.tp:,} | {s.fp:,} | {s.fn:,} | {s.fp_household:,} | {possible} "
+            f"| {s.recall_across_systems:.5f} | {s.seconds:,.1f} | {rate:,.0f} |"
         )
     return "\n".join(lines)
 
@@ -123,76 +140,109 @@ def _show(value: Any) -> str:
     return "∅" if value in (None, "", []) else str(value)
 
 
+def _cause(action: str, reasons: Sequence[str], shared: bool) -> str:
+    if not shared:
+        return "no blocking key shared with any earlier record of the child"
+    rules = [r.removeprefix("rule: ").split(" (")[0] for r in reasons if r.startswith("rule:")]
+    if action == "CREATE":
+        return "weight below the review threshold" + (f" ({'; '.join(rules)})" if rules else "")
+    if action == "REVIEW":
+        return "review: " + ("; ".join(rules) if rules else "weight between review and link thresholds")
+    return "would link alone, but another child was chosen" + (f" ({'; '.join(rules)})" if rules else "")
+
+
 def explain(
     items: Sequence[SyntheticRecord],
     rows: Sequence[Mapping[str, Any]],
     labels: Sequence[Hashable],
+    order: Sequence[int],
     decided: Mapping[tuple[str, str, str], tuple[str, float | None, list[str]]],
     *,
     examples: int,
 ) -> str:
-    """Our missed pairs (same person, different children) and false pairs (different persons, one
-    child): counts by corruption kinds and by differing fields, and `examples` of each, with the
-    pair's own score under the default model, whether it shares a blocking key, and what the
-    later record's own decision was."""
-    from services.records.linkage import blocking_keys, compare, default_model, features_of
+    """Our errors as events, in the order records were decided: a *miss* is a record that did not
+    join its child although one or more of the child's records came before it; a *wrong link* is a
+    record that joined a child none of whose earlier records was its person. For a miss, the
+    decision against the true child alone is recomputed (default model and thresholds) to say why:
+    no shared blocking key, a weight too low, a rule, or another child preferred. Counted by cause,
+    by the corruption kinds of the record and of its closest earlier true record, with examples."""
+    from services.records.linkage import (
+        Candidate,
+        Thresholds,
+        blocking_keys,
+        compare,
+        decide,
+        default_model,
+        features_of,
+    )
     from services.records.validation import normalise_record
 
-    model = default_model()
-    by_person: dict[int, list[int]] = defaultdict(list)
-    by_label: dict[Hashable, list[int]] = defaultdict(list)
-    for i, it in enumerate(items):
-        by_person[it.person].append(i)
-        by_label[labels[i]].append(i)
-    missed = [
-        (a, b)
-        for group in by_person.values()
-        for x, a in enumerate(group)
-        for b in group[x + 1 :]
-        if labels[a] != labels[b]
-    ]
-    false = [
-        (a, b)
-        for group in by_label.values()
-        if len({items[i].person for i in group}) > 1
-        for x, a in enumerate(group)
-        for b in group[x + 1 :]
-        if items[a].person != items[b].person
-    ]
+    model, thresholds = default_model(), Thresholds()
+    features = {i: features_of(normalise_record(items[i].record)) for i in order}
+    seen_person: dict[int, list[int]] = defaultdict(list)
+    seen_label: dict[Hashable, list[int]] = defaultdict(list)
+    misses: list[tuple[str, str, str]] = []
+    wrong: list[tuple[str, str, str]] = []
+    for i in order:
+        it, f = items[i], features[i]
+        key = (it.organisation, it.record.source_system, it.record.source_record_id)
+        outcome, best, reasons = decided.get(key, ("REJECTED", None, []))
+        earlier = seen_person[it.person]
+        kinds_i = "+".join(sorted(set(it.corruptions) - COSMETIC)) or "(none)"
+        if earlier and labels[i] not in {labels[j] for j in earlier}:
+            keys = set(blocking_keys(f))
+            shared = [j for j in earlier if keys & set(blocking_keys(features[j]))]
+            j = max(shared or earlier, key=lambda j: compare(f, features[j], model).weight)
+            pair = compare(f, features[j], model)
+            candidates = [
+                Candidate("true", items[k].organisation, items[k].record.source_system,
+                          items[k].record.source_record_id, features[k])
+                for k in shared
+            ]  # fmt: skip
+            alone = decide(
+                f, organisation=key[0], source_system=key[1], source_record_id=key[2],
+                candidates=candidates, kept_apart=(), model=model, thresholds=thresholds,
+            )  # fmt: skip
+            cause = _cause(alone.action.value, alone.reasons, bool(shared))
+            kinds_j = "+".join(sorted(set(items[j].corruptions) - COSMETIC)) or "(none)"
+            diff = "; ".join(
+                f"{n}: {_show(rows[j][n])} → {_show(rows[i][n])}"
+                for n in DIFF_FIELDS
+                if rows[i][n] != rows[j][n]
+            )
+            levels = ", ".join(
+                f"{r.field}={r.level}({r.weight:+.1f})" for r in pair.fields if r.level != "exact"
+            )
+            line = (
+                f"- [{kinds_j}] → [{kinds_i}]: {diff or 'no difference'}; pair weight {pair.weight:+.1f} "
+                f"[{levels}]; {outcome} (best {_show(best and round(best, 1))}); {cause}"
+            )
+            misses.append((cause, f"{kinds_j} → {kinds_i}" if kinds_j != "(none)" else kinds_i, line))
+        mates = seen_label[labels[i]]
+        if outcome == "LINKED" and mates and all(items[k].person != it.person for k in mates):
+            other = mates[0]
+            home = "same household" if items[other].household == it.household else "other household"
+            diff = "; ".join(f"{n}: {_show(rows[other][n])} → {_show(rows[i][n])}" for n in DIFF_FIELDS)
+            line = (
+                f"- {home}, [{kinds_i}]: {diff}; best {_show(best and round(best, 1))}; {'; '.join(reasons)}"
+            )
+            wrong.append((home, kinds_i, line))
+        seen_person[it.person].append(i)
+        seen_label[labels[i]].append(i)
     out: list[str] = []
-    for title, pairs in (("missed pairs (same child, not linked)", missed), ("false pairs (linked)", false)):
-        kinds: Counter[str] = Counter()
-        diffs: Counter[str] = Counter()
-        for a, b in pairs:
-            union = (set(items[a].corruptions) | set(items[b].corruptions)) - COSMETIC
-            kinds["+".join(sorted(union)) or "(none)"] += 1
-            diff = [f for f in DIFF_FIELDS if rows[a][f] != rows[b][f]]
-            diffs[", ".join(diff) or "(none)"] += 1
-        out.append(f"\n### Ours: {len(pairs):,} {title}\n")
-        out.append("| corruption kinds of the two records | pairs |\n|---|---:|")
-        out += [f"| {k} | {n:,} |" for k, n in kinds.most_common(15)]
-        out.append("\n| fields that differ (after cleaning) | pairs |\n|---|---:|")
-        out += [f"| {k} | {n:,} |" for k, n in diffs.most_common(12)]
-        if examples:
+    for title, events, headings in (
+        (
+            "records that missed their child",
+            misses,
+            ("cause", "kinds (closest earlier true record → record)"),
+        ),
+        ("wrong links", wrong, ("household of the wrong child", "kinds of the record")),
+    ):
+        out.append(f"\n### Ours: {len(events):,} {title}\n")
+        for column, heading in enumerate(headings):
+            counts = Counter(e[column] for e in events)
+            out.append(f"| {heading} | records |\n|---|---:|")
+            out += [f"| {k} | {n:,} |" for k, n in counts.most_common(20)]
             out.append("")
-        for a, b in pairs[:examples]:
-            ra, rb = items[a].record, items[b].record
-            fa, fb = (features_of(normalise_record(r)) for r in (ra, rb))
-            pair = compare(fa, fb, model)
-            shared = bool(set(blocking_keys(fa)) & set(blocking_keys(fb)))
-            later = items[max(a, b)]
-            key = (later.organisation, later.record.source_system, later.record.source_record_id)
-            outcome, best, _ = decided.get(key, ("?", None, []))
-            fields = "; ".join(
-                f"{f}: {_show(rows[a][f])} / {_show(rows[b][f])}"
-                for f in DIFF_FIELDS
-                if rows[a][f] != rows[b][f]
-            )
-            levels = ", ".join(f"{r.field}={r.level}({r.weight:+.1f})" for r in pair.fields if r.level != "exact")
-            home = " same household" if items[a].household == items[b].household else ""
-            out.append(
-                f"- kinds {sorted(items[a].corruptions)} / {sorted(items[b].corruptions)}{home}; {fields}; "
-                f"pair weight {pair.weight:+.1f} [{levels}], shared blocking key: {shared}; "
-                f"later record {outcome} (best {best if best is None else round(best, 1)})"
-            )
+        out += [e[2] for e in events[:examples]]
     return "\n".join(out)

@@ -2,7 +2,7 @@
 synthetic records with known truth, in one run.
 
     .venv/bin/python bench/linkage_quality.py [--children 20000] [--seed 1] [--database-url URL]
-        [--skip-splink] [--skip-recordlinkage] [--splink-threshold 0.95] [--examples N] [--json out.json]
+        [--skip-splink] [--skip-recordlinkage] [--splink-threshold P ...] [--examples N] [--json out.json]
 
 The records are `contactpoint.cli.synthetic.synthetic_feed` (households with siblings and twins,
 each child held by one to four councils' systems, each copy corrupted on its own; `person` is the
@@ -16,12 +16,12 @@ truth). Three methods cluster them:
   and a review task): such records are counted apart, with how many were truly the candidate's
   child, and a second row shows the clustering if every review were answered "link". A rejected
   record stays alone.
-- **splink** and **recordlinkage**: batch Fellegi–Sunter deduplications of the whole table at
+- **splink** and **recordlinkage**: batch Fellegi-Sunter deduplications of the whole table at
   once with EM-estimated parameters (see `linkage_refs.py` for their configuration).
 
 Scores are pairwise over all pairs of records: a truth pair is two records of one person, a
 predicted pair two records in one cluster; TP/FP/FN, precision, recall and F1 come from counting
-cluster × person cells (no pair is materialised). Per corruption kind, the recall of the truth
+(cluster, person) cells (no pair is materialised). Per corruption kind, the recall of the truth
 pairs where either record carries that kind, and the false pairs where either does. FP pairs
 within one household (twins, siblings) are counted apart. Seconds are each method's own wall
 time (ours: the ingest calls; the references: training, prediction and clustering) for
@@ -33,12 +33,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -47,13 +49,15 @@ from typing import Any
 import psycopg
 from sqlalchemy import make_url, select
 
-from contactpoint.cli.synthetic import KINDS, SyntheticRecord, synthetic_feed
+from contactpoint.cli.synthetic import SyntheticRecord, synthetic_feed
 from contactpoint.platform import migrate
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import ContactPointError
+from contactpoint.platform.logging import configure_logging
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import linkage_refs as refs  # noqa: E402
+import linkage_metrics as metrics
+import linkage_refs as refs
 
 BATCH = 200  # records of one organisation per ingest call, as `contactpoint seed` sends them
 
@@ -65,6 +69,7 @@ class Ours:
     outcomes: Counter[str]
     review: list[tuple[int, str]]  # (record, candidate child) of each POSSIBLE_MATCH
     decided: dict[tuple[str, str, str], tuple[str, float | None, list[str]]]  # outcome, score, reasons
+    order: list[int]  # records in the order they were submitted
 
 
 def run_ours(items: Sequence[SyntheticRecord], url: str, *, seed: int) -> Ours:
@@ -76,6 +81,7 @@ def run_ours(items: Sequence[SyntheticRecord], url: str, *, seed: int) -> Ours:
     from services.records.model import Outcome
     from services.records.tables import review_tasks, source_records
 
+    configure_logging(level="warning")  # one line per batch would drown the report
     migrate.upgrade("records", MIGRATIONS, url)
     db = Database(url)
     matcher = Matcher()
@@ -83,12 +89,17 @@ def run_ours(items: Sequence[SyntheticRecord], url: str, *, seed: int) -> Ours:
     outcomes: Counter[str] = Counter()
     possible: dict[str, int] = {}
     pending: dict[str, list[int]] = defaultdict(list)
+    order: list[int] = []
     seconds = 0.0
+    shown = time.monotonic()
 
     def flush(organisation: str) -> None:
-        nonlocal seconds
+        nonlocal seconds, shown
         batch = pending.pop(organisation, [])
-        subs = [Submission(f"bench-{seed}-{items[i].record.source_system}-{i}", items[i].record) for i in batch]
+        order.extend(batch)
+        subs = [
+            Submission(f"bench-{seed}-{items[i].record.source_system}-{i}", items[i].record) for i in batch
+        ]
         started = time.perf_counter()
         answers = admin.ingest(db, organisation=organisation, submissions=subs, matcher=matcher)
         seconds += time.perf_counter() - started
@@ -100,6 +111,12 @@ def run_ours(items: Sequence[SyntheticRecord], url: str, *, seed: int) -> Ours:
             outcomes[answer.outcome.value] += 1
             if answer.outcome == Outcome.POSSIBLE_MATCH:
                 possible[answer.contactpoint_id] = i
+        if time.monotonic() - shown > 30:
+            shown = time.monotonic()
+            rate = len(order) / seconds if seconds else 0.0
+            print(
+                f"  ours: {len(order):,}/{len(items):,} records, {rate:,.0f}/s", file=sys.stderr, flush=True
+            )
 
     try:
         for i, item in enumerate(items):
@@ -114,8 +131,14 @@ def run_ours(items: Sequence[SyntheticRecord], url: str, *, seed: int) -> Ours:
         s = source_records.c
         rows = db.run_sync(
             lambda c: c.execute(
-                select(s.organisation, s.source_system, s.source_record_id, s.match_outcome, s.match_score,
-                       s.match_reasons)  # fmt: skip
+                select(
+                    s.organisation,
+                    s.source_system,
+                    s.source_record_id,
+                    s.match_outcome,
+                    s.match_score,
+                    s.match_reasons,
+                )
             ).all(),
             write=False,
         )
@@ -123,7 +146,7 @@ def run_ours(items: Sequence[SyntheticRecord], url: str, *, seed: int) -> Ours:
         db.dispose()
     review = [(possible[new], candidate) for new, candidate in tasks if new in possible]
     decided = {(r[0], r[1], r[2]): (r[3], r[4], list(r[5] or [])) for r in rows}
-    return Ours(labels, seconds, outcomes, review, decided)
+    return Ours(labels, seconds, outcomes, review, decided, order)
 
 
 def with_reviews_linked(labels: Sequence[str], review: Sequence[tuple[int, str]]) -> list[int]:
@@ -152,3 +175,165 @@ def fresh_postgres(url: str) -> Callable[[], None]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     return drop
+
+
+def versions() -> dict[str, str]:
+    """The commit measured (and whether records' code differed from it), and the tools' versions."""
+    here = Path(__file__).resolve().parent.parent
+    git = ["git", "-C", str(here)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "--", "services/records"], capture_output=True, text=True, check=False
+    )
+    out = {"commit": head.stdout.strip() + ("+modified services/records" if dirty.stdout.strip() else "")}
+    out["python"] = sys.version.split()[0]
+    for name in (
+        "splink",
+        "duckdb",
+        "recordlinkage",
+        "pandas",
+        "numpy",
+        "scikit-learn",
+        "scipy",
+        "jellyfish",
+    ):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    """Generate the feed, run each method on it, score them; print progress to stderr."""
+
+    def say(message: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+    wall = time.perf_counter()
+    today = datetime.now(UTC).date()  # the feed is valid for validation on the day it is made
+    items = list(synthetic_feed(args.children, args.seed, today=today))
+    rows = refs.flatten(it.record for it in items)
+    sources = {(it.organisation, it.record.source_system) for it in items}
+    say(f"{args.children:,} children, {len(items):,} records from {len(sources)} council systems")
+
+    with tempfile.TemporaryDirectory(prefix="cp-linkage-") as tmp:
+        url = args.database_url or f"sqlite:///{tmp}/records.db"
+        drop = fresh_postgres(url) if args.database_url else None
+        try:
+            say(f"ours: ingesting into {make_url(url).get_backend_name()}")
+            ours = run_ours(items, url, seed=args.seed)
+        finally:
+            if drop:
+                drop()
+    scores = [metrics.score("ours", ours.labels, items, ours.seconds)]
+    persons = [it.person for it in items]
+    members: dict[str, set[int]] = {}
+    for label, person in zip(ours.labels, persons, strict=True):
+        members.setdefault(label, set()).add(person)
+    scores[0].possible = len(ours.review)
+    scores[0].possible_true = sum(persons[i] in members.get(c, set()) for i, c in ours.review)
+    scores[0].note = ", ".join(f"{k} {n:,}" for k, n in sorted(ours.outcomes.items()))
+    reviewed = metrics.score(
+        "ours, every review linked", with_reviews_linked(ours.labels, ours.review), items, ours.seconds
+    )
+    reviewed.note = "upper bound: each POSSIBLE_MATCH joined to its candidate by a data manager"
+    scores.append(reviewed)
+    say(f"ours: {ours.seconds:,.1f} s, {scores[0].note}")
+
+    if not args.skip_splink:
+        say("splink: training, predicting, clustering")
+        for threshold, s in zip(
+            args.splink_threshold,
+            refs.run_splink(rows, thresholds=args.splink_threshold, seed=args.seed),
+            strict=True,
+        ):
+            scores.append(metrics.score(f"splink (p ≥ {threshold})", s.labels, items, s.seconds))
+            scores[-1].note = s.note
+        say(f"splink: {scores[-1].seconds:,.1f} s")
+    if not args.skip_recordlinkage:
+        say("recordlinkage: indexing, comparing, ECM")
+        r = refs.run_recordlinkage(rows)
+        scores.append(metrics.score("recordlinkage (ECM)", r.labels, items, r.seconds))
+        scores[-1].note = r.note
+        say(f"recordlinkage: {r.seconds:,.1f} s")
+
+    report: dict[str, Any] = {
+        "children": args.children,
+        "seed": args.seed,
+        "records": len(items),
+        "council_systems": len(sources),
+        "database": make_url(args.database_url).get_backend_name() if args.database_url else "sqlite",
+        "truth_pairs": scores[0].tp + scores[0].fn,
+        "wall_seconds": time.perf_counter() - wall,
+        "versions": versions(),
+        "methods": [s.as_json() for s in scores],
+        "_scores": scores,
+    }
+    if args.examples:
+        report["explain"] = metrics.explain(
+            items, rows, ours.labels, ours.order, ours.decided, examples=args.examples
+        )
+    return report
+
+
+def as_text(report: dict[str, Any]) -> str:
+    """The markdown report."""
+    scores: list[metrics.Scores] = report["_scores"]
+    main = [s for s in scores if s.method != "ours, every review linked"]
+    lines = [
+        f"## Record linkage quality: {report['children']:,} children, seed {report['seed']}, "
+        f"{report['records']:,} records from {report['council_systems']} council systems "
+        f"({report['truth_pairs']:,} truth pairs), ours on {report['database']}\n",
+        metrics.results_table(scores),
+        "",
+        *(f"- {s.method}: {s.note}" for s in scores if s.note),
+        "",
+        "### Recall by corruption kind (truth pairs where either record has it) and false pairs\n",
+        metrics.kind_table(main),
+        "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
+        f"Wall time: {report['wall_seconds']:,.0f} s",
+    ]
+    if "explain" in report:
+        lines.append(report["explain"])
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--children", "-n", type=int, default=20_000, help="true children in the feed")
+    p.add_argument("--seed", type=int, default=1, help="seed of the synthetic feed (and splink's sampling)")
+    p.add_argument(
+        "--database-url",
+        help="PostgreSQL URL of a database to create for ours and drop afterwards, e.g. "
+        "postgresql+psycopg://postgres@127.0.0.1:5432/cp_linkage (default: SQLite in a temporary folder)",
+    )
+    p.add_argument("--skip-splink", action="store_true", help="do not run splink")
+    p.add_argument("--skip-recordlinkage", action="store_true", help="do not run recordlinkage")
+    p.add_argument(
+        "--splink-threshold",
+        type=float,
+        nargs="+",
+        default=[0.95],
+        help="match probabilities to cluster splink's predictions at (one row each; 0.95 as its tutorials)",
+    )
+    p.add_argument("--examples", type=int, default=0, help="explain ours' missed and false pairs, N examples")
+    p.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up the temporary database
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    report = benchmark(args)
+    print(as_text(report))
+    if args.json:
+        data = {k: v for k, v in report.items() if not k.startswith("_")}
+        args.json.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -97,21 +97,53 @@ def test_explicit_database_url_wins_over_data_dir(databases: DatabaseFactory, tm
     assert scalar(url, "SELECT count(*) FROM accounts") == 1
 
 
-@pytest.mark.parametrize("children", [25])
+@pytest.mark.parametrize("children", [60])
 def test_seed_feeds_synthetic_children(databases: DatabaseFactory, tmp_path: Path, children: int) -> None:
     url = databases.new("records")
+    truth = tmp_path / "truth.csv"
 
     def seed() -> subprocess.CompletedProcess[str]:
-        args = ("seed", "--children", str(children), "--seed", "7", "--data-dir", str(tmp_path))
-        return run(*args, env={"CONTACTPOINT_RECORDS_DATABASE_URL": url})
+        args = ("seed", "--children", str(children), "--seed", "7", "--json", "--truth", str(truth))
+        return run(*args, "--data-dir", str(tmp_path), env={"CONTACTPOINT_RECORDS_DATABASE_URL": url})
 
     result = seed()
     assert result.returncode == 0, result.stderr
-    assert "rejected" not in result.stdout and "CREATED" in result.stdout
+    report = json.loads(result.stdout)
     sources = scalar(url, "SELECT count(*) FROM source_records")
-    # Some children came from a second source system too.
-    assert isinstance(sources, int) and sources > children
-    # The same seed again changes nothing: every request id is a retry.
-    again = seed()
-    assert again.returncode == 0 and "CREATED" in again.stdout  # the first answers, replayed
+    held = scalar(url, "SELECT count(*) FROM children WHERE status = 'active'")
+    # What really happened: every record accounted for, and the children the registry now holds.
+    assert (
+        report["records"] == sources == sum(report.get(k, 0) for k in ("created", "linked", "possible_match"))
+    )
+    assert report["children"] == held and report["created"] + report.get("possible_match", 0) == held
+    assert report["linked"] > 0 and not any(k.startswith("rejected") for k in report)
+    # The truth: which source records are the same child (about two records a child).
+    rows = truth.read_text().splitlines()
+    assert rows[0] == "organisation,source_system,source_record_id,person"
+    assert len(rows) - 1 == sources and len({r.rsplit(",", 1)[1] for r in rows[1:]}) == children
+    # The same seed again changes nothing: every request id is a retry, answered as the first time.
+    again = json.loads(seed().stdout)
+    assert again["created"] == report["created"] and again["linked"] == report["linked"]
     assert scalar(url, "SELECT count(*) FROM source_records") == sources
+
+
+def test_records_lifecycle_command(databases: DatabaseFactory, tmp_path: Path) -> None:
+    url = databases.new("records")
+    env = {"CONTACTPOINT_RECORDS_DATABASE_URL": url}
+    assert run("seed", "--children", "20", "--data-dir", str(tmp_path), env=env).returncode == 0
+    held = scalar(url, "SELECT count(*) FROM children WHERE status = 'active'")
+    # Nothing is due today; in 26 years every child (extended ones too) is past its archive date.
+    today = run("records", "lifecycle", "--json", "--data-dir", str(tmp_path), env=env)
+    assert today.returncode == 0, today.stderr
+    assert json.loads(today.stdout) == {"archived": 0, "purged": 0}
+    later = run(
+        "records", "lifecycle", "--today", "2052-12-01", "--json", "--data-dir", str(tmp_path), env=env
+    )
+    assert json.loads(later.stdout) == {"archived": held, "purged": 0}
+    purge = run(
+        "records", "lifecycle", "--today", "2058-12-01", "--json", "--data-dir", str(tmp_path), env=env
+    )
+    assert json.loads(purge.stdout) == {"archived": 0, "purged": held}
+    assert scalar(url, "SELECT count(*) FROM source_records") == 0
+    bad = run("records", "lifecycle", "--today", "yesterday", "--data-dir", str(tmp_path), env=env)
+    assert bad.returncode == 2 and "--today" in bad.stderr

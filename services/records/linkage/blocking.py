@@ -37,16 +37,19 @@ def blocking_keys(f: Features) -> list[str]:
 
     nhs: NHS number · dfp: date of birth + sound of a family name (current or former) ·
     dgp: date of birth + sound of a given name · dgn: date of birth + the full form of a
-    nickname · dii: date of birth + initials · fym, fyd, fmd: sound of the family name + first
-    initial + the date without its day, month or year · dms: initials + year + day and month in
-    sorted order · pcy: postcode + year of birth · pcf, pcg: postcode + sound of the family or
-    first given name."""
+    nickname · dii: date of birth + initials · dg3: date of birth + first three letters of the
+    first given name · fym, fyd, fmd: sound of the family name + first initial + the date
+    without its day, month or year · gym, gyd, gmd: the same with the sound of the first given
+    name and the family initial · dms: initials + year + day and month in sorted order ·
+    pcy: postcode + year of birth · pcf, pcg: postcode + sound of the family or first given
+    name."""
     keys: set[str] = set()
     if f.nhs:
         keys.add(f"nhs:{f.nhs}")
     family = _codes([f.family])
     former = _codes([name for name in f.former_family if name])
     given = _codes([f.given, *(name for name in f.former_given if name)])
+    first_given = _codes([f.given[:1]])
     initials = _first_initials(f.given)
     family_initials = sorted({name[0][0] for name in (f.family, *f.former_family) if name})
     if f.dob:
@@ -58,11 +61,18 @@ def blocking_keys(f: Features) -> list[str]:
             f"dgn:{date}:{full}" for token in f.given if groups_of(token) for full in canonical_forms(token)
         )
         keys.update(f"dii:{date}:{g}{s}" for g in initials for s in family_initials)
+        if f.given and len(f.given[0]) >= 3:
+            keys.add(f"dg3:{date}:{f.given[0][:3]}")
         for code in family:
             for g in initials:
                 keys.add(f"fym:{code}:{g}:{y:04d}{m:02d}")
                 keys.add(f"fyd:{code}:{g}:{y:04d}-{d:02d}")
                 keys.add(f"fmd:{code}:{g}:{m:02d}{d:02d}")
+        for code in first_given:
+            for s in family_initials:
+                keys.add(f"gym:{code}:{s}:{y:04d}{m:02d}")
+                keys.add(f"gyd:{code}:{s}:{y:04d}-{d:02d}")
+                keys.add(f"gmd:{code}:{s}:{m:02d}{d:02d}")
         if d <= 12 and d != m:
             low, high = sorted((d, m))
             keys.update(f"dms:{g}{s}:{y:04d}{low:02d}{high:02d}" for g in initials for s in family_initials)
@@ -70,6 +80,5 @@ def blocking_keys(f: Features) -> list[str]:
         if f.dob:
             keys.add(f"pcy:{f.postcode}:{f.dob.year:04d}")
         keys.update(f"pcf:{f.postcode}:{code}" for code in family)
-        if f.given:
-            keys.update(f"pcg:{f.postcode}:{code}" for code in _codes([f.given[:1]]))
+        keys.update(f"pcg:{f.postcode}:{code}" for code in first_given)
     return sorted(key[:64] for key in keys)

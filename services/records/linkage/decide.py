@@ -13,15 +13,15 @@ from dataclasses import dataclass
 
 from services.records.linkage.features import Features
 from services.records.linkage.model import Model, Score, compare
-from services.records.linkage.twins import compatible_first_names, twins
+from services.records.linkage.twins import twins, vouches
 
 # Default thresholds on the total match weight (log2 odds), chosen on simulated English
 # children's records: at LINK_WEIGHT a wrong link is rarer than one in a thousand links.
-LINK_WEIGHT = 12.0
+LINK_WEIGHT = 11.0
 REVIEW_WEIGHT = 4.0
 
 RULE_NHS = "rule: same NHS number and date of birth"
-RULE_NHS_DOB = "rule: same NHS number but a different date of birth (linked only on the other fields)"
+RULE_NHS_DOB = "rule: same NHS number but another date of birth (linked only on the other fields)"
 RULE_NHS_CONFLICT = "rule: different NHS numbers (never linked automatically)"
 RULE_TWINS = "rule: twins (same family name, date of birth and address, different given names)"
 RULE_SAME_SOURCE = "rule: the same source system holds another record for this child (review)"
@@ -69,6 +69,10 @@ def _nhs_weight(score: Score) -> float:
     return sum(r.weight for r in score.fields if r.field == "nhs_number")
 
 
+def _nhs_weight(score: Score) -> float:
+    return sum(r.weight for r in score.fields if r.field == "nhs_number")
+
+
 @dataclass(frozen=True)
 class _Child:
     decision: Decision
@@ -94,15 +98,24 @@ def _judge(
     same_nhs = [(c, s) for c, s in records if new.nhs and c.features.nhs == new.nhs]
     nhs_and_dob = [(c, s) for c, s in same_nhs if new.dob is not None and c.features.dob == new.dob]
     conflict = not same_nhs and any(new.nhs and c.features.nhs for c, _ in records)
-    # A child is the new record's twin when one of its records looks like a twin and none has a
-    # first name that could be the new record's (an initial alone does not count: "W" is no proof
-    # that Willow is not William's twin).
+    # A child is the new record's twin when one of its records looks like a twin and none of its
+    # records vouches for it being the same child.
     is_twin = (
         not nhs_and_dob
         and any(twins(new, c.features) for c, _ in records)
-        and not any(compatible_first_names(new, c.features, initials=False) for c, _ in records)
+        and not any(vouches(new, c.features) for c, _ in records)
     )
-    best, score = max(nhs_and_dob or same_nhs or records, key=lambda pair: pair[1].weight)
+    if nhs_and_dob:
+        best, score = max(nhs_and_dob, key=lambda pair: pair[1].weight)
+        weight = score.weight
+    else:
+        # A shared NHS number with another date of birth may be a mistyped number: it counts for
+        # nothing towards a link, which the other fields must make on their own.
+        def without_nhs(pair: tuple[Candidate, Score]) -> float:
+            return pair[1].weight - (_nhs_weight(pair[1]) if pair in same_nhs else 0.0)
+
+        best, score = max(records, key=without_nhs)
+        weight = without_nhs((best, score))
     reasons = score.reasons()
     if is_twin:
         action = Action.CREATE
@@ -110,18 +123,13 @@ def _judge(
     elif nhs_and_dob:
         action = Action.LINK
         reasons.append(RULE_NHS)
-    elif same_nhs:
-        # A shared NHS number with another date of birth may be a mistyped number: linked only when
-        # the other fields reach the link threshold on their own, and at least reviewed.
-        action = Action.LINK if score.weight - _nhs_weight(score) >= thresholds.link else Action.REVIEW
-        reasons.append(RULE_NHS_DOB)
-    elif score.weight >= thresholds.link:
-        action = Action.LINK
-        if conflict:
-            action = Action.REVIEW
-            reasons.append(RULE_NHS_CONFLICT)
+    elif weight >= thresholds.link:
+        action = Action.REVIEW if conflict else Action.LINK
+        reasons.extend([RULE_NHS_CONFLICT] if conflict else [])
     else:
-        action = Action.REVIEW if score.weight >= thresholds.review else Action.CREATE
+        action = Action.REVIEW if weight >= thresholds.review or same_nhs else Action.CREATE
+    if same_nhs and not nhs_and_dob and not is_twin:
+        reasons.append(RULE_NHS_DOB)
     if action == Action.LINK and any(
         c.organisation == organisation
         and c.source_system == source_system

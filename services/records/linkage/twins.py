@@ -41,35 +41,48 @@ def _slip(a: str, b: str) -> bool:
     return len(a) != len(b) or sorted(a) == sorted(b) if one_edit(a, b) else False
 
 
-def compatible_first_names(a: Features, b: Features, *, initials: bool = True) -> bool:
-    """Whether two records' given names could be one child's: the same first name, one the start
-    of the other ("Jo"/"Joanna"), nicknames (even with a typo), an initial for the other (unless
-    `initials` is False), spelt within Jaro-Winkler 0.92, one typo (two in a long name; no
-    changed letter in a name of three), or the same middle names. A missing name is compatible
-    with any."""
+def how_alike(a: Features, b: Features) -> str | None:
+    """How two records' given names could be one child's, or None when they cannot: "same" (the
+    same first name, or one's first name among the other's names), "middle" (the same middle
+    names), "initial" (an initial for the other), "short" (one the start of the other:
+    "Jo"/"Joanna"), "nickname" (even with a typo), "spelling" (Jaro-Winkler 0.92, one typo, two in
+    a long name, none changing a letter of a three-letter name). Missing names are "same"."""
     if not a.given or not b.given:
-        return True
+        return "same"
     a0, b0 = a.given[0], b.given[0]
-    if a0 == b0 or (len(a.given) > 1 and a.given[1:] == b.given[1:]):
-        return True
+    if a0 == b0 or a0 in b.given or b0 in a.given:
+        return "same"
+    if len(a.given) > 1 and a.given[1:] == b.given[1:]:
+        return "middle"
     if min(len(a0), len(b0)) == 1:
-        return initials and a0[0] == b0[0]
-    if a0.startswith(b0) or b0.startswith(a0) or nicknames(a0, b0):
-        return True
+        return "initial" if a0[0] == b0[0] else None
+    if a0.startswith(b0) or b0.startswith(a0):
+        return "short"
+    if nicknames(a0, b0):
+        return "nickname"
     if first_name_level(a0, b0) in _SPELLINGS or _slip(a0, b0):
-        return True
-    ja, jb = "".join(a.given), "".join(b.given)
+        return "spelling"
     if min(len(a0), len(b0)) >= LONG_NAME and _typos(a0, b0) <= 2:
-        return True
+        return "spelling"
+    ja, jb = "".join(a.given), "".join(b.given)
     if min(len(ja), len(jb)) >= LONG_NAME and _typos(ja, jb) <= 1:
-        return True  # "Mauriceeric" for "Maurice Eric"
-    return nicknames_with_typo(a0, b0)
+        return "spelling"  # "Mauriceeric" for "Maurice Eric"
+    return "nickname" if nicknames_with_typo(a0, b0) else None
+
+
+def compatible_first_names(a: Features, b: Features) -> bool:
+    """Whether two records' given names could be one child's (see `how_alike`)."""
+    return how_alike(a, b) is not None
+
+
+def _genders_differ(a: Features, b: Features) -> bool:
+    return a.gender in KNOWN_GENDERS and b.gender in KNOWN_GENDERS and a.gender != b.gender
 
 
 def twins(a: Features, b: Features) -> bool:
     """Whether two records look like twins: a similar family name, the same date of birth (or one
-    slip from it) and address, and given names that cannot be one name, or first given names that
-    differ with different known genders."""
+    slip from it) and address, and given names that cannot be one name, or names only spelt alike
+    (Alexander/Alexandra), or an initial, with different known genders."""
     if dob_level(a.dob, b.dob) not in _SAME_DOB:
         return False
     if postcode_level(a.postcode, b.postcode) not in _SAME_POSTCODE:
@@ -78,7 +91,15 @@ def twins(a: Features, b: Features) -> bool:
         return False
     if family_level(a.family, b.family, a.former_family, b.former_family) == "else":
         return False
-    if not compatible_first_names(a, b):
-        return True
-    genders_differ = a.gender in KNOWN_GENDERS and b.gender in KNOWN_GENDERS and a.gender != b.gender
-    return genders_differ and bool(a.given) and bool(b.given) and a.given[0] != b.given[0]
+    alike = how_alike(a, b)
+    return alike is None or (alike in ("spelling", "initial") and _genders_differ(a, b))
+
+
+def vouches(new: Features, old: Features) -> bool:
+    """Whether a candidate record says its child is the new record's, not a twin: names that could
+    be one (an initial is no proof that Willow is not William's twin), and, for names only spelt
+    alike, no clash of genders."""
+    alike = how_alike(new, old)
+    if alike == "spelling":
+        return not _genders_differ(new, old)
+    return alike is not None and alike != "initial"

@@ -7,39 +7,53 @@ import hashlib
 from collections.abc import Collection
 
 from sqlalchemy import Connection, bindparam, select, text
-from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
+from sqlalchemy.dialects.postgresql import ARRAY, INTEGER
 
 from contactpoint.platform.db import dialect_of
 from services.records.repository.rows import CandidateRow, SourceKey
 from services.records.tables import ACTIVE, blocking_keys, children, source_records
 
+# Locks are taken on one of LOCK_BUCKETS hashes of each name, under our own class id: a batch of
+# any size takes at most LOCK_BUCKETS locks (PostgreSQL's shared lock table is small), and two
+# transactions that share a name always share its bucket. A collision only serialises more.
+LOCK_CLASS = 0x4350  # "CP"
+LOCK_BUCKETS = 256
 _LOCK_KEYS = text(
-    "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(:keys) WITH ORDINALITY AS t(k, n)"
-).bindparams(bindparam("keys", type_=ARRAY(BIGINT)))
+    "SELECT count(pg_advisory_xact_lock(:lock_class, k)) FROM unnest(:keys) WITH ORDINALITY AS t(k, n)"
+).bindparams(bindparam("keys", type_=ARRAY(INTEGER)))
 
 
-def lock_id(name: str) -> int:
-    """A signed 64-bit advisory lock id for a name (a blocking key, a source key, a request id)."""
-    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+def lock_bucket(name: str) -> int:
+    """The lock bucket of a name (a blocking key, a source key, a request id)."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=4).digest(), "big") % LOCK_BUCKETS
 
 
 def serialise_on(conn: Connection, names: Collection[str]) -> None:
-    """Hold a transaction-scoped lock on each name until commit, so that two transactions that
+    """Hold a transaction-scoped lock for each name until commit, so that two transactions that
     share a blocking key (the same child from two councils at once) run one after the other and
     the second sees the first's child. Taken in one sorted order, so they never deadlock. SQLite
     needs nothing: its writers already hold the one database lock (BEGIN IMMEDIATE)."""
     if not names or dialect_of(conn) != "postgresql":
         return
-    conn.execute(_LOCK_KEYS, {"keys": sorted({lock_id(n) for n in names})})
+    conn.execute(_LOCK_KEYS, {"lock_class": LOCK_CLASS, "keys": sorted({lock_bucket(n) for n in names})})
 
 
 def candidates(conn: Connection, keys: Collection[str]) -> list[CandidateRow]:
-    """Active source records of active children that share any of `keys`, one row per key hit."""
+    """Active source records of active children that share any of `keys`, one row per key hit.
+
+    Two index lookups, not one join: the keys' source ids first (an index-only scan of the
+    blocking keys' primary key), then each distinct source record once, by primary key — so the
+    cost follows the number of candidates, not the size of the registry, and each record's
+    features cross the wire once however many of its keys matched."""
     if not keys:
+        return []
+    hits = conn.execute(
+        select(blocking_keys.c.key, blocking_keys.c.source_id).where(blocking_keys.c.key.in_(sorted(keys)))
+    ).all()
+    if not hits:
         return []
     query = (
         select(
-            blocking_keys.c.key,
             source_records.c.id,
             source_records.c.contactpoint_id,
             source_records.c.organisation,
@@ -49,21 +63,21 @@ def candidates(conn: Connection, keys: Collection[str]) -> list[CandidateRow]:
             children.c.shielded,
             children.c.provisional_shield,
         )
-        .select_from(blocking_keys)
-        .join(source_records, source_records.c.id == blocking_keys.c.source_id)
         .join(children, children.c.contactpoint_id == source_records.c.contactpoint_id)
-        .where(blocking_keys.c.key.in_(sorted(keys)), children.c.status == ACTIVE)
+        .where(source_records.c.id.in_(sorted({h.source_id for h in hits})), children.c.status == ACTIVE)
     )
+    found = {r.id: r for r in conn.execute(query)}
     return [
         CandidateRow(
-            key=r.key,
+            key=h.key,
             source_id=r.id,
             contactpoint_id=r.contactpoint_id,
             source=SourceKey(r.organisation, r.source_system, r.source_record_id),
             features=r.features,
             shielded=bool(r.shielded or r.provisional_shield),
         )
-        for r in conn.execute(query)
+        for h in hits
+        if (r := found.get(h.source_id)) is not None
     ]
 
 

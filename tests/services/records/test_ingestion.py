@@ -173,6 +173,7 @@ def test_same_nhs_number_with_another_birth_date_goes_to_review(db: Database) ->
     first = submit(db, make_record("sc-1"))
     record = make_record("ed-1", source_system="education")
     record.date_of_birth.year -= 5
+    record.date_of_birth.month, record.date_of_birth.day = 11, 2  # not a slip of the pen
     second = submit(db, record)
     assert second.outcome is Outcome.POSSIBLE_MATCH and second.contactpoint_id != first.contactpoint_id
 

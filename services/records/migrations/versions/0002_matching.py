@@ -40,7 +40,7 @@ def upgrade() -> None:
     op.create_table(
         "blocking_keys",
         sa.Column("key", sa.String(64), primary_key=True),
-        sa.Column("source_id", sa.String(32), sa.ForeignKey("source_records.id"), primary_key=True),
+        sa.Column("source_id", sa.String(32), primary_key=True),
     )
     op.create_index("ix_blocking_keys_source_id", "blocking_keys", ["source_id"])
     _backfill()

@@ -1,0 +1,439 @@
+"""Ingestion with matching through StreamSourceRecords, against a bare batched insert.
+
+In one invocation, on PostgreSQL (the production engine), on this machine:
+
+1. **Preload.** `--preload N` synthetic children (about two source records each, several councils
+   and systems, realistic corruption; `contactpoint.cli.synthetic`) go into a fresh records
+   database through records' own ingestion function (`services.records.admin.ingest`: the same
+   prepare → match → store path the RPC uses, in-process, batches of 1,000). About 30% of the
+   preloaded children hold back one of their records, so that the measured stream links to them.
+   With `--keep-database` the preloaded database is kept and printed, and `--reuse-database URL`
+   measures on it again without loading (how the 1,000,000-children run was done).
+2. **The suite's records service.** `contactpoint serve identity` and `contactpoint serve records`
+   as two processes on free ports; one council machine account per organisation; then one
+   `StreamSourceRecords` per organisation (`--streams` of them at a time), each sending its
+   organisation's records as fast as the service takes them. Measured: records/s from the first
+   request to the last answer, outcomes, and the records process's peak RSS (VmHWM) before and
+   after the stream.
+3. **The reference.** The least a streamed, batched, durable insert costs here: a grpc.aio server
+   (its own process) taking the same `StreamSourceRecords` messages, storing each batch of
+   `--batch` serialised records in one transaction (`INSERT … SELECT unnest`), and answering each
+   with an id. No validation, no matching.
+
+Prints a markdown table and, with `--json`, one JSON object. Results go in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import grpc
+import psycopg
+
+from contactpoint.records.v1 import records_service_pb2 as pb
+from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
+
+sys.path.insert(0, str(Path(__file__).parent))
+from gateway_getchild import Postgres, free_port, serving, sqlalchemy_url, stop_process
+
+TODAY = date(2026, 11, 25)
+HOLD_BACK = 0.3
+
+
+@dataclass(frozen=True)
+class Item:
+    """One source record and the organisation that sends it."""
+
+    organisation: str
+    record: pb.SourceRecord
+
+
+def split_feed(preload: int, stream: int, seed: int) -> tuple[list[Item], list[Item]]:
+    """Records for the preload (children 0..preload-1, some held back) and for the stream (the
+    held-back records, then records of `stream` new children's worth), in feed order."""
+    from contactpoint.cli.synthetic import synthetic_feed
+
+    rng = random.Random(seed)
+    seen: set[int] = set()
+    first: list[Item] = []
+    later: list[Item] = []
+    held: list[Item] = []
+    for s in synthetic_feed(preload + stream, seed, today=TODAY):
+        item = Item(s.organisation, s.record)
+        if s.person < preload:
+            if s.person in seen and rng.random() < HOLD_BACK:
+                held.append(item)
+            else:
+                first.append(item)
+            seen.add(s.person)
+        else:
+            later.append(item)
+    rng.shuffle(held)
+    # The stream mixes links to preloaded children with new children, as a day's feed would.
+    mixed = later[:]
+    for i, item in enumerate(held[: len(later) // 3]):
+        mixed.insert((i * 3) % (len(mixed) + 1), item)
+    return first, mixed
+
+
+def preload_records(url: str, items: Sequence[Item], batch: int = 1000) -> float:
+    """Load `items` through records' ingestion function; records/s."""
+    from contactpoint.platform import migrate
+    from contactpoint.platform.db import Database
+    from contactpoint.platform.logging import configure_logging
+    from services.records import admin
+    from services.records.ingestion import Submission
+    from services.records.main import MIGRATIONS
+    from services.records.matching import Matcher
+
+    configure_logging(level="warning", fmt="console")
+    migrate.upgrade("records", MIGRATIONS, url)
+    db = Database(url)
+    matcher = Matcher()
+    pending: dict[str, list[Submission]] = defaultdict(list)
+    started = time.perf_counter()
+    done = 0
+    try:
+        for n, item in enumerate(items):
+            pending[item.organisation].append(Submission(f"preload-{n}", item.record))
+            if len(pending[item.organisation]) >= batch:
+                admin.ingest(
+                    db,
+                    organisation=item.organisation,
+                    submissions=pending.pop(item.organisation),
+                    matcher=matcher,
+                )
+            done = n + 1
+            if done % 50_000 == 0:
+                rate = done / (time.perf_counter() - started)
+                print(
+                    f"  preloaded {done:,}/{len(items):,} records, {rate:,.0f}/s", file=sys.stderr, flush=True
+                )
+        for organisation, submissions in pending.items():
+            admin.ingest(db, organisation=organisation, submissions=submissions, matcher=matcher)
+        with db.writer.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+            conn.commit()
+    finally:
+        db.dispose()
+    return len(items) / (time.perf_counter() - started)
+
+
+def vm_hwm_kib(pid: int) -> int:
+    """Peak resident memory of a process (KiB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def vm_rss_kib(pid: int) -> int:
+    """Resident memory of a process (KiB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+@dataclass
+class StreamResult:
+    """One measured stream run."""
+
+    records: int
+    seconds: float
+    rate: float
+    outcomes: dict[str, int]
+    rss_before_mib: float
+    rss_after_mib: float
+    peak_mib: float
+
+
+async def drive(
+    target: str, tokens: dict[str, str], items: Sequence[Item], streams: int
+) -> tuple[float, Counter[str]]:
+    """One StreamSourceRecords per organisation, `streams` at a time; (seconds, outcomes)."""
+    by_org: dict[str, list[pb.SubmitSourceRecordRequest]] = defaultdict(list)
+    for n, item in enumerate(items):
+        by_org[item.organisation].append(
+            pb.SubmitSourceRecordRequest(record=item.record, request_id=f"stream-{n}")
+        )
+    outcomes: Counter[str] = Counter()
+    gate = asyncio.Semaphore(streams)
+
+    async def one(
+        channel: grpc.aio.Channel, organisation: str, requests: list[pb.SubmitSourceRecordRequest]
+    ) -> None:
+        async with gate:
+            stub = pb_grpc.RecordsServiceStub(channel)
+
+            async def feed() -> AsyncIterator[pb.SubmitSourceRecordRequest]:
+                for r in requests:
+                    yield r
+
+            call = stub.StreamSourceRecords(
+                feed(), metadata=(("authorization", f"Bearer {tokens[organisation]}"),)
+            )
+            async for answer in call:
+                if answer.HasField("error"):
+                    outcomes[f"error {answer.error.code}"] += 1
+                else:
+                    outcomes[pb.MatchOutcome.Name(answer.outcome)] += 1
+
+    async with grpc.aio.insecure_channel(target) as channel:
+        started = time.perf_counter()
+        await asyncio.gather(*(one(channel, org, reqs) for org, reqs in by_org.items()))
+        return time.perf_counter() - started, outcomes
+
+
+def run_suite(
+    records_url: str, identity_url: str, items: Sequence[Item], streams: int, batch: int, workdir: Path
+) -> StreamResult:
+    """The records service (and identity) as processes; the stream measured."""
+    identity_port, records_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "CONTACTPOINT_IDENTITY_DATABASE_URL": identity_url,
+        "CONTACTPOINT_IDENTITY_LISTEN": f"127.0.0.1:{identity_port}",
+        "CONTACTPOINT_IDENTITY_SIGNING_KEY_FILE": str(workdir / "identity.pem"),
+        "CONTACTPOINT_RECORDS_DATABASE_URL": records_url,
+        "CONTACTPOINT_RECORDS_LISTEN": f"127.0.0.1:{records_port}",
+        "CONTACTPOINT_RECORDS_IDENTITY_TARGET": f"127.0.0.1:{identity_port}",
+        "CONTACTPOINT_RECORDS_STREAM_BATCH_SIZE": str(batch),
+        "CONTACTPOINT_RECORDS_LOG_LEVEL": "warning",
+        "CONTACTPOINT_IDENTITY_LOG_LEVEL": "warning",
+    }
+    cli = str(Path(sys.executable).parent / "contactpoint")
+    procs = []
+    try:
+        for service, port in (("identity", identity_port), ("records", records_port)):
+            proc = subprocess.Popen(
+                [cli, "serve", service], env=env, start_new_session=True, stdout=subprocess.DEVNULL
+            )
+            procs.append(proc)
+            deadline = time.monotonic() + 60
+            while not serving(f"127.0.0.1:{port}"):
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"{service} did not start")
+                time.sleep(0.2)
+        tokens = {}
+        for organisation in sorted({i.organisation for i in items}):
+            out = subprocess.run(
+                [
+                    cli,
+                    "admin",
+                    "create-service-account",
+                    "--name",
+                    f"bench-{organisation.lower()}",
+                    "--org",
+                    organisation,
+                    "--role",
+                    "council-system",
+                    "--json",
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            account = json.loads(out.stdout)
+            tokens[organisation] = _token(
+                f"127.0.0.1:{identity_port}", account["client_id"], account["client_secret"]
+            )
+        time.sleep(1.0)  # records has fetched identity's keys
+        rss_before, pid = vm_rss_kib(procs[1].pid), procs[1].pid
+        seconds, outcomes = asyncio.run(drive(f"127.0.0.1:{records_port}", tokens, items, streams))
+        return StreamResult(
+            records=len(items),
+            seconds=round(seconds, 2),
+            rate=round(len(items) / seconds, 1),
+            outcomes=dict(outcomes),
+            rss_before_mib=round(rss_before / 1024, 1),
+            rss_after_mib=round(vm_rss_kib(pid) / 1024, 1),
+            peak_mib=round(vm_hwm_kib(pid) / 1024, 1),
+        )
+    finally:
+        for proc in reversed(procs):
+            stop_process(proc)
+
+
+def _token(target: str, client_id: str, secret: str) -> str:
+    from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
+    from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
+
+    with grpc.insecure_channel(target) as channel:
+        reply = identity_grpc.IdentityServiceStub(channel).IssueServiceToken(
+            identity_pb.IssueServiceTokenRequest(client_id=client_id, client_secret=secret), timeout=10
+        )
+        return str(reply.access_token)
+
+
+# --- the reference: a bare streamed, batched insert -----------------------------------------------
+
+
+async def reference_server(port: int, dsn: str, batch: int) -> None:
+    """StreamSourceRecords that only stores each batch of serialised records in one transaction."""
+    conn = await psycopg.AsyncConnection.connect(dsn, autocommit=False)
+    await conn.execute("CREATE TABLE IF NOT EXISTS sink (id text PRIMARY KEY, payload bytea NOT NULL)")
+    await conn.commit()
+    lock = asyncio.Lock()
+
+    async def stream(
+        requests: AsyncIterator[pb.SubmitSourceRecordRequest], context: object
+    ) -> AsyncIterator[pb.SubmitSourceRecordResponse]:
+        pending: list[pb.SubmitSourceRecordRequest] = []
+
+        async def flush() -> list[pb.SubmitSourceRecordResponse]:
+            ids = [os.urandom(6).hex() for _ in pending]
+            async with lock:
+                await conn.execute(
+                    "INSERT INTO sink SELECT * FROM unnest(%s::text[], %s::bytea[])",
+                    (ids, [r.record.SerializeToString() for r in pending]),
+                )
+                await conn.commit()
+            pending.clear()
+            return [
+                pb.SubmitSourceRecordResponse(contactpoint_id=i, outcome=pb.MATCH_OUTCOME_CREATED)
+                for i in ids
+            ]
+
+        async for request in requests:
+            pending.append(request)
+            if len(pending) >= batch:
+                for answer in await flush():
+                    yield answer
+        if pending:
+            for answer in await flush():
+                yield answer
+
+    handler = grpc.stream_stream_rpc_method_handler(
+        stream,
+        request_deserializer=pb.SubmitSourceRecordRequest.FromString,
+        response_serializer=pb.SubmitSourceRecordResponse.SerializeToString,
+    )
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "contactpoint.records.v1.RecordsService", {"StreamSourceRecords": handler}
+            ),
+        )
+    )
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    print("READY", flush=True)
+    await server.wait_for_termination()
+
+
+def run_reference(dsn: str, items: Sequence[Item], streams: int, batch: int) -> StreamResult:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "_reference", "--port", str(port), "--dsn", dsn, "--batch", str(batch)],
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != b"READY":
+            raise RuntimeError("the reference server did not start")
+        tokens = {i.organisation: "none" for i in items}
+        rss_before = vm_rss_kib(proc.pid)
+        seconds, outcomes = asyncio.run(drive(f"127.0.0.1:{port}", tokens, items, streams))
+        return StreamResult(
+            records=len(items),
+            seconds=round(seconds, 2),
+            rate=round(len(items) / seconds, 1),
+            outcomes=dict(outcomes),
+            rss_before_mib=round(rss_before / 1024, 1),
+            rss_after_mib=round(vm_rss_kib(proc.pid) / 1024, 1),
+            peak_mib=round(vm_hwm_kib(proc.pid) / 1024, 1),
+        )
+    finally:
+        stop_process(proc)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args and args[0] == "_reference":
+        p = argparse.ArgumentParser()
+        p.add_argument("--port", type=int)
+        p.add_argument("--dsn")
+        p.add_argument("--batch", type=int)
+        a = p.parse_args(args[1:])
+        asyncio.run(reference_server(a.port, a.dsn, a.batch))
+        return 0
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--preload", type=int, default=10_000, help="children in the registry before the stream")
+    p.add_argument("--stream", type=int, default=10_000, help="new children's worth of records to stream")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--streams", type=int, default=2, help="organisations streaming at once")
+    p.add_argument("--batch", type=int, default=200, help="CONTACTPOINT_RECORDS_STREAM_BATCH_SIZE")
+    p.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    p.add_argument("--keep-database", action="store_true", help="keep the preloaded records database")
+    p.add_argument("--reuse-database", default="", help="a kept records database (libpq URL): no preload")
+    p.add_argument("--skip-reference", action="store_true")
+    p.add_argument("--json", default="", help="also write the results here")
+    a = p.parse_args(args)
+    pg = Postgres(a.postgres_url)
+    result: dict[str, object] = {
+        "argv": sys.argv,
+        "started": datetime.now(UTC).isoformat(),
+        "cpus": os.cpu_count(),
+    }
+    try:
+        first, stream_items = split_feed(a.preload, a.stream, a.seed)
+        result["preload_records"], result["stream_records"] = len(first), len(stream_items)
+        if a.reuse_database:
+            records_dsn = a.reuse_database
+        else:
+            records_dsn = pg.new("records")
+            if a.keep_database:
+                pg.created.remove(records_dsn.rsplit("/", 1)[1])
+            result["preload_rate"] = round(preload_records(sqlalchemy_url(records_dsn), first), 1)
+        with psycopg.connect(records_dsn) as conn:
+            result["children_before"] = conn.execute("SELECT count(*) FROM children").fetchone()[0]  # type: ignore[index]
+        with tempfile.TemporaryDirectory() as work:
+            suite = run_suite(
+                sqlalchemy_url(records_dsn),
+                sqlalchemy_url(pg.new("identity")),
+                stream_items,
+                a.streams,
+                a.batch,
+                Path(work),
+            )
+        result["suite"] = asdict(suite)
+        if not a.skip_reference:
+            result["reference"] = asdict(run_reference(pg.new("reference"), stream_items, a.streams, a.batch))
+        result["load_average"] = os.getloadavg()
+        result["client_max_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        if a.keep_database and not a.reuse_database:
+            result["kept_database"] = records_dsn
+    finally:
+        pg.drop_all()
+    print(json.dumps(result, indent=2))
+    suite_rate = result["suite"]["rate"]  # type: ignore[index]
+    line = f"| {result['children_before']:,} children | {suite_rate} records/s |"
+    if "reference" in result:
+        ref = result["reference"]["rate"]  # type: ignore[index]
+        line += f" reference {ref} records/s | ratio {ref / suite_rate:.2f} |"
+    print(line)
+    if a.json:
+        Path(a.json).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,289 @@
+"""The ingestion decision, rule by rule, and the cases that try to break it: twins, siblings,
+moves, changes of name, NHS numbers that agree or clash, and a source system's own duplicates."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Collection, Sequence
+
+import pytest
+
+from services.records.linkage import Action, Candidate, Decision, Features, Thresholds, compare, decide
+from services.records.linkage import default_model
+from services.records.linkage.decide import (
+    RULE_MANUAL,
+    RULE_NHS,
+    RULE_NHS_CONFLICT,
+    RULE_NHS_DOB,
+    RULE_SAME_SOURCE,
+    RULE_TWINS,
+)
+from tests.services.records.linkage import NHS, OTHER_NHS, child
+
+MODEL = default_model()
+ORG, SYSTEM = "E08000025", "social-care"
+MOVED = {"postcode": "LS16AB", "house": "3", "street": ("park", "rd"), "town": "leeds"}
+
+
+def candidate(
+    cid: str, f: Features, *, org: str = "E08000003", system: str = "education", rid: str = "ED-1"
+) -> Candidate:
+    return Candidate(
+        contactpoint_id=cid, organisation=org, source_system=system, source_record_id=rid, features=f
+    )
+
+
+def run(
+    new: Features,
+    candidates: Sequence[Candidate],
+    *,
+    kept_apart: Collection[str] = (),
+    thresholds: Thresholds | None = None,
+) -> Decision:
+    return decide(
+        new,
+        organisation=ORG,
+        source_system=SYSTEM,
+        source_record_id="SC-1",
+        candidates=candidates,
+        kept_apart=kept_apart,
+        model=MODEL,
+        thresholds=thresholds or Thresholds(),
+    )
+
+
+def rules(decision: Decision) -> list[str]:
+    return [r for r in decision.reasons if r.startswith("rule:")]
+
+
+def test_no_candidates_creates_a_child() -> None:
+    assert run(child(), []) == Decision(Action.CREATE, None, 0.0, ())
+
+
+def test_the_same_child_is_linked_with_reasons() -> None:
+    decision = run(child(), [candidate("A", child())])
+    assert decision.action == Action.LINK
+    assert decision.candidate is not None and decision.candidate.contactpoint_id == "A"
+    assert decision.score == compare(child(), child(), MODEL).weight
+    assert decision.reasons[0].startswith("given_names: exact (+")
+    assert rules(decision) == []
+
+
+# --- rule 1: kept apart -------------------------------------------------------------------------
+
+
+def test_children_kept_apart_are_ignored_entirely() -> None:
+    assert run(child(), [candidate("A", child())], kept_apart={"A"}) == Decision(Action.CREATE, None, 0.0, ())
+    sibling = child(given=("amelia",), dob=dt.date(2012, 5, 1), gender=2)
+    decision = run(child(), [candidate("A", child()), candidate("B", sibling)], kept_apart={"A"})
+    assert decision.action == Action.CREATE
+    assert decision.candidate is not None and decision.candidate.contactpoint_id == "B"
+
+
+# --- rule 2: a child scores as its best record; the best child wins ------------------------------
+
+
+def test_a_child_scores_as_its_best_source_record() -> None:
+    old_address = candidate("A", child(**MOVED), rid="ED-1")
+    current = candidate("A", child(given=("olvier", "james")), rid="ED-2")
+    decision = run(child(), [old_address, current])
+    assert decision.action == Action.LINK
+    assert decision.candidate == current
+    assert decision.score == max(compare(child(), c.features, MODEL).weight for c in (old_address, current))
+
+
+def test_the_best_child_wins() -> None:
+    brother = candidate("B", child(given=("jack",), dob=dt.date(2012, 9, 30)))
+    same = candidate("A", child(given=("olly",), **MOVED))
+    decision = run(child(), [brother, same])
+    assert (decision.action, decision.candidate) == (Action.LINK, same)
+
+
+# --- rule 3: NHS numbers ------------------------------------------------------------------------
+
+
+def test_same_nhs_number_and_date_of_birth_links_whatever_the_score() -> None:
+    renamed = child(given=("ollie",), family=("ndlovu",), nhs=NHS, **MOVED)
+    assert compare(child(nhs=NHS), renamed, MODEL).weight - 19 < Thresholds().link
+    decision = run(child(nhs=NHS), [candidate("A", renamed)])
+    assert decision.action == Action.LINK
+    assert RULE_NHS in rules(decision)
+
+
+def test_the_child_sharing_the_nhs_number_is_chosen_before_a_better_score() -> None:
+    namesake = candidate("B", child())  # no NHS number at all, but the same everything else
+    renamed = candidate("A", child(family=("ndlovu",), nhs=NHS, **MOVED))
+    decision = run(child(nhs=NHS), [namesake, renamed])
+    assert (decision.action, decision.candidate) == (Action.LINK, renamed)
+
+
+def test_same_nhs_number_with_another_date_of_birth_is_reviewed() -> None:
+    other = child(given=("amelia",), family=("patel",), dob=dt.date(2013, 1, 2), gender=2, nhs=NHS, **MOVED)
+    decision = run(child(nhs=NHS), [candidate("A", other)])
+    assert decision.action == Action.REVIEW
+    assert RULE_NHS_DOB in rules(decision)
+
+
+def test_same_nhs_number_with_a_wrong_day_links_only_on_the_other_fields() -> None:
+    """The NHS number adds nothing when the dates differ: a record that would link without it
+    still links (a shared number must not make a good match worse)."""
+    wrong_day = child(dob=dt.date(2015, 3, 8), nhs=NHS)
+    decision = run(child(nhs=NHS), [candidate("A", wrong_day)])
+    assert compare(child(), dataclasses.replace(wrong_day, nhs=""), MODEL).weight >= Thresholds().link
+    assert decision.action == Action.LINK
+    assert RULE_NHS_DOB in rules(decision)
+
+
+def test_different_nhs_numbers_are_never_linked() -> None:
+    decision = run(child(nhs=NHS), [candidate("A", child(nhs=OTHER_NHS))])
+    assert decision.action == Action.REVIEW
+    assert RULE_NHS_CONFLICT in rules(decision)
+
+
+def test_nhs_equality_is_still_subject_to_the_source_and_auto_link_rules() -> None:
+    same_source = candidate("A", child(nhs=NHS), org=ORG, system=SYSTEM, rid="SC-2")
+    assert run(child(nhs=NHS), [same_source]).action == Action.REVIEW
+    manual = run(child(nhs=NHS), [candidate("A", child(nhs=NHS))], thresholds=Thresholds(auto_link=False))
+    assert manual.action == Action.REVIEW
+    assert rules(manual) == [RULE_NHS, RULE_MANUAL]
+
+
+# --- rule 4: twins and siblings -----------------------------------------------------------------
+
+
+def test_twins_are_never_linked_nor_proposed() -> None:
+    twin = candidate("T", child(given=("jack",)))
+    decision = run(child(), [twin])
+    assert compare(child(), twin.features, MODEL).weight > Thresholds().link  # the score alone would
+    assert (decision.action, decision.candidate) == (Action.CREATE, twin)
+    assert RULE_TWINS in rules(decision)
+
+
+@pytest.mark.parametrize(
+    "twin",
+    [
+        child(given=("jack",), postcode="M11AF"),  # a mistyped postcode
+        child(given=("jack",), house=""),  # no house number on one record
+        child(given=("jack",), dob=dt.date(2015, 3, 8)),  # the date of birth one slip out
+        child(given=("jack",), family=("okonkow",)),  # the family name misspelt
+        child(given=("alexandra",), gender=2),  # close names, but a girl and a boy
+    ],
+)
+def test_twins_are_recognised_through_small_differences(twin: Features) -> None:
+    new = child(given=("alexander",)) if twin.given == ("alexandra",) else child()
+    decision = run(new, [candidate("T", twin)])
+    assert decision.action == Action.CREATE
+    assert RULE_TWINS in rules(decision)
+
+
+def test_an_initial_does_not_vouch_for_a_twin() -> None:
+    oscar = [
+        candidate("T", child(given=("oscar",)), rid="ED-1"),
+        candidate("T", child(given=("o",)), rid="ED-2"),
+    ]
+    assert run(child(), oscar).action == Action.CREATE
+
+
+def test_the_right_twin_is_linked() -> None:
+    oscar, oliver = candidate("T", child(given=("oscar",))), candidate("A", child())
+    decision = run(child(given=("olivr", "james")), [oscar, oliver])
+    assert (decision.action, decision.candidate) == (Action.LINK, oliver)
+
+
+def test_twins_sharing_an_nhs_number_and_date_of_birth_are_the_same_child() -> None:
+    decision = run(child(nhs=NHS), [candidate("T", child(given=("jack",), nhs=NHS))])
+    assert decision.action == Action.LINK
+    assert RULE_TWINS not in rules(decision)
+
+
+@pytest.mark.parametrize(
+    "given", [("olvier", "james"), ("ollie",), ("o", "james"), ("oliverjames",), ("nlivcr",)]
+)
+def test_one_child_with_a_misspelt_name_at_home_is_not_a_twin(given: tuple[str, ...]) -> None:
+    assert run(child(), [candidate("A", child(given=given))]).action == Action.LINK
+
+
+def test_siblings_are_not_linked_nor_proposed() -> None:
+    sister = candidate("S", child(given=("amelia",), dob=dt.date(2012, 11, 23), gender=2))
+    decision = run(child(), [sister])
+    assert decision.action == Action.CREATE
+    assert decision.score < Thresholds().review
+    brother = candidate("B", child(given=("jack",), dob=dt.date(2017, 6, 2)))  # same sex
+    assert run(child(), [brother]).action == Action.CREATE
+
+
+def test_a_sibling_born_on_the_same_day_of_another_year_is_not_linked() -> None:
+    decision = run(child(), [candidate("S", child(given=("jack",), dob=dt.date(2016, 3, 7)))])
+    assert decision.action == Action.CREATE
+
+
+# --- moves and changes of name ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "old",
+    [
+        child(**MOVED),
+        child(given=("olvier", "james"), **MOVED),  # moved, and a typo
+        child(given=("ollie",), **MOVED),  # moved, and a nickname
+        child(dob=dt.date(2015, 7, 3), **MOVED),  # moved, and day and month swapped
+        child(family=("ndlovu",), former_family=(("okonkwo",),), **MOVED),  # moved and renamed
+        child(family=("ndlovu",), nhs=NHS, **MOVED),  # moved and renamed, but the NHS number
+    ],
+)
+def test_the_same_child_after_a_move_is_linked(old: Features) -> None:
+    assert run(child(nhs=NHS), [candidate("A", old)]).action == Action.LINK
+
+
+def test_a_move_and_a_new_name_with_nothing_else_to_go_on_is_not_linked() -> None:
+    assert run(child(), [candidate("A", child(family=("ndlovu",), **MOVED))]).action != Action.LINK
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        child(gender=0, house="", street=(), town=""),  # fields missing
+        child(given=("oliver",), postcode="M11AF"),  # middle name dropped, postcode mistyped
+        child(family=("okonkvvo",)),  # OCR: "vv" for "w"
+        child(dob=dt.date(2015, 3, 17)),  # one part of the date wrong
+        child(dob=dt.date(2016, 3, 7), given=("olly",)),  # the year wrong, and a nickname
+        child(family=("okonkwo", "smith")),  # double-barrelled on one record only
+        child(given=("james", "oliver")),  # names in another order
+    ],
+)
+def test_corrupted_copies_of_one_child_are_linked(variant: Features) -> None:
+    assert run(child(), [candidate("A", variant)]).action == Action.LINK
+
+
+# --- rule 5: a source system's own two records ----------------------------------------------------
+
+
+def test_a_second_record_from_the_same_source_system_is_reviewed() -> None:
+    decision = run(child(), [candidate("A", child(), org=ORG, system=SYSTEM, rid="SC-2")])
+    assert decision.action == Action.REVIEW
+    assert RULE_SAME_SOURCE in rules(decision)
+    assert run(child(), [candidate("A", child(), org=ORG, system="education")]).action == Action.LINK
+    assert run(child(), [candidate("A", child(), org="E09000001", system=SYSTEM)]).action == Action.LINK
+    assert run(child(), [candidate("A", child(), org=ORG, system=SYSTEM, rid="SC-1")]).action == Action.LINK
+
+
+# --- rules 6 and 7: thresholds ------------------------------------------------------------------
+
+
+def test_with_automatic_linking_off_a_link_is_reviewed() -> None:
+    decision = run(child(), [candidate("A", child())], thresholds=Thresholds(auto_link=False))
+    assert decision.action == Action.REVIEW
+    assert rules(decision) == [RULE_MANUAL]
+
+
+def test_thresholds_decide_otherwise() -> None:
+    cand = candidate("A", child(given=("olvier", "james"), **MOVED))
+    weight = compare(child(), cand.features, MODEL).weight
+    assert run(child(), [cand], thresholds=Thresholds(link=weight, review=weight - 1)).action == Action.LINK
+    assert (
+        run(child(), [cand], thresholds=Thresholds(link=weight + 0.1, review=weight)).action == Action.REVIEW
+    )
+    below = run(child(), [cand], thresholds=Thresholds(link=weight + 1, review=weight + 0.1))
+    assert (below.action, below.candidate, below.score) == (Action.CREATE, cand, weight)
+    assert Thresholds().review < Thresholds().link
