@@ -165,7 +165,8 @@ def explain(
     record that joined a child none of whose earlier records was its person. For a miss, the
     decision against the true child alone is recomputed (default model and thresholds) to say why:
     no shared blocking key, a weight too low, a rule, or another child preferred. Counted by cause,
-    by the corruption kinds of the record and of its closest earlier true record, with examples."""
+    with the corruption kinds of the record and of its closest earlier true record, and `examples`
+    of each cause."""
     from services.records.linkage import (
         Candidate,
         Thresholds,
@@ -217,7 +218,8 @@ def explain(
                 f"- [{kinds_j}] → [{kinds_i}]: {diff or 'no difference'}; pair weight {pair.weight:+.1f} "
                 f"[{levels}]; {outcome} (best {_show(best and round(best, 1))}); {cause}"
             )
-            misses.append((cause, f"{kinds_j} → {kinds_i}" if kinds_j != "(none)" else kinds_i, line))
+            kinds = (set(it.corruptions) | set(items[j].corruptions)) - COSMETIC
+            misses.append((cause, kinds, line))
         mates = seen_label[labels[i]]
         if outcome == "LINKED" and mates and all(items[k].person != it.person for k in mates):
             other = mates[0]
@@ -226,23 +228,31 @@ def explain(
             line = (
                 f"- {home}, [{kinds_i}]: {diff}; best {_show(best and round(best, 1))}; {'; '.join(reasons)}"
             )
-            wrong.append((home, kinds_i, line))
+            wrong.append((home, set(it.corruptions) - COSMETIC, line))
         seen_person[it.person].append(i)
         seen_label[labels[i]].append(i)
     out: list[str] = []
-    for title, events, headings in (
-        (
-            "records that missed their child",
-            misses,
-            ("cause", "kinds (closest earlier true record → record)"),
-        ),
-        ("wrong links", wrong, ("household of the wrong child", "kinds of the record")),
+    for title, events, heading in (
+        ("records that missed their child", misses, "cause (the decision against the true child alone)"),
+        ("wrong links", wrong, "the wrong child"),
     ):
         out.append(f"\n### Ours: {len(events):,} {title}\n")
-        for column, heading in enumerate(headings):
-            counts = Counter(e[column] for e in events)
-            out.append(f"| {heading} | records |\n|---|---:|")
-            out += [f"| {k} | {n:,} |" for k, n in counts.most_common(20)]
-            out.append("")
-        out += [e[2] for e in events[:examples]]
+        out.append(
+            f"| {heading} | records | corruption kinds most involved (either record) |\n|---|---:|---|"
+        )
+        groups: dict[str, list[tuple[str, set[str], str]]] = defaultdict(list)
+        for e in events:
+            groups[e[0]].append(e)
+        ranked = sorted(groups.items(), key=lambda g: -len(g[1]))
+        for group, members in ranked:
+            kinds = Counter(k for e in members for k in e[1] or {"(none)"})
+            top = ", ".join(f"{k} {n}" for k, n in kinds.most_common(5))
+            out.append(f"| {group} | {len(members):,} | {top} |")
+        everything = Counter(k for e in events for k in e[1] or {"(none)"})
+        out.append(
+            f"\nKinds over all {len(events):,}: " + ", ".join(f"{k} {n}" for k, n in everything.most_common())
+        )
+        for group, members in ranked if examples else ():
+            out.append(f"\n{group}:")
+            out += [e[2] for e in members[:examples]]
     return "\n".join(out)

@@ -32,8 +32,8 @@ SAFEGUARDING = child_pb2.ACCESS_PURPOSE_SAFEGUARDING
 
 
 def source_record(rid: str, **overrides: object) -> records_pb.SourceRecord:
+    overrides.setdefault("source_system", "social-care")
     record = records_pb.SourceRecord(
-        source_system="social-care",
         source_record_id=rid,
         name=child_pb2.PersonName(given_names="Amelia", family_name="Okafor"),
         gender=child_pb2.GENDER_FEMALE,
@@ -162,6 +162,88 @@ def test_submit_read_and_audit_through_four_processes(suite: Suite) -> None:
     assert suite.stop() == 0
     verify = suite.cli("audit", "verify", "--json")
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_one_child_from_two_feeds_and_a_data_managers_decision(suite: Suite) -> None:
+    """Two councils' systems send the same child: one id, found by FindChild. A duplicate inside
+    one feed is a possible match that a data manager links; its id then reads as the survivor
+    through the gateway, and a shielded child's duplicate never shows where the child lives."""
+    council_a = suite.create_service_account("council-a-e2e")
+    council_b = suite.create_service_account("council-b-e2e", org="E08000025")
+    practitioner = suite.create_user("pat.practitioner", "practitioner")
+    manager = suite.create_user("dee.manager", "data-manager")
+
+    def token(account: tuple[str, str]) -> str:
+        with grpc.insecure_channel(suite.target(1)) as ch:
+            request = identity_pb.IssueServiceTokenRequest(client_id=account[0], client_secret=account[1])
+            return str(
+                identity_grpc.IdentityServiceStub(ch).IssueServiceToken(request, timeout=10).access_token
+            )
+
+    a, b = token(council_a), token(council_b)
+    with grpc.insecure_channel(suite.target(2)) as ch:
+        records = records_grpc.RecordsServiceStub(ch)
+
+        def submit(
+            record: records_pb.SourceRecord, rid: str, who: str
+        ) -> records_pb.SubmitSourceRecordResponse:
+            request = records_pb.SubmitSourceRecordRequest(record=record, request_id=rid)
+            return records.SubmitSourceRecord(request, metadata=bearer(who), timeout=10)
+
+        first = submit(source_record("sc-1", nhs_number="9434765919"), "r1", a)
+        education = submit(source_record("ed-7", source_system="education", nhs_number="9434765919"), "r2", a)
+        elsewhere = submit(source_record("hv-3", source_system="health-visiting"), "r3", b)
+        assert first.outcome == records_pb.MATCH_OUTCOME_CREATED
+        assert {education.contactpoint_id, elsewhere.contactpoint_id} == {first.contactpoint_id}
+        assert education.outcome == elsewhere.outcome == records_pb.MATCH_OUTCOME_LINKED
+        duplicate = submit(source_record("sc-2"), "r4", a)  # the same feed again: never joined by itself
+        assert duplicate.outcome == records_pb.MATCH_OUTCOME_POSSIBLE_MATCH
+
+        manager_token = bearer(suite.login(manager))
+        records.SetShielded(
+            records_pb.SetShieldedRequest(
+                contactpoint_id=first.contactpoint_id, shielded=True, reason="order"
+            ),
+            metadata=manager_token,
+            timeout=10,
+        )
+        reader = bearer(suite.login(practitioner))
+        with grpc.insecure_channel(suite.target(0)) as gch:
+            gateway = gateway_grpc.GatewayServiceStub(gch)
+
+            def read(cp: str) -> child_pb2.Child:
+                request = gateway_pb.GetChildRequest(contactpoint_id=cp, purpose=SAFEGUARDING)
+                return gateway.GetChild(request, metadata=reader, timeout=10).child
+
+            # The duplicate of a shielded child is shown shielded until a data manager decides.
+            shown = read(duplicate.contactpoint_id)
+            assert shown.shielded and not shown.address.postcode
+
+            task = records.NextReviewTask(
+                records_pb.NextReviewTaskRequest(), metadata=manager_token, timeout=10
+            ).task
+            assert task.new_child.contactpoint_id == duplicate.contactpoint_id
+            resolved = records.ResolveReviewTask(
+                records_pb.ResolveReviewTaskRequest(
+                    task_id=task.task_id, decision=records_pb.REVIEW_DECISION_LINK, reason="same child"
+                ),
+                metadata=manager_token,
+                timeout=10,
+            )
+            assert resolved.contactpoint_id == first.contactpoint_id
+            assert read(duplicate.contactpoint_id).contactpoint_id == first.contactpoint_id
+            found = gateway.FindChild(
+                gateway_pb.FindChildRequest(
+                    family_name="okafor",
+                    given_name="Amelia",
+                    date_of_birth=source_record("x").date_of_birth,
+                    purpose=SAFEGUARDING,
+                ),
+                metadata=reader,
+                timeout=10,
+            ).child
+            assert found.contactpoint_id == first.contactpoint_id and found.shielded
+    assert suite.stop() == 0
 
 
 def test_taken_port_is_a_clear_error(tmp_path: Path) -> None:

@@ -38,7 +38,8 @@ def blocking_keys(f: Features) -> list[str]:
     nhs: NHS number · dfp: date of birth + sound of a family name (current or former) ·
     dgp: date of birth + sound of a given name · dgn: date of birth + the full form of a
     nickname · dii: date of birth + initials · dg3: date of birth + first three letters of the
-    first given name · fym, fyd, fmd: sound of the family name + first initial + the date
+    first given name · dnm: date of birth + sounds of the first given and family names, in
+    sorted order · fym, fyd, fmd: sound of the family name + first initial + the date
     without its day, month or year · gym, gyd, gmd: the same with the sound of the first given
     name and the family initial · dms: initials + year + day and month in sorted order ·
     pcy: postcode + year of birth · pcf, pcg: postcode + sound of the family or first given
@@ -63,6 +64,9 @@ def blocking_keys(f: Features) -> list[str]:
         keys.update(f"dii:{date}:{g}{s}" for g in initials for s in family_initials)
         if f.given and len(f.given[0]) >= 3:
             keys.add(f"dg3:{date}:{f.given[0][:3]}")
+        if f.given and f.family:  # in either order, for names swapped between the fields
+            pair = sorted((sound(f.given[0]), sound(f.family[0])))
+            keys.add(f"dnm:{date}:{pair[0]}:{pair[1]}")
         for code in family:
             for g in initials:
                 keys.add(f"fym:{code}:{g}:{y:04d}{m:02d}")

@@ -20,15 +20,17 @@ NEAR = 0.85
 # One typo in a name this short can make another name (Ian/Jan, Eva/Ava), so "one_edit" needs more.
 MIN_ONE_EDIT = 4
 STREET_SIMILAR = 85.0  # rapidfuzz token_set_ratio, 0 to 100
+SHORTEST_POSTCODE = 5  # "M11AE"
 KNOWN_GENDERS = frozenset({1, 2, 3})  # male, female, indeterminate; 0 and 4 say nothing
 
 LEVELS: dict[str, tuple[str, ...]] = {
     "given_names": (
         "exact", "reordered", "joined", "first", "nickname", "jaro_winkler_0.92", "one_edit",
-        "jaro_winkler_0.85", "initial", "middle", "else",
+        "jaro_winkler_0.85", "initial", "middle", "swapped", "else",
     ),
     "family_name": (
-        "exact", "former", "part", "jaro_winkler_0.92", "one_edit", "jaro_winkler_0.85", "phonetic", "else",
+        "exact", "former", "part", "jaro_winkler_0.92", "one_edit", "jaro_winkler_0.85", "phonetic",
+        "swapped", "else",
     ),
     "date_of_birth": ("exact", "day_month_swapped", "one_part", "else"),
     "gender": ("same", "different"),
@@ -139,6 +141,17 @@ def family_level(
     return "else"
 
 
+def names_swapped(
+    a_given: tuple[str, ...], a_family: tuple[str, ...], b_given: tuple[str, ...], b_family: tuple[str, ...]
+) -> bool:
+    """Whether one record has the given and family names in each other's fields ("Smith Oliver"
+    for "Oliver Smith"; middle names may be lost on the way). Both names then compare "swapped"."""
+    if not (a_given and a_family and b_given and b_family):
+        return False
+    ja, jb = "".join(a_family), "".join(b_family)
+    return (a_given[0] == jb and ja == "".join(b_given)) or (b_given[0] == ja and jb == "".join(a_given))
+
+
 def dob_level(a: dt.date | None, b: dt.date | None) -> str:
     """Dates of birth: the same; day and month swapped; one of day, month or year different; else."""
     if a is None or b is None:
@@ -166,6 +179,8 @@ def postcode_level(a: str, b: str) -> str:
         return MISSING
     if a == b:
         return "full"
+    if min(len(a), len(b)) < SHORTEST_POSTCODE:
+        return "else"
     if a[:-2] == b[:-2]:
         return "sector"
     if one_edit(a, b) or a.translate(LETTERS_AS_DIGITS) == b.translate(LETTERS_AS_DIGITS):

@@ -11,6 +11,7 @@ import enum
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
+from services.records.linkage.comparisons import dob_level
 from services.records.linkage.features import Features
 from services.records.linkage.model import Model, Score, compare
 from services.records.linkage.twins import twins, vouches
@@ -21,8 +22,10 @@ LINK_WEIGHT = 11.0
 REVIEW_WEIGHT = 4.0
 
 RULE_NHS = "rule: same NHS number and date of birth"
-RULE_NHS_DOB = "rule: same NHS number but another date of birth (linked only on the other fields)"
+RULE_NHS_DOB = "rule: same NHS number, another date of birth (review, unless a slip the rest confirms)"
 RULE_NHS_CONFLICT = "rule: different NHS numbers (never linked automatically)"
+# Dates of birth one slip apart: day and month swapped, or one of day, month and year wrong.
+_DOB_SLIPS = frozenset({"day_month_swapped", "one_part"})
 RULE_TWINS = "rule: twins (same family name, date of birth and address, different given names)"
 RULE_SAME_SOURCE = "rule: the same source system holds another record for this child (review)"
 RULE_MANUAL = "rule: automatic linking is off (review)"
@@ -69,10 +72,6 @@ def _nhs_weight(score: Score) -> float:
     return sum(r.weight for r in score.fields if r.field == "nhs_number")
 
 
-def _nhs_weight(score: Score) -> float:
-    return sum(r.weight for r in score.fields if r.field == "nhs_number")
-
-
 @dataclass(frozen=True)
 class _Child:
     decision: Decision
@@ -105,17 +104,16 @@ def _judge(
         and any(twins(new, c.features) for c, _ in records)
         and not any(vouches(new, c.features) for c, _ in records)
     )
-    if nhs_and_dob:
-        best, score = max(nhs_and_dob, key=lambda pair: pair[1].weight)
-        weight = score.weight
-    else:
-        # A shared NHS number with another date of birth may be a mistyped number: it counts for
-        # nothing towards a link, which the other fields must make on their own.
-        def without_nhs(pair: tuple[Candidate, Score]) -> float:
-            return pair[1].weight - (_nhs_weight(pair[1]) if pair in same_nhs else 0.0)
 
-        best, score = max(records, key=without_nhs)
-        weight = without_nhs((best, score))
+    def evidence(pair: tuple[Candidate, Score]) -> float:
+        # A shared NHS number with another date of birth may be a mistyped number (a sibling's):
+        # its weight is set aside, and the other fields must carry the match.
+        candidate, score = pair
+        shared = new.nhs and candidate.features.nhs == new.nhs and pair not in nhs_and_dob
+        return score.weight - _nhs_weight(score) if shared else score.weight
+
+    best, score = max(nhs_and_dob or records, key=evidence)
+    weight = evidence((best, score))
     reasons = score.reasons()
     if is_twin:
         action = Action.CREATE
@@ -123,13 +121,20 @@ def _judge(
     elif nhs_and_dob:
         action = Action.LINK
         reasons.append(RULE_NHS)
-    elif weight >= thresholds.link:
-        action = Action.REVIEW if conflict else Action.LINK
-        reasons.extend([RULE_NHS_CONFLICT] if conflict else [])
-    else:
-        action = Action.REVIEW if weight >= thresholds.review or same_nhs else Action.CREATE
-    if same_nhs and not nhs_and_dob and not is_twin:
+    elif conflict:
+        action = Action.REVIEW if weight >= thresholds.review else Action.CREATE
+        reasons.append(RULE_NHS_CONFLICT)
+    elif same_nhs:
+        # Reviewed, unless the date is only one slip out (swapped, or one part wrong) and the other
+        # fields are good enough for a review on their own: a mistyped NHS number that is another
+        # child's, whose date of birth is one slip from this one, is far less likely than a slip.
+        slip = any(dob_level(new.dob, c.features.dob) in _DOB_SLIPS for c, _ in same_nhs)
+        action = Action.LINK if slip and weight >= thresholds.review else Action.REVIEW
         reasons.append(RULE_NHS_DOB)
+    elif weight >= thresholds.link:
+        action = Action.LINK
+    else:
+        action = Action.REVIEW if weight >= thresholds.review else Action.CREATE
     if action == Action.LINK and any(
         c.organisation == organisation
         and c.source_system == source_system

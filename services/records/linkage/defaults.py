@@ -21,7 +21,7 @@ PRIOR = 2.0**-7
 # field -> level -> (m, u); the "else" level is filled in as 1 - the others.
 PARAMETERS: dict[str, dict[str, tuple[float, float]]] = {
     "given_names": {
-        "exact": (0.783, 0.003),
+        "exact": (0.78, 0.003),
         "reordered": (0.05, 0.0008),
         "joined": (0.01, 0.00005),
         "first": (0.02, 0.001),
@@ -31,15 +31,17 @@ PARAMETERS: dict[str, dict[str, tuple[float, float]]] = {
         "jaro_winkler_0.85": (0.01, 0.015),
         "initial": (0.018, 0.003),
         "middle": (0.003, 0.0003),
+        "swapped": (0.003, 0.00001),
     },
     "family_name": {
-        "exact": (0.85, 0.001),
+        "exact": (0.847, 0.001),
         "former": (0.03, 0.00005),
         "part": (0.02, 0.0003),
         "jaro_winkler_0.92": (0.04, 0.002),
         "one_edit": (0.015, 0.0005),
         "jaro_winkler_0.85": (0.01, 0.008),
         "phonetic": (0.005, 0.003),
+        "swapped": (0.003, 0.00001),
     },
     "date_of_birth": {
         "exact": (0.93, 0.00015),

@@ -63,13 +63,16 @@ def estimate(
 ) -> Model:
     """A model re-estimated from candidate pairs (pairs found by blocking), starting from `model`.
 
-    Expectation-maximisation: each pair's match probability under the current model (E), then m
-    as the level shares among pairs weighted by that probability, u likewise by its complement,
-    and λ as its mean (M). Term frequencies are not used while training, as in splink. Given
-    `fix_u_from` (pairs of records drawn at random, nearly all of different children), u is
-    counted from those pairs once and held fixed, which keeps EM from mistaking the look-alikes
-    that blocking gathers for matches. λ is the share of matches among `pairs`, as the model's
-    prior expects. Name frequencies are kept; see `name_frequencies`."""
+    Expectation-maximisation, so that a registry can learn its own error rates without labelled
+    pairs: each pair's match probability under the current model (E), then m as the level shares
+    among pairs weighted by that probability, u likewise by its complement, and λ as its mean (M);
+    repeated `iterations` times. λ is thus the share of matches among `pairs` (within blocks).
+    Term frequencies are left out while training, as in splink, and kept as they were.
+
+    Given `fix_u_from` (pairs of records drawn at random: nearly all of different children), u is
+    counted from those pairs once and held fixed, as splink does. Beware that siblings share an
+    address and a family name, which random pairs almost never do, so EM over blocked pairs may
+    then take siblings for matches: check the m it returns before use."""
     if not pairs:
         return model
     vectors = _vectors(pairs)

@@ -9,15 +9,17 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 
 from services.records.linkage import comparisons as c
 from services.records.linkage import frequencies
 from services.records.linkage.defaults import PARAMETERS, PRIOR
 from services.records.linkage.features import Features
 
-# The u of an exact name never goes below this, however rare the name: one in two thousand.
+# The u of an exact name never goes below this, however rare the name: one child in two thousand.
+# (Lower would trust a rare-looking name more than a registry's own name mix may deserve.)
 TF_FLOOR = 5e-4
+# An initial agrees with about one child in twenty, whatever the name table says.
 INITIAL_U = 0.05
 
 
@@ -91,7 +93,6 @@ class Model:
         weight = cache.get((field, key))
         if weight is None:
             table = self.given_frequency if field == "given_names" else self.family_frequency
-            # An initial is one name in twenty-odd, whatever the table says.
             u = max(table.get(key, 0.0), TF_FLOOR if len(key) > 1 else INITIAL_U)
             weight = cache[(field, key)] = math.log2(self.m[field]["exact"] / u)
         return weight
@@ -125,9 +126,13 @@ class Model:
 
 def levels_of(a: Features, b: Features) -> tuple[str, ...]:
     """The level of each field (in `comparisons.FIELDS` order) for a pair of records."""
+    given = c.given_level(a.given, b.given)
+    family = c.family_level(a.family, b.family, a.former_family, b.former_family)
+    if given == family == "else" and c.names_swapped(a.given, a.family, b.given, b.family):
+        given = family = "swapped"
     return (
-        c.given_level(a.given, b.given),
-        c.family_level(a.family, b.family, a.former_family, b.former_family),
+        given,
+        family,
         c.dob_level(a.dob, b.dob),
         c.gender_level(a.gender, b.gender),
         c.postcode_level(a.postcode, b.postcode),
@@ -157,9 +162,11 @@ def compare(a: Features, b: Features, model: Model) -> Score:
     return Score(total, tuple(results))
 
 
+@cache
 def default_model() -> Model:
     """The shipped model: hand-set m and u (`defaults`) and the shipped name frequencies, good
-    enough to link English children's records before a registry has trained its own with `em`."""
+    enough to link English children's records before a registry has trained its own with `em`.
+    One instance, so that its weights and name weights are worked out once per process."""
     m: dict[str, dict[str, float]] = {}
     u: dict[str, dict[str, float]] = {}
     for field, levels in c.LEVELS.items():

@@ -16,7 +16,7 @@ _GROUPS = """
 william will bill billy willy willie liam wills
 elizabeth elisabeth liz lizzie lizzy beth betty bess bessie eliza elsie libby lisa liza betsy bette lilibet
 katherine catherine kathryn katharine kate katie katy cathy kathy kat kay kitty cate
-alexander aleksander alex alec sandy xander aleks sasha
+alexander aleksander alex alec sandy xander aleks olek sasha
 alexandra aleksandra alex alexa sandra sandy lexi lexie sasha ali ally; thomas tom tommy thom
 margaret maggie peggy meg margo madge marge margie greta rita; robert rob robbie bob bobby bert robin
 richard rich richie rick ricky dick dicky; james jim jimmy jamie jem; john jack johnny jon jonny jonno
@@ -33,45 +33,47 @@ patricia pat patty patsy trish tricia; stephen steven; steve stevie; stephanie s
 timothy tim timmy; david dave davy davie; jacob jakub jakob jake; alfred alfie alf fred
 albert bert bertie al albie; archibald archie; theodore theo ted teddy; oliver ollie olly
 olivia liv livvy ollie livia; isabella isabelle isabel isobel izzy izzie bella belle issy
-amelia millie milly; emily em emmy millie; millicent millie milly
+amelia millie milly mia; emily em emmy millie; millicent millie milly
 eleanor elinor ellie nell nellie nora elle; helen nell nellie; ellen ellie nell; abigail abbie abby gail
-rebecca becky becca bex; victoria vicky vickie tori; jennifer jen jenny jenna; jessica jess jessie
-deborah debra debbie deb; susan sue susie suzy; suzanne susanne sue suzie; jacqueline jackie jacqui
-josephine jo josie; joanne joanna jo; madeleine madeline madelyn maddie maddy
+rebecca becky becca bex; victoria wiktoria vicky vickie tori wika; jennifer jen jenny jenna
+jessica jess jessie; deborah debra debbie deb; susan sue susie suzy; suzanne susanne sue suzie
+jacqueline jackie jacqui; josephine jo josie; joanne joanna jo; madeleine madeline madelyn maddie maddy
 matilda tilly tillie mattie; florence flo florrie flossie; penelope penny; dorothy dot dotty dolly
-mary molly polly mae may mamie; sarah sara sally sadie; ann anne anna annie nan nancy
-hannah hanna annie; jane janie jenny; janet jan jess; louise louisa lou lulu; louis lewis lou
-lucy lucie lu; lucas luca luka; gabriel gabe gabby; gabriella gabrielle gabby gabi ella
-frances fran frankie fanny; francis frank frankie; franklin frank; lawrence laurence larry laurie
-laura laurie lori; leonard leo len lenny; leon leo; leonardo leo; raymond ray; ronald ron ronnie
-donald don donny; kenneth ken kenny; gerald gerry jerry; jeremy jerry jez; geoffrey jeffrey geoff jeff
-gregory greg; philip phillip phil pip; vincent vince vinny; zachary zachariah zach zack zac
-nathaniel nathan nat nate; nathan nat nate; maximilian max maxi; maxwell max; sebastian seb; dominic dom
-benedict ben benny; reginald reg reggie; augustus gus; angus gus; cameron cam; isaac ike zac
-mohammed muhammad mohammad mohamed muhammed mohamad mo; katarzyna kasia; magdalena magda
-wojciech wojtek; cecilia cecily cissy; constance connie; cynthia cindy; lucinda cindy lucy
-christian chris; caroline carolyn carol carrie caz; evelyn evie eve; eve eva evie; evangeline evie
-genevieve gen evie; harriet hattie harry; henrietta hetty etta; imogen immy; jemima jem mima
-kimberley kimberly kim; lillian lilian lily lilly lil lillie; miranda mandy; amanda mandy
-natalie natalia nat tally; natasha tasha tash; pamela pam; rosemary rosie rose; rose rosie
-rosalind rosie roz; theresa teresa tess tessa terri; valerie val; veronica ronnie; virginia ginny
-winifred winnie; gwendolyn gwen; guinevere gwen; wilfred wilf fred; walter walt wally; terence terry
-bartholomew bart; barnaby barney; bernard bernie barney; arthur art artie; adrian ade
-alan allan allen al; alistair alastair ali; alison allison ali ally; alice ali allie; andrea andie
-angela angie; annabel annabelle bella belle; antonia toni; bethany beth; bridget biddy bridie
-camilla millie cammie; cassandra cassie; clementine clemmie clem; diana di; edith edie
-esther essie hetty; felicity fliss; gillian jillian gill jill; hilary hil; judith judy jude
-julia jules julie; julian jules; katrina kat; marjorie marge margie; martha mattie patty; maureen mo
-melanie mel; melissa mel missy lissa; michelle shell; mildred millie; miriam mim; priscilla cilla
-prudence prue; rachel rach; roberta bobbie; ruth ruthie; sophia sophie soph; tabitha tabby
-vanessa nessa ness; wilhelmina mina billie; ashley ash; bradley brad; callum cal; calvin cal; connor con
-declan dec; finlay finley finn; harrison harry; kieran kieron; lachlan lachie; mitchell mitch
-montgomery monty; oscar ossie; raphael rafe raf; reuben ruben rube; rodney rod; roger rodge; roland roly
-solomon sol; stanley stan; stuart stewart stu; tobias toby; tristan tris; victor vic; abraham abe bram
-ezekiel zeke; elijah eli; elias eli; emmanuel manny; ernest ernie; eugene gene; hugh hughie; hubert bert
-ignatius iggy; jerome jerry; malcolm mal; mark marc; marcus marc; martin marty; matthias matt
-maurice mo morris; mervyn merv; neville nev; norman norm; percival percy; quentin quin; randolph randy
-sidney sydney sid; simon si; tyrone ty; vernon vern; wesley wes
+mary molly polly mae may mamie; sarah sara sally sadie; ann anne anna annie nan nancy; hannah hanna annie
+jane janie jenny; janet jan jess; louise louisa lou lulu; louis lewis lou; lucy lucie lu; lucas luca luka
+gabriel gabe gabby; gabriella gabriela gabrielle gabby gabi ella
+frances francesca fran frankie fanny chesca; francis frank frankie; franklin frank
+lawrence laurence larry laurie; laura laurie lori; leonard leo len lenny; leon leo; leonardo leo
+raymond ray; ronald ron ronnie; donald don donny; kenneth ken kenny; gerald gerry jerry
+jeremy jeremiah jerry jez; geoffrey jeffrey geoff jeff; gregory greg; philip phillip phil pip
+vincent vince vinny; zachary zachariah zach zack zac zak; nathaniel nathan nat nate; nathan nat nate
+maximilian max maxi; maxwell max; sebastian seb; dominic dom; benedict ben benny; reginald reg reggie
+augustus gus; angus gus; cameron cam; isaac ike zac
+mohammed muhammad mohammad mohamed muhammed mohamad mo; katarzyna kasia; magdalena magda; wojciech wojtek
+cecilia cecily cissy; constance connie; cynthia cindy; lucinda cindy lucy; christian chris
+caroline carolyn carol carrie caz; evelyn evie eve; eve eva evie; evangeline evie; genevieve gen evie
+harriet hattie harry; henrietta hetty etta; imogen immy; jemima jem mima; kimberley kimberly kim
+lillian lilian lily lilly lil lillie; miranda mandy; amanda mandy; natalie natalia nat tally
+natasha tasha tash; pamela pam; rosemary rosie rose; rose rosie; rosalind rosie roz
+theresa teresa tess tessa terri; valerie val; veronica ronnie; virginia ginny; winifred winnie
+gwendolyn gwen; guinevere gwen; wilfred wilf fred; walter walt wally; terence terry; bartholomew bart
+barnaby barney; bernard bernie barney; arthur art artie; adrian ade; alan allan allen al
+alistair alastair ali; alison allison ali ally; alice ali allie; andrea andie; angela angie
+annabel annabelle bella belle; antonia toni; bethany beth; bridget biddy bridie; camilla millie cammie
+cassandra cassie; clementine clemmie clem; diana di; edith edie; esther essie hetty; felicity fliss
+gillian jillian gill jill; hilary hil; judith judy jude; julia jules julie; julian jules; katrina kat
+marjorie marge margie; martha mattie patty; maureen mo; melanie mel; melissa mel missy lissa
+michelle shell; mildred millie; miriam mim; priscilla cilla; prudence prue; rachel rach; roberta bobbie
+ruth ruthie; sophia sophie soph; tabitha tabby; vanessa nessa ness; wilhelmina mina billie; ashley ash
+bradley brad; callum cal; calvin cal; connor con; declan dec; finlay finley finn; harrison harry
+kieran kieron; lachlan lachie; mitchell mitch; montgomery monty; oscar ossie; raphael rafe raf
+reuben ruben rube; rodney rod; roger rodge; roland roly; solomon sol; stanley stan; stuart stewart stu
+tobias toby; tristan tris; victor vic; abraham abe bram; ezekiel zeke; elijah eli; elias eli
+emmanuel manny; ernest ernie; eugene gene; hugh hughie; hubert bert; ignatius iggy; jerome jerry
+malcolm mal; mark marc; marcus marc; martin marty; matthias matt; maurice mo morris; mervyn merv
+neville nev; norman norm; percival percy; quentin quin; randolph randy; sidney sydney sid; simon si
+tyrone ty; vernon vern; wesley wes; zuzanna zuzia; oluwaseun seun; oluwatoyin toyin; abdirahman abdi
+abdullah abdul
 """
 
 _WRITTEN = [group.split() for line in _GROUPS.splitlines() for group in line.split(";") if group.strip()]

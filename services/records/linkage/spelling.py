@@ -13,8 +13,10 @@ from rapidfuzz.distance import JaroWinkler
 
 # Letter sequences that scanners and tired eyes read as one another. Folding both sides the same
 # way makes "Srnith"/"Smith" and "Cleo"/"Deo" spelt alike; it is symmetric, so "Byrne" still only
-# ever meets "Byrne" (both become "byme").
+# ever meets "Byrne" (both become "byme"). "li" for "h" is folded for spelling only, not for sound
+# ("Phillips" must keep the sound of "Philips").
 _OCR_FOLDS = (("rn", "m"), ("cl", "d"), ("vv", "w"))
+_SHAPE_FOLDS = (*_OCR_FOLDS, ("li", "h"))
 # Digits that OCR puts in place of letters, for text that should hold letters only.
 DIGITS_AS_LETTERS = str.maketrans("0123456789", "olzeasbtbg")
 # Letters that OCR puts in place of digits, for house numbers and postcodes.
@@ -23,13 +25,22 @@ MAX_CODE = 12
 CACHE_SIZE = 1 << 16
 
 
-@lru_cache(maxsize=CACHE_SIZE)
-def skeleton(key: str) -> str:
-    """A name key with letter groups that OCR confuses folded together: "srnith" → "smith"."""
-    for wrong, right in _OCR_FOLDS:
+def _fold(key: str, folds: tuple[tuple[str, str], ...]) -> str:
+    for wrong, right in folds:
         if wrong in key:
             key = key.replace(wrong, right)
     return key
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def skeleton(key: str) -> str:
+    """A name key with letter groups that OCR confuses folded together: "srnith" → "smith"."""
+    return _fold(key, _OCR_FOLDS)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _shape(key: str) -> str:
+    return _fold(key, _SHAPE_FOLDS)
 
 
 @lru_cache(maxsize=CACHE_SIZE)
@@ -40,13 +51,14 @@ def sound(key: str) -> str:
 
 @lru_cache(maxsize=CACHE_SIZE)
 def jaro_winkler(a: str, b: str) -> float:
-    """Jaro-Winkler similarity of two name keys, the better of their plain and OCR-folded spellings.
+    """Jaro-Winkler similarity of two name keys, the better of their plain and OCR-folded spellings
+    ("aislia" is "aisha" misread).
 
     Arguments are put in order first, so the result never depends on which side is which."""
     if a > b:
         a, b = b, a
     plain = JaroWinkler.similarity(a, b)
-    sa, sb = skeleton(a), skeleton(b)
+    sa, sb = _shape(a), _shape(b)
     if (sa, sb) == (a, b):
         return plain
     return max(plain, JaroWinkler.similarity(sa, sb))

@@ -15,11 +15,12 @@ from services.records.linkage.comparisons import (
     dob_level,
     family_level,
     first_name_level,
+    names_swapped,
     postcode_level,
 )
 from services.records.linkage.features import Features
 from services.records.linkage.nicknames import nicknames, nicknames_with_typo
-from services.records.linkage.spelling import one_edit
+from services.records.linkage.spelling import one_edit, sound
 
 # First given names that may be one name misspelt.
 _SPELLINGS = frozenset({"jaro_winkler_0.92", "one_edit"})
@@ -29,6 +30,7 @@ _SAME_POSTCODE = frozenset({"full", "sector", "near"})
 _SAME_DOB = frozenset({"exact", "day_month_swapped", "one_part"})
 # Names at least this long may have two typos and still be one name.
 LONG_NAME = 6
+MIN_SOUND = 3
 
 
 def _typos(a: str, b: str) -> int:
@@ -41,16 +43,22 @@ def _slip(a: str, b: str) -> bool:
     return len(a) != len(b) or sorted(a) == sorted(b) if one_edit(a, b) else False
 
 
+def _sound_alike(a: str, b: str) -> bool:
+    # "Albie"/"Alby", "Stephen"/"Steven": spelt apart, but one name to the ear.
+    return min(len(a), len(b)) >= MIN_SOUND and sound(a) == sound(b)
+
+
 def how_alike(a: Features, b: Features) -> str | None:
     """How two records' given names could be one child's, or None when they cannot: "same" (the
     same first name, or one's first name among the other's names), "middle" (the same middle
     names), "initial" (an initial for the other), "short" (one the start of the other:
     "Jo"/"Joanna"), "nickname" (even with a typo), "spelling" (Jaro-Winkler 0.92, one typo, two in
-    a long name, none changing a letter of a three-letter name). Missing names are "same"."""
+    a long name, none changing a letter of a three-letter name, or the same sound). Missing names,
+    and names swapped between the given and family fields, are "same"."""
     if not a.given or not b.given:
         return "same"
     a0, b0 = a.given[0], b.given[0]
-    if a0 == b0 or a0 in b.given or b0 in a.given:
+    if a0 == b0 or a0 in b.given or b0 in a.given or names_swapped(a.given, a.family, b.given, b.family):
         return "same"
     if len(a.given) > 1 and a.given[1:] == b.given[1:]:
         return "middle"
@@ -60,7 +68,7 @@ def how_alike(a: Features, b: Features) -> str | None:
         return "short"
     if nicknames(a0, b0):
         return "nickname"
-    if first_name_level(a0, b0) in _SPELLINGS or _slip(a0, b0):
+    if first_name_level(a0, b0) in _SPELLINGS or _slip(a0, b0) or _sound_alike(a0, b0):
         return "spelling"
     if min(len(a0), len(b0)) >= LONG_NAME and _typos(a0, b0) <= 2:
         return "spelling"

@@ -7,9 +7,10 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
+from google.type import date_pb2
+
 from contactpoint.common.v1 import child_pb2
 from contactpoint.records.v1 import records_service_pb2 as pb
-from google.type import date_pb2
 from services.records.linkage import Features
 
 NHS = "9434765919"  # a valid NHS number (mod-11 check digit)

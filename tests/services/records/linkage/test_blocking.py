@@ -21,7 +21,7 @@ _SELECTIVE = re.compile(
     r"^(nhs:\d{10}"
     r"|(dfp|dgp|dgn|dii|dg3):\d{8}:[^:]+"
     r"|(fym|gym):[^:]+:[a-z]:\d{6}|(fyd|gyd):[^:]+:[a-z]:\d{4}-\d{2}|(fmd|gmd):[^:]+:[a-z]:\d{4}"
-    r"|dms:[a-z]{2}:\d{8}"
+    r"|dms:[a-z]{2}:\d{8}|dnm:\d{8}:[^:]+:[^:]+"
     r"|pcy:[A-Z0-9]{5,7}:\d{4}|(pcf|pcg):[A-Z0-9]{5,7}:[^:]+)$"
 )
 
@@ -104,7 +104,7 @@ def typo(draw: st.DrawFn, name: str) -> str:
 @st.composite
 def records(draw: st.DrawFn) -> Features:
     return child(
-        given=(draw(st.sampled_from(GIVEN)),) + draw(st.sampled_from([(), ("rose",), ("james",)])),
+        given=(draw(st.sampled_from(GIVEN)), *draw(st.sampled_from([(), ("rose",), ("james",)]))),
         family=(draw(st.sampled_from(FAMILY)),),
         dob=draw(st.dates(min_value=dt.date(2007, 1, 1), max_value=dt.date(2025, 12, 31))),
         gender=draw(st.sampled_from([1, 2])),

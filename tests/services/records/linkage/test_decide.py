@@ -9,8 +9,16 @@ from collections.abc import Collection, Sequence
 
 import pytest
 
-from services.records.linkage import Action, Candidate, Decision, Features, Thresholds, compare, decide
-from services.records.linkage import default_model
+from services.records.linkage import (
+    Action,
+    Candidate,
+    Decision,
+    Features,
+    Thresholds,
+    compare,
+    decide,
+    default_model,
+)
 from services.records.linkage.decide import (
     RULE_MANUAL,
     RULE_NHS,
@@ -125,13 +133,23 @@ def test_same_nhs_number_with_another_date_of_birth_is_reviewed() -> None:
     assert RULE_NHS_DOB in rules(decision)
 
 
-def test_same_nhs_number_with_a_wrong_day_links_only_on_the_other_fields() -> None:
-    """The NHS number adds nothing when the dates differ: a record that would link without it
-    still links (a shared number must not make a good match worse)."""
-    wrong_day = child(dob=dt.date(2015, 3, 8), nhs=NHS)
-    decision = run(child(nhs=NHS), [candidate("A", wrong_day)])
-    assert compare(child(), dataclasses.replace(wrong_day, nhs=""), MODEL).weight >= Thresholds().link
+def test_same_nhs_number_and_a_date_one_slip_out_links_when_the_rest_agrees() -> None:
+    """A date of birth one slip out (swapped, or one part wrong) with the same NHS number links
+    when the other fields, the NHS number set aside, reach the review threshold."""
+    slipped = child(dob=dt.date(2015, 3, 8), given=("olvier", "james"), nhs=NHS, **MOVED)
+    without_nhs = compare(child(), dataclasses.replace(slipped, nhs=""), MODEL).weight
+    assert Thresholds().review <= without_nhs < Thresholds().link
+    decision = run(child(nhs=NHS), [candidate("A", slipped)])
     assert decision.action == Action.LINK
+    assert RULE_NHS_DOB in rules(decision)
+    assert run(child(), [candidate("A", dataclasses.replace(slipped, nhs=""))]).action == Action.REVIEW
+    weak = child(dob=dt.date(2015, 7, 3), given=("amelia",), family=("patel",), nhs=NHS, **MOVED)
+    assert run(child(nhs=NHS), [candidate("A", weak)]).action == Action.REVIEW
+
+
+def test_same_nhs_number_with_a_wholly_different_date_is_reviewed_however_alike() -> None:
+    decision = run(child(nhs=NHS), [candidate("A", child(dob=dt.date(2012, 11, 23), nhs=NHS))])
+    assert decision.action == Action.REVIEW
     assert RULE_NHS_DOB in rules(decision)
 
 
@@ -202,6 +220,16 @@ def test_twins_sharing_an_nhs_number_and_date_of_birth_are_the_same_child() -> N
 )
 def test_one_child_with_a_misspelt_name_at_home_is_not_a_twin(given: tuple[str, ...]) -> None:
     assert run(child(), [candidate("A", child(given=given))]).action == Action.LINK
+
+
+def test_names_swapped_between_the_fields_are_one_child_not_twins() -> None:
+    swapped = child(given=("okonkwo",), family=("oliver",))
+    decision = run(child(), [candidate("A", swapped)])
+    assert decision.action == Action.LINK
+    assert decision.reasons[:2] == (
+        f"given_names: swapped (+{MODEL.weights['given_names']['swapped']:.1f})",
+        f"family_name: swapped (+{MODEL.weights['family_name']['swapped']:.1f})",
+    )
 
 
 def test_siblings_are_not_linked_nor_proposed() -> None:

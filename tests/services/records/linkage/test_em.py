@@ -19,17 +19,32 @@ D = dt.date(2015, 3, 7)
 # For each field, pairs of values (as Features changes on each side) that compare at a level.
 EXAMPLES: dict[str, dict[str, list[tuple[dict[str, object], dict[str, object]]]]] = {
     "given_names": {
-        "exact": [({"given": ("oliver",)}, {"given": ("oliver",)}), ({"given": ("amelia",)}, {"given": ("amelia",)})],
+        "exact": [
+            ({"given": ("oliver",)}, {"given": ("oliver",)}),
+            ({"given": ("amelia",)}, {"given": ("amelia",)}),
+        ],
         "first": [({"given": ("mary", "jane")}, {"given": ("mary", "rose")})],
-        "nickname": [({"given": ("william",)}, {"given": ("bill",)}), ({"given": ("katie",)}, {"given": ("catherine",)})],
+        "nickname": [
+            ({"given": ("william",)}, {"given": ("bill",)}),
+            ({"given": ("katie",)}, {"given": ("catherine",)}),
+        ],
         "jaro_winkler_0.92": [({"given": ("jonathan",)}, {"given": ("jonathon",)})],
-        "else": [({"given": ("oliver",)}, {"given": ("amelia",)}), ({"given": ("jack",)}, {"given": ("sophie",)})],
+        "else": [
+            ({"given": ("oliver",)}, {"given": ("amelia",)}),
+            ({"given": ("jack",)}, {"given": ("sophie",)}),
+        ],
     },
     "family_name": {
-        "exact": [({"family": ("smith",)}, {"family": ("smith",)}), ({"family": ("patel",)}, {"family": ("patel",)})],
+        "exact": [
+            ({"family": ("smith",)}, {"family": ("smith",)}),
+            ({"family": ("patel",)}, {"family": ("patel",)}),
+        ],
         "former": [({"family": ("brown",), "former_family": (("smith",),)}, {"family": ("smith",)})],
         "jaro_winkler_0.92": [({"family": ("thompson",)}, {"family": ("thomson",)})],
-        "else": [({"family": ("smith",)}, {"family": ("patel",)}), ({"family": ("jones",)}, {"family": ("nguyen",)})],
+        "else": [
+            ({"family": ("smith",)}, {"family": ("patel",)}),
+            ({"family": ("jones",)}, {"family": ("nguyen",)}),
+        ],
     },
     "date_of_birth": {
         "exact": [({"dob": D}, {"dob": D})],
@@ -97,7 +112,9 @@ def simulate(n: int, prior: float, rng: random.Random) -> tuple[list[tuple[Featu
     return pairs, matches
 
 
-def observed(pairs: list[tuple[Features, Features]], matches: list[bool], want: bool) -> dict[str, dict[str, float]]:
+def observed(
+    pairs: list[tuple[Features, Features]], matches: list[bool], want: bool
+) -> dict[str, dict[str, float]]:
     counts = {field: Counter[str]() for field in FIELDS}
     for (a, b), match in zip(pairs, matches, strict=True):
         if match == want:
@@ -118,7 +135,11 @@ def test_the_examples_compare_at_their_levels() -> None:
 def assert_recovered(model: Model, truth: dict[str, dict[str, float]], table: str, tolerance: float) -> None:
     for field, levels in truth.items():
         for level, share in levels.items():
-            assert getattr(model, table)[field][level] == pytest.approx(share, abs=tolerance), (table, field, level)
+            assert getattr(model, table)[field][level] == pytest.approx(share, abs=tolerance), (
+                table,
+                field,
+                level,
+            )
 
 
 def test_em_recovers_m_u_and_the_prior() -> None:
@@ -152,7 +173,12 @@ def test_a_trained_model_scores_and_survives_json() -> None:
 
 
 def test_name_frequencies_count_family_and_first_given_names() -> None:
-    records = [child(), child(), child(family=("smith",), given=("amelia", "rose")), child(family=(), given=())]
+    records = [
+        child(),
+        child(),
+        child(family=("smith",), given=("amelia", "rose")),
+        child(family=(), given=()),
+    ]
     family, given = name_frequencies(records)
     assert family == {"okonkwo": 2 / 3, "smith": 1 / 3}
     assert given == {"oliver": 2 / 3, "amelia": 1 / 3}
