@@ -16,9 +16,10 @@ from services.records.linkage import frequencies
 from services.records.linkage.defaults import PARAMETERS, PRIOR
 from services.records.linkage.features import Features
 
-# The u of an exact name never goes below this, however rare the name: one child in two thousand.
-# (Lower would trust a rare-looking name more than a registry's own name mix may deserve.)
-TF_FLOOR = 5e-4
+# The u of an exact name never goes below this, however rare the name looks: one child in a
+# thousand. A name missing from the shipped table may still be common in one town or community;
+# `em.name_frequencies` gives a registry's own figures.
+TF_FLOOR = 1e-3
 # An initial agrees with about one child in twenty, whatever the name table says.
 INITIAL_U = 0.05
 

@@ -89,14 +89,12 @@ def _genders_differ(a: Features, b: Features) -> bool:
 
 def twins(a: Features, b: Features) -> bool:
     """Whether two records look like twins: a similar family name, the same date of birth (or one
-    slip from it) and address, and given names that cannot be one name, or names only spelt alike
+    slip from it) and postcode, and given names that cannot be one name, or names only spelt alike
     (Alexander/Alexandra), or an initial, with different known genders."""
     if dob_level(a.dob, b.dob) not in _SAME_DOB:
         return False
     if postcode_level(a.postcode, b.postcode) not in _SAME_POSTCODE:
-        return False
-    if a.house and b.house and a.house != b.house:
-        return False
+        return False  # (house numbers are not compared: a flat number may stand for the house)
     if family_level(a.family, b.family, a.former_family, b.former_family) == "else":
         return False
     alike = how_alike(a, b)
