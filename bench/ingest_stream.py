@@ -220,9 +220,23 @@ def run_suite(
     procs = []
     try:
         for service, port in (("identity", identity_port), ("records", records_port)):
-            proc = subprocess.Popen(
-                [cli, "serve", service], env=env, start_new_session=True, stdout=subprocess.DEVNULL
-            )
+            command = [cli, "serve", service]
+            if service == "records" and os.environ.get("BENCH_PROFILE"):
+                # py-spy (the bench extra) samples the records service: raw folded stacks.
+                spy = str(Path(sys.executable).parent / "py-spy")
+                command = [
+                    spy,
+                    "record",
+                    "-r",
+                    "200",
+                    "-f",
+                    "raw",
+                    "-o",
+                    os.environ["BENCH_PROFILE"],
+                    "--",
+                    *command,
+                ]
+            proc = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
             procs.append(proc)
             deadline = time.monotonic() + 60
             while not serving(f"127.0.0.1:{port}"):

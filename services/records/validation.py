@@ -84,6 +84,10 @@ def age_on(date_of_birth: dt.date, today: dt.date) -> int:
 
 
 def _has_control(value: str) -> bool:
+    # isprintable() is False for every "Other" category (and separators but the space): only
+    # then is it worth looking at each character.
+    if value.isprintable():
+        return False
     return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in value)
 
 

@@ -65,8 +65,9 @@ def blocking_keys(f: Features) -> list[str]:
         if f.given and len(f.given[0]) >= 3:
             keys.add(f"dg3:{date}:{f.given[0][:3]}")
         if f.given and f.family:  # in either order, for names swapped between the fields
-            pair = sorted((sound(f.given[0]), sound(f.family[0])))
-            keys.add(f"dnm:{date}:{pair[0]}:{pair[1]}")
+            first, last = sorted((sound(f.given[0]), sound(f.family[0])))
+            if first:
+                keys.add(f"dnm:{date}:{first}:{last}")
         for code in family:
             for g in initials:
                 keys.add(f"fym:{code}:{g}:{y:04d}{m:02d}")

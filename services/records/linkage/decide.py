@@ -1,9 +1,13 @@
 """The ingestion decision: link a new source record to the best candidate child, send it to a data
 manager for review, or create a new child — with the reasons, field by field and rule by rule.
 
-The score decides, except where a rule knows better: a shared NHS number and date of birth is the
-same child; twins and siblings are never joined by a score; a source system that holds two
-records is not overruled automatically."""
+Rules, in order: (1) children a data manager kept apart from this record are ignored; (2) a
+child scores as its best-matching source record, and the best child is chosen; (3) the same NHS
+number and date of birth links whatever the score, the same NHS number with another date of
+birth is reviewed (unless the date is one slip out and the other fields reach the review
+threshold on their own), and different NHS numbers are never linked automatically; (4) twins are
+neither linked nor proposed; (5) a source system's second record for one child, and (6) any
+link while automatic linking is off, are reviewed instead; (7) otherwise the score decides."""
 
 from __future__ import annotations
 
@@ -16,24 +20,26 @@ from services.records.linkage.features import Features
 from services.records.linkage.model import Model, Score, compare
 from services.records.linkage.twins import twins, vouches
 
-# Default thresholds on the total match weight (log2 odds), chosen on simulated English
-# children's records: at LINK_WEIGHT a wrong link is rarer than one in a thousand links.
+# Default thresholds on the total match weight (log2 odds, prior included), chosen on simulated
+# English children's records (`contactpoint.cli.synthetic`): from LINK_WEIGHT, fewer than one
+# link in a thousand is wrong; between the two, about one proposal in three is the same child.
 LINK_WEIGHT = 11.0
 REVIEW_WEIGHT = 4.0
 
 RULE_NHS = "rule: same NHS number and date of birth"
 RULE_NHS_DOB = "rule: same NHS number, another date of birth (review, unless a slip the rest confirms)"
 RULE_NHS_CONFLICT = "rule: different NHS numbers (never linked automatically)"
-# Dates of birth one slip apart: day and month swapped, or one of day, month and year wrong.
-_DOB_SLIPS = frozenset({"day_month_swapped", "one_part"})
 RULE_TWINS = "rule: twins (same family name, date of birth and address, different given names)"
 RULE_SAME_SOURCE = "rule: the same source system holds another record for this child (review)"
 RULE_MANUAL = "rule: automatic linking is off (review)"
+# Dates of birth one slip apart: day and month swapped, or one of day, month and year wrong.
+_DOB_SLIPS = frozenset({"day_month_swapped", "one_part"})
 
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A source record already in the registry, found by blocking, and its child."""
+    """A source record already in the registry, found by blocking, and its child. `shielded` is
+    carried for the caller (a review task must not show a shielded child's address)."""
 
     contactpoint_id: str
     organisation: str
@@ -53,6 +59,8 @@ class Thresholds:
 
 
 class Action(enum.StrEnum):
+    """LINK: join the candidate child. REVIEW: create a child and a review task. CREATE: a new child."""
+
     LINK = "LINK"
     REVIEW = "REVIEW"
     CREATE = "CREATE"
@@ -74,6 +82,8 @@ def _nhs_weight(score: Score) -> float:
 
 @dataclass(frozen=True)
 class _Child:
+    """One candidate child's decision, and what ranks it among the others."""
+
     decision: Decision
     twins: bool
     nhs_same: bool
@@ -81,6 +91,8 @@ class _Child:
 
     @property
     def rank(self) -> tuple[bool, bool, bool, float]:
+        # Twins last; then the child with the same NHS number and date of birth, the same NHS
+        # number, and the best score.
         return (not self.twins, self.nhs_and_dob, self.nhs_same, self.decision.score)
 
 

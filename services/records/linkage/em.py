@@ -8,8 +8,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from services.records.linkage import comparisons as c
+from services.records.linkage.blocking import blocking_keys
 from services.records.linkage.features import Features
 from services.records.linkage.model import Model, levels_of
+from services.records.linkage.twins import siblings
 
 # m and u stay inside [CLIP, 1 - CLIP]: a level never seen in training is rare, not impossible.
 CLIP = 1e-6
@@ -54,6 +56,17 @@ def _table(shares: list[list[float]]) -> dict[str, dict[str, float]]:
     }
 
 
+def _known(a: Features, b: Features) -> float | None:
+    """What the rules already say of a pair: 0 for children of one household whose given names
+    cannot be one name (siblings, twins) and for different NHS numbers, 1 for the same NHS
+    number; None when only the model can tell."""
+    if siblings(a, b):
+        return 0.0
+    if a.nhs and b.nhs:
+        return 1.0 if a.nhs == b.nhs else 0.0
+    return None
+
+
 def estimate(
     model: Model,
     pairs: Sequence[tuple[Features, Features]],
@@ -67,26 +80,40 @@ def estimate(
     pairs: each pair's match probability under the current model (E), then m as the level shares
     among pairs weighted by that probability, u likewise by its complement, and λ as its mean (M);
     repeated `iterations` times. λ is thus the share of matches among `pairs` (within blocks).
-    Term frequencies are left out while training, as in splink, and kept as they were.
+    Pairs the rules already decide are held at that answer, which anchors the two classes: the
+    same NHS number (a match), different NHS numbers or two children of one household with
+    names that cannot be one (not). Term frequencies are left out while training, as in splink.
 
     Given `fix_u_from` (pairs of records drawn at random: nearly all of different children), u is
-    counted from those pairs once and held fixed, as splink does. Beware that siblings share an
-    address and a family name, which random pairs almost never do, so EM over blocked pairs may
-    then take siblings for matches: check the m it returns before use."""
+    counted from those pairs once and held fixed, as splink does; λ is then scaled to random pairs
+    too (the share of matches among `pairs` times the share of random pairs that blocking would
+    have found), so that λ and u describe the same pairs.
+
+    Caution: siblings share a family name, a postcode, an address and a town, which random pairs
+    almost never do, so the model's assumption that fields are independent fails for them and EM
+    weighs those fields far above the shipped defaults (see `defaults`). Check a trained model
+    on labelled pairs, and choose its thresholds again, before linking with it."""
     if not pairs:
         return model
     vectors = _vectors(pairs)
     m = [[model.m[f][lv] for lv in levels] for f, levels in c.LEVELS.items()]
     u = [[model.u[f][lv] for lv in levels] for f, levels in c.LEVELS.items()]
+    known = [_known(a, b) for a, b in pairs]
+    blocked = 1.0  # the share of the pairs u describes that blocking would bring together
     if fix_u_from:
         u = _level_shares(_vectors(fix_u_from), [1.0] * len(fix_u_from))
+        shared = sum(not set(blocking_keys(a)).isdisjoint(blocking_keys(b)) for a, b in fix_u_from)
+        blocked = (shared + 0.5) / (len(fix_u_from) + 1.0)
     prior = model.prior
     for _ in range(iterations):
         log_m = [[math.log(x) for x in row] for row in m]
         log_u = [[math.log(x) for x in row] for row in u]
         prior_logit = math.log(prior / (1.0 - prior))
         posteriors = []
-        for vector in vectors:
+        for vector, label in zip(vectors, known, strict=True):
+            if label is not None:
+                posteriors.append(label)
+                continue
             logit = prior_logit
             for f, level in enumerate(vector):
                 if level >= 0:
@@ -95,7 +122,7 @@ def estimate(
         m = _level_shares(vectors, posteriors)
         if not fix_u_from:
             u = _level_shares(vectors, [1.0 - p for p in posteriors])
-        prior = min(max(sum(posteriors) / len(posteriors), _PRIOR_CLIP), 1.0 - _PRIOR_CLIP)
+        prior = min(max(sum(posteriors) / len(posteriors) * blocked, _PRIOR_CLIP), 1.0 - _PRIOR_CLIP)
     return Model(
         prior=prior,
         m=_table(m),

@@ -113,12 +113,15 @@ def address_parts(lines: list[str]) -> tuple[str, tuple[str, ...]]:
     """The house token and the street tokens of an address's lines.
 
     The house is the first token with a digit on the first line ("Flat 5" → "5", "12a High St"
-    → "12a"), or a house name when the first line has no number and more lines follow. The
+    → "12a", "l High St" → "1": OCR), or a house name when the first line has no number and
+    more lines follow. The
     street is every other word, lower case, with the usual abbreviations and no premises words."""
     tokens = [[w.casefold() for w in _WORD.findall(line)] for line in lines if line.strip()]
     if not tokens:
         return "", ()
     house = next((t for t in tokens[0] if any(ch.isdigit() for ch in t)), "")
+    if not house and len(tokens[0]) > 1 and tokens[0][0].translate(LETTERS_AS_DIGITS).isdigit():
+        house, tokens[0] = tokens[0][0].translate(LETTERS_AS_DIGITS), tokens[0][1:]  # "l": a "1" misread
     rest = tokens
     if not house and len(tokens) > 1:
         house, rest = name_key(" ".join(tokens[0])), tokens[1:]

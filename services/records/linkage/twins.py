@@ -40,7 +40,9 @@ def _typos(a: str, b: str) -> int:
 def _slip(a: str, b: str) -> bool:
     # A letter dropped, added or two swapped: "Je"/"Joe", "Gyu"/"Guy". (A letter changed in a
     # short name often makes another name: "Eva"/"Ava", so that needs four letters.)
-    return len(a) != len(b) or sorted(a) == sorted(b) if one_edit(a, b) else False
+    if not one_edit(a, b):
+        return False
+    return len(a) != len(b) or sorted(a) == sorted(b)
 
 
 def _sound_alike(a: str, b: str) -> bool:
@@ -87,15 +89,25 @@ def _genders_differ(a: Features, b: Features) -> bool:
     return a.gender in KNOWN_GENDERS and b.gender in KNOWN_GENDERS and a.gender != b.gender
 
 
+def _household(a: Features, b: Features) -> bool:
+    # The same postcode (or one slip from it) and a similar family name. House numbers are not
+    # compared: a flat number may stand for the house on one record.
+    if postcode_level(a.postcode, b.postcode) not in _SAME_POSTCODE:
+        return False
+    return family_level(a.family, b.family, a.former_family, b.former_family) != "else"
+
+
+def siblings(a: Features, b: Features) -> bool:
+    """Whether two records are of two children of one household, whatever their dates of birth:
+    a similar family name, the same postcode, and given names that cannot be one name."""
+    return _household(a, b) and how_alike(a, b) is None
+
+
 def twins(a: Features, b: Features) -> bool:
     """Whether two records look like twins: a similar family name, the same date of birth (or one
     slip from it) and postcode, and given names that cannot be one name, or names only spelt alike
     (Alexander/Alexandra), or an initial, with different known genders."""
-    if dob_level(a.dob, b.dob) not in _SAME_DOB:
-        return False
-    if postcode_level(a.postcode, b.postcode) not in _SAME_POSTCODE:
-        return False  # (house numbers are not compared: a flat number may stand for the house)
-    if family_level(a.family, b.family, a.former_family, b.former_family) == "else":
+    if dob_level(a.dob, b.dob) not in _SAME_DOB or not _household(a, b):
         return False
     alike = how_alike(a, b)
     return alike is None or (alike in ("spelling", "initial") and _genders_differ(a, b))

@@ -3,7 +3,7 @@ transactions ingesting the same child at the same moment."""
 
 from __future__ import annotations
 
-import hashlib
+import zlib
 from collections.abc import Collection
 
 from sqlalchemy import Connection, bindparam, select, text
@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, INTEGER
 
 from contactpoint.platform.db import dialect_of
 from services.records.repository.rows import CandidateRow, SourceKey
+from services.records.repository.writes import one_of
 from services.records.tables import ACTIVE, blocking_keys, children, source_records
 
 # Locks are taken on one of LOCK_BUCKETS hashes of each name, under our own class id: a batch of
@@ -25,7 +26,7 @@ _LOCK_KEYS = text(
 
 def lock_bucket(name: str) -> int:
     """The lock bucket of a name (a blocking key, a source key, a request id)."""
-    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=4).digest(), "big") % LOCK_BUCKETS
+    return zlib.crc32(name.encode()) % LOCK_BUCKETS
 
 
 def serialise_on(conn: Connection, names: Collection[str]) -> None:
@@ -48,7 +49,7 @@ def candidates(conn: Connection, keys: Collection[str]) -> list[CandidateRow]:
     if not keys:
         return []
     hits = conn.execute(
-        select(blocking_keys.c.key, blocking_keys.c.source_id).where(blocking_keys.c.key.in_(sorted(keys)))
+        select(blocking_keys.c.key, blocking_keys.c.source_id).where(one_of(conn, blocking_keys.c.key, keys))
     ).all()
     if not hits:
         return []
@@ -64,7 +65,7 @@ def candidates(conn: Connection, keys: Collection[str]) -> list[CandidateRow]:
             children.c.provisional_shield,
         )
         .join(children, children.c.contactpoint_id == source_records.c.contactpoint_id)
-        .where(source_records.c.id.in_(sorted({h.source_id for h in hits})), children.c.status == ACTIVE)
+        .where(one_of(conn, source_records.c.id, {h.source_id for h in hits}), children.c.status == ACTIVE)
     )
     found = {r.id: r for r in conn.execute(query)}
     return [

@@ -6,11 +6,11 @@ import datetime as dt
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, insert, select, text, tuple_, update
+from sqlalchemy import Connection, delete, insert, select, text, update
 
 from contactpoint.platform.db import dialect_of
 from services.records.repository.rows import SourceKey, SourceRow, SubmissionRow
-from services.records.repository.writes import unique
+from services.records.repository.writes import one_of, unique
 from services.records.tables import blocking_keys, match_keys, source_records, submissions
 
 
@@ -65,7 +65,7 @@ def submissions_of(
     if not request_ids:
         return {}
     query = select(submissions).where(
-        submissions.c.organisation == organisation, submissions.c.request_id.in_(sorted(request_ids))
+        submissions.c.organisation == organisation, one_of(conn, submissions.c.request_id, request_ids)
     )
     return {
         r.request_id: SubmissionRow(r.request_id, r.request_hash, r.contactpoint_id, r.outcome)
@@ -100,13 +100,18 @@ def sources_by_key(conn: Connection, keys: Collection[SourceKey]) -> dict[Source
     """Stored source records by their names (withdrawn ones included)."""
     if not keys:
         return {}
-    wanted = sorted((k.organisation, k.source_system, k.source_record_id) for k in keys)
-    query = select(source_records).where(
-        tuple_(
-            source_records.c.organisation, source_records.c.source_system, source_records.c.source_record_id
-        ).in_(wanted)
-    )
-    rows = [SourceRow.of(r) for r in conn.execute(query)]
+    by_system: dict[tuple[str, str], set[str]] = {}
+    for k in keys:
+        by_system.setdefault((k.organisation, k.source_system), set()).add(k.source_record_id)
+    rows: list[SourceRow] = []
+    # A batch is one organisation's, from a few systems: one query per system.
+    for (organisation, system), ids in sorted(by_system.items()):
+        query = select(source_records).where(
+            source_records.c.organisation == organisation,
+            source_records.c.source_system == system,
+            one_of(conn, source_records.c.source_record_id, ids),
+        )
+        rows += [SourceRow.of(r) for r in conn.execute(query)]
     return {r.key: r for r in rows}
 
 
@@ -246,7 +251,8 @@ def active_sources(conn: Connection, contactpoint_ids: Collection[str]) -> list[
     if not contactpoint_ids:
         return []
     query = select(source_records).where(
-        source_records.c.contactpoint_id.in_(sorted(contactpoint_ids)), source_records.c.withdrawn.is_(False)
+        one_of(conn, source_records.c.contactpoint_id, contactpoint_ids),
+        source_records.c.withdrawn.is_(False),
     )
     return [SourceRow.of(r) for r in conn.execute(query)]
 

@@ -158,3 +158,11 @@ def test_a_lightly_corrupted_copy_shares_a_key(data: st.DataObject) -> None:
     copy = data.draw(corrupted(original))
     assert shared(original, copy)
     assert shared(copy, original) == shared(original, copy)
+
+
+@given(records(), st.sampled_from(["w", "y", "h", "wy", "j"]))
+def test_every_key_is_selective_even_for_odd_names(f: Features, odd: str) -> None:
+    """Names whose sound is empty ("W", "Y") never make a key with an empty part."""
+    for variant in (f, dataclasses.replace(f, given=(odd,)), dataclasses.replace(f, family=(odd,))):
+        for key in blocking_keys(variant):
+            assert _SELECTIVE.match(key), key

@@ -47,6 +47,7 @@ CASES = [
     ("given_names", given("margaret"), given("peggy"), "nickname"),
     ("given_names", given("jonathon"), given("jonathan"), "jaro_winkler_0.92"),
     ("given_names", given("emma"), given("ernma"), "jaro_winkler_0.92"),  # OCR: "rn" for "m"
+    ("given_names", given("aisha"), given("aislia"), "jaro_winkler_0.92"),  # OCR: "li" for "h"
     ("given_names", given("nicola"), given("nlcola"), "one_edit"),  # OCR: "l" for "i", early on
     ("given_names", given("jesica"), given("jessfca"), "jaro_winkler_0.85"),
     ("given_names", given("j"), given("james"), "initial"),

@@ -56,6 +56,8 @@ def test_digits_read_for_letters_in_names_become_letters() -> None:
         (["12A High St."], "12a", ("high", "st")),
         (["07 Mill Road"], "7", ("mill", "rd")),
         (["1O Mill Road"], "10", ("mill", "rd")),  # OCR: the letter O for a zero
+        (["l Mill Road"], "1", ("mill", "rd")),  # OCR: the letter l for a one
+        (["Il Mill Road"], "11", ("mill", "rd")),
         (["Flat 3", "Mill Road"], "3", ("mill", "rd")),
         (["Studio 34", "Fox Parks"], "34", ("fox", "pk")),
         (["Rose Cottage", "Mill Lane"], "rosecottage", ("mill", "ln")),

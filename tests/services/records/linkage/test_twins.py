@@ -1,0 +1,71 @@
+"""Whether two given names could be one child's: generous, because one child's badly misspelt
+record must not be taken for a twin; strict enough that twins' names are told apart."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from services.records.linkage.nicknames import canonical_forms, nicknames, nicknames_with_typo
+from services.records.linkage.twins import how_alike, siblings, twins, vouches
+from tests.services.records.linkage import child
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "alike"),
+    [
+        (("oliver",), ("oliver",), "same"),
+        (("james", "oliver"), ("oliver",), "same"),  # known by the middle name
+        (("tom", "edward"), ("harry", "edward"), "middle"),
+        (("j",), ("james",), "initial"),
+        (("jo",), ("joanna",), "short"),
+        (("bill",), ("william",), "nickname"),
+        (("leonnard",), ("lenny",), "nickname"),  # a nickname, and a typo in the full name
+        (("jonathon",), ("jonathan",), "spelling"),
+        (("gyu",), ("guy",), "spelling"),  # two letters swapped in a short name
+        (("je",), ("joe",), "spelling"),  # a letter dropped
+        (("albie",), ("alby",), "spelling"),  # the same sound
+        (("jacqucline",), ("jacqueyine",), "spelling"),  # two typos in a long name
+        (("muariceeric",), ("maurice", "eric"), "spelling"),  # joined up, with a typo
+        (("eva",), ("ava",), None),  # a changed letter in a short name makes another name
+        (("oliver",), ("jack",), None),
+        (("j",), ("k",), None),
+        ((), ("jack",), "same"),
+    ],
+)
+def test_how_alike(a: tuple[str, ...], b: tuple[str, ...], alike: str | None) -> None:
+    assert how_alike(child(given=a), child(given=b)) == alike
+    assert how_alike(child(given=b), child(given=a)) == alike
+
+
+def test_names_swapped_between_fields_are_the_same_name() -> None:
+    assert how_alike(child(family=("smith",)), child(given=("smith",), family=("oliver",))) == "same"
+
+
+def test_twins_need_a_household_and_a_birthday() -> None:
+    jack = child(given=("jack",))
+    assert twins(child(), jack)
+    assert not twins(child(), child(given=("jack",), postcode="LS16AB"))  # another home
+    assert not twins(child(), child(given=("jack",), dob=dt.date(2012, 1, 2)))  # a sibling
+    assert siblings(child(), child(given=("jack",), dob=dt.date(2012, 1, 2)))
+    assert not twins(child(), child(given=("jack",), family=("patel",)))
+    assert not twins(child(), child(given=("olly",)))
+
+
+def test_close_names_with_different_genders_are_twins_unless_vouched_for() -> None:
+    alexander, alexandra = child(given=("alexander",), gender=1), child(given=("alexandra",), gender=2)
+    assert twins(alexander, alexandra)
+    assert not vouches(alexander, alexandra)
+    assert vouches(alexander, child(given=("alex",), gender=2))  # a nickname vouches
+    assert not vouches(child(given=("willow",)), child(given=("w",)))  # an initial does not
+
+
+def test_nickname_helpers() -> None:
+    assert nicknames("liam", "william") and not nicknames("william", "william")
+    assert not nicknames("alexander", "alexandra")  # Alex is short for both; they are not one name
+    assert canonical_forms("alex") == ("alexander", "alexandra")
+    assert canonical_forms("bill") == ("william",)
+    assert canonical_forms("zebedee") == ("zebedee",)
+    assert nicknames_with_typo("riceky", "richard")
+    assert not nicknames_with_typo("roy", "robin")  # a typo in a short name makes another name
