@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -87,7 +88,9 @@ source_records = Table(
 blocking_keys = Table(
     "blocking_keys",
     metadata,
-    Column("key", String(64), primary_key=True),
+    # A 64-bit hash of the key (repository/keyhash.py): a third the index of the text, and a
+    # collision only brings one more candidate to be scored.
+    Column("key", BigInteger, primary_key=True, autoincrement=False),
     Column("source_id", String(32), primary_key=True),
 )
 Index("ix_blocking_keys_source_id", blocking_keys.c.source_id)

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, INTEGER
 
 from contactpoint.platform.db import dialect_of
 from services.records.repository.rows import CandidateRow, SourceKey
-from services.records.repository.writes import one_of
+from services.records.repository.writes import key_hash, one_of
 from services.records.tables import ACTIVE, blocking_keys, children, source_records
 
 # Locks are taken on one of LOCK_BUCKETS hashes of each name, under our own class id: a batch of
@@ -48,8 +48,11 @@ def candidates(conn: Connection, keys: Collection[str]) -> list[CandidateRow]:
     features cross the wire once however many of its keys matched."""
     if not keys:
         return []
+    by_hash = {key_hash(k): k for k in keys}
     hits = conn.execute(
-        select(blocking_keys.c.key, blocking_keys.c.source_id).where(one_of(conn, blocking_keys.c.key, keys))
+        select(blocking_keys.c.key, blocking_keys.c.source_id).where(
+            one_of(conn, blocking_keys.c.key, by_hash)
+        )
     ).all()
     if not hits:
         return []
@@ -70,7 +73,7 @@ def candidates(conn: Connection, keys: Collection[str]) -> list[CandidateRow]:
     found = {r.id: r for r in conn.execute(query)}
     return [
         CandidateRow(
-            key=h.key,
+            key=by_hash[h.key],
             source_id=r.id,
             contactpoint_id=r.contactpoint_id,
             source=SourceKey(r.organisation, r.source_system, r.source_record_id),

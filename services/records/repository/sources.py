@@ -10,7 +10,7 @@ from sqlalchemy import Connection, delete, insert, select, text, update
 
 from contactpoint.platform.db import dialect_of
 from services.records.repository.rows import SourceKey, SourceRow, SubmissionRow
-from services.records.repository.writes import one_of, unique
+from services.records.repository.writes import key_hash, one_of, unique
 from services.records.tables import blocking_keys, match_keys, source_records, submissions
 
 
@@ -148,7 +148,7 @@ def insert_sources(conn: Connection, rows: Sequence[NewSource], *, now: dt.datet
 
 _UNNEST_BLOCKING = text(
     "INSERT INTO blocking_keys (key, source_id)"
-    " SELECT * FROM unnest(CAST(:keys AS varchar[]), CAST(:ids AS varchar[]))"
+    " SELECT * FROM unnest(CAST(:keys AS bigint[]), CAST(:ids AS varchar[]))"
 )
 _UNNEST_NAMES = text(
     "INSERT INTO match_keys (source_id, contactpoint_id, position, family_key, given_keys, date_of_birth,"
@@ -162,7 +162,7 @@ _UNNEST_NAMES = text(
 def _insert_keys(conn: Connection, rows: Sequence[NewSource]) -> None:
     """Blocking and name keys of new or replaced source records: a dozen rows per record, so on
     PostgreSQL they go in as arrays, one statement per table (executemany is several times slower)."""
-    blocking = [(k, r.id) for r in rows for k in r.blocking]
+    blocking = [(key_hash(k), r.id) for r in rows for k in r.blocking]
     names = [(r, n) for r in rows for n in r.names]
     if dialect_of(conn) == "postgresql":
         if blocking:

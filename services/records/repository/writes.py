@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -30,3 +31,8 @@ def one_of(conn: Connection, column: Any, values: Collection[Any]) -> ColumnElem
     if conn.dialect.name == "postgresql":
         return column == any_(bindparam(None, ordered, type_=ARRAY(column.type)))  # type: ignore[no-any-return]
     return column.in_(ordered)  # type: ignore[no-any-return]
+
+
+def key_hash(key: str) -> int:
+    """A blocking key as it is stored and looked up: a signed 64-bit hash (stable everywhere)."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)

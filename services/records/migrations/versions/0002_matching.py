@@ -39,7 +39,7 @@ def upgrade() -> None:
     op.drop_index("ix_source_records_system_record", "source_records")
     op.create_table(
         "blocking_keys",
-        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("key", sa.BigInteger, primary_key=True, autoincrement=False),
         sa.Column("source_id", sa.String(32), primary_key=True),
     )
     op.create_index("ix_blocking_keys_source_id", "blocking_keys", ["source_id"])
@@ -115,6 +115,7 @@ def _backfill() -> None:
     from contactpoint.records.v1 import records_service_pb2 as pb
     from services.records.children import archive_date
     from services.records.linkage import blocking_keys, features_of
+    from services.records.repository.writes import key_hash
 
     conn = op.get_bind()
     sources = sa.table(
@@ -156,7 +157,9 @@ def _backfill() -> None:
             )
         )
         if not row.withdrawn:
-            rows_of_keys = [{"key": k, "source_id": row.id} for k in sorted(set(blocking_keys(features)))]
+            rows_of_keys = [
+                {"key": key_hash(k), "source_id": row.id} for k in sorted(set(blocking_keys(features)))
+            ]
             if rows_of_keys:
                 conn.execute(sa.insert(keys), rows_of_keys)
             when = row.as_of or row.updated_at
