@@ -182,17 +182,32 @@ def records_train_matching(
     sample: Annotated[
         int, typer.Option("--sample", min=100, help="Most records and pairs to learn from.")
     ] = 200_000,
+    activate: Annotated[
+        bool,
+        typer.Option("--activate", help="Use the new model for matching (check it on labelled pairs first)."),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Re-estimate matching's m/u weights (EM) and name frequencies from the registry's own records."""
     from contactpoint.cli import recordsadmin
 
-    report = recordsadmin.train(layered_env(os.environ, data_dir), iterations=iterations, sample=sample)
+    env = layered_env(os.environ, data_dir)
+    report = recordsadmin.train(env, iterations=iterations, sample=sample, activate=activate)
     if as_json:
-        typer.echo(json.dumps({"model_id": report.model_id, "pairs": report.pairs, "prior": report.prior}))
+        typer.echo(
+            json.dumps(
+                {
+                    "model_id": report.model_id,
+                    "pairs": report.pairs,
+                    "prior": report.prior,
+                    "active": report.active,
+                }
+            )
+        )
     else:
-        typer.echo(f"stored match model {report.model_id}, learnt from {report.pairs} pairs")
+        state = "in use" if report.active else "stored, not in use (--activate to use it)"
+        typer.echo(f"match model {report.model_id}, learnt from {report.pairs} pairs: {state}")
 
 
 @audit.command("verify")

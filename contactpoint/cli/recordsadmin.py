@@ -53,8 +53,10 @@ def lifecycle(env: Mapping[str, str], *, today: str | None) -> LifecycleReport:
     return _with_records_db(env, lambda db: admin.run_lifecycle(db, today=day))
 
 
-def train(env: Mapping[str, str], *, iterations: int, sample: int) -> TrainReport:
+def train(env: Mapping[str, str], *, iterations: int, sample: int, activate: bool) -> TrainReport:
     """`records train-matching`."""
     from services.records import admin
 
-    return _with_records_db(env, lambda db: admin.train_matching(db, iterations=iterations, sample=sample))
+    return _with_records_db(
+        env, lambda db: admin.train_matching(db, iterations=iterations, sample=sample, activate=activate)
+    )

@@ -60,17 +60,24 @@ class TrainReport:
     model_id: int
     pairs: int
     prior: float
+    active: bool
 
 
-def train_matching(db: Database, *, iterations: int = 20, sample: int = 200_000) -> TrainReport:
+def train_matching(
+    db: Database, *, iterations: int = 20, sample: int = 200_000, activate: bool = False
+) -> TrainReport:
     """Re-estimate m/u and name frequencies by EM from the registry's own records, and store the
-    model; running services pick it up within `model_refresh_seconds`."""
+    model. Only an activated model is used (running services pick it up within
+    `model_refresh_seconds`): siblings share so many fields that EM alone can learn to join
+    them, so a trained model is checked on labelled pairs before it is switched on."""
     model, pairs = db.run_sync(
         lambda c: estimate_from_registry(c, iterations=iterations, sample=sample), write=False
     )
     now = dt.datetime.now(dt.UTC)
-    model_id = db.run_sync(lambda c: lifecycle_repo.insert_model(c, model.to_json(), pairs=pairs, now=now))
-    return TrainReport(model_id=model_id, pairs=pairs, prior=model.prior)
+    model_id = db.run_sync(
+        lambda c: lifecycle_repo.insert_model(c, model.to_json(), pairs=pairs, active=activate, now=now)
+    )
+    return TrainReport(model_id=model_id, pairs=pairs, prior=model.prior, active=activate)
 
 
 def ingest(

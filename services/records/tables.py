@@ -183,5 +183,7 @@ match_models = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("model", Text, nullable=False),
     Column("pairs", Integer, nullable=False),
+    # Used by matching only once activated: a model trained on siblings can over-link.
+    Column("active", Boolean, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )

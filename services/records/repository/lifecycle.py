@@ -62,22 +62,30 @@ def retired_into(conn: Connection, survivors: list[str]) -> list[str]:
 
 
 def latest_model(conn: Connection) -> tuple[int, str] | None:
-    """The newest stored match model (id, JSON), if any."""
+    """The newest active match model (id, JSON), if any."""
     row = conn.execute(
-        select(match_models.c.id, match_models.c.model).order_by(match_models.c.id.desc()).limit(1)
+        select(match_models.c.id, match_models.c.model)
+        .where(match_models.c.active.is_(True))
+        .order_by(match_models.c.id.desc())
+        .limit(1)
     ).first()
     return (int(row.id), str(row.model)) if row is not None else None
 
 
 def latest_model_id(conn: Connection) -> int:
-    """The newest stored match model's id (0 when none)."""
-    row = conn.execute(select(match_models.c.id).order_by(match_models.c.id.desc()).limit(1)).first()
+    """The newest active match model's id (0 when none)."""
+    query = (
+        select(match_models.c.id).where(match_models.c.active.is_(True)).order_by(match_models.c.id.desc())
+    )
+    row = conn.execute(query.limit(1)).first()
     return int(row.id) if row is not None else 0
 
 
-def insert_model(conn: Connection, model: str, *, pairs: int, now: dt.datetime) -> int:
-    """Store a re-estimated match model; it is used from the next refresh on."""
-    result = conn.execute(insert(match_models).values(model=model, pairs=pairs, created_at=now))
+def insert_model(conn: Connection, model: str, *, pairs: int, active: bool, now: dt.datetime) -> int:
+    """Store a re-estimated match model; an active one is used from the next refresh on."""
+    result = conn.execute(
+        insert(match_models).values(model=model, pairs=pairs, active=active, created_at=now)
+    )
     key = result.inserted_primary_key
     assert key is not None
     return int(key[0])

@@ -103,6 +103,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("model", sa.Text, nullable=False),
         sa.Column("pairs", sa.Integer, nullable=False),
+        sa.Column("active", sa.Boolean, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
 
