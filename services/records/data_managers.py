@@ -25,12 +25,13 @@ from contactpoint.platform.ids import contactpoint_id_problem
 from contactpoint.platform.interceptor import request_id_of
 from contactpoint.platform.types import Context
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records import review
+from services.records import merging, review
 from services.records.model import AgeLimits
+from services.records.stewardship import KEEP_APART, LINK, Manager, is_task_id
 
 T = TypeVar("T")
 DATA_MANAGER_RPCS = ("NextReviewTask", "ResolveReviewTask", "MergeChildren", "UnmergeChildren", "SetShielded")
-DECISIONS = {pb.REVIEW_DECISION_LINK: review.LINK, pb.REVIEW_DECISION_KEEP_APART: review.KEEP_APART}
+DECISIONS = {pb.REVIEW_DECISION_LINK: LINK, pb.REVIEW_DECISION_KEEP_APART: KEEP_APART}
 
 
 class _Unaudited(AbstractAsyncContextManager[AuditedRequest]):
@@ -79,10 +80,10 @@ class DataManagerRpcs:
         return await self._db.write(run)
 
     @staticmethod
-    def _manager(call: AuditedRequest) -> review.Manager:
+    def _manager(call: AuditedRequest) -> Manager:
         principal = current_principal()
         call.by(principal)
-        return review.Manager(principal.name, principal.organisation)
+        return Manager(principal.name, principal.organisation)
 
     async def NextReviewTask(
         self, request: pb.NextReviewTaskRequest, context: Context
@@ -114,7 +115,7 @@ class DataManagerRpcs:
         async with self._begin("ResolveReviewTask", context) as call:
             manager = self._manager(call)
             decision = DECISIONS.get(request.decision, "")
-            task_id = request.task_id if review.is_task_id(request.task_id) else "invalid id"
+            task_id = request.task_id if is_task_id(request.task_id) else "invalid id"
             call.details.append(f"task {task_id}; decision {decision or 'none'}")
 
             def work(conn: Connection) -> str:
@@ -143,7 +144,7 @@ class DataManagerRpcs:
             call.details.append(f"retired {_valid_id(request.retired_id) or 'invalid id'}")
 
             def work(conn: Connection) -> pb.MergeChildrenResponse:
-                child = review.merge(
+                child = merging.merge(
                     conn,
                     manager=manager,
                     survivor_id=request.survivor_id,
@@ -166,7 +167,7 @@ class DataManagerRpcs:
             call.contactpoint_id = _valid_id(request.retired_id)
 
             def work(conn: Connection) -> None:
-                review.unmerge(
+                merging.unmerge(
                     conn,
                     manager=manager,
                     retired_id=request.retired_id,

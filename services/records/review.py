@@ -5,41 +5,36 @@ active source record from the data manager's own organisation; anything else is 
 from __future__ import annotations
 
 import datetime as dt
-import re
-import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
 from contactpoint.common.v1 import child_pb2
-from contactpoint.platform.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
-from contactpoint.platform.ids import contactpoint_id_problem
+from contactpoint.platform.errors import FailedPrecondition, FieldViolation, NotFound
 from contactpoint.platform.logging import get_logger
-from services.records.children import archive_date, composed, in_order, resolve
+from services.records.children import composed, resolve
+from services.records.merging import merge_children
 from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.repository import children as child_repo
 from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
-from services.records.repository.rows import ChildRow, ReviewTaskRow
-from services.records.tables import ACTIVE, MERGED
-from services.records.validation import text_problem
+from services.records.repository.rows import ReviewTaskRow
+from services.records.stewardship import (
+    KEEP_APART,
+    LINK,
+    Manager,
+    active_child,
+    check,
+    id_violations,
+    is_task_id,
+    reason_violations,
+)
+from services.records.tables import ACTIVE
 
 log = get_logger(__name__)
 
 HOLD = dt.timedelta(minutes=10)
-LINK = "LINK"
-KEEP_APART = "KEEP_APART"
 OBSOLETE = "OBSOLETE"  # a task whose children were merged, archived or withdrawn meanwhile
-MAX_REASON = 500
-_TASK_ID = re.compile(r"^[0-9a-f]{32}$")
-
-
-@dataclass(frozen=True)
-class Manager:
-    """The data manager acting: their username and organisation."""
-
-    name: str
-    organisation: str
 
 
 @dataclass(frozen=True)
@@ -51,38 +46,6 @@ class TaskView:
     candidate: child_pb2.Child
     score: float
     reasons: tuple[str, ...]
-
-
-def is_task_id(value: str) -> bool:
-    """Whether `value` is shaped like a review task's id."""
-    return bool(_TASK_ID.match(value))
-
-
-def _id(name: str, value: str) -> list[FieldViolation]:
-    problem = contactpoint_id_problem(value)
-    return [FieldViolation(name, problem)] if problem else []
-
-
-def _reason(value: str) -> list[FieldViolation]:
-    problem = text_problem(value, max_length=MAX_REASON, required=True)
-    return [FieldViolation("reason", problem)] if problem else []
-
-
-def _check(violations: list[FieldViolation]) -> None:
-    if violations:
-        raise InvalidArgument(violations)
-
-
-def _held(conn: Connection, manager: Manager, *ids: str) -> bool:
-    return source_repo.held_by_organisation(conn, set(ids), manager.organisation) == set(ids)
-
-
-def _active(conn: Connection, contactpoint_id: str, manager: Manager) -> ChildRow:
-    """A child the manager may act on, row-locked: active and held by their organisation."""
-    row = child_repo.child(conn, contactpoint_id, lock=True)
-    if row is None or row.status != ACTIVE or not _held(conn, manager, contactpoint_id):
-        raise NotFound("no child with this ContactPoint ID is managed by your organisation")
-    return row
 
 
 # --- review tasks -------------------------------------------------------------------------------
@@ -143,7 +106,7 @@ def resolve_task(
     violations = [] if is_task_id(task_id) else [FieldViolation("task_id", "must be a task id")]
     if decision not in (LINK, KEEP_APART):
         violations.append(FieldViolation("decision", "must be LINK or KEEP_APART"))
-    _check(violations + _reason(reason))
+    check(violations + reason_violations(reason))
     row = review_repo.task(conn, task_id, lock=True)
     if row is None or not (
         source_repo.held_by_organisation(conn, {row.new_child, row.candidate}, manager.organisation)
@@ -163,7 +126,7 @@ def resolve_task(
         raise FailedPrecondition("a child of this task was archived or withdrawn meanwhile", "TASK_OBSOLETE")
     if decision == LINK:
         if new.contactpoint_id != candidate.contactpoint_id:
-            _merge(
+            merge_children(
                 conn,
                 manager=manager,
                 survivor_id=candidate.contactpoint_id,
@@ -207,135 +170,6 @@ def _lift_provisional_shield(conn: Connection, contactpoint_id: str, *, now: dt.
     child_repo.set_shielding(conn, contactpoint_id, provisional=False, now=now)
 
 
-# --- merges -------------------------------------------------------------------------------------
-
-
-def merge(
-    conn: Connection,
-    *,
-    manager: Manager,
-    survivor_id: str,
-    retired_id: str,
-    reason: str,
-    limits: AgeLimits = DEFAULT_LIMITS,
-    now: dt.datetime,
-) -> child_pb2.Child:
-    """Merge two children of the manager's organisation: the retired id reads as the survivor."""
-    violations = _id("survivor_id", survivor_id) + _id("retired_id", retired_id) + _reason(reason)
-    if not violations and survivor_id == retired_id:
-        violations.append(FieldViolation("retired_id", "must differ from survivor_id"))
-    _check(violations)
-    retired = child_repo.child(conn, retired_id)
-    if retired is not None and retired.status == MERGED and retired.merged_into == survivor_id:
-        survivor = _active(conn, survivor_id, manager)  # a retry: the same answer
-    else:
-        for cid in sorted((survivor_id, retired_id)):
-            _active(conn, cid, manager)
-        _merge(
-            conn,
-            manager=manager,
-            survivor_id=survivor_id,
-            retired_id=retired_id,
-            reason=reason,
-            limits=limits,
-            now=now,
-        )
-        survivor = _active(conn, survivor_id, manager)
-    child = composed(conn, survivor, limits=limits, today=now.date(), visible_only=False)
-    if child is None:
-        raise NotFound("the merged child has no active source record")
-    return child
-
-
-def _merge(
-    conn: Connection,
-    *,
-    manager: Manager,
-    survivor_id: str,
-    retired_id: str,
-    reason: str,
-    limits: AgeLimits,
-    now: dt.datetime,
-) -> None:
-    rows = {cid: child_repo.child(conn, cid, lock=True) for cid in sorted((survivor_id, retired_id))}
-    survivor, retired = rows[survivor_id], rows[retired_id]
-    if survivor is None or retired is None or survivor.status != ACTIVE or retired.status != ACTIVE:
-        raise FailedPrecondition("both children must be active to merge", "NOT_ACTIVE")
-    moved = [s.id for s in source_repo.all_sources(conn, retired_id)]
-    review_repo.insert_merge(
-        conn,
-        review_repo.NewMerge(
-            uuid.uuid4().hex,
-            survivor_id,
-            retired_id,
-            moved,
-            survivor.shielded,
-            retired.shielded,
-            manager.name,
-            reason,
-        ),
-        now=now,
-    )
-    source_repo.move_sources(conn, moved, to=survivor_id, now=now)
-    child_repo.retire(conn, retired_id, into=survivor_id, now=now)
-    # Fail safe: if either was shielded, the one child now is.
-    child_repo.set_shielding(conn, survivor_id, shielded=survivor.shielded or retired.shielded, now=now)
-    review_repo.close_tasks_between(
-        conn,
-        survivor_id,
-        retired_id,
-        manager=manager.name,
-        reason=reason,
-        result_id=survivor_id,
-        decision=LINK,
-        now=now,
-    )
-    _refresh_archive_date(conn, survivor_id, limits=limits, now=now)
-    log.info("records.merged", survivor_id=survivor_id, retired_id=retired_id, sources=len(moved))
-
-
-def unmerge(
-    conn: Connection,
-    *,
-    manager: Manager,
-    retired_id: str,
-    reason: str,
-    limits: AgeLimits = DEFAULT_LIMITS,
-    now: dt.datetime,
-) -> None:
-    """Undo the merge that retired `retired_id`: both children as before it, and the pair kept
-    apart for ever. Records submitted to the survivor since the merge stay with it."""
-    _check(_id("retired_id", retired_id) + _reason(reason))
-    merge_row = review_repo.live_merge_of(conn, retired_id)
-    if merge_row is None:
-        raise NotFound("no merge of this child to undo")
-    holder = resolve(conn, merge_row.survivor_id)
-    if holder is None or not _held(conn, manager, holder.contactpoint_id):
-        raise NotFound("no merge of this child to undo")
-    survivor = child_repo.child(conn, merge_row.survivor_id, lock=True)
-    assert survivor is not None
-    holders = {merge_row.survivor_id, holder.contactpoint_id}
-    source_repo.move_sources(conn, merge_row.moved_sources, to=retired_id, now=now)
-    child_repo.reinstate(conn, retired_id, shielded=merge_row.retired_shielded, now=now)
-    if survivor.shielded and not merge_row.survivor_shielded and merge_row.retired_shielded:
-        # The survivor was shielded only because of the merge.
-        child_repo.set_shielding(conn, merge_row.survivor_id, shielded=False, now=now)
-    review_repo.undo_merge(conn, merge_row.merge_id, manager=manager.name, reason=reason, now=now)
-    review_repo.keep_apart(
-        conn, merge_row.survivor_id, retired_id, manager=manager.name, reason=reason, now=now
-    )
-    for cid in sorted(holders | {retired_id}):
-        _refresh_archive_date(conn, cid, limits=limits, now=now)
-    log.info("records.unmerged", survivor_id=merge_row.survivor_id, retired_id=retired_id)
-
-
-def _refresh_archive_date(
-    conn: Connection, contactpoint_id: str, *, limits: AgeLimits, now: dt.datetime
-) -> None:
-    sources = in_order(source_repo.active_sources(conn, [contactpoint_id]))
-    child_repo.touch(conn, contactpoint_id, now=now, archive_on=archive_date(sources, limits))
-
-
 # --- shielding ----------------------------------------------------------------------------------
 
 
@@ -343,11 +177,11 @@ def set_shielded(
     conn: Connection, *, manager: Manager, contactpoint_id: str, shielded: bool, reason: str, now: dt.datetime
 ) -> str:
     """Shield or unshield a child (a retired id acts on its survivor); the child's id."""
-    _check(_id("contactpoint_id", contactpoint_id) + _reason(reason))
+    check(id_violations("contactpoint_id", contactpoint_id) + reason_violations(reason))
     current = resolve(conn, contactpoint_id)
     if current is None:
         raise NotFound("no child with this ContactPoint ID is managed by your organisation")
-    row = _active(conn, current.contactpoint_id, manager)
+    row = active_child(conn, current.contactpoint_id, manager)
     # Unshielding is a data manager's decision: it lifts a provisional shield too.
     child_repo.set_shielding(
         conn, row.contactpoint_id, shielded=shielded, provisional=None if shielded else False, now=now

@@ -1,0 +1,159 @@
+"""Merging two children into one (the retired id reads as the survivor) and undoing it exactly."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import Connection
+
+from contactpoint.common.v1 import child_pb2
+from contactpoint.platform.errors import FailedPrecondition, FieldViolation, NotFound
+from contactpoint.platform.logging import get_logger
+from services.records.children import archive_date, composed, in_order, resolve
+from services.records.model import DEFAULT_LIMITS, AgeLimits
+from services.records.repository import children as child_repo
+from services.records.repository import review as review_repo
+from services.records.repository import sources as source_repo
+from services.records.stewardship import (
+    LINK,
+    Manager,
+    active_child,
+    check,
+    held,
+    id_violations,
+    reason_violations,
+)
+from services.records.tables import ACTIVE, MERGED
+
+log = get_logger(__name__)
+
+
+def merge(
+    conn: Connection,
+    *,
+    manager: Manager,
+    survivor_id: str,
+    retired_id: str,
+    reason: str,
+    limits: AgeLimits = DEFAULT_LIMITS,
+    now: dt.datetime,
+) -> child_pb2.Child:
+    """Merge two children of the manager's organisation: the retired id reads as the survivor."""
+    violations = (
+        id_violations("survivor_id", survivor_id)
+        + id_violations("retired_id", retired_id)
+        + reason_violations(reason)
+    )
+    if not violations and survivor_id == retired_id:
+        violations.append(FieldViolation("retired_id", "must differ from survivor_id"))
+    check(violations)
+    retired = child_repo.child(conn, retired_id)
+    if retired is not None and retired.status == MERGED and retired.merged_into == survivor_id:
+        survivor = active_child(conn, survivor_id, manager)  # a retry: the same answer
+    else:
+        for cid in sorted((survivor_id, retired_id)):
+            active_child(conn, cid, manager)
+        merge_children(
+            conn,
+            manager=manager,
+            survivor_id=survivor_id,
+            retired_id=retired_id,
+            reason=reason,
+            limits=limits,
+            now=now,
+        )
+        survivor = active_child(conn, survivor_id, manager)
+    child = composed(conn, survivor, limits=limits, today=now.date(), visible_only=False)
+    if child is None:
+        raise NotFound("the merged child has no active source record")
+    return child
+
+
+def merge_children(
+    conn: Connection,
+    *,
+    manager: Manager,
+    survivor_id: str,
+    retired_id: str,
+    reason: str,
+    limits: AgeLimits,
+    now: dt.datetime,
+) -> None:
+    rows = {cid: child_repo.child(conn, cid, lock=True) for cid in sorted((survivor_id, retired_id))}
+    survivor, retired = rows[survivor_id], rows[retired_id]
+    if survivor is None or retired is None or survivor.status != ACTIVE or retired.status != ACTIVE:
+        raise FailedPrecondition("both children must be active to merge", "NOT_ACTIVE")
+    moved = [s.id for s in source_repo.all_sources(conn, retired_id)]
+    review_repo.insert_merge(
+        conn,
+        review_repo.NewMerge(
+            uuid.uuid4().hex,
+            survivor_id,
+            retired_id,
+            moved,
+            survivor.shielded,
+            retired.shielded,
+            manager.name,
+            reason,
+        ),
+        now=now,
+    )
+    source_repo.move_sources(conn, moved, to=survivor_id, now=now)
+    child_repo.retire(conn, retired_id, into=survivor_id, now=now)
+    # Fail safe: if either was shielded, the one child now is.
+    child_repo.set_shielding(conn, survivor_id, shielded=survivor.shielded or retired.shielded, now=now)
+    review_repo.close_tasks_between(
+        conn,
+        survivor_id,
+        retired_id,
+        manager=manager.name,
+        reason=reason,
+        result_id=survivor_id,
+        decision=LINK,
+        now=now,
+    )
+    refresh_archive_date(conn, survivor_id, limits=limits, now=now)
+    log.info("records.merged", survivor_id=survivor_id, retired_id=retired_id, sources=len(moved))
+
+
+def unmerge(
+    conn: Connection,
+    *,
+    manager: Manager,
+    retired_id: str,
+    reason: str,
+    limits: AgeLimits = DEFAULT_LIMITS,
+    now: dt.datetime,
+) -> None:
+    """Undo the merge that retired `retired_id`: both children as before it, and the pair kept
+    apart for ever. Records submitted to the survivor since the merge stay with it."""
+    check(id_violations("retired_id", retired_id) + reason_violations(reason))
+    merge_row = review_repo.live_merge_of(conn, retired_id)
+    if merge_row is None:
+        raise NotFound("no merge of this child to undo")
+    holder = resolve(conn, merge_row.survivor_id)
+    if holder is None or not held(conn, manager, holder.contactpoint_id):
+        raise NotFound("no merge of this child to undo")
+    survivor = child_repo.child(conn, merge_row.survivor_id, lock=True)
+    assert survivor is not None
+    holders = {merge_row.survivor_id, holder.contactpoint_id}
+    source_repo.move_sources(conn, merge_row.moved_sources, to=retired_id, now=now)
+    child_repo.reinstate(conn, retired_id, shielded=merge_row.retired_shielded, now=now)
+    if survivor.shielded and not merge_row.survivor_shielded and merge_row.retired_shielded:
+        # The survivor was shielded only because of the merge.
+        child_repo.set_shielding(conn, merge_row.survivor_id, shielded=False, now=now)
+    review_repo.undo_merge(conn, merge_row.merge_id, manager=manager.name, reason=reason, now=now)
+    review_repo.keep_apart(
+        conn, merge_row.survivor_id, retired_id, manager=manager.name, reason=reason, now=now
+    )
+    for cid in sorted(holders | {retired_id}):
+        refresh_archive_date(conn, cid, limits=limits, now=now)
+    log.info("records.unmerged", survivor_id=merge_row.survivor_id, retired_id=retired_id)
+
+
+def refresh_archive_date(
+    conn: Connection, contactpoint_id: str, *, limits: AgeLimits, now: dt.datetime
+) -> None:
+    sources = in_order(source_repo.active_sources(conn, [contactpoint_id]))
+    child_repo.touch(conn, contactpoint_id, now=now, archive_on=archive_date(sources, limits))
