@@ -162,6 +162,19 @@ class StreamResult:
     peak_mib: float
 
 
+def measured(records: int, seconds: float, outcomes: Counter[str], rss_before: int, pid: int) -> StreamResult:
+    """One run's figures, with the server process's memory now and at its peak."""
+    return StreamResult(
+        records=records,
+        seconds=round(seconds, 2),
+        rate=round(records / seconds, 1),
+        outcomes=dict(outcomes),
+        rss_before_mib=round(rss_before / 1024, 1),
+        rss_after_mib=round(vm_rss_kib(pid) / 1024, 1),
+        peak_mib=round(vm_hwm_kib(pid) / 1024, 1),
+    )
+
+
 async def drive(
     target: str, tokens: dict[str, str], items: Sequence[Item], streams: int
 ) -> tuple[float, Counter[str]]:
@@ -270,15 +283,7 @@ def run_suite(
         time.sleep(1.0)  # records has fetched identity's keys
         rss_before, pid = vm_rss_kib(procs[1].pid), procs[1].pid
         seconds, outcomes = asyncio.run(drive(f"127.0.0.1:{records_port}", tokens, items, streams))
-        return StreamResult(
-            records=len(items),
-            seconds=round(seconds, 2),
-            rate=round(len(items) / seconds, 1),
-            outcomes=dict(outcomes),
-            rss_before_mib=round(rss_before / 1024, 1),
-            rss_after_mib=round(vm_rss_kib(pid) / 1024, 1),
-            peak_mib=round(vm_hwm_kib(pid) / 1024, 1),
-        )
+        return measured(len(items), seconds, outcomes, rss_before, pid)
     finally:
         for proc in reversed(procs):
             stop_process(proc)
@@ -366,15 +371,7 @@ def run_reference(dsn: str, items: Sequence[Item], streams: int, batch: int) -> 
         tokens = {i.organisation: "none" for i in items}
         rss_before = vm_rss_kib(proc.pid)
         seconds, outcomes = asyncio.run(drive(f"127.0.0.1:{port}", tokens, items, streams))
-        return StreamResult(
-            records=len(items),
-            seconds=round(seconds, 2),
-            rate=round(len(items) / seconds, 1),
-            outcomes=dict(outcomes),
-            rss_before_mib=round(rss_before / 1024, 1),
-            rss_after_mib=round(vm_rss_kib(proc.pid) / 1024, 1),
-            peak_mib=round(vm_hwm_kib(proc.pid) / 1024, 1),
-        )
+        return measured(len(items), seconds, outcomes, rss_before, proc.pid)
     finally:
         stop_process(proc)
 

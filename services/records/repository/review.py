@@ -114,9 +114,21 @@ def resolve_task(
     now: dt.datetime,
 ) -> None:
     """Record a data manager's decision on a task."""
+    _resolve(conn, review_tasks.c.task_id == task_id, decision, manager, reason, result_id, now)
+
+
+def _resolve(
+    conn: Connection,
+    which: ColumnElement[bool],
+    decision: str,
+    manager: str,
+    reason: str,
+    result_id: str,
+    now: dt.datetime,
+) -> None:
     conn.execute(
         update(review_tasks)
-        .where(review_tasks.c.task_id == task_id)
+        .where(which)
         .values(
             status=RESOLVED,
             decision=decision,
@@ -155,20 +167,7 @@ def close_tasks_between(
         and_(review_tasks.c.new_child == a, review_tasks.c.candidate == b),
         and_(review_tasks.c.new_child == b, review_tasks.c.candidate == a),
     )
-    conn.execute(
-        update(review_tasks)
-        .where(review_tasks.c.status == OPEN, pair)
-        .values(
-            status=RESOLVED,
-            decision=decision,
-            decided_by=manager,
-            decision_reason=reason,
-            result_id=result_id,
-            resolved_at=now,
-            held_by=None,
-            held_until=None,
-        )
-    )
+    _resolve(conn, and_(review_tasks.c.status == OPEN, pair), decision, manager, reason, result_id, now)
 
 
 # --- kept apart ---------------------------------------------------------------------------------
