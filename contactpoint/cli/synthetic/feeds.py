@@ -14,7 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from contactpoint.cli.synthetic import contacts
 from contactpoint.cli.synthetic.corruption import Copy, corrupt
 from contactpoint.cli.synthetic.people import Child, Household, age_on, household, years_before
-from contactpoint.cli.synthetic.places import Council, Gazetteer
+from contactpoint.cli.synthetic.places import COUNCILS, Council, Gazetteer
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.convert import from_date
 from contactpoint.records.v1 import records_service_pb2 as records_pb
@@ -66,8 +66,8 @@ _BY_NAME = {s.name: s for s in SYSTEMS}
 
 
 class _Feed:
-    def __init__(self, seed: int, today: dt.date) -> None:
-        self.seed, self.today = seed, today
+    def __init__(self, seed: int, today: dt.date, children: int = 0) -> None:
+        self.seed, self.today, self.children = seed, today, children
         self.rng = random.Random(seed)
         self.salt = zlib.crc32(f"{seed}:nhs".encode())
         self._gazetteers: dict[str, Gazetteer] = {}
@@ -76,7 +76,10 @@ class _Feed:
 
     def gazetteer(self, council: Council) -> Gazetteer:
         if council.code not in self._gazetteers:
-            self._gazetteers[council.code] = Gazetteer(council, self.seed)
+            # About a dozen children a street, as in England (400 streets at the least).
+            share = council.children / sum(c.children for c in COUNCILS)
+            streets = max(400, int(self.children * share / 12))
+            self._gazetteers[council.code] = Gazetteer(council, self.seed, streets)
         return self._gazetteers[council.code]
 
     def services(self, council: Council) -> contacts.Services:
@@ -205,7 +208,7 @@ def synthetic_feed(children: int, seed: int, *, today: dt.date) -> Iterator[Synt
     """Source records for `children` true children (numbered 0..children-1), from several councils'
     systems, the same for the same arguments. Households are made a batch at a time and their
     records shuffled within the batch, so memory stays small however many children."""
-    feed = _Feed(seed, today)
+    feed = _Feed(seed, today, children)
     person = number = 0
     batch: list[SyntheticRecord] = []
     while person < children:

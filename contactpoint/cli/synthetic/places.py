@@ -135,22 +135,23 @@ class Street:
 
 
 class Gazetteer:
-    """A council's streets (unique names, each in one district with one to three postcodes), the
-    same for the same seed."""
+    """A council's streets (names unique within a district, each with one to three postcodes),
+    the same for the same seed. England has about 1.7 million postcodes for 11 million children;
+    `streets` grows with the feed so that a postcode holds a handful of children, not hundreds."""
 
     def __init__(self, council: Council, seed: int, streets: int = 400) -> None:
         rng = random.Random(f"{seed}:{council.code}:streets")
         self.council = council
         districts = [(town, d) for town, ds in council.towns for d in ds]
-        names: set[str] = set()
+        names: set[tuple[str, str]] = set()
         self.streets: list[Street] = []
         while len(self.streets) < streets:
             stem = rng.choice(_STEMS) if rng.random() < 0.6 else SURNAMES["english"].pick(rng)
             name = f"{stem} {_SUFFIXES.pick(rng)}"
-            if name in names:
-                continue
-            names.add(name)
             town, district = rng.choice(districts)
+            if (name, district) in names:  # a name may recur in another district, as in England
+                continue
+            names.add((name, district))
             sector = rng.randrange(10)
             codes = tuple(postcode(rng, district, sector) for _ in range(rng.randint(1, 3)))
             self.streets.append(Street(name, town, codes, rng.choice((12, 30, 60, 120, 200))))
