@@ -11,6 +11,12 @@ import sys
 from typing import Any
 
 import structlog
+import structlog.tracebacks
+
+# Tracebacks as data, without the frames' local variables: those can hold a child's record.
+_TRACEBACKS = structlog.processors.ExceptionRenderer(
+    structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+)
 
 
 def configure_logging(*, level: str = "info", fmt: str = "auto", service: str = "") -> None:
@@ -23,7 +29,7 @@ def configure_logging(*, level: str = "info", fmt: str = "auto", service: str = 
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.dict_tracebacks if use_json else structlog.processors.format_exc_info,
+            _TRACEBACKS if use_json else structlog.processors.format_exc_info,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),

@@ -39,6 +39,8 @@ _URN = re.compile(r"^[0-9]{6,7}$")
 _ODS = re.compile(r"^[A-Z0-9]{3,10}$")
 # Apostrophes (straight, curly, backtick), full stop, hyphen-minus and hyphen.
 _NAME_PUNCTUATION = frozenset("'\u2019\u2018`.-\u2010")
+# An ASCII name with at least one letter and only letters, spaces and name punctuation.
+_ASCII_NAME = re.compile(r"[ '`.-]*[A-Za-z][A-Za-z '`.-]*")
 _KNOWN_GENDERS = frozenset(child_pb2.Gender.values())
 
 
@@ -107,6 +109,8 @@ def name_problem(value: str, *, required: bool = False, max_length: int = MAX_NA
     problem = text_problem(value, max_length=max_length, required=required)
     if problem or not value.strip():
         return problem
+    if _ASCII_NAME.fullmatch(value):  # nearly every name: letters, spaces and the usual punctuation
+        return None
     for ch in value:
         if not (ch.isalpha() or unicodedata.category(ch).startswith(("M", "Zs")) or ch in _NAME_PUNCTUATION):
             return "may contain only letters, spaces, hyphens, apostrophes and full stops"
