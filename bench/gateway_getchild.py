@@ -466,11 +466,11 @@ class Postgres:
         self.admin_url = admin_url
         self.created: list[str] = []
 
-    def new(self, name: str) -> str:
-        """The libpq URL of a new, empty database."""
+    def new(self, name: str, *, template: str = "") -> str:
+        """The libpq URL of a new database: empty, or a copy of `template`."""
         db = f"cp_bench_{name}_{uuid.uuid4().hex[:10]}"
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{db}"')
+            conn.execute(f'CREATE DATABASE "{db}"' + (f' TEMPLATE "{template}"' if template else ""))
         self.created.append(db)
         return f"{self.admin_url.rsplit('/', 1)[0]}/{db}"
 

@@ -179,7 +179,9 @@ def store_batch(
     }
     ready = [p for p in prepared if p is not None]
     existing = source_repo.sources_by_key(conn, {p.key for p in ready})
-    found = candidate_repo.candidates(conn, {k for p in ready if p.key not in existing for k in p.blocking})
+    found = candidate_repo.candidates(
+        conn, {h: k for p in ready if p.key not in existing for k, h in p.blocking_hashes.items()}
+    )
     by_key = defaultdict(list)
     for row in found:
         by_key[row.key].append(row)

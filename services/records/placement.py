@@ -25,6 +25,7 @@ from services.records.repository import children as child_repo
 from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
 from services.records.repository.rows import SourceKey, SourceRow
+from services.records.repository.writes import key_hash
 from services.records.tables import ACTIVE
 from services.records.validation import date_value
 
@@ -75,6 +76,7 @@ class Prepared:
     key: SourceKey
     features: Features
     blocking: list[str]
+    blocking_hashes: dict[str, int]  # each blocking key as it is stored and looked up
     content_hash: str
     as_of: dt.datetime | None
 
@@ -98,11 +100,13 @@ class Batch:
 
 def prepare(organisation: str, normal: pb.SourceRecord) -> Prepared:
     features = features_of(normal)
+    blocking = sorted(set(blocking_keys(features)))
     return Prepared(
         record=normal,
         key=SourceKey(organisation, normal.source_system, normal.source_record_id),
         features=features,
-        blocking=sorted(set(blocking_keys(features))),
+        blocking=blocking,
+        blocking_hashes={k: key_hash(k) for k in blocking},
         content_hash=content_hash(normal),
         as_of=normal.as_of.ToDatetime(dt.UTC) if normal.HasField("as_of") else None,
     )
@@ -128,7 +132,7 @@ def new_source(
         match_outcome=outcome.value,
         match_score=score,
         match_reasons=reasons,
-        blocking=p.blocking,
+        blocking_hashes=list(p.blocking_hashes.values()),
         names=name_rows(p.record),
     )
 

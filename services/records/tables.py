@@ -66,6 +66,9 @@ source_records = Table(
     Column("record", LargeBinary, nullable=False),
     # What matching compares (linkage.Features as JSON).
     Column("features", Text, nullable=False),
+    # The blocking keys filed for it (8-byte hashes, repository/writes.pack_hashes): what to
+    # delete when it changes, so the keys need no index by source record.
+    Column("blocking", LargeBinary, nullable=False),
     # SHA-256 of the record without as_of: equal hashes mean an unchanged record.
     Column("content_hash", String(64), nullable=False),
     # As the source gave it (None when it did not): orders a child's sources, latest wins.
@@ -83,8 +86,9 @@ source_records = Table(
 
 # Blocking keys of every active source record: finding a new record's candidates is one indexed
 # lookup per key, whatever the size of the registry. A dozen rows per record, written and deleted
-# only with their source record (repository/sources.py), so no foreign key: its per-row check
-# was a third of the cost of storing them.
+# only with their source record (repository/sources.py), so no foreign key (its per-row check
+# was a third of the cost of storing them) and no index by source record (they are deleted by
+# their full primary key, from the hashes kept in `source_records.blocking`).
 blocking_keys = Table(
     "blocking_keys",
     metadata,
@@ -93,7 +97,6 @@ blocking_keys = Table(
     Column("key", BigInteger, primary_key=True, autoincrement=False),
     Column("source_id", String(32), primary_key=True),
 )
-Index("ix_blocking_keys_source_id", blocking_keys.c.source_id)
 
 # One row per name (current first, then former names) of every active source record: FindChild.
 match_keys = Table(

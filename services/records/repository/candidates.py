@@ -4,14 +4,14 @@ transactions ingesting the same child at the same moment."""
 from __future__ import annotations
 
 import zlib
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from sqlalchemy import Connection, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, INTEGER
 
 from contactpoint.platform.db import dialect_of
 from services.records.repository.rows import CandidateRow, SourceKey
-from services.records.repository.writes import key_hash, one_of
+from services.records.repository.writes import one_of
 from services.records.tables import ACTIVE, blocking_keys, children, source_records
 
 # Locks are taken on one of LOCK_BUCKETS hashes of each name, under our own class id: a batch of
@@ -39,8 +39,9 @@ def serialise_on(conn: Connection, names: Collection[str]) -> None:
     conn.execute(_LOCK_KEYS, {"lock_class": LOCK_CLASS, "keys": sorted({lock_bucket(n) for n in names})})
 
 
-def candidates(conn: Connection, keys: Collection[str]) -> list[CandidateRow]:
-    """Active source records of active children that share any of `keys`, one row per key hit.
+def candidates(conn: Connection, keys: Mapping[int, str]) -> list[CandidateRow]:
+    """Active source records of active children that share any of `keys` (by their hashes), one
+    row per key hit.
 
     Two index lookups, not one join: the keys' source ids first (an index-only scan of the
     blocking keys' primary key), then each distinct source record once, by primary key — so the
@@ -48,7 +49,7 @@ def candidates(conn: Connection, keys: Collection[str]) -> list[CandidateRow]:
     features cross the wire once however many of its keys matched."""
     if not keys:
         return []
-    by_hash = {key_hash(k): k for k in keys}
+    by_hash = keys
     hits = conn.execute(
         select(blocking_keys.c.key, blocking_keys.c.source_id).where(
             one_of(conn, blocking_keys.c.key, by_hash)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, text, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from contactpoint.platform.db import dialect_of
 from services.records.repository.rows import SourceKey, SourceRow, SubmissionRow
-from services.records.repository.writes import key_hash, one_of, unique
+from services.records.repository.writes import one_of, pack_hashes, unique, unpack_hashes
 from services.records.tables import blocking_keys, match_keys, source_records, submissions
 
 
@@ -40,7 +41,7 @@ class NewSource:
     match_outcome: str
     match_score: float | None
     match_reasons: Sequence[str]
-    blocking: Sequence[str]
+    blocking_hashes: Sequence[int]  # the blocking keys as stored (repository.writes.key_hash)
     names: Sequence[MatchKeyRow]
 
 
@@ -131,6 +132,7 @@ def insert_sources(conn: Connection, rows: Sequence[NewSource], *, now: dt.datet
                     "contactpoint_id": r.contactpoint_id,
                     "record": r.record,
                     "features": r.features,
+                    "blocking": pack_hashes(r.blocking_hashes),
                     "content_hash": r.content_hash,
                     "as_of": r.as_of,
                     "withdrawn": False,
@@ -146,73 +148,78 @@ def insert_sources(conn: Connection, rows: Sequence[NewSource], *, now: dt.datet
     _insert_keys(conn, rows)
 
 
-_UNNEST_BLOCKING = text(
-    "INSERT INTO blocking_keys (key, source_id)"
-    " SELECT * FROM unnest(CAST(:keys AS bigint[]), CAST(:ids AS varchar[]))"
-)
-_UNNEST_NAMES = text(
-    "INSERT INTO match_keys (source_id, contactpoint_id, position, family_key, given_keys, date_of_birth,"
-    " postcode_key, gender) SELECT * FROM unnest(CAST(:source_id AS varchar[]),"
-    " CAST(:contactpoint_id AS varchar[]),"
-    " CAST(:position AS integer[]), CAST(:family_key AS varchar[]), CAST(:given_keys AS varchar[]),"
-    " CAST(:date_of_birth AS date[]), CAST(:postcode_key AS varchar[]), CAST(:gender AS integer[]))"
+_NAME_COLUMNS = (
+    "source_id",
+    "contactpoint_id",
+    "position",
+    "family_key",
+    "given_keys",
+    "date_of_birth",
+    "postcode_key",
+    "gender",
 )
 
 
 def _insert_keys(conn: Connection, rows: Sequence[NewSource]) -> None:
     """Blocking and name keys of new or replaced source records: a dozen rows per record, so on
-    PostgreSQL they go in as arrays, one statement per table (executemany is several times slower)."""
-    blocking = [(key_hash(k), r.id) for r in rows for k in r.blocking]
-    names = [(r, n) for r in rows for n in r.names]
+    PostgreSQL they go in by binary COPY (an INSERT of arrays spent most of its time formatting
+    the arrays as text; executemany is several times slower again)."""
+    blocking = [(h, r.id) for r in rows for h in r.blocking_hashes]
+    names = [
+        (
+            r.id,
+            r.contactpoint_id,
+            n.position,
+            n.family_key,
+            n.given_keys,
+            n.date_of_birth,
+            n.postcode_key,
+            n.gender,
+        )
+        for r in rows
+        for n in r.names
+    ]
     if dialect_of(conn) == "postgresql":
-        if blocking:
-            conn.execute(
-                _UNNEST_BLOCKING, {"keys": [k for k, _ in blocking], "ids": [i for _, i in blocking]}
-            )
-        if names:
-            conn.execute(
-                _UNNEST_NAMES,
-                {
-                    "source_id": [r.id for r, _ in names],
-                    "contactpoint_id": [r.contactpoint_id for r, _ in names],
-                    "position": [n.position for _, n in names],
-                    "family_key": [n.family_key for _, n in names],
-                    "given_keys": [n.given_keys for _, n in names],
-                    "date_of_birth": [n.date_of_birth for _, n in names],
-                    "postcode_key": [n.postcode_key for _, n in names],
-                    "gender": [n.gender for _, n in names],
-                },
-            )
+        _copy(conn, "blocking_keys", ("key", "source_id"), ("int8", "varchar"), blocking)
+        _copy(
+            conn,
+            "match_keys",
+            _NAME_COLUMNS,
+            ("varchar", "varchar", "int4", "varchar", "varchar", "date", "varchar", "int4"),
+            names,
+        )
         return
     if blocking:
         conn.execute(insert(blocking_keys), [{"key": k, "source_id": i} for k, i in blocking])
     if names:
-        conn.execute(
-            insert(match_keys),
-            [
-                {
-                    "source_id": r.id,
-                    "contactpoint_id": r.contactpoint_id,
-                    "position": n.position,
-                    "family_key": n.family_key,
-                    "given_keys": n.given_keys,
-                    "date_of_birth": n.date_of_birth,
-                    "postcode_key": n.postcode_key,
-                    "gender": n.gender,
-                }
-                for r, n in names
-            ],
-        )
+        conn.execute(insert(match_keys), [dict(zip(_NAME_COLUMNS, n, strict=True)) for n in names])
+
+
+def _copy(
+    conn: Connection, table: str, columns: Sequence[str], types: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Rows into a PostgreSQL table by binary COPY, inside the connection's transaction."""
+    if not rows:
+        return
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with unique(), raw.cursor() as cursor:
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(list(types))
+            for row in rows:
+                copy.write_row(row)
 
 
 def replace_source(conn: Connection, row: NewSource, *, now: dt.datetime) -> None:
     """A source record's new content (it stays with its child), its keys replaced."""
+    delete_keys(conn, [row.id])
     conn.execute(
         update(source_records)
         .where(source_records.c.id == row.id)
         .values(
             record=row.record,
             features=row.features,
+            blocking=pack_hashes(row.blocking_hashes),
             content_hash=row.content_hash,
             as_of=row.as_of,
             withdrawn=False,
@@ -220,7 +227,6 @@ def replace_source(conn: Connection, row: NewSource, *, now: dt.datetime) -> Non
             updated_at=now,
         )
     )
-    delete_keys(conn, [row.id])
     _insert_keys(conn, [row])
 
 
@@ -231,19 +237,31 @@ def set_as_of(conn: Connection, source_id: str, as_of: dt.datetime) -> None:
 
 def withdraw(conn: Connection, source_id: str, *, now: dt.datetime) -> None:
     """Withdraw one source record: it no longer takes part in its child or in matching."""
+    delete_keys(conn, [source_id])
     conn.execute(
         update(source_records)
         .where(source_records.c.id == source_id)
-        .values(withdrawn=True, withdrawn_at=now, updated_at=now)
+        .values(withdrawn=True, withdrawn_at=now, updated_at=now, blocking=pack_hashes([]))
     )
-    delete_keys(conn, [source_id])
+
+
+_DELETE_BLOCKING = delete(blocking_keys).where(
+    blocking_keys.c.key == bindparam("k"), blocking_keys.c.source_id == bindparam("s")
+)
 
 
 def delete_keys(conn: Connection, source_ids: Collection[str]) -> None:
-    """Drop source records' blocking and name keys."""
-    if source_ids:
-        conn.execute(delete(blocking_keys).where(blocking_keys.c.source_id.in_(sorted(source_ids))))
-        conn.execute(delete(match_keys).where(match_keys.c.source_id.in_(sorted(source_ids))))
+    """Drop source records' blocking keys (by the hashes kept with each record) and name keys."""
+    if not source_ids:
+        return
+    ids = sorted(source_ids)
+    held = conn.execute(
+        select(source_records.c.id, source_records.c.blocking).where(source_records.c.id.in_(ids))
+    ).all()
+    pairs = [{"k": h, "s": r.id} for r in held for h in unpack_hashes(bytes(r.blocking))]
+    if pairs:
+        conn.execute(_DELETE_BLOCKING, pairs)
+    conn.execute(delete(match_keys).where(match_keys.c.source_id.in_(ids)))
 
 
 def active_sources(conn: Connection, contactpoint_ids: Collection[str]) -> list[SourceRow]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterator
+import struct
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from sqlalchemy import ColumnElement, Connection, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
@@ -19,7 +21,7 @@ def unique() -> Iterator[None]:
     """Two transactions raced to create the same row; the caller retries the whole transaction."""
     try:
         yield
-    except IntegrityError as exc:
+    except (IntegrityError, psycopg.IntegrityError) as exc:
         raise ConcurrentChange("a concurrent transaction wrote the same key") from exc
 
 
@@ -31,6 +33,16 @@ def one_of(conn: Connection, column: Any, values: Collection[Any]) -> ColumnElem
     if conn.dialect.name == "postgresql":
         return column == any_(bindparam(None, ordered, type_=ARRAY(column.type)))  # type: ignore[no-any-return]
     return column.in_(ordered)  # type: ignore[no-any-return]
+
+
+def pack_hashes(hashes: Sequence[int]) -> bytes:
+    """Key hashes as stored beside their record: 8 bytes each, big-endian."""
+    return struct.pack(f">{len(hashes)}q", *hashes)
+
+
+def unpack_hashes(packed: bytes) -> list[int]:
+    """The hashes `pack_hashes` stored."""
+    return list(struct.unpack(f">{len(packed) // 8}q", packed))
 
 
 def key_hash(key: str) -> int:

@@ -268,3 +268,50 @@ def test_two_councils_racing_with_one_new_child_make_one_child(database_url: str
     finally:
         for replica in replicas:
             replica.dispose()
+
+
+def test_blocking_keys_follow_their_record_through_change_and_withdrawal(db: Database) -> None:
+    """The keys filed for a record are exactly its current ones: a changed record's old keys
+    go, and a withdrawn record leaves none behind (they are derived from personal data)."""
+    from services.records.linkage import blocking_keys, features_of
+    from services.records.repository.writes import key_hash, unpack_hashes
+    from services.records.tables import blocking_keys as keys_table
+    from services.records.validation import checked_record
+
+    def filed() -> set[int]:
+        rows = db.run_sync(lambda c: c.execute(select(keys_table.c.key)).all(), write=False)
+        return {r.key for r in rows}
+
+    def expected(record: pb.SourceRecord) -> set[int]:
+        normal, problems = checked_record(record, now=NOW)
+        assert normal is not None and not problems
+        return {key_hash(k) for k in blocking_keys(features_of(normal))}
+
+    before = filed()
+    original = make_record("keys-1")
+    submit(db, original)
+    assert filed() - before == expected(original)
+
+    moved = make_record(
+        "keys-1",
+        name=child_pb2.PersonName(given_names="Amelia", family_name="Okafor-Reid"),
+        address=child_pb2.Address(lines=["9 Low Road"], town="Leeds", postcode="LS1 4AP"),
+    )
+    db.run_sync(
+        lambda c: ingestion.submit(c, organisation=ORG_A, request_id="keys-1-moved", record=moved, now=NOW)
+    )
+    assert filed() - before == expected(moved)
+    stored = db.run_sync(
+        lambda c: c.execute(
+            select(source_records.c.blocking).where(source_records.c.source_record_id == "keys-1")
+        ).scalar_one(),
+        write=False,
+    )
+    assert set(unpack_hashes(bytes(stored))) == expected(moved)
+
+    db.run_sync(
+        lambda c: ingestion.withdraw(
+            c, organisation=ORG_A, source_system="social-care", source_record_id="keys-1", now=NOW
+        )
+    )
+    assert filed() == before

@@ -33,6 +33,7 @@ def upgrade() -> None:
     with op.batch_alter_table("source_records") as batch:
         batch.add_column(sa.Column("record", sa.LargeBinary))
         batch.add_column(sa.Column("features", sa.Text))
+        batch.add_column(sa.Column("blocking", sa.LargeBinary))
         batch.add_column(sa.Column("match_outcome", sa.String(16), nullable=False, server_default="CREATED"))
         batch.add_column(sa.Column("match_score", sa.Float))
         batch.add_column(sa.Column("match_reasons", sa.JSON))
@@ -42,12 +43,12 @@ def upgrade() -> None:
         sa.Column("key", sa.BigInteger, primary_key=True, autoincrement=False),
         sa.Column("source_id", sa.String(32), primary_key=True),
     )
-    op.create_index("ix_blocking_keys_source_id", "blocking_keys", ["source_id"])
     _backfill()
     with op.batch_alter_table("source_records") as batch:
         batch.drop_column("content")
         batch.alter_column("record", existing_type=sa.LargeBinary, nullable=False)
         batch.alter_column("features", existing_type=sa.Text, nullable=False)
+        batch.alter_column("blocking", existing_type=sa.LargeBinary, nullable=False)
         batch.alter_column("match_reasons", existing_type=sa.JSON, nullable=False)
         batch.alter_column("match_outcome", existing_type=sa.String(16), server_default=None)
     with op.batch_alter_table("children") as batch:
@@ -116,7 +117,7 @@ def _backfill() -> None:
     from contactpoint.records.v1 import records_service_pb2 as pb
     from services.records.children import archive_date
     from services.records.linkage import blocking_keys, features_of
-    from services.records.repository.writes import key_hash
+    from services.records.repository.writes import key_hash, pack_hashes
 
     conn = op.get_bind()
     sources = sa.table(
@@ -126,6 +127,7 @@ def _backfill() -> None:
         sa.column("content", sa.JSON),
         sa.column("record", sa.LargeBinary),
         sa.column("features", sa.Text),
+        sa.column("blocking", sa.LargeBinary),
         sa.column("match_reasons", sa.JSON),
         sa.column("withdrawn", sa.Boolean),
         sa.column("as_of", sa.DateTime(timezone=True)),
@@ -148,21 +150,20 @@ def _backfill() -> None:
         content = row.content if isinstance(row.content, dict) else json.loads(row.content)
         record = json_format.ParseDict(content, pb.SourceRecord(), ignore_unknown_fields=True)
         features = features_of(record)
+        hashes = [] if row.withdrawn else [key_hash(k) for k in sorted(set(blocking_keys(features)))]
         conn.execute(
             sa.update(sources)
             .where(sources.c.id == row.id)
             .values(
                 record=record.SerializeToString(deterministic=True),
                 features=features.to_json(),
+                blocking=pack_hashes(hashes),
                 match_reasons=[],
             )
         )
         if not row.withdrawn:
-            rows_of_keys = [
-                {"key": key_hash(k), "source_id": row.id} for k in sorted(set(blocking_keys(features)))
-            ]
-            if rows_of_keys:
-                conn.execute(sa.insert(keys), rows_of_keys)
+            if hashes:
+                conn.execute(sa.insert(keys), [{"key": h, "source_id": row.id} for h in hashes])
             when = row.as_of or row.updated_at
             by_child.setdefault(row.contactpoint_id, []).append((when, record))
     for contactpoint_id, held in by_child.items():
