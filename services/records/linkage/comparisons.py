@@ -19,14 +19,15 @@ CLOSE = 0.92  # Jaro-Winkler of one slip of the pen in a name of five letters or
 NEAR = 0.85
 # One typo in a name this short can make another name (Ian/Jan, Eva/Ava), so "one_edit" needs more.
 MIN_ONE_EDIT = 4
+MIN_SOUND = 3  # a sound of fewer letters says little ("Al"/"Eli")
 STREET_SIMILAR = 85.0  # rapidfuzz token_set_ratio, 0 to 100
 SHORTEST_POSTCODE = 5  # "M11AE"
 KNOWN_GENDERS = frozenset({1, 2, 3})  # male, female, indeterminate; 0 and 4 say nothing
 
 LEVELS: dict[str, tuple[str, ...]] = {
     "given_names": (
-        "exact", "reordered", "joined", "first", "nickname", "jaro_winkler_0.92", "one_edit",
-        "jaro_winkler_0.85", "initial", "middle", "swapped", "else",
+        "exact", "reordered", "joined", "first", "dropped", "nickname", "jaro_winkler_0.92", "one_edit",
+        "jaro_winkler_0.85", "phonetic", "initial", "middle", "swapped", "else",
     ),
     "family_name": (
         "exact", "former", "part", "jaro_winkler_0.92", "one_edit", "jaro_winkler_0.85", "phonetic",
@@ -67,8 +68,9 @@ def _joined(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
 def given_level(a: tuple[str, ...], b: tuple[str, ...]) -> str:
     """Given names: the same; the same names reordered or with middle names dropped; hyphenated,
     spaced or joined ("Mary-Jane"/"Maryjane"); the same first name; nicknames; spelling
-    variants of the first name (Jaro-Winkler, or one typo); an initial for it; different first
-    names but the same middle names; else."""
+    variants of the first name (Jaro-Winkler, or one typo, or the same sound); an initial for it;
+    different first names but the same middle names; else. "dropped" is a child known by a middle
+    name in one record: "Chloe" for "Aria Chloe"."""
     if not a or not b:
         return MISSING
     if a == b:
@@ -83,6 +85,8 @@ def given_level(a: tuple[str, ...], b: tuple[str, ...]) -> str:
         return "joined"
     if a0 == b0:
         return "first"
+    if len(a) != len(b) and (_in_order(a, b[1:]) if len(a) < len(b) else _in_order(b, a[1:])):
+        return "dropped"  # known by a middle name: "Chloe" for "Aria Chloe"
     if nicknames(a0, b0):
         return "nickname"
     level = first_name_level(a0, b0)
@@ -101,6 +105,8 @@ def first_name_level(a0: str, b0: str) -> str:
             return "one_edit"
         if similarity >= NEAR:
             return "jaro_winkler_0.85"
+        if min(len(a0), len(b0)) >= MIN_SOUND and sound(a0) == sound(b0):
+            return "phonetic"  # "Elly"/"Ellie", "Kieran"/"Ciaran"
         return "else"
     return "initial" if a0[0] == b0[0] else "else"
 

@@ -25,14 +25,16 @@ PRIOR = 2.0**-7
 # field -> level -> (m, u); the "else" level is filled in as 1 - the others.
 PARAMETERS: dict[str, dict[str, tuple[float, float]]] = {
     "given_names": {
-        "exact": (0.78, 0.003),
+        "exact": (0.75, 0.003),
         "reordered": (0.05, 0.0008),
         "joined": (0.01, 0.00005),
         "first": (0.02, 0.001),
+        "dropped": (0.02, 0.0005),
         "nickname": (0.045, 0.0008),
         "jaro_winkler_0.92": (0.04, 0.003),
         "one_edit": (0.02, 0.001),
         "jaro_winkler_0.85": (0.01, 0.015),
+        "phonetic": (0.01, 0.003),
         "initial": (0.018, 0.003),
         "middle": (0.003, 0.0003),
         "swapped": (0.003, 0.00001),

@@ -12,6 +12,7 @@ from rapidfuzz.distance import DamerauLevenshtein
 
 from services.records.linkage.comparisons import (
     KNOWN_GENDERS,
+    MIN_SOUND,
     dob_level,
     family_level,
     first_name_level,
@@ -30,7 +31,6 @@ _SAME_POSTCODE = frozenset({"full", "sector", "near"})
 _SAME_DOB = frozenset({"exact", "day_month_swapped", "one_part"})
 # Names at least this long may have two typos and still be one name.
 LONG_NAME = 6
-MIN_SOUND = 3
 
 
 def _typos(a: str, b: str) -> int:

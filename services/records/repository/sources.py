@@ -196,18 +196,22 @@ def _insert_keys(conn: Connection, rows: Sequence[NewSource]) -> None:
 
 
 def _copy(
-    conn: Connection, table: str, columns: Sequence[str], types: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    conn: Connection,
+    table: str,
+    columns: Sequence[str],
+    types: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
 ) -> None:
     """Rows into a PostgreSQL table by binary COPY, inside the connection's transaction."""
     if not rows:
         return
     raw = conn.connection.driver_connection
     assert raw is not None
-    with unique(), raw.cursor() as cursor:
-        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(list(types))
-            for row in rows:
-                copy.write_row(row)
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+    with unique(), raw.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.set_types(list(types))
+        for row in rows:
+            copy.write_row(row)
 
 
 def replace_source(conn: Connection, row: NewSource, *, now: dt.datetime) -> None:

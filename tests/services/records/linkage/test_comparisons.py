@@ -39,6 +39,8 @@ CASES = [
     ("given_names", given("mary", "jane"), given("maryjane"), "joined"),  # Mary-Jane / Maryjane
     ("given_names", given("mary", "jane", "ann"), given("maryjane"), "joined"),
     ("given_names", given("mary", "jane"), given("mary", "rose"), "first"),
+    ("given_names", given("chloe"), given("aria", "chloe"), "dropped"),  # known by a middle name
+    ("given_names", given("aria", "chloe", "may"), given("chloe", "may"), "dropped"),
     ("given_names", given("william"), given("bill"), "nickname"),
     ("given_names", given("liam"), given("william"), "nickname"),
     ("given_names", given("katie"), given("catherine"), "nickname"),
@@ -50,6 +52,8 @@ CASES = [
     ("given_names", given("aisha"), given("aislia"), "jaro_winkler_0.92"),  # OCR: "li" for "h"
     ("given_names", given("nicola"), given("nlcola"), "one_edit"),  # OCR: "l" for "i", early on
     ("given_names", given("jesica"), given("jessfca"), "jaro_winkler_0.85"),
+    ("given_names", given("elly"), given("ellie"), "phonetic"),
+    ("given_names", given("philip"), given("filip"), "phonetic"),
     ("given_names", given("j"), given("james"), "initial"),
     ("given_names", given("tom", "edward"), given("harry", "edward"), "middle"),
     ("given_names", given("james"), given("amelia"), "else"),
