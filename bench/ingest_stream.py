@@ -159,7 +159,7 @@ def preload_by_truth(url: str, items: Sequence[Item], batch: int = 5000) -> floa
     from services.records.children import archive_date
     from services.records.ingestion import Submission, prepare_batch
     from services.records.main import MIGRATIONS
-    from services.records.model import DEFAULT_LIMITS, Outcome
+    from services.records.model import DEFAULT_LIMITS, ConcurrentChange, Outcome
     from services.records.repository import children as child_repo
     from services.records.repository import sources as source_repo
 
@@ -176,28 +176,36 @@ def preload_by_truth(url: str, items: Sequence[Item], batch: int = 5000) -> floa
             organisation=organisation,
             submissions=[Submission(f"preload-{n}", item.record) for n, item in chunk],
         )
-        now = dt.datetime.now(dt.UTC)
-        new_children, sources, answers = [], [], []
-        for (n, item), p, digest in zip(chunk, prepared.prepared, prepared.hashes, strict=True):
-            assert p is not None, "the generator's records are valid"
-            cid = child_of.get(item.person)
-            outcome = Outcome.LINKED
-            if cid is None:
-                cid = child_of[item.person] = new_contactpoint_id()
-                outcome = Outcome.CREATED
-                new_children.append((cid, False, archive_date([p.record], DEFAULT_LIMITS)))
-            sources.append(
-                placement.new_source(
-                    p, cid, source_id=os.urandom(16).hex(), outcome=outcome, score=None, reasons=()
+        for _ in range(5):  # a new ContactPoint ID may collide with one already issued: new ones
+            now = dt.datetime.now(dt.UTC)
+            fresh: dict[int, str] = {}
+            new_children, sources, answers = [], [], []
+            for (n, item), p, digest in zip(chunk, prepared.prepared, prepared.hashes, strict=True):
+                assert p is not None, "the generator's records are valid"
+                cid = child_of.get(item.person) or fresh.get(item.person)
+                outcome = Outcome.LINKED
+                if cid is None:
+                    cid = fresh[item.person] = new_contactpoint_id()
+                    outcome = Outcome.CREATED
+                    new_children.append((cid, False, archive_date([p.record], DEFAULT_LIMITS)))
+                sources.append(
+                    placement.new_source(
+                        p, cid, source_id=os.urandom(16).hex(), outcome=outcome, score=None, reasons=()
+                    )
                 )
-            )
-            answers.append(
-                source_repo.NewSubmission(organisation, f"preload-{n}", digest, cid, outcome.value)
-            )
-        with db.writer.begin() as conn:
-            child_repo.insert_children(conn, new_children, now=now)
-            source_repo.insert_sources(conn, sources, now=now)
-            source_repo.insert_submissions(conn, answers, now=now)
+                answers.append(
+                    source_repo.NewSubmission(organisation, f"preload-{n}", digest, cid, outcome.value)
+                )
+            try:
+                with db.writer.begin() as conn:
+                    child_repo.insert_children(conn, new_children, now=now)
+                    source_repo.insert_sources(conn, sources, now=now)
+                    source_repo.insert_submissions(conn, answers, now=now)
+            except ConcurrentChange:
+                continue
+            child_of.update(fresh)
+            return
+        raise RuntimeError("ContactPoint IDs kept colliding")
 
     # The blocking keys' index is built once at the end, as a bulk load would (fifteen random
     # index insertions a record is most of the cost of a load this size).

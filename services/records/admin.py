@@ -100,6 +100,6 @@ def store(
     for _ in range(ATTEMPTS):
         try:
             return db.run_sync(lambda c: ingestion.store_batch(c, batch, matcher=matcher, limits=limits))
-        except TransactionConflict:
+        except (TransactionConflict, ConcurrentChange):
             continue  # another writer won a race (a key, a deadlock): the whole batch again
     raise ConcurrentChange("the batch kept colliding with concurrent writers")

@@ -151,24 +151,55 @@ def store_batch(
     matcher: Matcher | None = None,
     limits: AgeLimits = DEFAULT_LIMITS,
 ) -> list[Submitted | ContactPointError]:
-    """Match and store a prepared batch in one transaction (see `submit_many`)."""
+    """Match and store a prepared batch in one transaction (see `submit_many`).
+
+    Decided before the locks, checked after them: the batch reads its candidates and decides every
+    record, then takes the locks on its keys and looks again at which records are filed under
+    them. Only if a concurrent writer filed one meanwhile (the same child from another council at
+    the same moment) is the batch decided again, now under the locks. So two batches' matching
+    overlaps, and only their writes are serialised."""
     matcher = matcher or Matcher()
+    ready = [p for p in prepared_batch.prepared if p is not None]
+    hashes = {h: k for p in ready for k, h in p.blocking_hashes.items()}
+    lock_names = [
+        f"req:{prepared_batch.organisation}:{s.request_id}"
+        for s, problem in zip(prepared_batch.submissions, prepared_batch.rid_problems, strict=True)
+        if not problem
+    ]
+    for p in ready:
+        lock_names.append(f"src:{p.key.organisation}:{p.key.source_system}:{p.key.source_record_id}")
+        lock_names.extend(p.blocking)
+    # A source record twice in one batch is written between its two arrivals: locks first.
+    locked = len({p.key for p in ready}) < len(ready)
+    if locked:
+        candidate_repo.serialise_on(conn, lock_names)
+    hits, decided = _decide(conn, prepared_batch, hashes, matcher=matcher, limits=limits)
+    if not locked:
+        candidate_repo.serialise_on(conn, lock_names)
+        if candidate_repo.key_hits(conn, hashes) != hits:
+            hits, decided = _decide(conn, prepared_batch, hashes, matcher=matcher, limits=limits)
+    results, batch = decided
+    placement.flush(conn, batch, limits=limits, now=prepared_batch.now)
+    return results
+
+
+def _decide(
+    conn: Connection,
+    prepared_batch: PreparedBatch,
+    hashes: dict[int, str],
+    *,
+    matcher: Matcher,
+    limits: AgeLimits,
+) -> tuple[frozenset[tuple[int, str]], tuple[list[Submitted | ContactPointError], placement.Batch]]:
+    """Read what the batch needs and decide each record in order; nothing is written, except
+    between the two arrivals of one source record in the batch."""
     organisation, submissions, now = (
         prepared_batch.organisation,
         prepared_batch.submissions,
         prepared_batch.now,
     )
-    hashes, rid_problems = prepared_batch.hashes, prepared_batch.rid_problems
+    request_hashes, rid_problems = prepared_batch.hashes, prepared_batch.rid_problems
     violations, prepared = prepared_batch.violations, prepared_batch.prepared
-
-    lock_names = [
-        f"req:{organisation}:{s.request_id}" for s, p in zip(submissions, rid_problems, strict=True) if not p
-    ]
-    for p in prepared:
-        if p is not None:
-            lock_names.append(f"src:{p.key.organisation}:{p.key.source_system}:{p.key.source_record_id}")
-            lock_names.extend(p.blocking)
-    candidate_repo.serialise_on(conn, lock_names)
 
     valid_ids = {s.request_id for s, p in zip(submissions, rid_problems, strict=True) if not p}
     priors = {
@@ -179,9 +210,9 @@ def store_batch(
     }
     ready = [p for p in prepared if p is not None]
     existing = source_repo.sources_by_key(conn, {p.key for p in ready})
-    found = candidate_repo.candidates(
-        conn, {h: k for p in ready if p.key not in existing for k, h in p.blocking_hashes.items()}
-    )
+    wanted = {h for p in ready if p.key not in existing for h in p.blocking_hashes.values()}
+    hits = candidate_repo.key_hits(conn, hashes.keys())
+    found = candidate_repo.candidates_of(conn, [hit for hit in hits if hit[0] in wanted], hashes)
     by_key = defaultdict(list)
     for row in found:
         by_key[row.key].append(row)
@@ -197,7 +228,7 @@ def store_batch(
             continue
         if s.request_id in priors:
             first_hash, answer = priors[s.request_id]
-            if first_hash != hashes[i]:
+            if first_hash != request_hashes[i]:
                 results.append(
                     FailedPrecondition(
                         "this request_id was already used for a different record", REQUEST_ID_REUSED
@@ -217,19 +248,22 @@ def store_batch(
             batch = placement.Batch(local=batch.local, new_children=batch.new_children)
         held = existing.get(p.key)
         if held is not None:
-            submitted = placement.update(conn, held, p, batch, now=now)
+            submitted = placement.update(held, p, batch)
         else:
             candidates = cache.candidates(r for k in p.blocking for r in by_key.get(k, ()))
             submitted = placement.place(p, candidates, batch, matcher=matcher, limits=limits)
         batch.submissions.append(
             source_repo.NewSubmission(
-                organisation, s.request_id, hashes[i], submitted.contactpoint_id, submitted.outcome.value
+                organisation,
+                s.request_id,
+                request_hashes[i],
+                submitted.contactpoint_id,
+                submitted.outcome.value,
             )
         )
-        priors[s.request_id] = (hashes[i], submitted)
+        priors[s.request_id] = (request_hashes[i], submitted)
         results.append(submitted)
-    placement.flush(conn, batch, limits=limits, now=now)
-    return results
+    return hits, (results, batch)
 
 
 def withdraw(

@@ -96,6 +96,9 @@ class Batch:
     local: dict[str, list[tuple[str, Candidate]]] = field(default_factory=lambda: defaultdict(list))
     new_children: set[str] = field(default_factory=set)
     new_keys: set[SourceKey] = field(default_factory=set)
+    # Records already held: a newer `as_of` for an unchanged one, or new content.
+    as_of: list[tuple[str, dt.datetime]] = field(default_factory=list)
+    replaced: list[source_repo.NewSource] = field(default_factory=list)
 
 
 def prepare(organisation: str, normal: pb.SourceRecord) -> Prepared:
@@ -194,22 +197,19 @@ def place(
     return Submitted(contactpoint_id, outcome)
 
 
-def update(conn: Connection, held: SourceRow, p: Prepared, batch: Batch, *, now: dt.datetime) -> Submitted:
-    """A source record the organisation already holds: it stays with its child."""
+def update(held: SourceRow, p: Prepared, batch: Batch) -> Submitted:
+    """A source record the organisation already holds: it stays with its child (written by
+    `flush`)."""
     if not held.withdrawn:
         if held.content_hash == p.content_hash:
             if p.as_of is not None and (held.as_of is None or p.as_of > held.as_of):
-                source_repo.set_as_of(conn, held.id, p.as_of)
+                batch.as_of.append((held.id, p.as_of))
             return Submitted(held.contactpoint_id, Outcome.UNCHANGED)
         if p.as_of is not None and held.as_of is not None and p.as_of < held.as_of:
             # An older snapshot than the one held (a late replay): the newer one stands.
             return Submitted(held.contactpoint_id, Outcome.UNCHANGED)
-    source_repo.replace_source(
-        conn,
-        new_source(
-            p, held.contactpoint_id, source_id=held.id, outcome=Outcome.LINKED, score=None, reasons=()
-        ),
-        now=now,
+    batch.replaced.append(
+        new_source(p, held.contactpoint_id, source_id=held.id, outcome=Outcome.LINKED, score=None, reasons=())
     )
     batch.touched.add(held.contactpoint_id)
     return Submitted(held.contactpoint_id, Outcome.LINKED)
@@ -223,6 +223,10 @@ def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime
         if any(r.status != ACTIVE for r in rows.values()) or len(rows) != len(batch.linked):
             raise ConcurrentChange("a child this batch joined changed meanwhile")
     child_repo.insert_children(conn, batch.children, now=now)
+    for source_id, as_of in batch.as_of:
+        source_repo.set_as_of(conn, source_id, as_of)
+    for replacement in batch.replaced:
+        source_repo.replace_source(conn, replacement, now=now)
     source_repo.insert_sources(conn, batch.sources, now=now)
     review_repo.insert_tasks(conn, batch.tasks, now=now)
     source_repo.insert_submissions(conn, batch.submissions, now=now)

@@ -39,22 +39,31 @@ def serialise_on(conn: Connection, names: Collection[str]) -> None:
     conn.execute(_LOCK_KEYS, {"lock_class": LOCK_CLASS, "keys": sorted({lock_bucket(n) for n in names})})
 
 
+def key_hits(conn: Connection, hashes: Collection[int]) -> frozenset[tuple[int, str]]:
+    """Which source records are filed under any of the key hashes: (hash, source id) pairs, from
+    an index-only scan of the blocking keys' primary key."""
+    if not hashes:
+        return frozenset()
+    query = select(blocking_keys.c.key, blocking_keys.c.source_id).where(
+        one_of(conn, blocking_keys.c.key, hashes)
+    )
+    return frozenset((r.key, r.source_id) for r in conn.execute(query))
+
+
 def candidates(conn: Connection, keys: Mapping[int, str]) -> list[CandidateRow]:
     """Active source records of active children that share any of `keys` (by their hashes), one
-    row per key hit.
+    row per key hit."""
+    return candidates_of(conn, key_hits(conn, keys), keys)
 
-    Two index lookups, not one join: the keys' source ids first (an index-only scan of the
-    blocking keys' primary key), then each distinct source record once, by primary key — so the
-    cost follows the number of candidates, not the size of the registry, and each record's
-    features cross the wire once however many of its keys matched."""
-    if not keys:
-        return []
-    by_hash = keys
-    hits = conn.execute(
-        select(blocking_keys.c.key, blocking_keys.c.source_id).where(
-            one_of(conn, blocking_keys.c.key, by_hash)
-        )
-    ).all()
+
+def candidates_of(
+    conn: Connection, hits: Collection[tuple[int, str]], by_hash: Mapping[int, str]
+) -> list[CandidateRow]:
+    """The candidates behind `key_hits`: each distinct source record read once, by primary key.
+
+    Two index lookups, not one join, so the cost follows the number of candidates, not the size
+    of the registry, and each record's features cross the wire once however many of its keys
+    matched."""
     if not hits:
         return []
     query = (
@@ -69,20 +78,20 @@ def candidates(conn: Connection, keys: Mapping[int, str]) -> list[CandidateRow]:
             children.c.provisional_shield,
         )
         .join(children, children.c.contactpoint_id == source_records.c.contactpoint_id)
-        .where(one_of(conn, source_records.c.id, {h.source_id for h in hits}), children.c.status == ACTIVE)
+        .where(one_of(conn, source_records.c.id, {s for _, s in hits}), children.c.status == ACTIVE)
     )
     found = {r.id: r for r in conn.execute(query)}
     return [
         CandidateRow(
-            key=by_hash[h.key],
+            key=by_hash[key],
             source_id=r.id,
             contactpoint_id=r.contactpoint_id,
             source=SourceKey(r.organisation, r.source_system, r.source_record_id),
             features=r.features,
             shielded=bool(r.shielded or r.provisional_shield),
         )
-        for h in hits
-        if (r := found.get(h.source_id)) is not None
+        for key, source_id in sorted(hits)
+        if (r := found.get(source_id)) is not None
     ]
 
 

@@ -270,6 +270,48 @@ def test_two_councils_racing_with_one_new_child_make_one_child(database_url: str
             replica.dispose()
 
 
+def test_a_child_filed_between_deciding_and_locking_is_seen(
+    database_url: str, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch decides before it takes its locks. A second council's record of the same new child,
+    committed in that gap, must still be found: the batch looks again under the locks and decides
+    again (one child, not two)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time: there is no gap")
+    from services.records.repository import candidates as candidate_repo
+
+    record = make_record("gap-1", nhs_number="")
+    record.name.given_names = "Gabriela"
+    record.date_of_birth.day = 27
+    other = pb.SourceRecord()
+    other.CopyFrom(record)
+    other.source_system, other.source_record_id = "education", "gap-9"
+    replica = Database(database_url)
+    serialise = candidate_repo.serialise_on
+    first: list[Submitted] = []
+    gaps: list[object] = []
+
+    def in_the_gap(conn: object, names: object) -> None:
+        if not gaps:  # the other council commits while this batch is between deciding and locking
+            gaps.append(conn)
+            first.append(
+                replica.run_sync(
+                    lambda c: ingestion.submit(c, organisation=ORG_B, request_id="gap-b", record=other, now=NOW)
+                )
+            )
+        serialise(conn, names)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(candidate_repo, "serialise_on", in_the_gap)
+    try:
+        second = db.run_sync(
+            lambda c: ingestion.submit(c, organisation=ORG_A, request_id="gap-a", record=record, now=NOW)
+        )
+    finally:
+        replica.dispose()
+    assert first[0].outcome is Outcome.CREATED
+    assert second == Submitted(first[0].contactpoint_id, Outcome.LINKED)
+
+
 def test_blocking_keys_follow_their_record_through_change_and_withdrawal(db: Database) -> None:
     """The keys filed for a record are exactly its current ones: a changed record's old keys
     go, and a withdrawn record leaves none behind (they are derived from personal data)."""
