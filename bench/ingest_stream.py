@@ -34,6 +34,7 @@ import json
 import os
 import random
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -337,21 +338,6 @@ def run_suite(
     try:
         for service, port in (("identity", identity_port), ("records", records_port)):
             command = [cli, "serve", service]
-            if service == "records" and os.environ.get("BENCH_PROFILE"):
-                # py-spy (the bench extra) samples the records service: raw folded stacks.
-                spy = str(Path(sys.executable).parent / "py-spy")
-                command = [
-                    spy,
-                    "record",
-                    "-r",
-                    "200",
-                    "-f",
-                    "raw",
-                    "-o",
-                    os.environ["BENCH_PROFILE"],
-                    "--",
-                    *command,
-                ]
             proc = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
             procs.append(proc)
             deadline = time.monotonic() + 60
@@ -385,7 +371,21 @@ def run_suite(
             )
         time.sleep(1.0)  # records has fetched identity's keys
         rss_before, pid = vm_rss_kib(procs[1].pid), procs[1].pid
+        spy = None
+        if os.environ.get("BENCH_PROFILE"):
+            # py-spy (the bench extra) samples the records service during the stream only: raw
+            # folded stacks, idle threads included (waiting on PostgreSQL or a lock shows).
+            spy = subprocess.Popen(
+                [
+                    str(Path(sys.executable).parent / "py-spy"),
+                    *("record", "--pid", str(pid), "--idle", "-r", "100", "-f", "raw"),
+                    *("-o", os.environ["BENCH_PROFILE"]),
+                ]
+            )
         seconds, outcomes = asyncio.run(drive(f"127.0.0.1:{records_port}", tokens, items, streams))
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its profile and detaches
+            spy.wait(60)
         return measured(len(items), seconds, outcomes, rss_before, pid)
     finally:
         for proc in reversed(procs):
