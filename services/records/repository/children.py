@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Iterable, Mapping
 
-from sqlalchemy import Connection, bindparam, exists, insert, select, update
+from sqlalchemy import Connection, bindparam, exists, select, update
 
 from services.records.repository.rows import ChildRow
-from services.records.repository.writes import unique
+from services.records.repository.writes import insert_rows
 from services.records.tables import ACTIVE, children
 
 
@@ -46,21 +46,20 @@ def insert_children(
     now: dt.datetime,
 ) -> None:
     """Store new active children: (contactpoint_id, provisional_shield, archive_on) each."""
-    rows = [
-        {
-            "contactpoint_id": cid,
-            "status": ACTIVE,
-            "shielded": False,
-            "provisional_shield": provisional,
-            "created_at": now,
-            "updated_at": now,
-            "archive_on": archive_on,
-        }
-        for cid, provisional, archive_on in new
-    ]
-    if rows:
-        with unique():
-            conn.execute(insert(children), rows)
+    insert_rows(
+        conn,
+        children,
+        (
+            "contactpoint_id",
+            "status",
+            "shielded",
+            "provisional_shield",
+            "created_at",
+            "updated_at",
+            "archive_on",
+        ),
+        [(cid, ACTIVE, False, provisional, now, now, archive_on) for cid, provisional, archive_on in new],
+    )
 
 
 def touch(conn: Connection, contactpoint_id: str, *, now: dt.datetime, archive_on: dt.date | None) -> None:

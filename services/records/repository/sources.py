@@ -5,13 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
-from contactpoint.platform.db import dialect_of
 from services.records.repository.rows import SourceKey, SourceRow, SubmissionRow
-from services.records.repository.writes import one_of, pack_hashes, unique, unpack_hashes
+from services.records.repository.writes import insert_rows, one_of, pack_hashes, unpack_hashes
 from services.records.tables import blocking_keys, match_keys, source_records, submissions
 
 
@@ -76,22 +74,12 @@ def submissions_of(
 
 def insert_submissions(conn: Connection, rows: Sequence[NewSubmission], *, now: dt.datetime) -> None:
     """Store first answers."""
-    if rows:
-        with unique():
-            conn.execute(
-                insert(submissions),
-                [
-                    {
-                        "organisation": r.organisation,
-                        "request_id": r.request_id,
-                        "request_hash": r.request_hash,
-                        "contactpoint_id": r.contactpoint_id,
-                        "outcome": r.outcome,
-                        "created_at": now,
-                    }
-                    for r in rows
-                ],
-            )
+    insert_rows(
+        conn,
+        submissions,
+        ("organisation", "request_id", "request_hash", "contactpoint_id", "outcome", "created_at"),
+        [(r.organisation, r.request_id, r.request_hash, r.contactpoint_id, r.outcome, now) for r in rows],
+    )
 
 
 # --- source records -----------------------------------------------------------------------------
@@ -116,38 +104,24 @@ def sources_by_key(conn: Connection, keys: Collection[SourceKey]) -> dict[Source
     return {r.key: r for r in rows}
 
 
-def insert_sources(conn: Connection, rows: Sequence[NewSource], *, now: dt.datetime) -> None:
-    """Store new source records with their blocking and name keys."""
-    if not rows:
-        return
-    with unique():
-        conn.execute(
-            insert(source_records),
-            [
-                {
-                    "id": r.id,
-                    "organisation": r.key.organisation,
-                    "source_system": r.key.source_system,
-                    "source_record_id": r.key.source_record_id,
-                    "contactpoint_id": r.contactpoint_id,
-                    "record": r.record,
-                    "features": r.features,
-                    "blocking": pack_hashes(r.blocking_hashes),
-                    "content_hash": r.content_hash,
-                    "as_of": r.as_of,
-                    "withdrawn": False,
-                    "match_outcome": r.match_outcome,
-                    "match_score": r.match_score,
-                    "match_reasons": list(r.match_reasons),
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for r in rows
-            ],
-        )
-    _insert_keys(conn, rows)
-
-
+_SOURCE_COLUMNS = (
+    "id",
+    "organisation",
+    "source_system",
+    "source_record_id",
+    "contactpoint_id",
+    "record",
+    "features",
+    "blocking",
+    "content_hash",
+    "as_of",
+    "withdrawn",
+    "match_outcome",
+    "match_score",
+    "match_reasons",
+    "created_at",
+    "updated_at",
+)
 _NAME_COLUMNS = (
     "source_id",
     "contactpoint_id",
@@ -160,58 +134,61 @@ _NAME_COLUMNS = (
 )
 
 
+def insert_sources(conn: Connection, rows: Sequence[NewSource], *, now: dt.datetime) -> None:
+    """Store new source records with their blocking and name keys."""
+    insert_rows(
+        conn,
+        source_records,
+        _SOURCE_COLUMNS,
+        [
+            (
+                r.id,
+                r.key.organisation,
+                r.key.source_system,
+                r.key.source_record_id,
+                r.contactpoint_id,
+                r.record,
+                r.features,
+                pack_hashes(r.blocking_hashes),
+                r.content_hash,
+                r.as_of,
+                False,
+                r.match_outcome,
+                r.match_score,
+                list(r.match_reasons),
+                now,
+                now,
+            )
+            for r in rows
+        ],
+    )
+    _insert_keys(conn, rows)
+
+
 def _insert_keys(conn: Connection, rows: Sequence[NewSource]) -> None:
-    """Blocking and name keys of new or replaced source records: a dozen rows per record, so on
-    PostgreSQL they go in by binary COPY (an INSERT of arrays spent most of its time formatting
-    the arrays as text; executemany is several times slower again)."""
-    blocking = [(h, r.id) for r in rows for h in r.blocking_hashes]
-    names = [
-        (
-            r.id,
-            r.contactpoint_id,
-            n.position,
-            n.family_key,
-            n.given_keys,
-            n.date_of_birth,
-            n.postcode_key,
-            n.gender,
-        )
-        for r in rows
-        for n in r.names
-    ]
-    if dialect_of(conn) == "postgresql":
-        _copy(conn, "blocking_keys", ("key", "source_id"), ("int8", "varchar"), blocking)
-        _copy(
-            conn,
-            "match_keys",
-            _NAME_COLUMNS,
-            ("varchar", "varchar", "int4", "varchar", "varchar", "date", "varchar", "int4"),
-            names,
-        )
-        return
-    if blocking:
-        conn.execute(insert(blocking_keys), [{"key": k, "source_id": i} for k, i in blocking])
-    if names:
-        conn.execute(insert(match_keys), [dict(zip(_NAME_COLUMNS, n, strict=True)) for n in names])
-
-
-def _copy(
-    conn: Connection,
-    table: str,
-    columns: Sequence[str],
-    types: Sequence[str],
-    rows: Sequence[tuple[Any, ...]],
-) -> None:
-    """Rows into a PostgreSQL table by binary COPY, inside the connection's transaction."""
-    if not rows:
-        return
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
-    with unique(), raw.cursor() as cursor, cursor.copy(statement) as copy:
-        copy.set_types(list(types))
-        for row in rows:
-            copy.write_row(row)
+    """Blocking and name keys of new or replaced source records: a dozen rows per record."""
+    insert_rows(
+        conn, blocking_keys, ("key", "source_id"), [(h, r.id) for r in rows for h in r.blocking_hashes]
+    )
+    insert_rows(
+        conn,
+        match_keys,
+        _NAME_COLUMNS,
+        [
+            (
+                r.id,
+                r.contactpoint_id,
+                n.position,
+                n.family_key,
+                n.given_keys,
+                n.date_of_birth,
+                n.postcode_key,
+                n.gender,
+            )
+            for r in rows
+            for n in r.names
+        ],
+    )
 
 
 def replace_source(conn: Connection, row: NewSource, *, now: dt.datetime) -> None:
