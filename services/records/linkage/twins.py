@@ -46,8 +46,19 @@ def _slip(a: str, b: str) -> bool:
 
 
 def _sound_alike(a: str, b: str) -> bool:
-    # "Albie"/"Alby", "Stephen"/"Steven": spelt apart, but one name to the ear.
-    return min(len(a), len(b)) >= MIN_SOUND and sound(a) == sound(b)
+    # "Albie"/"Alby", "Stephen"/"Steven": spelt apart, but one name to the ear. A sound of two
+    # letters is shared by different names ("Lily"/"Lola"), so it counts only when the names also
+    # begin alike.
+    if min(len(a), len(b)) < MIN_SOUND or sound(a) != sound(b):
+        return False
+    return len(sound(a)) >= MIN_SOUND or a[:2] == b[:2]
+
+
+def _rhyme(a: str, b: str) -> bool:
+    # Twins are often given names that differ only in the first letter ("Holly"/"Molly"); a slip
+    # of the pen rarely changes a first letter. (A first letter dropped, "Ella"/"Bella", is
+    # also how "Olivia" becomes "Livia" by mistake, so that is left to the other checks.)
+    return a[0] != b[0] and a[1:] == b[1:]
 
 
 def how_alike(a: Features, b: Features) -> str | None:
@@ -55,8 +66,9 @@ def how_alike(a: Features, b: Features) -> str | None:
     same first name, or one's first name among the other's names), "middle" (the same middle
     names), "initial" (an initial for the other), "short" (one the start of the other:
     "Jo"/"Joanna"), "nickname" (even with a typo), "spelling" (Jaro-Winkler 0.92, one typo, two in
-    a long name, none changing a letter of a three-letter name, or the same sound). Missing names,
-    and names swapped between the given and family fields, are "same"."""
+    a long name, none changing a letter of a three-letter name, or the same sound). Names that
+    differ only in their first letter ("Holly"/"Molly") cannot be one name.
+    Missing names, and names swapped between the given and family fields, are "same"."""
     if not a.given or not b.given:
         return "same"
     a0, b0 = a.given[0], b.given[0]
@@ -66,10 +78,12 @@ def how_alike(a: Features, b: Features) -> str | None:
         return "middle"
     if min(len(a0), len(b0)) == 1:
         return "initial" if a0[0] == b0[0] else None
-    if a0.startswith(b0) or b0.startswith(a0):
-        return "short"
     if nicknames(a0, b0):
         return "nickname"
+    if a0.startswith(b0) or b0.startswith(a0):
+        return "short"
+    if _rhyme(a0, b0):
+        return None
     if first_name_level(a0, b0) in _SPELLINGS or _slip(a0, b0) or _sound_alike(a0, b0):
         return "spelling"
     if min(len(a0), len(b0)) >= LONG_NAME and _typos(a0, b0) <= 2:
@@ -106,11 +120,12 @@ def siblings(a: Features, b: Features) -> bool:
 def twins(a: Features, b: Features) -> bool:
     """Whether two records look like twins: a similar family name, the same date of birth (or one
     slip from it) and postcode, and given names that cannot be one name, or names only spelt alike
-    (Alexander/Alexandra), or an initial, with different known genders."""
+    (Alexander/Alexandra), one the start of the other (Louis/Louise), or an initial, with
+    different known genders."""
     if dob_level(a.dob, b.dob) not in _SAME_DOB or not _household(a, b):
         return False
     alike = how_alike(a, b)
-    return alike is None or (alike in ("spelling", "initial") and _genders_differ(a, b))
+    return alike is None or (alike in ("spelling", "short", "initial") and _genders_differ(a, b))
 
 
 def vouches(new: Features, old: Features) -> bool:
@@ -118,6 +133,6 @@ def vouches(new: Features, old: Features) -> bool:
     be one (an initial is no proof that Willow is not William's twin), and, for names only spelt
     alike, no clash of genders."""
     alike = how_alike(new, old)
-    if alike == "spelling":
+    if alike in ("spelling", "short"):
         return not _genders_differ(new, old)
     return alike is not None and alike != "initial"

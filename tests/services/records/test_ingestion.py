@@ -125,6 +125,33 @@ def test_a_surname_change_links_through_the_former_name(db: Database) -> None:
     assert submit(db, renamed) == Submitted(first.contactpoint_id, Outcome.LINKED)
 
 
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (("Holly", child_pb2.GENDER_FEMALE), ("Molly", child_pb2.GENDER_FEMALE)),  # rhyming names
+        (("Louis", child_pb2.GENDER_MALE), ("Louise", child_pb2.GENDER_FEMALE)),  # a boy and a girl
+        (("Lily", child_pb2.GENDER_FEMALE), ("Lola", child_pb2.GENDER_FEMALE)),  # one two-letter sound
+    ],
+)
+def test_twins_with_near_names_stay_apart(
+    db: Database, first: tuple[str, int], second: tuple[str, int]
+) -> None:
+    """Twins' names are often near each other; found by trying: these were joined into one child."""
+    records = []
+    for n, (given, gender) in enumerate((first, second)):
+        record = make_record(
+            f"tw-{given}",
+            source_system=("social-care", "education")[n],
+            nhs_number="",
+            name=child_pb2.PersonName(given_names=given, family_name="Okafor"),
+            gender=gender,
+        )
+        record.date_of_birth.day = 9
+        records.append(submit(db, record))
+    assert [r.outcome for r in records] == [Outcome.CREATED, Outcome.CREATED]
+    assert records[0].contactpoint_id != records[1].contactpoint_id
+
+
 def test_twins_and_siblings_stay_apart(db: Database) -> None:
     amelia = submit(db, make_record("sc-1", nhs_number=""))
     twin = submit(
@@ -296,7 +323,9 @@ def test_a_child_filed_between_deciding_and_locking_is_seen(
             gaps.append(conn)
             first.append(
                 replica.run_sync(
-                    lambda c: ingestion.submit(c, organisation=ORG_B, request_id="gap-b", record=other, now=NOW)
+                    lambda c: ingestion.submit(
+                        c, organisation=ORG_B, request_id="gap-b", record=other, now=NOW
+                    )
                 )
             )
         serialise(conn, names)  # type: ignore[arg-type]

@@ -19,7 +19,7 @@ from tests.services.records.linkage import child
         (("james", "oliver"), ("oliver",), "same"),  # known by the middle name
         (("tom", "edward"), ("harry", "edward"), "middle"),
         (("j",), ("james",), "initial"),
-        (("jo",), ("joanna",), "short"),
+        (("mari",), ("marigold",), "short"),
         (("bill",), ("william",), "nickname"),
         (("leonnard",), ("lenny",), "nickname"),  # a nickname, and a typo in the full name
         (("jonathon",), ("jonathan",), "spelling"),
@@ -29,6 +29,9 @@ from tests.services.records.linkage import child
         (("jacqucline",), ("jacqueyine",), "spelling"),  # two typos in a long name
         (("muariceeric",), ("maurice", "eric"), "spelling"),  # joined up, with a typo
         (("eva",), ("ava",), None),  # a changed letter in a short name makes another name
+        (("holly",), ("molly",), None),  # twins' rhyming names: only the first letter differs
+        (("lily",), ("lola",), None),  # a two-letter sound is no proof of one name
+        (("elly",), ("ellie",), "spelling"),  # ...but it is when the names begin alike
         (("oliver",), ("jack",), None),
         (("j",), ("k",), None),
         ((), ("jack",), "same"),
@@ -59,6 +62,15 @@ def test_close_names_with_different_genders_are_twins_unless_vouched_for() -> No
     assert not vouches(alexander, alexandra)
     assert vouches(alexander, child(given=("alex",), gender=2))  # a nickname vouches
     assert not vouches(child(given=("willow",)), child(given=("w",)))  # an initial does not
+
+
+@pytest.mark.parametrize(
+    ("a", "b"), [("louis", "louise"), ("daniel", "danielle"), ("george", "georgia"), ("olivia", "oliver")]
+)
+def test_a_boy_and_a_girl_with_near_names_are_twins(a: str, b: str) -> None:
+    boy, girl = child(given=(a,), gender=1), child(given=(b,), gender=2)
+    assert twins(boy, girl) and twins(girl, boy)
+    assert not vouches(boy, girl)
 
 
 def test_nickname_helpers() -> None:
