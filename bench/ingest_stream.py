@@ -95,6 +95,32 @@ def split_feed(preload: int, stream: int, seed: int) -> tuple[list[Item], list[I
     return first, mixed
 
 
+def feed(
+    preload: int, stream: int, seed: int, *, template: str, postgres_url: str
+) -> tuple[list[Item], list[Item]]:
+    """`split_feed`, except that with a template already loaded only the stream is needed: it is
+    kept beside the template (a file in the temporary directory) so that a 1,000,000-children run
+    does not generate 1.7 million records again just to find its stream."""
+    cached = Path(tempfile.gettempdir()) / f"cp_bench_stream_{template}_{preload}_{stream}_{seed}.bin"
+    if template and cached.exists():
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            loaded = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (template,)).fetchone()
+        if loaded:
+            items = []
+            for line in cached.read_text().splitlines():
+                organisation, person, data = line.split(" ")
+                items.append(Item(organisation, pb.SourceRecord.FromString(bytes.fromhex(data)), int(person)))
+            return [], items
+    first, stream_items = split_feed(preload, stream, seed)
+    if template:
+        cached.write_text(
+            "".join(
+                f"{i.organisation} {i.person} {i.record.SerializeToString().hex()}\n" for i in stream_items
+            )
+        )
+    return first, stream_items
+
+
 def preload_records(url: str, items: Sequence[Item], batch: int = 1000) -> float:
     """Load `items` through records' ingestion function; records/s."""
     from contactpoint.platform import migrate
@@ -518,7 +544,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cpus": os.cpu_count(),
     }
     try:
-        first, stream_items = split_feed(a.preload, a.stream, a.seed)
+        first, stream_items = feed(
+            a.preload, a.stream, a.seed, template=a.template, postgres_url=a.postgres_url
+        )
         result["preload_records"], result["stream_records"] = len(first), len(stream_items)
         if a.reuse_database:
             records_dsn = a.reuse_database
@@ -552,6 +580,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 Path(work),
             )
         result["suite"] = asdict(suite)
+        with psycopg.connect(records_dsn) as conn:
+            # Why the stream's possible matches were raised: the rule, or the band of the weight.
+            rows = conn.execute(
+                "SELECT coalesce((SELECT r FROM json_array_elements_text(reasons) r WHERE r LIKE 'review:%'"
+                " OR r LIKE 'rule:%' LIMIT 1), 'weight ' || (floor(score / 2) * 2)::text) AS why, count(*)"
+                " FROM review_tasks GROUP BY 1 ORDER BY 2 DESC LIMIT 12"
+            ).fetchall()
+            result["review_reasons"] = {str(why): int(n) for why, n in rows}
         if not a.skip_reference:
             result["reference"] = asdict(run_reference(pg.new("reference"), stream_items, a.streams, a.batch))
         result["load_average"] = os.getloadavg()

@@ -29,7 +29,7 @@ def damm_digit(digits: str) -> int:
 
 def new_contactpoint_id() -> str:
     """A fresh random ID (the caller makes sure it was never issued before)."""
-    body = "".join(str(secrets.randbelow(10)) for _ in range(ID_LENGTH - 1))
+    body = f"{secrets.randbelow(10 ** (ID_LENGTH - 1)):0{ID_LENGTH - 1}d}"  # one draw, not one a digit
     return body + str(damm_digit(body))
 
 

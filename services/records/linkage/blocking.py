@@ -36,14 +36,14 @@ def blocking_keys(f: Features) -> list[str]:
     """The record's blocking keys, each "kind:value" and at most 64 characters, sorted.
 
     nhs: NHS number · dfp: date of birth + sound of a family name (current or former) ·
-    dgp: date of birth + sound of a given name · dgn: date of birth + the full form of a
-    nickname · dii: date of birth + initials · dg3: date of birth + first three letters of the
-    first given name · dnm: date of birth + sounds of the first given and family names, in
-    sorted order · fym, fyd, fmd: sound of the family name + first initial + the date
-    without its day, month or year · gym, gyd, gmd: the same with the sound of the first given
-    name and the family initial · dms: initials + year + day and month in sorted order ·
-    pcy: postcode + year of birth · pcf, pcg: postcode + sound of the family or first given
-    name."""
+    dgp: date of birth + sound of a given name + family initial · dgn: date of birth + the full
+    form of a nickname + family initial · dii: date of birth + initials · dg3: date of birth +
+    first three letters of the first given name + family initial · dnm: date of birth + sounds
+    of the first given and family names, in sorted order · fym, fyd, fmd: sound of the family
+    name + first initial + the date without its day, month or year · gym, gyd, gmd: the same
+    with the sound of the first given name and the family initial · dms: initials + year + day
+    and month in sorted order · pcy: postcode + year of birth · pcf, pcg: postcode + sound of
+    the family or first given name."""
     keys: set[str] = set()
     if f.nhs:
         keys.add(f"nhs:{f.nhs}")
@@ -57,13 +57,19 @@ def blocking_keys(f: Features) -> list[str]:
         y, m, d = f.dob.year, f.dob.month, f.dob.day
         date = f"{y:04d}{m:02d}{d:02d}"
         keys.update(f"dfp:{date}:{code}" for code in family + former)
-        keys.update(f"dgp:{date}:{code}" for code in given)
-        keys.update(
-            f"dgn:{date}:{full}" for token in f.given if groups_of(token) for full in canonical_forms(token)
-        )
+        # A date of birth and a given name are shared by dozens of children at national scale:
+        # these carry the family initial too.
+        for s in family_initials:
+            keys.update(f"dgp:{date}:{code}:{s}" for code in given)
+            keys.update(
+                f"dgn:{date}:{full}:{s}"
+                for token in f.given
+                if groups_of(token)
+                for full in canonical_forms(token)
+            )
+            if f.given and len(f.given[0]) >= 3:
+                keys.add(f"dg3:{date}:{f.given[0][:3]}:{s}")
         keys.update(f"dii:{date}:{g}{s}" for g in initials for s in family_initials)
-        if f.given and len(f.given[0]) >= 3:
-            keys.add(f"dg3:{date}:{f.given[0][:3]}")
         if f.given and f.family:  # in either order, for names swapped between the fields
             first, last = sorted((sound(f.given[0]), sound(f.family[0])))
             if first:

@@ -19,7 +19,7 @@ from tests.services.records.linkage import NHS, child
 # part is left out (with a family or given name's sound and an initial beside it).
 _SELECTIVE = re.compile(
     r"^(nhs:\d{10}"
-    r"|(dfp|dgp|dgn|dii|dg3):\d{8}:[^:]+"
+    r"|(dfp|dii):\d{8}:[^:]+|(dgp|dgn|dg3):\d{8}:[^:]+:[a-z]"
     r"|(fym|gym):[^:]+:[a-z]:\d{6}|(fyd|gyd):[^:]+:[a-z]:\d{4}-\d{2}|(fmd|gmd):[^:]+:[a-z]:\d{4}"
     r"|dms:[a-z]{2}:\d{8}|dnm:\d{8}:[^:]+:[^:]+"
     r"|pcy:[A-Z0-9]{5,7}:\d{4}|(pcf|pcg):[A-Z0-9]{5,7}:[^:]+)$"
