@@ -173,11 +173,11 @@ def store_batch(
     locked = len({p.key for p in ready}) < len(ready)
     if locked:
         candidate_repo.serialise_on(conn, lock_names)
-    hits, decided = _decide(conn, prepared_batch, hashes, matcher=matcher, limits=limits)
+    hits, decided = _decide(conn, prepared_batch, ready, hashes, matcher=matcher, limits=limits)
     if not locked:
         candidate_repo.serialise_on(conn, lock_names)
         if candidate_repo.key_hits(conn, hashes) != hits:
-            hits, decided = _decide(conn, prepared_batch, hashes, matcher=matcher, limits=limits)
+            hits, decided = _decide(conn, prepared_batch, ready, hashes, matcher=matcher, limits=limits)
     results, batch = decided
     placement.flush(conn, batch, limits=limits, now=prepared_batch.now)
     return results
@@ -186,6 +186,7 @@ def store_batch(
 def _decide(
     conn: Connection,
     prepared_batch: PreparedBatch,
+    ready: list[placement.Prepared],
     hashes: dict[int, str],
     *,
     matcher: Matcher,
@@ -208,7 +209,6 @@ def _decide(
             conn, organisation=organisation, request_ids=valid_ids
         ).items()
     }
-    ready = [p for p in prepared if p is not None]
     existing = source_repo.sources_by_key(conn, {p.key for p in ready})
     wanted = {h for p in ready if p.key not in existing for h in p.blocking_hashes.values()}
     hits = candidate_repo.key_hits(conn, hashes.keys())

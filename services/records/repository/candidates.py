@@ -50,16 +50,11 @@ def key_hits(conn: Connection, hashes: Collection[int]) -> frozenset[tuple[int, 
     return frozenset((r.key, r.source_id) for r in conn.execute(query))
 
 
-def candidates(conn: Connection, keys: Mapping[int, str]) -> list[CandidateRow]:
-    """Active source records of active children that share any of `keys` (by their hashes), one
-    row per key hit."""
-    return candidates_of(conn, key_hits(conn, keys), keys)
-
-
 def candidates_of(
     conn: Connection, hits: Collection[tuple[int, str]], by_hash: Mapping[int, str]
 ) -> list[CandidateRow]:
-    """The candidates behind `key_hits`: each distinct source record read once, by primary key.
+    """Active source records of active children behind some `key_hits`, one row per hit: each
+    distinct source record read once, by primary key.
 
     Two index lookups, not one join, so the cost follows the number of candidates, not the size
     of the registry, and each record's features cross the wire once however many of its keys
