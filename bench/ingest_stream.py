@@ -127,9 +127,9 @@ def preload_records(url: str, items: Sequence[Item], batch: int = 1000) -> float
     from contactpoint.platform.db import Database
     from contactpoint.platform.logging import configure_logging
     from services.records import admin
-    from services.records.ingestion import Submission
     from services.records.main import MIGRATIONS
     from services.records.matching import Matcher
+    from services.records.preparing import Submission
 
     configure_logging(level="warning", fmt="console")
     migrate.upgrade("records", MIGRATIONS, url)
@@ -184,9 +184,9 @@ def preload_by_truth(url: str, items: Sequence[Item], batch: int = 5000) -> floa
     from contactpoint.platform.logging import configure_logging
     from services.records import placement
     from services.records.children import archive_date
-    from services.records.ingestion import Submission, prepare_batch
     from services.records.main import MIGRATIONS
     from services.records.model import DEFAULT_LIMITS, ConcurrentChange, Outcome
+    from services.records.preparing import Submission, prepare_batch
     from services.records.repository import children as child_repo
     from services.records.repository import sources as source_repo
 

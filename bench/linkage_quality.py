@@ -81,10 +81,10 @@ class Ours:
 def run_ours(items: Sequence[SyntheticRecord], url: str, *, seed: int) -> Ours:
     """Every record through `admin.ingest` in arrival order, ≤ BATCH of one organisation at a time."""
     from services.records import admin
-    from services.records.ingestion import Submission
     from services.records.main import MIGRATIONS
     from services.records.matching import Matcher
     from services.records.model import Outcome
+    from services.records.preparing import Submission
     from services.records.tables import review_tasks, source_records
 
     configure_logging(level="warning")  # one line per batch would drown the report

@@ -64,9 +64,9 @@ class Progress:
 def seed(env: Mapping[str, str], *, children: int, seed_value: int, truth: Path | None = None) -> SeedReport:
     """Feed `children` synthetic children, as several councils' systems would send them."""
     from services.records import admin
-    from services.records.ingestion import Submission
     from services.records.main import MIGRATIONS
     from services.records.model import AgeLimits, Submitted
+    from services.records.preparing import Submission
     from services.records.repository.lifecycle import count_children
     from services.records.settings import RecordsSettings
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 from contactpoint.platform.db import Database, TransactionConflict
 from contactpoint.platform.errors import ContactPointError
-from services.records import ingestion, lifecycle
+from services.records import ingestion, lifecycle, preparing
 from services.records.linkage import Model, Thresholds
 from services.records.matching import Matcher
 from services.records.model import DEFAULT_LIMITS, AgeLimits, ConcurrentChange, Submitted
@@ -84,17 +84,17 @@ def ingest(
     db: Database,
     *,
     organisation: str,
-    submissions: Sequence[ingestion.Submission],
+    submissions: Sequence[preparing.Submission],
     matcher: Matcher,
     limits: AgeLimits = DEFAULT_LIMITS,
 ) -> list[Submitted | ContactPointError]:
     """Submit a batch through the one ingestion path (as StreamSourceRecords does)."""
-    batch = ingestion.prepare_batch(organisation=organisation, submissions=submissions, limits=limits)
+    batch = preparing.prepare_batch(organisation=organisation, submissions=submissions, limits=limits)
     return store(db, batch, matcher=matcher, limits=limits)
 
 
 def store(
-    db: Database, batch: ingestion.PreparedBatch, *, matcher: Matcher, limits: AgeLimits = DEFAULT_LIMITS
+    db: Database, batch: preparing.PreparedBatch, *, matcher: Matcher, limits: AgeLimits = DEFAULT_LIMITS
 ) -> list[Submitted | ContactPointError]:
     """Store a prepared batch in one transaction, again if it lost a race to a concurrent writer."""
     for _ in range(ATTEMPTS):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
@@ -31,27 +30,16 @@ from services.records import placement
 from services.records.children import archive_date, in_order
 from services.records.matching import FeatureCache, Matcher
 from services.records.model import DEFAULT_LIMITS, AgeLimits, Outcome, Submitted
+from services.records.preparing import PreparedBatch, Submission, prepare_batch
 from services.records.repository import candidates as candidate_repo
 from services.records.repository import children as child_repo
 from services.records.repository import sources as source_repo
 from services.records.repository.rows import SourceKey
-from services.records.validation import (
-    checked_record,
-    request_id_problem,
-    text_problem,
-)
+from services.records.validation import text_problem
 
 log = get_logger(__name__)
 
 REQUEST_ID_REUSED = "REQUEST_ID_REUSED"
-
-
-@dataclass(frozen=True)
-class Submission:
-    """One request: an idempotency key and a record."""
-
-    request_id: str
-    record: pb.SourceRecord
 
 
 def _require_organisation(organisation: str) -> None:
@@ -85,47 +73,6 @@ def submit(
     if isinstance(result, ContactPointError):
         raise result
     return result
-
-
-@dataclass(frozen=True)
-class PreparedBatch:
-    """A batch checked and normalised, with each valid record's features and keys: the CPU work
-    of ingestion, done outside any transaction (so it can overlap the previous batch's)."""
-
-    organisation: str
-    submissions: Sequence[Submission]
-    now: dt.datetime
-    hashes: list[str]
-    rid_problems: list[str | None]
-    violations: list[list[FieldViolation]]
-    prepared: list[placement.Prepared | None]
-
-
-def prepare_batch(
-    *,
-    organisation: str,
-    submissions: Sequence[Submission],
-    limits: AgeLimits = DEFAULT_LIMITS,
-    now: dt.datetime | None = None,
-) -> PreparedBatch:
-    """Check, normalise and key every record of a batch (no I/O)."""
-    _require_organisation(organisation)
-    now = now or dt.datetime.now(dt.UTC)
-    violations: list[list[FieldViolation]] = []
-    prepared: list[placement.Prepared | None] = []
-    for s in submissions:
-        normal, problems = checked_record(s.record, now=now, limits=limits)
-        violations.append(problems)
-        prepared.append(placement.prepare(organisation, normal) if normal is not None else None)
-    return PreparedBatch(
-        organisation=organisation,
-        submissions=submissions,
-        now=now,
-        hashes=[placement.request_hash(s.record) for s in submissions],
-        rid_problems=[request_id_problem(s.request_id) for s in submissions],
-        violations=violations,
-        prepared=prepared,
-    )
 
 
 def submit_many(
@@ -176,7 +123,7 @@ def store_batch(
     hits, decided = _decide(conn, prepared_batch, ready, hashes, matcher=matcher, limits=limits)
     if not locked:
         candidate_repo.serialise_on(conn, lock_names)
-        if candidate_repo.key_hits(conn, hashes) != hits:
+        if candidate_repo.hits_changed(conn, hashes.keys(), hits):
             hits, decided = _decide(conn, prepared_batch, ready, hashes, matcher=matcher, limits=limits)
     results, batch = decided
     placement.flush(conn, batch, limits=limits, now=prepared_batch.now)
@@ -212,13 +159,13 @@ def _decide(
     existing = source_repo.sources_by_key(conn, {p.key for p in ready})
     wanted = {h for p in ready if p.key not in existing for h in p.blocking_hashes.values()}
     hits = candidate_repo.key_hits(conn, hashes.keys())
-    found = candidate_repo.candidates_of(conn, [hit for hit in hits if hit[0] in wanted], hashes)
-    by_key = defaultdict(list)
-    for row in found:
-        by_key[row.key].append(row)
+    by_key: dict[str, list[str]] = defaultdict(list)
+    for h, source_id in sorted(hits):
+        if h in wanted:
+            by_key[hashes[h]].append(source_id)
+    cache = FeatureCache(candidate_repo.candidates_of(conn, {sid for ids in by_key.values() for sid in ids}))
 
     batch = placement.Batch()
-    cache = FeatureCache()
     results: list[Submitted | ContactPointError] = []
     for i, s in enumerate(submissions):
         if rid_problems[i]:
@@ -250,7 +197,7 @@ def _decide(
         if held is not None:
             submitted = placement.update(held, p, batch)
         else:
-            candidates = cache.candidates(r for k in p.blocking for r in by_key.get(k, ()))
+            candidates = cache.candidates(sid for k in p.blocking for sid in by_key.get(k, ()))
             submitted = placement.place(p, candidates, batch, matcher=matcher, limits=limits)
         batch.submissions.append(
             source_repo.NewSubmission(

@@ -82,6 +82,7 @@ async def build(settings: RecordsSettings) -> Built:
         await asyncio.gather(*jobs, return_exceptions=True)
         for channel in channels:
             await channel.close(None)
+        await asyncio.to_thread(servicer.workers.close)
         db.dispose()
 
     return Built([spec], verifier, [close])

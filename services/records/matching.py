@@ -4,7 +4,7 @@ decision."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from services.records.linkage import Candidate, Decision, Features, Model, Thresholds, decide, default_model
@@ -34,26 +34,32 @@ class Matcher:
 
 
 class FeatureCache:
-    """Parsed features of candidate source records, shared by the records of one batch."""
+    """The candidate source records a batch read, each parsed once however many of the batch's
+    records it is a candidate of."""
 
-    def __init__(self) -> None:
-        self._parsed: dict[str, Features] = {}
+    def __init__(self, rows: Mapping[str, CandidateRow]) -> None:
+        self._rows = rows
+        self._made: dict[str, Candidate] = {}
 
-    def candidates(self, rows: Iterable[CandidateRow]) -> list[Candidate]:
-        """One Candidate per distinct source record among `rows`."""
+    def candidates(self, source_ids: Iterable[str]) -> list[Candidate]:
+        """One Candidate per distinct source record among `source_ids` that the batch read (the
+        rest are withdrawn, or their child is no longer active)."""
         out: dict[str, Candidate] = {}
-        for row in rows:
-            if row.source_id in out:
+        for source_id in source_ids:
+            if source_id in out:
                 continue
-            features = self._parsed.get(row.source_id)
-            if features is None:
-                features = self._parsed[row.source_id] = Features.from_json(row.features)
-            out[row.source_id] = Candidate(
-                contactpoint_id=row.contactpoint_id,
-                organisation=row.source.organisation,
-                source_system=row.source.source_system,
-                source_record_id=row.source.source_record_id,
-                features=features,
-                shielded=row.shielded,
-            )
+            made = self._made.get(source_id)
+            if made is None:
+                row = self._rows.get(source_id)
+                if row is None:
+                    continue
+                made = self._made[source_id] = Candidate(
+                    contactpoint_id=row.contactpoint_id,
+                    organisation=row.source.organisation,
+                    source_system=row.source.source_system,
+                    source_record_id=row.source.source_record_id,
+                    features=Features.from_json(row.features),
+                    shielded=row.shielded,
+                )
+            out[source_id] = made
         return list(out.values())

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
-from contactpoint.platform.ids import new_contactpoint_id
+from contactpoint.platform.ids import RANDOM, new_contactpoint_id
 from contactpoint.platform.logging import get_logger
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records.children import archive_date, in_order
@@ -152,7 +151,7 @@ def place(
                 seen.add(ident)
                 candidates.append(local)
     decision = matcher.decide(p.features, key=p.key, candidates=candidates)
-    source_id = uuid.uuid4().hex
+    source_id = RANDOM.hex_id()
     if decision.action == Action.LINK and decision.candidate is not None:
         contactpoint_id = decision.candidate.contactpoint_id
         outcome = Outcome.LINKED
@@ -170,7 +169,7 @@ def place(
         if review and decision.candidate is not None:
             batch.tasks.append(
                 review_repo.NewTask(
-                    uuid.uuid4().hex,
+                    RANDOM.hex_id(),
                     contactpoint_id,
                     decision.candidate.contactpoint_id,
                     decision.score,

@@ -4,6 +4,7 @@ one transaction each, no SQL. Data managers' RPCs are in `data_managers.py`."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator, Sequence
 
 from contactpoint.platform.audited import AuditWriter
@@ -12,9 +13,10 @@ from contactpoint.platform.db import Database
 from contactpoint.platform.errors import ContactPointError, Internal, Unavailable
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.types import Context
+from contactpoint.platform.workers import ProcessWorkers
 from contactpoint.records.v1 import records_service_pb2 as pb
 from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
-from services.records import admin, children, ingestion
+from services.records import admin, children, ingestion, preparing
 from services.records.data_managers import DATA_MANAGER_RPCS, DataManagerRpcs
 from services.records.model import AgeLimits, ConcurrentChange, FindCriteria, Outcome, Submitted
 from services.records.settings import RecordsSettings
@@ -67,16 +69,35 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
         )
         self.matcher = admin.configured_matcher(settings)
         self._batch_size = settings.stream_batch_size
+        self.workers = ProcessWorkers(settings.prepare_workers, name="records-prepare")
 
     def _prepare(
         self, organisation: str, batch: Sequence[pb.SubmitSourceRecordRequest]
-    ) -> ingestion.PreparedBatch:
-        submissions = [ingestion.Submission(r.request_id, r.record) for r in batch]
-        return ingestion.prepare_batch(
+    ) -> preparing.PreparedBatch:
+        submissions = [preparing.Submission(r.request_id, r.record) for r in batch]
+        return preparing.prepare_batch(
             organisation=organisation, submissions=submissions, limits=self._limits
         )
 
-    def _store(self, prepared: ingestion.PreparedBatch) -> list[Result]:
+    async def _prepare_stream(
+        self, organisation: str, batch: Sequence[pb.SubmitSourceRecordRequest]
+    ) -> preparing.PreparedBatch:
+        """`_prepare` in a worker process, so that it overlaps the matching of the batch before."""
+        if self.workers.workers == 0 or not organisation:
+            return await asyncio.to_thread(self._prepare, organisation, batch)
+        prepared = await self.workers.run(
+            preparing.prepare_serialised,
+            organisation=organisation,
+            request_ids=[r.request_id for r in batch],
+            records=[r.record.SerializeToString() for r in batch],
+            limits=self._limits,
+            now=dt.datetime.now(dt.UTC),
+        )
+        return preparing.with_submissions(
+            prepared, [preparing.Submission(r.request_id, r.record) for r in batch]
+        )
+
+    def _store(self, prepared: preparing.PreparedBatch) -> list[Result]:
         """One transaction for the batch; if it keeps losing races or fails outright, one
         transaction per record, so that one record's trouble is only its own."""
         single = len(prepared.submissions) == 1
@@ -95,9 +116,9 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
             log.exception("records.batch_failed", records=len(prepared.submissions))
         return [self._one(prepared.organisation, s) for s in prepared.submissions]
 
-    def _one(self, organisation: str, submission: ingestion.Submission) -> Result:
+    def _one(self, organisation: str, submission: preparing.Submission) -> Result:
         try:
-            prepared = ingestion.prepare_batch(
+            prepared = preparing.prepare_batch(
                 organisation=organisation, submissions=[submission], limits=self._limits
             )
             return self._store(prepared)[0]
@@ -144,7 +165,7 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
             await queue.put(_END)  # seen again by the next call
             return batch or None
 
-        async def store(prepared: ingestion.PreparedBatch) -> list[Result]:
+        async def store(prepared: preparing.PreparedBatch) -> list[Result]:
             try:
                 return await asyncio.to_thread(self._store, prepared)
             except ContactPointError as exc:
@@ -155,7 +176,7 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
         counts = {"accepted": 0, "rejected": 0}
         try:
             while (batch := await next_batch()) is not None:
-                prepared = await asyncio.to_thread(self._prepare, organisation, batch)
+                prepared = await self._prepare_stream(organisation, batch)
                 if storing is not None:
                     for response in _responses(await storing, counts):
                         yield response

@@ -43,6 +43,13 @@ class RecordsSettings(VerifyingSettings, DatabaseSettings):
         le=5000,
         description="StreamSourceRecords: most records ingested in one transaction",
     )
+    prepare_workers: int = Field(
+        default=1,
+        ge=0,
+        le=16,
+        description="StreamSourceRecords: processes that check, normalise and key incoming batches "
+        "beside the matching (0: the service's own threads)",
+    )
     audit_target: str = Field(default="", description="host:port of the audit service (data managers' calls)")
     client_id: str = Field(default="", description="records' own machine account (role records-service)")
     client_secret: SecretStr = Field(default=SecretStr(""), description="its client secret")

@@ -4,10 +4,10 @@ transactions ingesting the same child at the same moment."""
 from __future__ import annotations
 
 import zlib
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 
 from sqlalchemy import Connection, bindparam, select, text
-from sqlalchemy.dialects.postgresql import ARRAY, INTEGER
+from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, INTEGER, TEXT
 
 from contactpoint.platform.db import dialect_of
 from services.records.repository.rows import CandidateRow, SourceKey
@@ -47,20 +47,41 @@ def key_hits(conn: Connection, hashes: Collection[int]) -> frozenset[tuple[int, 
     query = select(blocking_keys.c.key, blocking_keys.c.source_id).where(
         one_of(conn, blocking_keys.c.key, hashes)
     )
-    return frozenset((r.key, r.source_id) for r in conn.execute(query))
+    return frozenset(conn.execute(query).all())  # rows are tuples (hash and compare as such)
 
 
-def candidates_of(
-    conn: Connection, hits: Collection[tuple[int, str]], by_hash: Mapping[int, str]
-) -> list[CandidateRow]:
-    """Active source records of active children behind some `key_hits`, one row per hit: each
-    distinct source record read once, by primary key.
+_CHANGED = text(
+    "SELECT count(*), count(*) FILTER (WHERE seen.key IS NULL) FROM blocking_keys b"
+    " LEFT JOIN unnest(:seen_keys, :seen_sources) AS seen(key, source_id)"
+    " ON seen.key = b.key AND seen.source_id = b.source_id WHERE b.key = ANY(:keys)"
+).bindparams(
+    bindparam("keys", type_=ARRAY(BIGINT)),
+    bindparam("seen_keys", type_=ARRAY(BIGINT)),
+    bindparam("seen_sources", type_=ARRAY(TEXT)),
+)
 
-    Two index lookups, not one join, so the cost follows the number of candidates, not the size
-    of the registry, and each record's features cross the wire once however many of its keys
-    matched."""
-    if not hits:
-        return []
+
+def hits_changed(conn: Connection, hashes: Collection[int], seen: frozenset[tuple[int, str]]) -> bool:
+    """Whether `key_hits(hashes)` would now differ from `seen`: exactly, but answered by the
+    server in one row (as many rows now, none of them unseen), not by sending every hit again."""
+    if dialect_of(conn) != "postgresql":
+        return key_hits(conn, hashes) != seen
+    keys, sources = (list(c) for c in zip(*seen, strict=True)) if seen else ([], [])
+    now, unseen = conn.execute(
+        _CHANGED, {"keys": sorted(hashes), "seen_keys": keys, "seen_sources": sources}
+    ).one()
+    return bool(unseen or now != len(seen))
+
+
+def candidates_of(conn: Connection, source_ids: Collection[str]) -> dict[str, CandidateRow]:
+    """The source records among `source_ids` that are active and belong to an active child, by
+    id: each read once, by primary key.
+
+    Two index lookups (this and `key_hits`), not one join, so the cost follows the number of
+    candidates, not the size of the registry, and each record's features cross the wire once
+    however many of its keys matched."""
+    if not source_ids:
+        return {}
     query = (
         select(
             source_records.c.id,
@@ -73,21 +94,18 @@ def candidates_of(
             children.c.provisional_shield,
         )
         .join(children, children.c.contactpoint_id == source_records.c.contactpoint_id)
-        .where(one_of(conn, source_records.c.id, {s for _, s in hits}), children.c.status == ACTIVE)
+        .where(one_of(conn, source_records.c.id, source_ids), children.c.status == ACTIVE)
     )
-    found = {r.id: r for r in conn.execute(query)}
-    return [
-        CandidateRow(
-            key=by_hash[key],
+    return {
+        r.id: CandidateRow(
             source_id=r.id,
             contactpoint_id=r.contactpoint_id,
             source=SourceKey(r.organisation, r.source_system, r.source_record_id),
             features=r.features,
             shielded=bool(r.shielded or r.provisional_shield),
         )
-        for key, source_id in sorted(hits)
-        if (r := found.get(source_id)) is not None
-    ]
+        for r in conn.execute(query).all()
+    }
 
 
 def blocked_pairs(conn: Connection, *, limit: int) -> list[tuple[str, str]]:
@@ -104,10 +122,10 @@ def blocked_pairs(conn: Connection, *, limit: int) -> list[tuple[str, str]]:
         .distinct()
         .limit(limit)
     )
-    return [(str(x), str(y)) for x, y in conn.execute(query)]
+    return [(str(x), str(y)) for x, y in conn.execute(query).all()]
 
 
 def sample_features(conn: Connection, *, limit: int) -> list[str]:
     """Features of up to `limit` active source records (for name frequencies and random pairs)."""
     query = select(source_records.c.features).where(source_records.c.withdrawn.is_(False)).limit(limit)
-    return [str(r.features) for r in conn.execute(query)]
+    return [str(r.features) for r in conn.execute(query).all()]

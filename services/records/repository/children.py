@@ -31,7 +31,7 @@ def children_by_id(
     query = select(children).where(children.c.contactpoint_id.in_(sorted(ids)))
     if share_lock:
         query = query.with_for_update(read=True)
-    return {row.contactpoint_id: ChildRow.of(row) for row in conn.execute(query)}
+    return {row.contactpoint_id: ChildRow.of(row) for row in conn.execute(query).all()}
 
 
 def child_exists(conn: Connection, contactpoint_id: str) -> bool:

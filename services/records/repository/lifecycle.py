@@ -18,7 +18,7 @@ def due_for_archiving(conn: Connection, *, today: dt.date, limit: int) -> list[s
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return [r.contactpoint_id for r in conn.execute(query)]
+    return [r.contactpoint_id for r in conn.execute(query).all()]
 
 
 def archive(conn: Connection, ids: list[str], *, at: dt.datetime) -> None:
@@ -40,7 +40,7 @@ def due_for_purging(conn: Connection, *, archived_before: dt.datetime, limit: in
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return [r.contactpoint_id for r in conn.execute(query)]
+    return [r.contactpoint_id for r in conn.execute(query).all()]
 
 
 def mark_purged(conn: Connection, ids: list[str], *, at: dt.datetime) -> None:
@@ -58,7 +58,7 @@ def retired_into(conn: Connection, survivors: list[str]) -> list[str]:
     if not survivors:
         return []
     query = select(children.c.contactpoint_id).where(children.c.merged_into.in_(survivors))
-    return [r.contactpoint_id for r in conn.execute(query)]
+    return [r.contactpoint_id for r in conn.execute(query).all()]
 
 
 def latest_model(conn: Connection) -> tuple[int, str] | None:
@@ -96,4 +96,4 @@ def count_children(conn: Connection) -> dict[str, int]:
     from sqlalchemy import func
 
     query = select(children.c.status, func.count()).group_by(children.c.status)
-    return {str(status): int(n) for status, n in conn.execute(query)}
+    return {str(status): int(n) for status, n in conn.execute(query).all()}

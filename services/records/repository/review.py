@@ -148,7 +148,7 @@ def open_tasks_of(conn: Connection, contactpoint_id: str) -> list[ReviewTaskRow]
         review_tasks.c.status == OPEN,
         or_(review_tasks.c.new_child == contactpoint_id, review_tasks.c.candidate == contactpoint_id),
     )
-    return [ReviewTaskRow.of(r) for r in conn.execute(query)]
+    return [ReviewTaskRow.of(r) for r in conn.execute(query).all()]
 
 
 def close_tasks_between(
@@ -202,7 +202,7 @@ def kept_apart_from(conn: Connection, ids: Collection[str]) -> dict[str, set[str
     query = select(kept_apart.c.child_a, kept_apart.c.child_b).where(
         or_(kept_apart.c.child_a.in_(wanted), kept_apart.c.child_b.in_(wanted))
     )
-    for a, b in conn.execute(query):
+    for a, b in conn.execute(query).all():
         if a in out:
             out[a].add(b)
         if b in out:

@@ -112,9 +112,8 @@ class SubmissionRow:
 
 @dataclass(frozen=True, slots=True)
 class CandidateRow:
-    """An active source record found by one of a new record's blocking keys."""
+    """An active source record of an active child, found by some of a new record's blocking keys."""
 
-    key: str
     source_id: str
     contactpoint_id: str
     source: SourceKey

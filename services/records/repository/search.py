@@ -50,5 +50,5 @@ def names_born_on(
         query = query.where(children.c.shielded.is_(False), children.c.provisional_shield.is_(False))
     return [
         NameRow(r.contactpoint_id, r.family_key, r.given_keys, r.postcode_key, r.gender)
-        for r in conn.execute(query)
+        for r in conn.execute(query).all()
     ]

@@ -68,7 +68,7 @@ def submissions_of(
     )
     return {
         r.request_id: SubmissionRow(r.request_id, r.request_hash, r.contactpoint_id, r.outcome)
-        for r in conn.execute(query)
+        for r in conn.execute(query).all()
     }
 
 
@@ -100,7 +100,7 @@ def sources_by_key(conn: Connection, keys: Collection[SourceKey]) -> dict[Source
             source_records.c.source_system == system,
             one_of(conn, source_records.c.source_record_id, ids),
         )
-        rows += [SourceRow.of(r) for r in conn.execute(query)]
+        rows += [SourceRow.of(r) for r in conn.execute(query).all()]
     return {r.key: r for r in rows}
 
 
@@ -253,13 +253,13 @@ def active_sources(conn: Connection, contactpoint_ids: Collection[str]) -> list[
         one_of(conn, source_records.c.contactpoint_id, contactpoint_ids),
         source_records.c.withdrawn.is_(False),
     )
-    return [SourceRow.of(r) for r in conn.execute(query)]
+    return [SourceRow.of(r) for r in conn.execute(query).all()]
 
 
 def all_sources(conn: Connection, contactpoint_id: str) -> list[SourceRow]:
     """Every source record of one child, withdrawn ones included."""
     query = select(source_records).where(source_records.c.contactpoint_id == contactpoint_id)
-    return [SourceRow.of(r) for r in conn.execute(query)]
+    return [SourceRow.of(r) for r in conn.execute(query).all()]
 
 
 def held_by_organisation(conn: Connection, contactpoint_ids: Collection[str], organisation: str) -> set[str]:
@@ -271,7 +271,7 @@ def held_by_organisation(conn: Connection, contactpoint_ids: Collection[str], or
         source_records.c.organisation == organisation,
         source_records.c.withdrawn.is_(False),
     )
-    return {r.contactpoint_id for r in conn.execute(query)}
+    return {r.contactpoint_id for r in conn.execute(query).all()}
 
 
 def move_sources(conn: Connection, source_ids: Collection[str], *, to: str, now: dt.datetime) -> None:

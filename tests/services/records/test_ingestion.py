@@ -14,7 +14,7 @@ from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import ContactPointError, NotFound
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records import children, ingestion
+from services.records import children, ingestion, preparing
 from services.records.linkage import Thresholds
 from services.records.matching import Matcher
 from services.records.model import ConcurrentChange, FindCriteria, Outcome, Submitted
@@ -224,11 +224,11 @@ def test_a_possible_match_of_a_shielded_child_is_shown_shielded(db: Database) ->
 
 def test_a_batch_sees_its_own_earlier_records(db: Database) -> None:
     batch = [
-        ingestion.Submission("b-1", make_record("sc-1")),
-        ingestion.Submission("b-2", make_record("ed-1", source_system="education")),
-        ingestion.Submission("b-3", make_record("sc-1", gender=child_pb2.GENDER_UNSPECIFIED)),  # an update
-        ingestion.Submission("b-1", make_record("sc-1")),  # a retry within the batch
-        ingestion.Submission("", make_record("bad")),  # one bad record
+        preparing.Submission("b-1", make_record("sc-1")),
+        preparing.Submission("b-2", make_record("ed-1", source_system="education")),
+        preparing.Submission("b-3", make_record("sc-1", gender=child_pb2.GENDER_UNSPECIFIED)),  # an update
+        preparing.Submission("b-1", make_record("sc-1")),  # a retry within the batch
+        preparing.Submission("", make_record("bad")),  # one bad record
     ]
     results = db.run_sync(lambda c: ingestion.submit_many(c, organisation=ORG_A, submissions=batch, now=NOW))
     first, linked, updated, retried, bad = results

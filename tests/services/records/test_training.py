@@ -9,9 +9,9 @@ from collections import defaultdict
 from contactpoint.cli.synthetic import synthetic_feed
 from contactpoint.platform.db import Database
 from services.records import admin
-from services.records.ingestion import Submission
 from services.records.linkage import default_model
 from services.records.matching import Matcher
+from services.records.preparing import Submission
 
 
 def test_a_trained_model_is_used_only_once_activated(db: Database) -> None:
