@@ -15,7 +15,7 @@ import enum
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from services.records.linkage.comparisons import dob_level
+from services.records.linkage.comparisons import FIELDS, dob_level
 from services.records.linkage.features import Features
 from services.records.linkage.model import Model, Score, compare
 from services.records.linkage.twins import twins, vouches
@@ -76,15 +76,22 @@ class Decision:
     reasons: tuple[str, ...]
 
 
+_NHS = FIELDS.index("nhs_number")
+
+
 def _nhs_weight(score: Score) -> float:
-    return sum(r.weight for r in score.fields if r.field == "nhs_number")
+    return score.weights[_NHS] if score.weights else 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Child:
-    """One candidate child's decision, and what ranks it among the others."""
+    """One candidate child's verdict, and what ranks it among the others. Its reasons are written
+    out only if it is the child the decision reports."""
 
-    decision: Decision
+    action: Action
+    best: Candidate
+    score: Score
+    rules: tuple[str, ...]
     twins: bool
     nhs_same: bool
     nhs_and_dob: bool
@@ -93,7 +100,10 @@ class _Child:
     def rank(self) -> tuple[bool, bool, bool, float]:
         # Twins last; then the child with the same NHS number and date of birth, the same NHS
         # number, and the best score.
-        return (not self.twins, self.nhs_and_dob, self.nhs_same, self.decision.score)
+        return (not self.twins, self.nhs_and_dob, self.nhs_same, self.score.weight)
+
+    def decision(self) -> Decision:
+        return Decision(self.action, self.best, self.score.weight, (*self.score.reasons(), *self.rules))
 
 
 def _judge(
@@ -126,7 +136,7 @@ def _judge(
 
     best, score = max(nhs_and_dob or records, key=evidence)
     weight = evidence((best, score))
-    reasons = score.reasons()
+    reasons: list[str] = []
     if is_twin:
         action = Action.CREATE
         reasons.append(RULE_TWINS)
@@ -158,8 +168,7 @@ def _judge(
     if action == Action.LINK and not thresholds.auto_link:
         action = Action.REVIEW
         reasons.append(RULE_MANUAL)
-    decision = Decision(action, best, score.weight, tuple(reasons))
-    return _Child(decision, is_twin, bool(same_nhs), bool(nhs_and_dob))
+    return _Child(action, best, score, tuple(reasons), is_twin, bool(same_nhs), bool(nhs_and_dob))
 
 
 def decide(
@@ -199,6 +208,6 @@ def decide(
         for records in by_child.values()
     ]
     chosen = max(children, key=lambda child: child.rank)
-    if chosen.decision.action == Action.CREATE:
-        chosen = max(children, key=lambda child: child.decision.score)
-    return chosen.decision
+    if chosen.action == Action.CREATE:
+        chosen = max(children, key=lambda child: child.score.weight)
+    return chosen.decision()

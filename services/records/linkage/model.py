@@ -35,10 +35,18 @@ class FieldResult:
 
 @dataclass(frozen=True, slots=True)
 class Score:
-    """The total match weight of a pair (prior plus fields), and how each field contributed."""
+    """The total match weight of a pair (prior plus fields), and each field's level and weight
+    (in `comparisons.FIELDS` order)."""
 
     weight: float
-    fields: tuple[FieldResult, ...]
+    levels: tuple[str, ...] = ()
+    weights: tuple[float, ...] = ()
+
+    @property
+    def fields(self) -> tuple[FieldResult, ...]:
+        """How each field contributed (built only for the pair a decision reports)."""
+        parts = zip(c.FIELDS, self.levels, self.weights, strict=False)  # none at all for a bare Score
+        return tuple(FieldResult(field, level, weight) for field, level, weight in parts)
 
     @property
     def probability(self) -> float:
@@ -82,6 +90,11 @@ class Model:
             field: {level: math.log2(self.m[field][level] / self.u[field][level]) for level in levels}
             for field, levels in c.LEVELS.items()
         }
+
+    @cached_property
+    def field_weights(self) -> tuple[Mapping[str, float], ...]:
+        """`weights` in `comparisons.FIELDS` order."""
+        return tuple(self.weights[field] for field in c.FIELDS)
 
     @cached_property
     def _tf_cache(self) -> dict[tuple[str, str], float]:
@@ -146,21 +159,16 @@ def levels_of(a: Features, b: Features) -> tuple[str, ...]:
 def compare(a: Features, b: Features, model: Model) -> Score:
     """How strongly two records look like the same child: the prior plus one weight per field,
     where exact names are weighted by how rare the name is. Symmetric in `a` and `b`."""
-    weights = model.weights
-    results = []
-    total = model.prior_weight
-    for field, level in zip(c.FIELDS, levels_of(a, b), strict=True):
-        if level == c.MISSING:
-            weight = 0.0
-        elif level == "exact" and field == "given_names":
-            weight = model.exact_weight(field, a.given[0])
-        elif level == "exact" and field == "family_name":
-            weight = model.exact_weight(field, "".join(a.family))
-        else:
-            weight = weights[field][level]
-        total += weight
-        results.append(FieldResult(field, level, weight))
-    return Score(total, tuple(results))
+    levels = levels_of(a, b)
+    weights = [
+        0.0 if level == c.MISSING else table[level]
+        for level, table in zip(levels, model.field_weights, strict=True)
+    ]
+    if levels[0] == "exact":
+        weights[0] = model.exact_weight("given_names", a.given[0])
+    if levels[1] == "exact":
+        weights[1] = model.exact_weight("family_name", "".join(a.family))
+    return Score(sum(weights, model.prior_weight), levels, tuple(weights))  # the prior first, as always
 
 
 @cache
