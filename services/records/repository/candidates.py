@@ -47,7 +47,7 @@ def key_hits(conn: Connection, hashes: Collection[int]) -> frozenset[tuple[int, 
     query = select(blocking_keys.c.key, blocking_keys.c.source_id).where(
         one_of(conn, blocking_keys.c.key, hashes)
     )
-    return frozenset(conn.execute(query).all())  # rows are tuples (hash and compare as such)
+    return frozenset(map(tuple, conn.execute(query).all()))  # plain tuples: they sort in C
 
 
 _CHANGED = text(
