@@ -44,6 +44,8 @@ FIELDS: tuple[str, ...] = tuple(LEVELS)
 
 
 def _in_order(short: Sequence[str], long: Sequence[str]) -> bool:
+    if short and short[0] not in long:
+        return False  # most pairs, at once
     rest = iter(long)
     return all(token in rest for token in short)
 
@@ -189,7 +191,9 @@ def postcode_level(a: str, b: str) -> str:
         return "else"
     if a[:-2] == b[:-2]:
         return "sector"
-    if one_edit(a, b) or a.translate(LETTERS_AS_DIGITS) == b.translate(LETTERS_AS_DIGITS):
+    if one_edit(a, b) or (
+        len(a) == len(b) and a.translate(LETTERS_AS_DIGITS) == b.translate(LETTERS_AS_DIGITS)
+    ):
         return "near"
     if a[:-3] == b[:-3]:
         return "district"

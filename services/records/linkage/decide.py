@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from services.records.linkage.comparisons import FIELDS, dob_level
 from services.records.linkage.features import Features
 from services.records.linkage.model import Model, Score, compare
-from services.records.linkage.twins import twins, vouches
+from services.records.linkage.twins import may_be_twins, twins, vouches
 
 # Default thresholds on the total match weight (log2 odds, prior included), chosen on simulated
 # English children's records (`contactpoint.cli.synthetic`): from LINK_WEIGHT, fewer than one
@@ -77,6 +77,15 @@ class Decision:
 
 
 _NHS = FIELDS.index("nhs_number")
+_DOB = FIELDS.index("date_of_birth")
+_POSTCODE = FIELDS.index("postcode")
+
+
+def _twins(new: Features, candidate: Candidate, score: Score) -> bool:
+    # The score already holds the date-of-birth and postcode levels that `twins` starts from.
+    if score.levels and not may_be_twins(score.levels[_DOB], score.levels[_POSTCODE]):
+        return False
+    return twins(new, candidate.features)
 
 
 def _nhs_weight(score: Score) -> float:
@@ -123,7 +132,7 @@ def _judge(
     # records vouches for it being the same child.
     is_twin = (
         not nhs_and_dob
-        and any(twins(new, c.features) for c, _ in records)
+        and any(_twins(new, c, s) for c, s in records)
         and not any(vouches(new, c.features) for c, _ in records)
     )
 

@@ -117,6 +117,12 @@ def siblings(a: Features, b: Features) -> bool:
     return _household(a, b) and how_alike(a, b) is None
 
 
+def may_be_twins(dob_level: str, postcode_level: str) -> bool:
+    """Whether a pair at these date-of-birth and postcode levels (`comparisons`) can be twins at
+    all: a scored pair rules most candidates out without comparing them again."""
+    return dob_level in _SAME_DOB and postcode_level in _SAME_POSTCODE
+
+
 def twins(a: Features, b: Features) -> bool:
     """Whether two records look like twins: a similar family name, the same date of birth (or one
     slip from it) and postcode, and given names that cannot be one name, or names only spelt alike
