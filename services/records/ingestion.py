@@ -138,7 +138,7 @@ def _decide(
     *,
     matcher: Matcher,
     limits: AgeLimits,
-) -> tuple[frozenset[tuple[int, str]], tuple[list[Submitted | ContactPointError], placement.Batch]]:
+) -> tuple[candidate_repo.Hits, tuple[list[Submitted | ContactPointError], placement.Batch]]:
     """Read what the batch needs and decide each record in order; nothing is written, except
     between the two arrivals of one source record in the batch."""
     organisation, submissions, now = (
@@ -158,9 +158,9 @@ def _decide(
     }
     existing = source_repo.sources_by_key(conn, {p.key for p in ready})
     wanted = {h for p in ready if p.key not in existing for h in p.blocking_hashes.values()}
-    hits = candidate_repo.key_hits(conn, hashes.keys())
+    hits = candidate_repo.read_hits(conn, hashes.keys())
     by_key: dict[str, list[str]] = defaultdict(list)
-    for h, source_id in sorted(hits):
+    for h, source_id in sorted(hits.pairs):
         if h in wanted:
             by_key[hashes[h]].append(source_id)
     cache = FeatureCache(candidate_repo.candidates_of(conn, {sid for ids in by_key.values() for sid in ids}))

@@ -98,6 +98,24 @@ blocking_keys = Table(
     Column("source_id", String(32), primary_key=True),
 )
 
+# Every change to the blocking keys, as the packed hashes it wrote or deleted (repository/
+# key_changes.py): a batch that decided before taking its key locks then reads what changed since,
+# not its every key again. One counter per shard (a transaction's id picks its shard), so a
+# shard's changes are numbered in commit order; a few hundred of each are kept.
+key_change_shards = Table(
+    "key_change_shards",
+    metadata,
+    Column("shard", Integer, primary_key=True, autoincrement=False),
+    Column("generation", BigInteger, nullable=False),
+)
+key_changes = Table(
+    "key_changes",
+    metadata,
+    Column("shard", Integer, primary_key=True, autoincrement=False),
+    Column("generation", BigInteger, primary_key=True, autoincrement=False),
+    Column("hashes", LargeBinary, nullable=False),
+)
+
 # One row per name (current first, then former names) of every active source record: FindChild.
 match_keys = Table(
     "match_keys",

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Collection
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, select, text
-from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, INTEGER, TEXT
+from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, INTEGER
 
 from contactpoint.platform.db import dialect_of
+from services.records.repository import key_changes
 from services.records.repository.rows import CandidateRow, SourceKey
 from services.records.repository.writes import one_of
 from services.records.tables import ACTIVE, blocking_keys, children, source_records
@@ -50,27 +52,39 @@ def key_hits(conn: Connection, hashes: Collection[int]) -> frozenset[tuple[int, 
     return frozenset(map(tuple, conn.execute(query).all()))  # plain tuples: they sort in C
 
 
-_CHANGED = text(
-    "SELECT count(*), count(*) FILTER (WHERE seen.key IS NULL) FROM blocking_keys b"
-    " LEFT JOIN unnest(:seen_keys, :seen_sources) AS seen(key, source_id)"
-    " ON seen.key = b.key AND seen.source_id = b.source_id WHERE b.key = ANY(:keys)"
-).bindparams(
-    bindparam("keys", type_=ARRAY(BIGINT)),
-    bindparam("seen_keys", type_=ARRAY(BIGINT)),
-    bindparam("seen_sources", type_=ARRAY(TEXT)),
-)
+@dataclass(frozen=True)
+class Hits:
+    """`key_hits`, and where the key-change log stood when they were read (PostgreSQL)."""
+
+    pairs: frozenset[tuple[int, str]]
+    mark: tuple[int, ...] | None = None
 
 
-def hits_changed(conn: Connection, hashes: Collection[int], seen: frozenset[tuple[int, str]]) -> bool:
-    """Whether `key_hits(hashes)` would now differ from `seen`: exactly, but answered by the
-    server in one row (as many rows now, none of them unseen), not by sending every hit again."""
-    if dialect_of(conn) != "postgresql":
-        return key_hits(conn, hashes) != seen
-    keys, sources = (list(c) for c in zip(*seen, strict=True)) if seen else ([], [])
-    now, unseen = conn.execute(
-        _CHANGED, {"keys": sorted(hashes), "seen_keys": keys, "seen_sources": sources}
-    ).one()
-    return bool(unseen or now != len(seen))
+# The hits and each shard's change number in one statement, so in one snapshot: a change the
+# hits do not show is numbered after the mark.
+_HITS_AND_MARK = text(
+    "SELECT key, source_id, NULL AS mark FROM blocking_keys WHERE key = ANY(:keys)"
+    " UNION ALL SELECT NULL, NULL, (SELECT array_agg(generation ORDER BY shard) FROM key_change_shards)"
+).bindparams(bindparam("keys", type_=ARRAY(BIGINT)))
+
+
+def read_hits(conn: Connection, hashes: Collection[int]) -> Hits:
+    """`key_hits`, with the mark `hits_changed` starts from."""
+    if dialect_of(conn) != "postgresql" or not hashes:
+        return Hits(key_hits(conn, hashes))
+    rows = conn.execute(_HITS_AND_MARK, {"keys": sorted(hashes)}).all()
+    mark = next((tuple(r.mark) for r in rows if r.mark is not None), None)
+    return Hits(frozenset((r.key, r.source_id) for r in rows if r.key is not None), mark)
+
+
+def hits_changed(conn: Connection, hashes: Collection[int], seen: Hits) -> bool:
+    """Whether `key_hits(hashes)` would now differ from `seen`. Exact: from the changes logged
+    since `seen` was read (a few rows, usually none), or else by reading every key again."""
+    if seen.mark is not None:
+        changed = key_changes.changed_since(conn, seen.mark, hashes)
+        if changed is not None:
+            return changed
+    return key_hits(conn, hashes) != seen.pairs
 
 
 def candidates_of(conn: Connection, source_ids: Collection[str]) -> dict[str, CandidateRow]:

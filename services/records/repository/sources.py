@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, delete, select, update
 
+from services.records.repository import key_changes
 from services.records.repository.rows import SourceKey, SourceRow, SubmissionRow
 from services.records.repository.writes import insert_rows, one_of, pack_hashes, unpack_hashes
 from services.records.tables import blocking_keys, match_keys, source_records, submissions
@@ -167,9 +168,9 @@ def insert_sources(conn: Connection, rows: Sequence[NewSource], *, now: dt.datet
 
 def _insert_keys(conn: Connection, rows: Sequence[NewSource]) -> None:
     """Blocking and name keys of new or replaced source records: a dozen rows per record."""
-    insert_rows(
-        conn, blocking_keys, ("key", "source_id"), [(h, r.id) for r in rows for h in r.blocking_hashes]
-    )
+    keys = [(h, r.id) for r in rows for h in r.blocking_hashes]
+    insert_rows(conn, blocking_keys, ("key", "source_id"), keys)
+    key_changes.note(conn, [h for h, _ in keys])
     insert_rows(
         conn,
         match_keys,
@@ -242,6 +243,7 @@ def delete_keys(conn: Connection, source_ids: Collection[str]) -> None:
     pairs = [{"k": h, "s": r.id} for r in held for h in unpack_hashes(bytes(r.blocking))]
     if pairs:
         conn.execute(_DELETE_BLOCKING, pairs)
+        key_changes.note(conn, [p["k"] for p in pairs])
     conn.execute(delete(match_keys).where(match_keys.c.source_id.in_(ids)))
 
 

@@ -1,0 +1,112 @@
+"""The key-change log: a batch that read its key hits before taking its locks learns, from the
+changes logged since, exactly whether any of its keys changed (PostgreSQL), or reads them all
+again (SQLite, or a log pruned past its mark)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import delete
+
+from contactpoint.platform.db import Database
+from contactpoint.records.v1 import records_service_pb2 as pb
+from services.records import ingestion, placement
+from services.records.repository import candidates as candidate_repo
+from services.records.repository import key_changes
+from services.records.tables import key_changes as key_changes_table
+from services.records.validation import checked_record
+from tests.services.records.conftest import ORG_A, ORG_B, make_record
+
+NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def _hashes(record: pb.SourceRecord) -> list[int]:
+    normal, problems = checked_record(record, now=NOW)
+    assert normal is not None, problems
+    return list(placement.prepare(ORG_A, normal).blocking_hashes.values())
+
+
+def _submit(db: Database, record: pb.SourceRecord, org: str, rid: str) -> None:
+    db.run_sync(lambda c: ingestion.submit(c, organisation=org, request_id=rid, record=record, now=NOW))
+
+
+def _withdraw(db: Database, record: pb.SourceRecord, org: str) -> None:
+    db.run_sync(
+        lambda c: ingestion.withdraw(
+            c,
+            organisation=org,
+            source_system=record.source_system,
+            source_record_id=record.source_record_id,
+            now=NOW,
+        )
+    )
+
+
+def _sibling_free(rid: str, given: str, family: str, day: int) -> pb.SourceRecord:
+    record = make_record(rid, nhs_number="")
+    record.name.given_names, record.name.family_name = given, family
+    record.date_of_birth.day = day
+    record.address.postcode = "LS16 6AB" if family == "Okafor" else "M1 1AE"
+    return record
+
+
+@pytest.mark.parametrize("databases", ["postgresql"], indirect=True)  # SQLite keeps no log
+def test_only_changes_under_the_batchs_own_keys_count(db: Database) -> None:
+    ours = _sibling_free("kc-1", "Gabriela", "Okafor", 27)
+    mine = _hashes(ours)
+    _submit(db, ours, ORG_A, "kc-a")
+    seen = db.run_sync(lambda c: candidate_repo.read_hits(c, mine), write=False)
+    assert seen.mark is not None and seen.pairs
+
+    def changed() -> bool | None:
+        assert seen.mark is not None
+        return db.run_sync(lambda c: key_changes.changed_since(c, seen.mark or (), mine), write=False)
+
+    assert changed() is False  # nothing since
+    _submit(db, _sibling_free("kc-2", "Henrietta", "Zbigniewska", 3), ORG_B, "kc-b")
+    assert changed() is False  # another child entirely: none of our keys
+    assert not db.run_sync(lambda c: candidate_repo.hits_changed(c, mine, seen), write=False)
+
+    again = pb.SourceRecord()
+    again.CopyFrom(ours)
+    again.source_system, again.source_record_id = "education", "kc-9"
+    _submit(db, again, ORG_B, "kc-c")  # the same child from another council: under our keys
+    assert changed() is True
+    assert db.run_sync(lambda c: candidate_repo.hits_changed(c, mine, seen), write=False)
+
+
+@pytest.mark.parametrize("databases", ["postgresql"], indirect=True)
+def test_a_withdrawal_under_the_batchs_keys_counts(db: Database) -> None:
+    ours = _sibling_free("kc-w", "Gabriela", "Okafor", 27)
+    mine = _hashes(ours)
+    _submit(db, ours, ORG_A, "kc-w")
+    seen = db.run_sync(lambda c: candidate_repo.read_hits(c, mine), write=False)
+    _withdraw(db, ours, ORG_A)
+    assert db.run_sync(lambda c: key_changes.changed_since(c, seen.mark or (), mine), write=False) is True
+    assert db.run_sync(lambda c: candidate_repo.hits_changed(c, mine, seen), write=False)
+
+
+@pytest.mark.parametrize("databases", ["postgresql"], indirect=True)
+def test_a_log_pruned_past_the_mark_means_reading_every_key_again(db: Database) -> None:
+    ours = _sibling_free("kc-p", "Gabriela", "Okafor", 27)
+    mine = _hashes(ours)
+    seen = db.run_sync(lambda c: candidate_repo.read_hits(c, mine), write=False)
+    _submit(db, _sibling_free("kc-q", "Henrietta", "Zbigniewska", 3), ORG_B, "kc-q")
+    db.run_sync(lambda c: c.execute(delete(key_changes_table)))  # as if pruned
+    assert db.run_sync(lambda c: key_changes.changed_since(c, seen.mark or (), mine), write=False) is None
+    # Unknowable from the log, so every key is read again: still exact.
+    assert not db.run_sync(lambda c: candidate_repo.hits_changed(c, mine, seen), write=False)
+    _submit(db, ours, ORG_A, "kc-p")
+    assert db.run_sync(lambda c: candidate_repo.hits_changed(c, mine, seen), write=False)
+
+
+def test_without_a_log_every_key_is_read_again(db: Database) -> None:
+    ours = _sibling_free("kc-s", "Gabriela", "Okafor", 27)
+    mine = _hashes(ours)
+    seen = db.run_sync(lambda c: candidate_repo.read_hits(c, mine), write=False)
+    if seen.mark is None:  # SQLite: one writer at a time keeps no log
+        assert db.run_sync(lambda c: key_changes.changed_since(c, (), mine), write=False) is None
+    assert not db.run_sync(lambda c: candidate_repo.hits_changed(c, mine, seen), write=False)
+    _submit(db, ours, ORG_A, "kc-s")
+    assert db.run_sync(lambda c: candidate_repo.hits_changed(c, mine, seen), write=False)
