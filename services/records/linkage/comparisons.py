@@ -153,11 +153,30 @@ def names_swapped(
     a_given: tuple[str, ...], a_family: tuple[str, ...], b_given: tuple[str, ...], b_family: tuple[str, ...]
 ) -> bool:
     """Whether one record has the given and family names in each other's fields ("Smith Oliver"
-    for "Oliver Smith"; middle names may be lost on the way). Both names then compare "swapped"."""
+    for "Oliver Smith"; middle names may be lost on the way). One of the two crossed names may
+    also be a typo or a nickname of the other ("Fraser Livvy" for "Olivia Fraser"), never both.
+    Both names then compare "swapped"."""
     if not (a_given and a_family and b_given and b_family):
         return False
     ja, jb = "".join(a_family), "".join(b_family)
-    return (a_given[0] == jb and ja == "".join(b_given)) or (b_given[0] == ja and jb == "".join(a_given))
+    return _crossed(a_given[0], jb, ja, "".join(b_given)) or _crossed(b_given[0], ja, jb, "".join(a_given))
+
+
+def _crossed(given: str, other_family: str, family: str, other_given: str) -> bool:
+    # The given name is the other's family name and the family name the other's given name: both
+    # exactly, or one of them exactly and the other one slip or a nickname apart.
+    given_same, family_same = given == other_family, family == other_given
+    if given_same and family_same:
+        return True
+    if given_same:
+        return _near_name(family, other_given)
+    if family_same:
+        return _near_name(given, other_family)
+    return False
+
+
+def _near_name(a: str, b: str) -> bool:
+    return (min(len(a), len(b)) >= MIN_ONE_EDIT and one_edit(a, b)) or nicknames(a, b)
 
 
 def dob_level(a: dt.date | None, b: dt.date | None) -> str:

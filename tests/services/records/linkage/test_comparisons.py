@@ -58,6 +58,26 @@ CASES = [
     ("given_names", given("tom", "edward"), given("harry", "edward"), "middle"),
     ("given_names", given("james"), given("amelia"), "else"),
     ("given_names", child(family=("smith",)), child(given=("smith",), family=("oliver",)), "swapped"),
+    # Swapped, and one of the two names a nickname or a slip: "Fraser Livvy" for "Olivia Fraser".
+    (
+        "given_names",
+        child(given=("olivia",), family=("fraser",)),
+        child(given=("fraser",), family=("livvy",)),
+        "swapped",
+    ),
+    (
+        "family_name",
+        child(given=("millie",), family=("jones",)),
+        child(given=("jones",), family=("mille",)),
+        "swapped",
+    ),
+    # ... but not both: that is two other names.
+    (
+        "given_names",
+        child(given=("millie",), family=("jones",)),
+        child(given=("jomes",), family=("mille",)),
+        "else",
+    ),
     ("given_names", given(), given("james"), MISSING),
     ("family_name", family("smith"), family("smith"), "exact"),
     ("family_name", family("smith", "jones"), family("smithjones"), "exact"),
