@@ -180,14 +180,15 @@ def _near_name(a: str, b: str) -> bool:
 
 
 def dob_level(a: dt.date | None, b: dt.date | None) -> str:
-    """Dates of birth: the same; day and month swapped; one of day, month or year different; else."""
+    """Dates of birth: the same; day and month swapped; one of day, month or year different (or
+    the next day across the end of a month or year: 31 December and 1 January); else."""
     if a is None or b is None:
         return MISSING
     if a == b:
         return "exact"
     if a.year == b.year and a.day == b.month and a.month == b.day:
         return "day_month_swapped"
-    if (a.year == b.year) + (a.month == b.month) + (a.day == b.day) == 2:
+    if (a.year == b.year) + (a.month == b.month) + (a.day == b.day) == 2 or abs((a - b).days) == 1:
         return "one_part"
     return "else"
 

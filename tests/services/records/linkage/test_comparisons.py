@@ -98,6 +98,9 @@ CASES = [
     ("date_of_birth", dob(2015, 3, 7), dob(2015, 4, 7), "one_part"),
     ("date_of_birth", dob(2015, 3, 7), dob(2016, 3, 7), "one_part"),
     ("date_of_birth", dob(2015, 3, 7), dob(2017, 9, 7), "else"),
+    ("date_of_birth", dob(2025, 1, 1), dob(2024, 12, 31), "one_part"),  # a day out, across the year
+    ("date_of_birth", dob(2025, 3, 1), dob(2025, 2, 28), "one_part"),
+    ("date_of_birth", dob(2025, 3, 1), dob(2025, 2, 27), "else"),
     ("date_of_birth", child(dob=None), dob(2015, 3, 7), MISSING),
     ("gender", child(gender=1), child(gender=1), "same"),
     ("gender", child(gender=1), child(gender=2), "different"),
