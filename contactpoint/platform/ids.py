@@ -41,6 +41,10 @@ class RandomBytes:
     CHUNK = 4096
 
     def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)  # a child neither repeats nor inherits a held lock
+
+    def _reset(self) -> None:
         self._lock = threading.Lock()
         self._buffer = b""
         self._at = 0
@@ -56,6 +60,8 @@ class RandomBytes:
 
     def below(self, bound: int) -> int:
         """A uniform integer in [0, bound), by rejection (no modulo bias)."""
+        if bound <= 0:
+            raise ValueError("bound must be positive")
         size = (bound.bit_length() + 7) // 8
         excess = 8 * size - bound.bit_length()
         while True:

@@ -32,8 +32,12 @@ def _ignore_interrupts() -> None:
 
 class ProcessWorkers:
     """`workers` processes (started on first use, by spawning: a forked copy of a running gRPC
-    server is unsafe), or 0 for a thread of this process. A worker that dies breaks only the
-    tasks it held: they are run again in this process and the pool is started afresh."""
+    server is unsafe), or 0 for a thread of this process.
+
+    A worker that dies breaks its whole pool, and every task the pool held fails: each is tried
+    once more on a fresh pool. A task that breaks that one too (it is what kills its worker)
+    fails with `WorkerCrashed`; it is never run in the service's own process, which it might
+    take down with it."""
 
     def __init__(self, workers: int, *, name: str) -> None:
         if workers < 0:
@@ -41,8 +45,11 @@ class ProcessWorkers:
         self.workers = workers
         self.name = name
         self._pool: ProcessPoolExecutor | None = None
+        self._closed = False
 
     def _executor(self) -> ProcessPoolExecutor:
+        if self._closed:
+            raise RuntimeError(f"the {self.name} workers are closed")
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
@@ -51,22 +58,36 @@ class ProcessWorkers:
             )
         return self._pool
 
+    def _discard(self, broken: ProcessPoolExecutor) -> None:
+        # Only the pool that broke: another caller may already have started its successor.
+        if self._pool is broken:
+            self._pool = None
+            broken.shutdown(wait=False, cancel_futures=True)
+
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """`fn(*args, **kwargs)` in a worker (arguments and result are pickled both ways)."""
         if self.workers == 0:
+            if self._closed:
+                raise RuntimeError(f"the {self.name} workers are closed")
             return await asyncio.to_thread(fn, *args, **kwargs)
         loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor(), functools.partial(fn, *args, **kwargs))
-        except BrokenProcessPool:
-            log.error("workers.broken", pool=self.name)
-            broken, self._pool = self._pool, None
-            if broken is not None:
-                broken.shutdown(wait=False, cancel_futures=True)
-            return await asyncio.to_thread(fn, *args, **kwargs)
+        call = functools.partial(fn, *args, **kwargs)
+        for attempt in (1, 2):
+            pool = self._executor()
+            try:
+                return await loop.run_in_executor(pool, call)
+            except BrokenProcessPool:
+                log.error("workers.broken", pool=self.name, attempt=attempt)
+                self._discard(pool)
+        raise WorkerCrashed(f"a task broke two {self.name} workers in a row")
 
     def close(self) -> None:
         """Finish what was started, then stop the workers (a graceful shutdown)."""
+        self._closed = True
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+class WorkerCrashed(Exception):
+    """A task killed the worker process that ran it, twice."""

@@ -13,7 +13,7 @@ from contactpoint.platform.db import Database
 from contactpoint.platform.errors import ContactPointError, Internal, Unavailable
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.types import Context
-from contactpoint.platform.workers import ProcessWorkers
+from contactpoint.platform.workers import ProcessWorkers, WorkerCrashed
 from contactpoint.records.v1 import records_service_pb2 as pb
 from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
 from services.records import admin, children, ingestion, preparing
@@ -85,14 +85,19 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
         """`_prepare` in a worker process, so that it overlaps the matching of the batch before."""
         if self.workers.workers == 0 or not organisation:
             return await asyncio.to_thread(self._prepare, organisation, batch)
-        prepared = await self.workers.run(
-            preparing.prepare_serialised,
-            organisation=organisation,
-            request_ids=[r.request_id for r in batch],
-            records=[r.record.SerializeToString() for r in batch],
-            limits=self._limits,
-            now=dt.datetime.now(dt.UTC),
-        )
+        try:
+            prepared = await self.workers.run(
+                preparing.prepare_serialised,
+                organisation=organisation,
+                request_ids=[r.request_id for r in batch],
+                records=[r.record.SerializeToString() for r in batch],
+                limits=self._limits,
+                now=dt.datetime.now(dt.UTC),
+            )
+        except WorkerCrashed:
+            # Twice a worker died preparing this batch: the stream ends, and nothing of it is stored.
+            log.error("records.prepare_crashed", records=len(batch))
+            raise Internal() from None
         return preparing.with_submissions(
             prepared, [preparing.Submission(r.request_id, r.record) for r in batch]
         )

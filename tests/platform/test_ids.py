@@ -7,6 +7,7 @@ import os
 import threading
 from collections import Counter
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -71,6 +72,9 @@ def test_below_is_uniform_and_in_range() -> None:
     assert set(counts) == {0, 1, 2}
     assert all(9_000 < n < 11_000 for n in counts.values())  # no modulo bias towards 0 (p < 1e-20)
     assert all(0 <= source.below(10**11) < 10**11 for _ in range(1000))
+    assert source.below(1) == 0
+    with pytest.raises(ValueError):
+        source.below(0)
 
 
 def test_a_forked_child_does_not_repeat_its_parents_bytes() -> None:

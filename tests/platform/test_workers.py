@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
-from contactpoint.platform.workers import ProcessWorkers
+from contactpoint.platform.workers import ProcessWorkers, WorkerCrashed
 
 
 def where(x: int, *, times: int = 1) -> tuple[int, int]:
@@ -38,15 +39,41 @@ async def test_no_workers_runs_in_this_process() -> None:
     workers.close()
 
 
-async def test_a_dead_worker_costs_only_its_task_which_is_run_here_instead() -> None:
+def die_once(marker: str) -> int:
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(3)  # the worker dies mid-task
+    return 7
+
+
+async def test_a_task_whose_worker_died_is_tried_once_more_on_a_fresh_pool(tmp_path: Path) -> None:
     workers = ProcessWorkers(1, name="test")
     try:
-        assert await workers.run(die_unless, os.getpid()) == 7  # rerun in this process
-        pid, value = await workers.run(where, 5)  # a fresh pool
+        assert await workers.run(die_once, str(tmp_path / "died")) == 7
+        pid, value = await workers.run(where, 5)
         assert value == 5 and pid != os.getpid()
     finally:
         workers.close()
         workers.close()  # idempotent
+
+
+async def test_a_task_that_kills_every_worker_fails_and_never_runs_in_the_service() -> None:
+    workers = ProcessWorkers(1, name="test")
+    try:
+        with pytest.raises(WorkerCrashed):
+            await workers.run(die_unless, os.getpid())  # would return 7 if run here
+        pid, value = await workers.run(where, 5)  # the pool recovers for the next task
+        assert value == 5 and pid != os.getpid()
+    finally:
+        workers.close()
+
+
+async def test_closed_workers_take_no_more_work() -> None:
+    for count in (0, 1):
+        workers = ProcessWorkers(count, name="test")
+        workers.close()
+        with pytest.raises(RuntimeError):
+            await workers.run(where, 1)
 
 
 def test_a_negative_number_of_workers_is_refused() -> None:

@@ -45,7 +45,9 @@ def blocking_keys(f: Features) -> list[str]:
 
     Fewer kinds than once: the date-and-given-name kinds (dgp, dgn, dg3) found no record of
     20,000 children's feeds that the others missed (`bench/linkage_quality.py`), and every key
-    costs an index entry to write, a lookup and a lock on every record ingested."""
+    costs an index entry to write, a lookup and a lock on every record ingested. (Those feeds
+    have no former given names, which only dgp keyed; a child whose given name changed is still
+    found through the date of birth and family name, current or former.)"""
     keys: set[str] = set()
     if f.nhs:
         keys.add(f"nhs:{f.nhs}")

@@ -2,18 +2,23 @@
 taking its key locks check, under the locks, whether any of its keys changed meanwhile, at the
 cost of the changes made since rather than of reading all its keys again.
 
-Every insert or delete of blocking keys notes the key hashes it touched, numbered in its shard.
-A writer holds its shard's counter row from that note to its commit, so one shard's numbers are
-in commit order. A reader takes each shard's number in the same statement (the same snapshot) as
-its key hits, and later reads the changes numbered after it. A writer that touched one of its
-keys held that key's lock, so once the reader holds the same lock that writer has committed,
-and its change is in the log (exact, not a hash of the keys: `hits_changed`)."""
+Every insert or delete of blocking keys notes the key hashes it touched; a transaction's notes
+are written as one change, numbered in its shard, as the last statement before it commits (a
+SQLAlchemy commit event, so no write path can forget it, and the shard's counter row is held
+only from there to the commit: a writer holding it waits on nothing else, so it cannot take part
+in a deadlock). The row lock keeps one shard's numbers in commit order. A reader takes each
+shard's number in the same statement (the same snapshot) as its key hits, and later reads the
+changes numbered after it. A writer that filed a record under one of its keys held that key's
+lock, so once the reader holds the same lock that writer has committed, and its change is in
+the log (exact: the hashes themselves, not a digest of them). Deletions (a withdrawal, a purge)
+take no key locks; they cannot make a second child, and are caught if committed by then."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import Connection, and_, delete, or_, select, text
+from sqlalchemy import Connection, and_, delete, event, or_, select, text
+from sqlalchemy.engine import Engine
 
 from contactpoint.platform.db import dialect_of
 from services.records.repository.writes import pack_hashes, unpack_hashes
@@ -32,12 +37,23 @@ _NOTE = text(
 )
 
 
+_PENDING = "contactpoint.records.key_changes"  # in Connection.info until commit or rollback
+
+
 def note(conn: Connection, hashes: Collection[int]) -> None:
-    """Log that the blocking keys `hashes` were written or deleted in this transaction. Nothing on
-    SQLite, whose one writer at a time needs no such check."""
+    """Log that the blocking keys `hashes` were written or deleted in this transaction (written
+    just before it commits). Nothing on SQLite, whose one writer at a time needs no such check."""
     if not hashes or dialect_of(conn) != "postgresql":
         return
-    packed = pack_hashes(sorted(set(hashes)))
+    conn.info.setdefault(_PENDING, set()).update(hashes)
+
+
+@event.listens_for(Engine, "commit")
+def _write_before_commit(conn: Connection) -> None:
+    pending = conn.info.pop(_PENDING, None)
+    if not pending:
+        return
+    packed = pack_hashes(sorted(pending))
     shard, generation = conn.execute(_NOTE, {"shards": SHARDS, "hashes": packed}).one()
     if generation % 64 == 0:
         conn.execute(
@@ -45,6 +61,11 @@ def note(conn: Connection, hashes: Collection[int]) -> None:
                 key_changes.c.shard == shard, key_changes.c.generation <= generation - RETAINED
             )
         )
+
+
+@event.listens_for(Engine, "rollback")
+def _forget(conn: Connection) -> None:
+    conn.info.pop(_PENDING, None)
 
 
 def changed_since(conn: Connection, mark: Sequence[int], hashes: Collection[int]) -> bool | None:

@@ -110,3 +110,64 @@ def test_without_a_log_every_key_is_read_again(db: Database) -> None:
     assert not db.run_sync(lambda c: candidate_repo.hits_changed(c, mine, seen), write=False)
     _submit(db, ours, ORG_A, "kc-s")
     assert db.run_sync(lambda c: candidate_repo.hits_changed(c, mine, seen), write=False)
+
+
+@pytest.mark.parametrize("databases", ["postgresql"], indirect=True)
+def test_a_withdrawal_and_a_link_to_the_same_child_do_not_deadlock(db: Database) -> None:
+    """A withdrawal notes its deleted keys and then touches its child; a batch linking a record to
+    that child share-locks the child first and notes its keys later. Were the note written when
+    made, the two would wait on each other whenever they drew the same shard (the batch for the
+    shard row, the withdrawal for the child). Notes are written at commit, so they never do."""
+    import threading
+
+    from sqlalchemy import text
+
+    from services.records.repository import children as child_repo
+    from services.records.repository import sources as source_repo
+    from services.records.repository.rows import SourceKey
+
+    record = make_record("kc-dl")
+    submitted = db.run_sync(
+        lambda c: ingestion.submit(c, organisation=ORG_A, request_id="kc-dl", record=record, now=NOW)
+    )
+    child = submitted.contactpoint_id
+    key = SourceKey(ORG_A, record.source_system, record.source_record_id)
+    source_id = db.run_sync(lambda c: source_repo.sources_by_key(c, [key]))[key].id
+
+    linking = db.writer.connect()
+    linking.begin()
+    shard = linking.execute(text("SELECT txid_current() % 16")).scalar()
+    while True:  # a withdrawing transaction in the same shard
+        withdrawing = db.writer.connect()
+        withdrawing.begin()
+        if withdrawing.execute(text("SELECT txid_current() % 16")).scalar() == shard:
+            break
+        withdrawing.rollback()
+        withdrawing.close()
+    outcome: dict[str, str] = {}
+    try:
+        child_repo.children_by_id(linking, [child], share_lock=True)
+        source_repo.withdraw(withdrawing, source_id, now=NOW)  # notes the deleted keys
+
+        def touch() -> None:
+            try:
+                child_repo.touch(withdrawing, child, now=NOW, archive_on=None)  # waits for `linking`
+                withdrawing.commit()
+                outcome["withdrawal"] = "committed"
+            except Exception as exc:  # a deadlock would land here
+                outcome["withdrawal"] = type(exc).__name__
+
+        waiter = threading.Thread(target=touch)
+        waiter.start()
+        key_changes.note(linking, [12345])
+        linking.commit()  # its note is written now, and the withdrawal's child lock is released
+        waiter.join(20)
+        assert outcome == {"withdrawal": "committed"}
+    finally:
+        for conn in (linking, withdrawing):
+            conn.rollback()
+            conn.close()
+    changes = db.run_sync(
+        lambda c: key_changes.changed_since(c, (0,) * key_changes.SHARDS, [12345]), write=False
+    )
+    assert changes is True
