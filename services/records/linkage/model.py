@@ -168,7 +168,10 @@ def compare(a: Features, b: Features, model: Model) -> Score:
         weights[0] = model.exact_weight("given_names", a.given[0])
     if levels[1] == "exact":
         weights[1] = model.exact_weight("family_name", "".join(a.family))
-    return Score(sum(weights, model.prior_weight), levels, tuple(weights))  # the prior first, as always
+    total = model.prior_weight  # added in order, as always (sum() compensates on Python 3.12+)
+    for weight in weights:
+        total += weight
+    return Score(total, levels, tuple(weights))
 
 
 @cache
