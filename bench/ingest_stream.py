@@ -189,6 +189,7 @@ def preload_by_truth(url: str, items: Sequence[Item], batch: int = 5000) -> floa
     from services.records.preparing import Submission, prepare_batch
     from services.records.repository import children as child_repo
     from services.records.repository import sources as source_repo
+    from services.records.repository import submissions as submission_repo
 
     configure_logging(level="warning", fmt="console")
     migrate.upgrade("records", MIGRATIONS, url)
@@ -221,13 +222,13 @@ def preload_by_truth(url: str, items: Sequence[Item], batch: int = 5000) -> floa
                     )
                 )
                 answers.append(
-                    source_repo.NewSubmission(organisation, f"preload-{n}", digest, cid, outcome.value)
+                    submission_repo.NewSubmission(organisation, f"preload-{n}", digest, cid, outcome.value)
                 )
             try:
                 with db.writer.begin() as conn:
                     child_repo.insert_children(conn, new_children, now=now)
                     source_repo.insert_sources(conn, sources, now=now)
-                    source_repo.insert_submissions(conn, answers, now=now)
+                    submission_repo.insert_submissions(conn, answers, now=now)
             except ConcurrentChange:
                 continue
             child_of.update(fresh)

@@ -34,6 +34,7 @@ from services.records.preparing import PreparedBatch, Submission, prepare_batch
 from services.records.repository import candidates as candidate_repo
 from services.records.repository import children as child_repo
 from services.records.repository import sources as source_repo
+from services.records.repository import submissions as submission_repo
 from services.records.repository.rows import SourceKey
 from services.records.validation import text_problem
 
@@ -152,7 +153,7 @@ def _decide(
     valid_ids = {s.request_id for s, p in zip(submissions, rid_problems, strict=True) if not p}
     priors = {
         rid: (row.request_hash, Submitted(row.contactpoint_id, Outcome(row.outcome)))
-        for rid, row in source_repo.submissions_of(
+        for rid, row in submission_repo.submissions_of(
             conn, organisation=organisation, request_ids=valid_ids
         ).items()
     }
@@ -200,7 +201,7 @@ def _decide(
             candidates = cache.candidates(sid for k in p.blocking for sid in by_key.get(k, ()))
             submitted = placement.place(p, candidates, batch, matcher=matcher, limits=limits)
         batch.submissions.append(
-            source_repo.NewSubmission(
+            submission_repo.NewSubmission(
                 organisation,
                 s.request_id,
                 request_hashes[i],

@@ -23,6 +23,7 @@ from services.records.names import name_key, name_tokens, postcode_key
 from services.records.repository import children as child_repo
 from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
+from services.records.repository import submissions as submission_repo
 from services.records.repository.rows import SourceKey, SourceRow
 from services.records.repository.writes import key_hash
 from services.records.tables import ACTIVE
@@ -87,7 +88,7 @@ class Batch:
     children: list[tuple[str, bool, dt.date | None]] = field(default_factory=list)
     sources: list[source_repo.NewSource] = field(default_factory=list)
     tasks: list[review_repo.NewTask] = field(default_factory=list)
-    submissions: list[source_repo.NewSubmission] = field(default_factory=list)
+    submissions: list[submission_repo.NewSubmission] = field(default_factory=list)
     # Existing children that records of this batch joined, and every child whose record changed.
     linked: set[str] = field(default_factory=set)
     touched: set[str] = field(default_factory=set)
@@ -228,7 +229,7 @@ def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime
         source_repo.replace_source(conn, replacement, now=now)
     source_repo.insert_sources(conn, batch.sources, now=now)
     review_repo.insert_tasks(conn, batch.tasks, now=now)
-    source_repo.insert_submissions(conn, batch.submissions, now=now)
+    submission_repo.insert_submissions(conn, batch.submissions, now=now)
     if batch.touched:
         held: dict[str, list[SourceRow]] = defaultdict(list)
         for row in source_repo.active_sources(conn, batch.touched):

@@ -6,12 +6,14 @@ import datetime as dt
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, Text, bindparam, delete, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
+from contactpoint.platform.db import dialect_of
 from services.records.repository import key_changes
-from services.records.repository.rows import SourceKey, SourceRow, SubmissionRow
+from services.records.repository.rows import SourceKey, SourceRow
 from services.records.repository.writes import insert_rows, one_of, pack_hashes, unpack_hashes
-from services.records.tables import blocking_keys, match_keys, source_records, submissions
+from services.records.tables import blocking_keys, match_keys, source_records
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,57 +46,41 @@ class NewSource:
     names: Sequence[MatchKeyRow]
 
 
-@dataclass(frozen=True, slots=True)
-class NewSubmission:
-    """The first answer to a request."""
-
-    organisation: str
-    request_id: str
-    request_hash: str
-    contactpoint_id: str
-    outcome: str
-
-
-# --- idempotency --------------------------------------------------------------------------------
-
-
-def submissions_of(
-    conn: Connection, *, organisation: str, request_ids: Collection[str]
-) -> dict[str, SubmissionRow]:
-    """The stored first answers to any of `request_ids`, by request id."""
-    if not request_ids:
-        return {}
-    query = select(submissions).where(
-        submissions.c.organisation == organisation, one_of(conn, submissions.c.request_id, request_ids)
-    )
-    return {
-        r.request_id: SubmissionRow(r.request_id, r.request_hash, r.contactpoint_id, r.outcome)
-        for r in conn.execute(query).all()
-    }
-
-
-def insert_submissions(conn: Connection, rows: Sequence[NewSubmission], *, now: dt.datetime) -> None:
-    """Store first answers."""
-    insert_rows(
-        conn,
-        submissions,
-        ("organisation", "request_id", "request_hash", "contactpoint_id", "outcome", "created_at"),
-        [(r.organisation, r.request_id, r.request_hash, r.contactpoint_id, r.outcome, now) for r in rows],
-    )
-
-
 # --- source records -----------------------------------------------------------------------------
 
 
 def sources_by_key(conn: Connection, keys: Collection[SourceKey]) -> dict[SourceKey, SourceRow]:
-    """Stored source records by their names (withdrawn ones included)."""
+    """Stored source records by their names (withdrawn ones included): on PostgreSQL one query
+    for the whole batch, joined to its names unnested (a probe of the unique key each)."""
     if not keys:
         return {}
+    if dialect_of(conn) == "postgresql":
+        ordered = sorted(keys, key=lambda k: (k.organisation, k.source_system, k.source_record_id))
+        names = (
+            text(
+                "SELECT * FROM unnest(:organisations, :systems, :ids)"
+                " AS n(organisation, source_system, source_record_id)"
+            )
+            .bindparams(
+                bindparam("organisations", [k.organisation for k in ordered], type_=ARRAY(Text)),
+                bindparam("systems", [k.source_system for k in ordered], type_=ARRAY(Text)),
+                bindparam("ids", [k.source_record_id for k in ordered], type_=ARRAY(Text)),
+            )
+            .columns(organisation=Text, source_system=Text, source_record_id=Text)
+            .subquery("n")
+        )
+        query = select(source_records).join(
+            names,
+            (source_records.c.organisation == names.c.organisation)
+            & (source_records.c.source_system == names.c.source_system)
+            & (source_records.c.source_record_id == names.c.source_record_id),
+        )
+        return {row.key: row for row in (SourceRow.of(r) for r in conn.execute(query).all())}
     by_system: dict[tuple[str, str], set[str]] = {}
     for k in keys:
         by_system.setdefault((k.organisation, k.source_system), set()).add(k.source_record_id)
     rows: list[SourceRow] = []
-    # A batch is one organisation's, from a few systems: one query per system.
+    # SQLite: one query per system (a batch is one organisation's, from a few systems).
     for (organisation, system), ids in sorted(by_system.items()):
         query = select(source_records).where(
             source_records.c.organisation == organisation,

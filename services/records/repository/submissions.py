@@ -1,0 +1,49 @@
+"""Idempotency: the first answer to each request, so that a retry gets it again."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, select
+
+from services.records.repository.rows import SubmissionRow
+from services.records.repository.writes import insert_rows, one_of
+from services.records.tables import submissions
+
+
+@dataclass(frozen=True, slots=True)
+class NewSubmission:
+    """The first answer to a request."""
+
+    organisation: str
+    request_id: str
+    request_hash: str
+    contactpoint_id: str
+    outcome: str
+
+
+def submissions_of(
+    conn: Connection, *, organisation: str, request_ids: Collection[str]
+) -> dict[str, SubmissionRow]:
+    """The stored first answers to any of `request_ids`, by request id."""
+    if not request_ids:
+        return {}
+    query = select(submissions).where(
+        submissions.c.organisation == organisation, one_of(conn, submissions.c.request_id, request_ids)
+    )
+    return {
+        r.request_id: SubmissionRow(r.request_id, r.request_hash, r.contactpoint_id, r.outcome)
+        for r in conn.execute(query).all()
+    }
+
+
+def insert_submissions(conn: Connection, rows: Sequence[NewSubmission], *, now: dt.datetime) -> None:
+    """Store first answers."""
+    insert_rows(
+        conn,
+        submissions,
+        ("organisation", "request_id", "request_hash", "contactpoint_id", "outcome", "created_at"),
+        [(r.organisation, r.request_id, r.request_hash, r.contactpoint_id, r.outcome, now) for r in rows],
+    )
