@@ -49,6 +49,13 @@ class NewSource:
 # --- source records -----------------------------------------------------------------------------
 
 
+# What a SourceRow holds, and no more: not the match reasons (JSON, parsed on every read) or keys.
+_ROW = (
+    *(source_records.c[name] for name in SourceRow.__dataclass_fields__ if name != "key"),
+    *(source_records.c[name] for name in SourceKey.__dataclass_fields__),
+)
+
+
 def sources_by_key(conn: Connection, keys: Collection[SourceKey]) -> dict[SourceKey, SourceRow]:
     """Stored source records by their names (withdrawn ones included): on PostgreSQL one query
     for the whole batch, joined to its names unnested (a probe of the unique key each)."""
@@ -69,7 +76,7 @@ def sources_by_key(conn: Connection, keys: Collection[SourceKey]) -> dict[Source
             .columns(organisation=Text, source_system=Text, source_record_id=Text)
             .subquery("n")
         )
-        query = select(source_records).join(
+        query = select(*_ROW).join(
             names,
             (source_records.c.organisation == names.c.organisation)
             & (source_records.c.source_system == names.c.source_system)
@@ -82,7 +89,7 @@ def sources_by_key(conn: Connection, keys: Collection[SourceKey]) -> dict[Source
     rows: list[SourceRow] = []
     # SQLite: one query per system (a batch is one organisation's, from a few systems).
     for (organisation, system), ids in sorted(by_system.items()):
-        query = select(source_records).where(
+        query = select(*_ROW).where(
             source_records.c.organisation == organisation,
             source_records.c.source_system == system,
             one_of(conn, source_records.c.source_record_id, ids),
@@ -237,7 +244,7 @@ def active_sources(conn: Connection, contactpoint_ids: Collection[str]) -> list[
     """The not-withdrawn source records of some children (in no particular order)."""
     if not contactpoint_ids:
         return []
-    query = select(source_records).where(
+    query = select(*_ROW).where(
         one_of(conn, source_records.c.contactpoint_id, contactpoint_ids),
         source_records.c.withdrawn.is_(False),
     )
@@ -246,7 +253,7 @@ def active_sources(conn: Connection, contactpoint_ids: Collection[str]) -> list[
 
 def all_sources(conn: Connection, contactpoint_id: str) -> list[SourceRow]:
     """Every source record of one child, withdrawn ones included."""
-    query = select(source_records).where(source_records.c.contactpoint_id == contactpoint_id)
+    query = select(*_ROW).where(source_records.c.contactpoint_id == contactpoint_id)
     return [SourceRow.of(r) for r in conn.execute(query).all()]
 
 
