@@ -48,12 +48,11 @@ class RandomBytes:
         self._lock = threading.Lock()
         self._buffer = b""
         self._at = 0
-        self._pid = os.getpid()
 
     def take(self, n: int) -> bytes:
         with self._lock:
-            if self._at + n > len(self._buffer) or self._pid != os.getpid():  # a forked child draws anew
-                self._buffer, self._at, self._pid = os.urandom(max(self.CHUNK, n)), 0, os.getpid()
+            if self._at + n > len(self._buffer):
+                self._buffer, self._at = os.urandom(max(self.CHUNK, n)), 0
             out = self._buffer[self._at : self._at + n]
             self._at += n
             return out

@@ -48,8 +48,6 @@ class ProcessWorkers:
         self._closed = False
 
     def _executor(self) -> ProcessPoolExecutor:
-        if self._closed:
-            raise RuntimeError(f"the {self.name} workers are closed")
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
@@ -66,9 +64,9 @@ class ProcessWorkers:
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """`fn(*args, **kwargs)` in a worker (arguments and result are pickled both ways)."""
+        if self._closed:
+            raise RuntimeError(f"the {self.name} workers are closed")
         if self.workers == 0:
-            if self._closed:
-                raise RuntimeError(f"the {self.name} workers are closed")
             return await asyncio.to_thread(fn, *args, **kwargs)
         loop = asyncio.get_running_loop()
         call = functools.partial(fn, *args, **kwargs)

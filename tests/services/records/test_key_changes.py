@@ -101,11 +101,11 @@ def test_a_log_pruned_past_the_mark_means_reading_every_key_again(db: Database) 
     assert db.run_sync(lambda c: candidate_repo.hits_changed(c, mine, seen), write=False)
 
 
-def test_without_a_log_every_key_is_read_again(db: Database) -> None:
+def test_a_record_filed_under_the_keys_is_a_change_on_both_databases(db: Database) -> None:
     ours = _sibling_free("kc-s", "Gabriela", "Okafor", 27)
     mine = _hashes(ours)
     seen = db.run_sync(lambda c: candidate_repo.read_hits(c, mine), write=False)
-    if seen.mark is None:  # SQLite: one writer at a time keeps no log
+    if seen.mark is None:  # SQLite keeps no log (one writer at a time): every key is read again
         assert db.run_sync(lambda c: key_changes.changed_since(c, (), mine), write=False) is None
     assert not db.run_sync(lambda c: candidate_repo.hits_changed(c, mine, seen), write=False)
     _submit(db, ours, ORG_A, "kc-s")
