@@ -48,6 +48,8 @@ class ProcessWorkers:
         self._closed = False
 
     def _executor(self) -> ProcessPoolExecutor:
+        if self._closed:  # also between a broken pool and its retry: no pool outlives close()
+            raise RuntimeError(f"the {self.name} workers are closed")
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
