@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
+from pathlib import Path
 
 from contactpoint.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 from contactpoint.platform.audited import AuditWriter
+from contactpoint.platform.db import Database
+from contactpoint.platform.logging import get_logger
 from contactpoint.platform.peers import ServiceToken, open_channel, remote_verifier
 from contactpoint.platform.server import ServiceSpec
 from contactpoint.platform.service import Built, run_service
 from contactpoint.platform.settings import load_settings
+from gateway.allowance import Limits
+from gateway.identity_client import IdentityClient
+from gateway.limits import Allowances
+from gateway.peer_throttle import PeerThrottle
 from gateway.records_client import RecordsClient
 from gateway.servicer import ACCESS, DESCRIPTOR, GatewayServicer
 from gateway.settings import GatewaySettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+log = get_logger(__name__)
 
 
 async def build(settings: GatewaySettings) -> Built:
@@ -22,18 +33,44 @@ async def build(settings: GatewaySettings) -> Built:
     audit = open_channel(settings.audit_target)
     verifier = remote_verifier(settings, identity)
     token = ServiceToken(identity, settings.client_id, settings.client_secret.get_secret_value())
+    identity_client = IdentityClient(identity, token)
+    db = Database(settings.database_url)
+    allowances = Allowances(
+        db, Limits(settings.rate_per_minute, settings.daily_record_limit), identity_client
+    )
     servicer = GatewayServicer(
-        verifier=verifier,
-        identity=identity,
+        identity=identity_client,
         records=RecordsClient(records, token),
         audit=AuditWriter(audit, token),
-        token=token,
+        allowances=allowances,
+        logins=PeerThrottle(settings.logins_per_peer_per_minute),
     )
-    spec = ServiceSpec(servicer, pb_grpc.add_GatewayServiceServicer_to_server, DESCRIPTOR, ACCESS)
+    spec = ServiceSpec(
+        servicer,
+        pb_grpc.add_GatewayServiceServicer_to_server,
+        DESCRIPTOR,
+        ACCESS,
+        on_refused=servicer.record_refusal,
+    )
+
+    async def housekeeping() -> None:
+        while True:
+            try:
+                dropped = await allowances.forget_old_days()
+                if dropped:
+                    log.info("limits.forgot_old_days", reads=dropped)
+            except Exception:  # the schedule goes on
+                log.exception("limits.housekeeping_failed")
+            await asyncio.sleep(settings.housekeeping_seconds)
+
+    chores = asyncio.get_running_loop().create_task(housekeeping(), name="allowance-housekeeping")
 
     async def close() -> None:
+        chores.cancel()
+        await asyncio.gather(chores, return_exceptions=True)
         for channel in (identity, records, audit):
             await channel.close(None)
+        db.dispose()
 
     return Built([spec], verifier, [close])
 
@@ -41,4 +78,4 @@ async def build(settings: GatewaySettings) -> Built:
 def run(env: Mapping[str, str]) -> None:
     """`contactpoint serve gateway`."""
     settings = load_settings(GatewaySettings, env)
-    run_service("gateway", settings, None, lambda: build(settings))
+    run_service("gateway", settings, MIGRATIONS, lambda: build(settings))

@@ -1,42 +1,54 @@
 """The gateway's gRPC face (contactpoint.gateway.v1.GatewayService).
 
-Every RPC runs inside `self._audit.request(...)`, which writes exactly one audit event — allowed or
-denied, found or not — before the response leaves. Authentication happens inside that block (the
-interceptor treats these RPCs as public) so that refusals are audited too.
+Who may call each RPC is declared in `ACCESS` and enforced by the platform's interceptor before
+a handler runs (an RPC without a rule cannot be called at all). A caller it refuses is audited by
+`record_refusal`, its refusal hook; every call it admits runs inside `self._audit.request(...)`.
+Either way a request writes exactly one audit event — allowed or denied, found or not — before the
+response leaves, and fails UNAVAILABLE when the audit log cannot confirm it.
 """
 
 from __future__ import annotations
 
-import grpc
+import asyncio
+
+import structlog
 
 from contactpoint.common.v1 import child_pb2
 from contactpoint.gateway.v1 import gateway_service_pb2 as pb
 from contactpoint.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
-from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
-from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from contactpoint.platform.audited import AuditedRequest, AuditWriter
-from contactpoint.platform.auth import PUBLIC, Access, Principal, TokenVerifier, bearer_token
+from contactpoint.platform.auth import PERSON, PUBLIC, Access, Principal, current_principal, roles
 from contactpoint.platform.errors import (
+    ContactPointError,
+    FailedPrecondition,
     FieldViolation,
     InvalidArgument,
-    PermissionDenied,
+    NotFound,
+    ResourceExhausted,
     Unauthenticated,
-    Unavailable,
 )
 from contactpoint.platform.ids import contactpoint_id_problem
 from contactpoint.platform.interceptor import request_id_of
-from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, ServiceToken
 from contactpoint.platform.types import Context
 from contactpoint.records.v1 import records_service_pb2 as records_pb
 from gateway.disclosure import SHIELD_OVERRIDE, disclose
+from gateway.identity_client import LOGIN_FAILED, IdentityClient
+from gateway.limits import Allowances, child_item, search_item
+from gateway.peer_throttle import PeerThrottle
 from gateway.records_client import RecordsClient
 
-# Authentication is done in the handlers, inside the audited block (see module docstring).
-ACCESS: dict[str, Access] = {"Login": PUBLIC, "Logout": PUBLIC, "GetChild": PUBLIC, "FindChild": PUBLIC}
+# A person with a token (any role) may log out; only practitioners read children.
+READER = roles("practitioner", kind=PERSON)
+ACCESS: dict[str, Access] = {
+    "Login": PUBLIC,
+    "Logout": Access(kind=PERSON),
+    "GetChild": READER,
+    "FindChild": READER,
+}
 DESCRIPTOR = pb.DESCRIPTOR.services_by_name["GatewayService"]
-READER_ROLES = frozenset({"practitioner"})
 MAX_JUSTIFICATION = 200
-LOGIN_FAILED = "login failed"
+# The longest a throttled login waits before its refusal is sent.
+LOGIN_TARPIT_SECONDS = 1.0
 
 
 def _check_purpose(purpose: int, justification: str, violations: list[FieldViolation]) -> None:
@@ -52,73 +64,64 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
     def __init__(
         self,
         *,
-        verifier: TokenVerifier,
-        identity: grpc.aio.Channel,
+        identity: IdentityClient,
         records: RecordsClient,
         audit: AuditWriter,
-        token: ServiceToken,
+        allowances: Allowances,
+        logins: PeerThrottle,
     ) -> None:
-        self._verifier = verifier
-        self._identity = identity_grpc.IdentityServiceStub(identity)
+        self._identity = identity
         self._records = records
         self._audit = audit
-        self._token = token
+        self._allowances = allowances
+        self._logins = logins
 
-    def _authenticate(self, call: AuditedRequest, context: Context) -> Principal:
-        token = bearer_token(context.invocation_metadata())
-        if token is None:
-            raise Unauthenticated("authentication required")
-        principal = self._verifier.verify(token)
-        call.by(principal)
-        return principal
-
-    def _reader(self, call: AuditedRequest, context: Context) -> Principal:
-        principal = self._authenticate(call, context)
-        if principal.kind != "person" or not principal.has_any(READER_ROLES):
-            raise PermissionDenied("only practitioners may read records")
-        return principal
+    async def record_refusal(self, action: str, caller: Principal | None, error: ContactPointError) -> None:
+        """The interceptor refused a request (no or a bad token, a role that may not call it, an
+        undecodable request): its one audit event. Unavailable when the log cannot take it."""
+        call = self._audit.request(action, str(structlog.contextvars.get_contextvars().get("request_id", "")))
+        if caller is not None:
+            call.by(caller)
+        await call.record(error)
 
     def _begin(self, action: str, context: Context) -> AuditedRequest:
-        return self._audit.request(action, request_id_of(context.invocation_metadata()))
+        """The audit event of an admitted request, with the caller (if any) recorded."""
+        call = self._audit.request(action, request_id_of(context.invocation_metadata()))
+        principal = current_principal() if ACCESS[action].authenticated else None
+        if principal is not None:
+            call.by(principal)
+        return call
+
+    @staticmethod
+    def _caller() -> Principal:
+        return current_principal()
 
     async def Login(self, request: pb.LoginRequest, context: Context) -> pb.LoginResponse:
         async with self._begin("Login", context) as call:
             call.actor = request.username
-            if not (request.username and request.password and request.totp_code):
-                raise Unauthenticated(LOGIN_FAILED)
             try:
-                resp = await self._identity.AuthenticateUser(
-                    identity_pb.AuthenticateUserRequest(
-                        username=request.username, password=request.password, totp_code=request.totp_code
-                    ),
-                    metadata=await self._token.metadata(),
-                    timeout=PEER_TIMEOUT_SECONDS,
+                self._logins.admit(context.peer())
+                if not (request.username and request.password and request.totp_code):
+                    raise Unauthenticated(LOGIN_FAILED)
+                resp = await self._identity.authenticate(
+                    request.username, request.password, request.totp_code
                 )
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
-                    raise Unauthenticated(LOGIN_FAILED) from exc
-                raise Unavailable("identity is unavailable") from exc
+            except ResourceExhausted as exc:
+                # A throttled login is answered only after a pause: a client that ignores RetryInfo
+                # cannot turn cheap refusals into a flood of requests (each one is audited).
+                await asyncio.sleep(min(exc.retry_after_seconds, LOGIN_TARPIT_SECONDS))
+                raise
             answer = pb.LoginResponse(access_token=resp.access_token, expire_time=resp.expire_time)
         return answer
 
     async def Logout(self, request: pb.LogoutRequest, context: Context) -> pb.LogoutResponse:
-        async with self._begin("Logout", context) as call:
-            principal = self._authenticate(call, context)
-            try:
-                await self._identity.RevokeToken(
-                    identity_pb.RevokeTokenRequest(),
-                    metadata=(("authorization", f"Bearer {principal.token}"),),
-                    timeout=PEER_TIMEOUT_SECONDS,
-                )
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
-                    raise Unauthenticated("invalid token") from exc
-                raise Unavailable("identity is unavailable") from exc
+        async with self._begin("Logout", context):
+            await self._identity.revoke(self._caller().token)
         return pb.LogoutResponse()
 
     async def GetChild(self, request: pb.GetChildRequest, context: Context) -> pb.GetChildResponse:
         async with self._begin("GetChild", context) as call:
-            principal = self._reader(call, context)
+            principal = self._caller()
             call.purpose = request.purpose
             violations: list[FieldViolation] = []
             problem = contactpoint_id_problem(request.contactpoint_id)
@@ -127,6 +130,9 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
             else:
                 call.contactpoint_id = request.contactpoint_id
             _check_purpose(request.purpose, request.justification, violations)
+            # Every read spends allowance, a malformed one too; a child's id counts for the day.
+            item = None if problem else child_item(request.contactpoint_id)
+            await self._allowances.take_read(principal, call, item)
             if violations:
                 raise InvalidArgument(violations)
             child = await self._records.get_child(request.contactpoint_id)
@@ -135,24 +141,31 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
 
     async def FindChild(self, request: pb.FindChildRequest, context: Context) -> pb.FindChildResponse:
         async with self._begin("FindChild", context) as call:
-            principal = self._reader(call, context)
+            principal = self._caller()
             call.purpose = request.purpose
             violations: list[FieldViolation] = []
             _check_purpose(request.purpose, request.justification, violations)
+            await self._allowances.take_read(principal, call, None)
             if violations:
                 raise InvalidArgument(violations)
             # The search criteria themselves are validated by records (one set of rules).
-            child = await self._records.find_child(
-                records_pb.FindChildRecordRequest(
-                    family_name=request.family_name,
-                    given_name=request.given_name,
-                    date_of_birth=request.date_of_birth,
-                    postcode=request.postcode,
-                    gender=request.gender,
-                    fuzzy=request.fuzzy,
-                )
+            search = records_pb.FindChildRecordRequest(
+                family_name=request.family_name,
+                given_name=request.given_name,
+                date_of_birth=request.date_of_birth,
+                postcode=request.postcode,
+                gender=request.gender,
+                fuzzy=request.fuzzy,
             )
+            try:
+                child = await self._records.find_child(search)
+            except (NotFound, FailedPrecondition):
+                # A search that finds nothing or too many counts for the day too: sweeping dates
+                # of birth or names to learn who exists uses the allowance up.
+                await self._allowances.take_item(principal, call, search_item(search))
+                raise
             call.contactpoint_id = child.contactpoint_id
+            await self._allowances.take_item(principal, call, child_item(child.contactpoint_id))
             answer = pb.FindChildResponse(child=self._disclose(child, principal, call, request.justification))
         return answer
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from contactpoint.platform.settings import VerifyingSettings
+from contactpoint.platform.settings import DatabaseSettings, VerifyingSettings
 
 
-class GatewaySettings(VerifyingSettings):
+class GatewaySettings(VerifyingSettings, DatabaseSettings):
     """The gateway's settings."""
 
     model_config = SettingsConfigDict(env_prefix="CONTACTPOINT_GATEWAY_", frozen=True, extra="ignore")
@@ -17,3 +17,13 @@ class GatewaySettings(VerifyingSettings):
     audit_target: str = Field(description="host:port of the audit service")
     client_id: str = Field(description="the gateway's own machine account (role gateway)")
     client_secret: SecretStr = Field(description="its client secret")
+    rate_per_minute: int = Field(default=30, ge=1, le=100_000, description="reads a minute per person")
+    daily_record_limit: int = Field(
+        default=200, ge=1, le=1_000_000, description="distinct children a day per person; over it, suspended"
+    )
+    logins_per_peer_per_minute: int = Field(
+        default=120, ge=1, description="logins a minute from one network address (per gateway process)"
+    )
+    housekeeping_seconds: float = Field(
+        default=3600.0, gt=0, description="how often past days' allowance rows are dropped"
+    )

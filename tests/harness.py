@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -16,7 +20,12 @@ from contactpoint.platform.service import Built, start_built
 from services.identity import domain as identity_domain
 from services.identity.main import MIGRATIONS as IDENTITY_MIGRATIONS
 from services.identity.main import build as build_identity
+from services.identity.sealing import Sealer
 from services.identity.settings import IdentitySettings
+
+# The TOTP data key of each test identity database, so that accounts made straight in the
+# database are sealed with the key the running identity opens them with.
+_TOTP_KEYS: dict[str, Path] = {}
 
 
 def identity_settings(database_url: str, tmp_path: Path, **overrides: object) -> IdentitySettings:
@@ -27,7 +36,15 @@ def identity_settings(database_url: str, tmp_path: Path, **overrides: object) ->
         "listen": "127.0.0.1:0",
         **overrides,
     }
-    return IdentitySettings.model_validate(values)
+    settings = IdentitySettings.model_validate(values)
+    _TOTP_KEYS[database_url] = settings.totp_key_path
+    return settings
+
+
+def totp_sealer(database_url: str) -> Sealer:
+    """The sealer of the identity service that uses `database_url` (or of a fresh key)."""
+    path = _TOTP_KEYS.get(database_url)
+    return Sealer.from_file(path) if path else Sealer(os.urandom(32))
 
 
 @asynccontextmanager
@@ -67,6 +84,7 @@ def create_user(
                 roles=list(roles),
                 password=password,
                 issuer="ContactPoint",
+                sealer=totp_sealer(database_url),
             )
         )
     finally:
@@ -84,6 +102,22 @@ def create_service_account(
         )
     finally:
         db.dispose()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for a service others must know first)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 2.0) -> float:
+    """Seconds until `check()` holds, polled; fails the test when it does not within `within`."""
+    started = time.monotonic()
+    while not await check():
+        assert time.monotonic() - started < within, f"did not happen within {within} s"
+        await asyncio.sleep(0.05)
+    return time.monotonic() - started
 
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:

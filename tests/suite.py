@@ -58,7 +58,7 @@ class Suite:
         return f"127.0.0.1:{self.base + offset}"
 
     def start(self, timeout: float = 60) -> Suite:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [*CONTACTPOINT, "up", "--data-dir", str(self.data_dir), "--base-port", str(self.base)],
             stdout=self.log.open("wb"),

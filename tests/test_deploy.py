@@ -102,6 +102,11 @@ def test_targets_name_services_in_compose(compose: dict[str, Any]) -> None:
                 host, _, port = value.rpartition(":")
                 assert host in SERVICES and host != name, f"{key}={value}"
                 assert port == LISTEN_PORT, f"{key}={value}"
+                if (name, host) == ("identity", "audit"):
+                    # Audit verifies tokens with identity, so audit waits for identity; identity
+                    # reaches audit only when an administrator calls, and fails closed until then.
+                    assert name in services[host].get("depends_on", {})
+                    continue
                 assert host in services[name].get("depends_on", {}), f"{name} should wait for {host}"
 
 

@@ -100,4 +100,5 @@ def test_contract_names() -> None:
         "request_id",
         "severity",
         "detail",
+        "appended_by",
     }

@@ -15,6 +15,7 @@ from contactpoint.platform.errors import ContactPointError, InvalidArgument
 from contactpoint.platform.settings import load_settings
 from services.identity import domain
 from services.identity.main import MIGRATIONS
+from services.identity.sealing import Sealer
 from services.identity.settings import IdentitySettings
 
 T = TypeVar("T")
@@ -54,11 +55,18 @@ def create_user(
     env: Mapping[str, str], *, username: str, org: str, roles: list[str], password: str
 ) -> domain.NewUser:
     """`admin create-user`."""
-    issuer = identity_settings(env).totp_issuer
+    settings = identity_settings(env)
+    sealer = Sealer.from_file(settings.totp_key_path)
     return in_identity_db(
         env,
         lambda c: domain.create_user(
-            c, username=username, organisation=org, roles=roles, password=password, issuer=issuer
+            c,
+            username=username,
+            organisation=org,
+            roles=roles,
+            password=password,
+            issuer=settings.totp_issuer,
+            sealer=sealer,
         ),
     )
 
@@ -74,7 +82,7 @@ def create_service_account(
 
 # The suite's own machine accounts, given fresh secrets on every `contactpoint up` (nothing on disk).
 SUITE_ORG = "contactpoint"
-SUITE_ACCOUNTS = {"gateway": "gateway", "records": "records-service"}
+SUITE_ACCOUNTS = {"gateway": "gateway", "records": "records-service", "identity": "identity-service"}
 
 
 def suite_credentials(env: Mapping[str, str], service: str) -> domain.NewServiceAccount:

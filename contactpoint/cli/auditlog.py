@@ -1,14 +1,44 @@
-"""`contactpoint audit verify`."""
+"""`contactpoint audit verify` and `contactpoint audit report`."""
 
 from __future__ import annotations
 
+import getpass
 import json
-from collections.abc import Mapping
+import os
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import typer
+from pydantic import ValidationError
 
+from contactpoint.platform.convert import timestamp
+from contactpoint.platform.errors import ContactPointError, InvalidArgument
+from contactpoint.platform.ids import contactpoint_id_problem
 from contactpoint.platform.settings import load_settings
+
+if TYPE_CHECKING:
+    from services.audit.report import Access
+    from services.audit.settings import AuditSettings
+
+# The report's columns, in order: the JSON keys, and the table's headings.
+REPORT_KEYS = ("time", "actor", "organisation", "roles", "action", "purpose", "outcome")
+PURPOSE_PREFIX = "ACCESS_PURPOSE_"
+
+
+def _settings(env: Mapping[str, str]) -> AuditSettings:
+    """The audit service's settings from `env`, or a one-line message and exit 2."""
+    from services.audit.settings import AuditSettings
+
+    try:
+        return load_settings(AuditSettings, env)
+    except ValidationError as exc:
+        problems = ", ".join(
+            f"CONTACTPOINT_AUDIT_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        typer.echo(f"contactpoint: bad audit configuration: {problems}", err=True)
+        raise typer.Exit(2) from None
 
 
 def verify(env: Mapping[str, str], *, as_json: bool) -> bool:
@@ -22,3 +52,86 @@ def verify(env: Mapping[str, str], *, as_json: bool) -> bool:
     else:
         typer.echo(("audit log intact: " if report.ok else "audit log NOT intact: ") + report.message)
     return bool(report.ok)
+
+
+def operator() -> str:
+    """Who is running the command: the operating system's user name (or uid when it has none)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return f"uid {os.getuid()}"
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"contactpoint: {message}", err=True)
+    return typer.Exit(code)
+
+
+def check_child(child: str) -> None:
+    """A one-line message and exit 2 unless `child` is a valid ContactPoint ID."""
+    if problem := contactpoint_id_problem(child):
+        raise _fail(f"--child: {problem}", 2)
+
+
+def report(env: Mapping[str, str], *, child: str, actor: str | None, as_json: bool) -> None:
+    """`audit report --child ID`: every recorded access to that child, oldest first. Running it is
+    recorded in the log (action AuditReport, by `actor` or the OS user) before anything is shown."""
+    from services.audit import admin
+    from services.audit.events import Reader
+
+    check_child(child)
+    reader = Reader(actor if actor is not None else operator(), "", (), uuid.uuid4().hex)
+    try:
+        found = admin.subject_access_report(_settings(env), contactpoint_id=child, reader=reader)
+    except InvalidArgument as exc:
+        # The only free input left is the actor (the reader's name is checked as any event's is).
+        problems = "; ".join(f"{v.field.removeprefix('event.')}: {v.description}" for v in exc.violations)
+        raise _fail(problems, 2) from None
+    except ContactPointError as exc:
+        raise _fail(exc.message, 1) from None
+    if as_json:
+        typer.echo(json.dumps([_as_json(a) for a in found], ensure_ascii=False))
+    elif not found:
+        typer.echo(f"no recorded accesses to child {child}")
+    else:
+        typer.echo(_table([_as_row(a) for a in found]))
+
+
+def _as_json(access: Access) -> dict[str, object]:
+    return {
+        "time": timestamp(access.time).ToJsonString(),
+        "actor": access.actor,
+        "organisation": access.organisation,
+        "roles": list(access.roles),
+        "action": access.action,
+        "purpose": access.purpose,
+        "outcome": access.outcome,
+    }
+
+
+def _shown(text: str) -> str:
+    # Events stored before text was checked may hold control characters: escaped, never printed.
+    return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in text)
+
+
+def _as_row(access: Access) -> list[str]:
+    purpose = access.purpose.removeprefix(PURPOSE_PREFIX)
+    cells = [
+        timestamp(access.time).ToJsonString(),
+        access.actor,
+        access.organisation,
+        ",".join(access.roles),
+        access.action,
+        "-" if purpose == "UNSPECIFIED" else purpose.lower(),
+        access.outcome,
+    ]
+    return [_shown(c) or "-" for c in cells]
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    headings = [key.upper() for key in REPORT_KEYS]
+    widths = [max(len(r[i]) for r in [headings, *rows]) for i in range(len(headings))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [headings, *rows]
+    )

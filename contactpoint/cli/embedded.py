@@ -1,5 +1,6 @@
 """The embedded default of `--data-dir`: SQLite files, key files and local ports for all four
-services, laid *under* the environment (an explicit variable always wins)."""
+services, laid *under* the environment (an explicit variable always wins); and what each service's
+process is given of that environment."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def embedded_defaults(data_dir: Path, base_port: int = DEFAULT_BASE_PORT) -> dic
     p = ports(base_port)
     addr = {svc: f"127.0.0.1:{port}" for svc, port in p.items()}
     env = {f"CONTACTPOINT_{svc.upper()}_LISTEN": addr[svc] for svc in SERVICES}
-    for svc in ("identity", "records", "audit"):
+    # The gateway's database holds each person's allowance, shared by gateway replicas.
+    for svc in ("identity", "records", "audit", "gateway"):
         env[f"CONTACTPOINT_{svc.upper()}_DATABASE_URL"] = f"sqlite:///{d / (svc + '.db')}"
     env["CONTACTPOINT_IDENTITY_SIGNING_KEY_FILE"] = str(d / "keys" / "identity-signing.pem")
     env["CONTACTPOINT_AUDIT_SIGNING_KEY_FILE"] = str(d / "keys" / "audit-signing.pem")
@@ -33,6 +35,7 @@ def embedded_defaults(data_dir: Path, base_port: int = DEFAULT_BASE_PORT) -> dic
     env["CONTACTPOINT_GATEWAY_RECORDS_TARGET"] = addr["records"]
     env["CONTACTPOINT_GATEWAY_AUDIT_TARGET"] = addr["audit"]
     env["CONTACTPOINT_RECORDS_AUDIT_TARGET"] = addr["audit"]
+    env["CONTACTPOINT_IDENTITY_AUDIT_TARGET"] = addr["audit"]
     return env
 
 
@@ -41,3 +44,55 @@ def layered_env(
 ) -> dict[str, str]:
     """`environ` with the embedded defaults for `data_dir` beneath it."""
     return {**embedded_defaults(data_dir or DEFAULT_DATA_DIR, base_port), **environ}
+
+
+ENV_PREFIX = "CONTACTPOINT_"
+
+
+def service_env(env: Mapping[str, str], service: str) -> dict[str, str]:
+    """What `service`'s own process is given of `env`: its own `CONTACTPOINT_<SERVICE>_…` variables
+    and everything that is not ContactPoint's (PATH, HOME, LANG, PYTHON…), but never another
+    service's (each service reads only its own prefix, so the gateway's client secret stays in the
+    gateway)."""
+    own = f"{ENV_PREFIX}{service.upper()}_"
+    return {k: v for k, v in env.items() if k.startswith(own) or not k.startswith(ENV_PREFIX)}
+
+
+class NoEmbeddedDatabase(Exception):
+    """A command would open the embedded default where there is no suite's data: it would only
+    create an empty registry there. The message is one line naming the path."""
+
+
+def require_embedded_database(environ: Mapping[str, str], data_dir: Path | None, service: str) -> None:
+    """Refuse (`NoEmbeddedDatabase`) to run a command on `service`'s embedded SQLite default where
+    nothing is: with the implicit `./var`, that folder and the service's database must exist; an
+    explicit `--data-dir` must be an existing folder (a database may be started there, e.g.
+    accounts made before the first `contactpoint up`). An explicit
+    `CONTACTPOINT_<SERVICE>_DATABASE_URL` is always used as it is."""
+    if f"{ENV_PREFIX}{service.upper()}_DATABASE_URL" in environ:
+        return
+    if data_dir is not None:
+        if not data_dir.is_dir():
+            raise NoEmbeddedDatabase(
+                f"no data dir at {data_dir.resolve()}: pass the --data-dir that `contactpoint up` uses"
+            )
+        return
+    folder = DEFAULT_DATA_DIR.resolve()
+    database = folder / f"{service}.db"
+    if not folder.is_dir():
+        raise NoEmbeddedDatabase(
+            f"no data dir at {folder} (the default ./var): run this in the folder where "
+            "`contactpoint up` runs, or pass --data-dir DIR"
+        )
+    if not database.is_file():
+        raise NoEmbeddedDatabase(
+            f"no {service} database at {database}: run this in the folder where "
+            "`contactpoint up` runs, or pass --data-dir DIR"
+        )
+
+
+def command_env(environ: Mapping[str, str], data_dir: Path | None, service: str) -> dict[str, str]:
+    """The environment of an admin/audit/records command on `service`'s database: `environ` over
+    the embedded defaults, after `require_embedded_database`."""
+    require_embedded_database(environ, data_dir, service)
+    return layered_env(environ, data_dir)

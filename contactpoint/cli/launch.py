@@ -1,12 +1,21 @@
 """`contactpoint serve` (one service in this process) and `contactpoint up` (all four, each its
 own OS process, supervised: a taken port or a crashed service is a clear message and a non-zero
-exit, never a hang; SIGINT/SIGTERM stops everything gracefully)."""
+exit, never a hang; SIGINT/SIGTERM stops everything gracefully).
+
+`up` owns its data dir while it runs: one `up` per data dir (a lock file), the folder private to
+its user (0700), each service given only its own variables, and no service outliving `up` (on
+Linux the kernel sends each a SIGTERM when `up` dies, even by SIGKILL: see `die_with_supervisor`)."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import fcntl
 import importlib
+import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -21,15 +30,56 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from contactpoint.cli import accounts
-from contactpoint.cli.embedded import SERVICES, layered_env
+from contactpoint.cli.embedded import SERVICES, layered_env, service_env
 
 START_ORDER = ("identity", "records", "audit", "gateway")
 STARTUP_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 20.0
+# Held (flock) by the one `contactpoint up` running on a data dir.
+LOCK_FILE = "up.lock"
+PRIVATE_DIR_MODE = 0o700
+# CONTACTPOINT_<SERVICE>_SUPERVISOR_PID: `up`'s pid, given to each service it starts.
+SUPERVISOR_PID = "SUPERVISOR_PID"
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def supervisor_variable(service: str) -> str:
+    """The variable through which `up` gives `service` its own pid."""
+    return f"CONTACTPOINT_{service.upper()}_{SUPERVISOR_PID}"
+
+
+def die_with_supervisor(service: str, env: Mapping[str, str]) -> None:
+    """When `up` started this service (its pid in `supervisor_variable`), stop when `up` ends,
+    however it ends: on Linux the kernel sends this process SIGTERM (the graceful stop) when its
+    parent dies (PR_SET_PDEATHSIG); if `up` is already gone, exit at once.
+
+    The service sets this itself, first thing, rather than `up` in a `preexec_fn`: a fork that
+    does not exec at once runs gRPC's fork handlers in the child, which (grpcio >= 1.81, with
+    `up`'s health-check channels open) can abort it before it starts (grpc/grpc#43055). It is
+    chosen over a child that polls its parent's pid: nothing has to keep running in the service
+    for it to work, and it is immediate. A service started by hand (`contactpoint serve`) is
+    never affected."""
+    supervisor = env.get(supervisor_variable(service))
+    if supervisor is None:
+        return
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+        libc.prctl.restype = ctypes.c_int
+        if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
+            typer.echo(
+                f"contactpoint serve {service}: cannot follow `contactpoint up`: "
+                f"{os.strerror(ctypes.get_errno())}",
+                err=True,
+            )
+    if str(os.getppid()) != supervisor:  # `up` died before the prctl: nobody would stop us
+        typer.echo(f"contactpoint serve {service}: `contactpoint up` (pid {supervisor}) has ended", err=True)
+        raise typer.Exit(1)
 
 
 def run_one(service: str, env: Mapping[str, str]) -> None:
     """Run one service until SIGTERM/SIGINT; bad configuration or a taken port exit non-zero."""
+    die_with_supervisor(service, env)
     module = importlib.import_module("gateway.main" if service == "gateway" else f"services.{service}.main")
     try:
         module.run(env)
@@ -63,8 +113,12 @@ def _address(env: Mapping[str, str], service: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
-def _port_taken(host: str, port: int) -> bool:
+def port_in_use(host: str, port: int) -> bool:
+    """Whether a server could not bind host:port, probed the way gRPC binds (SO_REUSEADDR): a
+    port whose last connections linger in TIME_WAIT (as after a Ctrl-C) is free, one that
+    something listens on is not."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
@@ -90,8 +144,10 @@ class Suite:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, service: str) -> None:
+        """Start `service` with only its own variables (`service_env`), to die with this process."""
+        env = {**service_env(self.env, service), supervisor_variable(service): str(os.getpid())}
         self.procs[service] = subprocess.Popen(  # noqa: S603 — our own interpreter and module
-            [sys.executable, "-m", "contactpoint", "serve", service], env=self.env
+            [sys.executable, "-m", "contactpoint", "serve", service], env=env
         )
 
     def crashed(self) -> tuple[str, int] | None:
@@ -133,13 +189,84 @@ class Suite:
                 proc.wait()
 
 
+def private_dir(path: Path) -> str | None:
+    """Create `path` readable by its owner only (0700), or make an existing one so; a warning
+    (one line) when it had been open to others."""
+    try:
+        path.mkdir(mode=PRIVATE_DIR_MODE, parents=True)
+    except FileExistsError:
+        pass
+    else:
+        path.chmod(PRIVATE_DIR_MODE)  # whatever the umask
+        return None
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077 == 0:
+        return None
+    path.chmod(PRIVATE_DIR_MODE)
+    return f"{path} was open to other users (mode {mode:04o}); it is now {PRIVATE_DIR_MODE:04o}"
+
+
+def private_databases(data_dir: Path) -> list[str]:
+    """Make the SQLite files in `data_dir` (databases, -wal, -shm) readable by their owner only;
+    a warning for each that was not."""
+    warnings = []
+    for path in sorted(data_dir.glob("*.db*")):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if path.is_file() and mode & 0o077:
+            path.chmod(0o600)
+            warnings.append(f"{path} was open to other users (mode {mode:04o}); it is now 0600")
+    return warnings
+
+
+def lock_data_dir(data_dir: Path) -> int | None:
+    """Take the data dir's lock (an exclusive flock on `LOCK_FILE`, released when this process
+    ends however it ends): its file descriptor, or None when another `up` holds it."""
+    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())  # for the operator: who holds it
+    return fd
+
+
+def _lock_holder(data_dir: Path) -> str:
+    with contextlib.suppress(OSError):
+        pid = (data_dir / LOCK_FILE).read_text().strip()
+        if pid.isdigit():
+            return f" (pid {pid})"
+    return ""
+
+
 def run_suite(data_dir: Path, base_port: int, environ: Mapping[str, str]) -> int:
     """`contactpoint up`: returns the exit code."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    warning = private_dir(data_dir)
+    if warning:
+        typer.echo(f"contactpoint up: warning: {warning}", err=True)
+    lock = lock_data_dir(data_dir)
+    if lock is None:
+        typer.echo(
+            f"contactpoint up: another `contactpoint up`{_lock_holder(data_dir)} is already running on "
+            f"{data_dir.resolve()}; stop it first, or choose another --data-dir",
+            err=True,
+        )
+        return 2
+    for warning in filter(None, [private_dir(data_dir / "keys"), *private_databases(data_dir)]):
+        typer.echo(f"contactpoint up: warning: {warning}", err=True)
+    try:
+        return _run_locked(data_dir, base_port, environ)
+    finally:
+        os.close(lock)
+
+
+def _run_locked(data_dir: Path, base_port: int, environ: Mapping[str, str]) -> int:
+    """`contactpoint up` once it holds the data dir's lock: returns the exit code."""
     env = layered_env(environ, data_dir, base_port)
     for service in SERVICES:
         host, port = _address(env, service)
-        if _port_taken(host, port):
+        if port_in_use(host, port):
             typer.echo(
                 f"contactpoint up: port {port} ({service}) is already in use; choose another --base-port",
                 err=True,

@@ -11,7 +11,8 @@ from typing import Annotated
 
 import typer
 
-from contactpoint.cli.embedded import DEFAULT_BASE_PORT, layered_env
+from contactpoint.cli import embedded
+from contactpoint.cli.embedded import DEFAULT_BASE_PORT
 
 app = typer.Typer(
     help="ContactPoint: the national registry of contact details for children.", no_args_is_help=True
@@ -27,6 +28,16 @@ DataDir = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Embedded default: SQLite files and keys here (default ./var)."),
 ]
+
+
+def command_env(data_dir: Path | None, service: str) -> dict[str, str]:
+    """The environment of a command on `service`'s database (`--data-dir` beneath os.environ);
+    a one-line message and exit 2 where there is no suite's data (it would create an empty one)."""
+    try:
+        return embedded.command_env(os.environ, data_dir, service)
+    except embedded.NoEmbeddedDatabase as exc:
+        typer.echo(f"contactpoint: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 class Service(StrEnum):
@@ -83,8 +94,8 @@ def create_user(
 
     if not password_stdin:
         fail("the password is read from stdin: pass --password-stdin")
+    env = command_env(data_dir, "identity")
     password = sys.stdin.readline().rstrip("\r\n")
-    env = layered_env(os.environ, data_dir)
     user = accounts.create_user(env, username=username, org=org, roles=role, password=password)
     if as_json:
         typer.echo(
@@ -107,7 +118,7 @@ def create_service_account(
     """Create a machine account; the secret is shown once and stored only as a hash."""
     from contactpoint.cli import accounts
 
-    env = layered_env(os.environ, data_dir)
+    env = command_env(data_dir, "identity")
     account = accounts.create_service_account(env, name=name, org=org, role=role)
     if as_json:
         typer.echo(json.dumps({"client_id": account.client_id, "client_secret": account.client_secret}))
@@ -135,7 +146,7 @@ def seed_command(
     (no real person's data), and report what matching made of them."""
     from contactpoint.cli import seeding
 
-    report = seeding.seed(layered_env(os.environ, data_dir), children=children, seed_value=seed, truth=truth)
+    report = seeding.seed(command_env(data_dir, "records"), children=children, seed_value=seed, truth=truth)
     if as_json:
         typer.echo(
             json.dumps(
@@ -169,7 +180,7 @@ def records_lifecycle(
     years after archiving."""
     from contactpoint.cli import recordsadmin
 
-    report = recordsadmin.lifecycle(layered_env(os.environ, data_dir), today=today)
+    report = recordsadmin.lifecycle(command_env(data_dir, "records"), today=today)
     if as_json:
         typer.echo(json.dumps({"archived": report.archived, "purged": report.purged}))
     else:
@@ -192,7 +203,7 @@ def records_train_matching(
     """Re-estimate matching's m/u weights (EM) and name frequencies from the registry's own records."""
     from contactpoint.cli import recordsadmin
 
-    env = layered_env(os.environ, data_dir)
+    env = command_env(data_dir, "records")
     report = recordsadmin.train(env, iterations=iterations, sample=sample, activate=activate)
     if as_json:
         typer.echo(
@@ -215,5 +226,33 @@ def audit_verify(as_json: Annotated[bool, typer.Option("--json")] = False, data_
     """Recompute the audit log's Merkle tree and check every signed tree head."""
     from contactpoint.cli import auditlog
 
-    ok = auditlog.verify(layered_env(os.environ, data_dir), as_json=as_json)
+    ok = auditlog.verify(command_env(data_dir, "audit"), as_json=as_json)
     raise typer.Exit(0 if ok else 1)
+
+
+@audit.command("report")
+def audit_report(
+    child: Annotated[str, typer.Option("--child", help="The child's ContactPoint ID.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON array of accesses.")] = False,
+    actor: Annotated[
+        str | None,
+        typer.Option("--actor", help="Who is asking, as recorded in the log (default: the OS user)."),
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Subject-access report: every recorded access to one child, oldest first. Running it is
+    itself recorded in the audit log."""
+    from contactpoint.cli import auditlog
+
+    auditlog.check_child(child)  # a mistyped id is named before anything else is looked at
+    auditlog.report(command_env(data_dir, "audit"), child=child, actor=actor, as_json=as_json)
+
+
+def _register_account_chores() -> None:
+    from contactpoint.cli.account_commands import register, register_key_rotation
+
+    register(admin, command_env)
+    register_key_rotation(admin, command_env)
+
+
+_register_account_chores()

@@ -5,8 +5,8 @@ confirm the write, the request fails UNAVAILABLE."""
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from types import TracebackType
 
 import grpc
@@ -16,7 +16,6 @@ from contactpoint.audit.v1 import audit_service_pb2 as audit_pb
 from contactpoint.audit.v1 import audit_service_pb2_grpc as audit_grpc
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.auth import Principal
-from contactpoint.platform.convert import timestamp
 from contactpoint.platform.errors import (
     ContactPointError,
     FailedPrecondition,
@@ -28,11 +27,22 @@ from contactpoint.platform.errors import (
     Unavailable,
 )
 from contactpoint.platform.logging import get_logger
-from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, Metadata, ServiceToken, with_service_token
+from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, Metadata, TokenSource, with_service_token
 
 log = get_logger(__name__)
 # Bounds what a caller can make us write into the log (e.g. a failed login's username).
 MAX_ACTOR_LENGTH = 128
+MAX_DETAIL_LENGTH = 1000
+# Control, format and separator characters (a NUL, an escape sequence, a bidirectional override):
+# written into the log as visible \u escapes instead.
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def printable(value: str) -> str:
+    """`value` with every control or invisible character replaced by a visible `\\uXXXX`."""
+    if value.isprintable():
+        return value
+    return "".join(f"\\u{ord(ch):04x}" if unicodedata.category(ch) in _HIDDEN else ch for ch in value)
 
 
 def outcome_of(exc: BaseException | None) -> tuple[str, grpc.StatusCode]:
@@ -85,22 +95,29 @@ class AuditedRequest:
         return self
 
     def event(self, exc: BaseException | None) -> audit_pb.AuditEvent:
-        """The audit event of this request, ended by `exc` (None: success)."""
+        """The audit event of this request, ended by `exc` (None: success). What a caller typed
+        (a username, a justification, a purpose) is made storable here, so that hostile input is
+        recorded as such rather than refused by the log (which would fail the request UNAVAILABLE
+        and leave it unrecorded). The audit service stamps the time itself."""
         outcome, code = outcome_of(exc)
         p = self.principal
+        details = list(self.details)
+        purpose = self.purpose
+        if purpose not in child_pb2.AccessPurpose.values():
+            details.append(f"purpose: unknown value {int(purpose)}")
+            purpose = child_pb2.ACCESS_PURPOSE_UNSPECIFIED
         return audit_pb.AuditEvent(
-            time=timestamp(datetime.now(UTC)),
-            actor=self.actor[:MAX_ACTOR_LENGTH],
+            actor=printable(self.actor)[:MAX_ACTOR_LENGTH],
             actor_organisation=p.organisation if p else "",
             actor_roles=sorted(p.roles) if p else [],
             action=self.action,
             contactpoint_id=self.contactpoint_id,
-            purpose=self.purpose,
+            purpose=purpose,
             outcome=outcome,
             status_code=code.value[0],
-            request_id=self.request_id,
+            request_id=printable(self.request_id),
             severity=self.severity,
-            detail="; ".join(self.details),
+            detail=printable("; ".join(details))[:MAX_DETAIL_LENGTH],
         )
 
     async def record(self, exc: BaseException | None = None) -> None:
@@ -126,7 +143,7 @@ class AuditedRequest:
 class AuditWriter:
     """Appends events to the audit service with the calling service's own machine token."""
 
-    def __init__(self, channel: grpc.aio.Channel, token: ServiceToken) -> None:
+    def __init__(self, channel: grpc.aio.Channel, token: TokenSource) -> None:
         self._stub = audit_grpc.AuditServiceStub(channel)
         self._token = token
 

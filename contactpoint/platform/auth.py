@@ -42,6 +42,8 @@ class Principal:
     token_id: str
     expire_time: datetime
     token: str = field(repr=False)
+    # When the token was issued, Unix seconds (to the millisecond when the token says so).
+    issued_at: float = 0.0
 
     def has_any(self, roles: Iterable[str]) -> bool:
         """Whether the principal holds at least one of `roles`."""
@@ -56,6 +58,8 @@ class VerificationState:
     keys: Mapping[str, bytes]
     revoked_token_ids: frozenset[str]
     suspended_subjects: frozenset[str]
+    # Per subject: tokens issued before these Unix milliseconds are refused (ended by a suspension).
+    tokens_not_before: Mapping[str, int] = field(default_factory=dict)
 
 
 # Returns the current state, or None when `known_version` is still current.
@@ -129,9 +133,19 @@ class TokenVerifier:
                 issuer=ISSUER,
                 options={"require": ["exp", "iat", "sub", "jti", "iss"]},
             )
+        except jwt.ExpiredSignatureError as exc:
+            # Only a correctly signed token gets this far: saying it expired tells nothing away.
+            raise Unauthenticated("token expired; log in again") from exc
         except jwt.PyJWTError as exc:
             raise Unauthenticated("invalid token") from exc
-        if claims["jti"] in self._state.revoked_token_ids or claims["sub"] in self._state.suspended_subjects:
+        state = self._state
+        subject = str(claims["sub"])
+        issued_ms = int(claims.get("iat_ms", int(claims["iat"]) * 1000))
+        if (
+            claims["jti"] in state.revoked_token_ids
+            or subject in state.suspended_subjects
+            or issued_ms < state.tokens_not_before.get(subject, 0)
+        ):
             raise Unauthenticated("invalid token")
         return Principal(
             subject=str(claims["sub"]),
@@ -142,6 +156,7 @@ class TokenVerifier:
             token_id=str(claims["jti"]),
             expire_time=datetime.fromtimestamp(int(claims["exp"]), UTC),
             token=token,
+            issued_at=issued_ms / 1000,
         )
 
 
@@ -178,6 +193,29 @@ class Access:
 PUBLIC = Access(authenticated=False)
 # Any valid token.
 ANY_CALLER = Access()
+
+
+@dataclass(frozen=True)
+class AnyOf(Access):
+    """Access for callers that satisfy at least one of `options` (e.g. an administrator person,
+    or the gateway's machine account)."""
+
+    options: tuple[Access, ...] = ()
+
+    def check(self, principal: Principal) -> None:
+        """PermissionDenied unless one of the options admits the principal."""
+        for option in self.options:
+            try:
+                option.check(principal)
+                return
+            except PermissionDenied:
+                continue
+        raise PermissionDenied("the caller's roles do not allow this")
+
+
+def any_of(*options: Access) -> Access:
+    """Access for callers admitted by any one of `options`."""
+    return AnyOf(options=options)
 
 
 def roles(*names: str, kind: str | None = None) -> Access:

@@ -8,6 +8,8 @@ error, always close.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,15 +35,27 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def create_private_file(path: Path) -> None:
+    """Create the SQLite file `path` (and its folder) readable by its owner only (0600, folder
+    0700) before SQLite opens it; SQLite gives its -wal and -shm files the database's mode. An
+    existing file is left as it is."""
+    if path.exists():
+        return
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):  # another process created it first
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def make_engine(url: str, *, immediate: bool = False) -> Engine:
     """An engine for `url`. On SQLite, WAL and foreign keys are on, and with `immediate` every
     transaction takes the write lock up front (BEGIN IMMEDIATE) so that concurrent writers wait
     instead of failing half-way."""
     if not is_sqlite(url):
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
-    database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    parsed = make_url(url)
+    database = parsed.database
+    if database and database != ":memory:" and "uri" not in parsed.query:
+        create_private_file(Path(database))
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")

@@ -185,4 +185,13 @@ def from_rpc_error(err: grpc.RpcError) -> ContactPointError | None:
             if detail.Unpack(info):
                 return FailedPrecondition(message, info.reason, dict(info.metadata))
         return FailedPrecondition(message, "FAILED_PRECONDITION")
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        delay, reason = 1.0, ""
+        for detail in status.details if status else []:
+            retry, info = error_details_pb2.RetryInfo(), error_details_pb2.ErrorInfo()
+            if detail.Unpack(retry):
+                delay = retry.retry_delay.ToTimedelta().total_seconds()
+            elif detail.Unpack(info):
+                reason = info.reason
+        return ResourceExhausted(message, delay, reason)
     return None

@@ -1,11 +1,18 @@
 """The one server interceptor: binds the log context, authenticates and authorises by the
-service's access table, and maps every exception to a gRPC status in one place."""
+service's access table, turns requests that are not valid messages into INVALID_ARGUMENT, and
+maps every exception to a gRPC status in one place.
+
+Every kind of handler our services use is wrapped the same way: unary and server-streaming
+handlers (`unary_unary`, `unary_stream`) get one request, client- and bidirectional-streaming
+ones (`stream_stream`) an iterator of requests. Streaming handlers are async generators that
+yield their answers (not `context.write`: the wrappers serialise every response themselves).
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 import grpc
@@ -20,14 +27,93 @@ from contactpoint.platform.auth import (
     caller_or_none,
     set_principal,
 )
-from contactpoint.platform.errors import ContactPointError, Unauthenticated, internal_status
+from contactpoint.platform.errors import (
+    ContactPointError,
+    FieldViolation,
+    InvalidArgument,
+    Unauthenticated,
+    internal_status,
+)
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.types import Context
 
 log = get_logger(__name__)
 REQUEST_ID_KEY = "x-request-id"
-# Called with (rpc name, the caller if its token was valid, the refusal) when access is refused.
+# Called with (rpc name, the caller if its token was valid, the refusal) when a call is refused
+# before its handler runs: no or a bad token, a role that may not call it, an undecodable request.
 RefusalHook = Callable[[str, Principal | None, ContactPointError], Awaitable[None]]
+# Calls made all the time by the suite itself (every service polls identity twice a second):
+# when they succeed they are logged at debug, so that an idle suite is quiet at info. (Health
+# checks never reach the interceptor's logging at all.)
+ROUTINE_RPCS: frozenset[str] = frozenset({"/contactpoint.identity.v1.IdentityService/GetVerificationState"})
+
+Serializer = Callable[[Any], bytes]
+Deserializer = Callable[[bytes], Any]
+
+
+class _Undecodable:
+    """What a request deserialises to when its bytes are not a valid message of the RPC's
+    request type (the handler never sees it: the interceptor answers INVALID_ARGUMENT)."""
+
+    __slots__ = ("type_name",)
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+
+
+def _type_name(deserializer: Deserializer) -> str:
+    """The request type a generated `Message.FromString` deserialiser reads ("" if unknown)."""
+    descriptor = getattr(getattr(deserializer, "__self__", None), "DESCRIPTOR", None)
+    return str(getattr(descriptor, "full_name", ""))
+
+
+def tolerant_deserializer(deserializer: Deserializer | None) -> Deserializer | None:
+    """`deserializer`, returning an `_Undecodable` marker instead of raising on bad bytes.
+
+    Left to grpc, a DecodeError ends the call UNKNOWN with the parser's message (and, on a stream,
+    in whatever state the handler was in); the marker lets the interceptor answer it properly.
+    """
+    if deserializer is None:
+        return None
+    marker = _Undecodable(_type_name(deserializer))
+
+    def deserialize(raw: bytes) -> Any:
+        try:
+            return deserializer(raw)
+        except Exception:  # DecodeError, or anything else the parser makes of hostile bytes
+            return marker
+
+    return deserialize
+
+
+def undecodable_request(request: _Undecodable, field: str) -> InvalidArgument:
+    """The error for a request that could not be decoded (the bytes are never echoed)."""
+    what = f"a valid {request.type_name} message" if request.type_name else "a valid message"
+    return InvalidArgument([FieldViolation(field, f"is not {what}")])
+
+
+class CheckedRequests:
+    """A request stream as its handler reads it. An undecodable message ends it: InvalidArgument
+    (naming the message's position, `requests[i]`, from 0) is raised into the handler, and kept
+    in `error`, so that the call ends with it whatever the handler made of it."""
+
+    def __init__(self, requests: AsyncIterator[Any]) -> None:
+        self._requests = requests
+        self._read = 0
+        self.error: InvalidArgument | None = None
+
+    def __aiter__(self) -> CheckedRequests:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        request = await self._requests.__anext__()
+        if isinstance(request, _Undecodable):
+            self.error = undecodable_request(request, f"requests[{self._read}]")
+            raise self.error
+        self._read += 1
+        return request
 
 
 def request_id_of(metadata: Any) -> str:
@@ -38,6 +124,13 @@ def request_id_of(metadata: Any) -> str:
     return uuid.uuid4().hex
 
 
+def _serializer(handler: grpc.RpcMethodHandler[Any, Any]) -> Serializer:
+    """The handler's response serialiser. The wrappers serialise responses themselves, inside
+    their error mapping, so that even a response that cannot be serialised ends INTERNAL."""
+    serialize = handler.response_serializer
+    return serialize if serialize is not None else (lambda response: response)
+
+
 class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Applies `access` (full method name → Access) to every RPC of our own services."""
 
@@ -46,20 +139,26 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         access: Mapping[str, Access],
         verifier: TokenVerifier | None,
         refusal_hooks: Mapping[str, RefusalHook] | None = None,
+        routine: Collection[str] = ROUTINE_RPCS,
     ) -> None:
         self._access = dict(access)
         self._verifier = verifier
         self._refusal_hooks = dict(refusal_hooks or {})
+        self._routine = frozenset(routine)
 
     async def _refused(self, method: str, exc: ContactPointError) -> None:
         """Tell the service's refusal hook (if any) that a caller was refused (the caller is None
-        when no valid token was presented)."""
+        when no valid token was presented). A hook that must record every refusal (the gateway's
+        audit) raises a ContactPointError when it cannot, and the call ends with that instead
+        (e.g. UNAVAILABLE); anything else it raises is logged and the refusal stands."""
         hook = self._refusal_hooks.get(method)
         if hook is None:
             return
         try:
             await hook(method.rsplit("/", 1)[-1], caller_or_none(), exc)
-        except Exception:  # the refusal stands whether or not it could be recorded
+        except ContactPointError:
+            raise
+        except Exception:
             log.exception("rpc.refusal_hook_failed")
 
     async def intercept_service(
@@ -75,17 +174,22 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if access is None:
             # Default deny: an RPC without a declared access rule cannot be called at all.
             return grpc.unary_unary_rpc_method_handler(self._refuse)
+        deserialize = tolerant_deserializer(handler.request_deserializer)
+        serialize = _serializer(handler)
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(handler.unary_unary, method, access),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
+                self._wrap_unary(handler.unary_unary, method, access, serialize),
+                request_deserializer=deserialize,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_server_stream(handler.unary_stream, method, access, serialize),
+                request_deserializer=deserialize,
             )
         if handler.stream_stream:
             return grpc.stream_stream_rpc_method_handler(
-                self._wrap_stream(handler.stream_stream, method, access),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
+                self._wrap_stream(handler.stream_stream, method, access, serialize),
+                request_deserializer=deserialize,
             )
         raise RuntimeError(f"unsupported handler kind for {method}")
 
@@ -93,10 +197,13 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     async def _refuse(_request: Any, context: Context) -> None:
         await context.abort(grpc.StatusCode.PERMISSION_DENIED, "permission denied")
 
-    async def _admit(self, method: str, access: Access, context: Context) -> None:
-        """Bind the log context and check access; a refusal goes to the service's hook first."""
+    async def _admit(self, method: str, access: Access, context: Context, request: Any = None) -> None:
+        """Bind the log context, check access and that the request (if one is given) could be
+        decoded; a refusal goes to the service's hook first."""
         try:
             self._enter(method, access, context)
+            if isinstance(request, _Undecodable):
+                raise undecodable_request(request, "request")
         except ContactPointError as exc:
             await self._refused(method, exc)
             raise
@@ -119,6 +226,11 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         set_principal(principal)
         access.check(principal)
 
+    def _ok(self, method: str, started: float) -> None:
+        """Log a successful call: at debug for the suite's routine polls, else at info."""
+        emit = log.debug if method in self._routine else log.info
+        emit("rpc.ok", ms=round((time.perf_counter() - started) * 1000, 2))
+
     @staticmethod
     async def _fail(exc: BaseException, context: Context) -> None:
         if isinstance(exc, ContactPointError):
@@ -131,13 +243,13 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             rpc_status.to_status(internal_status())
         )
 
-    def _wrap_unary(self, inner: Any, method: str, access: Access) -> Any:
+    def _wrap_unary(self, inner: Any, method: str, access: Access, serialize: Serializer) -> Any:
         async def behaviour(request: Any, context: Context) -> Any:
             started = time.perf_counter()
             try:
-                await self._admit(method, access, context)
-                response = await inner(request, context)
-                log.info("rpc.ok", ms=round((time.perf_counter() - started) * 1000, 2))
+                await self._admit(method, access, context, request)
+                response = serialize(await inner(request, context))
+                self._ok(method, started)
                 return response
             except grpc.aio.AbortError:
                 raise
@@ -146,15 +258,38 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
         return behaviour
 
-    def _wrap_stream(self, inner: Any, method: str, access: Access) -> Any:
-        async def behaviour(requests: AsyncIterator[Any], context: Context) -> Any:
+    def _wrap_server_stream(self, inner: Any, method: str, access: Access, serialize: Serializer) -> Any:
+        async def behaviour(request: Any, context: Context) -> Any:
+            started = time.perf_counter()
             try:
-                await self._admit(method, access, context)
-                async for response in inner(requests, context):
-                    yield response
+                await self._admit(method, access, context, request)
+                async for response in inner(request, context):
+                    yield serialize(response)
+                self._ok(method, started)
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:
                 await self._fail(exc, context)
+
+        return behaviour
+
+    def _wrap_stream(self, inner: Any, method: str, access: Access, serialize: Serializer) -> Any:
+        async def behaviour(requests: AsyncIterator[Any], context: Context) -> Any:
+            started = time.perf_counter()
+            checked = CheckedRequests(requests)
+            try:
+                await self._admit(method, access, context)
+                async for response in inner(checked, context):
+                    yield serialize(response)
+                if checked.error is not None:  # the handler ended its answers at the bad message
+                    raise checked.error
+                self._ok(method, started)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:
+                if checked.error is not None and exc is not checked.error:
+                    # The client's bad message is the answer; the handler's own failure is noted.
+                    log.info("rpc.failed_after_bad_request", error=type(exc).__name__)
+                await self._fail(checked.error or exc, context)
 
         return behaviour

@@ -1,29 +1,29 @@
-"""Ed25519 signing keys kept in PEM files (created with mode 0600 on first start)."""
+"""Secret key files (created with mode 0600 on first start): Ed25519 signing keys in PEM, and
+symmetric data keys."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 
-def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
-    """The key in `path`, creating it (and its folder) when it does not exist yet."""
+def load_or_create_secret_file(path: Path, make: Callable[[], bytes]) -> bytes:
+    """The bytes in `path`, first writing `make()` there (mode 0600, folder 0700) when it does
+    not exist yet."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pem = Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Write a private temporary file, then link it into place: the link fails if another
         # replica got there first, and no reader ever sees a half-written key.
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as out:
-            out.write(pem)
+            out.write(make())
             out.flush()
             os.fsync(out.fileno())
         try:
@@ -32,7 +32,20 @@ def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
             pass  # another process created it first; use theirs
         finally:
             tmp.unlink()
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    return path.read_bytes()
+
+
+def _new_signing_pem() -> bytes:
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
+    """The key in `path`, creating it (and its folder) when it does not exist yet."""
+    key = serialization.load_pem_private_key(
+        load_or_create_secret_file(path, _new_signing_pem), password=None
+    )
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"{path} does not hold an Ed25519 private key")
     return key

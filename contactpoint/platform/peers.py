@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import grpc
 
@@ -48,6 +48,7 @@ def remote_state_source(channel: grpc.aio.Channel) -> StateSource:
             keys={k.key_id: k.public_key for k in resp.keys},
             revoked_token_ids=frozenset(resp.revoked_token_ids),
             suspended_subjects=frozenset(resp.suspended_subjects),
+            tokens_not_before=dict(resp.tokens_not_before),
         )
 
     return fetch
@@ -60,6 +61,22 @@ def remote_verifier(settings: VerifyingSettings, identity: grpc.aio.Channel) -> 
         poll_seconds=settings.revocation_poll_seconds,
         max_staleness_seconds=settings.revocation_max_staleness_seconds,
     )
+
+
+class TokenSource(Protocol):
+    """Where a service gets its own machine token from (identity over gRPC, or identity itself)."""
+
+    async def get(self) -> str:
+        """A valid token; Unavailable when none can be issued."""
+        ...
+
+    def invalidate(self) -> None:
+        """Forget the token (e.g. after a peer refused it)."""
+        ...
+
+    async def metadata(self) -> tuple[tuple[str, str], ...]:
+        """Call metadata carrying the token."""
+        ...
 
 
 class ServiceToken:
@@ -103,13 +120,24 @@ class ServiceToken:
         return (("authorization", f"Bearer {await self.get()}"),)
 
 
-async def with_service_token(token: ServiceToken, call: Callable[[Metadata], Awaitable[R]]) -> R:
+def token_refused(exc: grpc.aio.AioRpcError) -> bool:
+    """Whether a peer refused the caller's own token (expired, rotated, unknown key)."""
+    return exc.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def with_service_token(
+    token: TokenSource,
+    call: Callable[[Metadata], Awaitable[R]],
+    *,
+    refused: Callable[[grpc.aio.AioRpcError], bool] = token_refused,
+) -> R:
     """Make one call to a peer with our machine token; if the peer refuses the token (expired,
-    rotated), fetch a fresh one and try once more. Any other failure is the caller's to map."""
+    rotated: `refused` says which failures mean that), fetch a fresh one and try once more. Any
+    other failure is the caller's to map. This is the suite's one token-retry helper."""
     try:
         return await call(await token.metadata())
     except grpc.aio.AioRpcError as exc:
-        if exc.code() != grpc.StatusCode.UNAUTHENTICATED:
+        if not refused(exc):
             raise
         token.invalidate()
     return await call(await token.metadata())

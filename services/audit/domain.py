@@ -1,4 +1,5 @@
 """The audit log's domain: append with a signed tree head, read pages, proofs, tree heads.
+What an event may hold is checked in `events`; reads are recorded in the log by `reading`.
 
 Functions take a connection (one transaction, owned by the caller) and keyword arguments; none
 imports grpc.
@@ -12,25 +13,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from google.rpc import code_pb2
 from sqlalchemy import Connection
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
-from contactpoint.platform.auth import Principal
 from contactpoint.platform.convert import timestamp
 from contactpoint.platform.errors import FieldViolation, InvalidArgument
 from contactpoint.platform.ids import contactpoint_id_problem
 from services.audit import leafcodec, merkle, repository
+from services.audit.events import MAX_ACTOR, validate_event
 
-SEVERITIES = ("INFO", "WARNING", "HIGH")
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-MAX_TEXT = 1000
-MAX_ACTOR = 128
-MAX_ROLES = 32
-# google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
-MIN_SECONDS = -62_135_596_800
-MAX_SECONDS = 253_402_300_799
 # Page tokens carry a leaf index; anything beyond a signed 64-bit column is not one we issued.
 MAX_INDEX = 2**63 - 1
 
@@ -63,53 +56,26 @@ class Signer:
         return TreeHead(size, root, body, self._key.sign(body.encode()))
 
 
-def validate_event(event: pb.AuditEvent | None) -> None:
-    """InvalidArgument (one violation per bad field) unless the event can be stored."""
-    if event is None:
-        raise InvalidArgument([FieldViolation("event", "is required")])
-    problems: list[FieldViolation] = []
-    if not event.action:
-        problems.append(FieldViolation("event.action", "is required"))
-    if not event.outcome:
-        problems.append(FieldViolation("event.outcome", "is required"))
-    if event.severity not in SEVERITIES:
-        problems.append(FieldViolation("event.severity", f"one of {', '.join(SEVERITIES)}"))
-    if event.contactpoint_id:
-        problem = contactpoint_id_problem(event.contactpoint_id)
-        if problem:
-            problems.append(FieldViolation("event.contactpoint_id", problem))
-    if len(event.actor) > MAX_ACTOR:
-        problems.append(FieldViolation("event.actor", f"at most {MAX_ACTOR} characters"))
-    for name in ("action", "outcome", "detail", "request_id", "actor_organisation"):
-        if len(getattr(event, name)) > MAX_TEXT:
-            problems.append(FieldViolation(f"event.{name}", f"at most {MAX_TEXT} characters"))
-    if len(event.actor_roles) > MAX_ROLES or any(len(r) > MAX_ACTOR for r in event.actor_roles):
-        problems.append(
-            FieldViolation("event.actor_roles", f"at most {MAX_ROLES} roles of {MAX_ACTOR} characters")
-        )
-    if event.HasField("time") and not (
-        MIN_SECONDS <= event.time.seconds <= MAX_SECONDS and 0 <= event.time.nanos < 1_000_000_000
-    ):
-        problems.append(FieldViolation("event.time", "is not a valid timestamp"))
-    if problems:
-        raise InvalidArgument(problems)
+def append(conn: Connection, *, event: pb.AuditEvent | None, signer: Signer, appended_by: str) -> int:
+    """Append one event, as sent by `appended_by`, and sign the new tree head; returns its leaf
+    index.
 
-
-def append(conn: Connection, *, event: pb.AuditEvent | None, signer: Signer) -> int:
-    """Append one event and sign the new tree head; returns its leaf index.
-
-    The tree state row is locked first (FOR UPDATE on PostgreSQL; SQLite's write transactions
-    already hold the database's write lock), so concurrent appends take consecutive indexes and
-    each signed head covers exactly the leaves before it.
+    The service stamps the event itself: its `time` (this service's clock, read under the lock, so
+    that times follow the log's order unless a clock is set back) and `appended_by`; whatever the
+    caller put in those fields and in `leaf_index` is replaced. The tree state row is locked first
+    (FOR UPDATE on PostgreSQL; SQLite's write transactions already hold the database's write
+    lock), so concurrent appends take consecutive indexes and each signed head covers exactly the
+    leaves before it.
     """
     validate_event(event)
     assert event is not None  # validate_event refuses a missing event
     stored = pb.AuditEvent()
     stored.CopyFrom(event)
     stored.leaf_index = 0
-    if not stored.HasField("time"):
-        stored.time.CopyFrom(timestamp(datetime.now(UTC)))
+    stored.appended_by = appended_by
     size, peaks = repository.lock_state(conn)
+    now = datetime.now(UTC)
+    stored.time.CopyFrom(timestamp(now))
     data = leafcodec.encode(stored)
     digest = merkle.leaf_hash(data)
     repository.insert_leaf(
@@ -130,7 +96,7 @@ def append(conn: Connection, *, event: pb.AuditEvent | None, signer: Signer) -> 
         root=head.root_hash,
         checkpoint=head.checkpoint,
         signature=head.signature,
-        time=datetime.now(UTC),
+        time=now,
     )
     return size
 
@@ -197,42 +163,6 @@ def list_events(
     events = [leafcodec.decode(data, index) for index, data in rows[:size]]
     token = _page_token(rows[size][0]) if len(rows) > size else ""
     return Page(events, token)
-
-
-def read_event(
-    reader: Principal, *, contactpoint_id: str, actor: str, returned: int, request_id: str
-) -> pb.AuditEvent:
-    """The event that records an auditor's ListEvents: who read, with which filters, how much.
-    The child filtered on is named in `detail` only, so the read is not listed as an access to
-    that child's record."""
-    filters = ", ".join(f"{k}={v}" for k, v in (("contactpoint_id", contactpoint_id), ("actor", actor)) if v)
-    return pb.AuditEvent(
-        actor=reader.name,
-        actor_organisation=reader.organisation,
-        actor_roles=sorted(reader.roles),
-        action="ListEvents",
-        outcome="ALLOWED",
-        request_id=request_id,
-        severity="INFO",
-        detail=f"filters: {filters or 'none'}; events returned: {returned}",
-    )
-
-
-def refusal_event(caller: Principal, *, action: str, code_name: str, request_id: str) -> pb.AuditEvent:
-    """The event that records an authenticated caller refused one of the audit service's RPCs
-    (e.g. a practitioner trying to read the log). Anonymous refusals are not logged here: they
-    would let anyone fill the log without a token."""
-    return pb.AuditEvent(
-        actor=caller.name,
-        actor_organisation=caller.organisation,
-        actor_roles=sorted(caller.roles),
-        action=action,
-        outcome="DENIED",
-        status_code=code_pb2.Code.Value(code_name),
-        request_id=request_id,
-        severity="WARNING",
-        detail="refused: the caller's roles do not allow this",
-    )
 
 
 def inclusion_proof(conn: Connection, *, leaf_index: int, tree_size: int) -> tuple[bytes, list[bytes]]:

@@ -13,6 +13,11 @@ left out: the position is the tree's own. For example:
 
 (on one line). The encoding is deterministic, so the same event always hashes the same; an
 auditor reads it with any JSON parser, and `decode` rebuilds the exact AuditEvent.
+
+Fields added to AuditEvent after the log's first entries were written (`appendedBy`) are left
+out when empty. An event that lacks them therefore encodes exactly as it did before they existed,
+so old leaves decode, re-encode to the very bytes that were hashed, and verify; newer leaves carry
+them (`"appendedBy":"gateway"`).
 """
 
 from __future__ import annotations
@@ -23,11 +28,17 @@ from google.protobuf import json_format
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
 
+# JSON names of the fields added after the first leaves were written: present only when set.
+ADDED_FIELDS = ("appendedBy",)
+
 
 def encode(event: pb.AuditEvent) -> bytes:
     """The canonical leaf data of `event` (its leaf_index is not part of it)."""
     body = json_format.MessageToDict(event, always_print_fields_with_no_presence=True)
     body.pop("leafIndex", None)
+    for name in ADDED_FIELDS:
+        if not body.get(name):
+            body.pop(name, None)
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 

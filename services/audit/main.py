@@ -25,7 +25,9 @@ async def build(settings: AuditSettings) -> Built:
     key = load_or_create_signing_key(settings.signing_key_file)
     identity = open_channel(settings.identity_target)
     verifier = remote_verifier(settings, identity)
-    servicer = AuditServicer(db=db, signer=Signer(key, settings.origin), public_key=raw_public_key(key))
+    servicer = AuditServicer(
+        db=db, signer=Signer(key, settings.origin), public_key=raw_public_key(key), verifier=verifier
+    )
     spec = ServiceSpec(
         servicer,
         pb_grpc.add_AuditServiceServicer_to_server,
@@ -35,6 +37,7 @@ async def build(settings: AuditSettings) -> Built:
     )
 
     async def close() -> None:
+        await servicer.close()
         await identity.close(None)
         db.dispose()
 

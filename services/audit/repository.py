@@ -127,3 +127,13 @@ def read_state(conn: Connection) -> tuple[int, Peaks] | None:
     """The tree's size and peaks as stored, without locking (None when the row is gone)."""
     row = conn.execute(select(tree_state).where(tree_state.c.id == 1)).mappings().first()
     return None if row is None else (int(row["size"]), _peaks(row["peaks"]))
+
+
+def leaves_about(conn: Connection, *, contactpoint_id: str) -> list[tuple[int, bytes]]:
+    """Every leaf whose event names `contactpoint_id`, in log order (a subject-access report)."""
+    rows = conn.execute(
+        select(leaves.c.leaf_index, leaves.c.leaf_data)
+        .where(leaves.c.contactpoint_id == filter_key(contactpoint_id))
+        .order_by(leaves.c.leaf_index)
+    )
+    return [(int(i), bytes(d)) for i, d in rows]

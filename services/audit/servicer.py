@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
+
 import structlog
+from sqlalchemy import Connection
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.audit.v1 import audit_service_pb2_grpc as pb_grpc
-from contactpoint.platform.auth import ANY_CALLER, SERVICE, Access, Principal, current_principal, roles
+from contactpoint.platform.auth import (
+    ANY_CALLER,
+    SERVICE,
+    Access,
+    Principal,
+    TokenVerifier,
+    current_principal,
+    roles,
+)
 from contactpoint.platform.db import Database
-from contactpoint.platform.errors import ContactPointError
+from contactpoint.platform.errors import ContactPointError, Unavailable
 from contactpoint.platform.types import Context
-from services.audit import domain
+from services.audit import domain, events, reading, watching
 
+T = TypeVar("T")
 AUDITOR = roles("auditor")
 ACCESS: dict[str, Access] = {
     "ListEvents": AUDITOR,
@@ -19,60 +35,92 @@ ACCESS: dict[str, Access] = {
     "GetInclusionProof": AUDITOR,
     "GetConsistencyProof": AUDITOR,
     "GetPublicKey": ANY_CALLER,
-    # The services that audit before they answer: the gateway, and records for data managers.
-    "AppendEvent": roles("gateway", "records-service", kind=SERVICE),
+    # The suite's services that audit before they answer: the gateway, records (data managers'
+    # calls) and identity (administrators' calls). Machine accounts only: no person writes here.
+    "AppendEvent": roles("gateway", "records-service", "identity-service", kind=SERVICE),
+    "WatchEvents": AUDITOR,
 }
 DESCRIPTOR = pb.DESCRIPTOR.services_by_name["AuditService"]
+
+
+def _request_id() -> str:
+    # The id the interceptor bound for this RPC, so that the event and the service's logs agree.
+    return str(structlog.contextvars.get_contextvars().get("request_id", ""))
 
 
 class AuditServicer(pb_grpc.AuditServiceServicer):
     """Implements contactpoint.audit.v1.AuditService."""
 
-    def __init__(self, *, db: Database, signer: domain.Signer, public_key: bytes) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        signer: domain.Signer,
+        public_key: bytes,
+        verifier: TokenVerifier,
+        watch_poll_seconds: float = watching.POLL_SECONDS,
+    ) -> None:
         self._db = db
         self._signer = signer
         self._public_key = public_key
+        self._verifier = verifier
+        self._watch_poll = watch_poll_seconds
+        self._closing = asyncio.Event()
+
+    async def close(self) -> None:
+        """End every open watch, UNAVAILABLE, at its next look at the log (clients reopen them).
+        Run before the server stops, it spares a shutdown the grace period that open watches would
+        otherwise hold it for (the server cuts them when that runs out)."""
+        self._closing.set()
 
     async def record_refusal(self, action: str, caller: Principal | None, error: ContactPointError) -> None:
         """Log an authenticated caller refused by this service (the interceptor's refusal hook)."""
         if caller is None:
             return
-        event = domain.refusal_event(
-            caller,
-            action=action,
-            code_name=error.code.name,
-            request_id=str(structlog.contextvars.get_contextvars().get("request_id", "")),
+        event = events.refusal_event(
+            caller, action=action, code_name=error.code.name, request_id=_request_id()
         )
-        await self._db.write(lambda c: domain.append(c, event=event, signer=self._signer))
+        await self._db.write(
+            lambda c: domain.append(c, event=event, signer=self._signer, appended_by=events.SERVICE_ITSELF)
+        )
+
+    async def _audited_read(
+        self, action: str, read: Callable[[Connection], T], describe: Callable[[T], str]
+    ) -> T:
+        """`read`, answered only once the event recording it is in the log (see `reading`)."""
+        reader = events.Reader.of(current_principal(), request_id=_request_id())
+        return await self._db.write(
+            lambda c: reading.audited(
+                c, reader=reader, action=action, read=read, describe=describe, signer=self._signer
+            )
+        )
 
     async def AppendEvent(self, request: pb.AppendEventRequest, context: Context) -> pb.AppendEventResponse:
         event = request.event if request.HasField("event") else None
-        index = await self._db.write(lambda c: domain.append(c, event=event, signer=self._signer))
+        # Recorded as appended by the machine account whose token made this call.
+        sender = current_principal().name
+        index = await self._db.write(
+            lambda c: domain.append(c, event=event, signer=self._signer, appended_by=sender)
+        )
         return pb.AppendEventResponse(leaf_index=index)
 
     async def ListEvents(self, request: pb.ListEventsRequest, context: Context) -> pb.ListEventsResponse:
-        page = await self._db.read(
+        filters = reading.filters_detail(contactpoint_id=request.contactpoint_id, actor=request.actor)
+        page = await self._audited_read(
+            "ListEvents",
             lambda c: domain.list_events(
                 c,
                 contactpoint_id=request.contactpoint_id,
                 actor=request.actor,
                 page_size=request.page_size,
                 page_token=request.page_token,
-            )
+            ),
+            lambda page: f"filters: {filters}; events returned: {len(page.events)}",
         )
-        # Reading the log is itself logged, before anything is returned; no record, no answer.
-        read = domain.read_event(
-            current_principal(),
-            contactpoint_id=request.contactpoint_id,
-            actor=request.actor,
-            returned=len(page.events),
-            # The id the interceptor bound for this RPC, so the event and the service's logs agree.
-            request_id=str(structlog.contextvars.get_contextvars().get("request_id", "")),
-        )
-        await self._db.write(lambda c: domain.append(c, event=read, signer=self._signer))
         return pb.ListEventsResponse(events=page.events, next_page_token=page.next_page_token)
 
     async def GetTreeHead(self, request: pb.GetTreeHeadRequest, context: Context) -> pb.GetTreeHeadResponse:
+        # Not logged: a tree head shows no event, and the suite's services and witnesses poll it.
         head = await self._db.read(lambda c: domain.tree_head(c, signer=self._signer))
         return pb.GetTreeHeadResponse(
             tree_size=head.tree_size,
@@ -84,18 +132,24 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
     async def GetInclusionProof(
         self, request: pb.GetInclusionProofRequest, context: Context
     ) -> pb.GetInclusionProofResponse:
-        data, path = await self._db.read(
-            lambda c: domain.inclusion_proof(c, leaf_index=request.leaf_index, tree_size=request.tree_size)
+        asked = reading.filters_detail(leaf_index=request.leaf_index, tree_size=request.tree_size)
+        data, path = await self._audited_read(
+            "GetInclusionProof",
+            lambda c: domain.inclusion_proof(c, leaf_index=request.leaf_index, tree_size=request.tree_size),
+            lambda _: f"inclusion proof: {asked}",
         )
         return pb.GetInclusionProofResponse(leaf_data=data, audit_path=path)
 
     async def GetConsistencyProof(
         self, request: pb.GetConsistencyProofRequest, context: Context
     ) -> pb.GetConsistencyProofResponse:
-        proof = await self._db.read(
+        asked = reading.filters_detail(first_size=request.first_size, second_size=request.second_size)
+        proof = await self._audited_read(
+            "GetConsistencyProof",
             lambda c: domain.consistency_proof(
                 c, first_size=request.first_size, second_size=request.second_size
-            )
+            ),
+            lambda _: f"consistency proof: {asked}",
         )
         return pb.GetConsistencyProofResponse(proof=proof)
 
@@ -103,3 +157,37 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
         self, request: pb.GetPublicKeyRequest, context: Context
     ) -> pb.GetPublicKeyResponse:
         return pb.GetPublicKeyResponse(public_key=self._public_key)
+
+    async def WatchEvents(
+        self, request: pb.WatchEventsRequest, context: Context
+    ) -> AsyncIterator[pb.AuditEvent]:
+        after = request.after_leaf_index if request.HasField("after_leaf_index") else None
+        watch = watching.Watch.of(min_severity=request.min_severity, after_leaf_index=after)
+        principal = current_principal()
+        reader = events.Reader.of(principal, request_id=_request_id())
+        # Opening the watch is logged before anything is sent; no record, no watch.
+        await self._db.write(
+            lambda c: reading.record(
+                c, reader=reader, action=watching.ACTION, detail=watch.describe(), signer=self._signer
+            )
+        )
+        start = watch.start
+        while True:
+            if self._closing.is_set():
+                # UNAVAILABLE, as when the server cuts a call: the client reopens the watch (on
+                # another replica, or once this one is back) after the last event it received.
+                raise Unavailable("the audit service is stopping; reopen the watch")
+            # A watch outlives the check made when it opened: it ends (UNAUTHENTICATED) as soon as
+            # its token expires or is revoked, or its account is suspended, as a call would.
+            self._verifier.verify(principal.token)
+            batch = await self._db.read(functools.partial(watching.next_batch, watch=watch, start=start))
+            for event in batch.events:
+                yield event
+            start = batch.next_start
+            if not batch.more:
+                await self._pause()
+
+    async def _pause(self) -> None:
+        """Wait before the next look at the log, or until the service closes."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), timeout=self._watch_poll)

@@ -21,18 +21,22 @@ from contactpoint.platform.auth import ALGORITHM, ISSUER, PERSON, SERVICE, Verif
 from contactpoint.platform.errors import FailedPrecondition, FieldViolation, InvalidArgument, Unauthenticated
 from contactpoint.platform.keys import key_id, raw_public_key
 from services.identity import credentials, repository
-from services.identity.settings import IdentitySettings
+from services.identity.repository import Account
+from services.identity.sealing import Sealer, is_sealed
+from services.identity.signing_keys import KeyRing
 
-# Machine accounts: council systems, the gateway, and the records service (which audits data
-# managers' calls in the audit log, as the gateway audits readers').
-SERVICE_ROLES = frozenset({"council-system", "gateway", "records-service"})
+# The platform's own machine accounts, one each, named for their service in the platform's
+# organisation: the gateway (reads for people), records (audits data managers' calls) and identity
+# (audits administrators' calls). Nobody else can be given these roles.
+PLATFORM_ORG = "contactpoint"
+PLATFORM_ACCOUNTS = {"gateway": "gateway", "records-service": "records", "identity-service": "identity"}
+# Machine accounts: council systems, and the platform's own.
+SERVICE_ROLES = frozenset({"council-system", *PLATFORM_ACCOUNTS})
 PERSON_ROLES = frozenset({"practitioner", "shield-override", "data-manager", "auditor", "admin"})
 ROLES = PERSON_ROLES | SERVICE_ROLES
 MIN_PASSWORD_LENGTH = 12
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,62}[a-z0-9]$")
 _ORG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-# Any login failure says only this: never which factor was wrong or whether the user exists.
-LOGIN_FAILED = "login failed"
 
 
 @dataclass(frozen=True)
@@ -63,42 +67,73 @@ class NewServiceAccount:
 
 
 class TokenIssuer:
-    """Signs access tokens with identity's Ed25519 key."""
+    """Signs access tokens with identity's current Ed25519 key (a fixed key, or a `KeyRing` that
+    rotates)."""
 
-    def __init__(self, key: Ed25519PrivateKey, ttl_seconds: int) -> None:
-        self._key = key
-        self.key_id = key_id(key)
-        self.public_key = raw_public_key(key)
+    def __init__(self, key: Ed25519PrivateKey | KeyRing, ttl_seconds: int) -> None:
+        self._ring = key if isinstance(key, KeyRing) else None
+        self._fixed = key if isinstance(key, Ed25519PrivateKey) else None
         self._ttl = timedelta(seconds=ttl_seconds)
 
-    def issue(self, account: dict[str, object], *, now: datetime) -> IssuedToken:
-        """A token for `account` (a row of accounts)."""
+    @property
+    def _key(self) -> Ed25519PrivateKey:
+        if self._ring is not None:
+            return self._ring.current
+        assert self._fixed is not None
+        return self._fixed
+
+    @property
+    def key_id(self) -> str:
+        """The `kid` of the key that signs now."""
+        return key_id(self._key)
+
+    @property
+    def public_key(self) -> bytes:
+        """The raw public key of the key that signs now."""
+        return raw_public_key(self._key)
+
+    def public_keys(self) -> dict[str, bytes]:
+        """Every key verifiers should accept: the current one and retired ones still in use."""
+        if self._ring is not None:
+            self._ring.refresh()
+            return self._ring.public_keys()
+        return {self.key_id: self.public_key}
+
+    def issue(self, account: Account, *, now: datetime) -> IssuedToken:
+        """A token for `account`."""
         expire = now + self._ttl
-        roles = tuple(sorted(str(r) for r in account["roles"]))  # type: ignore[attr-defined]
+        roles = account.roles
         claims = {
             "iss": ISSUER,
-            "sub": account["id"],
-            "name": account["name"],
-            "org": account["organisation"],
+            "sub": account.id,
+            "name": account.name,
+            "org": account.organisation,
             "roles": list(roles),
-            "kind": account["kind"],
+            "kind": account.kind,
             "jti": uuid.uuid4().hex,
             "iat": int(now.timestamp()),
+            # To the millisecond: a suspension ends exactly the tokens issued before it.
+            "iat_ms": int(now.timestamp() * 1000),
             "exp": int(expire.timestamp()),
         }
         token = jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"kid": self.key_id})
-        return IssuedToken(token, expire.replace(microsecond=0), str(account["organisation"]), roles)
+        return IssuedToken(token, expire.replace(microsecond=0), account.organisation, roles)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything we store is UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
+def plausible_name(name: str) -> bool:
+    """Whether `name` could be a username or machine account name at all (a NUL or a 10,000
+    character string cannot, and is never sent to the database)."""
+    return bool(_NAME.match(name))
+
+
+def plausible_client_id(client_id: str) -> bool:
+    """Whether `client_id` could be one we issued (`<name>-<12 hex digits>`)."""
+    name, _, suffix = client_id.rpartition("-")
+    return plausible_name(name) and len(suffix) == 12 and all(c in "0123456789abcdef" for c in suffix)
 
 
 def _check_account_fields(
@@ -119,7 +154,14 @@ def _check_account_fields(
 
 
 def create_user(
-    conn: Connection, *, username: str, organisation: str, roles: list[str], password: str, issuer: str
+    conn: Connection,
+    *,
+    username: str,
+    organisation: str,
+    roles: list[str],
+    password: str,
+    issuer: str,
+    sealer: Sealer,
 ) -> NewUser:
     """Create a person's account with a password and a fresh TOTP secret."""
     _check_account_fields(username, organisation, roles, PERSON_ROLES, "username")
@@ -128,17 +170,19 @@ def create_user(
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidArgument([FieldViolation("password", f"at least {MIN_PASSWORD_LENGTH} characters")])
     secret = credentials.new_totp_secret()
+    account_id = repository.new_account_id()
     try:
         with conn.begin_nested():
             repository.insert_account(
                 conn,
+                account_id=account_id,
                 kind=PERSON,
                 name=username,
                 organisation=organisation,
                 roles=sorted(set(roles)),
                 secret_hash=credentials.hash_secret(password),
                 now=_now(),
-                totp_secret=secret,
+                totp_secret=sealer.seal(secret, account_id=account_id),
             )
     except IntegrityError as exc:
         raise FailedPrecondition(f"user {username!r} already exists", "ALREADY_EXISTS") from exc
@@ -150,6 +194,16 @@ def create_service_account(
 ) -> NewServiceAccount:
     """Create a machine account (or, with `rotate_if_exists`, give an existing one a new secret)."""
     _check_account_fields(name, organisation, [role], SERVICE_ROLES, "name")
+    if role in PLATFORM_ACCOUNTS and (name, organisation) != (PLATFORM_ACCOUNTS[role], PLATFORM_ORG):
+        raise InvalidArgument(
+            [
+                FieldViolation(
+                    "role",
+                    f"{role} is the platform's own role: only the account named "
+                    f"{PLATFORM_ACCOUNTS[role]!r} of organisation {PLATFORM_ORG!r} may hold it",
+                )
+            ]
+        )
     secret = secrets.token_urlsafe(32)
     existing = repository.account_by_name(conn, kind=SERVICE, name=name, lock=True)
     if existing is not None:
@@ -157,17 +211,18 @@ def create_service_account(
             raise FailedPrecondition(f"service account {name!r} already exists", "ALREADY_EXISTS")
         repository.update_account(
             conn,
-            existing["id"],
+            existing.id,
             secret_hash=credentials.hash_secret(secret),
             organisation=organisation,
             roles=[role],
         )
-        return NewServiceAccount(str(existing["client_id"]), secret)
+        return NewServiceAccount(str(existing.client_id), secret)
     client_id = f"{name}-{secrets.token_hex(6)}"
     try:
         with conn.begin_nested():
             repository.insert_account(
                 conn,
+                account_id=repository.new_account_id(),
                 kind=SERVICE,
                 name=name,
                 organisation=organisation,
@@ -184,68 +239,18 @@ def create_service_account(
 def issue_service_token(
     conn: Connection, *, client_id: str, client_secret: str, issuer: TokenIssuer
 ) -> IssuedToken:
-    """A token for a machine account whose secret matches."""
+    """A token for a machine account whose secret matches (checked here, in this thread)."""
     account = repository.account_by_client_id(conn, client_id) if client_id else None
-    ok = credentials.verify_secret(account["secret_hash"] if account else None, client_secret)
-    if account is None or not ok or account["suspended"]:
+    ok = credentials.verify_secret(account.secret_hash if account else None, client_secret)
+    return service_token(account, secret_ok=ok, issuer=issuer)
+
+
+def service_token(account: Account | None, *, secret_ok: bool, issuer: TokenIssuer) -> IssuedToken:
+    """A token for a machine account whose secret was checked (`secret_ok`); Unauthenticated for an
+    unknown, wrong or disabled one, alike."""
+    if account is None or not secret_ok or account.suspended:
         raise Unauthenticated("invalid client credentials")
-    return issuer.issue(dict(account), now=_now())
-
-
-@dataclass(frozen=True)
-class PasswordCheck:
-    """The slow part of a login, done outside the transaction: which account, was the password right."""
-
-    account_id: str | None
-    password_ok: bool
-
-
-def check_password(conn: Connection, *, username: str, password: str) -> PasswordCheck:
-    """Look the person up and verify the password (full Argon2 work even for unknown users)."""
-    account = repository.account_by_name(conn, kind=PERSON, name=username)
-    ok = credentials.verify_secret(account["secret_hash"] if account else None, password)
-    return PasswordCheck(account["id"] if account else None, ok)
-
-
-def complete_login(
-    conn: Connection,
-    *,
-    username: str,
-    check: PasswordCheck,
-    totp_code: str,
-    issuer: TokenIssuer,
-    settings: IdentitySettings,
-) -> IssuedToken | None:
-    """Apply lockout, the one-time TOTP rule and the failure count in one locked transaction;
-    None when the login failed (the failure is counted, so the transaction must still commit).
-
-    The account row is locked (FOR UPDATE on PostgreSQL; the write lock on SQLite), so concurrent
-    attempts are counted one after another and none slips past the lockout.
-    """
-    now = _now()
-    account = repository.account_by_name(conn, kind=PERSON, name=username, lock=True)
-    if account is None or account["id"] != check.account_id:
-        return None
-    locked_until = _aware(account["locked_until"])
-    if account["suspended"] or (locked_until is not None and locked_until > now):
-        return None
-    step = credentials.totp_step(account["totp_secret"], totp_code, now=now.timestamp())
-    if check.password_ok and step is not None and step > account["totp_last_step"]:
-        repository.update_account(
-            conn, account["id"], failed_logins=0, locked_until=None, totp_last_step=step
-        )
-        return issuer.issue(dict(account), now=now)
-    failures = account["failed_logins"] + 1
-    if failures >= settings.max_failed_logins:
-        repository.update_account(
-            conn,
-            account["id"],
-            failed_logins=0,
-            locked_until=now + timedelta(seconds=settings.lockout_seconds),
-        )
-    else:
-        repository.update_account(conn, account["id"], failed_logins=failures)
-    return None
+    return issuer.issue(account, now=_now())
 
 
 def revoke_token(conn: Connection, *, token_id: str, expire_time: datetime) -> None:
@@ -254,18 +259,6 @@ def revoke_token(conn: Connection, *, token_id: str, expire_time: datetime) -> N
     if repository.revoke(conn, token_id=token_id, expires_at=expire_time, now=now):
         repository.forget_expired_revocations(conn, now=now)
         repository.bump_version(conn)
-
-
-def set_suspended(conn: Connection, *, username: str, suspended: bool) -> None:
-    """Suspend or reinstate a person: a suspended person's tokens stop working and login fails."""
-    account = repository.account_by_name(conn, kind=PERSON, name=username, lock=True)
-    if account is None:
-        raise FailedPrecondition(f"no user {username!r}", "NO_SUCH_USER")
-    values: dict[str, object] = {"suspended": suspended}
-    if not suspended:
-        values.update(failed_logins=0, locked_until=None)
-    repository.update_account(conn, account["id"], **values)
-    repository.bump_version(conn)
 
 
 def verification_state(
@@ -277,7 +270,23 @@ def verification_state(
         return None
     return VerificationState(
         version=version,
-        keys={issuer.key_id: issuer.public_key},
+        keys=issuer.public_keys(),
         revoked_token_ids=frozenset(repository.revoked_token_ids(conn, now=_now())),
         suspended_subjects=frozenset(repository.suspended_subjects(conn)),
+        tokens_not_before={
+            subject: int(moment.timestamp() * 1000)
+            for subject, moment in repository.tokens_not_before(conn).items()
+        },
     )
+
+
+def seal_legacy_totp_secrets(conn: Connection, *, sealer: Sealer) -> int:
+    """Seal every TOTP secret still stored in the clear (from before sealing existed); how many."""
+    count = 0
+    for account_id, stored in repository.person_totp_secrets(conn):
+        if not is_sealed(stored):
+            repository.update_account(
+                conn, account_id, totp_secret=sealer.seal(stored, account_id=account_id)
+            )
+            count += 1
+    return count

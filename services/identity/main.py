@@ -5,16 +5,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+import grpc
+
 from contactpoint.identity.v1 import identity_service_pb2_grpc as pb_grpc
+from contactpoint.platform.audited import AuditWriter
 from contactpoint.platform.auth import TokenVerifier, VerificationState
 from contactpoint.platform.db import Database
-from contactpoint.platform.keys import load_or_create_signing_key
+from contactpoint.platform.peers import open_channel
 from contactpoint.platform.server import ServiceSpec
 from contactpoint.platform.service import Built, run_service
 from contactpoint.platform.settings import load_settings
-from services.identity import domain
+from services.identity import domain, sealing
+from services.identity.hashing import Hashing
+from services.identity.own_token import OwnServiceToken
 from services.identity.servicer import ACCESS, DESCRIPTOR, IdentityServicer
 from services.identity.settings import IdentitySettings
+from services.identity.signing_keys import KeyRing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Identity reads its own revocations straight from its database: polled often, it costs little.
@@ -25,7 +31,7 @@ async def build(settings: IdentitySettings) -> Built:
     """The identity service, assembled from its settings."""
     db = Database(settings.database_url)
     issuer = domain.TokenIssuer(
-        load_or_create_signing_key(settings.signing_key_file), settings.token_ttl_seconds
+        KeyRing(settings.signing_key_file, ttl_seconds=settings.token_ttl_seconds), settings.token_ttl_seconds
     )
 
     async def local_state(known_version: int) -> VerificationState | None:
@@ -33,12 +39,30 @@ async def build(settings: IdentitySettings) -> Built:
             lambda conn: domain.verification_state(conn, issuer=issuer, known_version=known_version)
         )
 
+    sealer = sealing.Sealer.from_file(settings.totp_key_path)
+    await db.write(lambda conn: domain.seal_legacy_totp_secrets(conn, sealer=sealer))
     verifier = TokenVerifier(local_state, poll_seconds=LOCAL_POLL_SECONDS)
     await verifier.refresh()
-    servicer = IdentityServicer(db=db, issuer=issuer, settings=settings)
+    channels: list[grpc.aio.Channel] = []
+    audit: AuditWriter | None = None
+    if settings.audit_target and settings.client_id:
+        channels.append(open_channel(settings.audit_target))
+        token = OwnServiceToken(db, issuer, settings.client_id, settings.client_secret.get_secret_value())
+        audit = AuditWriter(channels[0], token)
+    hashing = Hashing.from_settings(
+        workers=settings.password_workers,
+        queue=settings.password_queue,
+        per_username_per_minute=settings.logins_per_username_per_minute,
+    )
+    servicer = IdentityServicer(
+        db=db, issuer=issuer, settings=settings, sealer=sealer, audit=audit, hashing=hashing
+    )
     spec = ServiceSpec(servicer, pb_grpc.add_IdentityServiceServicer_to_server, DESCRIPTOR, ACCESS)
 
     async def close() -> None:
+        for channel in channels:
+            await channel.close(None)
+        hashing.close()
         db.dispose()
 
     return Built([spec], verifier, [close])

@@ -3,30 +3,96 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, insert, select, update
+from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from services.identity.tables import accounts, revoked_tokens, state_version
 
 
-def account_by_name(conn: Connection, *, kind: str, name: str, lock: bool = False) -> RowMapping | None:
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything we store is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+@dataclass(frozen=True)
+class Account:
+    """One row of accounts: a person or a machine account."""
+
+    id: str
+    kind: str
+    name: str
+    client_id: str | None
+    organisation: str
+    roles: tuple[str, ...]
+    secret_hash: str
+    # Sealed (encrypted) as stored; see services/identity/sealing.py.
+    totp_secret: str | None
+    totp_last_step: int
+    failed_logins: int
+    locked_until: datetime | None
+    suspended: bool
+    tokens_not_before: datetime | None
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> Account:
+        """The account in a selected row of accounts."""
+        return cls(
+            id=row.id,
+            kind=row.kind,
+            name=row.name,
+            client_id=row.client_id,
+            organisation=row.organisation,
+            roles=tuple(sorted(str(r) for r in row.roles)),
+            secret_hash=row.secret_hash,
+            totp_secret=row.totp_secret,
+            totp_last_step=int(row.totp_last_step),
+            failed_logins=int(row.failed_logins),
+            locked_until=_aware(row.locked_until),
+            suspended=bool(row.suspended),
+            tokens_not_before=_aware(row.tokens_not_before),
+        )
+
+
+def _one(conn: Connection, query: Any) -> Account | None:
+    row = conn.execute(query).first()
+    return Account.of(row) if row is not None else None
+
+
+def account_by_name(conn: Connection, *, kind: str, name: str, lock: bool = False) -> Account | None:
     """One account by kind and name (row-locked on PostgreSQL when `lock`)."""
     query = select(accounts).where(accounts.c.kind == kind, accounts.c.name == name)
     if lock:
         query = query.with_for_update()
-    return conn.execute(query).mappings().first()
+    return _one(conn, query)
 
 
-def account_by_client_id(conn: Connection, client_id: str) -> RowMapping | None:
+def account_by_client_id(conn: Connection, client_id: str) -> Account | None:
     """One machine account by its client id."""
-    return conn.execute(select(accounts).where(accounts.c.client_id == client_id)).mappings().first()
+    return _one(conn, select(accounts).where(accounts.c.client_id == client_id))
+
+
+def person_totp_secrets(conn: Connection) -> list[tuple[str, str]]:
+    """(account id, stored TOTP secret) of every person."""
+    rows = conn.execute(
+        select(accounts.c.id, accounts.c.totp_secret).where(accounts.c.totp_secret.is_not(None))
+    )
+    return [(r.id, r.totp_secret) for r in rows]
+
+
+def new_account_id() -> str:
+    """A fresh account id."""
+    return str(uuid.uuid4())
 
 
 def insert_account(
     conn: Connection,
     *,
+    account_id: str,
     kind: str,
     name: str,
     organisation: str,
@@ -35,9 +101,8 @@ def insert_account(
     now: datetime,
     client_id: str | None = None,
     totp_secret: str | None = None,
-) -> str:
-    """Store a new, active account with no failed logins; returns its id."""
-    account_id = str(uuid.uuid4())
+) -> None:
+    """Store a new, active account with no failed logins."""
     conn.execute(
         insert(accounts).values(
             id=account_id,
@@ -54,7 +119,6 @@ def insert_account(
             created_at=now,
         )
     )
-    return account_id
 
 
 def update_account(conn: Connection, account_id: str, **values: Any) -> None:
@@ -65,6 +129,14 @@ def update_account(conn: Connection, account_id: str, **values: Any) -> None:
 def suspended_subjects(conn: Connection) -> list[str]:
     """Ids of every suspended account."""
     return list(conn.execute(select(accounts.c.id).where(accounts.c.suspended.is_(True))).scalars())
+
+
+def tokens_not_before(conn: Connection) -> dict[str, datetime]:
+    """Per account id, the moment before which its tokens never work again."""
+    rows = conn.execute(
+        select(accounts.c.id, accounts.c.tokens_not_before).where(accounts.c.tokens_not_before.is_not(None))
+    )
+    return {r.id: _aware(r.tokens_not_before) for r in rows}  # type: ignore[misc]
 
 
 def revoke(conn: Connection, *, token_id: str, expires_at: datetime, now: datetime) -> bool:

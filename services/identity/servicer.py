@@ -2,32 +2,94 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy import Connection
+
 from contactpoint.identity.v1 import identity_service_pb2 as pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as pb_grpc
-from contactpoint.platform.auth import ANY_CALLER, PUBLIC, Access, current_principal, roles
+from contactpoint.platform.audited import AuditedRequest, AuditWriter
+from contactpoint.platform.auth import (
+    ANY_CALLER,
+    PERSON,
+    PUBLIC,
+    SERVICE,
+    Access,
+    any_of,
+    current_principal,
+    roles,
+)
 from contactpoint.platform.convert import timestamp
 from contactpoint.platform.db import Database
-from contactpoint.platform.errors import FieldViolation, InvalidArgument, Unauthenticated
+from contactpoint.platform.errors import (
+    FieldViolation,
+    InvalidArgument,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+)
+from contactpoint.platform.interceptor import request_id_of
 from contactpoint.platform.types import Context
-from services.identity import domain
+from services.identity import administration, domain, login, repository
+from services.identity.hashing import Hashing
+from services.identity.sealing import Sealer
 from services.identity.settings import IdentitySettings
 
+ADMIN = roles("admin", kind=PERSON)
 ACCESS: dict[str, Access] = {
     "IssueServiceToken": PUBLIC,
-    "AuthenticateUser": roles("gateway"),
+    "AuthenticateUser": roles("gateway", kind=SERVICE),
     "RevokeToken": ANY_CALLER,
     "GetVerificationState": PUBLIC,
+    # The gateway suspends a person who goes over the daily record limit, by the same path.
+    "SuspendAccount": any_of(ADMIN, roles("gateway", kind=SERVICE)),
+    "ReinstateAccount": ADMIN,
+    "ResetTotp": ADMIN,
 }
+T = TypeVar("T")
 DESCRIPTOR = pb.DESCRIPTOR.services_by_name["IdentityService"]
 
 
 class IdentityServicer(pb_grpc.IdentityServiceServicer):
     """Implements contactpoint.identity.v1.IdentityService."""
 
-    def __init__(self, *, db: Database, issuer: domain.TokenIssuer, settings: IdentitySettings) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        issuer: domain.TokenIssuer,
+        settings: IdentitySettings,
+        sealer: Sealer,
+        audit: AuditWriter | None,
+        hashing: Hashing,
+    ) -> None:
         self._db = db
         self._issuer = issuer
         self._settings = settings
+        self._sealer = sealer
+        self._audit = audit
+        self._hashing = hashing
+
+    async def _check_password(self, username: str, password: str) -> login.PasswordCheck:
+        """The person's password, checked on the bounded Argon2 pool after the per-username
+        throttle (full work even for an unknown username)."""
+        try:
+            self._hashing.usernames.admit(username)
+        except ResourceExhausted:
+            # Refused unchecked, it still counts towards the lockout, and says only "login failed".
+            await self._db.write(
+                lambda conn: login.count_refused_attempt(conn, username=username, settings=self._settings)
+            )
+            raise Unauthenticated(login.LOGIN_FAILED) from None
+        try:
+            account_id, stored = await self._db.read(
+                lambda conn: login.password_hash_of(conn, username=username)
+            )
+            return login.PasswordCheck(account_id, await self._hashing.people.verify(stored, password))
+        finally:
+            self._hashing.usernames.release(username)
 
     async def IssueServiceToken(
         self, request: pb.IssueServiceTokenRequest, context: Context
@@ -39,11 +101,16 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         ]
         if missing:
             raise InvalidArgument(missing)
-        issued = await self._db.read(
-            lambda conn: domain.issue_service_token(
-                conn, client_id=request.client_id, client_secret=request.client_secret, issuer=self._issuer
-            )
+        plausible = domain.plausible_client_id(request.client_id)
+        account = (
+            await self._db.read(lambda conn: repository.account_by_client_id(conn, request.client_id))
+            if plausible
+            else None
         )
+        ok = await self._hashing.machines.verify(
+            account.secret_hash if account else None, request.client_secret
+        )
+        issued = domain.service_token(account, secret_ok=ok, issuer=self._issuer)
         return pb.IssueServiceTokenResponse(
             access_token=issued.token, expire_time=timestamp(issued.expire_time)
         )
@@ -52,22 +119,23 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self, request: pb.AuthenticateUserRequest, context: Context
     ) -> pb.AuthenticateUserResponse:
         if not (request.username and request.password and request.totp_code):
-            raise Unauthenticated(domain.LOGIN_FAILED)
-        check = await self._db.read(
-            lambda conn: domain.check_password(conn, username=request.username, password=request.password)
-        )
+            raise Unauthenticated(login.LOGIN_FAILED)
+        if not domain.plausible_name(request.username):
+            raise Unauthenticated(login.LOGIN_FAILED)
+        check = await self._check_password(request.username, request.password)
         issued = await self._db.write(
-            lambda conn: domain.complete_login(
+            lambda conn: login.complete_login(
                 conn,
                 username=request.username,
                 check=check,
                 totp_code=request.totp_code,
                 issuer=self._issuer,
                 settings=self._settings,
+                sealer=self._sealer,
             )
         )
         if issued is None:
-            raise Unauthenticated(domain.LOGIN_FAILED)
+            raise Unauthenticated(login.LOGIN_FAILED)
         return pb.AuthenticateUserResponse(
             access_token=issued.token,
             expire_time=timestamp(issued.expire_time),
@@ -100,3 +168,74 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             revoked_token_ids=sorted(state.revoked_token_ids),
             suspended_subjects=sorted(state.suspended_subjects),
         )
+
+    def _administered(self, action: str, context: Context) -> AuditedRequest:
+        """The audit event of an administrator's call (UNAVAILABLE when there is no audit log)."""
+        if self._audit is None:
+            raise Unavailable("account administration needs the audit service, which is not configured")
+        call = self._audit.request(action, request_id_of(context.invocation_metadata()))
+        call.by(current_principal())
+        return call
+
+    async def _change(self, call: AuditedRequest, change: Callable[[Connection], T]) -> T:
+        """Make `change` in one transaction that commits only once the audit log holds the call."""
+        loop = asyncio.get_running_loop()
+
+        def audited(conn: Connection) -> T:
+            result = change(conn)
+            call.record_before_commit(loop)
+            return result
+
+        return await self._db.write(audited)
+
+    @staticmethod
+    def _scope() -> str | None:
+        """The organisation an administrator may act in; None for the platform's own gateway."""
+        principal = current_principal()
+        return None if principal.kind == SERVICE else principal.organisation
+
+    async def SuspendAccount(
+        self, request: pb.SuspendAccountRequest, context: Context
+    ) -> pb.SuspendAccountResponse:
+        async with self._administered("SuspendAccount", context) as call:
+            call.details += [f"account: {request.username[:128]}", f"reason: {request.reason[:500]}"]
+            scope = self._scope()
+            await self._change(
+                call,
+                lambda c: administration.suspend(
+                    c, username=request.username, reason=request.reason, scope=scope
+                ),
+            )
+        return pb.SuspendAccountResponse()
+
+    async def ReinstateAccount(
+        self, request: pb.ReinstateAccountRequest, context: Context
+    ) -> pb.ReinstateAccountResponse:
+        async with self._administered("ReinstateAccount", context) as call:
+            call.details += [f"account: {request.username[:128]}", f"reason: {request.reason[:500]}"]
+            scope = self._scope()
+            await self._change(
+                call,
+                lambda c: administration.reinstate(
+                    c, username=request.username, reason=request.reason, scope=scope
+                ),
+            )
+            self._hashing.usernames.forget(request.username)
+        return pb.ReinstateAccountResponse()
+
+    async def ResetTotp(self, request: pb.ResetTotpRequest, context: Context) -> pb.ResetTotpResponse:
+        async with self._administered("ResetTotp", context) as call:
+            call.details += [f"account: {request.username[:128]}", f"reason: {request.reason[:500]}"]
+            scope = self._scope()
+            enrolment = await self._change(
+                call,
+                lambda c: administration.reset_totp(
+                    c,
+                    username=request.username,
+                    reason=request.reason,
+                    scope=scope,
+                    issuer=self._settings.totp_issuer,
+                    sealer=self._sealer,
+                ),
+            )
+        return pb.ResetTotpResponse(totp_secret=enrolment.totp_secret, otpauth_uri=enrolment.otpauth_uri)

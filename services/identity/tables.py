@@ -18,11 +18,14 @@ accounts = Table(
     Column("roles", JSON, nullable=False),
     # Argon2id: a person's password, or a machine account's client secret.
     Column("secret_hash", String(256), nullable=False),
-    Column("totp_secret", String(64)),
+    # The TOTP secret, encrypted with identity's data key (see services/identity/sealing.py).
+    Column("totp_secret", String(255)),
     Column("totp_last_step", Integer, nullable=False, default=0),
     Column("failed_logins", Integer, nullable=False, default=0),
     Column("locked_until", DateTime(timezone=True)),
     Column("suspended", Boolean, nullable=False, default=False),
+    # Tokens of this account issued before this moment never work again (set on suspension).
+    Column("tokens_not_before", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 # Usernames are unique among people; machine account names among machine accounts.

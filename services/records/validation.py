@@ -9,6 +9,7 @@ import re
 import unicodedata
 from typing import Any
 
+from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
 
 from contactpoint.common.v1 import child_pb2
@@ -31,6 +32,10 @@ MAX_ADDRESS_LINES = 6
 # Clocks differ a little between a council's system and ours.
 AS_OF_CLOCK_SKEW = dt.timedelta(minutes=5)
 WILDCARDS = frozenset("*%?_")
+# The range of google.protobuf.Timestamp: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
+MIN_TIMESTAMP_SECONDS = -62_135_596_800
+MAX_TIMESTAMP_SECONDS = 253_402_300_799
+NANOS_PER_SECOND = 1_000_000_000
 
 _POSTCODE = re.compile(r"^(?:[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][ABD-HJLNP-UW-Z]{2}|GIR0AA)$")
 _PHONE = re.compile(r"^\+?[0-9(][0-9 ()-]{5,30}$")  # UK formats such as "(0131) 496 0506"
@@ -150,7 +155,22 @@ def date_value(value: Any) -> dt.date | None:
     """A google.type.Date as a Python date, or None when it is not a complete, real date."""
     try:
         return dt.date(value.year, value.month, value.day)
-    except ValueError:
+    except (ValueError, OverflowError):  # a month of 13, a day of 0, a year past 9999 or before 1
+        return None
+
+
+def timestamp_value(value: timestamp_pb2.Timestamp) -> dt.datetime | None:
+    """A google.protobuf.Timestamp as an aware datetime, or None when it is not a valid one
+    (nanos outside [0, 1e9), seconds outside 0001-01-01 to 9999-12-31): checked here rather than
+    left to the protobuf runtime, whose versions differ in what they let through."""
+    if not (
+        0 <= value.nanos < NANOS_PER_SECOND
+        and MIN_TIMESTAMP_SECONDS <= value.seconds <= MAX_TIMESTAMP_SECONDS
+    ):
+        return None
+    try:
+        return value.ToDatetime(dt.UTC)
+    except (ValueError, OverflowError):
         return None
 
 
@@ -336,13 +356,11 @@ def _problems(r: pb.SourceRecord, *, now: dt.datetime, limits: AgeLimits) -> lis
     if r.nhs_number:
         v.add("record.nhs_number", nhs_number_problem(r.nhs_number))
     if r.HasField("as_of"):
-        try:
-            as_of = r.as_of.ToDatetime(dt.UTC)
-        except (ValueError, OverflowError):
+        as_of = timestamp_value(r.as_of)
+        if as_of is None:
             v.add("record.as_of", "must be a valid time")
-        else:
-            if as_of > now + AS_OF_CLOCK_SKEW:
-                v.add("record.as_of", "must not be in the future")
+        elif as_of > now + AS_OF_CLOCK_SKEW:
+            v.add("record.as_of", "must not be in the future")
     return v.items
 
 
@@ -390,7 +408,7 @@ def validate_find(criteria: FindCriteria) -> list[FieldViolation]:
     else:
         try:
             dt.date(*criteria.date_of_birth)
-        except ValueError:
+        except (ValueError, OverflowError):
             v.add("date_of_birth", "must be a complete, real date")
     if criteria.gender not in _KNOWN_GENDERS:
         v.add("gender", "is not a known gender")

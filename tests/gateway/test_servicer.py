@@ -21,15 +21,18 @@ from contactpoint.gateway.v1 import gateway_service_pb2 as pb
 from contactpoint.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
+from contactpoint.platform import migrate
 from contactpoint.platform.db import Database
 from contactpoint.platform.server import RunningServer
 from contactpoint.records.v1 import records_service_pb2 as records_pb
 from contactpoint.records.v1 import records_service_pb2_grpc as records_grpc
+from gateway.main import MIGRATIONS as GATEWAY_MIGRATIONS
 from gateway.main import build as build_gateway
 from gateway.settings import GatewaySettings
 from services.audit.main import MIGRATIONS as AUDIT_MIGRATIONS
 from services.audit.main import build as build_audit
 from services.audit.settings import AuditSettings
+from services.identity.main import MIGRATIONS as IDENTITY_MIGRATIONS
 from services.records.main import MIGRATIONS as RECORDS_MIGRATIONS
 from services.records.main import build as build_records
 from services.records.settings import RecordsSettings
@@ -38,6 +41,7 @@ from tests.harness import (
     bearer,
     create_service_account,
     create_user,
+    free_port,
     identity_settings,
     running_identity,
     running_service,
@@ -57,6 +61,9 @@ class World:
     records: records_grpc.RecordsServiceStub
     identity_url: str
     audit_server: RunningServer
+    gateway_settings: GatewaySettings
+    gateway_server: RunningServer
+    identity_target: str
 
     async def login(self, username: str, secret: str, at: float | None = None) -> str:
         totp = pyotp.TOTP(secret)
@@ -73,15 +80,32 @@ class World:
 
 
 async def _world(
-    stack: AsyncExitStack, databases: DatabaseFactory, tmp_path: Path, *, audit_up: bool = True
+    stack: AsyncExitStack,
+    databases: DatabaseFactory,
+    tmp_path: Path,
+    *,
+    audit_up: bool = True,
+    **gateway_settings: object,
 ) -> World:
     identity_url, records_url, audit_url = (
         databases.new("identity"),
         databases.new("records"),
         databases.new("audit"),
     )
+    # Identity audits administrators' calls (and the gateway's suspensions) in the same log.
+    audit_port = free_port()
+    migrate.upgrade("identity", IDENTITY_MIGRATIONS, identity_url)
+    own = create_service_account(identity_url, "identity", "identity-service", org="contactpoint")
     _, identity_target = await stack.enter_async_context(
-        running_identity(identity_settings(identity_url, tmp_path))
+        running_identity(
+            identity_settings(
+                identity_url,
+                tmp_path,
+                audit_target=f"127.0.0.1:{audit_port}",
+                client_id=own.client_id,
+                client_secret=own.client_secret,
+            )
+        )
     )
     common = {"listen": "127.0.0.1:0", "identity_target": identity_target}
     _, records_target = await stack.enter_async_context(
@@ -98,26 +122,29 @@ async def _world(
             AUDIT_MIGRATIONS,
             build_audit,
             AuditSettings.model_validate(
-                {**common, "database_url": audit_url, "signing_key_file": tmp_path / "keys" / "audit.pem"}
+                {
+                    **common,
+                    "listen": f"127.0.0.1:{audit_port}",
+                    "database_url": audit_url,
+                    "signing_key_file": tmp_path / "keys" / "audit.pem",
+                }
             ),
         )
     )
     gw_account = create_service_account(identity_url, "gateway", "gateway", org="contactpoint")
-    _, gateway_target = await stack.enter_async_context(
-        running_service(
-            "gateway",
-            None,
-            build_gateway,
-            GatewaySettings.model_validate(
-                {
-                    **common,
-                    "records_target": records_target,
-                    "audit_target": audit_target,
-                    "client_id": gw_account.client_id,
-                    "client_secret": gw_account.client_secret,
-                }
-            ),
-        )
+    gw_settings = GatewaySettings.model_validate(
+        {
+            **common,
+            "database_url": databases.new("gateway"),
+            **gateway_settings,
+            "records_target": records_target,
+            "audit_target": audit_target,
+            "client_id": gw_account.client_id,
+            "client_secret": gw_account.client_secret,
+        }
+    )
+    gateway_server, gateway_target = await stack.enter_async_context(
+        running_service("gateway", GATEWAY_MIGRATIONS, build_gateway, gw_settings)
     )
     council = create_service_account(identity_url, "council-gw", "council-system")
     identity_ch = await stack.enter_async_context(grpc.aio.insecure_channel(identity_target))
@@ -139,6 +166,9 @@ async def _world(
         records_grpc.RecordsServiceStub(records_ch),
         identity_url,
         audit_server,
+        gw_settings,
+        gateway_server,
+        identity_target,
     )
 
 
@@ -280,3 +310,32 @@ async def test_audit_down_means_unavailable_and_no_data(world: World) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as login:
         await world.login("pat.three", prac.totp_secret, at=time.time() + 30)
     assert login.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_hostile_input_is_recorded_not_refused_by_the_log(world: World) -> None:
+    cp = await world.submit("gw-hostile")
+    prac = create_user(world.identity_url, "pat.hostile", "practitioner")
+    aud = create_user(world.identity_url, "avery.hostile", "auditor")
+    token = await world.login("pat.hostile", prac.totp_secret)
+    with pytest.raises(grpc.aio.AioRpcError) as unknown_purpose:
+        await world.gateway.GetChild(
+            pb.GetChildRequest(contactpoint_id=cp, purpose=99),  # type: ignore[arg-type]
+            metadata=bearer(token),
+        )
+    assert unknown_purpose.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    await world.gateway.GetChild(
+        pb.GetChildRequest(contactpoint_id=cp, purpose=SAFEGUARDING, justification="a\x00b\x1b[31m"),
+        metadata=bearer(token),
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as nul_login:
+        await world.gateway.Login(
+            pb.LoginRequest(username="root\x00admin", password="x" * 12, totp_code="123456")
+        )
+    assert nul_login.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    events = await _events(world, await world.login("avery.hostile", aud.totp_secret))
+    [invalid, allowed] = [e for e in events if e.action == "GetChild" and e.actor == "pat.hostile"]
+    assert invalid.outcome == "INVALID" and invalid.purpose == child_pb2.ACCESS_PURPOSE_UNSPECIFIED
+    assert "purpose: unknown value 99" in invalid.detail
+    assert allowed.outcome == "ALLOWED" and "a\\u0000b\\u001b[31m" in allowed.detail
+    [login] = [e for e in events if e.action == "Login" and e.outcome == "DENIED"]
+    assert login.actor == "root\\u0000admin"

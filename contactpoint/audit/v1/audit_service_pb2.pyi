@@ -40,6 +40,7 @@ class AuditEvent(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     SEVERITY_FIELD_NUMBER: _builtins.int
     DETAIL_FIELD_NUMBER: _builtins.int
+    APPENDED_BY_FIELD_NUMBER: _builtins.int
     leaf_index: _builtins.int
     """Position in the log (the Merkle tree's leaf index)."""
     actor: _builtins.str
@@ -62,9 +63,18 @@ class AuditEvent(_message.Message):
     """INFO, WARNING or HIGH."""
     detail: _builtins.str
     """Free text without personal data, e.g. the justification given."""
+    appended_by: _builtins.str
+    """Who appended the event: the machine account's name (from its token) for AppendEvent,
+    "(audit service)" for the events the audit service writes itself (reads of the log, refusals),
+    "(audit command line)" for `contactpoint audit` commands. Neither can be an account's name.
+    Empty in events stored before this field existed. Set by the audit service; a value sent with
+    AppendEvent is ignored.
+    """
     @_builtins.property
     def time(self) -> _timestamp_pb2.Timestamp:
-        """When the request was made."""
+        """When the event was stored, by the audit service's own clock (a time sent with AppendEvent is
+        ignored).
+        """
 
     @_builtins.property
     def actor_roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -86,10 +96,11 @@ class AuditEvent(_message.Message):
         request_id: _builtins.str = ...,
         severity: _builtins.str = ...,
         detail: _builtins.str = ...,
+        appended_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "actor_organisation", b"actor_organisation", "actor_roles", b"actor_roles", "contactpoint_id", b"contactpoint_id", "detail", b"detail", "leaf_index", b"leaf_index", "outcome", b"outcome", "purpose", b"purpose", "request_id", b"request_id", "severity", b"severity", "status_code", b"status_code", "time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "actor_organisation", b"actor_organisation", "actor_roles", b"actor_roles", "appended_by", b"appended_by", "contactpoint_id", b"contactpoint_id", "detail", b"detail", "leaf_index", b"leaf_index", "outcome", b"outcome", "purpose", b"purpose", "request_id", b"request_id", "severity", b"severity", "status_code", b"status_code", "time", b"time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -353,7 +364,11 @@ Global___GetPublicKeyResponse: _TypeAlias = GetPublicKeyResponse  # noqa: Y015
 
 @_typing.final
 class AppendEventRequest(_message.Message):
-    """Request for AppendEvent. The leaf_index of the event is ignored; time is set if unset."""
+    """Request for AppendEvent. The audit service sets the event's leaf_index, time and appended_by
+    itself. Text fields must not hold control characters (detail may hold tabs and line breaks), and
+    purpose and status_code must be values of their enums; otherwise the call is INVALID_ARGUMENT
+    (one BadRequest field violation per bad field) and nothing is stored.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -396,3 +411,33 @@ class AppendEventResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AppendEventResponse: _TypeAlias = AppendEventResponse  # noqa: Y015
+
+@_typing.final
+class WatchEventsRequest(_message.Message):
+    """Request for WatchEvents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MIN_SEVERITY_FIELD_NUMBER: _builtins.int
+    AFTER_LEAF_INDEX_FIELD_NUMBER: _builtins.int
+    min_severity: _builtins.str
+    """The least severity sent: INFO, WARNING or HIGH (empty: HIGH)."""
+    after_leaf_index: _builtins.int
+    """Only events after this leaf index (the last one received, to resume); unset: from the start of
+    the log.
+    """
+    def __init__(
+        self,
+        *,
+        min_severity: _builtins.str = ...,
+        after_leaf_index: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_after_leaf_index", b"_after_leaf_index", "after_leaf_index", b"after_leaf_index"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_after_leaf_index", b"_after_leaf_index", "after_leaf_index", b"after_leaf_index", "min_severity", b"min_severity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__after_leaf_index: _TypeAlias = _typing.Literal["after_leaf_index"]  # noqa: Y015
+    _WhichOneofArgType__after_leaf_index: _TypeAlias = _typing.Literal["_after_leaf_index", b"_after_leaf_index"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__after_leaf_index) -> _WhichOneofReturnType__after_leaf_index | None: ...
+
+Global___WatchEventsRequest: _TypeAlias = WatchEventsRequest  # noqa: Y015

@@ -66,6 +66,11 @@ class AuditServiceStub:
                 request_serializer=contactpoint_dot_audit_dot_v1_dot_audit__service__pb2.AppendEventRequest.SerializeToString,
                 response_deserializer=contactpoint_dot_audit_dot_v1_dot_audit__service__pb2.AppendEventResponse.FromString,
                 _registered_method=True)
+        self.WatchEvents = channel.unary_stream(
+                '/contactpoint.audit.v1.AuditService/WatchEvents',
+                request_serializer=contactpoint_dot_audit_dot_v1_dot_audit__service__pb2.WatchEventsRequest.SerializeToString,
+                response_deserializer=contactpoint_dot_audit_dot_v1_dot_audit__service__pb2.AuditEvent.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -109,7 +114,21 @@ class AuditServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AppendEvent(self, request, context):
-        """Internal, for the suite's services (gateway): appends one event and confirms it is stored.
+        """Internal, for the suite's services (gateway, records, identity): appends one event and
+        confirms it is stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchEvents(self, request, context):
+        """Follows the log as it grows, for security operations: first the stored events after
+        after_leaf_index of at least min_severity, then each new one as it is appended (the service
+        looks for new events twice a second). Opening a watch is itself logged. The stream ends when
+        the caller's token expires or is revoked; to resume, open a new one with the last leaf_index
+        received.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -147,6 +166,11 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.AppendEvent,
                     request_deserializer=contactpoint_dot_audit_dot_v1_dot_audit__service__pb2.AppendEventRequest.FromString,
                     response_serializer=contactpoint_dot_audit_dot_v1_dot_audit__service__pb2.AppendEventResponse.SerializeToString,
+            ),
+            'WatchEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchEvents,
+                    request_deserializer=contactpoint_dot_audit_dot_v1_dot_audit__service__pb2.WatchEventsRequest.FromString,
+                    response_serializer=contactpoint_dot_audit_dot_v1_dot_audit__service__pb2.AuditEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -313,6 +337,33 @@ class AuditService:
             '/contactpoint.audit.v1.AuditService/AppendEvent',
             contactpoint_dot_audit_dot_v1_dot_audit__service__pb2.AppendEventRequest.SerializeToString,
             contactpoint_dot_audit_dot_v1_dot_audit__service__pb2.AppendEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/contactpoint.audit.v1.AuditService/WatchEvents',
+            contactpoint_dot_audit_dot_v1_dot_audit__service__pb2.WatchEventsRequest.SerializeToString,
+            contactpoint_dot_audit_dot_v1_dot_audit__service__pb2.AuditEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -46,7 +46,18 @@ class AuditServiceStub:
     GetPublicKey: _grpc.UnaryUnaryMultiCallable[_audit_service_pb2.GetPublicKeyRequest, _audit_service_pb2.GetPublicKeyResponse]
     """The Ed25519 public key that signs tree heads."""
     AppendEvent: _grpc.UnaryUnaryMultiCallable[_audit_service_pb2.AppendEventRequest, _audit_service_pb2.AppendEventResponse]
-    """Internal, for the suite's services (gateway): appends one event and confirms it is stored."""
+    """Internal, for the suite's services (gateway, records, identity): appends one event and
+    confirms it is stored.
+    """
+    WatchEvents: _grpc.UnaryStreamMultiCallable[_audit_service_pb2.WatchEventsRequest, _audit_service_pb2.AuditEvent]
+    """Follows the log as it grows, for security operations: first the stored events after
+    after_leaf_index of at least min_severity, then each new one as it is appended (the service
+    looks for new events twice a second). Opening a watch is itself logged. The stream ends when
+    the caller's token expires or is revoked; to resume, open a new one with the last leaf_index
+    received.
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
 
 @_typing.type_check_only
 class AuditServiceAsyncStub(AuditServiceStub):
@@ -66,7 +77,18 @@ class AuditServiceAsyncStub(AuditServiceStub):
     GetPublicKey: _aio.UnaryUnaryMultiCallable[_audit_service_pb2.GetPublicKeyRequest, _audit_service_pb2.GetPublicKeyResponse]  # type: ignore[assignment]
     """The Ed25519 public key that signs tree heads."""
     AppendEvent: _aio.UnaryUnaryMultiCallable[_audit_service_pb2.AppendEventRequest, _audit_service_pb2.AppendEventResponse]  # type: ignore[assignment]
-    """Internal, for the suite's services (gateway): appends one event and confirms it is stored."""
+    """Internal, for the suite's services (gateway, records, identity): appends one event and
+    confirms it is stored.
+    """
+    WatchEvents: _aio.UnaryStreamMultiCallable[_audit_service_pb2.WatchEventsRequest, _audit_service_pb2.AuditEvent]  # type: ignore[assignment]
+    """Follows the log as it grows, for security operations: first the stored events after
+    after_leaf_index of at least min_severity, then each new one as it is appended (the service
+    looks for new events twice a second). Opening a watch is itself logged. The stream ends when
+    the caller's token expires or is revoked; to resume, open a new one with the last leaf_index
+    received.
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
 
 class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
     """An append-only, tamper-evident log of every access: a Merkle tree hashed as RFC 9162 §2.1, with
@@ -119,6 +141,23 @@ class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _audit_service_pb2.AppendEventRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_audit_service_pb2.AppendEventResponse, _abc.Awaitable[_audit_service_pb2.AppendEventResponse]]:
-        """Internal, for the suite's services (gateway): appends one event and confirms it is stored."""
+        """Internal, for the suite's services (gateway, records, identity): appends one event and
+        confirms it is stored.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchEvents(
+        self,
+        request: _audit_service_pb2.WatchEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_audit_service_pb2.AuditEvent], _abc.AsyncIterator[_audit_service_pb2.AuditEvent]]:
+        """Follows the log as it grows, for security operations: first the stored events after
+        after_leaf_index of at least min_severity, then each new one as it is appended (the service
+        looks for new events twice a second). Opening a watch is itself logged. The stream ends when
+        the caller's token expires or is revoked; to resume, open a new one with the last leaf_index
+        received.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
 
 def add_AuditServiceServicer_to_server(servicer: AuditServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -229,11 +229,32 @@ class GetVerificationStateResponse(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class TokensNotBeforeEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     VERSION_FIELD_NUMBER: _builtins.int
     UNCHANGED_FIELD_NUMBER: _builtins.int
     KEYS_FIELD_NUMBER: _builtins.int
     REVOKED_TOKEN_IDS_FIELD_NUMBER: _builtins.int
     SUSPENDED_SUBJECTS_FIELD_NUMBER: _builtins.int
+    TOKENS_NOT_BEFORE_FIELD_NUMBER: _builtins.int
     version: _builtins.int
     """Version of this state; it changes whenever keys or revocations change."""
     unchanged: _builtins.bool
@@ -250,6 +271,12 @@ class GetVerificationStateResponse(_message.Message):
     def suspended_subjects(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Account ids (`sub`) whose tokens must all be refused (suspended or disabled accounts)."""
 
+    @_builtins.property
+    def tokens_not_before(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Per account id: tokens issued before these Unix milliseconds never work again — a
+        suspension ends every token the account held, even after it is reinstated.
+        """
+
     def __init__(
         self,
         *,
@@ -258,11 +285,150 @@ class GetVerificationStateResponse(_message.Message):
         keys: _abc.Iterable[Global___VerificationKey] | None = ...,
         revoked_token_ids: _abc.Iterable[_builtins.str] | None = ...,
         suspended_subjects: _abc.Iterable[_builtins.str] | None = ...,
+        tokens_not_before: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["keys", b"keys", "revoked_token_ids", b"revoked_token_ids", "suspended_subjects", b"suspended_subjects", "unchanged", b"unchanged", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["keys", b"keys", "revoked_token_ids", b"revoked_token_ids", "suspended_subjects", b"suspended_subjects", "tokens_not_before", b"tokens_not_before", "unchanged", b"unchanged", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetVerificationStateResponse: _TypeAlias = GetVerificationStateResponse  # noqa: Y015
+
+@_typing.final
+class SuspendAccountRequest(_message.Message):
+    """Request for SuspendAccount."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USERNAME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    username: _builtins.str
+    """The person's username."""
+    reason: _builtins.str
+    """Why (required; kept in the audit log)."""
+    def __init__(
+        self,
+        *,
+        username: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "username", b"username"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuspendAccountRequest: _TypeAlias = SuspendAccountRequest  # noqa: Y015
+
+@_typing.final
+class SuspendAccountResponse(_message.Message):
+    """Response for SuspendAccount."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuspendAccountResponse: _TypeAlias = SuspendAccountResponse  # noqa: Y015
+
+@_typing.final
+class ReinstateAccountRequest(_message.Message):
+    """Request for ReinstateAccount."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USERNAME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    username: _builtins.str
+    """The person's username."""
+    reason: _builtins.str
+    """Why (required; kept in the audit log)."""
+    def __init__(
+        self,
+        *,
+        username: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "username", b"username"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReinstateAccountRequest: _TypeAlias = ReinstateAccountRequest  # noqa: Y015
+
+@_typing.final
+class ReinstateAccountResponse(_message.Message):
+    """Response for ReinstateAccount."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReinstateAccountResponse: _TypeAlias = ReinstateAccountResponse  # noqa: Y015
+
+@_typing.final
+class ResetTotpRequest(_message.Message):
+    """Request for ResetTotp."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USERNAME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    username: _builtins.str
+    """The person's username."""
+    reason: _builtins.str
+    """Why (optional; kept in the audit log)."""
+    def __init__(
+        self,
+        *,
+        username: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "username", b"username"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResetTotpRequest: _TypeAlias = ResetTotpRequest  # noqa: Y015
+
+@_typing.final
+class ResetTotpResponse(_message.Message):
+    """Response for ResetTotp: shown once, to enrol a new authenticator."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOTP_SECRET_FIELD_NUMBER: _builtins.int
+    OTPAUTH_URI_FIELD_NUMBER: _builtins.int
+    totp_secret: _builtins.str
+    """The new base32 TOTP secret."""
+    otpauth_uri: _builtins.str
+    """The otpauth:// URI an authenticator app scans."""
+    def __init__(
+        self,
+        *,
+        totp_secret: _builtins.str = ...,
+        otpauth_uri: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["otpauth_uri", b"otpauth_uri", "totp_secret", b"totp_secret"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResetTotpResponse: _TypeAlias = ResetTotpResponse  # noqa: Y015

@@ -56,6 +56,21 @@ class IdentityServiceStub:
                 request_serializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.GetVerificationStateRequest.SerializeToString,
                 response_deserializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.GetVerificationStateResponse.FromString,
                 _registered_method=True)
+        self.SuspendAccount = channel.unary_unary(
+                '/contactpoint.identity.v1.IdentityService/SuspendAccount',
+                request_serializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.SuspendAccountRequest.SerializeToString,
+                response_deserializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.SuspendAccountResponse.FromString,
+                _registered_method=True)
+        self.ReinstateAccount = channel.unary_unary(
+                '/contactpoint.identity.v1.IdentityService/ReinstateAccount',
+                request_serializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.ReinstateAccountRequest.SerializeToString,
+                response_deserializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.ReinstateAccountResponse.FromString,
+                _registered_method=True)
+        self.ResetTotp = channel.unary_unary(
+                '/contactpoint.identity.v1.IdentityService/ResetTotp',
+                request_serializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.ResetTotpRequest.SerializeToString,
+                response_deserializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.ResetTotpResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -92,6 +107,30 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SuspendAccount(self, request, context):
+        """Administrators (role admin, accounts of their own organisation): suspends a person's account.
+        Its tokens stop working everywhere within 2 s and it cannot log in until reinstated. The
+        gateway also calls it, for a person over the daily record limit. Audited before it answers.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReinstateAccount(self, request, context):
+        """Administrators: lifts a suspension and clears a lockout. Audited before it answers.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetTotp(self, request, context):
+        """Administrators: gives a person a new TOTP secret (the old one stops working at once) and
+        revokes nothing else. Audited before it answers.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -114,6 +153,21 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.GetVerificationState,
                     request_deserializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.GetVerificationStateRequest.FromString,
                     response_serializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.GetVerificationStateResponse.SerializeToString,
+            ),
+            'SuspendAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.SuspendAccount,
+                    request_deserializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.SuspendAccountRequest.FromString,
+                    response_serializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.SuspendAccountResponse.SerializeToString,
+            ),
+            'ReinstateAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReinstateAccount,
+                    request_deserializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.ReinstateAccountRequest.FromString,
+                    response_serializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.ReinstateAccountResponse.SerializeToString,
+            ),
+            'ResetTotp': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetTotp,
+                    request_deserializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.ResetTotpRequest.FromString,
+                    response_serializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.ResetTotpResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -226,6 +280,87 @@ class IdentityService:
             '/contactpoint.identity.v1.IdentityService/GetVerificationState',
             contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.GetVerificationStateRequest.SerializeToString,
             contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.GetVerificationStateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SuspendAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactpoint.identity.v1.IdentityService/SuspendAccount',
+            contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.SuspendAccountRequest.SerializeToString,
+            contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.SuspendAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReinstateAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactpoint.identity.v1.IdentityService/ReinstateAccount',
+            contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.ReinstateAccountRequest.SerializeToString,
+            contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.ReinstateAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetTotp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactpoint.identity.v1.IdentityService/ResetTotp',
+            contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.ResetTotpRequest.SerializeToString,
+            contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.ResetTotpResponse.FromString,
             options,
             channel_credentials,
             insecure,

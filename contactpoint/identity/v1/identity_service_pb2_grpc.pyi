@@ -45,6 +45,17 @@ class IdentityServiceStub:
     """Internal, no token needed: the public keys that sign tokens and the current revocations, so
     every service can verify tokens locally and stop revoked ones within seconds.
     """
+    SuspendAccount: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.SuspendAccountRequest, _identity_service_pb2.SuspendAccountResponse]
+    """Administrators (role admin, accounts of their own organisation): suspends a person's account.
+    Its tokens stop working everywhere within 2 s and it cannot log in until reinstated. The
+    gateway also calls it, for a person over the daily record limit. Audited before it answers.
+    """
+    ReinstateAccount: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ReinstateAccountRequest, _identity_service_pb2.ReinstateAccountResponse]
+    """Administrators: lifts a suspension and clears a lockout. Audited before it answers."""
+    ResetTotp: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ResetTotpRequest, _identity_service_pb2.ResetTotpResponse]
+    """Administrators: gives a person a new TOTP secret (the old one stops working at once) and
+    revokes nothing else. Audited before it answers.
+    """
 
 @_typing.type_check_only
 class IdentityServiceAsyncStub(IdentityServiceStub):
@@ -62,6 +73,17 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     GetVerificationState: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.GetVerificationStateRequest, _identity_service_pb2.GetVerificationStateResponse]  # type: ignore[assignment]
     """Internal, no token needed: the public keys that sign tokens and the current revocations, so
     every service can verify tokens locally and stop revoked ones within seconds.
+    """
+    SuspendAccount: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.SuspendAccountRequest, _identity_service_pb2.SuspendAccountResponse]  # type: ignore[assignment]
+    """Administrators (role admin, accounts of their own organisation): suspends a person's account.
+    Its tokens stop working everywhere within 2 s and it cannot log in until reinstated. The
+    gateway also calls it, for a person over the daily record limit. Audited before it answers.
+    """
+    ReinstateAccount: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ReinstateAccountRequest, _identity_service_pb2.ReinstateAccountResponse]  # type: ignore[assignment]
+    """Administrators: lifts a suspension and clears a lockout. Audited before it answers."""
+    ResetTotp: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ResetTotpRequest, _identity_service_pb2.ResetTotpResponse]  # type: ignore[assignment]
+    """Administrators: gives a person a new TOTP secret (the old one stops working at once) and
+    revokes nothing else. Audited before it answers.
     """
 
 class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -101,6 +123,35 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_identity_service_pb2.GetVerificationStateResponse, _abc.Awaitable[_identity_service_pb2.GetVerificationStateResponse]]:
         """Internal, no token needed: the public keys that sign tokens and the current revocations, so
         every service can verify tokens locally and stop revoked ones within seconds.
+        """
+
+    @_abc_1.abstractmethod
+    def SuspendAccount(
+        self,
+        request: _identity_service_pb2.SuspendAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.SuspendAccountResponse, _abc.Awaitable[_identity_service_pb2.SuspendAccountResponse]]:
+        """Administrators (role admin, accounts of their own organisation): suspends a person's account.
+        Its tokens stop working everywhere within 2 s and it cannot log in until reinstated. The
+        gateway also calls it, for a person over the daily record limit. Audited before it answers.
+        """
+
+    @_abc_1.abstractmethod
+    def ReinstateAccount(
+        self,
+        request: _identity_service_pb2.ReinstateAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.ReinstateAccountResponse, _abc.Awaitable[_identity_service_pb2.ReinstateAccountResponse]]:
+        """Administrators: lifts a suspension and clears a lockout. Audited before it answers."""
+
+    @_abc_1.abstractmethod
+    def ResetTotp(
+        self,
+        request: _identity_service_pb2.ResetTotpRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.ResetTotpResponse, _abc.Awaitable[_identity_service_pb2.ResetTotpResponse]]:
+        """Administrators: gives a person a new TOTP secret (the old one stops working at once) and
+        revokes nothing else. Audited before it answers.
         """
 
 def add_IdentityServiceServicer_to_server(servicer: IdentityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

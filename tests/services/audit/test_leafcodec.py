@@ -27,6 +27,7 @@ events = st.builds(
     request_id=text,
     severity=st.sampled_from(["INFO", "WARNING", "HIGH"]),
     detail=text,
+    appended_by=st.one_of(st.just(""), text),
 )
 
 
@@ -72,3 +73,22 @@ def test_a_known_event_encodes_as_documented() -> None:
         b'"outcome":"ALLOWED","purpose":"ACCESS_PURPOSE_SAFEGUARDING","requestId":"",'
         b'"severity":"INFO","statusCode":"OK","time":"2025-11-24T16:00:00.500Z"}'
     )
+
+
+def test_fields_added_later_appear_only_when_set() -> None:
+    """An event without `appended_by` encodes exactly as before the field existed, so leaves
+    written then re-encode to the bytes that were hashed; with it, it is part of the leaf."""
+    old = (
+        b'{"action":"GetChild","actor":"pat.practitioner","actorOrganisation":"E08000003",'
+        b'"actorRoles":["practitioner"],"contactpointId":"123456789018","detail":"",'
+        b'"outcome":"ALLOWED","purpose":"ACCESS_PURPOSE_SAFEGUARDING","requestId":"",'
+        b'"severity":"INFO","statusCode":"OK","time":"2025-11-24T16:00:00.500Z"}'
+    )
+    event = leafcodec.decode(old, 3)
+    assert event.appended_by == "" and leafcodec.encode(event) == old
+    event.appended_by = "gateway"
+    data = leafcodec.encode(event)
+    assert data == old.replace(
+        b'"actorRoles":["practitioner"],', b'"actorRoles":["practitioner"],"appendedBy":"gateway",'
+    )
+    assert leafcodec.decode(data, 3) == event

@@ -7,158 +7,47 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
-import pyotp
 import pytest
-import pytest_asyncio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
-from google.rpc import code_pb2, error_details_pb2
-from grpc_status import rpc_status
-from sqlalchemy import text
+from google.rpc import code_pb2
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
-from contactpoint.audit.v1 import audit_service_pb2_grpc as pb_grpc
-from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
-from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
-from contactpoint.platform.db import Database
+from contactpoint.platform.auth import SERVICE
 from services.audit import merkle
-from services.audit.main import MIGRATIONS, build
-from services.audit.settings import AuditSettings
+from services.audit.servicer import ACCESS
 from services.audit.verify import verify_from_settings
-from tests.harness import (
-    bearer,
-    create_service_account,
-    create_user,
-    identity_settings,
-    running_identity,
-    running_service,
-)
+from tests.harness import bearer
+from tests.services.audit.conftest import Log, in_database, violations
 
 CP = "123456789018"
-PASSWORD = "correct horse battery staple 9"
 # One event loop for the module, so that the shared identity service serves every test.
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-Metadata = tuple[tuple[str, str], ...]
-
-
-@dataclass
-class Log:
-    stub: pb_grpc.AuditServiceStub
-    gateway: Metadata
-    auditor: Metadata
-    practitioner: Metadata
-    settings: AuditSettings
-
-    async def append(self, **fields: object) -> int:
-        values: dict[str, object] = {"action": "GetChild", "outcome": "ALLOWED", "severity": "INFO", **fields}
-        event = pb.AuditEvent(**values)  # type: ignore[arg-type]
-        resp = await self.stub.AppendEvent(pb.AppendEventRequest(event=event), metadata=self.gateway)
-        return resp.leaf_index
-
-    async def events(self, **filters: object) -> pb.ListEventsResponse:
-        request = pb.ListEventsRequest(**filters)  # type: ignore[arg-type]
-        return await self.stub.ListEvents(request, metadata=self.auditor)
-
-    async def size(self) -> int:
-        return (await self.stub.GetTreeHead(pb.GetTreeHeadRequest(), metadata=self.auditor)).tree_size
-
-
-@dataclass
-class Callers:
-    """Identity, shared by the module's tests (accounts cost Argon2 work), and its callers' tokens."""
-
-    target: str
-    gateway: Metadata
-    auditor: Metadata
-    practitioner: Metadata
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def callers(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Callers]:
-    tmp_path = tmp_path_factory.mktemp("identity")
-    id_url = f"sqlite:///{tmp_path / 'identity.db'}"
-    async with running_identity(identity_settings(id_url, tmp_path)) as (_, target):
-        gw = create_service_account(id_url, "gateway", "gateway", org="contactpoint")
-        async with grpc.aio.insecure_channel(target) as ch:
-            identity = identity_grpc.IdentityServiceStub(ch)
-            gw_token = (
-                await identity.IssueServiceToken(
-                    identity_pb.IssueServiceTokenRequest(
-                        client_id=gw.client_id, client_secret=gw.client_secret
-                    )
-                )
-            ).access_token
-            tokens = {}
-            for name, role in (("avery.auditor", "auditor"), ("pat.practitioner", "practitioner")):
-                user = create_user(id_url, name, role)
-                resp = await identity.AuthenticateUser(
-                    identity_pb.AuthenticateUserRequest(
-                        username=name, password=PASSWORD, totp_code=pyotp.TOTP(user.totp_secret).now()
-                    ),
-                    metadata=bearer(gw_token),
-                )
-                tokens[role] = resp.access_token
-        yield Callers(target, bearer(gw_token), bearer(tokens["auditor"]), bearer(tokens["practitioner"]))
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def log(callers: Callers, database_url: str, tmp_path: Path) -> AsyncIterator[Log]:
-    settings = AuditSettings.model_validate(
-        {
-            "database_url": database_url,
-            "listen": "127.0.0.1:0",
-            "identity_target": callers.target,
-            "signing_key_file": tmp_path / "keys" / "audit.pem",
-        }
-    )
-    async with (
-        running_service("audit", MIGRATIONS, build, settings) as (_, target),
-        grpc.aio.insecure_channel(target) as ch,
-    ):
-        yield Log(
-            pb_grpc.AuditServiceStub(ch), callers.gateway, callers.auditor, callers.practitioner, settings
-        )
-
-
-def violations(err: grpc.aio.AioRpcError) -> set[str]:
-    """The fields named by an INVALID_ARGUMENT's BadRequest."""
-    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, err
-    status = rpc_status.from_call(err)
-    assert status is not None
-    bad = error_details_pb2.BadRequest()
-    assert status.details and status.details[0].Unpack(bad)
-    return {v.field for v in bad.field_violations}
-
-
-def in_database(database_url: str, sql: str) -> None:
-    db = Database(database_url)
-    try:
-        db.run_sync(lambda c: c.execute(text(sql)))
-    finally:
-        db.dispose()
+SERVICE_ITSELF = "(audit service)"
 
 
 async def test_append_list_filter_page_and_reads_are_audited(log: Log) -> None:
     before = time.time()
     for i in range(5):
         assert await log.append(actor=f"user{i % 2}", contactpoint_id=CP if i % 2 else "", purpose=1) == i
+    # The service stamps the time and who appended the event; whatever the caller sent is ignored.
     given = Timestamp(seconds=1_700_000_000, nanos=123_000)
-    assert await log.append(actor="user9", time=given) == 5
+    assert await log.append(actor="user9", time=given, appended_by="someone", leaf_index=99) == 5
 
     everything = await log.events()
     assert [e.leaf_index for e in everything.events] == [0, 1, 2, 3, 4, 5]
     assert not everything.next_page_token
     first = everything.events[1]
     assert (first.actor, first.contactpoint_id, first.purpose, first.action) == ("user1", CP, 1, "GetChild")
-    # An event without a time is stamped on arrival; a given time is kept.
-    assert before - 1 <= first.time.ToDatetime().timestamp() <= time.time() + 1
-    assert everything.events[5].time == given
+    for e in everything.events:
+        assert before - 1 <= e.time.ToDatetime().timestamp() <= time.time() + 1
+        assert e.appended_by == "gateway"
+    # Stamped under the append lock: times follow the log's order.
+    times = [e.time.ToDatetime() for e in everything.events]
+    assert times == sorted(times)
 
     by_child = await log.events(contactpoint_id=CP)
     assert [e.leaf_index for e in by_child.events] == [1, 3]
@@ -175,7 +64,7 @@ async def test_append_list_filter_page_and_reads_are_audited(log: Log) -> None:
     for e in reads:
         assert (e.action, e.outcome, e.severity, e.contactpoint_id) == ("ListEvents", "ALLOWED", "INFO", "")
         assert e.actor_organisation == "E08000003" and list(e.actor_roles) == ["auditor"]
-        assert e.request_id
+        assert e.request_id and e.appended_by == SERVICE_ITSELF
     assert f"contactpoint_id={CP}" in reads[1].detail
     assert "actor=user1" in reads[4].detail and f"contactpoint_id={CP}" in reads[4].detail
     assert await log.size() == 12  # including the read that listed those reads
@@ -210,18 +99,24 @@ async def test_access_rules(log: Log) -> None:
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await getattr(log.stub, method)(request, metadata=metadata)
             assert err.value.code() == code, (method, code)
-    # Only the gateway appends; an auditor cannot write to the log they audit.
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await log.stub.AppendEvent(calls[3][1], metadata=log.auditor)
-    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # Only the suite's auditing services append: not an auditor (who cannot write to the log
+    # they audit), nor any other machine account.
+    for metadata in (log.auditor, log.callers.council):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await log.stub.AppendEvent(calls[3][1], metadata=metadata)
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    append = ACCESS["AppendEvent"]
+    assert append.roles == {"gateway", "records-service", "identity-service"} and append.kind == SERVICE
     # Authenticated callers who were refused are in the log; anonymous refusals are not (no
     # token, no way to fill the log).
-    assert await log.size() == 5
+    assert await log.size() == 6
     refused = (await log.stub.ListEvents(pb.ListEventsRequest(), metadata=log.auditor)).events
     assert [(e.actor, e.action, e.outcome, e.status_code, e.severity) for e in refused] == [
         *[("pat.practitioner", m, "DENIED", code_pb2.PERMISSION_DENIED, "WARNING") for m, _ in calls],
         ("avery.auditor", "AppendEvent", "DENIED", code_pb2.PERMISSION_DENIED, "WARNING"),
+        ("council-x", "AppendEvent", "DENIED", code_pb2.PERMISSION_DENIED, "WARNING"),
     ]
+    assert {e.appended_by for e in refused} == {SERVICE_ITSELF}
 
     # Any valid token may read the tree head and the key; no token may not.
     for metadata in (log.practitioner, log.gateway):
@@ -273,6 +168,24 @@ async def test_tree_heads_are_signed_and_proofs_verify(log: Log) -> None:
         )
         assert merkle.verify_consistency(first, size, merkle.root(leaves[:first]), head.root_hash, cons.proof)
 
+    # Every proof handed out was logged first, as a read by the auditor.
+    reads = (await log.events(actor="avery.auditor", page_size=100)).events
+    inclusion = [e for e in reads if e.action == "GetInclusionProof"]
+    consistency = [e for e in reads if e.action == "GetConsistencyProof"]
+    assert len(inclusion) == size + 1 and len(consistency) == size
+    assert inclusion[0].detail == f"inclusion proof: leaf_index=0, tree_size={size}"
+    assert consistency[0].detail == f"consistency proof: first_size=1, second_size={size}"
+    for e in inclusion + consistency:
+        assert (e.outcome, e.severity, e.contactpoint_id, e.appended_by) == (
+            "ALLOWED",
+            "INFO",
+            "",
+            SERVICE_ITSELF,
+        )
+        assert list(e.actor_roles) == ["auditor"] and e.request_id
+    # The reads come after the leaves they proved: each was appended before its answer left.
+    assert inclusion[0].leaf_index == size and consistency[-1].leaf_index == 3 * size
+
 
 async def test_bad_input_is_invalid_argument_with_field_violations(log: Log) -> None:
     for i in range(2):
@@ -297,8 +210,13 @@ async def test_bad_input_is_invalid_argument_with_field_violations(log: Log) -> 
         ("AppendEvent", pb.AppendEventRequest(event=pb.AuditEvent(severity="LOUD", contactpoint_id="42")),
          {"event.action", "event.outcome", "event.severity", "event.contactpoint_id"}),
         ("AppendEvent", pb.AppendEventRequest(event=pb.AuditEvent(
-            action="GetChild", outcome="ALLOWED", severity="INFO", time=Timestamp(seconds=10**13))),
-         {"event.time"}),
+            action="GetChild", outcome="ALLOWED", severity="INFO", purpose=99, status_code=99)),
+         {"event.purpose", "event.status_code"}),
+        ("AppendEvent", pb.AppendEventRequest(event=pb.AuditEvent(
+            action="Get\x1b[2JChild", outcome="OK\u202e", severity="INFO", actor="a\x00b",
+            actor_organisation="E08\n", actor_roles=["auditor", "x\x85"], request_id="r\x7f", detail="\x00")),
+         {"event.action", "event.outcome", "event.actor", "event.actor_organisation", "event.actor_roles",
+          "event.request_id", "event.detail"}),
         ("AppendEvent", pb.AppendEventRequest(event=pb.AuditEvent(
             action="GetChild", outcome="ALLOWED", severity="INFO", actor="x" * 129, detail="d" * 1001)),
          {"event.actor", "event.detail"}),
@@ -314,12 +232,31 @@ async def test_bad_input_is_invalid_argument_with_field_violations(log: Log) -> 
     assert len((await log.events(page_size=10_000)).events) == 2
 
 
-async def test_whatever_a_caller_typed_is_stored_as_sent(log: Log) -> None:
-    # A failed login's actor is the username someone typed: NUL, quotes, any script.
-    odd = 'a\x00b "\u0645\u0631\u062d\u0628\u0627" \\ \U0001f600'
-    assert await log.append(actor=odd, outcome="DENIED", detail="\n\t") == 0
+async def test_text_is_stored_as_sent_but_control_characters_are_refused(log: Log) -> None:
+    # A failed login's actor is the username someone typed: quotes, markup, any script.
+    odd = '<b>"\u0645\u0631\u062d\u0628\u0627"</b> \\ \U0001f600'
+    detail = "line one\r\n\tline two\n"  # free text may hold tabs and line breaks
+    huge = Timestamp(seconds=10**13)  # no valid time at all: ignored, as any time sent is
+    assert await log.append(actor=odd, outcome="DENIED", detail=detail, time=huge) == 0
     found = (await log.events(actor=odd)).events
-    assert [(e.actor, e.detail) for e in found] == [(odd, "\n\t")]
+    assert [(e.actor, e.detail) for e in found] == [(odd, detail)]
+    assert found[0].time.seconds < 10**13
+    # NUL, escape sequences, C1 controls, bidirectional overrides, line separators: a line that
+    # hides or disguises what it says is refused, field by field, and nothing is stored.
+    for actor in ("a\x00b", "\x1b[31mred", "x\x85", "x\u202edcba", "a\u2028b", "zero\u200bwidth"):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await log.append(actor=actor)
+        assert violations(err.value) == {"event.actor"}, actor
+    for text in ("\x00", "\x1b[2J", "\x07"):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await log.append(detail=text)
+        assert violations(err.value) == {"event.detail"}, text
+    assert await log.size() == 2  # the event and the read that listed it
+    # An auditor may still look for any text (events stored before text was checked); the
+    # record of that read escapes it.
+    assert not (await log.events(actor="a\x00b\x1b")).events
+    read = (await log.events(actor="avery.auditor")).events[-1]
+    assert read.detail == "filters: actor=a\\u0000b\\u001b; events returned: 0"
     assert verify_from_settings(log.settings).ok
 
 

@@ -5,16 +5,17 @@ head — fails and names the first bad entry."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.platform import migrate
 from contactpoint.platform.db import Database
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
-from services.audit import domain, merkle
+from services.audit import domain, leafcodec, merkle, repository
 from services.audit.main import MIGRATIONS
 from services.audit.settings import AuditSettings
 from services.audit.verify import verify_from_settings, verify_log
@@ -43,7 +44,7 @@ def write_log(settings: AuditSettings, size: int = SIZE) -> None:
             event = pb.AuditEvent(
                 actor=f"user{i}", action="GetChild", outcome="ALLOWED", severity="INFO", contactpoint_id=CP
             )
-            db.run_sync(lambda c, e=event: domain.append(c, event=e, signer=signer))
+            db.run_sync(lambda c, e=event: domain.append(c, event=e, signer=signer, appended_by="gateway"))
     finally:
         db.dispose()
 
@@ -178,3 +179,67 @@ async def test_missing_key_or_database_is_not_intact(tmp_path: Path) -> None:
     report = verify_log(f"sqlite:///{path}")
     assert not report.ok and "no audit database" in report.message
     assert not path.exists()
+
+
+# A leaf as the log wrote it before events recorded who appended them (no "appendedBy").
+OLD_LEAF = (
+    b'{"action":"GetChild","actor":"pat.practitioner","actorOrganisation":"E08000003",'
+    b'"actorRoles":["practitioner"],"contactpointId":"123456789018","detail":"",'
+    b'"outcome":"ALLOWED","purpose":"ACCESS_PURPOSE_SAFEGUARDING","requestId":"",'
+    b'"severity":"INFO","statusCode":"OK","time":"2025-11-24T16:00:00.500Z"}'
+)
+
+
+def append_as_before(conn: Connection, data: bytes, signer: domain.Signer) -> None:
+    """Store `data` as a leaf exactly as the earlier append did: the leaf, its columns, the tree
+    state and a signed head."""
+    size, peaks = repository.lock_state(conn)
+    digest = merkle.leaf_hash(data)
+    event = leafcodec.decode(data, size)
+    repository.insert_leaf(
+        conn,
+        index=size,
+        data=data,
+        digest=digest,
+        contactpoint_id=event.contactpoint_id,
+        actor=event.actor,
+        time=event.time.ToDatetime(tzinfo=UTC),
+    )
+    peaks = merkle.append(peaks, digest)
+    head = signer.head(size + 1, merkle.root_from_peaks(peaks))
+    repository.save_state(conn, size + 1, peaks)
+    repository.insert_tree_head(
+        conn,
+        size=head.tree_size,
+        root=head.root_hash,
+        checkpoint=head.checkpoint,
+        signature=head.signature,
+        time=datetime.now(UTC),
+    )
+
+
+async def test_a_log_written_before_appended_by_existed_still_verifies(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = audit_settings(database_url, tmp_path)
+    migrate.upgrade("audit", MIGRATIONS, settings.database_url)
+    signer = domain.Signer(load_or_create_signing_key(settings.signing_key_file), settings.origin)
+    db = Database(settings.database_url)
+    try:
+        db.run_sync(lambda c: append_as_before(c, OLD_LEAF, signer))
+        db.run_sync(lambda c: append_as_before(c, OLD_LEAF.replace(b"pat.", b"sam."), signer))
+        new = pb.AuditEvent(actor="kim", action="GetChild", outcome="ALLOWED", severity="INFO")
+        db.run_sync(lambda c: domain.append(c, event=new, signer=signer, appended_by="gateway"))
+        stored = db.run_sync(
+            lambda c: [
+                bytes(d)
+                for d in c.execute(text("SELECT leaf_data FROM leaves ORDER BY leaf_index")).scalars()
+            ]
+        )
+    finally:
+        db.dispose()
+    report = verify_from_settings(settings)
+    assert (report.ok, report.tree_size, report.heads_checked) == (True, 3, 3), report
+    # The old leaves are kept byte for byte; the new one says who appended it.
+    assert stored[0] == OLD_LEAF and b'"appendedBy":"gateway"' in stored[2]
+    assert [leafcodec.decode(d, i).appended_by for i, d in enumerate(stored)] == ["", "", "gateway"]

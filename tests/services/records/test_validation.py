@@ -4,15 +4,23 @@ reported at once, one violation per bad field, with the field's full path."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
+import grpc
 import pytest
+import pytest_asyncio
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 
 from contactpoint.common.v1 import child_pb2
+from contactpoint.platform.db import Database
+from contactpoint.platform.errors import FieldViolation
 from contactpoint.records.v1 import records_service_pb2 as pb
+from services.records.main import MIGRATIONS, build
 from services.records.model import AgeLimits, FindCriteria
+from services.records.settings import RecordsSettings
 from services.records.validation import (
     age_on,
     canonical_postcode,
@@ -22,6 +30,10 @@ from services.records.validation import (
     validate_find,
     validate_record,
 )
+from tests.conftest import DatabaseFactory
+from tests.harness import running_service
+from tests.platform.probe import MALFORMED
+from tests.services.records.conftest import Services, World, status_violations, violations
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 TODAY = NOW.date()
@@ -285,3 +297,211 @@ def test_wildcards_are_always_rejected(before: str, wildcard: str, after: str, f
     value = before + wildcard + after
     found = validate_find(_criteria(**{field: value}))
     assert field in {v.field for v in found}
+
+
+# --- times and dates out of range ----------------------------------------------------------------
+
+# google.protobuf.Timestamp allows 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z, with
+# nanos in [0, 1e9): anything else is not a time at all.
+BAD_TIMESTAMPS = [
+    (0, -1),
+    (0, 1_000_000_000),
+    (1_700_000_000, -999_999_999),
+    (1_700_000_000, 2**31 - 1),
+    (253_402_300_800, 0),
+    (-62_135_596_801, 0),
+    (2**63 - 1, 0),
+    (-(2**63), 0),
+]
+# google.type.Date parts that are no real date (0/0/0 is "not given", a year alone is partial).
+BAD_DATES = [
+    (2015, 13, 1),
+    (2015, 0, 14),
+    (2015, 3, 32),
+    (2015, 3, 0),
+    (2015, 2, 29),
+    (2015, -1, 14),
+    (2015, 3, -1),
+    (-5, 3, 14),
+    (0, 3, 14),
+    (10_000, 3, 14),
+    (2**31 - 1, 2**31 - 1, 2**31 - 1),
+    (-(2**31), 1, 1),
+    (2015, 0, 0),
+]
+
+
+def _dated_record(born: dt.date = dt.date(2019, 3, 14)) -> pb.SourceRecord:
+    record = pb.SourceRecord(
+        source_system="s",
+        source_record_id="1",
+        name=child_pb2.PersonName(given_names="Sam", family_name="Lee"),
+        address=child_pb2.Address(postcode="M1 1AE"),
+        involvements=[pb.SourceInvolvement(service_name="Youth Offending Team")],
+    )
+    record.date_of_birth.year, record.date_of_birth.month, record.date_of_birth.day = (
+        born.year,
+        born.month,
+        born.day,
+    )
+    return record
+
+
+def _set_date(target: Any, parts: tuple[int, int, int]) -> None:
+    target.year, target.month, target.day = parts
+
+
+def test_out_of_range_as_of_is_a_violation_of_as_of() -> None:
+    for seconds, nanos in BAD_TIMESTAMPS:
+        record = _dated_record()
+        record.as_of.seconds, record.as_of.nanos = seconds, nanos
+        assert validate_record(record, now=NOW) == [FieldViolation("record.as_of", "must be a valid time")]
+    # The very first and a recent instant are fine; the very last one is in the future.
+    for seconds, nanos, problems in (
+        (-62_135_596_800, 0, []),
+        (int(NOW.timestamp()) - 60, 999_999_999, []),
+        (253_402_300_799, 999_999_999, [FieldViolation("record.as_of", "must not be in the future")]),
+    ):
+        record = _dated_record()
+        record.as_of.seconds, record.as_of.nanos = seconds, nanos
+        assert validate_record(record, now=NOW) == problems
+
+
+DATE_FIELDS: dict[str, Callable[[pb.SourceRecord], Any]] = {
+    "record.date_of_birth": lambda r: r.date_of_birth,
+    "record.date_of_death": lambda r: r.date_of_death,
+    "record.involvements[0].start_date": lambda r: r.involvements[0].start_date,
+    "record.involvements[0].end_date": lambda r: r.involvements[0].end_date,
+}
+
+
+@pytest.mark.parametrize("field", sorted(DATE_FIELDS))
+def test_out_of_range_dates_are_violations_of_their_field(field: str) -> None:
+    for parts in BAD_DATES:
+        record = _dated_record()
+        _set_date(DATE_FIELDS[field](record), parts)
+        assert [v.field for v in validate_record(record, now=NOW)] == [field], parts
+    # And the same dates are fine when real.
+    record = _dated_record()
+    _set_date(DATE_FIELDS[field](record), (2019, 3, 14))
+    assert validate_record(record, now=NOW) == []
+
+
+# --- over gRPC: the records service answers them INVALID_ARGUMENT, never UNKNOWN or INTERNAL ----
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def raw_records(
+    services: Services, module_databases: DatabaseFactory
+) -> AsyncIterator[tuple[grpc.aio.Channel, str]]:
+    """A records service of this module's own, to send raw bytes to: (channel, database URL).
+    (It verifies the same identity's tokens as the module's records service.)"""
+    url = module_databases.new("records_raw")
+    settings = RecordsSettings.model_validate(
+        {"listen": "127.0.0.1:0", "identity_target": services.identity_target, "database_url": url}
+    )
+    async with (
+        running_service("records", MIGRATIONS, build, settings) as (_, target),
+        grpc.aio.insecure_channel(target) as channel,
+    ):
+        yield channel, url
+
+
+def _source_records(url: str) -> int:
+    db = Database(url)
+    try:
+        return int(db.run_sync(lambda c: c.execute(text("SELECT count(*) FROM source_records")).scalar_one()))
+    finally:
+        db.dispose()
+
+
+RPC = "/contactpoint.records.v1.RecordsService/"
+NOT_A_REQUEST = "is not a valid contactpoint.records.v1.SubmitSourceRecordRequest message"
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_malformed_payloads_are_invalid_argument(
+    world: World, raw_records: tuple[grpc.aio.Channel, str]
+) -> None:
+    channel, _ = raw_records
+    submit = channel.unary_unary(RPC + "SubmitSourceRecord")
+    for payload in MALFORMED:
+        with pytest.raises(grpc.aio.AioRpcError) as bad:
+            await submit(payload, metadata=world.council_a)
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (payload, bad.value)
+        assert violations(bad.value) == {"request": NOT_A_REQUEST}
+    good = pb.SubmitSourceRecordRequest(record=world.record("raw-1"), request_id=world.id("raw-1"))
+    answer = pb.SubmitSourceRecordResponse.FromString(
+        await submit(good.SerializeToString(), metadata=world.council_a)
+    )
+    assert answer.outcome == pb.MATCH_OUTCOME_CREATED
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_malformed_frame_ends_a_record_stream_after_the_records_before_it(
+    world: World, raw_records: tuple[grpc.aio.Channel, str]
+) -> None:
+    """StreamSourceRecords answers a bad *record* in place, but a frame that is no message at all
+    has no request id to answer under: the records before it are stored and answered in order,
+    then the stream ends INVALID_ARGUMENT naming the frame (from 0); nothing after it is read."""
+    channel, url = raw_records
+    stream = channel.stream_stream(RPC + "StreamSourceRecords")
+    for n, payload in enumerate(MALFORMED[:6]):
+        before = _source_records(url)
+        frames = [
+            pb.SubmitSourceRecordRequest(
+                record=world.record(f"frame-{n}-{i}", nhs_number=""), request_id=world.id(f"frame-{n}-{i}")
+            ).SerializeToString()
+            for i in range(4)
+        ]
+        frames[2] = payload
+
+        def feed(frames: list[bytes] = frames) -> Iterator[bytes]:
+            yield from frames
+
+        answers: list[bytes] = []
+        with pytest.raises(grpc.aio.AioRpcError) as bad:
+            async for answer in stream(feed(), metadata=world.council_a):
+                answers.append(answer)
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert violations(bad.value) == {"requests[2]": NOT_A_REQUEST}
+        decoded = [pb.SubmitSourceRecordResponse.FromString(a) for a in answers]
+        assert len(decoded) == 2 and all(a.contactpoint_id and not a.HasField("error") for a in decoded)
+        assert _source_records(url) == before + 2
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_bad_times_and_dates_are_invalid_argument_over_grpc(world: World) -> None:
+    cases: list[tuple[str, Callable[[pb.SourceRecord], None]]] = []
+    for seconds, nanos in BAD_TIMESTAMPS:
+
+        def as_of(r: pb.SourceRecord, s: int = seconds, n: int = nanos) -> None:
+            r.as_of.seconds, r.as_of.nanos = s, n
+
+        cases.append(("record.as_of", as_of))
+    for field, target in DATE_FIELDS.items():
+        for parts in BAD_DATES[::3]:
+
+            def set_date(r: pb.SourceRecord, t: Any = target, p: tuple[int, int, int] = parts) -> None:
+                _set_date(t(r), p)
+
+            cases.append((field, set_date))
+    requests = []
+    for i, (field, breaker) in enumerate(cases):
+        record = world.record(f"bad-{i}")
+        breaker(record)
+        request = pb.SubmitSourceRecordRequest(record=record, request_id=world.id(f"bad-{i}"))
+        requests.append(request)
+        with pytest.raises(grpc.aio.AioRpcError) as bad:
+            await world.records.SubmitSourceRecord(request, metadata=world.council_a)
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (field, bad.value)
+        assert set(violations(bad.value)) == {field}, (field, violations(bad.value))
+
+    async def feed() -> AsyncIterator[pb.SubmitSourceRecordRequest]:
+        for request in requests:
+            yield request
+
+    # On a stream, each is answered in place, in order, and the stream goes on.
+    answers = [a async for a in world.records.StreamSourceRecords(feed(), metadata=world.council_a)]
+    assert [set(status_violations(a.error)) for a in answers] == [{field} for field, _ in cases]
+    assert all(a.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0] for a in answers)

@@ -1,0 +1,106 @@
+"""`contactpoint admin suspend|reinstate|rotate-secret|disable-service-account|enable-service-account`:
+the platform operator's account chores, run on identity's database through identity's own
+administration functions (an administrator in an organisation uses identity's SuspendAccount,
+ReinstateAccount and ResetTotp instead, which are scoped and audited)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from services.identity import administration
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Embedded default: SQLite files and keys here (default ./var)."),
+]
+EnvOf = Callable[[Path | None, str], dict[str, str]]
+
+
+def register(admin: typer.Typer, command_env: EnvOf) -> None:
+    """Add the account chores to the `admin` command group."""
+    from contactpoint.cli.accounts import in_identity_db
+
+    @admin.command("suspend")
+    def suspend(
+        username: Annotated[str, typer.Option("--username")],
+        reason: Annotated[str, typer.Option("--reason")],
+        data_dir: DataDir = None,
+    ) -> None:
+        """Suspend a person: their tokens stop working within 2 s and they cannot log in."""
+        env = command_env(data_dir, "identity")
+        in_identity_db(env, lambda c: administration.suspend(c, username=username, reason=reason, scope=None))
+        typer.echo(f"suspended {username}")
+
+    @admin.command("reinstate")
+    def reinstate(
+        username: Annotated[str, typer.Option("--username")],
+        reason: Annotated[str, typer.Option("--reason")],
+        data_dir: DataDir = None,
+    ) -> None:
+        """Lift a person's suspension or lockout (they log in again; old tokens stay dead)."""
+        env = command_env(data_dir, "identity")
+        in_identity_db(
+            env, lambda c: administration.reinstate(c, username=username, reason=reason, scope=None)
+        )
+        typer.echo(f"reinstated {username}")
+
+    @admin.command("rotate-secret")
+    def rotate_secret(
+        name: Annotated[str, typer.Option("--name", help="The machine account's name.")],
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+        data_dir: DataDir = None,
+    ) -> None:
+        """Give a machine account a new client secret; the old one stops working at once."""
+        env = command_env(data_dir, "identity")
+        new = in_identity_db(env, lambda c: administration.rotate_service_secret(c, name=name))
+        if as_json:
+            typer.echo(json.dumps({"client_id": new.client_id, "client_secret": new.client_secret}))
+        else:
+            typer.echo(
+                f"client_id: {new.client_id}\nclient_secret: {new.client_secret}\n"
+                "(the secret is shown once; store it now)"
+            )
+
+    @admin.command("disable-service-account")
+    def disable(name: Annotated[str, typer.Option("--name")], data_dir: DataDir = None) -> None:
+        """Disable a machine account: its tokens stop working within 2 s and it gets no new ones."""
+        env = command_env(data_dir, "identity")
+        in_identity_db(
+            env, lambda c: administration.set_service_account_disabled(c, name=name, disabled=True)
+        )
+        typer.echo(f"disabled {name}")
+
+    @admin.command("enable-service-account")
+    def enable(name: Annotated[str, typer.Option("--name")], data_dir: DataDir = None) -> None:
+        """Enable a disabled machine account again (tokens from before it was disabled stay dead)."""
+        env = command_env(data_dir, "identity")
+        in_identity_db(
+            env, lambda c: administration.set_service_account_disabled(c, name=name, disabled=False)
+        )
+        typer.echo(f"enabled {name}")
+
+
+def register_key_rotation(admin: typer.Typer, command_env: EnvOf) -> None:
+    """Add `admin rotate-signing-key` to the `admin` command group."""
+    from contactpoint.cli.accounts import identity_settings, in_identity_db
+    from services.identity import repository, signing_keys
+
+    @admin.command("rotate-signing-key")
+    def rotate_signing_key(
+        as_json: Annotated[bool, typer.Option("--json")] = False, data_dir: DataDir = None
+    ) -> None:
+        """Sign new tokens with a new key; the old key still verifies until its tokens expire."""
+        env = command_env(data_dir, "identity")
+        path = identity_settings(env).signing_key_file
+        old, new = signing_keys.rotate(path)
+        # Tell every verifier to fetch the keys again now.
+        in_identity_db(env, repository.bump_version)
+        if as_json:
+            typer.echo(json.dumps({"retired_key_id": old, "key_id": new}))
+        else:
+            typer.echo(f"new signing key {new}; {old} verifies until the tokens it signed expire")

@@ -1,0 +1,155 @@
+"""Each person's allowance (CONTRACT §3 "Rate and volume"), kept in the gateway's database so that
+every gateway replica shares it and it survives a restart.
+
+- **Rate**: at most `rate_per_minute` reads a minute, enforced with GCRA (the generic cell rate
+  algorithm): one number per person, their next read's theoretical arrival time. A person may use
+  a whole minute's allowance at once; after that, one read every 60/rate seconds. A refused read
+  is told exactly how long to wait, and does not use up allowance.
+- **Volume**: at most `daily_records` distinct children a (UTC) day. Re-reading a child already
+  read today costs nothing more; a search that finds nothing, or too many, counts as one item of
+  its own, so sweeping dates of birth or names uses the allowance up too. Going over suspends the
+  account (the caller does that through identity) and is recorded as a trip: after an
+  administrator reinstates the person, a token issued after the trip starts a fresh allowance.
+
+Functions take a connection (one transaction, owned by the caller) and keyword arguments; none
+imports grpc. The person's row is locked for the transaction, so two replicas never both spend the
+last of one allowance.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection
+
+from gateway import allowance_repository as repo
+
+MINUTE = 60.0
+# Daily rows are kept a little beyond their day, then dropped.
+KEEP_DAYS = 2
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The configured allowance per person."""
+
+    rate_per_minute: int
+    daily_records: int
+
+
+class Verdict(enum.Enum):
+    """What the allowance says about one read."""
+
+    ALLOWED = "allowed"
+    # Over the per-minute rate: wait `retry_after` seconds.
+    RATE_LIMITED = "rate_limited"
+    # This read went over the daily limit: suspend the account now.
+    OVER_DAILY_LIMIT = "over_daily_limit"
+    # The daily limit was already reached with this token (the suspension may not have landed).
+    STILL_OVER_DAILY_LIMIT = "still_over_daily_limit"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The verdict on one read, and how long to wait before trying again when refused."""
+
+    verdict: Verdict
+    retry_after: float = 0.0
+    # Over the daily limit: the trip's time, and whether the account must (still) be suspended.
+    trip_at: float | None = None
+    suspend: bool = False
+
+    @property
+    def allowed(self) -> bool:
+        """Whether the read may go ahead."""
+        return self.verdict is Verdict.ALLOWED
+
+
+@dataclass(frozen=True)
+class Rate:
+    """GCRA's answer: allowed or not, the wait, and the new theoretical arrival time."""
+
+    allowed: bool
+    retry_after: float
+    tat: float
+
+
+def gcra(tat: float, now: float, *, per_minute: int) -> Rate:
+    """One read at `now` against a theoretical arrival time `tat`, allowing `per_minute` a minute
+    (a full minute's worth at once)."""
+    interval = MINUTE / per_minute
+    new_tat = max(tat, now) + interval
+    # A millisecond's slack: Unix times near 1.7e9 carry float rounding of about 1e-7 per step.
+    if new_tat - now > MINUTE + 1e-3:
+        return Rate(False, new_tat - MINUTE - now, tat)
+    return Rate(True, 0.0, new_tat)
+
+
+def day_of(now: float) -> str:
+    """The UTC day of a Unix time, as YYYY-MM-DD."""
+    return datetime.fromtimestamp(now, UTC).date().isoformat()
+
+
+def until_tomorrow(now: float) -> float:
+    """Seconds until the next UTC midnight."""
+    moment = datetime.fromtimestamp(now, UTC)
+    midnight = datetime(moment.year, moment.month, moment.day, tzinfo=UTC) + timedelta(days=1)
+    return (midnight - moment).total_seconds()
+
+
+def _count_item(
+    conn: Connection, *, subject: str, issued_at: float, item: str, now: float, limits: Limits
+) -> Decision:
+    day = day_of(now)
+    trip = repo.last_trip(conn, subject, day)
+    # Over already: with a token from before the trip, or while the suspension has not landed
+    # (identity was unreachable) — then the caller tries to suspend again.
+    if trip is not None and (issued_at <= trip.tripped_at or not trip.suspended):
+        return Decision(
+            Verdict.STILL_OVER_DAILY_LIMIT, until_tomorrow(now), trip.tripped_at, suspend=not trip.suspended
+        )
+    # After a trip and a reinstatement (a token issued since), only reads since the trip count.
+    since = trip.tripped_at if trip is not None else float("-inf")
+    previous = repo.read_at(conn, subject, day, item)
+    if previous is not None and previous > since:
+        return Decision(Verdict.ALLOWED)
+    if repo.count_since(conn, subject, day, since) >= limits.daily_records:
+        repo.add_trip(conn, subject, day, now)
+        return Decision(Verdict.OVER_DAILY_LIMIT, until_tomorrow(now), now, suspend=True)
+    repo.count_read(conn, subject, day, item, now, known=previous is not None)
+    return Decision(Verdict.ALLOWED)
+
+
+def take_read(
+    conn: Connection, *, subject: str, issued_at: float, item: str | None, now: float, limits: Limits
+) -> Decision:
+    """Spend one read of the person's rate and, when the item read is known already (a child's
+    id), count it against the day's allowance."""
+    rate = gcra(repo.lock_person(conn, subject), now, per_minute=limits.rate_per_minute)
+    if not rate.allowed:
+        return Decision(Verdict.RATE_LIMITED, rate.retry_after)
+    repo.set_tat(conn, subject, rate.tat)
+    if item is None:
+        return Decision(Verdict.ALLOWED)
+    return _count_item(conn, subject=subject, issued_at=issued_at, item=item, now=now, limits=limits)
+
+
+def take_item(
+    conn: Connection, *, subject: str, issued_at: float, item: str, now: float, limits: Limits
+) -> Decision:
+    """Count an item learnt only after the read (what a search found) against the day's allowance."""
+    repo.lock_person(conn, subject)
+    return _count_item(conn, subject=subject, issued_at=issued_at, item=item, now=now, limits=limits)
+
+
+def mark_suspended(conn: Connection, *, subject: str, trip_at: float) -> None:
+    """Identity confirmed the suspension for the trip at `trip_at`."""
+    repo.mark_suspended(conn, subject, day_of(trip_at), trip_at)
+
+
+def forget_old_days(conn: Connection, *, now: float) -> int:
+    """Drop daily rows older than `KEEP_DAYS`; how many reads were dropped."""
+    keep_from = datetime.fromtimestamp(now, UTC).date() - timedelta(days=KEEP_DAYS)
+    return repo.forget_before(conn, keep_from.isoformat())

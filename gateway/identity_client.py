@@ -1,0 +1,76 @@
+"""The gateway's calls to identity: logins, logouts and suspensions over the daily limit."""
+
+from __future__ import annotations
+
+import grpc
+
+from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
+from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
+from contactpoint.platform.errors import Unauthenticated, Unavailable, from_rpc_error
+from contactpoint.platform.logging import get_logger
+from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, TokenSource, token_refused, with_service_token
+
+log = get_logger(__name__)
+# Any login failure says only this: never which factor was wrong or whether the user exists.
+LOGIN_FAILED = "login failed"
+
+
+class IdentityClient:
+    """Identity, as the gateway uses it."""
+
+    def __init__(self, channel: grpc.aio.Channel, token: TokenSource) -> None:
+        self._stub = identity_grpc.IdentityServiceStub(channel)
+        self._token = token
+
+    async def authenticate(
+        self, username: str, password: str, totp_code: str
+    ) -> identity_pb.AuthenticateUserResponse:
+        """A person's token; Unauthenticated("login failed") for any wrong factor or lockout."""
+        request = identity_pb.AuthenticateUserRequest(
+            username=username, password=password, totp_code=totp_code
+        )
+        try:
+            # A refusal of the gateway's own token is retried once with a fresh one, so that an
+            # expired machine token never reads as the person's "login failed".
+            return await with_service_token(
+                self._token,
+                lambda md: self._stub.AuthenticateUser(request, metadata=md, timeout=PEER_TIMEOUT_SECONDS),
+                refused=lambda exc: token_refused(exc) and not _is_login_failure(exc),
+            )
+        except grpc.aio.AioRpcError as exc:
+            if _is_login_failure(exc):
+                raise Unauthenticated(LOGIN_FAILED) from exc
+            if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                raise from_rpc_error(exc) or Unavailable("identity is busy") from exc
+            log.error("identity.call_failed", call="AuthenticateUser", code=exc.code().name)
+            raise Unavailable("identity is unavailable") from exc
+
+    async def revoke(self, person_token: str) -> None:
+        """Revoke the person's own token (their logout)."""
+        try:
+            await self._stub.RevokeToken(
+                identity_pb.RevokeTokenRequest(),
+                metadata=(("authorization", f"Bearer {person_token}"),),
+                timeout=PEER_TIMEOUT_SECONDS,
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                raise Unauthenticated("invalid token") from exc
+            raise Unavailable("identity is unavailable") from exc
+
+    async def suspend(self, username: str, reason: str) -> None:
+        """Suspend a person (over the daily record limit), through the administrators' path."""
+        request = identity_pb.SuspendAccountRequest(username=username, reason=reason)
+        try:
+            await with_service_token(
+                self._token,
+                lambda md: self._stub.SuspendAccount(request, metadata=md, timeout=PEER_TIMEOUT_SECONDS),
+            )
+        except grpc.aio.AioRpcError as exc:
+            log.error("identity.call_failed", call="SuspendAccount", code=exc.code().name)
+            raise Unavailable("identity could not suspend the account") from exc
+
+
+def _is_login_failure(exc: grpc.aio.AioRpcError) -> bool:
+    """Whether identity refused the person's login (not the gateway's own token)."""
+    return exc.code() == grpc.StatusCode.UNAUTHENTICATED and (exc.details() or "") == LOGIN_FAILED

@@ -1,0 +1,130 @@
+"""Enforcing each person's allowance at the gateway: the per-minute rate and the daily limit of
+distinct children (see `gateway.allowance`). A refusal is RESOURCE_EXHAUSTED with RetryInfo, and
+is audited (`RATE_LIMITED`) like every other request. Going over the daily limit also suspends the
+account through identity and makes the request's audit event a HIGH alert."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+
+from contactpoint.platform.audited import AuditedRequest
+from contactpoint.platform.auth import Principal
+from contactpoint.platform.db import Database
+from contactpoint.platform.errors import ContactPointError, ResourceExhausted
+from contactpoint.platform.logging import get_logger
+from contactpoint.records.v1 import records_service_pb2 as records_pb
+from gateway import allowance
+from gateway.allowance import Decision, Limits, Verdict
+from gateway.identity_client import IdentityClient
+
+log = get_logger(__name__)
+
+
+def child_item(contactpoint_id: str) -> str:
+    """The daily-allowance item of reading one child."""
+    return f"child:{contactpoint_id}"
+
+
+def search_item(request: records_pb.FindChildRecordRequest) -> str:
+    """The daily-allowance item of a search that found nothing or too many: its criteria, as the
+    records service compares them (case and surrounding space ignored), hashed."""
+    criteria = "\x1f".join(
+        (
+            request.family_name.strip().casefold(),
+            request.given_name.strip().casefold(),
+            f"{request.date_of_birth.year:04d}-{request.date_of_birth.month:02d}-{request.date_of_birth.day:02d}",
+            request.postcode.replace(" ", "").casefold(),
+            str(request.gender),
+            str(request.fuzzy),
+        )
+    )
+    return "search:" + hashlib.sha256(criteria.encode()).hexdigest()[:40]
+
+
+class Allowances:
+    """Each person's rate and daily limit, shared by every gateway replica through `db`."""
+
+    def __init__(
+        self, db: Database, limits: Limits, identity: IdentityClient, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._db = db
+        self.limits = limits
+        self._identity = identity
+        self._clock = clock
+
+    async def take_read(self, principal: Principal, call: AuditedRequest, item: str | None) -> None:
+        """Spend one read of the person's rate (and count `item` for the day, when known); raises
+        ResourceExhausted when refused."""
+        now = self._clock()
+        decision = await self._db.write(
+            lambda c: allowance.take_read(
+                c,
+                subject=principal.subject,
+                issued_at=principal.issued_at,
+                item=item,
+                now=now,
+                limits=self.limits,
+            )
+        )
+        await self._enforce(decision, principal, call)
+
+    async def take_item(self, principal: Principal, call: AuditedRequest, item: str) -> None:
+        """Count what a read turned out to be (a search's result) for the day; raises
+        ResourceExhausted when that goes over the daily limit."""
+        now = self._clock()
+        decision = await self._db.write(
+            lambda c: allowance.take_item(
+                c,
+                subject=principal.subject,
+                issued_at=principal.issued_at,
+                item=item,
+                now=now,
+                limits=self.limits,
+            )
+        )
+        await self._enforce(decision, principal, call)
+
+    async def forget_old_days(self) -> int:
+        """Drop daily rows of past days (a scheduled chore)."""
+        now = self._clock()
+        return await self._db.write(lambda c: allowance.forget_old_days(c, now=now))
+
+    async def _suspend(self, principal: Principal, call: AuditedRequest, trip_at: float) -> None:
+        """Suspend the account through identity; until that is confirmed, every read by this
+        person is refused (and the next one tries again)."""
+        try:
+            await self._identity.suspend(
+                principal.name, f"over the daily limit of {self.limits.daily_records} distinct children"
+            )
+        except ContactPointError:
+            call.details.append("suspending the account failed; will retry")
+            log.error("limits.suspend_failed", subject=principal.subject)
+            return
+        await self._db.write(
+            lambda c: allowance.mark_suspended(c, subject=principal.subject, trip_at=trip_at)
+        )
+        call.details.append("account suspended")
+
+    async def _enforce(self, decision: Decision, principal: Principal, call: AuditedRequest) -> None:
+        if decision.allowed:
+            return
+        if decision.verdict is Verdict.RATE_LIMITED:
+            call.details.append(f"over {self.limits.rate_per_minute} reads a minute")
+            raise ResourceExhausted(
+                f"at most {self.limits.rate_per_minute} reads a minute; retry in "
+                f"{decision.retry_after:.1f} s",
+                decision.retry_after,
+                reason="RATE_LIMITED",
+            )
+        call.severity = "HIGH"
+        call.details.append(f"daily limit of {self.limits.daily_records} distinct children reached")
+        if decision.suspend and decision.trip_at is not None:
+            await self._suspend(principal, call, decision.trip_at)
+        raise ResourceExhausted(
+            f"the daily limit of {self.limits.daily_records} distinct children is reached; the account "
+            "is suspended until an administrator reinstates it",
+            decision.retry_after,
+            reason="DAILY_LIMIT",
+        )

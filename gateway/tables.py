@@ -1,0 +1,39 @@
+"""The gateway's tables (SQLAlchemy Core): each person's allowance, shared by every gateway
+replica. The Alembic history in migrations/ creates them."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Float, Index, MetaData, String, Table
+
+metadata = MetaData()
+
+# The per-minute rate, as GCRA: the theoretical arrival time of the person's next read.
+rates = Table(
+    "rates",
+    metadata,
+    Column("subject", String(64), primary_key=True),
+    Column("tat", Float, nullable=False),
+)
+
+# What each person read each (UTC) day: a child's id, or a search that found none or too many.
+daily_reads = Table(
+    "daily_reads",
+    metadata,
+    Column("subject", String(64), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("item", String(80), primary_key=True),
+    Column("read_at", Float, nullable=False),
+)
+Index("ix_daily_reads_day", daily_reads.c.day)
+
+# When a person went over the daily limit (and was suspended). After an administrator reinstates
+# them, reads counted before this moment no longer count.
+limit_trips = Table(
+    "limit_trips",
+    metadata,
+    Column("subject", String(64), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("tripped_at", Float, primary_key=True),
+    # Whether identity confirmed the suspension; until it does, every read is refused.
+    Column("suspended", Boolean, nullable=False, default=False),
+)

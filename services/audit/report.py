@@ -1,0 +1,87 @@
+"""The subject-access report: every recorded access to one child's record, oldest first.
+
+An access is an event that names the child (`contactpoint_id`): reads through the gateway,
+allowed or refused, and data managers' actions. Reads of the audit log about the child (ListEvents,
+earlier reports) name it in their detail only, so they are not listed. The report is produced from
+the hashed leaf data, not from the columns kept for filtering, in log order (the audit service
+stamps each event's time as it appends it, so that is also time order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection
+
+from contactpoint.audit.v1 import audit_service_pb2 as pb
+from contactpoint.common.v1 import child_pb2
+from contactpoint.platform.errors import FieldViolation, InvalidArgument
+from contactpoint.platform.ids import contactpoint_id_problem
+from services.audit import domain, leafcodec, reading, repository
+from services.audit.events import COMMAND_LINE, Reader
+
+ACTION = "AuditReport"
+
+
+@dataclass(frozen=True)
+class Access:
+    """One recorded access to a child's record."""
+
+    leaf_index: int
+    time: datetime
+    actor: str
+    organisation: str
+    roles: tuple[str, ...]
+    action: str
+    purpose: str  # the AccessPurpose value's name, e.g. ACCESS_PURPOSE_SAFEGUARDING
+    outcome: str
+
+
+def _purpose_name(value: int) -> str:
+    # Events stored before purposes were checked may hold a number that names nothing.
+    if value in child_pb2.AccessPurpose.values():
+        return child_pb2.AccessPurpose.Name(value)  # type: ignore[arg-type]
+    return str(value)
+
+
+def _access(event: pb.AuditEvent) -> Access:
+    return Access(
+        leaf_index=event.leaf_index,
+        time=event.time.ToDatetime(tzinfo=UTC),
+        actor=event.actor,
+        organisation=event.actor_organisation,
+        roles=tuple(event.actor_roles),
+        action=event.action,
+        purpose=_purpose_name(event.purpose),
+        outcome=event.outcome,
+    )
+
+
+def accesses(conn: Connection, *, contactpoint_id: str) -> list[Access]:
+    """Every recorded access to the child `contactpoint_id`, oldest first."""
+    if problem := contactpoint_id_problem(contactpoint_id):
+        raise InvalidArgument([FieldViolation("contactpoint_id", problem)])
+    rows = repository.leaves_about(conn, contactpoint_id=contactpoint_id)
+    return [_access(leafcodec.decode(data, index)) for index, data in rows]
+
+
+def subject_access_report(
+    conn: Connection, *, contactpoint_id: str, reader: Reader, signer: domain.Signer
+) -> list[Access]:
+    """The report for `contactpoint_id`, run by `reader` at the command line; running it is
+    recorded in the log (action AuditReport, severity INFO) before it is returned."""
+    if not reader.actor:
+        # A subject-access report says who asked for it.
+        raise InvalidArgument([FieldViolation("actor", "is required")])
+    return reading.audited(
+        conn,
+        reader=reader,
+        action=ACTION,
+        read=lambda c: accesses(c, contactpoint_id=contactpoint_id),
+        describe=lambda found: (
+            f"subject-access report: contactpoint_id={contactpoint_id}; accesses: {len(found)}"
+        ),
+        signer=signer,
+        appended_by=COMMAND_LINE,
+    )

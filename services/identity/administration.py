@@ -1,0 +1,121 @@
+"""Managing people's accounts: suspend, reinstate, reset the second factor; and the platform
+operator's machine-account chores (rotate a secret, disable an account).
+
+Administrators act only on people of their own organisation (`scope`); anyone else's account is
+NOT_FOUND, as is an account that does not exist, so an administrator cannot probe other
+organisations. `scope=None` is the platform itself: the operator's command line, or the gateway
+suspending a person over the daily record limit.
+
+Functions take a connection (one transaction, owned by the caller) and keyword arguments; none
+imports grpc.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection
+
+from contactpoint.platform.auth import PERSON, SERVICE
+from contactpoint.platform.errors import FieldViolation, InvalidArgument, NotFound
+from services.identity import credentials, repository
+from services.identity.domain import plausible_name
+from services.identity.repository import Account
+from services.identity.sealing import Sealer
+
+MAX_REASON = 500
+
+
+@dataclass(frozen=True)
+class TotpEnrolment:
+    """A new TOTP secret, shown once to enrol an authenticator."""
+
+    totp_secret: str
+    otpauth_uri: str
+
+
+@dataclass(frozen=True)
+class NewSecret:
+    """A machine account's new client secret, shown once."""
+
+    client_id: str
+    client_secret: str
+
+
+def check_reason(reason: str, *, required: bool = True) -> None:
+    """InvalidArgument unless the reason is given (when required) and short enough."""
+    if required and not reason.strip():
+        raise InvalidArgument([FieldViolation("reason", "is required")])
+    if len(reason) > MAX_REASON or any(ord(ch) < 32 for ch in reason):
+        raise InvalidArgument([FieldViolation("reason", f"at most {MAX_REASON} printable characters")])
+
+
+def _person(conn: Connection, *, username: str, scope: str | None) -> Account:
+    if not username:
+        raise InvalidArgument([FieldViolation("username", "is required")])
+    account = (
+        repository.account_by_name(conn, kind=PERSON, name=username, lock=True)
+        if plausible_name(username)
+        else None
+    )
+    if account is None or (scope is not None and account.organisation != scope):
+        raise NotFound(f"no user {username!r}")
+    return account
+
+
+def suspend(conn: Connection, *, username: str, reason: str, scope: str | None) -> None:
+    """Suspend a person: every token they hold stops working (within a verifier poll) and for
+    good, and they cannot log in until reinstated."""
+    check_reason(reason)
+    account = _person(conn, username=username, scope=scope)
+    repository.update_account(conn, account.id, suspended=True, tokens_not_before=datetime.now(UTC))
+    repository.bump_version(conn)
+
+
+def reinstate(conn: Connection, *, username: str, reason: str, scope: str | None) -> None:
+    """Lift a suspension and clear a lockout; the person logs in again (old tokens stay dead)."""
+    check_reason(reason)
+    account = _person(conn, username=username, scope=scope)
+    repository.update_account(conn, account.id, suspended=False, failed_logins=0, locked_until=None)
+    repository.bump_version(conn)
+
+
+def reset_totp(
+    conn: Connection, *, username: str, reason: str, scope: str | None, issuer: str, sealer: Sealer
+) -> TotpEnrolment:
+    """Give a person a new TOTP secret; the old one stops working at once."""
+    check_reason(reason, required=False)
+    account = _person(conn, username=username, scope=scope)
+    secret = credentials.new_totp_secret()
+    repository.update_account(
+        conn, account.id, totp_secret=sealer.seal(secret, account_id=account.id), totp_last_step=0
+    )
+    return TotpEnrolment(secret, credentials.totp_uri(secret, username=username, issuer=issuer))
+
+
+def _machine(conn: Connection, name: str) -> Account:
+    account = repository.account_by_name(conn, kind=SERVICE, name=name, lock=True)
+    if account is None:
+        raise NotFound(f"no service account {name!r}")
+    return account
+
+
+def rotate_service_secret(conn: Connection, *, name: str) -> NewSecret:
+    """A new client secret for a machine account; the old one stops working at once (tokens
+    already issued run out within their lifetime — disable the account to end them now)."""
+    account = _machine(conn, name)
+    secret = secrets.token_urlsafe(32)
+    repository.update_account(conn, account.id, secret_hash=credentials.hash_secret(secret))
+    return NewSecret(str(account.client_id), secret)
+
+
+def set_service_account_disabled(conn: Connection, *, name: str, disabled: bool) -> None:
+    """Disable a machine account (its tokens stop working, it gets no new ones) or enable it."""
+    account = _machine(conn, name)
+    values: dict[str, object] = {"suspended": disabled}
+    if disabled:
+        values["tokens_not_before"] = datetime.now(UTC)
+    repository.update_account(conn, account.id, **values)
+    repository.bump_version(conn)

@@ -1,0 +1,118 @@
+"""Argon2 work, bounded and kept apart from everything else identity does.
+
+Each password or client-secret check costs about 64 MiB and tens of milliseconds of CPU. Done on
+the shared thread pool, a flood of anonymous logins starved the verification-state polls the
+other services depend on (and every token in the suite was refused). Here each kind of caller has
+its own small pool (`workers` checks at once) and a short queue; beyond that a check is refused at
+once (RESOURCE_EXHAUSTED, with RetryInfo), without doing the work. A per-username throttle (one
+check at a time, a few a minute) means a flood aimed at one account is refused before it costs
+anything; such a refusal says only "login failed" and counts towards the lockout, as a wrong
+password would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from contactpoint.platform.errors import ResourceExhausted
+from services.identity import credentials
+
+BUSY = "too many sign-ins are in progress; retry shortly"
+
+
+class HashingGate:
+    """Argon2 checks for one kind of caller: at most `workers` at once, `queue` waiting."""
+
+    def __init__(self, name: str, *, workers: int, queue: int) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"argon2-{name}")
+        self._capacity = workers + queue
+        self._admitted = 0
+
+    async def verify(self, stored_hash: str | None, secret: str) -> bool:
+        """Whether `secret` matches (full work even without a hash); ResourceExhausted when full."""
+        if self._admitted >= self._capacity:
+            raise ResourceExhausted(BUSY, 1.0, reason="SIGN_IN_BUSY")
+        self._admitted += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, credentials.verify_secret, stored_hash, secret)
+        finally:
+            self._admitted -= 1
+
+    def close(self) -> None:
+        """Stop the pool (checks in flight finish; queued ones are dropped)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass
+class _Name:
+    tat: float = 0.0
+    busy: bool = False
+
+
+class UsernameThrottle:
+    """At most one check at a time per username, and `per_minute` a minute (a few at once): in
+    memory, per identity process, bounded to `max_names` recent names."""
+
+    def __init__(self, *, per_minute: int, burst: int, max_names: int = 10_000) -> None:
+        self._interval = 60.0 / per_minute
+        self._tolerance = self._interval * (burst - 1)
+        self._names: OrderedDict[str, _Name] = OrderedDict()
+        self._max = max_names
+
+    def admit(self, username: str, now: float | None = None) -> None:
+        """Reserve a check for `username` (release it with `release`); ResourceExhausted when the
+        name is busy or over its rate."""
+        now = time.monotonic() if now is None else now
+        entry = self._names.pop(username, None) or _Name()
+        self._names[username] = entry
+        while len(self._names) > self._max:
+            self._names.popitem(last=False)
+        start = max(entry.tat, now)
+        if entry.busy or start - now > self._tolerance:
+            wait = max(0.5, start - now - self._tolerance)
+            raise ResourceExhausted(
+                "too many sign-in attempts for this account; retry shortly", wait, "SIGN_IN_BUSY"
+            )
+        entry.tat = start + self._interval
+        entry.busy = True
+
+    def forget(self, username: str) -> None:
+        """Start `username` afresh (an administrator reinstated the person)."""
+        entry = self._names.get(username)
+        if entry is not None:
+            entry.tat = 0.0
+
+    def release(self, username: str) -> None:
+        """The check for `username` is over."""
+        entry = self._names.get(username)
+        if entry is not None:
+            entry.busy = False
+
+
+@dataclass
+class Hashing:
+    """Identity's Argon2 work: people's logins and machines' token requests on pools of their
+    own, and the per-username throttle."""
+
+    people: HashingGate
+    machines: HashingGate
+    usernames: UsernameThrottle
+
+    @classmethod
+    def from_settings(cls, *, workers: int, queue: int, per_username_per_minute: int) -> Hashing:
+        """Pools and throttle as configured."""
+        return cls(
+            HashingGate("people", workers=workers, queue=queue),
+            HashingGate("machines", workers=1, queue=queue),
+            UsernameThrottle(per_minute=per_username_per_minute, burst=min(10, per_username_per_minute)),
+        )
+
+    def close(self) -> None:
+        """Stop both pools."""
+        self.people.close()
+        self.machines.close()

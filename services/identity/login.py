@@ -1,0 +1,96 @@
+"""A person's login: the password checked outside any transaction (Argon2 is slow), then lockout,
+the one-time TOTP rule and the failure count in one locked transaction.
+
+Functions take a connection (one transaction, owned by the caller) and keyword arguments; none
+imports grpc.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection
+
+from contactpoint.platform.auth import PERSON
+from services.identity import credentials, repository
+from services.identity.domain import IssuedToken, TokenIssuer
+from services.identity.repository import Account
+from services.identity.sealing import Sealer
+from services.identity.settings import IdentitySettings
+
+# Any login failure says only this: never which factor was wrong or whether the user exists.
+LOGIN_FAILED = "login failed"
+
+
+@dataclass(frozen=True)
+class PasswordCheck:
+    """The slow part of a login, done outside the transaction: which account, was the password right."""
+
+    account_id: str | None
+    password_ok: bool
+
+
+def password_hash_of(conn: Connection, *, username: str) -> tuple[str | None, str | None]:
+    """The person's account id and password hash (None, None for an unknown username): the
+    hash is checked outside any transaction, by `HashingGate`."""
+    account = repository.account_by_name(conn, kind=PERSON, name=username)
+    return (account.id, account.secret_hash) if account else (None, None)
+
+
+def complete_login(
+    conn: Connection,
+    *,
+    username: str,
+    check: PasswordCheck,
+    totp_code: str,
+    issuer: TokenIssuer,
+    settings: IdentitySettings,
+    sealer: Sealer,
+) -> IssuedToken | None:
+    """Apply lockout, the one-time TOTP rule and the failure count in one locked transaction;
+    None when the login failed (the failure is counted, so the transaction must still commit).
+
+    The account row is locked (FOR UPDATE on PostgreSQL; the write lock on SQLite), so concurrent
+    attempts are counted one after another and none slips past the lockout.
+    """
+    now = datetime.now(UTC)
+    account = repository.account_by_name(conn, kind=PERSON, name=username, lock=True)
+    if account is None or account.id != check.account_id or account.totp_secret is None:
+        return None
+    locked_until = account.locked_until
+    if account.suspended or (locked_until is not None and locked_until > now):
+        return None
+    secret = sealer.open(account.totp_secret, account_id=account.id)
+    step = credentials.totp_step(secret, totp_code, now=now.timestamp())
+    if check.password_ok and step is not None and step > account.totp_last_step:
+        repository.update_account(conn, account.id, failed_logins=0, locked_until=None, totp_last_step=step)
+        return issuer.issue(account, now=now)
+    _count_failure(conn, account, now=now, settings=settings)
+    return None
+
+
+def _count_failure(conn: Connection, account: Account, *, now: datetime, settings: IdentitySettings) -> None:
+    failures = account.failed_logins + 1
+    if failures >= settings.max_failed_logins:
+        repository.update_account(
+            conn,
+            account.id,
+            failed_logins=0,
+            locked_until=now + timedelta(seconds=settings.lockout_seconds),
+        )
+    else:
+        repository.update_account(conn, account.id, failed_logins=failures)
+
+
+def count_refused_attempt(conn: Connection, *, username: str, settings: IdentitySettings) -> None:
+    """A login refused unchecked (another attempt on the same username was in progress, or it came
+    too fast) counts as a failure: concurrent attempts lock an account just as sequential ones do,
+    and none of them costs a password check."""
+    now = datetime.now(UTC)
+    account = repository.account_by_name(conn, kind=PERSON, name=username, lock=True)
+    if account is None or account.suspended:
+        return
+    if account.locked_until is not None and account.locked_until > now:
+        return
+    _count_failure(conn, account, now=now, settings=settings)

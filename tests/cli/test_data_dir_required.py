@@ -1,0 +1,92 @@
+"""Admin, audit and records commands run where there is no suite's data fail with one line naming
+the path and suggesting --data-dir, and create nothing (before, they made an empty `./var` and a
+new, empty registry in it). An explicit `CONTACTPOINT_<SERVICE>_DATABASE_URL` is used as it is."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.suite import CONTACTPOINT
+
+ACCOUNT = ("--org", "E08000003", "--role", "council-system")
+COMMANDS = {
+    "identity": ("admin", "create-service-account", "--name", "council-x", *ACCOUNT),
+    "records": ("records", "lifecycle", "--json"),
+    "audit": ("audit", "verify", "--json"),
+}
+
+
+def run(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`contactpoint ARGS` in `cwd`, with no ContactPoint variable but `env`."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CONTACTPOINT_")}
+    return subprocess.run(
+        [*CONTACTPOINT, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**base, **env},
+    )
+
+
+def everything_under(folder: Path) -> set[Path]:
+    return set(folder.rglob("*"))
+
+
+def assert_refused(result: subprocess.CompletedProcess[str], path: Path) -> None:
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(path) in lines[0] and "--data-dir" in lines[0]
+
+
+@pytest.mark.parametrize("service", sorted(COMMANDS))
+def test_no_data_dir_here(tmp_path: Path, service: str) -> None:
+    result = run(tmp_path, *COMMANDS[service])
+    assert_refused(result, tmp_path / "var")
+    assert everything_under(tmp_path) == set()
+
+
+def test_seed_without_a_data_dir(tmp_path: Path) -> None:
+    result = run(tmp_path, "seed", "--children", "3")
+    assert_refused(result, tmp_path / "var")
+    assert everything_under(tmp_path) == set()
+
+
+@pytest.mark.parametrize("service", sorted(COMMANDS))
+def test_a_data_dir_without_the_services_database(tmp_path: Path, service: str) -> None:
+    (tmp_path / "var").mkdir()
+    result = run(tmp_path, *COMMANDS[service])
+    assert_refused(result, tmp_path / "var" / f"{service}.db")
+    assert everything_under(tmp_path) == {tmp_path / "var"}
+
+
+def test_an_explicit_data_dir_must_exist(tmp_path: Path) -> None:
+    result = run(tmp_path, *COMMANDS["identity"], "--data-dir", "elsewhere")
+    assert_refused(result, tmp_path / "elsewhere")
+    assert everything_under(tmp_path) == set()
+
+
+def test_an_explicit_database_url_needs_no_data_dir(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db' / 'identity.db'}"
+    result = run(tmp_path, *COMMANDS["identity"], "--json", CONTACTPOINT_IDENTITY_DATABASE_URL=url)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "db" / "identity.db").is_file()
+    assert not (tmp_path / "var").exists()
+
+
+def test_the_default_data_dir_is_used_once_it_holds_the_database(tmp_path: Path) -> None:
+    # An explicit, existing --data-dir may be given its first database (accounts before `up`)...
+    (tmp_path / "var").mkdir()
+    first = run(tmp_path, *COMMANDS["identity"], "--data-dir", "var")
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "var" / "identity.db").is_file()
+    # ...and from then on ./var is found without it.
+    second = run(tmp_path, "admin", "create-service-account", "--name", "council-y", *ACCOUNT)
+    assert second.returncode == 0, second.stderr

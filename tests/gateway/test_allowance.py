@@ -1,0 +1,140 @@
+"""Each person's allowance, straight on the gateway's database (SQLite and PostgreSQL): GCRA's
+arithmetic, distinct children a day, re-reads, searches, trips and a fresh allowance after
+reinstatement, and two writers never both spending the last read."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+
+from contactpoint.platform import migrate
+from contactpoint.platform.db import Database
+from gateway import allowance
+from gateway.allowance import Limits, Verdict, gcra
+from gateway.main import MIGRATIONS
+
+NOON = datetime(2026, 12, 2, 12, 0, tzinfo=UTC).timestamp()
+
+
+def test_gcra_allows_a_minute_at_once_then_one_per_interval() -> None:
+    tat, now = 0.0, 1000.0
+    for _ in range(30):
+        rate = gcra(tat, now, per_minute=30)
+        assert rate.allowed
+        tat = rate.tat
+    refused = gcra(tat, now, per_minute=30)
+    assert not refused.allowed and refused.retry_after == pytest.approx(2.0)
+    assert refused.tat == tat  # a refusal spends nothing
+    assert not gcra(tat, now + 1.9, per_minute=30).allowed
+    assert gcra(tat, now + 2.0, per_minute=30).allowed
+
+
+def test_gcra_steady_rate_is_never_refused() -> None:
+    tat = 0.0
+    for i in range(200):
+        rate = gcra(tat, 5000.0 + i * 2.0, per_minute=30)
+        assert rate.allowed
+        tat = rate.tat
+
+
+@pytest.fixture
+def db(database_url: str) -> Database:
+    migrate.upgrade("gateway", MIGRATIONS, database_url)
+    database = Database(database_url)
+    yield database  # type: ignore[misc]
+    database.dispose()
+
+
+def read(
+    db: Database, item: str | None, *, now: float = NOON, issued_at: float = NOON - 60, **limits: int
+) -> Verdict:
+    values = {"rate_per_minute": 1000, "daily_records": 3, **limits}
+    return db.run_sync(
+        lambda c: allowance.take_read(
+            c, subject="p-1", issued_at=issued_at, item=item, now=now, limits=Limits(**values)
+        )
+    ).verdict
+
+
+def test_distinct_children_a_day_rereads_free_and_a_trip(db: Database) -> None:
+    assert [read(db, f"child:{i}") for i in (1, 2, 3)] == [Verdict.ALLOWED] * 3
+    # Re-reading a child already read today costs nothing more.
+    assert read(db, "child:2") is Verdict.ALLOWED
+    # The fourth distinct child goes over: a trip (the caller suspends the account).
+    assert read(db, "child:4") is Verdict.OVER_DAILY_LIMIT
+    # With the same token, still over, even for a child read before.
+    assert read(db, "child:5", now=NOON + 1) is Verdict.STILL_OVER_DAILY_LIMIT
+    assert read(db, "child:1", now=NOON + 1) is Verdict.STILL_OVER_DAILY_LIMIT
+    # Until identity confirms the suspension, even a new token is refused (and the caller retries).
+    fresh = NOON + 600
+    decision = db.run_sync(
+        lambda c: allowance.take_read(
+            c, subject="p-1", issued_at=fresh, item="child:4", now=fresh, limits=Limits(1000, 3)
+        )
+    )
+    assert (decision.verdict, decision.suspend, decision.trip_at) == (
+        Verdict.STILL_OVER_DAILY_LIMIT,
+        True,
+        NOON,
+    )
+    db.run_sync(lambda c: allowance.mark_suspended(c, subject="p-1", trip_at=NOON))
+    # Suspended, reinstated and logged in again: a fresh allowance from the trip on.
+    assert [read(db, f"child:{i}", now=fresh + i, issued_at=fresh) for i in (4, 5, 6)] == [
+        Verdict.ALLOWED
+    ] * 3
+    assert read(db, "child:7", now=fresh + 10, issued_at=fresh) is Verdict.OVER_DAILY_LIMIT
+    # The next (UTC) day starts afresh for a token issued that day.
+    tomorrow = NOON + 86_400
+    assert read(db, "child:7", now=tomorrow, issued_at=tomorrow - 60) is Verdict.ALLOWED
+
+
+def test_searches_count_and_rate_refusals_do_not(db: Database) -> None:
+    assert read(db, None, rate_per_minute=2) is Verdict.ALLOWED
+    assert read(db, None, rate_per_minute=2) is Verdict.ALLOWED
+    assert read(db, "child:1", rate_per_minute=2) is Verdict.RATE_LIMITED
+    assert read(db, "child:1", rate_per_minute=2, now=NOON + 30) is Verdict.ALLOWED
+    for i in range(2):
+        verdict = db.run_sync(
+            lambda c, i=i: allowance.take_item(
+                c,
+                subject="p-1",
+                issued_at=NOON - 60,
+                item=f"search:{i}",
+                now=NOON + 31,
+                limits=Limits(1000, 3),
+            )
+        ).verdict
+        assert verdict is Verdict.ALLOWED
+    assert read(db, "child:9", now=NOON + 32) is Verdict.OVER_DAILY_LIMIT
+
+
+def test_two_writers_never_both_spend_the_last_read(database_url: str, db: Database) -> None:
+    # Two databases handles (two gateway replicas), 20 threads each racing for 25 reads.
+    other = Database(database_url)
+    verdicts: list[Verdict] = []
+    lock = threading.Lock()
+
+    def worker(handle: Database, n: int) -> None:
+        for i in range(n):
+            verdict = read(
+                handle, f"child:{threading.get_ident()}-{i}", rate_per_minute=25, daily_records=10_000
+            )
+            with lock:
+                verdicts.append(verdict)
+
+    threads = [threading.Thread(target=worker, args=(db if i % 2 else other, 5)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    other.dispose()
+    assert verdicts.count(Verdict.ALLOWED) == 25
+    assert verdicts.count(Verdict.RATE_LIMITED) == 15
+
+
+def test_old_days_are_forgotten(db: Database) -> None:
+    read(db, "child:1", now=NOON - 3 * 86_400, issued_at=NOON - 4 * 86_400)
+    read(db, "child:2")
+    assert db.run_sync(lambda c: allowance.forget_old_days(c, now=NOON)) == 1

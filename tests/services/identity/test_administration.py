@@ -1,0 +1,308 @@
+"""Administrators manage accounts through identity (CONTRACT §5 v1.1), with real identity and
+audit services over gRPC, on SQLite and PostgreSQL: suspend (tokens stop, no login), reinstate
+(also clears a lockout; old tokens stay dead), reset TOTP; scoped to the administrator's
+organisation, each call audited before it answers, and refused without an audit log."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pyotp
+import pytest
+from sqlalchemy import text
+
+from contactpoint.audit.v1 import audit_service_pb2 as audit_pb
+from contactpoint.audit.v1 import audit_service_pb2_grpc as audit_grpc
+from contactpoint.identity.v1 import identity_service_pb2 as pb
+from contactpoint.identity.v1 import identity_service_pb2_grpc as pb_grpc
+from contactpoint.platform import migrate
+from contactpoint.platform.db import Database
+from services.audit.main import MIGRATIONS as AUDIT_MIGRATIONS
+from services.audit.main import build as build_audit
+from services.audit.settings import AuditSettings
+from services.identity.main import MIGRATIONS as IDENTITY_MIGRATIONS
+from tests.conftest import DatabaseFactory
+from tests.harness import (
+    bearer,
+    code_of,
+    create_service_account,
+    create_user,
+    eventually,
+    free_port,
+    identity_settings,
+    running_identity,
+    running_service,
+)
+
+PASSWORD = "correct horse battery staple 9"
+ORG_A, ORG_B = "E08000003", "E08000025"
+
+
+@dataclass
+class World:
+    identity: pb_grpc.IdentityServiceStub
+    audit: audit_grpc.AuditServiceStub
+    identity_url: str
+    gateway: tuple[tuple[str, str], ...]
+    secrets: dict[str, str]
+    audit_server: object
+    auditor: str = ""
+
+    async def login(self, username: str, *, secret: str | None = None, at: float | None = None) -> str:
+        totp = pyotp.TOTP(secret or self.secrets[username])
+        resp = await self.identity.AuthenticateUser(
+            pb.AuthenticateUserRequest(
+                username=username, password=PASSWORD, totp_code=totp.at(at) if at else totp.now()
+            ),
+            metadata=self.gateway,
+        )
+        return resp.access_token
+
+    async def events(self, action: str) -> list[audit_pb.AuditEvent]:
+        if not self.auditor:
+            self.auditor = await self.login("avery.auditor")
+        auditor = self.auditor
+        resp = await self.audit.ListEvents(
+            audit_pb.ListEventsRequest(page_size=500), metadata=bearer(auditor)
+        )
+        return [e for e in resp.events if e.action == action]
+
+
+async def _world(stack: AsyncExitStack, databases: DatabaseFactory, tmp_path: Path) -> World:
+    identity_url, audit_url = databases.new("identity"), databases.new("audit")
+    audit_port = free_port()
+    migrate.upgrade("identity", IDENTITY_MIGRATIONS, identity_url)
+    own = create_service_account(identity_url, "identity", "identity-service", org="contactpoint")
+    settings = identity_settings(
+        identity_url,
+        tmp_path,
+        audit_target=f"127.0.0.1:{audit_port}",
+        client_id=own.client_id,
+        client_secret=own.client_secret,
+    )
+    _, identity_target = await stack.enter_async_context(running_identity(settings))
+    audit_server, _ = await stack.enter_async_context(
+        running_service(
+            "audit",
+            AUDIT_MIGRATIONS,
+            build_audit,
+            AuditSettings.model_validate(
+                {
+                    "database_url": audit_url,
+                    "listen": f"127.0.0.1:{audit_port}",
+                    "identity_target": identity_target,
+                    "signing_key_file": tmp_path / "keys" / "audit.pem",
+                }
+            ),
+        )
+    )
+    secrets = {
+        "ada.admin": create_user(identity_url, "ada.admin", "admin", org=ORG_A).totp_secret,
+        "bob.admin": create_user(identity_url, "bob.admin", "admin", org=ORG_B).totp_secret,
+        "pat.practitioner": create_user(
+            identity_url, "pat.practitioner", "practitioner", org=ORG_A
+        ).totp_secret,
+        "avery.auditor": create_user(identity_url, "avery.auditor", "auditor", org=ORG_A).totp_secret,
+    }
+    gw = create_service_account(identity_url, "gateway", "gateway", org="contactpoint")
+    channel = await stack.enter_async_context(grpc.aio.insecure_channel(identity_target))
+    identity = pb_grpc.IdentityServiceStub(channel)
+    gw_token = (
+        await identity.IssueServiceToken(
+            pb.IssueServiceTokenRequest(client_id=gw.client_id, client_secret=gw.client_secret)
+        )
+    ).access_token
+    audit_channel = await stack.enter_async_context(grpc.aio.insecure_channel(f"127.0.0.1:{audit_port}"))
+    return World(
+        identity,
+        audit_grpc.AuditServiceStub(audit_channel),
+        identity_url,
+        bearer(gw_token),
+        secrets,
+        audit_server,
+    )
+
+
+@pytest.fixture
+async def world(databases: DatabaseFactory, tmp_path: Path) -> AsyncIterator[World]:
+    async with AsyncExitStack() as stack:
+        yield await _world(stack, databases, tmp_path)
+
+
+async def refused(call: Awaitable[object]) -> grpc.StatusCode:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await call
+    return code_of(err.value)
+
+
+async def token_works(world: World, token: str) -> bool:
+    """Whether identity accepts `token` (RevokeToken is open to any valid token; use a throwaway)."""
+    try:
+        await world.identity.ResetTotp(pb.ResetTotpRequest(username="nobody"), metadata=bearer(token))
+    except grpc.aio.AioRpcError as exc:
+        return exc.code() != grpc.StatusCode.UNAUTHENTICATED
+    return True
+
+
+async def test_suspend_stops_tokens_and_login_and_reinstate_lets_them_back(world: World) -> None:
+    admin = bearer(await world.login("ada.admin"))
+    old = await world.login("pat.practitioner")
+    assert await token_works(world, old)
+
+    await world.identity.SuspendAccount(
+        pb.SuspendAccountRequest(username="pat.practitioner", reason="left the service"), metadata=admin
+    )
+    # Its tokens stop working everywhere within 2 s (identity's own verifier here).
+    await eventually(lambda: _not(token_works(world, old)))
+    assert (
+        await refused(world.login("pat.practitioner", at=time.time() + 30)) == grpc.StatusCode.UNAUTHENTICATED
+    )
+
+    await world.identity.ReinstateAccount(
+        pb.ReinstateAccountRequest(username="pat.practitioner", reason="returned"), metadata=admin
+    )
+    fresh = await world.login("pat.practitioner", at=time.time() + 30)
+    await eventually(lambda: token_works(world, fresh))
+    # A token from before the suspension never works again.
+    assert not await token_works(world, old)
+
+    suspended = await world.events("SuspendAccount")
+    reinstated = await world.events("ReinstateAccount")
+    assert len(suspended) == len(reinstated) == 1
+    event = suspended[0]
+    assert (event.actor, event.actor_organisation, event.outcome) == ("ada.admin", ORG_A, "ALLOWED")
+    assert "pat.practitioner" in event.detail and "left the service" in event.detail
+
+
+async def _not(check: Awaitable[bool]) -> bool:
+    return not await check
+
+
+async def test_reinstate_clears_a_lockout(world: World) -> None:
+    for _ in range(5):
+        with pytest.raises(grpc.aio.AioRpcError):
+            await world.identity.AuthenticateUser(
+                pb.AuthenticateUserRequest(
+                    username="pat.practitioner", password="wrong password!!", totp_code="000000"
+                ),
+                metadata=world.gateway,
+            )
+    assert await refused(world.login("pat.practitioner")) == grpc.StatusCode.UNAUTHENTICATED
+    admin = bearer(await world.login("ada.admin"))
+    await world.identity.ReinstateAccount(
+        pb.ReinstateAccountRequest(username="pat.practitioner", reason="locked out by a typo"), metadata=admin
+    )
+    assert await world.login("pat.practitioner", at=time.time() + 30)
+
+
+async def test_reset_totp_replaces_the_second_factor(world: World) -> None:
+    admin = bearer(await world.login("ada.admin"))
+    reset = await world.identity.ResetTotp(
+        pb.ResetTotpRequest(username="pat.practitioner", reason="lost phone"), metadata=admin
+    )
+    assert reset.totp_secret and reset.otpauth_uri.startswith("otpauth://totp/")
+    assert reset.totp_secret != world.secrets["pat.practitioner"]
+    assert await refused(world.login("pat.practitioner")) == grpc.StatusCode.UNAUTHENTICATED
+    assert await world.login("pat.practitioner", secret=reset.totp_secret, at=time.time() + 30)
+    [event] = await world.events("ResetTotp")
+    assert event.actor == "ada.admin" and "pat.practitioner" in event.detail
+    # The secret itself is never written to the audit log.
+    assert reset.totp_secret not in event.detail
+
+
+async def test_scoped_to_the_administrators_organisation_and_roles(world: World) -> None:
+    other_admin = bearer(await world.login("bob.admin"))
+    practitioner = bearer(await world.login("pat.practitioner"))
+    request = pb.SuspendAccountRequest(username="pat.practitioner", reason="not mine")
+    # Another organisation's account reads as unknown: an administrator cannot probe others.
+    assert (
+        await refused(world.identity.SuspendAccount(request, metadata=other_admin))
+        == grpc.StatusCode.NOT_FOUND
+    )
+    assert (
+        await refused(
+            world.identity.ResetTotp(pb.ResetTotpRequest(username="pat.practitioner"), metadata=other_admin)
+        )
+        == grpc.StatusCode.NOT_FOUND
+    )
+    unknown = pb.SuspendAccountRequest(username="no.such.person", reason="x")
+    assert (
+        await refused(world.identity.SuspendAccount(unknown, metadata=other_admin))
+        == grpc.StatusCode.NOT_FOUND
+    )
+    # Only administrators (and, for suspension only, the gateway) may call these.
+    for call in (
+        world.identity.SuspendAccount(request, metadata=practitioner),
+        world.identity.ReinstateAccount(
+            pb.ReinstateAccountRequest(username="pat.practitioner", reason="x"), metadata=practitioner
+        ),
+        world.identity.ResetTotp(pb.ResetTotpRequest(username="pat.practitioner"), metadata=practitioner),
+        world.identity.ReinstateAccount(
+            pb.ReinstateAccountRequest(username="pat.practitioner", reason="x"), metadata=world.gateway
+        ),
+        world.identity.ResetTotp(pb.ResetTotpRequest(username="pat.practitioner"), metadata=world.gateway),
+    ):
+        assert await refused(call) == grpc.StatusCode.PERMISSION_DENIED
+    assert (
+        await refused(
+            world.identity.SuspendAccount(pb.SuspendAccountRequest(username="pat.practitioner", reason="x"))
+        )
+        == grpc.StatusCode.UNAUTHENTICATED
+    )
+    # A reason is required.
+    no_reason = pb.SuspendAccountRequest(username="pat.practitioner")
+    admin = bearer(await world.login("ada.admin"))
+    assert (
+        await refused(world.identity.SuspendAccount(no_reason, metadata=admin))
+        == grpc.StatusCode.INVALID_ARGUMENT
+    )
+    # None of that changed the account.
+    assert await token_works(world, practitioner[0][1].removeprefix("Bearer "))
+    # The gateway may suspend (for the daily record limit), across organisations.
+    await world.identity.SuspendAccount(
+        pb.SuspendAccountRequest(username="pat.practitioner", reason="daily record limit"),
+        metadata=world.gateway,
+    )
+    refusals = await world.events("SuspendAccount")
+    assert {e.outcome for e in refusals} >= {"NOT_FOUND", "INVALID", "ALLOWED"}
+
+
+async def test_no_audit_log_no_administration(world: World) -> None:
+    admin = bearer(await world.login("ada.admin"))
+    practitioner = await world.login("pat.practitioner")
+    await world.audit_server.stop(0)  # type: ignore[attr-defined]
+    request = pb.SuspendAccountRequest(username="pat.practitioner", reason="audit is down")
+    assert (
+        await refused(world.identity.SuspendAccount(request, metadata=admin)) == grpc.StatusCode.UNAVAILABLE
+    )
+    # Nothing was stored: the person is not suspended.
+    db = Database(world.identity_url)
+    try:
+        suspended = db.run_sync(
+            lambda c: c.execute(
+                text("SELECT suspended FROM accounts WHERE name = 'pat.practitioner'")
+            ).scalar_one()
+        )
+    finally:
+        db.dispose()
+    assert not suspended
+    assert await token_works(world, practitioner)
+
+
+async def test_totp_secrets_are_sealed_at_rest(world: World) -> None:
+    db = Database(world.identity_url)
+    try:
+        stored = db.run_sync(
+            lambda c: c.execute(
+                text("SELECT totp_secret FROM accounts WHERE name = 'pat.practitioner'")
+            ).scalar_one()
+        )
+    finally:
+        db.dispose()
+    assert stored.startswith("v1:")
+    assert world.secrets["pat.practitioner"] not in stored

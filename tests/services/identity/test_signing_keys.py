@@ -1,0 +1,74 @@
+"""Identity's signing keys rotate by `kid`: a new key signs, the retired one still verifies until
+every token it signed has expired, and verifiers elsewhere learn both without a restart."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import grpc
+import jwt
+
+from contactpoint.identity.v1 import identity_service_pb2 as pb
+from contactpoint.identity.v1 import identity_service_pb2_grpc as pb_grpc
+from contactpoint.platform.auth import TokenVerifier
+from contactpoint.platform.db import Database
+from contactpoint.platform.peers import remote_state_source
+from services.identity import repository, signing_keys
+from services.identity.signing_keys import GRACE_SECONDS, KeyRing
+from tests.harness import create_service_account, eventually, identity_settings, running_identity
+
+
+def test_rotation_keeps_the_retired_key_until_its_tokens_expire(tmp_path: Path) -> None:
+    path = tmp_path / "keys" / "identity-signing.pem"
+    ring = KeyRing(path, ttl_seconds=900)
+    first = set(ring.public_keys())
+    old, new = signing_keys.rotate(path)
+    assert first == {old} and old != new
+    ring.refresh()
+    assert set(ring.public_keys()) == {old, new}
+    assert ring.public_keys()[new] and oct(path.stat().st_mode & 0o777) == "0o600"
+    # Once every token the old key signed has expired, it is no longer published.
+    retired = next(path.parent.glob("*.retired-*.pem"))
+    past = time.time() - 900 - GRACE_SECONDS - 1
+    os.utime(retired, (past, past))
+    ring.refresh()
+    assert set(ring.public_keys()) == {new}
+
+
+async def test_tokens_of_both_keys_verify_after_a_rotation(database_url: str, tmp_path: Path) -> None:
+    settings = identity_settings(database_url, tmp_path)
+    async with running_identity(settings) as (_, target):
+        account = create_service_account(database_url, "council-a", "council-system")
+        async with grpc.aio.insecure_channel(target) as channel:
+            stub = pb_grpc.IdentityServiceStub(channel)
+            request = pb.IssueServiceTokenRequest(
+                client_id=account.client_id, client_secret=account.client_secret
+            )
+            before = (await stub.IssueServiceToken(request)).access_token
+            verifier = TokenVerifier(remote_state_source(channel), poll_seconds=0.1)
+            await verifier.refresh()
+            verifier.start()
+            try:
+                old, new = signing_keys.rotate(settings.signing_key_file)
+                db = Database(database_url)
+                try:
+                    db.run_sync(repository.bump_version)
+                finally:
+                    db.dispose()
+                after = (await stub.IssueServiceToken(request)).access_token
+                assert jwt.get_unverified_header(before)["kid"] == old
+                assert jwt.get_unverified_header(after)["kid"] == new
+
+                async def both_verify() -> bool:
+                    try:
+                        verifier.verify(before)
+                        verifier.verify(after)
+                    except Exception:
+                        return False
+                    return True
+
+                await eventually(both_verify)
+            finally:
+                await verifier.stop()
