@@ -59,10 +59,15 @@ class RunningServer:
     health: HealthServicer
     services: Sequence[ServiceSpec]
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Run as shutdown begins, before in-flight RPCs are waited for (long-lived streams end here).
+    on_drain: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def stop(self, grace: float) -> None:
-        """Report NOT_SERVING, let in-flight RPCs finish within `grace` seconds, then clean up."""
+        """Report NOT_SERVING, end long-lived streams, let in-flight RPCs finish within `grace`
+        seconds, then clean up."""
         await self.health.enter_graceful_shutdown()
+        for drain in self.on_drain:
+            await drain()
         await self.server.stop(grace)
         for hook in self.on_stop:
             await hook()

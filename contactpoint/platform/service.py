@@ -23,10 +23,13 @@ class Built:
         services: Sequence[ServiceSpec],
         verifier: TokenVerifier | None,
         on_stop: Sequence[Callable[[], Awaitable[None]]] = (),
+        on_drain: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
         self.services = services
         self.verifier = verifier
         self.on_stop = list(on_stop)
+        # Run when shutdown begins, before in-flight calls are waited for (e.g. end open streams).
+        self.on_drain = list(on_drain)
 
 
 async def start_built(built: Built, listen: str) -> RunningServer:
@@ -41,7 +44,9 @@ async def start_built(built: Built, listen: str) -> RunningServer:
     stops = list(built.on_stop)
     if built.verifier is not None:
         stops.insert(0, built.verifier.stop)
-    return await start_server(built.services, listen=listen, verifier=built.verifier, on_stop=stops)
+    running = await start_server(built.services, listen=listen, verifier=built.verifier, on_stop=stops)
+    running.on_drain.extend(built.on_drain)
+    return running
 
 
 def run_service(

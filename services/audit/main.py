@@ -41,7 +41,7 @@ async def build(settings: AuditSettings) -> Built:
         await identity.close(None)
         db.dispose()
 
-    return Built([spec], verifier, [close])
+    return Built([spec], verifier, [close], on_drain=[servicer.close])
 
 
 def run(env: Mapping[str, str]) -> None:
