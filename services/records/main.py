@@ -54,7 +54,7 @@ async def build(settings: RecordsSettings) -> Built:
         channels.append(audit_channel)
         token = ServiceToken(identity, settings.client_id, settings.client_secret.get_secret_value())
         audit = AuditWriter(audit_channel, token)
-    servicer = RecordsServicer(db=db, settings=settings, audit=audit)
+    servicer = RecordsServicer(db=db, settings=settings, audit=audit, verifier=verifier)
     spec = ServiceSpec(
         servicer,
         pb_grpc.add_RecordsServiceServicer_to_server,

@@ -10,11 +10,21 @@ from collections.abc import Sequence
 import jellyfish
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
-# Spelling variants: Jaro-Winkler at least this, the same metaphone, or one edit apart.
+# Spelling variants of a whole name, never a fragment of one: FindChild must not turn into a prefix
+# search ("Reyn" finding every Reynolds). Both names at least this long: shorter ones ("J", "Li")
+# match only exactly.
+MIN_LENGTH_FOR_VARIANT = 3
+# The shorter name at least this share of the longer's letters (a letter or two dropped, no more);
+# a name that sounds the same may be a little shorter ("Lee"/"Leigh").
+MIN_LENGTH_RATIO = 0.75
+MIN_LENGTH_RATIO_FOR_SOUND = 0.6
+# Jaro-Winkler at least this and at most MAX_EDITS edits apart (one on a name under LONG_NAME
+# letters): Jaro-Winkler alone rewards a shared prefix, so it must not decide by itself.
 JARO_WINKLER_THRESHOLD = 0.88
-# One edit, or one sound, on a very short name turns it into a different name ("Ian"/"Jan", "Li"/"Le").
+LONG_NAME = 8
+MAX_EDITS = 2
+# One edit on a very short name turns it into a different name ("Ian"/"Jan").
 MIN_LENGTH_FOR_ONE_EDIT = 4
-MIN_LENGTH_FOR_SOUND = 3
 _SEPARATORS = re.compile(r"[\s\u2010-\u2015-]+")
 _NOT_ASCII_LETTER = re.compile(r"[^a-z]+")
 
@@ -44,16 +54,26 @@ def postcode_key(value: str) -> str:
 
 
 def similar(a: str, b: str, *, fuzzy: bool) -> bool:
-    """Whether two name keys name the same name (exactly, or as a spelling variant when `fuzzy`)."""
+    """Whether two name keys name the same name (exactly, or as a spelling variant of the whole
+    name when `fuzzy`: a typo, a letter dropped, a phonetic spelling — never a prefix or fragment)."""
     if a == b:
         return True
     if not fuzzy or not a or not b:
         return False
-    if JaroWinkler.similarity(a, b) >= JARO_WINKLER_THRESHOLD:
-        return True
-    if min(len(a), len(b)) >= MIN_LENGTH_FOR_ONE_EDIT and DamerauLevenshtein.distance(a, b) <= 1:
-        return True
-    if min(len(a), len(b)) < MIN_LENGTH_FOR_SOUND:
+    shorter, longer = sorted((a, b), key=len)
+    if len(shorter) < MIN_LENGTH_FOR_VARIANT:
+        return False
+    if len(longer) - len(shorter) > 1 and shorter in longer:
+        return False  # a fragment ("reyn" of "reynolds", "nathan" of "jonathan"), not a typo
+    ratio = len(shorter) / len(longer)
+    if ratio >= MIN_LENGTH_RATIO:
+        distance = DamerauLevenshtein.distance(a, b)
+        if distance <= 1 and len(shorter) >= MIN_LENGTH_FOR_ONE_EDIT:
+            return True
+        edits = MAX_EDITS if len(longer) >= LONG_NAME else 1
+        if distance <= edits and JaroWinkler.similarity(a, b) >= JARO_WINKLER_THRESHOLD:
+            return True
+    if ratio < MIN_LENGTH_RATIO_FOR_SOUND:
         return False
     sound_a, sound_b = jellyfish.metaphone(a), jellyfish.metaphone(b)
     return bool(sound_a) and sound_a == sound_b

@@ -4,11 +4,20 @@ one transaction each, no SQL. Data managers' RPCs are in `data_managers.py`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Sequence
 
 from contactpoint.platform.audited import AuditWriter
-from contactpoint.platform.auth import PERSON, SERVICE, Access, current_principal, roles
+from contactpoint.platform.auth import (
+    PERSON,
+    SERVICE,
+    Access,
+    Principal,
+    TokenVerifier,
+    current_principal,
+    roles,
+)
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import ContactPointError, Internal, Unavailable
 from contactpoint.platform.logging import get_logger
@@ -16,7 +25,7 @@ from contactpoint.platform.types import Context
 from contactpoint.platform.workers import ProcessWorkers, WorkerCrashed
 from contactpoint.records.v1 import records_service_pb2 as pb
 from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
-from services.records import admin, children, ingestion, preparing
+from services.records import admin, children, ingestion, preparing, streaming
 from services.records.data_managers import DATA_MANAGER_RPCS, DataManagerRpcs
 from services.records.model import AgeLimits, ConcurrentChange, FindCriteria, Outcome, Submitted
 from services.records.settings import RecordsSettings
@@ -41,8 +50,6 @@ OUTCOMES: dict[Outcome, pb.MatchOutcome.ValueType] = {
     Outcome.POSSIBLE_MATCH: pb.MATCH_OUTCOME_POSSIBLE_MATCH,
     Outcome.UNCHANGED: pb.MATCH_OUTCOME_UNCHANGED,
 }
-_END = object()
-
 Result = Submitted | ContactPointError
 
 
@@ -63,10 +70,18 @@ def _responses(results: list[Result], counts: dict[str, int]) -> list[pb.SubmitS
 class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
     """Implements contactpoint.records.v1.RecordsService."""
 
-    def __init__(self, *, db: Database, settings: RecordsSettings, audit: AuditWriter | None) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        settings: RecordsSettings,
+        audit: AuditWriter | None,
+        verifier: TokenVerifier,
+    ) -> None:
         super().__init__(
             db=db, limits=AgeLimits(settings.max_age_years, settings.extended_max_age_years), audit=audit
         )
+        self._verifier = verifier
         self.matcher = admin.configured_matcher(settings)
         self._batch_size = settings.stream_batch_size
         self.workers = ProcessWorkers(settings.prepare_workers, name="records-prepare")
@@ -101,6 +116,12 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
         return preparing.with_submissions(
             prepared, [preparing.Submission(r.request_id, r.record) for r in batch]
         )
+
+    def _still_admitted(self, caller: Principal) -> None:
+        """The interceptor verified the caller's token when the call began; a stream outlives
+        that. Unauthenticated once the token has been revoked or has expired or its account is
+        suspended (Unavailable while revocations cannot be known), exactly as a new call would be."""
+        self._verifier.verify(caller.token)
 
     def _store(self, prepared: preparing.PreparedBatch) -> list[Result]:
         """One transaction for the batch; if it keeps losing races or fails outright, one
@@ -147,28 +168,13 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
     ) -> AsyncIterator[pb.SubmitSourceRecordResponse]:
         """Records are read ahead, and each batch (whatever has arrived, up to
         `stream_batch_size`) is checked and keyed while the previous one is being stored, in one
-        transaction per batch; answers keep the request order."""
-        organisation = current_principal().organisation
-        queue: asyncio.Queue[object] = asyncio.Queue(maxsize=2 * self._batch_size)
+        transaction per batch; answers keep the request order. Before each batch is stored the
+        caller's token is checked again: once it is revoked, expired or its account suspended, the
+        stream ends UNAUTHENTICATED and nothing more is stored (records already answered stay)."""
+        caller = current_principal()
 
-        async def read() -> None:
-            try:
-                async for request in request_iterator:
-                    await queue.put(request)
-            finally:
-                await queue.put(_END)
-
-        async def next_batch() -> list[pb.SubmitSourceRecordRequest] | None:
-            batch: list[pb.SubmitSourceRecordRequest] = []
-            item = await queue.get()
-            while item is not _END:
-                assert isinstance(item, pb.SubmitSourceRecordRequest)
-                batch.append(item)
-                if len(batch) >= self._batch_size or queue.empty():
-                    return batch
-                item = queue.get_nowait()
-            await queue.put(_END)  # seen again by the next call
-            return batch or None
+        async def prepare(batch: list[pb.SubmitSourceRecordRequest]) -> preparing.PreparedBatch:
+            return await self._prepare_stream(caller.organisation, batch)
 
         async def store(prepared: preparing.PreparedBatch) -> list[Result]:
             try:
@@ -176,25 +182,20 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
             except ContactPointError as exc:
                 return [exc] * len(prepared.submissions)
 
-        reader = asyncio.create_task(read())
-        storing: asyncio.Task[list[Result]] | None = None
         counts = {"accepted": 0, "rejected": 0}
+        answers = streaming.pipelined(
+            request_iterator,
+            batch_size=self._batch_size,
+            prepare=prepare,
+            store=store,
+            before_store=lambda: self._still_admitted(caller),
+        )
         try:
-            while (batch := await next_batch()) is not None:
-                prepared = await self._prepare_stream(organisation, batch)
-                if storing is not None:
-                    for response in _responses(await storing, counts):
+            async with contextlib.aclosing(answers):
+                async for results in answers:
+                    for response in _responses(results, counts):
                         yield response
-                storing = asyncio.create_task(store(prepared))
-            if storing is not None:
-                for response in _responses(await storing, counts):
-                    yield response
-                storing = None
         finally:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
-            if storing is not None:
-                await asyncio.gather(storing, return_exceptions=True)
             log.info("records.stream_done", **counts)
 
     async def WithdrawSourceRecord(

@@ -154,6 +154,8 @@ class Services:
 
     records: pb_grpc.RecordsServiceStub
     records_url: str
+    # host:port of records, for a client of a test's own.
+    records_target: str
     council_a: tuple[tuple[str, str], ...]
     council_b: tuple[tuple[str, str], ...]
     gateway: tuple[tuple[str, str], ...]
@@ -163,6 +165,8 @@ class Services:
     manager_b: tuple[tuple[str, str], ...]
     audit_url: str
     identity_target: str
+    # Identity's database, to create accounts of a test's own (to revoke or suspend them).
+    identity_url: str
     tests: Iterator[int] = dataclasses.field(default_factory=itertools.count)
 
 
@@ -361,6 +365,7 @@ async def services(
         yield Services(
             records=pb_grpc.RecordsServiceStub(records_ch),
             records_url=records_url,
+            records_target=records_target,
             council_a=bearer(tokens[0]),
             council_b=bearer(tokens[1]),
             gateway=gateway,
@@ -369,6 +374,7 @@ async def services(
             manager_b=logins[2],
             audit_url=audit_url,
             identity_target=identity_target,
+            identity_url=identity_url,
         )
 
 

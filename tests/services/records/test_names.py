@@ -82,10 +82,61 @@ def test_fuzzy_tolerates_spelling_variants(a: str, b: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("a", "b"), [("jones", "james"), ("ian", "jan"), ("amelia", "bartholomew"), ("li", "le")]
+    ("a", "b"),
+    [
+        ("reynols", "reynolds"),  # a letter dropped
+        ("jonathon", "jonathan"),  # phonetic
+        ("mohammed", "muhammad"),
+        ("thomson", "thompson"),
+        ("aleksander", "alexander"),
+        ("leigh", "lee"),  # sounds the same, a little shorter
+        ("ameli", "amelia"),  # one letter short is a typo, not a fragment
+    ],
+)
+def test_fuzzy_tolerates_variants_of_the_whole_name(a: str, b: str) -> None:
+    assert similar(a, b, fuzzy=True) and similar(b, a, fuzzy=True)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("jones", "james"),
+        ("ian", "jan"),
+        ("amelia", "bartholomew"),
+        ("li", "le"),
+        ("nathan", "jonathan"),  # the end of another name
+        ("annabelle", "anne"),
+    ],
 )
 def test_fuzzy_does_not_confuse_different_names(a: str, b: str) -> None:
     assert not similar(a, b, fuzzy=True)
+
+
+@pytest.mark.parametrize("name", ["reynolds", "jonathan", "williams", "alexander", "catherine", "elizabeth"])
+@pytest.mark.parametrize("letters", [3, 4, 5])
+def test_fuzzy_is_not_a_prefix_search(name: str, letters: int) -> None:
+    """The attack that found 20 of 20 children: "Reyn" for Reynolds, "Jona" for Jonathan."""
+    prefix = name[:letters]
+    assert not similar(prefix, name, fuzzy=True)
+    assert not given_name_matches(prefix, [name], fuzzy=True)
+    # Nor a prefix with a letter changed at its end ("Reym").
+    assert not similar(prefix[:-1] + ("x" if prefix[-1] != "x" else "y"), name, fuzzy=True)
+
+
+@given(st.text(alphabet=PLAIN, min_size=3, max_size=20), st.data())
+def test_a_fragment_two_or_more_letters_short_never_matches(name: str, data: st.DataObject) -> None:
+    length = data.draw(st.integers(min_value=1, max_value=len(name) - 2))
+    start = data.draw(st.integers(min_value=0, max_value=len(name) - length))
+    fragment = name[start : start + length]
+    assert not similar(fragment, name, fuzzy=True) and not similar(name, fragment, fuzzy=True)
+    assert not given_name_matches(fragment, [name], fuzzy=True)
+
+
+def test_very_short_names_match_only_exactly() -> None:
+    assert given_name_matches("J", ["j"], fuzzy=True)
+    assert not given_name_matches("J", ["jo"], fuzzy=True)
+    assert not given_name_matches("Jo", ["joe"], fuzzy=True)
+    assert not given_name_matches("J", ["jonathan"], fuzzy=True)
 
 
 @given(st.text(alphabet=PLAIN, max_size=15), st.text(alphabet=PLAIN, max_size=15))

@@ -1,0 +1,78 @@
+"""StreamSourceRecords' pipeline, apart from what it pipes: requests are read ahead, each batch
+(whatever has arrived, up to a batch size) is prepared while the batch before it is stored, and a
+batch's answers are given as soon as it is stored — not only when the next batch arrives, since a
+client may wait for an answer before it sends more. No grpc, no SQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any, TypeVar, cast
+
+Q = TypeVar("Q")  # a request
+P = TypeVar("P")  # a prepared batch
+R = TypeVar("R")  # one request's answer
+_END = object()
+
+
+async def pipelined(
+    requests: AsyncIterator[Q],
+    *,
+    batch_size: int,
+    prepare: Callable[[list[Q]], Awaitable[P]],
+    store: Callable[[P], Coroutine[Any, Any, list[R]]],
+    before_store: Callable[[], None],
+) -> AsyncGenerator[list[R], None]:
+    """The answers to `requests`, a batch at a time and in request order. `before_store` is
+    called just before each batch is stored; whatever it raises ends the pipeline, and nothing
+    more is stored (batches already answered, and the one being stored then, stay stored)."""
+    queue: asyncio.Queue[object] = asyncio.Queue(maxsize=2 * batch_size)
+
+    async def read() -> None:
+        try:
+            async for request in requests:
+                await queue.put(request)
+        finally:
+            await queue.put(_END)
+
+    async def next_batch() -> list[Q] | None:
+        batch: list[Q] = []
+        item = await queue.get()
+        while item is not _END:
+            batch.append(cast(Q, item))  # read() puts only requests and _END
+            if len(batch) >= batch_size or queue.empty():
+                return batch
+            item = queue.get_nowait()
+        await queue.put(_END)  # seen again by the next call
+        return batch or None
+
+    reader = asyncio.create_task(read())
+    arriving = asyncio.create_task(next_batch())
+    storing: asyncio.Task[list[R]] | None = None
+    try:
+        while True:
+            if storing is not None and not arriving.done():
+                await asyncio.wait((arriving, storing), return_when=asyncio.FIRST_COMPLETED)
+                if not arriving.done():  # stored first: answer now, while the client sends more
+                    yield await storing
+                    storing = None
+                    continue
+            batch = await arriving
+            if batch is None:
+                break
+            prepared = await prepare(batch)
+            if storing is not None:
+                yield await storing
+                storing = None
+            before_store()
+            storing = asyncio.create_task(store(prepared))
+            arriving = asyncio.create_task(next_batch())
+        if storing is not None:
+            yield await storing
+            storing = None
+    finally:
+        reader.cancel()
+        arriving.cancel()
+        await asyncio.gather(reader, arriving, return_exceptions=True)
+        if storing is not None:
+            await asyncio.gather(storing, return_exceptions=True)
