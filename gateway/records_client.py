@@ -8,6 +8,7 @@ from typing import TypeVar
 import grpc
 
 from contactpoint.common.v1 import child_pb2
+from contactpoint.platform.auth import ON_BEHALF_OF_KEY, Principal
 from contactpoint.platform.errors import Unavailable, from_rpc_error
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, Metadata, ServiceToken, with_service_token
@@ -16,6 +17,11 @@ from contactpoint.records.v1 import records_service_pb2_grpc as records_grpc
 
 log = get_logger(__name__)
 R = TypeVar("R")
+
+
+def _for(metadata: Metadata, person: Principal) -> Metadata:
+    """The gateway's own token, and the person's, whom records reads for."""
+    return (*metadata, (ON_BEHALF_OF_KEY, f"Bearer {person.token}"))
 
 
 class RecordsClient:
@@ -35,17 +41,24 @@ class RecordsClient:
                 raise Unavailable("the records service is unavailable") from exc
             raise mapped from exc
 
-    async def get_child(self, contactpoint_id: str) -> child_pb2.Child:
-        """The full record of one child (NOT_FOUND when unknown or archived)."""
+    async def get_child(self, contactpoint_id: str, person: Principal) -> child_pb2.Child:
+        """The full record of one child (NOT_FOUND when unknown or archived), read for `person`."""
         request = records_pb.GetChildRecordRequest(contactpoint_id=contactpoint_id)
         response = await self._call(
-            lambda md: self._stub.GetChildRecord(request, metadata=md, timeout=PEER_TIMEOUT_SECONDS)
+            lambda md: self._stub.GetChildRecord(
+                request, metadata=_for(md, person), timeout=PEER_TIMEOUT_SECONDS
+            )
         )
         return response.child
 
-    async def find_child(self, request: records_pb.FindChildRecordRequest) -> child_pb2.Child:
-        """The one child matching the criteria (NOT_FOUND, or FAILED_PRECONDITION TOO_MANY_MATCHES)."""
+    async def find_child(
+        self, request: records_pb.FindChildRecordRequest, person: Principal
+    ) -> child_pb2.Child:
+        """The one child matching the criteria (NOT_FOUND, or FAILED_PRECONDITION TOO_MANY_MATCHES),
+        searched for `person`."""
         response = await self._call(
-            lambda md: self._stub.FindChildRecord(request, metadata=md, timeout=PEER_TIMEOUT_SECONDS)
+            lambda md: self._stub.FindChildRecord(
+                request, metadata=_for(md, person), timeout=PEER_TIMEOUT_SECONDS
+            )
         )
         return response.child

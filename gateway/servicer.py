@@ -135,7 +135,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
             await self._allowances.take_read(principal, call, item)
             if violations:
                 raise InvalidArgument(violations)
-            child = await self._records.get_child(request.contactpoint_id)
+            child = await self._records.get_child(request.contactpoint_id, principal)
             answer = pb.GetChildResponse(child=self._disclose(child, principal, call, request.justification))
         return answer
 
@@ -158,7 +158,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
                 fuzzy=request.fuzzy,
             )
             try:
-                child = await self._records.find_child(search)
+                child = await self._records.find_child(search, principal)
             except (NotFound, FailedPrecondition):
                 # A search that finds nothing or too many counts for the day too: sweeping dates
                 # of birth or names to learn who exists uses the allowance up.

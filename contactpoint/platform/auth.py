@@ -178,6 +178,10 @@ class Access:
     roles: frozenset[str] = frozenset()
     authenticated: bool = True
     kind: str | None = None
+    # When set, the caller acts for a person whose own token travels with the call (metadata
+    # `x-on-behalf-of: Bearer <token>`), verified and checked against this rule too: a machine
+    # account alone (the gateway's) can then read nothing.
+    on_behalf_of: Access | None = None
 
     def check(self, principal: Principal) -> None:
         """PermissionDenied unless the principal holds one of the roles (when roles are named)
@@ -221,6 +225,41 @@ def any_of(*options: Access) -> Access:
 def roles(*names: str, kind: str | None = None) -> Access:
     """Access for holders of any of `names` (of accounts of `kind`, when given)."""
     return Access(roles=frozenset(names), kind=kind)
+
+
+def acting_for(caller: Access, person: Access) -> Access:
+    """Access for `caller` acting for a person admitted by `person`, whose token travels with the
+    call (`ON_BEHALF_OF_KEY`)."""
+    return Access(roles=caller.roles, kind=caller.kind, on_behalf_of=person)
+
+
+ON_BEHALF_OF_KEY = "x-on-behalf-of"
+
+
+def on_behalf_of_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
+    """The token of an `x-on-behalf-of: Bearer <token>` metadata entry, if any."""
+    for key, value in metadata or ():
+        if key.lower() == ON_BEHALF_OF_KEY and isinstance(value, str):
+            scheme, _, token = value.partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    return None
+
+
+_person: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("person", default=None)
+
+
+def current_person() -> Principal:
+    """The person the caller acts for in this RPC (an `acting_for` rule verified their token)."""
+    person = _person.get()
+    if person is None:
+        raise PermissionDenied("this call must be made on behalf of a person")
+    return person
+
+
+def set_person(person: Principal | None) -> contextvars.Token[Principal | None]:
+    """Bind the person the caller acts for."""
+    return _person.set(person)
 
 
 _principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("principal", default=None)

@@ -25,12 +25,15 @@ from contactpoint.platform.auth import (
     TokenVerifier,
     bearer_token,
     caller_or_none,
+    on_behalf_of_token,
+    set_person,
     set_principal,
 )
 from contactpoint.platform.errors import (
     ContactPointError,
     FieldViolation,
     InvalidArgument,
+    PermissionDenied,
     Unauthenticated,
     internal_status,
 )
@@ -215,6 +218,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             rpc=method.rsplit("/", 1)[-1], request_id=request_id_of(metadata), peer=context.peer()
         )
         set_principal(None)
+        set_person(None)
         if not access.authenticated:
             return
         token = bearer_token(metadata)
@@ -225,6 +229,18 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         # Bound before the role check so that a refusal hook can say who was refused.
         set_principal(principal)
         access.check(principal)
+        if access.on_behalf_of is not None:
+            person_token = on_behalf_of_token(metadata)
+            if person_token is None:
+                raise PermissionDenied("this call must be made on behalf of a person (x-on-behalf-of)")
+            try:
+                person = self._verifier.verify(person_token)
+            except Unauthenticated as exc:
+                # The caller's own token is fine; the person's is not (expired, revoked, suspended).
+                raise PermissionDenied(f"the person's token is not valid: {exc.message}") from exc
+            access.on_behalf_of.check(person)
+            set_person(person)
+            structlog.contextvars.bind_contextvars(on_behalf_of=person.name)
 
     def _ok(self, method: str, started: float) -> None:
         """Log a successful call: at debug for the suite's routine polls, else at info."""

@@ -15,6 +15,7 @@ from contactpoint.platform.auth import (
     Access,
     Principal,
     TokenVerifier,
+    acting_for,
     current_principal,
     roles,
 )
@@ -33,7 +34,9 @@ from services.records.settings import RecordsSettings
 log = get_logger(__name__)
 
 COUNCIL = roles("council-system", kind=SERVICE)
-GATEWAY = roles("gateway", kind=SERVICE)
+# Reads come from the gateway's machine account acting for a practitioner whose own token travels
+# with the call: the gateway's credentials alone read nothing.
+GATEWAY = acting_for(roles("gateway", kind=SERVICE), roles("practitioner", kind=PERSON))
 DATA_MANAGER = roles("data-manager", kind=PERSON)
 ACCESS: dict[str, Access] = {
     "SubmitSourceRecord": COUNCIL,

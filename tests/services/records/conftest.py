@@ -160,6 +160,8 @@ class Services:
     council_b: tuple[tuple[str, str], ...]
     gateway: tuple[tuple[str, str], ...]
     person: tuple[tuple[str, str], ...]
+    # The gateway acting for the practitioner `person`, as it reads children.
+    reader: tuple[tuple[str, str], ...]
     # Data managers of council A and council B (people, logged in as the gateway would).
     manager_a: tuple[tuple[str, str], ...]
     manager_b: tuple[tuple[str, str], ...]
@@ -199,6 +201,10 @@ class World:
     def person(self) -> tuple[tuple[str, str], ...]:
         return self.services.person
 
+    @property
+    def reader(self) -> tuple[tuple[str, str], ...]:
+        return self.services.reader
+
     def id(self, name: str) -> str:
         """A source record id or request id of this test's own."""
         return f"{self.prefix}-{name}"
@@ -227,7 +233,7 @@ class World:
 
     async def get(self, contactpoint_id: str) -> child_pb2.Child:
         resp = await self.records.GetChildRecord(
-            pb.GetChildRecordRequest(contactpoint_id=contactpoint_id), metadata=self.gateway
+            pb.GetChildRecordRequest(contactpoint_id=contactpoint_id), metadata=self.reader
         )
         return resp.child
 
@@ -235,7 +241,7 @@ class World:
         criteria.setdefault("date_of_birth", self.dob)
         resp = await self.records.FindChildRecord(
             pb.FindChildRecordRequest(**criteria),  # type: ignore[arg-type]
-            metadata=self.gateway,
+            metadata=self.reader,
         )
         return resp.child
 
@@ -370,6 +376,7 @@ async def services(
             council_b=bearer(tokens[1]),
             gateway=gateway,
             person=logins[0],
+            reader=(*gateway, ("x-on-behalf-of", logins[0][0][1])),
             manager_a=logins[1],
             manager_b=logins[2],
             audit_url=audit_url,

@@ -309,9 +309,18 @@ async def test_only_the_gateway_reads(world: World) -> None:
     cp = (await world.submit(world.record("sc-r"), "r")).contactpoint_id
     get = pb.GetChildRecordRequest(contactpoint_id=cp)
     find = pb.FindChildRecordRequest(family_name="Okafor", given_name="Amelia", date_of_birth=world.dob)
-    assert (await world.records.GetChildRecord(get, metadata=world.gateway)).child.contactpoint_id == cp
-    assert (await world.records.FindChildRecord(find, metadata=world.gateway)).child.contactpoint_id == cp
+    assert (await world.records.GetChildRecord(get, metadata=world.reader)).child.contactpoint_id == cp
+    assert (await world.records.FindChildRecord(find, metadata=world.reader)).child.contactpoint_id == cp
+    person_token = world.person[0][1]
     for metadata, code in [
+        # The gateway's machine token alone reads nothing: reads act for a practitioner.
+        (world.gateway, CODE.PERMISSION_DENIED),
+        ((*world.gateway, ("x-on-behalf-of", "Bearer not-a-token")), CODE.PERMISSION_DENIED),
+        ((*world.gateway, ("x-on-behalf-of", world.services.manager_a[0][1])), CODE.PERMISSION_DENIED),
+        ((*world.gateway, ("x-on-behalf-of", world.gateway[0][1])), CODE.PERMISSION_DENIED),
+        # A person's token, or a council's, is not the gateway's, whoever it acts for.
+        ((*world.person, ("x-on-behalf-of", person_token)), CODE.PERMISSION_DENIED),
+        ((*world.council_a, ("x-on-behalf-of", person_token)), CODE.PERMISSION_DENIED),
         (world.council_a, CODE.PERMISSION_DENIED),
         (world.person, CODE.PERMISSION_DENIED),
         ((), CODE.UNAUTHENTICATED),
