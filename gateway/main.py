@@ -31,8 +31,8 @@ async def build(settings: GatewaySettings) -> Built:
     identity = open_channel(settings.identity_target)
     records = open_channel(settings.records_target)
     audit = open_channel(settings.audit_target)
-    verifier = remote_verifier(settings, identity)
-    token = ServiceToken(identity, settings.client_id, settings.client_secret.get_secret_value())
+    token = ServiceToken(identity, *settings.machine_credentials())
+    verifier = remote_verifier(settings, identity, token)
     identity_client = IdentityClient(identity, token)
     db = Database(settings.database_url)
     allowances = Allowances(

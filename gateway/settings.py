@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from contactpoint.platform.settings import DatabaseSettings, VerifyingSettings
@@ -15,8 +15,6 @@ class GatewaySettings(VerifyingSettings, DatabaseSettings):
 
     records_target: str = Field(description="host:port of the records service")
     audit_target: str = Field(description="host:port of the audit service")
-    client_id: str = Field(description="the gateway's own machine account (role gateway)")
-    client_secret: SecretStr = Field(description="its client secret")
     rate_per_minute: int = Field(default=30, ge=1, le=100_000, description="reads a minute per person")
     daily_record_limit: int = Field(
         default=200, ge=1, le=1_000_000, description="distinct children a day per person; over it, suspended"

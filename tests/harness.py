@@ -120,6 +120,49 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float = 2.0) 
     return time.monotonic() - started
 
 
+_PLATFORM_ACCOUNTS: dict[tuple[str, str], dict[str, str]] = {}
+
+
+def platform_account(database_url: str, service: str) -> dict[str, str]:
+    """Settings naming `service`'s own machine account, as `contactpoint up` makes them:
+    {"client_id", "client_secret"} (made once per identity database; later calls reuse it, so a
+    running service's secret is never rotated under it)."""
+    known = _PLATFORM_ACCOUNTS.get((database_url, service))
+    if known is not None:
+        return dict(known)
+    role = {"gateway": "gateway", "records": "records-service", "identity": "identity-service"}.get(
+        service, f"{service}-service"
+    )
+    db = Database(database_url)
+    try:
+        account = db.run_sync(
+            lambda c: identity_domain.create_service_account(
+                c, name=service, organisation="contactpoint", role=role, rotate_if_exists=True
+            )
+        )
+    finally:
+        db.dispose()
+    made = {"client_id": account.client_id, "client_secret": account.client_secret}
+    _PLATFORM_ACCOUNTS[(database_url, service)] = made
+    return dict(made)
+
+
+async def platform_metadata(
+    identity_target: str, database_url: str, service: str
+) -> tuple[tuple[str, str], ...]:
+    """Call metadata with a token of `service`'s own machine account (for calls only the platform's
+    services may make, such as GetVerificationState)."""
+    from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
+    from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
+
+    creds = platform_account(database_url, service)
+    async with grpc.aio.insecure_channel(identity_target) as channel:
+        resp = await identity_grpc.IdentityServiceStub(channel).IssueServiceToken(
+            identity_pb.IssueServiceTokenRequest(**creds)
+        )
+    return bearer(resp.access_token)
+
+
 def bearer(token: str) -> tuple[tuple[str, str], ...]:
     """Call metadata carrying `token`."""
     return (("authorization", f"Bearer {token}"),)

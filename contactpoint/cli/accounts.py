@@ -82,7 +82,12 @@ def create_service_account(
 
 # The suite's own machine accounts, given fresh secrets on every `contactpoint up` (nothing on disk).
 SUITE_ORG = "contactpoint"
-SUITE_ACCOUNTS = {"gateway": "gateway", "records": "records-service", "identity": "identity-service"}
+SUITE_ACCOUNTS = {
+    "gateway": "gateway",
+    "records": "records-service",
+    "identity": "identity-service",
+    "audit": "audit-service",
+}
 
 
 def suite_credentials(env: Mapping[str, str], service: str) -> domain.NewServiceAccount:

@@ -31,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from contactpoint.cli import accounts
 from contactpoint.cli.embedded import SERVICES, layered_env, service_env
+from contactpoint.platform.settings import ConfigurationError
 
 START_ORDER = ("identity", "records", "audit", "gateway")
 STARTUP_TIMEOUT_SECONDS = 60.0
@@ -88,6 +89,9 @@ def run_one(service: str, env: Mapping[str, str]) -> None:
         for e in exc.errors():
             name = prefix + "_".join(str(p) for p in e["loc"]).upper()
             typer.echo(f"contactpoint serve {service}: {name}: {e['msg']}", err=True)
+        raise typer.Exit(2) from None
+    except ConfigurationError as exc:
+        typer.echo(f"contactpoint serve {service}: {exc}", err=True)
         raise typer.Exit(2) from None
     except SQLAlchemyError as exc:
         # Say which database without echoing credentials or SQL.

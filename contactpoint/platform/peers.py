@@ -33,13 +33,18 @@ def open_channel(target: str) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
 
 
-def remote_state_source(channel: grpc.aio.Channel) -> StateSource:
-    """Identity's verification state, fetched over gRPC."""
+def remote_state_source(channel: grpc.aio.Channel, token: TokenSource) -> StateSource:
+    """Identity's verification state, fetched over gRPC with the service's own machine token
+    (identity answers only the platform's own accounts)."""
     stub = identity_grpc.IdentityServiceStub(channel)
+    request_of = identity_pb.GetVerificationStateRequest
 
     async def fetch(known_version: int) -> VerificationState | None:
-        resp = await stub.GetVerificationState(
-            identity_pb.GetVerificationStateRequest(known_version=known_version), timeout=PEER_TIMEOUT_SECONDS
+        resp = await with_service_token(
+            token,
+            lambda md: stub.GetVerificationState(
+                request_of(known_version=known_version), metadata=md, timeout=PEER_TIMEOUT_SECONDS
+            ),
         )
         if resp.unchanged:
             return None
@@ -54,10 +59,12 @@ def remote_state_source(channel: grpc.aio.Channel) -> StateSource:
     return fetch
 
 
-def remote_verifier(settings: VerifyingSettings, identity: grpc.aio.Channel) -> TokenVerifier:
+def remote_verifier(
+    settings: VerifyingSettings, identity: grpc.aio.Channel, token: TokenSource
+) -> TokenVerifier:
     """A token verifier fed by identity over `identity`, tuned by the service's settings."""
     return TokenVerifier(
-        remote_state_source(identity),
+        remote_state_source(identity, token),
         poll_seconds=settings.revocation_poll_seconds,
         max_staleness_seconds=settings.revocation_max_staleness_seconds,
     )

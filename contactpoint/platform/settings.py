@@ -9,10 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal, TypeVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "CONTACTPOINT_"
+
+
+class ConfigurationError(Exception):
+    """A service cannot start as configured; the message names the variables to set."""
 
 
 class ServiceSettings(BaseSettings):
@@ -40,9 +44,26 @@ class DatabaseSettings(BaseSettings):
 
 
 class VerifyingSettings(ServiceSettings):
-    """A service that verifies tokens issued by identity."""
+    """A service that verifies tokens issued by identity: identity tells only the platform's own
+    machine accounts which tokens are revoked, so the service has one."""
 
     identity_target: str = Field(description="host:port of the identity service")
+    client_id: str = Field(
+        default="", description="this service's own machine account (required to serve; see README)"
+    )
+    client_secret: SecretStr = Field(default=SecretStr(""), description="its client secret")
+
+    def machine_credentials(self) -> tuple[str, str]:
+        """The service's machine account; ConfigurationError when it is not configured (a service
+        cannot verify tokens without one: identity tells only the platform's own accounts which
+        tokens are revoked)."""
+        if not self.client_id or not self.client_secret.get_secret_value():
+            raise ConfigurationError(
+                f"{prefix_of(type(self))}CLIENT_ID and {prefix_of(type(self))}CLIENT_SECRET are required: "
+                "the service's own machine account, which identity answers revocations to"
+            )
+        return self.client_id, self.client_secret.get_secret_value()
+
     revocation_poll_seconds: float = Field(
         default=0.5, gt=0, description="how often to fetch identity's keys and revocations"
     )

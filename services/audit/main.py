@@ -8,7 +8,7 @@ from pathlib import Path
 from contactpoint.audit.v1 import audit_service_pb2_grpc as pb_grpc
 from contactpoint.platform.db import Database
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
-from contactpoint.platform.peers import open_channel, remote_verifier
+from contactpoint.platform.peers import ServiceToken, open_channel, remote_verifier
 from contactpoint.platform.server import ServiceSpec
 from contactpoint.platform.service import Built, run_service
 from contactpoint.platform.settings import load_settings
@@ -24,7 +24,8 @@ async def build(settings: AuditSettings) -> Built:
     db = Database(settings.database_url)
     key = load_or_create_signing_key(settings.signing_key_file)
     identity = open_channel(settings.identity_target)
-    verifier = remote_verifier(settings, identity)
+    token = ServiceToken(identity, *settings.machine_credentials())
+    verifier = remote_verifier(settings, identity, token)
     servicer = AuditServicer(
         db=db, signer=Signer(key, settings.origin), public_key=raw_public_key(key), verifier=verifier
     )

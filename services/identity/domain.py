@@ -26,10 +26,17 @@ from services.identity.sealing import Sealer, is_sealed
 from services.identity.signing_keys import KeyRing
 
 # The platform's own machine accounts, one each, named for their service in the platform's
-# organisation: the gateway (reads for people), records (audits data managers' calls) and identity
-# (audits administrators' calls). Nobody else can be given these roles.
+# organisation: the gateway (reads for people), records (audits data managers' calls), identity
+# (audits administrators' calls) and audit; each also fetches identity's verification state, which
+# nobody else may read. Nobody else can be given these roles.
 PLATFORM_ORG = "contactpoint"
-PLATFORM_ACCOUNTS = {"gateway": "gateway", "records-service": "records", "identity-service": "identity"}
+PLATFORM_ACCOUNTS = {
+    "gateway": "gateway",
+    "records-service": "records",
+    "identity-service": "identity",
+    "audit-service": "audit",
+}
+PLATFORM_ROLES = frozenset(PLATFORM_ACCOUNTS)
 # Machine accounts: council systems, and the platform's own.
 SERVICE_ROLES = frozenset({"council-system", *PLATFORM_ACCOUNTS})
 PERSON_ROLES = frozenset({"practitioner", "shield-override", "data-manager", "auditor", "admin"})

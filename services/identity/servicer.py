@@ -42,7 +42,8 @@ ACCESS: dict[str, Access] = {
     "IssueServiceToken": PUBLIC,
     "AuthenticateUser": roles("gateway", kind=SERVICE),
     "RevokeToken": ANY_CALLER,
-    "GetVerificationState": PUBLIC,
+    # Which tokens are revoked and which accounts suspended: for the platform's own services only.
+    "GetVerificationState": roles(*domain.PLATFORM_ROLES, kind=SERVICE),
     # The gateway suspends a person who goes over the daily record limit, by the same path.
     "SuspendAccount": any_of(ADMIN, roles("gateway", kind=SERVICE)),
     "ReinstateAccount": ADMIN,

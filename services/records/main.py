@@ -46,13 +46,13 @@ async def build(settings: RecordsSettings) -> Built:
     schedule and picks up a re-estimated match model when one is stored."""
     db = Database(settings.database_url)
     identity = open_channel(settings.identity_target)
-    verifier = remote_verifier(settings, identity)
+    token = ServiceToken(identity, *settings.machine_credentials())
+    verifier = remote_verifier(settings, identity, token)
     channels: list[grpc.aio.Channel] = [identity]
     audit: AuditWriter | None = None
-    if settings.audit_target and settings.client_id:
+    if settings.audit_target:
         audit_channel = open_channel(settings.audit_target)
         channels.append(audit_channel)
-        token = ServiceToken(identity, settings.client_id, settings.client_secret.get_secret_value())
         audit = AuditWriter(audit_channel, token)
     servicer = RecordsServicer(db=db, settings=settings, audit=audit, verifier=verifier)
     spec = ServiceSpec(

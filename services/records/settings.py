@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from contactpoint.platform.settings import DatabaseSettings, VerifyingSettings
@@ -51,8 +51,6 @@ class RecordsSettings(VerifyingSettings, DatabaseSettings):
         "beside the matching (0: the service's own threads)",
     )
     audit_target: str = Field(default="", description="host:port of the audit service (data managers' calls)")
-    client_id: str = Field(default="", description="records' own machine account (role records-service)")
-    client_secret: SecretStr = Field(default=SecretStr(""), description="its client secret")
 
     @model_validator(mode="after")
     def _thresholds_in_order(self) -> RecordsSettings:

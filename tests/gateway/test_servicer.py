@@ -43,6 +43,7 @@ from tests.harness import (
     create_user,
     free_port,
     identity_settings,
+    platform_account,
     running_identity,
     running_service,
 )
@@ -113,7 +114,9 @@ async def _world(
             "records",
             RECORDS_MIGRATIONS,
             build_records,
-            RecordsSettings.model_validate({**common, "database_url": records_url}),
+            RecordsSettings.model_validate(
+                {**common, "database_url": records_url, **platform_account(identity_url, "records")}
+            ),
         )
     )
     audit_server, audit_target = await stack.enter_async_context(
@@ -124,6 +127,7 @@ async def _world(
             AuditSettings.model_validate(
                 {
                     **common,
+                    **platform_account(identity_url, "audit"),
                     "listen": f"127.0.0.1:{audit_port}",
                     "database_url": audit_url,
                     "signing_key_file": tmp_path / "keys" / "audit.pem",

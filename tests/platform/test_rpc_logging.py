@@ -14,7 +14,7 @@ from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from contactpoint.platform.logging import configure_logging, get_logger
 from contactpoint.records.v1 import records_service_pb2 as pb
-from tests.harness import identity_settings, running_identity
+from tests.harness import identity_settings, platform_metadata, running_identity
 from tests.platform.logs import json_lines, reset_logging  # noqa: F401 - a fixture
 from tests.platform.probe import ECHO, STREAM, WATCH, running_probe
 
@@ -61,10 +61,12 @@ async def test_routine_polls_are_debug_and_everything_else_info(
     ):
         identity = identity_grpc.IdentityServiceStub(channel)
         health = health_pb2_grpc.HealthStub(channel)
+        platform = await platform_metadata(target, database_url, "records")
+        capsys.readouterr()  # the platform account's token request is not a poll
         known = 0
         for _ in range(10):  # five seconds of one service's polling
             state = await identity.GetVerificationState(
-                identity_pb.GetVerificationStateRequest(known_version=known)
+                identity_pb.GetVerificationStateRequest(known_version=known), metadata=platform
             )
             known = state.version
             await health.Check(health_pb2.HealthCheckRequest())
@@ -78,7 +80,9 @@ async def test_routine_polls_are_debug_and_everything_else_info(
 
         # At debug, the polls are there.
         configure_logging(level="debug", fmt="json", service="identity")
-        await identity.GetVerificationState(identity_pb.GetVerificationStateRequest(known_version=known))
+        await identity.GetVerificationState(
+            identity_pb.GetVerificationStateRequest(known_version=known), metadata=platform
+        )
         debug = json_lines(capsys.readouterr().err)
 
     assert [(e["rpc"], e["event"], e["level"]) for e in info if e["event"].startswith("rpc.")] == [

@@ -29,6 +29,7 @@ from tests.harness import (
     create_service_account,
     create_user,
     identity_settings,
+    platform_account,
     running_identity,
     running_service,
 )
@@ -122,6 +123,7 @@ def audit_settings(callers: Callers, database_url: str, tmp_path: Path) -> Audit
             "listen": "127.0.0.1:0",
             "identity_target": callers.target,
             "signing_key_file": tmp_path / "keys" / "audit.pem",
+            **platform_account(callers.identity_url, "audit"),
         }
     )
 

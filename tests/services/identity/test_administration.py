@@ -35,6 +35,7 @@ from tests.harness import (
     eventually,
     free_port,
     identity_settings,
+    platform_account,
     running_identity,
     running_service,
 )
@@ -93,6 +94,7 @@ async def _world(stack: AsyncExitStack, databases: DatabaseFactory, tmp_path: Pa
             build_audit,
             AuditSettings.model_validate(
                 {
+                    **platform_account(identity_url, "audit"),
                     "database_url": audit_url,
                     "listen": f"127.0.0.1:{audit_port}",
                     "identity_target": identity_target,

@@ -14,7 +14,14 @@ from grpc_status import rpc_status
 
 from contactpoint.identity.v1 import identity_service_pb2 as pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as pb_grpc
-from tests.harness import bearer, create_service_account, create_user, identity_settings, running_identity
+from tests.harness import (
+    bearer,
+    create_service_account,
+    create_user,
+    identity_settings,
+    platform_metadata,
+    running_identity,
+)
 
 PASSWORD = "correct horse battery staple 9"
 
@@ -52,10 +59,19 @@ async def test_service_token_and_revocation(database_url: str, tmp_path: Path) -
                 )
             assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
-            state = await stub.GetVerificationState(pb.GetVerificationStateRequest())
+            # Which tokens are revoked is told only to the platform's own services.
+            for metadata in ((), bearer(resp.access_token)):
+                with pytest.raises(grpc.aio.AioRpcError) as secret:
+                    await stub.GetVerificationState(pb.GetVerificationStateRequest(), metadata=metadata)
+                assert secret.value.code() in (
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    grpc.StatusCode.PERMISSION_DENIED,
+                )
+            platform = await platform_metadata(target, database_url, "records")
+            state = await stub.GetVerificationState(pb.GetVerificationStateRequest(), metadata=platform)
             await stub.RevokeToken(pb.RevokeTokenRequest(), metadata=bearer(resp.access_token))
             after = await stub.GetVerificationState(
-                pb.GetVerificationStateRequest(known_version=state.version)
+                pb.GetVerificationStateRequest(known_version=state.version), metadata=platform
             )
             assert not after.unchanged and claims["jti"] in after.revoked_token_ids
             await asyncio.sleep(0.6)

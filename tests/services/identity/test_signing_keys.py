@@ -14,10 +14,16 @@ from contactpoint.identity.v1 import identity_service_pb2 as pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from contactpoint.platform.auth import TokenVerifier
 from contactpoint.platform.db import Database
-from contactpoint.platform.peers import remote_state_source
+from contactpoint.platform.peers import ServiceToken, remote_state_source
 from services.identity import repository, signing_keys
 from services.identity.signing_keys import GRACE_SECONDS, KeyRing
-from tests.harness import create_service_account, eventually, identity_settings, running_identity
+from tests.harness import (
+    create_service_account,
+    eventually,
+    identity_settings,
+    platform_account,
+    running_identity,
+)
 
 
 def test_rotation_keeps_the_retired_key_until_its_tokens_expire(tmp_path: Path) -> None:
@@ -47,7 +53,8 @@ async def test_tokens_of_both_keys_verify_after_a_rotation(database_url: str, tm
                 client_id=account.client_id, client_secret=account.client_secret
             )
             before = (await stub.IssueServiceToken(request)).access_token
-            verifier = TokenVerifier(remote_state_source(channel), poll_seconds=0.1)
+            own = ServiceToken(channel, **platform_account(database_url, "records"))
+            verifier = TokenVerifier(remote_state_source(channel, own), poll_seconds=0.1)
             await verifier.refresh()
             verifier.start()
             try:

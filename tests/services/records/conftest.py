@@ -43,6 +43,7 @@ from tests.harness import (
     create_service_account,
     create_user,
     identity_settings,
+    platform_account,
     running_identity,
     running_service,
 )
@@ -331,18 +332,21 @@ async def services(
                 AUDIT_MIGRATIONS,
                 build_audit,
                 AuditSettings.model_validate(
-                    {**common, "database_url": audit_url, "signing_key_file": keys / "audit.pem"}
+                    {
+                        **common,
+                        **platform_account(identity_url, "audit"),
+                        "database_url": audit_url,
+                        "signing_key_file": keys / "audit.pem",
+                    }
                 ),
             )
         )
-        own = create_service_account(identity_url, "records", "records-service", org="contactpoint")
         settings = RecordsSettings.model_validate(
             {
                 **common,
                 "database_url": records_url,
                 "audit_target": audit_target,
-                "client_id": own.client_id,
-                "client_secret": own.client_secret,
+                **platform_account(identity_url, "records"),
             }
         )
         _, records_target = await stack.enter_async_context(

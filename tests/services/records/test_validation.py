@@ -31,7 +31,7 @@ from services.records.validation import (
     validate_record,
 )
 from tests.conftest import DatabaseFactory
-from tests.harness import running_service
+from tests.harness import platform_account, running_service
 from tests.platform.probe import MALFORMED
 from tests.services.records.conftest import Services, World, status_violations, violations
 
@@ -398,7 +398,12 @@ async def raw_records(
     (It verifies the same identity's tokens as the module's records service.)"""
     url = module_databases.new("records_raw")
     settings = RecordsSettings.model_validate(
-        {"listen": "127.0.0.1:0", "identity_target": services.identity_target, "database_url": url}
+        {
+            "listen": "127.0.0.1:0",
+            "identity_target": services.identity_target,
+            "database_url": url,
+            **platform_account(services.identity_url, "records"),
+        }
     )
     async with (
         running_service("records", MIGRATIONS, build, settings) as (_, target),
