@@ -57,7 +57,13 @@ async def build(settings: IdentitySettings) -> Built:
     servicer = IdentityServicer(
         db=db, issuer=issuer, settings=settings, sealer=sealer, audit=audit, hashing=hashing
     )
-    spec = ServiceSpec(servicer, pb_grpc.add_IdentityServiceServicer_to_server, DESCRIPTOR, ACCESS)
+    spec = ServiceSpec(
+        servicer,
+        pb_grpc.add_IdentityServiceServicer_to_server,
+        DESCRIPTOR,
+        ACCESS,
+        on_refused=servicer.record_refusal,
+    )
 
     async def close() -> None:
         for channel in channels:

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TypeVar
 
+import structlog
 from sqlalchemy import Connection
 
 from contactpoint.identity.v1 import identity_service_pb2 as pb
@@ -17,6 +18,7 @@ from contactpoint.platform.auth import (
     PUBLIC,
     SERVICE,
     Access,
+    Principal,
     any_of,
     current_principal,
     roles,
@@ -24,6 +26,7 @@ from contactpoint.platform.auth import (
 from contactpoint.platform.convert import timestamp
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import (
+    ContactPointError,
     FieldViolation,
     InvalidArgument,
     ResourceExhausted,
@@ -49,6 +52,7 @@ ACCESS: dict[str, Access] = {
     "ReinstateAccount": ADMIN,
     "ResetTotp": ADMIN,
 }
+ADMINISTRATION = frozenset({"SuspendAccount", "ReinstateAccount", "ResetTotp"})
 T = TypeVar("T")
 DESCRIPTOR = pb.DESCRIPTOR.services_by_name["IdentityService"]
 
@@ -124,8 +128,11 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         if not domain.plausible_name(request.username):
             raise Unauthenticated(login.LOGIN_FAILED)
         check = await self._check_password(request.username, request.password)
-        issued = await self._db.write(
-            lambda conn: login.complete_login(
+        issuance = self._issuance(request.username, context)
+        loop = asyncio.get_running_loop()
+
+        def complete(conn: Connection) -> domain.IssuedToken | None:
+            issued = login.complete_login(
                 conn,
                 username=request.username,
                 check=check,
@@ -134,7 +141,14 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                 settings=self._settings,
                 sealer=self._sealer,
             )
-        )
+            if issued is not None and issuance is not None:
+                # Identity records every token it issues to a person before it hands it over (the
+                # TOTP step is spent only then), so even a holder of the gateway's credentials
+                # cannot obtain one unseen.
+                issuance.record_before_commit(loop)
+            return issued
+
+        issued = await self._db.write(complete)
         if issued is None:
             raise Unauthenticated(login.LOGIN_FAILED)
         return pb.AuthenticateUserResponse(
@@ -169,6 +183,25 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             revoked_token_ids=sorted(state.revoked_token_ids),
             suspended_subjects=sorted(state.suspended_subjects),
         )
+
+    async def record_refusal(self, action: str, caller: Principal | None, error: ContactPointError) -> None:
+        """The interceptor refused a call to an administrator's RPC: record it (UNAVAILABLE when
+        the log cannot take it, like every administrator's call)."""
+        if action not in ADMINISTRATION or self._audit is None:
+            return
+        call = self._audit.request(action, str(structlog.contextvars.get_contextvars().get("request_id", "")))
+        if caller is not None:
+            call.by(caller)
+        await call.record(error)
+
+    def _issuance(self, username: str, context: Context) -> AuditedRequest | None:
+        """The audit event of a token issued to a person (None when identity has no audit log)."""
+        if self._audit is None:
+            return None
+        call = self._audit.request("AuthenticateUser", request_id_of(context.invocation_metadata()))
+        call.actor = username
+        call.details.append(f"token issued at the request of {current_principal().name}")
+        return call
 
     def _administered(self, action: str, context: Context) -> AuditedRequest:
         """The audit event of an administrator's call (UNAVAILABLE when there is no audit log)."""

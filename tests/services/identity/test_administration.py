@@ -271,7 +271,16 @@ async def test_scoped_to_the_administrators_organisation_and_roles(world: World)
         metadata=world.gateway,
     )
     refusals = await world.events("SuspendAccount")
-    assert {e.outcome for e in refusals} >= {"NOT_FOUND", "INVALID", "ALLOWED"}
+    assert {e.outcome for e in refusals} >= {"NOT_FOUND", "INVALID", "ALLOWED", "DENIED"}
+    # A practitioner's attempt is recorded too, refused before any handler ran.
+    assert any(e.outcome == "DENIED" and e.actor == "pat.practitioner" for e in refusals)
+
+
+async def test_every_token_identity_issues_to_a_person_is_recorded(world: World) -> None:
+    await world.login("pat.practitioner")
+    issued = await world.events("AuthenticateUser")
+    mine = [e for e in issued if e.actor == "pat.practitioner"]
+    assert len(mine) == 1 and mine[0].outcome == "ALLOWED" and "gateway" in mine[0].detail
 
 
 async def test_no_audit_log_no_administration(world: World) -> None:
