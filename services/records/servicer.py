@@ -184,6 +184,9 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
                 return await asyncio.to_thread(self._store, prepared)
             except ContactPointError as exc:
                 return [exc] * len(prepared.submissions)
+            except Exception:  # even our bug answers its records and never ends the stream
+                log.exception("records.stream_batch_crashed", records=len(prepared.submissions))
+                return [Internal()] * len(prepared.submissions)
 
         counts = {"accepted": 0, "rejected": 0}
         answers = streaming.pipelined(
