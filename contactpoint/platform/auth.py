@@ -144,7 +144,7 @@ class TokenVerifier:
         if (
             claims["jti"] in state.revoked_token_ids
             or subject in state.suspended_subjects
-            or issued_ms < state.tokens_not_before.get(subject, 0)
+            or issued_ms <= state.tokens_not_before.get(subject, -1)
         ):
             raise Unauthenticated("invalid token")
         return Principal(

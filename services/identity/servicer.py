@@ -182,6 +182,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             keys=[pb.VerificationKey(key_id=k, public_key=v) for k, v in state.keys.items()],
             revoked_token_ids=sorted(state.revoked_token_ids),
             suspended_subjects=sorted(state.suspended_subjects),
+            tokens_not_before=dict(state.tokens_not_before),
         )
 
     async def record_refusal(self, action: str, caller: Principal | None, error: ContactPointError) -> None:

@@ -146,6 +146,8 @@ async def test_daily_limit_suspends_alerts_and_reinstatement_lets_them_back(
         fresh = await world.login("pat.daily", user.totp_secret, at=time.time() + 30)
         await eventually(lambda: _is(code_of_read(world.gateway, ids[3], fresh), grpc.StatusCode.OK))
         assert await code_of_read(world.gateway, ids[4], fresh) == grpc.StatusCode.OK
+        # The token from before the suspension stays dead at the gateway, reinstated or not.
+        assert await code_of_read(world.gateway, ids[0], token) == grpc.StatusCode.UNAUTHENTICATED
 
 
 async def _is(code: object, expected: grpc.StatusCode) -> bool:

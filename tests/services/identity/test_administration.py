@@ -21,7 +21,10 @@ from contactpoint.audit.v1 import audit_service_pb2_grpc as audit_grpc
 from contactpoint.identity.v1 import identity_service_pb2 as pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from contactpoint.platform import migrate
+from contactpoint.platform.auth import TokenVerifier
 from contactpoint.platform.db import Database
+from contactpoint.platform.errors import Unauthenticated
+from contactpoint.platform.peers import ServiceToken, remote_state_source
 from services.audit.main import MIGRATIONS as AUDIT_MIGRATIONS
 from services.audit.main import build as build_audit
 from services.audit.settings import AuditSettings
@@ -52,6 +55,7 @@ class World:
     gateway: tuple[tuple[str, str], ...]
     secrets: dict[str, str]
     audit_server: object
+    identity_target: str
     auditor: str = ""
 
     async def login(self, username: str, *, secret: str | None = None, at: float | None = None) -> str:
@@ -127,6 +131,7 @@ async def _world(stack: AsyncExitStack, databases: DatabaseFactory, tmp_path: Pa
         bearer(gw_token),
         secrets,
         audit_server,
+        identity_target,
     )
 
 
@@ -170,8 +175,16 @@ async def test_suspend_stops_tokens_and_login_and_reinstate_lets_them_back(world
     )
     fresh = await world.login("pat.practitioner", at=time.time() + 30)
     await eventually(lambda: token_works(world, fresh))
-    # A token from before the suspension never works again.
+    # A token from before the suspension never works again: in identity, and in every other
+    # service, which learns it from GetVerificationState.
     assert not await token_works(world, old)
+    async with grpc.aio.insecure_channel(world.identity_target) as channel:
+        own = ServiceToken(channel, **platform_account(world.identity_url, "records"))
+        remote = TokenVerifier(remote_state_source(channel, own))
+        await remote.refresh()
+        assert remote.verify(fresh).name == "pat.practitioner"
+        with pytest.raises(Unauthenticated):
+            remote.verify(old)
 
     suspended = await world.events("SuspendAccount")
     reinstated = await world.events("ReinstateAccount")
