@@ -8,8 +8,10 @@ every gateway replica shares it and it survives a restart.
 - **Volume**: at most `daily_records` distinct children a (UTC) day. Re-reading a child already
   read today costs nothing more; a search that finds nothing, or too many, counts as one item of
   its own, so sweeping dates of birth or names uses the allowance up too. Going over suspends the
-  account (the caller does that through identity) and is recorded as a trip: after an
-  administrator reinstates the person, a token issued after the trip starts a fresh allowance.
+  account (the caller does that through identity) and is recorded as a trip. Until identity's
+  suspension is seen (its cut-off for the person's tokens, which every verifier learns, is at or
+  after the trip), every read is refused and the suspension tried again; once it has been seen and
+  an administrator has reinstated the person, a token issued after the trip starts afresh.
 
 Functions take a connection (one transaction, owned by the caller) and keyword arguments; none
 imports grpc. The person's row is locked for the transaction, so two replicas never both spend the
@@ -27,8 +29,14 @@ from sqlalchemy import Connection
 from gateway import allowance_repository as repo
 
 MINUTE = 60.0
-# Daily rows are kept a little beyond their day, then dropped.
+# Daily rows are kept a little beyond their day, then dropped; trips for weeks.
 KEEP_DAYS = 2
+KEEP_TRIP_DAYS = 35
+# Identity's clock may be a little behind the gateway's: a suspension this much before a trip
+# still counts as that trip's.
+CLOCK_SKEW_SECONDS = 5.0
+# A suspension asked for takes up to a verifier poll to be seen; it is asked for again only after.
+RESUSPEND_AFTER_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -57,8 +65,7 @@ class Decision:
 
     verdict: Verdict
     retry_after: float = 0.0
-    # Over the daily limit: the trip's time, and whether the account must (still) be suspended.
-    trip_at: float | None = None
+    # Over the daily limit: whether the account must (still) be suspended.
     suspend: bool = False
 
     @property
@@ -99,57 +106,63 @@ def until_tomorrow(now: float) -> float:
     return (midnight - moment).total_seconds()
 
 
-def _count_item(
-    conn: Connection, *, subject: str, issued_at: float, item: str, now: float, limits: Limits
-) -> Decision:
+@dataclass(frozen=True)
+class Person:
+    """Whose allowance: the account, when their token was issued, and the moment identity last
+    cut their tokens off (a suspension), as the gateway's token verifier knows it."""
+
+    subject: str
+    issued_at: float
+    cut_off: float | None = None
+
+
+def _count_item(conn: Connection, *, person: Person, item: str, now: float, limits: Limits) -> Decision:
     day = day_of(now)
-    trip = repo.last_trip(conn, subject, day)
-    # Over already: with a token from before the trip, or while the suspension has not landed
-    # (identity was unreachable) — then the caller tries to suspend again.
-    if trip is not None and (issued_at <= trip.tripped_at or not trip.suspended):
-        return Decision(
-            Verdict.STILL_OVER_DAILY_LIMIT, until_tomorrow(now), trip.tripped_at, suspend=not trip.suspended
-        )
-    # After a trip and a reinstatement (a token issued since), only reads since the trip count.
-    since = trip.tripped_at if trip is not None else float("-inf")
+    trip = repo.last_trip(conn, person.subject)
+    if trip is not None:
+        landed = person.cut_off is not None and person.cut_off >= trip - CLOCK_SKEW_SECONDS
+        # Over already: a token from before the trip, or the suspension has not been seen yet
+        # (identity was unreachable) — then the caller tries to suspend again.
+        if person.issued_at <= trip or not landed:
+            retry = not landed and now - trip >= RESUSPEND_AFTER_SECONDS
+            return Decision(Verdict.STILL_OVER_DAILY_LIMIT, until_tomorrow(now), suspend=retry)
+    # After a trip, a suspension and a reinstatement, only reads since the trip count.
+    since = trip if trip is not None else float("-inf")
+    subject = person.subject
     previous = repo.read_at(conn, subject, day, item)
     if previous is not None and previous > since:
         return Decision(Verdict.ALLOWED)
     if repo.count_since(conn, subject, day, since) >= limits.daily_records:
         repo.add_trip(conn, subject, day, now)
-        return Decision(Verdict.OVER_DAILY_LIMIT, until_tomorrow(now), now, suspend=True)
+        return Decision(Verdict.OVER_DAILY_LIMIT, until_tomorrow(now), suspend=True)
     repo.count_read(conn, subject, day, item, now, known=previous is not None)
     return Decision(Verdict.ALLOWED)
 
 
-def take_read(
-    conn: Connection, *, subject: str, issued_at: float, item: str | None, now: float, limits: Limits
-) -> Decision:
+def take_read(conn: Connection, *, person: Person, item: str | None, now: float, limits: Limits) -> Decision:
     """Spend one read of the person's rate and, when the item read is known already (a child's
     id), count it against the day's allowance."""
-    rate = gcra(repo.lock_person(conn, subject), now, per_minute=limits.rate_per_minute)
+    rate = gcra(repo.lock_person(conn, person.subject), now, per_minute=limits.rate_per_minute)
     if not rate.allowed:
         return Decision(Verdict.RATE_LIMITED, rate.retry_after)
-    repo.set_tat(conn, subject, rate.tat)
+    repo.set_tat(conn, person.subject, rate.tat)
     if item is None:
         return Decision(Verdict.ALLOWED)
-    return _count_item(conn, subject=subject, issued_at=issued_at, item=item, now=now, limits=limits)
+    return _count_item(conn, person=person, item=item, now=now, limits=limits)
 
 
-def take_item(
-    conn: Connection, *, subject: str, issued_at: float, item: str, now: float, limits: Limits
-) -> Decision:
+def take_item(conn: Connection, *, person: Person, item: str, now: float, limits: Limits) -> Decision:
     """Count an item learnt only after the read (what a search found) against the day's allowance."""
-    repo.lock_person(conn, subject)
-    return _count_item(conn, subject=subject, issued_at=issued_at, item=item, now=now, limits=limits)
-
-
-def mark_suspended(conn: Connection, *, subject: str, trip_at: float) -> None:
-    """Identity confirmed the suspension for the trip at `trip_at`."""
-    repo.mark_suspended(conn, subject, day_of(trip_at), trip_at)
+    repo.lock_person(conn, person.subject)
+    return _count_item(conn, person=person, item=item, now=now, limits=limits)
 
 
 def forget_old_days(conn: Connection, *, now: float) -> int:
-    """Drop daily rows older than `KEEP_DAYS`; how many reads were dropped."""
-    keep_from = datetime.fromtimestamp(now, UTC).date() - timedelta(days=KEEP_DAYS)
-    return repo.forget_before(conn, keep_from.isoformat())
+    """Drop daily rows older than `KEEP_DAYS` (trips older than `KEEP_TRIP_DAYS`); how many reads
+    were dropped."""
+    today = datetime.fromtimestamp(now, UTC).date()
+    return repo.forget_before(
+        conn,
+        reads_before=(today - timedelta(days=KEEP_DAYS)).isoformat(),
+        trips_before=(today - timedelta(days=KEEP_TRIP_DAYS)).isoformat(),
+    )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -36,37 +34,16 @@ def set_tat(conn: Connection, subject: str, tat: float) -> None:
     conn.execute(update(rates).where(rates.c.subject == subject).values(tat=tat))
 
 
-@dataclass(frozen=True)
-class Trip:
-    """A person going over the daily limit, and whether identity confirmed their suspension."""
-
-    tripped_at: float
-    suspended: bool
-
-
-def last_trip(conn: Connection, subject: str, day: str) -> Trip | None:
-    """The person's latest trip over the limit on `day`, if any."""
-    row = conn.execute(
-        select(limit_trips.c.tripped_at, limit_trips.c.suspended)
-        .where(limit_trips.c.subject == subject, limit_trips.c.day == day)
-        .order_by(limit_trips.c.tripped_at.desc())
-        .limit(1)
-    ).first()
-    return Trip(float(row.tripped_at), bool(row.suspended)) if row else None
+def last_trip(conn: Connection, subject: str) -> float | None:
+    """When the person last went over the daily limit (any day still kept), if they did."""
+    return conn.execute(
+        select(func.max(limit_trips.c.tripped_at)).where(limit_trips.c.subject == subject)
+    ).scalar_one_or_none()
 
 
 def add_trip(conn: Connection, subject: str, day: str, at: float) -> None:
-    """Record that the person went over the limit at `at` (not yet suspended)."""
-    _insert_ignoring_duplicates(conn, limit_trips, subject=subject, day=day, tripped_at=at, suspended=False)
-
-
-def mark_suspended(conn: Connection, subject: str, day: str, at: float) -> None:
-    """Record that identity confirmed the suspension of the trip at `at`."""
-    conn.execute(
-        update(limit_trips)
-        .where(limit_trips.c.subject == subject, limit_trips.c.day == day, limit_trips.c.tripped_at == at)
-        .values(suspended=True)
-    )
+    """Record that the person went over the limit at `at`."""
+    _insert_ignoring_duplicates(conn, limit_trips, subject=subject, day=day, tripped_at=at)
 
 
 def read_at(conn: Connection, subject: str, day: str, item: str) -> float | None:
@@ -101,8 +78,9 @@ def count_read(conn: Connection, subject: str, day: str, item: str, at: float, *
         conn.execute(insert(daily_reads).values(subject=subject, day=day, item=item, read_at=at))
 
 
-def forget_before(conn: Connection, day: str) -> int:
-    """Drop the daily reads and trips of days before `day`; how many reads were dropped."""
-    dropped = conn.execute(delete(daily_reads).where(daily_reads.c.day < day)).rowcount
-    conn.execute(delete(limit_trips).where(limit_trips.c.day < day))
+def forget_before(conn: Connection, *, reads_before: str, trips_before: str) -> int:
+    """Drop the daily reads of days before `reads_before` and the trips of days before
+    `trips_before`; how many reads were dropped."""
+    dropped = conn.execute(delete(daily_reads).where(daily_reads.c.day < reads_before)).rowcount
+    conn.execute(delete(limit_trips).where(limit_trips.c.day < trips_before))
     return int(dropped or 0)

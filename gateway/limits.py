@@ -9,14 +9,16 @@ import hashlib
 import time
 from collections.abc import Callable
 
+from sqlalchemy import Connection
+
 from contactpoint.platform.audited import AuditedRequest
 from contactpoint.platform.auth import Principal
-from contactpoint.platform.db import Database
-from contactpoint.platform.errors import ContactPointError, ResourceExhausted
+from contactpoint.platform.db import Database, TransactionConflict
+from contactpoint.platform.errors import ContactPointError, ResourceExhausted, Unavailable
 from contactpoint.platform.logging import get_logger
 from contactpoint.records.v1 import records_service_pb2 as records_pb
 from gateway import allowance
-from gateway.allowance import Decision, Limits, Verdict
+from gateway.allowance import Decision, Limits, Person, Verdict
 from gateway.identity_client import IdentityClient
 
 log = get_logger(__name__)
@@ -47,42 +49,47 @@ class Allowances:
     """Each person's rate and daily limit, shared by every gateway replica through `db`."""
 
     def __init__(
-        self, db: Database, limits: Limits, identity: IdentityClient, clock: Callable[[], float] = time.time
+        self,
+        db: Database,
+        limits: Limits,
+        identity: IdentityClient,
+        cut_off: Callable[[str], float | None],
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
         self.limits = limits
         self._identity = identity
+        self._cut_off = cut_off
         self._clock = clock
+
+    def _person(self, principal: Principal) -> Person:
+        return Person(principal.subject, principal.issued_at, self._cut_off(principal.subject))
+
+    async def _decide(self, decide: Callable[[Connection], Decision]) -> Decision:
+        """One allowance transaction; a lost race (a deadlock) is run again once."""
+        try:
+            return await self._db.write(decide)
+        except TransactionConflict:
+            try:
+                return await self._db.write(decide)
+            except TransactionConflict as exc:
+                raise Unavailable("the allowance store is busy; retry") from exc
 
     async def take_read(self, principal: Principal, call: AuditedRequest, item: str | None) -> None:
         """Spend one read of the person's rate (and count `item` for the day, when known); raises
         ResourceExhausted when refused."""
-        now = self._clock()
-        decision = await self._db.write(
-            lambda c: allowance.take_read(
-                c,
-                subject=principal.subject,
-                issued_at=principal.issued_at,
-                item=item,
-                now=now,
-                limits=self.limits,
-            )
+        now, person = self._clock(), self._person(principal)
+        decision = await self._decide(
+            lambda c: allowance.take_read(c, person=person, item=item, now=now, limits=self.limits)
         )
         await self._enforce(decision, principal, call)
 
     async def take_item(self, principal: Principal, call: AuditedRequest, item: str) -> None:
         """Count what a read turned out to be (a search's result) for the day; raises
         ResourceExhausted when that goes over the daily limit."""
-        now = self._clock()
-        decision = await self._db.write(
-            lambda c: allowance.take_item(
-                c,
-                subject=principal.subject,
-                issued_at=principal.issued_at,
-                item=item,
-                now=now,
-                limits=self.limits,
-            )
+        now, person = self._clock(), self._person(principal)
+        decision = await self._decide(
+            lambda c: allowance.take_item(c, person=person, item=item, now=now, limits=self.limits)
         )
         await self._enforce(decision, principal, call)
 
@@ -91,9 +98,9 @@ class Allowances:
         now = self._clock()
         return await self._db.write(lambda c: allowance.forget_old_days(c, now=now))
 
-    async def _suspend(self, principal: Principal, call: AuditedRequest, trip_at: float) -> None:
-        """Suspend the account through identity; until that is confirmed, every read by this
-        person is refused (and the next one tries again)."""
+    async def _suspend(self, principal: Principal, call: AuditedRequest) -> None:
+        """Suspend the account through identity. Until every verifier sees the suspension, each
+        read by this person is refused (and, after a few seconds, the suspension asked for again)."""
         try:
             await self._identity.suspend(
                 principal.name, f"over the daily limit of {self.limits.daily_records} distinct children"
@@ -102,9 +109,6 @@ class Allowances:
             call.details.append("suspending the account failed; will retry")
             log.error("limits.suspend_failed", subject=principal.subject)
             return
-        await self._db.write(
-            lambda c: allowance.mark_suspended(c, subject=principal.subject, trip_at=trip_at)
-        )
         call.details.append("account suspended")
 
     async def _enforce(self, decision: Decision, principal: Principal, call: AuditedRequest) -> None:
@@ -120,8 +124,8 @@ class Allowances:
             )
         call.severity = "HIGH"
         call.details.append(f"daily limit of {self.limits.daily_records} distinct children reached")
-        if decision.suspend and decision.trip_at is not None:
-            await self._suspend(principal, call, decision.trip_at)
+        if decision.suspend:
+            await self._suspend(principal, call)
         raise ResourceExhausted(
             f"the daily limit of {self.limits.daily_records} distinct children is reached; the account "
             "is suspended until an administrator reinstates it",

@@ -36,7 +36,7 @@ async def build(settings: GatewaySettings) -> Built:
     identity_client = IdentityClient(identity, token)
     db = Database(settings.database_url)
     allowances = Allowances(
-        db, Limits(settings.rate_per_minute, settings.daily_record_limit), identity_client
+        db, Limits(settings.rate_per_minute, settings.daily_record_limit), identity_client, verifier.cut_off
     )
     servicer = GatewayServicer(
         identity=identity_client,

@@ -3,7 +3,7 @@ replica. The Alembic history in migrations/ creates them."""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, Index, MetaData, String, Table
+from sqlalchemy import Column, Float, Index, MetaData, String, Table
 
 metadata = MetaData()
 
@@ -26,14 +26,14 @@ daily_reads = Table(
 )
 Index("ix_daily_reads_day", daily_reads.c.day)
 
-# When a person went over the daily limit (and was suspended). After an administrator reinstates
-# them, reads counted before this moment no longer count.
+# When a person went over the daily limit (and was to be suspended). Until identity's suspension
+# of them is seen, every read is refused; after an administrator reinstates them, reads counted
+# before this moment no longer count. Kept for weeks, not days: a suspension that never landed is
+# not forgotten overnight.
 limit_trips = Table(
     "limit_trips",
     metadata,
     Column("subject", String(64), primary_key=True),
     Column("day", String(10), primary_key=True),
     Column("tripped_at", Float, primary_key=True),
-    # Whether identity confirmed the suspension; until it does, every read is refused.
-    Column("suspended", Boolean, nullable=False, default=False),
 )

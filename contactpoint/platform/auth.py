@@ -117,6 +117,13 @@ class TokenVerifier:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
+    def cut_off(self, subject: str) -> float | None:
+        """When identity last cut `subject`'s tokens off (a suspension), Unix seconds, if it did."""
+        if self._state is None:
+            return None
+        ms = self._state.tokens_not_before.get(subject)
+        return ms / 1000 if ms is not None else None
+
     def verify(self, token: str) -> Principal:
         """The principal a token names; Unauthenticated when it is bad, expired or revoked."""
         if self._state is None or time.monotonic() - self._fresh_at > self._max_staleness:

@@ -107,7 +107,7 @@ def rotate_service_secret(conn: Connection, *, name: str) -> NewSecret:
     already issued run out within their lifetime — disable the account to end them now)."""
     account = _machine(conn, name)
     secret = secrets.token_urlsafe(32)
-    repository.update_account(conn, account.id, secret_hash=credentials.hash_secret(secret))
+    repository.update_account(conn, account.id, secret_hash=credentials.hash_machine_secret(secret))
     return NewSecret(str(account.client_id), secret)
 
 

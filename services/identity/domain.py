@@ -219,7 +219,7 @@ def create_service_account(
         repository.update_account(
             conn,
             existing.id,
-            secret_hash=credentials.hash_secret(secret),
+            secret_hash=credentials.hash_machine_secret(secret),
             organisation=organisation,
             roles=[role],
         )
@@ -234,7 +234,7 @@ def create_service_account(
                 name=name,
                 organisation=organisation,
                 roles=[role],
-                secret_hash=credentials.hash_secret(secret),
+                secret_hash=credentials.hash_machine_secret(secret),
                 now=_now(),
                 client_id=client_id,
             )
@@ -247,8 +247,11 @@ def issue_service_token(
     conn: Connection, *, client_id: str, client_secret: str, issuer: TokenIssuer
 ) -> IssuedToken:
     """A token for a machine account whose secret matches (checked here, in this thread)."""
-    account = repository.account_by_client_id(conn, client_id) if client_id else None
-    ok = credentials.verify_secret(account.secret_hash if account else None, client_secret)
+    account = repository.account_by_client_id(conn, client_id) if plausible_client_id(client_id) else None
+    stored = account.secret_hash if account else None
+    ok = credentials.check_machine_secret(stored, client_secret)
+    if ok is None:
+        ok = credentials.verify_secret(stored, client_secret)
     return service_token(account, secret_ok=ok, issuer=issuer)
 
 

@@ -35,7 +35,7 @@ from contactpoint.platform.errors import (
 )
 from contactpoint.platform.interceptor import request_id_of
 from contactpoint.platform.types import Context
-from services.identity import administration, domain, login, repository
+from services.identity import administration, credentials, domain, login, repository
 from services.identity.hashing import Hashing
 from services.identity.sealing import Sealer
 from services.identity.settings import IdentitySettings
@@ -112,9 +112,10 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             if plausible
             else None
         )
-        ok = await self._hashing.machines.verify(
-            account.secret_hash if account else None, request.client_secret
-        )
+        stored = account.secret_hash if account else None
+        ok = credentials.check_machine_secret(stored, request.client_secret)
+        if ok is None:  # an Argon2 hash from before machine secrets were hashed fast
+            ok = await self._hashing.machines.verify(stored, request.client_secret)
         issued = domain.service_token(account, secret_ok=ok, issuer=self._issuer)
         return pb.IssueServiceTokenResponse(
             access_token=issued.token, expire_time=timestamp(issued.expire_time)

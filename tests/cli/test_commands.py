@@ -83,8 +83,8 @@ def test_create_user_and_service_account(tmp_path: Path) -> None:
             c=creds["client_id"],
         )
     )
-    # Stored only as an Argon2id hash, never the secret itself.
-    assert stored.startswith("$argon2id$") and creds["client_secret"] not in stored
+    # Stored only as a hash (SHA-256 of a 256-bit random secret), never the secret itself.
+    assert stored.startswith("sha256$") and creds["client_secret"] not in stored
 
 
 def test_explicit_database_url_wins_over_data_dir(databases: DatabaseFactory, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from contactpoint.platform import migrate
 from contactpoint.platform.db import Database
 from gateway import allowance
-from gateway.allowance import Limits, Verdict, gcra
+from gateway.allowance import Limits, Person, Verdict, gcra
 from gateway.main import MIGRATIONS
 
 NOON = datetime(2026, 12, 2, 12, 0, tzinfo=UTC).timestamp()
@@ -47,15 +47,24 @@ def db(database_url: str) -> Database:
     database.dispose()
 
 
-def read(
-    db: Database, item: str | None, *, now: float = NOON, issued_at: float = NOON - 60, **limits: int
-) -> Verdict:
+def decide(
+    db: Database,
+    item: str | None,
+    *,
+    now: float = NOON,
+    issued_at: float = NOON - 60,
+    cut_off: float | None = None,
+    **limits: int,
+) -> allowance.Decision:
     values = {"rate_per_minute": 1000, "daily_records": 3, **limits}
+    person = Person("p-1", issued_at, cut_off)
     return db.run_sync(
-        lambda c: allowance.take_read(
-            c, subject="p-1", issued_at=issued_at, item=item, now=now, limits=Limits(**values)
-        )
-    ).verdict
+        lambda c: allowance.take_read(c, person=person, item=item, now=now, limits=Limits(**values))
+    )
+
+
+def read(db: Database, item: str | None, **kwargs: float) -> Verdict:
+    return decide(db, item, **kwargs).verdict  # type: ignore[arg-type]
 
 
 def test_distinct_children_a_day_rereads_free_and_a_trip(db: Database) -> None:
@@ -63,31 +72,31 @@ def test_distinct_children_a_day_rereads_free_and_a_trip(db: Database) -> None:
     # Re-reading a child already read today costs nothing more.
     assert read(db, "child:2") is Verdict.ALLOWED
     # The fourth distinct child goes over: a trip (the caller suspends the account).
-    assert read(db, "child:4") is Verdict.OVER_DAILY_LIMIT
-    # With the same token, still over, even for a child read before.
-    assert read(db, "child:5", now=NOON + 1) is Verdict.STILL_OVER_DAILY_LIMIT
-    assert read(db, "child:1", now=NOON + 1) is Verdict.STILL_OVER_DAILY_LIMIT
-    # Until identity confirms the suspension, even a new token is refused (and the caller retries).
+    over = decide(db, "child:4")
+    assert (over.verdict, over.suspend) == (Verdict.OVER_DAILY_LIMIT, True)
+    # With the same token, still over, even for a child read before; the suspension is not asked
+    # for again while it may still be on its way to the verifiers.
+    again = decide(db, "child:1", now=NOON + 1)
+    assert (again.verdict, again.suspend) == (Verdict.STILL_OVER_DAILY_LIMIT, False)
+    # A new token while the suspension has not been seen (identity unreachable): still over, and
+    # after a few seconds the suspension is asked for again.
     fresh = NOON + 600
-    decision = db.run_sync(
-        lambda c: allowance.take_read(
-            c, subject="p-1", issued_at=fresh, item="child:4", now=fresh, limits=Limits(1000, 3)
-        )
-    )
-    assert (decision.verdict, decision.suspend, decision.trip_at) == (
-        Verdict.STILL_OVER_DAILY_LIMIT,
-        True,
-        NOON,
-    )
-    db.run_sync(lambda c: allowance.mark_suspended(c, subject="p-1", trip_at=NOON))
-    # Suspended, reinstated and logged in again: a fresh allowance from the trip on.
-    assert [read(db, f"child:{i}", now=fresh + i, issued_at=fresh) for i in (4, 5, 6)] == [
+    unseen = decide(db, "child:4", now=fresh, issued_at=fresh)
+    assert (unseen.verdict, unseen.suspend) == (Verdict.STILL_OVER_DAILY_LIMIT, True)
+    # Suspended (identity cut the tokens off just after the trip), reinstated, logged in again:
+    # a fresh allowance from the trip on.
+    cut = NOON + 0.2
+    assert [read(db, f"child:{i}", now=fresh + i, issued_at=fresh, cut_off=cut) for i in (4, 5, 6)] == [
         Verdict.ALLOWED
     ] * 3
-    assert read(db, "child:7", now=fresh + 10, issued_at=fresh) is Verdict.OVER_DAILY_LIMIT
-    # The next (UTC) day starts afresh for a token issued that day.
+    assert read(db, "child:7", now=fresh + 10, issued_at=fresh, cut_off=cut) is Verdict.OVER_DAILY_LIMIT
+    # Had no suspension been seen, even the next day: a trip is not forgotten overnight.
     tomorrow = NOON + 86_400
-    assert read(db, "child:7", now=tomorrow, issued_at=tomorrow - 60) is Verdict.ALLOWED
+    assert read(db, "child:9", now=tomorrow, issued_at=tomorrow - 60) is Verdict.STILL_OVER_DAILY_LIMIT
+    # With the suspension seen, the next day starts afresh.
+    assert (
+        read(db, "child:9", now=tomorrow + 1, issued_at=tomorrow - 60, cut_off=fresh + 11) is Verdict.ALLOWED
+    )
 
 
 def test_searches_count_and_rate_refusals_do_not(db: Database) -> None:
@@ -99,8 +108,7 @@ def test_searches_count_and_rate_refusals_do_not(db: Database) -> None:
         verdict = db.run_sync(
             lambda c, i=i: allowance.take_item(
                 c,
-                subject="p-1",
-                issued_at=NOON - 60,
+                person=Person("p-1", NOON - 60),
                 item=f"search:{i}",
                 now=NOON + 31,
                 limits=Limits(1000, 3),

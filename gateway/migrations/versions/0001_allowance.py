@@ -33,7 +33,6 @@ def upgrade() -> None:
         sa.Column("subject", sa.String(64), primary_key=True),
         sa.Column("day", sa.String(10), primary_key=True),
         sa.Column("tripped_at", sa.Float, primary_key=True),
-        sa.Column("suspended", sa.Boolean, nullable=False),
     )
 
 

@@ -3,6 +3,7 @@ every token it signed has expired, and verifiers elsewhere learn both without a 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
@@ -79,3 +80,30 @@ async def test_tokens_of_both_keys_verify_after_a_rotation(database_url: str, tm
                 await eventually(both_verify)
             finally:
                 await verifier.stop()
+
+
+async def test_a_flood_of_bad_token_requests_never_keeps_a_platform_service_waiting(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Machine secrets are random and checked in microseconds (no Argon2), so hundreds of wrong
+    IssueServiceToken calls at once neither queue up nor starve the platform's own renewals."""
+    settings = identity_settings(database_url, tmp_path)
+    async with running_identity(settings) as (_, target):
+        real = platform_account(database_url, "records")
+        async with grpc.aio.insecure_channel(target) as channel:
+            stub = pb_grpc.IdentityServiceStub(channel)
+
+            async def attempt(client_id: str, secret: str) -> grpc.StatusCode:
+                try:
+                    await stub.IssueServiceToken(
+                        pb.IssueServiceTokenRequest(client_id=client_id, client_secret=secret)
+                    )
+                except grpc.aio.AioRpcError as exc:
+                    return exc.code()
+                return grpc.StatusCode.OK
+
+            flood = [attempt(f"council-{i}-0123456789ab", "guess" * 8) for i in range(200)]
+            flood += [attempt(real["client_id"], "wrong secret" * 4) for _ in range(100)]
+            codes = await asyncio.gather(*flood, attempt(real["client_id"], real["client_secret"]))
+    assert codes[-1] == grpc.StatusCode.OK
+    assert set(codes[:-1]) == {grpc.StatusCode.UNAUTHENTICATED}
