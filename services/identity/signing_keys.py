@@ -22,6 +22,9 @@ from contactpoint.platform.keys import key_id, load_or_create_signing_key, raw_p
 
 # Retired keys stay published this long beyond the token lifetime (clock skew between replicas).
 GRACE_SECONDS = 60.0
+# A new key is published this long before it signs, so that every verifier (polling twice a
+# second) knows it before the first token it signs arrives; until then the retired key signs.
+PUBLISH_LEAD_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,9 @@ class _Loaded:
     stamp: tuple[int, int]
     current: Ed25519PrivateKey
     published: dict[str, bytes]
+    # When the current key was put in place, and the key it replaced (if it still verifies).
+    current_since: float
+    previous: Ed25519PrivateKey | None
 
 
 def _retired_glob(path: Path) -> str:
@@ -51,13 +57,18 @@ class KeyRing:
     def _load(self) -> _Loaded:
         stamp = self._stamp()
         current = load_or_create_signing_key(self._path)
+        current_since = self._path.stat().st_mtime
         published = {key_id(current): raw_public_key(current)}
         cutoff = time.time() - self._keep
+        previous: tuple[float, Ed25519PrivateKey] | None = None
         for retired in sorted(self._path.parent.glob(_retired_glob(self._path))):
-            if retired.stat().st_mtime >= cutoff:
+            retired_at = retired.stat().st_mtime
+            if retired_at >= cutoff:
                 key = load_or_create_signing_key(retired)
                 published[key_id(key)] = raw_public_key(key)
-        return _Loaded(stamp, current, published)
+                if previous is None or retired_at > previous[0]:
+                    previous = (retired_at, key)
+        return _Loaded(stamp, current, published, current_since, previous[1] if previous else None)
 
     def refresh(self) -> None:
         """Pick up a rotation (cheap when nothing changed), and let expired retired keys go."""
@@ -66,8 +77,14 @@ class KeyRing:
 
     @property
     def current(self) -> Ed25519PrivateKey:
-        """The key that signs new tokens."""
-        return self._loaded.current
+        """The key that signs new tokens: the newest, once it has been published for
+        `PUBLISH_LEAD_SECONDS`; until then the key it replaced."""
+        if self._stamp() != self._loaded.stamp:
+            self._loaded = self._load()
+        loaded = self._loaded
+        if loaded.previous is not None and time.time() - loaded.current_since < PUBLISH_LEAD_SECONDS:
+            return loaded.previous
+        return loaded.current
 
     def public_keys(self) -> dict[str, bytes]:
         """Every key id that verifiers should accept, with its raw public key."""
