@@ -6,6 +6,7 @@ import grpc
 
 from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
+from contactpoint.platform.auth import ON_BEHALF_OF_KEY, Principal
 from contactpoint.platform.errors import Unauthenticated, Unavailable, from_rpc_error
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, TokenSource, token_refused, with_service_token
@@ -58,13 +59,18 @@ class IdentityClient:
                 raise Unauthenticated("invalid token") from exc
             raise Unavailable("identity is unavailable") from exc
 
-    async def suspend(self, username: str, reason: str) -> None:
-        """Suspend a person (over the daily record limit), through the administrators' path."""
-        request = identity_pb.SuspendAccountRequest(username=username, reason=reason)
+    async def suspend(self, person: Principal, reason: str) -> None:
+        """Suspend the person the gateway is refusing (over the daily record limit), through the
+        administrators' path; their own token goes with the call, so the gateway's credentials
+        alone can suspend nobody."""
+        request = identity_pb.SuspendAccountRequest(username=person.name, reason=reason)
+        for_person = (ON_BEHALF_OF_KEY, f"Bearer {person.token}")
         try:
             await with_service_token(
                 self._token,
-                lambda md: self._stub.SuspendAccount(request, metadata=md, timeout=PEER_TIMEOUT_SECONDS),
+                lambda md: self._stub.SuspendAccount(
+                    request, metadata=(*md, for_person), timeout=PEER_TIMEOUT_SECONDS
+                ),
             )
         except grpc.aio.AioRpcError as exc:
             log.error("identity.call_failed", call="SuspendAccount", code=exc.code().name)

@@ -103,7 +103,7 @@ class Allowances:
         read by this person is refused (and, after a few seconds, the suspension asked for again)."""
         try:
             await self._identity.suspend(
-                principal.name, f"over the daily limit of {self.limits.daily_records} distinct children"
+                principal, f"over the daily limit of {self.limits.daily_records} distinct children"
             )
         except ContactPointError:
             call.details.append("suspending the account failed; will retry")

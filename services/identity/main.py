@@ -55,7 +55,13 @@ async def build(settings: IdentitySettings) -> Built:
         per_username_per_minute=settings.logins_per_username_per_minute,
     )
     servicer = IdentityServicer(
-        db=db, issuer=issuer, settings=settings, sealer=sealer, audit=audit, hashing=hashing
+        db=db,
+        issuer=issuer,
+        settings=settings,
+        sealer=sealer,
+        audit=audit,
+        hashing=hashing,
+        verifier=verifier,
     )
     spec = ServiceSpec(
         servicer,

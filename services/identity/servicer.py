@@ -19,8 +19,10 @@ from contactpoint.platform.auth import (
     SERVICE,
     Access,
     Principal,
+    TokenVerifier,
     any_of,
     current_principal,
+    on_behalf_of_token,
     roles,
 )
 from contactpoint.platform.convert import timestamp
@@ -29,6 +31,7 @@ from contactpoint.platform.errors import (
     ContactPointError,
     FieldViolation,
     InvalidArgument,
+    PermissionDenied,
     ResourceExhausted,
     Unauthenticated,
     Unavailable,
@@ -69,6 +72,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         sealer: Sealer,
         audit: AuditWriter | None,
         hashing: Hashing,
+        verifier: TokenVerifier | None = None,
     ) -> None:
         self._db = db
         self._issuer = issuer
@@ -76,6 +80,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self._sealer = sealer
         self._audit = audit
         self._hashing = hashing
+        self._verifier = verifier
 
     async def _check_password(self, username: str, password: str) -> login.PasswordCheck:
         """The person's password, checked on the bounded Argon2 pool after the per-username
@@ -224,18 +229,30 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
 
         return await self._db.write(audited)
 
-    @staticmethod
-    def _scope() -> str | None:
-        """The organisation an administrator may act in; None for the platform's own gateway."""
+    def _scope(self, username: str, context: Context) -> str | None:
+        """The organisation an administrator may act in. The gateway (the only machine account
+        allowed here) suspends only the person it is refusing: their own token must travel with
+        the call (x-on-behalf-of) and name that username; then there is no organisation scope."""
         principal = current_principal()
-        return None if principal.kind == SERVICE else principal.organisation
+        if principal.kind != SERVICE:
+            return principal.organisation
+        token = on_behalf_of_token(context.invocation_metadata())
+        if token is None or self._verifier is None:
+            raise PermissionDenied("the gateway suspends only the person it acts for")
+        try:
+            person = self._verifier.verify(token)
+        except Unauthenticated as exc:
+            raise PermissionDenied("the person's token is not valid") from exc
+        if person.kind != PERSON or person.name != username:
+            raise PermissionDenied("the gateway suspends only the person it acts for")
+        return None
 
     async def SuspendAccount(
         self, request: pb.SuspendAccountRequest, context: Context
     ) -> pb.SuspendAccountResponse:
         async with self._administered("SuspendAccount", context) as call:
             call.details += [f"account: {request.username[:128]}", f"reason: {request.reason[:500]}"]
-            scope = self._scope()
+            scope = self._scope(request.username, context)
             await self._change(
                 call,
                 lambda c: administration.suspend(
@@ -249,7 +266,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     ) -> pb.ReinstateAccountResponse:
         async with self._administered("ReinstateAccount", context) as call:
             call.details += [f"account: {request.username[:128]}", f"reason: {request.reason[:500]}"]
-            scope = self._scope()
+            scope = self._scope(request.username, context)
             await self._change(
                 call,
                 lambda c: administration.reinstate(
@@ -262,7 +279,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def ResetTotp(self, request: pb.ResetTotpRequest, context: Context) -> pb.ResetTotpResponse:
         async with self._administered("ResetTotp", context) as call:
             call.details += [f"account: {request.username[:128]}", f"reason: {request.reason[:500]}"]
-            scope = self._scope()
+            scope = self._scope(request.username, context)
             enrolment = await self._change(
                 call,
                 lambda c: administration.reset_totp(

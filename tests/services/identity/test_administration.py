@@ -278,10 +278,25 @@ async def test_scoped_to_the_administrators_organisation_and_roles(world: World)
     )
     # None of that changed the account.
     assert await token_works(world, practitioner[0][1].removeprefix("Bearer "))
-    # The gateway may suspend (for the daily record limit), across organisations.
+    # The gateway may suspend only the person it acts for (over the daily record limit): their
+    # own token travels with the call. Its credentials alone, or another person's token, do not do.
+    daily = pb.SuspendAccountRequest(username="pat.practitioner", reason="daily record limit")
+    admin_token = admin[0][1]
+    for metadata in (world.gateway, (*world.gateway, ("x-on-behalf-of", admin_token))):
+        assert await refused(world.identity.SuspendAccount(daily, metadata=metadata)) == (
+            grpc.StatusCode.PERMISSION_DENIED
+        )
+    other = pb.SuspendAccountRequest(username="ada.admin", reason="daily record limit")
+    assert (
+        await refused(
+            world.identity.SuspendAccount(
+                other, metadata=(*world.gateway, ("x-on-behalf-of", practitioner[0][1]))
+            )
+        )
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
     await world.identity.SuspendAccount(
-        pb.SuspendAccountRequest(username="pat.practitioner", reason="daily record limit"),
-        metadata=world.gateway,
+        daily, metadata=(*world.gateway, ("x-on-behalf-of", practitioner[0][1]))
     )
     refusals = await world.events("SuspendAccount")
     assert {e.outcome for e in refusals} >= {"NOT_FOUND", "INVALID", "ALLOWED", "DENIED"}
