@@ -20,9 +20,10 @@ from sqlalchemy.exc import IntegrityError
 from contactpoint.platform.auth import ALGORITHM, ISSUER, PERSON, SERVICE, VerificationState
 from contactpoint.platform.errors import FailedPrecondition, FieldViolation, InvalidArgument, Unauthenticated
 from contactpoint.platform.keys import key_id, raw_public_key
+from contactpoint.platform.settings import ConfigurationError
 from services.identity import credentials, repository
 from services.identity.repository import Account
-from services.identity.sealing import Sealer, is_sealed
+from services.identity.sealing import Sealer, SealingError, is_sealed
 from services.identity.signing_keys import KeyRing
 
 # The platform's own machine accounts, one each, named for their service in the platform's
@@ -288,6 +289,21 @@ def verification_state(
             for subject, moment in repository.tokens_not_before(conn).items()
         },
     )
+
+
+def check_totp_key(conn: Connection, *, sealer: Sealer) -> None:
+    """ConfigurationError unless the TOTP key opens the stored secrets (a lost or swapped key file
+    would make every login fail; better not to start, and say why)."""
+    for account_id, stored in repository.person_totp_secrets(conn):
+        if is_sealed(stored):
+            try:
+                sealer.open(stored, account_id=account_id)
+            except SealingError as exc:
+                raise ConfigurationError(
+                    "the TOTP key file does not open the TOTP secrets stored in identity's database "
+                    "(a lost or different CONTACTPOINT_IDENTITY_TOTP_KEY_FILE)"
+                ) from exc
+            return
 
 
 def seal_legacy_totp_secrets(conn: Connection, *, sealer: Sealer) -> int:

@@ -40,6 +40,7 @@ async def build(settings: IdentitySettings) -> Built:
         )
 
     sealer = sealing.Sealer.from_file(settings.totp_key_path)
+    await db.read(lambda conn: domain.check_totp_key(conn, sealer=sealer))
     await db.write(lambda conn: domain.seal_legacy_totp_secrets(conn, sealer=sealer))
     verifier = TokenVerifier(local_state, poll_seconds=LOCAL_POLL_SECONDS)
     await verifier.refresh()

@@ -25,6 +25,7 @@ from contactpoint.platform.auth import TokenVerifier
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import Unauthenticated
 from contactpoint.platform.peers import ServiceToken, remote_state_source
+from contactpoint.platform.settings import ConfigurationError
 from services.audit.main import MIGRATIONS as AUDIT_MIGRATIONS
 from services.audit.main import build as build_audit
 from services.audit.settings import AuditSettings
@@ -345,3 +346,16 @@ async def test_totp_secrets_are_sealed_at_rest(world: World) -> None:
         db.dispose()
     assert stored.startswith("v1:")
     assert world.secrets["pat.practitioner"] not in stored
+
+
+async def test_identity_will_not_start_with_a_totp_key_that_does_not_open_the_secrets(
+    databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    url = databases.new("identity")
+    migrate.upgrade("identity", IDENTITY_MIGRATIONS, url)
+    settings = identity_settings(url, tmp_path)
+    create_user(url, "pat.practitioner", "practitioner")
+    settings.totp_key_path.unlink()  # lost: a new key would be made, opening nothing
+    with pytest.raises(ConfigurationError, match="TOTP key file"):
+        async with running_identity(settings):
+            pass
