@@ -193,9 +193,16 @@ class Suite:
                 proc.wait()
 
 
+def _is_suite_dir(path: Path) -> bool:
+    """Whether `path` holds a suite's data already (a folder `up` may treat as its own)."""
+    markers = [*(f"{svc}.db" for svc in SERVICES), "up.lock", "keys"]
+    return any((path / name).exists() for name in markers)
+
+
 def private_dir(path: Path) -> str | None:
-    """Create `path` readable by its owner only (0700), or make an existing one so; a warning
-    (one line) when it had been open to others."""
+    """Create `path` readable by its owner only (0700), or make an existing data dir so; a warning
+    (one line) when it had been open to others. A folder that holds no suite's data yet (say
+    `--data-dir .`) keeps its mode: the files made in it are private anyway, and the warning says so."""
     try:
         path.mkdir(mode=PRIVATE_DIR_MODE, parents=True)
     except FileExistsError:
@@ -206,6 +213,11 @@ def private_dir(path: Path) -> str | None:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077 == 0:
         return None
+    if not _is_suite_dir(path):
+        return (
+            f"{path} is open to other users (mode {mode:04o}) and left so, as it is not only the "
+            "suite's; its databases and keys are private (0600/0700), but a folder of its own is better"
+        )
     path.chmod(PRIVATE_DIR_MODE)
     return f"{path} was open to other users (mode {mode:04o}); it is now {PRIVATE_DIR_MODE:04o}"
 
@@ -214,7 +226,8 @@ def private_databases(data_dir: Path) -> list[str]:
     """Make the SQLite files in `data_dir` (databases, -wal, -shm) readable by their owner only;
     a warning for each that was not."""
     warnings = []
-    for path in sorted(data_dir.glob("*.db*")):
+    ours = tuple(f"{svc}.db" for svc in SERVICES)
+    for path in sorted(p for p in data_dir.glob("*.db*") if p.name.startswith(ours)):
         mode = stat.S_IMODE(path.stat().st_mode)
         if path.is_file() and mode & 0o077:
             path.chmod(0o600)

@@ -63,11 +63,22 @@ def test_private_dir_creates_and_tightens(tmp_path: Path) -> None:
     new = tmp_path / "a" / "var"
     assert private_dir(new) is None and mode(new) == 0o700
     assert private_dir(new) is None  # already private: nothing to say
+    # An existing data dir of the suite's that is open to others is tightened.
     shared = tmp_path / "shared"
     shared.mkdir(mode=0o755)
+    (shared / "identity.db").write_bytes(b"")
     warning = private_dir(shared)
     assert mode(shared) == 0o700
     assert warning is not None and str(shared) in warning and "0755" in warning and "\n" not in warning
+    # A folder that is not only the suite's (`--data-dir .`) keeps its mode, with a warning.
+    home = tmp_path / "home"
+    home.mkdir(mode=0o755)
+    (home / "notes.txt").write_text("mine")
+    (home / "other.db").write_bytes(b"")
+    (home / "other.db").chmod(0o644)
+    left = private_dir(home)
+    assert mode(home) == 0o755 and left is not None and "left so" in left and "\n" not in left
+    assert private_databases(home) == [] and mode(home / "other.db") == 0o644
 
 
 def test_private_databases_tightens_open_database_files(tmp_path: Path) -> None:
