@@ -3,6 +3,7 @@ SQLite and PostgreSQL: audit first, one event per request, shielding, and failin
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -32,6 +33,7 @@ from gateway.settings import GatewaySettings
 from services.audit.main import MIGRATIONS as AUDIT_MIGRATIONS
 from services.audit.main import build as build_audit
 from services.audit.settings import AuditSettings
+from services.identity import administration as identity_administration
 from services.identity.main import MIGRATIONS as IDENTITY_MIGRATIONS
 from services.records.main import MIGRATIONS as RECORDS_MIGRATIONS
 from services.records.main import build as build_records
@@ -343,3 +345,37 @@ async def test_hostile_input_is_recorded_not_refused_by_the_log(world: World) ->
     assert allowed.outcome == "ALLOWED" and "a\\u0000b\\u001b[31m" in allowed.detail
     [login] = [e for e in events if e.action == "Login" and e.outcome == "DENIED"]
     assert login.actor == "root\\u0000admin"
+
+
+async def test_login_is_unavailable_not_failed_when_identity_refuses_the_gateways_own_token(
+    world: World,
+) -> None:
+    """A person's right password must never read as "login failed" because the gateway's own
+    machine credentials were refused (rotated, disabled): that is the platform's fault."""
+    prac = create_user(world.identity_url, "pat.gatewayless", "practitioner")
+    db = Database(world.identity_url)
+    try:
+        await asyncio.to_thread(
+            db.run_sync, lambda c: identity_administration.rotate_service_secret(c, name="gateway")
+        )
+    finally:
+        db.dispose()
+    # The gateway's cached token still works until it is refused; make it be refused.
+    await world.gateway_server.stop(0)
+    async with AsyncExitStack() as stack:
+        _, target = await stack.enter_async_context(
+            running_service("gateway", GATEWAY_MIGRATIONS, build_gateway, world.gateway_settings)
+        )
+        gateway = pb_grpc.GatewayServiceStub(
+            await stack.enter_async_context(grpc.aio.insecure_channel(target))
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as login:
+            await gateway.Login(
+                pb.LoginRequest(
+                    username="pat.gatewayless",
+                    password=PASSWORD,
+                    totp_code=pyotp.TOTP(prac.totp_secret).now(),
+                )
+            )
+    assert login.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "login failed" not in (login.value.details() or "")

@@ -359,3 +359,53 @@ async def test_identity_will_not_start_with_a_totp_key_that_does_not_open_the_se
     with pytest.raises(ConfigurationError, match="TOTP key file"):
         async with running_identity(settings):
             pass
+
+
+async def test_each_role_against_each_administration_rpc(world: World) -> None:
+    """Only an administrator (and, for suspension, the gateway acting for that very person) may
+    call these; every other role and kind of account is refused, whatever it asks."""
+    people = {
+        "practitioner": "pat.practitioner",
+        "auditor": "avery.auditor",
+        "admin": "ada.admin",
+    }
+    for role in ("shield-override", "data-manager"):
+        name = f"role.{role.replace('-', '.')}"
+        roles = ("practitioner", role) if role == "shield-override" else (role,)
+        world.secrets[name] = create_user(world.identity_url, name, *roles, org=ORG_A).totp_secret
+        people[role] = name
+    tokens = {role: bearer(await world.login(name)) for role, name in people.items()}
+    council = create_service_account(world.identity_url, "council-roles", "council-system", org=ORG_A)
+    tokens["council-system"] = bearer(
+        (
+            await world.identity.IssueServiceToken(
+                pb.IssueServiceTokenRequest(client_id=council.client_id, client_secret=council.client_secret)
+            )
+        ).access_token
+    )
+    tokens["gateway"] = world.gateway
+    # Someone else, so that a suspension of theirs does not end a caller's token mid-test.
+    target = "role.target"
+    create_user(world.identity_url, target, "practitioner", org=ORG_A)
+    calls = {
+        "SuspendAccount": lambda md: world.identity.SuspendAccount(
+            pb.SuspendAccountRequest(username=target, reason="role check"), metadata=md
+        ),
+        "ReinstateAccount": lambda md: world.identity.ReinstateAccount(
+            pb.ReinstateAccountRequest(username=target, reason="role check"), metadata=md
+        ),
+        "ResetTotp": lambda md: world.identity.ResetTotp(pb.ResetTotpRequest(username=target), metadata=md),
+    }
+    outcomes = {}
+    for rpc, call in calls.items():
+        for role, metadata in tokens.items():
+            try:
+                await call(metadata)
+                outcomes[(rpc, role)] = grpc.StatusCode.OK
+            except grpc.aio.AioRpcError as exc:
+                outcomes[(rpc, role)] = exc.code()
+    allowed = {key for key, code in outcomes.items() if code == grpc.StatusCode.OK}
+    assert allowed == {(rpc, "admin") for rpc in calls}, outcomes
+    assert all(
+        code == grpc.StatusCode.PERMISSION_DENIED for key, code in outcomes.items() if key not in allowed
+    )
