@@ -194,15 +194,20 @@ class Suite:
 
 
 def _is_suite_dir(path: Path) -> bool:
-    """Whether `path` holds a suite's data already (a folder `up` may treat as its own)."""
-    markers = [*(f"{svc}.db" for svc in SERVICES), "up.lock", "keys"]
-    return any((path / name).exists() for name in markers)
+    """Whether `path` holds nothing but a suite's data (its databases, keys, lock and logs), so
+    that `up` may treat it as its own."""
+    ours = tuple(f"{svc}.db" for svc in SERVICES)
+    return all(
+        entry.name.startswith(ours) or entry.name in ("keys", "up.lock") or entry.name.endswith(".log")
+        for entry in path.iterdir()
+    )
 
 
 def private_dir(path: Path) -> str | None:
     """Create `path` readable by its owner only (0700), or make an existing data dir so; a warning
-    (one line) when it had been open to others. A folder that holds no suite's data yet (say
-    `--data-dir .`) keeps its mode: the files made in it are private anyway, and the warning says so."""
+    (one line) when it had been open to others. A folder that holds other things and no suite's data
+    (say `--data-dir .`) keeps its mode: the files made in it are private anyway, and the warning
+    says so."""
     try:
         path.mkdir(mode=PRIVATE_DIR_MODE, parents=True)
     except FileExistsError:
