@@ -7,6 +7,7 @@ server the PostgreSQL cases skip — except under CI=true, where a missing serve
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Iterator
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
+from services.identity import credentials
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "CONTACTPOINT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -29,6 +32,12 @@ def _postgres_reachable() -> str | None:
 
 
 _PG_PROBLEM = _postgres_reachable()
+
+# Tests make their accounts straight in identity's database, on the event loop that also runs the
+# in-process services: a fresh Argon2 hash (64 MiB, tens of milliseconds, far more under load) per
+# account would stall those services' token-verification polls. Every test account has the same
+# password, so its hash is made once per process (still a real Argon2id hash, checked for real).
+credentials.hash_secret = functools.lru_cache(maxsize=64)(credentials.hash_secret)
 
 
 class DatabaseFactory:
