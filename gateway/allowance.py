@@ -118,7 +118,8 @@ class Person:
 
 def _count_item(conn: Connection, *, person: Person, item: str, now: float, limits: Limits) -> Decision:
     day = day_of(now)
-    trip = repo.last_trip(conn, person.subject)
+    state = repo.day_state(conn, person.subject, day, item)
+    trip = state.trip
     if trip is not None:
         landed = person.cut_off is not None and person.cut_off >= trip - CLOCK_SKEW_SECONDS
         # Over already: a token from before the trip, or the suspension has not been seen yet
@@ -129,10 +130,10 @@ def _count_item(conn: Connection, *, person: Person, item: str, now: float, limi
     # After a trip, a suspension and a reinstatement, only reads since the trip count.
     since = trip if trip is not None else float("-inf")
     subject = person.subject
-    previous = repo.read_at(conn, subject, day, item)
+    previous = state.item_read_at
     if previous is not None and previous > since:
         return Decision(Verdict.ALLOWED)
-    if repo.count_since(conn, subject, day, since) >= limits.daily_records:
+    if state.counted >= limits.daily_records:
         repo.add_trip(conn, subject, day, now)
         return Decision(Verdict.OVER_DAILY_LIMIT, until_tomorrow(now), suspend=True)
     repo.count_read(conn, subject, day, item, now, known=previous is not None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -21,12 +23,13 @@ def lock_person(conn: Connection, subject: str) -> float:
     """Lock the person's allowance for this transaction (every replica's reads of one person go one
     at a time) and return their rate's theoretical arrival time (0 for someone new).
 
-    On PostgreSQL the row is locked FOR UPDATE; on SQLite the transaction already holds the
-    database's write lock (BEGIN IMMEDIATE)."""
-    _insert_ignoring_duplicates(conn, rates, subject=subject, tat=0.0)
-    return float(
-        conn.execute(select(rates.c.tat).where(rates.c.subject == subject).with_for_update()).scalar_one()
-    )
+    One statement: an upsert that leaves the row as it is but locks it (ON CONFLICT DO UPDATE
+    takes the row lock on PostgreSQL; on SQLite the transaction already holds the database's write
+    lock, BEGIN IMMEDIATE)."""
+    make = pg_insert if dialect_of(conn) == "postgresql" else sqlite_insert
+    stmt = make(rates).values(subject=subject, tat=0.0)
+    stmt = stmt.on_conflict_do_update(index_elements=[rates.c.subject], set_={"tat": rates.c.tat})
+    return float(conn.execute(stmt.returning(rates.c.tat)).scalar_one())
 
 
 def set_tat(conn: Connection, subject: str, tat: float) -> None:
@@ -34,36 +37,50 @@ def set_tat(conn: Connection, subject: str, tat: float) -> None:
     conn.execute(update(rates).where(rates.c.subject == subject).values(tat=tat))
 
 
-def last_trip(conn: Connection, subject: str) -> float | None:
-    """When the person last went over the daily limit (any day still kept), if they did."""
-    return conn.execute(
-        select(func.max(limit_trips.c.tripped_at)).where(limit_trips.c.subject == subject)
-    ).scalar_one_or_none()
+@dataclass(frozen=True)
+class DayState:
+    """What one read needs to know of the person's day, read in one statement: their latest trip
+    over the limit, when they last counted this item, and how many items they counted since the
+    trip (or all day)."""
+
+    trip: float | None
+    item_read_at: float | None
+    counted: int
+
+
+def day_state(conn: Connection, subject: str, day: str, item: str) -> DayState:
+    """The person's day, as far as one read of `item` is concerned."""
+    trip = (
+        select(func.max(limit_trips.c.tripped_at)).where(limit_trips.c.subject == subject).scalar_subquery()
+    )
+    item_read_at = (
+        select(daily_reads.c.read_at)
+        .where(daily_reads.c.subject == subject, daily_reads.c.day == day, daily_reads.c.item == item)
+        .scalar_subquery()
+    )
+    counted = (
+        select(func.count())
+        .select_from(daily_reads)
+        .where(
+            daily_reads.c.subject == subject,
+            daily_reads.c.day == day,
+            daily_reads.c.read_at > func.coalesce(trip, -1.0e18),
+        )
+        .scalar_subquery()
+    )
+    row = conn.execute(
+        select(trip.label("trip"), item_read_at.label("item_read_at"), counted.label("counted"))
+    ).one()
+    return DayState(
+        float(row.trip) if row.trip is not None else None,
+        float(row.item_read_at) if row.item_read_at is not None else None,
+        int(row.counted),
+    )
 
 
 def add_trip(conn: Connection, subject: str, day: str, at: float) -> None:
     """Record that the person went over the limit at `at`."""
     _insert_ignoring_duplicates(conn, limit_trips, subject=subject, day=day, tripped_at=at)
-
-
-def read_at(conn: Connection, subject: str, day: str, item: str) -> float | None:
-    """When the person last counted `item` on `day`, if they did."""
-    return conn.execute(
-        select(daily_reads.c.read_at).where(
-            daily_reads.c.subject == subject, daily_reads.c.day == day, daily_reads.c.item == item
-        )
-    ).scalar_one_or_none()
-
-
-def count_since(conn: Connection, subject: str, day: str, since: float) -> int:
-    """How many distinct items the person counted on `day` after `since`."""
-    return int(
-        conn.execute(
-            select(func.count()).where(
-                daily_reads.c.subject == subject, daily_reads.c.day == day, daily_reads.c.read_at > since
-            )
-        ).scalar_one()
-    )
 
 
 def count_read(conn: Connection, subject: str, day: str, item: str, at: float, *, known: bool) -> None:
