@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from contactpoint.platform.db import dialect_of
-from gateway.tables import daily_reads, limit_trips, rates
+from gateway.tables import daily_reads, limit_trips
 
 
 def _insert_ignoring_duplicates(conn: Connection, table: object, **values: object) -> None:
@@ -19,6 +19,23 @@ def _insert_ignoring_duplicates(conn: Connection, table: object, **values: objec
         conn.execute(sqlite_insert(table).values(**values).on_conflict_do_nothing())  # type: ignore[arg-type]
 
 
+# Prebuilt once: these run on every read, and building SQLAlchemy constructs per call cost more CPU
+# than the database work (bench/gateway_limits.py). The SQL is the same on PostgreSQL and SQLite.
+_LOCK = text(
+    "INSERT INTO rates (subject, tat) VALUES (:s, 0.0) "
+    "ON CONFLICT (subject) DO UPDATE SET tat = rates.tat RETURNING tat"
+)
+_SET_TAT = text("UPDATE rates SET tat = :t WHERE subject = :s")
+_DAY_STATE = text(
+    "SELECT (SELECT max(tripped_at) FROM limit_trips WHERE subject = :s) AS trip, "
+    "(SELECT read_at FROM daily_reads WHERE subject = :s AND day = :d AND item = :i) AS item_read_at, "
+    "(SELECT count(*) FROM daily_reads WHERE subject = :s AND day = :d AND read_at > "
+    "coalesce((SELECT max(tripped_at) FROM limit_trips WHERE subject = :s), -1.0e18)) AS counted"
+)
+_INSERT_READ = text("INSERT INTO daily_reads (subject, day, item, read_at) VALUES (:s, :d, :i, :t)")
+_UPDATE_READ = text("UPDATE daily_reads SET read_at = :t WHERE subject = :s AND day = :d AND item = :i")
+
+
 def lock_person(conn: Connection, subject: str) -> float:
     """Lock the person's allowance for this transaction (every replica's reads of one person go one
     at a time) and return their rate's theoretical arrival time (0 for someone new).
@@ -26,15 +43,12 @@ def lock_person(conn: Connection, subject: str) -> float:
     One statement: an upsert that leaves the row as it is but locks it (ON CONFLICT DO UPDATE
     takes the row lock on PostgreSQL; on SQLite the transaction already holds the database's write
     lock, BEGIN IMMEDIATE)."""
-    make = pg_insert if dialect_of(conn) == "postgresql" else sqlite_insert
-    stmt = make(rates).values(subject=subject, tat=0.0)
-    stmt = stmt.on_conflict_do_update(index_elements=[rates.c.subject], set_={"tat": rates.c.tat})
-    return float(conn.execute(stmt.returning(rates.c.tat)).scalar_one())
+    return float(conn.execute(_LOCK, {"s": subject}).scalar_one())
 
 
 def set_tat(conn: Connection, subject: str, tat: float) -> None:
     """Store the person's new theoretical arrival time."""
-    conn.execute(update(rates).where(rates.c.subject == subject).values(tat=tat))
+    conn.execute(_SET_TAT, {"s": subject, "t": tat})
 
 
 @dataclass(frozen=True)
@@ -50,27 +64,7 @@ class DayState:
 
 def day_state(conn: Connection, subject: str, day: str, item: str) -> DayState:
     """The person's day, as far as one read of `item` is concerned."""
-    trip = (
-        select(func.max(limit_trips.c.tripped_at)).where(limit_trips.c.subject == subject).scalar_subquery()
-    )
-    item_read_at = (
-        select(daily_reads.c.read_at)
-        .where(daily_reads.c.subject == subject, daily_reads.c.day == day, daily_reads.c.item == item)
-        .scalar_subquery()
-    )
-    counted = (
-        select(func.count())
-        .select_from(daily_reads)
-        .where(
-            daily_reads.c.subject == subject,
-            daily_reads.c.day == day,
-            daily_reads.c.read_at > func.coalesce(trip, -1.0e18),
-        )
-        .scalar_subquery()
-    )
-    row = conn.execute(
-        select(trip.label("trip"), item_read_at.label("item_read_at"), counted.label("counted"))
-    ).one()
+    row = conn.execute(_DAY_STATE, {"s": subject, "d": day, "i": item}).one()
     return DayState(
         float(row.trip) if row.trip is not None else None,
         float(row.item_read_at) if row.item_read_at is not None else None,
@@ -85,14 +79,7 @@ def add_trip(conn: Connection, subject: str, day: str, at: float) -> None:
 
 def count_read(conn: Connection, subject: str, day: str, item: str, at: float, *, known: bool) -> None:
     """Count `item` for the person on `day` at `at` (`known`: a row for it exists already)."""
-    if known:
-        conn.execute(
-            update(daily_reads)
-            .where(daily_reads.c.subject == subject, daily_reads.c.day == day, daily_reads.c.item == item)
-            .values(read_at=at)
-        )
-    else:
-        conn.execute(insert(daily_reads).values(subject=subject, day=day, item=item, read_at=at))
+    conn.execute(_UPDATE_READ if known else _INSERT_READ, {"s": subject, "d": day, "i": item, "t": at})
 
 
 def forget_before(conn: Connection, *, reads_before: str, trips_before: str) -> int:
