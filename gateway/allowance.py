@@ -29,6 +29,8 @@ from sqlalchemy import Connection
 from gateway import allowance_repository as repo
 
 MINUTE = 60.0
+# A millisecond's slack: Unix times near 1.7e9 carry float rounding of about 1e-7 per step.
+SLACK = 1e-3
 # Daily rows are kept a little beyond their day, then dropped; trips for weeks.
 KEEP_DAYS = 2
 KEEP_TRIP_DAYS = 35
@@ -88,8 +90,7 @@ def gcra(tat: float, now: float, *, per_minute: int) -> Rate:
     (a full minute's worth at once)."""
     interval = MINUTE / per_minute
     new_tat = max(tat, now) + interval
-    # A millisecond's slack: Unix times near 1.7e9 carry float rounding of about 1e-7 per step.
-    if new_tat - now > MINUTE + 1e-3:
+    if new_tat - now > MINUTE + SLACK:
         return Rate(False, new_tat - MINUTE - now, tat)
     return Rate(True, 0.0, new_tat)
 
@@ -143,10 +144,10 @@ def _count_item(conn: Connection, *, person: Person, item: str, now: float, limi
 def take_read(conn: Connection, *, person: Person, item: str | None, now: float, limits: Limits) -> Decision:
     """Spend one read of the person's rate and, when the item read is known already (a child's
     id), count it against the day's allowance."""
-    rate = gcra(repo.lock_person(conn, person.subject), now, per_minute=limits.rate_per_minute)
-    if not rate.allowed:
-        return Decision(Verdict.RATE_LIMITED, rate.retry_after)
-    repo.set_tat(conn, person.subject, rate.tat)
+    interval = MINUTE / limits.rate_per_minute
+    allowed, tat = repo.take_rate(conn, person.subject, now=now, interval=interval, window=MINUTE + SLACK)
+    if not allowed:
+        return Decision(Verdict.RATE_LIMITED, gcra(tat, now, per_minute=limits.rate_per_minute).retry_after)
     if item is None:
         return Decision(Verdict.ALLOWED)
     return _count_item(conn, person=person, item=item, now=now, limits=limits)

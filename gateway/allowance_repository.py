@@ -9,6 +9,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from contactpoint.platform.db import dialect_of
+from contactpoint.platform.ids import RANDOM
 from gateway.tables import daily_reads, limit_trips
 
 
@@ -25,7 +26,21 @@ _LOCK = text(
     "INSERT INTO rates (subject, tat) VALUES (:s, 0.0) "
     "ON CONFLICT (subject) DO UPDATE SET tat = rates.tat RETURNING tat"
 )
-_SET_TAT = text("UPDATE rates SET tat = :t WHERE subject = :s")
+# GCRA in the upsert itself: the row is locked, the read allowed (and `tat` moved on) or not, in
+# one statement. start = max(tat, now); the read is allowed when start + interval is within the
+# window, and then `grant_id` is set to this call's own random id (RETURNING shows only the new
+# row, so that id is how the caller learns whether its read was the one allowed).
+_TAKE_RATE = text(
+    "INSERT INTO rates (subject, tat, grant_id) VALUES (:s, :now + :interval, :grant) "
+    "ON CONFLICT (subject) DO UPDATE SET "
+    "grant_id = CASE "
+    "WHEN (CASE WHEN rates.tat > :now THEN rates.tat ELSE :now END) + :interval <= :now + :window "
+    "THEN :grant ELSE rates.grant_id END, "
+    "tat = CASE "
+    "WHEN (CASE WHEN rates.tat > :now THEN rates.tat ELSE :now END) + :interval <= :now + :window "
+    "THEN (CASE WHEN rates.tat > :now THEN rates.tat ELSE :now END) + :interval ELSE rates.tat END "
+    "RETURNING tat, grant_id"
+)
 _DAY_STATE = text(
     "SELECT (SELECT max(tripped_at) FROM limit_trips WHERE subject = :s) AS trip, "
     "(SELECT read_at FROM daily_reads WHERE subject = :s AND day = :d AND item = :i) AS item_read_at, "
@@ -46,9 +61,15 @@ def lock_person(conn: Connection, subject: str) -> float:
     return float(conn.execute(_LOCK, {"s": subject}).scalar_one())
 
 
-def set_tat(conn: Connection, subject: str, tat: float) -> None:
-    """Store the person's new theoretical arrival time."""
-    conn.execute(_SET_TAT, {"s": subject, "t": tat})
+def take_rate(
+    conn: Connection, subject: str, *, now: float, interval: float, window: float
+) -> tuple[bool, float]:
+    """Spend one read of the person's rate if it fits (GCRA), locking their row for the
+    transaction: (allowed, the theoretical arrival time now stored)."""
+    grant = RANDOM.hex_id()
+    params = {"s": subject, "now": now, "interval": interval, "window": window, "grant": grant}
+    row = conn.execute(_TAKE_RATE, params).one()
+    return row.grant_id == grant, float(row.tat)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ rates = Table(
     metadata,
     Column("subject", String(64), primary_key=True),
     Column("tat", Float, nullable=False),
+    # A fresh random id written by each allowed read: how the one-statement GCRA says "allowed".
+    Column("grant_id", String(32)),
 )
 
 # What each person read each (UTC) day: a child's id, or a search that found none or too many.
