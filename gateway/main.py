@@ -34,6 +34,7 @@ async def build(settings: GatewaySettings) -> Built:
     token = ServiceToken(identity, *settings.machine_credentials())
     verifier = remote_verifier(settings, identity, token)
     identity_client = IdentityClient(identity, token)
+    audit_writer = AuditWriter(audit, token)
     db = Database(settings.database_url)
     allowances = Allowances(
         db, Limits(settings.rate_per_minute, settings.daily_record_limit), identity_client, verifier.cut_off
@@ -41,7 +42,7 @@ async def build(settings: GatewaySettings) -> Built:
     servicer = GatewayServicer(
         identity=identity_client,
         records=RecordsClient(records, token),
-        audit=AuditWriter(audit, token),
+        audit=audit_writer,
         allowances=allowances,
         logins=PeerThrottle(settings.logins_per_peer_per_minute),
     )
@@ -50,7 +51,7 @@ async def build(settings: GatewaySettings) -> Built:
         pb_grpc.add_GatewayServiceServicer_to_server,
         DESCRIPTOR,
         ACCESS,
-        on_refused=servicer.record_refusal,
+        on_refused=audit_writer.record_refusal,
     )
 
     async def housekeeping() -> None:

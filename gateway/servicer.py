@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import asyncio
 
-import structlog
-
 from contactpoint.common.v1 import child_pb2
 from contactpoint.gateway.v1 import gateway_service_pb2 as pb
 from contactpoint.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 from contactpoint.platform.audited import AuditedRequest, AuditWriter
 from contactpoint.platform.auth import PERSON, PUBLIC, Access, Principal, current_principal, roles
 from contactpoint.platform.errors import (
-    ContactPointError,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
@@ -75,14 +72,6 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         self._audit = audit
         self._allowances = allowances
         self._logins = logins
-
-    async def record_refusal(self, action: str, caller: Principal | None, error: ContactPointError) -> None:
-        """The interceptor refused a request (no or a bad token, a role that may not call it, an
-        undecodable request): its one audit event. Unavailable when the log cannot take it."""
-        call = self._audit.request(action, str(structlog.contextvars.get_contextvars().get("request_id", "")))
-        if caller is not None:
-            call.by(caller)
-        await call.record(error)
 
     def _begin(self, action: str, context: Context) -> AuditedRequest:
         """The audit event of an admitted request, with the caller (if any) recorded."""

@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import TypeVar
 
 import grpc
 import structlog
+from sqlalchemy import Connection
 
 from contactpoint.audit.v1 import audit_service_pb2 as audit_pb
 from contactpoint.audit.v1 import audit_service_pb2_grpc as audit_grpc
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.auth import Principal
+from contactpoint.platform.db import Database
 from contactpoint.platform.errors import (
     ContactPointError,
     FailedPrecondition,
@@ -30,6 +34,7 @@ from contactpoint.platform.logging import get_logger
 from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, Metadata, TokenSource, with_service_token
 
 log = get_logger(__name__)
+T = TypeVar("T")
 # Bounds what a caller can make us write into the log (e.g. a failed login's username).
 MAX_ACTOR_LENGTH = 128
 MAX_DETAIL_LENGTH = 1000
@@ -126,6 +131,18 @@ class AuditedRequest:
             await self.auditor.append(self.event(exc))
             self.recorded = True
 
+    async def write(self, db: Database, change: Callable[[Connection], T]) -> T:
+        """Make `change` in one write transaction that commits only once this request's success is
+        in the log (if the log cannot take it, nothing is stored)."""
+        loop = asyncio.get_running_loop()
+
+        def audited(conn: Connection) -> T:
+            result = change(conn)
+            self.record_before_commit(loop)
+            return result
+
+        return await db.write(audited)
+
     def record_before_commit(self, loop: asyncio.AbstractEventLoop) -> None:
         """From a worker thread inside a write transaction: record the request's success and wait
         for the audit service to confirm it, so that a change is committed only once it is in the
@@ -150,6 +167,14 @@ class AuditWriter:
     def request(self, action: str, request_id: str) -> AuditedRequest:
         """An audit event for one request, written when the `async with` block ends."""
         return AuditedRequest(self, action, request_id)
+
+    async def record_refusal(self, action: str, caller: Principal | None, error: ContactPointError) -> None:
+        """The one audit event of a call the interceptor refused before its handler ran (the
+        services' refusal hooks); Unavailable when the log cannot take it."""
+        call = self.request(action, str(structlog.contextvars.get_contextvars().get("request_id", "")))
+        if caller is not None:
+            call.by(caller)
+        await call.record(error)
 
     async def _send(self, request: audit_pb.AppendEventRequest, metadata: Metadata) -> None:
         await self._stub.AppendEvent(request, metadata=metadata, timeout=PEER_TIMEOUT_SECONDS)

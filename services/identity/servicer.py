@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import TypeVar
 
-import structlog
 from sqlalchemy import Connection
 
 from contactpoint.identity.v1 import identity_service_pb2 as pb
@@ -56,7 +53,6 @@ ACCESS: dict[str, Access] = {
     "ResetTotp": ADMIN,
 }
 ADMINISTRATION = frozenset({"SuspendAccount", "ReinstateAccount", "ResetTotp"})
-T = TypeVar("T")
 DESCRIPTOR = pb.DESCRIPTOR.services_by_name["IdentityService"]
 
 
@@ -194,12 +190,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def record_refusal(self, action: str, caller: Principal | None, error: ContactPointError) -> None:
         """The interceptor refused a call to an administrator's RPC: record it (UNAVAILABLE when
         the log cannot take it, like every administrator's call)."""
-        if action not in ADMINISTRATION or self._audit is None:
-            return
-        call = self._audit.request(action, str(structlog.contextvars.get_contextvars().get("request_id", "")))
-        if caller is not None:
-            call.by(caller)
-        await call.record(error)
+        if action in ADMINISTRATION and self._audit is not None:
+            await self._audit.record_refusal(action, caller, error)
 
     def _issuance(self, username: str, context: Context) -> AuditedRequest | None:
         """The audit event of a token issued to a person (None when identity has no audit log)."""
@@ -217,17 +209,6 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         call = self._audit.request(action, request_id_of(context.invocation_metadata()))
         call.by(current_principal())
         return call
-
-    async def _change(self, call: AuditedRequest, change: Callable[[Connection], T]) -> T:
-        """Make `change` in one transaction that commits only once the audit log holds the call."""
-        loop = asyncio.get_running_loop()
-
-        def audited(conn: Connection) -> T:
-            result = change(conn)
-            call.record_before_commit(loop)
-            return result
-
-        return await self._db.write(audited)
 
     def _scope(self, username: str, context: Context) -> str | None:
         """The organisation an administrator may act in. The gateway (the only machine account
@@ -253,8 +234,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         async with self._administered("SuspendAccount", context) as call:
             call.details += [f"account: {request.username[:128]}", f"reason: {request.reason[:500]}"]
             scope = self._scope(request.username, context)
-            await self._change(
-                call,
+            await call.write(
+                self._db,
                 lambda c: administration.suspend(
                     c, username=request.username, reason=request.reason, scope=scope
                 ),
@@ -267,8 +248,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         async with self._administered("ReinstateAccount", context) as call:
             call.details += [f"account: {request.username[:128]}", f"reason: {request.reason[:500]}"]
             scope = self._scope(request.username, context)
-            await self._change(
-                call,
+            await call.write(
+                self._db,
                 lambda c: administration.reinstate(
                     c, username=request.username, reason=request.reason, scope=scope
                 ),
@@ -280,8 +261,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         async with self._administered("ResetTotp", context) as call:
             call.details += [f"account: {request.username[:128]}", f"reason: {request.reason[:500]}"]
             scope = self._scope(request.username, context)
-            enrolment = await self._change(
-                call,
+            enrolment = await call.write(
+                self._db,
                 lambda c: administration.reset_totp(
                     c,
                     username=request.username,

@@ -8,13 +8,9 @@ leaves. If the audit service cannot confirm, the call fails UNAVAILABLE.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import TypeVar
 
-import structlog
 from sqlalchemy import Connection
 
 from contactpoint.platform.audited import AuditedRequest, AuditWriter
@@ -29,7 +25,6 @@ from services.records import merging, review
 from services.records.model import AgeLimits
 from services.records.stewardship import KEEP_APART, LINK, Manager, is_task_id
 
-T = TypeVar("T")
 DATA_MANAGER_RPCS = ("NextReviewTask", "ResolveReviewTask", "MergeChildren", "UnmergeChildren", "SetShielded")
 DECISIONS = {pb.REVIEW_DECISION_LINK: LINK, pb.REVIEW_DECISION_KEEP_APART: KEEP_APART}
 
@@ -60,24 +55,9 @@ class DataManagerRpcs:
         return call
 
     async def record_refusal(self, action: str, caller: Principal | None, error: ContactPointError) -> None:
-        """The interceptor refused a call to a data manager's RPC: record it (the refusal stands)."""
-        if action not in DATA_MANAGER_RPCS or self._audit is None:
-            return
-        call = self._audit.request(action, str(structlog.contextvars.get_contextvars().get("request_id", "")))
-        if caller is not None:
-            call.by(caller)
-        await call.record(error)
-
-    async def _audited_write(self, call: AuditedRequest, work: Callable[[Connection], T]) -> T:
-        """Run `work` in one transaction that commits only once its audit event is confirmed."""
-        loop = asyncio.get_running_loop()
-
-        def run(conn: Connection) -> T:
-            result = work(conn)
-            call.record_before_commit(loop)
-            return result
-
-        return await self._db.write(run)
+        """The interceptor refused a call to a data manager's RPC: record it."""
+        if action in DATA_MANAGER_RPCS and self._audit is not None:
+            await self._audit.record_refusal(action, caller, error)
 
     @staticmethod
     def _manager(call: AuditedRequest) -> Manager:
@@ -97,7 +77,7 @@ class DataManagerRpcs:
                 call.details.append(f"task {view.task_id}; candidate {view.candidate.contactpoint_id}")
                 return view
 
-            view = await self._audited_write(call, work)
+            view = await call.write(self._db, work)
             answer = pb.NextReviewTaskResponse(
                 task=pb.ReviewTask(
                     task_id=view.task_id,
@@ -132,7 +112,7 @@ class DataManagerRpcs:
                 call.details.append(f"reason: {request.reason}")
                 return result
 
-            result = await self._audited_write(call, work)
+            result = await call.write(self._db, work)
         return pb.ResolveReviewTaskResponse(contactpoint_id=result)
 
     async def MergeChildren(
@@ -156,7 +136,7 @@ class DataManagerRpcs:
                 call.details.append(f"reason: {request.reason}")
                 return pb.MergeChildrenResponse(child=child)
 
-            answer = await self._audited_write(call, work)
+            answer = await call.write(self._db, work)
         return answer
 
     async def UnmergeChildren(
@@ -177,7 +157,7 @@ class DataManagerRpcs:
                 )
                 call.details.append(f"reason: {request.reason}")
 
-            await self._audited_write(call, work)
+            await call.write(self._db, work)
         return pb.UnmergeChildrenResponse()
 
     async def SetShielded(self, request: pb.SetShieldedRequest, context: Context) -> pb.SetShieldedResponse:
@@ -199,7 +179,7 @@ class DataManagerRpcs:
                 # Shielding changes who sees where a child lives: a high-severity event.
                 call.severity = "HIGH" if not request.shielded else "WARNING"
 
-            await self._audited_write(call, work)
+            await call.write(self._db, work)
         return pb.SetShieldedResponse()
 
 
