@@ -13,9 +13,11 @@ every gateway replica shares it and it survives a restart.
   after the trip), every read is refused and the suspension tried again; once it has been seen and
   an administrator has reinstated the person, a token issued after the trip starts afresh.
 
-Functions take a connection (one transaction, owned by the caller) and keyword arguments; none
-imports grpc. The person's row is locked for the transaction, so two replicas never both spend the
-last of one allowance.
+Functions take a connection, owned by the caller, and keyword arguments; none imports grpc. A read
+is `take_rate` (statements that each stand alone: spend the rate, and decide whatever can be
+decided without counting) and then, for a child not yet counted today, `take_item` (one
+transaction with the person's row locked first, so two replicas never both spend the last of one
+allowance).
 """
 
 from __future__ import annotations
@@ -117,44 +119,69 @@ class Person:
     cut_off: float | None = None
 
 
+def _over_already(person: Person, trip: float | None, now: float) -> Decision | None:
+    """Refused outright when the person went over the limit and either their token predates the
+    trip or identity's suspension has not been seen yet (identity was unreachable: then, after a
+    few seconds, the caller tries to suspend again)."""
+    if trip is None:
+        return None
+    landed = person.cut_off is not None and person.cut_off >= trip - CLOCK_SKEW_SECONDS
+    if person.issued_at <= trip or not landed:
+        retry = not landed and now - trip >= RESUSPEND_AFTER_SECONDS
+        return Decision(Verdict.STILL_OVER_DAILY_LIMIT, until_tomorrow(now), suspend=retry)
+    return None
+
+
+def _counted_since_trip(read_at: float | None, trip: float | None) -> bool:
+    """Whether an item was counted after the trip (or, with no trip, at all) today: after a trip,
+    a suspension and a reinstatement, only reads since the trip count."""
+    return read_at is not None and (trip is None or read_at > trip)
+
+
 def _count_item(conn: Connection, *, person: Person, item: str, now: float, limits: Limits) -> Decision:
     day = day_of(now)
     state = repo.day_state(conn, person.subject, day, item)
-    trip = state.trip
-    if trip is not None:
-        landed = person.cut_off is not None and person.cut_off >= trip - CLOCK_SKEW_SECONDS
-        # Over already: a token from before the trip, or the suspension has not been seen yet
-        # (identity was unreachable) — then the caller tries to suspend again.
-        if person.issued_at <= trip or not landed:
-            retry = not landed and now - trip >= RESUSPEND_AFTER_SECONDS
-            return Decision(Verdict.STILL_OVER_DAILY_LIMIT, until_tomorrow(now), suspend=retry)
-    # After a trip, a suspension and a reinstatement, only reads since the trip count.
-    since = trip if trip is not None else float("-inf")
-    subject = person.subject
-    previous = state.item_read_at
-    if previous is not None and previous > since:
+    refused = _over_already(person, state.trip, now)
+    if refused is not None:
+        return refused
+    if _counted_since_trip(state.item_read_at, state.trip):
         return Decision(Verdict.ALLOWED)
     if state.counted >= limits.daily_records:
-        repo.add_trip(conn, subject, day, now)
+        repo.add_trip(conn, person.subject, day, now)
         return Decision(Verdict.OVER_DAILY_LIMIT, until_tomorrow(now), suspend=True)
-    repo.count_read(conn, subject, day, item, now, known=previous is not None)
+    repo.count_read(conn, person.subject, day, item, now, known=state.item_read_at is not None)
     return Decision(Verdict.ALLOWED)
 
 
-def take_read(conn: Connection, *, person: Person, item: str | None, now: float, limits: Limits) -> Decision:
-    """Spend one read of the person's rate and, when the item read is known already (a child's
-    id), count it against the day's allowance."""
+def take_rate(
+    conn: Connection, *, person: Person, item: str | None, now: float, limits: Limits
+) -> Decision | None:
+    """Spend one read of the person's rate, deciding the read when that is all it needs: refused
+    over the rate or the daily limit, or allowed when no item is known yet (a search) or the item
+    (a child's id) is one already counted today. None: the item is new today and must be counted
+    by `take_item` (in a transaction of its own).
+
+    Each statement stands alone, so this may run outside a transaction (autocommit): a re-read is
+    one statement on PostgreSQL, the common read's whole cost."""
     interval = MINUTE / limits.rate_per_minute
-    allowed, tat = repo.take_rate(conn, person.subject, now=now, interval=interval, window=MINUTE + SLACK)
-    if not allowed:
-        return Decision(Verdict.RATE_LIMITED, gcra(tat, now, per_minute=limits.rate_per_minute).retry_after)
-    if item is None:
+    taken = repo.take_rate(
+        conn, person.subject, now=now, interval=interval, window=MINUTE + SLACK, day=day_of(now), item=item
+    )
+    if not taken.allowed:
+        wait = gcra(taken.tat, now, per_minute=limits.rate_per_minute).retry_after
+        return Decision(Verdict.RATE_LIMITED, wait)
+    refused = _over_already(person, taken.trip, now)
+    if refused is not None:
+        # A search too: nothing is read while the account is over (and the suspension is retried).
+        return refused
+    if item is None or _counted_since_trip(taken.item_read_at, taken.trip):
         return Decision(Verdict.ALLOWED)
-    return _count_item(conn, person=person, item=item, now=now, limits=limits)
+    return None
 
 
 def take_item(conn: Connection, *, person: Person, item: str, now: float, limits: Limits) -> Decision:
-    """Count an item learnt only after the read (what a search found) against the day's allowance."""
+    """Count an item against the day's allowance: a child about to be read for the first time
+    today, or what a search turned out to be. One transaction, with the person's row locked first."""
     repo.lock_person(conn, person.subject)
     return _count_item(conn, person=person, item=item, now=now, limits=limits)
 

@@ -21,7 +21,8 @@ def _insert_ignoring_duplicates(conn: Connection, table: object, **values: objec
 
 
 # Prebuilt once: these run on every read, and building SQLAlchemy constructs per call cost more CPU
-# than the database work (bench/gateway_limits.py). The SQL is the same on PostgreSQL and SQLite.
+# than the database work (bench/gateway_limits.py). The SQL is the same on PostgreSQL and SQLite,
+# but for `_TAKE_RATE_AND_ITEM` (PostgreSQL's data-modifying WITH).
 _LOCK = text(
     "INSERT INTO rates (subject, tat) VALUES (:s, 0.0) "
     "ON CONFLICT (subject) DO UPDATE SET tat = rates.tat RETURNING tat"
@@ -30,7 +31,7 @@ _LOCK = text(
 # one statement. start = max(tat, now); the read is allowed when start + interval is within the
 # window, and then `grant_id` is set to this call's own random id (RETURNING shows only the new
 # row, so that id is how the caller learns whether its read was the one allowed).
-_TAKE_RATE = text(
+_TAKE_RATE_SQL = (
     "INSERT INTO rates (subject, tat, grant_id) VALUES (:s, :now + :interval, :grant) "
     "ON CONFLICT (subject) DO UPDATE SET "
     "grant_id = CASE "
@@ -39,16 +40,30 @@ _TAKE_RATE = text(
     "tat = CASE "
     "WHEN (CASE WHEN rates.tat > :now THEN rates.tat ELSE :now END) + :interval <= :now + :window "
     "THEN (CASE WHEN rates.tat > :now THEN rates.tat ELSE :now END) + :interval ELSE rates.tat END "
-    "RETURNING tat, grant_id"
+    "RETURNING tat, grant_id, tripped_at"
+)
+_TAKE_RATE = text(_TAKE_RATE_SQL)
+_ITEM_READ_AT_SQL = "SELECT read_at FROM daily_reads WHERE subject = :s AND day = :d AND item = :i"
+_ITEM_READ_AT = text(_ITEM_READ_AT_SQL)
+# PostgreSQL: the rate and when the item was last counted, in one statement (one round trip). The
+# item's row comes from the statement's snapshot, which may predate the lock; that is safe for
+# the only use made of it, "already counted since the trip" (the trip itself is the locked row's
+# latest, and a counted item's row is never removed on its day). A row not yet visible only sends
+# the read the longer way, through `lock_person` and `day_state`.
+# (Both are composed of this module's constants only, never of input.)
+_TAKE_RATE_AND_ITEM = text(
+    f"WITH r AS ({_TAKE_RATE_SQL}) "  # noqa: S608
+    f"SELECT r.tat, r.grant_id, r.tripped_at, ({_ITEM_READ_AT_SQL}) AS item_read_at FROM r"
 )
 _DAY_STATE = text(
-    "SELECT (SELECT max(tripped_at) FROM limit_trips WHERE subject = :s) AS trip, "
-    "(SELECT read_at FROM daily_reads WHERE subject = :s AND day = :d AND item = :i) AS item_read_at, "
+    "SELECT (SELECT tripped_at FROM rates WHERE subject = :s) AS trip, "  # noqa: S608
+    f"({_ITEM_READ_AT_SQL}) AS item_read_at, "
     "(SELECT count(*) FROM daily_reads WHERE subject = :s AND day = :d AND read_at > "
-    "coalesce((SELECT max(tripped_at) FROM limit_trips WHERE subject = :s), -1.0e18)) AS counted"
+    "coalesce((SELECT tripped_at FROM rates WHERE subject = :s), -1.0e18)) AS counted"
 )
 _INSERT_READ = text("INSERT INTO daily_reads (subject, day, item, read_at) VALUES (:s, :d, :i, :t)")
 _UPDATE_READ = text("UPDATE daily_reads SET read_at = :t WHERE subject = :s AND day = :d AND item = :i")
+_SET_TRIP = text("UPDATE rates SET tripped_at = :t WHERE subject = :s")
 
 
 def lock_person(conn: Connection, subject: str) -> float:
@@ -61,15 +76,45 @@ def lock_person(conn: Connection, subject: str) -> float:
     return float(conn.execute(_LOCK, {"s": subject}).scalar_one())
 
 
+@dataclass(frozen=True)
+class RateTaken:
+    """One read against the person's rate: whether it was allowed, the theoretical arrival time
+    now stored, the person's latest trip, and when the item was last counted on the day (None
+    when unknown or never)."""
+
+    allowed: bool
+    tat: float
+    trip: float | None
+    item_read_at: float | None
+
+
+def _optional(value: object) -> float | None:
+    return float(value) if value is not None else None  # type: ignore[arg-type]
+
+
 def take_rate(
-    conn: Connection, subject: str, *, now: float, interval: float, window: float
-) -> tuple[bool, float]:
-    """Spend one read of the person's rate if it fits (GCRA), locking their row for the
-    transaction: (allowed, the theoretical arrival time now stored)."""
+    conn: Connection,
+    subject: str,
+    *,
+    now: float,
+    interval: float,
+    window: float,
+    day: str,
+    item: str | None,
+) -> RateTaken:
+    """Spend one read of the person's rate if it fits (GCRA), and say when `item` was last counted
+    on `day`. Each statement is safe on its own (it may run outside a transaction)."""
     grant = RANDOM.hex_id()
     params = {"s": subject, "now": now, "interval": interval, "window": window, "grant": grant}
-    row = conn.execute(_TAKE_RATE, params).one()
-    return row.grant_id == grant, float(row.tat)
+    if item is not None and dialect_of(conn) == "postgresql":
+        row = conn.execute(_TAKE_RATE_AND_ITEM, {**params, "d": day, "i": item}).one()
+        read_at = _optional(row.item_read_at)
+    else:
+        row = conn.execute(_TAKE_RATE, params).one()
+        read_at = None
+        if item is not None:
+            read_at = _optional(conn.execute(_ITEM_READ_AT, {"s": subject, "d": day, "i": item}).scalar())
+    return RateTaken(row.grant_id == grant, float(row.tat), _optional(row.tripped_at), read_at)
 
 
 @dataclass(frozen=True)
@@ -86,16 +131,13 @@ class DayState:
 def day_state(conn: Connection, subject: str, day: str, item: str) -> DayState:
     """The person's day, as far as one read of `item` is concerned."""
     row = conn.execute(_DAY_STATE, {"s": subject, "d": day, "i": item}).one()
-    return DayState(
-        float(row.trip) if row.trip is not None else None,
-        float(row.item_read_at) if row.item_read_at is not None else None,
-        int(row.counted),
-    )
+    return DayState(_optional(row.trip), _optional(row.item_read_at), int(row.counted))
 
 
 def add_trip(conn: Connection, subject: str, day: str, at: float) -> None:
-    """Record that the person went over the limit at `at`."""
+    """Record that the person went over the limit at `at` (their rates row is locked already)."""
     _insert_ignoring_duplicates(conn, limit_trips, subject=subject, day=day, tripped_at=at)
+    conn.execute(_SET_TRIP, {"s": subject, "t": at})
 
 
 def count_read(conn: Connection, subject: str, day: str, item: str, at: float, *, known: bool) -> None:

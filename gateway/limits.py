@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
-
-from sqlalchemy import Connection
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from contactpoint.platform.audited import AuditedRequest
 from contactpoint.platform.auth import Principal
@@ -22,6 +21,7 @@ from gateway.allowance import Decision, Limits, Person, Verdict
 from gateway.identity_client import IdentityClient
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 
 def child_item(contactpoint_id: str) -> str:
@@ -65,33 +65,45 @@ class Allowances:
     def _person(self, principal: Principal) -> Person:
         return Person(principal.subject, principal.issued_at, self._cut_off(principal.subject))
 
-    async def _decide(self, decide: Callable[[Connection], Decision]) -> Decision:
-        """One allowance transaction; a lost race (a deadlock) is run again once."""
+    async def _retrying(self, run: Callable[[], Awaitable[T]]) -> T:
+        """Run `run` (database work), and once more when it lost a race (a deadlock)."""
         try:
-            return await self._db.write(decide)
+            return await run()
         except TransactionConflict:
             try:
-                return await self._db.write(decide)
+                return await run()
             except TransactionConflict as exc:
                 raise Unavailable("the allowance store is busy; retry") from exc
 
+    async def _count(self, person: Person, item: str, now: float) -> Decision:
+        """Count `item` for the day in one transaction of its own."""
+        return await self._retrying(
+            lambda: self._db.write(
+                lambda c: allowance.take_item(c, person=person, item=item, now=now, limits=self.limits)
+            )
+        )
+
     async def take_read(self, principal: Principal, call: AuditedRequest, item: str | None) -> None:
         """Spend one read of the person's rate (and count `item` for the day, when known); raises
-        ResourceExhausted when refused."""
+        ResourceExhausted when refused. A re-read of a child already counted today is one
+        statement; a child's first read of the day adds a transaction that counts it."""
         now, person = self._clock(), self._person(principal)
-        decision = await self._decide(
-            lambda c: allowance.take_read(c, person=person, item=item, now=now, limits=self.limits)
+        decision = await self._retrying(
+            lambda: self._db.statements(
+                lambda c: allowance.take_rate(c, person=person, item=item, now=now, limits=self.limits)
+            )
         )
+        if decision is None:
+            if item is None:  # take_rate decides every read without an item
+                raise RuntimeError("a read without an item was left undecided")
+            decision = await self._count(person, item, now)
         await self._enforce(decision, principal, call)
 
     async def take_item(self, principal: Principal, call: AuditedRequest, item: str) -> None:
         """Count what a read turned out to be (a search's result) for the day; raises
         ResourceExhausted when that goes over the daily limit."""
-        now, person = self._clock(), self._person(principal)
-        decision = await self._decide(
-            lambda c: allowance.take_item(c, person=person, item=item, now=now, limits=self.limits)
-        )
-        await self._enforce(decision, principal, call)
+        now = self._clock()
+        await self._enforce(await self._count(self._person(principal), item, now), principal, call)
 
     async def forget_old_days(self) -> int:
         """Drop daily rows of past days (a scheduled chore)."""

@@ -15,6 +15,9 @@ rates = Table(
     Column("tat", Float, nullable=False),
     # A fresh random id written by each allowed read: how the one-statement GCRA says "allowed".
     Column("grant_id", String(32)),
+    # The person's latest trip over the daily limit (see limit_trips), read with the rate so that
+    # a re-read of a child already counted is decided by one statement.
+    Column("tripped_at", Float),
 )
 
 # What each person read each (UTC) day: a child's id, or a search that found none or too many.
@@ -28,10 +31,10 @@ daily_reads = Table(
 )
 Index("ix_daily_reads_day", daily_reads.c.day)
 
-# When a person went over the daily limit (and was to be suspended). Until identity's suspension
+# Each time a person went over the daily limit (and was to be suspended), kept for weeks as the
+# record of it; the latest is also on their `rates` row, which decides: until identity's suspension
 # of them is seen, every read is refused; after an administrator reinstates them, reads counted
-# before this moment no longer count. Kept for weeks, not days: a suspension that never landed is
-# not forgotten overnight.
+# before that trip no longer count.
 limit_trips = Table(
     "limit_trips",
     metadata,

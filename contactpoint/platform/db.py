@@ -76,6 +76,19 @@ def make_engine(url: str, *, immediate: bool = False) -> Engine:
     return engine
 
 
+@contextmanager
+def _database_errors() -> Iterator[None]:
+    """The database's failures as the platform's: a lost race (TransactionConflict) or a
+    dependency down (Unavailable)."""
+    try:
+        yield
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) in _RETRYABLE:
+            raise TransactionConflict("the transaction lost a race; retry it") from exc
+        # The database is unreachable or locked: a dependency is down, nothing was stored.
+        raise Unavailable("the database is unavailable") from exc
+
+
 class Database:
     """One service's database: a read engine and a write engine (the same pool on PostgreSQL)."""
 
@@ -83,24 +96,37 @@ class Database:
         self.url = url
         self.writer = make_engine(url, immediate=True)
         self.reader = make_engine(url) if is_sqlite(url) else self.writer
+        # PostgreSQL only: the writer's pool, each statement committed on its own (no BEGIN and
+        # COMMIT round trips). On SQLite a transaction costs no round trip, so none is needed.
+        self._autocommit = (
+            None if is_sqlite(url) else self.writer.execution_options(isolation_level="AUTOCOMMIT")
+        )
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Connection]:
         """One transaction: commit on success, roll back on any error."""
         engine = self.writer if write else self.reader
-        try:
-            with engine.begin() as conn:
-                yield conn
-        except OperationalError as exc:
-            if getattr(exc.orig, "sqlstate", None) in _RETRYABLE:
-                raise TransactionConflict("the transaction lost a race; retry it") from exc
-            # The database is unreachable or locked: a dependency is down, nothing was stored.
-            raise Unavailable("the database is unavailable") from exc
+        with _database_errors(), engine.begin() as conn:
+            yield conn
 
     def run_sync(self, fn: Callable[[Connection], T], *, write: bool = True) -> T:
         """Run `fn` in one transaction in the calling thread."""
         with self.transaction(write=write) as conn:
             return fn(conn)
+
+    def run_statements(self, fn: Callable[[Connection], T]) -> T:
+        """Run `fn` in the calling thread with each of its statements committed as it runs
+        (autocommit) on PostgreSQL, and in one write transaction on SQLite. For work that is one
+        statement, or whose statements are each safe alone: it saves a round trip each for BEGIN
+        and COMMIT."""
+        if self._autocommit is None:
+            return self.run_sync(fn, write=True)
+        with _database_errors(), self._autocommit.connect() as conn:
+            return fn(conn)
+
+    async def statements(self, fn: Callable[[Connection], T]) -> T:
+        """`run_statements` in a worker thread."""
+        return await asyncio.to_thread(self.run_statements, fn)
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn` in one write transaction in a worker thread."""

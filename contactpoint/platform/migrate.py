@@ -28,8 +28,8 @@ def alembic_config(service: str, migrations_dir: Path, database_url: str) -> Con
     return cfg
 
 
-def upgrade(service: str, migrations_dir: Path, database_url: str) -> None:
-    """Bring the service's database to the latest revision."""
+def upgrade(service: str, migrations_dir: Path, database_url: str, revision: str = "head") -> None:
+    """Bring the service's database to the latest revision (or to `revision`)."""
     cfg = alembic_config(service, migrations_dir, database_url)
     engine = make_engine(database_url)
     try:
@@ -38,7 +38,7 @@ def upgrade(service: str, migrations_dir: Path, database_url: str) -> None:
                 lock = _ADVISORY_LOCK_BASE + sum(service.encode())
                 conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lock})
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, revision)
             conn.commit()
             if not is_sqlite(database_url):
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock})

@@ -56,10 +56,18 @@ def decide(
     cut_off: float | None = None,
     **limits: int,
 ) -> allowance.Decision:
+    """One read as the gateway makes it: the rate (statements on their own), then, for a child
+    not yet counted today, a transaction that counts it."""
     values = {"rate_per_minute": 1000, "daily_records": 3, **limits}
     person = Person("p-1", issued_at, cut_off)
+    decision = db.run_statements(
+        lambda c: allowance.take_rate(c, person=person, item=item, now=now, limits=Limits(**values))
+    )
+    if decision is not None:
+        return decision
+    assert item is not None
     return db.run_sync(
-        lambda c: allowance.take_read(c, person=person, item=item, now=now, limits=Limits(**values))
+        lambda c: allowance.take_item(c, person=person, item=item, now=now, limits=Limits(**values))
     )
 
 
@@ -142,7 +150,63 @@ def test_two_writers_never_both_spend_the_last_read(database_url: str, db: Datab
     assert verdicts.count(Verdict.RATE_LIMITED) == 15
 
 
+def test_two_writers_never_both_count_the_last_child(database_url: str, db: Database) -> None:
+    # Two replicas, 8 threads racing first reads of distinct children, and re-reads of one child
+    # counted before: exactly the daily limit of distinct children is allowed, once each.
+    other = Database(database_url)
+    assert read(db, "child:shared", daily_records=10) is Verdict.ALLOWED
+    verdicts: list[tuple[str, Verdict]] = []
+    lock = threading.Lock()
+
+    def worker(handle: Database, w: int, n: int) -> None:
+        for i in range(n):
+            item = "child:shared" if i % 2 else f"child:{w}-{i}"
+            verdict = read(handle, item, daily_records=10, issued_at=NOON - 60)
+            with lock:
+                verdicts.append((item, verdict))
+
+    threads = [threading.Thread(target=worker, args=(db if i % 2 else other, i, 6)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    other.dispose()
+    firsts = [v for item, v in verdicts if item != "child:shared"]
+    # 9 new children fit beside the shared one; exactly one read went over (the trip); every
+    # read after the trip is refused, re-reads of the shared child included.
+    assert firsts.count(Verdict.ALLOWED) == 9
+    assert [v for _, v in verdicts].count(Verdict.OVER_DAILY_LIMIT) == 1
+    counted = db.run_sync(lambda c: c.exec_driver_sql("SELECT count(*) FROM daily_reads").scalar())
+    assert counted == 10
+
+
+def test_a_search_is_refused_while_over_the_limit(db: Database) -> None:
+    for i in (1, 2, 3):
+        read(db, f"child:{i}")
+    assert read(db, "child:4") is Verdict.OVER_DAILY_LIMIT
+    # A search (no item known before it runs) does not reach records while the account is over.
+    assert read(db, None, now=NOON + 1) is Verdict.STILL_OVER_DAILY_LIMIT
+
+
 def test_old_days_are_forgotten(db: Database) -> None:
     read(db, "child:1", now=NOON - 3 * 86_400, issued_at=NOON - 4 * 86_400)
     read(db, "child:2")
     assert db.run_sync(lambda c: allowance.forget_old_days(c, now=NOON)) == 1
+
+
+def test_trips_recorded_before_0003_still_refuse(database_url: str) -> None:
+    migrate.upgrade("gateway", MIGRATIONS, database_url, revision="0002")
+    database = Database(database_url)
+    database.run_sync(
+        lambda c: c.exec_driver_sql(
+            "INSERT INTO limit_trips (subject, day, tripped_at) VALUES ('p-1', '2026-12-02', ?)"
+            if database_url.startswith("sqlite")
+            else "INSERT INTO limit_trips (subject, day, tripped_at) VALUES ('p-1', '2026-12-02', %s)",
+            (NOON - 10,),
+        )
+    )
+    migrate.upgrade("gateway", MIGRATIONS, database_url)
+    try:
+        assert read(database, "child:1") is Verdict.STILL_OVER_DAILY_LIMIT
+    finally:
+        database.dispose()
