@@ -13,11 +13,11 @@ every gateway replica shares it and it survives a restart.
   after the trip), every read is refused and the suspension tried again; once it has been seen and
   an administrator has reinstated the person, a token issued after the trip starts afresh.
 
-Functions take a connection, owned by the caller, and keyword arguments; none imports grpc. A read
-is `take_rate` (statements that each stand alone: spend the rate, and decide whatever can be
-decided without counting) and then, for a child not yet counted today, `take_item` (one
-transaction with the person's row locked first, so two replicas never both spend the last of one
-allowance).
+None of this imports grpc. A read spends its rate (`allowance_repository.take_rate`: one
+statement that stands alone) and `decide_rate` decides whatever can be decided without counting;
+then, for a child not yet counted today, `take_item` counts it (one transaction, on a connection
+owned by the caller, with the person's row locked first, so two replicas never both spend the last
+of one allowance).
 """
 
 from __future__ import annotations
@@ -153,20 +153,14 @@ def _count_item(conn: Connection, *, person: Person, item: str, now: float, limi
     return Decision(Verdict.ALLOWED)
 
 
-def take_rate(
-    conn: Connection, *, person: Person, item: str | None, now: float, limits: Limits
+def decide_rate(
+    taken: repo.RateTaken, *, person: Person, item: str | None, now: float, limits: Limits
 ) -> Decision | None:
-    """Spend one read of the person's rate, deciding the read when that is all it needs: refused
-    over the rate or the daily limit, or allowed when no item is known yet (a search) or the item
-    (a child's id) is one already counted today. None: the item is new today and must be counted
-    by `take_item` (in a transaction of its own).
-
-    Each statement stands alone, so this may run outside a transaction (autocommit): a re-read is
-    one statement on PostgreSQL, the common read's whole cost."""
-    interval = MINUTE / limits.rate_per_minute
-    taken = repo.take_rate(
-        conn, person.subject, now=now, interval=interval, window=MINUTE + SLACK, day=day_of(now), item=item
-    )
+    """Decide a read from its rate (spent or not, by `repo.take_rate`) when that is all it needs:
+    refused over the rate or the daily limit, or allowed when no item is known yet (a search) or
+    the item (a child's id) was counted already today. None: the item is new today and must be
+    counted by `take_item` (a transaction of its own). A re-read is therefore one statement on
+    PostgreSQL, the common read's whole cost."""
     if not taken.allowed:
         wait = gcra(taken.tat, now, per_minute=limits.rate_per_minute).retry_after
         return Decision(Verdict.RATE_LIMITED, wait)

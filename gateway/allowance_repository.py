@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, delete, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -10,6 +11,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from contactpoint.platform.db import dialect_of
 from contactpoint.platform.ids import RANDOM
+from contactpoint.platform.statements import Statements
 from gateway.tables import daily_reads, limit_trips
 
 
@@ -92,8 +94,8 @@ def _optional(value: object) -> float | None:
     return float(value) if value is not None else None  # type: ignore[arg-type]
 
 
-def take_rate(
-    conn: Connection,
+async def take_rate(
+    store: Statements,
     subject: str,
     *,
     now: float,
@@ -103,17 +105,30 @@ def take_rate(
     item: str | None,
 ) -> RateTaken:
     """Spend one read of the person's rate if it fits (GCRA), and say when `item` was last counted
-    on `day`. Each statement is safe on its own (it may run outside a transaction)."""
+    on `day`. One statement on PostgreSQL (its own transaction, from the event loop); on SQLite
+    two, in one transaction."""
     grant = RANDOM.hex_id()
-    params = {"s": subject, "now": now, "interval": interval, "window": window, "grant": grant}
-    if item is not None and dialect_of(conn) == "postgresql":
-        row = conn.execute(_TAKE_RATE_AND_ITEM, {**params, "d": day, "i": item}).one()
+    params: dict[str, object] = {
+        "s": subject,
+        "now": now,
+        "interval": interval,
+        "window": window,
+        "grant": grant,
+    }
+    read_at: float | None = None
+    if item is None:
+        row = await store.one(_TAKE_RATE, params)
+    elif store.dialect == "postgresql":
+        row = await store.one(_TAKE_RATE_AND_ITEM, {**params, "d": day, "i": item})
         read_at = _optional(row.item_read_at)
     else:
-        row = conn.execute(_TAKE_RATE, params).one()
-        read_at = None
-        if item is not None:
-            read_at = _optional(conn.execute(_ITEM_READ_AT, {"s": subject, "d": day, "i": item}).scalar())
+
+        def both(conn: Connection) -> tuple[Any, float | None]:
+            taken = conn.execute(_TAKE_RATE, params).one()
+            last = conn.execute(_ITEM_READ_AT, {"s": subject, "d": day, "i": item}).scalar()
+            return taken, _optional(last)
+
+        row, read_at = await store.db.write(both)
     return RateTaken(row.grant_id == grant, float(row.tat), _optional(row.tripped_at), read_at)
 
 

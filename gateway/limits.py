@@ -12,12 +12,14 @@ from typing import TypeVar
 
 from contactpoint.platform.audited import AuditedRequest
 from contactpoint.platform.auth import Principal
-from contactpoint.platform.db import Database, TransactionConflict
+from contactpoint.platform.db import TransactionConflict
 from contactpoint.platform.errors import ContactPointError, ResourceExhausted, Unavailable
 from contactpoint.platform.logging import get_logger
+from contactpoint.platform.statements import Statements
 from contactpoint.records.v1 import records_service_pb2 as records_pb
 from gateway import allowance
-from gateway.allowance import Decision, Limits, Person, Verdict
+from gateway import allowance_repository as repo
+from gateway.allowance import MINUTE, SLACK, Decision, Limits, Person, Verdict, day_of
 from gateway.identity_client import IdentityClient
 
 log = get_logger(__name__)
@@ -50,13 +52,14 @@ class Allowances:
 
     def __init__(
         self,
-        db: Database,
+        store: Statements,
         limits: Limits,
         identity: IdentityClient,
         cut_off: Callable[[str], float | None],
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._db = db
+        self._store = store
+        self._db = store.db
         self.limits = limits
         self._identity = identity
         self._cut_off = cut_off
@@ -75,35 +78,48 @@ class Allowances:
             except TransactionConflict as exc:
                 raise Unavailable("the allowance store is busy; retry") from exc
 
-    async def _count(self, person: Person, item: str, now: float) -> Decision:
-        """Count `item` for the day in one transaction of its own."""
+    async def decide_item(self, person: Person, item: str, now: float) -> Decision:
+        """Count `item` for the person's day, in one transaction of its own."""
         return await self._retrying(
             lambda: self._db.write(
                 lambda c: allowance.take_item(c, person=person, item=item, now=now, limits=self.limits)
             )
         )
 
-    async def take_read(self, principal: Principal, call: AuditedRequest, item: str | None) -> None:
-        """Spend one read of the person's rate (and count `item` for the day, when known); raises
-        ResourceExhausted when refused. A re-read of a child already counted today is one
-        statement; a child's first read of the day adds a transaction that counts it."""
-        now, person = self._clock(), self._person(principal)
-        decision = await self._retrying(
-            lambda: self._db.statements(
-                lambda c: allowance.take_rate(c, person=person, item=item, now=now, limits=self.limits)
+    async def decide_read(self, person: Person, item: str | None, now: float) -> Decision:
+        """Spend one read of the person's rate and count `item` (when known) for the day. A re-read
+        of a child already counted today is one statement; a first read adds the transaction that
+        counts it."""
+        interval, day = MINUTE / self.limits.rate_per_minute, day_of(now)
+        taken = await self._retrying(
+            lambda: repo.take_rate(
+                self._store,
+                person.subject,
+                now=now,
+                interval=interval,
+                window=MINUTE + SLACK,
+                day=day,
+                item=item,
             )
         )
+        decision = allowance.decide_rate(taken, person=person, item=item, now=now, limits=self.limits)
         if decision is None:
-            if item is None:  # take_rate decides every read without an item
+            if item is None:  # decide_rate decides every read without an item
                 raise RuntimeError("a read without an item was left undecided")
-            decision = await self._count(person, item, now)
+            decision = await self.decide_item(person, item, now)
+        return decision
+
+    async def take_read(self, principal: Principal, call: AuditedRequest, item: str | None) -> None:
+        """Spend one read of the person's rate (and count `item` for the day, when known); raises
+        ResourceExhausted when refused."""
+        decision = await self.decide_read(self._person(principal), item, self._clock())
         await self._enforce(decision, principal, call)
 
     async def take_item(self, principal: Principal, call: AuditedRequest, item: str) -> None:
         """Count what a read turned out to be (a search's result) for the day; raises
         ResourceExhausted when that goes over the daily limit."""
-        now = self._clock()
-        await self._enforce(await self._count(self._person(principal), item, now), principal, call)
+        decision = await self.decide_item(self._person(principal), item, self._clock())
+        await self._enforce(decision, principal, call)
 
     async def forget_old_days(self) -> int:
         """Drop daily rows of past days (a scheduled chore)."""

@@ -14,6 +14,7 @@ from contactpoint.platform.peers import ServiceToken, open_channel, remote_verif
 from contactpoint.platform.server import ServiceSpec
 from contactpoint.platform.service import Built, run_service
 from contactpoint.platform.settings import load_settings
+from contactpoint.platform.statements import Statements
 from gateway.allowance import Limits
 from gateway.identity_client import IdentityClient
 from gateway.limits import Allowances
@@ -36,9 +37,9 @@ async def build(settings: GatewaySettings) -> Built:
     identity_client = IdentityClient(identity, token)
     audit_writer = AuditWriter(audit, token)
     db = Database(settings.database_url)
-    allowances = Allowances(
-        db, Limits(settings.rate_per_minute, settings.daily_record_limit), identity_client, verifier.cut_off
-    )
+    store = Statements(db)
+    limits = Limits(settings.rate_per_minute, settings.daily_record_limit)
+    allowances = Allowances(store, limits, identity_client, verifier.cut_off)
     servicer = GatewayServicer(
         identity=identity_client,
         records=RecordsClient(records, token),
@@ -71,6 +72,7 @@ async def build(settings: GatewaySettings) -> Built:
         await asyncio.gather(chores, return_exceptions=True)
         for channel in (identity, records, audit):
             await channel.close(None)
+        await store.close()
         db.dispose()
 
     return Built([spec], verifier, [close])

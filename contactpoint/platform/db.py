@@ -22,7 +22,7 @@ from contactpoint.platform.errors import Unavailable
 
 T = TypeVar("T")
 # PostgreSQL's serialization failure and deadlock: the transaction lost a race and may be retried.
-_RETRYABLE = frozenset({"40001", "40P01"})
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 
 
 class TransactionConflict(Exception):
@@ -83,7 +83,7 @@ def _database_errors() -> Iterator[None]:
     try:
         yield
     except OperationalError as exc:
-        if getattr(exc.orig, "sqlstate", None) in _RETRYABLE:
+        if getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
             raise TransactionConflict("the transaction lost a race; retry it") from exc
         # The database is unreachable or locked: a dependency is down, nothing was stored.
         raise Unavailable("the database is unavailable") from exc
@@ -96,11 +96,6 @@ class Database:
         self.url = url
         self.writer = make_engine(url, immediate=True)
         self.reader = make_engine(url) if is_sqlite(url) else self.writer
-        # PostgreSQL only: the writer's pool, each statement committed on its own (no BEGIN and
-        # COMMIT round trips). On SQLite a transaction costs no round trip, so none is needed.
-        self._autocommit = (
-            None if is_sqlite(url) else self.writer.execution_options(isolation_level="AUTOCOMMIT")
-        )
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Connection]:
@@ -113,20 +108,6 @@ class Database:
         """Run `fn` in one transaction in the calling thread."""
         with self.transaction(write=write) as conn:
             return fn(conn)
-
-    def run_statements(self, fn: Callable[[Connection], T]) -> T:
-        """Run `fn` in the calling thread with each of its statements committed as it runs
-        (autocommit) on PostgreSQL, and in one write transaction on SQLite. For work that is one
-        statement, or whose statements are each safe alone: it saves a round trip each for BEGIN
-        and COMMIT."""
-        if self._autocommit is None:
-            return self.run_sync(fn, write=True)
-        with _database_errors(), self._autocommit.connect() as conn:
-            return fn(conn)
-
-    async def statements(self, fn: Callable[[Connection], T]) -> T:
-        """`run_statements` in a worker thread."""
-        return await asyncio.to_thread(self.run_statements, fn)
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn` in one write transaction in a worker thread."""

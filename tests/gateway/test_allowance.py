@@ -4,6 +4,7 @@ reinstatement, and two writers never both spending the last read."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from datetime import UTC, datetime
 
@@ -11,11 +12,16 @@ import pytest
 
 from contactpoint.platform import migrate
 from contactpoint.platform.db import Database
+from contactpoint.platform.statements import Statements
 from gateway import allowance
 from gateway.allowance import Limits, Person, Verdict, gcra
+from gateway.identity_client import IdentityClient
+from gateway.limits import Allowances
 from gateway.main import MIGRATIONS
 
 NOON = datetime(2026, 12, 2, 12, 0, tzinfo=UTC).timestamp()
+# Deciding never calls identity (only enforcing a decision suspends through it).
+NO_IDENTITY: IdentityClient = object()  # type: ignore[assignment]
 
 
 def test_gcra_allows_a_minute_at_once_then_one_per_interval() -> None:
@@ -56,19 +62,20 @@ def decide(
     cut_off: float | None = None,
     **limits: int,
 ) -> allowance.Decision:
-    """One read as the gateway makes it: the rate (statements on their own), then, for a child
-    not yet counted today, a transaction that counts it."""
+    """One read as the gateway makes it (`Allowances.decide_read`): the rate in one statement,
+    then, for a child not yet counted today, a transaction that counts it."""
     values = {"rate_per_minute": 1000, "daily_records": 3, **limits}
     person = Person("p-1", issued_at, cut_off)
-    decision = db.run_statements(
-        lambda c: allowance.take_rate(c, person=person, item=item, now=now, limits=Limits(**values))
-    )
-    if decision is not None:
-        return decision
-    assert item is not None
-    return db.run_sync(
-        lambda c: allowance.take_item(c, person=person, item=item, now=now, limits=Limits(**values))
-    )
+
+    async def run() -> allowance.Decision:
+        store = Statements(db)
+        try:
+            allowances = Allowances(store, Limits(**values), identity=NO_IDENTITY, cut_off=lambda _s: cut_off)
+            return await allowances.decide_read(person, item, now)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
 
 
 def read(db: Database, item: str | None, **kwargs: float) -> Verdict:

@@ -1,0 +1,78 @@
+"""`Statements`: one statement from the event loop, on SQLite and PostgreSQL alike; failures map
+as the Database's do, and a connection that failed is never used again."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import text
+
+from contactpoint.platform.db import Database
+from contactpoint.platform.errors import Unavailable
+from contactpoint.platform.statements import Statements
+
+CREATE = text("CREATE TABLE counters (name VARCHAR(10) PRIMARY KEY, n INTEGER NOT NULL)")
+BUMP = text(
+    "INSERT INTO counters (name, n) VALUES (:name, 1) "
+    "ON CONFLICT (name) DO UPDATE SET n = counters.n + 1 RETURNING name, n"
+)
+BROKEN = text("SELECT n FROM no_such_table WHERE name = :name")
+
+
+def test_one_statement_commits_and_reads_back(database_url: str) -> None:
+    db = Database(database_url)
+    db.run_sync(lambda c: c.execute(CREATE))
+
+    async def run() -> list[int]:
+        store = Statements(db, pool_size=3)
+        try:
+            rows = await asyncio.gather(*(store.one(BUMP, {"name": "a"}) for _ in range(12)))
+            return sorted(row.n for row in rows)
+        finally:
+            await store.close()
+
+    try:
+        # Twelve concurrent statements over a pool of three: each committed on its own, none lost.
+        assert asyncio.run(run()) == list(range(1, 13))
+        assert db.run_sync(lambda c: c.execute(text("SELECT n FROM counters")).scalar()) == 12
+    finally:
+        db.dispose()
+
+
+def test_a_failed_statement_leaves_the_pool_healthy(database_url: str) -> None:
+    db = Database(database_url)
+    db.run_sync(lambda c: c.execute(CREATE))
+
+    async def run() -> int:
+        store = Statements(db, pool_size=1)
+        try:
+            with pytest.raises(Exception):  # noqa: B017 (SQLite says Unavailable, PostgreSQL UndefinedTable)
+                await store.one(BROKEN, {"name": "a"})
+            # The only slot's connection failed mid-statement; the next statement still runs.
+            return int((await store.one(BUMP, {"name": "a"})).n)
+        finally:
+            await store.close()
+
+    try:
+        assert asyncio.run(run()) == 1
+    finally:
+        db.dispose()
+
+
+def test_an_unreachable_postgresql_is_unavailable() -> None:
+    # Nothing listens on port 9 (discard) here: the connection is refused at once.
+    db = Database("postgresql+psycopg://nobody@127.0.0.1:9/none")
+
+    async def run() -> None:
+        store = Statements(db)
+        try:
+            await store.one(BUMP, {"name": "a"})
+        finally:
+            await store.close()
+
+    try:
+        with pytest.raises(Unavailable):
+            asyncio.run(run())
+    finally:
+        db.dispose()
