@@ -583,7 +583,11 @@ def benchmark(args: argparse.Namespace, command: str) -> Report:
             suite = LimitsSuite(workdir, pg)
             report.config["limits"] = dict(suite.limits)
             suite.start()
-            second = SecondGateway(suite.second_gateway_env(free_port()), workdir / "gateway-nolimits.log")
+            second_env = suite.second_gateway_env(free_port())
+            if args.same_both:
+                second_env["CONTACTPOINT_BENCH_KEEP_LIMITS"] = "1"
+                report.notes.append("calibration (--same-both): the second gateway keeps its limits ON")
+            second = SecondGateway(second_env, workdir / "gateway-nolimits.log")
             second.start()
             ids, token = suite.prepare(children)
             tokens = suite.add_practitioners(token, args.practitioners)
@@ -648,6 +652,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL, help="a superuser's libpq URL")
     p.add_argument("--profile", type=Path, help="also sample one extra run of each gateway with py-spy here")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument(
+        "--same-both",
+        action="store_true",
+        help="calibration: the second gateway keeps its limits on too (the ratio then shows the bias "
+        "between the two gateway processes, not the limits)",
+    )
     a = p.parse_args(argv)
     if a.practitioners < 1 or a.repeat < 1:
         p.error("--practitioners and --repeat must be at least 1")

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection
 
+from contactpoint.platform.statements import Transaction
 from gateway import allowance_repository as repo
 
 MINUTE = 60.0
@@ -138,18 +139,18 @@ def _counted_since_trip(read_at: float | None, trip: float | None) -> bool:
     return read_at is not None and (trip is None or read_at > trip)
 
 
-def _count_item(conn: Connection, *, person: Person, item: str, now: float, limits: Limits) -> Decision:
+async def _count_item(tx: Transaction, *, person: Person, item: str, now: float, limits: Limits) -> Decision:
     day = day_of(now)
-    state = repo.day_state(conn, person.subject, day, item)
+    state = await repo.day_state(tx, person.subject, day, item)
     refused = _over_already(person, state.trip, now)
     if refused is not None:
         return refused
     if _counted_since_trip(state.item_read_at, state.trip):
         return Decision(Verdict.ALLOWED)
     if state.counted >= limits.daily_records:
-        repo.add_trip(conn, person.subject, day, now)
+        await repo.add_trip(tx, person.subject, day, now)
         return Decision(Verdict.OVER_DAILY_LIMIT, until_tomorrow(now), suspend=True)
-    repo.count_read(conn, person.subject, day, item, now, known=state.item_read_at is not None)
+    await repo.count_read(tx, person.subject, day, item, now, known=state.item_read_at is not None)
     return Decision(Verdict.ALLOWED)
 
 
@@ -173,11 +174,12 @@ def decide_rate(
     return None
 
 
-def take_item(conn: Connection, *, person: Person, item: str, now: float, limits: Limits) -> Decision:
+async def take_item(tx: Transaction, *, person: Person, item: str, now: float, limits: Limits) -> Decision:
     """Count an item against the day's allowance: a child about to be read for the first time
-    today, or what a search turned out to be. One transaction, with the person's row locked first."""
-    repo.lock_person(conn, person.subject)
-    return _count_item(conn, person=person, item=item, now=now, limits=limits)
+    today, or what a search turned out to be. `tx` is a transaction of its own; the person's row is
+    locked first."""
+    await repo.lock_person(tx, person.subject)
+    return await _count_item(tx, person=person, item=item, now=now, limits=limits)
 
 
 def forget_old_days(conn: Connection, *, now: float) -> int:

@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Connection, delete, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from contactpoint.platform.db import dialect_of
 from contactpoint.platform.ids import RANDOM
-from contactpoint.platform.statements import Statements
+from contactpoint.platform.statements import Statements, Transaction
 from gateway.tables import daily_reads, limit_trips
-
-
-def _insert_ignoring_duplicates(conn: Connection, table: object, **values: object) -> None:
-    if dialect_of(conn) == "postgresql":
-        conn.execute(pg_insert(table).values(**values).on_conflict_do_nothing())  # type: ignore[arg-type]
-    else:
-        conn.execute(sqlite_insert(table).values(**values).on_conflict_do_nothing())  # type: ignore[arg-type]
-
 
 # Prebuilt once: these run on every read, and building SQLAlchemy constructs per call cost more CPU
 # than the database work (bench/gateway_limits.py). The SQL is the same on PostgreSQL and SQLite,
@@ -46,7 +34,6 @@ _TAKE_RATE_SQL = (
 )
 _TAKE_RATE = text(_TAKE_RATE_SQL)
 _ITEM_READ_AT_SQL = "SELECT read_at FROM daily_reads WHERE subject = :s AND day = :d AND item = :i"
-_ITEM_READ_AT = text(_ITEM_READ_AT_SQL)
 # PostgreSQL: the rate and when the item was last counted, in one statement (one round trip). The
 # item's row comes from the statement's snapshot, which may predate the lock; that is safe for
 # the only use made of it, "already counted since the trip" (the trip itself is the locked row's
@@ -66,16 +53,21 @@ _DAY_STATE = text(
 _INSERT_READ = text("INSERT INTO daily_reads (subject, day, item, read_at) VALUES (:s, :d, :i, :t)")
 _UPDATE_READ = text("UPDATE daily_reads SET read_at = :t WHERE subject = :s AND day = :d AND item = :i")
 _SET_TRIP = text("UPDATE rates SET tripped_at = :t WHERE subject = :s")
+_INSERT_TRIP = text(
+    "INSERT INTO limit_trips (subject, day, tripped_at) VALUES (:s, :d, :t) ON CONFLICT DO NOTHING"
+)
+# One row whether or not the item was counted (a scalar subquery).
+_ITEM_READ_AT_OR_NONE = text(f"SELECT ({_ITEM_READ_AT_SQL}) AS read_at")
 
 
-def lock_person(conn: Connection, subject: str) -> float:
+async def lock_person(tx: Transaction, subject: str) -> float:
     """Lock the person's allowance for this transaction (every replica's reads of one person go one
     at a time) and return their rate's theoretical arrival time (0 for someone new).
 
     One statement: an upsert that leaves the row as it is but locks it (ON CONFLICT DO UPDATE
     takes the row lock on PostgreSQL; on SQLite the transaction already holds the database's write
     lock, BEGIN IMMEDIATE)."""
-    return float(conn.execute(_LOCK, {"s": subject}).scalar_one())
+    return float((await tx.one(_LOCK, {"s": subject})).tat)
 
 
 @dataclass(frozen=True)
@@ -122,13 +114,10 @@ async def take_rate(
         row = await store.one(_TAKE_RATE_AND_ITEM, {**params, "d": day, "i": item})
         read_at = _optional(row.item_read_at)
     else:
-
-        def both(conn: Connection) -> tuple[Any, float | None]:
-            taken = conn.execute(_TAKE_RATE, params).one()
-            last = conn.execute(_ITEM_READ_AT, {"s": subject, "d": day, "i": item}).scalar()
-            return taken, _optional(last)
-
-        row, read_at = await store.db.write(both)
+        async with store.transaction() as tx:
+            row = await tx.one(_TAKE_RATE, params)
+            last = await tx.one(_ITEM_READ_AT_OR_NONE, {"s": subject, "d": day, "i": item})
+            read_at = _optional(last.read_at)
     return RateTaken(row.grant_id == grant, float(row.tat), _optional(row.tripped_at), read_at)
 
 
@@ -143,21 +132,21 @@ class DayState:
     counted: int
 
 
-def day_state(conn: Connection, subject: str, day: str, item: str) -> DayState:
+async def day_state(tx: Transaction, subject: str, day: str, item: str) -> DayState:
     """The person's day, as far as one read of `item` is concerned."""
-    row = conn.execute(_DAY_STATE, {"s": subject, "d": day, "i": item}).one()
+    row = await tx.one(_DAY_STATE, {"s": subject, "d": day, "i": item})
     return DayState(_optional(row.trip), _optional(row.item_read_at), int(row.counted))
 
 
-def add_trip(conn: Connection, subject: str, day: str, at: float) -> None:
+async def add_trip(tx: Transaction, subject: str, day: str, at: float) -> None:
     """Record that the person went over the limit at `at` (their rates row is locked already)."""
-    _insert_ignoring_duplicates(conn, limit_trips, subject=subject, day=day, tripped_at=at)
-    conn.execute(_SET_TRIP, {"s": subject, "t": at})
+    await tx.execute(_INSERT_TRIP, {"s": subject, "d": day, "t": at})
+    await tx.execute(_SET_TRIP, {"s": subject, "t": at})
 
 
-def count_read(conn: Connection, subject: str, day: str, item: str, at: float, *, known: bool) -> None:
+async def count_read(tx: Transaction, subject: str, day: str, item: str, at: float, *, known: bool) -> None:
     """Count `item` for the person on `day` at `at` (`known`: a row for it exists already)."""
-    conn.execute(_UPDATE_READ if known else _INSERT_READ, {"s": subject, "d": day, "i": item, "t": at})
+    await tx.execute(_UPDATE_READ if known else _INSERT_READ, {"s": subject, "d": day, "i": item, "t": at})
 
 
 def forget_before(conn: Connection, *, reads_before: str, trips_before: str) -> int:

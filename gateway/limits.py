@@ -80,11 +80,12 @@ class Allowances:
 
     async def decide_item(self, person: Person, item: str, now: float) -> Decision:
         """Count `item` for the person's day, in one transaction of its own."""
-        return await self._retrying(
-            lambda: self._db.write(
-                lambda c: allowance.take_item(c, person=person, item=item, now=now, limits=self.limits)
-            )
-        )
+
+        async def count() -> Decision:
+            async with self._store.transaction() as tx:
+                return await allowance.take_item(tx, person=person, item=item, now=now, limits=self.limits)
+
+        return await self._retrying(count)
 
     async def decide_read(self, person: Person, item: str | None, now: float) -> Decision:
         """Spend one read of the person's rate and count `item` (when known) for the day. A re-read

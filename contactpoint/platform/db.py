@@ -77,7 +77,7 @@ def make_engine(url: str, *, immediate: bool = False) -> Engine:
 
 
 @contextmanager
-def _database_errors() -> Iterator[None]:
+def database_errors() -> Iterator[None]:
     """The database's failures as the platform's: a lost race (TransactionConflict) or a
     dependency down (Unavailable)."""
     try:
@@ -101,7 +101,7 @@ class Database:
     def transaction(self, *, write: bool = True) -> Iterator[Connection]:
         """One transaction: commit on success, roll back on any error."""
         engine = self.writer if write else self.reader
-        with _database_errors(), engine.begin() as conn:
+        with database_errors(), engine.begin() as conn:
             yield conn
 
     def run_sync(self, fn: Callable[[Connection], T], *, write: bool = True) -> T:

@@ -1,36 +1,90 @@
-"""Single statements on a request's hot path, run without a worker thread.
+"""Statements on a request's hot path, awaited on the event loop without a worker thread.
 
-`Database.read`/`write` run a transaction in a worker thread through SQLAlchemy: right for work of
-several statements, but on a path that runs on every request the thread hop and the round trips
-for BEGIN and COMMIT cost more than the statement (bench/gateway_limits.py: about 0.4 ms of CPU a
-call against 0.14 ms). `Statements.one` runs one statement that stands on its own:
+`Database.read`/`write` run a transaction in a worker thread through SQLAlchemy: right for
+administrative work, but on a path that runs on every request the thread hop, SQLAlchemy and the
+pool's ping cost several times the statement (bench/gateway_limits.py: about 0.4 ms of CPU a
+call against 0.14 ms, and worker threads contend with the event loop for the GIL). `Statements`:
 
-- on PostgreSQL, straight from the event loop over a small pool of psycopg `AsyncConnection`s in
-  autocommit (the statement is its own transaction: one round trip);
-- on SQLite (the embedded default, where a transaction costs no round trip), in one write
-  transaction through the `Database` as usual.
+- `one(statement, params)`: one statement that stands on its own, its own transaction;
+- `transaction()`: several, in one transaction (`Transaction.one` / `.execute`).
 
-The SQL is written once, with SQLAlchemy's `:name` parameters, and compiled for psycopg once.
-Failures map as the `Database`'s do: a lost race is `TransactionConflict`, anything else from the
-database `Unavailable` (a broken connection is dropped, never returned to the pool).
+On PostgreSQL these run straight from the event loop over a small pool of psycopg
+`AsyncConnection`s (autocommit, so a lone statement is one round trip, and a transaction sends
+its own BEGIN and COMMIT). On SQLite (the embedded default, where a statement costs no round
+trip) they run through the `Database`'s writer in worker threads, one write transaction each
+(BEGIN IMMEDIATE, as every writer there).
+
+SQL is written once with SQLAlchemy's `:name` parameters (`text()`) and compiled for psycopg
+once. Failures map as the `Database`'s do: a lost race is `TransactionConflict`, the database
+unreachable `Unavailable`; a connection that failed is closed, never reused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from typing import Any, Protocol, TypeVar
 
 import psycopg
 from psycopg.rows import namedtuple_row
-from sqlalchemy import TextClause, make_url
+from sqlalchemy import Connection, TextClause, make_url
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
-from contactpoint.platform.db import RETRYABLE_SQLSTATES, Database, TransactionConflict
+from contactpoint.platform.db import RETRYABLE_SQLSTATES, Database, TransactionConflict, database_errors
 from contactpoint.platform.errors import Unavailable
 
 CONNECT_TIMEOUT_SECONDS = 5
+T = TypeVar("T")
+
+
+class Transaction(Protocol):
+    """Statements inside one transaction."""
+
+    async def one(self, statement: TextClause, params: Mapping[str, object]) -> Any:
+        """Run `statement` and return its single row (columns read as attributes)."""
+
+    async def execute(self, statement: TextClause, params: Mapping[str, object]) -> None:
+        """Run `statement`, ignoring any rows."""
+
+
+@contextlib.contextmanager
+def _psycopg_errors() -> Iterator[None]:
+    try:
+        yield
+    except psycopg.OperationalError as exc:
+        if exc.sqlstate in RETRYABLE_SQLSTATES:
+            raise TransactionConflict("the transaction lost a race; retry it") from exc
+        raise Unavailable("the database is unavailable") from exc
+
+
+class _PsycopgTransaction:
+    def __init__(self, conn: psycopg.AsyncConnection[Any], compile_: Callable[[TextClause], str]) -> None:
+        self._conn, self._compile = conn, compile_
+
+    async def one(self, statement: TextClause, params: Mapping[str, object]) -> Any:
+        cursor = self._conn.cursor(row_factory=namedtuple_row)
+        await cursor.execute(self._compile(statement), params)
+        row = await cursor.fetchone()
+        if row is None:
+            raise RuntimeError("the statement returned no row")
+        return row
+
+    async def execute(self, statement: TextClause, params: Mapping[str, object]) -> None:
+        await self._conn.execute(self._compile(statement), params)
+
+
+class _ThreadedTransaction:
+    """SQLite: an SQLAlchemy connection in one write transaction, each statement in a worker thread."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def one(self, statement: TextClause, params: Mapping[str, object]) -> Any:
+        return await asyncio.to_thread(lambda: self._conn.execute(statement, dict(params)).one())
+
+    async def execute(self, statement: TextClause, params: Mapping[str, object]) -> None:
+        await asyncio.to_thread(self._conn.execute, statement, dict(params))
 
 
 def _libpq_url(sqlalchemy_url: str) -> str:
@@ -39,8 +93,8 @@ def _libpq_url(sqlalchemy_url: str) -> str:
 
 
 class Statements:
-    """One statement at a time on `db`, pooled on PostgreSQL (at most `pool_size` connections,
-    opened as needed). Belongs to one event loop; `close` it when the service stops."""
+    """Hot-path statements on `db`, pooled on PostgreSQL (at most `pool_size` connections, opened
+    as needed). Belongs to one event loop; `close` it when the service stops."""
 
     def __init__(self, db: Database, *, pool_size: int = 10) -> None:
         self.db = db
@@ -50,6 +104,11 @@ class Statements:
         self._slots = asyncio.Semaphore(pool_size)
         self._compiled: dict[int, tuple[str, TextClause]] = {}
         self._dialect = PGDialect_psycopg()  # type: ignore[no-untyped-call]
+
+    @property
+    def dialect(self) -> str:
+        """The backend: "postgresql" or "sqlite"."""
+        return "postgresql" if self._native else "sqlite"
 
     def _pyformat(self, statement: TextClause) -> str:
         """The statement as psycopg takes it (`%(name)s`), compiled once per statement."""
@@ -64,9 +123,10 @@ class Statements:
         async with self._slots:
             conn = self._idle.pop() if self._idle else None
             if conn is None or conn.closed:
-                conn = await psycopg.AsyncConnection.connect(
-                    self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
-                )
+                with _psycopg_errors():
+                    conn = await psycopg.AsyncConnection.connect(
+                        self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
+                    )
             try:
                 yield conn
             except BaseException:
@@ -77,29 +137,30 @@ class Statements:
                 raise
             self._idle.append(conn)
 
-    @property
-    def dialect(self) -> str:
-        """The backend: "postgresql" or "sqlite"."""
-        return "postgresql" if self._native else "sqlite"
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        if not self._native:
+            conn = await asyncio.to_thread(self.db.writer.connect)
+            try:
+                with database_errors():
+                    await asyncio.to_thread(conn.begin)
+                    yield _ThreadedTransaction(conn)
+                    await asyncio.to_thread(conn.commit)
+            finally:
+                await asyncio.to_thread(conn.close)
+            return
+        with _psycopg_errors():
+            async with self._connection() as pg, pg.transaction():
+                yield _PsycopgTransaction(pg, self._pyformat)
 
     async def one(self, statement: TextClause, params: Mapping[str, object]) -> Any:
-        """Run `statement` (one that stands alone) and return its single row, whose columns read
-        as attributes."""
+        """Run `statement`, one that stands alone, as its own transaction; its single row."""
         if not self._native:
             return await self.db.write(lambda c: c.execute(statement, dict(params)).one())
-        sql = self._pyformat(statement)
-        try:
-            async with self._connection() as conn:
-                cursor = conn.cursor(row_factory=namedtuple_row)
-                await cursor.execute(sql, params)
-                row = await cursor.fetchone()
-        except psycopg.OperationalError as exc:
-            if exc.sqlstate in RETRYABLE_SQLSTATES:
-                raise TransactionConflict("the statement lost a race; retry it") from exc
-            raise Unavailable("the database is unavailable") from exc
-        if row is None:
-            raise RuntimeError("the statement returned no row")
-        return row
+        with _psycopg_errors():
+            async with self._connection() as pg:
+                return await _PsycopgTransaction(pg, self._pyformat).one(statement, params)
 
     async def close(self) -> None:
         """Close every pooled connection."""

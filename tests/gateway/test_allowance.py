@@ -60,10 +60,12 @@ def decide(
     now: float = NOON,
     issued_at: float = NOON - 60,
     cut_off: float | None = None,
+    found: bool = False,
     **limits: int,
 ) -> allowance.Decision:
     """One read as the gateway makes it (`Allowances.decide_read`): the rate in one statement,
-    then, for a child not yet counted today, a transaction that counts it."""
+    then, for a child not yet counted today, a transaction that counts it. With `found`, `item` is
+    what a search found, counted after the read (`Allowances.decide_item`)."""
     values = {"rate_per_minute": 1000, "daily_records": 3, **limits}
     person = Person("p-1", issued_at, cut_off)
 
@@ -71,6 +73,9 @@ def decide(
         store = Statements(db)
         try:
             allowances = Allowances(store, Limits(**values), identity=NO_IDENTITY, cut_off=lambda _s: cut_off)
+            if found:
+                assert item is not None
+                return await allowances.decide_item(person, item, now)
             return await allowances.decide_read(person, item, now)
         finally:
             await store.close()
@@ -120,16 +125,7 @@ def test_searches_count_and_rate_refusals_do_not(db: Database) -> None:
     assert read(db, "child:1", rate_per_minute=2) is Verdict.RATE_LIMITED
     assert read(db, "child:1", rate_per_minute=2, now=NOON + 30) is Verdict.ALLOWED
     for i in range(2):
-        verdict = db.run_sync(
-            lambda c, i=i: allowance.take_item(
-                c,
-                person=Person("p-1", NOON - 60),
-                item=f"search:{i}",
-                now=NOON + 31,
-                limits=Limits(1000, 3),
-            )
-        ).verdict
-        assert verdict is Verdict.ALLOWED
+        assert decide(db, f"search:{i}", now=NOON + 31, found=True).verdict is Verdict.ALLOWED
     assert read(db, "child:9", now=NOON + 32) is Verdict.OVER_DAILY_LIMIT
 
 

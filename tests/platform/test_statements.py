@@ -76,3 +76,30 @@ def test_an_unreachable_postgresql_is_unavailable() -> None:
             asyncio.run(run())
     finally:
         db.dispose()
+
+
+def test_a_transaction_commits_together_or_not_at_all(database_url: str) -> None:
+    db = Database(database_url)
+    db.run_sync(lambda c: c.execute(CREATE))
+
+    async def run() -> None:
+        store = Statements(db)
+        try:
+            async with store.transaction() as tx:
+                await tx.one(BUMP, {"name": "a"})
+                await tx.execute(BUMP, {"name": "b"})
+            with pytest.raises(ZeroDivisionError):
+                async with store.transaction() as tx:
+                    await tx.one(BUMP, {"name": "a"})
+                    raise ZeroDivisionError
+            # The pool still works after a transaction that raised.
+            assert (await store.one(BUMP, {"name": "b"})).n == 2
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(run())
+        rows = db.run_sync(lambda c: c.execute(text("SELECT name, n FROM counters ORDER BY name")).all())
+        assert [tuple(r) for r in rows] == [("a", 1), ("b", 2)]
+    finally:
+        db.dispose()
