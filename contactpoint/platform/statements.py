@@ -12,7 +12,9 @@ On PostgreSQL these run straight from the event loop over a small pool of psycop
 `AsyncConnection`s (autocommit, so a lone statement is one round trip, and a transaction sends
 its own BEGIN and COMMIT). On SQLite (the embedded default, where a statement costs no round
 trip) they run through the `Database`'s writer in worker threads, one write transaction each
-(BEGIN IMMEDIATE, as every writer there).
+(BEGIN IMMEDIATE, as every writer there), one at a time: SQLite has one writer anyway, and a
+transaction waiting for the write lock must not hold every worker thread while the transaction
+that has the lock waits for one to run its next statement.
 
 SQL is written once with SQLAlchemy's `:name` parameters (`text()`) and compiled for psycopg
 once. Failures map as the `Database`'s do: a lost race is `TransactionConflict`, the database
@@ -104,6 +106,8 @@ class Statements:
         self._slots = asyncio.Semaphore(pool_size)
         self._compiled: dict[int, tuple[str, TextClause]] = {}
         self._dialect = PGDialect_psycopg()  # type: ignore[no-untyped-call]
+        # SQLite: this process's writes through `Statements`, one at a time (see the module's doc).
+        self._sqlite_writer = asyncio.Lock()
 
     @property
     def dialect(self) -> str:
@@ -141,14 +145,15 @@ class Statements:
     async def transaction(self) -> AsyncIterator[Transaction]:
         """One transaction: committed when the block ends, rolled back if it raises."""
         if not self._native:
-            conn = await asyncio.to_thread(self.db.writer.connect)
-            try:
-                with database_errors():
-                    await asyncio.to_thread(conn.begin)
-                    yield _ThreadedTransaction(conn)
-                    await asyncio.to_thread(conn.commit)
-            finally:
-                await asyncio.to_thread(conn.close)
+            async with self._sqlite_writer:
+                conn = await asyncio.to_thread(self.db.writer.connect)
+                try:
+                    with database_errors():
+                        await asyncio.to_thread(conn.begin)
+                        yield _ThreadedTransaction(conn)
+                        await asyncio.to_thread(conn.commit)
+                finally:
+                    await asyncio.to_thread(conn.close)
             return
         with _psycopg_errors():
             async with self._connection() as pg, pg.transaction():
@@ -157,7 +162,8 @@ class Statements:
     async def one(self, statement: TextClause, params: Mapping[str, object]) -> Any:
         """Run `statement`, one that stands alone, as its own transaction; its single row."""
         if not self._native:
-            return await self.db.write(lambda c: c.execute(statement, dict(params)).one())
+            async with self._sqlite_writer:
+                return await self.db.write(lambda c: c.execute(statement, dict(params)).one())
         with _psycopg_errors():
             async with self._connection() as pg:
                 return await _PsycopgTransaction(pg, self._pyformat).one(statement, params)

@@ -103,3 +103,29 @@ def test_a_transaction_commits_together_or_not_at_all(database_url: str) -> None
         assert [tuple(r) for r in rows] == [("a", 1), ("b", 2)]
     finally:
         db.dispose()
+
+
+def test_many_concurrent_transactions_do_not_starve_the_worker_threads(database_url: str) -> None:
+    # More transactions at once than the default executor has threads: on SQLite, had each waited
+    # for the write lock in a thread of its own, the one holding the lock would find no thread for
+    # its next statement.
+    db = Database(database_url)
+    db.run_sync(lambda c: c.execute(CREATE))
+
+    async def bump_twice(store: Statements) -> None:
+        async with store.transaction() as tx:
+            await tx.one(BUMP, {"name": "a"})
+            await tx.execute(BUMP, {"name": "a"})
+
+    async def run() -> None:
+        store = Statements(db)
+        try:
+            await asyncio.wait_for(asyncio.gather(*(bump_twice(store) for _ in range(24))), timeout=20)
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(run())
+        assert db.run_sync(lambda c: c.execute(text("SELECT n FROM counters")).scalar()) == 48
+    finally:
+        db.dispose()
