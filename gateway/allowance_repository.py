@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, delete, text
 
@@ -113,11 +114,14 @@ async def take_rate(
     elif store.dialect == "postgresql":
         row = await store.one(_TAKE_RATE_AND_ITEM, {**params, "d": day, "i": item})
         read_at = _optional(row.item_read_at)
-    else:
-        async with store.transaction() as tx:
-            row = await tx.one(_TAKE_RATE, params)
-            last = await tx.one(_ITEM_READ_AT_OR_NONE, {"s": subject, "d": day, "i": item})
-            read_at = _optional(last.read_at)
+    else:  # SQLite: two statements, one hop to a worker thread
+
+        def both(conn: Connection) -> tuple[Any, Any]:
+            taken = conn.execute(_TAKE_RATE, params).one()
+            return taken, conn.execute(_ITEM_READ_AT_OR_NONE, {"s": subject, "d": day, "i": item}).one()
+
+        row, last = await store.write(both)
+        read_at = _optional(last.read_at)
     return RateTaken(row.grant_id == grant, float(row.tat), _optional(row.tripped_at), read_at)
 
 
