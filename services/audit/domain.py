@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -58,38 +59,43 @@ class Signer:
 
 def append(conn: Connection, *, event: pb.AuditEvent | None, signer: Signer, appended_by: str) -> int:
     """Append one event, as sent by `appended_by`, and sign the new tree head; returns its leaf
-    index.
-
-    The service stamps the event itself: its `time` (this service's clock, read under the lock, so
-    that times follow the log's order unless a clock is set back) and `appended_by`; whatever the
-    caller put in those fields and in `leaf_index` is replaced. The tree state row is locked first
-    (FOR UPDATE on PostgreSQL; SQLite's write transactions already hold the database's write
-    lock), so concurrent appends take consecutive indexes and each signed head covers exactly the
-    leaves before it.
-    """
+    index (`append_batch` of one, after checking the event)."""
     validate_event(event)
     assert event is not None  # validate_event refuses a missing event
-    stored = pb.AuditEvent()
-    stored.CopyFrom(event)
-    stored.leaf_index = 0
-    stored.appended_by = appended_by
+    return append_batch(conn, [(event, appended_by)], signer=signer)[0]
+
+
+def append_batch(
+    conn: Connection, batch: Sequence[tuple[pb.AuditEvent, str]], *, signer: Signer
+) -> list[int]:
+    """Append checked events, each as sent by its `appended_by`, in order, and sign one tree head
+    over exactly the leaves up to the last of them; returns their leaf indexes.
+
+    The service stamps each event itself: its `time` (this service's clock, read under the lock,
+    so that times follow the log's order unless a clock is set back) and `appended_by`; whatever
+    the caller put in those fields and in `leaf_index` is replaced. The tree state row is locked
+    first (FOR UPDATE on PostgreSQL; SQLite's write transactions already hold the database's write
+    lock), so concurrent batches take consecutive indexes and each signed head covers exactly the
+    leaves before it.
+    """
     size, peaks = repository.lock_state(conn)
     now = datetime.now(UTC)
-    stored.time.CopyFrom(timestamp(now))
-    data = leafcodec.encode(stored)
-    digest = merkle.leaf_hash(data)
-    repository.insert_leaf(
-        conn,
-        index=size,
-        data=data,
-        digest=digest,
-        contactpoint_id=stored.contactpoint_id,
-        actor=stored.actor,
-        time=stored.time.ToDatetime(tzinfo=UTC),
-    )
-    peaks = merkle.append(peaks, digest)
-    head = signer.head(size + 1, merkle.root_from_peaks(peaks))
-    repository.save_state(conn, size + 1, peaks)
+    stamped = timestamp(now)
+    rows: list[repository.Leaf] = []
+    for offset, (event, appended_by) in enumerate(batch):
+        stored = pb.AuditEvent()
+        stored.CopyFrom(event)
+        stored.leaf_index = 0
+        stored.appended_by = appended_by
+        stored.time.CopyFrom(stamped)
+        data = leafcodec.encode(stored)
+        digest = merkle.leaf_hash(data)
+        rows.append(repository.Leaf(size + offset, data, digest, stored.contactpoint_id, stored.actor, now))
+        peaks = merkle.append(peaks, digest)
+    repository.insert_leaves(conn, rows)
+    new_size = size + len(rows)
+    head = signer.head(new_size, merkle.root_from_peaks(peaks))
+    repository.save_state(conn, new_size, peaks)
     repository.insert_tree_head(
         conn,
         size=head.tree_size,
@@ -98,7 +104,7 @@ def append(conn: Connection, *, event: pb.AuditEvent | None, signer: Signer, app
         signature=head.signature,
         time=now,
     )
-    return size
+    return [row.index for row in rows]
 
 
 def tree_head(conn: Connection, *, signer: Signer) -> TreeHead:

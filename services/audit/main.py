@@ -13,6 +13,7 @@ from contactpoint.platform.server import ServiceSpec
 from contactpoint.platform.service import Built, run_service
 from contactpoint.platform.settings import load_settings
 from services.audit.domain import Signer
+from services.audit.sequencer import Sequencer
 from services.audit.servicer import ACCESS, DESCRIPTOR, AuditServicer
 from services.audit.settings import AuditSettings
 
@@ -26,8 +27,10 @@ async def build(settings: AuditSettings) -> Built:
     identity = open_channel(settings.identity_target)
     token = ServiceToken(identity, *settings.machine_credentials())
     verifier = remote_verifier(settings, identity, token)
+    signer = Signer(key, settings.origin)
+    sequencer = Sequencer(db, signer)
     servicer = AuditServicer(
-        db=db, signer=Signer(key, settings.origin), public_key=raw_public_key(key), verifier=verifier
+        db=db, signer=signer, sequencer=sequencer, public_key=raw_public_key(key), verifier=verifier
     )
     spec = ServiceSpec(
         servicer,
@@ -39,6 +42,7 @@ async def build(settings: AuditSettings) -> Built:
 
     async def close() -> None:
         await servicer.close()
+        await sequencer.close()
         await identity.close(None)
         db.dispose()
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, RowMapping, insert, select, update
@@ -38,26 +39,33 @@ def save_state(conn: Connection, size: int, peaks: Peaks) -> None:
     conn.execute(update(tree_state).where(tree_state.c.id == 1).values(size=size, peaks=text))
 
 
-def insert_leaf(
-    conn: Connection,
-    *,
-    index: int,
-    data: bytes,
-    digest: bytes,
-    contactpoint_id: str,
-    actor: str,
-    time: datetime,
-) -> None:
-    """Store one leaf."""
+@dataclass(frozen=True)
+class Leaf:
+    """One leaf as stored: its data (exactly what was hashed), hash and filter columns."""
+
+    index: int
+    data: bytes
+    digest: bytes
+    contactpoint_id: str
+    actor: str
+    time: datetime
+
+
+def insert_leaves(conn: Connection, rows: Sequence[Leaf]) -> None:
+    """Store leaves (one statement, executed for each)."""
     conn.execute(
-        insert(leaves).values(
-            leaf_index=index,
-            leaf_data=data,
-            leaf_hash=digest,
-            contactpoint_id=filter_key(contactpoint_id),
-            actor=filter_key(actor),
-            time=time,
-        )
+        insert(leaves),
+        [
+            {
+                "leaf_index": row.index,
+                "leaf_data": row.data,
+                "leaf_hash": row.digest,
+                "contactpoint_id": filter_key(row.contactpoint_id),
+                "actor": filter_key(row.actor),
+                "time": row.time,
+            }
+            for row in rows
+        ],
     )
 
 

@@ -26,6 +26,7 @@ from contactpoint.platform.db import Database
 from contactpoint.platform.errors import ContactPointError, Unavailable
 from contactpoint.platform.types import Context
 from services.audit import domain, events, reading, watching
+from services.audit.sequencer import Sequencer
 
 T = TypeVar("T")
 AUDITOR = roles("auditor")
@@ -56,12 +57,14 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
         *,
         db: Database,
         signer: domain.Signer,
+        sequencer: Sequencer,
         public_key: bytes,
         verifier: TokenVerifier,
         watch_poll_seconds: float = watching.POLL_SECONDS,
     ) -> None:
         self._db = db
         self._signer = signer
+        self._sequencer = sequencer
         self._public_key = public_key
         self._verifier = verifier
         self._watch_poll = watch_poll_seconds
@@ -80,9 +83,7 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
         event = events.refusal_event(
             caller, action=action, code_name=error.code.name, request_id=_request_id()
         )
-        await self._db.write(
-            lambda c: domain.append(c, event=event, signer=self._signer, appended_by=events.SERVICE_ITSELF)
-        )
+        await self._sequencer.append(event, events.SERVICE_ITSELF)
 
     async def _audited_read(
         self, action: str, read: Callable[[Connection], T], describe: Callable[[T], str]
@@ -99,9 +100,9 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
         event = request.event if request.HasField("event") else None
         # Recorded as appended by the machine account whose token made this call.
         sender = current_principal().name
-        index = await self._db.write(
-            lambda c: domain.append(c, event=event, signer=self._signer, appended_by=sender)
-        )
+        # Gathered with the appends in flight into one transaction and one signed head; answered
+        # only once that has committed.
+        index = await self._sequencer.append(event, sender)
         return pb.AppendEventResponse(leaf_index=index)
 
     async def ListEvents(self, request: pb.ListEventsRequest, context: Context) -> pb.ListEventsResponse:

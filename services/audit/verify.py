@@ -2,17 +2,20 @@
 against every stored signed tree head.
 
 The log is read in one snapshot, streamed in index order, so memory stays flat however long it
-is. Because a head is signed after every append, the checks run in log order and the first
-problem found names the first bad entry:
+is. A head is signed after every batch of appends (one event, or many gathered into one
+transaction by the sequencer), so the checks run in log order and the first problem found names
+the first bad entry, or the first entry of the batch whose head no longer matches:
 
 - leaf indexes run 0..n-1 without a gap (a deleted or renumbered entry);
 - each stored leaf hash is the hash of its data, the data decodes to an event, and the filter
   columns (contactpoint_id, actor, time) are copies of it (an edit to data or columns);
-- a signed head exists for every size 1..n, its root is the root recomputed from the entries
-  before it, its checkpoint text is exactly what was signed, and its signature verifies
-  (reordered, swapped or rewritten entries; a forged or edited head);
-- no head covers entries that are not there, and the tree state that appends build on agrees
-  with the entries (a truncated log).
+- every stored head's root is the root recomputed from the entries before it, its checkpoint
+  text is exactly what was signed, and its signature verifies (reordered, swapped or rewritten
+  entries; a forged or edited head);
+- the newest head covers every entry (no unsigned tail), no head covers entries that are not
+  there, and the tree state that appends build on agrees with the entries (a truncated log).
+  An intermediate head deleted loses a checkpoint, not an entry: the heads after it still cover
+  every entry before them.
 """
 
 from __future__ import annotations
@@ -82,21 +85,25 @@ def _check_leaf(position: int, row: RowMapping) -> bytes:
     return digest
 
 
-def _check_head(head: RowMapping, root: bytes, key: Ed25519PublicKey | None, origin: str | None) -> None:
+def _check_head(
+    head: RowMapping, root: bytes, key: Ed25519PublicKey | None, origin: str | None, *, since: int
+) -> None:
+    """Check the head of size n against the root of entries 0..n-1; the entries signed first by
+    this head are since..n-1 (the ones a mismatch can be blamed on)."""
     size = int(head["tree_size"])
     checkpoint = str(head["checkpoint"])
     expected_origin = origin if origin is not None else checkpoint.split("\n", 1)[0]
+    blamed = f"entry {since}" if since == size - 1 else f"one of entries {since}..{size - 1}"
     if bytes(head["root_hash"]) != root or checkpoint != checkpoint_body(expected_origin, size, root):
         raise _Bad(
-            f"tree head {size} does not match entries 0..{size - 1}: entry {size - 1} was altered, "
-            "removed or moved",
-            size - 1,
+            f"tree head {size} does not match entries 0..{size - 1}: {blamed} was altered, removed or moved",
+            since,
         )
     if key is not None:
         try:
             key.verify(bytes(head["signature"]), checkpoint.encode())
         except InvalidSignature:
-            raise _Bad(f"tree head {size} has a bad signature", size - 1) from None
+            raise _Bad(f"tree head {size} has a bad signature", since) from None
 
 
 @dataclass
@@ -110,16 +117,21 @@ def _walk(conn: Connection, key: Ed25519PublicKey | None, origin: str | None, do
     heads: Iterator[RowMapping] = repository.stream_tree_heads(conn)
     head = next(heads, None)
     peaks: merkle.Peaks = []
+    signed = 0  # entries 0..signed-1 are covered by a head checked so far
     for row in repository.stream_leaves(conn):
         peaks = merkle.append(peaks, _check_leaf(done.entries, row))
         done.entries += 1
         size = done.entries
-        if head is None or int(head["tree_size"]) != size:
-            raise _Bad(f"there is no signed tree head for size {size}", size - 1)
-        _check_head(head, merkle.root_from_peaks(peaks), key, origin)
-        done.heads += 1
-        head = next(heads, None)
+        if head is not None and int(head["tree_size"]) < size:
+            raise _Bad(f"tree head {int(head['tree_size'])} is out of order", signed)
+        if head is not None and int(head["tree_size"]) == size:
+            _check_head(head, merkle.root_from_peaks(peaks), key, origin, since=signed)
+            done.heads += 1
+            signed = size
+            head = next(heads, None)
     size = done.entries
+    if signed < size:
+        raise _Bad(f"there is no signed tree head for entries {signed}..{size - 1}", signed)
     if head is not None:
         raise _Bad(
             f"tree head {int(head['tree_size'])} covers entries that are not stored (from entry {size})",

@@ -139,7 +139,12 @@ TAMPERING = {
         1,
         "tree head 2",
     ),
-    "tree head deleted": (["DELETE FROM tree_heads WHERE tree_size = 3"], 2, "no signed tree head"),
+    "newest tree head deleted": (["DELETE FROM tree_heads WHERE tree_size = 5"], 4, "no signed tree head"),
+    "tree heads out of order": (
+        ["UPDATE tree_heads SET tree_size = 0 WHERE tree_size = 3"],
+        0,
+        "out of order",
+    ),
     "last entry deleted": (["DELETE FROM leaves WHERE leaf_index = 4"], 4, "not stored"),
     "log truncated with its head": (
         ["DELETE FROM leaves WHERE leaf_index = 4", "DELETE FROM tree_heads WHERE tree_size = 5"],
@@ -196,15 +201,10 @@ def append_as_before(conn: Connection, data: bytes, signer: domain.Signer) -> No
     size, peaks = repository.lock_state(conn)
     digest = merkle.leaf_hash(data)
     event = leafcodec.decode(data, size)
-    repository.insert_leaf(
-        conn,
-        index=size,
-        data=data,
-        digest=digest,
-        contactpoint_id=event.contactpoint_id,
-        actor=event.actor,
-        time=event.time.ToDatetime(tzinfo=UTC),
+    leaf = repository.Leaf(
+        size, data, digest, event.contactpoint_id, event.actor, event.time.ToDatetime(tzinfo=UTC)
     )
+    repository.insert_leaves(conn, [leaf])
     peaks = merkle.append(peaks, digest)
     head = signer.head(size + 1, merkle.root_from_peaks(peaks))
     repository.save_state(conn, size + 1, peaks)
@@ -243,3 +243,48 @@ async def test_a_log_written_before_appended_by_existed_still_verifies(
     # The old leaves are kept byte for byte; the new one says who appended it.
     assert stored[0] == OLD_LEAF and b'"appendedBy":"gateway"' in stored[2]
     assert [leafcodec.decode(d, i).appended_by for i, d in enumerate(stored)] == ["", "", "gateway"]
+
+
+def write_batched_log(settings: AuditSettings, batches: list[int]) -> None:
+    """A migrated log written in batches of the given sizes (one head each), as group commit does."""
+    migrate.upgrade("audit", MIGRATIONS, settings.database_url)
+    signer = domain.Signer(load_or_create_signing_key(settings.signing_key_file), settings.origin)
+    db = Database(settings.database_url)
+    try:
+        for n, size in enumerate(batches):
+            events = [
+                pb.AuditEvent(actor=f"b{n}u{i}", action="GetChild", outcome="ALLOWED", severity="INFO")
+                for i in range(size)
+            ]
+            batch = [(e, "gateway") for e in events]
+            db.run_sync(lambda c, b=batch: domain.append_batch(c, b, signer=signer))
+    finally:
+        db.dispose()
+
+
+async def test_a_batched_log_verifies_and_an_edit_names_its_batch(database_url: str, tmp_path: Path) -> None:
+    settings = audit_settings(database_url, tmp_path)
+    write_batched_log(settings, [3, 4, 2])  # heads at 3, 7 and 9
+    report = verify_from_settings(settings)
+    assert (report.ok, report.tree_size, report.heads_checked) == (True, 9, 3), report
+    # Entry 5 rewritten with a matching hash: head 7 (over the batch 3..6) no longer matches, and
+    # the batch is blamed from its first entry.
+    data = forged(database_url, 5)
+    tamper(
+        database_url,
+        "UPDATE leaves SET leaf_data = :data, leaf_hash = :data_hash WHERE leaf_index = 5",
+        data=data,
+        data_hash=merkle.leaf_hash(data),
+    )
+    report = verify_from_settings(settings)
+    assert not report.ok and report.first_bad_index == 3, report
+    assert "tree head 7" in report.message and "entries 3..6" in report.message, report
+
+
+async def test_an_intermediate_head_deleted_loses_no_entry(database_url: str, tmp_path: Path) -> None:
+    settings = audit_settings(database_url, tmp_path)
+    write_batched_log(settings, [3, 4, 2])
+    # A checkpoint is gone, but the later heads still sign every entry before them.
+    tamper(database_url, "DELETE FROM tree_heads WHERE tree_size = 3")
+    report = verify_from_settings(settings)
+    assert (report.ok, report.tree_size, report.heads_checked) == (True, 9, 2), report

@@ -1,0 +1,111 @@
+"""Group commit for the audit log: appends that arrive together are written together.
+
+Every `AppendEvent` used to be its own transaction: lock the tree state, insert one leaf, sign one
+head, commit. Under load the lock made appends queue one behind another, each paying a commit and a
+signature (about 230 appends/s however many were in flight). The sequencer gathers the appends
+waiting while a batch is written into the next batch: one transaction, one signed head over
+exactly the leaves up to its last, one commit (Trillian's sequencer, Tessera's batching).
+
+- A caller is answered with its leaf index only once its batch has committed: never "written"
+  before it is durable. If the batch fails, every caller in it gets the error and nothing of the
+  batch is stored (fail closed; the caller's request fails UNAVAILABLE).
+- With one append in flight a batch holds one event: no waiting is added to gather a batch.
+- Events are checked before they join a batch, so a bad one is refused alone.
+- Each audit replica has its own sequencer; their batches are serialised by the tree state's row
+  lock, exactly as single appends were.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from contactpoint.audit.v1 import audit_service_pb2 as pb
+from contactpoint.platform.db import Database, TransactionConflict
+from contactpoint.platform.errors import ContactPointError, Internal, Unavailable
+from contactpoint.platform.logging import get_logger
+from services.audit import domain
+from services.audit.events import validate_event
+
+log = get_logger(__name__)
+# The most events one transaction writes (and one head signs).
+MAX_BATCH = 256
+
+
+@dataclass
+class _Waiting:
+    event: pb.AuditEvent
+    appended_by: str
+    answer: asyncio.Future[int] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+def _failure(exc: BaseException) -> ContactPointError:
+    """What each caller of a failed batch is told (a fresh error each: they are raised apart)."""
+    if isinstance(exc, TransactionConflict | Unavailable):
+        return Unavailable("the audit log could not be written; retry")
+    return Internal()
+
+
+class Sequencer:
+    """Appends to the audit log in batches (see the module's doc). Belongs to one event loop."""
+
+    def __init__(self, db: Database, signer: domain.Signer, *, max_batch: int = MAX_BATCH) -> None:
+        self._db = db
+        self._signer = signer
+        self._max_batch = max_batch
+        self._queue: list[_Waiting] = []
+        self._work = asyncio.Event()
+        self._runner: asyncio.Task[None] | None = None
+        self._closed = False
+        # How many batches and events were written (for tests and the benchmark).
+        self.batches = 0
+        self.events = 0
+
+    async def append(self, event: pb.AuditEvent | None, appended_by: str) -> int:
+        """Append `event` as sent by `appended_by`; its leaf index, once its batch is committed."""
+        validate_event(event)
+        assert event is not None  # validate_event refuses a missing event
+        if self._closed:
+            raise Unavailable("the audit service is stopping; retry")
+        waiting = _Waiting(event, appended_by)
+        self._queue.append(waiting)
+        self._work.set()
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.get_running_loop().create_task(self._run(), name="audit-sequencer")
+        # The batch goes on if this caller goes away (its event may then be in the log unanswered,
+        # as a single append's could be): shield the answer, not the caller.
+        return await asyncio.shield(waiting.answer)
+
+    async def _run(self) -> None:
+        while True:
+            await self._work.wait()
+            self._work.clear()
+            while self._queue:
+                batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+                await self._write(batch)
+            if self._closed:
+                return
+
+    async def _write(self, batch: list[_Waiting]) -> None:
+        items = [(w.event, w.appended_by) for w in batch]
+        try:
+            indexes = await self._db.write(lambda c: domain.append_batch(c, items, signer=self._signer))
+        except Exception as exc:  # every caller of the batch is told; the sequencer goes on
+            log.error("audit.batch_failed", events=len(batch), error=type(exc).__name__)
+            for waiting in batch:
+                if not waiting.answer.done():
+                    waiting.answer.set_exception(_failure(exc))
+            return
+        self.batches += 1
+        self.events += len(batch)
+        for waiting, index in zip(batch, indexes, strict=True):
+            if not waiting.answer.done():
+                waiting.answer.set_result(index)
+
+    async def close(self) -> None:
+        """Refuse new appends, write those already waiting (and the batch being written), then
+        stop."""
+        self._closed = True
+        self._work.set()
+        if self._runner is not None:
+            await self._runner
