@@ -11,10 +11,11 @@ call against 0.14 ms, and worker threads contend with the event loop for the GIL
 On PostgreSQL these run straight from the event loop over a small pool of psycopg
 `AsyncConnection`s (autocommit, so a lone statement is one round trip, and a transaction sends
 its own BEGIN and COMMIT). On SQLite (the embedded default, where a statement costs no round
-trip) they run through the `Database`'s writer in worker threads, one write transaction each
-(BEGIN IMMEDIATE, as every writer there), one at a time: SQLite has one writer anyway, and a
-transaction waiting for the write lock must not hold every worker thread while the transaction
-that has the lock waits for one to run its next statement.
+trip) they run in a thread of the `Statements`' own, through the `Database`'s writer, one write
+transaction at a time (BEGIN IMMEDIATE, as every writer there). SQLite has one writer anyway; and
+had each transaction waited for the write lock in a worker thread of its own, the one holding the
+lock could find no thread free for its next statement (the SQLite bench stalled so). One thread
+also means a connection is only ever used by it, even when a request is cancelled half-way.
 
 SQL is written once with SQLAlchemy's `:name` parameters (`text()`) and compiled for psycopg
 once. Failures map as the `Database`'s do: a lost race is `TransactionConflict`, the database
@@ -26,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 import psycopg
@@ -76,17 +78,37 @@ class _PsycopgTransaction:
         await self._conn.execute(self._compile(statement), params)
 
 
-class _ThreadedTransaction:
-    """SQLite: an SQLAlchemy connection in one write transaction, each statement in a worker thread."""
+class _SQLiteWriter:
+    """SQLite: one thread of this process's own that runs every write of `Statements`, one after
+    another. A connection is then only ever used by that thread, and a hop abandoned half-way (its
+    request cancelled) still ends before the next one, the rollback that follows it included."""
 
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    def __init__(self) -> None:
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        # Transactions (several hops each) one at a time.
+        self.turn = asyncio.Lock()
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn)
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=True)
+
+
+class _ThreadedTransaction:
+    """SQLite: an SQLAlchemy connection in one write transaction, each statement a hop to the
+    writer's thread."""
+
+    def __init__(self, conn: Connection, writer: _SQLiteWriter) -> None:
+        self._conn, self._writer = conn, writer
 
     async def one(self, statement: TextClause, params: Mapping[str, object]) -> Any:
-        return await asyncio.to_thread(lambda: self._conn.execute(statement, dict(params)).one())
+        return await self._writer.run(lambda: self._conn.execute(statement, dict(params)).one())
 
     async def execute(self, statement: TextClause, params: Mapping[str, object]) -> None:
-        await asyncio.to_thread(self._conn.execute, statement, dict(params))
+        # Closed at once: a statement with rows left unread (RETURNING) would keep the transaction
+        # from committing, and be finalised by the garbage collector in whichever thread it runs.
+        await self._writer.run(lambda: self._conn.execute(statement, dict(params)).close())
 
 
 def _begin(engine: Engine) -> Connection:
@@ -124,7 +146,7 @@ class Statements:
         self._compiled: dict[int, tuple[str, TextClause]] = {}
         self._dialect = PGDialect_psycopg()  # type: ignore[no-untyped-call]
         # SQLite: this process's writes through `Statements`, one at a time (see the module's doc).
-        self._sqlite_writer = asyncio.Lock()
+        self._sqlite = None if self._native else _SQLiteWriter()
 
     @property
     def dialect(self) -> str:
@@ -161,16 +183,17 @@ class Statements:
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         """One transaction: committed when the block ends, rolled back if it raises."""
-        if not self._native:
-            async with self._sqlite_writer:
+        if self._sqlite is not None:
+            sqlite = self._sqlite
+            async with sqlite.turn:
                 with database_errors():
-                    conn = await asyncio.to_thread(_begin, self.db.writer)
+                    conn = await sqlite.run(lambda: _begin(self.db.writer))
                     try:
-                        yield _ThreadedTransaction(conn)
+                        yield _ThreadedTransaction(conn, sqlite)
                     except BaseException:
-                        await asyncio.to_thread(conn.close)  # rolls back
+                        await sqlite.run(conn.close)  # rolls back
                         raise
-                    await asyncio.to_thread(_commit, conn)
+                    await sqlite.run(lambda: _commit(conn))
             return
         with _psycopg_errors():
             async with self._connection() as pg, pg.transaction():
@@ -180,9 +203,9 @@ class Statements:
         """Run `fn` in one write transaction in one worker thread (`Database.write`), in turn with
         this object's other writes on SQLite. For work that is cheaper as one hop to a thread than
         as several awaited statements: several statements on SQLite."""
-        if not self._native:
-            async with self._sqlite_writer:
-                return await self.db.write(fn)
+        if self._sqlite is not None:
+            async with self._sqlite.turn:
+                return await self._sqlite.run(lambda: self.db.run_sync(fn, write=True))
         return await self.db.write(fn)
 
     async def one(self, statement: TextClause, params: Mapping[str, object]) -> Any:
@@ -194,7 +217,9 @@ class Statements:
                 return await _PsycopgTransaction(pg, self._pyformat).one(statement, params)
 
     async def close(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and, on SQLite, end the writer's thread)."""
+        if self._sqlite is not None:
+            self._sqlite.close()
         idle, self._idle = self._idle, []
         for conn in idle:
             await conn.close()

@@ -28,7 +28,7 @@ async def build(settings: AuditSettings) -> Built:
     token = ServiceToken(identity, *settings.machine_credentials())
     verifier = remote_verifier(settings, identity, token)
     signer = Signer(key, settings.origin)
-    sequencer = Sequencer(db, signer)
+    sequencer = Sequencer(db, signer, max_batch=settings.append_batch_max)
     servicer = AuditServicer(
         db=db, signer=signer, sequencer=sequencer, public_key=raw_public_key(key), verifier=verifier
     )

@@ -17,6 +17,13 @@ class AuditSettings(VerifyingSettings, DatabaseSettings):
 
     signing_key_file: Path = Field(description="Ed25519 PEM that signs tree heads; created when missing")
     origin: str = Field(default="contactpoint.audit.v1", description="the checkpoint's origin line")
+    append_batch_max: int = Field(
+        default=256,
+        ge=1,
+        le=10_000,
+        description="most appends gathered into one transaction under one signed head (group commit); "
+        "1 writes each alone",
+    )
 
     @field_validator("origin")
     @classmethod
