@@ -8,6 +8,7 @@ import os
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -41,12 +42,22 @@ def _settings(env: Mapping[str, str]) -> AuditSettings:
         raise typer.Exit(2) from None
 
 
-def verify(env: Mapping[str, str], *, as_json: bool) -> bool:
-    """Recompute the tree from the stored entries and check every signed tree head."""
+def verify(env: Mapping[str, str], *, as_json: bool, trusted_checkpoint: Path | None = None) -> bool:
+    """Recompute the tree from the stored entries and check every signed tree head (and the
+    checkpoint in `trusted_checkpoint`, one an auditor kept, when given)."""
     from services.audit.settings import AuditSettings
-    from services.audit.verify import verify_from_settings
+    from services.audit.verify import TrustedCheckpoint, verify_from_settings
 
-    report = verify_from_settings(load_settings(AuditSettings, env))
+    trusted = None
+    if trusted_checkpoint is not None:
+        try:
+            trusted = TrustedCheckpoint.parse(trusted_checkpoint.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            problem = f"cannot read {trusted_checkpoint} ({type(exc).__name__})"
+            raise _fail(f"--trusted-checkpoint: {problem}", 2) from None
+        except ValueError as exc:
+            raise _fail(f"--trusted-checkpoint: {exc}", 2) from None
+    report = verify_from_settings(load_settings(AuditSettings, env), trusted)
     if as_json:
         typer.echo(json.dumps(asdict(report), default=str))
     else:

@@ -222,11 +222,23 @@ def records_train_matching(
 
 
 @audit.command("verify")
-def audit_verify(as_json: Annotated[bool, typer.Option("--json")] = False, data_dir: DataDir = None) -> None:
+def audit_verify(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    trusted_checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--trusted-checkpoint",
+            help="A checkpoint kept outside the log (GetTreeHead's checkpoint text): the log must "
+            "still hold its entries, unchanged.",
+        ),
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
     """Recompute the audit log's Merkle tree and check every signed tree head."""
     from contactpoint.cli import auditlog
 
-    ok = auditlog.verify(command_env(data_dir, "audit"), as_json=as_json)
+    env = command_env(data_dir, "audit")
+    ok = auditlog.verify(env, as_json=as_json, trusted_checkpoint=trusted_checkpoint)
     raise typer.Exit(0 if ok else 1)
 
 

@@ -20,6 +20,8 @@ the first bad entry, or the first entry of the batch whose head no longer matche
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,6 +49,34 @@ class VerifyReport:
     heads_checked: int
     message: str
     first_bad_index: int | None = None
+
+
+@dataclass(frozen=True)
+class TrustedCheckpoint:
+    """A checkpoint an auditor kept (the text `GetTreeHead` returns): the log must still hold at
+    least `size` entries, and the first `size` of them must have exactly `root` as their root."""
+
+    origin: str
+    size: int
+    root: bytes
+
+    @classmethod
+    def parse(cls, text: str) -> TrustedCheckpoint:
+        """Read a C2SP checkpoint body ("<origin>\n<size>\n<base64 root>\n", extension lines
+        and a signed note's signature lines after it allowed); ValueError says what is wrong."""
+        lines = text.split("\n")
+        if len(lines) < 3 or not lines[0]:
+            raise ValueError("a checkpoint is three lines: origin, tree size and base64 root hash")
+        origin, size_text, root_text = lines[0], lines[1], lines[2]
+        if not (size_text.isascii() and size_text.isdigit()) or len(size_text) > 19:
+            raise ValueError(f"the tree size {size_text[:30]!r} is not a number")
+        try:
+            root = base64.b64decode(root_text, validate=True)
+        except binascii.Error:
+            root = b""
+        if len(root) != 32:
+            raise ValueError("the root hash is not 32 bytes of base64")
+        return cls(origin, int(size_text), root)
 
 
 class _Bad(Exception):
@@ -112,7 +142,22 @@ class _Progress:
     heads: int = 0
 
 
-def _walk(conn: Connection, key: Ed25519PublicKey | None, origin: str | None, done: _Progress) -> None:
+def _check_trusted(trusted: TrustedCheckpoint, root: bytes) -> None:
+    if root != trusted.root:
+        raise _Bad(
+            f"the log is inconsistent with the trusted checkpoint: its first {trusted.size} entries "
+            "have another root (entries were altered, removed or reordered since)",
+            None,
+        )
+
+
+def _walk(
+    conn: Connection,
+    key: Ed25519PublicKey | None,
+    origin: str | None,
+    done: _Progress,
+    trusted: TrustedCheckpoint | None = None,
+) -> None:
     """Check the whole log, counting in `done`; _Bad at the first problem in log order."""
     heads: Iterator[RowMapping] = repository.stream_tree_heads(conn)
     head = next(heads, None)
@@ -122,6 +167,8 @@ def _walk(conn: Connection, key: Ed25519PublicKey | None, origin: str | None, do
         peaks = merkle.append(peaks, _check_leaf(done.entries, row))
         done.entries += 1
         size = done.entries
+        if trusted is not None and size == trusted.size:
+            _check_trusted(trusted, merkle.root_from_peaks(peaks))
         if head is not None and int(head["tree_size"]) < size:
             raise _Bad(f"tree head {int(head['tree_size'])} is out of order", signed)
         if head is not None and int(head["tree_size"]) == size:
@@ -130,6 +177,14 @@ def _walk(conn: Connection, key: Ed25519PublicKey | None, origin: str | None, do
             signed = size
             head = next(heads, None)
     size = done.entries
+    if trusted is not None and size < trusted.size:
+        raise _Bad(
+            f"the log holds {size} entries, fewer than the {trusted.size} of the trusted checkpoint: "
+            "entries were removed",
+            size,
+        )
+    if trusted is not None and trusted.size == 0:
+        _check_trusted(trusted, merkle.EMPTY_ROOT)
     if signed < size:
         raise _Bad(f"there is no signed tree head for entries {signed}..{size - 1}", signed)
     if head is not None:
@@ -151,13 +206,23 @@ def _walk(conn: Connection, key: Ed25519PublicKey | None, origin: str | None, do
 
 
 def verify_log(
-    database_url: str, public_key: bytes | None = None, *, origin: str | None = None
+    database_url: str,
+    public_key: bytes | None = None,
+    *,
+    origin: str | None = None,
+    trusted: TrustedCheckpoint | None = None,
 ) -> VerifyReport:
     """Check every entry and every signed tree head of the log in `database_url`.
 
     Signatures are checked against `public_key` (raw 32-byte Ed25519) when it is given; the
-    checkpoints' origin line against `origin` when it is given.
+    checkpoints' origin line against `origin` when it is given; and, with `trusted`, that the log
+    still holds that checkpoint's entries unchanged (a checkpoint kept outside the database, so
+    that neither a cut tail nor a log rewritten and re-signed passes).
     """
+    if trusted is not None and origin is not None and trusted.origin != origin:
+        return VerifyReport(
+            False, 0, 0, f"the trusted checkpoint is for the log {trusted.origin!r}, not {origin!r}"
+        )
     key = Ed25519PublicKey.from_public_bytes(public_key) if public_key is not None else None
     if is_sqlite(database_url):
         path = make_url(database_url).database
@@ -171,7 +236,7 @@ def verify_log(
                 # One snapshot for every query, so appends made meanwhile do not look like tampering.
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
-                _walk(conn, key, origin, done)
+                _walk(conn, key, origin, done, trusted)
     except _Bad as bad:
         return VerifyReport(False, done.entries, done.heads, bad.message, bad.index)
     except SQLAlchemyError as exc:
@@ -181,16 +246,18 @@ def verify_log(
     finally:
         engine.dispose()
     unsigned = "" if key is not None else " (signatures not checked: no public key given)"
-    message = f"{done.entries} entries and {done.heads} signed tree heads checked{unsigned}"
+    against = f"; consistent with the trusted checkpoint of size {trusted.size}" if trusted else ""
+    message = f"{done.entries} entries and {done.heads} signed tree heads checked{against}{unsigned}"
     return VerifyReport(True, done.entries, done.heads, message)
 
 
-def verify_from_settings(settings: AuditSettings) -> VerifyReport:
-    """Verify the log named by the audit service's settings, with its own key and origin."""
+def verify_from_settings(settings: AuditSettings, trusted: TrustedCheckpoint | None = None) -> VerifyReport:
+    """Verify the log named by the audit service's settings, with its own key and origin (and
+    against `trusted`, a checkpoint an auditor kept, when given)."""
     if not settings.signing_key_file.exists():
         return VerifyReport(False, 0, 0, f"no signing key at {settings.signing_key_file}")
     try:
         public_key = raw_public_key(load_or_create_signing_key(settings.signing_key_file))
     except ValueError:
         return VerifyReport(False, 0, 0, f"{settings.signing_key_file} does not hold an Ed25519 key")
-    return verify_log(settings.database_url, public_key, origin=settings.origin)
+    return verify_log(settings.database_url, public_key, origin=settings.origin, trusted=trusted)
