@@ -7,6 +7,7 @@ database in development without stepping on each other.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command, context
@@ -30,6 +31,15 @@ def alembic_config(service: str, migrations_dir: Path, database_url: str) -> Con
 
 def upgrade(service: str, migrations_dir: Path, database_url: str, revision: str = "head") -> None:
     """Bring the service's database to the latest revision (or to `revision`)."""
+    _migrate(service, migrations_dir, database_url, lambda cfg: command.upgrade(cfg, revision))
+
+
+def downgrade(service: str, migrations_dir: Path, database_url: str, revision: str) -> None:
+    """Take the service's database back to `revision` (a rollback; tests of a migration)."""
+    _migrate(service, migrations_dir, database_url, lambda cfg: command.downgrade(cfg, revision))
+
+
+def _migrate(service: str, migrations_dir: Path, database_url: str, run: Callable[[Config], None]) -> None:
     cfg = alembic_config(service, migrations_dir, database_url)
     engine = make_engine(database_url)
     try:
@@ -38,7 +48,7 @@ def upgrade(service: str, migrations_dir: Path, database_url: str, revision: str
                 lock = _ADVISORY_LOCK_BASE + sum(service.encode())
                 conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lock})
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
+            run(cfg)
             conn.commit()
             if not is_sqlite(database_url):
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock})

@@ -8,7 +8,7 @@ perfect subtrees along the right edge, largest first), so the root after each ap
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
@@ -47,13 +47,29 @@ def root(leaves: Sequence[bytes]) -> bytes:
 Peaks = list[tuple[int, bytes]]  # (size of the perfect subtree, its hash), largest first
 
 
+# A stored interior node: (level, index, hash) is the hash of the perfect subtree over leaves
+# [index·2^level, (index+1)·2^level). Level 0 is a leaf hash.
+Node = tuple[int, int, bytes]
+
+
 def append(peaks: Peaks, leaf: bytes) -> Peaks:
     """The peaks after appending one leaf hash."""
+    return append_with_nodes(peaks, leaf)[0]
+
+
+def append_with_nodes(peaks: Peaks, leaf: bytes) -> tuple[Peaks, list[Node]]:
+    """The peaks after appending one leaf hash, and the interior nodes that append completed (one
+    per merge of two equal peaks: n - 1 over a log of n leaves)."""
+    end = sum(size for size, _ in peaks) + 1  # leaves once this one is in
     out = [*peaks, (1, leaf)]
+    completed: list[Node] = []
     while len(out) >= 2 and out[-1][0] == out[-2][0]:
         (size, left), (_, right) = out[-2], out[-1]
-        out[-2:] = [(size * 2, node_hash(left, right))]
-    return out
+        merged, width = node_hash(left, right), size * 2
+        level = width.bit_length() - 1
+        completed.append((level, (end - width) >> level, merged))
+        out[-2:] = [(width, merged)]
+    return out, completed
 
 
 def root_from_peaks(peaks: Peaks) -> bytes:
@@ -66,41 +82,67 @@ def root_from_peaks(peaks: Peaks) -> bytes:
     return acc
 
 
-def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
-    """PATH(m, D[n]) of RFC 9162 §2.1.3.1, leaf level first; O(n) from the leaf hashes."""
-    if not 0 <= index < len(leaves):
+# MTH(D[lo:hi]) of some tree, however it is computed.
+Subtree = Callable[[int, int], bytes]
+
+
+def inclusion_path(index: int, size: int, mth: Subtree) -> list[bytes]:
+    """PATH(m, D[n]) of RFC 9162 §2.1.3.1, leaf level first, from the subtree hashes `mth`."""
+    if not 0 <= index < size:
         raise ValueError("leaf index out of range")
     # Walk down from the root; each step's sibling subtree is one entry of the path.
     siblings: list[bytes] = []
-    lo, hi = 0, len(leaves)
+    lo, hi = 0, size
     while hi - lo > 1:
         k = _split(hi - lo)
         if index < lo + k:
-            siblings.append(_mth(leaves, lo + k, hi))
+            siblings.append(mth(lo + k, hi))
             hi = lo + k
         else:
-            siblings.append(_mth(leaves, lo, lo + k))
+            siblings.append(mth(lo, lo + k))
             lo += k
     return siblings[::-1]
 
 
-def consistency_proof(m: int, leaves: Sequence[bytes]) -> list[bytes]:
-    """PROOF(m, D[n]) of RFC 9162 §2.1.4.1 (0 < m <= n); O(n) from the leaf hashes."""
-    if not 0 < m <= len(leaves):
+def consistency_path(m: int, size: int, mth: Subtree) -> list[bytes]:
+    """PROOF(m, D[n]) of RFC 9162 §2.1.4.1 (0 < m <= n), from the subtree hashes `mth`."""
+    if not 0 < m <= size:
         raise ValueError("first size out of range")
     # SUBPROOF walked down from the root: the subtree beside each step is an entry, innermost first.
     outer: list[bytes] = []
-    lo, hi, complete = 0, len(leaves), True
+    lo, hi, complete = 0, size, True
     while m != hi - lo:
         k = _split(hi - lo)
         if m <= k:
-            outer.append(_mth(leaves, lo + k, hi))
+            outer.append(mth(lo + k, hi))
             hi = lo + k
         else:
-            outer.append(_mth(leaves, lo, lo + k))
+            outer.append(mth(lo, lo + k))
             lo, m, complete = lo + k, m - k, False
-    inner = [] if complete else [_mth(leaves, lo, hi)]
+    inner = [] if complete else [mth(lo, hi)]
     return inner + outer[::-1]
+
+
+def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
+    """PATH(m, D[n]) from every leaf hash: O(n) (the reference the stored nodes are checked by)."""
+    return inclusion_path(index, len(leaves), lambda lo, hi: _mth(leaves, lo, hi))
+
+
+def consistency_proof(m: int, leaves: Sequence[bytes]) -> list[bytes]:
+    """PROOF(m, D[n]) from every leaf hash: O(n) (the reference the stored nodes are checked by)."""
+    return consistency_path(m, len(leaves), lambda lo, hi: _mth(leaves, lo, hi))
+
+
+def subtree_from_nodes(lo: int, hi: int, node: Callable[[int, int], bytes]) -> bytes:
+    """MTH(D[lo:hi]) from stored perfect subtrees, `node(level, index)`: one node when the range is
+    one (every range RFC 9162's split reaches is aligned to its left part), else O(log n) of them
+    along the tree's right edge."""
+    width = hi - lo
+    if width & (width - 1) == 0:
+        level = width.bit_length() - 1
+        return node(level, lo >> level)
+    k = _split(width)
+    return node_hash(subtree_from_nodes(lo, lo + k, node), subtree_from_nodes(lo + k, hi, node))
 
 
 def verify_inclusion(

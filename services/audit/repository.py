@@ -7,10 +7,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, RowMapping, insert, select, update
+from sqlalchemy import Connection, RowMapping, insert, select, tuple_, update
 
-from services.audit.merkle import Peaks
-from services.audit.tables import leaves, tree_heads, tree_state
+from services.audit.merkle import Node, Peaks
+from services.audit.tables import leaves, tree_heads, tree_nodes, tree_state
 
 # Rows fetched at a time when streaming the whole log.
 STREAM_BATCH = 1000
@@ -69,6 +69,33 @@ def insert_leaves(conn: Connection, rows: Sequence[Leaf]) -> None:
     )
 
 
+def insert_nodes(conn: Connection, nodes: Sequence[Node]) -> None:
+    """Store interior nodes completed by an append."""
+    if nodes:
+        conn.execute(insert(tree_nodes), [{"level": lv, "node_index": i, "hash": h} for lv, i, h in nodes])
+
+
+def node_hashes(conn: Connection, keys: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """The stored hashes of the subtrees `keys` ((level, index); level 0 reads the leaf hash), in
+    at most two queries."""
+    found: dict[tuple[int, int], bytes] = {}
+    leaf_keys = sorted(i for lv, i in keys if lv == 0)
+    if leaf_keys:
+        leaf_rows = conn.execute(
+            select(leaves.c.leaf_index, leaves.c.leaf_hash).where(leaves.c.leaf_index.in_(leaf_keys))
+        )
+        found.update(((0, int(i)), bytes(h)) for i, h in leaf_rows)
+    inner = sorted(k for k in keys if k[0] > 0)
+    if inner:
+        node_rows = conn.execute(
+            select(tree_nodes.c.level, tree_nodes.c.node_index, tree_nodes.c.hash).where(
+                tuple_(tree_nodes.c.level, tree_nodes.c.node_index).in_(inner)
+            )
+        )
+        found.update(((int(lv), int(i)), bytes(h)) for lv, i, h in node_rows)
+    return found
+
+
 def insert_tree_head(
     conn: Connection, *, size: int, root: bytes, checkpoint: str, signature: bytes, time: datetime
 ) -> None:
@@ -90,14 +117,6 @@ def latest_tree_head(conn: Connection) -> RowMapping | None:
 def tree_size(conn: Connection) -> int:
     """Number of leaves."""
     return int(conn.execute(select(tree_state.c.size).where(tree_state.c.id == 1)).scalar_one())
-
-
-def leaf_hashes(conn: Connection, size: int) -> list[bytes]:
-    """The first `size` leaf hashes, in order."""
-    rows = conn.execute(
-        select(leaves.c.leaf_hash).where(leaves.c.leaf_index < size).order_by(leaves.c.leaf_index)
-    )
-    return [bytes(h) for h in rows.scalars()]
 
 
 def leaf_data(conn: Connection, index: int) -> bytes | None:

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -50,4 +51,15 @@ tree_state = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("size", BigInteger, nullable=False),
     Column("peaks", Text, nullable=False),
+)
+
+# The hash of every complete interior subtree: (level, node_index) covers leaves
+# [node_index·2^level, (node_index+1)·2^level). Written with the leaves that complete it, never
+# updated; proofs read O(log n) of them instead of every leaf hash (level 0 is `leaves.leaf_hash`).
+tree_nodes = Table(
+    "tree_nodes",
+    metadata,
+    Column("level", SmallInteger, primary_key=True, autoincrement=False),
+    Column("node_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
 )

@@ -44,8 +44,8 @@ def cut_tail(database_url: str, keep: int) -> None:
         c.execute(text("DELETE FROM leaves WHERE leaf_index >= :k"), {"k": keep})
         c.execute(text("DELETE FROM tree_heads WHERE tree_size > :k"), {"k": keep})
         peaks: merkle.Peaks = []
-        for digest in repository.leaf_hashes(c, keep):
-            peaks = merkle.append(peaks, digest)
+        for digest in c.execute(text("SELECT leaf_hash FROM leaves ORDER BY leaf_index")).scalars():
+            peaks = merkle.append(peaks, bytes(digest))
         repository.save_state(c, keep, peaks)
 
     try:
@@ -63,6 +63,7 @@ def rewrite_and_resign(settings: AuditSettings) -> None:
         wipe = [
             "DELETE FROM leaves",
             "DELETE FROM tree_heads",
+            "DELETE FROM tree_nodes",
             "UPDATE tree_state SET size = 0, peaks = '[]'",
         ]
         db.run_sync(lambda c: [c.execute(text(sql)) for sql in wipe])
