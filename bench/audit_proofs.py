@@ -273,7 +273,8 @@ def main(argv: Sequence[str]) -> None:
                 url = sqlalchemy_url(dsn) if dsn is not None else f"sqlite:///{tmp}/audit-{size}.db"
                 migrate.upgrade("audit", MIGRATIONS, url)
                 row: dict[str, Any] = {"load_s": load(url, size, args.batch, key, dsn)}
-                row.update(time_proofs(url, size, args.proofs, reference=size == sizes[0] and not args.no_reference))
+                reference = size == sizes[0] and not args.no_reference
+                row.update(time_proofs(url, size, args.proofs, reference=reference))
                 if args.verify:
                     began = time.perf_counter()
                     verified = verify_log(url, public, origin=ORIGIN)
