@@ -15,12 +15,14 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from contactpoint.platform.errors import PermissionDenied, Unauthenticated, Unavailable
 from contactpoint.platform.logging import get_logger
+from contactpoint.platform.verified_tokens import VerifiedTokens
 
 log = get_logger(__name__)
 
@@ -77,6 +79,7 @@ class TokenVerifier:
         self._keys: dict[str, Ed25519PublicKey] = {}
         self._fresh_at = float("-inf")
         self._task: asyncio.Task[None] | None = None
+        self._verified = VerifiedTokens()
 
     async def refresh(self) -> None:
         """Fetch the state once (raises if identity cannot be reached)."""
@@ -124,16 +127,14 @@ class TokenVerifier:
         ms = self._state.tokens_not_before.get(subject)
         return ms / 1000 if ms is not None else None
 
-    def verify(self, token: str) -> Principal:
-        """The principal a token names; Unauthenticated when it is bad, expired or revoked."""
-        if self._state is None or time.monotonic() - self._fresh_at > self._max_staleness:
-            raise Unavailable("token verification is unavailable")
+    def _decode(self, token: str, state: VerificationState) -> dict[str, Any]:
+        """The claims of a token seen for the first time: its signature checked in full."""
         try:
-            header = jwt.get_unverified_header(token)
-            key = self._keys.get(str(header.get("kid", "")))
+            kid = str(jwt.get_unverified_header(token).get("kid", ""))
+            key = self._keys.get(kid)
             if key is None:
                 raise Unauthenticated("invalid token")
-            claims = jwt.decode(
+            claims: dict[str, Any] = jwt.decode(
                 token,
                 key=key,
                 algorithms=[ALGORITHM],
@@ -145,7 +146,19 @@ class TokenVerifier:
             raise Unauthenticated("token expired; log in again") from exc
         except jwt.PyJWTError as exc:
             raise Unauthenticated("invalid token") from exc
+        self._verified.put(token, kid, state.keys[kid], claims)
+        return claims
+
+    def verify(self, token: str) -> Principal:
+        """The principal a token names; Unauthenticated when it is bad, expired or revoked."""
+        if self._state is None or time.monotonic() - self._fresh_at > self._max_staleness:
+            raise Unavailable("token verification is unavailable")
         state = self._state
+        claims = self._verified.get(token, state.keys)
+        if claims is None:
+            claims = self._decode(token, state)
+        elif int(claims["exp"]) <= time.time():
+            raise Unauthenticated("token expired; log in again")
         subject = str(claims["sub"])
         issued_ms = int(claims.get("iat_ms", int(claims["iat"]) * 1000))
         if (
