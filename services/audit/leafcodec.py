@@ -23,8 +23,10 @@ them (`"appendedBy":"gateway"`).
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
 
@@ -47,3 +49,46 @@ def decode(data: bytes, leaf_index: int) -> pb.AuditEvent:
     event = json_format.ParseDict(json.loads(data), pb.AuditEvent())
     event.leaf_index = leaf_index
     return event
+
+
+# What each field of an encoded event may hold (its JSON name → a check of the value).
+_ENUM_NAMES = {
+    f.json_name: frozenset(f.enum_type.values_by_name)
+    for f in pb.AuditEvent.DESCRIPTOR.fields
+    if f.type == FieldDescriptor.TYPE_ENUM and f.enum_type is not None
+}
+_STRINGS = frozenset(
+    f.json_name
+    for f in pb.AuditEvent.DESCRIPTOR.fields
+    if f.type == FieldDescriptor.TYPE_STRING and not f.is_repeated
+)
+_STRING_LISTS = frozenset(
+    f.json_name
+    for f in pb.AuditEvent.DESCRIPTOR.fields
+    if f.type == FieldDescriptor.TYPE_STRING and f.is_repeated
+)
+
+
+def filter_columns(data: bytes) -> tuple[str, str, datetime]:
+    """The child, the actor and the time an encoded event holds, read without building the event:
+    `audit verify` reads every leaf, and protobuf's JSON parser was two thirds of its time. Raises
+    ValueError unless `data` is a JSON object of AuditEvent's fields only, each of its type (enums
+    by a name they have), with a time; the caller then decodes it in full to say what is wrong."""
+    body = json.loads(data)
+    if not isinstance(body, dict):
+        raise ValueError("not a JSON object")
+    for name, value in body.items():
+        if name in _STRINGS:
+            ok = isinstance(value, str)
+        elif name in _ENUM_NAMES:  # by name, or a number the enum does not name (as encoded)
+            ok = value in _ENUM_NAMES[name] or (type(value) is int and -(2**31) <= value < 2**31)
+        elif name in _STRING_LISTS:
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        else:
+            ok = name == "time" and isinstance(value, str)
+        if not ok:
+            raise ValueError(f"field {name[:40]!r} is not an AuditEvent field of its type")
+    when = datetime.fromisoformat(body["time"])
+    if when.tzinfo is None:
+        raise ValueError("a time without its zone")
+    return body.get("contactpointId", ""), body.get("actor", ""), when

@@ -92,3 +92,34 @@ def test_fields_added_later_appear_only_when_set() -> None:
         b'"actorRoles":["practitioner"],', b'"actorRoles":["practitioner"],"appendedBy":"gateway",'
     )
     assert leafcodec.decode(data, 3) == event
+
+
+@settings(max_examples=200, deadline=None)
+@given(events)
+def test_the_fast_column_reader_agrees_with_the_full_decoder(event: pb.AuditEvent) -> None:
+    data = leafcodec.encode(event)
+    decoded = leafcodec.decode(data, 0)
+    child, actor, when = leafcodec.filter_columns(data)
+    assert (child, actor) == (decoded.contactpoint_id, decoded.actor)
+    # To the microsecond, as the time column holds it (ToDatetime drops the nanoseconds too).
+    assert when == decoded.time.ToDatetime(tzinfo=when.tzinfo)
+
+
+def test_the_fast_column_reader_refuses_what_is_not_an_event() -> None:
+    event = pb.AuditEvent(actor="a", action="GetChild", time=Timestamp(seconds=1))
+    good = json.loads(leafcodec.encode(event))
+    for bad in (
+        b"\x00not json",
+        b"[1, 2]",
+        json.dumps({**good, "surprise": 1}).encode(),
+        json.dumps({**good, "actor": 5}).encode(),
+        json.dumps({**good, "purpose": "NOT_A_PURPOSE"}).encode(),
+        json.dumps({**good, "actorRoles": "practitioner"}).encode(),
+        json.dumps({k: v for k, v in good.items() if k != "time"}).encode(),
+        json.dumps({**good, "time": "2026-01-01T00:00:00"}).encode(),  # no zone
+    ):
+        try:
+            leafcodec.filter_columns(bad)
+        except (ValueError, KeyError):
+            continue
+        raise AssertionError(bad)
