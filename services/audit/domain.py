@@ -177,7 +177,7 @@ def list_events(
 def inclusion_proof(conn: Connection, *, leaf_index: int, tree_size: int) -> tuple[bytes, list[bytes]]:
     """(leaf data, audit path) for one leaf in the tree of `tree_size`, from O(log n) stored
     nodes (`proofs`)."""
-    current = repository.tree_size(conn)
+    current, data = repository.size_and_leaf(conn, min(leaf_index, MAX_INDEX))
     problems: list[FieldViolation] = []
     if tree_size == 0 or tree_size > current:
         problems.append(FieldViolation("tree_size", f"between 1 and the current size {current}"))
@@ -185,7 +185,6 @@ def inclusion_proof(conn: Connection, *, leaf_index: int, tree_size: int) -> tup
         problems.append(FieldViolation("leaf_index", "must be smaller than tree_size"))
     if problems:
         raise InvalidArgument(problems)
-    data = repository.leaf_data(conn, leaf_index)
     assert data is not None  # every index below the size is stored
     return data, proofs.inclusion_proof(conn, leaf_index, tree_size)
 

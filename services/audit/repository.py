@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, RowMapping, insert, select, tuple_, update
+from sqlalchemy import Connection, RowMapping, insert, literal, select, tuple_, union_all, update
 
 from services.audit.merkle import Node, Peaks
 from services.audit.tables import leaves, tree_heads, tree_nodes, tree_state
@@ -77,23 +77,34 @@ def insert_nodes(conn: Connection, nodes: Sequence[Node]) -> None:
 
 def node_hashes(conn: Connection, keys: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
     """The stored hashes of the subtrees `keys` ((level, index); level 0 reads the leaf hash), in
-    at most two queries."""
-    found: dict[tuple[int, int], bytes] = {}
+    one query."""
     leaf_keys = sorted(i for lv, i in keys if lv == 0)
-    if leaf_keys:
-        leaf_rows = conn.execute(
-            select(leaves.c.leaf_index, leaves.c.leaf_hash).where(leaves.c.leaf_index.in_(leaf_keys))
-        )
-        found.update(((0, int(i)), bytes(h)) for i, h in leaf_rows)
     inner = sorted(k for k in keys if k[0] > 0)
+    parts = []
+    if leaf_keys:
+        parts.append(
+            select(literal(0).label("level"), leaves.c.leaf_index, leaves.c.leaf_hash).where(
+                leaves.c.leaf_index.in_(leaf_keys)
+            )
+        )
     if inner:
-        node_rows = conn.execute(
+        parts.append(
             select(tree_nodes.c.level, tree_nodes.c.node_index, tree_nodes.c.hash).where(
                 tuple_(tree_nodes.c.level, tree_nodes.c.node_index).in_(inner)
             )
         )
-        found.update(((int(lv), int(i)), bytes(h)) for lv, i, h in node_rows)
-    return found
+    if not parts:
+        return {}
+    query = parts[0] if len(parts) == 1 else union_all(*parts)
+    return {(int(lv), int(i)): bytes(h) for lv, i, h in conn.execute(query)}
+
+
+def size_and_leaf(conn: Connection, index: int) -> tuple[int, bytes | None]:
+    """The tree's size and the data of leaf `index` (None when there is none), in one query."""
+    size = select(tree_state.c.size).where(tree_state.c.id == 1).scalar_subquery()
+    data = select(leaves.c.leaf_data).where(leaves.c.leaf_index == index).scalar_subquery()
+    row = conn.execute(select(size.label("size"), data.label("data"))).one()
+    return int(row.size), bytes(row.data) if row.data is not None else None
 
 
 def insert_tree_head(
@@ -117,12 +128,6 @@ def latest_tree_head(conn: Connection) -> RowMapping | None:
 def tree_size(conn: Connection) -> int:
     """Number of leaves."""
     return int(conn.execute(select(tree_state.c.size).where(tree_state.c.id == 1)).scalar_one())
-
-
-def leaf_data(conn: Connection, index: int) -> bytes | None:
-    """The data of one leaf."""
-    value = conn.execute(select(leaves.c.leaf_data).where(leaves.c.leaf_index == index)).scalar_one_or_none()
-    return bytes(value) if value is not None else None
 
 
 def page_of_leaves(
