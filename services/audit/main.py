@@ -11,7 +11,7 @@ from contactpoint.platform.keys import load_or_create_signing_key, raw_public_ke
 from contactpoint.platform.peers import ServiceToken, open_channel, remote_verifier
 from contactpoint.platform.server import ServiceSpec
 from contactpoint.platform.service import Built, run_service
-from contactpoint.platform.settings import load_settings
+from contactpoint.platform.settings import ConfigurationError, load_settings
 from services.audit.domain import Signer
 from services.audit.sequencer import Sequencer
 from services.audit.servicer import ACCESS, DESCRIPTOR, AuditServicer
@@ -22,8 +22,15 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 async def build(settings: AuditSettings) -> Built:
     """The audit service, assembled from its settings."""
-    db = Database(settings.database_url)
     key = load_or_create_signing_key(settings.signing_key_file)
+    pinned = settings.pinned_key()
+    if pinned is not None and raw_public_key(key) != pinned:
+        # A key file swapped in beside the database would sign heads the pinned key refuses.
+        raise ConfigurationError(
+            f"the audit signing key at {settings.signing_key_file} is not the one pinned in "
+            "CONTACTPOINT_AUDIT_PUBLIC_KEY"
+        )
+    db = Database(settings.database_url)
     identity = open_channel(settings.identity_target)
     token = ServiceToken(identity, *settings.machine_credentials())
     verifier = remote_verifier(settings, identity, token)

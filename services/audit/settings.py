@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -17,6 +19,11 @@ class AuditSettings(VerifyingSettings, DatabaseSettings):
 
     signing_key_file: Path = Field(description="Ed25519 PEM that signs tree heads; created when missing")
     origin: str = Field(default="contactpoint.audit.v1", description="the checkpoint's origin line")
+    public_key: str | None = Field(
+        default=None,
+        description="the log's Ed25519 public key, base64 of its 32 raw bytes, pinned: audit refuses "
+        "to start with another signing key, and `audit verify` checks against it, not the key file",
+    )
     append_batch_max: int = Field(
         default=256,
         ge=1,
@@ -24,6 +31,23 @@ class AuditSettings(VerifyingSettings, DatabaseSettings):
         description="most appends gathered into one transaction under one signed head (group commit); "
         "1 writes each alone",
     )
+
+    @field_validator("public_key")
+    @classmethod
+    def _raw_ed25519(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except binascii.Error:
+            raw = b""
+        if len(raw) != 32:
+            raise ValueError("must be base64 of a 32-byte Ed25519 public key")
+        return value
+
+    def pinned_key(self) -> bytes | None:
+        """The pinned public key's raw bytes, when one is configured."""
+        return base64.b64decode(self.public_key) if self.public_key is not None else None
 
     @field_validator("origin")
     @classmethod

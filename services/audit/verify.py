@@ -23,7 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -258,10 +258,20 @@ def verify_log(
 def verify_from_settings(settings: AuditSettings, trusted: TrustedCheckpoint | None = None) -> VerifyReport:
     """Verify the log named by the audit service's settings, with its own key and origin (and
     against `trusted`, a checkpoint an auditor kept, when given)."""
+    pinned = settings.pinned_key()
+    if pinned is not None:
+        # The pinned key, never the key file beside the database (which whoever holds the
+        # database may have swapped for their own).
+        return verify_log(settings.database_url, pinned, origin=settings.origin, trusted=trusted)
     if not settings.signing_key_file.exists():
         return VerifyReport(False, 0, 0, f"no signing key at {settings.signing_key_file}")
     try:
         public_key = raw_public_key(load_or_create_signing_key(settings.signing_key_file))
     except ValueError:
         return VerifyReport(False, 0, 0, f"{settings.signing_key_file} does not hold an Ed25519 key")
-    return verify_log(settings.database_url, public_key, origin=settings.origin, trusted=trusted)
+    report = verify_log(settings.database_url, public_key, origin=settings.origin, trusted=trusted)
+    if not report.ok:
+        return report
+    # Whoever holds the database may hold the key file beside it too: say what was trusted.
+    note = " (signatures checked with the key file beside the log: pin CONTACTPOINT_AUDIT_PUBLIC_KEY)"
+    return replace(report, message=report.message + note)

@@ -1,0 +1,90 @@
+"""The log's public key pinned in configuration (CONTACTPOINT_AUDIT_PUBLIC_KEY): an insider who
+swaps the key file beside the database for their own and re-signs every head passes a verify that
+trusts the key file, but not one against the pinned key; and audit will not start with a signing
+key other than the pinned one."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from pydantic import ValidationError
+from sqlalchemy import text
+
+from contactpoint.platform.db import Database
+from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
+from contactpoint.platform.settings import ConfigurationError
+from services.audit import domain, merkle
+from services.audit.main import build
+from services.audit.settings import AuditSettings
+from services.audit.verify import verify_from_settings
+from tests.services.audit.test_verify import audit_settings, write_log
+
+
+def pinned(settings: AuditSettings, raw: bytes) -> AuditSettings:
+    return settings.model_copy(update={"public_key": base64.b64encode(raw).decode()})
+
+
+def swap_key_and_resign(settings: AuditSettings) -> None:
+    """Write a new key file over the old one and re-sign every stored head with it."""
+    new = Ed25519PrivateKey.generate()
+    pem = new.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    settings.signing_key_file.write_bytes(pem)
+    signer = domain.Signer(new, settings.origin)
+    db = Database(settings.database_url)
+    try:
+        leaf_hashes = text("SELECT leaf_hash FROM leaves ORDER BY leaf_index")
+        head_sizes = text("SELECT tree_size FROM tree_heads")
+        hashes = db.run_sync(lambda c: [bytes(h) for h in c.execute(leaf_hashes).scalars()])
+        sizes = db.run_sync(lambda c: [int(n) for n in c.execute(head_sizes).scalars()])
+        for size in sizes:
+            head = signer.head(size, merkle.root(hashes[:size]))
+            db.run_sync(
+                lambda c, h=head: c.execute(
+                    text("UPDATE tree_heads SET signature = :s WHERE tree_size = :n"),
+                    {"s": h.signature, "n": h.tree_size},
+                )
+            )
+    finally:
+        db.dispose()
+
+
+async def test_a_swapped_key_and_resigned_log_fails_against_the_pinned_key(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = audit_settings(database_url, tmp_path)
+    write_log(settings)
+    original = raw_public_key(load_or_create_signing_key(settings.signing_key_file))
+    report = verify_from_settings(pinned(settings, original))
+    assert report.ok and "pin" not in report.message, report
+    swap_key_and_resign(settings)
+    unpinned = verify_from_settings(settings)
+    assert unpinned.ok and "key file beside the log" in unpinned.message  # what the issue found
+    report = verify_from_settings(pinned(settings, original))
+    assert not report.ok and "bad signature" in report.message and report.first_bad_index == 0, report
+
+
+async def test_audit_will_not_start_with_a_key_other_than_the_pinned_one(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = audit_settings(database_url, tmp_path)
+    load_or_create_signing_key(settings.signing_key_file)
+    other = raw_public_key(Ed25519PrivateKey.generate())
+    with pytest.raises(ConfigurationError, match="not the one pinned"):
+        await build(pinned(settings, other))
+
+
+def test_a_pinned_key_must_be_a_raw_ed25519_key(tmp_path: Path) -> None:
+    for bad in ("not base64!", base64.b64encode(b"short").decode()):
+        with pytest.raises(ValidationError):
+            AuditSettings.model_validate(
+                {
+                    "database_url": "sqlite://",
+                    "identity_target": "127.0.0.1:1",
+                    "signing_key_file": tmp_path / "k.pem",
+                    "public_key": bad,
+                }
+            )
