@@ -17,6 +17,11 @@ with `--sqlite`):
 The two alternate `--repeat` times on the same log. Each run reports appends/s, the p50 and p99
 of one append's wait, and the events per signed head. At the end `audit verify` checks the whole
 log (it must be intact). Events are realistic gateway events (an actor, a child's id, a purpose).
+
+With `--grpc` it measures the whole path instead: `contactpoint up` (its audit service with its
+default batch), and C grpc.aio clients in this process, each on its own channel, calling
+`AppendEvent` back to back for D seconds with the gateway's machine token, `--repeat` times.
+The clients share the 2 cores with the suite, as every benchmark here does.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -109,6 +115,61 @@ async def measure(db: Database, signer: domain.Signer, mode: str, args: argparse
     )
 
 
+def through_grpc(args: argparse.Namespace) -> dict[str, object]:
+    """AppendEvent through `contactpoint up`'s audit service (see the module's doc)."""
+    import grpc
+    from gateway_getchild import RunResult, drive
+    from gateway_limits import LimitsSuite
+
+    from contactpoint.audit.v1 import audit_service_pb2_grpc as audit_grpc
+    from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
+    from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
+
+    pg = None if args.sqlite else Postgres(args.postgres_url)
+    runs: list[RunResult] = []
+    with tempfile.TemporaryDirectory(prefix="cp-bench-audit-grpc-") as tmp:
+        suite = LimitsSuite(Path(tmp), pg)
+        try:
+            suite.start()
+            with grpc.insecure_channel(suite.target("identity")) as channel:
+                token = (
+                    identity_grpc.IdentityServiceStub(channel)
+                    .IssueServiceToken(
+                        identity_pb.IssueServiceTokenRequest(
+                            client_id=suite.env["CONTACTPOINT_GATEWAY_CLIENT_ID"],
+                            client_secret=suite.env["CONTACTPOINT_GATEWAY_CLIENT_SECRET"],
+                        ),
+                        timeout=10,
+                    )
+                    .access_token
+                )
+            metadata = (("authorization", f"Bearer {token}"),)
+
+            def make(channel: grpc.aio.Channel):  # type: ignore[no-untyped-def]
+                stub = audit_grpc.AuditServiceStub(channel)
+                counter = iter(range(10**9))
+                return lambda _rng: stub.AppendEvent(
+                    pb.AppendEventRequest(event=gateway_event(next(counter))), metadata=metadata, timeout=30
+                )
+
+            for _ in range(args.repeat):
+                runs.append(
+                    asyncio.run(
+                        drive(suite.target("audit"), make, args.concurrency, args.duration, args.warmup)
+                    )
+                )
+        finally:
+            suite.stop()
+            if pg is not None:
+                pg.drop_all()
+    return {
+        "runs": [asdict(r) for r in runs],
+        "median_appends_per_s": statistics.median(r.rps for r in runs),
+        "median_p50_ms": statistics.median(r.p50_ms for r in runs),
+        "median_p99_ms": statistics.median(r.p99_ms for r in runs),
+    }
+
+
 def main(argv: Sequence[str]) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--concurrency", "-c", type=int, default=32)
@@ -118,11 +179,18 @@ def main(argv: Sequence[str]) -> None:
     p.add_argument("--sqlite", action="store_true")
     p.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--grpc", action="store_true", help="AppendEvent through `contactpoint up`")
     args = p.parse_args(argv)
     report: dict[str, object] = {
         "command": " ".join([".venv/bin/python", "bench/audit_append.py", *argv]),
         "machine": {"python": platform.python_version(), "uptime_before": uptime()},
     }
+    if args.grpc:
+        report.update(database="sqlite" if args.sqlite else "postgresql", concurrency=args.concurrency)
+        report.update(through_grpc(args))
+        report["machine"]["uptime_after"] = uptime()  # type: ignore[index]
+        print(json.dumps(report, indent=1))
+        return
     pg = None if args.sqlite else Postgres(args.postgres_url)
     with tempfile.TemporaryDirectory(prefix="cp-bench-audit-") as tmp:
         url = f"sqlite:///{tmp}/audit.db" if pg is None else sqlalchemy_url(pg.new("audit"))
