@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
+import uvloop
+
 from contactpoint.platform import migrate
 from contactpoint.platform.auth import TokenVerifier
 from contactpoint.platform.logging import configure_logging, get_logger
@@ -65,4 +67,7 @@ def run_service(
         running = await start_built(built, settings.listen)
         await run_until_signalled(running, grace=settings.shutdown_grace_seconds, name=name)
 
-    asyncio.run(main())
+    if settings.event_loop == "uvloop":
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
