@@ -71,22 +71,28 @@ def _child_ids(count: int) -> list[str]:
     return ids
 
 
-def _template() -> str:
-    """The canonical encoding of a gateway event, with {actor}, {child}, {request} and {time}
-    left to fill in (checked against `leafcodec.encode` in `_leaf`'s caller)."""
-    probe = pb.AuditEvent(
-        actor="ACTOR",
+def _event(actor: str, child: str, request: str, when: datetime) -> pb.AuditEvent:
+    """A practitioner's read as the gateway records it, and the service stamps it."""
+    event = pb.AuditEvent(
+        actor=actor,
         actor_organisation="E08000003",
         actor_roles=["practitioner"],
         action="GetChild",
-        contactpoint_id="CHILD",
+        contactpoint_id=child,
         purpose=child_pb2.ACCESS_PURPOSE_SAFEGUARDING,
         outcome="ALLOWED",
         severity="INFO",
-        request_id="REQUEST",
+        request_id=request,
         appended_by="gateway",
     )
-    probe.time.FromDatetime(START)
+    event.time.FromDatetime(when)
+    return event
+
+
+def _template() -> str:
+    """The canonical encoding of `_event`, with {actor}, {child}, {request} and {time} left to
+    fill in (checked against `leafcodec.encode` by `_check_template`)."""
+    probe = _event("ACTOR", "CHILD", "REQUEST", START)
     body = leafcodec.encode(probe).decode()
     stamp = json.loads(body)["time"]
     return (
@@ -123,19 +129,7 @@ def _leaves(size: int) -> Iterator[tuple[int, bytes, str, str, datetime]]:
 def _check_template() -> None:
     """The fast path's leaves are exactly what the service would store."""
     for i, data, actor, child, when in _leaves(1001):
-        event = pb.AuditEvent(
-            actor=actor,
-            actor_organisation="E08000003",
-            actor_roles=["practitioner"],
-            action="GetChild",
-            contactpoint_id=child,
-            purpose=child_pb2.ACCESS_PURPOSE_SAFEGUARDING,
-            outcome="ALLOWED",
-            severity="INFO",
-            request_id=f"r{i}",
-            appended_by="gateway",
-        )
-        event.time.FromDatetime(when)
+        event = _event(actor, child, f"r{i}", when)
         assert leafcodec.encode(event) == data, (leafcodec.encode(event), data)
 
 

@@ -59,7 +59,6 @@ class Allowances:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
-        self._db = store.db
         self.limits = limits
         self._identity = identity
         self._cut_off = cut_off
@@ -125,7 +124,7 @@ class Allowances:
     async def forget_old_days(self) -> int:
         """Drop daily rows of past days (a scheduled chore)."""
         now = self._clock()
-        return await self._db.write(lambda c: allowance.forget_old_days(c, now=now))
+        return await self._store.db.write(lambda c: allowance.forget_old_days(c, now=now))
 
     async def _suspend(self, principal: Principal, call: AuditedRequest) -> None:
         """Suspend the account through identity. Until every verifier sees the suspension, each

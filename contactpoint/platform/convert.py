@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -26,3 +28,13 @@ def to_date(value: date_pb2.Date) -> dt.date | None:
 def from_date(value: dt.date) -> date_pb2.Date:
     """A google.type.Date for a Python date."""
     return date_pb2.Date(year=value.year, month=value.month, day=value.day)
+
+
+def exact_base64(text: str, size: int) -> bytes | None:
+    """The `size` bytes that `text` is strict base64 of, or None when it is not (a hash or a raw
+    key written out as text)."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except binascii.Error:
+        return None
+    return raw if len(raw) == size else None

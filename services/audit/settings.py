@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from contactpoint.platform.convert import exact_base64
 from contactpoint.platform.settings import DatabaseSettings, VerifyingSettings
 
 
@@ -35,19 +34,13 @@ class AuditSettings(VerifyingSettings, DatabaseSettings):
     @field_validator("public_key")
     @classmethod
     def _raw_ed25519(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            raw = base64.b64decode(value, validate=True)
-        except binascii.Error:
-            raw = b""
-        if len(raw) != 32:
+        if value is not None and exact_base64(value, 32) is None:
             raise ValueError("must be base64 of a 32-byte Ed25519 public key")
         return value
 
     def pinned_key(self) -> bytes | None:
         """The pinned public key's raw bytes, when one is configured."""
-        return base64.b64decode(self.public_key) if self.public_key is not None else None
+        return exact_base64(self.public_key, 32) if self.public_key is not None else None
 
     @field_validator("origin")
     @classmethod

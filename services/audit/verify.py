@@ -20,8 +20,6 @@ the first bad entry, or the first entry of the batch whose head no longer matche
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -32,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, RowMapping, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from contactpoint.platform.convert import exact_base64
 from contactpoint.platform.db import is_sqlite, make_engine
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
 from services.audit import leafcodec, merkle, repository
@@ -70,11 +69,8 @@ class TrustedCheckpoint:
         origin, size_text, root_text = lines[0], lines[1], lines[2]
         if not (size_text.isascii() and size_text.isdigit()) or len(size_text) > 19:
             raise ValueError(f"the tree size {size_text[:30]!r} is not a number")
-        try:
-            root = base64.b64decode(root_text, validate=True)
-        except binascii.Error:
-            root = b""
-        if len(root) != 32:
+        root = exact_base64(root_text, 32)
+        if root is None:
             raise ValueError("the root hash is not 32 bytes of base64")
         return cls(origin, int(size_text), root)
 

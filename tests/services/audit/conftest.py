@@ -4,7 +4,7 @@ system, an auditor and a practitioner, and a fresh audit service and database pe
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.audit.v1 import audit_service_pb2_grpc as pb_grpc
 from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
+from contactpoint.platform import migrate
 from contactpoint.platform.db import Database
 from contactpoint.platform.server import RunningServer
 from services.audit.main import MIGRATIONS, build
@@ -144,6 +145,15 @@ async def log(callers: Callers, database_url: str, tmp_path: Path) -> AsyncItera
             running,
             callers,
         )
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """A migrated audit database, straight (no service)."""
+    migrate.upgrade("audit", MIGRATIONS, database_url)
+    database = Database(database_url)
+    yield database
+    database.dispose()
 
 
 def violations(err: grpc.aio.AioRpcError) -> set[str]:

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.platform import migrate
@@ -20,14 +20,6 @@ from services.audit import domain, merkle, proofs
 from services.audit.main import MIGRATIONS
 
 SIZE = 37
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    migrate.upgrade("audit", MIGRATIONS, database_url)
-    database = Database(database_url)
-    yield database
-    database.dispose()
 
 
 def write_in_batches(db: Database, size: int, seed: int = 7) -> None:
@@ -50,15 +42,15 @@ def leaf_hashes(db: Database) -> list[bytes]:
 
 
 def assert_proofs_match(db: Database, leaves: list[bytes]) -> None:
-    def check(conn: object) -> None:
+    def check(conn: Connection) -> None:
         for n in range(1, len(leaves) + 1):
             root = merkle.root(leaves[:n])
             for m in range(n):
-                proof = proofs.inclusion_proof(conn, m, n)  # type: ignore[arg-type]
+                proof = proofs.inclusion_proof(conn, m, n)
                 assert proof == merkle.inclusion_proof(m, leaves[:n]), (m, n)
                 assert merkle.verify_inclusion(m, n, leaves[m], proof, root)
             for m in range(1, n + 1):
-                proof = proofs.consistency_proof(conn, m, n)  # type: ignore[arg-type]
+                proof = proofs.consistency_proof(conn, m, n)
                 assert proof == merkle.consistency_proof(m, leaves[:n]), (m, n)
                 assert merkle.verify_consistency(m, n, merkle.root(leaves[:m]), root, proof)
 
@@ -95,7 +87,7 @@ def test_a_proof_needs_a_logarithmic_number_of_nodes(size: int) -> None:
 
         m = rng.randrange(size)
 
-        def mth(lo: int, hi: int, note=note) -> bytes:  # type: ignore[no-untyped-def]
+        def mth(lo: int, hi: int, note: Callable[[int, int], bytes] = note) -> bytes:
             return merkle.subtree_from_nodes(lo, hi, note)
 
         merkle.inclusion_path(m, size, mth)

@@ -5,27 +5,16 @@ answers every caller with an error and stores nothing; closing writes what is wa
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
-from contactpoint.platform import migrate
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import Internal, Unavailable
 from services.audit import domain
-from services.audit.main import MIGRATIONS
 from services.audit.sequencer import Sequencer
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    migrate.upgrade("audit", MIGRATIONS, database_url)
-    database = Database(database_url)
-    yield database
-    database.dispose()
 
 
 def event(actor: str) -> pb.AuditEvent:
