@@ -53,7 +53,9 @@ async def running_service(
 ) -> AsyncIterator[tuple[RunningServer, str]]:
     """Any service (its `main.build`) migrated and serving on a free port: (server, target)."""
     if migrations is not None:
-        migrate.upgrade(name, migrations, settings.database_url)
+        # Off the event loop: services already running in this loop (identity's own state poll
+        # among them) must not stall for a migration, or they go stale and refuse every token.
+        await asyncio.to_thread(migrate.upgrade, name, migrations, settings.database_url)
     running = await start_built(await build(settings), settings.listen)
     try:
         yield running, f"127.0.0.1:{running.port}"

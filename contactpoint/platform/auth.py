@@ -106,7 +106,9 @@ class TokenVerifier:
                 failures += 1
                 if failures in (1, 10) or failures % 100 == 0:
                     log.warning("auth.state_refresh_failed", failures=failures, error=type(exc).__name__)
-            await asyncio.sleep(self._poll)
+            # After a failure try again sooner (0.1 s, doubling up to the poll): tokens fail closed
+            # until a refresh succeeds, so a service that started before identity must not wait long.
+            await asyncio.sleep(min(self._poll, 0.1 * 2 ** (failures - 1)) if failures else self._poll)
 
     def start(self) -> None:
         """Start polling in the background (on the running event loop)."""

@@ -4,6 +4,7 @@ its subject's suspension; and an altered token is never taken for the one verifi
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import pytest
@@ -100,3 +101,31 @@ def test_the_cache_is_bounded_least_recently_used_first() -> None:
     cache.put("c", "k", b"raw", {"sub": "c"})
     assert cache.get("b", keys) is None
     assert cache.get("a", keys) is not None and cache.get("c", keys) is not None
+
+
+async def test_a_failed_first_refresh_is_retried_long_before_the_next_poll() -> None:
+    """A service that started before identity answered must not refuse every token for a whole
+    poll interval: after a failure the verifier tries again within a fraction of a second."""
+    issuer = TokenIssuer(Ed25519PrivateKey.generate(), ttl_seconds=900)
+    identity = Identity(issuer)
+    calls = 0
+
+    async def flaky(known: int) -> VerificationState:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectionError("identity not up yet")
+        return await identity.source(known)
+
+    verifier = TokenVerifier(flaky, poll_seconds=60, max_staleness_seconds=120)
+    verifier.start()
+    try:
+        issued = issuer.issue(service_account(), now=dt.datetime.now(dt.UTC))
+        for _ in range(100):  # up to 5 s; a verifier that waited for its 60 s poll fails here
+            await asyncio.sleep(0.05)
+            if calls >= 2:
+                break
+        assert calls == 2
+        assert verifier.verify(issued.token).name == service_account().name
+    finally:
+        await verifier.stop()
