@@ -48,10 +48,10 @@ from sqlalchemy import text
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.common.v1 import child_pb2
-from contactpoint.platform import migrate
+from contactpoint.platform import merkle, migrate
 from contactpoint.platform.db import Database
 from contactpoint.platform.ids import contactpoint_id_problem
-from services.audit import domain, leafcodec, merkle
+from services.audit import domain, leafcodec
 from services.audit.main import MIGRATIONS
 from services.audit.verify import verify_log
 

@@ -45,13 +45,14 @@ def _settings(env: Mapping[str, str]) -> AuditSettings:
 def verify(env: Mapping[str, str], *, as_json: bool, trusted_checkpoint: Path | None = None) -> bool:
     """Recompute the tree from the stored entries and check every signed tree head (and the
     checkpoint in `trusted_checkpoint`, one an auditor kept, when given)."""
+    from contactpoint.platform.checkpoints import Checkpoint
     from services.audit.settings import AuditSettings
-    from services.audit.verify import TrustedCheckpoint, verify_from_settings
+    from services.audit.verify import verify_from_settings
 
     trusted = None
     if trusted_checkpoint is not None:
         try:
-            trusted = TrustedCheckpoint.parse(trusted_checkpoint.read_text(encoding="utf-8"))
+            trusted = Checkpoint.parse(trusted_checkpoint.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
             problem = f"cannot read {trusted_checkpoint} ({type(exc).__name__})"
             raise _fail(f"--trusted-checkpoint: {problem}", 2) from None

@@ -17,10 +17,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
+from contactpoint.platform import merkle
+from contactpoint.platform.checkpoints import checkpoint_body
 from contactpoint.platform.convert import timestamp
 from contactpoint.platform.errors import FieldViolation, InvalidArgument
 from contactpoint.platform.ids import contactpoint_id_problem
-from services.audit import leafcodec, merkle, proofs, repository
+from services.audit import leafcodec, proofs, repository
 from services.audit.events import MAX_ACTOR, validate_event
 
 DEFAULT_PAGE_SIZE = 50
@@ -37,11 +39,6 @@ class TreeHead:
     root_hash: bytes
     checkpoint: str
     signature: bytes
-
-
-def checkpoint_body(origin: str, size: int, root: bytes) -> str:
-    """The C2SP tlog-checkpoint body: origin, size and base64 root, each on its own line."""
-    return f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n"
 
 
 class Signer:

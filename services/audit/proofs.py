@@ -15,7 +15,8 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection
 
-from services.audit import merkle, repository
+from contactpoint.platform import merkle
+from services.audit import repository
 
 _PLACEHOLDER = bytes(32)
 

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, RowMapping, insert, literal, select, tuple_, union_all, update
 
-from services.audit.merkle import Node, Peaks
+from contactpoint.platform.merkle import Node, Peaks
 from services.audit.tables import leaves, tree_heads, tree_nodes, tree_state
 
 # Rows fetched at a time when streaming the whole log.

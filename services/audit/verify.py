@@ -30,11 +30,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, RowMapping, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from contactpoint.platform.convert import exact_base64
+from contactpoint.platform import merkle
+from contactpoint.platform.checkpoints import Checkpoint, checkpoint_body
 from contactpoint.platform.db import is_sqlite, make_engine
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
-from services.audit import leafcodec, merkle, repository
-from services.audit.domain import checkpoint_body
+from services.audit import leafcodec, repository
 from services.audit.settings import AuditSettings
 
 
@@ -48,31 +48,6 @@ class VerifyReport:
     heads_checked: int
     message: str
     first_bad_index: int | None = None
-
-
-@dataclass(frozen=True)
-class TrustedCheckpoint:
-    """A checkpoint an auditor kept (the text `GetTreeHead` returns): the log must still hold at
-    least `size` entries, and the first `size` of them must have exactly `root` as their root."""
-
-    origin: str
-    size: int
-    root: bytes
-
-    @classmethod
-    def parse(cls, text: str) -> TrustedCheckpoint:
-        """Read a C2SP checkpoint body ("<origin>\n<size>\n<base64 root>\n", extension lines
-        and a signed note's signature lines after it allowed); ValueError says what is wrong."""
-        lines = text.split("\n")
-        if len(lines) < 3 or not lines[0]:
-            raise ValueError("a checkpoint is three lines: origin, tree size and base64 root hash")
-        origin, size_text, root_text = lines[0], lines[1], lines[2]
-        if not (size_text.isascii() and size_text.isdigit()) or len(size_text) > 19:
-            raise ValueError(f"the tree size {size_text[:30]!r} is not a number")
-        root = exact_base64(root_text, 32)
-        if root is None:
-            raise ValueError("the root hash is not 32 bytes of base64")
-        return cls(origin, int(size_text), root)
 
 
 class _Bad(Exception):
@@ -142,7 +117,7 @@ class _Progress:
     heads: int = 0
 
 
-def _check_trusted(trusted: TrustedCheckpoint, root: bytes) -> None:
+def _check_trusted(trusted: Checkpoint, root: bytes) -> None:
     if root != trusted.root:
         raise _Bad(
             f"the log is inconsistent with the trusted checkpoint: its first {trusted.size} entries "
@@ -156,7 +131,7 @@ def _walk(
     key: Ed25519PublicKey | None,
     origin: str | None,
     done: _Progress,
-    trusted: TrustedCheckpoint | None = None,
+    trusted: Checkpoint | None = None,
 ) -> None:
     """Check the whole log, counting in `done`; _Bad at the first problem in log order."""
     heads: Iterator[RowMapping] = repository.stream_tree_heads(conn)
@@ -210,7 +185,7 @@ def verify_log(
     public_key: bytes | None = None,
     *,
     origin: str | None = None,
-    trusted: TrustedCheckpoint | None = None,
+    trusted: Checkpoint | None = None,
 ) -> VerifyReport:
     """Check every entry and every signed tree head of the log in `database_url`.
 
@@ -251,7 +226,7 @@ def verify_log(
     return VerifyReport(True, done.entries, done.heads, message)
 
 
-def verify_from_settings(settings: AuditSettings, trusted: TrustedCheckpoint | None = None) -> VerifyReport:
+def verify_from_settings(settings: AuditSettings, trusted: Checkpoint | None = None) -> VerifyReport:
     """Verify the log named by the audit service's settings, with its own key and origin (and
     against `trusted`, a checkpoint an auditor kept, when given)."""
     pinned = settings.pinned_key()

@@ -14,10 +14,11 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from pydantic import ValidationError
 from sqlalchemy import text
 
+from contactpoint.platform import merkle
 from contactpoint.platform.db import Database
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
 from contactpoint.platform.settings import ConfigurationError
-from services.audit import domain, merkle
+from services.audit import domain
 from services.audit.main import build
 from services.audit.settings import AuditSettings
 from services.audit.verify import verify_from_settings

@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, text
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
-from contactpoint.platform import migrate
+from contactpoint.platform import merkle, migrate
 from contactpoint.platform.db import Database
-from services.audit import domain, merkle, proofs
+from services.audit import domain, proofs
 from services.audit.main import MIGRATIONS
 
 SIZE = 37

@@ -17,9 +17,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import code_pb2
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
+from contactpoint.platform import merkle
 from contactpoint.platform.auth import SERVICE
 from contactpoint.platform.db import Database
-from services.audit import merkle
 from services.audit.servicer import ACCESS
 from services.audit.verify import verify_from_settings
 from tests.harness import bearer

@@ -12,11 +12,13 @@ from sqlalchemy import Connection, text
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.cli.auditlog import verify as cli_verify
+from contactpoint.platform import merkle
+from contactpoint.platform.checkpoints import Checkpoint
 from contactpoint.platform.db import Database
 from contactpoint.platform.keys import load_or_create_signing_key
-from services.audit import domain, merkle, repository
+from services.audit import domain, repository
 from services.audit.settings import AuditSettings
-from services.audit.verify import TrustedCheckpoint, verify_from_settings
+from services.audit.verify import verify_from_settings
 from tests.services.audit.test_verify import audit_settings, write_log
 
 
@@ -80,7 +82,7 @@ async def test_a_cut_tail_passes_alone_but_not_against_a_kept_checkpoint(
 ) -> None:
     settings = audit_settings(database_url, tmp_path)
     write_log(settings)
-    kept = TrustedCheckpoint.parse(newest_checkpoint(settings.database_url))
+    kept = Checkpoint.parse(newest_checkpoint(settings.database_url))
     assert kept.size == 5
     report = verify_from_settings(settings, kept)
     assert report.ok and "trusted checkpoint of size 5" in report.message, report
@@ -95,7 +97,7 @@ async def test_a_rewritten_resigned_log_is_inconsistent_with_a_kept_checkpoint(
 ) -> None:
     settings = audit_settings(database_url, tmp_path)
     write_log(settings)
-    early = TrustedCheckpoint.parse(newest_checkpoint(settings.database_url))
+    early = Checkpoint.parse(newest_checkpoint(settings.database_url))
     rewrite_and_resign(settings)
     assert verify_from_settings(settings).ok
     report = verify_from_settings(settings, early)
@@ -105,7 +107,7 @@ async def test_a_rewritten_resigned_log_is_inconsistent_with_a_kept_checkpoint(
 async def test_an_older_checkpoint_still_holds_as_the_log_grows(database_url: str, tmp_path: Path) -> None:
     settings = audit_settings(database_url, tmp_path)
     write_log(settings, size=3)
-    kept = TrustedCheckpoint.parse(newest_checkpoint(settings.database_url))
+    kept = Checkpoint.parse(newest_checkpoint(settings.database_url))
     write_log(settings, size=4)  # four more events on the same log
     report = verify_from_settings(settings, kept)
     assert report.ok and report.tree_size == 7, report
@@ -136,6 +138,6 @@ async def test_a_checkpoint_of_another_log_is_refused(database_url: str, tmp_pat
     settings = audit_settings(database_url, tmp_path)
     write_log(settings)
     elsewhere = newest_checkpoint(settings.database_url).replace("contactpoint", "elsewhere", 1)
-    kept = TrustedCheckpoint.parse(elsewhere)
+    kept = Checkpoint.parse(elsewhere)
     report = verify_from_settings(settings, kept)
     assert not report.ok and "not 'contactpoint.audit.v1'" in report.message, report

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import Connection, text
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
-from contactpoint.platform import migrate
+from contactpoint.platform import merkle, migrate
 from contactpoint.platform.db import Database
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
-from services.audit import domain, leafcodec, merkle, repository
+from services.audit import domain, leafcodec, repository
 from services.audit.main import MIGRATIONS
 from services.audit.settings import AuditSettings
 from services.audit.verify import verify_from_settings, verify_log

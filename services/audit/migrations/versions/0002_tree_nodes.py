@@ -8,7 +8,7 @@ Create Date: 2026-12-02
 import sqlalchemy as sa
 from alembic import op
 
-from services.audit import merkle
+from contactpoint.platform import merkle
 
 revision = "0002"
 down_revision = "0001"

@@ -1,0 +1,113 @@
+"""Checkpoints and witness cosignatures, as C2SP specifies them, shared by the audit log (which
+signs checkpoints), its witness (which cosigns them) and `audit verify` (which checks both).
+
+- A checkpoint body (C2SP tlog-checkpoint) is "<origin>\\n<tree size>\\n<base64 root hash>\\n".
+- A cosignature (C2SP tlog-cosignature, Ed25519, signature type 0x04) is an Ed25519 signature
+  by the witness over "cosignature/v1\\ntime <Unix seconds>\\n" followed by the checkpoint body:
+  the witness states that at that time it had verified this checkpoint consistent with every
+  checkpoint of the log it cosigned before. Its key id is the first 4 bytes of
+  SHA-256(<witness name> ‖ "\\n" ‖ 0x04 ‖ <32-byte public key>) (C2SP signed-note).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import struct
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from contactpoint.platform.convert import exact_base64
+
+COSIGNATURE_TYPE = b"\x04"
+COSIGNATURE_HEADER = "cosignature/v1\n"
+MAX_SIZE_DIGITS = 19  # a signed 64-bit size
+
+
+def checkpoint_body(origin: str, size: int, root: bytes) -> str:
+    """The C2SP tlog-checkpoint body: origin, size and base64 root, each on its own line."""
+    return f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The three facts a checkpoint states: which log, how many entries, and their root."""
+
+    origin: str
+    size: int
+    root: bytes
+
+    @classmethod
+    def parse(cls, text: str) -> Checkpoint:
+        """Read a C2SP checkpoint body ("<origin>\\n<size>\\n<base64 root>\\n", extension lines
+        and a signed note's signature lines after it allowed); ValueError says what is wrong."""
+        lines = text.split("\n")
+        if len(lines) < 3 or not lines[0]:
+            raise ValueError("a checkpoint is three lines: origin, tree size and base64 root hash")
+        origin, size_text, root_text = lines[0], lines[1], lines[2]
+        if not (size_text.isascii() and size_text.isdigit()) or len(size_text) > MAX_SIZE_DIGITS:
+            raise ValueError(f"the tree size {size_text[:30]!r} is not a number")
+        root = exact_base64(root_text, 32)
+        if root is None:
+            raise ValueError("the root hash is not 32 bytes of base64")
+        return cls(origin, int(size_text), root)
+
+    @classmethod
+    def parse_exact(cls, text: str) -> Checkpoint:
+        """Like `parse`, but the text must be exactly a checkpoint body and nothing more (what a
+        log signs and a witness cosigns)."""
+        checkpoint = cls.parse(text)
+        if checkpoint.body() != text:
+            raise ValueError("the checkpoint is not exactly origin, size and root, each on one line")
+        return checkpoint
+
+    def body(self) -> str:
+        """The checkpoint body these facts make."""
+        return checkpoint_body(self.origin, self.size, self.root)
+
+
+def witness_key_id(name: str, public_key: bytes) -> bytes:
+    """The 4-byte C2SP key id of a witness's Ed25519 cosigning key."""
+    return hashlib.sha256(name.encode() + b"\n" + COSIGNATURE_TYPE + public_key).digest()[:4]
+
+
+def cosigned_message(body: str, timestamp: int) -> bytes:
+    """The bytes a witness signs for `body` at `timestamp` (Unix seconds)."""
+    return f"{COSIGNATURE_HEADER}time {timestamp}\n{body}".encode()
+
+
+@dataclass(frozen=True)
+class Cosignature:
+    """One witness's cosignature of one checkpoint body."""
+
+    witness: str
+    key_id: bytes
+    timestamp: int
+    signature: bytes
+
+    @classmethod
+    def sign(cls, key: Ed25519PrivateKey, witness: str, body: str, timestamp: int) -> Cosignature:
+        """Cosign `body` as `witness` at `timestamp`."""
+        public = key.public_key().public_bytes_raw()
+        return cls(
+            witness, witness_key_id(witness, public), timestamp, key.sign(cosigned_message(body, timestamp))
+        )
+
+    def valid_for(self, body: str, witness: str, public_key: bytes) -> bool:
+        """Whether this is `witness`'s cosignature of `body` under `public_key` (raw 32 bytes)."""
+        if self.witness != witness or self.key_id != witness_key_id(witness, public_key):
+            return False
+        try:
+            Ed25519PublicKey.from_public_bytes(public_key).verify(
+                self.signature, cosigned_message(body, self.timestamp)
+            )
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+    def note_line(self) -> str:
+        """The signed-note signature line ("— <name> <base64(key id ‖ time ‖ signature)>")."""
+        blob = self.key_id + struct.pack(">Q", self.timestamp) + self.signature
+        return f"\u2014 {self.witness} {base64.b64encode(blob).decode()}\n"
