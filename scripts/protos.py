@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
 DEPS = ROOT / ".proto-deps"
-PACKAGES = ["common", "gateway", "identity", "records", "audit"]
+PACKAGES = ["common", "gateway", "identity", "records", "audit", "witness"]
 
 
 def _google_include() -> Path:

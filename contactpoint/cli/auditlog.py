@@ -48,6 +48,7 @@ def verify(env: Mapping[str, str], *, as_json: bool, trusted_checkpoint: Path | 
     from contactpoint.platform.checkpoints import Checkpoint
     from services.audit.settings import AuditSettings
     from services.audit.verify import verify_from_settings
+    from services.audit.witness_view import witness_view
 
     trusted = None
     if trusted_checkpoint is not None:
@@ -58,7 +59,8 @@ def verify(env: Mapping[str, str], *, as_json: bool, trusted_checkpoint: Path | 
             raise _fail(f"--trusted-checkpoint: {problem}", 2) from None
         except ValueError as exc:
             raise _fail(f"--trusted-checkpoint: {exc}", 2) from None
-    report = verify_from_settings(load_settings(AuditSettings, env), trusted)
+    settings = load_settings(AuditSettings, env)
+    report = verify_from_settings(settings, trusted, witness_view(env, settings))
     if as_json:
         typer.echo(json.dumps(asdict(report), default=str))
     else:

@@ -1,13 +1,15 @@
 """The embedded default of `--data-dir`: SQLite files, key files and local ports for all four
-services, laid *under* the environment (an explicit variable always wins); and what each service's
+services (and the audit log's witness, on a local socket of its own rather than a fifth port),
+laid *under* the environment (an explicit variable always wins); and what each service's
 process is given of that environment."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
-SERVICES = ("gateway", "identity", "records", "audit")
+SERVICES = ("gateway", "identity", "records", "audit", "witness")
 DEFAULT_BASE_PORT = 50050
 DEFAULT_DATA_DIR = Path("var")
 # Port offsets from the base port (CONTRACT.md §1).
@@ -19,17 +21,27 @@ def ports(base_port: int) -> dict[str, int]:
     return {svc: base_port + off for svc, off in PORT_OFFSET.items()}
 
 
+def witness_socket(data_dir: Path) -> str:
+    """The embedded witness's address: a Linux abstract socket named for the data dir (no port
+    to collide with, no path length limit; one witness per data dir)."""
+    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:24]
+    return f"unix-abstract:contactpoint-witness-{digest}"
+
+
 def embedded_defaults(data_dir: Path, base_port: int = DEFAULT_BASE_PORT) -> dict[str, str]:
     """Every variable the embedded suite needs, for `data_dir` and `base_port`."""
     d = data_dir.resolve()
     p = ports(base_port)
     addr = {svc: f"127.0.0.1:{port}" for svc, port in p.items()}
+    addr["witness"] = witness_socket(d)
     env = {f"CONTACTPOINT_{svc.upper()}_LISTEN": addr[svc] for svc in SERVICES}
     # The gateway's database holds each person's allowance, shared by gateway replicas.
-    for svc in ("identity", "records", "audit", "gateway"):
+    for svc in ("identity", "records", "audit", "gateway", "witness"):
         env[f"CONTACTPOINT_{svc.upper()}_DATABASE_URL"] = f"sqlite:///{d / (svc + '.db')}"
     env["CONTACTPOINT_IDENTITY_SIGNING_KEY_FILE"] = str(d / "keys" / "identity-signing.pem")
     env["CONTACTPOINT_AUDIT_SIGNING_KEY_FILE"] = str(d / "keys" / "audit-signing.pem")
+    env["CONTACTPOINT_WITNESS_SIGNING_KEY_FILE"] = str(d / "keys" / "witness-signing.pem")
+    env["CONTACTPOINT_AUDIT_WITNESS_TARGET"] = addr["witness"]
     for svc in ("records", "audit", "gateway"):
         env[f"CONTACTPOINT_{svc.upper()}_IDENTITY_TARGET"] = addr["identity"]
     env["CONTACTPOINT_GATEWAY_RECORDS_TARGET"] = addr["records"]

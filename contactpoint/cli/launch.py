@@ -1,4 +1,5 @@
-"""`contactpoint serve` (one service in this process) and `contactpoint up` (all four, each its
+"""`contactpoint serve` (one service in this process) and `contactpoint up` (all four, and the
+audit log's witness, each its
 own OS process, supervised: a taken port or a crashed service is a clear message and a non-zero
 exit, never a hang; SIGINT/SIGTERM stops everything gracefully).
 
@@ -8,6 +9,7 @@ Linux the kernel sends each a SIGTERM when `up` dies, even by SIGKILL: see `die_
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ctypes
 import fcntl
@@ -31,9 +33,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from contactpoint.cli import accounts
 from contactpoint.cli.embedded import SERVICES, layered_env, service_env
+from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
 from contactpoint.platform.settings import ConfigurationError
 
-START_ORDER = ("identity", "records", "audit", "gateway")
+# Identity and the audit log's witness first (they depend on no other service), then the rest.
+FIRST = ("identity", "witness")
+START_ORDER = (*FIRST, "records", "audit", "gateway")
+# Stopped last, once audit has sent it the final checkpoint.
+STOPPED_LAST = ("witness",)
 STARTUP_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 20.0
 # Held (flock) by the one `contactpoint up` running on a data dir.
@@ -112,6 +119,14 @@ def run_one(service: str, env: Mapping[str, str]) -> None:
         raise typer.Exit(3) from None
 
 
+def _target(env: Mapping[str, str], service: str) -> str:
+    return env[f"CONTACTPOINT_{service.upper()}_LISTEN"]
+
+
+def _on_port(env: Mapping[str, str], service: str) -> bool:
+    return not _target(env, service).startswith("unix")
+
+
 def _address(env: Mapping[str, str], service: str) -> tuple[str, int]:
     host, _, port = env[f"CONTACTPOINT_{service.upper()}_LISTEN"].rpartition(":")
     return host or "127.0.0.1", int(port)
@@ -132,8 +147,14 @@ def port_in_use(host: str, port: int) -> bool:
 
 def serving(host: str, port: int) -> bool:
     """Whether the server at host:port answers its health check with SERVING."""
+    return serving_at(f"{host}:{port}")
+
+
+def serving_at(target: str) -> bool:
+    """Whether the server at `target` (host:port, or a unix socket) answers its health check
+    with SERVING."""
     try:
-        with grpc.insecure_channel(f"{host}:{port}") as channel:
+        with grpc.insecure_channel(target) as channel:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
             return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
     except grpc.RpcError:
@@ -141,7 +162,7 @@ def serving(host: str, port: int) -> bool:
 
 
 class Suite:
-    """The four child processes of `contactpoint up`."""
+    """The child processes of `contactpoint up`: the four services and the witness."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
@@ -174,18 +195,25 @@ class Suite:
                 )
             if time.monotonic() > deadline:
                 return f"not SERVING after {STARTUP_TIMEOUT_SECONDS:.0f}s: {', '.join(pending)}"
-            pending = [s for s in pending if not serving(*_address(self.env, s))]
+            pending = [s for s in pending if not serving_at(_target(self.env, s))]
             if pending:
                 time.sleep(0.2)
         return None
 
     def stop(self) -> None:
-        """SIGTERM every child, wait for graceful shutdown, SIGKILL what is left."""
-        for proc in self.procs.values():
+        """SIGTERM every child, wait for graceful shutdown, SIGKILL what is left; the witness
+        after the others, so that audit's last checkpoint is cosigned."""
+        last = {name: proc for name, proc in self.procs.items() if name in STOPPED_LAST}
+        self._stop([proc for name, proc in self.procs.items() if name not in last])
+        self._stop(list(last.values()))
+
+    @staticmethod
+    def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+        for proc in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-        for proc in self.procs.values():
+        for proc in procs:
             try:
                 proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -283,10 +311,23 @@ def run_suite(data_dir: Path, base_port: int, environ: Mapping[str, str]) -> int
         os.close(lock)
 
 
+def pin_witnessed_log(env: dict[str, str]) -> None:
+    """Give the witness the audit log's public key (the pinned one, else the key file's, made
+    here when the log has none yet). The witness keeps the keys it has seen: a key file swapped
+    in beside the log is not one of them, and the witness refuses to start."""
+    if "CONTACTPOINT_WITNESS_LOG_PUBLIC_KEY" in env:
+        return
+    pinned = env.get("CONTACTPOINT_AUDIT_PUBLIC_KEY")
+    if pinned is None:
+        key = load_or_create_signing_key(Path(env["CONTACTPOINT_AUDIT_SIGNING_KEY_FILE"]))
+        pinned = base64.b64encode(raw_public_key(key)).decode()
+    env["CONTACTPOINT_WITNESS_LOG_PUBLIC_KEY"] = pinned
+
+
 def _run_locked(data_dir: Path, base_port: int, environ: Mapping[str, str]) -> int:
     """`contactpoint up` once it holds the data dir's lock: returns the exit code."""
     env = layered_env(environ, data_dir, base_port)
-    for service in SERVICES:
+    for service in filter(lambda svc: _on_port(env, svc), SERVICES):
         host, port = _address(env, service)
         if port_in_use(host, port):
             typer.echo(
@@ -301,6 +342,7 @@ def _run_locked(data_dir: Path, base_port: int, environ: Mapping[str, str]) -> i
             env[prefix + "CLIENT_ID"] = creds.client_id
             env[prefix + "CLIENT_SECRET"] = creds.client_secret
 
+    pin_witnessed_log(env)
     stopping = False
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -313,12 +355,13 @@ def _run_locked(data_dir: Path, base_port: int, environ: Mapping[str, str]) -> i
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
     try:
         # Identity first: the others fetch its keys as they start.
-        suite.start("identity")
-        problem = suite.wait_serving(("identity",), deadline, lambda: stopping)
+        for service in FIRST:
+            suite.start(service)
+        problem = suite.wait_serving(FIRST, deadline, lambda: stopping)
         if problem is None and not stopping:
-            for service in START_ORDER[1:]:
+            for service in START_ORDER[len(FIRST) :]:
                 suite.start(service)
-            problem = suite.wait_serving(START_ORDER[1:], deadline, lambda: stopping)
+            problem = suite.wait_serving(START_ORDER[len(FIRST) :], deadline, lambda: stopping)
         if stopping:
             return 0
         if problem is not None:

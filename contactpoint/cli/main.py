@@ -41,12 +41,13 @@ def command_env(data_dir: Path | None, service: str) -> dict[str, str]:
 
 
 class Service(StrEnum):
-    """The four services."""
+    """The four services, and the audit log's witness."""
 
     identity = "identity"
     records = "records"
     audit = "audit"
     gateway = "gateway"
+    witness = "witness"
 
 
 def fail(message: str, code: int = 1) -> None:

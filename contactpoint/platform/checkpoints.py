@@ -7,12 +7,17 @@ signs checkpoints), its witness (which cosigns them) and `audit verify` (which c
   the witness states that at that time it had verified this checkpoint consistent with every
   checkpoint of the log it cosigned before. Its key id is the first 4 bytes of
   SHA-256(<witness name> ‖ "\\n" ‖ 0x04 ‖ <32-byte public key>) (C2SP signed-note).
+- A rotation of the log's signing key is itself an entry of the log: an event with action
+  `RotateSigningKey` whose detail names the old and the new key. The old key signs the head that
+  first covers it, the new key every head after; the witness follows the log to the new key only
+  on proof that this entry is in a checkpoint it cosigned.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import struct
 from dataclasses import dataclass
 
@@ -95,6 +100,11 @@ class Cosignature:
             witness, witness_key_id(witness, public), timestamp, key.sign(cosigned_message(body, timestamp))
         )
 
+    @classmethod
+    def of(cls, witness: str, public_key: bytes, timestamp: int, signature: bytes) -> Cosignature:
+        """A stored cosignature by `witness` under `public_key` (raw 32 bytes)."""
+        return cls(witness, witness_key_id(witness, public_key), timestamp, signature)
+
     def valid_for(self, body: str, witness: str, public_key: bytes) -> bool:
         """Whether this is `witness`'s cosignature of `body` under `public_key` (raw 32 bytes)."""
         if self.witness != witness or self.key_id != witness_key_id(witness, public_key):
@@ -111,3 +121,32 @@ class Cosignature:
         """The signed-note signature line ("— <name> <base64(key id ‖ time ‖ signature)>")."""
         blob = self.key_id + struct.pack(">Q", self.timestamp) + self.signature
         return f"\u2014 {self.witness} {base64.b64encode(blob).decode()}\n"
+
+
+ROTATION_ACTION = "RotateSigningKey"
+_ROTATION_DETAIL = "signing key rotated from {old} to {new}"
+
+
+def rotation_detail(old_key: bytes, new_key: bytes) -> str:
+    """The detail of the log entry that rotates the log's signing key from `old_key` to `new_key`."""
+    return _ROTATION_DETAIL.format(
+        old=base64.b64encode(old_key).decode(), new=base64.b64encode(new_key).decode()
+    )
+
+
+def parse_rotation(leaf_data: bytes) -> tuple[bytes, bytes] | None:
+    """(old key, new key) when `leaf_data` is an entry rotating the log's signing key, else None."""
+    try:
+        event = json.loads(leaf_data)
+    except ValueError:
+        return None
+    if not isinstance(event, dict) or event.get("action") != ROTATION_ACTION:
+        return None
+    detail = str(event.get("detail", ""))
+    words = detail.split(" ")
+    if len(words) != 7:
+        return None
+    old, new = exact_base64(words[4], 32), exact_base64(words[6], 32)
+    if old is None or new is None or old == new or detail != rotation_detail(old, new):
+        return None
+    return old, new

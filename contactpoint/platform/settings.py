@@ -7,16 +7,33 @@ it once and passes it down. Nothing else in the code base reads `os.environ`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import Field, SecretStr
+from pydantic import AfterValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contactpoint.platform.convert import exact_base64
 
 ENV_PREFIX = "CONTACTPOINT_"
 
 
 class ConfigurationError(Exception):
     """A service cannot start as configured; the message names the variables to set."""
+
+
+def _raw_ed25519_key(value: str | None) -> str | None:
+    if value is not None and exact_base64(value, 32) is None:
+        raise ValueError("must be base64 of a 32-byte Ed25519 public key")
+    return value
+
+
+# A pinned Ed25519 public key in configuration: base64 of its 32 raw bytes (or unset).
+PublicKeyText = Annotated[str | None, AfterValidator(_raw_ed25519_key)]
+
+
+def raw_key(value: str | None) -> bytes | None:
+    """The raw bytes of a `PublicKeyText` setting, when it is set."""
+    return exact_base64(value, 32) if value is not None else None
 
 
 class ServiceSettings(BaseSettings):

@@ -16,6 +16,7 @@ from services.audit.domain import Signer
 from services.audit.sequencer import Sequencer
 from services.audit.servicer import ACCESS, DESCRIPTOR, AuditServicer
 from services.audit.settings import AuditSettings
+from services.audit.witnessing import WitnessClient
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -35,7 +36,12 @@ async def build(settings: AuditSettings) -> Built:
     token = ServiceToken(identity, *settings.machine_credentials())
     verifier = remote_verifier(settings, identity, token)
     signer = Signer(key, settings.origin)
-    sequencer = Sequencer(db, signer, max_batch=settings.append_batch_max)
+    witness: WitnessClient | None = None
+    if settings.witness_target:
+        witness = WitnessClient(db, open_channel(settings.witness_target), origin=settings.origin)
+    sequencer = Sequencer(
+        db, signer, max_batch=settings.append_batch_max, on_commit=witness.notify if witness else None
+    )
     servicer = AuditServicer(
         db=db, signer=signer, sequencer=sequencer, public_key=raw_public_key(key), verifier=verifier
     )
@@ -50,9 +56,13 @@ async def build(settings: AuditSettings) -> Built:
     async def close() -> None:
         await servicer.close()
         await sequencer.close()
+        if witness is not None:
+            await witness.close()  # a last push, so the final batch is witnessed too
         await identity.close(None)
         db.dispose()
 
+    if witness is not None:
+        witness.start()
     return Built([spec], verifier, [close], on_drain=[servicer.close])
 
 

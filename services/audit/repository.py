@@ -125,6 +125,21 @@ def latest_tree_head(conn: Connection) -> RowMapping | None:
     )
 
 
+def tree_head_at(conn: Connection, size: int) -> RowMapping | None:
+    """The signed tree head of exactly `size` entries, if one was stored."""
+    return conn.execute(select(tree_heads).where(tree_heads.c.tree_size == size)).mappings().first()
+
+
+def leaves_by_actor(conn: Connection, actor: str) -> list[tuple[int, bytes]]:
+    """(index, data) of every entry whose actor is `actor`, in log order (indexed)."""
+    query = (
+        select(leaves.c.leaf_index, leaves.c.leaf_data)
+        .where(leaves.c.actor == filter_key(actor))
+        .order_by(leaves.c.leaf_index)
+    )
+    return [(int(i), bytes(d)) for i, d in conn.execute(query)]
+
+
 def tree_size(conn: Connection) -> int:
     """Number of leaves."""
     return int(conn.execute(select(tree_state.c.size).where(tree_state.c.id == 1)).scalar_one())

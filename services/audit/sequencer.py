@@ -18,6 +18,7 @@ exactly the leaves up to its last, one commit (Trillian's sequencer, Tessera's b
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
@@ -49,8 +50,17 @@ def _failure(exc: BaseException) -> ContactPointError:
 class Sequencer:
     """Appends to the audit log in batches (see the module's doc). Belongs to one event loop."""
 
-    def __init__(self, db: Database, signer: domain.Signer, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        db: Database,
+        signer: domain.Signer,
+        *,
+        max_batch: int = MAX_BATCH,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
         self._db = db
+        # Told after each batch commits (the witness client sends the new head on).
+        self._on_commit = on_commit
         self._signer = signer
         self._max_batch = max_batch
         self._queue: list[_Waiting] = []
@@ -98,6 +108,8 @@ class Sequencer:
             return
         self.batches += 1
         self.events += len(batch)
+        if self._on_commit is not None:
+            self._on_commit()
         for waiting, index in zip(batch, indexes, strict=True):
             if not waiting.answer.done():
                 waiting.answer.set_result(index)

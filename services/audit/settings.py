@@ -7,8 +7,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from contactpoint.platform.convert import exact_base64
-from contactpoint.platform.settings import DatabaseSettings, VerifyingSettings
+from contactpoint.platform.settings import DatabaseSettings, PublicKeyText, VerifyingSettings, raw_key
 
 
 class AuditSettings(VerifyingSettings, DatabaseSettings):
@@ -18,10 +17,21 @@ class AuditSettings(VerifyingSettings, DatabaseSettings):
 
     signing_key_file: Path = Field(description="Ed25519 PEM that signs tree heads; created when missing")
     origin: str = Field(default="contactpoint.audit.v1", description="the checkpoint's origin line")
-    public_key: str | None = Field(
+    public_key: PublicKeyText = Field(
         default=None,
         description="the log's Ed25519 public key, base64 of its 32 raw bytes, pinned: audit refuses "
         "to start with another signing key, and `audit verify` checks against it, not the key file",
+    )
+    witness_target: str = Field(
+        default="",
+        description="host:port of the log's witness (`contactpoint serve witness`), which cosigns each "
+        "new checkpoint; empty: no witness (`audit verify` then cannot see a cut tail); `up` runs one",
+    )
+    witness_name: str = Field(default="contactpoint.witness.v1", description="the witness's name")
+    witness_public_key: PublicKeyText = Field(
+        default=None,
+        description="the witness's Ed25519 public key, base64 of its 32 raw bytes, pinned: `audit "
+        "verify` checks the witness's cosignature against it",
     )
     append_batch_max: int = Field(
         default=256,
@@ -31,16 +41,13 @@ class AuditSettings(VerifyingSettings, DatabaseSettings):
         "1 writes each alone",
     )
 
-    @field_validator("public_key")
-    @classmethod
-    def _raw_ed25519(cls, value: str | None) -> str | None:
-        if value is not None and exact_base64(value, 32) is None:
-            raise ValueError("must be base64 of a 32-byte Ed25519 public key")
-        return value
-
     def pinned_key(self) -> bytes | None:
         """The pinned public key's raw bytes, when one is configured."""
-        return exact_base64(self.public_key, 32) if self.public_key is not None else None
+        return raw_key(self.public_key)
+
+    def pinned_witness_key(self) -> bytes | None:
+        """The witness's pinned public key's raw bytes, when one is configured."""
+        return raw_key(self.witness_public_key)
 
     @field_validator("origin")
     @classmethod

@@ -36,6 +36,7 @@ from contactpoint.platform.db import is_sqlite, make_engine
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
 from services.audit import leafcodec, repository
 from services.audit.settings import AuditSettings
+from services.audit.witness_view import WitnessView
 
 
 @dataclass(frozen=True)
@@ -117,10 +118,19 @@ class _Progress:
     heads: int = 0
 
 
-def _check_trusted(trusted: Checkpoint, root: bytes) -> None:
-    if root != trusted.root:
+@dataclass(frozen=True)
+class Anchor:
+    """A checkpoint kept outside the audit database that the log must still hold: `what` names
+    it in messages ("the trusted checkpoint", "the newest checkpoint its witness cosigned")."""
+
+    checkpoint: Checkpoint
+    what: str
+
+
+def _check_anchor(anchor: Anchor, root: bytes) -> None:
+    if root != anchor.checkpoint.root:
         raise _Bad(
-            f"the log is inconsistent with the trusted checkpoint: its first {trusted.size} entries "
+            f"the log is inconsistent with {anchor.what}: its first {anchor.checkpoint.size} entries "
             "have another root (entries were altered, removed or reordered since)",
             None,
         )
@@ -131,7 +141,7 @@ def _walk(
     key: Ed25519PublicKey | None,
     origin: str | None,
     done: _Progress,
-    trusted: Checkpoint | None = None,
+    anchors: tuple[Anchor, ...] = (),
 ) -> None:
     """Check the whole log, counting in `done`; _Bad at the first problem in log order."""
     heads: Iterator[RowMapping] = repository.stream_tree_heads(conn)
@@ -142,8 +152,9 @@ def _walk(
         peaks = merkle.append(peaks, _check_leaf(done.entries, row))
         done.entries += 1
         size = done.entries
-        if trusted is not None and size == trusted.size:
-            _check_trusted(trusted, merkle.root_from_peaks(peaks))
+        for anchor in anchors:
+            if size == anchor.checkpoint.size:
+                _check_anchor(anchor, merkle.root_from_peaks(peaks))
         if head is not None and int(head["tree_size"]) < size:
             raise _Bad(f"tree head {int(head['tree_size'])} is out of order", signed)
         if head is not None and int(head["tree_size"]) == size:
@@ -152,14 +163,15 @@ def _walk(
             signed = size
             head = next(heads, None)
     size = done.entries
-    if trusted is not None and size < trusted.size:
-        raise _Bad(
-            f"the log holds {size} entries, fewer than the {trusted.size} of the trusted checkpoint: "
-            "entries were removed",
-            size,
-        )
-    if trusted is not None and trusted.size == 0:
-        _check_trusted(trusted, merkle.EMPTY_ROOT)
+    for anchor in anchors:
+        if size < anchor.checkpoint.size:
+            raise _Bad(
+                f"the log holds {size} entries, fewer than the {anchor.checkpoint.size} of "
+                f"{anchor.what}: entries were removed",
+                size,
+            )
+        if anchor.checkpoint.size == 0:
+            _check_anchor(anchor, merkle.EMPTY_ROOT)
     if signed < size:
         raise _Bad(f"there is no signed tree head for entries {signed}..{size - 1}", signed)
     if head is not None:
@@ -186,18 +198,29 @@ def verify_log(
     *,
     origin: str | None = None,
     trusted: Checkpoint | None = None,
+    witnessed: Checkpoint | None = None,
 ) -> VerifyReport:
     """Check every entry and every signed tree head of the log in `database_url`.
 
     Signatures are checked against `public_key` (raw 32-byte Ed25519) when it is given; the
-    checkpoints' origin line against `origin` when it is given; and, with `trusted`, that the log
-    still holds that checkpoint's entries unchanged (a checkpoint kept outside the database, so
-    that neither a cut tail nor a log rewritten and re-signed passes).
+    checkpoints' origin line against `origin` when it is given; and that the log still holds,
+    unchanged, the entries of `trusted` (a checkpoint an auditor kept) and of `witnessed` (the
+    newest checkpoint its witness cosigned): checkpoints kept outside the database, so that
+    neither a cut tail nor a log rewritten and re-signed passes.
     """
-    if trusted is not None and origin is not None and trusted.origin != origin:
-        return VerifyReport(
-            False, 0, 0, f"the trusted checkpoint is for the log {trusted.origin!r}, not {origin!r}"
+    anchors = tuple(
+        Anchor(checkpoint, what)
+        for checkpoint, what in (
+            (trusted, "the trusted checkpoint"),
+            (witnessed, "the newest checkpoint its witness cosigned"),
         )
+        if checkpoint is not None
+    )
+    for anchor in anchors:
+        if origin is not None and anchor.checkpoint.origin != origin:
+            return VerifyReport(
+                False, 0, 0, f"{anchor.what} is for the log {anchor.checkpoint.origin!r}, not {origin!r}"
+            )
     key = Ed25519PublicKey.from_public_bytes(public_key) if public_key is not None else None
     if is_sqlite(database_url):
         path = make_url(database_url).database
@@ -211,7 +234,7 @@ def verify_log(
                 # One snapshot for every query, so appends made meanwhile do not look like tampering.
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
-                _walk(conn, key, origin, done, trusted)
+                _walk(conn, key, origin, done, anchors)
     except _Bad as bad:
         return VerifyReport(False, done.entries, done.heads, bad.message, bad.index)
     except SQLAlchemyError as exc:
@@ -221,28 +244,39 @@ def verify_log(
     finally:
         engine.dispose()
     unsigned = "" if key is not None else " (signatures not checked: no public key given)"
-    against = f"; consistent with the trusted checkpoint of size {trusted.size}" if trusted else ""
+    against = "".join(f"; consistent with {a.what} (size {a.checkpoint.size})" for a in anchors)
     message = f"{done.entries} entries and {done.heads} signed tree heads checked{against}{unsigned}"
     return VerifyReport(True, done.entries, done.heads, message)
 
 
-def verify_from_settings(settings: AuditSettings, trusted: Checkpoint | None = None) -> VerifyReport:
-    """Verify the log named by the audit service's settings, with its own key and origin (and
-    against `trusted`, a checkpoint an auditor kept, when given)."""
+def verify_from_settings(
+    settings: AuditSettings, trusted: Checkpoint | None = None, witness: WitnessView | None = None
+) -> VerifyReport:
+    """Verify the log named by the audit service's settings, with its own key and origin, against
+    `trusted` (a checkpoint an auditor kept) and what its witness cosigned, when given."""
+    if witness is not None and witness.problem is not None:
+        return VerifyReport(False, 0, 0, witness.problem)
+    witnessed = witness.checkpoint if witness is not None else None
+    witness_note = witness.note if witness is not None else ""
     pinned = settings.pinned_key()
     if pinned is not None:
         # The pinned key, never the key file beside the database (which whoever holds the
         # database may have swapped for their own).
-        return verify_log(settings.database_url, pinned, origin=settings.origin, trusted=trusted)
+        report = verify_log(
+            settings.database_url, pinned, origin=settings.origin, trusted=trusted, witnessed=witnessed
+        )
+        return replace(report, message=report.message + witness_note) if report.ok else report
     if not settings.signing_key_file.exists():
         return VerifyReport(False, 0, 0, f"no signing key at {settings.signing_key_file}")
     try:
         public_key = raw_public_key(load_or_create_signing_key(settings.signing_key_file))
     except ValueError:
         return VerifyReport(False, 0, 0, f"{settings.signing_key_file} does not hold an Ed25519 key")
-    report = verify_log(settings.database_url, public_key, origin=settings.origin, trusted=trusted)
+    report = verify_log(
+        settings.database_url, public_key, origin=settings.origin, trusted=trusted, witnessed=witnessed
+    )
     if not report.ok:
         return report
     # Whoever holds the database may hold the key file beside it too: say what was trusted.
     note = " (signatures checked with the key file beside the log: pin CONTACTPOINT_AUDIT_PUBLIC_KEY)"
-    return replace(report, message=report.message + note)
+    return replace(report, message=report.message + witness_note + note)

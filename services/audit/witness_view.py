@@ -1,0 +1,108 @@
+"""What the log's witness says it cosigned, for `contactpoint audit verify`: read from the
+witness's own database through its admin function when it is at hand (the embedded suite's data
+dir, even while the suite is down), else asked over gRPC (`CONTACTPOINT_AUDIT_WITNESS_TARGET`).
+
+The cosignature is checked against the witness key pinned in the audit service's configuration
+(`CONTACTPOINT_AUDIT_WITNESS_PUBLIC_KEY`), or, without a pin, the witness's own key file (said so
+in verify's message)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from contactpoint.platform.checkpoints import Checkpoint, Cosignature
+from contactpoint.platform.db import is_sqlite
+from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
+from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS
+from contactpoint.platform.settings import load_settings
+from contactpoint.witness.v1 import witness_service_pb2 as pb
+from contactpoint.witness.v1 import witness_service_pb2_grpc as pb_grpc
+from services.audit.settings import AuditSettings
+
+WITNESS_DATABASE = "CONTACTPOINT_WITNESS_DATABASE_URL"
+UNPINNED_NOTE = " (the witness's key file was trusted: pin CONTACTPOINT_AUDIT_WITNESS_PUBLIC_KEY)"
+NO_PIN = "set CONTACTPOINT_AUDIT_WITNESS_PUBLIC_KEY to check the witness's cosignature"
+
+
+@dataclass(frozen=True)
+class WitnessView:
+    """The witness's newest cosigned checkpoint (None before its first), or why it is unknown."""
+
+    checkpoint: Checkpoint | None = None
+    problem: str | None = None  # set when the witness could not be read or its cosignature is bad
+    note: str = ""  # how far to trust it, for verify's message
+
+
+def _checked(
+    settings: AuditSettings, text: str, cosignature: Cosignature, key: bytes | None, note: str
+) -> WitnessView:
+    if key is None or not cosignature.valid_for(text, settings.witness_name, key):
+        return WitnessView(problem="the witness's cosignature of its newest checkpoint does not verify")
+    try:
+        return WitnessView(Checkpoint.parse_exact(text), note=note)
+    except ValueError as exc:
+        return WitnessView(problem=f"the witness's newest checkpoint is malformed: {exc}")
+
+
+def _from_database(env: Mapping[str, str], settings: AuditSettings) -> WitnessView | None:
+    """From the witness's database, when it is configured here and exists; None otherwise."""
+    from services.witness.admin import newest_checkpoint
+    from services.witness.settings import WitnessSettings
+
+    url = env.get(WITNESS_DATABASE)
+    if not url:
+        return None
+    witness = load_settings(WitnessSettings, env)
+    if is_sqlite(url) and not witness.signing_key_file.exists():
+        return None  # no witness has run here
+    found = newest_checkpoint(witness)
+    if found is None:
+        return WitnessView(note=" (its witness has cosigned nothing yet)")
+    last, cosignature = found
+    pinned = settings.pinned_witness_key()
+    key = pinned if pinned is not None else cosignature_key(witness.signing_key_file)
+    note = (
+        ""
+        if pinned is not None
+        else " (the witness's key file was trusted: pin CONTACTPOINT_AUDIT_WITNESS_PUBLIC_KEY)"
+    )
+    return _checked(settings, last.checkpoint, cosignature, key, note)
+
+
+def cosignature_key(path: Path) -> bytes | None:
+    """The public key of the witness's key file, when it exists."""
+    return raw_public_key(load_or_create_signing_key(path)) if path.exists() else None
+
+
+def _from_service(settings: AuditSettings) -> WitnessView:
+    try:
+        with grpc.insecure_channel(settings.witness_target) as channel:
+            resp = pb_grpc.WitnessServiceStub(channel).GetCheckpoint(
+                pb.GetCheckpointRequest(origin=settings.origin), timeout=PEER_TIMEOUT_SECONDS
+            )
+    except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.NOT_FOUND:
+            return WitnessView(note=" (its witness has cosigned nothing yet)")
+        return WitnessView(problem=f"cannot reach the witness at {settings.witness_target}")
+    pinned = settings.pinned_witness_key()
+    if pinned is None:
+        return WitnessView(
+            problem="set CONTACTPOINT_AUDIT_WITNESS_PUBLIC_KEY to check the witness's cosignature"
+        )
+    c = resp.cosignature
+    cosignature = Cosignature(c.witness, bytes(c.key_id), int(c.timestamp), bytes(c.signature))
+    return _checked(settings, resp.checkpoint, cosignature, pinned, "")
+
+
+def witness_view(env: Mapping[str, str], settings: AuditSettings) -> WitnessView:
+    """What the log's witness cosigned, from its database or over gRPC."""
+    local = _from_database(env, settings)
+    if local is not None:
+        return local
+    if settings.witness_target:
+        return _from_service(settings)
+    return WitnessView(note=" (no witness configured: a cut tail would not be seen)")

@@ -1,0 +1,237 @@
+"""Keeping the log witnessed: after every batch (and every second, for entries appended by the
+`contactpoint audit` commands, and once more at shutdown) the newest signed tree head goes to the
+witness with a consistency proof from the size the witness last cosigned (C2SP tlog-witness).
+
+The witness keeps what it cosigned in its own database, under its own key, so `audit verify` can
+tell a log cut short or rewritten after the fact. Nothing here holds up an append: a caller is
+answered once its batch is durable, and the witness catches up (a slow or absent witness delays
+only the witnessing, and says so in the log every minute it lasts).
+
+After a rotation of the log's signing key the witness must see, in order, the head that first
+covers the rotation entry (signed by the old key) and then a head signed by the new key together
+with the proof that the rotation is an entry of the checkpoint it cosigned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import time
+from dataclasses import dataclass
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from sqlalchemy import Connection, RowMapping
+
+from contactpoint.platform.db import Database
+from contactpoint.platform.logging import get_logger
+from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS
+from contactpoint.witness.v1 import witness_service_pb2 as witness_pb
+from contactpoint.witness.v1 import witness_service_pb2_grpc as witness_grpc
+from services.audit import proofs, repository
+
+log = get_logger(__name__)
+
+# The actor of a key rotation entry (its filter column finds every rotation in one indexed read).
+ROTATION_ACTOR = "(audit key rotation)"
+POLL_SECONDS = 1.0
+RETRY_SECONDS = 1.0
+WARN_EVERY_SECONDS = 60.0
+FINAL_PUSH_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class Head:
+    """A stored signed tree head."""
+
+    size: int
+    checkpoint: str
+    signature: bytes
+
+    @classmethod
+    def of(cls, row: RowMapping) -> Head:
+        return cls(int(row["tree_size"]), str(row["checkpoint"]), bytes(row["signature"]))
+
+
+class WitnessRefused(Exception):
+    """The witness refused a checkpoint: `reason` is its ErrorInfo reason (SIZE_MISMATCH,
+    INCONSISTENT, BAD_LOG_SIGNATURE…) and `size` the size it says it last cosigned, if it did."""
+
+    def __init__(self, code: grpc.StatusCode, reason: str, message: str, size: int | None) -> None:
+        super().__init__(f"{code.name} {reason}: {message}")
+        self.code, self.reason, self.size = code, reason, size
+
+
+def _refusal(exc: grpc.aio.AioRpcError) -> WitnessRefused | None:
+    code = exc.code()
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
+        return None
+    reason, size = "", None
+    status = rpc_status.from_call(exc)  # type: ignore[arg-type]
+    for detail in status.details if status else []:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            reason = info.reason
+            text = info.metadata.get("size", "")
+            size = int(text) if text.isdigit() else None
+    return WitnessRefused(code, reason, exc.details() or "", size)
+
+
+class WitnessClient:
+    """Sends the log's newest checkpoints to its witness, one at a time, in the background."""
+
+    def __init__(self, db: Database, channel: grpc.aio.Channel, *, origin: str) -> None:
+        self._db = db
+        self._stub = witness_grpc.WitnessServiceStub(channel)
+        self._origin = origin
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        # The size the witness last cosigned, as far as we know (None: ask it).
+        self.witnessed_size: int | None = None
+        self._failing_since: float | None = None
+        self._warned_at = 0.0
+
+    def notify(self) -> None:
+        """A batch has committed: send the new head on (the sequencer's on_commit)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Start witnessing in the background (on the running event loop)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="audit-witnessing")
+            self._wake.set()
+
+    async def close(self) -> None:
+        """Stop, after a last attempt (bounded) to have the newest head witnessed."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.push(), FINAL_PUSH_SECONDS)
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            self._wake.clear()
+            try:
+                await self.push()
+                if self._failing_since is not None:
+                    log.info("audit.witness_caught_up", size=self.witnessed_size)
+                self._failing_since = None
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep trying; appends go on meanwhile
+                self._failed(exc)
+                await asyncio.sleep(RETRY_SECONDS)
+
+    def _failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        if now - self._warned_at >= WARN_EVERY_SECONDS:
+            self._warned_at = now
+            log.warning(
+                "audit.witness_behind",
+                error=str(exc)[:200] if isinstance(exc, WitnessRefused) else type(exc).__name__,
+                witnessed_size=self.witnessed_size,
+                for_seconds=round(now - self._failing_since),
+            )
+
+    async def push(self) -> int:
+        """Have the newest signed head cosigned (and any rotation heads before it); returns the
+        size the witness has now cosigned."""
+        async with self._lock:
+            latest = await self._db.read(repository.latest_tree_head)
+            if latest is None:
+                return self.witnessed_size or 0
+            head = Head.of(latest)
+            witnessed = await self._witnessed()
+            if witnessed > head.size:
+                raise WitnessRefused(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    "LOG_SHORTER_THAN_WITNESSED",
+                    f"the witness cosigned {witnessed} entries but the log holds {head.size}",
+                    witnessed,
+                )
+            if witnessed == head.size:
+                return witnessed
+            rotations = await self._db.read(_rotation_indexes)
+            for index in rotations:
+                if witnessed <= index < head.size - 1:  # the head that first covers it, first
+                    handover = await self._db.read(functools.partial(repository.tree_head_at, size=index + 1))
+                    if handover is not None:
+                        await self._send(Head.of(handover), rotations)
+            await self._send(head, rotations)
+            return self.witnessed_size or 0
+
+    async def _witnessed(self) -> int:
+        if self.witnessed_size is None:
+            try:
+                resp = await self._stub.GetCheckpoint(
+                    witness_pb.GetCheckpointRequest(origin=self._origin), timeout=PEER_TIMEOUT_SECONDS
+                )
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() != grpc.StatusCode.NOT_FOUND:
+                    raise
+                self.witnessed_size = 0
+            else:
+                self.witnessed_size = int(resp.checkpoint.split("\n")[1])
+        return self.witnessed_size
+
+    async def _send(self, head: Head, rotations: list[int]) -> None:
+        """Send `head`; on a size mismatch start again from the witness's size, and when the
+        log's key is not the witness's, add the newest rotation the witness has cosigned."""
+        with_rotation = False
+        for _ in range(3):
+            old = await self._witnessed()
+            if old >= head.size:
+                return
+            offered = rotations if with_rotation else []
+            request = await self._db.read(functools.partial(_request, old=old, head=head, rotations=offered))
+            try:
+                await self._stub.AddCheckpoint(request, timeout=PEER_TIMEOUT_SECONDS)
+            except grpc.aio.AioRpcError as exc:
+                refused = _refusal(exc)
+                if refused is None:
+                    raise
+                if refused.reason == "SIZE_MISMATCH" and refused.size is not None:
+                    self.witnessed_size = refused.size
+                    continue
+                if refused.reason == "BAD_LOG_SIGNATURE" and not with_rotation:
+                    with_rotation = True
+                    continue
+                raise refused from None
+            self.witnessed_size = head.size
+            return
+        raise WitnessRefused(grpc.StatusCode.ABORTED, "GAVE_UP", f"head {head.size} not cosigned", None)
+
+
+def _rotation_indexes(conn: Connection) -> list[int]:
+    return [index for index, _ in repository.leaves_by_actor(conn, ROTATION_ACTOR)]
+
+
+def _request(
+    conn: Connection, *, old: int, head: Head, rotations: list[int]
+) -> witness_pb.AddCheckpointRequest:
+    """The AddCheckpoint request for `head` from the witness's `old` size, with the proof of the
+    newest rotation inside `old` when `rotations` are to be offered."""
+    proof = proofs.consistency_proof(conn, old, head.size) if 0 < old < head.size else []
+    request = witness_pb.AddCheckpointRequest(
+        old_size=old, consistency_proof=proof, checkpoint=head.checkpoint, log_signature=head.signature
+    )
+    inside = [index for index in rotations if index < old]
+    if inside:
+        index = inside[-1]
+        _, data = repository.size_and_leaf(conn, index)
+        assert data is not None  # an index below the size is stored
+        request.key_rotation.CopyFrom(
+            witness_pb.KeyRotation(
+                leaf_index=index, leaf_data=data, inclusion_proof=proofs.inclusion_proof(conn, index, old)
+            )
+        )
+    return request

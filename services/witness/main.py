@@ -1,0 +1,52 @@
+"""Assembles and runs the witness."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from contactpoint.platform.db import Database
+from contactpoint.platform.keys import load_or_create_signing_key
+from contactpoint.platform.server import ServiceSpec
+from contactpoint.platform.service import Built, run_service
+from contactpoint.platform.settings import ConfigurationError, load_settings
+from contactpoint.witness.v1 import witness_service_pb2_grpc as pb_grpc
+from services.witness import domain
+from services.witness.servicer import ACCESS, DESCRIPTOR, WitnessServicer
+from services.witness.settings import WitnessSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def witness_of(settings: WitnessSettings) -> domain.Witness:
+    """The witness's identity and the log it follows, from its settings (its key created when
+    missing)."""
+    return domain.Witness(
+        load_or_create_signing_key(settings.signing_key_file),
+        settings.name,
+        settings.log_origin,
+        settings.pinned_log_key(),
+    )
+
+
+async def build(settings: WitnessSettings) -> Built:
+    """The witness, assembled from its settings."""
+    witness = witness_of(settings)
+    db = Database(settings.database_url)
+    problem = await db.read(lambda conn: domain.key_problem(conn, witness=witness))
+    if problem is not None:
+        db.dispose()
+        raise ConfigurationError(problem)
+    servicer = WitnessServicer(db=db, witness=witness)
+    spec = ServiceSpec(servicer, pb_grpc.add_WitnessServiceServicer_to_server, DESCRIPTOR, ACCESS)
+
+    async def close() -> None:
+        db.dispose()
+
+    return Built([spec], None, [close])
+
+
+def run(env: Mapping[str, str]) -> None:
+    """`contactpoint serve witness`."""
+    settings = load_settings(WitnessSettings, env)
+    run_service("witness", settings, MIGRATIONS, lambda: build(settings))
