@@ -27,6 +27,7 @@ SETTINGS = {
     "records": "services.records.settings:RecordsSettings",
     "audit": "services.audit.settings:AuditSettings",
     "gateway": "gateway.settings:GatewaySettings",
+    "witness": "services.witness.settings:WitnessSettings",
 }
 
 

@@ -20,8 +20,8 @@ from pydantic_settings import BaseSettings
 from contactpoint.platform.settings import prefix_of, variable_names
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = ("identity", "records", "audit", "gateway")
-DATABASE_SERVICES = ("identity", "records", "audit")
+SERVICES = ("identity", "records", "audit", "gateway", "witness")
+DATABASE_SERVICES = ("identity", "records", "audit", "witness")
 LISTEN_PORT = "50051"
 REQUIRED_SUBSTITUTION = re.compile(r"\$\{[A-Z][A-Z0-9_]*:\?[^}]*\}")
 

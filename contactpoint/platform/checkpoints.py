@@ -8,7 +8,8 @@ signs checkpoints), its witness (which cosigns them) and `audit verify` (which c
   checkpoint of the log it cosigned before. Its key id is the first 4 bytes of
   SHA-256(<witness name> ‖ "\\n" ‖ 0x04 ‖ <32-byte public key>) (C2SP signed-note).
 - A rotation of the log's signing key is itself an entry of the log: an event with action
-  `RotateSigningKey` whose detail names the old and the new key. The old key signs the head that
+  `RotateSigningKey`, written by the audit command line, whose detail names the old and the new
+  key. The old key signs the head that
   first covers it, the new key every head after; the witness follows the log to the new key only
   on proof that this entry is in a checkpoint it cosigned.
 """
@@ -124,6 +125,10 @@ class Cosignature:
 
 
 ROTATION_ACTION = "RotateSigningKey"
+# Who a rotation entry names and who appended it: the audit command line, a name no account can
+# bear (so no caller of AppendEvent can write an entry that passes for a rotation).
+ROTATION_ACTOR = "(audit key rotation)"
+ROTATION_APPENDED_BY = "(audit command line)"
 _ROTATION_DETAIL = "signing key rotated from {old} to {new}"
 
 
@@ -140,7 +145,11 @@ def parse_rotation(leaf_data: bytes) -> tuple[bytes, bytes] | None:
         event = json.loads(leaf_data)
     except ValueError:
         return None
-    if not isinstance(event, dict) or event.get("action") != ROTATION_ACTION:
+    if not isinstance(event, dict) or (event.get("action"), event.get("actor"), event.get("appendedBy")) != (
+        ROTATION_ACTION,
+        ROTATION_ACTOR,
+        ROTATION_APPENDED_BY,
+    ):
         return None
     detail = str(event.get("detail", ""))
     words = detail.split(" ")

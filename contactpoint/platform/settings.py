@@ -22,6 +22,8 @@ class ConfigurationError(Exception):
 
 
 def _raw_ed25519_key(value: str | None) -> str | None:
+    if value == "":  # an empty variable (as compose passes an unset one) is no key
+        return None
     if value is not None and exact_base64(value, 32) is None:
         raise ValueError("must be base64 of a 32-byte Ed25519 public key")
     return value

@@ -4,7 +4,8 @@
 # login role of the same name whose password comes from the environment — no secret lives in
 # this file. No role may connect to another service's database: each service owns its own.
 #
-#   IDENTITY_DB_PASSWORD, RECORDS_DB_PASSWORD, AUDIT_DB_PASSWORD, GATEWAY_DB_PASSWORD   (required)
+#   IDENTITY_DB_PASSWORD, RECORDS_DB_PASSWORD, AUDIT_DB_PASSWORD, GATEWAY_DB_PASSWORD,
+#   WITNESS_DB_PASSWORD   (required)
 #
 # Use URL-safe passwords (e.g. `openssl rand -hex 24`): they are also written into each
 # service's CONTACTPOINT_<SERVICE>_DATABASE_URL.
@@ -31,3 +32,5 @@ create_service_database records "${RECORDS_DB_PASSWORD:-}"
 create_service_database audit "${AUDIT_DB_PASSWORD:-}"
 # The gateway keeps each person's rate and daily allowance here, shared by every replica.
 create_service_database gateway "${GATEWAY_DB_PASSWORD:-}"
+# The audit log's witness: the newest checkpoint it cosigned (run it apart from audit in production).
+create_service_database witness "${WITNESS_DB_PASSWORD:-}"

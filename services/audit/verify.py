@@ -35,6 +35,7 @@ from contactpoint.platform.checkpoints import Checkpoint, checkpoint_body
 from contactpoint.platform.db import is_sqlite, make_engine
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
 from services.audit import leafcodec, repository
+from services.audit.keychain import BrokenChain, KeyChain, key_chain
 from services.audit.settings import AuditSettings
 from services.audit.witness_view import WitnessView
 
@@ -92,7 +93,7 @@ def _check_leaf(position: int, row: RowMapping) -> bytes:
 
 
 def _check_head(
-    head: RowMapping, root: bytes, key: Ed25519PublicKey | None, origin: str | None, *, since: int
+    head: RowMapping, root: bytes, keys: KeyChain | None, origin: str | None, *, since: int
 ) -> None:
     """Check the head of size n against the root of entries 0..n-1; the entries signed first by
     this head are since..n-1 (the ones a mismatch can be blamed on)."""
@@ -105,9 +106,9 @@ def _check_head(
             f"tree head {size} does not match entries 0..{size - 1}: {blamed} was altered, removed or moved",
             since,
         )
-    if key is not None:
+    if keys is not None:
         try:
-            key.verify(bytes(head["signature"]), checkpoint.encode())
+            keys.key_for(size).verify(bytes(head["signature"]), checkpoint.encode())
         except InvalidSignature:
             raise _Bad(f"tree head {size} has a bad signature", since) from None
 
@@ -138,12 +139,16 @@ def _check_anchor(anchor: Anchor, root: bytes) -> None:
 
 def _walk(
     conn: Connection,
-    key: Ed25519PublicKey | None,
+    key: bytes | None,
     origin: str | None,
     done: _Progress,
     anchors: tuple[Anchor, ...] = (),
 ) -> None:
     """Check the whole log, counting in `done`; _Bad at the first problem in log order."""
+    try:
+        keys = key_chain(conn, key) if key is not None else None
+    except BrokenChain as broken:
+        raise _Bad(broken.message, broken.index) from None
     heads: Iterator[RowMapping] = repository.stream_tree_heads(conn)
     head = next(heads, None)
     peaks: merkle.Peaks = []
@@ -158,7 +163,7 @@ def _walk(
         if head is not None and int(head["tree_size"]) < size:
             raise _Bad(f"tree head {int(head['tree_size'])} is out of order", signed)
         if head is not None and int(head["tree_size"]) == size:
-            _check_head(head, merkle.root_from_peaks(peaks), key, origin, since=signed)
+            _check_head(head, merkle.root_from_peaks(peaks), keys, origin, since=signed)
             done.heads += 1
             signed = size
             head = next(heads, None)
@@ -221,7 +226,9 @@ def verify_log(
             return VerifyReport(
                 False, 0, 0, f"{anchor.what} is for the log {anchor.checkpoint.origin!r}, not {origin!r}"
             )
-    key = Ed25519PublicKey.from_public_bytes(public_key) if public_key is not None else None
+    key = public_key
+    if key is not None:
+        Ed25519PublicKey.from_public_bytes(key)  # a malformed key fails here, not mid-walk
     if is_sqlite(database_url):
         path = make_url(database_url).database
         if path and path != ":memory:" and not Path(path).exists():
@@ -244,7 +251,7 @@ def verify_log(
     finally:
         engine.dispose()
     unsigned = "" if key is not None else " (signatures not checked: no public key given)"
-    against = "".join(f"; consistent with {a.what} (size {a.checkpoint.size})" for a in anchors)
+    against = "".join(f"; consistent with {a.what} of size {a.checkpoint.size}" for a in anchors)
     message = f"{done.entries} entries and {done.heads} signed tree heads checked{against}{unsigned}"
     return VerifyReport(True, done.entries, done.heads, message)
 

@@ -30,12 +30,10 @@ from contactpoint.platform.logging import get_logger
 from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS
 from contactpoint.witness.v1 import witness_service_pb2 as witness_pb
 from contactpoint.witness.v1 import witness_service_pb2_grpc as witness_grpc
-from services.audit import proofs, repository
+from services.audit import keychain, proofs, repository
 
 log = get_logger(__name__)
 
-# The actor of a key rotation entry (its filter column finds every rotation in one indexed read).
-ROTATION_ACTOR = "(audit key rotation)"
 POLL_SECONDS = 1.0
 RETRY_SECONDS = 1.0
 WARN_EVERY_SECONDS = 60.0
@@ -212,7 +210,7 @@ class WitnessClient:
 
 
 def _rotation_indexes(conn: Connection) -> list[int]:
-    return [index for index, _ in repository.leaves_by_actor(conn, ROTATION_ACTOR)]
+    return [index for index, _, _ in keychain.rotations(conn)]
 
 
 def _request(

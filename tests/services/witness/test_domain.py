@@ -13,10 +13,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from contactpoint.platform import merkle, migrate
 from contactpoint.platform.checkpoints import (
     ROTATION_ACTION,
+    ROTATION_ACTOR,
+    ROTATION_APPENDED_BY,
     Checkpoint,
     Cosignature,
     checkpoint_body,
     cosigned_message,
+    parse_rotation,
     rotation_detail,
     witness_key_id,
 )
@@ -157,7 +160,13 @@ def test_only_the_logs_key_and_origin_are_cosigned(db: Database) -> None:
 
 
 def _rotation_entry(old: bytes, new: bytes) -> bytes:
-    return json.dumps({"action": ROTATION_ACTION, "detail": rotation_detail(old, new)}).encode()
+    event = {
+        "action": ROTATION_ACTION,
+        "actor": ROTATION_ACTOR,
+        "appendedBy": ROTATION_APPENDED_BY,
+        "detail": rotation_detail(old, new),
+    }
+    return json.dumps(event).encode()
 
 
 def test_a_key_rotation_is_followed_only_when_it_is_logged(db: Database) -> None:
@@ -184,6 +193,11 @@ def test_a_key_rotation_is_followed_only_when_it_is_logged(db: Database) -> None
             log.request(3, rotation=domain.Rotation(1, stray, merkle.inclusion_proof(1, log.leaves[:3]))),
         )
     assert refused.value.reason == "ROTATION_NOT_LOGGED"
+    # An entry that says the same but was appended by an account (AppendEvent stamps its name)
+    # is no rotation: refused.
+    forged = json.loads(entry)
+    forged["appendedBy"] = "gateway"
+    assert parse_rotation(json.dumps(forged).encode()) is None and parse_rotation(entry) is not None
     # An entry of the log that is not a rotation: refused.
     with pytest.raises(FailedPrecondition) as refused:
         add(

@@ -1,0 +1,103 @@
+"""`contactpoint audit rotate-key`: the log's signing key is replaced by a new one, and the
+rotation is itself an entry of the log, signed under the old key, so that the log's witness and
+`audit verify` follow it (`keychain`) and nothing else can move the log to another key.
+
+Run it with the audit service stopped (a running one would keep signing with the old key; `up`'s
+data dir lock is checked by the command). The new key is written beside the old one first, the
+entry appended, and only then the new key moved into place: an interruption leaves either the old
+key and no rotation, or the rotation and the new key (still in `<key file>.next`, moved into place
+by running the command again)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from contactpoint.audit.v1 import audit_service_pb2 as pb
+from contactpoint.platform import migrate
+from contactpoint.platform.checkpoints import (
+    ROTATION_ACTION,
+    ROTATION_ACTOR,
+    ROTATION_APPENDED_BY,
+    rotation_detail,
+)
+from contactpoint.platform.db import Database
+from contactpoint.platform.errors import FailedPrecondition
+from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
+from services.audit import domain, keychain
+from services.audit.main import MIGRATIONS
+from services.audit.settings import AuditSettings
+
+
+@dataclass(frozen=True)
+class Rotated:
+    """A finished rotation: the keys (raw) and the log entry that records it."""
+
+    old_key: bytes
+    new_key: bytes
+    leaf_index: int
+
+
+def _pem(key: Ed25519PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _write_private(path: os.PathLike[str], data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def rotate_signing_key(settings: AuditSettings) -> Rotated:
+    """Rotate the log's signing key (see the module's docstring)."""
+    path = settings.signing_key_file
+    staged = path.with_name(path.name + ".next")
+    if not path.exists():
+        raise FailedPrecondition(f"there is no audit signing key at {path}", "NO_SIGNING_KEY")
+    old = load_or_create_signing_key(path)
+    migrate.upgrade("audit", MIGRATIONS, settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        found = db.run_sync(keychain.rotations, write=False)
+        if staged.exists():
+            # An earlier run was interrupted: finish it if its entry is in the log, else start over.
+            pending = load_or_create_signing_key(staged)
+            if found and found[-1][2] == raw_public_key(pending) and found[-1][1] == raw_public_key(old):
+                os.replace(staged, path)
+                return Rotated(found[-1][1], found[-1][2], found[-1][0])
+            staged.unlink()
+        if found and found[-1][2] != raw_public_key(old):
+            raise FailedPrecondition(
+                f"{path} is not the key the log's last rotation (entry {found[-1][0]}) moved to",
+                "NOT_THE_LOG_KEY",
+            )
+        new = Ed25519PrivateKey.generate()
+        _write_private(staged, _pem(new))
+        event = pb.AuditEvent(
+            actor=ROTATION_ACTOR,
+            action=ROTATION_ACTION,
+            outcome="ALLOWED",
+            severity="HIGH",
+            request_id=uuid.uuid4().hex,
+            detail=rotation_detail(raw_public_key(old), raw_public_key(new)),
+        )
+        signer = domain.Signer(old, settings.origin)
+        try:
+            index = db.run_sync(
+                lambda c: domain.append(c, event=event, signer=signer, appended_by=ROTATION_APPENDED_BY)
+            )
+        except BaseException:
+            staged.unlink(missing_ok=True)
+            raise
+        os.replace(staged, path)
+        return Rotated(raw_public_key(old), raw_public_key(new), index)
+    finally:
+        db.dispose()

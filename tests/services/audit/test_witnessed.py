@@ -1,0 +1,214 @@
+"""The audit log with its witness, over real gRPC, on SQLite and PostgreSQL (issue 7): every head
+is sent on to the witness, which cosigns it in its own database under its own key; the three
+attacks of an insider with the audit database (and the signing key beside it) then fail
+`audit verify`: a cut tail, an edited entry re-signed, and a whole log re-signed with a new key.
+Appends never wait for the witness: with it down they are answered, and it catches up."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+import pytest_asyncio
+from sqlalchemy import text
+
+from contactpoint.audit.v1 import audit_service_pb2 as pb
+from contactpoint.audit.v1 import audit_service_pb2_grpc as pb_grpc
+from contactpoint.platform.db import Database
+from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
+from contactpoint.witness.v1 import witness_service_pb2 as witness_pb
+from contactpoint.witness.v1 import witness_service_pb2_grpc as witness_grpc
+from services.audit.main import MIGRATIONS, build
+from services.audit.settings import AuditSettings
+from services.audit.verify import VerifyReport, verify_from_settings
+from services.audit.witness_view import witness_view
+from services.witness.main import MIGRATIONS as WITNESS_MIGRATIONS
+from services.witness.main import build as build_witness
+from services.witness.settings import WitnessSettings
+from tests.conftest import DatabaseFactory
+from tests.harness import free_port, platform_account, running_service
+from tests.services.audit.conftest import Callers
+from tests.services.audit.test_trusted_checkpoint import cut_tail, rewrite_and_resign
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+def _head_size_at_most(database_url: str, size: int) -> int:
+    db = Database(database_url)
+    try:
+        query = text("SELECT max(tree_size) FROM tree_heads WHERE tree_size <= :n")
+        return int(db.run_sync(lambda c: c.execute(query, {"n": size}).scalar_one()))
+    finally:
+        db.dispose()
+
+
+@dataclass
+class Suite:
+    audit: AuditSettings
+    witness: WitnessSettings
+    witness_target: str
+
+    def env(self) -> dict[str, str]:
+        """What `audit verify` is given: the witness's own variables beside audit's."""
+        return {
+            "CONTACTPOINT_WITNESS_DATABASE_URL": self.witness.database_url,
+            "CONTACTPOINT_WITNESS_SIGNING_KEY_FILE": str(self.witness.signing_key_file),
+        }
+
+    def verify(self, env: dict[str, str] | None = None) -> VerifyReport:
+        return verify_from_settings(
+            self.audit, witness=witness_view(self.env() if env is None else env, self.audit)
+        )
+
+
+def _settings(callers: Callers, databases: DatabaseFactory, tmp_path: Path) -> Suite:
+    witness_target = f"127.0.0.1:{free_port()}"
+    audit_key = load_or_create_signing_key(tmp_path / "keys" / "audit.pem")
+    audit = AuditSettings.model_validate(
+        {
+            "database_url": databases.new("audit"),
+            "listen": "127.0.0.1:0",
+            "identity_target": callers.target,
+            "signing_key_file": tmp_path / "keys" / "audit.pem",
+            "witness_target": witness_target,
+            **platform_account(callers.identity_url, "audit"),
+        }
+    )
+    witness = WitnessSettings.model_validate(
+        {
+            "database_url": databases.new("witness"),
+            "listen": witness_target,
+            "signing_key_file": tmp_path / "witness-keys" / "witness.pem",
+            "log_public_key": base64.b64encode(raw_public_key(audit_key)).decode(),
+        }
+    )
+    return Suite(audit, witness, witness_target)
+
+
+async def _witnessed_size(target: str) -> int:
+    async with grpc.aio.insecure_channel(target) as ch:
+        try:
+            resp = await witness_grpc.WitnessServiceStub(ch).GetCheckpoint(witness_pb.GetCheckpointRequest())
+        except grpc.aio.AioRpcError as exc:
+            assert exc.code() == grpc.StatusCode.NOT_FOUND
+            return 0
+    return int(resp.checkpoint.split("\n")[1])
+
+
+async def _until_witnessed(target: str, size: int) -> None:
+    for _ in range(200):  # the witness client sends each head at once; allow 10 s on a slow machine
+        if await _witnessed_size(target) == size:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the witness did not reach size {size}: at {await _witnessed_size(target)}")
+
+
+async def _append(stub: pb_grpc.AuditServiceStub, gateway: tuple[tuple[str, str], ...], n: int) -> list[int]:
+    async def one(i: int) -> int:
+        event = pb.AuditEvent(actor=f"user{i}", action="GetChild", outcome="ALLOWED", severity="INFO")
+        resp = await stub.AppendEvent(pb.AppendEventRequest(event=event), metadata=gateway)
+        return int(resp.leaf_index)
+
+    return await asyncio.gather(*(one(i) for i in range(n)))
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def witnessed(callers: Callers, databases: DatabaseFactory, tmp_path: Path) -> AsyncIterator[Suite]:
+    """A log of 64 events appended concurrently, all witnessed; the services stopped again."""
+    suite = _settings(callers, databases, tmp_path)
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(
+            running_service("witness", WITNESS_MIGRATIONS, build_witness, suite.witness)
+        )
+        _, target = await stack.enter_async_context(running_service("audit", MIGRATIONS, build, suite.audit))
+        ch = await stack.enter_async_context(grpc.aio.insecure_channel(target))
+        indexes = await _append(pb_grpc.AuditServiceStub(ch), callers.gateway, 64)
+        assert sorted(indexes) == list(range(64))
+        await _until_witnessed(suite.witness_target, 64)
+    return suite
+
+
+async def test_every_head_is_witnessed_and_verify_checks_against_it(witnessed: Suite) -> None:
+    report = witnessed.verify()
+    assert report.ok, report.message
+    assert "consistent with the newest checkpoint its witness cosigned of size 64" in report.message
+
+
+async def test_a_cut_tail_fails_against_the_witness(witnessed: Suite) -> None:
+    # The last 50 or so entries and their heads, cut at a head (batches are signed together).
+    keep = _head_size_at_most(witnessed.audit.database_url, 14)
+    cut_tail(witnessed.audit.database_url, keep=keep)
+    assert verify_from_settings(witnessed.audit).ok  # the log alone cannot tell
+    report = witnessed.verify()
+    assert not report.ok
+    assert "fewer than the 64 of the newest checkpoint its witness cosigned" in report.message
+
+
+async def test_an_edited_entry_re_signed_fails_against_the_witness(witnessed: Suite) -> None:
+    rewrite_and_resign(witnessed.audit)  # a new history, every head signed with the real key
+    assert verify_from_settings(witnessed.audit).ok
+    assert not witnessed.verify().ok
+
+
+async def test_a_log_re_signed_with_a_new_key_fails_against_the_witness(witnessed: Suite) -> None:
+    witnessed.audit.signing_key_file.unlink()  # swapped for the insider's own key
+    rewrite_and_resign(witnessed.audit)
+    assert verify_from_settings(witnessed.audit).ok  # no pin: the key file is trusted
+    report = witnessed.verify()
+    assert not report.ok and "witness" in report.message
+
+
+async def test_a_forged_witness_cosignature_fails(witnessed: Suite) -> None:
+    # The witness's key file is not the one that cosigned (say, swapped with the database).
+    witnessed.witness.signing_key_file.unlink()
+    load_or_create_signing_key(witnessed.witness.signing_key_file)
+    report = witnessed.verify()
+    assert not report.ok and "cosignature" in report.message
+
+
+async def test_verify_asks_a_running_witness_with_its_pinned_key(
+    callers: Callers, databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    suite = _settings(callers, databases, tmp_path)
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(
+            running_service("witness", WITNESS_MIGRATIONS, build_witness, suite.witness)
+        )
+        _, target = await stack.enter_async_context(running_service("audit", MIGRATIONS, build, suite.audit))
+        ch = await stack.enter_async_context(grpc.aio.insecure_channel(target))
+        await _append(pb_grpc.AuditServiceStub(ch), callers.gateway, 5)
+        await _until_witnessed(suite.witness_target, 5)
+        unpinned = await asyncio.to_thread(suite.verify, {})
+        assert not unpinned.ok and "CONTACTPOINT_AUDIT_WITNESS_PUBLIC_KEY" in unpinned.message
+        witness_key = raw_public_key(load_or_create_signing_key(suite.witness.signing_key_file))
+        suite.audit = suite.audit.model_copy(
+            update={"witness_public_key": base64.b64encode(witness_key).decode()}
+        )
+        report = await asyncio.to_thread(suite.verify, {})
+        assert report.ok and "of size 5" in report.message, report.message
+        other = base64.b64encode(raw_public_key(load_or_create_signing_key(tmp_path / "other.pem"))).decode()
+        suite.audit = suite.audit.model_copy(update={"witness_public_key": other})
+        assert not (await asyncio.to_thread(suite.verify, {})).ok
+
+
+async def test_appends_do_not_wait_for_the_witness_which_catches_up(
+    callers: Callers, databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    suite = _settings(callers, databases, tmp_path)
+    async with AsyncExitStack() as stack:
+        _, target = await stack.enter_async_context(running_service("audit", MIGRATIONS, build, suite.audit))
+        ch = await stack.enter_async_context(grpc.aio.insecure_channel(target))
+        stub = pb_grpc.AuditServiceStub(ch)
+        assert len(await _append(stub, callers.gateway, 10)) == 10  # no witness yet: still answered
+        await stack.enter_async_context(
+            running_service("witness", WITNESS_MIGRATIONS, build_witness, suite.witness)
+        )
+        await _until_witnessed(suite.witness_target, 10)
+        await _append(stub, callers.gateway, 3)
+        await _until_witnessed(suite.witness_target, 13)
