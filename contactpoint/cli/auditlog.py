@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import getpass
 import json
 import os
@@ -149,3 +150,52 @@ def _table(rows: Sequence[Sequence[str]]) -> str:
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in [headings, *rows]
     )
+
+
+def rotate_key(env: Mapping[str, str], lock_dir: Path | None, *, as_json: bool) -> None:
+    """`audit rotate-key`: a new signing key for the log, the rotation logged under the old one.
+    Refused while `contactpoint up` runs on `lock_dir` (its audit service signs with the old key)."""
+    from contactpoint.cli.launch import lock_data_dir
+    from services.audit.rotation import rotate_signing_key
+
+    lock = lock_data_dir(lock_dir) if lock_dir is not None and lock_dir.is_dir() else None
+    if lock_dir is not None and lock_dir.is_dir() and lock is None:
+        raise _fail(f"`contactpoint up` is running on {lock_dir.resolve()}: stop it first", 2)
+    try:
+        rotated = rotate_signing_key(_settings(env))
+    except ContactPointError as exc:
+        raise _fail(exc.message, 1) from None
+    finally:
+        if lock is not None:
+            os.close(lock)
+    new = base64.b64encode(rotated.new_key).decode()
+    if as_json:
+        old = base64.b64encode(rotated.old_key).decode()
+        typer.echo(json.dumps({"old_public_key": old, "public_key": new, "leaf_index": rotated.leaf_index}))
+    else:
+        typer.echo(
+            f"audit log signing key rotated (entry {rotated.leaf_index}); its public key is now {new}: "
+            "set CONTACTPOINT_AUDIT_PUBLIC_KEY to it where it is pinned"
+        )
+
+
+def keys(env: Mapping[str, str], *, as_json: bool) -> None:
+    """`audit keys`: the public keys to pin, of the log and of its witness, from whichever key
+    files are at hand here (the audit container has the log's, the witness's container its own)."""
+    from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
+
+    found: dict[str, str] = {}
+    for name, variable in (
+        ("CONTACTPOINT_AUDIT_PUBLIC_KEY", "CONTACTPOINT_AUDIT_SIGNING_KEY_FILE"),
+        ("CONTACTPOINT_WITNESS_PUBLIC_KEY", "CONTACTPOINT_WITNESS_SIGNING_KEY_FILE"),
+    ):
+        path = Path(env[variable]) if env.get(variable) else None
+        if path is not None and path.exists():
+            found[name] = base64.b64encode(raw_public_key(load_or_create_signing_key(path))).decode()
+    if not found:
+        raise _fail("no audit or witness signing key here (has the service started yet?)", 1)
+    if as_json:
+        typer.echo(json.dumps(found))
+    else:
+        for name, value in found.items():
+            typer.echo(f"{name}={value}")

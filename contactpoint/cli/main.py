@@ -243,6 +243,29 @@ def audit_verify(
     raise typer.Exit(0 if ok else 1)
 
 
+@audit.command("rotate-key")
+def audit_rotate_key(
+    as_json: Annotated[bool, typer.Option("--json")] = False, data_dir: DataDir = None
+) -> None:
+    """Give the audit log a new signing key; the rotation is an entry of the log, signed with the
+    old key, that its witness and `audit verify` follow. Run it with the audit service stopped."""
+    from contactpoint.cli import auditlog
+
+    env = command_env(data_dir, "audit")
+    embedded_dir = (
+        None if "CONTACTPOINT_AUDIT_DATABASE_URL" in os.environ else (data_dir or embedded.DEFAULT_DATA_DIR)
+    )
+    auditlog.rotate_key(env, embedded_dir, as_json=as_json)
+
+
+@audit.command("keys")
+def audit_keys(as_json: Annotated[bool, typer.Option("--json")] = False, data_dir: DataDir = None) -> None:
+    """Print the public keys to pin: the audit log's and its witness's (those whose key files are here)."""
+    from contactpoint.cli import auditlog
+
+    auditlog.keys(embedded.layered_env(os.environ, data_dir), as_json=as_json)
+
+
 @audit.command("report")
 def audit_report(
     child: Annotated[str, typer.Option("--child", help="The child's ContactPoint ID.")],

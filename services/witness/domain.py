@@ -195,12 +195,13 @@ def newest(conn: Connection, *, witness: Witness, origin: str) -> tuple[Witnesse
 
 
 def key_problem(conn: Connection, *, witness: Witness) -> str | None:
-    """Why the witness must not start, if the log key in its configuration is not one the log
-    has signed with as far as the witness knows (say, a key file swapped in beside the log)."""
+    """What is wrong when the log key in the witness's configuration is not one it has followed
+    the log to (a key file swapped in beside the log, or a rotation not yet sent to it)."""
     known = repository.keys(conn, witness.log_origin)
     if not known or witness.first_log_key is None or witness.first_log_key in known:
         return None
     return (
-        "CONTACTPOINT_WITNESS_LOG_PUBLIC_KEY is not a key the audit log has signed with: this "
-        "witness follows the log's keys only through rotations logged in it (`contactpoint audit rotate-key`)"
+        "CONTACTPOINT_WITNESS_LOG_PUBLIC_KEY is not a key the audit log has signed with so far: this "
+        "witness follows the log to a new key only through a rotation logged in it "
+        "(`contactpoint audit rotate-key`), and refuses checkpoints signed by any other"
     )

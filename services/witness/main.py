@@ -7,15 +7,17 @@ from pathlib import Path
 
 from contactpoint.platform.db import Database
 from contactpoint.platform.keys import load_or_create_signing_key
+from contactpoint.platform.logging import get_logger
 from contactpoint.platform.server import ServiceSpec
 from contactpoint.platform.service import Built, run_service
-from contactpoint.platform.settings import ConfigurationError, load_settings
+from contactpoint.platform.settings import load_settings
 from contactpoint.witness.v1 import witness_service_pb2_grpc as pb_grpc
 from services.witness import domain
 from services.witness.servicer import ACCESS, DESCRIPTOR, WitnessServicer
 from services.witness.settings import WitnessSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = get_logger(__name__)
 
 
 def witness_of(settings: WitnessSettings) -> domain.Witness:
@@ -35,8 +37,9 @@ async def build(settings: WitnessSettings) -> Built:
     db = Database(settings.database_url)
     problem = await db.read(lambda conn: domain.key_problem(conn, witness=witness))
     if problem is not None:
-        db.dispose()
-        raise ConfigurationError(problem)
+        # Said at once; the witness goes on cosigning only what the keys it follows signed (a
+        # swapped key's checkpoints are refused, a logged rotation is followed when it arrives).
+        log.warning("witness.log_key_not_followed", problem=problem)
     servicer = WitnessServicer(db=db, witness=witness)
     spec = ServiceSpec(servicer, pb_grpc.add_WitnessServiceServicer_to_server, DESCRIPTOR, ACCESS)
 

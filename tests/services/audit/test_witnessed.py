@@ -39,7 +39,7 @@ from tests.services.audit.test_trusted_checkpoint import cut_tail, rewrite_and_r
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-def _head_size_at_most(database_url: str, size: int) -> int:
+def head_size_at_most(database_url: str, size: int) -> int:
     db = Database(database_url)
     try:
         query = text("SELECT max(tree_size) FROM tree_heads WHERE tree_size <= :n")
@@ -142,7 +142,7 @@ async def test_every_head_is_witnessed_and_verify_checks_against_it(witnessed: S
 
 async def test_a_cut_tail_fails_against_the_witness(witnessed: Suite) -> None:
     # The last 50 or so entries and their heads, cut at a head (batches are signed together).
-    keep = _head_size_at_most(witnessed.audit.database_url, 14)
+    keep = head_size_at_most(witnessed.audit.database_url, 14)
     cut_tail(witnessed.audit.database_url, keep=keep)
     assert verify_from_settings(witnessed.audit).ok  # the log alone cannot tell
     report = witnessed.verify()
