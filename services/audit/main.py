@@ -38,7 +38,12 @@ async def build(settings: AuditSettings) -> Built:
     signer = Signer(key, settings.origin)
     witness: WitnessClient | None = None
     if settings.witness_target:
-        witness = WitnessClient(db, open_channel(settings.witness_target), origin=settings.origin)
+        witness = WitnessClient(
+            db,
+            open_channel(settings.witness_target),
+            origin=settings.origin,
+            interval=settings.witness_interval_seconds,
+        )
     sequencer = Sequencer(
         db, signer, max_batch=settings.append_batch_max, on_commit=witness.notify if witness else None
     )

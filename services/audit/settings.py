@@ -27,6 +27,13 @@ class AuditSettings(VerifyingSettings, DatabaseSettings):
         description="host:port of the log's witness (`contactpoint serve witness`), which cosigns each "
         "new checkpoint; empty: no witness (`audit verify` then cannot see a cut tail); `up` runs one",
     )
+    witness_interval_seconds: float = Field(
+        default=0.25,
+        ge=0,
+        le=60,
+        description="at most one checkpoint sent to the witness per this many seconds (how far the "
+        "witnessed checkpoint may trail the log under load)",
+    )
     witness_name: str = Field(default="contactpoint.witness.v1", description="the witness's name")
     witness_public_key: PublicKeyText = Field(
         default=None,

@@ -1,5 +1,6 @@
-"""Keeping the log witnessed: after every batch (and every second, for entries appended by the
-`contactpoint audit` commands, and once more at shutdown) the newest signed tree head goes to the
+"""Keeping the log witnessed: after each batch (at most one checkpoint every
+`CONTACTPOINT_AUDIT_WITNESS_INTERVAL_SECONDS`; every second for entries appended by the
+`contactpoint audit` commands; once more at shutdown) the newest signed tree head goes to the
 witness with a consistency proof from the size the witness last cosigned (C2SP tlog-witness).
 
 The witness keeps what it cosigned in its own database, under its own key, so `audit verify` can
@@ -35,6 +36,7 @@ from services.audit import keychain, proofs, repository
 log = get_logger(__name__)
 
 POLL_SECONDS = 1.0
+INTERVAL_SECONDS = 0.25
 RETRY_SECONDS = 1.0
 WARN_EVERY_SECONDS = 60.0
 FINAL_PUSH_SECONDS = 3.0
@@ -80,8 +82,13 @@ def _refusal(exc: grpc.aio.AioRpcError) -> WitnessRefused | None:
 class WitnessClient:
     """Sends the log's newest checkpoints to its witness, one at a time, in the background."""
 
-    def __init__(self, db: Database, channel: grpc.aio.Channel, *, origin: str) -> None:
+    def __init__(
+        self, db: Database, channel: grpc.aio.Channel, *, origin: str, interval: float = INTERVAL_SECONDS
+    ) -> None:
         self._db = db
+        # At most one checkpoint per interval: under load a batch commits every few milliseconds,
+        # and cosigning each would cost the witness and this service a request per batch.
+        self._interval = interval
         self._stub = witness_grpc.WitnessServiceStub(channel)
         self._origin = origin
         self._wake = asyncio.Event()
@@ -126,6 +133,7 @@ class WitnessClient:
             except Exception as exc:  # keep trying; appends go on meanwhile
                 self._failed(exc)
                 await asyncio.sleep(RETRY_SECONDS)
+            await asyncio.sleep(self._interval)
 
     def _failed(self, exc: Exception) -> None:
         now = time.monotonic()
