@@ -6,6 +6,7 @@ pool's ping cost several times the statement (bench/gateway_limits.py: about 0.4
 call against 0.14 ms, and worker threads contend with the event loop for the GIL). `Statements`:
 
 - `one(statement, params)`: one statement that stands on its own, its own transaction;
+- `all(statement, params)`: a read that stands on its own, all its rows;
 - `transaction()`: several, in one transaction (`Transaction.one` / `.execute`).
 
 On PostgreSQL these run straight from the event loop over a small pool of psycopg
@@ -34,6 +35,7 @@ import psycopg
 from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, Engine, TextClause, make_url
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+from sqlalchemy.sql.selectable import TextualSelect
 
 from contactpoint.platform.db import RETRYABLE_SQLSTATES, Database, TransactionConflict, database_errors
 from contactpoint.platform.errors import Unavailable
@@ -143,7 +145,7 @@ class Statements:
         self._url = _libpq_url(db.url) if self._native else ""
         self._idle: list[psycopg.AsyncConnection[Any]] = []
         self._slots = asyncio.Semaphore(pool_size)
-        self._compiled: dict[int, tuple[str, TextClause]] = {}
+        self._compiled: dict[int, tuple[str, TextClause | TextualSelect]] = {}
         self._dialect = PGDialect_psycopg()  # type: ignore[no-untyped-call]
         # SQLite: this process's writes through `Statements`, one at a time (see the module's doc).
         self._sqlite = None if self._native else _SQLiteWriter()
@@ -153,7 +155,7 @@ class Statements:
         """The backend: "postgresql" or "sqlite"."""
         return "postgresql" if self._native else "sqlite"
 
-    def _pyformat(self, statement: TextClause) -> str:
+    def _pyformat(self, statement: TextClause | TextualSelect) -> str:
         """The statement as psycopg takes it (`%(name)s`), compiled once per statement."""
         known = self._compiled.get(id(statement))
         if known is None or known[1] is not statement:
@@ -215,6 +217,17 @@ class Statements:
         with _psycopg_errors():
             async with self._connection() as pg:
                 return await _PsycopgTransaction(pg, self._pyformat).one(statement, params)
+
+    async def all(self, statement: TextClause | TextualSelect, params: Mapping[str, object]) -> list[Any]:
+        """Run `statement`, a read that stands alone, as its own transaction; all its rows (named
+        tuples). On SQLite a read in a worker thread (`Database.read`): readers there need no turn."""
+        if not self._native:
+            return await self.db.read(lambda c: list(c.execute(statement, dict(params)).all()))
+        with _psycopg_errors():
+            async with self._connection() as pg:
+                cursor = pg.cursor(row_factory=namedtuple_row)
+                await cursor.execute(self._pyformat(statement), params)
+                return await cursor.fetchall()
 
     async def close(self) -> None:
         """Close every pooled connection (and, on SQLite, end the writer's thread)."""

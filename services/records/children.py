@@ -103,6 +103,20 @@ def composed(
     if visible_only and row.status != ACTIVE:
         return None
     sources = in_order(source_repo.active_sources(conn, [row.contactpoint_id]))
+    return composed_from(row, sources, limits=limits, today=today, visible_only=visible_only)
+
+
+def composed_from(
+    row: ChildRow,
+    sources: Sequence[pb.SourceRecord],
+    *,
+    limits: AgeLimits,
+    today: dt.date,
+    visible_only: bool = True,
+) -> child_pb2.Child | None:
+    """`composed`, from the child's row and its active source records (oldest first)."""
+    if visible_only and row.status != ACTIVE:
+        return None
     if not sources:
         return None
     due = archive_date(sources, limits)

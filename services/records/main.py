@@ -83,6 +83,7 @@ async def build(settings: RecordsSettings) -> Built:
         for channel in channels:
             await channel.close(None)
         await asyncio.to_thread(servicer.workers.close)
+        await servicer.store.close()
         db.dispose()
 
     return Built([spec], verifier, [close])

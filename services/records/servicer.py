@@ -22,11 +22,12 @@ from contactpoint.platform.auth import (
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import ContactPointError, Internal, Unavailable
 from contactpoint.platform.logging import get_logger
+from contactpoint.platform.statements import Statements
 from contactpoint.platform.types import Context
 from contactpoint.platform.workers import ProcessWorkers, WorkerCrashed
 from contactpoint.records.v1 import records_service_pb2 as pb
 from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
-from services.records import admin, children, ingestion, preparing, streaming
+from services.records import admin, children, ingestion, preparing, reading, streaming
 from services.records.data_managers import DATA_MANAGER_RPCS, DataManagerRpcs
 from services.records.model import AgeLimits, ConcurrentChange, FindCriteria, Outcome, Submitted
 from services.records.settings import RecordsSettings
@@ -85,6 +86,8 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
             db=db, limits=AgeLimits(settings.max_age_years, settings.extended_max_age_years), audit=audit
         )
         self._verifier = verifier
+        # GetChildRecord's statement, on the event loop (`reading`).
+        self.store = Statements(db)
         self.matcher = admin.configured_matcher(settings)
         self._batch_size = settings.stream_batch_size
         self.workers = ProcessWorkers(settings.prepare_workers, name="records-prepare")
@@ -222,11 +225,16 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
     async def GetChildRecord(
         self, request: pb.GetChildRecordRequest, context: Context
     ) -> pb.GetChildRecordResponse:
-        child = await self._db.read(
-            lambda conn: children.get_child(
-                conn, contactpoint_id=request.contactpoint_id, limits=self._limits
+        try:
+            child = await reading.get_child(
+                self.store, contactpoint_id=request.contactpoint_id, limits=self._limits
             )
-        )
+        except reading.Merged:  # a retired id: the general path follows the merge
+            child = await self._db.read(
+                lambda conn: children.get_child(
+                    conn, contactpoint_id=request.contactpoint_id, limits=self._limits
+                )
+            )
         return pb.GetChildRecordResponse(child=child)
 
     async def FindChildRecord(

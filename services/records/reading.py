@@ -1,0 +1,107 @@
+"""GetChildRecord's fast path: the child's row and its active source records in one statement,
+awaited on the event loop (`Statements`: no worker thread, no SQLAlchemy transaction around it),
+then composed exactly as `children.get_child` composes it. A retired id (merged away) is rare and
+takes the general path, which follows the merge.
+
+One statement reads one snapshot, so the child and its sources agree as they would in the one
+transaction of the general path."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Boolean, Date, DateTime, LargeBinary, text
+
+from contactpoint.common.v1 import child_pb2
+from contactpoint.platform.errors import FieldViolation, InvalidArgument, NotFound
+from contactpoint.platform.ids import contactpoint_id_problem
+from contactpoint.platform.statements import Statements
+from contactpoint.records.v1 import records_service_pb2 as pb
+from services.records.children import composed_from, today_utc
+from services.records.model import DEFAULT_LIMITS, AgeLimits
+from services.records.repository.rows import ChildRow, aware, utc
+from services.records.tables import MERGED
+
+CHILD_WITH_SOURCES = text(
+    "SELECT c.contactpoint_id, c.status, c.shielded, c.provisional_shield, c.created_at, "
+    "c.updated_at, c.archive_on, c.archived_at, c.purged_at, c.merged_into, "
+    "s.id AS source_id, s.record, s.as_of, s.updated_at AS source_updated_at "
+    "FROM children c LEFT JOIN source_records s "
+    "ON s.contactpoint_id = c.contactpoint_id AND s.withdrawn = :withdrawn "
+    "WHERE c.contactpoint_id = :contactpoint_id"
+).columns(
+    # Typed, so that SQLite's text comes back as the same values PostgreSQL gives.
+    shielded=Boolean,
+    provisional_shield=Boolean,
+    created_at=DateTime(timezone=True),
+    updated_at=DateTime(timezone=True),
+    archive_on=Date,
+    archived_at=DateTime(timezone=True),
+    purged_at=DateTime(timezone=True),
+    record=LargeBinary,
+    as_of=DateTime(timezone=True),
+    source_updated_at=DateTime(timezone=True),
+)
+
+
+class Merged(Exception):
+    """The id was retired by a merge: read it the general way, which follows the merge."""
+
+
+def _child_row(row: Any) -> ChildRow:
+    return ChildRow(
+        contactpoint_id=row.contactpoint_id,
+        status=row.status,
+        shielded=bool(row.shielded),
+        provisional_shield=bool(row.provisional_shield),
+        created_at=utc(row.created_at),
+        updated_at=utc(row.updated_at),
+        archive_on=row.archive_on,
+        archived_at=aware(row.archived_at),
+        purged_at=aware(row.purged_at),
+        merged_into=row.merged_into,
+    )
+
+
+def _order(r: Any) -> tuple[dt.datetime, dt.datetime, str]:
+    stored = utc(r.source_updated_at)
+    return (aware(r.as_of) or stored, stored, str(r.source_id))
+
+
+def _sources(rows: Sequence[Any]) -> list[pb.SourceRecord]:
+    """The source records of the joined rows, oldest first (as `children.in_order` orders them)."""
+    held = [r for r in rows if r.source_id is not None]
+    held.sort(
+        key=lambda r: (aware(r.as_of) or utc(r.source_updated_at), utc(r.source_updated_at), r.source_id)
+    )
+    out = []
+    for r in held:
+        record = pb.SourceRecord()
+        record.ParseFromString(bytes(r.record))
+        out.append(record)
+    return out
+
+
+async def get_child(
+    store: Statements,
+    *,
+    contactpoint_id: str,
+    limits: AgeLimits = DEFAULT_LIMITS,
+    today: dt.date | None = None,
+) -> child_pb2.Child:
+    """One child's full record, as `children.get_child` reads it; `Merged` for a retired id."""
+    problem = contactpoint_id_problem(contactpoint_id)
+    if problem:
+        raise InvalidArgument([FieldViolation("contactpoint_id", problem)])
+    rows = await store.all(CHILD_WITH_SOURCES, {"contactpoint_id": contactpoint_id, "withdrawn": False})
+    if not rows:
+        raise NotFound("no child has this ContactPoint ID")
+    row = _child_row(rows[0])
+    if row.status == MERGED:
+        raise Merged(contactpoint_id)
+    child = composed_from(row, _sources(rows), limits=limits, today=today or today_utc())
+    if child is None:
+        raise NotFound("no child has this ContactPoint ID")
+    return child
