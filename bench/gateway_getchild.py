@@ -542,7 +542,8 @@ class Suite:
         self.base = free_base_port()
         self.env = dict(os.environ)
         if pg is not None:
-            for svc in ("identity", "records", "audit"):
+            # Every database on PostgreSQL: the gateway's allowances and the witness's checkpoints too.
+            for svc in ("identity", "records", "audit", "gateway", "witness"):
                 self.env[f"CONTACTPOINT_{svc.upper()}_DATABASE_URL"] = sqlalchemy_url(pg.new(svc))
         # A token must outlive the whole run.
         self.env["CONTACTPOINT_IDENTITY_TOKEN_TTL_SECONDS"] = "86400"

@@ -62,20 +62,26 @@ def append(conn: Connection, *, event: pb.AuditEvent | None, signer: Signer, app
     return append_batch(conn, [(event, appended_by)], signer=signer)[0]
 
 
-def append_batch(
-    conn: Connection, batch: Sequence[tuple[pb.AuditEvent, str]], *, signer: Signer
-) -> list[int]:
-    """Append checked events, each as sent by its `appended_by`, in order, and sign one tree head
-    over exactly the leaves up to the last of them; returns their leaf indexes.
+@dataclass(frozen=True)
+class BatchPlan:
+    """What one batch writes: its leaves, the interior nodes they complete, the tree's new size
+    and peaks, and the head signed over exactly the leaves up to the last of them."""
 
-    The service stamps each event itself: its `time` (this service's clock, read under the lock,
-    so that times follow the log's order unless a clock is set back) and `appended_by`; whatever
-    the caller put in those fields and in `leaf_index` is replaced. The tree state row is locked
-    first (FOR UPDATE on PostgreSQL; SQLite's write transactions already hold the database's write
-    lock), so concurrent batches take consecutive indexes and each signed head covers exactly the
-    leaves before it.
-    """
-    size, peaks = repository.lock_state(conn)
+    rows: list[repository.Leaf]
+    nodes: list[merkle.Node]
+    size: int
+    peaks: merkle.Peaks
+    head: TreeHead
+    now: datetime
+
+
+def plan_batch(
+    size: int, peaks: merkle.Peaks, batch: Sequence[tuple[pb.AuditEvent, str]], *, signer: Signer
+) -> BatchPlan:
+    """The batch appended to a tree of `size` leaves with `peaks`, stamped and signed (nothing is
+    stored). The service stamps each event itself: its `time` (this service's clock, read under
+    the lock, so that times follow the log's order unless a clock is set back) and `appended_by`;
+    whatever the caller put in those fields and in `leaf_index` is replaced."""
     now = datetime.now(UTC)
     stamped = timestamp(now)
     rows: list[repository.Leaf] = []
@@ -91,20 +97,36 @@ def append_batch(
         rows.append(repository.Leaf(size + offset, data, digest, stored.contactpoint_id, stored.actor, now))
         peaks, completed = merkle.append_with_nodes(peaks, digest)
         nodes.extend(completed)
-    repository.insert_leaves(conn, rows)
-    repository.insert_nodes(conn, nodes)
     new_size = size + len(rows)
-    head = signer.head(new_size, merkle.root_from_peaks(peaks))
-    repository.save_state(conn, new_size, peaks)
+    return BatchPlan(rows, nodes, new_size, peaks, signer.head(new_size, merkle.root_from_peaks(peaks)), now)
+
+
+def append_batch(
+    conn: Connection, batch: Sequence[tuple[pb.AuditEvent, str]], *, signer: Signer
+) -> list[int]:
+    """Append checked events, each as sent by its `appended_by`, in order, and sign one tree head
+    over exactly the leaves up to the last of them (`plan_batch`); returns their leaf indexes.
+
+    The tree state row is locked first (FOR UPDATE on PostgreSQL; SQLite's write transactions
+    already hold the database's write lock), so concurrent batches take consecutive indexes and
+    each signed head covers exactly the leaves before it. (The audit service's own appends on
+    PostgreSQL take `fast_append`'s one-statement way; this is the way of every other writer.)
+    """
+    size, peaks = repository.lock_state(conn)
+    plan = plan_batch(size, peaks, batch, signer=signer)
+    repository.insert_leaves(conn, plan.rows)
+    repository.insert_nodes(conn, plan.nodes)
+    repository.save_state(conn, plan.size, plan.peaks)
+    head = plan.head
     repository.insert_tree_head(
         conn,
         size=head.tree_size,
         root=head.root_hash,
         checkpoint=head.checkpoint,
         signature=head.signature,
-        time=now,
+        time=plan.now,
     )
-    return [row.index for row in rows]
+    return [row.index for row in plan.rows]
 
 
 def tree_head(conn: Connection, *, signer: Signer) -> TreeHead:

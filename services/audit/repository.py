@@ -23,20 +23,25 @@ def filter_key(value: str) -> str:
     return value.replace("\x00", "\ufffd")
 
 
-def _peaks(text: str) -> Peaks:
+def peaks_of(text: str) -> Peaks:
+    """Peaks as the tree state row keeps them (JSON of [size, hex hash] pairs)."""
     return [(int(s), bytes.fromhex(h)) for s, h in json.loads(text)]
+
+
+def peaks_text(peaks: Peaks) -> str:
+    """Peaks as the tree state row keeps them."""
+    return json.dumps([[s, h.hex()] for s, h in peaks])
 
 
 def lock_state(conn: Connection) -> tuple[int, Peaks]:
     """The tree's size and peaks, locked for this transaction (appends happen one at a time)."""
     row = conn.execute(select(tree_state).where(tree_state.c.id == 1).with_for_update()).mappings().one()
-    return int(row["size"]), _peaks(row["peaks"])
+    return int(row["size"]), peaks_of(row["peaks"])
 
 
 def save_state(conn: Connection, size: int, peaks: Peaks) -> None:
     """Store the tree's new size and peaks."""
-    text = json.dumps([[s, h.hex()] for s, h in peaks])
-    conn.execute(update(tree_state).where(tree_state.c.id == 1).values(size=size, peaks=text))
+    conn.execute(update(tree_state).where(tree_state.c.id == 1).values(size=size, peaks=peaks_text(peaks)))
 
 
 @dataclass(frozen=True)
@@ -173,7 +178,7 @@ def stream_tree_heads(conn: Connection) -> Iterator[RowMapping]:
 def read_state(conn: Connection) -> tuple[int, Peaks] | None:
     """The tree's size and peaks as stored, without locking (None when the row is gone)."""
     row = conn.execute(select(tree_state).where(tree_state.c.id == 1)).mappings().first()
-    return None if row is None else (int(row["size"]), _peaks(row["peaks"]))
+    return None if row is None else (int(row["size"]), peaks_of(row["peaks"]))
 
 
 def leaves_about(conn: Connection, *, contactpoint_id: str) -> list[tuple[int, bytes]]:

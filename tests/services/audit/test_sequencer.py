@@ -13,8 +13,10 @@ from sqlalchemy import text
 from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import Internal, Unavailable
+from contactpoint.platform.statements import Statements
 from services.audit import domain
 from services.audit.sequencer import Sequencer
+from services.audit.verify import verify_log
 
 
 def event(actor: str) -> pb.AuditEvent:
@@ -73,10 +75,14 @@ def test_the_database_down_is_unavailable_to_each_caller(
     def down(*_args: object, **_kwargs: object) -> list[int]:
         raise Unavailable("the database is unavailable")
 
+    async def down_async(*_args: object, **_kwargs: object) -> list[int]:
+        raise Unavailable("the database is unavailable")
+
     async def run() -> list[object]:
         sequencer = Sequencer(db, signer)
         try:
-            monkeypatch.setattr(domain, "append_batch", down)
+            monkeypatch.setattr(domain, "append_batch", down)  # SQLite's way
+            monkeypatch.setattr(Statements, "one", down_async)  # PostgreSQL's (fast_append)
             return await asyncio.gather(
                 *(sequencer.append(event(f"e{i}"), "gateway") for i in range(4)), return_exceptions=True
             )
@@ -105,3 +111,37 @@ def test_closing_writes_what_is_waiting_and_refuses_more(db: Database) -> None:
     leaves, heads = stored(db)
     # At most 4 events a batch: at least 3 heads, the last over all 10.
     assert leaves == 10 and len(heads) >= 3 and heads[-1] == 10
+
+
+def test_other_writers_and_a_second_replica_interleave_with_the_batches(db: Database) -> None:
+    """On PostgreSQL the sequencer keeps the tree's size in memory between batches
+    (`fast_append`): another writer (a `contactpoint audit` command, a second audit replica)
+    moving the size on must make it plan again, never write over or beside it."""
+    key = Ed25519PrivateKey.generate()
+    signer = domain.Signer(key, "test/log")
+
+    async def run() -> list[int]:
+        first, second = Sequencer(db, signer), Sequencer(db, signer)
+        try:
+            indexes = [await first.append(event("a"), "gateway")]
+            # A writer of the general way, between two batches of the first sequencer.
+            indexes += db.run_sync(lambda c: domain.append_batch(c, [(event("cli"), "cli")], signer=signer))
+            indexes.append(await first.append(event("b"), "gateway"))
+            # Two replicas at once.
+            indexes += await asyncio.gather(
+                *(s.append(event(f"r{i}"), "gateway") for i in range(32) for s in (first, second))
+            )
+            return indexes
+        finally:
+            await first.close()
+            await second.close()
+
+    indexes = asyncio.run(run())
+    assert sorted(indexes) == list(range(67))
+    leaves, heads = stored(db)
+    assert leaves == 67 and heads[-1] == 67
+    state = db.run_sync(lambda c: c.execute(text("SELECT size FROM tree_state")).scalar_one())
+    assert state == 67
+    # Every head signed over exactly the leaves before it.
+    report = verify_log(db.url, key.public_key().public_bytes_raw(), origin="test/log")
+    assert report.ok and report.heads_checked == len(heads), report
