@@ -11,7 +11,6 @@ yield their answers (not `context.write`: the wrappers serialise every response 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from typing import Any
 
@@ -37,6 +36,7 @@ from contactpoint.platform.errors import (
     Unauthenticated,
     internal_status,
 )
+from contactpoint.platform.ids import RANDOM
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.types import Context
 
@@ -124,7 +124,7 @@ def request_id_of(metadata: Any) -> str:
     for key, value in metadata or ():
         if key == REQUEST_ID_KEY and isinstance(value, str) and 0 < len(value) <= 128:
             return value
-    return uuid.uuid4().hex
+    return RANDOM.hex_id()  # buffered randomness: no system call per request
 
 
 def _serializer(handler: grpc.RpcMethodHandler[Any, Any]) -> Serializer:
