@@ -42,6 +42,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cpu_share  # bench/cpu_share.py, beside this file
 import grpc
 import psycopg
 import pyotp
@@ -208,6 +209,8 @@ class RunResult:
     p50_ms: float
     p99_ms: float
     errors: dict[str, int] = field(default_factory=dict)
+    # Milliseconds of CPU a request, by process group, over the measured seconds (`cpu_share`).
+    cpu_ms_per_request: dict[str, float] = field(default_factory=dict)
 
 
 def _percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -733,6 +736,12 @@ class Report:
         ratio = self.ratio()
         if ratio is not None:
             lines.append(f"ratio: the reference serves {ratio:.1f}x the gateway's requests/s")
+        for i, run in enumerate(self.runs, 1):
+            for which, r in run.items():
+                if r.cpu_ms_per_request:
+                    total = sum(r.cpu_ms_per_request.values())
+                    parts = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r.cpu_ms_per_request.items()))
+                    lines.append(f"run {i} {which}: CPU ms a request {total:.2f} ({parts})")
         if self.response_bytes:
             lines.append("response size: " + ", ".join(f"{k} {v} B" for k, v in self.response_bytes.items()))
         lines += [f"note: {n}" for n in self.notes]
@@ -744,6 +753,39 @@ async def _one_response(target: str, make_call: Callable[[grpc.aio.Channel], Cal
         reply = await make_call(channel)(random.Random(0))
     assert isinstance(reply, gateway_pb.GetChildResponse)
     return reply.ByteSize()
+
+
+def _measured(
+    args: argparse.Namespace,
+    target: str,
+    make: Callable[[grpc.aio.Channel], Call],
+    groups: dict[str, Callable[[], list[int]]],
+) -> RunResult:
+    """One timed run, with the CPU each group of processes spent a request in its measured seconds."""
+    window = cpu_share.Window(groups, args.warmup, args.duration)
+    result = asyncio.run(drive(target, make, args.concurrency, args.duration, args.warmup))
+    cpu = window.result()
+    if result.requests:
+        result.cpu_ms_per_request = {k: round(1000 * v / result.requests, 3) for k, v in cpu.items()}
+    return result
+
+
+def _cpu_groups(
+    which: str, suite: Suite | None, reference: Reference | None, on_postgres: bool
+) -> dict[str, Callable[[], list[int]]]:
+    """The processes whose CPU a run of `which` counts: each service (or the reference's two
+    servers), PostgreSQL, and this process (the clients)."""
+    groups: dict[str, Callable[[], list[int]]] = {"clients": lambda: [os.getpid()]}
+    if on_postgres:
+        groups["postgres"] = cpu_share.postgres_processes
+    if which == "gateway" and suite is not None and suite.proc is not None:
+        up = suite.proc.pid
+        for name in cpu_share.suite_processes(up):
+            groups[name] = lambda name=name: cpu_share.suite_processes(up).get(name, [])  # type: ignore[misc]
+    if which == "reference" and reference is not None:
+        for name, proc in zip(("backend", "relay"), reference.procs, strict=False):
+            groups[name] = lambda pid=proc.pid: [pid]  # type: ignore[misc]
+    return groups
 
 
 def benchmark(args: argparse.Namespace) -> Report:
@@ -794,9 +836,18 @@ def benchmark(args: argparse.Namespace) -> Report:
                 for which in ("gateway", "reference"):
                     if which in targets:
                         target, make = targets[which]
-                        run[which] = asyncio.run(
+                        groups = _cpu_groups(which, suite, reference, pg is not None)
+                        window = cpu_share.Window(groups, args.warmup, args.duration)
+                        result = asyncio.run(
                             drive(target, make, args.concurrency, args.duration, args.warmup)
                         )
+                        cpu = window.result()
+                        if result.requests:
+                            result.cpu_ms_per_request = {
+                                name: round(1000 * seconds / result.requests, 3)
+                                for name, seconds in cpu.items()
+                            }
+                        run[which] = result
                 report.runs.append(run)
         except Exception:
             if suite is not None and suite.proc is not None:
