@@ -620,18 +620,6 @@ class Suite:
             "--role",
             "council-system",
         )
-        practitioner = self.cli(
-            "admin",
-            "create-user",
-            "--username",
-            PRACTITIONER,
-            "--org",
-            ORG,
-            "--role",
-            "practitioner",
-            "--password-stdin",
-            stdin=PASSWORD + "\n",
-        )
         with grpc.insecure_channel(self.target("identity")) as ch:
             council_token = (
                 identity_grpc.IdentityServiceStub(ch)
@@ -655,8 +643,24 @@ class Suite:
                     timeout=CALL_TIMEOUT_SECONDS,
                 )
                 ids.add(reply.contactpoint_id)
+        return sorted(ids), self.practitioner_token()
+
+    def practitioner_token(self) -> str:
+        """A practitioner's account, logged in through the gateway: their token."""
+        practitioner = self.cli(
+            "admin",
+            "create-user",
+            "--username",
+            PRACTITIONER,
+            "--org",
+            ORG,
+            "--role",
+            "practitioner",
+            "--password-stdin",
+            stdin=PASSWORD + "\n",
+        )
         with grpc.insecure_channel(self.target("gateway")) as ch:
-            token = (
+            return str(
                 gateway_grpc.GatewayServiceStub(ch)
                 .Login(
                     gateway_pb.LoginRequest(
@@ -668,7 +672,6 @@ class Suite:
                 )
                 .access_token
             )
-        return sorted(ids), token
 
 
 # ---------------------------------------------------------------------------------------------
