@@ -6,6 +6,7 @@ process is given of that environment."""
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,9 +22,12 @@ def ports(base_port: int) -> dict[str, int]:
     return {svc: base_port + off for svc, off in PORT_OFFSET.items()}
 
 
-def witness_socket(data_dir: Path) -> str:
-    """The embedded witness's address: a Linux abstract socket named for the data dir (no port
-    to collide with, no path length limit; one witness per data dir)."""
+def witness_address(data_dir: Path, base_port: int) -> str:
+    """The embedded witness's address: on Linux an abstract socket named for the data dir (no
+    port to collide with, no path length limit; one witness per data dir), elsewhere the port
+    after audit's."""
+    if not sys.platform.startswith("linux"):
+        return f"127.0.0.1:{base_port + len(PORT_OFFSET)}"
     digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:24]
     return f"unix-abstract:contactpoint-witness-{digest}"
 
@@ -33,7 +37,7 @@ def embedded_defaults(data_dir: Path, base_port: int = DEFAULT_BASE_PORT) -> dic
     d = data_dir.resolve()
     p = ports(base_port)
     addr = {svc: f"127.0.0.1:{port}" for svc, port in p.items()}
-    addr["witness"] = witness_socket(d)
+    addr["witness"] = witness_address(d, base_port)
     env = {f"CONTACTPOINT_{svc.upper()}_LISTEN": addr[svc] for svc in SERVICES}
     # The gateway's database holds each person's allowance, shared by gateway replicas.
     for svc in ("identity", "records", "audit", "gateway", "witness"):
