@@ -50,21 +50,6 @@ class Merged(Exception):
     """The id was retired by a merge: read it the general way, which follows the merge."""
 
 
-def _child_row(row: Any) -> ChildRow:
-    return ChildRow(
-        contactpoint_id=row.contactpoint_id,
-        status=row.status,
-        shielded=bool(row.shielded),
-        provisional_shield=bool(row.provisional_shield),
-        created_at=utc(row.created_at),
-        updated_at=utc(row.updated_at),
-        archive_on=row.archive_on,
-        archived_at=aware(row.archived_at),
-        purged_at=aware(row.purged_at),
-        merged_into=row.merged_into,
-    )
-
-
 def _order(r: Any) -> tuple[dt.datetime, dt.datetime, str]:
     stored = utc(r.source_updated_at)
     return (aware(r.as_of) or stored, stored, str(r.source_id))
@@ -98,7 +83,7 @@ async def get_child(
     rows = await store.all(CHILD_WITH_SOURCES, {"contactpoint_id": contactpoint_id, "withdrawn": False})
     if not rows:
         raise NotFound("no child has this ContactPoint ID")
-    row = _child_row(rows[0])
+    row = ChildRow.of(rows[0])  # the child's columns keep their names in the statement
     if row.status == MERGED:
         raise Merged(contactpoint_id)
     child = composed_from(row, _sources(rows), limits=limits, today=today or today_utc())

@@ -118,17 +118,22 @@ async def _append(stub: pb_grpc.AuditServiceStub, gateway: tuple[tuple[str, str]
     return await asyncio.gather(*(one(i) for i in range(n)))
 
 
+async def _witness_and_audit(stack: AsyncExitStack, suite: Suite) -> pb_grpc.AuditServiceStub:
+    """The witness, then audit sending it each head, running until `stack` closes: audit's stub."""
+    await stack.enter_async_context(
+        running_service("witness", WITNESS_MIGRATIONS, build_witness, suite.witness)
+    )
+    _, target = await stack.enter_async_context(running_service("audit", MIGRATIONS, build, suite.audit))
+    return pb_grpc.AuditServiceStub(await stack.enter_async_context(grpc.aio.insecure_channel(target)))
+
+
 @pytest_asyncio.fixture(loop_scope="module")
 async def witnessed(callers: Callers, databases: DatabaseFactory, tmp_path: Path) -> AsyncIterator[Suite]:
     """A log of 64 events appended concurrently, all witnessed; the services stopped again."""
     suite = _settings(callers, databases, tmp_path)
     async with AsyncExitStack() as stack:
-        await stack.enter_async_context(
-            running_service("witness", WITNESS_MIGRATIONS, build_witness, suite.witness)
-        )
-        _, target = await stack.enter_async_context(running_service("audit", MIGRATIONS, build, suite.audit))
-        ch = await stack.enter_async_context(grpc.aio.insecure_channel(target))
-        indexes = await _append(pb_grpc.AuditServiceStub(ch), callers.gateway, 64)
+        stub = await _witness_and_audit(stack, suite)
+        indexes = await _append(stub, callers.gateway, 64)
         assert sorted(indexes) == list(range(64))
         await _until_witnessed(suite.witness_target, 64)
     return suite
@@ -177,12 +182,8 @@ async def test_verify_asks_a_running_witness_with_its_pinned_key(
 ) -> None:
     suite = _settings(callers, databases, tmp_path)
     async with AsyncExitStack() as stack:
-        await stack.enter_async_context(
-            running_service("witness", WITNESS_MIGRATIONS, build_witness, suite.witness)
-        )
-        _, target = await stack.enter_async_context(running_service("audit", MIGRATIONS, build, suite.audit))
-        ch = await stack.enter_async_context(grpc.aio.insecure_channel(target))
-        await _append(pb_grpc.AuditServiceStub(ch), callers.gateway, 5)
+        stub = await _witness_and_audit(stack, suite)
+        await _append(stub, callers.gateway, 5)
         await _until_witnessed(suite.witness_target, 5)
         unpinned = await asyncio.to_thread(suite.verify, {})
         assert not unpinned.ok and "CONTACTPOINT_AUDIT_WITNESS_PUBLIC_KEY" in unpinned.message
