@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -106,11 +107,40 @@ def create_service_account(
         db.dispose()
 
 
+def _ephemeral_start() -> int:
+    """The lowest port the kernel hands out to outgoing connections (Linux; 32768 elsewhere)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive TCP ports on 127.0.0.1 that were free a moment ago, for
+    services that others must know the address of before they start. Drawn at random below the
+    ephemeral range: a port from it (what binding port 0 gives) can be taken, before the service
+    binds it, by any outgoing connection of the tests running beside this one."""
+    top = max(_ephemeral_start(), 12_000) - count
+    for _ in range(500):
+        base = random.randrange(10_000, top)
+        if all(_bindable(port) for port in range(base, base + count)):
+            return base
+    raise RuntimeError(f"no {count} free ports in a row")
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago (for a service others must know first)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float = 2.0) -> float:

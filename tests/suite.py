@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,30 +16,16 @@ import pyotp
 from contactpoint.cli.launch import serving
 from contactpoint.gateway.v1 import gateway_service_pb2 as gateway_pb
 from contactpoint.gateway.v1 import gateway_service_pb2_grpc as gateway_grpc
+from tests.harness import free_ports
 
 PASSWORD = "correct horse battery staple 9"
 CONTACTPOINT = [sys.executable, "-m", "contactpoint"]
 
 
 def free_base_port() -> int:
-    """A base port with the next three free as well."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base > 60000:
-            continue
-        ok = True
-        for port in range(base, base + 4):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", port))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no four free ports in a row")
+    """A base port with the next four free as well (the four services, and the witness where it
+    takes the port after audit's), below the ephemeral range (`free_ports`)."""
+    return free_ports(5)
 
 
 class Suite:
