@@ -196,7 +196,8 @@ def list_events(
 def inclusion_proof(conn: Connection, *, leaf_index: int, tree_size: int) -> tuple[bytes, list[bytes]]:
     """(leaf data, audit path) for one leaf in the tree of `tree_size`, from O(log n) stored
     nodes (`proofs`)."""
-    current, data = repository.size_and_leaf(conn, min(leaf_index, MAX_INDEX))
+    read = proofs.inclusion(conn, min(leaf_index, MAX_INDEX), min(tree_size, MAX_INDEX + 1))
+    current = read.current_size
     problems: list[FieldViolation] = []
     if tree_size == 0 or tree_size > current:
         problems.append(FieldViolation("tree_size", f"between 1 and the current size {current}"))
@@ -204,13 +205,14 @@ def inclusion_proof(conn: Connection, *, leaf_index: int, tree_size: int) -> tup
         problems.append(FieldViolation("leaf_index", "must be smaller than tree_size"))
     if problems:
         raise InvalidArgument(problems)
-    assert data is not None  # every index below the size is stored
-    return data, proofs.inclusion_proof(conn, leaf_index, tree_size)
+    assert read.leaf_data is not None and read.proof is not None  # every index below the size is stored
+    return read.leaf_data, read.proof
 
 
 def consistency_proof(conn: Connection, *, first_size: int, second_size: int) -> list[bytes]:
     """The consistency proof between two tree sizes, from O(log n) stored nodes (`proofs`)."""
-    current = repository.tree_size(conn)
+    read = proofs.consistency(conn, min(first_size, MAX_INDEX + 1), min(second_size, MAX_INDEX + 1))
+    current = read.current_size
     problems: list[FieldViolation] = []
     if second_size > current:
         problems.append(FieldViolation("second_size", f"at most the current size {current}"))
@@ -218,4 +220,5 @@ def consistency_proof(conn: Connection, *, first_size: int, second_size: int) ->
         problems.append(FieldViolation("first_size", "between 1 and second_size"))
     if problems:
         raise InvalidArgument(problems)
-    return proofs.consistency_proof(conn, first_size, second_size)
+    assert read.proof is not None  # sizes within the tree have their proof
+    return read.proof

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, RowMapping, insert, literal, select, tuple_, union_all, update
+from sqlalchemy import Connection, RowMapping, insert, literal, null, select, tuple_, union_all, update
 
 from contactpoint.platform.merkle import Node, Peaks
 from services.audit.tables import leaves, tree_heads, tree_nodes, tree_state
@@ -80,12 +80,23 @@ def insert_nodes(conn: Connection, nodes: Sequence[Node]) -> None:
         conn.execute(insert(tree_nodes), [{"level": lv, "node_index": i, "hash": h} for lv, i, h in nodes])
 
 
-def node_hashes(conn: Connection, keys: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    """The stored hashes of the subtrees `keys` ((level, index); level 0 reads the leaf hash), in
-    one query."""
+def proof_rows(
+    conn: Connection, keys: set[tuple[int, int]], leaf: int | None
+) -> tuple[int, bytes | None, dict[tuple[int, int], bytes]]:
+    """In one query: the tree's size, the data of leaf `leaf` (None when there is none, or when
+    `leaf` is None), and the stored hashes of the subtrees `keys` ((level, index); level 0 reads
+    the leaf hash)."""
+    data = (
+        select(leaves.c.leaf_data).where(leaves.c.leaf_index == leaf).scalar_subquery()
+        if leaf is not None
+        else null()
+    )
+    state = select(literal(-1).label("level"), tree_state.c.size, data.label("hash")).where(
+        tree_state.c.id == 1
+    )
     leaf_keys = sorted(i for lv, i in keys if lv == 0)
     inner = sorted(k for k in keys if k[0] > 0)
-    parts = []
+    parts = [state]
     if leaf_keys:
         parts.append(
             select(literal(0).label("level"), leaves.c.leaf_index, leaves.c.leaf_hash).where(
@@ -98,10 +109,13 @@ def node_hashes(conn: Connection, keys: set[tuple[int, int]]) -> dict[tuple[int,
                 tuple_(tree_nodes.c.level, tree_nodes.c.node_index).in_(inner)
             )
         )
-    if not parts:
-        return {}
-    query = parts[0] if len(parts) == 1 else union_all(*parts)
-    return {(int(lv), int(i)): bytes(h) for lv, i, h in conn.execute(query)}
+    size, leaf_data, found = 0, None, {}
+    for lv, i, h in conn.execute(union_all(*parts)):
+        if int(lv) == -1:
+            size, leaf_data = int(i), (bytes(h) if h is not None else None)
+        else:
+            found[(int(lv), int(i))] = bytes(h)
+    return size, leaf_data, found
 
 
 def size_and_leaf(conn: Connection, index: int) -> tuple[int, bytes | None]:

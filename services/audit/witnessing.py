@@ -233,11 +233,9 @@ def _request(
     inside = [index for index in rotations if index < old]
     if inside:
         index = inside[-1]
-        _, data = repository.size_and_leaf(conn, index)
-        assert data is not None  # an index below the size is stored
+        read = proofs.inclusion(conn, index, old)
+        assert read.leaf_data is not None and read.proof is not None  # an index below the size is stored
         request.key_rotation.CopyFrom(
-            witness_pb.KeyRotation(
-                leaf_index=index, leaf_data=data, inclusion_proof=proofs.inclusion_proof(conn, index, old)
-            )
+            witness_pb.KeyRotation(leaf_index=index, leaf_data=read.leaf_data, inclusion_proof=read.proof)
         )
     return request
