@@ -245,16 +245,27 @@ def audit_verify(
 
 @audit.command("rotate-key")
 def audit_rotate_key(
-    as_json: Annotated[bool, typer.Option("--json")] = False, data_dir: DataDir = None
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    audit_stopped: Annotated[
+        bool,
+        typer.Option(
+            "--audit-stopped",
+            help="Say that every audit service on this database is stopped (required when the "
+            "database is not the embedded default, whose `up` lock is checked instead).",
+        ),
+    ] = False,
+    data_dir: DataDir = None,
 ) -> None:
     """Give the audit log a new signing key; the rotation is an entry of the log, signed with the
-    old key, that its witness and `audit verify` follow. Run it with the audit service stopped."""
+    old key and endorsed by the new one, that its witness and `audit verify` follow. Run it with
+    the audit service stopped: a running one would go on signing with the old key."""
     from contactpoint.cli import auditlog
 
     env = command_env(data_dir, "audit")
-    embedded_dir = (
-        None if "CONTACTPOINT_AUDIT_DATABASE_URL" in os.environ else (data_dir or embedded.DEFAULT_DATA_DIR)
-    )
+    on_embedded = "CONTACTPOINT_AUDIT_DATABASE_URL" not in os.environ
+    if not on_embedded and not audit_stopped:
+        fail("stop every audit service on this database first, then run this with --audit-stopped", 2)
+    embedded_dir = (data_dir or embedded.DEFAULT_DATA_DIR) if on_embedded else None
     auditlog.rotate_key(env, embedded_dir, as_json=as_json)
 
 

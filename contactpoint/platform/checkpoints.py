@@ -129,18 +129,67 @@ ROTATION_ACTION = "RotateSigningKey"
 # bear (so no caller of AppendEvent can write an entry that passes for a rotation).
 ROTATION_ACTOR = "(audit key rotation)"
 ROTATION_APPENDED_BY = "(audit command line)"
-_ROTATION_DETAIL = "signing key rotated from {old} to {new}"
+_ROTATION_DETAIL = (
+    "signing key rotated from {old} to {new} after {size} entries of root {root} endorsed {sig}"
+)
+ENDORSEMENT_HEADER = "contactpoint-audit-key-rotation/v1\n"
 
 
-def rotation_detail(old_key: bytes, new_key: bytes) -> str:
-    """The detail of the log entry that rotates the log's signing key from `old_key` to `new_key`."""
-    return _ROTATION_DETAIL.format(
-        old=base64.b64encode(old_key).decode(), new=base64.b64encode(new_key).decode()
-    )
+def endorsement_message(origin: str, old_key: bytes, new_key: bytes, size: int, root: bytes) -> bytes:
+    """What the new key signs when it takes over: the log, both keys, and the tree it takes over
+    (its size and root just before the rotation entry). Only the new key's holder can make it, so
+    no one holding the log's database (nor a stolen retired key) can rotate the log to a key that
+    is pinned elsewhere, or rewrite the entries before a rotation."""
+    b64 = base64.b64encode
+    return (
+        f"{ENDORSEMENT_HEADER}{origin}\n{b64(old_key).decode()}\n{b64(new_key).decode()}\n"
+        f"{size}\n{b64(root).decode()}\n"
+    ).encode()
 
 
-def parse_rotation(leaf_data: bytes) -> tuple[bytes, bytes] | None:
-    """(old key, new key) when `leaf_data` is an entry rotating the log's signing key, else None."""
+@dataclass(frozen=True)
+class KeyRotation:
+    """A rotation of the log's signing key, as its entry states it."""
+
+    old_key: bytes
+    new_key: bytes
+    size: int  # entries before the rotation entry (its index)
+    root: bytes  # their root
+    endorsement: bytes  # the new key's signature over `endorsement_message`
+
+    @classmethod
+    def endorsed(
+        cls, origin: str, old_key: bytes, new_key: Ed25519PrivateKey, size: int, root: bytes
+    ) -> KeyRotation:
+        """A rotation from `old_key` to `new_key` after `size` entries of `root`, endorsed."""
+        public = new_key.public_key().public_bytes_raw()
+        signature = new_key.sign(endorsement_message(origin, old_key, public, size, root))
+        return cls(old_key, public, size, root, signature)
+
+    def detail(self) -> str:
+        """The rotation entry's detail."""
+        b64 = base64.b64encode
+        return _ROTATION_DETAIL.format(
+            old=b64(self.old_key).decode(),
+            new=b64(self.new_key).decode(),
+            size=self.size,
+            root=b64(self.root).decode(),
+            sig=b64(self.endorsement).decode(),
+        )
+
+    def valid_for(self, origin: str) -> bool:
+        """Whether the new key endorsed this rotation of the log `origin`."""
+        message = endorsement_message(origin, self.old_key, self.new_key, self.size, self.root)
+        try:
+            Ed25519PublicKey.from_public_bytes(self.new_key).verify(self.endorsement, message)
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+
+def parse_rotation(leaf_data: bytes) -> KeyRotation | None:
+    """The rotation an entry states, when `leaf_data` is an entry rotating the log's signing key
+    written by the audit command line (its endorsement is checked by `KeyRotation.valid_for`)."""
     try:
         event = json.loads(leaf_data)
     except ValueError:
@@ -153,9 +202,11 @@ def parse_rotation(leaf_data: bytes) -> tuple[bytes, bytes] | None:
         return None
     detail = str(event.get("detail", ""))
     words = detail.split(" ")
-    if len(words) != 7:
+    if len(words) != 15 or not (words[8].isascii() and words[8].isdigit()) or len(words[8]) > MAX_SIZE_DIGITS:
         return None
-    old, new = exact_base64(words[4], 32), exact_base64(words[6], 32)
-    if old is None or new is None or old == new or detail != rotation_detail(old, new):
+    old, new, root = exact_base64(words[4], 32), exact_base64(words[6], 32), exact_base64(words[12], 32)
+    sig = exact_base64(words[14], 64)
+    if old is None or new is None or root is None or sig is None or old == new:
         return None
-    return old, new
+    rotation = KeyRotation(old, new, int(words[8]), root, sig)
+    return rotation if rotation.detail() == detail else None

@@ -16,19 +16,20 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Connection
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
-from contactpoint.platform import migrate
+from contactpoint.platform import merkle, migrate
 from contactpoint.platform.checkpoints import (
     ROTATION_ACTION,
     ROTATION_ACTOR,
     ROTATION_APPENDED_BY,
-    rotation_detail,
+    KeyRotation,
 )
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import FailedPrecondition
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
-from services.audit import domain, keychain
+from services.audit import domain, keychain, repository
 from services.audit.main import MIGRATIONS
 from services.audit.settings import AuditSettings
 
@@ -67,37 +68,45 @@ def rotate_signing_key(settings: AuditSettings) -> Rotated:
     db = Database(settings.database_url)
     try:
         found = db.run_sync(keychain.rotations, write=False)
+        old_key = raw_public_key(old)
         if staged.exists():
             # An earlier run was interrupted: finish it if its entry is in the log, else start over.
-            pending = load_or_create_signing_key(staged)
-            if found and found[-1][2] == raw_public_key(pending) and found[-1][1] == raw_public_key(old):
+            pending = raw_public_key(load_or_create_signing_key(staged))
+            if found and (found[-1][1].old_key, found[-1][1].new_key) == (old_key, pending):
                 os.replace(staged, path)
-                return Rotated(found[-1][1], found[-1][2], found[-1][0])
+                return Rotated(old_key, pending, found[-1][0])
             staged.unlink()
-        if found and found[-1][2] != raw_public_key(old):
+        if found and found[-1][1].new_key != old_key:
             raise FailedPrecondition(
                 f"{path} is not the key the log's last rotation (entry {found[-1][0]}) moved to",
                 "NOT_THE_LOG_KEY",
             )
         new = Ed25519PrivateKey.generate()
         _write_private(staged, _pem(new))
-        event = pb.AuditEvent(
-            actor=ROTATION_ACTOR,
-            action=ROTATION_ACTION,
-            outcome="ALLOWED",
-            severity="HIGH",
-            request_id=uuid.uuid4().hex,
-            detail=rotation_detail(raw_public_key(old), raw_public_key(new)),
-        )
         signer = domain.Signer(old, settings.origin)
-        try:
-            index = db.run_sync(
-                lambda c: domain.append(c, event=event, signer=signer, appended_by=ROTATION_APPENDED_BY)
+
+        def rotate(conn: Connection) -> int:
+            # The new key endorses the tree it takes over, read under the append's lock.
+            size, peaks = repository.lock_state(conn)
+            rotation = KeyRotation.endorsed(
+                settings.origin, old_key, new, size, merkle.root_from_peaks(peaks)
             )
+            event = pb.AuditEvent(
+                actor=ROTATION_ACTOR,
+                action=ROTATION_ACTION,
+                outcome="ALLOWED",
+                severity="HIGH",
+                request_id=uuid.uuid4().hex,
+                detail=rotation.detail(),
+            )
+            return domain.append(conn, event=event, signer=signer, appended_by=ROTATION_APPENDED_BY)
+
+        try:
+            index = db.run_sync(rotate)
         except BaseException:
             staged.unlink(missing_ok=True)
             raise
         os.replace(staged, path)
-        return Rotated(raw_public_key(old), raw_public_key(new), index)
+        return Rotated(old_key, raw_public_key(new), index)
     finally:
         db.dispose()

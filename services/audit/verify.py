@@ -137,6 +137,12 @@ def _check_anchor(anchor: Anchor, root: bytes) -> None:
         )
 
 
+def _first_origin(conn: Connection) -> str:
+    """The origin line of the log's stored heads (when none was given to check them against)."""
+    head = next(repository.stream_tree_heads(conn), None)
+    return str(head["checkpoint"]).split("\n", 1)[0] if head is not None else ""
+
+
 def _walk(
     conn: Connection,
     key: bytes | None,
@@ -145,10 +151,20 @@ def _walk(
     anchors: tuple[Anchor, ...] = (),
 ) -> None:
     """Check the whole log, counting in `done`; _Bad at the first problem in log order."""
+    log_origin = origin if origin is not None else _first_origin(conn)
     try:
-        keys = key_chain(conn, key) if key is not None else None
+        keys = key_chain(conn, key, log_origin) if key is not None else None
     except BrokenChain as broken:
         raise _Bad(broken.message, broken.index) from None
+    if keys is not None:
+        endorsed = (
+            Anchor(
+                Checkpoint(log_origin, size, root),
+                f"the tree its key rotation at entry {size} was endorsed over",
+            )
+            for size, root in keys.anchors
+        )
+        anchors = (*anchors, *endorsed)
     heads: Iterator[RowMapping] = repository.stream_tree_heads(conn)
     head = next(heads, None)
     peaks: merkle.Peaks = []

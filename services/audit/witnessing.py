@@ -218,7 +218,7 @@ class WitnessClient:
 
 
 def _rotation_indexes(conn: Connection) -> list[int]:
-    return [index for index, _, _ in keychain.rotations(conn)]
+    return [index for index, _ in keychain.rotations(conn)]
 
 
 def _request(

@@ -13,7 +13,10 @@ from services.witness.settings import WitnessSettings
 
 
 def newest_checkpoint(settings: WitnessSettings) -> tuple[Witnessed, Cosignature] | None:
-    """The newest checkpoint the witness cosigned, with its cosignature; None before the first."""
+    """The newest checkpoint the witness cosigned, with its cosignature; None before the first,
+    and None where the witness's key is not (no witness has run here; one is never made here)."""
+    if not settings.signing_key_file.exists():
+        return None
     db = Database(settings.database_url)
     try:
         return db.run_sync(

@@ -81,7 +81,7 @@ def _checked(request: NewCheckpoint, witness: Witness) -> Checkpoint:
     return checkpoint
 
 
-def _rotated_key(rotation: Rotation, last: Witnessed) -> bytes:
+def _rotated_key(rotation: Rotation, last: Witnessed, origin: str) -> bytes:
     """The log's new key, when `rotation` is an entry of the checkpoint last cosigned that
     rotates the key the witness follows; FailedPrecondition otherwise."""
     included = rotation.leaf_index < last.tree_size and merkle.verify_inclusion(
@@ -97,13 +97,15 @@ def _rotated_key(rotation: Rotation, last: Witnessed) -> bytes:
             "ROTATION_NOT_LOGGED",
             {"size": str(last.tree_size)},
         )
-    keys = parse_rotation(rotation.leaf_data)
-    if keys is None or keys[0] != last.public_key:
+    stated = parse_rotation(rotation.leaf_data)
+    if stated is None or stated.old_key != last.public_key or stated.size != rotation.leaf_index:
         raise FailedPrecondition(
             "the entry does not rotate the log's signing key from the key this witness follows",
             "NOT_A_ROTATION",
         )
-    return keys[1]
+    if not stated.valid_for(origin):
+        raise FailedPrecondition("the rotation is not endorsed by the key it names", "NOT_A_ROTATION")
+    return stated.new_key
 
 
 def _signed_by(checkpoint: str, signature: bytes, key: bytes) -> bool:
@@ -134,13 +136,16 @@ def add_checkpoint(conn: Connection, request: NewCheckpoint, *, witness: Witness
     if request.rotation is not None:
         if last is None:
             raise FailedPrecondition("there is no cosigned checkpoint to rotate from", "ROTATION_NOT_LOGGED")
-        key = _rotated_key(request.rotation, last)
+        key = _rotated_key(request.rotation, last, witness.log_origin)
     if not _signed_by(request.checkpoint, request.log_signature, key):
         raise PermissionDenied("the checkpoint is not signed by the log's key", "BAD_LOG_SIGNATURE")
     if last is not None:
         consistent = (
             checkpoint.root == last.root_hash and not request.consistency_proof
             if checkpoint.size == last.tree_size
+            # Every tree is consistent with the empty one (RFC 9162 has no proof from size 0).
+            else not request.consistency_proof
+            if last.tree_size == 0
             else merkle.verify_consistency(
                 last.tree_size,
                 checkpoint.size,

@@ -9,9 +9,17 @@ import base64
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
-from contactpoint.platform.checkpoints import ROTATION_ACTION, ROTATION_ACTOR, parse_rotation, rotation_detail
+from contactpoint.platform.checkpoints import (
+    ROTATION_ACTION,
+    ROTATION_ACTOR,
+    ROTATION_APPENDED_BY,
+    KeyRotation,
+    endorsement_message,
+    parse_rotation,
+)
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import FailedPrecondition
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
@@ -57,8 +65,10 @@ def test_the_rotation_is_logged_and_verify_follows_it(database_url: str, tmp_pat
     db = Database(database_url)
     try:
         data = db.run_sync(lambda c: repository.size_and_leaf(c, 5)[1])
-        assert data is not None and parse_rotation(data) == (old, new)
-        chain = db.run_sync(lambda c: keychain.key_chain(c, new))
+        stated = parse_rotation(data) if data is not None else None
+        assert stated is not None and (stated.old_key, stated.new_key, stated.size) == (old, new, 5)
+        assert stated.valid_for(settings.origin)
+        chain = db.run_sync(lambda c: keychain.key_chain(c, new, settings.origin))
         assert chain.keys == [old, new] and chain.boundaries == [6]
     finally:
         db.dispose()
@@ -77,7 +87,6 @@ def test_only_the_command_line_writes_a_rotation(database_url: str, tmp_path: Pa
     settings = audit_settings(database_url, tmp_path)
     write_log(settings)
     key = raw_public_key(load_or_create_signing_key(settings.signing_key_file))
-    other = raw_public_key(load_or_create_signing_key(tmp_path / "insider.pem"))
     # An account's AppendEvent is stamped with its own name: the same words are no rotation.
     _append(
         settings,
@@ -85,7 +94,9 @@ def test_only_the_command_line_writes_a_rotation(database_url: str, tmp_path: Pa
         n=1,
         actor=ROTATION_ACTOR,
         action=ROTATION_ACTION,
-        detail=rotation_detail(key, other),
+        detail=KeyRotation.endorsed(
+            settings.origin, key, load_or_create_signing_key(tmp_path / "insider.pem"), 5, bytes(32)
+        ).detail(),
     )
     assert verify_from_settings(_pinned(settings, key)).ok
     db = Database(database_url)
@@ -110,3 +121,34 @@ def test_a_rotation_needs_the_logs_current_key(database_url: str, tmp_path: Path
     rotate_signing_key(settings)  # from the current key, again
     new = raw_public_key(load_or_create_signing_key(settings.signing_key_file))
     assert verify_from_settings(_pinned(settings, new)).ok
+
+
+def test_a_rotation_the_pinned_key_did_not_endorse_fails(database_url: str, tmp_path: Path) -> None:
+    """An insider with only the database makes a key of their own, rewrites the log under it, and
+    adds a rotation entry (with the command line's labels) from their key to the pinned one:
+    without the pinned key's endorsement of the tree it takes over, verify refuses the chain."""
+    settings = audit_settings(database_url, tmp_path)
+    write_log(settings)
+    pinned = raw_public_key(load_or_create_signing_key(settings.signing_key_file))
+    insiders = tmp_path / "insider.pem"
+    insider = load_or_create_signing_key(insiders)
+    db = Database(database_url)
+    try:
+        wipe = ["DELETE FROM leaves", "DELETE FROM tree_heads", "DELETE FROM tree_nodes"]
+        db.run_sync(lambda c: [c.execute(text(q)) for q in wipe])
+        db.run_sync(lambda c: repository.save_state(c, 0, []))
+    finally:
+        db.dispose()
+    _append(settings, insiders, n=4)
+    message = endorsement_message(settings.origin, raw_public_key(insider), pinned, 4, bytes(32))
+    forged = KeyRotation(raw_public_key(insider), pinned, 4, bytes(32), insider.sign(message))
+    signer = domain.Signer(insider, settings.origin)
+    event = pb.AuditEvent(actor=ROTATION_ACTOR, action=ROTATION_ACTION, outcome="ALLOWED", severity="HIGH")
+    event.detail = forged.detail()
+    db = Database(database_url)
+    try:
+        db.run_sync(lambda c: domain.append(c, event=event, signer=signer, appended_by=ROTATION_APPENDED_BY))
+    finally:
+        db.dispose()
+    report = verify_from_settings(_pinned(settings, pinned))
+    assert not report.ok and "did not endorse" in report.message, report

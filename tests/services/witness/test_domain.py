@@ -4,6 +4,7 @@ newest; and it follows a rotation of the log's key only on proof that the rotati
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 
@@ -17,10 +18,11 @@ from contactpoint.platform.checkpoints import (
     ROTATION_APPENDED_BY,
     Checkpoint,
     Cosignature,
+    KeyRotation,
     checkpoint_body,
     cosigned_message,
+    endorsement_message,
     parse_rotation,
-    rotation_detail,
     witness_key_id,
 )
 from contactpoint.platform.db import Database
@@ -103,6 +105,17 @@ def test_cosigns_consistent_checkpoints_and_keeps_the_newest(db: Database) -> No
     assert newest_size(db, witness) == 23
 
 
+def test_any_checkpoint_follows_an_empty_one(db: Database) -> None:
+    """Every tree is consistent with the empty tree: a size-0 checkpoint (anyone may fetch one
+    signed from an empty log) must not stop the witness from following the log as it grows."""
+    log = Log()
+    witness = witness_for(log)
+    add(db, witness, log.request(0))  # size 0
+    log.add(b"a", b"b", b"c")
+    add(db, witness, log.request(0))
+    assert newest_size(db, witness) == 3
+
+
 def test_a_stale_old_size_is_told_the_witness_size(db: Database) -> None:
     log = Log()
     witness = witness_for(log)
@@ -159,12 +172,19 @@ def test_only_the_logs_key_and_origin_are_cosigned(db: Database) -> None:
     assert refused.value.reason == "NO_LOG_KEY"
 
 
-def _rotation_entry(old: bytes, new: bytes) -> bytes:
+def _rotation_entry(log: Log, new: Ed25519PrivateKey, *, endorser: Ed25519PrivateKey | None = None) -> bytes:
+    """The entry rotating `log` from its key to `new`, after its leaves so far, endorsed by `new`
+    (or, forged, by `endorser`)."""
+    size, root = len(log.leaves), merkle.root(log.leaves)
+    rotation = KeyRotation.endorsed(ORIGIN, log.public, new, size, root)
+    if endorser is not None:
+        message = endorsement_message(ORIGIN, log.public, rotation.new_key, size, root)
+        rotation = dataclasses.replace(rotation, endorsement=endorser.sign(message))
     event = {
         "action": ROTATION_ACTION,
         "actor": ROTATION_ACTOR,
         "appendedBy": ROTATION_APPENDED_BY,
-        "detail": rotation_detail(old, new),
+        "detail": rotation.detail(),
     }
     return json.dumps(event).encode()
 
@@ -175,8 +195,9 @@ def test_a_key_rotation_is_followed_only_when_it_is_logged(db: Database) -> None
     log.add(b"a", b"b")
     add(db, witness, log.request(0))
     old_key, new_key = log.key, Ed25519PrivateKey.generate()
-    new_public = new_key.public_key().public_bytes_raw()
-    entry = _rotation_entry(log.public, new_public)
+    entry = _rotation_entry(log, new_key)
+    # The same rotation, endorsed by someone other than the new key's holder: never followed.
+    unendorsed = _rotation_entry(log, new_key, endorser=Ed25519PrivateKey.generate())
     log.leaves.append(merkle.leaf_hash(entry))  # index 2, signed by the old key
     add(db, witness, log.request(2))
     log.key = new_key
@@ -185,7 +206,7 @@ def test_a_key_rotation_is_followed_only_when_it_is_logged(db: Database) -> None
     with pytest.raises(PermissionDenied):
         add(db, witness, log.request(3))
     # A rotation that is not in what the witness cosigned: refused.
-    stray = _rotation_entry(old_key.public_key().public_bytes_raw(), new_public)
+    stray = unendorsed
     with pytest.raises(FailedPrecondition) as refused:
         add(
             db,
@@ -222,3 +243,27 @@ def test_a_key_rotation_is_followed_only_when_it_is_logged(db: Database) -> None
     assert "not a key the audit log has signed with so far" in str(
         db.run_sync(lambda c: domain.key_problem(c, witness=swapped))
     )
+
+
+def test_a_rotation_its_new_key_did_not_endorse_is_never_followed(db: Database) -> None:
+    """Whoever can write to the log's database can put a rotation entry in it and have the log's
+    key sign a head over it; without the new key's endorsement of the tree it takes over, the
+    witness does not follow it."""
+    log = Log()
+    witness = witness_for(log)
+    log.add(b"a", b"b")
+    add(db, witness, log.request(0))
+    insiders = Ed25519PrivateKey.generate()
+    entry = _rotation_entry(log, insiders, endorser=Ed25519PrivateKey.generate())
+    log.leaves.append(merkle.leaf_hash(entry))
+    add(db, witness, log.request(2))  # the log's own key signed the head over it
+    log.key = insiders
+    log.add(b"c")
+    with pytest.raises(FailedPrecondition) as refused:
+        add(
+            db,
+            witness,
+            log.request(3, rotation=domain.Rotation(2, entry, merkle.inclusion_proof(2, log.leaves[:3]))),
+        )
+    assert refused.value.reason == "NOT_A_ROTATION"
+    assert newest_size(db, witness) == 3
