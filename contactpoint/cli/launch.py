@@ -313,8 +313,9 @@ def run_suite(data_dir: Path, base_port: int, environ: Mapping[str, str]) -> int
 
 def pin_witnessed_log(env: dict[str, str]) -> None:
     """Give the witness the audit log's public key (the pinned one, else the key file's, made
-    here when the log has none yet). The witness keeps the keys it has seen: a key file swapped
-    in beside the log is not one of them, and the witness refuses to start."""
+    here when the log has none yet). The witness starts from that key and then follows only
+    rotations logged in the log: a key file swapped in beside the log is not one of them, so the
+    witness says so at start and cosigns nothing that key signs."""
     if "CONTACTPOINT_WITNESS_LOG_PUBLIC_KEY" in env:
         return
     pinned = env.get("CONTACTPOINT_AUDIT_PUBLIC_KEY")

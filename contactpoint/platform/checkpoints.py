@@ -32,6 +32,15 @@ COSIGNATURE_HEADER = "cosignature/v1\n"
 MAX_SIZE_DIGITS = 19  # a signed 64-bit size
 
 
+def signed_by(public_key: bytes, signature: bytes, message: bytes) -> bool:
+    """Whether `signature` is Ed25519 over `message` by `public_key` (raw 32 bytes)."""
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
 def checkpoint_body(origin: str, size: int, root: bytes) -> str:
     """The C2SP tlog-checkpoint body: origin, size and base64 root, each on its own line."""
     return f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n"
@@ -110,13 +119,7 @@ class Cosignature:
         """Whether this is `witness`'s cosignature of `body` under `public_key` (raw 32 bytes)."""
         if self.witness != witness or self.key_id != witness_key_id(witness, public_key):
             return False
-        try:
-            Ed25519PublicKey.from_public_bytes(public_key).verify(
-                self.signature, cosigned_message(body, self.timestamp)
-            )
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+        return signed_by(public_key, self.signature, cosigned_message(body, self.timestamp))
 
     def note_line(self) -> str:
         """The signed-note signature line ("— <name> <base64(key id ‖ time ‖ signature)>")."""
@@ -180,11 +183,7 @@ class KeyRotation:
     def valid_for(self, origin: str) -> bool:
         """Whether the new key endorsed this rotation of the log `origin`."""
         message = endorsement_message(origin, self.old_key, self.new_key, self.size, self.root)
-        try:
-            Ed25519PublicKey.from_public_bytes(self.new_key).verify(self.endorsement, message)
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+        return signed_by(self.new_key, self.endorsement, message)
 
 
 def parse_rotation(leaf_data: bytes) -> KeyRotation | None:

@@ -44,10 +44,6 @@ class KeyChain:
             self._public[raw] = Ed25519PublicKey.from_public_bytes(raw)
         return self._public[raw]
 
-    def rotations(self) -> int:
-        """How many times the key was rotated."""
-        return len(self.boundaries)
-
 
 def rotations(conn: Connection) -> list[tuple[int, KeyRotation]]:
     """(index, rotation) of every rotation entry, in log order (one indexed read); endorsements

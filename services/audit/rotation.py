@@ -14,8 +14,6 @@ import os
 import uuid
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
@@ -43,20 +41,6 @@ class Rotated:
     leaf_index: int
 
 
-def _pem(key: Ed25519PrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def _write_private(path: os.PathLike[str], data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-
-
 def rotate_signing_key(settings: AuditSettings) -> Rotated:
     """Rotate the log's signing key (see the module's docstring)."""
     path = settings.signing_key_file
@@ -81,8 +65,7 @@ def rotate_signing_key(settings: AuditSettings) -> Rotated:
                 f"{path} is not the key the log's last rotation (entry {found[-1][0]}) moved to",
                 "NOT_THE_LOG_KEY",
             )
-        new = Ed25519PrivateKey.generate()
-        _write_private(staged, _pem(new))
+        new = load_or_create_signing_key(staged)  # a fresh key, written privately beside the old
         signer = domain.Signer(old, settings.origin)
 
         def rotate(conn: Connection) -> int:

@@ -121,8 +121,9 @@ class _Progress:
 
 @dataclass(frozen=True)
 class Anchor:
-    """A checkpoint kept outside the audit database that the log must still hold: `what` names
-    it in messages ("the trusted checkpoint", "the newest checkpoint its witness cosigned")."""
+    """A checkpoint the log must still hold, unchanged: one kept outside the audit database (the
+    trusted checkpoint, the witness's newest) or the tree a key rotation's new key endorsed;
+    `what` names it in messages."""
 
     checkpoint: Checkpoint
     what: str

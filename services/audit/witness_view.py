@@ -26,6 +26,7 @@ from services.audit.settings import AuditSettings
 WITNESS_DATABASE = "CONTACTPOINT_WITNESS_DATABASE_URL"
 UNPINNED_NOTE = " (the witness's key file was trusted: pin CONTACTPOINT_AUDIT_WITNESS_PUBLIC_KEY)"
 NO_PIN = "set CONTACTPOINT_AUDIT_WITNESS_PUBLIC_KEY to check the witness's cosignature"
+NOTHING_YET = " (its witness has cosigned nothing yet)"
 
 
 @dataclass(frozen=True)
@@ -61,15 +62,11 @@ def _from_database(env: Mapping[str, str], settings: AuditSettings) -> WitnessVi
         return None  # no witness has run here
     found = newest_checkpoint(witness)
     if found is None:
-        return WitnessView(note=" (its witness has cosigned nothing yet)")
+        return WitnessView(note=NOTHING_YET)
     last, cosignature = found
     pinned = settings.pinned_witness_key()
     key = pinned if pinned is not None else cosignature_key(witness.signing_key_file)
-    note = (
-        ""
-        if pinned is not None
-        else " (the witness's key file was trusted: pin CONTACTPOINT_AUDIT_WITNESS_PUBLIC_KEY)"
-    )
+    note = "" if pinned is not None else UNPINNED_NOTE
     return _checked(settings, last.checkpoint, cosignature, key, note)
 
 
@@ -86,13 +83,11 @@ def _from_service(settings: AuditSettings) -> WitnessView:
             )
     except grpc.RpcError as exc:
         if exc.code() == grpc.StatusCode.NOT_FOUND:
-            return WitnessView(note=" (its witness has cosigned nothing yet)")
+            return WitnessView(note=NOTHING_YET)
         return WitnessView(problem=f"cannot reach the witness at {settings.witness_target}")
     pinned = settings.pinned_witness_key()
     if pinned is None:
-        return WitnessView(
-            problem="set CONTACTPOINT_AUDIT_WITNESS_PUBLIC_KEY to check the witness's cosignature"
-        )
+        return WitnessView(problem=NO_PIN)
     c = resp.cosignature
     cosignature = Cosignature(c.witness, bytes(c.key_id), int(c.timestamp), bytes(c.signature))
     return _checked(settings, resp.checkpoint, cosignature, pinned, "")

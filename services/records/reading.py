@@ -51,6 +51,7 @@ class Merged(Exception):
 
 
 def _order(r: Any) -> tuple[dt.datetime, dt.datetime, str]:
+    """`SourceRow.order` of a joined row: by `as_of` (or when received), then when stored."""
     stored = utc(r.source_updated_at)
     return (aware(r.as_of) or stored, stored, str(r.source_id))
 
@@ -58,9 +59,7 @@ def _order(r: Any) -> tuple[dt.datetime, dt.datetime, str]:
 def _sources(rows: Sequence[Any]) -> list[pb.SourceRecord]:
     """The source records of the joined rows, oldest first (as `children.in_order` orders them)."""
     held = [r for r in rows if r.source_id is not None]
-    held.sort(
-        key=lambda r: (aware(r.as_of) or utc(r.source_updated_at), utc(r.source_updated_at), r.source_id)
-    )
+    held.sort(key=_order)
     out = []
     for r in held:
         record = pb.SourceRecord()

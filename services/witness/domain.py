@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection
 
 from contactpoint.platform import merkle
-from contactpoint.platform.checkpoints import Checkpoint, Cosignature, parse_rotation
+from contactpoint.platform.checkpoints import Checkpoint, Cosignature, parse_rotation, signed_by
 from contactpoint.platform.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -108,12 +107,15 @@ def _rotated_key(rotation: Rotation, last: Witnessed, origin: str) -> bytes:
     return stated.new_key
 
 
-def _signed_by(checkpoint: str, signature: bytes, key: bytes) -> bool:
-    try:
-        Ed25519PublicKey.from_public_bytes(key).verify(signature, checkpoint.encode())
-    except InvalidSignature:
-        return False
-    return True
+def _consistent(last: Witnessed, checkpoint: Checkpoint, proof: Sequence[bytes]) -> bool:
+    """Whether `checkpoint` extends the one last cosigned (RFC 9162 consistency)."""
+    if checkpoint.size == last.tree_size:
+        return checkpoint.root == last.root_hash and not proof
+    if last.tree_size == 0:
+        return not proof  # every tree is consistent with the empty one (RFC 9162 has no proof from 0)
+    return merkle.verify_consistency(
+        last.tree_size, checkpoint.size, last.root_hash, checkpoint.root, list(proof)
+    )
 
 
 def add_checkpoint(conn: Connection, request: NewCheckpoint, *, witness: Witness, now: int) -> Cosignature:
@@ -137,23 +139,10 @@ def add_checkpoint(conn: Connection, request: NewCheckpoint, *, witness: Witness
         if last is None:
             raise FailedPrecondition("there is no cosigned checkpoint to rotate from", "ROTATION_NOT_LOGGED")
         key = _rotated_key(request.rotation, last, witness.log_origin)
-    if not _signed_by(request.checkpoint, request.log_signature, key):
+    if not signed_by(key, request.log_signature, request.checkpoint.encode()):
         raise PermissionDenied("the checkpoint is not signed by the log's key", "BAD_LOG_SIGNATURE")
     if last is not None:
-        consistent = (
-            checkpoint.root == last.root_hash and not request.consistency_proof
-            if checkpoint.size == last.tree_size
-            # Every tree is consistent with the empty one (RFC 9162 has no proof from size 0).
-            else not request.consistency_proof
-            if last.tree_size == 0
-            else merkle.verify_consistency(
-                last.tree_size,
-                checkpoint.size,
-                last.root_hash,
-                checkpoint.root,
-                list(request.consistency_proof),
-            )
-        )
+        consistent = _consistent(last, checkpoint, request.consistency_proof)
         if not consistent:
             raise FailedPrecondition(
                 f"the checkpoint is not consistent with the one this witness cosigned at size {size}",

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from services.witness.admin import newest_checkpoint
 from services.witness.settings import WitnessSettings
 from tests.services.audit.test_trusted_checkpoint import cut_tail
 from tests.services.audit.test_witnessed import head_size_at_most
-from tests.suite import Suite
+from tests.suite import CONTACTPOINT, Suite
 
 pytestmark = pytest.mark.e2e
 
@@ -123,3 +125,17 @@ def test_a_rotated_key_is_followed_and_the_retired_one_refused(tmp_path: Path) -
     assert code == 1 and "rotation" in str(report["message"])
     keys = s.cli("audit", "keys", "--json")
     assert json.loads(keys.stdout)["CONTACTPOINT_AUDIT_PUBLIC_KEY"] == pinned_new
+
+
+def test_rotating_a_database_other_than_the_embedded_one_asks_that_audit_be_stopped(tmp_path: Path) -> None:
+    env = {**os.environ, "CONTACTPOINT_AUDIT_DATABASE_URL": f"sqlite:///{tmp_path / 'audit.db'}"}
+    result = subprocess.run(
+        [*CONTACTPOINT, "audit", "rotate-key", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2 and "--audit-stopped" in result.stderr
+    assert not (tmp_path / "audit.db").exists()  # nothing was touched

@@ -28,6 +28,7 @@ from services.audit.main import MIGRATIONS, build
 from services.audit.settings import AuditSettings
 from services.audit.verify import VerifyReport, verify_from_settings
 from services.audit.witness_view import witness_view
+from services.witness.admin import newest_checkpoint
 from services.witness.main import MIGRATIONS as WITNESS_MIGRATIONS
 from services.witness.main import build as build_witness
 from services.witness.settings import WitnessSettings
@@ -213,3 +214,11 @@ async def test_appends_do_not_wait_for_the_witness_which_catches_up(
         await _until_witnessed(suite.witness_target, 10)
         await _append(stub, callers.gateway, 3)
         await _until_witnessed(suite.witness_target, 13)
+
+
+async def test_reading_the_witness_never_makes_it_a_key(witnessed: Suite) -> None:
+    # A key made by `audit verify` would be taken up by the next witness to start, and every
+    # cosignature it had stored would stop verifying.
+    witnessed.witness.signing_key_file.unlink()
+    assert newest_checkpoint(witnessed.witness) is None
+    assert not witnessed.witness.signing_key_file.exists()
