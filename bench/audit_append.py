@@ -19,9 +19,17 @@ of one append's wait, and the events per signed head. At the end `audit verify` 
 log (it must be intact). Events are realistic gateway events (an actor, a child's id, a purpose).
 
 With `--grpc` it measures the whole path instead: `contactpoint up` (its audit service with its
-default batch), and C grpc.aio clients in this process, each on its own channel, calling
-`AppendEvent` back to back for D seconds with the gateway's machine token, `--repeat` times.
-The clients share the 2 cores with the suite, as every benchmark here does.
+default batch), and C clients in this process appending back to back for D seconds with the
+gateway's machine token, `--repeat` times, in one of two ways (`--client`):
+
+- **unary** (the default): C grpc.aio clients, each on its own channel, each calling
+  `AppendEvent` for one event at a time;
+- **writer**: C concurrent appenders sharing the platform's `AuditWriter` on one channel, exactly
+  as a service's concurrent requests append (appends made while a call is in flight are gathered
+  into one `AppendEvents` call; each appender is answered once its own event is stored).
+
+Both alternate when `--client both`. The clients share the 2 cores with the suite, as every
+benchmark here does.
 """
 
 from __future__ import annotations
@@ -46,7 +54,9 @@ from gateway_limits import uptime
 from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform import migrate
+from contactpoint.platform.audited import AuditWriter
 from contactpoint.platform.db import Database
+from contactpoint.platform.errors import Unavailable
 from services.audit import domain
 from services.audit.main import MIGRATIONS
 from services.audit.sequencer import Sequencer
@@ -118,7 +128,7 @@ async def measure(db: Database, signer: domain.Signer, mode: str, args: argparse
 def through_grpc(args: argparse.Namespace) -> dict[str, object]:
     """AppendEvent through `contactpoint up`'s audit service (see the module's doc)."""
     import grpc
-    from gateway_getchild import RunResult, drive
+    from gateway_getchild import drive
     from gateway_limits import LimitsSuite
 
     from contactpoint.audit.v1 import audit_service_pb2_grpc as audit_grpc
@@ -126,7 +136,7 @@ def through_grpc(args: argparse.Namespace) -> dict[str, object]:
     from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
 
     pg = None if args.sqlite else Postgres(args.postgres_url)
-    runs: list[RunResult] = []
+    runs: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="cp-bench-audit-grpc-") as tmp:
         suite = LimitsSuite(Path(tmp), pg)
         try:
@@ -145,29 +155,70 @@ def through_grpc(args: argparse.Namespace) -> dict[str, object]:
                 )
             metadata = (("authorization", f"Bearer {token}"),)
 
-            def make(channel: grpc.aio.Channel):  # type: ignore[no-untyped-def]
+            counter = iter(range(10**9))
+
+            def unary(channel: grpc.aio.Channel):  # type: ignore[no-untyped-def]
                 stub = audit_grpc.AuditServiceStub(channel)
-                counter = iter(range(10**9))
                 return lambda _rng: stub.AppendEvent(
                     pb.AppendEventRequest(event=gateway_event(next(counter))), metadata=metadata, timeout=30
                 )
 
+            def through_writer(run: dict[str, object]):  # type: ignore[no-untyped-def]
+                # One writer for the run, on the first client's channel; failures are counted (a
+                # writer raises Unavailable, not a gRPC error).
+                def make(channel: grpc.aio.Channel):  # type: ignore[no-untyped-def]
+                    writer = run.setdefault("writer", AuditWriter(channel, FixedToken(metadata)))
+
+                    async def call(_rng: object) -> None:
+                        try:
+                            await writer.append(gateway_event(next(counter)))  # type: ignore[attr-defined]
+                        except Unavailable:
+                            run["failed"] = int(run.get("failed", 0)) + 1  # type: ignore[call-overload]
+
+                    return call
+
+                return make
+
+            clients = ["unary", "writer"] if args.client == "both" else [args.client]
             for _ in range(args.repeat):
-                runs.append(
-                    asyncio.run(
+                for client in clients:
+                    run: dict[str, object] = {}
+                    make = unary if client == "unary" else through_writer(run)
+                    result = asyncio.run(
                         drive(suite.target("audit"), make, args.concurrency, args.duration, args.warmup)
                     )
-                )
+                    writer = run.get("writer")
+                    per_call = writer.events / writer.calls if isinstance(writer, AuditWriter) else 1.0
+                    runs.append({"client": client, **asdict(result), "events_per_call": per_call,
+                                 "failed": run.get("failed", 0)})  # fmt: skip
         finally:
             suite.stop()
             if pg is not None:
                 pg.drop_all()
-    return {
-        "runs": [asdict(r) for r in runs],
-        "median_appends_per_s": statistics.median(r.rps for r in runs),
-        "median_p50_ms": statistics.median(r.p50_ms for r in runs),
-        "median_p99_ms": statistics.median(r.p99_ms for r in runs),
-    }
+    medians: dict[str, object] = {}
+    for client in sorted({str(r["client"]) for r in runs}):
+        mine = [r for r in runs if r["client"] == client]
+        medians[client] = {
+            key: statistics.median(float(r[key]) for r in mine)  # type: ignore[arg-type]
+            for key in ("rps", "p50_ms", "p99_ms", "events_per_call")
+        }
+    return {"runs": runs, "medians": medians}
+
+
+class FixedToken:
+    """The gateway's machine token, fetched once for the benchmark (a `TokenSource`)."""
+
+    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self._metadata = metadata
+
+    async def get(self) -> str:
+        return self._metadata[0][1].removeprefix("Bearer ")
+
+    def invalidate(self) -> None:
+        pass
+
+    async def metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._metadata
 
 
 def main(argv: Sequence[str]) -> None:
@@ -180,6 +231,7 @@ def main(argv: Sequence[str]) -> None:
     p.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
     p.add_argument("--json", action="store_true")
     p.add_argument("--grpc", action="store_true", help="AppendEvent through `contactpoint up`")
+    p.add_argument("--client", choices=("unary", "writer", "both"), default="unary", help="with --grpc")
     args = p.parse_args(argv)
     report: dict[str, object] = {
         "command": " ".join([".venv/bin/python", "bench/audit_append.py", *argv]),

@@ -150,7 +150,9 @@ async def _count_item(tx: Transaction, *, person: Person, item: str, now: float,
     if state.counted >= limits.daily_records:
         await repo.add_trip(tx, person.subject, day, now)
         return Decision(Verdict.OVER_DAILY_LIMIT, until_tomorrow(now), suspend=True)
-    await repo.count_read(tx, person.subject, day, item, now, known=state.item_read_at is not None)
+    await repo.count_read(
+        tx, person.subject, day, item, now, known=state.item_read_at is not None, counted=state.counted + 1
+    )
     return Decision(Verdict.ALLOWED)
 
 

@@ -53,7 +53,26 @@ _DAY_STATE = text(
 )
 _INSERT_READ = text("INSERT INTO daily_reads (subject, day, item, read_at) VALUES (:s, :d, :i, :t)")
 _UPDATE_READ = text("UPDATE daily_reads SET read_at = :t WHERE subject = :s AND day = :d AND item = :i")
-_SET_TRIP = text("UPDATE rates SET tripped_at = :t WHERE subject = :s")
+_SET_COUNT = text("UPDATE rates SET count_day = :d, counted = :n WHERE subject = :s")
+# A trip: nothing is counted since it.
+_SET_TRIP = text("UPDATE rates SET tripped_at = :t, count_day = :d, counted = 0 WHERE subject = :s")
+# PostgreSQL: a child's first read of the day counted in one statement, when it is under the limit
+# and the person's latest trip is still the one the read was decided on. The UPDATE locks the
+# person's row and, having waited for another replica's count, checks the limit again on the row
+# as that count left it (READ COMMITTED's re-check), so two replicas never both spend the last of
+# an allowance. No row: the read takes the counting transaction (`day_state` and the rest), which
+# decides a trip. Two reads of one child by one person at the same moment may both count it: the
+# count is then one above the truth until the transaction writes the exact count back, so an
+# allowance can only end early by that, never late.
+_COUNT_FIRST_READ = text(
+    "WITH c AS (UPDATE rates SET "
+    "counted = CASE WHEN count_day = :d THEN counted + 1 ELSE 1 END, count_day = :d "
+    "WHERE subject = :s AND (count_day IS DISTINCT FROM :d OR counted < :limit) "
+    "AND tripped_at IS NOT DISTINCT FROM :trip RETURNING subject), "
+    "i AS (INSERT INTO daily_reads (subject, day, item, read_at) SELECT c.subject, :d, :i, :t FROM c "
+    "ON CONFLICT (subject, day, item) DO UPDATE SET read_at = excluded.read_at RETURNING 1) "
+    "SELECT (SELECT count(*) FROM i) AS counted"
+)
 _INSERT_TRIP = text(
     "INSERT INTO limit_trips (subject, day, tripped_at) VALUES (:s, :d, :t) ON CONFLICT DO NOTHING"
 )
@@ -145,12 +164,28 @@ async def day_state(tx: Transaction, subject: str, day: str, item: str) -> DaySt
 async def add_trip(tx: Transaction, subject: str, day: str, at: float) -> None:
     """Record that the person went over the limit at `at` (their rates row is locked already)."""
     await tx.execute(_INSERT_TRIP, {"s": subject, "d": day, "t": at})
-    await tx.execute(_SET_TRIP, {"s": subject, "t": at})
+    await tx.execute(_SET_TRIP, {"s": subject, "d": day, "t": at})
 
 
-async def count_read(tx: Transaction, subject: str, day: str, item: str, at: float, *, known: bool) -> None:
-    """Count `item` for the person on `day` at `at` (`known`: a row for it exists already)."""
+async def count_read(
+    tx: Transaction, subject: str, day: str, item: str, at: float, *, known: bool, counted: int
+) -> None:
+    """Count `item` for the person on `day` at `at` (`known`: a row for it exists already), which
+    makes `counted` items since their latest trip that day (their rates row is locked already)."""
     await tx.execute(_UPDATE_READ if known else _INSERT_READ, {"s": subject, "d": day, "i": item, "t": at})
+    await tx.execute(_SET_COUNT, {"s": subject, "d": day, "n": counted})
+
+
+async def count_first_read(
+    store: Statements, subject: str, *, day: str, item: str, at: float, trip: float | None, limit: int
+) -> bool:
+    """PostgreSQL: count a child's first read of the day in one statement (see `_COUNT_FIRST_READ`);
+    False when that cannot decide it (over the limit, a new trip) and the counting transaction
+    must."""
+    row = await store.one(
+        _COUNT_FIRST_READ, {"s": subject, "d": day, "i": item, "t": at, "trip": trip, "limit": limit}
+    )
+    return int(row.counted) == 1
 
 
 def forget_before(conn: Connection, *, reads_before: str, trips_before: str) -> int:

@@ -106,6 +106,18 @@ class Allowances:
         if decision is None:
             if item is None:  # decide_rate decides every read without an item
                 raise RuntimeError("a read without an item was left undecided")
+            if self._store.dialect == "postgresql" and await self._retrying(
+                lambda: repo.count_first_read(
+                    self._store,
+                    person.subject,
+                    day=day,
+                    item=item,
+                    at=now,
+                    trip=taken.trip,
+                    limit=self.limits.daily_records,
+                )
+            ):
+                return Decision(Verdict.ALLOWED)
             decision = await self.decide_item(person, item, now)
         return decision
 

@@ -37,7 +37,9 @@ async def build(settings: GatewaySettings) -> Built:
     identity_client = IdentityClient(identity, token)
     audit_writer = AuditWriter(audit, token)
     db = Database(settings.database_url)
-    store = Statements(db)
+    # Allowances are bookkeeping: a crash of their database may forget the last moments' reads
+    # (a person may then read a few more that day), so commits need not wait for the disk.
+    store = Statements(db, wait_for_flush=False)
     limits = Limits(settings.rate_per_minute, settings.daily_record_limit)
     allowances = Allowances(store, limits, identity_client, verifier.cut_off)
     servicer = GatewayServicer(

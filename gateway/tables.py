@@ -3,7 +3,7 @@ replica. The Alembic history in migrations/ creates them."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, Index, MetaData, String, Table
+from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table
 
 metadata = MetaData()
 
@@ -18,6 +18,11 @@ rates = Table(
     # The person's latest trip over the daily limit (see limit_trips), read with the rate so that
     # a re-read of a child already counted is decided by one statement.
     Column("tripped_at", Float),
+    # How many distinct items the person has counted on `count_day` since their latest trip: what
+    # lets a child's first read of the day be counted by one statement. Never below the true count
+    # (daily_reads), which the counting transaction reads and writes back here.
+    Column("count_day", String(10)),
+    Column("counted", Integer, nullable=False, server_default="0"),
 )
 
 # What each person read each (UTC) day: a child's id, or a search that found none or too many.

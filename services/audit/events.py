@@ -9,6 +9,7 @@ values (an unknown number would be stored as a bare number no reader can name), 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from google.rpc import code_pb2
@@ -71,33 +72,51 @@ def text_problem(value: str, *, limit: int, free_text: bool = False) -> str | No
 
 def validate_event(event: pb.AuditEvent | None) -> None:
     """InvalidArgument (one violation per bad field) unless the event can be stored."""
+    problems = event_problems(event, "event")
+    if problems:
+        raise InvalidArgument(problems)
+
+
+def validate_events(events: Sequence[pb.AuditEvent], *, most: int) -> None:
+    """InvalidArgument unless every one of `events` (at least one, at most `most`) can be stored;
+    the violations name each bad event's fields (`events[i].actor`)."""
+    if not events:
+        raise InvalidArgument([FieldViolation("events", "at least one event is required")])
+    if len(events) > most:
+        raise InvalidArgument([FieldViolation("events", f"at most {most} events a call")])
+    problems = [p for i, event in enumerate(events) for p in event_problems(event, f"events[{i}]")]
+    if problems:
+        raise InvalidArgument(problems)
+
+
+def event_problems(event: pb.AuditEvent | None, field: str) -> list[FieldViolation]:
+    """Why `event` (sent as the request's `field`) cannot be stored: one violation per bad field."""
     if event is None:
-        raise InvalidArgument([FieldViolation("event", "is required")])
+        return [FieldViolation(field, "is required")]
     problems: list[FieldViolation] = []
     for name, limit in _NAMED_FIELDS:
         value = getattr(event, name)
         problem = "is required" if name in ("action", "outcome") and not value else None
         problem = problem or text_problem(value, limit=limit)
         if problem:
-            problems.append(FieldViolation(f"event.{name}", problem))
+            problems.append(FieldViolation(f"{field}.{name}", problem))
     if len(event.actor_roles) > MAX_ROLES:
-        problems.append(FieldViolation("event.actor_roles", f"at most {MAX_ROLES} roles"))
+        problems.append(FieldViolation(f"{field}.actor_roles", f"at most {MAX_ROLES} roles"))
     else:
         role_problems = (text_problem(r, limit=MAX_ACTOR) for r in event.actor_roles)
         if role_problem := next((p for p in role_problems if p), None):
-            problems.append(FieldViolation("event.actor_roles", f"each role: {role_problem}"))
+            problems.append(FieldViolation(f"{field}.actor_roles", f"each role: {role_problem}"))
     if problem := text_problem(event.detail, limit=MAX_TEXT, free_text=True):
-        problems.append(FieldViolation("event.detail", problem))
+        problems.append(FieldViolation(f"{field}.detail", problem))
     if event.severity not in SEVERITIES:
-        problems.append(FieldViolation("event.severity", f"one of {', '.join(SEVERITIES)}"))
+        problems.append(FieldViolation(f"{field}.severity", f"one of {', '.join(SEVERITIES)}"))
     if event.contactpoint_id and (problem := contactpoint_id_problem(event.contactpoint_id)):
-        problems.append(FieldViolation("event.contactpoint_id", problem))
+        problems.append(FieldViolation(f"{field}.contactpoint_id", problem))
     if event.purpose not in child_pb2.AccessPurpose.values():
-        problems.append(FieldViolation("event.purpose", "is not a value of AccessPurpose"))
+        problems.append(FieldViolation(f"{field}.purpose", "is not a value of AccessPurpose"))
     if event.status_code not in code_pb2.Code.values():
-        problems.append(FieldViolation("event.status_code", "is not a value of google.rpc.Code"))
-    if problems:
-        raise InvalidArgument(problems)
+        problems.append(FieldViolation(f"{field}.status_code", "is not a value of google.rpc.Code"))
+    return problems
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ exactly the leaves up to its last, one commit (Trillian's sequencer, Tessera's b
   batch is stored (fail closed; the caller's request fails UNAVAILABLE).
 - With one append in flight a batch holds one event: no waiting is added to gather a batch.
 - Events are checked before they join a batch, so a bad one is refused alone.
+- Several events sent in one call (`AppendEvents`) join the same batch together: they are stored
+  all or none, in the order sent.
 - Each audit replica has its own sequencer; their batches are serialised by the tree state's row
   lock, exactly as single appends were.
 """
@@ -27,7 +29,7 @@ from contactpoint.platform.errors import ContactPointError, Internal, Unavailabl
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.statements import Statements
 from services.audit import domain
-from services.audit.events import validate_event
+from services.audit.events import validate_event, validate_events
 from services.audit.fast_append import FastAppender
 
 log = get_logger(__name__)
@@ -37,9 +39,23 @@ MAX_BATCH = 256
 
 @dataclass
 class _Waiting:
-    event: pb.AuditEvent
-    appended_by: str
-    answer: asyncio.Future[int] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    """One call's events (written in one batch, all or none) and its answer: their leaf indexes."""
+
+    items: list[tuple[pb.AuditEvent, str]]
+    answer: asyncio.Future[list[int]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+def _take(queue: list[_Waiting], most: int) -> int:
+    """How many calls from the head of `queue` make the next batch: as many as fit in `most`
+    events, and always at least one."""
+    taken, events = 0, 0
+    for waiting in queue:
+        if taken and events + len(waiting.items) > most:
+            break
+        taken, events = taken + 1, events + len(waiting.items)
+    return taken
 
 
 def _failure(exc: BaseException) -> ContactPointError:
@@ -81,9 +97,18 @@ class Sequencer:
         """Append `event` as sent by `appended_by`; its leaf index, once its batch is committed."""
         validate_event(event)
         assert event is not None  # validate_event refuses a missing event
+        return (await self._enqueue([(event, appended_by)]))[0]
+
+    async def append_all(self, events: list[pb.AuditEvent], appended_by: str) -> list[int]:
+        """Append `events` (at most a batch's worth), in order, all or none, as sent by
+        `appended_by`; their leaf indexes, once their batch is committed."""
+        validate_events(events, most=self._max_batch)
+        return await self._enqueue([(event, appended_by) for event in events])
+
+    async def _enqueue(self, items: list[tuple[pb.AuditEvent, str]]) -> list[int]:
         if self._closed:
             raise Unavailable("the audit service is stopping; retry")
-        waiting = _Waiting(event, appended_by)
+        waiting = _Waiting(items)
         self._queue.append(waiting)
         self._work.set()
         if self._runner is None or self._runner.done():
@@ -97,13 +122,14 @@ class Sequencer:
             await self._work.wait()
             self._work.clear()
             while self._queue:
-                batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+                taken = _take(self._queue, self._max_batch)
+                batch, self._queue = self._queue[:taken], self._queue[taken:]
                 await self._write(batch)
             if self._closed:
                 return
 
     async def _write(self, batch: list[_Waiting]) -> None:
-        items = [(w.event, w.appended_by) for w in batch]
+        items = [item for waiting in batch for item in waiting.items]
         try:
             if self._fast is not None:
                 indexes = await self._fast.append(items)
@@ -116,12 +142,15 @@ class Sequencer:
                     waiting.answer.set_exception(_failure(exc))
             return
         self.batches += 1
-        self.events += len(batch)
+        self.events += len(items)
         if self._on_commit is not None:
             self._on_commit()
-        for waiting, index in zip(batch, indexes, strict=True):
+        start = 0
+        for waiting in batch:
+            end = start + len(waiting.items)
             if not waiting.answer.done():
-                waiting.answer.set_result(index)
+                waiting.answer.set_result(indexes[start:end])
+            start = end
 
     async def close(self) -> None:
         """Refuse new appends, write those already waiting (and the batch being written), then

@@ -30,15 +30,17 @@ from services.audit.sequencer import Sequencer
 
 T = TypeVar("T")
 AUDITOR = roles("auditor")
+# The suite's services that audit before they answer: the gateway, records (data managers' calls)
+# and identity (administrators' calls). Machine accounts only: no person writes here.
+APPENDERS = roles("gateway", "records-service", "identity-service", kind=SERVICE)
 ACCESS: dict[str, Access] = {
     "ListEvents": AUDITOR,
     "GetTreeHead": ANY_CALLER,
     "GetInclusionProof": AUDITOR,
     "GetConsistencyProof": AUDITOR,
     "GetPublicKey": ANY_CALLER,
-    # The suite's services that audit before they answer: the gateway, records (data managers'
-    # calls) and identity (administrators' calls). Machine accounts only: no person writes here.
-    "AppendEvent": roles("gateway", "records-service", "identity-service", kind=SERVICE),
+    "AppendEvent": APPENDERS,
+    "AppendEvents": APPENDERS,
     "WatchEvents": AUDITOR,
 }
 DESCRIPTOR = pb.DESCRIPTOR.services_by_name["AuditService"]
@@ -104,6 +106,13 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
         # only once that has committed.
         index = await self._sequencer.append(event, sender)
         return pb.AppendEventResponse(leaf_index=index)
+
+    async def AppendEvents(
+        self, request: pb.AppendEventsRequest, context: Context
+    ) -> pb.AppendEventsResponse:
+        # All or none, in one batch; answered only once it has committed.
+        indexes = await self._sequencer.append_all(list(request.events), current_principal().name)
+        return pb.AppendEventsResponse(leaf_indexes=indexes)
 
     async def ListEvents(self, request: pb.ListEventsRequest, context: Context) -> pb.ListEventsResponse:
         filters = reading.filters_detail(contactpoint_id=request.contactpoint_id, actor=request.actor)

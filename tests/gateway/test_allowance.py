@@ -9,6 +9,7 @@ import threading
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import Connection, text
 
 from contactpoint.platform import migrate
 from contactpoint.platform.db import Database
@@ -211,5 +212,61 @@ def test_trips_recorded_before_0003_still_refuse(database_url: str) -> None:
     migrate.upgrade("gateway", MIGRATIONS, database_url)
     try:
         assert read(database, "child:1") is Verdict.STILL_OVER_DAILY_LIMIT
+    finally:
+        database.dispose()
+
+
+def _counted(db: Database) -> tuple[int, int]:
+    """(the count on the person's rates row, their distinct reads in daily_reads) for p-1 today."""
+    row = db.run_sync(lambda c: c.exec_driver_sql("SELECT counted FROM rates WHERE subject = 'p-1'").scalar())
+    reads = db.run_sync(
+        lambda c: c.exec_driver_sql("SELECT count(*) FROM daily_reads WHERE subject = 'p-1'").scalar()
+    )
+    return int(row), int(reads)
+
+
+def test_the_days_count_on_the_rates_row_matches_the_reads(database_url: str, db: Database) -> None:
+    # Distinct first reads from two replicas at once (one statement each on PostgreSQL): the
+    # count kept on the person's row is exactly the reads counted.
+    other = Database(database_url)
+
+    def worker(handle: Database, w: int) -> None:
+        for i in range(5):
+            assert read(handle, f"child:{w}-{i}", daily_records=100) is Verdict.ALLOWED
+
+    threads = [threading.Thread(target=worker, args=(db if i % 2 else other, i)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    other.dispose()
+    assert _counted(db) == (40, 40)
+
+
+def test_a_new_day_starts_a_new_count(db: Database) -> None:
+    assert [read(db, f"child:{i}") for i in (1, 2, 3)] == [Verdict.ALLOWED] * 3
+    tomorrow = NOON + 86_400
+    assert [read(db, f"child:{i}", now=tomorrow + i) for i in (1, 2, 3)] == [Verdict.ALLOWED] * 3
+    assert read(db, "child:4", now=tomorrow + 5) is Verdict.OVER_DAILY_LIMIT
+
+
+def test_counts_made_before_0004_carry_over(database_url: str) -> None:
+    migrate.upgrade("gateway", MIGRATIONS, database_url, revision="0003")
+    database = Database(database_url)
+    day = datetime.fromtimestamp(NOON, UTC).date().isoformat()
+    yesterday = datetime.fromtimestamp(NOON - 86_400, UTC).date().isoformat()
+    insert_read = text("INSERT INTO daily_reads (subject, day, item, read_at) VALUES ('p-1', :d, :i, :t)")
+
+    def seed(c: Connection) -> None:
+        c.execute(text("INSERT INTO rates (subject, tat) VALUES ('p-1', 0.0)"))
+        for d, item in ((yesterday, "child:0"), (day, "child:1"), (day, "child:2")):
+            c.execute(insert_read, {"d": d, "i": item, "t": NOON - 100})
+
+    database.run_sync(seed)
+    migrate.upgrade("gateway", MIGRATIONS, database_url)
+    try:
+        # Two of today's three were read before the upgrade: one more fits, then the trip.
+        assert read(database, "child:3") is Verdict.ALLOWED
+        assert read(database, "child:4") is Verdict.OVER_DAILY_LIMIT
     finally:
         database.dispose()

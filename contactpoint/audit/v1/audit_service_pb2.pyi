@@ -413,6 +413,54 @@ class AppendEventResponse(_message.Message):
 Global___AppendEventResponse: _TypeAlias = AppendEventResponse  # noqa: Y015
 
 @_typing.final
+class AppendEventsRequest(_message.Message):
+    """Request for AppendEvents. Each event as in AppendEventRequest."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___AuditEvent]:
+        """The events to append, in order: at least 1, at most 256."""
+
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[Global___AuditEvent] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AppendEventsRequest: _TypeAlias = AppendEventsRequest  # noqa: Y015
+
+@_typing.final
+class AppendEventsResponse(_message.Message):
+    """Response for AppendEvents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEAF_INDEXES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def leaf_indexes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Where each event was stored, in the order sent."""
+
+    def __init__(
+        self,
+        *,
+        leaf_indexes: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["leaf_indexes", b"leaf_indexes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AppendEventsResponse: _TypeAlias = AppendEventsResponse  # noqa: Y015
+
+@_typing.final
 class WatchEventsRequest(_message.Message):
     """Request for WatchEvents."""
 

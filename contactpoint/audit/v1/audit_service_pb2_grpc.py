@@ -66,6 +66,11 @@ class AuditServiceStub:
                 request_serializer=contactpoint_dot_audit_dot_v1_dot_audit__service__pb2.AppendEventRequest.SerializeToString,
                 response_deserializer=contactpoint_dot_audit_dot_v1_dot_audit__service__pb2.AppendEventResponse.FromString,
                 _registered_method=True)
+        self.AppendEvents = channel.unary_unary(
+                '/contactpoint.audit.v1.AuditService/AppendEvents',
+                request_serializer=contactpoint_dot_audit_dot_v1_dot_audit__service__pb2.AppendEventsRequest.SerializeToString,
+                response_deserializer=contactpoint_dot_audit_dot_v1_dot_audit__service__pb2.AppendEventsResponse.FromString,
+                _registered_method=True)
         self.WatchEvents = channel.unary_stream(
                 '/contactpoint.audit.v1.AuditService/WatchEvents',
                 request_serializer=contactpoint_dot_audit_dot_v1_dot_audit__service__pb2.WatchEventsRequest.SerializeToString,
@@ -121,6 +126,17 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AppendEvents(self, request, context):
+        """Internal, for the suite's services: appends several events in one call (a service's appends
+        gathered while its previous call was in flight), all or none. Every event is checked first: a
+        bad one makes the call INVALID_ARGUMENT (violations named events[i].field) and nothing is
+        stored. The events are written in one transaction, in the order sent, under one signed head,
+        and the call is answered only once that has committed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchEvents(self, request, context):
         """Follows the log as it grows, for security operations: first the stored events after
         after_leaf_index of at least min_severity, then each new one as it is appended (the service
@@ -166,6 +182,11 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.AppendEvent,
                     request_deserializer=contactpoint_dot_audit_dot_v1_dot_audit__service__pb2.AppendEventRequest.FromString,
                     response_serializer=contactpoint_dot_audit_dot_v1_dot_audit__service__pb2.AppendEventResponse.SerializeToString,
+            ),
+            'AppendEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.AppendEvents,
+                    request_deserializer=contactpoint_dot_audit_dot_v1_dot_audit__service__pb2.AppendEventsRequest.FromString,
+                    response_serializer=contactpoint_dot_audit_dot_v1_dot_audit__service__pb2.AppendEventsResponse.SerializeToString,
             ),
             'WatchEvents': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchEvents,
@@ -337,6 +358,33 @@ class AuditService:
             '/contactpoint.audit.v1.AuditService/AppendEvent',
             contactpoint_dot_audit_dot_v1_dot_audit__service__pb2.AppendEventRequest.SerializeToString,
             contactpoint_dot_audit_dot_v1_dot_audit__service__pb2.AppendEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AppendEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactpoint.audit.v1.AuditService/AppendEvents',
+            contactpoint_dot_audit_dot_v1_dot_audit__service__pb2.AppendEventsRequest.SerializeToString,
+            contactpoint_dot_audit_dot_v1_dot_audit__service__pb2.AppendEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

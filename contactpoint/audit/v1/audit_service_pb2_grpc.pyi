@@ -49,6 +49,13 @@ class AuditServiceStub:
     """Internal, for the suite's services (gateway, records, identity): appends one event and
     confirms it is stored.
     """
+    AppendEvents: _grpc.UnaryUnaryMultiCallable[_audit_service_pb2.AppendEventsRequest, _audit_service_pb2.AppendEventsResponse]
+    """Internal, for the suite's services: appends several events in one call (a service's appends
+    gathered while its previous call was in flight), all or none. Every event is checked first: a
+    bad one makes the call INVALID_ARGUMENT (violations named events[i].field) and nothing is
+    stored. The events are written in one transaction, in the order sent, under one signed head,
+    and the call is answered only once that has committed.
+    """
     WatchEvents: _grpc.UnaryStreamMultiCallable[_audit_service_pb2.WatchEventsRequest, _audit_service_pb2.AuditEvent]
     """Follows the log as it grows, for security operations: first the stored events after
     after_leaf_index of at least min_severity, then each new one as it is appended (the service
@@ -79,6 +86,13 @@ class AuditServiceAsyncStub(AuditServiceStub):
     AppendEvent: _aio.UnaryUnaryMultiCallable[_audit_service_pb2.AppendEventRequest, _audit_service_pb2.AppendEventResponse]  # type: ignore[assignment]
     """Internal, for the suite's services (gateway, records, identity): appends one event and
     confirms it is stored.
+    """
+    AppendEvents: _aio.UnaryUnaryMultiCallable[_audit_service_pb2.AppendEventsRequest, _audit_service_pb2.AppendEventsResponse]  # type: ignore[assignment]
+    """Internal, for the suite's services: appends several events in one call (a service's appends
+    gathered while its previous call was in flight), all or none. Every event is checked first: a
+    bad one makes the call INVALID_ARGUMENT (violations named events[i].field) and nothing is
+    stored. The events are written in one transaction, in the order sent, under one signed head,
+    and the call is answered only once that has committed.
     """
     WatchEvents: _aio.UnaryStreamMultiCallable[_audit_service_pb2.WatchEventsRequest, _audit_service_pb2.AuditEvent]  # type: ignore[assignment]
     """Follows the log as it grows, for security operations: first the stored events after
@@ -143,6 +157,19 @@ class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_audit_service_pb2.AppendEventResponse, _abc.Awaitable[_audit_service_pb2.AppendEventResponse]]:
         """Internal, for the suite's services (gateway, records, identity): appends one event and
         confirms it is stored.
+        """
+
+    @_abc_1.abstractmethod
+    def AppendEvents(
+        self,
+        request: _audit_service_pb2.AppendEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_service_pb2.AppendEventsResponse, _abc.Awaitable[_audit_service_pb2.AppendEventsResponse]]:
+        """Internal, for the suite's services: appends several events in one call (a service's appends
+        gathered while its previous call was in flight), all or none. Every event is checked first: a
+        bad one makes the call INVALID_ARGUMENT (violations named events[i].field) and nothing is
+        stored. The events are written in one transaction, in the order sent, under one signed head,
+        and the call is answered only once that has committed.
         """
 
     @_abc_1.abstractmethod
