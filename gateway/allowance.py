@@ -15,9 +15,11 @@ every gateway replica shares it and it survives a restart.
 
 None of this imports grpc. A read spends its rate (`allowance_repository.take_rate`: one
 statement that stands alone) and `decide_rate` decides whatever can be decided without counting;
-then, for a child not yet counted today, `take_item` counts it (one transaction, on a connection
-owned by the caller, with the person's row locked first, so two replicas never both spend the last
-of one allowance).
+then a child not yet counted today is counted by `allowance_repository.count_first_read` (one
+statement: the day's count kept on the person's row goes up only while under the limit) or, when
+that cannot decide it (the limit reached, a trip since), by `take_item` (one transaction, with the
+person's row locked first, that reads the day's reads themselves, records a trip, and writes the
+exact count back). Either way two replicas never both spend the last of one allowance.
 """
 
 from __future__ import annotations

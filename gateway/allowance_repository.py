@@ -73,6 +73,15 @@ _COUNT_FIRST_READ = text(
     "ON CONFLICT (subject, day, item) DO UPDATE SET read_at = excluded.read_at RETURNING 1) "
     "SELECT (SELECT count(*) FROM i) AS counted"
 )
+# SQLite: the same in two statements, in one write transaction (one writer at a time there).
+_COUNT_ON_ROW_SQLITE = text(
+    "UPDATE rates SET counted = CASE WHEN count_day = :d THEN counted + 1 ELSE 1 END, count_day = :d "
+    "WHERE subject = :s AND (count_day IS NOT :d OR counted < :limit) AND tripped_at IS :trip"
+)
+_UPSERT_READ = text(
+    "INSERT INTO daily_reads (subject, day, item, read_at) VALUES (:s, :d, :i, :t) "
+    "ON CONFLICT (subject, day, item) DO UPDATE SET read_at = excluded.read_at"
+)
 _INSERT_TRIP = text(
     "INSERT INTO limit_trips (subject, day, tripped_at) VALUES (:s, :d, :t) ON CONFLICT DO NOTHING"
 )
@@ -179,13 +188,21 @@ async def count_read(
 async def count_first_read(
     store: Statements, subject: str, *, day: str, item: str, at: float, trip: float | None, limit: int
 ) -> bool:
-    """PostgreSQL: count a child's first read of the day in one statement (see `_COUNT_FIRST_READ`);
-    False when that cannot decide it (over the limit, a new trip) and the counting transaction
-    must."""
-    row = await store.one(
-        _COUNT_FIRST_READ, {"s": subject, "d": day, "i": item, "t": at, "trip": trip, "limit": limit}
-    )
-    return int(row.counted) == 1
+    """Count a child's first read of the day when it is under the limit and `trip` is still the
+    person's latest (see `_COUNT_FIRST_READ`): one statement on PostgreSQL, one hop to the writer's
+    thread on SQLite. False when that cannot decide it (over the limit, a new trip) and the
+    counting transaction must."""
+    params = {"s": subject, "d": day, "i": item, "t": at, "trip": trip, "limit": limit}
+    if store.dialect == "postgresql":
+        return int((await store.one(_COUNT_FIRST_READ, params)).counted) == 1
+
+    def count(conn: Connection) -> bool:
+        if conn.execute(_COUNT_ON_ROW_SQLITE, params).rowcount != 1:
+            return False
+        conn.execute(_UPSERT_READ, params)
+        return True
+
+    return await store.write(count)
 
 
 def forget_before(conn: Connection, *, reads_before: str, trips_before: str) -> int:

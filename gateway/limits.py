@@ -88,8 +88,8 @@ class Allowances:
 
     async def decide_read(self, person: Person, item: str | None, now: float) -> Decision:
         """Spend one read of the person's rate and count `item` (when known) for the day. A re-read
-        of a child already counted today is one statement; a first read adds the transaction that
-        counts it."""
+        of a child already counted today is one statement; a first read under the limit adds one
+        more; the read that reaches the limit, the transaction that records the trip."""
         interval, day = MINUTE / self.limits.rate_per_minute, day_of(now)
         taken = await self._retrying(
             lambda: repo.take_rate(
@@ -106,7 +106,7 @@ class Allowances:
         if decision is None:
             if item is None:  # decide_rate decides every read without an item
                 raise RuntimeError("a read without an item was left undecided")
-            if self._store.dialect == "postgresql" and await self._retrying(
+            if await self._retrying(
                 lambda: repo.count_first_read(
                     self._store,
                     person.subject,
