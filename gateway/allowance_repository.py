@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, text
 
 from contactpoint.platform.ids import RANDOM
-from contactpoint.platform.statements import Statements, Transaction
+from contactpoint.platform.statements import Executes, Statements, Transaction
 from gateway.tables import daily_reads, limit_trips
 
 # Prebuilt once: these run on every read, and building SQLAlchemy constructs per call cost more CPU
@@ -144,7 +144,7 @@ async def take_rate(
         read_at = _optional(row.item_read_at)
     else:  # SQLite: two statements, one hop to a worker thread
 
-        def both(conn: Connection) -> tuple[Any, Any]:
+        def both(conn: Executes) -> tuple[Any, Any]:
             taken = conn.execute(_TAKE_RATE, params).one()
             return taken, conn.execute(_ITEM_READ_AT_OR_NONE, {"s": subject, "d": day, "i": item}).one()
 
@@ -196,7 +196,7 @@ async def count_first_read(
     if store.dialect == "postgresql":
         return int((await store.one(_COUNT_FIRST_READ, params)).counted) == 1
 
-    def count(conn: Connection) -> bool:
+    def count(conn: Executes) -> bool:
         if conn.execute(_COUNT_ON_ROW_SQLITE, params).rowcount != 1:
             return False
         conn.execute(_UPSERT_READ, params)

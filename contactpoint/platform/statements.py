@@ -12,8 +12,9 @@ call against 0.14 ms, and worker threads contend with the event loop for the GIL
 On PostgreSQL these run straight from the event loop over a small pool of psycopg
 `AsyncConnection`s (autocommit, so a lone statement is one round trip, and a transaction sends
 its own BEGIN and COMMIT). On SQLite (the embedded default, where a statement costs no round
-trip) they run in a thread of the `Statements`' own, through the `Database`'s writer, one write
-transaction at a time (BEGIN IMMEDIATE, as every writer there). SQLite has one writer anyway; and
+trip) they run in a thread of the `Statements`' own, on a connection of its own used straight
+through sqlite3 (`sqlite_writer`), one write transaction at a time (BEGIN IMMEDIATE, as every
+writer there). SQLite has one writer anyway; and
 had each transaction waited for the write lock in a worker thread of its own, the one holding the
 lock could find no thread free for its next statement (the SQLite bench stalled so). One thread
 also means a connection is only ever used by it, even when a request is cancelled half-way.
@@ -28,17 +29,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 import psycopg
 from psycopg.rows import namedtuple_row
-from sqlalchemy import Connection, Engine, TextClause, make_url
+from sqlalchemy import TextClause, make_url
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.sql.selectable import TextualSelect
 
-from contactpoint.platform.db import RETRYABLE_SQLSTATES, Database, TransactionConflict, database_errors
+from contactpoint.platform.db import RETRYABLE_SQLSTATES, Database, TransactionConflict
 from contactpoint.platform.errors import Unavailable
+from contactpoint.platform.sqlite_writer import SQLiteWriter, sqlite_errors
 
 CONNECT_TIMEOUT_SECONDS = 5
 T = TypeVar("T")
@@ -80,54 +81,35 @@ class _PsycopgTransaction:
         await self._conn.execute(self._compile(statement), params)
 
 
-class _SQLiteWriter:
-    """SQLite: one thread of this process's own that runs every write of `Statements`, one after
-    another. A connection is then only ever used by that thread, and a hop abandoned half-way (its
-    request cancelled) still ends before the next one, the rollback that follows it included."""
+class Executes(Protocol):
+    """Where `Statements.write`'s work runs its statements: the writer's own connection on SQLite,
+    an SQLAlchemy `Connection` on PostgreSQL. Each result has `one()`, `rowcount` and `close()`."""
 
-    def __init__(self) -> None:
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
-        # Transactions (several hops each) one at a time.
-        self.turn = asyncio.Lock()
-
-    async def run(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, fn)
-
-    def close(self) -> None:
-        self._thread.shutdown(wait=True)
+    def execute(self, statement: TextClause, params: Mapping[str, object], /) -> Any:
+        """Run `statement` with `params`."""
 
 
 class _ThreadedTransaction:
-    """SQLite: an SQLAlchemy connection in one write transaction, each statement a hop to the
-    writer's thread."""
+    """SQLite: statements in the writer's open transaction, each a hop to its thread."""
 
-    def __init__(self, conn: Connection, writer: _SQLiteWriter) -> None:
-        self._conn, self._writer = conn, writer
+    def __init__(self, writer: SQLiteWriter) -> None:
+        self._writer = writer
+
+    def _run(self, statement: TextClause, params: Mapping[str, object], *, row: bool) -> Any:
+        with sqlite_errors():
+            result = self._writer.steps().execute(statement, params)
+            if row:
+                return result.one()
+            # Closed at once: rows left unread (RETURNING) would keep the transaction from
+            # committing.
+            result.close()
+            return None
 
     async def one(self, statement: TextClause, params: Mapping[str, object]) -> Any:
-        return await self._writer.run(lambda: self._conn.execute(statement, dict(params)).one())
+        return await self._writer.hop(lambda: self._run(statement, params, row=True))
 
     async def execute(self, statement: TextClause, params: Mapping[str, object]) -> None:
-        # Closed at once: a statement with rows left unread (RETURNING) would keep the transaction
-        # from committing, and be finalised by the garbage collector in whichever thread it runs.
-        await self._writer.run(lambda: self._conn.execute(statement, dict(params)).close())
-
-
-def _begin(engine: Engine) -> Connection:
-    conn = engine.connect()
-    try:
-        conn.begin()
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-def _commit(conn: Connection) -> None:
-    try:
-        conn.commit()
-    finally:
-        conn.close()
+        await self._writer.hop(lambda: self._run(statement, params, row=False))
 
 
 def _libpq_url(sqlalchemy_url: str) -> str:
@@ -153,7 +135,7 @@ class Statements:
         self._compiled: dict[int, tuple[str, TextClause | TextualSelect]] = {}
         self._dialect = PGDialect_psycopg()  # type: ignore[no-untyped-call]
         # SQLite: this process's writes through `Statements`, one at a time (see the module's doc).
-        self._sqlite = None if self._native else _SQLiteWriter()
+        self._sqlite = None if self._native else SQLiteWriter(db.writer)
 
     @property
     def dialect(self) -> str:
@@ -196,32 +178,31 @@ class Statements:
         if self._sqlite is not None:
             sqlite = self._sqlite
             async with sqlite.turn:
-                with database_errors():
-                    conn = await sqlite.run(lambda: _begin(self.db.writer))
-                    try:
-                        yield _ThreadedTransaction(conn, sqlite)
-                    except BaseException:
-                        await sqlite.run(conn.close)  # rolls back
-                        raise
-                    await sqlite.run(lambda: _commit(conn))
+                await sqlite.hop(sqlite.begin)
+                try:
+                    yield _ThreadedTransaction(sqlite)
+                except BaseException:
+                    await sqlite.hop(sqlite.rollback)
+                    raise
+                await sqlite.hop(sqlite.commit)
             return
         with _psycopg_errors():
             async with self._connection() as pg, pg.transaction():
                 yield _PsycopgTransaction(pg, self._pyformat)
 
-    async def write(self, fn: Callable[[Connection], T]) -> T:
-        """Run `fn` in one write transaction in one worker thread (`Database.write`), in turn with
-        this object's other writes on SQLite. For work that is cheaper as one hop to a thread than
-        as several awaited statements: several statements on SQLite."""
+    async def write(self, fn: Callable[[Executes], T]) -> T:
+        """Run `fn` in one write transaction in one hop to a thread: on SQLite the writer's (in turn
+        with this object's other writes), on PostgreSQL a worker thread (`Database.write`). For
+        work that is cheaper as one hop than as several awaited statements: several statements on
+        SQLite."""
         if self._sqlite is not None:
-            async with self._sqlite.turn:
-                return await self._sqlite.run(lambda: self.db.run_sync(fn, write=True))
+            return await self._sqlite.transaction(fn)
         return await self.db.write(fn)
 
     async def one(self, statement: TextClause, params: Mapping[str, object]) -> Any:
         """Run `statement`, one that stands alone, as its own transaction; its single row."""
         if not self._native:
-            return await self.write(lambda c: c.execute(statement, dict(params)).one())
+            return await self.write(lambda c: c.execute(statement, params).one())
         with _psycopg_errors():
             async with self._connection() as pg:
                 return await _PsycopgTransaction(pg, self._pyformat).one(statement, params)

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import Unavailable
-from contactpoint.platform.statements import Statements
+from contactpoint.platform.statements import Executes, Statements
 
 CREATE = text("CREATE TABLE counters (name VARCHAR(10) PRIMARY KEY, n INTEGER NOT NULL)")
 BUMP = text(
@@ -127,5 +127,68 @@ def test_many_concurrent_transactions_do_not_starve_the_worker_threads(database_
     try:
         asyncio.run(run())
         assert db.run_sync(lambda c: c.execute(text("SELECT n FROM counters")).scalar()) == 48
+    finally:
+        db.dispose()
+
+
+def test_write_runs_several_statements_in_one_transaction(database_url: str) -> None:
+    db = Database(database_url)
+    db.run_sync(lambda c: c.execute(CREATE))
+    update = text("UPDATE counters SET n = n + 10 WHERE name = :name")
+
+    def bump_and_update(conn: Executes) -> tuple[int, int]:
+        bumped = conn.execute(BUMP, {"name": "a"}).one()
+        return int(bumped.n), int(conn.execute(update, {"name": "a"}).rowcount)
+
+    def bump_then_fail(conn: Executes) -> None:
+        conn.execute(BUMP, {"name": "a"}).close()
+        raise ZeroDivisionError
+
+    async def run() -> tuple[int, int]:
+        store = Statements(db)
+        try:
+            first = await store.write(bump_and_update)
+            with pytest.raises(ZeroDivisionError):
+                await store.write(bump_then_fail)
+            return first
+        finally:
+            await store.close()
+
+    try:
+        assert asyncio.run(run()) == (1, 1)
+        # The failed write kept nothing.
+        assert db.run_sync(lambda c: c.execute(text("SELECT n FROM counters")).scalar()) == 11
+    finally:
+        db.dispose()
+
+
+def test_a_transaction_cancelled_half_way_keeps_nothing_and_blocks_nothing(database_url: str) -> None:
+    db = Database(database_url)
+    db.run_sync(lambda c: c.execute(CREATE))
+
+    async def run() -> int:
+        store = Statements(db)
+        started = asyncio.Event()
+
+        async def abandoned() -> None:
+            async with store.transaction() as tx:
+                await tx.one(BUMP, {"name": "a"})
+                started.set()
+                await asyncio.sleep(30)
+
+        try:
+            task = asyncio.ensure_future(abandoned())
+            await started.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            # The next statement is not left waiting for the abandoned transaction.
+            row = await asyncio.wait_for(store.one(BUMP, {"name": "a"}), timeout=10)
+            return int(row.n)
+        finally:
+            await store.close()
+
+    try:
+        assert asyncio.run(run()) == 1
     finally:
         db.dispose()
