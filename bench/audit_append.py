@@ -164,10 +164,13 @@ def through_grpc(args: argparse.Namespace) -> dict[str, object]:
                 )
 
             def through_writer(run: dict[str, object]):  # type: ignore[no-untyped-def]
-                # One writer for the run, on the first client's channel; failures are counted (a
-                # writer raises Unavailable, not a gRPC error).
-                def make(channel: grpc.aio.Channel):  # type: ignore[no-untyped-def]
-                    writer = run.setdefault("writer", AuditWriter(channel, FixedToken(metadata)))
+                # One writer for the run, on a channel of its own (the clients' own channels close
+                # as each client ends); failures are counted (a writer raises Unavailable).
+                def make(_channel: grpc.aio.Channel):  # type: ignore[no-untyped-def]
+                    if "writer" not in run:
+                        shared = grpc.aio.insecure_channel(suite.target("audit"))
+                        run["writer"] = AuditWriter(shared, FixedToken(metadata))
+                    writer = run["writer"]
 
                     async def call(_rng: object) -> None:
                         try:

@@ -219,21 +219,36 @@ class AuditWriter:
             events = [event for event, _ in batch]
             self.calls += 1
             self.events += len(events)
-            if len(batch) == 1:
-                failures: list[BaseException | None] = [await self._append_one(events[0])]
-            else:
-                failures = await self._append_many(events)
-            for (_, stored), failure in zip(batch, failures, strict=True):
-                if stored.done():  # its caller went away
-                    continue
-                if failure is None:
-                    stored.set_result(None)
+            failures: list[BaseException | None]
+            try:
+                if len(batch) == 1:
+                    failures = [await self._append_one(events[0])]
                 else:
-                    stored.set_exception(Unavailable("the audit service could not record this request"))
+                    failures = await self._append_many(events)
+            except BaseException as exc:  # anything else (a closed channel, cancellation): fail closed
+                log.error("audit.append_failed", code=type(exc).__name__, events=len(events))
+                failures = [exc] * len(events)
+                if not isinstance(exc, Exception):
+                    self._answer(batch, failures)
+                    raise
+            self._answer(batch, failures)
         finally:
             self._sending -= 1
             if self._queue and self._sending < self._in_flight:
                 self._send_next()
+
+    @staticmethod
+    def _answer(
+        batch: list[tuple[audit_pb.AuditEvent, asyncio.Future[None]]], failures: list[BaseException | None]
+    ) -> None:
+        """Tell each caller of `batch` whether its event is stored; a caller never waits for ever."""
+        for (_, stored), failure in zip(batch, failures, strict=True):
+            if stored.done():  # its caller went away
+                continue
+            if failure is None:
+                stored.set_result(None)
+            else:
+                stored.set_exception(Unavailable("the audit service could not record this request"))
 
     async def _append_one(self, event: audit_pb.AuditEvent) -> BaseException | None:
         """Append one event; the failure, or None once it is stored."""

@@ -169,3 +169,16 @@ async def test_an_older_audit_service_gets_one_event_a_call() -> None:
         await server.stop(None)
     assert writer.calls < 20
     assert sorted(older.stored) == sorted(f"c{i}" for i in range(20))
+
+
+async def test_a_caller_never_waits_for_ever_whatever_the_failure() -> None:
+    # A closed channel fails outside gRPC's status codes (a usage error): still Unavailable to
+    # each caller, gathered or alone, and never a caller left waiting.
+    ch = grpc.aio.insecure_channel(f"127.0.0.1:{free_ports(1)}")
+    await ch.close()
+    writer = AuditWriter(ch, FixedToken((("authorization", "Bearer x"),)))
+    outcomes = await asyncio.wait_for(
+        asyncio.gather(*(writer.append(event(f"c{i}")) for i in range(10)), return_exceptions=True),
+        timeout=10,
+    )
+    assert all(isinstance(o, Unavailable) for o in outcomes), outcomes
