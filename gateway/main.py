@@ -15,6 +15,7 @@ from contactpoint.platform.server import ServiceSpec
 from contactpoint.platform.service import Built, run_service
 from contactpoint.platform.settings import load_settings
 from contactpoint.platform.statements import Statements
+from contactpoint.platform.tls import load_tls
 from gateway.allowance import Limits
 from gateway.identity_client import IdentityClient
 from gateway.limits import Allowances
@@ -29,9 +30,10 @@ log = get_logger(__name__)
 
 async def build(settings: GatewaySettings) -> Built:
     """The gateway, assembled from its settings."""
-    identity = open_channel(settings.identity_target)
-    records = open_channel(settings.records_target)
-    audit = open_channel(settings.audit_target)
+    tls = load_tls(settings).channel_credentials()
+    identity = open_channel(settings.identity_target, tls)
+    records = open_channel(settings.records_target, tls)
+    audit = open_channel(settings.audit_target, tls)
     token = ServiceToken(identity, *settings.machine_credentials())
     verifier = remote_verifier(settings, identity, token)
     identity_client = IdentityClient(identity, token)

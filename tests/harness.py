@@ -18,6 +18,7 @@ from contactpoint.platform import migrate
 from contactpoint.platform.db import Database
 from contactpoint.platform.server import RunningServer
 from contactpoint.platform.service import Built, start_built
+from contactpoint.platform.tls import load_tls
 from services.identity import domain as identity_domain
 from services.identity.main import MIGRATIONS as IDENTITY_MIGRATIONS
 from services.identity.main import build as build_identity
@@ -57,7 +58,9 @@ async def running_service(
         # Off the event loop: services already running in this loop (identity's own state poll
         # among them) must not stall for a migration, or they go stale and refuse every token.
         await asyncio.to_thread(migrate.upgrade, name, migrations, settings.database_url)
-    running = await start_built(await build(settings), settings.listen)
+    running = await start_built(
+        await build(settings), settings.listen, load_tls(settings).server_credentials()
+    )
     try:
         yield running, f"127.0.0.1:{running.port}"
     finally:

@@ -28,8 +28,11 @@ R = TypeVar("R")
 Metadata = tuple[tuple[str, str], ...]
 
 
-def open_channel(target: str) -> grpc.aio.Channel:
-    """An insecure channel to one of the suite's services (TLS is terminated by the platform)."""
+def open_channel(target: str, credentials: grpc.ChannelCredentials | None = None) -> grpc.aio.Channel:
+    """A channel to one of the suite's services: TLS with `credentials` (the service's
+    `TlsMaterial.channel_credentials()`), else plaintext."""
+    if credentials is not None:
+        return grpc.aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
     return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
 
 

@@ -79,8 +79,10 @@ async def start_server(
     listen: str,
     verifier: TokenVerifier | None,
     on_stop: Sequence[Callable[[], Awaitable[None]]] = (),
+    credentials: grpc.ServerCredentials | None = None,
 ) -> RunningServer:
-    """Build, bind and start a server hosting `services` (plus health and reflection)."""
+    """Build, bind and start a server hosting `services` (plus health and reflection), over TLS
+    with `credentials`, else plaintext."""
     access: dict[str, Access] = {}
     hooks: dict[str, RefusalHook] = {}
     for spec in services:
@@ -96,7 +98,7 @@ async def start_server(
         spec.add_to_server(spec.servicer, server)
     names = [spec.descriptor.full_name for spec in services]
     reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-    port = server.add_insecure_port(listen)
+    port = server.add_secure_port(listen, credentials) if credentials else server.add_insecure_port(listen)
     if port == 0:
         raise OSError(f"cannot listen on {listen}")
     await server.start()

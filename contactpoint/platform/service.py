@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
+import grpc
 import uvloop
 
 from contactpoint.platform import migrate
@@ -13,6 +14,7 @@ from contactpoint.platform.auth import TokenVerifier
 from contactpoint.platform.logging import configure_logging, get_logger
 from contactpoint.platform.server import RunningServer, ServiceSpec, run_until_signalled, start_server
 from contactpoint.platform.settings import DatabaseSettings, ServiceSettings
+from contactpoint.platform.tls import load_tls
 
 log = get_logger(__name__)
 
@@ -34,8 +36,11 @@ class Built:
         self.on_drain = list(on_drain)
 
 
-async def start_built(built: Built, listen: str) -> RunningServer:
-    """Start a built service: first token verification state, then the server."""
+async def start_built(
+    built: Built, listen: str, credentials: grpc.ServerCredentials | None = None
+) -> RunningServer:
+    """Start a built service: first token verification state, then the server (over TLS with
+    `credentials`)."""
     if built.verifier is not None:
         try:
             # Have keys before reporting SERVING when identity is already up; else the poller catches up.
@@ -46,7 +51,9 @@ async def start_built(built: Built, listen: str) -> RunningServer:
     stops = list(built.on_stop)
     if built.verifier is not None:
         stops.insert(0, built.verifier.stop)
-    running = await start_server(built.services, listen=listen, verifier=built.verifier, on_stop=stops)
+    running = await start_server(
+        built.services, listen=listen, verifier=built.verifier, on_stop=stops, credentials=credentials
+    )
     running.on_drain.extend(built.on_drain)
     return running
 
@@ -59,12 +66,14 @@ def run_service(
 ) -> None:
     """Run one service in this process until SIGTERM/SIGINT."""
     configure_logging(level=settings.log_level, fmt=settings.log_format, service=name)
+    # TLS files are checked before anything else: a broken one stops the service with its reason.
+    credentials = load_tls(settings).server_credentials()
     if isinstance(settings, DatabaseSettings) and migrations_dir is not None and settings.migrate_on_start:
         migrate.upgrade(name, migrations_dir, settings.database_url)
 
     async def main() -> None:
         built = await build()
-        running = await start_built(built, settings.listen)
+        running = await start_built(built, settings.listen, credentials)
         await run_until_signalled(running, grace=settings.shutdown_grace_seconds, name=name)
 
     if settings.event_loop == "uvloop":

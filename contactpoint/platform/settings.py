@@ -7,6 +7,7 @@ it once and passes it down. Nothing else in the code base reads `os.environ`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
 from pydantic import AfterValidator, Field, SecretStr
@@ -48,6 +49,19 @@ class ServiceSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     shutdown_grace_seconds: float = Field(
         default=10.0, gt=0, description="on SIGTERM, how long in-flight RPCs may take to finish"
+    )
+    tls_cert_file: Path | None = Field(
+        default=None,
+        description="PEM certificate (chain) to serve TLS with (with TLS_KEY_FILE); unset: plaintext",
+    )
+    tls_key_file: Path | None = Field(default=None, description="PEM private key of TLS_CERT_FILE")
+    tls_client_ca_file: Path | None = Field(
+        default=None, description="PEM CA that every client's certificate must be signed by (mutual TLS)"
+    )
+    tls_ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA trusted when calling peers over TLS (the service then presents its own "
+        "certificate)",
     )
     event_loop: Literal["uvloop", "asyncio"] = Field(
         default="uvloop",

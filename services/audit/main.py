@@ -12,6 +12,7 @@ from contactpoint.platform.peers import ServiceToken, open_channel, remote_verif
 from contactpoint.platform.server import ServiceSpec
 from contactpoint.platform.service import Built, run_service
 from contactpoint.platform.settings import ConfigurationError, load_settings
+from contactpoint.platform.tls import load_tls
 from services.audit.domain import Signer
 from services.audit.sequencer import Sequencer
 from services.audit.servicer import ACCESS, DESCRIPTOR, AuditServicer
@@ -32,7 +33,8 @@ async def build(settings: AuditSettings) -> Built:
             "CONTACTPOINT_AUDIT_PUBLIC_KEY"
         )
     db = Database(settings.database_url)
-    identity = open_channel(settings.identity_target)
+    tls = load_tls(settings).channel_credentials()
+    identity = open_channel(settings.identity_target, tls)
     token = ServiceToken(identity, *settings.machine_credentials())
     verifier = remote_verifier(settings, identity, token)
     signer = Signer(key, settings.origin)
@@ -40,7 +42,7 @@ async def build(settings: AuditSettings) -> Built:
     if settings.witness_target:
         witness = WitnessClient(
             db,
-            open_channel(settings.witness_target),
+            open_channel(settings.witness_target, tls),
             origin=settings.origin,
             interval=settings.witness_interval_seconds,
         )

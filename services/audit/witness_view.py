@@ -19,6 +19,7 @@ from contactpoint.platform.db import is_sqlite
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
 from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS
 from contactpoint.platform.settings import load_settings
+from contactpoint.platform.tls import load_tls
 from contactpoint.witness.v1 import witness_service_pb2 as pb
 from contactpoint.witness.v1 import witness_service_pb2_grpc as pb_grpc
 from services.audit.settings import AuditSettings
@@ -77,7 +78,13 @@ def cosignature_key(path: Path) -> bytes | None:
 
 def _from_service(settings: AuditSettings) -> WitnessView:
     try:
-        with grpc.insecure_channel(settings.witness_target) as channel:
+        credentials = load_tls(settings).channel_credentials()
+        channel = (
+            grpc.secure_channel(settings.witness_target, credentials)
+            if credentials is not None
+            else grpc.insecure_channel(settings.witness_target)
+        )
+        with channel:
             resp = pb_grpc.WitnessServiceStub(channel).GetCheckpoint(
                 pb.GetCheckpointRequest(origin=settings.origin), timeout=PEER_TIMEOUT_SECONDS
             )

@@ -15,6 +15,7 @@ from contactpoint.platform.peers import open_channel
 from contactpoint.platform.server import ServiceSpec
 from contactpoint.platform.service import Built, run_service
 from contactpoint.platform.settings import load_settings
+from contactpoint.platform.tls import load_tls
 from services.identity import domain, sealing
 from services.identity.hashing import Hashing
 from services.identity.own_token import OwnServiceToken
@@ -47,7 +48,7 @@ async def build(settings: IdentitySettings) -> Built:
     channels: list[grpc.aio.Channel] = []
     audit: AuditWriter | None = None
     if settings.audit_target and settings.client_id:
-        channels.append(open_channel(settings.audit_target))
+        channels.append(open_channel(settings.audit_target, load_tls(settings).channel_credentials()))
         token = OwnServiceToken(db, issuer, settings.client_id, settings.client_secret.get_secret_value())
         audit = AuditWriter(channels[0], token)
     hashing = Hashing.from_settings(

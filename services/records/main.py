@@ -15,6 +15,7 @@ from contactpoint.platform.peers import ServiceToken, open_channel, remote_verif
 from contactpoint.platform.server import ServiceSpec
 from contactpoint.platform.service import Built, run_service
 from contactpoint.platform.settings import load_settings
+from contactpoint.platform.tls import load_tls
 from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
 from services.records import admin
 from services.records.children import today_utc
@@ -45,13 +46,14 @@ async def build(settings: RecordsSettings) -> Built:
     """The records service, assembled from its settings: it also runs the lifecycle rules on a
     schedule and picks up a re-estimated match model when one is stored."""
     db = Database(settings.database_url)
-    identity = open_channel(settings.identity_target)
+    tls = load_tls(settings).channel_credentials()
+    identity = open_channel(settings.identity_target, tls)
     token = ServiceToken(identity, *settings.machine_credentials())
     verifier = remote_verifier(settings, identity, token)
     channels: list[grpc.aio.Channel] = [identity]
     audit: AuditWriter | None = None
     if settings.audit_target:
-        audit_channel = open_channel(settings.audit_target)
+        audit_channel = open_channel(settings.audit_target, tls)
         channels.append(audit_channel)
         audit = AuditWriter(audit_channel, token)
     servicer = RecordsServicer(db=db, settings=settings, audit=audit, verifier=verifier)

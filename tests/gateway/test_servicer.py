@@ -50,6 +50,7 @@ from tests.harness import (
     running_service,
 )
 from tests.test_e2e import source_record
+from tests.tls_pki import Pki
 
 SAFEGUARDING = child_pb2.ACCESS_PURPOSE_SAFEGUARDING
 PASSWORD = "correct horse battery staple 9"
@@ -88,8 +89,19 @@ async def _world(
     tmp_path: Path,
     *,
     audit_up: bool = True,
+    tls: Pki | None = None,
     **gateway_settings: object,
 ) -> World:
+    """The four services; with `tls`, every hop over mutual TLS (the gateway over TLS, no client
+    certificate asked of partners) and this test's own channels with the client certificate."""
+    inside = tls.settings() if tls else {}
+    partners = {**tls.settings(mutual=False), "tls_client_ca_file": None} if tls else {}
+
+    def channel(target: str) -> grpc.aio.Channel:
+        if tls is None:
+            return grpc.aio.insecure_channel(target)
+        return grpc.aio.secure_channel(target, tls.credentials())
+
     identity_url, records_url, audit_url = (
         databases.new("identity"),
         databases.new("records"),
@@ -107,10 +119,11 @@ async def _world(
                 audit_target=f"127.0.0.1:{audit_port}",
                 client_id=own.client_id,
                 client_secret=own.client_secret,
+                **inside,
             )
         )
     )
-    common = {"listen": "127.0.0.1:0", "identity_target": identity_target}
+    common = {"listen": "127.0.0.1:0", "identity_target": identity_target, **inside}
     _, records_target = await stack.enter_async_context(
         running_service(
             "records",
@@ -142,6 +155,7 @@ async def _world(
         {
             **common,
             "database_url": databases.new("gateway"),
+            **partners,
             **gateway_settings,
             "records_target": records_target,
             "audit_target": audit_target,
@@ -153,7 +167,7 @@ async def _world(
         running_service("gateway", GATEWAY_MIGRATIONS, build_gateway, gw_settings)
     )
     council = create_service_account(identity_url, "council-gw", "council-system")
-    identity_ch = await stack.enter_async_context(grpc.aio.insecure_channel(identity_target))
+    identity_ch = await stack.enter_async_context(channel(identity_target))
     council_token = (
         await identity_grpc.IdentityServiceStub(identity_ch).IssueServiceToken(
             identity_pb.IssueServiceTokenRequest(
@@ -161,9 +175,9 @@ async def _world(
             )
         )
     ).access_token
-    gw_ch = await stack.enter_async_context(grpc.aio.insecure_channel(gateway_target))
-    audit_ch = await stack.enter_async_context(grpc.aio.insecure_channel(audit_target))
-    records_ch = await stack.enter_async_context(grpc.aio.insecure_channel(records_target))
+    gw_ch = await stack.enter_async_context(channel(gateway_target))
+    audit_ch = await stack.enter_async_context(channel(audit_target))
+    records_ch = await stack.enter_async_context(channel(records_target))
     return World(
         pb_grpc.GatewayServiceStub(gw_ch),
         audit_grpc.AuditServiceStub(audit_ch),
