@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 import pyotp
 
-from contactpoint.cli.launch import serving
+from contactpoint.cli.launch import serving_at
 from contactpoint.gateway.v1 import gateway_service_pb2 as gateway_pb
 from contactpoint.gateway.v1 import gateway_service_pb2_grpc as gateway_grpc
 from tests.harness import free_ports
@@ -31,8 +31,15 @@ def free_base_port() -> int:
 class Suite:
     """One `contactpoint up` run."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
         self.data_dir = data_dir
+        # How to reach the four services' health checks: plaintext, or TLS with these.
+        self.credentials = credentials
         self.base = free_base_port()
         self.env = {**os.environ, **(env or {})}
         self.log = data_dir / "up.log"
@@ -56,7 +63,7 @@ class Suite:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"up exited {self.proc.returncode}: {self.log.read_text()[-3000:]}")
             if (
-                all(serving("127.0.0.1", self.base + i) for i in range(4))
+                all(serving_at(self.target(i), self.credentials) for i in range(4))
                 and b"Gateway:" in self.log.read_bytes()
             ):
                 return self

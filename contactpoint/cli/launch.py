@@ -34,6 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from contactpoint.cli import accounts
 from contactpoint.cli.embedded import SERVICES, layered_env, service_env
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
+from contactpoint.platform.peers import tls_name_options
 from contactpoint.platform.settings import ConfigurationError
 
 # Identity and the audit log's witness first (they depend on no other service), then the rest.
@@ -150,11 +151,33 @@ def serving(host: str, port: int) -> bool:
     return serving_at(f"{host}:{port}")
 
 
-def serving_at(target: str) -> bool:
-    """Whether the server at `target` (host:port, or a unix socket) answers its health check
-    with SERVING."""
+def check_credentials(env: Mapping[str, str], service: str) -> grpc.ChannelCredentials | None:
+    """How `up` reaches `service` to check it is SERVING: plaintext, or, when the service serves
+    TLS (its TLS_CERT_FILE is set), TLS trusting its TLS_CA_FILE (else its TLS_CLIENT_CA_FILE)
+    and presenting the service's own certificate (what mutual TLS asks). None also when a file
+    cannot be read: the service itself then refuses to start and says why."""
+    prefix = f"CONTACTPOINT_{service.upper()}_TLS_"
+    cert, key = env.get(prefix + "CERT_FILE"), env.get(prefix + "KEY_FILE")
+    ca = env.get(prefix + "CA_FILE") or env.get(prefix + "CLIENT_CA_FILE") or cert
+    if not cert or not key or not ca:
+        return None
     try:
-        with grpc.insecure_channel(target) as channel:
+        root, chain, private = (Path(p).read_bytes() for p in (ca, cert, key))
+    except OSError:
+        return None
+    return grpc.ssl_channel_credentials(root_certificates=root, private_key=private, certificate_chain=chain)
+
+
+def serving_at(target: str, credentials: grpc.ChannelCredentials | None = None) -> bool:
+    """Whether the server at `target` (host:port, or a unix socket) answers its health check
+    with SERVING (over TLS with `credentials`)."""
+    try:
+        channel = (
+            grpc.secure_channel(target, credentials, options=tls_name_options(target))
+            if credentials
+            else grpc.insecure_channel(target)
+        )
+        with channel:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
             return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
     except grpc.RpcError:
@@ -195,7 +218,9 @@ class Suite:
                 )
             if time.monotonic() > deadline:
                 return f"not SERVING after {STARTUP_TIMEOUT_SECONDS:.0f}s: {', '.join(pending)}"
-            pending = [s for s in pending if not serving_at(_target(self.env, s))]
+            pending = [
+                s for s in pending if not serving_at(_target(self.env, s), check_credentials(self.env, s))
+            ]
             if pending:
                 time.sleep(0.2)
         return None

@@ -28,11 +28,19 @@ R = TypeVar("R")
 Metadata = tuple[tuple[str, str], ...]
 
 
+def tls_name_options(target: str) -> list[tuple[str, str]]:
+    """Channel options for TLS to `target`: a local socket (`unix:`, `unix-abstract:`, as `up`
+    runs the witness on) has no host name, so its certificate is checked for "localhost"."""
+    return [("grpc.ssl_target_name_override", "localhost")] if target.startswith("unix") else []
+
+
 def open_channel(target: str, credentials: grpc.ChannelCredentials | None = None) -> grpc.aio.Channel:
     """A channel to one of the suite's services: TLS with `credentials` (the service's
     `TlsMaterial.channel_credentials()`), else plaintext."""
     if credentials is not None:
-        return grpc.aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
+        return grpc.aio.secure_channel(
+            target, credentials, options=[*CHANNEL_OPTIONS, *tls_name_options(target)]
+        )
     return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
 
 

@@ -17,7 +17,7 @@ import grpc
 from contactpoint.platform.checkpoints import Checkpoint, Cosignature
 from contactpoint.platform.db import is_sqlite
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
-from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS
+from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, tls_name_options
 from contactpoint.platform.settings import load_settings
 from contactpoint.platform.tls import load_tls
 from contactpoint.witness.v1 import witness_service_pb2 as pb
@@ -80,7 +80,9 @@ def _from_service(settings: AuditSettings) -> WitnessView:
     try:
         credentials = load_tls(settings).channel_credentials()
         channel = (
-            grpc.secure_channel(settings.witness_target, credentials)
+            grpc.secure_channel(
+                settings.witness_target, credentials, options=tls_name_options(settings.witness_target)
+            )
             if credentials is not None
             else grpc.insecure_channel(settings.witness_target)
         )

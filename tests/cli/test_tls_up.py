@@ -1,0 +1,50 @@
+"""`contactpoint up` with TLS configured through the environment (CONTRACT §1, v1.1): every
+service serves TLS, identity, records, audit and the witness ask for client certificates, and `up`
+checks each is SERVING over TLS (the witness on its local socket too); plaintext is refused
+everywhere, and only the gateway answers a client without a certificate. A read over TLS end to
+end is tests/gateway/test_tls_suite.py."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from contactpoint.cli.embedded import SERVICES
+from tests.suite import Suite
+from tests.tls_pki import make_pki
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="abstract socket"),
+]
+
+
+def test_up_over_mutual_tls(tmp_path: Path) -> None:
+    pki = make_pki(tmp_path / "pki")
+    env: dict[str, str] = {}
+    for service in (*SERVICES, "witness"):
+        prefix = f"CONTACTPOINT_{service.upper()}_TLS_"
+        env |= {prefix + "CERT_FILE": str(pki.service_cert), prefix + "KEY_FILE": str(pki.service_key)}
+        env[prefix + "CA_FILE"] = str(pki.ca)
+        if service != "gateway":
+            env[prefix + "CLIENT_CA_FILE"] = str(pki.ca)
+    suite = Suite(tmp_path / "data", env, credentials=pki.credentials()).start()
+    try:
+        for offset in range(4):
+            with grpc.insecure_channel(suite.target(offset)) as channel, pytest.raises(grpc.RpcError):
+                health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=3)
+        # Partners need no certificate at the gateway; identity, records and audit refuse them.
+        for offset, reachable in ((0, True), (1, False), (2, False), (3, False)):
+            with grpc.secure_channel(suite.target(offset), pki.credentials(client=None)) as channel:
+                try:
+                    health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=3)
+                    answered = True
+                except grpc.RpcError:
+                    answered = False
+            assert answered is reachable, offset
+    finally:
+        assert suite.stop() == 0
