@@ -302,4 +302,11 @@ def _register_account_chores() -> None:
     register_key_rotation(admin, command_env)
 
 
+def _register_tls() -> None:
+    from contactpoint.cli.tls_commands import register
+
+    register(app)
+
+
 _register_account_chores()
+_register_tls()

@@ -12,8 +12,10 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from typer.testing import CliRunner
 
 from contactpoint.cli.embedded import SERVICES
+from contactpoint.cli.main import app
 from tests.suite import Suite
 from tests.tls_pki import make_pki
 
@@ -46,5 +48,12 @@ def test_up_over_mutual_tls(tmp_path: Path) -> None:
                 except grpc.RpcError:
                     answered = False
             assert answered is reachable, offset
+        # `contactpoint health` (docker-compose's healthcheck) with the service's own settings.
+        runner = CliRunner()
+        identity_env = {k: v for k, v in env.items() if k.startswith("CONTACTPOINT_IDENTITY_")}
+        listen = {"CONTACTPOINT_IDENTITY_LISTEN": suite.target(1)}
+        assert runner.invoke(app, ["health", "identity"], env={**identity_env, **listen}).exit_code == 0
+        plain = dict.fromkeys(identity_env)  # unset: a plaintext check is refused
+        assert runner.invoke(app, ["health", "identity"], env={**plain, **listen}).exit_code == 1
     finally:
         assert suite.stop() == 0

@@ -1,0 +1,62 @@
+"""`contactpoint tls make-local-ca` and `contactpoint health`: certificates for running the suite
+with TLS where no real CA is at hand (docker-compose on one host), and the health check that works
+whether a service speaks plaintext, TLS or mutual TLS (docker-compose's healthcheck)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+SERVICES = ("identity", "records", "audit", "witness", "gateway")
+CLIENTS = ("council-system", "operator")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `tls make-local-ca` and `health` to the command."""
+    tls = typer.Typer(help="Certificates for TLS and mutual TLS.", no_args_is_help=True)
+    app.add_typer(tls, name="tls")
+
+    @tls.command("make-local-ca")
+    def make_local_ca_command(
+        folder: Annotated[Path, typer.Argument(help="Where to write the CA and the certificates.")],
+        host: Annotated[
+            list[str] | None,
+            typer.Option("--host", help="Another name or address every service is reached by (repeatable)."),
+        ] = None,
+    ) -> None:
+        """Write a new local CA (ca.pem; its key ca.key, to be kept apart) and a certificate and key
+        for each service (identity, records, audit, witness, gateway: reached by that name,
+        localhost and 127.0.0.1) and for two clients (council-system, operator). Keys are 0600."""
+        from contactpoint.platform.local_ca import make_local_ca
+
+        if (folder / "ca.pem").exists():
+            typer.echo(f"contactpoint: {folder / 'ca.pem'} exists; choose an empty folder", err=True)
+            raise typer.Exit(2)
+        extra = tuple(host or ())
+        make_local_ca(folder, {s: (s, "localhost", "127.0.0.1", *extra) for s in SERVICES}, CLIENTS)
+        typer.echo(f"wrote ca.pem and {len(SERVICES) + len(CLIENTS)} certificates to {folder}")
+
+    @app.command("health")
+    def health(
+        service: Annotated[str, typer.Argument(help="identity, records, audit, witness or gateway")],
+    ) -> None:
+        """Exit 0 when the service configured in this environment (its LISTEN address, on this host)
+        answers its health check SERVING, over TLS with its own certificate when it serves TLS."""
+        from contactpoint.cli.launch import check_credentials, serving_at
+
+        if service not in SERVICES:
+            typer.echo(f"contactpoint: unknown service {service}", err=True)
+            raise typer.Exit(2)
+        env = dict(os.environ)
+        listen = env.get(f"CONTACTPOINT_{service.upper()}_LISTEN", "127.0.0.1:50051")
+        host, _, port = listen.rpartition(":")
+        target = listen if listen.startswith("unix") else f"{_local(host)}:{port}"
+        raise typer.Exit(0 if serving_at(target, check_credentials(env, service)) else 1)
+
+
+def _local(host: str) -> str:
+    """The address to reach a service listening on `host` from the same host."""
+    return "localhost" if host in ("", "0.0.0.0", "::", "[::]") else host  # noqa: S104 — compared, not bound
