@@ -15,7 +15,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 10001 contactpoint \
     && useradd --system --uid 10001 --gid contactpoint --home-dir /var/lib/contactpoint \
        --shell /usr/sbin/nologin contactpoint \
-    && install -d -o contactpoint -g contactpoint -m 0700 /var/lib/contactpoint /var/lib/contactpoint/keys
+    && install -d -o contactpoint -g contactpoint -m 0700 /var/lib/contactpoint /var/lib/contactpoint/keys \
+    && install -d -o contactpoint -g contactpoint -m 0700 /etc/contactpoint /etc/contactpoint/tls
 
 # Every runtime dependency is pinned (==) in pyproject.toml; this installs exactly those, and the
 # sources are removed again: only the installed distribution is in the image.

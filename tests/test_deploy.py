@@ -90,8 +90,22 @@ def test_each_service_listens_on_all_interfaces_and_is_health_checked(compose: d
     for name in SERVICES:
         service = compose["services"][name]
         assert environment(service)[f"CONTACTPOINT_{name.upper()}_LISTEN"] == f"0.0.0.0:{LISTEN_PORT}"
-        probe = " ".join(service["healthcheck"]["test"])
-        assert "grpc_health" in probe and f"127.0.0.1:{LISTEN_PORT}" in probe, name
+        # `contactpoint health`: the one service whose LISTEN the container has, over its TLS.
+        assert service["healthcheck"]["test"] == ["CMD", "contactpoint", "health"], name
+
+
+def test_every_hop_is_tls_and_only_the_gateway_takes_clients_without_a_certificate(
+    compose: dict[str, Any],
+) -> None:
+    for name in (*SERVICES, "witness"):
+        service = compose["services"][name]
+        env = environment(service)
+        prefix = f"CONTACTPOINT_{name.upper()}_TLS_"
+        assert env[prefix + "CERT_FILE"] == f"/etc/contactpoint/tls/{name}.pem", name
+        assert env[prefix + "KEY_FILE"] == f"/etc/contactpoint/tls/{name}.key", name
+        assert env[prefix + "CA_FILE"] == "/etc/contactpoint/tls/ca.pem", name
+        assert (prefix + "CLIENT_CA_FILE" in env) is (name != "gateway"), name
+        assert "tls:/etc/contactpoint/tls:ro" in service["volumes"], name
 
 
 def test_targets_name_services_in_compose(compose: dict[str, Any]) -> None:

@@ -26,8 +26,19 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option("--host", help="Another name or address every service is reached by (repeatable)."),
         ] = None,
+        ca_key: Annotated[
+            bool,
+            typer.Option(
+                "--ca-key/--no-ca-key", help="Also write the CA's key (ca.key), to issue more later."
+            ),
+        ] = True,
+        owner: Annotated[
+            str | None,
+            typer.Option("--owner", help="UID:GID to give the files (when run as root for another user)."),
+        ] = None,
     ) -> None:
-        """Write a new local CA (ca.pem; its key ca.key, to be kept apart) and a certificate and key
+        """Write a new local CA (ca.pem; its key ca.key, to be kept apart, unless --no-ca-key) and a
+        certificate and key
         for each service (identity, records, audit, witness, gateway: reached by that name,
         localhost and 127.0.0.1) and for two clients (council-system, operator). Keys are 0600."""
         from contactpoint.platform.local_ca import make_local_ca
@@ -36,21 +47,37 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"contactpoint: {folder / 'ca.pem'} exists; choose an empty folder", err=True)
             raise typer.Exit(2)
         extra = tuple(host or ())
-        make_local_ca(folder, {s: (s, "localhost", "127.0.0.1", *extra) for s in SERVICES}, CLIENTS)
+        make_local_ca(
+            folder, {s: (s, "localhost", "127.0.0.1", *extra) for s in SERVICES}, CLIENTS, keep_ca_key=ca_key
+        )
+        if owner:
+            uid, _, gid = owner.partition(":")
+            for path in [folder, *folder.iterdir()]:
+                os.chown(path, int(uid), int(gid or uid))
         typer.echo(f"wrote ca.pem and {len(SERVICES) + len(CLIENTS)} certificates to {folder}")
 
     @app.command("health")
     def health(
-        service: Annotated[str, typer.Argument(help="identity, records, audit, witness or gateway")],
+        service: Annotated[
+            str | None,
+            typer.Argument(
+                help="identity, records, audit, witness or gateway; default: the one whose LISTEN is set"
+            ),
+        ] = None,
     ) -> None:
         """Exit 0 when the service configured in this environment (its LISTEN address, on this host)
         answers its health check SERVING, over TLS with its own certificate when it serves TLS."""
         from contactpoint.cli.launch import check_credentials, serving_at
 
-        if service not in SERVICES:
-            typer.echo(f"contactpoint: unknown service {service}", err=True)
-            raise typer.Exit(2)
         env = dict(os.environ)
+        if service is None:
+            configured = [s for s in SERVICES if f"CONTACTPOINT_{s.upper()}_LISTEN" in env]
+            service = configured[0] if len(configured) == 1 else ""
+        if service not in SERVICES:
+            typer.echo(
+                "contactpoint: name the service (identity, records, audit, witness, gateway)", err=True
+            )
+            raise typer.Exit(2)
         listen = env.get(f"CONTACTPOINT_{service.upper()}_LISTEN", "127.0.0.1:50051")
         host, _, port = listen.rpartition(":")
         target = listen if listen.startswith("unix") else f"{_local(host)}:{port}"

@@ -111,14 +111,22 @@ def write_private(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-def make_local_ca(folder: Path, services: dict[str, tuple[str, ...]], clients: tuple[str, ...] = ()) -> None:
-    """Write a new CA (`ca.pem`, and its key `ca.key`, to be kept apart) and, for each service and
-    client, `<name>.pem` and `<name>.key` into `folder`. `services` maps each name to the hosts it
-    is reached by."""
+def make_local_ca(
+    folder: Path,
+    services: dict[str, tuple[str, ...]],
+    clients: tuple[str, ...] = (),
+    *,
+    keep_ca_key: bool = True,
+) -> None:
+    """Write a new CA (`ca.pem`, and with `keep_ca_key` its key `ca.key`, to be kept apart) and,
+    for each service and client, `<name>.pem` and `<name>.key` into `folder`. `services` maps each
+    name to the hosts it is reached by. Without the CA's key nothing more can be issued: a new CA
+    replaces it."""
     folder.mkdir(parents=True, exist_ok=True)
     authority = Authority.create("ContactPoint local CA")
     (folder / "ca.pem").write_bytes(authority.cert_pem())
-    write_private(folder / "ca.key", _key_pem(authority.key))
+    if keep_ca_key:
+        write_private(folder / "ca.key", _key_pem(authority.key))
     for name, hosts in {**services, **dict.fromkeys(clients, ())}.items():
         cert, key = authority.issue(name, hosts)
         (folder / f"{name}.pem").write_bytes(cert)
