@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from contactpoint.platform.local_ca import Authority
 
@@ -67,3 +68,20 @@ def make_pki(folder: Path) -> Pki:
         cert.write_bytes(cert_pem)
         key.write_bytes(key_pem)
     return pki
+
+
+async def answers(target: str, credentials: grpc.ChannelCredentials | None) -> bool:
+    """Whether the server at `target` answers its health check SERVING, over TLS with
+    `credentials`, else plaintext (the async twin of `contactpoint.cli.launch.serving_at`, for
+    servers on the test's own event loop)."""
+    channel = (
+        grpc.aio.secure_channel(target, credentials) if credentials else grpc.aio.insecure_channel(target)
+    )
+    async with channel:
+        try:
+            reply = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=5
+            )
+        except grpc.aio.AioRpcError:
+            return False
+    return reply.status == health_pb2.HealthCheckResponse.SERVING

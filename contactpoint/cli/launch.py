@@ -36,6 +36,7 @@ from contactpoint.cli.embedded import SERVICES, layered_env, service_env
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
 from contactpoint.platform.peers import tls_name_options
 from contactpoint.platform.settings import ConfigurationError
+from contactpoint.platform.tls import TlsMaterial
 
 # Identity and the audit log's witness first (they depend on no other service), then the rest.
 FIRST = ("identity", "witness")
@@ -165,7 +166,7 @@ def check_credentials(env: Mapping[str, str], service: str) -> grpc.ChannelCrede
         root, chain, private = (Path(p).read_bytes() for p in (ca, cert, key))
     except OSError:
         return None
-    return grpc.ssl_channel_credentials(root_certificates=root, private_key=private, certificate_chain=chain)
+    return TlsMaterial(cert=chain, key=private, ca=root).channel_credentials()
 
 
 def serving_at(target: str, credentials: grpc.ChannelCredentials | None = None) -> bool:

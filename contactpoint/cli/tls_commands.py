@@ -38,9 +38,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Write a new local CA (ca.pem; its key ca.key, to be kept apart, unless --no-ca-key) and a
-        certificate and key
-        for each service (identity, records, audit, witness, gateway: reached by that name,
-        localhost and 127.0.0.1) and for two clients (council-system, operator). Keys are 0600."""
+        certificate and key for each service (identity, records, audit, witness, gateway: reached
+        by that name, localhost and 127.0.0.1) and for two clients (council-system, operator).
+        Keys are 0600."""
         from contactpoint.platform.local_ca import make_local_ca
 
         if (folder / "ca.pem").exists():

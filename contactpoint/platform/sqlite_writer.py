@@ -93,15 +93,14 @@ class SQLiteWriter:
         return conn
 
     def _in_transaction(self, fn: Callable[[Steps], T]) -> T:
-        conn = self._connection()
-        with sqlite_errors():
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(Steps(conn))
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
+        self.begin()
+        try:
+            with sqlite_errors():
+                result = fn(self.steps())
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()
         return result
 
     async def transaction(self, fn: Callable[[Steps], T]) -> T:

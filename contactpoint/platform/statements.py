@@ -14,10 +14,10 @@ On PostgreSQL these run straight from the event loop over a small pool of psycop
 its own BEGIN and COMMIT). On SQLite (the embedded default, where a statement costs no round
 trip) they run in a thread of the `Statements`' own, on a connection of its own used straight
 through sqlite3 (`sqlite_writer`), one write transaction at a time (BEGIN IMMEDIATE, as every
-writer there). SQLite has one writer anyway; and
-had each transaction waited for the write lock in a worker thread of its own, the one holding the
-lock could find no thread free for its next statement (the SQLite bench stalled so). One thread
-also means a connection is only ever used by it, even when a request is cancelled half-way.
+writer there). SQLite has one writer anyway; and had each transaction waited for the write lock
+in a worker thread of its own, the one holding the lock could find no thread free for its next
+statement (the SQLite bench stalled so). One thread also means a connection is only ever used by
+it, even when a request is cancelled half-way.
 
 SQL is written once with SQLAlchemy's `:name` parameters (`text()`) and compiled for psycopg
 once. Failures map as the `Database`'s do: a lost race is `TransactionConflict`, the database

@@ -10,16 +10,14 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from contactpoint.audit.v1 import audit_service_pb2 as audit_pb
 from contactpoint.gateway.v1 import gateway_service_pb2 as pb
 from tests.conftest import DatabaseFactory
 from tests.gateway.test_servicer import SAFEGUARDING, World, _world
 from tests.harness import bearer, create_user
-from tests.tls_pki import Pki, make_pki
+from tests.tls_pki import Pki, answers, make_pki
 
 
 @pytest.fixture
@@ -27,20 +25,6 @@ async def tls_world(databases: DatabaseFactory, tmp_path: Path) -> AsyncIterator
     pki = make_pki(tmp_path / "pki")
     async with AsyncExitStack() as stack:
         yield await _world(stack, databases, tmp_path, tls=pki), pki
-
-
-async def _answers(target: str, credentials: grpc.ChannelCredentials | None) -> bool:
-    channel = (
-        grpc.aio.secure_channel(target, credentials) if credentials else grpc.aio.insecure_channel(target)
-    )
-    async with channel:
-        try:
-            reply = await health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(), timeout=5
-            )
-        except grpc.aio.AioRpcError:
-            return False
-    return reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
 async def test_a_read_through_the_gateway_over_tls_end_to_end(tls_world: tuple[World, Pki]) -> None:
@@ -68,12 +52,12 @@ async def test_a_read_through_the_gateway_over_tls_end_to_end(tls_world: tuple[W
     audit = world.gateway_settings.audit_target
     inside = {"identity": world.identity_target, "records": records, "audit": audit}
     # Partners reach the gateway with TLS alone.
-    assert await _answers(gateway, pki.credentials(client=None))
+    assert await answers(gateway, pki.credentials(client=None))
     for name, target in inside.items():
-        assert await _answers(target, pki.credentials()), name
+        assert await answers(target, pki.credentials()), name
         # No certificate, or one from another CA: ContactPoint's own services only.
-        assert not await _answers(target, pki.credentials(client=None)), name
-        assert not await _answers(target, pki.credentials(client="other")), name
+        assert not await answers(target, pki.credentials(client=None)), name
+        assert not await answers(target, pki.credentials(client="other")), name
     for name, target in {"gateway": gateway, **inside}.items():
-        assert not await _answers(target, None), name  # plaintext
-        assert not await _answers(target, pki.credentials(ca=pki.other_ca)), name  # wrong CA
+        assert not await answers(target, None), name  # plaintext
+        assert not await answers(target, pki.credentials(ca=pki.other_ca)), name  # wrong CA
