@@ -154,6 +154,8 @@ async def steady(
 
 def run_size(args: argparse.Namespace, size: int) -> dict[str, object]:
     """Everything measured at one size."""
+    from ingest_stream import key_file_for
+
     template, load_rate = ensure_template(args.postgres_url, size)
     pg = Postgres(args.postgres_url)
     out: dict[str, object] = {"children": size, "template": template}
@@ -163,6 +165,7 @@ def run_size(args: argparse.Namespace, size: int) -> dict[str, object]:
         suite = Suite(Path(tmp), pg)
         records_url = pg.new("records", template=template)
         suite.env["CONTACTPOINT_RECORDS_DATABASE_URL"] = sqlalchemy_url(records_url)
+        suite.env["CONTACTPOINT_RECORDS_DATA_KEY_FILE"] = str(key_file_for(template))
         try:
             suite.start()
             token = suite.practitioner_token()

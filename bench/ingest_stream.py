@@ -121,12 +121,23 @@ def feed(
     return first, stream_items
 
 
+def key_file_for(database: str) -> Path:
+    """The data key file a preloaded records database is sealed with (a copy of a template uses
+    its template's): kept beside the cached feeds, for as long as the database is."""
+    return Path(tempfile.gettempdir()) / f"cp_bench_keys_{database}.keys"
+
+
+def _database_name(url: str) -> str:
+    return url.rsplit("/", 1)[1].split("?")[0]
+
+
 def preload_records(url: str, items: Sequence[Item], batch: int = 1000) -> float:
     """Load `items` through records' ingestion function; records/s."""
     from contactpoint.platform import migrate
     from contactpoint.platform.db import Database
     from contactpoint.platform.logging import configure_logging
     from services.records import admin
+    from services.records.data_keys import open_file_vault
     from services.records.main import MIGRATIONS
     from services.records.matching import Matcher
     from services.records.preparing import Submission
@@ -134,6 +145,7 @@ def preload_records(url: str, items: Sequence[Item], batch: int = 1000) -> float
     configure_logging(level="warning", fmt="console")
     migrate.upgrade("records", MIGRATIONS, url)
     db = Database(url)
+    open_file_vault(db, key_file_for(_database_name(url)))
     matcher = Matcher()
     pending: dict[str, list[Submission]] = defaultdict(list)
     started = time.perf_counter()
@@ -184,6 +196,7 @@ def preload_by_truth(url: str, items: Sequence[Item], batch: int = 5000) -> floa
     from contactpoint.platform.logging import configure_logging
     from services.records import placement
     from services.records.children import archive_date
+    from services.records.data_keys import open_file_vault
     from services.records.main import MIGRATIONS
     from services.records.model import DEFAULT_LIMITS, ConcurrentChange, Outcome
     from services.records.preparing import Submission, prepare_batch
@@ -194,6 +207,7 @@ def preload_by_truth(url: str, items: Sequence[Item], batch: int = 5000) -> floa
     configure_logging(level="warning", fmt="console")
     migrate.upgrade("records", MIGRATIONS, url)
     db = Database(url)
+    index_key = open_file_vault(db, key_file_for(_database_name(url))).ring.index
     child_of: dict[int, str] = {}
     started = time.perf_counter()
     by_org: dict[str, list[tuple[int, Item]]] = defaultdict(list)
@@ -204,6 +218,7 @@ def preload_by_truth(url: str, items: Sequence[Item], batch: int = 5000) -> floa
         prepared = prepare_batch(
             organisation=organisation,
             submissions=[Submission(f"preload-{n}", item.record) for n, item in chunk],
+            index_key=index_key,
         )
         for _ in range(5):  # a new ContactPoint ID may collide with one already issued: new ones
             now = dt.datetime.now(dt.UTC)
@@ -351,7 +366,13 @@ async def drive(
 
 
 def run_suite(
-    records_url: str, identity_url: str, items: Sequence[Item], streams: int, batch: int, workdir: Path
+    records_url: str,
+    identity_url: str,
+    items: Sequence[Item],
+    streams: int,
+    batch: int,
+    workdir: Path,
+    key_file: Path,
 ) -> StreamResult:
     """The records service (and identity) as processes; the stream measured."""
     identity_port, records_port = free_port(), free_port()
@@ -361,6 +382,7 @@ def run_suite(
         "CONTACTPOINT_IDENTITY_LISTEN": f"127.0.0.1:{identity_port}",
         "CONTACTPOINT_IDENTITY_SIGNING_KEY_FILE": str(workdir / "identity.pem"),
         "CONTACTPOINT_RECORDS_DATABASE_URL": records_url,
+        "CONTACTPOINT_RECORDS_DATA_KEY_FILE": str(key_file),
         "CONTACTPOINT_RECORDS_LISTEN": f"127.0.0.1:{records_port}",
         "CONTACTPOINT_RECORDS_IDENTITY_TARGET": f"127.0.0.1:{identity_port}",
         "CONTACTPOINT_RECORDS_STREAM_BATCH_SIZE": str(batch),
@@ -558,6 +580,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result["preload_records"], result["stream_records"] = len(first), len(stream_items)
         if a.reuse_database:
             records_dsn = a.reuse_database
+            key_file = key_file_for(_database_name(records_dsn))
         elif a.template:
             with psycopg.connect(a.postgres_url, autocommit=True) as conn:
                 held = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (a.template,)).fetchone()
@@ -569,8 +592,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 result["preload_rate"] = round(load(sqlalchemy_url(template_url), first), 1)
                 result["preload_by_truth"] = a.preload_by_truth
             records_dsn = pg.new("records", template=a.template)
+            key_file = key_file_for(a.template)
         else:
             records_dsn = pg.new("records")
+            key_file = key_file_for(_database_name(records_dsn))
             if a.keep_database:
                 pg.created.remove(records_dsn.rsplit("/", 1)[1])
             load = preload_by_truth if a.preload_by_truth else preload_records
@@ -586,6 +611,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 a.streams,
                 a.batch,
                 Path(work),
+                key_file,
             )
         result["suite"] = asdict(suite)
         with psycopg.connect(records_dsn) as conn:

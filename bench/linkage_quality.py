@@ -80,16 +80,20 @@ class Ours:
 
 def run_ours(items: Sequence[SyntheticRecord], url: str, *, seed: int) -> Ours:
     """Every record through `admin.ingest` in arrival order, ≤ BATCH of one organisation at a time."""
+    from contactpoint.platform.vault import KeyRing, Vault
     from services.records import admin
     from services.records.main import MIGRATIONS
     from services.records.matching import Matcher
     from services.records.model import Outcome
     from services.records.preparing import Submission
+    from services.records.repository.sealing import bind
     from services.records.tables import review_tasks, source_records
 
     configure_logging(level="warning")  # one line per batch would drown the report
     migrate.upgrade("records", MIGRATIONS, url)
     db = Database(url)
+    # A throwaway database: a fresh key ring, bound as the service binds its own.
+    bind(db, Vault(KeyRing.new()))
     matcher = Matcher()
     labels = [f"rejected-{i}" for i in range(len(items))]
     outcomes: Counter[str] = Counter()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import random
 import socket
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -19,6 +21,7 @@ from contactpoint.platform.db import Database
 from contactpoint.platform.server import RunningServer
 from contactpoint.platform.service import Built, start_built
 from contactpoint.platform.tls import load_tls
+from contactpoint.platform.vault import Vault
 from services.identity import domain as identity_domain
 from services.identity.main import MIGRATIONS as IDENTITY_MIGRATIONS
 from services.identity.main import build as build_identity
@@ -47,6 +50,28 @@ def totp_sealer(database_url: str) -> Sealer:
     """The sealer of the identity service that uses `database_url` (or of a fresh key)."""
     path = _TOTP_KEYS.get(database_url)
     return Sealer.from_file(path) if path else Sealer(os.urandom(32))
+
+
+_KEYS_DIR = Path(tempfile.gettempdir()) / f"contactpoint-test-keys-{os.getpid()}"
+
+
+def records_key_file(database_url: str) -> Path:
+    """The data key file of the records database at `database_url`: one per database, so that a
+    test's replicas (and its direct reads) share the keys its service sealed with."""
+    name = hashlib.sha256(database_url.encode()).hexdigest()[:16]
+    return _KEYS_DIR / f"records-{name}.keys"
+
+
+def records_keys(database_url: str) -> dict[str, str]:
+    """Records' settings for the data keys of `database_url`."""
+    return {"data_key_file": str(records_key_file(database_url))}
+
+
+def bind_records_keys(db: Database) -> Vault:
+    """Bind the data keys of `db` (records' database) to it, as the service does on start-up."""
+    from services.records.data_keys import open_file_vault
+
+    return open_file_vault(db, records_key_file(db.url))
 
 
 @asynccontextmanager

@@ -45,6 +45,7 @@ def embedded_defaults(data_dir: Path, base_port: int = DEFAULT_BASE_PORT) -> dic
     env["CONTACTPOINT_IDENTITY_SIGNING_KEY_FILE"] = str(d / "keys" / "identity-signing.pem")
     env["CONTACTPOINT_AUDIT_SIGNING_KEY_FILE"] = str(d / "keys" / "audit-signing.pem")
     env["CONTACTPOINT_WITNESS_SIGNING_KEY_FILE"] = str(d / "keys" / "witness-signing.pem")
+    env["CONTACTPOINT_RECORDS_DATA_KEY_FILE"] = str(d / "keys" / "records-data.keys")
     env["CONTACTPOINT_AUDIT_WITNESS_TARGET"] = addr["witness"]
     for svc in ("records", "audit", "gateway"):
         env[f"CONTACTPOINT_{svc.upper()}_IDENTITY_TARGET"] = addr["identity"]

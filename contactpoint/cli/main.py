@@ -222,6 +222,53 @@ def records_train_matching(
         typer.echo(f"match model {report.model_id}, learnt from {report.pairs} pairs: {state}")
 
 
+@records.command("data-keys")
+def records_data_keys(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Show the data key ring: which key seals, and how many rows each key seals."""
+    from contactpoint.cli import recordsadmin
+
+    status = recordsadmin.data_keys_status(command_env(data_dir, "records"))
+    rows = {("clear" if k is None else str(k)): n for k, n in sorted(status.rows.items(), key=str)}
+    if as_json:
+        typer.echo(json.dumps({"sealing": status.newest, "keys": list(status.ring), "rows": rows}))
+    else:
+        typer.echo(f"keys {', '.join(map(str, status.ring))}; key {status.newest} seals")
+        for key, n in rows.items():
+            typer.echo(f"  {key}: {n} rows")
+
+
+@records.command("rotate-data-key")
+def records_rotate_data_key(
+    standby: Annotated[
+        bool,
+        typer.Option("--standby", help="Add the key for opening only, to be put to use by a later rotation."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Add a new seal key to the data key file. Running replicas pick it up and re-seal older rows
+    in the background (CONTACTPOINT_RECORDS_RESEAL_INTERVAL_SECONDS)."""
+    from contactpoint.cli import recordsadmin
+
+    key_id = recordsadmin.rotate_data_key(command_env(data_dir, "records"), standby=standby)
+    typer.echo(json.dumps({"key": key_id, "standby": standby}) if as_json else f"data key {key_id} added")
+
+
+@records.command("retire-data-key")
+def records_retire_data_key(
+    key_id: Annotated[int, typer.Argument(min=1, help="The seal key to drop.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Drop a seal key from the data key file once no row is sealed with it."""
+    from contactpoint.cli import recordsadmin
+
+    recordsadmin.retire_data_key(command_env(data_dir, "records"), key_id)
+    typer.echo(f"data key {key_id} retired")
+
+
 @audit.command("verify")
 def audit_verify(
     as_json: Annotated[bool, typer.Option("--json")] = False,

@@ -11,17 +11,18 @@ from pydantic import ValidationError
 
 from contactpoint.platform import migrate
 from contactpoint.platform.db import Database
-from contactpoint.platform.settings import load_settings
+from contactpoint.platform.settings import ConfigurationError, load_settings
 
 if TYPE_CHECKING:
     from services.records.admin import TrainReport
+    from services.records.data_keys import KeyStatus
     from services.records.lifecycle import LifecycleReport
+    from services.records.settings import RecordsSettings
 
 T = TypeVar("T")
 
 
-def _with_records_db(env: Mapping[str, str], fn: Callable[[Database], T]) -> T:
-    from services.records.main import MIGRATIONS
+def _records_settings(env: Mapping[str, str]) -> RecordsSettings:
     from services.records.settings import RecordsSettings
 
     try:
@@ -32,8 +33,21 @@ def _with_records_db(env: Mapping[str, str], fn: Callable[[Database], T]) -> T:
         )
         typer.echo(f"contactpoint: bad records configuration: {problems}", err=True)
         raise typer.Exit(2) from None
+    return settings
+
+
+def _with_records_db(env: Mapping[str, str], fn: Callable[[Database], T]) -> T:
+    from services.records.main import MIGRATIONS
+
+    settings = _records_settings(env)
     migrate.upgrade("records", MIGRATIONS, settings.database_url)
-    db = Database(settings.database_url)
+    from services.records import admin
+
+    try:
+        db = admin.open_database(settings)
+    except ConfigurationError as exc:
+        typer.echo(f"contactpoint: {exc}", err=True)
+        raise typer.Exit(2) from None
     try:
         return fn(db)
     finally:
@@ -60,3 +74,38 @@ def train(env: Mapping[str, str], *, iterations: int, sample: int, activate: boo
     return _with_records_db(
         env, lambda db: admin.train_matching(db, iterations=iterations, sample=sample, activate=activate)
     )
+
+
+def data_keys_status(env: Mapping[str, str]) -> KeyStatus:
+    """`records data-keys`: the key ring, and how many rows each key seals."""
+    from services.records import admin
+
+    return _with_records_db(env, admin.data_key_status)
+
+
+def rotate_data_key(env: Mapping[str, str], *, standby: bool) -> int:
+    """`records rotate-data-key`: a new seal key in the key file; its id."""
+    from services.records import admin
+
+    settings = _records_settings(env)
+    try:
+        return admin.rotate_data_key(settings, standby=standby)
+    except ConfigurationError as exc:
+        typer.echo(f"contactpoint: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def retire_data_key(env: Mapping[str, str], key_id: int) -> None:
+    """`records retire-data-key ID`: drop a seal key no row is sealed with any more."""
+    from services.records import admin
+
+    settings = _records_settings(env)
+
+    def retire(db: Database) -> None:
+        try:
+            admin.retire_data_key(db, settings, key_id)
+        except ConfigurationError as exc:
+            typer.echo(f"contactpoint: {exc}", err=True)
+            raise typer.Exit(1) from None
+
+    _with_records_db(env, retire)

@@ -19,10 +19,9 @@ from pydantic import ValidationError
 
 from contactpoint.cli.synthetic import SyntheticRecord, synthetic_feed
 from contactpoint.platform import migrate
-from contactpoint.platform.db import Database
 from contactpoint.platform.errors import ContactPointError
 from contactpoint.platform.logging import configure_logging
-from contactpoint.platform.settings import load_settings
+from contactpoint.platform.settings import ConfigurationError, load_settings
 
 BATCH = 200
 
@@ -80,7 +79,11 @@ def seed(env: Mapping[str, str], *, children: int, seed_value: int, truth: Path 
         raise typer.Exit(2) from None
     configure_logging(level="warning", fmt=settings.log_format)  # one line per batch would drown the report
     migrate.upgrade("records", MIGRATIONS, settings.database_url)
-    db = Database(settings.database_url)
+    try:
+        db = admin.open_database(settings)
+    except ConfigurationError as exc:
+        typer.echo(f"contactpoint seed: {exc}", err=True)
+        raise typer.Exit(2) from None
     limits = AgeLimits(settings.max_age_years, settings.extended_max_age_years)
     matcher = admin.current_matcher(db, admin.configured_matcher(settings))
     today = datetime.now(UTC).date()

@@ -35,6 +35,22 @@ def load_or_create_secret_file(path: Path, make: Callable[[], bytes]) -> bytes:
     return path.read_bytes()
 
 
+def write_secret_file(path: Path, data: bytes) -> None:
+    """Replace `path` atomically with `data` (mode 0600): a reader sees the old or the new file,
+    never half of one."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _new_signing_pem() -> bytes:
     return Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()

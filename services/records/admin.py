@@ -10,15 +10,43 @@ from dataclasses import dataclass, replace
 
 from contactpoint.platform.db import Database, TransactionConflict
 from contactpoint.platform.errors import ContactPointError
-from services.records import ingestion, lifecycle, preparing
+from services.records import data_keys, ingestion, lifecycle, preparing
 from services.records.linkage import Model, Thresholds
 from services.records.matching import Matcher
 from services.records.model import DEFAULT_LIMITS, AgeLimits, ConcurrentChange, Submitted
 from services.records.repository import lifecycle as lifecycle_repo
+from services.records.repository.sealing import vault_for
 from services.records.settings import RecordsSettings
 from services.records.training import estimate_from_registry
 
 ATTEMPTS = 3
+
+
+def open_database(settings: RecordsSettings) -> Database:
+    """Records' database for a command, its data keys checked and bound (as the service does on
+    start-up; rows still in the clear are sealed first)."""
+    db = Database(settings.database_url)
+    try:
+        data_keys.seal_clear_rows(db, data_keys.open_vault(db, settings))
+    except BaseException:
+        db.dispose()
+        raise
+    return db
+
+
+def data_key_status(db: Database) -> data_keys.KeyStatus:
+    """Which data keys the ring holds and how many rows each seals (`records data-keys`)."""
+    return data_keys.key_status(db, vault_for(db).ring)
+
+
+def rotate_data_key(settings: RecordsSettings, *, standby: bool = False) -> int:
+    """A new seal key in the key file (`records rotate-data-key`); its id."""
+    return data_keys.rotate(settings, standby=standby)
+
+
+def retire_data_key(db: Database, settings: RecordsSettings, key_id: int) -> None:
+    """Drop a seal key that no row is sealed with (`records retire-data-key`)."""
+    data_keys.retire(db, settings, key_id)
 
 
 def configured_matcher(settings: RecordsSettings) -> Matcher:
@@ -89,7 +117,9 @@ def ingest(
     limits: AgeLimits = DEFAULT_LIMITS,
 ) -> list[Submitted | ContactPointError]:
     """Submit a batch through the one ingestion path (as StreamSourceRecords does)."""
-    batch = preparing.prepare_batch(organisation=organisation, submissions=submissions, limits=limits)
+    batch = preparing.prepare_batch(
+        organisation=organisation, submissions=submissions, index_key=vault_for(db).ring.index, limits=limits
+    )
     return store(db, batch, matcher=matcher, limits=limits)
 
 

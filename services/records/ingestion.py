@@ -36,6 +36,7 @@ from services.records.repository import children as child_repo
 from services.records.repository import sources as source_repo
 from services.records.repository import submissions as submission_repo
 from services.records.repository.rows import SourceKey
+from services.records.repository.sealing import vault_of
 from services.records.validation import text_problem
 
 log = get_logger(__name__)
@@ -88,7 +89,13 @@ def submit_many(
     """Submit several records in one transaction; the answers in the same order (an error in the
     slot of a rejected record). ConcurrentChange when another transaction won a race on a key:
     the caller retries the whole batch."""
-    batch = prepare_batch(organisation=organisation, submissions=submissions, limits=limits, now=now)
+    batch = prepare_batch(
+        organisation=organisation,
+        submissions=submissions,
+        index_key=vault_of(conn).ring.index,
+        limits=limits,
+        now=now,
+    )
     return store_batch(conn, batch, matcher=matcher, limits=limits)
 
 

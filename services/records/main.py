@@ -17,7 +17,7 @@ from contactpoint.platform.service import Built, run_service
 from contactpoint.platform.settings import load_settings
 from contactpoint.platform.tls import load_tls
 from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
-from services.records import admin
+from services.records import admin, data_keys
 from services.records.children import today_utc
 from services.records.servicer import ACCESS, DESCRIPTOR, RecordsServicer
 from services.records.settings import RecordsSettings
@@ -46,6 +46,13 @@ async def build(settings: RecordsSettings) -> Built:
     """The records service, assembled from its settings: it also runs the lifecycle rules on a
     schedule and picks up a re-estimated match model when one is stored."""
     db = Database(settings.database_url)
+    try:
+        # A missing or wrong data key stops the service here, before it serves anything.
+        vault = await asyncio.to_thread(data_keys.open_vault, db, settings)
+        await asyncio.to_thread(data_keys.seal_clear_rows, db, vault)
+    except BaseException:
+        db.dispose()
+        raise
     tls = load_tls(settings).channel_credentials()
     identity = open_channel(settings.identity_target, tls)
     token = ServiceToken(identity, *settings.machine_credentials())
@@ -56,7 +63,7 @@ async def build(settings: RecordsSettings) -> Built:
         audit_channel = open_channel(settings.audit_target, tls)
         channels.append(audit_channel)
         audit = AuditWriter(audit_channel, token)
-    servicer = RecordsServicer(db=db, settings=settings, audit=audit, verifier=verifier)
+    servicer = RecordsServicer(db=db, settings=settings, audit=audit, verifier=verifier, vault=vault)
     spec = ServiceSpec(
         servicer,
         pb_grpc.add_RecordsServiceServicer_to_server,
@@ -73,9 +80,13 @@ async def build(settings: RecordsSettings) -> Built:
         if report.archived or report.purged:
             log.info("records.lifecycle", archived=report.archived, purged=report.purged)
 
+    async def reseal() -> None:
+        await asyncio.to_thread(data_keys.reseal, db, vault)
+
     jobs = [
         _every(settings.model_refresh_seconds, "match-model", refresh_model),
         _every(settings.lifecycle_interval_seconds, "lifecycle", lifecycle),
+        _every(settings.reseal_interval_seconds, "reseal", reseal),
     ]
 
     async def close() -> None:

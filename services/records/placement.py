@@ -101,7 +101,8 @@ class Batch:
     replaced: list[source_repo.NewSource] = field(default_factory=list)
 
 
-def prepare(organisation: str, normal: pb.SourceRecord) -> Prepared:
+def prepare(organisation: str, normal: pb.SourceRecord, index_key: bytes) -> Prepared:
+    """A valid record with its features and blocking keys (keyed with the data keys' index key)."""
     features = features_of(normal)
     blocking = sorted(set(blocking_keys(features)))
     return Prepared(
@@ -109,7 +110,7 @@ def prepare(organisation: str, normal: pb.SourceRecord) -> Prepared:
         key=SourceKey(organisation, normal.source_system, normal.source_record_id),
         features=features,
         blocking=blocking,
-        blocking_hashes={k: key_hash(k) for k in blocking},
+        blocking_hashes={k: key_hash(k, index_key) for k in blocking},
         content_hash=content_hash(normal),
         as_of=normal.as_of.ToDatetime(dt.UTC) if normal.HasField("as_of") else None,
     )

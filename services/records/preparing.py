@@ -42,10 +42,12 @@ def prepare_batch(
     *,
     organisation: str,
     submissions: Sequence[Submission],
+    index_key: bytes,
     limits: AgeLimits = DEFAULT_LIMITS,
     now: dt.datetime | None = None,
 ) -> PreparedBatch:
-    """Check, normalise and key every record of a batch (no I/O)."""
+    """Check, normalise and key every record of a batch (no I/O); `index_key` keys the blocking
+    keys (`Vault.ring.index`)."""
     if not organisation:
         raise PermissionDenied("the caller belongs to no organisation")
     now = now or dt.datetime.now(dt.UTC)
@@ -54,7 +56,7 @@ def prepare_batch(
     for s in submissions:
         normal, problems = checked_record(s.record, now=now, limits=limits)
         violations.append(problems)
-        prepared.append(placement.prepare(organisation, normal) if normal is not None else None)
+        prepared.append(placement.prepare(organisation, normal, index_key) if normal is not None else None)
     return PreparedBatch(
         organisation=organisation,
         submissions=submissions,
@@ -71,6 +73,7 @@ def prepare_serialised(
     organisation: str,
     request_ids: Sequence[str],
     records: Sequence[bytes],
+    index_key: bytes,
     limits: AgeLimits,
     now: dt.datetime,
 ) -> PreparedBatch:
@@ -80,7 +83,9 @@ def prepare_serialised(
         Submission(rid, pb.SourceRecord.FromString(data))
         for rid, data in zip(request_ids, records, strict=True)
     ]
-    batch = prepare_batch(organisation=organisation, submissions=submissions, limits=limits, now=now)
+    batch = prepare_batch(
+        organisation=organisation, submissions=submissions, index_key=index_key, limits=limits, now=now
+    )
     return dataclasses.replace(batch, submissions=())
 
 

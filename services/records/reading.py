@@ -18,10 +18,12 @@ from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.errors import FieldViolation, InvalidArgument, NotFound
 from contactpoint.platform.ids import contactpoint_id_problem
 from contactpoint.platform.statements import Statements
+from contactpoint.platform.vault import Vault
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records.children import composed_from, today_utc
 from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.repository.rows import ChildRow, aware, utc
+from services.records.repository.sealing import source_context
 from services.records.tables import MERGED
 
 CHILD_WITH_SOURCES = text(
@@ -56,20 +58,22 @@ def _order(r: Any) -> tuple[dt.datetime, dt.datetime, str]:
     return (aware(r.as_of) or stored, stored, str(r.source_id))
 
 
-def _sources(rows: Sequence[Any]) -> list[pb.SourceRecord]:
-    """The source records of the joined rows, oldest first (as `children.in_order` orders them)."""
+def _sources(rows: Sequence[Any], vault: Vault) -> list[pb.SourceRecord]:
+    """The source records of the joined rows, opened, oldest first (as `children.in_order` orders
+    them)."""
     held = [r for r in rows if r.source_id is not None]
     held.sort(key=_order)
     out = []
     for r in held:
         record = pb.SourceRecord()
-        record.ParseFromString(bytes(r.record))
+        record.ParseFromString(vault.open(r.record, source_context(r.source_id, "record")))
         out.append(record)
     return out
 
 
 async def get_child(
     store: Statements,
+    vault: Vault,
     *,
     contactpoint_id: str,
     limits: AgeLimits = DEFAULT_LIMITS,
@@ -85,7 +89,7 @@ async def get_child(
     row = ChildRow.of(rows[0])  # the child's columns keep their names in the statement
     if row.status == MERGED:
         raise Merged(contactpoint_id)
-    child = composed_from(row, _sources(rows), limits=limits, today=today or today_utc())
+    child = composed_from(row, _sources(rows, vault), limits=limits, today=today or today_utc())
     if child is None:
         raise NotFound("no child has this ContactPoint ID")
     return child

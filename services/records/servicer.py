@@ -24,6 +24,7 @@ from contactpoint.platform.errors import ContactPointError, Internal, Unavailabl
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.statements import Statements
 from contactpoint.platform.types import Context
+from contactpoint.platform.vault import Vault
 from contactpoint.platform.workers import ProcessWorkers, WorkerCrashed
 from contactpoint.records.v1 import records_service_pb2 as pb
 from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
@@ -81,11 +82,16 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
         settings: RecordsSettings,
         audit: AuditWriter | None,
         verifier: TokenVerifier,
+        vault: Vault,
     ) -> None:
         super().__init__(
             db=db, limits=AgeLimits(settings.max_age_years, settings.extended_max_age_years), audit=audit
         )
         self._verifier = verifier
+        # Seals and opens what is stored (bound to `db` by `sealing.open_vault`); its index key
+        # keys the blocking keys that incoming records are filed under.
+        self._vault = vault
+        self._index_key = vault.ring.index
         # GetChildRecord's statement, on the event loop (`reading`).
         self.store = Statements(db)
         self.matcher = admin.configured_matcher(settings)
@@ -97,7 +103,7 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
     ) -> preparing.PreparedBatch:
         submissions = [preparing.Submission(r.request_id, r.record) for r in batch]
         return preparing.prepare_batch(
-            organisation=organisation, submissions=submissions, limits=self._limits
+            organisation=organisation, submissions=submissions, index_key=self._index_key, limits=self._limits
         )
 
     async def _prepare_stream(
@@ -112,6 +118,7 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
                 organisation=organisation,
                 request_ids=[r.request_id for r in batch],
                 records=[r.record.SerializeToString() for r in batch],
+                index_key=self._index_key,
                 limits=self._limits,
                 now=dt.datetime.now(dt.UTC),
             )
@@ -151,7 +158,10 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
     def _one(self, organisation: str, submission: preparing.Submission) -> Result:
         try:
             prepared = preparing.prepare_batch(
-                organisation=organisation, submissions=[submission], limits=self._limits
+                organisation=organisation,
+                submissions=[submission],
+                index_key=self._index_key,
+                limits=self._limits,
             )
             return self._store(prepared)[0]
         except ContactPointError as exc:
@@ -227,7 +237,7 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
     ) -> pb.GetChildRecordResponse:
         try:
             child = await reading.get_child(
-                self.store, contactpoint_id=request.contactpoint_id, limits=self._limits
+                self.store, self._vault, contactpoint_id=request.contactpoint_id, limits=self._limits
             )
         except reading.Merged:  # a retired id: the general path follows the merge
             child = await self._db.read(

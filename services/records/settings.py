@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from contactpoint.platform.settings import DatabaseSettings, VerifyingSettings
@@ -51,6 +53,21 @@ class RecordsSettings(VerifyingSettings, DatabaseSettings):
         "beside the matching (0: the service's own threads)",
     )
     audit_target: str = Field(default="", description="host:port of the audit service (data managers' calls)")
+    data_key_file: Path | None = Field(
+        default=None,
+        description="the data keys that seal children's personal data at rest (created, 0600, while "
+        "the database holds no sealed data; rotated with `contactpoint records rotate-data-key`)",
+    )
+    data_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description="the data keys' text, instead of DATA_KEY_FILE (a container's secret)",
+    )
+    reseal_interval_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=86400,
+        description="how often to re-read the data key file and re-seal what an older key sealed",
+    )
 
     @model_validator(mode="after")
     def _thresholds_in_order(self) -> RecordsSettings:

@@ -22,7 +22,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    Text,
     UniqueConstraint,
 )
 
@@ -62,10 +61,13 @@ source_records = Table(
     Column("source_system", String(64), nullable=False),
     Column("source_record_id", String(128), nullable=False),
     Column("contactpoint_id", String(12), ForeignKey("children.contactpoint_id"), nullable=False, index=True),
-    # The validated, normalised SourceRecord, serialised (protobuf binary).
+    # The validated, normalised SourceRecord, serialised (protobuf binary), sealed.
     Column("record", LargeBinary, nullable=False),
-    # What matching compares (linkage.Features as JSON).
-    Column("features", Text, nullable=False),
+    # What matching compares (linkage.Features as JSON), sealed.
+    Column("features", LargeBinary, nullable=False),
+    # The data key `record` and `features` are sealed with (NULL: held from before sealing, until
+    # the service seals it on start-up).
+    Column("sealed_with", Integer, index=True),
     # The blocking keys filed for it (8-byte hashes, repository/writes.pack_hashes): what to
     # delete when it changes, so the keys need no index by source record.
     Column("blocking", LargeBinary, nullable=False),
@@ -117,21 +119,33 @@ key_changes = Table(
 )
 
 # One row per name (current first, then former names) of every active source record: FindChild.
+# Nothing here is in the clear: the date of birth, and the date of birth with the family name or
+# the postcode, are looked up by keyed hash (platform/vault.py); the names FindChild compares are
+# sealed.
 match_keys = Table(
     "match_keys",
     metadata,
     Column("source_id", String(32), ForeignKey("source_records.id"), primary_key=True),
     Column("position", Integer, primary_key=True),
     Column("contactpoint_id", String(12), ForeignKey("children.contactpoint_id"), nullable=False, index=True),
-    Column("family_key", String(128), nullable=False),
-    # The given names' keys, space separated, in order.
-    Column("given_keys", String(512), nullable=False),
-    Column("date_of_birth", Date, nullable=False),
-    Column("postcode_key", String(8), nullable=False),
+    Column("dob_hash", BigInteger, nullable=False, index=True),
+    Column("family_hash", BigInteger, nullable=False, index=True),
+    Column("postcode_hash", BigInteger, nullable=False, index=True),
     Column("gender", Integer, nullable=False),
+    # Sealed: the family name's key and the given names' keys (repository/search.py).
+    Column("names", LargeBinary, nullable=False),
+    Column("sealed_with", Integer, nullable=False, index=True),
 )
-Index("ix_match_keys_dob_family", match_keys.c.date_of_birth, match_keys.c.family_key)
-Index("ix_match_keys_dob_postcode", match_keys.c.date_of_birth, match_keys.c.postcode_key)
+
+# The data keys this database has seen, each with a check value: a wrong key file is caught on
+# start-up, not by the first read. Key 0 is the index key; 1, 2, ... the seal keys.
+data_keys = Table(
+    "data_keys",
+    metadata,
+    Column("key_id", Integer, primary_key=True, autoincrement=False),
+    Column("check_value", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
 
 # Idempotency: the first answer to each (organisation, request_id).
 submissions = Table(
@@ -202,7 +216,9 @@ match_models = Table(
     "match_models",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("model", Text, nullable=False),
+    # linkage.MatchModel as JSON (it holds name frequencies), sealed.
+    Column("model", LargeBinary, nullable=False),
+    Column("sealed_with", Integer),
     Column("pairs", Integer, nullable=False),
     # Used by matching only once activated: a model trained on siblings can over-link.
     Column("active", Boolean, nullable=False),

@@ -46,6 +46,7 @@ from tests.harness import (
     free_port,
     identity_settings,
     platform_account,
+    records_keys,
     running_identity,
     running_service,
 )
@@ -130,7 +131,12 @@ async def _world(
             RECORDS_MIGRATIONS,
             build_records,
             RecordsSettings.model_validate(
-                {**common, "database_url": records_url, **platform_account(identity_url, "records")}
+                {
+                    **common,
+                    "database_url": records_url,
+                    **records_keys(records_url),
+                    **platform_account(identity_url, "records"),
+                }
             ),
         )
     )

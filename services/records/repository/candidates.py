@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, INTEGER
 from contactpoint.platform.db import dialect_of
 from services.records.repository import key_changes
 from services.records.repository.rows import CandidateRow, SourceKey
+from services.records.repository.sealing import source_context, vault_of
 from services.records.repository.writes import one_of
 from services.records.tables import ACTIVE, blocking_keys, children, source_records
 
@@ -110,12 +111,13 @@ def candidates_of(conn: Connection, source_ids: Collection[str]) -> dict[str, Ca
         .join(children, children.c.contactpoint_id == source_records.c.contactpoint_id)
         .where(one_of(conn, source_records.c.id, source_ids), children.c.status == ACTIVE)
     )
+    vault = vault_of(conn)
     return {
         r.id: CandidateRow(
             source_id=r.id,
             contactpoint_id=r.contactpoint_id,
             source=SourceKey(r.organisation, r.source_system, r.source_record_id),
-            features=r.features,
+            features=vault.open_text(r.features, source_context(r.id, "features")),
             shielded=bool(r.shielded or r.provisional_shield),
         )
         for r in conn.execute(query).all()
@@ -128,7 +130,7 @@ def blocked_pairs(conn: Connection, *, limit: int) -> list[tuple[str, str]]:
     a, b = blocking_keys.alias("a"), blocking_keys.alias("b")
     sa, sb = source_records.alias("sa"), source_records.alias("sb")
     query = (
-        select(sa.c.features, sb.c.features)
+        select(sa.c.id, sa.c.features, sb.c.id.label("id_b"), sb.c.features.label("features_b"))
         .select_from(a)
         .join(b, (a.c.key == b.c.key) & (a.c.source_id < b.c.source_id))
         .join(sa, sa.c.id == a.c.source_id)
@@ -136,10 +138,22 @@ def blocked_pairs(conn: Connection, *, limit: int) -> list[tuple[str, str]]:
         .distinct()
         .limit(limit)
     )
-    return [(str(x), str(y)) for x, y in conn.execute(query).all()]
+    vault = vault_of(conn)
+    return [
+        (
+            vault.open_text(r.features, source_context(r.id, "features")),
+            vault.open_text(r.features_b, source_context(r.id_b, "features")),
+        )
+        for r in conn.execute(query).all()
+    ]
 
 
 def sample_features(conn: Connection, *, limit: int) -> list[str]:
     """Features of up to `limit` active source records (for name frequencies and random pairs)."""
-    query = select(source_records.c.features).where(source_records.c.withdrawn.is_(False)).limit(limit)
-    return [str(r.features) for r in conn.execute(query).all()]
+    query = (
+        select(source_records.c.id, source_records.c.features)
+        .where(source_records.c.withdrawn.is_(False))
+        .limit(limit)
+    )
+    vault = vault_of(conn)
+    return [vault.open_text(r.features, source_context(r.id, "features")) for r in conn.execute(query).all()]

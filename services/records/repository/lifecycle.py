@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy import Connection, insert, select, update
 
+from services.records.repository.sealing import MODEL_CONTEXT, vault_of
 from services.records.tables import ACTIVE, ARCHIVED, PURGED, children, match_models
 
 
@@ -69,7 +70,9 @@ def latest_model(conn: Connection) -> tuple[int, str] | None:
         .order_by(match_models.c.id.desc())
         .limit(1)
     ).first()
-    return (int(row.id), str(row.model)) if row is not None else None
+    if row is None:
+        return None
+    return int(row.id), vault_of(conn).open_text(row.model, MODEL_CONTEXT)
 
 
 def latest_model_id(conn: Connection) -> int:
@@ -82,9 +85,17 @@ def latest_model_id(conn: Connection) -> int:
 
 
 def insert_model(conn: Connection, model: str, *, pairs: int, active: bool, now: dt.datetime) -> int:
-    """Store a re-estimated match model; an active one is used from the next refresh on."""
+    """Store a re-estimated match model (sealed: it holds name frequencies); an active one is
+    used from the next refresh on."""
+    vault = vault_of(conn)
     result = conn.execute(
-        insert(match_models).values(model=model, pairs=pairs, active=active, created_at=now)
+        insert(match_models).values(
+            model=vault.seal_text(model, MODEL_CONTEXT),
+            sealed_with=vault.newest,
+            pairs=pairs,
+            active=active,
+            created_at=now,
+        )
     )
     key = result.inserted_primary_key
     assert key is not None

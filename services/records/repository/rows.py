@@ -6,6 +6,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from contactpoint.platform.vault import Vault
+from services.records.repository.sealing import source_context
+
 
 def aware(value: dt.datetime | None) -> dt.datetime | None:
     """SQLite hands back naive datetimes; everything we store is UTC."""
@@ -68,7 +71,7 @@ class SourceKey:
 
 @dataclass(frozen=True, slots=True)
 class SourceRow:
-    """One source record as stored."""
+    """One source record as stored, opened."""
 
     id: str
     key: SourceKey
@@ -86,13 +89,14 @@ class SourceRow:
         return (self.as_of or self.updated_at, self.updated_at, self.id)
 
     @classmethod
-    def of(cls, row: Any) -> SourceRow:
+    def of(cls, row: Any, vault: Vault) -> SourceRow:
+        """A stored row, its record and features opened."""
         return cls(
             id=row.id,
             key=SourceKey(row.organisation, row.source_system, row.source_record_id),
             contactpoint_id=row.contactpoint_id,
-            record=bytes(row.record),
-            features=row.features,
+            record=vault.open(row.record, source_context(row.id, "record")),
+            features=vault.open_text(row.features, source_context(row.id, "features")),
             content_hash=row.content_hash,
             as_of=aware(row.as_of),
             withdrawn=bool(row.withdrawn),

@@ -1,4 +1,5 @@
-"""FindChild's query: name keys of active children born on one day."""
+"""FindChild's query: name keys of active children born on one day, looked up by keyed hash and
+opened (nothing FindChild compares is stored in the clear)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
+from services.records.repository.sealing import names_context, vault_of
+from services.records.repository.sources import dob_hash, family_hash, postcode_hash
 from services.records.tables import ACTIVE, children, match_keys
 
 
@@ -17,7 +20,6 @@ class NameRow:
     contactpoint_id: str
     family_key: str
     given_keys: str
-    postcode_key: str
     gender: int
 
 
@@ -31,24 +33,29 @@ def names_born_on(
 ) -> list[NameRow]:
     """Name keys of active children born on `date_of_birth`, narrowed by an exact family name key
     and postcode key when given. With `exclude_shielded`, children shown shielded are left out."""
+    vault = vault_of(conn)
     query = (
         select(
+            match_keys.c.source_id,
+            match_keys.c.position,
             match_keys.c.contactpoint_id,
-            match_keys.c.family_key,
-            match_keys.c.given_keys,
-            match_keys.c.postcode_key,
+            match_keys.c.names,
             match_keys.c.gender,
         )
         .join(children, children.c.contactpoint_id == match_keys.c.contactpoint_id)
-        .where(match_keys.c.date_of_birth == date_of_birth, children.c.status == ACTIVE)
+        .where(children.c.status == ACTIVE)
     )
+    # Each narrowing hash has the date of birth in it: one indexed lookup, the narrowest there is.
     if family_key is not None:
-        query = query.where(match_keys.c.family_key == family_key)
+        query = query.where(match_keys.c.family_hash == family_hash(vault, date_of_birth, family_key))
     if postcode_key is not None:
-        query = query.where(match_keys.c.postcode_key == postcode_key)
+        query = query.where(match_keys.c.postcode_hash == postcode_hash(vault, date_of_birth, postcode_key))
+    if family_key is None and postcode_key is None:
+        query = query.where(match_keys.c.dob_hash == dob_hash(vault, date_of_birth))
     if exclude_shielded:
         query = query.where(children.c.shielded.is_(False), children.c.provisional_shield.is_(False))
-    return [
-        NameRow(r.contactpoint_id, r.family_key, r.given_keys, r.postcode_key, r.gender)
-        for r in conn.execute(query).all()
-    ]
+    rows: list[NameRow] = []
+    for r in conn.execute(query).all():
+        family, given = vault.open_text(r.names, names_context(r.source_id, r.position)).split("\x1f")
+        rows.append(NameRow(r.contactpoint_id, family, given, r.gender))
+    return rows

@@ -10,8 +10,10 @@ from sqlalchemy import Connection, Text, bindparam, delete, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from contactpoint.platform.db import dialect_of
+from contactpoint.platform.vault import Vault
 from services.records.repository import key_changes
 from services.records.repository.rows import SourceKey, SourceRow
+from services.records.repository.sealing import names_context, source_context, vault_of
 from services.records.repository.writes import insert_rows, one_of, pack_hashes, unpack_hashes
 from services.records.tables import blocking_keys, match_keys, source_records
 
@@ -82,11 +84,13 @@ def sources_by_key(conn: Connection, keys: Collection[SourceKey]) -> dict[Source
             & (source_records.c.source_system == names.c.source_system)
             & (source_records.c.source_record_id == names.c.source_record_id),
         )
-        return {row.key: row for row in (SourceRow.of(r) for r in conn.execute(query).all())}
+        vault = vault_of(conn)
+        return {row.key: row for row in (SourceRow.of(r, vault) for r in conn.execute(query).all())}
     by_system: dict[tuple[str, str], set[str]] = {}
     for k in keys:
         by_system.setdefault((k.organisation, k.source_system), set()).add(k.source_record_id)
     rows: list[SourceRow] = []
+    vault = vault_of(conn)
     # SQLite: one query per system (a batch is one organisation's, from a few systems).
     for (organisation, system), ids in sorted(by_system.items()):
         query = select(*_ROW).where(
@@ -94,7 +98,7 @@ def sources_by_key(conn: Connection, keys: Collection[SourceKey]) -> dict[Source
             source_records.c.source_system == system,
             one_of(conn, source_records.c.source_record_id, ids),
         )
-        rows += [SourceRow.of(r) for r in conn.execute(query).all()]
+        rows += [SourceRow.of(r, vault) for r in conn.execute(query).all()]
     return {r.key: r for r in rows}
 
 
@@ -106,6 +110,7 @@ _SOURCE_COLUMNS = (
     "contactpoint_id",
     "record",
     "features",
+    "sealed_with",
     "blocking",
     "content_hash",
     "as_of",
@@ -120,16 +125,45 @@ _NAME_COLUMNS = (
     "source_id",
     "contactpoint_id",
     "position",
-    "family_key",
-    "given_keys",
-    "date_of_birth",
-    "postcode_key",
+    "dob_hash",
+    "family_hash",
+    "postcode_hash",
     "gender",
+    "names",
+    "sealed_with",
 )
 
 
+def dob_hash(vault: Vault, date_of_birth: dt.date) -> int:
+    """How FindChild looks up a date of birth."""
+    return vault.hash64(b"find-dob:" + date_of_birth.isoformat().encode())
+
+
+def family_hash(vault: Vault, date_of_birth: dt.date, family_key: str) -> int:
+    """How FindChild looks up a family name's key with a date of birth."""
+    return vault.hash64(f"find-family:{date_of_birth.isoformat()}:{family_key}".encode())
+
+
+def postcode_hash(vault: Vault, date_of_birth: dt.date, postcode_key: str) -> int:
+    """How FindChild looks up a postcode's key with a date of birth."""
+    return vault.hash64(f"find-postcode:{date_of_birth.isoformat()}:{postcode_key}".encode())
+
+
+def seal_names(vault: Vault, source_id: str, name: MatchKeyRow) -> bytes:
+    """The names FindChild compares, sealed (opened by `search.open_names`)."""
+    return vault.seal_text(f"{name.family_key}\x1f{name.given_keys}", names_context(source_id, name.position))
+
+
+def _sealed(vault: Vault, r: NewSource) -> tuple[bytes, bytes]:
+    return (
+        vault.seal(r.record, source_context(r.id, "record")),
+        vault.seal_text(r.features, source_context(r.id, "features")),
+    )
+
+
 def insert_sources(conn: Connection, rows: Sequence[NewSource], *, now: dt.datetime) -> None:
-    """Store new source records with their blocking and name keys."""
+    """Store new source records (sealed) with their blocking and name keys."""
+    vault = vault_of(conn)
     insert_rows(
         conn,
         source_records,
@@ -141,8 +175,8 @@ def insert_sources(conn: Connection, rows: Sequence[NewSource], *, now: dt.datet
                 r.key.source_system,
                 r.key.source_record_id,
                 r.contactpoint_id,
-                r.record,
-                r.features,
+                *_sealed(vault, r),
+                vault.newest,
                 pack_hashes(r.blocking_hashes),
                 r.content_hash,
                 r.as_of,
@@ -156,11 +190,13 @@ def insert_sources(conn: Connection, rows: Sequence[NewSource], *, now: dt.datet
             for r in rows
         ],
     )
-    _insert_keys(conn, rows)
+    insert_keys(conn, rows)
 
 
-def _insert_keys(conn: Connection, rows: Sequence[NewSource]) -> None:
-    """Blocking and name keys of new or replaced source records: a dozen rows per record."""
+def insert_keys(conn: Connection, rows: Sequence[NewSource]) -> None:
+    """Blocking and name keys of new or replaced source records: a dozen rows per record. The
+    blocking keys arrive keyed (`writes.key_hash`); the name keys are keyed and sealed here."""
+    vault = vault_of(conn)
     keys = [(h, r.id) for r in rows for h in r.blocking_hashes]
     insert_rows(conn, blocking_keys, ("key", "source_id"), keys)
     key_changes.note(conn, [h for h, _ in keys])
@@ -173,11 +209,12 @@ def _insert_keys(conn: Connection, rows: Sequence[NewSource]) -> None:
                 r.id,
                 r.contactpoint_id,
                 n.position,
-                n.family_key,
-                n.given_keys,
-                n.date_of_birth,
-                n.postcode_key,
+                dob_hash(vault, n.date_of_birth),
+                family_hash(vault, n.date_of_birth, n.family_key),
+                postcode_hash(vault, n.date_of_birth, n.postcode_key),
                 n.gender,
+                seal_names(vault, r.id, n),
+                vault.newest,
             )
             for r in rows
             for n in r.names
@@ -188,12 +225,14 @@ def _insert_keys(conn: Connection, rows: Sequence[NewSource]) -> None:
 def replace_source(conn: Connection, row: NewSource, *, now: dt.datetime) -> None:
     """A source record's new content (it stays with its child), its keys replaced."""
     delete_keys(conn, [row.id])
+    record, features = _sealed(vault_of(conn), row)
     conn.execute(
         update(source_records)
         .where(source_records.c.id == row.id)
         .values(
-            record=row.record,
-            features=row.features,
+            record=record,
+            features=features,
+            sealed_with=vault_of(conn).newest,
             blocking=pack_hashes(row.blocking_hashes),
             content_hash=row.content_hash,
             as_of=row.as_of,
@@ -202,7 +241,7 @@ def replace_source(conn: Connection, row: NewSource, *, now: dt.datetime) -> Non
             updated_at=now,
         )
     )
-    _insert_keys(conn, [row])
+    insert_keys(conn, [row])
 
 
 def set_as_of(conn: Connection, source_id: str, as_of: dt.datetime) -> None:
@@ -248,13 +287,15 @@ def active_sources(conn: Connection, contactpoint_ids: Collection[str]) -> list[
         one_of(conn, source_records.c.contactpoint_id, contactpoint_ids),
         source_records.c.withdrawn.is_(False),
     )
-    return [SourceRow.of(r) for r in conn.execute(query).all()]
+    vault = vault_of(conn)
+    return [SourceRow.of(r, vault) for r in conn.execute(query).all()]
 
 
 def all_sources(conn: Connection, contactpoint_id: str) -> list[SourceRow]:
     """Every source record of one child, withdrawn ones included."""
     query = select(*_ROW).where(source_records.c.contactpoint_id == contactpoint_id)
-    return [SourceRow.of(r) for r in conn.execute(query).all()]
+    vault = vault_of(conn)
+    return [SourceRow.of(r, vault) for r in conn.execute(query).all()]
 
 
 def held_by_organisation(conn: Connection, contactpoint_ids: Collection[str], organisation: str) -> set[str]:

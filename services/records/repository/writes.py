@@ -3,7 +3,6 @@ retry."""
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -32,6 +31,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 
 from contactpoint.platform.db import dialect_of
+from contactpoint.platform.vault import keyed_hash64
 from services.records.model import ConcurrentChange
 
 
@@ -105,6 +105,7 @@ def unpack_hashes(packed: bytes) -> list[int]:
     return list(struct.unpack(f">{len(packed) // 8}q", packed))
 
 
-def key_hash(key: str) -> int:
-    """A blocking key as it is stored and looked up: a signed 64-bit hash (stable everywhere)."""
-    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+def key_hash(key: str, index_key: bytes) -> int:
+    """A blocking key as it is stored and looked up: a keyed 64-bit hash under the data keys'
+    index key, so the stored keys reveal nothing to whoever lacks it."""
+    return keyed_hash64(key.encode(), index_key)

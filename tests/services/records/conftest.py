@@ -40,10 +40,12 @@ from services.records.settings import RecordsSettings
 from tests.conftest import _PG_PROBLEM, DatabaseFactory
 from tests.harness import (
     bearer,
+    bind_records_keys,
     create_service_account,
     create_user,
     identity_settings,
     platform_account,
+    records_keys,
     running_identity,
     running_service,
 )
@@ -273,6 +275,7 @@ def db(database_url: str) -> Iterator[Database]:
     """A migrated records database of its own, on each backend."""
     migrate.upgrade("records", MIGRATIONS, database_url)
     database = Database(database_url)
+    bind_records_keys(database)
     yield database
     database.dispose()
 
@@ -346,6 +349,7 @@ async def services(
                 **common,
                 "database_url": records_url,
                 "audit_target": audit_target,
+                **records_keys(records_url),
                 **platform_account(identity_url, "records"),
             }
         )

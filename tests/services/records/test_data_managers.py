@@ -16,7 +16,7 @@ from contactpoint.records.v1 import records_service_pb2 as pb
 from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
 from services.records.main import MIGRATIONS, build
 from services.records.settings import RecordsSettings
-from tests.harness import platform_account, running_service
+from tests.harness import platform_account, records_keys, running_service
 from tests.services.records.conftest import World, error_reason
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -276,6 +276,7 @@ async def test_without_the_audit_service_nothing_is_done(world: World) -> None:
             "identity_target": world.services.identity_target,
             "database_url": world.services.records_url,
             "audit_target": "127.0.0.1:9",
+            **records_keys(world.services.records_url),
             **platform_account(world.services.identity_url, "records"),
         }
     )

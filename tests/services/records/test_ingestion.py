@@ -20,6 +20,7 @@ from services.records.matching import Matcher
 from services.records.model import ConcurrentChange, FindCriteria, Outcome, Submitted
 from services.records.repository import children as child_repo
 from services.records.tables import review_tasks, source_records
+from tests.harness import bind_records_keys
 from tests.services.records.conftest import ORG_A, ORG_B, make_record
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
@@ -269,6 +270,8 @@ def test_two_councils_racing_with_one_new_child_make_one_child(database_url: str
     """Two transactions on two engines (as two records replicas would be), started together with
     the same new child: whichever commits second must see the first's child."""
     replicas = [Database(database_url), Database(database_url)]
+    for replica in replicas:
+        bind_records_keys(replica)
     try:
         for n in range(6):
             barrier = threading.Barrier(2)
@@ -313,6 +316,7 @@ def test_a_child_filed_between_deciding_and_locking_is_seen(
     other.CopyFrom(record)
     other.source_system, other.source_record_id = "education", "gap-9"
     replica = Database(database_url)
+    bind_records_keys(replica)
     serialise = candidate_repo.serialise_on
     first: list[Submitted] = []
     gaps: list[object] = []
@@ -344,6 +348,7 @@ def test_blocking_keys_follow_their_record_through_change_and_withdrawal(db: Dat
     """The keys filed for a record are exactly its current ones: a changed record's old keys
     go, and a withdrawn record leaves none behind (they are derived from personal data)."""
     from services.records.linkage import blocking_keys, features_of
+    from services.records.repository.sealing import vault_for
     from services.records.repository.writes import key_hash, unpack_hashes
     from services.records.tables import blocking_keys as keys_table
     from services.records.validation import checked_record
@@ -355,7 +360,7 @@ def test_blocking_keys_follow_their_record_through_change_and_withdrawal(db: Dat
     def expected(record: pb.SourceRecord) -> set[int]:
         normal, problems = checked_record(record, now=NOW)
         assert normal is not None and not problems
-        return {key_hash(k) for k in blocking_keys(features_of(normal))}
+        return {key_hash(k, vault_for(db).ring.index) for k in blocking_keys(features_of(normal))}
 
     before = filed()
     original = make_record("keys-1")

@@ -14,6 +14,7 @@ from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import ingestion, placement
 from services.records.repository import candidates as candidate_repo
 from services.records.repository import key_changes
+from services.records.repository.sealing import vault_for
 from services.records.tables import key_changes as key_changes_table
 from services.records.validation import checked_record
 from tests.services.records.conftest import ORG_A, ORG_B, make_record
@@ -21,10 +22,10 @@ from tests.services.records.conftest import ORG_A, ORG_B, make_record
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 
 
-def _hashes(record: pb.SourceRecord) -> list[int]:
+def _hashes(db: Database, record: pb.SourceRecord) -> list[int]:
     normal, problems = checked_record(record, now=NOW)
     assert normal is not None, problems
-    return list(placement.prepare(ORG_A, normal).blocking_hashes.values())
+    return list(placement.prepare(ORG_A, normal, vault_for(db).ring.index).blocking_hashes.values())
 
 
 def _submit(db: Database, record: pb.SourceRecord, org: str, rid: str) -> None:
@@ -54,7 +55,7 @@ def _sibling_free(rid: str, given: str, family: str, day: int) -> pb.SourceRecor
 @pytest.mark.parametrize("databases", ["postgresql"], indirect=True)  # SQLite keeps no log
 def test_only_changes_under_the_batchs_own_keys_count(db: Database) -> None:
     ours = _sibling_free("kc-1", "Gabriela", "Okafor", 27)
-    mine = _hashes(ours)
+    mine = _hashes(db, ours)
     _submit(db, ours, ORG_A, "kc-a")
     seen = db.run_sync(lambda c: candidate_repo.read_hits(c, mine), write=False)
     assert seen.mark is not None and seen.pairs
@@ -79,7 +80,7 @@ def test_only_changes_under_the_batchs_own_keys_count(db: Database) -> None:
 @pytest.mark.parametrize("databases", ["postgresql"], indirect=True)
 def test_a_withdrawal_under_the_batchs_keys_counts(db: Database) -> None:
     ours = _sibling_free("kc-w", "Gabriela", "Okafor", 27)
-    mine = _hashes(ours)
+    mine = _hashes(db, ours)
     _submit(db, ours, ORG_A, "kc-w")
     seen = db.run_sync(lambda c: candidate_repo.read_hits(c, mine), write=False)
     _withdraw(db, ours, ORG_A)
@@ -90,7 +91,7 @@ def test_a_withdrawal_under_the_batchs_keys_counts(db: Database) -> None:
 @pytest.mark.parametrize("databases", ["postgresql"], indirect=True)
 def test_a_log_pruned_past_the_mark_means_reading_every_key_again(db: Database) -> None:
     ours = _sibling_free("kc-p", "Gabriela", "Okafor", 27)
-    mine = _hashes(ours)
+    mine = _hashes(db, ours)
     seen = db.run_sync(lambda c: candidate_repo.read_hits(c, mine), write=False)
     _submit(db, _sibling_free("kc-q", "Henrietta", "Zbigniewska", 3), ORG_B, "kc-q")
     db.run_sync(lambda c: c.execute(delete(key_changes_table)))  # as if pruned
@@ -103,7 +104,7 @@ def test_a_log_pruned_past_the_mark_means_reading_every_key_again(db: Database) 
 
 def test_a_record_filed_under_the_keys_is_a_change_on_both_databases(db: Database) -> None:
     ours = _sibling_free("kc-s", "Gabriela", "Okafor", 27)
-    mine = _hashes(ours)
+    mine = _hashes(db, ours)
     seen = db.run_sync(lambda c: candidate_repo.read_hits(c, mine), write=False)
     if seen.mark is None:  # SQLite keeps no log (one writer at a time): every key is read again
         assert db.run_sync(lambda c: key_changes.changed_since(c, (), mine), write=False) is None

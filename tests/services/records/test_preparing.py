@@ -14,6 +14,8 @@ from tests.services.records.conftest import ORG_A, make_record
 
 NOW = dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)
 
+INDEX_KEY = bytes(range(32))
+
 
 def _batch() -> list[preparing.Submission]:
     untidy = make_record("sc-2")
@@ -32,11 +34,14 @@ def _batch() -> list[preparing.Submission]:
 def test_a_batch_prepared_from_its_serialised_records_is_the_same_batch() -> None:
     submissions = _batch()
     limits = AgeLimits(18, 25)
-    here = preparing.prepare_batch(organisation=ORG_A, submissions=submissions, limits=limits, now=NOW)
+    here = preparing.prepare_batch(
+        organisation=ORG_A, submissions=submissions, index_key=INDEX_KEY, limits=limits, now=NOW
+    )
     there = preparing.prepare_serialised(
         organisation=ORG_A,
         request_ids=[s.request_id for s in submissions],
         records=[s.record.SerializeToString() for s in submissions],
+        index_key=INDEX_KEY,
         limits=limits,
         now=NOW,
     )
@@ -53,6 +58,7 @@ def test_a_batch_is_given_back_only_its_own_submissions() -> None:
         organisation=ORG_A,
         request_ids=[s.request_id for s in submissions],
         records=[s.record.SerializeToString() for s in submissions],
+        index_key=INDEX_KEY,
         limits=AgeLimits(18, 25),
         now=NOW,
     )

@@ -17,6 +17,7 @@ from contactpoint.platform.errors import InvalidArgument, NotFound
 from contactpoint.platform.statements import Statements
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import children, ingestion, reading
+from services.records.repository.sealing import vault_for
 from services.records.tables import MERGED
 from services.records.tables import children as children_table
 from tests.services.records.conftest import make_record
@@ -52,7 +53,9 @@ async def _both(db: Database, store: Statements, contactpoint_id: str, today: dt
     except (NotFound, InvalidArgument) as exc:
         general = type(exc)
     try:
-        fast: object = await reading.get_child(store, contactpoint_id=contactpoint_id, today=today)
+        fast: object = await reading.get_child(
+            store, vault_for(db), contactpoint_id=contactpoint_id, today=today
+        )
     except (NotFound, InvalidArgument) as exc:
         fast = type(exc)
     assert fast == general
@@ -108,6 +111,6 @@ async def test_the_fast_path_reads_what_the_general_path_reads(db: Database) -> 
             )
         )
         with pytest.raises(reading.Merged):
-            await reading.get_child(store, contactpoint_id=alone_id, today=today)
+            await reading.get_child(store, vault_for(db), contactpoint_id=alone_id, today=today)
     finally:
         await store.close()

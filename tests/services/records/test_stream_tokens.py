@@ -32,6 +32,7 @@ from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records.servicer import RecordsServicer
 from services.records.settings import RecordsSettings
 from services.records.tables import source_records
+from tests.harness import bind_records_keys
 from tests.services.records.conftest import ORG_A, make_record
 
 KEY_ID = "test-key"
@@ -84,7 +85,9 @@ def servicer(database_url: str, db: Database) -> Iterator[tuple[RecordsServicer,
     settings = RecordsSettings.model_validate(
         {"database_url": database_url, "identity_target": "127.0.0.1:1", "prepare_workers": 0}
     )
-    servicer = RecordsServicer(db=db, settings=settings, audit=None, verifier=issuer.verifier)
+    servicer = RecordsServicer(
+        db=db, settings=settings, audit=None, verifier=issuer.verifier, vault=bind_records_keys(db)
+    )
     try:
         yield servicer, issuer
     finally:

@@ -31,7 +31,7 @@ from services.records.validation import (
     validate_record,
 )
 from tests.conftest import DatabaseFactory
-from tests.harness import platform_account, running_service
+from tests.harness import platform_account, records_keys, running_service
 from tests.platform.probe import MALFORMED
 from tests.services.records.conftest import Services, World, status_violations, violations
 
@@ -402,6 +402,7 @@ async def raw_records(
             "listen": "127.0.0.1:0",
             "identity_target": services.identity_target,
             "database_url": url,
+            **records_keys(url),
             **platform_account(services.identity_url, "records"),
         }
     )

@@ -109,6 +109,13 @@ def upgrade() -> None:
     )
 
 
+def _plain_key_hash(key: str) -> int:
+    """A blocking key as this revision stored it: unkeyed (0004 re-keys them once data keys exist)."""
+    import hashlib
+
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+
+
 def _backfill() -> None:
     """Records held before matching existed: protobuf, features and blocking keys for each; every
     child's archive date. Uses the code's own functions so that old and new rows agree."""
@@ -117,7 +124,7 @@ def _backfill() -> None:
     from contactpoint.records.v1 import records_service_pb2 as pb
     from services.records.children import archive_date
     from services.records.linkage import blocking_keys, features_of
-    from services.records.repository.writes import key_hash, pack_hashes
+    from services.records.repository.writes import pack_hashes
 
     conn = op.get_bind()
     sources = sa.table(
@@ -150,7 +157,7 @@ def _backfill() -> None:
         content = row.content if isinstance(row.content, dict) else json.loads(row.content)
         record = json_format.ParseDict(content, pb.SourceRecord(), ignore_unknown_fields=True)
         features = features_of(record)
-        hashes = [] if row.withdrawn else [key_hash(k) for k in sorted(set(blocking_keys(features)))]
+        hashes = [] if row.withdrawn else [_plain_key_hash(k) for k in sorted(set(blocking_keys(features)))]
         conn.execute(
             sa.update(sources)
             .where(sources.c.id == row.id)

@@ -1,0 +1,186 @@
+"""The sealed columns as a whole: the data keys' check values, rows still held in the clear from
+before sealing, rows sealed with an older key (to re-seal after a rotation), and how many rows
+each key seals."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Table, func, insert, select, type_coerce, update
+from sqlalchemy.types import NullType
+
+from contactpoint.platform.vault import Vault
+from services.records.repository.sealing import MODEL_CONTEXT, names_context, source_context, vault_of
+from services.records.tables import data_keys, match_keys, match_models, source_records
+
+# What each key's check value seals (or, for the index key, hashes).
+CHECK_CONTEXT = b"data_keys:check"
+CHECK_PLAIN = b"contactpoint records data key check"
+INDEX_KEY_ID = 0
+
+
+def checks(conn: Connection) -> dict[int, bytes]:
+    """The check value of every data key this database has seen, by id (0: the index key)."""
+    return {int(r.key_id): bytes(r.check_value) for r in conn.execute(select(data_keys)).all()}
+
+
+def add_check(conn: Connection, key_id: int, check_value: bytes, *, now: dt.datetime) -> None:
+    """Remember a key's check value (a replica that got there first wins; both are valid)."""
+    held = conn.execute(select(data_keys.c.key_id).where(data_keys.c.key_id == key_id)).first()
+    if held is None:
+        conn.execute(insert(data_keys).values(key_id=key_id, check_value=check_value, created_at=now))
+
+
+def forget_check(conn: Connection, key_id: int) -> None:
+    """A retired seal key's check value goes with it."""
+    conn.execute(data_keys.delete().where(data_keys.c.key_id == key_id))
+
+
+_SEALED_TABLES: tuple[Table, ...] = (source_records, match_keys, match_models)
+
+
+def rows_by_key(conn: Connection) -> dict[int | None, int]:
+    """How many rows each seal key seals, over every sealed table (None: rows in the clear)."""
+    counts: dict[int | None, int] = {}
+    for table in _SEALED_TABLES:
+        query = select(table.c.sealed_with, func.count()).group_by(table.c.sealed_with)
+        for key_id, n in conn.execute(query).all():
+            counts[key_id] = counts.get(key_id, 0) + int(n)
+    return counts
+
+
+# --- rows held from before sealing ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClearSource:
+    """A source record stored before sealing existed (its columns as they were stored)."""
+
+    id: str
+    contactpoint_id: str
+    record: bytes
+    features: str
+    withdrawn: bool
+
+
+def _raw(value: object) -> bytes:
+    """A column value as stored, text or bytes (SQLite keeps the text a migration copied over)."""
+    if isinstance(value, str):
+        return value.encode()
+    assert isinstance(value, bytes | memoryview)
+    return bytes(value)
+
+
+def clear_sources(conn: Connection, *, limit: int) -> list[ClearSource]:
+    """Up to `limit` source records still in the clear."""
+    query = (
+        select(
+            source_records.c.id,
+            source_records.c.contactpoint_id,
+            source_records.c.record,
+            type_coerce(source_records.c.features, NullType()).label("features"),
+            source_records.c.withdrawn,
+        )
+        .where(source_records.c.sealed_with.is_(None))
+        .order_by(source_records.c.id)
+        .limit(limit)
+    )
+    return [
+        ClearSource(r.id, r.contactpoint_id, bytes(r.record), _raw(r.features).decode(), bool(r.withdrawn))
+        for r in conn.execute(query).all()
+    ]
+
+
+def seal_source(conn: Connection, row: ClearSource, *, blocking: bytes) -> bool:
+    """Seal one source record held in the clear, with its re-keyed blocking hashes; False when
+    another replica sealed it first."""
+    vault = vault_of(conn)
+    result = conn.execute(
+        update(source_records)
+        .where(source_records.c.id == row.id, source_records.c.sealed_with.is_(None))
+        .values(
+            record=vault.seal(row.record, source_context(row.id, "record")),
+            features=vault.seal_text(row.features, source_context(row.id, "features")),
+            blocking=blocking,
+            sealed_with=vault.newest,
+        )
+    )
+    return bool(result.rowcount)
+
+
+def seal_clear_models(conn: Connection) -> int:
+    """Seal every match model held in the clear; how many."""
+    vault = vault_of(conn)
+    query = select(match_models.c.id, type_coerce(match_models.c.model, NullType()).label("model")).where(
+        match_models.c.sealed_with.is_(None)
+    )
+    rows = conn.execute(query).all()
+    for r in rows:
+        conn.execute(
+            update(match_models)
+            .where(match_models.c.id == r.id, match_models.c.sealed_with.is_(None))
+            .values(model=vault.seal(_raw(r.model), MODEL_CONTEXT), sealed_with=vault.newest)
+        )
+    return len(rows)
+
+
+# --- re-sealing under the newest key -------------------------------------------------------------
+
+
+def reseal_batch(conn: Connection, vault: Vault, *, limit: int) -> int:
+    """Re-seal up to `limit` rows of each sealed table that an older key sealed; how many were.
+    Each update is conditional on the sealed bytes it read, so a row rewritten meanwhile (by
+    ingestion, on any replica) is left as that write left it."""
+    newest = vault.newest
+    done = 0
+    query = (
+        select(source_records.c.id, source_records.c.record, source_records.c.features)
+        .where(source_records.c.sealed_with != newest)
+        .limit(limit)
+    )
+    for r in conn.execute(query).all():
+        ctx_record, ctx_features = source_context(r.id, "record"), source_context(r.id, "features")
+        done += conn.execute(
+            update(source_records)
+            .where(
+                source_records.c.id == r.id,
+                source_records.c.record == r.record,
+                source_records.c.features == r.features,
+            )
+            .values(
+                record=vault.seal(vault.open(r.record, ctx_record), ctx_record),
+                features=vault.seal(vault.open(r.features, ctx_features), ctx_features),
+                sealed_with=newest,
+            )
+        ).rowcount
+    names = (
+        select(match_keys.c.source_id, match_keys.c.position, match_keys.c.names)
+        .where(match_keys.c.sealed_with != newest)
+        .limit(limit)
+    )
+    for n in conn.execute(names).all():
+        ctx = names_context(n.source_id, n.position)
+        done += conn.execute(
+            update(match_keys)
+            .where(
+                match_keys.c.source_id == n.source_id,
+                match_keys.c.position == n.position,
+                match_keys.c.names == n.names,
+            )
+            .values(names=vault.seal(vault.open(n.names, ctx), ctx), sealed_with=newest)
+        ).rowcount
+    models = select(match_models.c.id, match_models.c.model).where(match_models.c.sealed_with != newest)
+    for m in conn.execute(models).all():
+        done += conn.execute(
+            update(match_models)
+            .where(match_models.c.id == m.id, match_models.c.model == m.model)
+            .values(model=vault.seal(vault.open(m.model, MODEL_CONTEXT), MODEL_CONTEXT), sealed_with=newest)
+        ).rowcount
+    return done
+
+
+def key_ids_in_use(conn: Connection) -> Sequence[int]:
+    """The seal keys some row is sealed with."""
+    return sorted(k for k in rows_by_key(conn) if k is not None)
