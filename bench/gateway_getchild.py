@@ -426,13 +426,14 @@ def free_port() -> int:
 
 
 def free_base_port() -> int:
-    """A base port with the next three free as well (`contactpoint up` uses N..N+3)."""
+    """A base port with the next nine free as well (`contactpoint up` uses N..N+9: the services,
+    the witness, and their metrics)."""
     for _ in range(200):
         base = free_port()
         if base > 60000:
             continue
         try:
-            for port in range(base, base + 4):
+            for port in range(base, base + 10):
                 with socket.socket() as s:
                     s.bind(("127.0.0.1", port))
         except OSError:

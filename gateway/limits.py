@@ -15,6 +15,7 @@ from contactpoint.platform.auth import Principal
 from contactpoint.platform.db import TransactionConflict
 from contactpoint.platform.errors import ContactPointError, ResourceExhausted, Unavailable
 from contactpoint.platform.logging import get_logger
+from contactpoint.platform.metrics import Metrics
 from contactpoint.platform.statements import Statements
 from contactpoint.records.v1 import records_service_pb2 as records_pb
 from gateway import allowance
@@ -57,7 +58,17 @@ class Allowances:
         identity: IdentityClient,
         cut_off: Callable[[str], float | None],
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
+        metrics = metrics or Metrics()
+        self._refusals = metrics.counter(
+            "contactpoint_gateway_limit_refusals", "reads refused by a per-person limit", ("limit",)
+        )
+        self._suspensions = metrics.counter(
+            "contactpoint_gateway_suspensions",
+            "accounts suspended for the daily limit, by result",
+            ("result",),
+        )
         self._store = store
         self.limits = limits
         self._identity = identity
@@ -146,15 +157,18 @@ class Allowances:
                 principal, f"over the daily limit of {self.limits.daily_records} distinct children"
             )
         except ContactPointError:
+            self._suspensions.labels("failed").inc()
             call.details.append("suspending the account failed; will retry")
             log.error("limits.suspend_failed", subject=principal.subject)
             return
+        self._suspensions.labels("suspended").inc()
         call.details.append("account suspended")
 
     async def _enforce(self, decision: Decision, principal: Principal, call: AuditedRequest) -> None:
         if decision.allowed:
             return
         if decision.verdict is Verdict.RATE_LIMITED:
+            self._refusals.labels("rate").inc()
             call.details.append(f"over {self.limits.rate_per_minute} reads a minute")
             raise ResourceExhausted(
                 f"at most {self.limits.rate_per_minute} reads a minute; retry in "
@@ -162,6 +176,7 @@ class Allowances:
                 decision.retry_after,
                 reason="RATE_LIMITED",
             )
+        self._refusals.labels("daily").inc()
         call.severity = "HIGH"
         call.details.append(f"daily limit of {self.limits.daily_records} distinct children reached")
         if decision.suspend:

@@ -10,12 +10,14 @@ from contactpoint.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 from contactpoint.platform.audited import AuditWriter
 from contactpoint.platform.db import Database
 from contactpoint.platform.logging import get_logger
+from contactpoint.platform.metrics import Metrics
 from contactpoint.platform.peers import ServiceToken, open_channel, remote_verifier
 from contactpoint.platform.server import ServiceSpec
 from contactpoint.platform.service import Built, run_service
 from contactpoint.platform.settings import load_settings
 from contactpoint.platform.statements import Statements
 from contactpoint.platform.tls import load_tls
+from contactpoint.platform.tracing import tracing_for
 from gateway.allowance import Limits
 from gateway.identity_client import IdentityClient
 from gateway.limits import Allowances
@@ -31,9 +33,10 @@ log = get_logger(__name__)
 async def build(settings: GatewaySettings) -> Built:
     """The gateway, assembled from its settings."""
     tls = load_tls(settings).channel_credentials()
-    identity = open_channel(settings.identity_target, tls)
-    records = open_channel(settings.records_target, tls)
-    audit = open_channel(settings.audit_target, tls)
+    tracing = tracing_for(settings, "gateway")
+    identity = open_channel(settings.identity_target, tls, tracing=tracing)
+    records = open_channel(settings.records_target, tls, tracing=tracing)
+    audit = open_channel(settings.audit_target, tls, tracing=tracing)
     token = ServiceToken(identity, *settings.machine_credentials())
     verifier = remote_verifier(settings, identity, token)
     identity_client = IdentityClient(identity, token)
@@ -43,7 +46,9 @@ async def build(settings: GatewaySettings) -> Built:
     # (a person may then read a few more that day), so commits need not wait for the disk.
     store = Statements(db, wait_for_flush=False)
     limits = Limits(settings.rate_per_minute, settings.daily_record_limit)
-    allowances = Allowances(store, limits, identity_client, verifier.cut_off)
+    metrics = Metrics()
+    metrics.watch_database(db.writer)
+    allowances = Allowances(store, limits, identity_client, verifier.cut_off, metrics=metrics)
     servicer = GatewayServicer(
         identity=identity_client,
         records=RecordsClient(records, token),
@@ -79,7 +84,7 @@ async def build(settings: GatewaySettings) -> Built:
         await store.close()
         db.dispose()
 
-    return Built([spec], verifier, [close])
+    return Built([spec], verifier, [close], metrics=metrics, tracing=tracing)
 
 
 def run(env: Mapping[str, str]) -> None:

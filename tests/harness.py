@@ -84,7 +84,7 @@ async def running_service(
         # among them) must not stall for a migration, or they go stale and refuse every token.
         await asyncio.to_thread(migrate.upgrade, name, migrations, settings.database_url)
     running = await start_built(
-        await build(settings), settings.listen, load_tls(settings).server_credentials()
+        await build(settings), settings.listen, load_tls(settings).server_credentials(), settings=settings
     )
     try:
         yield running, f"127.0.0.1:{running.port}"

@@ -23,9 +23,9 @@ CONTACTPOINT = [sys.executable, "-m", "contactpoint"]
 
 
 def free_base_port() -> int:
-    """A base port with the next four free as well (the four services, and the witness where it
-    takes the port after audit's), below the ephemeral range (`free_ports`)."""
-    return free_ports(5)
+    """A base port with the next nine free as well (the four services, the witness where it takes
+    the port after audit's, and the five metrics ports), below the ephemeral range (`free_ports`)."""
+    return free_ports(10)
 
 
 class Suite:

@@ -15,6 +15,8 @@ DEFAULT_BASE_PORT = 50050
 DEFAULT_DATA_DIR = Path("var")
 # Port offsets from the base port (CONTRACT.md §1).
 PORT_OFFSET = {"gateway": 0, "identity": 1, "records": 2, "audit": 3}
+# Each service's Prometheus metrics, on 127.0.0.1: the five ports after the witness's.
+METRICS_OFFSET = {"gateway": 5, "identity": 6, "records": 7, "audit": 8, "witness": 9}
 
 
 def ports(base_port: int) -> dict[str, int]:
@@ -39,6 +41,8 @@ def embedded_defaults(data_dir: Path, base_port: int = DEFAULT_BASE_PORT) -> dic
     addr = {svc: f"127.0.0.1:{port}" for svc, port in p.items()}
     addr["witness"] = witness_address(d, base_port)
     env = {f"CONTACTPOINT_{svc.upper()}_LISTEN": addr[svc] for svc in SERVICES}
+    for svc, offset in METRICS_OFFSET.items():
+        env[f"CONTACTPOINT_{svc.upper()}_METRICS_LISTEN"] = f"127.0.0.1:{base_port + offset}"
     # The gateway's database holds each person's allowance, shared by gateway replicas.
     for svc in ("identity", "records", "audit", "gateway", "witness"):
         env[f"CONTACTPOINT_{svc.upper()}_DATABASE_URL"] = f"sqlite:///{d / (svc + '.db')}"

@@ -38,6 +38,8 @@ from contactpoint.platform.errors import (
 )
 from contactpoint.platform.ids import RANDOM
 from contactpoint.platform.logging import get_logger
+from contactpoint.platform.metrics import Metrics
+from contactpoint.platform.tracing import current_trace_id
 from contactpoint.platform.types import Context
 
 log = get_logger(__name__)
@@ -143,7 +145,10 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         verifier: TokenVerifier | None,
         refusal_hooks: Mapping[str, RefusalHook] | None = None,
         routine: Collection[str] = ROUTINE_RPCS,
+        *,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics or Metrics()
         self._access = dict(access)
         self._verifier = verifier
         self._refusal_hooks = dict(refusal_hooks or {})
@@ -217,6 +222,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         structlog.contextvars.bind_contextvars(
             rpc=method.rsplit("/", 1)[-1], request_id=request_id_of(metadata), peer=context.peer()
         )
+        trace_id = current_trace_id()
+        if trace_id is not None:
+            structlog.contextvars.bind_contextvars(trace_id=trace_id)
         set_principal(None)
         set_person(None)
         if not access.authenticated:
@@ -224,7 +232,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         token = bearer_token(metadata)
         if token is None or self._verifier is None:
             raise Unauthenticated("authentication required")
-        principal = self._verifier.verify(token)
+        principal = self._verified(token)
         structlog.contextvars.bind_contextvars(actor=principal.name)
         # Bound before the role check so that a refusal hook can say who was refused.
         set_principal(principal)
@@ -234,7 +242,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             if person_token is None:
                 raise PermissionDenied("this call must be made on behalf of a person (x-on-behalf-of)")
             try:
-                person = self._verifier.verify(person_token)
+                person = self._verified(person_token)
             except Unauthenticated as exc:
                 # The caller's own token is fine; the person's is not (expired, revoked, suspended).
                 raise PermissionDenied(f"the person's token is not valid: {exc.message}") from exc
@@ -242,13 +250,27 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             set_person(person)
             structlog.contextvars.bind_contextvars(on_behalf_of=person.name)
 
-    def _ok(self, method: str, started: float) -> None:
-        """Log a successful call: at debug for the suite's routine polls, else at info."""
-        emit = log.debug if method in self._routine else log.info
-        emit("rpc.ok", ms=round((time.perf_counter() - started) * 1000, 2))
+    def _verified(self, token: str) -> Principal:
+        assert self._verifier is not None
+        try:
+            principal = self._verifier.verify(token)
+        except Unauthenticated:
+            self._metrics.token_verifications.labels("refused").inc()
+            raise
+        self._metrics.token_verifications.labels("valid").inc()
+        return principal
 
-    @staticmethod
-    async def _fail(exc: BaseException, context: Context) -> None:
+    def _ok(self, method: str, started: float) -> None:
+        """Log and count a successful call: logged at debug for the suite's routine polls, else at
+        info."""
+        seconds = time.perf_counter() - started
+        self._metrics.answered(method, grpc.StatusCode.OK, seconds)
+        emit = log.debug if method in self._routine else log.info
+        emit("rpc.ok", ms=round(seconds * 1000, 2))
+
+    async def _fail(self, exc: BaseException, context: Context, method: str, started: float) -> None:
+        code = exc.code if isinstance(exc, ContactPointError) else grpc.StatusCode.INTERNAL
+        self._metrics.answered(method, code, time.perf_counter() - started)
         if isinstance(exc, ContactPointError):
             log.info("rpc.refused", code=exc.code.name)
             await context.abort_with_status(  # type: ignore[attr-defined]
@@ -262,6 +284,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     def _wrap_unary(self, inner: Any, method: str, access: Access, serialize: Serializer) -> Any:
         async def behaviour(request: Any, context: Context) -> Any:
             started = time.perf_counter()
+            self._metrics.in_flight.inc()
             try:
                 await self._admit(method, access, context, request)
                 response = serialize(await inner(request, context))
@@ -270,13 +293,16 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:
-                await self._fail(exc, context)
+                await self._fail(exc, context, method, started)
+            finally:
+                self._metrics.in_flight.dec()
 
         return behaviour
 
     def _wrap_server_stream(self, inner: Any, method: str, access: Access, serialize: Serializer) -> Any:
         async def behaviour(request: Any, context: Context) -> Any:
             started = time.perf_counter()
+            self._metrics.in_flight.inc()
             try:
                 await self._admit(method, access, context, request)
                 async for response in inner(request, context):
@@ -285,7 +311,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:
-                await self._fail(exc, context)
+                await self._fail(exc, context, method, started)
+            finally:
+                self._metrics.in_flight.dec()
 
         return behaviour
 
@@ -293,6 +321,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         async def behaviour(requests: AsyncIterator[Any], context: Context) -> Any:
             started = time.perf_counter()
             checked = CheckedRequests(requests)
+            self._metrics.in_flight.inc()
             try:
                 await self._admit(method, access, context)
                 async for response in inner(checked, context):
@@ -306,6 +335,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 if checked.error is not None and exc is not checked.error:
                     # The client's bad message is the answer; the handler's own failure is noted.
                     log.info("rpc.failed_after_bad_request", error=type(exc).__name__)
-                await self._fail(checked.error or exc, context)
+                await self._fail(checked.error or exc, context, method, started)
+            finally:
+                self._metrics.in_flight.dec()
 
         return behaviour

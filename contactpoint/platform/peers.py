@@ -15,6 +15,7 @@ from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from contactpoint.platform.auth import StateSource, TokenVerifier, VerificationState
 from contactpoint.platform.errors import Unavailable
 from contactpoint.platform.settings import VerifyingSettings
+from contactpoint.platform.tracing import Tracing
 
 CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
@@ -34,14 +35,21 @@ def tls_name_options(target: str) -> list[tuple[str, str]]:
     return [("grpc.ssl_target_name_override", "localhost")] if target.startswith("unix") else []
 
 
-def open_channel(target: str, credentials: grpc.ChannelCredentials | None = None) -> grpc.aio.Channel:
+def open_channel(
+    target: str, credentials: grpc.ChannelCredentials | None = None, *, tracing: Tracing | None = None
+) -> grpc.aio.Channel:
     """A channel to one of the suite's services: TLS with `credentials` (the service's
-    `TlsMaterial.channel_credentials()`), else plaintext."""
+    `TlsMaterial.channel_credentials()`), else plaintext; carrying the trace on when `tracing`
+    is on."""
+    interceptors = list(tracing.client_interceptors()) if tracing is not None else []
     if credentials is not None:
         return grpc.aio.secure_channel(
-            target, credentials, options=[*CHANNEL_OPTIONS, *tls_name_options(target)]
+            target,
+            credentials,
+            options=[*CHANNEL_OPTIONS, *tls_name_options(target)],
+            interceptors=interceptors or None,
         )
-    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=interceptors or None)
 
 
 def remote_state_source(channel: grpc.aio.Channel, token: TokenSource) -> StateSource:

@@ -18,6 +18,8 @@ from grpc_reflection.v1alpha import reflection
 from contactpoint.platform.auth import Access, TokenVerifier
 from contactpoint.platform.interceptor import RefusalHook, ServiceInterceptor
 from contactpoint.platform.logging import get_logger
+from contactpoint.platform.metrics import Metrics
+from contactpoint.platform.tracing import Tracing
 
 log = get_logger(__name__)
 
@@ -61,6 +63,8 @@ class RunningServer:
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Run as shutdown begins, before in-flight RPCs are waited for (long-lived streams end here).
     on_drain: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Where the service's Prometheus metrics are served (None: not served).
+    metrics_port: int | None = None
 
     async def stop(self, grace: float) -> None:
         """Report NOT_SERVING, end long-lived streams, let in-flight RPCs finish within `grace`
@@ -80,6 +84,8 @@ async def start_server(
     verifier: TokenVerifier | None,
     on_stop: Sequence[Callable[[], Awaitable[None]]] = (),
     credentials: grpc.ServerCredentials | None = None,
+    metrics: Metrics | None = None,
+    tracing: Tracing | None = None,
 ) -> RunningServer:
     """Build, bind and start a server hosting `services` (plus health and reflection), over TLS
     with `credentials`, else plaintext."""
@@ -90,8 +96,10 @@ async def start_server(
         access.update(rules)
         if spec.on_refused is not None:
             hooks.update(dict.fromkeys(rules, spec.on_refused))
-    interceptor = ServiceInterceptor(access, verifier, hooks)
-    server = grpc.aio.server(interceptors=[interceptor], options=SERVER_OPTIONS)
+    interceptor = ServiceInterceptor(access, verifier, hooks, metrics=metrics or Metrics())
+    # Tracing's interceptor (when on) runs first, so the service's own sees the request's span.
+    traced = tracing.server_interceptors() if tracing is not None else []
+    server = grpc.aio.server(interceptors=[*traced, interceptor], options=SERVER_OPTIONS)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for spec in services:

@@ -12,9 +12,11 @@ import uvloop
 from contactpoint.platform import migrate
 from contactpoint.platform.auth import TokenVerifier
 from contactpoint.platform.logging import configure_logging, get_logger
+from contactpoint.platform.metrics import Metrics, serve_metrics
 from contactpoint.platform.server import RunningServer, ServiceSpec, run_until_signalled, start_server
 from contactpoint.platform.settings import DatabaseSettings, ServiceSettings
 from contactpoint.platform.tls import load_tls
+from contactpoint.platform.tracing import Tracing
 
 log = get_logger(__name__)
 
@@ -28,8 +30,14 @@ class Built:
         verifier: TokenVerifier | None,
         on_stop: Sequence[Callable[[], Awaitable[None]]] = (),
         on_drain: Sequence[Callable[[], Awaitable[None]]] = (),
+        metrics: Metrics | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.services = services
+        # The service's metrics (the interceptor adds the RPCs'); served when configured.
+        self.metrics = metrics or Metrics()
+        # Its tracing (off unless configured): the server's spans, exported until it stops.
+        self.tracing = tracing or Tracing()
         self.verifier = verifier
         self.on_stop = list(on_stop)
         # Run when shutdown begins, before in-flight calls are waited for (e.g. end open streams).
@@ -37,10 +45,14 @@ class Built:
 
 
 async def start_built(
-    built: Built, listen: str, credentials: grpc.ServerCredentials | None = None
+    built: Built,
+    listen: str,
+    credentials: grpc.ServerCredentials | None = None,
+    *,
+    settings: ServiceSettings | None = None,
 ) -> RunningServer:
     """Start a built service: first token verification state, then the server (over TLS with
-    `credentials`)."""
+    `credentials`), and its metrics endpoint when `settings` asks for one."""
     if built.verifier is not None:
         try:
             # Have keys before reporting SERVING when identity is already up; else the poller catches up.
@@ -51,10 +63,22 @@ async def start_built(
     stops = list(built.on_stop)
     if built.verifier is not None:
         stops.insert(0, built.verifier.stop)
+    stops.append(lambda: asyncio.to_thread(built.tracing.close))
+    endpoint = serve_metrics(built.metrics, settings) if settings is not None else None
+    if endpoint is not None:
+        stops.append(lambda: asyncio.to_thread(endpoint.close))
+        log.info("service.metrics", port=endpoint.port)
     running = await start_server(
-        built.services, listen=listen, verifier=built.verifier, on_stop=stops, credentials=credentials
+        built.services,
+        listen=listen,
+        verifier=built.verifier,
+        on_stop=stops,
+        credentials=credentials,
+        metrics=built.metrics,
+        tracing=built.tracing,
     )
     running.on_drain.extend(built.on_drain)
+    running.metrics_port = endpoint.port if endpoint is not None else None
     return running
 
 
@@ -73,7 +97,7 @@ def run_service(
 
     async def main() -> None:
         built = await build()
-        running = await start_built(built, settings.listen, credentials)
+        running = await start_built(built, settings.listen, credentials, settings=settings)
         await run_until_signalled(running, grace=settings.shutdown_grace_seconds, name=name)
 
     if settings.event_loop == "uvloop":

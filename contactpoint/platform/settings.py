@@ -63,6 +63,16 @@ class ServiceSettings(BaseSettings):
         description="PEM CA trusted when calling peers over TLS (the service then presents its own "
         "certificate)",
     )
+    metrics_listen: str = Field(
+        default="",
+        description="host:port to serve Prometheus metrics on (HTTPS with the TLS certificate when "
+        "TLS is on); empty: off",
+    )
+    otlp_endpoint: str = Field(
+        default="",
+        description="OpenTelemetry collector (OTLP/gRPC, e.g. http://collector:4317) to export traces "
+        "to; empty: no tracing",
+    )
     event_loop: Literal["uvloop", "asyncio"] = Field(
         default="uvloop",
         description="the event loop: uvloop (libuv; +6 to +35% audited GetChild throughput, "

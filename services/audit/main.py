@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 
 from contactpoint.audit.v1 import audit_service_pb2_grpc as pb_grpc
 from contactpoint.platform.db import Database
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
+from contactpoint.platform.metrics import Metrics
 from contactpoint.platform.peers import ServiceToken, open_channel, remote_verifier
 from contactpoint.platform.server import ServiceSpec
 from contactpoint.platform.service import Built, run_service
 from contactpoint.platform.settings import ConfigurationError, load_settings
 from contactpoint.platform.tls import load_tls
+from contactpoint.platform.tracing import tracing_for
+from services.audit import repository
 from services.audit.domain import Signer
 from services.audit.sequencer import Sequencer
 from services.audit.servicer import ACCESS, DESCRIPTOR, AuditServicer
@@ -34,7 +38,8 @@ async def build(settings: AuditSettings) -> Built:
         )
     db = Database(settings.database_url)
     tls = load_tls(settings).channel_credentials()
-    identity = open_channel(settings.identity_target, tls)
+    tracing = tracing_for(settings, "audit")
+    identity = open_channel(settings.identity_target, tls, tracing=tracing)
     token = ServiceToken(identity, *settings.machine_credentials())
     verifier = remote_verifier(settings, identity, token)
     signer = Signer(key, settings.origin)
@@ -42,12 +47,30 @@ async def build(settings: AuditSettings) -> Built:
     if settings.witness_target:
         witness = WitnessClient(
             db,
-            open_channel(settings.witness_target, tls),
+            open_channel(settings.witness_target, tls, tracing=tracing),
             origin=settings.origin,
             interval=settings.witness_interval_seconds,
         )
+    metrics = Metrics()
+    metrics.watch_database(db.writer, db.reader)
+    tree_size = metrics.gauge("contactpoint_audit_tree_size", "entries in the log (after the last batch)")
+    batch_sizes = metrics.histogram(
+        "contactpoint_audit_batch_events",
+        "events per appended batch (one signed checkpoint each)",
+        buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+    )
+    tree_size.set(await asyncio.to_thread(db.run_sync, repository.tree_size, write=False))
+
+    def batch_written(events: int, size: int) -> None:
+        batch_sizes.observe(events)
+        tree_size.set(size)
+
     sequencer = Sequencer(
-        db, signer, max_batch=settings.append_batch_max, on_commit=witness.notify if witness else None
+        db,
+        signer,
+        max_batch=settings.append_batch_max,
+        on_commit=witness.notify if witness else None,
+        on_batch=batch_written,
     )
     servicer = AuditServicer(
         db=db, signer=signer, sequencer=sequencer, public_key=raw_public_key(key), verifier=verifier
@@ -70,7 +93,7 @@ async def build(settings: AuditSettings) -> Built:
 
     if witness is not None:
         witness.start()
-    return Built([spec], verifier, [close], on_drain=[servicer.close])
+    return Built([spec], verifier, [close], on_drain=[servicer.close], metrics=metrics, tracing=tracing)
 
 
 def run(env: Mapping[str, str]) -> None:

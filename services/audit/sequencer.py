@@ -75,6 +75,7 @@ class Sequencer:
         *,
         max_batch: int = MAX_BATCH,
         on_commit: Callable[[], None] | None = None,
+        on_batch: Callable[[int, int], None] | None = None,
     ) -> None:
         self._db = db
         # On PostgreSQL a batch is one statement from the event loop (`fast_append`); on SQLite
@@ -83,6 +84,8 @@ class Sequencer:
         self._fast = FastAppender(self._store, signer) if self._store is not None else None
         # Told after each batch commits (the witness client sends the new head on).
         self._on_commit = on_commit
+        # Told (events in the batch, tree size after it) after each batch commits: the metrics.
+        self._on_batch = on_batch
         self._signer = signer
         self._max_batch = max_batch
         self._queue: list[_Waiting] = []
@@ -145,6 +148,8 @@ class Sequencer:
         self.events += len(items)
         if self._on_commit is not None:
             self._on_commit()
+        if self._on_batch is not None and indexes:
+            self._on_batch(len(items), indexes[-1] + 1)
         start = 0
         for waiting in batch:
             end = start + len(waiting.items)

@@ -11,11 +11,13 @@ from contactpoint.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from contactpoint.platform.audited import AuditWriter
 from contactpoint.platform.auth import TokenVerifier, VerificationState
 from contactpoint.platform.db import Database
+from contactpoint.platform.metrics import Metrics
 from contactpoint.platform.peers import open_channel
 from contactpoint.platform.server import ServiceSpec
 from contactpoint.platform.service import Built, run_service
 from contactpoint.platform.settings import load_settings
 from contactpoint.platform.tls import load_tls
+from contactpoint.platform.tracing import tracing_for
 from services.identity import domain, sealing
 from services.identity.hashing import Hashing
 from services.identity.own_token import OwnServiceToken
@@ -31,6 +33,7 @@ LOCAL_POLL_SECONDS = 0.25
 async def build(settings: IdentitySettings) -> Built:
     """The identity service, assembled from its settings."""
     db = Database(settings.database_url)
+    tracing = tracing_for(settings, "identity")
     issuer = domain.TokenIssuer(
         KeyRing(settings.signing_key_file, ttl_seconds=settings.token_ttl_seconds), settings.token_ttl_seconds
     )
@@ -48,7 +51,9 @@ async def build(settings: IdentitySettings) -> Built:
     channels: list[grpc.aio.Channel] = []
     audit: AuditWriter | None = None
     if settings.audit_target and settings.client_id:
-        channels.append(open_channel(settings.audit_target, load_tls(settings).channel_credentials()))
+        channels.append(
+            open_channel(settings.audit_target, load_tls(settings).channel_credentials(), tracing=tracing)
+        )
         token = OwnServiceToken(db, issuer, settings.client_id, settings.client_secret.get_secret_value())
         audit = AuditWriter(channels[0], token)
     hashing = Hashing.from_settings(
@@ -79,7 +84,9 @@ async def build(settings: IdentitySettings) -> Built:
         hashing.close()
         db.dispose()
 
-    return Built([spec], verifier, [close])
+    metrics = Metrics()
+    metrics.watch_database(db.writer, db.reader)
+    return Built([spec], verifier, [close], metrics=metrics, tracing=tracing)
 
 
 def run(env: Mapping[str, str]) -> None:

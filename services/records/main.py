@@ -11,14 +11,17 @@ import grpc
 from contactpoint.platform.audited import AuditWriter
 from contactpoint.platform.db import Database
 from contactpoint.platform.logging import get_logger
+from contactpoint.platform.metrics import Metrics
 from contactpoint.platform.peers import ServiceToken, open_channel, remote_verifier
 from contactpoint.platform.server import ServiceSpec
 from contactpoint.platform.service import Built, run_service
 from contactpoint.platform.settings import load_settings
 from contactpoint.platform.tls import load_tls
+from contactpoint.platform.tracing import tracing_for
 from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
 from services.records import admin, data_keys
 from services.records.children import today_utc
+from services.records.repository import review as review_repo
 from services.records.servicer import ACCESS, DESCRIPTOR, RecordsServicer
 from services.records.settings import RecordsSettings
 
@@ -54,16 +57,24 @@ async def build(settings: RecordsSettings) -> Built:
         db.dispose()
         raise
     tls = load_tls(settings).channel_credentials()
-    identity = open_channel(settings.identity_target, tls)
+    tracing = tracing_for(settings, "records")
+    identity = open_channel(settings.identity_target, tls, tracing=tracing)
     token = ServiceToken(identity, *settings.machine_credentials())
     verifier = remote_verifier(settings, identity, token)
     channels: list[grpc.aio.Channel] = [identity]
     audit: AuditWriter | None = None
     if settings.audit_target:
-        audit_channel = open_channel(settings.audit_target, tls)
+        audit_channel = open_channel(settings.audit_target, tls, tracing=tracing)
         channels.append(audit_channel)
         audit = AuditWriter(audit_channel, token)
     servicer = RecordsServicer(db=db, settings=settings, audit=audit, verifier=verifier, vault=vault)
+    metrics = Metrics()
+    metrics.watch_database(db.writer, db.reader)
+    metrics.gauge_of(
+        "contactpoint_records_review_queue",
+        "possible matches waiting for a data manager",
+        lambda: db.run_sync(review_repo.open_task_count, write=False),
+    )
     spec = ServiceSpec(
         servicer,
         pb_grpc.add_RecordsServiceServicer_to_server,
@@ -99,7 +110,7 @@ async def build(settings: RecordsSettings) -> Built:
         await servicer.store.close()
         db.dispose()
 
-    return Built([spec], verifier, [close])
+    return Built([spec], verifier, [close], metrics=metrics, tracing=tracing)
 
 
 def run(env: Mapping[str, str]) -> None:

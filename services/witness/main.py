@@ -8,9 +8,11 @@ from pathlib import Path
 from contactpoint.platform.db import Database
 from contactpoint.platform.keys import load_or_create_signing_key
 from contactpoint.platform.logging import get_logger
+from contactpoint.platform.metrics import Metrics
 from contactpoint.platform.server import ServiceSpec
 from contactpoint.platform.service import Built, run_service
 from contactpoint.platform.settings import load_settings
+from contactpoint.platform.tracing import tracing_for
 from contactpoint.witness.v1 import witness_service_pb2_grpc as pb_grpc
 from services.witness import domain
 from services.witness.servicer import ACCESS, DESCRIPTOR, WitnessServicer
@@ -46,7 +48,9 @@ async def build(settings: WitnessSettings) -> Built:
     async def close() -> None:
         db.dispose()
 
-    return Built([spec], None, [close])
+    metrics = Metrics()
+    metrics.watch_database(db.writer, db.reader)
+    return Built([spec], None, [close], metrics=metrics, tracing=tracing_for(settings, "witness"))
 
 
 def run(env: Mapping[str, str]) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -69,6 +69,8 @@ class World:
     gateway_settings: GatewaySettings
     gateway_server: RunningServer
     identity_target: str
+    # Every service's running server, by name (their metrics ports among them).
+    servers: dict[str, RunningServer] = field(default_factory=dict)
 
     async def login(self, username: str, secret: str, at: float | None = None) -> str:
         totp = pyotp.TOTP(secret)
@@ -91,11 +93,13 @@ async def _world(
     *,
     audit_up: bool = True,
     tls: Pki | None = None,
+    everywhere: Mapping[str, object] | None = None,
     **gateway_settings: object,
 ) -> World:
     """The four services; with `tls`, every hop over mutual TLS (the gateway over TLS, no client
-    certificate asked of partners) and this test's own channels with the client certificate."""
-    inside = tls.settings() if tls else {}
+    certificate asked of partners) and this test's own channels with the client certificate.
+    `everywhere` is added to every service's settings (metrics, tracing)."""
+    inside = {**(tls.settings() if tls else {}), **(everywhere or {})}
     partners = {**tls.settings(mutual=False), "tls_client_ca_file": None} if tls else {}
 
     def channel(target: str) -> grpc.aio.Channel:
@@ -112,7 +116,7 @@ async def _world(
     audit_port = free_port()
     migrate.upgrade("identity", IDENTITY_MIGRATIONS, identity_url)
     own = create_service_account(identity_url, "identity", "identity-service", org="contactpoint")
-    _, identity_target = await stack.enter_async_context(
+    identity_server, identity_target = await stack.enter_async_context(
         running_identity(
             identity_settings(
                 identity_url,
@@ -125,7 +129,7 @@ async def _world(
         )
     )
     common = {"listen": "127.0.0.1:0", "identity_target": identity_target, **inside}
-    _, records_target = await stack.enter_async_context(
+    records_server, records_target = await stack.enter_async_context(
         running_service(
             "records",
             RECORDS_MIGRATIONS,
@@ -195,6 +199,12 @@ async def _world(
         gw_settings,
         gateway_server,
         identity_target,
+        {
+            "identity": identity_server,
+            "records": records_server,
+            "audit": audit_server,
+            "gateway": gateway_server,
+        },
     )
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Connection, Exists, and_, exists, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Exists, and_, exists, func, insert, or_, select, update
 
 from services.records.repository.rows import MergeRow, ReviewTaskRow
 from services.records.repository.writes import unique
@@ -263,3 +263,9 @@ def undo_merge(conn: Connection, merge_id: str, *, manager: str, reason: str, no
         .where(merges.c.merge_id == merge_id)
         .values(undone_at=now, undone_by=manager, undo_reason=reason)
     )
+
+
+def open_task_count(conn: Connection) -> int:
+    """How many review tasks wait for a data manager (the review queue's length)."""
+    query = select(func.count()).select_from(review_tasks).where(review_tasks.c.status == OPEN)
+    return int(conn.execute(query).scalar_one())
