@@ -49,6 +49,8 @@ class Metrics:
             "bearer tokens verified, by result (valid, refused)",
             ("result",),
         )
+        self.tokens_valid = self.token_verifications.labels("valid")
+        self.tokens_refused = self.token_verifications.labels("refused")
         # Bound children by method: a label lookup per RPC would cost more than the count itself.
         self._by_method: dict[str, tuple[Any, str, dict[grpc.StatusCode, Any]]] = {}
 
