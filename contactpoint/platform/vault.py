@@ -158,29 +158,41 @@ def save_key_ring(path: Path, ring: KeyRing) -> None:
     write_secret_file(path, ring.render().encode())
 
 
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    """A ring ready to use, replaced whole on a reload (never half of one seen by a seal)."""
+
+    ring: KeyRing
+    aeads: dict[int, AESGCM]
+    newest: int
+
+    @classmethod
+    def of(cls, ring: KeyRing) -> _Keys:
+        return cls(ring, {i: AESGCM(k) for i, k in ring.seal}, ring.newest)
+
+
 class Vault:
     """Seals, opens and keys values with a key ring. `reload` (when given) is asked for the ring
     again when a value names a seal key this vault has not seen: another replica rotated first."""
 
     def __init__(self, ring: KeyRing, *, reload: Callable[[], KeyRing] | None = None) -> None:
         self._reload = reload
-        self._use(ring)
+        self._keys = _Keys.of(ring)
 
-    def _use(self, ring: KeyRing) -> None:
-        self.ring = ring
-        self._aeads = {i: AESGCM(k) for i, k in ring.seal}
-        self._sealer = self._aeads[ring.newest]
-        self._newest = ring.newest
+    @property
+    def ring(self) -> KeyRing:
+        """The key ring in use."""
+        return self._keys.ring
 
     @property
     def newest(self) -> int:
         """The id of the seal key new values are sealed with."""
-        return self._newest
+        return self._keys.newest
 
     @property
     def key_ids(self) -> tuple[int, ...]:
         """Every seal key this vault can open with."""
-        return tuple(i for i, _ in self.ring.seal)
+        return tuple(i for i, _ in self._keys.ring.seal)
 
     def refresh(self) -> bool:
         """Read the ring again (when it can be); whether it changed. A ring that drops the index
@@ -188,19 +200,19 @@ class Vault:
         if self._reload is None:
             return False
         ring = self._reload()
-        if ring == self.ring:
+        if ring == self._keys.ring:
             return False
-        if ring.index != self.ring.index:
+        if ring.index != self._keys.ring.index:
             raise DataKeyError("the data key file's index key changed; restart with the right file")
-        self._use(ring)
+        self._keys = _Keys.of(ring)
         return True
 
     def seal(self, plain: bytes, context: bytes, *, key_id: int | None = None) -> bytes:
         """`plain` sealed with the newest key (or `key_id`), bound to `context` (row and column)."""
+        keys = self._keys  # one ring for the whole seal, whatever a reload does meanwhile
+        key_id = keys.newest if key_id is None else key_id
         nonce = os.urandom(_NONCE)
-        if key_id is None:
-            return _HEADER.pack(FORMAT, self._newest) + nonce + self._sealer.encrypt(nonce, plain, context)
-        return _HEADER.pack(FORMAT, key_id) + nonce + self._aeads[key_id].encrypt(nonce, plain, context)
+        return _HEADER.pack(FORMAT, key_id) + nonce + keys.aeads[key_id].encrypt(nonce, plain, context)
 
     def seal_text(self, plain: str, context: bytes) -> bytes:
         """`seal` for text."""
@@ -211,9 +223,9 @@ class Vault:
         if len(sealed) < _OVERHEAD or sealed[0] != FORMAT:
             raise DataKeyError("a stored value is not sealed (or is damaged)")
         key_id = _HEADER.unpack_from(sealed)[1]
-        aead = self._aeads.get(key_id)
+        aead = self._keys.aeads.get(key_id)
         if aead is None and self.refresh():
-            aead = self._aeads.get(key_id)
+            aead = self._keys.aeads.get(key_id)
         if aead is None:
             raise DataKeyError(
                 f"a stored value is sealed with data key {key_id}, which is not in the key ring"
