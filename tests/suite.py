@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -16,6 +18,7 @@ import pyotp
 from contactpoint.cli.launch import serving_at
 from contactpoint.gateway.v1 import gateway_service_pb2 as gateway_pb
 from contactpoint.gateway.v1 import gateway_service_pb2_grpc as gateway_grpc
+from tests.conftest import DatabaseFactory
 from tests.harness import free_ports
 
 PASSWORD = "correct horse battery staple 9"
@@ -126,3 +129,23 @@ class Suite:
                 )
                 .access_token
             )
+
+
+@contextlib.contextmanager
+def running_suite(
+    databases: DatabaseFactory, tmp_path: Path, env: dict[str, str] | None = None
+) -> Iterator[Suite]:
+    """`contactpoint up` on the backend of `databases` (identity, records and audit on PostgreSQL
+    for its run), stopped at the end."""
+    env = dict(env or {})
+    if databases.backend == "postgresql":
+        env |= {
+            f"CONTACTPOINT_{svc}_DATABASE_URL": databases.new(svc.lower())
+            for svc in ("IDENTITY", "RECORDS", "AUDIT")
+        }
+    s = Suite(tmp_path / "data", env).start()
+    try:
+        yield s
+    finally:
+        if s.proc and s.proc.poll() is None:
+            s.stop()

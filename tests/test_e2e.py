@@ -25,7 +25,7 @@ from contactpoint.records.v1 import records_service_pb2 as records_pb
 from contactpoint.records.v1 import records_service_pb2_grpc as records_grpc
 from tests.conftest import DatabaseFactory
 from tests.harness import bearer
-from tests.suite import CONTACTPOINT, Suite, free_base_port
+from tests.suite import CONTACTPOINT, Suite, free_base_port, running_suite
 
 pytestmark = pytest.mark.e2e
 SAFEGUARDING = child_pb2.ACCESS_PURPOSE_SAFEGUARDING
@@ -57,18 +57,8 @@ def source_record(rid: str, **overrides: object) -> records_pb.SourceRecord:
 
 @pytest.fixture
 def suite(databases: DatabaseFactory, tmp_path: Path) -> Iterator[Suite]:
-    env = {}
-    if databases.backend == "postgresql":
-        env = {
-            f"CONTACTPOINT_{svc}_DATABASE_URL": databases.new(svc.lower())
-            for svc in ("IDENTITY", "RECORDS", "AUDIT")
-        }
-    s = Suite(tmp_path / "data", env).start()
-    try:
+    with running_suite(databases, tmp_path) as s:
         yield s
-    finally:
-        if s.proc and s.proc.poll() is None:
-            s.stop()
 
 
 def test_submit_read_and_audit_through_four_processes(suite: Suite) -> None:

@@ -24,7 +24,7 @@ from contactpoint.records.v1 import records_service_pb2 as records_pb
 from contactpoint.records.v1 import records_service_pb2_grpc as records_grpc
 from tests.conftest import DatabaseFactory
 from tests.harness import bearer
-from tests.suite import Suite
+from tests.suite import Suite, running_suite
 
 pytestmark = pytest.mark.e2e
 SAFEGUARDING = child_pb2.ACCESS_PURPOSE_SAFEGUARDING
@@ -96,17 +96,8 @@ def suite(databases: DatabaseFactory, tmp_path: Path) -> Iterator[Suite]:
     env["CONTACTPOINT_GATEWAY_RATE_PER_MINUTE"] = "12"
     # Onboarding mode: every would-be link becomes a possible match, so the flow has reviews.
     env["CONTACTPOINT_RECORDS_AUTO_LINK"] = "false"
-    if databases.backend == "postgresql":
-        env |= {
-            f"CONTACTPOINT_{svc}_DATABASE_URL": databases.new(svc.lower())
-            for svc in ("IDENTITY", "RECORDS", "AUDIT")
-        }
-    s = Suite(tmp_path / "data", env).start()
-    try:
+    with running_suite(databases, tmp_path, env) as s:
         yield s
-    finally:
-        if s.proc and s.proc.poll() is None:
-            s.stop()
 
 
 _seed_output = [""]
