@@ -393,6 +393,22 @@ def run_suite(
     procs = []
     try:
         for service, port in (("identity", identity_port), ("records", records_port)):
+            if service == "records":
+                # Records' own machine account (role records-service): identity answers the
+                # revocations only to the platform's accounts.
+                own = subprocess.run(
+                    [
+                        *(cli, "admin", "create-service-account", "--name", "records"),
+                        *("--org", "contactpoint", "--role", "records-service", "--json"),
+                    ],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                account = json.loads(own.stdout)
+                env["CONTACTPOINT_RECORDS_CLIENT_ID"] = account["client_id"]
+                env["CONTACTPOINT_RECORDS_CLIENT_SECRET"] = account["client_secret"]
             command = [cli, "serve", service]
             proc = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
             procs.append(proc)
