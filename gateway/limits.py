@@ -6,6 +6,8 @@ account through identity and makes the request's audit event a HIGH alert."""
 from __future__ import annotations
 
 import hashlib
+import hmac
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -32,9 +34,11 @@ def child_item(contactpoint_id: str) -> str:
     return f"child:{contactpoint_id}"
 
 
-def search_item(request: records_pb.FindChildRecordRequest) -> str:
+def search_item(request: records_pb.FindChildRecordRequest, key: bytes) -> str:
     """The daily-allowance item of a search that found nothing or too many: its criteria, as the
-    records service compares them (case and surrounding space ignored), hashed."""
+    records service compares them (case and surrounding space ignored), under a keyed hash (HMAC
+    with `key`), so that the allowance table cannot be asked whether someone searched for a
+    given name and date of birth."""
     criteria = "\x1f".join(
         (
             request.family_name.strip().casefold(),
@@ -45,7 +49,7 @@ def search_item(request: records_pb.FindChildRecordRequest) -> str:
             str(request.fuzzy),
         )
     )
-    return "search:" + hashlib.sha256(criteria.encode()).hexdigest()[:40]
+    return "search:" + hmac.new(key, criteria.encode(), hashlib.sha256).hexdigest()[:40]
 
 
 class Allowances:
@@ -59,7 +63,11 @@ class Allowances:
         cut_off: Callable[[str], float | None],
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
+        search_key: bytes | None = None,
     ) -> None:
+        # Keys the items of unsuccessful searches; replicas must share it (`main` derives it from
+        # the gateway's own client secret, which only the gateway holds).
+        self.search_key = search_key if search_key is not None else os.urandom(32)
         metrics = metrics or Metrics()
         self._refusals = metrics.counter(
             "contactpoint_gateway_limit_refusals", "reads refused by a per-person limit", ("limit",)

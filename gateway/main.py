@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -48,7 +49,16 @@ async def build(settings: GatewaySettings) -> Built:
     limits = Limits(settings.rate_per_minute, settings.daily_record_limit)
     metrics = Metrics()
     metrics.watch_database(db.writer)
-    allowances = Allowances(store, limits, identity_client, verifier.cut_off, metrics=metrics)
+    _, client_secret = settings.machine_credentials()
+    allowances = Allowances(
+        store,
+        limits,
+        identity_client,
+        verifier.cut_off,
+        metrics=metrics,
+        # Every replica shares the gateway's account, so they key searches alike.
+        search_key=hashlib.sha256(b"contactpoint-gateway-search:" + client_secret.encode()).digest(),
+    )
     servicer = GatewayServicer(
         identity=identity_client,
         records=RecordsClient(records, token),

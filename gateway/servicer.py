@@ -151,7 +151,9 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
             except (NotFound, FailedPrecondition):
                 # A search that finds nothing or too many counts for the day too: sweeping dates
                 # of birth or names to learn who exists uses the allowance up.
-                await self._allowances.take_item(principal, call, search_item(search))
+                await self._allowances.take_item(
+                    principal, call, search_item(search, self._allowances.search_key)
+                )
                 raise
             call.contactpoint_id = child.contactpoint_id
             await self._allowances.take_item(principal, call, child_item(child.contactpoint_id))

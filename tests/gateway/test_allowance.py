@@ -270,3 +270,23 @@ def test_counts_made_before_0004_carry_over(database_url: str) -> None:
         assert read(database, "child:4") is Verdict.OVER_DAILY_LIMIT
     finally:
         database.dispose()
+
+
+def test_a_search_is_counted_under_a_keyed_hash() -> None:
+    """The allowance table cannot be asked whether anyone searched for a name and date of birth:
+    without the gateway's key, the stored item of a search cannot be recomputed."""
+    import hashlib
+
+    from contactpoint.records.v1 import records_service_pb2 as records_pb
+    from gateway.limits import search_item
+
+    search = records_pb.FindChildRecordRequest(family_name="Okafor", given_name="Amelia")
+    search.date_of_birth.year, search.date_of_birth.month, search.date_of_birth.day = 2015, 3, 14
+    same = records_pb.FindChildRecordRequest()
+    same.CopyFrom(search)
+    same.family_name = "  OKAFOR "
+    key, other = b"k" * 32, b"o" * 32
+    assert search_item(search, key) == search_item(same, key)  # what records compares, alike
+    assert search_item(search, key) != search_item(search, other)
+    unkeyed = "\x1f".join(("okafor", "amelia", "2015-03-14", "", "0", "False"))
+    assert hashlib.sha256(unkeyed.encode()).hexdigest()[:40] not in search_item(search, key)
