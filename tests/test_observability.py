@@ -95,6 +95,14 @@ async def test_metrics_and_one_trace_across_three_services(
                 assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
                 refused += 1
         assert refused >= 1
+        # A refusal is an error on its server span, with its code.
+        failed = [
+            s
+            for s in exporter.get_finished_spans()
+            if s.name.endswith("GatewayService/GetChild") and s.status.status_code.name == "ERROR"
+        ]
+        assert len(failed) == refused
+        assert {s.attributes.get("rpc.grpc.status_code") for s in failed} == {8}  # RESOURCE_EXHAUSTED
 
         gateway = scrape(world.servers["gateway"].metrics_port)
         assert value(gateway, "contactpoint_rpc_requests_total", method="GetChild", code="OK") >= 1

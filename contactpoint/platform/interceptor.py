@@ -39,7 +39,7 @@ from contactpoint.platform.errors import (
 from contactpoint.platform.ids import RANDOM
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.metrics import Metrics
-from contactpoint.platform.tracing import current_trace_id
+from contactpoint.platform.tracing import current_trace_id, mark_span_failed
 from contactpoint.platform.types import Context
 
 log = get_logger(__name__)
@@ -271,6 +271,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     async def _fail(self, exc: BaseException, context: Context, method: str, started: float) -> None:
         code = exc.code if isinstance(exc, ContactPointError) else grpc.StatusCode.INTERNAL
         self._metrics.answered(method, code, time.perf_counter() - started)
+        mark_span_failed(code)
         if isinstance(exc, ContactPointError):
             log.info("rpc.refused", code=exc.code.name)
             await context.abort_with_status(  # type: ignore[attr-defined]

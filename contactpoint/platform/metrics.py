@@ -11,6 +11,7 @@ method names, status codes and fixed words.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -69,8 +70,16 @@ class Metrics:
         return Histogram(name, doc, labels, buckets=buckets, registry=self.registry)
 
     def gauge_of(self, name: str, doc: str, read: Callable[[], float]) -> None:
-        """A gauge read when scraped (`read` runs in the scrape's thread: keep it cheap)."""
-        self.gauge(name, doc).set_function(read)
+        """A gauge read when scraped (`read` runs in the scrape's thread: keep it cheap). When it
+        fails (its database is down) the gauge is NaN and the other metrics are still served."""
+
+        def safe() -> float:
+            try:
+                return float(read())
+            except Exception:
+                return math.nan
+
+        self.gauge(name, doc).set_function(safe)
 
     def watch_database(self, *engines: Engine) -> None:
         """Connections of `engines`' pools: checked out now, and the pools' size."""

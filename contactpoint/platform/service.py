@@ -64,10 +64,6 @@ async def start_built(
     if built.verifier is not None:
         stops.insert(0, built.verifier.stop)
     stops.append(lambda: asyncio.to_thread(built.tracing.close))
-    endpoint = serve_metrics(built.metrics, settings) if settings is not None else None
-    if endpoint is not None:
-        stops.append(lambda: asyncio.to_thread(endpoint.close))
-        log.info("service.metrics", port=endpoint.port)
     running = await start_server(
         built.services,
         listen=listen,
@@ -78,7 +74,15 @@ async def start_built(
         tracing=built.tracing,
     )
     running.on_drain.extend(built.on_drain)
-    running.metrics_port = endpoint.port if endpoint is not None else None
+    try:
+        endpoint = serve_metrics(built.metrics, settings) if settings is not None else None
+    except BaseException:
+        await running.stop(0)
+        raise
+    if endpoint is not None:
+        running.on_stop.append(lambda: asyncio.to_thread(endpoint.close))
+        running.metrics_port = endpoint.port
+        log.info("service.metrics", port=endpoint.port)
     return running
 
 

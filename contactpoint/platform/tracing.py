@@ -15,12 +15,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import grpc
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.trace import Status, StatusCode
 
 from contactpoint.platform.settings import ServiceSettings
 
@@ -68,6 +70,15 @@ def tracing_for(settings: ServiceSettings, service: str) -> Tracing:
     provider = TracerProvider(resource=Resource.create({"service.name": f"contactpoint-{service}"}))
     provider.add_span_processor(span_processor(exporter_for(settings)))
     return Tracing(provider)
+
+
+def mark_span_failed(code: grpc.StatusCode) -> None:
+    """Record a refused or failed RPC on the span being served (when tracing is on): the status
+    code and an error status, which the answer's own abort does not set."""
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attribute("rpc.grpc.status_code", code.value[0])
+        span.set_status(Status(StatusCode.ERROR, code.name))
 
 
 def current_trace_id() -> str | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import struct
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,7 +116,7 @@ def _seal_clear_batch(conn: Connection, index_key: bytes) -> tuple[int, bool]:
     """Seal up to BATCH source records held in the clear, filing them under keyed blocking and
     name keys; (how many, whether more may remain)."""
     rows = sealed_rows.clear_sources(conn, limit=BATCH)
-    source_repo.delete_keys(conn, [r.id for r in rows])  # the unkeyed hashes filed before
+    sealed_rows.forget_clear_hashes(conn, [r.id for r in rows])  # the unkeyed hashes filed before
     sealed: list[source_repo.NewSource] = []
     for row in rows:
         record = pb.SourceRecord.FromString(row.record)
@@ -161,6 +162,10 @@ def seal_clear_rows(db: Database, vault: Vault) -> int:
     while more:
         n, more = db.run_sync(lambda conn: _seal_clear_batch(conn, vault.ring.index))
         total += n
+    # Rows another replica is sealing right now were skipped: wait until it has, so that nothing
+    # in the clear is read through this one.
+    while db.run_sync(sealed_rows.clear_count, write=False):
+        time.sleep(0.5)
     models = db.run_sync(sealed_rows.seal_clear_models)
     if total or models:
         log.info("records.sealed_clear_rows", source_records=total, models=models)
@@ -174,7 +179,8 @@ def seal_clear_rows(db: Database, vault: Vault) -> int:
         else:
             log.warning(
                 "records.vacuum_advised",
-                reason="old row versions keep the text until VACUUM FULL source_records, match_models",
+                reason="old row versions keep the text until VACUUM FULL source_records, match_keys, "
+                "match_models, blocking_keys, key_changes",
             )
     return total
 

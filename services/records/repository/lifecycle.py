@@ -88,18 +88,19 @@ def insert_model(conn: Connection, model: str, *, pairs: int, active: bool, now:
     """Store a re-estimated match model (sealed: it holds name frequencies); an active one is
     used from the next refresh on."""
     vault = vault_of(conn)
+    key = vault.newest
     result = conn.execute(
         insert(match_models).values(
-            model=vault.seal_text(model, MODEL_CONTEXT),
-            sealed_with=vault.newest,
+            model=vault.seal(model.encode(), MODEL_CONTEXT, key_id=key),
+            sealed_with=key,
             pairs=pairs,
             active=active,
             created_at=now,
         )
     )
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])
+    inserted = result.inserted_primary_key
+    assert inserted is not None
+    return int(inserted[0])
 
 
 def count_children(conn: Connection) -> dict[str, int]:

@@ -8,12 +8,24 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Table, func, insert, select, type_coerce, update
+from sqlalchemy import Connection, Table, bindparam, func, select, type_coerce, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.types import NullType
 
+from contactpoint.platform.db import dialect_of
 from contactpoint.platform.vault import Vault
+from services.records.repository.rows import aware
 from services.records.repository.sealing import MODEL_CONTEXT, names_context, source_context, vault_of
-from services.records.tables import data_keys, match_keys, match_models, source_records
+from services.records.repository.writes import unpack_hashes
+from services.records.tables import (
+    blocking_keys,
+    data_keys,
+    key_changes,
+    match_keys,
+    match_models,
+    source_records,
+)
 
 # What each key's check value seals (or, for the index key, hashes).
 CHECK_CONTEXT = b"data_keys:check"
@@ -28,9 +40,38 @@ def checks(conn: Connection) -> dict[int, bytes]:
 
 def add_check(conn: Connection, key_id: int, check_value: bytes, *, now: dt.datetime) -> None:
     """Remember a key's check value (a replica that got there first wins; both are valid)."""
-    held = conn.execute(select(data_keys.c.key_id).where(data_keys.c.key_id == key_id)).first()
-    if held is None:
-        conn.execute(insert(data_keys).values(key_id=key_id, check_value=check_value, created_at=now))
+    values = {"key_id": key_id, "check_value": check_value, "created_at": now}
+    statement = (pg_insert if dialect_of(conn) == "postgresql" else sqlite_insert)(data_keys).values(values)
+    conn.execute(statement.on_conflict_do_nothing(index_elements=["key_id"]))
+
+
+def check_registered_at(conn: Connection, key_id: int) -> dt.datetime | None:
+    """When a replica first registered seal key `key_id` (its first use), if any has."""
+    row = conn.execute(select(data_keys.c.created_at).where(data_keys.c.key_id == key_id)).first()
+    return aware(row.created_at) if row is not None else None
+
+
+def forget_clear_hashes(conn: Connection, source_ids: Sequence[str]) -> None:
+    """Delete the unkeyed blocking hashes filed for records held from before sealing, without
+    logging them as changes (the log would keep them), then drop the change log itself: a batch
+    whose mark is gone reads its keys again, which is always correct."""
+    if not source_ids:
+        return
+    held = conn.execute(
+        select(source_records.c.id, source_records.c.blocking).where(
+            source_records.c.id.in_(sorted(source_ids))
+        )
+    ).all()
+    pairs = [{"k": h, "s": r.id} for r in held for h in unpack_hashes(bytes(r.blocking))]
+    if pairs:
+        conn.execute(
+            blocking_keys.delete().where(
+                blocking_keys.c.key == bindparam("k"), blocking_keys.c.source_id == bindparam("s")
+            ),
+            pairs,
+        )
+    conn.execute(match_keys.delete().where(match_keys.c.source_id.in_(sorted(source_ids))))
+    conn.execute(key_changes.delete())
 
 
 def forget_check(conn: Connection, key_id: int) -> None:
@@ -87,24 +128,34 @@ def clear_sources(conn: Connection, *, limit: int) -> list[ClearSource]:
         .order_by(source_records.c.id)
         .limit(limit)
     )
+    if dialect_of(conn) == "postgresql":
+        # Replicas starting together each take rows no other is converting (SQLite has one writer).
+        query = query.with_for_update(skip_locked=True, of=source_records)
     return [
         ClearSource(r.id, r.contactpoint_id, bytes(r.record), _raw(r.features).decode(), bool(r.withdrawn))
         for r in conn.execute(query).all()
     ]
 
 
+def clear_count(conn: Connection) -> int:
+    """How many source records are still held in the clear."""
+    query = select(func.count()).select_from(source_records).where(source_records.c.sealed_with.is_(None))
+    return int(conn.execute(query).scalar_one())
+
+
 def seal_source(conn: Connection, row: ClearSource, *, blocking: bytes) -> bool:
     """Seal one source record held in the clear, with its re-keyed blocking hashes; False when
     another replica sealed it first."""
     vault = vault_of(conn)
+    key = vault.newest
     result = conn.execute(
         update(source_records)
         .where(source_records.c.id == row.id, source_records.c.sealed_with.is_(None))
         .values(
-            record=vault.seal(row.record, source_context(row.id, "record")),
-            features=vault.seal_text(row.features, source_context(row.id, "features")),
+            record=vault.seal(row.record, source_context(row.id, "record"), key_id=key),
+            features=vault.seal(row.features.encode(), source_context(row.id, "features"), key_id=key),
             blocking=blocking,
-            sealed_with=vault.newest,
+            sealed_with=key,
         )
     )
     return bool(result.rowcount)
@@ -117,11 +168,12 @@ def seal_clear_models(conn: Connection) -> int:
         match_models.c.sealed_with.is_(None)
     )
     rows = conn.execute(query).all()
+    key = vault.newest
     for r in rows:
         conn.execute(
             update(match_models)
             .where(match_models.c.id == r.id, match_models.c.sealed_with.is_(None))
-            .values(model=vault.seal(_raw(r.model), MODEL_CONTEXT), sealed_with=vault.newest)
+            .values(model=vault.seal(_raw(r.model), MODEL_CONTEXT, key_id=key), sealed_with=key)
         )
     return len(rows)
 
@@ -137,7 +189,7 @@ def reseal_batch(conn: Connection, vault: Vault, *, limit: int) -> int:
     done = 0
     query = (
         select(source_records.c.id, source_records.c.record, source_records.c.features)
-        .where(source_records.c.sealed_with != newest)
+        .where(source_records.c.sealed_with < newest)
         .limit(limit)
     )
     for r in conn.execute(query).all():
@@ -150,14 +202,14 @@ def reseal_batch(conn: Connection, vault: Vault, *, limit: int) -> int:
                 source_records.c.features == r.features,
             )
             .values(
-                record=vault.seal(vault.open(r.record, ctx_record), ctx_record),
-                features=vault.seal(vault.open(r.features, ctx_features), ctx_features),
+                record=vault.seal(vault.open(r.record, ctx_record), ctx_record, key_id=newest),
+                features=vault.seal(vault.open(r.features, ctx_features), ctx_features, key_id=newest),
                 sealed_with=newest,
             )
         ).rowcount
     names = (
         select(match_keys.c.source_id, match_keys.c.position, match_keys.c.names)
-        .where(match_keys.c.sealed_with != newest)
+        .where(match_keys.c.sealed_with < newest)
         .limit(limit)
     )
     for n in conn.execute(names).all():
@@ -169,14 +221,17 @@ def reseal_batch(conn: Connection, vault: Vault, *, limit: int) -> int:
                 match_keys.c.position == n.position,
                 match_keys.c.names == n.names,
             )
-            .values(names=vault.seal(vault.open(n.names, ctx), ctx), sealed_with=newest)
+            .values(names=vault.seal(vault.open(n.names, ctx), ctx, key_id=newest), sealed_with=newest)
         ).rowcount
-    models = select(match_models.c.id, match_models.c.model).where(match_models.c.sealed_with != newest)
+    models = select(match_models.c.id, match_models.c.model).where(match_models.c.sealed_with < newest)
     for m in conn.execute(models).all():
         done += conn.execute(
             update(match_models)
             .where(match_models.c.id == m.id, match_models.c.model == m.model)
-            .values(model=vault.seal(vault.open(m.model, MODEL_CONTEXT), MODEL_CONTEXT), sealed_with=newest)
+            .values(
+                model=vault.seal(vault.open(m.model, MODEL_CONTEXT), MODEL_CONTEXT, key_id=newest),
+                sealed_with=newest,
+            )
         ).rowcount
     return done
 

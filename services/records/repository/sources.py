@@ -149,21 +149,25 @@ def postcode_hash(vault: Vault, date_of_birth: dt.date, postcode_key: str) -> in
     return vault.hash64(f"find-postcode:{date_of_birth.isoformat()}:{postcode_key}".encode())
 
 
-def seal_names(vault: Vault, source_id: str, name: MatchKeyRow) -> bytes:
-    """The names FindChild compares, sealed (opened by `search.open_names`)."""
-    return vault.seal_text(f"{name.family_key}\x1f{name.given_keys}", names_context(source_id, name.position))
+def seal_names(vault: Vault, source_id: str, name: MatchKeyRow, key: int) -> bytes:
+    """The names FindChild compares, sealed with seal key `key` (opened in `search`)."""
+    plain = f"{name.family_key}\x1f{name.given_keys}".encode()
+    return vault.seal(plain, names_context(source_id, name.position), key_id=key)
 
 
-def _sealed(vault: Vault, r: NewSource) -> tuple[bytes, bytes]:
+def _sealed(vault: Vault, r: NewSource, key: int) -> tuple[bytes, bytes, int]:
+    """A record and its features sealed with one key, and that key (the row's `sealed_with`)."""
     return (
-        vault.seal(r.record, source_context(r.id, "record")),
-        vault.seal_text(r.features, source_context(r.id, "features")),
+        vault.seal(r.record, source_context(r.id, "record"), key_id=key),
+        vault.seal(r.features.encode(), source_context(r.id, "features"), key_id=key),
+        key,
     )
 
 
 def insert_sources(conn: Connection, rows: Sequence[NewSource], *, now: dt.datetime) -> None:
     """Store new source records (sealed) with their blocking and name keys."""
     vault = vault_of(conn)
+    key = vault.newest
     insert_rows(
         conn,
         source_records,
@@ -175,8 +179,7 @@ def insert_sources(conn: Connection, rows: Sequence[NewSource], *, now: dt.datet
                 r.key.source_system,
                 r.key.source_record_id,
                 r.contactpoint_id,
-                *_sealed(vault, r),
-                vault.newest,
+                *_sealed(vault, r, key),
                 pack_hashes(r.blocking_hashes),
                 r.content_hash,
                 r.as_of,
@@ -197,6 +200,7 @@ def insert_keys(conn: Connection, rows: Sequence[NewSource]) -> None:
     """Blocking and name keys of new or replaced source records: a dozen rows per record. The
     blocking keys arrive keyed (`writes.key_hash`); the name keys are keyed and sealed here."""
     vault = vault_of(conn)
+    key = vault.newest  # one key for the whole batch, whatever a reload does meanwhile
     keys = [(h, r.id) for r in rows for h in r.blocking_hashes]
     insert_rows(conn, blocking_keys, ("key", "source_id"), keys)
     key_changes.note(conn, [h for h, _ in keys])
@@ -213,8 +217,8 @@ def insert_keys(conn: Connection, rows: Sequence[NewSource]) -> None:
                 family_hash(vault, n.date_of_birth, n.family_key),
                 postcode_hash(vault, n.date_of_birth, n.postcode_key),
                 n.gender,
-                seal_names(vault, r.id, n),
-                vault.newest,
+                seal_names(vault, r.id, n, key),
+                key,
             )
             for r in rows
             for n in r.names
@@ -225,14 +229,15 @@ def insert_keys(conn: Connection, rows: Sequence[NewSource]) -> None:
 def replace_source(conn: Connection, row: NewSource, *, now: dt.datetime) -> None:
     """A source record's new content (it stays with its child), its keys replaced."""
     delete_keys(conn, [row.id])
-    record, features = _sealed(vault_of(conn), row)
+    vault = vault_of(conn)
+    record, features, key = _sealed(vault, row, vault.newest)
     conn.execute(
         update(source_records)
         .where(source_records.c.id == row.id)
         .values(
             record=record,
             features=features,
-            sealed_with=vault_of(conn).newest,
+            sealed_with=key,
             blocking=pack_hashes(row.blocking_hashes),
             content_hash=row.content_hash,
             as_of=row.as_of,
