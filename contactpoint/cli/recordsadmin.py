@@ -64,7 +64,11 @@ def lifecycle(env: Mapping[str, str], *, today: str | None) -> LifecycleReport:
     except ValueError:
         typer.echo(f"contactpoint: --today must be a date, YYYY-MM-DD (got {today!r})", err=True)
         raise typer.Exit(2) from None
-    return _with_records_db(env, lambda db: admin.run_lifecycle(db, today=day))
+    from services.records.model import AgeLimits
+
+    settings = _records_settings(env)
+    limits = AgeLimits(settings.max_age_years, settings.extended_max_age_years)
+    return _with_records_db(env, lambda db: admin.run_lifecycle(db, today=day, limits=limits))
 
 
 def train(env: Mapping[str, str], *, iterations: int, sample: int, activate: bool) -> TrainReport:

@@ -60,11 +60,19 @@ def configured_matcher(settings: RecordsSettings) -> Matcher:
     )
 
 
-def run_lifecycle(db: Database, *, today: dt.date) -> lifecycle.LifecycleReport:
+def run_lifecycle(
+    db: Database, *, today: dt.date, limits: AgeLimits = DEFAULT_LIMITS
+) -> lifecycle.LifecycleReport:
     """Archive and purge everything due on `today`, in small transactions."""
     archived = purged = 0
-    while (n := db.run_sync(lambda c: lifecycle.archive_batch(c, today=today))) > 0:
+    after: tuple[dt.date, str] | None = None
+    while True:
+        n, after = db.run_sync(
+            lambda c, a=after: lifecycle.archive_batch(c, today=today, limits=limits, after=a)  # type: ignore[misc]
+        )
         archived += n
+        if after is None:
+            break
     while (n := db.run_sync(lambda c: lifecycle.purge_batch(c, today=today))) > 0:
         purged += n
     return lifecycle.LifecycleReport(archived=archived, purged=purged)

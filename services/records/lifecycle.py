@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from contactpoint.platform.logging import get_logger
-from services.records.children import add_years
+from services.records.children import add_years, archive_date, in_order
+from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.repository import lifecycle as lifecycle_repo
 from services.records.repository import sources as source_repo
+from services.records.repository.rows import SourceRow
 
 log = get_logger(__name__)
 
@@ -34,11 +36,29 @@ def midnight(day: dt.date) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
 
 
-def archive_batch(conn: Connection, *, today: dt.date, limit: int = BATCH) -> int:
-    """Archive up to `limit` children whose archive date is on or before `today`."""
-    ids = lifecycle_repo.due_for_archiving(conn, today=today, limit=limit)
-    lifecycle_repo.archive(conn, ids, at=midnight(today))
-    return len(ids)
+def archive_batch(
+    conn: Connection,
+    *,
+    today: dt.date,
+    limits: AgeLimits = DEFAULT_LIMITS,
+    after: tuple[dt.date, str] | None = None,
+    limit: int = BATCH,
+) -> tuple[int, tuple[dt.date, str] | None]:
+    """Archive those of the next `limit` children whose archive month has come (after `after`)
+    whose exact archive date, from their sealed records, is on or before `today`: (how many
+    were archived, where the next batch starts, None when none is left)."""
+    candidates = lifecycle_repo.due_for_archiving(conn, today=today, limit=limit, after=after)
+    ids = [cid for _, cid in candidates]
+    by_child: dict[str, list[SourceRow]] = {cid: [] for cid in ids}
+    for row in source_repo.active_sources(conn, ids):
+        by_child[row.contactpoint_id].append(row)
+    due = [
+        cid
+        for cid, rows in by_child.items()
+        if (day := archive_date(in_order(rows), limits)) is not None and day <= today
+    ]
+    lifecycle_repo.archive(conn, due, at=midnight(today))
+    return len(due), (candidates[-1] if len(candidates) == limit else None)
 
 
 def purge_batch(conn: Connection, *, today: dt.date, limit: int = BATCH) -> int:

@@ -21,6 +21,7 @@ from contactpoint.platform.tracing import tracing_for
 from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
 from services.records import admin, data_keys
 from services.records.children import today_utc
+from services.records.model import AgeLimits
 from services.records.repository import review as review_repo
 from services.records.servicer import ACCESS, DESCRIPTOR, RecordsServicer
 from services.records.settings import RecordsSettings
@@ -86,8 +87,10 @@ async def build(settings: RecordsSettings) -> Built:
     async def refresh_model() -> None:
         servicer.matcher = await asyncio.to_thread(admin.current_matcher, db, servicer.matcher)
 
+    limits = AgeLimits(settings.max_age_years, settings.extended_max_age_years)
+
     async def lifecycle() -> None:
-        report = await asyncio.to_thread(admin.run_lifecycle, db, today=today_utc())
+        report = await asyncio.to_thread(admin.run_lifecycle, db, today=today_utc(), limits=limits)
         if report.archived or report.purged:
             log.info("records.lifecycle", archived=report.archived, purged=report.purged)
 

@@ -39,6 +39,13 @@ def child_exists(conn: Connection, contactpoint_id: str) -> bool:
     return bool(conn.execute(select(exists().where(children.c.contactpoint_id == contactpoint_id))).scalar())
 
 
+def due_month(archive_on: dt.date | None) -> dt.date | None:
+    """An archive date as stored: the first day of its month. The exact date is a birthday (18 or
+    25 years on), which would give away the child's date of birth; the lifecycle job takes the
+    exact date from the sealed records when the month comes (`lifecycle.archive_batch`)."""
+    return archive_on.replace(day=1) if archive_on is not None else None
+
+
 def insert_children(
     conn: Connection,
     new: Iterable[tuple[str, bool, dt.date | None]],
@@ -58,7 +65,10 @@ def insert_children(
             "updated_at",
             "archive_on",
         ),
-        [(cid, ACTIVE, False, provisional, now, now, archive_on) for cid, provisional, archive_on in new],
+        [
+            (cid, ACTIVE, False, provisional, now, now, due_month(archive_on))
+            for cid, provisional, archive_on in new
+        ],
     )
 
 
@@ -74,7 +84,7 @@ def touch_many(conn: Connection, archive_on: Mapping[str, dt.date | None], *, no
             update(children)
             .where(children.c.contactpoint_id == bindparam("cid"))
             .values(updated_at=now, archive_on=bindparam("due")),
-            [{"cid": cid, "due": due} for cid, due in sorted(archive_on.items())],
+            [{"cid": cid, "due": due_month(due)} for cid, due in sorted(archive_on.items())],
         )
 
 

@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select, tuple_, update
 
 from services.records.repository.sealing import MODEL_CONTEXT, vault_of
 from services.records.tables import ACTIVE, ARCHIVED, PURGED, children, match_models
 
 
-def due_for_archiving(conn: Connection, *, today: dt.date, limit: int) -> list[str]:
-    """Active children whose archive date has come, oldest first, row-locked (others skipped)."""
+def due_for_archiving(
+    conn: Connection, *, today: dt.date, limit: int, after: tuple[dt.date, str] | None = None
+) -> list[tuple[dt.date, str]]:
+    """Active children whose archive month has come (archive_on, id), in that order after
+    `after`, row-locked (others skipped). Their exact dates are the caller's to check."""
     query = (
-        select(children.c.contactpoint_id)
+        select(children.c.archive_on, children.c.contactpoint_id)
         .where(children.c.status == ACTIVE, children.c.archive_on <= today)
         .order_by(children.c.archive_on, children.c.contactpoint_id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return [r.contactpoint_id for r in conn.execute(query).all()]
+    if after is not None:
+        query = query.where(tuple_(children.c.archive_on, children.c.contactpoint_id) > tuple_(*after))
+    return [(r.archive_on, r.contactpoint_id) for r in conn.execute(query).all()]
 
 
 def archive(conn: Connection, ids: list[str], *, at: dt.datetime) -> None:

@@ -123,3 +123,34 @@ def test_a_date_of_death_must_make_sense(db: Database) -> None:
         with pytest.raises(InvalidArgument) as err:
             _submit(db, record)
         assert [v.field for v in err.value.violations] == ["record.date_of_death"]
+
+
+def test_the_stored_archive_date_gives_away_only_a_month(db: Database) -> None:
+    """The exact archive date is a birthday: only its month is stored (issue 8)."""
+    cid = _submit(db, make_record("month-1", date_of_birth=_date(dt.date(2014, 9, 23))))
+    row = db.run_sync(lambda c: child_repo.child(c, cid), write=False)
+    assert row is not None and row.archive_on == dt.date(2032, 9, 1)
+
+
+def test_children_not_yet_due_in_their_month_never_hold_up_the_others(db: Database) -> None:
+    """Within an archive month, a child due later is looked at and left; those after it are
+    still archived (batches move on past it), each on its exact day."""
+    from services.records import lifecycle
+
+    late = _submit(db, make_record("month-late", date_of_birth=_date(dt.date(2015, 11, 28))))
+    early = [
+        _submit(db, make_record(f"month-early-{n}", date_of_birth=_date(dt.date(2015, 11, 2 + n))))
+        for n in range(3)
+    ]
+    today = dt.date(2033, 11, 10)
+    archived, after = 0, None
+    while True:  # one child a batch, as a run over a long month would meet them
+        n, after = db.run_sync(lambda c, a=after: lifecycle.archive_batch(c, today=today, after=a, limit=1))
+        archived += n
+        if after is None:
+            break
+    assert archived == 3
+    assert [_status(db, cid) for cid in early] == ["archived"] * 3
+    assert _status(db, late) == "active"
+    assert admin.run_lifecycle(db, today=dt.date(2033, 11, 27)).archived == 0
+    assert admin.run_lifecycle(db, today=dt.date(2033, 11, 28)).archived == 1

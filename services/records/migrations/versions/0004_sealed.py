@@ -1,7 +1,8 @@
 """personal data sealed at rest: source records' protobuf and features and the match models become
 sealed bytes (`sealed_with` names the data key; NULL until the service seals a row held from
 before); FindChild's name keys become keyed hashes with sealed names (rebuilt by the service from
-the source records on its first start with data keys); the data keys' check values
+the source records on its first start with data keys); archive dates kept to their month; the
+data keys' check values
 
 Revision ID: 0004
 Revises: 0003
@@ -46,6 +47,17 @@ def upgrade() -> None:
     op.create_index("ix_match_keys_family_hash", "match_keys", ["family_hash"])
     op.create_index("ix_match_keys_postcode_hash", "match_keys", ["postcode_hash"])
     op.create_index("ix_match_keys_sealed_with", "match_keys", ["sealed_with"])
+    # An archive date is a birthday (18 or 25 years on): only its month is kept (lifecycle takes
+    # the exact date from the sealed records).
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "UPDATE children SET archive_on = date_trunc('month', archive_on)::date"
+            " WHERE archive_on IS NOT NULL"
+        )
+    else:
+        op.execute(
+            "UPDATE children SET archive_on = date(archive_on, 'start of month') WHERE archive_on IS NOT NULL"
+        )
     op.create_table(
         "data_keys",
         # 0 is the index key; 1, 2, ... the seal keys.
