@@ -175,8 +175,17 @@ class Vault:
     """Seals, opens and keys values with a key ring. `reload` (when given) is asked for the ring
     again when a value names a seal key this vault has not seen: another replica rotated first."""
 
-    def __init__(self, ring: KeyRing, *, reload: Callable[[], KeyRing] | None = None) -> None:
+    def __init__(
+        self,
+        ring: KeyRing,
+        *,
+        reload: Callable[[], KeyRing] | None = None,
+        accept: Callable[[KeyRing], None] | None = None,
+    ) -> None:
         self._reload = reload
+        # Checks a reloaded ring (against what the database was sealed with) before it is used;
+        # raises DataKeyError to refuse it, and the ring in use stays.
+        self._accept = accept
         self._keys = _Keys.of(ring)
 
     @property
@@ -204,6 +213,8 @@ class Vault:
             return False
         if ring.index != self._keys.ring.index:
             raise DataKeyError("the data key file's index key changed; restart with the right file")
+        if self._accept is not None:
+            self._accept(ring)
         self._keys = _Keys.of(ring)
         return True
 

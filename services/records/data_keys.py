@@ -5,8 +5,12 @@ background after a rotation, without downtime."""
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
 import struct
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,10 +74,19 @@ def open_file_vault(db: Database, path: Path) -> Vault:
         )
     else:
         ring = create_key_ring(path)
-    vault = Vault(ring, reload=lambda: read_key_ring(path))
+    vault = Vault(
+        ring,
+        reload=lambda: read_key_ring(path),
+        # A reloaded ring is used only once it opens what the database holds.
+        accept=lambda new: _verify_ring(db, new),
+    )
     db.run_sync(lambda conn: check_keys(conn, vault))
     bind(db, vault)
     return vault
+
+
+def _verify_ring(db: Database, ring: KeyRing) -> None:
+    db.run_sync(lambda conn: verify_keys(conn, Vault(ring)), write=False)
 
 
 def _index_check(vault: Vault) -> bytes:
@@ -83,6 +96,19 @@ def _index_check(vault: Vault) -> bytes:
 def check_keys(conn: Connection, vault: Vault) -> None:
     """DataKeyError unless `vault` opens everything this database was sealed and keyed with;
     then the check values of keys the database has not seen are stored."""
+    known, index = verify_keys(conn, vault)
+    now = dt.datetime.now(dt.UTC)
+    if index is None:
+        sealed_rows.add_check(conn, sealed_rows.INDEX_KEY_ID, _index_check(vault), now=now)
+    for key_id in vault.key_ids:
+        if key_id not in known:
+            check = vault.seal(sealed_rows.CHECK_PLAIN, sealed_rows.CHECK_CONTEXT, key_id=key_id)
+            sealed_rows.add_check(conn, key_id, check, now=now)
+
+
+def verify_keys(conn: Connection, vault: Vault) -> tuple[dict[int, bytes], bytes | None]:
+    """DataKeyError unless `vault` opens everything this database was sealed and keyed with:
+    (the seal keys' check values, the index key's), as stored."""
     known = sealed_rows.checks(conn)
     index = known.pop(sealed_rows.INDEX_KEY_ID, None)
     if index is not None and index != _index_check(vault):
@@ -103,13 +129,7 @@ def check_keys(conn: Connection, vault: Vault) -> None:
             raise DataKeyError(
                 f"data key {key_id} is not the key that sealed this database's data (wrong key file?)"
             ) from None
-    now = dt.datetime.now(dt.UTC)
-    if index is None:
-        sealed_rows.add_check(conn, sealed_rows.INDEX_KEY_ID, _index_check(vault), now=now)
-    for key_id in vault.key_ids:
-        if key_id not in known:
-            check = vault.seal(sealed_rows.CHECK_PLAIN, sealed_rows.CHECK_CONTEXT, key_id=key_id)
-            sealed_rows.add_check(conn, key_id, check, now=now)
+    return known, index
 
 
 def _seal_clear_batch(conn: Connection, index_key: bytes) -> tuple[int, bool]:
@@ -220,20 +240,44 @@ def rotate(settings: RecordsSettings, *, standby: bool = False) -> int:
     re-seals older rows in the background. With `standby` the key only opens until a later
     rotation (or a `sealing` line) puts it to use. The new key's id."""
     path = _key_file(settings)
-    ring = read_key_ring(path).rotated(standby=standby)
-    save_key_ring(path, ring)
+    with _locked(path):  # two rotations at once must not both write "key N+1"
+        ring = read_key_ring(path).rotated(standby=standby)
+        save_key_ring(path, ring)
     return ring.seal[-1][0]
 
 
 def retire(db: Database, settings: RecordsSettings, key_id: int) -> None:
-    """Drop seal key `key_id` from the key file, once no row is sealed with it."""
+    """Drop seal key `key_id` from the key file, once no row is sealed with it and every replica
+    has had time to re-read the file (three re-seal intervals since the sealing key was first
+    used): a replica still sealing with the old key would otherwise write rows nothing opens."""
     path = _key_file(settings)
-    smaller = read_key_ring(path).without(key_id)
-    in_use = db.run_sync(sealed_rows.rows_by_key, write=False).get(key_id, 0)
-    if in_use:
-        raise DataKeyError(f"data key {key_id} still seals {in_use} rows; wait for re-sealing to finish")
-    save_key_ring(path, smaller)
+    with _locked(path):
+        ring = read_key_ring(path)
+        smaller = ring.without(key_id)
+        since = db.run_sync(lambda c: sealed_rows.check_registered_at(c, ring.newest), write=False)
+        grace = dt.timedelta(seconds=3 * settings.reseal_interval_seconds)
+        if since is None or dt.datetime.now(dt.UTC) - since < grace:
+            raise DataKeyError(
+                f"data key {ring.newest} has not sealed for {grace.total_seconds():.0f} s yet: every replica "
+                "must have re-read the key file first; try again later"
+            )
+        in_use = db.run_sync(sealed_rows.rows_by_key, write=False).get(key_id, 0)
+        if in_use:
+            raise DataKeyError(f"data key {key_id} still seals {in_use} rows; wait for re-sealing to finish")
+        save_key_ring(path, smaller)
     db.run_sync(lambda conn: sealed_rows.forget_check(conn, key_id))
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock beside the key file, for changing it (`rotate`, `retire`)."""
+    lock = path.with_name(f".{path.name}.lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _key_file(settings: RecordsSettings) -> Path:

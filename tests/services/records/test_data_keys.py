@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from contactpoint.platform.db import Database
 from contactpoint.platform.ids import new_contactpoint_id
 from contactpoint.platform.vault import DataKeyError, KeyRing, Vault, read_key_ring, save_key_ring
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records import children, data_keys, placement
+from services.records import children, data_keys, ingestion, placement
 from services.records.linkage import blocking_keys, features_of
 from services.records.main import MIGRATIONS
 from services.records.model import FindCriteria, Outcome
@@ -27,7 +28,7 @@ from services.records.repository.writes import pack_hashes
 from services.records.settings import RecordsSettings
 from services.records.tables import match_keys, match_models, source_records
 from services.records.validation import checked_record
-from tests.harness import records_key_file
+from tests.harness import bind_records_keys, records_key_file
 from tests.services.records.conftest import BIRTH_YEAR, ORG_A, ORG_B, make_record
 from tests.services.records.test_ingestion import NOW, submit
 
@@ -176,10 +177,14 @@ def test_rotation_re_seals_everything_and_the_old_key_can_then_retire(db: Databa
     assert lagging.open(record.record, f"source_records:{record.id}:record".encode())
     # Reads and finds after re-sealing, and the old key retires once nothing uses it.
     assert _find(db) == made.contactpoint_id
-    data_keys.retire(db, _settings(db), old)
+    # Not before every replica has had three re-seal intervals to re-read the key file.
+    with pytest.raises(DataKeyError, match="has not sealed for 180 s"):
+        data_keys.retire(db, _settings(db), old)
+    time.sleep(0.05)
+    data_keys.retire(db, _settings(db, interval=0.01), old)
     assert [i for i, _ in read_key_ring(path).seal] == [old + 1]
     with pytest.raises(DataKeyError, match="newest"):
-        data_keys.retire(db, _settings(db), old + 1)
+        data_keys.retire(db, _settings(db, interval=0.01), old + 1)
 
 
 def test_a_key_still_in_use_cannot_retire(db: Database) -> None:
@@ -187,8 +192,28 @@ def test_a_key_still_in_use_cannot_retire(db: Database) -> None:
     path = records_key_file(db.url)
     old = vault_for(db).newest
     save_key_ring(path, read_key_ring(path).rotated())
+    vault = vault_for(db)
+    assert vault.refresh()  # this replica seals with the new key (and registers it)
+    db.run_sync(lambda c: data_keys.check_keys(c, vault))
+    time.sleep(0.05)
     with pytest.raises(DataKeyError, match="still seals"):
-        data_keys.retire(db, _settings(db), old)
+        data_keys.retire(db, _settings(db, interval=0.01), old)
+
+
+def test_a_reloaded_ring_that_does_not_open_the_database_is_refused(db: Database) -> None:
+    """Another copy of the key file with its own "key 2": refused before anything is sealed with
+    it, and the ring in use stays."""
+    submit(db, make_record("copies-1"))
+    path = records_key_file(db.url)
+    vault = vault_for(db)
+    original = read_key_ring(path)
+    save_key_ring(path, original.rotated())
+    assert data_keys.reseal(db, vault) > 0  # key 2 registered and in use
+    save_key_ring(path, original.rotated())  # someone else's key 2
+    with pytest.raises(DataKeyError, match="data key 2 is not the key"):
+        vault.refresh()
+    assert vault.ring != read_key_ring(path)
+    assert _find(db)
 
 
 def test_a_standby_key_opens_but_does_not_seal(db: Database) -> None:
@@ -202,9 +227,10 @@ def test_a_standby_key_opens_but_does_not_seal(db: Database) -> None:
     assert set(db.run_sync(sealed_rows.rows_by_key, write=False)) == {before}
 
 
-def _settings(db: Database) -> RecordsSettings:
+def _settings(db: Database, *, interval: float = 60.0) -> RecordsSettings:
     return RecordsSettings.model_validate(
         {
+            "reseal_interval_seconds": interval,
             "database_url": db.url,
             "identity_target": "127.0.0.1:1",
             "data_key_file": str(records_key_file(db.url)),
@@ -331,3 +357,45 @@ def test_a_service_without_its_key_refuses_to_start(database_url: str, tmp_path:
         with pytest.raises(ConfigurationError, match=reason) as caught:
             asyncio.run(build(RecordsSettings.model_validate(settings)))
         assert "\n" not in str(caught.value)
+
+
+def test_a_re_seal_never_overwrites_a_row_rewritten_meanwhile(db: Database) -> None:
+    """Re-sealing reads a row, then another replica's ingestion replaces it, then the re-seal's
+    update comes: it is conditional on the bytes it read, so the new content stays (PostgreSQL:
+    SQLite has one writer, so nothing can come between)."""
+    if db.url.startswith("sqlite"):
+        pytest.skip("SQLite has one writer: ingestion cannot run inside the re-seal's transaction")
+    made = submit(db, make_record("race-1"))
+    path = records_key_file(db.url)
+    save_key_ring(path, read_key_ring(path).rotated())
+    vault = vault_for(db)
+    vault.refresh()
+    other = Database(db.url)
+    bind_records_keys(other)
+    newer = make_record("race-1", name=child_pb2.PersonName(given_names="Amelia", family_name="Okafor-Reid"))
+    opened = vault.open
+    raced = []
+
+    def open_then_race(sealed: bytes, context: bytes) -> bytes:
+        plain = opened(sealed, context)
+        if not raced and context.endswith(b":record"):
+            raced.append(  # commits before the re-seal's update runs
+                other.run_sync(
+                    lambda c: ingestion.submit(
+                        c, organisation=ORG_A, request_id="race-2", record=newer, now=NOW
+                    )
+                )
+            )
+        return plain
+
+    try:
+        vault.open = open_then_race  # type: ignore[method-assign]
+        db.run_sync(lambda c: sealed_rows.reseal_batch(c, vault, limit=500))
+    finally:
+        del vault.open
+        other.dispose()
+    assert raced and raced[0].contactpoint_id == made.contactpoint_id
+    child = db.run_sync(
+        lambda c: children.get_child(c, contactpoint_id=made.contactpoint_id, today=NOW.date()), write=False
+    )
+    assert child.name.family_name == "Okafor-Reid"  # the later write stands
