@@ -26,7 +26,7 @@ from services.records.repository import sealed_rows
 from services.records.repository.sealing import vault_for
 from services.records.repository.writes import pack_hashes
 from services.records.settings import RecordsSettings
-from services.records.tables import match_keys, match_models, source_records
+from services.records.tables import match_keys, match_models, metadata, source_records
 from services.records.validation import checked_record
 from tests.harness import bind_records_keys, records_key_file
 from tests.services.records.conftest import BIRTH_YEAR, ORG_A, ORG_B, make_record
@@ -34,15 +34,18 @@ from tests.services.records.test_ingestion import NOW, submit
 
 OLD_ID = new_contactpoint_id()
 # What must never be stored in the clear: the child's and carer's names, address and postcode.
-SECRETS = (b"Amelia", b"Okafor", b"High Street", b"M1 1AE", b"M11AE", b"okafor", b"amelia", b"Manchester")
+SECRETS = (
+    *(b"Amelia", b"Okafor", b"High Street", b"M1 1AE", b"M11AE", b"okafor", b"amelia", b"Manchester"),
+    *(b"Grace", b"0161 496 0000", b"01614960000", b"943 476 5919", b"9434765919"),
+    *(f"{BIRTH_YEAR}-03-14".encode(), f"{BIRTH_YEAR + 18}-03-14".encode(), f"{BIRTH_YEAR}0314".encode()),
+)
 
 
 def _stored_bytes(db: Database) -> bytes:
     """Every value of every records table, as stored."""
-    names = ["children", "source_records", "match_keys", "blocking_keys", "submissions", "match_models"]
     out = bytearray()
     with db.transaction(write=False) as conn:
-        for name in names:
+        for name in sorted(metadata.tables):
             for row in conn.execute(text(f"SELECT * FROM {name}")):  # noqa: S608 - our own names
                 for value in row:
                     out += value if isinstance(value, bytes | memoryview) else str(value).encode()
