@@ -67,6 +67,10 @@ def open_file_vault(db: Database, path: Path) -> Vault:
     """`open_vault` with the key ring in `path` (re-read when it changes)."""
     if path.exists():
         ring = read_key_ring(path)
+        if path.stat().st_mode & 0o077:
+            log.warning(
+                "records.data_key_file_readable_by_others", path=str(path), mode=oct(path.stat().st_mode)
+            )
     elif db.run_sync(sealed_rows.checks, write=False):
         raise DataKeyError(
             f"the data key file {path} is missing, but this database holds data sealed with its "
