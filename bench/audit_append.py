@@ -54,7 +54,7 @@ from gateway_limits import uptime
 from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform import migrate
-from contactpoint.platform.audited import AuditWriter
+from contactpoint.platform.audited import APPENDS_IN_FLIGHT, AuditWriter
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import Unavailable
 from services.audit import domain
@@ -169,7 +169,7 @@ def through_grpc(args: argparse.Namespace) -> dict[str, object]:
                 def make(_channel: grpc.aio.Channel):  # type: ignore[no-untyped-def]
                     if "writer" not in run:
                         shared = grpc.aio.insecure_channel(suite.target("audit"))
-                        run["writer"] = AuditWriter(shared, FixedToken(metadata))
+                        run["writer"] = AuditWriter(shared, FixedToken(metadata), in_flight=args.in_flight)
                     writer = run["writer"]
 
                     async def call(_rng: object) -> None:
@@ -235,6 +235,12 @@ def main(argv: Sequence[str]) -> None:
     p.add_argument("--json", action="store_true")
     p.add_argument("--grpc", action="store_true", help="AppendEvent through `contactpoint up`")
     p.add_argument("--client", choices=("unary", "writer", "both"), default="unary", help="with --grpc")
+    p.add_argument(
+        "--in-flight",
+        type=int,
+        default=APPENDS_IN_FLIGHT,
+        help="the writer's calls at once (with --client writer)",
+    )
     args = p.parse_args(argv)
     report: dict[str, object] = {
         "command": " ".join([".venv/bin/python", "bench/audit_append.py", *argv]),
