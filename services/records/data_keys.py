@@ -258,6 +258,9 @@ def retire(db: Database, settings: RecordsSettings, key_id: int) -> None:
     with _locked(path):
         ring = read_key_ring(path)
         smaller = ring.without(key_id)
+        in_use = db.run_sync(sealed_rows.rows_by_key, write=False).get(key_id, 0)
+        if in_use:
+            raise DataKeyError(f"data key {key_id} still seals {in_use} rows; wait for re-sealing to finish")
         since = db.run_sync(lambda c: sealed_rows.check_registered_at(c, ring.newest), write=False)
         grace = dt.timedelta(seconds=3 * settings.reseal_interval_seconds)
         if since is None or dt.datetime.now(dt.UTC) - since < grace:
@@ -265,9 +268,6 @@ def retire(db: Database, settings: RecordsSettings, key_id: int) -> None:
                 f"data key {ring.newest} has not sealed for {grace.total_seconds():.0f} s yet: every replica "
                 "must have re-read the key file first; try again later"
             )
-        in_use = db.run_sync(sealed_rows.rows_by_key, write=False).get(key_id, 0)
-        if in_use:
-            raise DataKeyError(f"data key {key_id} still seals {in_use} rows; wait for re-sealing to finish")
         save_key_ring(path, smaller)
     db.run_sync(lambda conn: sealed_rows.forget_check(conn, key_id))
 

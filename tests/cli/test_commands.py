@@ -147,3 +147,45 @@ def test_records_lifecycle_command(databases: DatabaseFactory, tmp_path: Path) -
     assert scalar(url, "SELECT count(*) FROM source_records") == 0
     bad = run("records", "lifecycle", "--today", "yesterday", "--data-dir", str(tmp_path), env=env)
     assert bad.returncode == 2 and "--today" in bad.stderr
+
+
+def test_data_key_commands_rotate_reseal_and_retire(databases: DatabaseFactory, tmp_path: Path) -> None:
+    """`records data-keys`, `rotate-data-key` and `retire-data-key`: a new key seals, the old
+    one retires only once nothing uses it and every replica has had time to re-read the file."""
+    url = databases.new("records")
+    env = {"CONTACTPOINT_RECORDS_DATABASE_URL": url, "CONTACTPOINT_RECORDS_RESEAL_INTERVAL_SECONDS": "0.01"}
+    data_dir = ("--data-dir", str(tmp_path))
+    assert run("seed", "--children", "10", *data_dir, env=env).returncode == 0
+    key_file = tmp_path / "keys" / "records-data.keys"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+
+    def status() -> dict[str, object]:
+        result = run("records", "data-keys", "--json", *data_dir, env=env)
+        assert result.returncode == 0, result.stderr
+        return dict(json.loads(result.stdout))
+
+    before = status()
+    assert before["sealing"] == 1 and before["keys"] == [1] and set(before["rows"]) == {"1"}  # type: ignore[arg-type]
+    rotated = run("records", "rotate-data-key", "--json", *data_dir, env=env)
+    assert rotated.returncode == 0 and json.loads(rotated.stdout)["key"] == 2
+    assert status()["sealing"] == 2
+    refused = run("records", "retire-data-key", "1", *data_dir, env=env)
+    assert refused.returncode == 1 and "still seals" in refused.stderr  # nothing re-sealed yet
+    # A command opening the database is a replica too: the key is registered; re-sealing it here.
+    from contactpoint.platform.db import Database
+    from services.records import data_keys
+
+    db = Database(url)
+    try:
+        vault = data_keys.open_file_vault(db, key_file)
+        assert data_keys.reseal(db, vault) > 0
+    finally:
+        db.dispose()
+    assert set(status()["rows"]) == {"2"}  # type: ignore[arg-type]
+    retired = run("records", "retire-data-key", "1", *data_dir, env=env)
+    assert retired.returncode == 0, retired.stderr
+    assert status()["keys"] == [2]
+    # Without the key file, nothing starts: the database holds sealed data.
+    key_file.rename(tmp_path / "elsewhere.keys")
+    lost = run("records", "data-keys", *data_dir, env=env)
+    assert lost.returncode == 2 and "missing" in lost.stderr
