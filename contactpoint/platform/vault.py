@@ -225,10 +225,6 @@ class Vault:
         nonce = os.urandom(_NONCE)
         return _HEADER.pack(FORMAT, key_id) + nonce + keys.aeads[key_id].encrypt(nonce, plain, context)
 
-    def seal_text(self, plain: str, context: bytes) -> bytes:
-        """`seal` for text."""
-        return self.seal(plain.encode(), context)
-
     def open(self, sealed: bytes, context: bytes) -> bytes:
         """The value `seal` sealed; DataKeyError when it names an unknown key or does not open."""
         if len(sealed) < _OVERHEAD or sealed[0] != FORMAT:

@@ -32,7 +32,6 @@ from services.records import placement
 from services.records.linkage import Features, blocking_keys
 from services.records.repository import sealed_rows
 from services.records.repository import sources as source_repo
-from services.records.repository.rows import SourceKey
 from services.records.repository.sealing import bind
 from services.records.repository.writes import key_hash, pack_hashes
 from services.records.settings import RecordsSettings
@@ -141,7 +140,7 @@ def _seal_clear_batch(conn: Connection, index_key: bytes) -> tuple[int, bool]:
     name keys; (how many, whether more may remain)."""
     rows = sealed_rows.clear_sources(conn, limit=BATCH)
     sealed_rows.forget_clear_hashes(conn, [r.id for r in rows])  # the unkeyed hashes filed before
-    sealed: list[source_repo.NewSource] = []
+    sealed: list[_Keys] = []
     for row in rows:
         record = pb.SourceRecord.FromString(row.record)
         hashes = (
@@ -157,24 +156,18 @@ def _seal_clear_batch(conn: Connection, index_key: bytes) -> tuple[int, bool]:
     return len(rows), len(rows) == BATCH
 
 
-def _keys_of(
-    row: sealed_rows.ClearSource, record: pb.SourceRecord, hashes: list[int]
-) -> source_repo.NewSource:
-    """Just what `insert_keys` files for a record (the row itself is already stored)."""
-    return source_repo.NewSource(
-        id=row.id,
-        key=SourceKey("", "", ""),
-        contactpoint_id=row.contactpoint_id,
-        record=b"",
-        features="",
-        content_hash="",
-        as_of=None,
-        match_outcome="",
-        match_score=None,
-        match_reasons=(),
-        blocking_hashes=hashes,
-        names=placement.name_rows(record),
-    )
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    """What `insert_keys` files for a record sealed in place (the row itself is already stored)."""
+
+    id: str
+    contactpoint_id: str
+    blocking_hashes: list[int]
+    names: list[source_repo.MatchKeyRow]
+
+
+def _keys_of(row: sealed_rows.ClearSource, record: pb.SourceRecord, hashes: list[int]) -> _Keys:
+    return _Keys(row.id, row.contactpoint_id, hashes, placement.name_rows(record))
 
 
 def seal_clear_rows(db: Database, vault: Vault) -> int:

@@ -8,7 +8,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Table, bindparam, func, select, type_coerce, update
+from sqlalchemy import Connection, Table, func, select, type_coerce, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.types import NullType
@@ -17,9 +17,8 @@ from contactpoint.platform.db import dialect_of
 from contactpoint.platform.vault import Vault
 from services.records.repository.rows import aware
 from services.records.repository.sealing import MODEL_CONTEXT, names_context, source_context, vault_of
-from services.records.repository.writes import unpack_hashes
+from services.records.repository.sources import delete_keys
 from services.records.tables import (
-    blocking_keys,
     data_keys,
     key_changes,
     match_keys,
@@ -57,20 +56,7 @@ def forget_clear_hashes(conn: Connection, source_ids: Sequence[str]) -> None:
     whose mark is gone reads its keys again, which is always correct."""
     if not source_ids:
         return
-    held = conn.execute(
-        select(source_records.c.id, source_records.c.blocking).where(
-            source_records.c.id.in_(sorted(source_ids))
-        )
-    ).all()
-    pairs = [{"k": h, "s": r.id} for r in held for h in unpack_hashes(bytes(r.blocking))]
-    if pairs:
-        conn.execute(
-            blocking_keys.delete().where(
-                blocking_keys.c.key == bindparam("k"), blocking_keys.c.source_id == bindparam("s")
-            ),
-            pairs,
-        )
-    conn.execute(match_keys.delete().where(match_keys.c.source_id.in_(sorted(source_ids))))
+    delete_keys(conn, source_ids, log_changes=False)
     conn.execute(key_changes.delete())
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import Connection, Text, bindparam, delete, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -28,6 +29,19 @@ class MatchKeyRow:
     date_of_birth: dt.date
     postcode_key: str
     gender: int
+
+
+class FiledKeys(Protocol):
+    """What `insert_keys` files for one source record."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def contactpoint_id(self) -> str: ...
+    @property
+    def blocking_hashes(self) -> Sequence[int]: ...
+    @property
+    def names(self) -> Sequence[MatchKeyRow]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +210,7 @@ def insert_sources(conn: Connection, rows: Sequence[NewSource], *, now: dt.datet
     insert_keys(conn, rows)
 
 
-def insert_keys(conn: Connection, rows: Sequence[NewSource]) -> None:
+def insert_keys(conn: Connection, rows: Sequence[FiledKeys]) -> None:
     """Blocking and name keys of new or replaced source records: a dozen rows per record. The
     blocking keys arrive keyed (`writes.key_hash`); the name keys are keyed and sealed here."""
     vault = vault_of(conn)
@@ -269,8 +283,9 @@ _DELETE_BLOCKING = delete(blocking_keys).where(
 )
 
 
-def delete_keys(conn: Connection, source_ids: Collection[str]) -> None:
-    """Drop source records' blocking keys (by the hashes kept with each record) and name keys."""
+def delete_keys(conn: Connection, source_ids: Collection[str], *, log_changes: bool = True) -> None:
+    """Drop source records' blocking keys (by the hashes kept with each record) and name keys;
+    the dropped hashes are logged as changes unless `log_changes` is false."""
     if not source_ids:
         return
     ids = sorted(source_ids)
@@ -280,7 +295,8 @@ def delete_keys(conn: Connection, source_ids: Collection[str]) -> None:
     pairs = [{"k": h, "s": r.id} for r in held for h in unpack_hashes(bytes(r.blocking))]
     if pairs:
         conn.execute(_DELETE_BLOCKING, pairs)
-        key_changes.note(conn, [p["k"] for p in pairs])
+        if log_changes:
+            key_changes.note(conn, [p["k"] for p in pairs])
     conn.execute(delete(match_keys).where(match_keys.c.source_id.in_(ids)))
 
 
