@@ -28,7 +28,7 @@ from contactpoint.platform.logging import get_logger
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import placement
 from services.records.children import archive_date, in_order
-from services.records.matching import FeatureCache, Matcher
+from services.records.matching import Matcher
 from services.records.model import DEFAULT_LIMITS, AgeLimits, Outcome, Submitted
 from services.records.preparing import PreparedBatch, Submission, prepare_batch
 from services.records.repository import candidates as candidate_repo
@@ -37,6 +37,7 @@ from services.records.repository import sources as source_repo
 from services.records.repository import submissions as submission_repo
 from services.records.repository.rows import SourceKey
 from services.records.repository.sealing import vault_of
+from services.records.staged_candidates import StagedCandidates
 from services.records.validation import text_problem
 
 log = get_logger(__name__)
@@ -171,7 +172,7 @@ def _decide(
     for h, source_id in sorted(hits.pairs):
         if h in wanted:
             by_key[hashes[h]].append(source_id)
-    cache = FeatureCache(candidate_repo.candidates_of(conn, {sid for ids in by_key.values() for sid in ids}))
+    candidates = StagedCandidates(conn, [p for p in ready if p.key not in existing], by_key, matcher=matcher)
 
     batch = placement.Batch()
     results: list[Submitted | ContactPointError] = []
@@ -205,8 +206,7 @@ def _decide(
         if held is not None:
             submitted = placement.update(held, p, batch)
         else:
-            candidates = cache.candidates(sid for k in p.blocking for sid in by_key.get(k, ()))
-            submitted = placement.place(p, candidates, batch, matcher=matcher, limits=limits)
+            submitted = placement.place(p, candidates.decide(p, batch), batch, limits=limits)
         batch.submissions.append(
             submission_repo.NewSubmission(
                 organisation,

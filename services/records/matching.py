@@ -18,6 +18,9 @@ class Matcher:
     model: Model = field(default_factory=default_model)
     thresholds: Thresholds = field(default_factory=Thresholds)
     model_id: int = 0
+    # Read the weak keys' candidates only when they could change a decision (`linkage.cascade`).
+    # Off, every candidate is read: the same decisions, more slowly (tests compare the two).
+    staged: bool = True
 
     def decide(self, features: Features, *, key: SourceKey, candidates: Sequence[Candidate]) -> Decision:
         """LINK, REVIEW or CREATE for a new source record among its candidates."""
@@ -38,8 +41,12 @@ class FeatureCache:
     records it is a candidate of."""
 
     def __init__(self, rows: Mapping[str, CandidateRow]) -> None:
-        self._rows = rows
+        self._rows = dict(rows)
         self._made: dict[str, Candidate] = {}
+
+    def add(self, rows: Mapping[str, CandidateRow]) -> None:
+        """Rows read later (a second stage)."""
+        self._rows.update(rows)
 
     def candidates(self, source_ids: Iterable[str]) -> list[Candidate]:
         """One Candidate per distinct source record among `source_ids` that the batch read (the

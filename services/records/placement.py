@@ -16,8 +16,7 @@ from contactpoint.platform.ids import RANDOM, new_contactpoint_id
 from contactpoint.platform.logging import get_logger
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records.children import archive_date, in_order
-from services.records.linkage import Action, Candidate, Features, blocking_keys, features_of
-from services.records.matching import Matcher
+from services.records.linkage import Action, Candidate, Decision, Features, blocking_keys, features_of
 from services.records.model import AgeLimits, ConcurrentChange, Outcome, Submitted
 from services.records.names import name_key, name_tokens, postcode_key
 from services.records.repository import children as child_repo
@@ -141,18 +140,22 @@ def new_source(
     )
 
 
-def place(
-    p: Prepared, candidates: list[Candidate], batch: Batch, *, matcher: Matcher, limits: AgeLimits
-) -> Submitted:
-    """Decide a new source record's child among its candidates (the batch's own new records too)."""
+def with_locals(p: Prepared, candidates: list[Candidate], batch: Batch) -> list[Candidate]:
+    """The candidates with the batch's own earlier new records that share a key with `p` added
+    (after them, in key order)."""
+    out = list(candidates)
     seen = {(c.organisation, c.source_system, c.source_record_id) for c in candidates}
     for k in p.blocking:
         for _, local in batch.local.get(k, ()):
             ident = (local.organisation, local.source_system, local.source_record_id)
             if ident not in seen:
                 seen.add(ident)
-                candidates.append(local)
-    decision = matcher.decide(p.features, key=p.key, candidates=candidates)
+                out.append(local)
+    return out
+
+
+def place(p: Prepared, decision: Decision, batch: Batch, *, limits: AgeLimits) -> Submitted:
+    """File a new source record under the child `decision` chose (a new child unless it links)."""
     source_id = RANDOM.hex_id()
     if decision.action == Action.LINK and decision.candidate is not None:
         contactpoint_id = decision.candidate.contactpoint_id

@@ -15,6 +15,15 @@ from services.records.linkage.features import Features
 from services.records.linkage.nicknames import canonical_forms
 from services.records.linkage.spelling import sound
 
+# The kinds whose candidates share the whole date of birth with a name, the postcode with the year
+# or a name, or the NHS number: read first (`cascade`). The others leave a part of the date out.
+STRONG_KINDS = frozenset({"nhs", "dfp", "dii", "dnm", "pcy", "pcf", "pcg"})
+
+
+def key_kind(key: str) -> str:
+    """A blocking key's kind: "dfp" of "dfp:20150307:OKNK"."""
+    return key.partition(":")[0]
+
 
 def _codes(names: list[tuple[str, ...]]) -> list[str]:
     # Each part of each name and the whole name joined: "Smith-Jones" files under SM0, JNS, SM0JNS.

@@ -68,12 +68,14 @@ class Action(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Decision:
-    """What to do with a new record; `candidate` is the best candidate (None when there were none)."""
+    """What to do with a new record; `candidate` is the best candidate (None when there were none),
+    and `nhs_same` whether its child shares the new record's NHS number."""
 
     action: Action
     candidate: Candidate | None
     score: float
     reasons: tuple[str, ...]
+    nhs_same: bool = False
 
 
 _NHS = FIELDS.index("nhs_number")
@@ -112,7 +114,9 @@ class _Child:
         return (not self.twins, self.nhs_and_dob, self.nhs_same, self.score.weight)
 
     def decision(self) -> Decision:
-        return Decision(self.action, self.best, self.score.weight, (*self.score.reasons(), *self.rules))
+        return Decision(
+            self.action, self.best, self.score.weight, (*self.score.reasons(), *self.rules), self.nhs_same
+        )
 
 
 def _judge(

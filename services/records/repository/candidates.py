@@ -124,6 +124,21 @@ def candidates_of(conn: Connection, source_ids: Collection[str]) -> dict[str, Ca
     }
 
 
+def source_ids_of(conn: Connection, contactpoint_ids: Collection[str]) -> dict[str, set[str]]:
+    """The ids of each child's source records (withdrawn or not), by child: which of a record's
+    weak-key hits belong to a child its strong keys already found (`linkage.cascade`). Through the
+    child index, and without reading or opening any features."""
+    if not contactpoint_ids:
+        return {}
+    query = select(source_records.c.contactpoint_id, source_records.c.id).where(
+        one_of(conn, source_records.c.contactpoint_id, contactpoint_ids)
+    )
+    out: dict[str, set[str]] = {}
+    for child, source_id in conn.execute(query).all():
+        out.setdefault(child, set()).add(source_id)
+    return out
+
+
 def blocked_pairs(conn: Connection, *, limit: int) -> list[tuple[str, str]]:
     """Up to `limit` pairs of active source records that share a blocking key (features JSON of
     each): what EM learns m from."""

@@ -1,0 +1,128 @@
+"""The candidates of a batch's new records, read in two stages (`linkage.cascade`).
+
+First every record's strong-key candidates are read, in one query for the batch, and each record
+is decided on them alone. A record whose decision `settles` needs from its weak keys only the
+records of children it already has as candidates (found through the child index, without reading
+anyone's features); the others need all their weak-key candidates, read in a second query. At
+decision time, with the batch's own earlier records added, a settled record is checked again, and
+read in full if it no longer settles. So every decision is the one the full candidate list gives.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection
+
+from services.records.linkage import Decision
+from services.records.linkage.cascade import is_strong, settles, unblocked_bound
+from services.records.matching import FeatureCache, Matcher
+from services.records.placement import Batch, Prepared, with_locals
+from services.records.repository import candidates as candidate_repo
+
+
+@dataclass
+class _Plan:
+    """One new record's candidates: every source id its keys found, in key order, and which of
+    them are read."""
+
+    order: list[str]
+    strong: set[str]
+    weak: set[str]  # found by weak keys only
+    bound: float = 0.0
+    first: Decision | None = None  # its decision on the strong candidates, when that settles
+    children: set[str] = field(default_factory=set)  # the children of its strong candidates
+    extra: set[str] = field(default_factory=set)  # weak-only records of those children
+
+    @property
+    def settled(self) -> bool:
+        return self.first is not None
+
+
+class StagedCandidates:
+    """Reads the candidates of a batch's new records, and decides each record among them."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        records: Sequence[Prepared],
+        by_key: dict[str, list[str]],
+        *,
+        matcher: Matcher,
+    ) -> None:
+        self._conn = conn
+        self._matcher = matcher
+        self._plans: dict[int, _Plan] = {}
+        # Candidate rows read in each stage, records settled on the first, and settled records
+        # read in full after all (for the benchmark and the tests).
+        self.stats: Counter[str] = Counter()
+        for p in records:
+            order: list[str] = []
+            strong: set[str] = set()
+            for k in p.blocking:
+                hits = by_key.get(k, ())
+                order.extend(hits)
+                if is_strong(k):
+                    strong.update(hits)
+            order = list(dict.fromkeys(order))
+            self._plans[id(p)] = _Plan(order, strong, set(order) - strong)
+        plans = list(self._plans.values())
+        staged = matcher.staged
+        first = {sid for plan in plans for sid in (plan.strong if staged else plan.order)}
+        self._cache = FeatureCache(candidate_repo.candidates_of(conn, first))
+        self.stats["first"] = len(first)
+        if not staged:
+            return
+        for p in records:
+            plan = self._plans[id(p)]
+            if plan.weak:
+                self._settle(p, plan)
+        settled = [plan for plan in plans if plan.settled]
+        records_of = candidate_repo.source_ids_of(conn, {c for plan in settled for c in plan.children})
+        for plan in settled:
+            held = set().union(*(records_of.get(c, ()) for c in plan.children))
+            plan.extra = plan.weak & held
+        second = {sid for plan in plans for sid in (plan.extra if plan.settled else plan.weak)}
+        self._cache.add(candidate_repo.candidates_of(conn, second))
+        self.stats.update(
+            second=len(second),
+            settled=len(settled),
+            skipped=len({sid for plan in settled for sid in plan.weak - plan.extra} - second),
+        )
+
+    def _settle(self, p: Prepared, plan: _Plan) -> None:
+        candidates = self._cache.candidates(sid for sid in plan.order if sid in plan.strong)
+        decision = self._matcher.decide(p.features, key=p.key, candidates=candidates)
+        plan.bound = unblocked_bound(p.features, self._matcher.model)
+        if settles(decision, plan.bound):
+            plan.first = decision
+            plan.children = {c.contactpoint_id for c in candidates}
+
+    def decide(self, p: Prepared, batch: Batch) -> Decision:
+        """LINK, REVIEW or CREATE for a new record of the batch, its earlier records included."""
+        plan = self._plans[id(p)]
+        if plan.first is None:
+            return self._decide_among(p, plan.order, batch)
+        ids = [sid for sid in plan.order if sid in plan.strong or sid in plan.extra]
+        candidates = self._cache.candidates(ids)
+        everything = with_locals(p, candidates, batch)
+        locals_ = everything[len(candidates) :]
+        if not locals_ and not plan.extra:
+            decision = plan.first  # the same candidates as when it settled
+        else:
+            decision = self._matcher.decide(p.features, key=p.key, candidates=everything)
+        # A local record of an existing child other than the strong candidates' may bring that
+        # child's weak-only records into play: read them all then.
+        known = batch.new_children | plan.children
+        if settles(decision, plan.bound) and all(c.contactpoint_id in known for c in locals_):
+            return decision
+        self._cache.add(candidate_repo.candidates_of(self._conn, plan.weak - plan.extra))
+        plan.first = None
+        self.stats["reread"] += 1
+        return self._decide_among(p, plan.order, batch)
+
+    def _decide_among(self, p: Prepared, ids: list[str], batch: Batch) -> Decision:
+        candidates = with_locals(p, self._cache.candidates(ids), batch)
+        return self._matcher.decide(p.features, key=p.key, candidates=candidates)
