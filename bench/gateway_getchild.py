@@ -471,10 +471,19 @@ class Postgres:
         self.created: list[str] = []
 
     def new(self, name: str, *, template: str = "") -> str:
-        """The libpq URL of a new database: empty, or a copy of `template`."""
+        """The libpq URL of a new database: empty, or a copy of `template`.
+
+        A copy is made file by file (PostgreSQL 15's default copies block by block through the
+        WAL: for a 6 GB registry that is 6 GB of WAL, and a checkpoint flushing it all while the
+        benchmark runs)."""
         db = f"cp_bench_{name}_{uuid.uuid4().hex[:10]}"
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{db}"' + (f' TEMPLATE "{template}"' if template else ""))
+            statement = f'CREATE DATABASE "{db}"'
+            if template:
+                statement += f' TEMPLATE "{template}"'
+                if conn.info.server_version >= 150000:
+                    statement += " STRATEGY = FILE_COPY"
+            conn.execute(statement)
         self.created.append(db)
         return f"{self.admin_url.rsplit('/', 1)[0]}/{db}"
 
