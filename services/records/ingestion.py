@@ -16,7 +16,6 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection
 
-from contactpoint.platform.db import dialect_of
 from contactpoint.platform.errors import (
     ContactPointError,
     FailedPrecondition,
@@ -30,11 +29,10 @@ from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import placement
 from services.records.children import archive_date, in_order
 from services.records.matching import Matcher
-from services.records.model import DEFAULT_LIMITS, AgeLimits, ConcurrentChange, Outcome, Submitted
+from services.records.model import DEFAULT_LIMITS, AgeLimits, Outcome, Submitted
 from services.records.preparing import PreparedBatch, Submission, prepare_batch
 from services.records.repository import candidates as candidate_repo
 from services.records.repository import children as child_repo
-from services.records.repository import key_changes
 from services.records.repository import sources as source_repo
 from services.records.repository import submissions as submission_repo
 from services.records.repository.rows import SourceKey
@@ -111,14 +109,11 @@ def store_batch(
 ) -> list[Submitted | ContactPointError]:
     """Match and store a prepared batch in one transaction (see `submit_many`).
 
-    Decided and written before the locks, checked after them: the batch reads its candidates,
-    decides every record and writes what it decided (in a savepoint), then takes the locks on its
-    keys and looks again at which records are filed under them. Only if a concurrent writer filed
-    one meanwhile (the same child from another council at the same moment) is the write undone
-    and the batch decided and written again, now under the locks. A writer holds its locks only
-    from its check to its commit, so two batches' matching and writing overlap; only the checks
-    and commits take turns. (The check is sound because the locks are held until commit: of two
-    batches sharing a key, the one that locks second sees the first's records.)"""
+    Decided before the locks, checked after them: the batch reads its candidates and decides every
+    record, then takes the locks on its keys and looks again at which records are filed under
+    them. Only if a concurrent writer filed one meanwhile (the same child from another council at
+    the same moment) is the batch decided again, now under the locks. So two batches' matching
+    overlaps, and only their writes are serialised."""
     matcher = matcher or Matcher()
     ready = [p for p in prepared_batch.prepared if p is not None]
     hashes = {h: k for p in ready for k, h in p.blocking_hashes.items()}
@@ -130,36 +125,17 @@ def store_batch(
     for p in ready:
         lock_names.append(f"src:{p.key.organisation}:{p.key.source_system}:{p.key.source_record_id}")
         lock_names.extend(p.blocking)
-    now = prepared_batch.now
-    # SQLite's one writer needs no check; a source record twice in one batch is written between
-    # its two arrivals: locks first, for both.
-    if dialect_of(conn) != "postgresql" or len({p.key for p in ready}) < len(ready):
+    # A source record twice in one batch is written between its two arrivals: locks first.
+    locked = len({p.key for p in ready}) < len(ready)
+    if locked:
         candidate_repo.serialise_on(conn, lock_names)
-        _, (results, batch) = _decide(conn, prepared_batch, ready, hashes, matcher=matcher, limits=limits)
-        placement.flush(conn, batch, limits=limits, now=now)
-        return results
-    hits, (results, batch) = _decide(conn, prepared_batch, ready, hashes, matcher=matcher, limits=limits)
-    savepoint = conn.begin_nested()
-    try:
-        placement.flush(conn, batch, limits=limits, now=now)
-    except ConcurrentChange:
-        # The same source record or request id written by a concurrent batch (its unique key), or
-        # a child this batch joined merged or archived: decide again under the locks, once the
-        # other transaction has committed.
-        written = False
-    else:
-        written = True
-    if written:
+    hits, decided = _decide(conn, prepared_batch, ready, hashes, matcher=matcher, limits=limits)
+    if not locked:
         candidate_repo.serialise_on(conn, lock_names)
-        own = {row.id for row in (*batch.sources, *batch.replaced)}
-        if not candidate_repo.hits_changed(conn, hashes.keys(), hits, own=own):
-            savepoint.commit()
-            return results
-    savepoint.rollback()
-    key_changes.forget(conn)
-    candidate_repo.serialise_on(conn, lock_names)
-    _, (results, batch) = _decide(conn, prepared_batch, ready, hashes, matcher=matcher, limits=limits)
-    placement.flush(conn, batch, limits=limits, now=now)
+        if candidate_repo.hits_changed(conn, hashes.keys(), hits):
+            hits, decided = _decide(conn, prepared_batch, ready, hashes, matcher=matcher, limits=limits)
+    results, batch = decided
+    placement.flush(conn, batch, limits=limits, now=prepared_batch.now)
     return results
 
 

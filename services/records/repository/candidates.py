@@ -78,19 +78,14 @@ def read_hits(conn: Connection, hashes: Collection[int]) -> Hits:
     return Hits(frozenset((r.key, r.source_id) for r in rows if r.key is not None), mark)
 
 
-def hits_changed(conn: Connection, hashes: Collection[int], seen: Hits, *, own: Collection[str] = ()) -> bool:
-    """Whether another transaction changed `key_hits(hashes)` since `seen` was read; `own` are the
-    source records this transaction has written itself. Exact: from the changes logged since
-    `seen` was read (a few rows, usually none; this transaction's own are logged at its commit),
-    or else by reading every key again."""
+def hits_changed(conn: Connection, hashes: Collection[int], seen: Hits) -> bool:
+    """Whether `key_hits(hashes)` would now differ from `seen`. Exact: from the changes logged
+    since `seen` was read (a few rows, usually none), or else by reading every key again."""
     if seen.mark is not None:
         changed = key_changes.changed_since(conn, seen.mark, hashes)
         if changed is not None:
             return changed
-    mine = set(own)
-    return {h for h in key_hits(conn, hashes) if h[1] not in mine} != {
-        h for h in seen.pairs if h[1] not in mine
-    }
+    return key_hits(conn, hashes) != seen.pairs
 
 
 def candidates_of(conn: Connection, source_ids: Collection[str]) -> dict[str, CandidateRow]:

@@ -68,11 +68,6 @@ def _forget(conn: Connection) -> None:
     conn.info.pop(_PENDING, None)
 
 
-def forget(conn: Connection) -> None:
-    """Drop this transaction's notes so far (its writes were rolled back to a savepoint)."""
-    _forget(conn)
-
-
 def changed_since(conn: Connection, mark: Sequence[int], hashes: Collection[int]) -> bool | None:
     """Whether any of `hashes` was written or deleted after `mark` (each shard's number, as
     `candidates.read_hits` took it); None when the log no longer reaches back that far."""

@@ -344,43 +344,6 @@ def test_a_child_filed_between_deciding_and_locking_is_seen(
     assert second == Submitted(first[0].contactpoint_id, Outcome.LINKED)
 
 
-@pytest.mark.parametrize("databases", ["postgresql"], indirect=True)  # SQLite: one writer
-def test_a_record_written_by_a_batch_still_open_is_updated_not_duplicated(
-    database_url: str, db: Database
-) -> None:
-    """A batch writes before it takes its locks. If a concurrent batch has written the same source
-    record and not yet committed, the write waits for it, fails on the record's unique key once it
-    commits, and the batch decides again under the locks: the record is the one already held."""
-    record = make_record("open-1", nhs_number="")
-    record.name.given_names = "Nkechi"
-    record.date_of_birth.day = 26
-    replica = Database(database_url)
-    bind_records_keys(replica)
-    written, release = threading.Event(), threading.Event()
-    first: list[Submitted] = []
-
-    def hold_open() -> None:
-        with replica.transaction() as c:
-            first.append(ingestion.submit(c, organisation=ORG_A, request_id="open-a", record=record, now=NOW))
-            written.set()
-            release.wait(30)
-
-    holder = threading.Thread(target=hold_open)
-    holder.start()
-    try:
-        assert written.wait(30)
-        threading.Timer(0.5, release.set).start()  # commits while the second batch waits on it
-        second = db.run_sync(
-            lambda c: ingestion.submit(c, organisation=ORG_A, request_id="open-b", record=record, now=NOW)
-        )
-    finally:
-        release.set()
-        holder.join(30)
-        replica.dispose()
-    assert first[0].outcome is Outcome.CREATED
-    assert second == Submitted(first[0].contactpoint_id, Outcome.UNCHANGED)
-
-
 def test_blocking_keys_follow_their_record_through_change_and_withdrawal(db: Database) -> None:
     """The keys filed for a record are exactly its current ones: a changed record's old keys
     go, and a withdrawn record leaves none behind (they are derived from personal data)."""
