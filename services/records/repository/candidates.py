@@ -73,9 +73,15 @@ def read_hits(conn: Connection, hashes: Collection[int]) -> Hits:
     """`key_hits`, with the mark `hits_changed` starts from."""
     if dialect_of(conn) != "postgresql" or not hashes:
         return Hits(key_hits(conn, hashes))
-    rows = conn.execute(_HITS_AND_MARK, {"keys": sorted(hashes)}).all()
-    mark = next((tuple(r.mark) for r in rows if r.mark is not None), None)
-    return Hits(frozenset((r.key, r.source_id) for r in rows if r.key is not None), mark)
+    pairs: list[tuple[int, str]] = []
+    mark: tuple[int, ...] | None = None
+    # Tuples unpacked, not rows' attributes: a batch at 1,000,000 children reads ~8,000 of them.
+    for key, source_id, generations in conn.execute(_HITS_AND_MARK, {"keys": sorted(hashes)}):
+        if key is not None:
+            pairs.append((key, source_id))
+        elif generations is not None:
+            mark = tuple(generations)
+    return Hits(frozenset(pairs), mark)
 
 
 def hits_changed(conn: Connection, hashes: Collection[int], seen: Hits) -> bool:
@@ -112,15 +118,16 @@ def candidates_of(conn: Connection, source_ids: Collection[str]) -> dict[str, Ca
         .where(one_of(conn, source_records.c.id, source_ids), children.c.status == ACTIVE)
     )
     vault = vault_of(conn)
+    rows = conn.execute(query)  # unpacked, not rows' attributes: thousands a batch at scale
     return {
-        r.id: CandidateRow(
-            source_id=r.id,
-            contactpoint_id=r.contactpoint_id,
-            source=SourceKey(r.organisation, r.source_system, r.source_record_id),
-            features=vault.open_text(r.features, source_context(r.id, "features")),
-            shielded=bool(r.shielded or r.provisional_shield),
+        source_id: CandidateRow(
+            source_id=source_id,
+            contactpoint_id=child,
+            source=SourceKey(organisation, system, record_id),
+            features=vault.open_text(features, source_context(source_id, "features")),
+            shielded=bool(shielded or provisional),
         )
-        for r in conn.execute(query).all()
+        for source_id, child, organisation, system, record_id, features, shielded, provisional in rows
     }
 
 
