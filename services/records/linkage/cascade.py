@@ -28,6 +28,10 @@ _SHARED_FAMILY_SOUND = frozenset({"exact", "former", "part", "phonetic"})
 # The given-name levels that mean the same first given name's sound.
 _SHARED_FIRST_SOUND = frozenset({"exact", "first", "phonetic"})
 _NONE = frozenset[str]()
+# The ceiling adds the same weights as `compare` in another order, so it can come out a few units in
+# the last place low: a score must clear it by more than that, or a tie at the ceiling (decided by
+# candidate order in the full read) could go the other way.
+ROUNDING = 1e-6
 
 
 def is_strong(key: str) -> bool:
@@ -78,9 +82,10 @@ def unblocked_bound(new: Features, model: Model) -> float:
     included (dfp); with the same postcode, another year of birth (pcy), and neither the family
     name's nor the first given name's sound in common (pcf, pcg); and never the same NHS number.
     The ceiling is the best of those three cases, each field at the best level left to it."""
-    # Gender, address and town at their best; the NHS number at best missing (the same one is a
-    # strong key, and another one weighs against).
-    rest = _best(model, "gender") + _best(model, "address") + _best(model, "town")
+    # Gender, address and town at their best; the NHS number missing or another one (the same one
+    # is a strong key).
+    nhs = _best(model, "nhs_number", frozenset({"same"})) if new.nhs else 0.0
+    rest = _best(model, "gender") + _best(model, "address") + _best(model, "town") + nhs
     dob_w, postcode_w = model.weights["date_of_birth"], model.weights["postcode"]
     family_sounded = _sounded([new.family, *new.former_family])
     current_family_sounded = _sounded([new.family])
@@ -104,7 +109,7 @@ def unblocked_bound(new: Features, model: Model) -> float:
             given_excluded=_SHARED_FIRST_SOUND if first_sounded else _NONE,
             family_excluded=(_SHARED_FAMILY_SOUND - {"former"}) if current_family_sounded else _NONE,
         )
-        dob = max(0.0, dob_w["one_part"]) if new.dob is not None else 0.0
+        dob = _best(model, "date_of_birth", frozenset({"exact", "day_month_swapped"})) if new.dob else 0.0
         cases.append(names + dob + postcode_w["full"])
     # Neither the same date of birth nor the same postcode.
     names = _names(model, new, given_excluded=_NONE, family_excluded=_NONE)
@@ -122,5 +127,5 @@ def settles(decision: Decision, bound: float) -> bool:
     return (
         decision.action == Action.LINK
         and decision.candidate is not None
-        and (decision.nhs_same or decision.score > bound)
+        and (decision.nhs_same or decision.score > bound + ROUNDING)
     )

@@ -138,3 +138,20 @@ def test_a_good_match_settles_and_a_moved_child_does_not() -> None:
         with_nhs, dataclasses.replace(moved, features=dataclasses.replace(moved.features, nhs=NHS))
     )
     assert decision.nhs_same and settles(decision, unblocked_bound(with_nhs, MODEL))
+
+
+def test_a_score_at_the_ceiling_does_not_settle() -> None:
+    # Found by a review: names swapped, the same date of birth and sector, the best of the rest.
+    # A record of the strong keys' child and a weak-key record of another child reach exactly the
+    # ceiling (computed in another order, it came out 3.6e-15 low), and in the full read the
+    # other child comes first in key order and wins the tie. Such a score must not settle.
+    base = child(house="12", street=("high", "st"), town="manchester", gender=1, nhs="")
+    new = dataclasses.replace(base, given=("ka",), family=("caxxxy",), postcode="M11AE")
+    strong = dataclasses.replace(base, given=("caxxxy",), family=("ka",), postcode="M11AF")
+    weak = dataclasses.replace(strong, given=("ca", "xxxx"), former_family=(("cqqq",),))
+    assert strong_keys(new) & strong_keys(strong) and unblocked(new, weak)
+    bound = unblocked_bound(new, MODEL)
+    assert abs(compare(new, weak, MODEL).weight - bound) < 1e-9
+    decision = _decide(new, Candidate("Y", "E1", "education", "E-1", strong))
+    assert decision.action == Action.LINK and abs(decision.score - bound) < 1e-9
+    assert not settles(decision, bound)
