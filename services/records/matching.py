@@ -18,9 +18,6 @@ class Matcher:
     model: Model = field(default_factory=default_model)
     thresholds: Thresholds = field(default_factory=Thresholds)
     model_id: int = 0
-    # Read the weak keys' candidates only when they could change a decision (`linkage.cascade`).
-    # Off, every candidate is read: the same decisions, more slowly (tests compare the two).
-    staged: bool = True
 
     def decide(self, features: Features, *, key: SourceKey, candidates: Sequence[Candidate]) -> Decision:
         """LINK, REVIEW or CREATE for a new source record among its candidates."""

@@ -69,12 +69,9 @@ class StagedCandidates:
             order = list(dict.fromkeys(order))
             self._plans[id(p)] = _Plan(order, strong, set(order) - strong)
         plans = list(self._plans.values())
-        staged = matcher.staged
-        first = {sid for plan in plans for sid in (plan.strong if staged else plan.order)}
+        first = {sid for plan in plans for sid in plan.strong}
         self._cache = FeatureCache(candidate_repo.candidates_of(conn, first))
         self.stats["first"] = len(first)
-        if not staged:
-            return
         for p in records:
             plan = self._plans[id(p)]
             if plan.weak:
