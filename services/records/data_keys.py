@@ -29,11 +29,12 @@ from contactpoint.platform.vault import (
 )
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import placement
-from services.records.linkage import Features, blocking_keys
+from services.records.key_scheme import hashes_of
+from services.records.linkage import Features
 from services.records.repository import sealed_rows
 from services.records.repository import sources as source_repo
 from services.records.repository.sealing import bind
-from services.records.repository.writes import key_hash, pack_hashes
+from services.records.repository.writes import pack_hashes
 from services.records.settings import RecordsSettings
 
 log = get_logger(__name__)
@@ -143,13 +144,7 @@ def _seal_clear_batch(conn: Connection, index_key: bytes) -> tuple[int, bool]:
     sealed: list[_Keys] = []
     for row in rows:
         record = pb.SourceRecord.FromString(row.record)
-        hashes = (
-            []
-            if row.withdrawn
-            else [
-                key_hash(k, index_key) for k in sorted(set(blocking_keys(Features.from_json(row.features))))
-            ]
-        )
+        hashes = [] if row.withdrawn else hashes_of(Features.from_json(row.features), index_key)
         if sealed_rows.seal_source(conn, row, blocking=pack_hashes(hashes)) and not row.withdrawn:
             sealed.append(_keys_of(row, record, hashes))
     source_repo.insert_keys(conn, sealed)

@@ -19,7 +19,7 @@ from contactpoint.platform.settings import load_settings
 from contactpoint.platform.tls import load_tls
 from contactpoint.platform.tracing import tracing_for
 from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
-from services.records import admin, data_keys
+from services.records import admin, data_keys, key_scheme
 from services.records.children import today_utc
 from services.records.model import AgeLimits
 from services.records.repository import review as review_repo
@@ -54,6 +54,7 @@ async def build(settings: RecordsSettings) -> Built:
         # A missing or wrong data key stops the service here, before it serves anything.
         vault = await asyncio.to_thread(data_keys.open_vault, db, settings)
         await asyncio.to_thread(data_keys.seal_clear_rows, db, vault)
+        await asyncio.to_thread(key_scheme.rebuild_blocking_keys, db, vault)
     except BaseException:
         db.dispose()
         raise

@@ -71,6 +71,9 @@ source_records = Table(
     # The blocking keys filed for it (8-byte hashes, repository/writes.pack_hashes): what to
     # delete when it changes, so the keys need no index by source record.
     Column("blocking", LargeBinary, nullable=False),
+    # The version of `linkage.blocking` those keys were made by (`blocking.SCHEME`; 1 for rows
+    # stored before versions): an older one is rebuilt at start-up (services/records/key_scheme.py).
+    Column("key_scheme", Integer, nullable=False, server_default="1"),
     # SHA-256 of the record without as_of: equal hashes mean an unchanged record.
     Column("content_hash", String(64), nullable=False),
     # As the source gave it (None when it did not): orders a child's sources, latest wins.

@@ -15,6 +15,7 @@ from sqlalchemy.types import NullType
 
 from contactpoint.platform.db import dialect_of
 from contactpoint.platform.vault import Vault
+from services.records.linkage.blocking import SCHEME as KEY_SCHEME
 from services.records.repository.rows import aware
 from services.records.repository.sealing import MODEL_CONTEXT, names_context, source_context, vault_of
 from services.records.repository.sources import delete_keys
@@ -141,6 +142,7 @@ def seal_source(conn: Connection, row: ClearSource, *, blocking: bytes) -> bool:
             record=vault.seal(row.record, source_context(row.id, "record"), key_id=key),
             features=vault.seal(row.features.encode(), source_context(row.id, "features"), key_id=key),
             blocking=blocking,
+            key_scheme=KEY_SCHEME,
             sealed_with=key,
         )
     )

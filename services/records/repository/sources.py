@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from contactpoint.platform.db import dialect_of
 from contactpoint.platform.vault import Vault
+from services.records.linkage.blocking import SCHEME as KEY_SCHEME
 from services.records.repository import key_changes
 from services.records.repository.rows import SourceKey, SourceRow
 from services.records.repository.sealing import names_context, source_context, vault_of
@@ -126,6 +127,7 @@ _SOURCE_COLUMNS = (
     "features",
     "sealed_with",
     "blocking",
+    "key_scheme",
     "content_hash",
     "as_of",
     "withdrawn",
@@ -195,6 +197,7 @@ def insert_sources(conn: Connection, rows: Sequence[NewSource], *, now: dt.datet
                 r.contactpoint_id,
                 *_sealed(vault, r, key),
                 pack_hashes(r.blocking_hashes),
+                KEY_SCHEME,
                 r.content_hash,
                 r.as_of,
                 False,
@@ -253,6 +256,7 @@ def replace_source(conn: Connection, row: NewSource, *, now: dt.datetime) -> Non
             features=features,
             sealed_with=key,
             blocking=pack_hashes(row.blocking_hashes),
+            key_scheme=KEY_SCHEME,
             content_hash=row.content_hash,
             as_of=row.as_of,
             withdrawn=False,
@@ -292,12 +296,18 @@ def delete_keys(conn: Connection, source_ids: Collection[str], *, log_changes: b
     held = conn.execute(
         select(source_records.c.id, source_records.c.blocking).where(source_records.c.id.in_(ids))
     ).all()
-    pairs = [{"k": h, "s": r.id} for r in held for h in unpack_hashes(bytes(r.blocking))]
-    if pairs:
-        conn.execute(_DELETE_BLOCKING, pairs)
-        if log_changes:
-            key_changes.note(conn, [p["k"] for p in pairs])
+    delete_blocking(conn, [(r.id, bytes(r.blocking)) for r in held], log_changes=log_changes)
     conn.execute(delete(match_keys).where(match_keys.c.source_id.in_(ids)))
+
+
+def delete_blocking(conn: Connection, held: Sequence[tuple[str, bytes]], *, log_changes: bool = True) -> None:
+    """Drop the blocking keys filed for source records, given as (id, the packed hashes kept with
+    it); the dropped hashes are logged as changes unless `log_changes` is false."""
+    pairs = [(h, source_id) for source_id, packed in held for h in unpack_hashes(packed)]
+    if pairs:
+        conn.execute(_DELETE_BLOCKING, [{"k": h, "s": source_id} for h, source_id in pairs])
+        if log_changes:
+            key_changes.note(conn, [h for h, _ in pairs])
 
 
 def active_sources(conn: Connection, contactpoint_ids: Collection[str]) -> list[SourceRow]:

@@ -60,7 +60,7 @@ def _feed(children: int, seed: int, *, dense: bool) -> dict[str, list[Submission
         record = item.record
         if dense:
             # Born in one year instead of eighteen, family names cut to two letters and "ton": as
-            # many records sharing a weak key (family sound, initial, year and month) as a far
+            # many records sharing a weak key (both names' sounds, two parts of the date) as a far
             # larger registry has, and many near-identical children (ties to break alike).
             if record.HasField("date_of_birth"):
                 record.date_of_birth.year = 2016
@@ -77,8 +77,10 @@ def test_simulated_feeds_are_decided_alike(db: Database, stats: Counter[str], de
                 db, organisation=organisation, submissions=submissions[start : start + 100], matcher=STAGED
             )
     assert stats["checked"] > 2500
-    # The first stage settled records and left their other candidates unread.
-    assert stats["settled"] > (40 if dense else 0) and stats["skipped"] > 0
+    # The first stage settled records, and in a dense registry left their other candidates unread
+    # (as generated, 1,500 children's records rarely share a weak key with another child).
+    assert stats["settled"] > (10 if dense else 0)
+    assert stats["skipped"] > 0 or not dense
 
 
 def _submit(db: Database, organisation: str, *records: pb.SourceRecord) -> list[Submitted]:
@@ -113,13 +115,16 @@ def test_a_settled_record_still_meets_its_childs_weak_key_records(db: Database, 
 
 
 def test_a_batch_record_that_joined_another_child_is_read_in_full(db: Database, stats: Counter[str]) -> None:
-    # Olivia (born 21 March) shares a weak key with Oliver (born 7 March): same family sound,
-    # same initial, same month. A batch holding Olivia's second record, which joins her, and then
-    # Oliver's second record, which settles on Oliver's first: Olivia's child is a candidate only
-    # through the batch, so Oliver's record is read in full before it is decided.
+    # Oscar Osei (born 3 July) shares a weak key with Oliver Okonkwo (born 7 March): the same
+    # initials and year, the day and month swapped. A batch holding Oscar's second record, which
+    # joins him, and then Oliver's second record, which settles on Oliver's first: Oscar's child is
+    # a candidate only through the batch, so Oliver's record is read in full before it is decided.
     oliver = source_record()
-    olivia = source_record(given="Olivia", dob=(2015, 3, 21), postcode="M1 2BD", lines=("9 Mill Lane",))
-    _submit(db, "E08000001", _with(oliver, "education", "ED-1"), _with(olivia, "education", "ED-2"))
-    out = _submit(db, "E08000002", _with(olivia, "health", "H-2"), _with(oliver, "health", "H-1"))
+    oscar = source_record(
+        given="Oscar", family="Osei", dob=(2015, 7, 3), postcode="M1 2BD", lines=("9 Mill Lane",)
+    )
+    _submit(db, "E08000001", _with(oliver, "education", "ED-1"), _with(oscar, "education", "ED-2"))
+    out = _submit(db, "E08000002", _with(oscar, "health", "H-2"), _with(oliver, "health", "H-1"))
     assert [o.outcome for o in out] == [Outcome.LINKED, Outcome.LINKED]
+    assert out[0].contactpoint_id != out[1].contactpoint_id
     assert stats["settled"] == 2 and stats["reread"] == 1

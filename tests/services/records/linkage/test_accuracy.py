@@ -250,4 +250,6 @@ def test_blocking_finds_nearly_every_pair_of_records_of_one_child() -> None:
         by_child[child].append(i)
     pairs = [(i, j) for members in by_child.values() for i, j in itertools.combinations(members, 2)]
     found = sum(bool(keys[i] & keys[j]) for i, j in pairs)
-    assert found / len(pairs) >= 0.998
+    # Key scheme 2 gives up a wrong date with a mistyped name after a move (`blocking_keys`): here
+    # 2,958 pairs of 2,964 are found, against 2,960 by scheme 1.
+    assert found / len(pairs) >= 0.997

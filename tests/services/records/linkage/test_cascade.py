@@ -88,10 +88,10 @@ def test_no_record_without_a_strong_key_scores_above_the_bound(a: Features, b: F
 
 
 def test_no_simulated_record_without_a_strong_key_scores_above_the_bound() -> None:
-    # Every pair of 3,000 simulated children's records that shares a weak key but no strong one:
+    # Every pair of 8,000 simulated children's records that shares a weak key but no strong one:
     # the pairs the second stage would read, most of them the same child with a fault or two.
     records = [
-        features_of(normalise_record(r.record)) for r in synthetic_feed(3000, 7, today=dt.date(2026, 1, 1))
+        features_of(normalise_record(r.record)) for r in synthetic_feed(8000, 7, today=dt.date(2026, 1, 1))
     ]
     by_key: dict[str, list[int]] = defaultdict(list)
     for i, f in enumerate(records):
