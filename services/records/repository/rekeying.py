@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, LargeBinary, Text, bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from contactpoint.platform.db import dialect_of
 from services.records.linkage.blocking import SCHEME
@@ -67,6 +68,11 @@ _REFILED = (
     .where(source_records.c.id == bindparam("sid"))
     .values(blocking=bindparam("packed"), key_scheme=SCHEME)
 )
+# PostgreSQL: the whole batch in one statement.
+_REFILED_ALL = text(
+    "UPDATE source_records s SET blocking = d.packed, key_scheme = :scheme"
+    " FROM unnest(:ids, :packed) AS d(id, packed) WHERE s.id = d.id"
+).bindparams(bindparam("ids", type_=ARRAY(Text)), bindparam("packed", type_=ARRAY(LargeBinary)))
 
 
 def refile(conn: Connection, rows: Sequence[tuple[StaleSource, list[int]]]) -> None:
@@ -78,4 +84,9 @@ def refile(conn: Connection, rows: Sequence[tuple[StaleSource, list[int]]]) -> N
     new = [(h, stale.id) for stale, hashes in rows for h in hashes]
     insert_rows(conn, blocking_keys, ("key", "source_id"), new)
     key_changes.note(conn, [h for h, _ in new])
-    conn.execute(_REFILED, [{"sid": stale.id, "packed": pack_hashes(hashes)} for stale, hashes in rows])
+    packed = [(stale.id, pack_hashes(hashes)) for stale, hashes in rows]
+    if dialect_of(conn) == "postgresql":
+        ids, blocks = zip(*packed, strict=True)
+        conn.execute(_REFILED_ALL, {"scheme": SCHEME, "ids": list(ids), "packed": list(blocks)})
+    else:
+        conn.execute(_REFILED, [{"sid": sid, "packed": block} for sid, block in packed])

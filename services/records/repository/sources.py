@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import Connection, Text, bindparam, delete, select, text, update
+from sqlalchemy import BigInteger, Connection, Text, bindparam, delete, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from contactpoint.platform.db import dialect_of
@@ -285,6 +285,12 @@ def withdraw(conn: Connection, source_id: str, *, now: dt.datetime) -> None:
 _DELETE_BLOCKING = delete(blocking_keys).where(
     blocking_keys.c.key == bindparam("k"), blocking_keys.c.source_id == bindparam("s")
 )
+# PostgreSQL: every pair in one statement, as two arrays (one DELETE per key row was 60% of the
+# time of filing a registry's records again under new keys).
+_DELETE_BLOCKING_PAIRS = text(
+    "DELETE FROM blocking_keys b USING unnest(:keys, :ids) AS d(key, source_id)"
+    " WHERE b.key = d.key AND b.source_id = d.source_id"
+).bindparams(bindparam("keys", type_=ARRAY(BigInteger)), bindparam("ids", type_=ARRAY(Text)))
 
 
 def delete_keys(conn: Connection, source_ids: Collection[str], *, log_changes: bool = True) -> None:
@@ -305,7 +311,11 @@ def delete_blocking(conn: Connection, held: Sequence[tuple[str, bytes]], *, log_
     it); the dropped hashes are logged as changes unless `log_changes` is false."""
     pairs = [(h, source_id) for source_id, packed in held for h in unpack_hashes(packed)]
     if pairs:
-        conn.execute(_DELETE_BLOCKING, [{"k": h, "s": source_id} for h, source_id in pairs])
+        if dialect_of(conn) == "postgresql":
+            keys, ids = zip(*pairs, strict=True)
+            conn.execute(_DELETE_BLOCKING_PAIRS, {"keys": list(keys), "ids": list(ids)})
+        else:
+            conn.execute(_DELETE_BLOCKING, [{"k": h, "s": source_id} for h, source_id in pairs])
         if log_changes:
             key_changes.note(conn, [h for h, _ in pairs])
 
