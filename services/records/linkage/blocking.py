@@ -21,7 +21,7 @@ SCHEME = 2
 
 # The kinds whose candidates share the whole date of birth with a name, the postcode with the year
 # or a name, or the NHS number: read first (`cascade`). The others leave a part of the date out.
-STRONG_KINDS = frozenset({"nhs", "dfp", "dii", "dnm", "pcy", "pcf", "pcg"})
+STRONG_KINDS = frozenset({"nhs", "dfp", "dii", "pcy", "pcf", "pcg"})
 
 
 def key_kind(key: str) -> str:
@@ -59,8 +59,7 @@ def blocking_keys(f: Features) -> list[str]:
     """The record's blocking keys, each "kind:value" and at most 64 characters, sorted.
 
     nhs: NHS number · dfp: date of birth + sound of a family name (current or former) · dii:
-    date of birth + initials (a nickname's full form gives one too: Bill → W) · dnm:
-    date of birth + sounds of the first given and family names, in sorted order · nym, nyd, nmd:
+    date of birth + initials (a nickname's full form gives one too: Bill → W) · nym, nyd, nmd:
     the sounds of the first given name (or the full name a nickname stands for) and of a family
     name (current or former), in sorted order, + the date without its day, month or year · dms:
     initials + year + day and month in sorted order · pcy: postcode + year of birth · pcf, pcg:
@@ -74,6 +73,8 @@ def blocking_keys(f: Features) -> list[str]:
     child in ten, so at 100,000 children they brought 0.80 other children a record against 0.09
     now, and their number grows with the registry. On 100,000 children's feeds the two schemes
     reach the same records of a child but for 6 pairs in 135,953 (`bench/linkage_quality.py`).
+    Scheme 1's dnm (the whole date with both names' sounds in sorted order, for names swapped
+    between the fields) is gone too: every pair sharing it shares all three of nym, nyd and nmd.
 
     Fewer kinds than once: the date-and-given-name kinds (dgp, dgn, dg3) found no record of
     20,000 children's feeds that the others missed, and every key costs an index entry to write,
@@ -93,12 +94,9 @@ def blocking_keys(f: Features) -> list[str]:
         date = f"{y:04d}{m:02d}{d:02d}"
         keys.update(f"dfp:{date}:{code}" for code in family + former)
         keys.update(f"dii:{date}:{g}{s}" for g in initials for s in family_initials)
-        if f.given and f.family:  # in either order, for names swapped between the fields
-            first, last = sorted((sound(f.given[0]), sound(f.family[0])))
-            if first:
-                keys.add(f"dnm:{date}:{first}:{last}")
         for given_code in _given_codes(f.given):
             for family_code in sorted(set(family + former)):
+                # In sorted order: names swapped between the fields make the same keys.
                 low, high = sorted((given_code, family_code))
                 keys.add(f"nym:{low}:{high}:{y:04d}{m:02d}")
                 keys.add(f"nyd:{low}:{high}:{y:04d}-{d:02d}")

@@ -1,9 +1,9 @@
 """Reading candidates in two stages: the records sharing a strong key first, the rest only when
 they could change the decision.
 
-In a large registry most candidates come from the keys built to survive a wrong part of the date
-of birth ("same family sound and initial, same year and month"): about 13 of 18 a record at
-1,000,000 children, nearly all of them other children. The strong keys (NHS number, the whole
+In a large registry the keys built to survive a wrong part of the date of birth are the ones
+whose candidates are mostly other children (with key scheme 1, "same family sound and initial,
+same year and month", about 13 of 18 a record at 1,000,000 children). The strong keys (NHS number, the whole
 date of birth with a name, the postcode with the year or a name) find a child whose records agree
 with the new one. When those alone already link it, with a weight no record sharing none of them
 can reach, the weak keys' other children cannot change the decision, and they are not read.
