@@ -1,11 +1,12 @@
 """The candidates of a batch's new records, read in two stages (`linkage.cascade`).
 
 First every record's strong-key candidates are read, in one query for the batch, and each record
-is decided on them alone. A record whose decision `settles` needs from its weak keys only the
-records of children it already has as candidates (found through the child index, without reading
-anyone's features); the others need all their weak-key candidates, read in a second query. At
-decision time, with the batch's own earlier records added, a settled record is checked again, and
-read in full if it no longer settles. So every decision is the one the full candidate list gives.
+whose weak keys found many more (`SETTLE_MIN_WEAK`) is decided on them alone. A record whose
+decision `settles` needs from its weak keys only the records of children it already has as
+candidates (found through the child index, without reading anyone's features); the others need
+all their weak-key candidates, read in a second query. At decision time, with the batch's own
+earlier records added, a settled record is checked again, and read in full if it no longer
+settles. So every decision is the one the full candidate list gives.
 """
 
 from __future__ import annotations
@@ -21,6 +22,14 @@ from services.records.linkage.cascade import is_strong, settles, unblocked_bound
 from services.records.matching import FeatureCache, Matcher
 from services.records.placement import Batch, Prepared, with_locals
 from services.records.repository import candidates as candidate_repo
+
+# A record tries to settle on its strong candidates only when its weak keys found at least this
+# many records besides. Trying costs a decision on the strong candidates, which a record that does
+# not settle (three in four) makes again with the rest, so it pays only when it may save reading
+# and scoring several: at 1,000,000 children with key scheme 2 (0.75 weak-key records a record),
+# trying for every record cost 7 to 11% of the CPU (`docs/benchmarks.md`). The weak keys' share
+# grows with the registry, and so does this stage's worth.
+SETTLE_MIN_WEAK = 8
 
 
 @dataclass
@@ -74,7 +83,7 @@ class StagedCandidates:
         self.stats["first"] = len(first)
         for p in records:
             plan = self._plans[id(p)]
-            if plan.weak:
+            if len(plan.weak) >= SETTLE_MIN_WEAK:
                 self._settle(p, plan)
         settled = [plan for plan in plans if plan.settled]
         records_of = candidate_repo.source_ids_of(conn, {c for plan in settled for c in plan.children})
