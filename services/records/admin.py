@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 from contactpoint.platform.db import Database, TransactionConflict
 from contactpoint.platform.errors import ContactPointError
-from services.records import data_keys, ingestion, lifecycle, preparing
+from services.records import data_keys, ingestion, key_scheme, lifecycle, preparing
 from services.records.linkage import Model, Thresholds
 from services.records.matching import Matcher
 from services.records.model import DEFAULT_LIMITS, AgeLimits, ConcurrentChange, Submitted
@@ -24,10 +24,13 @@ ATTEMPTS = 3
 
 def open_database(settings: RecordsSettings) -> Database:
     """Records' database for a command, its data keys checked and bound (as the service does on
-    start-up; rows still in the clear are sealed first)."""
+    start-up; rows still in the clear are sealed first, and records filed under an older key
+    scheme are filed again)."""
     db = Database(settings.database_url)
     try:
-        data_keys.seal_clear_rows(db, data_keys.open_vault(db, settings))
+        vault = data_keys.open_vault(db, settings)
+        data_keys.seal_clear_rows(db, vault)
+        key_scheme.rebuild_blocking_keys(db, vault)
     except BaseException:
         db.dispose()
         raise

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 
 from sqlalchemy import Connection
 
-from contactpoint.platform.db import Database
+from contactpoint.platform.db import Database, TransactionConflict
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.vault import Vault
 from services.records.linkage import Features, blocking_keys
@@ -26,6 +27,7 @@ log = get_logger(__name__)
 BATCH = 500
 WAIT_SECONDS = 0.5  # between looks at rows another replica is filing
 PROGRESS_EVERY = 100_000  # records, between progress lines in the log
+ATTEMPTS = 5  # of a batch that lost a race
 
 
 def hashes_of(features: Features, index_key: bytes) -> list[int]:
@@ -43,6 +45,21 @@ def _refile_batch(conn: Connection, *, index_key: bytes, after: str) -> tuple[in
     return len(stale), (stale[-1].id if stale else None)
 
 
+def _with_retries(
+    db: Database, batch: Callable[[Connection], tuple[int, str | None]]
+) -> tuple[int, str | None]:
+    # A batch that lost a race (a deadlock with a withdrawal, say) is run again; only a batch
+    # that keeps losing stops the start-up.
+    for attempt in range(ATTEMPTS):
+        try:
+            return db.run_sync(batch)
+        except TransactionConflict:
+            if attempt == ATTEMPTS - 1:
+                raise
+            time.sleep(WAIT_SECONDS)
+    raise AssertionError("unreachable")
+
+
 def rebuild_blocking_keys(db: Database, vault: Vault) -> int:
     """File every source record keyed by an older scheme under the current one; how many were.
     Returns once no record is left on an older scheme (rows another replica is filing included)."""
@@ -51,7 +68,9 @@ def rebuild_blocking_keys(db: Database, vault: Vault) -> int:
     while True:
         after: str | None = ""
         while after is not None:
-            n, after = db.run_sync(functools.partial(_refile_batch, index_key=vault.ring.index, after=after))
+            n, after = _with_retries(
+                db, functools.partial(_refile_batch, index_key=vault.ring.index, after=after)
+            )
             total += n
             if n and total // PROGRESS_EVERY != (total - n) // PROGRESS_EVERY:
                 log.info("records.rekeying", source_records=total, seconds=round(time.monotonic() - started))

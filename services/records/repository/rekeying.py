@@ -30,7 +30,8 @@ class StaleSource:
 
 
 def stale_sources(conn: Connection, *, after: str, limit: int) -> list[StaleSource]:
-    """Up to `limit` source records keyed by an older scheme, in id order from after `after`. On
+    """Up to `limit` source records keyed by an older scheme, in id order from after `after` (a
+    newer scheme's rows, written by a newer release, are left alone). On
     PostgreSQL they stay locked until commit, and rows another replica holds are skipped."""
     query = (
         select(
@@ -39,7 +40,7 @@ def stale_sources(conn: Connection, *, after: str, limit: int) -> list[StaleSour
             source_records.c.blocking,
             source_records.c.withdrawn,
         )
-        .where(source_records.c.key_scheme != SCHEME, source_records.c.id > after)
+        .where(source_records.c.key_scheme < SCHEME, source_records.c.id > after)
         .order_by(source_records.c.id)
         .limit(limit)
     )
@@ -59,7 +60,7 @@ def stale_sources(conn: Connection, *, after: str, limit: int) -> list[StaleSour
 
 def stale_count(conn: Connection) -> int:
     """How many source records are keyed by an older scheme."""
-    query = select(func.count()).select_from(source_records).where(source_records.c.key_scheme != SCHEME)
+    query = select(func.count()).select_from(source_records).where(source_records.c.key_scheme < SCHEME)
     return int(conn.execute(query).scalar_one())
 
 
@@ -80,7 +81,12 @@ def refile(conn: Connection, rows: Sequence[tuple[StaleSource, list[int]]]) -> N
     key changes), and note it as keyed by the current scheme."""
     if not rows:
         return
-    delete_blocking(conn, [(stale.id, stale.blocking) for stale, _ in rows])
+    # The new pairs are deleted too, should any be held already (a key row nothing else names),
+    # so that filing again can never fail on a duplicate.
+    delete_blocking(
+        conn,
+        [(stale.id, stale.blocking) for stale, _ in rows] + [(stale.id, pack_hashes(h)) for stale, h in rows],
+    )
     new = [(h, stale.id) for stale, hashes in rows for h in hashes]
     insert_rows(conn, blocking_keys, ("key", "source_id"), new)
     key_changes.note(conn, [h for h, _ in new])

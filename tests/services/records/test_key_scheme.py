@@ -9,16 +9,18 @@ import asyncio
 from collections import defaultdict
 from pathlib import Path
 
-from sqlalchemy import delete, select, text, update
+import pytest
+from sqlalchemy import Connection, delete, select, text, update
 
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform import migrate
-from contactpoint.platform.db import Database
-from services.records import data_keys, ingestion, key_scheme
+from contactpoint.platform.db import Database, TransactionConflict
+from services.records import admin, data_keys, ingestion, key_scheme
 from services.records.linkage import Features
 from services.records.linkage.blocking import SCHEME
 from services.records.main import MIGRATIONS, build
 from services.records.model import Outcome
+from services.records.repository import rekeying
 from services.records.repository.sealing import source_context, vault_for
 from services.records.repository.writes import insert_rows, key_hash, pack_hashes, unpack_hashes
 from services.records.settings import RecordsSettings
@@ -177,3 +179,60 @@ def test_a_withdrawn_record_sent_again_is_filed_under_the_current_scheme(db: Dat
     )
     ((hashes, scheme),) = _kept(db).values()
     assert scheme == SCHEME and hashes and _filed(db) == {sid: hashes for sid in _source_ids(db)}
+
+
+def test_a_stray_key_row_and_a_lost_race_do_not_stop_the_rebuild(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submit(db, make_record("stray-1"))
+    current = _filed(db)
+    ((sid, hashes),) = current.items()
+    _as_scheme_one(db, [sid])
+    # A key row of the new scheme already held, which the record's kept hashes do not name.
+    with db.transaction() as conn:
+        insert_rows(conn, blocking_keys, ("key", "source_id"), [(min(hashes), sid)])
+    refile, lost = rekeying.refile, []
+
+    def loses_once(conn: Connection, rows: object) -> None:
+        if not lost:
+            lost.append(True)
+            raise TransactionConflict("deadlock")
+        refile(conn, rows)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rekeying, "refile", loses_once)
+    monkeypatch.setattr(key_scheme, "WAIT_SECONDS", 0.0)
+    assert key_scheme.rebuild_blocking_keys(db, vault_for(db)) == 1
+    assert lost and _filed(db) == current
+
+
+def test_a_newer_schemes_records_are_left_alone(db: Database) -> None:
+    submit(db, make_record("newer-1"))
+    before = _filed(db)
+    with db.transaction() as conn:
+        conn.execute(update(source_records).values(key_scheme=SCHEME + 1))
+    assert key_scheme.rebuild_blocking_keys(db, vault_for(db)) == 0
+    assert _filed(db) == before and {s for _, s in _kept(db).values()} == {SCHEME + 1}
+
+
+def test_commands_open_the_database_as_the_service_starts(database_url: str, tmp_path: Path) -> None:
+    migrate.upgrade("records", MIGRATIONS, database_url)
+    db = Database(database_url)
+    try:
+        data_keys.open_file_vault(db, tmp_path / "records.keys")
+        submit(db, make_record("cmd-1"))
+        current = _filed(db)
+        _as_scheme_one(db, _source_ids(db))
+    finally:
+        db.dispose()
+    settings = RecordsSettings.model_validate(
+        {
+            "database_url": database_url,
+            "identity_target": "127.0.0.1:1",
+            "data_key_file": str(tmp_path / "records.keys"),
+        }
+    )
+    opened = admin.open_database(settings)
+    try:
+        assert _filed(opened) == current
+    finally:
+        opened.dispose()
