@@ -4,6 +4,7 @@ the request's log lines; with TLS on, the metrics port is HTTPS and asks for a c
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import urllib.error
 import urllib.request
@@ -13,6 +14,7 @@ from pathlib import Path
 import grpc
 import pytest
 import structlog
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
@@ -95,12 +97,21 @@ async def test_metrics_and_one_trace_across_three_services(
                 assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
                 refused += 1
         assert refused >= 1
-        # A refusal is an error on its server span, with its code.
-        failed = [
-            s
-            for s in exporter.get_finished_spans()
-            if s.name.endswith("GatewayService/GetChild") and s.status.status_code.name == "ERROR"
-        ]
+
+        # A refusal is an error on its server span, with its code. The server ends its span just
+        # after the client has the answer, so the last one may take a moment to arrive.
+        def refusals() -> list[ReadableSpan]:
+            return [
+                s
+                for s in exporter.get_finished_spans()
+                if s.name.endswith("GatewayService/GetChild") and s.status.status_code.name == "ERROR"
+            ]
+
+        for _ in range(250):  # up to 5 s
+            if len(refusals()) >= refused:
+                break
+            await asyncio.sleep(0.02)
+        failed = refusals()
         assert len(failed) == refused
         assert {s.attributes.get("rpc.grpc.status_code") for s in failed} == {8}  # RESOURCE_EXHAUSTED
 
