@@ -127,12 +127,14 @@ def test_matching_finds_an_older_record_through_a_key_only_the_current_scheme_ha
         assert again.contactpoint_id == first.contactpoint_id
 
 
-def test_the_service_rebuilds_older_keys_on_start_up(database_url: str, tmp_path: Path) -> None:
+def _registry_of_scheme_one(database_url: str, tmp_path: Path) -> tuple[dict[str, set[int]], RecordsSettings]:
+    """A registry with one record filed as scheme 1; the keys it should end with, and the
+    service's settings for it."""
     migrate.upgrade("records", MIGRATIONS, database_url)
     db = Database(database_url)
     try:
         data_keys.open_file_vault(db, tmp_path / "records.keys")
-        submit(db, make_record("start-1"))
+        submit(db, make_record("old-scheme-1"))
         current = _filed(db)
         _as_scheme_one(db, _source_ids(db))
     finally:
@@ -146,6 +148,11 @@ def test_the_service_rebuilds_older_keys_on_start_up(database_url: str, tmp_path
             "client_secret": "not-used",
         }
     )
+    return current, settings
+
+
+def test_the_service_rebuilds_older_keys_on_start_up(database_url: str, tmp_path: Path) -> None:
+    current, settings = _registry_of_scheme_one(database_url, tmp_path)
 
     async def start_and_stop() -> None:
         built = await build(settings)
@@ -216,22 +223,7 @@ def test_a_newer_schemes_records_are_left_alone(db: Database) -> None:
 
 
 def test_commands_open_the_database_as_the_service_starts(database_url: str, tmp_path: Path) -> None:
-    migrate.upgrade("records", MIGRATIONS, database_url)
-    db = Database(database_url)
-    try:
-        data_keys.open_file_vault(db, tmp_path / "records.keys")
-        submit(db, make_record("cmd-1"))
-        current = _filed(db)
-        _as_scheme_one(db, _source_ids(db))
-    finally:
-        db.dispose()
-    settings = RecordsSettings.model_validate(
-        {
-            "database_url": database_url,
-            "identity_target": "127.0.0.1:1",
-            "data_key_file": str(tmp_path / "records.keys"),
-        }
-    )
+    current, settings = _registry_of_scheme_one(database_url, tmp_path)
     opened = admin.open_database(settings)
     try:
         assert _filed(opened) == current
