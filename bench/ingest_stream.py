@@ -41,7 +41,7 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -52,6 +52,7 @@ from contactpoint.records.v1 import records_service_pb2 as pb
 from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
 
 sys.path.insert(0, str(Path(__file__).parent))
+import cpu_share  # bench/cpu_share.py, beside this file
 from gateway_getchild import Postgres, free_port, serving, sqlalchemy_url, stop_process
 
 TODAY = date(2026, 11, 25)
@@ -313,10 +314,20 @@ class StreamResult:
     rss_before_mib: float
     rss_after_mib: float
     peak_mib: float
+    # Milliseconds of CPU a streamed record, by process group (`cpu_share`): where the time went.
+    cpu_ms_per_record: dict[str, float] = field(default_factory=dict)
 
 
-def measured(records: int, seconds: float, outcomes: Counter[str], rss_before: int, pid: int) -> StreamResult:
-    """One run's figures, with the server process's memory now and at its peak."""
+def measured(
+    records: int,
+    seconds: float,
+    outcomes: Counter[str],
+    rss_before: int,
+    pid: int,
+    cpu: dict[str, float] | None = None,
+) -> StreamResult:
+    """One run's figures, with the server process's memory now and at its peak, and the CPU
+    seconds each process group spent (`cpu`) as milliseconds a record."""
     return StreamResult(
         records=records,
         seconds=round(seconds, 2),
@@ -325,6 +336,7 @@ def measured(records: int, seconds: float, outcomes: Counter[str], rss_before: i
         rss_before_mib=round(rss_before / 1024, 1),
         rss_after_mib=round(vm_rss_kib(pid) / 1024, 1),
         peak_mib=round(vm_hwm_kib(pid) / 1024, 1),
+        cpu_ms_per_record={name: round(1000 * t / records, 3) for name, t in (cpu or {}).items()},
     )
 
 
@@ -454,11 +466,22 @@ def run_suite(
                     *("-o", os.environ["BENCH_PROFILE"]),
                 ]
             )
+        # The records service and its prepare workers apart, identity, PostgreSQL (every server process:
+        # backends, WAL writer, checkpointer) and this client.
+        groups = {
+            "records": lambda: [pid],
+            "records_workers": lambda: cpu_share.children_of(pid),
+            "identity": lambda: [procs[0].pid],
+            "postgres": cpu_share.postgres_processes,
+            "client": lambda: [os.getpid()],
+        }
+        before = cpu_share.snapshot(groups)
         seconds, outcomes = asyncio.run(drive(f"127.0.0.1:{records_port}", tokens, items, streams))
+        cpu = cpu_share.spent(before, cpu_share.snapshot(groups))
         if spy is not None:
             spy.send_signal(signal.SIGINT)  # py-spy writes its profile and detaches
             spy.wait(60)
-        return measured(len(items), seconds, outcomes, rss_before, pid)
+        return measured(len(items), seconds, outcomes, rss_before, pid, cpu)
     finally:
         for proc in reversed(procs):
             stop_process(proc)

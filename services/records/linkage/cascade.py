@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from services.records.linkage.blocking import STRONG_KINDS, key_kind
+from services.records.linkage.blocking import FEMALE, MALE, STRONG_KINDS, key_kind
 from services.records.linkage.decide import Action, Decision
 from services.records.linkage.features import Features
 from services.records.linkage.model import Model
@@ -79,9 +79,10 @@ def unblocked_bound(new: Features, model: Model) -> float:
 
     Not sharing them means, for two records that both have the fields: not the same date of birth
     and postcode (pcy); with the same date of birth, no family name's sound in common, former names
-    included (dfp); with the same postcode, another year of birth (pcy), and neither the family
-    name's nor the first given name's sound in common (pcf, pcg); and never the same NHS number.
-    The ceiling is the best of those three cases, each field at the best level left to it."""
+    included, or else one a boy and the other a girl (dfp); with the same postcode, another year of
+    birth (pcy), and neither the family name's nor the first given name's sound in common (pcf,
+    pcg); and never the same NHS number. The ceiling is the best of those cases, each field at the
+    best level left to it."""
     # Gender, address and town at their best; the NHS number missing or another one (the same one
     # is a strong key).
     nhs = _best(model, "nhs_number", frozenset({"same"})) if new.nhs else 0.0
@@ -101,6 +102,11 @@ def unblocked_bound(new: Features, model: Model) -> float:
         )
         postcode = _best(model, "postcode", frozenset({"full"})) if new.postcode else 0.0
         cases.append(names + dob_w["exact"] + postcode)
+        if new.gender in (MALE, FEMALE):
+            # Or a family name's sound in common, but the other sex (dfp holds the gender).
+            names = _names(model, new, given_excluded=_NONE, family_excluded=_NONE)
+            other_sex = model.weights["gender"]["different"] - _best(model, "gender")
+            cases.append(names + dob_w["exact"] + postcode + other_sex)
     # The same postcode, another year of birth (or a date missing).
     if new.postcode:
         names = _names(

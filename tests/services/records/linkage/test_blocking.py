@@ -19,9 +19,9 @@ from tests.services.records.linkage import NHS, child
 # part is left out (with both names' sounds, or the initials and the day and month, beside it).
 _SELECTIVE = re.compile(
     r"^(nhs:\d{10}"
-    r"|(dfp|dii):\d{8}:[^:]+|(dgp|dgn|dg3):\d{8}:[^:]+:[a-z]"
+    r"|(dfp|dii):\d{8}:[^:]+:[mf]|(dgp|dgn|dg3):\d{8}:[^:]+:[a-z]"
     r"|nym:[^:]+:[^:]+:\d{6}|nyd:[^:]+:[^:]+:\d{4}-\d{2}|nmd:[^:]+:[^:]+:\d{4}"
-    r"|dms:[a-z]{2}:\d{8}"
+    r"|dms:[a-z]{2}:\d{8}:[mf]"
     r"|pcy:[A-Z0-9]{5,7}:\d{4}|(pcf|pcg):[A-Z0-9]{5,7}:[^:]+)$"
 )
 
@@ -191,3 +191,21 @@ def test_every_key_is_selective_even_for_odd_names(f: Features, odd: str) -> Non
     for variant in (f, dataclasses.replace(f, given=(odd,)), dataclasses.replace(f, family=(odd,))):
         for key in blocking_keys(variant):
             assert _SELECTIVE.match(key), key
+
+
+def _date_keys(f: Features) -> set[str]:
+    return {k for k in blocking_keys(f) if k.split(":")[0] in {"dfp", "dii", "dms"}}
+
+
+def test_the_date_keys_hold_the_gender_and_an_unknown_gender_files_under_both() -> None:
+    # A boy and a girl of one birthday and family name (on 4 March, so that dms is made too).
+    boy = child(gender=1, dob=dt.date(2015, 3, 4), postcode="M11AE")
+    girl = dataclasses.replace(boy, gender=2, postcode="LS16AB")
+    assert _date_keys(boy) and _date_keys(girl)
+    assert not _date_keys(boy) & _date_keys(girl)
+    assert all(k.endswith(":m") for k in _date_keys(boy))
+    for unknown in (0, 3, 4):  # not given, indeterminate, not known
+        either = dataclasses.replace(boy, gender=unknown)
+        assert _date_keys(either) == _date_keys(boy) | _date_keys(girl)
+    # A wrong gender is survived through the keys without one (here the postcode's and nym's).
+    assert shared(boy, dataclasses.replace(boy, gender=2)) - _date_keys(boy)
