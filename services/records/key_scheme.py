@@ -1,21 +1,27 @@
 """Stored blocking keys brought up to the current version of `linkage.blocking`.
 
 Every source record notes the scheme its keys were made by. When a release changes the keys, the
-service files every older record again on start-up, before it serves, batch by batch (each batch
-one transaction: its old keys deleted, its new ones written, both logged as key changes), so a
-new record's lookups find every older record under the keys it now uses. Replicas starting
-together share the work (rows one holds are skipped by the others), and each waits until none is
-left, as it does for sealing rows held in the clear."""
+service files every older record again on start-up, batch by batch (each batch one transaction:
+its old keys deleted, its new ones written, both logged as key changes), so that a new record's
+lookups find every older record under the keys it now uses. Replicas starting together share the
+work (rows one holds are skipped by the others), and each waits until none is left.
+
+Meanwhile the service serves what does not depend on the keys (reads, finds, data managers'
+work): only what files or unfiles records (`Filing.require`: submitting, streaming, withdrawing)
+and the scheduled jobs wait, refused UNAVAILABLE until the re-filing ends."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import threading
 import time
 from collections.abc import Callable
 
 from sqlalchemy import Connection
 
 from contactpoint.platform.db import Database, TransactionConflict
+from contactpoint.platform.errors import Unavailable
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.vault import Vault
 from services.records.linkage import Features, blocking_keys
@@ -60,21 +66,55 @@ def _with_retries(
     raise AssertionError("unreachable")
 
 
-def rebuild_blocking_keys(db: Database, vault: Vault) -> int:
+class Filing:
+    """Whether every source record is filed under the current key scheme. Until it is, matching
+    would miss records still filed under the old keys, so ingestion and withdrawals are refused."""
+
+    def __init__(self, *, done: bool = False) -> None:
+        self._done = threading.Event()
+        if done:
+            self._done.set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def mark_done(self) -> None:
+        self._done.set()
+
+    def require(self) -> None:
+        """Unavailable while records are still being filed under new keys."""
+        if not self._done.is_set():
+            raise Unavailable(
+                "records are being filed under new blocking keys after an upgrade; "
+                "submissions and withdrawals resume when that ends: retry later"
+            )
+
+
+def stale(db: Database) -> bool:
+    """Whether any source record is keyed by an older scheme."""
+    return bool(db.run_sync(rekeying.stale_count, write=False))
+
+
+def rebuild_blocking_keys(db: Database, vault: Vault, *, stop: threading.Event | None = None) -> int:
     """File every source record keyed by an older scheme under the current one; how many were.
-    Returns once no record is left on an older scheme (rows another replica is filing included)."""
+    Returns once no record is left on an older scheme (rows another replica is filing included),
+    or, early, once `stop` is set (between two batches)."""
     total = 0
     started = time.monotonic()
     while True:
         after: str | None = ""
         while after is not None:
+            if stop is not None and stop.is_set():
+                log.info("records.rekeying_stopped", source_records=total)
+                return total
             n, after = _with_retries(
                 db, functools.partial(_refile_batch, index_key=vault.ring.index, after=after)
             )
             total += n
             if n and total // PROGRESS_EVERY != (total - n) // PROGRESS_EVERY:
                 log.info("records.rekeying", source_records=total, seconds=round(time.monotonic() - started))
-        if not db.run_sync(rekeying.stale_count, write=False):
+        if not stale(db):
             break
         time.sleep(WAIT_SECONDS)  # held by another replica, or stored meanwhile by an older one
     if total:
@@ -85,3 +125,28 @@ def rebuild_blocking_keys(db: Database, vault: Vault) -> int:
             seconds=round(time.monotonic() - started, 1),
         )
     return total
+
+
+RETRY_SECONDS = 30.0  # after a re-filing that failed outright, before it starts again
+
+
+async def refile_in_background(
+    db: Database, vault: Vault, filing: Filing, *, stop: threading.Event, then: Callable[[], None]
+) -> None:
+    """`rebuild_blocking_keys` while the service serves, then `filing.mark_done()` and `then()`.
+    A failure is logged and the re-filing starts again; `stop` (shutdown) ends it between batches."""
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(rebuild_blocking_keys, db, vault, stop=stop)
+        except Exception:
+            log.exception("records.rekeying_failed")
+            for _ in range(int(RETRY_SECONDS / WAIT_SECONDS)):
+                if stop.is_set():
+                    return
+                await asyncio.sleep(WAIT_SECONDS)
+            continue
+        if not stop.is_set():
+            filing.mark_done()
+            log.info("records.ingestion_open")
+            then()
+        return

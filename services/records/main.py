@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
@@ -54,7 +55,9 @@ async def build(settings: RecordsSettings) -> Built:
         # A missing or wrong data key stops the service here, before it serves anything.
         vault = await asyncio.to_thread(data_keys.open_vault, db, settings)
         await asyncio.to_thread(data_keys.seal_clear_rows, db, vault)
-        await asyncio.to_thread(key_scheme.rebuild_blocking_keys, db, vault)
+        # Usually nothing is filed under an older key scheme, and ingestion opens at once; after
+        # an upgrade across a key change it opens once every record is filed again.
+        filing = key_scheme.Filing(done=not await asyncio.to_thread(key_scheme.stale, db))
     except BaseException:
         db.dispose()
         raise
@@ -69,7 +72,9 @@ async def build(settings: RecordsSettings) -> Built:
         audit_channel = open_channel(settings.audit_target, tls, tracing=tracing)
         channels.append(audit_channel)
         audit = AuditWriter(audit_channel, token)
-    servicer = RecordsServicer(db=db, settings=settings, audit=audit, verifier=verifier, vault=vault)
+    servicer = RecordsServicer(
+        db=db, settings=settings, audit=audit, verifier=verifier, vault=vault, filing=filing
+    )
     metrics = Metrics()
     metrics.watch_database(db.writer, db.reader)
     metrics.gauge_of(
@@ -98,13 +103,34 @@ async def build(settings: RecordsSettings) -> Built:
     async def reseal() -> None:
         await asyncio.to_thread(data_keys.reseal, db, vault)
 
-    jobs = [
-        _every(settings.model_refresh_seconds, "match-model", refresh_model),
-        _every(settings.lifecycle_interval_seconds, "lifecycle", lifecycle),
-        _every(settings.reseal_interval_seconds, "reseal", reseal),
-    ]
+    jobs: list[asyncio.Task[None]] = []
+
+    def start_jobs() -> None:
+        # Not while records are being filed again: purging or re-sealing a record then would race
+        # its re-filing.
+        jobs.extend(
+            [
+                _every(settings.model_refresh_seconds, "match-model", refresh_model),
+                _every(settings.lifecycle_interval_seconds, "lifecycle", lifecycle),
+                _every(settings.reseal_interval_seconds, "reseal", reseal),
+            ]
+        )
+
+    stop_filing = threading.Event()
+    refiling: asyncio.Task[None] | None = None
+    if filing.done:
+        start_jobs()
+    else:
+        log.info("records.rekeying_started")
+        refiling = asyncio.get_running_loop().create_task(
+            key_scheme.refile_in_background(db, vault, filing, stop=stop_filing, then=start_jobs),
+            name="rekeying",
+        )
 
     async def close() -> None:
+        stop_filing.set()
+        if refiling is not None:
+            await asyncio.gather(refiling, return_exceptions=True)  # ends after its current batch
         for job in jobs:
             job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)

@@ -28,7 +28,7 @@ from contactpoint.platform.vault import Vault
 from contactpoint.platform.workers import ProcessWorkers, WorkerCrashed
 from contactpoint.records.v1 import records_service_pb2 as pb
 from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
-from services.records import admin, children, ingestion, preparing, reading, streaming
+from services.records import admin, children, ingestion, key_scheme, preparing, reading, streaming
 from services.records.data_managers import DATA_MANAGER_RPCS, DataManagerRpcs
 from services.records.model import AgeLimits, ConcurrentChange, FindCriteria, Outcome, Submitted
 from services.records.settings import RecordsSettings
@@ -83,6 +83,7 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
         audit: AuditWriter | None,
         verifier: TokenVerifier,
         vault: Vault,
+        filing: key_scheme.Filing,
     ) -> None:
         super().__init__(
             db=db, limits=AgeLimits(settings.max_age_years, settings.extended_max_age_years), audit=audit
@@ -92,6 +93,9 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
         # keys the blocking keys that incoming records are filed under.
         self._vault = vault
         self._index_key = vault.ring.index
+        # Whether every record is filed under the current blocking keys: until then (after an
+        # upgrade across a key change) what files or unfiles records is refused.
+        self._filing = filing
         # GetChildRecord's statement, on the event loop (`reading`).
         self.store = Statements(db)
         self.matcher = admin.configured_matcher(settings)
@@ -174,6 +178,7 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
         self, request: pb.SubmitSourceRecordRequest, context: Context
     ) -> pb.SubmitSourceRecordResponse:
         organisation = current_principal().organisation
+        self._filing.require()
         [result] = await asyncio.to_thread(lambda: self._store(self._prepare(organisation, [request])))
         if isinstance(result, ContactPointError):
             raise result
@@ -188,6 +193,7 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
         caller's token is checked again: once it is revoked, expired or its account suspended, the
         stream ends UNAUTHENTICATED and nothing more is stored (records already answered stay)."""
         caller = current_principal()
+        self._filing.require()
 
         async def prepare(batch: list[pb.SubmitSourceRecordRequest]) -> preparing.PreparedBatch:
             return await self._prepare_stream(caller.organisation, batch)
@@ -221,6 +227,7 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
         self, request: pb.WithdrawSourceRecordRequest, context: Context
     ) -> pb.WithdrawSourceRecordResponse:
         organisation = current_principal().organisation
+        self._filing.require()
         await self._db.write(
             lambda conn: ingestion.withdraw(
                 conn,

@@ -6,15 +6,23 @@ finds an older record through a key only the current scheme has; the service doe
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import threading
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 import pytest
-from sqlalchemy import Connection, delete, select, text, update
+from sqlalchemy import Connection, Row, delete, select, text, update
 
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform import migrate
+from contactpoint.platform.auth import SERVICE, Principal, set_principal
 from contactpoint.platform.db import Database, TransactionConflict
+from contactpoint.platform.errors import Unavailable
+from contactpoint.platform.types import Context
+from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import admin, data_keys, ingestion, key_scheme
 from services.records.linkage import Features
 from services.records.linkage.blocking import SCHEME
@@ -23,6 +31,7 @@ from services.records.model import Outcome
 from services.records.repository import rekeying
 from services.records.repository.sealing import source_context, vault_for
 from services.records.repository.writes import insert_rows, key_hash, pack_hashes, unpack_hashes
+from services.records.servicer import RecordsServicer
 from services.records.settings import RecordsSettings
 from services.records.tables import blocking_keys, source_records
 from tests.services.records.conftest import BIRTH_YEAR, ORG_A, ORG_B, date, make_record
@@ -156,6 +165,7 @@ def test_the_service_rebuilds_older_keys_on_start_up(database_url: str, tmp_path
 
     async def start_and_stop() -> None:
         built = await build(settings)
+        await _ingestion_open(built.services[0].servicer)
         for close in built.on_stop:
             await close()
 
@@ -229,3 +239,99 @@ def test_commands_open_the_database_as_the_service_starts(database_url: str, tmp
         assert _filed(opened) == current
     finally:
         opened.dispose()
+
+
+def test_reads_are_served_while_records_are_filed_again_and_ingestion_waits(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An upgrade across a key change: the service starts serving at once; until every record is
+    # filed again, submitting, streaming and withdrawing are refused UNAVAILABLE and store
+    # nothing, while a child is read as before. Then ingestion opens by itself.
+    current, settings = _registry_of_scheme_one(database_url, tmp_path)
+    release = threading.Event()
+    rebuild = key_scheme.rebuild_blocking_keys
+
+    def held(*args: object, **kwargs: object) -> int:
+        release.wait(30)
+        return rebuild(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(key_scheme, "rebuild_blocking_keys", held)
+    council = Principal(
+        subject="council-account",
+        name="council",
+        organisation=ORG_A,
+        roles=frozenset({"council-system"}),
+        kind=SERVICE,
+        token_id="t",
+        expire_time=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+        token="",
+    )
+    context = cast(Context, None)
+
+    async def submit_one(rid: str) -> pb.SubmitSourceRecordResponse:
+        return await servicer.SubmitSourceRecord(
+            pb.SubmitSourceRecordRequest(record=make_record(rid), request_id=rid), context
+        )
+
+    async def scenario() -> None:
+        nonlocal servicer
+        built = await build(settings)
+        servicer = built.services[0].servicer
+        set_principal(council)
+        try:
+            with pytest.raises(Unavailable):
+                await submit_one("new-1")
+            with pytest.raises(Unavailable):
+                await servicer.WithdrawSourceRecord(
+                    pb.WithdrawSourceRecordRequest(
+                        source_system="social-care", source_record_id="old-scheme-1"
+                    ),
+                    context,
+                )
+
+            async def one() -> AsyncIterator[pb.SubmitSourceRecordRequest]:
+                yield pb.SubmitSourceRecordRequest(record=make_record("new-2"), request_id="new-2")
+
+            with pytest.raises(Unavailable):
+                [r async for r in servicer.StreamSourceRecords(one(), context)]
+            # Reading does not need the blocking keys.
+            (child_id,) = {row.contactpoint_id for row in _children(database_url, tmp_path)}
+            read = await servicer.GetChildRecord(pb.GetChildRecordRequest(contactpoint_id=child_id), context)
+            assert read.child.contactpoint_id == child_id
+            release.set()
+            await _ingestion_open(servicer)
+            answer = await submit_one("old-scheme-1")  # sent again: now matched, to its child
+            assert answer.contactpoint_id == child_id
+        finally:
+            set_principal(None)
+            release.set()
+            for close in built.on_stop:
+                await close()
+
+    servicer: RecordsServicer
+    asyncio.run(scenario())
+    db = Database(database_url)
+    try:
+        data_keys.open_file_vault(db, tmp_path / "records.keys")
+        assert _filed(db) == current
+        assert len(_source_ids(db)) == 1  # nothing refused was stored
+    finally:
+        db.dispose()
+
+
+async def _ingestion_open(servicer: RecordsServicer) -> None:
+    # The service files older records while it serves; ingestion opens once they all are.
+    for _ in range(600):
+        if servicer._filing.done:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the records were not filed again within 30 s")
+
+
+def _children(database_url: str, tmp_path: Path) -> list[Row[tuple[str]]]:
+    db = Database(database_url)
+    try:
+        with db.transaction(write=False) as conn:
+            return list(conn.execute(select(source_records.c.contactpoint_id)).all())
+    finally:
+        db.dispose()
