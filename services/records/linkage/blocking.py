@@ -57,10 +57,10 @@ def _given_codes(given: tuple[str, ...]) -> list[str]:
     return sorted(codes)
 
 
-def _sexes(gender: int) -> tuple[str, ...]:
-    # Male or female files under its own; any other gender (unknown, not stated, indeterminate)
-    # under both, so that it still shares a key with either.
-    return {MALE: ("m",), FEMALE: ("f",)}.get(gender, ("m", "f"))
+# Male or female files under its own; any other gender (unknown, not stated, indeterminate) under
+# both, so that it still shares a key with either.
+_SEXES: dict[int, tuple[str, ...]] = {MALE: ("m",), FEMALE: ("f",)}
+_EITHER_SEX = ("m", "f")
 
 
 def blocking_keys(f: Features) -> list[str]:
@@ -110,7 +110,7 @@ def blocking_keys(f: Features) -> list[str]:
     if f.dob:
         y, m, d = f.dob.year, f.dob.month, f.dob.day
         date = f"{y:04d}{m:02d}{d:02d}"
-        sexes = _sexes(f.gender)
+        sexes = _SEXES.get(f.gender, _EITHER_SEX)
         keys.update(f"dfp:{date}:{code}:{sex}" for code in family + former for sex in sexes)
         keys.update(f"dii:{date}:{g}{s}:{sex}" for g in initials for s in family_initials for sex in sexes)
         for given_code in _given_codes(f.given):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import cast
 
 import pytest
-from sqlalchemy import Connection, Row, delete, select, text, update
+from sqlalchemy import Connection, delete, select, text, update
 
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform import migrate
@@ -295,7 +295,7 @@ def test_reads_are_served_while_records_are_filed_again_and_ingestion_waits(
             with pytest.raises(Unavailable):
                 [r async for r in servicer.StreamSourceRecords(one(), context)]
             # Reading does not need the blocking keys.
-            (child_id,) = {row.contactpoint_id for row in _children(database_url, tmp_path)}
+            (child_id,) = _child_ids(database_url)
             read = await servicer.GetChildRecord(pb.GetChildRecordRequest(contactpoint_id=child_id), context)
             assert read.child.contactpoint_id == child_id
             release.set()
@@ -328,10 +328,11 @@ async def _ingestion_open(servicer: RecordsServicer) -> None:
     raise AssertionError("the records were not filed again within 30 s")
 
 
-def _children(database_url: str, tmp_path: Path) -> list[Row[tuple[str]]]:
+def _child_ids(database_url: str) -> set[str]:
+    """The children the source records belong to."""
     db = Database(database_url)
     try:
         with db.transaction(write=False) as conn:
-            return list(conn.execute(select(source_records.c.contactpoint_id)).all())
+            return set(conn.execute(select(source_records.c.contactpoint_id)).scalars())
     finally:
         db.dispose()
