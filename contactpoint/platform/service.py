@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 import uvloop
 
-from contactpoint.platform import migrate
+from contactpoint.platform import heap, migrate
 from contactpoint.platform.auth import TokenVerifier
 from contactpoint.platform.logging import configure_logging, get_logger
 from contactpoint.platform.metrics import Metrics, serve_metrics
@@ -102,6 +102,7 @@ def run_service(
     async def main() -> None:
         built = await build()
         running = await start_built(built, settings.listen, credentials, settings=settings)
+        heap.settle()  # what start-up built lives as long as the process: out of the collector's walks
         await run_until_signalled(running, grace=settings.shutdown_grace_seconds, name=name)
 
     if settings.event_loop == "uvloop":

@@ -16,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import ParamSpec, TypeVar
 
+from contactpoint.platform import heap
 from contactpoint.platform.logging import get_logger
 
 log = get_logger(__name__)
@@ -24,10 +25,12 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def _ignore_interrupts() -> None:
+def _start_worker() -> None:
     """Workers leave stopping to their service: Ctrl-C reaches the whole process group, and the
-    service shuts its pool down in order (a worker killed mid-task would break the pool)."""
+    service shuts its pool down in order (a worker killed mid-task would break the pool). They
+    allocate as fast as their service, so their collector is tuned as its is (`heap.tune`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    heap.tune()
 
 
 class ProcessWorkers:
@@ -54,7 +57,7 @@ class ProcessWorkers:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_ignore_interrupts,
+                initializer=_start_worker,
             )
         return self._pool
 

@@ -69,7 +69,8 @@ def name_rows(record: pb.SourceRecord) -> list[source_repo.MatchKeyRow]:
 
 @dataclass
 class Prepared:
-    """A valid record, normalised, with everything matching needs."""
+    """A valid record, normalised, with everything matching needs and what storing it writes that
+    depends on the record alone (worked out in the prepare worker, beside the service's Python)."""
 
     record: pb.SourceRecord
     key: SourceKey
@@ -78,6 +79,9 @@ class Prepared:
     blocking_hashes: dict[str, int]  # each blocking key as it is stored and looked up
     content_hash: str
     as_of: dt.datetime | None
+    serialised: bytes  # the record as stored
+    features_json: str  # the features as stored
+    names: list[source_repo.MatchKeyRow]  # FindChild's rows (`name_rows`)
 
 
 @dataclass
@@ -112,6 +116,9 @@ def prepare(organisation: str, normal: pb.SourceRecord, index_key: bytes) -> Pre
         blocking_hashes={k: key_hash(k, index_key) for k in blocking},
         content_hash=content_hash(normal),
         as_of=normal.as_of.ToDatetime(dt.UTC) if normal.HasField("as_of") else None,
+        serialised=normal.SerializeToString(deterministic=True),
+        features_json=features.to_json(),
+        names=name_rows(normal),
     )
 
 
@@ -128,15 +135,15 @@ def new_source(
         id=source_id,
         key=p.key,
         contactpoint_id=contactpoint_id,
-        record=p.record.SerializeToString(deterministic=True),
-        features=p.features.to_json(),
+        record=p.serialised,
+        features=p.features_json,
         content_hash=p.content_hash,
         as_of=p.as_of,
         match_outcome=outcome.value,
         match_score=score,
         match_reasons=reasons,
         blocking_hashes=list(p.blocking_hashes.values()),
-        names=name_rows(p.record),
+        names=p.names,
     )
 
 
