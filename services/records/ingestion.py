@@ -14,9 +14,8 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, NestedTransaction
+from sqlalchemy import Connection
 
-from contactpoint.platform.db import dialect_of
 from contactpoint.platform.errors import (
     ContactPointError,
     FailedPrecondition,
@@ -111,12 +110,10 @@ def store_batch(
     """Match and store a prepared batch in one transaction (see `submit_many`).
 
     Decided before the locks, checked after them: the batch reads its candidates and decides every
-    record, files its new records' blocking keys, then takes the locks on its keys and looks again
-    at which records are filed under them. Only if a concurrent writer filed one meanwhile (the same
-    child from another council at the same moment) is the batch decided again, now under the locks,
-    its early keys undone first. So two batches' matching overlaps, and so does the largest of
-    their writes (ten or so key rows a record, each into a random page of a large index); the rest
-    of the writes are serialised."""
+    record, then takes the locks on its keys and looks again at which records are filed under
+    them. Only if a concurrent writer filed one meanwhile (the same child from another council at
+    the same moment) is the batch decided again, now under the locks. So two batches' matching
+    overlaps, and only their writes are serialised."""
     matcher = matcher or Matcher()
     ready = [p for p in prepared_batch.prepared if p is not None]
     hashes = {h: k for p in ready for k, h in p.blocking_hashes.items()}
@@ -133,33 +130,13 @@ def store_batch(
     if locked:
         candidate_repo.serialise_on(conn, lock_names)
     hits, decided = _decide(conn, prepared_batch, ready, hashes, matcher=matcher, limits=limits)
-    keys_filed = False
     if not locked:
-        early = _file_keys_early(conn, decided[1])
         candidate_repo.serialise_on(conn, lock_names)
-        own = [source.id for source in decided[1].sources] if early is not None else []
-        if candidate_repo.hits_changed(conn, hashes.keys(), hits, own=own):
-            if early is not None:
-                early.rollback()
+        if candidate_repo.hits_changed(conn, hashes.keys(), hits):
             hits, decided = _decide(conn, prepared_batch, ready, hashes, matcher=matcher, limits=limits)
-        elif early is not None:
-            early.commit()
-            keys_filed = True
     results, batch = decided
-    placement.flush(conn, batch, limits=limits, now=prepared_batch.now, keys_filed=keys_filed)
+    placement.flush(conn, batch, limits=limits, now=prepared_batch.now)
     return results
-
-
-def _file_keys_early(conn: Connection, batch: placement.Batch) -> NestedTransaction | None:
-    """File the new records' blocking keys before the locks, in a savepoint (PostgreSQL; on SQLite
-    the one writer needs no locks): undone if the check under the locks finds a concurrent change
-    and the batch is decided again. The records' ids are fresh, so no other writer can conflict
-    with these rows, and no other transaction sees them before the batch commits."""
-    if not batch.sources or dialect_of(conn) != "postgresql":
-        return None
-    savepoint = conn.begin_nested()
-    source_repo.file_blocking_keys(conn, batch.sources)
-    return savepoint
 
 
 def _decide(

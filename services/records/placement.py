@@ -226,12 +226,9 @@ def update(held: SourceRow, p: Prepared, batch: Batch) -> Submitted:
     return Submitted(held.contactpoint_id, Outcome.LINKED)
 
 
-def flush(
-    conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime, keys_filed: bool = False
-) -> None:
-    """Write what a batch decided (its new records' blocking keys already filed when
-    `keys_filed`). Children it joined must still be active (not merged away or archived
-    meanwhile): they are share-locked, and a lost race means retry."""
+def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime) -> None:
+    """Write what a batch decided. Children it joined must still be active (not merged away or
+    archived meanwhile): they are share-locked, and a lost race means retry."""
     if batch.linked:
         rows = child_repo.children_by_id(conn, batch.linked, share_lock=True)
         if any(r.status != ACTIVE for r in rows.values()) or len(rows) != len(batch.linked):
@@ -241,7 +238,7 @@ def flush(
         source_repo.set_as_of(conn, source_id, as_of)
     for replacement in batch.replaced:
         source_repo.replace_source(conn, replacement, now=now)
-    source_repo.insert_sources(conn, batch.sources, now=now, keys_filed=keys_filed)
+    source_repo.insert_sources(conn, batch.sources, now=now)
     review_repo.insert_tasks(conn, batch.tasks, now=now)
     submission_repo.insert_submissions(conn, batch.submissions, now=now)
     if batch.touched:

@@ -84,16 +84,14 @@ def read_hits(conn: Connection, hashes: Collection[int]) -> Hits:
     return Hits(frozenset(pairs), mark)
 
 
-def hits_changed(conn: Connection, hashes: Collection[int], seen: Hits, *, own: Collection[str] = ()) -> bool:
-    """Whether `key_hits(hashes)` would now differ from `seen`, leaving out the source records
-    `own` that this transaction filed itself since. Exact: from the changes other transactions
-    logged since `seen` was read (a few rows, usually none), or else by reading every key again."""
+def hits_changed(conn: Connection, hashes: Collection[int], seen: Hits) -> bool:
+    """Whether `key_hits(hashes)` would now differ from `seen`. Exact: from the changes logged
+    since `seen` was read (a few rows, usually none), or else by reading every key again."""
     if seen.mark is not None:
         changed = key_changes.changed_since(conn, seen.mark, hashes)
         if changed is not None:
             return changed
-    mine = frozenset(own)
-    return frozenset(pair for pair in key_hits(conn, hashes) if pair[1] not in mine) != seen.pairs
+    return key_hits(conn, hashes) != seen.pairs
 
 
 def candidates_of(conn: Connection, source_ids: Collection[str]) -> dict[str, CandidateRow]:

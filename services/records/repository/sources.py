@@ -180,11 +180,8 @@ def _sealed(vault: Vault, r: NewSource, key: int) -> tuple[bytes, bytes, int]:
     )
 
 
-def insert_sources(
-    conn: Connection, rows: Sequence[NewSource], *, now: dt.datetime, keys_filed: bool = False
-) -> None:
-    """Store new source records (sealed) with their blocking and name keys (the blocking keys
-    already filed by `file_blocking_keys` when `keys_filed`)."""
+def insert_sources(conn: Connection, rows: Sequence[NewSource], *, now: dt.datetime) -> None:
+    """Store new source records (sealed) with their blocking and name keys."""
     vault = vault_of(conn)
     key = vault.newest
     insert_rows(
@@ -213,24 +210,17 @@ def insert_sources(
             for r in rows
         ],
     )
-    insert_keys(conn, rows, blocking=not keys_filed)
+    insert_keys(conn, rows)
 
 
-def file_blocking_keys(conn: Connection, rows: Sequence[FiledKeys]) -> None:
-    """The blocking keys of source records (keyed already, `writes.key_hash`): ten or so rows a
-    record, and noted in the key-change log."""
-    keys = [(h, r.id) for r in rows for h in r.blocking_hashes]
-    insert_rows(conn, blocking_keys, ("key", "source_id"), keys)
-    key_changes.note(conn, [h for h, _ in keys])
-
-
-def insert_keys(conn: Connection, rows: Sequence[FiledKeys], *, blocking: bool = True) -> None:
+def insert_keys(conn: Connection, rows: Sequence[FiledKeys]) -> None:
     """Blocking and name keys of new or replaced source records: a dozen rows per record. The
     blocking keys arrive keyed (`writes.key_hash`); the name keys are keyed and sealed here."""
     vault = vault_of(conn)
     key = vault.newest  # one key for the whole batch, whatever a reload does meanwhile
-    if blocking:
-        file_blocking_keys(conn, rows)
+    keys = [(h, r.id) for r in rows for h in r.blocking_hashes]
+    insert_rows(conn, blocking_keys, ("key", "source_id"), keys)
+    key_changes.note(conn, [h for h, _ in keys])
     insert_rows(
         conn,
         match_keys,

@@ -8,7 +8,7 @@ import datetime as dt
 import threading
 
 import pytest
-from sqlalchemy import Connection, func, select
+from sqlalchemy import select
 
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database
@@ -19,8 +19,7 @@ from services.records.linkage import Thresholds
 from services.records.matching import Matcher
 from services.records.model import ConcurrentChange, FindCriteria, Outcome, Submitted
 from services.records.repository import children as child_repo
-from services.records.repository.writes import unpack_hashes
-from services.records.tables import blocking_keys, review_tasks, source_records
+from services.records.tables import review_tasks, source_records
 from tests.harness import bind_records_keys
 from tests.services.records.conftest import ORG_A, ORG_B, make_record
 
@@ -343,60 +342,6 @@ def test_a_child_filed_between_deciding_and_locking_is_seen(
         replica.dispose()
     assert first[0].outcome is Outcome.CREATED
     assert second == Submitted(first[0].contactpoint_id, Outcome.LINKED)
-    # The keys the batch filed before its locks were undone with the first decision: every key
-    # row is of a stored record, and each record's keys are filed once.
-    assert stray_key_rows(db) == 0
-    assert key_rows(db) == filed_hashes(db)
-
-
-def stray_key_rows(db: Database) -> int:
-    """Blocking-key rows of no stored source record."""
-    query = (
-        select(func.count())
-        .select_from(
-            blocking_keys.outerjoin(source_records, source_records.c.id == blocking_keys.c.source_id)
-        )
-        .where(source_records.c.id.is_(None))
-    )
-    return int(db.run_sync(lambda c: c.execute(query).scalar_one(), write=False))
-
-
-def key_rows(db: Database) -> int:
-    return int(db.run_sync(lambda c: c.execute(select(func.count()).select_from(blocking_keys)).scalar_one()))
-
-
-def filed_hashes(db: Database) -> int:
-    """How many keys the active source records say they are filed under."""
-    rows = db.run_sync(
-        lambda c: c.execute(
-            select(source_records.c.blocking).where(source_records.c.withdrawn.is_(False))
-        ).all()
-    )
-    return sum(len(unpack_hashes(r.blocking)) for r in rows)
-
-
-@pytest.mark.parametrize("databases", ["postgresql"], indirect=True)  # SQLite: one writer, no locks
-def test_a_batch_files_its_keys_before_its_locks_and_keeps_them_when_nothing_changed(
-    db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The largest of a batch's writes, its key rows, overlaps the other batches' work: they are
-    in the table (in the batch's own transaction) by the time it waits for its locks, and they are
-    the ones it keeps."""
-    from services.records.repository import candidates as candidate_repo
-
-    record = make_record("early-1", nhs_number="")
-    serialise = candidate_repo.serialise_on
-    at_lock: list[int] = []
-
-    def count_then_lock(conn: Connection, names: object) -> None:
-        at_lock.append(int(conn.execute(select(func.count()).select_from(blocking_keys)).scalar_one()))
-        serialise(conn, names)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(candidate_repo, "serialise_on", count_then_lock)
-    submit(db, record)
-    assert at_lock and at_lock[0] > 0
-    assert key_rows(db) == at_lock[0] == filed_hashes(db)
-    assert stray_key_rows(db) == 0
 
 
 def test_blocking_keys_follow_their_record_through_change_and_withdrawal(db: Database) -> None:

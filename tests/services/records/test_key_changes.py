@@ -5,19 +5,16 @@ again (SQLite, or a log pruned past its mark)."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import Connection, delete
+from sqlalchemy import delete
 
 from contactpoint.platform.db import Database
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import ingestion, placement
 from services.records.repository import candidates as candidate_repo
 from services.records.repository import key_changes
-from services.records.repository import sources as source_repo
 from services.records.repository.sealing import vault_for
-from services.records.repository.sources import MatchKeyRow
 from services.records.tables import key_changes as key_changes_table
 from services.records.validation import checked_record
 from tests.services.records.conftest import ORG_A, ORG_B, make_record
@@ -175,41 +172,3 @@ def test_a_withdrawal_and_a_link_to_the_same_child_do_not_deadlock(db: Database)
         lambda c: key_changes.changed_since(c, (0,) * key_changes.SHARDS, [12345]), write=False
     )
     assert changes is True
-
-
-@pytest.mark.parametrize("databases", ["postgresql"], indirect=True)
-def test_a_batchs_own_early_keys_are_not_a_change(db: Database) -> None:
-    """A batch files its keys before its locks (`ingestion.store_batch`); when the log cannot
-    answer and every key is read again, its own rows must not count as a concurrent change."""
-    ours = _sibling_free("kc-o", "Gabriela", "Okafor", 27)
-    mine = _hashes(db, ours)
-    # Hits read without a mark: as if the log no longer reached back, every key is read again.
-    seen = candidate_repo.Hits(db.run_sync(lambda c: candidate_repo.key_hits(c, mine), write=False))
-
-    def filed_then_checked(conn: Connection) -> tuple[bool, bool]:
-        source_repo.file_blocking_keys(conn, [_Filed("early-own", sorted(mine))])
-        return (
-            candidate_repo.hits_changed(conn, mine, seen, own=["early-own"]),
-            candidate_repo.hits_changed(conn, mine, seen),
-        )
-
-    answers: list[tuple[bool, bool]] = []
-    with pytest.raises(_Undone), db.transaction() as conn:
-        answers.append(filed_then_checked(conn))
-        raise _Undone  # nothing of it is kept
-    assert answers == [(False, True)]
-    assert not db.run_sync(lambda c: candidate_repo.hits_changed(c, mine, seen), write=False)
-
-
-class _Undone(Exception):
-    pass
-
-
-@dataclass(frozen=True)
-class _Filed:
-    """What `file_blocking_keys` files for one record."""
-
-    id: str
-    blocking_hashes: list[int]
-    contactpoint_id: str = "CP0000000000"
-    names: tuple[MatchKeyRow, ...] = ()
