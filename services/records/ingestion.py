@@ -16,7 +16,6 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection
 
-from contactpoint.platform.db import dialect_of
 from contactpoint.platform.errors import (
     ContactPointError,
     FailedPrecondition,
@@ -110,16 +109,11 @@ def store_batch(
 ) -> list[Submitted | ContactPointError]:
     """Match and store a prepared batch in one transaction (see `submit_many`).
 
-    Decided and written before the locks, checked after them: the batch reads its candidates,
-    decides every record and inserts its new rows in a savepoint, then takes the locks on its keys
-    and looks again at which records are filed under them. Only if a concurrent writer filed one
-    meanwhile (the same child from another council at the same moment) is the savepoint undone
-    and the batch decided and written again, now under the locks. So two batches' matching and
-    writing overlap; only the check, the changes to existing rows and the commit are serialised.
-
-    Correct because the check reads committed changes only, taken once this batch holds the
-    locks: a writer that filed a record under one of its keys held that key's lock until it
-    committed, so it committed before the check, and its change is in the log."""
+    Decided before the locks, checked after them: the batch reads its candidates and decides every
+    record, then takes the locks on its keys and looks again at which records are filed under
+    them. Only if a concurrent writer filed one meanwhile (the same child from another council at
+    the same moment) is the batch decided again, now under the locks. So two batches' matching
+    overlaps, and only their writes are serialised."""
     matcher = matcher or Matcher()
     ready = [p for p in prepared_batch.prepared if p is not None]
     hashes = {h: k for p in ready for k, h in p.blocking_hashes.items()}
@@ -131,35 +125,17 @@ def store_batch(
     for p in ready:
         lock_names.append(f"src:{p.key.organisation}:{p.key.source_system}:{p.key.source_record_id}")
         lock_names.extend(p.blocking)
-
-    def decide() -> tuple[candidate_repo.Hits, list[Submitted | ContactPointError], placement.Batch]:
-        hits, (results, batch) = _decide(conn, prepared_batch, ready, hashes, matcher=matcher, limits=limits)
-        return hits, results, batch
-
-    # A source record twice in one batch is written between its two arrivals: locks first. And
-    # SQLite has one writer at a time (BEGIN IMMEDIATE): nothing can change between read and write.
-    if dialect_of(conn) != "postgresql" or len({p.key for p in ready}) < len(ready):
+    # A source record twice in one batch is written between its two arrivals: locks first.
+    locked = len({p.key for p in ready}) < len(ready)
+    if locked:
         candidate_repo.serialise_on(conn, lock_names)
-        _, results, batch = decide()
-        placement.flush(conn, batch, limits=limits, now=prepared_batch.now)
-        return results
-    hits, results, batch = decide()
-    savepoint = conn.begin_nested()
-    try:
-        placement.write_new(conn, batch, now=prepared_batch.now)
+    hits, decided = _decide(conn, prepared_batch, ready, hashes, matcher=matcher, limits=limits)
+    if not locked:
         candidate_repo.serialise_on(conn, lock_names)
-        changed = candidate_repo.hits_changed(conn, hashes.keys(), hits, own_writes=True)
-    except BaseException:
-        savepoint.rollback()
-        raise
-    if changed:
-        savepoint.rollback()
-        hits, results, batch = decide()
-        placement.flush(conn, batch, limits=limits, now=prepared_batch.now)
-        return results
-    savepoint.commit()
-    placement.check_linked(conn, batch)
-    placement.settle(conn, batch, limits=limits, now=prepared_batch.now)
+        if candidate_repo.hits_changed(conn, hashes.keys(), hits):
+            hits, decided = _decide(conn, prepared_batch, ready, hashes, matcher=matcher, limits=limits)
+    results, batch = decided
+    placement.flush(conn, batch, limits=limits, now=prepared_batch.now)
     return results
 
 

@@ -227,39 +227,20 @@ def update(held: SourceRow, p: Prepared, batch: Batch) -> Submitted:
 
 
 def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime) -> None:
-    """Write what a batch decided: `check_linked`, `write_new`, then `settle`."""
-    check_linked(conn, batch)
-    write_new(conn, batch, now=now)
-    settle(conn, batch, limits=limits, now=now)
-
-
-def check_linked(conn: Connection, batch: Batch) -> None:
-    """Children the batch joined must still be active (not merged away or archived meanwhile):
-    they are share-locked until commit, and a lost race means retry."""
+    """Write what a batch decided. Children it joined must still be active (not merged away or
+    archived meanwhile): they are share-locked, and a lost race means retry."""
     if batch.linked:
         rows = child_repo.children_by_id(conn, batch.linked, share_lock=True)
         if any(r.status != ACTIVE for r in rows.values()) or len(rows) != len(batch.linked):
             raise ConcurrentChange("a child this batch joined changed meanwhile")
-
-
-def write_new(conn: Connection, batch: Batch, *, now: dt.datetime) -> None:
-    """The batch's new rows (children, source records with their keys, review tasks, answers):
-    inserts only, so they lock nothing another batch could be waiting for, except a source
-    record's or a request's name that a concurrent batch is writing too."""
     child_repo.insert_children(conn, batch.children, now=now)
-    source_repo.insert_sources(conn, batch.sources, now=now)
-    review_repo.insert_tasks(conn, batch.tasks, now=now)
-    submission_repo.insert_submissions(conn, batch.submissions, now=now)
-
-
-def settle(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime) -> None:
-    """The batch's changes to rows that already exist: records already held (a newer `as_of`,
-    new content) and every child whose records changed (after `write_new`: a child's archive
-    date follows its records)."""
     for source_id, as_of in batch.as_of:
         source_repo.set_as_of(conn, source_id, as_of)
     for replacement in batch.replaced:
         source_repo.replace_source(conn, replacement, now=now)
+    source_repo.insert_sources(conn, batch.sources, now=now)
+    review_repo.insert_tasks(conn, batch.tasks, now=now)
+    submission_repo.insert_submissions(conn, batch.submissions, now=now)
     if batch.touched:
         held: dict[str, list[SourceRow]] = defaultdict(list)
         for row in source_repo.active_sources(conn, batch.touched):

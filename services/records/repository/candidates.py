@@ -84,17 +84,13 @@ def read_hits(conn: Connection, hashes: Collection[int]) -> Hits:
     return Hits(frozenset(pairs), mark)
 
 
-def hits_changed(conn: Connection, hashes: Collection[int], seen: Hits, *, own_writes: bool = False) -> bool:
-    """Whether another transaction changed `key_hits(hashes)` since `seen` was read. Exact: from
-    the changes logged since then (a few rows, usually none), or else by reading every key again;
-    when this transaction has itself filed keys since (`own_writes`), that second way cannot tell
-    its own rows from others', so it answers True."""
+def hits_changed(conn: Connection, hashes: Collection[int], seen: Hits) -> bool:
+    """Whether `key_hits(hashes)` would now differ from `seen`. Exact: from the changes logged
+    since `seen` was read (a few rows, usually none), or else by reading every key again."""
     if seen.mark is not None:
         changed = key_changes.changed_since(conn, seen.mark, hashes)
         if changed is not None:
             return changed
-    if own_writes and hashes:
-        return True
     return key_hits(conn, hashes) != seen.pairs
 
 

@@ -8,7 +8,7 @@ import datetime as dt
 import threading
 
 import pytest
-from sqlalchemy import Connection, func, select
+from sqlalchemy import select
 
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database
@@ -304,12 +304,10 @@ def test_two_councils_racing_with_one_new_child_make_one_child(database_url: str
 def test_a_child_filed_between_deciding_and_locking_is_seen(
     database_url: str, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A batch decides and writes before it takes its locks. A second council's record of the
-    same new child, committed in that gap, must still be found: the batch looks again under the
-    locks, undoes what it wrote and decides again (one child, not two, and nothing left of the
-    first decision)."""
+    """A batch decides before it takes its locks. A second council's record of the same new child,
+    committed in that gap, must still be found: the batch looks again under the locks and decides
+    again (one child, not two)."""
     from services.records.repository import candidates as candidate_repo
-    from services.records.tables import children as children_table
 
     record = make_record("gap-1", nhs_number="")
     record.name.given_names = "Gabriela"
@@ -323,13 +321,9 @@ def test_a_child_filed_between_deciding_and_locking_is_seen(
     first: list[Submitted] = []
     gaps: list[object] = []
 
-    def written(conn: Connection, record_id: str) -> int:
-        query = select(func.count()).where(source_records.c.source_record_id == record_id)
-        return int(conn.execute(query).scalar_one())
-
-    def in_the_gap(conn: Connection, names: object) -> None:
-        if not gaps:  # the other council commits while this batch is between writing and locking
-            gaps.append(written(conn, "gap-1"))  # this batch's own rows are in already
+    def in_the_gap(conn: object, names: object) -> None:
+        if not gaps:  # the other council commits while this batch is between deciding and locking
+            gaps.append(conn)
             first.append(
                 replica.run_sync(
                     lambda c: ingestion.submit(
@@ -339,10 +333,6 @@ def test_a_child_filed_between_deciding_and_locking_is_seen(
             )
         serialise(conn, names)  # type: ignore[arg-type]
 
-    def count_children(conn: Connection) -> int:
-        return int(conn.execute(select(func.count()).select_from(children_table)).scalar_one())
-
-    before = db.run_sync(count_children, write=False)
     monkeypatch.setattr(candidate_repo, "serialise_on", in_the_gap)
     try:
         second = db.run_sync(
@@ -350,50 +340,8 @@ def test_a_child_filed_between_deciding_and_locking_is_seen(
         )
     finally:
         replica.dispose()
-    assert gaps == [1]
     assert first[0].outcome is Outcome.CREATED
     assert second == Submitted(first[0].contactpoint_id, Outcome.LINKED)
-    assert db.run_sync(count_children, write=False) == before + 1
-    assert db.run_sync(lambda c: written(c, "gap-1"), write=False) == 1
-
-
-@pytest.mark.parametrize("databases", ["postgresql"], indirect=True)  # SQLite keeps no log
-def test_a_batch_the_log_cannot_clear_is_decided_again_and_written_once(
-    db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """When the key-change log no longer reaches back to a batch's mark, the batch cannot tell its
-    own new rows from a concurrent writer's: it undoes them and decides again under the locks.
-    What it stores is then exactly one copy (one child, one record, one answer)."""
-    from services.records.repository import key_changes
-    from services.records.tables import children as children_table
-    from services.records.tables import submissions as submissions_table
-
-    calls: list[int] = []
-
-    def pruned(conn: Connection, mark: object, hashes: object) -> None:
-        calls.append(1)
-        return None
-
-    def counts(conn: Connection) -> tuple[int, ...]:
-        return tuple(
-            int(conn.execute(query).scalar_one())
-            for query in (
-                select(func.count()).select_from(children_table),
-                select(func.count()).where(source_records.c.source_record_id == "pruned-1"),
-                select(func.count()).where(submissions_table.c.request_id == "pruned-a"),
-            )
-        )
-
-    before = db.run_sync(counts, write=False)
-    monkeypatch.setattr(key_changes, "changed_since", pruned)
-    answer = db.run_sync(
-        lambda c: ingestion.submit(
-            c, organisation=ORG_A, request_id="pruned-a", record=make_record("pruned-1"), now=NOW
-        )
-    )
-    assert calls and answer.outcome is Outcome.CREATED
-    after = db.run_sync(counts, write=False)
-    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1]
 
 
 def test_blocking_keys_follow_their_record_through_change_and_withdrawal(db: Database) -> None:
