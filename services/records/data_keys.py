@@ -31,8 +31,7 @@ from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import placement
 from services.records.key_scheme import hashes_of
 from services.records.linkage import Features
-from services.records.repository import sealed_rows
-from services.records.repository import sources as source_repo
+from services.records.repository import sealed_rows, source_keys
 from services.records.repository.sealing import bind
 from services.records.repository.writes import pack_hashes
 from services.records.settings import RecordsSettings
@@ -147,7 +146,7 @@ def _seal_clear_batch(conn: Connection, index_key: bytes) -> tuple[int, bool]:
         hashes = [] if row.withdrawn else hashes_of(Features.from_json(row.features), index_key)
         if sealed_rows.seal_source(conn, row, blocking=pack_hashes(hashes)) and not row.withdrawn:
             sealed.append(_keys_of(row, record, hashes))
-    source_repo.insert_keys(conn, sealed)
+    source_keys.insert_keys(conn, sealed)
     return len(rows), len(rows) == BATCH
 
 
@@ -158,7 +157,7 @@ class _Keys:
     id: str
     contactpoint_id: str
     blocking_hashes: list[int]
-    names: list[source_repo.MatchKeyRow]
+    names: list[source_keys.MatchKeyRow]
 
 
 def _keys_of(row: sealed_rows.ClearSource, record: pb.SourceRecord, hashes: list[int]) -> _Keys:

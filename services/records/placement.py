@@ -24,6 +24,7 @@ from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
 from services.records.repository import submissions as submission_repo
 from services.records.repository.rows import SourceKey, SourceRow
+from services.records.repository.source_keys import MatchKeyRow
 from services.records.repository.writes import key_hash
 from services.records.tables import ACTIVE
 from services.records.validation import date_value
@@ -44,14 +45,14 @@ def content_hash(record: pb.SourceRecord) -> str:
     return request_hash(copy)
 
 
-def name_rows(record: pb.SourceRecord) -> list[source_repo.MatchKeyRow]:
+def name_rows(record: pb.SourceRecord) -> list[MatchKeyRow]:
     """What makes a (valid) record findable by FindChild: one row per distinct name, the current
     name first, then former names (a former name lacking a part borrows the current one)."""
     current_family = name_key(record.name.family_name)
     current_given = name_tokens(record.name.given_names)
     dob = date_value(record.date_of_birth)
     assert dob is not None  # validated
-    rows: list[source_repo.MatchKeyRow] = []
+    rows: list[MatchKeyRow] = []
     seen: set[tuple[str, str]] = set()
     for name in [record.name, *record.former_names]:
         family = (name_key(name.family_name) or current_family)[:128]
@@ -60,7 +61,7 @@ def name_rows(record: pb.SourceRecord) -> list[source_repo.MatchKeyRow]:
             continue
         seen.add((family, given))
         rows.append(
-            source_repo.MatchKeyRow(
+            MatchKeyRow(
                 len(rows), family, given, dob, postcode_key(record.address.postcode), int(record.gender)
             )
         )
@@ -81,7 +82,7 @@ class Prepared:
     as_of: dt.datetime | None
     serialised: bytes  # the record as stored
     features_json: str  # the features as stored
-    names: list[source_repo.MatchKeyRow]  # FindChild's rows (`name_rows`)
+    names: list[MatchKeyRow]  # FindChild's rows (`name_rows`)
 
 
 @dataclass

@@ -91,7 +91,7 @@ source_records = Table(
 
 # Blocking keys of every active source record: finding a new record's candidates is one indexed
 # lookup per key, whatever the size of the registry. A dozen rows per record, written and deleted
-# only with their source record (repository/sources.py), so no foreign key (its per-row check
+# only with their source record (repository/source_keys.py), so no foreign key (its per-row check
 # was a third of the cost of storing them) and no index by source record (they are deleted by
 # their full primary key, from the hashes kept in `source_records.blocking`).
 blocking_keys = Table(

@@ -13,7 +13,7 @@ from contactpoint.platform.db import dialect_of
 from services.records.linkage.blocking import SCHEME
 from services.records.repository import key_changes
 from services.records.repository.sealing import source_context, vault_of
-from services.records.repository.sources import delete_blocking
+from services.records.repository.source_keys import delete_blocking
 from services.records.repository.writes import insert_rows, pack_hashes
 from services.records.tables import blocking_keys, source_records
 

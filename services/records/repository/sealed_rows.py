@@ -18,7 +18,7 @@ from contactpoint.platform.vault import Vault
 from services.records.linkage.blocking import SCHEME as KEY_SCHEME
 from services.records.repository.rows import aware
 from services.records.repository.sealing import MODEL_CONTEXT, names_context, source_context, vault_of
-from services.records.repository.sources import delete_keys
+from services.records.repository.source_keys import delete_keys
 from services.records.tables import (
     data_keys,
     key_changes,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, select
 
 from services.records.repository.sealing import names_context, vault_of
-from services.records.repository.sources import dob_hash, family_hash, postcode_hash
+from services.records.repository.source_keys import dob_hash, family_hash, postcode_hash
 from services.records.tables import ACTIVE, children, match_keys
 
 
