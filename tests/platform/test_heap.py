@@ -47,3 +47,40 @@ async def test_workers_are_tuned_like_their_service() -> None:
         assert await workers.run(young_threshold) == heap.YOUNG_THRESHOLD
     finally:
         workers.close()
+
+
+@pytest.mark.parametrize("event_loop", ["asyncio", "uvloop"])
+def test_a_service_settles_its_heap_once_built_and_before_it_serves(
+    restored: None, monkeypatch: pytest.MonkeyPatch, event_loop: str
+) -> None:
+    """`run_service` settles the heap after the service is built and started, before it waits for
+    requests: what start-up built is frozen, and young collections are rarer."""
+    from contactpoint.platform import service
+    from contactpoint.platform.settings import ServiceSettings
+
+    steps: list[str] = []
+    seen: dict[str, int] = {}
+    gc.unfreeze()
+
+    async def build() -> object:
+        steps.append("built")
+        return object()
+
+    async def start_built(built: object, listen: str, credentials: object, *, settings: object) -> object:
+        steps.append("started")
+        seen["frozen_when_started"] = gc.get_freeze_count()
+        return object()
+
+    async def run_until_signalled(running: object, *, grace: float, name: str) -> None:
+        steps.append("serving")
+        seen["frozen"] = gc.get_freeze_count()
+        seen["young"] = young_threshold()
+
+    monkeypatch.setattr(service, "start_built", start_built)
+    monkeypatch.setattr(service, "run_until_signalled", run_until_signalled)
+    settings = ServiceSettings(event_loop=event_loop, log_format="console", log_level="warning")
+    service.run_service("test", settings, None, build)  # type: ignore[arg-type]
+    assert steps == ["built", "started", "serving"]
+    assert seen["frozen_when_started"] == 0
+    assert seen["frozen"] > 0
+    assert seen["young"] == heap.YOUNG_THRESHOLD
