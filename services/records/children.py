@@ -28,7 +28,8 @@ from services.records.repository import sources as source_repo
 from services.records.repository.rows import ChildRow, SourceRow
 from services.records.sensitive import is_sensitive_service
 from services.records.tables import ACTIVE, MERGED
-from services.records.validation import date_value, validate_find
+from services.records.validation import validate_find
+from services.records.values import date_value
 
 log = get_logger(__name__)
 
@@ -46,7 +47,7 @@ def today_utc() -> dt.date:
 
 def add_years(day: dt.date, years: int) -> dt.date:
     """The same day `years` later; 29 February becomes 1 March in a year that has none (the day
-    an age is reached, as `validation.age_on` counts it) — or 28 February counting back, so that
+    an age is reached, as `values.age_on` counts it) — or 28 February counting back, so that
     `add_years(add_years(d, n), -n) <= d` and a deadline is never reached a day early."""
     try:
         return day.replace(year=day.year + years)

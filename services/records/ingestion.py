@@ -38,7 +38,7 @@ from services.records.repository import submissions as submission_repo
 from services.records.repository.rows import SourceKey
 from services.records.repository.sealing import vault_of
 from services.records.staged_candidates import StagedCandidates
-from services.records.validation import text_problem
+from services.records.values import text_problem
 
 log = get_logger(__name__)
 

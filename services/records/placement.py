@@ -27,7 +27,7 @@ from services.records.repository.rows import SourceKey, SourceRow
 from services.records.repository.source_keys import MatchKeyRow
 from services.records.repository.writes import key_hash
 from services.records.tables import ACTIVE
-from services.records.validation import date_value
+from services.records.values import date_value
 
 log = get_logger(__name__)
 

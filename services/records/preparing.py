@@ -13,7 +13,8 @@ from contactpoint.platform.errors import FieldViolation, PermissionDenied
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import placement
 from services.records.model import DEFAULT_LIMITS, AgeLimits
-from services.records.validation import checked_record, request_id_problem
+from services.records.validation import checked_record
+from services.records.values import request_id_problem
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from services.records.repository import children as child_repo
 from services.records.repository import sources as source_repo
 from services.records.repository.rows import ChildRow
 from services.records.tables import ACTIVE
-from services.records.validation import text_problem
+from services.records.values import text_problem
 
 LINK = "LINK"
 KEEP_APART = "KEEP_APART"

@@ -1,29 +1,36 @@
 """Validation of submitted source records and of searches: pure functions that report every
 problem at once, one `FieldViolation` per bad field, with full paths such as
-`record.name.family_name` or `record.involvements[0].consent_recorded`."""
+`record.name.family_name` or `record.involvements[0].consent_recorded` (each value checked by
+`values`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
-from typing import Any
 
-from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
 
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.errors import FieldViolation
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records.model import DEFAULT_LIMITS, AgeLimits, FindCriteria
-from services.records.names import name_key, postcode_key
 from services.records.sensitive import is_sensitive_service
+from services.records.values import (
+    WILDCARDS,
+    age_on,
+    canonical_postcode,
+    date_value,
+    given_names_problem,
+    name_problem,
+    nhs_number_problem,
+    postcode_problem,
+    search_name_problem,
+    text_problem,
+    timestamp_value,
+)
 
-MAX_NAME = 35
-MAX_GIVEN_NAMES = 100
 MAX_SOURCE_SYSTEM = 64
 MAX_SOURCE_RECORD_ID = 128
-MAX_REQUEST_ID = 128
 MAX_TEXT = 100
 MAX_FORMER_NAMES = 20
 MAX_CARERS = 20
@@ -31,150 +38,12 @@ MAX_INVOLVEMENTS = 50
 MAX_ADDRESS_LINES = 6
 # Clocks differ a little between a council's system and ours.
 AS_OF_CLOCK_SKEW = dt.timedelta(minutes=5)
-WILDCARDS = frozenset("*%?_")
-# The range of google.protobuf.Timestamp: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
-MIN_TIMESTAMP_SECONDS = -62_135_596_800
-MAX_TIMESTAMP_SECONDS = 253_402_300_799
-NANOS_PER_SECOND = 1_000_000_000
 
-_POSTCODE = re.compile(r"^(?:[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][ABD-HJLNP-UW-Z]{2}|GIR0AA)$")
 _PHONE = re.compile(r"^\+?[0-9(][0-9 ()-]{5,30}$")  # UK formats such as "(0131) 496 0506"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _URN = re.compile(r"^[0-9]{6,7}$")
 _ODS = re.compile(r"^[A-Z0-9]{3,10}$")
-# Apostrophes (straight, curly, backtick), full stop, hyphen-minus and hyphen.
-_NAME_PUNCTUATION = frozenset("'\u2019\u2018`.-\u2010")
-# An ASCII name with at least one letter and only letters, spaces and name punctuation.
-_ASCII_NAME = re.compile(r"[ '`.-]*[A-Za-z][A-Za-z '`.-]*")
 _KNOWN_GENDERS = frozenset(child_pb2.Gender.values())
-
-
-# --- single values ------------------------------------------------------------------------------
-
-
-def nhs_number_problem(value: str) -> str | None:
-    """Why `value` is not an NHS number (10 digits, spaces allowed, mod-11 check digit), or None."""
-    digits = value.replace(" ", "")
-    if len(digits) != 10 or not digits.isascii() or not digits.isdigit():
-        return "must be 10 digits"
-    total = sum(int(d) * (10 - i) for i, d in enumerate(digits[:9]))
-    check = 11 - total % 11
-    if check == 11:
-        check = 0
-    if check == 10 or check != int(digits[9]):
-        return "has a wrong check digit"
-    return None
-
-
-def postcode_problem(value: str) -> str | None:
-    """Why `value` is not shaped like a UK postcode (e.g. "M1 1AE", "SW1A 2AA"), or None."""
-    if not value.strip():
-        return "is required"
-    if not _POSTCODE.match(postcode_key(value)):
-        return "must be a UK postcode, e.g. M1 1AE"
-    return None
-
-
-def canonical_postcode(value: str) -> str:
-    """A well-formed postcode written the usual way: upper case, one space before the last three."""
-    key = postcode_key(value)
-    return f"{key[:-3]} {key[-3:]}"
-
-
-def age_on(date_of_birth: dt.date, today: dt.date) -> int:
-    """Age in whole years on `today`."""
-    return (
-        today.year
-        - date_of_birth.year
-        - ((today.month, today.day) < (date_of_birth.month, date_of_birth.day))
-    )
-
-
-def _has_control(value: str) -> bool:
-    # isprintable() is False for every "Other" category (and separators but the space): only
-    # then is it worth looking at each character.
-    if value.isprintable():
-        return False
-    return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in value)
-
-
-def text_problem(value: str, *, max_length: int, required: bool = False) -> str | None:
-    """Why a free-text field is unacceptable (missing, too long, control characters), or None."""
-    if not value.strip():
-        return "is required" if required else None
-    if len(value) > max_length:
-        return f"must be at most {max_length} characters"
-    if _has_control(value):
-        return "must not contain control characters"
-    return None
-
-
-def name_problem(value: str, *, required: bool = False, max_length: int = MAX_NAME) -> str | None:
-    """Why a person's name (one field of `PersonName`) is unacceptable, or None."""
-    problem = text_problem(value, max_length=max_length, required=required)
-    if problem or not value.strip():
-        return problem
-    if _ASCII_NAME.fullmatch(value):  # nearly every name: letters, spaces and the usual punctuation
-        return None
-    for ch in value:
-        if not (ch.isalpha() or unicodedata.category(ch).startswith(("M", "Zs")) or ch in _NAME_PUNCTUATION):
-            return "may contain only letters, spaces, hyphens, apostrophes and full stops"
-    if not name_key(value):
-        return "must contain a letter"
-    return None
-
-
-def given_names_problem(value: str, *, required: bool = False) -> str | None:
-    """Why a space-separated list of given names is unacceptable: each at most 35 characters."""
-    problem = name_problem(value, required=required, max_length=MAX_GIVEN_NAMES)
-    if problem:
-        return problem
-    if any(len(part) > MAX_NAME for part in value.split()):
-        return f"each given name must be at most {MAX_NAME} characters"
-    return None
-
-
-def search_name_problem(value: str, *, required: bool = False) -> str | None:
-    """Why a searched name is unacceptable (punctuation is allowed: matching ignores it), or None."""
-    problem = text_problem(value, max_length=MAX_NAME, required=required)
-    if problem or not value.strip():
-        return problem
-    if any(ch in WILDCARDS for ch in value):
-        return "must not contain wildcards"
-    if not name_key(value):
-        return "must contain a letter"
-    return None
-
-
-def request_id_problem(value: str) -> str | None:
-    """Why an idempotency key is unacceptable, or None."""
-    return text_problem(value, max_length=MAX_REQUEST_ID, required=True)
-
-
-def date_value(value: Any) -> dt.date | None:
-    """A google.type.Date as a Python date, or None when it is not a complete, real date."""
-    try:
-        return dt.date(value.year, value.month, value.day)
-    except (ValueError, OverflowError):  # a month of 13, a day of 0, a year past 9999 or before 1
-        return None
-
-
-def timestamp_value(value: timestamp_pb2.Timestamp) -> dt.datetime | None:
-    """A google.protobuf.Timestamp as an aware datetime, or None when it is not a valid one
-    (nanos outside [0, 1e9), seconds outside 0001-01-01 to 9999-12-31): checked here rather than
-    left to the protobuf runtime, whose versions differ in what they let through."""
-    if not (
-        0 <= value.nanos < NANOS_PER_SECOND
-        and MIN_TIMESTAMP_SECONDS <= value.seconds <= MAX_TIMESTAMP_SECONDS
-    ):
-        return None
-    try:
-        return value.ToDatetime(dt.UTC)
-    except (ValueError, OverflowError):
-        return None
-
-
-# --- whole messages -----------------------------------------------------------------------------
 
 
 def strip_strings(message: Message) -> None:

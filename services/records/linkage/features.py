@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records.linkage.spelling import DIGITS_AS_LETTERS, LETTERS_AS_DIGITS
 from services.records.names import name_key, name_tokens, postcode_key
-from services.records.validation import date_value, nhs_number_problem
+from services.records.values import date_value, nhs_number_problem
 
 FORMAT_VERSION = 1
 _WORD = re.compile(r"[^\W_]+")

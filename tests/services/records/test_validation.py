@@ -21,15 +21,8 @@ from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records.main import MIGRATIONS, build
 from services.records.model import AgeLimits, FindCriteria
 from services.records.settings import RecordsSettings
-from services.records.validation import (
-    age_on,
-    canonical_postcode,
-    nhs_number_problem,
-    normalise_record,
-    postcode_problem,
-    validate_find,
-    validate_record,
-)
+from services.records.validation import normalise_record, validate_find, validate_record
+from services.records.values import age_on, canonical_postcode, nhs_number_problem, postcode_problem
 from tests.conftest import DatabaseFactory
 from tests.harness import platform_account, records_keys, running_service
 from tests.platform.probe import MALFORMED
