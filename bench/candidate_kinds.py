@@ -5,9 +5,9 @@
 Reads the template `ingest_stream.py --preload CHILDREN --template TEMPLATE` loaded (it must
 exist), without changing it: for the first RECORDS records of that command's stream (default
 all), looks up each record's blocking keys as filed and counts, per key kind, the stored source
-records it finds, how many of them no other kind of the record's keys finds, and how many other
-children (not the one the record's NHS number or best-sharing child points to: any child found)
-they belong to. Prints a table (per record of the stream) and the strong kinds' share. Nothing
+records it finds and how many of them no other kind of the record's keys finds; and, over all
+kinds, the records found, those found by the strong kinds (`blocking.STRONG_KINDS`, read first)
+and those found by weak kinds only. Prints a table, a record of the stream at a time. Nothing
 personal is printed: counts only."""
 
 from __future__ import annotations
@@ -68,10 +68,8 @@ def main(argv: list[str]) -> int:
                     others = set().union(*(v for k, v in by_kind.items() if k != kind))
                     found[kind] += len(ids)
                     only[kind] += len(ids - others)
-                every = set().union(set(), *by_kind.values())
-                strong = (
-                    set().union(*(v for k, v in by_kind.items() if k in STRONG_KINDS)) if by_kind else set()
-                )
+                every = set().union(*by_kind.values())
+                strong = set().union(*(v for k, v in by_kind.items() if k in STRONG_KINDS))
                 found["(any)"] += len(every)
                 found["(strong)"] += len(strong)
                 only["(weak only)"] += len(every - strong)
