@@ -15,10 +15,10 @@ American spellings written out ("Svc", "Hlth", "counseling"), and "well being", 
 "self harm" joined. The vocabulary's phrases are read the same way, so they match however a council
 spells them, and only as whole tokens: "Drugstore" is not "drug", "Mindful" is not "Mind".
 
-Reading left to right, the longest phrase starting at each token wins and uses up its tokens, so
-a NOT_SENSITIVE phrase ("Educational Psychology", "Paediatric Intensive Care", "Health and
-Wellbeing") hides the sensitive word inside it, and nothing else. The category is that of the first
-phrase of the strongest kind found:
+The phrases are in `sensitive_vocabulary.py`. Reading left to right, the longest phrase starting
+at each token wins and uses up its tokens, so a NOT_SENSITIVE phrase ("Educational Psychology",
+"Paediatric Intensive Care", "Health and Wellbeing") hides the sensitive word inside it, and
+nothing else. The category is that of the first phrase of the strongest kind found:
 
 1. SERVICES say what the service does ("sexual health", "CAMHS", "needle exchange");
 2. ORGANISATIONS are charities, providers and brands whose name alone discloses the category
@@ -54,151 +54,20 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from typing import Final, Literal
+from typing import Final
 
-Category = Literal["sexual_health", "mental_health", "substance_misuse", "unclear"]
-
-SEXUAL_HEALTH: Final = "sexual_health"
-MENTAL_HEALTH: Final = "mental_health"
-SUBSTANCE_MISUSE: Final = "substance_misuse"
-UNCLEAR: Final = "unclear"
-
-# fmt: off
-# What the service does.
-SERVICES: Final[dict[Category, tuple[str, ...]]] = {
-    SEXUAL_HEALTH: (
-        # sexual and reproductive health
-        "sexual", "sexually", "sexualhealth", "sex health", "safe sex", "safer sex", "sex work",
-        "sex worker", "reproductive", "SRH", "iSH", "CaSH clinic", "CaSH service", "GUM",
-        "genito-urinary", "GU medicine", "GU clinic", "venereology",
-        # contraception
-        "contraception", "contraceptive", "family planning", "morning after pill", "LARC", "coil",
-        "IUD", "IUS", "condom", "C-Card", "CCard",
-        # infections
-        "STI", "STD", "chlamydia", "gonorrhoea", "syphilis", "NCSP", "HIV", "PrEP clinic",
-        "PrEP service", "PEPSE", "post exposure prophylaxis",
-        # pregnancy
-        "abortion", "termination of pregnancy", "pregnancy termination", "pregnancy advisory",
-        "pregnancy advice", "pregnancy options", "pregnancy testing", "pregnancy test",
-        "unplanned pregnancy", "crisis pregnancy", "teenage pregnancy", "teenage conception",
-        # sexual violence and exploitation
-        "SARC", "rape", "ISVA", "ChISVA", "CSE", "HSB",
-    ),
-    MENTAL_HEALTH: (
-        # mental health services
-        "mental", "mentally", "MH", "MHS", "CAMHS", "CAHMS", "FCAMHS", "SCAMHS", "PCAMHS",
-        "CYPMHS", "MHST", "EMHP", "CWP", "PWP", "TaMHS", "CMHT", "CMHS", "AMHP", "SMI",
-        "MHFA", "SEMH", "emotional health", "emotional wellbeing", "wellbeing practitioner",
-        "recovery college", "dual diagnosis",
-        # psychology, psychiatry and therapies
-        "psych", "psychological", "psychology", "psychologist", "psychiatry", "psychiatric",
-        "psychiatrist", "neuropsychiatry", "psychotherapy", "psychotherapist", "psychotherapeutic",
-        "psychodynamic", "psychoanalytic", "psychosocial", "psychosis", "psychotic", "IAPT",
-        "talking therapies", "counselling", "counsellor", "CBT", "cognitive behavioural",
-        "cognitive therapy", "cognitive analytic", "DBT", "dialectical", "EMDR", "MBT",
-        "mentalisation", "MBCT", "family therapy", "systemic therapy", "play therapy",
-        "art therapy", "drama therapy", "dramatherapy",
-        # conditions
-        "anxiety", "depression", "low mood", "OCD", "obsessive compulsive", "PTSD",
-        "post traumatic", "traumatic stress", "panic", "phobia", "bipolar", "schizophrenia",
-        "personality disorder", "EUPD", "conduct disorder", "gambling", "gaming disorder",
-        # self-harm and suicide
-        "self-harm", "selfharm", "self-injury", "suicide", "suicidal", "postvention",
-        # eating disorders
-        "eating disorder", "disordered eating", "anorexia", "bulimia", "binge eating", "ARFID",
-        "CEDS", "CYP ED",
-        # psychosis, crisis, liaison and inpatient care
-        "EIP", "crisis team", "crisis resolution", "crisis line", "crisis cafe", "crisis house",
-        "crisis care", "home treatment", "CRHT", "HTT", "street triage", "place of safety",
-        "section 136", "S136", "rapid assessment interface and discharge", "adolescent unit",
-        "adolescent inpatient", "GAU", "Tier 4 adolescent", "mother and baby unit", "MBU",
-    ),
-    SUBSTANCE_MISUSE: (
-        "substance", "drug", "alcohol", "alcoholic", "addiction", "narcotic", "D&A", "DAAT",
-        "DACT", "YPSMS", "detox", "detoxification", "residential rehab", "opiate",
-        "opioid", "heroin", "cocaine", "cannabis", "ketamine", "psychoactive", "legal high",
-        "solvent abuse", "methadone", "buprenorphine", "subutex", "naloxone",
-        "substitute prescribing", "substitution therapy", "needle", "syringe", "NSP",
-        "harm reduction", "harm minimisation", "chemsex", "hidden harm", "affected others",
-        "problem drinking", "binge drinking", "drinkline", "SMART recovery",
-    ),
-}
-
-# Charities, providers, brands and trusts whose name alone discloses the category.
-ORGANISATIONS: Final[dict[Category, tuple[str, ...]]] = {
-    SEXUAL_HEALTH: (
-        "Brook", "Umbrella Health", "Axess", "SH:24", "56 Dean Street", "Dean Street Express",
-        "Mortimer Market", "Jefferiss Wing", "Claude Nicol", "Terrence Higgins", "THT",
-        "George House Trust", "Positive East", "BPAS", "MSI", "Marie Stopes", "NUPAS",
-        "Come Correct", "Lucy Faithfull", "Stop It Now",
-    ),
-    MENTAL_HEALTH: (
-        "Mind", "MindEd", "MindMate", "YoungMinds", "Young Minds", "Healthy Minds", "Minds Matter",
-        "VitaMinds", "Vita Minds", "Kooth", "Qwell", "XenZone", "Togetherall", "Big White Wall",
-        "SilverCloud", "Place2Be", "Anna Freud", "42nd Street", "Off the Record",
-        "Forward Thinking Birmingham", "Chilypep", "YIACS", "Samaritans", "Papyrus", "HOPELINEUK",
-        "Hopeline", "Shout 85258", "85258", "Campaign Against Living Miserably", "Calm Harm",
-        "Rethink", "SANE", "SANEline", "TalkWorks", "Talk Works", "Talking Change", "iCope",
-        "iTalk", "Steps2Wellbeing", "Steps to Wellbeing", "Steps2Change", "Let's Talk Wellbeing",
-        "Talking Space", "Talk Liverpool", "Tavistock", "Maudsley", "Bethlem", "Priory Hospital",
-        "Priory Group", "Priory Healthcare", "Priory Adolescent", "Cygnet Hospital",
-        "Cygnet Health", "Cygnet Healthcare", "Huntercombe", "Ellern Mede", "TEWV",
-        "Tees Esk and Wear Valleys", "Sussex Partnership", "Surrey and Borders", "KMPT", "NSFT",
-        "LYPFT", "Navigo", "AWP", "SHSC", "CNTW",
-    ),
-    SUBSTANCE_MISUSE: (
-        "CGL", "Change Grow Live", "Turning Point", "We Are With You", "Addaction", "Humankind",
-        "Forward Leeds", "Forward Trust", "Phoenix Futures", "Cranstoun", "Swanswell",
-        "Lifeline Project", "Aquarius", "Delphi Medical", "Blenheim CDP", "Nacoa", "Adfam",
-        "Al-Anon", "Alanon", "Alateen", "Talk to Frank", "TalkToFrank", "Drinkaware",
-    ),
-}
-
-# Brands that are also ordinary words: they count only as the whole name, less FILLER_WORDS.
-WHOLE_NAMES: Final[dict[Category, tuple[str, ...]]] = {
-    SEXUAL_HEALTH: ("Umbrella", "CaSH"),
-    MENTAL_HEALTH: ("Beat", "Shout", "CALM", "The Priory", "Harmless"),
-    SUBSTANCE_MISUSE: ("Frank", "With You", "Lifeline"),
-    UNCLEAR: ("Compass", "Relate", "The Mix"),
-}
-FILLER_WORDS: Final = (
-    "the", "service", "team", "NHS", "UK", "helpline", "online", "national", "project", "charity",
-    "clinic", "org", "www", "com", "co",
+from services.records.sensitive_vocabulary import (
+    FILLER_WORDS,
+    NOT_SENSITIVE,
+    ORGANISATIONS,
+    SERVICES,
+    SETTING_WORDS,
+    UNCLEAR,
+    UNCLEAR_UNLESS_SETTING,
+    UNCLEAR_WORDS,
+    WHOLE_NAMES,
+    Category,
 )
-
-# Words that suggest one of the three without naming it: "unclear", and so sensitive.
-UNCLEAR_WORDS: Final = (
-    "wellbeing", "emotional", "therapeutic", "trauma", "crisis", "recovery", "perinatal",
-    "pregnancy", "termination", "sex", "sexuality", "gender identity", "gender clinic",
-    "gender service", "GIDS", "LGBT", "LGBTQ", "LGBTQI", "LGBTQIA", "LGB", "queer", "ADHD",
-    "attention deficit", "music therapy", "multisystemic therapy", "multi-systemic therapy", "MST",
-    "Tier 4", "PICU", "EIS", "CSA", "Positive Steps", "blood borne", "BBV", "RAID",
-    "neuropsychology", "safe haven", "young people's clinic",
-)
-# The same, but also the names of schools, nurseries and tutors: ignored in a name with a SETTING_WORD.
-UNCLEAR_UNLESS_SETTING: Final = ("minds", "PrEP", "Headstart", "Head Start")
-SETTING_WORDS: Final = (
-    "school", "nursery", "preschool", "academy", "college", "tuition", "tutor", "tutoring",
-    "playgroup", "creche", "childminder", "childminding", "kindergarten", "montessori", "primary",
-    "junior",
-)
-
-# Ordinary services whose names contain a sensitive word.
-NOT_SENSITIVE: Final = (
-    "educational psychology", "educational psychologist", "educational and child psychology",
-    "school psychology", "ed psych", "health and wellbeing", "family wellbeing",
-    "financial wellbeing", "lifestyle and wellbeing", "physical wellbeing", "staff wellbeing",
-    "debt counselling", "careers counselling", "career counselling", "genetic counselling",
-    "genetic counsellor", "paediatric intensive care", "paediatric intensive care unit PICU",
-    "paediatric intensive care PICU", "PICU paediatric intensive care", "trauma and orthopaedics",
-    "trauma orthopaedics", "orthopaedic trauma", "major trauma", "education recovery",
-    "enhanced recovery", "sex education", "mental capacity", "Mind of My Own", "mind the gap",
-    "drug allergy", "drug store", "foetal alcohol", "Tier 4 weight", "Brook Green", "Brook Lane",
-    "Brook Street", "Brook Road", "Brook Farm", "Brook Park", "Brook Primary", "Brook School",
-    "Brook Academy", "Brook Nursery",
-)
-
-# fmt: on
 
 _RANK_SERVICE, _RANK_ORGANISATION, _RANK_UNCLEAR, _RANK_UNLESS_SETTING = 0, 1, 2, 3
 _NO_MATCH = 9

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.records.sensitive import (
+from services.records.sensitive import Category, is_sensitive_service, sensitive_category, service_name_tokens
+from services.records.sensitive_vocabulary import (
     MENTAL_HEALTH,
     NOT_SENSITIVE,
     ORGANISATIONS,
@@ -21,10 +22,6 @@ from services.records.sensitive import (
     UNCLEAR_UNLESS_SETTING,
     UNCLEAR_WORDS,
     WHOLE_NAMES,
-    Category,
-    is_sensitive_service,
-    sensitive_category,
-    service_name_tokens,
 )
 
 SH, MH, SM = SEXUAL_HEALTH, MENTAL_HEALTH, SUBSTANCE_MISUSE
