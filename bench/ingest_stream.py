@@ -17,7 +17,12 @@ In one invocation, on PostgreSQL (the production engine), on this machine:
    `StreamSourceRecords` per organisation (`--streams` of them at a time), each sending its
    organisation's records as fast as the service takes them. Measured: records/s from the first
    request to the last answer, outcomes, and the records process's peak RSS (VmHWM) before and
-   after the stream.
+   after the stream. With `--warmup N` the stream's first N records are sent the same way first,
+   unmeasured (a service that has been taking records for a while: its caches filled, the pages
+   it writes already logged once since the last checkpoint), and the rest are measured. With
+   `--prewarm` the records database's indexes and its `source_records` and `children` tables are
+   read into PostgreSQL's shared buffers first (`pg_prewarm`), as on a server that has been
+   running: a copy of a template starts with none of its pages there.
 3. **The reference.** The least a streamed, batched, durable insert costs here: a grpc.aio server
    (its own process) taking the same `StreamSourceRecords` messages, storing each batch of
    `--batch` serialised records in one transaction (`INSERT … SELECT unnest`), and answering each
@@ -287,6 +292,20 @@ def preload_by_truth(url: str, items: Sequence[Item], batch: int = 5000) -> floa
     return len(items) / (time.perf_counter() - started)
 
 
+def prewarm(dsn: str) -> int:
+    """Read a records database's indexes, `source_records` and `children` into shared buffers
+    (`pg_prewarm`, from PostgreSQL's contrib); the pages read. The blocking and name keys' tables
+    are left out: their lookups are index-only."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        row = conn.execute(
+            "SELECT coalesce(sum(pg_prewarm(c.oid)), 0) FROM pg_class c"
+            " WHERE c.relnamespace = 'public'::regnamespace"
+            " AND (c.relkind = 'i' OR c.relname IN ('source_records', 'children'))"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def vm_hwm_kib(pid: int) -> int:
     """Peak resident memory of a process (KiB)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -341,11 +360,12 @@ def measured(
 
 
 async def drive(
-    target: str, tokens: dict[str, str], items: Sequence[Item], streams: int
+    target: str, tokens: dict[str, str], items: Sequence[Item], streams: int, *, first: int = 0
 ) -> tuple[float, Counter[str]]:
-    """One StreamSourceRecords per organisation, `streams` at a time; (seconds, outcomes)."""
+    """One StreamSourceRecords per organisation, `streams` at a time; (seconds, outcomes). The
+    request ids number the items from `first` (the stream's position of `items[0]`)."""
     by_org: dict[str, list[pb.SubmitSourceRecordRequest]] = defaultdict(list)
-    for n, item in enumerate(items):
+    for n, item in enumerate(items, start=first):
         by_org[item.organisation].append(
             pb.SubmitSourceRecordRequest(record=item.record, request_id=f"stream-{n}")
         )
@@ -385,8 +405,10 @@ def run_suite(
     batch: int,
     workdir: Path,
     key_file: Path,
+    warmup: int = 0,
 ) -> StreamResult:
-    """The records service (and identity) as processes; the stream measured."""
+    """The records service (and identity) as processes; the stream measured, after its first
+    `warmup` records (sent the same way, unmeasured)."""
     identity_port, records_port = free_port(), free_port()
     env = {
         **os.environ,
@@ -475,13 +497,16 @@ def run_suite(
             "postgres": cpu_share.postgres_processes,
             "client": lambda: [os.getpid()],
         }
+        target = f"127.0.0.1:{records_port}"
+        if warmup:
+            asyncio.run(drive(target, tokens, items[:warmup], streams))
         before = cpu_share.snapshot(groups)
-        seconds, outcomes = asyncio.run(drive(f"127.0.0.1:{records_port}", tokens, items, streams))
+        seconds, outcomes = asyncio.run(drive(target, tokens, items[warmup:], streams, first=warmup))
         cpu = cpu_share.spent(before, cpu_share.snapshot(groups))
         if spy is not None:
             spy.send_signal(signal.SIGINT)  # py-spy writes its profile and detaches
             spy.wait(60)
-        return measured(len(items), seconds, outcomes, rss_before, pid, cpu)
+        return measured(len(items) - warmup, seconds, outcomes, rss_before, pid, cpu)
     finally:
         for proc in reversed(procs):
             stop_process(proc)
@@ -605,6 +630,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--reuse-database", default="", help="a kept records database (libpq URL): no preload")
     p.add_argument("--skip-reference", action="store_true")
     p.add_argument("--json", default="", help="also write the results here")
+    p.add_argument("--warmup", type=int, default=0, help="stream this many records first, unmeasured")
+    p.add_argument(
+        "--prewarm", action="store_true", help="read the records database into shared buffers first"
+    )
     a = p.parse_args(args)
     pg = Postgres(a.postgres_url)
     result: dict[str, object] = {
@@ -640,6 +669,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             load = preload_by_truth if a.preload_by_truth else preload_records
             result["preload_rate"] = round(load(sqlalchemy_url(records_dsn), first), 1)
             result["preload_by_truth"] = a.preload_by_truth
+        if a.prewarm:
+            result["prewarmed_pages"] = prewarm(records_dsn)
         with psycopg.connect(records_dsn) as conn:
             result["children_before"] = conn.execute("SELECT count(*) FROM children").fetchone()[0]  # type: ignore[index]
         with tempfile.TemporaryDirectory() as work:
@@ -651,6 +682,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 a.batch,
                 Path(work),
                 key_file,
+                warmup=min(a.warmup, len(stream_items)),
             )
         result["suite"] = asdict(suite)
         with psycopg.connect(records_dsn) as conn:
