@@ -105,35 +105,29 @@ class TokenSource(Protocol):
         ...
 
 
-class ServiceToken:
-    """A machine account's access token, renewed a minute (or a third of its life) before expiry."""
+class RenewedToken:
+    """A machine account's access token, issued on first use and renewed a minute (or a third of
+    its life) before it expires. Subclasses say how a token is issued (`_issue`)."""
 
-    def __init__(self, channel: grpc.aio.Channel, client_id: str, client_secret: str) -> None:
-        self._stub = identity_grpc.IdentityServiceStub(channel)
-        self._client_id = client_id
-        self._client_secret = client_secret
+    def __init__(self) -> None:
         self._token = ""
         self._renew_at = 0.0
         self._lock = asyncio.Lock()
 
+    async def _issue(self) -> tuple[str, float]:
+        """A new token and when it expires (seconds since the epoch)."""
+        raise NotImplementedError
+
     async def get(self) -> str:
-        """A valid token; Unavailable when identity cannot issue one."""
+        """A valid token; what `_issue` raises when none can be issued."""
         if time.time() < self._renew_at:
             return self._token
         async with self._lock:
             if time.time() < self._renew_at:
                 return self._token
-            try:
-                resp = await self._stub.IssueServiceToken(
-                    identity_pb.IssueServiceTokenRequest(
-                        client_id=self._client_id, client_secret=self._client_secret
-                    ),
-                    timeout=PEER_TIMEOUT_SECONDS,
-                )
-            except grpc.RpcError as exc:
-                raise Unavailable("identity is unavailable") from exc
-            life = resp.expire_time.seconds - time.time()
-            self._token = resp.access_token
+            token, expires_at = await self._issue()
+            life = expires_at - time.time()
+            self._token = token
             self._renew_at = time.time() + max(0.0, life - min(60.0, life / 3))
             return self._token
 
@@ -144,6 +138,27 @@ class ServiceToken:
     async def metadata(self) -> tuple[tuple[str, str], ...]:
         """Call metadata carrying the token."""
         return (("authorization", f"Bearer {await self.get()}"),)
+
+
+class ServiceToken(RenewedToken):
+    """A machine account's access token from identity, over gRPC; Unavailable when identity
+    cannot issue one."""
+
+    def __init__(self, channel: grpc.aio.Channel, client_id: str, client_secret: str) -> None:
+        super().__init__()
+        self._stub = identity_grpc.IdentityServiceStub(channel)
+        self._client_id = client_id
+        self._client_secret = client_secret
+
+    async def _issue(self) -> tuple[str, float]:
+        try:
+            request = identity_pb.IssueServiceTokenRequest(
+                client_id=self._client_id, client_secret=self._client_secret
+            )
+            resp = await self._stub.IssueServiceToken(request, timeout=PEER_TIMEOUT_SECONDS)
+        except grpc.RpcError as exc:
+            raise Unavailable("identity is unavailable") from exc
+        return resp.access_token, float(resp.expire_time.seconds)
 
 
 def token_refused(exc: grpc.aio.AioRpcError) -> bool:
