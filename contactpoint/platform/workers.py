@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import multiprocessing
+import os
 import signal
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import ParamSpec, TypeVar
@@ -25,12 +28,26 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def _start_worker() -> None:
+# How many rounds `start` tries before it leaves any worker not yet seen to start on first use.
+START_ROUNDS = 20
+_START_PAUSE_SECONDS = 0.05
+
+
+def _start_worker(imports: Sequence[str]) -> None:
     """Workers leave stopping to their service: Ctrl-C reaches the whole process group, and the
     service shuts its pool down in order (a worker killed mid-task would break the pool). They
-    allocate as fast as their service, so their collector is tuned as its is (`heap.tune`)."""
+    import their tasks' modules as they start, not with their first task, and they allocate as
+    fast as their service, so their collector is tuned as its is (`heap.tune`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for module in imports:
+        importlib.import_module(module)
     heap.tune()
+
+
+def _started() -> int:
+    # Held a moment, so that the other idle workers take the round's other calls.
+    time.sleep(_START_PAUSE_SECONDS)
+    return os.getpid()
 
 
 class ProcessWorkers:
@@ -42,11 +59,13 @@ class ProcessWorkers:
     fails with `WorkerCrashed`; it is never run in the service's own process, which it might
     take down with it."""
 
-    def __init__(self, workers: int, *, name: str) -> None:
+    def __init__(self, workers: int, *, name: str, imports: Sequence[str] = ()) -> None:
         if workers < 0:
             raise ValueError("workers must be 0 or more")
         self.workers = workers
         self.name = name
+        self._imports = tuple(imports)
+        self.started = 0  # how many workers the last `start` saw running
         self._pool: ProcessPoolExecutor | None = None
         self._closed = False
 
@@ -58,8 +77,27 @@ class ProcessWorkers:
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_worker,
+                initargs=(self._imports,),
             )
         return self._pool
+
+    async def start(self) -> int:
+        """Start every worker now, each with its modules imported, instead of on first use: a
+        service calls this before it serves, so that its first requests do not wait a second for
+        processes to spawn. How many workers answered (all of them, unless the machine is too
+        slow to start them within `START_ROUNDS` rounds: the rest start on first use)."""
+        if self.workers == 0:
+            return 0
+        loop = asyncio.get_running_loop()
+        seen: set[int] = set()
+        for _ in range(START_ROUNDS):
+            pool = self._executor()
+            calls = [loop.run_in_executor(pool, _started) for _ in range(self.workers)]
+            seen.update(await asyncio.gather(*calls))
+            if len(seen) >= self.workers:
+                break
+        self.started = min(len(seen), self.workers)
+        return self.started
 
     def _discard(self, broken: ProcessPoolExecutor) -> None:
         # Only the pool that broke: another caller may already have started its successor.

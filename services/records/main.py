@@ -140,6 +140,9 @@ async def build(settings: RecordsSettings) -> Built:
         await servicer.store.close()
         db.dispose()
 
+    # The prepare workers start now, not with the first stream's first batch (a second's wait).
+    started = await servicer.workers.start()
+    log.info("records.workers_started", workers=started, of=servicer.workers.workers)
     return Built([spec], verifier, [close], metrics=metrics, tracing=tracing)
 
 

@@ -100,7 +100,9 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
         self.store = Statements(db)
         self.matcher = admin.configured_matcher(settings)
         self._batch_size = settings.stream_batch_size
-        self.workers = ProcessWorkers(settings.prepare_workers, name="records-prepare")
+        self.workers = ProcessWorkers(
+            settings.prepare_workers, name="records-prepare", imports=(preparing.__name__,)
+        )
 
     def _prepare(
         self, organisation: str, batch: Sequence[pb.SubmitSourceRecordRequest]

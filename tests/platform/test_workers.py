@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,10 @@ from contactpoint.platform.workers import ProcessWorkers, WorkerCrashed
 
 def where(x: int, *, times: int = 1) -> tuple[int, int]:
     return os.getpid(), x * times
+
+
+def imported(module: str) -> tuple[int, bool]:
+    return os.getpid(), module in sys.modules
 
 
 def die_unless(parent: int) -> int:
@@ -79,3 +85,28 @@ async def test_closed_workers_take_no_more_work() -> None:
 def test_a_negative_number_of_workers_is_refused() -> None:
     with pytest.raises(ValueError):
         ProcessWorkers(-1, name="test")
+
+
+async def test_started_workers_are_all_running_with_their_modules_imported_before_any_task() -> None:
+    # "json.tool" is imported by nothing else a worker starts with: only `imports` brings it.
+    workers = ProcessWorkers(2, name="test", imports=("json.tool",))
+    try:
+        assert await workers.start() == 2
+        answers = await asyncio.gather(*(workers.run(imported, "json.tool") for _ in range(8)))
+        assert all(has for _, has in answers)
+        pids = {pid for pid, _ in answers}
+        assert os.getpid() not in pids and len(pids) <= 2
+    finally:
+        workers.close()
+    lazy = ProcessWorkers(1, name="test")
+    try:
+        _, has = await lazy.run(imported, "json.tool")
+        assert not has  # without `imports`, a worker has not imported it
+    finally:
+        lazy.close()
+
+
+async def test_starting_no_workers_starts_nothing() -> None:
+    workers = ProcessWorkers(0, name="test")
+    assert await workers.start() == 0
+    workers.close()
