@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 import pyotp
@@ -80,6 +81,21 @@ TABLES = (
     "kept_apart",
     "merges",
 )
+
+
+def offline_settings(database_url: str, key_file: Path, **overrides: object) -> RecordsSettings:
+    """Settings for a records service a test builds in its own process, with no identity to reach
+    (its machine credentials are never used)."""
+    return RecordsSettings.model_validate(
+        {
+            "database_url": database_url,
+            "identity_target": "127.0.0.1:1",
+            "data_key_file": str(key_file),
+            "client_id": "records-test",
+            "client_secret": "not-used",
+            **overrides,
+        }
+    )
 
 
 def date(year: int, month: int, day: int) -> date_pb2.Date:

@@ -34,7 +34,7 @@ from services.records.repository.writes import insert_rows, key_hash, pack_hashe
 from services.records.servicer import RecordsServicer
 from services.records.settings import RecordsSettings
 from services.records.tables import blocking_keys, source_records
-from tests.services.records.conftest import BIRTH_YEAR, ORG_A, ORG_B, date, make_record
+from tests.services.records.conftest import BIRTH_YEAR, ORG_A, ORG_B, date, make_record, offline_settings
 from tests.services.records.test_ingestion import NOW, submit
 
 
@@ -148,16 +148,7 @@ def _registry_of_scheme_one(database_url: str, tmp_path: Path) -> tuple[dict[str
         _as_scheme_one(db, _source_ids(db))
     finally:
         db.dispose()
-    settings = RecordsSettings.model_validate(
-        {
-            "database_url": database_url,
-            "identity_target": "127.0.0.1:1",
-            "data_key_file": str(tmp_path / "records.keys"),
-            "client_id": "records-test",
-            "client_secret": "not-used",
-        }
-    )
-    return current, settings
+    return current, offline_settings(database_url, tmp_path / "records.keys")
 
 
 def test_the_service_rebuilds_older_keys_on_start_up(database_url: str, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from contactpoint.platform import migrate
 from services.records.main import MIGRATIONS, build
-from services.records.settings import RecordsSettings
+from tests.services.records.conftest import offline_settings
 
 
 @pytest.mark.parametrize("workers", [0, 2])
@@ -18,16 +18,7 @@ def test_the_prepare_workers_are_running_once_the_service_is_built(
     database_url: str, tmp_path: Path, workers: int
 ) -> None:
     migrate.upgrade("records", MIGRATIONS, database_url)
-    settings = RecordsSettings.model_validate(
-        {
-            "database_url": database_url,
-            "identity_target": "127.0.0.1:1",
-            "data_key_file": str(tmp_path / "records.keys"),
-            "client_id": "records-test",
-            "client_secret": "not-used",
-            "prepare_workers": workers,
-        }
-    )
+    settings = offline_settings(database_url, tmp_path / "records.keys", prepare_workers=workers)
 
     async def start_and_stop() -> int:
         built = await build(settings)
