@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import ctypes
 import fcntl
 import importlib
 import os
@@ -34,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from contactpoint.cli import accounts
 from contactpoint.cli.embedded import SERVICES, layered_env, service_env
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
+from contactpoint.platform.lifetime import stop_with_parent
 from contactpoint.platform.peers import tls_name_options
 from contactpoint.platform.settings import ConfigurationError
 from contactpoint.platform.tls import TlsMaterial
@@ -50,7 +50,6 @@ LOCK_FILE = "up.lock"
 PRIVATE_DIR_MODE = 0o700
 # CONTACTPOINT_<SERVICE>_SUPERVISOR_PID: `up`'s pid, given to each service it starts.
 SUPERVISOR_PID = "SUPERVISOR_PID"
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def supervisor_variable(service: str) -> str:
@@ -72,16 +71,9 @@ def die_with_supervisor(service: str, env: Mapping[str, str]) -> None:
     supervisor = env.get(supervisor_variable(service))
     if supervisor is None:
         return
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-        libc.prctl.restype = ctypes.c_int
-        if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
-            typer.echo(
-                f"contactpoint serve {service}: cannot follow `contactpoint up`: "
-                f"{os.strerror(ctypes.get_errno())}",
-                err=True,
-            )
+    problem = stop_with_parent(signal.SIGTERM)
+    if problem is not None:
+        typer.echo(f"contactpoint serve {service}: cannot follow `contactpoint up`: {problem}", err=True)
     if str(os.getppid()) != supervisor:  # `up` died before the prctl: nobody would stop us
         typer.echo(f"contactpoint serve {service}: `contactpoint up` (pid {supervisor}) has ended", err=True)
         raise typer.Exit(1)

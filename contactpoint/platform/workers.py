@@ -20,6 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import ParamSpec, TypeVar
 
 from contactpoint.platform import heap
+from contactpoint.platform.lifetime import stop_with_parent
 from contactpoint.platform.logging import get_logger
 
 log = get_logger(__name__)
@@ -33,12 +34,17 @@ START_ROUNDS = 20
 _START_PAUSE_SECONDS = 0.05
 
 
-def _start_worker(imports: Sequence[str]) -> None:
+def _start_worker(imports: Sequence[str], service: int) -> None:
     """Workers leave stopping to their service: Ctrl-C reaches the whole process group, and the
-    service shuts its pool down in order (a worker killed mid-task would break the pool). They
-    import their tasks' modules as they start, not with their first task, and they allocate as
-    fast as their service, so their collector is tuned as its is (`heap.tune`)."""
+    service shuts its pool down in order (a worker killed mid-task would break the pool). But a
+    service that dies (killed, or stopped before its pool was shut down) takes its workers with
+    it: they would otherwise wait for tasks for ever, holding its output open. They import their
+    tasks' modules as they start, not with their first task, and they allocate as fast as their
+    service, so their collector is tuned as its is (`heap.tune`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stop_with_parent(signal.SIGTERM)
+    if os.getppid() != service:  # the service ended before the line above
+        os._exit(1)
     for module in imports:
         importlib.import_module(module)
     heap.tune()
@@ -51,8 +57,10 @@ def _started() -> int:
 
 
 class ProcessWorkers:
-    """`workers` processes (started on first use, by spawning: a forked copy of a running gRPC
-    server is unsafe), or 0 for a thread of this process.
+    """`workers` processes (started by `start` or on first use, by spawning: a forked copy of a
+    running gRPC server is unsafe), or 0 for a thread of this process. Use it from one thread that
+    lives as long as the process (the event loop's): a worker ends when the thread that started
+    it does.
 
     A worker that dies breaks its whole pool, and every task the pool held fails: each is tried
     once more on a fresh pool. A task that breaks that one too (it is what kills its worker)
@@ -77,7 +85,7 @@ class ProcessWorkers:
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_worker,
-                initargs=(self._imports,),
+                initargs=(self._imports, os.getpid()),
             )
         return self._pool
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -110,3 +112,52 @@ async def test_starting_no_workers_starts_nothing() -> None:
     workers = ProcessWorkers(0, name="test")
     assert await workers.start() == 0
     workers.close()
+
+
+_SERVICE = """
+import asyncio, os, sys, time
+from contactpoint.platform.workers import ProcessWorkers
+
+def pid() -> int:
+    return os.getpid()
+
+async def main() -> None:
+    workers = ProcessWorkers(1, name="test")
+    await workers.start()
+    print(await workers.run(pid), flush=True)
+    time.sleep(60)  # killed long before this ends
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by its parent) counts as gone.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(") ")[1][0] != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_worker_ends_when_its_service_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "service.py"
+    script.write_text(_SERVICE)
+    service = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert service.stdout is not None
+        worker = int(service.stdout.readline())
+        assert _alive(worker)
+        service.kill()  # no graceful shutdown: the pool is never shut down
+        service.wait(10)
+        deadline = time.monotonic() + 10
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(worker)
+    finally:
+        if service.poll() is None:
+            service.kill()
+            service.wait()
