@@ -140,8 +140,13 @@ async def build(settings: RecordsSettings) -> Built:
         await servicer.store.close()
         db.dispose()
 
-    # The prepare workers start now, not with the first stream's first batch (a second's wait).
-    started = await servicer.workers.start()
+    # The prepare workers start now, not with the first stream's first batch (a second's wait). A
+    # worker that cannot start stops the service here, and what was built is closed again.
+    try:
+        started = await servicer.workers.start()
+    except BaseException:
+        await close()
+        raise
     log.info("records.workers_started", workers=started, of=servicer.workers.workers)
     return Built([spec], verifier, [close], metrics=metrics, tracing=tracing)
 
