@@ -140,6 +140,9 @@ def _show(value: Any) -> str:
     return "∅" if value in (None, "", []) else str(value)
 
 
+SPLIT = "joined another of its child's earlier records (the child was already split)"
+
+
 def _cause(action: str, reasons: Sequence[str], shared: bool) -> str:
     if not shared:
         return "no blocking key shared with any earlier record of the child"
@@ -182,14 +185,19 @@ def explain(
     features = {i: features_of(normalise_record(items[i].record)) for i in order}
     seen_person: dict[int, list[int]] = defaultdict(list)
     seen_label: dict[Hashable, list[int]] = defaultdict(list)
-    misses: list[tuple[str, str, str]] = []
-    wrong: list[tuple[str, str, str]] = []
+    misses: list[tuple[str, set[str], str]] = []
+    wrong: list[tuple[str, set[str], str]] = []
+    # Truth pairs across systems that ended in two children, each counted at its later record: by
+    # that record's cause when it missed its child, else (it joined another of its child's
+    # earlier records) under SPLIT.
+    lost: Counter[str] = Counter()
     for i in order:
         it, f = items[i], features[i]
         key = (it.organisation, it.record.source_system, it.record.source_record_id)
         outcome, best, reasons = decided.get(key, ("REJECTED", None, []))
         earlier = seen_person[it.person]
         kinds_i = "+".join(sorted(set(it.corruptions) - COSMETIC)) or "(none)"
+        cause: str | None = None
         if earlier and labels[i] not in {labels[j] for j in earlier}:
             keys = set(blocking_keys(f))
             shared = [j for j in earlier if keys & set(blocking_keys(features[j]))]
@@ -220,6 +228,13 @@ def explain(
             )
             kinds = (set(it.corruptions) | set(items[j].corruptions)) - COSMETIC
             misses.append((cause, kinds, line))
+        system = (it.organisation, it.record.source_system)
+        apart = sum(
+            labels[j] != labels[i] and (items[j].organisation, items[j].record.source_system) != system
+            for j in earlier
+        )
+        if apart:
+            lost[cause or SPLIT] += apart
         mates = seen_label[labels[i]]
         if outcome == "LINKED" and mates and all(items[k].person != it.person for k in mates):
             other = mates[0]
@@ -255,4 +270,7 @@ def explain(
         for group, members in ranked if examples else ():
             out.append(f"\n{group}:")
             out += [e[2] for e in members[:examples]]
+    out.append(f"\n### Ours: {sum(lost.values()):,} truth pairs across systems in two children, by cause\n")
+    out.append("| cause (of the pair's later record) | pairs |\n|---|---:|")
+    out += [f"| {cause} | {n:,} |" for cause, n in lost.most_common()]
     return "\n".join(out)

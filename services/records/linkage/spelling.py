@@ -80,3 +80,34 @@ def one_edit(a: str, b: str) -> bool:
     if la > lb:
         return a[i + 1 :] == b[i:]
     return a[i:] == b[i + 1 :]
+
+
+# Keys next to each other on a UK keyboard (QWERTY), letters only.
+_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+
+
+def _neighbours() -> dict[str, frozenset[str]]:
+    near: dict[str, set[str]] = {}
+    for r, row in enumerate(_ROWS):
+        for c, key in enumerate(row):
+            keys = near.setdefault(key, set())
+            keys.update(row[max(c - 1, 0) : c + 2])
+            # The row below is offset half a key to the right: "s" sits under "w" and "e".
+            if r + 1 < len(_ROWS):
+                keys.update(_ROWS[r + 1][max(c - 1, 0) : c + 1])
+            if r > 0:
+                keys.update(_ROWS[r - 1][c : c + 2])
+            keys.discard(key)
+    return {key: frozenset(keys) for key, keys in near.items()}
+
+
+_NEAR_KEYS = _neighbours()
+
+
+def keyboard_slip(a: str, b: str) -> bool:
+    """Whether two strings of one length differ in exactly one letter, and the two letters are
+    neighbouring keys ("max"/"mas", "leo"/"lep")."""
+    if len(a) != len(b):
+        return False
+    differ = [(x, y) for x, y in zip(a, b, strict=True) if x != y]
+    return len(differ) == 1 and differ[0][1] in _NEAR_KEYS.get(differ[0][0], ())

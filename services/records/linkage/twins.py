@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from rapidfuzz.distance import DamerauLevenshtein
 
+from services.records.linkage import frequencies
 from services.records.linkage.comparisons import (
     KNOWN_GENDERS,
     MIN_SOUND,
@@ -21,7 +22,7 @@ from services.records.linkage.comparisons import (
 )
 from services.records.linkage.features import Features
 from services.records.linkage.nicknames import nicknames, nicknames_with_typo
-from services.records.linkage.spelling import one_edit, sound
+from services.records.linkage.spelling import keyboard_slip, one_edit, sound
 
 # First given names that may be one name misspelt.
 _SPELLINGS = frozenset({"jaro_winkler_0.92", "one_edit"})
@@ -31,6 +32,9 @@ _SAME_POSTCODE = frozenset({"full", "sector", "near"})
 _SAME_DOB = frozenset({"exact", "day_month_swapped", "one_part"})
 # Names at least this long may have two typos and still be one name.
 LONG_NAME = 6
+# Given names known to be names: the shipped table of children's first names in England. A
+# spelling that is not among them, one slip from one that is, is a typo of it, not a twin's name.
+KNOWN_GIVEN = frozenset(frequencies.GIVEN)
 
 
 def _typos(a: str, b: str) -> int:
@@ -61,14 +65,42 @@ def _rhyme(a: str, b: str) -> bool:
     return a[0] != b[0] and a[1:] == b[1:]
 
 
+def _typo_of_known(a: str, b: str) -> bool:
+    # "Mas" for "Max", "Evelyh" for "Evelyn", "Isbaelle" for "Isabelle": a known name and a
+    # spelling that is no known name, one neighbouring key struck for another or two letters
+    # swapped. Nothing here is how a name is made a girl's or a boy's (a letter added or dropped:
+    # "Daniel"/"Daniela"), so a clash of genders does not make these twins. Two known names
+    # ("Eva"/"Ava") may be twins', and so may two unknown ones.
+    if (a in KNOWN_GIVEN) == (b in KNOWN_GIVEN) or len(a) != len(b):
+        return False
+    return keyboard_slip(a, b) or (one_edit(a, b) and sorted(a) == sorted(b))
+
+
+def _spelt_alike(a: str, b: str) -> bool:
+    # Jaro-Winkler 0.92, one typo (none changing a letter of a short name), the same sound, or two
+    # typos in a long name.
+    if first_name_level(a, b) in _SPELLINGS or _slip(a, b) or _sound_alike(a, b):
+        return True
+    return min(len(a), len(b)) >= LONG_NAME and _typos(a, b) <= 2
+
+
+def _misspelt_middle(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    # A child known by a middle name, misspelt in one record: "Eleanor" for "Emily Eleqnor".
+    return any(
+        not _rhyme(a[0], name) and (_typo_of_known(a[0], name) or _spelt_alike(a[0], name)) for name in b[1:]
+    )
+
+
 def how_alike(a: Features, b: Features) -> str | None:
     """How two records' given names could be one child's, or None when they cannot: "same" (the
     same first name, or one's first name among the other's names), "middle" (the same middle
     names), "initial" (an initial for the other), "short" (one the start of the other:
-    "Jo"/"Joanna"), "nickname" (even with a typo), "spelling" (Jaro-Winkler 0.92, one typo, two in
-    a long name, none changing a letter of a three-letter name, or the same sound). Names that
-    differ only in their first letter ("Holly"/"Molly") cannot be one name.
-    Missing names, and names swapped between the given and family fields, are "same"."""
+    "Jo"/"Joanna"), "nickname" (even with a typo), "typo" (a known name and a slip of a key or two
+    swapped letters that is no known name: "Max"/"Mas", even with a clash of genders), "spelling"
+    (Jaro-Winkler 0.92, one typo, two in a long name, none changing a letter of a three-letter
+    name, or the same sound; or one's first name a misspelling of the other's middle name). Names
+    that differ only in their first letter ("Holly"/"Molly") cannot be one name. Missing names,
+    and names swapped between the given and family fields, are "same"."""
     if not a.given or not b.given:
         return "same"
     a0, b0 = a.given[0], b.given[0]
@@ -84,14 +116,16 @@ def how_alike(a: Features, b: Features) -> str | None:
         return "short"
     if _rhyme(a0, b0):
         return None
-    if first_name_level(a0, b0) in _SPELLINGS or _slip(a0, b0) or _sound_alike(a0, b0):
-        return "spelling"
-    if min(len(a0), len(b0)) >= LONG_NAME and _typos(a0, b0) <= 2:
+    if _typo_of_known(a0, b0):
+        return "typo"
+    if _spelt_alike(a0, b0):
         return "spelling"
     ja, jb = "".join(a.given), "".join(b.given)
     if min(len(ja), len(jb)) >= LONG_NAME and _typos(ja, jb) <= 1:
         return "spelling"  # "Mauriceeric" for "Maurice Eric"
-    return "nickname" if nicknames_with_typo(a0, b0) else None
+    if nicknames_with_typo(a0, b0):
+        return "nickname"
+    return "spelling" if _misspelt_middle(a.given, b.given) or _misspelt_middle(b.given, a.given) else None
 
 
 def compatible_first_names(a: Features, b: Features) -> bool:

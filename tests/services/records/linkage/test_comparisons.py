@@ -9,7 +9,7 @@ import pytest
 
 from services.records.linkage import Features, compare, default_model
 from services.records.linkage.comparisons import FIELDS, LEVELS, MISSING
-from services.records.linkage.spelling import jaro_winkler, one_edit, skeleton, sound
+from services.records.linkage.spelling import jaro_winkler, keyboard_slip, one_edit, skeleton, sound
 from tests.services.records.linkage import NHS, OTHER_NHS, child
 
 MODEL = default_model()
@@ -165,3 +165,21 @@ def test_spelling_helpers() -> None:
         and one_edit("abc", "ab")
     )
     assert not one_edit("abc", "bca") and not one_edit("abc", "a") and not one_edit("abcd", "abdx")
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "slip"),
+    [
+        ("max", "mas", True),  # x and s are neighbours
+        ("leo", "lep", True),
+        ("dev", "dwv", True),
+        ("evelyn", "evelyh", True),  # n and h, across a row
+        ("leo", "lea", False),  # o and a are far apart
+        ("eva", "ava", False),
+        ("max", "max", False),  # no letter differs
+        ("max", "msz", False),  # two letters
+        ("max", "maxi", False),  # a letter added is not a key struck for another
+    ],
+)
+def test_keyboard_slip(a: str, b: str, slip: bool) -> None:
+    assert keyboard_slip(a, b) is slip and keyboard_slip(b, a) is slip
