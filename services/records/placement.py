@@ -26,6 +26,7 @@ from services.records.repository import submissions as submission_repo
 from services.records.repository.rows import SourceKey, SourceRow
 from services.records.repository.source_keys import MatchKeyRow
 from services.records.repository.writes import key_hash
+from services.records.splits import Split, raise_tasks
 from services.records.tables import ACTIVE
 from services.records.values import date_value
 
@@ -92,6 +93,7 @@ class Batch:
     children: list[tuple[str, bool, dt.date | None]] = field(default_factory=list)
     sources: list[source_repo.NewSource] = field(default_factory=list)
     tasks: list[review_repo.NewTask] = field(default_factory=list)
+    splits: list[Split] = field(default_factory=list)  # children a linked record would join too
     submissions: list[submission_repo.NewSubmission] = field(default_factory=list)
     # Existing children that records of this batch joined, and every child whose record changed.
     linked: set[str] = field(default_factory=set)
@@ -171,6 +173,10 @@ def place(p: Prepared, decision: Decision, batch: Batch, *, limits: AgeLimits) -
         if contactpoint_id not in batch.new_children:
             batch.linked.add(contactpoint_id)
         batch.touched.add(contactpoint_id)
+        batch.splits += (
+            Split(also.candidate.contactpoint_id, contactpoint_id, also.score, also.reasons)
+            for also in decision.also
+        )
     else:
         contactpoint_id = new_contactpoint_id()
         review = decision.action == Action.REVIEW and decision.candidate is not None
@@ -241,6 +247,7 @@ def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime
         source_repo.replace_source(conn, replacement, now=now)
     source_repo.insert_sources(conn, batch.sources, now=now)
     review_repo.insert_tasks(conn, batch.tasks, now=now)
+    splits = raise_tasks(conn, batch.splits, now=now) if batch.splits else 0
     submission_repo.insert_submissions(conn, batch.submissions, now=now)
     if batch.touched:
         held: dict[str, list[SourceRow]] = defaultdict(list)
@@ -250,4 +257,4 @@ def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime
             conn, {cid: archive_date(in_order(held[cid]), limits) for cid in batch.touched}, now=now
         )
     if batch.sources:
-        log.info("records.ingested", records=len(batch.sources), review_tasks=len(batch.tasks))
+        log.info("records.ingested", records=len(batch.sources), review_tasks=len(batch.tasks) + splits)

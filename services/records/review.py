@@ -151,7 +151,9 @@ def resolve_task(
             decision=KEEP_APART,
             now=now,
         )
-        _lift_provisional_shield(conn, row.new_child, now=now)
+        # Either child may have been shown shielded for this pair (`splits` shields either side).
+        for child in (row.new_child, row.candidate):
+            _lift_provisional_shield(conn, child, now=now)
     review_repo.resolve_task(
         conn, task_id, decision=decision, manager=manager.name, reason=reason, result_id=result, now=now
     )

@@ -8,13 +8,14 @@ links the record to the best candidate child, sends it for review, or creates a 
 from __future__ import annotations
 
 from services.records.linkage.blocking import blocking_keys
-from services.records.linkage.decide import Action, Candidate, Decision, Thresholds, decide
+from services.records.linkage.decide import Action, Also, Candidate, Decision, Thresholds, decide
 from services.records.linkage.em import estimate, name_frequencies
 from services.records.linkage.features import Features, features_of
 from services.records.linkage.model import FieldResult, Model, Score, compare, default_model
 
 __all__ = [
     "Action",
+    "Also",
     "Candidate",
     "Decision",
     "Features",

@@ -7,13 +7,15 @@ number and date of birth links whatever the score, the same NHS number with anot
 birth is reviewed (unless the date is one slip out and the other fields reach the review
 threshold on their own), and different NHS numbers are never linked automatically; (4) twins are
 neither linked nor proposed; (5) a source system's second record for one child, and (6) any
-link while automatic linking is off, are reviewed instead; (7) otherwise the score decides."""
+link while automatic linking is off, are reviewed instead; (7) otherwise the score decides.
+A record that links to one child but would link to another as well names that other child too:
+the two are likely one child already split in two, for a data manager to decide."""
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from services.records.linkage.comparisons import FIELDS, dob_level
 from services.records.linkage.features import Features
@@ -32,6 +34,7 @@ RULE_NHS_CONFLICT = "rule: different NHS numbers (never linked automatically)"
 RULE_TWINS = "rule: twins (same family name, date of birth and address, different given names)"
 RULE_SAME_SOURCE = "rule: the same source system holds another record for this child (review)"
 RULE_MANUAL = "rule: automatic linking is off (review)"
+RULE_SPLIT = "rule: a new record links to both children (review)"
 # Dates of birth one slip apart: day and month swapped, or one of day, month and year wrong.
 _DOB_SLIPS = frozenset({"day_month_swapped", "one_part"})
 
@@ -67,15 +70,27 @@ class Action(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class Also:
+    """Another child a linked record would have joined had the chosen one not been there: its best
+    record, its score against the new record, and the reasons."""
+
+    candidate: Candidate
+    score: float
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Decision:
     """What to do with a new record; `candidate` is the best candidate (None when there were none),
-    and `nhs_same` whether its child shares the new record's NHS number."""
+    `nhs_same` whether its child shares the new record's NHS number, and `also` the other children
+    a LINK would have joined as well."""
 
     action: Action
     candidate: Candidate | None
     score: float
     reasons: tuple[str, ...]
     nhs_same: bool = False
+    also: tuple[Also, ...] = ()
 
 
 _NHS = FIELDS.index("nhs_number")
@@ -223,4 +238,12 @@ def decide(
     chosen = max(children, key=lambda child: child.rank)
     if chosen.action == Action.CREATE:
         chosen = max(children, key=lambda child: child.score.weight)
-    return chosen.decision()
+    decision = chosen.decision()
+    if chosen.action != Action.LINK:
+        return decision
+    also = tuple(
+        Also(child.best, child.score.weight, (*child.score.reasons(), *child.rules, RULE_SPLIT))
+        for child in children
+        if child is not chosen and child.action == Action.LINK
+    )
+    return replace(decision, also=also) if also else decision

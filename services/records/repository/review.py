@@ -151,6 +151,19 @@ def open_tasks_of(conn: Connection, contactpoint_id: str) -> list[ReviewTaskRow]
     return [ReviewTaskRow.of(r) for r in conn.execute(query).all()]
 
 
+def _between(a: str, b: str) -> ColumnElement[bool]:
+    return or_(
+        and_(review_tasks.c.new_child == a, review_tasks.c.candidate == b),
+        and_(review_tasks.c.new_child == b, review_tasks.c.candidate == a),
+    )
+
+
+def open_task_between(conn: Connection, a: str, b: str) -> bool:
+    """Whether an open task pairs these two children, whichever way round."""
+    query = select(exists().where(review_tasks.c.status == OPEN, _between(a, b)))
+    return bool(conn.execute(query).scalar())
+
+
 def close_tasks_between(
     conn: Connection,
     a: str,
@@ -163,11 +176,9 @@ def close_tasks_between(
     now: dt.datetime,
 ) -> None:
     """Resolve every open task about the pair (a, b), whichever way round."""
-    pair = or_(
-        and_(review_tasks.c.new_child == a, review_tasks.c.candidate == b),
-        and_(review_tasks.c.new_child == b, review_tasks.c.candidate == a),
+    _resolve(
+        conn, and_(review_tasks.c.status == OPEN, _between(a, b)), decision, manager, reason, result_id, now
     )
-    _resolve(conn, and_(review_tasks.c.status == OPEN, pair), decision, manager, reason, result_id, now)
 
 
 # --- kept apart ---------------------------------------------------------------------------------

@@ -316,3 +316,51 @@ def test_thresholds_decide_otherwise() -> None:
     below = run(child(), [cand], thresholds=Thresholds(link=weight + 1, review=weight + 0.1))
     assert (below.action, below.candidate, below.score) == (Action.CREATE, cand, weight)
     assert Thresholds().review < Thresholds().link
+
+
+# --- a child already split in two ---------------------------------------------------------------
+
+RENAMED = {**MOVED, "family": ("mensah",)}  # a new family name and a new home, the old name unknown
+
+
+def test_a_record_linking_two_children_names_the_other() -> None:
+    # The child was filed twice (renamed and moved, with nothing to join the two records); a
+    # record carrying the new name, the new home and the former name links to one and says the
+    # other is the same child.
+    renamed = candidate("B", child(**RENAMED), org="E08000003", system="health", rid="HV-1")
+    bridge = child(**RENAMED, former_family=(("okonkwo",),))
+    assert run(child(**RENAMED), [candidate("A", child())]).action == Action.CREATE  # how B came about
+    decision = run(bridge, [candidate("A", child()), renamed])
+    assert (decision.action, decision.candidate) == (Action.LINK, renamed)
+    assert [a.candidate.contactpoint_id for a in decision.also] == ["A"]
+    (also,) = decision.also
+    assert also.score >= Thresholds().link
+    assert "rule: a new record links to both children (review)" in also.reasons
+    assert not [r for r in decision.reasons if "both children" in r]
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        child(**RENAMED, given=("jack",)),  # a twin at the new home: never named
+        child(given=("amara",), dob=dt.date(2016, 5, 1)),  # too unlike to link: never named
+    ],
+)
+def test_only_children_that_would_link_are_named(other: Features) -> None:
+    bridge = child(**RENAMED, former_family=(("okonkwo",),))
+    decision = run(bridge, [candidate("B", child(**RENAMED)), candidate("C", other, rid="ED-9")])
+    assert decision.action == Action.LINK and decision.also == ()
+
+
+def test_a_child_the_same_source_system_holds_is_not_named() -> None:
+    # The second child's record comes from the new record's own system: that would be a review
+    # anyway, and a system's own duplicates are its own to resolve.
+    bridge = child(**RENAMED, former_family=(("okonkwo",),))
+    own = candidate("A", child(), org=ORG, system=SYSTEM, rid="SC-0")
+    decision = run(bridge, [own, candidate("B", child(**RENAMED))])
+    assert decision.action == Action.LINK and decision.also == ()
+
+
+def test_nothing_is_named_when_nothing_links() -> None:
+    decision = run(child(**RENAMED), [candidate("A", child()), candidate("B", child(given=("jack",)))])
+    assert decision.action != Action.LINK and decision.also == ()

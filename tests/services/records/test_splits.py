@@ -1,0 +1,117 @@
+"""A child already split in two (filed twice before anything joined its records): the record that
+links to one and would link to the other puts the pair before a data manager, over real gRPC on
+SQLite and PostgreSQL, and fails safe around shielding while it waits."""
+
+from __future__ import annotations
+
+import pytest
+
+from contactpoint.common.v1 import child_pb2
+from contactpoint.records.v1 import records_service_pb2 as pb
+from tests.services.records.conftest import World
+from tests.services.records.test_data_managers import next_task
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+LEEDS = child_pb2.Address(lines=["9 Park Road"], town="Leeds", postcode="LS1 4AP")
+
+
+def names(world: World) -> tuple[child_pb2.PersonName, child_pb2.PersonName]:
+    """The child's old and new names, made of this test's own letters so that no other test's
+    children (at the same addresses) are candidates."""
+    letters = "".join(chr(ord("a") + int(c, 16)) for c in world.prefix)
+    given = letters[:5].capitalize()
+    return (
+        child_pb2.PersonName(given_names=given, family_name=f"Ok{letters[2:7]}"),
+        child_pb2.PersonName(given_names=given, family_name=f"Me{letters[4:]}"),
+    )
+
+
+async def split_child(world: World) -> tuple[str, str]:
+    """The same child twice: under its old name at the old home, and renamed after a move (no
+    NHS number, no former name): (old, new)."""
+    old_name, new_name = names(world)
+    old = await world.submit(world.record("sc-1", name=old_name, nhs_number=""), "r1")
+    new = await world.submit(
+        world.record("ed-1", source_system="education", name=new_name, address=LEEDS, nhs_number=""), "r2"
+    )
+    assert (old.outcome, new.outcome) == (pb.MATCH_OUTCOME_CREATED, pb.MATCH_OUTCOME_CREATED)
+    return old.contactpoint_id, new.contactpoint_id
+
+
+async def bridge(world: World, system: str) -> pb.SubmitSourceRecordResponse:
+    """Another system's record: the new name and home, and the old name as a former name."""
+    rid = f"{system}-1"
+    old_name, new_name = names(world)
+    record = world.record(
+        rid, source_system=system, name=new_name, address=LEEDS, nhs_number="", former_names=[old_name]
+    )
+    return await world.submit(record, rid)
+
+
+def open_tasks(world: World, a: str, b: str) -> list[tuple[object, ...]]:
+    return world.sql(
+        "SELECT new_child, candidate FROM review_tasks WHERE status = 'open'"
+        " AND new_child IN (:a, :b) AND candidate IN (:a, :b)",
+        a=a,
+        b=b,
+    )
+
+
+async def test_a_record_joining_a_split_child_raises_a_task_and_linking_merges(world: World) -> None:
+    old, new = await split_child(world)
+    linked = await bridge(world, "health-visiting")
+    assert (linked.outcome, linked.contactpoint_id) == (pb.MATCH_OUTCOME_LINKED, new)
+    assert open_tasks(world, old, new) == [(old, new)]
+    # The same pair is not raised twice, however many records say so.
+    assert (await bridge(world, "youth-justice")).contactpoint_id == new
+    assert len(open_tasks(world, old, new)) == 1
+
+    task = await next_task(world, world.services.manager_a)
+    assert (task.new_child.contactpoint_id, task.candidate.contactpoint_id) == (old, new)
+    assert "rule: a new record links to both children (review)" in task.reasons
+    resolved = await world.records.ResolveReviewTask(
+        pb.ResolveReviewTaskRequest(
+            task_id=task.task_id, decision=pb.REVIEW_DECISION_LINK, reason="one child"
+        ),
+        metadata=world.services.manager_a,
+    )
+    assert resolved.contactpoint_id == new
+    assert (await world.get(old)).contactpoint_id == new  # the retired id reads as its survivor
+
+
+async def test_kept_apart_is_not_raised_again(world: World) -> None:
+    old, new = await split_child(world)
+    await bridge(world, "health-visiting")
+    task = await next_task(world, world.services.manager_a)
+    await world.records.ResolveReviewTask(
+        pb.ResolveReviewTaskRequest(
+            task_id=task.task_id, decision=pb.REVIEW_DECISION_KEEP_APART, reason="two children"
+        ),
+        metadata=world.services.manager_a,
+    )
+    assert (await bridge(world, "youth-justice")).outcome == pb.MATCH_OUTCOME_LINKED
+    assert open_tasks(world, old, new) == []
+
+
+@pytest.mark.parametrize("shielded_side", ["old", "new"])
+async def test_either_child_is_shown_shielded_while_the_other_is(world: World, shielded_side: str) -> None:
+    old, new = await split_child(world)
+    shielded, other = (old, new) if shielded_side == "old" else (new, old)
+    await world.records.SetShielded(
+        pb.SetShieldedRequest(contactpoint_id=shielded, shielded=True, reason="court order"),
+        metadata=world.services.manager_a,
+    )
+    assert not (await world.get(other)).shielded
+    await bridge(world, "health-visiting")
+    # The unshielded copy may hold the shielded child's address: hidden until a manager decides.
+    assert (await world.get(other)).shielded
+    task = await next_task(world, world.services.manager_a)
+    await world.records.ResolveReviewTask(
+        pb.ResolveReviewTaskRequest(
+            task_id=task.task_id, decision=pb.REVIEW_DECISION_KEEP_APART, reason="two children"
+        ),
+        metadata=world.services.manager_a,
+    )
+    assert not (await world.get(other)).shielded
+    assert (await world.get(shielded)).shielded
