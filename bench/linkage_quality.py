@@ -2,7 +2,8 @@
 synthetic records with known truth, in one run.
 
     .venv/bin/python bench/linkage_quality.py [--children 20000] [--seed 1] [--database-url URL]
-        [--skip-splink] [--skip-recordlinkage] [--splink-threshold P ...] [--examples N] [--json out.json]
+        [--skip-splink] [--skip-recordlinkage] [--splink-threshold P ...]
+        [--same-source-threshold W ...] [--examples N] [--json out.json]
 
 The records are `contactpoint.cli.synthetic.synthetic_feed` (households with siblings and twins,
 each child held by one to four councils' systems, each copy corrupted on its own; `person` is the
@@ -15,7 +16,8 @@ truth). Three methods cluster them:
   given the same ContactPoint ID are linked. A POSSIBLE_MATCH is not a link (it creates a child
   and a review task): such records are counted apart, with how many were truly the candidate's
   child, and a second row shows the clustering if every review were answered "link". A rejected
-  record stays alone.
+  record stays alone. `--same-source-threshold W` adds a row for each W: ours again, from a
+  fresh database, with a source system's second record for a child linked at weight W or more.
 - **splink** and **recordlinkage**: batch Fellegi-Sunter deduplications of the whole table at
   once with EM-estimated parameters (see `linkage_refs.py` for their configuration).
 
@@ -79,10 +81,14 @@ class Ours:
     order: list[int]  # records in the order they were submitted
 
 
-def run_ours(items: Sequence[SyntheticRecord], url: str, *, seed: int) -> Ours:
-    """Every record through `admin.ingest` in arrival order, ≤ BATCH of one organisation at a time."""
+def run_ours(
+    items: Sequence[SyntheticRecord], url: str, *, seed: int, same_source: float | None = None
+) -> Ours:
+    """Every record through `admin.ingest` in arrival order, ≤ BATCH of one organisation at a time,
+    with the default thresholds (and `same_source` as `Thresholds.same_source`)."""
     from contactpoint.platform.vault import KeyRing, Vault
     from services.records import admin
+    from services.records.linkage import Thresholds
     from services.records.main import MIGRATIONS
     from services.records.matching import Matcher
     from services.records.model import Outcome
@@ -95,7 +101,7 @@ def run_ours(items: Sequence[SyntheticRecord], url: str, *, seed: int) -> Ours:
     db = Database(url)
     # A throwaway database: a fresh key ring, bound as the service binds its own.
     bind(db, Vault(KeyRing.new()))
-    matcher = Matcher()
+    matcher = Matcher(thresholds=Thresholds(same_source=same_source))
     labels = [f"rejected-{i}" for i in range(len(items))]
     outcomes: Counter[str] = Counter()
     possible: dict[str, int] = {}
@@ -233,15 +239,18 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     sources = {(it.organisation, it.record.source_system) for it in items}
     say(f"{args.children:,} children, {len(items):,} records from {len(sources)} council systems")
 
-    with tempfile.TemporaryDirectory(prefix="cp-linkage-") as tmp:
-        url = args.database_url or f"sqlite:///{tmp}/records.db"
-        drop = fresh_postgres(url) if args.database_url else None
-        try:
-            say(f"ours: ingesting into {make_url(url).get_backend_name()}")
-            ours = run_ours(items, url, seed=args.seed)
-        finally:
-            if drop:
-                drop()
+    def ours_with(same_source: float | None) -> Ours:
+        with tempfile.TemporaryDirectory(prefix="cp-linkage-") as tmp:
+            url = args.database_url or f"sqlite:///{tmp}/records.db"
+            drop = fresh_postgres(url) if args.database_url else None
+            try:
+                say(f"ours: ingesting into {make_url(url).get_backend_name()}")
+                return run_ours(items, url, seed=args.seed, same_source=same_source)
+            finally:
+                if drop:
+                    drop()
+
+    ours = ours_with(None)
     scores = [metrics.score("ours", ours.labels, items, ours.seconds)]
     persons = [it.person for it in items]
     members: dict[str, set[int]] = {}
@@ -264,6 +273,12 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     )
     scores.append(reviewed)
     say(f"ours: {ours.seconds:,.1f} s, {scores[0].note}")
+
+    for threshold in args.same_source_threshold:
+        also = ours_with(threshold)
+        scores.append(metrics.score(f"ours, same source ≥ {threshold:g}", also.labels, items, also.seconds))
+        scores[-1].note = ", ".join(f"{k} {n:,}" for k, n in sorted(also.outcomes.items()))
+        say(f"ours, same source ≥ {threshold:g}: {also.seconds:,.1f} s, {scores[-1].note}")
 
     if not args.skip_splink:
         say("splink: training, predicting, clustering")
@@ -339,6 +354,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         nargs="+",
         default=[0.95],
         help="match probabilities to cluster splink's predictions at (one row each; 0.95 as its tutorials)",
+    )
+    p.add_argument(
+        "--same-source-threshold",
+        type=float,
+        nargs="*",
+        default=[],
+        help="also run ours with CONTACTPOINT_RECORDS_MATCH_SAME_SOURCE_LINK_THRESHOLD at each of these "
+        "weights (one row each; a source system's second record for a child linked at or above it)",
     )
     p.add_argument("--examples", type=int, default=0, help="examples of each cause of our errors")
     p.add_argument("--json", type=Path, help="also write the results as JSON to this file")

@@ -59,6 +59,7 @@ def configured_matcher(settings: RecordsSettings) -> Matcher:
             link=settings.match_link_threshold,
             review=settings.match_review_threshold,
             auto_link=settings.auto_link,
+            same_source=settings.match_same_source_link_threshold,
         )
     )
 

@@ -33,6 +33,12 @@ class RecordsSettings(VerifyingSettings, DatabaseSettings):
         default=_DEFAULT.review,
         description="match weight (bits) at or above which a possible match is reviewed",
     )
+    match_same_source_link_threshold: float | None = Field(
+        default=_DEFAULT.same_source,
+        description="match weight (bits) at or above which a source system's second record for a "
+        "child joins it (as does the same NHS number and date of birth); unset: never, a data manager "
+        "decides",
+    )
     model_refresh_seconds: float = Field(
         default=60.0, gt=0, description="how often to look for a re-estimated match model"
     )
@@ -73,4 +79,7 @@ class RecordsSettings(VerifyingSettings, DatabaseSettings):
     def _thresholds_in_order(self) -> RecordsSettings:
         if self.match_review_threshold > self.match_link_threshold:
             raise ValueError("match_review_threshold must not exceed match_link_threshold")
+        same_source = self.match_same_source_link_threshold
+        if same_source is not None and same_source < self.match_link_threshold:
+            raise ValueError("match_same_source_link_threshold must not be below match_link_threshold")
         return self

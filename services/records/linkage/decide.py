@@ -6,8 +6,9 @@ child scores as its best-matching source record, and the best child is chosen; (
 number and date of birth links whatever the score, the same NHS number with another date of
 birth is reviewed (unless the date is one slip out and the other fields reach the review
 threshold on their own), and different NHS numbers are never linked automatically; (4) twins are
-neither linked nor proposed; (5) a source system's second record for one child, and (6) any
-link while automatic linking is off, are reviewed instead; (7) otherwise the score decides.
+neither linked nor proposed; (5) a source system's second record for one child (unless its
+weight reaches `Thresholds.same_source`, when set, or it has the same NHS number and date of
+birth), and (6) any link while automatic linking is off, are reviewed instead; (7) otherwise the score decides.
 A record that links to one child but would link to another as well names that other child too:
 the two are likely one child already split in two, for a data manager to decide."""
 
@@ -54,11 +55,14 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Total match weights (bits) at and above which a record is linked, or sent for review."""
+    """Total match weights (bits) at and above which a record is linked, or sent for review, and
+    at and above which a source system's second record for a child is linked (None: never; the
+    same NHS number and date of birth then link it too)."""
 
     link: float = LINK_WEIGHT
     review: float = REVIEW_WEIGHT
     auto_link: bool = True
+    same_source: float | None = None
 
 
 class Action(enum.StrEnum):
@@ -103,6 +107,11 @@ def _twins(new: Features, candidate: Candidate, score: Score) -> bool:
     if score.levels and not may_be_twins(score.levels[_DOB], score.levels[_POSTCODE]):
         return False
     return twins(new, candidate.features)
+
+
+def _same_source_links(thresholds: Thresholds, weight: float, nhs_and_dob: bool) -> bool:
+    # Whether a source system's second record for a child may join it without a data manager.
+    return thresholds.same_source is not None and (nhs_and_dob or weight >= thresholds.same_source)
 
 
 def _nhs_weight(score: Score) -> float:
@@ -185,11 +194,15 @@ def _judge(
         action = Action.LINK
     else:
         action = Action.REVIEW if weight >= thresholds.review else Action.CREATE
-    if action == Action.LINK and any(
-        c.organisation == organisation
-        and c.source_system == source_system
-        and c.source_record_id != source_record_id
-        for c, _ in records
+    if (
+        action == Action.LINK
+        and not _same_source_links(thresholds, weight, bool(nhs_and_dob))
+        and any(
+            c.organisation == organisation
+            and c.source_system == source_system
+            and c.source_record_id != source_record_id
+            for c, _ in records
+        )
     ):
         action = Action.REVIEW
         reasons.append(RULE_SAME_SOURCE)

@@ -297,6 +297,27 @@ def test_a_second_record_from_the_same_source_system_is_reviewed() -> None:
     assert run(child(), [candidate("A", child(), org=ORG, system=SYSTEM, rid="SC-1")]).action == Action.LINK
 
 
+@pytest.mark.parametrize("threshold", [None, 20.0])
+def test_a_same_source_threshold_links_only_the_strongest_second_records(threshold: float | None) -> None:
+    thresholds = Thresholds(same_source=threshold)
+    own = {"org": ORG, "system": SYSTEM, "rid": "SC-2"}
+    strong = run(child(), [candidate("A", child(), **own)], thresholds=thresholds)
+    assert strong.score >= 20.0
+    weak_record = child(**MOVED)  # a move: enough to link another system's record, not this
+    weak = run(weak_record, [candidate("A", child(), **own)], thresholds=thresholds)
+    assert Thresholds().link <= weak.score < 20.0
+    nhs = run(child(nhs=NHS, **MOVED), [candidate("A", child(nhs=NHS), **own)], thresholds=thresholds)
+    if threshold is None:  # the default: a data manager decides every one
+        assert [d.action for d in (strong, weak, nhs)] == [Action.REVIEW] * 3
+        assert all(RULE_SAME_SOURCE in rules(d) for d in (strong, weak, nhs))
+    else:  # overwhelming evidence, or the same NHS number and date of birth, links
+        assert [d.action for d in (strong, weak, nhs)] == [Action.LINK, Action.REVIEW, Action.LINK]
+        assert RULE_SAME_SOURCE in rules(weak) and RULE_SAME_SOURCE not in rules(strong)
+    # Automatic linking off still reviews everything.
+    off = Thresholds(same_source=threshold, auto_link=False)
+    assert run(child(), [candidate("A", child(), **own)], thresholds=off).action == Action.REVIEW
+
+
 # --- rules 6 and 7: thresholds ------------------------------------------------------------------
 
 
