@@ -38,6 +38,7 @@ from services.records.repository import submissions as submission_repo
 from services.records.repository.rows import SourceKey
 from services.records.repository.sealing import vault_of
 from services.records.staged_candidates import StagedCandidates
+from services.records.task_upkeep import close_tasks_of
 from services.records.values import text_problem
 
 log = get_logger(__name__)
@@ -258,4 +259,6 @@ def withdraw(
     source_repo.withdraw(conn, row.id, now=now)
     remaining = in_order(source_repo.active_sources(conn, [row.contactpoint_id]))
     child_repo.touch(conn, row.contactpoint_id, now=now, archive_on=archive_date(remaining, limits))
+    if not remaining:  # no longer visible: nothing left for a data manager to decide about it
+        close_tasks_of(conn, [row.contactpoint_id], now=now)
     log.info("records.withdrawn", contactpoint_id=row.contactpoint_id)

@@ -16,6 +16,7 @@ from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.repository import lifecycle as lifecycle_repo
 from services.records.repository import sources as source_repo
 from services.records.repository.rows import SourceRow
+from services.records.task_upkeep import close_tasks_of
 
 log = get_logger(__name__)
 
@@ -58,6 +59,7 @@ def archive_batch(
         if (day := archive_date(in_order(rows), limits)) is not None and day <= today
     ]
     lifecycle_repo.archive(conn, due, at=midnight(today))
+    close_tasks_of(conn, due, now=midnight(today))
     return len(due), (candidates[-1] if len(candidates) == limit else None)
 
 

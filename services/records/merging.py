@@ -25,6 +25,7 @@ from services.records.stewardship import (
     reason_violations,
 )
 from services.records.tables import ACTIVE, MERGED
+from services.records.task_upkeep import follow_merge
 
 log = get_logger(__name__)
 
@@ -113,6 +114,7 @@ def merge_children(
         decision=LINK,
         now=now,
     )
+    follow_merge(conn, retired=retired_id, survivor=survivor_id, now=now)
     refresh_archive_date(conn, survivor_id, limits=limits, now=now)
     log.info("records.merged", survivor_id=survivor_id, retired_id=retired_id, sources=len(moved))
 

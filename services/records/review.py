@@ -12,12 +12,14 @@ from sqlalchemy import Connection
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.errors import FailedPrecondition, FieldViolation, NotFound
 from contactpoint.platform.logging import get_logger
+from services.records import task_upkeep
 from services.records.children import composed, resolve
 from services.records.merging import merge_children
 from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.repository import children as child_repo
 from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
+from services.records.repository.review import OBSOLETE, OVERTAKEN
 from services.records.repository.rows import ReviewTaskRow
 from services.records.stewardship import (
     KEEP_APART,
@@ -34,7 +36,6 @@ from services.records.tables import ACTIVE
 log = get_logger(__name__)
 
 HOLD = dt.timedelta(minutes=10)
-OBSOLETE = "OBSOLETE"  # a task whose children were merged, archived or withdrawn meanwhile
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,11 @@ def next_task(
                 row.task_id,
                 decision=OBSOLETE,
                 manager="",
-                reason="overtaken by events",
+                reason=OVERTAKEN,
                 result_id="",
                 now=now,
             )
+            task_upkeep.lift_provisional_shields(conn, (row.new_child, row.candidate), now=now)
             continue
         review_repo.hold_task(conn, row.task_id, manager=manager.name, until=now + HOLD)
         return view
@@ -123,6 +125,7 @@ def resolve_task(
         review_repo.resolve_task(
             conn, task_id, decision=OBSOLETE, manager=manager.name, reason=reason, result_id="", now=now
         )
+        task_upkeep.lift_provisional_shields(conn, (row.new_child, row.candidate), now=now)
         raise FailedPrecondition("a child of this task was archived or withdrawn meanwhile", "TASK_OBSOLETE")
     if decision == LINK:
         if new.contactpoint_id != candidate.contactpoint_id:
@@ -151,28 +154,14 @@ def resolve_task(
             decision=KEEP_APART,
             now=now,
         )
-        # Either child may have been shown shielded for this pair (`splits` shields either side).
-        for child in (row.new_child, row.candidate):
-            _lift_provisional_shield(conn, child, now=now)
     review_repo.resolve_task(
         conn, task_id, decision=decision, manager=manager.name, reason=reason, result_id=result, now=now
     )
+    # Either child may have been shown shielded only for this pair; after a merge, the survivor
+    # is shielded if either was.
+    task_upkeep.lift_provisional_shields(conn, (row.new_child, row.candidate), now=now)
     log.info("records.task_resolved", task_id=task_id, decision=decision)
     return result
-
-
-def _lift_provisional_shield(conn: Connection, contactpoint_id: str, *, now: dt.datetime) -> None:
-    """Lift a provisional shield once no open task pairs the child with a shielded child."""
-    for task in review_repo.open_tasks_of(conn, contactpoint_id):
-        other = child_repo.child(
-            conn, task.candidate if task.new_child == contactpoint_id else task.new_child
-        )
-        if other is not None and other.shown_shielded:
-            return
-    child_repo.set_shielding(conn, contactpoint_id, provisional=False, now=now)
-
-
-# --- shielding ----------------------------------------------------------------------------------
 
 
 def set_shielded(
@@ -189,9 +178,9 @@ def set_shielded(
         conn, row.contactpoint_id, shielded=shielded, provisional=None if shielded else False, now=now
     )
     if shielded:
-        # Possible matches of a newly shielded child are shown shielded until decided.
-        for task in review_repo.open_tasks_of(conn, row.contactpoint_id):
-            if task.candidate == row.contactpoint_id:
-                child_repo.set_shielding(conn, task.new_child, provisional=True, now=now)
+        # Every child an open task pairs with a newly shielded child (a possible match of it, the
+        # candidate it may be a copy of, or the other half of a child filed twice) is shown
+        # shielded until decided.
+        task_upkeep.pair_shields(conn, review_repo.open_tasks_of(conn, row.contactpoint_id), now=now)
     log.info("records.shielding_set", contactpoint_id=row.contactpoint_id, shielded=shielded)
     return row.contactpoint_id

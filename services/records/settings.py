@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from contactpoint.platform.settings import DatabaseSettings, VerifyingSettings
@@ -35,6 +35,7 @@ class RecordsSettings(VerifyingSettings, DatabaseSettings):
     )
     match_same_source_link_threshold: float | None = Field(
         default=_DEFAULT.same_source,
+        allow_inf_nan=False,
         description="match weight (bits) at or above which a source system's second record for a "
         "child joins it (as does the same NHS number and date of birth); unset: never, a data manager "
         "decides",
@@ -74,6 +75,11 @@ class RecordsSettings(VerifyingSettings, DatabaseSettings):
         le=86400,
         description="how often to re-read the data key file and re-seal what an older key sealed",
     )
+
+    @field_validator("match_same_source_link_threshold", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _thresholds_in_order(self) -> RecordsSettings:

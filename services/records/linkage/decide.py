@@ -8,8 +8,8 @@ birth is reviewed (unless the date is one slip out and the other fields reach th
 threshold on their own), and different NHS numbers are never linked automatically; (4) twins are
 neither linked nor proposed; (5) a source system's second record for one child (unless its
 weight reaches `Thresholds.same_source`, when set, or it has the same NHS number and date of
-birth), and (6) any link while automatic linking is off, are reviewed instead; (7) otherwise the score decides.
-A record that links to one child but would link to another as well names that other child too:
+birth), and (6) any link while automatic linking is off, are reviewed instead; (7) otherwise the
+score decides. A record that links to one child but would link to another as well names that other child too:
 the two are likely one child already split in two, for a data manager to decide."""
 
 from __future__ import annotations

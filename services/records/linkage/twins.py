@@ -66,11 +66,11 @@ def _rhyme(a: str, b: str) -> bool:
 
 
 def _typo_of_known(a: str, b: str) -> bool:
-    # "Mas" for "Max", "Evelyh" for "Evelyn", "Isbaelle" for "Isabelle": a known name and a
-    # spelling that is no known name, one neighbouring key struck for another or two letters
-    # swapped. Nothing here is how a name is made a girl's or a boy's (a letter added or dropped:
-    # "Daniel"/"Daniela"), so a clash of genders does not make these twins. Two known names
-    # ("Eva"/"Ava") may be twins', and so may two unknown ones.
+    # "Mas" for "Max", "Isbaelle" for "Isabelle": a known name and a spelling that is no known
+    # name, one neighbouring key struck for another or two letters swapped. A name missing from
+    # the table may still be a name ("Ethna" beside "Ethan"), so with a clash of genders this is
+    # no more than a spelling (see `twins`). Two known names ("Eva"/"Ava") may be twins', and so
+    # may two unknown ones.
     if (a in KNOWN_GIVEN) == (b in KNOWN_GIVEN) or len(a) != len(b):
         return False
     return keyboard_slip(a, b) or (one_edit(a, b) and sorted(a) == sorted(b))
@@ -85,10 +85,10 @@ def _spelt_alike(a: str, b: str) -> bool:
 
 
 def _misspelt_middle(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    # A child known by a middle name, misspelt in one record: "Eleanor" for "Emily Eleqnor".
-    return any(
-        not _rhyme(a[0], name) and (_typo_of_known(a[0], name) or _spelt_alike(a[0], name)) for name in b[1:]
-    )
+    # A child known by a middle name mistyped in one record: "Eleanor" for "Emily Eleqnor". Only
+    # a typo of a known name: a twin's first name may well be spelt like the other's middle name
+    # ("Louisa" and "Grace Louise", "May" and "Lily Mae").
+    return any(_typo_of_known(a[0], name) for name in b[1:])
 
 
 def how_alike(a: Features, b: Features) -> str | None:
@@ -96,9 +96,9 @@ def how_alike(a: Features, b: Features) -> str | None:
     same first name, or one's first name among the other's names), "middle" (the same middle
     names), "initial" (an initial for the other), "short" (one the start of the other:
     "Jo"/"Joanna"), "nickname" (even with a typo), "typo" (a known name and a slip of a key or two
-    swapped letters that is no known name: "Max"/"Mas", even with a clash of genders), "spelling"
-    (Jaro-Winkler 0.92, one typo, two in a long name, none changing a letter of a three-letter
-    name, or the same sound; or one's first name a misspelling of the other's middle name). Names
+    swapped letters that is no known name, "Max"/"Mas", or such a slip of the other's middle
+    name), "spelling" (Jaro-Winkler 0.92, one typo, two in a long name, none changing a letter of a
+    three-letter name, or the same sound). Names
     that differ only in their first letter ("Holly"/"Molly") cannot be one name. Missing names,
     and names swapped between the given and family fields, are "same"."""
     if not a.given or not b.given:
@@ -125,7 +125,7 @@ def how_alike(a: Features, b: Features) -> str | None:
         return "spelling"  # "Mauriceeric" for "Maurice Eric"
     if nicknames_with_typo(a0, b0):
         return "nickname"
-    return "spelling" if _misspelt_middle(a.given, b.given) or _misspelt_middle(b.given, a.given) else None
+    return "typo" if _misspelt_middle(a.given, b.given) or _misspelt_middle(b.given, a.given) else None
 
 
 def compatible_first_names(a: Features, b: Features) -> bool:
@@ -165,7 +165,7 @@ def twins(a: Features, b: Features) -> bool:
     if dob_level(a.dob, b.dob) not in _SAME_DOB or not _household(a, b):
         return False
     alike = how_alike(a, b)
-    return alike is None or (alike in ("spelling", "short", "initial") and _genders_differ(a, b))
+    return alike is None or (alike in ("typo", "spelling", "short", "initial") and _genders_differ(a, b))
 
 
 def vouches(new: Features, old: Features) -> bool:
@@ -173,6 +173,6 @@ def vouches(new: Features, old: Features) -> bool:
     be one (an initial is no proof that Willow is not William's twin), and, for names only spelt
     alike, no clash of genders."""
     alike = how_alike(new, old)
-    if alike in ("spelling", "short"):
+    if alike in ("typo", "spelling", "short"):
         return not _genders_differ(new, old)
     return alike is not None and alike != "initial"

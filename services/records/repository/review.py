@@ -14,6 +14,8 @@ from services.records.tables import kept_apart, merges, review_tasks, source_rec
 
 OPEN = "open"
 RESOLVED = "resolved"
+OBSOLETE = "OBSOLETE"  # the decision on a task whose children were merged, archived or withdrawn
+OVERTAKEN = "overtaken by events"
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +164,31 @@ def open_task_between(conn: Connection, a: str, b: str) -> bool:
     """Whether an open task pairs these two children, whichever way round."""
     query = select(exists().where(review_tasks.c.status == OPEN, _between(a, b)))
     return bool(conn.execute(query).scalar())
+
+
+def close_open_tasks_of(conn: Connection, ids: Collection[str], *, now: dt.datetime) -> list[ReviewTaskRow]:
+    """Close every open task naming any of `ids` as overtaken by events (OBSOLETE); the tasks."""
+    if not ids:
+        return []
+    names = or_(review_tasks.c.new_child.in_(sorted(ids)), review_tasks.c.candidate.in_(sorted(ids)))
+    which = and_(review_tasks.c.status == OPEN, names)
+    tasks = [ReviewTaskRow.of(r) for r in conn.execute(select(review_tasks).where(which)).all()]
+    if tasks:
+        _resolve(
+            conn, review_tasks.c.task_id.in_([t.task_id for t in tasks]), OBSOLETE, "", OVERTAKEN, "", now
+        )
+    return tasks
+
+
+def repoint_open_tasks(conn: Connection, retired: str, survivor: str) -> None:
+    """Open tasks naming a merged child name its survivor instead (a task between the two is the
+    caller's to close first)."""
+    for column in (review_tasks.c.new_child, review_tasks.c.candidate):
+        conn.execute(
+            update(review_tasks)
+            .where(review_tasks.c.status == OPEN, column == retired)
+            .values({column.name: survivor})
+        )
 
 
 def close_tasks_between(

@@ -17,12 +17,13 @@ def test_the_same_source_threshold_is_unset_by_default(tmp_path: Path) -> None:
     assert configured_matcher(settings).thresholds.same_source is None
 
 
+@pytest.mark.parametrize(("value", "threshold"), [("20", 20.0), ("", None), ("  ", None)])
 def test_the_same_source_threshold_reaches_the_matcher(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, threshold: float | None
 ) -> None:
-    monkeypatch.setenv("CONTACTPOINT_RECORDS_MATCH_SAME_SOURCE_LINK_THRESHOLD", "20")
+    monkeypatch.setenv("CONTACTPOINT_RECORDS_MATCH_SAME_SOURCE_LINK_THRESHOLD", value)
     settings = offline_settings("sqlite://", tmp_path / "keys")
-    assert configured_matcher(settings).thresholds.same_source == 20.0
+    assert configured_matcher(settings).thresholds.same_source == threshold
 
 
 @pytest.mark.parametrize(
@@ -30,6 +31,8 @@ def test_the_same_source_threshold_reaches_the_matcher(
     [
         {"match_review_threshold": 12.0, "match_link_threshold": 11.0},
         {"match_same_source_link_threshold": 10.0},  # below the link threshold of 11
+        {"match_same_source_link_threshold": float("nan")},  # never reached, and nothing would say so
+        {"match_same_source_link_threshold": float("inf")},
     ],
 )
 def test_thresholds_out_of_order_are_refused(tmp_path: Path, overrides: dict[str, float]) -> None:

@@ -1,0 +1,137 @@
+"""Shields around a child filed twice, in the domain on SQLite and PostgreSQL: a shield given to
+either child after the review task exists reaches the other, and a shield shown only because of
+the pair is lifted when the task ends however it ends (kept apart, linked, or overtaken)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from contactpoint.common.v1 import child_pb2
+from contactpoint.platform.db import Database
+from contactpoint.platform.errors import NotFound
+from contactpoint.records.v1 import records_service_pb2 as pb
+from services.records import ingestion, merging, review
+from services.records.model import DEFAULT_LIMITS as LIMITS
+from services.records.repository import children as child_repo
+from services.records.stewardship import KEEP_APART, LINK, Manager
+from tests.services.records.conftest import ORG_A, make_record
+
+NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
+MANAGER = Manager("dm-a", ORG_A)
+LEEDS = child_pb2.Address(lines=["9 Park Road"], town="Leeds", postcode="LS1 4AP")
+OLD = child_pb2.PersonName(given_names="Amelia", family_name="Okafor")
+NEW = child_pb2.PersonName(given_names="Amelia", family_name="Mensah")
+
+
+def _submit(db: Database, record: pb.SourceRecord) -> str:
+    return db.run_sync(
+        lambda c: ingestion.submit(
+            c, organisation=ORG_A, request_id=record.source_record_id, record=record, now=NOW
+        )
+    ).contactpoint_id
+
+
+def _split(db: Database) -> tuple[str, str]:
+    """The child under its old name, again renamed after a move, and a third system's record
+    joining the second and naming the first: (old, new), with one review task between them."""
+    old = _submit(db, make_record("sc-1", name=OLD, nhs_number=""))
+    new = _submit(db, make_record("ed-1", source_system="education", name=NEW, address=LEEDS, nhs_number=""))
+    assert old != new
+    return old, new
+
+
+def _bridge(db: Database) -> str:
+    record = make_record(
+        "hv-1", source_system="health-visiting", name=NEW, address=LEEDS, nhs_number="", former_names=[OLD]
+    )
+    return _submit(db, record)
+
+
+def _shield(db: Database, contactpoint_id: str, shielded: bool = True) -> None:
+    db.run_sync(
+        lambda c: review.set_shielded(
+            c, manager=MANAGER, contactpoint_id=contactpoint_id, shielded=shielded, reason="order", now=NOW
+        )
+    )
+
+
+def _shown_shielded(db: Database, contactpoint_id: str) -> bool:
+    row = db.run_sync(lambda c: child_repo.child(c, contactpoint_id), write=False)
+    assert row is not None
+    return row.shown_shielded
+
+
+@pytest.mark.parametrize("shielded_side", ["old", "new"])
+def test_a_shield_after_the_task_reaches_the_other_child(db: Database, shielded_side: str) -> None:
+    old, new = _split(db)
+    assert _bridge(db) == new
+    shielded, other = (old, new) if shielded_side == "old" else (new, old)
+    _shield(db, shielded)
+    assert _shown_shielded(db, other)
+
+
+def test_a_task_overtaken_by_events_lifts_its_shield(db: Database) -> None:
+    old, new = _split(db)
+    _shield(db, old)
+    _bridge(db)
+    assert _shown_shielded(db, new)
+    # The council withdraws the old record: the task has nothing left to decide.
+    db.run_sync(
+        lambda c: ingestion.withdraw(
+            c, organisation=ORG_A, source_system="social-care", source_record_id="sc-1", now=NOW
+        )
+    )
+    with pytest.raises(NotFound):
+        db.run_sync(lambda c: review.next_task(c, manager=MANAGER, now=NOW))
+    assert not _shown_shielded(db, new)
+    assert _shown_shielded(db, old)
+
+
+def test_linked_then_unmerged_leaves_no_shield_behind(db: Database) -> None:
+    old, new = _split(db)
+    _shield(db, old)
+    _bridge(db)
+    task = db.run_sync(lambda c: review.next_task(c, manager=MANAGER, now=NOW))
+    survivor = db.run_sync(
+        lambda c: review.resolve_task(
+            c, manager=MANAGER, task_id=task.task_id, decision=LINK, reason="one child", now=NOW
+        )
+    )
+    assert survivor == new and _shown_shielded(db, new)  # shielded: the merged child was
+    db.run_sync(
+        lambda c: merging.unmerge(
+            c, manager=MANAGER, retired_id=old, reason="two children after all", now=NOW
+        )
+    )
+    assert _shown_shielded(db, old)
+    assert not _shown_shielded(db, new)  # back as it was: never shielded itself
+
+
+def test_a_merged_childs_task_follows_it_to_the_survivor(db: Database) -> None:
+    old, new = _split(db)
+    _bridge(db)
+    bristol = child_pb2.Address(lines=["4 Mill Lane"], town="Bristol", postcode="BS1 4DJ")
+    tobi = child_pb2.PersonName(given_names="Tobi", family_name="Adeyemi")
+    other = _submit(
+        db, make_record("yj-1", source_system="youth-justice", name=tobi, address=bristol, nhs_number="")
+    )
+    assert other not in (old, new)
+    _shield(db, other)
+    # A data manager merges the old child into another, shielded one: the question the task asks
+    # is now about the survivor, and the joined child is shown shielded while it is open.
+    db.run_sync(
+        lambda c: merging.merge_children(
+            c, manager=MANAGER, survivor_id=other, retired_id=old, reason="same child", limits=LIMITS, now=NOW
+        )
+    )
+    assert _shown_shielded(db, new)
+    task = db.run_sync(lambda c: review.next_task(c, manager=MANAGER, now=NOW))
+    assert {task.new_child.contactpoint_id, task.candidate.contactpoint_id} == {other, new}
+    db.run_sync(
+        lambda c: review.resolve_task(
+            c, manager=MANAGER, task_id=task.task_id, decision=KEEP_APART, reason="two children", now=NOW
+        )
+    )
+    assert not _shown_shielded(db, new) and _shown_shielded(db, other)
