@@ -1,20 +1,23 @@
 """Shields around a child filed twice, in the domain on SQLite and PostgreSQL: a shield given to
 either child after the review task exists reaches the other, and a shield shown only because of
-the pair is lifted when the task ends however it ends (kept apart, linked, or overtaken)."""
+the pair is lifted when the task ends however it ends (kept apart, linked, overtaken, or its
+other child archived)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
+from google.type import date_pb2
 
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import NotFound
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records import ingestion, merging, review
+from services.records import admin, ingestion, merging, review, task_upkeep
 from services.records.model import DEFAULT_LIMITS as LIMITS
 from services.records.repository import children as child_repo
+from services.records.repository import review as review_repo
 from services.records.stewardship import KEEP_APART, LINK, Manager
 from tests.services.records.conftest import ORG_A, make_record
 
@@ -135,3 +138,22 @@ def test_a_merged_childs_task_follows_it_to_the_survivor(db: Database) -> None:
         )
     )
     assert not _shown_shielded(db, new) and _shown_shielded(db, other)
+
+
+def test_archiving_a_child_ends_its_tasks_and_the_shields_they_caused(db: Database) -> None:
+    born = dt.date(2008, 7, 20)  # 18 on 20 July 2026, after NOW
+    due = _submit(
+        db, make_record("sc-9", date_of_birth=date_pb2.Date(year=born.year, month=born.month, day=born.day))
+    )
+    young = _submit(
+        db, make_record("ed-9", source_system="education", name=NEW, address=LEEDS, nhs_number="")
+    )
+    _shield(db, due)
+    task = review_repo.NewTask("a" * 32, young, due, 5.0, ("weight 5",))
+    db.run_sync(
+        lambda c: (review_repo.insert_tasks(c, [task], now=NOW), task_upkeep.pair_shields(c, [task], now=NOW))
+    )
+    assert _shown_shielded(db, young)
+    assert admin.run_lifecycle(db, today=born.replace(year=2026)).archived == 1
+    assert not _shown_shielded(db, young)
+    assert db.run_sync(lambda c: review_repo.open_tasks_of(c, young), write=False) == []
