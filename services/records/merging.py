@@ -13,6 +13,7 @@ from contactpoint.platform.logging import get_logger
 from services.records.children import archive_date, composed, in_order, resolve
 from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.repository import children as child_repo
+from services.records.repository import merges as merge_repo
 from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
 from services.records.stewardship import (
@@ -86,9 +87,9 @@ def merge_children(
     if survivor is None or retired is None or survivor.status != ACTIVE or retired.status != ACTIVE:
         raise FailedPrecondition("both children must be active to merge", "NOT_ACTIVE")
     moved = [s.id for s in source_repo.all_sources(conn, retired_id)]
-    review_repo.insert_merge(
+    merge_repo.insert_merge(
         conn,
-        review_repo.NewMerge(
+        merge_repo.NewMerge(
             uuid.uuid4().hex,
             survivor_id,
             retired_id,
@@ -131,7 +132,7 @@ def unmerge(
     """Undo the merge that retired `retired_id`: both children as before it, and the pair kept
     apart for ever. Records submitted to the survivor since the merge stay with it."""
     check(id_violations("retired_id", retired_id) + reason_violations(reason))
-    merge_row = review_repo.live_merge_of(conn, retired_id)
+    merge_row = merge_repo.live_merge_of(conn, retired_id)
     if merge_row is None:
         raise NotFound("no merge of this child to undo")
     holder = resolve(conn, merge_row.survivor_id)
@@ -145,7 +146,7 @@ def unmerge(
     if survivor.shielded and not merge_row.survivor_shielded and merge_row.retired_shielded:
         # The survivor was shielded only because of the merge.
         child_repo.set_shielding(conn, merge_row.survivor_id, shielded=False, now=now)
-    review_repo.undo_merge(conn, merge_row.merge_id, manager=manager.name, reason=reason, now=now)
+    merge_repo.undo_merge(conn, merge_row.merge_id, manager=manager.name, reason=reason, now=now)
     review_repo.keep_apart(
         conn, merge_row.survivor_id, retired_id, manager=manager.name, reason=reason, now=now
     )

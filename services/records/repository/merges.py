@@ -1,0 +1,64 @@
+"""Merges of two children: what was moved, so that a merge can be undone."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, insert, select, update
+
+from services.records.repository.rows import MergeRow
+from services.records.tables import merges
+
+
+@dataclass(frozen=True, slots=True)
+class NewMerge:
+    """A merge about to happen."""
+
+    merge_id: str
+    survivor_id: str
+    retired_id: str
+    moved_sources: Sequence[str]
+    survivor_shielded: bool
+    retired_shielded: bool
+    manager: str
+    reason: str
+
+
+def insert_merge(conn: Connection, merge: NewMerge, *, now: dt.datetime) -> None:
+    """Record a merge."""
+    conn.execute(
+        insert(merges).values(
+            merge_id=merge.merge_id,
+            survivor_id=merge.survivor_id,
+            retired_id=merge.retired_id,
+            moved_sources=list(merge.moved_sources),
+            survivor_shielded=merge.survivor_shielded,
+            retired_shielded=merge.retired_shielded,
+            merged_by=merge.manager,
+            reason=merge.reason,
+            created_at=now,
+        )
+    )
+
+
+def live_merge_of(conn: Connection, retired_id: str) -> MergeRow | None:
+    """The merge (not undone) that retired `retired_id`, if any."""
+    query = (
+        select(merges)
+        .where(merges.c.retired_id == retired_id, merges.c.undone_at.is_(None))
+        .order_by(merges.c.created_at.desc())
+        .limit(1)
+    )
+    row = conn.execute(query).first()
+    return MergeRow.of(row) if row is not None else None
+
+
+def undo_merge(conn: Connection, merge_id: str, *, manager: str, reason: str, now: dt.datetime) -> None:
+    """Mark a merge undone."""
+    conn.execute(
+        update(merges)
+        .where(merges.c.merge_id == merge_id)
+        .values(undone_at=now, undone_by=manager, undo_reason=reason)
+    )
