@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 from contactpoint.platform.db import Database, TransactionConflict
 from contactpoint.platform.errors import ContactPointError
-from services.records import data_keys, ingestion, key_scheme, lifecycle, preparing
+from services.records import data_keys, ingestion, key_scheme, lifecycle, preparing, task_upkeep
 from services.records.linkage import Model, Thresholds
 from services.records.matching import Matcher
 from services.records.model import DEFAULT_LIMITS, AgeLimits, ConcurrentChange, Submitted
@@ -79,6 +79,7 @@ def run_lifecycle(
             break
     while (n := db.run_sync(lambda c: lifecycle.purge_batch(c, today=today))) > 0:
         purged += n
+    db.run_sync(lambda c: task_upkeep.close_overtaken(c, now=lifecycle.midnight(today)))
     return lifecycle.LifecycleReport(archived=archived, purged=purged)
 
 

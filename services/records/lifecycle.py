@@ -58,8 +58,10 @@ def archive_batch(
         for cid, rows in by_child.items()
         if (day := archive_date(in_order(rows), limits)) is not None and day <= today
     ]
-    lifecycle_repo.archive(conn, due, at=midnight(today))
+    # Their review tasks end first: tasks before children, the order a data manager's decision
+    # takes its locks in.
     close_tasks_of(conn, due, now=midnight(today))
+    lifecycle_repo.archive(conn, due, at=midnight(today))
     return len(due), (candidates[-1] if len(candidates) == limit else None)
 
 

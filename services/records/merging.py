@@ -26,7 +26,7 @@ from services.records.stewardship import (
     reason_violations,
 )
 from services.records.tables import ACTIVE, MERGED
-from services.records.task_upkeep import follow_merge
+from services.records.task_upkeep import follow_merge, follow_unmerge
 
 log = get_logger(__name__)
 
@@ -152,6 +152,8 @@ def unmerge(
     )
     for cid in sorted(holders | {retired_id}):
         refresh_archive_date(conn, cid, limits=limits, now=now)
+    # The survivor's shield may have changed back, and its tasks (some the retired child's) with it.
+    follow_unmerge(conn, survivor=holder.contactpoint_id, retired=retired_id, now=now)
     log.info("records.unmerged", survivor_id=merge_row.survivor_id, retired_id=retired_id)
 
 

@@ -28,6 +28,7 @@ from services.records.repository.source_keys import MatchKeyRow
 from services.records.repository.writes import key_hash
 from services.records.splits import Split, raise_tasks
 from services.records.tables import ACTIVE
+from services.records.task_upkeep import pair_shields
 from services.records.values import date_value
 
 log = get_logger(__name__)
@@ -247,6 +248,7 @@ def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime
         source_repo.replace_source(conn, replacement, now=now)
     source_repo.insert_sources(conn, batch.sources, now=now)
     review_repo.insert_tasks(conn, batch.tasks, now=now)
+    pair_shields(conn, batch.tasks, now=now)  # a candidate shielded since the batch read it
     splits = raise_tasks(conn, batch.splits, now=now) if batch.splits else 0
     submission_repo.insert_submissions(conn, batch.submissions, now=now)
     if batch.touched:

@@ -182,5 +182,9 @@ def set_shielded(
         # candidate it may be a copy of, or the other half of a child filed twice) is shown
         # shielded until decided.
         task_upkeep.pair_shields(conn, review_repo.open_tasks_of(conn, row.contactpoint_id), now=now)
+    else:
+        # Still shown shielded while a task pairs it with a shielded child; the children shown
+        # shielded only because of it are not.
+        task_upkeep.recheck(conn, [row.contactpoint_id], now=now)
     log.info("records.shielding_set", contactpoint_id=row.contactpoint_id, shielded=shielded)
     return row.contactpoint_id

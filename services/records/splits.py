@@ -5,8 +5,9 @@ about one pair in ten such pairs on simulated feeds is two children — so it ra
 pairing them (LINK merges the other child into the one the record joined; KEEP_APART is
 remembered), and, failing safe, shows each shielded while the other is shielded.
 
-The children are not locked: one merged or archived after this reads it leaves a task that a
-data manager is never handed (closed as obsolete on the way, `review.next_task`). Two batches that
+A child merged or withdrawn after this read it leaves a task that a data manager is never
+handed (`review.next_task` skips it) and that the lifecycle's sweep ends
+(`task_upkeep.close_overtaken`). Two batches that
 share no blocking key may, rarely, both raise the same pair; the second task closes with the first
 (KEEP_APART closes every task between the pair; after a LINK the other is obsolete). The pairs
 come from the candidates the matcher read: on a decision settled by the strong keys, not the weak

@@ -11,21 +11,29 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Iterable
+from dataclasses import replace
 
 from sqlalchemy import Connection
 
+from contactpoint.platform.ids import RANDOM
 from services.records.repository import children as child_repo
 from services.records.repository import review as review_repo
 from services.records.repository.rows import ReviewTaskRow
 from services.records.tables import ACTIVE
 
+UNMERGED = "rule: the child was put back by an unmerge (review again)"
+
 
 def pair_shields(
     conn: Connection, tasks: Iterable[ReviewTaskRow | review_repo.NewTask], *, now: dt.datetime
 ) -> None:
-    """For each task whose one child is shown shielded, show the other shielded too."""
+    """For each task whose one child is shown shielded, show the other shielded too. The children
+    are share-locked, so a shield given meanwhile waits for this transaction and then sees its
+    tasks."""
     pairs = [(t.new_child, t.candidate) for t in tasks]
-    rows = child_repo.children_by_id(conn, {c for pair in pairs for c in pair})
+    if not pairs:
+        return
+    rows = child_repo.children_by_id(conn, {c for pair in pairs for c in pair}, share_lock=True)
     for a_id, b_id in pairs:
         a, b = rows.get(a_id), rows.get(b_id)
         if a is None or b is None or a.status != ACTIVE or b.status != ACTIVE:
@@ -33,7 +41,7 @@ def pair_shields(
         if a.shown_shielded != b.shown_shielded:
             hidden = b if a.shown_shielded else a
             child_repo.set_shielding(conn, hidden.contactpoint_id, provisional=True, now=now)
-            rows[hidden.contactpoint_id] = child_repo.child(conn, hidden.contactpoint_id) or hidden
+            rows[hidden.contactpoint_id] = replace(hidden, provisional_shield=True)
 
 
 def lift_provisional_shields(conn: Connection, ids: Iterable[str], *, now: dt.datetime) -> None:
@@ -42,25 +50,55 @@ def lift_provisional_shields(conn: Connection, ids: Iterable[str], *, now: dt.da
     for each other alone would otherwise stay so for ever."""
     for contactpoint_id in ids:
         row = child_repo.child(conn, contactpoint_id)
-        if row is None or not row.provisional_shield or _paired_with_shielded(conn, contactpoint_id):
+        if row is None or not row.provisional_shield:
             continue
-        child_repo.set_shielding(conn, contactpoint_id, provisional=False, now=now)
+        if not review_repo.paired_with_shielded(conn, contactpoint_id):
+            child_repo.set_shielding(conn, contactpoint_id, provisional=False, now=now)
 
 
-def _paired_with_shielded(conn: Connection, contactpoint_id: str) -> bool:
-    for task in review_repo.open_tasks_of(conn, contactpoint_id):
-        other_id = task.candidate if task.new_child == contactpoint_id else task.new_child
-        other = child_repo.child(conn, other_id)
-        if other is not None and other.status == ACTIVE and other.shielded:
-            return True
-    return False
+def recheck(conn: Connection, ids: Collection[str], *, now: dt.datetime) -> None:
+    """After a child's own shield changed (unshielded, or a merge undone): its open tasks shield
+    the other side, or itself, as they now should, and lift what they no longer should."""
+    tasks = [t for cid in sorted(ids) for t in review_repo.open_tasks_of(conn, cid)]
+    pair_shields(conn, tasks, now=now)
+    lift_provisional_shields(
+        conn, sorted({*ids, *(c for t in tasks for c in (t.new_child, t.candidate))}), now=now
+    )
 
 
 def close_tasks_of(conn: Connection, ids: Collection[str], *, now: dt.datetime) -> None:
     """End the open tasks of children that left the registry's view (archived, or every record
     withdrawn), and lift the shields only they caused."""
-    tasks = review_repo.close_open_tasks_of(conn, ids, now=now)
-    lift_provisional_shields(conn, sorted({c for t in tasks for c in (t.new_child, t.candidate)}), now=now)
+    closed = review_repo.close_open_tasks_of(conn, ids, now=now)
+    lift_provisional_shields(conn, sorted({c for pair in closed for c in pair}), now=now)
+
+
+def close_overtaken(conn: Connection, *, now: dt.datetime) -> int:
+    """The sweep behind the events above (a task raised against a child merged or withdrawn while
+    the batch that raised it was deciding): how many children's tasks it ended."""
+    ids = review_repo.overtaken_children(conn)
+    close_tasks_of(conn, ids, now=now)
+    return len(ids)
+
+
+def follow_unmerge(conn: Connection, *, survivor: str, retired: str, now: dt.datetime) -> None:
+    """A merge undone: which of the survivor's open tasks were the retired child's is not kept, so
+    the child put back is paired with every child the survivor is (unless kept apart from it), and
+    both are shielded as their tasks now say. A data manager may see a pair twice; no copy of a
+    shielded child goes unshielded."""
+    tasks: list[review_repo.NewTask] = []
+    for task in review_repo.open_tasks_of(conn, survivor):
+        other = task.candidate if task.new_child == survivor else task.new_child
+        if other == retired or review_repo.are_kept_apart(conn, retired, other):
+            continue
+        if review_repo.open_task_between(conn, retired, other):
+            continue
+        new, candidate = (retired, other) if task.new_child == survivor else (other, retired)
+        tasks.append(
+            review_repo.NewTask(RANDOM.hex_id(), new, candidate, task.score, (*task.reasons, UNMERGED))
+        )
+    review_repo.insert_tasks(conn, tasks, now=now)
+    recheck(conn, [survivor, retired], now=now)
 
 
 def follow_merge(conn: Connection, *, retired: str, survivor: str, now: dt.datetime) -> None:

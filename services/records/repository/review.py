@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, Connection, Exists, and_, exists, func, in
 
 from services.records.repository.rows import ReviewTaskRow
 from services.records.repository.writes import unique
-from services.records.tables import kept_apart, review_tasks, source_records
+from services.records.tables import ACTIVE, children, kept_apart, review_tasks, source_records
 
 OPEN = "open"
 RESOLVED = "resolved"
@@ -119,6 +119,21 @@ def resolve_task(
     _resolve(conn, review_tasks.c.task_id == task_id, decision, manager, reason, result_id, now)
 
 
+def _resolved(
+    decision: str, manager: str, reason: str, result_id: str, now: dt.datetime
+) -> dict[str, object]:
+    return {
+        "status": RESOLVED,
+        "decision": decision,
+        "decided_by": manager,
+        "decision_reason": reason,
+        "result_id": result_id,
+        "resolved_at": now,
+        "held_by": None,
+        "held_until": None,
+    }
+
+
 def _resolve(
     conn: Connection,
     which: ColumnElement[bool],
@@ -129,18 +144,7 @@ def _resolve(
     now: dt.datetime,
 ) -> None:
     conn.execute(
-        update(review_tasks)
-        .where(which)
-        .values(
-            status=RESOLVED,
-            decision=decision,
-            decided_by=manager,
-            decision_reason=reason,
-            result_id=result_id,
-            resolved_at=now,
-            held_by=None,
-            held_until=None,
-        )
+        update(review_tasks).where(which).values(_resolved(decision, manager, reason, result_id, now))
     )
 
 
@@ -166,18 +170,45 @@ def open_task_between(conn: Connection, a: str, b: str) -> bool:
     return bool(conn.execute(query).scalar())
 
 
-def close_open_tasks_of(conn: Connection, ids: Collection[str], *, now: dt.datetime) -> list[ReviewTaskRow]:
-    """Close every open task naming any of `ids` as overtaken by events (OBSOLETE); the tasks."""
+def close_open_tasks_of(conn: Connection, ids: Collection[str], *, now: dt.datetime) -> list[tuple[str, str]]:
+    """Close every open task naming any of `ids` as overtaken by events (OBSOLETE), in one
+    statement (a decision committed meanwhile stands); each closed task's (new child, candidate)."""
     if not ids:
         return []
     names = or_(review_tasks.c.new_child.in_(sorted(ids)), review_tasks.c.candidate.in_(sorted(ids)))
-    which = and_(review_tasks.c.status == OPEN, names)
-    tasks = [ReviewTaskRow.of(r) for r in conn.execute(select(review_tasks).where(which)).all()]
-    if tasks:
-        _resolve(
-            conn, review_tasks.c.task_id.in_([t.task_id for t in tasks]), OBSOLETE, "", OVERTAKEN, "", now
-        )
-    return tasks
+    closed = conn.execute(
+        update(review_tasks)
+        .where(review_tasks.c.status == OPEN, names)
+        .values(_resolved(OBSOLETE, "", OVERTAKEN, "", now))
+        .returning(review_tasks.c.new_child, review_tasks.c.candidate)
+    ).all()
+    return [(r.new_child, r.candidate) for r in closed]
+
+
+def paired_with_shielded(conn: Connection, contactpoint_id: str) -> bool:
+    """Whether an open task pairs the child with an active child shielded in its own right."""
+    t, c = review_tasks.c, children.c
+    other = or_(
+        and_(t.new_child == contactpoint_id, c.contactpoint_id == t.candidate),
+        and_(t.candidate == contactpoint_id, c.contactpoint_id == t.new_child),
+    )
+    query = select(exists().where(t.status == OPEN, other, c.status == ACTIVE, c.shielded.is_(True)))
+    return bool(conn.execute(query).scalar())
+
+
+def overtaken_children(conn: Connection) -> list[str]:
+    """Children named by an open task that are no longer active, or have no record left."""
+    t, c, s = review_tasks.c, children.c, source_records.c
+    named = (
+        select(t.new_child.label("cid"))
+        .where(t.status == OPEN)
+        .union(select(t.candidate.label("cid")).where(t.status == OPEN))
+        .subquery()
+    )
+    live = exists().where(s.contactpoint_id == named.c.cid, s.withdrawn.is_(False))
+    active = exists().where(c.contactpoint_id == named.c.cid, c.status == ACTIVE)
+    query = select(named.c.cid).where(or_(~active, ~live))
+    return sorted(r.cid for r in conn.execute(query).all())
 
 
 def repoint_open_tasks(conn: Connection, retired: str, survivor: str) -> None:

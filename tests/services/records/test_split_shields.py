@@ -9,6 +9,7 @@ import datetime as dt
 
 import pytest
 from google.type import date_pb2
+from sqlalchemy import update
 
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database
@@ -19,6 +20,7 @@ from services.records.model import DEFAULT_LIMITS as LIMITS
 from services.records.repository import children as child_repo
 from services.records.repository import review as review_repo
 from services.records.stewardship import KEEP_APART, LINK, Manager
+from services.records.tables import children
 from tests.services.records.conftest import ORG_A, make_record
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
@@ -157,3 +159,55 @@ def test_archiving_a_child_ends_its_tasks_and_the_shields_they_caused(db: Databa
     assert admin.run_lifecycle(db, today=born.replace(year=2026)).archived == 1
     assert not _shown_shielded(db, young)
     assert db.run_sync(lambda c: review_repo.open_tasks_of(c, young), write=False) == []
+
+
+def test_unshielding_a_child_paired_with_a_shielded_one_keeps_it_hidden(db: Database) -> None:
+    old, new = _split(db)
+    _bridge(db)
+    _shield(db, old)
+    _shield(db, new)
+    _shield(db, new, shielded=False)  # its own shield goes; the pair's stays while the task is open
+    assert _shown_shielded(db, new)
+    _shield(db, old, shielded=False)  # and once neither is shielded, neither is shown so
+    assert not _shown_shielded(db, new) and not _shown_shielded(db, old)
+
+
+def test_a_child_an_unmerge_puts_back_gets_its_pairs_and_their_shields_back(db: Database) -> None:
+    old, new = _split(db)
+    _bridge(db)  # a task pairs old and new
+    _shield(db, new)
+    assert _shown_shielded(db, old)
+    bristol = child_pb2.Address(lines=["4 Mill Lane"], town="Bristol", postcode="BS1 4DJ")
+    tobi = child_pb2.PersonName(given_names="Tobi", family_name="Adeyemi")
+    other = _submit(
+        db, make_record("yj-1", source_system="youth-justice", name=tobi, address=bristol, nhs_number="")
+    )
+    db.run_sync(
+        lambda c: merging.merge_children(
+            c, manager=MANAGER, survivor_id=other, retired_id=old, reason="same child", limits=LIMITS, now=NOW
+        )
+    )
+    assert _shown_shielded(db, other)  # the survivor now holds old's pairing with the shielded child
+    db.run_sync(lambda c: merging.unmerge(c, manager=MANAGER, retired_id=old, reason="not the same", now=NOW))
+    # old is back, still paired with the shielded child, and hidden while that waits.
+    assert _shown_shielded(db, old)
+    paired = db.run_sync(lambda c: review_repo.open_task_between(c, old, new), write=False)
+    assert paired
+
+
+def test_the_lifecycle_sweep_ends_a_task_raised_against_a_child_merged_meanwhile(db: Database) -> None:
+    old, new = _split(db)
+    db.run_sync(
+        lambda c: merging.merge_children(
+            c, manager=MANAGER, survivor_id=new, retired_id=old, reason="same child", limits=LIMITS, now=NOW
+        )
+    )
+    # A batch that read `old` before the merge raises its task after it, and shows `new` shielded
+    # for it (as it would were `old` shielded when read).
+    late = review_repo.NewTask("b" * 32, new, old, 12.0, ("late",))
+    shown = update(children).where(children.c.contactpoint_id == new).values(provisional_shield=True)
+    db.run_sync(lambda c: (review_repo.insert_tasks(c, [late], now=NOW), c.execute(shown)))
+    assert _shown_shielded(db, new)
+    admin.run_lifecycle(db, today=NOW.date())
+    assert db.run_sync(lambda c: review_repo.open_tasks_of(c, new), write=False) == []
+    assert not _shown_shielded(db, new)
