@@ -183,8 +183,10 @@ def set_shielded(
         # shielded until decided.
         task_upkeep.pair_shields(conn, review_repo.open_tasks_of(conn, row.contactpoint_id), now=now)
     else:
-        # Still shown shielded while a task pairs it with a shielded child; the children shown
-        # shielded only because of it are not.
-        task_upkeep.recheck(conn, [row.contactpoint_id], now=now)
+        # The data manager's decision lifts the child's own provisional shield too; the children
+        # shown shielded only because of this one are shown so no longer.
+        tasks = review_repo.open_tasks_of(conn, row.contactpoint_id)
+        others = {t.candidate if t.new_child == row.contactpoint_id else t.new_child for t in tasks}
+        task_upkeep.lift_provisional_shields(conn, sorted(others), now=now)
     log.info("records.shielding_set", contactpoint_id=row.contactpoint_id, shielded=shielded)
     return row.contactpoint_id

@@ -161,15 +161,17 @@ def test_archiving_a_child_ends_its_tasks_and_the_shields_they_caused(db: Databa
     assert db.run_sync(lambda c: review_repo.open_tasks_of(c, young), write=False) == []
 
 
-def test_unshielding_a_child_paired_with_a_shielded_one_keeps_it_hidden(db: Database) -> None:
+def test_unshielding_is_a_data_managers_decision_and_lifts_what_it_caused(db: Database) -> None:
     old, new = _split(db)
     _bridge(db)
     _shield(db, old)
-    _shield(db, new)
-    _shield(db, new, shielded=False)  # its own shield goes; the pair's stays while the task is open
     assert _shown_shielded(db, new)
-    _shield(db, old, shielded=False)  # and once neither is shielded, neither is shown so
+    _shield(db, old, shielded=False)  # the shield that held `new` back is gone
     assert not _shown_shielded(db, new) and not _shown_shielded(db, old)
+    _shield(db, old)
+    assert _shown_shielded(db, new)
+    _shield(db, new, shielded=False)  # a data manager says `new` need not be hidden
+    assert not _shown_shielded(db, new) and _shown_shielded(db, old)
 
 
 def test_a_child_an_unmerge_puts_back_gets_its_pairs_and_their_shields_back(db: Database) -> None:
