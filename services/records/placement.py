@@ -28,7 +28,7 @@ from services.records.repository.source_keys import MatchKeyRow
 from services.records.repository.writes import key_hash
 from services.records.splits import Split, raise_tasks
 from services.records.tables import ACTIVE
-from services.records.task_upkeep import pair_shields
+from services.records.task_upkeep import pair_shields, reopen_overtaken
 from services.records.values import date_value
 
 log = get_logger(__name__)
@@ -106,6 +106,7 @@ class Batch:
     # Records already held: a newer `as_of` for an unchanged one, or new content.
     as_of: list[tuple[str, dt.datetime]] = field(default_factory=list)
     replaced: list[source_repo.NewSource] = field(default_factory=list)
+    revived: set[str] = field(default_factory=set)  # children of withdrawn records sent again
 
 
 def prepare(organisation: str, normal: pb.SourceRecord, index_key: bytes) -> Prepared:
@@ -230,6 +231,8 @@ def update(held: SourceRow, p: Prepared, batch: Batch) -> Submitted:
     batch.replaced.append(
         new_source(p, held.contactpoint_id, source_id=held.id, outcome=Outcome.LINKED, score=None, reasons=())
     )
+    if held.withdrawn:
+        batch.revived.add(held.contactpoint_id)
     batch.touched.add(held.contactpoint_id)
     return Submitted(held.contactpoint_id, Outcome.LINKED)
 
@@ -237,15 +240,21 @@ def update(held: SourceRow, p: Prepared, batch: Batch) -> Submitted:
 def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime) -> None:
     """Write what a batch decided. Children it joined must still be active (not merged away or
     archived meanwhile): they are share-locked, and a lost race means retry."""
-    if batch.linked:
-        rows = child_repo.children_by_id(conn, batch.linked, share_lock=True)
-        if any(r.status != ACTIVE for r in rows.values()) or len(rows) != len(batch.linked):
-            raise ConcurrentChange("a child this batch joined changed meanwhile")
+    # Children a review task will name, too: a task naming a child merged away meanwhile would
+    # lose the pairing (and the shield it brings).
+    named = {t.candidate for t in batch.tasks} | {s.other for s in batch.splits}
+    kept = batch.linked | (named - batch.new_children)
+    if kept:
+        rows = child_repo.children_by_id(conn, kept, share_lock=True)
+        if any(r.status != ACTIVE for r in rows.values()) or len(rows) != len(kept):
+            raise ConcurrentChange("a child this batch joined or names changed meanwhile")
     child_repo.insert_children(conn, batch.children, now=now)
     for source_id, as_of in batch.as_of:
         source_repo.set_as_of(conn, source_id, as_of)
     for replacement in batch.replaced:
         source_repo.replace_source(conn, replacement, now=now)
+    if batch.revived:
+        reopen_overtaken(conn, batch.revived, now=now)
     source_repo.insert_sources(conn, batch.sources, now=now)
     review_repo.insert_tasks(conn, batch.tasks, now=now)
     pair_shields(conn, batch.tasks, now=now)  # a candidate shielded since the batch read it

@@ -81,6 +81,31 @@ def close_overtaken(conn: Connection, *, now: dt.datetime) -> int:
     return len(ids)
 
 
+def reopen_overtaken(conn: Connection, ids: Collection[str], *, now: dt.datetime) -> None:
+    """Children back in view (a withdrawn record sent again): the tasks that ended when they left
+    are raised again, where the other child is still active and not kept apart, with their
+    shields."""
+    tasks: list[review_repo.NewTask] = []
+    pairs: set[frozenset[str]] = set()
+    for cid in sorted(ids):
+        for task in review_repo.overtaken_tasks_of(conn, cid):
+            other_id = task.candidate if task.new_child == cid else task.new_child
+            pair = frozenset((cid, other_id))
+            other = child_repo.child(conn, other_id)
+            if pair in pairs or other is None or other.status != ACTIVE or other_id == cid:
+                continue
+            pairs.add(pair)
+            if review_repo.are_kept_apart(conn, cid, other_id) or review_repo.open_task_between(
+                conn, cid, other_id
+            ):
+                continue
+            tasks.append(
+                review_repo.NewTask(RANDOM.hex_id(), task.new_child, task.candidate, task.score, task.reasons)
+            )
+    review_repo.insert_tasks(conn, tasks, now=now)
+    pair_shields(conn, tasks, now=now)
+
+
 def follow_unmerge(conn: Connection, *, survivor: str, retired: str, now: dt.datetime) -> None:
     """A merge undone: which of the survivor's open tasks were the retired child's is not kept, so
     the child put back is paired with every child the survivor is (unless kept apart from it), and

@@ -196,6 +196,14 @@ def paired_with_shielded(conn: Connection, contactpoint_id: str) -> bool:
     return bool(conn.execute(query).scalar())
 
 
+def overtaken_tasks_of(conn: Connection, contactpoint_id: str) -> list[ReviewTaskRow]:
+    """Tasks naming the child that ended as overtaken by events (OBSOLETE)."""
+    t = review_tasks.c
+    names = or_(t.new_child == contactpoint_id, t.candidate == contactpoint_id)
+    query = select(review_tasks).where(t.status == RESOLVED, t.decision == OBSOLETE, names)
+    return [ReviewTaskRow.of(r) for r in conn.execute(query).all()]
+
+
 def overtaken_children(conn: Connection) -> list[str]:
     """Children named by an open task that are no longer active, or have no record left."""
     t, c, s = review_tasks.c, children.c, source_records.c

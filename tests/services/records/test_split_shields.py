@@ -15,8 +15,9 @@ from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import NotFound
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records import admin, ingestion, merging, review, task_upkeep
+from services.records import admin, ingestion, merging, placement, review, task_upkeep
 from services.records.model import DEFAULT_LIMITS as LIMITS
+from services.records.model import ConcurrentChange
 from services.records.repository import children as child_repo
 from services.records.repository import review as review_repo
 from services.records.stewardship import KEEP_APART, LINK, Manager
@@ -213,3 +214,41 @@ def test_the_lifecycle_sweep_ends_a_task_raised_against_a_child_merged_meanwhile
     admin.run_lifecycle(db, today=NOW.date())
     assert db.run_sync(lambda c: review_repo.open_tasks_of(c, new), write=False) == []
     assert not _shown_shielded(db, new)
+
+
+def test_a_child_back_in_view_gets_its_pairing_and_shield_back(db: Database) -> None:
+    old, new = _split(db)
+    _bridge(db)
+    _shield(db, old)
+    assert _shown_shielded(db, new)
+    for system, rid in (("education", "ed-1"), ("health-visiting", "hv-1")):
+        db.run_sync(
+            lambda c, s=system, r=rid: ingestion.withdraw(
+                c, organisation=ORG_A, source_system=s, source_record_id=r, now=NOW
+            )
+        )
+    assert not _shown_shielded(db, new)  # out of view, its task ended
+    # The council sends one of the records again: the child is back, and so is its pairing.
+    record = make_record("ed-1", source_system="education", name=NEW, address=LEEDS, nhs_number="")
+    again = db.run_sync(
+        lambda c: ingestion.submit(c, organisation=ORG_A, request_id="ed-1-again", record=record, now=NOW)
+    )
+    assert again.contactpoint_id == new
+    assert db.run_sync(lambda c: review_repo.open_task_between(c, old, new), write=False)
+    assert _shown_shielded(db, new)
+
+
+def test_a_batch_naming_a_child_merged_meanwhile_is_decided_again(db: Database) -> None:
+    old, new = _split(db)
+    db.run_sync(
+        lambda c: merging.merge_children(
+            c, manager=MANAGER, survivor_id=new, retired_id=old, reason="same child", limits=LIMITS, now=NOW
+        )
+    )
+    # A batch that read `old` before the merge, and would raise a possible match naming it.
+    batch = placement.Batch()
+    batch.children.append(("000000000000", False, None))
+    batch.new_children.add("000000000000")
+    batch.tasks.append(review_repo.NewTask("d" * 32, "000000000000", old, 8.0, ("weight 8",)))
+    with pytest.raises(ConcurrentChange):
+        db.run_sync(lambda c: placement.flush(c, batch, limits=LIMITS, now=NOW))
