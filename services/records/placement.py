@@ -26,9 +26,9 @@ from services.records.repository import submissions as submission_repo
 from services.records.repository.rows import SourceKey, SourceRow
 from services.records.repository.source_keys import MatchKeyRow
 from services.records.repository.writes import key_hash
-from services.records.splits import Split, raise_tasks
+from services.records.splits import split_tasks
 from services.records.tables import ACTIVE
-from services.records.task_upkeep import pair_shields, reopen_overtaken
+from services.records.task_upkeep import pair_shields, raise_pairs, reopen_overtaken
 from services.records.values import date_value
 
 log = get_logger(__name__)
@@ -94,7 +94,8 @@ class Batch:
     children: list[tuple[str, bool, dt.date | None]] = field(default_factory=list)
     sources: list[source_repo.NewSource] = field(default_factory=list)
     tasks: list[review_repo.NewTask] = field(default_factory=list)
-    splits: list[Split] = field(default_factory=list)  # children a linked record would join too
+    # Tasks pairing a child a record joined with another it would have joined too (`splits`).
+    splits: list[review_repo.NewTask] = field(default_factory=list)
     submissions: list[submission_repo.NewSubmission] = field(default_factory=list)
     # Existing children that records of this batch joined, and every child whose record changed.
     linked: set[str] = field(default_factory=set)
@@ -175,10 +176,7 @@ def place(p: Prepared, decision: Decision, batch: Batch, *, limits: AgeLimits) -
         if contactpoint_id not in batch.new_children:
             batch.linked.add(contactpoint_id)
         batch.touched.add(contactpoint_id)
-        batch.splits += (
-            Split(also.candidate.contactpoint_id, contactpoint_id, also.score, also.reasons)
-            for also in decision.also
-        )
+        batch.splits += split_tasks(decision, contactpoint_id)
     else:
         contactpoint_id = new_contactpoint_id()
         review = decision.action == Action.REVIEW and decision.candidate is not None
@@ -242,7 +240,7 @@ def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime
     archived meanwhile): they are share-locked, and a lost race means retry."""
     # Children a review task will name, too: a task naming a child merged away meanwhile would
     # lose the pairing (and the shield it brings).
-    named = {t.candidate for t in batch.tasks} | {s.other for s in batch.splits}
+    named = {t.candidate for t in batch.tasks} | {t.new_child for t in batch.splits}
     kept = batch.linked | (named - batch.new_children)
     if kept:
         rows = child_repo.children_by_id(conn, kept, share_lock=True)
@@ -258,7 +256,7 @@ def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime
     source_repo.insert_sources(conn, batch.sources, now=now)
     review_repo.insert_tasks(conn, batch.tasks, now=now)
     pair_shields(conn, batch.tasks, now=now)  # a candidate shielded since the batch read it
-    splits = raise_tasks(conn, batch.splits, now=now) if batch.splits else 0
+    splits = raise_pairs(conn, batch.splits, now=now) if batch.splits else 0
     submission_repo.insert_submissions(conn, batch.submissions, now=now)
     if batch.touched:
         held: dict[str, list[SourceRow]] = defaultdict(list)

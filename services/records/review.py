@@ -125,7 +125,6 @@ def resolve_task(
         review_repo.resolve_task(
             conn, task_id, decision=OBSOLETE, manager=manager.name, reason=reason, result_id="", now=now
         )
-        task_upkeep.lift_provisional_shields(conn, (row.new_child, row.candidate), now=now)
         raise FailedPrecondition("a child of this task was archived or withdrawn meanwhile", "TASK_OBSOLETE")
     if decision == LINK:
         if new.contactpoint_id != candidate.contactpoint_id:
@@ -186,7 +185,7 @@ def set_shielded(
         # The data manager's decision lifts the child's own provisional shield too; the children
         # shown shielded only because of this one are shown so no longer.
         tasks = review_repo.open_tasks_of(conn, row.contactpoint_id)
-        others = {t.candidate if t.new_child == row.contactpoint_id else t.new_child for t in tasks}
+        others = {t.other(row.contactpoint_id) for t in tasks}
         task_upkeep.lift_provisional_shields(conn, sorted(others), now=now)
     log.info("records.shielding_set", contactpoint_id=row.contactpoint_id, shielded=shielded)
     return row.contactpoint_id

@@ -81,48 +81,58 @@ def close_overtaken(conn: Connection, *, now: dt.datetime) -> int:
     return len(ids)
 
 
+def raise_pairs(conn: Connection, tasks: Iterable[review_repo.NewTask], *, now: dt.datetime) -> int:
+    """Raise these tasks, one a pair, leaving out pairs a data manager kept apart or that a task
+    already waits on, each child shown shielded while the other is; how many were raised."""
+    raised: list[review_repo.NewTask] = []
+    seen: set[frozenset[str]] = set()
+    for task in tasks:
+        pair = frozenset((task.new_child, task.candidate))
+        if len(pair) < 2 or pair in seen:
+            continue
+        seen.add(pair)
+        if review_repo.are_kept_apart(conn, task.new_child, task.candidate):
+            continue
+        if review_repo.open_task_between(conn, task.new_child, task.candidate):
+            continue
+        raised.append(task)
+    review_repo.insert_tasks(conn, raised, now=now)
+    pair_shields(conn, raised, now=now)
+    return len(raised)
+
+
 def reopen_overtaken(conn: Connection, ids: Collection[str], *, now: dt.datetime) -> None:
     """Children back in view (a withdrawn record sent again): the tasks that ended when they left
-    are raised again, where the other child is still active and not kept apart, with their
-    shields."""
+    are raised again, where the other child is still active."""
     tasks: list[review_repo.NewTask] = []
-    pairs: set[frozenset[str]] = set()
     for cid in sorted(ids):
         for task in review_repo.overtaken_tasks_of(conn, cid):
-            other_id = task.candidate if task.new_child == cid else task.new_child
-            pair = frozenset((cid, other_id))
-            other = child_repo.child(conn, other_id)
-            if pair in pairs or other is None or other.status != ACTIVE or other_id == cid:
-                continue
-            pairs.add(pair)
-            if review_repo.are_kept_apart(conn, cid, other_id) or review_repo.open_task_between(
-                conn, cid, other_id
-            ):
-                continue
-            tasks.append(
-                review_repo.NewTask(RANDOM.hex_id(), task.new_child, task.candidate, task.score, task.reasons)
-            )
-    review_repo.insert_tasks(conn, tasks, now=now)
-    pair_shields(conn, tasks, now=now)
+            other = child_repo.child(conn, task.other(cid))
+            if other is not None and other.status == ACTIVE:
+                tasks.append(
+                    review_repo.NewTask(
+                        RANDOM.hex_id(), task.new_child, task.candidate, task.score, task.reasons
+                    )
+                )
+    raise_pairs(conn, tasks, now=now)
 
 
 def follow_unmerge(conn: Connection, *, survivor: str, retired: str, now: dt.datetime) -> None:
     """A merge undone: which of the survivor's open tasks were the retired child's is not kept, so
-    the child put back is paired with every child the survivor is (unless kept apart from it), and
-    both are shielded as their tasks now say. A data manager may see a pair twice; no copy of a
-    shielded child goes unshielded."""
-    tasks: list[review_repo.NewTask] = []
-    for task in review_repo.open_tasks_of(conn, survivor):
-        other = task.candidate if task.new_child == survivor else task.new_child
-        if other == retired or review_repo.are_kept_apart(conn, retired, other):
-            continue
-        if review_repo.open_task_between(conn, retired, other):
-            continue
-        new, candidate = (retired, other) if task.new_child == survivor else (other, retired)
-        tasks.append(
-            review_repo.NewTask(RANDOM.hex_id(), new, candidate, task.score, (*task.reasons, UNMERGED))
+    the child put back is paired with every child the survivor is, and both are shielded as their
+    tasks now say. A data manager may see a pair twice; no copy of a shielded child goes
+    unshielded."""
+    tasks = [
+        review_repo.NewTask(
+            RANDOM.hex_id(),
+            retired if task.new_child == survivor else task.new_child,
+            retired if task.candidate == survivor else task.candidate,
+            task.score,
+            (*task.reasons, UNMERGED),
         )
-    review_repo.insert_tasks(conn, tasks, now=now)
+        for task in review_repo.open_tasks_of(conn, survivor)
+    ]
+    raise_pairs(conn, tasks, now=now)
     recheck(conn, [survivor, retired], now=now)
 
 

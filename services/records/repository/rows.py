@@ -142,6 +142,10 @@ class ReviewTaskRow:
     result_id: str | None
     created_at: dt.datetime
 
+    def other(self, contactpoint_id: str) -> str:
+        """The child this task pairs `contactpoint_id` with."""
+        return self.candidate if self.new_child == contactpoint_id else self.new_child
+
     @classmethod
     def of(cls, row: Any) -> ReviewTaskRow:
         return cls(
