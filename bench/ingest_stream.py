@@ -335,6 +335,9 @@ class StreamResult:
     peak_mib: float
     # Milliseconds of CPU a streamed record, by process group (`cpu_share`): where the time went.
     cpu_ms_per_record: dict[str, float] = field(default_factory=dict)
+    # PostgreSQL's write-ahead log a streamed record (`pg_stat_wal`, the whole server): full page
+    # images (a page's first change since the last checkpoint logs it whole) and bytes.
+    wal_per_record: dict[str, float] = field(default_factory=dict)
 
 
 def measured(
@@ -344,9 +347,11 @@ def measured(
     rss_before: int,
     pid: int,
     cpu: dict[str, float] | None = None,
+    wal: dict[str, int] | None = None,
 ) -> StreamResult:
-    """One run's figures, with the server process's memory now and at its peak, and the CPU
-    seconds each process group spent (`cpu`) as milliseconds a record."""
+    """One run's figures, with the server process's memory now and at its peak, the CPU
+    seconds each process group spent (`cpu`) as milliseconds a record, and the write-ahead log
+    written meanwhile (`wal`) a record."""
     return StreamResult(
         records=records,
         seconds=round(seconds, 2),
@@ -356,7 +361,16 @@ def measured(
         rss_after_mib=round(vm_rss_kib(pid) / 1024, 1),
         peak_mib=round(vm_hwm_kib(pid) / 1024, 1),
         cpu_ms_per_record={name: round(1000 * t / records, 3) for name, t in (cpu or {}).items()},
+        wal_per_record={name: round(n / records, 2) for name, n in (wal or {}).items()},
     )
+
+
+def wal_counts(dsn: str) -> dict[str, int]:
+    """PostgreSQL's write-ahead log so far, server-wide: records, full page images, bytes."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute("SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal").fetchone()
+    assert row is not None
+    return {"records": int(row[0]), "full_page_images": int(row[1]), "bytes": int(row[2])}
 
 
 async def drive(
@@ -406,6 +420,7 @@ def run_suite(
     workdir: Path,
     key_file: Path,
     warmup: int = 0,
+    wal_dsn: str = "",
 ) -> StreamResult:
     """The records service (and identity) as processes; the stream measured, after its first
     `warmup` records (sent the same way, unmeasured)."""
@@ -500,13 +515,15 @@ def run_suite(
         target = f"127.0.0.1:{records_port}"
         if warmup:
             asyncio.run(drive(target, tokens, items[:warmup], streams))
+        wal_before = wal_counts(wal_dsn) if wal_dsn else {}
         before = cpu_share.snapshot(groups)
         seconds, outcomes = asyncio.run(drive(target, tokens, items[warmup:], streams, first=warmup))
         cpu = cpu_share.spent(before, cpu_share.snapshot(groups))
+        wal = {k: n - wal_before[k] for k, n in wal_counts(wal_dsn).items()} if wal_dsn else {}
         if spy is not None:
             spy.send_signal(signal.SIGINT)  # py-spy writes its profile and detaches
             spy.wait(60)
-        return measured(len(items) - warmup, seconds, outcomes, rss_before, pid, cpu)
+        return measured(len(items) - warmup, seconds, outcomes, rss_before, pid, cpu, wal)
     finally:
         for proc in reversed(procs):
             stop_process(proc)
@@ -632,6 +649,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--json", default="", help="also write the results here")
     p.add_argument("--warmup", type=int, default=0, help="stream this many records first, unmeasured")
     p.add_argument(
+        "--measure", type=int, default=0, help="measure this many records after the warm-up (0: the rest)"
+    )
+    p.add_argument(
         "--prewarm", action="store_true", help="read the records database into shared buffers first"
     )
     a = p.parse_args(args)
@@ -645,6 +665,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         first, stream_items = feed(
             a.preload, a.stream, a.seed, template=a.template, postgres_url=a.postgres_url
         )
+        if a.measure:
+            stream_items = stream_items[: a.warmup + a.measure]
         result["preload_records"], result["stream_records"] = len(first), len(stream_items)
         if a.reuse_database:
             records_dsn = a.reuse_database
@@ -683,6 +705,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 Path(work),
                 key_file,
                 warmup=min(a.warmup, len(stream_items)),
+                wal_dsn=records_dsn,
             )
         result["suite"] = asdict(suite)
         with psycopg.connect(records_dsn) as conn:

@@ -162,11 +162,13 @@ def explain(
     decided: Mapping[tuple[str, str, str], tuple[str, float | None, list[str]]],
     *,
     examples: int,
+    children: int = 0,
 ) -> str:
     """Our errors as events, in the order records were decided: a *miss* is a record that did not
     join its child although one or more of the child's records came before it; a *wrong link* is a
     record that joined a child none of whose earlier records was its person. For a miss, the
-    decision against the true child alone is recomputed (default model and thresholds) to say why:
+    decision against the true child alone is recomputed (default model, for a registry of
+    `children`, and thresholds) to say why:
     no shared blocking key, a weight too low, a rule, or another child preferred. Counted by cause,
     with the corruption kinds of the record and of its closest earlier true record, and `examples`
     of each cause."""
@@ -181,7 +183,7 @@ def explain(
     )
     from services.records.validation import normalise_record
 
-    model, thresholds = default_model(), Thresholds()
+    model, thresholds = default_model().for_registry(children), Thresholds()
     features = {i: features_of(normalise_record(items[i].record)) for i in order}
     seen_person: dict[int, list[int]] = defaultdict(list)
     seen_label: dict[Hashable, list[int]] = defaultdict(list)

@@ -21,6 +21,9 @@ from contactpoint.platform.errors import ContactPointError
 from contactpoint.platform.logging import configure_logging
 
 BATCH = 200  # records of one organisation per ingest call, as `contactpoint seed` sends them
+# Records between counts of the registry's size for the match model's prior (`Matcher.children`);
+# the service counts every `CONTACTPOINT_RECORDS_MODEL_REFRESH_SECONDS` (60 s).
+RECOUNT = 5_000
 
 
 @dataclass
@@ -32,6 +35,7 @@ class Ours:
     splits: list[tuple[str, str]]  # (other child, joined child) of each task for a split child
     decided: dict[tuple[str, str, str], tuple[str, float | None, list[str]]]  # outcome, score, reasons
     order: list[int]  # records in the order they were submitted
+    children: int = 0  # active children at the end: the size the prior was last scaled to
 
 
 def run_ours(
@@ -63,8 +67,12 @@ def run_ours(
     seconds = 0.0
     shown = time.monotonic()
 
+    counted = 0
+
     def flush(organisation: str) -> None:
-        nonlocal seconds, shown
+        nonlocal seconds, shown, matcher, counted
+        if len(order) - counted >= RECOUNT:
+            matcher, counted = admin.current_matcher(db, matcher), len(order)
         batch = pending.pop(organisation, [])
         order.extend(batch)
         subs = [
@@ -112,12 +120,13 @@ def run_ours(
             ).all(),
             write=False,
         )
+        matcher = admin.current_matcher(db, matcher)
     finally:
         db.dispose()
     review = [(possible[new], candidate) for new, candidate in tasks if new in possible]
     splits = [(new, candidate) for new, candidate in tasks if new not in possible]
     decided = {(r[0], r[1], r[2]): (r[3], r[4], list(r[5] or [])) for r in rows}
-    return Ours(labels, seconds, outcomes, review, splits, decided, order)
+    return Ours(labels, seconds, outcomes, review, splits, decided, order, matcher.children)
 
 
 def with_reviews_linked(

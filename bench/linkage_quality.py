@@ -173,7 +173,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "_scores": scores,
     }
     report["explain"] = metrics.explain(
-        items, rows, ours.labels, ours.order, ours.decided, examples=args.examples
+        items, rows, ours.labels, ours.order, ours.decided, examples=args.examples, children=ours.children
     )
     return report
 

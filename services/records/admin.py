@@ -14,6 +14,7 @@ from services.records import data_keys, ingestion, key_scheme, lifecycle, prepar
 from services.records.linkage import Model, Thresholds
 from services.records.matching import Matcher
 from services.records.model import DEFAULT_LIMITS, AgeLimits, ConcurrentChange, Submitted
+from services.records.repository import children as children_repo
 from services.records.repository import lifecycle as lifecycle_repo
 from services.records.repository.sealing import vault_for
 from services.records.settings import RecordsSettings
@@ -84,7 +85,11 @@ def run_lifecycle(
 
 
 def current_matcher(db: Database, matcher: Matcher) -> Matcher:
-    """`matcher` with the newest stored match model, if a newer one than its own was stored."""
+    """`matcher` with the registry's size counted again, and the newest stored match model if a
+    newer one than its own was stored."""
+    children = db.run_sync(children_repo.count_active, write=False)
+    if children != matcher.children:
+        matcher = replace(matcher, children=children)
     latest = db.run_sync(lifecycle_repo.latest_model_id, write=False)
     if latest == matcher.model_id:
         return matcher

@@ -75,6 +75,9 @@ async def build(settings: RecordsSettings) -> Built:
     servicer = RecordsServicer(
         db=db, settings=settings, audit=audit, verifier=verifier, vault=vault, filing=filing
     )
+    # The registry's size (and a stored model) before the first record is matched, not a
+    # refresh later.
+    servicer.matcher = await asyncio.to_thread(admin.current_matcher, db, servicer.matcher)
     metrics = Metrics()
     metrics.watch_database(db.writer, db.reader)
     metrics.gauge_of(

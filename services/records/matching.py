@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from services.records.linkage import Candidate, Decision, Features, Model, Thresholds, decide, default_model
 from services.records.repository.rows import CandidateRow, SourceKey
@@ -13,11 +14,18 @@ from services.records.repository.rows import CandidateRow, SourceKey
 
 @dataclass(frozen=True)
 class Matcher:
-    """The m/u model and thresholds in use. Immutable: a re-estimated model means a new Matcher."""
+    """The m/u model and thresholds in use, and the registry's size (active children) when last
+    counted. Immutable: a re-estimated model or a new count means a new Matcher."""
 
     model: Model = field(default_factory=default_model)
     thresholds: Thresholds = field(default_factory=Thresholds)
     model_id: int = 0
+    children: int = 0
+
+    @cached_property
+    def scoring(self) -> Model:
+        """The model decisions are scored with: `model` for a registry of `children`."""
+        return self.model.for_registry(self.children)
 
     def decide(self, features: Features, *, key: SourceKey, candidates: Sequence[Candidate]) -> Decision:
         """LINK, REVIEW or CREATE for a new source record among its candidates."""
@@ -28,7 +36,7 @@ class Matcher:
             source_record_id=key.source_record_id,
             candidates=candidates,
             kept_apart=(),
-            model=self.model,
+            model=self.scoring,
             thresholds=self.thresholds,
         )
 

@@ -101,7 +101,7 @@ class StagedCandidates:
     def _settle(self, p: Prepared, plan: _Plan) -> None:
         candidates = self._cache.candidates(sid for sid in plan.order if sid in plan.strong)
         decision = self._matcher.decide(p.features, key=p.key, candidates=candidates)
-        plan.bound = unblocked_bound(p.features, self._matcher.model)
+        plan.bound = unblocked_bound(p.features, self._matcher.scoring)
         if settles(decision, plan.bound):
             plan.first = decision
             plan.children = {c.contactpoint_id for c in candidates}

@@ -5,11 +5,13 @@ and the prior by EM over the pairs blocking brings together — as splink trains
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 from sqlalchemy import Connection
 
 from services.records.linkage import Features, Model, default_model, estimate, name_frequencies
 from services.records.repository import candidates as candidate_repo
+from services.records.repository import children as children_repo
 
 RANDOM_PAIRS = 100_000
 
@@ -33,4 +35,5 @@ def estimate_from_registry(
     if not pairs:
         return base, 0
     model = estimate(base, pairs, iterations=iterations, fix_u_from=[(a, b) for a, b in randoms])
-    return model, len(pairs)
+    # λ was estimated in this registry: scaled from its size as it grows (`Model.for_registry`).
+    return replace(model, children=children_repo.count_active(conn)), len(pairs)

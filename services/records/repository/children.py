@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Iterable, Mapping
 
-from sqlalchemy import Connection, bindparam, exists, select, update
+from sqlalchemy import Connection, bindparam, exists, func, select, update
 
 from services.records.repository.rows import ChildRow
 from services.records.repository.writes import insert_rows
@@ -32,6 +32,13 @@ def children_by_id(
     if share_lock:
         query = query.with_for_update(read=True)
     return {row.contactpoint_id: ChildRow.of(row) for row in conn.execute(query).all()}
+
+
+def count_active(conn: Connection) -> int:
+    """How many children are active (neither archived, purged nor merged away): the registry's
+    size the match model's prior is scaled to (`Model.for_registry`)."""
+    query = select(func.count()).select_from(children).where(children.c.status == ACTIVE)
+    return int(conn.execute(query).scalar_one())
 
 
 def child_exists(conn: Connection, contactpoint_id: str) -> bool:

@@ -30,4 +30,6 @@ def test_a_trained_model_is_used_only_once_activated(db: Database) -> None:
     assert matcher.model_id == active.model_id > stored.model_id
     # Learnt from the registry: its name frequencies are the registry's, not the shipped table's.
     assert matcher.model.family_frequency != default_model().family_frequency
+    # Its prior was estimated in this registry, and is scaled from this size as it grows.
+    assert matcher.model.children == matcher.children > 0
     assert admin.current_matcher(db, matcher) is matcher  # nothing newer: the same matcher

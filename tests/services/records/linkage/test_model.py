@@ -125,3 +125,33 @@ def test_a_broken_model_is_refused(damage: object) -> None:
     damage(data)  # type: ignore[operator]
     with pytest.raises(ValueError, match="between 0 and 1"):
         Model.from_json(json.dumps(data))
+
+
+def test_the_prior_is_scaled_down_in_a_larger_registry_than_it_was_set_for() -> None:
+    # Set for 20,000 active children: twice as many needs one bit more evidence for the same odds,
+    # fifty times as many log2(50) bits, and a pair's weight falls by exactly that.
+    assert MODEL.children == 20_000
+    twice, fifty = MODEL.for_registry(40_000), MODEL.for_registry(1_000_000)
+    assert twice.prior_weight == pytest.approx(MODEL.prior_weight - 1.0, abs=0.01)
+    assert fifty.prior_weight == pytest.approx(MODEL.prior_weight - math.log2(50), abs=0.01)
+    pair = (child(), child(postcode="LS61AA", town="leeds"))
+    shift = compare(*pair, MODEL).weight - compare(*pair, fifty).weight
+    assert shift == pytest.approx(math.log2(50), abs=0.01)
+    # Scaled from the size it was set for, whatever the size it was scaled to before.
+    assert fifty.for_registry(40_000).prior != twice.prior  # a scaled model is not the base
+    assert MODEL.for_registry(40_000).prior == twice.prior
+
+
+@pytest.mark.parametrize("children", [0, 1, 19_999, 20_000])
+def test_the_prior_is_never_raised_for_a_smaller_registry(children: int) -> None:
+    assert MODEL.for_registry(children) is MODEL
+
+
+def test_a_model_set_for_any_size_is_never_scaled() -> None:
+    # A model stored before the size was kept (its JSON has none) keeps its prior as it was.
+    data = json.loads(MODEL.to_json())
+    del data["children"]
+    old = Model.from_json(json.dumps(data))
+    assert old.children == 0
+    assert old.for_registry(10_000_000) is old
+    assert json.loads(MODEL.for_registry(50_000).to_json())["children"] == 50_000

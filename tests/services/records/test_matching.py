@@ -1,0 +1,61 @@
+"""The matcher in use scores with the model scaled to the registry's size, which the service
+counts (with a stored model) before it matches and on every refresh: the same pair links in a
+registry of 20,000 children and is only proposed in one of 1,000,000."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import defaultdict
+
+import pytest
+
+from contactpoint.cli.synthetic import synthetic_feed
+from contactpoint.platform.db import Database
+from services.records import admin
+from services.records.linkage import Action, Candidate, default_model
+from services.records.matching import Matcher
+from services.records.preparing import Submission
+from services.records.repository.rows import SourceKey
+from tests.services.records.linkage import child
+
+KEY = SourceKey("E08000025", "social-care", "SC-1")
+# Moved to another town, with a mistyped first name: about 15 bits at 20,000 children.
+KNOWN = Candidate("123456789012", "E08000003", "education", "ED-1", child())
+NEW = child(given=("olvier", "james"), postcode="LS61AA", house="3", street=("park", "rd"), town="leeds")
+
+
+@pytest.mark.parametrize(
+    ("children", "action"),
+    [(0, Action.LINK), (20_000, Action.LINK), (100_000, Action.LINK), (1_000_000, Action.REVIEW)],
+)
+def test_a_larger_registry_asks_more_evidence_of_a_link(children: int, action: Action) -> None:
+    matcher = Matcher(children=children)
+    decision = matcher.decide(NEW, key=KEY, candidates=[KNOWN])
+    assert decision.action == action
+    assert matcher.scoring.children == max(children, 20_000)
+    at_base = Matcher().decide(NEW, key=KEY, candidates=[KNOWN]).score
+    assert at_base - decision.score == pytest.approx(max(0.0, math.log2(max(children, 1) / 20_000)), abs=1e-6)
+
+
+def test_the_service_counts_the_registry_before_it_matches_and_on_every_refresh(db: Database) -> None:
+    def ingest(children: int, seed: int, prefix: str) -> None:
+        batches: dict[str, list[Submission]] = defaultdict(list)
+        for n, item in enumerate(synthetic_feed(children, seed, today=dt.date(2026, 11, 25))):
+            batches[item.organisation].append(Submission(f"{prefix}-{n}", item.record))
+        for organisation, submissions in batches.items():
+            admin.ingest(db, organisation=organisation, submissions=submissions, matcher=Matcher())
+
+    assert admin.current_matcher(db, Matcher()).children == 0
+    ingest(40, 5, "a")
+    counted = admin.current_matcher(db, Matcher())
+    active = db.run_sync(
+        lambda c: c.exec_driver_sql("SELECT count(*) FROM children WHERE status = 'active'").scalar_one(),
+        write=False,
+    )
+    assert counted.children == active > 0
+    assert admin.current_matcher(db, counted) is counted  # nothing changed: the same matcher
+    ingest(40, 6, "b")
+    again = admin.current_matcher(db, counted)
+    assert again.children > counted.children and again.model_id == counted.model_id
+    assert again.scoring is default_model()  # far below the size the shipped prior was set for
