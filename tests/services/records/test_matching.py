@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections import defaultdict
 
 import pytest
 
-from contactpoint.cli.synthetic import synthetic_feed
+from contactpoint.platform.convert import from_date
 from contactpoint.platform.db import Database
 from services.records import admin
 from services.records.linkage import Action, Candidate, default_model
 from services.records.matching import Matcher
 from services.records.preparing import Submission
 from services.records.repository.rows import SourceKey
+from tests.services.records.conftest import ORG_A, make_record
 from tests.services.records.linkage import child
 
 KEY = SourceKey("E08000025", "social-care", "SC-1")
@@ -39,23 +39,28 @@ def test_a_larger_registry_asks_more_evidence_of_a_link(children: int, action: A
 
 
 def test_the_service_counts_the_registry_before_it_matches_and_on_every_refresh(db: Database) -> None:
-    def ingest(children: int, seed: int, prefix: str) -> None:
-        batches: dict[str, list[Submission]] = defaultdict(list)
-        for n, item in enumerate(synthetic_feed(children, seed, today=dt.date(2026, 11, 25))):
-            batches[item.organisation].append(Submission(f"{prefix}-{n}", item.record))
-        for organisation, submissions in batches.items():
-            admin.ingest(db, organisation=organisation, submissions=submissions, matcher=Matcher())
+    # The fixture's own child under other dates of birth: each a child of its own (siblings), and
+    # only the fixture's words reach the database's log (tests/test_at_rest.py looks there).
+    def ingest(days: range) -> None:
+        submissions = [
+            Submission(
+                f"r-{d}",
+                make_record(f"r-{d}", date_of_birth=from_date(dt.date(2016, 1, 1) + dt.timedelta(d))),
+            )
+            for d in days
+        ]
+        admin.ingest(db, organisation=ORG_A, submissions=submissions, matcher=Matcher())
 
     assert admin.current_matcher(db, Matcher()).children == 0
-    ingest(40, 5, "a")
+    ingest(range(0, 60, 3))
     counted = admin.current_matcher(db, Matcher())
     active = db.run_sync(
         lambda c: c.exec_driver_sql("SELECT count(*) FROM children WHERE status = 'active'").scalar_one(),
         write=False,
     )
-    assert counted.children == active > 0
+    assert counted.children == active > 1
     assert admin.current_matcher(db, counted) is counted  # nothing changed: the same matcher
-    ingest(40, 6, "b")
+    ingest(range(200, 260, 3))
     again = admin.current_matcher(db, counted)
     assert again.children > counted.children and again.model_id == counted.model_id
     assert again.scoring is default_model()  # far below the size the shipped prior was set for
