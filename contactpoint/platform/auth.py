@@ -4,7 +4,9 @@ Identity signs short-lived Ed25519 JWTs. Every other service fetches identity's 
 its current revocations (`GetVerificationState`) every `revocation_poll_seconds`, so a revoked
 token or a suspended account stops working everywhere within about a second. If that state grows
 older than `revocation_max_staleness_seconds` (identity unreachable) tokens are refused with
-UNAVAILABLE: a registry of children fails closed.
+UNAVAILABLE: a registry of children fails closed. A call that finds the state stale first asks
+identity once more itself (`catch_up`: one fetch for all such calls, bounded), so that a poll
+that merely fell behind refuses nobody.
 """
 
 from __future__ import annotations
@@ -80,6 +82,13 @@ class TokenVerifier:
         self._fresh_at = float("-inf")
         self._task: asyncio.Task[None] | None = None
         self._verified = VerifiedTokens()
+        # The one fetch made for calls that found the state stale, and when it began.
+        self._catching_up: asyncio.Future[None] | None = None
+        self._catch_up_began = float("-inf")
+
+    def stale(self) -> bool:
+        """Whether the state is missing or older than tokens may be verified against."""
+        return self._state is None or time.monotonic() - self._fresh_at > self._max_staleness
 
     async def refresh(self) -> None:
         """Fetch the state once (raises if identity cannot be reached)."""
@@ -87,10 +96,43 @@ class TokenVerifier:
         # Fresh as of the request, not the answer: a slow reply must not pass for a new one.
         asked_at = time.monotonic()
         state = await self._source(known)
+        if asked_at < self._fresh_at:
+            return  # a fetch asked later has answered already: keep its state
         if state is not None:
             self._keys = {kid: Ed25519PublicKey.from_public_bytes(raw) for kid, raw in state.keys.items()}
             self._state = state
         self._fresh_at = asked_at
+
+    def _fetch_again(self, now: float) -> bool:
+        """Whether a catch-up starts a fetch: none is under way, and the last one succeeded or
+        failed at least a poll ago."""
+        fetch = self._catching_up
+        if fetch is None:
+            return True
+        if not fetch.done():
+            return False
+        failed = fetch.cancelled() or fetch.exception() is not None
+        return not failed or now - self._catch_up_began >= self._poll
+
+    async def catch_up(self) -> None:
+        """When the state has gone stale because the poll fell behind (its event loop held up for
+        a moment, identity slow to answer one poll), fetch it now rather than refuse a call that
+        the next poll would admit. One fetch serves every call waiting meanwhile, a failed one is
+        not tried again sooner than the poll would, and none waits longer than half the
+        staleness allowed. Never raises: `verify` still refuses while the state is stale."""
+        if not self.stale():
+            return
+        now = time.monotonic()
+        if self._fetch_again(now):
+            self._catching_up = asyncio.ensure_future(self.refresh())
+            self._catch_up_began = now
+        assert self._catching_up is not None
+        if self._catching_up.done():
+            return  # failed a moment ago: fail closed now, as the poll keeps trying
+        try:
+            await asyncio.wait_for(asyncio.shield(self._catching_up), self._max_staleness / 2)
+        except Exception as exc:  # identity unreachable, or slow: verify refuses
+            log.debug("auth.catch_up_failed", error=type(exc).__name__)
 
     async def _loop(self) -> None:
         failures = 0
@@ -153,9 +195,9 @@ class TokenVerifier:
 
     def verify(self, token: str) -> Principal:
         """The principal a token names; Unauthenticated when it is bad, expired or revoked."""
-        if self._state is None or time.monotonic() - self._fresh_at > self._max_staleness:
-            raise Unavailable("token verification is unavailable")
         state = self._state
+        if state is None or self.stale():
+            raise Unavailable("token verification is unavailable")
         claims = self._verified.get(token, state.keys)
         if claims is None:
             claims = self._decode(token, state)

@@ -208,6 +208,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     async def _admit(self, method: str, access: Access, context: Context, request: Any = None) -> None:
         """Bind the log context, check access and that the request (if one is given) could be
         decoded; a refusal goes to the service's hook first."""
+        if access.authenticated and self._verifier is not None:
+            await self._verifier.catch_up()
         try:
             self._enter(method, access, context)
             if isinstance(request, _Undecodable):

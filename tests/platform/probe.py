@@ -152,8 +152,11 @@ def violations(exc: grpc.aio.AioRpcError) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def running_probe(**interceptor_options: Any) -> AsyncIterator[Probe]:
-    """The probe serving on a free port behind a `ServiceInterceptor`."""
+async def running_probe(
+    *, max_staleness_seconds: float = 3600, **interceptor_options: Any
+) -> AsyncIterator[Probe]:
+    """The probe serving on a free port behind a `ServiceInterceptor` (its verifier fetched once,
+    not polling)."""
     key = Ed25519PrivateKey.generate()
     issuer = TokenIssuer(key, ttl_seconds=900)
     state = VerificationState(1, {issuer.key_id: issuer.public_key}, frozenset(), frozenset())
@@ -161,7 +164,7 @@ async def running_probe(**interceptor_options: Any) -> AsyncIterator[Probe]:
     async def source(_known: int) -> VerificationState:
         return state
 
-    verifier = TokenVerifier(source, max_staleness_seconds=3600)
+    verifier = TokenVerifier(source, max_staleness_seconds=max_staleness_seconds)
     await verifier.refresh()
     probe: Probe | None = None
 
