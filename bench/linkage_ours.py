@@ -14,16 +14,14 @@ import linkage_refs as refs
 import psycopg
 from sqlalchemy import make_url, select
 
+# Records of one organisation per ingest call, and records between counts of the registry's size
+# for the match model's prior (`Matcher.children`): as `contactpoint seed` sends and counts them.
+from contactpoint.cli.seeding import BATCH, RECOUNT
 from contactpoint.cli.synthetic import SyntheticRecord
 from contactpoint.platform import migrate
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import ContactPointError
 from contactpoint.platform.logging import configure_logging
-
-BATCH = 200  # records of one organisation per ingest call, as `contactpoint seed` sends them
-# Records between counts of the registry's size for the match model's prior (`Matcher.children`);
-# the service counts every `CONTACTPOINT_RECORDS_MODEL_REFRESH_SECONDS` (60 s).
-RECOUNT = 5_000
 
 
 @dataclass

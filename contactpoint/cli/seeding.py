@@ -24,6 +24,9 @@ from contactpoint.platform.logging import configure_logging
 from contactpoint.platform.settings import ConfigurationError, load_settings
 
 BATCH = 200
+# How often (records) the registry's size is counted again, so that the match model's prior is
+# scaled for the registry the seed is growing (as the records service counts on every refresh).
+RECOUNT = 5_000
 
 
 @dataclass(frozen=True)
@@ -91,16 +94,19 @@ def seed(env: Mapping[str, str], *, children: int, seed_value: int, truth: Path 
     pending: dict[str, list[SyntheticRecord]] = defaultdict(list)
     progress = Progress(children, sys.stderr)
     started = time.monotonic()
-    records = seen = 0
+    records = seen = counted = 0
     truth_file = truth.open("w", newline="", encoding="utf-8") if truth else None
     writer = csv.writer(truth_file) if truth_file else None
     if writer:
         writer.writerow(["organisation", "source_system", "source_record_id", "person"])
 
     def flush(organisation: str) -> None:
+        nonlocal matcher, counted
         batch = pending.pop(organisation, [])
         if not batch:
             return
+        if records - counted >= RECOUNT:
+            matcher, counted = admin.current_matcher(db, matcher), records
         submissions = [
             # Same seed, same day: every request is a retry and changes nothing.
             Submission(

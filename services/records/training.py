@@ -25,7 +25,8 @@ def estimate_from_registry(
     if len(records) < 2:
         return base, 0
     family, given = name_frequencies(records)
-    base = Model(prior=base.prior, m=base.m, u=base.u, family_frequency=family, given_frequency=given)
+    # The shipped m, u and prior (and the registry size that prior was set for), this registry's names.
+    base = replace(base, family_frequency=family, given_frequency=given)
     rng = random.Random(seed)
     randoms = [tuple(rng.sample(records, 2)) for _ in range(min(RANDOM_PAIRS, len(records) * 10))]
     pairs = [
@@ -36,4 +37,4 @@ def estimate_from_registry(
         return base, 0
     model = estimate(base, pairs, iterations=iterations, fix_u_from=[(a, b) for a, b in randoms])
     # λ was estimated in this registry: scaled from its size as it grows (`Model.for_registry`).
-    return replace(model, children=children_repo.count_active(conn)), len(pairs)
+    return replace(model, children=children_repo.count_active(conn) or base.children), len(pairs)

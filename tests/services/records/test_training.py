@@ -7,11 +7,14 @@ import datetime as dt
 from collections import defaultdict
 
 from contactpoint.cli.synthetic import synthetic_feed
+from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database
 from services.records import admin
 from services.records.linkage import default_model
 from services.records.matching import Matcher
 from services.records.preparing import Submission
+from services.records.training import estimate_from_registry
+from tests.services.records.conftest import BIRTH_YEAR, ORG_A, make_record
 
 
 def test_a_trained_model_is_used_only_once_activated(db: Database) -> None:
@@ -33,3 +36,21 @@ def test_a_trained_model_is_used_only_once_activated(db: Database) -> None:
     # Its prior was estimated in this registry, and is scaled from this size as it grows.
     assert matcher.model.children == matcher.children > 0
     assert admin.current_matcher(db, matcher) is matcher  # nothing newer: the same matcher
+
+
+def test_a_model_trained_without_pairs_keeps_the_size_its_prior_was_set_for(db: Database) -> None:
+    """Two children that no blocking key brings together: nothing to estimate m or λ from, so the
+    shipped prior stays, with the registry size it was set for (it must still scale as the
+    registry grows, not count as set for any size)."""
+    other = make_record(
+        "b", nhs_number="", name=child_pb2.PersonName(given_names="Zebedee", family_name="Quist")
+    )
+    other.date_of_birth.year, other.date_of_birth.month, other.date_of_birth.day = BIRTH_YEAR - 3, 9, 2
+    other.address.CopyFrom(child_pb2.Address(lines=["77 Long Lane"], town="Carlisle", postcode="CA1 1AA"))
+    submissions = [Submission("t-a", make_record("a", nhs_number="")), Submission("t-b", other)]
+    admin.ingest(db, organisation=ORG_A, submissions=submissions, matcher=Matcher())
+    model, pairs = db.run_sync(lambda c: estimate_from_registry(c, iterations=5, sample=5_000), write=False)
+    assert pairs == 0
+    assert model.prior == default_model().prior
+    assert model.children == default_model().children > 0
+    assert model.family_frequency != default_model().family_frequency  # the registry's names
