@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from contactpoint.platform.auth import TokenVerifier, VerificationState
+from contactpoint.platform.token_verifier import TokenVerifier, VerificationState
 from services.identity.domain import TokenIssuer
 from services.identity.repository import Account
 

@@ -21,7 +21,6 @@ from grpc_status import rpc_status
 from contactpoint.platform.auth import (
     Access,
     Principal,
-    TokenVerifier,
     bearer_token,
     caller_or_none,
     on_behalf_of_token,
@@ -39,6 +38,7 @@ from contactpoint.platform.errors import (
 from contactpoint.platform.ids import RANDOM
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.metrics import Metrics
+from contactpoint.platform.token_verifier import TokenVerifier
 from contactpoint.platform.tracing import current_trace_id, mark_span_failed
 from contactpoint.platform.types import Context
 
@@ -208,8 +208,12 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     async def _admit(self, method: str, access: Access, context: Context, request: Any = None) -> None:
         """Bind the log context, check access and that the request (if one is given) could be
         decoded; a refusal goes to the service's hook first."""
-        if access.authenticated and self._verifier is not None:
-            await self._verifier.catch_up()
+        if (
+            access.authenticated
+            and self._verifier is not None
+            and bearer_token(context.invocation_metadata()) is not None
+        ):
+            await self._verifier.catch_up()  # refused UNAUTHENTICATED without a token, stale or not
         try:
             self._enter(method, access, context)
             if isinstance(request, _Undecodable):

@@ -12,9 +12,9 @@ import grpc
 
 from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
-from contactpoint.platform.auth import StateSource, TokenVerifier, VerificationState
 from contactpoint.platform.errors import Unavailable
 from contactpoint.platform.settings import VerifyingSettings
+from contactpoint.platform.token_verifier import StateSource, TokenVerifier, VerificationState
 from contactpoint.platform.tracing import Tracing
 
 CHANNEL_OPTIONS = [

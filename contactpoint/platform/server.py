@@ -15,10 +15,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from contactpoint.platform.auth import Access, TokenVerifier
+from contactpoint.platform.auth import Access
 from contactpoint.platform.interceptor import RefusalHook, ServiceInterceptor
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.metrics import Metrics
+from contactpoint.platform.token_verifier import TokenVerifier
 from contactpoint.platform.tracing import Tracing
 
 log = get_logger(__name__)

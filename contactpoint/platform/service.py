@@ -10,12 +10,12 @@ import grpc
 import uvloop
 
 from contactpoint.platform import heap, migrate
-from contactpoint.platform.auth import TokenVerifier
 from contactpoint.platform.logging import configure_logging, get_logger
 from contactpoint.platform.metrics import Metrics, serve_metrics
 from contactpoint.platform.server import RunningServer, ServiceSpec, run_until_signalled, start_server
 from contactpoint.platform.settings import DatabaseSettings, ServiceSettings
 from contactpoint.platform.tls import load_tls
+from contactpoint.platform.token_verifier import TokenVerifier
 from contactpoint.platform.tracing import Tracing
 
 log = get_logger(__name__)

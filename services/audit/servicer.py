@@ -13,17 +13,10 @@ from sqlalchemy import Connection
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.audit.v1 import audit_service_pb2_grpc as pb_grpc
-from contactpoint.platform.auth import (
-    ANY_CALLER,
-    SERVICE,
-    Access,
-    Principal,
-    TokenVerifier,
-    current_principal,
-    roles,
-)
+from contactpoint.platform.auth import ANY_CALLER, SERVICE, Access, Principal, current_principal, roles
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import ContactPointError, Unavailable
+from contactpoint.platform.token_verifier import TokenVerifier
 from contactpoint.platform.types import Context
 from services.audit import domain, events, reading, watching
 from services.audit.sequencer import Sequencer
@@ -189,6 +182,7 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
                 raise Unavailable("the audit service is stopping; reopen the watch")
             # A watch outlives the check made when it opened: it ends (UNAUTHENTICATED) as soon as
             # its token expires or is revoked, or its account is suspended, as a call would.
+            await self._verifier.catch_up()  # as the interceptor does for a new call
             self._verifier.verify(principal.token)
             batch = await self._db.read(functools.partial(watching.next_batch, watch=watch, start=start))
             for event in batch.events:

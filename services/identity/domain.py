@@ -17,10 +17,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from contactpoint.platform.auth import ALGORITHM, ISSUER, PERSON, SERVICE, VerificationState
+from contactpoint.platform.auth import ALGORITHM, ISSUER, PERSON, SERVICE
 from contactpoint.platform.errors import FailedPrecondition, FieldViolation, InvalidArgument, Unauthenticated
 from contactpoint.platform.keys import key_id, raw_public_key
 from contactpoint.platform.settings import ConfigurationError
+from contactpoint.platform.token_verifier import VerificationState
 from services.identity import credentials, repository
 from services.identity.repository import Account
 from services.identity.sealing import Sealer, SealingError, is_sealed

@@ -9,7 +9,6 @@ import grpc
 
 from contactpoint.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from contactpoint.platform.audited import AuditWriter
-from contactpoint.platform.auth import TokenVerifier, VerificationState
 from contactpoint.platform.db import Database
 from contactpoint.platform.metrics import Metrics
 from contactpoint.platform.peers import open_channel
@@ -17,6 +16,7 @@ from contactpoint.platform.server import ServiceSpec
 from contactpoint.platform.service import Built, run_service
 from contactpoint.platform.settings import load_settings
 from contactpoint.platform.tls import load_tls
+from contactpoint.platform.token_verifier import TokenVerifier, VerificationState
 from contactpoint.platform.tracing import tracing_for
 from services.identity import domain, sealing
 from services.identity.hashing import Hashing

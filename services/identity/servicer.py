@@ -16,7 +16,6 @@ from contactpoint.platform.auth import (
     SERVICE,
     Access,
     Principal,
-    TokenVerifier,
     any_of,
     current_principal,
     on_behalf_of_token,
@@ -34,6 +33,7 @@ from contactpoint.platform.errors import (
     Unavailable,
 )
 from contactpoint.platform.interceptor import request_id_of
+from contactpoint.platform.token_verifier import TokenVerifier
 from contactpoint.platform.types import Context
 from services.identity import administration, credentials, domain, login, repository
 from services.identity.hashing import Hashing

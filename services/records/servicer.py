@@ -14,7 +14,6 @@ from contactpoint.platform.auth import (
     SERVICE,
     Access,
     Principal,
-    TokenVerifier,
     acting_for,
     current_principal,
     roles,
@@ -23,6 +22,7 @@ from contactpoint.platform.db import Database
 from contactpoint.platform.errors import ContactPointError, Internal, Unavailable
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.statements import Statements
+from contactpoint.platform.token_verifier import TokenVerifier
 from contactpoint.platform.types import Context
 from contactpoint.platform.vault import Vault
 from contactpoint.platform.workers import ProcessWorkers, WorkerCrashed
@@ -136,10 +136,12 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
             prepared, [preparing.Submission(r.request_id, r.record) for r in batch]
         )
 
-    def _still_admitted(self, caller: Principal) -> None:
+    async def _still_admitted(self, caller: Principal) -> None:
         """The interceptor verified the caller's token when the call began; a stream outlives
         that. Unauthenticated once the token has been revoked or has expired or its account is
-        suspended (Unavailable while revocations cannot be known), exactly as a new call would be."""
+        suspended (Unavailable while revocations cannot be known), exactly as a new call would be:
+        a state gone stale is caught up first, as the interceptor does for a new call."""
+        await self._verifier.catch_up()
         self._verifier.verify(caller.token)
 
     def _store(self, prepared: preparing.PreparedBatch) -> list[Result]:

@@ -21,10 +21,10 @@ async def pipelined(
     batch_size: int,
     prepare: Callable[[list[Q]], Awaitable[P]],
     store: Callable[[P], Coroutine[Any, Any, list[R]]],
-    before_store: Callable[[], None],
+    before_store: Callable[[], Awaitable[None]],
 ) -> AsyncGenerator[list[R], None]:
     """The answers to `requests`, a batch at a time and in request order. `before_store` is
-    called just before each batch is stored; whatever it raises ends the pipeline, and nothing
+    awaited just before each batch is stored; whatever it raises ends the pipeline, and nothing
     more is stored (batches already answered, and the one being stored then, stay stored)."""
     queue: asyncio.Queue[object] = asyncio.Queue(maxsize=2 * batch_size)
 
@@ -64,7 +64,7 @@ async def pipelined(
             if storing is not None:
                 yield await storing
                 storing = None
-            before_store()
+            await before_store()
             storing = asyncio.create_task(store(prepared))
             arriving = asyncio.create_task(next_batch())
         if storing is not None:

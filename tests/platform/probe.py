@@ -18,9 +18,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from contactpoint.platform.auth import SERVICE, Access, Principal, TokenVerifier, VerificationState, roles
+from contactpoint.platform.auth import SERVICE, Access, Principal, roles
 from contactpoint.platform.errors import ContactPointError
 from contactpoint.platform.interceptor import ServiceInterceptor
+from contactpoint.platform.token_verifier import TokenVerifier, VerificationState
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.identity.domain import TokenIssuer
 from services.identity.repository import Account

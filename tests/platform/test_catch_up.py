@@ -11,8 +11,8 @@ import time
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from contactpoint.platform.auth import TokenVerifier, VerificationState
 from contactpoint.platform.errors import Unavailable
+from contactpoint.platform.token_verifier import TokenVerifier, VerificationState
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.identity.domain import TokenIssuer
 from tests.platform.probe import ECHO, STREAM, WATCH, running_probe, service_account
@@ -100,6 +100,95 @@ async def test_a_hanging_identity_holds_a_call_at_most_half_the_staleness(issuer
     assert time.monotonic() - started < STALENESS * 5  # bounded (STALENESS / 2), not 30 s
     with pytest.raises(Unavailable):
         verifier.verify(_token(issuer))
+
+
+async def test_a_fetch_that_hung_then_failed_is_not_asked_again_at_once(issuer: TokenIssuer) -> None:
+    """The wait before asking again counts from when the failed fetch ended: an identity that
+    hangs until its deadline is not asked again by the very next call."""
+    identity = Identity(issuer)
+    verifier = TokenVerifier(identity.source, poll_seconds=0.3, max_staleness_seconds=STALENESS)
+    await _gone_stale(verifier)
+    identity.failing, identity.delay = True, 0.4
+    await verifier.catch_up()  # gives up waiting after STALENESS / 2; the fetch hangs on
+    await asyncio.sleep(0.35)  # the fetch has now failed, 0.45 s after it began
+    await verifier.catch_up()
+    assert identity.calls == 2
+    await asyncio.sleep(0.3)  # a poll's time after the failure: asked again
+    identity.delay = 0.0
+    await verifier.catch_up()
+    assert identity.calls == 3
+    await verifier.stop()
+
+
+class Scripted:
+    """A verification state source that answers what it is told to, in order."""
+
+    def __init__(self, issuer: TokenIssuer, answers: list[int | None]) -> None:
+        self.keys = {issuer.key_id: issuer.public_key}
+        self.answers = answers
+        self.asked: list[int] = []
+
+    async def source(self, known: int) -> VerificationState | None:
+        self.asked.append(known)
+        version = self.answers.pop(0)
+        return (
+            None if version is None else VerificationState(version, dict(self.keys), frozenset(), frozenset())
+        )
+
+
+async def test_an_older_version_never_replaces_a_newer_one(issuer: TokenIssuer) -> None:
+    """An answer from behind (an identity replica that lags, a restored backup) cannot bring back
+    keys or revocations older than the ones already held."""
+    identity = Scripted(issuer, [5, 3])
+    verifier = TokenVerifier(identity.source, poll_seconds=60, max_staleness_seconds=3600)
+    await verifier.refresh()
+    identity.keys = {}
+    await verifier.refresh()
+    assert verifier.verify(_token(issuer)).name == service_account().name  # still version 5
+    assert identity.asked == [0, 5]
+
+
+async def test_unchanged_about_a_replaced_version_does_not_freshen_the_state(issuer: TokenIssuer) -> None:
+    """Two fetches overlap, both asked about version 0: the first brings version 2; the second,
+    from a replica that lags, says "unchanged", which says nothing about version 2 and must not
+    make it look fresher than it is."""
+    verifier = TokenVerifier(Scripted(issuer, []).source, poll_seconds=60, max_staleness_seconds=STALENESS)
+    gates = [asyncio.Event(), asyncio.Event()]
+    answers: list[VerificationState | None] = [
+        VerificationState(2, {issuer.key_id: issuer.public_key}, frozenset(), frozenset()),
+        None,
+    ]
+    calls = 0
+
+    async def overlapping(_known: int) -> VerificationState | None:
+        nonlocal calls
+        mine, calls = calls, calls + 1
+        await gates[mine].wait()
+        return answers[mine]
+
+    verifier._source = overlapping
+    first = asyncio.ensure_future(verifier.refresh())
+    await asyncio.sleep(0)
+    second = asyncio.ensure_future(verifier.refresh())
+    await asyncio.sleep(0)
+    gates[0].set()
+    await first  # version 2, fresh as of when the first was asked
+    time.sleep(STALENESS * 1.5)  # noqa: ASYNC251 - version 2 goes stale
+    gates[1].set()
+    await second
+    assert verifier.stale()
+
+
+async def test_stop_cancels_a_catch_up_under_way(issuer: TokenIssuer) -> None:
+    identity = Identity(issuer)
+    verifier = TokenVerifier(identity.source, poll_seconds=60, max_staleness_seconds=STALENESS)
+    await _gone_stale(verifier)
+    identity.delay = 30.0
+    await verifier.catch_up()
+    fetch = verifier._catching_up
+    assert fetch is not None and not fetch.done()
+    await verifier.stop()
+    assert fetch.cancelled()
 
 
 async def test_a_late_answer_does_not_replace_a_newer_one(issuer: TokenIssuer) -> None:

@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
-from contactpoint.platform.auth import TokenVerifier, VerificationState
 from contactpoint.platform.errors import Unauthenticated
 from contactpoint.platform.keys import load_or_create_signing_key
+from contactpoint.platform.token_verifier import TokenVerifier, VerificationState
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.identity.domain import TokenIssuer
 from tests.harness import bearer, identity_settings, running_identity

@@ -10,9 +10,9 @@ import datetime as dt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from contactpoint.platform import auth
-from contactpoint.platform.auth import TokenVerifier, VerificationState
+from contactpoint.platform import token_verifier as auth
 from contactpoint.platform.errors import Unauthenticated
+from contactpoint.platform.token_verifier import TokenVerifier, VerificationState
 from contactpoint.platform.verified_tokens import VerifiedTokens
 from services.identity.domain import TokenIssuer
 from tests.platform.probe import service_account

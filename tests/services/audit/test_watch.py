@@ -176,3 +176,23 @@ async def test_a_watch_is_cut_when_the_server_stops(log: Log) -> None:
         await asyncio.wait_for(running.stop(0.2), timeout=DEADLINE)
         # UNAVAILABLE: the client reconnects (to another replica) and resumes after its last event.
         assert await ending(stream) == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_a_watch_outlives_a_poll_that_fell_behind(log: Log) -> None:
+    """The service's poll of identity falls behind (here it never runs again: a minute apart,
+    while the state counts as stale after 0.3 s): the watch's check between looks asks identity
+    itself, as a new call would, and goes on, rather than end UNAVAILABLE at its next look."""
+    settings = log.settings.model_copy(
+        update={"revocation_poll_seconds": 60.0, "revocation_max_staleness_seconds": 0.3}
+    )
+    running = await start_built(await build(settings), "127.0.0.1:0")
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as ch:
+            stream = pb_grpc.AuditServiceStub(ch).WatchEvents(pb.WatchEventsRequest(), metadata=log.auditor)
+            for actor in ("first", "second"):
+                await asyncio.sleep(1.0)  # two looks or more, each after the state went stale
+                await log.append(severity="HIGH", actor=actor)
+                assert (await next_event(stream)).actor == actor
+            stream.cancel()
+    finally:
+        await running.stop(0)

@@ -21,11 +21,11 @@ from contactpoint.audit.v1 import audit_service_pb2_grpc as audit_grpc
 from contactpoint.identity.v1 import identity_service_pb2 as pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from contactpoint.platform import migrate
-from contactpoint.platform.auth import TokenVerifier
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import Unauthenticated
 from contactpoint.platform.peers import ServiceToken, remote_state_source
 from contactpoint.platform.settings import ConfigurationError
+from contactpoint.platform.token_verifier import TokenVerifier
 from services.audit.main import MIGRATIONS as AUDIT_MIGRATIONS
 from services.audit.main import build as build_audit
 from services.audit.settings import AuditSettings

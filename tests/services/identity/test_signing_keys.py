@@ -13,9 +13,9 @@ import jwt
 
 from contactpoint.identity.v1 import identity_service_pb2 as pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as pb_grpc
-from contactpoint.platform.auth import TokenVerifier
 from contactpoint.platform.db import Database
 from contactpoint.platform.peers import ServiceToken, remote_state_source
+from contactpoint.platform.token_verifier import TokenVerifier
 from services.identity import repository, signing_keys
 from services.identity.signing_keys import GRACE_SECONDS, KeyRing
 from tests.harness import (

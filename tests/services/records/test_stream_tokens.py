@@ -16,17 +16,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import func, select
 
-from contactpoint.platform.auth import (
-    ALGORITHM,
-    ISSUER,
-    SERVICE,
-    Principal,
-    TokenVerifier,
-    VerificationState,
-    set_principal,
-)
+from contactpoint.platform.auth import ALGORITHM, ISSUER, SERVICE, Principal, set_principal
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import Unauthenticated
+from contactpoint.platform.token_verifier import TokenVerifier, VerificationState
 from contactpoint.platform.types import Context
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import key_scheme
@@ -138,3 +131,16 @@ async def test_a_stream_whose_token_has_expired_stores_nothing(
     with pytest.raises(Unauthenticated):
         await _stream(records, issuer.principal(now - dt.timedelta(minutes=1)), 3)
     assert _stored(db) == 1
+
+
+async def test_a_stream_whose_verifier_fell_behind_catches_up_and_stores(
+    servicer: tuple[RecordsServicer, Issuer], db: Database
+) -> None:
+    """The verifier has no fresh state (its poll has not run: a held-up event loop, one slow
+    answer from identity): the check before storing asks identity itself, as a new call would,
+    rather than end the stream UNAVAILABLE."""
+    records, issuer = servicer
+    assert issuer.verifier.stale()
+    answers = await _stream(records, issuer.principal(dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)), 2)
+    assert [a.HasField("error") for a in answers] == [False, False]
+    assert _stored(db) == 2

@@ -30,7 +30,7 @@ class Feed:
         self.stored.extend(batch)
         return [f"stored {n}" for n in batch]
 
-    def before_store(self) -> None:
+    async def before_store(self) -> None:
         if not self.admitted:
             raise PermissionError("no longer admitted")
 

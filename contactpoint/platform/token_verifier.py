@@ -1,0 +1,210 @@
+"""Token verification, done locally by every service.
+
+Identity signs short-lived Ed25519 JWTs. Every other service fetches identity's public keys and
+its current revocations (`GetVerificationState`) every `revocation_poll_seconds`, so a revoked
+token or a suspended account stops working everywhere within about a second. If that state grows
+older than `revocation_max_staleness_seconds` (identity unreachable) tokens are refused with
+UNAVAILABLE: a registry of children fails closed. A call that finds the state stale first asks
+identity once more itself (`catch_up`: one fetch for all such calls, bounded), so that a poll
+that merely fell behind refuses nobody.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from contactpoint.platform.auth import ALGORITHM, ISSUER, Principal
+from contactpoint.platform.errors import Unauthenticated, Unavailable
+from contactpoint.platform.logging import get_logger
+from contactpoint.platform.verified_tokens import VerifiedTokens
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class VerificationState:
+    """Identity's keys and revocations at one version."""
+
+    version: int
+    keys: Mapping[str, bytes]
+    revoked_token_ids: frozenset[str]
+    suspended_subjects: frozenset[str]
+    # Per subject: tokens issued before these Unix milliseconds are refused (ended by a suspension).
+    tokens_not_before: Mapping[str, int] = field(default_factory=dict)
+
+
+# Returns the current state, or None when `known_version` is still current.
+StateSource = Callable[[int], Awaitable[VerificationState | None]]
+
+
+class TokenVerifier:
+    """Verifies bearer tokens against identity's keys and revocations, refreshed in the background."""
+
+    def __init__(self, source: StateSource, *, poll_seconds: float = 0.5, max_staleness_seconds: float = 2.0):
+        self._source = source
+        self._poll = poll_seconds
+        self._max_staleness = max_staleness_seconds
+        self._state: VerificationState | None = None
+        self._keys: dict[str, Ed25519PublicKey] = {}
+        self._fresh_at = float("-inf")
+        self._task: asyncio.Task[None] | None = None
+        self._verified = VerifiedTokens()
+        # The one fetch made for calls that found the state stale, and when it last failed.
+        self._catching_up: asyncio.Future[None] | None = None
+        self._catch_up_failed_at = float("-inf")
+
+    def stale(self) -> bool:
+        """Whether the state is missing or older than tokens may be verified against."""
+        return self._state is None or time.monotonic() - self._fresh_at > self._max_staleness
+
+    async def refresh(self) -> None:
+        """Fetch the state once (raises if identity cannot be reached)."""
+        known = self._state.version if self._state else 0
+        # Fresh as of the request, not the answer: a slow reply must not pass for a new one.
+        asked_at = time.monotonic()
+        state = await self._source(known)
+        if asked_at < self._fresh_at:
+            return  # a fetch asked later has answered already: keep its state
+        current = self._state.version if self._state else 0
+        if state is None and known != current:
+            return  # "unchanged" about a version already replaced: says nothing about the new one
+        if state is not None and state.version < current:
+            log.warning("auth.state_older_than_known", version=state.version, known=current)
+            return  # never go back to keys and revocations older than those already held
+        if state is not None:
+            self._keys = {kid: Ed25519PublicKey.from_public_bytes(raw) for kid, raw in state.keys.items()}
+            self._state = state
+        self._fresh_at = asked_at
+
+    def _fetch_again(self, now: float) -> bool:
+        """Whether a catch-up starts a fetch: none is under way, and the last one succeeded or
+        ended in failure at least a poll ago (counted from when it failed, not when it began, so
+        that an identity that hangs until the deadline is not asked again at once)."""
+        fetch = self._catching_up
+        if fetch is None:
+            return True
+        if not fetch.done():
+            return False
+        return now - self._catch_up_failed_at >= self._poll
+
+    def _fetched(self, fetch: asyncio.Future[None]) -> None:
+        if fetch.cancelled() or fetch.exception() is not None:
+            self._catch_up_failed_at = time.monotonic()
+
+    async def catch_up(self) -> None:
+        """When the state has gone stale because the poll fell behind (its event loop held up for
+        a moment, identity slow to answer one poll), fetch it now rather than refuse a call that
+        the next poll would admit. One fetch serves every call waiting meanwhile, a failed one is
+        not tried again sooner than the poll would, and none waits longer than half the
+        staleness allowed. Never raises: `verify` still refuses while the state is stale."""
+        if not self.stale():
+            return
+        now = time.monotonic()
+        if self._fetch_again(now):
+            self._catching_up = asyncio.ensure_future(self.refresh())
+            self._catching_up.add_done_callback(self._fetched)
+        assert self._catching_up is not None
+        if self._catching_up.done():
+            return  # failed a moment ago: fail closed now, as the poll keeps trying
+        try:
+            await asyncio.wait_for(asyncio.shield(self._catching_up), self._max_staleness / 2)
+        except Exception as exc:  # identity unreachable, or slow: verify refuses
+            log.debug("auth.catch_up_failed", error=type(exc).__name__)
+
+    async def _loop(self) -> None:
+        failures = 0
+        while True:
+            try:
+                await self.refresh()
+                if failures:
+                    log.info("auth.state_refreshed_again", after_failures=failures)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep polling whatever went wrong; tokens fail closed meanwhile
+                failures += 1
+                if failures in (1, 10) or failures % 100 == 0:
+                    log.warning("auth.state_refresh_failed", failures=failures, error=type(exc).__name__)
+            # After a failure try again sooner (0.1 s, doubling up to the poll): tokens fail closed
+            # until a refresh succeeds, so a service that started before identity must not wait long.
+            await asyncio.sleep(min(self._poll, 0.1 * 2 ** (failures - 1)) if failures else self._poll)
+
+    def start(self) -> None:
+        """Start polling in the background (on the running event loop)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name="token-verifier")
+
+    async def stop(self) -> None:
+        """Stop polling, and any catch-up fetch under way."""
+        pending = [t for t in (self._task, self._catching_up) if t is not None and not t.done()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        self._task = None
+
+    def cut_off(self, subject: str) -> float | None:
+        """When identity last cut `subject`'s tokens off (a suspension), Unix seconds, if it did."""
+        if self._state is None:
+            return None
+        ms = self._state.tokens_not_before.get(subject)
+        return ms / 1000 if ms is not None else None
+
+    def _decode(self, token: str, state: VerificationState) -> dict[str, Any]:
+        """The claims of a token seen for the first time: its signature checked in full."""
+        try:
+            kid = str(jwt.get_unverified_header(token).get("kid", ""))
+            key = self._keys.get(kid)
+            if key is None:
+                raise Unauthenticated("invalid token")
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key=key,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "jti", "iss"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            # Only a correctly signed token gets this far: saying it expired tells nothing away.
+            raise Unauthenticated("token expired; log in again") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated("invalid token") from exc
+        self._verified.put(token, kid, state.keys[kid], claims)
+        return claims
+
+    def verify(self, token: str) -> Principal:
+        """The principal a token names; Unauthenticated when it is bad, expired or revoked."""
+        state = self._state
+        if state is None or self.stale():
+            raise Unavailable("token verification is unavailable")
+        claims = self._verified.get(token, state.keys)
+        if claims is None:
+            claims = self._decode(token, state)
+        elif int(claims["exp"]) <= time.time():
+            raise Unauthenticated("token expired; log in again")
+        subject = str(claims["sub"])
+        issued_ms = int(claims.get("iat_ms", int(claims["iat"]) * 1000))
+        if (
+            claims["jti"] in state.revoked_token_ids
+            or subject in state.suspended_subjects
+            or issued_ms <= state.tokens_not_before.get(subject, -1)
+        ):
+            raise Unauthenticated("invalid token")
+        return Principal(
+            subject=str(claims["sub"]),
+            name=str(claims.get("name", "")),
+            organisation=str(claims.get("org", "")),
+            roles=frozenset(str(r) for r in claims.get("roles", [])),
+            kind=str(claims.get("kind", "")),
+            token_id=str(claims["jti"]),
+            expire_time=datetime.fromtimestamp(int(claims["exp"]), UTC),
+            token=token,
+            issued_at=issued_ms / 1000,
+        )
