@@ -15,7 +15,7 @@ from pathlib import Path
 import grpc
 import pyotp
 
-from contactpoint.cli.launch import serving_at
+from contactpoint.cli.health import serving_at
 from contactpoint.gateway.v1 import gateway_service_pb2 as gateway_pb
 from contactpoint.gateway.v1 import gateway_service_pb2_grpc as gateway_grpc
 from tests.conftest import DatabaseFactory

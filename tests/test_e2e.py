@@ -273,7 +273,7 @@ def test_ctrl_c_stops_all_four_cleanly(tmp_path: Path) -> None:
     import os
     import signal
 
-    from contactpoint.cli.launch import serving
+    from contactpoint.cli.health import serving
 
     suite = Suite(tmp_path / "data").start()
     assert suite.proc is not None

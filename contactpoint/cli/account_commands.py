@@ -6,19 +6,12 @@ ReinstateAccount and ResetTotp instead, which are scoped and audited)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from contactpoint.cli.options import DataDir, EnvOf
 from services.identity import administration
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Embedded default: SQLite files and keys here (default ./var)."),
-]
-EnvOf = Callable[[Path | None, str], dict[str, str]]
 
 
 def register(admin: typer.Typer, command_env: EnvOf) -> None:

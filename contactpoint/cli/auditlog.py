@@ -155,7 +155,7 @@ def _table(rows: Sequence[Sequence[str]]) -> str:
 def rotate_key(env: Mapping[str, str], lock_dir: Path | None, *, as_json: bool) -> None:
     """`audit rotate-key`: a new signing key for the log, the rotation logged under the old one.
     Refused while `contactpoint up` runs on `lock_dir` (its audit service signs with the old key)."""
-    from contactpoint.cli.launch import lock_data_dir
+    from contactpoint.cli.data_dir import lock_data_dir
     from services.audit.rotation import rotate_signing_key
 
     lock = lock_data_dir(lock_dir) if lock_dir is not None and lock_dir.is_dir() else None

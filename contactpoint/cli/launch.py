@@ -10,13 +10,9 @@ Linux the kernel sends each a SIGTERM when `up` dies, even by SIGKILL: see `die_
 from __future__ import annotations
 
 import base64
-import contextlib
-import fcntl
 import importlib
 import os
 import signal
-import socket
-import stat
 import subprocess
 import sys
 import time
@@ -24,19 +20,17 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 
-import grpc
 import typer
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from contactpoint.cli import accounts
+from contactpoint.cli.data_dir import lock_data_dir, lock_holder, private_databases, private_dir
 from contactpoint.cli.embedded import SERVICES, layered_env, service_env
+from contactpoint.cli.health import check_credentials, port_in_use, serving_at
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
 from contactpoint.platform.lifetime import stop_with_parent
-from contactpoint.platform.peers import tls_name_options
 from contactpoint.platform.settings import ConfigurationError
-from contactpoint.platform.tls import TlsMaterial
 
 # Identity and the audit log's witness first (they depend on no other service), then the rest.
 FIRST = ("identity", "witness")
@@ -46,8 +40,6 @@ STOPPED_LAST = ("witness",)
 STARTUP_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 20.0
 # Held (flock) by the one `contactpoint up` running on a data dir.
-LOCK_FILE = "up.lock"
-PRIVATE_DIR_MODE = 0o700
 # CONTACTPOINT_<SERVICE>_SUPERVISOR_PID: `up`'s pid, given to each service it starts.
 SUPERVISOR_PID = "SUPERVISOR_PID"
 
@@ -126,57 +118,6 @@ def _address(env: Mapping[str, str], service: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
-def port_in_use(host: str, port: int) -> bool:
-    """Whether a server could not bind host:port, probed the way gRPC binds (SO_REUSEADDR): a
-    port whose last connections linger in TIME_WAIT (as after a Ctrl-C) is free, one that
-    something listens on is not."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
-def serving(host: str, port: int) -> bool:
-    """Whether the server at host:port answers its health check with SERVING."""
-    return serving_at(f"{host}:{port}")
-
-
-def check_credentials(env: Mapping[str, str], service: str) -> grpc.ChannelCredentials | None:
-    """How `up` reaches `service` to check it is SERVING: plaintext, or, when the service serves
-    TLS (its TLS_CERT_FILE is set), TLS trusting its TLS_CA_FILE (else its TLS_CLIENT_CA_FILE)
-    and presenting the service's own certificate (what mutual TLS asks). None also when a file
-    cannot be read: the service itself then refuses to start and says why."""
-    prefix = f"CONTACTPOINT_{service.upper()}_TLS_"
-    cert, key = env.get(prefix + "CERT_FILE"), env.get(prefix + "KEY_FILE")
-    ca = env.get(prefix + "CA_FILE") or env.get(prefix + "CLIENT_CA_FILE") or cert
-    if not cert or not key or not ca:
-        return None
-    try:
-        root, chain, private = (Path(p).read_bytes() for p in (ca, cert, key))
-    except OSError:
-        return None
-    return TlsMaterial(cert=chain, key=private, ca=root).channel_credentials()
-
-
-def serving_at(target: str, credentials: grpc.ChannelCredentials | None = None) -> bool:
-    """Whether the server at `target` (host:port, or a unix socket) answers its health check
-    with SERVING (over TLS with `credentials`)."""
-    try:
-        channel = (
-            grpc.secure_channel(target, credentials, options=tls_name_options(target))
-            if credentials
-            else grpc.insecure_channel(target)
-        )
-        with channel:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
-            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-    except grpc.RpcError:
-        return False
-
-
 class Suite:
     """The child processes of `contactpoint up`: the four services and the witness."""
 
@@ -239,75 +180,6 @@ class Suite:
                 proc.wait()
 
 
-def _is_suite_dir(path: Path) -> bool:
-    """Whether `path` holds nothing but a suite's data (its databases, keys, lock and logs), so
-    that `up` may treat it as its own."""
-    ours = tuple(f"{svc}.db" for svc in SERVICES)
-    return all(
-        entry.name.startswith(ours) or entry.name in ("keys", "up.lock") or entry.name.endswith(".log")
-        for entry in path.iterdir()
-    )
-
-
-def private_dir(path: Path) -> str | None:
-    """Create `path` readable by its owner only (0700), or make an existing data dir so; a warning
-    (one line) when it had been open to others. A folder that holds other things and no suite's data
-    (say `--data-dir .`) keeps its mode: the files made in it are private anyway, and the warning
-    says so."""
-    try:
-        path.mkdir(mode=PRIVATE_DIR_MODE, parents=True)
-    except FileExistsError:
-        pass
-    else:
-        path.chmod(PRIVATE_DIR_MODE)  # whatever the umask
-        return None
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077 == 0:
-        return None
-    if not _is_suite_dir(path):
-        return (
-            f"{path} is open to other users (mode {mode:04o}) and left so, as it is not only the "
-            "suite's; its databases and keys are private (0600/0700), but a folder of its own is better"
-        )
-    path.chmod(PRIVATE_DIR_MODE)
-    return f"{path} was open to other users (mode {mode:04o}); it is now {PRIVATE_DIR_MODE:04o}"
-
-
-def private_databases(data_dir: Path) -> list[str]:
-    """Make the SQLite files in `data_dir` (databases, -wal, -shm) readable by their owner only;
-    a warning for each that was not."""
-    warnings = []
-    ours = tuple(f"{svc}.db" for svc in SERVICES)
-    for path in sorted(p for p in data_dir.glob("*.db*") if p.name.startswith(ours)):
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if path.is_file() and mode & 0o077:
-            path.chmod(0o600)
-            warnings.append(f"{path} was open to other users (mode {mode:04o}); it is now 0600")
-    return warnings
-
-
-def lock_data_dir(data_dir: Path) -> int | None:
-    """Take the data dir's lock (an exclusive flock on `LOCK_FILE`, released when this process
-    ends however it ends): its file descriptor, or None when another `up` holds it."""
-    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())  # for the operator: who holds it
-    return fd
-
-
-def _lock_holder(data_dir: Path) -> str:
-    with contextlib.suppress(OSError):
-        pid = (data_dir / LOCK_FILE).read_text().strip()
-        if pid.isdigit():
-            return f" (pid {pid})"
-    return ""
-
-
 def run_suite(data_dir: Path, base_port: int, environ: Mapping[str, str]) -> int:
     """`contactpoint up`: returns the exit code."""
     warning = private_dir(data_dir)
@@ -316,7 +188,7 @@ def run_suite(data_dir: Path, base_port: int, environ: Mapping[str, str]) -> int
     lock = lock_data_dir(data_dir)
     if lock is None:
         typer.echo(
-            f"contactpoint up: another `contactpoint up`{_lock_holder(data_dir)} is already running on "
+            f"contactpoint up: another `contactpoint up`{lock_holder(data_dir)} is already running on "
             f"{data_dir.resolve()}; stop it first, or choose another --data-dir",
             err=True,
         )

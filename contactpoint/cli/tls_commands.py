@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Exit 0 when the service configured in this environment (its LISTEN address, on this host)
         answers its health check SERVING, over TLS with its own certificate when it serves TLS."""
-        from contactpoint.cli.launch import check_credentials, serving_at
+        from contactpoint.cli.health import check_credentials, serving_at
 
         env = dict(os.environ)
         if service is None:

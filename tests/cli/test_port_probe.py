@@ -11,7 +11,7 @@ from concurrent import futures
 import grpc
 import pytest
 
-from contactpoint.cli.launch import port_in_use
+from contactpoint.cli.health import port_in_use
 from contactpoint.platform.server import SERVER_OPTIONS
 
 TIME_WAIT = "06"  # the state's code in /proc/net/tcp

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from contactpoint.cli.launch import private_databases, private_dir
+from contactpoint.cli.data_dir import private_databases, private_dir
 from contactpoint.platform.db import Database
 
 

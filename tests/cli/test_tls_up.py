@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from contactpoint.cli.embedded import SERVICES
-from contactpoint.cli.launch import serving_at
+from contactpoint.cli.health import serving_at
 from contactpoint.cli.main import app
 from tests.suite import Suite
 from tests.tls_pki import make_pki

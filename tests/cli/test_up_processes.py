@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from contactpoint.cli.data_dir import LOCK_FILE, lock_data_dir
 from contactpoint.cli.embedded import SERVICES
-from contactpoint.cli.launch import LOCK_FILE, lock_data_dir, serving, supervisor_variable
+from contactpoint.cli.health import serving
+from contactpoint.cli.launch import supervisor_variable
 from tests.suite import CONTACTPOINT, Suite, free_base_port
 
 pytestmark = [

@@ -1,0 +1,65 @@
+"""Whether a service of the suite is up: its port taken, its health check SERVING (over TLS when
+it serves TLS), as `contactpoint up` and `contactpoint tls check` ask."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from contactpoint.platform.peers import tls_name_options
+from contactpoint.platform.tls import TlsMaterial
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether a server could not bind host:port, probed the way gRPC binds (SO_REUSEADDR): a
+    port whose last connections linger in TIME_WAIT (as after a Ctrl-C) is free, one that
+    something listens on is not."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def serving(host: str, port: int) -> bool:
+    """Whether the server at host:port answers its health check with SERVING."""
+    return serving_at(f"{host}:{port}")
+
+
+def check_credentials(env: Mapping[str, str], service: str) -> grpc.ChannelCredentials | None:
+    """How `up` reaches `service` to check it is SERVING: plaintext, or, when the service serves
+    TLS (its TLS_CERT_FILE is set), TLS trusting its TLS_CA_FILE (else its TLS_CLIENT_CA_FILE)
+    and presenting the service's own certificate (what mutual TLS asks). None also when a file
+    cannot be read: the service itself then refuses to start and says why."""
+    prefix = f"CONTACTPOINT_{service.upper()}_TLS_"
+    cert, key = env.get(prefix + "CERT_FILE"), env.get(prefix + "KEY_FILE")
+    ca = env.get(prefix + "CA_FILE") or env.get(prefix + "CLIENT_CA_FILE") or cert
+    if not cert or not key or not ca:
+        return None
+    try:
+        root, chain, private = (Path(p).read_bytes() for p in (ca, cert, key))
+    except OSError:
+        return None
+    return TlsMaterial(cert=chain, key=private, ca=root).channel_credentials()
+
+
+def serving_at(target: str, credentials: grpc.ChannelCredentials | None = None) -> bool:
+    """Whether the server at `target` (host:port, or a unix socket) answers its health check
+    with SERVING (over TLS with `credentials`)."""
+    try:
+        channel = (
+            grpc.secure_channel(target, credentials, options=tls_name_options(target))
+            if credentials
+            else grpc.insecure_channel(target)
+        )
+        with channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+    except grpc.RpcError:
+        return False
