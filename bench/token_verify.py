@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from contactpoint.platform.token_verifier import TokenVerifier, VerificationState
-from services.identity.domain import TokenIssuer
 from services.identity.repository import Account
+from services.identity.token_issuer import TokenIssuer
 
 
 def practitioner(n: int) -> Account:

@@ -27,10 +27,14 @@ from contactpoint.platform.auth import (
     set_person,
     set_principal,
 )
+from contactpoint.platform.decoding import (
+    CheckedRequests,
+    Undecodable,
+    tolerant_deserializer,
+    undecodable_request,
+)
 from contactpoint.platform.errors import (
     ContactPointError,
-    FieldViolation,
-    InvalidArgument,
     PermissionDenied,
     Unauthenticated,
     internal_status,
@@ -53,72 +57,6 @@ RefusalHook = Callable[[str, Principal | None, ContactPointError], Awaitable[Non
 ROUTINE_RPCS: frozenset[str] = frozenset({"/contactpoint.identity.v1.IdentityService/GetVerificationState"})
 
 Serializer = Callable[[Any], bytes]
-Deserializer = Callable[[bytes], Any]
-
-
-class _Undecodable:
-    """What a request deserialises to when its bytes are not a valid message of the RPC's
-    request type (the handler never sees it: the interceptor answers INVALID_ARGUMENT)."""
-
-    __slots__ = ("type_name",)
-
-    def __init__(self, type_name: str) -> None:
-        self.type_name = type_name
-
-
-def _type_name(deserializer: Deserializer) -> str:
-    """The request type a generated `Message.FromString` deserialiser reads ("" if unknown)."""
-    descriptor = getattr(getattr(deserializer, "__self__", None), "DESCRIPTOR", None)
-    return str(getattr(descriptor, "full_name", ""))
-
-
-def tolerant_deserializer(deserializer: Deserializer | None) -> Deserializer | None:
-    """`deserializer`, returning an `_Undecodable` marker instead of raising on bad bytes.
-
-    Left to grpc, a DecodeError ends the call UNKNOWN with the parser's message (and, on a stream,
-    in whatever state the handler was in); the marker lets the interceptor answer it properly.
-    """
-    if deserializer is None:
-        return None
-    marker = _Undecodable(_type_name(deserializer))
-
-    def deserialize(raw: bytes) -> Any:
-        try:
-            return deserializer(raw)
-        except Exception:  # DecodeError, or anything else the parser makes of hostile bytes
-            return marker
-
-    return deserialize
-
-
-def undecodable_request(request: _Undecodable, field: str) -> InvalidArgument:
-    """The error for a request that could not be decoded (the bytes are never echoed)."""
-    what = f"a valid {request.type_name} message" if request.type_name else "a valid message"
-    return InvalidArgument([FieldViolation(field, f"is not {what}")])
-
-
-class CheckedRequests:
-    """A request stream as its handler reads it. An undecodable message ends it: InvalidArgument
-    (naming the message's position, `requests[i]`, from 0) is raised into the handler, and kept
-    in `error`, so that the call ends with it whatever the handler made of it."""
-
-    def __init__(self, requests: AsyncIterator[Any]) -> None:
-        self._requests = requests
-        self._read = 0
-        self.error: InvalidArgument | None = None
-
-    def __aiter__(self) -> CheckedRequests:
-        return self
-
-    async def __anext__(self) -> Any:
-        if self.error is not None:
-            raise self.error
-        request = await self._requests.__anext__()
-        if isinstance(request, _Undecodable):
-            self.error = undecodable_request(request, f"requests[{self._read}]")
-            raise self.error
-        self._read += 1
-        return request
 
 
 def request_id_of(metadata: Any) -> str:
@@ -216,7 +154,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             await self._verifier.catch_up()  # refused UNAUTHENTICATED without a token, stale or not
         try:
             self._enter(method, access, context)
-            if isinstance(request, _Undecodable):
+            if isinstance(request, Undecodable):
                 raise undecodable_request(request, "request")
         except ContactPointError as exc:
             await self._refused(method, exc)

@@ -8,24 +8,20 @@ from __future__ import annotations
 
 import re
 import secrets
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-import jwt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from contactpoint.platform.auth import ALGORITHM, ISSUER, PERSON, SERVICE
+from contactpoint.platform.auth import PERSON, SERVICE
 from contactpoint.platform.errors import FailedPrecondition, FieldViolation, InvalidArgument, Unauthenticated
-from contactpoint.platform.keys import key_id, raw_public_key
 from contactpoint.platform.settings import ConfigurationError
 from contactpoint.platform.token_verifier import VerificationState
 from services.identity import credentials, repository
 from services.identity.repository import Account
 from services.identity.sealing import Sealer, SealingError, is_sealed
-from services.identity.signing_keys import KeyRing
+from services.identity.token_issuer import IssuedToken, TokenIssuer
 
 # The platform's own machine accounts, one each, named for their service in the platform's
 # organisation: the gateway (reads for people), records (audits data managers' calls), identity
@@ -49,16 +45,6 @@ _ORG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 @dataclass(frozen=True)
-class IssuedToken:
-    """A signed access token and when it expires."""
-
-    token: str
-    expire_time: datetime
-    organisation: str
-    roles: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class NewUser:
     """A created person: the TOTP secret is shown once to enrol an authenticator."""
 
@@ -73,60 +59,6 @@ class NewServiceAccount:
 
     client_id: str
     client_secret: str
-
-
-class TokenIssuer:
-    """Signs access tokens with identity's current Ed25519 key (a fixed key, or a `KeyRing` that
-    rotates)."""
-
-    def __init__(self, key: Ed25519PrivateKey | KeyRing, ttl_seconds: int) -> None:
-        self._ring = key if isinstance(key, KeyRing) else None
-        self._fixed = key if isinstance(key, Ed25519PrivateKey) else None
-        self._ttl = timedelta(seconds=ttl_seconds)
-
-    @property
-    def _key(self) -> Ed25519PrivateKey:
-        if self._ring is not None:
-            return self._ring.current
-        assert self._fixed is not None
-        return self._fixed
-
-    @property
-    def key_id(self) -> str:
-        """The `kid` of the key that signs now."""
-        return key_id(self._key)
-
-    @property
-    def public_key(self) -> bytes:
-        """The raw public key of the key that signs now."""
-        return raw_public_key(self._key)
-
-    def public_keys(self) -> dict[str, bytes]:
-        """Every key verifiers should accept: the current one and retired ones still in use."""
-        if self._ring is not None:
-            self._ring.refresh()
-            return self._ring.public_keys()
-        return {self.key_id: self.public_key}
-
-    def issue(self, account: Account, *, now: datetime) -> IssuedToken:
-        """A token for `account`."""
-        expire = now + self._ttl
-        roles = account.roles
-        claims = {
-            "iss": ISSUER,
-            "sub": account.id,
-            "name": account.name,
-            "org": account.organisation,
-            "roles": list(roles),
-            "kind": account.kind,
-            "jti": uuid.uuid4().hex,
-            "iat": int(now.timestamp()),
-            # To the millisecond: a suspension ends exactly the tokens issued before it.
-            "iat_ms": int(now.timestamp() * 1000),
-            "exp": int(expire.timestamp()),
-        }
-        token = jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"kid": self.key_id})
-        return IssuedToken(token, expire.replace(microsecond=0), account.organisation, roles)
 
 
 def _now() -> datetime:

@@ -14,10 +14,10 @@ from sqlalchemy import Connection
 
 from contactpoint.platform.auth import PERSON
 from services.identity import credentials, repository
-from services.identity.domain import IssuedToken, TokenIssuer
 from services.identity.repository import Account
 from services.identity.sealing import Sealer
 from services.identity.settings import IdentitySettings
+from services.identity.token_issuer import IssuedToken, TokenIssuer
 
 # Any login failure says only this: never which factor was wrong or whether the user exists.
 LOGIN_FAILED = "login failed"

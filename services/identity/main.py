@@ -24,6 +24,7 @@ from services.identity.own_token import OwnServiceToken
 from services.identity.servicer import ACCESS, DESCRIPTOR, IdentityServicer
 from services.identity.settings import IdentitySettings
 from services.identity.signing_keys import KeyRing
+from services.identity.token_issuer import TokenIssuer
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Identity reads its own revocations straight from its database: polled often, it costs little.
@@ -34,7 +35,7 @@ async def build(settings: IdentitySettings) -> Built:
     """The identity service, assembled from its settings."""
     db = Database(settings.database_url)
     tracing = tracing_for(settings, "identity")
-    issuer = domain.TokenIssuer(
+    issuer = TokenIssuer(
         KeyRing(settings.signing_key_file, ttl_seconds=settings.token_ttl_seconds), settings.token_ttl_seconds
     )
 

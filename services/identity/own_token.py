@@ -6,13 +6,14 @@ from __future__ import annotations
 from contactpoint.platform.db import Database
 from contactpoint.platform.peers import RenewedToken
 from services.identity import domain
+from services.identity.token_issuer import TokenIssuer
 
 
 class OwnServiceToken(RenewedToken):
     """A `TokenSource` for identity's machine account, renewed well before it expires; an
     account whose credentials are wrong is Unauthenticated."""
 
-    def __init__(self, db: Database, issuer: domain.TokenIssuer, client_id: str, client_secret: str) -> None:
+    def __init__(self, db: Database, issuer: TokenIssuer, client_id: str, client_secret: str) -> None:
         super().__init__()
         self._db = db
         self._issuer = issuer

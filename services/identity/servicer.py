@@ -39,6 +39,7 @@ from services.identity import administration, credentials, domain, login, reposi
 from services.identity.hashing import Hashing
 from services.identity.sealing import Sealer
 from services.identity.settings import IdentitySettings
+from services.identity.token_issuer import IssuedToken, TokenIssuer
 
 ADMIN = roles("admin", kind=PERSON)
 ACCESS: dict[str, Access] = {
@@ -63,7 +64,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self,
         *,
         db: Database,
-        issuer: domain.TokenIssuer,
+        issuer: TokenIssuer,
         settings: IdentitySettings,
         sealer: Sealer,
         audit: AuditWriter | None,
@@ -133,7 +134,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         issuance = self._issuance(request.username, context)
         loop = asyncio.get_running_loop()
 
-        def complete(conn: Connection) -> domain.IssuedToken | None:
+        def complete(conn: Connection) -> IssuedToken | None:
             issued = login.complete_login(
                 conn,
                 username=request.username,

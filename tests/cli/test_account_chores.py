@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import Unauthenticated
 from services.identity import domain
-from services.identity.domain import TokenIssuer
+from services.identity.token_issuer import TokenIssuer
 from tests.cli.test_commands import create_service_account, create_user, run, scalar
 
 PASSWORD = "a long enough password"

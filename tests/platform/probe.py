@@ -23,8 +23,8 @@ from contactpoint.platform.errors import ContactPointError
 from contactpoint.platform.interceptor import ServiceInterceptor
 from contactpoint.platform.token_verifier import TokenVerifier, VerificationState
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.identity.domain import TokenIssuer
 from services.identity.repository import Account
+from services.identity.token_issuer import TokenIssuer
 
 SERVICE_NAME = "contactpoint.test.v1.Probe"
 ECHO = f"/{SERVICE_NAME}/Echo"  # unary

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from contactpoint.platform.errors import Unavailable
 from contactpoint.platform.token_verifier import TokenVerifier, VerificationState
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.identity.domain import TokenIssuer
+from services.identity.token_issuer import TokenIssuer
 from tests.platform.probe import ECHO, STREAM, WATCH, running_probe, service_account
 
 STALENESS = 0.2

@@ -17,7 +17,7 @@ from contactpoint.platform.errors import Unauthenticated
 from contactpoint.platform.keys import load_or_create_signing_key
 from contactpoint.platform.token_verifier import TokenVerifier, VerificationState
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.identity.domain import TokenIssuer
+from services.identity.token_issuer import TokenIssuer
 from tests.harness import bearer, identity_settings, running_identity
 from tests.platform.probe import ECHO, STREAM, WATCH, running_probe, service_account
 

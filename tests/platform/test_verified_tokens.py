@@ -14,7 +14,7 @@ from contactpoint.platform import token_verifier as auth
 from contactpoint.platform.errors import Unauthenticated
 from contactpoint.platform.token_verifier import TokenVerifier, VerificationState
 from contactpoint.platform.verified_tokens import VerifiedTokens
-from services.identity.domain import TokenIssuer
+from services.identity.token_issuer import TokenIssuer
 from tests.platform.probe import service_account
 
 
