@@ -72,7 +72,7 @@ def make_pki(folder: Path) -> Pki:
 
 async def answers(target: str, credentials: grpc.ChannelCredentials | None) -> bool:
     """Whether the server at `target` answers its health check SERVING, over TLS with
-    `credentials`, else plaintext (the async twin of `contactpoint.cli.launch.serving_at`, for
+    `credentials`, else plaintext (the async twin of `contactpoint.cli.health.serving_at`, for
     servers on the test's own event loop)."""
     channel = (
         grpc.aio.secure_channel(target, credentials) if credentials else grpc.aio.insecure_channel(target)

@@ -45,6 +45,13 @@ class VerificationState:
 StateSource = Callable[[int], Awaitable[VerificationState | None]]
 
 
+class OutOfDateAnswer(Exception):
+    """Identity answered with keys and revocations older than those already held (a replica that
+    lags, a database restored from a backup), or "unchanged" about a version already replaced.
+    The answer is ignored and counts as a failed fetch: retried at the poll's pace, logged as a
+    failure, and the state stays as stale as it was."""
+
+
 class TokenVerifier:
     """Verifies bearer tokens against identity's keys and revocations, refreshed in the background."""
 
@@ -60,13 +67,14 @@ class TokenVerifier:
         # The one fetch made for calls that found the state stale, and when it last failed.
         self._catching_up: asyncio.Future[None] | None = None
         self._catch_up_failed_at = float("-inf")
+        self._stopped = False
 
     def stale(self) -> bool:
         """Whether the state is missing or older than tokens may be verified against."""
         return self._state is None or time.monotonic() - self._fresh_at > self._max_staleness
 
     async def refresh(self) -> None:
-        """Fetch the state once (raises if identity cannot be reached)."""
+        """Fetch the state once (raises if identity cannot be reached, or OutOfDateAnswer)."""
         known = self._state.version if self._state else 0
         # Fresh as of the request, not the answer: a slow reply must not pass for a new one.
         asked_at = time.monotonic()
@@ -75,10 +83,11 @@ class TokenVerifier:
             return  # a fetch asked later has answered already: keep its state
         current = self._state.version if self._state else 0
         if state is None and known != current:
-            return  # "unchanged" about a version already replaced: says nothing about the new one
+            # "Unchanged" about a version already replaced says nothing about the new one.
+            raise OutOfDateAnswer(f"unchanged since version {known}, while {current} is held")
         if state is not None and state.version < current:
-            log.warning("auth.state_older_than_known", version=state.version, known=current)
-            return  # never go back to keys and revocations older than those already held
+            # Never go back to keys and revocations older than those already held.
+            raise OutOfDateAnswer(f"version {state.version}, while {current} is held")
         if state is not None:
             self._keys = {kid: Ed25519PublicKey.from_public_bytes(raw) for kid, raw in state.keys.items()}
             self._state = state
@@ -95,9 +104,14 @@ class TokenVerifier:
             return False
         return now - self._catch_up_failed_at >= self._poll
 
-    def _fetched(self, fetch: asyncio.Future[None]) -> None:
-        if fetch.cancelled() or fetch.exception() is not None:
+    async def _catch_up_fetch(self) -> None:
+        """One catch-up fetch; a failure's time is noted as it fails (no later, so that no call
+        can slip in between and ask again at once)."""
+        try:
+            await self.refresh()
+        except BaseException:
             self._catch_up_failed_at = time.monotonic()
+            raise
 
     async def catch_up(self) -> None:
         """When the state has gone stale because the poll fell behind (its event loop held up for
@@ -105,19 +119,19 @@ class TokenVerifier:
         the next poll would admit. One fetch serves every call waiting meanwhile, a failed one is
         not tried again sooner than the poll would, and none waits longer than half the
         staleness allowed. Never raises: `verify` still refuses while the state is stale."""
-        if not self.stale():
+        if self._stopped or not self.stale():
             return
-        now = time.monotonic()
-        if self._fetch_again(now):
-            self._catching_up = asyncio.ensure_future(self.refresh())
-            self._catching_up.add_done_callback(self._fetched)
-        assert self._catching_up is not None
-        if self._catching_up.done():
+        if self._fetch_again(time.monotonic()):
+            self._catching_up = asyncio.ensure_future(self._catch_up_fetch())
+            # Its outcome is read here, whoever waits: a failure is never "never retrieved".
+            self._catching_up.add_done_callback(_outcome_read)
+        fetch = self._catching_up
+        assert fetch is not None
+        if fetch.done():
             return  # failed a moment ago: fail closed now, as the poll keeps trying
-        try:
-            await asyncio.wait_for(asyncio.shield(self._catching_up), self._max_staleness / 2)
-        except Exception as exc:  # identity unreachable, or slow: verify refuses
-            log.debug("auth.catch_up_failed", error=type(exc).__name__)
+        # Waits without taking on the fetch's outcome: its failure, or its cancellation by
+        # `stop`, leaves the state stale, and `verify` refuses.
+        await asyncio.wait({fetch}, timeout=self._max_staleness / 2)
 
     async def _loop(self) -> None:
         failures = 0
@@ -143,7 +157,8 @@ class TokenVerifier:
             self._task = asyncio.get_running_loop().create_task(self._loop(), name="token-verifier")
 
     async def stop(self) -> None:
-        """Stop polling, and any catch-up fetch under way."""
+        """Stop polling, and any catch-up fetch under way; no catch-up starts after this."""
+        self._stopped = True
         pending = [t for t in (self._task, self._catching_up) if t is not None and not t.done()]
         for task in pending:
             task.cancel()
@@ -208,3 +223,8 @@ class TokenVerifier:
             token=token,
             issued_at=issued_ms / 1000,
         )
+
+
+def _outcome_read(fetch: asyncio.Future[None]) -> None:
+    if not fetch.cancelled() and (exc := fetch.exception()) is not None:
+        log.debug("auth.catch_up_failed", error=type(exc).__name__)

@@ -183,6 +183,8 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
             # A watch outlives the check made when it opened: it ends (UNAUTHENTICATED) as soon as
             # its token expires or is revoked, or its account is suspended, as a call would.
             await self._verifier.catch_up()  # as the interceptor does for a new call
+            if self._closing.is_set():
+                continue  # closed while catching up: ended above
             self._verifier.verify(principal.token)
             batch = await self._db.read(functools.partial(watching.next_batch, watch=watch, start=start))
             for event in batch.events:

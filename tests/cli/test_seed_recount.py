@@ -5,6 +5,7 @@ not for the empty one it started from; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,6 +31,14 @@ def test_seed_counts_the_registry_again_as_it_grows(
         return found
 
     monkeypatch.setattr(admin, "current_matcher", counting)
+    used: list[int] = []  # the registry size each batch is matched with
+    ingest = admin.ingest
+
+    def ingesting(*args: Any, matcher: Matcher, **kwargs: Any) -> Any:
+        used.append(matcher.children)
+        return ingest(*args, matcher=matcher, **kwargs)
+
+    monkeypatch.setattr(admin, "ingest", ingesting)
     monkeypatch.setattr(seeding, "RECOUNT", 100)
     monkeypatch.setattr(seeding, "BATCH", 20)
     report = seeding.seed(env, children=150, seed_value=4)
@@ -38,3 +47,5 @@ def test_seed_counts_the_registry_again_as_it_grows(
     assert len(counts) >= report.records // 100 - 1  # and again every hundred records or so
     assert counts == sorted(counts) and counts[-1] > counts[0]
     assert counts[-1] <= report.children
+    # Each new count is the one the following batches are matched with.
+    assert used[0] == 0 and set(counts) <= set(used) and used[-1] == counts[-1] > 0

@@ -71,6 +71,8 @@ class Probe:
     behaviour: Behaviour = echo_behaviour
     handled: list[str] = field(default_factory=list)
     refusals: list[tuple[str, Principal | None, ContactPointError]] = field(default_factory=list)
+    # How many times the server's verifier has fetched identity's state (once before serving).
+    state_fetches: list[int] = field(default_factory=list)
 
     def token(self, *, role: str = ROLE, now: dt.datetime | None = None) -> str:
         """A machine account's token issued at `now` (default: now) for identity's usual 900 s."""
@@ -162,7 +164,10 @@ async def running_probe(
     issuer = TokenIssuer(key, ttl_seconds=900)
     state = VerificationState(1, {issuer.key_id: issuer.public_key}, frozenset(), frozenset())
 
+    fetches = [0]
+
     async def source(_known: int) -> VerificationState:
+        fetches[0] += 1
         return state
 
     verifier = TokenVerifier(source, max_staleness_seconds=max_staleness_seconds)
@@ -212,7 +217,7 @@ async def running_probe(
     await server.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            probe = Probe(channel, issuer)
+            probe = Probe(channel, issuer, state_fetches=fetches)
             yield probe
     finally:
         await server.stop(0)

@@ -8,11 +8,12 @@ import asyncio
 import datetime as dt
 import time
 
+import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from contactpoint.platform.errors import Unavailable
-from contactpoint.platform.token_verifier import TokenVerifier, VerificationState
+from contactpoint.platform.token_verifier import OutOfDateAnswer, TokenVerifier, VerificationState
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.identity.token_issuer import TokenIssuer
 from tests.platform.probe import ECHO, STREAM, WATCH, running_probe, service_account
@@ -113,7 +114,7 @@ async def test_a_fetch_that_hung_then_failed_is_not_asked_again_at_once(issuer: 
     await asyncio.sleep(0.35)  # the fetch has now failed, 0.45 s after it began
     await verifier.catch_up()
     assert identity.calls == 2
-    await asyncio.sleep(0.3)  # a poll's time after the failure: asked again
+    await asyncio.sleep(0.5)  # more than a poll's time after the failure: asked again
     identity.delay = 0.0
     await verifier.catch_up()
     assert identity.calls == 3
@@ -139,13 +140,19 @@ class Scripted:
 async def test_an_older_version_never_replaces_a_newer_one(issuer: TokenIssuer) -> None:
     """An answer from behind (an identity replica that lags, a restored backup) cannot bring back
     keys or revocations older than the ones already held."""
-    identity = Scripted(issuer, [5, 3])
-    verifier = TokenVerifier(identity.source, poll_seconds=60, max_staleness_seconds=3600)
+    identity = Scripted(issuer, [5, 3, 3])
+    verifier = TokenVerifier(identity.source, poll_seconds=60, max_staleness_seconds=STALENESS)
     await verifier.refresh()
     identity.keys = {}
-    await verifier.refresh()
+    with pytest.raises(OutOfDateAnswer):  # a failed fetch: the poll logs it and tries again later
+        await verifier.refresh()
     assert verifier.verify(_token(issuer)).name == service_account().name  # still version 5
-    assert identity.asked == [0, 5]
+    # Gone stale, a catch-up meets the same old answer: a failure, not asked again before the poll.
+    time.sleep(STALENESS * 1.5)  # noqa: ASYNC251 - no poll runs meanwhile
+    for _ in range(5):
+        await verifier.catch_up()
+    assert identity.asked == [0, 5, 5]
+    assert verifier.stale()
 
 
 async def test_unchanged_about_a_replaced_version_does_not_freshen_the_state(issuer: TokenIssuer) -> None:
@@ -169,13 +176,15 @@ async def test_unchanged_about_a_replaced_version_does_not_freshen_the_state(iss
     verifier._source = overlapping
     first = asyncio.ensure_future(verifier.refresh())
     await asyncio.sleep(0)
+    time.sleep(STALENESS * 1.5)  # noqa: ASYNC251 - the second is asked well after the first
     second = asyncio.ensure_future(verifier.refresh())
     await asyncio.sleep(0)
     gates[0].set()
-    await first  # version 2, fresh as of when the first was asked
-    time.sleep(STALENESS * 1.5)  # noqa: ASYNC251 - version 2 goes stale
+    await first  # version 2, fresh as of when the first was asked: already stale
+    assert verifier.stale()
     gates[1].set()
-    await second
+    with pytest.raises(OutOfDateAnswer):
+        await second  # asked about version 0: must not make version 2 look fresh as of its asking
     assert verifier.stale()
 
 
@@ -187,8 +196,13 @@ async def test_stop_cancels_a_catch_up_under_way(issuer: TokenIssuer) -> None:
     await verifier.catch_up()
     fetch = verifier._catching_up
     assert fetch is not None and not fetch.done()
+    waiting = asyncio.ensure_future(verifier.catch_up())  # a call waiting on that fetch
+    await asyncio.sleep(0)
     await verifier.stop()
     assert fetch.cancelled()
+    await waiting  # returns, does not raise the cancellation into the call
+    await verifier.catch_up()  # stopped: starts nothing
+    assert verifier._catching_up is fetch and identity.calls == 2
 
 
 async def test_a_late_answer_does_not_replace_a_newer_one(issuer: TokenIssuer) -> None:
@@ -224,3 +238,18 @@ async def test_every_kind_of_call_is_admitted_after_its_server_was_held_up() -> 
                 answers = [a async for a in call(iter([request]), metadata=probe.metadata())]
             assert answers and answers[0].contactpoint_id.startswith("r-1"), method
         assert probe.handled == ["r-1"] * 3
+
+
+async def test_a_call_without_a_token_does_not_make_the_server_ask_identity() -> None:
+    """Refused UNAUTHENTICATED whatever the state: a stale server does not fetch identity's state
+    for it (nor for a flood of them); a call with a token then does."""
+    async with running_probe(max_staleness_seconds=STALENESS) as probe:
+        await asyncio.sleep(STALENESS * 1.5)
+        request = pb.SubmitSourceRecordRequest(request_id="r-1")
+        for _ in range(5):
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await probe.typed(ECHO)(request)
+            assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert probe.state_fetches == [1]  # the fetch before serving only
+        await probe.typed(ECHO)(request, metadata=probe.metadata())
+        assert probe.state_fetches == [2]
