@@ -117,6 +117,11 @@ def _former_keys(former: tuple[tuple[str, ...], ...]) -> set[str]:
     return {"".join(name) for name in former if name}
 
 
+def share_former(a_former: tuple[tuple[str, ...], ...], b_former: tuple[tuple[str, ...], ...]) -> bool:
+    """Whether two records name a former family name in common."""
+    return bool(a_former) and bool(b_former) and not _former_keys(a_former).isdisjoint(_former_keys(b_former))
+
+
 def family_level(
     a: tuple[str, ...],
     b: tuple[str, ...],

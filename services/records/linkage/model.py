@@ -185,6 +185,11 @@ def compare(a: Features, b: Features, model: Model) -> Score:
         weights[0] = model.exact_weight("given_names", a.given[0])
     if levels[1] == "exact":
         weights[1] = model.exact_weight("family_name", "".join(a.family))
+        if c.share_former(a.former_family, b.former_family):
+            # The same name now and a former name in common: no weaker than the former name alone
+            # (a common name now, "smith", must not make a record match itself less well than a
+            # record that bears its rarer former name).
+            weights[1] = max(weights[1], model.field_weights[1]["former"])
     total = model.prior_weight  # added in order, as always (sum() compensates on Python 3.12+)
     for weight in weights:
         total += weight

@@ -8,7 +8,7 @@ import json
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from services.records.linkage import Features, Model, Score, compare, default_model
@@ -54,6 +54,23 @@ def test_compare_is_symmetric(a: Features, b: Features) -> None:
 
 
 @given(features())
+# Found by this test (4 December): a common name now and a rare former one matched a record that
+# bears the former name better than itself, until a shared former name counted with the same.
+@example(
+    Features(
+        given=(),
+        family=("smith",),
+        former_family=(("okonkwo",),),
+        former_given=(),
+        dob=None,
+        gender=0,
+        postcode="",
+        house="",
+        street=(),
+        town="",
+        nhs="",
+    )
+)
 def test_a_record_matches_itself_at_least_as_well_as_anything(a: Features) -> None:
     assert compare(a, a, MODEL).weight >= compare(a, child(), MODEL).weight or a == child()
 
