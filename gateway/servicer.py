@@ -16,6 +16,7 @@ from contactpoint.gateway.v1 import gateway_service_pb2 as pb
 from contactpoint.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 from contactpoint.platform.audited import AuditedRequest, AuditWriter
 from contactpoint.platform.auth import PERSON, PUBLIC, Access, Principal, current_principal, roles
+from contactpoint.platform.disclosure import SHIELD_OVERRIDE, disclose
 from contactpoint.platform.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -28,7 +29,6 @@ from contactpoint.platform.ids import contactpoint_id_problem
 from contactpoint.platform.interceptor import request_id_of
 from contactpoint.platform.types import Context
 from contactpoint.records.v1 import records_service_pb2 as records_pb
-from gateway.disclosure import SHIELD_OVERRIDE, disclose
 from gateway.identity_client import LOGIN_FAILED, IdentityClient
 from gateway.limits import Allowances, child_item, search_item
 from gateway.peer_throttle import PeerThrottle

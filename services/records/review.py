@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from contactpoint.common.v1 import child_pb2
+from contactpoint.platform.disclosure import disclose
 from contactpoint.platform.errors import FailedPrecondition, FieldViolation, NotFound
 from contactpoint.platform.logging import get_logger
 from services.records import task_upkeep
@@ -89,7 +90,24 @@ def _view(conn: Connection, row: ReviewTaskRow, *, limits: AgeLimits, today: dt.
     candidate_child = composed(conn, candidate, limits=limits, today=today)
     if new_child is None or candidate_child is None:
         return None
-    return TaskView(row.task_id, new_child, candidate_child, row.score, row.reasons)
+    # As the gateway shows them to a shield-override reader: sensitive services keep their dates only.
+    return TaskView(
+        row.task_id,
+        disclose(new_child, may_override_shield=True),
+        disclose(candidate_child, may_override_shield=True),
+        row.score,
+        row.reasons,
+    )
+
+
+def _ours(conn: Connection, contactpoint_id: str, organisation: str) -> bool:
+    """Whether a task's child is the organisation's: as it is now (a child merged away, by its
+    survivor), one of its active source records is the organisation's, or, when every one was
+    withdrawn, one of those was (the task is then obsolete, which the data manager is told)."""
+    current = resolve(conn, contactpoint_id)
+    sources = source_repo.all_sources(conn, current.contactpoint_id if current else contactpoint_id)
+    active = [s for s in sources if not s.withdrawn]
+    return any(s.key.organisation == organisation for s in active or sources)
 
 
 def resolve_task(
@@ -110,8 +128,9 @@ def resolve_task(
         violations.append(FieldViolation("decision", "must be LINK or KEEP_APART"))
     check(violations + reason_violations(reason))
     row = review_repo.task(conn, task_id, lock=True)
-    if row is None or not (
-        source_repo.held_by_organisation(conn, {row.new_child, row.candidate}, manager.organisation)
+    # Both children must be the organisation's: a link merges them, as MergeChildren does.
+    if row is None or not all(
+        _ours(conn, cid, manager.organisation) for cid in (row.new_child, row.candidate)
     ):
         raise NotFound("no such review task for your organisation")
     if row.status != review_repo.OPEN:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from google.type import date_pb2
 
 from contactpoint.common.v1 import child_pb2
-from gateway.disclosure import disclose
+from contactpoint.platform.disclosure import disclose
 
 
 def full_child(shielded: bool) -> child_pb2.Child:

@@ -60,8 +60,9 @@ def _held_by_org(child: ColumnElement[str], organisation: str) -> Exists:
 def next_open_task(
     conn: Connection, *, organisation: str, manager: str, now: dt.datetime
 ) -> ReviewTaskRow | None:
-    """The oldest open task about a child `organisation` holds that no other data manager is
-    holding (one already held by `manager` first), row-locked; others' locked rows are skipped."""
+    """The oldest open task about two children `organisation` both holds that no other data
+    manager is holding (one already held by `manager` first), row-locked; others' locked rows are
+    skipped."""
     free = or_(
         review_tasks.c.held_by.is_(None),
         review_tasks.c.held_by == manager,
@@ -72,10 +73,9 @@ def next_open_task(
         .where(
             review_tasks.c.status == OPEN,
             free,
-            or_(
-                _held_by_org(review_tasks.c.new_child, organisation),
-                _held_by_org(review_tasks.c.candidate, organisation),
-            ),
+            # Both children: a data manager acts only on their own organisation's children.
+            _held_by_org(review_tasks.c.new_child, organisation),
+            _held_by_org(review_tasks.c.candidate, organisation),
         )
         .order_by(
             (review_tasks.c.held_by == manager).desc(), review_tasks.c.created_at, review_tasks.c.task_id

@@ -291,3 +291,65 @@ async def test_without_the_audit_service_nothing_is_done(world: World) -> None:
             )
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     assert not (await world.get(child.contactpoint_id)).shielded
+
+
+async def test_a_task_shows_sensitive_services_by_their_dates_only(world: World) -> None:
+    """As the gateway shows a child to a shield-override reader: a sensitive involvement keeps its
+    dates, never its service, practitioner or contacts; in a task and in a merge's answer alike."""
+    await possible_match(world)
+    task = await next_task(world, world.services.manager_a)
+    for child in (task.new_child, task.candidate):
+        sensitive = [i for i in child.involvements if i.sensitive]
+        assert len(sensitive) == 1 and len(child.involvements) == 2
+        assert not (sensitive[0].service_name or sensitive[0].practitioner_name or sensitive[0].phone)
+        assert any(i.service_name == "School Nursing" for i in child.involvements)
+    merged = await world.records.MergeChildren(
+        pb.MergeChildrenRequest(
+            survivor_id=task.candidate.contactpoint_id,
+            retired_id=task.new_child.contactpoint_id,
+            reason="same",
+        ),
+        metadata=world.services.manager_a,
+    )
+    assert [i.service_name for i in merged.child.involvements if i.sensitive] == [""]
+    assert "Sexual Health Clinic" not in str(merged.child)
+
+
+async def test_a_possible_match_across_organisations_is_neither_organisations_alone(world: World) -> None:
+    """A's child and B's record that may be it: each manager holds one of the two children only, so
+    neither is offered the task, sees the other's child or joins them (NOT_FOUND)."""
+    first = await world.submit(world.record("sc-1", nhs_number=""), "r1")
+    variant = world.record(
+        "b-1",
+        nhs_number="",
+        name=child_pb2.PersonName(given_names="Amelia", family_name="Okoro"),
+        gender=child_pb2.GENDER_UNSPECIFIED,
+        address=child_pb2.Address(lines=["9 Low Road"], town="Salford", postcode="M5 4WT"),
+    )
+    second = await world.submit(variant, "r2", metadata=world.council_b)
+    assert second.outcome == pb.MATCH_OUTCOME_POSSIBLE_MATCH, second
+    task_id = str(
+        world.sql("SELECT task_id FROM review_tasks WHERE new_child = :n", n=second.contactpoint_id)[0][0]
+    )
+    for manager in (world.services.manager_a, world.services.manager_b):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await world.records.ResolveReviewTask(
+                pb.ResolveReviewTaskRequest(task_id=task_id, decision=pb.REVIEW_DECISION_LINK, reason="x"),
+                metadata=manager,
+            )
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+        while True:
+            try:
+                task = (await world.records.NextReviewTask(pb.NextReviewTaskRequest(), metadata=manager)).task
+            except grpc.aio.AioRpcError as exc:
+                assert exc.code() == grpc.StatusCode.NOT_FOUND
+                break
+            assert task.task_id != task_id
+            await world.records.ResolveReviewTask(
+                pb.ResolveReviewTaskRequest(
+                    task_id=task.task_id, decision=pb.REVIEW_DECISION_KEEP_APART, reason="another test's task"
+                ),
+                metadata=manager,
+            )
+    assert (await world.get(second.contactpoint_id)).contactpoint_id == second.contactpoint_id
+    assert first.contactpoint_id != second.contactpoint_id
