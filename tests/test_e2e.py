@@ -154,6 +154,51 @@ def test_submit_read_and_audit_through_four_processes(suite: Suite) -> None:
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
+def test_a_person_records_refuses_is_unauthenticated_through_the_gateway(
+    databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    """The gateway has not yet heard of a suspension that records has (here the gateway's poll is
+    an hour apart): records refuses the person the gateway reads for, and the gateway answers
+    UNAUTHENTICATED (CONTRACT §7: a suspended token), not UNAVAILABLE as if records were down."""
+    slow_gateway = {
+        "CONTACTPOINT_GATEWAY_REVOCATION_POLL_SECONDS": "3600",
+        "CONTACTPOINT_GATEWAY_REVOCATION_MAX_STALENESS_SECONDS": "7200",
+    }
+    with running_suite(databases, tmp_path, slow_gateway) as suite:
+        client_id, secret = suite.create_service_account("council-e2e")
+        practitioner = suite.create_user("sue.practitioner", "practitioner")
+        with grpc.insecure_channel(suite.target(1)) as ch:
+            council = (
+                identity_grpc.IdentityServiceStub(ch)
+                .IssueServiceToken(
+                    identity_pb.IssueServiceTokenRequest(client_id=client_id, client_secret=secret),
+                    timeout=10,
+                )
+                .access_token
+            )
+        with grpc.insecure_channel(suite.target(2)) as ch:
+            cp = (
+                records_grpc.RecordsServiceStub(ch)
+                .SubmitSourceRecord(
+                    records_pb.SubmitSourceRecordRequest(record=source_record("e2e-s"), request_id="r1"),
+                    metadata=bearer(council),
+                    timeout=10,
+                )
+                .contactpoint_id
+            )
+        token = suite.login(practitioner)
+        request = gateway_pb.GetChildRequest(contactpoint_id=cp, purpose=SAFEGUARDING)
+        with grpc.insecure_channel(suite.target(0)) as ch:
+            gateway = gateway_grpc.GatewayServiceStub(ch)
+            assert gateway.GetChild(request, metadata=bearer(token), timeout=10).child.contactpoint_id == cp
+            suspended = suite.cli("admin", "suspend", "--username", "sue.practitioner", "--reason", "left")
+            assert suspended.returncode == 0, suspended.stderr
+            time.sleep(2.1)  # records has heard; the gateway will not for an hour
+            with pytest.raises(grpc.RpcError) as refused:
+                gateway.GetChild(request, metadata=bearer(token), timeout=10)
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED, refused.value.details()
+
+
 def test_one_child_from_two_feeds_and_a_data_managers_decision(suite: Suite) -> None:
     """Two councils' systems send the same child: one id, found by FindChild. A duplicate inside
     one feed is a possible match that a data manager links; its id then reads as the survivor

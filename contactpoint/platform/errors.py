@@ -70,6 +70,11 @@ class InvalidArgument(ContactPointError):
         return [_pack(bad)]
 
 
+# The reason a service gives (PERMISSION_DENIED) when the caller is fine but the person it calls
+# for is not: their token (`x-on-behalf-of`) is bad, expired, revoked or their account suspended.
+PERSON_TOKEN_REFUSED = "PERSON_TOKEN_REFUSED"  # noqa: S105 - an error reason, not a secret
+
+
 class Unauthenticated(ContactPointError):
     """No, bad, expired, revoked or suspended token; a failed login. Says nothing more."""
 
@@ -185,6 +190,14 @@ def from_rpc_error(err: grpc.RpcError) -> ContactPointError | None:
             if detail.Unpack(info):
                 return FailedPrecondition(message, info.reason, dict(info.metadata))
         return FailedPrecondition(message, "FAILED_PRECONDITION")
+    if code == grpc.StatusCode.PERMISSION_DENIED:
+        # The peer refused the person the call was made for (their token revoked, expired or
+        # suspended, as the peer knew before we did): to that person it is UNAUTHENTICATED.
+        for detail in status.details if status else []:
+            info = error_details_pb2.ErrorInfo()
+            if detail.Unpack(info) and info.reason == PERSON_TOKEN_REFUSED:
+                return Unauthenticated("invalid token")
+        return None
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         delay, reason = 1.0, ""
         for detail in status.details if status else []:

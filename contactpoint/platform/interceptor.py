@@ -34,6 +34,7 @@ from contactpoint.platform.decoding import (
     undecodable_request,
 )
 from contactpoint.platform.errors import (
+    PERSON_TOKEN_REFUSED,
     ContactPointError,
     PermissionDenied,
     Unauthenticated,
@@ -189,7 +190,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 person = self._verified(person_token)
             except Unauthenticated as exc:
                 # The caller's own token is fine; the person's is not (expired, revoked, suspended).
-                raise PermissionDenied(f"the person's token is not valid: {exc.message}") from exc
+                raise PermissionDenied(
+                    f"the person's token is not valid: {exc.message}", reason=PERSON_TOKEN_REFUSED
+                ) from exc
             access.on_behalf_of.check(person)
             set_person(person)
             structlog.contextvars.bind_contextvars(on_behalf_of=person.name)
