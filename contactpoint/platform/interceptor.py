@@ -150,6 +150,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if (
             access.authenticated
             and self._verifier is not None
+            and self._verifier.stale()  # the token looked for only then: nothing added per call
             and bearer_token(context.invocation_metadata()) is not None
         ):
             await self._verifier.catch_up()  # refused UNAUTHENTICATED without a token, stale or not

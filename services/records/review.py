@@ -105,9 +105,9 @@ def _ours(conn: Connection, contactpoint_id: str, organisation: str) -> bool:
     survivor), one of its active source records is the organisation's, or, when every one was
     withdrawn, one of those was (the task is then obsolete, which the data manager is told)."""
     current = resolve(conn, contactpoint_id)
-    sources = source_repo.all_sources(conn, current.contactpoint_id if current else contactpoint_id)
-    active = [s for s in sources if not s.withdrawn]
-    return any(s.key.organisation == organisation for s in active or sources)
+    sources = source_repo.source_organisations(conn, current.contactpoint_id if current else contactpoint_id)
+    active = [org for org, withdrawn in sources if not withdrawn]
+    return organisation in (active or [org for org, _ in sources])
 
 
 def resolve_task(

@@ -226,6 +226,14 @@ def held_by_organisation(conn: Connection, contactpoint_ids: Collection[str], or
     return {r.contactpoint_id for r in conn.execute(query).all()}
 
 
+def source_organisations(conn: Connection, contactpoint_id: str) -> list[tuple[str, bool]]:
+    """(organisation, withdrawn) of every source record of one child, none opened."""
+    query = select(source_records.c.organisation, source_records.c.withdrawn).where(
+        source_records.c.contactpoint_id == contactpoint_id
+    )
+    return [(str(r.organisation), bool(r.withdrawn)) for r in conn.execute(query).all()]
+
+
 def move_sources(conn: Connection, source_ids: Collection[str], *, to: str, now: dt.datetime) -> None:
     """Move source records (and their name keys) to another child."""
     if not source_ids:
