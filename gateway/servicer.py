@@ -125,6 +125,9 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
             if violations:
                 raise InvalidArgument(violations)
             child = await self._records.get_child(request.contactpoint_id, principal)
+            if child.contactpoint_id != request.contactpoint_id:
+                # A retired id reads as its survivor: the access is the survivor's too.
+                call.others.append(child.contactpoint_id)
             answer = pb.GetChildResponse(child=self._disclose(child, principal, call, request.justification))
         return answer
 

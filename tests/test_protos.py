@@ -101,4 +101,5 @@ def test_contract_names() -> None:
         "severity",
         "detail",
         "appended_by",
+        "other_contactpoint_ids",
     }

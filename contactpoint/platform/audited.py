@@ -30,6 +30,7 @@ from contactpoint.platform.errors import (
     Unauthenticated,
     Unavailable,
 )
+from contactpoint.platform.ids import contactpoint_id_problem
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, TokenSource, with_service_token
 
@@ -38,6 +39,8 @@ T = TypeVar("T")
 # Bounds what a caller can make us write into the log (e.g. a failed login's username).
 MAX_ACTOR_LENGTH = 128
 MAX_DETAIL_LENGTH = 1000
+# The most other children one event names (the audit service's own limit).
+MAX_OTHER_CHILDREN = 8
 # Gathered appends: how many calls to the audit service at once, and the most events in each (the
 # audit service's own batch limit).
 APPENDS_IN_FLIGHT = 2
@@ -90,6 +93,9 @@ class AuditedRequest:
     purpose: child_pb2.AccessPurpose.ValueType = child_pb2.ACCESS_PURPOSE_UNSPECIFIED
     severity: str = "INFO"
     details: list[str] = field(default_factory=list)
+    # Other children the request concerned (a review task's candidate, a merge's retired child):
+    # the log finds the event under each of them too.
+    others: list[str] = field(default_factory=list)
 
     def by(self, principal: Principal) -> None:
         """Record who is asking."""
@@ -121,6 +127,7 @@ class AuditedRequest:
             actor_roles=sorted(p.roles) if p else [],
             action=self.action,
             contactpoint_id=self.contactpoint_id,
+            other_contactpoint_ids=self._other_children(),
             purpose=purpose,
             outcome=outcome,
             status_code=code.value[0],
@@ -128,6 +135,15 @@ class AuditedRequest:
             severity=self.severity,
             detail=printable("; ".join(details))[:MAX_DETAIL_LENGTH],
         )
+
+    def _other_children(self) -> list[str]:
+        """`others` as the log stores them: well-formed ids only, each once, not the event's own
+        child, at most MAX_OTHER_CHILDREN (a malformed one would make the log refuse the event)."""
+        kept: list[str] = []
+        for value in self.others:
+            if value != self.contactpoint_id and value not in kept and contactpoint_id_problem(value) is None:
+                kept.append(value)
+        return kept[:MAX_OTHER_CHILDREN]
 
     async def record(self, exc: BaseException | None = None) -> None:
         """Write the event now (Unavailable unless the audit service confirms it)."""

@@ -16,6 +16,7 @@ from google.rpc import code_pb2
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.common.v1 import child_pb2
+from contactpoint.platform.audited import MAX_OTHER_CHILDREN
 from contactpoint.platform.auth import Principal
 from contactpoint.platform.errors import FieldViolation, InvalidArgument
 from contactpoint.platform.ids import contactpoint_id_problem
@@ -112,11 +113,29 @@ def event_problems(event: pb.AuditEvent | None, field: str) -> list[FieldViolati
         problems.append(FieldViolation(f"{field}.severity", f"one of {', '.join(SEVERITIES)}"))
     if event.contactpoint_id and (problem := contactpoint_id_problem(event.contactpoint_id)):
         problems.append(FieldViolation(f"{field}.contactpoint_id", problem))
+    if problem := _others_problem(event):
+        problems.append(FieldViolation(f"{field}.other_contactpoint_ids", problem))
     if event.purpose not in child_pb2.AccessPurpose.values():
         problems.append(FieldViolation(f"{field}.purpose", "is not a value of AccessPurpose"))
     if event.status_code not in code_pb2.Code.values():
         problems.append(FieldViolation(f"{field}.status_code", "is not a value of google.rpc.Code"))
     return problems
+
+
+def _others_problem(event: pb.AuditEvent) -> str | None:
+    """Why the other children `event` names cannot be stored (each is indexed, so that the log can
+    be searched by them), or None."""
+    others = list(event.other_contactpoint_ids)
+    if len(others) > MAX_OTHER_CHILDREN:
+        return f"at most {MAX_OTHER_CHILDREN} children"
+    for value in others:
+        if problem := contactpoint_id_problem(value):
+            return f"each id: {problem}"
+    if len(set(others)) != len(others):
+        return "names a child twice"
+    if event.contactpoint_id in others:
+        return "names the event's contactpoint_id again"
+    return None
 
 
 @dataclass(frozen=True)

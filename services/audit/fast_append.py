@@ -6,7 +6,7 @@ kept in memory between batches, and the batch is written by one statement (its o
 whose every part depends on the state row still holding the size it was planned on:
 
     UPDATE tree_state … WHERE size = <planned on>   -- and, only if that row was updated:
-    INSERT leaves, INSERT tree_nodes, INSERT tree_heads
+    INSERT leaves, INSERT other_children, INSERT tree_nodes, INSERT tree_heads
 
 Another writer (a second replica, or `contactpoint audit` commands) that appended meanwhile has
 moved the size on: nothing is written, the state is read again, and the batch planned anew on
@@ -39,6 +39,10 @@ WRITE_BATCH = text(
     "    CAST(:leaf_hash AS bytea[]), CAST(:contactpoint_id AS text[]), CAST(:actor AS text[]),"
     "    CAST(:time AS timestamptz[]))"
     "  WHERE EXISTS (SELECT 1 FROM s)"
+    "), o AS ("
+    "  INSERT INTO other_children (leaf_index, contactpoint_id)"
+    "  SELECT * FROM unnest(CAST(:other_leaf_index AS bigint[]), CAST(:other_child AS text[]))"
+    "  WHERE EXISTS (SELECT 1 FROM s)"
     "), n AS ("
     "  INSERT INTO tree_nodes (level, node_index, hash)"
     "  SELECT * FROM unnest(CAST(:level AS smallint[]), CAST(:node_index AS bigint[]),"
@@ -67,6 +71,8 @@ def _params(old_size: int, plan: domain.BatchPlan) -> dict[str, object]:
         "contactpoint_id": [repository.filter_key(r.contactpoint_id) for r in rows],
         "actor": [repository.filter_key(r.actor) for r in rows],
         "time": [r.time for r in rows],
+        "other_leaf_index": [r.index for r in rows for _ in r.others],
+        "other_child": [other for r in rows for other in r.others],
         "level": [level for level, _, _ in nodes],
         "node_index": [index for _, index, _ in nodes],
         "hash": [digest for _, _, digest in nodes],

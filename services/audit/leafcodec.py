@@ -14,16 +14,17 @@ left out: the position is the tree's own. For example:
 (on one line). The encoding is deterministic, so the same event always hashes the same; an
 auditor reads it with any JSON parser, and `decode` rebuilds the exact AuditEvent.
 
-Fields added to AuditEvent after the log's first entries were written (`appendedBy`) are left
-out when empty. An event that lacks them therefore encodes exactly as it did before they existed,
-so old leaves decode, re-encode to the very bytes that were hashed, and verify; newer leaves carry
-them (`"appendedBy":"gateway"`).
+Fields added to AuditEvent after the log's first entries were written (`appendedBy`,
+`otherContactpointIds`) are left out when empty. An event that lacks them therefore encodes
+exactly as it did before they existed, so old leaves decode, re-encode to the very bytes that were
+hashed, and verify; newer leaves carry them (`"appendedBy":"gateway"`).
 """
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import NamedTuple
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
@@ -31,7 +32,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from contactpoint.audit.v1 import audit_service_pb2 as pb
 
 # JSON names of the fields added after the first leaves were written: present only when set.
-ADDED_FIELDS = ("appendedBy",)
+ADDED_FIELDS = ("appendedBy", "otherContactpointIds")
 
 
 def encode(event: pb.AuditEvent) -> bytes:
@@ -69,8 +70,23 @@ _STRING_LISTS = frozenset(
 )
 
 
-def filter_columns(data: bytes) -> tuple[str, str, datetime]:
-    """The child, the actor and the time an encoded event holds, read without building the event:
+class Columns(NamedTuple):
+    """What the log keeps beside each leaf for filtering: copies of parts of its event."""
+
+    contactpoint_id: str
+    actor: str
+    time: datetime
+    others: tuple[str, ...]  # other_contactpoint_ids, as the index of other children holds them
+
+
+def columns_of(event: pb.AuditEvent, time: datetime) -> Columns:
+    """The filter columns of `event`, stored at `time`."""
+    return Columns(event.contactpoint_id, event.actor, time, tuple(sorted(event.other_contactpoint_ids)))
+
+
+def filter_columns(data: bytes) -> Columns:
+    """The child, the actor, the time and the other children an encoded event holds, read without
+    building the event:
     `audit verify` reads every leaf, and protobuf's JSON parser was two thirds of its time. Raises
     ValueError unless `data` is a JSON object of AuditEvent's fields only, each of its type (enums
     by a name they have), with a time; the caller then decodes it in full to say what is wrong."""
@@ -91,4 +107,5 @@ def filter_columns(data: bytes) -> tuple[str, str, datetime]:
     when = datetime.fromisoformat(body["time"])
     if when.tzinfo is None:
         raise ValueError("a time without its zone")
-    return body.get("contactpointId", ""), body.get("actor", ""), when
+    others = tuple(sorted(body.get("otherContactpointIds", ())))
+    return Columns(body.get("contactpointId", ""), body.get("actor", ""), when, others)

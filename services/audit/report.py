@@ -1,7 +1,9 @@
 """The subject-access report: every recorded access to one child's record, oldest first.
 
-An access is an event that names the child (`contactpoint_id`): reads through the gateway,
-allowed or refused, and data managers' actions. Reads of the audit log about the child (ListEvents,
+An access is an event that names the child, as its `contactpoint_id` or among its
+`other_contactpoint_ids`: reads through the gateway, allowed or refused (a read through a retired
+id is the survivor's access too), and data managers' actions (a review task shows two children, a
+merge changes two). Reads of the audit log about the child (ListEvents,
 earlier reports) name it in their detail only, so they are not listed. The report is produced from
 the hashed leaf data, not from the columns kept for filtering, in log order (the audit service
 stamps each event's time as it appends it, so that is also time order).

@@ -7,10 +7,22 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, RowMapping, insert, literal, null, select, tuple_, union_all, update
+from sqlalchemy import (
+    Connection,
+    RowMapping,
+    Select,
+    insert,
+    literal,
+    null,
+    select,
+    tuple_,
+    union,
+    union_all,
+    update,
+)
 
 from contactpoint.platform.merkle import Node, Peaks
-from services.audit.tables import leaves, tree_heads, tree_nodes, tree_state
+from services.audit.tables import leaves, other_children, tree_heads, tree_nodes, tree_state
 
 # Rows fetched at a time when streaming the whole log.
 STREAM_BATCH = 1000
@@ -46,7 +58,8 @@ def save_state(conn: Connection, size: int, peaks: Peaks) -> None:
 
 @dataclass(frozen=True)
 class Leaf:
-    """One leaf as stored: its data (exactly what was hashed), hash and filter columns."""
+    """One leaf as stored: its data (exactly what was hashed), hash and filter columns (`others`:
+    the other children it names, each a row of `other_children`)."""
 
     index: int
     data: bytes
@@ -54,6 +67,7 @@ class Leaf:
     contactpoint_id: str
     actor: str
     time: datetime
+    others: tuple[str, ...] = ()
 
 
 def insert_leaves(conn: Connection, rows: Sequence[Leaf]) -> None:
@@ -72,6 +86,9 @@ def insert_leaves(conn: Connection, rows: Sequence[Leaf]) -> None:
             for row in rows
         ],
     )
+    others = [{"leaf_index": row.index, "contactpoint_id": other} for row in rows for other in row.others]
+    if others:
+        conn.execute(insert(other_children), others)
 
 
 def insert_nodes(conn: Connection, nodes: Sequence[Node]) -> None:
@@ -170,7 +187,7 @@ def page_of_leaves(
     """Up to `limit` leaves from index `start` on, filtered, in log order."""
     query = select(leaves.c.leaf_index, leaves.c.leaf_data).where(leaves.c.leaf_index >= start)
     if contactpoint_id:
-        query = query.where(leaves.c.contactpoint_id == filter_key(contactpoint_id))
+        query = query.where(leaves.c.leaf_index.in_(_indexes_about(contactpoint_id)))
     if actor:
         query = query.where(leaves.c.actor == filter_key(actor))
     rows = conn.execute(query.order_by(leaves.c.leaf_index).limit(limit))
@@ -196,10 +213,32 @@ def read_state(conn: Connection) -> tuple[int, Peaks] | None:
 
 
 def leaves_about(conn: Connection, *, contactpoint_id: str) -> list[tuple[int, bytes]]:
-    """Every leaf whose event names `contactpoint_id`, in log order (a subject-access report)."""
+    """Every leaf whose event names `contactpoint_id` (as its child or among its other children),
+    in log order (a subject-access report)."""
     rows = conn.execute(
         select(leaves.c.leaf_index, leaves.c.leaf_data)
-        .where(leaves.c.contactpoint_id == filter_key(contactpoint_id))
+        .where(leaves.c.leaf_index.in_(_indexes_about(contactpoint_id)))
         .order_by(leaves.c.leaf_index)
     )
     return [(int(i), bytes(d)) for i, d in rows]
+
+
+def _indexes_about(contactpoint_id: str) -> Select[tuple[int]]:
+    """The indexes of the leaves whose event names `contactpoint_id`, as its child or among its
+    other children (both indexed)."""
+    key = filter_key(contactpoint_id)
+    named = union(
+        select(leaves.c.leaf_index).where(leaves.c.contactpoint_id == key),
+        select(other_children.c.leaf_index).where(other_children.c.contactpoint_id == key),
+    )
+    return select(named.subquery().c.leaf_index)
+
+
+def stream_other_children(conn: Connection) -> Iterator[tuple[int, str]]:
+    """Every (leaf index, child) of the index of other children, in order of leaf index then
+    child, fetched in batches (for verification)."""
+    query = select(other_children.c.leaf_index, other_children.c.contactpoint_id).order_by(
+        other_children.c.leaf_index, other_children.c.contactpoint_id
+    )
+    rows = conn.execution_options(yield_per=STREAM_BATCH).execute(query)
+    return ((int(i), str(c)) for i, c in rows)

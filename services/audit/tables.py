@@ -33,6 +33,17 @@ leaves = Table(
 Index("ix_leaves_contactpoint_id", leaves.c.contactpoint_id, leaves.c.leaf_index)
 Index("ix_leaves_actor", leaves.c.actor, leaves.c.leaf_index)
 
+# The other children an event names (other_contactpoint_ids), one row each: copies of its leaf data
+# kept so that filtering by a child finds the event under each of them. Never updated or deleted;
+# `audit verify` checks the rows against leaf_data.
+other_children = Table(
+    "other_children",
+    metadata,
+    Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("contactpoint_id", String(12), primary_key=True),
+)
+Index("ix_other_children_contactpoint_id", other_children.c.contactpoint_id, other_children.c.leaf_index)
+
 # A signed tree head after every append.
 tree_heads = Table(
     "tree_heads",

@@ -8,7 +8,8 @@ the first bad entry, or the first entry of the batch whose head no longer matche
 
 - leaf indexes run 0..n-1 without a gap (a deleted or renumbered entry);
 - each stored leaf hash is the hash of its data, the data decodes to an event, and the filter
-  columns (contactpoint_id, actor, time) are copies of it (an edit to data or columns);
+  columns (contactpoint_id, actor, time) and the index of the other children it names are copies
+  of it (an edit to data, columns or index: `entry_checks`);
 - every stored head's root is the root recomputed from the entries before it, its checkpoint
   text is exactly what was signed, and its signature verifies (reordered, swapped or rewritten
   entries; a forged or edited head);
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -34,7 +34,8 @@ from contactpoint.platform import merkle
 from contactpoint.platform.checkpoints import Checkpoint, checkpoint_body
 from contactpoint.platform.db import is_sqlite, make_engine
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
-from services.audit import leafcodec, repository
+from services.audit import repository
+from services.audit.entry_checks import Bad, EntryChecker
 from services.audit.keychain import BrokenChain, KeyChain, key_chain
 from services.audit.settings import AuditSettings
 from services.audit.witness_view import WitnessView
@@ -52,46 +53,6 @@ class VerifyReport:
     first_bad_index: int | None = None
 
 
-class _Bad(Exception):
-    def __init__(self, message: str, index: int | None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.index = index
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything we store is UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _check_leaf(position: int, row: RowMapping) -> bytes:
-    """The leaf hash of the row at `position`, or _Bad."""
-    index = int(row["leaf_index"])
-    if index != position:
-        raise _Bad(f"entry {position} is missing (the next stored entry is {index})", position)
-    data = bytes(row["leaf_data"])
-    digest = merkle.leaf_hash(data)
-    if digest != bytes(row["leaf_hash"]):
-        raise _Bad(f"entry {index} was altered: its data does not match its hash", index)
-    try:
-        contactpoint_id, actor, time = leafcodec.filter_columns(data)
-    except (ValueError, KeyError):
-        try:  # the full decoder, which says whether the bytes are an event at all
-            event = leafcodec.decode(data, index)
-            contactpoint_id, actor = event.contactpoint_id, event.actor
-            time = event.time.ToDatetime(tzinfo=UTC)
-        except Exception:  # whatever the bytes are, they are not an event we wrote
-            raise _Bad(f"entry {index} is not a valid event", index) from None
-    columns_match = (
-        repository.filter_key(contactpoint_id) == row["contactpoint_id"]
-        and repository.filter_key(actor) == row["actor"]
-        and time == _aware(row["time"])
-    )
-    if not columns_match:
-        raise _Bad(f"entry {index} was altered: its filter columns do not match its data", index)
-    return digest
-
-
 def _check_head(
     head: RowMapping, root: bytes, keys: KeyChain | None, origin: str | None, *, since: int
 ) -> None:
@@ -102,7 +63,7 @@ def _check_head(
     expected_origin = origin if origin is not None else checkpoint.split("\n", 1)[0]
     blamed = f"entry {since}" if since == size - 1 else f"one of entries {since}..{size - 1}"
     if bytes(head["root_hash"]) != root or checkpoint != checkpoint_body(expected_origin, size, root):
-        raise _Bad(
+        raise Bad(
             f"tree head {size} does not match entries 0..{size - 1}: {blamed} was altered, removed or moved",
             since,
         )
@@ -110,7 +71,7 @@ def _check_head(
         try:
             keys.key_for(size).verify(bytes(head["signature"]), checkpoint.encode())
         except InvalidSignature:
-            raise _Bad(f"tree head {size} has a bad signature", since) from None
+            raise Bad(f"tree head {size} has a bad signature", since) from None
 
 
 @dataclass
@@ -131,7 +92,7 @@ class Anchor:
 
 def _check_anchor(anchor: Anchor, root: bytes) -> None:
     if root != anchor.checkpoint.root:
-        raise _Bad(
+        raise Bad(
             f"the log is inconsistent with {anchor.what}: its first {anchor.checkpoint.size} entries "
             "have another root (entries were altered, removed or reordered since)",
             None,
@@ -151,12 +112,12 @@ def _walk(
     done: _Progress,
     anchors: tuple[Anchor, ...] = (),
 ) -> None:
-    """Check the whole log, counting in `done`; _Bad at the first problem in log order."""
+    """Check the whole log, counting in `done`; Bad at the first problem in log order."""
     log_origin = origin if origin is not None else _first_origin(conn)
     try:
         keys = key_chain(conn, key, log_origin) if key is not None else None
     except BrokenChain as broken:
-        raise _Bad(broken.message, broken.index) from None
+        raise Bad(broken.message, broken.index) from None
     if keys is not None:
         endorsed = (
             Anchor(
@@ -170,24 +131,26 @@ def _walk(
     head = next(heads, None)
     peaks: merkle.Peaks = []
     signed = 0  # entries 0..signed-1 are covered by a head checked so far
+    entries = EntryChecker(repository.stream_other_children(conn))
     for row in repository.stream_leaves(conn):
-        peaks = merkle.append(peaks, _check_leaf(done.entries, row))
+        peaks = merkle.append(peaks, entries.check(done.entries, row))
         done.entries += 1
         size = done.entries
         for anchor in anchors:
             if size == anchor.checkpoint.size:
                 _check_anchor(anchor, merkle.root_from_peaks(peaks))
         if head is not None and int(head["tree_size"]) < size:
-            raise _Bad(f"tree head {int(head['tree_size'])} is out of order", signed)
+            raise Bad(f"tree head {int(head['tree_size'])} is out of order", signed)
         if head is not None and int(head["tree_size"]) == size:
             _check_head(head, merkle.root_from_peaks(peaks), keys, origin, since=signed)
             done.heads += 1
             signed = size
             head = next(heads, None)
     size = done.entries
+    entries.finish(size)
     for anchor in anchors:
         if size < anchor.checkpoint.size:
-            raise _Bad(
+            raise Bad(
                 f"the log holds {size} entries, fewer than the {anchor.checkpoint.size} of "
                 f"{anchor.what}: entries were removed",
                 size,
@@ -195,23 +158,23 @@ def _walk(
         if anchor.checkpoint.size == 0:
             _check_anchor(anchor, merkle.EMPTY_ROOT)
     if signed < size:
-        raise _Bad(f"there is no signed tree head for entries {signed}..{size - 1}", signed)
+        raise Bad(f"there is no signed tree head for entries {signed}..{size - 1}", signed)
     if head is not None:
-        raise _Bad(
+        raise Bad(
             f"tree head {int(head['tree_size'])} covers entries that are not stored (from entry {size})",
             size,
         )
     state = repository.read_state(conn)
     if state is None:
-        raise _Bad("the tree state is missing", None)
+        raise Bad("the tree state is missing", None)
     stored_size, stored_peaks = state
     if stored_size != size:
-        raise _Bad(
+        raise Bad(
             f"the tree state counts {stored_size} entries but {size} are stored",
             min(stored_size, size),
         )
     if stored_peaks != peaks:
-        raise _Bad("the tree state does not match the entries", None)
+        raise Bad("the tree state does not match the entries", None)
 
 
 def verify_log(
@@ -259,7 +222,7 @@ def verify_log(
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
                 _walk(conn, key, origin, done, anchors)
-    except _Bad as bad:
+    except Bad as bad:
         return VerifyReport(False, done.entries, done.heads, bad.message, bad.index)
     except SQLAlchemyError as exc:
         return VerifyReport(

@@ -74,6 +74,7 @@ class DataManagerRpcs:
             def work(conn: Connection) -> review.TaskView:
                 view = review.next_task(conn, manager=manager, limits=self._limits, now=_now())
                 call.contactpoint_id = view.new_child.contactpoint_id
+                call.others.append(view.candidate.contactpoint_id)
                 call.details.append(f"task {view.task_id}; candidate {view.candidate.contactpoint_id}")
                 return view
 
@@ -98,7 +99,7 @@ class DataManagerRpcs:
             task_id = request.task_id if is_task_id(request.task_id) else "invalid id"
             call.details.append(f"task {task_id}; decision {decision or 'none'}")
 
-            def work(conn: Connection) -> str:
+            def work(conn: Connection) -> review.Resolution:
                 result = review.resolve_task(
                     conn,
                     manager=manager,
@@ -108,12 +109,13 @@ class DataManagerRpcs:
                     limits=self._limits,
                     now=_now(),
                 )
-                call.contactpoint_id = result
+                call.contactpoint_id = result.contactpoint_id
+                call.others.extend(result.children)
                 call.details.append(f"reason: {request.reason}")
                 return result
 
             result = await call.write(self._db, work)
-        return pb.ResolveReviewTaskResponse(contactpoint_id=result)
+        return pb.ResolveReviewTaskResponse(contactpoint_id=result.contactpoint_id)
 
     async def MergeChildren(
         self, request: pb.MergeChildrenRequest, context: Context
@@ -121,6 +123,7 @@ class DataManagerRpcs:
         async with self._begin("MergeChildren", context) as call:
             manager = self._manager(call)
             call.contactpoint_id = _valid_id(request.survivor_id)
+            call.others.append(request.retired_id)  # kept only if well formed
             call.details.append(f"retired {_valid_id(request.retired_id) or 'invalid id'}")
 
             def work(conn: Connection) -> pb.MergeChildrenResponse:
@@ -147,7 +150,7 @@ class DataManagerRpcs:
             call.contactpoint_id = _valid_id(request.retired_id)
 
             def work(conn: Connection) -> None:
-                merging.unmerge(
+                survivors = merging.unmerge(
                     conn,
                     manager=manager,
                     retired_id=request.retired_id,
@@ -155,6 +158,7 @@ class DataManagerRpcs:
                     limits=self._limits,
                     now=_now(),
                 )
+                call.others.extend(survivors)
                 call.details.append(f"reason: {request.reason}")
 
             await call.write(self._db, work)

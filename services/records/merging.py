@@ -130,9 +130,10 @@ def unmerge(
     reason: str,
     limits: AgeLimits = DEFAULT_LIMITS,
     now: dt.datetime,
-) -> None:
+) -> tuple[str, ...]:
     """Undo the merge that retired `retired_id`: both children as before it, and the pair kept
-    apart for ever. Records submitted to the survivor since the merge stay with it."""
+    apart for ever. Records submitted to the survivor since the merge stay with it. Returns the
+    survivor (and the child it was merged into since, if it was)."""
     check(id_violations("retired_id", retired_id) + reason_violations(reason))
     merge_row = merge_repo.live_merge_of(conn, retired_id)
     if merge_row is None:
@@ -157,6 +158,7 @@ def unmerge(
     # The survivor's shield may have changed back, and its tasks (some the retired child's) with it.
     follow_unmerge(conn, survivor=holder.contactpoint_id, retired=retired_id, now=now)
     log.info("records.unmerged", survivor_id=merge_row.survivor_id, retired_id=retired_id)
+    return tuple(sorted(holders))
 
 
 def refresh_archive_date(

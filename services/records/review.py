@@ -50,6 +50,15 @@ class TaskView:
     reasons: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Resolution:
+    """A decided task: the child that remains, and every child the task concerned (the two it
+    named, and what they had been merged into since)."""
+
+    contactpoint_id: str
+    children: tuple[str, ...]
+
+
 # --- review tasks -------------------------------------------------------------------------------
 
 
@@ -119,9 +128,9 @@ def resolve_task(
     reason: str,
     limits: AgeLimits = DEFAULT_LIMITS,
     now: dt.datetime,
-) -> str:
-    """LINK (the new child joins the candidate; the candidate's id is returned) or KEEP_APART
-    (remembered for ever; the new child's id is returned). A retry of the same decision returns
+) -> Resolution:
+    """LINK (the new child joins the candidate; the candidate's id remains) or KEEP_APART
+    (remembered for ever; the new child's id is the answer). A retry of the same decision returns
     the same answer."""
     violations = [] if is_task_id(task_id) else [FieldViolation("task_id", "must be a task id")]
     if decision not in (LINK, KEEP_APART):
@@ -135,7 +144,7 @@ def resolve_task(
         raise NotFound("no such review task for your organisation")
     if row.status != review_repo.OPEN:
         if row.decision == decision and row.result_id:
-            return row.result_id
+            return Resolution(row.result_id, tuple(sorted({row.new_child, row.candidate})))
         raise FailedPrecondition("this task was already decided", "TASK_ALREADY_RESOLVED")
     if row.held_by and row.held_by != manager.name and row.held_until and row.held_until > now:
         raise FailedPrecondition("another data manager holds this task", "TASK_HELD")
@@ -179,7 +188,8 @@ def resolve_task(
     # is shielded if either was.
     task_upkeep.lift_provisional_shields(conn, (row.new_child, row.candidate), now=now)
     log.info("records.task_resolved", task_id=task_id, decision=decision)
-    return result
+    concerned = {row.new_child, row.candidate, new.contactpoint_id, candidate.contactpoint_id}
+    return Resolution(result, tuple(sorted(concerned)))
 
 
 def set_shielded(

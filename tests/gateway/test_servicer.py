@@ -138,6 +138,7 @@ async def _world(
                 {
                     **common,
                     "database_url": records_url,
+                    "audit_target": f"127.0.0.1:{audit_port}",  # data managers' calls
                     **records_keys(records_url),
                     **platform_account(identity_url, "records"),
                 }
@@ -277,6 +278,41 @@ async def test_every_request_is_audited_once_allowed_or_denied(world: World) -> 
     assert (
         events[0].contactpoint_id == cp and events[0].purpose == SAFEGUARDING and events[0].severity == "INFO"
     )
+
+
+async def test_a_read_through_a_retired_id_is_found_under_the_survivor(world: World) -> None:
+    """A retired id reads as its survivor: the auditor's search for the survivor (and so its
+    subject-access report) lists that read too, as it lists the merge itself."""
+    survivor = await world.submit("gw-1")
+    other = source_record("gw-2", source_system="education")
+    other.name.given_names, other.name.family_name = "Zara", "Mensah"
+    retired = (
+        await world.records.SubmitSourceRecord(
+            records_pb.SubmitSourceRecordRequest(record=other, request_id="gw-2"),
+            metadata=bearer(world.council_token),
+        )
+    ).contactpoint_id
+    assert survivor != retired
+    dm = create_user(world.identity_url, "dana.manager", "data-manager")
+    prac = create_user(world.identity_url, "pat.one", "practitioner")
+    aud = create_user(world.identity_url, "avery.auditor", "auditor")
+    await world.records.MergeChildren(
+        records_pb.MergeChildrenRequest(survivor_id=survivor, retired_id=retired, reason="duplicate"),
+        metadata=bearer(await world.login("dana.manager", dm.totp_secret)),
+    )
+    token = await world.login("pat.one", prac.totp_secret)
+    child = (
+        await world.gateway.GetChild(
+            pb.GetChildRequest(contactpoint_id=retired, purpose=SAFEGUARDING), metadata=bearer(token)
+        )
+    ).child
+    assert child.contactpoint_id == survivor
+    auditor = await world.login("avery.auditor", aud.totp_secret)
+    for cid in (survivor, retired):
+        found = [(e.action, e.contactpoint_id) for e in await _events(world, auditor, contactpoint_id=cid)]
+        assert found == [("MergeChildren", survivor), ("GetChild", retired)], cid
+    read = (await _events(world, auditor, actor="pat.one"))[-1]
+    assert list(read.other_contactpoint_ids) == [survivor]
 
 
 async def test_shielded_child_and_override_alert(world: World) -> None:

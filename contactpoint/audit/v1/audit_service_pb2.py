@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from google.rpc import code_pb2 as google_dot_rpc_dot_code__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)contactpoint/audit/v1/audit_service.proto\x12\x15\x63ontactpoint.audit.v1\x1a\"contactpoint/common/v1/child.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15google/rpc/code.proto\"\xee\x02\n\nAuditEvent\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x1a\n\x12\x61\x63tor_organisation\x18\x04 \x01(\t\x12\x13\n\x0b\x61\x63tor_roles\x18\x05 \x03(\t\x12\x0e\n\x06\x61\x63tion\x18\x06 \x01(\t\x12\x17\n\x0f\x63ontactpoint_id\x18\x07 \x01(\t\x12\x36\n\x07purpose\x18\x08 \x01(\x0e\x32%.contactpoint.common.v1.AccessPurpose\x12\x0f\n\x07outcome\x18\t \x01(\t\x12%\n\x0bstatus_code\x18\n \x01(\x0e\x32\x10.google.rpc.Code\x12\x12\n\nrequest_id\x18\x0b \x01(\t\x12\x10\n\x08severity\x18\x0c \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\r \x01(\t\x12\x13\n\x0b\x61ppended_by\x18\x0e \x01(\t\"b\n\x11ListEventsRequest\x12\x17\n\x0f\x63ontactpoint_id\x18\x01 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"`\n\x12ListEventsResponse\x12\x31\n\x06\x65vents\x18\x01 \x03(\x0b\x32!.contactpoint.audit.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x14\n\x12GetTreeHeadRequest\"b\n\x13GetTreeHeadResponse\x12\x11\n\ttree_size\x18\x01 \x01(\x04\x12\x11\n\troot_hash\x18\x02 \x01(\x0c\x12\x12\n\ncheckpoint\x18\x03 \x01(\t\x12\x11\n\tsignature\x18\x04 \x01(\x0c\"A\n\x18GetInclusionProofRequest\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\"B\n\x19GetInclusionProofResponse\x12\x11\n\tleaf_data\x18\x01 \x01(\x0c\x12\x12\n\naudit_path\x18\x02 \x03(\x0c\"E\n\x1aGetConsistencyProofRequest\x12\x12\n\nfirst_size\x18\x01 \x01(\x04\x12\x13\n\x0bsecond_size\x18\x02 \x01(\x04\",\n\x1bGetConsistencyProofResponse\x12\r\n\x05proof\x18\x01 \x03(\x0c\"\x15\n\x13GetPublicKeyRequest\"*\n\x14GetPublicKeyResponse\x12\x12\n\npublic_key\x18\x01 \x01(\x0c\"F\n\x12\x41ppendEventRequest\x12\x30\n\x05\x65vent\x18\x01 \x01(\x0b\x32!.contactpoint.audit.v1.AuditEvent\")\n\x13\x41ppendEventResponse\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\"H\n\x13\x41ppendEventsRequest\x12\x31\n\x06\x65vents\x18\x01 \x03(\x0b\x32!.contactpoint.audit.v1.AuditEvent\",\n\x14\x41ppendEventsResponse\x12\x14\n\x0cleaf_indexes\x18\x01 \x03(\x04\"^\n\x12WatchEventsRequest\x12\x14\n\x0cmin_severity\x18\x01 \x01(\t\x12\x1d\n\x10\x61\x66ter_leaf_index\x18\x02 \x01(\x04H\x00\x88\x01\x01\x42\x13\n\x11_after_leaf_index2\xe4\x06\n\x0c\x41uditService\x12\x61\n\nListEvents\x12(.contactpoint.audit.v1.ListEventsRequest\x1a).contactpoint.audit.v1.ListEventsResponse\x12\x64\n\x0bGetTreeHead\x12).contactpoint.audit.v1.GetTreeHeadRequest\x1a*.contactpoint.audit.v1.GetTreeHeadResponse\x12v\n\x11GetInclusionProof\x12/.contactpoint.audit.v1.GetInclusionProofRequest\x1a\x30.contactpoint.audit.v1.GetInclusionProofResponse\x12|\n\x13GetConsistencyProof\x12\x31.contactpoint.audit.v1.GetConsistencyProofRequest\x1a\x32.contactpoint.audit.v1.GetConsistencyProofResponse\x12g\n\x0cGetPublicKey\x12*.contactpoint.audit.v1.GetPublicKeyRequest\x1a+.contactpoint.audit.v1.GetPublicKeyResponse\x12\x64\n\x0b\x41ppendEvent\x12).contactpoint.audit.v1.AppendEventRequest\x1a*.contactpoint.audit.v1.AppendEventResponse\x12g\n\x0c\x41ppendEvents\x12*.contactpoint.audit.v1.AppendEventsRequest\x1a+.contactpoint.audit.v1.AppendEventsResponse\x12]\n\x0bWatchEvents\x12).contactpoint.audit.v1.WatchEventsRequest\x1a!.contactpoint.audit.v1.AuditEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)contactpoint/audit/v1/audit_service.proto\x12\x15\x63ontactpoint.audit.v1\x1a\"contactpoint/common/v1/child.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15google/rpc/code.proto\"\x8e\x03\n\nAuditEvent\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x1a\n\x12\x61\x63tor_organisation\x18\x04 \x01(\t\x12\x13\n\x0b\x61\x63tor_roles\x18\x05 \x03(\t\x12\x0e\n\x06\x61\x63tion\x18\x06 \x01(\t\x12\x17\n\x0f\x63ontactpoint_id\x18\x07 \x01(\t\x12\x36\n\x07purpose\x18\x08 \x01(\x0e\x32%.contactpoint.common.v1.AccessPurpose\x12\x0f\n\x07outcome\x18\t \x01(\t\x12%\n\x0bstatus_code\x18\n \x01(\x0e\x32\x10.google.rpc.Code\x12\x12\n\nrequest_id\x18\x0b \x01(\t\x12\x10\n\x08severity\x18\x0c \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\r \x01(\t\x12\x13\n\x0b\x61ppended_by\x18\x0e \x01(\t\x12\x1e\n\x16other_contactpoint_ids\x18\x0f \x03(\t\"b\n\x11ListEventsRequest\x12\x17\n\x0f\x63ontactpoint_id\x18\x01 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"`\n\x12ListEventsResponse\x12\x31\n\x06\x65vents\x18\x01 \x03(\x0b\x32!.contactpoint.audit.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x14\n\x12GetTreeHeadRequest\"b\n\x13GetTreeHeadResponse\x12\x11\n\ttree_size\x18\x01 \x01(\x04\x12\x11\n\troot_hash\x18\x02 \x01(\x0c\x12\x12\n\ncheckpoint\x18\x03 \x01(\t\x12\x11\n\tsignature\x18\x04 \x01(\x0c\"A\n\x18GetInclusionProofRequest\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\"B\n\x19GetInclusionProofResponse\x12\x11\n\tleaf_data\x18\x01 \x01(\x0c\x12\x12\n\naudit_path\x18\x02 \x03(\x0c\"E\n\x1aGetConsistencyProofRequest\x12\x12\n\nfirst_size\x18\x01 \x01(\x04\x12\x13\n\x0bsecond_size\x18\x02 \x01(\x04\",\n\x1bGetConsistencyProofResponse\x12\r\n\x05proof\x18\x01 \x03(\x0c\"\x15\n\x13GetPublicKeyRequest\"*\n\x14GetPublicKeyResponse\x12\x12\n\npublic_key\x18\x01 \x01(\x0c\"F\n\x12\x41ppendEventRequest\x12\x30\n\x05\x65vent\x18\x01 \x01(\x0b\x32!.contactpoint.audit.v1.AuditEvent\")\n\x13\x41ppendEventResponse\x12\x12\n\nleaf_index\x18\x01 \x01(\x04\"H\n\x13\x41ppendEventsRequest\x12\x31\n\x06\x65vents\x18\x01 \x03(\x0b\x32!.contactpoint.audit.v1.AuditEvent\",\n\x14\x41ppendEventsResponse\x12\x14\n\x0cleaf_indexes\x18\x01 \x03(\x04\"^\n\x12WatchEventsRequest\x12\x14\n\x0cmin_severity\x18\x01 \x01(\t\x12\x1d\n\x10\x61\x66ter_leaf_index\x18\x02 \x01(\x04H\x00\x88\x01\x01\x42\x13\n\x11_after_leaf_index2\xe4\x06\n\x0c\x41uditService\x12\x61\n\nListEvents\x12(.contactpoint.audit.v1.ListEventsRequest\x1a).contactpoint.audit.v1.ListEventsResponse\x12\x64\n\x0bGetTreeHead\x12).contactpoint.audit.v1.GetTreeHeadRequest\x1a*.contactpoint.audit.v1.GetTreeHeadResponse\x12v\n\x11GetInclusionProof\x12/.contactpoint.audit.v1.GetInclusionProofRequest\x1a\x30.contactpoint.audit.v1.GetInclusionProofResponse\x12|\n\x13GetConsistencyProof\x12\x31.contactpoint.audit.v1.GetConsistencyProofRequest\x1a\x32.contactpoint.audit.v1.GetConsistencyProofResponse\x12g\n\x0cGetPublicKey\x12*.contactpoint.audit.v1.GetPublicKeyRequest\x1a+.contactpoint.audit.v1.GetPublicKeyResponse\x12\x64\n\x0b\x41ppendEvent\x12).contactpoint.audit.v1.AppendEventRequest\x1a*.contactpoint.audit.v1.AppendEventResponse\x12g\n\x0c\x41ppendEvents\x12*.contactpoint.audit.v1.AppendEventsRequest\x1a+.contactpoint.audit.v1.AppendEventsResponse\x12]\n\x0bWatchEvents\x12).contactpoint.audit.v1.WatchEventsRequest\x1a!.contactpoint.audit.v1.AuditEvent0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,37 +35,37 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'contactpoint.audit.v1.audit
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_AUDITEVENT']._serialized_start=161
-  _globals['_AUDITEVENT']._serialized_end=527
-  _globals['_LISTEVENTSREQUEST']._serialized_start=529
-  _globals['_LISTEVENTSREQUEST']._serialized_end=627
-  _globals['_LISTEVENTSRESPONSE']._serialized_start=629
-  _globals['_LISTEVENTSRESPONSE']._serialized_end=725
-  _globals['_GETTREEHEADREQUEST']._serialized_start=727
-  _globals['_GETTREEHEADREQUEST']._serialized_end=747
-  _globals['_GETTREEHEADRESPONSE']._serialized_start=749
-  _globals['_GETTREEHEADRESPONSE']._serialized_end=847
-  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=849
-  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=914
-  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_start=916
-  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_end=982
-  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=984
-  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=1053
-  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_start=1055
-  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_end=1099
-  _globals['_GETPUBLICKEYREQUEST']._serialized_start=1101
-  _globals['_GETPUBLICKEYREQUEST']._serialized_end=1122
-  _globals['_GETPUBLICKEYRESPONSE']._serialized_start=1124
-  _globals['_GETPUBLICKEYRESPONSE']._serialized_end=1166
-  _globals['_APPENDEVENTREQUEST']._serialized_start=1168
-  _globals['_APPENDEVENTREQUEST']._serialized_end=1238
-  _globals['_APPENDEVENTRESPONSE']._serialized_start=1240
-  _globals['_APPENDEVENTRESPONSE']._serialized_end=1281
-  _globals['_APPENDEVENTSREQUEST']._serialized_start=1283
-  _globals['_APPENDEVENTSREQUEST']._serialized_end=1355
-  _globals['_APPENDEVENTSRESPONSE']._serialized_start=1357
-  _globals['_APPENDEVENTSRESPONSE']._serialized_end=1401
-  _globals['_WATCHEVENTSREQUEST']._serialized_start=1403
-  _globals['_WATCHEVENTSREQUEST']._serialized_end=1497
-  _globals['_AUDITSERVICE']._serialized_start=1500
-  _globals['_AUDITSERVICE']._serialized_end=2368
+  _globals['_AUDITEVENT']._serialized_end=559
+  _globals['_LISTEVENTSREQUEST']._serialized_start=561
+  _globals['_LISTEVENTSREQUEST']._serialized_end=659
+  _globals['_LISTEVENTSRESPONSE']._serialized_start=661
+  _globals['_LISTEVENTSRESPONSE']._serialized_end=757
+  _globals['_GETTREEHEADREQUEST']._serialized_start=759
+  _globals['_GETTREEHEADREQUEST']._serialized_end=779
+  _globals['_GETTREEHEADRESPONSE']._serialized_start=781
+  _globals['_GETTREEHEADRESPONSE']._serialized_end=879
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=881
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=946
+  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_start=948
+  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_end=1014
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=1016
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=1085
+  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_start=1087
+  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_end=1131
+  _globals['_GETPUBLICKEYREQUEST']._serialized_start=1133
+  _globals['_GETPUBLICKEYREQUEST']._serialized_end=1154
+  _globals['_GETPUBLICKEYRESPONSE']._serialized_start=1156
+  _globals['_GETPUBLICKEYRESPONSE']._serialized_end=1198
+  _globals['_APPENDEVENTREQUEST']._serialized_start=1200
+  _globals['_APPENDEVENTREQUEST']._serialized_end=1270
+  _globals['_APPENDEVENTRESPONSE']._serialized_start=1272
+  _globals['_APPENDEVENTRESPONSE']._serialized_end=1313
+  _globals['_APPENDEVENTSREQUEST']._serialized_start=1315
+  _globals['_APPENDEVENTSREQUEST']._serialized_end=1387
+  _globals['_APPENDEVENTSRESPONSE']._serialized_start=1389
+  _globals['_APPENDEVENTSRESPONSE']._serialized_end=1433
+  _globals['_WATCHEVENTSREQUEST']._serialized_start=1435
+  _globals['_WATCHEVENTSREQUEST']._serialized_end=1529
+  _globals['_AUDITSERVICE']._serialized_start=1532
+  _globals['_AUDITSERVICE']._serialized_end=2400
 # @@protoc_insertion_point(module_scope)

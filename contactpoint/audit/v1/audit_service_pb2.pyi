@@ -41,6 +41,7 @@ class AuditEvent(_message.Message):
     SEVERITY_FIELD_NUMBER: _builtins.int
     DETAIL_FIELD_NUMBER: _builtins.int
     APPENDED_BY_FIELD_NUMBER: _builtins.int
+    OTHER_CONTACTPOINT_IDS_FIELD_NUMBER: _builtins.int
     leaf_index: _builtins.int
     """Position in the log (the Merkle tree's leaf index)."""
     actor: _builtins.str
@@ -80,6 +81,15 @@ class AuditEvent(_message.Message):
     def actor_roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The caller's roles."""
 
+    @_builtins.property
+    def other_contactpoint_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The other children the request concerned, besides contactpoint_id: a review task's
+        candidate, the two children of a merge or an unmerge, the child a retired id reads as. Each a
+        ContactPoint ID, at most 8, none repeated. ListEvents' contactpoint_id filter and
+        `contactpoint audit report --child` find the event under each of them too. Empty in events
+        stored before this field existed.
+        """
+
     def __init__(
         self,
         *,
@@ -97,10 +107,11 @@ class AuditEvent(_message.Message):
         severity: _builtins.str = ...,
         detail: _builtins.str = ...,
         appended_by: _builtins.str = ...,
+        other_contactpoint_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "actor_organisation", b"actor_organisation", "actor_roles", b"actor_roles", "appended_by", b"appended_by", "contactpoint_id", b"contactpoint_id", "detail", b"detail", "leaf_index", b"leaf_index", "outcome", b"outcome", "purpose", b"purpose", "request_id", b"request_id", "severity", b"severity", "status_code", b"status_code", "time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "actor_organisation", b"actor_organisation", "actor_roles", b"actor_roles", "appended_by", b"appended_by", "contactpoint_id", b"contactpoint_id", "detail", b"detail", "leaf_index", b"leaf_index", "other_contactpoint_ids", b"other_contactpoint_ids", "outcome", b"outcome", "purpose", b"purpose", "request_id", b"request_id", "severity", b"severity", "status_code", b"status_code", "time", b"time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -117,7 +128,9 @@ class ListEventsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     contactpoint_id: _builtins.str
-    """Only events about this child."""
+    """Only events about this child: naming it as contactpoint_id or among
+    other_contactpoint_ids.
+    """
     actor: _builtins.str
     """Only events by this actor (username)."""
     page_size: _builtins.int

@@ -28,6 +28,7 @@ events = st.builds(
     severity=st.sampled_from(["INFO", "WARNING", "HIGH"]),
     detail=text,
     appended_by=st.one_of(st.just(""), text),
+    other_contactpoint_ids=st.lists(text, max_size=3),
 )
 
 
@@ -99,8 +100,9 @@ def test_fields_added_later_appear_only_when_set() -> None:
 def test_the_fast_column_reader_agrees_with_the_full_decoder(event: pb.AuditEvent) -> None:
     data = leafcodec.encode(event)
     decoded = leafcodec.decode(data, 0)
-    child, actor, when = leafcodec.filter_columns(data)
+    child, actor, when, others = leafcodec.filter_columns(data)
     assert (child, actor) == (decoded.contactpoint_id, decoded.actor)
+    assert others == tuple(sorted(decoded.other_contactpoint_ids))
     # To the microsecond, as the time column holds it (ToDatetime drops the nanoseconds too).
     assert when == decoded.time.ToDatetime(tzinfo=when.tzinfo)
 
@@ -115,6 +117,7 @@ def test_the_fast_column_reader_refuses_what_is_not_an_event() -> None:
         json.dumps({**good, "actor": 5}).encode(),
         json.dumps({**good, "purpose": "NOT_A_PURPOSE"}).encode(),
         json.dumps({**good, "actorRoles": "practitioner"}).encode(),
+        json.dumps({**good, "otherContactpointIds": [5]}).encode(),
         json.dumps({k: v for k, v in good.items() if k != "time"}).encode(),
         json.dumps({**good, "time": "2026-01-01T00:00:00"}).encode(),  # no zone
     ):
@@ -123,3 +126,23 @@ def test_the_fast_column_reader_refuses_what_is_not_an_event() -> None:
         except (ValueError, KeyError):
             continue
         raise AssertionError(bad)
+
+
+def test_other_children_appear_only_when_there_are_some() -> None:
+    """An event naming no other child encodes as before `other_contactpoint_ids` existed; one
+    that names some carries them, in the order sent."""
+    event = pb.AuditEvent(
+        time=Timestamp(seconds=1_764_000_000),
+        actor="dm",
+        action="NextReviewTask",
+        contactpoint_id="123456789018",
+        outcome="ALLOWED",
+        severity="INFO",
+    )
+    plain = leafcodec.encode(event)
+    assert b"otherContactpointIds" not in plain
+    event.other_contactpoint_ids.extend(["503352916258", "100000000001"])
+    data = leafcodec.encode(event)
+    assert b'"otherContactpointIds":["503352916258","100000000001"]' in data
+    assert leafcodec.decode(data, 0) == event
+    assert leafcodec.filter_columns(data).others == ("100000000001", "503352916258")

@@ -14,6 +14,7 @@ from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database
 from contactpoint.records.v1 import records_service_pb2 as pb
 from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
+from services.audit import report
 from services.records.main import MIGRATIONS, build
 from services.records.settings import RecordsSettings
 from tests.harness import platform_account, records_keys, running_service
@@ -35,6 +36,16 @@ def audit_events(world: World, actor: str) -> list[str]:
     finally:
         db.dispose()
     return [bytes(r[0]).decode("utf-8", "replace") for r in rows]
+
+
+def accesses(world: World, contactpoint_id: str) -> list[str]:
+    """The actions of the subject-access report on `contactpoint_id` (oldest first)."""
+    db = Database(world.services.audit_url)
+    try:
+        found = db.run_sync(lambda c: report.accesses(c, contactpoint_id=contactpoint_id), write=False)
+    finally:
+        db.dispose()
+    return [a.action for a in found]
 
 
 def _unique(given: str, family: str) -> child_pb2.PersonName:
@@ -95,6 +106,9 @@ async def test_link_a_possible_match_and_the_retired_id_reads_as_the_survivor(wo
     )
     assert resolved.contactpoint_id == candidate
     assert (await world.get(new)).contactpoint_id == candidate
+    # Both children were shown and decided on: each one's subject-access report lists both calls.
+    for child in (candidate, new):
+        assert accesses(world, child) == ["NextReviewTask", "ResolveReviewTask"], child
     # A retry of the same decision gives the same answer; another decision is refused.
     again = await world.records.ResolveReviewTask(
         pb.ResolveReviewTaskRequest(
@@ -171,6 +185,9 @@ async def test_merge_then_unmerge_round_trip(world: World) -> None:
         metadata=world.services.manager_a,
     )
     after = [await world.get(first.contactpoint_id), await world.get(second.contactpoint_id)]
+    # The merge and the unmerge changed both children: each one's report lists both.
+    for child in (first.contactpoint_id, second.contactpoint_id):
+        assert accesses(world, child) == ["MergeChildren", "UnmergeChildren"], child
     for was, now in zip(before, after, strict=True):
         was.ClearField("update_time")
         now.ClearField("update_time")

@@ -100,11 +100,13 @@ def test_linked_then_unmerged_leaves_no_shield_behind(db: Database) -> None:
     _shield(db, old)
     _bridge(db)
     task = db.run_sync(lambda c: review.next_task(c, manager=MANAGER, now=NOW))
-    survivor = db.run_sync(
+    resolution = db.run_sync(
         lambda c: review.resolve_task(
             c, manager=MANAGER, task_id=task.task_id, decision=LINK, reason="one child", now=NOW
         )
     )
+    survivor = resolution.contactpoint_id
+    assert resolution.children == tuple(sorted((old, new)))
     assert survivor == new and _shown_shielded(db, new)  # shielded: the merged child was
     db.run_sync(
         lambda c: merging.unmerge(

@@ -1,0 +1,112 @@
+"""An event that concerns more than one child (a review task's candidate, a merge's retired child)
+names the others in `other_contactpoint_ids`, and is found under each of them: by ListEvents'
+contactpoint_id filter and by the subject-access report, on SQLite and on PostgreSQL (where the
+service appends in one statement). `audit verify` checks the index that finds them against the
+hashed leaves, so deleting a row to hide an access from a report is caught."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from contactpoint.audit.v1 import audit_service_pb2 as pb
+from contactpoint.platform.db import Database
+from services.audit import report
+from services.audit.verify import verify_from_settings
+from tests.services.audit.conftest import Log, in_database, violations
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+A, B, C, D = "123456789018", "503352916258", "100000000001", "200000000007"
+
+
+def reported(log: Log, contactpoint_id: str) -> list[int]:
+    """The leaf indexes of the subject-access report on `contactpoint_id`."""
+    db = Database(log.settings.database_url)
+    try:
+        found = db.run_sync(lambda c: report.accesses(c, contactpoint_id=contactpoint_id), write=False)
+    finally:
+        db.dispose()
+    return [a.leaf_index for a in found]
+
+
+async def _four_events(log: Log) -> None:
+    """0: about A, naming B and C; 1: about B alone; 2: about nobody, naming D (in a batch with
+    3); 3: about C, by another actor."""
+    assert await log.append(actor="dee", contactpoint_id=A, other_contactpoint_ids=[B, C]) == 0
+    assert await log.append(actor="dee", contactpoint_id=B) == 1
+    batch = pb.AppendEventsRequest(
+        events=[
+            pb.AuditEvent(action="MergeChildren", outcome="ALLOWED", severity="INFO", actor="dee",
+                          other_contactpoint_ids=[D]),
+            pb.AuditEvent(action="GetChild", outcome="ALLOWED", severity="INFO", actor="pat",
+                          contactpoint_id=C),
+        ]
+    )  # fmt: skip
+    await log.stub.AppendEvents(batch, metadata=log.gateway)
+
+
+async def test_an_event_is_found_under_every_child_it_names(log: Log) -> None:
+    await _four_events(log)
+    for child, expected in ((A, [0]), (B, [0, 1]), (C, [0, 3]), (D, [2])):
+        listed = await log.events(contactpoint_id=child)
+        assert [e.leaf_index for e in listed.events] == expected, child
+        assert reported(log, child) == expected, child
+    first = (await log.events(contactpoint_id=B)).events[0]
+    assert (first.contactpoint_id, list(first.other_contactpoint_ids)) == (A, [B, C])
+    # With the actor filter, and a page at a time.
+    assert [e.leaf_index for e in (await log.events(contactpoint_id=C, actor="pat")).events] == [3]
+    page = await log.events(contactpoint_id=C, page_size=1)
+    assert [e.leaf_index for e in page.events] == [0] and page.next_page_token
+    rest = await log.events(contactpoint_id=C, page_size=1, page_token=page.next_page_token)
+    assert [e.leaf_index for e in rest.events] == [3] and not rest.next_page_token
+    report_ = verify_from_settings(log.settings)
+    assert report_.ok, report_
+
+
+@pytest.mark.parametrize(
+    ("others", "main"),
+    [
+        (["12345"], A),  # not an id
+        (["123456789019"], A),  # wrong check digit
+        ([B, B], A),  # twice
+        ([A], A),  # the event's own child again
+        ([B] * 9, ""),  # too many
+    ],
+)
+async def test_bad_other_children_are_refused_and_nothing_is_stored(
+    log: Log, others: list[str], main: str
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await log.append(contactpoint_id=main, other_contactpoint_ids=others)
+    assert violations(err.value) == {"event.other_contactpoint_ids"}
+    assert await log.size() == 0
+
+
+# (B is 503352916258, D 200000000007.)
+TAMPERING = {
+    # Hiding an access from B's report.
+    "a row deleted": ("DELETE FROM other_children WHERE contactpoint_id = '503352916258'", 0),
+    # Moving it to another child's report.
+    "a row's child changed": (
+        "UPDATE other_children SET contactpoint_id = '200000000007' WHERE contactpoint_id = '503352916258'",
+        0,
+    ),
+    # Listing an access that did not happen.
+    "a row added": ("INSERT INTO other_children (leaf_index, contactpoint_id) VALUES (1, '200000000007')", 1),
+    "a row for an entry not stored": (
+        "INSERT INTO other_children (leaf_index, contactpoint_id) VALUES (99, '200000000007')",
+        4,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TAMPERING))
+async def test_verify_catches_an_edited_index_of_other_children(log: Log, case: str) -> None:
+    statement, first_bad = TAMPERING[case]
+    await _four_events(log)
+    assert verify_from_settings(log.settings).ok
+    in_database(log.settings.database_url, statement)
+    found = verify_from_settings(log.settings)
+    assert not found.ok and found.first_bad_index == first_bad, found
+    assert "other child" in found.message, found
