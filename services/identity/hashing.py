@@ -7,7 +7,9 @@ its own small pool (`workers` checks at once) and a short queue; beyond that a c
 once (RESOURCE_EXHAUSTED, with RetryInfo), without doing the work. A per-username throttle (one
 check at a time, a few a minute) means a flood aimed at one account is refused before it costs
 anything; such a refusal says only "login failed" and counts towards the lockout, as a wrong
-password would.
+password would. Attempts on one username within its rate wait their turn and are each checked:
+a client's parallel or repeated sign-ins are judged on their credentials, so a person whose
+client signs in twice at once is not locked out by its own attempts.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from contactpoint.platform.errors import ResourceExhausted
 from services.identity import credentials
@@ -51,35 +53,48 @@ class HashingGate:
 @dataclass
 class _Name:
     tat: float = 0.0
-    busy: bool = False
+    # One check at a time: an attempt holds the turn from admission until its check is over.
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    waiting: int = 0  # attempts holding or waiting for the turn
 
 
 class UsernameThrottle:
-    """At most one check at a time per username, and `per_minute` a minute (a few at once): in
-    memory, per identity process, bounded to `max_names` recent names."""
+    """At most one check at a time per username, the others admitted waiting their turn, and
+    `per_minute` a minute (`burst` at once): in memory, per identity process, bounded to
+    `max_names` recent names (names with attempts under way are kept)."""
 
     def __init__(self, *, per_minute: int, burst: int, max_names: int = 10_000) -> None:
         self._interval = 60.0 / per_minute
         self._tolerance = self._interval * (burst - 1)
+        self._burst = burst
         self._names: OrderedDict[str, _Name] = OrderedDict()
         self._max = max_names
 
-    def admit(self, username: str, now: float | None = None) -> None:
-        """Reserve a check for `username` (release it with `release`); ResourceExhausted when the
-        name is busy or over its rate."""
+    async def admit(self, username: str, now: float | None = None) -> None:
+        """Wait for `username`'s turn to be checked (give it back with `release`);
+        ResourceExhausted at once, without waiting, when the name is over its rate."""
         now = time.monotonic() if now is None else now
         entry = self._names.pop(username, None) or _Name()
         self._names[username] = entry
-        while len(self._names) > self._max:
-            self._names.popitem(last=False)
+        self._forget_oldest()
         start = max(entry.tat, now)
-        if entry.busy or start - now > self._tolerance:
+        if start - now > self._tolerance or entry.waiting >= self._burst:
             wait = max(0.5, start - now - self._tolerance)
             raise ResourceExhausted(
                 "too many sign-in attempts for this account; retry shortly", wait, "SIGN_IN_BUSY"
             )
         entry.tat = start + self._interval
-        entry.busy = True
+        entry.waiting += 1
+        try:
+            await entry.turn.acquire()
+        except BaseException:
+            entry.waiting -= 1
+            raise
+
+    def _forget_oldest(self) -> None:
+        for name in list(self._names)[: max(0, len(self._names) - self._max)]:
+            if not self._names[name].waiting:
+                del self._names[name]
 
     def forget(self, username: str) -> None:
         """Start `username` afresh (an administrator reinstated the person)."""
@@ -88,10 +103,11 @@ class UsernameThrottle:
             entry.tat = 0.0
 
     def release(self, username: str) -> None:
-        """The check for `username` is over."""
+        """The check for `username` is over: the next attempt waiting may go."""
         entry = self._names.get(username)
-        if entry is not None:
-            entry.busy = False
+        if entry is not None and entry.turn.locked():
+            entry.waiting -= 1
+            entry.turn.release()
 
 
 @dataclass

@@ -63,9 +63,16 @@ def complete_login(
         return None
     secret = sealer.open(account.totp_secret, account_id=account.id)
     step = credentials.totp_step(secret, totp_code, now=now.timestamp())
-    if check.password_ok and step is not None and step > account.totp_last_step:
-        repository.update_account(conn, account.id, failed_logins=0, locked_until=None, totp_last_step=step)
-        return issuer.issue(account, now=now)
+    if check.password_ok and step is not None:
+        if step > account.totp_last_step:
+            repository.update_account(
+                conn, account.id, failed_logins=0, locked_until=None, totp_last_step=step
+            )
+            return issuer.issue(account, now=now)
+        # The right password with a code already used: refused (a code works once), but not
+        # counted, so that a client signing its person in twice at once, or retrying a sign-in
+        # that succeeded, does not lock them out. Guessing gains nothing: only a fresh code works.
+        return None
     _count_failure(conn, account, now=now, settings=settings)
     return None
 

@@ -83,7 +83,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         """The person's password, checked on the bounded Argon2 pool after the per-username
         throttle (full work even for an unknown username)."""
         try:
-            self._hashing.usernames.admit(username)
+            await self._hashing.usernames.admit(username)
         except ResourceExhausted:
             # Refused unchecked, it still counts towards the lockout, and says only "login failed".
             await self._db.write(

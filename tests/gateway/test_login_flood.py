@@ -66,9 +66,10 @@ async def test_a_login_flood_slows_only_the_flood(databases: DatabaseFactory, tm
         assert len(reads) >= 5, (len(reads), len(flood))
         # Legitimate reads go on (before the fix: 14% succeeded).
         assert ok / len(reads) >= 0.95, {c.name: reads.count(c) for c in set(reads)}
-        # The flood gets refusals, never a token and never an internal error.
-        assert set(flood) <= {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.RESOURCE_EXHAUSTED}
-        assert grpc.StatusCode.RESOURCE_EXHAUSTED in flood
+        # The flood gets refusals, never a token and never an internal error. (Its attempts on
+        # one username wait their turn, so it rarely fills the Argon2 pool now: the pool's own
+        # refusals are tested below.)
+        assert flood and set(flood) <= {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.RESOURCE_EXHAUSTED}
 
 
 @pytest.mark.asyncio
@@ -85,21 +86,38 @@ async def test_hashing_gate_refuses_beyond_its_capacity_without_doing_the_work()
     assert sum(isinstance(r, ResourceExhausted) for r in results) == 2
 
 
-def test_username_throttle_one_at_a_time_and_a_few_a_minute() -> None:
+@pytest.mark.asyncio
+async def test_username_throttle_one_at_a_time_and_a_few_a_minute() -> None:
     throttle = UsernameThrottle(per_minute=6, burst=3)
-    throttle.admit("pat", now=0.0)
-    with pytest.raises(ResourceExhausted):
-        throttle.admit("pat", now=0.0)  # one check at a time
-    throttle.admit("sam", now=0.0)  # other names are not held up
+    await throttle.admit("pat", now=0.0)
+    # A second attempt on the name waits its turn (one check at a time) ...
+    second = asyncio.create_task(throttle.admit("pat", now=0.0))
+    await asyncio.sleep(0.01)
+    assert not second.done()
+    await throttle.admit("sam", now=0.0)  # other names are not held up
     throttle.release("pat")
-    throttle.admit("pat", now=0.1)
+    await asyncio.wait_for(second, 1)  # ... and goes once the first is over
     throttle.release("pat")
-    throttle.admit("pat", now=0.2)
+    await throttle.admit("pat", now=0.2)
     throttle.release("pat")
     with pytest.raises(ResourceExhausted) as over:
-        throttle.admit("pat", now=0.3)  # burst of three spent; one every 10 s after that
+        await throttle.admit("pat", now=0.3)  # burst of three spent; one every 10 s after that
     assert over.value.retry_after_seconds > 9
-    throttle.admit("pat", now=10.5)
+    await throttle.admit("pat", now=10.5)
+    throttle.release("pat")
+
+
+@pytest.mark.asyncio
+async def test_username_throttle_a_cancelled_wait_gives_its_place_back() -> None:
+    throttle = UsernameThrottle(per_minute=600, burst=3)
+    await throttle.admit("pat", now=0.0)
+    waiting = asyncio.create_task(throttle.admit("pat", now=0.0))
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    throttle.release("pat")
+    await asyncio.wait_for(throttle.admit("pat", now=1.0), 1)  # the name is free again
 
 
 def test_peer_throttle_by_address_not_port() -> None:

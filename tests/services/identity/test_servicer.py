@@ -134,3 +134,41 @@ async def test_login_totp_once_and_lockout(database_url: str, tmp_path: Path) ->
             # Locked: even the right password and a fresh code fail.
             fresh = totp.at(time.time() + 30)
             assert await login(PASSWORD, fresh) == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_parallel_sign_ins_with_the_right_credentials_lock_nobody_out(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A partner's client that signs its person in several times at once (or retries one that
+    succeeded) gets one token and refusals for the rest, each judged on its credentials: it must
+    not lock its own person out (before: every attempt failed and the account was locked)."""
+    settings = identity_settings(database_url, tmp_path, max_failed_logins=3, lockout_seconds=60)
+    async with running_identity(settings) as (_, target):
+        gateway = create_service_account(database_url, "gateway", "gateway", org="contactpoint")
+        user = create_user(database_url, "jo.bloggs", "practitioner")
+        async with grpc.aio.insecure_channel(target) as ch:
+            stub = pb_grpc.IdentityServiceStub(ch)
+            gw = await stub.IssueServiceToken(
+                pb.IssueServiceTokenRequest(client_id=gateway.client_id, client_secret=gateway.client_secret)
+            )
+            totp = pyotp.TOTP(user.totp_secret)
+
+            async def login(code: str, password: str = PASSWORD) -> grpc.StatusCode:
+                try:
+                    await stub.AuthenticateUser(
+                        pb.AuthenticateUserRequest(username="jo.bloggs", password=password, totp_code=code),
+                        metadata=bearer(gw.access_token),
+                    )
+                    return grpc.StatusCode.OK
+                except grpc.aio.AioRpcError as exc:
+                    return exc.code()
+
+            code = totp.now()
+            results = await asyncio.gather(*(login(code) for _ in range(6)))
+            assert sorted(r.name for r in results) == ["OK"] + ["UNAUTHENTICATED"] * 5
+            # Not locked: the next code signs in.
+            assert await login(totp.at(time.time() + 30)) == grpc.StatusCode.OK
+            # Wrong passwords sent at once are still each a failure: three lock the account.
+            wrong = await asyncio.gather(*(login("000000", "wrong password!!") for _ in range(3)))
+            assert set(wrong) == {grpc.StatusCode.UNAUTHENTICATED}
+            assert await login(totp.at(time.time() + 60)) == grpc.StatusCode.UNAUTHENTICATED
