@@ -54,6 +54,10 @@ def _with_records_db(env: Mapping[str, str], fn: Callable[[Database], T]) -> T:
         db.dispose()
 
 
+# The earliest date `records lifecycle --today` runs as of (no child on the register was born before).
+EARLIEST_TODAY = dt.date(1900, 1, 1)
+
+
 def lifecycle(env: Mapping[str, str], *, today: str | None) -> LifecycleReport:
     """`records lifecycle`: archive and purge what is due as of `today`."""
     from services.records import admin
@@ -64,6 +68,12 @@ def lifecycle(env: Mapping[str, str], *, today: str | None) -> LifecycleReport:
     except ValueError:
         typer.echo(f"contactpoint: --today must be a date, YYYY-MM-DD (got {today!r})", err=True)
         raise typer.Exit(2) from None
+    if day < EARLIEST_TODAY:
+        # The purge looks six years back from it: year 1 has no six years before it.
+        typer.echo(
+            f"contactpoint: --today must be {EARLIEST_TODAY.isoformat()} or later (got {today!r})", err=True
+        )
+        raise typer.Exit(2)
     from services.records.model import AgeLimits
 
     settings = _records_settings(env)
