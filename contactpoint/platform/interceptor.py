@@ -10,6 +10,7 @@ yield their answers (not `context.write`: the wrappers serialise every response 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from typing import Any
@@ -49,6 +50,7 @@ from contactpoint.platform.types import Context
 
 log = get_logger(__name__)
 REQUEST_ID_KEY = "x-request-id"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 # Called with (rpc name, the caller if its token was valid, the refusal) when a call is refused
 # before its handler runs: no or a bad token, a role that may not call it, an undecodable request.
 RefusalHook = Callable[[str, Principal | None, ContactPointError], Awaitable[None]]
@@ -61,9 +63,11 @@ Serializer = Callable[[Any], bytes]
 
 
 def request_id_of(metadata: Any) -> str:
-    """The caller's x-request-id (bounded), or a fresh one."""
+    """The caller's x-request-id, or a fresh one when it sent none or one that is not 1-128
+    letters, digits and `. _ : / + = -` (a UUID, a W3C trace id, base64 pass): the id is written
+    into the audit log and logs, where control or invisible characters could disguise a line."""
     for key, value in metadata or ():
-        if key == REQUEST_ID_KEY and isinstance(value, str) and 0 < len(value) <= 128:
+        if key == REQUEST_ID_KEY and isinstance(value, str) and _REQUEST_ID.fullmatch(value):
             return value
     return RANDOM.hex_id()  # buffered randomness: no system call per request
 

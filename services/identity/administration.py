@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 from contactpoint.platform.auth import PERSON, SERVICE
 from contactpoint.platform.errors import FieldViolation, InvalidArgument, NotFound
 from services.identity import credentials, repository
-from services.identity.domain import plausible_name
+from services.identity.domain import USERNAME_RULE, plausible_name
 from services.identity.repository import Account
 from services.identity.sealing import Sealer
 
@@ -55,11 +55,10 @@ def check_reason(reason: str, *, required: bool = True) -> None:
 def _person(conn: Connection, *, username: str, scope: str | None) -> Account:
     if not username:
         raise InvalidArgument([FieldViolation("username", "is required")])
-    account = (
-        repository.account_by_name(conn, kind=PERSON, name=username, lock=True)
-        if plausible_name(username)
-        else None
-    )
+    if not plausible_name(username):
+        # Said without repeating it: a name can be anything a caller typed, of any length.
+        raise InvalidArgument([FieldViolation("username", USERNAME_RULE)])
+    account = repository.account_by_name(conn, kind=PERSON, name=username, lock=True)
     if account is None or (scope is not None and account.organisation != scope):
         raise NotFound(f"no user {username!r}")
     return account

@@ -41,6 +41,7 @@ PERSON_ROLES = frozenset({"practitioner", "shield-override", "data-manager", "au
 ROLES = PERSON_ROLES | SERVICE_ROLES
 MIN_PASSWORD_LENGTH = 12
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,62}[a-z0-9]$")
+USERNAME_RULE = "3-64 lower-case letters, digits, '.', '_', '-' or '@'"
 _ORG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -82,7 +83,7 @@ def _check_account_fields(
 ) -> None:
     problems = []
     if not _NAME.match(name):
-        problems.append(FieldViolation(name_field, "3-64 lower-case letters, digits, '.', '_', '-' or '@'"))
+        problems.append(FieldViolation(name_field, USERNAME_RULE))
     if not _ORG.match(org):
         problems.append(FieldViolation("org", "1-64 letters, digits, '.', '_' or '-'"))
     if not roles:

@@ -12,6 +12,7 @@ import grpc
 import pytest
 
 from contactpoint.platform.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from contactpoint.platform.interceptor import REQUEST_ID_KEY, request_id_of
 from contactpoint.records.v1 import records_service_pb2 as pb
 from tests.platform.probe import (
     ECHO,
@@ -154,3 +155,13 @@ async def test_a_malformed_frame_ends_a_stream_after_answering_the_frames_before
         assert violations(bad.value) == {"requests[2]": NOT_A_REQUEST}
         decoded = [pb.SubmitSourceRecordResponse.FromString(a).contactpoint_id for a in answers]
         assert decoded == ["f-0", "f-1"] and probe.handled == ["f-0", "f-1"]
+
+
+def test_a_request_id_is_taken_only_when_it_is_plain_text() -> None:
+    """The caller's x-request-id goes into the audit log: kept when it is an ordinary id, replaced
+    by a fresh one when it holds control or invisible characters, spaces, or is too long."""
+    for kept in ("0f12075ddd9a563ba88b669fb885bff8", "3fa85f64-5717-4562-b3fc-2c963f66afa6", "a/b+c=:d_e.f"):
+        assert request_id_of(((REQUEST_ID_KEY, kept),)) == kept
+    for replaced in ("", "abc\x01\x7f", "ÿþý", "two words", "a\u202eb", "x" * 129):
+        fresh = request_id_of(((REQUEST_ID_KEY, replaced),))
+        assert fresh != replaced and len(fresh) == 32 and all(c in "0123456789abcdef" for c in fresh)

@@ -273,6 +273,13 @@ async def test_scoped_to_the_administrators_organisation_and_roles(world: World)
     # A reason is required.
     no_reason = pb.SuspendAccountRequest(username="pat.practitioner")
     admin = bearer(await world.login("ada.admin"))
+    # A username that cannot be one is INVALID_ARGUMENT, said without repeating what was sent
+    # (20,000 characters echoed back made an error too large for gRPC to deliver).
+    for wrong in ("x" * 20_000, "Pat\x1b[2J", "ab"):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await world.identity.ResetTotp(pb.ResetTotpRequest(username=wrong), metadata=admin)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert wrong not in (err.value.details() or "")
     assert (
         await refused(world.identity.SuspendAccount(no_reason, metadata=admin))
         == grpc.StatusCode.INVALID_ARGUMENT
