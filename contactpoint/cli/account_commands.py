@@ -46,11 +46,21 @@ def register(admin: typer.Typer, command_env: EnvOf) -> None:
     def rotate_secret(
         name: Annotated[str, typer.Option("--name", help="The machine account's name.")],
         as_json: Annotated[bool, typer.Option("--json")] = False,
+        keep_tokens: Annotated[
+            bool,
+            typer.Option(
+                "--keep-tokens",
+                help="Let tokens already issued run out (planned rotation); by default they stop within 2 s.",
+            ),
+        ] = False,
         data_dir: DataDir = None,
     ) -> None:
-        """Give a machine account a new client secret; the old one stops working at once."""
+        """Give a machine account a new client secret; the old one stops working at once, and the
+        tokens issued with it within 2 s (unless --keep-tokens)."""
         env = command_env(data_dir, "identity")
-        new = in_identity_db(env, lambda c: administration.rotate_service_secret(c, name=name))
+        new = in_identity_db(
+            env, lambda c: administration.rotate_service_secret(c, name=name, end_tokens=not keep_tokens)
+        )
         if as_json:
             typer.echo(json.dumps({"client_id": new.client_id, "client_secret": new.client_secret}))
         else:

@@ -101,12 +101,18 @@ def _machine(conn: Connection, name: str) -> Account:
     return account
 
 
-def rotate_service_secret(conn: Connection, *, name: str) -> NewSecret:
-    """A new client secret for a machine account; the old one stops working at once (tokens
-    already issued run out within their lifetime — disable the account to end them now)."""
+def rotate_service_secret(conn: Connection, *, name: str, end_tokens: bool = True) -> NewSecret:
+    """A new client secret for a machine account; the old one stops working at once, and so (with
+    `end_tokens`, as a secret is rotated because it may be known) do the tokens issued with it,
+    within 2 s. Without `end_tokens` (a planned rotation) they run out within their lifetime."""
     account = _machine(conn, name)
     secret = secrets.token_urlsafe(32)
-    repository.update_account(conn, account.id, secret_hash=credentials.hash_machine_secret(secret))
+    values: dict[str, object] = {"secret_hash": credentials.hash_machine_secret(secret)}
+    if end_tokens:
+        values["tokens_not_before"] = datetime.now(UTC)
+    repository.update_account(conn, account.id, **values)
+    if end_tokens:
+        repository.bump_version(conn)
     return NewSecret(str(account.client_id), secret)
 
 

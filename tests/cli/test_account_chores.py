@@ -59,6 +59,24 @@ def test_rotate_disable_and_enable_a_machine_account(tmp_path: Path) -> None:
     assert rotated.returncode == 0, rotated.stderr
     new = json.loads(rotated.stdout)
     assert new["client_id"] == old["client_id"] and new["client_secret"] != old["client_secret"]
+    # A rotation ends the tokens issued before it (the secret may be known); a planned one need not.
+    url = f"sqlite:///{tmp_path / 'identity.db'}"
+    ended = "SELECT tokens_not_before FROM accounts WHERE name = 'council-a'"
+    first_end = scalar(url, ended)
+    assert first_end is not None
+    planned = run(
+        "admin",
+        "rotate-secret",
+        "--name",
+        "council-a",
+        "--keep-tokens",
+        "--json",
+        "--data-dir",
+        str(tmp_path),
+    )
+    assert planned.returncode == 0, planned.stderr
+    assert scalar(url, ended) == first_end
+    new = json.loads(planned.stdout)
 
     db = Database(f"sqlite:///{tmp_path / 'identity.db'}")
     issuer = TokenIssuer(Ed25519PrivateKey.generate(), 900)
