@@ -15,7 +15,7 @@ from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.audit.v1 import audit_service_pb2_grpc as pb_grpc
 from contactpoint.platform.auth import ANY_CALLER, SERVICE, Access, Principal, current_principal, roles
 from contactpoint.platform.db import Database
-from contactpoint.platform.errors import ContactPointError, Unavailable
+from contactpoint.platform.errors import ContactPointError, InvalidArgument, Unavailable
 from contactpoint.platform.token_verifier import TokenVerifier
 from contactpoint.platform.types import Context
 from services.audit import domain, events, reading, watching
@@ -83,13 +83,20 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
     async def _audited_read(
         self, action: str, read: Callable[[Connection], T], describe: Callable[[T], str]
     ) -> T:
-        """`read`, answered only once the event recording it is in the log (see `reading`)."""
-        reader = events.Reader.of(current_principal(), request_id=_request_id())
-        return await self._db.write(
-            lambda c: reading.audited(
-                c, reader=reader, action=action, read=read, describe=describe, signer=self._signer
+        """`read`, answered only once the event recording it is in the log (see `reading`). A
+        read refused for what it asked (INVALID_ARGUMENT) reads nothing, and is recorded as
+        refused before the refusal is answered, as a read outside the caller's roles is."""
+        principal = current_principal()
+        reader = events.Reader.of(principal, request_id=_request_id())
+        try:
+            return await self._db.write(
+                lambda c: reading.audited(
+                    c, reader=reader, action=action, read=read, describe=describe, signer=self._signer
+                )
             )
-        )
+        except InvalidArgument as refused:
+            await self.record_refusal(action, principal, refused)
+            raise
 
     async def AppendEvent(self, request: pb.AppendEventRequest, context: Context) -> pb.AppendEventResponse:
         event = request.event if request.HasField("event") else None
@@ -165,8 +172,12 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
         self, request: pb.WatchEventsRequest, context: Context
     ) -> AsyncIterator[pb.AuditEvent]:
         after = request.after_leaf_index if request.HasField("after_leaf_index") else None
-        watch = watching.Watch.of(min_severity=request.min_severity, after_leaf_index=after)
         principal = current_principal()
+        try:
+            watch = watching.Watch.of(min_severity=request.min_severity, after_leaf_index=after)
+        except InvalidArgument as refused:
+            await self.record_refusal(watching.ACTION, principal, refused)
+            raise
         reader = events.Reader.of(principal, request_id=_request_id())
         # Opening the watch is logged before anything is sent; no record, no watch.
         await self._db.write(

@@ -228,10 +228,17 @@ async def test_bad_input_is_invalid_argument_with_field_violations(log: Log) -> 
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await getattr(log.stub, method)(request, metadata=metadata)
         assert violations(err.value) == fields, (method, request)
-    # Nothing bad was stored, and no refused read was logged as a read.
-    assert await log.size() == 2
+    # Nothing bad was stored; each refused read was logged as refused (not as a read), before
+    # its refusal was answered.
+    reads = sum(method != "AppendEvent" for method, _, _ in cases)
+    assert await log.size() == 2 + reads
+    refusals = (await log.events(actor="avery.auditor", page_size=100)).events
+    assert [(e.action, e.outcome, e.severity) for e in refusals] == [
+        (method, "INVALID", "WARNING") for method, _, _ in cases if method != "AppendEvent"
+    ]
     # Above the maximum, a page size is lowered to it rather than refused (AIP-158).
-    assert len((await log.events(page_size=10_000)).events) == 2
+    size = await log.size()
+    assert len((await log.events(page_size=10_000)).events) == size
 
 
 async def test_text_is_stored_as_sent_but_control_characters_are_refused(log: Log) -> None:
