@@ -52,6 +52,17 @@ def check_credentials(env: Mapping[str, str], service: str) -> grpc.ChannelCrede
 def serving_at(target: str, credentials: grpc.ChannelCredentials | None = None) -> bool:
     """Whether the server at `target` (host:port, or a unix socket) answers its health check
     with SERVING (over TLS with `credentials`)."""
+    return health_problem(target, credentials) is None
+
+
+# Words of a failed TLS handshake in gRPC's error text (OpenSSL's and gRPC's own).
+_TLS_WORDS = ("ssl", "handshake", "certificate", "wrong_version_number", "tsi")
+
+
+def health_problem(target: str, credentials: grpc.ChannelCredentials | None = None) -> str | None:
+    """None when the server at `target` answers its health check SERVING; otherwise a short
+    reason, naming TLS when the handshake failed (a CA that did not sign the other side's
+    certificate, TLS on one side only)."""
     try:
         channel = (
             grpc.secure_channel(target, credentials, options=tls_name_options(target))
@@ -60,6 +71,18 @@ def serving_at(target: str, credentials: grpc.ChannelCredentials | None = None) 
         )
         with channel:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
-            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-    except grpc.RpcError:
-        return False
+    except grpc.RpcError as exc:
+        code = exc.code() if isinstance(exc, grpc.Call) else None
+        text = (exc.details() if isinstance(exc, grpc.Call) else "") or ""
+        if any(word in text.lower() for word in _TLS_WORDS):
+            return (
+                "its TLS handshake failed (check that both sides use TLS, and the CA, certificate "
+                "and key variables)"
+            )
+        return f"its health check answered {code.name if code else 'nothing'}"
+    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+        return None
+    return (
+        f"it reports {health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)} "
+        "(a service is NOT_SERVING until it has reached identity: see its log)"
+    )

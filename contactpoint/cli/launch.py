@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from contactpoint.cli import accounts
 from contactpoint.cli.data_dir import lock_data_dir, lock_holder, private_databases, private_dir
 from contactpoint.cli.embedded import SERVICES, layered_env, service_env
-from contactpoint.cli.health import check_credentials, port_in_use, serving_at
+from contactpoint.cli.health import check_credentials, health_problem, port_in_use
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
 from contactpoint.platform.lifetime import stop_with_parent
 from contactpoint.platform.settings import ConfigurationError
@@ -144,6 +144,7 @@ class Suite:
     ) -> str | None:
         """None once all `services` are SERVING (or a stop was asked for); otherwise why not."""
         pending = list(services)
+        problems: dict[str, str] = {}
         while pending and not stopping():
             crash = self.crashed()
             if crash:
@@ -151,10 +152,17 @@ class Suite:
                     f"the {crash[0]} service exited with code {crash[1]} during start-up (see its log above)"
                 )
             if time.monotonic() > deadline:
-                return f"not SERVING after {STARTUP_TIMEOUT_SECONDS:.0f}s: {', '.join(pending)}"
-            pending = [
-                s for s in pending if not serving_at(_target(self.env, s), check_credentials(self.env, s))
-            ]
+                why = "; ".join(f"{s}: {problems[s]}" for s in pending if s in problems)
+                return f"not SERVING after {STARTUP_TIMEOUT_SECONDS:.0f}s: {', '.join(pending)}" + (
+                    f" ({why})" if why else ""
+                )
+            for s in pending:
+                problem = health_problem(_target(self.env, s), check_credentials(self.env, s))
+                if problem is None:
+                    problems.pop(s, None)
+                else:
+                    problems[s] = problem
+            pending = [s for s in pending if s in problems]
             if pending:
                 time.sleep(0.2)
         return None

@@ -111,9 +111,41 @@ async def start_server(
     if port == 0:
         raise OSError(f"cannot listen on {listen}")
     await server.start()
-    for name in ["", *names]:
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, port, health_servicer, services, list(on_stop))
+    everything = ["", *names]
+    stops = list(on_stop)
+    if verifier is None or verifier.has_state():
+        await _report(health_servicer, everything, health_pb2.HealthCheckResponse.SERVING)
+    else:
+        # No token can be verified until identity has been reached (it is down, or unreachable
+        # as configured: TLS on one side only, a wrong address): NOT_SERVING until then, so that
+        # `contactpoint up`, `contactpoint health` and load balancers are not told it serves.
+        await _report(health_servicer, everything, health_pb2.HealthCheckResponse.NOT_SERVING)
+        log.info("service.not_ready", reason="no token verification state from identity yet")
+        ready = asyncio.get_running_loop().create_task(
+            _serving_once_verifying(health_servicer, everything, verifier)
+        )
+
+        async def stop_waiting() -> None:
+            ready.cancel()
+            await asyncio.gather(ready, return_exceptions=True)
+
+        stops.insert(0, stop_waiting)
+    return RunningServer(server, port, health_servicer, services, stops)
+
+
+async def _report(health_servicer: HealthServicer, names: Sequence[str], status: Any) -> None:
+    for name in names:
+        await health_servicer.set(name, status)
+
+
+async def _serving_once_verifying(
+    health_servicer: HealthServicer, names: Sequence[str], verifier: TokenVerifier
+) -> None:
+    """SERVING once the verifier has its first state (a server already shutting down stays
+    NOT_SERVING: the health servicer ignores it then)."""
+    await verifier.first_state()
+    await _report(health_servicer, names, health_pb2.HealthCheckResponse.SERVING)
+    log.info("service.ready")
 
 
 async def run_until_signalled(running: RunningServer, *, grace: float, name: str) -> None:

@@ -68,6 +68,16 @@ class TokenVerifier:
         self._catching_up: asyncio.Future[None] | None = None
         self._catch_up_failed_at = float("-inf")
         self._stopped = False
+        # Set once a state has been fetched: until then no token can be verified at all.
+        self._has_state = asyncio.Event()
+
+    def has_state(self) -> bool:
+        """Whether a state was ever fetched (before it, every token is refused)."""
+        return self._state is not None
+
+    async def first_state(self) -> None:
+        """Return once a state has been fetched."""
+        await self._has_state.wait()
 
     def stale(self) -> bool:
         """Whether the state is missing or older than tokens may be verified against."""
@@ -91,6 +101,7 @@ class TokenVerifier:
         if state is not None:
             self._keys = {kid: Ed25519PublicKey.from_public_bytes(raw) for kid, raw in state.keys.items()}
             self._state = state
+            self._has_state.set()
         self._fresh_at = asked_at
 
     def _fetch_again(self, now: float) -> bool:

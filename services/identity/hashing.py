@@ -24,6 +24,8 @@ from contactpoint.platform.errors import ResourceExhausted
 from services.identity import credentials
 
 BUSY = "too many sign-ins are in progress; retry shortly"
+# The longest a sign-in waits for the one before it on the same username (then refused, unchecked).
+TURN_WAIT_SECONDS = 2.0
 
 
 class HashingGate:
@@ -86,7 +88,12 @@ class UsernameThrottle:
         entry.tat = start + self._interval
         entry.waiting += 1
         try:
-            await entry.turn.acquire()
+            await asyncio.wait_for(entry.turn.acquire(), timeout=TURN_WAIT_SECONDS)
+        except TimeoutError:
+            entry.waiting -= 1
+            raise ResourceExhausted(
+                "too many sign-in attempts for this account; retry shortly", 1.0, "SIGN_IN_BUSY"
+            ) from None
         except BaseException:
             entry.waiting -= 1
             raise

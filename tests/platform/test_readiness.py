@@ -1,0 +1,104 @@
+"""A service says it serves only when it can: NOT_SERVING until it has reached identity (before,
+a gateway that could not reach identity at all — TLS on one side only — reported SERVING and
+`contactpoint up` said the suite was up while every call failed); and `contactpoint up` says why
+a service is not serving, naming TLS when the handshake failed."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from contactpoint.cli.health import health_problem
+from contactpoint.platform import migrate
+from services.audit.main import MIGRATIONS as AUDIT_MIGRATIONS
+from services.audit.main import build as build_audit
+from services.audit.settings import AuditSettings
+from services.identity.main import MIGRATIONS as IDENTITY_MIGRATIONS
+from tests.harness import (
+    eventually,
+    free_port,
+    identity_settings,
+    platform_account,
+    running_identity,
+    running_service,
+)
+from tests.tls_pki import Pki, make_pki
+
+
+async def _status(target: str) -> int:
+    async with grpc.aio.insecure_channel(target) as channel:
+        reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
+    return int(reply.status)
+
+
+@pytest.mark.asyncio
+async def test_not_serving_until_identity_is_reached(tmp_path: Path) -> None:
+    identity_url = f"sqlite:///{tmp_path / 'identity.db'}"
+    migrate.upgrade("identity", IDENTITY_MIGRATIONS, identity_url)
+    identity_port = free_port()
+    settings = AuditSettings.model_validate(
+        {
+            "database_url": f"sqlite:///{tmp_path / 'audit.db'}",
+            "listen": "127.0.0.1:0",
+            "identity_target": f"127.0.0.1:{identity_port}",  # nothing there yet
+            "signing_key_file": tmp_path / "keys" / "audit.pem",
+            **platform_account(identity_url, "audit"),
+        }
+    )
+    async with running_service("audit", AUDIT_MIGRATIONS, build_audit, settings) as (_, audit):
+        assert await _status(audit) == health_pb2.HealthCheckResponse.NOT_SERVING
+        problem = await asyncio.to_thread(health_problem, audit)  # what `up` would say
+        assert problem is not None and "NOT_SERVING" in problem, problem
+        own = identity_settings(identity_url, tmp_path, listen=f"127.0.0.1:{identity_port}")
+        async with running_identity(own):
+
+            async def serving() -> bool:
+                return await _status(audit) == health_pb2.HealthCheckResponse.SERVING
+
+            await eventually(serving, within=5.0)
+        # Once it has verified tokens, a passing outage of identity does not take it out of
+        # service (its calls fail closed meanwhile; the health check is about being able to).
+        assert await _status(audit) == health_pb2.HealthCheckResponse.SERVING
+
+
+def _health_server(credentials: grpc.ServerCredentials | None) -> tuple[grpc.Server, str]:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), server)
+    port = (
+        server.add_secure_port("127.0.0.1:0", credentials)
+        if credentials
+        else server.add_insecure_port("127.0.0.1:0")
+    )
+    server.start()
+    return server, f"127.0.0.1:{port}"
+
+
+def _server_credentials(pki: Pki) -> grpc.ServerCredentials:
+    return grpc.ssl_server_credentials([(pki.service_key.read_bytes(), pki.service_cert.read_bytes())])
+
+
+def test_a_failed_tls_handshake_is_named(tmp_path: Path) -> None:
+    pki = make_pki(tmp_path / "pki")
+    plain, plain_target = _health_server(None)
+    secure, secure_target = _health_server(_server_credentials(pki))
+    try:
+        assert health_problem(plain_target) is None
+        assert health_problem(secure_target, pki.credentials()) is None
+        # TLS asked of a plaintext server, and a server whose certificate another CA signed.
+        for target, credentials in (
+            (plain_target, pki.credentials()),
+            (secure_target, pki.credentials(ca=pki.other_ca)),
+        ):
+            problem = health_problem(target, credentials)
+            assert problem is not None and "TLS" in problem, problem
+        # Nothing listening is not a TLS problem.
+        nowhere = health_problem(f"127.0.0.1:{free_port()}")
+        assert nowhere is not None and "TLS" not in nowhere, nowhere
+    finally:
+        plain.stop(0)
+        secure.stop(0)
