@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -140,22 +141,33 @@ def tree_head(conn: Connection, *, signer: Signer) -> TreeHead:
     )
 
 
-def _page_token(index: int) -> str:
-    return base64.urlsafe_b64encode(f"v1:{index}".encode()).decode()
+def _filters_tag(contactpoint_id: str, actor: str) -> str:
+    """What a page token says of the filters it was issued for (AIP-158: a token is good only for
+    the request it continues). The same on every replica: no secret, just a digest."""
+    return hashlib.sha256(f"{contactpoint_id}\x00{actor}".encode()).hexdigest()[:16]
 
 
-def _page_start(token: str) -> int | None:
+def _page_token(index: int, filters: str) -> str:
+    return base64.urlsafe_b64encode(f"v2:{index}:{filters}".encode()).decode()
+
+
+def _page_start(token: str, filters: str) -> tuple[int | None, str]:
+    """Where the page `token` continues from, or None and why it cannot be used. A `v1` token
+    (issued before tokens named their filters) is still taken, as its index alone."""
     if not token:
-        return 0
+        return 0, ""
     try:
         text = base64.urlsafe_b64decode(token.encode()).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    version, _, index = text.partition(":")
-    if version != "v1" or not (index.isascii() and index.isdigit()) or len(index) > 19:
-        return None
+        return None, "is not a token this service issued"
+    version, _, rest = text.partition(":")
+    index, _, tag = rest.partition(":")
+    if version not in ("v1", "v2") or not (index.isascii() and index.isdigit()) or len(index) > 19:
+        return None, "is not a token this service issued"
+    if version == "v2" and tag != filters:
+        return None, "was issued for other filters: page with the filters it was issued for"
     start = int(index)
-    return start if start <= MAX_INDEX else None
+    return (start, "") if start <= MAX_INDEX else (None, "is not a token this service issued")
 
 
 @dataclass(frozen=True)
@@ -176,9 +188,10 @@ def list_events(
     problems: list[FieldViolation] = []
     if page_size < 0:
         problems.append(FieldViolation("page_size", "must not be negative"))
-    start = _page_start(page_token)
+    filters = _filters_tag(contactpoint_id, actor)
+    start, token_problem = _page_start(page_token, filters)
     if start is None:
-        problems.append(FieldViolation("page_token", "is not a token this service issued"))
+        problems.append(FieldViolation("page_token", token_problem))
     if contactpoint_id and (problem := contactpoint_id_problem(contactpoint_id)):
         problems.append(FieldViolation("contactpoint_id", problem))
     if len(actor) > MAX_ACTOR:
@@ -190,7 +203,7 @@ def list_events(
         conn, contactpoint_id=contactpoint_id, actor=actor, start=start, limit=size + 1
     )
     events = [leafcodec.decode(data, index) for index, data in rows[:size]]
-    token = _page_token(rows[size][0]) if len(rows) > size else ""
+    token = _page_token(rows[size][0], filters) if len(rows) > size else ""
     return Page(events, token)
 
 

@@ -59,9 +59,13 @@ async def test_append_list_filter_page_and_reads_are_audited(log: Log) -> None:
     assert [e.leaf_index for e in rest.events] == [4] and not rest.next_page_token
     both = await log.events(actor="user1", contactpoint_id=CP, page_size=1)
     assert [e.leaf_index for e in both.events] == [1] and both.next_page_token
+    # A token continues the request it came from only (AIP-158): with other filters it is refused.
+    with pytest.raises(grpc.aio.AioRpcError) as other_filters:
+        await log.events(actor="user0", page_size=2, page_token=both.next_page_token)
+    assert violations(other_filters.value) == {"page_token"}
 
     # Each of those five reads was itself appended to the log, after the page it returned.
-    reads = (await log.events(actor="avery.auditor")).events
+    reads = [e for e in (await log.events(actor="avery.auditor")).events if e.outcome == "ALLOWED"]
     assert [e.leaf_index for e in reads] == [6, 7, 8, 9, 10]
     for e in reads:
         assert (e.action, e.outcome, e.severity, e.contactpoint_id) == ("ListEvents", "ALLOWED", "INFO", "")
@@ -69,7 +73,7 @@ async def test_append_list_filter_page_and_reads_are_audited(log: Log) -> None:
         assert e.request_id and e.appended_by == SERVICE_ITSELF
     assert f"contactpoint_id={CP}" in reads[1].detail
     assert "actor=user1" in reads[4].detail and f"contactpoint_id={CP}" in reads[4].detail
-    assert await log.size() == 12  # including the read that listed those reads
+    assert await log.size() == 13  # with the refused read, and the read that listed those reads
 
     # Events come from the hashed leaf data, not from the columns kept for filtering.
     in_database(log.settings.database_url, "UPDATE leaves SET actor = 'someone-else' WHERE leaf_index = 0")
