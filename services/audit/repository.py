@@ -184,14 +184,38 @@ def tree_size(conn: Connection) -> int:
 def page_of_leaves(
     conn: Connection, *, contactpoint_id: str, actor: str, start: int, limit: int
 ) -> list[tuple[int, bytes]]:
-    """Up to `limit` leaves from index `start` on, filtered, in log order."""
-    query = select(leaves.c.leaf_index, leaves.c.leaf_data).where(leaves.c.leaf_index >= start)
+    """Up to `limit` leaves from index `start` on, filtered, in log order. Filtered by child, each
+    of the two indexes that name it (the leaves' own column, the index of other children) is read
+    from `start` for at most `limit` entries, so a page costs the same however many events the
+    child has."""
+    query = select(leaves.c.leaf_index, leaves.c.leaf_data)
     if contactpoint_id:
-        query = query.where(leaves.c.leaf_index.in_(_indexes_about(contactpoint_id)))
-    if actor:
-        query = query.where(leaves.c.actor == filter_key(actor))
+        query = query.where(leaves.c.leaf_index.in_(_page_about(contactpoint_id, actor, start, limit)))
+    else:
+        query = query.where(leaves.c.leaf_index >= start)
+        if actor:
+            query = query.where(leaves.c.actor == filter_key(actor))
     rows = conn.execute(query.order_by(leaves.c.leaf_index).limit(limit))
     return [(int(i), bytes(d)) for i, d in rows]
+
+
+def _page_about(contactpoint_id: str, actor: str, start: int, limit: int) -> Select[tuple[int]]:
+    """The indexes of the first `limit` leaves from `start` on that name `contactpoint_id` (as
+    their child or among their other children), by `actor` when given."""
+    key = filter_key(contactpoint_id)
+    own = select(leaves.c.leaf_index).where(leaves.c.contactpoint_id == key, leaves.c.leaf_index >= start)
+    other = select(other_children.c.leaf_index).where(
+        other_children.c.contactpoint_id == key, other_children.c.leaf_index >= start
+    )
+    if actor:
+        own = own.where(leaves.c.actor == filter_key(actor))
+        other = other.join(leaves, leaves.c.leaf_index == other_children.c.leaf_index).where(
+            leaves.c.actor == filter_key(actor)
+        )
+    # Each half ordered and cut first (wrapped: SQLite allows no LIMIT in a compound's parts).
+    halves = [part.order_by(part.selected_columns[0]).limit(limit).subquery() for part in (own, other)]
+    named = union(*(select(h.c.leaf_index) for h in halves)).subquery()
+    return select(named.c.leaf_index)
 
 
 def stream_leaves(conn: Connection) -> Iterator[RowMapping]:

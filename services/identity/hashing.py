@@ -15,6 +15,7 @@ client signs in twice at once is not locked out by its own attempts.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -50,6 +51,11 @@ class HashingGate:
     def close(self) -> None:
         """Stop the pool (checks in flight finish; queued ones are dropped)."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class TurnNotReached(ResourceExhausted):
+    """A sign-in that waited its turn on its username too long (the ones before it are slow): it
+    was never checked, so it is no failed login; the caller is told to retry."""
 
 
 @dataclass
@@ -91,17 +97,20 @@ class UsernameThrottle:
             await asyncio.wait_for(entry.turn.acquire(), timeout=TURN_WAIT_SECONDS)
         except TimeoutError:
             entry.waiting -= 1
-            raise ResourceExhausted(
-                "too many sign-in attempts for this account; retry shortly", 1.0, "SIGN_IN_BUSY"
+            raise TurnNotReached(
+                "sign-ins for this account are in progress; retry shortly", 1.0, "SIGN_IN_BUSY"
             ) from None
         except BaseException:
             entry.waiting -= 1
             raise
 
     def _forget_oldest(self) -> None:
-        for name in list(self._names)[: max(0, len(self._names) - self._max)]:
-            if not self._names[name].waiting:
-                del self._names[name]
+        over = len(self._names) - self._max
+        if over <= 0:
+            return
+        idle = [name for name, entry in itertools.islice(self._names.items(), over) if not entry.waiting]
+        for name in idle:
+            del self._names[name]
 
     def forget(self, username: str) -> None:
         """Start `username` afresh (an administrator reinstated the person)."""

@@ -36,7 +36,7 @@ from contactpoint.platform.interceptor import request_id_of
 from contactpoint.platform.token_verifier import TokenVerifier
 from contactpoint.platform.types import Context
 from services.identity import administration, credentials, domain, login, repository
-from services.identity.hashing import Hashing
+from services.identity.hashing import Hashing, TurnNotReached
 from services.identity.sealing import Sealer
 from services.identity.settings import IdentitySettings
 from services.identity.token_issuer import IssuedToken, TokenIssuer
@@ -84,6 +84,10 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         throttle (full work even for an unknown username)."""
         try:
             await self._hashing.usernames.admit(username)
+        except TurnNotReached:
+            # Never checked, so no failed login: counted, it would let a client's own parallel
+            # sign-ins on a busy host lock its person out. Busy, retry (RetryInfo).
+            raise
         except ResourceExhausted:
             # Refused unchecked, it still counts towards the lockout, and says only "login failed".
             await self._db.write(

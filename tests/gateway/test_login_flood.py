@@ -15,8 +15,9 @@ import pytest
 from contactpoint.gateway.v1 import gateway_service_pb2 as pb
 from contactpoint.platform.errors import ResourceExhausted
 from gateway.peer_throttle import PeerThrottle, peer_host
+from services.identity import hashing
 from services.identity.credentials import hash_secret
-from services.identity.hashing import HashingGate, UsernameThrottle
+from services.identity.hashing import HashingGate, TurnNotReached, UsernameThrottle
 from tests.conftest import DatabaseFactory
 from tests.gateway.test_servicer import SAFEGUARDING, _world
 from tests.harness import bearer, create_user
@@ -118,6 +119,27 @@ async def test_username_throttle_a_cancelled_wait_gives_its_place_back() -> None
         await waiting
     throttle.release("pat")
     await asyncio.wait_for(throttle.admit("pat", now=1.0), 1)  # the name is free again
+    throttle.release("pat")
+    # Nothing is left counted as waiting: its place went back when it was cancelled.
+    entry = throttle._names["pat"]
+    assert entry.waiting == 0 and not entry.turn.locked()
+
+
+@pytest.mark.asyncio
+async def test_username_throttle_a_turn_not_reached_in_time_is_not_a_refusal_to_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sign-in that waited too long for the one before it is told to retry (TurnNotReached),
+    not refused as an unchecked attempt (which counts towards the lockout)."""
+    monkeypatch.setattr(hashing, "TURN_WAIT_SECONDS", 0.05)
+    throttle = UsernameThrottle(per_minute=600, burst=3)
+    await throttle.admit("pat", now=0.0)
+    with pytest.raises(TurnNotReached):
+        await throttle.admit("pat", now=0.0)
+    entry = throttle._names["pat"]
+    assert entry.waiting == 1  # only the one holding the turn
+    throttle.release("pat")
+    assert entry.waiting == 0 and not entry.turn.locked()
 
 
 def test_peer_throttle_by_address_not_port() -> None:
