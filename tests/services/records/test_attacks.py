@@ -212,6 +212,18 @@ async def _suspend(world: World, name: str, metadata: Metadata) -> None:
         await asyncio.to_thread(db.dispose)
 
 
+async def _rotate(world: World, name: str, metadata: Metadata) -> None:
+    """Rotate the machine account's secret, as an operator does when it may be known: the tokens
+    issued with the old one end too."""
+    db = Database(world.services.identity_url)
+    try:
+        await asyncio.to_thread(
+            db.run_sync, lambda conn: identity_administration.rotate_service_secret(conn, name=name)
+        )
+    finally:
+        await asyncio.to_thread(db.dispose)
+
+
 async def _until_records_refuses(world: World, metadata: Metadata) -> None:
     """Poll records with the token until it is refused: a council may not read a child, so the
     probe is PERMISSION_DENIED while the token is good and UNAUTHENTICATED once records knows."""
@@ -226,7 +238,7 @@ async def _until_records_refuses(world: World, metadata: Metadata) -> None:
         await asyncio.sleep(0.05)
 
 
-@pytest.mark.parametrize("withdraw", [_revoke, _suspend], ids=["revoked", "suspended"])
+@pytest.mark.parametrize("withdraw", [_revoke, _suspend, _rotate], ids=["revoked", "suspended", "rotated"])
 async def test_an_open_stream_stores_nothing_once_its_token_is_withdrawn(
     world: World, withdraw: Callable[[World, str, Metadata], Awaitable[None]]
 ) -> None:
