@@ -22,6 +22,7 @@ from contactpoint.platform.server import RunningServer
 from contactpoint.platform.service import Built, start_built
 from contactpoint.platform.tls import load_tls
 from contactpoint.platform.vault import Vault
+from services.audit import report as audit_report
 from services.identity import domain as identity_domain
 from services.identity.main import MIGRATIONS as IDENTITY_MIGRATIONS
 from services.identity.main import build as build_identity
@@ -232,3 +233,13 @@ def code_of(exc: BaseException) -> grpc.StatusCode:
     """The status code of a failed call."""
     assert isinstance(exc, grpc.aio.AioRpcError), exc
     return exc.code()
+
+
+def subject_access(audit_url: str, contactpoint_id: str) -> list[audit_report.Access]:
+    """The subject-access report on `contactpoint_id` from the audit database at `audit_url`, as
+    `contactpoint audit report` reads it (without recording the read)."""
+    db = Database(audit_url)
+    try:
+        return db.run_sync(lambda c: audit_report.accesses(c, contactpoint_id=contactpoint_id), write=False)
+    finally:
+        db.dispose()

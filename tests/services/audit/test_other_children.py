@@ -10,9 +10,8 @@ import grpc
 import pytest
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
-from contactpoint.platform.db import Database
-from services.audit import report
 from services.audit.verify import verify_from_settings
+from tests.harness import subject_access
 from tests.services.audit.conftest import Log, in_database, violations
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -22,12 +21,7 @@ A, B, C, D = "123456789018", "503352916258", "100000000001", "200000000007"
 
 def reported(log: Log, contactpoint_id: str) -> list[int]:
     """The leaf indexes of the subject-access report on `contactpoint_id`."""
-    db = Database(log.settings.database_url)
-    try:
-        found = db.run_sync(lambda c: report.accesses(c, contactpoint_id=contactpoint_id), write=False)
-    finally:
-        db.dispose()
-    return [a.leaf_index for a in found]
+    return [a.leaf_index for a in subject_access(log.settings.database_url, contactpoint_id)]
 
 
 async def _four_events(log: Log) -> None:

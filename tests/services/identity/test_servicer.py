@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -86,7 +89,43 @@ async def test_service_token_and_revocation(database_url: str, tmp_path: Path) -
             assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
-async def test_login_totp_once_and_lockout(database_url: str, tmp_path: Path) -> None:
+@dataclass
+class SigningIn:
+    """jo.bloggs, a practitioner, signing in through a running identity as the gateway does."""
+
+    stub: pb_grpc.IdentityServiceStub
+    gateway: tuple[tuple[str, str], ...]
+    totp: pyotp.TOTP
+    database_url: str
+
+    async def login(self, code: str, password: str = PASSWORD) -> grpc.StatusCode:
+        try:
+            await self.stub.AuthenticateUser(
+                pb.AuthenticateUserRequest(username="jo.bloggs", password=password, totp_code=code),
+                metadata=self.gateway,
+            )
+            return grpc.StatusCode.OK
+        except grpc.aio.AioRpcError as exc:
+            return exc.code()
+
+    def lockout(self) -> tuple[int, object]:
+        """The account's failure count and lock, as stored."""
+        db = Database(self.database_url)
+        try:
+            row = db.run_sync(
+                lambda c: c.execute(
+                    text("SELECT failed_logins, locked_until FROM accounts WHERE name = 'jo.bloggs'")
+                ).one(),
+                write=False,
+            )
+        finally:
+            db.dispose()
+        return int(row[0]), row[1]
+
+
+@asynccontextmanager
+async def signing_in(database_url: str, tmp_path: Path) -> AsyncIterator[SigningIn]:
+    """Identity locking an account after 3 failures, and jo.bloggs to sign in."""
     settings = identity_settings(database_url, tmp_path, max_failed_logins=3, lockout_seconds=60)
     async with running_identity(settings) as (_, target):
         gateway = create_service_account(database_url, "gateway", "gateway", org="contactpoint")
@@ -96,46 +135,36 @@ async def test_login_totp_once_and_lockout(database_url: str, tmp_path: Path) ->
             gw = await stub.IssueServiceToken(
                 pb.IssueServiceTokenRequest(client_id=gateway.client_id, client_secret=gateway.client_secret)
             )
-            md = bearer(gw.access_token)
-            totp = pyotp.TOTP(user.totp_secret)
+            yield SigningIn(stub, bearer(gw.access_token), pyotp.TOTP(user.totp_secret), database_url)
 
-            async def login(password: str, code: str) -> grpc.StatusCode:
-                try:
-                    await stub.AuthenticateUser(
-                        pb.AuthenticateUserRequest(username="jo.bloggs", password=password, totp_code=code),
-                        metadata=md,
-                    )
-                    return grpc.StatusCode.OK
-                except grpc.aio.AioRpcError as exc:
-                    return exc.code()
 
-            code = totp.now()
-            assert await login(PASSWORD, code) == grpc.StatusCode.OK
-            # The same code is accepted once only.
-            assert await login(PASSWORD, code) == grpc.StatusCode.UNAUTHENTICATED
-            # An unknown user fails the same way, with the same message.
-            with pytest.raises(grpc.aio.AioRpcError) as unknown:
-                await stub.AuthenticateUser(
-                    pb.AuthenticateUserRequest(username="nobody", password=PASSWORD, totp_code=code),
-                    metadata=md,
-                )
-            with pytest.raises(grpc.aio.AioRpcError) as wrong:
-                await stub.AuthenticateUser(
-                    pb.AuthenticateUserRequest(
-                        username="jo.bloggs", password="not the password", totp_code=code
-                    ),
-                    metadata=md,
-                )
-            assert (unknown.value.code(), unknown.value.details()) == (
-                wrong.value.code(),
-                wrong.value.details(),
+async def test_login_totp_once_and_lockout(database_url: str, tmp_path: Path) -> None:
+    async with signing_in(database_url, tmp_path) as jo:
+        stub, md = jo.stub, jo.gateway
+        code = jo.totp.now()
+        assert await jo.login(code) == grpc.StatusCode.OK
+        # The same code is accepted once only.
+        assert await jo.login(code) == grpc.StatusCode.UNAUTHENTICATED
+        # An unknown user fails the same way, with the same message.
+        with pytest.raises(grpc.aio.AioRpcError) as unknown:
+            await stub.AuthenticateUser(
+                pb.AuthenticateUserRequest(username="nobody", password=PASSWORD, totp_code=code),
+                metadata=md,
             )
-            # Concurrent wrong attempts (one more above) lock the account.
-            results = await asyncio.gather(*(login("wrong password!!", "000000") for _ in range(5)))
-            assert set(results) == {grpc.StatusCode.UNAUTHENTICATED}
-            # Locked: even the right password and a fresh code fail.
-            fresh = totp.at(time.time() + 30)
-            assert await login(PASSWORD, fresh) == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.aio.AioRpcError) as wrong:
+            await stub.AuthenticateUser(
+                pb.AuthenticateUserRequest(username="jo.bloggs", password="not the password", totp_code=code),
+                metadata=md,
+            )
+        assert (unknown.value.code(), unknown.value.details()) == (
+            wrong.value.code(),
+            wrong.value.details(),
+        )
+        # Concurrent wrong attempts (one more above) lock the account.
+        results = await asyncio.gather(*(jo.login("000000", "wrong password!!") for _ in range(5)))
+        assert set(results) == {grpc.StatusCode.UNAUTHENTICATED}
+        # Locked: even the right password and a fresh code fail.
+        assert await jo.login(jo.totp.at(time.time() + 30)) == grpc.StatusCode.UNAUTHENTICATED
 
 
 async def test_parallel_sign_ins_with_the_right_credentials_lock_nobody_out(
@@ -144,54 +173,21 @@ async def test_parallel_sign_ins_with_the_right_credentials_lock_nobody_out(
     """A partner's client that signs its person in several times at once (or retries one that
     succeeded) gets one token and refusals for the rest, each judged on its credentials: it must
     not lock its own person out (before: every attempt failed and the account was locked)."""
-    settings = identity_settings(database_url, tmp_path, max_failed_logins=3, lockout_seconds=60)
-    async with running_identity(settings) as (_, target):
-        gateway = create_service_account(database_url, "gateway", "gateway", org="contactpoint")
-        user = create_user(database_url, "jo.bloggs", "practitioner")
-        async with grpc.aio.insecure_channel(target) as ch:
-            stub = pb_grpc.IdentityServiceStub(ch)
-            gw = await stub.IssueServiceToken(
-                pb.IssueServiceTokenRequest(client_id=gateway.client_id, client_secret=gateway.client_secret)
-            )
-            totp = pyotp.TOTP(user.totp_secret)
-
-            async def login(code: str, password: str = PASSWORD) -> grpc.StatusCode:
-                try:
-                    await stub.AuthenticateUser(
-                        pb.AuthenticateUserRequest(username="jo.bloggs", password=password, totp_code=code),
-                        metadata=bearer(gw.access_token),
-                    )
-                    return grpc.StatusCode.OK
-                except grpc.aio.AioRpcError as exc:
-                    return exc.code()
-
-            def lockout() -> tuple[int, object]:
-                db = Database(database_url)
-                try:
-                    row = db.run_sync(
-                        lambda c: c.execute(
-                            text("SELECT failed_logins, locked_until FROM accounts WHERE name = 'jo.bloggs'")
-                        ).one(),
-                        write=False,
-                    )
-                finally:
-                    db.dispose()
-                return int(row[0]), row[1]
-
-            code = totp.now()
-            results = await asyncio.gather(*(login(code) for _ in range(6)))
-            # One token; the others are refused (a code works once) or, on a host too busy for them
-            # to get their turn within 2 s, told to retry — none counts against the person.
-            assert [r.name for r in results].count("OK") == 1, results
-            assert set(results) <= {
-                grpc.StatusCode.OK,
-                grpc.StatusCode.UNAUTHENTICATED,
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-            }
-            assert lockout() == (0, None)
-            # Not locked: the next code signs in.
-            assert await login(totp.at(time.time() + 30)) == grpc.StatusCode.OK
-            # Wrong passwords sent at once are still each a failure: three lock the account.
-            wrong = await asyncio.gather(*(login("000000", "wrong password!!") for _ in range(3)))
-            assert set(wrong) == {grpc.StatusCode.UNAUTHENTICATED}
-            assert lockout()[1] is not None
+    async with signing_in(database_url, tmp_path) as jo:
+        code = jo.totp.now()
+        results = await asyncio.gather(*(jo.login(code) for _ in range(6)))
+        # One token; the others are refused (a code works once) or, on a host too busy for them
+        # to get their turn within 2 s, told to retry — none counts against the person.
+        assert [r.name for r in results].count("OK") == 1, results
+        assert set(results) <= {
+            grpc.StatusCode.OK,
+            grpc.StatusCode.UNAUTHENTICATED,
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+        }
+        assert jo.lockout() == (0, None)
+        # Not locked: the next code signs in.
+        assert await jo.login(jo.totp.at(time.time() + 30)) == grpc.StatusCode.OK
+        # Wrong passwords sent at once are still each a failure: three lock the account.
+        wrong = await asyncio.gather(*(jo.login("000000", "wrong password!!") for _ in range(3)))
+        assert set(wrong) == {grpc.StatusCode.UNAUTHENTICATED}
+        assert jo.lockout()[1] is not None

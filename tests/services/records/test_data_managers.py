@@ -14,10 +14,9 @@ from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database
 from contactpoint.records.v1 import records_service_pb2 as pb
 from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
-from services.audit import report
 from services.records.main import MIGRATIONS, build
 from services.records.settings import RecordsSettings
-from tests.harness import platform_account, records_keys, running_service
+from tests.harness import platform_account, records_keys, running_service, subject_access
 from tests.services.records.conftest import World, error_reason
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -40,12 +39,7 @@ def audit_events(world: World, actor: str) -> list[str]:
 
 def accesses(world: World, contactpoint_id: str) -> list[str]:
     """The actions of the subject-access report on `contactpoint_id` (oldest first)."""
-    db = Database(world.services.audit_url)
-    try:
-        found = db.run_sync(lambda c: report.accesses(c, contactpoint_id=contactpoint_id), write=False)
-    finally:
-        db.dispose()
-    return [a.action for a in found]
+    return [a.action for a in subject_access(world.services.audit_url, contactpoint_id)]
 
 
 def _unique(given: str, family: str) -> child_pb2.PersonName:
