@@ -15,6 +15,14 @@ American spellings written out ("Svc", "Hlth", "counseling"), and "well being", 
 "self harm" joined. The vocabulary's phrases are read the same way, so they match however a council
 spells them, and only as whole tokens: "Drugstore" is not "drug", "Mindful" is not "Mind".
 
+A name that names nothing sensitive is read a second time with slips repaired, and counts if that
+reading does (it can only add): two words run together split when both are the vocabulary's and
+one is sensitive ("TalkingTherapies"), a sensitive word split in two joined ("I-APT"), and a word
+the vocabulary does not know, of six letters or more, taken for the one sensitive word it is a
+slip of — a letter dropped, added, changed or two swapped, the first two letters kept ("Talkng",
+"Neddle", "Therapeis"). Words the vocabulary knows are never "repaired", and the first two letters
+keep "Dental" from being read as "mental".
+
 The phrases are in `sensitive_vocabulary.py`. Reading left to right, the longest phrase starting
 at each token wins and uses up its tokens, so a NOT_SENSITIVE phrase ("Educational Psychology",
 "Paediatric Intensive Care", "Health and Wellbeing") hides the sensitive word inside it, and
@@ -41,6 +49,9 @@ Borderline decisions (each one line of data below, so easy to revisit):
   identity services and LGBT+ youth groups (they disclose a child's sexuality or gender identity,
   which is at least as harmful as the three categories); pregnancy and termination; trauma, crisis,
   recovery, wellbeing, therapeutic and emotional services.
+- Unclear, so sensitive, too: "EHC" (emergency hormonal contraception; "EHC plan", "EHC needs"
+  and "EHC assessment", the SEND plan, are ordinary) and "Getting Help" (THRIVE's mental health
+  support).
 - Not sensitive: educational psychology (a statutory SEND service about learning, which every
   child with an EHC needs assessment sees); autism and neurodevelopmental assessment, learning
   disability and FASD (conditions and disabilities outside the three categories); "Early
@@ -55,6 +66,8 @@ import re
 import unicodedata
 from functools import lru_cache
 from typing import Final
+
+from rapidfuzz.distance import DamerauLevenshtein
 
 from services.records.sensitive_vocabulary import (
     FILLER_WORDS,
@@ -203,6 +216,15 @@ _CACHED_NAME_LENGTH = 200
 
 def _category(service_name: str) -> Category | None:
     tokens = service_name_tokens(service_name)
+    found = _match(tokens)
+    if found is None and (repaired := _repaired(tokens)) != tokens:
+        # Read again with slips repaired: a sensitive service must not pass for an ordinary one
+        # because its name lost a space, a hyphen or a letter. Only ever adds sensitivity.
+        found = _match(repaired)
+    return found
+
+
+def _match(tokens: tuple[str, ...]) -> Category | None:
     best: Category | None = None
     best_rank = _NO_MATCH
     i, n = 0, len(tokens)
@@ -221,6 +243,89 @@ def _category(service_name: str) -> Category | None:
         if whole is not None:
             best = whole
     return best
+
+
+# Words of the sensitive phrases (what a slip may be repaired to), and every word the vocabulary
+# knows (never "repaired": "Metal", "Dental" and "Brookside" are words, not slips).
+_SENSITIVE_WORDS: Final = frozenset(
+    word
+    for entries in _INDEX.values()
+    for phrase, category, _ in entries
+    if category is not None
+    for word in phrase
+) | frozenset(word for phrase in _WHOLE for word in phrase)
+_KNOWN_WORDS: Final = (
+    frozenset(word for entries in _INDEX.values() for phrase, _, _ in entries for word in phrase)
+    | _FILLER
+    | _SETTING
+    | _SENSITIVE_WORDS
+)
+# A slip is repaired only in a word this long, to a word that begins with the same two letters.
+_SLIP_LENGTH = 6
+
+
+def _plural(word: str) -> str:
+    return word[:-1] + "ies" if word.endswith("y") else word + "s"
+
+
+# Each sensitive word a slip may be of, as written singular and plural ("therapeis" is a slip of
+# "therapies", whose singular the vocabulary holds), with the word it stands for.
+_SLIP_FORMS: Final = tuple(
+    (word, written)
+    for word in sorted(_SENSITIVE_WORDS)
+    if len(word) >= _SLIP_LENGTH
+    for written in (word, _plural(word))
+)
+
+
+def _split(token: str) -> tuple[str, str] | None:
+    """Two known words run together, one of them sensitive: "talkingtherapy" → talking therapy."""
+    for k in range(3, len(token) - 2):
+        head, tail = token[:k], _singular(token[k:])
+        if (
+            head in _KNOWN_WORDS
+            and tail in _KNOWN_WORDS
+            and (head in _SENSITIVE_WORDS or tail in _SENSITIVE_WORDS)
+        ):
+            return head, tail
+    return None
+
+
+def _slip_of(token: str) -> str | None:
+    """The one sensitive word that `token` is a slip of (one letter dropped, added, changed or two
+    swapped: "talkng", "neddle"), or None."""
+    if len(token) < _SLIP_LENGTH:
+        return None
+    found = {
+        word
+        for word, written in _SLIP_FORMS
+        if written[:2] == token[:2]
+        and abs(len(written) - len(token)) <= 1
+        and DamerauLevenshtein.distance(written, token, score_cutoff=1) <= 1
+    }
+    return found.pop() if len(found) == 1 else None
+
+
+def _repaired(tokens: tuple[str, ...]) -> tuple[str, ...]:
+    """`tokens` with slips repaired: two words run together split, a sensitive word split in two
+    joined ("i apt" → iapt), and a slip of one letter in an unknown word put right."""
+    out: list[str] = []
+    i, n = 0, len(tokens)
+    while i < n:
+        token = tokens[i]
+        if i + 1 < n and (joined := token + tokens[i + 1]) in _SENSITIVE_WORDS:
+            out.append(joined)
+            i += 2
+            continue
+        if token not in _KNOWN_WORDS and not token.isdigit():
+            if (parts := _split(token)) is not None:
+                out.extend(parts)
+            else:
+                out.append(_slip_of(token) or token)
+        else:
+            out.append(token)
+        i += 1
+    return tuple(out)
 
 
 _cached_category = lru_cache(maxsize=4096)(_category)

@@ -82,7 +82,7 @@ ORGANISATIONS: Final[dict[Category, tuple[str, ...]]] = {
         "Brook", "Umbrella Health", "Axess", "SH:24", "56 Dean Street", "Dean Street Express",
         "Mortimer Market", "Jefferiss Wing", "Claude Nicol", "Terrence Higgins", "THT",
         "George House Trust", "Positive East", "BPAS", "MSI", "Marie Stopes", "NUPAS",
-        "Come Correct", "Lucy Faithfull", "Stop It Now",
+        "Come Correct", "Lucy Faithfull", "Stop It Now", "Clinic in a Box",
     ),
     MENTAL_HEALTH: (
         "Mind", "MindEd", "MindMate", "YoungMinds", "Young Minds", "Healthy Minds", "Minds Matter",
@@ -125,7 +125,7 @@ UNCLEAR_WORDS: Final = (
     "gender service", "GIDS", "LGBT", "LGBTQ", "LGBTQI", "LGBTQIA", "LGB", "queer", "ADHD",
     "attention deficit", "music therapy", "multisystemic therapy", "multi-systemic therapy", "MST",
     "Tier 4", "PICU", "EIS", "CSA", "Positive Steps", "blood borne", "BBV", "RAID",
-    "neuropsychology", "safe haven", "young people's clinic",
+    "neuropsychology", "safe haven", "young people's clinic", "getting help", "EHC",
 )
 # The same, but also the names of schools, nurseries and tutors: ignored in a name with a SETTING_WORD.
 UNCLEAR_UNLESS_SETTING: Final = ("minds", "PrEP", "Headstart", "Head Start")
@@ -147,7 +147,8 @@ NOT_SENSITIVE: Final = (
     "enhanced recovery", "sex education", "mental capacity", "Mind of My Own", "mind the gap",
     "drug allergy", "drug store", "foetal alcohol", "Tier 4 weight", "Brook Green", "Brook Lane",
     "Brook Street", "Brook Road", "Brook Farm", "Brook Park", "Brook Primary", "Brook School",
-    "Brook Academy", "Brook Nursery",
+    "Brook Academy", "Brook Nursery", "EHC plan", "EHC needs", "EHC assessment",
+    "EHC coordinator", "EHC plan coordinator",
 )
 
 # fmt: on

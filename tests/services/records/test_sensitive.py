@@ -364,6 +364,40 @@ def test_sensitive_services_are_recognised(service: str, category: str) -> None:
     assert is_sensitive_service(service)
 
 
+# Found by trying to break it: a lost space or hyphen, or one letter slipped, and a sensitive
+# service was shown in full to every practitioner.
+SLIPS: list[tuple[str, str]] = [
+    ("TalkingTherapies", "mental_health"),
+    ("talkingtherapies", "mental_health"),
+    ("Talkng Therapies", "mental_health"),
+    ("Talking Therapeis", "mental_health"),
+    ("I-APT", "mental_health"),
+    ("I APT Service", "mental_health"),
+    ("Neddle Exchange", "substance_misuse"),
+    ("Needle Exchnage", "substance_misuse"),
+    ("SexualHealth Clinic", "sexual_health"),
+    ("Sexaul Health Clinic", "sexual_health"),
+    ("Contraceptoin Service", "sexual_health"),
+    ("Councelling Service", "mental_health"),
+    ("Clinic in a Box", "sexual_health"),
+    ("Pharmacy EHC", "unclear"),
+    ("Getting Help", "unclear"),
+]
+
+
+@pytest.mark.parametrize(("service", "category"), SLIPS)
+def test_slips_of_a_sensitive_name_are_still_sensitive(service: str, category: str) -> None:
+    assert sensitive_category(service) == category
+
+
+@pytest.mark.parametrize(
+    "service",
+    ["Community Dental Service", "Metal Work Club", "EHC Plan Coordinator", "Brookside Primary", "Mentoring"],
+)
+def test_ordinary_words_are_not_taken_for_slips(service: str) -> None:
+    assert sensitive_category(service) is None
+
+
 @pytest.mark.parametrize("service", ORDINARY)
 def test_ordinary_services_are_not_sensitive(service: str) -> None:
     assert sensitive_category(service) is None
