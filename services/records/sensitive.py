@@ -62,8 +62,6 @@ Borderline decisions (each one line of data below, so easy to revisit):
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from functools import lru_cache
 from typing import Final
 
@@ -81,82 +79,10 @@ from services.records.sensitive_vocabulary import (
     WHOLE_NAMES,
     Category,
 )
+from services.records.service_names import service_name_tokens, singular
 
 _RANK_SERVICE, _RANK_ORGANISATION, _RANK_UNCLEAR, _RANK_UNLESS_SETTING = 0, 1, 2, 3
 _NO_MATCH = 9
-
-# Reading a name.
-_DROP_AND_SPELL = str.maketrans(
-    {"'": None, "\u2018": None, "\u2019": None, "\u02bc": None, "`": None, "\u2032": None, "&": " and "}
-)
-_WORD = re.compile(r"[^\W\d_]+|\d+")
-_KEEP_PLURAL = frozenset({"minds"})
-_SPELLED_OUT = {
-    "svc": "service",
-    "srvc": "service",
-    "serv": "service",
-    "dept": "department",
-    "hlth": "health",
-    "subst": "substance",
-    "contracep": "contraception",
-    "counseling": "counselling",
-    "counselor": "counsellor",
-    "behavioral": "behavioural",
-    "pediatric": "paediatric",
-    "orthopedic": "orthopaedic",
-    "fetal": "foetal",
-    "gonorrhea": "gonorrhoea",
-    "mentalization": "mentalisation",
-}
-_JOINED = {
-    ("well", "being"): "wellbeing",
-    ("genito", "urinary"): "genitourinary",
-    ("self", "harm"): "selfharm",
-    ("self", "injury"): "selfinjury",
-}
-
-
-def _singular(token: str) -> str:
-    if len(token) <= 3 or token in _KEEP_PLURAL:
-        return token
-    if token.endswith("ies"):
-        return token[:-3] + "y"
-    if token[-1] == "s" and token[-2] not in "siu":
-        return token[:-1]
-    return token
-
-
-def service_name_tokens(service_name: str) -> tuple[str, ...]:
-    """The words of a service name as they are matched: `"Young People's Substance Misuse Svcs"` →
-    `("young", "people", "substance", "misuse", "service")`, `"C.A.M.H.S."` → `("camh",)`."""
-    if service_name.isascii():
-        text = service_name.lower()
-    else:
-        decomposed = unicodedata.normalize("NFKD", service_name.casefold())
-        text = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    raw = _WORD.findall(text.translate(_DROP_AND_SPELL))
-    words: list[str] = []
-    letters: list[str] = []  # a run of single letters: C.A.M.H.S.
-    for word in raw:
-        if len(word) == 1 and word.isalpha():
-            letters.append(word)
-            continue
-        if letters:
-            words.append("".join(letters))
-            letters.clear()
-        words.append(word)
-    if letters:
-        words.append("".join(letters))
-    tokens: list[str] = []
-    for word in words:
-        token = _singular(word)
-        token = _SPELLED_OUT.get(token, token)
-        if tokens and (joined := _JOINED.get((tokens[-1], token))):
-            tokens[-1] = joined
-        else:
-            tokens.append(token)
-    return tuple(tokens)
-
 
 # The vocabulary, read once.
 _Entry = tuple[tuple[str, ...], Category | None, int]
@@ -281,7 +207,7 @@ _SLIP_FORMS: Final = tuple(
 def _split(token: str) -> tuple[str, str] | None:
     """Two known words run together, one of them sensitive: "talkingtherapy" → talking therapy."""
     for k in range(3, len(token) - 2):
-        head, tail = token[:k], _singular(token[k:])
+        head, tail = token[:k], singular(token[k:])
         if (
             head in _KNOWN_WORDS
             and tail in _KNOWN_WORDS
