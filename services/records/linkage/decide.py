@@ -3,14 +3,16 @@ manager for review, or create a new child — with the reasons, field by field a
 
 Rules, in order: (1) children a data manager kept apart from this record are ignored; (2) a
 child scores as its best-matching source record, and the best child is chosen; (3) the same NHS
-number and date of birth links whatever the score, the same NHS number with another date of
-birth is reviewed (unless the date is one slip out and the other fields reach the review
-threshold on their own), and different NHS numbers are never linked automatically; (4) twins are
-neither linked nor proposed; (5) a source system's second record for one child (unless its
-weight reaches `Thresholds.same_source`, when set, or it has the same NHS number and date of
-birth), and (6) any link while automatic linking is off, are reviewed instead; (7) otherwise the
-score decides. A record that links to one child but would link to another as well names that other child too:
-the two are likely one child already split in two, for a data manager to decide."""
+number and date of birth links whatever the score (unless the names cannot be one child's: then
+it is reviewed), the same NHS number with another date of birth is reviewed (unless the date is
+one slip out and the other fields reach the review threshold on their own), and different NHS
+numbers are never linked automatically; (4) twins are neither linked nor proposed; (5) a source
+system's second record for one child (unless its weight reaches `Thresholds.same_source`, when
+set, or it has the same NHS number and date of birth), and (6) any link while automatic linking
+is off, are reviewed instead; (7) otherwise the score decides. A record that links to one child
+but would link to another as well names that other child too: the two are likely one child
+already split in two, for a data manager to decide — unless the two are children of one
+household (twins, siblings), when the record is reviewed instead of linked."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from dataclasses import dataclass, replace
 from services.records.linkage.comparisons import FIELDS, dob_level
 from services.records.linkage.features import Features
 from services.records.linkage.model import Model, Score, compare
-from services.records.linkage.twins import may_be_twins, twins, vouches
+from services.records.linkage.twins import may_be_twins, names_contradict, siblings, twins, vouches
 
 # Default thresholds on the total match weight (log2 odds, prior included), chosen on simulated
 # English children's records (`contactpoint.cli.synthetic`): from LINK_WEIGHT, fewer than one
@@ -32,6 +34,8 @@ REVIEW_WEIGHT = 4.0
 RULE_NHS = "rule: same NHS number and date of birth"
 RULE_NHS_DOB = "rule: same NHS number, another date of birth (review, unless a slip the rest confirms)"
 RULE_NHS_CONFLICT = "rule: different NHS numbers (never linked automatically)"
+RULE_NHS_NAMES = "rule: same NHS number and date of birth, names that cannot be one child's (review)"
+RULE_EITHER = "rule: a record that fits either of two children of one household (review)"
 RULE_TWINS = "rule: twins (same family name, date of birth and address, different given names)"
 RULE_SAME_SOURCE = "rule: the same source system holds another record for this child (review)"
 RULE_MANUAL = "rule: automatic linking is off (review)"
@@ -154,7 +158,11 @@ def _judge(
 ) -> _Child:
     """One candidate child (all its source records among the candidates) and what rules 3 to 7 say."""
     same_nhs = [(c, s) for c, s in records if new.nhs and c.features.nhs == new.nhs]
-    nhs_and_dob = [(c, s) for c, s in same_nhs if new.dob is not None and c.features.dob == new.dob]
+    same_dob = [(c, s) for c, s in same_nhs if new.dob is not None and c.features.dob == new.dob]
+    # The same number and date, but names that cannot be one child's (a placeholder or mistyped
+    # number that passes the check digit, a sibling's number): no rule, a data manager decides.
+    nhs_names = [(c, s) for c, s in same_dob if names_contradict(new, c.features)]
+    nhs_and_dob = [pair for pair in same_dob if pair not in nhs_names]
     conflict = not same_nhs and any(new.nhs and c.features.nhs for c, _ in records)
     # A child is the new record's twin when one of its records looks like a twin and none of its
     # records vouches for it being the same child.
@@ -180,6 +188,9 @@ def _judge(
     elif nhs_and_dob:
         action = Action.LINK
         reasons.append(RULE_NHS)
+    elif nhs_names:
+        action = Action.REVIEW
+        reasons.append(RULE_NHS_NAMES)
     elif conflict:
         action = Action.REVIEW if weight >= thresholds.review else Action.CREATE
         reasons.append(RULE_NHS_CONFLICT)
@@ -254,9 +265,12 @@ def decide(
     decision = chosen.decision()
     if chosen.action != Action.LINK:
         return decision
+    others = [child for child in children if child is not chosen and child.action == Action.LINK]
+    if any(siblings(chosen.best.features, child.best.features) for child in others):
+        # "J Whitfield" when Jacob and Joshua Whitfield are both known: which twin is a guess.
+        return replace(decision, action=Action.REVIEW, reasons=(*decision.reasons, RULE_EITHER))
     also = tuple(
         Also(child.best, child.score.weight, (*child.score.reasons(), *child.rules, RULE_SPLIT))
-        for child in children
-        if child is not chosen and child.action == Action.LINK
+        for child in others
     )
     return replace(decision, also=also) if also else decision

@@ -135,8 +135,12 @@ def address_parts(lines: list[str]) -> tuple[str, tuple[str, ...]]:
 
 
 def _nhs(value: str) -> str:
+    # A number of one digit repeated (0000000000, 9999999999) passes the check digit, and is what
+    # systems put for "not known": no evidence either.
     digits = value.replace(" ", "")
-    return digits if digits and nhs_number_problem(digits) is None else ""
+    if not digits or nhs_number_problem(digits) is not None or len(set(digits)) == 1:
+        return ""
+    return digits
 
 
 def features_of(record: pb.SourceRecord) -> Features:

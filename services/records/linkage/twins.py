@@ -8,6 +8,8 @@ a badly misspelt name must not be taken for a twin."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rapidfuzz.distance import DamerauLevenshtein
 
 from services.records.linkage import frequencies
@@ -30,6 +32,9 @@ _SPELLINGS = frozenset({"jaro_winkler_0.92", "one_edit"})
 _SAME_POSTCODE = frozenset({"full", "sector", "near"})
 # ...and one of the two records may have the date of birth slightly wrong.
 _SAME_DOB = frozenset({"exact", "day_month_swapped", "one_part"})
+# Names only alike (not the same) that known genders tell apart: Alexander/Alexandra,
+# Louis/Louise, Harry (male) and Harriet (female) — a nickname shared by a boy's and a girl's name.
+_GENDERED = frozenset({"typo", "spelling", "short", "initial", "nickname"})
 # Names at least this long may have two typos and still be one name.
 LONG_NAME = 6
 # Given names known to be names: the shipped table of children's first names in England. A
@@ -128,6 +133,38 @@ def how_alike(a: Features, b: Features) -> str | None:
     return "typo" if _misspelt_middle(a.given, b.given) or _misspelt_middle(b.given, a.given) else None
 
 
+def _one_name(x: str, y: str) -> bool:
+    # Two given names (a middle name, a hyphenated name's second part) that may be one name:
+    # the same, an initial of it, one the start of the other, a nickname, or spelt alike.
+    if x == y or x.startswith(y) or y.startswith(x):
+        return True
+    return min(len(x), len(y)) > 1 and (nicknames(x, y) or _spelt_alike(x, y))
+
+
+def middles_clash(a: Features, b: Features) -> bool:
+    """Whether both records give more than one given name, the first alike, and none of one's
+    others could be one of the other's: "Ava Grace"/"Ava Rose", "Lily-Mae"/"Lily-Rose",
+    "Muhammad Ibrahim"/"Muhammad Hassan" (twins may share a first name; one child's records do
+    not give it two different middle names)."""
+    if len(a.given) < 2 or len(b.given) < 2 or a.given[0] != b.given[0]:
+        return False
+    return not any(_one_name(x, y) for x in a.given[1:] for y in b.given[1:])
+
+
+def names_contradict(a: Features, b: Features) -> bool:
+    """Whether nothing in two records' names says one child: given names that cannot be one, and
+    family names that differ (no former name shared either), read either way round."""
+    if not a.given or not b.given or not a.family or not b.family:
+        return False
+    if how_alike(a, b) is not None:
+        return False
+    if family_level(a.family, b.family, a.former_family, b.former_family) != "else":
+        return False
+    # Nor written the other way round ("Okonkwo Oliver"), with a slip in either name.
+    crossed = replace(a, given=a.family, family=a.given, former_family=(), former_given=())
+    return how_alike(crossed, b) is None and family_level(crossed.family, b.family, (), ()) == "else"
+
+
 def compatible_first_names(a: Features, b: Features) -> bool:
     """Whether two records' given names could be one child's (see `how_alike`)."""
     return how_alike(a, b) is not None
@@ -160,19 +197,22 @@ def may_be_twins(dob_level: str, postcode_level: str) -> bool:
 def twins(a: Features, b: Features) -> bool:
     """Whether two records look like twins: a similar family name, the same date of birth (or one
     slip from it) and postcode, and given names that cannot be one name, or names only spelt alike
-    (Alexander/Alexandra), one the start of the other (Louis/Louise), or an initial, with
-    different known genders."""
+    (Alexander/Alexandra), one the start of the other (Louis/Louise), an initial, or a nickname
+    (Harry/Harriet), with different known genders; or the same first name and middle names that
+    clash (`middles_clash`)."""
     if dob_level(a.dob, b.dob) not in _SAME_DOB or not _household(a, b):
         return False
     alike = how_alike(a, b)
-    return alike is None or (alike in ("typo", "spelling", "short", "initial") and _genders_differ(a, b))
+    if alike is None or middles_clash(a, b):
+        return True
+    return alike in _GENDERED and _genders_differ(a, b)
 
 
 def vouches(new: Features, old: Features) -> bool:
     """Whether a candidate record says its child is the new record's, not a twin: names that could
-    be one (an initial is no proof that Willow is not William's twin), and, for names only spelt
-    alike, no clash of genders."""
+    be one (an initial is no proof that Willow is not William's twin), no clash of middle names,
+    and, for names only alike, no clash of genders."""
     alike = how_alike(new, old)
-    if alike in ("typo", "spelling", "short"):
-        return not _genders_differ(new, old)
-    return alike is not None and alike != "initial"
+    if alike is None or alike == "initial" or middles_clash(new, old):
+        return False
+    return alike not in _GENDERED or not _genders_differ(new, old)

@@ -20,10 +20,12 @@ from services.records.linkage import (
     default_model,
 )
 from services.records.linkage.decide import (
+    RULE_EITHER,
     RULE_MANUAL,
     RULE_NHS,
     RULE_NHS_CONFLICT,
     RULE_NHS_DOB,
+    RULE_NHS_NAMES,
     RULE_SAME_SOURCE,
     RULE_TWINS,
 )
@@ -117,6 +119,19 @@ def test_same_nhs_number_and_date_of_birth_links_whatever_the_score() -> None:
     decision = run(child(nhs=NHS), [candidate("A", renamed)])
     assert decision.action == Action.LINK
     assert RULE_NHS in rules(decision)
+
+
+def test_same_nhs_number_and_date_of_birth_with_another_childs_names_is_reviewed() -> None:
+    """Found by probing: a girl in Manchester and a boy in Leeds born the same day, sent with one
+    NHS number (a placeholder, or a typo that passes the check digit), became one child."""
+    kwame = child(given=("kwame",), family=("asante",), gender=1, nhs=NHS, **MOVED)
+    ruby = child(given=("ruby",), family=("halloran",), gender=2, nhs=NHS)
+    decision = run(ruby, [candidate("A", kwame)])
+    assert decision.action == Action.REVIEW
+    assert RULE_NHS_NAMES in rules(decision) and RULE_NHS not in rules(decision)
+    # A new family name alone (a change of name) or a new given name alone still links.
+    for renamed in (child(family=("ndlovu",), nhs=NHS, **MOVED), child(given=("kwame",), nhs=NHS, **MOVED)):
+        assert run(child(nhs=NHS), [candidate("A", renamed)]).action == Action.LINK
 
 
 def test_the_child_sharing_the_nhs_number_is_chosen_before_a_better_score() -> None:
@@ -342,6 +357,18 @@ def test_thresholds_decide_otherwise() -> None:
 # --- a child already split in two ---------------------------------------------------------------
 
 RENAMED = {**MOVED, "family": ("mensah",)}  # a new family name and a new home, the old name unknown
+
+
+def test_a_record_that_fits_either_twin_is_reviewed() -> None:
+    """Found by probing: "J Whitfield", when twins Jacob and Joshua Whitfield are both known, was
+    linked to Jacob: which twin it is, only a person can tell."""
+    jacob = candidate("A", child(given=("jacob",), family=("whitfield",)), rid="ED-1")
+    joshua = candidate("B", child(given=("joshua",), family=("whitfield",)), rid="ED-2")
+    decision = run(child(given=("j",), family=("whitfield",)), [jacob, joshua])
+    assert decision.action == Action.REVIEW and RULE_EITHER in rules(decision)
+    # Jacob's own record still links to Jacob.
+    sure = run(child(given=("jacob",), family=("whitfield",)), [jacob, joshua])
+    assert (sure.action, sure.candidate) == (Action.LINK, jacob)
 
 
 def test_a_record_linking_two_children_names_the_other() -> None:

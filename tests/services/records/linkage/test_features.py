@@ -103,3 +103,12 @@ def test_json_is_compact_and_versioned() -> None:
     assert " " not in text
     with pytest.raises(ValueError, match="unknown features format"):
         Features.from_json("[2" + text[2:])
+
+
+@pytest.mark.parametrize("placeholder", ["0000000000", "9999999999", "1111111111", "000 000 0000"])
+def test_a_placeholder_nhs_number_is_no_evidence(placeholder: str) -> None:
+    """One digit repeated passes the check digit; systems send it for "not known". Two children
+    sent with it must not share an NHS number."""
+    record = source_record()
+    record.nhs_number = placeholder
+    assert features_of(record).nhs == ""

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from services.records.linkage.nicknames import canonical_forms, nicknames, nicknames_with_typo
-from services.records.linkage.twins import how_alike, siblings, twins, vouches
+from services.records.linkage.twins import how_alike, middles_clash, siblings, twins, vouches
 from tests.services.records.linkage import child
 
 
@@ -70,7 +70,10 @@ def test_close_names_with_different_genders_are_twins_unless_vouched_for() -> No
     alexander, alexandra = child(given=("alexander",), gender=1), child(given=("alexandra",), gender=2)
     assert twins(alexander, alexandra)
     assert not vouches(alexander, alexandra)
-    assert vouches(alexander, child(given=("alex",), gender=2))  # a nickname vouches
+    assert vouches(alexander, child(given=("alex",), gender=1))  # a nickname vouches...
+    assert vouches(alexander, child(given=("alex",), gender=0))
+    # ...but not a girl's for a boy: "Alex" (a girl) is Alexandra, Alexander's twin sister.
+    assert not vouches(alexander, child(given=("alex",), gender=2))
     assert not vouches(child(given=("willow",)), child(given=("w",)))  # an initial does not
 
 
@@ -88,6 +91,43 @@ def test_a_boy_and_a_girl_with_near_names_are_twins(a: str, b: str) -> None:
     boy, girl = child(given=(a,), gender=1), child(given=(b,), gender=2)
     assert twins(boy, girl) and twins(girl, boy)
     assert not vouches(boy, girl)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("harry", "harriet"),
+        ("sam", "samantha"),
+        ("alex", "alexandra"),
+        ("jo", "joanna"),
+        ("freddie", "frederica"),
+    ],
+)
+def test_a_boy_and_a_girl_whose_names_share_a_nickname_are_twins(a: str, b: str) -> None:
+    """Found by probing: Harry (a boy) and Harriet (a girl), same family, date of birth and home,
+    were joined into one child, shown as a girl with her brother as a former name."""
+    boy, girl = child(given=(a,), gender=1), child(given=(b,), gender=2)
+    assert twins(boy, girl) and twins(girl, boy)
+    assert not vouches(boy, girl) and not vouches(girl, boy)
+    # The same name by nickname, one gender, is one child.
+    assert not twins(child(given=(a,), gender=2), girl)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (("ava", "grace"), ("ava", "rose")),
+        (("lily", "mae"), ("lily", "rose")),  # Lily-Mae and Lily-Rose
+        (("muhammad", "ibrahim"), ("muhammad", "hassan")),
+        (("mary", "jane"), ("mary", "ann")),
+    ],
+)
+def test_one_first_name_with_clashing_middle_names_is_twins(a: tuple[str, ...], b: tuple[str, ...]) -> None:
+    first, second = child(given=a), child(given=b)
+    assert middles_clash(first, second) and twins(first, second) and not vouches(first, second)
+    # One record without the middle name, with its initial, or with it misspelt: one child.
+    for same in ((a[0],), (a[0], a[1][0]), (a[0], a[1] + a[1][-1])):
+        assert not middles_clash(first, child(given=same)), same
 
 
 def test_nickname_helpers() -> None:
