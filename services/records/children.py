@@ -200,6 +200,15 @@ def _person_key(name: child_pb2.PersonName) -> tuple[str, str]:
     return (" ".join(name_tokens(name.given_names)), name_key(name.family_name))
 
 
+def _left_behind(name: child_pb2.PersonName, former: child_pb2.PersonName) -> bool:
+    """Whether `name` is the declared former name `former` (a former family name given alone
+    stands for any given names)."""
+    given, family = _person_key(former)
+    if not family or family != name_key(name.family_name):
+        return False
+    return not given or given == " ".join(name_tokens(name.given_names))
+
+
 def _latest(
     sources: Sequence[pb.SourceRecord], present: Callable[[pb.SourceRecord], bool]
 ) -> pb.SourceRecord | None:
@@ -226,11 +235,16 @@ def compose(
     update_time: dt.datetime,
 ) -> child_pb2.Child:
     """A child composed from its source records, given oldest first: for each single field the
-    latest source that has it wins; former names, carers and involvements are merged, the latest
-    source's version of each kept."""
+    latest source that has it wins (for the name, the latest that no source declares a former
+    name); former names, carers and involvements are merged, the latest source's version of each
+    kept."""
     latest = sources[-1]
     child = child_pb2.Child(contactpoint_id=contactpoint_id, shielded=shielded)
-    child.name.CopyFrom(latest.name)
+    # The latest name that no source says the child has left behind: a system that still sends
+    # the name before a declared change of name does not undo it.
+    formers = [n for s in sources for n in s.former_names]
+    named = _latest(sources, lambda s: not any(_left_behind(s.name, f) for f in formers)) or latest
+    child.name.CopyFrom(named.name)
     child.date_of_birth.CopyFrom(latest.date_of_birth)
     child.update_time.CopyFrom(timestamp(update_time))
     if source := _latest(sources, lambda s: s.gender != child_pb2.GENDER_UNSPECIFIED):

@@ -66,6 +66,25 @@ def test_compose_latest_source_wins_and_lists_merge() -> None:
     assert child.update_time.ToDatetime(dt.UTC) == NOW
 
 
+def test_a_name_a_source_says_was_left_behind_is_not_shown_as_the_current_one() -> None:
+    """Found by probing: after a declared change of name (Okonjo, formerly Blackwood), a system
+    still sending the old name made it the child's current name again."""
+    renamed = make_record("a", as_of=_ts(NOW - dt.timedelta(days=3)))
+    renamed.name.family_name = "Okonjo"
+    renamed.former_names.add(family_name="Blackwood")
+    stale = make_record("b", as_of=_ts(NOW))
+    stale.name.family_name = "Blackwood"
+    child = children.compose("123456789018", [renamed, stale], shielded=False, update_time=NOW)
+    assert child.name.family_name == "Okonjo"
+    assert "Blackwood" in [n.family_name for n in child.former_names]
+    # With no former name declared, the latest source's name stands, as for every other field.
+    plain = make_record("a", as_of=_ts(NOW - dt.timedelta(days=3)))
+    plain.name.family_name = "Okonjo"
+    assert children.compose(
+        "123456789018", [plain, stale], shielded=False, update_time=NOW
+    ).name.family_name == ("Blackwood")
+
+
 def test_ingestion_as_seed_calls_it(db: Database) -> None:
     submitted = db.run_sync(
         lambda c: ingestion.submit(
