@@ -21,15 +21,21 @@ def register(records: typer.Typer, command_env: EnvOf) -> None:
             str | None, typer.Option("--today", help="Run as of this date (YYYY-MM-DD); default: today.")
         ] = None,
         as_json: Annotated[bool, typer.Option("--json")] = False,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="Count what would be archived and purged; change nothing.")
+        ] = False,
         data_dir: DataDir = None,
     ) -> None:
         """Run the lifecycle rules once: archive at 18 (25 extended) or a year after death, purge six
         years after archiving."""
         from contactpoint.cli import recordsadmin
 
-        report = recordsadmin.lifecycle(command_env(data_dir, "records"), today=today)
+        report = recordsadmin.lifecycle(command_env(data_dir, "records"), today=today, dry_run=dry_run)
         if as_json:
-            typer.echo(json.dumps({"archived": report.archived, "purged": report.purged}))
+            counts: dict[str, object] = {"archived": report.archived, "purged": report.purged}
+            typer.echo(json.dumps({**counts, "dry_run": True} if dry_run else counts))
+        elif dry_run:
+            typer.echo(f"would archive {report.archived}, purge {report.purged} (dry run: nothing changed)")
         else:
             typer.echo(f"archived {report.archived}, purged {report.purged}")
 

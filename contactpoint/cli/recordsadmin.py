@@ -58,7 +58,7 @@ def _with_records_db(env: Mapping[str, str], fn: Callable[[Database], T]) -> T:
 EARLIEST_TODAY = dt.date(1900, 1, 1)
 
 
-def lifecycle(env: Mapping[str, str], *, today: str | None) -> LifecycleReport:
+def lifecycle(env: Mapping[str, str], *, today: str | None, dry_run: bool = False) -> LifecycleReport:
     """`records lifecycle`: archive and purge what is due as of `today`."""
     from services.records import admin
     from services.records.children import today_utc
@@ -76,9 +76,19 @@ def lifecycle(env: Mapping[str, str], *, today: str | None) -> LifecycleReport:
         raise typer.Exit(2)
     from services.records.model import AgeLimits
 
+    ahead = (day - today_utc()).days
+    if ahead > 0 and not dry_run:
+        # Archiving cannot be undone: a mistyped year archives every child that date would.
+        typer.echo(
+            f"contactpoint: running as of {day.isoformat()}, {ahead} days ahead of today; what this "
+            "archives stays archived (--dry-run counts it first)",
+            err=True,
+        )
     settings = _records_settings(env)
     limits = AgeLimits(settings.max_age_years, settings.extended_max_age_years)
-    return _with_records_db(env, lambda db: admin.run_lifecycle(db, today=day, limits=limits))
+    return _with_records_db(
+        env, lambda db: admin.run_lifecycle(db, today=day, limits=limits, dry_run=dry_run)
+    )
 
 
 def train(env: Mapping[str, str], *, iterations: int, sample: int, activate: bool) -> TrainReport:

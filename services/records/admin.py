@@ -5,10 +5,14 @@ these; it never reaches into the records service's internals."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol, TypeVar
 
-from contactpoint.platform.db import Database, TransactionConflict
+from sqlalchemy import Connection
+
+from contactpoint.platform.db import Database, TransactionConflict, database_errors
 from contactpoint.platform.errors import ContactPointError
 from services.records import data_keys, ingestion, key_scheme, lifecycle, preparing, task_upkeep
 from services.records.linkage import Model, Thresholds
@@ -19,6 +23,8 @@ from services.records.repository import lifecycle as lifecycle_repo
 from services.records.repository.sealing import vault_for
 from services.records.settings import RecordsSettings
 from services.records.training import estimate_from_registry
+
+T = TypeVar("T")
 
 ATTEMPTS = 3
 
@@ -66,21 +72,42 @@ def configured_matcher(settings: RecordsSettings) -> Matcher:
 
 
 def run_lifecycle(
-    db: Database, *, today: dt.date, limits: AgeLimits = DEFAULT_LIMITS
+    db: Database, *, today: dt.date, limits: AgeLimits = DEFAULT_LIMITS, dry_run: bool = False
 ) -> lifecycle.LifecycleReport:
-    """Archive and purge everything due on `today`, in small transactions."""
+    """Archive and purge everything due on `today`, in small transactions. With `dry_run`, the
+    same work is done in one transaction that is then rolled back: the counts of what would be
+    archived and purged, and nothing changed."""
+    if not dry_run:
+        return _lifecycle(db.run_sync, today=today, limits=limits)
+    with database_errors(), db.writer.connect() as conn:
+        work = conn.begin()
+
+        def in_one_transaction(fn: Callable[[Connection], T]) -> T:
+            return fn(conn)
+
+        try:
+            return _lifecycle(in_one_transaction, today=today, limits=limits)
+        finally:
+            work.rollback()
+
+
+class _Runs(Protocol):
+    """How `_lifecycle` runs each batch: a transaction of its own, or the dry run's one."""
+
+    def __call__(self, fn: Callable[[Connection], T], /) -> T: ...
+
+
+def _lifecycle(run: _Runs, *, today: dt.date, limits: AgeLimits) -> lifecycle.LifecycleReport:
     archived = purged = 0
     after: tuple[dt.date, str] | None = None
     while True:
-        n, after = db.run_sync(
-            lambda c, a=after: lifecycle.archive_batch(c, today=today, limits=limits, after=a)  # type: ignore[misc]
-        )
+        n, after = run(functools.partial(lifecycle.archive_batch, today=today, limits=limits, after=after))
         archived += n
         if after is None:
             break
-    while (n := db.run_sync(lambda c: lifecycle.purge_batch(c, today=today))) > 0:
+    while (n := run(functools.partial(lifecycle.purge_batch, today=today))) > 0:
         purged += n
-    db.run_sync(lambda c: task_upkeep.close_overtaken(c, now=lifecycle.midnight(today)))
+    run(functools.partial(task_upkeep.close_overtaken, now=lifecycle.midnight(today)))
     return lifecycle.LifecycleReport(archived=archived, purged=purged)
 
 

@@ -136,10 +136,37 @@ def test_records_lifecycle_command(databases: DatabaseFactory, tmp_path: Path) -
     today = run("records", "lifecycle", "--json", "--data-dir", str(tmp_path), env=env)
     assert today.returncode == 0, today.stderr
     assert json.loads(today.stdout) == {"archived": 0, "purged": 0}
+    # A dry run counts what a date far ahead would do, and changes nothing.
+    dry = run(
+        "records",
+        "lifecycle",
+        "--today",
+        "2052-12-01",
+        "--dry-run",
+        "--json",
+        "--data-dir",
+        str(tmp_path),
+        env=env,
+    )
+    assert json.loads(dry.stdout) == {"archived": held, "purged": 0, "dry_run": True}, dry.stderr
+    assert scalar(url, "SELECT count(*) FROM children WHERE status = 'active'") == held
     later = run(
         "records", "lifecycle", "--today", "2052-12-01", "--json", "--data-dir", str(tmp_path), env=env
     )
     assert json.loads(later.stdout) == {"archived": held, "purged": 0}
+    assert "days ahead of today" in later.stderr  # archiving cannot be undone: said so
+    dry_purge = run(
+        "records",
+        "lifecycle",
+        "--today",
+        "2058-12-01",
+        "--dry-run",
+        "--json",
+        "--data-dir",
+        str(tmp_path),
+        env=env,
+    )
+    assert json.loads(dry_purge.stdout) == {"archived": 0, "purged": held, "dry_run": True}
     purge = run(
         "records", "lifecycle", "--today", "2058-12-01", "--json", "--data-dir", str(tmp_path), env=env
     )
