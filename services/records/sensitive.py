@@ -18,10 +18,11 @@ spells them, and only as whole tokens: "Drugstore" is not "drug", "Mindful" is n
 A name that names nothing sensitive is read a second time with slips repaired, and counts if that
 reading does (it can only add): two words run together split when both are the vocabulary's and
 one is sensitive ("TalkingTherapies"), a sensitive word split in two joined ("I-APT"), and a word
-the vocabulary does not know, of six letters or more, taken for the one sensitive word it is a
-slip of — a letter dropped, added, changed or two swapped, the first two letters kept ("Talkng",
-"Neddle", "Therapeis"). Words the vocabulary knows are never "repaired", and the first two letters
-keep "Dental" from being read as "mental".
+the vocabulary does not know, of five letters or more, taken for the one sensitive word it is a
+slip of — a letter dropped, added, changed or two swapped, the first letter kept ("Talkng",
+"Neddle", "Therapeis", "Sxual", "Famly"). Words the vocabulary knows are never "repaired", and the
+first letter keeps "Dental" from being read as "mental" ("Metal", though, is: when in doubt).
+Cyrillic and Greek letters that look like Latin ones are read as those (`service_names`).
 
 The phrases are in `sensitive_vocabulary.py`. Reading left to right, the longest phrase starting
 at each token wins and uses up its tokens, so a NOT_SENSITIVE phrase ("Educational Psychology",
@@ -186,8 +187,8 @@ _KNOWN_WORDS: Final = (
     | _SETTING
     | _SENSITIVE_WORDS
 )
-# A slip is repaired only in a word this long, to a word that begins with the same two letters.
-_SLIP_LENGTH = 6
+# A slip is repaired only in a word this long.
+_SHORT_SLIP_LENGTH = 5
 
 
 def _plural(word: str) -> str:
@@ -199,7 +200,7 @@ def _plural(word: str) -> str:
 _SLIP_FORMS: Final = tuple(
     (word, written)
     for word in sorted(_SENSITIVE_WORDS)
-    if len(word) >= _SLIP_LENGTH
+    if len(word) >= _SHORT_SLIP_LENGTH
     for written in (word, _plural(word))
 )
 
@@ -220,12 +221,14 @@ def _split(token: str) -> tuple[str, str] | None:
 def _slip_of(token: str) -> str | None:
     """The one sensitive word that `token` is a slip of (one letter dropped, added, changed or two
     swapped: "talkng", "neddle"), or None."""
-    if len(token) < _SLIP_LENGTH:
+    if len(token) < _SHORT_SLIP_LENGTH:
         return None
+    # The first letter is kept ("Sexal", "Sxual", "Mnetal", "Cunselling", "Panning" in "Family
+    # Panning"): a first letter is seldom the slip, and "Dental" is not "Mental".
     found = {
         word
         for word, written in _SLIP_FORMS
-        if written[:2] == token[:2]
+        if written[0] == token[0]
         and abs(len(written) - len(token)) <= 1
         and DamerauLevenshtein.distance(written, token, score_cutoff=1) <= 1
     }

@@ -125,7 +125,7 @@ UNCLEAR_WORDS: Final = (
     "gender service", "GIDS", "LGBT", "LGBTQ", "LGBTQI", "LGBTQIA", "LGB", "queer", "ADHD",
     "attention deficit", "music therapy", "multisystemic therapy", "multi-systemic therapy", "MST",
     "Tier 4", "PICU", "EIS", "CSA", "Positive Steps", "blood borne", "BBV", "RAID",
-    "neuropsychology", "safe haven", "young people's clinic", "getting help", "EHC",
+    "neuropsychology", "safe haven", "young people's clinic", "getting help", "EHC", "rehab",
 )
 # The same, but also the names of schools, nurseries and tutors: ignored in a name with a SETTING_WORD.
 UNCLEAR_UNLESS_SETTING: Final = ("minds", "PrEP", "Headstart", "Head Start")
@@ -148,7 +148,8 @@ NOT_SENSITIVE: Final = (
     "drug allergy", "drug store", "foetal alcohol", "Tier 4 weight", "Brook Green", "Brook Lane",
     "Brook Street", "Brook Road", "Brook Farm", "Brook Park", "Brook Primary", "Brook School",
     "Brook Academy", "Brook Nursery", "EHC plan", "EHC needs", "EHC assessment",
-    "EHC coordinator", "EHC plan coordinator",
+    "EHC coordinator", "EHC plan coordinator", "neuro rehab", "neurorehab", "physical rehab",
+    "cardiac rehab", "stroke rehab", "rehab physiotherapy", "rehab physio",
 )
 
 # fmt: on

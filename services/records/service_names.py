@@ -1,7 +1,8 @@
 """How a service's name is read before the sensitive-service vocabulary is matched against it
 (`sensitive` says why): word tokens, case-folded, accents stripped, apostrophes dropped, "&" read
-as "and", letters and digits split, runs of single letters joined, plurals made singular, a few
-abbreviations written out and a few two-word spellings joined."""
+as "and", Cyrillic and Greek lookalikes read as Latin letters, letters and digits split, runs of
+single letters joined, plurals made singular, a few abbreviations written out and a few two-word
+spellings joined."""
 
 from __future__ import annotations
 
@@ -38,6 +39,16 @@ _JOINED = {
 }
 
 
+# Cyrillic and Greek letters that look like Latin ones (a Cyrillic "ie" in "Sexual"), read as
+# the Latin letter: a name must not pass for ordinary because one letter came from another script.
+_LOOKALIKES = str.maketrans(
+    "\u0430\u0432\u0435\u0451\u043a\u043c\u043d\u043e\u0440\u0441\u0442\u0443\u0445"
+    "\u0456\u0457\u0458\u0455\u04bb\u0501\u051b\u051d"
+    "\u03b1\u03b2\u03b5\u03b9\u03ba\u03bd\u03bf\u03c1\u03c4\u03c5\u03c7",
+    "abeekmhopctyxiijshdqwabeikvoptux",
+)
+
+
 def singular(token: str) -> str:
     """`token` made singular ("therapies" → therapy), unless it is short or kept plural."""
     if len(token) <= 3 or token in _KEEP_PLURAL:
@@ -55,7 +66,7 @@ def service_name_tokens(service_name: str) -> tuple[str, ...]:
     if service_name.isascii():
         text = service_name.lower()
     else:
-        decomposed = unicodedata.normalize("NFKD", service_name.casefold())
+        decomposed = unicodedata.normalize("NFKD", service_name.casefold().translate(_LOOKALIKES))
         text = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     raw = _WORD.findall(text.translate(_DROP_AND_SPELL))
     words: list[str] = []

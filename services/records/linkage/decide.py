@@ -3,8 +3,9 @@ manager for review, or create a new child — with the reasons, field by field a
 
 Rules, in order: (1) children a data manager kept apart from this record are ignored; (2) a
 child scores as its best-matching source record, and the best child is chosen; (3) the same NHS
-number and date of birth links whatever the score (unless the names cannot be one child's: then
-it is reviewed), the same NHS number with another date of birth is reviewed (unless the date is
+number and date of birth links whatever the score (unless the records still look like two
+children — twins, given names that cannot be one, or another family name and gender: then it is
+reviewed), the same NHS number with another date of birth is reviewed (unless the date is
 one slip out and the other fields reach the review threshold on their own), and different NHS
 numbers are never linked automatically; (4) twins are neither linked nor proposed; (5) a source
 system's second record for one child (unless its weight reaches `Thresholds.same_source`, when
@@ -23,7 +24,7 @@ from dataclasses import dataclass, replace
 from services.records.linkage.comparisons import FIELDS, dob_level
 from services.records.linkage.features import Features
 from services.records.linkage.model import Model, Score, compare
-from services.records.linkage.twins import may_be_twins, names_contradict, siblings, twins, vouches
+from services.records.linkage.twins import may_be_twins, siblings, twins, two_children_despite_nhs, vouches
 
 # Default thresholds on the total match weight (log2 odds, prior included), chosen on simulated
 # English children's records (`contactpoint.cli.synthetic`): from LINK_WEIGHT, fewer than one
@@ -34,7 +35,9 @@ REVIEW_WEIGHT = 4.0
 RULE_NHS = "rule: same NHS number and date of birth"
 RULE_NHS_DOB = "rule: same NHS number, another date of birth (review, unless a slip the rest confirms)"
 RULE_NHS_CONFLICT = "rule: different NHS numbers (never linked automatically)"
-RULE_NHS_NAMES = "rule: same NHS number and date of birth, names that cannot be one child's (review)"
+RULE_NHS_NAMES = (
+    "rule: same NHS number and date of birth, but two children by their names or genders (review)"
+)
 RULE_EITHER = "rule: a record that fits either of two children of one household (review)"
 RULE_TWINS = "rule: twins (same family name, date of birth and address, different given names)"
 RULE_SAME_SOURCE = "rule: the same source system holds another record for this child (review)"
@@ -113,6 +116,11 @@ def _twins(new: Features, candidate: Candidate, score: Score) -> bool:
     return twins(new, candidate.features)
 
 
+def _household_pair(a: Features, b: Features) -> bool:
+    # Two children of one household: twins (by the rule) or siblings.
+    return twins(a, b) or siblings(a, b)
+
+
 def _same_source_links(thresholds: Thresholds, weight: float, nhs_and_dob: bool) -> bool:
     # Whether a source system's second record for a child may join it without a data manager.
     return thresholds.same_source is not None and (nhs_and_dob or weight >= thresholds.same_source)
@@ -159,9 +167,9 @@ def _judge(
     """One candidate child (all its source records among the candidates) and what rules 3 to 7 say."""
     same_nhs = [(c, s) for c, s in records if new.nhs and c.features.nhs == new.nhs]
     same_dob = [(c, s) for c, s in same_nhs if new.dob is not None and c.features.dob == new.dob]
-    # The same number and date, but names that cannot be one child's (a placeholder or mistyped
-    # number that passes the check digit, a sibling's number): no rule, a data manager decides.
-    nhs_names = [(c, s) for c, s in same_dob if names_contradict(new, c.features)]
+    # The same number and date, but what looks like another child (a placeholder or mistyped
+    # number that passes the check digit, a twin's number copied): no rule, a data manager decides.
+    nhs_names = [(c, s) for c, s in same_dob if two_children_despite_nhs(new, c.features)]
     nhs_and_dob = [pair for pair in same_dob if pair not in nhs_names]
     conflict = not same_nhs and any(new.nhs and c.features.nhs for c, _ in records)
     # A child is the new record's twin when one of its records looks like a twin and none of its
@@ -182,7 +190,7 @@ def _judge(
     best, score = max(nhs_and_dob or records, key=evidence)
     weight = evidence((best, score))
     reasons: list[str] = []
-    if is_twin:
+    if is_twin and not nhs_names:
         action = Action.CREATE
         reasons.append(RULE_TWINS)
     elif nhs_and_dob:
@@ -266,7 +274,7 @@ def decide(
     if chosen.action != Action.LINK:
         return decision
     others = [child for child in children if child is not chosen and child.action == Action.LINK]
-    if any(siblings(chosen.best.features, child.best.features) for child in others):
+    if any(_household_pair(chosen.best.features, child.best.features) for child in others):
         # "J Whitfield" when Jacob and Joshua Whitfield are both known: which twin is a guess.
         return replace(decision, action=Action.REVIEW, reasons=(*decision.reasons, RULE_EITHER))
     also = tuple(

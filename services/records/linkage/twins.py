@@ -142,27 +142,54 @@ def _one_name(x: str, y: str) -> bool:
 
 
 def middles_clash(a: Features, b: Features) -> bool:
-    """Whether both records give more than one given name, the first alike, and none of one's
-    others could be one of the other's: "Ava Grace"/"Ava Rose", "Lily-Mae"/"Lily-Rose",
-    "Muhammad Ibrahim"/"Muhammad Hassan" (twins may share a first name; one child's records do
-    not give it two different middle names)."""
-    if len(a.given) < 2 or len(b.given) < 2 or a.given[0] != b.given[0]:
+    """Whether both records give more than one given name, one of each alike, and none of the
+    others of one could be one of the other's: "Ava Grace"/"Ava Rose", "Lily-Mae"/"Lily-Rose",
+    "Muhammad Ibrahim"/"Mohammed Hassan", "Ava Rose"/"Grace Ava" (twins may share a name; one
+    child's records do not give it two different other names)."""
+    if len(a.given) < 2 or len(b.given) < 2:
         return False
-    return not any(_one_name(x, y) for x in a.given[1:] for y in b.given[1:])
+    pairs = [(i, j) for i, x in enumerate(a.given) for j, y in enumerate(b.given) if _one_name(x, y)]
+    if not pairs:
+        return False  # nothing alike: how_alike's to judge
+    i, j = min(pairs, key=lambda p: (p[0] + p[1], p))  # the first names first
+    rest_a = a.given[:i] + a.given[i + 1 :]
+    rest_b = b.given[:j] + b.given[j + 1 :]
+    return not any(_one_name(x, y) for x in rest_a for y in rest_b)
+
+
+def _crossed(a: Features) -> Features:
+    # `a` written the other way round ("Okonkwo Oliver"), to compare with a slip in either name.
+    return replace(a, given=a.family, family=a.given, former_family=(), former_given=())
+
+
+def _given_cannot_be_one(a: Features, b: Features) -> bool:
+    if not a.given or not b.given:
+        return False
+    return how_alike(a, b) is None and (not a.family or how_alike(_crossed(a), b) is None)
+
+
+def _family_differs(a: Features, b: Features) -> bool:
+    if not a.family or not b.family:
+        return False
+    if family_level(a.family, b.family, a.former_family, b.former_family) != "else":
+        return False
+    return not a.given or family_level(a.given, b.family, (), ()) == "else"
 
 
 def names_contradict(a: Features, b: Features) -> bool:
     """Whether nothing in two records' names says one child: given names that cannot be one, and
     family names that differ (no former name shared either), read either way round."""
-    if not a.given or not b.given or not a.family or not b.family:
-        return False
-    if how_alike(a, b) is not None:
-        return False
-    if family_level(a.family, b.family, a.former_family, b.former_family) != "else":
-        return False
-    # Nor written the other way round ("Okonkwo Oliver"), with a slip in either name.
-    crossed = replace(a, given=a.family, family=a.given, former_family=(), former_given=())
-    return how_alike(crossed, b) is None and family_level(crossed.family, b.family, (), ()) == "else"
+    return _given_cannot_be_one(a, b) and _family_differs(a, b)
+
+
+def two_children_despite_nhs(a: Features, b: Features) -> bool:
+    """Whether two records that share an NHS number and date of birth still look like two
+    children: twins by the rule above (a number copied onto a twin's record), given names that
+    cannot be one (either way round), or a different family name with a clash of genders. The
+    same child after a change of family name alone, or with a nickname, is not."""
+    if twins(a, b) or _given_cannot_be_one(a, b):
+        return True
+    return _family_differs(a, b) and _genders_differ(a, b)
 
 
 def compatible_first_names(a: Features, b: Features) -> bool:

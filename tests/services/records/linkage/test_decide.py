@@ -129,9 +129,18 @@ def test_same_nhs_number_and_date_of_birth_with_another_childs_names_is_reviewed
     decision = run(ruby, [candidate("A", kwame)])
     assert decision.action == Action.REVIEW
     assert RULE_NHS_NAMES in rules(decision) and RULE_NHS not in rules(decision)
-    # A new family name alone (a change of name) or a new given name alone still links.
-    for renamed in (child(family=("ndlovu",), nhs=NHS, **MOVED), child(given=("kwame",), nhs=NHS, **MOVED)):
+    # A new family name alone (a change of name), or a nickname, still links after a move.
+    for renamed in (child(family=("ndlovu",), nhs=NHS, **MOVED), child(given=("ollie",), nhs=NHS, **MOVED)):
         assert run(child(nhs=NHS), [candidate("A", renamed)]).action == Action.LINK
+    # Another given name, or another family name and gender, is another child (found by probing:
+    # Oliver and Priya Smith, Charlie Ward and Charlie Nguyen were each joined by one number).
+    for other in (
+        child(given=("priya",), gender=2, nhs=NHS, **MOVED),
+        child(given=("kwame",), nhs=NHS),
+        child(family=("nguyen",), gender=2, nhs=NHS, **MOVED),
+    ):
+        decision = run(child(nhs=NHS), [candidate("A", other)])
+        assert decision.action == Action.REVIEW and RULE_NHS_NAMES in rules(decision), other
 
 
 def test_the_child_sharing_the_nhs_number_is_chosen_before_a_better_score() -> None:
@@ -224,10 +233,12 @@ def test_the_right_twin_is_linked() -> None:
     assert (decision.action, decision.candidate) == (Action.LINK, oliver)
 
 
-def test_twins_sharing_an_nhs_number_and_date_of_birth_are_the_same_child() -> None:
-    decision = run(child(nhs=NHS), [candidate("T", child(given=("jack",), nhs=NHS))])
-    assert decision.action == Action.LINK
-    assert RULE_TWINS not in rules(decision)
+def test_twins_sharing_an_nhs_number_and_date_of_birth_are_reviewed_not_joined() -> None:
+    """A number copied onto a twin's record: neither joined (twins never are) nor silently kept
+    apart (the shared number is an error a data manager should see)."""
+    for twin in (child(given=("jack",), nhs=NHS), child(given=("olivia",), gender=2, nhs=NHS)):
+        decision = run(child(nhs=NHS), [candidate("T", twin)])
+        assert decision.action == Action.REVIEW and RULE_NHS_NAMES in rules(decision)
 
 
 @pytest.mark.parametrize(

@@ -176,3 +176,16 @@ def test_twins_known_by_their_middle_names_stay_twins() -> None:
     # Twins whose names share nothing, even when one of them is known by a middle name.
     assert twins(child(given=("jack", "ryan")), child(given=("oscar",)))
     assert not twins(child(given=("jack", "ryan")), child(given=("ryna",)))  # "Ryan", misspelt
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (("muhammad", "ibrahim"), ("mohammed", "hassan")),  # the first name spelt another way
+        (("ava", "rose"), ("grace", "ava")),  # the shared name in another place
+    ],
+)
+def test_clashing_other_names_beside_a_shared_one_are_twins(a: tuple[str, ...], b: tuple[str, ...]) -> None:
+    assert middles_clash(child(given=a), child(given=b)) and twins(child(given=a), child(given=b))
+    # The same names in another order are one child.
+    assert not middles_clash(child(given=a), child(given=tuple(reversed(a))))
