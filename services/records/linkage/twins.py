@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from rapidfuzz.distance import DamerauLevenshtein
+from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
 from services.records.linkage import frequencies
 from services.records.linkage.comparisons import (
@@ -35,6 +35,9 @@ _SAME_DOB = frozenset({"exact", "day_month_swapped", "one_part"})
 # Names only alike (not the same) that known genders tell apart: Alexander/Alexandra,
 # Louis/Louise, Harry (male) and Harriet (female) — a nickname shared by a boy's and a girl's name.
 _GENDERED = frozenset({"typo", "spelling", "short", "initial", "nickname"})
+# Below this Jaro-Winkler similarity two given names are clearly different (Kwame/James 0.73,
+# Isla/Ella 0.67, Jacob/Joshua 0.58; Amelia/Emilia 0.76 and Sophie/Sofia 0.76 are not).
+_CLEARLY_DIFFERENT = 0.75
 # Names at least this long may have two typos and still be one name.
 LONG_NAME = 6
 # Given names known to be names: the shipped table of children's first names in England. A
@@ -148,7 +151,14 @@ def middles_clash(a: Features, b: Features) -> bool:
     child's records do not give it two different other names)."""
     if len(a.given) < 2 or len(b.given) < 2:
         return False
-    pairs = [(i, j) for i, x in enumerate(a.given) for j, y in enumerate(b.given) if _one_name(x, y)]
+    # The name both share must be one's first name ("Dev Yusuf"/"Dwv Yusuf" share only a middle
+    # name: a misspelt first name, for how_alike to judge).
+    pairs = [
+        (i, j)
+        for i, x in enumerate(a.given)
+        for j, y in enumerate(b.given)
+        if (i == 0 or j == 0) and _one_name(x, y)
+    ]
     if not pairs:
         return False  # nothing alike: how_alike's to judge
     i, j = min(pairs, key=lambda p: (p[0] + p[1], p))  # the first names first
@@ -182,14 +192,28 @@ def names_contradict(a: Features, b: Features) -> bool:
     return _given_cannot_be_one(a, b) and _family_differs(a, b)
 
 
+def _clearly_different_given(a: Features, b: Features) -> bool:
+    # Given names that cannot be one (either way round) and are not even spelt much alike
+    # (Jacob/Joshua, Oliver/Priya; not Holly/Molly, Sophie/Sofia): the standard for doubting a
+    # shared NHS number and date of birth, higher than the twins rule's.
+    if not _given_cannot_be_one(a, b):
+        return False
+    names = [JaroWinkler.normalized_similarity(x, y) for x in a.given for y in b.given]
+    whole = JaroWinkler.normalized_similarity(" ".join(a.given), " ".join(b.given))
+    return max(*names, whole) < _CLEARLY_DIFFERENT
+
+
 def two_children_despite_nhs(a: Features, b: Features) -> bool:
     """Whether two records that share an NHS number and date of birth still look like two
-    children: twins by the rule above (a number copied onto a twin's record), given names that
-    cannot be one (either way round), or a different family name with a clash of genders. The
-    same child after a change of family name alone, or with a nickname, is not."""
-    if twins(a, b) or _given_cannot_be_one(a, b):
+    children (a placeholder or mistyped number that passes the check digit, a twin's number
+    copied): given names clearly different, names only alike that the genders tell apart
+    (Harry/Harriet), middle names that clash, or another family name with a clash of genders.
+    The same child after a change of family name, or with a nickname or a misspelt name, is not."""
+    if _clearly_different_given(a, b) or middles_clash(a, b):
         return True
-    return _family_differs(a, b) and _genders_differ(a, b)
+    if not _genders_differ(a, b):
+        return False
+    return how_alike(a, b) in _GENDERED or _family_differs(a, b)
 
 
 def compatible_first_names(a: Features, b: Features) -> bool:
