@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     Connection,
@@ -266,3 +266,12 @@ def stream_other_children(conn: Connection) -> Iterator[tuple[int, str]]:
     )
     rows = conn.execution_options(yield_per=STREAM_BATCH).execute(query)
     return ((int(i), str(c)) for i, c in rows)
+
+
+def first_leaf_time(conn: Connection) -> datetime | None:
+    """When the log's first entry was written (its filter column; `audit verify` checks it
+    against the entry's data), or None for an empty log."""
+    value: datetime | None = conn.execute(select(leaves.c.time).where(leaves.c.leaf_index == 0)).scalar()
+    if value is None:
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -236,6 +237,23 @@ def verify_log(
     return VerifyReport(True, done.entries, done.heads, message)
 
 
+def _first_entry_time(database_url: str) -> datetime | None:
+    """When the log's first entry was written (None for an empty log or an unreadable one: the
+    walk says why)."""
+    if is_sqlite(database_url):
+        path = make_url(database_url).database
+        if path and path != ":memory:" and not Path(path).exists():
+            return None
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return repository.first_leaf_time(conn)
+    except SQLAlchemyError:
+        return None
+    finally:
+        engine.dispose()
+
+
 def verify_from_settings(
     settings: AuditSettings, trusted: Checkpoint | None = None, witness: WitnessView | None = None
 ) -> VerifyReport:
@@ -243,6 +261,10 @@ def verify_from_settings(
     `trusted` (a checkpoint an auditor kept) and what its witness cosigned, when given."""
     if witness is not None and witness.problem is not None:
         return VerifyReport(False, 0, 0, witness.problem)
+    if witness is not None and trusted is None:
+        lost = witness.lost_state(_first_entry_time(settings.database_url), now=datetime.now(UTC))
+        if lost is not None:
+            return VerifyReport(False, 0, 0, lost)
     witnessed = witness.checkpoint if witness is not None else None
     witness_note = witness.note if witness is not None else ""
     pinned = settings.pinned_key()
@@ -259,6 +281,8 @@ def verify_from_settings(
         public_key = raw_public_key(load_or_create_signing_key(settings.signing_key_file))
     except ValueError:
         return VerifyReport(False, 0, 0, f"{settings.signing_key_file} does not hold an Ed25519 key")
+    if witness is not None and (swapped := witness.other_key(public_key)) is not None:
+        return VerifyReport(False, 0, 0, swapped)
     report = verify_log(
         settings.database_url, public_key, origin=settings.origin, trusted=trusted, witnessed=witnessed
     )

@@ -9,13 +9,16 @@ in verify's message)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import grpc
+from sqlalchemy.exc import SQLAlchemyError
 
 from contactpoint.platform.checkpoints import Checkpoint, Cosignature
 from contactpoint.platform.db import is_sqlite
+from contactpoint.platform.errors import Unavailable
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
 from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, tls_name_options
 from contactpoint.platform.settings import load_settings
@@ -28,6 +31,8 @@ WITNESS_DATABASE = "CONTACTPOINT_WITNESS_DATABASE_URL"
 UNPINNED_NOTE = " (the witness's key file was trusted: pin CONTACTPOINT_AUDIT_WITNESS_PUBLIC_KEY)"
 NO_PIN = "set CONTACTPOINT_AUDIT_WITNESS_PUBLIC_KEY to check the witness's cosignature"
 NOTHING_YET = " (its witness has cosigned nothing yet)"
+# How long a new log may go without a cosignature before an empty witness means a lost one.
+WITNESS_GRACE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,31 @@ class WitnessView:
     checkpoint: Checkpoint | None = None
     problem: str | None = None  # set when the witness could not be read or its cosignature is bad
     note: str = ""  # how far to trust it, for verify's message
+    log_key: bytes | None = None  # the log's key as the witness knows it (None before its first)
+    empty: bool = False  # the witness is there and has cosigned nothing for this log
+
+    def lost_state(self, first_entry: datetime | None, *, now: datetime) -> str | None:
+        """Why a witness that has cosigned nothing cannot be right about a log whose first entry
+        was written at `first_entry` (the audit service asks it to cosign every checkpoint, within
+        seconds), or None."""
+        if not self.empty or first_entry is None or now - first_entry <= WITNESS_GRACE:
+            return None
+        return (
+            f"the log's witness has cosigned nothing, but the log's first entry was written at "
+            f"{first_entry:%Y-%m-%d %H:%M} UTC: the witness's state was lost or replaced, and a cut "
+            "tail would not be seen (restore the witness's database, or verify with "
+            "--trusted-checkpoint against a checkpoint kept elsewhere)"
+        )
+
+    def other_key(self, key: bytes) -> str | None:
+        """Why `key` (the key file beside the log) cannot be the log's, when its witness knows
+        another, or None."""
+        if self.log_key is None or self.log_key == key:
+            return None
+        return (
+            "the key file beside the log is not the log's key as its witness knows it (swapped, or "
+            "changed without `contactpoint audit rotate-key`): pin CONTACTPOINT_AUDIT_PUBLIC_KEY"
+        )
 
 
 def _checked(
@@ -61,14 +91,17 @@ def _from_database(env: Mapping[str, str], settings: AuditSettings) -> WitnessVi
     witness = load_settings(WitnessSettings, env)
     if is_sqlite(url) and not witness.signing_key_file.exists():
         return None  # no witness has run here
-    found = newest_checkpoint(witness)
+    try:
+        found = newest_checkpoint(witness)
+    except (SQLAlchemyError, Unavailable) as exc:
+        return WitnessView(problem=f"the witness's database cannot be read ({type(exc).__name__})")
     if found is None:
-        return WitnessView(note=NOTHING_YET)
+        return WitnessView(note=NOTHING_YET, empty=True)
     last, cosignature = found
     pinned = settings.pinned_witness_key()
     key = pinned if pinned is not None else cosignature_key(witness.signing_key_file)
     note = "" if pinned is not None else UNPINNED_NOTE
-    return _checked(settings, last.checkpoint, cosignature, key, note)
+    return replace(_checked(settings, last.checkpoint, cosignature, key, note), log_key=last.public_key)
 
 
 def cosignature_key(path: Path) -> bytes | None:
@@ -92,14 +125,17 @@ def _from_service(settings: AuditSettings) -> WitnessView:
             )
     except grpc.RpcError as exc:
         if exc.code() == grpc.StatusCode.NOT_FOUND:
-            return WitnessView(note=NOTHING_YET)
+            return WitnessView(note=NOTHING_YET, empty=True)
         return WitnessView(problem=f"cannot reach the witness at {settings.witness_target}")
     pinned = settings.pinned_witness_key()
     if pinned is None:
         return WitnessView(problem=NO_PIN)
     c = resp.cosignature
     cosignature = Cosignature(c.witness, bytes(c.key_id), int(c.timestamp), bytes(c.signature))
-    return _checked(settings, resp.checkpoint, cosignature, pinned, "")
+    return replace(
+        _checked(settings, resp.checkpoint, cosignature, pinned, ""),
+        log_key=bytes(resp.log_public_key) or None,
+    )
 
 
 def witness_view(env: Mapping[str, str], settings: AuditSettings) -> WitnessView:

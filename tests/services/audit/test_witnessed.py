@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from contactpoint.platform.db import Database
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
 from contactpoint.witness.v1 import witness_service_pb2 as witness_pb
 from contactpoint.witness.v1 import witness_service_pb2_grpc as witness_grpc
+from services.audit import witness_view as witness_view_module
 from services.audit.main import MIGRATIONS, build
 from services.audit.settings import AuditSettings
 from services.audit.verify import VerifyReport, verify_from_settings
@@ -172,6 +174,43 @@ async def test_a_log_re_signed_with_a_new_key_fails_against_the_witness(witnesse
     assert verify_from_settings(witnessed.audit).ok  # no pin: the key file is trusted
     report = witnessed.verify()
     assert not report.ok and "witness" in report.message
+
+
+async def test_a_witness_emptied_fails_once_the_log_is_older_than_the_grace(
+    witnessed: Suite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by probing: emptying the witness's own state made a cut tail pass (a witness that
+    "has cosigned nothing yet"). A log the witness has had time to cosign, with an empty witness
+    beside it, is a lost witness."""
+    cut_tail(witnessed.audit.database_url, keep=head_size_at_most(witnessed.audit.database_url, 14))
+    db = Database(witnessed.witness.database_url)
+    try:
+        db.run_sync(lambda c: c.execute(text("DELETE FROM logs")))
+    finally:
+        db.dispose()
+    assert witnessed.verify().ok  # a new log: the witness may not have cosigned it yet
+    monkeypatch.setattr(witness_view_module, "WITNESS_GRACE", dt.timedelta(0))
+    report = witnessed.verify()
+    assert not report.ok and "witness has cosigned nothing" in report.message, report.message
+
+
+async def test_a_key_file_the_witness_does_not_know_fails(witnessed: Suite) -> None:
+    """Found by probing: a key swapped in by hand and every head re-signed with it passed an
+    unpinned verify, though the witness had recorded the log's real key."""
+    witnessed.audit.signing_key_file.unlink()
+    load_or_create_signing_key(witnessed.audit.signing_key_file)
+    report = witnessed.verify()
+    assert not report.ok and "not the log's key as its witness knows it" in report.message, report.message
+
+
+async def test_a_witness_database_that_cannot_be_read_is_a_one_line_failure(witnessed: Suite) -> None:
+    db = Database(witnessed.witness.database_url)
+    try:
+        db.run_sync(lambda c: c.execute(text("DROP TABLE logs")))
+    finally:
+        db.dispose()
+    report = witnessed.verify()
+    assert not report.ok and "witness's database cannot be read" in report.message
 
 
 async def test_a_forged_witness_cosignature_fails(witnessed: Suite) -> None:
