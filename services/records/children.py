@@ -8,25 +8,24 @@ transaction, owned by the caller) and keyword arguments; none imports grpc.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from typing import TypeVar
 
 from google.protobuf.message import Message
 from sqlalchemy import Connection
 
 from contactpoint.common.v1 import child_pb2
-from contactpoint.platform.convert import timestamp
 from contactpoint.platform.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from contactpoint.platform.ids import contactpoint_id_problem
 from contactpoint.platform.logging import get_logger
 from contactpoint.records.v1 import records_service_pb2 as pb
+from services.records.composing import compose
 from services.records.model import DEFAULT_LIMITS, AgeLimits, FindCriteria
-from services.records.names import given_name_matches, name_key, name_tokens, postcode_key, similar
+from services.records.names import given_name_matches, name_key, postcode_key, similar
 from services.records.repository import children as child_repo
 from services.records.repository import search
 from services.records.repository import sources as source_repo
 from services.records.repository.rows import ChildRow, SourceRow
-from services.records.sensitive import is_sensitive_service
 from services.records.tables import ACTIVE, MERGED
 from services.records.validation import validate_find
 from services.records.values import date_value
@@ -194,104 +193,3 @@ def find_child(
     if len(found) > 1:
         raise FailedPrecondition("more than one child matches; give more criteria", TOO_MANY_MATCHES)
     return found[0]
-
-
-def _person_key(name: child_pb2.PersonName) -> tuple[str, str]:
-    return (" ".join(name_tokens(name.given_names)), name_key(name.family_name))
-
-
-def _left_behind(name: child_pb2.PersonName, former: child_pb2.PersonName) -> bool:
-    """Whether `name` is the declared former name `former` (a former family name given alone
-    stands for any given names)."""
-    given, family = _person_key(former)
-    if not family or family != name_key(name.family_name):
-        return False
-    return not given or given == " ".join(name_tokens(name.given_names))
-
-
-def _latest(
-    sources: Sequence[pb.SourceRecord], present: Callable[[pb.SourceRecord], bool]
-) -> pb.SourceRecord | None:
-    return next((s for s in reversed(sources) if present(s)), None)
-
-
-def _merged(items: Iterable[M], key: Callable[[M], K]) -> list[M]:
-    """Items with duplicates (by `key`) dropped, the first seen kept."""
-    seen: set[K] = set()
-    out: list[M] = []
-    for item in items:
-        k = key(item)
-        if k not in seen:
-            seen.add(k)
-            out.append(item)
-    return out
-
-
-def compose(
-    contactpoint_id: str,
-    sources: Sequence[pb.SourceRecord],
-    *,
-    shielded: bool,
-    update_time: dt.datetime,
-) -> child_pb2.Child:
-    """A child composed from its source records, given oldest first: for each single field the
-    latest source that has it wins (for the name, the latest that no source declares a former
-    name); former names, carers and involvements are merged, the latest source's version of each
-    kept."""
-    latest = sources[-1]
-    child = child_pb2.Child(contactpoint_id=contactpoint_id, shielded=shielded)
-    # The latest name that no source says the child has left behind: a system that still sends
-    # the name before a declared change of name does not undo it.
-    formers = [n for s in sources for n in s.former_names]
-    named = _latest(sources, lambda s: not any(_left_behind(s.name, f) for f in formers)) or latest
-    child.name.CopyFrom(named.name)
-    child.date_of_birth.CopyFrom(latest.date_of_birth)
-    child.update_time.CopyFrom(timestamp(update_time))
-    if source := _latest(sources, lambda s: s.gender != child_pb2.GENDER_UNSPECIFIED):
-        child.gender = source.gender
-    if source := _latest(sources, lambda s: s.HasField("address")):
-        child.address.CopyFrom(source.address)
-    if source := _latest(sources, lambda s: s.HasField("education_setting")):
-        child.education_setting.CopyFrom(source.education_setting)
-    if source := _latest(sources, lambda s: s.HasField("gp_practice")):
-        child.gp_practice.CopyFrom(source.gp_practice)
-
-    newest_first = list(reversed(sources))
-    current = _person_key(child.name)
-    names = [n for s in newest_first for n in [*s.former_names, s.name]]
-    child.former_names.extend(_merged((n for n in names if _person_key(n) != current), _person_key))
-    child.carers.extend(
-        _merged(
-            (c for s in newest_first for c in s.carers),
-            lambda c: (_person_key(c.name), c.relationship.casefold()),
-        )
-    )
-    involvements = _merged(
-        (i for s in newest_first for i in s.involvements),
-        lambda i: (
-            name_key(i.service_name),
-            name_key(i.organisation),
-            (i.start_date.year, i.start_date.month, i.start_date.day),
-        ),
-    )
-    child.involvements.extend(_involvement(i) for i in involvements)
-    return child
-
-
-def _involvement(source: pb.SourceInvolvement) -> child_pb2.Involvement:
-    out = child_pb2.Involvement(
-        service_name=source.service_name,
-        practitioner_name=source.practitioner_name,
-        organisation=source.organisation,
-        phone=source.phone,
-        email=source.email,
-        lead_professional=source.lead_professional,
-        assessment_held=source.assessment_held,
-        # The gateway strips a sensitive involvement down to its dates; we only flag it.
-        sensitive=source.sensitive or is_sensitive_service(source.service_name),
-    )
-    if source.HasField("start_date"):
-        out.start_date.CopyFrom(source.start_date)
-    if source.HasField("end_date"):
-        out.end_date.CopyFrom(source.end_date)
-    return out

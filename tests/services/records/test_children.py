@@ -77,6 +77,14 @@ def test_a_name_a_source_says_was_left_behind_is_not_shown_as_the_current_one() 
     child = children.compose("123456789018", [renamed, stale], shielded=False, update_time=NOW)
     assert child.name.family_name == "Okonjo"
     assert "Blackwood" in [n.family_name for n in child.former_names]
+    # Nor does the old name with a slip, or with a middle name (found by probing again).
+    for later in (("Amelia", "Blackwod"), ("Amelia Jane", "Blackwood")):
+        variant = make_record("c", as_of=_ts(NOW + dt.timedelta(days=1)))
+        variant.name.given_names, variant.name.family_name = later
+        composed = children.compose(
+            "123456789018", [renamed, stale, variant], shielded=False, update_time=NOW
+        )
+        assert composed.name.family_name == "Okonjo", later
     # With no former name declared, the latest source's name stands, as for every other field.
     plain = make_record("a", as_of=_ts(NOW - dt.timedelta(days=3)))
     plain.name.family_name = "Okonjo"

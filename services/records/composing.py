@@ -1,0 +1,134 @@
+"""Composing one child from its source records: for each single field the latest source that has
+it wins (for the name, the latest no source declares a former name); former names, carers and
+involvements are merged."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import TypeVar
+
+from google.protobuf.message import Message
+from rapidfuzz.distance import DamerauLevenshtein
+
+from contactpoint.common.v1 import child_pb2
+from contactpoint.platform.convert import timestamp
+from contactpoint.records.v1 import records_service_pb2 as pb
+from services.records.names import name_key, name_tokens
+from services.records.sensitive import is_sensitive_service
+
+K = TypeVar("K", bound=Hashable)
+M = TypeVar("M", bound=Message)
+
+
+def _person_key(name: child_pb2.PersonName) -> tuple[str, str]:
+    return (" ".join(name_tokens(name.given_names)), name_key(name.family_name))
+
+
+def _left_behind(name: child_pb2.PersonName, former: child_pb2.PersonName) -> bool:
+    """Whether `name` is the declared former name `former`, give or take a slip ("Blackwod" for
+    "Blackwood", "Amarah" for "Amara") or a middle name: a former family name given alone stands
+    for any given names."""
+    given, family = _person_key(former)
+    if not family or not _one_slip(family, name_key(name.family_name)):
+        return False
+    if not given:
+        return True
+    first, *_ = given.split(" ")
+    tokens = name_tokens(name.given_names)
+    return bool(tokens) and _one_slip(first, tokens[0])
+
+
+def _one_slip(a: str, b: str) -> bool:
+    # The same, or one letter apart in a name of five letters or more.
+    if a == b:
+        return True
+    return min(len(a), len(b)) >= 5 and DamerauLevenshtein.distance(a, b, score_cutoff=1) <= 1
+
+
+def _latest(
+    sources: Sequence[pb.SourceRecord], present: Callable[[pb.SourceRecord], bool]
+) -> pb.SourceRecord | None:
+    return next((s for s in reversed(sources) if present(s)), None)
+
+
+def _merged(items: Iterable[M], key: Callable[[M], K]) -> list[M]:
+    """Items with duplicates (by `key`) dropped, the first seen kept."""
+    seen: set[K] = set()
+    out: list[M] = []
+    for item in items:
+        k = key(item)
+        if k not in seen:
+            seen.add(k)
+            out.append(item)
+    return out
+
+
+def compose(
+    contactpoint_id: str,
+    sources: Sequence[pb.SourceRecord],
+    *,
+    shielded: bool,
+    update_time: dt.datetime,
+) -> child_pb2.Child:
+    """A child composed from its source records, given oldest first: for each single field the
+    latest source that has it wins (for the name, the latest that no source declares a former
+    name); former names, carers and involvements are merged, the latest source's version of each
+    kept."""
+    latest = sources[-1]
+    child = child_pb2.Child(contactpoint_id=contactpoint_id, shielded=shielded)
+    # The latest name that no source says the child has left behind: a system that still sends
+    # the name before a declared change of name does not undo it.
+    formers = [n for s in sources for n in s.former_names]
+    named = _latest(sources, lambda s: not any(_left_behind(s.name, f) for f in formers)) or latest
+    child.name.CopyFrom(named.name)
+    child.date_of_birth.CopyFrom(latest.date_of_birth)
+    child.update_time.CopyFrom(timestamp(update_time))
+    if source := _latest(sources, lambda s: s.gender != child_pb2.GENDER_UNSPECIFIED):
+        child.gender = source.gender
+    if source := _latest(sources, lambda s: s.HasField("address")):
+        child.address.CopyFrom(source.address)
+    if source := _latest(sources, lambda s: s.HasField("education_setting")):
+        child.education_setting.CopyFrom(source.education_setting)
+    if source := _latest(sources, lambda s: s.HasField("gp_practice")):
+        child.gp_practice.CopyFrom(source.gp_practice)
+
+    newest_first = list(reversed(sources))
+    current = _person_key(child.name)
+    names = [n for s in newest_first for n in [*s.former_names, s.name]]
+    child.former_names.extend(_merged((n for n in names if _person_key(n) != current), _person_key))
+    child.carers.extend(
+        _merged(
+            (c for s in newest_first for c in s.carers),
+            lambda c: (_person_key(c.name), c.relationship.casefold()),
+        )
+    )
+    involvements = _merged(
+        (i for s in newest_first for i in s.involvements),
+        lambda i: (
+            name_key(i.service_name),
+            name_key(i.organisation),
+            (i.start_date.year, i.start_date.month, i.start_date.day),
+        ),
+    )
+    child.involvements.extend(_involvement(i) for i in involvements)
+    return child
+
+
+def _involvement(source: pb.SourceInvolvement) -> child_pb2.Involvement:
+    out = child_pb2.Involvement(
+        service_name=source.service_name,
+        practitioner_name=source.practitioner_name,
+        organisation=source.organisation,
+        phone=source.phone,
+        email=source.email,
+        lead_professional=source.lead_professional,
+        assessment_held=source.assessment_held,
+        # The gateway strips a sensitive involvement down to its dates; we only flag it.
+        sensitive=source.sensitive or is_sensitive_service(source.service_name),
+    )
+    if source.HasField("start_date"):
+        out.start_date.CopyFrom(source.start_date)
+    if source.HasField("end_date"):
+        out.end_date.CopyFrom(source.end_date)
+    return out
