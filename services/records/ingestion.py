@@ -185,7 +185,8 @@ def _decide(
             continue
         if s.request_id in priors:
             first_hash, answer = priors[s.request_id]
-            if first_hash != request_hashes[i]:
+            same = first_hash == request_hashes[i] or first_hash == placement.unkeyed_request_hash(s.record)
+            if not same:
                 results.append(
                     FailedPrecondition(
                         "this request_id was already used for a different record", REQUEST_ID_REUSED

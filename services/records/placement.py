@@ -34,17 +34,28 @@ from services.records.values import date_value
 log = get_logger(__name__)
 
 
-def request_hash(record: pb.SourceRecord) -> str:
-    """SHA-256 of a record's deterministic serialisation: equal for equal records."""
+def request_hash(record: pb.SourceRecord, index_key: bytes) -> str:
+    """A keyed hash (BLAKE2b under the data keys' index key) of a record's deterministic
+    serialisation: equal for equal records, and no use to whoever holds a copy of the database
+    without the key (an unkeyed hash let a guess of a child's date of birth be checked)."""
+    data = record.SerializeToString(deterministic=True)
+    return hashlib.blake2b(data, key=index_key[:64], digest_size=32, person=b"cp-request").hexdigest()
+
+
+def unkeyed_request_hash(record: pb.SourceRecord) -> str:
+    """The request hash as it was stored before it was keyed (SHA-256): a retry of a request
+    answered then is still recognised."""
     return hashlib.sha256(record.SerializeToString(deterministic=True)).hexdigest()
 
 
-def content_hash(record: pb.SourceRecord) -> str:
-    """The hash of what a record says about the child (everything but `as_of`)."""
+def content_hash(record: pb.SourceRecord, index_key: bytes) -> str:
+    """The keyed hash of what a record says about the child (everything but `as_of`). A record
+    held since before the hash was keyed compares unequal once, and is stored again."""
     copy = pb.SourceRecord()
     copy.CopyFrom(record)
     copy.ClearField("as_of")
-    return request_hash(copy)
+    data = copy.SerializeToString(deterministic=True)
+    return hashlib.blake2b(data, key=index_key[:64], digest_size=32, person=b"cp-content").hexdigest()
 
 
 def name_rows(record: pb.SourceRecord) -> list[MatchKeyRow]:
@@ -120,7 +131,7 @@ def prepare(organisation: str, normal: pb.SourceRecord, index_key: bytes) -> Pre
         features=features,
         blocking=blocking,
         blocking_hashes={k: key_hash(k, index_key) for k in blocking},
-        content_hash=content_hash(normal),
+        content_hash=content_hash(normal, index_key),
         as_of=normal.as_of.ToDatetime(dt.UTC) if normal.HasField("as_of") else None,
         serialised=normal.SerializeToString(deterministic=True),
         features_json=features.to_json(),

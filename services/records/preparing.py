@@ -62,7 +62,7 @@ def prepare_batch(
         organisation=organisation,
         submissions=submissions,
         now=now,
-        hashes=[placement.request_hash(s.record) for s in submissions],
+        hashes=[placement.request_hash(s.record, index_key) for s in submissions],
         rid_problems=[request_id_problem(s.request_id) for s in submissions],
         violations=violations,
         prepared=prepared,

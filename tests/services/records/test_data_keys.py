@@ -18,7 +18,7 @@ from contactpoint.platform.db import Database
 from contactpoint.platform.ids import new_contactpoint_id
 from contactpoint.platform.vault import DataKeyError, KeyRing, Vault, read_key_ring, save_key_ring
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records import children, data_keys, ingestion, placement
+from services.records import children, data_keys, ingestion
 from services.records.linkage import blocking_keys, features_of
 from services.records.main import MIGRATIONS
 from services.records.model import FindCriteria, Outcome
@@ -82,6 +82,40 @@ def test_nothing_that_names_or_locates_a_child_is_stored_in_the_clear(db: Databa
     assert _find(db, family_name="Okafur", postcode="m11ae", fuzzy=True) == first.contactpoint_id
     with pytest.raises(Exception, match="no child matches"):
         _find(db, postcode="M1 1AF")
+
+
+def test_no_stored_hash_lets_a_guess_be_checked(db: Database) -> None:
+    """Found by probing: the request and content hashes were plain SHA-256 of the record, so a
+    copy of the database checked a guessed date of birth in 0.2 s. They are keyed now; and a retry
+    of a request answered while they were not is still recognised."""
+    record = make_record("hash-1")
+    first = submit(db, record)
+    normal, _ = checked_record(record, now=NOW)
+    assert normal is not None
+    without_as_of = pb.SourceRecord()
+    without_as_of.CopyFrom(normal)
+    without_as_of.ClearField("as_of")
+    guesses = {
+        hashlib.sha256(r.SerializeToString(deterministic=True)).hexdigest()
+        for r in (record, normal, without_as_of)
+    }
+    stored = db.run_sync(
+        lambda c: [
+            *c.execute(text("SELECT content_hash FROM source_records")).scalars(),
+            *c.execute(text("SELECT request_hash FROM submissions")).scalars(),
+        ],
+        write=False,
+    )
+    assert stored and not guesses & set(stored)
+    # A request stored with the unkeyed hash (before this change), retried: the same answer.
+    rid = f"{ORG_A}-{record.source_system}-{record.source_record_id}-{record.SerializeToString().hex()[:16]}"
+    legacy = hashlib.sha256(record.SerializeToString(deterministic=True)).hexdigest()
+    db.run_sync(
+        lambda c: c.execute(
+            text("UPDATE submissions SET request_hash = :h WHERE request_id = :r"), {"h": legacy, "r": rid}
+        )
+    )
+    assert submit(db, record) == first
 
 
 def test_every_sealed_row_names_the_key_it_is_sealed_with(db: Database) -> None:
@@ -248,6 +282,14 @@ def _plain_key_hash(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
 
 
+def _unkeyed_content_hash(record: pb.SourceRecord) -> str:
+    # The content hash as it was stored before it was keyed: SHA-256 of the record without as_of.
+    copy = pb.SourceRecord()
+    copy.CopyFrom(record)
+    copy.ClearField("as_of")
+    return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()
+
+
 def _store_as_before_sealing(url: str, record: pb.SourceRecord, *, cid: str, source_id: str) -> None:
     """A child and its source record as revision 0003 stored them: protobuf, features JSON and
     unkeyed blocking hashes in the clear, name keys in the clear."""
@@ -281,7 +323,7 @@ def _store_as_before_sealing(url: str, record: pb.SourceRecord, *, cid: str, sou
                     "record": normal.SerializeToString(deterministic=True),
                     "features": features.to_json(),
                     "blocking": pack_hashes(hashes),
-                    "hash": placement.content_hash(normal),
+                    "hash": _unkeyed_content_hash(normal),
                     "now": NOW,
                 },
             )
