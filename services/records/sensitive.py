@@ -80,7 +80,7 @@ from services.records.sensitive_vocabulary import (
     WHOLE_NAMES,
     Category,
 )
-from services.records.service_names import service_name_tokens, singular
+from services.records.service_names import service_name_tokens, singular, with_letters_for_digits
 
 _RANK_SERVICE, _RANK_ORGANISATION, _RANK_UNCLEAR, _RANK_UNLESS_SETTING = 0, 1, 2, 3
 _NO_MATCH = 9
@@ -144,10 +144,13 @@ _CACHED_NAME_LENGTH = 200
 def _category(service_name: str) -> Category | None:
     tokens = service_name_tokens(service_name)
     found = _match(tokens)
-    if found is None and (repaired := _repaired(tokens)) != tokens:
-        # Read again with slips repaired: a sensitive service must not pass for an ordinary one
-        # because its name lost a space, a hyphen or a letter. Only ever adds sensitivity.
-        found = _match(repaired)
+    if found is None:
+        # Read again with slips repaired, and digits or signs written for letters read as those:
+        # a sensitive service must not pass for an ordinary one because its name lost a space, a
+        # hyphen or a letter. Only ever adds sensitivity.
+        lettered = service_name_tokens(with_letters_for_digits(service_name))
+        if (repaired := _repaired(lettered)) != tokens:
+            found = _match(repaired)
     return found
 
 
@@ -187,6 +190,8 @@ _KNOWN_WORDS: Final = (
     | _SETTING
     | _SENSITIVE_WORDS
 )
+# Brands that are ordinary words ("Shout", "Beat"): no slip is read as one ("Scouts" is not "Shout").
+_BRAND_WORDS: Final = frozenset(word for phrase in _WHOLE for word in phrase)
 # A slip is repaired only in a word this long.
 _SHORT_SLIP_LENGTH = 5
 
@@ -199,7 +204,7 @@ def _plural(word: str) -> str:
 # "therapies", whose singular the vocabulary holds), with the word it stands for.
 _SLIP_FORMS: Final = tuple(
     (word, written)
-    for word in sorted(_SENSITIVE_WORDS)
+    for word in sorted(_SENSITIVE_WORDS - _BRAND_WORDS)
     if len(word) >= _SHORT_SLIP_LENGTH
     for written in (word, _plural(word))
 )

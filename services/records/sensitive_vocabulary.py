@@ -149,7 +149,8 @@ NOT_SENSITIVE: Final = (
     "Brook Street", "Brook Road", "Brook Farm", "Brook Park", "Brook Primary", "Brook School",
     "Brook Academy", "Brook Nursery", "EHC plan", "EHC needs", "EHC assessment",
     "EHC coordinator", "EHC plan coordinator", "neuro rehab", "neurorehab", "physical rehab",
-    "cardiac rehab", "stroke rehab", "rehab physiotherapy", "rehab physio",
+    "cardiac rehab", "stroke rehab", "rehab physiotherapy", "rehab physio", "reading recovery",
+    "mental arithmetic", "mental maths", "mental math",
 )
 
 # fmt: on

@@ -44,9 +44,18 @@ _JOINED = {
 _LOOKALIKES = str.maketrans(
     "\u0430\u0432\u0435\u0451\u043a\u043c\u043d\u043e\u0440\u0441\u0442\u0443\u0445"
     "\u0456\u0457\u0458\u0455\u04bb\u0501\u051b\u051d"
-    "\u03b1\u03b2\u03b5\u03b9\u03ba\u03bd\u03bf\u03c1\u03c4\u03c5\u03c7",
-    "abeekmhopctyxiijshdqwabeikvoptux",
+    "\u03b1\u03b2\u03b5\u03b9\u03ba\u03bd\u03bf\u03c1\u03c4\u03c5\u03c7\u03bc\u03b7",
+    "abeekmhopctyxiijshdqwabeikvoptuxmn",
 )
+# Digits and signs written for letters inside a word ("M3ntal", "Ment@l", "5exual").
+_AS_LETTERS = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
+_INSIDE_A_WORD = re.compile(r"(?<=[^\W\d_])[013457@$]|[013457@$](?=[^\W\d_])")
+
+
+def with_letters_for_digits(service_name: str) -> str:
+    """`service_name` with a digit or sign that stands beside a letter read as the letter it looks
+    like ("M3ntal" -> Mental); a number on its own ("Tier 4", "Year 5") stays."""
+    return _INSIDE_A_WORD.sub(lambda m: _AS_LETTERS[m.group()], service_name)
 
 
 def singular(token: str) -> str:

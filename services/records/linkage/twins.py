@@ -164,7 +164,11 @@ def middles_clash(a: Features, b: Features) -> bool:
     i, j = min(pairs, key=lambda p: (p[0] + p[1], p))  # the first names first
     rest_a = a.given[:i] + a.given[i + 1 :]
     rest_b = b.given[:j] + b.given[j + 1 :]
-    return not any(_one_name(x, y) for x in rest_a for y in rest_b)
+    # Each gives a name the other has nothing like ("Ava Grace Mary"/"Ava Rose Mary"); one with
+    # names the other lacks is not a clash ("Ava Grace Mary"/"Ava Mary").
+    alone_a = [x for x in rest_a if not any(_one_name(x, y) for y in rest_b)]
+    alone_b = [y for y in rest_b if not any(_one_name(x, y) for x in rest_a)]
+    return bool(alone_a) and bool(alone_b)
 
 
 def _crossed(a: Features) -> Features:
@@ -206,14 +210,18 @@ def _clearly_different_given(a: Features, b: Features) -> bool:
 def two_children_despite_nhs(a: Features, b: Features) -> bool:
     """Whether two records that share an NHS number and date of birth still look like two
     children (a placeholder or mistyped number that passes the check digit, a twin's number
-    copied): given names clearly different, names only alike that the genders tell apart
-    (Harry/Harriet), middle names that clash, or another family name with a clash of genders.
+    copied): given names clearly different or never one name (Holly/Molly), middle names that
+    clash, or a clash of genders with any other first or family name (Harry/Harriet, Noah/Nora).
     The same child after a change of family name, or with a nickname or a misspelt name, is not."""
     if _clearly_different_given(a, b) or middles_clash(a, b):
         return True
+    if a.given and b.given and how_alike(a, b) is None and _rhyme(a.given[0], b.given[0]):
+        return True  # never one name (Holly/Molly, Mason/Jason)
     if not _genders_differ(a, b):
         return False
-    return how_alike(a, b) in _GENDERED or _family_differs(a, b)
+    # A clash of genders with any other first name (Noah/Nora, Oliver James/Priya James) or family
+    # name; the very same names with another gender are a slip of the gender.
+    return (a.given[:1] != b.given[:1]) or _family_differs(a, b)
 
 
 def compatible_first_names(a: Features, b: Features) -> bool:

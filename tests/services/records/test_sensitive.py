@@ -394,6 +394,11 @@ SLIPS: list[tuple[str, str]] = [
     ("S\u0435xual Health", "sexual_health"),  # a Cyrillic "ie"
     ("\u0421\u0410MHS", "mental_health"),  # Cyrillic "Es" and "A"
     ("Rehab", "unclear"),
+    # And again: digits and signs for letters, a Greek capital.
+    ("M3ntal Health", "mental_health"),
+    ("Ment@l Health", "mental_health"),
+    ("5exual Health", "sexual_health"),
+    ("\u039cental Health", "mental_health"),  # a Greek capital Mu
 ]
 
 
@@ -412,6 +417,11 @@ def test_slips_of_a_sensitive_name_are_still_sensitive(service: str, category: s
         "Children's Neuro Rehab",
         "Cardiac Rehab",
         "Family Support",
+        "Scouts",
+        "Reading Recovery",
+        "Mental Arithmetic Club",
+        "Tier 2 Family Support",
+        "Year 5 Football",
     ],
 )
 def test_ordinary_words_are_not_taken_for_slips(service: str) -> None:

@@ -138,6 +138,10 @@ def test_same_nhs_number_and_date_of_birth_with_another_childs_names_is_reviewed
         child(given=("priya",), gender=2, nhs=NHS, **MOVED),
         child(given=("kwame",), nhs=NHS),
         child(family=("nguyen",), gender=2, nhs=NHS, **MOVED),
+        # And again: a shared middle name, a near name with a clash of genders, never one name.
+        child(given=("priya", "james"), gender=2, nhs=NHS),
+        child(given=("olivia",), gender=2, nhs=NHS),
+        child(given=("noah",), gender=2, nhs=NHS),
     ):
         decision = run(child(nhs=NHS), [candidate("A", other)])
         assert decision.action == Action.REVIEW and RULE_NHS_NAMES in rules(decision), other
@@ -231,6 +235,15 @@ def test_the_right_twin_is_linked() -> None:
     oscar, oliver = candidate("T", child(given=("oscar",))), candidate("A", child())
     decision = run(child(given=("olivr", "james")), [oscar, oliver])
     assert (decision.action, decision.candidate) == (Action.LINK, oliver)
+
+
+def test_names_never_one_sharing_an_nhs_number_are_reviewed() -> None:
+    holly = child(given=("holly",), gender=2, nhs=NHS)
+    for other, action in (("molly", Action.REVIEW), ("hollie", Action.LINK)):
+        decision = run(holly, [candidate("A", child(given=(other,), gender=2, nhs=NHS))])
+        assert decision.action == action, other
+    # The very same names with another gender: a slip of the gender, one child.
+    assert run(child(nhs=NHS), [candidate("A", child(gender=2, nhs=NHS))]).action == Action.LINK
 
 
 def test_twins_sharing_an_nhs_number_and_date_of_birth_are_reviewed_not_joined() -> None:

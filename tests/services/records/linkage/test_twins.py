@@ -183,9 +183,14 @@ def test_twins_known_by_their_middle_names_stay_twins() -> None:
     [
         (("muhammad", "ibrahim"), ("mohammed", "hassan")),  # the first name spelt another way
         (("ava", "rose"), ("grace", "ava")),  # the shared name in another place
+        (("ava", "grace", "mary"), ("ava", "rose", "mary")),  # a second middle name shared too
     ],
 )
 def test_clashing_other_names_beside_a_shared_one_are_twins(a: tuple[str, ...], b: tuple[str, ...]) -> None:
     assert middles_clash(child(given=a), child(given=b)) and twins(child(given=a), child(given=b))
     # The same names in another order are one child.
     assert not middles_clash(child(given=a), child(given=tuple(reversed(a))))
+
+
+def test_one_record_lacking_a_middle_name_is_no_clash() -> None:
+    assert not middles_clash(child(given=("ava", "grace", "mary")), child(given=("ava", "mary")))
