@@ -24,7 +24,14 @@ from dataclasses import dataclass, replace
 from services.records.linkage.comparisons import FIELDS, dob_level
 from services.records.linkage.features import Features
 from services.records.linkage.model import Model, Score, compare
-from services.records.linkage.twins import may_be_twins, siblings, twins, two_children_despite_nhs, vouches
+from services.records.linkage.twins import (
+    may_be_twins,
+    middles_clash,
+    siblings,
+    twins,
+    two_children_despite_nhs,
+    vouches,
+)
 
 # Default thresholds on the total match weight (log2 odds, prior included), chosen on simulated
 # English children's records (`contactpoint.cli.synthetic`): from LINK_WEIGHT, fewer than one
@@ -39,6 +46,7 @@ RULE_NHS_NAMES = (
     "rule: same NHS number and date of birth, but two children by their names or genders (review)"
 )
 RULE_EITHER = "rule: a record that fits either of two children of one household (review)"
+RULE_MIDDLES = "rule: other given names that cannot be one child's (review)"
 RULE_TWINS = "rule: twins (same family name, date of birth and address, different given names)"
 RULE_SAME_SOURCE = "rule: the same source system holds another record for this child (review)"
 RULE_MANUAL = "rule: automatic linking is off (review)"
@@ -211,6 +219,11 @@ def _judge(
         reasons.append(RULE_NHS_DOB)
     elif weight >= thresholds.link:
         action = Action.LINK
+        if middles_clash(new, best.features):
+            # The score weighs the first given name; other names that cannot be one (Muhammad
+            # Ibrahim / Mohammed Hassan) say two children as loudly: a data manager decides.
+            action = Action.REVIEW
+            reasons.append(RULE_MIDDLES)
     else:
         action = Action.REVIEW if weight >= thresholds.review else Action.CREATE
     if (

@@ -22,6 +22,7 @@ from services.records.linkage import (
 from services.records.linkage.decide import (
     RULE_EITHER,
     RULE_MANUAL,
+    RULE_MIDDLES,
     RULE_NHS,
     RULE_NHS_CONFLICT,
     RULE_NHS_DOB,
@@ -381,6 +382,22 @@ def test_thresholds_decide_otherwise() -> None:
 # --- a child already split in two ---------------------------------------------------------------
 
 RENAMED = {**MOVED, "family": ("mensah",)}  # a new family name and a new home, the old name unknown
+
+
+def test_other_given_names_that_clash_are_reviewed_even_when_the_score_would_link() -> None:
+    """Found by probing: Mohammed Hassan Khan and Muhammad Ibrahim Khan at one house but another
+    postcode were linked on the strength of the first name alone."""
+    decision = run(
+        child(given=("muhammad", "ibrahim")),
+        [candidate("A", child(given=("mohammed", "hassan"), postcode="LS16AB"))],
+    )
+    assert decision.action == Action.REVIEW and RULE_MIDDLES in rules(decision)
+    assert decision.score >= Thresholds().link  # the score alone would have linked
+    # One record without the middle name: linked.
+    plain = run(
+        child(given=("muhammad",)), [candidate("A", child(given=("mohammed", "hassan"), postcode="LS16AB"))]
+    )
+    assert plain.action == Action.LINK
 
 
 def test_a_record_that_fits_either_twin_is_reviewed() -> None:
