@@ -210,10 +210,8 @@ def verify_log(
     key = public_key
     if key is not None:
         Ed25519PublicKey.from_public_bytes(key)  # a malformed key fails here, not mid-walk
-    if is_sqlite(database_url):
-        path = make_url(database_url).database
-        if path and path != ":memory:" and not Path(path).exists():
-            return VerifyReport(False, 0, 0, f"there is no audit database at {path}")
+    if (missing := _missing_file(database_url)) is not None:
+        return VerifyReport(False, 0, 0, f"there is no audit database at {missing}")
     done = _Progress()
     engine = make_engine(database_url)
     try:
@@ -237,13 +235,19 @@ def verify_log(
     return VerifyReport(True, done.entries, done.heads, message)
 
 
+def _missing_file(database_url: str) -> str | None:
+    """The path of a SQLite database file that does not exist (None for any other database)."""
+    if not is_sqlite(database_url):
+        return None
+    path = make_url(database_url).database
+    return path if path and path != ":memory:" and not Path(path).exists() else None
+
+
 def _first_entry_time(database_url: str) -> datetime | None:
     """When the log's first entry was written (None for an empty log or an unreadable one: the
     walk says why)."""
-    if is_sqlite(database_url):
-        path = make_url(database_url).database
-        if path and path != ":memory:" and not Path(path).exists():
-            return None
+    if _missing_file(database_url) is not None:
+        return None  # opening it would make an empty one
     engine = make_engine(database_url)
     try:
         with engine.connect() as conn:

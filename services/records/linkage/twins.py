@@ -190,12 +190,6 @@ def _family_differs(a: Features, b: Features) -> bool:
     return not a.given or family_level(a.given, b.family, (), ()) == "else"
 
 
-def names_contradict(a: Features, b: Features) -> bool:
-    """Whether nothing in two records' names says one child: given names that cannot be one, and
-    family names that differ (no former name shared either), read either way round."""
-    return _given_cannot_be_one(a, b) and _family_differs(a, b)
-
-
 def _clearly_different_given(a: Features, b: Features) -> bool:
     # Given names that cannot be one (either way round) and are not even spelt much alike
     # (Jacob/Joshua, Oliver/Priya; not Holly/Molly, Sophie/Sofia): the standard for doubting a
