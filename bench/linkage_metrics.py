@@ -163,6 +163,7 @@ def explain(
     *,
     examples: int,
     children: int = 0,
+    same_source: float | None = None,
 ) -> str:
     """Our errors as events, in the order records were decided: a *miss* is a record that did not
     join its child although one or more of the child's records came before it; a *wrong link* is a
@@ -183,7 +184,7 @@ def explain(
     )
     from services.records.validation import normalise_record
 
-    model, thresholds = default_model().for_registry(children), Thresholds()
+    model, thresholds = default_model().for_registry(children), Thresholds(same_source=same_source)
     features = {i: features_of(normalise_record(items[i].record)) for i in order}
     seen_person: dict[int, list[int]] = defaultdict(list)
     seen_label: dict[Hashable, list[int]] = defaultdict(list)

@@ -137,8 +137,12 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     scores.append(reviewed)
     say(f"ours: {ours.seconds:,.1f} s, {scores[0].note}")
 
+    explained, explained_name, explained_threshold = ours, "ours", None
     for threshold in args.same_source_threshold:
         also = ours_with(threshold)
+        if args.explain_same_source:
+            explained, explained_name = also, f"ours, same source ≥ {threshold:g}"
+            explained_threshold = threshold
         scores.append(metrics.score(f"ours, same source ≥ {threshold:g}", also.labels, items, also.seconds))
         scores[-1].note = ", ".join(f"{k} {n:,}" for k, n in sorted(also.outcomes.items()))
         say(f"ours, same source ≥ {threshold:g}: {also.seconds:,.1f} s, {scores[-1].note}")
@@ -172,8 +176,16 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "methods": [s.as_json() for s in scores],
         "_scores": scores,
     }
+    report["explained"] = explained_name
     report["explain"] = metrics.explain(
-        items, rows, ours.labels, ours.order, ours.decided, examples=args.examples, children=ours.children
+        items,
+        rows,
+        explained.labels,
+        explained.order,
+        explained.decided,
+        examples=args.examples,
+        children=explained.children,
+        same_source=explained_threshold,
     )
     return report
 
@@ -196,6 +208,7 @@ def as_text(report: dict[str, Any]) -> str:
         "Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
         f"Wall time: {report['wall_seconds']:,.0f} s",
     ]
+    lines.append(f"\nErrors explained below: {report['explained']}.")
     lines.append(report["explain"])
     return "\n".join(lines)
 
@@ -225,6 +238,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         default=[],
         help="also run ours with CONTACTPOINT_RECORDS_MATCH_SAME_SOURCE_LINK_THRESHOLD at each of these "
         "weights (one row each; a source system's second record for a child linked at or above it)",
+    )
+    p.add_argument(
+        "--explain-same-source",
+        action="store_true",
+        help="explain the errors of the last --same-source-threshold run instead of the default's",
     )
     p.add_argument("--examples", type=int, default=0, help="examples of each cause of our errors")
     p.add_argument("--json", type=Path, help="also write the results as JSON to this file")

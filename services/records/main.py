@@ -22,6 +22,7 @@ from contactpoint.platform.tracing import tracing_for
 from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
 from services.records import admin, data_keys, key_scheme
 from services.records.children import today_utc
+from services.records.linkage import given_names
 from services.records.model import AgeLimits
 from services.records.repository import review as review_repo
 from services.records.servicer import ACCESS, DESCRIPTOR, RecordsServicer
@@ -78,6 +79,7 @@ async def build(settings: RecordsSettings) -> Built:
     # The registry's size (and a stored model) before the first record is matched, not a
     # refresh later.
     servicer.matcher = await asyncio.to_thread(admin.current_matcher, db, servicer.matcher)
+    await asyncio.to_thread(given_names.warm)  # the twins rule's list of names, before any request
     metrics = Metrics()
     metrics.watch_database(db.writer, db.reader)
     metrics.gauge_of(
@@ -95,6 +97,8 @@ async def build(settings: RecordsSettings) -> Built:
 
     async def refresh_model() -> None:
         servicer.matcher = await asyncio.to_thread(admin.current_matcher, db, servicer.matcher)
+
+    await asyncio.to_thread(given_names.warm)  # the twins rule's list of names, before any request
 
     limits = AgeLimits(settings.max_age_years, settings.extended_max_age_years)
 

@@ -8,6 +8,7 @@ are left to Jaro-Winkler; a group lists those it would miss. Keys are `name_key`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 from services.records.linkage.spelling import one_edit
@@ -114,12 +115,13 @@ for _name in sorted(_MEMBERSHIP):
     _BY_LENGTH[len(_name)] = (*_BY_LENGTH.get(len(_name), ()), _name)
 
 
-def _near(key: str) -> set[int]:
-    # The groups of every listed name within one typo of `key` ("leonnard" → Leonard's).
+def groups_near(key: str, near: Callable[[str, str], bool] = one_edit) -> set[int]:
+    """The groups of `key` and of every listed name `near` it (by default within one typo:
+    "leonnard" → Leonard's); `near` is only asked of names within one letter of its length."""
     found: set[int] = set(groups_of(key))
     for length in (len(key) - 1, len(key), len(key) + 1):
         for name in _BY_LENGTH.get(length, ()):
-            if one_edit(key, name):
+            if near(key, name):
                 found |= groups_of(name)
     return found
 
@@ -129,6 +131,6 @@ def nicknames_with_typo(a: str, b: str) -> bool:
     """Whether two given-name keys are nicknames of one another once one typo is allowed in either
     ("Leonnard"/"Lenny"). Slow (it searches the whole list), so only for rare, careful checks."""
     # A typo in a short name makes another name too easily ("Roy" is one letter from "Rob").
-    return (len(a) >= _MIN_TYPO and not _near(a).isdisjoint(groups_of(b))) or (
-        len(b) >= _MIN_TYPO and not _near(b).isdisjoint(groups_of(a))
+    return (len(a) >= _MIN_TYPO and not groups_near(a).isdisjoint(groups_of(b))) or (
+        len(b) >= _MIN_TYPO and not groups_near(b).isdisjoint(groups_of(a))
     )

@@ -111,3 +111,16 @@ def keyboard_slip(a: str, b: str) -> bool:
         return False
     differ = [(x, y) for x, y in zip(a, b, strict=True) if x != y]
     return len(differ) == 1 and differ[0][1] in _NEAR_KEYS.get(differ[0][0], ())
+
+
+# Single letters that a scanner or a reader takes for one another ("lsabella", "Jaek").
+_LOOKALIKES = frozenset({("i", "l"), ("l", "i"), ("c", "e"), ("e", "c"), ("u", "v"), ("v", "u")})
+
+
+def lookalike_slip(a: str, b: str) -> bool:
+    """Whether two strings of one length differ in exactly one letter, and the two letters look
+    alike on paper ("isabella"/"lsabella", "jack"/"jaek")."""
+    if len(a) != len(b):
+        return False
+    differ = [(x, y) for x, y in zip(a, b, strict=True) if x != y]
+    return len(differ) == 1 and differ[0] in _LOOKALIKES

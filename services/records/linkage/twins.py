@@ -23,8 +23,9 @@ from services.records.linkage.comparisons import (
     postcode_level,
 )
 from services.records.linkage.features import Features
-from services.records.linkage.nicknames import nicknames, nicknames_with_typo
-from services.records.linkage.spelling import keyboard_slip, one_edit, sound
+from services.records.linkage.given_names import is_name
+from services.records.linkage.nicknames import groups_near, groups_of, nicknames, nicknames_with_typo
+from services.records.linkage.spelling import keyboard_slip, lookalike_slip, one_edit, sound
 
 # First given names that may be one name misspelt.
 _SPELLINGS = frozenset({"jaro_winkler_0.92", "one_edit"})
@@ -40,9 +41,9 @@ _GENDERED = frozenset({"typo", "spelling", "short", "initial", "nickname"})
 _CLEARLY_DIFFERENT = 0.75
 # Names at least this long may have two typos and still be one name.
 LONG_NAME = 6
-# Given names known to be names: the shipped table of children's first names in England. A
-# spelling that is not among them, one slip from one that is, is a typo of it, not a twin's name.
-KNOWN_GIVEN = frozenset(frequencies.GIVEN)
+# The commonest children's first names in England (the shipped table): two spellings that are no
+# name at all, each one slip from one of these ("Rlla"/"Eella" for "Ella"), are that name misspelt.
+COMMON_GIVEN = tuple(frequencies.GIVEN)
 
 
 def _typos(a: str, b: str) -> int:
@@ -68,20 +69,47 @@ def _sound_alike(a: str, b: str) -> bool:
 
 def _rhyme(a: str, b: str) -> bool:
     # Twins are often given names that differ only in the first letter ("Holly"/"Molly"); a slip
-    # of the pen rarely changes a first letter. (A first letter dropped, "Ella"/"Bella", is
+    # of the pen that changes a first letter makes no name ("Rmily"), which `_typo_of_known` has
+    # already taken as a typo when this is asked. (A first letter dropped, "Ella"/"Bella", is
     # also how "Olivia" becomes "Livia" by mistake, so that is left to the other checks.)
     return a[0] != b[0] and a[1:] == b[1:]
 
 
+def _slip_of(name: str, other: str) -> bool:
+    # One slip of the hand or the eye: a neighbouring key struck for another, a letter read for
+    # one like it, two letters swapped, or a letter dropped or added ("Lro"/"Leo",
+    # "Lsabella"/"Isabella", "Lcy"/"Lucy", "Avva"/"Ava").
+    if len(name) == len(other):
+        if keyboard_slip(name, other) or lookalike_slip(name, other):
+            return True
+        return one_edit(name, other) and sorted(name) == sorted(other)
+    return min(len(name), len(other)) >= 2 and one_edit(name, other)
+
+
 def _typo_of_known(a: str, b: str) -> bool:
-    # "Mas" for "Max", "Isbaelle" for "Isabelle": a known name and a spelling that is no known
-    # name, one neighbouring key struck for another or two letters swapped. A name missing from
-    # the table may still be a name ("Ethna" beside "Ethan"), so with a clash of genders this is
-    # no more than a spelling (see `twins`). Two known names ("Eva"/"Ava") may be twins', and so
-    # may two unknown ones.
-    if (a in KNOWN_GIVEN) == (b in KNOWN_GIVEN) or len(a) != len(b):
+    # "Mas" for "Max", "Rmily" for "Emily", "Lcy" for "Lucy": a name and one slip of it that is no
+    # name at all (`given_names`: about 19,000 names). Two names ("Eva"/"Ava", "Holly"/"Molly",
+    # "Mason"/"Jason") may be twins'. A name missing from the list may still be a name, so with a
+    # clash of genders this is no more than a spelling (see `twins`).
+    if is_name(a) == is_name(b):
         return False
-    return keyboard_slip(a, b) or (one_edit(a, b) and sorted(a) == sorted(b))
+    return _slip_of(a, b)
+
+
+def _slip_of_nickname(a: str, b: str) -> bool:
+    # "Frde" for Fred, Frederick's short form: a slip that is no name, of the other's nickname.
+    if is_name(a) == is_name(b):
+        return False
+    slip, name = (b, a) if is_name(a) else (a, b)
+    return len(slip) >= 3 and not groups_near(slip, _slip_of).isdisjoint(groups_of(name))
+
+
+def _slips_of_one_name(a: str, b: str) -> bool:
+    # Two spellings that are no name, each one slip from the same common name: "Rlla"/"Eella"
+    # (Ella), "Avs"/"Avq" (Ava).
+    if is_name(a) or is_name(b):
+        return False
+    return any(_slip_of(a, name) and _slip_of(b, name) for name in COMMON_GIVEN)
 
 
 def _spelt_alike(a: str, b: str) -> bool:
@@ -103,12 +131,12 @@ def how_alike(a: Features, b: Features) -> str | None:
     """How two records' given names could be one child's, or None when they cannot: "same" (the
     same first name, or one's first name among the other's names), "middle" (the same middle
     names), "initial" (an initial for the other), "short" (one the start of the other:
-    "Jo"/"Joanna"), "nickname" (even with a typo), "typo" (a known name and a slip of a key or two
-    swapped letters that is no known name, "Max"/"Mas", or such a slip of the other's middle
-    name), "spelling" (Jaro-Winkler 0.92, one typo, two in a long name, none changing a letter of a
-    three-letter name, or the same sound). Names
-    that differ only in their first letter ("Holly"/"Molly") cannot be one name. Missing names,
-    and names swapped between the given and family fields, are "same"."""
+    "Jo"/"Joanna"), "nickname" (even with a typo), "typo" (a name and one slip of it that is no
+    name, "Max"/"Mas", "Emily"/"Rmily", or such a slip of the other's middle name; or two
+    spellings that are no name, slips of one common name), "spelling" (Jaro-Winkler 0.92, one
+    typo, two in a long name, none changing a letter of a three-letter name, or the same sound).
+    Two names that differ only in their first letter ("Holly"/"Molly", "Mason"/"Jason") cannot be
+    one name. Missing names, and names swapped between the given and family fields, are "same"."""
     if not a.given or not b.given:
         return "same"
     a0, b0 = a.given[0], b.given[0]
@@ -122,16 +150,16 @@ def how_alike(a: Features, b: Features) -> str | None:
         return "nickname"
     if a0.startswith(b0) or b0.startswith(a0):
         return "short"
+    if _typo_of_known(a0, b0) or _slips_of_one_name(a0, b0):
+        return "typo"  # even in the first letter: "Rmily" is no twin of Emily's
     if _rhyme(a0, b0):
         return None
-    if _typo_of_known(a0, b0):
-        return "typo"
     if _spelt_alike(a0, b0):
         return "spelling"
     ja, jb = "".join(a.given), "".join(b.given)
     if min(len(ja), len(jb)) >= LONG_NAME and _typos(ja, jb) <= 1:
         return "spelling"  # "Mauriceeric" for "Maurice Eric"
-    if nicknames_with_typo(a0, b0):
+    if nicknames_with_typo(a0, b0) or _slip_of_nickname(a0, b0):
         return "nickname"
     return "typo" if _misspelt_middle(a.given, b.given) or _misspelt_middle(b.given, a.given) else None
 
@@ -141,7 +169,7 @@ def _one_name(x: str, y: str) -> bool:
     # the same, an initial of it, one the start of the other, a nickname, or spelt alike.
     if x == y or x.startswith(y) or y.startswith(x):
         return True
-    return min(len(x), len(y)) > 1 and (nicknames(x, y) or _spelt_alike(x, y))
+    return min(len(x), len(y)) > 1 and (nicknames(x, y) or _spelt_alike(x, y) or _typo_of_known(x, y))
 
 
 def middles_clash(a: Features, b: Features) -> bool:

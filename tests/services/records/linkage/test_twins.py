@@ -8,7 +8,14 @@ import datetime as dt
 import pytest
 
 from services.records.linkage.nicknames import canonical_forms, nicknames, nicknames_with_typo
-from services.records.linkage.twins import how_alike, middles_clash, siblings, twins, vouches
+from services.records.linkage.twins import (
+    how_alike,
+    middles_clash,
+    siblings,
+    twins,
+    two_children_despite_nhs,
+    vouches,
+)
 from tests.services.records.linkage import child
 
 
@@ -23,8 +30,8 @@ from tests.services.records.linkage import child
         (("bill",), ("william",), "nickname"),
         (("leonnard",), ("lenny",), "nickname"),  # a nickname, and a typo in the full name
         (("jonathon",), ("jonathan",), "spelling"),
-        (("gyu",), ("guy",), "spelling"),  # two letters swapped in a short name
-        (("je",), ("joe",), "spelling"),  # a letter dropped
+        (("gyu",), ("guy",), "typo"),  # two letters swapped in a short name, making no name
+        (("je",), ("joe",), "typo"),  # a letter dropped
         (("albie",), ("alby",), "spelling"),  # the same sound
         (("jacqucline",), ("jacqueyine",), "spelling"),  # two typos in a long name
         (("muariceeric",), ("maurice", "eric"), "spelling"),  # joined up, with a typo
@@ -35,7 +42,15 @@ from tests.services.records.linkage import child
         (("max",), ("mas",), "typo"),  # a known name and a neighbouring key that makes no name
         (("leo",), ("lep",), "typo"),
         (("isabelle",), ("isbaelle",), "typo"),  # two letters swapped
-        (("mia",), ("nia",), None),  # rhyming twins, though one name is not in the table
+        (("emily",), ("rmily",), "typo"),  # a slip in the first letter that makes no name
+        (("jack",), ("nack",), "typo"),
+        (("tanisha",), ("ganisha",), "typo"),
+        (("rlla",), ("eella",), "typo"),  # no names, each one slip from Ella
+        (("avs",), ("avq",), "typo"),
+        (("lucy",), ("olivia", "lcy"), "typo"),  # known by a middle name, a letter dropped
+        (("sophie", "ava"), ("avva",), "typo"),
+        (("mason",), ("jason",), None),  # rhyming twins: both are names, the keys neighbours
+        (("mia",), ("nia",), None),
         (("harry",), ("garry",), None),
         (("tom",), ("tim",), None),  # neither is a known name: they may be twins' names
         (("poppy",), ("pippa",), None),  # two letters apart in a short name
@@ -194,3 +209,37 @@ def test_clashing_other_names_beside_a_shared_one_are_twins(a: tuple[str, ...], 
 
 def test_one_record_lacking_a_middle_name_is_no_clash() -> None:
     assert not middles_clash(child(given=("ava", "grace", "mary")), child(given=("ava", "mary")))
+
+
+def test_a_middle_name_with_a_slip_that_makes_no_name_is_no_clash() -> None:
+    # "Lro" is Leo mistyped (neighbouring keys), not a twin's other middle name.
+    assert not middles_clash(child(given=("christopher", "leo")), child(given=("christopher", "lro")))
+    assert middles_clash(child(given=("christopher", "leo")), child(given=("christopher", "max")))
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "two"),
+    [
+        ("hannah", "jannah", False),  # a slip of the first letter making no name: one child
+        ("jack", "nack", False),
+        ("mason", "jason", True),  # both names: two children with a copied number
+        ("holly", "molly", True),
+    ],
+)
+def test_a_shared_nhs_number_doubts_a_rhyme_only_between_two_names(a: str, b: str, two: bool) -> None:
+    assert two_children_despite_nhs(child(given=(a,)), child(given=(b,))) is two
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "alike"),
+    [
+        ("isabella", "lsabella", "typo"),  # a letter read for one like it, making no name
+        ("leo", "ieo", "typo"),
+        ("jack", "jaek", "typo"),
+        ("frederick", "frde", "nickname"),  # Fred, two letters swapped
+        ("ella", "ila", None),  # no slip of hand or eye
+    ],
+)
+def test_slips_of_the_eye_and_of_a_nickname(a: str, b: str, alike: str | None) -> None:
+    assert how_alike(child(given=(a,)), child(given=(b,))) == alike
+    assert how_alike(child(given=(b,)), child(given=(a,))) == alike

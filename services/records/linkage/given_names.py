@@ -1,0 +1,52 @@
+"""Whether a given name is a name at all: one that parents give, in England or anywhere its
+children's families come from. The twins rule needs it to tell a slip of the keyboard ("Rmily",
+"Ganisha") from a twin's real name ("Molly" beside "Holly", "Jason" beside "Mason").
+
+The list is Faker's first-name tables in every locale it ships (census and civil-registration
+counts: about 19,000 names in Latin letters once folded by `name_key`), together with the shipped
+table of children's names (`frequencies.GIVEN`). Faker is pinned, so the list only changes with a
+deliberate upgrade. It is built once per process, on first use (about 0.15 s); the records service
+builds it before it starts serving (`warm`)."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Iterable
+from functools import cache
+
+from services.records.linkage import frequencies
+from services.records.names import name_key
+
+# Faker's provider attributes that hold first names: a list, a tuple or a name → weight mapping.
+_FIRST_NAME_TABLES = ("first_names", "first_names_male", "first_names_female", "first_names_nonbinary")
+
+
+def _faker_first_names() -> Iterable[str]:
+    import faker.providers.person as person
+
+    for module in pkgutil.iter_modules(person.__path__):
+        provider = importlib.import_module(f"{person.__name__}.{module.name}").Provider
+        for attribute in _FIRST_NAME_TABLES:
+            table = provider.__dict__.get(attribute)
+            if isinstance(table, dict | list | tuple):  # a name → weight mapping, or a list
+                yield from table
+
+
+@cache
+def names() -> frozenset[str]:
+    """Every known given name, as `name_key` forms in Latin letters (a name written in another
+    script never meets a record's Latin-letter key)."""
+    keys = {name_key(name) for name in _faker_first_names()}
+    keys.update(frequencies.GIVEN)
+    return frozenset(key for key in keys if key.isascii() and len(key) > 1)
+
+
+def is_name(key: str) -> bool:
+    """Whether a given-name key is a known name ("jason", "molly"; not "rmily", "ganisha")."""
+    return key in names()
+
+
+def warm() -> None:
+    """Build the list now, so that no request pays for it."""
+    names()
