@@ -144,7 +144,9 @@ def unmerge(
     survivor = child_repo.child(conn, merge_row.survivor_id, lock=True)
     assert survivor is not None
     holders = {merge_row.survivor_id, holder.contactpoint_id}
-    source_repo.move_sources(conn, merge_row.moved_sources, to=retired_id, now=now)
+    # Only what the merge's survivor (or the child it was merged into since) still holds: a record
+    # of a child merged in before and put back since by its own unmerge stays with that child.
+    source_repo.move_sources(conn, merge_row.moved_sources, to=retired_id, now=now, only_from=holders)
     child_repo.reinstate(conn, retired_id, shielded=merge_row.retired_shielded, now=now)
     if survivor.shielded and not merge_row.survivor_shielded and merge_row.retired_shielded:
         # The survivor was shielded only because of the merge.

@@ -18,6 +18,7 @@ from services.records.children import composed, resolve
 from services.records.merging import merge_children
 from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.repository import children as child_repo
+from services.records.repository import merges as merge_repo
 from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
 from services.records.repository.review import OBSOLETE, OVERTAKEN
@@ -204,6 +205,10 @@ def set_shielded(
     # Unshielding is a data manager's decision: it lifts a provisional shield too.
     child_repo.set_shielding(
         conn, row.contactpoint_id, shielded=shielded, provisional=None if shielded else False, now=now
+    )
+    # Decided for the merged child, so for each child merged into it should the merge be undone.
+    merge_repo.set_shielding_of_live_merges(
+        conn, child_repo.merged_family(conn, row.contactpoint_id), shielded=shielded
     )
     if shielded:
         # Every child an open task pairs with a newly shielded child (a possible match of it, the

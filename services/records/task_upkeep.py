@@ -24,6 +24,18 @@ from services.records.tables import ACTIVE
 UNMERGED = "rule: the child was put back by an unmerge (review again)"
 
 
+def kept_apart(conn: Connection, a: str, b: str) -> bool:
+    """Whether a data manager kept two children apart, or any child merged into one of them from
+    any merged into the other: a pair kept apart stays apart through later merges."""
+    if review_repo.are_kept_apart(conn, a, b):
+        return True
+    family_a, family_b = child_repo.merged_family(conn, a), child_repo.merged_family(conn, b)
+    if len(family_a) == len(family_b) == 1:
+        return False
+    apart = review_repo.kept_apart_from(conn, family_a)
+    return any(not ids.isdisjoint(family_b) for ids in apart.values())
+
+
 def pair_shields(
     conn: Connection, tasks: Iterable[ReviewTaskRow | review_repo.NewTask], *, now: dt.datetime
 ) -> None:
@@ -91,7 +103,7 @@ def raise_pairs(conn: Connection, tasks: Iterable[review_repo.NewTask], *, now: 
         if len(pair) < 2 or pair in seen:
             continue
         seen.add(pair)
-        if review_repo.are_kept_apart(conn, task.new_child, task.candidate):
+        if kept_apart(conn, task.new_child, task.candidate):
             continue
         if review_repo.open_task_between(conn, task.new_child, task.candidate):
             continue
@@ -138,6 +150,20 @@ def follow_unmerge(conn: Connection, *, survivor: str, retired: str, now: dt.dat
 
 def follow_merge(conn: Connection, *, retired: str, survivor: str, now: dt.datetime) -> None:
     """A merged child's open tasks name its survivor from now on (a task between the two was
-    closed by the merge), shielding as the survivor now is."""
+    closed by the merge), shielding as the survivor now is. A task that would now pair the
+    survivor with a child kept apart from it, or repeat a task the survivor already has, ends:
+    a pair kept apart is never proposed again."""
     review_repo.repoint_open_tasks(conn, retired, survivor)
-    pair_shields(conn, review_repo.open_tasks_of(conn, survivor), now=now)
+    # A task held by a data manager is the one kept of two about one pair.
+    tasks = sorted(review_repo.open_tasks_of(conn, survivor), key=lambda t: (t.held_by is None, t.task_id))
+    others = [t.other(survivor) for t in tasks]
+    seen: set[str] = set()
+    ended: list[str] = []
+    for task, other in zip(tasks, others, strict=True):
+        if other == survivor or other in seen or kept_apart(conn, survivor, other):
+            ended.append(task.task_id)
+        seen.add(other)
+    review_repo.close_tasks(conn, ended, now=now)
+    kept = [t for t in tasks if t.task_id not in ended]
+    pair_shields(conn, kept, now=now)
+    lift_provisional_shields(conn, sorted({*others, survivor}), now=now)

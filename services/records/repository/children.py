@@ -121,6 +121,18 @@ def retire(conn: Connection, contactpoint_id: str, *, into: str, now: dt.datetim
     )
 
 
+def merged_family(conn: Connection, contactpoint_id: str) -> set[str]:
+    """A child and every child merged into it, directly or through another merged child."""
+    family, frontier = {contactpoint_id}, [contactpoint_id]
+    while frontier:
+        query = select(children.c.contactpoint_id).where(
+            children.c.merged_into.in_(sorted(frontier)), children.c.status == "merged"
+        )
+        frontier = [cid for (cid,) in conn.execute(query).all() if cid not in family]
+        family.update(frontier)
+    return family
+
+
 def reinstate(conn: Connection, contactpoint_id: str, *, shielded: bool, now: dt.datetime) -> None:
     """Undo `retire`: the child is active again, shielded as it was before the merge."""
     conn.execute(

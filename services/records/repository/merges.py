@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, select, update
@@ -62,3 +62,14 @@ def undo_merge(conn: Connection, merge_id: str, *, manager: str, reason: str, no
         .where(merges.c.merge_id == merge_id)
         .values(undone_at=now, undone_by=manager, undo_reason=reason)
     )
+
+
+def set_shielding_of_live_merges(conn: Connection, survivors: Collection[str], *, shielded: bool) -> None:
+    """A data manager's shield decision on a merged child stands for every child merged into it:
+    undoing one of those merges leaves both children shielded so (or not)."""
+    if survivors:
+        conn.execute(
+            update(merges)
+            .where(merges.c.survivor_id.in_(sorted(survivors)), merges.c.undone_at.is_(None))
+            .values(survivor_shielded=shielded, retired_shielded=shielded)
+        )

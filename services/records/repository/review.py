@@ -230,6 +230,13 @@ def repoint_open_tasks(conn: Connection, retired: str, survivor: str) -> None:
         )
 
 
+def close_tasks(conn: Connection, task_ids: Collection[str], *, now: dt.datetime) -> None:
+    """Close these open tasks as overtaken by events (OBSOLETE)."""
+    if task_ids:
+        which = and_(review_tasks.c.status == OPEN, review_tasks.c.task_id.in_(sorted(task_ids)))
+        _resolve(conn, which, OBSOLETE, "", OVERTAKEN, "", now)
+
+
 def close_tasks_between(
     conn: Connection,
     a: str,

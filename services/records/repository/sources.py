@@ -234,11 +234,26 @@ def source_organisations(conn: Connection, contactpoint_id: str) -> list[tuple[s
     return [(str(r.organisation), bool(r.withdrawn)) for r in conn.execute(query).all()]
 
 
-def move_sources(conn: Connection, source_ids: Collection[str], *, to: str, now: dt.datetime) -> None:
-    """Move source records (and their name keys) to another child."""
+def move_sources(
+    conn: Connection,
+    source_ids: Collection[str],
+    *,
+    to: str,
+    now: dt.datetime,
+    only_from: Collection[str] | None = None,
+) -> None:
+    """Move source records (and their name keys) to another child; with `only_from`, only those
+    now held by one of those children."""
     if not source_ids:
         return
     ids = sorted(source_ids)
+    if only_from is not None:
+        held = select(source_records.c.id).where(
+            source_records.c.id.in_(ids), source_records.c.contactpoint_id.in_(sorted(only_from))
+        )
+        ids = sorted(r.id for r in conn.execute(held))
+        if not ids:
+            return
     conn.execute(
         update(source_records).where(source_records.c.id.in_(ids)).values(contactpoint_id=to, updated_at=now)
     )
