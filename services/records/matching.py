@@ -5,10 +5,19 @@ decision."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
-from services.records.linkage import Candidate, Decision, Features, Model, Thresholds, decide, default_model
+from services.records.linkage import (
+    Action,
+    Candidate,
+    Decision,
+    Features,
+    Model,
+    Thresholds,
+    decide,
+    default_model,
+)
 from services.records.repository.rows import CandidateRow, SourceKey
 
 
@@ -28,7 +37,22 @@ class Matcher:
         return self.model.for_registry(self.children)
 
     def decide(self, features: Features, *, key: SourceKey, candidates: Sequence[Candidate]) -> Decision:
-        """LINK, REVIEW or CREATE for a new source record among its candidates."""
+        """LINK, REVIEW or CREATE for a new source record among its candidates. A record of an
+        archived child joins it (one id for life; it stays archived unless the record moves its
+        archive date on: an extended record of a care leaver). Only a link does: an archived
+        child is never a review task's, nor another child's "also", so then the record is
+        decided among the active children alone."""
+        decision = self._decide(features, key, candidates)
+        chosen = decision.candidate
+        if chosen is not None and chosen.archived and decision.action != Action.LINK:
+            decision = self._decide(features, key, [c for c in candidates if not c.archived])
+        if decision.also and (decision.candidate is not None and decision.candidate.archived):
+            decision = replace(decision, also=())
+        elif any(also.candidate.archived for also in decision.also):
+            decision = replace(decision, also=tuple(a for a in decision.also if not a.candidate.archived))
+        return decision
+
+    def _decide(self, features: Features, key: SourceKey, candidates: Sequence[Candidate]) -> Decision:
         return decide(
             features,
             organisation=key.organisation,
@@ -72,6 +96,7 @@ class FeatureCache:
                     source_record_id=row.source.source_record_id,
                     features=Features.from_json(row.features),
                     shielded=row.shielded,
+                    archived=row.archived,
                 )
             out[source_id] = made
         return list(out.values())

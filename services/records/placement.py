@@ -20,6 +20,7 @@ from services.records.linkage import Action, Candidate, Decision, Features, bloc
 from services.records.model import AgeLimits, ConcurrentChange, Outcome, Submitted
 from services.records.names import name_key, name_tokens, postcode_key
 from services.records.repository import children as child_repo
+from services.records.repository import lifecycle as lifecycle_repo
 from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
 from services.records.repository import submissions as submission_repo
@@ -27,7 +28,7 @@ from services.records.repository.rows import SourceKey, SourceRow
 from services.records.repository.source_keys import MatchKeyRow
 from services.records.repository.writes import key_hash
 from services.records.splits import split_tasks
-from services.records.tables import ACTIVE
+from services.records.tables import ACTIVE, ARCHIVED
 from services.records.task_upkeep import pair_shields, raise_pairs, reopen_overtaken
 from services.records.values import date_value
 
@@ -110,6 +111,7 @@ class Batch:
     submissions: list[submission_repo.NewSubmission] = field(default_factory=list)
     # Existing children that records of this batch joined, and every child whose record changed.
     linked: set[str] = field(default_factory=set)
+    archived_linked: set[str] = field(default_factory=set)  # of `linked`, those read as archived
     touched: set[str] = field(default_factory=set)
     # New source records of this batch, as candidates for the batch's later records.
     local: dict[str, list[tuple[str, Candidate]]] = field(default_factory=lambda: defaultdict(list))
@@ -186,6 +188,8 @@ def place(p: Prepared, decision: Decision, batch: Batch, *, limits: AgeLimits) -
         outcome = Outcome.LINKED
         if contactpoint_id not in batch.new_children:
             batch.linked.add(contactpoint_id)
+        if decision.candidate.archived:
+            batch.archived_linked.add(contactpoint_id)
         batch.touched.add(contactpoint_id)
         batch.splits += split_tasks(decision, contactpoint_id)
     else:
@@ -247,15 +251,18 @@ def update(held: SourceRow, p: Prepared, batch: Batch) -> Submitted:
 
 
 def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime) -> None:
-    """Write what a batch decided. Children it joined must still be active (not merged away or
-    archived meanwhile): they are share-locked, and a lost race means retry."""
+    """Write what a batch decided. Children it joined must still be active or archived as they
+    were read (not merged away, archived or purged meanwhile), and children its review tasks name
+    active: they are share-locked, and a lost race means retry."""
     # Children a review task will name, too: a task naming a child merged away meanwhile would
     # lose the pairing (and the shield it brings).
     named = {t.candidate for t in batch.tasks} | {t.new_child for t in batch.splits}
     kept = batch.linked | (named - batch.new_children)
     if kept:
         rows = child_repo.children_by_id(conn, kept, share_lock=True)
-        if any(r.status != ACTIVE for r in rows.values()) or len(rows) != len(kept):
+        # An archived child is joined as archived (never named by a task), any other as active.
+        expected = {cid: ARCHIVED if cid in batch.archived_linked else ACTIVE for cid in kept}
+        if len(rows) != len(kept) or any(r.status != expected[cid] for cid, r in rows.items()):
             raise ConcurrentChange("a child this batch joined or names changed meanwhile")
     child_repo.insert_children(conn, batch.children, now=now)
     for source_id, as_of in batch.as_of:
@@ -273,8 +280,11 @@ def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime
         held: dict[str, list[SourceRow]] = defaultdict(list)
         for row in source_repo.active_sources(conn, batch.touched):
             held[row.contactpoint_id].append(row)
-        child_repo.touch_many(
-            conn, {cid: archive_date(in_order(held[cid]), limits) for cid in batch.touched}, now=now
-        )
+        dates = {cid: archive_date(in_order(held[cid]), limits) for cid in batch.touched}
+        child_repo.touch_many(conn, dates, now=now)
+        # An archived child joined by a record that moves its archive date on (an extended record
+        # of a care leaver) is active again.
+        moved_on = [cid for cid, day in dates.items() if day is None or day > now.date()]
+        lifecycle_repo.reactivate(conn, moved_on)
     if batch.sources:
         log.info("records.ingested", records=len(batch.sources), review_tasks=len(batch.tasks) + splits)

@@ -58,7 +58,8 @@ _DOB_SLIPS = frozenset({"day_month_swapped", "one_part"})
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """A source record already in the registry, found by blocking, and its child. `shielded` is
-    carried for the caller (a review task must not show a shielded child's address)."""
+    carried for the caller (a review task must not show a shielded child's address), and
+    `archived` (a record of an archived child joins it, and is never a review task's)."""
 
     contactpoint_id: str
     organisation: str
@@ -66,6 +67,7 @@ class Candidate:
     source_record_id: str
     features: Features
     shielded: bool = False
+    archived: bool = False
 
 
 @dataclass(frozen=True)

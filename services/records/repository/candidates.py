@@ -15,7 +15,7 @@ from services.records.repository import key_changes
 from services.records.repository.rows import CandidateRow, SourceKey
 from services.records.repository.sealing import source_context, vault_of
 from services.records.repository.writes import one_of
-from services.records.tables import ACTIVE, blocking_keys, children, source_records
+from services.records.tables import ACTIVE, ARCHIVED, blocking_keys, children, source_records
 
 # Locks are taken on one of LOCK_BUCKETS hashes of each name, under our own class id: a batch of
 # any size takes at most LOCK_BUCKETS locks (PostgreSQL's shared lock table is small), and two
@@ -95,8 +95,9 @@ def hits_changed(conn: Connection, hashes: Collection[int], seen: Hits) -> bool:
 
 
 def candidates_of(conn: Connection, source_ids: Collection[str]) -> dict[str, CandidateRow]:
-    """The source records among `source_ids` that are active and belong to an active child, by
-    id: each read once, by primary key.
+    """The source records among `source_ids` that are active and belong to an active or archived
+    child (one child has one id for life: a record of an archived child joins it), by id: each
+    read once, by primary key.
 
     Two index lookups (this and `key_hits`), not one join, so the cost follows the number of
     candidates, not the size of the registry, and each record's features cross the wire once
@@ -113,9 +114,10 @@ def candidates_of(conn: Connection, source_ids: Collection[str]) -> dict[str, Ca
             source_records.c.features,
             children.c.shielded,
             children.c.provisional_shield,
+            children.c.status,
         )
         .join(children, children.c.contactpoint_id == source_records.c.contactpoint_id)
-        .where(one_of(conn, source_records.c.id, source_ids), children.c.status == ACTIVE)
+        .where(one_of(conn, source_records.c.id, source_ids), children.c.status.in_((ACTIVE, ARCHIVED)))
     )
     vault = vault_of(conn)
     rows = conn.execute(query)  # unpacked, not rows' attributes: thousands a batch at scale
@@ -126,8 +128,9 @@ def candidates_of(conn: Connection, source_ids: Collection[str]) -> dict[str, Ca
             source=SourceKey(organisation, system, record_id),
             features=vault.open_text(features, source_context(source_id, "features")),
             shielded=bool(shielded or provisional),
+            archived=status == ARCHIVED,
         )
-        for source_id, child, organisation, system, record_id, features, shielded, provisional in rows
+        for source_id, child, organisation, system, record_id, features, shielded, provisional, status in rows
     }
 
 

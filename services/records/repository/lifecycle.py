@@ -37,6 +37,17 @@ def archive(conn: Connection, ids: list[str], *, at: dt.datetime) -> None:
         )
 
 
+def reactivate(conn: Connection, ids: list[str]) -> None:
+    """Archived children among `ids` whose archive date has moved on are active again (an
+    extended record of a care leaver archived at 18); others are left as they are."""
+    if ids:
+        conn.execute(
+            update(children)
+            .where(children.c.contactpoint_id.in_(sorted(ids)), children.c.status == ARCHIVED)
+            .values(status=ACTIVE, archived_at=None)
+        )
+
+
 def due_for_purging(conn: Connection, *, archived_before: dt.datetime, limit: int) -> list[str]:
     """Archived children archived at or before `archived_before`, row-locked (others skipped)."""
     query = (

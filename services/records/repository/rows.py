@@ -116,13 +116,15 @@ class SubmissionRow:
 
 @dataclass(frozen=True, slots=True)
 class CandidateRow:
-    """An active source record of an active child, found by some of a new record's blocking keys."""
+    """An active source record of an active or archived child, found by some of a new record's
+    blocking keys."""
 
     source_id: str
     contactpoint_id: str
     source: SourceKey
     features: str
     shielded: bool
+    archived: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,8 @@ from services.records import admin, children, ingestion
 from services.records.children import add_years, archive_date
 from services.records.repository import children as child_repo
 from services.records.tables import blocking_keys, match_keys, source_records
-from tests.services.records.conftest import ORG_A, make_record
+from services.records.tables import children as child_table
+from tests.services.records.conftest import ORG_A, ORG_B, make_record
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -154,3 +155,40 @@ def test_children_not_yet_due_in_their_month_never_hold_up_the_others(db: Databa
     assert _status(db, late) == "active"
     assert admin.run_lifecycle(db, today=dt.date(2033, 11, 27)).archived == 0
     assert admin.run_lifecycle(db, today=dt.date(2033, 11, 28)).archived == 1
+
+
+def _submit_as(db: Database, organisation: str, record: pb.SourceRecord, now: dt.datetime) -> tuple[str, str]:
+    submitted = db.run_sync(
+        lambda c: ingestion.submit(
+            c, organisation=organisation, request_id=record.source_record_id, record=record, now=now
+        )
+    )
+    return submitted.contactpoint_id, submitted.outcome
+
+
+def test_another_feed_of_a_child_archived_after_death_joins_it_and_stays_hidden(db: Database) -> None:
+    # One id for life, visible to no one once archived: a second council that does not know of
+    # the death sends the child; it must not become a new child anyone can read.
+    died = dt.date(2025, 5, 1)
+    record = make_record("r-1", date_of_death=_date(died))
+    cp = _submit(db, record)
+    assert admin.run_lifecycle(db, today=NOW.date()).archived == 1
+    again = make_record("hv-1", source_system="health-visiting")
+    assert _submit_as(db, ORG_B, again, NOW) == (cp, "LINKED")
+    assert _status(db, cp) == "archived" and not _visible(db, cp, NOW.date())
+    assert db.run_sync(lambda c: c.execute(select(func.count()).select_from(child_table)).scalar()) == 1
+
+
+def test_an_extended_record_of_a_child_archived_at_18_brings_it_back(db: Database) -> None:
+    born = dt.date(2008, 7, 1)
+    cp = _submit(db, make_record("r-1", date_of_birth=_date(born)))
+    eighteen = dt.date(2026, 7, 1)
+    assert admin.run_lifecycle(db, today=eighteen).archived == 1
+    later = dt.datetime(2026, 7, 2, 9, 0, tzinfo=dt.UTC)
+    # A care leaver's extended record from another council: archived at 25 instead, so the
+    # child (under its own id) is shown again until then.
+    extended = make_record("lc-1", source_system="leaving-care", date_of_birth=_date(born), extended=True)
+    assert _submit_as(db, ORG_B, extended, later) == (cp, "LINKED")
+    assert _status(db, cp) == "active" and _visible(db, cp, later.date())
+    assert admin.run_lifecycle(db, today=dt.date(2033, 6, 30)).archived == 0
+    assert admin.run_lifecycle(db, today=dt.date(2033, 7, 1)).archived == 1
