@@ -53,14 +53,42 @@ def undecodable_request(request: Undecodable, field: str) -> InvalidArgument:
     return InvalidArgument([FieldViolation(field, f"is not {what}")])
 
 
+class UndecodableMessage:
+    """One message of a stream that could not be decoded, handed to a handler that answers each
+    message on its own (`answers_each_message`): `error` is its answer."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: InvalidArgument) -> None:
+        self.error = error
+
+
+_EACH_MESSAGE = "_contactpoint_answers_each_message"
+
+
+def answers_each_message(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a streaming handler that answers every message of its request stream on its own (one
+    bad message never ends the stream, CONTRACT §4): it is given an `UndecodableMessage` where a
+    message cannot be decoded, instead of the stream ending there."""
+    setattr(handler, _EACH_MESSAGE, True)
+    return handler
+
+
+def answers_each(handler: Any) -> bool:
+    """Whether a handler was marked with `answers_each_message`."""
+    return bool(getattr(handler, _EACH_MESSAGE, False))
+
+
 class CheckedRequests:
     """A request stream as its handler reads it. An undecodable message ends it: InvalidArgument
     (naming the message's position, `requests[i]`, from 0) is raised into the handler, and kept
-    in `error`, so that the call ends with it whatever the handler made of it."""
+    in `error`, so that the call ends with it whatever the handler made of it — unless the
+    handler answers each message (`each`): it then reads an `UndecodableMessage` there."""
 
-    def __init__(self, requests: AsyncIterator[Any]) -> None:
+    def __init__(self, requests: AsyncIterator[Any], *, each: bool = False) -> None:
         self._requests = requests
         self._read = 0
+        self._each = each
         self.error: InvalidArgument | None = None
 
     def __aiter__(self) -> CheckedRequests:
@@ -71,7 +99,11 @@ class CheckedRequests:
             raise self.error
         request = await self._requests.__anext__()
         if isinstance(request, Undecodable):
-            self.error = undecodable_request(request, f"requests[{self._read}]")
+            error = undecodable_request(request, f"requests[{self._read}]")
+            if self._each:
+                self._read += 1
+                return UndecodableMessage(error)
+            self.error = error
             raise self.error
         self._read += 1
         return request

@@ -15,6 +15,11 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 ERROR_DOMAIN = "contactpoint.gov.uk"
+# A request may break many rules at once (20 carers, each badly named): the error names the first
+# of them, so that it always fits in gRPC's trailers (8 KiB by default) and reaches the client.
+MAX_VIOLATIONS = 25
+MAX_VIOLATIONS_IN_MESSAGE = 5
+MAX_DESCRIPTION = 200
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,16 @@ class ContactPointError(Exception):
         self.message = message
 
     def details(self) -> list[any_pb2.Any]:
-        """The google.rpc error details to send with this error."""
+        """The google.rpc error details to send with this error: the kind's own (BadRequest,
+        RetryInfo…) first, then an ErrorInfo as AIP-193 asks of every error (its reason the
+        status code's name where the error has no more precise one)."""
+        out = self._details()
+        if not any(d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR) for d in out):
+            reason = getattr(self, "reason", "") or self.code.name
+            out.append(_pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN)))
+        return out
+
+    def _details(self) -> list[any_pb2.Any]:
         return []
 
     def to_status(self) -> status_pb2.Status:
@@ -57,17 +71,32 @@ class InvalidArgument(ContactPointError):
     def __init__(self, violations: Sequence[FieldViolation], message: str | None = None) -> None:
         self.violations = list(violations)
         if message is None:
-            message = "invalid request: " + "; ".join(f"{v.field}: {v.description}" for v in self.violations)
-        super().__init__(message)
+            shown = self.violations[:MAX_VIOLATIONS_IN_MESSAGE]
+            message = "invalid request: " + "; ".join(f"{v.field}: {v.description}" for v in shown)
+            if len(self.violations) > len(shown):
+                message += f"; and {len(self.violations) - len(shown)} more (see BadRequest)"
+        super().__init__(message[:2000])
 
-    def details(self) -> list[any_pb2.Any]:
+    def _details(self) -> list[any_pb2.Any]:
+        shown = self.violations[:MAX_VIOLATIONS]
         bad = error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                for v in self.violations
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field[:MAX_DESCRIPTION], description=v.description[:MAX_DESCRIPTION]
+                )
+                for v in shown
             ]
         )
-        return [_pack(bad)]
+        out = [_pack(bad)]
+        if len(self.violations) > len(shown):
+            # How many were left out, for a client that fixes one batch of fields at a time.
+            info = error_details_pb2.ErrorInfo(
+                reason="INVALID_ARGUMENT",
+                domain=ERROR_DOMAIN,
+                metadata={"field_violations": str(len(self.violations)), "listed": str(len(shown))},
+            )
+            out.append(_pack(info))
+        return out
 
 
 # The reason a service gives (PERMISSION_DENIED) when the caller is fine but the person it calls
@@ -90,11 +119,6 @@ class PermissionDenied(ContactPointError):
         super().__init__(message)
         self.reason = reason
 
-    def details(self) -> list[any_pb2.Any]:
-        if not self.reason:
-            return []
-        return [_pack(error_details_pb2.ErrorInfo(reason=self.reason, domain=ERROR_DOMAIN))]
-
 
 class NotFound(ContactPointError):
     """The thing asked for does not exist, or is not visible to the caller."""
@@ -112,7 +136,7 @@ class FailedPrecondition(ContactPointError):
         self.reason = reason
         self.metadata = dict(metadata or {})
 
-    def details(self) -> list[any_pb2.Any]:
+    def _details(self) -> list[any_pb2.Any]:
         info = error_details_pb2.ErrorInfo(
             reason=self.reason, domain=ERROR_DOMAIN, metadata=dict(self.metadata)
         )
@@ -129,7 +153,7 @@ class ResourceExhausted(ContactPointError):
         self.retry_after_seconds = retry_after_seconds
         self.reason = reason
 
-    def details(self) -> list[any_pb2.Any]:
+    def _details(self) -> list[any_pb2.Any]:
         delay = duration_pb2.Duration()
         delay.FromMilliseconds(int(self.retry_after_seconds * 1000))
         out = [_pack(error_details_pb2.RetryInfo(retry_delay=delay))]

@@ -31,6 +31,7 @@ from contactpoint.platform.auth import (
 from contactpoint.platform.decoding import (
     CheckedRequests,
     Undecodable,
+    answers_each,
     tolerant_deserializer,
     undecodable_request,
 )
@@ -146,7 +147,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
     @staticmethod
     async def _refuse(_request: Any, context: Context) -> None:
-        await context.abort(grpc.StatusCode.PERMISSION_DENIED, "permission denied")
+        await context.abort_with_status(  # type: ignore[attr-defined]
+            rpc_status.to_status(PermissionDenied().to_status())
+        )
 
     async def _admit(self, method: str, access: Access, context: Context, request: Any = None) -> None:
         """Bind the log context, check access and that the request (if one is given) could be
@@ -271,9 +274,11 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         return behaviour
 
     def _wrap_stream(self, inner: Any, method: str, access: Access, serialize: Serializer) -> Any:
+        each = answers_each(inner)
+
         async def behaviour(requests: AsyncIterator[Any], context: Context) -> Any:
             started = time.perf_counter()
-            checked = CheckedRequests(requests)
+            checked = CheckedRequests(requests, each=each)
             self._metrics.in_flight.inc()
             try:
                 await self._admit(method, access, context)

@@ -15,7 +15,7 @@ from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.convert import timestamp
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records.names import name_key, name_tokens
-from services.records.sensitive import is_sensitive_service
+from services.records.sensitive import is_sensitive_involvement
 
 K = TypeVar("K", bound=Hashable)
 M = TypeVar("M", bound=Message)
@@ -125,7 +125,8 @@ def _involvement(source: pb.SourceInvolvement) -> child_pb2.Involvement:
         lead_professional=source.lead_professional,
         assessment_held=source.assessment_held,
         # The gateway strips a sensitive involvement down to its dates; we only flag it.
-        sensitive=source.sensitive or is_sensitive_service(source.service_name),
+        sensitive=source.sensitive
+        or is_sensitive_involvement(source.service_name, source.organisation, source.email),
     )
     if source.HasField("start_date"):
         out.start_date.CopyFrom(source.start_date)

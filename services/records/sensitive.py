@@ -63,6 +63,7 @@ Borderline decisions (each one line of data below, so easy to revisit):
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Final
 
@@ -276,3 +277,16 @@ def sensitive_category(service_name: str) -> Category | None:
 def is_sensitive_service(service_name: str) -> bool:
     """Whether a service's name names (or suggests) sexual health, mental health or substance misuse."""
     return sensitive_category(service_name) is not None
+
+
+_NOT_A_WORD = re.compile(r"[^0-9A-Za-z]+")
+
+
+def is_sensitive_involvement(service_name: str, organisation: str = "", email: str = "") -> bool:
+    """Whether an involvement is with a sensitive service, by the service's name or its
+    organisation's ("Brook", "Turning Point", "CAMHS North"), or — with `email` — by the words of
+    its email address ("camhs.referrals@…", "…@brook.org.uk"): a council that forgot the flag may
+    have put the telling word in any of them. (An email's words flag an involvement for display
+    only, never to refuse a record for want of consent: "sarah.brook@…" is a person.)"""
+    texts = (service_name, organisation, _NOT_A_WORD.sub(" ", email))
+    return any(is_sensitive_service(text) for text in texts if text.strip())

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 
 from contactpoint.platform.audited import AuditWriter
 from contactpoint.platform.auth import (
@@ -19,6 +20,7 @@ from contactpoint.platform.auth import (
     roles,
 )
 from contactpoint.platform.db import Database
+from contactpoint.platform.decoding import UndecodableMessage, answers_each_message
 from contactpoint.platform.errors import ContactPointError, Internal, Unavailable
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.statements import Statements
@@ -70,6 +72,16 @@ def _responses(results: list[Result], counts: dict[str, int]) -> list[pb.SubmitS
     for result in results:
         counts["rejected" if isinstance(result, ContactPointError) else "accepted"] += 1
     return [_response(r) for r in results]
+
+
+@dataclass(frozen=True)
+class _StreamBatch:
+    """A batch of a stream: its decoded records prepared, and the answers of its messages that
+    could not be decoded, by position."""
+
+    prepared: preparing.PreparedBatch | None
+    rejected: Mapping[int, ContactPointError]
+    size: int
 
 
 class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
@@ -188,8 +200,11 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
             raise result
         return _response(result)
 
+    @answers_each_message
     async def StreamSourceRecords(
-        self, request_iterator: AsyncIterator[pb.SubmitSourceRecordRequest], context: Context
+        self,
+        request_iterator: AsyncIterator[pb.SubmitSourceRecordRequest | UndecodableMessage],
+        context: Context,
     ) -> AsyncIterator[pb.SubmitSourceRecordResponse]:
         """Records are read ahead, and each batch (whatever has arrived, up to
         `stream_batch_size`) is checked and keyed while the previous one is being stored, in one
@@ -199,10 +214,14 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
         caller = current_principal()
         self._filing.require()
 
-        async def prepare(batch: list[pb.SubmitSourceRecordRequest]) -> preparing.PreparedBatch:
-            return await self._prepare_stream(caller.organisation, batch)
+        async def prepare(batch: list[pb.SubmitSourceRecordRequest | UndecodableMessage]) -> _StreamBatch:
+            # A message that could not be decoded is answered in its place, like a bad record.
+            rejected = {i: r.error for i, r in enumerate(batch) if isinstance(r, UndecodableMessage)}
+            requests = [r for r in batch if not isinstance(r, UndecodableMessage)]
+            prepared = await self._prepare_stream(caller.organisation, requests) if requests else None
+            return _StreamBatch(prepared, rejected, len(batch))
 
-        async def store(prepared: preparing.PreparedBatch) -> list[Result]:
+        async def store_prepared(prepared: preparing.PreparedBatch) -> list[Result]:
             try:
                 return await asyncio.to_thread(self._store, prepared)
             except ContactPointError as exc:
@@ -210,6 +229,10 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
             except Exception:  # even our bug answers its records and never ends the stream
                 log.exception("records.stream_batch_crashed", records=len(prepared.submissions))
                 return [Internal()] * len(prepared.submissions)
+
+        async def store(batch: _StreamBatch) -> list[Result]:
+            stored = iter(await store_prepared(batch.prepared) if batch.prepared is not None else [])
+            return [batch.rejected[i] if i in batch.rejected else next(stored) for i in range(batch.size)]
 
         counts = {"accepted": 0, "rejected": 0}
         answers = streaming.pipelined(

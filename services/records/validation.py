@@ -14,7 +14,7 @@ from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.errors import FieldViolation
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records.model import DEFAULT_LIMITS, AgeLimits, FindCriteria
-from services.records.sensitive import is_sensitive_service
+from services.records.sensitive import is_sensitive_involvement
 from services.records.values import (
     WILDCARDS,
     age_on,
@@ -86,7 +86,7 @@ def _optional_person_name(v: _Violations, path: str, name: child_pb2.PersonName)
 def _address(v: _Violations, path: str, address: child_pb2.Address, *, postcode_required: bool) -> None:
     if len(address.lines) > MAX_ADDRESS_LINES:
         v.add(f"{path}.lines", f"must have at most {MAX_ADDRESS_LINES} lines")
-    for i, line in enumerate(address.lines):
+    for i, line in enumerate(address.lines[:MAX_ADDRESS_LINES]):  # each of as many as may be
         v.add(f"{path}.lines[{i}]", text_problem(line, max_length=MAX_TEXT))
     v.add(f"{path}.town", text_problem(address.town, max_length=64))
     if postcode_required or address.postcode.strip():
@@ -146,7 +146,7 @@ def _problems(r: pb.SourceRecord, *, now: dt.datetime, limits: AgeLimits) -> lis
     _person_name(v, "record.name", r.name, required=True)
     if len(r.former_names) > MAX_FORMER_NAMES:
         v.add("record.former_names", f"must have at most {MAX_FORMER_NAMES} names")
-    for i, former in enumerate(r.former_names):
+    for i, former in enumerate(r.former_names[:MAX_FORMER_NAMES]):
         _optional_person_name(v, f"record.former_names[{i}]", former)
 
     today = now.date()
@@ -185,7 +185,7 @@ def _problems(r: pb.SourceRecord, *, now: dt.datetime, limits: AgeLimits) -> lis
 
     if len(r.carers) > MAX_CARERS:
         v.add("record.carers", f"must have at most {MAX_CARERS} carers")
-    for i, carer in enumerate(r.carers):
+    for i, carer in enumerate(r.carers[:MAX_CARERS]):
         path = f"record.carers[{i}]"
         _optional_person_name(v, f"{path}.name", carer.name)
         v.add(f"{path}.relationship", text_problem(carer.relationship, max_length=64))
@@ -209,7 +209,7 @@ def _problems(r: pb.SourceRecord, *, now: dt.datetime, limits: AgeLimits) -> lis
 
     if len(r.involvements) > MAX_INVOLVEMENTS:
         v.add("record.involvements", f"must have at most {MAX_INVOLVEMENTS} involvements")
-    for i, inv in enumerate(r.involvements):
+    for i, inv in enumerate(r.involvements[:MAX_INVOLVEMENTS]):
         path = f"record.involvements[{i}]"
         v.add(f"{path}.service_name", text_problem(inv.service_name, max_length=MAX_TEXT, required=True))
         v.add(f"{path}.practitioner_name", text_problem(inv.practitioner_name, max_length=70))
@@ -219,7 +219,9 @@ def _problems(r: pb.SourceRecord, *, now: dt.datetime, limits: AgeLimits) -> lis
         end = _optional_date(v, path, inv, "end_date")
         if start and end and end < start:
             v.add(f"{path}.end_date", "must not be before start_date")
-        if (inv.sensitive or is_sensitive_service(inv.service_name)) and not inv.consent_recorded:
+        if (inv.sensitive or is_sensitive_involvement(inv.service_name, inv.organisation)) and not (
+            inv.consent_recorded
+        ):
             v.add(f"{path}.consent_recorded", "is required for a sensitive service")
 
     if r.nhs_number:
@@ -251,7 +253,7 @@ def _normalise(r: pb.SourceRecord) -> None:
     if r.HasField("gp_practice"):
         r.gp_practice.ods_code = r.gp_practice.ods_code.upper()
     for inv in r.involvements:
-        if is_sensitive_service(inv.service_name):
+        if is_sensitive_involvement(inv.service_name, inv.organisation, inv.email):
             inv.sensitive = True
 
 

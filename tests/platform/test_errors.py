@@ -6,11 +6,27 @@ import grpc
 from google.rpc import code_pb2, error_details_pb2
 
 from contactpoint.platform.errors import (
+    MAX_VIOLATIONS,
+    ContactPointError,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
+    NotFound,
+    PermissionDenied,
     ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
 )
+
+
+def _error_info(status: object) -> error_details_pb2.ErrorInfo:
+    infos = []
+    for detail in status.details:  # type: ignore[attr-defined]
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            infos.append(info)
+    assert len(infos) == 1
+    return infos[0]
 
 
 def test_invalid_argument_carries_one_violation_per_field() -> None:
@@ -84,3 +100,41 @@ async def test_peer_errors_keep_their_code_and_details() -> None:
                     raise AssertionError("the call should fail")
     finally:
         await server.stop(0)
+
+
+def test_every_error_carries_one_error_info_after_its_own_details() -> None:
+    # AIP-193: every error response includes an ErrorInfo; the kind's own detail stays first.
+    errors: list[tuple[ContactPointError, str]] = [
+        (NotFound("no child"), "NOT_FOUND"),
+        (Unauthenticated("invalid token"), "UNAUTHENTICATED"),
+        (PermissionDenied(), "PERMISSION_DENIED"),
+        (PermissionDenied("no", "PERSON_TOKEN_REFUSED"), "PERSON_TOKEN_REFUSED"),
+        (Unavailable("a dependency is unavailable"), "UNAVAILABLE"),
+        (InvalidArgument([FieldViolation("a", "is required")]), "INVALID_ARGUMENT"),
+        (ResourceExhausted("slow down", 1.0), "RESOURCE_EXHAUSTED"),
+        (ResourceExhausted("slow down", 1.0, "RATE_LIMITED"), "RATE_LIMITED"),
+        (FailedPrecondition("two match", "TOO_MANY_MATCHES"), "TOO_MANY_MATCHES"),
+    ]
+    for err, reason in errors:
+        status = err.to_status()
+        info = _error_info(status)
+        assert info.reason == reason and info.domain == "contactpoint.gov.uk", err
+    assert (
+        InvalidArgument([FieldViolation("a", "x")])
+        .to_status()
+        .details[0]
+        .Is(error_details_pb2.BadRequest.DESCRIPTOR)
+    )
+    assert ResourceExhausted("s", 1.0).to_status().details[0].Is(error_details_pb2.RetryInfo.DESCRIPTOR)
+
+
+def test_a_request_breaking_many_rules_gets_an_error_that_fits_in_the_trailers() -> None:
+    # 10,000 badly named carers: the first violations are listed, the count is given.
+    field = "record.carers[{}].name.given_names"
+    many = [FieldViolation(field.format(i), "must not contain digits") for i in range(10_000)]
+    status = InvalidArgument(many).to_status()
+    bad = error_details_pb2.BadRequest()
+    assert status.details[0].Unpack(bad) and len(bad.field_violations) == MAX_VIOLATIONS
+    assert _error_info(status).metadata["field_violations"] == "10000"
+    assert len(status.SerializeToString()) < 8 * 1024
+    assert "and 9995 more" in status.message

@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.records.sensitive import Category, is_sensitive_service, sensitive_category, service_name_tokens
+from services.records.sensitive import (
+    Category,
+    is_sensitive_involvement,
+    is_sensitive_service,
+    sensitive_category,
+    service_name_tokens,
+)
 from services.records.sensitive_vocabulary import (
     MENTAL_HEALTH,
     NOT_SENSITIVE,
@@ -588,3 +594,32 @@ def test_it_is_fast() -> None:
     names = [f"{name} {i}" for i, name in enumerate(REAL_NAMES)]  # unseen: no cache hits
     seconds = timeit.timeit(lambda: [sensitive_category(name) for name in names], number=1)
     assert seconds / len(names) < 200e-6
+
+
+@pytest.mark.parametrize(
+    ("organisation", "email"),
+    [
+        ("Brook", ""),  # the service named only by its organisation (found by probing)
+        ("CAMHS North", ""),
+        ("Turning Point", ""),
+        ("", "camhs.referrals@nhs.net"),  # or only by its email address
+        ("", "info@brook.org.uk"),
+    ],
+)
+def test_an_involvement_is_sensitive_by_its_organisation_or_email(organisation: str, email: str) -> None:
+    assert is_sensitive_involvement("Young People's Service", organisation, email)
+
+
+@pytest.mark.parametrize(
+    ("organisation", "email"),
+    [
+        ("Barnardo's", "help@barnardos.org.uk"),
+        ("Leeds Teaching Hospitals NHS Trust", "sarah.jones@nhs.net"),
+        ("Manchester City Council", "duty.team@manchester.gov.uk"),
+        ("Oak Primary School", "j.smith@oakprimary.sch.uk"),
+        ("Home-Start", ""),
+        ("NSPCC", "a.patel@nspcc.org.uk"),
+    ],
+)
+def test_ordinary_organisations_and_addresses_are_not(organisation: str, email: str) -> None:
+    assert not is_sensitive_involvement("Family Support", organisation, email)

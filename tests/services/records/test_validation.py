@@ -437,12 +437,12 @@ async def test_malformed_payloads_are_invalid_argument(
 
 
 @pytest.mark.asyncio(loop_scope="module")
-async def test_a_malformed_frame_ends_a_record_stream_after_the_records_before_it(
+async def test_a_malformed_frame_is_answered_in_its_place_and_the_stream_goes_on(
     world: World, raw_records: tuple[grpc.aio.Channel, str]
 ) -> None:
-    """StreamSourceRecords answers a bad *record* in place, but a frame that is no message at all
-    has no request id to answer under: the records before it are stored and answered in order,
-    then the stream ends INVALID_ARGUMENT naming the frame (from 0); nothing after it is read."""
+    """One bad record never ends the stream (CONTRACT §4), and neither does a frame that is no
+    message at all (a raw Latin-1 byte in a name): it is answered in its place, INVALID_ARGUMENT
+    naming the frame (from 0), and the records after it are stored and answered in order."""
     channel, url = raw_records
     stream = channel.stream_stream(RPC + "StreamSourceRecords")
     for n, payload in enumerate(MALFORMED[:6]):
@@ -458,15 +458,15 @@ async def test_a_malformed_frame_ends_a_record_stream_after_the_records_before_i
         def feed(frames: list[bytes] = frames) -> Iterator[bytes]:
             yield from frames
 
-        answers: list[bytes] = []
-        with pytest.raises(grpc.aio.AioRpcError) as bad:
-            async for answer in stream(feed(), metadata=world.council_a):
-                answers.append(answer)
-        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert violations(bad.value) == {"requests[2]": NOT_A_REQUEST}
-        decoded = [pb.SubmitSourceRecordResponse.FromString(a) for a in answers]
-        assert len(decoded) == 2 and all(a.contactpoint_id and not a.HasField("error") for a in decoded)
-        assert _source_records(url) == before + 2
+        answers = [
+            pb.SubmitSourceRecordResponse.FromString(a)
+            async for a in stream(feed(), metadata=world.council_a)
+        ]
+        assert len(answers) == 4
+        assert all(a.contactpoint_id and not a.HasField("error") for i, a in enumerate(answers) if i != 2)
+        assert answers[2].error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+        assert status_violations(answers[2].error) == {"requests[2]": NOT_A_REQUEST}
+        assert _source_records(url) == before + 3
 
 
 @pytest.mark.asyncio(loop_scope="module")
@@ -504,3 +504,25 @@ async def test_bad_times_and_dates_are_invalid_argument_over_grpc(world: World) 
     answers = [a async for a in world.records.StreamSourceRecords(feed(), metadata=world.council_a)]
     assert [set(status_violations(a.error)) for a in answers] == [{field} for field, _ in cases]
     assert all(a.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0] for a in answers)
+
+
+def test_a_service_sensitive_by_its_organisation_needs_consent_and_by_its_email_is_flagged() -> None:
+    record = pb.SourceRecord(
+        source_system="x",
+        source_record_id="1",
+        name=child_pb2.PersonName(given_names="Tess", family_name="Orgprobe"),
+        address=child_pb2.Address(postcode="M9 9AB"),
+        involvements=[
+            pb.SourceInvolvement(service_name="Young People's Service", organisation="Brook"),
+            pb.SourceInvolvement(service_name="Family Support", email="camhs.referrals@nhs.net"),
+        ],
+    )
+    record.date_of_birth.year, record.date_of_birth.month, record.date_of_birth.day = 2014, 4, 5
+    fields = {v.field for v in validate_record(record, now=NOW)}
+    # The organisation names the service: consent is required, as for its name. An email's words
+    # may be a person's ("sarah.brook@…"), so they never refuse a record...
+    assert fields == {"record.involvements[0].consent_recorded"}
+    record.involvements[0].consent_recorded = True
+    assert validate_record(record, now=NOW) == []
+    # ...but both are shown as sensitive services: dates only.
+    assert [inv.sensitive for inv in normalise_record(record).involvements] == [True, True]
