@@ -111,6 +111,8 @@ class DataManagerRpcs:
                 )
                 call.contactpoint_id = result.contactpoint_id
                 call.others.extend(result.children)
+                if result.retry:
+                    call.details.append("a retry: already decided so by this data manager")
                 call.details.append(f"reason: {request.reason}")
                 return result
 

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import jellyfish
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
+from services.records.name_variants import variants
+
 # Spelling variants of a whole name, never a fragment of one: FindChild must not turn into a prefix
 # search ("Reyn" finding every Reynolds). Both names at least this long: shorter ones ("J", "Li")
 # match only exactly.
@@ -60,6 +62,8 @@ def similar(a: str, b: str, *, fuzzy: bool) -> bool:
         return True
     if not fuzzy or not a or not b:
         return False
+    if variants(a, b):
+        return True  # "Niamh"/"Neve", "Aisha"/"Ayesha", "O'Brien"/"O'Bryan"
     shorter, longer = sorted((a, b), key=len)
     if len(shorter) < MIN_LENGTH_FOR_VARIANT:
         return False

@@ -58,6 +58,7 @@ class Resolution:
 
     contactpoint_id: str
     children: tuple[str, ...]
+    retry: bool = False  # the same data manager's decision again: nothing changed
 
 
 # --- review tasks -------------------------------------------------------------------------------
@@ -144,8 +145,13 @@ def resolve_task(
     ):
         raise NotFound("no such review task for your organisation")
     if row.status != review_repo.OPEN:
-        if row.decision == decision and row.result_id:
-            return Resolution(row.result_id, tuple(sorted({row.new_child, row.candidate})))
+        if row.decision == decision and row.result_id and row.decided_by == manager.name:
+            return Resolution(row.result_id, tuple(sorted({row.new_child, row.candidate})), retry=True)
+        if row.decision == OBSOLETE:
+            raise FailedPrecondition(
+                "this task was overtaken by events (a child of it was merged, archived or withdrawn)",
+                "TASK_OBSOLETE",
+            )
         raise FailedPrecondition("this task was already decided", "TASK_ALREADY_RESOLVED")
     if row.held_by and row.held_by != manager.name and row.held_until and row.held_until > now:
         raise FailedPrecondition("another data manager holds this task", "TASK_HELD")

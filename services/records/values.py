@@ -75,11 +75,18 @@ def _has_control(value: str) -> bool:
     return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in value)
 
 
+def _length(value: str) -> int:
+    # Characters as a reader counts them: surrounding spaces left out, and an accent written as a
+    # letter and a combining mark ("e" + "\u0301") one character, as its composed form is.
+    trimmed = value.strip()
+    return len(trimmed) if trimmed.isascii() else len(unicodedata.normalize("NFC", trimmed))
+
+
 def text_problem(value: str, *, max_length: int, required: bool = False) -> str | None:
     """Why a free-text field is unacceptable (missing, too long, control characters), or None."""
     if not value.strip():
         return "is required" if required else None
-    if len(value) > max_length:
+    if len(value) > max_length and _length(value) > max_length:
         return f"must be at most {max_length} characters"
     if _has_control(value):
         return "must not contain control characters"

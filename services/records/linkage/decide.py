@@ -152,6 +152,7 @@ class _Child:
     twins: bool
     nhs_same: bool
     nhs_and_dob: bool
+    organisations: frozenset[str] = frozenset()  # whose records of this child were candidates
 
     @property
     def rank(self) -> tuple[bool, bool, bool, float]:
@@ -243,7 +244,10 @@ def _judge(
     if action == Action.LINK and not thresholds.auto_link:
         action = Action.REVIEW
         reasons.append(RULE_MANUAL)
-    return _Child(action, best, score, tuple(reasons), is_twin, bool(same_nhs), bool(nhs_and_dob))
+    organisations = frozenset(c.organisation for c, _ in records)
+    return _Child(
+        action, best, score, tuple(reasons), is_twin, bool(same_nhs), bool(nhs_and_dob), organisations
+    )
 
 
 def decide(
@@ -283,6 +287,13 @@ def decide(
         for records in by_child.values()
     ]
     chosen = max(children, key=lambda child: child.rank)
+    if chosen.action == Action.REVIEW and organisation not in chosen.organisations:
+        # A review task is decided by a data manager of an organisation holding both children:
+        # one of the organisation's own children, if it is a possible match too, is the one put
+        # to them (its duplicate must not wait on a task about another organisation's child).
+        own = [c for c in children if c.action == Action.REVIEW and organisation in c.organisations]
+        if own:
+            chosen = max(own, key=lambda child: child.rank)
     if chosen.action == Action.CREATE:
         chosen = max(children, key=lambda child: child.score.weight)
     decision = chosen.decision()

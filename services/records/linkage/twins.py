@@ -26,6 +26,7 @@ from services.records.linkage.features import Features
 from services.records.linkage.given_names import is_name
 from services.records.linkage.nicknames import groups_near, groups_of, nicknames, nicknames_with_typo
 from services.records.linkage.spelling import keyboard_slip, lookalike_slip, one_edit, sound
+from services.records.name_variants import variants
 
 # First given names that may be one name misspelt.
 _SPELLINGS = frozenset({"jaro_winkler_0.92", "one_edit"})
@@ -154,8 +155,8 @@ def how_alike(a: Features, b: Features) -> str | None:
         return "typo"  # even in the first letter: "Rmily" is no twin of Emily's
     if _rhyme(a0, b0):
         return None
-    if _spelt_alike(a0, b0):
-        return "spelling"
+    if _spelt_alike(a0, b0) or variants(a0, b0):
+        return "spelling"  # or a listed spelling of one name: "Niamh"/"Neve", "Aisha"/"Ayesha"
     ja, jb = "".join(a.given), "".join(b.given)
     if min(len(ja), len(jb)) >= LONG_NAME and _typos(ja, jb) <= 1:
         return "spelling"  # "Mauriceeric" for "Maurice Eric"

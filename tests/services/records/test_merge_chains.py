@@ -11,7 +11,7 @@ import pytest
 
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database
-from contactpoint.platform.errors import NotFound
+from contactpoint.platform.errors import FailedPrecondition, NotFound
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import ingestion, merging, review
 from services.records.children import resolve
@@ -162,3 +162,23 @@ def test_a_pair_kept_apart_is_not_proposed_again_after_a_merge(db: Database) -> 
             )
         )
     assert {a, b.contactpoint_id} not in offered
+
+
+def test_only_the_data_manager_who_decided_a_task_may_retry_it(db: Database) -> None:
+    _submit(db, make_record("sc-80"))
+    _submit(db, make_record("sc-81"))
+    task = db.run_sync(lambda c: review.next_task(c, manager=MANAGER, now=NOW))
+
+    def resolve_as(manager: Manager) -> review.Resolution:
+        return db.run_sync(
+            lambda c: review.resolve_task(
+                c, manager=manager, task_id=task.task_id, decision=KEEP_APART, reason="two", now=NOW
+            )
+        )
+
+    first = resolve_as(MANAGER)
+    again = resolve_as(MANAGER)  # a retry: the same answer, marked as one for the audit log
+    assert not first.retry and again.retry and again.contactpoint_id == first.contactpoint_id
+    with pytest.raises(FailedPrecondition) as err:
+        resolve_as(Manager("dm-a2", ORG_A))  # not a second decision by someone else
+    assert err.value.reason == "TASK_ALREADY_RESOLVED"

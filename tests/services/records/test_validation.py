@@ -4,6 +4,7 @@ reported at once, one violation per bad field, with the field's full path."""
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -22,7 +23,13 @@ from services.records.main import MIGRATIONS, build
 from services.records.model import AgeLimits, FindCriteria
 from services.records.settings import RecordsSettings
 from services.records.validation import normalise_record, validate_find, validate_record
-from services.records.values import age_on, canonical_postcode, nhs_number_problem, postcode_problem
+from services.records.values import (
+    age_on,
+    canonical_postcode,
+    nhs_number_problem,
+    postcode_problem,
+    search_name_problem,
+)
 from tests.conftest import DatabaseFactory
 from tests.harness import platform_account, records_keys, running_service
 from tests.platform.probe import MALFORMED
@@ -526,3 +533,13 @@ def test_a_service_sensitive_by_its_organisation_needs_consent_and_by_its_email_
     assert validate_record(record, now=NOW) == []
     # ...but both are shown as sensitive services: dates only.
     assert [inv.sensitive for inv in normalise_record(record).involvements] == [True, True]
+
+
+def test_a_searched_name_is_measured_as_a_reader_counts_it() -> None:
+    # 35 letters, with spaces around them or an accent written as a combining mark: not too long.
+    name = "Éabcdefghijklmnopqrstuvwxyzabcdefgh"
+    decomposed = unicodedata.normalize("NFD", name)
+    assert len(name) == 35 and len(decomposed) == 36
+    for value in (name, f"  {name}  ", decomposed):
+        assert search_name_problem(value) is None, value
+    assert search_name_problem(name + "i") == "must be at most 35 characters"

@@ -453,3 +453,17 @@ def test_a_child_the_same_source_system_holds_is_not_named() -> None:
 def test_nothing_is_named_when_nothing_links() -> None:
     decision = run(child(**RENAMED), [candidate("A", child()), candidate("B", child(given=("jack",)))])
     assert decision.action != Action.LINK and decision.also == ()
+
+
+def test_a_review_names_the_organisations_own_child_when_it_is_a_possible_match_too() -> None:
+    # While a feed is onboarded every would-be link is reviewed: the new record is the child of
+    # both another council's record and one of its own. The task names its own, which its data
+    # managers can decide (found by probing: the task named the other council's child, and no
+    # data manager could ever take it).
+    theirs = candidate("K", child(), org="E09000001", rid="HV-1")
+    ours = candidate("J", child(given=("olly",)), org=ORG, system="education", rid="ED-9")
+    decision = run(child(), [theirs, ours], thresholds=Thresholds(auto_link=False))
+    assert decision.action == Action.REVIEW
+    assert decision.candidate is not None and decision.candidate.contactpoint_id == "J"
+    # With links made automatically, the best child is linked whoever holds it.
+    assert run(child(), [theirs, ours]).candidate == theirs

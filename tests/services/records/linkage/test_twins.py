@@ -238,6 +238,8 @@ def test_a_shared_nhs_number_doubts_a_rhyme_only_between_two_names(a: str, b: st
         ("jack", "jaek", "typo"),
         ("frederick", "frde", "nickname"),  # Fred, two letters swapped
         ("ella", "ila", None),  # no slip of hand or eye
+        ("aisha", "ayesha", "spelling"),  # listed spellings of one name
+        ("niamh", "neve", "spelling"),
     ],
 )
 def test_slips_of_the_eye_and_of_a_nickname(a: str, b: str, alike: str | None) -> None:
