@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
@@ -56,6 +57,7 @@ def _with_records_db(env: Mapping[str, str], fn: Callable[[Database], T]) -> T:
 
 # The earliest date `records lifecycle --today` runs as of (no child on the register was born before).
 EARLIEST_TODAY = dt.date(1900, 1, 1)
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def lifecycle(env: Mapping[str, str], *, today: str | None, dry_run: bool = False) -> LifecycleReport:
@@ -64,7 +66,9 @@ def lifecycle(env: Mapping[str, str], *, today: str | None, dry_run: bool = Fals
     from services.records.children import today_utc
 
     try:
-        day = dt.date.fromisoformat(today) if today else today_utc()
+        if today is not None and not _ISO_DAY.fullmatch(today):
+            raise ValueError(today)  # "", "20261204", "2026-W49-5": ISO, but not the form asked for
+        day = dt.date.fromisoformat(today) if today is not None else today_utc()
     except ValueError:
         typer.echo(f"contactpoint: --today must be a date, YYYY-MM-DD (got {today!r})", err=True)
         raise typer.Exit(2) from None

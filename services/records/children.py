@@ -153,7 +153,7 @@ def find_child(
 ) -> child_pb2.Child:
     """The one child matching `criteria` (CONTRACT §3). None is NotFound; more than one is
     FailedPrecondition TOO_MANY_MATCHES, saying nothing about the candidates."""
-    violations = validate_find(criteria)
+    violations = validate_find(criteria, today=today or today_utc())
     if violations:
         raise InvalidArgument(violations)
     assert criteria.date_of_birth is not None  # validated above

@@ -76,6 +76,10 @@ class DataManagerRpcs:
                 call.contactpoint_id = view.new_child.contactpoint_id
                 call.others.append(view.candidate.contactpoint_id)
                 call.details.append(f"task {view.task_id}; candidate {view.candidate.contactpoint_id}")
+                if view.new_child.shielded or view.candidate.shielded:
+                    # A shielded child's location shown in full, as to a shield-override reader.
+                    call.severity = "HIGH"
+                    call.details.append("a shielded child shown in full")
                 return view
 
             view = await call.write(self._db, work)
@@ -139,6 +143,8 @@ class DataManagerRpcs:
                     now=_now(),
                 )
                 call.details.append(f"reason: {request.reason}")
+                if child.shielded:
+                    call.severity = "HIGH"  # a shielded child shown in full
                 return pb.MergeChildrenResponse(child=child)
 
             answer = await call.write(self._db, work)

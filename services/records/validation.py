@@ -257,8 +257,9 @@ def _normalise(r: pb.SourceRecord) -> None:
             inv.sensitive = True
 
 
-def validate_find(criteria: FindCriteria) -> list[FieldViolation]:
-    """Every problem with a search (CONTRACT §3 FindChild criteria), or an empty list."""
+def validate_find(criteria: FindCriteria, *, today: dt.date | None = None) -> list[FieldViolation]:
+    """Every problem with a search (CONTRACT §3 FindChild criteria), or an empty list; a date of
+    birth after `today` (when given) is one."""
     v = _Violations()
     for name, value, required in (
         ("family_name", criteria.family_name, True),
@@ -278,9 +279,12 @@ def validate_find(criteria: FindCriteria) -> list[FieldViolation]:
         v.add("date_of_birth", "is required")
     else:
         try:
-            dt.date(*criteria.date_of_birth)
+            born = dt.date(*criteria.date_of_birth)
         except (ValueError, OverflowError):
             v.add("date_of_birth", "must be a complete, real date")
+        else:
+            if today is not None and born > today:
+                v.add("date_of_birth", "must not be in the future")
     if criteria.gender not in _KNOWN_GENDERS:
         v.add("gender", "is not a known gender")
     return v.items

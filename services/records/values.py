@@ -127,6 +127,12 @@ def search_name_problem(value: str, *, required: bool = False) -> str | None:
         return "must not contain wildcards"
     if not name_key(value):
         return "must contain a letter"
+    if not value.isascii() or any(ch.isdigit() for ch in value):
+        # Digits and symbols are in no one's name ("Smith1Jones", an emoji): matching would drop
+        # them and find someone else. Punctuation is allowed: matching ignores it.
+        for ch in value:
+            if unicodedata.category(ch)[0] in "NS" or unicodedata.category(ch) in ("Co", "Cn"):
+                return "may contain only letters, spaces and punctuation"
     return None
 
 

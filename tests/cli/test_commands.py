@@ -172,7 +172,9 @@ def test_records_lifecycle_command(databases: DatabaseFactory, tmp_path: Path) -
     )
     assert json.loads(purge.stdout) == {"archived": 0, "purged": held}
     assert scalar(url, "SELECT count(*) FROM source_records") == 0
-    for wrong in ("yesterday", "0001-01-01"):  # year 1 has no six years before it to purge from
+    # Year 1 has no six years before it to purge from; the others are not YYYY-MM-DD (an empty
+    # value must not quietly mean today).
+    for wrong in ("yesterday", "0001-01-01", "", "20261204", "2026-W49-5"):
         bad = run("records", "lifecycle", "--today", wrong, "--data-dir", str(tmp_path), env=env)
         assert bad.returncode == 2 and "--today" in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
 

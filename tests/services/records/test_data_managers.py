@@ -213,6 +213,20 @@ async def test_shield_and_unshield(world: World) -> None:
     assert not (await world.get(child.contactpoint_id)).shielded
 
 
+async def test_a_task_showing_a_shielded_child_in_full_is_a_high_severity_event(world: World) -> None:
+    child = await world.submit(world.record("sc-1", name=_unique("Perpetua", "Arkwright")), "r1")
+    await world.records.SetShielded(
+        pb.SetShieldedRequest(contactpoint_id=child.contactpoint_id, shielded=True, reason="court order"),
+        metadata=world.services.manager_a,
+    )
+    await world.submit(world.record("sc-2", name=_unique("Perpetua", "Arkwright")), "r2")
+    before = len(audit_events(world, "dee.manager"))
+    task = await next_task(world, world.services.manager_a)
+    assert task.candidate.shielded and task.candidate.address.postcode  # shown in full
+    shown = [e for e in audit_events(world, "dee.manager")[before:] if task.task_id in e]
+    assert len(shown) == 1 and '"severity":"HIGH"' in shown[0]
+
+
 async def test_another_organisations_manager_cannot_touch_the_child(world: World) -> None:
     candidate, new = await possible_match(world)
     b = world.services.manager_b

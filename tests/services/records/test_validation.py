@@ -543,3 +543,14 @@ def test_a_searched_name_is_measured_as_a_reader_counts_it() -> None:
     for value in (name, f"  {name}  ", decomposed):
         assert search_name_problem(value) is None, value
     assert search_name_problem(name + "i") == "must be at most 35 characters"
+
+
+def test_a_search_for_a_child_not_yet_born_or_by_a_name_with_digits_is_invalid() -> None:
+    tomorrow = NOW.date() + dt.timedelta(days=1)
+    future = FindCriteria("Smith", "Ann", (tomorrow.year, tomorrow.month, tomorrow.day))
+    assert {v.field for v in validate_find(future, today=NOW.date())} == {"date_of_birth"}
+    assert validate_find(future) == []  # no today given: not checked
+    for name in ("Smith1Jones", "Smith\U0001f600Jones"):
+        found = validate_find(FindCriteria(name, "Ann", (2015, 5, 5)), today=NOW.date())
+        assert [v.field for v in found] == ["family_name"], name
+    assert validate_find(FindCriteria("O'Brien-Smith", "Zoë", (2015, 5, 5)), today=NOW.date()) == []
