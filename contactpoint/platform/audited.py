@@ -9,7 +9,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 import structlog
@@ -207,12 +207,21 @@ class AuditWriter:
         """An audit event for one request, written when the `async with` block ends."""
         return AuditedRequest(self, action, request_id)
 
-    async def record_refusal(self, action: str, caller: Principal | None, error: ContactPointError) -> None:
+    async def record_refusal(
+        self, action: str, caller: Principal | None, error: ContactPointError, /, *, request: Any = None
+    ) -> None:
         """The one audit event of a call the interceptor refused before its handler ran (the
-        services' refusal hooks); Unavailable when the log cannot take it."""
+        services' refusal hooks), naming the child and purpose the request gave, if well formed;
+        Unavailable when the log cannot take it."""
         call = self.request(action, str(structlog.contextvars.get_contextvars().get("request_id", "")))
         if caller is not None:
             call.by(caller)
+        asked = getattr(request, "contactpoint_id", "")
+        if isinstance(asked, str) and asked and contactpoint_id_problem(asked) is None:
+            call.contactpoint_id = asked
+        purpose = getattr(request, "purpose", None)
+        if isinstance(purpose, int):
+            call.purpose = child_pb2.AccessPurpose.ValueType(purpose)
         await call.record(error)
 
     async def append(self, event: audit_pb.AuditEvent) -> None:

@@ -105,9 +105,15 @@ PERSON_TOKEN_REFUSED = "PERSON_TOKEN_REFUSED"  # noqa: S105 - an error reason, n
 
 
 class Unauthenticated(ContactPointError):
-    """No, bad, expired, revoked or suspended token; a failed login. Says nothing more."""
+    """No, bad, expired, revoked or suspended token; a failed login. Says nothing more to the
+    client; `holder` is, for the audit log only, whom a correctly signed but revoked, expired or
+    suspended token was issued to (a `Principal`; None for anything else)."""
 
     code = grpc.StatusCode.UNAUTHENTICATED
+
+    def __init__(self, message: str, holder: object | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder
 
 
 class PermissionDenied(ContactPointError):

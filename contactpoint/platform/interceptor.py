@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 import structlog
@@ -52,9 +52,19 @@ from contactpoint.platform.types import Context
 log = get_logger(__name__)
 REQUEST_ID_KEY = "x-request-id"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
-# Called with (rpc name, the caller if its token was valid, the refusal) when a call is refused
-# before its handler runs: no or a bad token, a role that may not call it, an undecodable request.
-RefusalHook = Callable[[str, Principal | None, ContactPointError], Awaitable[None]]
+
+
+class RefusalHook(Protocol):
+    """Called when a call is refused before its handler runs (no or a bad token, a role that may
+    not call it, an undecodable request) with the rpc's name, the caller (whom the token was
+    issued to, if it was correctly signed: also when it was revoked, expired or suspended), the
+    refusal, and the decoded request of a unary call (None otherwise)."""
+
+    def __call__(
+        self, action: str, caller: Principal | None, error: ContactPointError, /, *, request: Any = None
+    ) -> Awaitable[None]: ...
+
+
 # Calls made all the time by the suite itself (every service polls identity twice a second):
 # when they succeed they are logged at debug, so that an idle suite is quiet at info. (Health
 # checks never reach the interceptor's logging at all.)
@@ -98,7 +108,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         self._refusal_hooks = dict(refusal_hooks or {})
         self._routine = frozenset(routine)
 
-    async def _refused(self, method: str, exc: ContactPointError) -> None:
+    async def _refused(self, method: str, exc: ContactPointError, request: Any = None) -> None:
         """Tell the service's refusal hook (if any) that a caller was refused (the caller is None
         when no valid token was presented). A hook that must record every refusal (the gateway's
         audit) raises a ContactPointError when it cannot, and the call ends with that instead
@@ -106,8 +116,13 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         hook = self._refusal_hooks.get(method)
         if hook is None:
             return
+        caller = caller_or_none()
+        if caller is None and isinstance(exc, Unauthenticated) and isinstance(exc.holder, Principal):
+            caller = exc.holder
+        if isinstance(request, Undecodable):
+            request = None
         try:
-            await hook(method.rsplit("/", 1)[-1], caller_or_none(), exc)
+            await hook(method.rsplit("/", 1)[-1], caller, exc, request=request)
         except ContactPointError:
             raise
         except Exception:
@@ -166,7 +181,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             if isinstance(request, Undecodable):
                 raise undecodable_request(request, "request")
         except ContactPointError as exc:
-            await self._refused(method, exc)
+            await self._refused(method, exc, request)
             raise
 
     def _enter(self, method: str, access: Access, context: Context) -> None:

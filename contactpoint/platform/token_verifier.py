@@ -198,8 +198,9 @@ class TokenVerifier:
                 options={"require": ["exp", "iat", "sub", "jti", "iss"]},
             )
         except jwt.ExpiredSignatureError as exc:
-            # Only a correctly signed token gets this far: saying it expired tells nothing away.
-            raise Unauthenticated("token expired; log in again") from exc
+            # Only a correctly signed token gets this far: saying it expired tells nothing away,
+            # and whose it was is for the audit log.
+            raise Unauthenticated("token expired; log in again", holder=_holder(token, key)) from exc
         except jwt.PyJWTError as exc:
             raise Unauthenticated("invalid token") from exc
         self._verified.put(token, kid, state.keys[kid], claims)
@@ -213,27 +214,43 @@ class TokenVerifier:
         claims = self._verified.get(token, state.keys)
         if claims is None:
             claims = self._decode(token, state)
-        elif int(claims["exp"]) <= time.time():
-            raise Unauthenticated("token expired; log in again")
         subject = str(claims["sub"])
         issued_ms = int(claims.get("iat_ms", int(claims["iat"]) * 1000))
+        if int(claims["exp"]) <= time.time():
+            raise Unauthenticated("token expired; log in again", holder=_principal(claims, token, issued_ms))
         if (
             claims["jti"] in state.revoked_token_ids
             or subject in state.suspended_subjects
             or issued_ms <= state.tokens_not_before.get(subject, -1)
         ):
-            raise Unauthenticated("invalid token")
-        return Principal(
-            subject=str(claims["sub"]),
-            name=str(claims.get("name", "")),
-            organisation=str(claims.get("org", "")),
-            roles=frozenset(str(r) for r in claims.get("roles", [])),
-            kind=str(claims.get("kind", "")),
-            token_id=str(claims["jti"]),
-            expire_time=datetime.fromtimestamp(int(claims["exp"]), UTC),
-            token=token,
-            issued_at=issued_ms / 1000,
+            # Whose it is goes to the audit log only: the client hears no more than "invalid".
+            raise Unauthenticated("invalid token", holder=_principal(claims, token, issued_ms))
+        return _principal(claims, token, issued_ms)
+
+
+def _holder(token: str, key: Any) -> Principal | None:
+    # Whom a correctly signed, expired token was issued to (its signature is checked again).
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token, key=key, algorithms=[ALGORITHM], issuer=ISSUER, options={"verify_exp": False}
         )
+        return _principal(claims, token, int(claims.get("iat_ms", int(claims["iat"]) * 1000)))
+    except (jwt.PyJWTError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _principal(claims: dict[str, Any], token: str, issued_ms: int) -> Principal:
+    return Principal(
+        subject=str(claims["sub"]),
+        name=str(claims.get("name", "")),
+        organisation=str(claims.get("org", "")),
+        roles=frozenset(str(r) for r in claims.get("roles", [])),
+        kind=str(claims.get("kind", "")),
+        token_id=str(claims["jti"]),
+        expire_time=datetime.fromtimestamp(int(claims["exp"]), UTC),
+        token=token,
+        issued_at=issued_ms / 1000,
+    )
 
 
 def _outcome_read(fetch: asyncio.Future[None]) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncIterator, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy import Connection
@@ -71,7 +71,9 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
         otherwise hold it for (the server cuts them when that runs out)."""
         self._closing.set()
 
-    async def record_refusal(self, action: str, caller: Principal | None, error: ContactPointError) -> None:
+    async def record_refusal(
+        self, action: str, caller: Principal | None, error: ContactPointError, /, *, request: Any = None
+    ) -> None:
         """Log an authenticated caller refused by this service (the interceptor's refusal hook)."""
         if caller is None:
             return

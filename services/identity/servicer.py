@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -192,11 +193,13 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             tokens_not_before=dict(state.tokens_not_before),
         )
 
-    async def record_refusal(self, action: str, caller: Principal | None, error: ContactPointError) -> None:
+    async def record_refusal(
+        self, action: str, caller: Principal | None, error: ContactPointError, /, *, request: Any = None
+    ) -> None:
         """The interceptor refused a call to an administrator's RPC: record it (UNAVAILABLE when
         the log cannot take it, like every administrator's call)."""
         if action in ADMINISTRATION and self._audit is not None:
-            await self._audit.record_refusal(action, caller, error)
+            await self._audit.record_refusal(action, caller, error, request=request)
 
     def _issuance(self, username: str, context: Context) -> AuditedRequest | None:
         """The audit event of a token issued to a person (None when identity has no audit log)."""

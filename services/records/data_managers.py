@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -54,10 +55,12 @@ class DataManagerRpcs:
         call = self._audit.request(action, request_id_of(metadata))
         return call
 
-    async def record_refusal(self, action: str, caller: Principal | None, error: ContactPointError) -> None:
+    async def record_refusal(
+        self, action: str, caller: Principal | None, error: ContactPointError, /, *, request: Any = None
+    ) -> None:
         """The interceptor refused a call to a data manager's RPC: record it."""
         if action in DATA_MANAGER_RPCS and self._audit is not None:
-            await self._audit.record_refusal(action, caller, error)
+            await self._audit.record_refusal(action, caller, error, request=request)
 
     @staticmethod
     def _manager(call: AuditedRequest) -> Manager:

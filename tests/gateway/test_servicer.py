@@ -253,6 +253,16 @@ async def test_every_request_is_audited_once_allowed_or_denied(world: World) -> 
             outcomes.append(grpc.StatusCode.OK)
         except grpc.aio.AioRpcError as exc:
             outcomes.append(exc.code())
+    # A token its holder logged out of, used again: refused, and the log says whose it was.
+    await world.gateway.Logout(pb.LogoutRequest(), metadata=bearer(token))
+    await asyncio.sleep(2.5)  # revoked everywhere within 2 seconds
+    try:
+        await world.gateway.GetChild(
+            pb.GetChildRequest(contactpoint_id=cp, purpose=SAFEGUARDING), metadata=bearer(token)
+        )
+        outcomes.append(grpc.StatusCode.OK)
+    except grpc.aio.AioRpcError as exc:
+        outcomes.append(exc.code())
     assert outcomes == [
         grpc.StatusCode.OK,
         grpc.StatusCode.UNAUTHENTICATED,
@@ -260,6 +270,7 @@ async def test_every_request_is_audited_once_allowed_or_denied(world: World) -> 
         grpc.StatusCode.INVALID_ARGUMENT,
         grpc.StatusCode.INVALID_ARGUMENT,
         grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.UNAUTHENTICATED,
     ]
 
     events = [
@@ -274,10 +285,15 @@ async def test_every_request_is_audited_once_allowed_or_denied(world: World) -> 
         ("pat.one", "INVALID", 3),
         ("pat.one", "INVALID", 3),
         ("pat.one", "INVALID", 3),
+        ("pat.one", "DENIED", 16),
     ]
     assert (
         events[0].contactpoint_id == cp and events[0].purpose == SAFEGUARDING and events[0].severity == "INFO"
     )
+    # A refused read names the child and purpose it asked for, whoever was refused.
+    for refused in (events[2], events[6]):
+        assert refused.contactpoint_id == cp and refused.purpose == SAFEGUARDING
+    assert events[1].contactpoint_id == cp  # no token at all: the request still says what it wanted
 
 
 async def test_a_read_through_a_retired_id_is_found_under_the_survivor(world: World) -> None:

@@ -174,7 +174,9 @@ async def running_probe(
     await verifier.refresh()
     probe: Probe | None = None
 
-    async def hook(rpc: str, caller: Principal | None, exc: ContactPointError) -> None:
+    async def hook(
+        rpc: str, caller: Principal | None, exc: ContactPointError, /, *, request: Any = None
+    ) -> None:
         assert probe is not None
         probe.refusals.append((rpc, caller, exc))
 

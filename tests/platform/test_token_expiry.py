@@ -68,11 +68,12 @@ async def test_an_expired_token_is_refused_saying_so_over_grpc() -> None:
                 EXPIRED,
             )
         assert probe.handled == []
-        # The refusal hook hears of it, with no caller: the token no longer names one.
-        assert [(rpc, caller, exc.message) for rpc, caller, exc in probe.refusals] == [
-            ("Echo", None, EXPIRED),
-            ("Watch", None, EXPIRED),
-            ("Stream", None, EXPIRED),
+        # The refusal hook hears of it, with whom the (correctly signed) token was issued to, for
+        # the audit log: the token no longer lets them in, but it still says whose it was.
+        assert [(rpc, caller and caller.name, exc.message) for rpc, caller, exc in probe.refusals] == [
+            ("Echo", "probe-caller", EXPIRED),
+            ("Watch", "probe-caller", EXPIRED),
+            ("Stream", "probe-caller", EXPIRED),
         ]
 
 
