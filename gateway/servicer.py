@@ -100,6 +100,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
                 # cannot turn cheap refusals into a flood of requests (each one is audited).
                 await asyncio.sleep(min(exc.retry_after_seconds, LOGIN_TARPIT_SECONDS))
                 raise
+            call.organisation, call.roles = resp.organisation, tuple(resp.roles)  # whom it let in
             answer = pb.LoginResponse(access_token=resp.access_token, expire_time=resp.expire_time)
         return answer
 

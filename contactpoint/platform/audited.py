@@ -96,6 +96,9 @@ class AuditedRequest:
     # Other children the request concerned (a review task's candidate, a merge's retired child):
     # the log finds the event under each of them too.
     others: list[str] = field(default_factory=list)
+    # Who is asking when no token names them yet (a login that succeeded: identity's answer).
+    organisation: str = ""
+    roles: tuple[str, ...] = ()
 
     def by(self, principal: Principal) -> None:
         """Record who is asking."""
@@ -123,8 +126,8 @@ class AuditedRequest:
             purpose = child_pb2.ACCESS_PURPOSE_UNSPECIFIED
         return audit_pb.AuditEvent(
             actor=printable(self.actor)[:MAX_ACTOR_LENGTH],
-            actor_organisation=p.organisation if p else "",
-            actor_roles=sorted(p.roles) if p else [],
+            actor_organisation=p.organisation if p else self.organisation,
+            actor_roles=sorted(p.roles) if p else sorted(self.roles),
             action=self.action,
             contactpoint_id=self.contactpoint_id,
             other_contactpoint_ids=self._other_children(),

@@ -426,7 +426,10 @@ async def test_hostile_input_is_recorded_not_refused_by_the_log(world: World) ->
     assert "purpose: unknown value 99" in invalid.detail
     assert allowed.outcome == "ALLOWED" and "a\\u0000b\\u001b[31m" in allowed.detail
     [login] = [e for e in events if e.action == "Login" and e.outcome == "DENIED"]
-    assert login.actor == "root\\u0000admin"
+    assert login.actor == "root\\u0000admin" and not login.actor_organisation and not login.actor_roles
+    # A login that succeeded names the organisation and roles it let in.
+    [ok] = [e for e in events if e.action == "Login" and e.actor == "pat.hostile"]
+    assert ok.outcome == "ALLOWED" and ok.actor_organisation and list(ok.actor_roles) == ["practitioner"]
 
 
 async def test_login_is_unavailable_not_failed_when_identity_refuses_the_gateways_own_token(
