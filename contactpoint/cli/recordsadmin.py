@@ -63,12 +63,12 @@ _ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 def lifecycle(env: Mapping[str, str], *, today: str | None, dry_run: bool = False) -> LifecycleReport:
     """`records lifecycle`: archive and purge what is due as of `today`."""
     from services.records import admin
-    from services.records.children import today_utc
+    from services.records.values import today_in_england
 
     try:
         if today is not None and not _ISO_DAY.fullmatch(today):
             raise ValueError(today)  # "", "20261204", "2026-W49-5": ISO, but not the form asked for
-        day = dt.date.fromisoformat(today) if today is not None else today_utc()
+        day = dt.date.fromisoformat(today) if today is not None else today_in_england()
     except ValueError:
         typer.echo(f"contactpoint: --today must be a date, YYYY-MM-DD (got {today!r})", err=True)
         raise typer.Exit(2) from None
@@ -80,7 +80,7 @@ def lifecycle(env: Mapping[str, str], *, today: str | None, dry_run: bool = Fals
         raise typer.Exit(2)
     from services.records.model import AgeLimits
 
-    ahead = (day - today_utc()).days
+    ahead = (day - today_in_england()).days
     if ahead > 0 and not dry_run:
         # Archiving cannot be undone: a mistyped year archives every child that date would.
         typer.echo(

@@ -28,7 +28,7 @@ from services.records.repository import sources as source_repo
 from services.records.repository.rows import ChildRow, SourceRow
 from services.records.tables import ACTIVE, MERGED
 from services.records.validation import validate_find
-from services.records.values import date_value
+from services.records.values import date_value, today_in_england
 
 log = get_logger(__name__)
 
@@ -37,11 +37,6 @@ TOO_MANY_MATCHES = "TOO_MANY_MATCHES"
 MAX_MERGE_HOPS = 16
 K = TypeVar("K", bound=Hashable)
 M = TypeVar("M", bound=Message)
-
-
-def today_utc() -> dt.date:
-    """Today's date in UTC (the registry's calendar)."""
-    return dt.datetime.now(dt.UTC).date()
 
 
 def add_years(day: dt.date, years: int) -> dt.date:
@@ -138,7 +133,7 @@ def get_child(
     if problem:
         raise InvalidArgument([FieldViolation("contactpoint_id", problem)])
     row = resolve(conn, contactpoint_id)
-    child = composed(conn, row, limits=limits, today=today or today_utc()) if row else None
+    child = composed(conn, row, limits=limits, today=today or today_in_england()) if row else None
     if child is None:
         raise NotFound("no child has this ContactPoint ID")
     return child
@@ -153,7 +148,7 @@ def find_child(
 ) -> child_pb2.Child:
     """The one child matching `criteria` (CONTRACT §3). None is NotFound; more than one is
     FailedPrecondition TOO_MANY_MATCHES, saying nothing about the candidates."""
-    violations = validate_find(criteria, today=today or today_utc())
+    violations = validate_find(criteria, today=today or today_in_england())
     if violations:
         raise InvalidArgument(violations)
     assert criteria.date_of_birth is not None  # validated above
@@ -182,7 +177,7 @@ def find_child(
     found: list[child_pb2.Child] = []
     for contactpoint_id in matched:
         row = child_repo.child(conn, contactpoint_id)
-        child = composed(conn, row, limits=limits, today=today or today_utc()) if row else None
+        child = composed(conn, row, limits=limits, today=today or today_in_england()) if row else None
         if child is not None:
             found.append(child)
         if len(found) > 1:

@@ -21,12 +21,12 @@ from contactpoint.platform.tls import load_tls
 from contactpoint.platform.tracing import tracing_for
 from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
 from services.records import admin, data_keys, key_scheme
-from services.records.children import today_utc
 from services.records.linkage import given_names
 from services.records.model import AgeLimits
 from services.records.repository import review as review_repo
 from services.records.servicer import ACCESS, DESCRIPTOR, RecordsServicer
 from services.records.settings import RecordsSettings
+from services.records.values import today_in_england
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger(__name__)
@@ -103,7 +103,7 @@ async def build(settings: RecordsSettings) -> Built:
     limits = AgeLimits(settings.max_age_years, settings.extended_max_age_years)
 
     async def lifecycle() -> None:
-        report = await asyncio.to_thread(admin.run_lifecycle, db, today=today_utc(), limits=limits)
+        report = await asyncio.to_thread(admin.run_lifecycle, db, today=today_in_england(), limits=limits)
         if report.archived or report.purged:
             log.info("records.lifecycle", archived=report.archived, purged=report.purged)
 

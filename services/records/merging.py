@@ -28,6 +28,7 @@ from services.records.stewardship import (
 )
 from services.records.tables import ACTIVE, MERGED
 from services.records.task_upkeep import follow_merge, follow_unmerge
+from services.records.values import day_in_england
 
 log = get_logger(__name__)
 
@@ -67,7 +68,7 @@ def merge(
             now=now,
         )
         survivor = active_child(conn, survivor_id, manager)
-    child = composed(conn, survivor, limits=limits, today=now.date(), visible_only=False)
+    child = composed(conn, survivor, limits=limits, today=day_in_england(now), visible_only=False)
     if child is None:
         raise NotFound("the merged child has no active source record")
     # As the gateway shows it to a shield-override reader: sensitive services keep their dates only.

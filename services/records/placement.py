@@ -30,7 +30,7 @@ from services.records.repository.writes import key_hash
 from services.records.splits import split_tasks
 from services.records.tables import ACTIVE, ARCHIVED
 from services.records.task_upkeep import pair_shields, raise_pairs, reopen_overtaken
-from services.records.values import date_value
+from services.records.values import date_value, day_in_england
 
 log = get_logger(__name__)
 
@@ -284,7 +284,7 @@ def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime
         child_repo.touch_many(conn, dates, now=now)
         # An archived child joined by a record that moves its archive date on (an extended record
         # of a care leaver) is active again.
-        moved_on = [cid for cid, day in dates.items() if day is None or day > now.date()]
+        moved_on = [cid for cid, day in dates.items() if day is None or day > day_in_england(now)]
         lifecycle_repo.reactivate(conn, moved_on)
     if batch.sources:
         log.info("records.ingested", records=len(batch.sources), review_tasks=len(batch.tasks) + splits)

@@ -20,11 +20,12 @@ from contactpoint.platform.ids import contactpoint_id_problem
 from contactpoint.platform.statements import Statements
 from contactpoint.platform.vault import Vault
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records.children import composed_from, today_utc
+from services.records.children import composed_from
 from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.repository.rows import ChildRow, aware, utc
 from services.records.repository.sealing import source_context
 from services.records.tables import MERGED
+from services.records.values import today_in_england
 
 CHILD_WITH_SOURCES = text(
     "SELECT c.contactpoint_id, c.status, c.shielded, c.provisional_shield, c.created_at, "
@@ -89,7 +90,7 @@ async def get_child(
     row = ChildRow.of(rows[0])  # the child's columns keep their names in the statement
     if row.status == MERGED:
         raise Merged(contactpoint_id)
-    child = composed_from(row, _sources(rows, vault), limits=limits, today=today or today_utc())
+    child = composed_from(row, _sources(rows, vault), limits=limits, today=today or today_in_england())
     if child is None:
         raise NotFound("no child has this ContactPoint ID")
     return child

@@ -34,6 +34,7 @@ from services.records.stewardship import (
     reason_violations,
 )
 from services.records.tables import ACTIVE
+from services.records.values import day_in_england
 
 log = get_logger(__name__)
 
@@ -76,7 +77,7 @@ def next_task(
         )
         if row is None:
             raise NotFound("no review task is waiting")
-        view = _view(conn, row, limits=limits, today=now.date())
+        view = _view(conn, row, limits=limits, today=day_in_england(now))
         if view is None:
             review_repo.resolve_task(
                 conn,

@@ -20,6 +20,7 @@ from services.records.values import (
     age_on,
     canonical_postcode,
     date_value,
+    day_in_england,
     given_names_problem,
     name_problem,
     nhs_number_problem,
@@ -149,7 +150,7 @@ def _problems(r: pb.SourceRecord, *, now: dt.datetime, limits: AgeLimits) -> lis
     for i, former in enumerate(r.former_names[:MAX_FORMER_NAMES]):
         _optional_person_name(v, f"record.former_names[{i}]", former)
 
-    today = now.date()
+    today = day_in_england(now)
     if not r.HasField("date_of_birth") or (
         r.date_of_birth.year,
         r.date_of_birth.month,

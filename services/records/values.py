@@ -8,6 +8,7 @@ import datetime as dt
 import re
 import unicodedata
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from google.protobuf import timestamp_pb2
 
@@ -162,3 +163,18 @@ def timestamp_value(value: timestamp_pb2.Timestamp) -> dt.datetime | None:
         return value.ToDatetime(dt.UTC)
     except (ValueError, OverflowError):
         return None
+
+
+# The registry's calendar: a child born at half past midnight in June is born that day in England,
+# though it is still the day before in UTC.
+ENGLAND = ZoneInfo("Europe/London")
+
+
+def day_in_england(moment: dt.datetime) -> dt.date:
+    """The date in England at `moment` (an aware datetime)."""
+    return moment.astimezone(ENGLAND).date()
+
+
+def today_in_england() -> dt.date:
+    """Today's date in England (the registry's calendar: birthdays, archiving, the future)."""
+    return day_in_england(dt.datetime.now(dt.UTC))

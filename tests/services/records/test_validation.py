@@ -26,6 +26,7 @@ from services.records.validation import normalise_record, validate_find, validat
 from services.records.values import (
     age_on,
     canonical_postcode,
+    day_in_england,
     nhs_number_problem,
     postcode_problem,
     search_name_problem,
@@ -554,3 +555,22 @@ def test_a_search_for_a_child_not_yet_born_or_by_a_name_with_digits_is_invalid()
         found = validate_find(FindCriteria(name, "Ann", (2015, 5, 5)), today=NOW.date())
         assert [v.field for v in found] == ["family_name"], name
     assert validate_find(FindCriteria("O'Brien-Smith", "Zoë", (2015, 5, 5)), today=NOW.date()) == []
+
+
+def test_the_registry_keeps_englands_calendar() -> None:
+    # 00:30 on 2 June in England is 23:30 on 1 June in UTC: a child born that night is born on
+    # 2 June, and may be registered at once.
+    night = dt.datetime(2026, 6, 1, 23, 30, tzinfo=dt.UTC)
+    assert day_in_england(night) == dt.date(2026, 6, 2)
+    assert day_in_england(dt.datetime(2026, 12, 1, 23, 30, tzinfo=dt.UTC)) == dt.date(2026, 12, 1)  # GMT
+    record = pb.SourceRecord(
+        source_system="x",
+        source_record_id="1",
+        name=child_pb2.PersonName(given_names="Ada", family_name="Newborn"),
+        address=child_pb2.Address(postcode="M9 9AB"),
+    )
+    record.date_of_birth.year, record.date_of_birth.month, record.date_of_birth.day = 2026, 6, 2
+    assert validate_record(record, now=night) == []
+    assert {v.field for v in validate_record(record, now=night - dt.timedelta(hours=1))} == {
+        "record.date_of_birth"
+    }
