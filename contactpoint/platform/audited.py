@@ -220,7 +220,9 @@ class AuditWriter:
         if caller is not None:
             call.by(caller)
         asked = getattr(request, "contactpoint_id", "")
-        if isinstance(asked, str) and asked and contactpoint_id_problem(asked) is None:
+        # Only a caller the token names: anyone without one could otherwise fill any child's
+        # subject-access report with refusals.
+        if caller is not None and isinstance(asked, str) and asked and contactpoint_id_problem(asked) is None:
             call.contactpoint_id = asked
         purpose = getattr(request, "purpose", None)
         if isinstance(purpose, int):

@@ -170,9 +170,10 @@ def read_event(reader: Reader, *, action: str, detail: str) -> pb.AuditEvent:
 
 def refusal_event(caller: Principal, *, action: str, code_name: str, request_id: str) -> pb.AuditEvent:
     """The event that records an authenticated caller refused one of the audit service's RPCs
-    (e.g. a practitioner trying to read the log). Anonymous refusals are not logged here: they
-    would let anyone fill the log without a token."""
-    denied = code_name == "PERMISSION_DENIED"
+    (e.g. a practitioner trying to read the log), or whose revoked, expired or suspended token
+    was correctly signed (DENIED, as every service records it). Anonymous refusals are not logged
+    here: they would let anyone fill the log without a token."""
+    denied = code_name in ("PERMISSION_DENIED", "UNAUTHENTICATED")
     return pb.AuditEvent(
         actor=caller.name,
         actor_organisation=caller.organisation,
@@ -182,5 +183,9 @@ def refusal_event(caller: Principal, *, action: str, code_name: str, request_id:
         status_code=code_pb2.Code.Value(code_name),
         request_id=request_id,
         severity="WARNING",
-        detail="refused: the caller's roles do not allow this" if denied else f"refused: {code_name}",
+        detail=(
+            "refused: the caller's roles do not allow this"
+            if code_name == "PERMISSION_DENIED"
+            else f"refused: {code_name}"
+        ),
     )

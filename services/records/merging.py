@@ -14,6 +14,7 @@ from contactpoint.platform.logging import get_logger
 from services.records.children import archive_date, composed, in_order, resolve
 from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.repository import children as child_repo
+from services.records.repository import lifecycle as lifecycle_repo
 from services.records.repository import merges as merge_repo
 from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
@@ -167,5 +168,11 @@ def unmerge(
 def refresh_archive_date(
     conn: Connection, contactpoint_id: str, *, limits: AgeLimits, now: dt.datetime
 ) -> None:
+    """The child's archive date from its records as they are now; an archived child whose date
+    moved on (the record that archived it went back to another child by an unmerge) is active
+    again."""
     sources = in_order(source_repo.active_sources(conn, [contactpoint_id]))
-    child_repo.touch(conn, contactpoint_id, now=now, archive_on=archive_date(sources, limits))
+    day = archive_date(sources, limits)
+    child_repo.touch(conn, contactpoint_id, now=now, archive_on=day)
+    if sources and (day is None or day > day_in_england(now)):
+        lifecycle_repo.reactivate(conn, [contactpoint_id])

@@ -63,7 +63,6 @@ Borderline decisions (each one line of data below, so easy to revisit):
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from typing import Final
 
@@ -142,10 +141,10 @@ _WHOLE: Final = _whole_names()
 _CACHED_NAME_LENGTH = 200
 
 
-def _category(service_name: str) -> Category | None:
+def _category(service_name: str, *, repair: bool = True) -> Category | None:
     tokens = service_name_tokens(service_name)
     found = _match(tokens)
-    if found is None:
+    if found is None and repair:
         # Read again with slips repaired, and digits or signs written for letters read as those:
         # a sensitive service must not pass for an ordinary one because its name lost a space, a
         # hyphen or a letter. Only ever adds sensitivity.
@@ -156,6 +155,10 @@ def _category(service_name: str) -> Category | None:
 
 
 def _match(tokens: tuple[str, ...]) -> Category | None:
+    return _match_ranked(tokens)[0]
+
+
+def _match_ranked(tokens: tuple[str, ...]) -> tuple[Category | None, int]:
     best: Category | None = None
     best_rank = _NO_MATCH
     i, n = 0, len(tokens)
@@ -172,8 +175,8 @@ def _match(tokens: tuple[str, ...]) -> Category | None:
     if best_rank > _RANK_ORGANISATION:
         whole = _WHOLE.get(tuple(t for t in tokens if t not in _FILLER))
         if whole is not None:
-            best = whole
-    return best
+            best, best_rank = whole, _RANK_ORGANISATION
+    return best, best_rank
 
 
 # Words of the sensitive phrases (what a slip may be repaired to), and every word the vocabulary
@@ -279,14 +282,58 @@ def is_sensitive_service(service_name: str) -> bool:
     return sensitive_category(service_name) is not None
 
 
-_NOT_A_WORD = re.compile(r"[^0-9A-Za-z]+")
+def is_sensitive_involvement(service_name: str, organisation: str = "") -> bool:
+    """Whether an involvement is shown as a sensitive service: by its service's name (see
+    `is_sensitive_service`), or by its organisation's name read as written ("Brook", "Turning
+    Point", "CAMHS North"), without the repairs a service's name gets: organisations are named
+    after places and people ("Brooke Weston Academy", "Brooks Surgery"), which a repair would
+    read as "Brook". An organisation's name only ever hides an involvement's details; it never
+    makes a record need `consent_recorded` (validation asks that of the service's name)."""
+    if is_sensitive_service(service_name):
+        return True
+    return bool(organisation.strip()) and _organisation_category(organisation) is not None
 
 
-def is_sensitive_involvement(service_name: str, organisation: str = "", email: str = "") -> bool:
-    """Whether an involvement is with a sensitive service, by the service's name or its
-    organisation's ("Brook", "Turning Point", "CAMHS North"), or — with `email` — by the words of
-    its email address ("camhs.referrals@…", "…@brook.org.uk"): a council that forgot the flag may
-    have put the telling word in any of them. (An email's words flag an involvement for display
-    only, never to refuse a record for want of consent: "sarah.brook@…" is a person.)"""
-    texts = (service_name, organisation, _NOT_A_WORD.sub(" ", email))
-    return any(is_sensitive_service(text) for text in texts if text.strip())
+# Words that make an organisation's name a school's, a practice's or a club's: beside one of
+# them a sensitive service's brand is a place or a person ("Brook Community Primary School",
+# "Tavistock College", "Peace of Mind Childcare").
+_ORDINARY_ORGANISATION_WORDS: Final = frozenset(
+    {
+        "school",
+        "academy",
+        "college",
+        "university",
+        "primary",
+        "secondary",
+        "nursery",
+        "childcare",
+        "preschool",
+        "centre",
+        "center",
+        "medical",
+        "surgery",
+        "practice",
+        "gp",
+        "drs",
+        "partners",
+        "community",
+        "house",
+        "home",
+        "club",
+        "swim",
+        "sports",
+        "trust",
+        "infant",
+        "junior",
+    }
+)
+
+
+def _organisation_category(organisation: str) -> Category | None:
+    # A service's words anywhere ("CAMHS North"); a brand only as the organisation's whole name,
+    # or with a place ("Brook", "Salford Mind"), never beside an ordinary organisation's word.
+    tokens = tuple(t for t in service_name_tokens(organisation) if t not in _FILLER)
+    found, rank = _match_ranked(tokens)
+    if found is None or rank != _RANK_ORGANISATION:
+        return found
+    return None if not _ORDINARY_ORGANISATION_WORDS.isdisjoint(tokens) else found

@@ -75,7 +75,11 @@ def service_name_tokens(service_name: str) -> tuple[str, ...]:
     if service_name.isascii():
         text = service_name.lower()
     else:
-        decomposed = unicodedata.normalize("NFKD", service_name.casefold().translate(_LOOKALIKES))
+        # Signs (a trade mark, an emoji) part words; compatibility forms come apart before case is
+        # folded, so that a mathematical bold capital is a plain letter ("CAMHS(TM)" is CAMHS).
+        signs_apart = "".join(" " if unicodedata.category(ch)[0] == "S" else ch for ch in service_name)
+        folded = unicodedata.normalize("NFKD", signs_apart.casefold()).casefold().translate(_LOOKALIKES)
+        decomposed = unicodedata.normalize("NFKD", folded)
         text = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     raw = _WORD.findall(text.translate(_DROP_AND_SPELL))
     words: list[str] = []

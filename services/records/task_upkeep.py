@@ -149,21 +149,24 @@ def follow_unmerge(conn: Connection, *, survivor: str, retired: str, now: dt.dat
 
 
 def follow_merge(conn: Connection, *, retired: str, survivor: str, now: dt.datetime) -> None:
-    """A merged child's open tasks name its survivor from now on (a task between the two was
-    closed by the merge), shielding as the survivor now is. A task that would now pair the
-    survivor with a child kept apart from it, or repeat a task the survivor already has, ends:
-    a pair kept apart is never proposed again."""
-    review_repo.repoint_open_tasks(conn, retired, survivor)
-    # A task held by a data manager is the one kept of two about one pair.
-    tasks = sorted(review_repo.open_tasks_of(conn, survivor), key=lambda t: (t.held_by is None, t.task_id))
-    others = [t.other(survivor) for t in tasks]
-    seen: set[str] = set()
-    ended: list[str] = []
-    for task, other in zip(tasks, others, strict=True):
-        if other == survivor or other in seen or kept_apart(conn, survivor, other):
-            ended.append(task.task_id)
-        seen.add(other)
-    review_repo.close_tasks(conn, ended, now=now)
-    kept = [t for t in tasks if t.task_id not in ended]
-    pair_shields(conn, kept, now=now)
-    lift_provisional_shields(conn, sorted({*others, survivor}), now=now)
+    """A merged child's open tasks end, and each is raised again, under a new id, naming its
+    survivor (a task between the two was closed by the merge), shielding as the survivor now is:
+    a data manager holding one of them is told it was overtaken rather than deciding a pair they
+    were never shown. A pair the survivor already has a task about, or is kept apart from (it or
+    any child merged into either), is not raised again: a pair kept apart is never proposed
+    again."""
+    tasks = review_repo.open_tasks_of(conn, retired)
+    review_repo.close_tasks(conn, [t.task_id for t in tasks], now=now)
+    again = [
+        review_repo.NewTask(
+            RANDOM.hex_id(),
+            survivor if t.new_child == retired else t.new_child,
+            survivor if t.candidate == retired else t.candidate,
+            t.score,
+            t.reasons,
+        )
+        for t in tasks
+    ]
+    raise_pairs(conn, again, now=now)
+    pair_shields(conn, review_repo.open_tasks_of(conn, survivor), now=now)
+    lift_provisional_shields(conn, sorted({*(t.other(retired) for t in tasks), survivor}), now=now)

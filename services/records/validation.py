@@ -14,7 +14,7 @@ from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.errors import FieldViolation
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records.model import DEFAULT_LIMITS, AgeLimits, FindCriteria
-from services.records.sensitive import is_sensitive_involvement
+from services.records.sensitive import is_sensitive_involvement, is_sensitive_service
 from services.records.values import (
     WILDCARDS,
     age_on,
@@ -220,9 +220,7 @@ def _problems(r: pb.SourceRecord, *, now: dt.datetime, limits: AgeLimits) -> lis
         end = _optional_date(v, path, inv, "end_date")
         if start and end and end < start:
             v.add(f"{path}.end_date", "must not be before start_date")
-        if (inv.sensitive or is_sensitive_involvement(inv.service_name, inv.organisation)) and not (
-            inv.consent_recorded
-        ):
+        if (inv.sensitive or is_sensitive_service(inv.service_name)) and not inv.consent_recorded:
             v.add(f"{path}.consent_recorded", "is required for a sensitive service")
 
     if r.nhs_number:
@@ -254,7 +252,7 @@ def _normalise(r: pb.SourceRecord) -> None:
     if r.HasField("gp_practice"):
         r.gp_practice.ods_code = r.gp_practice.ods_code.upper()
     for inv in r.involvements:
-        if is_sensitive_involvement(inv.service_name, inv.organisation, inv.email):
+        if is_sensitive_involvement(inv.service_name, inv.organisation):
             inv.sensitive = True
 
 

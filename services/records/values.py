@@ -114,7 +114,7 @@ def given_names_problem(value: str, *, required: bool = False) -> str | None:
     problem = name_problem(value, required=required, max_length=MAX_GIVEN_NAMES)
     if problem:
         return problem
-    if any(len(part) > MAX_NAME for part in value.split()):
+    if any(len(part) > MAX_NAME and _length(part) > MAX_NAME for part in value.split()):
         return f"each given name must be at most {MAX_NAME} characters"
     return None
 
@@ -128,12 +128,11 @@ def search_name_problem(value: str, *, required: bool = False) -> str | None:
         return "must not contain wildcards"
     if not name_key(value):
         return "must contain a letter"
-    if not value.isascii() or any(ch.isdigit() for ch in value):
-        # Digits and symbols are in no one's name ("Smith1Jones", an emoji): matching would drop
-        # them and find someone else. Punctuation is allowed: matching ignores it.
-        for ch in value:
-            if unicodedata.category(ch)[0] in "NS" or unicodedata.category(ch) in ("Co", "Cn"):
-                return "may contain only letters, spaces and punctuation"
+    # Digits and symbols are in no one's name ("Smith1Jones", "Khan$", an emoji): matching would
+    # drop them and find someone else. Punctuation is allowed: matching ignores it.
+    for ch in value:
+        if unicodedata.category(ch)[0] in "NS" or unicodedata.category(ch) in ("Co", "Cn"):
+            return "may contain only letters, spaces and punctuation"
     return None
 
 

@@ -8,6 +8,7 @@ a badly misspelt name must not be taken for a twin."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
@@ -105,6 +106,55 @@ def _slip_of_nickname(a: str, b: str) -> bool:
     return len(slip) >= 3 and not groups_near(slip, _slip_of).isdisjoint(groups_of(name))
 
 
+_PET_ENDING = re.compile(r"(ie|ey|ee|y|i)$")
+
+
+def _one_pet_name(a: str, b: str) -> bool:
+    # The same name with the other English pet-name ending: Holly/Hollie, Alfie/Alfy, Katy/Katie,
+    # Lily/Lilly (a letter doubled before it).
+    stem_a, stem_b = _PET_ENDING.sub("", a), _PET_ENDING.sub("", b)
+    if stem_a == a and stem_b == b:
+        return False
+    if stem_a == stem_b:
+        return True
+    short, long_ = sorted((stem_a, stem_b), key=len)
+    return len(long_) == len(short) + 1 and long_[-1] == long_[-2] and long_[:-1] == short
+
+
+_SPELLINGS_OF_A_SOUND = (
+    ("ph", "f"),
+    ("th", "t"),
+    ("ck", "c"),
+    ("k", "c"),
+    ("q", "c"),
+    ("z", "s"),
+    ("y", "i"),
+)
+_SILENT_H = re.compile(r"(?<=[^aeiou])h|h(?=[^aeiou])|h$")
+_DOUBLED = re.compile(r"(.)\1")
+
+
+def _spelling_key(name: str) -> str:
+    # A name with the spellings of one sound made one: Sophia/Sofia, Oscar/Oskar, Arthur/Artur,
+    # Maya/Maia, Zahra/Zara, Lily/Lilly. Different names stay different: Jack "jac"/Jake "jace".
+    for written, spoken in _SPELLINGS_OF_A_SOUND:
+        name = name.replace(written, spoken)
+    return _DOUBLED.sub(r"\1", _SILENT_H.sub("", name))
+
+
+def _two_names(a: str, b: str) -> bool:
+    # Two different names, not one misspelt: both are names, neither a nickname nor a listed
+    # spelling of the other (asked before this), not one pet name, and the shorter is short —
+    # Jack/Jake, Mia/Mila, Leo/Leon, Lena/Lana, Ella/Bella are twins' names. (Long names both in
+    # the list, Jonathon/Jonathan or Matthew/Mathew, are mostly one name spelt two ways: left to
+    # the spelling tests.)
+    if min(len(a), len(b)) >= LONG_NAME or a == b or not (is_name(a) and is_name(b)):
+        return False
+    if _one_pet_name(a, b) or _spelling_key(a) == _spelling_key(b):
+        return False
+    return not (len(a) == len(b) and sorted(a) == sorted(b) and one_edit(a, b))  # Mai/Mia
+
+
 def _slips_of_one_name(a: str, b: str) -> bool:
     # Two spellings that are no name, each one slip from the same common name: "Rlla"/"Eella"
     # (Ella), "Avs"/"Avq" (Ava).
@@ -149,20 +199,25 @@ def how_alike(a: Features, b: Features) -> str | None:
         return "initial" if a0[0] == b0[0] else None
     if nicknames(a0, b0):
         return "nickname"
+    if variants(a0, b0):
+        return "spelling"  # a listed spelling of one name: "Niamh"/"Neve", "Aisha"/"Ayesha"
+    misspelt_middle = _misspelt_middle(a.given, b.given) or _misspelt_middle(b.given, a.given)
+    if _two_names(a0, b0):
+        return "typo" if misspelt_middle else None  # known by a middle name, or two names
     if a0.startswith(b0) or b0.startswith(a0):
         return "short"
     if _typo_of_known(a0, b0) or _slips_of_one_name(a0, b0):
         return "typo"  # even in the first letter: "Rmily" is no twin of Emily's
     if _rhyme(a0, b0):
         return None
-    if _spelt_alike(a0, b0) or variants(a0, b0):
-        return "spelling"  # or a listed spelling of one name: "Niamh"/"Neve", "Aisha"/"Ayesha"
+    if _spelt_alike(a0, b0):
+        return "spelling"
     ja, jb = "".join(a.given), "".join(b.given)
     if min(len(ja), len(jb)) >= LONG_NAME and _typos(ja, jb) <= 1:
         return "spelling"  # "Mauriceeric" for "Maurice Eric"
     if nicknames_with_typo(a0, b0) or _slip_of_nickname(a0, b0):
         return "nickname"
-    return "typo" if _misspelt_middle(a.given, b.given) or _misspelt_middle(b.given, a.given) else None
+    return "typo" if misspelt_middle else None
 
 
 def _one_name(x: str, y: str) -> bool:
@@ -238,8 +293,10 @@ def two_children_despite_nhs(a: Features, b: Features) -> bool:
     The same child after a change of family name, or with a nickname or a misspelt name, is not."""
     if _clearly_different_given(a, b) or middles_clash(a, b):
         return True
-    if a.given and b.given and how_alike(a, b) is None and _rhyme(a.given[0], b.given[0]):
-        return True  # never one name (Holly/Molly, Mason/Jason)
+    if a.given and b.given and how_alike(a, b) is None:
+        a0, b0 = a.given[0], b.given[0]
+        if _rhyme(a0, b0) or _two_names(a0, b0):
+            return True  # never one name (Holly/Molly, Mason/Jason, Jack/Jake)
     if not _genders_differ(a, b):
         return False
     # A clash of genders with any other first name (Noah/Nora, Oliver James/Priya James) or family

@@ -219,17 +219,6 @@ def overtaken_children(conn: Connection) -> list[str]:
     return sorted(r.cid for r in conn.execute(query).all())
 
 
-def repoint_open_tasks(conn: Connection, retired: str, survivor: str) -> None:
-    """Open tasks naming a merged child name its survivor instead (a task between the two is the
-    caller's to close first)."""
-    for column in (review_tasks.c.new_child, review_tasks.c.candidate):
-        conn.execute(
-            update(review_tasks)
-            .where(review_tasks.c.status == OPEN, column == retired)
-            .values({column.name: survivor})
-        )
-
-
 def close_tasks(conn: Connection, task_ids: Collection[str], *, now: dt.datetime) -> None:
     """Close these open tasks as overtaken by events (OBSOLETE)."""
     if task_ids:

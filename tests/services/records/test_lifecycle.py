@@ -9,12 +9,14 @@ import pytest
 from google.type import date_pb2
 from sqlalchemy import func, select
 
+from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import NotFound
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records import admin, children, ingestion
+from services.records import admin, children, ingestion, merging
 from services.records.children import add_years, archive_date
 from services.records.repository import children as child_repo
+from services.records.stewardship import Manager
 from services.records.tables import blocking_keys, match_keys, source_records
 from services.records.tables import children as child_table
 from tests.services.records.conftest import ORG_A, ORG_B, make_record
@@ -192,3 +194,41 @@ def test_an_extended_record_of_a_child_archived_at_18_brings_it_back(db: Databas
     assert _status(db, cp) == "active" and _visible(db, cp, later.date())
     assert admin.run_lifecycle(db, today=dt.date(2033, 6, 30)).archived == 0
     assert admin.run_lifecycle(db, today=dt.date(2033, 7, 1)).archived == 1
+
+
+def test_withdrawing_the_record_that_archived_a_child_brings_it_back(db: Database) -> None:
+    cp = _submit(db, make_record("r-1", date_of_death=_date(dt.date(2025, 3, 1))))
+    assert admin.run_lifecycle(db, today=NOW.date()).archived == 1
+    assert _submit_as(db, ORG_B, make_record("hv-1", source_system="health-visiting"), NOW) == (cp, "LINKED")
+    # The death was recorded in error, and its record withdrawn: the other council's record of
+    # a living child is what is left, and the child is shown again.
+    db.run_sync(
+        lambda c: ingestion.withdraw(
+            c, organisation=ORG_A, source_system="social-care", source_record_id="r-1", now=NOW
+        )
+    )
+    assert _status(db, cp) == "active" and _visible(db, cp, NOW.date())
+
+
+def test_unmerging_the_child_whose_death_archived_a_living_child_brings_it_back(db: Database) -> None:
+    living = _submit(db, make_record("r-1", nhs_number=""))
+    dead = make_record(
+        "r-2",
+        source_system="education",
+        name=child_pb2.PersonName(given_names="Ethan", family_name="Corbridge"),
+        date_of_birth=_date(dt.date(2012, 5, 5)),
+        date_of_death=_date(dt.date(2025, 2, 2)),
+        nhs_number="",
+    )
+    other = _submit(db, dead)
+    assert other != living
+    manager = Manager("dm-a", ORG_A)
+    db.run_sync(
+        lambda c: merging.merge(
+            c, manager=manager, survivor_id=living, retired_id=other, reason="wrongly", now=NOW
+        )
+    )
+    assert admin.run_lifecycle(db, today=NOW.date()).archived == 1
+    assert not _visible(db, living, NOW.date())
+    db.run_sync(lambda c: merging.unmerge(c, manager=manager, retired_id=other, reason="two", now=NOW))
+    assert _status(db, living) == "active" and _visible(db, living, NOW.date())

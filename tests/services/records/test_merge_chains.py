@@ -19,7 +19,7 @@ from services.records.model import Outcome, Submitted
 from services.records.repository import children as child_repo
 from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
-from services.records.stewardship import KEEP_APART, Manager
+from services.records.stewardship import KEEP_APART, LINK, Manager
 from tests.services.records.conftest import ORG_A, make_record
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
@@ -182,3 +182,26 @@ def test_only_the_data_manager_who_decided_a_task_may_retry_it(db: Database) -> 
     with pytest.raises(FailedPrecondition) as err:
         resolve_as(Manager("dm-a2", ORG_A))  # not a second decision by someone else
     assert err.value.reason == "TASK_ALREADY_RESOLVED"
+
+
+def test_a_task_whose_child_is_merged_away_is_overtaken_for_its_holder(db: Database) -> None:
+    # The holder must not decide, under the id they were given, a pair they were never shown.
+    _submit(db, make_record("sc-90"))
+    _submit(db, make_record("sc-91"))
+    task = db.run_sync(lambda c: review.next_task(c, manager=MANAGER, now=NOW))
+    elsewhere = _child(db, "w-1", "Wilfreda", "Hollingsworth")
+    _merge(db, elsewhere, task.new_child.contactpoint_id)
+    with pytest.raises(FailedPrecondition) as err:
+        db.run_sync(
+            lambda c: review.resolve_task(
+                c, manager=MANAGER, task_id=task.task_id, decision=LINK, reason="same", now=NOW
+            )
+        )
+    assert err.value.reason == "TASK_OBSOLETE"
+    # The pair is offered again, under a new id, as it now is.
+    again = db.run_sync(lambda c: review.next_task(c, manager=MANAGER, now=NOW))
+    assert again.task_id != task.task_id
+    assert {again.new_child.contactpoint_id, again.candidate.contactpoint_id} == {
+        elsewhere,
+        task.candidate.contactpoint_id,
+    }

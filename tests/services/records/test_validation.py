@@ -27,6 +27,7 @@ from services.records.values import (
     age_on,
     canonical_postcode,
     day_in_england,
+    given_names_problem,
     nhs_number_problem,
     postcode_problem,
     search_name_problem,
@@ -514,7 +515,7 @@ async def test_bad_times_and_dates_are_invalid_argument_over_grpc(world: World) 
     assert all(a.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0] for a in answers)
 
 
-def test_a_service_sensitive_by_its_organisation_needs_consent_and_by_its_email_is_flagged() -> None:
+def test_a_service_sensitive_by_its_organisation_is_flagged_but_needs_no_consent() -> None:
     record = pb.SourceRecord(
         source_system="x",
         source_record_id="1",
@@ -522,18 +523,14 @@ def test_a_service_sensitive_by_its_organisation_needs_consent_and_by_its_email_
         address=child_pb2.Address(postcode="M9 9AB"),
         involvements=[
             pb.SourceInvolvement(service_name="Young People's Service", organisation="Brook"),
-            pb.SourceInvolvement(service_name="Family Support", email="camhs.referrals@nhs.net"),
+            pb.SourceInvolvement(service_name="Education", organisation="Brook Community Primary School"),
         ],
     )
     record.date_of_birth.year, record.date_of_birth.month, record.date_of_birth.day = 2014, 4, 5
-    fields = {v.field for v in validate_record(record, now=NOW)}
-    # The organisation names the service: consent is required, as for its name. An email's words
-    # may be a person's ("sarah.brook@…"), so they never refuse a record...
-    assert fields == {"record.involvements[0].consent_recorded"}
-    record.involvements[0].consent_recorded = True
+    # An organisation's name may be a place's or a person's: it never refuses a record...
     assert validate_record(record, now=NOW) == []
-    # ...but both are shown as sensitive services: dates only.
-    assert [inv.sensitive for inv in normalise_record(record).involvements] == [True, True]
+    # ...but Brook's involvement is shown as a sensitive service: dates only.
+    assert [inv.sensitive for inv in normalise_record(record).involvements] == [True, False]
 
 
 def test_a_searched_name_is_measured_as_a_reader_counts_it() -> None:
@@ -551,7 +548,16 @@ def test_a_search_for_a_child_not_yet_born_or_by_a_name_with_digits_is_invalid()
     future = FindCriteria("Smith", "Ann", (tomorrow.year, tomorrow.month, tomorrow.day))
     assert {v.field for v in validate_find(future, today=NOW.date())} == {"date_of_birth"}
     assert validate_find(future) == []  # no today given: not checked
-    for name in ("Smith1Jones", "Smith\U0001f600Jones"):
+    for name in (
+        "Smith1Jones",
+        "Smith\U0001f600Jones",
+        "Khan$",
+        "Khan+",
+        "Khan|",
+        "Khan<>",
+        "Khan^",
+        "Khan~",
+    ):
         found = validate_find(FindCriteria(name, "Ann", (2015, 5, 5)), today=NOW.date())
         assert [v.field for v in found] == ["family_name"], name
     assert validate_find(FindCriteria("O'Brien-Smith", "Zoë", (2015, 5, 5)), today=NOW.date()) == []
@@ -574,3 +580,11 @@ def test_the_registry_keeps_englands_calendar() -> None:
     assert {v.field for v in validate_record(record, now=night - dt.timedelta(hours=1))} == {
         "record.date_of_birth"
     }
+
+
+def test_a_given_name_is_measured_as_a_reader_counts_it() -> None:
+    name = "Abcdefghijklmnopqrstuvwxyzabcdefghé"  # 35 letters; the accent as a combining mark: 36
+    decomposed = unicodedata.normalize("NFD", name)
+    assert len(decomposed) == 36
+    assert given_names_problem(f"Ann {decomposed}") is None
+    assert given_names_problem(f"Ann {name}x") == "each given name must be at most 35 characters"

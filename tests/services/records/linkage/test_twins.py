@@ -245,3 +245,37 @@ def test_a_shared_nhs_number_doubts_a_rhyme_only_between_two_names(a: str, b: st
 def test_slips_of_the_eye_and_of_a_nickname(a: str, b: str, alike: str | None) -> None:
     assert how_alike(child(given=(a,)), child(given=(b,))) == alike
     assert how_alike(child(given=(b,)), child(given=(a,))) == alike
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("jack", "jake"),  # two names, alike: twins (found by probing: they were joined)
+        ("mia", "mila"),
+        ("lena", "lana"),
+        ("ella", "bella"),
+        ("nia", "nina"),
+        ("saoirse", "sorcha"),  # names that sound alike are not spellings of one name
+        ("aoife", "effie"),
+        ("ciara", "kira"),
+    ],
+)
+def test_two_real_names_alike_are_twins_names(a: str, b: str) -> None:
+    assert how_alike(child(given=(a,)), child(given=(b,))) is None
+    assert twins(child(given=(a,)), child(given=(b,)))
+    assert two_children_despite_nhs(child(given=(a,)), child(given=(b,)))
+
+
+@pytest.mark.parametrize(
+    ("a", "b"), [("holly", "hollie"), ("katy", "katie"), ("lily", "lilly"), ("alfie", "alfy")]
+)
+def test_one_name_with_another_pet_ending_is_one_name(a: str, b: str) -> None:
+    assert how_alike(child(given=(a,)), child(given=(b,))) is not None
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("sofia", "sophia"), ("oscar", "oskar"), ("artur", "arthur"), ("maya", "maia"), ("zahra", "zara")],
+)
+def test_one_name_spelt_as_it_sounds_is_one_name(a: str, b: str) -> None:
+    assert how_alike(child(given=(a,)), child(given=(b,))) is not None
