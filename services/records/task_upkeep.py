@@ -135,17 +135,24 @@ def follow_unmerge(conn: Connection, *, survivor: str, retired: str, now: dt.dat
     tasks now say. A data manager may see a pair twice; no copy of a shielded child goes
     unshielded."""
     tasks = [
-        review_repo.NewTask(
-            RANDOM.hex_id(),
-            retired if task.new_child == survivor else task.new_child,
-            retired if task.candidate == survivor else task.candidate,
-            task.score,
-            (*task.reasons, UNMERGED),
-        )
+        _naming(task, survivor, instead=retired, reasons=(*task.reasons, UNMERGED))
         for task in review_repo.open_tasks_of(conn, survivor)
     ]
     raise_pairs(conn, tasks, now=now)
     recheck(conn, [survivor, retired], now=now)
+
+
+def _naming(
+    task: ReviewTaskRow, child: str, *, instead: str, reasons: tuple[str, ...] | None = None
+) -> review_repo.NewTask:
+    # The same pair as `task`, under a new id, with `instead` where it named `child`.
+    return review_repo.NewTask(
+        RANDOM.hex_id(),
+        instead if task.new_child == child else task.new_child,
+        instead if task.candidate == child else task.candidate,
+        task.score,
+        task.reasons if reasons is None else reasons,
+    )
 
 
 def follow_merge(conn: Connection, *, retired: str, survivor: str, now: dt.datetime) -> None:
@@ -157,16 +164,6 @@ def follow_merge(conn: Connection, *, retired: str, survivor: str, now: dt.datet
     again."""
     tasks = review_repo.open_tasks_of(conn, retired)
     review_repo.close_tasks(conn, [t.task_id for t in tasks], now=now)
-    again = [
-        review_repo.NewTask(
-            RANDOM.hex_id(),
-            survivor if t.new_child == retired else t.new_child,
-            survivor if t.candidate == retired else t.candidate,
-            t.score,
-            t.reasons,
-        )
-        for t in tasks
-    ]
-    raise_pairs(conn, again, now=now)
+    raise_pairs(conn, [_naming(t, retired, instead=survivor) for t in tasks], now=now)
     pair_shields(conn, review_repo.open_tasks_of(conn, survivor), now=now)
     lift_provisional_shields(conn, sorted({*(t.other(retired) for t in tasks), survivor}), now=now)
