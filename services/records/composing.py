@@ -125,7 +125,8 @@ def _involvement(source: pb.SourceInvolvement) -> child_pb2.Involvement:
         lead_professional=source.lead_professional,
         assessment_held=source.assessment_held,
         # The gateway strips a sensitive involvement down to its dates; we only flag it.
-        sensitive=source.sensitive or is_sensitive_involvement(source.service_name, source.organisation),
+        sensitive=source.sensitive
+        or is_sensitive_involvement(source.service_name, source.organisation, source.practitioner_name),
     )
     if source.HasField("start_date"):
         out.start_date.CopyFrom(source.start_date)

@@ -282,16 +282,23 @@ def is_sensitive_service(service_name: str) -> bool:
     return sensitive_category(service_name) is not None
 
 
-def is_sensitive_involvement(service_name: str, organisation: str = "") -> bool:
+def is_sensitive_involvement(service_name: str, organisation: str = "", practitioner: str = "") -> bool:
     """Whether an involvement is shown as a sensitive service: by its service's name (see
     `is_sensitive_service`), or by its organisation's name read as written ("Brook", "Turning
     Point", "CAMHS North"), without the repairs a service's name gets: organisations are named
     after places and people ("Brooke Weston Academy", "Brooks Surgery"), which a repair would
     read as "Brook". An organisation's name only ever hides an involvement's details; it never
-    makes a record need `consent_recorded` (validation asks that of the service's name)."""
+    makes a record need `consent_recorded` (validation asks that of the service's name). So does a
+    practitioner's name with a sensitive service's own words in it, as a job title ("Consultant
+    Child Psychiatrist", "Substance Misuse Worker"); no brand is read there ("Sarah Brook")."""
     if is_sensitive_service(service_name):
         return True
-    return bool(organisation.strip()) and _organisation_category(organisation) is not None
+    if organisation.strip() and _organisation_category(organisation) is not None:
+        return True
+    if practitioner.strip():
+        found, rank = _match_ranked(service_name_tokens(practitioner))
+        return found is not None and rank == _RANK_SERVICE
+    return False
 
 
 # Words that make an organisation's name a school's, a practice's or a club's: beside one of

@@ -252,7 +252,7 @@ def _normalise(r: pb.SourceRecord) -> None:
     if r.HasField("gp_practice"):
         r.gp_practice.ods_code = r.gp_practice.ods_code.upper()
     for inv in r.involvements:
-        if is_sensitive_involvement(inv.service_name, inv.organisation):
+        if is_sensitive_involvement(inv.service_name, inv.organisation, inv.practitioner_name):
             inv.sensitive = True
 
 

@@ -639,3 +639,18 @@ def test_ordinary_organisations_are_not(organisation: str) -> None:
 )
 def test_signs_and_compatibility_letters_do_not_hide_a_sensitive_name(service: str) -> None:
     assert is_sensitive_service(service)
+
+
+@pytest.mark.parametrize(
+    ("practitioner", "sensitive"),
+    [
+        ("Dr A Khan (Consultant Child Psychiatrist)", True),  # a job title names the service
+        ("Jo Bloggs - Substance Misuse Worker", True),
+        ("Jane Doe, CAMHS Nurse", True),
+        ("Sarah Brook", False),  # a surname is no brand here
+        ("Amy Brooks, Early Help Worker", False),
+        ("Dr Smith, GP", False),
+    ],
+)
+def test_a_practitioners_job_title_may_name_a_sensitive_service(practitioner: str, sensitive: bool) -> None:
+    assert is_sensitive_involvement("Family Support", "Leeds City Council", practitioner) is sensitive
