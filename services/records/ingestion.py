@@ -27,20 +27,18 @@ from contactpoint.platform.errors import (
 from contactpoint.platform.logging import get_logger
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import placement
-from services.records.children import archive_date, in_order
+from services.records.lifecycle import refile
 from services.records.matching import Matcher
 from services.records.model import DEFAULT_LIMITS, AgeLimits, Outcome, Submitted
 from services.records.preparing import PreparedBatch, Submission, prepare_batch
 from services.records.repository import candidates as candidate_repo
-from services.records.repository import children as child_repo
-from services.records.repository import lifecycle as lifecycle_repo
 from services.records.repository import sources as source_repo
 from services.records.repository import submissions as submission_repo
 from services.records.repository.rows import SourceKey
 from services.records.repository.sealing import vault_of
 from services.records.staged_candidates import StagedCandidates
 from services.records.task_upkeep import close_tasks_of
-from services.records.values import day_in_england, text_problem
+from services.records.values import text_problem
 
 log = get_logger(__name__)
 
@@ -259,12 +257,9 @@ def withdraw(
     if row.withdrawn:
         return
     source_repo.withdraw(conn, row.id, now=now)
-    remaining = in_order(source_repo.active_sources(conn, [row.contactpoint_id]))
-    day = archive_date(remaining, limits)
-    child_repo.touch(conn, row.contactpoint_id, now=now, archive_on=day)
-    if remaining and (day is None or day > day_in_england(now)):
-        # The record that archived the child (a date of death sent in error) is gone.
-        lifecycle_repo.reactivate(conn, [row.contactpoint_id])
+    remaining = source_repo.active_sources(conn, [row.contactpoint_id])
+    # The record that archived the child (a date of death sent in error) may be the one gone.
+    refile(conn, {row.contactpoint_id: remaining}, limits=limits, now=now)
     if not remaining:  # no longer visible: nothing left for a data manager to decide about it
         close_tasks_of(conn, [row.contactpoint_id], now=now)
     log.info("records.withdrawn", contactpoint_id=row.contactpoint_id)

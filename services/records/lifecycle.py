@@ -6,6 +6,7 @@ the job never holds a long lock and replicas running it at once share it (SKIP L
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
@@ -13,10 +14,12 @@ from sqlalchemy import Connection
 from contactpoint.platform.logging import get_logger
 from services.records.children import add_years, archive_date, in_order
 from services.records.model import DEFAULT_LIMITS, AgeLimits
+from services.records.repository import children as child_repo
 from services.records.repository import lifecycle as lifecycle_repo
 from services.records.repository import sources as source_repo
 from services.records.repository.rows import SourceRow
 from services.records.task_upkeep import close_tasks_of
+from services.records.values import day_in_england
 
 log = get_logger(__name__)
 
@@ -30,6 +33,20 @@ class LifecycleReport:
 
     archived: int
     purged: int
+
+
+def refile(
+    conn: Connection, held: Mapping[str, Sequence[SourceRow]], *, limits: AgeLimits, now: dt.datetime
+) -> None:
+    """Children whose records changed (child id → the active records it holds now): each one's
+    archive date from those records, and an archived child whose date they moved on (a care
+    leaver's extended record, a date of death withdrawn or unmerged away) active again."""
+    dates = {cid: archive_date(in_order(rows), limits) for cid, rows in held.items()}
+    child_repo.touch_many(conn, dates, now=now)
+    today = day_in_england(now)
+    lifecycle_repo.reactivate(
+        conn, [cid for cid, day in dates.items() if held[cid] and (day is None or day > today)]
+    )
 
 
 def midnight(day: dt.date) -> dt.datetime:

@@ -46,11 +46,10 @@ class Matcher:
         chosen = decision.candidate
         if chosen is not None and chosen.archived and decision.action != Action.LINK:
             decision = self._decide(features, key, [c for c in candidates if not c.archived])
-        if decision.also and (decision.candidate is not None and decision.candidate.archived):
-            decision = replace(decision, also=())
-        elif any(also.candidate.archived for also in decision.also):
-            decision = replace(decision, also=tuple(a for a in decision.also if not a.candidate.archived))
-        return decision
+        chosen = decision.candidate
+        also = () if chosen is not None and chosen.archived else decision.also
+        also = tuple(a for a in also if not a.candidate.archived)
+        return replace(decision, also=also) if also != decision.also else decision
 
     def _decide(self, features: Features, key: SourceKey, candidates: Sequence[Candidate]) -> Decision:
         return decide(

@@ -11,10 +11,10 @@ from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.disclosure import disclose
 from contactpoint.platform.errors import FailedPrecondition, FieldViolation, NotFound
 from contactpoint.platform.logging import get_logger
-from services.records.children import archive_date, composed, in_order, resolve
+from services.records.children import composed, resolve
+from services.records.lifecycle import refile
 from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.repository import children as child_repo
-from services.records.repository import lifecycle as lifecycle_repo
 from services.records.repository import merges as merge_repo
 from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
@@ -168,11 +168,8 @@ def unmerge(
 def refresh_archive_date(
     conn: Connection, contactpoint_id: str, *, limits: AgeLimits, now: dt.datetime
 ) -> None:
-    """The child's archive date from its records as they are now; an archived child whose date
-    moved on (the record that archived it went back to another child by an unmerge) is active
-    again."""
-    sources = in_order(source_repo.active_sources(conn, [contactpoint_id]))
-    day = archive_date(sources, limits)
-    child_repo.touch(conn, contactpoint_id, now=now, archive_on=day)
-    if sources and (day is None or day > day_in_england(now)):
-        lifecycle_repo.reactivate(conn, [contactpoint_id])
+    """The child's archive date from its records as they are now (`lifecycle.refile`: the record
+    that archived it may have gone back to another child by an unmerge)."""
+    refile(
+        conn, {contactpoint_id: source_repo.active_sources(conn, [contactpoint_id])}, limits=limits, now=now
+    )

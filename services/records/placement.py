@@ -15,12 +15,12 @@ from sqlalchemy import Connection
 from contactpoint.platform.ids import RANDOM, new_contactpoint_id
 from contactpoint.platform.logging import get_logger
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records.children import archive_date, in_order
+from services.records.children import archive_date
+from services.records.lifecycle import refile
 from services.records.linkage import Action, Candidate, Decision, Features, blocking_keys, features_of
 from services.records.model import AgeLimits, ConcurrentChange, Outcome, Submitted
 from services.records.names import name_key, name_tokens, postcode_key
 from services.records.repository import children as child_repo
-from services.records.repository import lifecycle as lifecycle_repo
 from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
 from services.records.repository import submissions as submission_repo
@@ -30,7 +30,7 @@ from services.records.repository.writes import key_hash
 from services.records.splits import split_tasks
 from services.records.tables import ACTIVE, ARCHIVED
 from services.records.task_upkeep import pair_shields, raise_pairs, reopen_overtaken
-from services.records.values import date_value, day_in_england
+from services.records.values import date_value
 
 log = get_logger(__name__)
 
@@ -280,11 +280,6 @@ def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime
         held: dict[str, list[SourceRow]] = defaultdict(list)
         for row in source_repo.active_sources(conn, batch.touched):
             held[row.contactpoint_id].append(row)
-        dates = {cid: archive_date(in_order(held[cid]), limits) for cid in batch.touched}
-        child_repo.touch_many(conn, dates, now=now)
-        # An archived child joined by a record that moves its archive date on (an extended record
-        # of a care leaver) is active again.
-        moved_on = [cid for cid, day in dates.items() if day is None or day > day_in_england(now)]
-        lifecycle_repo.reactivate(conn, moved_on)
+        refile(conn, {cid: held[cid] for cid in batch.touched}, limits=limits, now=now)
     if batch.sources:
         log.info("records.ingested", records=len(batch.sources), review_tasks=len(batch.tasks) + splits)
