@@ -1,6 +1,6 @@
 """Spellings of one name that neither Jaro-Winkler nor a phonetic code ties together: Irish names
 written as they sound ("Niamh"/"Neve"), Arabic names transliterated ("Aisha"/"Ayesha",
-"Ibrahim"/"Ebrahim"), English variants ("Sean"/"Shaun", "Rhys"/"Reece"), and family names spelt
+"Ahmed"/"Ahmad"), English variants ("Sean"/"Shaun", "Rhys"/"Reece"), and family names spelt
 two ways ("O'Brien"/"O'Bryan"). Used by FindChild's fuzzy search (`names.similar`) and by the
 twins rule (`linkage.twins`: two spellings of one name are no twins' names; the score and the
 blocking keys are left as they are). Keys are `name_key` forms; each line holds groups separated
@@ -19,6 +19,7 @@ caoimhe keeva; oisin osheen; sinead shinead; roisin rosheen
 sean shaun shawn; rhys reece reese; jayden jaden jaiden jaydon; hayley haley hailey
 zoe zoey zoee; megan meghan meagan; kayleigh kayley kaylee caleigh; ellie elly; sophie sofie
 catherine katherine kathryn katharine; stephen steven; isabel isobel isabelle
+ahmed ahmad; freya freja; zainab zaynab; aaliyah aliyah aaliya; malachi malakai; kacper casper
 """
 # Only spellings of one name: names that merely sound alike may be twins' (Saoirse and Sorcha,
 # Ciara and Keira, Aoife and Effie are different names).

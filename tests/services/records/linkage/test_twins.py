@@ -240,6 +240,8 @@ def test_a_shared_nhs_number_doubts_a_rhyme_only_between_two_names(a: str, b: st
         ("ella", "ila", None),  # no slip of hand or eye
         ("aisha", "ayesha", "spelling"),  # listed spellings of one name
         ("niamh", "neve", "spelling"),
+        ("ahmed", "ahmad", "spelling"),  # transliterated: one name, no twins (bench: they were kept apart)
+        ("freya", "freja", "spelling"),
     ],
 )
 def test_slips_of_the_eye_and_of_a_nickname(a: str, b: str, alike: str | None) -> None:
