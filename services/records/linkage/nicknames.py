@@ -99,6 +99,11 @@ def nicknames(a: str, b: str) -> bool:
     return a != b and not groups_of(a).isdisjoint(groups_of(b))
 
 
+def shared_full_forms(a: str, b: str) -> tuple[str, ...]:
+    """The full forms of the groups that hold both keys ("mia"/"millie" → ("amelia",)), sorted."""
+    return tuple(sorted({CANONICAL[i] for i in groups_of(a) & groups_of(b)}))
+
+
 def canonical_forms(key: str) -> tuple[str, ...]:
     """The full forms a given-name key may stand for ("bill" → "william"), sorted; the key itself
     when no group holds it. Both sides of a pair give the same form for Bill and William, which

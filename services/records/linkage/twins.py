@@ -25,7 +25,13 @@ from services.records.linkage.comparisons import (
 )
 from services.records.linkage.features import Features
 from services.records.linkage.given_names import is_name
-from services.records.linkage.nicknames import groups_near, groups_of, nicknames, nicknames_with_typo
+from services.records.linkage.nicknames import (
+    groups_near,
+    groups_of,
+    nicknames,
+    nicknames_with_typo,
+    shared_full_forms,
+)
 from services.records.linkage.spelling import keyboard_slip, lookalike_slip, one_edit, sound
 from services.records.name_variants import variants
 
@@ -144,15 +150,32 @@ def _spelling_key(name: str) -> str:
 
 def _two_names(a: str, b: str) -> bool:
     # Two different names, not one misspelt: both are names, neither a nickname nor a listed
-    # spelling of the other (asked before this), not one pet name, and the shorter is short —
-    # Jack/Jake, Mia/Mila, Leo/Leon, Lena/Lana, Ella/Bella are twins' names. (Long names both in
-    # the list, Jonathon/Jonathan or Matthew/Mathew, are mostly one name spelt two ways: left to
-    # the spelling tests.)
-    if min(len(a), len(b)) >= LONG_NAME or a == b or not (is_name(a) and is_name(b)):
+    # spelling of the other (asked before this), not one pet name, and either the shorter is
+    # short — Jack/Jake, Mia/Mila, Leo/Leon, Lena/Lana, Ella/Bella are twins' names — or both are
+    # among the commonest children's names in England (Millie/Mollie, Harvey/Harley,
+    # Bailey/Bradley, Olivia/Hollie, Nathan/Jonathan: a slip of the pen seldom makes another of
+    # them, and twins are often given two of them that rhyme). Other long names both in the list,
+    # Jonathon/Jonathan or Matthew/Mathew, are mostly one name spelt two ways: left to the
+    # spelling tests.
+    if a == b or not (is_name(a) and is_name(b)):
+        return False
+    if min(len(a), len(b)) >= LONG_NAME and not (a in frequencies.GIVEN and b in frequencies.GIVEN):
         return False
     if _one_pet_name(a, b) or _spelling_key(a) == _spelling_key(b):
         return False
     return not (len(a) == len(b) and sorted(a) == sorted(b) and one_edit(a, b))  # Mai/Mia
+
+
+def _two_short_forms(a: str, b: str) -> bool:
+    # Mia and Millie are both short for Amelia, Elsie and Eliza for Elizabeth, Evie and Eva for
+    # Eve: but each is a name of its own among the commonest in England, and two of them in one
+    # household on one date of birth are twins', not one child's two nicknames.
+    # (A full form spelt another way is no short form: Catherine/Katie, Finley/Finn,
+    # Muhammad/Mohammad; and two short forms spelt alike are one: Kate/Katie.)
+    if a not in frequencies.GIVEN or b not in frequencies.GIVEN or _spelt_alike(a, b):
+        return False
+    full = shared_full_forms(a, b)
+    return bool(full) and not any(x == f or _spelt_alike(x, f) for f in full for x in (a, b))
 
 
 def _slips_of_one_name(a: str, b: str) -> bool:
@@ -197,7 +220,7 @@ def how_alike(a: Features, b: Features) -> str | None:
         return "middle"
     if min(len(a0), len(b0)) == 1:
         return "initial" if a0[0] == b0[0] else None
-    if nicknames(a0, b0):
+    if nicknames(a0, b0) and not _two_short_forms(a0, b0):
         return "nickname"
     if variants(a0, b0):
         return "spelling"  # a listed spelling of one name: "Niamh"/"Neve", "Aisha"/"Ayesha"

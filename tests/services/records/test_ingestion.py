@@ -132,6 +132,9 @@ def test_a_surname_change_links_through_the_former_name(db: Database) -> None:
         (("Holly", child_pb2.GENDER_FEMALE), ("Molly", child_pb2.GENDER_FEMALE)),  # rhyming names
         (("Louis", child_pb2.GENDER_MALE), ("Louise", child_pb2.GENDER_FEMALE)),  # a boy and a girl
         (("Lily", child_pb2.GENDER_FEMALE), ("Lola", child_pb2.GENDER_FEMALE)),  # one two-letter sound
+        (("Millie", child_pb2.GENDER_FEMALE), ("Mollie", child_pb2.GENDER_FEMALE)),  # two common names
+        (("Harvey", child_pb2.GENDER_MALE), ("Harley", child_pb2.GENDER_MALE)),
+        (("Mia", child_pb2.GENDER_FEMALE), ("Millie", child_pb2.GENDER_FEMALE)),  # both short for Amelia
     ],
 )
 def test_twins_with_near_names_stay_apart(

@@ -260,12 +260,36 @@ def test_slips_of_the_eye_and_of_a_nickname(a: str, b: str, alike: str | None) -
         ("saoirse", "sorcha"),  # names that sound alike are not spellings of one name
         ("aoife", "effie"),
         ("ciara", "kira"),
+        ("millie", "mollie"),  # two of England's commonest names, however long: twins' (found by
+        ("harvey", "harley"),  # listing every pair of the commonest names that counted as one)
+        ("bailey", "bradley"),
+        ("harper", "harley"),
+        ("nathan", "jonathan"),
+        ("amelia", "emilia"),
+        ("olivia", "hollie"),  # was "Ollie" misspelt: a nickname of Olivia's
+        ("mia", "millie"),  # both short for Amelia, each a name of its own
+        ("charlie", "lottie"),
     ],
 )
 def test_two_real_names_alike_are_twins_names(a: str, b: str) -> None:
     assert how_alike(child(given=(a,)), child(given=(b,))) is None
     assert twins(child(given=(a,)), child(given=(b,)))
     assert two_children_despite_nhs(child(given=(a,)), child(given=(b,)))
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("harry", "henry"),  # a short form and its full form
+        ("katie", "catherine"),  # ... the full form spelt another way
+        ("finn", "finley"),
+        ("muhammad", "mohammad"),
+        ("kate", "katie"),  # two short forms spelt alike
+        ("millie", "amelia"),
+    ],
+)
+def test_a_nickname_of_a_common_name_is_still_one_name(a: str, b: str) -> None:
+    assert how_alike(child(given=(a,)), child(given=(b,))) == "nickname"
 
 
 @pytest.mark.parametrize(
