@@ -28,13 +28,14 @@ from contactpoint.platform.logging import get_logger
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import placement
 from services.records.lifecycle import refile
+from services.records.linkage import Features
 from services.records.matching import Matcher
 from services.records.model import DEFAULT_LIMITS, AgeLimits, Outcome, Submitted
 from services.records.preparing import PreparedBatch, Submission, prepare_batch
 from services.records.repository import candidates as candidate_repo
 from services.records.repository import sources as source_repo
 from services.records.repository import submissions as submission_repo
-from services.records.repository.rows import SourceKey
+from services.records.repository.rows import SourceKey, SourceRow
 from services.records.repository.sealing import vault_of
 from services.records.staged_candidates import StagedCandidates
 from services.records.task_upkeep import close_tasks_of
@@ -166,13 +167,16 @@ def _decide(
         ).items()
     }
     existing = source_repo.sources_by_key(conn, {p.key for p in ready})
-    wanted = {h for p in ready if p.key not in existing for h in p.blocking_hashes.values()}
+    # Records held whose new content is another child (a record id reused): decided again.
+    again = {id(p) for p in ready if p.key in existing and _another_child(existing[p.key], p, matcher)}
+    deciding = [p for p in ready if p.key not in existing or id(p) in again]
+    wanted = {h for p in deciding for h in p.blocking_hashes.values()}
     hits = candidate_repo.read_hits(conn, hashes.keys())
     by_key: dict[str, list[str]] = defaultdict(list)
     for h, source_id in sorted(hits.pairs):
         if h in wanted:
             by_key[hashes[h]].append(source_id)
-    candidates = StagedCandidates(conn, [p for p in ready if p.key not in existing], by_key, matcher=matcher)
+    candidates = StagedCandidates(conn, deciding, by_key, matcher=matcher)
 
     batch = placement.Batch()
     results: list[Submitted | ContactPointError] = []
@@ -204,7 +208,9 @@ def _decide(
             existing.update(source_repo.sources_by_key(conn, [p.key]))
             batch = placement.Batch(local=batch.local, new_children=batch.new_children)
         held = existing.get(p.key)
-        if held is not None:
+        if held is not None and id(p) in again and candidates.planned(p):
+            submitted = placement.move(held, p, candidates.decide(p, batch), batch, limits=limits)
+        elif held is not None:
             submitted = placement.update(held, p, batch)
         else:
             submitted = placement.place(p, candidates.decide(p, batch), batch, limits=limits)
@@ -222,6 +228,17 @@ def _decide(
     if candidates.stats:
         log.debug("records.candidates", **candidates.stats)  # counts only
     return hits, (results, batch)
+
+
+def _another_child(held: SourceRow, p: placement.Prepared, matcher: Matcher) -> bool:
+    # Unchanged content, or an older snapshot than the one held (`placement.update`), is not
+    # decided at all.
+    if not held.withdrawn and (
+        held.content_hash == p.content_hash
+        or (p.as_of is not None and held.as_of is not None and p.as_of < held.as_of)
+    ):
+        return False
+    return not matcher.still_its_child(Features.from_json(held.features), p.features, key=p.key)
 
 
 def withdraw(

@@ -36,12 +36,34 @@ class Matcher:
         """The model decisions are scored with: `model` for a registry of `children`."""
         return self.model.for_registry(self.children)
 
+    def still_its_child(self, old: Features, new: Features, *, key: SourceKey) -> bool:
+        """Whether a source record's new content (a correction, or a record sent again after it
+        was withdrawn) is still the child its old content was: the two versions, compared as two
+        records, would be linked (whether or not automatic linking is on). Otherwise the council
+        has reused the record for another child, and it is decided again as a new record."""
+        same = Candidate("", key.organisation, key.source_system, key.source_record_id, old)
+        thresholds = replace(self.thresholds, auto_link=True)
+        decision = decide(
+            new,
+            organisation=key.organisation,
+            source_system=key.source_system,
+            source_record_id=key.source_record_id,
+            candidates=[same],
+            kept_apart=(),
+            model=self.scoring,
+            thresholds=thresholds,
+        )
+        return decision.action == Action.LINK
+
     def decide(self, features: Features, *, key: SourceKey, candidates: Sequence[Candidate]) -> Decision:
         """LINK, REVIEW or CREATE for a new source record among its candidates. A record of an
         archived child joins it (one id for life; it stays archived unless the record moves its
         archive date on: an extended record of a care leaver). Only a link does: an archived
         child is never a review task's, nor another child's "also", so then the record is
-        decided among the active children alone."""
+        decided among the active children alone. The record's own earlier content, when it is
+        decided again (`still_its_child`), is no candidate."""
+        if any(_is(c, key) for c in candidates):
+            candidates = [c for c in candidates if not _is(c, key)]
         decision = self._decide(features, key, candidates)
         chosen = decision.candidate
         if chosen is not None and chosen.archived and decision.action != Action.LINK:
@@ -62,6 +84,14 @@ class Matcher:
             model=self.scoring,
             thresholds=self.thresholds,
         )
+
+
+def _is(candidate: Candidate, key: SourceKey) -> bool:
+    return (candidate.source_record_id, candidate.source_system, candidate.organisation) == (
+        key.source_record_id,
+        key.source_system,
+        key.organisation,
+    )
 
 
 class FeatureCache:

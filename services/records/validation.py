@@ -134,7 +134,18 @@ def _stripped(record: pb.SourceRecord) -> pb.SourceRecord:
     r = pb.SourceRecord()
     r.CopyFrom(record)
     strip_strings(r)
+    # An optional date set but left empty (`Date{}`, as some builders send an unset field) is no
+    # date, as an empty date of birth is a missing one.
+    _clear_empty_date(r, "date_of_death")
+    for involvement in r.involvements:
+        _clear_empty_date(involvement, "start_date")
+        _clear_empty_date(involvement, "end_date")
     return r
+
+
+def _clear_empty_date(message: Message, name: str) -> None:
+    if message.HasField(name) and getattr(message, name).ByteSize() == 0:
+        message.ClearField(name)
 
 
 def _problems(r: pb.SourceRecord, *, now: dt.datetime, limits: AgeLimits) -> list[FieldViolation]:

@@ -16,6 +16,7 @@ from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import admin, children, ingestion, merging
 from services.records.children import add_years, archive_date
 from services.records.repository import children as child_repo
+from services.records.repository import sources as source_repo
 from services.records.stewardship import Manager
 from services.records.tables import blocking_keys, match_keys, source_records
 from services.records.tables import children as child_table
@@ -126,6 +127,19 @@ def test_a_date_of_death_must_make_sense(db: Database) -> None:
         with pytest.raises(InvalidArgument) as err:
             _submit(db, record)
         assert [v.field for v in err.value.violations] == ["record.date_of_death"]
+
+
+def test_an_empty_date_of_death_is_no_death(db: Database) -> None:
+    """`Date{}` set explicitly (as Java and Go builders may send an unset field) is no date, as an
+    empty date of birth is a missing one (found by probing: it was refused as no real date)."""
+    record = make_record("r-empty", date_of_death=date_pb2.Date())
+    record.involvements[0].start_date.CopyFrom(date_pb2.Date())
+    assert record.HasField("date_of_death")
+    cp = _submit(db, record)
+    assert _visible(db, cp, NOW.date())
+    stored = db.run_sync(lambda c: source_repo.active_sources(c, [cp]), write=False)
+    kept = pb.SourceRecord.FromString(stored[0].record)
+    assert not kept.HasField("date_of_death") and not kept.involvements[0].HasField("start_date")
 
 
 def test_the_stored_archive_date_gives_away_only_a_month(db: Database) -> None:
