@@ -8,6 +8,7 @@ from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from contactpoint.platform.auth import ON_BEHALF_OF_KEY, Principal
 from contactpoint.platform.errors import Unauthenticated, Unavailable, from_rpc_error
+from contactpoint.platform.interceptor import REQUEST_ID_KEY
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, TokenSource, token_refused, with_service_token
 
@@ -24,9 +25,12 @@ class IdentityClient:
         self._token = token
 
     async def authenticate(
-        self, username: str, password: str, totp_code: str
+        self, username: str, password: str, totp_code: str, *, request_id: str = ""
     ) -> identity_pb.AuthenticateUserResponse:
-        """A person's token; Unauthenticated("login failed") for any wrong factor or lockout."""
+        """A person's token; Unauthenticated("login failed") for any wrong factor or lockout.
+        `request_id` (the Login's) goes with the call, so that identity's record of the token it
+        issued and the gateway's record of the Login carry one id."""
+        passed = ((REQUEST_ID_KEY, request_id),) if request_id else ()
         request = identity_pb.AuthenticateUserRequest(
             username=username, password=password, totp_code=totp_code
         )
@@ -35,7 +39,9 @@ class IdentityClient:
             # expired machine token never reads as the person's "login failed".
             return await with_service_token(
                 self._token,
-                lambda md: self._stub.AuthenticateUser(request, metadata=md, timeout=PEER_TIMEOUT_SECONDS),
+                lambda md: self._stub.AuthenticateUser(
+                    request, metadata=(*md, *passed), timeout=PEER_TIMEOUT_SECONDS
+                ),
                 refused=lambda exc: token_refused(exc) and not _is_login_failure(exc),
             )
         except grpc.aio.AioRpcError as exc:

@@ -93,7 +93,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
                 if not (request.username and request.password and request.totp_code):
                     raise Unauthenticated(LOGIN_FAILED)
                 resp = await self._identity.authenticate(
-                    request.username, request.password, request.totp_code
+                    request.username, request.password, request.totp_code, request_id=call.request_id
                 )
             except ResourceExhausted as exc:
                 # A throttled login is answered only after a pause: a client that ignores RetryInfo
@@ -105,7 +105,11 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         return answer
 
     async def Logout(self, request: pb.LogoutRequest, context: Context) -> pb.LogoutResponse:
-        async with self._begin("Logout", context):
+        async with self._begin("Logout", context) as call:
+            # Audit first: the logout is in the log before the token is revoked, so that when the
+            # log cannot take it the answer (UNAVAILABLE) is true and nothing changed (found by
+            # probing: the token was revoked, unrecorded).
+            await call.record()
             await self._identity.revoke(self._caller().token)
         return pb.LogoutResponse()
 

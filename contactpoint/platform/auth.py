@@ -39,12 +39,19 @@ class Principal:
 
 
 def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
-    """The token of an `authorization: Bearer <token>` metadata entry, if any."""
-    for key, value in metadata or ():
-        if key.lower() == "authorization" and isinstance(value, str):
-            scheme, _, token = value.partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
+    """The token of the one `authorization: Bearer <token>` metadata entry; None when there is
+    none, or more than one (which of two credentials a call is made with must never be a guess:
+    found by probing, the first one won)."""
+    return _one_bearer(metadata, "authorization")
+
+
+def _one_bearer(metadata: Iterable[tuple[str, str | bytes]] | None, name: str) -> str | None:
+    entries = [value for key, value in metadata or () if key.lower() == name]
+    if len(entries) != 1 or not isinstance(entries[0], str):
+        return None
+    scheme, _, token = entries[0].partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
     return None
 
 
@@ -115,13 +122,9 @@ ON_BEHALF_OF_KEY = "x-on-behalf-of"
 
 
 def on_behalf_of_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
-    """The token of an `x-on-behalf-of: Bearer <token>` metadata entry, if any."""
-    for key, value in metadata or ():
-        if key.lower() == ON_BEHALF_OF_KEY and isinstance(value, str):
-            scheme, _, token = value.partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
-    return None
+    """The token of the one `x-on-behalf-of: Bearer <token>` metadata entry (None when there is
+    none, or more than one)."""
+    return _one_bearer(metadata, ON_BEHALF_OF_KEY)
 
 
 _person: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("person", default=None)

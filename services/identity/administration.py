@@ -19,7 +19,13 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection
 
 from contactpoint.platform.auth import PERSON, SERVICE
-from contactpoint.platform.errors import FieldViolation, InvalidArgument, NotFound
+from contactpoint.platform.errors import (
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
 from services.identity import credentials, repository
 from services.identity.domain import USERNAME_RULE, plausible_name
 from services.identity.repository import Account
@@ -52,7 +58,45 @@ def check_reason(reason: str, *, required: bool = True) -> None:
         raise InvalidArgument([FieldViolation("reason", f"at most {MAX_REASON} printable characters")])
 
 
-def _person(conn: Connection, *, username: str, scope: str | None) -> Account:
+@dataclass(frozen=True)
+class Administrator:
+    """The person an administrator's call is made by, as their token says (`scope` is their
+    organisation)."""
+
+    username: str
+    token_id: str
+    issued_at: float  # Unix seconds
+
+
+def _still_administering(conn: Connection, by: Administrator | None) -> None:
+    # Identity holds the truth about accounts: an administrator suspended or logged out a moment
+    # ago is refused here at once, not after the verifiers' next poll (found by probing: a
+    # suspended administrator reinstated themselves within that window).
+    if by is None:
+        return
+    account = repository.account_by_name(conn, kind=PERSON, name=by.username)
+    cut_off = account.tokens_not_before if account is not None else None
+    if (
+        account is None
+        or account.suspended
+        or "admin" not in account.roles
+        or (cut_off is not None and by.issued_at <= cut_off.timestamp())
+        or repository.is_revoked(conn, by.token_id)
+    ):
+        raise Unauthenticated("invalid token")
+
+
+def _not_oneself(by: Administrator | None, username: str, what: str) -> None:
+    if by is not None and by.username == username:
+        raise PermissionDenied(
+            f"an administrator cannot {what} their own account; another administrator must"
+        )
+
+
+def _person(
+    conn: Connection, *, username: str, scope: str | None, by: Administrator | None = None
+) -> Account:
+    _still_administering(conn, by)
     if not username:
         raise InvalidArgument([FieldViolation("username", "is required")])
     if not plausible_name(username):
@@ -64,29 +108,44 @@ def _person(conn: Connection, *, username: str, scope: str | None) -> Account:
     return account
 
 
-def suspend(conn: Connection, *, username: str, reason: str, scope: str | None) -> None:
+def suspend(
+    conn: Connection, *, username: str, reason: str, scope: str | None, by: Administrator | None = None
+) -> None:
     """Suspend a person: every token they hold stops working (within a verifier poll) and for
     good, and they cannot log in until reinstated."""
     check_reason(reason)
-    account = _person(conn, username=username, scope=scope)
+    account = _person(conn, username=username, scope=scope, by=by)
     repository.update_account(conn, account.id, suspended=True, tokens_not_before=datetime.now(UTC))
     repository.bump_version(conn)
 
 
-def reinstate(conn: Connection, *, username: str, reason: str, scope: str | None) -> None:
-    """Lift a suspension and clear a lockout; the person logs in again (old tokens stay dead)."""
+def reinstate(
+    conn: Connection, *, username: str, reason: str, scope: str | None, by: Administrator | None = None
+) -> None:
+    """Lift a suspension and clear a lockout; the person logs in again (old tokens stay dead).
+    Never one's own: another administrator decides."""
     check_reason(reason)
-    account = _person(conn, username=username, scope=scope)
+    _not_oneself(by, username, "reinstate")
+    account = _person(conn, username=username, scope=scope, by=by)
     repository.update_account(conn, account.id, suspended=False, failed_logins=0, locked_until=None)
     repository.bump_version(conn)
 
 
 def reset_totp(
-    conn: Connection, *, username: str, reason: str, scope: str | None, issuer: str, sealer: Sealer
+    conn: Connection,
+    *,
+    username: str,
+    reason: str,
+    scope: str | None,
+    issuer: str,
+    sealer: Sealer,
+    by: Administrator | None = None,
 ) -> TotpEnrolment:
-    """Give a person a new TOTP secret; the old one stops working at once."""
+    """Give a person a new TOTP secret; the old one stops working at once. Never one's own (a
+    stolen token and password must not be enough to take over the second factor)."""
     check_reason(reason, required=False)
-    account = _person(conn, username=username, scope=scope)
+    _not_oneself(by, username, "reset the second factor of")
+    account = _person(conn, username=username, scope=scope, by=by)
     secret = credentials.new_totp_secret()
     repository.update_account(
         conn, account.id, totp_secret=sealer.seal(secret, account_id=account.id), totp_last_step=0

@@ -69,7 +69,7 @@ def _now() -> datetime:
 def plausible_name(name: str) -> bool:
     """Whether `name` could be a username or machine account name at all (a NUL or a 10,000
     character string cannot, and is never sent to the database)."""
-    return bool(_NAME.match(name))
+    return bool(_NAME.fullmatch(name))
 
 
 def plausible_client_id(client_id: str) -> bool:
@@ -82,9 +82,9 @@ def _check_account_fields(
     name: str, org: str, roles: list[str], allowed: frozenset[str], name_field: str
 ) -> None:
     problems = []
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         problems.append(FieldViolation(name_field, USERNAME_RULE))
-    if not _ORG.match(org):
+    if not _ORG.fullmatch(org):
         problems.append(FieldViolation("org", "1-64 letters, digits, '.', '_' or '-'"))
     if not roles:
         problems.append(FieldViolation("role", "at least one role is required"))
@@ -93,6 +93,14 @@ def _check_account_fields(
             problems.append(FieldViolation("role", f"unknown role {role!r}; one of {sorted(allowed)}"))
     if problems:
         raise InvalidArgument(problems)
+
+
+def _name_free(conn: Connection, name: str, *, of: str) -> None:
+    # People and machines share one name space: the audit log names an actor by name alone, so a
+    # machine account called like a person would put its calls in that person's trail (found by
+    # probing: a council system named "prac1").
+    if repository.account_by_name(conn, kind=of, name=name) is not None:
+        raise FailedPrecondition(f"the name {name!r} is already an account's", "ALREADY_EXISTS")
 
 
 def create_user(
@@ -111,6 +119,7 @@ def create_user(
         raise InvalidArgument([FieldViolation("role", "shield-override is held only with practitioner")])
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidArgument([FieldViolation("password", f"at least {MIN_PASSWORD_LENGTH} characters")])
+    _name_free(conn, username, of=SERVICE)
     secret = credentials.new_totp_secret()
     account_id = repository.new_account_id()
     try:
@@ -159,6 +168,7 @@ def create_service_account(
             roles=[role],
         )
         return NewServiceAccount(str(existing.client_id), secret)
+    _name_free(conn, name, of=PERSON)
     client_id = f"{name}-{secrets.token_hex(6)}"
     try:
         with conn.begin_nested():

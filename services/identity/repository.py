@@ -150,6 +150,12 @@ def revoke(conn: Connection, *, token_id: str, expires_at: datetime, now: dateti
     return True
 
 
+def is_revoked(conn: Connection, token_id: str) -> bool:
+    """Whether a token was revoked (logged out)."""
+    found = conn.execute(select(revoked_tokens.c.token_id).where(revoked_tokens.c.token_id == token_id))
+    return found.first() is not None
+
+
 def revoked_token_ids(conn: Connection, *, now: datetime) -> list[str]:
     """Revoked tokens that have not yet expired (expired ones need no revocation)."""
     return list(

@@ -32,7 +32,7 @@ class Manager:
 
 def is_task_id(value: str) -> bool:
     """Whether `value` is shaped like a review task's id."""
-    return bool(_TASK_ID.match(value))
+    return bool(_TASK_ID.fullmatch(value))
 
 
 def id_violations(name: str, value: str) -> list[FieldViolation]:

@@ -95,9 +95,9 @@ def _address(v: _Violations, path: str, address: child_pb2.Address, *, postcode_
 
 
 def _contact(v: _Violations, path: str, phone: str, email: str) -> None:
-    if phone.strip() and not _PHONE.match(phone.strip()):
+    if phone.strip() and not _PHONE.fullmatch(phone.strip()):
         v.add(f"{path}.phone", "must be a telephone number")
-    if email.strip() and (len(email) > 254 or not _EMAIL.match(email.strip())):
+    if email.strip() and (len(email) > 254 or not _EMAIL.fullmatch(email.strip())):
         v.add(f"{path}.email", "must be an email address")
 
 
@@ -207,14 +207,14 @@ def _problems(r: pb.SourceRecord, *, now: dt.datetime, limits: AgeLimits) -> lis
     if r.HasField("education_setting"):
         s = r.education_setting
         v.add("record.education_setting.name", text_problem(s.name, max_length=MAX_TEXT))
-        if s.urn and not _URN.match(s.urn):
+        if s.urn and not _URN.fullmatch(s.urn):
             v.add("record.education_setting.urn", "must be a 6 or 7 digit URN")
         _contact(v, "record.education_setting", s.phone, "")
         _address(v, "record.education_setting.address", s.address, postcode_required=False)
     if r.HasField("gp_practice"):
         g = r.gp_practice
         v.add("record.gp_practice.name", text_problem(g.name, max_length=MAX_TEXT))
-        if g.ods_code and not _ODS.match(g.ods_code.upper()):
+        if g.ods_code and not _ODS.fullmatch(g.ods_code.upper()):
             v.add("record.gp_practice.ods_code", "must be an ODS code")
         _contact(v, "record.gp_practice", g.phone, "")
         _address(v, "record.gp_practice.address", g.address, postcode_required=False)

@@ -48,7 +48,7 @@ def postcode_problem(value: str) -> str | None:
     """Why `value` is not shaped like a UK postcode (e.g. "M1 1AE", "SW1A 2AA"), or None."""
     if not value.strip():
         return "is required"
-    if not _POSTCODE.match(postcode_key(value)):
+    if not _POSTCODE.fullmatch(postcode_key(value)):
         return "must be a UK postcode, e.g. M1 1AE"
     return None
 

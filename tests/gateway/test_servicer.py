@@ -399,6 +399,19 @@ async def test_audit_down_means_unavailable_and_no_data(world: World) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as login:
         await world.login("pat.three", prac.totp_secret, at=time.time() + 30)
     assert login.value.code() == grpc.StatusCode.UNAVAILABLE
+    # Nor a logout: UNAVAILABLE, and nothing stored (found by probing: the token was revoked,
+    # with no record of it).
+    with pytest.raises(grpc.aio.AioRpcError) as logout:
+        await world.gateway.Logout(pb.LogoutRequest(), metadata=bearer(token))
+    assert logout.value.code() == grpc.StatusCode.UNAVAILABLE
+    identity_db = Database(world.identity_url)
+    try:
+        revoked = identity_db.run_sync(
+            lambda c: c.execute(text("SELECT count(*) FROM revoked_tokens")).scalar_one(), write=False
+        )
+    finally:
+        identity_db.dispose()
+    assert revoked == 0
 
 
 async def test_hostile_input_is_recorded_not_refused_by_the_log(world: World) -> None:

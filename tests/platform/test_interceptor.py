@@ -165,3 +165,14 @@ def test_a_request_id_is_taken_only_when_it_is_plain_text() -> None:
     for replaced in ("", "abc\x01\x7f", "ÿþý", "two words", "a\u202eb", "x" * 129):
         fresh = request_id_of(((REQUEST_ID_KEY, replaced),))
         assert fresh != replaced and len(fresh) == 32 and all(c in "0123456789abcdef" for c in fresh)
+
+
+def test_two_authorization_headers_are_no_credentials() -> None:
+    """Which of two tokens a call is made with must never be a guess (found by probing: the
+    first one won, so junk after a valid token passed)."""
+    from contactpoint.platform.auth import bearer_token, on_behalf_of_token
+
+    assert bearer_token([("authorization", "Bearer abc")]) == "abc"
+    assert bearer_token([("authorization", "Bearer abc"), ("authorization", "Bearer junk")]) is None
+    assert bearer_token([("authorization", "Bearer abc"), ("Authorization", "Bearer abc")]) is None
+    assert on_behalf_of_token([("x-on-behalf-of", "Bearer a"), ("x-on-behalf-of", "Bearer b")]) is None

@@ -315,8 +315,10 @@ async def test_scoped_to_the_administrators_organisation_and_roles(world: World)
 async def test_every_token_identity_issues_to_a_person_is_recorded(world: World) -> None:
     await world.login("pat.practitioner")
     issued = await world.events("AuthenticateUser")
-    mine = [e for e in issued if e.actor == "pat.practitioner"]
-    assert len(mine) == 1 and mine[0].outcome == "ALLOWED" and "gateway" in mine[0].detail
+    mine = [e for e in issued if e.detail.endswith("token issued to pat.practitioner")]
+    assert len(mine) == 1 and mine[0].outcome == "ALLOWED" and mine[0].actor == "gateway"
+    # The person's own trail is their Login alone (the gateway's event of it).
+    assert not [e for e in issued if e.actor == "pat.practitioner"]
 
 
 async def test_no_audit_log_no_administration(world: World) -> None:
@@ -416,3 +418,45 @@ async def test_each_role_against_each_administration_rpc(world: World) -> None:
     assert all(
         code == grpc.StatusCode.PERMISSION_DENIED for key, code in outcomes.items() if key not in allowed
     )
+
+
+async def test_a_suspended_administrator_is_refused_at_once_even_reinstating_themselves(world: World) -> None:
+    """Found by probing: within the verifiers' poll after a suspension, the suspended
+    administrator's own token reinstated them. Identity asks its own database."""
+    world.secrets["cleo.admin"] = create_user(
+        world.identity_url, "cleo.admin", "admin", org=ORG_A
+    ).totp_secret
+    ada = bearer(await world.login("ada.admin"))
+    cleo = bearer(await world.login("cleo.admin"))
+    await world.identity.SuspendAccount(
+        pb.SuspendAccountRequest(username="cleo.admin", reason="misconduct"), metadata=ada
+    )
+    for request in (
+        pb.ReinstateAccountRequest(username="cleo.admin", reason="I reinstate myself"),
+        pb.ReinstateAccountRequest(username="pat.practitioner", reason="a favour"),
+    ):
+        assert await refused(world.identity.ReinstateAccount(request, metadata=cleo)) in (
+            grpc.StatusCode.UNAUTHENTICATED,
+            grpc.StatusCode.PERMISSION_DENIED,
+        )
+    assert (
+        await refused(
+            world.identity.ResetTotp(pb.ResetTotpRequest(username="pat.practitioner"), metadata=cleo)
+        )
+        == grpc.StatusCode.UNAUTHENTICATED
+    )
+    assert await refused(world.login("cleo.admin", at=time.time() + 30)) == grpc.StatusCode.UNAUTHENTICATED
+    outcomes = [e.outcome for e in await world.events("ReinstateAccount") if e.actor == "cleo.admin"]
+    assert outcomes and "ALLOWED" not in outcomes
+
+
+async def test_an_administrator_never_reinstates_or_resets_their_own_account(world: World) -> None:
+    ada = bearer(await world.login("ada.admin"))
+    own = pb.ReinstateAccountRequest(username="ada.admin", reason="clear my lockout")
+    assert (
+        await refused(world.identity.ReinstateAccount(own, metadata=ada)) == grpc.StatusCode.PERMISSION_DENIED
+    )
+    reset = pb.ResetTotpRequest(username="ada.admin", reason="new phone")
+    assert await refused(world.identity.ResetTotp(reset, metadata=ada)) == grpc.StatusCode.PERMISSION_DENIED
+    # Another person of the organisation, as before.
+    await world.identity.ResetTotp(pb.ResetTotpRequest(username="pat.practitioner"), metadata=ada)
