@@ -258,6 +258,24 @@ def _first_entry_time(database_url: str) -> datetime | None:
         engine.dispose()
 
 
+def _rotated_to(settings: AuditSettings, witness: WitnessView | None, key: bytes) -> bool:
+    """Whether the log records rotations from the key its witness knows to `key` (the key file):
+    a rotation made with `audit rotate-key` that the witness has not cosigned yet (found by
+    probing: an idle log read as tampered with after a routine rotation). The walk then checks
+    each head with the key of its time, the old key's heads included."""
+    if witness is None or witness.log_key is None or _missing_file(settings.database_url) is not None:
+        return False
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            chain = key_chain(conn, key, settings.origin)
+    except (BrokenChain, SQLAlchemyError):
+        return False
+    finally:
+        engine.dispose()
+    return witness.log_key in chain.keys[:-1]
+
+
 def verify_from_settings(
     settings: AuditSettings, trusted: Checkpoint | None = None, witness: WitnessView | None = None
 ) -> VerifyReport:
@@ -285,7 +303,8 @@ def verify_from_settings(
         public_key = raw_public_key(load_or_create_signing_key(settings.signing_key_file))
     except ValueError:
         return VerifyReport(False, 0, 0, f"{settings.signing_key_file} does not hold an Ed25519 key")
-    if witness is not None and (swapped := witness.other_key(public_key)) is not None:
+    swapped = witness.other_key(public_key) if witness is not None else None
+    if swapped is not None and not _rotated_to(settings, witness, public_key):
         return VerifyReport(False, 0, 0, swapped)
     report = verify_log(
         settings.database_url, public_key, origin=settings.origin, trusted=trusted, witnessed=witnessed

@@ -110,6 +110,18 @@ def test_a_rotated_key_is_followed_and_the_retired_one_refused(tmp_path: Path) -
     new = _audit_key(s)
     assert new != old and base64.b64decode(out["public_key"]) == new
     assert base64.b64decode(out["old_public_key"]) == old
+    # Before the witness has seen it, the rotation in the log vouches for the new key file (found
+    # by probing: an idle log read as tampered with after a routine rotation).
+    code, report = _verify(s)
+    assert code == 0, report
+    # A bad setting is a one-line message, not a traceback (and no JSON on stdout).
+    s.env["CONTACTPOINT_AUDIT_PUBLIC_KEY"] = "AAAA"
+    try:
+        bad = s.cli("audit", "verify", "--json")
+    finally:
+        del s.env["CONTACTPOINT_AUDIT_PUBLIC_KEY"]
+    assert bad.returncode == 2 and "bad audit configuration" in bad.stderr
+    assert "Traceback" not in bad.stderr and not bad.stdout.strip()
     s.start()
     try:
         _refused_reads(s, 3)
