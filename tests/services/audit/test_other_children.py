@@ -104,3 +104,24 @@ async def test_verify_catches_an_edited_index_of_other_children(log: Log, case: 
     found = verify_from_settings(log.settings)
     assert not found.ok and found.first_bad_index == first_bad, found
     assert "other child" in found.message, found
+
+
+async def test_a_childs_report_holds_the_accesses_of_children_merged_into_it(log: Log) -> None:
+    """Found by probing: reads of a retired child before its merge were missing from the
+    survivor's subject-access report, though that record is part of the survivor's now."""
+    survivor, retired, refused_one = A, B, C
+    assert await log.append(actor="pat", contactpoint_id=retired) == 0
+    assert await log.append(actor="pat", contactpoint_id=survivor) == 1
+    assert await log.append(actor="pat", contactpoint_id=refused_one) == 2
+    merge = {"action": "MergeChildren", "actor": "dee", "contactpoint_id": survivor}
+    assert await log.append(**merge, outcome="DENIED", other_contactpoint_ids=[refused_one]) == 3
+    assert await log.append(**merge, other_contactpoint_ids=[retired]) == 4
+    # A read through the retired id after the merge names both (as the gateway writes it).
+    assert await log.append(actor="pat", contactpoint_id=retired, other_contactpoint_ids=[survivor]) == 5
+    assert reported(log, survivor) == [0, 1, 3, 4, 5]  # not the refused merge's other child's read
+    assert reported(log, retired) == [0, 4, 5]
+    assert reported(log, refused_one) == [2, 3]
+    # Unmerged again: the retired child's history is its own once more.
+    unmerge = {"action": "UnmergeChildren", "actor": "dee", "contactpoint_id": retired}
+    assert await log.append(**unmerge, other_contactpoint_ids=[survivor]) == 6
+    assert reported(log, survivor) == [1, 3, 4, 5, 6]
