@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import sys
 import time
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -90,6 +91,7 @@ def seed(env: Mapping[str, str], *, children: int, seed_value: int, truth: Path 
     limits = AgeLimits(settings.max_age_years, settings.extended_max_age_years)
     matcher = admin.current_matcher(db, admin.configured_matcher(settings))
     today = datetime.now(UTC).date()
+    run = uuid.uuid4().hex[:12]
     outcomes: Counter[str] = Counter()
     pending: dict[str, list[SyntheticRecord]] = defaultdict(list)
     progress = Progress(children, sys.stderr)
@@ -108,11 +110,10 @@ def seed(env: Mapping[str, str], *, children: int, seed_value: int, truth: Path 
         if records - counted >= RECOUNT:
             matcher, counted = admin.current_matcher(db, matcher), records
         submissions = [
-            # Same seed, same day: every request is a retry and changes nothing.
-            Submission(
-                f"seed-{seed_value}-{today.isoformat()}-{s.record.source_system}-{s.record.source_record_id}",
-                s.record,
-            )
+            # One request id per record and run: a record sent again by a later run with the same
+            # seed is answered for what it is now (UNCHANGED), not with the first run's answer
+            # (found by probing: a second run reported every record created again).
+            Submission(f"seed-{run}-{s.record.source_system}-{s.record.source_record_id}", s.record)
             for s in batch
         ]
         for result in admin.ingest(

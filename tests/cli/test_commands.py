@@ -121,9 +121,11 @@ def test_seed_feeds_synthetic_children(databases: DatabaseFactory, tmp_path: Pat
     rows = truth.read_text().splitlines()
     assert rows[0] == "organisation,source_system,source_record_id,person"
     assert len(rows) - 1 == sources and len({r.rsplit(",", 1)[1] for r in rows[1:]}) == children
-    # The same seed again changes nothing: every request id is a retry, answered as the first time.
+    # The same seed again changes nothing, and says so: every record is unchanged (found by
+    # probing: a second run reported them all created again).
     again = json.loads(seed().stdout)
-    assert again["created"] == report["created"] and again["linked"] == report["linked"]
+    assert again["unchanged"] == again["records"] == sources
+    assert not again.get("created") and not again.get("linked") and again["children"] == held
     assert scalar(url, "SELECT count(*) FROM source_records") == sources
 
 
