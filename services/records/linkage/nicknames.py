@@ -44,7 +44,7 @@ mary molly polly mae may mamie; sarah sara sally sadie; ann anne anna annie nan 
 jane janie jenny; janet jan jess; louise louisa lou lulu; louis lewis lou; lucy lucie lu; lucas luca luka
 gabriel gabe gabby; gabriella gabriela gabrielle gabby gabi ella
 frances francesca fran frankie fanny chesca; francis frank frankie; franklin frank
-lawrence laurence larry laurie; laura laurie lori; leonard leo len lenny; leon leo; leonardo leo
+lawrence laurence larry laurie; laura laurie lori; leonard leo len lenny; leonardo leo
 raymond ray; ronald ron ronnie; donald don donny; kenneth ken kenny; gerald gerry jerry
 jeremy jeremiah jerry jez; geoffrey jeffrey geoff jeff; gregory greg; philip phillip phil pip
 vincent vince vinny; zachary zachariah zach zack zac zak; nathaniel nathan nat nate; nathan nat nate

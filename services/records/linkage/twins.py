@@ -336,6 +336,27 @@ def _genders_differ(a: Features, b: Features) -> bool:
     return a.gender in KNOWN_GENDERS and b.gender in KNOWN_GENDERS and a.gender != b.gender
 
 
+# Endings that make a girl's name of a boy's: Daniel/Danielle, Louis/Louise, Paul/Paula,
+# Joseph/Josephine, Gabriel/Gabriella, Justin/Justine, Robert/Roberta.
+_FEMININE_ENDINGS = frozenset({"e", "a", "le", "la", "ine", "ette", "ina", "ia"})
+
+
+def _boy_and_girl(a: Features, b: Features) -> bool:
+    # A boy's name and the girl's name made of it, when the genders cannot say which is which
+    # (one or both missing): twins' names, as a boy and a girl ("Daniel"/"Danielle" with no
+    # gender was one child: found by probing). With the same known gender, one name misspelt.
+    if not a.given or not b.given or (a.gender in KNOWN_GENDERS and b.gender in KNOWN_GENDERS):
+        return False
+    short, long_ = sorted((a.given[0], b.given[0]), key=len)
+    return (
+        len(short) >= 4
+        and long_.startswith(short)
+        and long_[len(short) :] in _FEMININE_ENDINGS
+        and is_name(short)
+        and is_name(long_)
+    )
+
+
 def _household(a: Features, b: Features) -> bool:
     # The same postcode (or one slip from it) and a similar family name. House numbers are not
     # compared: a flat number may stand for the house on one record.
@@ -367,7 +388,7 @@ def twins(a: Features, b: Features) -> bool:
     alike = how_alike(a, b)
     if alike is None or middles_clash(a, b):
         return True
-    return alike in _GENDERED and _genders_differ(a, b)
+    return alike in _GENDERED and (_genders_differ(a, b) or _boy_and_girl(a, b))
 
 
 def vouches(new: Features, old: Features) -> bool:
@@ -377,4 +398,4 @@ def vouches(new: Features, old: Features) -> bool:
     alike = how_alike(new, old)
     if alike is None or alike == "initial" or middles_clash(new, old):
         return False
-    return alike not in _GENDERED or not _genders_differ(new, old)
+    return alike not in _GENDERED or not (_genders_differ(new, old) or _boy_and_girl(new, old))

@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from contactpoint.common.v1 import child_pb2
 from services.records.linkage.nicknames import canonical_forms, nicknames, nicknames_with_typo
 from services.records.linkage.twins import (
     how_alike,
@@ -305,3 +306,22 @@ def test_one_name_with_another_pet_ending_is_one_name(a: str, b: str) -> None:
 )
 def test_one_name_spelt_as_it_sounds_is_one_name(a: str, b: str) -> None:
     assert how_alike(child(given=(a,)), child(given=(b,))) is not None
+
+
+def test_leo_and_leon_are_two_names() -> None:
+    """Found by probing: twin boys Leo and Leon were joined as one child's nickname."""
+    assert twins(child(given=("leo",)), child(given=("leon",)))
+
+
+@pytest.mark.parametrize(("a", "b"), [("daniel", "danielle"), ("joseph", "josephine"), ("paul", "paula")])
+def test_a_boy_and_the_girls_name_made_of_his_are_twins_when_gender_is_missing(a: str, b: str) -> None:
+    """Found by probing: Daniel and Danielle with no gender recorded were joined."""
+    unknown = child_pb2.GENDER_UNSPECIFIED
+    assert twins(child(given=(a,), gender=unknown), child(given=(b,), gender=unknown))
+    assert twins(child(given=(a,), gender=child_pb2.GENDER_MALE), child(given=(b,), gender=unknown))
+    assert not vouches(child(given=(b,), gender=unknown), child(given=(a,), gender=unknown))
+
+
+def test_with_the_same_known_gender_a_longer_name_with_a_feminine_ending_is_a_slip() -> None:
+    male = child_pb2.GENDER_MALE
+    assert not twins(child(given=("daniel",), gender=male), child(given=("danielle",), gender=male))
