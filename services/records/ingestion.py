@@ -44,6 +44,8 @@ from services.records.values import text_problem
 log = get_logger(__name__)
 
 REQUEST_ID_REUSED = "REQUEST_ID_REUSED"
+# A held source record sent with content that is another child (`Matcher.still_its_child`).
+SOURCE_RECORD_REUSED = "SOURCE_RECORD_REUSED"
 
 
 def _require_organisation(organisation: str) -> None:
@@ -64,7 +66,10 @@ def submit(
     """Create or update one of `organisation`'s source records (CONTRACT §4 SubmitSourceRecord).
 
     A retry with the same `request_id` and record returns the first answer and changes nothing;
-    the same `request_id` with another record is FailedPrecondition REQUEST_ID_REUSED. An invalid
+    the same `request_id` with another record is FailedPrecondition REQUEST_ID_REUSED. A record
+    already held (or withdrawn) sent as another child altogether is FailedPrecondition
+    SOURCE_RECORD_REUSED: one source record id is one child's for life, as a ContactPoint ID is
+    (found by probing: Alice's record sent as Bartholomew kept her id and school). An invalid
     record is InvalidArgument with every problem, and nothing is stored."""
     [result] = submit_many(
         conn,
@@ -167,16 +172,13 @@ def _decide(
         ).items()
     }
     existing = source_repo.sources_by_key(conn, {p.key for p in ready})
-    # Records held whose new content is another child (a record id reused): decided again.
-    again = {id(p) for p in ready if p.key in existing and _another_child(existing[p.key], p, matcher)}
-    deciding = [p for p in ready if p.key not in existing or id(p) in again]
-    wanted = {h for p in deciding for h in p.blocking_hashes.values()}
+    wanted = {h for p in ready if p.key not in existing for h in p.blocking_hashes.values()}
     hits = candidate_repo.read_hits(conn, hashes.keys())
     by_key: dict[str, list[str]] = defaultdict(list)
     for h, source_id in sorted(hits.pairs):
         if h in wanted:
             by_key[hashes[h]].append(source_id)
-    candidates = StagedCandidates(conn, deciding, by_key, matcher=matcher)
+    candidates = StagedCandidates(conn, [p for p in ready if p.key not in existing], by_key, matcher=matcher)
 
     batch = placement.Batch()
     results: list[Submitted | ContactPointError] = []
@@ -208,9 +210,16 @@ def _decide(
             existing.update(source_repo.sources_by_key(conn, [p.key]))
             batch = placement.Batch(local=batch.local, new_children=batch.new_children)
         held = existing.get(p.key)
-        if held is not None and id(p) in again and candidates.planned(p):
-            submitted = placement.move(held, p, candidates.decide(p, batch), batch, limits=limits)
-        elif held is not None:
+        if held is not None and _another_child(held, p, matcher):
+            results.append(
+                FailedPrecondition(
+                    "this source record names another child: a source record id is one child's for "
+                    "life; withdraw it and send the other child under an id of its own",
+                    SOURCE_RECORD_REUSED,
+                )
+            )
+            continue
+        if held is not None:
             submitted = placement.update(held, p, batch)
         else:
             submitted = placement.place(p, candidates.decide(p, batch), batch, limits=limits)
@@ -238,7 +247,7 @@ def _another_child(held: SourceRow, p: placement.Prepared, matcher: Matcher) -> 
         or (p.as_of is not None and held.as_of is not None and p.as_of < held.as_of)
     ):
         return False
-    return not matcher.still_its_child(Features.from_json(held.features), p.features, key=p.key)
+    return not matcher.still_its_child(Features.from_json(held.features), p.features)
 
 
 def withdraw(

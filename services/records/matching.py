@@ -15,6 +15,7 @@ from services.records.linkage import (
     Features,
     Model,
     Thresholds,
+    compare,
     decide,
     default_model,
 )
@@ -36,34 +37,25 @@ class Matcher:
         """The model decisions are scored with: `model` for a registry of `children`."""
         return self.model.for_registry(self.children)
 
-    def still_its_child(self, old: Features, new: Features, *, key: SourceKey) -> bool:
-        """Whether a source record's new content (a correction, or a record sent again after it
-        was withdrawn) is still the child its old content was: the two versions, compared as two
-        records, would be linked (whether or not automatic linking is on). Otherwise the council
-        has reused the record for another child, and it is decided again as a new record."""
-        same = Candidate("", key.organisation, key.source_system, key.source_record_id, old)
-        thresholds = replace(self.thresholds, auto_link=True)
-        decision = decide(
-            new,
-            organisation=key.organisation,
-            source_system=key.source_system,
-            source_record_id=key.source_record_id,
-            candidates=[same],
-            kept_apart=(),
-            model=self.scoring,
-            thresholds=thresholds,
-        )
-        return decision.action == Action.LINK
+    def still_its_child(self, old: Features, new: Features) -> bool:
+        """Whether a source record's new content (a correction, or the record sent again after it
+        was withdrawn) can still be the child its old content was: the two versions share an NHS
+        number, or their fields say "the same child" at least as loudly as "another" (the
+        weight without the prior: one record id is not two records drawn at random). A
+        correction, however many fields it fixes at once (a date and a move, a new family name
+        and a move), is; only a record reused for another child (name, date of birth and address
+        all different) is not. The twins rule is not asked: a council's own record id is
+        evidence no score has."""
+        if old.nhs and old.nhs == new.nhs:
+            return True
+        return compare(new, old, self.scoring).weight - self.scoring.prior_weight >= 0.0
 
     def decide(self, features: Features, *, key: SourceKey, candidates: Sequence[Candidate]) -> Decision:
         """LINK, REVIEW or CREATE for a new source record among its candidates. A record of an
         archived child joins it (one id for life; it stays archived unless the record moves its
         archive date on: an extended record of a care leaver). Only a link does: an archived
         child is never a review task's, nor another child's "also", so then the record is
-        decided among the active children alone. The record's own earlier content, when it is
-        decided again (`still_its_child`), is no candidate."""
-        if any(_is(c, key) for c in candidates):
-            candidates = [c for c in candidates if not _is(c, key)]
+        decided among the active children alone."""
         decision = self._decide(features, key, candidates)
         chosen = decision.candidate
         if chosen is not None and chosen.archived and decision.action != Action.LINK:
@@ -84,14 +76,6 @@ class Matcher:
             model=self.scoring,
             thresholds=self.thresholds,
         )
-
-
-def _is(candidate: Candidate, key: SourceKey) -> bool:
-    return (candidate.source_record_id, candidate.source_system, candidate.organisation) == (
-        key.source_record_id,
-        key.source_system,
-        key.organisation,
-    )
 
 
 class FeatureCache:

@@ -29,7 +29,7 @@ from services.records.repository.source_keys import MatchKeyRow
 from services.records.repository.writes import key_hash
 from services.records.splits import split_tasks
 from services.records.tables import ACTIVE, ARCHIVED
-from services.records.task_upkeep import close_tasks_of, pair_shields, raise_pairs, reopen_overtaken
+from services.records.task_upkeep import pair_shields, raise_pairs, reopen_overtaken
 from services.records.values import date_value
 
 log = get_logger(__name__)
@@ -121,9 +121,6 @@ class Batch:
     as_of: list[tuple[str, dt.datetime]] = field(default_factory=list)
     replaced: list[source_repo.NewSource] = field(default_factory=list)
     revived: set[str] = field(default_factory=set)  # children of withdrawn records sent again
-    # Records already held that now describe another child (`move`), and the children they left.
-    moved: list[source_repo.NewSource] = field(default_factory=list)
-    left: set[str] = field(default_factory=set)
 
 
 def prepare(organisation: str, normal: pb.SourceRecord, index_key: bytes) -> Prepared:
@@ -185,27 +182,7 @@ def with_locals(p: Prepared, candidates: list[Candidate], batch: Batch) -> list[
 
 def place(p: Prepared, decision: Decision, batch: Batch, *, limits: AgeLimits) -> Submitted:
     """File a new source record under the child `decision` chose (a new child unless it links)."""
-    submitted, source = _file(p, decision, batch, source_id=RANDOM.hex_id(), limits=limits)
-    batch.sources.append(source)
-    batch.new_keys.add(p.key)
-    return submitted
-
-
-def move(held: SourceRow, p: Prepared, decision: Decision, batch: Batch, *, limits: AgeLimits) -> Submitted:
-    """A source record the organisation already holds, whose new content is another child than its
-    own (`Matcher.still_its_child`): it leaves its child and is filed as a new record would be,
-    under the child `decision` chose (its own again only if its child's other records say so)."""
-    submitted, source = _file(p, decision, batch, source_id=held.id, limits=limits)
-    batch.moved.append(source)
-    batch.touched.add(held.contactpoint_id)
-    if submitted.contactpoint_id != held.contactpoint_id:
-        batch.left.add(held.contactpoint_id)
-    return submitted
-
-
-def _file(
-    p: Prepared, decision: Decision, batch: Batch, *, source_id: str, limits: AgeLimits
-) -> tuple[Submitted, source_repo.NewSource]:
+    source_id = RANDOM.hex_id()
     if decision.action == Action.LINK and decision.candidate is not None:
         contactpoint_id = decision.candidate.contactpoint_id
         outcome = Outcome.LINKED
@@ -234,9 +211,12 @@ def _file(
                 )
             )
     score = decision.score if decision.candidate is not None else None
-    source = new_source(
-        p, contactpoint_id, source_id=source_id, outcome=outcome, score=score, reasons=decision.reasons
+    batch.sources.append(
+        new_source(
+            p, contactpoint_id, source_id=source_id, outcome=outcome, score=score, reasons=decision.reasons
+        )
     )
+    batch.new_keys.add(p.key)
     mine = Candidate(
         contactpoint_id=contactpoint_id,
         organisation=p.key.organisation,
@@ -247,7 +227,7 @@ def _file(
     )
     for k in p.blocking:
         batch.local[k].append((source_id, mine))
-    return Submitted(contactpoint_id, outcome), source
+    return Submitted(contactpoint_id, outcome)
 
 
 def update(held: SourceRow, p: Prepared, batch: Batch) -> Submitted:
@@ -289,8 +269,6 @@ def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime
         source_repo.set_as_of(conn, source_id, as_of)
     for replacement in batch.replaced:
         source_repo.replace_source(conn, replacement, now=now)
-    for moved in batch.moved:
-        source_repo.replace_source(conn, moved, now=now, moved=True)
     if batch.revived:
         reopen_overtaken(conn, batch.revived, now=now)
     source_repo.insert_sources(conn, batch.sources, now=now)
@@ -303,9 +281,5 @@ def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime
         for row in source_repo.active_sources(conn, batch.touched):
             held[row.contactpoint_id].append(row)
         refile(conn, {cid: held[cid] for cid in batch.touched}, limits=limits, now=now)
-        # A child whose last record left it is no longer visible: nothing left to decide about it.
-        gone = [cid for cid in batch.left if not held[cid]]
-        if gone:
-            close_tasks_of(conn, gone, now=now)
     if batch.sources:
         log.info("records.ingested", records=len(batch.sources), review_tasks=len(batch.tasks) + splits)

@@ -106,10 +106,6 @@ class StagedCandidates:
             plan.first = decision
             plan.children = {c.contactpoint_id for c in candidates}
 
-    def planned(self, p: Prepared) -> bool:
-        """Whether `p` was among the records whose candidates were read."""
-        return id(p) in self._plans
-
     def decide(self, p: Prepared, batch: Batch) -> Decision:
         """LINK, REVIEW or CREATE for a new record of the batch, its earlier records included."""
         plan = self._plans[id(p)]

@@ -156,27 +156,15 @@ def insert_sources(conn: Connection, rows: Sequence[NewSource], *, now: dt.datet
     insert_keys(conn, rows)
 
 
-def replace_source(conn: Connection, row: NewSource, *, now: dt.datetime, moved: bool = False) -> None:
-    """A source record's new content, its keys replaced: with its child, or `moved` to the child
-    `row` names (the record now describes another child), with how matching placed it there."""
+def replace_source(conn: Connection, row: NewSource, *, now: dt.datetime) -> None:
+    """A source record's new content (it stays with its child), its keys replaced."""
     delete_keys(conn, [row.id])
     vault = vault_of(conn)
     record, features, key = _sealed(vault, row, vault.newest)
-    placed = (
-        {
-            "contactpoint_id": row.contactpoint_id,
-            "match_outcome": row.match_outcome,
-            "match_score": row.match_score,
-            "match_reasons": list(row.match_reasons),
-        }
-        if moved
-        else {}
-    )
     conn.execute(
         update(source_records)
         .where(source_records.c.id == row.id)
         .values(
-            **placed,
             record=record,
             features=features,
             sealed_with=key,

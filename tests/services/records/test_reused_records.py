@@ -1,25 +1,28 @@
-"""A council's source record sent again with new content: a correction stays with its child; content
-that is another child (a record id reused, or corrected to the child it should have been) is
-decided again, as a new record would be. Found by probing: Alice's record corrected to
-Bartholomew kept Alice's id, and her school from another council showed beside his name."""
+"""A council's source record sent again with new content: a correction stays with its child,
+however many fields it fixes at once; content that is another child altogether (a record id
+reused, also after a withdrawal) is refused, FAILED_PRECONDITION SOURCE_RECORD_REUSED, and nothing
+changes: a source record id is one child's for life. Found by probing: Alice's record sent as
+Bartholomew kept Alice's id, and her school from another council showed beside his name; then,
+when such a record moved to a new child, a shielded child's corrected spelling lost her shield."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 
 import pytest
-from sqlalchemy import select
 
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database
-from contactpoint.platform.errors import NotFound
+from contactpoint.platform.errors import FailedPrecondition, NotFound
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import children, ingestion
+from services.records.ingestion import SOURCE_RECORD_REUSED
 from services.records.linkage import Thresholds
 from services.records.matching import Matcher
 from services.records.model import Outcome, Submitted
-from services.records.tables import review_tasks
+from services.records.repository import children as child_repo
 from tests.services.records.conftest import ORG_A, ORG_B, make_record
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
@@ -72,107 +75,81 @@ def bartholomew(rid: str, **overrides: object) -> pb.SourceRecord:
     return record
 
 
-def test_a_record_reused_for_another_child_leaves_its_child(db: Database) -> None:
+def reused(db: Database, record: pb.SourceRecord, **kwargs: object) -> None:
+    with pytest.raises(FailedPrecondition) as refused:
+        submit(db, record, **kwargs)  # type: ignore[arg-type]
+    assert refused.value.reason == SOURCE_RECORD_REUSED
+
+
+def test_a_record_reused_for_another_child_is_refused_and_nothing_changes(db: Database) -> None:
     alice = submit(db, make_record("rk-1"))
     other_council = submit(db, make_record("hv-1", source_system="health-visiting"), org=ORG_B)
     assert other_council == Submitted(alice.contactpoint_id, Outcome.LINKED)
 
-    reused = submit(db, bartholomew("rk-1"))
+    reused(db, bartholomew("rk-1"))
 
-    assert reused.outcome is Outcome.CREATED
-    assert reused.contactpoint_id != alice.contactpoint_id
-    kept = child(db, alice.contactpoint_id)  # Alice, from the other council's record alone
+    kept = child(db, alice.contactpoint_id)
     assert (kept.name.given_names, kept.name.family_name) == ("Amelia", "Okafor")
-    assert not kept.former_names
-    assert kept.address.postcode == "M1 1AE"
-    new = child(db, reused.contactpoint_id)
-    assert (new.name.given_names, new.education_setting.name) == ("Bartholomew", "Hull Academy")
-    assert new.date_of_birth.month == 8
-    # Sent again, it is unchanged where it now is.
-    assert submit(db, bartholomew("rk-1"), again="-2") == Submitted(reused.contactpoint_id, Outcome.UNCHANGED)
+    assert not kept.former_names and kept.address.postcode == "M1 1AE"
+    assert kept.education_setting.name == "Oak Primary School"
+    # Its own content again is unchanged; a retry of the refused request is refused again.
+    assert submit(db, make_record("rk-1"), again="-2") == Submitted(alice.contactpoint_id, Outcome.UNCHANGED)
+    reused(db, bartholomew("rk-1"))
 
 
-def test_a_childs_only_record_reused_leaves_nothing_visible_of_it(db: Database) -> None:
-    alice = submit(db, make_record("rk-2"))
-    reused = submit(db, bartholomew("rk-2"))
-    assert reused.outcome is Outcome.CREATED and reused.contactpoint_id != alice.contactpoint_id
-    with pytest.raises(NotFound):
-        child(db, alice.contactpoint_id)
-
-
-def test_a_withdrawn_record_sent_again_as_another_child_is_a_new_child(db: Database) -> None:
+def test_a_withdrawn_record_sent_again_as_another_child_is_refused(db: Database) -> None:
     alice = submit(db, make_record("rk-3"))
     withdraw(db, "rk-3")
-    revived = submit(db, bartholomew("rk-3"))
-    assert revived.outcome is Outcome.CREATED and revived.contactpoint_id != alice.contactpoint_id
+    reused(db, bartholomew("rk-3"))
     with pytest.raises(NotFound):
         child(db, alice.contactpoint_id)
     # The same child sent again after a withdrawal is still its old id.
-    withdraw(db, "rk-3")
-    assert submit(db, bartholomew("rk-3"), again="-2").contactpoint_id == revived.contactpoint_id
+    assert submit(db, make_record("rk-3"), again="-2").contactpoint_id == alice.contactpoint_id
 
 
-def test_a_record_corrected_to_the_child_another_council_holds_joins_it(db: Database) -> None:
-    held = submit(db, bartholomew("hv-2", source_system="health-visiting"), org=ORG_B)
-    wrong = submit(db, make_record("rk-4"))
-    assert wrong.outcome is Outcome.CREATED
-    corrected = submit(db, bartholomew("rk-4"))
-    assert corrected == Submitted(held.contactpoint_id, Outcome.LINKED)
-    with pytest.raises(NotFound):
-        child(db, wrong.contactpoint_id)
-
-
-def test_a_correction_of_the_same_child_stays_even_with_automatic_linking_off(db: Database) -> None:
+@pytest.mark.parametrize(
+    "correct",
+    [
+        pytest.param(lambda r: (setattr(r.date_of_birth, "day", 15), _move(r)), id="a day and a move"),
+        pytest.param(
+            lambda r: (r.name.CopyFrom(_name("Amelia", "Bennett")), _move(r)), id="new surname, moved"
+        ),
+        pytest.param(
+            lambda r: (
+                r.name.CopyFrom(_name("Amelai", "Okafor")),
+                setattr(r.date_of_birth, "month", 4),
+                _move(r),
+            ),
+            id="a typo, a month and a move",
+        ),
+        pytest.param(lambda r: r.name.CopyFrom(_name("Emilia", "Okafor")), id="a spelling"),
+    ],
+)
+def test_corrections_stay_with_their_child_even_several_at_once(
+    db: Database, correct: Callable[[pb.SourceRecord], object]
+) -> None:
+    """Found by probing: a date fixed and a move in one update made a new child."""
+    first = submit(db, make_record("rk-5", nhs_number=""))
+    corrected = make_record("rk-5", nhs_number="")
+    correct(corrected)
+    # With automatic linking off too (onboarding a feed): a correction is no new link.
     manual = Matcher(thresholds=Thresholds(auto_link=False))
-    first = submit(db, make_record("rk-5"), matcher=manual)
-    moved = make_record(
-        "rk-5",
-        name=child_pb2.PersonName(given_names="Amelia Grace", family_name="Okafor"),
-        address=child_pb2.Address(lines=["9 Mill Lane"], town="Leeds", postcode="LS1 4AP"),
-    )
-    moved.date_of_birth.month, moved.date_of_birth.day = 3, 15  # a day corrected
-    assert submit(db, moved, matcher=manual) == Submitted(first.contactpoint_id, Outcome.LINKED)
-    assert child(db, first.contactpoint_id).address.postcode == "LS1 4AP"
+    assert submit(db, corrected, matcher=manual) == Submitted(first.contactpoint_id, Outcome.LINKED)
 
 
-def test_a_twins_record_corrected_to_her_sister_leaves_the_twin(db: Database) -> None:
-    alice = submit(db, make_record("rk-6"))
-    submit(db, make_record("hv-6", source_system="health-visiting"), org=ORG_B)
-    # The twin's record was sent under her sister's record id, then corrected: the same family,
-    # birthday and address, another given name.
-    twin = make_record(
-        "rk-6", name=child_pb2.PersonName(given_names="Zara", family_name="Okafor"), nhs_number=""
-    )
-    corrected = submit(db, twin)
-    assert corrected.contactpoint_id != alice.contactpoint_id
-    assert corrected.outcome in (Outcome.CREATED, Outcome.POSSIBLE_MATCH)
-    assert child(db, alice.contactpoint_id).name.given_names == "Amelia"
-    assert child(db, corrected.contactpoint_id).name.given_names == "Zara"
+def test_a_shielded_childs_spelling_corrected_keeps_her_id_and_her_shield(db: Database) -> None:
+    """Found by probing: Khloe corrected to Chloe became a new, unshielded child."""
+    khloe = make_record("rk-6", name=_name("Khloe", "Fenwick"), nhs_number="")
+    first = submit(db, khloe)
+    db.run_sync(lambda c: child_repo.set_shielding(c, first.contactpoint_id, shielded=True, now=NOW))
+    chloe = make_record("rk-6", name=_name("Chloe", "Fenwick"), nhs_number="")
+    assert submit(db, chloe) == Submitted(first.contactpoint_id, Outcome.LINKED)
+    assert child(db, first.contactpoint_id).shielded
 
 
-def test_a_child_left_by_its_last_record_has_no_review_task_waiting(db: Database) -> None:
-    amelia = submit(db, make_record("rk-7"))
-    moved = make_record(
-        "rk-8",
-        source_system="education",
-        address=child_pb2.Address(lines=["3 Park Road"], town="Bolton", postcode="BL1 1AA"),
-        nhs_number="",
-    )
-    moved.date_of_birth.day = 15  # moved, and the day one out: a possible match
-    possible = submit(db, moved)
-    assert possible.outcome is Outcome.POSSIBLE_MATCH
+def _name(given: str, family: str) -> child_pb2.PersonName:
+    return child_pb2.PersonName(given_names=given, family_name=family)
 
-    submit(db, bartholomew("rk-8", source_system="education"))
 
-    open_tasks = db.run_sync(
-        lambda c: c.execute(
-            select(review_tasks.c.task_id).where(
-                review_tasks.c.new_child == possible.contactpoint_id, review_tasks.c.status == "open"
-            )
-        ).all(),
-        write=False,
-    )
-    assert open_tasks == []
-    with pytest.raises(NotFound):
-        child(db, possible.contactpoint_id)
-    assert child(db, amelia.contactpoint_id).name.given_names == "Amelia"
+def _move(record: pb.SourceRecord) -> None:
+    record.address.CopyFrom(child_pb2.Address(lines=["9 Mill Lane"], town="Leeds", postcode="LS1 4AP"))
