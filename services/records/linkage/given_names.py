@@ -22,15 +22,31 @@ from services.records.names import name_key
 _FIRST_NAME_TABLES = ("first_names", "first_names_male", "first_names_female", "first_names_nonbinary")
 
 
-def _faker_first_names() -> Iterable[str]:
+def _faker_first_names(tables: tuple[str, ...] = _FIRST_NAME_TABLES) -> Iterable[str]:
     import faker.providers.person as person
 
     for module in pkgutil.iter_modules(person.__path__):
         provider = importlib.import_module(f"{person.__name__}.{module.name}").Provider
-        for attribute in _FIRST_NAME_TABLES:
+        for attribute in tables:
             table = provider.__dict__.get(attribute)
             if isinstance(table, dict | list | tuple):  # a name → weight mapping, or a list
                 yield from table
+
+
+@cache
+def _gendered(table: str) -> frozenset[str]:
+    return frozenset(key for key in map(name_key, _faker_first_names((table,))) if key.isascii())
+
+
+def boys_name(key: str) -> bool:
+    """Whether a given-name key is a boy's name and never a girl's in any of the tables
+    ("daniel"; not "isabel", nor "alex", which is both)."""
+    return key in _gendered("first_names_male") and key not in _gendered("first_names_female")
+
+
+def girls_name(key: str) -> bool:
+    """Whether a given-name key is a girl's name in some table ("danielle", "louise")."""
+    return key in _gendered("first_names_female")
 
 
 @cache
@@ -48,5 +64,6 @@ def is_name(key: str) -> bool:
 
 
 def warm() -> None:
-    """Build the list now, so that no request pays for it."""
+    """Build the lists now, so that no request pays for them."""
     names()
+    boys_name("")

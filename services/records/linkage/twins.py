@@ -24,7 +24,7 @@ from services.records.linkage.comparisons import (
     postcode_level,
 )
 from services.records.linkage.features import Features
-from services.records.linkage.given_names import is_name
+from services.records.linkage.given_names import boys_name, girls_name, is_name
 from services.records.linkage.nicknames import (
     groups_near,
     groups_of,
@@ -80,7 +80,8 @@ def _rhyme(a: str, b: str) -> bool:
     # of the pen that changes a first letter makes no name ("Rmily"), which `_typo_of_known` has
     # already taken as a typo when this is asked. (A first letter dropped, "Ella"/"Bella", is
     # also how "Olivia" becomes "Livia" by mistake, so that is left to the other checks.)
-    return a[0] != b[0] and a[1:] == b[1:]
+    # Chloe/Khloe and Caleb/Kaleb are one name spelt as it sounds (found by re-probing).
+    return a[0] != b[0] and a[1:] == b[1:] and _spelling_key(a) != _spelling_key(b)
 
 
 def _slip_of(name: str, other: str) -> bool:
@@ -348,12 +349,14 @@ def _boy_and_girl(a: Features, b: Features) -> bool:
     if not a.given or not b.given or (a.gender in KNOWN_GENDERS and b.gender in KNOWN_GENDERS):
         return False
     short, long_ = sorted((a.given[0], b.given[0]), key=len)
+    # Only a boy's name (never a girl's) and a girl's: Isabel/Isabella and Jasmin/Jasmine are one
+    # girl's name spelt two ways (found by re-probing: they were split).
     return (
         len(short) >= 4
         and long_.startswith(short)
         and long_[len(short) :] in _FEMININE_ENDINGS
-        and is_name(short)
-        and is_name(long_)
+        and boys_name(short)
+        and girls_name(long_)
     )
 
 
