@@ -108,6 +108,10 @@ class AuditedRequest:
 
     # Set once the event is in the log: a request is recorded exactly once.
     recorded: bool = False
+    # The append of the event, once begun: a request cancelled while it is on its way waits for
+    # it rather than writing a second event (found by probing: a call whose client gave up
+    # while audit was slow was recorded ALLOWED and CANCELLED).
+    _recording: asyncio.Future[None] | None = field(default=None, repr=False)
 
     async def __aenter__(self) -> AuditedRequest:
         return self
@@ -149,10 +153,20 @@ class AuditedRequest:
         return kept[:MAX_OTHER_CHILDREN]
 
     async def record(self, exc: BaseException | None = None) -> None:
-        """Write the event now (Unavailable unless the audit service confirms it)."""
-        if not self.recorded:
-            await self.auditor.append(self.event(exc))
-            self.recorded = True
+        """Write the event now (Unavailable unless the audit service confirms it). Asked again
+        while it is being written (the handler cancelled meanwhile), it waits for that one write
+        instead of making another; one that failed is tried again."""
+        if self.recorded:
+            return
+        failed = (
+            self._recording is not None
+            and self._recording.done()
+            and (self._recording.cancelled() or self._recording.exception() is not None)
+        )
+        if self._recording is None or failed:
+            self._recording = asyncio.ensure_future(self.auditor.append(self.event(exc)))
+        await asyncio.shield(self._recording)
+        self.recorded = True
 
     async def write(self, db: Database, change: Callable[[Connection], T]) -> T:
         """Make `change` in one write transaction that commits only once this request's success is

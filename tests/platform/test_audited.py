@@ -39,3 +39,50 @@ from contactpoint.platform.errors import (
 )
 def test_outcomes(exc: BaseException | None, expected: tuple[str, grpc.StatusCode]) -> None:
     assert outcome_of(exc) == expected
+
+
+class _SlowLog:
+    """An audit writer whose appends wait until released (or fail, when told to)."""
+
+    def __init__(self, *, fail_first: bool = False) -> None:
+        self.events: list[str] = []
+        self.release = asyncio.Event()
+        self.fail_first = fail_first
+
+    async def append(self, event: object) -> None:
+        if self.fail_first:
+            self.fail_first = False
+            raise Unavailable("the audit service could not record this request")
+        await self.release.wait()
+        self.events.append(event.outcome)  # type: ignore[attr-defined]
+
+
+async def test_a_request_cancelled_while_its_event_is_on_its_way_is_recorded_once() -> None:
+    """Found by probing: a client that gave up while audit was slow left ALLOWED and CANCELLED."""
+    from contactpoint.platform.audited import AuditedRequest
+
+    log = _SlowLog()
+
+    async def handler() -> None:
+        async with AuditedRequest(log, "SetShielded", "rid-1") as call:  # type: ignore[arg-type]
+            await call.record()
+
+    task = asyncio.create_task(handler())
+    await asyncio.sleep(0.05)
+    task.cancel()
+    await asyncio.sleep(0.05)
+    log.release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert log.events == ["ALLOWED"]
+
+
+async def test_an_event_the_log_refused_is_written_again_as_the_failure() -> None:
+    from contactpoint.platform.audited import AuditedRequest
+
+    log = _SlowLog(fail_first=True)
+    log.release.set()
+    with pytest.raises(Unavailable):
+        async with AuditedRequest(log, "Logout", "rid-2") as call:  # type: ignore[arg-type]
+            await call.record()
+    assert log.events == ["UNAVAILABLE"]
