@@ -93,10 +93,7 @@ def _not_oneself(by: Administrator | None, username: str, what: str) -> None:
         )
 
 
-def _person(
-    conn: Connection, *, username: str, scope: str | None, by: Administrator | None = None
-) -> Account:
-    _still_administering(conn, by)
+def _person(conn: Connection, *, username: str, scope: str | None) -> Account:
     if not username:
         raise InvalidArgument([FieldViolation("username", "is required")])
     if not plausible_name(username):
@@ -113,8 +110,9 @@ def suspend(
 ) -> None:
     """Suspend a person: every token they hold stops working (within a verifier poll) and for
     good, and they cannot log in until reinstated."""
+    _still_administering(conn, by)
     check_reason(reason)
-    account = _person(conn, username=username, scope=scope, by=by)
+    account = _person(conn, username=username, scope=scope)
     repository.update_account(conn, account.id, suspended=True, tokens_not_before=datetime.now(UTC))
     repository.bump_version(conn)
 
@@ -124,9 +122,10 @@ def reinstate(
 ) -> None:
     """Lift a suspension and clear a lockout; the person logs in again (old tokens stay dead).
     Never one's own: another administrator decides."""
+    _still_administering(conn, by)  # first: a suspended administrator hears UNAUTHENTICATED
     check_reason(reason)
     _not_oneself(by, username, "reinstate")
-    account = _person(conn, username=username, scope=scope, by=by)
+    account = _person(conn, username=username, scope=scope)
     repository.update_account(conn, account.id, suspended=False, failed_logins=0, locked_until=None)
     repository.bump_version(conn)
 
@@ -143,9 +142,10 @@ def reset_totp(
 ) -> TotpEnrolment:
     """Give a person a new TOTP secret; the old one stops working at once. Never one's own (a
     stolen token and password must not be enough to take over the second factor)."""
+    _still_administering(conn, by)
     check_reason(reason, required=False)
     _not_oneself(by, username, "reset the second factor of")
-    account = _person(conn, username=username, scope=scope, by=by)
+    account = _person(conn, username=username, scope=scope)
     secret = credentials.new_totp_secret()
     repository.update_account(
         conn, account.id, totp_secret=sealer.seal(secret, account_id=account.id), totp_last_step=0

@@ -45,8 +45,9 @@ def boys_name(key: str) -> bool:
 
 
 def girls_name(key: str) -> bool:
-    """Whether a given-name key is a girl's name in some table ("danielle", "louise")."""
-    return key in _gendered("first_names_female")
+    """Whether a given-name key is a girl's name and never a boy's in any of the tables
+    ("danielle", "harriet"; not "charlie")."""
+    return key in _gendered("first_names_female") and key not in _gendered("first_names_male")
 
 
 @cache

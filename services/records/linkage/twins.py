@@ -337,27 +337,16 @@ def _genders_differ(a: Features, b: Features) -> bool:
     return a.gender in KNOWN_GENDERS and b.gender in KNOWN_GENDERS and a.gender != b.gender
 
 
-# Endings that make a girl's name of a boy's: Daniel/Danielle, Louis/Louise, Paul/Paula,
-# Joseph/Josephine, Gabriel/Gabriella, Justin/Justine, Robert/Roberta.
-_FEMININE_ENDINGS = frozenset({"e", "a", "le", "la", "ine", "ette", "ina", "ia"})
-
-
 def _boy_and_girl(a: Features, b: Features) -> bool:
-    # A boy's name and the girl's name made of it, when the genders cannot say which is which
-    # (one or both missing): twins' names, as a boy and a girl ("Daniel"/"Danielle" with no
-    # gender was one child: found by probing). With the same known gender, one name misspelt.
+    # Names alike, one a boy's (never a girl's) and the other a girl's (never a boy's), when the
+    # genders cannot say which is which (one or both missing): twins' names, a boy and a girl
+    # (found by probing: Daniel/Danielle and Harry/Harriet with a gender missing were one child).
+    # With the same known gender, one name misspelt; one girl's name spelt two ways
+    # (Isabel/Isabella) is no boy and girl.
     if not a.given or not b.given or (a.gender in KNOWN_GENDERS and b.gender in KNOWN_GENDERS):
         return False
-    short, long_ = sorted((a.given[0], b.given[0]), key=len)
-    # Only a boy's name (never a girl's) and a girl's: Isabel/Isabella and Jasmin/Jasmine are one
-    # girl's name spelt two ways (found by re-probing: they were split).
-    return (
-        len(short) >= 4
-        and long_.startswith(short)
-        and long_[len(short) :] in _FEMININE_ENDINGS
-        and boys_name(short)
-        and girls_name(long_)
-    )
+    x, y = a.given[0], b.given[0]
+    return (boys_name(x) and girls_name(y)) or (boys_name(y) and girls_name(x))
 
 
 def _household(a: Features, b: Features) -> bool:

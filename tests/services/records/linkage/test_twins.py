@@ -313,7 +313,9 @@ def test_leo_and_leon_are_two_names() -> None:
     assert twins(child(given=("leo",)), child(given=("leon",)))
 
 
-@pytest.mark.parametrize(("a", "b"), [("daniel", "danielle"), ("joseph", "josephine"), ("paul", "paula")])
+@pytest.mark.parametrize(
+    ("a", "b"), [("daniel", "danielle"), ("joseph", "josephine"), ("paul", "paula"), ("harry", "harriet")]
+)
 def test_a_boy_and_the_girls_name_made_of_his_are_twins_when_gender_is_missing(a: str, b: str) -> None:
     """Found by probing: Daniel and Danielle with no gender recorded were joined."""
     unknown = child_pb2.GENDER_UNSPECIFIED
