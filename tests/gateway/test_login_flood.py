@@ -69,8 +69,11 @@ async def test_a_login_flood_slows_only_the_flood(databases: DatabaseFactory, tm
         assert ok / len(reads) >= 0.95, {c.name: reads.count(c) for c in set(reads)}
         # The flood gets refusals, never a token and never an internal error. (Its attempts on
         # one username wait their turn, so it rarely fills the Argon2 pool now: the pool's own
-        # refusals are tested below.)
-        assert flood and set(flood) <= {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.RESOURCE_EXHAUSTED}
+        # refusals are tested below.) On a host starved of CPU (the whole suite and a benchmark
+        # beside it) an attempt may outlast its deadline to identity: UNAVAILABLE, for the flood
+        # only, is an honest answer too.
+        refusals = {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.RESOURCE_EXHAUSTED}
+        assert flood and set(flood) <= refusals | {grpc.StatusCode.UNAVAILABLE}
 
 
 @pytest.mark.asyncio
