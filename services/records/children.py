@@ -21,7 +21,7 @@ from contactpoint.platform.logging import get_logger
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records.composing import compose
 from services.records.model import DEFAULT_LIMITS, AgeLimits, FindCriteria
-from services.records.names import given_name_matches, name_key, postcode_key, similar
+from services.records.names import fold_key, given_name_matches, name_key, postcode_key, similar
 from services.records.repository import children as child_repo
 from services.records.repository import search
 from services.records.repository import sources as source_repo
@@ -153,11 +153,14 @@ def find_child(
         raise InvalidArgument(violations)
     assert criteria.date_of_birth is not None  # validated above
     family = name_key(criteria.family_name)
+    # Rows keyed before "Ł" was folded to "L" hold the letter itself: found by a search that
+    # gives it (their keys are folded here, to be compared).
+    families = sorted({family, name_key(criteria.family_name, fold_letters=False)})
     postcode = postcode_key(criteria.postcode) or None
     rows = search.names_born_on(
         conn,
         date_of_birth=dt.date(*criteria.date_of_birth),
-        family_key=None if criteria.fuzzy else family,
+        family_keys=None if criteria.fuzzy else families,
         postcode_key=postcode,
         # A search by postcode must never reveal where a shielded child lives.
         exclude_shielded=postcode is not None,
@@ -166,10 +169,12 @@ def find_child(
         {
             row.contactpoint_id
             for row in rows
-            if similar(family, row.family_key, fuzzy=criteria.fuzzy)
+            if similar(family, fold_key(row.family_key), fuzzy=criteria.fuzzy)
             and (
                 not criteria.given_name.strip()
-                or given_name_matches(criteria.given_name, row.given_keys.split(), fuzzy=criteria.fuzzy)
+                or given_name_matches(
+                    criteria.given_name, [fold_key(k) for k in row.given_keys.split()], fuzzy=criteria.fuzzy
+                )
             )
             and (not criteria.gender or row.gender == criteria.gender)
         }

@@ -31,12 +31,40 @@ _SEPARATORS = re.compile(r"[\s\u2010-\u2015-]+")
 _NOT_ASCII_LETTER = re.compile(r"[^a-z]+")
 
 
-def name_key(value: str) -> str:
-    """A name with case, accents, punctuation and spaces removed: `" O'Brién-Smith "` → `obriensmith`."""
+# Letters whose accent Unicode does not decompose: Łukasz, Sørensen, Đurić, Ærø (found by probing:
+# a search without the stroke found nobody).
+_UNDECOMPOSED = str.maketrans(
+    {
+        "ł": "l",
+        "ø": "o",
+        "đ": "d",
+        "ð": "d",
+        "æ": "ae",
+        "œ": "oe",
+        "þ": "th",
+        "\u0131": "i",  # dotless i
+        "ħ": "h",
+        "ŧ": "t",
+        "ŀ": "l",
+    }
+)
+
+
+def name_key(value: str, *, fold_letters: bool = True) -> str:
+    """A name with case, accents, punctuation and spaces removed: `" O'Brién-Smith "` → `obriensmith`,
+    `"Łukasz"` → `lukasz` (`fold_letters=False`: `łukasz`, as keys were made before 4 December 2026)."""
     if value.isascii():  # nearly every name: no accents to take off, one C-level pass
         return _NOT_ASCII_LETTER.sub("", value.lower())
-    decomposed = unicodedata.normalize("NFKD", value.casefold())
+    folded = value.casefold()
+    if fold_letters:
+        folded = folded.translate(_UNDECOMPOSED)
+    decomposed = unicodedata.normalize("NFKD", folded)
     return "".join(ch for ch in decomposed if ch.isalpha() and not unicodedata.combining(ch))
+
+
+def fold_key(key: str) -> str:
+    """A stored name key made before letters such as "ł" were folded, as `name_key` makes it now."""
+    return key if key.isascii() else key.translate(_UNDECOMPOSED)
 
 
 def name_tokens(value: str) -> list[str]:

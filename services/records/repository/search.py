@@ -4,6 +4,7 @@ opened (nothing FindChild compares is stored in the clear)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
@@ -27,12 +28,13 @@ def names_born_on(
     conn: Connection,
     *,
     date_of_birth: dt.date,
-    family_key: str | None,
+    family_keys: Sequence[str] | None,
     postcode_key: str | None,
     exclude_shielded: bool,
 ) -> list[NameRow]:
-    """Name keys of active children born on `date_of_birth`, narrowed by an exact family name key
-    and postcode key when given. With `exclude_shielded`, children shown shielded are left out."""
+    """Name keys of active children born on `date_of_birth`, narrowed by exact family name keys
+    (any of them) and a postcode key when given. With `exclude_shielded`, children shown shielded
+    are left out."""
     vault = vault_of(conn)
     query = (
         select(
@@ -46,11 +48,12 @@ def names_born_on(
         .where(children.c.status == ACTIVE)
     )
     # Each narrowing hash has the date of birth in it: one indexed lookup, the narrowest there is.
-    if family_key is not None:
-        query = query.where(match_keys.c.family_hash == family_hash(vault, date_of_birth, family_key))
+    if family_keys is not None:
+        hashes = sorted({family_hash(vault, date_of_birth, key) for key in family_keys})
+        query = query.where(match_keys.c.family_hash.in_(hashes))
     if postcode_key is not None:
         query = query.where(match_keys.c.postcode_hash == postcode_hash(vault, date_of_birth, postcode_key))
-    if family_key is None and postcode_key is None:
+    if family_keys is None and postcode_key is None:
         query = query.where(match_keys.c.dob_hash == dob_hash(vault, date_of_birth))
     if exclude_shielded:
         query = query.where(children.c.shielded.is_(False), children.c.provisional_shield.is_(False))

@@ -188,3 +188,26 @@ def test_a_child_is_found_by_a_former_name(db: Database) -> None:
         db.run_sync(
             lambda c: children.find_child(c, criteria=FindCriteria("Jones", "Amelia", dob)), write=False
         )
+
+
+@pytest.mark.parametrize(
+    ("given", "family", "plain_given", "plain_family"),
+    [
+        ("Łukasz", "Łasakxyz", "Lukasz", "Lasakxyz"),
+        ("Søren", "Sørensen", "Soren", "Sorensen"),
+        ("Đorđe", "Đurić", "Dorde", "Duric"),
+    ],
+)
+def test_find_ignores_accents_unicode_does_not_decompose(
+    db: Database, given: str, family: str, plain_given: str, plain_family: str
+) -> None:
+    """Found by probing: Łasak searched as Lasak found nobody (NFKD keeps "ł" whole)."""
+    record = make_record("accent-1", name=child_pb2.PersonName(given_names=given, family_name=family))
+    cp = db.run_sync(
+        lambda c: ingestion.submit(c, organisation="A", request_id="accent-1", record=record)
+    ).contactpoint_id
+    dob = (record.date_of_birth.year, 3, 14)
+    for g, f in ((plain_given, plain_family), (given, family), (plain_given, family)):
+        criteria = FindCriteria(f, g, dob)
+        found = db.run_sync(lambda c, q=criteria: children.find_child(c, criteria=q), write=False)
+        assert found.contactpoint_id == cp
