@@ -141,10 +141,7 @@ def tokens_not_before(conn: Connection) -> dict[str, datetime]:
 
 def revoke(conn: Connection, *, token_id: str, expires_at: datetime, now: datetime) -> bool:
     """Record a revoked token; False when it was revoked already."""
-    exists = conn.execute(
-        select(revoked_tokens.c.token_id).where(revoked_tokens.c.token_id == token_id)
-    ).first()
-    if exists:
+    if is_revoked(conn, token_id):
         return False
     conn.execute(insert(revoked_tokens).values(token_id=token_id, expires_at=expires_at, revoked_at=now))
     return True
