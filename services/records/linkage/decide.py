@@ -23,10 +23,10 @@ from dataclasses import dataclass, replace
 
 from services.records.linkage.comparisons import FIELDS, dob_level
 from services.records.linkage.features import Features
+from services.records.linkage.given_alike import middles_clash
 from services.records.linkage.model import Model, Score, compare
 from services.records.linkage.twins import (
     may_be_twins,
-    middles_clash,
     siblings,
     twins,
     two_children_despite_nhs,

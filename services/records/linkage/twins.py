@@ -2,41 +2,19 @@
 
 Twins share everything the model weighs except their given names and, often, their gender, so
 under the model's assumption that fields are independent they score as high as two records of
-one child. What tells them apart is that their first names cannot be one name. These checks are
-deliberately generous about what "could be one name" means, because a record of one child with
-a badly misspelt name must not be taken for a twin."""
+one child. What tells them apart is that their first names cannot be one name (`given_alike`)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
-from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
+from rapidfuzz.distance import JaroWinkler
 
-from services.records.linkage import frequencies
-from services.records.linkage.comparisons import (
-    KNOWN_GENDERS,
-    MIN_SOUND,
-    dob_level,
-    family_level,
-    first_name_level,
-    names_swapped,
-    postcode_level,
-)
+from services.records.linkage.comparisons import KNOWN_GENDERS, dob_level, family_level, postcode_level
 from services.records.linkage.features import Features
-from services.records.linkage.given_names import boys_name, girls_name, is_name
-from services.records.linkage.nicknames import (
-    groups_near,
-    groups_of,
-    nicknames,
-    nicknames_with_typo,
-    shared_full_forms,
-)
-from services.records.linkage.spelling import keyboard_slip, lookalike_slip, one_edit, sound
-from services.records.name_variants import variants
+from services.records.linkage.given_alike import how_alike, middles_clash, rhyme, two_names
+from services.records.linkage.given_names import boys_name, girls_name
 
-# First given names that may be one name misspelt.
-_SPELLINGS = frozenset({"jaro_winkler_0.92", "one_edit"})
 # Twins live together, but a postcode may be mistyped...
 _SAME_POSTCODE = frozenset({"full", "sector", "near"})
 # ...and one of the two records may have the date of birth slightly wrong.
@@ -47,236 +25,6 @@ _GENDERED = frozenset({"typo", "spelling", "short", "initial", "nickname"})
 # Below this Jaro-Winkler similarity two given names are clearly different (Kwame/James 0.73,
 # Isla/Ella 0.67, Jacob/Joshua 0.58; Amelia/Emilia 0.76 and Sophie/Sofia 0.76 are not).
 _CLEARLY_DIFFERENT = 0.75
-# Names at least this long may have two typos and still be one name.
-LONG_NAME = 6
-# The commonest children's first names in England (the shipped table): two spellings that are no
-# name at all, each one slip from one of these ("Rlla"/"Eella" for "Ella"), are that name misspelt.
-COMMON_GIVEN = tuple(frequencies.GIVEN)
-
-
-def _typos(a: str, b: str) -> int:
-    return int(DamerauLevenshtein.distance(a, b, score_cutoff=3))
-
-
-def _slip(a: str, b: str) -> bool:
-    # A letter dropped, added or two swapped: "Je"/"Joe", "Gyu"/"Guy". (A letter changed in a
-    # short name often makes another name: "Eva"/"Ava", so that needs four letters.)
-    if not one_edit(a, b):
-        return False
-    return len(a) != len(b) or sorted(a) == sorted(b)
-
-
-def _sound_alike(a: str, b: str) -> bool:
-    # "Albie"/"Alby", "Stephen"/"Steven": spelt apart, but one name to the ear. A sound of two
-    # letters is shared by different names ("Lily"/"Lola"), so it counts only when the names also
-    # begin alike.
-    if min(len(a), len(b)) < MIN_SOUND or sound(a) != sound(b):
-        return False
-    return len(sound(a)) >= MIN_SOUND or a[:2] == b[:2]
-
-
-def _rhyme(a: str, b: str) -> bool:
-    # Twins are often given names that differ only in the first letter ("Holly"/"Molly"); a slip
-    # of the pen that changes a first letter makes no name ("Rmily"), which `_typo_of_known` has
-    # already taken as a typo when this is asked. (A first letter dropped, "Ella"/"Bella", is
-    # also how "Olivia" becomes "Livia" by mistake, so that is left to the other checks.)
-    # Chloe/Khloe and Caleb/Kaleb are one name spelt as it sounds (found by re-probing).
-    return a[0] != b[0] and a[1:] == b[1:] and _spelling_key(a) != _spelling_key(b)
-
-
-def _slip_of(name: str, other: str) -> bool:
-    # One slip of the hand or the eye: a neighbouring key struck for another, a letter read for
-    # one like it, two letters swapped, or a letter dropped or added ("Lro"/"Leo",
-    # "Lsabella"/"Isabella", "Lcy"/"Lucy", "Avva"/"Ava").
-    if len(name) == len(other):
-        if keyboard_slip(name, other) or lookalike_slip(name, other):
-            return True
-        return one_edit(name, other) and sorted(name) == sorted(other)
-    return min(len(name), len(other)) >= 2 and one_edit(name, other)
-
-
-def _typo_of_known(a: str, b: str) -> bool:
-    # "Mas" for "Max", "Rmily" for "Emily", "Lcy" for "Lucy": a name and one slip of it that is no
-    # name at all (`given_names`: about 19,000 names). Two names ("Eva"/"Ava", "Holly"/"Molly",
-    # "Mason"/"Jason") may be twins'. A name missing from the list may still be a name, so with a
-    # clash of genders this is no more than a spelling (see `twins`).
-    if is_name(a) == is_name(b):
-        return False
-    return _slip_of(a, b)
-
-
-def _slip_of_nickname(a: str, b: str) -> bool:
-    # "Frde" for Fred, Frederick's short form: a slip that is no name, of the other's nickname.
-    if is_name(a) == is_name(b):
-        return False
-    slip, name = (b, a) if is_name(a) else (a, b)
-    return len(slip) >= 3 and not groups_near(slip, _slip_of).isdisjoint(groups_of(name))
-
-
-_PET_ENDING = re.compile(r"(ie|ey|ee|y|i)$")
-
-
-def _one_pet_name(a: str, b: str) -> bool:
-    # The same name with the other English pet-name ending: Holly/Hollie, Alfie/Alfy, Katy/Katie,
-    # Lily/Lilly (a letter doubled before it).
-    stem_a, stem_b = _PET_ENDING.sub("", a), _PET_ENDING.sub("", b)
-    if stem_a == a and stem_b == b:
-        return False
-    if stem_a == stem_b:
-        return True
-    short, long_ = sorted((stem_a, stem_b), key=len)
-    return len(long_) == len(short) + 1 and long_[-1] == long_[-2] and long_[:-1] == short
-
-
-_SPELLINGS_OF_A_SOUND = (
-    ("ph", "f"),
-    ("th", "t"),
-    ("ck", "c"),
-    ("k", "c"),
-    ("q", "c"),
-    ("z", "s"),
-    ("y", "i"),
-)
-_SILENT_H = re.compile(r"(?<=[^aeiou])h|h(?=[^aeiou])|h$")
-_DOUBLED = re.compile(r"(.)\1")
-
-
-def _spelling_key(name: str) -> str:
-    # A name with the spellings of one sound made one: Sophia/Sofia, Oscar/Oskar, Arthur/Artur,
-    # Maya/Maia, Zahra/Zara, Lily/Lilly. Different names stay different: Jack "jac"/Jake "jace".
-    for written, spoken in _SPELLINGS_OF_A_SOUND:
-        name = name.replace(written, spoken)
-    return _DOUBLED.sub(r"\1", _SILENT_H.sub("", name))
-
-
-def _two_names(a: str, b: str) -> bool:
-    # Two different names, not one misspelt: both are names, neither a nickname nor a listed
-    # spelling of the other (asked before this), not one pet name, and either the shorter is
-    # short — Jack/Jake, Mia/Mila, Leo/Leon, Lena/Lana, Ella/Bella are twins' names — or both are
-    # among the commonest children's names in England (Millie/Mollie, Harvey/Harley,
-    # Bailey/Bradley, Olivia/Hollie, Nathan/Jonathan: a slip of the pen seldom makes another of
-    # them, and twins are often given two of them that rhyme). Other long names both in the list,
-    # Jonathon/Jonathan or Matthew/Mathew, are mostly one name spelt two ways: left to the
-    # spelling tests.
-    if a == b or not (is_name(a) and is_name(b)):
-        return False
-    if min(len(a), len(b)) >= LONG_NAME and not (a in frequencies.GIVEN and b in frequencies.GIVEN):
-        return False
-    if _one_pet_name(a, b) or _spelling_key(a) == _spelling_key(b):
-        return False
-    return not (len(a) == len(b) and sorted(a) == sorted(b) and one_edit(a, b))  # Mai/Mia
-
-
-def _two_short_forms(a: str, b: str) -> bool:
-    # Mia and Millie are both short for Amelia, Elsie and Eliza for Elizabeth, Evie and Eva for
-    # Eve: but each is a name of its own among the commonest in England, and two of them in one
-    # household on one date of birth are twins', not one child's two nicknames.
-    # (A full form spelt another way is no short form: Catherine/Katie, Finley/Finn,
-    # Muhammad/Mohammad; and two short forms spelt alike are one: Kate/Katie.)
-    if a not in frequencies.GIVEN or b not in frequencies.GIVEN or _spelt_alike(a, b):
-        return False
-    full = shared_full_forms(a, b)
-    return bool(full) and not any(x == f or _spelt_alike(x, f) for f in full for x in (a, b))
-
-
-def _slips_of_one_name(a: str, b: str) -> bool:
-    # Two spellings that are no name, each one slip from the same common name: "Rlla"/"Eella"
-    # (Ella), "Avs"/"Avq" (Ava).
-    if is_name(a) or is_name(b):
-        return False
-    return any(_slip_of(a, name) and _slip_of(b, name) for name in COMMON_GIVEN)
-
-
-def _spelt_alike(a: str, b: str) -> bool:
-    # Jaro-Winkler 0.92, one typo (none changing a letter of a short name), the same sound, or two
-    # typos in a long name.
-    if first_name_level(a, b) in _SPELLINGS or _slip(a, b) or _sound_alike(a, b):
-        return True
-    return min(len(a), len(b)) >= LONG_NAME and _typos(a, b) <= 2
-
-
-def _misspelt_middle(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    # A child known by a middle name mistyped in one record: "Eleanor" for "Emily Eleqnor". Only
-    # a typo of a known name: a twin's first name may well be spelt like the other's middle name
-    # ("Louisa" and "Grace Louise", "May" and "Lily Mae").
-    return any(_typo_of_known(a[0], name) for name in b[1:])
-
-
-def how_alike(a: Features, b: Features) -> str | None:
-    """How two records' given names could be one child's, or None when they cannot: "same" (the
-    same first name, or one's first name among the other's names), "middle" (the same middle
-    names), "initial" (an initial for the other), "short" (one the start of the other:
-    "Jo"/"Joanna"), "nickname" (even with a typo), "typo" (a name and one slip of it that is no
-    name, "Max"/"Mas", "Emily"/"Rmily", or such a slip of the other's middle name; or two
-    spellings that are no name, slips of one common name), "spelling" (Jaro-Winkler 0.92, one
-    typo, two in a long name, none changing a letter of a three-letter name, or the same sound).
-    Two names that differ only in their first letter ("Holly"/"Molly", "Mason"/"Jason") cannot be
-    one name. Missing names, and names swapped between the given and family fields, are "same"."""
-    if not a.given or not b.given:
-        return "same"
-    a0, b0 = a.given[0], b.given[0]
-    if a0 == b0 or a0 in b.given or b0 in a.given or names_swapped(a.given, a.family, b.given, b.family):
-        return "same"
-    if len(a.given) > 1 and a.given[1:] == b.given[1:]:
-        return "middle"
-    if min(len(a0), len(b0)) == 1:
-        return "initial" if a0[0] == b0[0] else None
-    if nicknames(a0, b0) and not _two_short_forms(a0, b0):
-        return "nickname"
-    if variants(a0, b0):
-        return "spelling"  # a listed spelling of one name: "Niamh"/"Neve", "Aisha"/"Ayesha"
-    misspelt_middle = _misspelt_middle(a.given, b.given) or _misspelt_middle(b.given, a.given)
-    if _two_names(a0, b0):
-        return "typo" if misspelt_middle else None  # known by a middle name, or two names
-    if a0.startswith(b0) or b0.startswith(a0):
-        return "short"
-    if _typo_of_known(a0, b0) or _slips_of_one_name(a0, b0):
-        return "typo"  # even in the first letter: "Rmily" is no twin of Emily's
-    if _rhyme(a0, b0):
-        return None
-    if _spelt_alike(a0, b0):
-        return "spelling"
-    ja, jb = "".join(a.given), "".join(b.given)
-    if min(len(ja), len(jb)) >= LONG_NAME and _typos(ja, jb) <= 1:
-        return "spelling"  # "Mauriceeric" for "Maurice Eric"
-    if nicknames_with_typo(a0, b0) or _slip_of_nickname(a0, b0):
-        return "nickname"
-    return "typo" if misspelt_middle else None
-
-
-def _one_name(x: str, y: str) -> bool:
-    # Two given names (a middle name, a hyphenated name's second part) that may be one name:
-    # the same, an initial of it, one the start of the other, a nickname, or spelt alike.
-    if x == y or x.startswith(y) or y.startswith(x):
-        return True
-    return min(len(x), len(y)) > 1 and (nicknames(x, y) or _spelt_alike(x, y) or _typo_of_known(x, y))
-
-
-def middles_clash(a: Features, b: Features) -> bool:
-    """Whether both records give more than one given name, one of each alike, and none of the
-    others of one could be one of the other's: "Ava Grace"/"Ava Rose", "Lily-Mae"/"Lily-Rose",
-    "Muhammad Ibrahim"/"Mohammed Hassan", "Ava Rose"/"Grace Ava" (twins may share a name; one
-    child's records do not give it two different other names)."""
-    if len(a.given) < 2 or len(b.given) < 2:
-        return False
-    # The name both share must be one's first name ("Dev Yusuf"/"Dwv Yusuf" share only a middle
-    # name: a misspelt first name, for how_alike to judge).
-    pairs = [
-        (i, j)
-        for i, x in enumerate(a.given)
-        for j, y in enumerate(b.given)
-        if (i == 0 or j == 0) and _one_name(x, y)
-    ]
-    if not pairs:
-        return False  # nothing alike: how_alike's to judge
-    i, j = min(pairs, key=lambda p: (p[0] + p[1], p))  # the first names first
-    rest_a = a.given[:i] + a.given[i + 1 :]
-    rest_b = b.given[:j] + b.given[j + 1 :]
-    # Each gives a name the other has nothing like ("Ava Grace Mary"/"Ava Rose Mary"); one with
-    # names the other lacks is not a clash ("Ava Grace Mary"/"Ava Mary").
-    alone_a = [x for x in rest_a if not any(_one_name(x, y) for y in rest_b)]
-    alone_b = [y for y in rest_b if not any(_one_name(x, y) for x in rest_a)]
-    return bool(alone_a) and bool(alone_b)
 
 
 def _crossed(a: Features) -> Features:
@@ -319,7 +67,7 @@ def two_children_despite_nhs(a: Features, b: Features) -> bool:
         return True
     if a.given and b.given and how_alike(a, b) is None:
         a0, b0 = a.given[0], b.given[0]
-        if _rhyme(a0, b0) or _two_names(a0, b0):
+        if rhyme(a0, b0) or two_names(a0, b0):
             return True  # never one name (Holly/Molly, Mason/Jason, Jack/Jake)
     if not _genders_differ(a, b):
         return False

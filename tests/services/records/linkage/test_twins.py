@@ -8,10 +8,9 @@ import datetime as dt
 import pytest
 
 from contactpoint.common.v1 import child_pb2
+from services.records.linkage.given_alike import how_alike, middles_clash
 from services.records.linkage.nicknames import canonical_forms, nicknames, nicknames_with_typo
 from services.records.linkage.twins import (
-    how_alike,
-    middles_clash,
     siblings,
     twins,
     two_children_despite_nhs,
