@@ -66,8 +66,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Final
 
-from rapidfuzz.distance import DamerauLevenshtein
-
+from services.records.sensitive_slips import Slips
 from services.records.sensitive_vocabulary import (
     FILLER_WORDS,
     NOT_SENSITIVE,
@@ -80,7 +79,7 @@ from services.records.sensitive_vocabulary import (
     WHOLE_NAMES,
     Category,
 )
-from services.records.service_names import service_name_tokens, singular, with_letters_for_digits
+from services.records.service_names import service_name_tokens, with_letters_for_digits
 
 _RANK_SERVICE, _RANK_ORGANISATION, _RANK_UNCLEAR, _RANK_UNLESS_SETTING = 0, 1, 2, 3
 _NO_MATCH = 9
@@ -149,7 +148,7 @@ def _category(service_name: str, *, repair: bool = True) -> Category | None:
         # a sensitive service must not pass for an ordinary one because its name lost a space, a
         # hyphen or a letter. Only ever adds sensitivity.
         lettered = service_name_tokens(with_letters_for_digits(service_name))
-        if (repaired := _repaired(lettered)) != tokens:
+        if (repaired := _SLIPS.repaired(lettered)) != tokens:
             found = _match(repaired)
     return found
 
@@ -196,74 +195,7 @@ _KNOWN_WORDS: Final = (
 )
 # Brands that are ordinary words ("Shout", "Beat"): no slip is read as one ("Scouts" is not "Shout").
 _BRAND_WORDS: Final = frozenset(word for phrase in _WHOLE for word in phrase)
-# A slip is repaired only in a word this long.
-_SHORT_SLIP_LENGTH = 5
-
-
-def _plural(word: str) -> str:
-    return word[:-1] + "ies" if word.endswith("y") else word + "s"
-
-
-# Each sensitive word a slip may be of, as written singular and plural ("therapeis" is a slip of
-# "therapies", whose singular the vocabulary holds), with the word it stands for.
-_SLIP_FORMS: Final = tuple(
-    (word, written)
-    for word in sorted(_SENSITIVE_WORDS - _BRAND_WORDS)
-    if len(word) >= _SHORT_SLIP_LENGTH
-    for written in (word, _plural(word))
-)
-
-
-def _split(token: str) -> tuple[str, str] | None:
-    """Two known words run together, one of them sensitive: "talkingtherapy" → talking therapy."""
-    for k in range(3, len(token) - 2):
-        head, tail = token[:k], singular(token[k:])
-        if (
-            head in _KNOWN_WORDS
-            and tail in _KNOWN_WORDS
-            and (head in _SENSITIVE_WORDS or tail in _SENSITIVE_WORDS)
-        ):
-            return head, tail
-    return None
-
-
-def _slip_of(token: str) -> str | None:
-    """The one sensitive word that `token` is a slip of (one letter dropped, added, changed or two
-    swapped: "talkng", "neddle"), or None."""
-    if len(token) < _SHORT_SLIP_LENGTH:
-        return None
-    # The first letter is kept ("Sexal", "Sxual", "Mnetal", "Cunselling", "Panning" in "Family
-    # Panning"): a first letter is seldom the slip, and "Dental" is not "Mental".
-    found = {
-        word
-        for word, written in _SLIP_FORMS
-        if written[0] == token[0]
-        and abs(len(written) - len(token)) <= 1
-        and DamerauLevenshtein.distance(written, token, score_cutoff=1) <= 1
-    }
-    return found.pop() if len(found) == 1 else None
-
-
-def _repaired(tokens: tuple[str, ...]) -> tuple[str, ...]:
-    """`tokens` with slips repaired: two words run together split, a sensitive word split in two
-    joined ("i apt" → iapt), and a slip of one letter in an unknown word put right."""
-    out: list[str] = []
-    i, n = 0, len(tokens)
-    while i < n:
-        token = tokens[i]
-        if i + 1 < n and (joined := token + tokens[i + 1]) in _SENSITIVE_WORDS:
-            out.append(joined)
-            i += 2
-            continue
-        if token not in _KNOWN_WORDS and not token.isdigit():
-            if (parts := _split(token)) is not None:
-                out.extend(parts)
-            else:
-                out.append(_slip_of(token) or token)
-        else:
-            out.append(token)
-        i += 1
-    return tuple(out)
+_SLIPS: Final = Slips(sensitive=_SENSITIVE_WORDS, known=_KNOWN_WORDS, brands=_BRAND_WORDS)
 
 
 _cached_category = lru_cache(maxsize=4096)(_category)
