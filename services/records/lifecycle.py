@@ -40,12 +40,19 @@ def refile(
 ) -> None:
     """Children whose records changed (child id → the active records it holds now): each one's
     archive date from those records, and an archived child whose date they moved on (a care
-    leaver's extended record, a date of death withdrawn or unmerged away) active again."""
+    leaver's extended record, a date of death withdrawn or unmerged away) active again. A child
+    archived by a run dated ahead of today (`contactpoint records lifecycle --today`) stays
+    archived unless its date moved on past the day it was archived."""
     dates = {cid: archive_date(in_order(rows), limits) for cid, rows in held.items()}
     child_repo.touch_many(conn, dates, now=now)
     today = day_in_england(now)
     lifecycle_repo.reactivate(
-        conn, [cid for cid, day in dates.items() if held[cid] and (day is None or day > today)]
+        conn,
+        {
+            cid: None if day is None else midnight(day)
+            for cid, day in dates.items()
+            if held[cid] and (day is None or day > today)
+        },
     )
 
 
@@ -70,15 +77,17 @@ def archive_batch(
     by_child: dict[str, list[SourceRow]] = {cid: [] for cid in ids}
     for row in source_repo.active_sources(conn, ids):
         by_child[row.contactpoint_id].append(row)
-    due = [
-        cid
+    # Each archived as of its own archive date, so that its purge comes six years after that day
+    # however late a run reaches it.
+    due = {
+        cid: midnight(day)
         for cid, rows in by_child.items()
         if (day := archive_date(in_order(rows), limits)) is not None and day <= today
-    ]
+    }
     # Their review tasks end first: tasks before children, the order a data manager's decision
     # takes its locks in.
-    close_tasks_of(conn, due, now=midnight(today))
-    lifecycle_repo.archive(conn, due, at=midnight(today))
+    close_tasks_of(conn, list(due), now=midnight(today))
+    lifecycle_repo.archive(conn, due, now=midnight(today))
     return len(due), (candidates[-1] if len(candidates) == limit else None)
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
-from sqlalchemy import Connection, insert, select, tuple_, update
+from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
 
 from services.records.repository.sealing import MODEL_CONTEXT, vault_of
 from services.records.tables import ACTIVE, ARCHIVED, PURGED, children, match_models
@@ -27,24 +28,41 @@ def due_for_archiving(
     return [(r.archive_on, r.contactpoint_id) for r in conn.execute(query).all()]
 
 
-def archive(conn: Connection, ids: list[str], *, at: dt.datetime) -> None:
-    """Archive children: visible to no one through the gateway from now on."""
-    if ids:
+def archive(conn: Connection, due: Mapping[str, dt.datetime], *, now: dt.datetime) -> None:
+    """Archive children (id → when the rules archived it: its 18th or 25th birthday, a year after
+    its death), visible to no one through the gateway from now on. The six years to its purge run
+    from that day, not from the day a job got round to it."""
+    if due:
         conn.execute(
             update(children)
-            .where(children.c.contactpoint_id.in_(ids), children.c.status == ACTIVE)
-            .values(status=ARCHIVED, archived_at=at, updated_at=at, provisional_shield=False)
+            .where(children.c.contactpoint_id == bindparam("cid"), children.c.status == ACTIVE)
+            .values(status=ARCHIVED, archived_at=bindparam("at"), updated_at=now, provisional_shield=False),
+            [{"cid": cid, "at": at} for cid, at in sorted(due.items())],
         )
 
 
-def reactivate(conn: Connection, ids: list[str]) -> None:
-    """Archived children among `ids` whose archive date has moved on are active again (an
-    extended record of a care leaver archived at 18); others are left as they are."""
-    if ids:
+def reactivate(conn: Connection, moved_on: Mapping[str, dt.datetime | None]) -> None:
+    """Archived children among `moved_on` (id → the start of its archive date now, None for
+    none) archived before that date are active again: a care leaver's extended record moved it
+    on. One archived on that very date, or later, stays archived."""
+    never = [cid for cid, at in moved_on.items() if at is None]
+    if never:
         conn.execute(
             update(children)
-            .where(children.c.contactpoint_id.in_(sorted(ids)), children.c.status == ARCHIVED)
+            .where(children.c.contactpoint_id.in_(sorted(never)), children.c.status == ARCHIVED)
             .values(status=ACTIVE, archived_at=None)
+        )
+    later = sorted((cid, at) for cid, at in moved_on.items() if at is not None)
+    if later:
+        conn.execute(
+            update(children)
+            .where(
+                children.c.contactpoint_id == bindparam("cid"),
+                children.c.status == ARCHIVED,
+                children.c.archived_at < bindparam("archive_at"),
+            )
+            .values(status=ACTIVE, archived_at=None),
+            [{"cid": cid, "archive_at": at} for cid, at in later],
         )
 
 

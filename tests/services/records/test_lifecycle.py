@@ -246,3 +246,37 @@ def test_unmerging_the_child_whose_death_archived_a_living_child_brings_it_back(
     assert not _visible(db, living, NOW.date())
     db.run_sync(lambda c: merging.unmerge(c, manager=manager, retired_id=other, reason="two", now=NOW))
     assert _status(db, living) == "active" and _visible(db, living, NOW.date())
+
+
+def test_purge_comes_six_years_after_the_archive_date_however_late_the_run(db: Database) -> None:
+    # The job did not run for a week (found by probing: purge counted from the run, so personal
+    # data outlived the retention rule by however late the job was).
+    cp = _submit(db, make_record("r-1", date_of_birth=_date(dt.date(2010, 3, 14))))
+    assert admin.run_lifecycle(db, today=dt.date(2028, 3, 21)).archived == 1
+    assert admin.run_lifecycle(db, today=dt.date(2034, 3, 13)).purged == 0
+    assert admin.run_lifecycle(db, today=dt.date(2034, 3, 14)).purged == 1
+    assert _status(db, cp) == "purged"
+
+
+def test_a_child_archived_by_a_run_dated_ahead_stays_archived_when_its_feeds_change(db: Database) -> None:
+    # `contactpoint records lifecycle --today D` with D after the real date archives what is due
+    # by D; a later record that does not move the archive date on must not bring the child back
+    # (found by probing: any change did, as the child's archive date was still ahead of the
+    # real today).
+    born = dt.date(2010, 3, 14)
+    cp = _submit(db, make_record("r-1", date_of_birth=_date(born)))
+    assert admin.run_lifecycle(db, today=dt.date(2028, 3, 14)).archived == 1
+    again = make_record("hv-1", source_system="health-visiting", date_of_birth=_date(born))
+    assert _submit_as(db, ORG_B, again, NOW) == (cp, "LINKED")
+    assert _status(db, cp) == "archived"
+    moved = make_record("r-1", date_of_birth=_date(born))
+    moved.address.lines[:] = ["2 Another Street"]
+    resent = db.run_sync(
+        lambda c: ingestion.submit(c, organisation=ORG_A, request_id="r-1-moved", record=moved, now=NOW)
+    )
+    assert resent.contactpoint_id == cp and resent.outcome == "LINKED"
+    assert _status(db, cp) == "archived" and not _visible(db, cp, NOW.date())
+    # A care leaver's extended record does move it on, past the day it was archived.
+    extended = make_record("lc-1", source_system="leaving-care", date_of_birth=_date(born), extended=True)
+    assert _submit_as(db, ORG_B, extended, NOW) == (cp, "LINKED")
+    assert _status(db, cp) == "active" and _visible(db, cp, NOW.date())
