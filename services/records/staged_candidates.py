@@ -13,15 +13,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import Connection
 
-from services.records.linkage import Decision
+from services.records.linkage import Action, Decision
 from services.records.linkage.cascade import is_strong, settles, unblocked_bound
+from services.records.linkage.decide import RULE_EITHER_KEPT_APART
 from services.records.matching import FeatureCache, Matcher
 from services.records.placement import Batch, Prepared, with_locals
 from services.records.repository import candidates as candidate_repo
+from services.records.task_upkeep import kept_apart
 
 # A record tries to settle on its strong candidates only when its weak keys found at least this
 # many records besides. Trying costs a decision on the strong candidates, which a record that does
@@ -30,6 +32,9 @@ from services.records.repository import candidates as candidate_repo
 # trying for every record cost 7 to 11% of the CPU (`docs/benchmarks.md`). The weak keys' share
 # grows with the registry, and so does this stage's worth.
 SETTLE_MIN_WEAK = 8
+# A record fits one of two children kept apart rather than the other when it scores at least this
+# much more against it (log2 odds: a thousand to one).
+EITHER_MARGIN = 10.0
 
 
 @dataclass
@@ -108,6 +113,23 @@ class StagedCandidates:
 
     def decide(self, p: Prepared, batch: Batch) -> Decision:
         """LINK, REVIEW or CREATE for a new record of the batch, its earlier records included."""
+        return self._either_kept_apart(self._decide(p, batch))
+
+    def _either_kept_apart(self, decision: Decision) -> Decision:
+        # A record that would join either of two children a data manager kept apart, and fits the
+        # one it joins no better than by `EITHER_MARGIN`, does not say which one it is: a data
+        # manager decides (found by probing: a third record like both joined the one that happened
+        # to score first, silently, as the pair's split task is never raised).
+        if decision.action != Action.LINK or decision.candidate is None or not decision.also:
+            return decision
+        chosen = decision.candidate.contactpoint_id
+        close = [a for a in decision.also if a.score > decision.score - EITHER_MARGIN]
+        if not any(kept_apart(self._conn, chosen, also.candidate.contactpoint_id) for also in close):
+            return decision
+        reasons = (*decision.reasons, RULE_EITHER_KEPT_APART)
+        return replace(decision, action=Action.REVIEW, reasons=reasons, also=())
+
+    def _decide(self, p: Prepared, batch: Batch) -> Decision:
         plan = self._plans[id(p)]
         if plan.first is None:
             return self._decide_among(p, plan.order, batch)

@@ -46,6 +46,7 @@ RULE_NHS_NAMES = (
     "rule: same NHS number and date of birth, but two children by their names or genders (review)"
 )
 RULE_EITHER = "rule: a record that fits either of two children of one household (review)"
+RULE_EITHER_KEPT_APART = "rule: a record that fits either of two children a data manager kept apart (review)"
 RULE_MIDDLES = "rule: other given names that cannot be one child's (review)"
 RULE_TWINS = "rule: twins (same family name, date of birth and address, different given names)"
 RULE_SAME_SOURCE = "rule: the same source system holds another record for this child (review)"

@@ -115,3 +115,31 @@ async def test_either_child_is_shown_shielded_while_the_other_is(world: World, s
     )
     assert not (await world.get(other)).shielded
     assert (await world.get(shielded)).shielded
+
+
+async def test_a_record_like_two_children_kept_apart_is_reviewed_not_joined_to_either(world: World) -> None:
+    # The same details twice from one system, kept apart by a data manager; a third system's
+    # record just like them cannot say which child it is (found by probing: it joined the one
+    # that happened to score first, silently).
+    old_name, _ = names(world)
+    first = await world.submit(world.record("sc-1", name=old_name, nhs_number=""), "r1")
+    second = await world.submit(world.record("sc-2", name=old_name, nhs_number=""), "r2")
+    assert second.outcome == pb.MATCH_OUTCOME_POSSIBLE_MATCH  # one system's second record
+    task = await next_task(world, world.services.manager_a)
+    await world.records.ResolveReviewTask(
+        pb.ResolveReviewTaskRequest(
+            task_id=task.task_id, decision=pb.REVIEW_DECISION_KEEP_APART, reason="two children"
+        ),
+        metadata=world.services.manager_a,
+    )
+    third = await world.submit(
+        world.record("hv-1", source_system="health-visiting", name=old_name, nhs_number=""), "r3"
+    )
+    assert third.outcome == pb.MATCH_OUTCOME_POSSIBLE_MATCH
+    assert third.contactpoint_id not in {first.contactpoint_id, second.contactpoint_id}
+    task = await next_task(world, world.services.manager_a)
+    assert task.new_child.contactpoint_id == third.contactpoint_id
+    assert task.candidate.contactpoint_id in {first.contactpoint_id, second.contactpoint_id}
+    assert (
+        "rule: a record that fits either of two children a data manager kept apart (review)" in task.reasons
+    )
