@@ -248,7 +248,9 @@ def preload_by_truth(url: str, items: Sequence[Item], batch: int = 5000) -> floa
                     )
                 )
                 answers.append(
-                    submission_repo.NewSubmission(organisation, f"preload-{n}", digest, cid, outcome.value)
+                    submission_repo.NewSubmission(
+                        organisation, p.record.source_system, f"preload-{n}", digest, cid, outcome.value
+                    )
                 )
             try:
                 with db.writer.begin() as conn:

@@ -124,7 +124,7 @@ def store_batch(
     ready = [p for p in prepared_batch.prepared if p is not None]
     hashes = {h: k for p in ready for k, h in p.blocking_hashes.items()}
     lock_names = [
-        f"req:{prepared_batch.organisation}:{s.request_id}"
+        f"req:{prepared_batch.organisation}:{s.record.source_system}:{s.request_id}"
         for s, problem in zip(prepared_batch.submissions, prepared_batch.rid_problems, strict=True)
         if not problem
     ]
@@ -164,11 +164,12 @@ def _decide(
     request_hashes, rid_problems = prepared_batch.hashes, prepared_batch.rid_problems
     violations, prepared = prepared_batch.violations, prepared_batch.prepared
 
-    valid_ids = {s.request_id for s, p in zip(submissions, rid_problems, strict=True) if not p}
+    # A request is named by its source system and its id: each feeding system numbers its own.
+    valid = {_request_key(s) for s, p in zip(submissions, rid_problems, strict=True) if not p}
     priors = {
-        rid: (row.request_hash, Submitted(row.contactpoint_id, Outcome(row.outcome)))
-        for rid, row in submission_repo.submissions_of(
-            conn, organisation=organisation, request_ids=valid_ids
+        key: (row.request_hash, Submitted(row.contactpoint_id, Outcome(row.outcome)))
+        for key, row in submission_repo.submissions_of(
+            conn, organisation=organisation, requests=valid
         ).items()
     }
     existing = source_repo.sources_by_key(conn, {p.key for p in ready})
@@ -188,8 +189,8 @@ def _decide(
                 InvalidArgument([FieldViolation("request_id", rid_problems[i] or ""), *violations[i]])
             )
             continue
-        if s.request_id in priors:
-            first_hash, answer = priors[s.request_id]
+        if _request_key(s) in priors:
+            first_hash, answer = priors[_request_key(s)]
             same = first_hash == request_hashes[i] or first_hash == placement.unkeyed_request_hash(s.record)
             if not same:
                 results.append(
@@ -226,17 +227,22 @@ def _decide(
         batch.submissions.append(
             submission_repo.NewSubmission(
                 organisation,
+                s.record.source_system,
                 s.request_id,
                 request_hashes[i],
                 submitted.contactpoint_id,
                 submitted.outcome.value,
             )
         )
-        priors[s.request_id] = (request_hashes[i], submitted)
+        priors[_request_key(s)] = (request_hashes[i], submitted)
         results.append(submitted)
     if candidates.stats:
         log.debug("records.candidates", **candidates.stats)  # counts only
     return hits, (results, batch)
+
+
+def _request_key(s: Submission) -> tuple[str, str]:
+    return s.record.source_system, s.request_id
 
 
 def _another_child(held: SourceRow, p: placement.Prepared, matcher: Matcher) -> bool:

@@ -150,11 +150,13 @@ data_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
-# Idempotency: the first answer to each (organisation, request_id).
+# Idempotency: the first answer to each (organisation, source_system, request_id): each feeding
+# system numbers its own requests.
 submissions = Table(
     "submissions",
     metadata,
     Column("organisation", String(64), primary_key=True),
+    Column("source_system", String(64), primary_key=True, server_default=""),
     Column("request_id", String(128), primary_key=True),
     # SHA-256 of the record as submitted: a retry must send the same record.
     Column("request_hash", String(64), nullable=False),

@@ -108,6 +108,7 @@ class SourceRow:
 class SubmissionRow:
     """The first answer to one request (what a retry gets again)."""
 
+    source_system: str
     request_id: str
     request_hash: str
     contactpoint_id: str

@@ -18,6 +18,7 @@ class NewSubmission:
     """The first answer to a request."""
 
     organisation: str
+    source_system: str
     request_id: str
     request_hash: str
     contactpoint_id: str
@@ -25,18 +26,32 @@ class NewSubmission:
 
 
 def submissions_of(
-    conn: Connection, *, organisation: str, request_ids: Collection[str]
-) -> dict[str, SubmissionRow]:
-    """The stored first answers to any of `request_ids`, by request id."""
-    if not request_ids:
+    conn: Connection, *, organisation: str, requests: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], SubmissionRow]:
+    """The organisation's stored first answers to any of `requests` (source system, request id),
+    by those."""
+    if not requests:
         return {}
     query = select(submissions).where(
-        submissions.c.organisation == organisation, one_of(conn, submissions.c.request_id, request_ids)
+        submissions.c.organisation == organisation,
+        one_of(conn, submissions.c.request_id, {rid for _, rid in requests}),
     )
-    return {
-        r.request_id: SubmissionRow(r.request_id, r.request_hash, r.contactpoint_id, r.outcome)
+    rows = (
+        SubmissionRow(r.source_system, r.request_id, r.request_hash, r.contactpoint_id, r.outcome)
         for r in conn.execute(query).all()
-    }
+    )
+    return {key: row for row in rows if (key := (row.source_system, row.request_id)) in requests}
+
+
+_COLUMNS = (
+    "organisation",
+    "source_system",
+    "request_id",
+    "request_hash",
+    "contactpoint_id",
+    "outcome",
+    "created_at",
+)
 
 
 def insert_submissions(conn: Connection, rows: Sequence[NewSubmission], *, now: dt.datetime) -> None:
@@ -44,6 +59,17 @@ def insert_submissions(conn: Connection, rows: Sequence[NewSubmission], *, now: 
     insert_rows(
         conn,
         submissions,
-        ("organisation", "request_id", "request_hash", "contactpoint_id", "outcome", "created_at"),
-        [(r.organisation, r.request_id, r.request_hash, r.contactpoint_id, r.outcome, now) for r in rows],
+        (
+            "organisation",
+            "source_system",
+            "request_id",
+            "request_hash",
+            "contactpoint_id",
+            "outcome",
+            "created_at",
+        ),
+        [
+            (r.organisation, r.source_system, r.request_id, r.request_hash, r.contactpoint_id, r.outcome, now)
+            for r in rows
+        ],
     )

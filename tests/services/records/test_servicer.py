@@ -131,10 +131,16 @@ async def test_retry_returns_the_first_answer_and_reuse_is_refused(world: World)
     assert error_reason(reused.value) == "REQUEST_ID_REUSED"
     assert world.added(before)["source_records"] == 0
 
-    # Request ids are per organisation (B's record is the same child, so it joins it).
+    # Request ids are per organisation (B's record is the same child, so it joins it)...
     assert (
         await world.submit(world.record("sc-other"), "req-1", world.council_b)
     ) == pb.SubmitSourceRecordResponse(contactpoint_id=first.contactpoint_id, outcome=pb.MATCH_OUTCOME_LINKED)
+    # ...and per source system: each feeding system numbers its own requests (found by probing:
+    # A's education system's "req-1" was refused as A's social-care system's).
+    education = await world.submit(world.record("ed-1", source_system="education"), "req-1")
+    assert education.outcome == pb.MATCH_OUTCOME_LINKED
+    assert education.contactpoint_id == first.contactpoint_id
+    assert await world.submit(world.record("ed-1", source_system="education"), "req-1") == education
 
     with pytest.raises(grpc.aio.AioRpcError) as missing:
         await world.submit(world.record("sc-3"), "")
