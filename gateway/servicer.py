@@ -179,7 +179,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
     ) -> child_pb2.Child:
         override = principal.has_any({SHIELD_OVERRIDE})
         if justification:
-            call.details.append(f"justification: {justification}")
+            call.quoted.append(("justification", justification))
         if child.shielded and override:
             # Every view of a shielded child's location raises a high-severity alert.
             call.severity = "HIGH"

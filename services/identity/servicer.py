@@ -251,7 +251,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self, request: pb.SuspendAccountRequest, context: Context
     ) -> pb.SuspendAccountResponse:
         async with self._administered("SuspendAccount", context) as call:
-            call.details += [f"account: {request.username[:128]}", f"reason: {request.reason[:500]}"]
+            call.details.append(f"account: {request.username[:128]}")
+            call.quoted.append(("reason", request.reason[:500]))
             scope = self._scope(request.username, context)
             by = _administrator()
             await call.write(
@@ -266,7 +267,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self, request: pb.ReinstateAccountRequest, context: Context
     ) -> pb.ReinstateAccountResponse:
         async with self._administered("ReinstateAccount", context) as call:
-            call.details += [f"account: {request.username[:128]}", f"reason: {request.reason[:500]}"]
+            call.details.append(f"account: {request.username[:128]}")
+            call.quoted.append(("reason", request.reason[:500]))
             scope = self._scope(request.username, context)
             by = _administrator()
             await call.write(
@@ -280,7 +282,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
 
     async def ResetTotp(self, request: pb.ResetTotpRequest, context: Context) -> pb.ResetTotpResponse:
         async with self._administered("ResetTotp", context) as call:
-            call.details += [f"account: {request.username[:128]}", f"reason: {request.reason[:500]}"]
+            call.details.append(f"account: {request.username[:128]}")
+            call.quoted.append(("reason", request.reason[:500]))
             scope = self._scope(request.username, context)
             by = _administrator()
             enrolment = await call.write(

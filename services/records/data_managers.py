@@ -120,7 +120,7 @@ class DataManagerRpcs:
                 call.others.extend(result.children)
                 if result.retry:
                     call.details.append("a retry: already decided so by this data manager")
-                call.details.append(f"reason: {request.reason}")
+                call.quoted.append(("reason", request.reason))
                 return result
 
             result = await call.write(self._db, work)
@@ -145,7 +145,7 @@ class DataManagerRpcs:
                     limits=self._limits,
                     now=_now(),
                 )
-                call.details.append(f"reason: {request.reason}")
+                call.quoted.append(("reason", request.reason))
                 if child.shielded:
                     call.severity = "HIGH"  # a shielded child shown in full
                 return pb.MergeChildrenResponse(child=child)
@@ -170,7 +170,7 @@ class DataManagerRpcs:
                     now=_now(),
                 )
                 call.others.extend(survivors)
-                call.details.append(f"reason: {request.reason}")
+                call.quoted.append(("reason", request.reason))
 
             await call.write(self._db, work)
         return pb.UnmergeChildrenResponse()
@@ -190,7 +190,7 @@ class DataManagerRpcs:
                     reason=request.reason,
                     now=_now(),
                 )
-                call.details.append(f"reason: {request.reason}")
+                call.quoted.append(("reason", request.reason))
                 # Shielding changes who sees where a child lives: a high-severity event.
                 call.severity = "HIGH" if not request.shielded else "WARNING"
 

@@ -86,3 +86,18 @@ async def test_an_event_the_log_refused_is_written_again_as_the_failure() -> Non
         async with AuditedRequest(log, "Logout", "rid-2") as call:  # type: ignore[arg-type]
             await call.record()
     assert log.events == ["UNAVAILABLE"]
+
+
+@pytest.mark.parametrize("said", ["\u202e" * 200, "\x00" * 200, "x" * 5000, "; account suspended"])
+def test_what_a_caller_typed_never_pushes_the_services_own_words_out_of_the_event(said: str) -> None:
+    # Found by probing: 200 hidden characters in a justification, escaped to 1,200, crowded out a
+    # shield-override alert's own text.
+    from contactpoint.platform.audited import MAX_DETAIL_LENGTH, AuditedRequest
+
+    call = AuditedRequest(_SlowLog(), "GetChild", "req-1")  # type: ignore[arg-type]
+    call.quoted.append(("justification", said))
+    call.details.append("shielded record viewed with shield-override")
+    detail = call.event(None).detail
+    assert detail.startswith("shielded record viewed with shield-override; justification: ")
+    assert len(detail) <= MAX_DETAIL_LENGTH
+    assert "\u202e" not in detail and "\x00" not in detail
