@@ -6,10 +6,10 @@ other services depend on (and every token in the suite was refused). Here each k
 its own small pool (`workers` checks at once) and a short queue; beyond that a check is refused at
 once (RESOURCE_EXHAUSTED, with RetryInfo), without doing the work. A per-username throttle (one
 check at a time, a few a minute) means a flood aimed at one account is refused before it costs
-anything; such a refusal says only "login failed" and counts towards the lockout, as a wrong
-password would. Attempts on one username within its rate wait their turn and are each checked:
-a client's parallel or repeated sign-ins are judged on their credentials, so a person whose
-client signs in twice at once is not locked out by its own attempts.
+anything; such a refusal says only "login failed", and, never checked, is no failed login (the
+flood's checked attempts lock the account). Attempts on one username within its rate wait their
+turn and are each checked: a client's parallel or repeated sign-ins are judged on their
+credentials, so a person whose client signs in twice at once is not locked out by its own attempts.
 """
 
 from __future__ import annotations

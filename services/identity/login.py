@@ -88,16 +88,3 @@ def _count_failure(conn: Connection, account: Account, *, now: datetime, setting
         )
     else:
         repository.update_account(conn, account.id, failed_logins=failures)
-
-
-def count_refused_attempt(conn: Connection, *, username: str, settings: IdentitySettings) -> None:
-    """A login refused unchecked (another attempt on the same username was in progress, or it came
-    too fast) counts as a failure: concurrent attempts lock an account just as sequential ones do,
-    and none of them costs a password check."""
-    now = datetime.now(UTC)
-    account = repository.account_by_name(conn, kind=PERSON, name=username, lock=True)
-    if account is None or account.suspended:
-        return
-    if account.locked_until is not None and account.locked_until > now:
-        return
-    _count_failure(conn, account, now=now, settings=settings)

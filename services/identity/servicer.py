@@ -98,10 +98,10 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             # sign-ins on a busy host lock its person out. Busy, retry (RetryInfo).
             raise
         except ResourceExhausted:
-            # Refused unchecked, it still counts towards the lockout, and says only "login failed".
-            await self._db.write(
-                lambda conn: login.count_refused_attempt(conn, username=username, settings=self._settings)
-            )
+            # Over the username's rate: refused unchecked, and says only "login failed". Not
+            # counted as a failure either: the attempts checked are (a flood of wrong passwords
+            # locks the account on its first checked ones), and counting these let a client's own
+            # parallel sign-ins with the right credentials lock its person out (found by probing).
             raise Unauthenticated(login.LOGIN_FAILED) from None
         try:
             account_id, stored = await self._db.read(
