@@ -22,6 +22,7 @@ from contactpoint.platform.tracing import tracing_for
 from gateway.allowance import Limits
 from gateway.identity_client import IdentityClient
 from gateway.limits import Allowances
+from gateway.logouts import Logouts
 from gateway.peer_throttle import PeerThrottle
 from gateway.records_client import RecordsClient
 from gateway.servicer import ACCESS, DESCRIPTOR, GatewayServicer
@@ -65,6 +66,7 @@ async def build(settings: GatewaySettings) -> Built:
         audit=audit_writer,
         allowances=allowances,
         logins=PeerThrottle(settings.logins_per_peer_per_minute),
+        logouts=(logouts := Logouts(identity_client, verifier)),
     )
     spec = ServiceSpec(
         servicer,
@@ -89,6 +91,7 @@ async def build(settings: GatewaySettings) -> Built:
     async def close() -> None:
         chores.cancel()
         await asyncio.gather(chores, return_exceptions=True)
+        await logouts.close()
         for channel in (identity, records, audit):
             await channel.close(None)
         await store.close()

@@ -10,7 +10,6 @@ response leaves, and fails UNAVAILABLE when the audit log cannot confirm it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from contactpoint.common.v1 import child_pb2
 from contactpoint.gateway.v1 import gateway_service_pb2 as pb
@@ -32,6 +31,7 @@ from contactpoint.platform.types import Context
 from contactpoint.records.v1 import records_service_pb2 as records_pb
 from gateway.identity_client import LOGIN_FAILED, IdentityClient
 from gateway.limits import Allowances, child_item, search_item
+from gateway.logouts import Logouts
 from gateway.peer_throttle import PeerThrottle
 from gateway.records_client import RecordsClient
 
@@ -67,12 +67,14 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         audit: AuditWriter,
         allowances: Allowances,
         logins: PeerThrottle,
+        logouts: Logouts,
     ) -> None:
         self._identity = identity
         self._records = records
         self._audit = audit
         self._allowances = allowances
         self._logins = logins
+        self._logouts = logouts
 
     def _begin(self, action: str, context: Context) -> AuditedRequest:
         """The audit event of an admitted request, with the caller (if any) recorded."""
@@ -111,11 +113,11 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
             # log cannot take it the answer (UNAVAILABLE) is true and nothing changed (found by
             # probing: the token was revoked, unrecorded).
             await call.record()
-            # A token identity refuses already (revoked, or its holder suspended, a moment before
-            # this gateway heard) works nowhere, which is what a logout asks: the event just
-            # written is true, and so is OK (found by probing: answered UNAUTHENTICATED).
-            with contextlib.suppress(Unauthenticated):
-                await self._identity.revoke(self._caller().token)
+            # Then the token ends: revoked by identity, or, while identity cannot be reached,
+            # refused here and revoked as soon as it can (`gateway.logouts`), so that the event
+            # just written is true. A token identity refuses already (revoked, or its holder
+            # suspended, a moment before this gateway heard) works nowhere: OK too.
+            await self._logouts.end(self._caller())
         return pb.LogoutResponse()
 
     async def GetChild(self, request: pb.GetChildRequest, context: Context) -> pb.GetChildResponse:

@@ -70,6 +70,8 @@ class TokenVerifier:
         self._stopped = False
         # Set once a state has been fetched: until then no token can be verified at all.
         self._has_state = asyncio.Event()
+        # Tokens ended here before identity heard (token id → its expiry, Unix seconds).
+        self._ended_here: dict[str, float] = {}
 
     def has_state(self) -> bool:
         """Whether a state was ever fetched (before it, every token is refused)."""
@@ -176,6 +178,13 @@ class TokenVerifier:
         await asyncio.gather(*pending, return_exceptions=True)
         self._task = None
 
+    def end_here(self, token_id: str, expires_at: float) -> None:
+        """Refuse a token in this process from now on, as if revoked (a logout whose revocation
+        identity could not take yet: `gateway.logouts` sends it again until it does)."""
+        now = time.time()
+        self._ended_here = {jti: exp for jti, exp in self._ended_here.items() if exp > now}
+        self._ended_here[token_id] = expires_at
+
     def cut_off(self, subject: str) -> float | None:
         """When identity last cut `subject`'s tokens off (a suspension), Unix seconds, if it did."""
         if self._state is None:
@@ -220,6 +229,7 @@ class TokenVerifier:
             raise Unauthenticated("token expired; log in again", holder=_principal(claims, token, issued_ms))
         if (
             claims["jti"] in state.revoked_token_ids
+            or claims["jti"] in self._ended_here
             or subject in state.suspended_subjects
             or issued_ms <= state.tokens_not_before.get(subject, -1)
         ):

@@ -478,3 +478,24 @@ async def test_login_is_unavailable_not_failed_when_identity_refuses_the_gateway
             )
     assert login.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "login failed" not in (login.value.details() or "")
+
+
+async def test_a_logout_while_identity_is_down_is_true_at_once(world: World) -> None:
+    # Found by probing: the log said ALLOWED, the client heard UNAVAILABLE, and the token went on
+    # reading children once identity was back. Now the gateway refuses it itself at once, and
+    # revokes it when identity can be reached again.
+    cp = await world.submit("gw-logout-down")
+    prac = create_user(world.identity_url, "pat.logout", "practitioner")
+    token = await world.login("pat.logout", prac.totp_secret)
+    await world.servers["identity"].server.stop(0)
+    stopped = time.monotonic()
+    await world.gateway.Logout(pb.LogoutRequest(), metadata=bearer(token))
+    with pytest.raises(grpc.aio.AioRpcError) as after:
+        await world.gateway.GetChild(
+            pb.GetChildRequest(contactpoint_id=cp, purpose=SAFEGUARDING), metadata=bearer(token)
+        )
+    # Refused as logged out while the gateway's view of identity is fresh (at least 1.5 s after
+    # identity stopped), and as unverifiable (every token) once it is not.
+    fresh = time.monotonic() - stopped < 1.0
+    assert after.value.code() == grpc.StatusCode.UNAUTHENTICATED or not fresh, after.value.code()
+    assert after.value.code() in {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.UNAVAILABLE}
