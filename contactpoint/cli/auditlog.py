@@ -186,7 +186,7 @@ def keys(env: Mapping[str, str], *, as_json: bool) -> None:
     found: dict[str, str] = {}
     for name, variable in (
         ("CONTACTPOINT_AUDIT_PUBLIC_KEY", "CONTACTPOINT_AUDIT_SIGNING_KEY_FILE"),
-        ("CONTACTPOINT_WITNESS_PUBLIC_KEY", "CONTACTPOINT_WITNESS_SIGNING_KEY_FILE"),
+        ("CONTACTPOINT_AUDIT_WITNESS_PUBLIC_KEY", "CONTACTPOINT_WITNESS_SIGNING_KEY_FILE"),
     ):
         path = Path(env[variable]) if env.get(variable) else None
         if path is not None and path.exists():
