@@ -1,5 +1,5 @@
 """`python -m contactpoint` is the `contactpoint` command."""
 
-from contactpoint.cli.main import app
+from contactpoint.cli.main import run
 
-app()
+run()

@@ -260,3 +260,23 @@ def _register_tls() -> None:
 _register_account_chores()
 _register_records_jobs()
 _register_tls()
+
+
+def run() -> None:
+    """The `contactpoint` command: `app`, with a mistyped or missing option said in one line
+    (`contactpoint: Missing option '--reason'. (see contactpoint admin suspend --help)`, exit 2)
+    rather than a box of usage."""
+    from typer.exceptions import TyperException
+
+    try:
+        code = app(standalone_mode=False)
+    except TyperException as exc:  # a usage error (exit 2), or another the command line raised
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        if message := exc.format_message():  # none when the help was shown for no arguments
+            typer.echo(f"contactpoint: {message}{hint}", err=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("contactpoint: aborted", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
