@@ -1,7 +1,8 @@
 """`contactpoint admin suspend|reinstate|rotate-secret|disable-service-account|enable-service-account`:
 the platform operator's account chores, run on identity's database through identity's own
 administration functions (an administrator in an organisation uses identity's SuspendAccount,
-ReinstateAccount and ResetTotp instead, which are scoped and audited)."""
+ReinstateAccount and ResetTotp instead, which are scoped). Each change is audited: written with
+the change, and put in the audit log by the identity service (`services.identity.operator_log`)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from services.identity import administration
 
 def register(admin: typer.Typer, command_env: EnvOf) -> None:
     """Add the account chores to the `admin` command group."""
-    from contactpoint.cli.accounts import in_identity_db
+    from contactpoint.cli.accounts import Noted, in_identity_db
 
     @admin.command("suspend")
     def suspend(
@@ -26,7 +27,11 @@ def register(admin: typer.Typer, command_env: EnvOf) -> None:
     ) -> None:
         """Suspend a person: their tokens stop working within 2 s and they cannot log in."""
         env = command_env(data_dir, "identity")
-        in_identity_db(env, lambda c: administration.suspend(c, username=username, reason=reason, scope=None))
+        in_identity_db(
+            env,
+            lambda c: administration.suspend(c, username=username, reason=reason, scope=None),
+            noted=Noted("SuspendAccount", f"account: {username}; reason: {reason}"),
+        )
         typer.echo(f"suspended {username}")
 
     @admin.command("reinstate")
@@ -38,7 +43,9 @@ def register(admin: typer.Typer, command_env: EnvOf) -> None:
         """Lift a person's suspension or lockout (they log in again; old tokens stay dead)."""
         env = command_env(data_dir, "identity")
         in_identity_db(
-            env, lambda c: administration.reinstate(c, username=username, reason=reason, scope=None)
+            env,
+            lambda c: administration.reinstate(c, username=username, reason=reason, scope=None),
+            noted=Noted("ReinstateAccount", f"account: {username}; reason: {reason}"),
         )
         typer.echo(f"reinstated {username}")
 
@@ -59,7 +66,12 @@ def register(admin: typer.Typer, command_env: EnvOf) -> None:
         tokens issued with it within 2 s (unless --keep-tokens)."""
         env = command_env(data_dir, "identity")
         new = in_identity_db(
-            env, lambda c: administration.rotate_service_secret(c, name=name, end_tokens=not keep_tokens)
+            env,
+            lambda c: administration.rotate_service_secret(c, name=name, end_tokens=not keep_tokens),
+            noted=Noted(
+                "RotateServiceSecret",
+                f"machine account: {name}; tokens {'kept' if keep_tokens else 'ended'}",
+            ),
         )
         if as_json:
             typer.echo(json.dumps({"client_id": new.client_id, "client_secret": new.client_secret}))
@@ -74,7 +86,9 @@ def register(admin: typer.Typer, command_env: EnvOf) -> None:
         """Disable a machine account: its tokens stop working within 2 s and it gets no new ones."""
         env = command_env(data_dir, "identity")
         in_identity_db(
-            env, lambda c: administration.set_service_account_disabled(c, name=name, disabled=True)
+            env,
+            lambda c: administration.set_service_account_disabled(c, name=name, disabled=True),
+            noted=Noted("DisableServiceAccount", f"machine account: {name}"),
         )
         typer.echo(f"disabled {name}")
 
@@ -83,14 +97,16 @@ def register(admin: typer.Typer, command_env: EnvOf) -> None:
         """Enable a disabled machine account again (tokens from before it was disabled stay dead)."""
         env = command_env(data_dir, "identity")
         in_identity_db(
-            env, lambda c: administration.set_service_account_disabled(c, name=name, disabled=False)
+            env,
+            lambda c: administration.set_service_account_disabled(c, name=name, disabled=False),
+            noted=Noted("EnableServiceAccount", f"machine account: {name}"),
         )
         typer.echo(f"enabled {name}")
 
 
 def register_key_rotation(admin: typer.Typer, command_env: EnvOf) -> None:
     """Add `admin rotate-signing-key` to the `admin` command group."""
-    from contactpoint.cli.accounts import identity_settings, in_identity_db
+    from contactpoint.cli.accounts import Noted, identity_settings, in_identity_db
     from services.identity import repository, signing_keys
 
     @admin.command("rotate-signing-key")
@@ -102,7 +118,9 @@ def register_key_rotation(admin: typer.Typer, command_env: EnvOf) -> None:
         path = identity_settings(env).signing_key_file
         old, new = signing_keys.rotate(path)
         # Tell every verifier to fetch the keys again now.
-        in_identity_db(env, repository.bump_version)
+        in_identity_db(
+            env, repository.bump_version, noted=Noted("RotateSigningKey", f"new key {new}; retired {old}")
+        )
         if as_json:
             typer.echo(json.dumps({"retired_key_id": old, "key_id": new}))
         else:

@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TypeVar
 
 import typer
 from pydantic import ValidationError
 from sqlalchemy import Connection
 
+from contactpoint.cli.auditlog import operator
 from contactpoint.platform import migrate
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import ContactPointError, InvalidArgument
 from contactpoint.platform.settings import load_settings
-from services.identity import domain
+from services.identity import domain, operator_log
 from services.identity.main import MIGRATIONS
 from services.identity.sealing import Sealer
 from services.identity.settings import IdentitySettings
 
 T = TypeVar("T")
+# Roles whose grant is logged as a high-severity event: they read the log, manage accounts, or
+# see shielded children's addresses.
+PRIVILEGED = frozenset({"admin", "auditor", "shield-override"})
 
 
 def identity_settings(env: Mapping[str, str]) -> IdentitySettings:
@@ -33,13 +38,34 @@ def identity_settings(env: Mapping[str, str]) -> IdentitySettings:
         raise typer.Exit(2) from None
 
 
-def in_identity_db(env: Mapping[str, str], fn: Callable[[Connection], T]) -> T:
-    """Run `fn` in one transaction on identity's (migrated) database; domain errors exit 1."""
+@dataclass(frozen=True)
+class Noted:
+    """What a command changes, for the audit log: the action (as the RPC doing the same is
+    named), what it was done to and why, and how loudly (`services.identity.operator_log`)."""
+
+    action: str
+    detail: str
+    severity: str = "WARNING"
+
+
+def in_identity_db(env: Mapping[str, str], fn: Callable[[Connection], T], *, noted: Noted | None = None) -> T:
+    """Run `fn` in one transaction on identity's (migrated) database; domain errors exit 1. A
+    change `noted` is written in that transaction for the identity service to put in the audit
+    log, as done by the operating-system user running the command."""
     settings = identity_settings(env)
     migrate.upgrade("identity", MIGRATIONS, settings.database_url)
     db = Database(settings.database_url)
+
+    def change(conn: Connection) -> T:
+        result = fn(conn)
+        if noted is not None:
+            operator_log.record(
+                conn, action=noted.action, actor=operator(), detail=noted.detail, severity=noted.severity
+            )
+        return result
+
     try:
-        return db.run_sync(fn)
+        return db.run_sync(change)
     except InvalidArgument as exc:
         for v in exc.violations:
             typer.echo(f"contactpoint: --{v.field}: {v.description}", err=True)
@@ -68,6 +94,11 @@ def create_user(
             issuer=settings.totp_issuer,
             sealer=sealer,
         ),
+        noted=Noted(
+            "CreateUser",
+            f"account: {username}; organisation: {org}; roles: {', '.join(sorted(roles))}",
+            "HIGH" if PRIVILEGED.intersection(roles) else "WARNING",
+        ),
     )
 
 
@@ -76,7 +107,9 @@ def create_service_account(
 ) -> domain.NewServiceAccount:
     """`admin create-service-account`."""
     return in_identity_db(
-        env, lambda c: domain.create_service_account(c, name=name, organisation=org, role=role)
+        env,
+        lambda c: domain.create_service_account(c, name=name, organisation=org, role=role),
+        noted=Noted("CreateServiceAccount", f"machine account: {name}; organisation: {org}; role: {role}"),
     )
 
 

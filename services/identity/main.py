@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from contactpoint.platform.settings import load_settings
 from contactpoint.platform.tls import load_tls
 from contactpoint.platform.token_verifier import TokenVerifier, VerificationState
 from contactpoint.platform.tracing import tracing_for
-from services.identity import domain, sealing
+from services.identity import domain, operator_log, sealing
 from services.identity.hashing import Hashing
 from services.identity.own_token import OwnServiceToken
 from services.identity.servicer import ACCESS, DESCRIPTOR, IdentityServicer
@@ -79,7 +80,17 @@ async def build(settings: IdentitySettings) -> Built:
         on_refused=servicer.record_refusal,
     )
 
+    # Account changes made from the command line, put in the audit log (`operator_log`).
+    forwarding = (
+        asyncio.get_running_loop().create_task(operator_log.forward(db, audit), name="operator-actions")
+        if audit is not None
+        else None
+    )
+
     async def close() -> None:
+        if forwarding is not None:
+            forwarding.cancel()
+            await asyncio.gather(forwarding, return_exceptions=True)
         for channel in channels:
             await channel.close(None)
         hashing.close()

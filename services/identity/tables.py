@@ -46,3 +46,18 @@ state_version = Table(
     Column("id", Integer, primary_key=True),
     Column("version", Integer, nullable=False),
 )
+
+# Account changes made from the command line (`contactpoint admin …`), written in the same
+# transaction as the change, waiting for the identity service to put them in the audit log
+# (`operator_log`): the command line reaches identity's database, not the audit service.
+operator_actions = Table(
+    "operator_actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("detail", String(1000), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

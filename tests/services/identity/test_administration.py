@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 import pyotp
 import pytest
+import typer
 from sqlalchemy import text
 
 from contactpoint.audit.v1 import audit_service_pb2 as audit_pb
@@ -459,3 +460,52 @@ async def test_an_administrator_never_reinstates_or_resets_their_own_account(wor
     assert await refused(world.identity.ResetTotp(reset, metadata=ada)) == grpc.StatusCode.PERMISSION_DENIED
     # Another person of the organisation, as before.
     await world.identity.ResetTotp(pb.ResetTotpRequest(username="pat.practitioner"), metadata=ada)
+
+
+async def test_account_changes_from_the_command_line_reach_the_audit_log(
+    world: World, tmp_path: Path
+) -> None:
+    """Found by probing: `contactpoint admin suspend`, `reinstate` and `create-user` left nothing in
+    the log (an operator could reinstate a person the gateway had suspended, or create an
+    administrator, without a trace). Each is written with the change, and identity forwards it."""
+    from contactpoint.cli.accounts import Noted, in_identity_db
+    from contactpoint.cli.accounts import create_user as cli_create_user
+    from contactpoint.cli.auditlog import operator
+    from services.identity import administration
+
+    env = {
+        "CONTACTPOINT_IDENTITY_DATABASE_URL": world.identity_url,
+        "CONTACTPOINT_IDENTITY_SIGNING_KEY_FILE": str(tmp_path / "keys" / "identity.pem"),
+    }
+    in_identity_db(
+        env,
+        lambda c: administration.suspend(c, username="pat.practitioner", reason="cli probe", scope=None),
+        noted=Noted("SuspendAccount", "account: pat.practitioner; reason: cli probe"),
+    )
+    cli_create_user(env, username="new.admin", org=ORG_A, roles=["admin"], password=PASSWORD)
+    # A change that fails is not noted: nothing happened.
+    with pytest.raises(typer.Exit):
+        in_identity_db(
+            env,
+            lambda c: administration.reinstate(c, username="no.such.person", reason="x", scope=None),
+            noted=Noted("ReinstateAccount", "account: no.such.person; reason: x"),
+        )
+
+    async def logged() -> bool:
+        return bool(await world.events("SuspendAccount")) and bool(await world.events("CreateUser"))
+
+    await eventually(logged, within=10)
+    suspended = [e for e in await world.events("SuspendAccount") if "cli probe" in e.detail]
+    created = await world.events("CreateUser")
+    assert [(e.actor, list(e.actor_roles), e.outcome) for e in suspended] == [
+        (operator(), ["operator"], "ALLOWED")
+    ]
+    assert created[0].severity == "HIGH" and "new.admin" in created[0].detail and "admin" in created[0].detail
+    assert await world.events("ReinstateAccount") == []
+    # Forwarded once: nothing waits any longer.
+    db = Database(world.identity_url)
+    try:
+        waiting = db.run_sync(lambda c: c.execute(text("SELECT count(*) FROM operator_actions")).scalar_one())
+    finally:
+        db.dispose()
+    assert waiting == 0

@@ -1,0 +1,113 @@
+"""Account changes made from the command line, in the audit log.
+
+`contactpoint admin suspend`, `reinstate`, `create-user` and the machine-account chores run on
+identity's database, not through its RPCs, and the command line cannot reach the audit service.
+So each writes an operator action in the same transaction as the change it makes, and the running
+identity service puts it in the audit log (action as the RPC that does the same would name it,
+actor the operating-system user who ran the command, role `operator`), then deletes it. Nothing is
+lost: a change and its record commit together, and a record leaves identity's database only once
+the audit service has confirmed it (at least once: a crash between the two may write one twice,
+under the same request id). Found by probing: an operator could reinstate a person the gateway
+had suspended, or create an administrator, and the log said nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, delete, insert, select
+
+from contactpoint.audit.v1 import audit_service_pb2 as audit_pb
+from contactpoint.platform.audited import MAX_ACTOR_LENGTH, MAX_DETAIL_LENGTH, AuditWriter, printable
+from contactpoint.platform.db import Database
+from contactpoint.platform.errors import ContactPointError
+from contactpoint.platform.logging import get_logger
+from services.identity.tables import operator_actions
+
+log = get_logger(__name__)
+
+OPERATOR_ROLE = "operator"
+FORWARD_SECONDS = 1.0
+BATCH = 100
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorAction:
+    """One command-line change waiting for the audit log."""
+
+    id: int
+    request_id: str
+    action: str
+    actor: str
+    severity: str
+    detail: str
+
+
+def record(conn: Connection, *, action: str, actor: str, detail: str, severity: str = "WARNING") -> None:
+    """Note a command-line change, in the transaction that makes it."""
+    conn.execute(
+        insert(operator_actions).values(
+            request_id=uuid.uuid4().hex,
+            action=action,
+            actor=printable(actor)[:MAX_ACTOR_LENGTH],
+            severity=severity,
+            detail=printable(detail)[:MAX_DETAIL_LENGTH],
+            created_at=dt.datetime.now(dt.UTC),
+        )
+    )
+
+
+def waiting(conn: Connection, *, limit: int = BATCH) -> list[OperatorAction]:
+    """The oldest changes not yet in the audit log."""
+    rows = conn.execute(select(operator_actions).order_by(operator_actions.c.id).limit(limit)).all()
+    return [OperatorAction(r.id, r.request_id, r.action, r.actor, r.severity, r.detail) for r in rows]
+
+
+def forget(conn: Connection, ids: Sequence[int]) -> None:
+    """Changes the audit log has confirmed."""
+    if ids:
+        conn.execute(delete(operator_actions).where(operator_actions.c.id.in_(list(ids))))
+
+
+def event_of(action: OperatorAction) -> audit_pb.AuditEvent:
+    """The audit event of a command-line change."""
+    return audit_pb.AuditEvent(
+        actor=action.actor,
+        actor_roles=[OPERATOR_ROLE],
+        action=action.action,
+        outcome="ALLOWED",
+        status_code=0,
+        request_id=action.request_id,
+        severity=action.severity,
+        detail=action.detail,
+    )
+
+
+async def forward_once(db: Database, audit: AuditWriter) -> int:
+    """Put the waiting changes in the audit log, oldest first; how many went. Stops at the first
+    the log does not confirm (the rest wait for the next round)."""
+    sent: list[int] = []
+    try:
+        for action in await db.read(waiting):
+            await audit.append(event_of(action))
+            sent.append(action.id)
+    except ContactPointError as exc:
+        log.warning("identity.operator_actions_waiting", code=exc.code.name)
+    finally:
+        if sent:
+            await db.write(lambda conn: forget(conn, sent))
+    return len(sent)
+
+
+async def forward(db: Database, audit: AuditWriter, *, every: float = FORWARD_SECONDS) -> None:
+    """Forward command-line changes to the audit log for as long as the service runs."""
+    while True:
+        try:
+            while await forward_once(db, audit) == BATCH:
+                pass
+        except Exception:  # the schedule goes on (a database hiccup)
+            log.exception("identity.operator_actions_failed")
+        await asyncio.sleep(every)
