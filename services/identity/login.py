@@ -47,9 +47,11 @@ def complete_login(
     issuer: TokenIssuer,
     settings: IdentitySettings,
     sealer: Sealer,
+    locked: list[int] | None = None,
 ) -> IssuedToken | None:
     """Apply lockout, the one-time TOTP rule and the failure count in one locked transaction;
     None when the login failed (the failure is counted, so the transaction must still commit).
+    A failure that locks the account appends the number of failures to `locked`.
 
     The account row is locked (FOR UPDATE on PostgreSQL; the write lock on SQLite), so concurrent
     attempts are counted one after another and none slips past the lockout.
@@ -73,11 +75,13 @@ def complete_login(
         # counted, so that a client signing its person in twice at once, or retrying a sign-in
         # that succeeded, does not lock them out. Guessing gains nothing: only a fresh code works.
         return None
-    _count_failure(conn, account, now=now, settings=settings)
+    if _count_failure(conn, account, now=now, settings=settings) and locked is not None:
+        locked.append(settings.max_failed_logins)
     return None
 
 
-def _count_failure(conn: Connection, account: Account, *, now: datetime, settings: IdentitySettings) -> None:
+def _count_failure(conn: Connection, account: Account, *, now: datetime, settings: IdentitySettings) -> bool:
+    """Count a failed login; whether it locked the account."""
     failures = account.failed_logins + 1
     if failures >= settings.max_failed_logins:
         repository.update_account(
@@ -86,5 +90,6 @@ def _count_failure(conn: Connection, account: Account, *, now: datetime, setting
             failed_logins=0,
             locked_until=now + timedelta(seconds=settings.lockout_seconds),
         )
-    else:
-        repository.update_account(conn, account.id, failed_logins=failures)
+        return True
+    repository.update_account(conn, account.id, failed_logins=failures)
+    return False

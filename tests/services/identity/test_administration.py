@@ -509,3 +509,23 @@ async def test_account_changes_from_the_command_line_reach_the_audit_log(
     finally:
         db.dispose()
     assert waiting == 0
+
+
+async def test_a_lockout_is_in_the_audit_log_for_auditors_to_see(world: World) -> None:
+    """Found by probing: a lockout was one more "login failed" among many, nowhere in the log."""
+    for _ in range(5):  # the default limit
+        with pytest.raises(grpc.aio.AioRpcError):
+            await world.identity.AuthenticateUser(
+                pb.AuthenticateUserRequest(
+                    username="pat.practitioner", password="not the password!!", totp_code="000000"
+                ),
+                metadata=world.gateway,
+            )
+
+    async def locked() -> bool:
+        return any("locked" in e.detail for e in await world.events("AuthenticateUser"))
+
+    await eventually(locked, within=5)
+    [event] = [e for e in await world.events("AuthenticateUser") if "locked" in e.detail]
+    assert event.severity == "WARNING" and event.outcome == "DENIED"
+    assert event.detail == "account pat.practitioner locked for 900 s after 5 failed logins"
