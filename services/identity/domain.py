@@ -19,6 +19,7 @@ from contactpoint.platform.errors import FailedPrecondition, FieldViolation, Inv
 from contactpoint.platform.settings import ConfigurationError
 from contactpoint.platform.token_verifier import VerificationState
 from services.identity import credentials, repository
+from services.identity.passwords import password_problem
 from services.identity.repository import Account
 from services.identity.sealing import Sealer, SealingError, is_sealed
 from services.identity.token_issuer import IssuedToken, TokenIssuer
@@ -39,7 +40,6 @@ PLATFORM_ROLES = frozenset(PLATFORM_ACCOUNTS)
 SERVICE_ROLES = frozenset({"council-system", *PLATFORM_ACCOUNTS})
 PERSON_ROLES = frozenset({"practitioner", "shield-override", "data-manager", "auditor", "admin"})
 ROLES = PERSON_ROLES | SERVICE_ROLES
-MIN_PASSWORD_LENGTH = 12
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,62}[a-z0-9]$")
 USERNAME_RULE = "3-64 lower-case letters, digits, '.', '_', '-' or '@'"
 _ORG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -117,8 +117,8 @@ def create_user(
     _check_account_fields(username, organisation, roles, PERSON_ROLES, "username")
     if "shield-override" in roles and "practitioner" not in roles:
         raise InvalidArgument([FieldViolation("role", "shield-override is held only with practitioner")])
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidArgument([FieldViolation("password", f"at least {MIN_PASSWORD_LENGTH} characters")])
+    if (problem := password_problem(password, username=username)) is not None:
+        raise InvalidArgument([FieldViolation("password", problem)])
     _name_free(conn, username, of=SERVICE)
     secret = credentials.new_totp_secret()
     account_id = repository.new_account_id()
