@@ -37,7 +37,7 @@ from contactpoint.platform.interceptor import request_id_of
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.token_verifier import TokenVerifier
 from contactpoint.platform.types import Context
-from services.identity import administration, credentials, domain, login, repository
+from services.identity import administration, credentials, domain, login, login_events, repository
 from services.identity.hashing import Hashing, TurnNotReached
 from services.identity.sealing import Sealer
 from services.identity.settings import IdentitySettings
@@ -147,7 +147,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         if not domain.plausible_name(request.username):
             raise Unauthenticated(login.LOGIN_FAILED)
         check = await self._check_password(request.username, request.password)
-        issuance = self._issuance(request.username, context)
+        issuance = login_events.issuance(self._audit, request.username, context)
         loop = asyncio.get_running_loop()
         locked: list[int] = []
 
@@ -173,7 +173,9 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         issued = await self._db.write(complete)
         if issued is None:
             if locked:
-                await self._record_lockout(request.username, locked[0], context)
+                await login_events.record_lockout(
+                    self._audit, request.username, locked[0], self._settings.lockout_seconds, context
+                )
             raise Unauthenticated(login.LOGIN_FAILED)
         return pb.AuthenticateUserResponse(
             access_token=issued.token,
@@ -216,35 +218,6 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         the log cannot take it, like every administrator's call)."""
         if action in ADMINISTRATION and self._audit is not None:
             await self._audit.record_refusal(action, caller, error, request=request)
-
-    async def _record_lockout(self, username: str, failures: int, context: Context) -> None:
-        """An account this login locked, in the audit log for auditors to see (found by probing:
-        a lockout was one more DENIED Login among many): identity's record of the calling
-        service's request, WARNING. The person hears only "login failed" either way, and the lock
-        stands whether or not the log could take the record (it is logged if not)."""
-        if self._audit is None:
-            return
-        call = self._audit.request("AuthenticateUser", request_id_of(context.invocation_metadata()))
-        call.by(current_principal())
-        call.severity = "WARNING"
-        lasting = self._settings.lockout_seconds
-        call.details.append(f"account {username[:128]} locked for {lasting} s after {failures} failed logins")
-        try:
-            await call.record(Unauthenticated(login.LOGIN_FAILED))
-        except ContactPointError as exc:
-            log.error("identity.lockout_unrecorded", code=exc.code.name)
-
-    def _issuance(self, username: str, context: Context) -> AuditedRequest | None:
-        """The audit event of a token issued to a person (None when identity has no audit log):
-        the calling service's request (the gateway's, under the request id of the Login it
-        serves), naming the person in its detail. The person's own trail holds the one event
-        of their Login, written by the gateway (found by probing: a login read as two)."""
-        if self._audit is None:
-            return None
-        call = self._audit.request("AuthenticateUser", request_id_of(context.invocation_metadata()))
-        call.by(current_principal())
-        call.details.append(f"token issued to {username}")
-        return call
 
     def _administered(self, action: str, context: Context) -> AuditedRequest:
         """The audit event of an administrator's call (UNAVAILABLE when there is no audit log)."""

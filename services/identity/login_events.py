@@ -1,0 +1,51 @@
+"""Identity's own records of sign-ins, in the audit log: each is identity's record of the calling
+service's request (the gateway's, under the request id of the Login it serves), naming the person
+in its detail. The person's own trail holds the one event of their Login, written by the gateway
+(found by probing: a login read as two)."""
+
+from __future__ import annotations
+
+from contactpoint.platform.audited import AuditedRequest, AuditWriter
+from contactpoint.platform.auth import current_principal
+from contactpoint.platform.errors import ContactPointError, Unauthenticated
+from contactpoint.platform.interceptor import request_id_of
+from contactpoint.platform.logging import get_logger
+from contactpoint.platform.types import Context
+from services.identity.login import LOGIN_FAILED
+
+log = get_logger(__name__)
+
+
+def _event(audit: AuditWriter, context: Context) -> AuditedRequest:
+    call = audit.request("AuthenticateUser", request_id_of(context.invocation_metadata()))
+    call.by(current_principal())
+    return call
+
+
+def issuance(audit: AuditWriter | None, username: str, context: Context) -> AuditedRequest | None:
+    """The audit event of a token issued to a person (None when identity has no audit log),
+    written before the token is handed over."""
+    if audit is None:
+        return None
+    call = _event(audit, context)
+    call.details.append(f"token issued to {username}")
+    return call
+
+
+async def record_lockout(
+    audit: AuditWriter | None, username: str, failures: int, lockout_seconds: int, context: Context
+) -> None:
+    """An account a login locked, WARNING, for auditors to see (found by probing: a lockout was one
+    more DENIED Login among many). The person hears only "login failed" either way, and the lock
+    stands whether or not the log could take the record (it is logged if not)."""
+    if audit is None:
+        return
+    call = _event(audit, context)
+    call.severity = "WARNING"
+    call.details.append(
+        f"account {username[:128]} locked for {lockout_seconds} s after {failures} failed logins"
+    )
+    try:
+        await call.record(Unauthenticated(LOGIN_FAILED))
+    except ContactPointError as exc:
+        log.error("identity.lockout_unrecorded", code=exc.code.name)
