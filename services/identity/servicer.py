@@ -34,7 +34,6 @@ from contactpoint.platform.errors import (
     Unavailable,
 )
 from contactpoint.platform.interceptor import request_id_of
-from contactpoint.platform.logging import get_logger
 from contactpoint.platform.token_verifier import TokenVerifier
 from contactpoint.platform.types import Context
 from services.identity import administration, credentials, domain, login, login_events, repository
@@ -42,8 +41,6 @@ from services.identity.hashing import Hashing, TurnNotReached
 from services.identity.sealing import Sealer
 from services.identity.settings import IdentitySettings
 from services.identity.token_issuer import IssuedToken, TokenIssuer
-
-log = get_logger(__name__)
 
 ADMIN = roles("admin", kind=PERSON)
 ACCESS: dict[str, Access] = {
