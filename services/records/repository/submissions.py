@@ -59,15 +59,7 @@ def insert_submissions(conn: Connection, rows: Sequence[NewSubmission], *, now: 
     insert_rows(
         conn,
         submissions,
-        (
-            "organisation",
-            "source_system",
-            "request_id",
-            "request_hash",
-            "contactpoint_id",
-            "outcome",
-            "created_at",
-        ),
+        _COLUMNS,
         [
             (r.organisation, r.source_system, r.request_id, r.request_hash, r.contactpoint_id, r.outcome, now)
             for r in rows
