@@ -124,7 +124,7 @@ def store_batch(
     ready = [p for p in prepared_batch.prepared if p is not None]
     hashes = {h: k for p in ready for k, h in p.blocking_hashes.items()}
     lock_names = [
-        f"req:{prepared_batch.organisation}:{s.record.source_system}:{s.request_id}"
+        f"req:{prepared_batch.organisation}:{s.record.source_system.strip()}:{s.request_id}"
         for s, problem in zip(prepared_batch.submissions, prepared_batch.rid_problems, strict=True)
         if not problem
     ]
@@ -227,7 +227,7 @@ def _decide(
         batch.submissions.append(
             submission_repo.NewSubmission(
                 organisation,
-                s.record.source_system,
+                p.key.source_system,
                 s.request_id,
                 request_hashes[i],
                 submitted.contactpoint_id,
@@ -242,7 +242,9 @@ def _decide(
 
 
 def _request_key(s: Submission) -> tuple[str, str]:
-    return s.record.source_system, s.request_id
+    # The source system as the record is stored (stripped): " social-care" is social-care's
+    # request (found by probing: padding the name reused an id for another record).
+    return s.record.source_system.strip(), s.request_id
 
 
 def _another_child(held: SourceRow, p: placement.Prepared, matcher: Matcher) -> bool:

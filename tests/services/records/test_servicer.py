@@ -141,6 +141,10 @@ async def test_retry_returns_the_first_answer_and_reuse_is_refused(world: World)
     assert education.outcome == pb.MATCH_OUTCOME_LINKED
     assert education.contactpoint_id == first.contactpoint_id
     assert await world.submit(world.record("ed-1", source_system="education"), "req-1") == education
+    # The system as stored: padded, it is the same system (found by re-probing).
+    with pytest.raises(grpc.aio.AioRpcError) as padded:
+        await world.submit(world.record("ed-other", source_system="education\u00a0"), "req-1")
+    assert error_reason(padded.value) == "REQUEST_ID_REUSED"
 
     with pytest.raises(grpc.aio.AioRpcError) as missing:
         await world.submit(world.record("sc-3"), "")
