@@ -116,15 +116,20 @@ class StagedCandidates:
         return self._either_kept_apart(self._decide(p, batch))
 
     def _either_kept_apart(self, decision: Decision) -> Decision:
-        # A record that would join either of two children a data manager kept apart, and fits the
-        # one it joins no better than by `EITHER_MARGIN`, does not say which one it is: a data
-        # manager decides (found by probing: a third record like both joined the one that happened
-        # to score first, silently, as the pair's split task is never raised).
+        # A record that fits, about as well (within `EITHER_MARGIN`), two children a data manager
+        # kept apart does not say which one it is: a data manager decides (found by probing: a
+        # third record like both joined the one that happened to score first, silently, as the
+        # pair's split task is never raised). Any two of the children it fits count, the one it
+        # would join or not, so the answer does not turn on which of them scored first (found by
+        # re-probing: a record like both and like a new child made from them joined that child).
         if decision.action != Action.LINK or decision.candidate is None or not decision.also:
             return decision
-        chosen = decision.candidate.contactpoint_id
-        close = [a for a in decision.also if a.score > decision.score - EITHER_MARGIN]
-        if not any(kept_apart(self._conn, chosen, also.candidate.contactpoint_id) for also in close):
+        close = [
+            a.candidate.contactpoint_id for a in decision.also if a.score > decision.score - EITHER_MARGIN
+        ]
+        fitting = [decision.candidate.contactpoint_id, *close]
+        pairs = [(a, b) for i, a in enumerate(fitting) for b in fitting[i + 1 :] if a != b]
+        if not any(kept_apart(self._conn, a, b) for a, b in pairs):
             return decision
         reasons = (*decision.reasons, RULE_EITHER_KEPT_APART)
         return replace(decision, action=Action.REVIEW, reasons=reasons, also=())
