@@ -156,7 +156,7 @@ class AuditedRequest:
             room -= 2 if parts else 0
             if room <= len(label) + 2:
                 break
-            piece = f"{label}: {printable(text)}"[:room]
+            piece = f"{label}: {printable(text.strip())}"[:room]
             parts.append(piece)
             room -= len(piece)
         return "; ".join(parts)

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from google.protobuf import timestamp_pb2
 
+from contactpoint.platform.text import says_something
 from services.records.names import name_key, postcode_key
 
 MAX_NAME = 35
@@ -73,7 +74,8 @@ def _has_control(value: str) -> bool:
     # then is it worth looking at each character.
     if value.isprintable():
         return False
-    return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in value)
+    # Line and paragraph separators too: free text here is one line (found by re-probing).
+    return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp") for ch in value)
 
 
 def _length(value: str) -> int:
@@ -84,8 +86,9 @@ def _length(value: str) -> int:
 
 
 def text_problem(value: str, *, max_length: int, required: bool = False) -> str | None:
-    """Why a free-text field is unacceptable (missing, too long, control characters), or None."""
-    if not value.strip():
+    """Why a free-text field is unacceptable (missing, too long, control characters), or None.
+    Text that shows nothing (spaces of any width, fillers) is missing."""
+    if not value.strip() or (required and not says_something(value)):
         return "is required" if required else None
     if len(value) > max_length and _length(value) > max_length:
         return f"must be at most {max_length} characters"

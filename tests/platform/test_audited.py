@@ -101,3 +101,32 @@ def test_what_a_caller_typed_never_pushes_the_services_own_words_out_of_the_even
     assert detail.startswith("shielded record viewed with shield-override; justification: ")
     assert len(detail) <= MAX_DETAIL_LENGTH
     assert "\u202e" not in detail and "\x00" not in detail
+
+
+def test_a_callers_words_padded_with_spaces_of_any_width_keep_what_they_say() -> None:
+    # Found by re-probing: 5,000 no-break spaces before a reason left "reason: " and blanks.
+    from contactpoint.platform.audited import AuditedRequest
+
+    call = AuditedRequest(_SlowLog(), "SetShielded", "req-1")  # type: ignore[arg-type]
+    call.details.append("shield")
+    call.quoted.append(("reason", "\u00a0" * 5000 + "REAL REASON" + "\u3000" * 3000))
+    assert call.event(None).detail == "shield; reason: REAL REASON"
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("a reason", True),
+        ("\u3164", False),  # Hangul filler
+        ("\u2800", False),  # blank braille
+        ("\u115f\u1160", False),
+        ("\u00a0\u3000 \u2028", False),
+        ("\u200b", False),
+        ("é", True),
+        ("\u3164x", True),
+    ],
+)
+def test_says_something(text: str, says: bool) -> None:
+    from contactpoint.platform.text import says_something
+
+    assert says_something(text) is says
