@@ -56,6 +56,23 @@ def refile(
     )
 
 
+def archive_as_its_holder(
+    conn: Connection,
+    contactpoint_id: str,
+    holder_archived_at: dt.datetime,
+    *,
+    limits: AgeLimits,
+    now: dt.datetime,
+) -> None:
+    """A child an unmerge put back, whose holder is archived: a lifecycle run has reached the
+    holder's archive date, so the child is archived too if its own date is not later (found by
+    re-probing: after a run dated ahead of today, the child put back was read in full)."""
+    day = archive_date(in_order(source_repo.active_sources(conn, [contactpoint_id])), limits)
+    if day is not None and midnight(day) <= holder_archived_at:
+        close_tasks_of(conn, [contactpoint_id], now=now)
+        lifecycle_repo.archive(conn, {contactpoint_id: midnight(day)}, now=now)
+
+
 def midnight(day: dt.date) -> dt.datetime:
     """The start of a day, UTC."""
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)

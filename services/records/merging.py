@@ -12,7 +12,7 @@ from contactpoint.platform.disclosure import disclose
 from contactpoint.platform.errors import FailedPrecondition, FieldViolation, NotFound
 from contactpoint.platform.logging import get_logger
 from services.records.children import composed, resolve
-from services.records.lifecycle import refile
+from services.records.lifecycle import archive_as_its_holder, refile
 from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.repository import children as child_repo
 from services.records.repository import merges as merge_repo
@@ -159,6 +159,9 @@ def unmerge(
     )
     for cid in sorted(holders | {retired_id}):
         refresh_archive_date(conn, cid, limits=limits, now=now)
+    archived = [r.archived_at for cid in holders if (r := child_repo.child(conn, cid)) and r.archived_at]
+    if archived:
+        archive_as_its_holder(conn, retired_id, max(archived), limits=limits, now=now)
     # The survivor's shield may have changed back, and its tasks (some the retired child's) with it.
     follow_unmerge(conn, survivor=holder.contactpoint_id, retired=retired_id, now=now)
     log.info("records.unmerged", survivor_id=merge_row.survivor_id, retired_id=retired_id)

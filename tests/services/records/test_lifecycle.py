@@ -280,3 +280,29 @@ def test_a_child_archived_by_a_run_dated_ahead_stays_archived_when_its_feeds_cha
     extended = make_record("lc-1", source_system="leaving-care", date_of_birth=_date(born), extended=True)
     assert _submit_as(db, ORG_B, extended, NOW) == (cp, "LINKED")
     assert _status(db, cp) == "active" and _visible(db, cp, NOW.date())
+
+
+def test_an_unmerge_after_a_run_dated_ahead_leaves_both_children_archived(db: Database) -> None:
+    # Found by re-probing: the child the unmerge put back was shown in full, though the run that
+    # archived its survivor had reached its archive date too.
+    born = dt.date(2009, 1, 10)
+    a = _submit(db, make_record("r-1", date_of_birth=_date(born), nhs_number=""))
+    other = make_record(
+        "r-2",
+        source_system="education",
+        name=child_pb2.PersonName(given_names="Iggy", family_name="Pemberton"),
+        date_of_birth=_date(born),
+        nhs_number="",
+    )
+    b = _submit(db, other)
+    assert a != b
+    manager = Manager("dm-a", ORG_A)
+    db.run_sync(
+        lambda c: merging.merge(c, manager=manager, survivor_id=a, retired_id=b, reason="one", now=NOW)
+    )
+    assert admin.run_lifecycle(db, today=dt.date(2027, 1, 10)).archived == 1
+    db.run_sync(lambda c: merging.unmerge(c, manager=manager, retired_id=b, reason="two", now=NOW))
+    assert (_status(db, a), _status(db, b)) == ("archived", "archived")
+    assert not _visible(db, b, NOW.date())
+    # Purged six years after that archive date, with its survivor.
+    assert admin.run_lifecycle(db, today=dt.date(2033, 1, 10)).purged == 2
