@@ -73,3 +73,16 @@ async def test_a_token_identity_refuses_already_needs_nothing_more() -> None:
     await ends.end(verifier.verify(token))
     assert ends.pending == 0
     await ends.close()
+
+
+async def test_an_ordinary_logout_is_refused_here_at_once() -> None:
+    # Found by re-probing: the token read children here for 0.1 to 0.3 s after Logout answered,
+    # until the gateway's next poll of identity.
+    verifier, token = await _verifier_and_token()
+    identity = _Identity(up=True)
+    ends = Logouts(identity, verifier)  # type: ignore[arg-type]
+    await ends.end(verifier.verify(token))
+    assert identity.revoked == [token] and ends.pending == 0
+    with pytest.raises(Unauthenticated):
+        verifier.verify(token)
+    await ends.close()
