@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import base64
-import getpass
 import json
 import os
+import pwd
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
@@ -69,10 +69,12 @@ def verify(env: Mapping[str, str], *, as_json: bool, trusted_checkpoint: Path | 
 
 
 def operator() -> str:
-    """Who is running the command: the operating system's user name (or uid when it has none)."""
+    """Who is running the command: the name of the process's real user id (or the uid when it has
+    none). Not $USER or $LOGNAME, which anyone can set (found by re-probing: `USER=alice
+    contactpoint admin suspend …` was logged as alice's)."""
     try:
-        return getpass.getuser()
-    except (OSError, KeyError):
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
         return f"uid {os.getuid()}"
 
 

@@ -44,6 +44,7 @@ class OperatorAction:
     actor: str
     severity: str
     detail: str
+    created_at: dt.datetime
 
 
 def record(conn: Connection, *, action: str, actor: str, detail: str, severity: str = "WARNING") -> None:
@@ -63,7 +64,10 @@ def record(conn: Connection, *, action: str, actor: str, detail: str, severity: 
 def waiting(conn: Connection, *, limit: int = BATCH) -> list[OperatorAction]:
     """The oldest changes not yet in the audit log."""
     rows = conn.execute(select(operator_actions).order_by(operator_actions.c.id).limit(limit)).all()
-    return [OperatorAction(r.id, r.request_id, r.action, r.actor, r.severity, r.detail) for r in rows]
+    return [
+        OperatorAction(r.id, r.request_id, r.action, r.actor, r.severity, r.detail, r.created_at)
+        for r in rows
+    ]
 
 
 def forget(conn: Connection, ids: Sequence[int]) -> None:
@@ -73,7 +77,12 @@ def forget(conn: Connection, ids: Sequence[int]) -> None:
 
 
 def event_of(action: OperatorAction) -> audit_pb.AuditEvent:
-    """The audit event of a command-line change."""
+    """The audit event of a command-line change. The log stamps its own time, when the event
+    reaches it; the time of the change itself leads the detail (found by re-probing: a change
+    made just before a lockout was logged after it, and one made while the suite was down
+    carried the time it came back)."""
+    made = action.created_at if action.created_at.tzinfo else action.created_at.replace(tzinfo=dt.UTC)
+    stamp = made.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return audit_pb.AuditEvent(
         actor=action.actor,
         actor_roles=[OPERATOR_ROLE],
@@ -82,7 +91,7 @@ def event_of(action: OperatorAction) -> audit_pb.AuditEvent:
         status_code=0,
         request_id=action.request_id,
         severity=action.severity,
-        detail=action.detail,
+        detail=f"made at {stamp} on the command line; {action.detail}"[:MAX_DETAIL_LENGTH],
     )
 
 

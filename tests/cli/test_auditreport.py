@@ -4,9 +4,9 @@ the child and nothing else, oldest first, as JSON or a table; running it is itse
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
+import pwd
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -150,7 +150,9 @@ def test_the_report_lists_every_access_to_the_child_oldest_first(audit_data: Aud
 
 
 def test_the_table_and_a_child_nobody_accessed(audit_data: AuditData) -> None:
-    table = audit_data.run("report", "--child", CHILD)
+    # $USER and $LOGNAME are anyone's to set: the process's real user is recorded (found by
+    # re-probing: `USER=alice` made the record alice's).
+    table = audit_data.run("report", "--child", CHILD, env={"USER": "alice", "LOGNAME": "alice"})
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
     assert lines[0].split() == [k.upper() for k in KEYS]
@@ -172,7 +174,7 @@ def test_the_table_and_a_child_nobody_accessed(audit_data: AuditData) -> None:
         "ALLOWED",
     ]
     # Without --actor, the operating system's user is the one recorded.
-    assert audit_data.events()[-1].actor == getpass.getuser()
+    assert audit_data.events()[-1].actor == pwd.getpwuid(os.getuid()).pw_name != "alice"
 
     none = audit_data.run("report", "--child", NOBODY)
     assert none.returncode == 0 and none.stdout.strip() == f"no recorded accesses to child {NOBODY}"

@@ -5,6 +5,7 @@ organisation, each call audited before it answers, and refused without an audit 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack
@@ -500,6 +501,12 @@ async def test_account_changes_from_the_command_line_reach_the_audit_log(
     assert [(e.actor, list(e.actor_roles), e.outcome) for e in suspended] == [
         (operator(), ["operator"], "ALLOWED")
     ]
+    # When the change was made leads the detail: the log's own time is when it arrived.
+    assert re.fullmatch(
+        r"made at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z on the command line; "
+        r"account: pat\.practitioner; reason: cli probe",
+        suspended[0].detail,
+    ), suspended[0].detail
     assert created[0].severity == "HIGH" and "new.admin" in created[0].detail and "admin" in created[0].detail
     assert await world.events("ReinstateAccount") == []
     # Forwarded once: nothing waits any longer.
