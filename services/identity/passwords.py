@@ -11,6 +11,8 @@ one core), as NCSC and NIST SP 800-63B advise, with no rules about character cla
 
 from __future__ import annotations
 
+import unicodedata
+
 from zxcvbn import zxcvbn
 
 MIN_LENGTH = 12
@@ -25,10 +27,19 @@ def password_problem(password: str, *, username: str) -> str | None:
         return f"at least {MIN_LENGTH} characters"
     if not password.strip():
         return "not only spaces"
-    estimate = zxcvbn(password[:_ESTIMATED_LENGTH], user_inputs=[username, "contactpoint"])
+    estimate = zxcvbn(_as_guessed(password)[:_ESTIMATED_LENGTH], user_inputs=[username, "contactpoint"])
     if float(estimate["guesses_log10"]) < MIN_GUESSES_LOG10:
         return (
             "too easily guessed (a common password, a pattern, or the username): "
             "three or more random words make a good one"
         )
     return None
+
+
+def _as_guessed(password: str) -> str:
+    # What a guesser tries first, whatever dress it wears (found by re-probing): surrounding
+    # spaces dropped, full-width and other compatibility forms read as plain (a full-width
+    # "password"),
+    # and invisible format characters (a zero-width space) left out.
+    plain = unicodedata.normalize("NFKC", password).strip()
+    return "".join(ch for ch in plain if unicodedata.category(ch) != "Cf")

@@ -23,6 +23,10 @@ from services.identity.passwords import password_problem
         "pwtest-user9!!",
         "short",
         "x" * 5000 + "!",  # beyond what zxcvbn estimates, its start is judged
+        "   password1234   ",  # the same in disguise (found by re-probing)
+        "password1234\u200b",
+        "\uff50\uff41\uff53\uff53\uff57\uff4f\uff52\uff44\uff11\uff12\uff13\uff14",  # full width
+        "  pwtest-user9  ",
     ],
 )
 def test_easily_guessed_passwords_are_refused(password: str) -> None:
