@@ -39,7 +39,6 @@ def password_problem(password: str, *, username: str) -> str | None:
 def _as_guessed(password: str) -> str:
     # What a guesser tries first, whatever dress it wears (found by re-probing): surrounding
     # spaces dropped, full-width and other compatibility forms read as plain (a full-width
-    # "password"),
-    # and invisible format characters (a zero-width space) left out.
+    # "password"), and invisible format characters (a zero-width space) left out.
     plain = unicodedata.normalize("NFKC", password).strip()
     return "".join(ch for ch in plain if unicodedata.category(ch) != "Cf")
