@@ -19,6 +19,12 @@ from contactpoint.platform.tracing import Tracing
 
 CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
+    # A peer that was down is reached again within a second of its return, not after gRPC's
+    # default backoff (up to two minutes): a logout's pending revocation, an audit write, a
+    # token fetch all wait on it (`TokenVerifier.refresh`'s confirmation counts on this).
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 1_000),
     ("grpc.enable_retries", 1),
     # A peer's name may resolve to several replicas (a scaled service): spread calls over all.
     ("grpc.lb_policy_name", "round_robin"),

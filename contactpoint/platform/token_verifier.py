@@ -52,6 +52,12 @@ class OutOfDateAnswer(Exception):
     failure, and the state stays as stale as it was."""
 
 
+# How long after identity's return a service waits for a second answer before it verifies tokens
+# again: longer than a peer channel's longest reconnect backoff (1 s, `peers.CHANNEL_OPTIONS`) and
+# the gateway's retry of a pending revocation (0.1 s, `gateway.logouts`).
+RECOVERY_CONFIRM_SECONDS = 1.2
+
+
 class TokenVerifier:
     """Verifies bearer tokens against identity's keys and revocations, refreshed in the background."""
 
@@ -70,6 +76,8 @@ class TokenVerifier:
         self._stopped = False
         # Set once a state has been fetched: until then no token can be verified at all.
         self._has_state = asyncio.Event()
+        # Whether a fetch failed since the state was last fresh (identity away).
+        self._unreachable = False
         # Tokens ended here before identity heard (token id → its expiry, Unix seconds).
         self._ended_here: dict[str, float] = {}
 
@@ -85,12 +93,26 @@ class TokenVerifier:
         """Whether the state is missing or older than tokens may be verified against."""
         return self._state is None or time.monotonic() - self._fresh_at > self._max_staleness
 
-    async def refresh(self) -> None:
-        """Fetch the state once (raises if identity cannot be reached, or OutOfDateAnswer)."""
+    async def refresh(self, *, confirming: bool = False) -> None:
+        """Fetch the state once (raises if identity cannot be reached, or OutOfDateAnswer).
+
+        After identity could not be reached for longer than tokens may be verified, its first
+        answer is taken but does not make the state fresh: a second one, asked
+        `RECOVERY_CONFIRM_SECONDS` later, does. Revocations that could not reach identity while it
+        was away (a logout at the gateway) land in that time, so a token ended then is not
+        accepted here again by a state identity served before it heard of them (found by
+        re-probing: records and audit accepted a logged-out token for half a second after
+        identity came back). Tokens stay refused until then, as they were while it was away."""
         known = self._state.version if self._state else 0
         # Fresh as of the request, not the answer: a slow reply must not pass for a new one.
         asked_at = time.monotonic()
-        state = await self._source(known)
+        # Identity was away (a fetch failed), not merely a poll that fell behind.
+        recovering = not confirming and self._unreachable and self._state is not None and self.stale()
+        try:
+            state = await self._source(known)
+        except Exception:
+            self._unreachable = True
+            raise
         if asked_at < self._fresh_at:
             return  # a fetch asked later has answered already: keep its state
         current = self._state.version if self._state else 0
@@ -104,7 +126,12 @@ class TokenVerifier:
             self._keys = {kid: Ed25519PublicKey.from_public_bytes(raw) for kid, raw in state.keys.items()}
             self._state = state
             self._has_state.set()
+        if recovering:
+            await asyncio.sleep(RECOVERY_CONFIRM_SECONDS)
+            await self.refresh(confirming=True)
+            return
         self._fresh_at = asked_at
+        self._unreachable = False
 
     def _fetch_again(self, now: float) -> bool:
         """Whether a catch-up starts a fetch: none is under way, and the last one succeeded or
