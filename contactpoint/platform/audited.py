@@ -33,6 +33,7 @@ from contactpoint.platform.errors import (
 from contactpoint.platform.ids import contactpoint_id_problem
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, TokenSource, with_service_token
+from contactpoint.platform.text import trimmed
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -156,7 +157,7 @@ class AuditedRequest:
             room -= 2 if parts else 0
             if room <= len(label) + 2:
                 break
-            piece = f"{label}: {printable(text.strip())}"[:room]
+            piece = f"{label}: {printable(trimmed(text))}"[:room]
             parts.append(piece)
             room -= len(piece)
         return "; ".join(parts)

@@ -1,4 +1,5 @@
-"""Free text people type (a reason, a justification): whether it says anything at all."""
+"""Free text people type (a reason, a justification): whether it says anything at all, what a
+reader sees of it, and whether it stays on one line."""
 
 from __future__ import annotations
 
@@ -6,11 +7,36 @@ import unicodedata
 
 # Letters and symbols that show as nothing: Hangul fillers, the blank braille pattern.
 _BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
-# Categories that show as nothing: separators (spaces of every width), controls, formats.
-_BLANK_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf", "Cs", "Co", "Cn"})
+# Categories that show as nothing on their own: separators (spaces of every width), controls,
+# formats, and marks (a combining accent, a variation selector, the grapheme joiner).
+_BLANK_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf", "Cs", "Co", "Cn", "Mn", "Me", "Mc"})
+# Characters that break a line or hide one: refused in one-line free text (a reason).
+_LINE_BREAKING = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def _shows(ch: str) -> bool:
+    return ch not in _BLANK_LETTERS and unicodedata.category(ch) not in _BLANK_CATEGORIES
 
 
 def says_something(value: str) -> bool:
     """Whether `value` has at least one character a reader can see (found by probing: a reason
-    of a Hangul filler, or of blank braille, passed as given and read as blank in the log)."""
-    return any(ch not in _BLANK_LETTERS and unicodedata.category(ch) not in _BLANK_CATEGORIES for ch in value)
+    of a Hangul filler, blank braille or a lone combining mark passed as given and read as blank
+    in the log)."""
+    return any(_shows(ch) for ch in value)
+
+
+def trimmed(value: str) -> str:
+    """`value` without what shows nothing at either end (spaces of any width, fillers, blank
+    braille): what a reader sees of it."""
+    start, end = 0, len(value)
+    while start < end and not _shows(value[start]):
+        start += 1
+    while end > start and not _shows(value[end - 1]):
+        end -= 1
+    return value[start:end]
+
+
+def breaks_lines(value: str) -> bool:
+    """Whether `value` holds a control, format or line-breaking character (a NUL, U+0085, a
+    right-to-left override, U+2028): no one-line free text should."""
+    return not value.isprintable() and any(unicodedata.category(ch) in _LINE_BREAKING for ch in value)

@@ -26,7 +26,7 @@ from contactpoint.platform.errors import (
     PermissionDenied,
     Unauthenticated,
 )
-from contactpoint.platform.text import says_something
+from contactpoint.platform.text import breaks_lines, says_something
 from services.identity import credentials, repository
 from services.identity.domain import USERNAME_RULE, plausible_name
 from services.identity.repository import Account
@@ -55,7 +55,7 @@ def check_reason(reason: str, *, required: bool = True) -> None:
     """InvalidArgument unless the reason is given (when required) and short enough."""
     if required and not says_something(reason):
         raise InvalidArgument([FieldViolation("reason", "is required")])
-    if len(reason) > MAX_REASON or any(ord(ch) < 32 for ch in reason):
+    if len(reason) > MAX_REASON or breaks_lines(reason):
         raise InvalidArgument([FieldViolation("reason", f"at most {MAX_REASON} printable characters")])
 
 

@@ -109,7 +109,7 @@ def test_a_callers_words_padded_with_spaces_of_any_width_keep_what_they_say() ->
 
     call = AuditedRequest(_SlowLog(), "SetShielded", "req-1")  # type: ignore[arg-type]
     call.details.append("shield")
-    call.quoted.append(("reason", "\u00a0" * 5000 + "REAL REASON" + "\u3000" * 3000))
+    call.quoted.append(("reason", "\u00a0" * 5000 + "REAL REASON" + "\u3000" * 3000 + "\u2800" * 100))
     assert call.event(None).detail == "shield; reason: REAL REASON"
 
 
@@ -124,6 +124,11 @@ def test_a_callers_words_padded_with_spaces_of_any_width_keep_what_they_say() ->
         ("\u200b", False),
         ("é", True),
         ("\u3164x", True),
+        ("\u034f", False),  # grapheme joiner, variation selector, a lone accent (found by re-probing)
+        ("\ufe0f", False),
+        ("\u0301\u0302", False),
+        ("\u17b4\u17b5", False),
+        ("e\u0301", True),
     ],
 )
 def test_says_something(text: str, says: bool) -> None:

@@ -8,7 +8,9 @@ import pytest
 from services.records.stewardship import reason_violations
 
 
-@pytest.mark.parametrize("reason", ["\u3164", "\u2800", "\u00a0\u3000", "\u115f", "a\u2028b", "a\u2029b", ""])
+@pytest.mark.parametrize(
+    "reason", ["\u3164", "\u2800", "\u00a0\u3000", "\u115f", "a\u2028b", "a\u2029b", "", "\u034f", "\u0301"]
+)
 def test_a_reason_that_shows_nothing_or_breaks_the_line_is_refused(reason: str) -> None:
     assert [v.field for v in reason_violations(reason)] == ["reason"]
 
