@@ -5,9 +5,9 @@ reached (found by probing: the log said the person had logged out, and the token
 children once identity was back), the gateway refuses the token itself from that moment and sends
 the revocation again, every `RETRY_SECONDS`, until identity takes it or the token expires. So the
 logout the log records is true: the token is refused here at once, and everywhere as soon as
-identity is reachable again (while it is not, no service accepts any token for more than 2 s;
-when it is back, another service may poll it before the revocation lands, and so accept the token
-until its next poll, half a second at most).
+identity is reachable again (while it is not, no service accepts any token for more than 2 s, and
+once it is back they wait for a second answer before they do: `TokenVerifier.refresh`, time for
+this revocation to land).
 What is pending lives in this process: a gateway restarted meanwhile leaves such a token to expire
 by itself (at most the token lifetime, 15 minutes by default) — logged, never silent."""
 
