@@ -38,6 +38,18 @@ def password_hash_of(conn: Connection, *, username: str) -> tuple[str | None, st
     return (account.id, account.secret_hash) if account else (None, None)
 
 
+@dataclass(frozen=True)
+class LoginOutcome:
+    """What a login came to: the token issued (None: refused), and whether the refusal locked the
+    account."""
+
+    issued: IssuedToken | None
+    locked: bool = False
+
+
+REFUSED = LoginOutcome(None)
+
+
 def complete_login(
     conn: Connection,
     *,
@@ -47,11 +59,10 @@ def complete_login(
     issuer: TokenIssuer,
     settings: IdentitySettings,
     sealer: Sealer,
-    locked: list[int] | None = None,
-) -> IssuedToken | None:
-    """Apply lockout, the one-time TOTP rule and the failure count in one locked transaction;
-    None when the login failed (the failure is counted, so the transaction must still commit).
-    A failure that locks the account appends the number of failures to `locked`.
+) -> LoginOutcome:
+    """Apply lockout, the one-time TOTP rule and the failure count in one locked transaction: the
+    token issued, or none when the login failed (the failure is counted, so the transaction must
+    still commit), and whether that failure locked the account.
 
     The account row is locked (FOR UPDATE on PostgreSQL; the write lock on SQLite), so concurrent
     attempts are counted one after another and none slips past the lockout.
@@ -59,10 +70,10 @@ def complete_login(
     now = datetime.now(UTC)
     account = repository.account_by_name(conn, kind=PERSON, name=username, lock=True)
     if account is None or account.id != check.account_id or account.totp_secret is None:
-        return None
+        return REFUSED
     locked_until = account.locked_until
     if account.suspended or (locked_until is not None and locked_until > now):
-        return None
+        return REFUSED
     secret = sealer.open(account.totp_secret, account_id=account.id)
     step = credentials.totp_step(secret, totp_code, now=now.timestamp())
     if check.password_ok and step is not None:
@@ -70,14 +81,12 @@ def complete_login(
             repository.update_account(
                 conn, account.id, failed_logins=0, locked_until=None, totp_last_step=step
             )
-            return issuer.issue(account, now=now)
+            return LoginOutcome(issuer.issue(account, now=now))
         # The right password with a code already used: refused (a code works once), but not
         # counted, so that a client signing its person in twice at once, or retrying a sign-in
         # that succeeded, does not lock them out. Guessing gains nothing: only a fresh code works.
-        return None
-    if _count_failure(conn, account, now=now, settings=settings) and locked is not None:
-        locked.append(settings.max_failed_logins)
-    return None
+        return REFUSED
+    return LoginOutcome(None, locked=_count_failure(conn, account, now=now, settings=settings))
 
 
 def _count_failure(conn: Connection, account: Account, *, now: datetime, settings: IdentitySettings) -> bool:

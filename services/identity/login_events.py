@@ -12,6 +12,7 @@ from contactpoint.platform.interceptor import request_id_of
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.types import Context
 from services.identity.login import LOGIN_FAILED
+from services.identity.settings import IdentitySettings
 
 log = get_logger(__name__)
 
@@ -33,7 +34,7 @@ def issuance(audit: AuditWriter | None, username: str, context: Context) -> Audi
 
 
 async def record_lockout(
-    audit: AuditWriter | None, username: str, failures: int, lockout_seconds: int, context: Context
+    audit: AuditWriter | None, username: str, settings: IdentitySettings, context: Context
 ) -> None:
     """An account a login locked, WARNING, for auditors to see (found by probing: a lockout was one
     more DENIED Login among many). The person hears only "login failed" either way, and the lock
@@ -42,9 +43,8 @@ async def record_lockout(
         return
     call = _event(audit, context)
     call.severity = "WARNING"
-    call.details.append(
-        f"account {username[:128]} locked for {lockout_seconds} s after {failures} failed logins"
-    )
+    lasting, failures = settings.lockout_seconds, settings.max_failed_logins
+    call.details.append(f"account {username[:128]} locked for {lasting} s after {failures} failed logins")
     try:
         await call.record(Unauthenticated(LOGIN_FAILED))
     except ContactPointError as exc:

@@ -40,7 +40,7 @@ from services.identity import administration, credentials, domain, login, login_
 from services.identity.hashing import Hashing, TurnNotReached
 from services.identity.sealing import Sealer
 from services.identity.settings import IdentitySettings
-from services.identity.token_issuer import IssuedToken, TokenIssuer
+from services.identity.token_issuer import TokenIssuer
 
 ADMIN = roles("admin", kind=PERSON)
 ACCESS: dict[str, Access] = {
@@ -146,11 +146,9 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         check = await self._check_password(request.username, request.password)
         issuance = login_events.issuance(self._audit, request.username, context)
         loop = asyncio.get_running_loop()
-        locked: list[int] = []
 
-        def complete(conn: Connection) -> IssuedToken | None:
-            locked.clear()  # a retried transaction starts again
-            issued = login.complete_login(
+        def complete(conn: Connection) -> login.LoginOutcome:
+            outcome = login.complete_login(
                 conn,
                 username=request.username,
                 check=check,
@@ -158,21 +156,19 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                 issuer=self._issuer,
                 settings=self._settings,
                 sealer=self._sealer,
-                locked=locked,
             )
-            if issued is not None and issuance is not None:
+            if outcome.issued is not None and issuance is not None:
                 # Identity records every token it issues to a person before it hands it over (the
                 # TOTP step is spent only then), so even a holder of the gateway's credentials
                 # cannot obtain one unseen.
                 issuance.record_before_commit(loop)
-            return issued
+            return outcome
 
-        issued = await self._db.write(complete)
+        outcome = await self._db.write(complete)
+        issued = outcome.issued
         if issued is None:
-            if locked:
-                await login_events.record_lockout(
-                    self._audit, request.username, locked[0], self._settings.lockout_seconds, context
-                )
+            if outcome.locked:
+                await login_events.record_lockout(self._audit, request.username, self._settings, context)
             raise Unauthenticated(login.LOGIN_FAILED)
         return pb.AuthenticateUserResponse(
             access_token=issued.token,
