@@ -91,16 +91,19 @@ def check_child(child: str) -> None:
 
 def report(env: Mapping[str, str], *, child: str, actor: str | None, as_json: bool) -> None:
     """`audit report --child ID`: every recorded access to that child, oldest first. Running it is
-    recorded in the log (action AuditReport, by `actor` or the OS user) before anything is shown."""
+    recorded in the log (action AuditReport) before anything is shown: by the OS user, with
+    `actor`, if given, named in the detail as whom it was asked for."""
     from services.audit import admin
     from services.audit.events import Reader
 
     check_child(child)
-    reader = Reader(actor if actor is not None else operator(), "", (), uuid.uuid4().hex)
+    reader = Reader(operator(), "", (), uuid.uuid4().hex)
     try:
-        found = admin.subject_access_report(_settings(env), contactpoint_id=child, reader=reader)
+        found = admin.subject_access_report(
+            _settings(env), contactpoint_id=child, reader=reader, asked_by=actor
+        )
     except InvalidArgument as exc:
-        # The only free input left is the actor (the reader's name is checked as any event's is).
+        # The only free input left is whom it was asked for.
         problems = "; ".join(f"{v.field.removeprefix('event.')}: {v.description}" for v in exc.violations)
         raise _fail(problems, 2) from None
     except ContactPointError as exc:

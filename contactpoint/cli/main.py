@@ -226,7 +226,10 @@ def audit_report(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON array of accesses.")] = False,
     actor: Annotated[
         str | None,
-        typer.Option("--actor", help="Who is asking, as recorded in the log (default: the OS user)."),
+        typer.Option(
+            "--actor",
+            help="Whom the report is for, recorded in the log's detail (the actor recorded is the OS user).",
+        ),
     ] = None,
     data_dir: DataDir = None,
 ) -> None:

@@ -28,7 +28,7 @@ def _signer(settings: AuditSettings) -> Signer:
 
 
 def subject_access_report(
-    settings: AuditSettings, *, contactpoint_id: str, reader: Reader
+    settings: AuditSettings, *, contactpoint_id: str, reader: Reader, asked_by: str | None = None
 ) -> list[report.Access]:
     """`audit report`: every recorded access to the child, oldest first. Running it is itself
     recorded in the log (action AuditReport, by `reader`) in the same transaction, before it is
@@ -39,7 +39,7 @@ def subject_access_report(
     try:
         return db.run_sync(
             lambda c: report.subject_access_report(
-                c, contactpoint_id=contactpoint_id, reader=reader, signer=signer
+                c, contactpoint_id=contactpoint_id, reader=reader, signer=signer, asked_by=asked_by
             )
         )
     finally:

@@ -21,8 +21,9 @@ from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.errors import FieldViolation, InvalidArgument
 from contactpoint.platform.ids import contactpoint_id_problem
+from contactpoint.platform.text import says_something
 from services.audit import domain, leafcodec, reading, repository
-from services.audit.events import COMMAND_LINE, Reader
+from services.audit.events import COMMAND_LINE, MAX_ACTOR, Reader, text_problem
 
 ACTION = "AuditReport"
 
@@ -117,21 +118,40 @@ def accesses(conn: Connection, *, contactpoint_id: str) -> list[Access]:
 
 
 def subject_access_report(
-    conn: Connection, *, contactpoint_id: str, reader: Reader, signer: domain.Signer
+    conn: Connection,
+    *,
+    contactpoint_id: str,
+    reader: Reader,
+    signer: domain.Signer,
+    asked_by: str | None = None,
 ) -> list[Access]:
     """The report for `contactpoint_id`, run by `reader` at the command line; running it is
-    recorded in the log (action AuditReport, severity INFO) before it is returned."""
+    recorded in the log (action AuditReport, severity INFO) before it is returned. `asked_by` is
+    whom the reader says it is for: it goes in the event's detail, as their word, while the
+    event's actor stays the reader (an operator cannot record a report as somebody else's)."""
     if not reader.actor:
-        # A subject-access report says who asked for it.
+        # A subject-access report says who ran it.
         raise InvalidArgument([FieldViolation("actor", "is required")])
+    on_behalf = ""
+    if asked_by is not None:
+        if problem := _asked_by_problem(asked_by):
+            raise InvalidArgument([FieldViolation("actor", problem)])
+        on_behalf = f"; asked for by {asked_by.strip()} (their name as the operator gave it)"
     return reading.audited(
         conn,
         reader=reader,
         action=ACTION,
         read=lambda c: accesses(c, contactpoint_id=contactpoint_id),
         describe=lambda found: (
-            f"subject-access report: contactpoint_id={contactpoint_id}; accesses: {len(found)}"
+            f"subject-access report: contactpoint_id={contactpoint_id}; accesses: {len(found)}" + on_behalf
         ),
         signer=signer,
         appended_by=COMMAND_LINE,
     )
+
+
+def _asked_by_problem(name: str) -> str | None:
+    """Why `name` cannot be recorded as whom a report was asked for, or None."""
+    if not says_something(name):
+        return "is required"
+    return text_problem(name.strip(), limit=MAX_ACTOR)

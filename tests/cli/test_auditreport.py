@@ -129,19 +129,24 @@ def test_the_report_lists_every_access_to_the_child_oldest_first(audit_data: Aud
         assert row["time"].endswith("Z")
         assert datetime.fromisoformat(row["time"]) == e.time.ToDatetime(tzinfo=UTC)
 
-    # Running the report was recorded in the log, by the person named, before it was printed.
+    # Running the report was recorded in the log before it was printed: by the operating system's
+    # user, with the person it was asked for named in the detail as the operator's word (found by
+    # probing: `--actor` made the record anyone's the operator liked).
     after = audit_data.events()
     assert len(after) == len(stored) + 1
     ran = after[-1]
     assert (ran.actor, ran.action, ran.outcome, ran.severity, ran.contactpoint_id) == (
-        "ig.officer",
+        pwd.getpwuid(os.getuid()).pw_name,
         "AuditReport",
         "ALLOWED",
         "INFO",
         "",  # named in the detail only: a report is not an access to the child's record
     )
     assert ran.appended_by == "(audit command line)"
-    assert ran.detail == f"subject-access report: contactpoint_id={CHILD}; accesses: 3"
+    assert ran.detail == (
+        f"subject-access report: contactpoint_id={CHILD}; accesses: 3; "
+        "asked for by ig.officer (their name as the operator gave it)"
+    )
     # The log is still intact: the report appended as the service appends (signed head and all).
     assert verify_log(audit_data.url).ok
     # A second report does not list the first: reports are not accesses to the child.
@@ -191,6 +196,8 @@ def test_bad_requests_are_one_line_errors_and_record_nothing(audit_data: AuditDa
         (("report", "--child", "12345", "--json"), "12 decimal digits"),
         (("report", "--child", CHILD, "--actor", "evil\x1b[2J"), "control characters"),
         (("report", "--child", CHILD, "--actor", ""), "required"),
+        (("report", "--child", CHILD, "--actor", "\u3164 \u2800"), "required"),
+        (("report", "--child", CHILD, "--actor", "x" * 129), "at most 128"),
     ]
     for args, words in cases:
         result = audit_data.run(*args)
