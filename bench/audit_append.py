@@ -54,7 +54,7 @@ from gateway_limits import uptime
 from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform import migrate
-from contactpoint.platform.audited import APPENDS_IN_FLIGHT, AuditWriter
+from contactpoint.platform.audit_writer import APPENDS_IN_FLIGHT, AuditWriter
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import Unavailable
 from services.audit import domain

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from contactpoint.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
-from contactpoint.platform.audited import AuditWriter
+from contactpoint.platform.audit_writer import AuditWriter
 from contactpoint.platform.db import Database
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.metrics import Metrics

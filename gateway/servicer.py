@@ -14,7 +14,8 @@ import asyncio
 from contactpoint.common.v1 import child_pb2
 from contactpoint.gateway.v1 import gateway_service_pb2 as pb
 from contactpoint.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
-from contactpoint.platform.audited import AuditedRequest, AuditWriter
+from contactpoint.platform.audit_writer import AuditWriter
+from contactpoint.platform.audited import AuditedRequest
 from contactpoint.platform.auth import PERSON, PUBLIC, Access, Principal, current_principal, roles
 from contactpoint.platform.disclosure import SHIELD_OVERRIDE, disclose
 from contactpoint.platform.errors import (

@@ -9,14 +9,13 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import grpc
 import structlog
 from sqlalchemy import Connection
 
 from contactpoint.audit.v1 import audit_service_pb2 as audit_pb
-from contactpoint.audit.v1 import audit_service_pb2_grpc as audit_grpc
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.auth import Principal
 from contactpoint.platform.db import Database
@@ -32,8 +31,10 @@ from contactpoint.platform.errors import (
 )
 from contactpoint.platform.ids import contactpoint_id_problem
 from contactpoint.platform.logging import get_logger
-from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, TokenSource, with_service_token
 from contactpoint.platform.text import trimmed
+
+if TYPE_CHECKING:
+    from contactpoint.platform.audit_writer import AuditWriter
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -42,10 +43,6 @@ MAX_ACTOR_LENGTH = 128
 MAX_DETAIL_LENGTH = 1000
 # The most other children one event names (the audit service's own limit).
 MAX_OTHER_CHILDREN = 8
-# Gathered appends: how many calls to the audit service at once, and the most events in each (the
-# audit service's own batch limit).
-APPENDS_IN_FLIGHT = 2
-MAX_EVENTS_A_CALL = 256
 # Control, format and separator characters (a NUL, an escape sequence, a bidirectional override):
 # written into the log as visible \u escapes instead.
 _HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
@@ -211,139 +208,3 @@ class AuditedRequest:
         # Shielded: a client that cancels mid-request must not cancel the record of its request.
         await asyncio.shield(self.record(exc))
         return False
-
-
-class AuditWriter:
-    """Appends events to the audit service with the calling service's own machine token.
-
-    Appends made while earlier ones are still on their way are gathered and sent together, in one
-    `AppendEvents` call (at most `in_flight` calls at once, each of at most `MAX_EVENTS_A_CALL`
-    events; a lone event goes as `AppendEvent`). Each caller is still answered only once the audit
-    service has confirmed its own event is stored, and each gets Unavailable if its call fails: one
-    event per request, fail closed, as before. Gathering saves a gRPC call per request on both
-    sides (docs/benchmarks.md, "Appends gathered"). If the audit service refuses a gathered call as
-    a whole (INVALID_ARGUMENT: an event it will not store; UNIMPLEMENTED: an older audit service
-    during a rolling upgrade), its events are sent again one by one, so that each is refused or
-    stored on its own."""
-
-    def __init__(
-        self, channel: grpc.aio.Channel, token: TokenSource, *, in_flight: int = APPENDS_IN_FLIGHT
-    ) -> None:
-        self._stub = audit_grpc.AuditServiceStub(channel)
-        self._token = token
-        self._in_flight = in_flight
-        self._sending = 0
-        self._queue: list[tuple[audit_pb.AuditEvent, asyncio.Future[None]]] = []
-        self._tasks: set[asyncio.Task[None]] = set()
-        # How many calls carried how many events (for tests and the benchmark).
-        self.calls = 0
-        self.events = 0
-
-    def request(self, action: str, request_id: str) -> AuditedRequest:
-        """An audit event for one request, written when the `async with` block ends."""
-        return AuditedRequest(self, action, request_id)
-
-    async def record_refusal(
-        self, action: str, caller: Principal | None, error: ContactPointError, /, *, request: Any = None
-    ) -> None:
-        """The one audit event of a call the interceptor refused before its handler ran (the
-        services' refusal hooks), naming the child and purpose the request gave, if well formed;
-        Unavailable when the log cannot take it."""
-        call = self.request(action, str(structlog.contextvars.get_contextvars().get("request_id", "")))
-        if caller is not None:
-            call.by(caller)
-        asked = getattr(request, "contactpoint_id", "")
-        # Only a caller the token names: anyone without one could otherwise fill any child's
-        # subject-access report with refusals.
-        if caller is not None and isinstance(asked, str) and asked and contactpoint_id_problem(asked) is None:
-            call.contactpoint_id = asked
-        purpose = getattr(request, "purpose", None)
-        if isinstance(purpose, int):
-            call.purpose = child_pb2.AccessPurpose.ValueType(purpose)
-        await call.record(error)
-
-    async def append(self, event: audit_pb.AuditEvent) -> None:
-        """Append one event; Unavailable unless the audit service confirms it."""
-        stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((event, stored))
-        if self._sending < self._in_flight:
-            self._send_next()
-        await stored
-
-    def _send_next(self) -> None:
-        batch, self._queue = self._queue[:MAX_EVENTS_A_CALL], self._queue[MAX_EVENTS_A_CALL:]
-        self._sending += 1
-        task = asyncio.get_running_loop().create_task(self._deliver(batch))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _deliver(self, batch: list[tuple[audit_pb.AuditEvent, asyncio.Future[None]]]) -> None:
-        try:
-            events = [event for event, _ in batch]
-            self.calls += 1
-            self.events += len(events)
-            failures: list[BaseException | None]
-            try:
-                if len(batch) == 1:
-                    failures = [await self._append_one(events[0])]
-                else:
-                    failures = await self._append_many(events)
-            except BaseException as exc:  # anything else (a closed channel, cancellation): fail closed
-                log.error("audit.append_failed", code=type(exc).__name__, events=len(events))
-                failures = [exc] * len(events)
-                if not isinstance(exc, Exception):
-                    self._answer(batch, failures)
-                    raise
-            self._answer(batch, failures)
-        finally:
-            self._sending -= 1
-            if self._queue and self._sending < self._in_flight:
-                self._send_next()
-
-    @staticmethod
-    def _answer(
-        batch: list[tuple[audit_pb.AuditEvent, asyncio.Future[None]]], failures: list[BaseException | None]
-    ) -> None:
-        """Tell each caller of `batch` whether its event is stored; a caller never waits for ever."""
-        for (_, stored), failure in zip(batch, failures, strict=True):
-            if stored.done():  # its caller went away
-                continue
-            if failure is None:
-                stored.set_result(None)
-            else:
-                stored.set_exception(Unavailable("the audit service could not record this request"))
-
-    async def _append_one(self, event: audit_pb.AuditEvent) -> BaseException | None:
-        """Append one event; the failure, or None once it is stored."""
-        request = audit_pb.AppendEventRequest(event=event)
-        try:
-            await with_service_token(
-                self._token,
-                lambda md: self._stub.AppendEvent(request, metadata=md, timeout=PEER_TIMEOUT_SECONDS),
-            )
-        except (grpc.aio.AioRpcError, Unavailable) as exc:
-            log.error("audit.append_failed", code=_code_name(exc), action=event.action)
-            return exc
-        return None
-
-    async def _append_many(self, events: list[audit_pb.AuditEvent]) -> list[BaseException | None]:
-        """Append `events` in one call, all or none; their failures (None for each stored)."""
-        request = audit_pb.AppendEventsRequest(events=events)
-        try:
-            await with_service_token(
-                self._token,
-                lambda md: self._stub.AppendEvents(request, metadata=md, timeout=PEER_TIMEOUT_SECONDS),
-            )
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNIMPLEMENTED):
-                return list(await asyncio.gather(*(self._append_one(event) for event in events)))
-            log.error("audit.append_failed", code=_code_name(exc), events=len(events))
-            return [exc] * len(events)
-        except Unavailable as exc:
-            log.error("audit.append_failed", code="UNAVAILABLE", events=len(events))
-            return [exc] * len(events)
-        return [None] * len(events)
-
-
-def _code_name(exc: BaseException) -> str:
-    return exc.code().name if isinstance(exc, grpc.aio.AioRpcError) else "UNAVAILABLE"

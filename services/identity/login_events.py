@@ -5,7 +5,8 @@ in its detail. The person's own trail holds the one event of their Login, writte
 
 from __future__ import annotations
 
-from contactpoint.platform.audited import AuditedRequest, AuditWriter
+from contactpoint.platform.audit_writer import AuditWriter
+from contactpoint.platform.audited import AuditedRequest
 from contactpoint.platform.auth import current_principal
 from contactpoint.platform.errors import ContactPointError, Unauthenticated
 from contactpoint.platform.interceptor import request_id_of

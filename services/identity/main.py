@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 
 from contactpoint.identity.v1 import identity_service_pb2_grpc as pb_grpc
-from contactpoint.platform.audited import AuditWriter
+from contactpoint.platform.audit_writer import AuditWriter
 from contactpoint.platform.db import Database
 from contactpoint.platform.metrics import Metrics
 from contactpoint.platform.peers import open_channel

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, delete, insert, select
 
 from contactpoint.audit.v1 import audit_service_pb2 as audit_pb
-from contactpoint.platform.audited import MAX_ACTOR_LENGTH, MAX_DETAIL_LENGTH, AuditWriter, printable
+from contactpoint.platform.audit_writer import AuditWriter
+from contactpoint.platform.audited import MAX_ACTOR_LENGTH, MAX_DETAIL_LENGTH, printable
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import ContactPointError
 from contactpoint.platform.logging import get_logger

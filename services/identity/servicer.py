@@ -9,7 +9,8 @@ from sqlalchemy import Connection
 
 from contactpoint.identity.v1 import identity_service_pb2 as pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as pb_grpc
-from contactpoint.platform.audited import AuditedRequest, AuditWriter
+from contactpoint.platform.audit_writer import AuditWriter
+from contactpoint.platform.audited import AuditedRequest
 from contactpoint.platform.auth import (
     ANY_CALLER,
     PERSON,

@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from contactpoint.platform.audited import AuditedRequest, AuditWriter
+from contactpoint.platform.audit_writer import AuditWriter
+from contactpoint.platform.audited import AuditedRequest
 from contactpoint.platform.auth import Principal, current_principal
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import ContactPointError, Unavailable

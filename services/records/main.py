@@ -9,7 +9,7 @@ from pathlib import Path
 
 import grpc
 
-from contactpoint.platform.audited import AuditWriter
+from contactpoint.platform.audit_writer import AuditWriter
 from contactpoint.platform.db import Database
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.metrics import Metrics

@@ -9,7 +9,7 @@ import datetime as dt
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from contactpoint.platform.audited import AuditWriter
+from contactpoint.platform.audit_writer import AuditWriter
 from contactpoint.platform.auth import (
     PERSON,
     SERVICE,

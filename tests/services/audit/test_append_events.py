@@ -13,7 +13,7 @@ import pytest_asyncio
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.audit.v1 import audit_service_pb2_grpc as pb_grpc
-from contactpoint.platform.audited import AuditWriter
+from contactpoint.platform.audit_writer import AuditWriter
 from contactpoint.platform.errors import Unavailable
 from contactpoint.platform.peers import Metadata
 from services.audit.servicer import ACCESS
