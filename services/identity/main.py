@@ -21,6 +21,7 @@ from contactpoint.platform.token_verifier import TokenVerifier, VerificationStat
 from contactpoint.platform.tracing import tracing_for
 from services.identity import domain, operator_log, sealing
 from services.identity.hashing import Hashing
+from services.identity.operator_presence import Presence
 from services.identity.own_token import OwnServiceToken
 from services.identity.servicer import ACCESS, DESCRIPTOR, IdentityServicer
 from services.identity.settings import IdentitySettings
@@ -81,13 +82,17 @@ async def build(settings: IdentitySettings) -> Built:
     )
 
     # Account changes made from the command line, put in the audit log (`operator_log`).
+    # While it forwards, a command waits for its own change to reach the log (`operator_presence`).
     forwarding = (
         asyncio.get_running_loop().create_task(operator_log.forward(db, audit), name="operator-actions")
         if audit is not None
         else None
     )
+    presence = Presence.hold(settings.database_url) if forwarding is not None else None
 
     async def close() -> None:
+        if presence is not None:
+            presence.release()
         if forwarding is not None:
             forwarding.cancel()
             await asyncio.gather(forwarding, return_exceptions=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,12 +27,17 @@ from contactpoint.platform.audited import MAX_ACTOR_LENGTH, MAX_DETAIL_LENGTH, p
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import ContactPointError
 from contactpoint.platform.logging import get_logger
+from services.identity.operator_presence import forwarder_running
 from services.identity.tables import operator_actions
 
 log = get_logger(__name__)
 
 OPERATOR_ROLE = "operator"
-FORWARD_SECONDS = 1.0
+# How often a running identity service looks for command-line changes, and how long a command
+# waits for its own to reach the log (`wait_forwarded`).
+FORWARD_SECONDS = 0.2
+WAIT_SECONDS = 5.0
+WAIT_POLL_SECONDS = 0.02
 BATCH = 100
 
 
@@ -48,10 +54,11 @@ class OperatorAction:
     created_at: dt.datetime
 
 
-def record(conn: Connection, *, action: str, actor: str, detail: str, severity: str = "WARNING") -> None:
-    """Note a command-line change, in the transaction that makes it."""
-    conn.execute(
-        insert(operator_actions).values(
+def record(conn: Connection, *, action: str, actor: str, detail: str, severity: str = "WARNING") -> int:
+    """Note a command-line change, in the transaction that makes it; the note's id."""
+    note: int = conn.execute(
+        insert(operator_actions)
+        .values(
             request_id=uuid.uuid4().hex,
             action=action,
             actor=printable(actor)[:MAX_ACTOR_LENGTH],
@@ -59,7 +66,26 @@ def record(conn: Connection, *, action: str, actor: str, detail: str, severity: 
             detail=printable(detail)[:MAX_DETAIL_LENGTH],
             created_at=dt.datetime.now(dt.UTC),
         )
-    )
+        .returning(operator_actions.c.id)
+    ).scalar_one()
+    return note
+
+
+def wait_forwarded(db: Database, note: int, *, timeout: float = WAIT_SECONDS) -> bool:
+    """After the change noted as `note` has committed: wait until a running identity service has
+    put it in the audit log (True), or not at all when none runs (False); at most `timeout`."""
+    deadline = time.monotonic() + timeout
+
+    def look(conn: Connection) -> bool | None:
+        if conn.execute(select(operator_actions.c.id).where(operator_actions.c.id == note)).first() is None:
+            return True
+        if not forwarder_running(conn, db.url) or time.monotonic() >= deadline:
+            return False
+        return None
+
+    while (seen := db.run_sync(look, write=False)) is None:
+        time.sleep(WAIT_POLL_SECONDS)
+    return seen
 
 
 def waiting(conn: Connection, *, limit: int = BATCH) -> list[OperatorAction]:

@@ -103,19 +103,53 @@ def compose(
             lambda c: (_person_key(c.name), c.relationship.casefold()),
         )
     )
-    involvements = _merged(
-        (i for s in newest_first for i in s.involvements),
-        lambda i: (
-            name_key(i.service_name),
-            name_key(i.organisation),
-            (i.start_date.year, i.start_date.month, i.start_date.day),
-        ),
-    )
-    child.involvements.extend(_involvement(i) for i in involvements)
+    child.involvements.extend(_involvements([i for s in newest_first for i in s.involvements]))
     return child
 
 
-def _involvement(source: pb.SourceInvolvement) -> child_pb2.Involvement:
+def _service_key(i: pb.SourceInvolvement) -> tuple[str, str, tuple[int, int, int]]:
+    """One service's involvement with the child, however many sources tell of it."""
+    return (
+        name_key(i.service_name),
+        name_key(i.organisation),
+        (i.start_date.year, i.start_date.month, i.start_date.day),
+    )
+
+
+def _involvements(newest_first: Sequence[pb.SourceInvolvement]) -> list[child_pb2.Involvement]:
+    """The sources' involvements, merged. One service's involvement told by several sources is
+    shown once, the newest source's version, and once per practitioner named: two practitioners
+    of one team are both kept (found by probing: the second one's contact details were dropped),
+    and a version naming nobody adds nothing beside one that names someone. It is sensitive when
+    any source says so or names it as such (found by probing: a second source without the flag
+    showed a service one council had marked sensitive in full)."""
+    flagged = [_service_key(i) for i in newest_first if _sensitive(i)]
+    named = {_service_key(i) for i in newest_first if name_key(i.practitioner_name)}
+    kept = _merged(
+        (i for i in newest_first if name_key(i.practitioner_name) or _service_key(i) not in named),
+        lambda i: (_service_key(i), name_key(i.practitioner_name)),
+    )
+    return [_involvement(i, sensitive=any(_alike(_service_key(i), f) for f in flagged)) for i in kept]
+
+
+def _alike(a: tuple[str, str, tuple[int, int, int]], b: tuple[str, str, tuple[int, int, int]]) -> bool:
+    """Whether two sources may be telling of one service's involvement: started the same day, at
+    the same organisation (or one names none), one service's name within the other's ("Sports
+    Mentoring" and "Sports Mentoring Programme"). Enough to share a sensitive flag: when in doubt,
+    sensitive."""
+    (service_a, org_a, start_a), (service_b, org_b, start_b) = a, b
+    if start_a != start_b or (org_a and org_b and org_a != org_b):
+        return False
+    return service_a in service_b or service_b in service_a
+
+
+def _sensitive(source: pb.SourceInvolvement) -> bool:
+    return source.sensitive or is_sensitive_involvement(
+        source.service_name, source.organisation, source.practitioner_name
+    )
+
+
+def _involvement(source: pb.SourceInvolvement, *, sensitive: bool) -> child_pb2.Involvement:
     out = child_pb2.Involvement(
         service_name=source.service_name,
         practitioner_name=source.practitioner_name,
@@ -125,8 +159,7 @@ def _involvement(source: pb.SourceInvolvement) -> child_pb2.Involvement:
         lead_professional=source.lead_professional,
         assessment_held=source.assessment_held,
         # The gateway strips a sensitive involvement down to its dates; we only flag it.
-        sensitive=source.sensitive
-        or is_sensitive_involvement(source.service_name, source.organisation, source.practitioner_name),
+        sensitive=sensitive,
     )
     if source.HasField("start_date"):
         out.start_date.CopyFrom(source.start_date)

@@ -58,7 +58,12 @@ Borderline decisions (each one line of data below, so easy to revisit):
   disability and FASD (conditions and disabilities outside the three categories); "Early
   Intervention" on its own (a council's early help) but "Early Intervention in Psychosis" and "EIP"
   are sensitive; stop smoking services (not substance misuse services in England); relationships
-  and sex education; mindfulness and "Mindful Parenting"; Childline, Home-Start, Young Carers.
+  and sex education; mindfulness and "Mindful Parenting"; Home-Start, Young Carers, NSPCC.
+- Sensitive since found by probing (when in doubt): gender dysphoria and trans youth services and
+  their charities (Mermaids, the Proud Trust); steroid and other image and performance enhancing
+  drug services; hepatitis testing and treatment (blood-borne viruses, offered by drug services);
+  CRI (Change Grow Live's former name); Childline (children's counselling); "Lighthouse" as a
+  whole name (the Lighthouse, London's child house for sexual abuse, and many projects like it).
 """
 
 from __future__ import annotations
@@ -275,4 +280,22 @@ def _organisation_category(organisation: str) -> Category | None:
     found, rank = _match_ranked(tokens)
     if found is None or rank != _RANK_ORGANISATION:
         return found
-    return None if not _ORDINARY_ORGANISATION_WORDS.isdisjoint(tokens) else found
+    # The brand's own words do not count ("The Proud Trust", "George House Trust": found by probing).
+    return None if not _ORDINARY_ORGANISATION_WORDS.isdisjoint(_outside_brands(tokens)) else found
+
+
+def _outside_brands(tokens: tuple[str, ...]) -> tuple[str, ...]:
+    """`tokens` less those of the brands' phrases among them, read as `_match_ranked` reads."""
+    outside: list[str] = []
+    i, n = 0, len(tokens)
+    while i < n:
+        for phrase, _, rank in _INDEX.get(tokens[i], ()):
+            if tokens[i : i + len(phrase)] == phrase:
+                if rank != _RANK_ORGANISATION:
+                    outside.extend(phrase)
+                i += len(phrase)
+                break
+        else:
+            outside.append(tokens[i])
+            i += 1
+    return tuple(outside)

@@ -73,6 +73,8 @@ SERVICES: Final[dict[Category, tuple[str, ...]]] = {
         "substitute prescribing", "substitution therapy", "needle", "syringe", "NSP",
         "harm reduction", "harm minimisation", "chemsex", "hidden harm", "affected others",
         "problem drinking", "binge drinking", "drinkline", "SMART recovery",
+        # image and performance enhancing drugs
+        "IPED", "IPEDs", "steroid", "anabolic", "performance enhancing",
     ),
 }
 
@@ -102,7 +104,13 @@ ORGANISATIONS: Final[dict[Category, tuple[str, ...]]] = {
         "CGL", "Change Grow Live", "Turning Point", "We Are With You", "Addaction", "Humankind",
         "Forward Leeds", "Forward Trust", "Phoenix Futures", "Cranstoun", "Swanswell",
         "Lifeline Project", "Aquarius", "Delphi Medical", "Blenheim CDP", "Nacoa", "Adfam",
-        "Al-Anon", "Alanon", "Alateen", "Talk to Frank", "TalkToFrank", "Drinkaware",
+        "Al-Anon", "Alanon", "Alateen", "Talk to Frank", "TalkToFrank", "Drinkaware", "CRI",
+        "Crime Reduction Initiatives",
+    ),
+    # Charities for LGBT+ and gender-questioning young people, and children's counselling lines.
+    UNCLEAR: (
+        "Mermaids", "Proud Trust", "Gendered Intelligence", "Albert Kennedy Trust", "akt",
+        "LGBT Foundation", "Allsorts Youth", "Childline",
     ),
 }
 
@@ -111,7 +119,7 @@ WHOLE_NAMES: Final[dict[Category, tuple[str, ...]]] = {
     SEXUAL_HEALTH: ("Umbrella", "CaSH"),
     MENTAL_HEALTH: ("Beat", "Shout", "CALM", "The Priory", "Harmless"),
     SUBSTANCE_MISUSE: ("Frank", "With You", "Lifeline"),
-    UNCLEAR: ("Compass", "Relate", "The Mix"),
+    UNCLEAR: ("Compass", "Relate", "The Mix", "Lighthouse", "Switchboard"),
 }
 FILLER_WORDS: Final = (
     "the", "service", "team", "NHS", "UK", "helpline", "online", "national", "project", "charity",
@@ -123,6 +131,8 @@ UNCLEAR_WORDS: Final = (
     "wellbeing", "emotional", "therapeutic", "trauma", "crisis", "recovery", "perinatal",
     "pregnancy", "termination", "sex", "sexuality", "gender identity", "gender clinic",
     "gender service", "GIDS", "LGBT", "LGBTQ", "LGBTQI", "LGBTQIA", "LGB", "queer", "ADHD",
+    "gender dysphoria", "gender incongruence", "gender questioning", "trans", "transgender",
+    "non-binary", "hepatitis", "hep B", "hep C", "HBV", "HCV",
     "attention deficit", "music therapy", "multisystemic therapy", "multi-systemic therapy", "MST",
     "Tier 4", "PICU", "EIS", "CSA", "Positive Steps", "blood borne", "BBV", "RAID",
     "neuropsychology", "safe haven", "young people's clinic", "getting help", "EHC", "rehab",

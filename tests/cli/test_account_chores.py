@@ -119,3 +119,17 @@ def test_platform_roles_only_for_the_platforms_own_accounts(tmp_path: Path) -> N
     assert rogue.returncode != 0 and "platform" in rogue.stderr
     rogue_records = create_service_account(tmp_path, "records", "records-service")  # wrong organisation
     assert rogue_records.returncode != 0
+
+
+def test_with_no_identity_running_a_change_waits_for_it_and_the_command_says_so(tmp_path: Path) -> None:
+    # Nothing forwards command-line changes: the command does not wait for one, it says the record
+    # waits in identity's database, and the change and its record are both there.
+    assert create_user(tmp_path, "sam.worker", "practitioner", password=PASSWORD).returncode == 0
+    done = run(
+        "admin", "suspend", "--username", "sam.worker", "--reason", "left", "--data-dir", str(tmp_path)
+    )
+    assert done.returncode == 0, done.stderr
+    assert "will reach the audit log when the identity service next runs" in done.stderr
+    assert done.stdout.strip() == "suspended sam.worker"
+    url = f"sqlite:///{tmp_path / 'identity.db'}"
+    assert scalar(url, "SELECT count(*) FROM operator_actions") == 2  # create-user, suspend

@@ -1,0 +1,82 @@
+"""A child composed from its source records (`composing.compose`): involvements told by several
+sources, and the sensitive flag among them (found by probing)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from google.type import date_pb2
+
+from contactpoint.common.v1 import child_pb2
+from contactpoint.records.v1 import records_service_pb2 as pb
+from services.records.composing import compose
+
+CHILD = "503352916258"
+NOW = dt.datetime(2026, 12, 4, tzinfo=dt.UTC)
+
+
+def _source(*involvements: pb.SourceInvolvement) -> pb.SourceRecord:
+    return pb.SourceRecord(
+        source_system="social-care",
+        source_record_id="r1",
+        name=child_pb2.PersonName(given_names="Roberta", family_name="Example"),
+        date_of_birth=date_pb2.Date(year=2013, month=11, day=11),
+        involvements=involvements,
+    )
+
+
+def _mentoring(
+    service: str = "Sports Mentoring", *, practitioner: str = "Dr Jones", **fields: object
+) -> pb.SourceInvolvement:
+    given: dict[str, object] = {"phone": "0161 496 0000", **fields}
+    return pb.SourceInvolvement(
+        service_name=service,
+        practitioner_name=practitioner,
+        organisation="Salford Council",
+        start_date=date_pb2.Date(year=2025, month=2, day=1),
+        **given,  # type: ignore[arg-type]
+    )
+
+
+def _involvements(*sources: pb.SourceRecord) -> list[child_pb2.Involvement]:
+    return list(compose(CHILD, sources, shielded=False, update_time=NOW).involvements)
+
+
+def test_a_flag_from_any_source_sticks() -> None:
+    flagged = _source(_mentoring(sensitive=True, consent_recorded=True))
+    unflagged = _source(_mentoring("sports mentoring"))
+    for sources in ((flagged, unflagged), (unflagged, flagged)):
+        [shown] = _involvements(*sources)
+        assert shown.sensitive, sources
+
+
+def test_a_flag_reaches_the_same_service_named_a_little_differently() -> None:
+    flagged = _source(_mentoring(sensitive=True, consent_recorded=True))
+    longer = _source(_mentoring("Sports Mentoring Programme", practitioner="Dr Smith"))
+    assert [i.sensitive for i in _involvements(flagged, longer)] == [True, True]
+    # Another start date is another involvement: not flagged by this one.
+    later = _mentoring("Sports Mentoring", practitioner="Dr Smith")
+    later.start_date.year = 2026
+    assert [i.sensitive for i in _involvements(flagged, _source(later))] == [False, True]
+    # Nor another organisation's service.
+    elsewhere = _mentoring("Sports Mentoring", practitioner="Dr Smith")
+    elsewhere.organisation = "Bolton Council"
+    assert [i.sensitive for i in _involvements(flagged, _source(elsewhere))] == [False, True]
+
+
+def test_two_practitioners_of_one_service_are_both_kept() -> None:
+    one = _source(_mentoring(practitioner="Prac One"), _mentoring(practitioner="Prac Two"))
+    assert sorted(i.practitioner_name for i in _involvements(one)) == ["Prac One", "Prac Two"]
+    # The same involvement from a second source is still shown once a practitioner, the newest
+    # source's version kept; a version naming nobody adds nothing beside them.
+    again = _source(_mentoring(practitioner="PRAC ONE", phone="0161 496 0999"), _mentoring(practitioner=""))
+    shown = _involvements(one, again)
+    assert sorted(i.practitioner_name for i in shown) == ["PRAC ONE", "Prac Two"]
+    assert next(i for i in shown if i.practitioner_name == "PRAC ONE").phone == "0161 496 0999"
+    # Told by nobody with a name, it is still shown, once.
+    assert len(_involvements(_source(_mentoring(practitioner="")), _source(_mentoring(practitioner="")))) == 1
+
+
+def test_a_service_recognised_by_name_is_sensitive_however_told() -> None:
+    camhs = _source(_mentoring("CAMHS", sensitive=False, consent_recorded=True))
+    assert [i.sensitive for i in _involvements(camhs)] == [True]
