@@ -192,6 +192,6 @@ class Allowances:
         raise ResourceExhausted(
             f"the daily limit of {self.limits.daily_records} distinct children is reached; the account "
             "is suspended until an administrator reinstates it",
-            decision.retry_after,
+            None,  # no RetryInfo: waiting does not lift a suspension (found by probing)
             reason="DAILY_LIMIT",
         )

@@ -9,7 +9,13 @@ import grpc
 
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.auth import ON_BEHALF_OF_KEY, Principal
-from contactpoint.platform.errors import Unavailable, from_rpc_error
+from contactpoint.platform.errors import (
+    ContactPointError,
+    FieldViolation,
+    InvalidArgument,
+    Unavailable,
+    from_rpc_error,
+)
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, Metadata, ServiceToken, with_service_token
 from contactpoint.records.v1 import records_service_pb2 as records_pb
@@ -50,6 +56,26 @@ class RecordsClient:
             )
         )
         return response.child
+
+    async def search_problems(
+        self, request: records_pb.FindChildRecordRequest, person: Principal
+    ) -> list[FieldViolation]:
+        """What records finds wrong with a search's criteria, searching nothing (none when it
+        cannot be asked: the request is refused for its other faults all the same)."""
+        check = records_pb.FindChildRecordRequest()
+        check.CopyFrom(request)
+        check.validate_only = True
+        try:
+            await self._call(
+                lambda md: self._stub.FindChildRecord(
+                    check, metadata=_for(md, person), timeout=PEER_TIMEOUT_SECONDS
+                )
+            )
+        except InvalidArgument as exc:
+            return list(exc.violations)
+        except ContactPointError:
+            return []
+        return []
 
     async def find_child(
         self, request: records_pb.FindChildRecordRequest, person: Principal

@@ -102,7 +102,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
             except ResourceExhausted as exc:
                 # A throttled login is answered only after a pause: a client that ignores RetryInfo
                 # cannot turn cheap refusals into a flood of requests (each one is audited).
-                await asyncio.sleep(min(exc.retry_after_seconds, LOGIN_TARPIT_SECONDS))
+                await asyncio.sleep(min(exc.retry_after_seconds or 0.0, LOGIN_TARPIT_SECONDS))
                 raise
             call.organisation, call.roles = resp.organisation, tuple(resp.roles)  # whom it let in
             answer = pb.LoginResponse(access_token=resp.access_token, expire_time=resp.expire_time)
@@ -151,8 +151,6 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
             violations: list[FieldViolation] = []
             _check_purpose(request.purpose, request.justification, violations)
             await self._allowances.take_read(principal, call, None)
-            if violations:
-                raise InvalidArgument(violations)
             # The search criteria themselves are validated by records (one set of rules).
             search = records_pb.FindChildRecordRequest(
                 family_name=request.family_name,
@@ -162,6 +160,10 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
                 gender=request.gender,
                 fuzzy=request.fuzzy,
             )
+            if violations:
+                # One answer names every bad field (found by probing: a bad purpose hid the
+                # criteria's faults); records checks the criteria and searches nothing.
+                raise InvalidArgument(violations + await self._records.search_problems(search, principal))
             try:
                 child = await self._records.find_child(search, principal)
             except (NotFound, FailedPrecondition):

@@ -150,19 +150,23 @@ class FailedPrecondition(ContactPointError):
 
 
 class ResourceExhausted(ContactPointError):
-    """A rate or volume limit was hit; `retry_after_seconds` tells the client when to try again."""
+    """A rate or volume limit was hit; `retry_after_seconds` tells the client when to try again
+    (None: waiting will not help, e.g. an account suspended until an administrator acts, and no
+    RetryInfo is sent)."""
 
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
-    def __init__(self, message: str, retry_after_seconds: float, reason: str = "") -> None:
+    def __init__(self, message: str, retry_after_seconds: float | None, reason: str = "") -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
         self.reason = reason
 
     def _details(self) -> list[any_pb2.Any]:
-        delay = duration_pb2.Duration()
-        delay.FromMilliseconds(int(self.retry_after_seconds * 1000))
-        out = [_pack(error_details_pb2.RetryInfo(retry_delay=delay))]
+        out: list[any_pb2.Any] = []
+        if self.retry_after_seconds is not None:
+            delay = duration_pb2.Duration()
+            delay.FromMilliseconds(int(self.retry_after_seconds * 1000))
+            out.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
         if self.reason:
             out.append(_pack(error_details_pb2.ErrorInfo(reason=self.reason, domain=ERROR_DOMAIN)))
         return out

@@ -1,7 +1,7 @@
 """Identity's own records of sign-ins, in the audit log: each is identity's record of the calling
 service's request (the gateway's, under the request id of the Login it serves), naming the person
 in its detail. The person's own trail holds the one event of their Login, written by the gateway
-(found by probing: a login read as two)."""
+(found by probing: a login read as two), and the lockout a login caused, if it did."""
 
 from __future__ import annotations
 
@@ -42,10 +42,15 @@ async def record_lockout(
     stands whether or not the log could take the record (it is logged if not)."""
     if audit is None:
         return
-    call = _event(audit, context)
+    # In the person's own trail (found by probing: an auditor asking for the account's events saw
+    # only its failed logins): the actor is the account signed in as, the service that passed
+    # the sign-in on is named in the detail.
+    call = audit.request("AuthenticateUser", request_id_of(context.invocation_metadata()))
+    call.actor = username
     call.severity = "WARNING"
     lasting, failures = settings.lockout_seconds, settings.max_failed_logins
     call.details.append(f"account {username[:128]} locked for {lasting} s after {failures} failed logins")
+    call.details.append(f"sign-in passed on by {current_principal().name}")
     try:
         await call.record(Unauthenticated(LOGIN_FAILED))
     except ContactPointError as exc:

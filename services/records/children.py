@@ -139,6 +139,25 @@ def get_child(
     return child
 
 
+def criteria_of(request: pb.FindChildRecordRequest) -> FindCriteria:
+    """The search a gateway's request asks for."""
+    dob = request.date_of_birth
+    return FindCriteria(
+        family_name=request.family_name,
+        given_name=request.given_name,
+        date_of_birth=(dob.year, dob.month, dob.day) if request.HasField("date_of_birth") else None,
+        postcode=request.postcode,
+        gender=int(request.gender),
+        fuzzy=request.fuzzy,
+    )
+
+
+def check_search(criteria: FindCriteria, *, today: dt.date | None = None) -> None:
+    """InvalidArgument naming every problem with `criteria` (CONTRACT §3), if it has any."""
+    if violations := validate_find(criteria, today=today or today_in_england()):
+        raise InvalidArgument(violations)
+
+
 def find_child(
     conn: Connection,
     *,
@@ -148,9 +167,7 @@ def find_child(
 ) -> child_pb2.Child:
     """The one child matching `criteria` (CONTRACT §3). None is NotFound; more than one is
     FailedPrecondition TOO_MANY_MATCHES, saying nothing about the candidates."""
-    violations = validate_find(criteria, today=today or today_in_england())
-    if violations:
-        raise InvalidArgument(violations)
+    check_search(criteria, today=today)
     assert criteria.date_of_birth is not None  # validated above
     family = name_key(criteria.family_name)
     # Rows keyed before "Ł" was folded to "L" hold the letter itself: found by a search that

@@ -32,7 +32,7 @@ from contactpoint.records.v1 import records_service_pb2 as pb
 from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
 from services.records import admin, children, ingestion, key_scheme, preparing, reading, streaming
 from services.records.data_managers import DATA_MANAGER_RPCS, DataManagerRpcs
-from services.records.model import AgeLimits, ConcurrentChange, FindCriteria, Outcome, Submitted
+from services.records.model import AgeLimits, ConcurrentChange, Outcome, Submitted
 from services.records.settings import RecordsSettings
 
 log = get_logger(__name__)
@@ -284,15 +284,10 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
     async def FindChildRecord(
         self, request: pb.FindChildRecordRequest, context: Context
     ) -> pb.FindChildRecordResponse:
-        dob = request.date_of_birth
-        criteria = FindCriteria(
-            family_name=request.family_name,
-            given_name=request.given_name,
-            date_of_birth=(dob.year, dob.month, dob.day) if request.HasField("date_of_birth") else None,
-            postcode=request.postcode,
-            gender=int(request.gender),
-            fuzzy=request.fuzzy,
-        )
+        criteria = children.criteria_of(request)
+        if request.validate_only:
+            children.check_search(criteria)
+            return pb.FindChildRecordResponse()
         child = await self._db.read(
             lambda conn: children.find_child(conn, criteria=criteria, limits=self._limits)
         )

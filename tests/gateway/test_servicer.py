@@ -499,3 +499,42 @@ async def test_a_logout_while_identity_is_down_is_true_at_once(world: World) -> 
     fresh = time.monotonic() - stopped < 1.0
     assert after.value.code() == grpc.StatusCode.UNAUTHENTICATED or not fresh, after.value.code()
     assert after.value.code() in {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.UNAVAILABLE}
+
+
+async def test_one_answer_names_every_bad_field_of_a_search(world: World) -> None:
+    """Found by probing: a bad purpose hid the criteria's own faults. Records checks the criteria
+    (one set of rules) without searching; the gateway's and its violations come back together."""
+    from google.type import date_pb2
+
+    from tests.platform.probe import violations
+
+    prac = create_user(world.identity_url, "pat.fields", "practitioner")
+    token = await world.login("pat.fields", prac.totp_secret)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await world.gateway.FindChild(
+            pb.FindChildRequest(
+                family_name="X*",
+                date_of_birth=date_pb2.Date(year=2015, month=2, day=30),
+                justification="x" * 201,
+            ),
+            metadata=bearer(token),
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(violations(refused.value)) == {
+        "purpose",
+        "justification",
+        "family_name",
+        "given_name",
+        "date_of_birth",
+    }
+    # Good criteria with a bad purpose: the purpose alone.
+    with pytest.raises(grpc.aio.AioRpcError) as purpose_only:
+        await world.gateway.FindChild(
+            pb.FindChildRequest(
+                family_name="Example",
+                given_name="Alex",
+                date_of_birth=date_pb2.Date(year=2015, month=2, day=3),
+            ),
+            metadata=bearer(token),
+        )
+    assert set(violations(purpose_only.value)) == {"purpose"}

@@ -406,6 +406,7 @@ class FindChildRecordRequest(_message.Message):
     POSTCODE_FIELD_NUMBER: _builtins.int
     GENDER_FIELD_NUMBER: _builtins.int
     FUZZY_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
     family_name: _builtins.str
     """Family name (required)."""
     given_name: _builtins.str
@@ -416,6 +417,11 @@ class FindChildRecordRequest(_message.Message):
     """Gender (optional)."""
     fuzzy: _builtins.bool
     """Tolerate spelling variants of names."""
+    validate_only: _builtins.bool
+    """Check the criteria only, searching nothing: INVALID_ARGUMENT naming every bad field, or an
+    empty response. The gateway asks it of a request it refuses for its own fields (a purpose),
+    so that one answer names every bad field.
+    """
     @_builtins.property
     def date_of_birth(self) -> _date_pb2.Date:
         """Date of birth (required, matched exactly)."""
@@ -429,10 +435,11 @@ class FindChildRecordRequest(_message.Message):
         postcode: _builtins.str = ...,
         gender: _child_pb2.Gender.ValueType = ...,
         fuzzy: _builtins.bool = ...,
+        validate_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["date_of_birth", b"date_of_birth"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["date_of_birth", b"date_of_birth", "family_name", b"family_name", "fuzzy", b"fuzzy", "gender", b"gender", "given_name", b"given_name", "postcode", b"postcode"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["date_of_birth", b"date_of_birth", "family_name", b"family_name", "fuzzy", b"fuzzy", "gender", b"gender", "given_name", b"given_name", "postcode", b"postcode", "validate_only", b"validate_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

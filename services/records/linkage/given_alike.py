@@ -185,11 +185,12 @@ def _misspelt_middle(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
 def how_alike(a: Features, b: Features) -> str | None:
     """How two records' given names could be one child's, or None when they cannot: "same" (the
     same first name, or one's first name among the other's names), "middle" (the same middle
-    names), "initial" (an initial for the other), "short" (one the start of the other:
-    "Jo"/"Joanna"), "nickname" (even with a typo), "typo" (a name and one slip of it that is no
-    name, "Max"/"Mas", "Emily"/"Rmily", or such a slip of the other's middle name; or two
-    spellings that are no name, slips of one common name), "spelling" (Jaro-Winkler 0.92, one
-    typo, two in a long name, none changing a letter of a three-letter name, or the same sound).
+    names, a first name that is no name), "initial" (an initial for the other), "short" (one the
+    start of the other: "Jo"/"Joanna"), "nickname" (even with a typo), "typo" (a name and one
+    slip of it that is no name, "Max"/"Mas", "Emily"/"Rmily", or such a slip of the other's
+    middle name; or two spellings that are no name, slips of one common name), "spelling"
+    (Jaro-Winkler 0.92, one typo, two in a long name, none changing a letter of a three-letter
+    name, or the same sound).
     Two names that differ only in their first letter ("Holly"/"Molly", "Mason"/"Jason") cannot be
     one name. Missing names, and names swapped between the given and family fields, are "same"."""
     if not a.given or not b.given:
@@ -197,7 +198,10 @@ def how_alike(a: Features, b: Features) -> str | None:
     a0, b0 = a.given[0], b.given[0]
     if a0 == b0 or a0 in b.given or b0 in a.given or names_swapped(a.given, a.family, b.given, b.family):
         return "same"
-    if len(a.given) > 1 and a.given[1:] == b.given[1:]:
+    if len(a.given) > 1 and a.given[1:] == b.given[1:] and not (is_name(a0) and is_name(b0)):
+        # A first name mangled past the other tests, the middle names intact ("Xmiyl Rose"). Two
+        # first names that are both names are two children's: twins and siblings share middle
+        # names ("Emily Rose"/"Ruby Rose", "Ava Rose"/"Lily-Rose": found by probing, joined).
         return "middle"
     if min(len(a0), len(b0)) == 1:
         return "initial" if a0[0] == b0[0] else None

@@ -540,4 +540,8 @@ async def test_a_lockout_is_in_the_audit_log_for_auditors_to_see(world: World) -
     await eventually(locked, within=5)
     [event] = [e for e in await world.events("AuthenticateUser") if "locked" in e.detail]
     assert event.severity == "WARNING" and event.outcome == "DENIED"
-    assert event.detail == "account pat.practitioner locked for 900 s after 5 failed logins"
+    assert event.detail == (
+        "account pat.practitioner locked for 900 s after 5 failed logins; sign-in passed on by gateway"
+    )
+    # In the account's own trail, as its failed logins are (found by probing).
+    assert event.actor == "pat.practitioner"

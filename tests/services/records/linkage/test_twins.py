@@ -24,7 +24,12 @@ from tests.services.records.linkage import child
     [
         (("oliver",), ("oliver",), "same"),
         (("james", "oliver"), ("oliver",), "same"),  # known by the middle name
-        (("tom", "edward"), ("harry", "edward"), "middle"),
+        (("xqtom", "edward"), ("harry", "edward"), "middle"),  # a first name mangled into no name
+        # Two names beside one middle name are two children's (found by probing: joined).
+        (("tom", "edward"), ("harry", "edward"), None),
+        (("emily", "rose"), ("ruby", "rose"), None),
+        (("ava", "rose"), ("lily", "rose"), None),  # "Lily-Rose"
+        (("sophie", "ann"), ("charlotte", "ann"), None),
         (("j",), ("james",), "initial"),
         (("mari",), ("marigold",), "short"),
         (("bill",), ("william",), "nickname"),
@@ -340,3 +345,21 @@ def test_a_first_letter_spelt_as_it_sounds_is_one_name(a: str, b: str) -> None:
     """Found by re-probing: Chloe and Khloe were kept apart as a rhyme (Holly/Molly)."""
     assert how_alike(child(given=(a,)), child(given=(b,))) is not None
     assert not twins(child(given=(a,)), child(given=(b,)))
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Emily Rose", "Ruby Rose"),
+        ("Ava Rose", "Lily-Rose"),
+        ("Isla Grace", "Poppy Grace"),
+        ("Sophie Ann", "Charlotte Ann"),
+    ],
+)
+def test_twins_sharing_a_middle_name_are_twins(a: str, b: str) -> None:
+    # Found by probing: the shared middle name made their first names "alike", and they were joined.
+    first, second = (
+        child(given=tuple(a.lower().replace("-", " ").split())),
+        child(given=tuple(b.lower().replace("-", " ").split())),
+    )
+    assert twins(first, second) and not vouches(first, second)
