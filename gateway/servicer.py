@@ -10,15 +10,17 @@ response leaves, and fails UNAVAILABLE when the audit log cannot confirm it.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from contactpoint.common.v1 import child_pb2
 from contactpoint.gateway.v1 import gateway_service_pb2 as pb
 from contactpoint.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 from contactpoint.platform.audit_writer import AuditWriter
-from contactpoint.platform.audited import AuditedRequest
+from contactpoint.platform.audited import MAX_OTHER_CHILDREN, AuditedRequest
 from contactpoint.platform.auth import PERSON, PUBLIC, Access, Principal, current_principal, roles
 from contactpoint.platform.disclosure import SHIELD_OVERRIDE, disclose
 from contactpoint.platform.errors import (
+    WITHHELD_SHIELDED,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
@@ -48,6 +50,17 @@ DESCRIPTOR = pb.DESCRIPTOR.services_by_name["GatewayService"]
 MAX_JUSTIFICATION = 200
 # The longest a throttled login waits before its refusal is sent.
 LOGIN_TARPIT_SECONDS = 1.0
+
+
+def _note_withheld(call: AuditedRequest, withheld: Sequence[str]) -> None:
+    """Name in the search's event the shielded children it matched and withheld (found by probing:
+    a search by a shielded child's own postcode was in nobody's subject-access report), as a
+    WARNING: someone may be checking where a shielded child lives."""
+    ids = [i for i in withheld if i and contactpoint_id_problem(i) is None][:MAX_OTHER_CHILDREN]
+    if ids:
+        call.others.extend(ids)
+        call.severity = "WARNING"
+        call.details.append(f"a search by postcode matched {len(ids)} shielded child(ren): withheld")
 
 
 def _check_purpose(purpose: int, justification: str, violations: list[FieldViolation]) -> None:
@@ -165,14 +178,19 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
                 # criteria's faults); records checks the criteria and searches nothing.
                 raise InvalidArgument(violations + await self._records.search_problems(search, principal))
             try:
-                child = await self._records.find_child(search, principal)
-            except (NotFound, FailedPrecondition):
+                child, withheld = await self._records.find_child(search, principal)
+            except (NotFound, FailedPrecondition) as exc:
+                _note_withheld(call, exc.metadata.get(WITHHELD_SHIELDED, "").split(","))
                 # A search that finds nothing or too many counts for the day too: sweeping dates
                 # of birth or names to learn who exists uses the allowance up.
                 await self._allowances.take_item(
                     principal, call, search_item(search, self._allowances.search_key)
                 )
-                raise
+                # Records' answer less what is for the log only.
+                if isinstance(exc, NotFound):
+                    raise NotFound(exc.message) from None
+                raise FailedPrecondition(exc.message, exc.reason) from None
+            _note_withheld(call, withheld)
             call.contactpoint_id = child.contactpoint_id
             await self._allowances.take_item(principal, call, child_item(child.contactpoint_id))
             answer = pb.FindChildResponse(child=self._disclose(child, principal, call, request.justification))

@@ -99,6 +99,10 @@ class InvalidArgument(ContactPointError):
         return out
 
 
+# ErrorInfo metadata from records to the gateway, for its audit event only (stripped before any
+# answer reaches a person): the shielded children a search by postcode matched and withheld.
+WITHHELD_SHIELDED = "withheld_shielded"
+
 # The reason a service gives (PERMISSION_DENIED) when the caller is fine but the person it calls
 # for is not: their token (`x-on-behalf-of`) is bad, expired, revoked or their account suspended.
 PERSON_TOKEN_REFUSED = "PERSON_TOKEN_REFUSED"  # noqa: S105 - an error reason, not a secret
@@ -127,9 +131,20 @@ class PermissionDenied(ContactPointError):
 
 
 class NotFound(ContactPointError):
-    """The thing asked for does not exist, or is not visible to the caller."""
+    """The thing asked for does not exist, or is not visible to the caller. `metadata` is for a
+    peer service (its ErrorInfo's), never for a person: whoever relays it strips it."""
 
     code = grpc.StatusCode.NOT_FOUND
+
+    def __init__(self, message: str, metadata: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.metadata = dict(metadata or {})
+
+    def _details(self) -> list[any_pb2.Any]:
+        if not self.metadata:
+            return []
+        info = error_details_pb2.ErrorInfo(reason="NOT_FOUND", domain=ERROR_DOMAIN, metadata=self.metadata)
+        return [_pack(info)]
 
 
 class FailedPrecondition(ContactPointError):
@@ -210,6 +225,10 @@ def from_rpc_error(err: grpc.RpcError) -> ContactPointError | None:
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return Unavailable("a dependency is unavailable")
     if code == grpc.StatusCode.NOT_FOUND:
+        for detail in status.details if status else []:
+            info = error_details_pb2.ErrorInfo()
+            if detail.Unpack(info):
+                return NotFound(message, dict(info.metadata))
         return NotFound(message)
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         violations: list[FieldViolation] = []

@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 from google.protobuf.message import Message
 from sqlalchemy import Connection
 
 from contactpoint.common.v1 import child_pb2
-from contactpoint.platform.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from contactpoint.platform.errors import (
+    WITHHELD_SHIELDED,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+)
 from contactpoint.platform.ids import contactpoint_id_problem
 from contactpoint.platform.logging import get_logger
 from contactpoint.records.v1 import records_service_pb2 as pb
@@ -167,6 +174,27 @@ def find_child(
 ) -> child_pb2.Child:
     """The one child matching `criteria` (CONTRACT §3). None is NotFound; more than one is
     FailedPrecondition TOO_MANY_MATCHES, saying nothing about the candidates."""
+    return search_child(conn, criteria=criteria, limits=limits, today=today).child
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a search found: the one child, and the shielded children it matched and withheld (a
+    search by postcode never shows one), for the gateway's audit event only."""
+
+    child: child_pb2.Child
+    withheld: tuple[str, ...] = ()
+
+
+def search_child(
+    conn: Connection,
+    *,
+    criteria: FindCriteria,
+    limits: AgeLimits = DEFAULT_LIMITS,
+    today: dt.date | None = None,
+) -> Found:
+    """`find_child`, with the shielded children withheld. NotFound and TOO_MANY_MATCHES carry those
+    in their ErrorInfo metadata (`WITHHELD_SHIELDED`), for the gateway to log and strip."""
     check_search(criteria, today=today)
     assert criteria.date_of_birth is not None  # validated above
     family = name_key(criteria.family_name)
@@ -179,23 +207,24 @@ def find_child(
         date_of_birth=dt.date(*criteria.date_of_birth),
         family_keys=None if criteria.fuzzy else families,
         postcode_key=postcode,
-        # A search by postcode must never reveal where a shielded child lives.
-        exclude_shielded=postcode is not None,
     )
-    matched = sorted(
-        {
-            row.contactpoint_id
-            for row in rows
-            if similar(family, fold_key(row.family_key), fuzzy=criteria.fuzzy)
-            and (
-                not criteria.given_name.strip()
-                or given_name_matches(
-                    criteria.given_name, [fold_key(k) for k in row.given_keys.split()], fuzzy=criteria.fuzzy
-                )
+    matching = {
+        (row.contactpoint_id, row.shielded)
+        for row in rows
+        if similar(family, fold_key(row.family_key), fuzzy=criteria.fuzzy)
+        and (
+            not criteria.given_name.strip()
+            or given_name_matches(
+                criteria.given_name, [fold_key(k) for k in row.given_keys.split()], fuzzy=criteria.fuzzy
             )
-            and (not criteria.gender or row.gender == criteria.gender)
-        }
-    )
+        )
+        and (not criteria.gender or row.gender == criteria.gender)
+    }
+    # A search by postcode must never reveal where a shielded child lives: such a child is
+    # withheld, and named to the gateway for its log (found by probing: such searches were in
+    # no child's subject-access report).
+    withheld = tuple(sorted({cid for cid, shielded in matching if shielded})) if postcode else ()
+    matched = sorted({cid for cid, _ in matching} - set(withheld))
     found: list[child_pb2.Child] = []
     for contactpoint_id in matched:
         row = child_repo.child(conn, contactpoint_id)
@@ -205,8 +234,9 @@ def find_child(
         if len(found) > 1:
             break
     log.info("records.find", candidates=len(rows), matches=len(matched), fuzzy=criteria.fuzzy)
+    held = {WITHHELD_SHIELDED: ",".join(withheld)} if withheld else None
     if not found:
-        raise NotFound("no child matches")
+        raise NotFound("no child matches", held)
     if len(found) > 1:
-        raise FailedPrecondition("more than one child matches; give more criteria", TOO_MANY_MATCHES)
-    return found[0]
+        raise FailedPrecondition("more than one child matches; give more criteria", TOO_MANY_MATCHES, held)
+    return Found(found[0], withheld)

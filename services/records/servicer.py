@@ -288,7 +288,7 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
         if request.validate_only:
             children.check_search(criteria)
             return pb.FindChildRecordResponse()
-        child = await self._db.read(
-            lambda conn: children.find_child(conn, criteria=criteria, limits=self._limits)
+        found = await self._db.read(
+            lambda conn: children.search_child(conn, criteria=criteria, limits=self._limits)
         )
-        return pb.FindChildRecordResponse(child=child)
+        return pb.FindChildRecordResponse(child=found.child, withheld_contactpoint_ids=found.withheld)

@@ -382,6 +382,18 @@ async def test_shielded_child_and_override_alert(world: World) -> None:
             metadata=bearer(await world.login("pat.two", prac.totp_secret, at=time.time() + 30)),
         )
     assert by_postcode.value.code() == grpc.StatusCode.NOT_FOUND
+    # The answer says nothing of the child it withheld...
+    assert cp not in str(by_postcode.value.trailing_metadata()) and cp not in (
+        by_postcode.value.details() or ""
+    )
+    # ...but the log does, in the child's own trail, as a WARNING (found by probing: someone
+    # checking where a shielded child lives was in nobody's subject-access report).
+    events = await _events(
+        world, await world.login("avery.two", aud.totp_secret, at=time.time() + 30), contactpoint_id=cp
+    )
+    [search] = [e for e in events if e.action == "FindChild"]
+    assert (search.actor, search.outcome, search.severity) == ("pat.two", "NOT_FOUND", "WARNING")
+    assert list(search.other_contactpoint_ids) == [cp] and "shielded" in search.detail
 
 
 async def test_audit_down_means_unavailable_and_no_data(world: World) -> None:

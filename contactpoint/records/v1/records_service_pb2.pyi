@@ -452,18 +452,27 @@ class FindChildRecordResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CHILD_FIELD_NUMBER: _builtins.int
+    WITHHELD_CONTACTPOINT_IDS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def child(self) -> _child_pb2.Child:
         """The single matching child, unfiltered; the gateway filters it by the reader's rights."""
+
+    @_builtins.property
+    def withheld_contactpoint_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Shielded children the search matched but withheld (a search by postcode never shows one),
+        for the gateway's audit event only, never for the reader. A NOT_FOUND or TOO_MANY_MATCHES
+        answer carries them in its ErrorInfo metadata, under "withheld_shielded" (comma-separated).
+        """
 
     def __init__(
         self,
         *,
         child: _child_pb2.Child | None = ...,
+        withheld_contactpoint_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["child", b"child"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["child", b"child"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "withheld_contactpoint_ids", b"withheld_contactpoint_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

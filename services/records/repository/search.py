@@ -22,6 +22,8 @@ class NameRow:
     family_key: str
     given_keys: str
     gender: int
+    # Shown shielded (a data manager's shield, or a possible match's provisional one).
+    shielded: bool = False
 
 
 def names_born_on(
@@ -30,11 +32,9 @@ def names_born_on(
     date_of_birth: dt.date,
     family_keys: Sequence[str] | None,
     postcode_key: str | None,
-    exclude_shielded: bool,
 ) -> list[NameRow]:
     """Name keys of active children born on `date_of_birth`, narrowed by exact family name keys
-    (any of them) and a postcode key when given. With `exclude_shielded`, children shown shielded
-    are left out."""
+    (any of them) and a postcode key when given, each saying whether its child is shown shielded."""
     vault = vault_of(conn)
     query = (
         select(
@@ -43,6 +43,8 @@ def names_born_on(
             match_keys.c.contactpoint_id,
             match_keys.c.names,
             match_keys.c.gender,
+            children.c.shielded,
+            children.c.provisional_shield,
         )
         .join(children, children.c.contactpoint_id == match_keys.c.contactpoint_id)
         .where(children.c.status == ACTIVE)
@@ -55,10 +57,9 @@ def names_born_on(
         query = query.where(match_keys.c.postcode_hash == postcode_hash(vault, date_of_birth, postcode_key))
     if family_keys is None and postcode_key is None:
         query = query.where(match_keys.c.dob_hash == dob_hash(vault, date_of_birth))
-    if exclude_shielded:
-        query = query.where(children.c.shielded.is_(False), children.c.provisional_shield.is_(False))
     rows: list[NameRow] = []
     for r in conn.execute(query).all():
         family, given = vault.open_text(r.names, names_context(r.source_id, r.position)).split("\x1f")
-        rows.append(NameRow(r.contactpoint_id, family, given, r.gender))
+        shielded = bool(r.shielded) or bool(r.provisional_shield)
+        rows.append(NameRow(r.contactpoint_id, family, given, r.gender, shielded))
     return rows
