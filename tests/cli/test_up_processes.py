@@ -190,3 +190,56 @@ def test_the_data_dir_is_private(running: Suite) -> None:
     assert mode(data_dir / LOCK_FILE) == 0o600
     # The operator is told that the folder had been open to others.
     assert f"warning: {data_dir} was open to other users (mode 0755)" in running.log.read_text()
+
+
+def test_ctrl_c_lets_a_stream_in_flight_finish(doomed: Suite) -> None:
+    """Found by probing: `up` stopped its four services at once, and a council's stream into
+    records ended UNAVAILABLE once identity had gone (records checks the caller's token again as it
+    goes). Now a Ctrl-C reaches `up` alone, which stops the callers before what they call."""
+    import threading
+
+    import grpc
+
+    from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
+    from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
+    from contactpoint.records.v1 import records_service_pb2 as records_pb
+    from contactpoint.records.v1 import records_service_pb2_grpc as records_grpc
+    from tests.test_e2e import source_record
+
+    assert doomed.proc is not None
+    client_id, secret = doomed.create_service_account("council-stream")
+    with grpc.insecure_channel(doomed.target(1)) as ch:
+        token = (
+            identity_grpc.IdentityServiceStub(ch)
+            .IssueServiceToken(
+                identity_pb.IssueServiceTokenRequest(client_id=client_id, client_secret=secret), timeout=10
+            )
+            .access_token
+        )
+    sent = 150
+    first_answer = threading.Event()
+
+    def requests() -> Iterator[records_pb.SubmitSourceRecordRequest]:
+        for i in range(sent):
+            yield records_pb.SubmitSourceRecordRequest(
+                record=source_record(f"ctrl-c-{i}"), request_id=f"ctrl-c-{i}"
+            )
+            time.sleep(0.02)  # three seconds of records
+
+    def interrupt() -> None:
+        first_answer.wait(30)
+        os.killpg(doomed.proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: `up`'s whole group
+
+    stopper = threading.Thread(target=interrupt)
+    stopper.start()
+    answers = []
+    with grpc.insecure_channel(doomed.target(2)) as ch:
+        stream = records_grpc.RecordsServiceStub(ch).StreamSourceRecords(
+            requests(), metadata=(("authorization", f"Bearer {token}"),), timeout=60
+        )
+        for answer in stream:
+            answers.append(answer)
+            first_answer.set()
+    stopper.join()
+    assert len(answers) == sent and not [a for a in answers if a.HasField("error")]
+    assert doomed.proc.wait(60) == 0
