@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
@@ -214,6 +214,26 @@ def revoke_token(conn: Connection, *, token_id: str, expire_time: datetime) -> N
     if repository.revoke(conn, token_id=token_id, expires_at=expire_time, now=now):
         repository.forget_expired_revocations(conn, now=now)
         repository.bump_version(conn)
+
+
+def revoke_logged_out_token(
+    conn: Connection, *, token_id: str, expire_time: datetime | None, ttl_seconds: int
+) -> None:
+    """Revoke a token by its id, for the gateway (a Logout it answered while identity could not be
+    reached). A token that has expired needs no revocation; none is kept longer than a token lives."""
+    problems = []
+    if not token_id or len(token_id) > 64 or not token_id.isprintable():
+        problems.append(FieldViolation("token_id", "a token id (1 to 64 printable characters) is required"))
+    if expire_time is None:
+        problems.append(FieldViolation("expire_time", "is required"))
+    if problems:
+        raise InvalidArgument(problems)
+    assert expire_time is not None
+    now = _now()
+    if expire_time > now:
+        revoke_token(
+            conn, token_id=token_id, expire_time=min(expire_time, now + timedelta(seconds=ttl_seconds))
+        )
 
 
 def verification_state(

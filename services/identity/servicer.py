@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy import Connection
@@ -30,7 +31,6 @@ from contactpoint.platform.errors import (
     FieldViolation,
     InvalidArgument,
     PermissionDenied,
-    ResourceExhausted,
     Unauthenticated,
     Unavailable,
 )
@@ -38,7 +38,8 @@ from contactpoint.platform.interceptor import request_id_of
 from contactpoint.platform.token_verifier import TokenVerifier
 from contactpoint.platform.types import Context
 from services.identity import administration, credentials, domain, login, login_events, repository
-from services.identity.hashing import Hashing, TurnNotReached
+from services.identity.hashing import Hashing
+from services.identity.password_check import check_password
 from services.identity.sealing import Sealer
 from services.identity.settings import IdentitySettings
 from services.identity.token_issuer import TokenIssuer
@@ -48,6 +49,8 @@ ACCESS: dict[str, Access] = {
     "IssueServiceToken": PUBLIC,
     "AuthenticateUser": roles("gateway", kind=SERVICE),
     "RevokeToken": ANY_CALLER,
+    # A Logout the gateway answered while identity was away: its account only, by the token's id.
+    "RevokeLoggedOutToken": roles("gateway", kind=SERVICE),
     # Which tokens are revoked and which accounts suspended: for the platform's own services only.
     "GetVerificationState": roles(*domain.PLATFORM_ROLES, kind=SERVICE),
     # The gateway suspends a person who goes over the daily record limit, by the same path.
@@ -89,29 +92,6 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self._hashing = hashing
         self._verifier = verifier
 
-    async def _check_password(self, username: str, password: str) -> login.PasswordCheck:
-        """The person's password, checked on the bounded Argon2 pool after the per-username
-        throttle (full work even for an unknown username)."""
-        try:
-            await self._hashing.usernames.admit(username)
-        except TurnNotReached:
-            # Never checked, so no failed login: counted, it would let a client's own parallel
-            # sign-ins on a busy host lock its person out. Busy, retry (RetryInfo).
-            raise
-        except ResourceExhausted:
-            # Over the username's rate: refused unchecked, and says only "login failed". Not
-            # counted as a failure either: the attempts checked are (a flood of wrong passwords
-            # locks the account on its first checked ones), and counting these let a client's own
-            # parallel sign-ins with the right credentials lock its person out (found by probing).
-            raise Unauthenticated(login.LOGIN_FAILED) from None
-        try:
-            account_id, stored = await self._db.read(
-                lambda conn: login.password_hash_of(conn, username=username)
-            )
-            return login.PasswordCheck(account_id, await self._hashing.people.verify(stored, password))
-        finally:
-            self._hashing.usernames.release(username)
-
     async def IssueServiceToken(
         self, request: pb.IssueServiceTokenRequest, context: Context
     ) -> pb.IssueServiceTokenResponse:
@@ -144,7 +124,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             raise Unauthenticated(login.LOGIN_FAILED)
         if not domain.plausible_name(request.username):
             raise Unauthenticated(login.LOGIN_FAILED)
-        check = await self._check_password(request.username, request.password)
+        check = await check_password(self._db, self._hashing, request.username, request.password)
         issuance = login_events.issuance(self._audit, request.username, context)
         loop = asyncio.get_running_loop()
 
@@ -186,6 +166,18 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             )
         )
         return pb.RevokeTokenResponse()
+
+    async def RevokeLoggedOutToken(
+        self, request: pb.RevokeLoggedOutTokenRequest, context: Context
+    ) -> pb.RevokeLoggedOutTokenResponse:
+        expires = request.expire_time.ToDatetime(tzinfo=UTC) if request.HasField("expire_time") else None
+        ttl = self._settings.token_ttl_seconds
+        await self._db.write(
+            lambda conn: domain.revoke_logged_out_token(
+                conn, token_id=request.token_id, expire_time=expires, ttl_seconds=ttl
+            )
+        )
+        return pb.RevokeLoggedOutTokenResponse()
 
     async def GetVerificationState(
         self, request: pb.GetVerificationStateRequest, context: Context

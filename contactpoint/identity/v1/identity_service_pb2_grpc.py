@@ -51,6 +51,11 @@ class IdentityServiceStub:
                 request_serializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.RevokeTokenRequest.SerializeToString,
                 response_deserializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.RevokeTokenResponse.FromString,
                 _registered_method=True)
+        self.RevokeLoggedOutToken = channel.unary_unary(
+                '/contactpoint.identity.v1.IdentityService/RevokeLoggedOutToken',
+                request_serializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.RevokeLoggedOutTokenRequest.SerializeToString,
+                response_deserializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.RevokeLoggedOutTokenResponse.FromString,
+                _registered_method=True)
         self.GetVerificationState = channel.unary_unary(
                 '/contactpoint.identity.v1.IdentityService/GetVerificationState',
                 request_serializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.GetVerificationStateRequest.SerializeToString,
@@ -94,6 +99,14 @@ class IdentityServiceServicer:
 
     def RevokeToken(self, request, context):
         """Internal: revokes the caller's own token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeLoggedOutToken(self, request, context):
+        """Internal, the gateway's account only: revokes a person's token by its id, for a Logout the
+        gateway answered while identity could not be reached (it keeps the id, never the token).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -148,6 +161,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.RevokeToken,
                     request_deserializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.RevokeTokenRequest.FromString,
                     response_serializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.RevokeTokenResponse.SerializeToString,
+            ),
+            'RevokeLoggedOutToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeLoggedOutToken,
+                    request_deserializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.RevokeLoggedOutTokenRequest.FromString,
+                    response_serializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.RevokeLoggedOutTokenResponse.SerializeToString,
             ),
             'GetVerificationState': grpc.unary_unary_rpc_method_handler(
                     servicer.GetVerificationState,
@@ -253,6 +271,33 @@ class IdentityService:
             '/contactpoint.identity.v1.IdentityService/RevokeToken',
             contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.RevokeTokenRequest.SerializeToString,
             contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.RevokeTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeLoggedOutToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactpoint.identity.v1.IdentityService/RevokeLoggedOutToken',
+            contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.RevokeLoggedOutTokenRequest.SerializeToString,
+            contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.RevokeLoggedOutTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -41,6 +41,10 @@ class IdentityServiceStub:
     """Internal, gateway only: checks a person's password and TOTP code and issues an access token."""
     RevokeToken: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.RevokeTokenRequest, _identity_service_pb2.RevokeTokenResponse]
     """Internal: revokes the caller's own token."""
+    RevokeLoggedOutToken: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.RevokeLoggedOutTokenRequest, _identity_service_pb2.RevokeLoggedOutTokenResponse]
+    """Internal, the gateway's account only: revokes a person's token by its id, for a Logout the
+    gateway answered while identity could not be reached (it keeps the id, never the token).
+    """
     GetVerificationState: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.GetVerificationStateRequest, _identity_service_pb2.GetVerificationStateResponse]
     """Internal, no token needed: the public keys that sign tokens and the current revocations, so
     every service can verify tokens locally and stop revoked ones within seconds.
@@ -70,6 +74,10 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """Internal, gateway only: checks a person's password and TOTP code and issues an access token."""
     RevokeToken: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.RevokeTokenRequest, _identity_service_pb2.RevokeTokenResponse]  # type: ignore[assignment]
     """Internal: revokes the caller's own token."""
+    RevokeLoggedOutToken: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.RevokeLoggedOutTokenRequest, _identity_service_pb2.RevokeLoggedOutTokenResponse]  # type: ignore[assignment]
+    """Internal, the gateway's account only: revokes a person's token by its id, for a Logout the
+    gateway answered while identity could not be reached (it keeps the id, never the token).
+    """
     GetVerificationState: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.GetVerificationStateRequest, _identity_service_pb2.GetVerificationStateResponse]  # type: ignore[assignment]
     """Internal, no token needed: the public keys that sign tokens and the current revocations, so
     every service can verify tokens locally and stop revoked ones within seconds.
@@ -114,6 +122,16 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_identity_service_pb2.RevokeTokenResponse, _abc.Awaitable[_identity_service_pb2.RevokeTokenResponse]]:
         """Internal: revokes the caller's own token."""
+
+    @_abc_1.abstractmethod
+    def RevokeLoggedOutToken(
+        self,
+        request: _identity_service_pb2.RevokeLoggedOutTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.RevokeLoggedOutTokenResponse, _abc.Awaitable[_identity_service_pb2.RevokeLoggedOutTokenResponse]]:
+        """Internal, the gateway's account only: revokes a person's token by its id, for a Logout the
+        gateway answered while identity could not be reached (it keeps the id, never the token).
+        """
 
     @_abc_1.abstractmethod
     def GetVerificationState(
