@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grpc
+from google.protobuf import timestamp_pb2
 
 from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
@@ -63,6 +64,22 @@ class IdentityClient:
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
                 raise Unauthenticated("invalid token") from exc
+            raise Unavailable("identity is unavailable") from exc
+
+    async def revoke_by_id(self, token_id: str, expires_at: float) -> None:
+        """Revoke a person's token by its id, with the gateway's own credentials (a Logout taken
+        while identity could not be reached); Unavailable until identity takes it."""
+        expire_time = timestamp_pb2.Timestamp()
+        expire_time.FromNanoseconds(int(expires_at * 1e9))
+        request = identity_pb.RevokeLoggedOutTokenRequest(token_id=token_id, expire_time=expire_time)
+        try:
+            await with_service_token(
+                self._token,
+                lambda md: self._stub.RevokeLoggedOutToken(
+                    request, metadata=md, timeout=PEER_TIMEOUT_SECONDS
+                ),
+            )
+        except grpc.aio.AioRpcError as exc:
             raise Unavailable("identity is unavailable") from exc
 
     async def suspend(self, person: Principal, reason: str) -> None:

@@ -2,14 +2,17 @@
 
 A Logout is written to the audit log first, then identity revokes the token. If identity cannot be
 reached (found by probing: the log said the person had logged out, and the token went on reading
-children once identity was back), the gateway refuses the token itself from that moment and sends
-the revocation again, every `RETRY_SECONDS`, until identity takes it or the token expires. So the
-logout the log records is true: the token is refused here at once, and everywhere as soon as
-identity is reachable again (while it is not, no service accepts any token for more than 2 s, and
-once it is back they wait for a second answer before they do: `TokenVerifier.refresh`, time for
-this revocation to land).
-What is pending lives in this process: a gateway restarted meanwhile leaves such a token to expire
-by itself (at most the token lifetime, 15 minutes by default) — logged, never silent."""
+children once identity was back), the gateway refuses the token itself from that moment and asks
+identity again, every `RETRY_SECONDS`, to revoke it by its id (`RevokeLoggedOutToken`) until
+identity takes it or the token expires. So the logout the log records is true: the token is
+refused here at once, and everywhere as soon as identity is reachable again (while it is not, no
+service accepts any token for more than 2 s, and once it is back they wait for a second answer
+before they do: `TokenVerifier.refresh`, time for this revocation to land).
+
+What is pending is kept in the gateway's database (the token's id and expiry, never the token), so
+a gateway restarted meanwhile, or another replica started, refuses the token and carries on asking
+(found by probing: a restart lost the revocation, and the logged-out token read children until it
+expired)."""
 
 from __future__ import annotations
 
@@ -18,9 +21,11 @@ import contextlib
 import time
 
 from contactpoint.platform.auth import Principal
+from contactpoint.platform.db import Database
 from contactpoint.platform.errors import Unauthenticated, Unavailable
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.token_verifier import TokenVerifier
+from gateway import logout_repository as repo
 from gateway.identity_client import IdentityClient
 
 log = get_logger(__name__)
@@ -33,10 +38,11 @@ RETRY_SECONDS = 0.1
 class Logouts:
     """Revokes people's tokens at their logout, refusing them here until identity has."""
 
-    def __init__(self, identity: IdentityClient, verifier: TokenVerifier) -> None:
+    def __init__(self, identity: IdentityClient, verifier: TokenVerifier, db: Database | None = None) -> None:
         self._identity = identity
         self._verifier = verifier
-        self._pending: dict[str, Principal] = {}
+        self._db = db
+        self._pending: dict[str, float] = {}  # token id → when the token expires
         self._retrying: asyncio.Task[None] | None = None
 
     @property
@@ -44,44 +50,84 @@ class Logouts:
         """Revocations identity has not taken yet."""
         return len(self._pending)
 
+    async def resume(self) -> None:
+        """At start: refuse the tokens of the Logouts left pending (by a gateway before this one,
+        or another replica), and ask identity to revoke them."""
+        if self._db is None:
+            return
+        try:
+            left = await self._db.read(lambda conn: repo.pending(conn, now=time.time()))
+        except Exception:  # the gateway still starts; identity's own state stands
+            log.exception("logout.pending_unreadable")
+            return
+        for logout in left:
+            self._verifier.end_here(logout.token_id, logout.expires_at)
+            self._pending[logout.token_id] = logout.expires_at
+        if left:
+            log.warning("logout.revocations_resumed", pending=len(left))
+            self._start_retrying()
+
     async def end(self, person: Principal) -> None:
         """End the person's token: refused here at once, and revoked by identity now or as soon as
         it can be (found by re-probing: after an ordinary Logout the token read children here
         for a further 0.1 to 0.3 s, until this gateway's next poll of identity)."""
-        self._verifier.end_here(person.token_id, person.expire_time.timestamp())
+        expires_at = person.expire_time.timestamp()
+        self._verifier.end_here(person.token_id, expires_at)
         try:
             await self._identity.revoke(person.token)
         except Unauthenticated:
             # Identity refuses the token already (revoked, its holder suspended): it works nowhere.
             return
         except Unavailable:
-            self._pending[person.token_id] = person
+            self._pending[person.token_id] = expires_at
+            await self._keep(person.token_id, expires_at)
             log.warning("logout.revocation_pending", pending=len(self._pending))
-            if self._retrying is None or self._retrying.done():
-                self._retrying = asyncio.get_running_loop().create_task(self._retry(), name="logout-retry")
+            self._start_retrying()
+
+    def _start_retrying(self) -> None:
+        if self._retrying is None or self._retrying.done():
+            self._retrying = asyncio.get_running_loop().create_task(self._retry(), name="logout-retry")
+
+    async def _keep(self, token_id: str, expires_at: float) -> None:
+        if self._db is None:
+            return
+        try:
+            await self._db.write(
+                lambda conn: repo.keep(conn, token_id=token_id, expires_at=expires_at, now=time.time())
+            )
+        except Exception:  # still refused here and retried; only a restart would forget it
+            log.exception("logout.pending_unrecorded")
+
+    async def _forget(self, token_ids: list[str]) -> None:
+        if self._db is None:
+            return
+        try:
+            await self._db.write(lambda conn: repo.done(conn, token_ids=token_ids, now=time.time()))
+        except Exception:  # revoked again at the next start: harmless
+            log.exception("logout.pending_not_cleared")
 
     async def _retry(self) -> None:
         # The first try goes at once: every moment identity is back without the revocation, the
         # other services may take a fresh state that lacks it (found by re-probing: records and
         # audit accepted the token for half a second after identity came back).
         while self._pending:
-            for token_id, person in list(self._pending.items()):
-                if person.expire_time.timestamp() <= time.time():
-                    del self._pending[token_id]  # expired: it works nowhere either
-                    continue
-                try:
-                    await self._identity.revoke(person.token)
-                except Unavailable:
-                    break  # identity still unreachable: try them all again later
-                except Unauthenticated:
-                    pass
-                del self._pending[token_id]
-                log.info("logout.revoked_late", pending=len(self._pending))
+            revoked: list[str] = []
+            for token_id, expires_at in list(self._pending.items()):
+                if expires_at > time.time():
+                    try:
+                        await self._identity.revoke_by_id(token_id, expires_at)
+                    except Unavailable:
+                        break  # identity still unreachable: try them all again later
+                    log.info("logout.revoked_late", pending=len(self._pending) - 1)
+                del self._pending[token_id]  # revoked, or expired: it works nowhere either
+                revoked.append(token_id)
+            if revoked:
+                await self._forget(revoked)
             if self._pending:
                 await asyncio.sleep(RETRY_SECONDS)
 
     async def close(self) -> None:
-        """Stop retrying (on shutdown); what is still pending is logged."""
+        """Stop retrying (on shutdown); what is still pending is kept for the next start."""
         if self._pending:
             log.warning("logout.revocations_left_pending", pending=len(self._pending))
         if self._retrying is not None:

@@ -66,8 +66,9 @@ async def build(settings: GatewaySettings) -> Built:
         audit=audit_writer,
         allowances=allowances,
         logins=PeerThrottle(settings.logins_per_peer_per_minute),
-        logouts=(logouts := Logouts(identity_client, verifier)),
+        logouts=(logouts := Logouts(identity_client, verifier, db)),
     )
+    await logouts.resume()
     spec = ServiceSpec(
         servicer,
         pb_grpc.add_GatewayServiceServicer_to_server,

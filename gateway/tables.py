@@ -47,3 +47,13 @@ limit_trips = Table(
     Column("day", String(10), primary_key=True),
     Column("tripped_at", Float, primary_key=True),
 )
+
+# Logouts answered while identity could not be reached: the token's id (never the token) until
+# identity has revoked it, or the token has expired. Refused by every gateway that reads it.
+pending_logouts = Table(
+    "pending_logouts",
+    metadata,
+    Column("token_id", String(64), primary_key=True),
+    Column("expires_at", Float, nullable=False),
+    Column("logged_out_at", Float, nullable=False),
+)

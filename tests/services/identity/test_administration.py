@@ -545,3 +545,35 @@ async def test_a_lockout_is_in_the_audit_log_for_auditors_to_see(world: World) -
     )
     # In the account's own trail, as its failed logins are (found by probing).
     assert event.actor == "pat.practitioner"
+
+
+async def test_the_gateway_revokes_a_logged_out_token_by_its_id(world: World) -> None:
+    """A Logout the gateway answered while identity was away (found by probing: a gateway restart
+    lost it): the gateway keeps only the token's id, and identity revokes the token by it, for the
+    gateway's account alone."""
+    import jwt
+    from google.protobuf import timestamp_pb2
+
+    token = await world.login("pat.practitioner")
+    claims = jwt.decode(token, options={"verify_signature": False})
+    expire_time = timestamp_pb2.Timestamp(seconds=int(claims["exp"]))
+    request = pb.RevokeLoggedOutTokenRequest(token_id=claims["jti"], expire_time=expire_time)
+    # Nobody else may: not the person, not an administrator.
+    for caller in (bearer(token), bearer(await world.login("ada.admin"))):
+        assert await refused(world.identity.RevokeLoggedOutToken(request, metadata=caller)) == (
+            grpc.StatusCode.PERMISSION_DENIED
+        )
+    assert await token_works(world, token)
+    # Bad input is refused, and revokes nothing.
+    for bad in (
+        pb.RevokeLoggedOutTokenRequest(expire_time=expire_time),
+        pb.RevokeLoggedOutTokenRequest(token_id=claims["jti"]),
+        pb.RevokeLoggedOutTokenRequest(token_id="x" * 65, expire_time=expire_time),
+    ):
+        assert await refused(world.identity.RevokeLoggedOutToken(bad, metadata=world.gateway)) == (
+            grpc.StatusCode.INVALID_ARGUMENT
+        )
+    assert await token_works(world, token)
+    await world.identity.RevokeLoggedOutToken(request, metadata=world.gateway)
+    await world.identity.RevokeLoggedOutToken(request, metadata=world.gateway)  # again: no harm
+    await eventually(lambda: _not(token_works(world, token)))
