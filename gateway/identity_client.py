@@ -47,7 +47,10 @@ class IdentityClient:
             )
         except grpc.aio.AioRpcError as exc:
             if _is_login_failure(exc):
-                raise Unauthenticated(LOGIN_FAILED) from exc
+                # With what identity says of it for the log (a lockout), never for the person.
+                refused = from_rpc_error(exc)
+                metadata = refused.metadata if isinstance(refused, Unauthenticated) else {}
+                raise Unauthenticated(LOGIN_FAILED, metadata=metadata) from exc
             if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
                 raise from_rpc_error(exc) or Unavailable("identity is busy") from exc
             log.error("identity.call_failed", call="AuthenticateUser", code=exc.code().name)

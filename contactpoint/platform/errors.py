@@ -102,6 +102,10 @@ class InvalidArgument(ContactPointError):
 # ErrorInfo metadata from records to the gateway, for its audit event only (stripped before any
 # answer reaches a person): the shielded children a search by postcode matched and withheld.
 WITHHELD_SHIELDED = "withheld_shielded"
+# ErrorInfo metadata from identity to the gateway on the failed login that locked an account (for
+# the Login's audit event only; the person hears "login failed" as for any other failure).
+ACCOUNT_LOCKED_SECONDS = "account_locked_seconds"
+FAILED_LOGINS = "failed_logins"
 
 # The reason a service gives (PERMISSION_DENIED) when the caller is fine but the person it calls
 # for is not: their token (`x-on-behalf-of`) is bad, expired, revoked or their account suspended.
@@ -115,9 +119,22 @@ class Unauthenticated(ContactPointError):
 
     code = grpc.StatusCode.UNAUTHENTICATED
 
-    def __init__(self, message: str, holder: object | None = None) -> None:
+    def __init__(
+        self, message: str, holder: object | None = None, metadata: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.holder = holder
+        # For a peer service only (identity telling the gateway a login locked the account);
+        # whoever relays the refusal to a person strips it.
+        self.metadata = dict(metadata or {})
+
+    def _details(self) -> list[any_pb2.Any]:
+        if not self.metadata:
+            return []
+        info = error_details_pb2.ErrorInfo(
+            reason="UNAUTHENTICATED", domain=ERROR_DOMAIN, metadata=self.metadata
+        )
+        return [_pack(info)]
 
 
 class PermissionDenied(ContactPointError):
@@ -224,6 +241,12 @@ def from_rpc_error(err: grpc.RpcError) -> ContactPointError | None:
     message = err.details() or code.name.lower()
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return Unavailable("a dependency is unavailable")
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        for detail in status.details if status else []:
+            info = error_details_pb2.ErrorInfo()
+            if detail.Unpack(info) and info.metadata:
+                return Unauthenticated(message, metadata=dict(info.metadata))
+        return Unauthenticated(message)
     if code == grpc.StatusCode.NOT_FOUND:
         for detail in status.details if status else []:
             info = error_details_pb2.ErrorInfo()

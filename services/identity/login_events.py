@@ -1,57 +1,49 @@
-"""Identity's own records of sign-ins, in the audit log: each is identity's record of the calling
-service's request (the gateway's, under the request id of the Login it serves), naming the person
-in its detail. The person's own trail holds the one event of their Login, written by the gateway
-(found by probing: a login read as two), and the lockout a login caused, if it did."""
+"""Identity's records of sign-ins, in the audit log.
+
+A token identity issues to a person is recorded before it is handed over, as the Login it is
+(the person as actor, their organisation and roles, under the request id the call carried), so
+that even a holder of the gateway's credentials cannot obtain one unseen; the gateway, told so
+(`AuthenticateUserResponse.recorded`), writes no second event, and a login is one event (found by
+probing: a login read as two). The failed login that locks an account is recorded by the gateway,
+as its Login's event, WARNING: identity tells it so in the refusal's ErrorInfo metadata, which
+the gateway keeps from the person."""
 
 from __future__ import annotations
 
 from contactpoint.platform.audit_writer import AuditWriter
 from contactpoint.platform.audited import AuditedRequest
-from contactpoint.platform.auth import current_principal
-from contactpoint.platform.errors import ContactPointError, Unauthenticated
+from contactpoint.platform.errors import ACCOUNT_LOCKED_SECONDS, FAILED_LOGINS, Unauthenticated
 from contactpoint.platform.interceptor import request_id_of
-from contactpoint.platform.logging import get_logger
 from contactpoint.platform.types import Context
 from services.identity.login import LOGIN_FAILED
 from services.identity.settings import IdentitySettings
-
-log = get_logger(__name__)
-
-
-def _event(audit: AuditWriter, context: Context) -> AuditedRequest:
-    call = audit.request("AuthenticateUser", request_id_of(context.invocation_metadata()))
-    call.by(current_principal())
-    return call
+from services.identity.token_issuer import IssuedToken
 
 
 def issuance(audit: AuditWriter | None, username: str, context: Context) -> AuditedRequest | None:
-    """The audit event of a token issued to a person (None when identity has no audit log),
-    written before the token is handed over."""
+    """The audit event of a login that issues a token (None when identity has no audit log),
+    written before the token is handed over (`issued`)."""
     if audit is None:
         return None
-    call = _event(audit, context)
-    call.details.append(f"token issued to {username}")
+    call = audit.request("Login", request_id_of(context.invocation_metadata()))
+    call.actor = username
+    call.details.append("token issued by identity")
     return call
 
 
-async def record_lockout(
-    audit: AuditWriter | None, username: str, settings: IdentitySettings, context: Context
-) -> None:
-    """An account a login locked, WARNING, for auditors to see (found by probing: a lockout was one
-    more DENIED Login among many). The person hears only "login failed" either way, and the lock
-    stands whether or not the log could take the record (it is logged if not)."""
-    if audit is None:
-        return
-    # In the person's own trail (found by probing: an auditor asking for the account's events saw
-    # only its failed logins): the actor is the account signed in as, the service that passed
-    # the sign-in on is named in the detail.
-    call = audit.request("AuthenticateUser", request_id_of(context.invocation_metadata()))
-    call.actor = username
-    call.severity = "WARNING"
-    lasting, failures = settings.lockout_seconds, settings.max_failed_logins
-    call.details.append(f"account {username[:128]} locked for {lasting} s after {failures} failed logins")
-    call.details.append(f"sign-in passed on by {current_principal().name}")
-    try:
-        await call.record(Unauthenticated(LOGIN_FAILED))
-    except ContactPointError as exc:
-        log.error("identity.lockout_unrecorded", code=exc.code.name)
+def issued(call: AuditedRequest, token: IssuedToken) -> None:
+    """Name in the login's event whom it let in."""
+    call.organisation, call.roles = token.organisation, tuple(token.roles)
+
+
+def locked(settings: IdentitySettings) -> Unauthenticated:
+    """The refusal of the login that locked the account: "login failed", as any other, with the
+    lock in its ErrorInfo metadata for the gateway's audit event (found by probing: a lockout was
+    one more "login failed" among many)."""
+    return Unauthenticated(
+        LOGIN_FAILED,
+        metadata={
+            ACCOUNT_LOCKED_SECONDS: str(settings.lockout_seconds),
+            FAILED_LOGINS: str(settings.max_failed_logins),
+        },
+    )

@@ -139,6 +139,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                 sealer=self._sealer,
             )
             if outcome.issued is not None and issuance is not None:
+                login_events.issued(issuance, outcome.issued)
                 # Identity records every token it issues to a person before it hands it over (the
                 # TOTP step is spent only then), so even a holder of the gateway's credentials
                 # cannot obtain one unseen.
@@ -148,14 +149,15 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         outcome = await self._db.write(complete)
         issued = outcome.issued
         if issued is None:
-            if outcome.locked:
-                await login_events.record_lockout(self._audit, request.username, self._settings, context)
-            raise Unauthenticated(login.LOGIN_FAILED)
+            raise (
+                login_events.locked(self._settings) if outcome.locked else Unauthenticated(login.LOGIN_FAILED)
+            )
         return pb.AuthenticateUserResponse(
             access_token=issued.token,
             expire_time=timestamp(issued.expire_time),
             organisation=issued.organisation,
             roles=issued.roles,
+            recorded=issuance is not None,
         )
 
     async def RevokeToken(self, request: pb.RevokeTokenRequest, context: Context) -> pb.RevokeTokenResponse:

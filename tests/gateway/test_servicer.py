@@ -550,3 +550,39 @@ async def test_one_answer_names_every_bad_field_of_a_search(world: World) -> Non
             metadata=bearer(token),
         )
     assert set(violations(purpose_only.value)) == {"purpose"}
+
+
+async def test_a_login_is_one_event_and_the_one_that_locks_says_so(world: World) -> None:
+    """Found by probing: a successful login was two events (the gateway's Login and identity's
+    record of the token it issued), and the login that locked an account said nothing of it.
+    Identity records the login it issues a token for, the gateway writes no second event; the
+    login that locks is the gateway's Login event, WARNING, and the person hears "login failed"."""
+    from tests.platform.probe import error_info
+
+    prac = create_user(world.identity_url, "pat.once", "practitioner")
+    aud = create_user(world.identity_url, "avery.once", "auditor")
+    auditor = await world.login("avery.once", aud.totp_secret)
+
+    async def size() -> int:
+        return int(
+            (await world.audit.GetTreeHead(audit_pb.GetTreeHeadRequest(), metadata=bearer(auditor))).tree_size
+        )
+
+    before = await size()
+    await world.login("pat.once", prac.totp_secret)
+    assert await size() == before + 1
+    wrong = pb.LoginRequest(username="pat.once", password="not the password at all", totp_code="000000")
+    codes = []
+    for attempt in range(5):  # the default limit: the fifth locks the account
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await world.gateway.Login(wrong)
+        codes.append(refused.value.code())
+        assert refused.value.details() == "login failed" and not error_info(refused.value).metadata
+        assert await size() == before + 2 + attempt
+    assert codes == [grpc.StatusCode.UNAUTHENTICATED] * 5
+    logins = [e for e in await _events(world, auditor, actor="pat.once") if e.action == "Login"]
+    assert [(e.outcome, e.severity) for e in logins] == [("ALLOWED", "INFO")] + [("DENIED", "INFO")] * 4 + [
+        ("DENIED", "WARNING")
+    ]
+    assert "locked the account for 900 s after 5 failed logins" in logins[-1].detail
+    assert len({e.request_id for e in logins}) == 6

@@ -113,10 +113,16 @@ class AuthenticateUserResponse(_message.Message):
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     ORGANISATION_FIELD_NUMBER: _builtins.int
     ROLES_FIELD_NUMBER: _builtins.int
+    RECORDED_FIELD_NUMBER: _builtins.int
     access_token: _builtins.str
     """Bearer token for the `authorization` metadata."""
     organisation: _builtins.str
     """The account's organisation."""
+    recorded: _builtins.bool
+    """Identity has put this login in the audit log (action Login, the person as actor, under the
+    request id the call carried) before answering: the caller writes no event of its own, so a
+    login is one event, and a token is never issued unrecorded.
+    """
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
         """When the token stops working."""
@@ -132,10 +138,11 @@ class AuthenticateUserResponse(_message.Message):
         expire_time: _timestamp_pb2.Timestamp | None = ...,
         organisation: _builtins.str = ...,
         roles: _abc.Iterable[_builtins.str] | None = ...,
+        recorded: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_token", b"access_token", "expire_time", b"expire_time", "organisation", b"organisation", "roles", b"roles"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_token", b"access_token", "expire_time", b"expire_time", "organisation", b"organisation", "recorded", b"recorded", "roles", b"roles"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
