@@ -8,7 +8,7 @@ from google.protobuf import timestamp_pb2
 from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from contactpoint.platform.auth import ON_BEHALF_OF_KEY, Principal
-from contactpoint.platform.errors import Unauthenticated, Unavailable, from_rpc_error
+from contactpoint.platform.errors import Unauthenticated, Unavailable, error_metadata, from_rpc_error
 from contactpoint.platform.interceptor import REQUEST_ID_KEY
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, TokenSource, token_refused, with_service_token
@@ -48,9 +48,7 @@ class IdentityClient:
         except grpc.aio.AioRpcError as exc:
             if _is_login_failure(exc):
                 # With what identity says of it for the log (a lockout), never for the person.
-                refused = from_rpc_error(exc)
-                metadata = refused.metadata if isinstance(refused, Unauthenticated) else {}
-                raise Unauthenticated(LOGIN_FAILED, metadata=metadata) from exc
+                raise Unauthenticated(LOGIN_FAILED, metadata=error_metadata(exc)) from exc
             if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
                 raise from_rpc_error(exc) or Unavailable("identity is busy") from exc
             log.error("identity.call_failed", call="AuthenticateUser", code=exc.code().name)

@@ -220,6 +220,20 @@ class Internal(ContactPointError):
         return internal_status()
 
 
+def error_metadata(err: grpc.RpcError) -> dict[str, str]:
+    """The ErrorInfo metadata of a status a peer service returned ({} when it has none)."""
+    from grpc_status import rpc_status
+
+    if not hasattr(err, "trailing_metadata"):
+        return {}
+    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    for detail in status.details if status else []:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return dict(info.metadata)
+    return {}
+
+
 def internal_status() -> status_pb2.Status:
     """What a client sees for one of our own bugs: no detail that could leak internals."""
     return status_pb2.Status(code=code_pb2.INTERNAL, message="internal error")
@@ -241,12 +255,6 @@ def from_rpc_error(err: grpc.RpcError) -> ContactPointError | None:
     message = err.details() or code.name.lower()
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return Unavailable("a dependency is unavailable")
-    if code == grpc.StatusCode.UNAUTHENTICATED:
-        for detail in status.details if status else []:
-            info = error_details_pb2.ErrorInfo()
-            if detail.Unpack(info) and info.metadata:
-                return Unauthenticated(message, metadata=dict(info.metadata))
-        return Unauthenticated(message)
     if code == grpc.StatusCode.NOT_FOUND:
         for detail in status.details if status else []:
             info = error_details_pb2.ErrorInfo()
