@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Hashable, Iterable, Sequence
+from functools import lru_cache
 from typing import TypeVar
 
 from google.protobuf.message import Message
+from rapidfuzz import fuzz
 from rapidfuzz.distance import DamerauLevenshtein
 
 from contactpoint.common.v1 import child_pb2
@@ -16,6 +18,7 @@ from contactpoint.platform.convert import timestamp
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records.names import name_key, name_tokens
 from services.records.sensitive import is_sensitive_involvement
+from services.records.service_names import service_name_tokens
 
 K = TypeVar("K", bound=Hashable)
 M = TypeVar("M", bound=Message)
@@ -50,6 +53,10 @@ def _latest(
     sources: Sequence[pb.SourceRecord], present: Callable[[pb.SourceRecord], bool]
 ) -> pb.SourceRecord | None:
     return next((s for s in reversed(sources) if present(s)), None)
+
+
+# How alike (rapidfuzz token-set ratio, 0 to 100) two services' names must be to share a flag.
+SERVICES_ALIKE = 85
 
 
 def _merged(items: Iterable[M], key: Callable[[M], K]) -> list[M]:
@@ -123,24 +130,38 @@ def _involvements(newest_first: Sequence[pb.SourceInvolvement]) -> list[child_pb
     and a version naming nobody adds nothing beside one that names someone. It is sensitive when
     any source says so or names it as such (found by probing: a second source without the flag
     showed a service one council had marked sensitive in full)."""
-    flagged = [_service_key(i) for i in newest_first if _sensitive(i)]
+    flagged = [i for i in newest_first if _sensitive(i)]
     named = {_service_key(i) for i in newest_first if name_key(i.practitioner_name)}
     kept = _merged(
         (i for i in newest_first if name_key(i.practitioner_name) or _service_key(i) not in named),
         lambda i: (_service_key(i), name_key(i.practitioner_name)),
     )
-    return [_involvement(i, sensitive=any(_alike(_service_key(i), f) for f in flagged)) for i in kept]
+    return [_involvement(i, sensitive=any(_alike(i, f) for f in flagged)) for i in kept]
 
 
-def _alike(a: tuple[str, str, tuple[int, int, int]], b: tuple[str, str, tuple[int, int, int]]) -> bool:
-    """Whether two sources may be telling of one service's involvement: started the same day, at
-    the same organisation (or one names none), one service's name within the other's ("Sports
-    Mentoring" and "Sports Mentoring Programme"). Enough to share a sensitive flag: when in doubt,
-    sensitive."""
-    (service_a, org_a, start_a), (service_b, org_b, start_b) = a, b
-    if start_a != start_b or (org_a and org_b and org_a != org_b):
-        return False
-    return service_a in service_b or service_b in service_a
+def _alike(a: pb.SourceInvolvement, b: pb.SourceInvolvement) -> bool:
+    """Whether two sources may be telling of one service's involvement, enough to share a
+    sensitive flag (when in doubt, sensitive): one service's name within the other's on the same
+    day at the same organisation (or one names none: "Sports Mentoring" and "Sports Mentoring
+    Programme"), or names alike whatever the dates and organisations say (found by re-probing:
+    "Sport Mentoring", "Sports Mentorign", "Mentoring for Sports", a day apart, "SCC")."""
+    (service_a, org_a, start_a), (service_b, org_b, start_b) = _service_key(a), _service_key(b)
+    same_day_and_place = start_a == start_b and (not org_a or not org_b or org_a == org_b)
+    if same_day_and_place and (service_a in service_b or service_b in service_a):
+        return True
+    return _services_alike(a.service_name, b.service_name)
+
+
+@lru_cache(maxsize=4096)
+def _service_words(service: str) -> str:
+    return " ".join(service_name_tokens(service))
+
+
+def _services_alike(a: str, b: str) -> bool:
+    # The words of the two names as the sensitive-service reader reads them (plurals, "&",
+    # abbreviations), alike in any order with a typo or a word more.
+    words_a, words_b = _service_words(a), _service_words(b)
+    return bool(words_a and words_b) and fuzz.token_set_ratio(words_a, words_b) >= SERVICES_ALIKE
 
 
 def _sensitive(source: pb.SourceInvolvement) -> bool:

@@ -75,6 +75,8 @@ from services.records.sensitive_slips import Slips
 from services.records.sensitive_vocabulary import (
     FILLER_WORDS,
     NOT_SENSITIVE,
+    ORDINARY_ORGANISATION_WORDS,
+    ORDINARY_PLACE_WORDS,
     ORGANISATIONS,
     SERVICES,
     SETTING_WORDS,
@@ -140,6 +142,7 @@ def _whole_names() -> dict[tuple[str, ...], Category]:
 
 _FILLER: Final = frozenset(t for text in FILLER_WORDS for t in _phrase(text))
 _SETTING: Final = frozenset(t for text in SETTING_WORDS for t in _phrase(text))
+_SERVICE_ORDINARY: Final = _SETTING | ORDINARY_PLACE_WORDS
 _INDEX: Final = _index()
 _WHOLE: Final = _whole_names()
 _CACHED_NAME_LENGTH = 200
@@ -158,8 +161,12 @@ def _category(service_name: str, *, repair: bool = True) -> Category | None:
     return found
 
 
-def _match(tokens: tuple[str, ...]) -> Category | None:
-    return _match_ranked(tokens)[0]
+def _match(tokens: tuple[str, ...], ordinary: frozenset[str] | None = None) -> Category | None:
+    # A brand counts as a name of its own, never beside an `ordinary` word (found by probing:
+    # "Healthy Minds Primary School" and "Turning Point Church" were refused without consent).
+    found, rank = _match_ranked(tokens)
+    beside = not (ordinary or _SERVICE_ORDINARY).isdisjoint(_outside_brands(tokens))
+    return None if rank == _RANK_ORGANISATION and beside else found
 
 
 def _match_ranked(tokens: tuple[str, ...]) -> tuple[Category | None, int]:
@@ -233,55 +240,18 @@ def is_sensitive_involvement(service_name: str, organisation: str = "", practiti
     if organisation.strip() and _organisation_category(organisation) is not None:
         return True
     if practitioner.strip():
+        # A job title: a service's words, or words that suggest one ("Gender Identity Specialist").
         found, rank = _match_ranked(service_name_tokens(practitioner))
-        return found is not None and rank == _RANK_SERVICE
+        return found is not None and rank in (_RANK_SERVICE, _RANK_UNCLEAR)
     return False
-
-
-# Words that make an organisation's name a school's, a practice's or a club's: beside one of
-# them a sensitive service's brand is a place or a person ("Brook Community Primary School",
-# "Tavistock College", "Peace of Mind Childcare").
-_ORDINARY_ORGANISATION_WORDS: Final = frozenset(
-    {
-        "school",
-        "academy",
-        "college",
-        "university",
-        "primary",
-        "secondary",
-        "nursery",
-        "childcare",
-        "preschool",
-        "centre",
-        "center",
-        "medical",
-        "surgery",
-        "practice",
-        "gp",
-        "drs",
-        "partners",
-        "community",
-        "house",
-        "home",
-        "club",
-        "swim",
-        "sports",
-        "trust",
-        "infant",
-        "junior",
-    }
-)
 
 
 def _organisation_category(organisation: str) -> Category | None:
     # A service's words anywhere ("CAMHS North"); a brand only as the organisation's whole name,
     # or with a place ("Brook", "Salford Mind"), never beside an ordinary organisation's word.
     tokens = tuple(t for t in service_name_tokens(organisation) if t not in _FILLER)
-    found, rank = _match_ranked(tokens)
-    if found is None or rank != _RANK_ORGANISATION:
-        return found
     # The brand's own words do not count ("The Proud Trust", "George House Trust": found by probing).
-    return None if not _ORDINARY_ORGANISATION_WORDS.isdisjoint(_outside_brands(tokens)) else found
+    return _match(tokens, ORDINARY_ORGANISATION_WORDS)
 
 
 def _outside_brands(tokens: tuple[str, ...]) -> tuple[str, ...]:

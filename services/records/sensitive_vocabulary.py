@@ -35,6 +35,8 @@ SERVICES: Final[dict[Category, tuple[str, ...]]] = {
         "unplanned pregnancy", "crisis pregnancy", "teenage pregnancy", "teenage conception",
         # sexual violence and exploitation
         "SARC", "rape", "ISVA", "ChISVA", "CSE", "HSB",
+        # more found by probing
+        "genital warts", "genital", "herpes", "pill clinic", "contraceptive pill",
     ),
     MENTAL_HEALTH: (
         # mental health services
@@ -75,6 +77,10 @@ SERVICES: Final[dict[Category, tuple[str, ...]]] = {
         "problem drinking", "binge drinking", "drinkline", "SMART recovery",
         # image and performance enhancing drugs
         "IPED", "IPEDs", "steroid", "anabolic", "performance enhancing",
+        # more found by probing
+        "novel psychoactive", "spice and NPS", "overdose", "narcotics anonymous",
+        "alcoholics anonymous", "cocaine anonymous", "parental drinking", "parental alcohol",
+        "parental substance", "parental drug", "affected by drink", "affected by drugs",
     ),
 }
 
@@ -85,6 +91,7 @@ ORGANISATIONS: Final[dict[Category, tuple[str, ...]]] = {
         "Mortimer Market", "Jefferiss Wing", "Claude Nicol", "Terrence Higgins", "THT",
         "George House Trust", "Positive East", "BPAS", "MSI", "Marie Stopes", "NUPAS",
         "Come Correct", "Lucy Faithfull", "Stop It Now", "Clinic in a Box",
+        "Terrence Higgins Trust",
     ),
     MENTAL_HEALTH: (
         "Mind", "MindEd", "MindMate", "YoungMinds", "Young Minds", "Healthy Minds", "Minds Matter",
@@ -98,28 +105,29 @@ ORGANISATIONS: Final[dict[Category, tuple[str, ...]]] = {
         "Priory Group", "Priory Healthcare", "Priory Adolescent", "Cygnet Hospital",
         "Cygnet Health", "Cygnet Healthcare", "Huntercombe", "Ellern Mede", "TEWV",
         "Tees Esk and Wear Valleys", "Sussex Partnership", "Surrey and Borders", "KMPT", "NSFT",
-        "LYPFT", "Navigo", "AWP", "SHSC", "CNTW",
+        "LYPFT", "Navigo", "AWP", "SHSC", "CNTW", "Tavistock and Portman",
     ),
     SUBSTANCE_MISUSE: (
         "CGL", "Change Grow Live", "Turning Point", "We Are With You", "Addaction", "Humankind",
         "Forward Leeds", "Forward Trust", "Phoenix Futures", "Cranstoun", "Swanswell",
         "Lifeline Project", "Aquarius", "Delphi Medical", "Blenheim CDP", "Nacoa", "Adfam",
         "Al-Anon", "Alanon", "Alateen", "Talk to Frank", "TalkToFrank", "Drinkaware", "CRI",
-        "Crime Reduction Initiatives",
+        "Crime Reduction Initiatives", "Early Break",
     ),
     # Charities for LGBT+ and gender-questioning young people, and children's counselling lines.
     UNCLEAR: (
         "Mermaids", "Proud Trust", "Gendered Intelligence", "Albert Kennedy Trust", "akt",
-        "LGBT Foundation", "Allsorts Youth", "Childline",
+        "LGBT Foundation", "Allsorts Youth", "Childline", "Stonewall", "London Friend",
+        "Just Like Us", "Metro Charity",
     ),
 }
 
 # Brands that are also ordinary words: they count only as the whole name, less FILLER_WORDS.
 WHOLE_NAMES: Final[dict[Category, tuple[str, ...]]] = {
-    SEXUAL_HEALTH: ("Umbrella", "CaSH"),
+    SEXUAL_HEALTH: ("Umbrella", "CaSH", "The Havens"),
     MENTAL_HEALTH: ("Beat", "Shout", "CALM", "The Priory", "Harmless"),
-    SUBSTANCE_MISUSE: ("Frank", "With You", "Lifeline"),
-    UNCLEAR: ("Compass", "Relate", "The Mix", "Lighthouse", "Switchboard"),
+    SUBSTANCE_MISUSE: ("Frank", "With You", "Lifeline", "Branching Out", "Antidote"),
+    UNCLEAR: ("Compass", "Relate", "The Mix", "Lighthouse", "Switchboard", "Metro"),
 }
 FILLER_WORDS: Final = (
     "the", "service", "team", "NHS", "UK", "helpline", "online", "national", "project", "charity",
@@ -131,8 +139,11 @@ UNCLEAR_WORDS: Final = (
     "wellbeing", "emotional", "therapeutic", "trauma", "crisis", "recovery", "perinatal",
     "pregnancy", "termination", "sex", "sexuality", "gender identity", "gender clinic",
     "gender service", "GIDS", "LGBT", "LGBTQ", "LGBTQI", "LGBTQIA", "LGB", "queer", "ADHD",
-    "gender dysphoria", "gender incongruence", "gender questioning", "trans", "transgender",
-    "non-binary", "hepatitis", "hep B", "hep C", "HBV", "HCV",
+    "gender dysphoria", "gender incongruence", "gender questioning", "transgender",
+    "trans youth", "trans young people", "trans support", "trans group", "trans and non-binary",
+    "non-binary", "puberty blocker", "puberty suppression", "cross-sex hormone", "GIC",
+    "coming out", "pride youth", "rainbow youth", "gay", "lesbian", "bisexual",
+    "gay-straight alliance", "hepatitis C", "hep C", "HCV",
     "attention deficit", "music therapy", "multisystemic therapy", "multi-systemic therapy", "MST",
     "Tier 4", "PICU", "EIS", "CSA", "Positive Steps", "blood borne", "BBV", "RAID",
     "neuropsychology", "safe haven", "young people's clinic", "getting help", "EHC", "rehab",
@@ -160,7 +171,25 @@ NOT_SENSITIVE: Final = (
     "Brook Academy", "Brook Nursery", "EHC plan", "EHC needs", "EHC assessment",
     "EHC coordinator", "EHC plan coordinator", "neuro rehab", "neurorehab", "physical rehab",
     "cardiac rehab", "stroke rehab", "rehab physiotherapy", "rehab physio", "reading recovery",
-    "mental arithmetic", "mental maths", "mental math",
+    "mental arithmetic", "mental maths", "mental math", "sex and relationships education",
+    "sex and relationship education", "drugs education", "drug education",
+    "drug and alcohol education", "alcohol education",
 )
+
+# Words of places and groups that no sensitive service is named with: beside one of them, in a
+# service's name or an organisation's, a brand is a place ("Turning Point Church", "Kooth Lane
+# Allotments"); so are SETTING_WORDS ("Healthy Minds Primary School").
+ORDINARY_PLACE_WORDS: Final = frozenset({
+    "church", "chapel", "mosque", "temple", "gurdwara", "synagogue", "parish", "allotment", "lane",
+    "road", "street", "scout", "guide", "brownie", "cub",
+})
+# Words that make an organisation's name a school's, a practice's or a club's as well: beside one
+# of them a brand is a place or a person ("Brook Community Primary School", "Tavistock College",
+# "Peace of Mind Childcare"). Not in a service's name: "Mortimer Market Centre" is a clinic.
+ORDINARY_ORGANISATION_WORDS: Final = ORDINARY_PLACE_WORDS | frozenset({
+    "school", "academy", "college", "university", "primary", "secondary", "nursery", "childcare",
+    "preschool", "centre", "center", "medical", "surgery", "practice", "gp", "drs", "partners",
+    "community", "house", "home", "club", "swim", "sports", "sport", "infant", "junior",
+})
 
 # fmt: on

@@ -256,6 +256,25 @@ SENSITIVE: list[tuple[str, str]] = [
     ("Lighthouse Project", UNCLEAR),
     ("Mermaids", UNCLEAR),
     ("The Proud Trust", UNCLEAR),
+    # Found by re-probing.
+    ("Genital Warts Clinic", SEXUAL_HEALTH),
+    ("Herpes Clinic", SEXUAL_HEALTH),
+    ("Pill Clinic", SEXUAL_HEALTH),
+    ("The Havens", SEXUAL_HEALTH),
+    ("Spice and NPS Support", SUBSTANCE_MISUSE),
+    ("Overdose Follow-up", SUBSTANCE_MISUSE),
+    ("Children Affected by Parental Drinking", SUBSTANCE_MISUSE),
+    ("Early Break", SUBSTANCE_MISUSE),
+    ("Branching Out", SUBSTANCE_MISUSE),
+    ("Antidote", SUBSTANCE_MISUSE),
+    ("Puberty Suppression", UNCLEAR),
+    ("GIC", UNCLEAR),
+    ("Coming Out Support", UNCLEAR),
+    ("Pride Youth Network", UNCLEAR),
+    ("Rainbow Youth Club", UNCLEAR),
+    ("Gay-Straight Alliance", UNCLEAR),
+    ("Stonewall Youth Group", UNCLEAR),
+    ("London Friend", UNCLEAR),
 ]
 
 ORDINARY: list[str] = [
@@ -361,6 +380,15 @@ ORDINARY: list[str] = [
     "Home-Start",
     "Action for Children \u2013 Family Support",
     "NSPCC",
+    # Found by re-probing: refused without consent as sensitive.
+    "Hepatitis B Vaccination",
+    "Trans Pennine Trail Walking Group",
+    "Sex and Relationships Education",
+    "Drugs Education in Schools",
+    "Healthy Minds Primary School",
+    "Humankind Primary",
+    "Kooth Lane Allotments",
+    "Turning Point Church",
     "Women's Aid",
     "Winston's Wish Bereavement Support",
     "Paediatric Continence Service",
@@ -611,6 +639,11 @@ def test_a_very_long_name_is_read_too() -> None:
         "CRI",
         "George House Trust",
         "Forward Trust",
+        "Terrence Higgins Trust",
+        "Tavistock and Portman NHS Foundation Trust",
+        "Metro Charity",
+        "Stonewall",
+        "The Havens",
     ],
 )
 def test_an_involvement_is_sensitive_by_its_organisation(organisation: str) -> None:
@@ -663,6 +696,9 @@ def test_signs_and_compatibility_letters_do_not_hide_a_sensitive_name(service: s
         ("Sarah Brook", False),  # a surname is no brand here
         ("Amy Brooks, Early Help Worker", False),
         ("Dr Smith, GP", False),
+        ("Sam Lee, Gender Identity Specialist", True),  # words that suggest one (found by re-probing)
+        ("Wellbeing Practitioner", True),
+        ("Grace Hope", False),
     ],
 )
 def test_a_practitioners_job_title_may_name_a_sensitive_service(practitioner: str, sensitive: bool) -> None:
