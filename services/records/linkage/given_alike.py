@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from rapidfuzz.distance import DamerauLevenshtein
+from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
 from services.records.linkage import frequencies
 from services.records.linkage.comparisons import MIN_SOUND, first_name_level, names_swapped
@@ -29,6 +29,9 @@ from services.records.name_variants import variants
 _SPELLINGS = frozenset({"jaro_winkler_0.92", "one_edit"})
 # Names at least this long may have two typos and still be one name.
 LONG_NAME = 6
+# Two names (both known) that sound alike are one name spelt two ways only when they are spelt
+# this much alike too (Jaro-Winkler): "Stephen"/"Steven" 0.89; not "Hassan"/"Hussain" 0.86.
+SOUND_ALIKE_NAMES = 0.88
 # The commonest children's first names in England (the shipped table): two spellings that are no
 # name at all, each one slip from one of these ("Rlla"/"Eella" for "Ella"), are that name misspelt.
 COMMON_GIVEN = tuple(frequencies.GIVEN)
@@ -52,7 +55,17 @@ def _sound_alike(a: str, b: str) -> bool:
     # begin alike.
     if min(len(a), len(b)) < MIN_SOUND or sound(a) != sound(b):
         return False
+    if _two_sounding_names(a, b):
+        return False  # two names that only sound alike: "Hassan"/"Hussein" (found by probing)
     return len(sound(a)) >= MIN_SOUND or a[:2] == b[:2]
+
+
+def _two_sounding_names(a: str, b: str) -> bool:
+    # Two known names that sound alike but are spelt apart, and not as one sound is spelt two ways
+    # (Sophia/Sofia) nor with another pet ending (Albie/Alby): "Hassan"/"Hussain", twins' names.
+    if not (is_name(a) and is_name(b)) or JaroWinkler.normalized_similarity(a, b) >= SOUND_ALIKE_NAMES:
+        return False
+    return _spelling_key(a) != _spelling_key(b) and not _one_pet_name(a, b)
 
 
 def rhyme(a: str, b: str) -> bool:
@@ -172,7 +185,9 @@ def _spelt_alike(a: str, b: str) -> bool:
     # typos in a long name.
     if first_name_level(a, b) in _SPELLINGS or _slip(a, b) or _sound_alike(a, b):
         return True
-    return min(len(a), len(b)) >= LONG_NAME and _typos(a, b) <= 2
+    # Two typos make one long name only when the other is no name: two names two letters apart
+    # are two children's ("Ronnie"/"Robbie": found by probing, twins joined).
+    return min(len(a), len(b)) >= LONG_NAME and _typos(a, b) <= 2 and not (is_name(a) and is_name(b))
 
 
 def _misspelt_middle(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
@@ -198,7 +213,12 @@ def how_alike(a: Features, b: Features) -> str | None:
     a0, b0 = a.given[0], b.given[0]
     if a0 == b0 or a0 in b.given or b0 in a.given or names_swapped(a.given, a.family, b.given, b.family):
         return "same"
-    if len(a.given) > 1 and a.given[1:] == b.given[1:] and not (is_name(a0) and is_name(b0)):
+    if (
+        len(a.given) > 1
+        and a.given[1:] == b.given[1:]
+        and min(len(a0), len(b0)) > 1  # an initial is judged as one below ("E Rose"/"Ruby Rose")
+        and not (is_name(a0) and is_name(b0))
+    ):
         # A first name mangled past the other tests, the middle names intact ("Xmiyl Rose"). Two
         # first names that are both names are two children's: twins and siblings share middle
         # names ("Emily Rose"/"Ruby Rose", "Ava Rose"/"Lily-Rose": found by probing, joined).

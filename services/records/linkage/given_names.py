@@ -50,12 +50,21 @@ def girls_name(key: str) -> bool:
     return key in _gendered("first_names_female") and key not in _gendered("first_names_male")
 
 
+# Names given to children in England that Faker's tables lack in Latin letters (found by probing:
+# "Hussain" was taken for a misspelt "Hassan", and twins Hassan and Hussain were joined).
+_ALSO_GIVEN = (
+    "hussain", "husain", "husayn", "zayn", "rayyan", "zakariya", "sumaya", "ananya", "chidi",
+    "chioma", "adebayo", "oluwaseun",
+)  # fmt: skip
+
+
 @cache
 def names() -> frozenset[str]:
     """Every known given name, as `name_key` forms in Latin letters (a name written in another
     script never meets a record's Latin-letter key)."""
     keys = {name_key(name) for name in _faker_first_names()}
     keys.update(frequencies.GIVEN)
+    keys.update(_ALSO_GIVEN)
     return frozenset(key for key in keys if key.isascii() and len(key) > 1)
 
 
