@@ -73,12 +73,9 @@ def in_identity_db(env: Mapping[str, str], fn: Callable[[Connection], T], *, not
         for note in notes:
             # While the suite runs, the change's record is in the audit log before the command
             # returns; otherwise it waits in identity's database for the service's next start.
-            if not operator_log.wait_forwarded(db, note):
-                typer.echo(
-                    "contactpoint: note: the record of this change will reach the audit log when "
-                    "the identity service next runs",
-                    err=True,
-                )
+            waited = operator_log.wait_forwarded(db, note)
+            if waited is not True:
+                typer.echo(f"contactpoint: note: {waited}", err=True)
         return result
     except InvalidArgument as exc:
         for v in exc.violations:

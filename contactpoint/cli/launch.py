@@ -183,6 +183,12 @@ class Suite:
             try:
                 proc.wait(STOP_TIMEOUT_SECONDS)
             except subprocess.TimeoutExpired:
+                # Said, not silent (found by re-probing): what it had in flight is lost.
+                typer.echo(
+                    f"contactpoint up: the {name} service did not stop within "
+                    f"{STOP_TIMEOUT_SECONDS:.0f} s; killed",
+                    err=True,
+                )
                 proc.kill()
                 proc.wait()
 

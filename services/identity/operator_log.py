@@ -71,16 +71,26 @@ def record(conn: Connection, *, action: str, actor: str, detail: str, severity: 
     return note
 
 
-def wait_forwarded(db: Database, note: int, *, timeout: float = WAIT_SECONDS) -> bool:
+NOT_RUNNING = "the record of this change will reach the audit log when the identity service next runs"
+NOT_CONFIRMED = (
+    "the audit log has not confirmed the record of this change yet; the identity service will put "
+    "it there as soon as the log answers"
+)
+
+
+def wait_forwarded(db: Database, note: int, *, timeout: float = WAIT_SECONDS) -> bool | str:
     """After the change noted as `note` has committed: wait until a running identity service has
-    put it in the audit log (True), or not at all when none runs (False); at most `timeout`."""
+    put it in the audit log (True), or not at all when none runs; at most `timeout`. Otherwise,
+    why its record is still waiting (one line for the operator)."""
     deadline = time.monotonic() + timeout
 
-    def look(conn: Connection) -> bool | None:
+    def look(conn: Connection) -> bool | str | None:
         if conn.execute(select(operator_actions.c.id).where(operator_actions.c.id == note)).first() is None:
             return True
-        if not forwarder_running(conn, db.url) or time.monotonic() >= deadline:
-            return False
+        if not forwarder_running(conn, db.url):
+            return NOT_RUNNING
+        if time.monotonic() >= deadline:
+            return NOT_CONFIRMED  # found by re-probing: the audit log, not identity, was away
         return None
 
     while (seen := db.run_sync(look, write=False)) is None:

@@ -172,7 +172,10 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def RevokeLoggedOutToken(
         self, request: pb.RevokeLoggedOutTokenRequest, context: Context
     ) -> pb.RevokeLoggedOutTokenResponse:
-        expires = request.expire_time.ToDatetime(tzinfo=UTC) if request.HasField("expire_time") else None
+        try:
+            expires = request.expire_time.ToDatetime(tzinfo=UTC) if request.HasField("expire_time") else None
+        except (ValueError, OverflowError):  # out of Timestamp's range (found by re-probing: INTERNAL)
+            raise InvalidArgument([FieldViolation("expire_time", "is not a valid time")]) from None
         ttl = self._settings.token_ttl_seconds
         await self._db.write(
             lambda conn: domain.revoke_logged_out_token(
