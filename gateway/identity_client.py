@@ -16,6 +16,10 @@ from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, TokenSource, token
 log = get_logger(__name__)
 # Any login failure says only this: never which factor was wrong or whether the user exists.
 LOGIN_FAILED = "login failed"
+# Longer than identity's own wait for the audit log (a peer call, `PEER_TIMEOUT_SECONDS`): when the
+# log is slow, identity gives up and stores nothing before the gateway gives up on identity (found
+# by re-probing: at 5 s both gave up, identity had already stored the login, and it was two events).
+LOGIN_TIMEOUT = 2 * PEER_TIMEOUT_SECONDS + 1
 
 
 class IdentityClient:
@@ -41,7 +45,7 @@ class IdentityClient:
             return await with_service_token(
                 self._token,
                 lambda md: self._stub.AuthenticateUser(
-                    request, metadata=(*md, *passed), timeout=PEER_TIMEOUT_SECONDS
+                    request, metadata=(*md, *passed), timeout=LOGIN_TIMEOUT
                 ),
                 refused=lambda exc: token_refused(exc) and not _is_login_failure(exc),
             )

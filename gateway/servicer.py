@@ -20,8 +20,7 @@ from contactpoint.platform.audited import MAX_OTHER_CHILDREN, AuditedRequest
 from contactpoint.platform.auth import PERSON, PUBLIC, Access, Principal, current_principal, roles
 from contactpoint.platform.disclosure import SHIELD_OVERRIDE, disclose
 from contactpoint.platform.errors import (
-    ACCOUNT_LOCKED_SECONDS,
-    FAILED_LOGINS,
+    LOGIN_RECORDED,
     WITHHELD_SHIELDED,
     FailedPrecondition,
     FieldViolation,
@@ -120,12 +119,8 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
                 await asyncio.sleep(min(exc.retry_after_seconds or 0.0, LOGIN_TARPIT_SECONDS))
                 raise
             except Unauthenticated as exc:
-                if lasting := exc.metadata.get(ACCOUNT_LOCKED_SECONDS):
-                    call.severity = "WARNING"
-                    failures = exc.metadata.get(FAILED_LOGINS, "?")
-                    call.details.append(
-                        f"this login locked the account for {lasting} s after {failures} failed logins"
-                    )
+                # Identity has put the login in the log itself: one event a login.
+                call.recorded = exc.metadata.get(LOGIN_RECORDED) == "true"
                 raise Unauthenticated(LOGIN_FAILED) from None  # and nothing more, to the person
             call.organisation, call.roles = resp.organisation, tuple(resp.roles)  # whom it let in
             # Identity put this login in the log before it answered: one event a login.

@@ -196,11 +196,12 @@ class AuditedRequest:
 
         return await db.write(audited)
 
-    def record_before_commit(self, loop: asyncio.AbstractEventLoop) -> None:
-        """From a worker thread inside a write transaction: record the request's success and wait
-        for the audit service to confirm it, so that a change is committed only once it is in the
-        log (if the log cannot take it, the transaction rolls back and nothing is stored)."""
-        asyncio.run_coroutine_threadsafe(self.record(), loop).result()
+    def record_before_commit(self, loop: asyncio.AbstractEventLoop, exc: BaseException | None = None) -> None:
+        """From a worker thread inside a write transaction: record the request's outcome (`exc`:
+        None for success) and wait for the audit service to confirm it, so that a change is
+        committed only once it is in the log (if the log cannot take it, the transaction rolls
+        back and nothing is stored)."""
+        asyncio.run_coroutine_threadsafe(self.record(exc), loop).result()
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -102,10 +102,9 @@ class InvalidArgument(ContactPointError):
 # ErrorInfo metadata from records to the gateway, for its audit event only (stripped before any
 # answer reaches a person): the shielded children a search by postcode matched and withheld.
 WITHHELD_SHIELDED = "withheld_shielded"
-# ErrorInfo metadata from identity to the gateway on the failed login that locked an account (for
-# the Login's audit event only; the person hears "login failed" as for any other failure).
-ACCOUNT_LOCKED_SECONDS = "account_locked_seconds"
-FAILED_LOGINS = "failed_logins"
+# ErrorInfo metadata from identity to the gateway on a failed login identity has put in the audit
+# log itself (the gateway then writes no second event; the person hears "login failed" alone).
+LOGIN_RECORDED = "login_recorded"
 
 # The reason a service gives (PERMISSION_DENIED) when the caller is fine but the person it calls
 # for is not: their token (`x-on-behalf-of`) is bad, expired, revoked or their account suspended.

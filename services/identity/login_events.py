@@ -1,49 +1,51 @@
 """Identity's records of sign-ins, in the audit log.
 
-A token identity issues to a person is recorded before it is handed over, as the Login it is
-(the person as actor, their organisation and roles, under the request id the call carried), so
-that even a holder of the gateway's credentials cannot obtain one unseen; the gateway, told so
-(`AuthenticateUserResponse.recorded`), writes no second event, and a login is one event (found by
-probing: a login read as two). The failed login that locks an account is recorded by the gateway,
-as its Login's event, WARNING: identity tells it so in the refusal's ErrorInfo metadata, which
-the gateway keeps from the person."""
+Every login identity decides (a token issued, or refused for a wrong factor, an unknown name, a
+locked or suspended account) is recorded by identity as the Login it is (the claimed username as
+actor; for a success their organisation and roles), under the request id the call carried, in the
+transaction that issues the token or counts the failure: if the log cannot take it, nothing is
+stored (found by re-probing: with audit down, failed logins still locked the account, unlogged).
+So a holder of the gateway's credentials can neither obtain a token nor lock an account unseen.
+The gateway, told so (`AuthenticateUserResponse.recorded`, or `LOGIN_RECORDED` in the refusal's
+ErrorInfo, which it keeps from the person), writes no second event: a login is one event (found
+by probing: a login read as two). The login that locks an account is that event at WARNING."""
 
 from __future__ import annotations
 
 from contactpoint.platform.audit_writer import AuditWriter
 from contactpoint.platform.audited import AuditedRequest
-from contactpoint.platform.errors import ACCOUNT_LOCKED_SECONDS, FAILED_LOGINS, Unauthenticated
+from contactpoint.platform.errors import LOGIN_RECORDED, Unauthenticated
 from contactpoint.platform.interceptor import request_id_of
 from contactpoint.platform.types import Context
-from services.identity.login import LOGIN_FAILED
+from services.identity.login import LOGIN_FAILED, LoginOutcome
 from services.identity.settings import IdentitySettings
-from services.identity.token_issuer import IssuedToken
 
 
-def issuance(audit: AuditWriter | None, username: str, context: Context) -> AuditedRequest | None:
-    """The audit event of a login that issues a token (None when identity has no audit log),
-    written before the token is handed over (`issued`)."""
+def attempt(audit: AuditWriter | None, username: str, context: Context) -> AuditedRequest | None:
+    """The audit event of a login identity is deciding (None when identity has no audit log)."""
     if audit is None:
         return None
     call = audit.request("Login", request_id_of(context.invocation_metadata()))
     call.actor = username
-    call.details.append("token issued by identity")
     return call
 
 
-def issued(call: AuditedRequest, token: IssuedToken) -> None:
-    """Name in the login's event whom it let in."""
-    call.organisation, call.roles = token.organisation, tuple(token.roles)
+def outcome_of(
+    call: AuditedRequest, outcome: LoginOutcome, settings: IdentitySettings
+) -> Unauthenticated | None:
+    """Fill in the login's event from what it came to; the refusal to record, if refused."""
+    if outcome.issued is not None:
+        call.organisation, call.roles = outcome.issued.organisation, tuple(outcome.issued.roles)
+        call.details.append("token issued by identity")
+        return None
+    if outcome.locked:
+        call.severity = "WARNING"
+        lasting, failures = settings.lockout_seconds, settings.max_failed_logins
+        call.details.append(f"this login locked the account for {lasting} s after {failures} failed logins")
+    return Unauthenticated(LOGIN_FAILED)
 
 
-def locked(settings: IdentitySettings) -> Unauthenticated:
-    """The refusal of the login that locked the account: "login failed", as any other, with the
-    lock in its ErrorInfo metadata for the gateway's audit event (found by probing: a lockout was
-    one more "login failed" among many)."""
-    return Unauthenticated(
-        LOGIN_FAILED,
-        metadata={
-            ACCOUNT_LOCKED_SECONDS: str(settings.lockout_seconds),
-            FAILED_LOGINS: str(settings.max_failed_logins),
-        },
-    )
+def refusal(recorded: bool) -> Unauthenticated:
+    """What the caller hears of a refused login: "login failed", and, for the gateway alone,
+    whether identity has recorded it."""
+    return Unauthenticated(LOGIN_FAILED, metadata={LOGIN_RECORDED: "true"} if recorded else None)

@@ -125,7 +125,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         if not domain.plausible_name(request.username):
             raise Unauthenticated(login.LOGIN_FAILED)
         check = await check_password(self._db, self._hashing, request.username, request.password)
-        issuance = login_events.issuance(self._audit, request.username, context)
+        event = login_events.attempt(self._audit, request.username, context)
         loop = asyncio.get_running_loop()
 
         def complete(conn: Connection) -> login.LoginOutcome:
@@ -138,26 +138,22 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                 settings=self._settings,
                 sealer=self._sealer,
             )
-            if outcome.issued is not None and issuance is not None:
-                login_events.issued(issuance, outcome.issued)
-                # Identity records every token it issues to a person before it hands it over (the
-                # TOTP step is spent only then), so even a holder of the gateway's credentials
-                # cannot obtain one unseen.
-                issuance.record_before_commit(loop)
+            if event is not None:
+                # Recorded before the token is handed over or the failure counted (the TOTP step
+                # is spent only then): if the log cannot take it, nothing is stored.
+                event.record_before_commit(loop, login_events.outcome_of(event, outcome, self._settings))
             return outcome
 
         outcome = await self._db.write(complete)
         issued = outcome.issued
         if issued is None:
-            raise (
-                login_events.locked(self._settings) if outcome.locked else Unauthenticated(login.LOGIN_FAILED)
-            )
+            raise login_events.refusal(recorded=event is not None)
         return pb.AuthenticateUserResponse(
             access_token=issued.token,
             expire_time=timestamp(issued.expire_time),
             organisation=issued.organisation,
             roles=issued.roles,
-            recorded=issuance is not None,
+            recorded=event is not None,
         )
 
     async def RevokeToken(self, request: pb.RevokeTokenRequest, context: Context) -> pb.RevokeTokenResponse:

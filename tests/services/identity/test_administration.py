@@ -535,26 +535,47 @@ async def test_account_changes_from_the_command_line_reach_the_audit_log(
     assert waiting == 0
 
 
-async def test_the_login_that_locks_an_account_says_so_to_the_gateway_alone(world: World) -> None:
-    """Found by probing: a lockout was one more "login failed" among many, nowhere in the log. The
-    refusal of the login that locks says so in its ErrorInfo, for the gateway's Login event (which
-    keeps it from the person); identity writes no event of its own for it (one event a login)."""
+async def test_every_login_identity_decides_is_recorded_by_it_in_the_same_transaction(world: World) -> None:
+    """Found by probing and re-probing: a lockout was one more "login failed" among many, and with
+    the log down failed logins still counted and locked the account, unlogged; a holder of the
+    gateway's credentials could lock an account unseen. Identity records each refusal it decides,
+    the login that locks at WARNING, before it counts it, and tells the gateway (ErrorInfo) so
+    that it writes no second event."""
     from tests.platform.probe import error_info
 
+    wrong = pb.AuthenticateUserRequest(
+        username="pat.practitioner", password="not the password!!", totp_code="000000"
+    )
     refusals = []
     for _ in range(5):  # the default limit
         with pytest.raises(grpc.aio.AioRpcError) as refused_login:
-            await world.identity.AuthenticateUser(
-                pb.AuthenticateUserRequest(
-                    username="pat.practitioner", password="not the password!!", totp_code="000000"
-                ),
-                metadata=world.gateway,
-            )
+            await world.identity.AuthenticateUser(wrong, metadata=world.gateway)
         refusals.append(refused_login.value)
     assert [r.details() for r in refusals] == ["login failed"] * 5
-    assert [dict(error_info(r).metadata) for r in refusals[:4]] == [{}] * 4
-    assert dict(error_info(refusals[4]).metadata) == {"account_locked_seconds": "900", "failed_logins": "5"}
-    assert await world.events("AuthenticateUser") == []
+    assert [dict(error_info(r).metadata) for r in refusals] == [{"login_recorded": "true"}] * 5
+    logins = [e for e in await world.events("Login") if e.actor == "pat.practitioner"]
+    assert [(e.outcome, e.severity) for e in logins] == [("DENIED", "INFO")] * 4 + [("DENIED", "WARNING")]
+    assert logins[-1].detail == "this login locked the account for 900 s after 5 failed logins"
+
+    # With the log away, a failure is neither recorded nor counted: the account stays unlocked.
+    await world.audit_server.stop(0)  # type: ignore[attr-defined]
+    other = pb.AuthenticateUserRequest(
+        username="bob.admin", password="not the password!!", totp_code="000000"
+    )
+    for _ in range(6):  # more than the limit
+        assert await refused(world.identity.AuthenticateUser(other, metadata=world.gateway)) == (
+            grpc.StatusCode.UNAVAILABLE
+        )
+    db = Database(world.identity_url)
+    try:
+        counted = db.run_sync(
+            lambda c: c.execute(
+                text("SELECT failed_logins, locked_until FROM accounts WHERE name = 'bob.admin'")
+            ).one()
+        )
+    finally:
+        db.dispose()
+    assert tuple(counted) == (0, None)
 
 
 async def test_the_gateway_revokes_a_logged_out_token_by_its_id(world: World) -> None:
