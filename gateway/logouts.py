@@ -9,10 +9,11 @@ refused here at once, and everywhere as soon as identity is reachable again (whi
 service accepts any token for more than 2 s, and once it is back they wait for a second answer
 before they do: `TokenVerifier.refresh`, time for this revocation to land).
 
-What is pending is kept in the gateway's database (the token's id and expiry, never the token), so
-a gateway restarted meanwhile, or another replica started, refuses the token and carries on asking
-(found by probing: a restart lost the revocation, and the logged-out token read children until it
-expired)."""
+What is pending is kept in the gateway's database (the token's id and expiry, never the token), and
+every gateway reads it every `WATCH_SECONDS`, so a gateway restarted meanwhile, and every other
+replica, refuses the token and carries on asking (found by probing: a restart lost the revocation,
+and the logged-out token read children until it expired; found by re-probing: while the gateway
+that took the Logout stayed down, another replica served the token again)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ log = get_logger(__name__)
 # Between two tries while identity cannot be reached (a try that hangs on a stopped identity is
 # answered the moment it is back, and the next goes at once).
 RETRY_SECONDS = 0.1
+# How often a gateway reads the Logouts other replicas left pending.
+WATCH_SECONDS = 0.5
 
 
 class Logouts:
@@ -44,6 +47,10 @@ class Logouts:
         self._db = db
         self._pending: dict[str, float] = {}  # token id → when the token expires
         self._retrying: asyncio.Task[None] | None = None
+        self._watching: asyncio.Task[None] | None = None
+        # Revoked by identity at this replica's asking (until they expire): not taken up again from
+        # a row read just before it was cleared.
+        self._revoked: dict[str, float] = {}
 
     @property
     def pending(self) -> int:
@@ -51,21 +58,39 @@ class Logouts:
         return len(self._pending)
 
     async def resume(self) -> None:
-        """At start: refuse the tokens of the Logouts left pending (by a gateway before this one,
-        or another replica), and ask identity to revoke them."""
+        """At start, and every `WATCH_SECONDS` from then on: refuse the tokens of the Logouts left
+        pending (by a gateway before this one, or another replica), and ask identity to revoke
+        them."""
         if self._db is None:
             return
+        await self._take_up()
+        self._watching = asyncio.get_running_loop().create_task(self._watch(), name="logout-watch")
+
+    async def _take_up(self) -> None:
+        assert self._db is not None
         try:
             left = await self._db.read(lambda conn: repo.pending(conn, now=time.time()))
         except Exception:  # the gateway still starts; identity's own state stands
             log.exception("logout.pending_unreadable")
             return
-        for logout in left:
+        now = time.time()
+        self._revoked = {token_id: exp for token_id, exp in self._revoked.items() if exp > now}
+        new = [
+            logout
+            for logout in left
+            if logout.token_id not in self._pending and logout.token_id not in self._revoked
+        ]
+        for logout in new:
             self._verifier.end_here(logout.token_id, logout.expires_at)
             self._pending[logout.token_id] = logout.expires_at
-        if left:
-            log.warning("logout.revocations_resumed", pending=len(left))
+        if new:
+            log.warning("logout.revocations_taken_up", pending=len(new))
             self._start_retrying()
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            await self._take_up()
 
     async def end(self, person: Principal) -> None:
         """End the person's token: refused here at once, and revoked by identity now or as soon as
@@ -120,6 +145,7 @@ class Logouts:
                         break  # identity still unreachable: try them all again later
                     log.info("logout.revoked_late", pending=len(self._pending) - 1)
                 del self._pending[token_id]  # revoked, or expired: it works nowhere either
+                self._revoked[token_id] = expires_at
                 revoked.append(token_id)
             if revoked:
                 await self._forget(revoked)
@@ -130,7 +156,8 @@ class Logouts:
         """Stop retrying (on shutdown); what is still pending is kept for the next start."""
         if self._pending:
             log.warning("logout.revocations_left_pending", pending=len(self._pending))
-        if self._retrying is not None:
-            self._retrying.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._retrying
+        for task in (self._watching, self._retrying):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

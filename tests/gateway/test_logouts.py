@@ -145,3 +145,45 @@ async def test_a_pending_logout_outlives_a_gateway_restart(
         await second.close()
     finally:
         db.dispose()
+
+
+async def test_another_running_replica_takes_a_pending_logout_up(
+    databases: DatabaseFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by re-probing: while the gateway that answered the Logout stayed down, another replica
+    (running all along) served the token again once identity was back, and nobody told identity.
+    Every replica reads the pending Logouts as it runs, refuses their tokens and asks identity."""
+    monkeypatch.setattr(logouts, "RETRY_SECONDS", 0.01)
+    monkeypatch.setattr(logouts, "WATCH_SECONDS", 0.01)
+    url = databases.new("gateway")
+    migrate.upgrade("gateway", GATEWAY_MIGRATIONS, url)
+    db = Database(url)
+    try:
+        issuer = TokenIssuer(Ed25519PrivateKey.generate(), ttl_seconds=900)
+        first_verifier, token = await _verifier_and_token(issuer)
+        other_verifier = await _verifier_of(issuer)
+        identity = _Identity()
+        other = Logouts(identity, other_verifier, db)  # type: ignore[arg-type]
+        await other.resume()  # running before the Logout, with nothing pending
+        person = first_verifier.verify(token)
+        assert other_verifier.verify(token).token_id == person.token_id
+        first = Logouts(identity, first_verifier, db)  # type: ignore[arg-type]
+        await first.end(person)
+        await first.close()  # the gateway that took it goes down
+        for _ in range(200):
+            try:
+                other_verifier.verify(token)
+            except Unauthenticated:
+                break
+            await asyncio.sleep(0.01)
+        with pytest.raises(Unauthenticated):
+            other_verifier.verify(token)  # refused by the replica that never saw the Logout
+        identity.up = True
+        for _ in range(200):
+            if not other.pending:
+                break
+            await asyncio.sleep(0.01)
+        assert identity.revoked_ids == [person.token_id] and other.pending == 0
+        await other.close()
+    finally:
+        db.dispose()
