@@ -83,19 +83,21 @@ async def build(settings: IdentitySettings) -> Built:
 
     # Account changes made from the command line, put in the audit log (`operator_log`).
     # While it forwards, a command waits for its own change to reach the log (`operator_presence`).
+    presence = Presence.hold(settings.database_url) if audit is not None else None
     forwarding = (
-        asyncio.get_running_loop().create_task(operator_log.forward(db, audit), name="operator-actions")
+        asyncio.get_running_loop().create_task(
+            operator_log.forward(db, audit, presence), name="operator-actions"
+        )
         if audit is not None
         else None
     )
-    presence = Presence.hold(settings.database_url) if forwarding is not None else None
 
     async def close() -> None:
-        if presence is not None:
-            presence.release()
         if forwarding is not None:
             forwarding.cancel()
             await asyncio.gather(forwarding, return_exceptions=True)
+        if presence is not None:
+            presence.release()
         for channel in channels:
             await channel.close(None)
         hashing.close()

@@ -27,7 +27,7 @@ from contactpoint.platform.audited import MAX_ACTOR_LENGTH, MAX_DETAIL_LENGTH, p
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import ContactPointError
 from contactpoint.platform.logging import get_logger
-from services.identity.operator_presence import forwarder_running
+from services.identity.operator_presence import Presence, forwarder_running
 from services.identity.tables import operator_actions
 
 log = get_logger(__name__)
@@ -148,11 +148,15 @@ async def forward_once(db: Database, audit: AuditWriter) -> int:
     return len(sent)
 
 
-async def forward(db: Database, audit: AuditWriter, *, every: float = FORWARD_SECONDS) -> None:
-    """Forward command-line changes to the audit log for as long as the service runs."""
+async def forward(
+    db: Database, audit: AuditWriter, presence: Presence | None = None, *, every: float = FORWARD_SECONDS
+) -> None:
+    """Forward command-line changes to the audit log for as long as the service runs (of several
+    replicas, the one that leads)."""
     while True:
         try:
-            while await forward_once(db, audit) == BATCH:
+            leading = presence is None or await asyncio.to_thread(presence.lead)
+            while leading and await forward_once(db, audit) == BATCH:
                 pass
         except Exception:  # the schedule goes on (a database hiccup)
             log.exception("identity.operator_actions_failed")

@@ -28,6 +28,9 @@ log = get_logger(__name__)
 # The advisory lock's two keys ("CPID", 1): shown in pg_locks as classid and objid, objsubid 2.
 _LOCK_CLASS = 0x43504944
 _LOCK_OBJECT = 1
+# The lead among replicas: an exclusive advisory lock ("CPID", 2), or an exclusive flock on
+# `<database>.forwarding-leader`.
+_LEADER_OBJECT = 2
 
 
 def _lock_file(database_url: str) -> Path | None:
@@ -44,10 +47,43 @@ def _is_postgres(database_url: str) -> bool:
 
 
 class Presence:
-    """Held by a forwarding identity service while it runs; `release` at shutdown."""
+    """Held by a forwarding identity service while it runs; `release` at shutdown. Of several
+    replicas, one leads (`lead`): it alone forwards, so that no change is logged twice (found by
+    re-probing: two replicas read the same waiting rows and both sent them)."""
 
-    def __init__(self, fd: int | None = None, conn: Connection | None = None, engine: Engine | None = None):
+    def __init__(
+        self,
+        fd: int | None = None,
+        conn: Connection | None = None,
+        engine: Engine | None = None,
+        leader_file: Path | None = None,
+    ):
         self._fd, self._conn, self._engine = fd, conn, engine
+        self._leader_file = leader_file
+        self._leader_fd: int | None = None
+        self._leading = fd is None and conn is None  # nothing to share: this one forwards
+
+    def lead(self) -> bool:
+        """Whether this replica forwards: it takes the lead when no other holds it (a replica that
+        ends, however it ends, leaves it to the next to ask), and keeps it."""
+        if self._leading:
+            return True
+        if self._leader_file is not None:
+            fd = os.open(self._leader_file, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            self._leader_fd, self._leading = fd, True
+        elif self._conn is not None:
+            taken = self._conn.execute(
+                text("SELECT pg_try_advisory_lock(CAST(:c AS integer), CAST(:o AS integer))"),
+                {"c": _LOCK_CLASS, "o": _LEADER_OBJECT},
+            ).scalar()
+            self._conn.commit()
+            self._leading = bool(taken)
+        return self._leading
 
     @classmethod
     def hold(cls, database_url: str) -> Presence:
@@ -57,7 +93,7 @@ class Presence:
         if path is not None:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
             fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while a command is looking (microseconds)
-            return cls(fd=fd)
+            return cls(fd=fd, leader_file=Path(f"{path}-leader"))
         if _is_postgres(database_url):
             engine = create_engine(database_url, poolclass=NullPool)
             conn = engine.connect()
@@ -71,9 +107,10 @@ class Presence:
 
     def release(self) -> None:
         """Stop announcing (the process's end does the same)."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        for fd in (self._fd, self._leader_fd):
+            if fd is not None:
+                os.close(fd)
+        self._fd = self._leader_fd = None
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 self._conn.close()

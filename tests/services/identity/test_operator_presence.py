@@ -86,3 +86,56 @@ def test_the_wait_ends_when_the_change_is_forwarded_or_at_once_without_a_forward
             presence.release()
     finally:
         db.dispose()
+
+
+def test_one_replica_leads_and_the_next_takes_over_when_it_ends(databases: DatabaseFactory) -> None:
+    """Found by re-probing: two identity replicas both sent every command-line change, and the log
+    held it twice. One leads (and forwards); when it ends, another takes the lead."""
+    url = databases.new("identity")
+    first, second = Presence.hold(url), Presence.hold(url)
+    try:
+        assert first.lead() and first.lead()  # kept
+        assert not second.lead()
+        first.release()
+        assert second.lead()
+    finally:
+        first.release()
+        second.release()
+
+
+async def test_two_replicas_forward_each_change_once(databases: DatabaseFactory) -> None:
+    import asyncio
+
+    url = databases.new("identity")
+    migrate.upgrade("identity", MIGRATIONS, url)
+    db = Database(url)
+    sent: list[str] = []
+
+    class _Audit:
+        async def append(self, event: object) -> None:
+            await asyncio.sleep(0.01)  # both replicas look while it is on its way
+            sent.append(event.request_id)  # type: ignore[attr-defined]
+
+    presences = [Presence.hold(url), Presence.hold(url)]
+    loops = [
+        asyncio.create_task(operator_log.forward(db, _Audit(), p, every=0.01))  # type: ignore[arg-type]
+        for p in presences
+    ]
+    try:
+        for i in range(5):
+            db.run_sync(
+                lambda c, i=i: operator_log.record(c, action="SuspendAccount", actor="op", detail=f"n{i}")
+            )
+        for _ in range(500):
+            if len(sent) >= 5 and not db.run_sync(operator_log.waiting, write=False):
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        assert len(sent) == 5 and len(set(sent)) == 5
+    finally:
+        for task in loops:
+            task.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+        for p in presences:
+            p.release()
+        db.dispose()
