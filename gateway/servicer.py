@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from contactpoint.common.v1 import child_pb2
 from contactpoint.gateway.v1 import gateway_service_pb2 as pb
 from contactpoint.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
+from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
 from contactpoint.platform.audit_writer import AuditWriter
 from contactpoint.platform.audited import MAX_OTHER_CHILDREN, AuditedRequest
 from contactpoint.platform.auth import PERSON, PUBLIC, Access, Principal, current_principal, roles
@@ -110,9 +111,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
                 self._logins.admit(context.peer())
                 if not (request.username and request.password and request.totp_code):
                     raise Unauthenticated(LOGIN_FAILED)
-                resp = await self._identity.authenticate(
-                    request.username, request.password, request.totp_code, request_id=call.request_id
-                )
+                resp = await self._authenticate(request, call)
             except ResourceExhausted as exc:
                 # A throttled login is answered only after a pause: a client that ignores RetryInfo
                 # cannot turn cheap refusals into a flood of requests (each one is audited).
@@ -127,6 +126,30 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
             call.recorded = resp.recorded
             answer = pb.LoginResponse(access_token=resp.access_token, expire_time=resp.expire_time)
         return answer
+
+    async def _authenticate(
+        self, request: pb.LoginRequest, call: AuditedRequest
+    ) -> identity_pb.AuthenticateUserResponse:
+        """Identity's answer to a login. A client that goes away meanwhile does not stop it: the
+        gateway still learns whether identity recorded the login before it writes its own event
+        (found by re-probing: a client's short deadline and a slow log made the gateway's
+        CANCELLED event and identity's decision two events of one login)."""
+        authenticating = asyncio.ensure_future(
+            self._identity.authenticate(
+                request.username, request.password, request.totp_code, request_id=call.request_id
+            )
+        )
+        try:
+            return await asyncio.shield(authenticating)
+        except asyncio.CancelledError:
+            try:
+                answer = await authenticating
+                call.recorded = answer.recorded
+            except Unauthenticated as exc:
+                call.recorded = exc.metadata.get(LOGIN_RECORDED) == "true"
+            except Exception:  # noqa: S110 - identity decided nothing: the gateway records it
+                pass
+            raise
 
     async def Logout(self, request: pb.LogoutRequest, context: Context) -> pb.LogoutResponse:
         async with self._begin("Logout", context) as call:

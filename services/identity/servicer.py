@@ -120,12 +120,16 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def AuthenticateUser(
         self, request: pb.AuthenticateUserRequest, context: Context
     ) -> pb.AuthenticateUserResponse:
-        if not (request.username and request.password and request.totp_code):
-            raise Unauthenticated(login.LOGIN_FAILED)
-        if not domain.plausible_name(request.username):
-            raise Unauthenticated(login.LOGIN_FAILED)
-        check = await check_password(self._db, self._hashing, request.username, request.password)
         event = login_events.attempt(self._audit, request.username, context)
+        if not (request.username and request.password and request.totp_code) or not domain.plausible_name(
+            request.username
+        ):
+            # Refused unchecked, and recorded all the same (found by re-probing: with the gateway's
+            # credentials, malformed names left no trace).
+            if event is not None:
+                await event.record(Unauthenticated(login.LOGIN_FAILED))
+            raise login_events.refusal(recorded=event is not None)
+        check = await check_password(self._db, self._hashing, request.username, request.password)
         loop = asyncio.get_running_loop()
 
         def complete(conn: Connection) -> login.LoginOutcome:

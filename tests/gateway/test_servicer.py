@@ -586,3 +586,39 @@ async def test_a_login_is_one_event_and_the_one_that_locks_says_so(world: World)
     ]
     assert "locked the account for 900 s after 5 failed logins" in logins[-1].detail
     assert len({e.request_id for e in logins}) == 6
+
+
+async def test_a_login_whose_client_gives_up_is_still_one_event(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by re-probing: with the log slow, a client's short deadline made the gateway write a
+    CANCELLED event while identity went on to record its decision: two events for one login. The
+    gateway now waits for identity's answer before it writes anything of its own."""
+    from services.identity import login_events
+
+    decide = login_events.outcome_of
+
+    def slowly(*args: object, **kwargs: object) -> object:
+        time.sleep(1.0)  # identity's worker thread, as if the log were slow to answer
+        return decide(*args, **kwargs)  # type: ignore[arg-type]
+
+    create_user(world.identity_url, "pat.hasty", "practitioner")
+    aud = create_user(world.identity_url, "avery.hasty", "auditor")
+    auditor = await world.login("avery.hasty", aud.totp_secret)
+    monkeypatch.setattr(login_events, "outcome_of", slowly)
+
+    async def size() -> int:
+        return int(
+            (await world.audit.GetTreeHead(audit_pb.GetTreeHeadRequest(), metadata=bearer(auditor))).tree_size
+        )
+
+    before = await size()
+    wrong = pb.LoginRequest(username="pat.hasty", password="not the password at all", totp_code="000000")
+    with pytest.raises(grpc.aio.AioRpcError) as gave_up:
+        await world.gateway.Login(wrong, timeout=0.3)
+    assert gave_up.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    await asyncio.sleep(2.0)  # identity decides and records; the gateway hears it
+    assert await size() == before + 1
+    monkeypatch.setattr(login_events, "outcome_of", decide)
+    [event] = [e for e in await _events(world, auditor, actor="pat.hasty") if e.action == "Login"]
+    assert event.outcome == "DENIED"

@@ -612,3 +612,20 @@ async def test_the_gateway_revokes_a_logged_out_token_by_its_id(world: World) ->
     await world.identity.RevokeLoggedOutToken(request, metadata=world.gateway)
     await world.identity.RevokeLoggedOutToken(request, metadata=world.gateway)  # again: no harm
     await eventually(lambda: _not(token_works(world, token)))
+
+
+async def test_a_malformed_login_is_recorded_too(world: World) -> None:
+    """Found by re-probing: with the gateway's credentials, a malformed name or missing factor left
+    no trace (refused unchecked). Identity records those refusals as well."""
+    from tests.platform.probe import error_info
+
+    for username in ("alice\nroot SuspendAccount", "A" * 500, ""):
+        with pytest.raises(grpc.aio.AioRpcError) as refused_login:
+            await world.identity.AuthenticateUser(
+                pb.AuthenticateUserRequest(username=username, password="x" * 12, totp_code="000000"),
+                metadata=world.gateway,
+            )
+        assert refused_login.value.details() == "login failed"
+        assert dict(error_info(refused_login.value).metadata) == {"login_recorded": "true"}
+    denied = [e for e in await world.events("Login") if e.outcome == "DENIED"]
+    assert len(denied) == 3
