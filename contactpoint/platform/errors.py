@@ -35,9 +35,13 @@ class ContactPointError(Exception):
 
     code: grpc.StatusCode = grpc.StatusCode.INTERNAL
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, metadata: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        # The ErrorInfo's metadata. Between our own services only (records naming the shielded
+        # children a search withheld, identity saying it recorded a login): whoever relays an
+        # error to a person raises a fresh one without it.
+        self.metadata = dict(metadata or {})
 
     def details(self) -> list[any_pb2.Any]:
         """The google.rpc error details to send with this error: the kind's own (BadRequest,
@@ -46,7 +50,8 @@ class ContactPointError(Exception):
         out = self._details()
         if not any(d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR) for d in out):
             reason = getattr(self, "reason", "") or self.code.name
-            out.append(_pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN)))
+            info = error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=self.metadata)
+            out.append(_pack(info))
         return out
 
     def _details(self) -> list[any_pb2.Any]:
@@ -121,19 +126,8 @@ class Unauthenticated(ContactPointError):
     def __init__(
         self, message: str, holder: object | None = None, metadata: Mapping[str, str] | None = None
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, metadata)
         self.holder = holder
-        # For a peer service only (identity telling the gateway a login locked the account);
-        # whoever relays the refusal to a person strips it.
-        self.metadata = dict(metadata or {})
-
-    def _details(self) -> list[any_pb2.Any]:
-        if not self.metadata:
-            return []
-        info = error_details_pb2.ErrorInfo(
-            reason="UNAUTHENTICATED", domain=ERROR_DOMAIN, metadata=self.metadata
-        )
-        return [_pack(info)]
 
 
 class PermissionDenied(ContactPointError):
@@ -147,20 +141,9 @@ class PermissionDenied(ContactPointError):
 
 
 class NotFound(ContactPointError):
-    """The thing asked for does not exist, or is not visible to the caller. `metadata` is for a
-    peer service (its ErrorInfo's), never for a person: whoever relays it strips it."""
+    """The thing asked for does not exist, or is not visible to the caller."""
 
     code = grpc.StatusCode.NOT_FOUND
-
-    def __init__(self, message: str, metadata: Mapping[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.metadata = dict(metadata or {})
-
-    def _details(self) -> list[any_pb2.Any]:
-        if not self.metadata:
-            return []
-        info = error_details_pb2.ErrorInfo(reason="NOT_FOUND", domain=ERROR_DOMAIN, metadata=self.metadata)
-        return [_pack(info)]
 
 
 class FailedPrecondition(ContactPointError):
@@ -169,15 +152,8 @@ class FailedPrecondition(ContactPointError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
     def __init__(self, message: str, reason: str, metadata: Mapping[str, str] | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message, metadata)
         self.reason = reason
-        self.metadata = dict(metadata or {})
-
-    def _details(self) -> list[any_pb2.Any]:
-        info = error_details_pb2.ErrorInfo(
-            reason=self.reason, domain=ERROR_DOMAIN, metadata=dict(self.metadata)
-        )
-        return [_pack(info)]
 
 
 class ResourceExhausted(ContactPointError):
@@ -219,18 +195,22 @@ class Internal(ContactPointError):
         return internal_status()
 
 
+def _error_info(status: status_pb2.Status | None) -> error_details_pb2.ErrorInfo | None:
+    for detail in status.details if status else []:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return info
+    return None
+
+
 def error_metadata(err: grpc.RpcError) -> dict[str, str]:
     """The ErrorInfo metadata of a status a peer service returned ({} when it has none)."""
     from grpc_status import rpc_status
 
     if not hasattr(err, "trailing_metadata"):
         return {}
-    status = rpc_status.from_call(err)  # type: ignore[arg-type]
-    for detail in status.details if status else []:
-        info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info):
-            return dict(info.metadata)
-    return {}
+    info = _error_info(rpc_status.from_call(err))  # type: ignore[arg-type]
+    return dict(info.metadata) if info else {}
 
 
 def internal_status() -> status_pb2.Status:
@@ -254,12 +234,9 @@ def from_rpc_error(err: grpc.RpcError) -> ContactPointError | None:
     message = err.details() or code.name.lower()
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return Unavailable("a dependency is unavailable")
+    info = _error_info(status)
     if code == grpc.StatusCode.NOT_FOUND:
-        for detail in status.details if status else []:
-            info = error_details_pb2.ErrorInfo()
-            if detail.Unpack(info):
-                return NotFound(message, dict(info.metadata))
-        return NotFound(message)
+        return NotFound(message, dict(info.metadata) if info else None)
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         violations: list[FieldViolation] = []
         for detail in status.details if status else []:
@@ -268,26 +245,18 @@ def from_rpc_error(err: grpc.RpcError) -> ContactPointError | None:
                 violations += [FieldViolation(v.field, v.description) for v in bad.field_violations]
         return InvalidArgument(violations, message)
     if code == grpc.StatusCode.FAILED_PRECONDITION:
-        for detail in status.details if status else []:
-            info = error_details_pb2.ErrorInfo()
-            if detail.Unpack(info):
-                return FailedPrecondition(message, info.reason, dict(info.metadata))
-        return FailedPrecondition(message, "FAILED_PRECONDITION")
+        if info is None:
+            return FailedPrecondition(message, "FAILED_PRECONDITION")
+        return FailedPrecondition(message, info.reason, dict(info.metadata))
     if code == grpc.StatusCode.PERMISSION_DENIED:
         # The peer refused the person the call was made for (their token revoked, expired or
         # suspended, as the peer knew before we did): to that person it is UNAUTHENTICATED.
-        for detail in status.details if status else []:
-            info = error_details_pb2.ErrorInfo()
-            if detail.Unpack(info) and info.reason == PERSON_TOKEN_REFUSED:
-                return Unauthenticated("invalid token")
-        return None
+        return Unauthenticated("invalid token") if info and info.reason == PERSON_TOKEN_REFUSED else None
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        delay, reason = 1.0, ""
+        delay = 1.0
         for detail in status.details if status else []:
-            retry, info = error_details_pb2.RetryInfo(), error_details_pb2.ErrorInfo()
+            retry = error_details_pb2.RetryInfo()
             if detail.Unpack(retry):
                 delay = retry.retry_delay.ToTimedelta().total_seconds()
-            elif detail.Unpack(info):
-                reason = info.reason
-        return ResourceExhausted(message, delay, reason)
+        return ResourceExhausted(message, delay, info.reason if info else "")
     return None
