@@ -54,6 +54,14 @@ MAX_JUSTIFICATION = 200
 LOGIN_TARPIT_SECONDS = 1.0
 
 
+def _recorded_by_identity(answer: identity_pb.AuthenticateUserResponse | BaseException) -> bool:
+    """Whether identity has put this login in the log itself (its answer says so, or its refusal's
+    ErrorInfo): then the gateway writes no event of its own, and a login is one event."""
+    if isinstance(answer, identity_pb.AuthenticateUserResponse):
+        return answer.recorded
+    return isinstance(answer, Unauthenticated) and answer.metadata.get(LOGIN_RECORDED) == "true"
+
+
 def _note_withheld(call: AuditedRequest, withheld: Sequence[str]) -> None:
     """Name in the search's event the shielded children it matched and withheld (found by probing:
     a search by a shielded child's own postcode was in nobody's subject-access report), as a
@@ -118,12 +126,10 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
                 await asyncio.sleep(min(exc.retry_after_seconds or 0.0, LOGIN_TARPIT_SECONDS))
                 raise
             except Unauthenticated as exc:
-                # Identity has put the login in the log itself: one event a login.
-                call.recorded = exc.metadata.get(LOGIN_RECORDED) == "true"
+                call.recorded = _recorded_by_identity(exc)
                 raise Unauthenticated(LOGIN_FAILED) from None  # and nothing more, to the person
             call.organisation, call.roles = resp.organisation, tuple(resp.roles)  # whom it let in
-            # Identity put this login in the log before it answered: one event a login.
-            call.recorded = resp.recorded
+            call.recorded = _recorded_by_identity(resp)
             answer = pb.LoginResponse(access_token=resp.access_token, expire_time=resp.expire_time)
         return answer
 
@@ -143,12 +149,9 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
             return await asyncio.shield(authenticating)
         except asyncio.CancelledError:
             try:
-                answer = await authenticating
-                call.recorded = answer.recorded
-            except Unauthenticated as exc:
-                call.recorded = exc.metadata.get(LOGIN_RECORDED) == "true"
-            except Exception:  # noqa: S110 - identity decided nothing: the gateway records it
-                pass
+                call.recorded = _recorded_by_identity(await authenticating)
+            except Exception as exc:  # a refusal says whether identity recorded it; else it did not
+                call.recorded = _recorded_by_identity(exc)
             raise
 
     async def Logout(self, request: pb.LogoutRequest, context: Context) -> pb.LogoutResponse:
