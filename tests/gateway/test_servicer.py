@@ -557,7 +557,7 @@ async def test_a_login_is_one_event_and_the_one_that_locks_says_so(world: World)
     record of the token it issued), and the login that locked an account said nothing of it.
     Identity records the login it issues a token for, the gateway writes no second event; the
     login that locks is the gateway's Login event, WARNING, and the person hears "login failed"."""
-    from tests.platform.probe import error_info
+    from contactpoint.platform.errors import error_metadata
 
     prac = create_user(world.identity_url, "pat.once", "practitioner")
     aud = create_user(world.identity_url, "avery.once", "auditor")
@@ -577,7 +577,7 @@ async def test_a_login_is_one_event_and_the_one_that_locks_says_so(world: World)
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await world.gateway.Login(wrong)
         codes.append(refused.value.code())
-        assert refused.value.details() == "login failed" and not error_info(refused.value).metadata
+        assert refused.value.details() == "login failed" and not error_metadata(refused.value)
         assert await size() == before + 2 + attempt
     assert codes == [grpc.StatusCode.UNAUTHENTICATED] * 5
     logins = [e for e in await _events(world, auditor, actor="pat.once") if e.action == "Login"]

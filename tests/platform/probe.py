@@ -154,16 +154,6 @@ def violations(exc: grpc.aio.AioRpcError) -> dict[str, str]:
     return out
 
 
-def error_info(exc: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
-    """The ErrorInfo of a failed call (an empty one when it has none)."""
-    status = rpc_status.from_call(exc)
-    for detail in status.details if status else []:
-        info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info):
-            return info
-    return error_details_pb2.ErrorInfo()
-
-
 @asynccontextmanager
 async def running_probe(
     *, max_staleness_seconds: float = 3600, **interceptor_options: Any

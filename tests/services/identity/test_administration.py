@@ -541,7 +541,7 @@ async def test_every_login_identity_decides_is_recorded_by_it_in_the_same_transa
     gateway's credentials could lock an account unseen. Identity records each refusal it decides,
     the login that locks at WARNING, before it counts it, and tells the gateway (ErrorInfo) so
     that it writes no second event."""
-    from tests.platform.probe import error_info
+    from contactpoint.platform.errors import error_metadata
 
     wrong = pb.AuthenticateUserRequest(
         username="pat.practitioner", password="not the password!!", totp_code="000000"
@@ -552,7 +552,7 @@ async def test_every_login_identity_decides_is_recorded_by_it_in_the_same_transa
             await world.identity.AuthenticateUser(wrong, metadata=world.gateway)
         refusals.append(refused_login.value)
     assert [r.details() for r in refusals] == ["login failed"] * 5
-    assert [dict(error_info(r).metadata) for r in refusals] == [{"login_recorded": "true"}] * 5
+    assert [error_metadata(r) for r in refusals] == [{"login_recorded": "true"}] * 5
     logins = [e for e in await world.events("Login") if e.actor == "pat.practitioner"]
     assert [(e.outcome, e.severity) for e in logins] == [("DENIED", "INFO")] * 4 + [("DENIED", "WARNING")]
     assert logins[-1].detail == "this login locked the account for 900 s after 5 failed logins"
@@ -617,7 +617,7 @@ async def test_the_gateway_revokes_a_logged_out_token_by_its_id(world: World) ->
 async def test_a_malformed_login_is_recorded_too(world: World) -> None:
     """Found by re-probing: with the gateway's credentials, a malformed name or missing factor left
     no trace (refused unchecked). Identity records those refusals as well."""
-    from tests.platform.probe import error_info
+    from contactpoint.platform.errors import error_metadata
 
     for username in ("alice\nroot SuspendAccount", "A" * 500, ""):
         with pytest.raises(grpc.aio.AioRpcError) as refused_login:
@@ -626,6 +626,6 @@ async def test_a_malformed_login_is_recorded_too(world: World) -> None:
                 metadata=world.gateway,
             )
         assert refused_login.value.details() == "login failed"
-        assert dict(error_info(refused_login.value).metadata) == {"login_recorded": "true"}
+        assert error_metadata(refused_login.value) == {"login_recorded": "true"}
     denied = [e for e in await world.events("Login") if e.outcome == "DENIED"]
     assert len(denied) == 3
