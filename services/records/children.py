@@ -105,7 +105,10 @@ def composed(
     if visible_only and row.status != ACTIVE:
         return None
     sources = in_order(source_repo.active_sources(conn, [row.contactpoint_id]))
-    return composed_from(row, sources, limits=limits, today=today, visible_only=visible_only)
+    remembered = source_repo.remembered_by_child(conn, row.contactpoint_id)
+    return composed_from(
+        row, sources, limits=limits, today=today, visible_only=visible_only, remembered_sensitive=remembered
+    )
 
 
 def composed_from(
@@ -115,8 +118,10 @@ def composed_from(
     limits: AgeLimits,
     today: dt.date,
     visible_only: bool = True,
+    remembered_sensitive: Sequence[str] = (),
 ) -> child_pb2.Child | None:
-    """`composed`, from the child's row and its active source records (oldest first)."""
+    """`composed`, from the child's row, its active source records (oldest first) and the
+    services its source records (withdrawn ones too) remember as sensitive."""
     if visible_only and row.status != ACTIVE:
         return None
     if not sources:
@@ -124,7 +129,13 @@ def composed_from(
     due = archive_date(sources, limits)
     if visible_only and due is not None and due <= today:
         return None
-    return compose(row.contactpoint_id, sources, shielded=row.shown_shielded, update_time=row.updated_at)
+    return compose(
+        row.contactpoint_id,
+        sources,
+        shielded=row.shown_shielded,
+        update_time=row.updated_at,
+        remembered_sensitive=remembered_sensitive,
+    )
 
 
 def get_child(

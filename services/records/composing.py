@@ -77,11 +77,13 @@ def compose(
     *,
     shielded: bool,
     update_time: dt.datetime,
+    remembered_sensitive: Sequence[str] = (),
 ) -> child_pb2.Child:
     """A child composed from its source records, given oldest first: for each single field the
     latest source that has it wins (for the name, the latest that no source declares a former
     name); former names, carers and involvements are merged, the latest source's version of each
-    kept."""
+    kept. `remembered_sensitive` names services some source once flagged (`sensitive_memory`):
+    involvements alike them are sensitive too."""
     latest = sources[-1]
     child = child_pb2.Child(contactpoint_id=contactpoint_id, shielded=shielded)
     # The latest name that no source says the child has left behind: a system that still sends
@@ -110,7 +112,8 @@ def compose(
             lambda c: (_person_key(c.name), c.relationship.casefold()),
         )
     )
-    child.involvements.extend(_involvements([i for s in newest_first for i in s.involvements]))
+    told = [i for s in newest_first for i in s.involvements]
+    child.involvements.extend(_involvements(told, remembered_sensitive))
     return child
 
 
@@ -123,14 +126,18 @@ def _service_key(i: pb.SourceInvolvement) -> tuple[str, str, tuple[int, int, int
     )
 
 
-def _involvements(newest_first: Sequence[pb.SourceInvolvement]) -> list[child_pb2.Involvement]:
+def _involvements(
+    newest_first: Sequence[pb.SourceInvolvement], remembered: Sequence[str] = ()
+) -> list[child_pb2.Involvement]:
     """The sources' involvements, merged. One service's involvement told by several sources is
     shown once, the newest source's version, and once per practitioner named: two practitioners
     of one team are both kept (found by probing: the second one's contact details were dropped),
     and a version naming nobody adds nothing beside one that names someone. It is sensitive when
     any source says so or names it as such (found by probing: a second source without the flag
-    showed a service one council had marked sensitive in full)."""
+    showed a service one council had marked sensitive in full), or a source once flagged it
+    (found by re-probing: the flag was lost when its source withdrew the record)."""
     flagged = [i for i in newest_first if _sensitive(i)]
+    flagged += [pb.SourceInvolvement(service_name=name, sensitive=True) for name in remembered]
     named = {_service_key(i) for i in newest_first if name_key(i.practitioner_name)}
     kept = _merged(
         (i for i in newest_first if name_key(i.practitioner_name) or _service_key(i) not in named),

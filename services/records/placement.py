@@ -8,7 +8,7 @@ import datetime as dt
 import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import Connection
 
@@ -27,6 +27,7 @@ from services.records.repository import submissions as submission_repo
 from services.records.repository.rows import SourceKey, SourceRow
 from services.records.repository.source_keys import MatchKeyRow
 from services.records.repository.writes import key_hash
+from services.records.sensitive_memory import remembered, told_sensitive
 from services.records.splits import split_tasks
 from services.records.tables import ACTIVE, ARCHIVED
 from services.records.task_upkeep import pair_shields, raise_pairs, reopen_overtaken
@@ -119,7 +120,8 @@ class Batch:
     new_keys: set[SourceKey] = field(default_factory=set)
     # Records already held: a newer `as_of` for an unchanged one, or new content.
     as_of: list[tuple[str, dt.datetime]] = field(default_factory=list)
-    replaced: list[source_repo.NewSource] = field(default_factory=list)
+    # New content for a record already held, and that content (what it now flags as sensitive).
+    replaced: list[tuple[source_repo.NewSource, pb.SourceRecord]] = field(default_factory=list)
     revived: set[str] = field(default_factory=set)  # children of withdrawn records sent again
 
 
@@ -163,6 +165,7 @@ def new_source(
         match_reasons=reasons,
         blocking_hashes=list(p.blocking_hashes.values()),
         names=p.names,
+        sensitive_services=told_sensitive(p.record),
     )
 
 
@@ -241,9 +244,10 @@ def update(held: SourceRow, p: Prepared, batch: Batch) -> Submitted:
         if p.as_of is not None and held.as_of is not None and p.as_of < held.as_of:
             # An older snapshot than the one held (a late replay): the newer one stands.
             return Submitted(held.contactpoint_id, Outcome.UNCHANGED)
-    batch.replaced.append(
-        new_source(p, held.contactpoint_id, source_id=held.id, outcome=Outcome.LINKED, score=None, reasons=())
+    replacement = new_source(
+        p, held.contactpoint_id, source_id=held.id, outcome=Outcome.LINKED, score=None, reasons=()
     )
+    batch.replaced.append((replacement, p.record))
     if held.withdrawn:
         batch.revived.add(held.contactpoint_id)
     batch.touched.add(held.contactpoint_id)
@@ -267,8 +271,11 @@ def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime
     child_repo.insert_children(conn, batch.children, now=now)
     for source_id, as_of in batch.as_of:
         source_repo.set_as_of(conn, source_id, as_of)
-    for replacement in batch.replaced:
-        source_repo.replace_source(conn, replacement, now=now)
+    for replacement, record in batch.replaced:
+        # What it flagged before stays remembered (read afresh: a batch may replace it twice).
+        before = source_repo.remembered_services(conn, [replacement.id]).get(replacement.id, ())
+        remembering = replace(replacement, sensitive_services=remembered(before, record))
+        source_repo.replace_source(conn, remembering, now=now)
     if batch.revived:
         reopen_overtaken(conn, batch.revived, now=now)
     source_repo.insert_sources(conn, batch.sources, now=now)

@@ -24,15 +24,18 @@ from services.records.children import composed_from
 from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.repository.rows import ChildRow, aware, utc
 from services.records.repository.sealing import source_context
+from services.records.repository.sources import open_services
 from services.records.tables import MERGED
 from services.records.values import today_in_england
 
 CHILD_WITH_SOURCES = text(
     "SELECT c.contactpoint_id, c.status, c.shielded, c.provisional_shield, c.created_at, "
     "c.updated_at, c.archive_on, c.archived_at, c.purged_at, c.merged_into, "
-    "s.id AS source_id, s.record, s.as_of, s.updated_at AS source_updated_at "
+    "s.id AS source_id, s.record, s.as_of, s.updated_at AS source_updated_at, "
+    "s.withdrawn AS source_withdrawn, s.sensitive_services "
     "FROM children c LEFT JOIN source_records s "
-    "ON s.contactpoint_id = c.contactpoint_id AND s.withdrawn = :withdrawn "
+    "ON s.contactpoint_id = c.contactpoint_id "
+    "AND (s.withdrawn = :withdrawn OR s.sensitive_services IS NOT NULL) "
     "WHERE c.contactpoint_id = :contactpoint_id"
 ).columns(
     # Typed, so that SQLite's text comes back as the same values PostgreSQL gives.
@@ -46,6 +49,8 @@ CHILD_WITH_SOURCES = text(
     record=LargeBinary,
     as_of=DateTime(timezone=True),
     source_updated_at=DateTime(timezone=True),
+    source_withdrawn=Boolean,
+    sensitive_services=LargeBinary,
 )
 
 
@@ -60,9 +65,9 @@ def _order(r: Any) -> tuple[dt.datetime, dt.datetime, str]:
 
 
 def _sources(rows: Sequence[Any], vault: Vault) -> list[pb.SourceRecord]:
-    """The source records of the joined rows, opened, oldest first (as `children.in_order` orders
-    them)."""
-    held = [r for r in rows if r.source_id is not None]
+    """The active source records of the joined rows, opened, oldest first (as `children.in_order`
+    orders them)."""
+    held = [r for r in rows if r.source_id is not None and not r.source_withdrawn]
     held.sort(key=_order)
     out = []
     for r in held:
@@ -70,6 +75,16 @@ def _sources(rows: Sequence[Any], vault: Vault) -> list[pb.SourceRecord]:
         record.ParseFromString(vault.open(r.record, source_context(r.source_id, "record")))
         out.append(record)
     return out
+
+
+def _remembered(rows: Sequence[Any], vault: Vault) -> tuple[str, ...]:
+    """The services the joined rows (withdrawn ones too) remember as sensitive."""
+    return tuple(
+        name
+        for r in rows
+        if r.source_id is not None
+        for name in open_services(vault, r.source_id, r.sensitive_services)
+    )
 
 
 async def get_child(
@@ -90,7 +105,13 @@ async def get_child(
     row = ChildRow.of(rows[0])  # the child's columns keep their names in the statement
     if row.status == MERGED:
         raise Merged(contactpoint_id)
-    child = composed_from(row, _sources(rows, vault), limits=limits, today=today or today_in_england())
+    child = composed_from(
+        row,
+        _sources(rows, vault),
+        limits=limits,
+        today=today or today_in_england(),
+        remembered_sensitive=_remembered(rows, vault),
+    )
     if child is None:
         raise NotFound("no child has this ContactPoint ID")
     return child

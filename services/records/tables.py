@@ -68,6 +68,10 @@ source_records = Table(
     # The data key `record` and `features` are sealed with (NULL: held from before sealing, until
     # the service seals it on start-up).
     Column("sealed_with", Integer, index=True),
+    # The services this record ever told of as sensitive (a JSON list of their names, sealed with
+    # `sealed_with`; NULL: none): remembered when the record drops the involvement or is withdrawn,
+    # so another source's unflagged copy of the service stays hidden (found by probing).
+    Column("sensitive_services", LargeBinary),
     # The blocking keys filed for it (8-byte hashes, repository/writes.pack_hashes): what to
     # delete when it changes, so the keys need no index by source record.
     Column("blocking", LargeBinary, nullable=False),

@@ -19,6 +19,7 @@ from services.records.linkage.blocking import SCHEME as KEY_SCHEME
 from services.records.repository.rows import aware
 from services.records.repository.sealing import MODEL_CONTEXT, names_context, source_context, vault_of
 from services.records.repository.source_keys import delete_keys
+from services.records.repository.sources import open_services, seal_services
 from services.records.tables import (
     data_keys,
     key_changes,
@@ -176,22 +177,30 @@ def reseal_batch(conn: Connection, vault: Vault, *, limit: int) -> int:
     newest = vault.newest
     done = 0
     query = (
-        select(source_records.c.id, source_records.c.record, source_records.c.features)
+        select(
+            source_records.c.id,
+            source_records.c.record,
+            source_records.c.features,
+            source_records.c.sensitive_services,
+        )
         .where(source_records.c.sealed_with < newest)
         .limit(limit)
     )
     for r in conn.execute(query).all():
         ctx_record, ctx_features = source_context(r.id, "record"), source_context(r.id, "features")
+        services = open_services(vault, r.id, r.sensitive_services)
         done += conn.execute(
             update(source_records)
             .where(
                 source_records.c.id == r.id,
                 source_records.c.record == r.record,
                 source_records.c.features == r.features,
+                source_records.c.sensitive_services.is_not_distinct_from(r.sensitive_services),
             )
             .values(
                 record=vault.seal(vault.open(r.record, ctx_record), ctx_record, key_id=newest),
                 features=vault.seal(vault.open(r.features, ctx_features), ctx_features, key_id=newest),
+                sensitive_services=seal_services(vault, r.id, services, newest),
                 sealed_with=newest,
             )
         ).rowcount

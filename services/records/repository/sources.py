@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -36,6 +37,8 @@ class NewSource:
     match_reasons: Sequence[str]
     blocking_hashes: Sequence[int]  # the blocking keys as stored (repository.writes.key_hash)
     names: Sequence[MatchKeyRow]
+    # The services it remembers as sensitive (`sensitive_memory`), stored sealed beside it.
+    sensitive_services: Sequence[str] = ()
 
 
 # --- source records -----------------------------------------------------------------------------
@@ -111,6 +114,7 @@ _SOURCE_COLUMNS = (
     "match_reasons",
     "created_at",
     "updated_at",
+    "sensitive_services",
 )
 
 
@@ -121,6 +125,22 @@ def _sealed(vault: Vault, r: NewSource, key: int) -> tuple[bytes, bytes, int]:
         vault.seal(r.features.encode(), source_context(r.id, "features"), key_id=key),
         key,
     )
+
+
+def seal_services(vault: Vault, source_id: str, names: Sequence[str], key: int) -> bytes | None:
+    """A record's remembered sensitive services sealed with its key (None when there are none)."""
+    if not names:
+        return None
+    plain = json.dumps(list(names), ensure_ascii=False).encode()
+    return vault.seal(plain, source_context(source_id, "sensitive_services"), key_id=key)
+
+
+def open_services(vault: Vault, source_id: str, sealed: bytes | None) -> tuple[str, ...]:
+    """`seal_services` undone."""
+    if sealed is None:
+        return ()
+    names = json.loads(vault.open(bytes(sealed), source_context(source_id, "sensitive_services")))
+    return tuple(str(n) for n in names)
 
 
 def insert_sources(conn: Connection, rows: Sequence[NewSource], *, now: dt.datetime) -> None:
@@ -149,6 +169,7 @@ def insert_sources(conn: Connection, rows: Sequence[NewSource], *, now: dt.datet
                 list(r.match_reasons),
                 now,
                 now,
+                seal_services(vault, r.id, r.sensitive_services, key),
             )
             for r in rows
         ],
@@ -168,6 +189,7 @@ def replace_source(conn: Connection, row: NewSource, *, now: dt.datetime) -> Non
             record=record,
             features=features,
             sealed_with=key,
+            sensitive_services=seal_services(vault, row.id, row.sensitive_services, key),
             blocking=pack_hashes(row.blocking_hashes),
             key_scheme=KEY_SCHEME,
             content_hash=row.content_hash,
@@ -212,6 +234,27 @@ def all_sources(conn: Connection, contactpoint_id: str) -> list[SourceRow]:
     query = select(*_ROW).where(source_records.c.contactpoint_id == contactpoint_id)
     vault = vault_of(conn)
     return [SourceRow.of(r, vault) for r in conn.execute(query).all()]
+
+
+def remembered_services(conn: Connection, source_ids: Collection[str]) -> dict[str, tuple[str, ...]]:
+    """The services some source records remember as sensitive, by source record id (none: absent)."""
+    if not source_ids:
+        return {}
+    query = select(source_records.c.id, source_records.c.sensitive_services).where(
+        source_records.c.id.in_(sorted(source_ids)), source_records.c.sensitive_services.is_not(None)
+    )
+    vault = vault_of(conn)
+    return {r.id: open_services(vault, r.id, r.sensitive_services) for r in conn.execute(query).all()}
+
+
+def remembered_by_child(conn: Connection, contactpoint_id: str) -> tuple[str, ...]:
+    """The services any source record of a child (withdrawn ones included) remembers as sensitive."""
+    query = select(source_records.c.id, source_records.c.sensitive_services).where(
+        source_records.c.contactpoint_id == contactpoint_id, source_records.c.sensitive_services.is_not(None)
+    )
+    vault = vault_of(conn)
+    rows = conn.execute(query).all()
+    return tuple(n for r in rows for n in open_services(vault, r.id, r.sensitive_services))
 
 
 def held_by_organisation(conn: Connection, contactpoint_ids: Collection[str], organisation: str) -> set[str]:

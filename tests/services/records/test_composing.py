@@ -10,6 +10,7 @@ from google.type import date_pb2
 from contactpoint.common.v1 import child_pb2
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records.composing import compose
+from services.records.sensitive_memory import remembered, told_sensitive
 
 CHILD = "503352916258"
 NOW = dt.datetime(2026, 12, 4, tzinfo=dt.UTC)
@@ -88,3 +89,29 @@ def test_two_practitioners_of_one_service_are_both_kept() -> None:
 def test_a_service_recognised_by_name_is_sensitive_however_told() -> None:
     camhs = _source(_mentoring("CAMHS", sensitive=False, consent_recorded=True))
     assert [i.sensitive for i in _involvements(camhs)] == [True]
+
+
+def test_a_remembered_flag_hides_the_service_from_every_source() -> None:
+    # A service some record once flagged (`sensitive_memory`), told now only by an unflagged source.
+    unflagged = _source(_mentoring("Sports Mentoring"), _mentoring("Football Coaching", practitioner="X"))
+    composed = compose(
+        CHILD, [unflagged], shielded=False, update_time=NOW, remembered_sensitive=["sports mentoring"]
+    )
+    assert {i.service_name: i.sensitive for i in composed.involvements} == {
+        "Sports Mentoring": True,
+        "Football Coaching": False,
+    }
+
+
+def test_a_record_remembers_what_it_flagged_until_it_says_otherwise() -> None:
+    flagged = _source(_mentoring(sensitive=True, consent_recorded=True))
+    assert told_sensitive(flagged) == ("Sports Mentoring",)
+    # Dropped, or replaced by another service: remembered.
+    assert remembered(("Sports Mentoring",), _source()) == ("Sports Mentoring",)
+    coaching = _source(_mentoring("Football Coaching"))
+    assert remembered(("Sports Mentoring",), coaching) == ("Sports Mentoring",)
+    # The same service sent again unflagged (by name, any case or spacing): the source corrected it.
+    assert remembered(("Sports Mentoring",), _source(_mentoring(" sports  MENTORING "))) == ()
+    # Flagged again, or a second one flagged: each once.
+    both = _source(_mentoring(sensitive=True), _mentoring("Willow Project", sensitive=True))
+    assert remembered(("sports mentoring",), both) == ("Sports Mentoring", "Willow Project")

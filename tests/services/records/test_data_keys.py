@@ -16,13 +16,21 @@ from contactpoint.common.v1 import child_pb2
 from contactpoint.platform import migrate
 from contactpoint.platform.db import Database
 from contactpoint.platform.ids import new_contactpoint_id
-from contactpoint.platform.vault import DataKeyError, KeyRing, Vault, read_key_ring, save_key_ring
+from contactpoint.platform.vault import (
+    DataKeyError,
+    KeyRing,
+    Vault,
+    read_key_ring,
+    save_key_ring,
+    sealed_key_id,
+)
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import children, data_keys, ingestion
 from services.records.linkage import blocking_keys, features_of
 from services.records.main import MIGRATIONS
 from services.records.model import FindCriteria, Outcome
 from services.records.repository import sealed_rows
+from services.records.repository import sources as source_repo
 from services.records.repository.sealing import vault_for
 from services.records.repository.writes import pack_hashes
 from services.records.settings import RecordsSettings
@@ -37,6 +45,8 @@ OLD_ID = new_contactpoint_id()
 SECRETS = (
     *(b"Amelia", b"Okafor", b"High Street", b"M1 1AE", b"M11AE", b"okafor", b"amelia", b"Manchester"),
     *(b"Grace", b"0161 496 0000", b"01614960000", b"943 476 5919", b"9434765919"),
+    # The sensitive service it is involved with (also remembered beside the record, sealed).
+    *(b"Sexual Health", b"sexual health"),
     *(f"{BIRTH_YEAR}-03-14".encode(), f"{BIRTH_YEAR + 18}-03-14".encode(), f"{BIRTH_YEAR}0314".encode()),
 )
 
@@ -220,6 +230,13 @@ def test_rotation_re_seals_everything_and_the_old_key_can_then_retire(db: Databa
     time.sleep(0.05)
     data_keys.retire(db, _settings(db, interval=0.01), old)
     assert [i for i, _ in read_key_ring(path).seal] == [old + 1]
+    # The services a record remembers as sensitive were re-sealed with it.
+    sealed = db.run_sync(
+        lambda c: c.execute(select(source_records.c.sensitive_services)).scalars().all(), write=False
+    )
+    assert sealed and {sealed_key_id(bytes(s)) for s in sealed if s is not None} == {old + 1}
+    remembered = db.run_sync(lambda c: source_repo.remembered_by_child(c, made.contactpoint_id), write=False)
+    assert remembered == ("Sexual Health Clinic",)
     with pytest.raises(DataKeyError, match="newest"):
         data_keys.retire(db, _settings(db, interval=0.01), old + 1)
 

@@ -110,6 +110,56 @@ async def test_composed_child_flags_sensitive_services(world: World) -> None:
     assert child.education_setting.urn == "105432"
 
 
+async def test_a_flag_outlives_the_record_that_set_it(world: World) -> None:
+    # Found by re-probing: when the council that flagged a service dropped the involvement or
+    # withdrew its record, another council's unflagged copy of the service was shown in full.
+    def willow(*, sensitive: bool) -> pb.SourceInvolvement:
+        return pb.SourceInvolvement(
+            service_name="Willow Project",
+            practitioner_name="Sam Reed",
+            sensitive=sensitive,
+            consent_recorded=True,
+        )
+
+    async def shown() -> dict[str, bool]:
+        # Both ways of reading a child: by id (the fast path) and by search (the general one).
+        by_id = await world.get(cp)
+        found = await world.find(family_name="Okafor", given_name="Amelia")
+        assert [(i.service_name, i.sensitive) for i in by_id.involvements] == [
+            (i.service_name, i.sensitive) for i in found.involvements
+        ]
+        return {i.service_name: i.sensitive for i in by_id.involvements}
+
+    flagged = world.record("flag-a", involvements=[willow(sensitive=True)])
+    cp = (await world.submit(flagged, "flag-a1")).contactpoint_id
+    unflagged = world.record("flag-b", involvements=[willow(sensitive=False)])
+    linked = await world.submit(unflagged, "flag-b1", world.council_b)
+    assert (linked.contactpoint_id, linked.outcome) == (cp, pb.MATCH_OUTCOME_LINKED)
+    assert await shown() == {"Willow Project": True}
+
+    # Council A's record drops the involvement: B's copy stays hidden.
+    dropped = world.record("flag-a", involvements=[])
+    assert (await world.submit(dropped, "flag-a2")).outcome == pb.MATCH_OUTCOME_LINKED
+    assert await shown() == {"Willow Project": True}
+    # A withdraws its record altogether: still hidden.
+    withdraw = pb.WithdrawSourceRecordRequest(
+        source_system="social-care", source_record_id=world.id("flag-a")
+    )
+    await world.records.WithdrawSourceRecord(withdraw, metadata=world.council_a)
+    assert await shown() == {"Willow Project": True}
+    # What is remembered is sealed like the record itself.
+    stored = world.sql(
+        "SELECT sensitive_services FROM source_records WHERE source_record_id = :rid", rid=world.id("flag-a")
+    )
+    [(sealed,)] = stored
+    assert sealed is not None and b"Willow" not in bytes(sealed)  # type: ignore[arg-type]
+
+    # A sends the same service again without the flag: the council correcting itself is believed.
+    corrected = world.record("flag-a", involvements=[willow(sensitive=False)])
+    assert (await world.submit(corrected, "flag-a3")).outcome == pb.MATCH_OUTCOME_LINKED
+    assert await shown() == {"Willow Project": False}
+
+
 async def test_retry_returns_the_first_answer_and_reuse_is_refused(world: World) -> None:
     first = await world.submit(world.record("sc-1"), "req-1")
     before = world.counts()
