@@ -64,9 +64,9 @@ def _write_batch(*, others: bool) -> TextClause:
 
 WRITE_BATCH = _write_batch(others=False)
 WRITE_BATCH_AND_OTHERS = _write_batch(others=True)
-# A batch planned on a stale size is planned again this many times before the callers are told
-# to retry (each time another writer appended in between).
-ATTEMPTS = 5
+# A batch planned on a stale size is planned again this many times before the sequencer writes
+# it the locking way (each time another writer appended in between).
+ATTEMPTS = 3
 
 
 def _params(old_size: int, plan: domain.BatchPlan) -> dict[str, object]:

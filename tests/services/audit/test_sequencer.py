@@ -11,10 +11,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
-from contactpoint.platform.db import Database
+from contactpoint.platform.db import Database, TransactionConflict
 from contactpoint.platform.errors import Internal, Unavailable
 from contactpoint.platform.statements import Statements
 from services.audit import domain
+from services.audit.fast_append import FastAppender
 from services.audit.sequencer import Sequencer
 from services.audit.verify import verify_log
 
@@ -145,3 +146,32 @@ def test_other_writers_and_a_second_replica_interleave_with_the_batches(db: Data
     # Every head signed over exactly the leaves before it.
     report = verify_log(db.url, key.public_key().public_bytes_raw(), origin="test/log")
     assert report.ok and report.heads_checked == len(heads), report
+
+
+def test_a_batch_that_keeps_losing_the_race_waits_its_turn(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by probing: with two audit replicas on PostgreSQL, a batch whose planned size another
+    replica kept moving on failed UNAVAILABLE. It is now written the locking way."""
+    key = Ed25519PrivateKey.generate()
+    signer = domain.Signer(key, "test/log")
+
+    async def always_beaten(*_args: object, **_kwargs: object) -> list[int]:
+        raise TransactionConflict("other writers kept appending to the log; retry")
+
+    monkeypatch.setattr(FastAppender, "append", always_beaten)
+
+    async def run() -> list[int]:
+        sequencer = Sequencer(db, signer)
+        try:
+            return list(
+                await asyncio.gather(*(sequencer.append(event(f"e{i}"), "gateway") for i in range(8)))
+            )
+        finally:
+            await sequencer.close()
+
+    assert sorted(asyncio.run(run())) == list(range(8))
+    leaves, heads = stored(db)
+    assert leaves == 8 and heads[-1] == 8
+    report = verify_log(db.url, key.public_key().public_bytes_raw(), origin="test/log")
+    assert report.ok, report
