@@ -182,6 +182,8 @@ def _decide(
     candidates = StagedCandidates(conn, [p for p in ready if p.key not in existing], by_key, matcher=matcher)
 
     batch = placement.Batch()
+    # The source records this batch has placed or updated and not yet written.
+    pending: set[SourceKey] = set()
     results: list[Submitted | ContactPointError] = []
     for i, s in enumerate(submissions):
         if rid_problems[i]:
@@ -205,11 +207,15 @@ def _decide(
         if p is None:
             results.append(InvalidArgument(violations[i]))
             continue
-        if p.key in batch.new_keys:
-            # The same source record twice in one batch: write what came before, then read it back.
+        if p.key in pending:
+            # The same source record twice in one batch (new or held): write what came before,
+            # then read it back. Found by probing: a held record's second version was compared
+            # with the row as the batch first read it, so the newest was answered UNCHANGED and
+            # lost, or an older snapshot overwrote a newer one.
             placement.flush(conn, batch, limits=limits, now=now)
-            existing.update(source_repo.sources_by_key(conn, [p.key]))
+            existing.update(source_repo.sources_by_key(conn, pending))
             batch = placement.Batch(local=batch.local, new_children=batch.new_children)
+            pending.clear()
         held = existing.get(p.key)
         if held is not None and _another_child(held, p, matcher):
             results.append(
@@ -224,6 +230,7 @@ def _decide(
             submitted = placement.update(held, p, batch)
         else:
             submitted = placement.place(p, candidates.decide(p, batch), batch, limits=limits)
+        pending.add(p.key)
         batch.submissions.append(
             submission_repo.NewSubmission(
                 organisation,

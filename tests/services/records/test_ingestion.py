@@ -243,6 +243,52 @@ def test_a_batch_sees_its_own_earlier_records(db: Database) -> None:
     assert isinstance(bad, ContactPointError)
 
 
+def test_a_held_record_sent_twice_in_one_batch_ends_as_its_last_version(db: Database) -> None:
+    # Found by probing: the second version of a record already held was compared with the row as
+    # the batch first read it, so a move and a move back were answered LINKED then UNCHANGED and
+    # the registry kept the move; and an older snapshot after a newer one overwrote it.
+    def version(rid: str, postcode: str, hour: int) -> pb.SourceRecord:
+        record = make_record(rid, address=child_pb2.Address(lines=["1 High Street"], postcode=postcode))
+        record.as_of.FromDatetime(NOW.replace(hour=hour))
+        return record
+
+    def postcode_of(cid: str) -> str:
+        child = db.run_sync(
+            lambda c: children.get_child(c, contactpoint_id=cid, today=NOW.date()), write=False
+        )
+        return child.address.postcode
+
+    def stream(*records: pb.SourceRecord) -> list[Submitted]:
+        submissions = [
+            preparing.Submission(f"v-{i}-{r.source_record_id}-{r.as_of.seconds}", r)
+            for i, r in enumerate(records)
+        ]
+        results = db.run_sync(
+            lambda c: ingestion.submit_many(c, organisation=ORG_A, submissions=submissions, now=NOW)
+        )
+        assert all(isinstance(r, Submitted) for r in results)
+        return results  # type: ignore[return-value]
+
+    [held] = stream(version("twice-1", "L1 8JQ", 1))
+    moved, back = stream(version("twice-1", "CH1 1AA", 2), version("twice-1", "L1 8JQ", 3))
+    assert (moved.outcome, back.outcome) == (Outcome.LINKED, Outcome.LINKED)
+    assert postcode_of(held.contactpoint_id) == "L1 8JQ"
+    # Newer, then older, in one batch: the newer stands, as it does one request at a time.
+    newer, older = stream(version("twice-1", "CH1 1AA", 5), version("twice-1", "WA1 1AB", 4))
+    assert (newer.outcome, older.outcome) == (Outcome.LINKED, Outcome.UNCHANGED)
+    assert postcode_of(held.contactpoint_id) == "CH1 1AA"
+    # Two held records interleaved, each twice: each ends as its last version.
+    [other] = stream(version("twice-2", "L1 8JQ", 1))
+    stream(
+        version("twice-1", "M1 1AE", 6),
+        version("twice-2", "M1 1AE", 6),
+        version("twice-1", "B1 1AA", 7),
+        version("twice-2", "B1 1AA", 7),
+    )
+    assert postcode_of(held.contactpoint_id) == "B1 1AA"
+    assert postcode_of(other.contactpoint_id) == "B1 1AA"
+
+
 def _race(
     replica: Database, barrier: threading.Barrier, answers: list[Submitted], *, org: str, system: str, n: int
 ) -> None:
