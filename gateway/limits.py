@@ -14,8 +14,8 @@ from typing import TypeVar
 
 from contactpoint.platform.audited import AuditedRequest
 from contactpoint.platform.auth import Principal
-from contactpoint.platform.db import TransactionConflict
-from contactpoint.platform.errors import ContactPointError, ResourceExhausted, Unavailable
+from contactpoint.platform.db import retrying
+from contactpoint.platform.errors import ContactPointError, ResourceExhausted
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.metrics import Metrics
 from contactpoint.platform.statements import Statements
@@ -88,13 +88,7 @@ class Allowances:
 
     async def _retrying(self, run: Callable[[], Awaitable[T]]) -> T:
         """Run `run` (database work), and once more when it lost a race (a deadlock)."""
-        try:
-            return await run()
-        except TransactionConflict:
-            try:
-                return await run()
-            except TransactionConflict as exc:
-                raise Unavailable("the allowance store is busy; retry") from exc
+        return await retrying(run, busy="the allowance store is busy; retry", attempts=2)
 
     async def decide_item(self, person: Person, item: str, now: float) -> Decision:
         """Count `item` for the person's day, in one transaction of its own."""

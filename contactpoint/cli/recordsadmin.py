@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from contactpoint.platform import migrate
 from contactpoint.platform.db import Database
+from contactpoint.platform.errors import ContactPointError
 from contactpoint.platform.settings import ConfigurationError, load_settings
 
 if TYPE_CHECKING:
@@ -51,6 +52,9 @@ def _with_records_db(env: Mapping[str, str], fn: Callable[[Database], T]) -> T:
         raise typer.Exit(2) from None
     try:
         return fn(db)
+    except ContactPointError as exc:  # the database busy or down: one line, never a traceback
+        typer.echo(f"contactpoint: {exc.message}", err=True)
+        raise typer.Exit(1) from None
     finally:
         db.dispose()
 

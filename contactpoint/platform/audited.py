@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 from contactpoint.audit.v1 import audit_service_pb2 as audit_pb
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.auth import Principal
-from contactpoint.platform.db import Database
+from contactpoint.platform.db import Database, retrying
 from contactpoint.platform.errors import (
     ContactPointError,
     FailedPrecondition,
@@ -186,7 +186,10 @@ class AuditedRequest:
 
     async def write(self, db: Database, change: Callable[[Connection], T]) -> T:
         """Make `change` in one write transaction that commits only once this request's success is
-        in the log (if the log cannot take it, nothing is stored)."""
+        in the log (if the log cannot take it, nothing is stored). A transaction that lost a race
+        (a deadlock with another replica's call) is run again from the start, with what it had
+        noted for the event undone; if it keeps losing, Unavailable (found by probing: two data
+        managers' calls on two replicas deadlocked, and one was answered INTERNAL)."""
         loop = asyncio.get_running_loop()
 
         def audited(conn: Connection) -> T:
@@ -194,7 +197,25 @@ class AuditedRequest:
             self.record_before_commit(loop)
             return result
 
-        return await db.write(audited)
+        noted = (
+            self.contactpoint_id,
+            self.severity,
+            list(self.details),
+            list(self.others),
+            list(self.quoted),
+        )
+
+        def undo() -> None:
+            if self.recorded:  # the event is in the log: it stands, and so must the answer
+                raise Unavailable("the change could not be completed; retry")
+            self.contactpoint_id, self.severity = noted[0], noted[1]
+            self.details[:], self.others[:], self.quoted[:] = noted[2], noted[3], noted[4]
+
+        return await retrying(
+            lambda: db.write(audited),
+            busy="the registry is busy with the same children; retry",
+            before_retry=undo,
+        )
 
     def record_before_commit(self, loop: asyncio.AbstractEventLoop, exc: BaseException | None = None) -> None:
         """From a worker thread inside a write transaction: record the request's outcome (`exc`:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -74,6 +76,45 @@ def make_engine(url: str, *, immediate: bool = False) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+# How many times in all a transaction that lost a race is run (`retrying`).
+CONFLICT_ATTEMPTS = 4
+
+
+async def retrying(
+    run: Callable[[], Awaitable[T]],
+    *,
+    busy: str,
+    attempts: int = CONFLICT_ATTEMPTS,
+    before_retry: Callable[[], None] | None = None,
+) -> T:
+    """Run `run` (one transaction) again while it loses a race (TransactionConflict: a deadlock
+    or a serialisation failure, when nothing it did was kept), after a short random pause; if it
+    still loses after `attempts` runs, Unavailable(`busy`): the caller may retry, never INTERNAL.
+    `before_retry` undoes what a lost run left behind in memory."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await run()
+        except TransactionConflict as exc:
+            if attempt == attempts:
+                raise Unavailable(busy) from exc
+            if before_retry is not None:
+                before_retry()
+            await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)
+    raise AssertionError("unreachable")
+
+
+def retrying_sync(run: Callable[[], T], *, busy: str, attempts: int = CONFLICT_ATTEMPTS) -> T:
+    """`retrying` for a transaction run in the calling thread (a command, a batch job)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return run()
+        except TransactionConflict as exc:
+            if attempt == attempts:
+                raise Unavailable(busy) from exc
+            time.sleep(random.uniform(0.005, 0.05) * attempt)
+    raise AssertionError("unreachable")
 
 
 @contextmanager

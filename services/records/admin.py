@@ -12,7 +12,7 @@ from typing import Protocol, TypeVar
 
 from sqlalchemy import Connection
 
-from contactpoint.platform.db import Database, TransactionConflict, database_errors
+from contactpoint.platform.db import Database, TransactionConflict, database_errors, retrying_sync
 from contactpoint.platform.errors import ContactPointError
 from services.records import data_keys, ingestion, key_scheme, lifecycle, preparing, task_upkeep
 from services.records.linkage import Model, Thresholds
@@ -78,7 +78,7 @@ def run_lifecycle(
     same work is done in one transaction that is then rolled back: the counts of what would be
     archived and purged, and nothing changed."""
     if not dry_run:
-        return _lifecycle(db.run_sync, today=today, limits=limits)
+        return _lifecycle(functools.partial(_retried, db), today=today, limits=limits)
     with database_errors(), db.writer.connect() as conn:
         work = conn.begin()
 
@@ -89,6 +89,12 @@ def run_lifecycle(
             return _lifecycle(in_one_transaction, today=today, limits=limits)
         finally:
             work.rollback()
+
+
+def _retried(db: Database, fn: Callable[[Connection], T]) -> T:
+    # A batch that lost a race with another replica's (a deadlock: found by probing two
+    # `records lifecycle` at once, one ended in a traceback) is run again.
+    return retrying_sync(lambda: db.run_sync(fn), busy="the records database is busy; run it again")
 
 
 class _Runs(Protocol):

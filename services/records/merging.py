@@ -11,13 +11,14 @@ from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.disclosure import disclose
 from contactpoint.platform.errors import FailedPrecondition, FieldViolation, NotFound
 from contactpoint.platform.logging import get_logger
-from services.records.children import composed, resolve
+from services.records.children import MAX_MERGE_HOPS, composed
 from services.records.lifecycle import archive_as_its_holder, refile
 from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.repository import children as child_repo
 from services.records.repository import merges as merge_repo
 from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
+from services.records.repository.rows import ChildRow
 from services.records.stewardship import (
     LINK,
     Manager,
@@ -137,14 +138,16 @@ def unmerge(
     apart for ever. Records submitted to the survivor since the merge stay with it. Returns the
     survivor (and the child it was merged into since, if it was)."""
     check(id_violations("retired_id", retired_id) + reason_violations(reason))
+    # Locked before anything is read: a second unmerge of the same child waits here, then finds
+    # the merge undone (found by probing: two at once both answered OK, two events).
+    child_repo.child(conn, retired_id, lock=True)
     merge_row = merge_repo.live_merge_of(conn, retired_id)
     if merge_row is None:
         raise NotFound("no merge of this child to undo")
-    holder = resolve(conn, merge_row.survivor_id)
-    if holder is None or not held(conn, manager, holder.contactpoint_id):
+    chain = _locked_chain(conn, merge_row.survivor_id)
+    survivor, holder = chain[0], chain[-1]
+    if holder.status == MERGED or not held(conn, manager, holder.contactpoint_id):
         raise NotFound("no merge of this child to undo")
-    survivor = child_repo.child(conn, merge_row.survivor_id, lock=True)
-    assert survivor is not None
     holders = {merge_row.survivor_id, holder.contactpoint_id}
     # Only what the merge's survivor (or the child it was merged into since) still holds: a record
     # of a child merged in before and put back since by its own unmerge stays with that child.
@@ -166,6 +169,24 @@ def unmerge(
     follow_unmerge(conn, survivor=holder.contactpoint_id, retired=retired_id, now=now)
     log.info("records.unmerged", survivor_id=merge_row.survivor_id, retired_id=retired_id)
     return tuple(sorted(holders))
+
+
+def _locked_chain(conn: Connection, contactpoint_id: str) -> list[ChildRow]:
+    """The child and each it has been merged into since, up to the one holding its records now,
+    each row locked before it is read: a merge committed while this waited is seen (found by
+    probing: an unmerge racing a merge of its survivor moved nothing back, leaving the child
+    active with no record and its record on the other child)."""
+    chain: list[ChildRow] = []
+    current: str | None = contactpoint_id
+    while current is not None and len(chain) <= MAX_MERGE_HOPS:
+        row = child_repo.child(conn, current, lock=True)
+        if row is None:
+            break
+        chain.append(row)
+        current = row.merged_into if row.status == MERGED else None
+    if not chain:
+        raise NotFound("no merge of this child to undo")
+    return chain
 
 
 def refresh_archive_date(

@@ -8,6 +8,7 @@ import grpc
 import pytest
 
 from contactpoint.platform.audited import outcome_of
+from contactpoint.platform.db import TransactionConflict
 from contactpoint.platform.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -135,3 +136,58 @@ def test_says_something(text: str, says: bool) -> None:
     from contactpoint.platform.text import says_something
 
     assert says_something(text) is says
+
+
+class _DeadlockingDb:
+    """A database whose first `losses` write transactions lose a race (a deadlock)."""
+
+    def __init__(self, losses: int) -> None:
+        self.losses = losses
+        self.runs = 0
+
+    async def write(self, fn: object) -> object:
+        self.runs += 1
+        result = fn(None)  # type: ignore[operator]
+        if self.runs <= self.losses:
+            raise TransactionConflict("the transaction lost a race; retry it")
+        return result
+
+
+class _RecordingLog:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    async def append(self, event: object) -> None:
+        self.events.append((event.outcome, event.detail))  # type: ignore[attr-defined]
+
+
+async def test_a_write_that_lost_a_race_runs_again_and_is_recorded_once() -> None:
+    """Found by probing: two data managers' calls on two records replicas deadlocked, and one was
+    answered INTERNAL. A lost race runs again from the start; what it noted is not noted twice."""
+    from contactpoint.platform.audited import AuditedRequest
+
+    log = _RecordingLog()
+    db = _DeadlockingDb(losses=2)
+
+    def change(_conn: object) -> str:
+        call.details.append("merged")
+        call.others.append("503352916258")
+        return "done"
+
+    async with AuditedRequest(log, "MergeChildren", "rid-3") as call:  # type: ignore[arg-type]
+        # The event is recorded inside the transaction: a lost race before it leaves none.
+        call.record_before_commit = lambda *_a, **_k: None  # type: ignore[method-assign]
+        assert await call.write(db, change) == "done"  # type: ignore[arg-type]
+    assert db.runs == 3 and call.details == ["merged"] and call.others == ["503352916258"]
+    assert log.events == [("ALLOWED", "merged")]
+
+
+async def test_a_write_that_keeps_losing_is_unavailable_never_internal() -> None:
+    from contactpoint.platform.audited import AuditedRequest
+
+    log = _RecordingLog()
+    with pytest.raises(Unavailable):
+        async with AuditedRequest(log, "UnmergeChildren", "rid-4") as call:  # type: ignore[arg-type]
+            call.record_before_commit = lambda *_a, **_k: None  # type: ignore[method-assign]
+            await call.write(_DeadlockingDb(losses=99), lambda _c: None)  # type: ignore[arg-type]
+    assert [outcome for outcome, _ in log.events] == ["UNAVAILABLE"]

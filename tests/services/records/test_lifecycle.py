@@ -4,13 +4,14 @@ extended) or a year after death, purged six years after archiving, the id reserv
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from google.type import date_pb2
 from sqlalchemy import func, select
 
 from contactpoint.common.v1 import child_pb2
-from contactpoint.platform.db import Database
+from contactpoint.platform.db import Database, TransactionConflict
 from contactpoint.platform.errors import NotFound
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import admin, children, ingestion, merging
@@ -306,3 +307,21 @@ def test_an_unmerge_after_a_run_dated_ahead_leaves_both_children_archived(db: Da
     assert not _visible(db, b, NOW.date())
     # Purged six years after that archive date, with its survivor.
     assert admin.run_lifecycle(db, today=dt.date(2033, 1, 10)).purged == 2
+
+
+def test_a_lifecycle_batch_that_lost_a_race_runs_again(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found by probing: two `records lifecycle` runs at once on PostgreSQL deadlocked, and one
+    # ended in a traceback. A lost batch now runs again (nothing it did was kept).
+    cp = _submit(db, make_record("race-1", date_of_birth=_date(dt.date(2010, 3, 14))))
+    real = db.run_sync
+    lost: list[object] = []
+
+    def first_loses(fn: Any, **kwargs: Any) -> Any:
+        if not lost:
+            lost.append(fn)
+            raise TransactionConflict("the transaction lost a race; retry it")
+        return real(fn, **kwargs)
+
+    monkeypatch.setattr(db, "run_sync", first_loses)
+    assert admin.run_lifecycle(db, today=dt.date(2028, 3, 14)).archived == 1
+    assert lost and _status(db, cp) == "archived"

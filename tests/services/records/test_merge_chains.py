@@ -6,6 +6,7 @@ because one of them was merged (found by probing from outside)."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 
@@ -205,3 +206,58 @@ def test_a_task_whose_child_is_merged_away_is_overtaken_for_its_holder(db: Datab
         elsewhere,
         task.candidate.contactpoint_id,
     }
+
+
+def _merge_held_open(
+    db: Database, survivor: str, retired: str, started: threading.Event, go: threading.Event
+) -> None:
+    # A merge whose transaction stays open (its rows locked) until `go`.
+    with db.transaction() as conn:
+        merging.merge(conn, manager=MANAGER, survivor_id=survivor, retired_id=retired, reason="one", now=NOW)
+        started.set()
+        assert go.wait(10)
+
+
+def test_an_unmerge_waiting_on_a_merge_of_its_survivor_follows_it(db: Database) -> None:
+    # Found by probing (two records replicas on PostgreSQL): UnmergeChildren(B) read B's survivor
+    # A before a merge of A into X committed, moved B's record back only from A (none left), and
+    # answered OK with B active and empty, its record still on X.
+    a = _child(db, "ua-1", "Montgomery", "Fairweather")
+    b = _child(db, "ub-22", "Ottoline", "Braithwaite")
+    x = _child(db, "ux-333", "Sebastian", "Holloway")
+    _merge(db, a, b)
+    started, go = threading.Event(), threading.Event()
+    merger = threading.Thread(target=_merge_held_open, args=(db, x, a, started, go))
+    merger.start()
+    assert started.wait(10)
+    unmerger = threading.Thread(target=_unmerge, args=(db, b))
+    unmerger.start()
+    unmerger.join(0.5)
+    assert unmerger.is_alive()  # waiting on the merge's locks
+    go.set()
+    merger.join(10)
+    unmerger.join(10)
+    assert _reads_as(db, b) == b and _sources(db, b) == {"ub-22"}
+    assert _reads_as(db, a) == x and _sources(db, x) == {"ua-1", "ux-333"}
+
+
+def test_the_same_merge_undone_twice_at_once_is_undone_once(db: Database) -> None:
+    a = _child(db, "da-1", "Philippa", "Lockhart")
+    b = _child(db, "db-22", "Augustin", "Pemberton")
+    _merge(db, a, b)
+    outcomes: list[str] = []
+
+    def undo() -> None:
+        try:
+            _unmerge(db, b)
+            outcomes.append("ok")
+        except NotFound:
+            outcomes.append("not found")
+
+    threads = [threading.Thread(target=undo) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(outcomes) == ["not found", "ok"]
+    assert _sources(db, a) == {"da-1"} and _sources(db, b) == {"db-22"}
