@@ -97,6 +97,14 @@ def given_level(a: tuple[str, ...], b: tuple[str, ...]) -> str:
     return level
 
 
+def _same_sound(a: str, b: str) -> bool:
+    # Both names have a sound, and it is the same. A name in a script metaphone does not read
+    # (Cyrillic, Arabic, Chinese) has none: found by probing, "Иван" and "Ольга" sounded alike
+    # and two unrelated children were joined.
+    code = sound(a)
+    return bool(code) and code == sound(b)
+
+
 def first_name_level(a0: str, b0: str) -> str:
     """Two different first given names: spelling variants, an initial for the other, or else."""
     if len(a0) > 1 and len(b0) > 1:
@@ -107,7 +115,7 @@ def first_name_level(a0: str, b0: str) -> str:
             return "one_edit"
         if similarity >= NEAR:
             return "jaro_winkler_0.85"
-        if min(len(a0), len(b0)) >= MIN_SOUND and sound(a0) == sound(b0):
+        if min(len(a0), len(b0)) >= MIN_SOUND and _same_sound(a0, b0):
             return "phonetic"  # "Elly"/"Ellie", "Kieran"/"Ciaran"
         return "else"
     return "initial" if a0[0] == b0[0] else "else"

@@ -30,7 +30,7 @@ edward ed eddie eddy ted teddy ned; edmund ed eddie ned; henry harry hal hank; h
 charles charlie chas chuck charley; charlotte charlie lottie lotty
 frederick fredrick frederic fred freddie freddy; george georgie; georgia georgie gina
 georgina georgie gina; anthony antony tony ant; andrew andy drew; peter pete; patrick pat paddy
-patricia pat patty patsy trish tricia; stephen steven; steve stevie; stephanie steph stevie
+patricia pat patty patsy trish tricia; stephen steven steve stevie; stephanie steph stevie
 timothy tim timmy; david dave davy davie; jacob jakub jakob jake; alfred alfie alf fred
 albert bert bertie al albie; archibald archie; theodore theo ted teddy; oliver ollie olly
 olivia liv livvy ollie livia; isabella isabelle isabel isobel izzy izzie bella belle issy

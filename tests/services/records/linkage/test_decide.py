@@ -467,3 +467,27 @@ def test_a_review_names_the_organisations_own_child_when_it_is_a_possible_match_
     assert decision.candidate is not None and decision.candidate.contactpoint_id == "J"
     # With links made automatically, the best child is linked whoever holds it.
     assert run(child(), [theirs, ours]).candidate == theirs
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        (("иван", "петров"), ("ольга", "смирнова")),
+        (("محمد", "العلي"), ("فاطمة", "حسن")),
+        (("李小龍", "王"), ("陳美玲", "張")),
+    ],
+)
+def test_names_in_a_script_without_a_sound_are_not_alike(
+    one: tuple[str, str], other: tuple[str, str]
+) -> None:
+    # Found by probing: metaphone reads no Cyrillic, Arabic or Chinese, and two empty codes were
+    # taken for the same sound ("phonetic"), so two unrelated children born on one day in one
+    # street, with no gender given, were joined.
+    def person(names: tuple[str, str], house: str) -> Features:
+        return child(given=(names[0],), family=(names[1],), gender=0, house=house)
+
+    a, b = person(one, "4"), person(other, "9")
+    assert compare(a, b, MODEL).levels[0] == "else"
+    assert run(b, [candidate("123456789012", a)]).action == Action.CREATE
+    # The same name in the same script is still the same child.
+    assert run(person(one, "4"), [candidate("123456789012", a)]).action == Action.LINK
