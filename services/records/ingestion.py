@@ -32,6 +32,7 @@ from services.records.linkage import Features
 from services.records.matching import Matcher
 from services.records.model import DEFAULT_LIMITS, AgeLimits, Outcome, Submitted
 from services.records.preparing import PreparedBatch, Submission, prepare_batch
+from services.records.rematching import rematch
 from services.records.repository import candidates as candidate_repo
 from services.records.repository import sources as source_repo
 from services.records.repository import submissions as submission_repo
@@ -228,6 +229,8 @@ def _decide(
             continue
         if held is not None:
             submitted = placement.update(held, p, batch)
+            if submitted.outcome is Outcome.LINKED:
+                batch.splits.extend(rematch(conn, p, held, matcher))
         else:
             submitted = placement.place(p, candidates.decide(p, batch), batch, limits=limits)
         pending.add(p.key)

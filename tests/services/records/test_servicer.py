@@ -160,6 +160,59 @@ async def test_a_flag_outlives_the_record_that_set_it(world: World) -> None:
     assert await shown() == {"Willow Project": False}
 
 
+async def test_a_record_sent_again_that_is_now_another_childs_too_reaches_a_data_manager(
+    world: World,
+) -> None:
+    # Found by probing: a council withdrew its only record of a child; another council's system
+    # then fed the child (a new child: nothing active to join); the first council sent its record
+    # again (revived, its own id). Two children alike, FindChild TOO_MANY_MATCHES, and no task.
+    withdraw = pb.WithdrawSourceRecordRequest(
+        source_system="social-care", source_record_id=world.id("again-a")
+    )
+
+    def tasks_between(a: str, b: str) -> int:
+        return int(
+            world.sql(
+                "SELECT count(*) FROM review_tasks WHERE status = 'open' AND "
+                "((new_child = :a AND candidate = :b) OR (new_child = :b AND candidate = :a))",
+                a=a,
+                b=b,
+            )[0][0]  # type: ignore[call-overload]
+        )
+
+    first = (await world.submit(world.record("again-a"), "again-1")).contactpoint_id
+    await world.records.WithdrawSourceRecord(withdraw, metadata=world.council_a)
+    second = await world.submit(world.record("again-b"), "again-2", world.council_b)
+    assert second.outcome == pb.MATCH_OUTCOME_CREATED and second.contactpoint_id != first
+    revived = await world.submit(world.record("again-a"), "again-3")
+    assert (revived.contactpoint_id, revived.outcome) == (first, pb.MATCH_OUTCOME_LINKED)
+    assert tasks_between(first, second.contactpoint_id) == 1
+    # Sent once more unchanged: nothing new is raised.
+    assert (await world.submit(world.record("again-a"), "again-4")).outcome == pb.MATCH_OUTCOME_UNCHANGED
+    assert tasks_between(first, second.contactpoint_id) == 1
+
+    # A correction: a first version unlike the child (another name, date and address), then
+    # corrected to what the other council holds.
+    wrong = world.record(
+        "again-c",
+        source_system="education",
+        name=child_pb2.PersonName(given_names="Millie", family_name="Okafur"),
+        address=child_pb2.Address(lines=["9 Low Road"], postcode="M2 2BB"),
+        nhs_number="",
+    )
+    wrong.date_of_birth.month = 1 + wrong.date_of_birth.month % 12
+    wrong.date_of_birth.day = min(wrong.date_of_birth.day, 28)
+    third = await world.submit(wrong, "again-5")
+    assert third.outcome == pb.MATCH_OUTCOME_CREATED
+    corrected = await world.submit(world.record("again-c", source_system="education"), "again-6")
+    assert (corrected.contactpoint_id, corrected.outcome) == (third.contactpoint_id, pb.MATCH_OUTCOME_LINKED)
+    assert (
+        tasks_between(third.contactpoint_id, first)
+        + tasks_between(third.contactpoint_id, second.contactpoint_id)
+        >= 1
+    )
+
+
 async def test_retry_returns_the_first_answer_and_reuse_is_refused(world: World) -> None:
     first = await world.submit(world.record("sc-1"), "req-1")
     before = world.counts()
