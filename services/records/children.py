@@ -97,6 +97,22 @@ def resolve(conn: Connection, contactpoint_id: str) -> ChildRow | None:
     return row
 
 
+def locked_chain(conn: Connection, contactpoint_id: str) -> list[ChildRow]:
+    """The child and each it has been merged into since, up to the one that reads for it now
+    (`resolve`), each row locked before it is read: a merge committed while this waited is seen
+    (found by probing: an unmerge racing a merge of its survivor moved nothing back, leaving the
+    child active with no record and its record on the other child). Empty for an unknown id."""
+    chain: list[ChildRow] = []
+    current: str | None = contactpoint_id
+    while current is not None and len(chain) <= MAX_MERGE_HOPS:
+        row = child_repo.child(conn, current, lock=True)
+        if row is None:
+            break
+        chain.append(row)
+        current = row.merged_into if row.status == MERGED else None
+    return chain
+
+
 def composed(
     conn: Connection, row: ChildRow, *, limits: AgeLimits, today: dt.date, visible_only: bool = True
 ) -> child_pb2.Child | None:

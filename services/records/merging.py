@@ -11,14 +11,13 @@ from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.disclosure import disclose
 from contactpoint.platform.errors import FailedPrecondition, FieldViolation, NotFound
 from contactpoint.platform.logging import get_logger
-from services.records.children import MAX_MERGE_HOPS, composed
+from services.records.children import composed, locked_chain
 from services.records.lifecycle import archive_as_its_holder, refile
 from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.repository import children as child_repo
 from services.records.repository import merges as merge_repo
 from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
-from services.records.repository.rows import ChildRow
 from services.records.stewardship import (
     LINK,
     Manager,
@@ -144,7 +143,9 @@ def unmerge(
     merge_row = merge_repo.live_merge_of(conn, retired_id)
     if merge_row is None:
         raise NotFound("no merge of this child to undo")
-    chain = _locked_chain(conn, merge_row.survivor_id)
+    chain = locked_chain(conn, merge_row.survivor_id)
+    if not chain:
+        raise NotFound("no merge of this child to undo")
     survivor, holder = chain[0], chain[-1]
     if holder.status == MERGED or not held(conn, manager, holder.contactpoint_id):
         raise NotFound("no merge of this child to undo")
@@ -169,24 +170,6 @@ def unmerge(
     follow_unmerge(conn, survivor=holder.contactpoint_id, retired=retired_id, now=now)
     log.info("records.unmerged", survivor_id=merge_row.survivor_id, retired_id=retired_id)
     return tuple(sorted(holders))
-
-
-def _locked_chain(conn: Connection, contactpoint_id: str) -> list[ChildRow]:
-    """The child and each it has been merged into since, up to the one holding its records now,
-    each row locked before it is read: a merge committed while this waited is seen (found by
-    probing: an unmerge racing a merge of its survivor moved nothing back, leaving the child
-    active with no record and its record on the other child)."""
-    chain: list[ChildRow] = []
-    current: str | None = contactpoint_id
-    while current is not None and len(chain) <= MAX_MERGE_HOPS:
-        row = child_repo.child(conn, current, lock=True)
-        if row is None:
-            break
-        chain.append(row)
-        current = row.merged_into if row.status == MERGED else None
-    if not chain:
-        raise NotFound("no merge of this child to undo")
-    return chain
 
 
 def refresh_archive_date(

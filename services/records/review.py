@@ -14,7 +14,7 @@ from contactpoint.platform.disclosure import disclose
 from contactpoint.platform.errors import FailedPrecondition, FieldViolation, NotFound
 from contactpoint.platform.logging import get_logger
 from services.records import task_upkeep
-from services.records.children import composed, resolve
+from services.records.children import composed, locked_chain, resolve
 from services.records.merging import merge_children
 from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.repository import children as child_repo
@@ -33,7 +33,7 @@ from services.records.stewardship import (
     is_task_id,
     reason_violations,
 )
-from services.records.tables import ACTIVE
+from services.records.tables import ACTIVE, MERGED
 from services.records.values import day_in_england
 
 log = get_logger(__name__)
@@ -205,10 +205,12 @@ def set_shielded(
 ) -> str:
     """Shield or unshield a child (a retired id acts on its survivor); the child's id."""
     check(id_violations("contactpoint_id", contactpoint_id) + reason_violations(reason))
-    current = resolve(conn, contactpoint_id)
-    if current is None:
+    # Followed with each row locked: a merge of this child committed while this waited leads on
+    # to its survivor (found by probing: a shield racing a merge answered NOT_FOUND).
+    chain = locked_chain(conn, contactpoint_id)
+    if not chain or chain[-1].status == MERGED:
         raise NotFound("no child with this ContactPoint ID is managed by your organisation")
-    row = active_child(conn, current.contactpoint_id, manager)
+    row = active_child(conn, chain[-1].contactpoint_id, manager)
     # Unshielding is a data manager's decision: it lifts a provisional shield too.
     child_repo.set_shielding(
         conn, row.contactpoint_id, shielded=shielded, provisional=None if shielded else False, now=now

@@ -261,3 +261,33 @@ def test_the_same_merge_undone_twice_at_once_is_undone_once(db: Database) -> Non
         t.join(10)
     assert sorted(outcomes) == ["not found", "ok"]
     assert _sources(db, a) == {"da-1"} and _sources(db, b) == {"db-22"}
+
+
+def test_a_shield_waiting_on_a_merge_of_its_child_follows_it(db: Database) -> None:
+    # Found by probing (two records replicas): SetShielded(B) racing a merge of B into A answered
+    # NOT_FOUND, and the merged child was left unshielded.
+    a = _child(db, "sa-1", "Leopold", "Winterbourne")
+    b = _child(db, "sb-22", "Henrietta", "Cavendish")
+    started, go = threading.Event(), threading.Event()
+    merger = threading.Thread(target=_merge_held_open, args=(db, a, b, started, go))
+    merger.start()
+    assert started.wait(10)
+    answers: list[str] = []
+
+    def shield() -> None:
+        answers.append(
+            db.run_sync(
+                lambda c: review.set_shielded(
+                    c, manager=MANAGER, contactpoint_id=b, shielded=True, reason="risk", now=NOW
+                )
+            )
+        )
+
+    shielder = threading.Thread(target=shield)
+    shielder.start()
+    shielder.join(0.5)
+    assert shielder.is_alive()  # waiting on the merge's locks
+    go.set()
+    merger.join(10)
+    shielder.join(10)
+    assert answers == [a] and _shielded(db, a)
