@@ -33,6 +33,7 @@ from services.records.repository import children as child_repo
 from services.records.repository import search
 from services.records.repository import sources as source_repo
 from services.records.repository.rows import ChildRow, SourceRow
+from services.records.sensitive_memory import FlaggedService
 from services.records.tables import ACTIVE, MERGED
 from services.records.validation import validate_find
 from services.records.values import date_value, today_in_england
@@ -134,7 +135,7 @@ def composed_from(
     limits: AgeLimits,
     today: dt.date,
     visible_only: bool = True,
-    remembered_sensitive: Sequence[str] = (),
+    remembered_sensitive: Sequence[FlaggedService] = (),
 ) -> child_pb2.Child | None:
     """`composed`, from the child's row, its active source records (oldest first) and the
     services its source records (withdrawn ones too) remember as sensitive."""

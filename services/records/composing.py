@@ -18,6 +18,7 @@ from contactpoint.platform.convert import timestamp
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records.names import name_key, name_tokens
 from services.records.sensitive import is_sensitive_involvement
+from services.records.sensitive_memory import FlaggedService
 from services.records.service_names import service_name_tokens
 
 K = TypeVar("K", bound=Hashable)
@@ -77,7 +78,7 @@ def compose(
     *,
     shielded: bool,
     update_time: dt.datetime,
-    remembered_sensitive: Sequence[str] = (),
+    remembered_sensitive: Sequence[FlaggedService] = (),
 ) -> child_pb2.Child:
     """A child composed from its source records, given oldest first: for each single field the
     latest source that has it wins (for the name, the latest that no source declares a former
@@ -127,7 +128,7 @@ def _service_key(i: pb.SourceInvolvement) -> tuple[str, str, tuple[int, int, int
 
 
 def _involvements(
-    newest_first: Sequence[pb.SourceInvolvement], remembered: Sequence[str] = ()
+    newest_first: Sequence[pb.SourceInvolvement], remembered: Sequence[FlaggedService] = ()
 ) -> list[child_pb2.Involvement]:
     """The sources' involvements, merged. One service's involvement told by several sources is
     shown once, the newest source's version, and once per practitioner named: two practitioners
@@ -137,7 +138,7 @@ def _involvements(
     showed a service one council had marked sensitive in full), or a source once flagged it
     (found by re-probing: the flag was lost when its source withdrew the record)."""
     flagged = [i for i in newest_first if _sensitive(i)]
-    flagged += [pb.SourceInvolvement(service_name=name, sensitive=True) for name in remembered]
+    flagged += [service.involvement() for service in remembered]
     named = {_service_key(i) for i in newest_first if name_key(i.practitioner_name)}
     kept = _merged(
         (i for i in newest_first if name_key(i.practitioner_name) or _service_key(i) not in named),

@@ -25,6 +25,7 @@ from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.repository.rows import ChildRow, aware, utc
 from services.records.repository.sealing import source_context
 from services.records.repository.sources import open_services
+from services.records.sensitive_memory import FlaggedService
 from services.records.tables import MERGED
 from services.records.values import today_in_england
 
@@ -77,13 +78,13 @@ def _sources(rows: Sequence[Any], vault: Vault) -> list[pb.SourceRecord]:
     return out
 
 
-def _remembered(rows: Sequence[Any], vault: Vault) -> tuple[str, ...]:
+def _remembered(rows: Sequence[Any], vault: Vault) -> tuple[FlaggedService, ...]:
     """The services the joined rows (withdrawn ones too) remember as sensitive."""
     return tuple(
-        name
+        service
         for r in rows
         if r.source_id is not None
-        for name in open_services(vault, r.source_id, r.sensitive_services)
+        for service in open_services(vault, r.source_id, r.sensitive_services)
     )
 
 

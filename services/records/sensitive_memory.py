@@ -11,26 +11,57 @@ vocabulary reads as sensitive is read so again on every read (`composing`)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from google.type import date_pb2
 
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records.names import name_key
 
 
-def _unique(names: Iterable[str]) -> tuple[str, ...]:
-    out: dict[str, str] = {}
-    for name in names:
-        out.setdefault(name_key(name), name)
+@dataclass(frozen=True, slots=True)
+class FlaggedService:
+    """A service a source flagged: its name, organisation and start date as the source gave them
+    (a flag reaches another source's copy by any of them: `composing._alike`; found by re-probing:
+    "Willow" beside "Willowbrook Service", the same day at the same organisation, lost its flag
+    when only the name was remembered)."""
+
+    name: str
+    organisation: str = ""
+    start: tuple[int, int, int] = (0, 0, 0)
+
+    @classmethod
+    def of(cls, involvement: pb.SourceInvolvement) -> FlaggedService:
+        d = involvement.start_date
+        return cls(involvement.service_name, involvement.organisation, (d.year, d.month, d.day))
+
+    def involvement(self) -> pb.SourceInvolvement:
+        """The flagged involvement, as composing compares it with the sources' own."""
+        out = pb.SourceInvolvement(service_name=self.name, organisation=self.organisation, sensitive=True)
+        if any(self.start):
+            out.start_date.CopyFrom(date_pb2.Date(year=self.start[0], month=self.start[1], day=self.start[2]))
+        return out
+
+    @property
+    def key(self) -> tuple[str, str, tuple[int, int, int]]:
+        return (name_key(self.name), name_key(self.organisation), self.start)
+
+
+def _unique(services: Iterable[FlaggedService]) -> tuple[FlaggedService, ...]:
+    out: dict[tuple[str, str, tuple[int, int, int]], FlaggedService] = {}
+    for service in services:
+        out.setdefault(service.key, service)
     return tuple(out.values())
 
 
-def told_sensitive(record: pb.SourceRecord) -> tuple[str, ...]:
+def told_sensitive(record: pb.SourceRecord) -> tuple[FlaggedService, ...]:
     """The services `record` flags as sensitive, each once."""
-    return _unique(i.service_name for i in record.involvements if i.sensitive)
+    return _unique(FlaggedService.of(i) for i in record.involvements if i.sensitive)
 
 
-def remembered(before: Sequence[str], record: pb.SourceRecord) -> tuple[str, ...]:
+def remembered(before: Sequence[FlaggedService], record: pb.SourceRecord) -> tuple[FlaggedService, ...]:
     """What a record remembers once `record` replaces its content: the services it flags now, and
     those it flagged before unless it now sends the same service (by name) without the flag."""
     unflagged = {name_key(i.service_name) for i in record.involvements if not i.sensitive}
-    kept = [name for name in before if name_key(name) not in unflagged]
+    kept = [service for service in before if name_key(service.name) not in unflagged]
     return _unique([*told_sensitive(record), *kept])

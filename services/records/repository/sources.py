@@ -18,6 +18,7 @@ from services.records.repository.rows import SourceKey, SourceRow
 from services.records.repository.sealing import source_context, vault_of
 from services.records.repository.source_keys import MatchKeyRow, delete_keys, insert_keys
 from services.records.repository.writes import insert_rows, one_of, pack_hashes
+from services.records.sensitive_memory import FlaggedService
 from services.records.tables import match_keys, source_records
 
 
@@ -38,7 +39,7 @@ class NewSource:
     blocking_hashes: Sequence[int]  # the blocking keys as stored (repository.writes.key_hash)
     names: Sequence[MatchKeyRow]
     # The services it remembers as sensitive (`sensitive_memory`), stored sealed beside it.
-    sensitive_services: Sequence[str] = ()
+    sensitive_services: Sequence[FlaggedService] = ()
 
 
 # --- source records -----------------------------------------------------------------------------
@@ -127,20 +128,24 @@ def _sealed(vault: Vault, r: NewSource, key: int) -> tuple[bytes, bytes, int]:
     )
 
 
-def seal_services(vault: Vault, source_id: str, names: Sequence[str], key: int) -> bytes | None:
+def seal_services(vault: Vault, source_id: str, services: Sequence[FlaggedService], key: int) -> bytes | None:
     """A record's remembered sensitive services sealed with its key (None when there are none)."""
-    if not names:
+    if not services:
         return None
-    plain = json.dumps(list(names), ensure_ascii=False).encode()
+    rows = [[s.name, s.organisation, list(s.start)] for s in services]
+    plain = json.dumps(rows, ensure_ascii=False).encode()
     return vault.seal(plain, source_context(source_id, "sensitive_services"), key_id=key)
 
 
-def open_services(vault: Vault, source_id: str, sealed: bytes | None) -> tuple[str, ...]:
-    """`seal_services` undone."""
+def open_services(vault: Vault, source_id: str, sealed: bytes | None) -> tuple[FlaggedService, ...]:
+    """`seal_services` undone (a name alone, as first stored on 5 December, stands for itself)."""
     if sealed is None:
         return ()
-    names = json.loads(vault.open(bytes(sealed), source_context(source_id, "sensitive_services")))
-    return tuple(str(n) for n in names)
+    rows = json.loads(vault.open(bytes(sealed), source_context(source_id, "sensitive_services")))
+    return tuple(
+        FlaggedService(str(r)) if isinstance(r, str) else FlaggedService(str(r[0]), str(r[1]), tuple(r[2]))
+        for r in rows
+    )
 
 
 def insert_sources(conn: Connection, rows: Sequence[NewSource], *, now: dt.datetime) -> None:
@@ -236,7 +241,9 @@ def all_sources(conn: Connection, contactpoint_id: str) -> list[SourceRow]:
     return [SourceRow.of(r, vault) for r in conn.execute(query).all()]
 
 
-def remembered_services(conn: Connection, source_ids: Collection[str]) -> dict[str, tuple[str, ...]]:
+def remembered_services(
+    conn: Connection, source_ids: Collection[str]
+) -> dict[str, tuple[FlaggedService, ...]]:
     """The services some source records remember as sensitive, by source record id (none: absent)."""
     if not source_ids:
         return {}
@@ -247,7 +254,7 @@ def remembered_services(conn: Connection, source_ids: Collection[str]) -> dict[s
     return {r.id: open_services(vault, r.id, r.sensitive_services) for r in conn.execute(query).all()}
 
 
-def remembered_by_child(conn: Connection, contactpoint_id: str) -> tuple[str, ...]:
+def remembered_by_child(conn: Connection, contactpoint_id: str) -> tuple[FlaggedService, ...]:
     """The services any source record of a child (withdrawn ones included) remembers as sensitive."""
     query = select(source_records.c.id, source_records.c.sensitive_services).where(
         source_records.c.contactpoint_id == contactpoint_id, source_records.c.sensitive_services.is_not(None)

@@ -10,7 +10,7 @@ from google.type import date_pb2
 from contactpoint.common.v1 import child_pb2
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records.composing import compose
-from services.records.sensitive_memory import remembered, told_sensitive
+from services.records.sensitive_memory import FlaggedService, remembered, told_sensitive
 
 CHILD = "503352916258"
 NOW = dt.datetime(2026, 12, 4, tzinfo=dt.UTC)
@@ -95,7 +95,11 @@ def test_a_remembered_flag_hides_the_service_from_every_source() -> None:
     # A service some record once flagged (`sensitive_memory`), told now only by an unflagged source.
     unflagged = _source(_mentoring("Sports Mentoring"), _mentoring("Football Coaching", practitioner="X"))
     composed = compose(
-        CHILD, [unflagged], shielded=False, update_time=NOW, remembered_sensitive=["sports mentoring"]
+        CHILD,
+        [unflagged],
+        shielded=False,
+        update_time=NOW,
+        remembered_sensitive=[FlaggedService("sports mentoring")],
     )
     assert {i.service_name: i.sensitive for i in composed.involvements} == {
         "Sports Mentoring": True,
@@ -103,15 +107,28 @@ def test_a_remembered_flag_hides_the_service_from_every_source() -> None:
     }
 
 
+def test_a_remembered_flag_keeps_its_organisation_and_day() -> None:
+    # Found by re-probing: "Willow" flagged beside "Willowbrook Service", the same day at the same
+    # organisation, hid it only while the flagging record held it: the name alone was remembered.
+    willow = _mentoring("Willow", sensitive=True, consent_recorded=True)
+    brook = _source(_mentoring("Willowbrook Service", practitioner="Pat Smith"))
+    assert [i.sensitive for i in _involvements(_source(willow), brook)] == [True, True]
+    [service] = told_sensitive(_source(willow))
+    assert service == FlaggedService("Willow", "Salford Council", (2025, 2, 1))
+    composed = compose(CHILD, [brook], shielded=False, update_time=NOW, remembered_sensitive=[service])
+    assert [i.sensitive for i in composed.involvements] == [True]
+
+
 def test_a_record_remembers_what_it_flagged_until_it_says_otherwise() -> None:
     flagged = _source(_mentoring(sensitive=True, consent_recorded=True))
-    assert told_sensitive(flagged) == ("Sports Mentoring",)
+    [mentoring] = told_sensitive(flagged)
+    assert mentoring.name == "Sports Mentoring"
     # Dropped, or replaced by another service: remembered.
-    assert remembered(("Sports Mentoring",), _source()) == ("Sports Mentoring",)
+    assert remembered((mentoring,), _source()) == (mentoring,)
     coaching = _source(_mentoring("Football Coaching"))
-    assert remembered(("Sports Mentoring",), coaching) == ("Sports Mentoring",)
+    assert remembered((mentoring,), coaching) == (mentoring,)
     # The same service sent again unflagged (by name, any case or spacing): the source corrected it.
-    assert remembered(("Sports Mentoring",), _source(_mentoring(" sports  MENTORING "))) == ()
+    assert remembered((mentoring,), _source(_mentoring(" sports  MENTORING "))) == ()
     # Flagged again, or a second one flagged: each once.
     both = _source(_mentoring(sensitive=True), _mentoring("Willow Project", sensitive=True))
-    assert remembered(("sports mentoring",), both) == ("Sports Mentoring", "Willow Project")
+    assert [s.name for s in remembered((mentoring,), both)] == ["Sports Mentoring", "Willow Project"]

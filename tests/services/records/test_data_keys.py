@@ -236,7 +236,7 @@ def test_rotation_re_seals_everything_and_the_old_key_can_then_retire(db: Databa
     )
     assert sealed and {sealed_key_id(bytes(s)) for s in sealed if s is not None} == {old + 1}
     remembered = db.run_sync(lambda c: source_repo.remembered_by_child(c, made.contactpoint_id), write=False)
-    assert remembered == ("Sexual Health Clinic",)
+    assert [service.name for service in remembered] == ["Sexual Health Clinic"]
     with pytest.raises(DataKeyError, match="newest"):
         data_keys.retire(db, _settings(db, interval=0.01), old + 1)
 
