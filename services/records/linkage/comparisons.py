@@ -106,7 +106,13 @@ def _same_sound(a: str, b: str) -> bool:
 
 
 def first_name_level(a0: str, b0: str) -> str:
-    """Two different first given names: spelling variants, an initial for the other, or else."""
+    """Two different first given names: spelling variants, an initial for the other, or else.
+    Names in another script than the Latin alphabet are only ever the same or else: the spelling
+    tests are tuned on English names (found by probing: Hassan and Hussain in Arabic letters,
+    Maria and Marina in Greek, were spelt alike enough to join two children), and one Chinese
+    character is a name, not an initial."""
+    if not (a0.isascii() and b0.isascii()):
+        return "else"
     if len(a0) > 1 and len(b0) > 1:
         similarity = jaro_winkler(a0, b0)
         if similarity >= CLOSE:

@@ -223,6 +223,8 @@ def how_alike(a: Features, b: Features) -> str | None:
         # first names that are both names are two children's: twins and siblings share middle
         # names ("Emily Rose"/"Ruby Rose", "Ava Rose"/"Lily-Rose": found by probing, joined).
         return "middle"
+    if not (a0.isascii() and b0.isascii()):
+        return None  # another script: the same name or two (`comparisons.first_name_level`)
     if min(len(a0), len(b0)) == 1:
         return "initial" if a0[0] == b0[0] else None
     if nicknames(a0, b0) and not _two_short_forms(a0, b0):
