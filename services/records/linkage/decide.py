@@ -49,6 +49,7 @@ RULE_EITHER = "rule: a record that fits either of two children of one household 
 RULE_EITHER_KEPT_APART = "rule: a record that fits either of two children a data manager kept apart (review)"
 RULE_MIDDLES = "rule: other given names that cannot be one child's (review)"
 RULE_TWINS = "rule: twins (same family name, date of birth and address, different given names)"
+RULE_TWIN_AND_VAGUE = "rule: a twin of one record of this child, like a vaguer one (review)"
 RULE_SAME_SOURCE = "rule: the same source system holds another record for this child (review)"
 RULE_MANUAL = "rule: automatic linking is off (review)"
 RULE_SPLIT = "rule: a new record links to both children (review)"
@@ -185,12 +186,13 @@ def _judge(
     nhs_and_dob = [pair for pair in same_dob if pair not in nhs_names]
     conflict = not same_nhs and any(new.nhs and c.features.nhs for c, _ in records)
     # A child is the new record's twin when one of its records looks like a twin and none of its
-    # records vouches for it being the same child.
-    is_twin = (
-        not nhs_and_dob
-        and any(_twins(new, c, s) for c, s in records)
-        and not any(vouches(new, c.features) for c, _ in records)
-    )
+    # records vouches for it being the same child. When one looks like a twin and another vouches
+    # (a vaguer record: "Ava" beside "Ava Rose", for "Ava Grace"), which child the vaguer record
+    # is was a guess: a data manager decides (found by probing: the second twin joined the first
+    # through the vaguer record, which arrived first).
+    twin_like = not nhs_and_dob and any(_twins(new, c, s) for c, s in records)
+    vouched = any(vouches(new, c.features) for c, _ in records)
+    is_twin = twin_like and not vouched
 
     def evidence(pair: tuple[Candidate, Score]) -> float:
         # A shared NHS number with another date of birth may be a mistyped number (a sibling's):
@@ -223,7 +225,10 @@ def _judge(
         reasons.append(RULE_NHS_DOB)
     elif weight >= thresholds.link:
         action = Action.LINK
-        if middles_clash(new, best.features):
+        if twin_like:
+            action = Action.REVIEW
+            reasons.append(RULE_TWIN_AND_VAGUE)
+        elif middles_clash(new, best.features):
             # The score weighs the first given name; other names that cannot be one (Muhammad
             # Ibrahim / Mohammed Hassan) say two children as loudly: a data manager decides.
             action = Action.REVIEW

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 from rapidfuzz.distance import JaroWinkler
 
+from services.records.linkage.blocking import FEMALE, MALE
 from services.records.linkage.comparisons import KNOWN_GENDERS, dob_level, family_level, postcode_level
 from services.records.linkage.features import Features
 from services.records.linkage.given_alike import how_alike, middles_clash, rhyme, two_names
@@ -89,12 +90,24 @@ def _boy_and_girl(a: Features, b: Features) -> bool:
     # Names alike, one a boy's (never a girl's) and the other a girl's (never a boy's), when the
     # genders cannot say which is which (one or both missing): twins' names, a boy and a girl
     # (found by probing: Daniel/Danielle and Harry/Harriet with a gender missing were one child).
-    # With the same known gender, one name misspelt; one girl's name spelt two ways
-    # (Isabel/Isabella) is no boy and girl.
+    # A known gender counts as one side too: Charlie recorded male beside Charlotte with no
+    # gender (found by probing: Charlie/Charlotte and Frankie/Francesca, a short form both boys
+    # and girls are given, were one child). With the same known gender, one name misspelt; one
+    # girl's name spelt two ways (Isabel/Isabella) is no boy and girl.
     if not a.given or not b.given or (a.gender in KNOWN_GENDERS and b.gender in KNOWN_GENDERS):
         return False
-    x, y = a.given[0], b.given[0]
-    return (boys_name(x) and girls_name(y)) or (boys_name(y) and girls_name(x))
+    x, y = _sex_of(a), _sex_of(b)
+    return x is not None and y is not None and x != y
+
+
+def _sex_of(f: Features) -> str | None:
+    # "m" or "f" by the recorded gender, else by a first name only one sex is given; None when
+    # neither says.
+    if f.gender in (MALE, FEMALE):
+        return "m" if f.gender == MALE else "f"
+    first = f.given[0]
+    boy, girl = boys_name(first), girls_name(first)
+    return "m" if boy and not girl else "f" if girl and not boy else None
 
 
 def _household(a: Features, b: Features) -> bool:

@@ -28,6 +28,7 @@ from services.records.linkage.decide import (
     RULE_NHS_DOB,
     RULE_NHS_NAMES,
     RULE_SAME_SOURCE,
+    RULE_TWIN_AND_VAGUE,
     RULE_TWINS,
 )
 from tests.services.records.linkage import NHS, OTHER_NHS, child
@@ -512,3 +513,45 @@ def test_two_names_in_another_script_are_two_children(one: str, other: str) -> N
     assert compare(person(one), person(other), MODEL).levels[0] == "else"
     assert run(person(other), [candidate("123456789012", person(one))]).action == Action.CREATE
     assert run(person(one), [candidate("123456789012", person(one))]).action == Action.LINK
+
+
+def _household(given: str, gender: int) -> Features:
+    return child(given=tuple(given.split()), gender=gender)
+
+
+@pytest.mark.parametrize(
+    ("vague", "known", "new"),
+    [
+        (("ava", 2), ("ava rose", 2), ("ava grace", 2)),
+        (("lily", 2), ("lily mae", 2), ("lily rose", 2)),
+        (("charlie", 0), ("charles", 1), ("charlotte", 2)),
+        (("sam", 0), ("samuel", 1), ("samantha", 2)),
+    ],
+)
+def test_a_twin_of_one_record_like_a_vaguer_one_is_reviewed(
+    vague: tuple[str, int], known: tuple[str, int], new: tuple[str, int]
+) -> None:
+    # Found by probing: a vaguer record ("Ava", "Charlie" with no gender) came first, one twin
+    # joined it, and the other twin joined the same child through it: two children one.
+    records = [
+        candidate("123456789012", _household(*vague), rid="ED-1"),
+        candidate("123456789012", _household(*known), rid="ED-2"),
+    ]
+    decision = run(_household(*new), records)
+    assert decision.action == Action.REVIEW
+    assert RULE_TWIN_AND_VAGUE in rules(decision)
+    # The vaguer record alone is still the same child, and so is the known twin's record again.
+    assert run(_household(*new), records[:1]).action == Action.LINK
+    assert run(_household(*known), records).action == Action.LINK
+
+
+@pytest.mark.parametrize(("boy", "girl"), [("charlie", "charlotte"), ("frankie", "francesca")])
+def test_a_boy_beside_a_girls_name_with_no_gender_are_twins(boy: str, girl: str) -> None:
+    # Found by probing: a short form both boys and girls are given, recorded male, beside a
+    # girl's name with the gender missing, was one child.
+    decision = run(_household(girl, 0), [candidate("123456789012", _household(boy, 1))])
+    assert decision.action == Action.CREATE and RULE_TWINS in rules(decision)
+    # The same short form beside the boy's full name is one child.
+    assert run(_household("charles", 0), [candidate("123456789012", _household("charlie", 1))]).action == (
+        Action.LINK
+    )
