@@ -18,6 +18,7 @@ from contactpoint.platform.tls import load_tls
 from contactpoint.platform.tracing import tracing_for
 from services.audit import repository
 from services.audit.domain import Signer
+from services.audit.log_key_check import check_log_key, refuse_a_new_key
 from services.audit.sequencer import Sequencer
 from services.audit.servicer import ACCESS, DESCRIPTOR, AuditServicer
 from services.audit.settings import AuditSettings
@@ -28,6 +29,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 async def build(settings: AuditSettings) -> Built:
     """The audit service, assembled from its settings."""
+    db = Database(settings.database_url)
+    if not settings.signing_key_file.exists():
+        await asyncio.to_thread(
+            db.run_sync, lambda c: refuse_a_new_key(c, settings.signing_key_file), write=False
+        )
     key = load_or_create_signing_key(settings.signing_key_file)
     pinned = settings.pinned_key()
     if pinned is not None and raw_public_key(key) != pinned:
@@ -36,7 +42,11 @@ async def build(settings: AuditSettings) -> Built:
             f"the audit signing key at {settings.signing_key_file} is not the one pinned in "
             "CONTACTPOINT_AUDIT_PUBLIC_KEY"
         )
-    db = Database(settings.database_url)
+    await asyncio.to_thread(
+        db.run_sync,
+        lambda c: check_log_key(c, raw_public_key(key), settings.signing_key_file, settings.origin),
+        write=False,
+    )
     tls = load_tls(settings).channel_credentials()
     tracing = tracing_for(settings, "audit")
     identity = open_channel(settings.identity_target, tls, tracing=tracing)

@@ -20,6 +20,7 @@ from contactpoint.platform.keys import load_or_create_signing_key, raw_public_ke
 from contactpoint.platform.settings import ConfigurationError
 from services.audit import domain
 from services.audit.main import build
+from services.audit.rotation import rotate_signing_key
 from services.audit.settings import AuditSettings
 from services.audit.verify import verify_from_settings
 from tests.services.audit.test_verify import audit_settings, write_log
@@ -89,3 +90,34 @@ def test_a_pinned_key_must_be_a_raw_ed25519_key(tmp_path: Path) -> None:
                     "public_key": bad,
                 }
             )
+
+
+async def test_audit_will_not_start_with_another_key_or_origin_than_the_logs(
+    database_url: str, tmp_path: Path
+) -> None:
+    # Found by probing: a missing key file was replaced by a new one, and a changed origin was
+    # accepted; either way the service signed heads that `audit verify` then called tampering.
+    settings = audit_settings(database_url, tmp_path)
+    write_log(settings)
+    original = settings.signing_key_file.read_bytes()
+    moved = tmp_path / "audit.pem.away"
+    settings.signing_key_file.rename(moved)
+    with pytest.raises(ConfigurationError, match=r"no audit signing key .* the log holds"):
+        await build(settings)
+    assert not settings.signing_key_file.exists()  # and none was made
+    # Another key file in its place (with no rotation in the log leading to it).
+    load_or_create_signing_key(settings.signing_key_file)
+    with pytest.raises(ConfigurationError, match="is not the log's key"):
+        await build(settings)
+    settings.signing_key_file.write_bytes(original)
+    other_origin = settings.model_copy(update={"origin": "other.origin"})
+    with pytest.raises(ConfigurationError, match="a log keeps its origin"):
+        await build(other_origin)
+    # The log's own key and origin, and a key rotated in through the log, pass (the service then
+    # goes on to ask for its machine account: past the checks).
+    with pytest.raises(ConfigurationError, match="CLIENT_ID"):
+        await build(settings)
+    rotate_signing_key(settings)
+    with pytest.raises(ConfigurationError, match="CLIENT_ID"):
+        await build(settings)
+    assert verify_from_settings(settings).ok
