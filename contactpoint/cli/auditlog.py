@@ -43,6 +43,10 @@ def _settings(env: Mapping[str, str]) -> AuditSettings:
         raise typer.Exit(2) from None
 
 
+# A kept checkpoint (a signed note with a few signatures) is far smaller than this.
+MAX_CHECKPOINT_BYTES = 64 * 1024
+
+
 def verify(env: Mapping[str, str], *, as_json: bool, trusted_checkpoint: Path | None = None) -> bool:
     """Recompute the tree from the stored entries and check every signed tree head (and the
     checkpoint in `trusted_checkpoint`, one an auditor kept, when given)."""
@@ -53,7 +57,9 @@ def verify(env: Mapping[str, str], *, as_json: bool, trusted_checkpoint: Path | 
     trusted = None
     if trusted_checkpoint is not None:
         try:
-            trusted = Checkpoint.parse(trusted_checkpoint.read_text(encoding="utf-8"))
+            # At most a checkpoint's worth (found by probing: /dev/urandom was read for ever).
+            with trusted_checkpoint.open("rb") as kept:
+                trusted = Checkpoint.parse(kept.read(MAX_CHECKPOINT_BYTES).decode("utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
             problem = f"cannot read {trusted_checkpoint} ({type(exc).__name__})"
             raise _fail(f"--trusted-checkpoint: {problem}", 2) from None

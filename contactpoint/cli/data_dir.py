@@ -50,11 +50,14 @@ def private_dir(path: Path) -> str | None:
 
 
 def private_databases(data_dir: Path) -> list[str]:
-    """Make the SQLite files in `data_dir` (databases, -wal, -shm) readable by their owner only;
-    a warning for each that was not."""
+    """Make the SQLite files in `data_dir` (databases, -wal, -shm) and the key files in its `keys`
+    folder readable by their owner only; a warning for each that was not (found by probing: key
+    files written back 0644 went unnoticed, while the warning said keys were private)."""
     warnings = []
     ours = tuple(f"{svc}.db" for svc in SERVICES)
-    for path in sorted(p for p in data_dir.glob("*.db*") if p.name.startswith(ours)):
+    databases = [p for p in data_dir.glob("*.db*") if p.name.startswith(ours)]
+    keys = list((data_dir / "keys").glob("*")) if (data_dir / "keys").is_dir() else []
+    for path in sorted([*databases, *keys]):
         mode = stat.S_IMODE(path.stat().st_mode)
         if path.is_file() and mode & 0o077:
             path.chmod(0o600)

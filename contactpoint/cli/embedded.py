@@ -17,6 +17,8 @@ DEFAULT_DATA_DIR = Path("var")
 PORT_OFFSET = {"gateway": 0, "identity": 1, "records": 2, "audit": 3}
 # Each service's Prometheus metrics, on 127.0.0.1: the five ports after the witness's.
 METRICS_OFFSET = {"gateway": 5, "identity": 6, "records": 7, "audit": 8, "witness": 9}
+# The ports above the base port `up` takes (so a base port must leave room for them).
+PORTS_USED = max(METRICS_OFFSET.values())
 
 
 def ports(base_port: int) -> dict[str, int]:

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from contactpoint.cli import embedded
-from contactpoint.cli.embedded import DEFAULT_BASE_PORT
+from contactpoint.cli.embedded import DEFAULT_BASE_PORT, PORTS_USED
 from contactpoint.cli.options import DataDir
 
 app = typer.Typer(
@@ -66,7 +66,13 @@ def up(
         "var"
     ),
     base_port: Annotated[
-        int, typer.Option("--base-port", help="Gateway port; the others follow.")
+        int,
+        typer.Option(
+            "--base-port",
+            min=1024,
+            max=65535 - PORTS_USED,
+            help="Gateway port; the others follow (up to base + 9).",
+        ),
     ] = DEFAULT_BASE_PORT,
 ) -> None:
     """Start identity, records, audit and gateway as four processes on the embedded default."""

@@ -74,6 +74,13 @@ def seed(env: Mapping[str, str], *, children: int, seed_value: int, truth: Path 
     from services.records.settings import RecordsSettings
 
     try:
+        # Opened before anything is stored (found by probing: a path that could not be written
+        # failed with a traceback after records were already fed).
+        truth_file = truth.open("w", newline="", encoding="utf-8") if truth else None
+    except OSError as exc:
+        typer.echo(f"contactpoint seed: cannot write --truth {truth}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
         settings = load_settings(RecordsSettings, env)
     except ValidationError as exc:
         missing = ", ".join(
@@ -97,7 +104,6 @@ def seed(env: Mapping[str, str], *, children: int, seed_value: int, truth: Path 
     progress = Progress(children, sys.stderr)
     started = time.monotonic()
     records = seen = counted = 0
-    truth_file = truth.open("w", newline="", encoding="utf-8") if truth else None
     writer = csv.writer(truth_file) if truth_file else None
     if writer:
         writer.writerow(["organisation", "source_system", "source_record_id", "person"])

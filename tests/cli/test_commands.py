@@ -129,6 +129,21 @@ def test_seed_feeds_synthetic_children(databases: DatabaseFactory, tmp_path: Pat
     assert scalar(url, "SELECT count(*) FROM source_records") == sources
 
 
+def test_seed_refuses_a_truth_file_it_cannot_write_before_feeding_anything(
+    databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    # Found by probing: a traceback, after records had been fed.
+    url = databases.new("records")
+    env = {"CONTACTPOINT_RECORDS_DATABASE_URL": url}
+    assert run("seed", "--children", "5", "--data-dir", str(tmp_path), env=env).returncode == 0
+    before = scalar(url, "SELECT count(*) FROM source_records")
+    args = ("seed", "--children", "5", "--seed", "2", "--truth", str(tmp_path / "missing" / "truth.csv"))
+    result = run(*args, "--data-dir", str(tmp_path), env=env)
+    assert result.returncode == 2 and result.stderr.startswith("contactpoint seed: cannot write --truth")
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert scalar(url, "SELECT count(*) FROM source_records") == before
+
+
 def test_records_lifecycle_command(databases: DatabaseFactory, tmp_path: Path) -> None:
     url = databases.new("records")
     env = {"CONTACTPOINT_RECORDS_DATABASE_URL": url}
@@ -234,6 +249,9 @@ def test_data_key_commands_rotate_reseal_and_retire(databases: DatabaseFactory, 
         (("admin", "suspend", "--username", "pat"), "Missing option '--reason'"),
         (("audit", "report"), "Missing option '--child'"),
         (("seed", "--children", "0"), "Invalid value for '--children'"),
+        # Found by probing: a traceback, or services on ports 1 to 9.
+        (("up", "--base-port", "65530"), "Invalid value for '--base-port'"),
+        (("up", "--base-port", "0"), "Invalid value for '--base-port'"),
         (("admin", "suspend", "--username", "pat", "--reason", "r", "--bogus"), "No such option: --bogus"),
     ],
 )

@@ -89,3 +89,16 @@ def test_private_databases_tightens_open_database_files(tmp_path: Path) -> None:
     warnings = private_databases(tmp_path)
     assert mode(tmp_path / "identity.db") == 0o600 and mode(tmp_path / "records.db") == 0o600
     assert len(warnings) == 1 and "identity.db" in warnings[0] and "0644" in warnings[0]
+
+
+def test_private_databases_tightens_open_key_files(tmp_path: Path) -> None:
+    # Found by probing: key files written back 0644 (`cat > file`) stayed so, unremarked.
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o700)
+    (keys / "identity-signing.pem").write_bytes(b"")
+    (keys / "identity-signing.pem").chmod(0o644)
+    (keys / "audit-signing.pem").write_bytes(b"")
+    (keys / "audit-signing.pem").chmod(0o600)
+    warnings = private_databases(tmp_path)
+    assert mode(keys / "identity-signing.pem") == 0o600 and mode(keys / "audit-signing.pem") == 0o600
+    assert len(warnings) == 1 and "identity-signing.pem" in warnings[0]
