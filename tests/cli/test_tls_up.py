@@ -49,3 +49,29 @@ def test_up_over_mutual_tls(tmp_path: Path) -> None:
         assert runner.invoke(app, ["health", "identity"], env={**plain, **listen}).exit_code == 1
     finally:
         assert suite.stop() == 0
+
+
+def test_up_refuses_tls_on_one_side_of_a_call(tmp_path: Path) -> None:
+    # Found by probing: TLS on records alone was reported up, and every read then failed
+    # UNAVAILABLE; on audit alone, every login.
+    from contactpoint.cli.embedded import layered_env
+    from contactpoint.cli.tls_sides import tls_mismatches
+
+    pki = make_pki(tmp_path / "pki")
+    plain = layered_env({}, tmp_path / "data", 60050)
+    assert tls_mismatches(plain) == []
+    records_only = {
+        **plain,
+        "CONTACTPOINT_RECORDS_TLS_CERT_FILE": str(pki.service_cert),
+        "CONTACTPOINT_RECORDS_TLS_KEY_FILE": str(pki.service_key),
+    }
+    assert tls_mismatches(records_only) == [
+        "records serves TLS but gateway would call it in plaintext: set CONTACTPOINT_GATEWAY_TLS_CA_FILE "
+        "too (or turn TLS on for every service)"
+    ]
+    result = CliRunner().invoke(
+        app, ["up", "--data-dir", str(tmp_path / "data"), "--base-port", "60050"], env=records_only
+    )
+    assert (
+        result.exit_code == 2 and "records serves TLS but gateway would call it in plaintext" in result.output
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from contactpoint.cli.launch import pin_witnessed_log
+from contactpoint.cli.witness_pin import pin_witnessed_log
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
 from services.audit.rotation import rotate_signing_key
 from tests.services.audit.test_verify import audit_settings, write_log

@@ -1,0 +1,33 @@
+"""TLS on both sides of every call the suite makes, or on neither: checked before `up` starts
+anything (found by probing: TLS on records or audit alone was reported up, and every read or
+login then failed UNAVAILABLE)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from contactpoint.cli.embedded import SERVICES
+
+
+def tls_mismatches(env: Mapping[str, str]) -> list[str]:
+    """One line for each service that calls a peer (its `<PEER>_TARGET` is set) with TLS when the
+    peer serves plaintext, or in plaintext when the peer serves TLS. A caller uses TLS towards
+    every peer when its TLS_CA_FILE is set; a service serves TLS when its TLS_CERT_FILE is."""
+    problems = []
+    for caller in SERVICES:
+        secure = bool(env.get(f"CONTACTPOINT_{caller.upper()}_TLS_CA_FILE"))
+        for callee in SERVICES:
+            if callee == caller or not env.get(f"CONTACTPOINT_{caller.upper()}_{callee.upper()}_TARGET"):
+                continue
+            serves = bool(env.get(f"CONTACTPOINT_{callee.upper()}_TLS_CERT_FILE"))
+            if serves and not secure:
+                problems.append(
+                    f"{callee} serves TLS but {caller} would call it in plaintext: set "
+                    f"CONTACTPOINT_{caller.upper()}_TLS_CA_FILE too (or turn TLS on for every service)"
+                )
+            elif secure and not serves:
+                problems.append(
+                    f"{caller} calls its peers over TLS but {callee} serves plaintext: set "
+                    f"CONTACTPOINT_{callee.upper()}_TLS_CERT_FILE and _KEY_FILE too (or turn TLS off)"
+                )
+    return problems
