@@ -195,7 +195,14 @@ class Suite:
 
 def run_suite(data_dir: Path, base_port: int, environ: Mapping[str, str]) -> int:
     """`contactpoint up`: returns the exit code."""
-    warning = private_dir(data_dir)
+    if data_dir.exists() and not data_dir.is_dir():
+        typer.echo(f"contactpoint up: --data-dir {data_dir} is a file, not a folder", err=True)
+        return 2
+    try:
+        warning = private_dir(data_dir)
+    except OSError as exc:
+        typer.echo(f"contactpoint up: cannot use --data-dir {data_dir}: {exc.strerror or exc}", err=True)
+        return 2
     if warning:
         typer.echo(f"contactpoint up: warning: {warning}", err=True)
     lock = lock_data_dir(data_dir)

@@ -47,9 +47,16 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"contactpoint: {folder / 'ca.pem'} exists; choose an empty folder", err=True)
             raise typer.Exit(2)
         extra = tuple(host or ())
-        make_local_ca(
-            folder, {s: (s, "localhost", "127.0.0.1", *extra) for s in SERVICES}, CLIENTS, keep_ca_key=ca_key
-        )
+        try:
+            make_local_ca(
+                folder,
+                {s: (s, "localhost", "127.0.0.1", *extra) for s in SERVICES},
+                CLIENTS,
+                keep_ca_key=ca_key,
+            )
+        except OSError as exc:  # a file where the folder should be, no permission: one line
+            typer.echo(f"contactpoint: cannot write to {folder}: {exc.strerror or exc}", err=True)
+            raise typer.Exit(2) from None
         if owner:
             uid, _, gid = owner.partition(":")
             for path in [folder, *folder.iterdir()]:

@@ -262,3 +262,18 @@ def test_a_mistyped_command_is_one_line_and_exit_2(args: tuple[str, ...], said: 
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("contactpoint: "), result.stderr
     assert said in result.stderr and "--help" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("up", "--data-dir", "/etc/passwd"),
+        ("up", "--data-dir", "/proc/no/such/folder"),
+        ("tls", "make-local-ca", "/etc/passwd"),
+    ],
+)
+def test_a_path_that_cannot_be_used_is_one_line_not_a_traceback(args: tuple[str, ...]) -> None:
+    # Found by probing: each printed a Python traceback.
+    result = run(*args)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr
