@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from contactpoint.platform.convert import timestamp
 from contactpoint.platform.errors import ContactPointError, InvalidArgument
@@ -66,11 +67,20 @@ def verify(env: Mapping[str, str], *, as_json: bool, trusted_checkpoint: Path | 
         except ValueError as exc:
             raise _fail(f"--trusted-checkpoint: {exc}", 2) from None
     settings = _settings(env)  # a one-line message, not a traceback (found by probing)
-    report = verify_from_settings(settings, trusted, witness_view(env, settings))
+    try:
+        report = verify_from_settings(settings, trusted, witness_view(env, settings))
+    except SQLAlchemyError as exc:  # a malformed URL, a database that is not there
+        raise _fail(
+            f"the audit database cannot be read ({type(exc).__name__}); nothing was checked", 2
+        ) from None
     if as_json:
         typer.echo(json.dumps(asdict(report), default=str))
+    elif report.unreadable:
+        typer.echo(f"audit log not checked: {report.message}")
     else:
         typer.echo(("audit log intact: " if report.ok else "audit log NOT intact: ") + report.message)
+    if report.unreadable:
+        raise typer.Exit(2)
     return bool(report.ok)
 
 

@@ -52,6 +52,9 @@ class VerifyReport:
     heads_checked: int
     message: str
     first_bad_index: int | None = None
+    # The log could not be read at all (the database down, a bad URL): not checked, which is not
+    # "NOT intact" (found by probing: an unreachable database was reported as tampering).
+    unreadable: bool = False
 
 
 def _check_head(
@@ -211,7 +214,7 @@ def verify_log(
     if key is not None:
         Ed25519PublicKey.from_public_bytes(key)  # a malformed key fails here, not mid-walk
     if (missing := _missing_file(database_url)) is not None:
-        return VerifyReport(False, 0, 0, f"there is no audit database at {missing}")
+        return VerifyReport(False, 0, 0, f"there is no audit database at {missing}", unreadable=True)
     done = _Progress()
     engine = make_engine(database_url)
     try:
@@ -225,7 +228,11 @@ def verify_log(
         return VerifyReport(False, done.entries, done.heads, bad.message, bad.index)
     except SQLAlchemyError as exc:
         return VerifyReport(
-            False, done.entries, done.heads, f"the audit database cannot be read ({type(exc).__name__})"
+            False,
+            done.entries,
+            done.heads,
+            f"the audit database cannot be read ({type(exc).__name__})",
+            unreadable=done.entries == 0,
         )
     finally:
         engine.dispose()

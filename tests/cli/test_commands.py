@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from contactpoint.platform.db import Database
+from contactpoint.platform.keys import load_or_create_signing_key
 from tests.conftest import DatabaseFactory
 from tests.suite import CONTACTPOINT
 
@@ -277,3 +278,16 @@ def test_a_path_that_cannot_be_used_is_one_line_not_a_traceback(args: tuple[str,
     result = run(*args)
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql+psycopg://postgres@127.0.0.1:1/none", "sqlite:////proc/no/such/audit.db", "nonsense://"],
+)
+def test_audit_verify_of_a_log_it_cannot_read_says_not_checked(tmp_path: Path, url: str) -> None:
+    # Found by probing: an unreachable database was "NOT intact" (exit 1), as if tampered with.
+    load_or_create_signing_key(tmp_path / "keys" / "audit-signing.pem")
+    env = {"CONTACTPOINT_AUDIT_DATABASE_URL": url, "CONTACTPOINT_AUDIT_WITNESS_TARGET": ""}
+    result = run("audit", "verify", "--data-dir", str(tmp_path), env=env)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "NOT intact" not in result.stdout + result.stderr and "Traceback" not in result.stderr
