@@ -22,10 +22,14 @@ from services.records.names import name_key
 _FIRST_NAME_TABLES = ("first_names", "first_names_male", "first_names_female", "first_names_nonbinary")
 
 
-def _faker_first_names(tables: tuple[str, ...] = _FIRST_NAME_TABLES) -> Iterable[str]:
+def _faker_first_names(
+    tables: tuple[str, ...] = _FIRST_NAME_TABLES, *, english: bool = False
+) -> Iterable[str]:
     import faker.providers.person as person
 
     for module in pkgutil.iter_modules(person.__path__):
+        if english and not module.name.startswith("en_"):
+            continue  # (the bare "en" table mixes boys' and girls' names: not a locale's)
         provider = importlib.import_module(f"{person.__name__}.{module.name}").Provider
         for attribute in tables:
             table = provider.__dict__.get(attribute)
@@ -34,20 +38,43 @@ def _faker_first_names(tables: tuple[str, ...] = _FIRST_NAME_TABLES) -> Iterable
 
 
 @cache
-def _gendered(table: str) -> frozenset[str]:
-    return frozenset(key for key in map(name_key, _faker_first_names((table,))) if key.isascii())
+def _gendered(table: str, *, english: bool = False) -> frozenset[str]:
+    names = map(name_key, _faker_first_names((table,), english=english))
+    return frozenset(key for key in names if key.isascii())
+
+
+# Short forms given to boys and girls alike in England, whatever one table says.
+_UNISEX = frozenset((
+    "alex", "ali", "billie", "bobbie", "charlie", "chris", "frankie", "georgie", "jamie", "jo", "jordan",
+    "morgan", "nicky", "ronnie", "sam", "steph", "stevie", "toni",
+))  # fmt: skip
+
+
+def _sex(key: str) -> str | None:
+    # "m" or "f": by the English-speaking countries' tables where they name it (England's names,
+    # as parents here give them: Nicola, Christina and Stephanie are girls' though a table
+    # elsewhere lists them for boys: found by probing), else by every table; None for a name
+    # given to both.
+    if key in _UNISEX:
+        return None
+    for english in (True, False):
+        boy = key in _gendered("first_names_male", english=english)
+        girl = key in _gendered("first_names_female", english=english)
+        if boy or girl:
+            return None if boy and girl else "m" if boy else "f"
+    return None
 
 
 def boys_name(key: str) -> bool:
-    """Whether a given-name key is a boy's name and never a girl's in any of the tables
-    ("daniel"; not "isabel", nor "alex", which is both)."""
-    return key in _gendered("first_names_male") and key not in _gendered("first_names_female")
+    """Whether a given-name key is a boy's name and never a girl's ("daniel", "francis"; not
+    "isabel", nor "alex", which is both)."""
+    return _sex(key) == "m"
 
 
 def girls_name(key: str) -> bool:
-    """Whether a given-name key is a girl's name and never a boy's in any of the tables
-    ("danielle", "harriet"; not "charlie")."""
-    return key in _gendered("first_names_female") and key not in _gendered("first_names_male")
+    """Whether a given-name key is a girl's name and never a boy's ("danielle", "harriet",
+    "nicola"; not "charlie")."""
+    return _sex(key) == "f"
 
 
 # Names given to children in England that Faker's tables lack in Latin letters (found by probing:
