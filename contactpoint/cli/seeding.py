@@ -77,6 +77,9 @@ def seed(env: Mapping[str, str], *, children: int, seed_value: int, truth: Path 
         # Opened before anything is stored (found by probing: a path that could not be written
         # failed with a traceback after records were already fed).
         truth_file = truth.open("w", newline="", encoding="utf-8") if truth else None
+        if truth_file is not None:
+            truth_file.write("organisation,source_system,source_record_id,person\r\n")
+            truth_file.flush()  # a file that opens but takes nothing (/dev/full) fails here
     except OSError as exc:
         typer.echo(f"contactpoint seed: cannot write --truth {truth}: {exc.strerror or exc}", err=True)
         raise typer.Exit(2) from None
@@ -105,8 +108,6 @@ def seed(env: Mapping[str, str], *, children: int, seed_value: int, truth: Path 
     started = time.monotonic()
     records = seen = counted = 0
     writer = csv.writer(truth_file) if truth_file else None
-    if writer:
-        writer.writerow(["organisation", "source_system", "source_record_id", "person"])
 
     def flush(organisation: str) -> None:
         nonlocal matcher, counted
@@ -147,6 +148,13 @@ def seed(env: Mapping[str, str], *, children: int, seed_value: int, truth: Path 
             flush(organisation)
         progress.update(records, children, final=True)
         held = db.run_sync(count_children, write=False)
+    except OSError as exc:  # the truth file's disk filled up mid-run: what was fed stays fed
+        typer.echo(
+            f"contactpoint seed: stopped after {records} records: cannot write --truth {truth}: "
+            f"{exc.strerror or exc}",
+            err=True,
+        )
+        raise typer.Exit(1) from None
     finally:
         if truth_file:
             truth_file.close()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from sqlalchemy import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Connection, make_url
+from sqlalchemy.exc import ProgrammingError, SQLAlchemyError
 
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import ContactPointError
@@ -30,8 +30,11 @@ def pin_witnessed_log(env: dict[str, str]) -> None:
     key_file = Path(env["CONTACTPOINT_AUDIT_SIGNING_KEY_FILE"])
     if pinned is None and (key_file.exists() or _log_is_empty(env["CONTACTPOINT_AUDIT_DATABASE_URL"])):
         # Made here only for an empty log: a log's missing key is audit's to refuse, not ours to
-        # replace (found by probing).
-        pinned = base64.b64encode(raw_public_key(load_or_create_signing_key(key_file))).decode()
+        # replace (found by probing). A broken key file is audit's to refuse too.
+        try:
+            pinned = base64.b64encode(raw_public_key(load_or_create_signing_key(key_file))).decode()
+        except ValueError:
+            return
     if pinned is not None:
         env["CONTACTPOINT_WITNESS_LOG_PUBLIC_KEY"] = pinned
 
@@ -60,14 +63,23 @@ def _may_hold_a_log(database_url: str) -> bool:
 
 
 def _log_is_empty(database_url: str) -> bool:
-    from services.audit import repository
 
     if not _may_hold_a_log(database_url):
         return True
     db = Database(database_url)
     try:
-        return db.run_sync(repository.latest_tree_head, write=False) is None
-    except (SQLAlchemyError, ContactPointError):
-        return True  # not made yet
+        return db.run_sync(_holds_nothing, write=False)
+    except ProgrammingError:
+        return True  # PostgreSQL: its tables not made yet
+    except (SQLAlchemyError, ContactPointError) as exc:
+        # SQLite's tables not made yet; anything else (the database unreachable, locked) says
+        # nothing, and a log that may hold entries gets no new key (found by re-probing).
+        return "no such table" in str(exc.__cause__ or exc)
     finally:
         db.dispose()
+
+
+def _holds_nothing(conn: Connection) -> bool:
+    from services.audit import repository
+
+    return not repository.holds_entries(conn)

@@ -4,25 +4,29 @@ second audit process would, and append to the log exactly as the service does.""
 
 from __future__ import annotations
 
+from sqlalchemy import Connection
+
 from contactpoint.platform import migrate
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import FailedPrecondition
-from contactpoint.platform.keys import load_or_create_signing_key
+from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
 from services.audit import report
 from services.audit.domain import Signer
 from services.audit.events import Reader
+from services.audit.log_key_check import writable_with
 from services.audit.main import MIGRATIONS
 from services.audit.settings import AuditSettings
 
 
-def _signer(settings: AuditSettings) -> Signer:
-    """The service's own signer. The key must already exist: a new one would sign the report's
-    tree head with a key the log's earlier heads were not signed with."""
+def _signer(settings: AuditSettings) -> tuple[Signer, bytes]:
+    """The service's own signer, and its public key. The key must already exist: a new one would
+    sign the report's tree head with a key the log's earlier heads were not signed with."""
     path = settings.signing_key_file
     if not path.exists():
         raise FailedPrecondition(f"there is no audit signing key at {path}", "NO_SIGNING_KEY")
     try:
-        return Signer(load_or_create_signing_key(path), settings.origin)
+        key = load_or_create_signing_key(path)
+        return Signer(key, settings.origin), raw_public_key(key)
     except ValueError:
         raise FailedPrecondition(f"{path} does not hold an Ed25519 key", "NO_SIGNING_KEY") from None
 
@@ -33,14 +37,17 @@ def subject_access_report(
     """`audit report`: every recorded access to the child, oldest first. Running it is itself
     recorded in the log (action AuditReport, by `reader`) in the same transaction, before it is
     returned; if that cannot be written, nothing is returned."""
-    signer = _signer(settings)
+    signer, public_key = _signer(settings)
     migrate.upgrade("audit", MIGRATIONS, settings.database_url)
     db = Database(settings.database_url)
-    try:
-        return db.run_sync(
-            lambda c: report.subject_access_report(
-                c, contactpoint_id=contactpoint_id, reader=reader, signer=signer, asked_by=asked_by
-            )
+
+    def reported(conn: Connection) -> list[report.Access]:
+        writable_with(conn, public_key, settings.signing_key_file, settings.origin)
+        return report.subject_access_report(
+            conn, contactpoint_id=contactpoint_id, reader=reader, signer=signer, asked_by=asked_by
         )
+
+    try:
+        return db.run_sync(reported)
     finally:
         db.dispose()

@@ -230,6 +230,18 @@ def stream_tree_heads(conn: Connection) -> Iterator[RowMapping]:
     return iter(conn.execution_options(yield_per=STREAM_BATCH).execute(query).mappings())
 
 
+def holds_entries(conn: Connection) -> bool:
+    """Whether the log holds anything at all: a leaf, a head, or a state past zero (so that a log
+    whose heads or state were deleted still counts as one)."""
+    state = read_state(conn)
+    if state is not None and state[0] > 0:
+        return True
+    for table in (leaves, tree_heads):
+        if conn.execute(select(literal(1)).select_from(table).limit(1)).first() is not None:
+            return True
+    return False
+
+
 def read_state(conn: Connection) -> tuple[int, Peaks] | None:
     """The tree's size and peaks as stored, without locking (None when the row is gone)."""
     row = conn.execute(select(tree_state).where(tree_state.c.id == 1)).mappings().first()

@@ -28,6 +28,7 @@ from contactpoint.platform.db import Database
 from contactpoint.platform.errors import FailedPrecondition
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
 from services.audit import domain, keychain, repository
+from services.audit.log_key_check import writable_with
 from services.audit.main import MIGRATIONS
 from services.audit.settings import AuditSettings
 
@@ -71,6 +72,7 @@ def rotate_signing_key(settings: AuditSettings) -> Rotated:
         def rotate(conn: Connection) -> int:
             # The new key endorses the tree it takes over, read under the append's lock.
             size, peaks = repository.lock_state(conn)
+            writable_with(conn, old_key, path, settings.origin)  # only the log's own key rotates
             rotation = KeyRotation.endorsed(
                 settings.origin, old_key, new, size, merkle.root_from_peaks(peaks)
             )

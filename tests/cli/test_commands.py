@@ -138,11 +138,12 @@ def test_seed_refuses_a_truth_file_it_cannot_write_before_feeding_anything(
     env = {"CONTACTPOINT_RECORDS_DATABASE_URL": url}
     assert run("seed", "--children", "5", "--data-dir", str(tmp_path), env=env).returncode == 0
     before = scalar(url, "SELECT count(*) FROM source_records")
-    args = ("seed", "--children", "5", "--seed", "2", "--truth", str(tmp_path / "missing" / "truth.csv"))
-    result = run(*args, "--data-dir", str(tmp_path), env=env)
-    assert result.returncode == 2 and result.stderr.startswith("contactpoint seed: cannot write --truth")
-    assert result.stderr.count("\n") == 1, result.stderr
-    assert scalar(url, "SELECT count(*) FROM source_records") == before
+    for path in (str(tmp_path / "missing" / "truth.csv"), "/dev/full"):
+        args = ("seed", "--children", "5", "--seed", "2", "--truth", path)
+        result = run(*args, "--data-dir", str(tmp_path), env=env)
+        assert result.returncode == 2 and result.stderr.startswith("contactpoint seed: cannot write --truth")
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert scalar(url, "SELECT count(*) FROM source_records") == before
 
 
 def test_records_lifecycle_command(databases: DatabaseFactory, tmp_path: Path) -> None:

@@ -53,3 +53,16 @@ def test_a_log_whose_key_file_is_missing_gets_no_new_key(database_url: str, tmp_
     env = _env(database_url, settings.signing_key_file)
     pin_witnessed_log(env)
     assert not settings.signing_key_file.exists() and "CONTACTPOINT_WITNESS_LOG_PUBLIC_KEY" not in env
+
+
+def test_a_log_that_cannot_be_read_or_a_broken_key_gets_no_new_key(tmp_path: Path) -> None:
+    # Found by re-probing: an unreachable database counted as an empty log, so `up` made a new
+    # key for it; an empty key file was a traceback.
+    key_file = tmp_path / "keys" / "audit.pem"
+    env = _env("postgresql+psycopg://postgres@127.0.0.1:1/unreachable", key_file)
+    pin_witnessed_log(env)
+    assert not key_file.exists() and "CONTACTPOINT_WITNESS_LOG_PUBLIC_KEY" not in env
+    key_file.parent.mkdir(parents=True)
+    key_file.write_bytes(b"")
+    pin_witnessed_log(env)
+    assert key_file.read_bytes() == b"" and "CONTACTPOINT_WITNESS_LOG_PUBLIC_KEY" not in env

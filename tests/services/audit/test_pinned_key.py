@@ -23,7 +23,7 @@ from services.audit.main import build
 from services.audit.rotation import rotate_signing_key
 from services.audit.settings import AuditSettings
 from services.audit.verify import verify_from_settings
-from tests.services.audit.test_verify import audit_settings, write_log
+from tests.services.audit.test_verify import CP, audit_settings, write_log
 
 
 def pinned(settings: AuditSettings, raw: bytes) -> AuditSettings:
@@ -120,4 +120,35 @@ async def test_audit_will_not_start_with_another_key_or_origin_than_the_logs(
     rotate_signing_key(settings)
     with pytest.raises(ConfigurationError, match="CLIENT_ID"):
         await build(settings)
+    assert verify_from_settings(settings).ok
+
+
+def test_the_commands_that_write_to_the_log_refuse_another_key_or_origin(
+    database_url: str, tmp_path: Path
+) -> None:
+    # Found by re-probing: `audit report` and `audit rotate-key` signed heads with a swapped key or
+    # under another origin, which the service's start then took as the log's own.
+    from contactpoint.platform.errors import FailedPrecondition
+    from services.audit.admin import subject_access_report
+    from services.audit.events import Reader
+
+    settings = audit_settings(database_url, tmp_path)
+    write_log(settings)
+    original = settings.signing_key_file.read_bytes()
+    reader = Reader("operator", "", (), "req-1")
+    settings.signing_key_file.write_bytes(b"")
+    settings.signing_key_file.unlink()
+    load_or_create_signing_key(settings.signing_key_file)  # another key in its place
+    for write in (
+        lambda s: subject_access_report(s, contactpoint_id=CP, reader=reader),
+        rotate_signing_key,
+    ):
+        with pytest.raises(FailedPrecondition, match="is not the log's key"):
+            write(settings)
+    settings.signing_key_file.write_bytes(original)
+    with pytest.raises(FailedPrecondition, match="a log keeps its origin"):
+        subject_access_report(
+            settings.model_copy(update={"origin": "other.origin"}), contactpoint_id=CP, reader=reader
+        )
+    assert subject_access_report(settings, contactpoint_id=CP, reader=reader)  # the log's own: fine
     assert verify_from_settings(settings).ok
