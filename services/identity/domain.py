@@ -10,6 +10,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
@@ -253,6 +254,16 @@ def verification_state(
             for subject, moment in repository.tokens_not_before(conn).items()
         },
     )
+
+
+def refuse_a_new_totp_key(conn: Connection, key_file: Path) -> None:
+    """Before a missing TOTP key file is created: ConfigurationError when the database already
+    holds sealed secrets (found by probing: a new key was made, then refused, and left behind)."""
+    if any(is_sealed(stored) for _, stored in repository.person_totp_secrets(conn)):
+        raise ConfigurationError(
+            f"no TOTP key at {key_file}, but identity's database holds TOTP secrets sealed with one: "
+            "restore the key file (CONTACTPOINT_IDENTITY_TOTP_KEY_FILE)"
+        )
 
 
 def check_totp_key(conn: Connection, *, sealer: Sealer) -> None:

@@ -46,6 +46,8 @@ async def build(settings: IdentitySettings) -> Built:
             lambda conn: domain.verification_state(conn, issuer=issuer, known_version=known_version)
         )
 
+    if not settings.totp_key_path.exists():
+        await db.read(lambda conn: domain.refuse_a_new_totp_key(conn, settings.totp_key_path))
     sealer = sealing.Sealer.from_file(settings.totp_key_path)
     await db.read(lambda conn: domain.check_totp_key(conn, sealer=sealer))
     await db.write(lambda conn: domain.seal_legacy_totp_secrets(conn, sealer=sealer))

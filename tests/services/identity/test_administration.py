@@ -379,7 +379,12 @@ async def test_identity_will_not_start_with_a_totp_key_that_does_not_open_the_se
     migrate.upgrade("identity", IDENTITY_MIGRATIONS, url)
     settings = identity_settings(url, tmp_path)
     create_user(url, "pat.practitioner", "practitioner")
-    settings.totp_key_path.unlink()  # lost: a new key would be made, opening nothing
+    settings.totp_key_path.unlink()  # lost: refused, and no new key is made in its place
+    with pytest.raises(ConfigurationError, match=r"no TOTP key at .* restore the key file"):
+        async with running_identity(settings):
+            pass
+    assert not settings.totp_key_path.exists()  # found by probing: one was made, then refused
+    settings.totp_key_path.write_text("A" * 43 + "=\n")  # another key (32 zero bytes) in its place
     with pytest.raises(ConfigurationError, match="TOTP key file"):
         async with running_identity(settings):
             pass
