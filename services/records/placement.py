@@ -271,11 +271,12 @@ def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime
     child_repo.insert_children(conn, batch.children, now=now)
     for source_id, as_of in batch.as_of:
         source_repo.set_as_of(conn, source_id, as_of)
+    # What each flagged before stays remembered: one read for the batch (a record sent twice is
+    # written between its two arrivals, so a batch replaces each record once).
+    before = source_repo.remembered_services(conn, [replacement.id for replacement, _ in batch.replaced])
     for replacement, record in batch.replaced:
-        # What it flagged before stays remembered (read afresh: a batch may replace it twice).
-        before = source_repo.remembered_services(conn, [replacement.id]).get(replacement.id, ())
-        remembering = replace(replacement, sensitive_services=remembered(before, record))
-        source_repo.replace_source(conn, remembering, now=now)
+        flags = remembered(before.get(replacement.id, ()), record)
+        source_repo.replace_source(conn, replace(replacement, sensitive_services=flags), now=now)
     if batch.revived:
         reopen_overtaken(conn, batch.revived, now=now)
     source_repo.insert_sources(conn, batch.sources, now=now)
