@@ -12,7 +12,7 @@ from functools import cache
 
 GIVEN = """
 aisha ayesha aysha aishah; layla leila laila leyla lailah; yusuf yousef yusef yousuf
-ibrahim ebrahim; ismail ismael; hamza hamzah; fatima fatimah fatma; maryam mariam
+ibrahim ebrahim; ismail ismael; hamza hamzah; fatima fatimah fatma; maryam mariam miriam
 khadija khadijah; amir ameer; hussain hussein husain; hassan hasan; omar umar
 niamh neve neave nieve; siobhan shivaun chevonne; aoife eefa; saoirse seersha
 caoimhe keeva; oisin osheen; sinead shinead; roisin rosheen
@@ -20,6 +20,7 @@ sean shaun shawn; rhys reece reese; jayden jaden jaiden jaydon; hayley haley hai
 zoe zoey zoee; megan meghan meagan; kayleigh kayley kaylee caleigh; ellie elly; sophie sofie
 catherine katherine kathryn katharine; stephen steven; isabel isobel isabelle
 ahmed ahmad; freya freja; zainab zaynab; aaliyah aliyah aaliya; malachi malakai; kacper casper
+caitlin caitlyn katelyn kaitlyn
 """
 # Only spellings of one name: names that merely sound alike may be twins' (Saoirse and Sorcha,
 # Ciara and Keira, Aoife and Effie are different names).

@@ -12,9 +12,16 @@ import re
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
 from services.records.linkage import frequencies
+from services.records.linkage.blocking import FEMALE, MALE
 from services.records.linkage.comparisons import MIN_SOUND, first_name_level, names_swapped
 from services.records.linkage.features import Features
-from services.records.linkage.given_names import is_name
+from services.records.linkage.given_names import (
+    boys_name,
+    common_in_england,
+    girls_name,
+    given_in_england,
+    is_name,
+)
 from services.records.linkage.nicknames import (
     groups_near,
     groups_of,
@@ -115,8 +122,8 @@ def _one_pet_name(a: str, b: str) -> bool:
     stem_a, stem_b = _PET_ENDING.sub("", a), _PET_ENDING.sub("", b)
     if stem_a == a and stem_b == b:
         return False
-    if stem_a == stem_b:
-        return True
+    if stem_a == stem_b or _spelling_key(stem_a) == _spelling_key(stem_b):
+        return True  # ...the stem spelt as it sounds too: Sophy/Sofie, Rosie/Rozy
     short, long_ = sorted((stem_a, stem_b), key=len)
     return len(long_) == len(short) + 1 and long_[-1] == long_[-2] and long_[:-1] == short
 
@@ -151,13 +158,28 @@ def two_names(a: str, b: str) -> bool:
     # them, and twins are often given two of them that rhyme). Other long names both in the list,
     # Jonathon/Jonathan or Matthew/Mathew, are mostly one name spelt two ways: left to the
     # spelling tests.
-    if a == b or not (is_name(a) and is_name(b)):
+    if a == b or not (given_in_england(a) and given_in_england(b)):
+        return False  # a name only other countries give, one slip from one of ours, is a slip
+    if _dropped_from_common(a, b) or _dropped_from_common(b, a):
         return False
     if min(len(a), len(b)) >= LONG_NAME and not (a in frequencies.GIVEN and b in frequencies.GIVEN):
         return False
     if _one_pet_name(a, b) or _spelling_key(a) == _spelling_key(b):
         return False
     return not (len(a) == len(b) and sorted(a) == sorted(b) and one_edit(a, b))  # Mai/Mia
+
+
+def _dropped_from_common(a: str, b: str) -> bool:
+    # "Jame" for James, "Ila" for Isla, "Osie" for Rosie: one of England's commonest names with a
+    # letter dropped, making a name that is rare here. A letter left out is the commonest slip of
+    # the pen, and twins named James and Jame are unheard of. (A letter added or changed makes
+    # names given here often enough to be a twin's: Aiden/Jaiden, Luna/Lena, Ryan/Aryan.)
+    return (
+        a in frequencies.GIVEN
+        and len(b) == len(a) - 1
+        and not common_in_england(b)
+        and DamerauLevenshtein.distance(a, b, score_cutoff=1) == 1
+    )
 
 
 def _two_short_forms(a: str, b: str) -> bool:
@@ -188,6 +210,16 @@ def _spelt_alike(a: str, b: str) -> bool:
     # Two typos make one long name only when the other is no name: two names two letters apart
     # are two children's ("Ronnie"/"Robbie": found by probing, twins joined).
     return min(len(a), len(b)) >= LONG_NAME and _typos(a, b) <= 2 and not (is_name(a) and is_name(b))
+
+
+def _gender_belies_one(a: Features, b: Features) -> bool:
+    # Two names one slip apart, both records of one known gender, and one name only the other sex
+    # is given: "Olive" recorded a boy beside "Oliver" recorded a boy is Oliver misspelt, not his
+    # twin (a twin named Olive would have to be recorded a boy by mistake as well).
+    if a.gender != b.gender or a.gender not in (MALE, FEMALE) or not _slip_of(a.given[0], b.given[0]):
+        return False
+    other_sex = girls_name if a.gender == MALE else boys_name
+    return other_sex(a.given[0]) != other_sex(b.given[0])
 
 
 def _misspelt_middle(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
@@ -232,7 +264,7 @@ def how_alike(a: Features, b: Features) -> str | None:
     if variants(a0, b0):
         return "spelling"  # a listed spelling of one name: "Niamh"/"Neve", "Aisha"/"Ayesha"
     misspelt_middle = _misspelt_middle(a.given, b.given) or _misspelt_middle(b.given, a.given)
-    if two_names(a0, b0):
+    if two_names(a0, b0) and not _gender_belies_one(a, b):
         return "typo" if misspelt_middle else None  # known by a middle name, or two names
     if a0.startswith(b0) or b0.startswith(a0):
         return "short"
@@ -253,8 +285,8 @@ def how_alike(a: Features, b: Features) -> str | None:
 def _one_name(x: str, y: str) -> bool:
     # Two given names (a middle name, a hyphenated name's second part) that may be one name:
     # the same, an initial of it, one the start of the other, a nickname, or spelt alike.
-    if x == y or x.startswith(y) or y.startswith(x):
-        return True
+    if x == y or x.startswith(y) or y.startswith(x) or variants(x, y):
+        return True  # ...or a listed spelling of it ("Caoimhe Niamh"/"Caoimhe Neve")
     return min(len(x), len(y)) > 1 and (nicknames(x, y) or _spelt_alike(x, y) or _typo_of_known(x, y))
 
 
