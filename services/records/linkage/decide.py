@@ -159,8 +159,12 @@ class _Child:
     @property
     def rank(self) -> tuple[bool, bool, bool, float]:
         # Twins last; then the child with the same NHS number and date of birth, the same NHS
-        # number, and the best score.
-        return (not self.twins, self.nhs_and_dob, self.nhs_same, self.score.weight)
+        # number if that links it, and the best score. A child sharing only the number, reviewed
+        # (another date of birth, or names of another child), no longer outranks a child the record
+        # links to on its own: the number is then the likelier slip (the quality bench lost true
+        # links to children whose record bore another child's number).
+        nhs_links = self.nhs_same and self.action == Action.LINK
+        return (not self.twins, self.nhs_and_dob, nhs_links, self.score.weight)
 
     def decision(self) -> Decision:
         return Decision(
@@ -270,7 +274,7 @@ def decide(
     """Link, review or create for a new source record, given the candidate records blocking found.
 
     Candidates are grouped by child, each child scoring as its best-matching record, and the best
-    child is chosen, children sharing the NHS number first; children a data manager kept apart
+    child is chosen, children a shared NHS number links first; children a data manager kept apart
     from this record are ignored and twins are never chosen. When nothing is good enough to
     review, the highest-scoring child is still reported, with its reasons, for the audit trail."""
     by_child: dict[str, list[tuple[Candidate, Score]]] = {}

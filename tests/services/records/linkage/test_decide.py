@@ -156,6 +156,25 @@ def test_the_child_sharing_the_nhs_number_is_chosen_before_a_better_score() -> N
     assert (decision.action, decision.candidate) == (Action.LINK, renamed)
 
 
+def test_a_child_sharing_only_a_reviewed_nhs_number_does_not_outrank_a_clear_link() -> None:
+    """The quality bench lost true links this way: another child's record bore this record's NHS
+    number with another date of birth (or another child's names), and that review was chosen over
+    the child every other field matched. Now the record links to that child; a child the shared
+    number links (the same date of birth) still comes first."""
+    own = candidate("A", child())  # no NHS number, everything else the same
+    other_dob = candidate(
+        "B", child(given=("amelia",), family=("patel",), dob=dt.date(2013, 1, 2), gender=2, nhs=NHS, **MOVED)
+    )
+    other_names = candidate("C", child(given=("kwame",), family=("asante",), nhs=NHS, **MOVED))
+    for other in (other_dob, other_names):
+        assert run(child(nhs=NHS), [other]).action == Action.REVIEW  # alone, reviewed
+        decision = run(child(nhs=NHS), [other, own])
+        assert (decision.action, decision.candidate) == (Action.LINK, own), other
+    # Alone the shared number's child would link (a date one slip out): it is still chosen.
+    slipped = candidate("D", child(dob=dt.date(2015, 3, 8), nhs=NHS, **MOVED))
+    assert run(child(nhs=NHS), [own, slipped]).candidate == slipped
+
+
 def test_same_nhs_number_with_another_date_of_birth_is_reviewed() -> None:
     other = child(given=("amelia",), family=("patel",), dob=dt.date(2013, 1, 2), gender=2, nhs=NHS, **MOVED)
     decision = run(child(nhs=NHS), [candidate("A", other)])
