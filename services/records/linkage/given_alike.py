@@ -8,6 +8,7 @@ Jack/Jake, Eva/Ava) stay two."""
 from __future__ import annotations
 
 import re
+from functools import cache
 
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
@@ -82,6 +83,15 @@ def rhyme(a: str, b: str) -> bool:
     # also how "Olivia" becomes "Livia" by mistake, so that is left to the other checks.)
     # Chloe/Khloe and Caleb/Kaleb are one name spelt as it sounds (found by re-probing).
     return a[0] != b[0] and a[1:] == b[1:] and _spelling_key(a) != _spelling_key(b)
+
+
+def _slip_of_an_unknown_name(a: str, b: str) -> bool:
+    # A long name no list knows, its first letter struck with a neighbouring key or read as one
+    # like it ("Qiktoria"/"Wiktoria"): a slip, not twins' rhyming names (those are known names,
+    # or short ones: "Holly"/"Molly").
+    if is_name(a) or is_name(b) or min(len(a), len(b)) < LONG_NAME:
+        return False
+    return keyboard_slip(a, b) or lookalike_slip(a, b)
 
 
 def _slip_of(name: str, other: str) -> bool:
@@ -169,17 +179,26 @@ def two_names(a: str, b: str) -> bool:
     return not (len(a) == len(b) and sorted(a) == sorted(b) and one_edit(a, b))  # Mai/Mia
 
 
-def _dropped_from_common(a: str, b: str) -> bool:
+@cache
+def _commonest_less_a_letter() -> dict[str, frozenset[str]]:
+    # Each of England's commonest names with one letter dropped → the names it comes from.
+    out: dict[str, set[str]] = {}
+    for name in frequencies.GIVEN:
+        for i in range(len(name)):
+            out.setdefault(name[:i] + name[i + 1 :], set()).add(name)
+    return {slip: frozenset(names) for slip, names in out.items()}
+
+
+def _dropped_from_common(slip: str, other: str) -> bool:
     # "Jame" for James, "Ila" for Isla, "Osie" for Rosie: one of England's commonest names with a
-    # letter dropped, making a name that is rare here. A letter left out is the commonest slip of
-    # the pen, and twins named James and Jame are unheard of. (A letter added or changed makes
-    # names given here often enough to be a twin's: Aiden/Jaiden, Luna/Lena, Ryan/Aryan.)
-    return (
-        a in frequencies.GIVEN
-        and len(b) == len(a) - 1
-        and not common_in_england(b)
-        and DamerauLevenshtein.distance(a, b, score_cutoff=1) == 1
-    )
+    # letter dropped, making a name that is rare here, beside that name or a nickname or full form
+    # of it ("Olie" for Ollie beside Oliver, "Jesica" for Jessica beside Jess). A letter left out
+    # is the commonest slip of the pen, and twins named James and Jame are unheard of. (A letter
+    # added or changed makes names given here often enough to be a twin's: Aiden/Jaiden,
+    # Luna/Lena, Ryan/Aryan.)
+    if len(slip) < 2 or common_in_england(slip):
+        return False
+    return any(name == other or nicknames(name, other) for name in _commonest_less_a_letter().get(slip, ()))
 
 
 def _two_short_forms(a: str, b: str) -> bool:
@@ -270,7 +289,7 @@ def how_alike(a: Features, b: Features) -> str | None:
         return "short"
     if _typo_of_known(a0, b0) or _slips_of_one_name(a0, b0):
         return "typo"  # even in the first letter: "Rmily" is no twin of Emily's
-    if rhyme(a0, b0):
+    if rhyme(a0, b0) and not _slip_of_an_unknown_name(a0, b0):
         return None
     if _spelt_alike(a0, b0):
         return "spelling"
