@@ -18,7 +18,6 @@ from services.records.linkage.comparisons import MIN_SOUND, first_name_level, na
 from services.records.linkage.features import Features
 from services.records.linkage.given_names import (
     boys_name,
-    common_in_england,
     girls_name,
     given_in_england,
     is_name,
@@ -83,15 +82,6 @@ def rhyme(a: str, b: str) -> bool:
     # also how "Olivia" becomes "Livia" by mistake, so that is left to the other checks.)
     # Chloe/Khloe and Caleb/Kaleb are one name spelt as it sounds (found by re-probing).
     return a[0] != b[0] and a[1:] == b[1:] and _spelling_key(a) != _spelling_key(b)
-
-
-def _slip_of_an_unknown_name(a: str, b: str) -> bool:
-    # A long name no list knows, its first letter struck with a neighbouring key or read as one
-    # like it ("Qiktoria"/"Wiktoria"): a slip, not twins' rhyming names (those are known names,
-    # or short ones: "Holly"/"Molly").
-    if is_name(a) or is_name(b) or min(len(a), len(b)) < LONG_NAME:
-        return False
-    return keyboard_slip(a, b) or lookalike_slip(a, b)
 
 
 def _slip_of(name: str, other: str) -> bool:
@@ -168,10 +158,10 @@ def two_names(a: str, b: str) -> bool:
     # them, and twins are often given two of them that rhyme). Other long names both in the list,
     # Jonathon/Jonathan or Matthew/Mathew, are mostly one name spelt two ways: left to the
     # spelling tests.
-    if a == b or not (given_in_england(a) and given_in_england(b)):
-        return False  # a name only other countries give, one slip from one of ours, is a slip
-    if _dropped_from_common(a, b) or _dropped_from_common(b, a):
+    if a == b or not (is_name(a) and is_name(b)):
         return False
+    if _dropped_from_common(a, b) or _dropped_from_common(b, a):
+        return False  # "Edwar" for Edward: a slip, though another country's table holds it
     if min(len(a), len(b)) >= LONG_NAME and not (a in frequencies.GIVEN and b in frequencies.GIVEN):
         return False
     if _one_pet_name(a, b) or _spelling_key(a) == _spelling_key(b):
@@ -190,13 +180,13 @@ def _commonest_less_a_letter() -> dict[str, frozenset[str]]:
 
 
 def _dropped_from_common(slip: str, other: str) -> bool:
-    # "Jame" for James, "Ila" for Isla, "Osie" for Rosie: one of England's commonest names with a
-    # letter dropped, making a name that is rare here, beside that name or a nickname or full form
-    # of it ("Olie" for Ollie beside Oliver, "Jesica" for Jessica beside Jess). A letter left out
-    # is the commonest slip of the pen, and twins named James and Jame are unheard of. (A letter
-    # added or changed makes names given here often enough to be a twin's: Aiden/Jaiden,
-    # Luna/Lena, Ryan/Aryan.)
-    if len(slip) < 2 or common_in_england(slip):
+    # "Edwar" for Edward, "Olver" for Oliver, "Aaro" for Aaron, "Ugo" for Hugo: one of England's
+    # commonest names (or a nickname or full form of the other) with a letter dropped, making a
+    # name that only another country's table holds (Colombia's, Iceland's, Finland's, Italy's).
+    # A slip that makes a name given here stays two names, however rare the name (found by
+    # probing: Jayden/Ayden, Maya/May, Laila/Lila, Roman/Roma, Jesse/Jess are twins' names), and
+    # so does any other slip between two names (Zayn/Zayd, Felix/Filip, Szymon/Tymon).
+    if len(slip) < 2 or given_in_england(slip):
         return False
     return any(name == other or nicknames(name, other) for name in _commonest_less_a_letter().get(slip, ()))
 
@@ -232,13 +222,20 @@ def _spelt_alike(a: str, b: str) -> bool:
 
 
 def _gender_belies_one(a: Features, b: Features) -> bool:
-    # Two names one slip apart, both records of one known gender, and one name only the other sex
-    # is given: "Olive" recorded a boy beside "Oliver" recorded a boy is Oliver misspelt, not his
-    # twin (a twin named Olive would have to be recorded a boy by mistake as well).
-    if a.gender != b.gender or a.gender not in (MALE, FEMALE) or not _slip_of(a.given[0], b.given[0]):
+    # "Olive" recorded a boy beside "Oliver" recorded a boy: the shorter name is the other with a
+    # letter dropped, only girls are given it, and both records say boy: Oliver misspelt. (The
+    # longer name of the other sex, Amir/Amira or Noah/Norah both recorded boys, and two names of
+    # which the tables know one sex only, Haley/Harley both recorded girls, stay twins': found by
+    # probing.)
+    if a.gender != b.gender or a.gender not in (MALE, FEMALE):
         return False
-    other_sex = girls_name if a.gender == MALE else boys_name
-    return other_sex(a.given[0]) != other_sex(b.given[0])
+    short, long_ = sorted((a.given[0], b.given[0]), key=len)
+    if long_ not in frequencies.GIVEN or len(long_) != len(short) + 1:
+        return False  # (one of England's commonest names: Ciarán/Ciara, Idris/Iris stay twins')
+    if DamerauLevenshtein.distance(short, long_, score_cutoff=1) != 1:
+        return False
+    fits, belies = (boys_name, girls_name) if a.gender == MALE else (girls_name, boys_name)
+    return belies(short) and fits(long_)
 
 
 def _misspelt_middle(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
@@ -289,7 +286,7 @@ def how_alike(a: Features, b: Features) -> str | None:
         return "short"
     if _typo_of_known(a0, b0) or _slips_of_one_name(a0, b0):
         return "typo"  # even in the first letter: "Rmily" is no twin of Emily's
-    if rhyme(a0, b0) and not _slip_of_an_unknown_name(a0, b0):
+    if rhyme(a0, b0):
         return None
     if _spelt_alike(a0, b0):
         return "spelling"

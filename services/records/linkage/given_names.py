@@ -108,44 +108,12 @@ def _given_in_england() -> frozenset[str]:
     return frozenset(key for key in keys if key.isascii() and len(key) > 1)
 
 
-# The most popular names in England and Wales of recent years (the ONS tables) that the tables
-# above lack: two of them one slip apart may be twins' names ("Ava"/"Ada").
-_RECENT_TOP = (
-    "ada", "arabella", "nova", "ottilie", "darcie", "lyla", "myla", "elodie", "elsa", "ember", "halle",
-    "aaliyah", "mabel", "hudson", "grayson", "milo", "musa", "ellis", "jax", "rupert", "chester", "otto",
-    "abdullah",
-)  # fmt: skip
-_COMMON_TABLES = ("en_GB", "en_IE", "en_US")
-
-
-@cache
-def _common_in_england() -> frozenset[str]:
-    import faker.providers.person as person
-
-    keys = set(frequencies.GIVEN) | set(_ALSO_GIVEN) | set(_RECENT_TOP)
-    for locale in _COMMON_TABLES:
-        provider = importlib.import_module(f"{person.__name__}.{locale}").Provider
-        for attribute in _FIRST_NAME_TABLES:
-            table = provider.__dict__.get(attribute)
-            if isinstance(table, dict | list | tuple):
-                keys.update(name_key(name) for name in table)
-    return frozenset(key for key in keys if key.isascii() and len(key) > 1)
-
-
-def common_in_england(key: str) -> bool:
-    """Whether a given-name key is a common name in England: the shipped table of children's names,
-    Faker's British, Irish and American tables (the names most given, about 1,250), or the names
-    above. "Jame", "Ila" and "Lala" are names, but rare ones: beside "James", "Isla" and "Layla"
-    they are slips of the pen."""
-    return key in _common_in_england()
-
-
 def given_in_england(key: str) -> bool:
     """Whether a given-name key is a name parents in England give: one of the English-speaking
     countries' tables (Britain, Ireland, the United States, India, Pakistan, Nigeria, Kenya, New
-    Zealand...; about 7,500 names), the shipped table, or the names added above. "Edwar" (a
+    Zealand...; about 8,600 names with the shipped table and the names added above). "Edwar" (a
     Colombian table's), "Olver" (an Icelandic one's) and "Aaro" (a Finnish one's) are names, but
-    not here: beside "Edward", "Oliver" and "Aaron" they are slips of the pen, not a twin's name."""
+    not here."""
     return key in _given_in_england()
 
 
@@ -153,5 +121,4 @@ def warm() -> None:
     """Build the lists now, so that no request pays for them."""
     names()
     _given_in_england()
-    _common_in_england()
     boys_name("")

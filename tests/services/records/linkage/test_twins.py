@@ -391,18 +391,12 @@ def test_one_name_spelt_or_sounded_two_ways_is_still_one_child() -> None:
     ("a", "b"),
     [
         ("edward", "edwar"),  # "Edwar" is a Colombian table's name, "Olver" an Icelandic one's,
-        ("oliver", "olver"),  # "Aaro" a Finnish one's: slips of the pen beside England's names
-        ("aaron", "aaro"),
+        ("oliver", "olver"),  # "Aaro" a Finnish one's, "Ugo" an Italian one's: one of England's
+        ("aaron", "aaro"),  # commonest names with a letter dropped, making no name given here
         ("hugo", "ugo"),
-        ("james", "jame"),  # a letter dropped from one of England's commonest names, making a
-        ("isla", "ila"),  # name rarely given here
-        ("rosie", "osie"),
-        ("layla", "lala"),
-        ("oliver", "olie"),  # Ollie, Oliver's nickname, with a letter dropped
-        ("jess", "jesica"),  # Jessica, whose nickname is Jess, with a letter dropped
     ],
 )
-def test_a_slip_that_makes_a_name_rarely_given_in_england_is_one_child(a: str, b: str) -> None:
+def test_a_letter_dropped_making_a_name_no_table_of_englands_holds_is_one_child(a: str, b: str) -> None:
     # The quality bench lost these true pairs to the twins rule and the NHS number's doubt.
     one, other = child(given=(a,)), child(given=(b,))
     assert how_alike(one, other) is not None and how_alike(other, one) is not None
@@ -413,14 +407,32 @@ def test_a_slip_that_makes_a_name_rarely_given_in_england_is_one_child(a: str, b
 @pytest.mark.parametrize(
     ("a", "b"),
     [
-        ("ava", "ada"),  # both among England's most given names of recent years
-        ("aiden", "jaiden"),  # a letter added makes names given here often enough
+        ("ava", "ada"),
+        ("aiden", "jaiden"),
         ("luna", "lena"),
         ("ryan", "aryan"),
+        # Found by probing a first version that took any name outside England's tables, or any
+        # rare one a letter short of a common one, for a slip: each pair was joined.
+        ("jayden", "ayden"),
+        ("maya", "may"),
+        ("laila", "lila"),
+        ("roman", "roma"),
+        ("jesse", "jess"),
+        ("zayn", "zayd"),
+        ("felix", "filip"),
+        ("szymon", "tymon"),
+        ("emeka", "ebuka"),
+        ("timi", "tomi"),
+        ("cian", "ciaran"),
+        ("wiktoria", "qiktoria"),  # two names no list knows, one letter apart: may be twins'
+        ("jaylani", "kaylani"),
     ],
 )
-def test_two_names_given_in_england_one_slip_apart_stay_twins_names(a: str, b: str) -> None:
-    assert twins(child(given=(a,)), child(given=(b,)))
+def test_two_names_one_slip_apart_stay_twins_names(a: str, b: str) -> None:
+    one, other = child(given=(a,)), child(given=(b,))
+    assert twins(one, other) and twins(other, one)
+    if a not in ("wiktoria", "jaylani"):  # (a shared NHS number doubts names only when both known)
+        assert two_children_despite_nhs(one, other)
 
 
 def test_a_girls_name_recorded_a_boy_beside_a_boys_name_is_a_slip() -> None:
@@ -431,6 +443,16 @@ def test_a_girls_name_recorded_a_boy_beside_a_boys_name_is_a_slip() -> None:
     girl = child_pb2.GENDER_FEMALE
     assert twins(child(given=("olive",), gender=girl), child(given=("oliver",), gender=boy))
     assert twins(child(given=("mila",), gender=boy), child(given=("mia",), gender=boy))  # both girls' names
+    # Found by probing a first version: the longer name of the other sex, two names the tables
+    # give one sex only, or a name not among England's commonest, stay twins'.
+    for a, b, gender in [
+        ("amir", "amira", boy),
+        ("noah", "norah", boy),
+        ("haley", "harley", girl),
+        ("ciaran", "ciara", boy),
+        ("idris", "iris", boy),
+    ]:
+        assert twins(child(given=(a,), gender=gender), child(given=(b,), gender=gender)), (a, b)
 
 
 @pytest.mark.parametrize(
@@ -455,10 +477,3 @@ def test_olly_with_no_gender_beside_oliver_is_one_child() -> None:
     unknown = child_pb2.GENDER_UNSPECIFIED
     oliver = child(given=("oliver",), gender=child_pb2.GENDER_MALE)
     assert not twins(child(given=("olly",), gender=unknown), oliver)
-
-
-def test_a_long_unknown_name_with_its_first_letter_struck_with_a_neighbouring_key_is_one_name() -> None:
-    # "Qiktoria" for Wiktoria (the bench lost it as a rhyme); rhyming known or short names stay twins'.
-    assert how_alike(child(given=("wiktoria",)), child(given=("qiktoria",))) is not None
-    for a, b in [("holly", "molly"), ("mason", "jason"), ("wika", "qika")]:
-        assert twins(child(given=(a,)), child(given=(b,))), (a, b)
