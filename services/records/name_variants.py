@@ -20,8 +20,7 @@ sean shaun shawn; rhys reece reese; jayden jaden jaiden jaydon; hayley haley hai
 zoe zoey zoee; megan meghan meagan; kayleigh kayley kaylee caleigh; ellie elly; sophie sofie
 catherine katherine kathryn katharine; stephen steven; isabel isobel isabelle
 ahmed ahmad; freya freja; zainab zaynab; aaliyah aliyah aaliya; malachi malakai; kacper casper
-caitlin caitlyn katelyn kaitlyn; ciara kiara; darragh dara; jermaine germaine; louie lewie
-tyrese tyreece; eesa isa esa; leah lea
+caitlin caitlyn katelyn kaitlyn; ciara kiara; louie lewie; tyrese tyreece; leah lea
 """
 # Only spellings of one name: names that merely sound alike may be twins' (Saoirse and Sorcha,
 # Ciara and Keira, Aoife and Effie are different names).

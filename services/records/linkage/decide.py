@@ -26,6 +26,7 @@ from services.records.linkage.features import Features
 from services.records.linkage.given_alike import middles_clash
 from services.records.linkage.model import Model, Score, compare
 from services.records.linkage.twins import (
+    compatible_first_names,
     may_be_twins,
     siblings,
     twins,
@@ -155,16 +156,19 @@ class _Child:
     nhs_same: bool
     nhs_and_dob: bool
     organisations: frozenset[str] = frozenset()  # whose records of this child were candidates
+    nhs_names_other: bool = False  # every record sharing the NHS number names another child
 
     @property
     def rank(self) -> tuple[bool, bool, bool, float]:
         # Twins last; then the child with the same NHS number and date of birth, the same NHS
-        # number if that links it, and the best score. A child sharing only the number, reviewed
-        # (another date of birth, or names of another child), no longer outranks a child the record
+        # number, and the best score. A child that shares only the number, is reviewed, and whose
+        # records' given names cannot be the new record's, does not outrank a child the record
         # links to on its own: the number is then the likelier slip (the quality bench lost true
-        # links to children whose record bore another child's number).
-        nhs_links = self.nhs_same and self.action == Action.LINK
-        return (not self.twins, self.nhs_and_dob, nhs_links, self.score.weight)
+        # links to children whose record bore another child's number). With names that could be
+        # one ("Noa", "J" beside Joshua), the shared number still comes first (found by probing:
+        # a twin sharing the date and address was linked instead).
+        nhs_first = self.nhs_same and (self.action == Action.LINK or not self.nhs_names_other)
+        return (not self.twins, self.nhs_and_dob, nhs_first, self.score.weight)
 
     def decision(self) -> Decision:
         return Decision(
@@ -255,8 +259,17 @@ def _judge(
         action = Action.REVIEW
         reasons.append(RULE_MANUAL)
     organisations = frozenset(c.organisation for c, _ in records)
+    names_other = bool(same_nhs) and not any(compatible_first_names(new, c.features) for c, _ in same_nhs)
     return _Child(
-        action, best, score, tuple(reasons), is_twin, bool(same_nhs), bool(nhs_and_dob), organisations
+        action,
+        best,
+        score,
+        tuple(reasons),
+        is_twin,
+        bool(same_nhs),
+        bool(nhs_and_dob),
+        organisations,
+        names_other,
     )
 
 

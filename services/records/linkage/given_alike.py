@@ -8,7 +8,6 @@ Jack/Jake, Eva/Ava) stay two."""
 from __future__ import annotations
 
 import re
-from functools import cache
 
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
@@ -19,7 +18,6 @@ from services.records.linkage.features import Features
 from services.records.linkage.given_names import (
     boys_name,
     girls_name,
-    given_in_england,
     is_name,
 )
 from services.records.linkage.nicknames import (
@@ -122,8 +120,8 @@ def _one_pet_name(a: str, b: str) -> bool:
     stem_a, stem_b = _PET_ENDING.sub("", a), _PET_ENDING.sub("", b)
     if stem_a == a and stem_b == b:
         return False
-    if stem_a == stem_b or _spelling_key(stem_a) == _spelling_key(stem_b):
-        return True  # ...the stem spelt as it sounds too: Sophy/Sofie, Rosie/Rozy
+    if stem_a == stem_b:
+        return True
     short, long_ = sorted((stem_a, stem_b), key=len)
     return len(long_) == len(short) + 1 and long_[-1] == long_[-2] and long_[:-1] == short
 
@@ -160,35 +158,11 @@ def two_names(a: str, b: str) -> bool:
     # spelling tests.
     if a == b or not (is_name(a) and is_name(b)):
         return False
-    if _dropped_from_common(a, b) or _dropped_from_common(b, a):
-        return False  # "Edwar" for Edward: a slip, though another country's table holds it
     if min(len(a), len(b)) >= LONG_NAME and not (a in frequencies.GIVEN and b in frequencies.GIVEN):
         return False
     if _one_pet_name(a, b) or _spelling_key(a) == _spelling_key(b):
         return False
     return not (len(a) == len(b) and sorted(a) == sorted(b) and one_edit(a, b))  # Mai/Mia
-
-
-@cache
-def _commonest_less_a_letter() -> dict[str, frozenset[str]]:
-    # Each of England's commonest names with one letter dropped → the names it comes from.
-    out: dict[str, set[str]] = {}
-    for name in frequencies.GIVEN:
-        for i in range(len(name)):
-            out.setdefault(name[:i] + name[i + 1 :], set()).add(name)
-    return {slip: frozenset(names) for slip, names in out.items()}
-
-
-def _dropped_from_common(slip: str, other: str) -> bool:
-    # "Edwar" for Edward, "Olver" for Oliver, "Aaro" for Aaron, "Ugo" for Hugo: one of England's
-    # commonest names (or a nickname or full form of the other) with a letter dropped, making a
-    # name that only another country's table holds (Colombia's, Iceland's, Finland's, Italy's).
-    # A slip that makes a name given here stays two names, however rare the name (found by
-    # probing: Jayden/Ayden, Maya/May, Laila/Lila, Roman/Roma, Jesse/Jess are twins' names), and
-    # so does any other slip between two names (Zayn/Zayd, Felix/Filip, Szymon/Tymon).
-    if len(slip) < 2 or given_in_england(slip):
-        return False
-    return any(name == other or nicknames(name, other) for name in _commonest_less_a_letter().get(slip, ()))
 
 
 def _two_short_forms(a: str, b: str) -> bool:

@@ -23,12 +23,12 @@ _FIRST_NAME_TABLES = ("first_names", "first_names_male", "first_names_female", "
 
 
 def _faker_first_names(
-    tables: tuple[str, ...] = _FIRST_NAME_TABLES, *, english: bool = False, bare_en: bool = False
+    tables: tuple[str, ...] = _FIRST_NAME_TABLES, *, english: bool = False
 ) -> Iterable[str]:
     import faker.providers.person as person
 
     for module in pkgutil.iter_modules(person.__path__):
-        if english and not (module.name.startswith("en_") or (bare_en and module.name == "en")):
+        if english and not module.name.startswith("en_"):
             continue  # (the bare "en" table mixes boys' and girls' names: not a locale's)
         provider = importlib.import_module(f"{person.__name__}.{module.name}").Provider
         for attribute in tables:
@@ -100,25 +100,7 @@ def is_name(key: str) -> bool:
     return key in names()
 
 
-@cache
-def _given_in_england() -> frozenset[str]:
-    keys = {name_key(name) for name in _faker_first_names(english=True, bare_en=True)}
-    keys.update(frequencies.GIVEN)
-    keys.update(_ALSO_GIVEN)
-    return frozenset(key for key in keys if key.isascii() and len(key) > 1)
-
-
-def given_in_england(key: str) -> bool:
-    """Whether a given-name key is a name parents in England give: one of the English-speaking
-    countries' tables (Britain, Ireland, the United States, India, Pakistan, Nigeria, Kenya, New
-    Zealand...; about 8,600 names with the shipped table and the names added above). "Edwar" (a
-    Colombian table's), "Olver" (an Icelandic one's) and "Aaro" (a Finnish one's) are names, but
-    not here."""
-    return key in _given_in_england()
-
-
 def warm() -> None:
     """Build the lists now, so that no request pays for them."""
     names()
-    _given_in_england()
     boys_name("")

@@ -175,6 +175,19 @@ def test_a_child_sharing_only_a_reviewed_nhs_number_does_not_outrank_a_clear_lin
     assert run(child(nhs=NHS), [own, slipped]).candidate == slipped
 
 
+def test_a_shared_nhs_number_with_names_that_could_be_one_still_comes_first() -> None:
+    """Found by re-probing: the record of "Noa" (or "J") with NHS number N was linked to her twin
+    Noah (Jacob), at the same date of birth and address, rather than reviewed with her own older
+    record bearing N and another date of birth."""
+    cases = [(("noa",), ("noa",), ("noah",)), (("j",), ("joshua",), ("jacob",))]
+    for new_given, own_given, twin_given in cases:
+        new = child(given=new_given, gender=0, nhs=NHS)
+        own = candidate("A", child(given=own_given, gender=0, dob=dt.date(2016, 9, 21), nhs=NHS, **MOVED))
+        twin = candidate("B", child(given=twin_given, gender=0))
+        decision = run(new, [own, twin])
+        assert (decision.action, decision.candidate) == (Action.REVIEW, own), new_given
+
+
 def test_same_nhs_number_with_another_date_of_birth_is_reviewed() -> None:
     other = child(given=("amelia",), family=("patel",), dob=dt.date(2013, 1, 2), gender=2, nhs=NHS, **MOVED)
     decision = run(child(nhs=NHS), [candidate("A", other)])

@@ -390,23 +390,6 @@ def test_one_name_spelt_or_sounded_two_ways_is_still_one_child() -> None:
 @pytest.mark.parametrize(
     ("a", "b"),
     [
-        ("edward", "edwar"),  # "Edwar" is a Colombian table's name, "Olver" an Icelandic one's,
-        ("oliver", "olver"),  # "Aaro" a Finnish one's, "Ugo" an Italian one's: one of England's
-        ("aaron", "aaro"),  # commonest names with a letter dropped, making no name given here
-        ("hugo", "ugo"),
-    ],
-)
-def test_a_letter_dropped_making_a_name_no_table_of_englands_holds_is_one_child(a: str, b: str) -> None:
-    # The quality bench lost these true pairs to the twins rule and the NHS number's doubt.
-    one, other = child(given=(a,)), child(given=(b,))
-    assert how_alike(one, other) is not None and how_alike(other, one) is not None
-    assert not twins(one, other) and vouches(one, other)
-    assert not two_children_despite_nhs(one, other)
-
-
-@pytest.mark.parametrize(
-    ("a", "b"),
-    [
         ("ava", "ada"),
         ("aiden", "jaiden"),
         ("luna", "lena"),
@@ -426,13 +409,21 @@ def test_a_letter_dropped_making_a_name_no_table_of_englands_holds_is_one_child(
         ("cian", "ciaran"),
         ("wiktoria", "qiktoria"),  # two names no list knows, one letter apart: may be twins'
         ("jaylani", "kaylani"),
+        # Found by re-probing a narrower version (a letter dropped making a name outside
+        # England's tables): names given here that the tables lack.
+        ("maya", "aya"),
+        ("laila", "aila"),
+        ("sienna", "senna"),
+        ("rowan", "roan"),
+        ("edward", "edwar"),
+        ("lewis", "louie"),  # two of England's commonest names
+        ("anna", "anay"),
     ],
 )
 def test_two_names_one_slip_apart_stay_twins_names(a: str, b: str) -> None:
     one, other = child(given=(a,)), child(given=(b,))
     assert twins(one, other) and twins(other, one)
-    if a not in ("wiktoria", "jaylani"):  # (a shared NHS number doubts names only when both known)
-        assert two_children_despite_nhs(one, other)
+    assert two_children_despite_nhs(one, other)
 
 
 def test_a_girls_name_recorded_a_boy_beside_a_boys_name_is_a_slip() -> None:
@@ -458,14 +449,10 @@ def test_a_girls_name_recorded_a_boy_beside_a_boys_name_is_a_slip() -> None:
 @pytest.mark.parametrize(
     ("a", "b"),
     [
-        (("louis",), ("louie",)),  # a pet form
         (("caitlin",), ("katelyn",)),  # listed spellings of one name
         (("miriam",), ("maryam",)),
-        (("sophy",), ("sofie",)),  # another pet ending, spelt as it sounds
         (("caoimhe", "niamh"), ("caoimhe", "neve")),  # a listed spelling of the middle name
         (("leo", "lewie"), ("leo", "louie")),
-        (("darragh",), ("dara",)),
-        (("jermaine",), ("germaine",)),
     ],
 )
 def test_spellings_and_pet_forms_of_one_name_are_one_child(a: tuple[str, ...], b: tuple[str, ...]) -> None:
@@ -477,3 +464,11 @@ def test_olly_with_no_gender_beside_oliver_is_one_child() -> None:
     unknown = child_pb2.GENDER_UNSPECIFIED
     oliver = child(given=("oliver",), gender=child_pb2.GENDER_MALE)
     assert not twins(child(given=("olly",), gender=unknown), oliver)
+
+
+@pytest.mark.parametrize(("a", "b"), [("bailey", "baylee"), ("jermaine", "germaine"), ("darragh", "dara")])
+def test_a_boys_and_a_girls_name_alike_with_a_gender_missing_stay_twins(a: str, b: str) -> None:
+    # Found by re-probing: Baylee (a pet ending spelt as it sounds), Germaine and Dara (listed
+    # as one name) joined a boy and a girl whose genders were not both recorded.
+    unknown = child_pb2.GENDER_UNSPECIFIED
+    assert twins(child(given=(a,), gender=unknown), child(given=(b,), gender=child_pb2.GENDER_FEMALE))
