@@ -156,19 +156,13 @@ class _Child:
     nhs_same: bool
     nhs_and_dob: bool
     organisations: frozenset[str] = frozenset()  # whose records of this child were candidates
-    nhs_names_other: bool = False  # every record sharing the NHS number names another child
+    nhs_names_other: bool = False  # the records sharing the NHS number share nothing else
 
     @property
     def rank(self) -> tuple[bool, bool, bool, float]:
         # Twins last; then the child with the same NHS number and date of birth, the same NHS
-        # number, and the best score. A child that shares only the number, is reviewed, and whose
-        # records' given names cannot be the new record's, does not outrank a child the record
-        # links to on its own: the number is then the likelier slip (the quality bench lost true
-        # links to children whose record bore another child's number). With names that could be
-        # one ("Noa", "J" beside Joshua), the shared number still comes first (found by probing:
-        # a twin sharing the date and address was linked instead).
-        nhs_first = self.nhs_same and (self.action == Action.LINK or not self.nhs_names_other)
-        return (not self.twins, self.nhs_and_dob, nhs_first, self.score.weight)
+        # number, and the best score.
+        return (not self.twins, self.nhs_and_dob, self.nhs_same, self.score.weight)
 
     def decision(self) -> Decision:
         return Decision(
@@ -259,7 +253,12 @@ def _judge(
         action = Action.REVIEW
         reasons.append(RULE_MANUAL)
     organisations = frozenset(c.organisation for c, _ in records)
-    names_other = bool(same_nhs) and not any(compatible_first_names(new, c.features) for c, _ in same_nhs)
+    # Only the number in common: every record sharing it gives names that cannot be this record's
+    # and a date of birth more than a slip from it.
+    names_other = bool(same_nhs) and not any(
+        compatible_first_names(new, c.features) or dob_level(new.dob, c.features.dob) != "else"
+        for c, _ in same_nhs
+    )
     return _Child(
         action,
         best,
@@ -310,6 +309,23 @@ def decide(
         for records in by_child.values()
     ]
     chosen = max(children, key=lambda child: child.rank)
+    if chosen.nhs_same and chosen.action != Action.LINK and chosen.nhs_names_other:
+        # A child that shares only the NHS number (its records' names cannot be this record's, and
+        # their dates of birth are more than a slip from it) gives way to a child the record links
+        # to on its own by a link's worth of weight more, the number included: the number is then
+        # the likelier slip (the quality bench lost true links to children whose record bore
+        # another child's number). With names that could be one ("Noa", "J" beside Joshua), a date
+        # the same or a slip out (a child known by his middle name after a move, beside a namesake
+        # next door), or weights nearer, the number still comes first (found by probing).
+        clear = [
+            child
+            for child in children
+            if child.action == Action.LINK
+            and not child.nhs_same
+            and child.score.weight >= chosen.score.weight + thresholds.link
+        ]
+        if clear:
+            chosen = max(clear, key=lambda child: child.rank)
     if chosen.action == Action.REVIEW and organisation not in chosen.organisations:
         # A review task is decided by a data manager of an organisation holding both children:
         # one of the organisation's own children, if it is a possible match too, is the one put

@@ -12,14 +12,9 @@ import re
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
 from services.records.linkage import frequencies
-from services.records.linkage.blocking import FEMALE, MALE
 from services.records.linkage.comparisons import MIN_SOUND, first_name_level, names_swapped
 from services.records.linkage.features import Features
-from services.records.linkage.given_names import (
-    boys_name,
-    girls_name,
-    is_name,
-)
+from services.records.linkage.given_names import is_name
 from services.records.linkage.nicknames import (
     groups_near,
     groups_of,
@@ -195,23 +190,6 @@ def _spelt_alike(a: str, b: str) -> bool:
     return min(len(a), len(b)) >= LONG_NAME and _typos(a, b) <= 2 and not (is_name(a) and is_name(b))
 
 
-def _gender_belies_one(a: Features, b: Features) -> bool:
-    # "Olive" recorded a boy beside "Oliver" recorded a boy: the shorter name is the other with a
-    # letter dropped, only girls are given it, and both records say boy: Oliver misspelt. (The
-    # longer name of the other sex, Amir/Amira or Noah/Norah both recorded boys, and two names of
-    # which the tables know one sex only, Haley/Harley both recorded girls, stay twins': found by
-    # probing.)
-    if a.gender != b.gender or a.gender not in (MALE, FEMALE):
-        return False
-    short, long_ = sorted((a.given[0], b.given[0]), key=len)
-    if long_ not in frequencies.GIVEN or len(long_) != len(short) + 1:
-        return False  # (one of England's commonest names: Ciarán/Ciara, Idris/Iris stay twins')
-    if DamerauLevenshtein.distance(short, long_, score_cutoff=1) != 1:
-        return False
-    fits, belies = (boys_name, girls_name) if a.gender == MALE else (girls_name, boys_name)
-    return belies(short) and fits(long_)
-
-
 def _misspelt_middle(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     # A child known by a middle name mistyped in one record: "Eleanor" for "Emily Eleqnor". Only
     # a typo of a known name: a twin's first name may well be spelt like the other's middle name
@@ -254,7 +232,7 @@ def how_alike(a: Features, b: Features) -> str | None:
     if variants(a0, b0):
         return "spelling"  # a listed spelling of one name: "Niamh"/"Neve", "Aisha"/"Ayesha"
     misspelt_middle = _misspelt_middle(a.given, b.given) or _misspelt_middle(b.given, a.given)
-    if two_names(a0, b0) and not _gender_belies_one(a, b):
+    if two_names(a0, b0):
         return "typo" if misspelt_middle else None  # known by a middle name, or two names
     if a0.startswith(b0) or b0.startswith(a0):
         return "short"

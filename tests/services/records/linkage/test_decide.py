@@ -165,11 +165,16 @@ def test_a_child_sharing_only_a_reviewed_nhs_number_does_not_outrank_a_clear_lin
     other_dob = candidate(
         "B", child(given=("amelia",), family=("patel",), dob=dt.date(2013, 1, 2), gender=2, nhs=NHS, **MOVED)
     )
-    other_names = candidate("C", child(given=("kwame",), family=("asante",), nhs=NHS, **MOVED))
+    other_names = candidate(
+        "C", child(given=("kwame",), family=("asante",), dob=dt.date(2012, 6, 9), nhs=NHS, **MOVED)
+    )
     for other in (other_dob, other_names):
         assert run(child(nhs=NHS), [other]).action == Action.REVIEW  # alone, reviewed
         decision = run(child(nhs=NHS), [other, own])
         assert (decision.action, decision.candidate) == (Action.LINK, own), other
+    # The same date of birth, or names that could be one: the number comes first, and is reviewed.
+    same_day = candidate("E", child(given=("kwame",), family=("asante",), nhs=NHS, **MOVED))
+    assert run(child(nhs=NHS), [same_day, own]).candidate == same_day
     # Alone the shared number's child would link (a date one slip out): it is still chosen.
     slipped = candidate("D", child(dob=dt.date(2015, 3, 8), nhs=NHS, **MOVED))
     assert run(child(nhs=NHS), [own, slipped]).candidate == slipped
@@ -186,6 +191,19 @@ def test_a_shared_nhs_number_with_names_that_could_be_one_still_comes_first() ->
         twin = candidate("B", child(given=twin_given, gender=0))
         decision = run(new, [own, twin])
         assert (decision.action, decision.candidate) == (Action.REVIEW, own), new_given
+
+
+def test_a_shared_nhs_number_gives_way_only_to_a_link_far_stronger() -> None:
+    """Found by re-probing: Muhammad Khan's record with NHS number N was linked to a namesake born
+    the same day in the next postcode, not reviewed with his own older record bearing N under the
+    middle name he goes by (Yusuf) after a move. Within a link's worth of weight, the number wins."""
+    leeds = {"postcode": "LS16AB", "house": "3", "street": ("park", "rd"), "town": "leeds"}
+    new = child(given=("muhammad",), family=("khan",), nhs=NHS)
+    namesake = candidate("B", child(given=("muhammad",), family=("khan",), postcode="M11AF", house="40"))
+    for dob in (dt.date(2015, 3, 7), dt.date(2015, 7, 3)):
+        own = candidate("A", child(given=("yusuf",), family=("khan",), dob=dob, nhs=NHS, **leeds))
+        decision = run(new, [own, namesake])
+        assert (decision.action, decision.candidate) == (Action.REVIEW, own), dob
 
 
 def test_same_nhs_number_with_another_date_of_birth_is_reviewed() -> None:

@@ -426,24 +426,22 @@ def test_two_names_one_slip_apart_stay_twins_names(a: str, b: str) -> None:
     assert two_children_despite_nhs(one, other)
 
 
-def test_a_girls_name_recorded_a_boy_beside_a_boys_name_is_a_slip() -> None:
-    # "Olive" recorded male beside "Oliver" recorded male is Oliver misspelt (the bench lost it);
-    # a girl Olive beside a boy Oliver stays twins.
-    boy = child_pb2.GENDER_MALE
-    assert not twins(child(given=("olive",), gender=boy), child(given=("oliver",), gender=boy))
-    girl = child_pb2.GENDER_FEMALE
-    assert twins(child(given=("olive",), gender=girl), child(given=("oliver",), gender=boy))
-    assert twins(child(given=("mila",), gender=boy), child(given=("mia",), gender=boy))  # both girls' names
-    # Found by probing a first version: the longer name of the other sex, two names the tables
-    # give one sex only, or a name not among England's commonest, stay twins'.
-    for a, b, gender in [
-        ("amir", "amira", boy),
-        ("noah", "norah", boy),
-        ("haley", "harley", girl),
-        ("ciaran", "ciara", boy),
-        ("idris", "iris", boy),
-    ]:
-        assert twins(child(given=(a,), gender=gender), child(given=(b,), gender=gender)), (a, b)
+@pytest.mark.parametrize(
+    ("a", "b", "gender"),
+    [
+        ("olive", "oliver", child_pb2.GENDER_MALE),
+        ("eva", "evan", child_pb2.GENDER_MALE),
+        ("lois", "louis", child_pb2.GENDER_MALE),
+        ("aria", "ari", child_pb2.GENDER_FEMALE),
+        ("amir", "amira", child_pb2.GENDER_MALE),
+        ("haley", "harley", child_pb2.GENDER_FEMALE),
+    ],
+)
+def test_a_boy_and_girl_a_letter_apart_recorded_one_gender_stay_twins(a: str, b: str, gender: int) -> None:
+    # Found by probing a rule that took the girl's name beside a commonest boy's name, both
+    # recorded boys, for his name misspelt: boy-and-girl twins named one letter apart are a real
+    # habit, and one twin's gender entered wrongly then joined them.
+    assert twins(child(given=(a,), gender=gender), child(given=(b,), gender=gender))
 
 
 @pytest.mark.parametrize(
