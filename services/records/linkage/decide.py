@@ -156,7 +156,7 @@ class _Child:
     nhs_same: bool
     nhs_and_dob: bool
     organisations: frozenset[str] = frozenset()  # whose records of this child were candidates
-    nhs_names_other: bool = False  # the records sharing the NHS number share nothing else
+    nhs_only: bool = False  # the NHS number shared, and neither names nor date of birth
 
     @property
     def rank(self) -> tuple[bool, bool, bool, float]:
@@ -255,7 +255,7 @@ def _judge(
     organisations = frozenset(c.organisation for c, _ in records)
     # Only the number in common: every record sharing it gives names that cannot be this record's
     # and a date of birth more than a slip from it.
-    names_other = bool(same_nhs) and not any(
+    nhs_only = bool(same_nhs) and not any(
         compatible_first_names(new, c.features) or dob_level(new.dob, c.features.dob) != "else"
         for c, _ in same_nhs
     )
@@ -268,7 +268,7 @@ def _judge(
         bool(same_nhs),
         bool(nhs_and_dob),
         organisations,
-        names_other,
+        nhs_only,
     )
 
 
@@ -286,7 +286,8 @@ def decide(
     """Link, review or create for a new source record, given the candidate records blocking found.
 
     Candidates are grouped by child, each child scoring as its best-matching record, and the best
-    child is chosen, children a shared NHS number links first; children a data manager kept apart
+    child is chosen, children sharing the NHS number first (unless they share only the number and
+    another child links far more strongly); children a data manager kept apart
     from this record are ignored and twins are never chosen. When nothing is good enough to
     review, the highest-scoring child is still reported, with its reasons, for the audit trail."""
     by_child: dict[str, list[tuple[Candidate, Score]]] = {}
@@ -309,7 +310,7 @@ def decide(
         for records in by_child.values()
     ]
     chosen = max(children, key=lambda child: child.rank)
-    if chosen.nhs_same and chosen.action != Action.LINK and chosen.nhs_names_other:
+    if chosen.nhs_only and chosen.action != Action.LINK:
         # A child that shares only the NHS number (its records' names cannot be this record's, and
         # their dates of birth are more than a slip from it) gives way to a child the record links
         # to on its own by a link's worth of weight more, the number included: the number is then

@@ -41,8 +41,7 @@ jessica jess jessie; deborah debra debbie deb; susan sue susie suzy; suzanne sus
 jacqueline jackie jacqui; josephine jo josie; joanne joanna jo; madeleine madeline madelyn maddie maddy
 matilda tilly tillie mattie; florence flo florrie flossie; penelope penny; dorothy dot dotty dolly
 mary molly polly mae may mamie; sarah sara sally sadie; ann anne anna annie nan nancy; hannah hanna annie
-jane janie jenny; janet jan jess; louise louisa lou lulu; louis lewis lou
-lucy lucie lu; lucas luca luka
+jane janie jenny; janet jan jess; louise louisa lou lulu; louis lewis lou; lucy lucie lu; lucas luca luka
 gabriel gabe gabby; gabriella gabriela gabrielle gabby gabi ella
 frances francesca fran frankie fanny chesca; francis frank frankie; franklin frank
 lawrence laurence larry laurie; laura laurie lori; leonard leo len lenny; leonardo leo

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -218,6 +219,24 @@ def _merge_held_open(
         assert go.wait(10)
 
 
+def _while_a_merge_holds_its_locks(
+    db: Database, survivor: str, retired: str, action: Callable[[], object]
+) -> None:
+    # Runs `action` on another thread while a merge of `retired` into `survivor` holds its locks,
+    # checks that it waits for them, then lets the merge commit and both finish.
+    started, go = threading.Event(), threading.Event()
+    merger = threading.Thread(target=_merge_held_open, args=(db, survivor, retired, started, go))
+    merger.start()
+    assert started.wait(10)
+    waiting = threading.Thread(target=action)
+    waiting.start()
+    waiting.join(0.5)
+    assert waiting.is_alive()  # waiting on the merge's locks
+    go.set()
+    merger.join(10)
+    waiting.join(10)
+
+
 def test_an_unmerge_waiting_on_a_merge_of_its_survivor_follows_it(db: Database) -> None:
     # Found by probing (two records replicas on PostgreSQL): UnmergeChildren(B) read B's survivor
     # A before a merge of A into X committed, moved B's record back only from A (none left), and
@@ -226,17 +245,7 @@ def test_an_unmerge_waiting_on_a_merge_of_its_survivor_follows_it(db: Database) 
     b = _child(db, "ub-22", "Ottoline", "Braithwaite")
     x = _child(db, "ux-333", "Sebastian", "Holloway")
     _merge(db, a, b)
-    started, go = threading.Event(), threading.Event()
-    merger = threading.Thread(target=_merge_held_open, args=(db, x, a, started, go))
-    merger.start()
-    assert started.wait(10)
-    unmerger = threading.Thread(target=_unmerge, args=(db, b))
-    unmerger.start()
-    unmerger.join(0.5)
-    assert unmerger.is_alive()  # waiting on the merge's locks
-    go.set()
-    merger.join(10)
-    unmerger.join(10)
+    _while_a_merge_holds_its_locks(db, x, a, lambda: _unmerge(db, b))
     assert _reads_as(db, b) == b and _sources(db, b) == {"ub-22"}
     assert _reads_as(db, a) == x and _sources(db, x) == {"ua-1", "ux-333"}
 
@@ -268,10 +277,6 @@ def test_a_shield_waiting_on_a_merge_of_its_child_follows_it(db: Database) -> No
     # NOT_FOUND, and the merged child was left unshielded.
     a = _child(db, "sa-1", "Leopold", "Winterbourne")
     b = _child(db, "sb-22", "Henrietta", "Cavendish")
-    started, go = threading.Event(), threading.Event()
-    merger = threading.Thread(target=_merge_held_open, args=(db, a, b, started, go))
-    merger.start()
-    assert started.wait(10)
     answers: list[str] = []
 
     def shield() -> None:
@@ -283,11 +288,5 @@ def test_a_shield_waiting_on_a_merge_of_its_child_follows_it(db: Database) -> No
             )
         )
 
-    shielder = threading.Thread(target=shield)
-    shielder.start()
-    shielder.join(0.5)
-    assert shielder.is_alive()  # waiting on the merge's locks
-    go.set()
-    merger.join(10)
-    shielder.join(10)
+    _while_a_merge_holds_its_locks(db, a, b, shield)
     assert answers == [a] and _shielded(db, a)
