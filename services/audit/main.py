@@ -22,6 +22,7 @@ from services.audit.log_key_check import check_log_key, refuse_a_new_key
 from services.audit.sequencer import Sequencer
 from services.audit.servicer import ACCESS, DESCRIPTOR, AuditServicer
 from services.audit.settings import AuditSettings
+from services.audit.witness_check import check_at_start
 from services.audit.witnessing import WitnessClient
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -49,18 +50,20 @@ async def build(settings: AuditSettings) -> Built:
     )
     tls = load_tls(settings).channel_credentials()
     tracing = tracing_for(settings, "audit")
+    witness: WitnessClient | None = None
+    if settings.witness_target:
+        channel = open_channel(settings.witness_target, tls, tracing=tracing)
+        try:
+            await check_at_start(db, channel, settings)
+        except BaseException:
+            await channel.close(None)
+            db.dispose()
+            raise
+        witness = WitnessClient(db, channel, settings=settings)
     identity = open_channel(settings.identity_target, tls, tracing=tracing)
     token = ServiceToken(identity, *settings.machine_credentials())
     verifier = remote_verifier(settings, identity, token)
     signer = Signer(key, settings.origin)
-    witness: WitnessClient | None = None
-    if settings.witness_target:
-        witness = WitnessClient(
-            db,
-            open_channel(settings.witness_target, tls, tracing=tracing),
-            origin=settings.origin,
-            interval=settings.witness_interval_seconds,
-        )
     metrics = Metrics()
     metrics.watch_database(db.writer, db.reader)
     tree_size = metrics.gauge("contactpoint_audit_tree_size", "entries in the log (after the last batch)")
@@ -80,6 +83,7 @@ async def build(settings: AuditSettings) -> Built:
         signer,
         max_batch=settings.append_batch_max,
         on_commit=witness.notify if witness else None,
+        refuse_when=(lambda: witness.contradiction) if witness else None,
         on_batch=batch_written,
     )
     servicer = AuditServicer(

@@ -27,7 +27,7 @@ from sqlalchemy import Connection
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.platform.db import Database, TransactionConflict, is_sqlite
-from contactpoint.platform.errors import ContactPointError, Internal, Unavailable
+from contactpoint.platform.errors import ContactPointError, FailedPrecondition, Internal, Unavailable
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.statements import Statements
 from services.audit import domain
@@ -35,6 +35,8 @@ from services.audit.events import validate_event, validate_events
 from services.audit.fast_append import FastAppender
 
 log = get_logger(__name__)
+# The reason appends are refused while the log contradicts its witness (`witness_check`).
+LOG_CONTRADICTS_WITNESS = "LOG_CONTRADICTS_WITNESS"
 # The most events one transaction writes (and one head signs).
 MAX_BATCH = 256
 
@@ -78,6 +80,7 @@ class Sequencer:
         max_batch: int = MAX_BATCH,
         on_commit: Callable[[], None] | None = None,
         on_batch: Callable[[int, int], None] | None = None,
+        refuse_when: Callable[[], str | None] | None = None,
     ) -> None:
         self._db = db
         # On PostgreSQL a batch is one statement from the event loop (`fast_append`); on SQLite
@@ -88,6 +91,8 @@ class Sequencer:
         self._on_commit = on_commit
         # Told (events in the batch, tree size after it) after each batch commits: the metrics.
         self._on_batch = on_batch
+        # Why appends are refused now, if they are: the log contradicts its witness (`witness_check`).
+        self._refuse_when = refuse_when
         self._signer = signer
         self._max_batch = max_batch
         self._queue: list[_Waiting] = []
@@ -113,6 +118,9 @@ class Sequencer:
     async def _enqueue(self, items: list[tuple[pb.AuditEvent, str]]) -> list[int]:
         if self._closed:
             raise Unavailable("the audit service is stopping; retry")
+        why = self._refuse_when() if self._refuse_when is not None else None
+        if why is not None:
+            raise FailedPrecondition(why, LOG_CONTRADICTS_WITNESS)
         waiting = _Waiting(items)
         self._queue.append(waiting)
         self._work.set()

@@ -37,8 +37,9 @@ class AuditSettings(VerifyingSettings, DatabaseSettings):
     witness_name: str = Field(default="contactpoint.witness.v1", description="the witness's name")
     witness_public_key: PublicKeyText = Field(
         default=None,
-        description="the witness's Ed25519 public key, base64 of its 32 raw bytes, pinned: `audit "
-        "verify` checks the witness's cosignature against it",
+        description="the witness's Ed25519 public key, base64 of its 32 raw bytes, pinned: audit "
+        "refuses to start beside a witness whose cosignature it does not verify, and `audit verify` "
+        "checks the witness's cosignature against it",
     )
     append_batch_max: int = Field(
         default=256,

@@ -6,7 +6,10 @@ witness with a consistency proof from the size the witness last cosigned (C2SP t
 The witness keeps what it cosigned in its own database, under its own key, so `audit verify` can
 tell a log cut short or rewritten after the fact. Nothing here holds up an append: a caller is
 answered once its batch is durable, and the witness catches up (a slow or absent witness delays
-only the witnessing, and says so in the log every minute it lasts).
+only the witnessing, and says so in the log every minute it lasts). A witness that contradicts the
+log (it cosigned more entries than the log holds, or calls the new head inconsistent with the one
+it cosigned) is another matter: the log was cut or rewritten, and `contradiction` is set, which
+stops appends until the log holds the witnessed entries again (`witness_check`).
 
 After a rotation of the log's signing key the witness must see, in order, the head that first
 covers the rotation entry (signed by the old key) and then a head signed by the new key together
@@ -26,12 +29,16 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from sqlalchemy import Connection, RowMapping
 
+from contactpoint.platform.checkpoints import Checkpoint
 from contactpoint.platform.db import Database
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS
 from contactpoint.witness.v1 import witness_service_pb2 as witness_pb
 from contactpoint.witness.v1 import witness_service_pb2_grpc as witness_grpc
 from services.audit import keychain, proofs, repository
+from services.audit.sequencer import LOG_CONTRADICTS_WITNESS as REASON
+from services.audit.settings import AuditSettings
+from services.audit.witness_check import contradiction, cosignature_of, pinned_key_mismatch
 
 log = get_logger(__name__)
 
@@ -40,6 +47,8 @@ INTERVAL_SECONDS = 0.25
 RETRY_SECONDS = 1.0
 WARN_EVERY_SECONDS = 60.0
 FINAL_PUSH_SECONDS = 3.0
+# A witness that cosigned under a key other than the pinned one (logged as an error; the log goes on).
+NOT_THE_PINNED_WITNESS = "NOT_THE_PINNED_WITNESS"
 
 
 @dataclass(frozen=True)
@@ -82,15 +91,14 @@ def _refusal(exc: grpc.aio.AioRpcError) -> WitnessRefused | None:
 class WitnessClient:
     """Sends the log's newest checkpoints to its witness, one at a time, in the background."""
 
-    def __init__(
-        self, db: Database, channel: grpc.aio.Channel, *, origin: str, interval: float = INTERVAL_SECONDS
-    ) -> None:
+    def __init__(self, db: Database, channel: grpc.aio.Channel, *, settings: AuditSettings) -> None:
         self._db = db
+        self._settings = settings
         # At most one checkpoint per interval: under load a batch commits every few milliseconds,
         # and cosigning each would cost the witness and this service a request per batch.
-        self._interval = interval
+        self._interval = settings.witness_interval_seconds
         self._stub = witness_grpc.WitnessServiceStub(channel)
-        self._origin = origin
+        self._origin = settings.origin
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -98,6 +106,8 @@ class WitnessClient:
         self.witnessed_size: int | None = None
         self._failing_since: float | None = None
         self._warned_at = 0.0
+        # Why the log contradicts what its witness cosigned, while it does (appends stop).
+        self.contradiction: str | None = None
 
     def notify(self) -> None:
         """A batch has committed: send the new head on (the sequencer's on_commit)."""
@@ -141,7 +151,9 @@ class WitnessClient:
             self._failing_since = now
         if now - self._warned_at >= WARN_EVERY_SECONDS:
             self._warned_at = now
-            log.warning(
+            grave = isinstance(exc, WitnessRefused) and exc.reason in (REASON, NOT_THE_PINNED_WITNESS)
+            report = log.error if grave else log.warning
+            report(
                 "audit.witness_behind",
                 error=str(exc)[:200] if isinstance(exc, WitnessRefused) else type(exc).__name__,
                 witnessed_size=self.witnessed_size,
@@ -152,16 +164,17 @@ class WitnessClient:
         """Have the newest signed head cosigned (and any rotation heads before it); returns the
         size the witness has now cosigned."""
         async with self._lock:
+            if self.contradiction is not None:
+                await self._check_again()
             latest = await self._db.read(repository.latest_tree_head)
             if latest is None:
                 return self.witnessed_size or 0
             head = Head.of(latest)
             witnessed = await self._witnessed()
             if witnessed > head.size:
-                raise WitnessRefused(
-                    grpc.StatusCode.FAILED_PRECONDITION,
-                    "LOG_SHORTER_THAN_WITNESSED",
-                    f"the witness cosigned {witnessed} entries but the log holds {head.size}",
+                self._contradicted(
+                    f"the log holds {head.size} entries but its witness cosigned {witnessed}: its tail "
+                    "was cut, or its database restored from an older copy",
                     witnessed,
                 )
             if witnessed == head.size:
@@ -174,6 +187,27 @@ class WitnessClient:
                         await self._send(Head.of(handover), rotations)
             await self._send(head, rotations)
             return self.witnessed_size or 0
+
+    def _contradicted(self, why: str, size: int | None) -> None:
+        """Stop appends: the log is not the one the witness cosigned (`witness_check`)."""
+        if self.contradiction is None:
+            log.error("audit.log_contradicts_witness", reason=why, witnessed_size=size)
+        self.contradiction = why
+        raise WitnessRefused(grpc.StatusCode.FAILED_PRECONDITION, REASON, why, size)
+
+    async def _check_again(self) -> None:
+        """Clear `contradiction` once the log holds what the witness's newest checkpoint says
+        (restored); otherwise raise it again."""
+        resp = await self._stub.GetCheckpoint(
+            witness_pb.GetCheckpointRequest(origin=self._origin), timeout=PEER_TIMEOUT_SECONDS
+        )
+        witnessed = Checkpoint.parse_exact(resp.checkpoint)
+        why = await self._db.read(lambda conn: contradiction(conn, witnessed))
+        if why is not None:
+            self._contradicted(why, witnessed.size)
+        log.info("audit.log_agrees_with_witness", witnessed_size=witnessed.size)
+        self.contradiction = None
+        self.witnessed_size = witnessed.size
 
     async def _witnessed(self) -> int:
         if self.witnessed_size is None:
@@ -200,7 +234,7 @@ class WitnessClient:
             offered = rotations if with_rotation else []
             request = await self._db.read(functools.partial(_request, old=old, head=head, rotations=offered))
             try:
-                await self._stub.AddCheckpoint(request, timeout=PEER_TIMEOUT_SECONDS)
+                resp = await self._stub.AddCheckpoint(request, timeout=PEER_TIMEOUT_SECONDS)
             except grpc.aio.AioRpcError as exc:
                 refused = _refusal(exc)
                 if refused is None:
@@ -211,8 +245,18 @@ class WitnessClient:
                 if refused.reason == "BAD_LOG_SIGNATURE" and not with_rotation:
                     with_rotation = True
                     continue
+                if refused.reason == "INCONSISTENT":
+                    self._contradicted(
+                        f"the log's head of {head.size} entries is not consistent with the checkpoint "
+                        f"its witness cosigned at {old}: the log was rewritten",
+                        old,
+                    )
                 raise refused from None
             self.witnessed_size = head.size
+            mismatch = pinned_key_mismatch(self._settings, head.checkpoint, cosignature_of(resp.cosignature))
+            if mismatch is not None:
+                code = grpc.StatusCode.FAILED_PRECONDITION
+                raise WitnessRefused(code, NOT_THE_PINNED_WITNESS, mismatch, None)
             return
         raise WitnessRefused(grpc.StatusCode.ABORTED, "GAVE_UP", f"head {head.size} not cosigned", None)
 

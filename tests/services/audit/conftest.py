@@ -5,6 +5,7 @@ system, an auditor and a practitioner, and a fresh audit service and database pe
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from contactpoint.platform.db import Database
 from contactpoint.platform.server import RunningServer
 from services.audit.main import MIGRATIONS, build
 from services.audit.settings import AuditSettings
+from tests.conftest import DatabaseFactory
 from tests.harness import (
     bearer,
     create_service_account,
@@ -33,6 +35,13 @@ from tests.harness import (
     platform_account,
     running_identity,
     running_service,
+)
+from tests.services.audit.witness_suite import (
+    Suite,
+    append_events,
+    suite_settings,
+    until_witnessed,
+    witness_and_audit,
 )
 
 PASSWORD = "correct horse battery staple 9"
@@ -173,3 +182,18 @@ def in_database(database_url: str, sql: str) -> None:
         db.run_sync(lambda c: c.execute(text(sql)))
     finally:
         db.dispose()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def witnessed(callers: Callers, databases: DatabaseFactory, tmp_path: Path) -> AsyncIterator[Suite]:
+    """A log of 64 events appended concurrently in two rounds (14, then 50: a head of size 14 is
+    there to cut the log back to, however a busy machine gathers the appends into batches), all
+    witnessed; the services stopped again."""
+    suite = suite_settings(callers, databases, tmp_path)
+    async with AsyncExitStack() as stack:
+        stub = await witness_and_audit(stack, suite)
+        indexes = await append_events(stub, callers.gateway, 14)
+        indexes += await append_events(stub, callers.gateway, 50)
+        assert sorted(indexes) == list(range(64))
+        await until_witnessed(suite.witness_target, 64)
+    yield suite

@@ -9,140 +9,36 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import pytest
-import pytest_asyncio
 from sqlalchemy import text
 
-from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.audit.v1 import audit_service_pb2_grpc as pb_grpc
 from contactpoint.platform.db import Database
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
-from contactpoint.witness.v1 import witness_service_pb2 as witness_pb
-from contactpoint.witness.v1 import witness_service_pb2_grpc as witness_grpc
 from services.audit import witness_view as witness_view_module
 from services.audit.main import MIGRATIONS, build
-from services.audit.settings import AuditSettings
-from services.audit.verify import VerifyReport, verify_from_settings
-from services.audit.witness_view import witness_view
+from services.audit.verify import verify_from_settings
 from services.witness.admin import newest_checkpoint
 from services.witness.main import MIGRATIONS as WITNESS_MIGRATIONS
 from services.witness.main import build as build_witness
-from services.witness.settings import WitnessSettings
 from tests.conftest import DatabaseFactory
-from tests.harness import free_port, platform_account, running_service
+from tests.harness import running_service
 from tests.services.audit.conftest import Callers
 from tests.services.audit.test_trusted_checkpoint import cut_tail, rewrite_and_resign
+from tests.services.audit.witness_suite import (
+    Suite,
+    append_events,
+    head_size_at_most,
+    suite_settings,
+    until_witnessed,
+    witness_and_audit,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-def head_size_at_most(database_url: str, size: int) -> int:
-    db = Database(database_url)
-    try:
-        query = text("SELECT max(tree_size) FROM tree_heads WHERE tree_size <= :n")
-        return int(db.run_sync(lambda c: c.execute(query, {"n": size}).scalar_one()))
-    finally:
-        db.dispose()
-
-
-@dataclass
-class Suite:
-    audit: AuditSettings
-    witness: WitnessSettings
-    witness_target: str
-
-    def env(self) -> dict[str, str]:
-        """What `audit verify` is given: the witness's own variables beside audit's."""
-        return {
-            "CONTACTPOINT_WITNESS_DATABASE_URL": self.witness.database_url,
-            "CONTACTPOINT_WITNESS_SIGNING_KEY_FILE": str(self.witness.signing_key_file),
-        }
-
-    def verify(self, env: dict[str, str] | None = None) -> VerifyReport:
-        return verify_from_settings(
-            self.audit, witness=witness_view(self.env() if env is None else env, self.audit)
-        )
-
-
-def _settings(callers: Callers, databases: DatabaseFactory, tmp_path: Path) -> Suite:
-    witness_target = f"127.0.0.1:{free_port()}"
-    audit_key = load_or_create_signing_key(tmp_path / "keys" / "audit.pem")
-    audit = AuditSettings.model_validate(
-        {
-            "database_url": databases.new("audit"),
-            "listen": "127.0.0.1:0",
-            "identity_target": callers.target,
-            "signing_key_file": tmp_path / "keys" / "audit.pem",
-            "witness_target": witness_target,
-            **platform_account(callers.identity_url, "audit"),
-        }
-    )
-    witness = WitnessSettings.model_validate(
-        {
-            "database_url": databases.new("witness"),
-            "listen": witness_target,
-            "signing_key_file": tmp_path / "witness-keys" / "witness.pem",
-            "log_public_key": base64.b64encode(raw_public_key(audit_key)).decode(),
-        }
-    )
-    return Suite(audit, witness, witness_target)
-
-
-async def _witnessed_size(target: str) -> int:
-    async with grpc.aio.insecure_channel(target) as ch:
-        try:
-            resp = await witness_grpc.WitnessServiceStub(ch).GetCheckpoint(witness_pb.GetCheckpointRequest())
-        except grpc.aio.AioRpcError as exc:
-            assert exc.code() == grpc.StatusCode.NOT_FOUND
-            return 0
-    return int(resp.checkpoint.split("\n")[1])
-
-
-async def _until_witnessed(target: str, size: int) -> None:
-    for _ in range(200):  # the witness client sends each head at once; allow 10 s on a slow machine
-        if await _witnessed_size(target) == size:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the witness did not reach size {size}: at {await _witnessed_size(target)}")
-
-
-async def _append(stub: pb_grpc.AuditServiceStub, gateway: tuple[tuple[str, str], ...], n: int) -> list[int]:
-    async def one(i: int) -> int:
-        event = pb.AuditEvent(actor=f"user{i}", action="GetChild", outcome="ALLOWED", severity="INFO")
-        resp = await stub.AppendEvent(pb.AppendEventRequest(event=event), metadata=gateway)
-        return int(resp.leaf_index)
-
-    return await asyncio.gather(*(one(i) for i in range(n)))
-
-
-async def _witness_and_audit(stack: AsyncExitStack, suite: Suite) -> pb_grpc.AuditServiceStub:
-    """The witness, then audit sending it each head, running until `stack` closes: audit's stub."""
-    await stack.enter_async_context(
-        running_service("witness", WITNESS_MIGRATIONS, build_witness, suite.witness)
-    )
-    _, target = await stack.enter_async_context(running_service("audit", MIGRATIONS, build, suite.audit))
-    return pb_grpc.AuditServiceStub(await stack.enter_async_context(grpc.aio.insecure_channel(target)))
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def witnessed(callers: Callers, databases: DatabaseFactory, tmp_path: Path) -> AsyncIterator[Suite]:
-    """A log of 64 events appended concurrently in two rounds (14, then 50: a head of size 14 is
-    there to cut the log back to, however a busy machine gathers the appends into batches), all
-    witnessed; the services stopped again."""
-    suite = _settings(callers, databases, tmp_path)
-    async with AsyncExitStack() as stack:
-        stub = await _witness_and_audit(stack, suite)
-        indexes = await _append(stub, callers.gateway, 14)
-        indexes += await _append(stub, callers.gateway, 50)
-        assert sorted(indexes) == list(range(64))
-        await _until_witnessed(suite.witness_target, 64)
-    return suite
 
 
 async def test_every_head_is_witnessed_and_verify_checks_against_it(witnessed: Suite) -> None:
@@ -224,11 +120,11 @@ async def test_a_forged_witness_cosignature_fails(witnessed: Suite) -> None:
 async def test_verify_asks_a_running_witness_with_its_pinned_key(
     callers: Callers, databases: DatabaseFactory, tmp_path: Path
 ) -> None:
-    suite = _settings(callers, databases, tmp_path)
+    suite = suite_settings(callers, databases, tmp_path)
     async with AsyncExitStack() as stack:
-        stub = await _witness_and_audit(stack, suite)
-        await _append(stub, callers.gateway, 5)
-        await _until_witnessed(suite.witness_target, 5)
+        stub = await witness_and_audit(stack, suite)
+        await append_events(stub, callers.gateway, 5)
+        await until_witnessed(suite.witness_target, 5)
         unpinned = await asyncio.to_thread(suite.verify, {})
         assert not unpinned.ok and "CONTACTPOINT_AUDIT_WITNESS_PUBLIC_KEY" in unpinned.message
         witness_key = raw_public_key(load_or_create_signing_key(suite.witness.signing_key_file))
@@ -245,18 +141,18 @@ async def test_verify_asks_a_running_witness_with_its_pinned_key(
 async def test_appends_do_not_wait_for_the_witness_which_catches_up(
     callers: Callers, databases: DatabaseFactory, tmp_path: Path
 ) -> None:
-    suite = _settings(callers, databases, tmp_path)
+    suite = suite_settings(callers, databases, tmp_path)
     async with AsyncExitStack() as stack:
         _, target = await stack.enter_async_context(running_service("audit", MIGRATIONS, build, suite.audit))
         ch = await stack.enter_async_context(grpc.aio.insecure_channel(target))
         stub = pb_grpc.AuditServiceStub(ch)
-        assert len(await _append(stub, callers.gateway, 10)) == 10  # no witness yet: still answered
+        assert len(await append_events(stub, callers.gateway, 10)) == 10  # no witness yet: still answered
         await stack.enter_async_context(
             running_service("witness", WITNESS_MIGRATIONS, build_witness, suite.witness)
         )
-        await _until_witnessed(suite.witness_target, 10)
-        await _append(stub, callers.gateway, 3)
-        await _until_witnessed(suite.witness_target, 13)
+        await until_witnessed(suite.witness_target, 10)
+        await append_events(stub, callers.gateway, 3)
+        await until_witnessed(suite.witness_target, 13)
 
 
 async def test_reading_the_witness_never_makes_it_a_key(witnessed: Suite) -> None:

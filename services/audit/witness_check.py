@@ -1,0 +1,115 @@
+"""Whether the log still holds what its witness cosigned, and whether the witness is the one pinned.
+
+A witness cosigns only checkpoints consistent with the last one it cosigned, so a log found
+shorter than that checkpoint, or whose first entries hash to another root, has been cut or
+rewritten: its tail deleted by an insider, or its database restored from an older copy. Every
+entry appended to such a log is on a fork the witness will never cosign, where a later cut or edit
+would go unseen. So the audit service refuses to start on it, and stops appending when its witness
+says so while it runs (`WitnessClient.contradiction`; appends then fail FAILED_PRECONDITION with
+reason LOG_CONTRADICTS_WITNESS, and every caller fails closed). It goes on by itself once the log
+holds the witnessed entries again (restored from a standby or the write-ahead log's archive). If
+they are lost for good, that is an incident for the log's and the witness's operators together:
+a new log (a new database and origin), the old one and the witness's checkpoint kept as evidence.
+
+A witness whose cosignature does not verify under the key pinned in
+CONTACTPOINT_AUDIT_WITNESS_PUBLIC_KEY is not the log's witness (or the pin is wrong), and `audit
+verify` would fail on every checkpoint it cosigns: found by probing, such a pin was accepted at
+start and only `audit verify` noticed it.
+"""
+
+from __future__ import annotations
+
+import grpc
+from sqlalchemy import Connection
+
+from contactpoint.platform import merkle
+from contactpoint.platform.checkpoints import Checkpoint, Cosignature
+from contactpoint.platform.db import Database
+from contactpoint.platform.logging import get_logger
+from contactpoint.platform.settings import ConfigurationError
+from contactpoint.witness.v1 import witness_service_pb2 as witness_pb
+from contactpoint.witness.v1 import witness_service_pb2_grpc as witness_grpc
+from services.audit import proofs, repository
+from services.audit.settings import AuditSettings
+
+log = get_logger(__name__)
+
+# How long the start waits for the witness's newest checkpoint; an absent witness delays only the
+# witnessing (`WitnessClient`), so the service then starts and checks when the witness answers.
+START_TIMEOUT_SECONDS = 3.0
+_REMEDY = (
+    "restore the missing or altered entries (from a standby or the write-ahead log's archive); if "
+    "they are lost, start a new log with the witness's operator and keep this one as evidence"
+)
+
+
+def contradiction(conn: Connection, witnessed: Checkpoint) -> str | None:
+    """Why the log cannot be the one whose checkpoint `witnessed` its witness cosigned, or None:
+    it holds fewer entries, or its newest signed head is not consistent with that checkpoint (by a
+    consistency proof from the log's own nodes)."""
+    latest = repository.latest_tree_head(conn)
+    size = int(latest["tree_size"]) if latest is not None else 0
+    if size < witnessed.size:
+        return (
+            f"the log holds {size} entries but its witness cosigned {witnessed.size}: its tail was "
+            f"cut, or its database restored from an older copy; {_REMEDY}"
+        )
+    if witnessed.size == 0 or latest is None:
+        return None
+    root = Checkpoint.parse(str(latest["checkpoint"])).root
+    try:
+        proof = proofs.consistency_proof(conn, witnessed.size, size) if witnessed.size < size else []
+    except LookupError:
+        proof = None
+    if proof is None or not merkle.verify_consistency(witnessed.size, size, witnessed.root, root, proof):
+        return (
+            f"the log's first {witnessed.size} entries are not those its witness cosigned: the log "
+            f"was rewritten; {_REMEDY}"
+        )
+    return None
+
+
+def pinned_key_mismatch(settings: AuditSettings, checkpoint: str, cosignature: Cosignature) -> str | None:
+    """Why the witness's cosignature of `checkpoint` shows it is not the pinned witness, or None
+    (also None when no witness key is pinned)."""
+    pinned = settings.pinned_witness_key()
+    if pinned is None or cosignature.valid_for(checkpoint, settings.witness_name, pinned):
+        return None
+    return (
+        f"the witness at {settings.witness_target} does not cosign as {settings.witness_name!r} with "
+        "the key pinned in CONTACTPOINT_AUDIT_WITNESS_PUBLIC_KEY (pin the key `contactpoint audit "
+        "keys` prints beside the witness, and CONTACTPOINT_AUDIT_WITNESS_NAME to its name, or point "
+        "CONTACTPOINT_AUDIT_WITNESS_TARGET at the log's witness)"
+    )
+
+
+def cosignature_of(c: witness_pb.Cosignature) -> Cosignature:
+    """The platform's form of a witness's cosignature message."""
+    return Cosignature(c.witness, bytes(c.key_id), int(c.timestamp), bytes(c.signature))
+
+
+async def check_at_start(db: Database, channel: grpc.aio.Channel, settings: AuditSettings) -> None:
+    """ConfigurationError when the witness answers with a cosignature the pinned key does not
+    verify, or a checkpoint the log contradicts; nothing when it has cosigned nothing yet, or
+    cannot be reached (then the witness client checks when it answers)."""
+    stub = witness_grpc.WitnessServiceStub(channel)
+    try:
+        resp = await stub.GetCheckpoint(
+            witness_pb.GetCheckpointRequest(origin=settings.origin),
+            timeout=START_TIMEOUT_SECONDS,
+            wait_for_ready=True,  # a witness starting beside audit (or just restarted) is waited for
+        )
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() != grpc.StatusCode.NOT_FOUND:
+            log.warning("audit.witness_unreachable_at_start", code=exc.code().name, details=exc.details())
+        return
+    mismatch = pinned_key_mismatch(settings, resp.checkpoint, cosignature_of(resp.cosignature))
+    if mismatch is not None:
+        raise ConfigurationError(mismatch)
+    try:
+        witnessed = Checkpoint.parse_exact(resp.checkpoint)
+    except ValueError as exc:
+        raise ConfigurationError(f"the witness's newest checkpoint is malformed: {exc}") from None
+    found = await db.read(lambda conn: contradiction(conn, witnessed))
+    if found is not None:
+        raise ConfigurationError(found)
