@@ -22,6 +22,7 @@ from contactpoint.platform.ids import contactpoint_id_problem
 from contactpoint.platform.settings import load_settings
 
 if TYPE_CHECKING:
+    from contactpoint.platform.checkpoints import Checkpoint
     from services.audit.report import Access
     from services.audit.settings import AuditSettings
 
@@ -99,6 +100,14 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _witnessed(env: Mapping[str, str], settings: AuditSettings) -> Checkpoint | None:
+    """The witness's newest checkpoint, for a command that appends to the log (None when there is
+    no witness, or it cannot be read or trusted: the command then goes on, as the service does)."""
+    from services.audit.witness_view import witness_view
+
+    return witness_view(env, settings).checkpoint
+
+
 def check_child(child: str) -> None:
     """A one-line message and exit 2 unless `child` is a valid ContactPoint ID."""
     if problem := contactpoint_id_problem(child):
@@ -114,9 +123,14 @@ def report(env: Mapping[str, str], *, child: str, actor: str | None, as_json: bo
 
     check_child(child)
     reader = Reader(operator(), "", (), uuid.uuid4().hex)
+    settings = _settings(env)
     try:
         found = admin.subject_access_report(
-            _settings(env), contactpoint_id=child, reader=reader, asked_by=actor
+            settings,
+            contactpoint_id=child,
+            reader=reader,
+            asked_by=actor,
+            witnessed=_witnessed(env, settings),
         )
     except InvalidArgument as exc:
         # The only free input left is whom it was asked for.
@@ -181,8 +195,9 @@ def rotate_key(env: Mapping[str, str], lock_dir: Path | None, *, as_json: bool) 
     lock = lock_data_dir(lock_dir) if lock_dir is not None and lock_dir.is_dir() else None
     if lock_dir is not None and lock_dir.is_dir() and lock is None:
         raise _fail(f"`contactpoint up` is running on {lock_dir.resolve()}: stop it first", 2)
+    settings = _settings(env)
     try:
-        rotated = rotate_signing_key(_settings(env))
+        rotated = rotate_signing_key(settings, witnessed=_witnessed(env, settings))
     except ContactPointError as exc:
         raise _fail(exc.message, 1) from None
     finally:

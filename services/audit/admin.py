@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from contactpoint.platform import migrate
+from contactpoint.platform.checkpoints import Checkpoint
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import FailedPrecondition
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
@@ -16,6 +17,7 @@ from services.audit.events import Reader
 from services.audit.log_key_check import writable_with
 from services.audit.main import MIGRATIONS
 from services.audit.settings import AuditSettings
+from services.audit.witness_check import refuse_a_fork
 
 
 def _signer(settings: AuditSettings) -> tuple[Signer, bytes]:
@@ -32,17 +34,24 @@ def _signer(settings: AuditSettings) -> tuple[Signer, bytes]:
 
 
 def subject_access_report(
-    settings: AuditSettings, *, contactpoint_id: str, reader: Reader, asked_by: str | None = None
+    settings: AuditSettings,
+    *,
+    contactpoint_id: str,
+    reader: Reader,
+    asked_by: str | None = None,
+    witnessed: Checkpoint | None = None,
 ) -> list[report.Access]:
     """`audit report`: every recorded access to the child, oldest first. Running it is itself
     recorded in the log (action AuditReport, by `reader`) in the same transaction, before it is
-    returned; if that cannot be written, nothing is returned."""
+    returned; if that cannot be written, nothing is returned. Refused on a log that contradicts
+    `witnessed`, its witness's newest checkpoint (`witness_check.refuse_a_fork`)."""
     signer, public_key = _signer(settings)
     migrate.upgrade("audit", MIGRATIONS, settings.database_url)
     db = Database(settings.database_url)
 
     def reported(conn: Connection) -> list[report.Access]:
         writable_with(conn, public_key, settings.signing_key_file, settings.origin)
+        refuse_a_fork(conn, witnessed)
         return report.subject_access_report(
             conn, contactpoint_id=contactpoint_id, reader=reader, signer=signer, asked_by=asked_by
         )

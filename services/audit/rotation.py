@@ -22,6 +22,7 @@ from contactpoint.platform.checkpoints import (
     ROTATION_ACTION,
     ROTATION_ACTOR,
     ROTATION_APPENDED_BY,
+    Checkpoint,
     KeyRotation,
 )
 from contactpoint.platform.db import Database
@@ -31,6 +32,7 @@ from services.audit import domain, keychain, repository
 from services.audit.log_key_check import writable_with
 from services.audit.main import MIGRATIONS
 from services.audit.settings import AuditSettings
+from services.audit.witness_check import refuse_a_fork
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,9 @@ class Rotated:
     leaf_index: int
 
 
-def rotate_signing_key(settings: AuditSettings) -> Rotated:
-    """Rotate the log's signing key (see the module's docstring)."""
+def rotate_signing_key(settings: AuditSettings, *, witnessed: Checkpoint | None = None) -> Rotated:
+    """Rotate the log's signing key (see the module's docstring); refused on a log that
+    contradicts `witnessed`, its witness's newest checkpoint (`witness_check.refuse_a_fork`)."""
     path = settings.signing_key_file
     staged = path.with_name(path.name + ".next")
     if not path.exists():
@@ -73,6 +76,7 @@ def rotate_signing_key(settings: AuditSettings) -> Rotated:
             # The new key endorses the tree it takes over, read under the append's lock.
             size, peaks = repository.lock_state(conn)
             writable_with(conn, old_key, path, settings.origin)  # only the log's own key rotates
+            refuse_a_fork(conn, witnessed)
             rotation = KeyRotation.endorsed(
                 settings.origin, old_key, new, size, merkle.root_from_peaks(peaks)
             )

@@ -2,7 +2,9 @@
 
 A witness cosigns only checkpoints consistent with the last one it cosigned, so a log found
 shorter than that checkpoint, or whose first entries hash to another root, has been cut or
-rewritten: its tail deleted by an insider, or its database restored from an older copy. Every
+rewritten: its tail deleted by an insider, or its database restored from an older copy. (What is
+compared is the tree as stored, its leaf hashes and interior nodes: a leaf's data edited under an
+unchanged hash is `audit verify`'s to find, which hashes every entry again.) Every
 entry appended to such a log is on a fork the witness will never cosign, where a later cut or edit
 would go unseen. So the audit service refuses to start on it, and stops appending when its witness
 says so while it runs (`WitnessClient.contradiction`; appends then fail FAILED_PRECONDITION with
@@ -25,11 +27,13 @@ from sqlalchemy import Connection
 from contactpoint.platform import merkle
 from contactpoint.platform.checkpoints import Checkpoint, Cosignature
 from contactpoint.platform.db import Database
+from contactpoint.platform.errors import FailedPrecondition
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.settings import ConfigurationError
 from contactpoint.witness.v1 import witness_service_pb2 as witness_pb
 from contactpoint.witness.v1 import witness_service_pb2_grpc as witness_grpc
 from services.audit import proofs, repository
+from services.audit.sequencer import LOG_CONTRADICTS_WITNESS
 from services.audit.settings import AuditSettings
 
 log = get_logger(__name__)
@@ -44,19 +48,23 @@ _REMEDY = (
 
 
 def contradiction(conn: Connection, witnessed: Checkpoint) -> str | None:
-    """Why the log cannot be the one whose checkpoint `witnessed` its witness cosigned, or None:
-    it holds fewer entries, or its newest signed head is not consistent with that checkpoint (by a
-    consistency proof from the log's own nodes)."""
-    latest = repository.latest_tree_head(conn)
-    size = int(latest["tree_size"]) if latest is not None else 0
+    """Why the log cannot be the one whose checkpoint `witnessed` its witness cosigned, or None.
+
+    The log is its tree state, the size and peaks every append extends (found by probing: judged by
+    its newest head row instead, a cut log passed with its old newest head put back, and a stopped
+    one resumed on a fork when a row copying the witness's checkpoint was inserted). It
+    contradicts the checkpoint when it holds fewer entries, or when its root is not proven by its
+    own stored nodes to extend the witnessed root (a rewritten tree, or nodes missing or altered)."""
+    state = repository.read_state(conn)
+    size, peaks = state if state is not None else (0, [])
     if size < witnessed.size:
         return (
             f"the log holds {size} entries but its witness cosigned {witnessed.size}: its tail was "
             f"cut, or its database restored from an older copy; {_REMEDY}"
         )
-    if witnessed.size == 0 or latest is None:
+    if witnessed.size == 0:
         return None
-    root = Checkpoint.parse(str(latest["checkpoint"])).root
+    root = merkle.root_from_peaks(peaks)
     try:
         proof = proofs.consistency_proof(conn, witnessed.size, size) if witnessed.size < size else []
     except LookupError:
@@ -67,6 +75,17 @@ def contradiction(conn: Connection, witnessed: Checkpoint) -> str | None:
             f"was rewritten; {_REMEDY}"
         )
     return None
+
+
+def refuse_a_fork(conn: Connection, witnessed: Checkpoint | None) -> None:
+    """For the `contactpoint audit` commands that append (`audit report`, `audit rotate-key`):
+    FailedPrecondition LOG_CONTRADICTS_WITNESS when the log contradicts `witnessed`, the witness's
+    newest checkpoint (None: no witness, or none could be read; the command then goes on, as the
+    service does with its witness away). Found by probing: the commands wrote straight onto a log
+    the service refused to start on."""
+    why = contradiction(conn, witnessed) if witnessed is not None else None
+    if why is not None:
+        raise FailedPrecondition(why, LOG_CONTRADICTS_WITNESS)
 
 
 def pinned_key_mismatch(settings: AuditSettings, checkpoint: str, cosignature: Cosignature) -> str | None:

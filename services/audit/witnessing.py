@@ -6,10 +6,11 @@ witness with a consistency proof from the size the witness last cosigned (C2SP t
 The witness keeps what it cosigned in its own database, under its own key, so `audit verify` can
 tell a log cut short or rewritten after the fact. Nothing here holds up an append: a caller is
 answered once its batch is durable, and the witness catches up (a slow or absent witness delays
-only the witnessing, and says so in the log every minute it lasts). A witness that contradicts the
-log (it cosigned more entries than the log holds, or calls the new head inconsistent with the one
-it cosigned) is another matter: the log was cut or rewritten, and `contradiction` is set, which
-stops appends until the log holds the witnessed entries again (`witness_check`).
+only the witnessing, and says so in the log every minute it lasts). A log that contradicts its
+witness is another matter: checked on every push (the tree state against the witness's newest
+checkpoint, `witness_check.contradiction`), and whenever the witness calls a new head
+inconsistent. The log was then cut or rewritten, and `contradiction` is set, which stops appends
+until the log holds the witnessed entries again.
 
 After a rotation of the log's signing key the witness must see, in order, the head that first
 covers the rotation entry (signed by the old key) and then a head signed by the new key together
@@ -29,6 +30,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from sqlalchemy import Connection, RowMapping
 
+from contactpoint.platform import merkle
 from contactpoint.platform.checkpoints import Checkpoint
 from contactpoint.platform.db import Database
 from contactpoint.platform.logging import get_logger
@@ -102,8 +104,8 @@ class WitnessClient:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
-        # The size the witness last cosigned, as far as we know (None: ask it).
-        self.witnessed_size: int | None = None
+        # The checkpoint the witness last cosigned, as far as we know (None: ask it; size 0: none).
+        self._witnessed: Checkpoint | None = None
         self._failing_since: float | None = None
         self._warned_at = 0.0
         # Why the log contradicts what its witness cosigned, while it does (appends stop).
@@ -160,32 +162,44 @@ class WitnessClient:
                 for_seconds=round(now - self._failing_since),
             )
 
+    @property
+    def witnessed_size(self) -> int | None:
+        """The size the witness last cosigned, as far as this client knows (None: not asked yet)."""
+        return self._witnessed.size if self._witnessed is not None else None
+
     async def push(self) -> int:
         """Have the newest signed head cosigned (and any rotation heads before it); returns the
-        size the witness has now cosigned."""
+        size the witness has now cosigned. Sets `contradiction` (and raises) when the log
+        contradicts the witness's checkpoint, and clears it once it no longer does."""
         async with self._lock:
             if self.contradiction is not None:
-                await self._check_again()
-            latest = await self._db.read(repository.latest_tree_head)
-            if latest is None:
-                return self.witnessed_size or 0
-            head = Head.of(latest)
-            witnessed = await self._witnessed()
-            if witnessed > head.size:
-                self._contradicted(
-                    f"the log holds {head.size} entries but its witness cosigned {witnessed}: its tail "
-                    "was cut, or its database restored from an older copy",
-                    witnessed,
+                self._witnessed = None  # ask the witness again: the log may have been restored
+            witnessed = await self._checkpoint()
+            # Read after the witness's answer: a log only grows, so by now it holds at least what
+            # the witness had cosigned (another replica's newer head included: found by probing, a
+            # stale read of the log taken before the witness's answer looked like a cut).
+            tip = await self._db.read(lambda conn: _tip(conn, witnessed))
+            if tip.contradiction is not None:
+                self._contradicted(tip.contradiction, witnessed.size)
+            if self.contradiction is not None:
+                log.info("audit.log_agrees_with_witness", witnessed_size=witnessed.size)
+                self.contradiction = None
+            if tip.size <= witnessed.size:
+                return witnessed.size
+            if tip.head is None:
+                raise WitnessRefused(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    "NO_HEAD",
+                    f"no signed head of the tree's {tip.size} entries with its root",
+                    None,
                 )
-            if witnessed == head.size:
-                return witnessed
             rotations = await self._db.read(_rotation_indexes)
             for index in rotations:
-                if witnessed <= index < head.size - 1:  # the head that first covers it, first
+                if witnessed.size <= index < tip.size - 1:  # the head that first covers it, first
                     handover = await self._db.read(functools.partial(repository.tree_head_at, size=index + 1))
                     if handover is not None:
                         await self._send(Head.of(handover), rotations)
-            await self._send(head, rotations)
+            await self._send(tip.head, rotations)
             return self.witnessed_size or 0
 
     def _contradicted(self, why: str, size: int | None) -> None:
@@ -195,22 +209,11 @@ class WitnessClient:
         self.contradiction = why
         raise WitnessRefused(grpc.StatusCode.FAILED_PRECONDITION, REASON, why, size)
 
-    async def _check_again(self) -> None:
-        """Clear `contradiction` once the log holds what the witness's newest checkpoint says
-        (restored); otherwise raise it again."""
-        resp = await self._stub.GetCheckpoint(
-            witness_pb.GetCheckpointRequest(origin=self._origin), timeout=PEER_TIMEOUT_SECONDS
-        )
-        witnessed = Checkpoint.parse_exact(resp.checkpoint)
-        why = await self._db.read(lambda conn: contradiction(conn, witnessed))
-        if why is not None:
-            self._contradicted(why, witnessed.size)
-        log.info("audit.log_agrees_with_witness", witnessed_size=witnessed.size)
-        self.contradiction = None
-        self.witnessed_size = witnessed.size
-
-    async def _witnessed(self) -> int:
-        if self.witnessed_size is None:
+    async def _checkpoint(self) -> Checkpoint:
+        """The checkpoint the witness last cosigned (size 0 before its first), asked of it when
+        not known; refused when its cosignature does not verify under the pinned key (found by
+        probing: any answer from the witness's address was believed, and could clear a stop)."""
+        if self._witnessed is None:
             try:
                 resp = await self._stub.GetCheckpoint(
                     witness_pb.GetCheckpointRequest(origin=self._origin), timeout=PEER_TIMEOUT_SECONDS
@@ -218,17 +221,23 @@ class WitnessClient:
             except grpc.aio.AioRpcError as exc:
                 if exc.code() != grpc.StatusCode.NOT_FOUND:
                     raise
-                self.witnessed_size = 0
+                self._witnessed = Checkpoint(self._origin, 0, b"")
             else:
-                self.witnessed_size = int(resp.checkpoint.split("\n")[1])
-        return self.witnessed_size
+                mismatch = pinned_key_mismatch(
+                    self._settings, resp.checkpoint, cosignature_of(resp.cosignature)
+                )
+                if mismatch is not None:
+                    code = grpc.StatusCode.FAILED_PRECONDITION
+                    raise WitnessRefused(code, NOT_THE_PINNED_WITNESS, mismatch, None)
+                self._witnessed = Checkpoint.parse_exact(resp.checkpoint)
+        return self._witnessed
 
     async def _send(self, head: Head, rotations: list[int]) -> None:
-        """Send `head`; on a size mismatch start again from the witness's size, and when the
+        """Send `head`; on a size mismatch start again from the witness's checkpoint, and when the
         log's key is not the witness's, add the newest rotation the witness has cosigned."""
         with_rotation = False
         for _ in range(3):
-            old = await self._witnessed()
+            old = (await self._checkpoint()).size
             if old >= head.size:
                 return
             offered = rotations if with_rotation else []
@@ -239,8 +248,8 @@ class WitnessClient:
                 refused = _refusal(exc)
                 if refused is None:
                     raise
-                if refused.reason == "SIZE_MISMATCH" and refused.size is not None:
-                    self.witnessed_size = refused.size
+                if refused.reason == "SIZE_MISMATCH":
+                    self._witnessed = None  # another replica's head got there first: ask again
                     continue
                 if refused.reason == "BAD_LOG_SIGNATURE" and not with_rotation:
                     with_rotation = True
@@ -252,13 +261,43 @@ class WitnessClient:
                         old,
                     )
                 raise refused from None
-            self.witnessed_size = head.size
+            self._witnessed = Checkpoint.parse_exact(head.checkpoint)
             mismatch = pinned_key_mismatch(self._settings, head.checkpoint, cosignature_of(resp.cosignature))
             if mismatch is not None:
                 code = grpc.StatusCode.FAILED_PRECONDITION
                 raise WitnessRefused(code, NOT_THE_PINNED_WITNESS, mismatch, None)
             return
         raise WitnessRefused(grpc.StatusCode.ABORTED, "GAVE_UP", f"head {head.size} not cosigned", None)
+
+
+@dataclass(frozen=True)
+class _Tip:
+    """The log's tree as stored: its size, the signed head of exactly that size when its root is
+    the tree's (else None), and why it contradicts the witness's checkpoint, if it does."""
+
+    size: int
+    head: Head | None
+    contradiction: str | None
+
+
+def _tip(conn: Connection, witnessed: Checkpoint) -> _Tip:
+    # The tree state is what appends extend; a head row is only what was signed of it (found by
+    # probing: a junk head of 2**40 entries made every push fail with a warning, and appends went
+    # on past a cut). The newest head of any other size is not looked at.
+    state = repository.read_state(conn)
+    size, peaks = state if state is not None else (0, [])
+    row = repository.tree_head_at(conn, size=size) if size else None
+    head = Head.of(row) if row is not None else None
+    if head is not None and _root(head) != merkle.root_from_peaks(peaks):
+        head = None
+    return _Tip(size, head, contradiction(conn, witnessed))
+
+
+def _root(head: Head) -> bytes | None:
+    try:
+        return Checkpoint.parse(head.checkpoint).root
+    except ValueError:
+        return None
 
 
 def _rotation_indexes(conn: Connection) -> list[int]:

@@ -25,10 +25,15 @@ from sqlalchemy import Connection, Table, text
 from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.audit.v1 import audit_service_pb2_grpc as pb_grpc
 from contactpoint.platform.db import Database
+from contactpoint.platform.errors import FailedPrecondition
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
 from contactpoint.platform.settings import ConfigurationError
 from services.audit import tables
+from services.audit.admin import subject_access_report
+from services.audit.events import Reader
 from services.audit.main import MIGRATIONS, build
+from services.audit.rotation import rotate_signing_key
+from services.audit.witness_view import witness_view
 from services.witness.main import MIGRATIONS as WITNESS_MIGRATIONS
 from services.witness.main import build as build_witness
 from tests.conftest import DatabaseFactory
@@ -42,10 +47,12 @@ from tests.services.audit.witness_suite import (
     suite_settings,
     until_witnessed,
     witness_and_audit,
+    witnessed_size,
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
+CHILD = "100000000001"
 _LOG_TABLES: tuple[Table, ...] = (tables.leaves, tables.tree_nodes, tables.tree_heads, tables.tree_state)
 
 
@@ -219,3 +226,128 @@ async def test_a_log_cut_while_audit_runs_stops_appends_until_it_is_restored(
     await until_witnessed(suite.witness_target, 21)
     report = await asyncio.to_thread(suite.verify)
     assert report.ok, report.message
+
+
+def _insert_head(database_url: str, row: dict[str, Any]) -> None:
+    db = Database(database_url)
+    try:
+        db.run_sync(lambda c: c.execute(tables.tree_heads.insert(), [row]))
+    finally:
+        db.dispose()
+
+
+def _head_row(database_url: str, size: int) -> dict[str, Any]:
+    db = Database(database_url)
+    try:
+        return db.run_sync(
+            lambda c: dict(
+                c.execute(tables.tree_heads.select().where(tables.tree_heads.c.tree_size == size))
+                .one()
+                ._mapping
+            ),
+            write=False,
+        )
+    finally:
+        db.dispose()
+
+
+async def _refused_throughout(
+    stub: pb_grpc.AuditServiceStub, gateway: tuple[tuple[str, str], ...], seconds: float
+) -> None:
+    """Every append for `seconds` (past the witness client's checks again) is refused."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await _one(stub, gateway)
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION, refused.value
+        await asyncio.sleep(0.1)
+
+
+async def test_a_stopped_log_is_not_resumed_by_a_head_row_copying_the_witness(
+    running: tuple[Suite, pb_grpc.AuditServiceStub], callers: Callers
+) -> None:
+    """Found by probing: with the stop judged by the newest head row, one row inserted with the
+    witness's public checkpoint (and no valid signature) made audit append on the fork again."""
+    suite, stub = running
+    for _ in range(20):
+        await _one(stub, callers.gateway)
+    await until_witnessed(suite.witness_target, 20)
+    witnessed = _head_row(suite.audit.database_url, 20)
+    _restored_from_an_older_copy(
+        suite.audit.database_url, keep=head_size_at_most(suite.audit.database_url, 10)
+    )
+    await _until_refused(stub, callers.gateway)
+    _insert_head(suite.audit.database_url, {**witnessed, "signature": bytes(64)})
+    await _refused_throughout(stub, callers.gateway, 3.0)
+
+
+async def test_a_junk_head_does_not_blind_the_running_audit_to_a_cut(
+    running: tuple[Suite, pb_grpc.AuditServiceStub], callers: Callers
+) -> None:
+    """Found by probing: a head row of 2**40 entries made every push fail with a warning once a
+    minute, and appends went on past a cut."""
+    suite, stub = running
+    for _ in range(20):
+        await _one(stub, callers.gateway)
+    await until_witnessed(suite.witness_target, 20)
+    junk = {**_head_row(suite.audit.database_url, 20), "tree_size": 2**40, "checkpoint": "junk"}
+    _restored_from_an_older_copy(
+        suite.audit.database_url, keep=head_size_at_most(suite.audit.database_url, 10)
+    )
+    _insert_head(suite.audit.database_url, junk)  # the newest head row, after the cut
+    await _until_refused(stub, callers.gateway)
+
+
+async def test_audit_refuses_to_start_on_a_cut_log_that_kept_its_newest_head(witnessed: Suite) -> None:
+    """Found by probing: a log cut to 14 entries with its newest head (64, validly signed) put back
+    passed the start check, and appended 14 to 62 on the fork."""
+    newest = _head_row(witnessed.audit.database_url, 64)
+    _restored_from_an_older_copy(
+        witnessed.audit.database_url, keep=head_size_at_most(witnessed.audit.database_url, 14)
+    )
+    _insert_head(witnessed.audit.database_url, newest)
+    with pytest.raises(ConfigurationError, match="holds 14 entries but its witness cosigned 64"):
+        await _start_audit_with_witness_running(witnessed)
+
+
+async def test_the_audit_commands_do_not_append_to_a_log_cut_back(witnessed: Suite) -> None:
+    """Found by probing: `audit report` wrote entries 14 to 16 onto a log cut back to 14, which
+    the service itself refused to start on."""
+    checkpoint = witness_view(witnessed.env(), witnessed.audit).checkpoint
+    assert checkpoint is not None and checkpoint.size == 64
+    reader = Reader("an-operator", "", (), "a" * 32)
+    # On the witnessed log the report goes on, and is itself entry 64.
+    assert (
+        subject_access_report(witnessed.audit, contactpoint_id=CHILD, reader=reader, witnessed=checkpoint)
+        == []
+    )
+    assert _snapshot(witnessed.audit.database_url)["tree_state"][0]["size"] == 65
+    _restored_from_an_older_copy(
+        witnessed.audit.database_url, keep=head_size_at_most(witnessed.audit.database_url, 14)
+    )
+    with pytest.raises(FailedPrecondition) as refused:
+        subject_access_report(witnessed.audit, contactpoint_id=CHILD, reader=reader, witnessed=checkpoint)
+    assert refused.value.reason == "LOG_CONTRADICTS_WITNESS"
+    with pytest.raises(FailedPrecondition) as refused:
+        rotate_signing_key(witnessed.audit, witnessed=checkpoint)
+    assert refused.value.reason == "LOG_CONTRADICTS_WITNESS"
+    assert _snapshot(witnessed.audit.database_url)["tree_state"][0]["size"] == 14  # nothing written
+
+
+async def test_a_witness_the_pinned_key_does_not_verify_is_not_believed_when_it_comes_back(
+    witnessed: Suite, tmp_path: Path, callers: Callers
+) -> None:
+    """Found by probing (by reading): after a start with the witness away, its answers were
+    believed unchecked, and could set what audit took as cosigned or clear a stop."""
+    other = base64.b64encode(raw_public_key(load_or_create_signing_key(tmp_path / "other.pem"))).decode()
+    wrong = witnessed.audit.model_copy(update={"witness_public_key": other})
+    async with AsyncExitStack() as stack:
+        _, target = await stack.enter_async_context(running_service("audit", MIGRATIONS, build, wrong))
+        stub = pb_grpc.AuditServiceStub(await stack.enter_async_context(grpc.aio.insecure_channel(target)))
+        await stack.enter_async_context(
+            running_service("witness", WITNESS_MIGRATIONS, build_witness, witnessed.witness)
+        )
+        for _ in range(5):
+            await _one(stub, callers.gateway)  # the log goes on
+            await asyncio.sleep(0.3)
+        assert await witnessed_size(witnessed.witness_target) == 64  # and nothing is sent to it
