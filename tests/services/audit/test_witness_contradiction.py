@@ -42,10 +42,10 @@ from tests.services.audit.conftest import Callers
 from tests.services.audit.test_trusted_checkpoint import cut_tail, rewrite_and_resign
 from tests.services.audit.witness_suite import (
     Suite,
-    append_events,
     head_size_at_most,
     suite_settings,
     until_witnessed,
+    with_witnessed_events,
     witness_and_audit,
     witnessed_size,
 )
@@ -87,9 +87,7 @@ async def test_audit_refuses_to_start_on_a_log_rewritten_to_the_same_length(
 ) -> None:
     suite = suite_settings(callers, databases, tmp_path)
     async with AsyncExitStack() as stack:
-        stub = await witness_and_audit(stack, suite)
-        await append_events(stub, callers.gateway, 3)
-        await until_witnessed(suite.witness_target, 3)
+        await with_witnessed_events(stack, suite, callers.gateway, 3)
     rewrite_and_resign(suite.audit)  # five entries, the second changed, every head re-signed
     with pytest.raises(ConfigurationError, match="first 3 entries are not those its witness cosigned"):
         await _start_audit_with_witness_running(suite)

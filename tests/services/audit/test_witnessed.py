@@ -35,7 +35,7 @@ from tests.services.audit.witness_suite import (
     head_size_at_most,
     suite_settings,
     until_witnessed,
-    witness_and_audit,
+    with_witnessed_events,
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -122,9 +122,7 @@ async def test_verify_asks_a_running_witness_with_its_pinned_key(
 ) -> None:
     suite = suite_settings(callers, databases, tmp_path)
     async with AsyncExitStack() as stack:
-        stub = await witness_and_audit(stack, suite)
-        await append_events(stub, callers.gateway, 5)
-        await until_witnessed(suite.witness_target, 5)
+        await with_witnessed_events(stack, suite, callers.gateway, 5)
         unpinned = await asyncio.to_thread(suite.verify, {})
         assert not unpinned.ok and "CONTACTPOINT_AUDIT_WITNESS_PUBLIC_KEY" in unpinned.message
         witness_key = raw_public_key(load_or_create_signing_key(suite.witness.signing_key_file))

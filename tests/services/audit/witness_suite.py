@@ -121,3 +121,14 @@ async def witness_and_audit(stack: AsyncExitStack, suite: Suite) -> pb_grpc.Audi
     )
     _, target = await stack.enter_async_context(running_service("audit", MIGRATIONS, build, suite.audit))
     return pb_grpc.AuditServiceStub(await stack.enter_async_context(grpc.aio.insecure_channel(target)))
+
+
+async def with_witnessed_events(
+    stack: AsyncExitStack, suite: Suite, gateway: tuple[tuple[str, str], ...], n: int
+) -> pb_grpc.AuditServiceStub:
+    """The witness and audit running until `stack` closes, `n` events appended and witnessed:
+    audit's stub."""
+    stub = await witness_and_audit(stack, suite)
+    await append_events(stub, gateway, n)
+    await until_witnessed(suite.witness_target, n)
+    return stub
