@@ -11,6 +11,7 @@ from sqlalchemy import (
     Connection,
     RowMapping,
     Select,
+    func,
     insert,
     literal,
     null,
@@ -240,6 +241,37 @@ def holds_entries(conn: Connection) -> bool:
         if conn.execute(select(literal(1)).select_from(table).limit(1)).first() is not None:
             return True
     return False
+
+
+@dataclass(frozen=True)
+class Span:
+    """The tree state's size and peaks (0 and none without the row) and the lowest and highest
+    leaf index stored (None without leaves), read in one statement: one snapshot of the log."""
+
+    size: int
+    peaks: Peaks
+    lowest: int | None
+    highest: int | None
+
+
+def state_and_span(conn: Connection) -> Span:
+    """The tree state and the stored leaves' index range, as one snapshot (two index lookups)."""
+    state = tree_state.c.id == 1
+    row = conn.execute(
+        select(
+            select(tree_state.c.size).where(state).scalar_subquery(),
+            select(tree_state.c.peaks).where(state).scalar_subquery(),
+            select(func.min(leaves.c.leaf_index)).scalar_subquery(),
+            select(func.max(leaves.c.leaf_index)).scalar_subquery(),
+        )
+    ).one()
+    size, peaks, lowest, highest = row
+    return Span(
+        int(size or 0),
+        peaks_of(peaks) if peaks is not None else [],
+        None if lowest is None else int(lowest),
+        None if highest is None else int(highest),
+    )
 
 
 def read_state(conn: Connection) -> tuple[int, Peaks] | None:

@@ -54,22 +54,37 @@ def contradiction(conn: Connection, witnessed: Checkpoint) -> str | None:
     its newest head row instead, a cut log passed with its old newest head put back, and a stopped
     one resumed on a fork when a row copying the witness's checkpoint was inserted). It
     contradicts the checkpoint when it holds fewer entries, or when its root is not proven by its
-    own stored nodes to extend the witnessed root (a rewritten tree, or nodes missing or altered)."""
-    state = repository.read_state(conn)
-    size, peaks = state if state is not None else (0, [])
+    own stored nodes to extend the witnessed root (a rewritten tree, or nodes missing or altered).
+
+    Its stored entries must also run from 0 to the state's size, less one (found by re-probing:
+    entries deleted at the tail with the state left alone, or the state set back under later
+    entries, passed; appends then left a gap, or failed INTERNAL for ever). Entries deleted from
+    the middle are `audit verify`'s to find: counting every entry would cost a scan of the log."""
+    span = repository.state_and_span(conn)
+    size = span.size
     if size < witnessed.size:
         return (
             f"the log holds {size} entries but its witness cosigned {witnessed.size}: its tail was "
             f"cut, or its database restored from an older copy; {_REMEDY}"
         )
+    expected = (0, size - 1) if size else (None, None)
+    if (span.lowest, span.highest) != expected:
+        stored = "none" if span.highest is None else f"{span.lowest} to {span.highest}"
+        return (
+            f"the log's tree holds {size} entries but its stored entries are {stored}: entries were "
+            f"deleted, or its tree state set back; {_REMEDY}"
+        )
     if witnessed.size == 0:
         return None
-    root = merkle.root_from_peaks(peaks)
+    root = merkle.root_from_peaks(span.peaks)
     try:
         proof = proofs.consistency_proof(conn, witnessed.size, size) if witnessed.size < size else []
     except LookupError:
-        proof = None
-    if proof is None or not merkle.verify_consistency(witnessed.size, size, witnessed.root, root, proof):
+        return (
+            f"the log's stored tree is incomplete (interior nodes missing), so it cannot be shown to "
+            f"extend the {witnessed.size} entries its witness cosigned; {_REMEDY}"
+        )
+    if not merkle.verify_consistency(witnessed.size, size, witnessed.root, root, proof):
         return (
             f"the log's first {witnessed.size} entries are not those its witness cosigned: the log "
             f"was rewritten; {_REMEDY}"

@@ -24,12 +24,15 @@ from sqlalchemy import Connection, Table, text
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.audit.v1 import audit_service_pb2_grpc as pb_grpc
+from contactpoint.platform import merkle
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import FailedPrecondition
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
 from contactpoint.platform.settings import ConfigurationError
-from services.audit import tables
+from services.audit import domain as audit_domain
+from services.audit import repository, tables
 from services.audit.admin import subject_access_report
+from services.audit.domain import Signer
 from services.audit.events import Reader
 from services.audit.main import MIGRATIONS, build
 from services.audit.rotation import rotate_signing_key
@@ -349,3 +352,47 @@ async def test_a_witness_the_pinned_key_does_not_verify_is_not_believed_when_it_
             await _one(stub, callers.gateway)  # the log goes on
             await asyncio.sleep(0.3)
         assert await witnessed_size(witnessed.witness_target) == 64  # and nothing is sent to it
+
+
+def _run(database_url: str, *statements: str) -> None:
+    db = Database(database_url)
+    try:
+        db.run_sync(lambda c: [c.execute(text(sql)) for sql in statements])
+    finally:
+        db.dispose()
+
+
+async def test_audit_refuses_to_start_when_entries_were_deleted_at_the_tail(witnessed: Suite) -> None:
+    """Found by re-probing: entries deleted with the tree state left alone passed (the state still
+    matched the witness), and audit appended after the gap."""
+    _run(witnessed.audit.database_url, "DELETE FROM leaves WHERE leaf_index >= 14")
+    with pytest.raises(ConfigurationError, match="holds 64 entries but its stored entries are 0 to 13"):
+        await _start_audit_with_witness_running(witnessed)
+    _run(witnessed.audit.database_url, "DELETE FROM leaves")
+    with pytest.raises(ConfigurationError, match="stored entries are none"):
+        await _start_audit_with_witness_running(witnessed)
+
+
+async def test_audit_refuses_to_start_when_its_tree_state_was_set_back(witnessed: Suite) -> None:
+    """Found by re-probing: a tree state set back under later entries passed, and every append
+    then failed INTERNAL for ever (its leaf index was taken)."""
+    url = witnessed.audit.database_url
+    signer = Signer(load_or_create_signing_key(witnessed.audit.signing_key_file), witnessed.audit.origin)
+    event = pb.AuditEvent(actor="user", action="GetChild", outcome="ALLOWED", severity="INFO")
+    db = Database(url)
+    try:
+        db.run_sync(lambda c: audit_domain.append(c, event=event, signer=signer, appended_by="gateway"))
+
+        def set_back(c: Connection) -> None:  # the state as it was at the witnessed 64
+            peaks: merkle.Peaks = []
+            for digest in c.execute(
+                text("SELECT leaf_hash FROM leaves WHERE leaf_index < 64 ORDER BY leaf_index")
+            ):
+                peaks = merkle.append(peaks, bytes(digest[0]))
+            repository.save_state(c, 64, peaks)
+
+        db.run_sync(set_back)
+    finally:
+        db.dispose()
+    with pytest.raises(ConfigurationError, match="holds 64 entries but its stored entries are 0 to 64"):
+        await _start_audit_with_witness_running(witnessed)
