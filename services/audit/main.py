@@ -73,6 +73,20 @@ async def build(settings: AuditSettings) -> Built:
         buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
     )
     tree_size.set(await asyncio.to_thread(db.run_sync, repository.tree_size, write=False))
+    if witness is not None:
+        # For alerting: appends refused because the log contradicts its witness (`witness_check`),
+        # and how far the witness has cosigned.
+        client = witness
+        metrics.gauge_of(
+            "contactpoint_audit_log_contradicts_witness",
+            "1 while appends are refused because the log contradicts its witness's checkpoint",
+            lambda: float(client.contradiction is not None),
+        )
+        metrics.gauge_of(
+            "contactpoint_audit_witnessed_size",
+            "entries the witness has cosigned, as far as this process knows (0: not known yet)",
+            lambda: float(client.witnessed_size or 0),
+        )
 
     def batch_written(events: int, size: int) -> None:
         batch_sizes.observe(events)

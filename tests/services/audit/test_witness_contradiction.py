@@ -52,6 +52,7 @@ from tests.services.audit.witness_suite import (
     witness_and_audit,
     witnessed_size,
 )
+from tests.test_observability import scrape, value
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -197,13 +198,33 @@ async def running(
         yield suite, stub
 
 
+def _stopped(metrics_port: int | None) -> float:
+    return value(scrape(metrics_port), "contactpoint_audit_log_contradicts_witness")
+
+
 async def test_a_log_cut_while_audit_runs_stops_appends_until_it_is_restored(
-    running: tuple[Suite, pb_grpc.AuditServiceStub], callers: Callers
+    callers: Callers, databases: DatabaseFactory, tmp_path: Path
 ) -> None:
-    suite, stub = running
+    suite = suite_settings(callers, databases, tmp_path)
+    suite.audit = suite.audit.model_copy(update={"metrics_listen": "127.0.0.1:0"})
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(
+            running_service("witness", WITNESS_MIGRATIONS, build_witness, suite.witness)
+        )
+        server, target = await stack.enter_async_context(
+            running_service("audit", MIGRATIONS, build, suite.audit)
+        )
+        stub = pb_grpc.AuditServiceStub(await stack.enter_async_context(grpc.aio.insecure_channel(target)))
+        await _cut_while_running(suite, stub, callers, server.metrics_port)
+
+
+async def _cut_while_running(
+    suite: Suite, stub: pb_grpc.AuditServiceStub, callers: Callers, metrics_port: int | None
+) -> None:
     for _ in range(20):
         await _one(stub, callers.gateway)
     await until_witnessed(suite.witness_target, 20)
+    assert _stopped(metrics_port) == 0
     kept = _snapshot(suite.audit.database_url)
     _restored_from_an_older_copy(
         suite.audit.database_url, keep=head_size_at_most(suite.audit.database_url, 10)
@@ -213,6 +234,7 @@ async def test_a_log_cut_while_audit_runs_stops_appends_until_it_is_restored(
     with pytest.raises(grpc.aio.AioRpcError) as refused:  # and refused from then on
         await _one(stub, callers.gateway)
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert _stopped(metrics_port) == 1  # for alerting
     _restore(suite.audit.database_url, kept)  # the witnessed entries are back
     for _ in range(200):
         try:
@@ -227,6 +249,7 @@ async def test_a_log_cut_while_audit_runs_stops_appends_until_it_is_restored(
     await until_witnessed(suite.witness_target, 21)
     report = await asyncio.to_thread(suite.verify)
     assert report.ok, report.message
+    assert _stopped(metrics_port) == 0
 
 
 def _insert_head(database_url: str, row: dict[str, Any]) -> None:
