@@ -23,7 +23,7 @@ from contactpoint.platform.checkpoints import checkpoint_body
 from contactpoint.platform.convert import timestamp
 from contactpoint.platform.errors import FieldViolation, InvalidArgument
 from contactpoint.platform.ids import contactpoint_id_problem
-from services.audit import leafcodec, proofs, repository
+from services.audit import leafcodec, proofs, repository, state_repository
 from services.audit.events import MAX_ACTOR, validate_event
 
 DEFAULT_PAGE_SIZE = 50
@@ -114,11 +114,11 @@ def append_batch(
     each signed head covers exactly the leaves before it. (The audit service's own appends on
     PostgreSQL take `fast_append`'s one-statement way; this is the way of every other writer.)
     """
-    size, peaks = repository.lock_state(conn)
+    size, peaks = state_repository.lock_state(conn)
     plan = plan_batch(size, peaks, batch, signer=signer)
     repository.insert_leaves(conn, plan.rows)
     repository.insert_nodes(conn, plan.nodes)
-    repository.save_state(conn, plan.size, plan.peaks)
+    state_repository.save_state(conn, plan.size, plan.peaks)
     head = plan.head
     repository.insert_tree_head(
         conn,

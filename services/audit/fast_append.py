@@ -26,7 +26,7 @@ from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.platform.db import TransactionConflict
 from contactpoint.platform.merkle import Peaks
 from contactpoint.platform.statements import Statements
-from services.audit import domain, repository
+from services.audit import domain, repository, state_repository
 
 READ_STATE = text("SELECT size, peaks FROM tree_state WHERE id = 1")
 _OTHERS = (
@@ -74,7 +74,7 @@ def _params(old_size: int, plan: domain.BatchPlan) -> dict[str, object]:
     return {
         "old_size": old_size,
         "new_size": plan.size,
-        "peaks": repository.peaks_text(plan.peaks),
+        "peaks": state_repository.peaks_text(plan.peaks),
         "leaf_index": [r.index for r in rows],
         "leaf_data": [r.data for r in rows],
         "leaf_hash": [r.digest for r in rows],
@@ -115,7 +115,7 @@ class FastAppender:
         for _ in range(ATTEMPTS):
             if self._state is None:
                 row = await self._store.one(READ_STATE, {})
-                self._state = (int(row.size), repository.peaks_of(row.peaks))
+                self._state = (int(row.size), state_repository.peaks_of(row.peaks))
             size, peaks = self._state
             plan = domain.plan_batch(size, peaks, batch, signer=self._signer)
             self._state = None  # until this batch is known to be written

@@ -1,8 +1,8 @@
-"""The only place the audit service's SQL lives. Leaves and tree heads are only ever inserted."""
+"""The audit service's SQL (the tree state row's is in `state_repository`). Leaves and tree heads are
+only ever inserted."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,7 +11,6 @@ from sqlalchemy import (
     Connection,
     RowMapping,
     Select,
-    func,
     insert,
     literal,
     null,
@@ -19,10 +18,10 @@ from sqlalchemy import (
     tuple_,
     union,
     union_all,
-    update,
 )
 
-from contactpoint.platform.merkle import Node, Peaks
+from contactpoint.platform.merkle import Node
+from services.audit.state_repository import read_state
 from services.audit.tables import leaves, other_children, tree_heads, tree_nodes, tree_state
 
 # Rows fetched at a time when streaming the whole log.
@@ -34,27 +33,6 @@ def filter_key(value: str) -> str:
     whatever a caller typed as a username, so NUL becomes U+FFFD there (leaf_data keeps it as
     sent)."""
     return value.replace("\x00", "\ufffd")
-
-
-def peaks_of(text: str) -> Peaks:
-    """Peaks as the tree state row keeps them (JSON of [size, hex hash] pairs)."""
-    return [(int(s), bytes.fromhex(h)) for s, h in json.loads(text)]
-
-
-def peaks_text(peaks: Peaks) -> str:
-    """Peaks as the tree state row keeps them."""
-    return json.dumps([[s, h.hex()] for s, h in peaks])
-
-
-def lock_state(conn: Connection) -> tuple[int, Peaks]:
-    """The tree's size and peaks, locked for this transaction (appends happen one at a time)."""
-    row = conn.execute(select(tree_state).where(tree_state.c.id == 1).with_for_update()).mappings().one()
-    return int(row["size"]), peaks_of(row["peaks"])
-
-
-def save_state(conn: Connection, size: int, peaks: Peaks) -> None:
-    """Store the tree's new size and peaks."""
-    conn.execute(update(tree_state).where(tree_state.c.id == 1).values(size=size, peaks=peaks_text(peaks)))
 
 
 @dataclass(frozen=True)
@@ -241,43 +219,6 @@ def holds_entries(conn: Connection) -> bool:
         if conn.execute(select(literal(1)).select_from(table).limit(1)).first() is not None:
             return True
     return False
-
-
-@dataclass(frozen=True)
-class Span:
-    """The tree state's size and peaks (0 and none without the row) and the lowest and highest
-    leaf index stored (None without leaves), read in one statement: one snapshot of the log."""
-
-    size: int
-    peaks: Peaks
-    lowest: int | None
-    highest: int | None
-
-
-def state_and_span(conn: Connection) -> Span:
-    """The tree state and the stored leaves' index range, as one snapshot (two index lookups)."""
-    state = tree_state.c.id == 1
-    row = conn.execute(
-        select(
-            select(tree_state.c.size).where(state).scalar_subquery(),
-            select(tree_state.c.peaks).where(state).scalar_subquery(),
-            select(func.min(leaves.c.leaf_index)).scalar_subquery(),
-            select(func.max(leaves.c.leaf_index)).scalar_subquery(),
-        )
-    ).one()
-    size, peaks, lowest, highest = row
-    return Span(
-        int(size or 0),
-        peaks_of(peaks) if peaks is not None else [],
-        None if lowest is None else int(lowest),
-        None if highest is None else int(highest),
-    )
-
-
-def read_state(conn: Connection) -> tuple[int, Peaks] | None:
-    """The tree's size and peaks as stored, without locking (None when the row is gone)."""
-    row = conn.execute(select(tree_state).where(tree_state.c.id == 1)).mappings().first()
-    return None if row is None else (int(row["size"]), peaks_of(row["peaks"]))
 
 
 def leaves_about(conn: Connection, *, contactpoint_id: str) -> list[tuple[int, bytes]]:

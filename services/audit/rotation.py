@@ -28,7 +28,7 @@ from contactpoint.platform.checkpoints import (
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import FailedPrecondition
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
-from services.audit import domain, keychain, repository
+from services.audit import domain, keychain, state_repository
 from services.audit.log_key_check import writable_with
 from services.audit.main import MIGRATIONS
 from services.audit.settings import AuditSettings
@@ -74,7 +74,7 @@ def rotate_signing_key(settings: AuditSettings, *, witnessed: Checkpoint | None 
 
         def rotate(conn: Connection) -> int:
             # The new key endorses the tree it takes over, read under the append's lock.
-            size, peaks = repository.lock_state(conn)
+            size, peaks = state_repository.lock_state(conn)
             writable_with(conn, old_key, path, settings.origin)  # only the log's own key rotates
             refuse_a_fork(conn, witnessed)
             rotation = KeyRotation.endorsed(

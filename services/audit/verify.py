@@ -35,7 +35,7 @@ from contactpoint.platform import merkle
 from contactpoint.platform.checkpoints import Checkpoint, checkpoint_body
 from contactpoint.platform.db import is_sqlite, make_engine
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
-from services.audit import repository
+from services.audit import repository, state_repository
 from services.audit.entry_checks import Bad, EntryChecker
 from services.audit.keychain import BrokenChain, KeyChain, key_chain
 from services.audit.settings import AuditSettings
@@ -168,7 +168,7 @@ def _walk(
             f"tree head {int(head['tree_size'])} covers entries that are not stored (from entry {size})",
             size,
         )
-    state = repository.read_state(conn)
+    state = state_repository.read_state(conn)
     if state is None:
         raise Bad("the tree state is missing", None)
     stored_size, stored_peaks = state

@@ -32,7 +32,7 @@ from contactpoint.platform.logging import get_logger
 from contactpoint.platform.settings import ConfigurationError
 from contactpoint.witness.v1 import witness_service_pb2 as witness_pb
 from contactpoint.witness.v1 import witness_service_pb2_grpc as witness_grpc
-from services.audit import proofs, repository
+from services.audit import proofs, state_repository
 from services.audit.sequencer import LOG_CONTRADICTS_WITNESS
 from services.audit.settings import AuditSettings
 
@@ -60,7 +60,7 @@ def contradiction(conn: Connection, witnessed: Checkpoint) -> str | None:
     entries deleted at the tail with the state left alone, or the state set back under later
     entries, passed; appends then left a gap, or failed INTERNAL for ever). Entries deleted from
     the middle are `audit verify`'s to find: counting every entry would cost a scan of the log."""
-    span = repository.state_and_span(conn)
+    span = state_repository.state_and_span(conn)
     size = span.size
     if size < witnessed.size:
         return (

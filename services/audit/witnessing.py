@@ -23,24 +23,22 @@ import asyncio
 import contextlib
 import functools
 import time
-from dataclasses import dataclass
 
 import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from sqlalchemy import Connection, RowMapping
 
-from contactpoint.platform import merkle
 from contactpoint.platform.checkpoints import Checkpoint
 from contactpoint.platform.db import Database
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS
 from contactpoint.witness.v1 import witness_service_pb2 as witness_pb
 from contactpoint.witness.v1 import witness_service_pb2_grpc as witness_grpc
-from services.audit import keychain, proofs, repository
+from services.audit import repository
 from services.audit.sequencer import LOG_CONTRADICTS_WITNESS as REASON
 from services.audit.settings import AuditSettings
-from services.audit.witness_check import contradiction, cosignature_of, pinned_key_mismatch
+from services.audit.witness_check import cosignature_of, pinned_key_mismatch
+from services.audit.witness_heads import Head, request_for, rotation_indexes, tree_tip
 
 log = get_logger(__name__)
 
@@ -51,19 +49,6 @@ WARN_EVERY_SECONDS = 60.0
 FINAL_PUSH_SECONDS = 3.0
 # A witness that cosigned under a key other than the pinned one (logged as an error; the log goes on).
 NOT_THE_PINNED_WITNESS = "NOT_THE_PINNED_WITNESS"
-
-
-@dataclass(frozen=True)
-class Head:
-    """A stored signed tree head."""
-
-    size: int
-    checkpoint: str
-    signature: bytes
-
-    @classmethod
-    def of(cls, row: RowMapping) -> Head:
-        return cls(int(row["tree_size"]), str(row["checkpoint"]), bytes(row["signature"]))
 
 
 class WitnessRefused(Exception):
@@ -178,7 +163,7 @@ class WitnessClient:
             # Read after the witness's answer: a log only grows, so by now it holds at least what
             # the witness had cosigned (another replica's newer head included: found by probing, a
             # stale read of the log taken before the witness's answer looked like a cut).
-            tip = await self._db.read(lambda conn: _tip(conn, witnessed))
+            tip = await self._db.read(lambda conn: tree_tip(conn, witnessed))
             if tip.contradiction is not None:
                 self._contradicted(tip.contradiction, witnessed.size)
             if self.contradiction is not None:
@@ -193,7 +178,7 @@ class WitnessClient:
                     f"no signed head of the tree's {tip.size} entries with its root",
                     None,
                 )
-            rotations = await self._db.read(_rotation_indexes)
+            rotations = await self._db.read(rotation_indexes)
             for index in rotations:
                 if witnessed.size <= index < tip.size - 1:  # the head that first covers it, first
                     handover = await self._db.read(functools.partial(repository.tree_head_at, size=index + 1))
@@ -241,7 +226,9 @@ class WitnessClient:
             if old >= head.size:
                 return
             offered = rotations if with_rotation else []
-            request = await self._db.read(functools.partial(_request, old=old, head=head, rotations=offered))
+            request = await self._db.read(
+                functools.partial(request_for, old=old, head=head, rotations=offered)
+            )
             try:
                 resp = await self._stub.AddCheckpoint(request, timeout=PEER_TIMEOUT_SECONDS)
             except grpc.aio.AioRpcError as exc:
@@ -268,57 +255,3 @@ class WitnessClient:
                 raise WitnessRefused(code, NOT_THE_PINNED_WITNESS, mismatch, None)
             return
         raise WitnessRefused(grpc.StatusCode.ABORTED, "GAVE_UP", f"head {head.size} not cosigned", None)
-
-
-@dataclass(frozen=True)
-class _Tip:
-    """The log's tree as stored: its size, the signed head of exactly that size when its root is
-    the tree's (else None), and why it contradicts the witness's checkpoint, if it does."""
-
-    size: int
-    head: Head | None
-    contradiction: str | None
-
-
-def _tip(conn: Connection, witnessed: Checkpoint) -> _Tip:
-    # The tree state is what appends extend; a head row is only what was signed of it (found by
-    # probing: a junk head of 2**40 entries made every push fail with a warning, and appends went
-    # on past a cut). The newest head of any other size is not looked at.
-    state = repository.read_state(conn)
-    size, peaks = state if state is not None else (0, [])
-    row = repository.tree_head_at(conn, size=size) if size else None
-    head = Head.of(row) if row is not None else None
-    if head is not None and _root(head) != merkle.root_from_peaks(peaks):
-        head = None
-    return _Tip(size, head, contradiction(conn, witnessed))
-
-
-def _root(head: Head) -> bytes | None:
-    try:
-        return Checkpoint.parse(head.checkpoint).root
-    except ValueError:
-        return None
-
-
-def _rotation_indexes(conn: Connection) -> list[int]:
-    return [index for index, _ in keychain.rotations(conn)]
-
-
-def _request(
-    conn: Connection, *, old: int, head: Head, rotations: list[int]
-) -> witness_pb.AddCheckpointRequest:
-    """The AddCheckpoint request for `head` from the witness's `old` size, with the proof of the
-    newest rotation inside `old` when `rotations` are to be offered."""
-    proof = proofs.consistency_proof(conn, old, head.size) if 0 < old < head.size else []
-    request = witness_pb.AddCheckpointRequest(
-        old_size=old, consistency_proof=proof, checkpoint=head.checkpoint, log_signature=head.signature
-    )
-    inside = [index for index in rotations if index < old]
-    if inside:
-        index = inside[-1]
-        read = proofs.inclusion(conn, index, old)
-        assert read.leaf_data is not None and read.proof is not None  # an index below the size is stored
-        request.key_rotation.CopyFrom(
-            witness_pb.KeyRotation(leaf_index=index, leaf_data=read.leaf_data, inclusion_proof=read.proof)
-        )
-    return request

@@ -23,7 +23,7 @@ from contactpoint.platform.checkpoints import (
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import FailedPrecondition
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
-from services.audit import domain, keychain, repository
+from services.audit import domain, keychain, repository, state_repository
 from services.audit.events import COMMAND_LINE
 from services.audit.rotation import rotate_signing_key
 from services.audit.settings import AuditSettings
@@ -136,7 +136,7 @@ def test_a_rotation_the_pinned_key_did_not_endorse_fails(database_url: str, tmp_
     try:
         wipe = ["DELETE FROM leaves", "DELETE FROM tree_heads", "DELETE FROM tree_nodes"]
         db.run_sync(lambda c: [c.execute(text(q)) for q in wipe])
-        db.run_sync(lambda c: repository.save_state(c, 0, []))
+        db.run_sync(lambda c: state_repository.save_state(c, 0, []))
     finally:
         db.dispose()
     _append(settings, insiders, n=4)

@@ -16,7 +16,7 @@ from contactpoint.platform import merkle
 from contactpoint.platform.checkpoints import Checkpoint
 from contactpoint.platform.db import Database
 from contactpoint.platform.keys import load_or_create_signing_key
-from services.audit import domain, repository
+from services.audit import domain, state_repository
 from services.audit.settings import AuditSettings
 from services.audit.verify import verify_from_settings
 from tests.services.audit.test_verify import audit_settings, write_log
@@ -48,7 +48,7 @@ def cut_tail(database_url: str, keep: int) -> None:
         peaks: merkle.Peaks = []
         for digest in c.execute(text("SELECT leaf_hash FROM leaves ORDER BY leaf_index")).scalars():
             peaks = merkle.append(peaks, bytes(digest))
-        repository.save_state(c, keep, peaks)
+        state_repository.save_state(c, keep, peaks)
 
     try:
         db.run_sync(cut)

@@ -15,7 +15,7 @@ from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.platform import merkle, migrate
 from contactpoint.platform.db import Database
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
-from services.audit import domain, leafcodec, repository
+from services.audit import domain, leafcodec, repository, state_repository
 from services.audit.main import MIGRATIONS
 from services.audit.settings import AuditSettings
 from services.audit.verify import verify_from_settings, verify_log
@@ -198,7 +198,7 @@ OLD_LEAF = (
 def append_as_before(conn: Connection, data: bytes, signer: domain.Signer) -> None:
     """Store `data` as a leaf exactly as the earlier append did: the leaf, its columns, the tree
     state and a signed head."""
-    size, peaks = repository.lock_state(conn)
+    size, peaks = state_repository.lock_state(conn)
     digest = merkle.leaf_hash(data)
     event = leafcodec.decode(data, size)
     leaf = repository.Leaf(
@@ -207,7 +207,7 @@ def append_as_before(conn: Connection, data: bytes, signer: domain.Signer) -> No
     repository.insert_leaves(conn, [leaf])
     peaks = merkle.append(peaks, digest)
     head = signer.head(size + 1, merkle.root_from_peaks(peaks))
-    repository.save_state(conn, size + 1, peaks)
+    state_repository.save_state(conn, size + 1, peaks)
     repository.insert_tree_head(
         conn,
         size=head.tree_size,

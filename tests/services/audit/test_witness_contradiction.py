@@ -30,7 +30,7 @@ from contactpoint.platform.errors import FailedPrecondition
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
 from contactpoint.platform.settings import ConfigurationError
 from services.audit import domain as audit_domain
-from services.audit import repository, tables
+from services.audit import state_repository, tables
 from services.audit.admin import subject_access_report
 from services.audit.domain import Signer
 from services.audit.events import Reader
@@ -412,7 +412,7 @@ async def test_audit_refuses_to_start_when_its_tree_state_was_set_back(witnessed
                 text("SELECT leaf_hash FROM leaves WHERE leaf_index < 64 ORDER BY leaf_index")
             ):
                 peaks = merkle.append(peaks, bytes(digest[0]))
-            repository.save_state(c, 64, peaks)
+            state_repository.save_state(c, 64, peaks)
 
         db.run_sync(set_back)
     finally:
