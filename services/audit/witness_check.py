@@ -21,6 +21,8 @@ start and only `audit verify` noticed it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import grpc
 from sqlalchemy import Connection
 
@@ -47,8 +49,25 @@ _REMEDY = (
 )
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """Why the log contradicts the witness's checkpoint (None: it does not), and the consistency
+    proof from the checkpoint's size to the log's that showed it does not (sent on to the witness
+    with the log's head of that size)."""
+
+    why: str | None
+    proof: list[bytes]
+
+
 def contradiction(conn: Connection, witnessed: Checkpoint) -> str | None:
-    """Why the log cannot be the one whose checkpoint `witnessed` its witness cosigned, or None.
+    """Why the log cannot be the one whose checkpoint `witnessed` its witness cosigned, or None
+    (see `judge`)."""
+    return judge(conn, witnessed, state_repository.state_and_span(conn)).why
+
+
+def judge(conn: Connection, witnessed: Checkpoint, span: state_repository.Span) -> Verdict:
+    """Whether the log, as `span` read it, can be the one whose checkpoint `witnessed` its witness
+    cosigned.
 
     The log is its tree state, the size and peaks every append extends (found by probing: judged by
     its newest head row instead, a cut log passed with its old newest head put back, and a stopped
@@ -60,36 +79,39 @@ def contradiction(conn: Connection, witnessed: Checkpoint) -> str | None:
     entries deleted at the tail with the state left alone, or the state set back under later
     entries, passed; appends then left a gap, or failed INTERNAL for ever). Entries deleted from
     the middle are `audit verify`'s to find: counting every entry would cost a scan of the log."""
-    span = state_repository.state_and_span(conn)
     size = span.size
     if size < witnessed.size:
-        return (
+        return Verdict(
             f"the log holds {size} entries but its witness cosigned {witnessed.size}: its tail was "
-            f"cut, or its database restored from an older copy; {_REMEDY}"
+            f"cut, or its database restored from an older copy; {_REMEDY}",
+            [],
         )
     expected = (0, size - 1) if size else (None, None)
     if (span.lowest, span.highest) != expected:
         stored = "none" if span.highest is None else f"{span.lowest} to {span.highest}"
-        return (
+        return Verdict(
             f"the log's tree holds {size} entries but its stored entries are {stored}: entries were "
-            f"deleted, or its tree state set back; {_REMEDY}"
+            f"deleted, or its tree state set back; {_REMEDY}",
+            [],
         )
     if witnessed.size == 0:
-        return None
+        return Verdict(None, [])
     root = merkle.root_from_peaks(span.peaks)
     try:
         proof = proofs.consistency_proof(conn, witnessed.size, size) if witnessed.size < size else []
     except LookupError:
-        return (
+        return Verdict(
             f"the log's stored tree is incomplete (interior nodes missing), so it cannot be shown to "
-            f"extend the {witnessed.size} entries its witness cosigned; {_REMEDY}"
+            f"extend the {witnessed.size} entries its witness cosigned; {_REMEDY}",
+            [],
         )
     if not merkle.verify_consistency(witnessed.size, size, witnessed.root, root, proof):
-        return (
+        return Verdict(
             f"the log's first {witnessed.size} entries are not those its witness cosigned: the log "
-            f"was rewritten; {_REMEDY}"
+            f"was rewritten; {_REMEDY}",
+            [],
         )
-    return None
+    return Verdict(None, proof)
 
 
 def refuse_a_fork(conn: Connection, witnessed: Checkpoint | None) -> None:

@@ -11,7 +11,7 @@ from contactpoint.platform import merkle
 from contactpoint.platform.checkpoints import Checkpoint
 from contactpoint.witness.v1 import witness_service_pb2 as witness_pb
 from services.audit import keychain, proofs, repository, state_repository
-from services.audit.witness_check import contradiction
+from services.audit.witness_check import judge
 
 
 @dataclass(frozen=True)
@@ -35,19 +35,22 @@ class Tip:
     size: int
     head: Head | None
     contradiction: str | None
+    proof: list[bytes]  # the consistency proof from the witnessed size to `size`, when consistent
 
 
 def tree_tip(conn: Connection, witnessed: Checkpoint) -> Tip:
+    """The tree as stored now, judged against `witnessed` (one read of the state, one of the head,
+    one proof, which the AddCheckpoint request then carries)."""
     # The tree state is what appends extend; a head row is only what was signed of it (found by
     # probing: a junk head of 2**40 entries made every push fail with a warning, and appends went
     # on past a cut). The newest head of any other size is not looked at.
-    state = state_repository.read_state(conn)
-    size, peaks = state if state is not None else (0, [])
-    row = repository.tree_head_at(conn, size=size) if size else None
+    span = state_repository.state_and_span(conn)
+    row = repository.tree_head_at(conn, size=span.size) if span.size else None
     head = Head.of(row) if row is not None else None
-    if head is not None and _root(head) != merkle.root_from_peaks(peaks):
+    if head is not None and _root(head) != merkle.root_from_peaks(span.peaks):
         head = None
-    return Tip(size, head, contradiction(conn, witnessed))
+    verdict = judge(conn, witnessed, span)
+    return Tip(span.size, head, verdict.why, verdict.proof)
 
 
 def _root(head: Head) -> bytes | None:
@@ -62,11 +65,13 @@ def rotation_indexes(conn: Connection) -> list[int]:
 
 
 def request_for(
-    conn: Connection, *, old: int, head: Head, rotations: list[int]
+    conn: Connection, *, old: int, head: Head, rotations: list[int], proof: list[bytes] | None = None
 ) -> witness_pb.AddCheckpointRequest:
-    """The AddCheckpoint request for `head` from the witness's `old` size, with the proof of the
-    newest rotation inside `old` when `rotations` are to be offered."""
-    proof = proofs.consistency_proof(conn, old, head.size) if 0 < old < head.size else []
+    """The AddCheckpoint request for `head` from the witness's `old` size (with `proof`, the
+    consistency proof from `old` to it, when already read), with the proof of the newest rotation
+    inside `old` when `rotations` are to be offered."""
+    if proof is None:
+        proof = proofs.consistency_proof(conn, old, head.size) if 0 < old < head.size else []
     request = witness_pb.AddCheckpointRequest(
         old_size=old, consistency_proof=proof, checkpoint=head.checkpoint, log_signature=head.signature
     )

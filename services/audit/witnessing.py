@@ -95,6 +95,8 @@ class WitnessClient:
         self._warned_at = 0.0
         # Why the log contradicts what its witness cosigned, while it does (appends stop).
         self.contradiction: str | None = None
+        # The log's key rotations' leaf indexes (None: not read yet).
+        self._rotation_indexes: list[int] | None = None
 
     def notify(self) -> None:
         """A batch has committed: send the new head on (the sequencer's on_commit)."""
@@ -178,14 +180,25 @@ class WitnessClient:
                     f"no signed head of the tree's {tip.size} entries with its root",
                     None,
                 )
-            rotations = await self._db.read(rotation_indexes)
+            rotations = await self._rotations()
+            handed_over = False
             for index in rotations:
                 if witnessed.size <= index < tip.size - 1:  # the head that first covers it, first
                     handover = await self._db.read(functools.partial(repository.tree_head_at, size=index + 1))
                     if handover is not None:
                         await self._send(Head.of(handover), rotations)
-            await self._send(tip.head, rotations)
+                        handed_over = True
+            # The proof read for the check is the one to send, unless a handover moved the witness.
+            await self._send(tip.head, rotations, None if handed_over else (witnessed.size, tip.proof))
             return self.witnessed_size or 0
+
+    async def _rotations(self) -> list[int]:
+        """The log's key rotations (their leaf indexes), read once: a key rotates only with every
+        audit process stopped (`audit rotate-key`), and they are read again if the witness calls a
+        head's signature bad."""
+        if self._rotation_indexes is None:
+            self._rotation_indexes = await self._db.read(rotation_indexes)
+        return self._rotation_indexes
 
     def _contradicted(self, why: str, size: int | None) -> None:
         """Stop appends: the log is not the one the witness cosigned (`witness_check`)."""
@@ -217,8 +230,11 @@ class WitnessClient:
                 self._witnessed = Checkpoint.parse_exact(resp.checkpoint)
         return self._witnessed
 
-    async def _send(self, head: Head, rotations: list[int]) -> None:
-        """Send `head`; on a size mismatch start again from the witness's checkpoint, and when the
+    async def _send(
+        self, head: Head, rotations: list[int], known: tuple[int, list[bytes]] | None = None
+    ) -> None:
+        """Send `head` (with `known`, a consistency proof to it already read: from which size, and
+        the proof); on a size mismatch start again from the witness's checkpoint, and when the
         log's key is not the witness's, add the newest rotation the witness has cosigned."""
         with_rotation = False
         for _ in range(3):
@@ -226,8 +242,9 @@ class WitnessClient:
             if old >= head.size:
                 return
             offered = rotations if with_rotation else []
+            proof = known[1] if known is not None and known[0] == old else None
             request = await self._db.read(
-                functools.partial(request_for, old=old, head=head, rotations=offered)
+                functools.partial(request_for, old=old, head=head, rotations=offered, proof=proof)
             )
             try:
                 resp = await self._stub.AddCheckpoint(request, timeout=PEER_TIMEOUT_SECONDS)
@@ -240,6 +257,7 @@ class WitnessClient:
                     continue
                 if refused.reason == "BAD_LOG_SIGNATURE" and not with_rotation:
                     with_rotation = True
+                    self._rotation_indexes = None  # read them again next time
                     continue
                 if refused.reason == "INCONSISTENT":
                     self._contradicted(
