@@ -82,7 +82,7 @@ def judge(conn: Connection, witnessed: Checkpoint, span: state_repository.Span) 
     size = span.size
     if size < witnessed.size:
         return Verdict(
-            f"the log holds {size} entries but its witness cosigned {witnessed.size}: its tail was "
+            f"the log holds {_entries(size)} but its witness cosigned {witnessed.size}: its tail was "
             f"cut, or its database restored from an older copy; {_REMEDY}",
             [],
         )
@@ -90,7 +90,7 @@ def judge(conn: Connection, witnessed: Checkpoint, span: state_repository.Span) 
     if (span.lowest, span.highest) != expected:
         stored = "none" if span.highest is None else f"{span.lowest} to {span.highest}"
         return Verdict(
-            f"the log's tree holds {size} entries but its stored entries are {stored}: entries were "
+            f"the log's tree holds {_entries(size)} but its stored entries are {stored}: entries were "
             f"deleted, or its tree state set back; {_REMEDY}",
             [],
         )
@@ -112,6 +112,10 @@ def judge(conn: Connection, witnessed: Checkpoint, span: state_repository.Span) 
             [],
         )
     return Verdict(None, proof)
+
+
+def _entries(n: int) -> str:
+    return "1 entry" if n == 1 else f"{n} entries"
 
 
 def refuse_a_fork(conn: Connection, witnessed: Checkpoint | None) -> None:
