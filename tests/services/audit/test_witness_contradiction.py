@@ -25,8 +25,9 @@ from sqlalchemy import Connection, Table, text
 from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.audit.v1 import audit_service_pb2_grpc as pb_grpc
 from contactpoint.platform import merkle
+from contactpoint.platform.audit_writer import AuditWriter
 from contactpoint.platform.db import Database
-from contactpoint.platform.errors import FailedPrecondition
+from contactpoint.platform.errors import FailedPrecondition, Unavailable
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
 from contactpoint.platform.settings import ConfigurationError
 from services.audit import domain as audit_domain
@@ -42,6 +43,7 @@ from services.witness.main import build as build_witness
 from tests.conftest import DatabaseFactory
 from tests.harness import running_service
 from tests.services.audit.conftest import Callers
+from tests.services.audit.test_append_events import FixedToken
 from tests.services.audit.test_trusted_checkpoint import cut_tail, rewrite_and_resign
 from tests.services.audit.witness_suite import (
     Suite,
@@ -214,13 +216,14 @@ async def test_a_log_cut_while_audit_runs_stops_appends_until_it_is_restored(
         server, target = await stack.enter_async_context(
             running_service("audit", MIGRATIONS, build, suite.audit)
         )
-        stub = pb_grpc.AuditServiceStub(await stack.enter_async_context(grpc.aio.insecure_channel(target)))
-        await _cut_while_running(suite, stub, callers, server.metrics_port)
+        channel = await stack.enter_async_context(grpc.aio.insecure_channel(target))
+        await _cut_while_running(suite, channel, callers, server.metrics_port)
 
 
 async def _cut_while_running(
-    suite: Suite, stub: pb_grpc.AuditServiceStub, callers: Callers, metrics_port: int | None
+    suite: Suite, channel: grpc.aio.Channel, callers: Callers, metrics_port: int | None
 ) -> None:
+    stub = pb_grpc.AuditServiceStub(channel)
     for _ in range(20):
         await _one(stub, callers.gateway)
     await until_witnessed(suite.witness_target, 20)
@@ -235,6 +238,12 @@ async def _cut_while_running(
         await _one(stub, callers.gateway)
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert _stopped(metrics_port) == 1  # for alerting
+    # What the services' requests meet: their writer fails them closed (the gateway's UNAVAILABLE).
+    writer = AuditWriter(channel, FixedToken(callers.gateway))
+    with pytest.raises(Unavailable):
+        await writer.append(
+            pb.AuditEvent(actor="user", action="GetChild", outcome="ALLOWED", severity="INFO")
+        )
     _restore(suite.audit.database_url, kept)  # the witnessed entries are back
     for _ in range(200):
         try:
