@@ -148,26 +148,49 @@ def cosignature_of(c: witness_pb.Cosignature) -> Cosignature:
     return Cosignature(c.witness, bytes(c.key_id), int(c.timestamp), bytes(c.signature))
 
 
-async def check_at_start(db: Database, channel: grpc.aio.Channel, settings: AuditSettings) -> None:
-    """ConfigurationError when the witness answers with a cosignature the pinned key does not
-    verify, or a checkpoint the log contradicts; nothing when it has cosigned nothing yet, or
-    cannot be reached (then the witness client checks when it answers)."""
-    stub = witness_grpc.WitnessServiceStub(channel)
+class NotThePinnedWitness(Exception):
+    """The witness's cosignature does not verify under the pinned key (the message says what to do)."""
+
+
+async def newest_witnessed(
+    stub: witness_grpc.WitnessServiceAsyncStub,
+    settings: AuditSettings,
+    *,
+    seconds: float,
+    wait_for_ready: bool = False,
+) -> Checkpoint:
+    """The newest checkpoint the witness cosigned for the log (size 0 before its first). Raises
+    the call's AioRpcError when the witness does not answer within `seconds`, NotThePinnedWitness when its
+    cosignature does not verify under the pinned key, ValueError when the checkpoint is malformed."""
     try:
         resp = await stub.GetCheckpoint(
             witness_pb.GetCheckpointRequest(origin=settings.origin),
-            timeout=START_TIMEOUT_SECONDS,
-            wait_for_ready=True,  # a witness starting beside audit (or just restarted) is waited for
+            timeout=seconds,
+            wait_for_ready=wait_for_ready,
         )
     except grpc.aio.AioRpcError as exc:
         if exc.code() != grpc.StatusCode.NOT_FOUND:
-            log.warning("audit.witness_unreachable_at_start", code=exc.code().name, details=exc.details())
-        return
+            raise
+        return Checkpoint(settings.origin, 0, b"")
     mismatch = pinned_key_mismatch(settings, resp.checkpoint, cosignature_of(resp.cosignature))
     if mismatch is not None:
-        raise ConfigurationError(mismatch)
+        raise NotThePinnedWitness(mismatch)
+    return Checkpoint.parse_exact(resp.checkpoint)
+
+
+async def check_at_start(db: Database, channel: grpc.aio.Channel, settings: AuditSettings) -> None:
+    """ConfigurationError when the witness answers with a cosignature the pinned key does not
+    verify, or a checkpoint the log contradicts; nothing when it cannot be reached (then the
+    witness client checks when it answers)."""
+    stub = witness_grpc.WitnessServiceStub(channel)
     try:
-        witnessed = Checkpoint.parse_exact(resp.checkpoint)
+        # A witness starting beside audit (or just restarted) is waited for.
+        witnessed = await newest_witnessed(stub, settings, seconds=START_TIMEOUT_SECONDS, wait_for_ready=True)
+    except grpc.aio.AioRpcError as exc:
+        log.warning("audit.witness_unreachable_at_start", code=exc.code().name, details=exc.details())
+        return
+    except NotThePinnedWitness as exc:
+        raise ConfigurationError(str(exc)) from None
     except ValueError as exc:
         raise ConfigurationError(f"the witness's newest checkpoint is malformed: {exc}") from None
     found = await db.read(lambda conn: contradiction(conn, witnessed))

@@ -32,12 +32,16 @@ from contactpoint.platform.checkpoints import Checkpoint
 from contactpoint.platform.db import Database
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS
-from contactpoint.witness.v1 import witness_service_pb2 as witness_pb
 from contactpoint.witness.v1 import witness_service_pb2_grpc as witness_grpc
 from services.audit import repository
 from services.audit.sequencer import LOG_CONTRADICTS_WITNESS as REASON
 from services.audit.settings import AuditSettings
-from services.audit.witness_check import cosignature_of, pinned_key_mismatch
+from services.audit.witness_check import (
+    NotThePinnedWitness,
+    cosignature_of,
+    newest_witnessed,
+    pinned_key_mismatch,
+)
 from services.audit.witness_heads import Head, request_for, rotation_indexes, tree_tip
 
 log = get_logger(__name__)
@@ -213,21 +217,12 @@ class WitnessClient:
         probing: any answer from the witness's address was believed, and could clear a stop)."""
         if self._witnessed is None:
             try:
-                resp = await self._stub.GetCheckpoint(
-                    witness_pb.GetCheckpointRequest(origin=self._origin), timeout=PEER_TIMEOUT_SECONDS
+                self._witnessed = await newest_witnessed(
+                    self._stub, self._settings, seconds=PEER_TIMEOUT_SECONDS
                 )
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() != grpc.StatusCode.NOT_FOUND:
-                    raise
-                self._witnessed = Checkpoint(self._origin, 0, b"")
-            else:
-                mismatch = pinned_key_mismatch(
-                    self._settings, resp.checkpoint, cosignature_of(resp.cosignature)
-                )
-                if mismatch is not None:
-                    code = grpc.StatusCode.FAILED_PRECONDITION
-                    raise WitnessRefused(code, NOT_THE_PINNED_WITNESS, mismatch, None)
-                self._witnessed = Checkpoint.parse_exact(resp.checkpoint)
+            except NotThePinnedWitness as exc:
+                code = grpc.StatusCode.FAILED_PRECONDITION
+                raise WitnessRefused(code, NOT_THE_PINNED_WITNESS, str(exc), None) from None
         return self._witnessed
 
     async def _send(

@@ -121,19 +121,19 @@ async def test_audit_starts_when_the_witness_cannot_be_reached(witnessed: Suite)
         pass
 
 
+def _run(database_url: str, *statements: str, **params: int) -> None:
+    db = Database(database_url)
+    try:
+        db.run_sync(lambda c: [c.execute(text(sql), params) for sql in statements])
+    finally:
+        db.dispose()
+
+
 def _restored_from_an_older_copy(database_url: str, keep: int) -> None:
     """The log as a copy of it taken at `keep` entries would be: `cut_tail`, and the interior nodes
     that cover entries from `keep` on deleted too."""
     cut_tail(database_url, keep)
-    db = Database(database_url)
-    try:
-        db.run_sync(
-            lambda c: c.execute(
-                text("DELETE FROM tree_nodes WHERE ((node_index + 1) << level) > :k"), {"k": keep}
-            )
-        )
-    finally:
-        db.dispose()
+    _run(database_url, "DELETE FROM tree_nodes WHERE ((node_index + 1) << level) > :keep", keep=keep)
 
 
 def _snapshot(database_url: str) -> dict[str, list[dict[str, Any]]]:
@@ -384,14 +384,6 @@ async def test_a_witness_the_pinned_key_does_not_verify_is_not_believed_when_it_
             await _one(stub, callers.gateway)  # the log goes on
             await asyncio.sleep(0.3)
         assert await witnessed_size(witnessed.witness_target) == 64  # and nothing is sent to it
-
-
-def _run(database_url: str, *statements: str) -> None:
-    db = Database(database_url)
-    try:
-        db.run_sync(lambda c: [c.execute(text(sql)) for sql in statements])
-    finally:
-        db.dispose()
 
 
 async def test_audit_refuses_to_start_when_entries_were_deleted_at_the_tail(witnessed: Suite) -> None:
