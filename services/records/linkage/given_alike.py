@@ -14,7 +14,7 @@ from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 from services.records.linkage import frequencies
 from services.records.linkage.comparisons import MIN_SOUND, first_name_level, names_swapped
 from services.records.linkage.features import Features
-from services.records.linkage.given_names import is_name
+from services.records.linkage.given_names import as_names, commonly_given
 from services.records.linkage.nicknames import (
     groups_near,
     groups_of,
@@ -63,7 +63,7 @@ def _sound_alike(a: str, b: str) -> bool:
 def _two_sounding_names(a: str, b: str) -> bool:
     # Two known names that sound alike but are spelt apart, and not as one sound is spelt two ways
     # (Sophia/Sofia) nor with another pet ending (Albie/Alby): "Hassan"/"Hussain", twins' names.
-    if not (is_name(a) and is_name(b)) or JaroWinkler.normalized_similarity(a, b) >= SOUND_ALIKE_NAMES:
+    if not all(as_names(a, b)) or JaroWinkler.normalized_similarity(a, b) >= SOUND_ALIKE_NAMES:
         return False
     return _spelling_key(a) != _spelling_key(b) and not _one_pet_name(a, b)
 
@@ -89,20 +89,24 @@ def _slip_of(name: str, other: str) -> bool:
 
 
 def _typo_of_known(a: str, b: str) -> bool:
-    # "Mas" for "Max", "Rmily" for "Emily", "Lcy" for "Lucy": a name and one slip of it that is no
-    # name at all (`given_names`: about 19,000 names). Two names ("Eva"/"Ava", "Holly"/"Molly",
-    # "Mason"/"Jason") may be twins'. A name missing from the list may still be a name, so with a
-    # clash of genders this is no more than a spelling (see `twins`).
-    if is_name(a) == is_name(b):
+    # "Mas" for "Max", "Rmily" for "Emily", "Lcy" for "Lucy", "Edwar" for "Edward": a name commonly
+    # given in England and one slip of it that is no name beside it (`given_names.as_names`). Two
+    # names ("Eva"/"Ava", "Holly"/"Molly", "Mason"/"Jason") may be twins'. Beside a name few
+    # families give ("Kaylani", 24 babies in 29 years), a name missing from the lists may as well be
+    # a twin's ("Jaylani": found by probing). A name missing from the lists may still be a name, so
+    # with a clash of genders this is no more than a spelling (see `twins`).
+    name_a, name_b = as_names(a, b)
+    if name_a == name_b:
         return False
-    return _slip_of(a, b)
+    return commonly_given(a if name_a else b) and _slip_of(a, b)
 
 
 def _slip_of_nickname(a: str, b: str) -> bool:
     # "Frde" for Fred, Frederick's short form: a slip that is no name, of the other's nickname.
-    if is_name(a) == is_name(b):
+    name_a, name_b = as_names(a, b)
+    if name_a == name_b:
         return False
-    slip, name = (b, a) if is_name(a) else (a, b)
+    slip, name = (b, a) if name_a else (a, b)
     return len(slip) >= 3 and not groups_near(slip, _slip_of).isdisjoint(groups_of(name))
 
 
@@ -151,7 +155,7 @@ def two_names(a: str, b: str) -> bool:
     # them, and twins are often given two of them that rhyme). Other long names both in the list,
     # Jonathon/Jonathan or Matthew/Mathew, are mostly one name spelt two ways: left to the
     # spelling tests.
-    if a == b or not (is_name(a) and is_name(b)):
+    if a == b or not all(as_names(a, b)):
         return False
     if min(len(a), len(b)) >= LONG_NAME and not (a in frequencies.GIVEN and b in frequencies.GIVEN):
         return False
@@ -175,7 +179,7 @@ def _two_short_forms(a: str, b: str) -> bool:
 def _slips_of_one_name(a: str, b: str) -> bool:
     # Two spellings that are no name, each one slip from the same common name: "Rlla"/"Eella"
     # (Ella), "Avs"/"Avq" (Ava).
-    if is_name(a) or is_name(b):
+    if any(as_names(a, b)):
         return False
     return any(_slip_of(a, name) and _slip_of(b, name) for name in COMMON_GIVEN)
 
@@ -187,7 +191,7 @@ def _spelt_alike(a: str, b: str) -> bool:
         return True
     # Two typos make one long name only when the other is no name: two names two letters apart
     # are two children's ("Ronnie"/"Robbie": found by probing, twins joined).
-    return min(len(a), len(b)) >= LONG_NAME and _typos(a, b) <= 2 and not (is_name(a) and is_name(b))
+    return min(len(a), len(b)) >= LONG_NAME and _typos(a, b) <= 2 and not all(as_names(a, b))
 
 
 def _misspelt_middle(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
@@ -217,7 +221,7 @@ def how_alike(a: Features, b: Features) -> str | None:
         len(a.given) > 1
         and a.given[1:] == b.given[1:]
         and min(len(a0), len(b0)) > 1  # an initial is judged as one below ("E Rose"/"Ruby Rose")
-        and not (is_name(a0) and is_name(b0))
+        and not all(as_names(a0, b0))
     ):
         # A first name mangled past the other tests, the middle names intact ("Xmiyl Rose"). Two
         # first names that are both names are two children's: twins and siblings share middle

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from services.records.linkage import frequencies
-from services.records.linkage.given_names import is_name, names
+from services.records.linkage.given_names import (
+    as_names,
+    babies_named,
+    commonly_given,
+    given_here,
+    is_name,
+    names,
+)
 
 
 def test_names_from_many_origins_are_known() -> None:
@@ -16,3 +23,25 @@ def test_names_from_many_origins_are_known() -> None:
 def test_slips_and_keys_of_other_forms_are_not() -> None:
     for key in ("rmily", "ganisha", "lsabella", "frde", "", "j", "Jason", "zoë"):
         assert not is_name(key), key
+
+
+def test_the_ons_tables_say_how_often_each_name_is_given_here() -> None:
+    babies = babies_named()
+    assert len(babies) > 35_000
+    assert babies["oliver"][0] > 100_000 and babies["oliver"][1] == 0
+    assert babies["olivia"][1] > 100_000
+    assert sum(sum(pair) for pair in babies.values()) > 17_000_000  # births, 1996 to 2024
+    # Names families here give that Faker's tables lack are known now (found by probing).
+    for key in ("jannah", "szymon", "tymon", "eesa", "aila", "senna"):
+        assert key in given_here(), key
+    assert "edwar" not in given_here() and is_name("edwar")  # a Colombian table's, not given here
+    assert "kaylani" not in given_here() and is_name("kaylani")  # 24 babies in 29 years
+
+
+def test_a_name_not_given_here_is_a_name_only_beside_one_few_families_give() -> None:
+    assert commonly_given("edward") and commonly_given("wiktoria") and not commonly_given("emeka")
+    assert as_names("edward", "edwar") == (True, False)  # a slip of Edward
+    assert as_names("emeka", "ebuka") == (True, True)  # beside a rare name, a name
+    assert as_names("holly", "molly") == (True, True)
+    assert as_names("emily", "rmily") == (True, False)
+    assert as_names("rlla", "eella") == (False, False)
