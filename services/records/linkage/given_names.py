@@ -56,13 +56,24 @@ _UNISEX = frozenset((
 ))  # fmt: skip
 
 
+# The share of a name's babies of one sex for it to count as that sex's name. At 0.8, Andrea
+# (88% girls here) stays a girl's name beside Andrew and Harley (87% boys) a boy's beside Hayley,
+# so that twins so named with a gender missing stay two; at 0.9 each pair was one child.
+ONE_SEX = 0.8
+
+
 def _sex(key: str) -> str | None:
-    # "m" or "f": by the English-speaking countries' tables where they name it (England's names,
-    # as parents here give them: Nicola, Christina and Stephanie are girls' though a table
+    # "m" or "f": by the ONS's tables where families here gave the name to `GIVEN_HERE` babies or
+    # more, `ONE_SEX` of them or more of one sex (Vinnie and Freddie are boys', Edie and Maisie
+    # girls'; Eden, 75% girls, is given to both); else by the English-speaking countries'
+    # tables where they name it (Nicola, Christina and Stephanie are girls' though a table
     # elsewhere lists them for boys: found by probing), else by every table; None for a name
     # given to both.
     if key in _UNISEX:
         return None
+    boys, girls = babies_named().get(key, (0, 0))
+    if boys + girls >= GIVEN_HERE:
+        return "m" if boys >= ONE_SEX * (boys + girls) else "f" if girls >= ONE_SEX * (boys + girls) else None
     for english in (True, False):
         boy = key in _gendered("first_names_male", english=english)
         girl = key in _gendered("first_names_female", english=english)

@@ -6,7 +6,9 @@ from services.records.linkage import frequencies
 from services.records.linkage.given_names import (
     as_names,
     babies_named,
+    boys_name,
     commonly_given,
+    girls_name,
     given_here,
     is_name,
     names,
@@ -45,3 +47,11 @@ def test_a_name_not_given_here_is_a_name_only_beside_one_few_families_give() -> 
     assert as_names("holly", "molly") == (True, True)
     assert as_names("emily", "rmily") == (True, False)
     assert as_names("rlla", "eella") == (False, False)
+
+
+def test_a_names_sex_is_the_sex_most_babies_given_it_here_were() -> None:
+    assert boys_name("vinnie") and boys_name("freddie") and boys_name("harley")  # Harley: 87%
+    assert girls_name("edie") and girls_name("maisie") and girls_name("andrea")  # Andrea: 88%
+    assert not boys_name("eden") and not girls_name("eden")  # 75% girls: given to both
+    assert not boys_name("charlie") and not girls_name("charlie")  # a short form of both
+    assert girls_name("nicola") and not boys_name("nicola")

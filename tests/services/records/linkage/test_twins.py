@@ -490,3 +490,24 @@ def test_a_boys_and_a_girls_name_alike_with_a_gender_missing_stay_twins(a: str, 
     # as one name) joined a boy and a girl whose genders were not both recorded.
     unknown = child_pb2.GENDER_UNSPECIFIED
     assert twins(child(given=(a,), gender=unknown), child(given=(b,), gender=child_pb2.GENDER_FEMALE))
+
+
+@pytest.mark.parametrize(
+    ("boy", "girl"),
+    [
+        # Each a boy's and a girl's name by the ONS's tables (80% of their babies or more of one
+        # sex); Faker's tables gave no sex to Eddie's or Edie's, Robin's, Isa's, Laurence's and
+        # Sidney's name (the twins were one child), and Andrea's and Harley's stay as they were.
+        ("eddie", "edie"),
+        ("robin", "robyn"),
+        ("isa", "isha"),
+        ("laurence", "lauren"),
+        ("sidney", "sydney"),
+        ("andrew", "andrea"),
+        ("harley", "hayley"),
+    ],
+)
+def test_a_boys_and_a_girls_name_by_englands_births_with_no_gender_are_twins(boy: str, girl: str) -> None:
+    unknown = child_pb2.GENDER_UNSPECIFIED
+    assert twins(child(given=(boy,), gender=unknown), child(given=(girl,), gender=unknown))
+    assert twins(child(given=(girl,), gender=unknown), child(given=(boy,), gender=unknown))
