@@ -1,10 +1,11 @@
 """Composing one child from its source records: for each single field the latest source that has
-it wins (for the name, the latest no source declares a former name); former names, carers and
-involvements are merged."""
+it wins (for the name, the latest no source declares a former name, spelt as most sources spell
+it); former names, carers and involvements are merged."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from functools import lru_cache
 from typing import TypeVar
@@ -50,6 +51,28 @@ def _one_slip(a: str, b: str) -> bool:
     return min(len(a), len(b)) >= 5 and DamerauLevenshtein.distance(a, b, score_cutoff=1) <= 1
 
 
+def _a_slip_apart(a: child_pb2.PersonName, b: child_pb2.PersonName) -> bool:
+    # One name spelt one slip apart in its given names or its family name, not both.
+    (given_a, family_a), (given_b, family_b) = _person_key(a), _person_key(b)
+    return (given_a == given_b and _one_slip(family_a, family_b)) or (
+        family_a == family_b and _one_slip(given_a, given_b)
+    )
+
+
+def _spelt_as_most(current: Sequence[pb.SourceRecord]) -> pb.SourceRecord:
+    """The latest source's name, unless more sources spell that name a slip apart one other way:
+    then the latest of those (found by trying it: a feed misspelling "Okafor" as "Okafr" in its
+    newest record renamed a child two other sources named right). A name that is no slip of the
+    latest's is another name, and the latest source's stands; so does a tie."""
+    latest = current[-1]
+    alike = [s for s in current if _a_slip_apart(s.name, latest.name)]
+    counts = Counter(_person_key(s.name) for s in alike)
+    most = max(counts.values())
+    if counts[_person_key(latest.name)] == most:
+        return latest
+    return next(s for s in reversed(alike) if counts[_person_key(s.name)] == most)
+
+
 def _latest(
     sources: Sequence[pb.SourceRecord], present: Callable[[pb.SourceRecord], bool]
 ) -> pb.SourceRecord | None:
@@ -90,7 +113,8 @@ def compose(
     # The latest name that no source says the child has left behind: a system that still sends
     # the name before a declared change of name does not undo it.
     formers = [n for s in sources for n in s.former_names]
-    named = _latest(sources, lambda s: not any(_left_behind(s.name, f) for f in formers)) or latest
+    current = [s for s in sources if not any(_left_behind(s.name, f) for f in formers)]
+    named = _spelt_as_most(current) if current else latest
     child.name.CopyFrom(named.name)
     child.date_of_birth.CopyFrom(latest.date_of_birth)
     child.update_time.CopyFrom(timestamp(update_time))

@@ -132,3 +132,34 @@ def test_a_record_remembers_what_it_flagged_until_it_says_otherwise() -> None:
     # Flagged again, or a second one flagged: each once.
     both = _source(_mentoring(sensitive=True), _mentoring("Willow Project", sensitive=True))
     assert [s.name for s in remembered((mentoring,), both)] == ["Sports Mentoring", "Willow Project"]
+
+
+def _named(given: str, family: str) -> pb.SourceRecord:
+    source = _source()
+    source.name.given_names, source.name.family_name = given, family
+    return source
+
+
+def _shown(*sources: pb.SourceRecord) -> tuple[str, str]:
+    name = compose(CHILD, sources, shielded=False, update_time=NOW).name
+    return name.given_names, name.family_name
+
+
+def test_a_name_is_spelt_as_most_sources_spell_it() -> None:
+    # Found by trying it: one feed's newest record misspelling the family name renamed a child
+    # two other sources named right ("Okafr", with "Okafor" shown as a former name).
+    right, slip = _named("Chidi", "Okafor"), _named("Chidi", "Okafr")
+    assert _shown(right, right, slip) == ("Chidi", "Okafor")
+    assert _shown(right, slip, slip) == ("Chidi", "Okafr")
+    assert _shown(_named("Oliver", "Smith"), _named("Oliver", "Smith"), _named("Olivre", "Smith")) == (
+        "Oliver",
+        "Smith",
+    )
+    # A tie goes to the latest source, a correction included.
+    assert _shown(right, slip) == ("Chidi", "Okafr")
+    assert _shown(slip, right) == ("Chidi", "Okafor")
+    # A name that is no slip of the latest's is another name: the latest source's stands.
+    assert _shown(right, right, _named("Chidi", "Adeyemi")) == ("Chidi", "Adeyemi")
+    assert _shown(right, right, _named("Chidiebube", "Okafr")) == ("Chidiebube", "Okafr")
+    former = compose(CHILD, (right, right, slip), shielded=False, update_time=NOW).former_names
+    assert [(n.given_names, n.family_name) for n in former] == [("Chidi", "Okafr")]
