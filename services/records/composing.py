@@ -113,8 +113,8 @@ def compose(
     # The latest name that no source says the child has left behind: a system that still sends
     # the name before a declared change of name does not undo it.
     formers = [n for s in sources for n in s.former_names]
-    current = [s for s in sources if not any(_left_behind(s.name, f) for f in formers)]
-    named = _spelt_as_most(current) if current else latest
+    kept = [s for s in sources if not any(_left_behind(s.name, f) for f in formers)]
+    named = _spelt_as_most(kept) if kept else latest
     child.name.CopyFrom(named.name)
     child.date_of_birth.CopyFrom(latest.date_of_birth)
     child.update_time.CopyFrom(timestamp(update_time))
