@@ -1,6 +1,7 @@
 """What data managers do (CONTRACT §4 "Data managers"): review possible matches one task at a
 time, merge and unmerge children, shield and unshield. Each acts only on children that have an
-active source record from the data manager's own organisation; anything else is NotFound."""
+active source record from the data manager's own organisation, a review task on its candidate
+(the child the new record may be, whose organisation decides); anything else is NotFound."""
 
 from __future__ import annotations
 
@@ -68,7 +69,8 @@ class Resolution:
 def next_task(
     conn: Connection, *, manager: Manager, limits: AgeLimits = DEFAULT_LIMITS, now: dt.datetime
 ) -> TaskView:
-    """The oldest waiting task about a child of the manager's organisation, held for them for 10
+    """The oldest waiting task whose candidate is a child of the manager's organisation (the new
+    child may be another organisation's: `resolve_task`), held for them for 10
     minutes. Tasks overtaken by events (a child merged, archived or withdrawn) are closed on the
     way. NotFound when none is waiting."""
     while True:
@@ -140,10 +142,11 @@ def resolve_task(
         violations.append(FieldViolation("decision", "must be LINK or KEEP_APART"))
     check(violations + reason_violations(reason))
     row = review_repo.task(conn, task_id, lock=True)
-    # Both children must be the organisation's: a link merges them, as MergeChildren does.
-    if row is None or not all(
-        _ours(conn, cid, manager.organisation) for cid in (row.new_child, row.candidate)
-    ):
+    # The candidate must be the organisation's: whoever holds the child a new record may be
+    # decides. The organisation that sent the new record does not, unless it holds the candidate
+    # too: a record crafted to look like another council's child would otherwise show its
+    # sender that child, shielded or not, and let them join it.
+    if row is None or not _ours(conn, row.candidate, manager.organisation):
         raise NotFound("no such review task for your organisation")
     if row.status != review_repo.OPEN:
         if row.decision == decision and row.result_id and row.decided_by == manager.name:

@@ -60,9 +60,9 @@ def _held_by_org(child: ColumnElement[str], organisation: str) -> Exists:
 def next_open_task(
     conn: Connection, *, organisation: str, manager: str, now: dt.datetime
 ) -> ReviewTaskRow | None:
-    """The oldest open task about two children `organisation` both holds that no other data
-    manager is holding (one already held by `manager` first), row-locked; others' locked rows are
-    skipped."""
+    """The oldest open task whose candidate (the child the new record may be) `organisation`
+    holds, that no other data manager is holding (one already held by `manager` first),
+    row-locked; others' locked rows are skipped."""
     free = or_(
         review_tasks.c.held_by.is_(None),
         review_tasks.c.held_by == manager,
@@ -73,8 +73,8 @@ def next_open_task(
         .where(
             review_tasks.c.status == OPEN,
             free,
-            # Both children: a data manager acts only on their own organisation's children.
-            _held_by_org(review_tasks.c.new_child, organisation),
+            # The candidate's: the organisation whose child may have been filed twice decides,
+            # never the one whose new record raised the task (`review.resolve_task`).
             _held_by_org(review_tasks.c.candidate, organisation),
         )
         .order_by(

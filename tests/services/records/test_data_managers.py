@@ -350,29 +350,73 @@ async def test_a_task_shows_sensitive_services_by_their_dates_only(world: World)
     assert "Sexual Health Clinic" not in str(merged.child)
 
 
-async def test_a_possible_match_across_organisations_is_neither_organisations_alone(world: World) -> None:
-    """A's child and B's record that may be it: each manager holds one of the two children only, so
-    neither is offered the task, sees the other's child or joins them (NOT_FOUND)."""
+async def _across_organisations(
+    world: World, address: child_pb2.Address, *, shielded: bool = False
+) -> tuple[str, str, str]:
+    """A's child, then B's record that may be it, at `address` (each test its own: B's record
+    must not be another test's child's): (A's child, B's new child, the task's id)."""
     first = await world.submit(world.record("sc-1", nhs_number=""), "r1")
+    if shielded:
+        await world.records.SetShielded(
+            pb.SetShieldedRequest(contactpoint_id=first.contactpoint_id, shielded=True, reason="court order"),
+            metadata=world.services.manager_a,
+        )
     variant = world.record(
         "b-1",
         nhs_number="",
         name=child_pb2.PersonName(given_names="Amelia", family_name="Okoro"),
         gender=child_pb2.GENDER_UNSPECIFIED,
-        address=child_pb2.Address(lines=["9 Low Road"], town="Salford", postcode="M5 4WT"),
+        address=address,
     )
     second = await world.submit(variant, "r2", metadata=world.council_b)
     assert second.outcome == pb.MATCH_OUTCOME_POSSIBLE_MATCH, second
     task_id = str(
         world.sql("SELECT task_id FROM review_tasks WHERE new_child = :n", n=second.contactpoint_id)[0][0]
     )
-    for manager in (world.services.manager_a, world.services.manager_b):
-        with pytest.raises(grpc.aio.AioRpcError) as err:
-            await world.records.ResolveReviewTask(
-                pb.ResolveReviewTaskRequest(task_id=task_id, decision=pb.REVIEW_DECISION_LINK, reason="x"),
-                metadata=manager,
-            )
-        assert err.value.code() == grpc.StatusCode.NOT_FOUND
-        await never_offered(world, manager, task_id)
-    assert (await world.get(second.contactpoint_id)).contactpoint_id == second.contactpoint_id
-    assert first.contactpoint_id != second.contactpoint_id
+    return first.contactpoint_id, second.contactpoint_id, task_id
+
+
+async def test_a_possible_match_across_organisations_is_the_candidates_organisations_to_decide(
+    world: World,
+) -> None:
+    """A's child and B's record that may be it: A, whose child may have been filed twice, is
+    offered the task and links them; B, which sent the record, is never offered it and cannot
+    resolve it (NOT_FOUND). Before, neither was, and the task waited for ever."""
+    address = child_pb2.Address(lines=["9 Low Road"], town="Salford", postcode="M5 4WT")
+    first, second, task_id = await _across_organisations(world, address)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await world.records.ResolveReviewTask(
+            pb.ResolveReviewTaskRequest(task_id=task_id, decision=pb.REVIEW_DECISION_LINK, reason="x"),
+            metadata=world.services.manager_b,
+        )
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    await never_offered(world, world.services.manager_b, task_id)
+    task = await next_task(world, world.services.manager_a)
+    assert task.task_id == task_id
+    assert (task.new_child.contactpoint_id, task.candidate.contactpoint_id) == (second, first)
+    assert task.new_child.name.given_names == "Amelia"
+    resolved = await world.records.ResolveReviewTask(
+        pb.ResolveReviewTaskRequest(task_id=task_id, decision=pb.REVIEW_DECISION_LINK, reason="same child"),
+        metadata=world.services.manager_a,
+    )
+    assert resolved.contactpoint_id == first
+    assert (await world.get(second)).contactpoint_id == first
+
+
+async def test_a_record_crafted_like_another_councils_shielded_child_shows_its_sender_nothing(
+    world: World,
+) -> None:
+    """B's record that may be A's shielded child: B's data manager never sees A's child through
+    the task (a council system's insider with a data manager's login cannot probe another
+    council's children with crafted records); A's decides, keeping them apart."""
+    address = child_pb2.Address(lines=["14 Mill Lane"], town="Salford", postcode="M6 5PR")
+    first, second, task_id = await _across_organisations(world, address, shielded=True)
+    await never_offered(world, world.services.manager_b, task_id)
+    task = await next_task(world, world.services.manager_a)
+    assert task.task_id == task_id and task.candidate.shielded and task.candidate.contactpoint_id == first
+    kept = await world.records.ResolveReviewTask(
+        pb.ResolveReviewTaskRequest(task_id=task_id, decision=pb.REVIEW_DECISION_KEEP_APART, reason="two"),
+        metadata=world.services.manager_a,
+    )
+    assert kept.contactpoint_id == second
+    assert (await world.get(second)).contactpoint_id == second
