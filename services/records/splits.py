@@ -2,8 +2,8 @@
 well says the two are likely one child held twice (each made before the records that join them
 arrived). Matching cannot join them itself — merging children is a data manager's decision, and
 about one pair in ten such pairs on simulated feeds is two children — so it raises a review task
-pairing them (LINK merges the other child into the one the record joined; KEEP_APART is
-remembered), and, failing safe, shows each shielded while the other is shielded.
+pairing them (LINK merges the child the record joined into the other, whose organisations decide;
+KEEP_APART is remembered), and, failing safe, shows each shielded while the other is shielded.
 
 A child merged away while the batch decided makes the batch decide again (`placement.flush`); one
 whose every record was withdrawn meanwhile leaves a task that a data manager is never handed
@@ -24,7 +24,10 @@ from services.records.repository import review as review_repo
 def split_tasks(decision: Decision, joined: str) -> list[review_repo.NewTask]:
     """A task for each other child a record joining `joined` would have joined too (raised at
     flush by `task_upkeep.raise_pairs`, which leaves out pairs kept apart or already waiting)."""
+    # The other child is the task's candidate: its organisations decide, never the sender of the
+    # record alone (found by probing: with the joined child as candidate, the council that sent
+    # the record was handed another council's shielded child in full, and could merge it).
     return [
-        review_repo.NewTask(RANDOM.hex_id(), also.candidate.contactpoint_id, joined, also.score, also.reasons)
+        review_repo.NewTask(RANDOM.hex_id(), joined, also.candidate.contactpoint_id, also.score, also.reasons)
         for also in decision.also
     ]

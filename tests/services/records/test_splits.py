@@ -4,12 +4,13 @@ SQLite and PostgreSQL, and fails safe around shielding while it waits."""
 
 from __future__ import annotations
 
+import grpc
 import pytest
 
 from contactpoint.common.v1 import child_pb2
 from contactpoint.records.v1 import records_service_pb2 as pb
 from tests.services.records.conftest import World
-from tests.services.records.test_data_managers import next_task
+from tests.services.records.test_data_managers import never_offered, next_task
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -62,13 +63,13 @@ async def test_a_record_joining_a_split_child_raises_a_task_and_linking_merges(w
     old, new = await split_child(world)
     linked = await bridge(world, "health-visiting")
     assert (linked.outcome, linked.contactpoint_id) == (pb.MATCH_OUTCOME_LINKED, new)
-    assert open_tasks(world, old, new) == [(old, new)]
+    assert open_tasks(world, old, new) == [(new, old)]
     # The same pair is not raised twice, however many records say so.
     assert (await bridge(world, "youth-justice")).contactpoint_id == new
     assert len(open_tasks(world, old, new)) == 1
 
     task = await next_task(world, world.services.manager_a)
-    assert (task.new_child.contactpoint_id, task.candidate.contactpoint_id) == (old, new)
+    assert (task.new_child.contactpoint_id, task.candidate.contactpoint_id) == (new, old)
     assert "rule: a new record links to both children (review)" in task.reasons
     resolved = await world.records.ResolveReviewTask(
         pb.ResolveReviewTaskRequest(
@@ -76,8 +77,8 @@ async def test_a_record_joining_a_split_child_raises_a_task_and_linking_merges(w
         ),
         metadata=world.services.manager_a,
     )
-    assert resolved.contactpoint_id == new
-    assert (await world.get(old)).contactpoint_id == new  # the retired id reads as its survivor
+    assert resolved.contactpoint_id == old
+    assert (await world.get(new)).contactpoint_id == old  # the retired id reads as its survivor
 
 
 async def test_kept_apart_is_not_raised_again(world: World) -> None:
@@ -155,3 +156,55 @@ async def test_a_record_like_two_children_kept_apart_is_reviewed_not_joined_to_e
         "r4",
     )
     assert fourth.outcome == pb.MATCH_OUTCOME_POSSIBLE_MATCH
+
+
+async def test_a_split_across_councils_is_the_other_childs_council_to_decide(world: World) -> None:
+    """B files its own child under a new name, then a record naming A's shielded child's name as a
+    former one: the record joins B's child and would have joined A's. A decides; B, which sent the
+    record, is never offered the task and cannot resolve it (found by probing: with the joined
+    child as the task's candidate, B was handed A's shielded child in full and could merge it)."""
+    old_name, new_name = names(world)
+    hidden = child_pb2.Address(lines=["3 Hidden Close"], town="Manchester", postcode="M1 1AE")
+    a_child = await world.submit(world.record("sc-1", name=old_name, nhs_number="", address=hidden), "r1")
+    await world.records.SetShielded(
+        pb.SetShieldedRequest(contactpoint_id=a_child.contactpoint_id, shielded=True, reason="court order"),
+        metadata=world.services.manager_a,
+    )
+    b_child = await world.submit(
+        world.record("ed-1", source_system="education", name=new_name, address=LEEDS, nhs_number=""),
+        "r2",
+        metadata=world.council_b,
+    )
+    assert b_child.outcome == pb.MATCH_OUTCOME_CREATED
+    bridge = world.record(
+        "hv-1",
+        source_system="health-visiting",
+        name=new_name,
+        address=LEEDS,
+        nhs_number="",
+        former_names=[old_name],
+    )
+    linked = await world.submit(bridge, "r3", metadata=world.council_b)
+    assert (linked.outcome, linked.contactpoint_id) == (pb.MATCH_OUTCOME_LINKED, b_child.contactpoint_id)
+    [(task_id,)] = world.sql(
+        "SELECT task_id FROM review_tasks WHERE status = 'open' AND new_child = :b AND candidate = :a",
+        a=a_child.contactpoint_id,
+        b=b_child.contactpoint_id,
+    )
+    await never_offered(world, world.services.manager_b, str(task_id))
+    for decision in (pb.REVIEW_DECISION_LINK, pb.REVIEW_DECISION_KEEP_APART):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await world.records.ResolveReviewTask(
+                pb.ResolveReviewTaskRequest(task_id=str(task_id), decision=decision, reason="x"),
+                metadata=world.services.manager_b,
+            )
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    task = await next_task(world, world.services.manager_a)
+    assert task.task_id == task_id and task.candidate.contactpoint_id == a_child.contactpoint_id
+    await world.records.ResolveReviewTask(
+        pb.ResolveReviewTaskRequest(
+            task_id=task.task_id, decision=pb.REVIEW_DECISION_KEEP_APART, reason="two"
+        ),
+        metadata=world.services.manager_a,
+    )
+    assert (await world.get(a_child.contactpoint_id)).shielded
