@@ -53,6 +53,7 @@ RULE_TWINS = "rule: twins (same family name, date of birth and address, differen
 RULE_TWIN_AND_VAGUE = "rule: a twin of one record of this child, like a vaguer one (review)"
 RULE_SAME_SOURCE = "rule: the same source system holds another record for this child (review)"
 RULE_MANUAL = "rule: automatic linking is off (review)"
+RULE_SHIELDED = "rule: a shielded child is joined by another organisation's first record only on review"
 RULE_SPLIT = "rule: a new record links to both children (review)"
 # Dates of birth one slip apart: day and month swapped, or one of day, month and year wrong.
 _DOB_SLIPS = frozenset({"day_month_swapped", "one_part"})
@@ -272,6 +273,11 @@ def _judge(
     )
 
 
+def _shielded_elsewhere(child: _Child, organisation: str) -> bool:
+    # A shielded child none of whose records found is the organisation's.
+    return child.best.shielded and organisation not in child.organisations
+
+
 def decide(
     new: Features,
     *,
@@ -327,10 +333,22 @@ def decide(
         ]
         if clear:
             chosen = max(clear, key=lambda child: child.rank)
+    if chosen.action == Action.LINK and _shielded_elsewhere(chosen, organisation):
+        # A record joining a shielded child would let its organisation's data managers see the
+        # child in full, merge it and lift its shield: found by probing, a council's record with
+        # nothing but another council's shielded child's name and date of birth (or its NHS
+        # number) joined it. It joins a child it may join otherwise, the shielded one becoming a
+        # split task; else it is reviewed. Either way the child's own organisations decide
+        # (`review.next_task`: a task's candidate's).
+        others = [c for c in children if c.action == Action.LINK and not _shielded_elsewhere(c, organisation)]
+        if not others:
+            decision = chosen.decision()
+            return replace(decision, action=Action.REVIEW, reasons=(*decision.reasons, RULE_SHIELDED))
+        chosen = max(others, key=lambda child: child.rank)
     if chosen.action == Action.REVIEW and organisation not in chosen.organisations:
-        # A review task is decided by a data manager of an organisation holding both children:
-        # one of the organisation's own children, if it is a possible match too, is the one put
-        # to them (its duplicate must not wait on a task about another organisation's child).
+        # One of the organisation's own children, if it is a possible match too, is the one put
+        # to its data managers (its duplicate must not wait on a task about another
+        # organisation's child, which that organisation decides).
         own = [c for c in children if c.action == Action.REVIEW and organisation in c.organisations]
         if own:
             chosen = max(own, key=lambda child: child.rank)

@@ -420,3 +420,58 @@ async def test_a_record_crafted_like_another_councils_shielded_child_shows_its_s
     )
     assert kept.contactpoint_id == second
     assert (await world.get(second)).contactpoint_id == second
+
+
+@pytest.mark.parametrize("with_nhs_number", [False, True])
+async def test_another_councils_first_record_of_a_shielded_child_is_reviewed_by_its_council(
+    world: World, with_nhs_number: bool
+) -> None:
+    """B's record with nothing but A's shielded child's name and date of birth (or its NHS number
+    too), from another city: found by probing, it joined A's child, told B the child's id, and
+    let B's data managers see the child in full (MergeChildren's answer), merge it and lift its
+    shield. Now it is a possible match that A's data managers decide, shown shielded meanwhile."""
+    # Each run its own child: another test's child must not be the candidate.
+    name = _unique("Philippa", "Fairweather" if with_nhs_number else "Gorringe")
+    hidden = child_pb2.Address(
+        lines=[f"{3 + with_nhs_number} Hidden Close"], town="Manchester", postcode="M1 1AE"
+    )
+    number = world.nhs_number if with_nhs_number else ""
+    first = await world.submit(world.record("sc-1", name=name, address=hidden, nhs_number=number), "r1")
+    await world.records.SetShielded(
+        pb.SetShieldedRequest(contactpoint_id=first.contactpoint_id, shielded=True, reason="court order"),
+        metadata=world.services.manager_a,
+    )
+    leeds = child_pb2.Address(lines=["9 Park Road"], town="Leeds", postcode="LS1 4AP")
+    bare = world.record("b-1", source_system="edu", name=name, address=leeds, nhs_number=number)
+    for field in ("carers", "involvements"):
+        bare.ClearField(field)  # type: ignore[arg-type]
+    for field in ("education_setting", "gp_practice"):
+        bare.ClearField(field)  # type: ignore[arg-type]
+    second = await world.submit(bare, "r2", metadata=world.council_b)
+    assert second.outcome == pb.MATCH_OUTCOME_POSSIBLE_MATCH, second
+    assert second.contactpoint_id != first.contactpoint_id
+    assert (await world.get(second.contactpoint_id)).shielded  # until A decides
+    [(task_id,)] = world.sql(
+        "SELECT task_id FROM review_tasks WHERE status = 'open' AND new_child = :n AND candidate = :c",
+        n=second.contactpoint_id,
+        c=first.contactpoint_id,
+    )
+    await never_offered(world, world.services.manager_b, str(task_id))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await world.records.SetShielded(
+            pb.SetShieldedRequest(contactpoint_id=first.contactpoint_id, shielded=False, reason="x"),
+            metadata=world.services.manager_b,
+        )
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    task = await next_task(world, world.services.manager_a)
+    assert task.task_id == task_id
+    assert any("shielded child" in reason for reason in task.reasons)
+    linked = await world.records.ResolveReviewTask(
+        pb.ResolveReviewTaskRequest(task_id=task.task_id, decision=pb.REVIEW_DECISION_LINK, reason="one"),
+        metadata=world.services.manager_a,
+    )
+    assert linked.contactpoint_id == first.contactpoint_id
+    assert (await world.get(second.contactpoint_id)).contactpoint_id == first.contactpoint_id
+    # Once A's data manager has joined them, B's further records of the child link as any do.
+    again = world.record("b-2", source_system="health", name=name, address=leeds, nhs_number=number)
+    assert (await world.submit(again, "r3", metadata=world.council_b)).outcome == pb.MATCH_OUTCOME_LINKED
