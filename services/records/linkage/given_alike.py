@@ -14,7 +14,7 @@ from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 from services.records.linkage import frequencies
 from services.records.linkage.comparisons import MIN_SOUND, first_name_level, names_swapped
 from services.records.linkage.features import Features
-from services.records.linkage.given_names import as_names, commonly_given
+from services.records.linkage.given_names import as_names, known_enough
 from services.records.linkage.nicknames import (
     groups_near,
     groups_of,
@@ -63,7 +63,7 @@ def _sound_alike(a: str, b: str) -> bool:
 def _two_sounding_names(a: str, b: str) -> bool:
     # Two known names that sound alike but are spelt apart, and not as one sound is spelt two ways
     # (Sophia/Sofia) nor with another pet ending (Albie/Alby): "Hassan"/"Hussain", twins' names.
-    if not all(as_names(a, b)) or JaroWinkler.normalized_similarity(a, b) >= SOUND_ALIKE_NAMES:
+    if not all(_names(a, b)) or JaroWinkler.normalized_similarity(a, b) >= SOUND_ALIKE_NAMES:
         return False
     return _spelling_key(a) != _spelling_key(b) and not _one_pet_name(a, b)
 
@@ -89,21 +89,27 @@ def _slip_of(name: str, other: str) -> bool:
 
 
 def _typo_of_known(a: str, b: str) -> bool:
-    # "Mas" for "Max", "Rmily" for "Emily", "Lcy" for "Lucy", "Edwar" for "Edward": a name commonly
-    # given in England and one slip of it that is no name beside it (`given_names.as_names`). Two
-    # names ("Eva"/"Ava", "Holly"/"Molly", "Mason"/"Jason") may be twins'. Beside a name few
-    # families give ("Kaylani", 24 babies in 29 years), a name missing from the lists may as well be
-    # a twin's ("Jaylani": found by probing). A name missing from the lists may still be a name, so
-    # with a clash of genders this is no more than a spelling (see `twins`).
-    name_a, name_b = as_names(a, b)
+    # "Mas" for "Max", "Rmily" for "Emily", "Lcy" for "Lucy", "Edwar" for "Edward": a name known
+    # well enough (`given_names.known_enough`) and one slip of it that is no name beside it
+    # (`given_names.as_names`). Two names ("Eva"/"Ava", "Holly"/"Molly", "Mason"/"Jason") may be
+    # twins'. Beside a name few families give ("Kaylani", 24 babies in 29 years), a name missing
+    # from the lists may as well be a twin's ("Jaylani": found by probing). A name missing from
+    # the lists may still be a name, so with a clash of genders this is no more than a spelling
+    # (see `twins`).
+    name_a, name_b = _names(a, b)
     if name_a == name_b:
         return False
-    return commonly_given(a if name_a else b) and _slip_of(a, b)
+    return known_enough(a if name_a else b) and _slip_of(a, b)
+
+
+def _names(a: str, b: str) -> tuple[bool, bool]:
+    # Whether each counts as a name beside the other (`given_names.as_names`).
+    return as_names(a, b, one_slip=_slip_of(a, b))
 
 
 def _slip_of_nickname(a: str, b: str) -> bool:
     # "Frde" for Fred, Frederick's short form: a slip that is no name, of the other's nickname.
-    name_a, name_b = as_names(a, b)
+    name_a, name_b = _names(a, b)
     if name_a == name_b:
         return False
     slip, name = (b, a) if name_a else (a, b)
@@ -122,7 +128,8 @@ def _one_pet_name(a: str, b: str) -> bool:
     if stem_a == stem_b:
         return True
     short, long_ = sorted((stem_a, stem_b), key=len)
-    return len(long_) == len(short) + 1 and long_[-1] == long_[-2] and long_[:-1] == short
+    # (A name that is all ending, "Ey", leaves no stem: found by probing, it raised IndexError.)
+    return len(long_) == len(short) + 1 >= 2 and long_[-1] == long_[-2] and long_[:-1] == short
 
 
 _SPELLINGS_OF_A_SOUND = (
@@ -155,7 +162,7 @@ def two_names(a: str, b: str) -> bool:
     # them, and twins are often given two of them that rhyme). Other long names both in the list,
     # Jonathon/Jonathan or Matthew/Mathew, are mostly one name spelt two ways: left to the
     # spelling tests.
-    if a == b or not all(as_names(a, b)):
+    if a == b or not all(_names(a, b)):
         return False
     if min(len(a), len(b)) >= LONG_NAME and not (a in frequencies.GIVEN and b in frequencies.GIVEN):
         return False
@@ -179,7 +186,7 @@ def _two_short_forms(a: str, b: str) -> bool:
 def _slips_of_one_name(a: str, b: str) -> bool:
     # Two spellings that are no name, each one slip from the same common name: "Rlla"/"Eella"
     # (Ella), "Avs"/"Avq" (Ava).
-    if any(as_names(a, b)):
+    if any(_names(a, b)):
         return False
     return any(_slip_of(a, name) and _slip_of(b, name) for name in COMMON_GIVEN)
 
@@ -191,7 +198,7 @@ def _spelt_alike(a: str, b: str) -> bool:
         return True
     # Two typos make one long name only when the other is no name: two names two letters apart
     # are two children's ("Ronnie"/"Robbie": found by probing, twins joined).
-    return min(len(a), len(b)) >= LONG_NAME and _typos(a, b) <= 2 and not all(as_names(a, b))
+    return min(len(a), len(b)) >= LONG_NAME and _typos(a, b) <= 2 and not all(_names(a, b))
 
 
 def _misspelt_middle(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
@@ -221,7 +228,7 @@ def how_alike(a: Features, b: Features) -> str | None:
         len(a.given) > 1
         and a.given[1:] == b.given[1:]
         and min(len(a0), len(b0)) > 1  # an initial is judged as one below ("E Rose"/"Ruby Rose")
-        and not all(as_names(a0, b0))
+        and not all(_names(a0, b0))
     ):
         # A first name mangled past the other tests, the middle names intact ("Xmiyl Rose"). Two
         # first names that are both names are two children's: twins and siblings share middle

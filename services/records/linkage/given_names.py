@@ -56,25 +56,30 @@ _UNISEX = frozenset((
 ))  # fmt: skip
 
 
-# The share of a name's babies of one sex for it to count as that sex's name. At 0.8, Andrea
-# (88% girls here) stays a girl's name beside Andrew and Harley (87% boys) a boy's beside Hayley,
-# so that twins so named with a gender missing stay two; at 0.9 each pair was one child.
-ONE_SEX = 0.8
+# The share of a name's babies of one sex for it to count as that sex's name. At 0.6, Andrea
+# (88% girls here) stays a girl's name beside Andrew, Harley (87% boys) a boy's beside Hayley,
+# and Charlee (75% girls) and Valentine (64% boys) beside Charles and Valentina, so that twins so
+# named with a gender missing stay two (at 0.9 the first two pairs were one child; at 0.8 the
+# last two, found by probing).
+ONE_SEX = 0.6
 
 
 def _sex(key: str) -> str | None:
-    # "m" or "f": by the ONS's tables where families here gave the name to `GIVEN_HERE` babies or
-    # more, `ONE_SEX` of them or more of one sex (Vinnie and Freddie are boys', Edie and Maisie
-    # girls'; Eden, 75% girls, is given to both); else by the English-speaking countries'
+    # "m" or "f": by the ONS's tables where families here gave the name to `KNOWN_ENOUGH` babies
+    # or more, `ONE_SEX` of them or more of one sex (Vinnie and Freddie are boys', Edie and Maisie
+    # girls'); else by the English-speaking countries'
     # tables where they name it (Nicola, Christina and Stephanie are girls' though a table
     # elsewhere lists them for boys: found by probing), else by every table; None for a name
     # given to both.
     if key in _UNISEX:
         return None
     boys, girls = babies_named().get(key, (0, 0))
-    if boys + girls >= GIVEN_HERE:
-        return "m" if boys >= ONE_SEX * (boys + girls) else "f" if girls >= ONE_SEX * (boys + girls) else None
-    for english in (True, False):
+    if boys + girls >= KNOWN_ENOUGH:
+        if boys >= ONE_SEX * (boys + girls):
+            return "m"
+        if girls >= ONE_SEX * (boys + girls):
+            return "f"
+    for english in (True, False):  # rarer here, or given to both alike: as the tables say
         boy = key in _gendered("first_names_male", english=english)
         girl = key in _gendered("first_names_female", english=english)
         if boy or girl:
@@ -126,9 +131,12 @@ def _keys(names: Iterable[str]) -> frozenset[str]:
 
 
 # Babies in England and Wales given a name from 1996 to 2024 for it to count as a name families
-# here give (three or four a year). The rarest name of twins' that probes found joined is "Senna"
-# (258 babies, beside Sienna); slips of common names make many of the rarer ones.
-GIVEN_HERE = 100
+# here give (under one a year is a name only beside a name it is no slip of, or a rare one). A
+# probe found twins' names given to 36 to 99 babies beside common ones (Rita/Ruta, Bilal/Hilal,
+# Maya/Moya): at 100, each pair was one child; at 0, slips of common names that make names given
+# to a handful of babies split one child's records (recall on `test_accuracy`: 0.9896 at 0,
+# 0.9908 at 20, 0.9910 before the ONS's tables).
+GIVEN_HERE = 20
 
 
 @cache
@@ -136,28 +144,55 @@ def given_here() -> frozenset[str]:
     """Every given name families in England give, as `name_key` forms: given to `GIVEN_HERE`
     babies or more in the ONS's tables, in Faker's English-speaking tables, in the shipped table
     of children's names, or among the names probes found."""
-    babies = babies_named()
-    here = [key for key, (boys, girls) in babies.items() if boys + girls >= GIVEN_HERE]
+    here = [key for key, (boys, girls) in babies_named().items() if boys + girls >= GIVEN_HERE]
     return _keys([*here, *_faker_first_names(english=True), *frequencies.GIVEN, *_ALSO_GIVEN])
+
+
+@cache
+def _elsewhere() -> frozenset[str]:
+    # Names of other countries' tables, and names given here to fewer than `GIVEN_HERE` babies.
+    return _keys([*_faker_first_names(), *babies_named()])
 
 
 @cache
 def names() -> frozenset[str]:
     """Every known given name, given here or anywhere Faker has a table for ("wojciech", "ngozi",
     and "edwar", Colombian, which no family here has given three times in a year)."""
-    return given_here() | _keys([*babies_named(), *_faker_first_names()])
+    return given_here() | _elsewhere()
 
 
 # Babies in England and Wales given a name from 1996 to 2024 (about 35 a year) for it to count as
 # commonly given: enough that a name no family here gives, one slip from it, is far likelier its
 # slip than a twin's name (Edward, 53,212 babies, beside "Edwar").
 COMMONLY_GIVEN = 1_000
+# ...and for a slip that is no name at all to be taken for it: beside a name fewer families give,
+# a name missing from every list may as well be a twin's ("Jaylani" beside Kaylani, 24 babies:
+# found by probing).
+KNOWN_ENOUGH = 100
+
+
+def _babies(key: str) -> int:
+    boys, girls = babies_named().get(key, (0, 0))
+    return boys + girls
 
 
 def commonly_given(key: str) -> bool:
     """Whether a given-name key is a name commonly given in England ("edward", "wiktoria"; not
     "emeka", 55 babies, nor "kaylani", 24)."""
-    return key in frequencies.GIVEN or sum(babies_named().get(key, (0, 0))) >= COMMONLY_GIVEN
+    return key in frequencies.GIVEN or _babies(key) >= COMMONLY_GIVEN
+
+
+def known_enough(key: str) -> bool:
+    """Whether a name is known well enough that a slip of it making no name is its typo: given to
+    `KNOWN_ENOUGH` babies here, or in a table of names ("aditya", 838 babies; "ebuka"; not
+    "kaylani", 24)."""
+    return _babies(key) >= KNOWN_ENOUGH or key in _listed()
+
+
+@cache
+def _listed() -> frozenset[str]:
+    # In a table of names (not merely given to a few babies here).
+    return _keys([*_faker_first_names(), *frequencies.GIVEN, *_ALSO_GIVEN])
 
 
 def is_name(key: str) -> bool:
@@ -165,19 +200,22 @@ def is_name(key: str) -> bool:
     return key in names()
 
 
-def as_names(a: str, b: str) -> tuple[bool, bool]:
+def as_names(a: str, b: str, *, one_slip: bool) -> tuple[bool, bool]:
     """Whether each of two given-name keys counts as a name beside the other, one a twin may bear:
-    a name given in England; or a name given elsewhere, unless the other is commonly given here,
-    for then a name no family here gives one slip from it is most likely its slip ("Edwar" beside
-    Edward, "Olver" beside Oliver; but "Ebuka" beside Emeka, which few families give, is a name)."""
+    a name given in England; or a name given elsewhere only, unless the two are `one_slip` apart
+    and the other is commonly given here: then it is most likely the other's slip ("Edwar"
+    beside Edward, "Olver" beside Oliver; but "Ebuka" beside Emeka, which few families give, is
+    a name, and so is any such name beside one it is no slip of: found by probing, "Emeka James"
+    beside "Oliver James" was one child)."""
     here = given_here()
     return (
-        a in here or (is_name(a) and not commonly_given(b)),
-        b in here or (is_name(b) and not commonly_given(a)),
+        a in here or (is_name(a) and not (one_slip and commonly_given(b))),
+        b in here or (is_name(b) and not (one_slip and commonly_given(a))),
     )
 
 
 def warm() -> None:
     """Build the lists now, so that no request pays for them."""
     names()
+    _listed()
     boys_name("")

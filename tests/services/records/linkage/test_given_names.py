@@ -34,24 +34,29 @@ def test_the_ons_tables_say_how_often_each_name_is_given_here() -> None:
     assert babies["olivia"][1] > 100_000
     assert sum(sum(pair) for pair in babies.values()) > 17_000_000  # births, 1996 to 2024
     # Names families here give that Faker's tables lack are known now (found by probing).
-    for key in ("jannah", "szymon", "tymon", "eesa", "aila", "senna"):
+    for key in ("jannah", "szymon", "tymon", "eesa", "aila", "senna", "kaylani", "hilal"):
         assert key in given_here(), key
     assert "edwar" not in given_here() and is_name("edwar")  # a Colombian table's, not given here
-    assert "kaylani" not in given_here() and is_name("kaylani")  # 24 babies in 29 years
 
 
-def test_a_name_not_given_here_is_a_name_only_beside_one_few_families_give() -> None:
+def test_a_name_not_given_here_is_a_name_unless_one_slip_from_one_commonly_given() -> None:
     assert commonly_given("edward") and commonly_given("wiktoria") and not commonly_given("emeka")
-    assert as_names("edward", "edwar") == (True, False)  # a slip of Edward
-    assert as_names("emeka", "ebuka") == (True, True)  # beside a rare name, a name
-    assert as_names("holly", "molly") == (True, True)
-    assert as_names("emily", "rmily") == (True, False)
-    assert as_names("rlla", "eella") == (False, False)
+    assert as_names("edward", "edwar", one_slip=True) == (True, False)  # a slip of Edward
+    assert as_names("edward", "edwar", one_slip=False) == (True, True)
+    assert as_names("emeka", "ebuka", one_slip=True) == (True, True)  # beside a rare name, a name
+    assert as_names("holly", "molly", one_slip=True) == (True, True)
+    assert as_names("emily", "rmily", one_slip=True) == (True, False)
+    assert as_names("rlla", "eella", one_slip=True) == (False, False)
+    # Any name families here gave three times in a year is a name (found by probing: Hilal, 96
+    # babies, beside Bilal; Ruta, 36, beside Rita).
+    assert as_names("bilal", "hilal", one_slip=True) == (True, True)
+    assert as_names("rita", "ruta", one_slip=True) == (True, True)
 
 
 def test_a_names_sex_is_the_sex_most_babies_given_it_here_were() -> None:
     assert boys_name("vinnie") and boys_name("freddie") and boys_name("harley")  # Harley: 87%
     assert girls_name("edie") and girls_name("maisie") and girls_name("andrea")  # Andrea: 88%
-    assert not boys_name("eden") and not girls_name("eden")  # 75% girls: given to both
+    assert girls_name("eden") and girls_name("charlee")  # 75% girls each
+    assert not boys_name("river") and not girls_name("river")  # 54% boys: given to both
     assert not boys_name("charlie") and not girls_name("charlie")  # a short form of both
     assert girls_name("nicola") and not boys_name("nicola")
