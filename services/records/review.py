@@ -203,6 +203,16 @@ def resolve_task(
     return Resolution(result, tuple(sorted(concerned)))
 
 
+def _paired_with_anothers_shield(conn: Connection, contactpoint_id: str, organisation: str) -> bool:
+    # Whether an open task pairs the child with a child shielded in its own right that the
+    # organisation does not hold.
+    for task in review_repo.open_tasks_of(conn, contactpoint_id):
+        other = child_repo.child(conn, task.other(contactpoint_id))
+        if other is not None and other.shielded and not _ours(conn, other.contactpoint_id, organisation):
+            return True
+    return False
+
+
 def set_shielded(
     conn: Connection, *, manager: Manager, contactpoint_id: str, shielded: bool, reason: str, now: dt.datetime
 ) -> str:
@@ -214,10 +224,13 @@ def set_shielded(
     if not chain or chain[-1].status == MERGED:
         raise NotFound("no child with this ContactPoint ID is managed by your organisation")
     row = active_child(conn, chain[-1].contactpoint_id, manager)
-    # Unshielding is a data manager's decision: it lifts a provisional shield too.
-    child_repo.set_shielding(
-        conn, row.contactpoint_id, shielded=shielded, provisional=None if shielded else False, now=now
-    )
+    # Unshielding is a data manager's decision, and lifts a provisional shield too, unless an open
+    # task pairs the child with another organisation's shielded child: then that task's decision
+    # does (found by re-probing: a council unshielded its decoy of another council's shielded
+    # child, and the other council's next record of that child joined the decoy, unshielded).
+    keep = not shielded and _paired_with_anothers_shield(conn, row.contactpoint_id, manager.organisation)
+    provisional = None if shielded or keep else False
+    child_repo.set_shielding(conn, row.contactpoint_id, shielded=shielded, provisional=provisional, now=now)
     # Decided for the merged child, so for each child merged into it should the merge be undone.
     merge_repo.set_shielding_of_live_merges(
         conn, child_repo.merged_family(conn, row.contactpoint_id), shielded=shielded

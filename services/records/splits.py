@@ -26,8 +26,15 @@ def split_tasks(decision: Decision, joined: str) -> list[review_repo.NewTask]:
     flush by `task_upkeep.raise_pairs`, which leaves out pairs kept apart or already waiting)."""
     # The other child is the task's candidate: its organisations decide, never the sender of the
     # record alone (found by probing: with the joined child as candidate, the council that sent
-    # the record was handed another council's shielded child in full, and could merge it).
-    return [
-        review_repo.NewTask(RANDOM.hex_id(), joined, also.candidate.contactpoint_id, also.score, also.reasons)
-        for also in decision.also
-    ]
+    # the record was handed another council's shielded child in full, and could merge it). A
+    # shielded child joined is the candidate beside an unshielded other: its own organisations
+    # decide, and the other's never see it.
+    joined_shielded = decision.candidate is not None and decision.candidate.shielded
+    tasks = []
+    for also in decision.also:
+        other = also.candidate.contactpoint_id
+        new_child, candidate = (
+            (other, joined) if joined_shielded and not also.candidate.shielded else (joined, other)
+        )
+        tasks.append(review_repo.NewTask(RANDOM.hex_id(), new_child, candidate, also.score, also.reasons))
+    return tasks

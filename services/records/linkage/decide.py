@@ -333,6 +333,15 @@ def decide(
         ]
         if clear:
             chosen = max(clear, key=lambda child: child.rank)
+    own_shielded = [
+        c for c in children if c.action == Action.LINK and c.best.shielded and organisation in c.organisations
+    ]
+    if own_shielded and organisation not in chosen.organisations:
+        # A record its own organisation's shielded child would take is never turned to another
+        # organisation's child, by a shared NHS number or anything else: found by re-probing, a
+        # decoy filed elsewhere under the child's NHS number and date of birth drew the council's
+        # next record of it into a new child, unshielded, whose review the decoy's council decided.
+        chosen = max(own_shielded, key=lambda child: child.rank)
     if chosen.action == Action.LINK and _shielded_elsewhere(chosen, organisation):
         # A record joining a shielded child would let its organisation's data managers see the
         # child in full, merge it and lift its shield: found by probing, a council's record with

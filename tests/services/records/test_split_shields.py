@@ -107,10 +107,11 @@ def test_linked_then_unmerged_leaves_no_shield_behind(db: Database) -> None:
     )
     survivor = resolution.contactpoint_id
     assert resolution.children == tuple(sorted((old, new)))
-    assert survivor == new and _shown_shielded(db, new)  # shielded: the merged child was
+    # The other child is the task's candidate, and remains: the one the record joined merges in.
+    assert survivor == old and _shown_shielded(db, old)
     db.run_sync(
         lambda c: merging.unmerge(
-            c, manager=MANAGER, retired_id=old, reason="two children after all", now=NOW
+            c, manager=MANAGER, retired_id=new, reason="two children after all", now=NOW
         )
     )
     assert _shown_shielded(db, old)
