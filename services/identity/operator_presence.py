@@ -111,7 +111,14 @@ class Presence:
             if fd is not None:
                 os.close(fd)
         self._fd = self._leader_fd = None
+        self._leading = False
         if self._conn is not None:
+            with contextlib.suppress(Exception):
+                # Let go of the locks before the connection: its server process ends after the
+                # close returns, and until then the next replica could not take the lead (seen in
+                # CI under load: the next replica's first ask failed).
+                self._conn.execute(text("SELECT pg_advisory_unlock_all()"))
+                self._conn.commit()
             with contextlib.suppress(Exception):
                 self._conn.close()
             self._conn = None
