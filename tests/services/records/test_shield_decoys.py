@@ -51,6 +51,12 @@ async def _as_next_record(world: World) -> pb.SubmitSourceRecordResponse:
     return await world.submit(record, "r3")
 
 
+async def _decoy_like_it(world: World) -> pb.SubmitSourceRecordResponse:
+    """B's record with the child's name, date of birth and NHS number, at B's address."""
+    record = _bare(world, "b-1", source_system="edu", name=_name(world), address=LEEDS)
+    return await world.submit(record, "r2", metadata=world.council_b)
+
+
 async def _b_never_sees(world: World, contactpoint_id: str) -> None:
     rows = world.sql(
         "SELECT task_id FROM review_tasks WHERE status = 'open' AND (new_child = :c OR candidate = :c)",
@@ -79,11 +85,7 @@ async def test_a_decoys_provisional_shield_stays_until_its_task_is_decided(world
     # B's decoy (name, date of birth and NHS number) is a possible match shown shielded; B's data
     # manager unshielding it lifted that shield, and A's next record then joined the decoy.
     child = await _shielded_child_of_a(world)
-    decoy = await world.submit(
-        _bare(world, "b-1", source_system="edu", name=_name(world), address=LEEDS),
-        "r2",
-        metadata=world.council_b,
-    )
+    decoy = await _decoy_like_it(world)
     assert decoy.outcome == pb.MATCH_OUTCOME_POSSIBLE_MATCH
     await _shield(world, decoy.contactpoint_id, world.services.manager_b, False)
     assert (await world.get(decoy.contactpoint_id)).shielded  # until A decides
@@ -96,11 +98,7 @@ async def test_after_a_keeps_a_decoy_apart_its_next_record_is_still_its_own_to_d
     # A rightly keeps B's decoy apart; A's next record fits both: it was reviewed against B's
     # decoy, a new child unshielded whose task B decided.
     child = await _shielded_child_of_a(world)
-    decoy = await world.submit(
-        _bare(world, "b-1", source_system="edu", name=_name(world), address=LEEDS),
-        "r2",
-        metadata=world.council_b,
-    )
+    decoy = await _decoy_like_it(world)
     task = await next_task(world, world.services.manager_a)
     assert task.new_child.contactpoint_id == decoy.contactpoint_id
     await world.records.ResolveReviewTask(
