@@ -96,10 +96,11 @@ def _typo_of_known(a: str, b: str) -> bool:
     # from the lists may as well be a twin's ("Jaylani": found by probing). A name missing from
     # the lists may still be a name, so with a clash of genders this is no more than a spelling
     # (see `twins`).
-    name_a, name_b = _names(a, b)
+    slip = _slip_of(a, b)
+    name_a, name_b = as_names(a, b, one_slip=slip)
     if name_a == name_b:
         return False
-    return known_enough(a if name_a else b) and _slip_of(a, b)
+    return slip and known_enough(a if name_a else b)
 
 
 def _names(a: str, b: str) -> tuple[bool, bool]:

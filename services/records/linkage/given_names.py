@@ -6,11 +6,11 @@ The list is the ONS's tables of baby names given in England and Wales from 1996 
 name given to three or more babies of a sex in a year: about 38,000 names once folded by
 `name_key`, shipped in `data/ons_given_names.tsv.gz`, built by `scripts/ons_given_names.py`;
 Crown copyright, Open Government Licence v3.0), with Faker's English-speaking first-name tables
-and the shipped table of children's names (`frequencies.GIVEN`). A name no family here gave three
-times in a year in 29 years (Faker's Colombian "Edwar", Icelandic "Olver") is a slip when it is one
-of a name they give. Both lists are pinned, so they only change with a deliberate update. They
-are built once per process, on first use; the records service builds them before it starts
-serving (`warm`)."""
+and the shipped table of children's names (`frequencies.GIVEN`). A name given here to fewer than
+`GIVEN_HERE` babies, or only in other countries' tables (Faker's Colombian "Edwar", Icelandic
+"Olver"), is a slip when it is one slip from a name commonly given here (`as_names`). Both lists
+are pinned, so they only change with a deliberate update. They are built once per process, on
+first use; the records service builds them before it starts serving (`warm`)."""
 
 from __future__ import annotations
 
@@ -67,10 +67,9 @@ ONE_SEX = 0.6
 def _sex(key: str) -> str | None:
     # "m" or "f": by the ONS's tables where families here gave the name to `KNOWN_ENOUGH` babies
     # or more, `ONE_SEX` of them or more of one sex (Vinnie and Freddie are boys', Edie and Maisie
-    # girls'); else by the English-speaking countries'
-    # tables where they name it (Nicola, Christina and Stephanie are girls' though a table
-    # elsewhere lists them for boys: found by probing), else by every table; None for a name
-    # given to both.
+    # girls'); else by the English-speaking countries' tables where they name it (Nicola,
+    # Christina and Stephanie are girls' though a table elsewhere lists them for boys: found by
+    # probing), else by every table; None for a name given to both.
     if key in _UNISEX:
         return None
     boys, girls = babies_named().get(key, (0, 0))
