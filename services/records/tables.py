@@ -185,6 +185,10 @@ review_tasks = Table(
     Column("decided_by", String(128)),
     Column("decision_reason", String(500)),
     Column("result_id", String(12)),
+    # The child the task was raised for, when a merge carried it to that child's survivor (kept
+    # through later merges), so that undoing the merge gives the task back to that child alone.
+    Column("carried_from", String(12)),
+    # When the pair was first raised (a task a merge carries keeps its place in the queue).
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("resolved_at", DateTime(timezone=True)),
 )

@@ -123,35 +123,71 @@ def reopen_overtaken(conn: Connection, ids: Collection[str], *, now: dt.datetime
             if other is not None and other.status == ACTIVE:
                 tasks.append(
                     review_repo.NewTask(
-                        RANDOM.hex_id(), task.new_child, task.candidate, task.score, task.reasons
+                        RANDOM.hex_id(),
+                        task.new_child,
+                        task.candidate,
+                        task.score,
+                        task.reasons,
+                        carried_from=task.carried_from,
                     )
                 )
     raise_pairs(conn, tasks, now=now)
 
 
-def follow_unmerge(conn: Connection, *, survivor: str, retired: str, now: dt.datetime) -> None:
-    """A merge undone: which of the survivor's open tasks were the retired child's is not kept, so
-    the child put back is paired with every child the survivor is, and both are shielded as their
-    tasks now say. A data manager may see a pair twice; no copy of a shielded child goes
-    unshielded."""
-    tasks = [
-        _naming(task, survivor, instead=retired, reasons=(*task.reasons, UNMERGED))
-        for task in review_repo.open_tasks_of(conn, survivor)
+def follow_unmerge(
+    conn: Connection, *, survivor: str, retired: str, merged_at: dt.datetime, now: dt.datetime
+) -> None:
+    """A merge undone (`survivor` holds what it merged, `retired` is back): each of the survivor's
+    open tasks that the merge carried from the child put back (or from a child merged into it)
+    goes back to it alone. A task the survivor had before the merge stays the survivor's alone.
+    Raised for both: a pair both had before the merge (one task stood for the two), and a task
+    raised since the merge, which the child put back's records may have raised. Both children are
+    then shielded as their tasks now say."""
+    family = child_repo.merged_family(conn, retired)
+    had = {
+        task.other(cid)
+        for task in review_repo.ended_as_overtaken_since(conn, family, merged_at)
+        for cid in family
+        if cid in (task.new_child, task.candidate)
+    }
+    moved: list[ReviewTaskRow] = []
+    shared: list[ReviewTaskRow] = []
+    for task in review_repo.open_tasks_of(conn, survivor):
+        if task.carried_from in family:
+            moved.append(task)
+        elif task.created_at >= merged_at or had & child_repo.merged_family(conn, task.other(survivor)):
+            shared.append(task)
+    review_repo.close_tasks(conn, [t.task_id for t in moved], now=now)
+    # A task carried from a child still merged into the one put back stays carried from it.
+    back = [
+        _naming(
+            t, survivor, instead=retired, carried_from=t.carried_from if t.carried_from != retired else None
+        )
+        for t in moved
     ]
-    raise_pairs(conn, tasks, now=now)
-    recheck(conn, [survivor, retired], now=now)
+    both = [_naming(t, survivor, instead=retired, reasons=(*t.reasons, UNMERGED)) for t in shared]
+    raise_pairs(conn, back + both, now=now)
+    recheck(conn, [survivor, retired, *(t.other(survivor) for t in moved)], now=now)
 
 
 def _naming(
-    task: ReviewTaskRow, child: str, *, instead: str, reasons: tuple[str, ...] | None = None
+    task: ReviewTaskRow,
+    child: str,
+    *,
+    instead: str,
+    reasons: tuple[str, ...] | None = None,
+    carried_from: str | None = None,
 ) -> review_repo.NewTask:
-    # The same pair as `task`, under a new id, with `instead` where it named `child`.
+    # The same pair as `task`, under a new id and in its place in the queue, with `instead` where
+    # it named `child`.
     return review_repo.NewTask(
         RANDOM.hex_id(),
         instead if task.new_child == child else task.new_child,
         instead if task.candidate == child else task.candidate,
         task.score,
         task.reasons if reasons is None else reasons,
+        carried_from=carried_from,
+        raised_at=task.created_at,
     )
 
 
@@ -164,6 +200,7 @@ def follow_merge(conn: Connection, *, retired: str, survivor: str, now: dt.datet
     again."""
     tasks = review_repo.open_tasks_of(conn, retired)
     review_repo.close_tasks(conn, [t.task_id for t in tasks], now=now)
-    raise_pairs(conn, [_naming(t, retired, instead=survivor) for t in tasks], now=now)
+    carried = [_naming(t, retired, instead=survivor, carried_from=t.carried_from or retired) for t in tasks]
+    raise_pairs(conn, carried, now=now)
     pair_shields(conn, review_repo.open_tasks_of(conn, survivor), now=now)
     lift_provisional_shields(conn, sorted({*(t.other(retired) for t in tasks), survivor}), now=now)

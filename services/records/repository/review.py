@@ -27,6 +27,9 @@ class NewTask:
     candidate: str
     score: float
     reasons: Sequence[str]
+    # A task a merge carries to the survivor: the child it was raised for, and when it was.
+    carried_from: str | None = None
+    raised_at: dt.datetime | None = None
 
 
 def insert_tasks(conn: Connection, tasks: Sequence[NewTask], *, now: dt.datetime) -> None:
@@ -42,7 +45,8 @@ def insert_tasks(conn: Connection, tasks: Sequence[NewTask], *, now: dt.datetime
                     "score": t.score,
                     "reasons": list(t.reasons),
                     "status": OPEN,
-                    "created_at": now,
+                    "carried_from": t.carried_from,
+                    "created_at": t.raised_at or now,
                 }
                 for t in tasks
             ],
@@ -201,6 +205,19 @@ def overtaken_tasks_of(conn: Connection, contactpoint_id: str) -> list[ReviewTas
     t = review_tasks.c
     names = or_(t.new_child == contactpoint_id, t.candidate == contactpoint_id)
     query = select(review_tasks).where(t.status == RESOLVED, t.decision == OBSOLETE, names)
+    return [ReviewTaskRow.of(r) for r in conn.execute(query).all()]
+
+
+def ended_as_overtaken_since(
+    conn: Connection, ids: Collection[str], since: dt.datetime
+) -> list[ReviewTaskRow]:
+    """Tasks naming any of `ids` that ended as overtaken by events (OBSOLETE) at or after `since`
+    (those a merge ended include the pairs it did not carry, as its survivor had a task on them)."""
+    t = review_tasks.c
+    names = or_(t.new_child.in_(sorted(ids)), t.candidate.in_(sorted(ids)))
+    query = select(review_tasks).where(
+        t.status == RESOLVED, t.decision == OBSOLETE, t.resolved_at >= since, names
+    )
     return [ReviewTaskRow.of(r) for r in conn.execute(query).all()]
 
 

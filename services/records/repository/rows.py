@@ -144,6 +144,7 @@ class ReviewTaskRow:
     decided_by: str | None
     result_id: str | None
     created_at: dt.datetime
+    carried_from: str | None = None
 
     def other(self, contactpoint_id: str) -> str:
         """The child this task pairs `contactpoint_id` with."""
@@ -164,6 +165,7 @@ class ReviewTaskRow:
             decided_by=row.decided_by,
             result_id=row.result_id,
             created_at=utc(row.created_at),
+            carried_from=row.carried_from,
         )
 
 
@@ -177,6 +179,7 @@ class MergeRow:
     moved_sources: tuple[str, ...]
     survivor_shielded: bool
     retired_shielded: bool
+    created_at: dt.datetime
     undone_at: dt.datetime | None
 
     @classmethod
@@ -188,5 +191,6 @@ class MergeRow:
             moved_sources=tuple(row.moved_sources or ()),
             survivor_shielded=bool(row.survivor_shielded),
             retired_shielded=bool(row.retired_shielded),
+            created_at=utc(row.created_at),
             undone_at=aware(row.undone_at),
         )

@@ -1,0 +1,28 @@
+"""a review task a merge carries to the survivor remembers the child it was raised for, and keeps
+when it was first raised: undoing the merge gives the task back to that child alone, rather than
+pairing the child put back with every child its survivor was paired with (another council could
+be shown a pair of two unrelated children). Tasks carried before hold none, and are treated as
+before (the child put back gets a copy of each).
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-05
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("review_tasks") as batch:
+        batch.add_column(sa.Column("carried_from", sa.String(12), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("review_tasks") as batch:
+        batch.drop_column("carried_from")
