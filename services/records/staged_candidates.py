@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 
 from services.records.linkage import Action, Decision
 from services.records.linkage.cascade import is_strong, settles, unblocked_bound
-from services.records.linkage.decide import RULE_EITHER_KEPT_APART
+from services.records.linkage.verdicts import RULE_EITHER_KEPT_APART
 from services.records.matching import FeatureCache, Matcher
 from services.records.placement import Batch, Prepared, with_locals
 from services.records.repository import candidates as candidate_repo

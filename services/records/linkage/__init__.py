@@ -8,10 +8,11 @@ links the record to the best candidate child, sends it for review, or creates a 
 from __future__ import annotations
 
 from services.records.linkage.blocking import blocking_keys
-from services.records.linkage.decide import Action, Also, Candidate, Decision, Thresholds, decide
+from services.records.linkage.decide import decide
 from services.records.linkage.em import estimate, name_frequencies
 from services.records.linkage.features import Features, features_of
 from services.records.linkage.model import FieldResult, Model, Score, compare, default_model
+from services.records.linkage.verdicts import Action, Also, Candidate, Decision, Thresholds
 
 __all__ = [
     "Action",

@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from services.records.linkage.blocking import FEMALE, MALE, STRONG_KINDS, key_kind
-from services.records.linkage.decide import Action, Decision
 from services.records.linkage.features import Features
 from services.records.linkage.model import Model
 from services.records.linkage.spelling import sound
+from services.records.linkage.verdicts import Action, Decision
 
 # The family-name levels that mean the two records share a family name's sound (as the blocking
 # keys code it): the same name, a former name of the other, one part of it, or the same sound.

@@ -19,7 +19,7 @@ from services.records.linkage import (
     decide,
     default_model,
 )
-from services.records.linkage.decide import (
+from services.records.linkage.verdicts import (
     RULE_EITHER,
     RULE_MANUAL,
     RULE_MIDDLES,

@@ -1,0 +1,186 @@
+"""One candidate child's verdict on a new source record: rules 3 to 7 of `decide`, over all of
+the child's source records among the candidates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.records.linkage.comparisons import FIELDS, dob_level
+from services.records.linkage.features import Features
+from services.records.linkage.given_alike import middles_clash
+from services.records.linkage.model import Score
+from services.records.linkage.twins import (
+    compatible_first_names,
+    may_be_twins,
+    twins,
+    two_children_despite_nhs,
+    vouches,
+)
+from services.records.linkage.verdicts import (
+    RULE_MANUAL,
+    RULE_MIDDLES,
+    RULE_NHS,
+    RULE_NHS_CONFLICT,
+    RULE_NHS_DOB,
+    RULE_NHS_NAMES,
+    RULE_SAME_SOURCE,
+    RULE_TWIN_AND_VAGUE,
+    RULE_TWINS,
+    Action,
+    Candidate,
+    Decision,
+    Thresholds,
+)
+
+# Dates of birth one slip apart: day and month swapped, or one of day, month and year wrong.
+_DOB_SLIPS = frozenset({"day_month_swapped", "one_part"})
+
+
+_NHS = FIELDS.index("nhs_number")
+_DOB = FIELDS.index("date_of_birth")
+_POSTCODE = FIELDS.index("postcode")
+
+
+def _twins(new: Features, candidate: Candidate, score: Score) -> bool:
+    # The score already holds the date-of-birth and postcode levels that `twins` starts from.
+    if score.levels and not may_be_twins(score.levels[_DOB], score.levels[_POSTCODE]):
+        return False
+    return twins(new, candidate.features)
+
+
+def _same_source_links(thresholds: Thresholds, weight: float, nhs_and_dob: bool) -> bool:
+    # Whether a source system's second record for a child may join it without a data manager.
+    return thresholds.same_source is not None and (nhs_and_dob or weight >= thresholds.same_source)
+
+
+def _nhs_weight(score: Score) -> float:
+    return score.weights[_NHS] if score.weights else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ChildVerdict:
+    """One candidate child's verdict, and what ranks it among the others. Its reasons are written
+    out only if it is the child the decision reports."""
+
+    action: Action
+    best: Candidate
+    score: Score
+    rules: tuple[str, ...]
+    twins: bool
+    nhs_same: bool
+    nhs_and_dob: bool
+    organisations: frozenset[str] = frozenset()  # whose records of this child were candidates
+    nhs_only: bool = False  # the NHS number shared, and neither names nor date of birth
+
+    @property
+    def rank(self) -> tuple[bool, bool, bool, float]:
+        # Twins last; then the child with the same NHS number and date of birth, the same NHS
+        # number, and the best score.
+        return (not self.twins, self.nhs_and_dob, self.nhs_same, self.score.weight)
+
+    def decision(self) -> Decision:
+        return Decision(
+            self.action, self.best, self.score.weight, (*self.score.reasons(), *self.rules), self.nhs_same
+        )
+
+
+def judge(
+    new: Features,
+    records: list[tuple[Candidate, Score]],
+    *,
+    organisation: str,
+    source_system: str,
+    source_record_id: str,
+    thresholds: Thresholds,
+) -> ChildVerdict:
+    """One candidate child (all its source records among the candidates) and what rules 3 to 7 say."""
+    same_nhs = [(c, s) for c, s in records if new.nhs and c.features.nhs == new.nhs]
+    same_dob = [(c, s) for c, s in same_nhs if new.dob is not None and c.features.dob == new.dob]
+    # The same number and date, but what looks like another child (a placeholder or mistyped
+    # number that passes the check digit, a twin's number copied): no rule, a data manager decides.
+    nhs_names = [(c, s) for c, s in same_dob if two_children_despite_nhs(new, c.features)]
+    nhs_and_dob = [pair for pair in same_dob if pair not in nhs_names]
+    conflict = not same_nhs and any(new.nhs and c.features.nhs for c, _ in records)
+    # A child is the new record's twin when one of its records looks like a twin and none of its
+    # records vouches for it being the same child. When one looks like a twin and another vouches
+    # (a vaguer record: "Ava" beside "Ava Rose", for "Ava Grace"), which child the vaguer record
+    # is was a guess: a data manager decides (found by probing: the second twin joined the first
+    # through the vaguer record, which arrived first).
+    twin_like = not nhs_and_dob and any(_twins(new, c, s) for c, s in records)
+    vouched = any(vouches(new, c.features) for c, _ in records)
+    is_twin = twin_like and not vouched
+
+    def evidence(pair: tuple[Candidate, Score]) -> float:
+        # A shared NHS number with another date of birth may be a mistyped number (a sibling's):
+        # its weight is set aside, and the other fields must carry the match.
+        candidate, score = pair
+        shared = new.nhs and candidate.features.nhs == new.nhs and pair not in nhs_and_dob
+        return score.weight - _nhs_weight(score) if shared else score.weight
+
+    best, score = max(nhs_and_dob or records, key=evidence)
+    weight = evidence((best, score))
+    reasons: list[str] = []
+    if is_twin and not nhs_names:
+        action = Action.CREATE
+        reasons.append(RULE_TWINS)
+    elif nhs_and_dob:
+        action = Action.LINK
+        reasons.append(RULE_NHS)
+    elif nhs_names:
+        action = Action.REVIEW
+        reasons.append(RULE_NHS_NAMES)
+    elif conflict:
+        action = Action.REVIEW if weight >= thresholds.review else Action.CREATE
+        reasons.append(RULE_NHS_CONFLICT)
+    elif same_nhs:
+        # Reviewed, unless the date is only one slip out (swapped, or one part wrong) and the other
+        # fields are good enough for a review on their own: a mistyped NHS number that is another
+        # child's, whose date of birth is one slip from this one, is far less likely than a slip.
+        slip = any(dob_level(new.dob, c.features.dob) in _DOB_SLIPS for c, _ in same_nhs)
+        action = Action.LINK if slip and weight >= thresholds.review else Action.REVIEW
+        reasons.append(RULE_NHS_DOB)
+    elif weight >= thresholds.link:
+        action = Action.LINK
+        if twin_like:
+            action = Action.REVIEW
+            reasons.append(RULE_TWIN_AND_VAGUE)
+        elif middles_clash(new, best.features):
+            # The score weighs the first given name; other names that cannot be one (Muhammad
+            # Ibrahim / Mohammed Hassan) say two children as loudly: a data manager decides.
+            action = Action.REVIEW
+            reasons.append(RULE_MIDDLES)
+    else:
+        action = Action.REVIEW if weight >= thresholds.review else Action.CREATE
+    if (
+        action == Action.LINK
+        and not _same_source_links(thresholds, weight, bool(nhs_and_dob))
+        and any(
+            c.organisation == organisation
+            and c.source_system == source_system
+            and c.source_record_id != source_record_id
+            for c, _ in records
+        )
+    ):
+        action = Action.REVIEW
+        reasons.append(RULE_SAME_SOURCE)
+    if action == Action.LINK and not thresholds.auto_link:
+        action = Action.REVIEW
+        reasons.append(RULE_MANUAL)
+    organisations = frozenset(c.organisation for c, _ in records)
+    # Only the number in common: every record sharing it gives names that cannot be this record's
+    # and a date of birth more than a slip from it.
+    nhs_only = bool(same_nhs) and not any(
+        compatible_first_names(new, c.features) or dob_level(new.dob, c.features.dob) != "else"
+        for c, _ in same_nhs
+    )
+    return ChildVerdict(
+        action,
+        best,
+        score,
+        tuple(reasons),
+        is_twin,
+        bool(same_nhs),
+        bool(nhs_and_dob),
+        organisations,
+        nhs_only,
+    )

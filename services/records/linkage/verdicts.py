@@ -1,0 +1,90 @@
+"""What matching decides for a new source record, and the rules it names: the thresholds, a
+candidate record, and the decision (`decide`)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from services.records.linkage.features import Features
+
+# Default thresholds on the total match weight (log2 odds, prior included), chosen on simulated
+# English children's records (`contactpoint.cli.synthetic`): from LINK_WEIGHT, fewer than one
+# link in a thousand is wrong; between the two, about one proposal in three is the same child.
+LINK_WEIGHT = 11.0
+REVIEW_WEIGHT = 4.0
+
+RULE_NHS = "rule: same NHS number and date of birth"
+RULE_NHS_DOB = "rule: same NHS number, another date of birth (review, unless a slip the rest confirms)"
+RULE_NHS_CONFLICT = "rule: different NHS numbers (never linked automatically)"
+RULE_NHS_NAMES = (
+    "rule: same NHS number and date of birth, but two children by their names or genders (review)"
+)
+RULE_EITHER = "rule: a record that fits either of two children of one household (review)"
+RULE_EITHER_KEPT_APART = "rule: a record that fits either of two children a data manager kept apart (review)"
+RULE_MIDDLES = "rule: other given names that cannot be one child's (review)"
+RULE_TWINS = "rule: twins (same family name, date of birth and address, different given names)"
+RULE_TWIN_AND_VAGUE = "rule: a twin of one record of this child, like a vaguer one (review)"
+RULE_SAME_SOURCE = "rule: the same source system holds another record for this child (review)"
+RULE_MANUAL = "rule: automatic linking is off (review)"
+RULE_SHIELDED = "rule: a shielded child is joined by another organisation's first record only on review"
+RULE_SPLIT = "rule: a new record links to both children (review)"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A source record already in the registry, found by blocking, and its child. `shielded` is
+    carried for the caller (a review task must not show a shielded child's address), and
+    `archived` (a record of an archived child joins it, and is never a review task's)."""
+
+    contactpoint_id: str
+    organisation: str
+    source_system: str
+    source_record_id: str
+    features: Features
+    shielded: bool = False
+    archived: bool = False
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Total match weights (bits) at and above which a record is linked, or sent for review, and
+    at and above which a source system's second record for a child is linked (None: never; the
+    same NHS number and date of birth then link it too)."""
+
+    link: float = LINK_WEIGHT
+    review: float = REVIEW_WEIGHT
+    auto_link: bool = True
+    same_source: float | None = None
+
+
+class Action(enum.StrEnum):
+    """LINK: join the candidate child. REVIEW: create a child and a review task. CREATE: a new child."""
+
+    LINK = "LINK"
+    REVIEW = "REVIEW"
+    CREATE = "CREATE"
+
+
+@dataclass(frozen=True)
+class Also:
+    """Another child a linked record would have joined had the chosen one not been there: its best
+    record, its score against the new record, and the reasons."""
+
+    candidate: Candidate
+    score: float
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with a new record; `candidate` is the best candidate (None when there were none),
+    `nhs_same` whether its child shares the new record's NHS number, and `also` the other children
+    a LINK would have joined as well."""
+
+    action: Action
+    candidate: Candidate | None
+    score: float
+    reasons: tuple[str, ...]
+    nhs_same: bool = False
+    also: tuple[Also, ...] = ()
