@@ -208,3 +208,34 @@ async def test_a_split_across_councils_is_the_other_childs_council_to_decide(wor
         metadata=world.services.manager_a,
     )
     assert (await world.get(a_child.contactpoint_id)).shielded
+
+
+async def test_a_split_whose_joined_child_is_shielded_is_that_childs_council_to_decide(world: World) -> None:
+    """The mirror of the test above: A's own record joins A's shielded child and would have joined
+    B's unshielded one. The task's candidate is A's shielded child, so A decides and B's data
+    managers never see it (with B's child as the candidate, B would be handed A's shielded child in
+    full, as the task's new child)."""
+    old_name, new_name = names(world)
+    hidden = child_pb2.Address(lines=["3 Hidden Close"], town="Manchester", postcode="M1 1AE")
+    a_child = await world.submit(world.record("sc-1", name=old_name, nhs_number="", address=hidden), "r1")
+    await world.records.SetShielded(
+        pb.SetShieldedRequest(contactpoint_id=a_child.contactpoint_id, shielded=True, reason="court order"),
+        metadata=world.services.manager_a,
+    )
+    b_child = await world.submit(
+        world.record("ed-1", source_system="education", name=new_name, address=LEEDS, nhs_number=""),
+        "r2",
+        metadata=world.council_b,
+    )
+    assert b_child.outcome == pb.MATCH_OUTCOME_CREATED
+    linked = await bridge(world, "health-visiting")
+    assert (linked.outcome, linked.contactpoint_id) == (pb.MATCH_OUTCOME_LINKED, a_child.contactpoint_id)
+    [(task_id,)] = world.sql(
+        "SELECT task_id FROM review_tasks WHERE status = 'open' AND new_child = :b AND candidate = :a",
+        a=a_child.contactpoint_id,
+        b=b_child.contactpoint_id,
+    )
+    assert (await world.get(b_child.contactpoint_id)).shielded  # shown so while the task waits
+    await never_offered(world, world.services.manager_b, str(task_id))
+    task = await next_task(world, world.services.manager_a)
+    assert task.task_id == task_id and task.candidate.contactpoint_id == a_child.contactpoint_id
