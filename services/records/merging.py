@@ -168,7 +168,11 @@ def unmerge(
         archive_as_its_holder(conn, retired_id, max(archived), limits=limits, now=now)
     # The survivor's shield may have changed back, and its tasks (some the retired child's) with it.
     follow_unmerge(
-        conn, survivor=holder.contactpoint_id, retired=retired_id, merged_at=merge_row.created_at, now=now
+        conn,
+        retired=retired_id,
+        holders=[row.contactpoint_id for row in chain],
+        merged_at=merge_row.created_at,
+        now=now,
     )
     log.info("records.unmerged", survivor_id=merge_row.survivor_id, retired_id=retired_id)
     return tuple(sorted(holders))

@@ -185,9 +185,11 @@ review_tasks = Table(
     Column("decided_by", String(128)),
     Column("decision_reason", String(500)),
     Column("result_id", String(12)),
-    # The child the task was raised for, when a merge carried it to that child's survivor (kept
-    # through later merges), so that undoing the merge gives the task back to that child alone.
-    Column("carried_from", String(12)),
+    # For each side, the child it named when the task was raised, once a merge has carried that
+    # side to the child's survivor (NULL: the child it names): undoing the merge gives the side
+    # back to that child alone.
+    Column("new_child_was", String(12)),
+    Column("candidate_was", String(12)),
     # When the pair was first raised (a task a merge carries keeps its place in the queue).
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("resolved_at", DateTime(timezone=True)),

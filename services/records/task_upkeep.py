@@ -10,7 +10,7 @@ ends its open tasks as overtaken by events (`close_tasks_of`)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 
 from sqlalchemy import Connection
@@ -128,21 +128,31 @@ def reopen_overtaken(conn: Connection, ids: Collection[str], *, now: dt.datetime
                         task.candidate,
                         task.score,
                         task.reasons,
-                        carried_from=task.carried_from,
+                        new_child_was=task.new_child_was,
+                        candidate_was=task.candidate_was,
+                        raised_at=task.created_at,
                     )
                 )
     raise_pairs(conn, tasks, now=now)
 
 
 def follow_unmerge(
-    conn: Connection, *, survivor: str, retired: str, merged_at: dt.datetime, now: dt.datetime
+    conn: Connection,
+    *,
+    retired: str,
+    holders: Sequence[str],
+    merged_at: dt.datetime,
+    now: dt.datetime,
 ) -> None:
-    """A merge undone (`survivor` holds what it merged, `retired` is back): each of the survivor's
-    open tasks that the merge carried from the child put back (or from a child merged into it)
-    goes back to it alone. A task the survivor had before the merge stays the survivor's alone.
-    Raised for both: a pair both had before the merge (one task stood for the two), and a task
-    raised since the merge, which the child put back's records may have raised. Both children are
+    """A merge undone: `retired` is back, and `holders` held its records since `merged_at` (the
+    merge's survivor, and each child that was merged into since; the last holds them now). Each
+    of the holder's open tasks whose side the merge carried from the child put back (or from a
+    child merged into it) goes back to it alone. A task the holder's side was raised for stays
+    the holder's alone, unless the child put back's records may have raised it too: raised while
+    they were held (or before the column that says which side was carried existed), or a pair the
+    child put back had before the merge as well (one task stood for both). Both children are
     then shielded as their tasks now say."""
+    holder = holders[-1]
     family = child_repo.merged_family(conn, retired)
     had = {
         task.other(cid)
@@ -150,24 +160,27 @@ def follow_unmerge(
         for cid in family
         if cid in (task.new_child, task.candidate)
     }
-    moved: list[ReviewTaskRow] = []
-    shared: list[ReviewTaskRow] = []
-    for task in review_repo.open_tasks_of(conn, survivor):
-        if task.carried_from in family:
-            moved.append(task)
-        elif task.created_at >= merged_at or had & child_repo.merged_family(conn, task.other(survivor)):
-            shared.append(task)
-    review_repo.close_tasks(conn, [t.task_id for t in moved], now=now)
-    # A task carried from a child still merged into the one put back stays carried from it.
-    back = [
-        _naming(
-            t, survivor, instead=retired, carried_from=t.carried_from if t.carried_from != retired else None
-        )
-        for t in moved
-    ]
-    both = [_naming(t, survivor, instead=retired, reasons=(*t.reasons, UNMERGED)) for t in shared]
+    back: list[review_repo.NewTask] = []
+    both: list[review_repo.NewTask] = []
+    moved: list[str] = []
+    for task in review_repo.open_tasks_of(conn, holder):
+        was = task.was(holder)
+        if was in family:
+            moved.append(task.task_id)
+            back.append(_naming(task, holder, instead=retired, was=was))
+        elif was in holders and (
+            task.created_at >= merged_at or had & child_repo.merged_family(conn, task.other(holder))
+        ):
+            both.append(
+                _naming(task, holder, instead=retired, was=retired, reasons=(*task.reasons, UNMERGED))
+            )
+    review_repo.close_tasks(conn, moved, now=now)
     raise_pairs(conn, back + both, now=now)
-    recheck(conn, [survivor, retired, *(t.other(survivor) for t in moved)], now=now)
+    recheck(
+        conn,
+        [holder, retired, *(t.new_child if t.candidate == retired else t.candidate for t in back)],
+        now=now,
+    )
 
 
 def _naming(
@@ -175,18 +188,20 @@ def _naming(
     child: str,
     *,
     instead: str,
+    was: str,
     reasons: tuple[str, ...] | None = None,
-    carried_from: str | None = None,
 ) -> review_repo.NewTask:
     # The same pair as `task`, under a new id and in its place in the queue, with `instead` where
-    # it named `child`.
+    # it named `child`, that side raised for `was`; the other side as it was.
+    new_side, candidate_side = task.new_child == child, task.candidate == child
     return review_repo.NewTask(
         RANDOM.hex_id(),
-        instead if task.new_child == child else task.new_child,
-        instead if task.candidate == child else task.candidate,
+        instead if new_side else task.new_child,
+        instead if candidate_side else task.candidate,
         task.score,
         task.reasons if reasons is None else reasons,
-        carried_from=carried_from,
+        new_child_was=was if new_side else task.new_child_was,
+        candidate_was=was if candidate_side else task.candidate_was,
         raised_at=task.created_at,
     )
 
@@ -200,7 +215,7 @@ def follow_merge(conn: Connection, *, retired: str, survivor: str, now: dt.datet
     again."""
     tasks = review_repo.open_tasks_of(conn, retired)
     review_repo.close_tasks(conn, [t.task_id for t in tasks], now=now)
-    carried = [_naming(t, retired, instead=survivor, carried_from=t.carried_from or retired) for t in tasks]
+    carried = [_naming(t, retired, instead=survivor, was=t.was(retired)) for t in tasks]
     raise_pairs(conn, carried, now=now)
     pair_shields(conn, review_repo.open_tasks_of(conn, survivor), now=now)
     lift_provisional_shields(conn, sorted({*(t.other(retired) for t in tasks), survivor}), now=now)

@@ -27,8 +27,9 @@ class NewTask:
     candidate: str
     score: float
     reasons: Sequence[str]
-    # A task a merge carries to the survivor: the child it was raised for, and when it was.
-    carried_from: str | None = None
+    # A task a merge carried: the child each side named when it was raised, and when it was.
+    new_child_was: str | None = None
+    candidate_was: str | None = None
     raised_at: dt.datetime | None = None
 
 
@@ -45,7 +46,8 @@ def insert_tasks(conn: Connection, tasks: Sequence[NewTask], *, now: dt.datetime
                     "score": t.score,
                     "reasons": list(t.reasons),
                     "status": OPEN,
-                    "carried_from": t.carried_from,
+                    "new_child_was": t.new_child_was if t.new_child_was != t.new_child else None,
+                    "candidate_was": t.candidate_was if t.candidate_was != t.candidate else None,
                     "created_at": t.raised_at or now,
                 }
                 for t in tasks

@@ -144,11 +144,19 @@ class ReviewTaskRow:
     decided_by: str | None
     result_id: str | None
     created_at: dt.datetime
-    carried_from: str | None = None
+    new_child_was: str | None = None
+    candidate_was: str | None = None
 
     def other(self, contactpoint_id: str) -> str:
         """The child this task pairs `contactpoint_id` with."""
         return self.candidate if self.new_child == contactpoint_id else self.new_child
+
+    def was(self, contactpoint_id: str) -> str:
+        """The child the side naming `contactpoint_id` named when the task was raised (a merge
+        may have carried it to its survivor since)."""
+        if self.new_child == contactpoint_id:
+            return self.new_child_was or self.new_child
+        return self.candidate_was or self.candidate
 
     @classmethod
     def of(cls, row: Any) -> ReviewTaskRow:
@@ -165,7 +173,8 @@ class ReviewTaskRow:
             decided_by=row.decided_by,
             result_id=row.result_id,
             created_at=utc(row.created_at),
-            carried_from=row.carried_from,
+            new_child_was=row.new_child_was,
+            candidate_was=row.candidate_was,
         )
 
 

@@ -8,19 +8,26 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+from sqlalchemy import update
+
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database
+from contactpoint.platform.errors import NotFound
+from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import ingestion, merging, review, task_upkeep
 from services.records.repository import children as child_repo
 from services.records.repository import review as review_repo
 from services.records.stewardship import Manager
-from tests.services.records.conftest import ORG_A, make_record
+from services.records.tables import review_tasks
+from tests.services.records.conftest import ORG_A, ORG_B, make_record
 
 RAISED = dt.datetime(2026, 6, 1, 9, 0, tzinfo=dt.UTC)
 MERGED = dt.datetime(2026, 6, 1, 10, 0, tzinfo=dt.UTC)
 LATER = dt.datetime(2026, 6, 1, 11, 0, tzinfo=dt.UTC)
 UNMERGED = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 MANAGER = Manager("dm-a", ORG_A)
+MANAGER_B = Manager("dm-b", ORG_B)
 NAMES = {
     "s": ("Barnaby", "Quillfeather"),
     "r": ("Cressida", "Tollemache"),
@@ -28,26 +35,49 @@ NAMES = {
     "p": ("Ottoline", "Fairweather"),
     "n": ("Leopold", "Hartigan"),
     "c": ("Wilhelmina", "Strickland"),
+    "z": ("Ignatius", "Blenkinsop"),
+    "x": ("Philippa", "Yardley"),
 }
+HOUR = dt.timedelta(hours=1)
 
 
-def _children(db: Database) -> dict[str, str]:
-    """One child of ORG_A for each name, none resembling another."""
+def _record(key: str) -> pb.SourceRecord:
+    n = list(NAMES).index(key)
+    given, family = NAMES[key]
+    return make_record(
+        f"{key}-1",
+        source_system=f"system-{key}",
+        name=child_pb2.PersonName(given_names=given, family_name=family),
+        nhs_number="",
+        address=child_pb2.Address(lines=[f"{n + 1} {family} Road"], postcode="LS1 4AP"),
+    )
+
+
+def _children(db: Database, of_b: str = "") -> dict[str, str]:
+    """One child for each name, none resembling another: ORG_B's for the keys in `of_b`, else
+    ORG_A's."""
     ids = {}
-    for n, (key, (given, family)) in enumerate(NAMES.items()):
-        record = make_record(
-            f"{key}-1",
-            source_system=f"system-{key}",
-            name=child_pb2.PersonName(given_names=given, family_name=family),
-            nhs_number="",
-            address=child_pb2.Address(lines=[f"{n + 1} {family} Road"], postcode="LS1 4AP"),
-        )
+    for key in NAMES:
+        org, record = ORG_B if key in of_b else ORG_A, _record(key)
         ids[key] = db.run_sync(
-            lambda c, r=record: ingestion.submit(
-                c, organisation=ORG_A, request_id=r.source_record_id, record=r, now=RAISED
+            lambda c, r=record, o=org: ingestion.submit(
+                c, organisation=o, request_id=r.source_record_id, record=r, now=RAISED
             )
         ).contactpoint_id
     return ids
+
+
+def _offered(db: Database, organisation: str) -> list[set[str]]:
+    """Every pair the organisation's data managers are offered, each held by one of them."""
+    pairs: list[set[str]] = []
+    for n in range(10):
+        manager = Manager(f"dm-{organisation}-{n}", organisation)
+        try:
+            task = db.run_sync(lambda c, m=manager: review.next_task(c, manager=m, now=UNMERGED))
+        except NotFound:
+            return pairs
+        pairs.append({task.new_child.contactpoint_id, task.candidate.contactpoint_id})
+    raise AssertionError("more tasks than expected")
 
 
 def _task(db: Database, a: str, b: str, *, at: dt.datetime = RAISED) -> None:
@@ -65,6 +95,18 @@ def _merge(db: Database, survivor: str, retired: str, *, at: dt.datetime = MERGE
 
 def _unmerge(db: Database, retired: str, *, at: dt.datetime = UNMERGED) -> None:
     db.run_sync(lambda c: merging.unmerge(c, manager=MANAGER, retired_id=retired, reason="two", now=at))
+
+
+def _merge_b(db: Database, survivor: str, retired: str, *, at: dt.datetime) -> None:
+    db.run_sync(
+        lambda c: merging.merge(
+            c, manager=MANAGER_B, survivor_id=survivor, retired_id=retired, reason="one child", now=at
+        )
+    )
+
+
+def _unmerge_b(db: Database, retired: str, *, at: dt.datetime) -> None:
+    db.run_sync(lambda c: merging.unmerge(c, manager=MANAGER_B, retired_id=retired, reason="two", now=at))
 
 
 def _pairs(db: Database, contactpoint_id: str) -> set[str]:
@@ -149,3 +191,85 @@ def test_through_a_chain_of_merges_each_unmerge_gives_the_task_back_a_step(db: D
     _unmerge(db, k["r"], at=UNMERGED + dt.timedelta(hours=1))
     assert _pairs(db, k["p"]) == {k["r"]}
     assert _pairs(db, k["s"]) == set()
+
+
+def test_when_the_other_side_was_merged_too_the_task_still_goes_back_whole(db: Database) -> None:
+    """Found by probing: the other side carried as well (p into z before r into s) left s paired
+    with z, another organisation's child it never resembled, shown to s's data managers."""
+    k = _children(db, of_b="pz")
+    _task(db, k["p"], k["r"])
+    _merge_b(db, k["z"], k["p"], at=MERGED - HOUR)
+    _merge(db, k["s"], k["r"])
+    _unmerge(db, k["r"])
+    assert _pairs(db, k["r"]) == {k["z"]}
+    assert _pairs(db, k["s"]) == set()
+    assert {k["s"], k["z"]} not in _offered(db, ORG_A)
+
+
+@pytest.mark.parametrize("first", ["r", "p"])
+def test_a_task_both_of_whose_sides_were_merged_comes_back_whole_in_either_order(
+    db: Database, first: str
+) -> None:
+    k = _children(db, of_b="pz")
+    _task(db, k["p"], k["r"])
+    _merge(db, k["s"], k["r"])
+    _merge_b(db, k["z"], k["p"], at=LATER)
+    undo = {"r": _unmerge, "p": _unmerge_b}
+    for n, key in enumerate((first, "p" if first == "r" else "r")):
+        undo[key](db, k[key], at=UNMERGED + n * HOUR)
+    assert _pairs(db, k["r"]) == {k["p"]}
+    assert _pairs(db, k["s"]) == _pairs(db, k["z"]) == set()
+
+
+def test_a_task_carried_from_a_child_merged_in_later_is_not_the_child_put_backs(db: Database) -> None:
+    """Found by probing: x's own task, carried to s when x was merged after r, was given to r
+    too (raised after r's merge), and q's organisation was offered r, which never resembled q."""
+    k = _children(db, of_b="q")
+    _merge(db, k["s"], k["r"])
+    _task(db, k["x"], k["q"], at=LATER)
+    _merge(db, k["s"], k["x"], at=LATER + HOUR)
+    _unmerge(db, k["r"])
+    assert _pairs(db, k["r"]) == set()
+    assert {k["r"], k["q"]} not in _offered(db, ORG_B)
+    _unmerge(db, k["x"], at=UNMERGED + HOUR)
+    assert _pairs(db, k["q"]) == {k["x"]}
+
+
+def test_the_survivors_own_task_ended_and_raised_again_while_merged_stays_its_own(db: Database) -> None:
+    """Found by probing: s's own task, ended when q's only record was withdrawn and raised again
+    when it came back, was taken for one raised while merged, and given to r too."""
+    k = _children(db)
+    _task(db, k["s"], k["q"])
+    _merge(db, k["s"], k["r"])
+    db.run_sync(
+        lambda c: ingestion.withdraw(
+            c, organisation=ORG_A, source_system="system-q", source_record_id="q-1", now=LATER
+        )
+    )
+    again = _record("q")
+    db.run_sync(
+        lambda c: ingestion.submit(c, organisation=ORG_A, request_id="q-again", record=again, now=LATER)
+    )
+    assert _pairs(db, k["s"]) == {k["q"]}
+    _unmerge(db, k["r"])
+    assert _pairs(db, k["r"]) == set()
+
+
+def test_a_task_carried_before_sides_were_remembered_is_raised_for_both(db: Database) -> None:
+    """Tasks a merge carried before migration 0008 say nothing of their sides (raised at the
+    merge): the child put back gets a copy of each, as before, and nothing is lost."""
+    k = _children(db)
+    _task(db, k["s"], k["q"])
+    _task(db, k["r"], k["p"])
+    _merge(db, k["s"], k["r"])
+    forget = (
+        update(review_tasks)
+        .where(review_tasks.c.status == "open")
+        .where(review_tasks.c.new_child_was.is_not(None) | review_tasks.c.candidate_was.is_not(None))
+        .values(new_child_was=None, candidate_was=None, created_at=MERGED)
+    )
+    db.run_sync(lambda c: c.execute(forget))
+    _unmerge(db, k["r"])
+    assert _pairs(db, k["r"]) == {k["p"]}
+    assert _pairs(db, k["s"]) == {k["q"], k["p"]}
+    assert _pairs(db, k["q"]) == {k["s"]}

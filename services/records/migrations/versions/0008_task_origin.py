@@ -1,8 +1,8 @@
-"""a review task a merge carries to the survivor remembers the child it was raised for, and keeps
-when it was first raised: undoing the merge gives the task back to that child alone, rather than
-pairing the child put back with every child its survivor was paired with (another council could
-be shown a pair of two unrelated children). Tasks carried before hold none, and are treated as
-before (the child put back gets a copy of each).
+"""a review task a merge carries to a survivor remembers, for each side, the child it named when
+it was raised, and keeps when it was raised: undoing the merge gives the side back to that child
+alone, rather than pairing the child put back with every child its survivor was paired with
+(another organisation could be shown two unrelated children as a possible match). Tasks carried
+before hold none, and are treated as before (the child put back gets a copy of each).
 
 Revision ID: 0008
 Revises: 0007
@@ -20,9 +20,11 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("review_tasks") as batch:
-        batch.add_column(sa.Column("carried_from", sa.String(12), nullable=True))
+        batch.add_column(sa.Column("new_child_was", sa.String(12), nullable=True))
+        batch.add_column(sa.Column("candidate_was", sa.String(12), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("review_tasks") as batch:
-        batch.drop_column("carried_from")
+        batch.drop_column("candidate_was")
+        batch.drop_column("new_child_was")
