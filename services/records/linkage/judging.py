@@ -23,6 +23,7 @@ from services.records.linkage.verdicts import (
     RULE_NHS_CONFLICT,
     RULE_NHS_DOB,
     RULE_NHS_NAMES,
+    RULE_NHS_TWINS,
     RULE_SAME_SOURCE,
     RULE_TWIN_AND_VAGUE,
     RULE_TWINS,
@@ -120,7 +121,13 @@ def judge(
     best, score = max(nhs_and_dob or records, key=evidence)
     weight = evidence((best, score))
     reasons: list[str] = []
-    if is_twin and not nhs_names:
+    if is_twin and same_nhs and not nhs_names:
+        # Twins never share an NHS number: a name one slip from a twin's with the number and a
+        # date one slip out is likelier one child's, and a new child made with no review would be
+        # a copy of it (of its address, if shielded) that no data manager hears of.
+        action = Action.REVIEW
+        reasons.append(RULE_NHS_TWINS)
+    elif is_twin and not nhs_names:
         action = Action.CREATE
         reasons.append(RULE_TWINS)
     elif nhs_and_dob:

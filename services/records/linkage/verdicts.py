@@ -20,6 +20,7 @@ RULE_NHS_CONFLICT = "rule: different NHS numbers (never linked automatically)"
 RULE_NHS_NAMES = (
     "rule: same NHS number and date of birth, but two children by their names or genders (review)"
 )
+RULE_NHS_TWINS = "rule: same NHS number, another date of birth and names like twins' (review)"
 RULE_EITHER = "rule: a record that fits either of two children of one household (review)"
 RULE_EITHER_KEPT_APART = "rule: a record that fits either of two children a data manager kept apart (review)"
 RULE_MIDDLES = "rule: other given names that cannot be one child's (review)"

@@ -158,11 +158,10 @@ async def test_a_record_like_two_children_kept_apart_is_reviewed_not_joined_to_e
     assert fourth.outcome == pb.MATCH_OUTCOME_POSSIBLE_MATCH
 
 
-async def test_a_split_across_councils_is_the_other_childs_council_to_decide(world: World) -> None:
-    """B files its own child under a new name, then a record naming A's shielded child's name as a
-    former one: the record joins B's child and would have joined A's. A decides; B, which sent the
-    record, is never offered the task and cannot resolve it (found by probing: with the joined
-    child as the task's candidate, B was handed A's shielded child in full and could merge it)."""
+async def _shielded_in_a_renamed_in_b(
+    world: World,
+) -> tuple[pb.SubmitSourceRecordResponse, pb.SubmitSourceRecordResponse]:
+    """A's child under the old name at a hidden address, shielded by A; B's under the new name."""
     old_name, new_name = names(world)
     hidden = child_pb2.Address(lines=["3 Hidden Close"], town="Manchester", postcode="M1 1AE")
     a_child = await world.submit(world.record("sc-1", name=old_name, nhs_number="", address=hidden), "r1")
@@ -176,6 +175,16 @@ async def test_a_split_across_councils_is_the_other_childs_council_to_decide(wor
         metadata=world.council_b,
     )
     assert b_child.outcome == pb.MATCH_OUTCOME_CREATED
+    return a_child, b_child
+
+
+async def test_a_split_across_councils_is_the_other_childs_council_to_decide(world: World) -> None:
+    """B files its own child under a new name, then a record naming A's shielded child's name as a
+    former one: the record joins B's child and would have joined A's. A decides; B, which sent the
+    record, is never offered the task and cannot resolve it (found by probing: with the joined
+    child as the task's candidate, B was handed A's shielded child in full and could merge it)."""
+    a_child, b_child = await _shielded_in_a_renamed_in_b(world)
+    old_name, new_name = names(world)
     bridge = world.record(
         "hv-1",
         source_system="health-visiting",
@@ -215,19 +224,7 @@ async def test_a_split_whose_joined_child_is_shielded_is_that_childs_council_to_
     B's unshielded one. The task's candidate is A's shielded child, so A decides and B's data
     managers never see it (with B's child as the candidate, B would be handed A's shielded child in
     full, as the task's new child)."""
-    old_name, new_name = names(world)
-    hidden = child_pb2.Address(lines=["3 Hidden Close"], town="Manchester", postcode="M1 1AE")
-    a_child = await world.submit(world.record("sc-1", name=old_name, nhs_number="", address=hidden), "r1")
-    await world.records.SetShielded(
-        pb.SetShieldedRequest(contactpoint_id=a_child.contactpoint_id, shielded=True, reason="court order"),
-        metadata=world.services.manager_a,
-    )
-    b_child = await world.submit(
-        world.record("ed-1", source_system="education", name=new_name, address=LEEDS, nhs_number=""),
-        "r2",
-        metadata=world.council_b,
-    )
-    assert b_child.outcome == pb.MATCH_OUTCOME_CREATED
+    a_child, b_child = await _shielded_in_a_renamed_in_b(world)
     linked = await bridge(world, "health-visiting")
     assert (linked.outcome, linked.contactpoint_id) == (pb.MATCH_OUTCOME_LINKED, a_child.contactpoint_id)
     [(task_id,)] = world.sql(

@@ -27,6 +27,7 @@ from services.records.linkage.verdicts import (
     RULE_NHS_CONFLICT,
     RULE_NHS_DOB,
     RULE_NHS_NAMES,
+    RULE_NHS_TWINS,
     RULE_SAME_SOURCE,
     RULE_TWIN_AND_VAGUE,
     RULE_TWINS,
@@ -231,6 +232,23 @@ def test_same_nhs_number_with_a_wholly_different_date_is_reviewed_however_alike(
     decision = run(child(nhs=NHS), [candidate("A", child(dob=dt.date(2012, 11, 23), nhs=NHS))])
     assert decision.action == Action.REVIEW
     assert RULE_NHS_DOB in rules(decision)
+
+
+@pytest.mark.parametrize("dob", [dt.date(2015, 7, 3), dt.date(2015, 3, 8)])
+def test_names_like_twins_with_the_same_nhs_number_and_a_date_a_slip_out_are_reviewed(dob: dt.date) -> None:
+    """Found reading the quality bench's misses: Oliver's record with his NHS number, his day and
+    month swapped and "Olive" for his name was made a new child as his twin, with no review. Twins
+    never share a number: a data manager decides (and a shielded child's copy is shown shielded)."""
+    slipped = child(given=("olive",), dob=dob, nhs=NHS)
+    decision = run(slipped, [candidate("A", child(nhs=NHS))])
+    assert decision.action == Action.REVIEW
+    assert RULE_NHS_TWINS in rules(decision) and RULE_TWINS not in rules(decision)
+    # Without the number, or with another, they are twins.
+    for nhs in ("", OTHER_NHS):
+        assert (
+            run(dataclasses.replace(slipped, nhs=nhs), [candidate("A", child(nhs=NHS))]).action
+            == Action.CREATE
+        )
 
 
 def test_different_nhs_numbers_are_never_linked() -> None:
