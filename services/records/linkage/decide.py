@@ -130,7 +130,13 @@ def decide(
         if own:
             chosen = max(own, key=lambda child: child.rank)
     if chosen.action == Action.CREATE:
-        chosen = max(children, key=lambda child: child.score.weight)
+        # Only twins' reviews (of a shielded child, or sharing the NHS number) rank below a new
+        # child: they are still reviews. Else the closest child is reported, for the audit trail.
+        reviews = [child for child in children if child.action == Action.REVIEW]
+        if reviews:
+            chosen = max(reviews, key=lambda child: child.rank)
+        else:
+            chosen = max(children, key=lambda child: child.score.weight)
     decision = chosen.decision()
     if chosen.action != Action.LINK:
         return decision

@@ -26,6 +26,7 @@ from services.records.linkage.verdicts import (
     RULE_NHS_TWINS,
     RULE_SAME_SOURCE,
     RULE_TWIN_AND_VAGUE,
+    RULE_TWIN_OF_SHIELDED,
     RULE_TWINS,
     Action,
     Candidate,
@@ -127,6 +128,12 @@ def judge(
         # a copy of it (of its address, if shielded) that no data manager hears of.
         action = Action.REVIEW
         reasons.append(RULE_NHS_TWINS)
+    elif is_twin and not nhs_names and any(c.shielded for c, _ in records):
+        # A new child made beside a shielded child as its twin would show the address it is
+        # shielded at, and the twin may be the child itself under a slip the rules read as a
+        # twin's name: a data manager decides, the new child shown shielded meanwhile.
+        action = Action.REVIEW
+        reasons.append(RULE_TWIN_OF_SHIELDED)
     elif is_twin and not nhs_names:
         action = Action.CREATE
         reasons.append(RULE_TWINS)

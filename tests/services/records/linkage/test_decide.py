@@ -30,6 +30,7 @@ from services.records.linkage.verdicts import (
     RULE_NHS_TWINS,
     RULE_SAME_SOURCE,
     RULE_TWIN_AND_VAGUE,
+    RULE_TWIN_OF_SHIELDED,
     RULE_TWINS,
 )
 from tests.services.records.linkage import NHS, OTHER_NHS, child
@@ -274,6 +275,19 @@ def test_twins_are_never_linked_nor_proposed() -> None:
     assert compare(child(), twin.features, MODEL).weight > Thresholds().link  # the score alone would
     assert (decision.action, decision.candidate) == (Action.CREATE, twin)
     assert RULE_TWINS in rules(decision)
+
+
+def test_a_twin_of_a_shielded_child_is_reviewed_not_made_a_child_unseen() -> None:
+    """A new child beside a shielded child as its twin would show the address the child is
+    shielded at (and might be the child itself, under a slip read as a twin's name): reviewed,
+    so that it is shown shielded until a data manager decides. Another child that would only be
+    created does not hide the review."""
+    shielded = dataclasses.replace(candidate("T", child(given=("jack",))), shielded=True)
+    neighbour = candidate("N", child(given=("amelia",), family=("patel",), dob=dt.date(2015, 3, 8)))
+    for candidates in ([shielded], [neighbour, shielded]):
+        decision = run(child(), candidates)
+        assert (decision.action, decision.candidate) == (Action.REVIEW, shielded)
+        assert RULE_TWIN_OF_SHIELDED in rules(decision) and RULE_TWINS not in rules(decision)
 
 
 @pytest.mark.parametrize(
