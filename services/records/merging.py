@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import uuid
 
 from sqlalchemy import Connection
@@ -18,6 +19,7 @@ from services.records.repository import children as child_repo
 from services.records.repository import merges as merge_repo
 from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
+from services.records.repository.rows import ChildRow
 from services.records.stewardship import (
     LINK,
     Manager,
@@ -28,7 +30,7 @@ from services.records.stewardship import (
     reason_violations,
 )
 from services.records.tables import ACTIVE, MERGED
-from services.records.task_upkeep import follow_merge, follow_unmerge
+from services.records.task_carrying import Holding, follow_merge, follow_unmerge
 from services.records.values import day_in_england
 
 log = get_logger(__name__)
@@ -167,15 +169,20 @@ def unmerge(
     if archived:
         archive_as_its_holder(conn, retired_id, max(archived), limits=limits, now=now)
     # The survivor's shield may have changed back, and its tasks (some the retired child's) with it.
-    follow_unmerge(
-        conn,
-        retired=retired_id,
-        holders=[row.contactpoint_id for row in chain],
-        merged_at=merge_row.created_at,
-        now=now,
-    )
+    follow_unmerge(conn, retired=retired_id, holders=_holdings(conn, chain, merge_row.created_at), now=now)
     log.info("records.unmerged", survivor_id=merge_row.survivor_id, retired_id=retired_id)
     return tuple(sorted(holders))
+
+
+def _holdings(conn: Connection, chain: list[ChildRow], merged_at: dt.datetime) -> list[Holding]:
+    # Each child of the chain from the merge's survivor, and since when it held the retired
+    # child's records: the survivor from the merge, each next one from its own merge.
+    holdings = [Holding(chain[0].contactpoint_id, merged_at)]
+    for merged, holder in itertools.pairwise(chain):
+        merge_row = merge_repo.live_merge_of(conn, merged.contactpoint_id)
+        since = merge_row.created_at if merge_row is not None else merged_at
+        holdings.append(Holding(holder.contactpoint_id, max(since, merged_at)))
+    return holdings
 
 
 def refresh_archive_date(

@@ -30,7 +30,8 @@ from services.records.repository.writes import key_hash
 from services.records.sensitive_memory import remembered, told_sensitive
 from services.records.splits import split_tasks
 from services.records.tables import ACTIVE, ARCHIVED
-from services.records.task_upkeep import pair_shields, raise_pairs, reopen_overtaken
+from services.records.task_carrying import raised_for_records, record_of, reopen_overtaken
+from services.records.task_upkeep import pair_shields, raise_pairs
 from services.records.values import date_value
 
 log = get_logger(__name__)
@@ -211,6 +212,7 @@ def place(p: Prepared, decision: Decision, batch: Batch, *, limits: AgeLimits) -
                     decision.candidate.contactpoint_id,
                     decision.score,
                     decision.reasons,
+                    candidate_record=record_of(decision.candidate),
                 )
             )
     score = decision.score if decision.candidate is not None else None
@@ -280,9 +282,10 @@ def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime
     if batch.revived:
         reopen_overtaken(conn, batch.revived, now=now)
     source_repo.insert_sources(conn, batch.sources, now=now)
-    review_repo.insert_tasks(conn, batch.tasks, now=now)
-    pair_shields(conn, batch.tasks, now=now)  # a candidate shielded since the batch read it
-    splits = raise_pairs(conn, batch.splits, now=now) if batch.splits else 0
+    tasks = raised_for_records(conn, batch.tasks) if batch.tasks else []
+    review_repo.insert_tasks(conn, tasks, now=now)
+    pair_shields(conn, tasks, now=now)  # a candidate shielded since the batch read it
+    splits = raise_pairs(conn, raised_for_records(conn, batch.splits), now=now) if batch.splits else 0
     submission_repo.insert_submissions(conn, batch.submissions, now=now)
     if batch.touched:
         held: dict[str, list[SourceRow]] = defaultdict(list)

@@ -13,6 +13,7 @@ from services.records.matching import FeatureCache, Matcher
 from services.records.repository import candidates as candidate_repo
 from services.records.repository import review as review_repo
 from services.records.repository.rows import SourceRow
+from services.records.task_carrying import raised_for_records, record_of
 
 
 def rematch(
@@ -30,6 +31,13 @@ def rematch(
     other = decision.candidate
     if decision.action is Action.CREATE or other is None or other.archived:
         return []
-    return [
-        review_repo.NewTask(RANDOM.hex_id(), own, other.contactpoint_id, decision.score, decision.reasons)
-    ]
+    task = review_repo.NewTask(
+        RANDOM.hex_id(),
+        own,
+        other.contactpoint_id,
+        decision.score,
+        decision.reasons,
+        new_child_record=p.key,
+        candidate_record=record_of(other),
+    )
+    return raised_for_records(conn, [task])

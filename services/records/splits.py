@@ -19,6 +19,7 @@ from __future__ import annotations
 from contactpoint.platform.ids import RANDOM
 from services.records.linkage import Decision
 from services.records.repository import review as review_repo
+from services.records.task_carrying import record_of
 
 
 def split_tasks(decision: Decision, joined: str) -> list[review_repo.NewTask]:
@@ -36,5 +37,17 @@ def split_tasks(decision: Decision, joined: str) -> list[review_repo.NewTask]:
         new_child, candidate = (
             (other, joined) if joined_shielded and not also.candidate.shielded else (joined, other)
         )
-        tasks.append(review_repo.NewTask(RANDOM.hex_id(), new_child, candidate, also.score, also.reasons))
+        records = {joined: record_of(decision.candidate) if decision.candidate else None}
+        records[other] = record_of(also.candidate)
+        tasks.append(
+            review_repo.NewTask(
+                RANDOM.hex_id(),
+                new_child,
+                candidate,
+                also.score,
+                also.reasons,
+                new_child_record=records[new_child],
+                candidate_record=records[candidate],
+            )
+        )
     return tasks

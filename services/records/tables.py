@@ -212,7 +212,7 @@ merges = Table(
     "merges",
     metadata,
     Column("merge_id", String(32), primary_key=True),
-    Column("survivor_id", String(12), ForeignKey("children.contactpoint_id"), nullable=False),
+    Column("survivor_id", String(12), ForeignKey("children.contactpoint_id"), nullable=False, index=True),
     Column("retired_id", String(12), ForeignKey("children.contactpoint_id"), nullable=False, index=True),
     # The source records that moved from the retired child to the survivor.
     Column("moved_sources", JSON, nullable=False),

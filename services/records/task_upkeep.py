@@ -3,25 +3,22 @@
 A child an open task pairs with a shielded child is shown shielded until the task ends (the
 original ContactPoint's leak was an unshielded copy of a shielded child). So: a task raised, or a
 child shielded, shields the other side of each of its open tasks (`pair_shields`); a task ending,
-however it ends, lifts what only it caused (`lift_provisional_shields`); a child merged away hands
-its open tasks to its survivor (`follow_merge`); a child archived, or with every record withdrawn,
-ends its open tasks as overtaken by events (`close_tasks_of`)."""
+however it ends, lifts what only it caused (`lift_provisional_shields`); a child archived, or with
+every record withdrawn, ends its open tasks as overtaken by events (`close_tasks_of`). Tasks carried
+through merges and unmerges, and raised again when a child comes back in view: `task_carrying`."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable
 from dataclasses import replace
 
 from sqlalchemy import Connection
 
-from contactpoint.platform.ids import RANDOM
 from services.records.repository import children as child_repo
 from services.records.repository import review as review_repo
 from services.records.repository.rows import ReviewTaskRow
 from services.records.tables import ACTIVE
-
-UNMERGED = "rule: the child was put back by an unmerge (review again)"
 
 
 def kept_apart(conn: Connection, a: str, b: str) -> bool:
@@ -111,111 +108,3 @@ def raise_pairs(conn: Connection, tasks: Iterable[review_repo.NewTask], *, now: 
     review_repo.insert_tasks(conn, raised, now=now)
     pair_shields(conn, raised, now=now)
     return len(raised)
-
-
-def reopen_overtaken(conn: Connection, ids: Collection[str], *, now: dt.datetime) -> None:
-    """Children back in view (a withdrawn record sent again): the tasks that ended when they left
-    are raised again, where the other child is still active."""
-    tasks: list[review_repo.NewTask] = []
-    for cid in sorted(ids):
-        for task in review_repo.overtaken_tasks_of(conn, cid):
-            other = child_repo.child(conn, task.other(cid))
-            if other is not None and other.status == ACTIVE:
-                tasks.append(
-                    review_repo.NewTask(
-                        RANDOM.hex_id(),
-                        task.new_child,
-                        task.candidate,
-                        task.score,
-                        task.reasons,
-                        new_child_was=task.new_child_was,
-                        candidate_was=task.candidate_was,
-                        raised_at=task.created_at,
-                    )
-                )
-    raise_pairs(conn, tasks, now=now)
-
-
-def follow_unmerge(
-    conn: Connection,
-    *,
-    retired: str,
-    holders: Sequence[str],
-    merged_at: dt.datetime,
-    now: dt.datetime,
-) -> None:
-    """A merge undone: `retired` is back, and `holders` held its records since `merged_at` (the
-    merge's survivor, and each child that was merged into since; the last holds them now). Each
-    of the holder's open tasks whose side the merge carried from the child put back (or from a
-    child merged into it) goes back to it alone. A task the holder's side was raised for stays
-    the holder's alone, unless the child put back's records may have raised it too: raised while
-    they were held (or before the column that says which side was carried existed), or a pair the
-    child put back had before the merge as well (one task stood for both). Both children are
-    then shielded as their tasks now say."""
-    holder = holders[-1]
-    family = child_repo.merged_family(conn, retired)
-    had = {
-        task.other(cid)
-        for task in review_repo.ended_as_overtaken_since(conn, family, merged_at)
-        for cid in family
-        if cid in (task.new_child, task.candidate)
-    }
-    back: list[review_repo.NewTask] = []
-    both: list[review_repo.NewTask] = []
-    moved: list[str] = []
-    for task in review_repo.open_tasks_of(conn, holder):
-        was = task.was(holder)
-        if was in family:
-            moved.append(task.task_id)
-            back.append(_naming(task, holder, instead=retired, was=was))
-        elif was in holders and (
-            task.created_at >= merged_at or had & child_repo.merged_family(conn, task.other(holder))
-        ):
-            both.append(
-                _naming(task, holder, instead=retired, was=retired, reasons=(*task.reasons, UNMERGED))
-            )
-    review_repo.close_tasks(conn, moved, now=now)
-    raise_pairs(conn, back + both, now=now)
-    recheck(
-        conn,
-        [holder, retired, *(t.new_child if t.candidate == retired else t.candidate for t in back)],
-        now=now,
-    )
-
-
-def _naming(
-    task: ReviewTaskRow,
-    child: str,
-    *,
-    instead: str,
-    was: str,
-    reasons: tuple[str, ...] | None = None,
-) -> review_repo.NewTask:
-    # The same pair as `task`, under a new id and in its place in the queue, with `instead` where
-    # it named `child`, that side raised for `was`; the other side as it was.
-    new_side, candidate_side = task.new_child == child, task.candidate == child
-    return review_repo.NewTask(
-        RANDOM.hex_id(),
-        instead if new_side else task.new_child,
-        instead if candidate_side else task.candidate,
-        task.score,
-        task.reasons if reasons is None else reasons,
-        new_child_was=was if new_side else task.new_child_was,
-        candidate_was=was if candidate_side else task.candidate_was,
-        raised_at=task.created_at,
-    )
-
-
-def follow_merge(conn: Connection, *, retired: str, survivor: str, now: dt.datetime) -> None:
-    """A merged child's open tasks end, and each is raised again, under a new id, naming its
-    survivor (a task between the two was closed by the merge), shielding as the survivor now is:
-    a data manager holding one of them is told it was overtaken rather than deciding a pair they
-    were never shown. A pair the survivor already has a task about, or is kept apart from (it or
-    any child merged into either), is not raised again: a pair kept apart is never proposed
-    again."""
-    tasks = review_repo.open_tasks_of(conn, retired)
-    review_repo.close_tasks(conn, [t.task_id for t in tasks], now=now)
-    carried = [_naming(t, retired, instead=survivor, was=t.was(retired)) for t in tasks]
-    raise_pairs(conn, carried, now=now)
-    pair_shields(conn, review_repo.open_tasks_of(conn, survivor), now=now)
-    lift_provisional_shields(conn, sorted({*(t.other(retired) for t in tasks), survivor}), now=now)

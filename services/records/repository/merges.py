@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, select, update
 
-from services.records.repository.rows import MergeRow
+from services.records.repository.rows import MergeRow, utc
 from services.records.tables import merges
 
 
@@ -53,6 +53,27 @@ def live_merge_of(conn: Connection, retired_id: str) -> MergeRow | None:
     )
     row = conn.execute(query).first()
     return MergeRow.of(row) if row is not None else None
+
+
+def record_origins(conn: Connection, holders: Collection[str]) -> dict[tuple[str, str], str]:
+    """For each of `holders`, the source records live merges moved to it (directly, or through a
+    child merged into it), by (holder, source id): the child each was moved from first."""
+    top = {holder: holder for holder in holders}
+    first: dict[tuple[str, str], tuple[dt.datetime, str]] = {}
+    frontier = set(holders)
+    while frontier:
+        query = select(merges).where(merges.c.survivor_id.in_(sorted(frontier)), merges.c.undone_at.is_(None))
+        frontier = set()
+        for row in conn.execute(query).all():
+            if row.retired_id in top:
+                continue
+            holder = top[row.retired_id] = top[row.survivor_id]
+            frontier.add(row.retired_id)
+            for source_id in row.moved_sources or ():
+                at = utc(row.created_at)
+                if (holder, source_id) not in first or at < first[holder, source_id][0]:
+                    first[holder, source_id] = (at, row.retired_id)
+    return {key: child for key, (_, child) in first.items()}
 
 
 def undo_merge(conn: Connection, merge_id: str, *, manager: str, reason: str, now: dt.datetime) -> None:

@@ -8,14 +8,15 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Connection, Exists, and_, exists, func, insert, or_, select, update
 
-from services.records.repository.rows import ReviewTaskRow
+from services.records.repository.rows import ReviewTaskRow, SourceKey
 from services.records.repository.writes import unique
 from services.records.tables import ACTIVE, children, kept_apart, review_tasks, source_records
 
 OPEN = "open"
 RESOLVED = "resolved"
 OBSOLETE = "OBSOLETE"  # the decision on a task whose children were merged, archived or withdrawn
-OVERTAKEN = "overtaken by events"
+OVERTAKEN = "overtaken by events"  # a child archived, or every record of it withdrawn
+CARRIED = "carried by a merge or an unmerge"  # raised again, naming the child that holds its side now
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,10 +28,15 @@ class NewTask:
     candidate: str
     score: float
     reasons: Sequence[str]
-    # A task a merge carried: the child each side named when it was raised, and when it was.
+    # The child each side was raised for (None: the child it names), and when it was raised: a
+    # merge carries a task on to a survivor with both.
     new_child_was: str | None = None
     candidate_was: str | None = None
     raised_at: dt.datetime | None = None
+    # The source record each side was matched through, if known: its child may hold it only
+    # because of a merge (`task_carrying.raised_for_records`).
+    new_child_record: SourceKey | None = None
+    candidate_record: SourceKey | None = None
 
 
 def insert_tasks(conn: Connection, tasks: Sequence[NewTask], *, now: dt.datetime) -> None:
@@ -46,8 +52,8 @@ def insert_tasks(conn: Connection, tasks: Sequence[NewTask], *, now: dt.datetime
                     "score": t.score,
                     "reasons": list(t.reasons),
                     "status": OPEN,
-                    "new_child_was": t.new_child_was if t.new_child_was != t.new_child else None,
-                    "candidate_was": t.candidate_was if t.candidate_was != t.candidate else None,
+                    "new_child_was": t.new_child_was or t.new_child,
+                    "candidate_was": t.candidate_was or t.candidate,
                     "created_at": t.raised_at or now,
                 }
                 for t in tasks
@@ -203,10 +209,13 @@ def paired_with_shielded(conn: Connection, contactpoint_id: str) -> bool:
 
 
 def overtaken_tasks_of(conn: Connection, contactpoint_id: str) -> list[ReviewTaskRow]:
-    """Tasks naming the child that ended as overtaken by events (OBSOLETE)."""
+    """Tasks naming the child that ended as overtaken by events (OBSOLETE) when a child left the
+    registry's view (not those a merge carried)."""
     t = review_tasks.c
     names = or_(t.new_child == contactpoint_id, t.candidate == contactpoint_id)
-    query = select(review_tasks).where(t.status == RESOLVED, t.decision == OBSOLETE, names)
+    query = select(review_tasks).where(
+        t.status == RESOLVED, t.decision == OBSOLETE, t.decision_reason == OVERTAKEN, names
+    )
     return [ReviewTaskRow.of(r) for r in conn.execute(query).all()]
 
 
@@ -238,11 +247,13 @@ def overtaken_children(conn: Connection) -> list[str]:
     return sorted(r.cid for r in conn.execute(query).all())
 
 
-def close_tasks(conn: Connection, task_ids: Collection[str], *, now: dt.datetime) -> None:
-    """Close these open tasks as overtaken by events (OBSOLETE)."""
+def close_tasks(
+    conn: Connection, task_ids: Collection[str], *, now: dt.datetime, reason: str = OVERTAKEN
+) -> None:
+    """Close these open tasks as overtaken by events (OBSOLETE), for `reason`."""
     if task_ids:
         which = and_(review_tasks.c.status == OPEN, review_tasks.c.task_id.in_(sorted(task_ids)))
-        _resolve(conn, which, OBSOLETE, "", OVERTAKEN, "", now)
+        _resolve(conn, which, OBSOLETE, "", reason, "", now)
 
 
 def close_tasks_between(

@@ -151,6 +151,11 @@ class ReviewTaskRow:
         """The child this task pairs `contactpoint_id` with."""
         return self.candidate if self.new_child == contactpoint_id else self.new_child
 
+    def remembers(self, contactpoint_id: str) -> bool:
+        """Whether the task says which child the side naming `contactpoint_id` was raised for
+        (tasks raised before migration 0008 do not)."""
+        return (self.new_child_was if self.new_child == contactpoint_id else self.candidate_was) is not None
+
     def was(self, contactpoint_id: str) -> str:
         """The child the side naming `contactpoint_id` named when the task was raised (a merge
         may have carried it to its survivor since)."""

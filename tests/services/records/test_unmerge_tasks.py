@@ -16,6 +16,7 @@ from contactpoint.platform.db import Database
 from contactpoint.platform.errors import NotFound
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import ingestion, merging, review, task_upkeep
+from services.records.model import Outcome
 from services.records.repository import children as child_repo
 from services.records.repository import review as review_repo
 from services.records.stewardship import Manager
@@ -155,12 +156,24 @@ def test_a_pair_both_had_is_raised_for_both_again(db: Database) -> None:
     assert _pairs(db, k["q"]) == {k["s"], k["r"]}
 
 
-def test_a_task_raised_while_merged_is_raised_for_both(db: Database) -> None:
+@pytest.mark.parametrize("like", ["r", "s"])
+def test_a_possible_match_raised_while_merged_goes_to_the_child_whose_record_it_matched(
+    db: Database, like: str
+) -> None:
+    """Found by probing: a possible match raised while merged was given to both children when
+    the merge was undone, so the survivor's data managers were shown a child that only the other
+    child's records resembled. Now it goes to the child the matched record came from."""
     k = _children(db)
     _merge(db, k["s"], k["r"])
-    _task(db, k["n"], k["s"], at=LATER)  # the merged child's records, any of them, raised it
+    # The same system's second record like one child's (reviewed: never linked automatically).
+    again = _record(like)
+    again.source_record_id = f"{like}-2"
+    new = db.run_sync(
+        lambda c: ingestion.submit(c, organisation=ORG_A, request_id="again", record=again, now=LATER)
+    )
+    assert new.outcome == Outcome.POSSIBLE_MATCH and _pairs(db, new.contactpoint_id) == {k["s"]}
     _unmerge(db, k["r"])
-    assert _pairs(db, k["n"]) == {k["s"], k["r"]}
+    assert _pairs(db, new.contactpoint_id) == {k[like]}
 
 
 def test_a_shield_the_carried_task_caused_leaves_the_survivor_with_it(db: Database) -> None:
@@ -262,14 +275,59 @@ def test_a_task_carried_before_sides_were_remembered_is_raised_for_both(db: Data
     _task(db, k["s"], k["q"])
     _task(db, k["r"], k["p"])
     _merge(db, k["s"], k["r"])
-    forget = (
-        update(review_tasks)
-        .where(review_tasks.c.status == "open")
-        .where(review_tasks.c.new_child_was.is_not(None) | review_tasks.c.candidate_was.is_not(None))
-        .values(new_child_was=None, candidate_was=None, created_at=MERGED)
-    )
-    db.run_sync(lambda c: c.execute(forget))
+    t = review_tasks.c
+    carried = (t.new_child_was != t.new_child) | (t.candidate_was != t.candidate)
+    forget = update(review_tasks).where(t.status == "open").values(new_child_was=None, candidate_was=None)
+    db.run_sync(lambda c: (c.execute(forget.where(carried).values(created_at=MERGED)), c.execute(forget)))
     _unmerge(db, k["r"])
     assert _pairs(db, k["r"]) == {k["p"]}
     assert _pairs(db, k["s"]) == {k["q"], k["p"]}
     assert _pairs(db, k["q"]) == {k["s"]}
+
+
+def test_a_later_holders_own_task_raised_before_it_held_the_records_stays_its_own(db: Database) -> None:
+    """Found by re-probing: t's own task, raised after r was merged into s but before s was merged
+    into t, was given to r at r's unmerge (taken for one raised while t held r's records)."""
+    k = _children(db, of_b="q")
+    _merge(db, k["s"], k["r"])
+    _task(db, k["c"], k["q"], at=LATER)
+    _merge(db, k["c"], k["s"], at=LATER + HOUR)
+    _unmerge(db, k["r"])
+    assert _pairs(db, k["r"]) == set()
+    assert {k["r"], k["q"]} not in _offered(db, ORG_B)
+
+
+def test_a_pair_only_a_child_merged_into_the_other_had_is_not_shared(db: Database) -> None:
+    """Found by re-probing: r's task with p, carried to s and dropped when s was merged into c (c
+    had its own task with p), counted as s's own pair when s was unmerged, so s was offered
+    beside p, which only r and c resembled."""
+    k = _children(db, of_b="p")
+    _task(db, k["r"], k["p"])
+    _task(db, k["c"], k["p"])
+    _merge(db, k["s"], k["r"])
+    _merge(db, k["c"], k["s"], at=LATER)
+    _unmerge(db, k["r"])
+    assert _pairs(db, k["r"]) == {k["p"]}
+    _unmerge(db, k["s"], at=UNMERGED + HOUR)
+    assert _pairs(db, k["s"]) == set()
+    assert _pairs(db, k["p"]) == {k["r"], k["c"]}
+
+
+def test_a_task_ended_while_carried_comes_back_to_the_child_it_was_raised_for(db: Database) -> None:
+    """Found by re-probing: r's task with q, carried to s, ended when q's record was withdrawn;
+    after r's unmerge, q's record sent again raised it for s, which never resembled q."""
+    k = _children(db, of_b="q")
+    _task(db, k["r"], k["q"])
+    _merge(db, k["s"], k["r"])
+    db.run_sync(
+        lambda c: ingestion.withdraw(
+            c, organisation=ORG_B, source_system="system-q", source_record_id="q-1", now=LATER
+        )
+    )
+    _unmerge(db, k["r"])
+    again = _record("q")
+    db.run_sync(
+        lambda c: ingestion.submit(c, organisation=ORG_B, request_id="q-again", record=again, now=LATER)
+    )
+    assert _pairs(db, k["r"]) == {k["q"]}
+    assert _pairs(db, k["s"]) == set()

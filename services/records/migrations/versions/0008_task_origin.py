@@ -22,9 +22,13 @@ def upgrade() -> None:
     with op.batch_alter_table("review_tasks") as batch:
         batch.add_column(sa.Column("new_child_was", sa.String(12), nullable=True))
         batch.add_column(sa.Column("candidate_was", sa.String(12), nullable=True))
+    # Which merges moved records to a child (a task's side is raised for the child its record
+    # came from).
+    op.create_index("ix_merges_survivor_id", "merges", ["survivor_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_merges_survivor_id", table_name="merges")
     with op.batch_alter_table("review_tasks") as batch:
         batch.drop_column("candidate_was")
         batch.drop_column("new_child_was")
