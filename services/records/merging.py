@@ -19,7 +19,7 @@ from services.records.repository import children as child_repo
 from services.records.repository import merges as merge_repo
 from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
-from services.records.repository.rows import ChildRow
+from services.records.repository.rows import ChildRow, MergeRow
 from services.records.stewardship import (
     LINK,
     Manager,
@@ -148,7 +148,7 @@ def unmerge(
     chain = locked_chain(conn, merge_row.survivor_id)
     if not chain:
         raise NotFound("no merge of this child to undo")
-    survivor, holder = chain[0], chain[-1]
+    holder = chain[-1]
     if holder.status == MERGED or not held(conn, manager, holder.contactpoint_id):
         raise NotFound("no merge of this child to undo")
     holders = {merge_row.survivor_id, holder.contactpoint_id}
@@ -156,10 +156,8 @@ def unmerge(
     # of a child merged in before and put back since by its own unmerge stays with that child.
     source_repo.move_sources(conn, merge_row.moved_sources, to=retired_id, now=now, only_from=holders)
     child_repo.reinstate(conn, retired_id, shielded=merge_row.retired_shielded, now=now)
-    if survivor.shielded and not merge_row.survivor_shielded and merge_row.retired_shielded:
-        # The survivor was shielded only because of the merge.
-        child_repo.set_shielding(conn, merge_row.survivor_id, shielded=False, now=now)
     merge_repo.undo_merge(conn, merge_row.merge_id, manager=manager.name, reason=reason, now=now)
+    _shield_as_held(conn, chain, undone=merge_row, now=now)
     review_repo.keep_apart(
         conn, merge_row.survivor_id, retired_id, manager=manager.name, reason=reason, now=now
     )
@@ -172,6 +170,47 @@ def unmerge(
     follow_unmerge(conn, retired=retired_id, holders=_holdings(conn, chain, merge_row.created_at), now=now)
     log.info("records.unmerged", survivor_id=merge_row.survivor_id, retired_id=retired_id)
     return tuple(sorted(holders))
+
+
+def _shield_as_held(conn: Connection, chain: list[ChildRow], *, undone: MergeRow, now: dt.datetime) -> None:
+    """After an unmerge, each child of the chain from the merge's survivor shielded as what it
+    still holds says: as it was before anything was merged into it (or as a data manager decided
+    since), or shielded if any child still merged into it is. What each later merge remembers of
+    its two children's shields is corrected too, so that undoing it later restores them as they
+    now are. Found by probing: with two shielded children merged into one and one of them
+    unmerged, the survivor was unshielded while it held the other's records; and a child merged
+    on kept a shield that only the child put back had brought."""
+    below: tuple[str, bool] | None = None  # the chain's previous child, and its shield now
+    for row in chain:
+        live = merge_repo.live_merges_into(conn, row.contactpoint_id)
+        ever = sorted([*live, undone] if undone.survivor_id == row.contactpoint_id else live, key=_when)
+        shielded = ever[0].survivor_shielded if ever else row.shielded
+        for merge in live:
+            if merge is not ever[0] and merge.survivor_shielded != shielded:
+                merge_repo.set_shields_at_merge(conn, merge.merge_id, survivor=shielded)
+            if below is not None and merge.retired_id == below[0]:
+                merged_in = below[1]
+                if merge.retired_shielded != merged_in:
+                    merge_repo.set_shields_at_merge(conn, merge.merge_id, retired=merged_in)
+            else:
+                merged_in = _held_shield(conn, merge.retired_id, alone=merge.retired_shielded)
+            shielded = shielded or merged_in
+        current = child_repo.child(conn, row.contactpoint_id)
+        if current is not None and current.shielded != shielded:
+            child_repo.set_shielding(conn, row.contactpoint_id, shielded=shielded, now=now)
+        below = (row.contactpoint_id, shielded)
+
+
+def _held_shield(conn: Connection, contactpoint_id: str, *, alone: bool) -> bool:
+    # A merged child's shield: as the earliest merge into it says it was before (`alone` if
+    # nothing was merged into it), or any child's still merged into it.
+    live = merge_repo.live_merges_into(conn, contactpoint_id)
+    before = live[0].survivor_shielded if live else alone
+    return before or any(_held_shield(conn, m.retired_id, alone=m.retired_shielded) for m in live)
+
+
+def _when(merge: MergeRow) -> tuple[dt.datetime, str]:
+    return merge.created_at, merge.merge_id
 
 
 def _holdings(conn: Connection, chain: list[ChildRow], merged_at: dt.datetime) -> list[Holding]:

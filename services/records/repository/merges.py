@@ -55,6 +55,16 @@ def live_merge_of(conn: Connection, retired_id: str) -> MergeRow | None:
     return MergeRow.of(row) if row is not None else None
 
 
+def live_merges_into(conn: Connection, survivor_id: str) -> list[MergeRow]:
+    """The merges (not undone) of other children into this one, oldest first."""
+    query = (
+        select(merges)
+        .where(merges.c.survivor_id == survivor_id, merges.c.undone_at.is_(None))
+        .order_by(merges.c.created_at, merges.c.merge_id)
+    )
+    return [MergeRow.of(row) for row in conn.execute(query).all()]
+
+
 def record_origins(conn: Connection, holders: Collection[str]) -> dict[tuple[str, str], str]:
     """For each of `holders`, the source records live merges moved to it (directly, or through a
     child merged into it), by (holder, source id): the child each was moved from first."""
@@ -83,6 +93,19 @@ def undo_merge(conn: Connection, merge_id: str, *, manager: str, reason: str, no
         .where(merges.c.merge_id == merge_id)
         .values(undone_at=now, undone_by=manager, undo_reason=reason)
     )
+
+
+def set_shields_at_merge(
+    conn: Connection, merge_id: str, *, survivor: bool | None = None, retired: bool | None = None
+) -> None:
+    """Correct what a merge remembers of its children's shields (None leaves one as it is)."""
+    values = {
+        name: value
+        for name, value in (("survivor_shielded", survivor), ("retired_shielded", retired))
+        if value is not None
+    }
+    if values:
+        conn.execute(update(merges).where(merges.c.merge_id == merge_id).values(values))
 
 
 def set_shielding_of_live_merges(conn: Connection, survivors: Collection[str], *, shielded: bool) -> None:

@@ -50,10 +50,11 @@ def _child(db: Database, rid: str, given: str, family: str) -> str:
     return response.contactpoint_id
 
 
-def _merge(db: Database, survivor: str, retired: str) -> None:
+def _merge(db: Database, survivor: str, retired: str, *, hour: int = 0) -> None:
+    at = NOW + dt.timedelta(hours=hour)
     db.run_sync(
         lambda c: merging.merge(
-            c, manager=MANAGER, survivor_id=survivor, retired_id=retired, reason="one child", now=NOW
+            c, manager=MANAGER, survivor_id=survivor, retired_id=retired, reason="one child", now=at
         )
     )
 
@@ -130,6 +131,50 @@ def test_a_shield_lifted_while_merged_stays_lifted_when_unmerged(db: Database) -
     )
     _unmerge(db, t)
     assert not _shielded(db, s) and not _shielded(db, t)
+
+
+def _shield(db: Database, contactpoint_id: str) -> None:
+    db.run_sync(
+        lambda c: review.set_shielded(
+            c, manager=MANAGER, contactpoint_id=contactpoint_id, shielded=True, reason="risk", now=NOW
+        )
+    )
+
+
+def test_a_survivor_holding_another_shielded_childs_records_stays_shielded_when_one_is_unmerged(
+    db: Database,
+) -> None:
+    """Found by reading the unmerge after a probe: two shielded children merged into one, one of
+    them unmerged, left the survivor unshielded while it held the other's records (its address)."""
+    s = _child(db, "s-1", "Ottilie", "Fairbrother")
+    t = _child(db, "t-22", "Wilhelmina", "Strangeways")
+    u = _child(db, "u-333", "Barnaby", "Quillfeather")
+    _shield(db, t)
+    _shield(db, u)
+    _merge(db, s, t)
+    _merge(db, s, u, hour=1)
+    _unmerge(db, t)
+    assert _shielded(db, t) and _shielded(db, s)
+    _unmerge(db, u)
+    assert _shielded(db, u) and not _shielded(db, s)  # s itself never was
+
+
+def test_a_shield_only_the_child_put_back_brought_leaves_each_child_it_was_merged_on_to(
+    db: Database,
+) -> None:
+    """Found by probing: a shielded child merged into one child, that child merged into a third;
+    undoing the first merge left the third shielded for nothing (fail-safe, but wrong)."""
+    x = _child(db, "x-1", "Barnaby", "Quillfeather")
+    y = _child(db, "y-22", "Cressida", "Tollemache")
+    z = _child(db, "z-333", "Peregrine", "Ashdown")
+    _shield(db, x)
+    _merge(db, y, x)
+    _merge(db, z, y, hour=1)
+    assert _shielded(db, z)
+    _unmerge(db, x)
+    assert _shielded(db, x) and not _shielded(db, z)
+    _unmerge(db, y)  # what the merge of y into z remembers was corrected: y comes back unshielded
+    assert not _shielded(db, y) and not _shielded(db, z) and _shielded(db, x)
 
 
 def test_a_pair_kept_apart_is_not_proposed_again_after_a_merge(db: Database) -> None:
