@@ -16,6 +16,7 @@ from contactpoint.platform.ids import RANDOM, new_contactpoint_id
 from contactpoint.platform.logging import get_logger
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records.children import archive_date
+from services.records.evidence import check_still_filed, record_of, task_records
 from services.records.lifecycle import refile
 from services.records.linkage import Action, Candidate, Decision, Features, blocking_keys, features_of
 from services.records.model import AgeLimits, ConcurrentChange, Outcome, Submitted
@@ -30,7 +31,7 @@ from services.records.repository.writes import key_hash
 from services.records.sensitive_memory import remembered, told_sensitive
 from services.records.splits import split_tasks
 from services.records.tables import ACTIVE, ARCHIVED
-from services.records.task_carrying import raised_for_records, record_of, reopen_overtaken
+from services.records.task_carrying import raised_for_records, reopen_overtaken
 from services.records.task_upkeep import pair_shields, raise_pairs
 from services.records.values import date_value
 
@@ -124,6 +125,7 @@ class Batch:
     # New content for a record already held, and that content (what it now flags as sensitive).
     replaced: list[tuple[source_repo.NewSource, pb.SourceRecord]] = field(default_factory=list)
     revived: set[str] = field(default_factory=set)  # children of withdrawn records sent again
+    evidence: list[tuple[str, SourceKey]] = field(default_factory=list)  # each link's record
 
 
 def prepare(organisation: str, normal: pb.SourceRecord, index_key: bytes) -> Prepared:
@@ -194,6 +196,7 @@ def place(p: Prepared, decision: Decision, batch: Batch, *, limits: AgeLimits) -
             batch.linked.add(contactpoint_id)
         if decision.candidate.archived:
             batch.archived_linked.add(contactpoint_id)
+        batch.evidence.append((contactpoint_id, record_of(decision.candidate)))
         batch.touched.add(contactpoint_id)
         batch.splits += split_tasks(decision, contactpoint_id)
     else:
@@ -270,6 +273,11 @@ def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime
         expected = {cid: ARCHIVED if cid in batch.archived_linked else ACTIVE for cid in kept}
         if len(rows) != len(kept) or any(r.status != expected[cid] for cid, r in rows.items()):
             raise ConcurrentChange("a child this batch joined or names changed meanwhile")
+    claims = [
+        *batch.evidence,
+        *((c, r) for t in (*batch.tasks, *batch.splits) for c, r in task_records(t) if r),
+    ]
+    check_still_filed(conn, claims, written_now=batch.new_keys)
     child_repo.insert_children(conn, batch.children, now=now)
     for source_id, as_of in batch.as_of:
         source_repo.set_as_of(conn, source_id, as_of)

@@ -8,12 +8,13 @@ from sqlalchemy import Connection
 
 from contactpoint.platform.ids import RANDOM
 from services.records import placement
+from services.records.evidence import record_of
 from services.records.linkage import Action
 from services.records.matching import FeatureCache, Matcher
 from services.records.repository import candidates as candidate_repo
 from services.records.repository import review as review_repo
 from services.records.repository.rows import SourceRow
-from services.records.task_carrying import raised_for_records, record_of
+from services.records.task_carrying import raised_for_records
 
 
 def rematch(

@@ -17,9 +17,9 @@ children's feed)."""
 from __future__ import annotations
 
 from contactpoint.platform.ids import RANDOM
+from services.records.evidence import record_of
 from services.records.linkage import Decision
 from services.records.repository import review as review_repo
-from services.records.task_carrying import record_of
 
 
 def split_tasks(decision: Decision, joined: str) -> list[review_repo.NewTask]:

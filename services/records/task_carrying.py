@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 
 from contactpoint.platform.ids import RANDOM
 from services.records.children import resolve
-from services.records.linkage import Candidate
+from services.records.evidence import task_records
 from services.records.repository import children as child_repo
 from services.records.repository import merges as merge_repo
 from services.records.repository import review as review_repo
@@ -102,12 +102,15 @@ def raised_for_records(conn: Connection, tasks: Sequence[review_repo.NewTask]) -
     by probing: a possible match raised through the retired child's record while merged was
     given to both, and the survivor's data managers shown a child only the other resembled)."""
     holders = {
-        side for t in tasks for side, record in _records(t) if record is not None and side not in (None, "")
+        side
+        for t in tasks
+        for side, record in task_records(t)
+        if record is not None and side not in (None, "")
     }
     origins = merge_repo.record_origins(conn, holders) if holders else {}
     if not origins:
         return list(tasks)
-    keys = {record for t in tasks for _, record in _records(t) if record is not None}
+    keys = {record for t in tasks for _, record in task_records(t) if record is not None}
     ids = {key: row.id for key, row in source_repo.sources_by_key(conn, keys).items()}
 
     def was(side: str, record: SourceKey | None, known: str | None) -> str | None:
@@ -122,15 +125,6 @@ def raised_for_records(conn: Connection, tasks: Sequence[review_repo.NewTask]) -
         )
         for t in tasks
     ]
-
-
-def record_of(candidate: Candidate) -> SourceKey:
-    """The source record a decision matched a child through."""
-    return SourceKey(candidate.organisation, candidate.source_system, candidate.source_record_id)
-
-
-def _records(task: review_repo.NewTask) -> tuple[tuple[str, SourceKey | None], ...]:
-    return ((task.new_child, task.new_child_record), (task.candidate, task.candidate_record))
 
 
 def reopen_overtaken(conn: Connection, ids: Collection[str], *, now: dt.datetime) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, select, update
 
-from services.records.repository.rows import MergeRow, utc
+from services.records.repository.rows import MergeRow
 from services.records.tables import merges
 
 
@@ -67,23 +67,36 @@ def live_merges_into(conn: Connection, survivor_id: str) -> list[MergeRow]:
 
 def record_origins(conn: Connection, holders: Collection[str]) -> dict[tuple[str, str], str]:
     """For each of `holders`, the source records live merges moved to it (directly, or through a
-    child merged into it), by (holder, source id): the child each was moved from first."""
-    top = {holder: holder for holder in holders}
-    first: dict[tuple[str, str], tuple[dt.datetime, str]] = {}
-    frontier = set(holders)
-    while frontier:
-        query = select(merges).where(merges.c.survivor_id.in_(sorted(frontier)), merges.c.undone_at.is_(None))
-        frontier = set()
-        for row in conn.execute(query).all():
-            if row.retired_id in top:
-                continue
-            holder = top[row.retired_id] = top[row.survivor_id]
-            frontier.add(row.retired_id)
-            for source_id in row.moved_sources or ():
-                at = utc(row.created_at)
-                if (holder, source_id) not in first or at < first[holder, source_id][0]:
-                    first[holder, source_id] = (at, row.retired_id)
-    return {key: child for key, (_, child) in first.items()}
+    child merged into it), by (holder, source id): the child each was first filed under. A merge
+    still lists a record an unmerge of a merge inside it moved back out since, so each record is
+    followed through the latest live merge that lists it (found by probing: a record moved back
+    and merged again was taken for the first survivor's)."""
+    if not holders:
+        return {}
+    query = select(merges.c.survivor_id).where(
+        merges.c.survivor_id.in_(sorted(holders)), merges.c.undone_at.is_(None)
+    )
+    merged_into = sorted({survivor for (survivor,) in conn.execute(query).all()})  # most: none
+    return {
+        (holder, source_id): child
+        for holder in merged_into
+        for source_id, child in _moved_into(conn, holder).items()
+    }
+
+
+def _moved_into(conn: Connection, child: str) -> dict[str, str]:
+    # The records live merges moved into `child`, each to the child it was first filed under.
+    query = (
+        select(merges.c.retired_id, merges.c.moved_sources)
+        .where(merges.c.survivor_id == child, merges.c.undone_at.is_(None))
+        .order_by(merges.c.created_at.desc(), merges.c.merge_id.desc())
+    )
+    found: dict[str, str] = {}
+    for retired, moved in conn.execute(query).all():
+        inner = _moved_into(conn, retired)
+        for source_id in moved or ():
+            found.setdefault(source_id, inner.get(source_id, retired))
+    return found
 
 
 def undo_merge(conn: Connection, merge_id: str, *, manager: str, reason: str, now: dt.datetime) -> None:

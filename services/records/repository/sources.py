@@ -7,8 +7,9 @@ import datetime as dt
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, Text, bindparam, delete, select, text, update
+from sqlalchemy import Connection, Row, Text, bindparam, delete, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from contactpoint.platform.db import dialect_of
@@ -55,8 +56,23 @@ _ROW = (
 def sources_by_key(conn: Connection, keys: Collection[SourceKey]) -> dict[SourceKey, SourceRow]:
     """Stored source records by their names (withdrawn ones included): on PostgreSQL one query
     for the whole batch, joined to its names unnested (a probe of the unique key each)."""
+    vault = vault_of(conn)
+    return {row.key: row for row in (SourceRow.of(r, vault) for r in _by_key(conn, keys, _ROW))}
+
+
+def children_of_records(conn: Connection, keys: Collection[SourceKey]) -> dict[SourceKey, str]:
+    """The child each named source record is filed under now (withdrawn ones included)."""
+    c = source_records.c
+    columns = (c.organisation, c.source_system, c.source_record_id, c.contactpoint_id)
+    return {
+        SourceKey(r.organisation, r.source_system, r.source_record_id): r.contactpoint_id
+        for r in _by_key(conn, keys, columns)
+    }
+
+
+def _by_key(conn: Connection, keys: Collection[SourceKey], columns: Sequence[Any]) -> list[Row[Any]]:
     if not keys:
-        return {}
+        return []
     if dialect_of(conn) == "postgresql":
         ordered = sorted(keys, key=lambda k: (k.organisation, k.source_system, k.source_record_id))
         names = (
@@ -72,28 +88,26 @@ def sources_by_key(conn: Connection, keys: Collection[SourceKey]) -> dict[Source
             .columns(organisation=Text, source_system=Text, source_record_id=Text)
             .subquery("n")
         )
-        query = select(*_ROW).join(
+        query = select(*columns).join(
             names,
             (source_records.c.organisation == names.c.organisation)
             & (source_records.c.source_system == names.c.source_system)
             & (source_records.c.source_record_id == names.c.source_record_id),
         )
-        vault = vault_of(conn)
-        return {row.key: row for row in (SourceRow.of(r, vault) for r in conn.execute(query).all())}
+        return list(conn.execute(query).all())
     by_system: dict[tuple[str, str], set[str]] = {}
     for k in keys:
         by_system.setdefault((k.organisation, k.source_system), set()).add(k.source_record_id)
-    rows: list[SourceRow] = []
-    vault = vault_of(conn)
+    rows: list[Row[Any]] = []
     # SQLite: one query per system (a batch is one organisation's, from a few systems).
     for (organisation, system), ids in sorted(by_system.items()):
-        query = select(*_ROW).where(
+        query = select(*columns).where(
             source_records.c.organisation == organisation,
             source_records.c.source_system == system,
             one_of(conn, source_records.c.source_record_id, ids),
         )
-        rows += [SourceRow.of(r, vault) for r in conn.execute(query).all()]
-    return {r.key: r for r in rows}
+        rows += conn.execute(query).all()
+    return rows
 
 
 _SOURCE_COLUMNS = (

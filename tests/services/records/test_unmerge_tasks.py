@@ -15,10 +15,12 @@ from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import NotFound
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records import ingestion, merging, review, task_upkeep
-from services.records.model import Outcome
+from services.records import ingestion, merging, placement, review, task_upkeep
+from services.records.model import DEFAULT_LIMITS as LIMITS
+from services.records.model import ConcurrentChange, Outcome
 from services.records.repository import children as child_repo
 from services.records.repository import review as review_repo
+from services.records.repository.rows import SourceKey
 from services.records.stewardship import Manager
 from services.records.tables import review_tasks
 from tests.services.records.conftest import ORG_A, ORG_B, make_record
@@ -331,3 +333,50 @@ def test_a_task_ended_while_carried_comes_back_to_the_child_it_was_raised_for(db
     )
     assert _pairs(db, k["r"]) == {k["q"]}
     assert _pairs(db, k["s"]) == set()
+
+
+def test_a_record_moved_back_and_merged_again_is_followed_through_its_latest_merge(db: Database) -> None:
+    """Found by re-probing: r's record, merged into s and then t, moved back to r by r's unmerge
+    and merged into t again, was taken for s's (its first merge still lists it), so a possible
+    match raised through it stayed with t when r was unmerged again."""
+    k = _children(db)
+    _merge(db, k["s"], k["r"])
+    _merge(db, k["c"], k["s"], at=MERGED + HOUR)
+    _unmerge(db, k["r"])
+    _merge(db, k["c"], k["r"], at=UNMERGED + HOUR)
+    again = _record("r")
+    again.source_record_id = "r-2"
+    new = db.run_sync(
+        lambda c: ingestion.submit(
+            c, organisation=ORG_A, request_id="again", record=again, now=UNMERGED + 2 * HOUR
+        )
+    )
+    assert new.outcome == Outcome.POSSIBLE_MATCH and _pairs(db, new.contactpoint_id) == {k["c"]}
+    _unmerge(db, k["r"], at=UNMERGED + 3 * HOUR)
+    assert _pairs(db, new.contactpoint_id) == {k["r"]}
+
+
+@pytest.mark.parametrize("decided", ["link", "task"])
+def test_a_batch_decided_through_a_record_an_unmerge_moved_meanwhile_decides_again(
+    db: Database, decided: str
+) -> None:
+    """Found by re-probing (PostgreSQL, an unmerge between a batch's decision and its write): the
+    batch joined, or raised a task with, the survivor through the child put back's record. The
+    survivor stays active, so only the record's child says so: the batch is decided again."""
+    k = _children(db)
+    _merge(db, k["s"], k["r"])
+    batch = placement.Batch()
+    if decided == "link":
+        batch.linked.add(k["s"])
+        batch.evidence.append((k["s"], SourceKey(ORG_A, "system-r", "r-1")))
+    else:
+        new_child = "000000000000"
+        batch.children.append((new_child, False, None))
+        batch.new_children.add(new_child)
+        record = SourceKey(ORG_A, "system-r", "r-1")
+        batch.tasks.append(
+            review_repo.NewTask("d" * 32, new_child, k["s"], 8.0, ("w",), candidate_record=record)
+        )
+    _unmerge(db, k["r"])  # r-1 is r's again; s is still active
+    with pytest.raises(ConcurrentChange):
+        db.run_sync(lambda c: placement.flush(c, batch, limits=LIMITS, now=LATER))
