@@ -158,14 +158,15 @@ def reopen_overtaken(conn: Connection, ids: Collection[str], *, now: dt.datetime
 
 
 def _now_naming(conn: Connection, side: str, was: str | None) -> tuple[str, str | None]:
-    # The child a side names now, and the child it was raised for: the side's own child, unless
-    # it was carried from a child that no longer reads as it (its merge undone since).
-    if was is None or was == side:
-        return side, None
-    now = resolve(conn, was)
-    if now is None or now.contactpoint_id == side:
+    # The child a side names now, and the child it was raised for: the child the task was raised
+    # for reads as a survivor now if it was merged meanwhile (found by re-probing: a task ended
+    # while its other child was out of view was lost when this child was merged meanwhile), and
+    # as itself again if a merge that carried the side was undone.
+    raised_for = was or side
+    now = resolve(conn, raised_for)
+    if now is None:
         return side, was
-    return now.contactpoint_id, (was if was != now.contactpoint_id else None)
+    return now.contactpoint_id, (raised_for if raised_for != now.contactpoint_id else None)
 
 
 def _naming(

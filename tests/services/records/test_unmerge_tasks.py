@@ -380,3 +380,25 @@ def test_a_batch_decided_through_a_record_an_unmerge_moved_meanwhile_decides_aga
     _unmerge(db, k["r"])  # r-1 is r's again; s is still active
     with pytest.raises(ConcurrentChange):
         db.run_sync(lambda c: placement.flush(c, batch, limits=LIMITS, now=LATER))
+
+
+def test_a_task_ended_while_its_other_child_was_out_of_view_follows_a_merge_made_meanwhile(
+    db: Database,
+) -> None:
+    """Found by re-probing: q's task with r ended when q's record was withdrawn; r was merged into
+    s meanwhile; q's record sent again raised nothing (r was no longer active)."""
+    k = _children(db, of_b="q")
+    _task(db, k["q"], k["r"])
+    db.run_sync(
+        lambda c: ingestion.withdraw(
+            c, organisation=ORG_B, source_system="system-q", source_record_id="q-1", now=MERGED - HOUR
+        )
+    )
+    _merge(db, k["s"], k["r"])
+    again = _record("q")
+    db.run_sync(
+        lambda c: ingestion.submit(c, organisation=ORG_B, request_id="q-again", record=again, now=LATER)
+    )
+    assert _pairs(db, k["q"]) == {k["s"]}
+    _unmerge(db, k["r"])  # raised for r: it goes back to r alone
+    assert _pairs(db, k["q"]) == {k["r"]}
