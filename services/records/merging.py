@@ -183,7 +183,9 @@ def _shield_as_held(conn: Connection, chain: list[ChildRow], *, undone: MergeRow
     below: tuple[str, bool] | None = None  # the chain's previous child, and its shield now
     for row in chain:
         live = merge_repo.live_merges_into(conn, row.contactpoint_id)
-        ever = sorted([*live, undone] if undone.survivor_id == row.contactpoint_id else live, key=_when)
+        ever = sorted(
+            [*live, undone] if undone.survivor_id == row.contactpoint_id else live, key=merge_repo.in_order
+        )
         shielded = ever[0].survivor_shielded if ever else row.shielded
         for merge in live:
             if merge is not ever[0] and merge.survivor_shielded != shielded:
@@ -207,10 +209,6 @@ def _held_shield(conn: Connection, contactpoint_id: str, *, alone: bool) -> bool
     live = merge_repo.live_merges_into(conn, contactpoint_id)
     before = live[0].survivor_shielded if live else alone
     return before or any(_held_shield(conn, m.retired_id, alone=m.retired_shielded) for m in live)
-
-
-def _when(merge: MergeRow) -> tuple[dt.datetime, str]:
-    return merge.created_at, merge.merge_id
 
 
 def _holdings(conn: Connection, chain: list[ChildRow], merged_at: dt.datetime) -> list[Holding]:

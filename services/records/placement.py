@@ -265,7 +265,7 @@ def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime
     active: they are share-locked, and a lost race means retry."""
     # Children a review task will name, too: a task naming a child merged away meanwhile would
     # lose the pairing (and the shield it brings).
-    named = {t.candidate for t in batch.tasks} | {t.new_child for t in batch.splits}
+    named = {t.candidate for t in batch.tasks} | {c for t in batch.splits for c in (t.new_child, t.candidate)}
     kept = batch.linked | (named - batch.new_children)
     if kept:
         rows = child_repo.children_by_id(conn, kept, share_lock=True)

@@ -58,7 +58,9 @@ def follow_unmerge(conn: Connection, *, retired: str, holders: Sequence[Holding]
     """A merge undone: `retired` is back, and `holders` held its records (the merge's survivor,
     then each child that was merged into since; the last holds them now). Each of the holder's
     open tasks whose side was raised for the child put back (or for a child still merged into
-    it: carried by the merge, or matched through one of its records since) goes back to it alone.
+    it: carried by the merge, or matched through one of its records since) goes back to it, and
+    stays the holder's too only if a task kept waiting beside it was raised for the holder's own;
+    a task kept waiting that was raised for the child put back gives it the pair too.
     A side raised for one of the holders is shared with the child put back only when it had the
     pair too (it or a child merged into it, when merged: one task stood for both), or, for a task
     that does not say which child it was raised for (older than migration 0008), when it was
@@ -72,13 +74,23 @@ def follow_unmerge(conn: Connection, *, retired: str, holders: Sequence[Holding]
         for cid in (task.new_child, task.candidate):
             if cid in family and task.was(cid) in family:
                 had.setdefault(task.other(cid), task.was(cid))
+    # The children the holder's side of tasks kept WAITING beside an open one was raised for.
+    waiting: dict[str, list[str]] = {}
+    for kept in review_repo.waiting_since(conn, holder, holders[0].since):
+        waiting.setdefault(kept.other(holder), []).append(kept.was(holder))
     back: list[review_repo.NewTask] = []
     moved: list[str] = []
     for task in review_repo.open_tasks_of(conn, holder):
-        was = task.was(holder)
+        was, also = task.was(holder), waiting.get(task.other(holder), [])
+        theirs = next((w for w in also if w in family), None)
         if was in family:
             moved.append(task.task_id)
             back.append(_naming(task, holder, instead=retired, was=was))
+            own = next((w for w in also if w not in family), None)
+            if own is not None:  # the holder had the pair itself too: it keeps its own
+                back.append(_naming(task, holder, instead=holder, was=own))
+        elif theirs is not None:
+            back.append(_naming(task, holder, instead=retired, was=theirs))
         elif was in since:
             # Which child's records raised it is known, but for a task older than that knowledge.
             raised_while_held = not task.remembers(holder) and task.created_at >= since[was]

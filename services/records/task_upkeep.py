@@ -75,6 +75,10 @@ def recheck(conn: Connection, ids: Collection[str], *, now: dt.datetime) -> None
     )
 
 
+def _raised_for(task: review_repo.NewTask) -> tuple[tuple[str, str | None], ...]:
+    return ((task.new_child, task.new_child_was), (task.candidate, task.candidate_was))
+
+
 def close_tasks_of(conn: Connection, ids: Collection[str], *, now: dt.datetime) -> None:
     """End the open tasks of children that left the registry's view (archived, or every record
     withdrawn), and lift the shields only they caused."""
@@ -92,8 +96,12 @@ def close_overtaken(conn: Connection, *, now: dt.datetime) -> int:
 
 def raise_pairs(conn: Connection, tasks: Iterable[review_repo.NewTask], *, now: dt.datetime) -> int:
     """Raise these tasks, one a pair, leaving out pairs a data manager kept apart or that a task
-    already waits on, each child shown shielded while the other is; how many were raised."""
+    already waits on, each child shown shielded while the other is; how many were raised. A task
+    left out for one waiting, raised for other children than it, is kept as WAITING, so that an
+    unmerge can give each child put back its own (found by probing: a child's own possible match
+    dropped beside one a merge carried was lost when the merge was undone)."""
     raised: list[review_repo.NewTask] = []
+    waiting: list[review_repo.NewTask] = []
     seen: set[frozenset[str]] = set()
     for task in tasks:
         pair = frozenset((task.new_child, task.candidate))
@@ -102,9 +110,12 @@ def raise_pairs(conn: Connection, tasks: Iterable[review_repo.NewTask], *, now: 
         seen.add(pair)
         if kept_apart(conn, task.new_child, task.candidate):
             continue
-        if review_repo.open_task_between(conn, task.new_child, task.candidate):
-            continue
-        raised.append(task)
+        open_task = review_repo.open_task_of_pair(conn, task.new_child, task.candidate)
+        if open_task is None:
+            raised.append(task)
+        elif any(open_task.was(child) != (was or child) for child, was in _raised_for(task)):
+            waiting.append(task)
     review_repo.insert_tasks(conn, raised, now=now)
+    review_repo.insert_waiting(conn, waiting, now=now)
     pair_shields(conn, raised, now=now)
     return len(raised)

@@ -56,13 +56,17 @@ def live_merge_of(conn: Connection, retired_id: str) -> MergeRow | None:
 
 
 def live_merges_into(conn: Connection, survivor_id: str) -> list[MergeRow]:
-    """The merges (not undone) of other children into this one, oldest first."""
-    query = (
-        select(merges)
-        .where(merges.c.survivor_id == survivor_id, merges.c.undone_at.is_(None))
-        .order_by(merges.c.created_at, merges.c.merge_id)
-    )
-    return [MergeRow.of(row) for row in conn.execute(query).all()]
+    """The merges (not undone) of other children into this one, oldest first (`in_order`)."""
+    query = select(merges).where(merges.c.survivor_id == survivor_id, merges.c.undone_at.is_(None))
+    return sorted((MergeRow.of(row) for row in conn.execute(query).all()), key=in_order)
+
+
+def in_order(merge: MergeRow) -> tuple[dt.datetime, bool, str]:
+    """Merges into one child in the order they were made: by time, and at one instant the merge
+    whose survivor was not yet shielded first (a merge remembers the survivor's shield as the
+    merges before it left it, and a shield only grows by merging; found by probing: two merges
+    at one instant were ordered by their random ids)."""
+    return merge.created_at, merge.survivor_shielded, merge.merge_id
 
 
 def record_origins(conn: Connection, holders: Collection[str]) -> dict[tuple[str, str], str]:

@@ -17,6 +17,8 @@ RESOLVED = "resolved"
 OBSOLETE = "OBSOLETE"  # the decision on a task whose children were merged, archived or withdrawn
 OVERTAKEN = "overtaken by events"  # a child archived, or every record of it withdrawn
 CARRIED = "carried by a merge or an unmerge"  # raised again, naming the child that holds its side now
+# Raised for other children than the open task about the same two (kept for an unmerge to share out).
+WAITING = "waits on another task about the same two children"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,23 +44,28 @@ class NewTask:
 def insert_tasks(conn: Connection, tasks: Sequence[NewTask], *, now: dt.datetime) -> None:
     """Raise review tasks."""
     if tasks:
-        conn.execute(
-            insert(review_tasks),
-            [
-                {
-                    "task_id": t.task_id,
-                    "new_child": t.new_child,
-                    "candidate": t.candidate,
-                    "score": t.score,
-                    "reasons": list(t.reasons),
-                    "status": OPEN,
-                    "new_child_was": t.new_child_was or t.new_child,
-                    "candidate_was": t.candidate_was or t.candidate,
-                    "created_at": t.raised_at or now,
-                }
-                for t in tasks
-            ],
-        )
+        conn.execute(insert(review_tasks), [{**_task_row(t, now), "status": OPEN} for t in tasks])
+
+
+def insert_waiting(conn: Connection, tasks: Sequence[NewTask], *, now: dt.datetime) -> None:
+    """Keep tasks that an open task about the same two children stands for, raised for other
+    children than it (ended as WAITING: never offered; `task_carrying.follow_unmerge` reads them)."""
+    if tasks:
+        ended = _resolved(OBSOLETE, "", WAITING, "", now)
+        conn.execute(insert(review_tasks), [{**_task_row(t, now), **ended} for t in tasks])
+
+
+def _task_row(t: NewTask, now: dt.datetime) -> dict[str, object]:
+    return {
+        "task_id": t.task_id,
+        "new_child": t.new_child,
+        "candidate": t.candidate,
+        "score": t.score,
+        "reasons": list(t.reasons),
+        "new_child_was": t.new_child_was or t.new_child,
+        "candidate_was": t.candidate_was or t.candidate,
+        "created_at": t.raised_at or now,
+    }
 
 
 def _held_by_org(child: ColumnElement[str], organisation: str) -> Exists:
@@ -178,8 +185,23 @@ def _between(a: str, b: str) -> ColumnElement[bool]:
 
 def open_task_between(conn: Connection, a: str, b: str) -> bool:
     """Whether an open task pairs these two children, whichever way round."""
-    query = select(exists().where(review_tasks.c.status == OPEN, _between(a, b)))
-    return bool(conn.execute(query).scalar())
+    return open_task_of_pair(conn, a, b) is not None
+
+
+def open_task_of_pair(conn: Connection, a: str, b: str) -> ReviewTaskRow | None:
+    """The open task pairing these two children, whichever way round."""
+    row = conn.execute(select(review_tasks).where(review_tasks.c.status == OPEN, _between(a, b))).first()
+    return ReviewTaskRow.of(row) if row is not None else None
+
+
+def waiting_since(conn: Connection, contactpoint_id: str, since: dt.datetime) -> list[ReviewTaskRow]:
+    """Tasks naming the child kept as WAITING (`insert_waiting`) at or after `since`."""
+    t = review_tasks.c
+    names = or_(t.new_child == contactpoint_id, t.candidate == contactpoint_id)
+    query = select(review_tasks).where(
+        t.status == RESOLVED, t.decision_reason == WAITING, t.resolved_at >= since, names
+    )
+    return [ReviewTaskRow.of(r) for r in conn.execute(query).all()]
 
 
 def close_open_tasks_of(conn: Connection, ids: Collection[str], *, now: dt.datetime) -> list[tuple[str, str]]:
@@ -227,7 +249,11 @@ def ended_as_overtaken_since(
     t = review_tasks.c
     names = or_(t.new_child.in_(sorted(ids)), t.candidate.in_(sorted(ids)))
     query = select(review_tasks).where(
-        t.status == RESOLVED, t.decision == OBSOLETE, t.resolved_at >= since, names
+        t.status == RESOLVED,
+        t.decision == OBSOLETE,
+        t.decision_reason.in_((OVERTAKEN, CARRIED)),
+        t.resolved_at >= since,
+        names,
     )
     return [ReviewTaskRow.of(r) for r in conn.execute(query).all()]
 

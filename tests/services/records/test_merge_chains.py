@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -335,3 +336,24 @@ def test_a_shield_waiting_on_a_merge_of_its_child_follows_it(db: Database) -> No
 
     _while_a_merge_holds_its_locks(db, a, b, shield)
     assert answers == [a] and _shielded(db, a)
+
+
+@pytest.mark.parametrize("first_id", ["f", "0"])
+def test_two_merges_at_one_instant_are_undone_in_the_order_they_were_made(
+    db: Database, monkeypatch: pytest.MonkeyPatch, first_id: str
+) -> None:
+    """Found by probing: two merges into one child at the same instant were ordered by their
+    random ids, so undoing the one that brought a shield could leave the child shielded for
+    nothing (and remember it so)."""
+    a = _child(db, "a-1", "Barnaby", "Quillfeather")
+    b = _child(db, "b-22", "Cressida", "Tollemache")
+    c = _child(db, "c-333", "Peregrine", "Ashdown")
+    _shield(db, a)
+    ids = iter([first_id * 32, ("0" if first_id == "f" else "f") * 32])
+    monkeypatch.setattr(merging.uuid, "uuid4", lambda: uuid.UUID(next(ids)))
+    _merge(db, b, a)
+    _merge(db, b, c)
+    _unmerge(db, a)
+    assert _shielded(db, a) and not _shielded(db, b)
+    _unmerge(db, c)
+    assert not _shielded(db, b) and not _shielded(db, c)

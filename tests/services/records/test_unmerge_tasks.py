@@ -402,3 +402,39 @@ def test_a_task_ended_while_its_other_child_was_out_of_view_follows_a_merge_made
     assert _pairs(db, k["q"]) == {k["s"]}
     _unmerge(db, k["r"])  # raised for r: it goes back to r alone
     assert _pairs(db, k["q"]) == {k["r"]}
+
+
+@pytest.mark.parametrize("open_for", ["r", "s"])
+def test_a_pair_raised_for_both_children_while_merged_goes_to_each_when_unmerged(
+    db: Database, open_for: str
+) -> None:
+    """Found by re-probing: s's own possible match with q (a split raised through s's record),
+    left out beside the task the merge had carried from r, was lost when r was unmerged. Each
+    child gets the pair it was raised for, whichever was raised first."""
+    k = _children(db)
+    if open_for == "r":
+        _task(db, k["r"], k["q"])
+    _merge(db, k["s"], k["r"])
+    for key in ("s", "r") if open_for == "s" else ("s",):
+        raised = review_repo.NewTask(
+            f"{key}q".ljust(32, "1"), k["s"], k["q"], 9.0, ("w",), new_child_was=k[key]
+        )
+        db.run_sync(lambda c, t=raised: task_upkeep.raise_pairs(c, [t], now=LATER))
+    assert _pairs(db, k["s"]) == {k["q"]}  # one task waits on the pair
+    _unmerge(db, k["r"])
+    assert _pairs(db, k["r"]) == {k["q"]}
+    assert _pairs(db, k["s"]) == {k["q"]}
+    assert _pairs(db, k["q"]) == {k["r"], k["s"]}
+
+
+def test_a_split_task_whose_other_child_changed_meanwhile_makes_the_batch_decide_again(db: Database) -> None:
+    """Found by re-probing (PostgreSQL, threads): a split task's other child was not locked when
+    the batch wrote, so an unmerge could move the record it was matched through meanwhile. Both of
+    a split task's children are now share-locked and must be as the batch read them."""
+    k = _children(db)
+    batch = placement.Batch()
+    batch.linked.add(k["s"])
+    batch.splits.append(review_repo.NewTask("e" * 32, k["s"], k["r"], 12.0, ("w",)))
+    _merge(db, k["q"], k["r"])  # r merged away after the batch read it
+    with pytest.raises(ConcurrentChange):
+        db.run_sync(lambda c: placement.flush(c, batch, limits=LIMITS, now=LATER))
