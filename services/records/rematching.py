@@ -12,8 +12,10 @@ from services.records.evidence import record_of
 from services.records.linkage import Action
 from services.records.matching import FeatureCache, Matcher
 from services.records.repository import candidates as candidate_repo
+from services.records.repository import children as child_repo
 from services.records.repository import review as review_repo
 from services.records.repository.rows import SourceRow
+from services.records.tables import ACTIVE
 from services.records.task_carrying import raised_for_records
 
 
@@ -25,6 +27,11 @@ def rematch(
     (found by probing: a record withdrawn, the child fed meanwhile by another system, then sent
     again, or corrected to what another system holds, left two children alike and no task)."""
     own = held.contactpoint_id
+    row = child_repo.child(conn, own)
+    if row is None or row.status != ACTIVE:
+        # An archived child is never a review task's (found checking the batch's locks: the
+        # task named it, and the batch, expecting the child active, was refused for ever).
+        return []
     found = {sid for _, sid in candidate_repo.key_hits(conn, p.blocking_hashes.values())} - {held.id}
     rows = [r for r in candidate_repo.candidates_of(conn, found).values() if r.contactpoint_id != own]
     candidates = FeatureCache({r.source_id: r for r in rows}).candidates(r.source_id for r in rows)

@@ -17,6 +17,7 @@ from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import admin, children, ingestion, merging
 from services.records.children import add_years, archive_date
 from services.records.repository import children as child_repo
+from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
 from services.records.stewardship import Manager
 from services.records.tables import blocking_keys, match_keys, source_records
@@ -325,3 +326,27 @@ def test_a_lifecycle_batch_that_lost_a_race_runs_again(db: Database, monkeypatch
     monkeypatch.setattr(db, "run_sync", first_loses)
     assert admin.run_lifecycle(db, today=dt.date(2028, 3, 14)).archived == 1
     assert lost and _status(db, cp) == "archived"
+
+
+def test_a_changed_record_of_an_archived_child_like_another_child_is_stored_without_a_task(
+    db: Database,
+) -> None:
+    """Found while checking the batch's locks: a held record of an archived child, sent again
+    with content like another child's, raised a task naming the archived child, which the batch
+    then refused to write for ever (it expected the child active): the record could never be
+    updated. An archived child is never a review task's."""
+    born = dt.date(2010, 3, 14)
+    archived = _submit(db, make_record("r-1", date_of_birth=_date(born)))
+    assert admin.run_lifecycle(db, today=dt.date(2028, 3, 14)).archived == 1
+    theodora = child_pb2.PersonName(given_names="Theodora", family_name="Quenby")
+    # Born the same day, filed after the run: active.
+    other = _submit(
+        db, make_record("b-1", source_system="education", name=theodora, date_of_birth=_date(born))
+    )
+    changed = make_record("r-1", name=theodora, date_of_birth=_date(born))
+    resent = db.run_sync(
+        lambda c: ingestion.submit(c, organisation=ORG_A, request_id="r-1-again", record=changed, now=NOW)
+    )
+    assert resent.contactpoint_id == archived and _status(db, archived) == "archived"
+    tasks = db.run_sync(lambda c: review_repo.open_tasks_of(c, other), write=False)
+    assert tasks == []
