@@ -72,12 +72,18 @@ def follow_unmerge(conn: Connection, *, retired: str, holders: Sequence[Holding]
     had: dict[str, str] = {}  # a child the family had a task with → the family's child that had it
     for task in review_repo.ended_as_overtaken_since(conn, family, holders[0].since):
         for cid in (task.new_child, task.candidate):
-            if cid in family and task.was(cid) in family:
-                had.setdefault(task.other(cid), task.was(cid))
+            paired = task.other(cid)
+            # ...while its other side's child still reads as it did (found by probing).
+            if cid in family and task.was(cid) in family and _same_now(conn, task.was(paired), paired):
+                had.setdefault(paired, task.was(cid))
     # The children the holder's side of tasks kept WAITING beside an open one was raised for.
+    # Each counts while the child its other side was raised for still reads as that side (found
+    # by probing: one kept for a child unmerged since gave its pair to the holder again).
     waiting: dict[str, list[str]] = {}
     for kept in review_repo.waiting_since(conn, holder, holders[0].since):
-        waiting.setdefault(kept.other(holder), []).append(kept.was(holder))
+        paired = kept.other(holder)
+        if _same_now(conn, kept.was(paired), paired):
+            waiting.setdefault(paired, []).append(kept.was(holder))
     back: list[review_repo.NewTask] = []
     moved: list[str] = []
     for task in review_repo.open_tasks_of(conn, holder):
@@ -86,7 +92,7 @@ def follow_unmerge(conn: Connection, *, retired: str, holders: Sequence[Holding]
         if was in family:
             moved.append(task.task_id)
             back.append(_naming(task, holder, instead=retired, was=was))
-            own = next((w for w in also if w not in family), None)
+            own = next((w for w in also if w not in family and _same_now(conn, w, holder)), None)
             if own is not None:  # the holder had the pair itself too: it keeps its own
                 back.append(_naming(task, holder, instead=holder, was=own))
         elif theirs is not None:
@@ -167,6 +173,12 @@ def reopen_overtaken(conn: Connection, ids: Collection[str], *, now: dt.datetime
                     )
                 )
     raise_pairs(conn, tasks, now=now)
+
+
+def _same_now(conn: Connection, a: str, b: str) -> bool:
+    # Whether two ids read as one child now.
+    now_a, now_b = resolve(conn, a), resolve(conn, b)
+    return now_a is not None and now_b is not None and now_a.contactpoint_id == now_b.contactpoint_id
 
 
 def _now_naming(conn: Connection, side: str, was: str | None) -> tuple[str, str | None]:

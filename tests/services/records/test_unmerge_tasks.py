@@ -14,6 +14,7 @@ from sqlalchemy import update
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import NotFound
+from contactpoint.platform.ids import RANDOM
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import ingestion, merging, placement, review, task_upkeep
 from services.records.model import DEFAULT_LIMITS as LIMITS
@@ -431,3 +432,38 @@ def test_a_split_task_whose_other_child_changed_meanwhile_makes_the_batch_decide
     _merge(db, k["q"], k["r"])  # r merged away after the batch read it
     with pytest.raises(ConcurrentChange):
         db.run_sync(lambda c: placement.flush(c, batch, limits=LIMITS, now=LATER))
+
+
+def _raise(db: Database, a: str, b: str, *, for_a: str, for_b: str, at: dt.datetime) -> None:
+    task = review_repo.NewTask(RANDOM.hex_id(), a, b, 9.0, ("w",), new_child_was=for_a, candidate_was=for_b)
+    db.run_sync(lambda c: task_upkeep.raise_pairs(c, [task], now=at))
+
+
+def test_a_pair_kept_waiting_for_a_child_unmerged_since_is_not_given_to_the_holder(db: Database) -> None:
+    """Found by probing: x's pair with q, kept waiting beside r's when x was merged into s after
+    r, was given to s when r was unmerged, though x had been unmerged (with its pair) before."""
+    k = _children(db)
+    _task(db, k["r"], k["q"])
+    _task(db, k["x"], k["q"])
+    _merge(db, k["s"], k["r"])
+    _merge(db, k["s"], k["x"], at=MERGED + HOUR)
+    _unmerge(db, k["x"])
+    _unmerge(db, k["r"], at=UNMERGED + HOUR)
+    assert _pairs(db, k["q"]) == {k["r"], k["x"]}
+    assert _pairs(db, k["s"]) == set()
+
+
+def test_a_pair_whose_other_side_left_its_child_is_not_given_back(db: Database) -> None:
+    """Found by probing: a pair raised for (r, c) while r was merged into s and c into z was given
+    to c when c was unmerged, though r had left s before: only r's records resembled c."""
+    k = _children(db)
+    _merge(db, k["s"], k["r"])
+    _raise(db, k["s"], k["z"], for_a=k["r"], for_b=k["z"], at=MERGED)
+    _raise(db, k["s"], k["c"], for_a=k["r"], for_b=k["c"], at=MERGED)
+    _merge(db, k["z"], k["c"], at=MERGED + HOUR)  # (s, c) for (r, c) waits beside (s, z) for (r, z)
+    _unmerge(db, k["r"])
+    assert _pairs(db, k["s"]) == set()
+    _raise(db, k["s"], k["z"], for_a=k["s"], for_b=k["z"], at=LATER)  # s's own pair with z
+    _unmerge(db, k["c"], at=UNMERGED + HOUR)
+    assert k["s"] not in _pairs(db, k["c"])
+    assert k["z"] in _pairs(db, k["r"])
