@@ -119,12 +119,7 @@ def raised_for_records(conn: Connection, tasks: Sequence[review_repo.NewTask]) -
     the child the record came from: undoing the merge gives the side to that child alone (found
     by probing: a possible match raised through the retired child's record while merged was
     given to both, and the survivor's data managers shown a child only the other resembled)."""
-    holders = {
-        side
-        for t in tasks
-        for side, record in task_records(t)
-        if record is not None and side not in (None, "")
-    }
+    holders = {side for t in tasks for side, record in task_records(t) if record is not None}
     origins = merge_repo.record_origins(conn, holders) if holders else {}
     if not origins:
         return list(tasks)
