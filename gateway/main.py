@@ -42,7 +42,7 @@ async def build(settings: GatewaySettings) -> Built:
     token = ServiceToken(identity, *settings.machine_credentials())
     verifier = remote_verifier(settings, identity, token)
     identity_client = IdentityClient(identity, token)
-    audit_writer = AuditWriter(audit, token)
+    audit_writer = AuditWriter(audit, token, gather_seconds=settings.audit_gather_ms / 1000)
     db = Database(settings.database_url)
     # Allowances are bookkeeping: a crash of their database may forget the last moments' reads
     # (a person may then read a few more that day), so commits need not wait for the disk.

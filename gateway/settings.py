@@ -25,3 +25,10 @@ class GatewaySettings(VerifyingSettings, DatabaseSettings):
     housekeeping_seconds: float = Field(
         default=3600.0, gt=0, description="how often past days' allowance rows are dropped"
     )
+    audit_gather_ms: float = Field(
+        default=5.0,
+        ge=0,
+        le=50,
+        description="how long a call to the audit log may wait for the events of requests still under "
+        "way (0: never); each caller is still answered only once its own event is stored",
+    )

@@ -40,17 +40,37 @@ class AuditWriter:
     sides (docs/benchmarks.md, "Appends gathered"). If the audit service refuses a gathered call as
     a whole (INVALID_ARGUMENT: an event it will not store; UNIMPLEMENTED: an older audit service
     during a rolling upgrade), its events are sent again one by one, so that each is refused or
-    stored on its own."""
+    stored on its own.
+
+    With `gather_seconds`, a call that could go waits up to that long while other requests of
+    this process (`AuditedRequest`s begun and not yet recorded) are still under way, so that their
+    events go in it too; it goes at once when none is, or when it is full (as PostgreSQL's
+    commit_delay waits only while commit_siblings other transactions are active). Under load each
+    call then carries several times the events, and the audit service pays its call, its commit and
+    its signed checkpoint once for all of them (docs/benchmarks.md, "Gathered for a moment"). Off
+    unless the service asks for it: the gateway does (`CONTACTPOINT_GATEWAY_AUDIT_GATHER_MS`);
+    records and identity record from inside open write transactions, where a wait would hold row
+    locks longer."""
 
     def __init__(
-        self, channel: grpc.aio.Channel, token: TokenSource, *, in_flight: int = APPENDS_IN_FLIGHT
+        self,
+        channel: grpc.aio.Channel,
+        token: TokenSource,
+        *,
+        in_flight: int = APPENDS_IN_FLIGHT,
+        gather_seconds: float = 0.0,
     ) -> None:
         self._stub = audit_grpc.AuditServiceStub(channel)
         self._token = token
         self._in_flight = in_flight
+        self._gather_seconds = gather_seconds
         self._sending = 0
         self._queue: list[tuple[audit_pb.AuditEvent, asyncio.Future[None]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        # Requests begun and not yet recorded (their events are still to come), and the timer of a
+        # call waiting for them.
+        self._under_way = 0
+        self._gathering: asyncio.TimerHandle | None = None
         # How many calls carried how many events (for tests and the benchmark).
         self.calls = 0
         self.events = 0
@@ -78,13 +98,46 @@ class AuditWriter:
             call.purpose = child_pb2.AccessPurpose.ValueType(purpose)
         await call.record(error)
 
-    async def append(self, event: audit_pb.AuditEvent) -> None:
-        """Append one event; Unavailable unless the audit service confirms it."""
+    async def append(self, event: audit_pb.AuditEvent, *, ends_request: bool = False) -> None:
+        """Append one event; Unavailable unless the audit service confirms it. `ends_request`:
+        the event is that of a request counted as under way (`began`), which now is not."""
         stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append((event, stored))
-        if self._sending < self._in_flight:
-            self._send_next()
+        if ends_request:
+            self._under_way -= 1
+        self._send_when_ready()
         await stored
+
+    def began(self) -> None:
+        """A request whose event is still to come has begun (`AuditedRequest.__aenter__`)."""
+        self._under_way += 1
+
+    def ended(self) -> None:
+        """A request that began ended without an event of this process's (another service
+        recorded it): a call waiting for it goes now if it waits for no one else."""
+        self._under_way -= 1
+        self._send_when_ready()
+
+    def _send_when_ready(self) -> None:
+        """Send what is queued if a call may go: at once, or after gathering for a moment while
+        other requests are under way (see the class's doc)."""
+        if self._gathering is not None:
+            if self._under_way > 0 and len(self._queue) < MAX_EVENTS_A_CALL:
+                return  # still gathering
+            # Nothing more is coming, or the call is full: it goes now.
+            self._gathering.cancel()
+            self._gathering = None
+        if not self._queue or self._sending >= self._in_flight:
+            return
+        if self._gather_seconds > 0 and self._under_way > 0 and len(self._queue) < MAX_EVENTS_A_CALL:
+            self._gathering = asyncio.get_running_loop().call_later(self._gather_seconds, self._gathered)
+            return
+        self._send_next()
+
+    def _gathered(self) -> None:
+        self._gathering = None
+        if self._queue and self._sending < self._in_flight:
+            self._send_next()
 
     def _send_next(self) -> None:
         batch, self._queue = self._queue[:MAX_EVENTS_A_CALL], self._queue[MAX_EVENTS_A_CALL:]
@@ -113,8 +166,7 @@ class AuditWriter:
             self._answer(batch, failures)
         finally:
             self._sending -= 1
-            if self._queue and self._sending < self._in_flight:
-                self._send_next()
+            self._send_when_ready()
 
     @staticmethod
     def _answer(

@@ -115,8 +115,13 @@ class AuditedRequest:
     # it rather than writing a second event (found by probing: a call whose client gave up
     # while audit was slow was recorded ALLOWED and CANCELLED).
     _recording: asyncio.Future[None] | None = field(default=None, repr=False)
+    # Entered and not yet recording: the writer counts it as under way (a gathered call may wait
+    # for its event).
+    _under_way: bool = field(default=False, repr=False)
 
     async def __aenter__(self) -> AuditedRequest:
+        self.auditor.began()
+        self._under_way = True
         return self
 
     def event(self, exc: BaseException | None) -> audit_pb.AuditEvent:
@@ -173,6 +178,9 @@ class AuditedRequest:
         while it is being written (the handler cancelled meanwhile), it waits for that one write
         instead of making another; one that failed is tried again."""
         if self.recorded:
+            if self._under_way:  # recorded by someone else (identity, a login's): nothing is coming
+                self._under_way = False
+                self.auditor.ended()
             return
         failed = (
             self._recording is not None
@@ -180,7 +188,10 @@ class AuditedRequest:
             and (self._recording.cancelled() or self._recording.exception() is not None)
         )
         if self._recording is None or failed:
-            self._recording = asyncio.ensure_future(self.auditor.append(self.event(exc)))
+            ends_request, self._under_way = self._under_way, False
+            self._recording = asyncio.ensure_future(
+                self.auditor.append(self.event(exc), ends_request=ends_request)
+            )
         await asyncio.shield(self._recording)
         self.recorded = True
 

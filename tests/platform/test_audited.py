@@ -50,7 +50,13 @@ class _SlowLog:
         self.release = asyncio.Event()
         self.fail_first = fail_first
 
-    async def append(self, event: object) -> None:
+    def began(self) -> None:
+        pass
+
+    def ended(self) -> None:
+        pass
+
+    async def append(self, event: object, *, ends_request: bool = False) -> None:
         if self.fail_first:
             self.fail_first = False
             raise Unavailable("the audit service could not record this request")
@@ -157,7 +163,13 @@ class _RecordingLog:
     def __init__(self) -> None:
         self.events: list[tuple[str, str]] = []
 
-    async def append(self, event: object) -> None:
+    def began(self) -> None:
+        pass
+
+    def ended(self) -> None:
+        pass
+
+    async def append(self, event: object, *, ends_request: bool = False) -> None:
         self.events.append((event.outcome, event.detail))  # type: ignore[attr-defined]
 
 

@@ -182,3 +182,71 @@ async def test_a_caller_never_waits_for_ever_whatever_the_failure() -> None:
         timeout=10,
     )
     assert all(isinstance(o, Unavailable) for o in outcomes), outcomes
+
+
+async def test_a_call_waits_for_the_requests_still_under_way(log: Log, channel: grpc.aio.Channel) -> None:
+    """Gathering for a moment (the gateway's): while other requests of the process are under way,
+    a call waits for their events (up to `gather_seconds`), and goes as soon as none is left.
+    Without it the first event goes alone and the rest follow in later calls."""
+    start = await log.size()
+
+    async def request(writer: AuditWriter, i: int) -> None:
+        async with writer.request("GetChild", f"r{i}") as call:
+            call.actor = f"g{i}"
+            await asyncio.sleep(0.002 * i)  # each handler takes a little longer
+
+    waits = AuditWriter(channel, FixedToken(log.gateway), gather_seconds=30.0)
+    await asyncio.wait_for(asyncio.gather(*(request(waits, i) for i in range(8))), timeout=20)
+    # One call for all eight: the last to record let it go, long before 30 seconds.
+    assert (waits.calls, waits.events) == (1, 8)
+
+    at_once = AuditWriter(channel, FixedToken(log.gateway))
+    await asyncio.gather(*(request(at_once, i) for i in range(8)))
+    assert at_once.events == 8 and at_once.calls > 1
+    assert await log.size() == start + 16
+
+
+async def test_a_lone_request_is_not_kept_waiting(log: Log, channel: grpc.aio.Channel) -> None:
+    writer = AuditWriter(channel, FixedToken(log.gateway), gather_seconds=30.0)
+    async with writer.request("GetChild", "alone") as call:
+        call.actor = "alone"
+    # Nothing else under way: it went at once (a wait would have been 30 seconds).
+    async with asyncio.timeout(10):
+        async with writer.request("GetChild", "alone-2") as call:
+            call.actor = "alone-2"
+    assert (writer.calls, writer.events) == (2, 2)
+
+
+async def test_a_request_that_takes_long_keeps_no_one_waiting_for_longer_than_the_moment(
+    log: Log, channel: grpc.aio.Channel
+) -> None:
+    writer = AuditWriter(channel, FixedToken(log.gateway), gather_seconds=0.05)
+    slow_done = asyncio.Event()
+
+    async def slow() -> None:
+        async with writer.request("GetChild", "slow") as call:
+            call.actor = "slow"
+            await slow_done.wait()
+
+    slow_task = asyncio.create_task(slow())
+    await asyncio.sleep(0)
+    # The slow request is under way: the quick one's call waits the moment, then goes without it.
+    async with asyncio.timeout(10):
+        async with writer.request("GetChild", "quick") as call:
+            call.actor = "quick"
+    assert (writer.calls, writer.events) == (1, 1) and not slow_task.done()
+    slow_done.set()
+    await slow_task
+    assert (writer.calls, writer.events) == (2, 2)
+
+
+async def test_a_request_recorded_elsewhere_keeps_no_one_waiting(log: Log, channel: grpc.aio.Channel) -> None:
+    """Found by the steady-rate bench: a login identity recorded itself ended with no event of the
+    gateway's, and stayed counted as under way, so every later call waited the whole moment."""
+    writer = AuditWriter(channel, FixedToken(log.gateway), gather_seconds=30.0)
+    async with writer.request("Login", "login") as login:
+        login.recorded = True  # identity's answer said it is in the log
+    async with asyncio.timeout(10):
+        async with writer.request("GetChild", "after") as call:
+            call.actor = "after"
+    assert (writer.calls, writer.events) == (1, 1)
