@@ -181,6 +181,12 @@ def resolve_task(
         review_repo.keep_apart(
             conn, row.new_child, row.candidate, manager=manager.name, reason=reason, now=now
         )
+        # The children the task was raised for, too, when a merge had carried it to a survivor:
+        # an unmerge gives each side back to its child, and the decision must stay with them
+        # (else the child put back could be proposed with the other child again).
+        raised_for = (row.was(row.new_child), row.was(row.candidate))
+        if raised_for != (row.new_child, row.candidate) and raised_for[0] != raised_for[1]:
+            review_repo.keep_apart(conn, *raised_for, manager=manager.name, reason=reason, now=now)
         result = row.new_child
         review_repo.close_tasks_between(
             conn,

@@ -22,7 +22,7 @@ from services.records.model import ConcurrentChange, Outcome
 from services.records.repository import children as child_repo
 from services.records.repository import review as review_repo
 from services.records.repository.rows import SourceKey
-from services.records.stewardship import Manager
+from services.records.stewardship import KEEP_APART, Manager
 from services.records.tables import review_tasks
 from tests.services.records.conftest import ORG_A, ORG_B, make_record
 
@@ -467,3 +467,25 @@ def test_a_pair_whose_other_side_left_its_child_is_not_given_back(db: Database) 
     _unmerge(db, k["c"], at=UNMERGED + HOUR)
     assert k["s"] not in _pairs(db, k["c"])
     assert k["z"] in _pairs(db, k["r"])
+
+
+def test_a_pair_kept_apart_while_merged_stays_apart_when_unmerged(db: Database) -> None:
+    """Stop 34's leftover 1: a task carried to a survivor and kept apart there was remembered for
+    the survivor alone, so the child put back could be proposed with the other child again."""
+    k = _children(db)
+    _task(db, k["p"], k["r"])
+    _merge(db, k["s"], k["r"])
+    (task,) = db.run_sync(lambda c: review_repo.open_tasks_of(c, k["p"]), write=False)
+    assert task.other(k["p"]) == k["s"]  # carried to the survivor
+    db.run_sync(
+        lambda c: review.resolve_task(
+            c, manager=MANAGER, task_id=task.task_id, decision=KEEP_APART, reason="two", now=LATER
+        )
+    )
+    _unmerge(db, k["r"])
+    assert db.run_sync(lambda c: task_upkeep.kept_apart(c, k["p"], k["r"]), write=False)
+    assert db.run_sync(lambda c: task_upkeep.kept_apart(c, k["p"], k["s"]), write=False)
+    assert _pairs(db, k["r"]) == set() and _pairs(db, k["p"]) == set()
+    # And a new record of r's, like p's, is not proposed with p: they were kept apart.
+    _task(db, k["p"], k["r"], at=UNMERGED + HOUR)
+    assert _pairs(db, k["p"]) == set()
