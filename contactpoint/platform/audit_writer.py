@@ -45,12 +45,13 @@ class AuditWriter:
     With `gather_seconds`, a call that could go waits up to that long while other requests of
     this process (`AuditedRequest`s begun and not yet recorded) are still under way, so that their
     events go in it too; it goes at once when none is, or when it is full (as PostgreSQL's
-    commit_delay waits only while commit_siblings other transactions are active). Under load each
-    call then carries several times the events, and the audit service pays its call, its commit and
-    its signed checkpoint once for all of them (docs/benchmarks.md, "Gathered for a moment"). Off
-    unless the service asks for it: the gateway does (`CONTACTPOINT_GATEWAY_AUDIT_GATHER_MS`);
-    records and identity record from inside open write transactions, where a wait would hold row
-    locks longer."""
+    commit_delay waits only while commit_siblings other transactions are active). An event may
+    wait out the gathering of the call before its own and then its own: at most about twice
+    `gather_seconds` longer than without. Under load each call then carries several times the
+    events, and the audit service pays its call, its commit and its signed checkpoint once for all
+    of them (docs/benchmarks.md, "Gathered for a moment"). Off unless the service asks for it: the
+    gateway does (`CONTACTPOINT_GATEWAY_AUDIT_GATHER_MS`); records and identity record from inside
+    open write transactions, where a wait would hold row locks longer."""
 
     def __init__(
         self,
@@ -98,15 +99,20 @@ class AuditWriter:
             call.purpose = child_pb2.AccessPurpose.ValueType(purpose)
         await call.record(error)
 
-    async def append(self, event: audit_pb.AuditEvent, *, ends_request: bool = False) -> None:
-        """Append one event; Unavailable unless the audit service confirms it. `ends_request`:
-        the event is that of a request counted as under way (`began`), which now is not."""
+    async def append(self, event: audit_pb.AuditEvent) -> None:
+        """Append one event; Unavailable unless the audit service confirms it."""
+        await self.enqueue(event)
+
+    def enqueue(self, event: audit_pb.AuditEvent, *, ends_request: bool = False) -> asyncio.Future[None]:
+        """Queue one event now; the future is done once the audit service confirms it is stored
+        (Unavailable if it is not). `ends_request`: the event is that of a request counted as
+        under way (`began`), which now is not."""
         stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append((event, stored))
         if ends_request:
             self._under_way -= 1
         self._send_when_ready()
-        await stored
+        return stored
 
     def began(self) -> None:
         """A request whose event is still to come has begun (`AuditedRequest.__aenter__`)."""

@@ -178,9 +178,7 @@ class AuditedRequest:
         while it is being written (the handler cancelled meanwhile), it waits for that one write
         instead of making another; one that failed is tried again."""
         if self.recorded:
-            if self._under_way:  # recorded by someone else (identity, a login's): nothing is coming
-                self._under_way = False
-                self.auditor.ended()
+            self._no_longer_under_way()  # recorded by someone else (identity, a login's)
             return
         failed = (
             self._recording is not None
@@ -188,12 +186,23 @@ class AuditedRequest:
             and (self._recording.cancelled() or self._recording.exception() is not None)
         )
         if self._recording is None or failed:
+            try:
+                event = self.event(exc)
+            except BaseException:
+                self._no_longer_under_way()  # no event is coming from it either
+                raise
+            # Queued at once, and the writer told in the same step that this request is no longer
+            # under way (found by probing: done in a task of its own, a cancellation before it ran
+            # left the request counted for ever, and every later call waited the whole moment).
             ends_request, self._under_way = self._under_way, False
-            self._recording = asyncio.ensure_future(
-                self.auditor.append(self.event(exc), ends_request=ends_request)
-            )
+            self._recording = self.auditor.enqueue(event, ends_request=ends_request)
         await asyncio.shield(self._recording)
         self.recorded = True
+
+    def _no_longer_under_way(self) -> None:
+        if self._under_way:
+            self._under_way = False
+            self.auditor.ended()
 
     async def write(self, db: Database, change: Callable[[Connection], T]) -> T:
         """Make `change` in one write transaction that commits only once this request's success is

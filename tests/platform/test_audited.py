@@ -56,7 +56,10 @@ class _SlowLog:
     def ended(self) -> None:
         pass
 
-    async def append(self, event: object, *, ends_request: bool = False) -> None:
+    def enqueue(self, event: object, *, ends_request: bool = False) -> asyncio.Future[None]:
+        return asyncio.ensure_future(self.append(event))
+
+    async def append(self, event: object) -> None:
         if self.fail_first:
             self.fail_first = False
             raise Unavailable("the audit service could not record this request")
@@ -169,7 +172,10 @@ class _RecordingLog:
     def ended(self) -> None:
         pass
 
-    async def append(self, event: object, *, ends_request: bool = False) -> None:
+    def enqueue(self, event: object, *, ends_request: bool = False) -> asyncio.Future[None]:
+        return asyncio.ensure_future(self.append(event))
+
+    async def append(self, event: object) -> None:
         self.events.append((event.outcome, event.detail))  # type: ignore[attr-defined]
 
 

@@ -250,3 +250,18 @@ async def test_a_request_recorded_elsewhere_keeps_no_one_waiting(log: Log, chann
         async with writer.request("GetChild", "after") as call:
             call.actor = "after"
     assert (writer.calls, writer.events) == (1, 1)
+
+
+async def test_a_request_whose_event_cannot_be_built_keeps_no_one_waiting(
+    log: Log, channel: grpc.aio.Channel
+) -> None:
+    """Found by probing: an event that failed to build (a bug elsewhere) left its request counted
+    as under way for ever, and every later lone request waited the whole moment."""
+    writer = AuditWriter(channel, FixedToken(log.gateway), gather_seconds=30.0)
+    with pytest.raises(ValueError):
+        async with writer.request("GetChild", "bad") as call:
+            call.purpose = "not a purpose"  # type: ignore[assignment]
+    async with asyncio.timeout(10):
+        async with writer.request("GetChild", "lone") as call:
+            call.actor = "lone"
+    assert (writer.calls, writer.events) == (1, 1)
