@@ -489,3 +489,20 @@ def test_a_pair_kept_apart_while_merged_stays_apart_when_unmerged(db: Database) 
     # And a new record of r's, like p's, is not proposed with p: they were kept apart.
     _task(db, k["p"], k["r"], at=UNMERGED + HOUR)
     assert _pairs(db, k["p"]) == set()
+
+
+def test_a_pair_both_of_whose_children_were_merged_into_one_is_not_raised_again_after_an_unmerge(
+    db: Database,
+) -> None:
+    """Stop 34's leftover 2, decided: p's task with r, p merged into s and then r into s (the task
+    closes as LINK: one child). Unmerging p says p is not s, and s is r now, so the pair is not
+    raised again while r is s; a data manager who thinks otherwise merges."""
+    k = _children(db)
+    _task(db, k["p"], k["r"])
+    _merge(db, k["s"], k["p"])
+    _merge(db, k["s"], k["r"], at=LATER)
+    _unmerge(db, k["p"])
+    assert _pairs(db, k["p"]) == set() and _pairs(db, k["s"]) == set()
+    # A record of r's (in s now) like p's is not proposed with p either.
+    _task(db, k["p"], k["s"], at=UNMERGED + HOUR)
+    assert _pairs(db, k["p"]) == set()
