@@ -42,13 +42,8 @@ def test_outcomes(exc: BaseException | None, expected: tuple[str, grpc.StatusCod
     assert outcome_of(exc) == expected
 
 
-class _SlowLog:
-    """An audit writer whose appends wait until released (or fail, when told to)."""
-
-    def __init__(self, *, fail_first: bool = False) -> None:
-        self.events: list[str] = []
-        self.release = asyncio.Event()
-        self.fail_first = fail_first
+class _FakeWriter:
+    """What `AuditedRequest` asks of its writer; `append` is each fake's own."""
 
     def began(self) -> None:
         pass
@@ -58,6 +53,18 @@ class _SlowLog:
 
     def enqueue(self, event: object, *, ends_request: bool = False) -> asyncio.Future[None]:
         return asyncio.ensure_future(self.append(event))
+
+    async def append(self, event: object) -> None:
+        raise NotImplementedError
+
+
+class _SlowLog(_FakeWriter):
+    """An audit writer whose appends wait until released (or fail, when told to)."""
+
+    def __init__(self, *, fail_first: bool = False) -> None:
+        self.events: list[str] = []
+        self.release = asyncio.Event()
+        self.fail_first = fail_first
 
     async def append(self, event: object) -> None:
         if self.fail_first:
@@ -162,18 +169,9 @@ class _DeadlockingDb:
         return result
 
 
-class _RecordingLog:
+class _RecordingLog(_FakeWriter):
     def __init__(self) -> None:
         self.events: list[tuple[str, str]] = []
-
-    def began(self) -> None:
-        pass
-
-    def ended(self) -> None:
-        pass
-
-    def enqueue(self, event: object, *, ends_request: bool = False) -> asyncio.Future[None]:
-        return asyncio.ensure_future(self.append(event))
 
     async def append(self, event: object) -> None:
         self.events.append((event.outcome, event.detail))  # type: ignore[attr-defined]

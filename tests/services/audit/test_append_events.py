@@ -206,14 +206,17 @@ async def test_a_call_waits_for_the_requests_still_under_way(log: Log, channel: 
     assert await log.size() == start + 16
 
 
+async def _a_lone_request_goes_at_once(writer: AuditWriter, name: str) -> None:
+    # Nothing else under way: its call goes at once (a wait would have been 30 seconds).
+    async with asyncio.timeout(10):
+        async with writer.request("GetChild", name) as call:
+            call.actor = name
+
+
 async def test_a_lone_request_is_not_kept_waiting(log: Log, channel: grpc.aio.Channel) -> None:
     writer = AuditWriter(channel, FixedToken(log.gateway), gather_seconds=30.0)
-    async with writer.request("GetChild", "alone") as call:
-        call.actor = "alone"
-    # Nothing else under way: it went at once (a wait would have been 30 seconds).
-    async with asyncio.timeout(10):
-        async with writer.request("GetChild", "alone-2") as call:
-            call.actor = "alone-2"
+    await _a_lone_request_goes_at_once(writer, "alone")
+    await _a_lone_request_goes_at_once(writer, "alone-2")
     assert (writer.calls, writer.events) == (2, 2)
 
 
@@ -246,9 +249,7 @@ async def test_a_request_recorded_elsewhere_keeps_no_one_waiting(log: Log, chann
     writer = AuditWriter(channel, FixedToken(log.gateway), gather_seconds=30.0)
     async with writer.request("Login", "login") as login:
         login.recorded = True  # identity's answer said it is in the log
-    async with asyncio.timeout(10):
-        async with writer.request("GetChild", "after") as call:
-            call.actor = "after"
+    await _a_lone_request_goes_at_once(writer, "after")
     assert (writer.calls, writer.events) == (1, 1)
 
 
@@ -261,7 +262,5 @@ async def test_a_request_whose_event_cannot_be_built_keeps_no_one_waiting(
     with pytest.raises(ValueError):
         async with writer.request("GetChild", "bad") as call:
             call.purpose = "not a purpose"  # type: ignore[assignment]
-    async with asyncio.timeout(10):
-        async with writer.request("GetChild", "lone") as call:
-            call.actor = "lone"
+    await _a_lone_request_goes_at_once(writer, "lone")
     assert (writer.calls, writer.events) == (1, 1)
