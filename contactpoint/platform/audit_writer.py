@@ -119,8 +119,9 @@ class AuditWriter:
         self._under_way += 1
 
     def ended(self) -> None:
-        """A request that began ended without an event of this process's (another service
-        recorded it): a call waiting for it goes now if it waits for no one else."""
+        """A request that began ended without an event of its own (another service recorded it,
+        or its event could not be built): a call waiting for it goes now if it waits for no one
+        else."""
         self._under_way -= 1
         self._send_when_ready()
 
