@@ -128,15 +128,16 @@ class AuditWriter:
     def _send_when_ready(self) -> None:
         """Send what is queued if a call may go: at once, or after gathering for a moment while
         other requests are under way (see the class's doc)."""
+        more_to_come = self._under_way > 0 and len(self._queue) < MAX_EVENTS_A_CALL
         if self._gathering is not None:
-            if self._under_way > 0 and len(self._queue) < MAX_EVENTS_A_CALL:
+            if more_to_come:
                 return  # still gathering
             # Nothing more is coming, or the call is full: it goes now.
             self._gathering.cancel()
             self._gathering = None
         if not self._queue or self._sending >= self._in_flight:
             return
-        if self._gather_seconds > 0 and self._under_way > 0 and len(self._queue) < MAX_EVENTS_A_CALL:
+        if self._gather_seconds > 0 and more_to_come:
             self._gathering = asyncio.get_running_loop().call_later(self._gather_seconds, self._gathered)
             return
         self._send_next()
