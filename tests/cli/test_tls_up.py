@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from contactpoint.cli.embedded import SERVICES
 from contactpoint.cli.health import serving_at
 from contactpoint.cli.main import app
+from tests.harness import free_ports
 from tests.suite import Suite
 from tests.tls_pki import make_pki
 
@@ -58,7 +59,10 @@ def test_up_refuses_tls_on_one_side_of_a_call(tmp_path: Path) -> None:
     from contactpoint.cli.tls_sides import tls_mismatches
 
     pki = make_pki(tmp_path / "pki")
-    plain = layered_env({}, tmp_path / "data", 60050)
+    # Free ports below the ephemeral range (a fixed 60050 was taken once by another test's
+    # outgoing connection, and `up` refused it before it checked TLS).
+    base = free_ports(10)
+    plain = layered_env({}, tmp_path / "data", base)
     assert tls_mismatches(plain) == []
     records_only = {
         **plain,
@@ -70,7 +74,7 @@ def test_up_refuses_tls_on_one_side_of_a_call(tmp_path: Path) -> None:
         "too (or turn TLS on for every service)"
     ]
     result = CliRunner().invoke(
-        app, ["up", "--data-dir", str(tmp_path / "data"), "--base-port", "60050"], env=records_only
+        app, ["up", "--data-dir", str(tmp_path / "data"), "--base-port", str(base)], env=records_only
     )
     assert (
         result.exit_code == 2 and "records serves TLS but gateway would call it in plaintext" in result.output
