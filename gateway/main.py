@@ -62,7 +62,11 @@ async def build(settings: GatewaySettings) -> Built:
     )
     servicer = GatewayServicer(
         identity=identity_client,
-        records=RecordsClient(records, token),
+        records=(
+            records_client := RecordsClient(
+                records, token, read_streams=0 if tracing.enabled else settings.records_read_streams
+            )
+        ),
         audit=audit_writer,
         allowances=allowances,
         logins=PeerThrottle(settings.logins_per_peer_per_minute),
@@ -93,6 +97,7 @@ async def build(settings: GatewaySettings) -> Built:
         chores.cancel()
         await asyncio.gather(chores, return_exceptions=True)
         await logouts.close()
+        await records_client.close()
         for channel in (identity, records, audit):
             await channel.close(None)
         await store.close()

@@ -20,6 +20,7 @@ from contactpoint.platform.logging import get_logger
 from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, Metadata, ServiceToken, with_service_token
 from contactpoint.records.v1 import records_service_pb2 as records_pb
 from contactpoint.records.v1 import records_service_pb2_grpc as records_grpc
+from gateway.read_streams import ReadStreams
 
 log = get_logger(__name__)
 R = TypeVar("R")
@@ -33,9 +34,16 @@ def _for(metadata: Metadata, person: Principal) -> Metadata:
 class RecordsClient:
     """Single-record reads from the records service."""
 
-    def __init__(self, channel: grpc.aio.Channel, token: ServiceToken) -> None:
+    def __init__(self, channel: grpc.aio.Channel, token: ServiceToken, *, read_streams: int = 0) -> None:
         self._stub = records_grpc.RecordsServiceStub(channel)
         self._token = token
+        # Reads of one child over long-lived streams (`read_streams`), else a call each.
+        self._reads = ReadStreams(channel, token, streams=read_streams) if read_streams else None
+
+    async def close(self) -> None:
+        """End the streams of reads (the gateway is stopping)."""
+        if self._reads is not None:
+            await self._reads.close()
 
     async def _call(self, fn: Callable[[Metadata], Awaitable[R]]) -> R:
         try:
@@ -49,6 +57,8 @@ class RecordsClient:
 
     async def get_child(self, contactpoint_id: str, person: Principal) -> child_pb2.Child:
         """The full record of one child (NOT_FOUND when unknown or archived), read for `person`."""
+        if self._reads is not None:
+            return await self._reads.read(contactpoint_id, person)
         request = records_pb.GetChildRecordRequest(contactpoint_id=contactpoint_id)
         response = await self._call(
             lambda md: self._stub.GetChildRecord(

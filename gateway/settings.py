@@ -25,6 +25,13 @@ class GatewaySettings(VerifyingSettings, DatabaseSettings):
     housekeeping_seconds: float = Field(
         default=3600.0, gt=0, description="how often past days' allowance rows are dropped"
     )
+    records_read_streams: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="long-lived streams children are read from records over (0: a call a read; calls "
+        "are made anyway while tracing is on, for a span a read)",
+    )
     audit_gather_ms: float = Field(
         default=5.0,
         ge=0,

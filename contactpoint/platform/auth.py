@@ -67,6 +67,10 @@ class Access:
     # `x-on-behalf-of: Bearer <token>`), verified and checked against this rule too: a machine
     # account alone (the gateway's) can then read nothing.
     on_behalf_of: Access | None = None
+    # When set (with `on_behalf_of`, on a bidirectional stream), the person's token travels in
+    # each message's field of this name instead of the call's metadata: the stream is admitted
+    # for the caller, and each message on its own for its person (`per_message.PersonEach`).
+    person_field: str | None = None
 
     def check(self, principal: Principal) -> None:
         """PermissionDenied unless the principal holds one of the roles (when roles are named)
@@ -116,6 +120,13 @@ def acting_for(caller: Access, person: Access) -> Access:
     """Access for `caller` acting for a person admitted by `person`, whose token travels with the
     call (`ON_BEHALF_OF_KEY`)."""
     return Access(roles=caller.roles, kind=caller.kind, on_behalf_of=person)
+
+
+def acting_for_each(caller: Access, person: Access, *, token_field: str) -> Access:
+    """Access for a stream opened by `caller`, each of whose messages is made for a person
+    admitted by `person`, whose token the message carries in `token_field`: the handler reads
+    each message admitted or refused (`per_message`), never unchecked."""
+    return Access(roles=caller.roles, kind=caller.kind, on_behalf_of=person, person_field=token_field)
 
 
 ON_BEHALF_OF_KEY = "x-on-behalf-of"

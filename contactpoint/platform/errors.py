@@ -230,8 +230,22 @@ def from_rpc_error(err: grpc.RpcError) -> ContactPointError | None:
     if not (hasattr(err, "code") and hasattr(err, "trailing_metadata")):
         return None
     code = err.code()
-    status = rpc_status.from_call(err)  # type: ignore[arg-type]
-    message = err.details() or code.name.lower()
+    return _from_parts(code, rpc_status.from_call(err), err.details() or code.name.lower())  # type: ignore[arg-type]
+
+
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def from_status(status: status_pb2.Status) -> ContactPointError | None:
+    """`from_rpc_error` for a status a peer sent inside a message (one answer of a stream that
+    answers each message on its own): the same domain error, or None."""
+    code = _CODES.get(status.code, grpc.StatusCode.UNKNOWN)
+    return _from_parts(code, status, status.message or code.name.lower())
+
+
+def _from_parts(
+    code: grpc.StatusCode, status: status_pb2.Status | None, message: str
+) -> ContactPointError | None:
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return Unavailable("a dependency is unavailable")
     info = _error_info(status)

@@ -45,6 +45,7 @@ from contactpoint.platform.errors import (
 from contactpoint.platform.ids import RANDOM
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.metrics import Metrics
+from contactpoint.platform.per_message import PersonEach
 from contactpoint.platform.token_verifier import TokenVerifier
 from contactpoint.platform.tracing import current_trace_id, mark_span_failed
 from contactpoint.platform.types import Context
@@ -205,7 +206,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         # Bound before the role check so that a refusal hook can say who was refused.
         set_principal(principal)
         access.check(principal)
-        if access.on_behalf_of is not None:
+        if access.on_behalf_of is not None and access.person_field is None:
             person_token = on_behalf_of_token(metadata)
             if person_token is None:
                 raise PermissionDenied("this call must be made on behalf of a person (x-on-behalf-of)")
@@ -288,6 +289,25 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
         return behaviour
 
+    def _per_message(self, checked: CheckedRequests, access: Access, context: Context) -> AsyncIterator[Any]:
+        """The requests of an `acting_for_each` stream, each admitted for its person."""
+        if access.person_field is None or access.on_behalf_of is None:
+            return checked
+        caller_token = bearer_token(context.invocation_metadata()) or ""
+
+        async def admit_caller() -> None:
+            if self._verifier is not None and self._verifier.stale():
+                await self._verifier.catch_up()
+            access.check(self._verified(caller_token))
+
+        return PersonEach(
+            checked,
+            field=access.person_field,
+            person=access.on_behalf_of,
+            admit_caller=admit_caller,
+            verify=self._verified,
+        )
+
     def _wrap_stream(self, inner: Any, method: str, access: Access, serialize: Serializer) -> Any:
         each = answers_each(inner)
 
@@ -297,7 +317,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             self._metrics.in_flight.inc()
             try:
                 await self._admit(method, access, context)
-                async for response in inner(checked, context):
+                async for response in inner(self._per_message(checked, access, context), context):
                     yield serialize(response)
                 if checked.error is not None:  # the handler ended its answers at the bad message
                     raise checked.error

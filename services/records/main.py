@@ -155,7 +155,7 @@ async def build(settings: RecordsSettings) -> Built:
         await close()
         raise
     log.info("records.workers_started", workers=started, of=servicer.workers.workers)
-    return Built([spec], verifier, [close], metrics=metrics, tracing=tracing)
+    return Built([spec], verifier, [close], on_drain=[servicer.close], metrics=metrics, tracing=tracing)
 
 
 def run(env: Mapping[str, str]) -> None:

@@ -9,6 +9,7 @@ import datetime as dt
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.audit_writer import AuditWriter
 from contactpoint.platform.auth import (
     PERSON,
@@ -16,13 +17,16 @@ from contactpoint.platform.auth import (
     Access,
     Principal,
     acting_for,
+    acting_for_each,
     current_principal,
     roles,
 )
+from contactpoint.platform.concurrent_answers import ConcurrentAnswers
 from contactpoint.platform.db import Database
 from contactpoint.platform.decoding import UndecodableMessage, answers_each_message
-from contactpoint.platform.errors import ContactPointError, Internal, Unavailable
+from contactpoint.platform.errors import ContactPointError, Internal, Unavailable, internal_status
 from contactpoint.platform.logging import get_logger
+from contactpoint.platform.per_message import ForPerson, RefusedMessage
 from contactpoint.platform.statements import Statements
 from contactpoint.platform.token_verifier import TokenVerifier
 from contactpoint.platform.types import Context
@@ -47,6 +51,11 @@ ACCESS: dict[str, Access] = {
     "StreamSourceRecords": COUNCIL,
     "WithdrawSourceRecord": COUNCIL,
     "GetChildRecord": GATEWAY,
+    "ReadChildRecords": acting_for_each(
+        roles("gateway", kind=SERVICE),
+        roles("practitioner", kind=PERSON),
+        token_field="on_behalf_of",  # noqa: S106
+    ),
     "FindChildRecord": GATEWAY,
     **dict.fromkeys(DATA_MANAGER_RPCS, DATA_MANAGER),
 }
@@ -58,6 +67,10 @@ OUTCOMES: dict[Outcome, pb.MatchOutcome.ValueType] = {
     Outcome.UNCHANGED: pb.MATCH_OUTCOME_UNCHANGED,
 }
 Result = Submitted | ContactPointError
+# Reads of one ReadChildRecords stream being answered at once (the stream is read no further).
+READS_IN_HAND = 256
+# One read of a ReadChildRecords stream, as the interceptor hands it over.
+Read = ForPerson[pb.ReadChildRecordsRequest] | RefusedMessage[pb.ReadChildRecordsRequest]
 
 
 def _response(result: Result) -> pb.SubmitSourceRecordResponse:
@@ -101,6 +114,8 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
             db=db, limits=AgeLimits(settings.max_age_years, settings.extended_max_age_years), audit=audit
         )
         self._verifier = verifier
+        # Set when the service drains: open streams of reads end (`close`).
+        self._closing = asyncio.Event()
         # Seals and opens what is stored (bound to `db` by `sealing.open_vault`); its index key
         # keys the blocking keys that incoming records are filed under.
         self._vault = vault
@@ -269,17 +284,45 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
     async def GetChildRecord(
         self, request: pb.GetChildRecordRequest, context: Context
     ) -> pb.GetChildRecordResponse:
+        return pb.GetChildRecordResponse(child=await self._read_child(request.contactpoint_id))
+
+    async def _read_child(self, contactpoint_id: str) -> child_pb2.Child:
         try:
-            child = await reading.get_child(
-                self.store, self._vault, contactpoint_id=request.contactpoint_id, limits=self._limits
+            return await reading.get_child(
+                self.store, self._vault, contactpoint_id=contactpoint_id, limits=self._limits
             )
         except reading.Merged:  # a retired id: the general path follows the merge
-            child = await self._db.read(
-                lambda conn: children.get_child(
-                    conn, contactpoint_id=request.contactpoint_id, limits=self._limits
-                )
+            return await self._db.read(
+                lambda conn: children.get_child(conn, contactpoint_id=contactpoint_id, limits=self._limits)
             )
-        return pb.GetChildRecordResponse(child=child)
+
+    async def _read_one(self, item: Read) -> pb.ReadChildRecordsResponse:
+        """One read of ReadChildRecords, answered as GetChildRecord would answer it."""
+        read_id = item.request.read_id
+        if isinstance(item, RefusedMessage):
+            return pb.ReadChildRecordsResponse(read_id=read_id, error=item.error.to_status())
+        item.bind()
+        try:
+            child = await self._read_child(item.request.contactpoint_id)
+        except ContactPointError as exc:
+            return pb.ReadChildRecordsResponse(read_id=read_id, error=exc.to_status())
+        except Exception:
+            log.exception("records.read_crashed")
+            return pb.ReadChildRecordsResponse(read_id=read_id, error=internal_status())
+        return pb.ReadChildRecordsResponse(read_id=read_id, child=child)
+
+    def ReadChildRecords(  # type: ignore[override]
+        self, requests: AsyncIterator[Read], context: Context
+    ) -> AsyncIterator[pb.ReadChildRecordsResponse]:
+        """GetChildRecord's reads over one stream, each admitted for its practitioner by the
+        interceptor (`acting_for_each`), answered as each ends."""
+        return ConcurrentAnswers(requests, self._read_one, limit=READS_IN_HAND, closing=self._closing)()
+
+    async def close(self) -> None:
+        """End every open stream of reads once the reads it holds are answered (the gateway sends
+        what it sent after to another replica, or again once this one is back): run before the
+        server stops, so that a long-lived stream does not hold the shutdown's grace period."""
+        self._closing.set()
 
     async def FindChildRecord(
         self, request: pb.FindChildRecordRequest, context: Context

@@ -395,6 +395,70 @@ class GetChildRecordResponse(_message.Message):
 Global___GetChildRecordResponse: _TypeAlias = GetChildRecordResponse  # noqa: Y015
 
 @_typing.final
+class ReadChildRecordsRequest(_message.Message):
+    """One read of ReadChildRecords."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    READ_ID_FIELD_NUMBER: _builtins.int
+    CONTACTPOINT_ID_FIELD_NUMBER: _builtins.int
+    ON_BEHALF_OF_FIELD_NUMBER: _builtins.int
+    read_id: _builtins.int
+    """The gateway's number for this read, unique among the stream's reads in flight."""
+    contactpoint_id: _builtins.str
+    """The child's ContactPoint ID."""
+    on_behalf_of: _builtins.str
+    """The access token of the practitioner the read is made for."""
+    def __init__(
+        self,
+        *,
+        read_id: _builtins.int = ...,
+        contactpoint_id: _builtins.str = ...,
+        on_behalf_of: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contactpoint_id", b"contactpoint_id", "on_behalf_of", b"on_behalf_of", "read_id", b"read_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReadChildRecordsRequest: _TypeAlias = ReadChildRecordsRequest  # noqa: Y015
+
+@_typing.final
+class ReadChildRecordsResponse(_message.Message):
+    """The answer to one read of ReadChildRecords."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    READ_ID_FIELD_NUMBER: _builtins.int
+    CHILD_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    read_id: _builtins.int
+    """The read's `read_id`."""
+    @_builtins.property
+    def child(self) -> _child_pb2.Child:
+        """The full record, when the read succeeded."""
+
+    @_builtins.property
+    def error(self) -> _status_pb2.Status:
+        """Why the read was refused (GetChildRecord's status), when it was."""
+
+    def __init__(
+        self,
+        *,
+        read_id: _builtins.int = ...,
+        child: _child_pb2.Child | None = ...,
+        error: _status_pb2.Status | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "error", b"error"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "error", b"error", "read_id", b"read_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReadChildRecordsResponse: _TypeAlias = ReadChildRecordsResponse  # noqa: Y015
+
+@_typing.final
 class FindChildRecordRequest(_message.Message):
     """Request for FindChildRecord."""
 

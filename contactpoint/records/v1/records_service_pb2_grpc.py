@@ -57,6 +57,11 @@ class RecordsServiceStub:
                 request_serializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.GetChildRecordRequest.SerializeToString,
                 response_deserializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.GetChildRecordResponse.FromString,
                 _registered_method=True)
+        self.ReadChildRecords = channel.stream_stream(
+                '/contactpoint.records.v1.RecordsService/ReadChildRecords',
+                request_serializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.ReadChildRecordsRequest.SerializeToString,
+                response_deserializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.ReadChildRecordsResponse.FromString,
+                _registered_method=True)
         self.FindChildRecord = channel.unary_unary(
                 '/contactpoint.records.v1.RecordsService/FindChildRecord',
                 request_serializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.FindChildRecordRequest.SerializeToString,
@@ -124,6 +129,16 @@ class RecordsServiceServicer:
 
     def GetChildRecord(self, request, context):
         """Internal, gateway only: one child by ContactPoint ID. Archived children are NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReadChildRecords(self, request_iterator, context):
+        """Internal, gateway only: GetChildRecord's reads, many over one long-lived stream. The stream is
+        opened with the gateway's own token; every read carries the token of the practitioner it is
+        made for, checked as GetChildRecord checks it, and reads one child. Answers come back as each
+        read ends, in any order, under the read's `read_id`; a refused read never ends the stream.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -200,6 +215,11 @@ def add_RecordsServiceServicer_to_server(servicer, server):
                     servicer.GetChildRecord,
                     request_deserializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.GetChildRecordRequest.FromString,
                     response_serializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.GetChildRecordResponse.SerializeToString,
+            ),
+            'ReadChildRecords': grpc.stream_stream_rpc_method_handler(
+                    servicer.ReadChildRecords,
+                    request_deserializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.ReadChildRecordsRequest.FromString,
+                    response_serializer=contactpoint_dot_records_dot_v1_dot_records__service__pb2.ReadChildRecordsResponse.SerializeToString,
             ),
             'FindChildRecord': grpc.unary_unary_rpc_method_handler(
                     servicer.FindChildRecord,
@@ -343,6 +363,33 @@ class RecordsService:
             '/contactpoint.records.v1.RecordsService/GetChildRecord',
             contactpoint_dot_records_dot_v1_dot_records__service__pb2.GetChildRecordRequest.SerializeToString,
             contactpoint_dot_records_dot_v1_dot_records__service__pb2.GetChildRecordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadChildRecords(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/contactpoint.records.v1.RecordsService/ReadChildRecords',
+            contactpoint_dot_records_dot_v1_dot_records__service__pb2.ReadChildRecordsRequest.SerializeToString,
+            contactpoint_dot_records_dot_v1_dot_records__service__pb2.ReadChildRecordsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -52,6 +52,12 @@ class RecordsServiceStub:
     """Withdraws one of the caller's organisation's source records."""
     GetChildRecord: _grpc.UnaryUnaryMultiCallable[_records_service_pb2.GetChildRecordRequest, _records_service_pb2.GetChildRecordResponse]
     """Internal, gateway only: one child by ContactPoint ID. Archived children are NOT_FOUND."""
+    ReadChildRecords: _grpc.StreamStreamMultiCallable[_records_service_pb2.ReadChildRecordsRequest, _records_service_pb2.ReadChildRecordsResponse]
+    """Internal, gateway only: GetChildRecord's reads, many over one long-lived stream. The stream is
+    opened with the gateway's own token; every read carries the token of the practitioner it is
+    made for, checked as GetChildRecord checks it, and reads one child. Answers come back as each
+    read ends, in any order, under the read's `read_id`; a refused read never ends the stream.
+    """
     FindChildRecord: _grpc.UnaryUnaryMultiCallable[_records_service_pb2.FindChildRecordRequest, _records_service_pb2.FindChildRecordResponse]
     """Internal, gateway only: the one child matching the criteria. None is NOT_FOUND; more than one
     is FAILED_PRECONDITION with reason TOO_MANY_MATCHES and nothing about the candidates.
@@ -99,6 +105,12 @@ class RecordsServiceAsyncStub(RecordsServiceStub):
     """Withdraws one of the caller's organisation's source records."""
     GetChildRecord: _aio.UnaryUnaryMultiCallable[_records_service_pb2.GetChildRecordRequest, _records_service_pb2.GetChildRecordResponse]  # type: ignore[assignment]
     """Internal, gateway only: one child by ContactPoint ID. Archived children are NOT_FOUND."""
+    ReadChildRecords: _aio.StreamStreamMultiCallable[_records_service_pb2.ReadChildRecordsRequest, _records_service_pb2.ReadChildRecordsResponse]  # type: ignore[assignment]
+    """Internal, gateway only: GetChildRecord's reads, many over one long-lived stream. The stream is
+    opened with the gateway's own token; every read carries the token of the practitioner it is
+    made for, checked as GetChildRecord checks it, and reads one child. Answers come back as each
+    read ends, in any order, under the read's `read_id`; a refused read never ends the stream.
+    """
     FindChildRecord: _aio.UnaryUnaryMultiCallable[_records_service_pb2.FindChildRecordRequest, _records_service_pb2.FindChildRecordResponse]  # type: ignore[assignment]
     """Internal, gateway only: the one child matching the criteria. None is NOT_FOUND; more than one
     is FAILED_PRECONDITION with reason TOO_MANY_MATCHES and nothing about the candidates.
@@ -167,6 +179,18 @@ class RecordsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_records_service_pb2.GetChildRecordResponse, _abc.Awaitable[_records_service_pb2.GetChildRecordResponse]]:
         """Internal, gateway only: one child by ContactPoint ID. Archived children are NOT_FOUND."""
+
+    @_abc_1.abstractmethod
+    def ReadChildRecords(
+        self,
+        request_iterator: _MaybeAsyncIterator[_records_service_pb2.ReadChildRecordsRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_records_service_pb2.ReadChildRecordsResponse], _abc.AsyncIterator[_records_service_pb2.ReadChildRecordsResponse]]:
+        """Internal, gateway only: GetChildRecord's reads, many over one long-lived stream. The stream is
+        opened with the gateway's own token; every read carries the token of the practitioner it is
+        made for, checked as GetChildRecord checks it, and reads one child. Answers come back as each
+        read ends, in any order, under the read's `read_id`; a refused read never ends the stream.
+        """
 
     @_abc_1.abstractmethod
     def FindChildRecord(

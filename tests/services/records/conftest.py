@@ -188,6 +188,10 @@ class Services:
     identity_target: str
     # Identity's database, to create accounts of a test's own (to revoke or suspend them).
     identity_url: str
+    # What the module's records service was started with (to start another on the same data).
+    records_settings: RecordsSettings
+    # The gateway's machine account (client id, secret), to issue a token of a test's own.
+    gateway_account: tuple[str, str]
     tests: Iterator[int] = dataclasses.field(default_factory=itertools.count)
 
 
@@ -406,6 +410,8 @@ async def services(
             audit_url=audit_url,
             identity_target=identity_target,
             identity_url=identity_url,
+            records_settings=settings,
+            gateway_account=(accounts[2].client_id, accounts[2].client_secret),
         )
 
 
