@@ -92,13 +92,20 @@ class _Stream:
             read_id=read_id, contactpoint_id=contactpoint_id, on_behalf_of=person_token
         )
         try:
-            async with self._writing:
-                await self._call.write(request)
+            # Shielded: grpc cancels the whole call when a write is cancelled, which would end
+            # every other read the stream holds (found by probing: a practitioner resetting their
+            # own request, or a read's timeout during a slow write). Cancelled, a read abandons
+            # its answer; its write goes on.
+            await asyncio.shield(self._write(request))
             return await answered
         except (grpc.RpcError, asyncio.InvalidStateError) as exc:  # ended, or half-closed, meanwhile
             raise _Lost() from exc
         finally:
             self._pending.pop(read_id, None)
+
+    async def _write(self, request: records_pb.ReadChildRecordsRequest) -> None:
+        async with self._writing:
+            await self._call.write(request)
 
     def retire(self) -> None:
         """Send no more reads on this stream; records answers what it holds, then ends it."""
@@ -131,9 +138,12 @@ class ReadStreams:
         self._turn = 0
         # Streams still finishing their reads after a newer token replaced them.
         self._retired: set[_Stream] = set()
+        self._closed = False
 
     async def _next_stream(self) -> _Stream:
         token = await self._token.get()
+        if self._closed:  # a read sent again after `close` opens nothing that would outlive it
+            raise Unavailable("the records service is unavailable")
         slot = self._turn % len(self._streams)
         self._turn += 1
         stream = self._streams[slot]
@@ -174,6 +184,7 @@ class ReadStreams:
 
     async def close(self) -> None:
         """End every stream (the gateway is stopping: its requests are over)."""
+        self._closed = True
         streams = [s for s in self._streams if s is not None] + list(self._retired)
         for stream in streams:
             stream.cancel()

@@ -24,12 +24,16 @@ class _Ended:
 
 class ConcurrentAnswers(Generic[T, R]):
     """Answers `requests` with `answer`, which must answer every request itself (an error is an
-    answer: it must not raise). At most `limit` requests are in hand at once: the stream is not
-    read further meanwhile, so a caller sending faster than they are answered is held back by the
-    transport's flow control. `closing` (the service draining) stops the reading: the requests
-    in hand are answered and the answers end; a request sent after it was set is not read, and the
-    caller sends it again elsewhere. A failure reading the stream (a refused caller, a message that
-    cannot be decoded) cancels the requests in hand and is raised where the answers are read."""
+    answer: it must not raise).
+
+    - At most `limit` requests are in hand at once, answers not yet taken counted. The stream is
+      not read further meanwhile, so a caller sending faster than it takes its answers is held
+      back by the transport's flow control.
+    - `closing` (the service draining) stops the reading: the requests in hand are answered and
+      the answers end. A request sent after it was set is not read, and the caller sends it again
+      elsewhere.
+    - A failure reading the stream (a refused caller, a message that cannot be decoded) cancels
+      the requests in hand and is raised where the answers are read."""
 
     def __init__(
         self,
@@ -49,9 +53,13 @@ class ConcurrentAnswers(Generic[T, R]):
 
     async def _one(self, request: T) -> None:
         try:
-            self._answers.put_nowait(await self._answer(request))
-        finally:
+            answer = await self._answer(request)
+        except BaseException:
             self._slots.release()
+            raise
+        # Its slot is freed once the answer is taken (`__call__`), not now: a caller that sends
+        # but does not read its answers must not fill this process with them (found by probing).
+        self._answers.put_nowait(answer)
 
     async def _read(self) -> None:
         error: BaseException | None = None
@@ -90,6 +98,7 @@ class ConcurrentAnswers(Generic[T, R]):
                         raise item.error
                     return
                 yield item
+                self._slots.release()
         finally:
             watching.cancel()
             reading.cancel()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -71,6 +72,10 @@ Result = Submitted | ContactPointError
 READS_IN_HAND = 256
 # One read of a ReadChildRecords stream, as the interceptor hands it over.
 Read = ForPerson[pb.ReadChildRecordsRequest] | RefusedMessage[pb.ReadChildRecordsRequest]
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
 
 
 def _response(result: Result) -> pb.SubmitSourceRecordResponse:
@@ -302,13 +307,16 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
         if isinstance(item, RefusedMessage):
             return pb.ReadChildRecordsResponse(read_id=read_id, error=item.error.to_status())
         item.bind()
+        started = time.perf_counter()
         try:
             child = await self._read_child(item.request.contactpoint_id)
         except ContactPointError as exc:
+            log.debug("records.read", code=exc.code.name, ms=_ms_since(started))
             return pb.ReadChildRecordsResponse(read_id=read_id, error=exc.to_status())
         except Exception:
             log.exception("records.read_crashed")
             return pb.ReadChildRecordsResponse(read_id=read_id, error=internal_status())
+        log.debug("records.read", code="OK", ms=_ms_since(started))
         return pb.ReadChildRecordsResponse(read_id=read_id, child=child)
 
     def ReadChildRecords(  # type: ignore[override]

@@ -221,3 +221,37 @@ async def test_records_down_is_unavailable() -> None:
         with pytest.raises(Unavailable):
             await reads.read("000000000001", PERSON)
         await reads.close()
+
+
+async def test_a_cancelled_read_ends_no_other_read_on_its_stream() -> None:
+    # Found by probing: grpc cancels the whole call when a write is cancelled, so a practitioner
+    # resetting their own request ended every other read the stream held.
+    fake = FakeRecords(delay=0.3)
+    async with records(fake) as channel:
+        reads = ReadStreams(channel, Token(), streams=1)
+        await reads.read("000000000000", PERSON)
+        others = [asyncio.create_task(reads.read(f"{n:012d}", PERSON)) for n in range(1, 20)]
+        await asyncio.sleep(0.05)
+        for _ in range(3):
+            victim = asyncio.create_task(reads.read("000000000099", PERSON))
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            victim.cancel()
+            await asyncio.sleep(0.1)
+        children = await asyncio.gather(*others)
+        await reads.close()
+    assert [c.contactpoint_id for c in children] == [f"{n:012d}" for n in range(1, 20)]
+    assert len(fake.opened_with) == 1
+    assert fake.reads == 1 + 19 + 3
+
+
+async def test_a_read_sent_again_after_close_opens_no_stream() -> None:
+    fake = FakeRecords(delay=0.3)
+    async with records(fake) as channel:
+        reads = ReadStreams(channel, Token(), streams=1)
+        pending = asyncio.create_task(reads.read("000000000001", PERSON))
+        await asyncio.sleep(0.05)
+        await reads.close()
+        with pytest.raises(Unavailable):
+            await pending
+    assert fake.opened_with == ["gateway-1"]

@@ -87,3 +87,21 @@ async def test_a_failure_reading_the_stream_cancels_what_is_in_hand_and_is_raise
 
 async def _all(answers: AsyncIterator[float]) -> list[float]:
     return [a async for a in answers]
+
+
+async def test_answers_not_taken_hold_back_the_reading() -> None:
+    # Found by probing: answers queued without bound while the caller sent and did not read.
+    pulled = 0
+
+    async def requests() -> AsyncIterator[float]:
+        nonlocal pulled
+        for _ in range(1_000):
+            pulled += 1
+            yield 0.0
+
+    answers = ConcurrentAnswers(requests(), _sleep_then, limit=3, closing=asyncio.Event())
+    reading = answers()
+    assert await reading.__anext__() == 0.0
+    await asyncio.sleep(0.2)  # the caller takes no more answers
+    assert pulled <= 4
+    assert len([a async for a in reading]) == 999
