@@ -47,7 +47,11 @@ class _Lost(Exception):
 
 
 class _Stream:
-    """One open `ReadChildRecords` stream and the reads it holds, by read id."""
+    """One open `ReadChildRecords` stream and the reads it holds, by read id. One task writes the
+    stream's reads in turn and one reads its answers: a read itself only queues its message and
+    waits for its answer, so that cancelling it cancels no write (grpc cancels the whole call when
+    a write is cancelled, which would end every other read the stream holds: found by probing, a
+    practitioner resetting their own request, or a read's timeout during a slow write)."""
 
     def __init__(self, stub: records_grpc.RecordsServiceStub, token: str) -> None:
         self.token = token
@@ -56,9 +60,18 @@ class _Stream:
         )
         self._pending: dict[int, asyncio.Future[Answer]] = {}
         self._next_id = 0
-        self._writing = asyncio.Lock()
+        # What is to be written, in order; None half-closes the stream.
+        self._outbox: asyncio.Queue[records_pb.ReadChildRecordsRequest | None] = asyncio.Queue()
         self.ended = False
-        self.reader = asyncio.get_running_loop().create_task(self._read(), name="records-read-stream")
+        loop = asyncio.get_running_loop()
+        self.reader = loop.create_task(self._read(), name="records-read-stream")
+        self._writer = loop.create_task(self._write(), name="records-read-stream-writer")
+
+    async def _write(self) -> None:
+        with contextlib.suppress(grpc.RpcError, asyncio.InvalidStateError):  # the reader sees the end
+            while (request := await self._outbox.get()) is not None:
+                await self._call.write(request)
+            await self._call.done_writing()
 
     async def _read(self) -> None:
         lost = _Lost()
@@ -75,6 +88,7 @@ class _Stream:
             pass
         finally:
             self.ended = True
+            self._writer.cancel()
             for waiting in self._pending.values():
                 if not waiting.done():
                     waiting.set_exception(lost)
@@ -88,38 +102,24 @@ class _Stream:
         read_id = self._next_id
         answered: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._pending[read_id] = answered
-        request = records_pb.ReadChildRecordsRequest(
-            read_id=read_id, contactpoint_id=contactpoint_id, on_behalf_of=person_token
+        self._outbox.put_nowait(
+            records_pb.ReadChildRecordsRequest(
+                read_id=read_id, contactpoint_id=contactpoint_id, on_behalf_of=person_token
+            )
         )
         try:
-            # Shielded: grpc cancels the whole call when a write is cancelled, which would end
-            # every other read the stream holds (found by probing: a practitioner resetting their
-            # own request, or a read's timeout during a slow write). Cancelled, a read abandons
-            # its answer; its write goes on.
-            await asyncio.shield(self._write(request))
             return await answered
-        except (grpc.RpcError, asyncio.InvalidStateError) as exc:  # ended, or half-closed, meanwhile
-            raise _Lost() from exc
         finally:
             self._pending.pop(read_id, None)
-
-    async def _write(self, request: records_pb.ReadChildRecordsRequest) -> None:
-        async with self._writing:
-            await self._call.write(request)
 
     def retire(self) -> None:
         """Send no more reads on this stream; records answers what it holds, then ends it."""
         self.ended = True
-
-        async def done_writing() -> None:
-            with contextlib.suppress(grpc.RpcError, asyncio.InvalidStateError):
-                async with self._writing:
-                    await self._call.done_writing()
-
-        asyncio.get_running_loop().create_task(done_writing(), name="records-read-stream-retire")
+        self._outbox.put_nowait(None)
 
     def cancel(self) -> None:
         self._call.cancel()
+        self._writer.cancel()
 
 
 def _forget(retired: set[_Stream], stream: _Stream, _: Any) -> None:
