@@ -86,8 +86,11 @@ class _Stream:
                 log.warning("records.read_stream_ended", code=exc.code().name)
         except asyncio.CancelledError:
             pass
+        except Exception:  # an answer records could not have sent (undecodable): end the stream
+            log.exception("records.read_stream_broken")
         finally:
             self.ended = True
+            self._call.cancel()
             self._writer.cancel()
             for waiting in self._pending.values():
                 if not waiting.done():
@@ -100,13 +103,12 @@ class _Stream:
             raise _Lost()
         self._next_id += 1
         read_id = self._next_id
+        request = records_pb.ReadChildRecordsRequest(
+            read_id=read_id, contactpoint_id=contactpoint_id, on_behalf_of=person_token
+        )
         answered: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._pending[read_id] = answered
-        self._outbox.put_nowait(
-            records_pb.ReadChildRecordsRequest(
-                read_id=read_id, contactpoint_id=contactpoint_id, on_behalf_of=person_token
-            )
-        )
+        self._outbox.put_nowait(request)
         try:
             return await answered
         finally:
@@ -148,19 +150,32 @@ class ReadStreams:
         self._turn += 1
         stream = self._streams[slot]
         if stream is None or stream.ended or stream.token != token:
-            if stream is not None and not stream.ended:
-                stream.retire()
-                self._retired.add(stream)
-                stream.reader.add_done_callback(partial(_forget, self._retired, stream))
+            if stream is not None:
+                self._retire(stream)
             stream = self._streams[slot] = _Stream(self._stub, token)
         return stream
 
+    def _retire(self, stream: _Stream) -> None:
+        """Send `stream` no more reads; it ends once records has answered what it holds."""
+        if stream.ended:
+            return
+        stream.retire()
+        self._retired.add(stream)
+        stream.reader.add_done_callback(partial(_forget, self._retired, stream))
+
     async def read(self, contactpoint_id: str, person: Principal) -> child_pb2.Child:
         """The full record of one child read for `person`: what `GetChildRecord` would answer."""
+        used: list[_Stream] = []
         try:
             async with asyncio.timeout(PEER_TIMEOUT_SECONDS):
-                answer = await self._answer(contactpoint_id, person)
+                answer = await self._answer(contactpoint_id, person, used)
         except TimeoutError:
+            # A stream that does not answer in time is given no more reads (found by review: a
+            # replica that took reads and answered none kept its share of them until the token's
+            # renewal). Retired, not cancelled: the reads it holds keep their own time, so that
+            # an overloaded records is not sent all of them again at once.
+            for stream in used:
+                self._retire(stream)
             raise Unavailable("the records service is unavailable") from None
         if answer.HasField("error"):
             mapped = from_status(answer.error)
@@ -170,9 +185,10 @@ class ReadStreams:
             raise mapped
         return answer.child
 
-    async def _answer(self, contactpoint_id: str, person: Principal) -> Answer:
+    async def _answer(self, contactpoint_id: str, person: Principal, used: list[_Stream]) -> Answer:
         for attempt in (1, 2):
             stream = await self._next_stream()
+            used.append(stream)
             try:
                 return await stream.read(contactpoint_id, person.token)
             except _Lost as lost:

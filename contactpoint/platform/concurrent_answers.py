@@ -54,9 +54,13 @@ class ConcurrentAnswers(Generic[T, R]):
     async def _one(self, request: T) -> None:
         try:
             answer = await self._answer(request)
-        except BaseException:
+        except asyncio.CancelledError:
             self._slots.release()
             raise
+        except Exception as exc:  # `answer` broke its promise: the answers end with the failure
+            self._slots.release()
+            self._answers.put_nowait(_Ended(exc))
+            return
         # Its slot is freed once the answer is taken (`__call__`), not now: a caller that sends
         # but does not read its answers must not fill this process with them (found by probing).
         self._answers.put_nowait(answer)
@@ -64,11 +68,21 @@ class ConcurrentAnswers(Generic[T, R]):
     async def _read(self) -> None:
         error: BaseException | None = None
         try:
-            async for request in self._requests:
+            while True:
+                # The slot first, then the request: a request read is always answered, also
+                # when `closing` stops the reading (found by review: one read while waiting for
+                # a slot was dropped).
                 await self._slots.acquire()
+                try:
+                    request = await anext(self._requests)
+                except BaseException:
+                    self._slots.release()
+                    raise
                 task = asyncio.get_running_loop().create_task(self._one(request))
                 self._in_hand.add(task)
                 task.add_done_callback(self._in_hand.discard)
+        except StopAsyncIteration:
+            pass
         except asyncio.CancelledError:
             pass  # closing: what is in hand is still answered
         except Exception as exc:

@@ -306,9 +306,9 @@ class RecordsServicer(DataManagerRpcs, pb_grpc.RecordsServiceServicer):
         read_id = item.request.read_id
         if isinstance(item, RefusedMessage):
             return pb.ReadChildRecordsResponse(read_id=read_id, error=item.error.to_status())
-        item.bind()
         started = time.perf_counter()
         try:
+            item.bind()
             child = await self._read_child(item.request.contactpoint_id)
         except ContactPointError as exc:
             log.debug("records.read", code=exc.code.name, ms=_ms_since(started))

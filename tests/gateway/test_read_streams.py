@@ -50,6 +50,7 @@ class FakeRecords(pb_grpc.RecordsServiceServicer):
 
     delay: float = 0.0
     drop: int = 0
+    silent_streams: int = 0
     refuse_tokens: set[str] = field(default_factory=set)
     errors: dict[str, object] = field(default_factory=dict)
     opened_with: list[str] = field(default_factory=list)
@@ -61,6 +62,11 @@ class FakeRecords(pb_grpc.RecordsServiceServicer):
         self.opened_with.append(token)
         if token in self.refuse_tokens:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "invalid token")
+        if self.silent_streams:  # takes reads, answers none
+            self.silent_streams -= 1
+            async for _ in requests:
+                pass
+            await asyncio.Event().wait()
         answers: asyncio.Queue[pb.ReadChildRecordsResponse] = asyncio.Queue()
         held = []
 
@@ -255,3 +261,16 @@ async def test_a_read_sent_again_after_close_opens_no_stream() -> None:
         with pytest.raises(Unavailable):
             await pending
     assert fake.opened_with == ["gateway-1"]
+
+
+async def test_a_stream_that_answers_nothing_is_given_no_more_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found by review: a replica that took reads and answered none kept its share of them.
+    monkeypatch.setattr(read_streams, "PEER_TIMEOUT_SECONDS", 0.3)
+    fake = FakeRecords(silent_streams=1)
+    async with records(fake) as channel:
+        reads = ReadStreams(channel, Token(), streams=1)
+        with pytest.raises(Unavailable):
+            await reads.read("000000000001", PERSON)
+        assert (await reads.read("000000000002", PERSON)).contactpoint_id == "000000000002"
+        await reads.close()
+    assert len(fake.opened_with) == 2

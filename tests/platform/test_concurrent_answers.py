@@ -105,3 +105,34 @@ async def test_answers_not_taken_hold_back_the_reading() -> None:
     await asyncio.sleep(0.2)  # the caller takes no more answers
     assert pulled <= 4
     assert len([a async for a in reading]) == 999
+
+
+async def test_a_request_read_is_answered_even_when_closing_comes_first() -> None:
+    # Found by review: closing while a read-ahead request waited for a slot dropped it unanswered.
+    pulled = 0
+
+    async def requests() -> AsyncIterator[float]:
+        nonlocal pulled
+        for _ in range(10):
+            pulled += 1
+            yield 0.0
+
+    closing = asyncio.Event()
+    answers = ConcurrentAnswers(requests(), _sleep_then, limit=1, closing=closing)
+    reading = answers()
+    assert await reading.__anext__() == 0.0  # held: its slot is not free yet
+    await asyncio.sleep(0.05)
+    closing.set()
+    rest = [a async for a in reading]
+    assert 1 + len(rest) == pulled
+
+
+async def test_an_answer_that_raises_ends_the_answers_with_its_failure() -> None:
+    async def answer(delay: float) -> float:
+        if delay:
+            raise RuntimeError("broken")
+        return delay
+
+    answers = ConcurrentAnswers(_requests([0.0, 1.0], hang=True), answer, limit=8, closing=asyncio.Event())
+    with pytest.raises(RuntimeError):
+        await asyncio.wait_for(_all(answers()), 5)
