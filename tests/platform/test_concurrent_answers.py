@@ -89,42 +89,45 @@ async def _all(answers: AsyncIterator[float]) -> list[float]:
     return [a async for a in answers]
 
 
+class _Counted:
+    """`count` requests of no delay, counting how many were read."""
+
+    def __init__(self, count: int) -> None:
+        self.pulled = 0
+        self._count = count
+
+    def __aiter__(self) -> _Counted:
+        return self
+
+    async def __anext__(self) -> float:
+        if self.pulled == self._count:
+            raise StopAsyncIteration
+        self.pulled += 1
+        return 0.0
+
+
 async def test_answers_not_taken_hold_back_the_reading() -> None:
     # Found by probing: answers queued without bound while the caller sent and did not read.
-    pulled = 0
-
-    async def requests() -> AsyncIterator[float]:
-        nonlocal pulled
-        for _ in range(1_000):
-            pulled += 1
-            yield 0.0
-
-    answers = ConcurrentAnswers(requests(), _sleep_then, limit=3, closing=asyncio.Event())
+    requests = _Counted(1_000)
+    answers = ConcurrentAnswers(requests, _sleep_then, limit=3, closing=asyncio.Event())
     reading = answers()
     assert await reading.__anext__() == 0.0
     await asyncio.sleep(0.2)  # the caller takes no more answers
-    assert pulled <= 4
+    assert requests.pulled <= 4
     assert len([a async for a in reading]) == 999
 
 
 async def test_a_request_read_is_answered_even_when_closing_comes_first() -> None:
     # Found by review: closing while a read-ahead request waited for a slot dropped it unanswered.
-    pulled = 0
-
-    async def requests() -> AsyncIterator[float]:
-        nonlocal pulled
-        for _ in range(10):
-            pulled += 1
-            yield 0.0
-
+    requests = _Counted(10)
     closing = asyncio.Event()
-    answers = ConcurrentAnswers(requests(), _sleep_then, limit=1, closing=closing)
+    answers = ConcurrentAnswers(requests, _sleep_then, limit=1, closing=closing)
     reading = answers()
     assert await reading.__anext__() == 0.0  # held: its slot is not free yet
     await asyncio.sleep(0.05)
     closing.set()
     rest = [a async for a in reading]
-    assert 1 + len(rest) == pulled
+    assert 1 + len(rest) == requests.pulled
 
 
 async def test_an_answer_that_raises_ends_the_answers_with_its_failure() -> None:
