@@ -36,7 +36,6 @@ from contactpoint.platform.decoding import (
     undecodable_request,
 )
 from contactpoint.platform.errors import (
-    PERSON_TOKEN_REFUSED,
     ContactPointError,
     PermissionDenied,
     Unauthenticated,
@@ -45,7 +44,7 @@ from contactpoint.platform.errors import (
 from contactpoint.platform.ids import RANDOM
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.metrics import Metrics
-from contactpoint.platform.per_message import PersonEach
+from contactpoint.platform.per_message import PersonEach, admitted_person
 from contactpoint.platform.token_verifier import TokenVerifier
 from contactpoint.platform.tracing import current_trace_id, mark_span_failed
 from contactpoint.platform.types import Context
@@ -207,17 +206,12 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         set_principal(principal)
         access.check(principal)
         if access.on_behalf_of is not None and access.person_field is None:
-            person_token = on_behalf_of_token(metadata)
-            if person_token is None:
-                raise PermissionDenied("this call must be made on behalf of a person (x-on-behalf-of)")
-            try:
-                person = self._verified(person_token)
-            except Unauthenticated as exc:
-                # The caller's own token is fine; the person's is not (expired, revoked, suspended).
-                raise PermissionDenied(
-                    f"the person's token is not valid: {exc.message}", reason=PERSON_TOKEN_REFUSED
-                ) from exc
-            access.on_behalf_of.check(person)
+            person = admitted_person(
+                on_behalf_of_token(metadata),
+                access.on_behalf_of,
+                self._verified,
+                missing="this call must be made on behalf of a person (x-on-behalf-of)",
+            )
             set_person(person)
             structlog.contextvars.bind_contextvars(on_behalf_of=person.name)
 

@@ -49,6 +49,25 @@ class RefusedMessage(Generic[T]):
     error: ContactPointError
 
 
+def admitted_person(
+    token: str | None, rule: Access, verify: Callable[[str], Principal], *, missing: str
+) -> Principal:
+    """The person a call (or one message of a stream) is made for, from their token, admitted by
+    `rule`; PermissionDenied (`missing` when there is no token; reason PERSON_TOKEN_REFUSED when it
+    is not valid) otherwise. The one check of both `acting_for` and `acting_for_each`."""
+    if not token:
+        raise PermissionDenied(missing)
+    try:
+        person = verify(token)
+    except Unauthenticated as exc:
+        # The caller's own token is fine; the person's is not (expired, revoked, suspended).
+        raise PermissionDenied(
+            f"the person's token is not valid: {exc.message}", reason=PERSON_TOKEN_REFUSED
+        ) from exc
+    rule.check(person)
+    return person
+
+
 class PersonEach:
     """A stream's requests, each admitted or refused for the person whose token it carries in
     `field` (checked against `person`). `admit_caller` checks the stream's own caller again before
@@ -75,21 +94,13 @@ class PersonEach:
     async def __anext__(self) -> ForPerson[Any] | RefusedMessage[Any]:
         request = await self._requests.__anext__()
         await self._admit_caller()
-        token = getattr(request, self._field)
-        if not token:
-            return RefusedMessage(
-                request, PermissionDenied("each message must be made on behalf of a person")
-            )
         try:
-            person = self._verify(token)
-        except Unauthenticated as exc:
-            # The caller's own token is fine; the person's is not (expired, revoked, suspended).
-            error = PermissionDenied(
-                f"the person's token is not valid: {exc.message}", reason=PERSON_TOKEN_REFUSED
+            person = admitted_person(
+                getattr(request, self._field),
+                self._person,
+                self._verify,
+                missing="each message must be made on behalf of a person",
             )
-            return RefusedMessage(request, error)
-        try:
-            self._person.check(person)
         except PermissionDenied as exc:
             return RefusedMessage(request, exc)
         return ForPerson(request, person)

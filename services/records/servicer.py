@@ -45,18 +45,17 @@ log = get_logger(__name__)
 COUNCIL = roles("council-system", kind=SERVICE)
 # Reads come from the gateway's machine account acting for a practitioner whose own token travels
 # with the call: the gateway's credentials alone read nothing.
-GATEWAY = acting_for(roles("gateway", kind=SERVICE), roles("practitioner", kind=PERSON))
+GATEWAY_ACCOUNT = roles("gateway", kind=SERVICE)
+PRACTITIONER = roles("practitioner", kind=PERSON)
+GATEWAY = acting_for(GATEWAY_ACCOUNT, PRACTITIONER)
 DATA_MANAGER = roles("data-manager", kind=PERSON)
 ACCESS: dict[str, Access] = {
     "SubmitSourceRecord": COUNCIL,
     "StreamSourceRecords": COUNCIL,
     "WithdrawSourceRecord": COUNCIL,
     "GetChildRecord": GATEWAY,
-    "ReadChildRecords": acting_for_each(
-        roles("gateway", kind=SERVICE),
-        roles("practitioner", kind=PERSON),
-        token_field="on_behalf_of",  # noqa: S106
-    ),
+    # GetChildRecord's reads over one stream: the same rule, checked for each read.
+    "ReadChildRecords": acting_for_each(GATEWAY_ACCOUNT, PRACTITIONER, token_field="on_behalf_of"),  # noqa: S106
     "FindChildRecord": GATEWAY,
     **dict.fromkeys(DATA_MANAGER_RPCS, DATA_MANAGER),
 }

@@ -18,8 +18,8 @@ from contactpoint.platform.errors import PERSON_TOKEN_REFUSED
 from contactpoint.records.v1 import records_service_pb2 as pb
 from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
 from services.records.main import MIGRATIONS, build
-from tests.harness import running_service
-from tests.services.records.conftest import World
+from tests.harness import create_user, running_service
+from tests.services.records.conftest import ORG_A, World, _login
 
 CODE = grpc.StatusCode
 Metadata = tuple[tuple[str, str], ...]
@@ -123,6 +123,41 @@ async def test_only_the_gateway_may_open_a_stream_of_reads(world: World, caller:
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await call.read()
     assert refused.value.code() == (CODE.UNAUTHENTICATED if caller == "none" else CODE.PERMISSION_DENIED)
+
+
+async def test_a_practitioners_token_revoked_mid_stream_reads_nothing_more(world: World) -> None:
+    child, _ = await _two_children(world)
+    name = f"pat-{world.prefix}"
+    user = await asyncio.to_thread(create_user, world.services.identity_url, name, "practitioner", org=ORG_A)
+    async with grpc.aio.insecure_channel(world.services.identity_target) as channel:
+        identity = identity_grpc.IdentityServiceStub(channel)
+        mine = await _login(identity, world.gateway, name, user.totp_secret)
+        token = mine[0][1].removeprefix("Bearer ")
+        call = world.records.ReadChildRecords(metadata=world.gateway)
+        await call.write(pb.ReadChildRecordsRequest(read_id=1, contactpoint_id=child, on_behalf_of=token))
+        assert (await call.read()).child.contactpoint_id == child
+
+        await identity.RevokeToken(identity_pb.RevokeTokenRequest(), metadata=mine)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        for n in range(2, 10_000):
+            assert loop.time() < deadline, "records never learnt that the practitioner's token was revoked"
+            await call.write(pb.ReadChildRecordsRequest(read_id=n, contactpoint_id=child, on_behalf_of=token))
+            answer = await call.read()
+            if answer.HasField("error"):
+                break
+            assert answer.child.contactpoint_id == child
+            await asyncio.sleep(0.05)
+    assert answer.error.code == CODE.PERMISSION_DENIED.value[0]
+    assert _reason(answer.error) == PERSON_TOKEN_REFUSED
+    assert not answer.HasField("child")
+    # The stream goes on for everyone else.
+    other = pb.ReadChildRecordsRequest(
+        read_id=99_999, contactpoint_id=child, on_behalf_of=_person_token(world)
+    )
+    await call.write(other)
+    assert (await call.read()).child.contactpoint_id == child
+    call.cancel()
 
 
 async def test_a_stream_ends_once_the_gateways_own_token_is_revoked(world: World) -> None:
