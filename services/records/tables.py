@@ -50,7 +50,17 @@ children = Table(
     Column("purged_at", DateTime(timezone=True)),
     Column("merged_into", String(12), ForeignKey("children.contactpoint_id")),
 )
-Index("ix_children_status_archive_on", children.c.status, children.c.archive_on)
+# Archiving walks the children due in (archive_on, contactpoint_id) order, a batch at a time.
+Index(
+    "ix_children_status_archive_on_id", children.c.status, children.c.archive_on, children.c.contactpoint_id
+)
+# The children merged into a child (only the rows that have one).
+Index(
+    "ix_children_merged_into",
+    children.c.merged_into,
+    postgresql_where=children.c.merged_into.isnot(None),
+    sqlite_where=children.c.merged_into.isnot(None),
+)
 Index("ix_children_status_archived_at", children.c.status, children.c.archived_at)
 
 source_records = Table(

@@ -125,10 +125,13 @@ def merged_family(conn: Connection, contactpoint_id: str) -> set[str]:
     """A child and every child merged into it, directly or through another merged child."""
     family, frontier = {contactpoint_id}, [contactpoint_id]
     while frontier:
-        query = select(children.c.contactpoint_id).where(
-            children.c.merged_into.in_(sorted(frontier)), children.c.status == "merged"
+        # By `merged_into` alone, so that both engines look it up in its index (given the status
+        # too, SQLite walks every merged child instead); the status is checked here.
+        query = select(children.c.contactpoint_id, children.c.status).where(
+            children.c.merged_into.in_(sorted(frontier))
         )
-        frontier = [cid for (cid,) in conn.execute(query).all() if cid not in family]
+        rows = conn.execute(query).all()
+        frontier = [cid for cid, status in rows if status == "merged" and cid not in family]
         family.update(frontier)
     return family
 
