@@ -102,6 +102,9 @@ source_records = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("organisation", "source_system", "source_record_id", name="uq_source_records_key"),
 )
+# Whether any record is keyed by an older scheme (asked at every start): nearly every row holds the
+# current one, so the index is small and a new row goes to its last page.
+Index("ix_source_records_key_scheme", source_records.c.key_scheme)
 
 # Blocking keys of every active source record: finding a new record's candidates is one indexed
 # lookup per key, whatever the size of the registry. A dozen rows per record, written and deleted

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Select, event
 from contactpoint.platform.db import Database, dialect_of
 from services.records.repository import children as children_repo
 from services.records.repository import lifecycle as lifecycle_repo
+from services.records.repository import rekeying
 from services.records.repository import submissions as submission_repo
 
 
@@ -128,3 +129,16 @@ def test_archiving_walks_its_index_without_sorting(db: Database) -> None:
         # A later batch starts where the one before ended, in the index: not a filter over
         # every child due before it.
         assert "Filter" not in plan, plan
+
+
+def test_asking_at_start_up_whether_records_need_filing_again_reads_an_index(db: Database) -> None:
+    with db.transaction() as conn, _statements(conn) as seen:
+        assert rekeying.stale_count(conn) == 0
+    with db.transaction() as conn:
+        if dialect_of(conn) == "postgresql":
+            # No records here to plan by: told not to scan the table, PostgreSQL shows whether an
+            # index can answer (in a registry, where every row holds the current scheme, it does).
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        (statement, parameters), *_ = seen
+        plan = _explained(conn, statement, parameters)
+    assert "ix_source_records_key_scheme" in plan, plan
