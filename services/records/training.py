@@ -10,8 +10,8 @@ from dataclasses import replace
 from sqlalchemy import Connection
 
 from services.records.linkage import Features, Model, default_model, estimate, name_frequencies
-from services.records.repository import candidates as candidate_repo
 from services.records.repository import children as children_repo
+from services.records.repository import training_samples
 
 RANDOM_PAIRS = 100_000
 
@@ -20,7 +20,7 @@ def estimate_from_registry(
     conn: Connection, *, iterations: int, sample: int, seed: int = 0
 ) -> tuple[Model, int]:
     """A model re-estimated from up to `sample` records and blocked pairs; (model, pairs used)."""
-    records = [Features.from_json(f) for f in candidate_repo.sample_features(conn, limit=sample)]
+    records = [Features.from_json(f) for f in training_samples.sample_features(conn, limit=sample)]
     base = default_model()
     if len(records) < 2:
         return base, 0
@@ -31,7 +31,7 @@ def estimate_from_registry(
     randoms = [tuple(rng.sample(records, 2)) for _ in range(min(RANDOM_PAIRS, len(records) * 10))]
     pairs = [
         (Features.from_json(a), Features.from_json(b))
-        for a, b in candidate_repo.blocked_pairs(conn, limit=sample)
+        for a, b in training_samples.blocked_pairs(conn, limit=sample, seed=seed)
     ]
     if not pairs:
         return base, 0

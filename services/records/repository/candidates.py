@@ -147,38 +147,3 @@ def source_ids_of(conn: Connection, contactpoint_ids: Collection[str]) -> dict[s
     for child, source_id in conn.execute(query).all():
         out.setdefault(child, set()).add(source_id)
     return out
-
-
-def blocked_pairs(conn: Connection, *, limit: int) -> list[tuple[str, str]]:
-    """Up to `limit` pairs of active source records that share a blocking key (features JSON of
-    each): what EM learns m from."""
-    a, b = blocking_keys.alias("a"), blocking_keys.alias("b")
-    sa, sb = source_records.alias("sa"), source_records.alias("sb")
-    query = (
-        select(sa.c.id, sa.c.features, sb.c.id.label("id_b"), sb.c.features.label("features_b"))
-        .select_from(a)
-        .join(b, (a.c.key == b.c.key) & (a.c.source_id < b.c.source_id))
-        .join(sa, sa.c.id == a.c.source_id)
-        .join(sb, sb.c.id == b.c.source_id)
-        .distinct()
-        .limit(limit)
-    )
-    vault = vault_of(conn)
-    return [
-        (
-            vault.open_text(r.features, source_context(r.id, "features")),
-            vault.open_text(r.features_b, source_context(r.id_b, "features")),
-        )
-        for r in conn.execute(query).all()
-    ]
-
-
-def sample_features(conn: Connection, *, limit: int) -> list[str]:
-    """Features of up to `limit` active source records (for name frequencies and random pairs)."""
-    query = (
-        select(source_records.c.id, source_records.c.features)
-        .where(source_records.c.withdrawn.is_(False))
-        .limit(limit)
-    )
-    vault = vault_of(conn)
-    return [vault.open_text(r.features, source_context(r.id, "features")) for r in conn.execute(query).all()]

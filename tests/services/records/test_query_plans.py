@@ -14,13 +14,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Select, event
+from sqlalchemy import Connection, Select, event, insert
 
 from contactpoint.platform.db import Database, dialect_of
 from services.records.repository import children as children_repo
 from services.records.repository import lifecycle as lifecycle_repo
-from services.records.repository import rekeying
+from services.records.repository import rekeying, training_samples
 from services.records.repository import submissions as submission_repo
+from services.records.tables import blocking_keys
 
 
 def _plan(conn: Connection, query: Select[Any]) -> str:
@@ -142,3 +143,18 @@ def test_asking_at_start_up_whether_records_need_filing_again_reads_an_index(db:
         (statement, parameters), *_ = seen
         plan = _explained(conn, statement, parameters)
     assert "ix_source_records_key_scheme" in plan, plan
+
+
+def test_training_reads_pairs_along_the_blocking_keys_index(db: Database) -> None:
+    with db.transaction() as conn:
+        rows = [{"key": n * 2**48, "source_id": f"r{n}{side}"} for n in range(-3000, 3000) for side in "ab"]
+        conn.execute(insert(blocking_keys), rows)
+        if dialect_of(conn) == "postgresql":
+            conn.exec_driver_sql("ANALYZE blocking_keys")
+    with db.transaction() as conn, _statements(conn) as seen:
+        assert len(training_samples.blocked_pair_ids(conn, limit=50, seed=1)) == 50
+    with db.transaction() as conn:
+        (statement, parameters), *_ = seen
+        plan = _explained(conn, statement, parameters)
+    assert "blocking_keys_pkey" in plan or "sqlite_autoindex_blocking_keys" in plan, plan
+    assert "Sort" not in plan and "TEMP B-TREE" not in plan, plan
