@@ -183,8 +183,10 @@ def _decide(
     candidates = StagedCandidates(conn, [p for p in ready if p.key not in existing], by_key, matcher=matcher)
 
     batch = placement.Batch()
-    # The source records this batch has placed or updated and not yet written.
+    # The source records this batch has placed or updated and not yet written, and the held ones
+    # changed that are to be matched again (together, before the batch is written).
     pending: set[SourceKey] = set()
+    changed: list[tuple[placement.Prepared, SourceRow]] = []
     results: list[Submitted | ContactPointError] = []
     for i, s in enumerate(submissions):
         if rid_problems[i]:
@@ -213,6 +215,8 @@ def _decide(
             # then read it back. Found by probing: a held record's second version was compared
             # with the row as the batch first read it, so the newest was answered UNCHANGED and
             # lost, or an older snapshot overwrote a newer one.
+            batch.splits.extend(rematch(conn, changed, matcher))
+            changed.clear()
             placement.flush(conn, batch, limits=limits, now=now)
             existing.update(source_repo.sources_by_key(conn, pending))
             batch = placement.Batch(local=batch.local, new_children=batch.new_children)
@@ -230,7 +234,7 @@ def _decide(
         if held is not None:
             submitted = placement.update(held, p, batch)
             if submitted.outcome is Outcome.LINKED:
-                batch.splits.extend(rematch(conn, p, held, matcher))
+                changed.append((p, held))
         else:
             submitted = placement.place(p, candidates.decide(p, batch), batch, limits=limits)
         pending.add(p.key)
@@ -246,6 +250,7 @@ def _decide(
         )
         priors[_request_key(s)] = (request_hashes[i], submitted)
         results.append(submitted)
+    batch.splits.extend(rematch(conn, changed, matcher))
     if candidates.stats:
         log.debug("records.candidates", **candidates.stats)  # counts only
     return hits, (results, batch)

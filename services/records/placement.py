@@ -279,14 +279,18 @@ def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime
     ]
     check_still_filed(conn, claims, written_now=batch.new_keys)
     child_repo.insert_children(conn, batch.children, now=now)
-    for source_id, as_of in batch.as_of:
-        source_repo.set_as_of(conn, source_id, as_of)
+    source_repo.set_as_of(conn, batch.as_of)
     # What each flagged before stays remembered: one read for the batch (a record sent twice is
     # written between its two arrivals, so a batch replaces each record once).
     before = source_repo.remembered_services(conn, [replacement.id for replacement, _ in batch.replaced])
-    for replacement, record in batch.replaced:
-        flags = remembered(before.get(replacement.id, ()), record)
-        source_repo.replace_source(conn, replace(replacement, sensitive_services=flags), now=now)
+    source_repo.replace_sources(
+        conn,
+        [
+            replace(replacement, sensitive_services=remembered(before.get(replacement.id, ()), record))
+            for replacement, record in batch.replaced
+        ],
+        now=now,
+    )
     if batch.revived:
         reopen_overtaken(conn, batch.revived, now=now)
     source_repo.insert_sources(conn, batch.sources, now=now)

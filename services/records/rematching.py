@@ -4,6 +4,9 @@ the pair when it now looks like another child's too."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
+
 from sqlalchemy import Connection
 
 from contactpoint.platform.ids import RANDOM
@@ -20,32 +23,49 @@ from services.records.task_carrying import raised_for_records
 
 
 def rematch(
-    conn: Connection, p: placement.Prepared, held: SourceRow, matcher: Matcher
+    conn: Connection, held_records: Sequence[tuple[placement.Prepared, SourceRow]], matcher: Matcher
 ) -> list[review_repo.NewTask]:
-    """A held record revived or corrected stays with its child (one source record id, one child
-    for life), but it may now be another child's too: a task pairs the two for a data manager
+    """Held records revived or corrected stay with their child (one source record id, one child
+    for life), but each may now be another child's too: a task pairs the two for a data manager
     (found by probing: a record withdrawn, the child fed meanwhile by another system, then sent
-    again, or corrected to what another system holds, left two children alike and no task)."""
-    own = held.contactpoint_id
-    row = child_repo.child(conn, own)
-    if row is None or row.status != ACTIVE:
-        # An archived child is never a review task's (found checking the batch's locks: the
-        # task named it, and the batch, expecting the child active, was refused for ever).
+    again, or corrected to what another system holds, left two children alike and no task).
+
+    A batch's records at once: their children, key hits and candidates are each one read, not
+    one a record (a feed sent again with changes, a move each, ran at a fifth of the rate of new
+    records: `docs/benchmarks.md`)."""
+    if not held_records:
         return []
-    found = {sid for _, sid in candidate_repo.key_hits(conn, p.blocking_hashes.values())} - {held.id}
-    rows = [r for r in candidate_repo.candidates_of(conn, found).values() if r.contactpoint_id != own]
-    candidates = FeatureCache({r.source_id: r for r in rows}).candidates(r.source_id for r in rows)
-    decision = matcher.decide(p.features, key=p.key, candidates=candidates)
-    other = decision.candidate
-    if decision.action is Action.CREATE or other is None or other.archived:
-        return []
-    task = review_repo.NewTask(
-        RANDOM.hex_id(),
-        own,
-        other.contactpoint_id,
-        decision.score,
-        decision.reasons,
-        new_child_record=p.key,
-        candidate_record=record_of(other),
-    )
-    return raised_for_records(conn, [task])
+    # An archived child is never a review task's (found checking the batch's locks: the task named
+    # it, and the batch, expecting the child active, was refused for ever).
+    rows = child_repo.children_by_id(conn, {held.contactpoint_id for _, held in held_records})
+    live = [
+        (p, held)
+        for p, held in held_records
+        if (row := rows.get(held.contactpoint_id)) and row.status == ACTIVE
+    ]
+    hashes = {h for p, _ in live for h in p.blocking_hashes.values()}
+    filed: dict[int, set[str]] = defaultdict(set)
+    for h, source_id in candidate_repo.key_hits(conn, hashes):
+        filed[h].add(source_id)
+    found = [set().union(*(filed[h] for h in p.blocking_hashes.values())) - {held.id} for p, held in live]
+    cache = FeatureCache(candidate_repo.candidates_of(conn, set().union(*found)))
+    tasks: list[review_repo.NewTask] = []
+    for (p, held), ids in zip(live, found, strict=True):
+        own = held.contactpoint_id
+        candidates = [c for c in cache.candidates(sorted(ids)) if c.contactpoint_id != own]
+        decision = matcher.decide(p.features, key=p.key, candidates=candidates)
+        other = decision.candidate
+        if decision.action is Action.CREATE or other is None or other.archived:
+            continue
+        tasks.append(
+            review_repo.NewTask(
+                RANDOM.hex_id(),
+                own,
+                other.contactpoint_id,
+                decision.score,
+                decision.reasons,
+                new_child_record=p.key,
+                candidate_record=record_of(other),
+            )
+        )
+    return raised_for_records(conn, tasks)

@@ -196,34 +196,63 @@ def insert_sources(conn: Connection, rows: Sequence[NewSource], *, now: dt.datet
     insert_keys(conn, rows)
 
 
-def replace_source(conn: Connection, row: NewSource, *, now: dt.datetime) -> None:
-    """A source record's new content (it stays with its child), its keys replaced."""
-    delete_keys(conn, [row.id])
-    vault = vault_of(conn)
-    record, features, key = _sealed(vault, row, vault.newest)
-    conn.execute(
-        update(source_records)
-        .where(source_records.c.id == row.id)
-        .values(
-            record=record,
-            features=features,
-            sealed_with=key,
-            sensitive_services=seal_services(vault, row.id, row.sensitive_services, key),
-            blocking=pack_hashes(row.blocking_hashes),
-            key_scheme=KEY_SCHEME,
-            content_hash=row.content_hash,
-            as_of=row.as_of,
-            withdrawn=False,
-            withdrawn_at=None,
-            updated_at=now,
-        )
+_REPLACED = (
+    update(source_records)
+    .where(source_records.c.id == bindparam("sid"))
+    .values(
+        record=bindparam("v_record"),
+        features=bindparam("v_features"),
+        sealed_with=bindparam("v_key"),
+        sensitive_services=bindparam("v_services"),
+        blocking=bindparam("v_blocking"),
+        key_scheme=KEY_SCHEME,
+        content_hash=bindparam("v_hash"),
+        as_of=bindparam("v_as_of"),
+        withdrawn=False,
+        withdrawn_at=None,
+        updated_at=bindparam("v_now"),
     )
-    insert_keys(conn, [row])
+)
 
 
-def set_as_of(conn: Connection, source_id: str, as_of: dt.datetime) -> None:
-    """A newer `as_of` for an unchanged record."""
-    conn.execute(update(source_records).where(source_records.c.id == source_id).values(as_of=as_of))
+def replace_sources(conn: Connection, rows: Sequence[NewSource], *, now: dt.datetime) -> None:
+    """Source records' new content (each stays with its child), their keys replaced: one
+    statement of each kind for them all (one of each a record made a feed sent again with changes
+    cost several times what new records do: `docs/benchmarks.md`)."""
+    if not rows:
+        return
+    delete_keys(conn, [row.id for row in rows])
+    vault = vault_of(conn)
+    key = vault.newest  # one key for the whole batch, whatever a reload does meanwhile
+    params = []
+    for row in rows:
+        record, features, sealed_with = _sealed(vault, row, key)
+        params.append(
+            {
+                "sid": row.id,
+                "v_record": record,
+                "v_features": features,
+                "v_key": sealed_with,
+                "v_services": seal_services(vault, row.id, row.sensitive_services, key),
+                "v_blocking": pack_hashes(row.blocking_hashes),
+                "v_hash": row.content_hash,
+                "v_as_of": row.as_of,
+                "v_now": now,
+            }
+        )
+    conn.execute(_REPLACED, params)
+    insert_keys(conn, rows)
+
+
+_AS_OF = (
+    update(source_records).where(source_records.c.id == bindparam("sid")).values(as_of=bindparam("v_as_of"))
+)
+
+
+def set_as_of(conn: Connection, newer: Sequence[tuple[str, dt.datetime]]) -> None:
+    """Newer `as_of`s for unchanged records, (source id, as_of) each, in one statement."""
+    if newer:
+        conn.execute(_AS_OF, [{"sid": source_id, "v_as_of": as_of} for source_id, as_of in newer])
 
 
 def withdraw(conn: Connection, source_id: str, *, now: dt.datetime) -> None:

@@ -12,17 +12,20 @@ import hashlib
 from collections.abc import Callable
 
 import pytest
+from sqlalchemy import text
 
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import FailedPrecondition, NotFound
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records import children, ingestion
+from services.records import admin, children, ingestion
 from services.records.ingestion import SOURCE_RECORD_REUSED
 from services.records.linkage import Thresholds
 from services.records.matching import Matcher
 from services.records.model import Outcome, Submitted
+from services.records.preparing import Submission
 from services.records.repository import children as child_repo
+from services.records.repository import lifecycle as lifecycle_repo
 from tests.services.records.conftest import ORG_A, ORG_B, make_record
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
@@ -153,3 +156,69 @@ def _name(given: str, family: str) -> child_pb2.PersonName:
 
 def _move(record: pb.SourceRecord) -> None:
     record.address.CopyFrom(child_pb2.Address(lines=["9 Mill Lane"], town="Leeds", postcode="LS1 4AP"))
+
+
+def _someone(
+    rid: str, given: str, family: str, postcode: str, day: int, **overrides: object
+) -> pb.SourceRecord:
+    record = make_record(
+        rid,
+        name=child_pb2.PersonName(given_names=given, family_name=family),
+        address=child_pb2.Address(lines=[f"{day} Mill Lane"], town="Leeds", postcode=postcode),
+        nhs_number="",
+        **overrides,
+    )
+    record.date_of_birth.day = day
+    return record
+
+
+def test_a_batch_of_corrections_each_now_another_childs_too_raises_a_task_for_each(db: Database) -> None:
+    """Records sent again are matched again together, a batch at a time: each correction that now
+    looks like another child reaches a data manager, and one of a child archived meanwhile does
+    not; the same record twice in a batch is matched as its newest version."""
+    matcher = Matcher()
+    people = [
+        ("Priya", "Raman", "LS1 4AB", 3),
+        ("Tomasz", "Nowak", "LS2 7DJ", 9),
+        ("Ada", "Finch", "LS3 1EF", 21),
+    ]
+    others = [submit(db, _someone(f"b-{n}", *who), org=ORG_B) for n, who in enumerate(people)]
+
+    def first_version(n: int) -> pb.SourceRecord:
+        # Council A's first versions: the family name misspelt, the month wrong, another address.
+        given, family, _, day = people[n]
+        record = _someone(f"a-{n}", given, family[:-1] + "x", "YO1 7EP", day, source_system="education")
+        record.date_of_birth.month = 9
+        return record
+
+    firsts = [submit(db, first_version(n)) for n in range(len(people))]
+    assert [f.outcome for f in firsts] == [Outcome.CREATED] * 3
+    db.run_sync(lambda c: lifecycle_repo.archive(c, {firsts[2].contactpoint_id: NOW}, now=NOW))
+
+    def corrected(n: int) -> pb.SourceRecord:
+        return _someone(f"a-{n}", *people[n], source_system="education")
+
+    batch = [
+        Submission("fix-0", corrected(0)),
+        Submission("fix-1a", first_version(1)),
+        Submission("fix-1b", corrected(1)),  # the same record again in the batch: its newest version
+        Submission("fix-2", corrected(2)),  # its child archived: no task
+    ]
+    answers = admin.ingest(db, organisation=ORG_A, submissions=batch, matcher=matcher)
+    assert answers == [
+        Submitted(firsts[0].contactpoint_id, Outcome.LINKED),
+        Submitted(firsts[1].contactpoint_id, Outcome.UNCHANGED),
+        Submitted(firsts[1].contactpoint_id, Outcome.LINKED),
+        Submitted(firsts[2].contactpoint_id, Outcome.LINKED),
+    ]
+    pairs = db.run_sync(
+        lambda c: {
+            frozenset(row)
+            for row in c.execute(text("SELECT new_child, candidate FROM review_tasks WHERE status = 'open'"))
+        },
+        write=False,
+    )
+    assert pairs == {
+        frozenset({firsts[0].contactpoint_id, others[0].contactpoint_id}),
+        frozenset({firsts[1].contactpoint_id, others[1].contactpoint_id}),
+    }
