@@ -186,7 +186,7 @@ def _decide(
     # The source records this batch has placed or updated and not yet written, and the held ones
     # changed that are to be matched again (together, before the batch is written).
     pending: set[SourceKey] = set()
-    changed: list[tuple[placement.Prepared, SourceRow]] = []
+    changed: list[tuple[placement.Prepared, SourceRow, int]] = []
     results: list[Submitted | ContactPointError] = []
     for i, s in enumerate(submissions):
         if rid_problems[i]:
@@ -215,8 +215,7 @@ def _decide(
             # then read it back. Found by probing: a held record's second version was compared
             # with the row as the batch first read it, so the newest was answered UNCHANGED and
             # lost, or an older snapshot overwrote a newer one.
-            batch.splits.extend(rematch(conn, changed, matcher))
-            changed.clear()
+            _rematched(conn, batch, changed, matcher)
             placement.flush(conn, batch, limits=limits, now=now)
             existing.update(source_repo.sources_by_key(conn, pending))
             batch = placement.Batch(local=batch.local, new_children=batch.new_children)
@@ -234,7 +233,7 @@ def _decide(
         if held is not None:
             submitted = placement.update(held, p, batch)
             if submitted.outcome is Outcome.LINKED:
-                changed.append((p, held))
+                changed.append((p, held, len(batch.splits)))
         else:
             submitted = placement.place(p, candidates.decide(p, batch), batch, limits=limits)
         pending.add(p.key)
@@ -250,10 +249,27 @@ def _decide(
         )
         priors[_request_key(s)] = (request_hashes[i], submitted)
         results.append(submitted)
-    batch.splits.extend(rematch(conn, changed, matcher))
+    _rematched(conn, batch, changed, matcher)
     if candidates.stats:
         log.debug("records.candidates", **candidates.stats)  # counts only
     return hits, (results, batch)
+
+
+def _rematched(
+    conn: Connection,
+    batch: placement.Batch,
+    changed: list[tuple[placement.Prepared, SourceRow, int]],
+    matcher: Matcher,
+) -> None:
+    # The batch's held records changed, matched again together; each task goes where the record
+    # came among the batch's split tasks, since the first task raised for a pair is the one kept
+    # (`task_upkeep.raise_pairs`: found by review, a later record's split task for the same pair
+    # took the correction's place once they were matched at the end).
+    tasks = rematch(conn, [(p, held) for p, held, _ in changed], matcher)
+    for (_, _, at), task in reversed(list(zip(changed, tasks, strict=True))):
+        if task is not None:
+            batch.splits.insert(at, task)
+    changed.clear()
 
 
 def _request_key(s: Submission) -> tuple[str, str]:

@@ -24,7 +24,7 @@ from services.records.task_carrying import raised_for_records
 
 def rematch(
     conn: Connection, held_records: Sequence[tuple[placement.Prepared, SourceRow]], matcher: Matcher
-) -> list[review_repo.NewTask]:
+) -> list[review_repo.NewTask | None]:
     """Held records revived or corrected stay with their child (one source record id, one child
     for life), but each may now be another child's too: a task pairs the two for a data manager
     (found by probing: a record withdrawn, the child fed meanwhile by another system, then sent
@@ -32,30 +32,32 @@ def rematch(
 
     A batch's records at once: their children, key hits and candidates are each one read, not
     one a record (a feed sent again with changes, a move each, ran at a fifth of the rate of new
-    records: `docs/benchmarks.md`)."""
+    records: `docs/benchmarks.md`). The task each record raises, or None, in their order."""
     if not held_records:
         return []
     # An archived child is never a review task's (found checking the batch's locks: the task named
     # it, and the batch, expecting the child active, was refused for ever).
     rows = child_repo.children_by_id(conn, {held.contactpoint_id for _, held in held_records})
-    live = [
-        (p, held)
-        for p, held in held_records
-        if (row := rows.get(held.contactpoint_id)) and row.status == ACTIVE
-    ]
-    hashes = {h for p, _ in live for h in p.blocking_hashes.values()}
+    active = {cid for cid, row in rows.items() if row.status == ACTIVE}
+    hashes = {h for p, _ in held_records for h in p.blocking_hashes.values()}
     filed: dict[int, set[str]] = defaultdict(set)
     for h, source_id in candidate_repo.key_hits(conn, hashes):
         filed[h].add(source_id)
-    found = [set().union(*(filed[h] for h in p.blocking_hashes.values())) - {held.id} for p, held in live]
+    found = [
+        set().union(*(filed[h] for h in p.blocking_hashes.values())) - {held.id}
+        if held.contactpoint_id in active
+        else set()
+        for p, held in held_records
+    ]
     cache = FeatureCache(candidate_repo.candidates_of(conn, set().union(*found)))
-    tasks: list[review_repo.NewTask] = []
-    for (p, held), ids in zip(live, found, strict=True):
+    tasks: list[review_repo.NewTask | None] = []
+    for (p, held), ids in zip(held_records, found, strict=True):
         own = held.contactpoint_id
         candidates = [c for c in cache.candidates(sorted(ids)) if c.contactpoint_id != own]
-        decision = matcher.decide(p.features, key=p.key, candidates=candidates)
-        other = decision.candidate
-        if decision.action is Action.CREATE or other is None or other.archived:
+        decision = matcher.decide(p.features, key=p.key, candidates=candidates) if own in active else None
+        other = decision.candidate if decision is not None else None
+        if decision is None or decision.action is Action.CREATE or other is None or other.archived:
+            tasks.append(None)
             continue
         tasks.append(
             review_repo.NewTask(
@@ -68,4 +70,5 @@ def rematch(
                 candidate_record=record_of(other),
             )
         )
-    return raised_for_records(conn, tasks)
+    raised = iter(raised_for_records(conn, [t for t in tasks if t is not None]))
+    return [None if t is None else next(raised) for t in tasks]

@@ -21,12 +21,13 @@ from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import admin, children, ingestion
 from services.records.ingestion import SOURCE_RECORD_REUSED
 from services.records.linkage import Thresholds
+from services.records.linkage.verdicts import RULE_SPLIT
 from services.records.matching import Matcher
 from services.records.model import Outcome, Submitted
 from services.records.preparing import Submission
 from services.records.repository import children as child_repo
 from services.records.repository import lifecycle as lifecycle_repo
-from tests.services.records.conftest import ORG_A, ORG_B, make_record
+from tests.services.records.conftest import ORG_A, ORG_B, make_record, valid_nhs_number
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -222,3 +223,32 @@ def test_a_batch_of_corrections_each_now_another_childs_too_raises_a_task_for_ea
         frozenset({firsts[0].contactpoint_id, others[0].contactpoint_id}),
         frozenset({firsts[1].contactpoint_id, others[1].contactpoint_id}),
     }
+
+
+def test_a_corrections_task_comes_before_a_later_records_task_for_the_same_pair(db: Database) -> None:
+    """Found by review: matched again at the end of the batch, a correction's task for a pair
+    came after the task a later record of the batch raised for the same pair, which then took its
+    place (the first task for a pair is the one kept)."""
+    number = valid_nhs_number(5)
+
+    def priya(rid: str, family: str, postcode: str, system: str) -> pb.SourceRecord:
+        record = _someone(rid, "Priya", family, postcode, 3, source_system=system)
+        record.nhs_number = number
+        return record
+
+    theirs = submit(db, _someone("b-0", "Priya", "Raman", "LS1 4AB", 3), org=ORG_B)
+    first = priya("a-0", "Ramax", "YO1 7EP", "education")
+    first.date_of_birth.month = 9
+    ours = submit(db, first)
+    batch = [
+        Submission("fix-0", priya("a-0", "Raman", "LS1 4AB", "education")),
+        # A new record of the child, which links to it and would link to the other child too.
+        Submission("new-1", priya("c-9", "Raman", "LS1 4AB", "health")),
+    ]
+    answers = admin.ingest(db, organisation=ORG_A, submissions=batch, matcher=Matcher())
+    assert answers == [Submitted(ours.contactpoint_id, Outcome.LINKED)] * 2
+    tasks = db.run_sync(
+        lambda c: c.execute(text("SELECT new_child, candidate, reasons FROM review_tasks")).all(), write=False
+    )
+    assert [(t.new_child, t.candidate) for t in tasks] == [(ours.contactpoint_id, theirs.contactpoint_id)]
+    assert RULE_SPLIT not in tasks[0].reasons
