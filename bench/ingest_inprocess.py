@@ -14,20 +14,15 @@ from __future__ import annotations
 import sys
 import threading
 import time
-import uuid
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ingest_stream as stream_bench
 
-from contactpoint.platform.db import Database
 from contactpoint.platform.logging import configure_logging
 from services.records import admin
-from services.records.data_keys import open_file_vault
 from services.records.matching import Matcher
 from services.records.preparing import Submission
 from services.records.repository import candidates as candidate_repo
@@ -42,12 +37,7 @@ def main(argv: list[str]) -> int:
     threads = int(argv[2]) if len(argv) > 2 else 1
     configure_logging(level="warning", fmt="console")
     _, items = stream_bench.feed(children, 10_000, 1, template=template, postgres_url=ADMIN_URL)
-    name = f"cp_bench_inproc_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY = FILE_COPY')
-    db = Database(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
-    try:
-        open_file_vault(db, stream_bench.key_file_for(template))
+    with stream_bench.template_copy(template, "cp_bench_inproc", ADMIN_URL) as db:
         changed: Counter[bool] = Counter()
         stages: Counter[str] = Counter()
         hits_changed, init = candidate_repo.hits_changed, StagedCandidates.__init__
@@ -88,10 +78,6 @@ def main(argv: list[str]) -> int:
         print(f"records {len(items)}, {rate:.0f}/s, CPU {per_record:.0f} µs a record")
         print(f"checks that found a change: {changed[True]} of {sum(changed.values())}")
         print(f"candidates: {dict(stages)}")
-    finally:
-        db.dispose()
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return 0
 
 

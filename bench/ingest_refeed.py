@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import sys
 import time
-import uuid
 from collections import Counter, defaultdict
 from pathlib import Path
 
-import psycopg
 from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,7 +32,6 @@ from contactpoint.platform.db import Database
 from contactpoint.platform.logging import configure_logging
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import admin
-from services.records.data_keys import open_file_vault
 from services.records.matching import Matcher
 from services.records.preparing import Submission
 from services.records.tables import review_tasks
@@ -77,22 +74,13 @@ def main(argv: list[str]) -> int:
     configure_logging(level="warning", fmt="console")
     _, items = stream_bench.feed(children, 10_000, 1, template=template, postgres_url=ADMIN_URL)
     items = items[:wanted]
-    name = f"cp_bench_refeed_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY = FILE_COPY')
-    db = Database(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
-    try:
-        open_file_vault(db, stream_bench.key_file_for(template))
+    with stream_bench.template_copy(template, "cp_bench_refeed", ADMIN_URL) as db:
         for label, days, moved in (("new", 0, False), ("a day newer", 1, False), ("moved", 2, True)):
             by_org: dict[str, list[Submission]] = defaultdict(list)
             for n, item in enumerate(items):
                 record = _again(item.record, days, moved=moved) if days else item.record
                 by_org[item.organisation].append(Submission(f"{label}-{n}", record))
             _pass(db, by_org, label)
-    finally:
-        db.dispose()
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return 0
 
 

@@ -44,17 +44,23 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import psycopg
 
 from contactpoint.records.v1 import records_service_pb2 as pb
 from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
+
+if TYPE_CHECKING:
+    from contactpoint.platform.db import Database
 
 sys.path.insert(0, str(Path(__file__).parent))
 import cpu_share  # bench/cpu_share.py, beside this file
@@ -131,6 +137,25 @@ def key_file_for(database: str) -> Path:
     """The data key file a preloaded records database is sealed with (a copy of a template uses
     its template's): kept beside the cached feeds, for as long as the database is."""
     return Path(tempfile.gettempdir()) / f"cp_bench_keys_{database}.keys"
+
+
+@contextmanager
+def template_copy(template: str, prefix: str, admin_url: str) -> Iterator[Database]:
+    """A records database on a fresh file copy of `template`, its data keys open; dropped after."""
+    from contactpoint.platform.db import Database
+    from services.records.data_keys import open_file_vault
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY = FILE_COPY')
+    db = Database(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+    try:
+        open_file_vault(db, key_file_for(template))
+        yield db
+    finally:
+        db.dispose()
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _database_name(url: str) -> str:
