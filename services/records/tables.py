@@ -207,7 +207,17 @@ review_tasks = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("resolved_at", DateTime(timezone=True)),
 )
-Index("ix_review_tasks_status_created", review_tasks.c.status, review_tasks.c.created_at)
+# The review queue, walked in order (status, created_at, task_id); and the tasks a data manager
+# holds, in that order (only the rows held).
+_QUEUE_ORDER = (review_tasks.c.status, review_tasks.c.created_at, review_tasks.c.task_id)
+Index("ix_review_tasks_status_created_id", *_QUEUE_ORDER)
+Index(
+    "ix_review_tasks_held_by",
+    review_tasks.c.held_by,
+    *_QUEUE_ORDER,
+    postgresql_where=review_tasks.c.held_by.isnot(None),
+    sqlite_where=review_tasks.c.held_by.isnot(None),
+)
 
 # Pairs of children a data manager said are different (child_a < child_b): never joined again.
 kept_apart = Table(

@@ -81,24 +81,30 @@ def next_open_task(
 ) -> ReviewTaskRow | None:
     """The oldest open task whose candidate (the child the new record may be) `organisation`
     holds, that no other data manager is holding (one already held by `manager` first),
-    row-locked; others' locked rows are skipped."""
-    free = or_(
-        review_tasks.c.held_by.is_(None),
-        review_tasks.c.held_by == manager,
-        review_tasks.c.held_until <= now,
-    )
+    row-locked; others' locked rows are skipped.
+
+    Two walks of an index in queue order, each stopping at its first task: the manager's own,
+    then the free ones. (One query ordered by "held by this manager" first sorted every open
+    task, and on PostgreSQL, where a comparison with no holder sorts before true, handed a
+    manager who asked again a second task instead of the one they held.)"""
+    mine = _first_open(conn, organisation, review_tasks.c.held_by == manager)
+    if mine is not None:
+        return mine
+    free = or_(review_tasks.c.held_by.is_(None), review_tasks.c.held_until <= now)
+    return _first_open(conn, organisation, free)
+
+
+def _first_open(conn: Connection, organisation: str, which: ColumnElement[bool]) -> ReviewTaskRow | None:
     query = (
         select(review_tasks)
         .where(
             review_tasks.c.status == OPEN,
-            free,
+            which,
             # The candidate's: the organisation whose child may have been filed twice decides,
             # never the one whose new record raised the task (`review.resolve_task`).
             _held_by_org(review_tasks.c.candidate, organisation),
         )
-        .order_by(
-            (review_tasks.c.held_by == manager).desc(), review_tasks.c.created_at, review_tasks.c.task_id
-        )
+        .order_by(review_tasks.c.created_at, review_tasks.c.task_id)
         .limit(1)
         .with_for_update(skip_locked=True)
     )

@@ -20,8 +20,11 @@ from contactpoint.platform.db import Database, dialect_of
 from services.records.repository import children as children_repo
 from services.records.repository import lifecycle as lifecycle_repo
 from services.records.repository import rekeying, training_samples
+from services.records.repository import review as review_repo
 from services.records.repository import submissions as submission_repo
 from services.records.tables import blocking_keys
+
+NOW = dt.datetime(2026, 12, 5, tzinfo=dt.UTC)
 
 
 def _plan(conn: Connection, query: Select[Any]) -> str:
@@ -158,3 +161,31 @@ def test_training_reads_pairs_along_the_blocking_keys_index(db: Database) -> Non
         plan = _explained(conn, statement, parameters)
     assert "blocking_keys_pkey" in plan or "sqlite_autoindex_blocking_keys" in plan, plan
     assert "Sort" not in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_the_review_queue_is_walked_in_order_not_sorted(db: Database) -> None:
+    _registry(db)
+    tasks = [
+        review_repo.NewTask(f"t{n:05d}", f"CP{n:010d}", f"CP{n + 1:010d}", 20.0, [], raised_at=NOW)
+        for n in range(0, 2998, 2)
+    ]
+    with db.transaction() as conn:
+        review_repo.insert_tasks(conn, tasks, now=NOW)
+        review_repo.hold_task(conn, "t00000", manager="malik", until=NOW)
+        if dialect_of(conn) == "postgresql":
+            conn.exec_driver_sql("ANALYZE review_tasks")
+    with db.transaction() as conn, _statements(conn) as seen:
+        # Nobody's child is the organisation's here: both walks find nothing.
+        assert review_repo.next_open_task(conn, organisation="council-a", manager="malik", now=NOW) is None
+    assert len(seen) == 2
+    with db.transaction() as conn:
+        if dialect_of(conn) == "postgresql":
+            # With no records here PostgreSQL would start from the organisation's (none) and sort
+            # what it finds; told not to sort, it shows the walk a registry's queue takes.
+            conn.exec_driver_sql("SET LOCAL enable_sort = off")
+        plans = [_explained(conn, statement, parameters) for statement, parameters in seen]
+    # The manager's own tasks first, then the free ones, each in queue order from an index.
+    assert "ix_review_tasks_held_by" in plans[0], plans[0]
+    assert "ix_review_tasks_status_created_id" in plans[1], plans[1]
+    for plan in plans:
+        assert "Sort" not in plan and "TEMP B-TREE" not in plan, plan
