@@ -43,20 +43,23 @@ def rematch(
     filed: dict[int, set[str]] = defaultdict(set)
     for h, source_id in candidate_repo.key_hits(conn, hashes):
         filed[h].add(source_id)
-    found = [
-        set().union(*(filed[h] for h in p.blocking_hashes.values())) - {held.id}
+    # The records each active child's record finds, by its place in the batch.
+    found = {
+        i: set().union(*(filed[h] for h in p.blocking_hashes.values())) - {held.id}
+        for i, (p, held) in enumerate(held_records)
         if held.contactpoint_id in active
-        else set()
-        for p, held in held_records
-    ]
-    cache = FeatureCache(candidate_repo.candidates_of(conn, set().union(*found)))
+    }
+    cache = FeatureCache(candidate_repo.candidates_of(conn, set().union(*found.values())))
     tasks: list[review_repo.NewTask | None] = []
-    for (p, held), ids in zip(held_records, found, strict=True):
-        own = held.contactpoint_id
+    for i, (p, held) in enumerate(held_records):
+        own, ids = held.contactpoint_id, found.get(i)
+        if ids is None:
+            tasks.append(None)
+            continue
         candidates = [c for c in cache.candidates(sorted(ids)) if c.contactpoint_id != own]
-        decision = matcher.decide(p.features, key=p.key, candidates=candidates) if own in active else None
-        other = decision.candidate if decision is not None else None
-        if decision is None or decision.action is Action.CREATE or other is None or other.archived:
+        decision = matcher.decide(p.features, key=p.key, candidates=candidates)
+        other = decision.candidate
+        if decision.action is Action.CREATE or other is None or other.archived:
             tasks.append(None)
             continue
         tasks.append(

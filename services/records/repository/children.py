@@ -9,7 +9,7 @@ from sqlalchemy import Connection, bindparam, exists, func, select, update
 
 from services.records.repository.rows import ChildRow
 from services.records.repository.writes import insert_rows
-from services.records.tables import ACTIVE, children
+from services.records.tables import ACTIVE, MERGED, children
 
 
 def child(conn: Connection, contactpoint_id: str, *, lock: bool = False) -> ChildRow | None:
@@ -117,7 +117,7 @@ def retire(conn: Connection, contactpoint_id: str, *, into: str, now: dt.datetim
     conn.execute(
         update(children)
         .where(children.c.contactpoint_id == contactpoint_id)
-        .values(status="merged", merged_into=into, provisional_shield=False, updated_at=now)
+        .values(status=MERGED, merged_into=into, provisional_shield=False, updated_at=now)
     )
 
 
@@ -131,7 +131,7 @@ def merged_family(conn: Connection, contactpoint_id: str) -> set[str]:
             children.c.merged_into.in_(sorted(frontier))
         )
         rows = conn.execute(query).all()
-        frontier = [cid for cid, status in rows if status == "merged" and cid not in family]
+        frontier = [cid for cid, status in rows if status == MERGED and cid not in family]
         family.update(frontier)
     return family
 

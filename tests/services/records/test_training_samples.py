@@ -45,6 +45,7 @@ def test_every_pair_under_a_key_once_from_wherever_the_walk_starts(
 def test_no_more_pairs_than_asked_for_each_a_real_one(db: Database) -> None:
     _file(db, FILED)
     with db.transaction(write=False) as conn:
+        assert training_samples.blocked_pair_ids(conn, limit=0, seed=9) == []
         for limit in (1, 2, 4):
             pairs = training_samples.blocked_pair_ids(conn, limit=limit, seed=9)
             assert len(pairs) == limit == len(set(pairs))
