@@ -17,7 +17,7 @@ from services.records.linkage.spelling import sound
 
 # The version of the keys `blocking_keys` gives: raised whenever they change, so that a registry's
 # stored keys are rebuilt (`services.records.key_scheme`) before it matches with the new ones.
-SCHEME = 4
+SCHEME = 3
 
 MALE, FEMALE = 1, 2  # `Features.gender`, as the contract's Gender enum numbers them
 
@@ -71,8 +71,8 @@ def blocking_keys(f: Features) -> list[str]:
     the sounds of the first given name (or the full name a nickname stands for) and of a family
     name (current or former), in sorted order, + the date without its day, month or year · dms:
     initials + year + day and month in sorted order · pcy: postcode + year of birth · pcf, pcg:
-    postcode + sound of the family or first given name. dfp, dii, dms and pcy also hold the
-    gender ("m" or "f"; a record of any other gender files under both).
+    postcode + sound of the family or first given name. dfp, dii and dms also hold the gender
+    ("m" or "f"; a record of any other gender files under both).
 
     Gender is in the three keys whose candidates grow fastest with the registry: the whole date
     of birth (or the year with day and month) and only a family name's sound or two initials.
@@ -82,13 +82,6 @@ def blocking_keys(f: Features) -> list[str]:
     is survived through every other key; on 100,000 children's feeds, key scheme 3 reaches the
     same records of a child as scheme 2 but for 5 pairs in 135,715, each with a wrong gender and
     a mistyped family name after a move.
-
-    Scheme 4 put it in pcy too. The postcode and year do not grow with the registry as the date
-    keys do (a postcode holds a handful of children), but at 1,000,000 children they were the
-    kind that brought the most other children's records, 0.83 a record, most of them another
-    household's child born the same year. With the sex: on 100,000 children's feeds 3.00 other
-    children's records a record instead of 3.35, and the same records of a child reached but for
-    2 pairs in 135,715. The sex in nym, nyd and nmd too would have lost 41 more.
 
     A wrong part of the date of birth is survived by nym/nyd/nmd when both names keep their sound
     (or are a nickname and its full form), by dms when the day and month are swapped, and by the
@@ -137,8 +130,7 @@ def blocking_keys(f: Features) -> list[str]:
             )
     if f.postcode:
         if f.dob:
-            sexes = _SEXES.get(f.gender, _EITHER_SEX)
-            keys.update(f"pcy:{f.postcode}:{f.dob.year:04d}:{sex}" for sex in sexes)
+            keys.add(f"pcy:{f.postcode}:{f.dob.year:04d}")
         keys.update(f"pcf:{f.postcode}:{code}" for code in family)
         keys.update(f"pcg:{f.postcode}:{code}" for code in first_given)
     return sorted(key[:64] for key in keys)

@@ -78,11 +78,11 @@ def unblocked_bound(new: Features, model: Model) -> float:
     of `new`'s strong blocking keys.
 
     Not sharing them means, for two records that both have the fields: not the same date of birth
-    and postcode of one sex (pcy); with the same date of birth, no family name's sound in common,
-    former names included, or else one a boy and the other a girl (dfp); with the same postcode,
-    another year of birth or the other sex (pcy), and neither the family name's nor the first
-    given name's sound in common (pcf, pcg); and never the same NHS number. The ceiling is the
-    best of those cases, each field at the best level left to it."""
+    and postcode (pcy); with the same date of birth, no family name's sound in common, former names
+    included, or else one a boy and the other a girl (dfp); with the same postcode, another year of
+    birth (pcy), and neither the family name's nor the first given name's sound in common (pcf,
+    pcg); and never the same NHS number. The ceiling is the best of those cases, each field at the
+    best level left to it."""
     # Gender, address and town at their best; the NHS number missing or another one (the same one
     # is a strong key).
     nhs = _best(model, "nhs_number", frozenset({"same"})) if new.nhs else 0.0
@@ -117,10 +117,6 @@ def unblocked_bound(new: Features, model: Model) -> float:
         )
         dob = _best(model, "date_of_birth", frozenset({"exact", "day_month_swapped"})) if new.dob else 0.0
         cases.append(names + dob + postcode_w["full"])
-        if new.dob is not None and new.gender in (MALE, FEMALE):
-            # Or the same year, but the other sex (pcy holds the gender).
-            other_sex = model.weights["gender"]["different"] - _best(model, "gender")
-            cases.append(names + _best(model, "date_of_birth") + postcode_w["full"] + other_sex)
     # Neither the same date of birth nor the same postcode.
     names = _names(model, new, given_excluded=_NONE, family_excluded=_NONE)
     dob = _best(model, "date_of_birth", frozenset({"exact"})) if new.dob is not None else 0.0

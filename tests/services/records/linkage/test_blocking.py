@@ -22,7 +22,7 @@ _SELECTIVE = re.compile(
     r"|(dfp|dii):\d{8}:[^:]+:[mf]|(dgp|dgn|dg3):\d{8}:[^:]+:[a-z]"
     r"|nym:[^:]+:[^:]+:\d{6}|nyd:[^:]+:[^:]+:\d{4}-\d{2}|nmd:[^:]+:[^:]+:\d{4}"
     r"|dms:[a-z]{2}:\d{8}:[mf]"
-    r"|pcy:[A-Z0-9]{5,7}:\d{4}:[mf]|(pcf|pcg):[A-Z0-9]{5,7}:[^:]+)$"
+    r"|pcy:[A-Z0-9]{5,7}:\d{4}|(pcf|pcg):[A-Z0-9]{5,7}:[^:]+)$"
 )
 
 
@@ -88,19 +88,6 @@ def test_a_wrong_part_of_the_date_after_a_move_is_found_by_the_names(variant: Fe
     moved = dataclasses.replace(variant, postcode="LS16AB", house="3", street=("park", "rd"), town="leeds")
     assert {k.partition(":")[0] for k in shared(child(), moved)} <= {"nym", "nyd", "nmd"}
     assert shared(child(), moved)
-
-
-def test_the_postcode_and_year_key_holds_the_sex() -> None:
-    # A boy and a girl born in one year at one postcode, neither name's sound in common: another
-    # household's child of the other sex, as most of pcy's candidates were at 1,000,000 children.
-    boy = child(given=("zebulon",), family=("okonkwo",), gender=1, dob=dt.date(2015, 3, 7))
-    girl = child(given=("amelia",), family=("patel",), gender=2, dob=dt.date(2015, 11, 20))
-    assert shared(boy, girl) == set()
-    assert shared(boy, dataclasses.replace(girl, gender=1)) == {f"pcy:{boy.postcode}:2015:m"}
-    # A record of no known gender files under both, so it still shares the key with either.
-    unknown = dataclasses.replace(girl, gender=0)
-    assert shared(boy, unknown) == {f"pcy:{boy.postcode}:2015:m"}
-    assert f"pcy:{boy.postcode}:2015:f" in shared(girl, unknown)
 
 
 def test_the_nhs_number_alone_finds_a_child() -> None:
