@@ -234,5 +234,22 @@ def reseal_batch(conn: Connection, vault: Vault, *, limit: int) -> int:
 
 
 def key_ids_in_use(conn: Connection) -> Sequence[int]:
-    """The seal keys some row is sealed with."""
-    return sorted(k for k in rows_by_key(conn) if k is not None)
+    """The seal keys some row is sealed with, asked at every start-up (`data_keys.verify_keys`).
+
+    Not `rows_by_key`, which counts every row: at 1,000,000 children that read the whole of two
+    indexes, about 0.6 s before the service could serve, and it grows with the registry. A
+    registry holds rows of a handful of keys (the newest, and older ones while re-sealing), so
+    each key is found by one step along the `sealed_with` index from the one before it."""
+    found: set[int] = set()
+    for table in _SEALED_TABLES:
+        after: int | None = None
+        while True:
+            query = select(func.min(table.c.sealed_with))
+            if after is not None:
+                query = query.where(table.c.sealed_with > after)
+            key_id = conn.execute(query).scalar()
+            if key_id is None:
+                break
+            found.add(key_id)
+            after = key_id
+    return sorted(found)

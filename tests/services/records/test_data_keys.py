@@ -254,6 +254,34 @@ def test_a_key_still_in_use_cannot_retire(db: Database) -> None:
         data_keys.retire(db, _settings(db, interval=0.01), old)
 
 
+def test_the_keys_in_use_are_found_as_the_counts_find_them(db: Database) -> None:
+    """Start-up asks which keys seal some row by stepping along the `sealed_with` indexes, not
+    by counting every row: the same answer, mid-rotation and after, and a key in use that the
+    ring lacks is still refused."""
+    submit(db, make_record("in-use-1"))
+    path = records_key_file(db.url)
+    old = vault_for(db).newest
+    save_key_ring(path, read_key_ring(path).rotated())
+    vault = vault_for(db)
+    assert vault.refresh()
+    db.run_sync(lambda c: data_keys.check_keys(c, vault))
+    submit(db, make_record("in-use-2"))  # sealed with the new key; the first still with the old
+
+    def in_use() -> list[int]:
+        return list(db.run_sync(sealed_rows.key_ids_in_use, write=False))
+
+    def counted() -> list[int]:
+        return sorted(k for k in db.run_sync(sealed_rows.rows_by_key, write=False) if k is not None)
+
+    assert in_use() == counted() == [old, vault.newest]
+    without_old = Vault(KeyRing(vault.ring.index, tuple(k for k in vault.ring.seal if k[0] != old)))
+    with pytest.raises(DataKeyError, match=f"data key {old} sealed data in this database"):
+        db.run_sync(lambda c: data_keys.verify_keys(c, without_old), write=False)
+    assert data_keys.reseal(db, vault) > 0
+    assert in_use() == counted() == [vault.newest]
+    db.run_sync(lambda c: data_keys.verify_keys(c, without_old), write=False)
+
+
 def test_a_reloaded_ring_that_does_not_open_the_database_is_refused(db: Database) -> None:
     """Another copy of the key file with its own "key 2": refused before anything is sealed with
     it, and the ring in use stays."""

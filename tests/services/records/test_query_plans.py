@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Select, event, insert
 from contactpoint.platform.db import Database, dialect_of
 from services.records.repository import children as children_repo
 from services.records.repository import lifecycle as lifecycle_repo
-from services.records.repository import rekeying, training_samples
+from services.records.repository import rekeying, sealed_rows, training_samples
 from services.records.repository import review as review_repo
 from services.records.repository import submissions as submission_repo
 from services.records.tables import blocking_keys
@@ -189,3 +189,28 @@ def test_the_review_queue_is_walked_in_order_not_sorted(db: Database) -> None:
     assert "ix_review_tasks_status_created_id" in plans[1], plans[1]
     for plan in plans:
         assert "Sort" not in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_asking_at_start_up_which_keys_seal_the_data_steps_along_an_index(db: Database) -> None:
+    # One step along each `sealed_with` index a key, each stopping at its first row: not a count
+    # of every row (which read two whole indexes, 0.6 s at 1,000,000 children, on every start).
+    from tests.services.records.conftest import make_record
+    from tests.services.records.test_ingestion import submit
+
+    submit(db, make_record("plans-1"))
+    with db.transaction() as conn, _statements(conn) as seen:
+        assert len(sealed_rows.key_ids_in_use(conn)) == 1
+    indexed = [(st, p) for st, p in seen if "match_models" not in st]
+    assert indexed
+    with db.transaction() as conn:
+        postgresql = dialect_of(conn) == "postgresql"
+        if postgresql:
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # plan as for a registry
+        plans = [_explained(conn, statement, parameters) for statement, parameters in indexed]
+    for plan in plans:
+        assert "sealed_with" in plan, plan
+        if postgresql:
+            assert "Limit" in plan and "Index Only Scan using ix_" in plan, plan
+        else:
+            assert "SEARCH" in plan and "USING COVERING INDEX ix_" in plan, plan
+    assert len(plans) == 4  # the key, then none after it, in each of the two tables
