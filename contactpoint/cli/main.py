@@ -136,8 +136,16 @@ def create_service_account(
 def seed_command(
     children: Annotated[int, typer.Option("--children", min=1, max=2_000_000, help="How many children.")],
     seed: Annotated[
-        int, typer.Option("--seed", help="Random seed: the same seed gives the same children.")
+        int, typer.Option("--seed", help="Random seed: the same seed and day give the same records.")
     ] = 1,
+    today: Annotated[
+        str | None,
+        typer.Option(
+            "--today",
+            help="Make the feeds as of this date (YYYY-MM-DD, not after today; default: today): "
+            "ages, moves and renamings are counted back from it.",
+        ),
+    ] = None,
     truth: Annotated[
         Path | None,
         typer.Option("--truth", help="Write which source records are the same child (CSV) to this file."),
@@ -149,7 +157,9 @@ def seed_command(
     (no real person's data), and report what matching made of them."""
     from contactpoint.cli import seeding
 
-    report = seeding.seed(command_env(data_dir, "records"), children=children, seed_value=seed, truth=truth)
+    report = seeding.seed(
+        command_env(data_dir, "records"), children=children, seed_value=seed, truth=truth, today=today
+    )
     if as_json:
         typer.echo(
             json.dumps(

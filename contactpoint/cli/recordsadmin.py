@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from pydantic import ValidationError
 
+from contactpoint.cli.options import day_option
 from contactpoint.platform import migrate
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import ContactPointError
@@ -61,7 +61,6 @@ def _with_records_db(env: Mapping[str, str], fn: Callable[[Database], T]) -> T:
 
 # The earliest date `records lifecycle --today` runs as of (no child on the register was born before).
 EARLIEST_TODAY = dt.date(1900, 1, 1)
-_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def lifecycle(env: Mapping[str, str], *, today: str | None, dry_run: bool = False) -> LifecycleReport:
@@ -69,13 +68,7 @@ def lifecycle(env: Mapping[str, str], *, today: str | None, dry_run: bool = Fals
     from services.records import admin
     from services.records.values import today_in_england
 
-    try:
-        if today is not None and not _ISO_DAY.fullmatch(today):
-            raise ValueError(today)  # "", "20261204", "2026-W49-5": ISO, but not the form asked for
-        day = dt.date.fromisoformat(today) if today is not None else today_in_england()
-    except ValueError:
-        typer.echo(f"contactpoint: --today must be a date, YYYY-MM-DD (got {today!r})", err=True)
-        raise typer.Exit(2) from None
+    day = day_option("--today", today, today_in_england)
     if day < EARLIEST_TODAY:
         # The purge looks six years back from it: year 1 has no six years before it.
         typer.echo(

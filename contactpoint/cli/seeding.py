@@ -11,13 +11,13 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 import typer
 from pydantic import ValidationError
 
+from contactpoint.cli.options import day_option
 from contactpoint.cli.synthetic import SyntheticRecord, synthetic_feed
 from contactpoint.platform import migrate
 from contactpoint.platform.errors import ContactPointError
@@ -64,15 +64,31 @@ class Progress:
         self._stream.flush()
 
 
-def seed(env: Mapping[str, str], *, children: int, seed_value: int, truth: Path | None = None) -> SeedReport:
-    """Feed `children` synthetic children, as several councils' systems would send them."""
+def seed(
+    env: Mapping[str, str],
+    *,
+    children: int,
+    seed_value: int,
+    truth: Path | None = None,
+    today: str | None = None,
+) -> SeedReport:
+    """Feed `children` synthetic children, as several councils' systems would send them, made as
+    of `today` (YYYY-MM-DD; default today): the same seed and day make the same records."""
     from services.records import admin
     from services.records.main import MIGRATIONS
     from services.records.model import AgeLimits, Submitted
     from services.records.preparing import Submission
     from services.records.repository.lifecycle import count_children
     from services.records.settings import RecordsSettings
+    from services.records.values import today_in_england
 
+    # Made as of a fixed day, not the clock's: a run either side of midnight made other records
+    # from the same seed (found when CI's second seed ran after midnight). A day ahead makes
+    # records from the future, which the registry refuses.
+    day = day_option("--today", today, today_in_england)
+    if day > today_in_england():
+        typer.echo(f"contactpoint seed: --today must not be after today (got {today!r})", err=True)
+        raise typer.Exit(2)
     try:
         # Opened before anything is stored (found by probing: a path that could not be written
         # failed with a traceback after records were already fed).
@@ -100,7 +116,6 @@ def seed(env: Mapping[str, str], *, children: int, seed_value: int, truth: Path 
         raise typer.Exit(2) from None
     limits = AgeLimits(settings.max_age_years, settings.extended_max_age_years)
     matcher = admin.current_matcher(db, admin.configured_matcher(settings))
-    today = datetime.now(UTC).date()
     run = uuid.uuid4().hex[:12]
     outcomes: Counter[str] = Counter()
     pending: dict[str, list[SyntheticRecord]] = defaultdict(list)
@@ -133,7 +148,7 @@ def seed(env: Mapping[str, str], *, children: int, seed_value: int, truth: Path 
                 outcomes[result.outcome.value] += 1
 
     try:
-        for item in synthetic_feed(children, seed_value, today=today):
+        for item in synthetic_feed(children, seed_value, today=day):
             records += 1
             seen = max(seen, item.person + 1)
             if writer:

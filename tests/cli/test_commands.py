@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from contactpoint.platform.db import Database
 from contactpoint.platform.keys import load_or_create_signing_key
+from services.records.values import today_in_england
 from tests.conftest import DatabaseFactory
 from tests.suite import CONTACTPOINT
 
@@ -102,9 +104,13 @@ def test_explicit_database_url_wins_over_data_dir(databases: DatabaseFactory, tm
 def test_seed_feeds_synthetic_children(databases: DatabaseFactory, tmp_path: Path, children: int) -> None:
     url = databases.new("records")
     truth = tmp_path / "truth.csv"
+    # Both runs make the feeds as of one day: CI's second run once began after midnight, made other
+    # records from the same seed, and found a quarter of them unchanged.
+    day = today_in_england().isoformat()
 
     def seed() -> subprocess.CompletedProcess[str]:
-        args = ("seed", "--children", str(children), "--seed", "7", "--json", "--truth", str(truth))
+        args = ("seed", "--children", str(children), "--seed", "7", "--today", day, "--json")
+        args += ("--truth", str(truth))
         return run(*args, "--data-dir", str(tmp_path), env={"CONTACTPOINT_RECORDS_DATABASE_URL": url})
 
     result = seed()
@@ -128,6 +134,26 @@ def test_seed_feeds_synthetic_children(databases: DatabaseFactory, tmp_path: Pat
     assert again["unchanged"] == again["records"] == sources
     assert not again.get("created") and not again.get("linked") and again["children"] == held
     assert scalar(url, "SELECT count(*) FROM source_records") == sources
+
+
+def test_seed_refuses_a_day_that_is_not_one_or_is_ahead_of_today(
+    databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    url = databases.new("records")
+    env = {"CONTACTPOINT_RECORDS_DATABASE_URL": url}
+    ahead = (today_in_england() + dt.timedelta(days=1)).isoformat()
+    for wrong, said in [
+        *[(w, "--today must be a date, YYYY-MM-DD") for w in ("2026-13-01", "20261204", "", "yesterday")],
+        (ahead, "--today must not be after today"),
+    ]:
+        bad = run("seed", "--children", "5", "--today", wrong, "--data-dir", str(tmp_path), env=env)
+        assert bad.returncode == 2 and said in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+    # Checked before anything is done: the database was not even given its tables.
+    db = Database(url)
+    try:
+        assert db.run_sync(lambda c: inspect(c).get_table_names()) == []
+    finally:
+        db.dispose()
 
 
 def test_seed_refuses_a_truth_file_it_cannot_write_before_feeding_anything(
