@@ -522,11 +522,14 @@ def run_suite(
         spy = None
         if os.environ.get("BENCH_PROFILE"):
             # py-spy (the bench extra) samples the records service during the stream only: raw
-            # folded stacks, idle threads included (waiting on PostgreSQL or a lock shows).
+            # folded stacks, idle threads included (waiting on PostgreSQL or a lock shows), or
+            # as BENCH_PROFILE_FLAGS says ("--gil": only the thread holding the GIL;
+            # "--idle --subprocesses": the prepare workers too).
+            flags = os.environ.get("BENCH_PROFILE_FLAGS", "--idle").split()
             spy = subprocess.Popen(
                 [
                     str(Path(sys.executable).parent / "py-spy"),
-                    *("record", "--pid", str(pid), "--idle", "-r", "100", "-f", "raw"),
+                    *("record", "--pid", str(pid), *flags, "-r", "100", "-f", "raw"),
                     *("-o", os.environ["BENCH_PROFILE"]),
                 ]
             )
