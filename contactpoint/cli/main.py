@@ -177,6 +177,15 @@ def seed_command(
             f"{report.records} source records in {report.seconds:.1f} s ({counts}); "
             f"the registry holds {report.children} children"
         )
+    if report.reused:
+        # Found by probing: the same seed on another day made other children under the same
+        # record ids, and the registry refused them all, with no word of why.
+        typer.echo(
+            f"contactpoint seed: {report.reused} records' ids are held for other children: an "
+            f"earlier seed with --seed {seed} was made as of another day; pass that day as "
+            "--today, or another --seed",
+            err=True,
+        )
     if any(name.startswith("rejected") for name in report.outcomes):
         raise typer.Exit(1)
 

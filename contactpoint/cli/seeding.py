@@ -38,6 +38,9 @@ class SeedReport:
     children: int
     records: int
     seconds: float
+    # Of the rejections, records whose ids the registry holds for other children (an earlier seed
+    # with this --seed, made as of another day).
+    reused: int = 0
 
 
 class Progress:
@@ -75,6 +78,7 @@ def seed(
     """Feed `children` synthetic children, as several councils' systems would send them, made as
     of `today` (YYYY-MM-DD; default today): the same seed and day make the same records."""
     from services.records import admin
+    from services.records.ingestion import SOURCE_RECORD_REUSED
     from services.records.main import MIGRATIONS
     from services.records.model import AgeLimits, Submitted
     from services.records.preparing import Submission
@@ -121,11 +125,11 @@ def seed(
     pending: dict[str, list[SyntheticRecord]] = defaultdict(list)
     progress = Progress(children, sys.stderr)
     started = time.monotonic()
-    records = seen = counted = 0
+    records = seen = counted = reused = 0
     writer = csv.writer(truth_file) if truth_file else None
 
     def flush(organisation: str) -> None:
-        nonlocal matcher, counted
+        nonlocal matcher, counted, reused
         batch = pending.pop(organisation, [])
         if not batch:
             return
@@ -143,6 +147,7 @@ def seed(
         ):
             if isinstance(result, ContactPointError):
                 outcomes[f"rejected ({result.code.name})"] += 1
+                reused += getattr(result, "reason", None) == SOURCE_RECORD_REUSED
             else:
                 assert isinstance(result, Submitted)
                 outcomes[result.outcome.value] += 1
@@ -174,4 +179,4 @@ def seed(
         if truth_file:
             truth_file.close()
         db.dispose()
-    return SeedReport(outcomes, held.get("active", 0), records, time.monotonic() - started)
+    return SeedReport(outcomes, held.get("active", 0), records, time.monotonic() - started, reused)
