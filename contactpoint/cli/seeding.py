@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from contactpoint.cli.options import day_option
 from contactpoint.cli.synthetic import SyntheticRecord, synthetic_feed
 from contactpoint.platform import migrate
-from contactpoint.platform.errors import ContactPointError
+from contactpoint.platform.errors import ContactPointError, FailedPrecondition
 from contactpoint.platform.logging import configure_logging
 from contactpoint.platform.settings import ConfigurationError, load_settings
 
@@ -147,7 +147,7 @@ def seed(
         ):
             if isinstance(result, ContactPointError):
                 outcomes[f"rejected ({result.code.name})"] += 1
-                reused += getattr(result, "reason", None) == SOURCE_RECORD_REUSED
+                reused += isinstance(result, FailedPrecondition) and result.reason == SOURCE_RECORD_REUSED
             else:
                 assert isinstance(result, Submitted)
                 outcomes[result.outcome.value] += 1

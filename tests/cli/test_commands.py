@@ -141,7 +141,8 @@ def test_seed_refuses_a_day_that_is_not_one_or_is_ahead_of_today(
 ) -> None:
     url = databases.new("records")
     env = {"CONTACTPOINT_RECORDS_DATABASE_URL": url}
-    ahead = (today_in_england() + dt.timedelta(days=1)).isoformat()
+    # Two days ahead: still ahead if the clock passes midnight while the test runs.
+    ahead = (today_in_england() + dt.timedelta(days=2)).isoformat()
     for wrong, said in [
         *[(w, "--today must be a date, YYYY-MM-DD") for w in ("2026-13-01", "20261204", "", "yesterday")],
         (ahead, "--today must not be after today"),
