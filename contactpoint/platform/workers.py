@@ -8,9 +8,11 @@ workers it runs the same function in a thread of this process, with the same res
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import importlib
 import multiprocessing
+import operator
 import os
 import signal
 import time
@@ -140,3 +142,23 @@ class ProcessWorkers:
 
 class WorkerCrashed(Exception):
     """A task killed the worker process that ran it, twice."""
+
+
+D = TypeVar("D")
+
+
+def pickled_by_fields(cls: type[D]) -> type[D]:
+    """A frozen dataclass pickled as a call of its constructor with its fields in order, for what
+    workers send back by the thousand: unpickling a frozen dataclass otherwise sets each field
+    through `object.__setattr__`, in the service's own process (a prepared batch of 200 records
+    holds about 800 such objects)."""
+    names = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+    values = operator.attrgetter(*names)
+    one = len(names) == 1
+
+    def __reduce__(self: D) -> tuple[type[D], tuple[object, ...]]:
+        got = values(self)
+        return cls, ((got,) if one else got)
+
+    cls.__reduce__ = __reduce__  # type: ignore[method-assign, assignment]
+    return cls

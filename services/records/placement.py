@@ -300,9 +300,24 @@ def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime
     splits = raise_pairs(conn, raised_for_records(conn, batch.splits), now=now) if batch.splits else 0
     submission_repo.insert_submissions(conn, batch.submissions, now=now)
     if batch.touched:
-        held: dict[str, list[SourceRow]] = defaultdict(list)
-        for row in source_repo.active_sources(conn, batch.touched):
-            held[row.contactpoint_id].append(row)
-        refile(conn, {cid: held[cid] for cid in batch.touched}, limits=limits, now=now)
+        refile(conn, _held_now(conn, batch, now=now), limits=limits, now=now)
     if batch.sources:
         log.info("records.ingested", records=len(batch.sources), review_tasks=len(batch.tasks) + splits)
+
+
+def _held_now(conn: Connection, batch: Batch, *, now: dt.datetime) -> dict[str, list[SourceRow]]:
+    """The active source records of each child the batch touched, as now written. A child this
+    batch made holds only the batch's own records, known without reading them back (and opening
+    them)."""
+    made = batch.touched & batch.new_children
+    held: dict[str, list[SourceRow]] = {cid: [] for cid in batch.touched}
+    for row in source_repo.active_sources(conn, batch.touched - made):
+        held[row.contactpoint_id].append(row)
+    for s in batch.sources:
+        if s.contactpoint_id in made:
+            held[s.contactpoint_id].append(
+                SourceRow(
+                    s.id, s.key, s.contactpoint_id, s.record, s.features, s.content_hash, s.as_of, False, now
+                )
+            )
+    return held

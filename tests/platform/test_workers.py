@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pickle
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from contactpoint.platform.workers import ProcessWorkers, WorkerCrashed
+from contactpoint.platform.workers import ProcessWorkers, WorkerCrashed, pickled_by_fields
 
 
 def where(x: int, *, times: int = 1) -> tuple[int, int]:
@@ -161,3 +163,27 @@ def test_a_worker_ends_when_its_service_is_killed(tmp_path: Path) -> None:
         if service.poll() is None:
             service.kill()
             service.wait()
+
+
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
+class _Pair:
+    left: str
+    right: tuple[int, ...]
+
+
+@pickled_by_fields
+@dataclass(frozen=True)
+class _One:
+    only: object
+
+
+def test_a_dataclass_pickled_by_its_fields_comes_back_equal_and_built_by_its_constructor() -> None:
+    pair = _Pair("a", (1, 2))
+    data = pickle.dumps(pair)
+    assert pickle.loads(data) == pair  # noqa: S301 - our own bytes
+    assert b"__setstate__" not in data and pickle.loads(data).__class__ is _Pair  # noqa: S301
+    one = _One(_Pair("b", ()))  # one field, itself pickled by its fields
+    assert pickle.loads(pickle.dumps(one)) == one  # noqa: S301
+    # Unpickled by a call of the constructor with the fields in order.
+    assert _Pair.__reduce__(pair) == (_Pair, ("a", (1, 2)))  # type: ignore[operator]

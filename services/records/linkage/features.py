@@ -11,6 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from contactpoint.platform.workers import pickled_by_fields
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records.linkage.spelling import DIGITS_AS_LETTERS, LETTERS_AS_DIGITS
 from services.records.names import name_key, name_tokens, postcode_key
@@ -29,6 +30,7 @@ _STREET_WORDS = {
 _PREMISES = frozenset({"flat", "apartment", "apt", "unit", "studio", "suite", "room", "floor"})
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Features:
     """A source record as linkage sees it. Name fields hold `name_key` tokens; `former_family`

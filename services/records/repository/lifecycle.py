@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
+from sqlalchemy import Connection, DateTime, Text, bindparam, insert, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
+from contactpoint.platform.db import dialect_of
 from services.records.repository.sealing import MODEL_CONTEXT, vault_of
 from services.records.tables import ACTIVE, ARCHIVED, PURGED, children, match_models
 
@@ -41,6 +43,23 @@ def archive(conn: Connection, due: Mapping[str, dt.datetime], *, now: dt.datetim
         )
 
 
+# PostgreSQL: one statement for a batch's children (nearly always none of them archived), the
+# rows it changes locked in id order, as the statement per child it replaces did.
+_REACTIVATE_EACH = text(
+    "UPDATE children c SET status = :active, archived_at = NULL FROM ("
+    " SELECT x.contactpoint_id FROM unnest(:ids, :ats) AS t(cid, at)"
+    " JOIN children x ON x.contactpoint_id = t.cid"
+    " WHERE x.status = :archived AND x.archived_at < t.at"
+    " ORDER BY x.contactpoint_id FOR UPDATE OF x"
+    ") AS d WHERE c.contactpoint_id = d.contactpoint_id"
+).bindparams(
+    bindparam("ids", type_=ARRAY(Text)),
+    bindparam("ats", type_=ARRAY(DateTime(timezone=True))),
+    active=ACTIVE,
+    archived=ARCHIVED,
+)
+
+
 def reactivate(conn: Connection, moved_on: Mapping[str, dt.datetime | None]) -> None:
     """Archived children among `moved_on` (id → the start of its archive date now, None for
     none) archived before that date are active again: a care leaver's extended record moved it
@@ -53,7 +72,10 @@ def reactivate(conn: Connection, moved_on: Mapping[str, dt.datetime | None]) -> 
             .values(status=ACTIVE, archived_at=None)
         )
     later = sorted((cid, at) for cid, at in moved_on.items() if at is not None)
-    if later:
+    if later and dialect_of(conn) == "postgresql":
+        ids, ats = zip(*later, strict=True)
+        conn.execute(_REACTIVATE_EACH, {"ids": list(ids), "ats": list(ats)})
+    elif later:
         conn.execute(
             update(children)
             .where(

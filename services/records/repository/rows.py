@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contactpoint.platform.vault import Vault
+from contactpoint.platform.workers import pickled_by_fields
 from services.records.repository.sealing import source_context
 
 
@@ -60,6 +61,7 @@ class ChildRow:
         )
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class SourceKey:
     """How a source record is named: by its organisation, system and id in that system."""

@@ -13,12 +13,14 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from contactpoint.platform.db import dialect_of
 from contactpoint.platform.vault import Vault
+from contactpoint.platform.workers import pickled_by_fields
 from services.records.repository import key_changes
 from services.records.repository.sealing import names_context, vault_of
 from services.records.repository.writes import insert_rows, unpack_hashes
 from services.records.tables import blocking_keys, match_keys, source_records
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class MatchKeyRow:
     """One name of a source record, as FindChild looks for it."""

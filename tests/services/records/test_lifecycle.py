@@ -16,6 +16,7 @@ from contactpoint.platform.errors import NotFound
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import admin, children, ingestion, merging
 from services.records.children import add_years, archive_date
+from services.records.preparing import Submission
 from services.records.repository import children as child_repo
 from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
@@ -210,6 +211,56 @@ def test_an_extended_record_of_a_child_archived_at_18_brings_it_back(db: Databas
     assert _status(db, cp) == "active" and _visible(db, cp, later.date())
     assert admin.run_lifecycle(db, today=dt.date(2033, 6, 30)).archived == 0
     assert admin.run_lifecycle(db, today=dt.date(2033, 7, 1)).archived == 1
+
+
+def _archive_on(db: Database, contactpoint_id: str) -> dt.date | None:
+    row = db.run_sync(lambda c: child_repo.child(c, contactpoint_id), write=False)
+    assert row is not None
+    return row.archive_on
+
+
+def test_a_batch_that_makes_a_child_and_extends_it_archives_it_at_25(db: Database) -> None:
+    # The child is made by the batch's first record and joined by its second, an extended record
+    # from a leaving-care system: the archive date counts both, though neither was stored before.
+    born = dt.date(2009, 9, 9)
+    first = make_record("r-1", date_of_birth=_date(born))
+    extended = make_record("lc-1", source_system="leaving-care", date_of_birth=_date(born), extended=True)
+    batch = [Submission("q-1", first), Submission("q-2", extended)]
+    results = db.run_sync(lambda c: ingestion.submit_many(c, organisation=ORG_A, submissions=batch, now=NOW))
+    assert [type(r).__name__ for r in results] == ["Submitted", "Submitted"]
+    cp = results[0].contactpoint_id  # type: ignore[union-attr]
+    assert results[1].contactpoint_id == cp  # type: ignore[union-attr]
+    assert _archive_on(db, cp) == dt.date(2034, 9, 1)  # the month of its 25th birthday, not its 18th
+    assert admin.run_lifecycle(db, today=dt.date(2027, 9, 9)).archived == 0
+    assert admin.run_lifecycle(db, today=dt.date(2034, 9, 9)).archived == 1
+
+
+def test_one_batch_refiles_every_child_it_touches_and_brings_back_only_the_archived_one(db: Database) -> None:
+    # Three children, one archived at 18; one batch brings a record of each. The archived one's
+    # record is extended (back until 25), the others' each bring a date of death.
+    people = [("Amelia", "Okafor", dt.date(2008, 7, 1)), ("Ethan", "Corbridge", dt.date(2015, 5, 5))]
+    people.append(("Noor", "Haddad", dt.date(2016, 1, 20)))
+    ids = []
+    for i, (given, family, born) in enumerate(people):
+        name = child_pb2.PersonName(given_names=given, family_name=family)
+        ids.append(_submit(db, make_record(f"r-{i}", name=name, date_of_birth=_date(born), nhs_number="")))
+    assert len(set(ids)) == 3
+    assert admin.run_lifecycle(db, today=dt.date(2026, 7, 1)).archived == 1
+    later = dt.datetime(2026, 7, 2, 9, 0, tzinfo=dt.UTC)
+    died = _date(dt.date(2026, 6, 30))
+    batch = []
+    for i, (given, family, born) in enumerate(people):
+        name = child_pb2.PersonName(given_names=given, family_name=family)
+        extra: dict[str, Any] = {"extended": True} if i == 0 else {"date_of_death": died}
+        record = make_record(f"r-{i}", name=name, date_of_birth=_date(born), nhs_number="", **extra)
+        batch.append(Submission(f"again-{i}", record))
+    results = db.run_sync(
+        lambda c: ingestion.submit_many(c, organisation=ORG_A, submissions=batch, now=later)
+    )
+    assert [r.contactpoint_id for r in results] == ids  # type: ignore[union-attr]
+    assert _status(db, ids[0]) == "active" and _archive_on(db, ids[0]) == dt.date(2033, 7, 1)
+    assert [_status(db, cid) for cid in ids[1:]] == ["active", "active"]
+    assert [_archive_on(db, cid) for cid in ids[1:]] == [dt.date(2027, 6, 1), dt.date(2027, 6, 1)]
 
 
 def test_withdrawing_the_record_that_archived_a_child_brings_it_back(db: Database) -> None:
