@@ -23,6 +23,7 @@ from services.records.model import AgeLimits, ConcurrentChange, Outcome, Submitt
 from services.records.names import name_key, name_tokens, postcode_key
 from services.records.repository import children as child_repo
 from services.records.repository import review as review_repo
+from services.records.repository import source_updates
 from services.records.repository import sources as source_repo
 from services.records.repository import submissions as submission_repo
 from services.records.repository.rows import SourceKey, SourceRow
@@ -279,11 +280,11 @@ def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime
     ]
     check_still_filed(conn, claims, written_now=batch.new_keys)
     child_repo.insert_children(conn, batch.children, now=now)
-    source_repo.set_as_of(conn, batch.as_of)
+    source_updates.set_as_of(conn, batch.as_of)
     # What each flagged before stays remembered: one read for the batch (a record sent twice is
     # written between its two arrivals, so a batch replaces each record once).
     before = source_repo.remembered_services(conn, [replacement.id for replacement, _ in batch.replaced])
-    source_repo.replace_sources(
+    source_updates.replace_sources(
         conn,
         [
             replace(replacement, sensitive_services=remembered(before.get(replacement.id, ()), record))

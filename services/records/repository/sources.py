@@ -9,7 +9,16 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, Text, bindparam, delete, select, text, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    Text,
+    bindparam,
+    delete,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from contactpoint.platform.db import dialect_of
@@ -133,7 +142,7 @@ _SOURCE_COLUMNS = (
 )
 
 
-def _sealed(vault: Vault, r: NewSource, key: int) -> tuple[bytes, bytes, int]:
+def sealed(vault: Vault, r: NewSource, key: int) -> tuple[bytes, bytes, int]:
     """A record and its features sealed with one key, and that key (the row's `sealed_with`)."""
     return (
         vault.seal(r.record, source_context(r.id, "record"), key_id=key),
@@ -177,7 +186,7 @@ def insert_sources(conn: Connection, rows: Sequence[NewSource], *, now: dt.datet
                 r.key.source_system,
                 r.key.source_record_id,
                 r.contactpoint_id,
-                *_sealed(vault, r, key),
+                *sealed(vault, r, key),
                 pack_hashes(r.blocking_hashes),
                 KEY_SCHEME,
                 r.content_hash,
@@ -194,65 +203,6 @@ def insert_sources(conn: Connection, rows: Sequence[NewSource], *, now: dt.datet
         ],
     )
     insert_keys(conn, rows)
-
-
-_REPLACED = (
-    update(source_records)
-    .where(source_records.c.id == bindparam("sid"))
-    .values(
-        record=bindparam("v_record"),
-        features=bindparam("v_features"),
-        sealed_with=bindparam("v_key"),
-        sensitive_services=bindparam("v_services"),
-        blocking=bindparam("v_blocking"),
-        key_scheme=KEY_SCHEME,
-        content_hash=bindparam("v_hash"),
-        as_of=bindparam("v_as_of"),
-        withdrawn=False,
-        withdrawn_at=None,
-        updated_at=bindparam("v_now"),
-    )
-)
-
-
-def replace_sources(conn: Connection, rows: Sequence[NewSource], *, now: dt.datetime) -> None:
-    """Source records' new content (each stays with its child), their keys replaced: one
-    statement of each kind for them all (one of each a record made a feed sent again with changes
-    cost several times what new records do: `docs/benchmarks.md`)."""
-    if not rows:
-        return
-    delete_keys(conn, [row.id for row in rows])
-    vault = vault_of(conn)
-    key = vault.newest  # one key for the whole batch, whatever a reload does meanwhile
-    params = []
-    for row in rows:
-        record, features, sealed_with = _sealed(vault, row, key)
-        params.append(
-            {
-                "sid": row.id,
-                "v_record": record,
-                "v_features": features,
-                "v_key": sealed_with,
-                "v_services": seal_services(vault, row.id, row.sensitive_services, key),
-                "v_blocking": pack_hashes(row.blocking_hashes),
-                "v_hash": row.content_hash,
-                "v_as_of": row.as_of,
-                "v_now": now,
-            }
-        )
-    conn.execute(_REPLACED, params)
-    insert_keys(conn, rows)
-
-
-_AS_OF = (
-    update(source_records).where(source_records.c.id == bindparam("sid")).values(as_of=bindparam("v_as_of"))
-)
-
-
-def set_as_of(conn: Connection, newer: Sequence[tuple[str, dt.datetime]]) -> None:
-    """Newer `as_of`s for unchanged records, (source id, as_of) each, in one statement."""
-    if newer:
-        conn.execute(_AS_OF, [{"sid": source_id, "v_as_of": as_of} for source_id, as_of in newer])
 
 
 def withdraw(conn: Connection, source_id: str, *, now: dt.datetime) -> None:

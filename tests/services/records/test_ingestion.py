@@ -21,7 +21,7 @@ from services.records.model import ConcurrentChange, FindCriteria, Outcome, Subm
 from services.records.repository import children as child_repo
 from services.records.tables import review_tasks, source_records
 from tests.harness import bind_records_keys
-from tests.services.records.conftest import ORG_A, ORG_B, make_record
+from tests.services.records.conftest import BIRTH_YEAR, ORG_A, ORG_B, make_record
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -287,6 +287,72 @@ def test_a_held_record_sent_twice_in_one_batch_ends_as_its_last_version(db: Data
     )
     assert postcode_of(held.contactpoint_id) == "B1 1AA"
     assert postcode_of(other.contactpoint_id) == "B1 1AA"
+
+
+def test_a_feed_sent_again_replaces_each_changed_record_and_dates_each_unchanged_one(db: Database) -> None:
+    # One batch brings three held records again: two moved, one unchanged but newer. Each is
+    # replaced or dated on its own row (PostgreSQL writes them all in one statement of each kind).
+    people = [("Amelia", "Okafor"), ("Ethan", "Corbridge"), ("Noor", "Haddad")]
+
+    def version(n: int, postcode: str, hour: int) -> pb.SourceRecord:
+        given, family = people[n]
+        record = make_record(
+            f"feed-{n}",
+            name=child_pb2.PersonName(given_names=given, family_name=family),
+            address=child_pb2.Address(lines=[f"{n + 1} High Street"], postcode=postcode),
+            nhs_number="",
+        )
+        record.date_of_birth.day = 1 + n
+        record.as_of.FromDatetime(NOW.replace(hour=hour))
+        return record
+
+    def stream(*records: pb.SourceRecord) -> list[Submitted]:
+        submissions = [preparing.Submission(f"{r.source_record_id}-{r.as_of.seconds}", r) for r in records]
+        results = db.run_sync(
+            lambda c: ingestion.submit_many(c, organisation=ORG_A, submissions=submissions, now=NOW)
+        )
+        assert all(isinstance(r, Submitted) for r in results)
+        return results  # type: ignore[return-value]
+
+    first = stream(*(version(n, "L1 8JQ", 1) for n in range(3)))
+    assert len({r.contactpoint_id for r in first}) == 3
+    again = stream(version(0, "CH1 1AA", 2), version(1, "L1 8JQ", 2), version(2, "B1 1AA", 3))
+    assert [r.outcome for r in again] == [Outcome.LINKED, Outcome.UNCHANGED, Outcome.LINKED]
+    assert [r.contactpoint_id for r in again] == [r.contactpoint_id for r in first]
+
+    def postcode_of(cid: str) -> str:
+        child = db.run_sync(
+            lambda c: children.get_child(c, contactpoint_id=cid, today=NOW.date()), write=False
+        )
+        return child.address.postcode
+
+    postcodes = [postcode_of(r.contactpoint_id) for r in first]
+    assert postcodes == ["CH1 1AA", "L1 8JQ", "B1 1AA"]
+    rows = db.run_sync(
+        lambda c: c.execute(
+            select(source_records.c.source_record_id, source_records.c.as_of).order_by(
+                source_records.c.source_record_id
+            )
+        ).all(),
+        write=False,
+    )
+    assert [(rid, as_of.replace(tzinfo=dt.UTC).hour) for rid, as_of in rows] == [
+        ("feed-0", 2),
+        ("feed-1", 2),
+        ("feed-2", 3),
+    ]
+
+    # A moved record is found under its new postcode, and no longer under the old one.
+    def find(postcode: str) -> str:
+        criteria = FindCriteria("Haddad", "Noor", (BIRTH_YEAR, 3, 3), postcode=postcode)
+        child = db.run_sync(
+            lambda c: children.find_child(c, criteria=criteria, today=NOW.date()), write=False
+        )
+        return child.contactpoint_id
+
+    assert find("B1 1AA") == first[2].contactpoint_id
+    with pytest.raises(NotFound):
+        find("L1 8JQ")
 
 
 def _race(
