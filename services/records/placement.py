@@ -316,9 +316,16 @@ def _held_now(conn: Connection, batch: Batch, *, now: dt.datetime) -> dict[str, 
         held[row.contactpoint_id].append(row)
     for s in batch.sources:
         if s.contactpoint_id in made:
-            held[s.contactpoint_id].append(
-                SourceRow(
-                    s.id, s.key, s.contactpoint_id, s.record, s.features, s.content_hash, s.as_of, False, now
-                )
+            row = SourceRow(
+                id=s.id,
+                key=s.key,
+                contactpoint_id=s.contactpoint_id,
+                record=s.record,
+                features=s.features,
+                content_hash=s.content_hash,
+                as_of=s.as_of,
+                withdrawn=False,
+                updated_at=now,  # as insert_sources wrote it
             )
+            held[s.contactpoint_id].append(row)
     return held

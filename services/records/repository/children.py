@@ -5,12 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Iterable, Mapping
 
-from sqlalchemy import Connection, Date, Text, bindparam, exists, func, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Connection, exists, func, select, update
 
-from contactpoint.platform.db import dialect_of
 from services.records.repository.rows import ChildRow
-from services.records.repository.writes import insert_rows
+from services.records.repository.writes import insert_rows, update_rows
 from services.records.tables import ACTIVE, MERGED, children
 
 
@@ -86,31 +84,10 @@ def touch(conn: Connection, contactpoint_id: str, *, now: dt.datetime, archive_o
     touch_many(conn, {contactpoint_id: archive_on}, now=now)
 
 
-# PostgreSQL: every child in one statement, its rows locked in id order as the statement per child
-# did (two batches touching two children never deadlock). One UPDATE per child, a batch's hundred
-# or so, cost the records service's Python more than the rest of its writes (`docs/benchmarks.md`).
-_TOUCH_EACH = text(
-    "UPDATE children c SET updated_at = :now, archive_on = d.due FROM ("
-    " SELECT x.contactpoint_id, t.due FROM unnest(:ids, :dues) AS t(cid, due)"
-    " JOIN children x ON x.contactpoint_id = t.cid ORDER BY x.contactpoint_id FOR UPDATE OF x"
-    ") AS d WHERE c.contactpoint_id = d.contactpoint_id"
-).bindparams(bindparam("ids", type_=ARRAY(Text)), bindparam("dues", type_=ARRAY(Date)))
-
-
 def touch_many(conn: Connection, archive_on: Mapping[str, dt.date | None], *, now: dt.datetime) -> None:
     """`touch` for several children at once: child id → its (re)computed archive date."""
-    if not archive_on:
-        return
-    if dialect_of(conn) == "postgresql":
-        ids = sorted(archive_on)
-        conn.execute(_TOUCH_EACH, {"now": now, "ids": ids, "dues": [due_month(archive_on[i]) for i in ids]})
-    else:
-        conn.execute(
-            update(children)
-            .where(children.c.contactpoint_id == bindparam("cid"))
-            .values(updated_at=now, archive_on=bindparam("due")),
-            [{"cid": cid, "due": due_month(due)} for cid, due in sorted(archive_on.items())],
-        )
+    rows = [(cid, due_month(due)) for cid, due in archive_on.items()]
+    update_rows(conn, children, "contactpoint_id", ("archive_on",), rows, same={"updated_at": now})
 
 
 def set_shielding(
