@@ -2,17 +2,21 @@
 strongest agreement to "else", and the first level that applies wins (as in splink). A field
 empty on either side is at level "missing", which carries no weight.
 
-Every function here is symmetric in its two records, so that `compare(a, b) == compare(b, a)`."""
+Every function here is symmetric in its two records, so that `compare(a, b) == compare(b, a)`.
+The name comparisons are cached on their arguments (tuples of name keys): every candidate of
+every ingested record is compared, and the same pairs of names (Oliver and Jack, Smith and
+Smyth) come up again and again."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from functools import lru_cache
 
 from rapidfuzz.fuzz import token_set_ratio
 
 from services.records.linkage.nicknames import nicknames
-from services.records.linkage.spelling import LETTERS_AS_DIGITS, jaro_winkler, one_edit, sound
+from services.records.linkage.spelling import CACHE_SIZE, LETTERS_AS_DIGITS, jaro_winkler, one_edit, sound
 
 MISSING = "missing"
 CLOSE = 0.92  # Jaro-Winkler of one slip of the pen in a name of five letters or more
@@ -67,6 +71,7 @@ def _joined(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return False
 
 
+@lru_cache(maxsize=CACHE_SIZE)
 def given_level(a: tuple[str, ...], b: tuple[str, ...]) -> str:
     """Given names: the same; the same names reordered or with middle names dropped; hyphenated,
     spaced or joined ("Mary-Jane"/"Maryjane"); the same first name; nicknames; spelling
@@ -105,6 +110,7 @@ def _same_sound(a: str, b: str) -> bool:
     return bool(code) and code == sound(b)
 
 
+@lru_cache(maxsize=CACHE_SIZE)
 def first_name_level(a0: str, b0: str) -> str:
     """Two different first given names: spelling variants, an initial for the other, or else.
     Names in another script than the Latin alphabet are only ever the same or else: the spelling
@@ -136,6 +142,7 @@ def share_former(a_former: tuple[tuple[str, ...], ...], b_former: tuple[tuple[st
     return bool(a_former) and bool(b_former) and not _former_keys(a_former).isdisjoint(_former_keys(b_former))
 
 
+@lru_cache(maxsize=CACHE_SIZE)
 def family_level(
     a: tuple[str, ...],
     b: tuple[str, ...],
@@ -168,6 +175,7 @@ def family_level(
     return "else"
 
 
+@lru_cache(maxsize=CACHE_SIZE)
 def names_swapped(
     a_given: tuple[str, ...], a_family: tuple[str, ...], b_given: tuple[str, ...], b_family: tuple[str, ...]
 ) -> bool:

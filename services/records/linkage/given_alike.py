@@ -8,6 +8,7 @@ Jack/Jake, Eva/Ava) stay two."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
@@ -22,7 +23,7 @@ from services.records.linkage.nicknames import (
     nicknames_with_typo,
     shared_full_forms,
 )
-from services.records.linkage.spelling import keyboard_slip, lookalike_slip, one_edit, sound
+from services.records.linkage.spelling import CACHE_SIZE, keyboard_slip, lookalike_slip, one_edit, sound
 from services.records.name_variants import variants
 
 # First given names that may be one name misspelt.
@@ -220,14 +221,22 @@ def how_alike(a: Features, b: Features) -> str | None:
     name, or the same sound).
     Two names that differ only in their first letter ("Holly"/"Molly", "Mason"/"Jason") cannot be
     one name. Missing names, and names swapped between the given and family fields, are "same"."""
-    if not a.given or not b.given:
+    return _how_alike(a.given, a.family, b.given, b.family)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _how_alike(
+    a_given: tuple[str, ...], a_family: tuple[str, ...], b_given: tuple[str, ...], b_family: tuple[str, ...]
+) -> str | None:
+    # `how_alike` from the names alone, cached: it is asked of most candidates' records.
+    if not a_given or not b_given:
         return "same"
-    a0, b0 = a.given[0], b.given[0]
-    if a0 == b0 or a0 in b.given or b0 in a.given or names_swapped(a.given, a.family, b.given, b.family):
+    a0, b0 = a_given[0], b_given[0]
+    if a0 == b0 or a0 in b_given or b0 in a_given or names_swapped(a_given, a_family, b_given, b_family):
         return "same"
     if (
-        len(a.given) > 1
-        and a.given[1:] == b.given[1:]
+        len(a_given) > 1
+        and a_given[1:] == b_given[1:]
         and min(len(a0), len(b0)) > 1  # an initial is judged as one below ("E Rose"/"Ruby Rose")
         and not all(_names(a0, b0))
     ):
@@ -243,7 +252,7 @@ def how_alike(a: Features, b: Features) -> str | None:
         return "nickname"
     if variants(a0, b0):
         return "spelling"  # a listed spelling of one name: "Niamh"/"Neve", "Aisha"/"Ayesha"
-    misspelt_middle = _misspelt_middle(a.given, b.given) or _misspelt_middle(b.given, a.given)
+    misspelt_middle = _misspelt_middle(a_given, b_given) or _misspelt_middle(b_given, a_given)
     if two_names(a0, b0):
         return "typo" if misspelt_middle else None  # known by a middle name, or two names
     if a0.startswith(b0) or b0.startswith(a0):
@@ -254,7 +263,7 @@ def how_alike(a: Features, b: Features) -> str | None:
         return None
     if _spelt_alike(a0, b0):
         return "spelling"
-    ja, jb = "".join(a.given), "".join(b.given)
+    ja, jb = "".join(a_given), "".join(b_given)
     if min(len(ja), len(jb)) >= LONG_NAME and _typos(ja, jb) <= 1:
         return "spelling"  # "Mauriceeric" for "Maurice Eric"
     if nicknames_with_typo(a0, b0) or _slip_of_nickname(a0, b0):
@@ -288,19 +297,25 @@ def middles_clash(a: Features, b: Features) -> bool:
     child's records do not give it two different other names)."""
     if len(a.given) < 2 or len(b.given) < 2:
         return False
+    return _middles_clash(a.given, b.given)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _middles_clash(a_given: tuple[str, ...], b_given: tuple[str, ...]) -> bool:
+    # `middles_clash` from the given names alone, cached.
     # The name both share must be one's first name ("Dev Yusuf"/"Dwv Yusuf" share only a middle
     # name: a misspelt first name, for how_alike to judge).
     pairs = [
         (i, j)
-        for i, x in enumerate(a.given)
-        for j, y in enumerate(b.given)
+        for i, x in enumerate(a_given)
+        for j, y in enumerate(b_given)
         if (i == 0 or j == 0) and _one_name(x, y)
     ]
     if not pairs:
         return False  # nothing alike: how_alike's to judge
     i, j = min(pairs, key=lambda p: (p[0] + p[1], p))  # the first names first
-    rest_a = a.given[:i] + a.given[i + 1 :]
-    rest_b = b.given[:j] + b.given[j + 1 :]
+    rest_a = a_given[:i] + a_given[i + 1 :]
+    rest_b = b_given[:j] + b_given[j + 1 :]
     # Each gives a name the other has nothing like ("Ava Grace Mary"/"Ava Rose Mary"); one with
     # names the other lacks is not a clash ("Ava Grace Mary"/"Ava Mary").
     alike = _one_middle if i == 0 and j == 0 else _one_name

@@ -11,7 +11,7 @@ from services.records.linkage.given_alike import middles_clash
 from services.records.linkage.model import Score
 from services.records.linkage.twins import (
     compatible_first_names,
-    may_be_twins,
+    scored_twins,
     twins,
     two_children_despite_nhs,
     vouches,
@@ -44,15 +44,20 @@ _POSTCODE = FIELDS.index("postcode")
 
 
 def _twins(new: Features, candidate: Candidate, score: Score) -> bool:
-    # The score already holds the date-of-birth and postcode levels that `twins` starts from.
-    if score.levels and not may_be_twins(score.levels[_DOB], score.levels[_POSTCODE]):
-        return False
-    return twins(new, candidate.features)
+    # The score already holds the date-of-birth, postcode and family-name levels `twins` starts
+    # from: most candidates are ruled out by them.
+    if not score.levels:
+        return twins(new, candidate.features)
+    return scored_twins(new, candidate.features, score.levels)
 
 
 def _same_source_links(thresholds: Thresholds, weight: float, nhs_and_dob: bool) -> bool:
     # Whether a source system's second record for a child may join it without a data manager.
     return thresholds.same_source is not None and (nhs_and_dob or weight >= thresholds.same_source)
+
+
+def _weight(pair: tuple[Candidate, Score]) -> float:
+    return pair[1].weight
 
 
 def _nhs_weight(score: Score) -> float:
@@ -96,13 +101,20 @@ def judge(
     thresholds: Thresholds,
 ) -> ChildVerdict:
     """One candidate child (all its source records among the candidates) and what rules 3 to 7 say."""
-    same_nhs = [(c, s) for c, s in records if new.nhs and c.features.nhs == new.nhs]
-    same_dob = [(c, s) for c, s in same_nhs if new.dob is not None and c.features.dob == new.dob]
-    # The same number and date, but what looks like another child (a placeholder or mistyped
-    # number that passes the check digit, a twin's number copied): no rule, a data manager decides.
-    nhs_names = [(c, s) for c, s in same_dob if two_children_despite_nhs(new, c.features)]
-    nhs_and_dob = [pair for pair in same_dob if pair not in nhs_names]
-    conflict = not same_nhs and any(new.nhs and c.features.nhs for c, _ in records)
+    # Most candidate children share no NHS number with the record (often neither gives one), and
+    # every candidate child of every ingested record is judged: that case costs no list but one.
+    nhs = new.nhs
+    same_nhs = [(c, s) for c, s in records if c.features.nhs == nhs] if nhs else []
+    nhs_names: list[tuple[Candidate, Score]] = []
+    nhs_and_dob: list[tuple[Candidate, Score]] = []
+    if same_nhs:
+        same_dob = [(c, s) for c, s in same_nhs if new.dob is not None and c.features.dob == new.dob]
+        # The same number and date, but what looks like another child (a placeholder or mistyped
+        # number that passes the check digit, a twin's number copied): no rule, a data manager
+        # decides.
+        nhs_names = [(c, s) for c, s in same_dob if two_children_despite_nhs(new, c.features)]
+        nhs_and_dob = [pair for pair in same_dob if pair not in nhs_names]
+    conflict = not same_nhs and bool(nhs) and any(c.features.nhs for c, _ in records)
     # A child is the new record's twin when one of its records looks like a twin and none of its
     # records vouches for it being the same child. When one looks like a twin and another vouches
     # (a vaguer record: "Ava" beside "Ava Rose", for "Ava Grace"), which child the vaguer record
@@ -118,11 +130,15 @@ def judge(
         # A shared NHS number with another date of birth may be a mistyped number (a sibling's):
         # its weight is set aside, and the other fields must carry the match.
         candidate, score = pair
-        shared = new.nhs and candidate.features.nhs == new.nhs and pair not in nhs_and_dob
+        shared = nhs and candidate.features.nhs == nhs and pair not in nhs_and_dob
         return score.weight - _nhs_weight(score) if shared else score.weight
 
-    best, score = max(nhs_and_dob or records, key=evidence)
-    weight = evidence((best, score))
+    if same_nhs:
+        best, score = max(nhs_and_dob or records, key=evidence)
+        weight = evidence((best, score))
+    else:  # every record's evidence is its weight
+        best, score = records[0] if len(records) == 1 else max(records, key=_weight)
+        weight = score.weight
     reasons: list[str] = []
     if is_twin and same_nhs and not nhs_names:
         # Twins never share an NHS number: a name one slip from a twin's with the number and a
@@ -182,7 +198,7 @@ def judge(
     if action == Action.LINK and not thresholds.auto_link:
         action = Action.REVIEW
         reasons.append(RULE_MANUAL)
-    organisations = frozenset(c.organisation for c, _ in records)
+    organisations = frozenset([c.organisation for c, _ in records])
     # Only the number in common: every record sharing it gives names that cannot be this record's
     # and a date of birth more than a slip from it.
     nhs_only = bool(same_nhs) and not any(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import cache, cached_property, lru_cache
 
@@ -114,9 +114,10 @@ class Model:
         }
 
     @cached_property
-    def field_weights(self) -> tuple[Mapping[str, float], ...]:
-        """`weights` in `comparisons.FIELDS` order."""
-        return tuple(self.weights[field] for field in c.FIELDS)
+    def field_weights(self) -> tuple[dict[str, float], ...]:
+        """`weights` in `comparisons.FIELDS` order, each with `comparisons.MISSING` at 0.0 (a
+        field empty on either side carries no weight)."""
+        return tuple({**self.weights[field], c.MISSING: 0.0} for field in c.FIELDS)
 
     @cached_property
     def _tf_cache(self) -> dict[tuple[str, str], float]:
@@ -180,14 +181,15 @@ def levels_of(a: Features, b: Features) -> tuple[str, ...]:
     )
 
 
+_weight_of: Callable[[dict[str, float], str], float] = dict.__getitem__
+
+
 def compare(a: Features, b: Features, model: Model) -> Score:
     """How strongly two records look like the same child: the prior plus one weight per field,
     where exact names are weighted by how rare the name is. Symmetric in `a` and `b`."""
     levels = levels_of(a, b)
-    weights = [
-        0.0 if level == c.MISSING else table[level]
-        for level, table in zip(levels, model.field_weights, strict=True)
-    ]
+    # One C-level lookup a field: this runs for every candidate of every ingested record.
+    weights = list(map(_weight_of, model.field_weights, levels))
     if levels[0] == "exact":
         weights[0] = model.exact_weight("given_names", a.given[0])
     if levels[1] == "exact":

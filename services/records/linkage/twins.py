@@ -11,7 +11,13 @@ from dataclasses import replace
 from rapidfuzz.distance import JaroWinkler
 
 from services.records.linkage.blocking import FEMALE, MALE
-from services.records.linkage.comparisons import KNOWN_GENDERS, dob_level, family_level, postcode_level
+from services.records.linkage.comparisons import (
+    FIELDS,
+    KNOWN_GENDERS,
+    dob_level,
+    family_level,
+    postcode_level,
+)
 from services.records.linkage.features import Features
 from services.records.linkage.given_alike import how_alike, middles_clash, rhyme, two_names
 from services.records.linkage.given_names import boys_name, girls_name
@@ -20,6 +26,9 @@ from services.records.linkage.given_names import boys_name, girls_name
 _SAME_POSTCODE = frozenset({"full", "sector", "near"})
 # ...and one of the two records may have the date of birth slightly wrong.
 _SAME_DOB = frozenset({"exact", "day_month_swapped", "one_part"})
+_DOB, _POSTCODE = FIELDS.index("date_of_birth"), FIELDS.index("postcode")
+_FAMILY = FIELDS.index("family_name")
+_FAMILY_DIFFERS = frozenset({"else", "swapped"})
 # Names only alike (not the same) that known genders tell apart: Alexander/Alexandra,
 # Louis/Louise, Harry (male) and Harriet (female) — a nickname shared by a boy's and a girl's name.
 _GENDERED = frozenset({"typo", "spelling", "short", "initial", "nickname"})
@@ -124,12 +133,6 @@ def siblings(a: Features, b: Features) -> bool:
     return _household(a, b) and how_alike(a, b) is None
 
 
-def may_be_twins(dob_level: str, postcode_level: str) -> bool:
-    """Whether a pair at these date-of-birth and postcode levels (`comparisons`) can be twins at
-    all: a scored pair rules most candidates out without comparing them again."""
-    return dob_level in _SAME_DOB and postcode_level in _SAME_POSTCODE
-
-
 def twins(a: Features, b: Features) -> bool:
     """Whether two records look like twins: a similar family name, the same date of birth (or one
     slip from it) and postcode, and given names that cannot be one name, or names only spelt alike
@@ -138,6 +141,21 @@ def twins(a: Features, b: Features) -> bool:
     clash (`middles_clash`)."""
     if dob_level(a.dob, b.dob) not in _SAME_DOB or not _household(a, b):
         return False
+    return _twins_by_names(a, b)
+
+
+def scored_twins(a: Features, b: Features, levels: tuple[str, ...]) -> bool:
+    """`twins` for a pair `compare` has scored, from its levels (`comparisons.FIELDS` order): the
+    date of birth, postcode and family name are not compared again."""
+    dob, postcode, family = levels[_DOB], levels[_POSTCODE], levels[_FAMILY]
+    # A family name at "swapped" was "else" before both names were found crossed.
+    if dob not in _SAME_DOB or postcode not in _SAME_POSTCODE or family in _FAMILY_DIFFERS:
+        return False
+    return _twins_by_names(a, b)
+
+
+def _twins_by_names(a: Features, b: Features) -> bool:
+    # `twins`, once the pair shares a household and a date of birth within a slip.
     alike = how_alike(a, b)
     if alike is None or middles_clash(a, b):
         return True

@@ -6,11 +6,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from contactpoint.common.v1 import child_pb2
+from services.records.linkage import Features, compare, default_model
 from services.records.linkage.given_alike import how_alike, middles_clash
 from services.records.linkage.nicknames import canonical_forms, nicknames, nicknames_with_typo
 from services.records.linkage.twins import (
+    scored_twins,
     siblings,
     twins,
     two_children_despite_nhs,
@@ -578,3 +582,40 @@ def test_an_initial_with_no_gender_is_no_boys_name(initial: str, girl: str) -> N
     Whitfield" with no gender beside a girl Jessica Whitfield were taken for a boy and a girl."""
     unknown, female = child_pb2.GENDER_UNSPECIFIED, child_pb2.GENDER_FEMALE
     assert not twins(child(given=(initial,), gender=unknown), child(given=(girl,), gender=female))
+
+
+# Names twins are given, their slips, and family names, in either field (a record may have them
+# crossed: "Smith Oliver").
+_NAMES = ["oliver", "olivia", "olvier", "harry", "harriet", "j", "ava", "eva", "smith", "smyth", "okonkwo"]
+
+
+_DATES = [dt.date(2015, 3, 7), dt.date(2015, 7, 3), dt.date(2015, 3, 8)]
+
+
+@st.composite
+def _household_records(draw: st.DrawFn) -> Features:
+    names = st.lists(st.sampled_from(_NAMES), max_size=2).map(tuple)
+    return child(
+        given=draw(names),
+        family=draw(names),
+        former_family=draw(st.lists(st.tuples(st.sampled_from(_NAMES)), max_size=1).map(tuple)),
+        dob=draw(st.none() | st.sampled_from(_DATES)),
+        gender=draw(st.integers(0, 2)),
+        postcode=draw(st.sampled_from(["", "M11AE", "M11AF", "M1IAE", "LS16AB"])),
+    )
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_household_records(), _household_records())
+def test_twins_from_a_score_are_twins(a: Features, b: Features) -> None:
+    # Judging reads the date-of-birth, postcode and family-name levels off the pair's score
+    # instead of comparing them again: the answer must be the same.
+    assert scored_twins(a, b, compare(a, b, default_model()).levels) == twins(a, b)
+
+
+def test_names_crossed_are_no_household_by_the_score() -> None:
+    # "Smith Oliver" beside "Oliver Smith" scores both names "swapped": the family names differ.
+    a, b = child(given=("oliver",), family=("smith",)), child(given=("smith",), family=("oliver",))
+    levels = compare(a, b, default_model()).levels
+    assert levels[:2] == ("swapped", "swapped")
+    assert scored_twins(a, b, levels) is twins(a, b) is False
