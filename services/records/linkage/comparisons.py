@@ -16,7 +16,13 @@ from functools import lru_cache
 from rapidfuzz.fuzz import token_set_ratio
 
 from services.records.linkage.nicknames import nicknames
-from services.records.linkage.spelling import CACHE_SIZE, LETTERS_AS_DIGITS, jaro_winkler, one_edit, sound
+from services.records.linkage.spelling import (
+    LETTERS_AS_DIGITS,
+    PAIR_CACHE_SIZE,
+    jaro_winkler,
+    one_edit,
+    sound,
+)
 
 MISSING = "missing"
 CLOSE = 0.92  # Jaro-Winkler of one slip of the pen in a name of five letters or more
@@ -71,7 +77,7 @@ def _joined(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return False
 
 
-@lru_cache(maxsize=CACHE_SIZE)
+@lru_cache(maxsize=PAIR_CACHE_SIZE)
 def given_level(a: tuple[str, ...], b: tuple[str, ...]) -> str:
     """Given names: the same; the same names reordered or with middle names dropped; hyphenated,
     spaced or joined ("Mary-Jane"/"Maryjane"); the same first name; nicknames; spelling
@@ -110,7 +116,7 @@ def _same_sound(a: str, b: str) -> bool:
     return bool(code) and code == sound(b)
 
 
-@lru_cache(maxsize=CACHE_SIZE)
+@lru_cache(maxsize=PAIR_CACHE_SIZE)
 def first_name_level(a0: str, b0: str) -> str:
     """Two different first given names: spelling variants, an initial for the other, or else.
     Names in another script than the Latin alphabet are only ever the same or else: the spelling
@@ -142,7 +148,7 @@ def share_former(a_former: tuple[tuple[str, ...], ...], b_former: tuple[tuple[st
     return bool(a_former) and bool(b_former) and not _former_keys(a_former).isdisjoint(_former_keys(b_former))
 
 
-@lru_cache(maxsize=CACHE_SIZE)
+@lru_cache(maxsize=PAIR_CACHE_SIZE)
 def family_level(
     a: tuple[str, ...],
     b: tuple[str, ...],
@@ -175,7 +181,7 @@ def family_level(
     return "else"
 
 
-@lru_cache(maxsize=CACHE_SIZE)
+@lru_cache(maxsize=PAIR_CACHE_SIZE)
 def names_swapped(
     a_given: tuple[str, ...], a_family: tuple[str, ...], b_given: tuple[str, ...], b_family: tuple[str, ...]
 ) -> bool:

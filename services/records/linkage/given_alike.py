@@ -23,7 +23,7 @@ from services.records.linkage.nicknames import (
     nicknames_with_typo,
     shared_full_forms,
 )
-from services.records.linkage.spelling import CACHE_SIZE, keyboard_slip, lookalike_slip, one_edit, sound
+from services.records.linkage.spelling import PAIR_CACHE_SIZE, keyboard_slip, lookalike_slip, one_edit, sound
 from services.records.name_variants import variants
 
 # First given names that may be one name misspelt.
@@ -224,7 +224,7 @@ def how_alike(a: Features, b: Features) -> str | None:
     return _how_alike(a.given, a.family, b.given, b.family)
 
 
-@lru_cache(maxsize=CACHE_SIZE)
+@lru_cache(maxsize=PAIR_CACHE_SIZE)
 def _how_alike(
     a_given: tuple[str, ...], a_family: tuple[str, ...], b_given: tuple[str, ...], b_family: tuple[str, ...]
 ) -> str | None:
@@ -300,7 +300,7 @@ def middles_clash(a: Features, b: Features) -> bool:
     return _middles_clash(a.given, b.given)
 
 
-@lru_cache(maxsize=CACHE_SIZE)
+@lru_cache(maxsize=PAIR_CACHE_SIZE)
 def _middles_clash(a_given: tuple[str, ...], b_given: tuple[str, ...]) -> bool:
     # `middles_clash` from the given names alone, cached.
     # The name both share must be one's first name ("Dev Yusuf"/"Dwv Yusuf" share only a middle
