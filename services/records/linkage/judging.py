@@ -39,8 +39,6 @@ _DOB_SLIPS = frozenset({"day_month_swapped", "one_part"})
 
 
 _NHS = FIELDS.index("nhs_number")
-_DOB = FIELDS.index("date_of_birth")
-_POSTCODE = FIELDS.index("postcode")
 
 
 def _twins(new: Features, candidate: Candidate, score: Score) -> bool:

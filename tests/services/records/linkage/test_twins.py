@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from contactpoint.common.v1 import child_pb2
 from services.records.linkage import Features, compare, default_model
+from services.records.linkage.comparisons import FIELDS
 from services.records.linkage.given_alike import how_alike, middles_clash
 from services.records.linkage.nicknames import canonical_forms, nicknames, nicknames_with_typo
 from services.records.linkage.twins import (
@@ -613,9 +614,14 @@ def test_twins_from_a_score_are_twins(a: Features, b: Features) -> None:
     assert scored_twins(a, b, compare(a, b, default_model()).levels) == twins(a, b)
 
 
-def test_names_crossed_are_no_household_by_the_score() -> None:
-    # "Smith Oliver" beside "Oliver Smith" scores both names "swapped": the family names differ.
-    a, b = child(given=("oliver",), family=("smith",)), child(given=("smith",), family=("oliver",))
-    levels = compare(a, b, default_model()).levels
-    assert levels[:2] == ("swapped", "swapped")
-    assert scored_twins(a, b, levels) is twins(a, b) is False
+def test_a_family_name_crossed_or_different_by_the_score_is_no_household() -> None:
+    # Jacob and Joshua Whitfield are twins by their score's levels; the same pair with the family
+    # name at "else", or at "swapped" (it was "else" before both names were found crossed), is not.
+    jacob = child(given=("jacob",), family=("whitfield",))
+    joshua = child(given=("joshua",), family=("whitfield",))
+    levels = compare(jacob, joshua, default_model()).levels
+    assert scored_twins(jacob, joshua, levels) and twins(jacob, joshua)
+    family = FIELDS.index("family_name")
+    for level in ("else", "swapped"):
+        changed = (*levels[:family], level, *levels[family + 1 :])
+        assert not scored_twins(jacob, joshua, changed), level
