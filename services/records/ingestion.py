@@ -127,7 +127,7 @@ def store_batch(
     lock_names = [
         f"req:{prepared_batch.organisation}:{s.record.source_system.strip()}:{s.request_id}"
         for s, problem in zip(prepared_batch.submissions, prepared_batch.rid_problems, strict=True)
-        if not problem
+        if not problem and s.request_id
     ]
     for p in ready:
         lock_names.append(f"src:{p.key.organisation}:{p.key.source_system}:{p.key.source_record_id}")
@@ -166,7 +166,10 @@ def _decide(
     violations, prepared = prepared_batch.violations, prepared_batch.prepared
 
     # A request is named by its source system and its id: each feeding system numbers its own.
-    valid = {_request_key(s) for s, p in zip(submissions, rid_problems, strict=True) if not p}
+    # A request without an id has no earlier answer to give.
+    valid = {
+        _request_key(s) for s, p in zip(submissions, rid_problems, strict=True) if not p and s.request_id
+    }
     priors = {
         key: (row.request_hash, Submitted(row.contactpoint_id, Outcome(row.outcome)))
         for key, row in submission_repo.submissions_of(
@@ -194,7 +197,7 @@ def _decide(
                 InvalidArgument([FieldViolation("request_id", rid_problems[i] or ""), *violations[i]])
             )
             continue
-        if _request_key(s) in priors:
+        if s.request_id and _request_key(s) in priors:
             first_hash, answer = priors[_request_key(s)]
             same = first_hash == request_hashes[i] or first_hash == placement.unkeyed_request_hash(s.record)
             if not same:
@@ -237,17 +240,18 @@ def _decide(
         else:
             submitted = placement.place(p, candidates.decide(p, batch), batch, limits=limits)
         pending.add(p.key)
-        batch.submissions.append(
-            submission_repo.NewSubmission(
-                organisation,
-                p.key.source_system,
-                s.request_id,
-                request_hashes[i],
-                submitted.contactpoint_id,
-                submitted.outcome.value,
+        if s.request_id:  # without one, nothing is kept to answer a retry by
+            batch.submissions.append(
+                submission_repo.NewSubmission(
+                    organisation,
+                    p.key.source_system,
+                    s.request_id,
+                    request_hashes[i],
+                    submitted.contactpoint_id,
+                    submitted.outcome.value,
+                )
             )
-        )
-        priors[_request_key(s)] = (request_hashes[i], submitted)
+            priors[_request_key(s)] = (request_hashes[i], submitted)
         results.append(submitted)
     _rematched(conn, batch, changed, matcher)
     if candidates.stats:

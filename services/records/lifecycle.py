@@ -35,15 +35,29 @@ class LifecycleReport:
     purged: int
 
 
+def dating_records(conn: Connection, held: Mapping[str, Sequence[SourceRow]]) -> dict[str, list[SourceRow]]:
+    """The records each child's archive date is worked out from (child id → its active records):
+    those, or, for a child whose every record is withdrawn, the withdrawn ones. Such a child is
+    seen by no one, but its records still hold personal data: it is archived and purged on the
+    same dates as any other (found by review: its archive date was cleared, so it was kept for
+    ever)."""
+    bare = [cid for cid, rows in held.items() if not rows]
+    dating = {cid: list(rows) for cid, rows in held.items()}
+    for row in source_repo.withdrawn_sources(conn, bare):
+        dating[row.contactpoint_id].append(row)
+    return dating
+
+
 def refile(
     conn: Connection, held: Mapping[str, Sequence[SourceRow]], *, limits: AgeLimits, now: dt.datetime
 ) -> None:
     """Children whose records changed (child id → the active records it holds now): each one's
-    archive date from those records, and an archived child whose date they moved on (a care
-    leaver's extended record, a date of death withdrawn or unmerged away) active again. A child
-    archived by a run dated ahead of today (`contactpoint records lifecycle --today`) stays
-    archived unless its date moved on past the day it was archived."""
-    dates = {cid: archive_date(in_order(rows), limits) for cid, rows in held.items()}
+    archive date from those records (from its withdrawn ones when it holds none: `dating_records`),
+    and an archived child whose date they moved on (a care leaver's extended record, a date of
+    death withdrawn or unmerged away) active again. A child archived by a run dated ahead of today
+    (`contactpoint records lifecycle --today`) stays archived unless its date moved on past the day
+    it was archived."""
+    dates = {cid: archive_date(in_order(rows), limits) for cid, rows in dating_records(conn, held).items()}
     child_repo.touch_many(conn, dates, now=now)
     today = day_in_england(now)
     lifecycle_repo.reactivate(
@@ -94,6 +108,7 @@ def archive_batch(
     by_child: dict[str, list[SourceRow]] = {cid: [] for cid in ids}
     for row in source_repo.active_sources(conn, ids):
         by_child[row.contactpoint_id].append(row)
+    by_child = dating_records(conn, by_child)
     # Each archived as of its own archive date, so that its purge comes six years after that day
     # however late a run reaches it.
     due = {

@@ -140,7 +140,14 @@ def search_name_problem(value: str, *, required: bool = False) -> str | None:
 
 
 def request_id_problem(value: str) -> str | None:
-    """Why an idempotency key is unacceptable, or None."""
+    """Why an idempotency key is unacceptable, or None. It is optional (CONTRACT §4 lists it with
+    the request, not among the required fields): without one, a record sent again is still the
+    same source record (UNCHANGED), only not answered as the first time was. One given must say
+    something."""
+    if value == "":
+        return None
+    if not says_something(value):
+        return "must not be blank (leave it empty, or give an id)"
     return text_problem(value, max_length=MAX_REQUEST_ID, required=True)
 
 

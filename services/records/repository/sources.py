@@ -227,6 +227,18 @@ def active_sources(conn: Connection, contactpoint_ids: Collection[str]) -> list[
     return [SourceRow.of(r, vault) for r in conn.execute(query).all()]
 
 
+def withdrawn_sources(conn: Connection, contactpoint_ids: Collection[str]) -> list[SourceRow]:
+    """The withdrawn source records of some children (in no particular order)."""
+    if not contactpoint_ids:
+        return []
+    query = select(*_ROW).where(
+        one_of(conn, source_records.c.contactpoint_id, contactpoint_ids),
+        source_records.c.withdrawn.is_(True),
+    )
+    vault = vault_of(conn)
+    return [SourceRow.of(r, vault) for r in conn.execute(query).all()]
+
+
 def all_sources(conn: Connection, contactpoint_id: str) -> list[SourceRow]:
     """Every source record of one child, withdrawn ones included."""
     query = select(*_ROW).where(source_records.c.contactpoint_id == contactpoint_id)

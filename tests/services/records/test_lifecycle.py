@@ -301,6 +301,53 @@ def test_unmerging_the_child_whose_death_archived_a_living_child_brings_it_back(
     assert _status(db, living) == "active" and _visible(db, living, NOW.date())
 
 
+def _count(db: Database, table: Any) -> int:
+    return db.run_sync(lambda c: c.execute(select(func.count()).select_from(table)).scalar(), write=False)
+
+
+@pytest.mark.parametrize("extended", [False, True])
+def test_a_child_whose_every_record_is_withdrawn_is_archived_and_purged_on_time(
+    db: Database, extended: bool
+) -> None:
+    # Found by review: withdrawing a child's last record cleared its archive date, so the
+    # withdrawn record's personal data was kept for ever.
+    born = dt.date(2010, 3, 14)
+    archived_on = add_years(born, 25 if extended else 18)
+    cp = _submit(db, make_record("r-1", extended=extended, date_of_birth=_date(born)))
+    db.run_sync(
+        lambda c: ingestion.withdraw(
+            c, organisation=ORG_A, source_system="social-care", source_record_id="r-1", now=NOW
+        )
+    )
+    assert not _visible(db, cp, NOW.date())
+    assert admin.run_lifecycle(db, today=archived_on - dt.timedelta(days=1)).archived == 0
+    assert admin.run_lifecycle(db, today=archived_on).archived == 1
+    assert _status(db, cp) == "archived"
+    purge_on = add_years(archived_on, 6)
+    assert admin.run_lifecycle(db, today=purge_on - dt.timedelta(days=1)).purged == 0
+    assert _count(db, source_records) == 1
+    assert admin.run_lifecycle(db, today=purge_on).purged == 1
+    assert _status(db, cp) == "purged" and _count(db, source_records) == 0
+
+
+def test_a_record_sent_again_after_every_one_was_withdrawn_keeps_its_child_on_its_dates(db: Database) -> None:
+    # Revived after the withdrawal, the child is dated by its active record again (extended: 25).
+    born = dt.date(2009, 5, 5)
+    cp = _submit(db, make_record("r-1", date_of_birth=_date(born)))
+    db.run_sync(
+        lambda c: ingestion.withdraw(
+            c, organisation=ORG_A, source_system="social-care", source_record_id="r-1", now=NOW
+        )
+    )
+    again = make_record("r-1", extended=True, date_of_birth=_date(born))
+    revived = db.run_sync(
+        lambda c: ingestion.submit(c, organisation=ORG_A, request_id="r-1-again", record=again, now=NOW)
+    )
+    assert revived.contactpoint_id == cp
+    assert admin.run_lifecycle(db, today=add_years(born, 18)).archived == 0
+    assert admin.run_lifecycle(db, today=add_years(born, 25)).archived == 1
+
+
 def test_purge_comes_six_years_after_the_archive_date_however_late_the_run(db: Database) -> None:
     # The job did not run for a week (found by probing: purge counted from the run, so personal
     # data outlived the retention rule by however late the job was).

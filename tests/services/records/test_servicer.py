@@ -268,10 +268,44 @@ async def test_retry_returns_the_first_answer_and_reuse_is_refused(world: World)
         await world.submit(world.record("ed-other", source_system="education\u00a0"), "req-1")
     assert error_reason(padded.value) == "REQUEST_ID_REUSED"
 
-    with pytest.raises(grpc.aio.AioRpcError) as missing:
-        await world.submit(world.record("sc-3"), "")
-    assert missing.value.code() == CODE.INVALID_ARGUMENT
-    assert set(violations(missing.value)) == {"request_id"}
+
+async def test_a_request_id_is_optional_and_a_blank_one_is_refused(world: World) -> None:
+    # CONTRACT §4 lists request_id with the request, not among the required fields.
+    first = await world.submit(world.record("sc-3"), "")
+    assert first.outcome == pb.MATCH_OUTCOME_CREATED
+    before = world.counts()
+    # Sent again without one: the same source record, not a second child.
+    again = await world.submit(world.record("sc-3"), "")
+    assert again == pb.SubmitSourceRecordResponse(
+        contactpoint_id=first.contactpoint_id, outcome=pb.MATCH_OUTCOME_UNCHANGED
+    )
+    assert world.counts() == before
+    # An invalid record without one names only its own bad fields.
+    bad = world.record("sc-4")
+    bad.name.family_name = ""
+    with pytest.raises(grpc.aio.AioRpcError) as invalid:
+        await world.submit(bad, "")
+    assert invalid.value.code() == CODE.INVALID_ARGUMENT
+    assert set(violations(invalid.value)) == {"record.name.family_name"}
+    # One given must say something.
+    with pytest.raises(grpc.aio.AioRpcError) as blank:
+        await world.records.SubmitSourceRecord(
+            pb.SubmitSourceRecordRequest(record=world.record("sc-5"), request_id=" \u00a0 "),
+            metadata=world.council_a,
+        )
+    assert blank.value.code() == CODE.INVALID_ARGUMENT
+    assert set(violations(blank.value)) == {"request_id"}
+    assert world.counts() == before
+
+    # A stream without them: the same source record twice is one record, sent again.
+    async def feed() -> AsyncIterator[pb.SubmitSourceRecordRequest]:
+        for record_id in ("sc-6", "sc-6"):
+            yield pb.SubmitSourceRecordRequest(record=world.record(record_id))
+
+    answers = [a async for a in world.records.StreamSourceRecords(feed(), metadata=world.council_a)]
+    assert [a.outcome for a in answers] == [pb.MATCH_OUTCOME_POSSIBLE_MATCH, pb.MATCH_OUTCOME_UNCHANGED]
+    assert answers[0].contactpoint_id == answers[1].contactpoint_id
+    assert world.added(before)["source_records"] == 1
 
 
 def _invalid_records() -> list[tuple[str, Callable[[pb.SourceRecord], None]]]:
