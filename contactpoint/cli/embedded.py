@@ -62,11 +62,36 @@ def embedded_defaults(data_dir: Path, base_port: int = DEFAULT_BASE_PORT) -> dic
     return env
 
 
+TLS_FILES = ("CERT_FILE", "KEY_FILE", "CLIENT_CA_FILE", "CA_FILE")
+
+
 def layered_env(
     environ: Mapping[str, str], data_dir: Path | None, base_port: int = DEFAULT_BASE_PORT
 ) -> dict[str, str]:
-    """`environ` with the embedded defaults for `data_dir` beneath it."""
-    return {**embedded_defaults(data_dir or DEFAULT_DATA_DIR, base_port), **environ}
+    """`environ` with the embedded defaults for `data_dir` beneath it, and the embedded witness
+    following audit's TLS (`witness_follows_audit`)."""
+    env = {**embedded_defaults(data_dir or DEFAULT_DATA_DIR, base_port), **environ}
+    witness_follows_audit(env, environ, base_port)
+    return env
+
+
+def witness_follows_audit(env: dict[str, str], environ: Mapping[str, str], base_port: int) -> None:
+    """The witness is `up`'s own companion of the audit service, which the contract does not name:
+    configured with TLS for the four services only (CONTRACT §1), `up` refused to start because
+    audit would call its witness over TLS and the witness served plaintext (found by review).
+    So a witness given no TLS settings of its own takes audit's certificate, key and CAs, and
+    listens, as the four services do, on 127.0.0.1 (the port after audit's), so that it answers
+    to the same name as they do rather than "localhost" on a local socket."""
+    audit = {name: env[key] for name in TLS_FILES if (key := f"CONTACTPOINT_AUDIT_TLS_{name}") in env}
+    if not audit or any(key.startswith("CONTACTPOINT_WITNESS_TLS_") for key in environ):
+        return
+    for name, value in audit.items():
+        env[f"CONTACTPOINT_WITNESS_TLS_{name}"] = value
+    address = f"127.0.0.1:{base_port + len(PORT_OFFSET)}"
+    if "CONTACTPOINT_WITNESS_LISTEN" not in environ:
+        env["CONTACTPOINT_WITNESS_LISTEN"] = address
+        if "CONTACTPOINT_AUDIT_WITNESS_TARGET" not in environ:
+            env["CONTACTPOINT_AUDIT_WITNESS_TARGET"] = address
 
 
 ENV_PREFIX = "CONTACTPOINT_"

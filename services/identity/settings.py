@@ -16,7 +16,7 @@ class IdentitySettings(ServiceSettings, DatabaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONTACTPOINT_IDENTITY_", frozen=True, extra="ignore")
 
     signing_key_file: Path = Field(description="Ed25519 PEM that signs tokens; created when missing")
-    token_ttl_seconds: int = Field(default=900, ge=30, le=86_400, description="access token lifetime")
+    token_ttl_seconds: int = Field(default=900, ge=1, le=86_400, description="access token lifetime")
     max_failed_logins: int = Field(default=5, ge=1, description="consecutive failures that lock an account")
     lockout_seconds: int = Field(default=900, ge=1, description="how long a locked account stays locked")
     totp_issuer: str = Field(default="ContactPoint", description="issuer shown in authenticator apps")

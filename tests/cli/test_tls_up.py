@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from contactpoint.cli.embedded import SERVICES
+from contactpoint.cli.embedded import SERVICES, layered_env
 from contactpoint.cli.health import serving_at
 from contactpoint.cli.main import app
 from tests.harness import free_ports
 from tests.suite import Suite
 from tests.tls_pki import make_pki
+
+CONTRACT_SERVICES = ("gateway", "identity", "records", "audit")
 
 pytestmark = [
     pytest.mark.e2e,
@@ -25,10 +27,13 @@ pytestmark = [
 ]
 
 
-def test_up_over_mutual_tls(tmp_path: Path) -> None:
+@pytest.mark.parametrize("configured", [SERVICES, CONTRACT_SERVICES], ids=["witness-too", "four-services"])
+def test_up_over_mutual_tls(tmp_path: Path, configured: tuple[str, ...]) -> None:
+    # With TLS set for the four services the contract names only, the embedded witness follows
+    # audit's (found by review: `up` refused to start, the witness serving plaintext).
     pki = make_pki(tmp_path / "pki")
     env: dict[str, str] = {}
-    for service in (*SERVICES, "witness"):
+    for service in configured:
         prefix = f"CONTACTPOINT_{service.upper()}_TLS_"
         env |= {prefix + "CERT_FILE": str(pki.service_cert), prefix + "KEY_FILE": str(pki.service_key)}
         env[prefix + "CA_FILE"] = str(pki.ca)
@@ -79,3 +84,25 @@ def test_up_refuses_tls_on_one_side_of_a_call(tmp_path: Path) -> None:
     assert (
         result.exit_code == 2 and "records serves TLS but gateway would call it in plaintext" in result.output
     )
+
+
+def test_the_embedded_witness_follows_audits_tls_unless_given_its_own(tmp_path: Path) -> None:
+    audit_tls = {
+        "CONTACTPOINT_AUDIT_TLS_CERT_FILE": "/pki/a.pem",
+        "CONTACTPOINT_AUDIT_TLS_KEY_FILE": "/pki/a.key",
+        "CONTACTPOINT_AUDIT_TLS_CA_FILE": "/pki/ca.pem",
+        "CONTACTPOINT_AUDIT_TLS_CLIENT_CA_FILE": "/pki/ca.pem",
+    }
+    followed = layered_env(audit_tls, tmp_path, 40000)
+    for name in ("CERT_FILE", "KEY_FILE", "CA_FILE", "CLIENT_CA_FILE"):
+        assert followed[f"CONTACTPOINT_WITNESS_TLS_{name}"] == audit_tls[f"CONTACTPOINT_AUDIT_TLS_{name}"]
+    assert followed["CONTACTPOINT_WITNESS_LISTEN"] == "127.0.0.1:40004"
+    assert followed["CONTACTPOINT_AUDIT_WITNESS_TARGET"] == "127.0.0.1:40004"
+    # Its own settings win, and without TLS on audit nothing changes.
+    own = layered_env({**audit_tls, "CONTACTPOINT_WITNESS_TLS_CERT_FILE": "/pki/w.pem"}, tmp_path, 40000)
+    assert own["CONTACTPOINT_WITNESS_TLS_CERT_FILE"] == "/pki/w.pem"
+    assert "CONTACTPOINT_WITNESS_TLS_KEY_FILE" not in own
+    assert own["CONTACTPOINT_WITNESS_LISTEN"].startswith("unix-abstract:")
+    plain = layered_env({}, tmp_path, 40000)
+    assert not any(key.startswith("CONTACTPOINT_WITNESS_TLS_") for key in plain)
+    assert plain["CONTACTPOINT_WITNESS_LISTEN"].startswith("unix-abstract:")

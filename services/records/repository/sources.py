@@ -215,28 +215,25 @@ def withdraw(conn: Connection, source_id: str, *, now: dt.datetime) -> None:
     )
 
 
-def active_sources(conn: Connection, contactpoint_ids: Collection[str]) -> list[SourceRow]:
-    """The not-withdrawn source records of some children (in no particular order)."""
+def _sources_of(conn: Connection, contactpoint_ids: Collection[str], *, withdrawn: bool) -> list[SourceRow]:
     if not contactpoint_ids:
         return []
     query = select(*_ROW).where(
         one_of(conn, source_records.c.contactpoint_id, contactpoint_ids),
-        source_records.c.withdrawn.is_(False),
+        source_records.c.withdrawn.is_(withdrawn),
     )
     vault = vault_of(conn)
     return [SourceRow.of(r, vault) for r in conn.execute(query).all()]
+
+
+def active_sources(conn: Connection, contactpoint_ids: Collection[str]) -> list[SourceRow]:
+    """The not-withdrawn source records of some children (in no particular order)."""
+    return _sources_of(conn, contactpoint_ids, withdrawn=False)
 
 
 def withdrawn_sources(conn: Connection, contactpoint_ids: Collection[str]) -> list[SourceRow]:
     """The withdrawn source records of some children (in no particular order)."""
-    if not contactpoint_ids:
-        return []
-    query = select(*_ROW).where(
-        one_of(conn, source_records.c.contactpoint_id, contactpoint_ids),
-        source_records.c.withdrawn.is_(True),
-    )
-    vault = vault_of(conn)
-    return [SourceRow.of(r, vault) for r in conn.execute(query).all()]
+    return _sources_of(conn, contactpoint_ids, withdrawn=True)
 
 
 def all_sources(conn: Connection, contactpoint_id: str) -> list[SourceRow]:

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from contactpoint.identity.v1 import identity_service_pb2 as pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from contactpoint.platform.db import Database
+from services.identity.settings import IdentitySettings
 from tests.harness import (
     bearer,
     create_service_account,
@@ -29,6 +30,30 @@ from tests.harness import (
 )
 
 PASSWORD = "correct horse battery staple 9"
+
+
+async def test_a_short_token_lifetime_is_accepted_and_kept(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # CONTRACT §5 sets no floor on CONTACTPOINT_IDENTITY_TOKEN_TTL_SECONDS: a suite run with
+    # tokens of a few seconds (to see them expire) must start (found by review: 30 was the least).
+    monkeypatch.setenv("CONTACTPOINT_IDENTITY_TOKEN_TTL_SECONDS", "2")
+    settings = IdentitySettings.model_validate(
+        {"database_url": database_url, "signing_key_file": tmp_path / "keys" / "identity.pem"}
+    )
+    assert settings.token_ttl_seconds == 2
+    async with running_identity(identity_settings(database_url, tmp_path, token_ttl_seconds=2)) as (
+        _,
+        target,
+    ):
+        account = create_service_account(database_url, "council-a", "council-system")
+        async with grpc.aio.insecure_channel(target) as ch:
+            resp = await pb_grpc.IdentityServiceStub(ch).IssueServiceToken(
+                pb.IssueServiceTokenRequest(client_id=account.client_id, client_secret=account.client_secret)
+            )
+    claims = jwt.decode(resp.access_token, options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 2
+    assert abs(resp.expire_time.seconds - (time.time() + 2)) < 2
 
 
 async def test_service_token_and_revocation(database_url: str, tmp_path: Path) -> None:

@@ -8,11 +8,12 @@ import datetime as dt
 import threading
 
 import pytest
+from google.type import date_pb2
 from sqlalchemy import select
 
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database
-from contactpoint.platform.errors import ContactPointError, NotFound
+from contactpoint.platform.errors import InvalidArgument, NotFound
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import children, ingestion, preparing
 from services.records.linkage import Thresholds
@@ -226,21 +227,26 @@ def test_a_possible_match_of_a_shielded_child_is_shown_shielded(db: Database) ->
         db.run_sync(lambda c: children.find_child(c, criteria=criteria, today=NOW.date()), write=False)
 
 
+NO_SUCH_DAY = date_pb2.Date(year=2015, month=2, day=30)
+
+
 def test_a_batch_sees_its_own_earlier_records(db: Database) -> None:
     batch = [
         preparing.Submission("b-1", make_record("sc-1")),
         preparing.Submission("b-2", make_record("ed-1", source_system="education")),
         preparing.Submission("b-3", make_record("sc-1", gender=child_pb2.GENDER_UNSPECIFIED)),  # an update
         preparing.Submission("b-1", make_record("sc-1")),  # a retry within the batch
-        preparing.Submission("", make_record("bad")),  # one bad record
-    ]
+        preparing.Submission(
+            "b-4", make_record("bad", date_of_birth=date_pb2.Date(year=2015, month=2, day=30))
+        ),
+    ]  # the last one bad
     results = db.run_sync(lambda c: ingestion.submit_many(c, organisation=ORG_A, submissions=batch, now=NOW))
     first, linked, updated, retried, bad = results
     assert isinstance(first, Submitted) and first.outcome is Outcome.CREATED
     assert linked == Submitted(first.contactpoint_id, Outcome.LINKED)
     assert updated == Submitted(first.contactpoint_id, Outcome.LINKED)
     assert retried == first
-    assert isinstance(bad, ContactPointError)
+    assert isinstance(bad, InvalidArgument)
 
 
 def test_a_held_record_sent_twice_in_one_batch_ends_as_its_last_version(db: Database) -> None:
