@@ -26,7 +26,7 @@ def _batch() -> list[preparing.Submission]:
         preparing.Submission("p-1", make_record("sc-1")),
         preparing.Submission("p-2", untidy),
         preparing.Submission("p-3", no_name),  # invalid: its violations travel back
-        preparing.Submission("", make_record("sc-4")),  # no request id
+        preparing.Submission(" ", make_record("sc-4")),  # a blank request id
         preparing.Submission("p-5", make_record("sc-5", gender=child_pb2.GENDER_FEMALE)),
     ]
 
