@@ -26,12 +26,17 @@ def ports(base_port: int) -> dict[str, int]:
     return {svc: base_port + off for svc, off in PORT_OFFSET.items()}
 
 
+def witness_port_address(base_port: int) -> str:
+    """The witness on a port: the one after audit's, on 127.0.0.1 as the four services are."""
+    return f"127.0.0.1:{base_port + len(PORT_OFFSET)}"
+
+
 def witness_address(data_dir: Path, base_port: int) -> str:
     """The embedded witness's address: on Linux an abstract socket named for the data dir (no
     port to collide with, no path length limit; one witness per data dir), elsewhere the port
     after audit's."""
     if not sys.platform.startswith("linux"):
-        return f"127.0.0.1:{base_port + len(PORT_OFFSET)}"
+        return witness_port_address(base_port)
     digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:24]
     return f"unix-abstract:contactpoint-witness-{digest}"
 
@@ -87,7 +92,7 @@ def witness_follows_audit(env: dict[str, str], environ: Mapping[str, str], base_
         return
     for name, value in audit.items():
         env[f"CONTACTPOINT_WITNESS_TLS_{name}"] = value
-    address = f"127.0.0.1:{base_port + len(PORT_OFFSET)}"
+    address = witness_port_address(base_port)
     if "CONTACTPOINT_WITNESS_LISTEN" not in environ:
         env["CONTACTPOINT_WITNESS_LISTEN"] = address
         if "CONTACTPOINT_AUDIT_WITNESS_TARGET" not in environ:

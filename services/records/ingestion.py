@@ -197,7 +197,7 @@ def _decide(
                 InvalidArgument([FieldViolation("request_id", rid_problems[i] or ""), *violations[i]])
             )
             continue
-        if s.request_id and _request_key(s) in priors:
+        if _request_key(s) in priors:  # only requests with an id are ever kept there
             first_hash, answer = priors[_request_key(s)]
             same = first_hash == request_hashes[i] or first_hash == placement.unkeyed_request_hash(s.record)
             if not same:
