@@ -30,6 +30,7 @@ from services.records.composing import compose
 from services.records.model import DEFAULT_LIMITS, AgeLimits, FindCriteria
 from services.records.names import fold_key, given_name_matches, name_key, postcode_key, similar
 from services.records.repository import children as child_repo
+from services.records.repository import remembered_services as remembered_repo
 from services.records.repository import search
 from services.records.repository import sources as source_repo
 from services.records.repository.rows import ChildRow, SourceRow
@@ -122,7 +123,7 @@ def composed(
     if visible_only and row.status != ACTIVE:
         return None
     sources = in_order(source_repo.active_sources(conn, [row.contactpoint_id]))
-    remembered = source_repo.remembered_by_child(conn, row.contactpoint_id)
+    remembered = remembered_repo.remembered_by_child(conn, row.contactpoint_id)
     return composed_from(
         row, sources, limits=limits, today=today, visible_only=visible_only, remembered_sensitive=remembered
     )

@@ -28,7 +28,7 @@ from contactpoint.platform.vault import (
     save_key_ring,
 )
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records import placement
+from services.records import record_keys
 from services.records.key_scheme import hashes_of
 from services.records.linkage import Features
 from services.records.repository import sealed_rows, source_keys
@@ -161,7 +161,7 @@ class _Keys:
 
 
 def _keys_of(row: sealed_rows.ClearSource, record: pb.SourceRecord, hashes: list[int]) -> _Keys:
-    return _Keys(row.id, row.contactpoint_id, hashes, placement.name_rows(record))
+    return _Keys(row.id, row.contactpoint_id, hashes, record_keys.name_rows(record))
 
 
 def seal_clear_rows(db: Database, vault: Vault) -> int:

@@ -1,5 +1,5 @@
 """Ingestion: source records in (SubmitSourceRecord, StreamSourceRecords, `contactpoint seed`),
-matched to children as they arrive, and withdrawn.
+matched to children as they arrive (withdrawals: `withdrawal`).
 
 `submit_many` takes a batch of one organisation's submissions in one transaction: it serialises on
 the batch's blocking keys (two councils sending the same new child at once end with one child),
@@ -21,13 +21,10 @@ from contactpoint.platform.errors import (
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
-    NotFound,
-    PermissionDenied,
 )
 from contactpoint.platform.logging import get_logger
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records import placement
-from services.records.lifecycle import refile
+from services.records import placement, record_keys
 from services.records.linkage import Features
 from services.records.matching import Matcher
 from services.records.model import DEFAULT_LIMITS, AgeLimits, Outcome, Submitted
@@ -39,19 +36,12 @@ from services.records.repository import submissions as submission_repo
 from services.records.repository.rows import SourceKey, SourceRow
 from services.records.repository.sealing import vault_of
 from services.records.staged_candidates import StagedCandidates
-from services.records.task_upkeep import close_tasks_of
-from services.records.values import text_problem
 
 log = get_logger(__name__)
 
 REQUEST_ID_REUSED = "REQUEST_ID_REUSED"
 # A held source record sent with content that is another child (`Matcher.still_its_child`).
 SOURCE_RECORD_REUSED = "SOURCE_RECORD_REUSED"
-
-
-def _require_organisation(organisation: str) -> None:
-    if not organisation:
-        raise PermissionDenied("the caller belongs to no organisation")
 
 
 def submit(
@@ -199,7 +189,7 @@ def _decide(
             continue
         if _request_key(s) in priors:  # only requests with an id are ever kept there
             first_hash, answer = priors[_request_key(s)]
-            same = first_hash == request_hashes[i] or first_hash == placement.unkeyed_request_hash(s.record)
+            same = first_hash == request_hashes[i] or first_hash == record_keys.unkeyed_request_hash(s.record)
             if not same:
                 results.append(
                     FailedPrecondition(
@@ -291,44 +281,3 @@ def _another_child(held: SourceRow, p: placement.Prepared, matcher: Matcher) -> 
     ):
         return False
     return not matcher.still_its_child(Features.from_json(held.features), p.features)
-
-
-def withdraw(
-    conn: Connection,
-    *,
-    organisation: str,
-    source_system: str,
-    source_record_id: str,
-    limits: AgeLimits = DEFAULT_LIMITS,
-    now: dt.datetime | None = None,
-) -> None:
-    """Withdraw one of `organisation`'s source records (idempotent). A child whose every source
-    is withdrawn is no longer visible. A record is named by the caller's organisation, so another
-    organisation's record cannot even be named: NotFound, whoever else holds that id."""
-    _require_organisation(organisation)
-    now = now or dt.datetime.now(dt.UTC)
-    source_system, source_record_id = source_system.strip(), source_record_id.strip()
-    violations = [
-        FieldViolation(name, problem)
-        for name, problem in (
-            ("source_system", text_problem(source_system, max_length=64, required=True)),
-            ("source_record_id", text_problem(source_record_id, max_length=128, required=True)),
-        )
-        if problem
-    ]
-    if violations:
-        raise InvalidArgument(violations)
-    key = SourceKey(organisation, source_system, source_record_id)
-    candidate_repo.serialise_on(conn, [f"src:{organisation}:{source_system}:{source_record_id}"])
-    row = source_repo.sources_by_key(conn, [key]).get(key)
-    if row is None:
-        raise NotFound("no such source record")
-    if row.withdrawn:
-        return
-    source_repo.withdraw(conn, row.id, now=now)
-    remaining = source_repo.active_sources(conn, [row.contactpoint_id])
-    # The record that archived the child (a date of death sent in error) may be the one gone.
-    refile(conn, {row.contactpoint_id: remaining}, limits=limits, now=now)
-    if not remaining:  # no longer visible: nothing left for a data manager to decide about it
-        close_tasks_of(conn, [row.contactpoint_id], now=now)
-    log.info("records.withdrawn", contactpoint_id=row.contactpoint_id)

@@ -16,6 +16,7 @@ from services.records.children import composed, locked_chain
 from services.records.lifecycle import archive_as_its_holder, refile
 from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.repository import children as child_repo
+from services.records.repository import kept_apart as kept_apart_repo
 from services.records.repository import merges as merge_repo
 from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
@@ -158,7 +159,7 @@ def unmerge(
     child_repo.reinstate(conn, retired_id, shielded=merge_row.retired_shielded, now=now)
     merge_repo.undo_merge(conn, merge_row.merge_id, manager=manager.name, reason=reason, now=now)
     _shield_as_held(conn, chain, undone=merge_row, now=now)
-    review_repo.keep_apart(
+    kept_apart_repo.keep_apart(
         conn, merge_row.survivor_id, retired_id, manager=manager.name, reason=reason, now=now
     )
     for cid in sorted(holders | {retired_id}):

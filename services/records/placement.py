@@ -5,7 +5,6 @@ earlier records included), updating a record already held, and writing the batch
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -20,8 +19,9 @@ from services.records.evidence import check_still_filed, record_of, task_records
 from services.records.lifecycle import refile
 from services.records.linkage import Action, Candidate, Decision, Features, blocking_keys, features_of
 from services.records.model import AgeLimits, ConcurrentChange, Outcome, Submitted
-from services.records.names import name_key, name_tokens, postcode_key
+from services.records.record_keys import content_hash, name_rows
 from services.records.repository import children as child_repo
+from services.records.repository import remembered_services as remembered_repo
 from services.records.repository import review as review_repo
 from services.records.repository import source_updates
 from services.records.repository import sources as source_repo
@@ -34,56 +34,8 @@ from services.records.splits import split_tasks
 from services.records.tables import ACTIVE, ARCHIVED
 from services.records.task_carrying import raised_for_records, reopen_overtaken
 from services.records.task_upkeep import pair_shields, raise_pairs
-from services.records.values import date_value
 
 log = get_logger(__name__)
-
-
-def request_hash(record: pb.SourceRecord, index_key: bytes) -> str:
-    """A keyed hash (BLAKE2b under the data keys' index key) of a record's deterministic
-    serialisation: equal for equal records, and no use to whoever holds a copy of the database
-    without the key (an unkeyed hash let a guess of a child's date of birth be checked)."""
-    data = record.SerializeToString(deterministic=True)
-    return hashlib.blake2b(data, key=index_key[:64], digest_size=32, person=b"cp-request").hexdigest()
-
-
-def unkeyed_request_hash(record: pb.SourceRecord) -> str:
-    """The request hash as it was stored before it was keyed (SHA-256): a retry of a request
-    answered then is still recognised."""
-    return hashlib.sha256(record.SerializeToString(deterministic=True)).hexdigest()
-
-
-def content_hash(record: pb.SourceRecord, index_key: bytes) -> str:
-    """The keyed hash of what a record says about the child (everything but `as_of`). A record
-    held since before the hash was keyed compares unequal once, and is stored again."""
-    copy = pb.SourceRecord()
-    copy.CopyFrom(record)
-    copy.ClearField("as_of")
-    data = copy.SerializeToString(deterministic=True)
-    return hashlib.blake2b(data, key=index_key[:64], digest_size=32, person=b"cp-content").hexdigest()
-
-
-def name_rows(record: pb.SourceRecord) -> list[MatchKeyRow]:
-    """What makes a (valid) record findable by FindChild: one row per distinct name, the current
-    name first, then former names (a former name lacking a part borrows the current one)."""
-    current_family = name_key(record.name.family_name)
-    current_given = name_tokens(record.name.given_names)
-    dob = date_value(record.date_of_birth)
-    assert dob is not None  # validated
-    rows: list[MatchKeyRow] = []
-    seen: set[tuple[str, str]] = set()
-    for name in [record.name, *record.former_names]:
-        family = (name_key(name.family_name) or current_family)[:128]
-        given = " ".join(name_tokens(name.given_names) or current_given)[:512]
-        if (family, given) in seen:
-            continue
-        seen.add((family, given))
-        rows.append(
-            MatchKeyRow(
-                len(rows), family, given, dob, postcode_key(record.address.postcode), int(record.gender)
-            )
-        )
-    return rows
 
 
 @dataclass
@@ -283,7 +235,7 @@ def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime
     source_updates.set_as_of(conn, batch.as_of)
     # What each flagged before stays remembered: one read for the batch (a record sent twice is
     # written between its two arrivals, so a batch replaces each record once).
-    before = source_repo.remembered_services(conn, [replacement.id for replacement, _ in batch.replaced])
+    before = remembered_repo.remembered_services(conn, [replacement.id for replacement, _ in batch.replaced])
     source_updates.replace_sources(
         conn,
         [

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from contactpoint.platform.errors import FieldViolation, PermissionDenied
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records import placement
+from services.records import placement, record_keys
 from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.validation import checked_record
 from services.records.values import request_id_problem
@@ -62,7 +62,7 @@ def prepare_batch(
         organisation=organisation,
         submissions=submissions,
         now=now,
-        hashes=[placement.request_hash(s.record, index_key) for s in submissions],
+        hashes=[record_keys.request_hash(s.record, index_key) for s in submissions],
         rid_problems=[request_id_problem(s.request_id) for s in submissions],
         violations=violations,
         prepared=prepared,

@@ -22,9 +22,9 @@ from contactpoint.platform.vault import Vault
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records.children import composed_from
 from services.records.model import DEFAULT_LIMITS, AgeLimits
+from services.records.repository.remembered_services import open_services
 from services.records.repository.rows import ChildRow, aware, utc
 from services.records.repository.sealing import source_context
-from services.records.repository.sources import open_services
 from services.records.sensitive_memory import FlaggedService
 from services.records.tables import MERGED
 from services.records.values import today_in_england

@@ -19,6 +19,7 @@ from services.records.children import composed, locked_chain, resolve
 from services.records.merging import merge_children
 from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.repository import children as child_repo
+from services.records.repository import kept_apart as kept_apart_repo
 from services.records.repository import merges as merge_repo
 from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
@@ -178,7 +179,7 @@ def resolve_task(
             )
         result = candidate.contactpoint_id
     else:
-        review_repo.keep_apart(
+        kept_apart_repo.keep_apart(
             conn, row.new_child, row.candidate, manager=manager.name, reason=reason, now=now
         )
         # The children the task was raised for, too, when a merge had carried it to a survivor:
@@ -186,7 +187,7 @@ def resolve_task(
         # (else the child put back could be proposed with the other child again).
         raised_for = (row.was(row.new_child), row.was(row.candidate))
         if raised_for != (row.new_child, row.candidate) and raised_for[0] != raised_for[1]:
-            review_repo.keep_apart(conn, *raised_for, manager=manager.name, reason=reason, now=now)
+            kept_apart_repo.keep_apart(conn, *raised_for, manager=manager.name, reason=reason, now=now)
         result = row.new_child
         review_repo.close_tasks_between(
             conn,

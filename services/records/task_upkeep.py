@@ -16,6 +16,7 @@ from dataclasses import replace
 from sqlalchemy import Connection
 
 from services.records.repository import children as child_repo
+from services.records.repository import kept_apart as kept_apart_repo
 from services.records.repository import review as review_repo
 from services.records.repository.rows import ReviewTaskRow
 from services.records.tables import ACTIVE
@@ -24,12 +25,12 @@ from services.records.tables import ACTIVE
 def kept_apart(conn: Connection, a: str, b: str) -> bool:
     """Whether a data manager kept two children apart, or any child merged into one of them from
     any merged into the other: a pair kept apart stays apart through later merges."""
-    if review_repo.are_kept_apart(conn, a, b):
+    if kept_apart_repo.are_kept_apart(conn, a, b):
         return True
     family_a, family_b = child_repo.merged_family(conn, a), child_repo.merged_family(conn, b)
     if len(family_a) == len(family_b) == 1:
         return False
-    apart = review_repo.kept_apart_from(conn, family_a)
+    apart = kept_apart_repo.kept_apart_from(conn, family_a)
     return any(not ids.isdisjoint(family_b) for ids in apart.values())
 
 

@@ -1,4 +1,5 @@
-"""Review tasks and kept-apart pairs: what data managers decide (merges: `merges`)."""
+"""Review tasks: what data managers are asked to decide (kept-apart pairs: `kept_apart`; merges:
+`merges`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, Connection, Exists, and_, exists, func, insert, or_, select, update
 
 from services.records.repository.rows import ReviewTaskRow, SourceKey
-from services.records.repository.writes import unique
-from services.records.tables import ACTIVE, children, kept_apart, review_tasks, source_records
+from services.records.tables import ACTIVE, children, review_tasks, source_records
 
 OPEN = "open"
 RESOLVED = "resolved"
@@ -303,46 +303,6 @@ def close_tasks_between(
     _resolve(
         conn, and_(review_tasks.c.status == OPEN, _between(a, b)), decision, manager, reason, result_id, now
     )
-
-
-# --- kept apart ---------------------------------------------------------------------------------
-
-
-def keep_apart(conn: Connection, a: str, b: str, *, manager: str, reason: str, now: dt.datetime) -> None:
-    """Remember for ever that two children are different (idempotent)."""
-    first, second = sorted((a, b))
-    if are_kept_apart(conn, first, second):
-        return
-    with unique():
-        conn.execute(
-            insert(kept_apart).values(
-                child_a=first, child_b=second, decided_by=manager, reason=reason, created_at=now
-            )
-        )
-
-
-def are_kept_apart(conn: Connection, a: str, b: str) -> bool:
-    """Whether a data manager said these two are different children."""
-    first, second = sorted((a, b))
-    query = select(exists().where(kept_apart.c.child_a == first, kept_apart.c.child_b == second))
-    return bool(conn.execute(query).scalar())
-
-
-def kept_apart_from(conn: Connection, ids: Collection[str]) -> dict[str, set[str]]:
-    """For each of `ids`, the children it is kept apart from."""
-    out: dict[str, set[str]] = {i: set() for i in ids}
-    if not ids:
-        return out
-    wanted = sorted(ids)
-    query = select(kept_apart.c.child_a, kept_apart.c.child_b).where(
-        or_(kept_apart.c.child_a.in_(wanted), kept_apart.c.child_b.in_(wanted))
-    )
-    for a, b in conn.execute(query).all():
-        if a in out:
-            out[a].add(b)
-        if b in out:
-            out[b].add(a)
-    return out
 
 
 def open_task_count(conn: Connection) -> int:

@@ -16,10 +16,10 @@ from sqlalchemy.types import NullType
 from contactpoint.platform.db import dialect_of
 from contactpoint.platform.vault import Vault
 from services.records.linkage.blocking import SCHEME as KEY_SCHEME
+from services.records.repository.remembered_services import open_services, seal_services
 from services.records.repository.rows import aware
 from services.records.repository.sealing import MODEL_CONTEXT, names_context, source_context, vault_of
 from services.records.repository.source_keys import delete_keys
-from services.records.repository.sources import open_services, seal_services
 from services.records.tables import (
     data_keys,
     key_changes,

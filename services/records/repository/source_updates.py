@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from sqlalchemy import Connection
 
 from services.records.linkage.blocking import SCHEME as KEY_SCHEME
+from services.records.repository.remembered_services import seal_services
 from services.records.repository.sealing import vault_of
 from services.records.repository.source_keys import delete_keys, insert_keys
-from services.records.repository.sources import NewSource, seal_services, sealed
+from services.records.repository.sources import NewSource, sealed
 from services.records.repository.writes import pack_hashes, update_rows
 from services.records.tables import source_records
 

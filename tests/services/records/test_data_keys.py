@@ -29,8 +29,8 @@ from services.records import children, data_keys, ingestion
 from services.records.linkage import blocking_keys, features_of
 from services.records.main import MIGRATIONS
 from services.records.model import FindCriteria, Outcome
+from services.records.repository import remembered_services as remembered_repo
 from services.records.repository import sealed_rows
-from services.records.repository import sources as source_repo
 from services.records.repository.sealing import vault_for
 from services.records.repository.writes import pack_hashes
 from services.records.settings import RecordsSettings
@@ -235,7 +235,9 @@ def test_rotation_re_seals_everything_and_the_old_key_can_then_retire(db: Databa
         lambda c: c.execute(select(source_records.c.sensitive_services)).scalars().all(), write=False
     )
     assert sealed and {sealed_key_id(bytes(s)) for s in sealed if s is not None} == {old + 1}
-    remembered = db.run_sync(lambda c: source_repo.remembered_by_child(c, made.contactpoint_id), write=False)
+    remembered = db.run_sync(
+        lambda c: remembered_repo.remembered_by_child(c, made.contactpoint_id), write=False
+    )
     assert [service.name for service in remembered] == ["Sexual Health Clinic"]
     with pytest.raises(DataKeyError, match="newest"):
         data_keys.retire(db, _settings(db, interval=0.01), old + 1)

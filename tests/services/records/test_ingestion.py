@@ -15,7 +15,7 @@ from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import InvalidArgument, NotFound
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records import children, ingestion, preparing
+from services.records import children, ingestion, preparing, withdrawal
 from services.records.linkage import Thresholds
 from services.records.matching import Matcher
 from services.records.model import ConcurrentChange, FindCriteria, Outcome, Submitted
@@ -506,7 +506,7 @@ def test_blocking_keys_follow_their_record_through_change_and_withdrawal(db: Dat
     assert set(unpack_hashes(bytes(stored))) == expected(moved)
 
     db.run_sync(
-        lambda c: ingestion.withdraw(
+        lambda c: withdrawal.withdraw(
             c, organisation=ORG_A, source_system="social-care", source_record_id="keys-1", now=NOW
         )
     )

@@ -11,7 +11,7 @@ from sqlalchemy import delete
 
 from contactpoint.platform.db import Database
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records import ingestion, placement
+from services.records import ingestion, placement, withdrawal
 from services.records.repository import candidates as candidate_repo
 from services.records.repository import key_changes
 from services.records.repository.sealing import vault_for
@@ -34,7 +34,7 @@ def _submit(db: Database, record: pb.SourceRecord, org: str, rid: str) -> None:
 
 def _withdraw(db: Database, record: pb.SourceRecord, org: str) -> None:
     db.run_sync(
-        lambda c: ingestion.withdraw(
+        lambda c: withdrawal.withdraw(
             c,
             organisation=org,
             source_system=record.source_system,

@@ -23,7 +23,7 @@ from contactpoint.platform.db import Database, TransactionConflict
 from contactpoint.platform.errors import Unavailable
 from contactpoint.platform.types import Context
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records import admin, data_keys, ingestion, key_scheme
+from services.records import admin, data_keys, ingestion, key_scheme, withdrawal
 from services.records.linkage import Features
 from services.records.linkage.blocking import SCHEME
 from services.records.main import MIGRATIONS, build
@@ -97,7 +97,7 @@ def test_records_of_an_older_scheme_are_filed_under_the_current_keys_once(db: Da
     )
     submit(db, make_record("rk-4", name=child_pb2.PersonName(given_names="Ada", family_name="Lovelace")))
     db.run_sync(
-        lambda c: ingestion.withdraw(
+        lambda c: withdrawal.withdraw(
             c, organisation=ORG_A, source_system="social-care", source_record_id="rk-4", now=NOW
         )
     )
@@ -175,7 +175,7 @@ def test_the_service_rebuilds_older_keys_on_start_up(database_url: str, tmp_path
 def test_a_withdrawn_record_sent_again_is_filed_under_the_current_scheme(db: Database) -> None:
     submit(db, make_record("again-1"))
     db.run_sync(
-        lambda c: ingestion.withdraw(
+        lambda c: withdrawal.withdraw(
             c, organisation=ORG_A, source_system="social-care", source_record_id="again-1", now=NOW
         )
     )

@@ -14,7 +14,7 @@ from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database, TransactionConflict
 from contactpoint.platform.errors import NotFound
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records import admin, children, ingestion, merging
+from services.records import admin, children, ingestion, merging, withdrawal
 from services.records.children import add_years, archive_date
 from services.records.preparing import Submission
 from services.records.repository import children as child_repo
@@ -270,7 +270,7 @@ def test_withdrawing_the_record_that_archived_a_child_brings_it_back(db: Databas
     # The death was recorded in error, and its record withdrawn: the other council's record of
     # a living child is what is left, and the child is shown again.
     db.run_sync(
-        lambda c: ingestion.withdraw(
+        lambda c: withdrawal.withdraw(
             c, organisation=ORG_A, source_system="social-care", source_record_id="r-1", now=NOW
         )
     )
@@ -315,7 +315,7 @@ def test_a_child_whose_every_record_is_withdrawn_is_archived_and_purged_on_time(
     archived_on = add_years(born, 25 if extended else 18)
     cp = _submit(db, make_record("r-1", extended=extended, date_of_birth=_date(born)))
     db.run_sync(
-        lambda c: ingestion.withdraw(
+        lambda c: withdrawal.withdraw(
             c, organisation=ORG_A, source_system="social-care", source_record_id="r-1", now=NOW
         )
     )
@@ -335,7 +335,7 @@ def test_a_record_sent_again_after_every_one_was_withdrawn_keeps_its_child_on_it
     born = dt.date(2009, 5, 5)
     cp = _submit(db, make_record("r-1", date_of_birth=_date(born)))
     db.run_sync(
-        lambda c: ingestion.withdraw(
+        lambda c: withdrawal.withdraw(
             c, organisation=ORG_A, source_system="social-care", source_record_id="r-1", now=NOW
         )
     )

@@ -16,7 +16,7 @@ from contactpoint.platform.db import Database
 from contactpoint.platform.errors import InvalidArgument, NotFound
 from contactpoint.platform.statements import Statements
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records import children, ingestion, reading
+from services.records import children, ingestion, reading, withdrawal
 from services.records.repository.sealing import vault_for
 from services.records.tables import MERGED
 from services.records.tables import children as children_table
@@ -83,7 +83,7 @@ async def test_the_fast_path_reads_what_the_general_path_reads(db: Database) -> 
         assert child.address.postcode == "M2 2BB" and child.name.family_name == "Okafor"
         # A withdrawn source no longer counts, on both.
         db.run_sync(
-            lambda c: ingestion.withdraw(
+            lambda c: withdrawal.withdraw(
                 c, organisation="E08000025", source_system="education", source_record_id="r-2", now=NOW
             )
         )
@@ -97,7 +97,7 @@ async def test_the_fast_path_reads_what_the_general_path_reads(db: Database) -> 
         assert await _both(db, store, "12345", today) is InvalidArgument
         # Every source withdrawn: no child.
         db.run_sync(
-            lambda c: ingestion.withdraw(
+            lambda c: withdrawal.withdraw(
                 c, organisation="E08000003", source_system="social-care", source_record_id="solo-1", now=NOW
             )
         )

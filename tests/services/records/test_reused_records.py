@@ -18,7 +18,7 @@ from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import FailedPrecondition, NotFound
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records import admin, children, ingestion
+from services.records import admin, children, ingestion, withdrawal
 from services.records.ingestion import SOURCE_RECORD_REUSED
 from services.records.linkage import Thresholds
 from services.records.linkage.verdicts import RULE_SPLIT
@@ -51,7 +51,7 @@ def submit(
 
 def withdraw(db: Database, rid: str, *, org: str = ORG_A) -> None:
     db.run_sync(
-        lambda c: ingestion.withdraw(
+        lambda c: withdrawal.withdraw(
             c, organisation=org, source_system="social-care", source_record_id=rid, now=NOW
         )
     )

@@ -15,7 +15,7 @@ from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import NotFound
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records import admin, ingestion, merging, placement, review, task_upkeep
+from services.records import admin, ingestion, merging, placement, review, task_upkeep, withdrawal
 from services.records.model import DEFAULT_LIMITS as LIMITS
 from services.records.model import ConcurrentChange
 from services.records.repository import children as child_repo
@@ -85,7 +85,7 @@ def test_a_task_overtaken_by_events_lifts_its_shield(db: Database) -> None:
     assert _shown_shielded(db, new)
     # The council withdraws the old record: the task has nothing left to decide.
     db.run_sync(
-        lambda c: ingestion.withdraw(
+        lambda c: withdrawal.withdraw(
             c, organisation=ORG_A, source_system="social-care", source_record_id="sc-1", now=NOW
         )
     )
@@ -226,7 +226,7 @@ def test_a_child_back_in_view_gets_its_pairing_and_shield_back(db: Database) -> 
     assert _shown_shielded(db, new)
     for system, rid in (("education", "ed-1"), ("health-visiting", "hv-1")):
         db.run_sync(
-            lambda c, s=system, r=rid: ingestion.withdraw(
+            lambda c, s=system, r=rid: withdrawal.withdraw(
                 c, organisation=ORG_A, source_system=s, source_record_id=r, now=NOW
             )
         )

@@ -16,7 +16,7 @@ from contactpoint.platform.db import Database
 from contactpoint.platform.errors import NotFound
 from contactpoint.platform.ids import RANDOM
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records import ingestion, merging, placement, review, task_upkeep
+from services.records import ingestion, merging, placement, review, task_upkeep, withdrawal
 from services.records.model import DEFAULT_LIMITS as LIMITS
 from services.records.model import ConcurrentChange, Outcome
 from services.records.repository import children as child_repo
@@ -263,7 +263,7 @@ def test_the_survivors_own_task_ended_and_raised_again_while_merged_stays_its_ow
     _task(db, k["s"], k["q"])
     _merge(db, k["s"], k["r"])
     db.run_sync(
-        lambda c: ingestion.withdraw(
+        lambda c: withdrawal.withdraw(
             c, organisation=ORG_A, source_system="system-q", source_record_id="q-1", now=LATER
         )
     )
@@ -316,7 +316,7 @@ def test_a_task_ended_while_carried_comes_back_to_the_child_it_was_raised_for(db
     _task(db, k["r"], k["q"])
     _merge(db, k["s"], k["r"])
     db.run_sync(
-        lambda c: ingestion.withdraw(
+        lambda c: withdrawal.withdraw(
             c, organisation=ORG_B, source_system="system-q", source_record_id="q-1", now=LATER
         )
     )
@@ -384,7 +384,7 @@ def test_a_task_ended_while_its_other_child_was_out_of_view_follows_a_merge_made
     k = _children(db, of_b="q")
     _task(db, k["q"], k["r"])
     db.run_sync(
-        lambda c: ingestion.withdraw(
+        lambda c: withdrawal.withdraw(
             c, organisation=ORG_B, source_system="system-q", source_record_id="q-1", now=MERGED - HOUR
         )
     )
