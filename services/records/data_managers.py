@@ -189,6 +189,7 @@ class DataManagerRpcs:
                     contactpoint_id=request.contactpoint_id,
                     shielded=request.shielded,
                     reason=request.reason,
+                    limits=self._limits,
                     now=_now(),
                 )
                 call.quoted.append(("reason", request.reason))

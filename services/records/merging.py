@@ -58,10 +58,12 @@ def merge(
     check(violations)
     retired = child_repo.child(conn, retired_id)
     if retired is not None and retired.status == MERGED and retired.merged_into == survivor_id:
-        survivor = active_child(conn, survivor_id, manager)  # a retry: the same answer
+        survivor = active_child(
+            conn, survivor_id, manager, limits=limits, now=now
+        )  # a retry: the same answer
     else:
         for cid in sorted((survivor_id, retired_id)):
-            active_child(conn, cid, manager)
+            active_child(conn, cid, manager, limits=limits, now=now)
         merge_children(
             conn,
             manager=manager,
@@ -71,7 +73,7 @@ def merge(
             limits=limits,
             now=now,
         )
-        survivor = active_child(conn, survivor_id, manager)
+        survivor = active_child(conn, survivor_id, manager, limits=limits, now=now)
     child = composed(conn, survivor, limits=limits, today=day_in_england(now), visible_only=False)
     if child is None:
         raise NotFound("the merged child has no active source record")
@@ -105,6 +107,8 @@ def merge_children(
             retired.shielded,
             manager.name,
             reason,
+            survivor.updated_at,
+            retired.updated_at,
         ),
         now=now,
     )
@@ -145,6 +149,13 @@ def unmerge(
     child_repo.child(conn, retired_id, lock=True)
     merge_row = merge_repo.live_merge_of(conn, retired_id)
     if merge_row is None:
+        undone = merge_repo.latest_merge_of(conn, retired_id)
+        if undone is not None and undone.undone_by == manager.name and held(conn, manager, retired_id):
+            # The same data manager's retry of an unmerge that was made (its answer lost on the way
+            # back): both children are already as before the merge, so it answers as the first
+            # call did and changes nothing (found by review: a retry was NOT_FOUND, as if the
+            # unmerge had failed). Anyone else is told there is no merge to undo.
+            return (undone.survivor_id,)
         raise NotFound("no merge of this child to undo")
     chain = locked_chain(conn, merge_row.survivor_id)
     if not chain:
@@ -169,6 +180,19 @@ def unmerge(
         archive_as_its_holder(conn, retired_id, max(archived), limits=limits, now=now)
     # The survivor's shield may have changed back, and its tasks (some the retired child's) with it.
     follow_unmerge(conn, retired=retired_id, holders=_holdings(conn, chain, merge_row.created_at), now=now)
+    if (
+        len(chain) == 1
+        and holder.updated_at == merge_row.created_at
+        and merge_row.survivor_updated_at is not None
+        and merge_row.retired_updated_at is not None
+    ):
+        # Nothing changed the merged child since the merge (no record, shield or date; it was
+        # merged on into no other child): both are as before it, their update times too (found
+        # by review: a merge and its unmerge left two children alike but for update_time).
+        child_repo.restore_updated_at(
+            conn,
+            {merge_row.survivor_id: merge_row.survivor_updated_at, retired_id: merge_row.retired_updated_at},
+        )
     log.info("records.unmerged", survivor_id=merge_row.survivor_id, retired_id=retired_id)
     return tuple(sorted(holders))
 

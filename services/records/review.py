@@ -138,11 +138,13 @@ def resolve_task(
     """LINK (the new child joins the candidate; the candidate's id remains) or KEEP_APART
     (remembered for ever; the new child's id is the answer). A retry of the same decision returns
     the same answer."""
-    violations = [] if is_task_id(task_id) else [FieldViolation("task_id", "must be a task id")]
+    violations = [] if task_id.strip() else [FieldViolation("task_id", "is required")]
     if decision not in (LINK, KEEP_APART):
         violations.append(FieldViolation("decision", "must be LINK or KEEP_APART"))
-    check(violations + reason_violations(reason))
-    row = review_repo.task(conn, task_id, lock=True)
+    check(violations + reason_violations(reason, required=True))
+    # An id this service never hands out is no task of anyone's: NOT_FOUND, as an unknown one is
+    # (found by review: "no-such-task" was INVALID_ARGUMENT, only 32 hex digits NOT_FOUND).
+    row = review_repo.task(conn, task_id, lock=True) if is_task_id(task_id) else None
     # The candidate must be the organisation's: whoever holds the child a new record may be
     # decides. The organisation that sent the new record does not, unless it holds the candidate
     # too: a record crafted to look like another council's child would otherwise show its
@@ -221,7 +223,14 @@ def _paired_with_anothers_shield(conn: Connection, contactpoint_id: str, organis
 
 
 def set_shielded(
-    conn: Connection, *, manager: Manager, contactpoint_id: str, shielded: bool, reason: str, now: dt.datetime
+    conn: Connection,
+    *,
+    manager: Manager,
+    contactpoint_id: str,
+    shielded: bool,
+    reason: str,
+    limits: AgeLimits = DEFAULT_LIMITS,
+    now: dt.datetime,
 ) -> str:
     """Shield or unshield a child (a retired id acts on its survivor); the child's id."""
     check(id_violations("contactpoint_id", contactpoint_id) + reason_violations(reason))
@@ -230,7 +239,7 @@ def set_shielded(
     chain = locked_chain(conn, contactpoint_id)
     if not chain or chain[-1].status == MERGED:
         raise NotFound("no child with this ContactPoint ID is managed by your organisation")
-    row = active_child(conn, chain[-1].contactpoint_id, manager)
+    row = active_child(conn, chain[-1].contactpoint_id, manager, limits=limits, now=now)
     # Unshielding is a data manager's decision, and lifts a provisional shield too, unless an open
     # task pairs the child with another organisation's shielded child: then that task's decision
     # does (found by re-probing: a council unshielded its decoy of another council's shielded

@@ -3,6 +3,7 @@ task or one child of their own organisation at a time (anything else is NotFound
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
@@ -10,11 +11,13 @@ from sqlalchemy import Connection
 
 from contactpoint.platform.errors import FieldViolation, InvalidArgument, NotFound
 from contactpoint.platform.ids import contactpoint_id_problem
+from services.records.children import archive_date, in_order
+from services.records.model import AgeLimits
 from services.records.repository import children as child_repo
 from services.records.repository import sources as source_repo
 from services.records.repository.rows import ChildRow
 from services.records.tables import ACTIVE
-from services.records.values import text_problem
+from services.records.values import day_in_england, text_problem
 
 LINK = "LINK"
 KEEP_APART = "KEEP_APART"
@@ -40,8 +43,11 @@ def id_violations(name: str, value: str) -> list[FieldViolation]:
     return [FieldViolation(name, problem)] if problem else []
 
 
-def reason_violations(value: str) -> list[FieldViolation]:
-    problem = text_problem(value, max_length=MAX_REASON, required=True)
+def reason_violations(value: str, *, required: bool = False) -> list[FieldViolation]:
+    """A data manager's reason: required for a review task's decision (CONTRACT §4), optional for
+    a merge, an unmerge and a shield (the contract requires it of ResolveReviewTask alone), and
+    checked whenever it is given."""
+    problem = text_problem(value, max_length=MAX_REASON, required=required, in_column=True)
     return [FieldViolation("reason", problem)] if problem else []
 
 
@@ -54,9 +60,19 @@ def held(conn: Connection, manager: Manager, *ids: str) -> bool:
     return source_repo.held_by_organisation(conn, set(ids), manager.organisation) == set(ids)
 
 
-def active_child(conn: Connection, contactpoint_id: str, manager: Manager) -> ChildRow:
-    """A child the manager may act on, row-locked: active and held by their organisation."""
+def active_child(
+    conn: Connection, contactpoint_id: str, manager: Manager, *, limits: AgeLimits, now: dt.datetime
+) -> ChildRow:
+    """A child the manager may act on, row-locked: active, not yet due to be archived, and held by
+    their organisation. A child whose archive date has come is gone, as it is from GetChild and
+    the review queue, though the hourly lifecycle run has not archived it yet (found by review:
+    a child dead a year was merged into, returning its record, and shielded)."""
     row = child_repo.child(conn, contactpoint_id, lock=True)
     if row is None or row.status != ACTIVE or not held(conn, manager, contactpoint_id):
         raise NotFound("no child with this ContactPoint ID is managed by your organisation")
+    today = day_in_england(now)
+    if row.archive_on is not None and row.archive_on <= today:  # the month is stored; the day is sealed
+        due = archive_date(in_order(source_repo.active_sources(conn, [contactpoint_id])), limits)
+        if due is not None and due <= today:
+            raise NotFound("no child with this ContactPoint ID is managed by your organisation")
     return row

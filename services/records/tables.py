@@ -247,6 +247,10 @@ merges = Table(
     Column("undone_at", DateTime(timezone=True)),
     Column("undone_by", String(128)),
     Column("undo_reason", String(500)),
+    # When each child's record last changed before the merge (none for merges before 0010): an
+    # unmerge with nothing changed since gives both back their update times.
+    Column("survivor_updated_at", DateTime(timezone=True)),
+    Column("retired_updated_at", DateTime(timezone=True)),
 )
 
 # Matching's m/u weights and name frequencies, re-estimated from the registry (newest row wins).

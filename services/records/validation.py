@@ -150,10 +150,13 @@ def _clear_empty_date(message: Message, name: str) -> None:
 
 def _problems(r: pb.SourceRecord, *, now: dt.datetime, limits: AgeLimits) -> list[FieldViolation]:
     v = _Violations()
-    v.add("record.source_system", text_problem(r.source_system, max_length=MAX_SOURCE_SYSTEM, required=True))
+    v.add(
+        "record.source_system",
+        text_problem(r.source_system, max_length=MAX_SOURCE_SYSTEM, required=True, in_column=True),
+    )
     v.add(
         "record.source_record_id",
-        text_problem(r.source_record_id, max_length=MAX_SOURCE_RECORD_ID, required=True),
+        text_problem(r.source_record_id, max_length=MAX_SOURCE_RECORD_ID, required=True, in_column=True),
     )
     _person_name(v, "record.name", r.name, required=True)
     if len(r.former_names) > MAX_FORMER_NAMES:

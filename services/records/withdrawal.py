@@ -43,8 +43,11 @@ def withdraw(
     violations = [
         FieldViolation(name, problem)
         for name, problem in (
-            ("source_system", text_problem(source_system, max_length=64, required=True)),
-            ("source_record_id", text_problem(source_record_id, max_length=128, required=True)),
+            ("source_system", text_problem(source_system, max_length=64, required=True, in_column=True)),
+            (
+                "source_record_id",
+                text_problem(source_record_id, max_length=128, required=True, in_column=True),
+            ),
         )
         if problem
     ]

@@ -90,6 +90,14 @@ def touch_many(conn: Connection, archive_on: Mapping[str, dt.date | None], *, no
     update_rows(conn, children, "contactpoint_id", ("archive_on",), rows, same={"updated_at": now})
 
 
+def restore_updated_at(conn: Connection, updated_at: Mapping[str, dt.datetime]) -> None:
+    """Give children back the update times they had (an unmerge with nothing changed since)."""
+    for contactpoint_id, when in sorted(updated_at.items()):
+        conn.execute(
+            update(children).where(children.c.contactpoint_id == contactpoint_id).values(updated_at=when)
+        )
+
+
 def set_shielding(
     conn: Connection,
     contactpoint_id: str,

@@ -24,6 +24,8 @@ class NewMerge:
     retired_shielded: bool
     manager: str
     reason: str
+    survivor_updated_at: dt.datetime
+    retired_updated_at: dt.datetime
 
 
 def insert_merge(conn: Connection, merge: NewMerge, *, now: dt.datetime) -> None:
@@ -39,19 +41,27 @@ def insert_merge(conn: Connection, merge: NewMerge, *, now: dt.datetime) -> None
             merged_by=merge.manager,
             reason=merge.reason,
             created_at=now,
+            survivor_updated_at=merge.survivor_updated_at,
+            retired_updated_at=merge.retired_updated_at,
         )
     )
 
 
 def live_merge_of(conn: Connection, retired_id: str) -> MergeRow | None:
     """The merge (not undone) that retired `retired_id`, if any."""
-    query = (
-        select(merges)
-        .where(merges.c.retired_id == retired_id, merges.c.undone_at.is_(None))
-        .order_by(merges.c.created_at.desc())
-        .limit(1)
-    )
-    row = conn.execute(query).first()
+    return _latest_merge_of(conn, retired_id, live=True)
+
+
+def latest_merge_of(conn: Connection, retired_id: str) -> MergeRow | None:
+    """The latest merge that retired `retired_id`, undone or not (an unmerge's retry)."""
+    return _latest_merge_of(conn, retired_id, live=False)
+
+
+def _latest_merge_of(conn: Connection, retired_id: str, *, live: bool) -> MergeRow | None:
+    query = select(merges).where(merges.c.retired_id == retired_id)
+    if live:
+        query = query.where(merges.c.undone_at.is_(None))
+    row = conn.execute(query.order_by(merges.c.created_at.desc()).limit(1)).first()
     return MergeRow.of(row) if row is not None else None
 
 

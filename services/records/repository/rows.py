@@ -197,6 +197,10 @@ class MergeRow:
     retired_shielded: bool
     created_at: dt.datetime
     undone_at: dt.datetime | None
+    undone_by: str | None = None
+    # When each child's record last changed before the merge (None for merges before 0010).
+    survivor_updated_at: dt.datetime | None = None
+    retired_updated_at: dt.datetime | None = None
 
     @classmethod
     def of(cls, row: Any) -> MergeRow:
@@ -209,4 +213,7 @@ class MergeRow:
             retired_shielded=bool(row.retired_shielded),
             created_at=utc(row.created_at),
             undone_at=aware(row.undone_at),
+            undone_by=row.undone_by,
+            survivor_updated_at=aware(row.survivor_updated_at),
+            retired_updated_at=aware(row.retired_updated_at),
         )

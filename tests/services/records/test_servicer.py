@@ -308,6 +308,38 @@ async def test_a_request_id_is_optional_and_a_blank_one_is_refused(world: World)
     assert world.added(before)["source_records"] == 1
 
 
+async def test_ids_too_long_as_stored_are_invalid_on_either_engine(world: World) -> None:
+    # Found by review: 60 accented letters, each written as a letter and a combining mark, read as
+    # 60 characters but are 120 code points, more than the column holds: PostgreSQL refused the
+    # insert and the call was INTERNAL. Counted as stored, they are INVALID_ARGUMENT, and nothing
+    # is stored.
+    before = world.counts()
+    system = world.record("sc-7", source_system="e\u0301" * 60)
+    record_id = world.record("sc-7")
+    record_id.source_record_id = "e\u0301" * 120
+    for record, request_id, field in (
+        (system, world.id("r-long-1"), "record.source_system"),
+        (record_id, world.id("r-long-2"), "record.source_record_id"),
+        (world.record("sc-7"), "e\u0301" * 120, "request_id"),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await world.records.SubmitSourceRecord(
+                pb.SubmitSourceRecordRequest(record=record, request_id=request_id), metadata=world.council_a
+            )
+        assert err.value.code() == CODE.INVALID_ARGUMENT, field
+        assert field in violations(err.value)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await world.records.WithdrawSourceRecord(
+            pb.WithdrawSourceRecordRequest(source_system="e\u0301" * 60, source_record_id="x"),
+            metadata=world.council_a,
+        )
+    assert err.value.code() == CODE.INVALID_ARGUMENT
+    assert world.counts() == before
+    # The same name composed (60 characters) is within the limit.
+    composed = world.record("sc-7", source_system="\u00e9" * 60)
+    assert (await world.submit(composed, "r-long-3")).outcome == pb.MATCH_OUTCOME_CREATED
+
+
 def _invalid_records() -> list[tuple[str, Callable[[pb.SourceRecord], None]]]:
     def set_(path: str, value: object) -> Callable[[pb.SourceRecord], None]:
         def apply(record: pb.SourceRecord) -> None:

@@ -200,12 +200,14 @@ def test_postcodes_normalise_to_their_usual_form(postcode: str) -> None:
     assert canonical_postcode(canonical) == canonical
 
 
-@pytest.mark.parametrize("postcode", ["M1 1AE", "SW1A 2AA", "b33 8th", "CR2 6XH", "DN55 1PT", "GIR 0AA"])
+@pytest.mark.parametrize(
+    "postcode", ["M1 1AE", "SW1A 2AA", "b33 8th", "CR2 6XH", "DN55 1PT", "GIR 0AA", "AB1 2CD", "M1 1CI"]
+)
 def test_real_postcodes(postcode: str) -> None:
     assert postcode_problem(postcode) is None
 
 
-@pytest.mark.parametrize("postcode", ["", "12345", "M1", "M1 1AEX", "SW1A-2AA", "M1 1CI", "ZZZZ 1AA"])
+@pytest.mark.parametrize("postcode", ["", "12345", "M1", "M1 1AEX", "SW1A-2AA", "M1 1C1", "ZZZZ 1AA"])
 def test_malformed_postcodes(postcode: str) -> None:
     assert postcode_problem(postcode) is not None
 
