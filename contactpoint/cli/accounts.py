@@ -14,7 +14,7 @@ from contactpoint.cli.auditlog import operator
 from contactpoint.platform import migrate
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import ContactPointError, InvalidArgument
-from contactpoint.platform.settings import load_settings
+from contactpoint.platform.settings import ConfigurationError, load_settings
 from services.identity import domain, operator_log
 from services.identity.main import MIGRATIONS
 from services.identity.sealing import Sealer
@@ -77,6 +77,9 @@ def in_identity_db(env: Mapping[str, str], fn: Callable[[Connection], T], *, not
             if waited is not True:
                 typer.echo(f"contactpoint: note: {waited}", err=True)
         return result
+    except ConfigurationError as exc:
+        typer.echo(f"contactpoint: {exc}", err=True)
+        raise typer.Exit(2) from None
     except InvalidArgument as exc:
         for v in exc.violations:
             typer.echo(f"contactpoint: --{v.field}: {v.description}", err=True)
@@ -93,18 +96,29 @@ def create_user(
 ) -> domain.NewUser:
     """`admin create-user`."""
     settings = identity_settings(env)
-    sealer = Sealer.from_file(settings.totp_key_path)
-    return in_identity_db(
-        env,
-        lambda c: domain.create_user(
-            c,
+
+    def create(conn: Connection) -> domain.NewUser:
+        # The secret is sealed with the key the service opens it with, or not at all: configured
+        # by environment alone, the key's default path may not be the service's (found by review:
+        # a new key was made beside the working directory, and the user's logins were INTERNAL).
+        key_file = settings.totp_key_path
+        if not key_file.exists():
+            domain.refuse_a_new_totp_key(conn, key_file)
+        sealer = Sealer.from_file(key_file)
+        domain.check_totp_key(conn, sealer=sealer)
+        return domain.create_user(
+            conn,
             username=username,
             organisation=org,
             roles=roles,
             password=password,
             issuer=settings.totp_issuer,
             sealer=sealer,
-        ),
+        )
+
+    return in_identity_db(
+        env,
+        create,
         noted=Noted(
             "CreateUser",
             f"account: {username}; organisation: {org}; roles: {', '.join(sorted(roles))}",

@@ -68,6 +68,8 @@ def embedded_defaults(data_dir: Path, base_port: int = DEFAULT_BASE_PORT) -> dic
 
 
 TLS_FILES = ("CERT_FILE", "KEY_FILE", "CLIENT_CA_FILE", "CA_FILE")
+# Defaults that only `up`'s embedded suite has (its witness), never one run by `serve`.
+EMBEDDED_ONLY = ("CONTACTPOINT_AUDIT_WITNESS_TARGET",)
 
 
 def layered_env(
@@ -148,4 +150,12 @@ def command_env(environ: Mapping[str, str], data_dir: Path | None, service: str)
     """The environment of an admin/audit/records command on `service`'s database: `environ` over
     the embedded defaults, after `require_embedded_database`."""
     require_embedded_database(environ, data_dir, service)
-    return layered_env(environ, data_dir)
+    env = layered_env(environ, data_dir)
+    if data_dir is None and f"{ENV_PREFIX}{service.upper()}_DATABASE_URL" in environ:
+        # A database named by the environment is a suite run by `serve`, not the embedded one:
+        # no witness unless the environment names one, as `serve` has none (found by review:
+        # `audit verify` of a served log called ./var's witness, and said an intact log was not).
+        for key in EMBEDDED_ONLY:
+            if key not in environ:
+                env.pop(key, None)
+    return env

@@ -289,7 +289,9 @@ def verify_from_settings(
     """Verify the log named by the audit service's settings, with its own key and origin, against
     `trusted` (a checkpoint an auditor kept) and what its witness cosigned, when given."""
     if witness is not None and witness.problem is not None:
-        return VerifyReport(False, 0, 0, witness.problem)
+        # Not checked against the witness, which is not "NOT intact" (found by review: an intact
+        # log whose witness was down was reported as tampered with); still never "intact".
+        return VerifyReport(False, 0, 0, witness.problem, unreadable=witness.unreachable)
     if witness is not None and trusted is None:
         lost = witness.lost_state(_first_entry_time(settings.database_url), now=datetime.now(UTC))
         if lost is not None:
@@ -305,7 +307,7 @@ def verify_from_settings(
         )
         return replace(report, message=report.message + witness_note) if report.ok else report
     if not settings.signing_key_file.exists():
-        return VerifyReport(False, 0, 0, f"no signing key at {settings.signing_key_file}")
+        return VerifyReport(False, 0, 0, f"no signing key at {settings.signing_key_file}", unreadable=True)
     try:
         public_key = raw_public_key(load_or_create_signing_key(settings.signing_key_file))
     except ValueError:

@@ -44,6 +44,7 @@ class WitnessView:
     note: str = ""  # how far to trust it, for verify's message
     log_key: bytes | None = None  # the log's key as the witness knows it (None before its first)
     empty: bool = False  # the witness is there and has cosigned nothing for this log
+    unreachable: bool = False  # the witness did not answer: the log is not checked against it
 
     def lost_state(self, first_entry: datetime | None, *, now: datetime) -> str | None:
         """Why a witness that has cosigned nothing cannot be right about a log whose first entry
@@ -126,7 +127,7 @@ def _from_service(settings: AuditSettings) -> WitnessView:
     except grpc.RpcError as exc:
         if exc.code() == grpc.StatusCode.NOT_FOUND:
             return WitnessView(note=NOTHING_YET, empty=True)
-        return WitnessView(problem=f"cannot reach the witness at {settings.witness_target}")
+        return WitnessView(problem=f"cannot reach the witness at {settings.witness_target}", unreachable=True)
     pinned = settings.pinned_witness_key()
     if pinned is None:
         return WitnessView(problem=NO_PIN)

@@ -25,8 +25,17 @@ from contactpoint.platform.errors import ResourceExhausted
 from services.identity import credentials
 
 BUSY = "too many sign-ins are in progress; retry shortly"
-# The longest a sign-in waits for the one before it on the same username (then refused, unchecked).
-TURN_WAIT_SECONDS = 2.0
+# The longest a sign-in waits for the ones before it on the same username (then refused,
+# unchecked): long enough for a burst of them to be checked one after another (each takes about
+# 0.2 s), so that concurrent attempts are each answered on their credentials and lock the account
+# as the contract says (found by review: at 2 s, the tenth of twelve concurrent wrong passwords was
+# RESOURCE_EXHAUSTED), and short of the gateway's login deadline (11 s).
+TURN_WAIT_SECONDS = 8.0
+# A username's burst of attempts: at least this many, and never fewer than the failures that lock
+# its account, so the throttle never stands between an attacker's failures and the lockout (found
+# by review: with 15 to lock, the attempts after the tenth were refused unchecked and uncounted, so
+# 15 wrong passwords in a row left the account open).
+MIN_BURST = 10
 
 
 class HashingGate:
@@ -136,12 +145,15 @@ class Hashing:
     usernames: UsernameThrottle
 
     @classmethod
-    def from_settings(cls, *, workers: int, queue: int, per_username_per_minute: int) -> Hashing:
-        """Pools and throttle as configured."""
+    def from_settings(
+        cls, *, workers: int, queue: int, per_username_per_minute: int, max_failed_logins: int
+    ) -> Hashing:
+        """Pools and throttle as configured (the burst: `MIN_BURST`)."""
+        burst = max(min(MIN_BURST, per_username_per_minute), max_failed_logins)
         return cls(
             HashingGate("people", workers=workers, queue=queue),
             HashingGate("machines", workers=1, queue=queue),
-            UsernameThrottle(per_minute=per_username_per_minute, burst=min(10, per_username_per_minute)),
+            UsernameThrottle(per_minute=per_username_per_minute, burst=burst),
         )
 
     def close(self) -> None:

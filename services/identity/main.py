@@ -65,6 +65,7 @@ async def build(settings: IdentitySettings) -> Built:
         workers=settings.password_workers,
         queue=settings.password_queue,
         per_username_per_minute=settings.logins_per_username_per_minute,
+        max_failed_logins=settings.max_failed_logins,
     )
     servicer = IdentityServicer(
         db=db,

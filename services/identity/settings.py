@@ -29,7 +29,7 @@ class IdentitySettings(ServiceSettings, DatabaseSettings):
         default=1, ge=1, le=32, description="password checks at once (each holds 64 MiB and a core)"
     )
     password_queue: int = Field(
-        default=16, ge=0, le=1000, description="password checks waiting; more are refused"
+        default=32, ge=0, le=1000, description="password checks waiting; more are refused"
     )
     logins_per_username_per_minute: int = Field(
         default=30, ge=1, description="login attempts a minute for one username (one at a time)"

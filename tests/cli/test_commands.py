@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import os
@@ -98,6 +99,39 @@ def test_explicit_database_url_wins_over_data_dir(databases: DatabaseFactory, tm
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / "identity.db").exists()
     assert scalar(url, "SELECT count(*) FROM accounts") == 1
+
+
+def test_create_user_never_seals_with_a_key_the_service_does_not_hold(tmp_path: Path) -> None:
+    # Found by review: configured by environment alone, create-user took the TOTP key's default
+    # path beside another data dir, made a new key there, and sealed the user's secret with it:
+    # every login of that user was INTERNAL. It refuses instead (exit 2), making no key.
+    first = create_user(tmp_path, "sam.worker", "practitioner", password="a long enough password")
+    assert first.returncode == 0, first.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    url = f"sqlite:///{tmp_path / 'identity.db'}"
+    second = run(
+        *("admin", "create-user", "--username", "kim.worker", "--org", "E08000003", "--role", "practitioner"),
+        *("--password-stdin", "--json", "--data-dir", str(elsewhere)),
+        stdin="another long enough password\n",
+        env={"CONTACTPOINT_IDENTITY_DATABASE_URL": url},
+    )
+    assert second.returncode == 2, second.stderr
+    assert "TOTP" in second.stderr and "Traceback" not in second.stderr
+    assert not list(elsewhere.rglob("identity-totp.key"))
+    # A key file that is not the one the secrets were sealed with is refused the same way.
+    (elsewhere / "keys").mkdir(exist_ok=True)
+    other_key = elsewhere / "keys" / "identity-totp.key"
+    other_key.write_bytes(base64.b64encode(os.urandom(32)) + b"\n")
+    other_key.chmod(0o600)
+    third = run(
+        *("admin", "create-user", "--username", "kim.worker", "--org", "E08000003", "--role", "practitioner"),
+        *("--password-stdin", "--json", "--data-dir", str(elsewhere)),
+        stdin="another long enough password\n",
+        env={"CONTACTPOINT_IDENTITY_DATABASE_URL": url},
+    )
+    assert third.returncode == 2, third.stderr
+    assert scalar(url, "SELECT count(*) FROM accounts WHERE name = 'kim.worker'") == 0
 
 
 @pytest.mark.parametrize("children", [60])

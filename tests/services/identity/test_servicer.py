@@ -149,9 +149,13 @@ class SigningIn:
 
 
 @asynccontextmanager
-async def signing_in(database_url: str, tmp_path: Path) -> AsyncIterator[SigningIn]:
-    """Identity locking an account after 3 failures, and jo.bloggs to sign in."""
-    settings = identity_settings(database_url, tmp_path, max_failed_logins=3, lockout_seconds=60)
+async def signing_in(
+    database_url: str, tmp_path: Path, *, max_failed_logins: int = 3
+) -> AsyncIterator[SigningIn]:
+    """Identity locking an account after 3 failures (or as many as given), and jo.bloggs to sign in."""
+    settings = identity_settings(
+        database_url, tmp_path, max_failed_logins=max_failed_logins, lockout_seconds=60
+    )
     async with running_identity(settings) as (_, target):
         gateway = create_service_account(database_url, "gateway", "gateway", org="contactpoint")
         user = create_user(database_url, "jo.bloggs", "practitioner")
@@ -214,6 +218,34 @@ async def test_parallel_sign_ins_with_the_right_credentials_lock_nobody_out(
         wrong = await asyncio.gather(*(jo.login("000000", "wrong password!!") for _ in range(3)))
         assert set(wrong) == {grpc.StatusCode.UNAUTHENTICATED}
         assert jo.lockout()[1] is not None
+
+
+@pytest.mark.parametrize(("limit", "attempts"), [(5, 12), (12, 12), (15, 15)])
+async def test_concurrent_wrong_passwords_are_each_refused_and_lock_the_account(
+    database_url: str, tmp_path: Path, limit: int, attempts: int
+) -> None:
+    """CONTRACT §5: after MAX_FAILED_LOGINS consecutive failures the account is locked, safely under
+    concurrent attempts, and a failed login says only UNAUTHENTICATED. Found by review: of twelve
+    at once, those that waited over 2 s for their turn were RESOURCE_EXHAUSTED; with 15 to lock,
+    those past the username's burst of ten were refused unchecked and uncounted, so the account
+    stayed open."""
+    async with signing_in(database_url, tmp_path, max_failed_logins=limit) as jo:
+        results = await asyncio.gather(*(jo.login("000000", "wrong password!!") for _ in range(attempts)))
+        assert set(results) == {grpc.StatusCode.UNAUTHENTICATED}, results
+        assert jo.lockout()[1] is not None
+        assert await jo.login(jo.totp.now()) == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_wrong_passwords_in_a_row_lock_the_account_at_a_limit_above_ten(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with signing_in(database_url, tmp_path, max_failed_logins=12) as jo:
+        for _ in range(11):
+            assert await jo.login("000000", "wrong password!!") == grpc.StatusCode.UNAUTHENTICATED
+        assert jo.lockout() == (11, None)
+        assert await jo.login("000000", "wrong password!!") == grpc.StatusCode.UNAUTHENTICATED
+        assert jo.lockout()[1] is not None
+        assert await jo.login(jo.totp.now()) == grpc.StatusCode.UNAUTHENTICATED
 
 
 SIGN_IN_ANSWERS = {
