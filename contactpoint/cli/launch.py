@@ -221,6 +221,25 @@ def run_suite(data_dir: Path, base_port: int, environ: Mapping[str, str]) -> int
         os.close(lock)
 
 
+def _metrics_ports_free(env: dict[str, str], environ: Mapping[str, str]) -> tuple[list[str], str]:
+    """Warnings for each metrics port already in use that `up` chose by default (the ports after
+    the four services', which the contract does not name): that service's metrics are left off,
+    so that another suite a few ports away never stops this one from starting (found by review:
+    `up` exited 1, "address already in use", naming no port). And the refusal for one set
+    explicitly, as for any taken port ("" when none)."""
+    warnings: list[str] = []
+    for service in SERVICES:
+        key = f"CONTACTPOINT_{service.upper()}_METRICS_LISTEN"
+        host, _, port = env.get(key, "").rpartition(":")
+        if not port.isdigit() or not port_in_use(host or "127.0.0.1", int(port)):
+            continue
+        if key in environ:
+            return warnings, f"port {port} ({service}'s metrics, {key}) is already in use"
+        env[key] = ""
+        warnings.append(f"port {port} ({service}'s metrics) is already in use: its metrics are off")
+    return warnings, ""
+
+
 def _run_locked(data_dir: Path, base_port: int, environ: Mapping[str, str]) -> int:
     """`contactpoint up` once it holds the data dir's lock: returns the exit code."""
     env = layered_env(environ, data_dir, base_port)
@@ -232,6 +251,12 @@ def _run_locked(data_dir: Path, base_port: int, environ: Mapping[str, str]) -> i
                 err=True,
             )
             return 2
+    warnings, taken = _metrics_ports_free(env, environ)
+    for warning in warnings:
+        typer.echo(f"contactpoint up: warning: {warning}", err=True)
+    if taken:
+        typer.echo(f"contactpoint up: {taken}", err=True)
+        return 2
     for service in accounts.SUITE_ACCOUNTS:
         prefix = f"CONTACTPOINT_{service.upper()}_"
         if prefix + "CLIENT_ID" not in env:
