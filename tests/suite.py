@@ -39,8 +39,11 @@ class Suite:
         data_dir: Path,
         env: dict[str, str] | None = None,
         credentials: grpc.ChannelCredentials | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
         self.data_dir = data_dir
+        # The name the four services are called by (a certificate may name only "localhost").
+        self.host = host
         # How to reach the four services' health checks: plaintext, or TLS with these.
         self.credentials = credentials
         self.base = free_base_port()
@@ -50,7 +53,7 @@ class Suite:
 
     def target(self, offset: int) -> str:
         """gateway 0, identity 1, records 2, audit 3."""
-        return f"127.0.0.1:{self.base + offset}"
+        return f"{self.host}:{self.base + offset}"
 
     def start(self, timeout: float = 60) -> Suite:
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -116,7 +119,13 @@ class Suite:
         return out["client_id"], out["client_secret"]
 
     def login(self, user: dict[str, str]) -> str:
-        with grpc.insecure_channel(self.target(0)) as ch:
+        target = self.target(0)
+        channel = (
+            grpc.secure_channel(target, self.credentials)
+            if self.credentials
+            else grpc.insecure_channel(target)
+        )
+        with channel as ch:
             return str(
                 gateway_grpc.GatewayServiceStub(ch)
                 .Login(

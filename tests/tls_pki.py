@@ -51,8 +51,8 @@ class Pki:
         )
 
 
-def make_pki(folder: Path) -> Pki:
-    """Every file of a `Pki`, written under `folder`."""
+def make_pki(folder: Path, names: tuple[str, ...] = ("localhost", "127.0.0.1")) -> Pki:
+    """Every file of a `Pki`, written under `folder`; the certificates name `names`."""
     folder.mkdir(parents=True, exist_ok=True)
     pki = Pki(*(folder / n for n in ("ca.pem", "svc.pem", "svc.key", "cli.pem", "cli.key", "other-ca.pem",
                                       "other-cli.pem", "other-cli.key")))  # fmt: skip
@@ -64,7 +64,7 @@ def make_pki(folder: Path) -> Pki:
         (ca, "council-system", pki.client_cert, pki.client_key),
         (other, "intruder", pki.other_client_cert, pki.other_client_key),
     ):
-        cert_pem, key_pem = authority.issue(name, ("localhost", "127.0.0.1"))
+        cert_pem, key_pem = authority.issue(name, names)
         cert.write_bytes(cert_pem)
         key.write_bytes(key_pem)
     return pki

@@ -27,6 +27,7 @@ from contactpoint.cli import accounts
 from contactpoint.cli.data_dir import lock_data_dir, lock_holder, private_databases, private_dir
 from contactpoint.cli.embedded import SERVICES, layered_env, service_env
 from contactpoint.cli.health import check_credentials, health_problem, port_in_use
+from contactpoint.cli.tls_names import call_by_name, dial_target
 from contactpoint.cli.tls_sides import tls_mismatches
 from contactpoint.cli.witness_pin import pin_witnessed_log
 from contactpoint.platform.lifetime import stop_with_parent
@@ -162,7 +163,7 @@ class Suite:
                     f" ({why})" if why else ""
                 )
             for s in pending:
-                problem = health_problem(_target(self.env, s), check_credentials(self.env, s))
+                problem = health_problem(dial_target(self.env, s), check_credentials(self.env, s))
                 if problem is None:
                     problems.pop(s, None)
                 else:
@@ -265,6 +266,7 @@ def _run_locked(data_dir: Path, base_port: int, environ: Mapping[str, str]) -> i
             env[prefix + "CLIENT_SECRET"] = creds.client_secret
 
     pin_witnessed_log(env)
+    call_by_name(env, environ)
     mismatched = tls_mismatches(env)
     for mismatch in mismatched:
         typer.echo(f"contactpoint up: {mismatch}", err=True)

@@ -9,12 +9,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import grpc
 import pytest
 from typer.testing import CliRunner
 
 from contactpoint.cli.embedded import SERVICES, layered_env
 from contactpoint.cli.health import serving_at
 from contactpoint.cli.main import app
+from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
+from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from tests.harness import free_ports
 from tests.suite import Suite
 from tests.tls_pki import make_pki
@@ -53,6 +56,30 @@ def test_up_over_mutual_tls(tmp_path: Path, configured: tuple[str, ...]) -> None
         assert runner.invoke(app, ["health", "identity"], env={**identity_env, **listen}).exit_code == 0
         plain = dict.fromkeys(identity_env)  # unset: a plaintext check is refused
         assert runner.invoke(app, ["health", "identity"], env={**plain, **listen}).exit_code == 1
+    finally:
+        assert suite.stop() == 0
+
+
+def test_up_over_tls_with_certificates_naming_localhost_alone(tmp_path: Path) -> None:
+    # Found by review: with certificates for "localhost" only (as many are made), every call to
+    # 127.0.0.1 failed the name check and `up` gave up after a minute. It calls them by the name
+    # their certificates give, and a read works end to end.
+    pki = make_pki(tmp_path / "pki", names=("localhost",))
+    env: dict[str, str] = {}
+    for service in CONTRACT_SERVICES:
+        prefix = f"CONTACTPOINT_{service.upper()}_TLS_"
+        env |= {prefix + "CERT_FILE": str(pki.service_cert), prefix + "KEY_FILE": str(pki.service_key)}
+        env[prefix + "CA_FILE"] = str(pki.ca)
+    suite = Suite(tmp_path / "data", env, credentials=pki.credentials(), host="localhost").start()
+    try:
+        council = suite.create_service_account("council-tls")
+        person = suite.create_user("pat.tls", "practitioner")
+        with grpc.secure_channel(suite.target(1), pki.credentials()) as ch:
+            token = identity_grpc.IdentityServiceStub(ch).IssueServiceToken(
+                identity_pb.IssueServiceTokenRequest(client_id=council[0], client_secret=council[1])
+            )
+        assert token.access_token
+        assert suite.login(person)  # the gateway calls identity and audit by name
     finally:
         assert suite.stop() == 0
 
