@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -62,7 +62,7 @@ class TokenIssuer:
 
     def issue(self, account: Account, *, now: datetime) -> IssuedToken:
         """A token for `account`."""
-        expire = now + self._ttl
+        exp = int(now.timestamp() + self._ttl.total_seconds() + 0.5)
         roles = account.roles
         claims = {
             "iss": ISSUER,
@@ -75,7 +75,10 @@ class TokenIssuer:
             "iat": int(now.timestamp()),
             # To the millisecond: a suspension ends exactly the tokens issued before it.
             "iat_ms": int(now.timestamp() * 1000),
-            "exp": int(expire.timestamp()),
+            # To the nearest second (a JWT's times are whole seconds): cut down, a token lived
+            # up to a second less than its lifetime, and one of 1 s could expire at once (found by
+            # review). Now it lives its lifetime give or take half a second.
+            "exp": exp,
         }
         token = jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"kid": self.key_id})
-        return IssuedToken(token, expire.replace(microsecond=0), account.organisation, roles)
+        return IssuedToken(token, datetime.fromtimestamp(exp, UTC), account.organisation, roles)
