@@ -25,6 +25,20 @@ PASSWORD = "correct horse battery staple 9"
 CONTACTPOINT = [sys.executable, "-m", "contactpoint"]
 
 
+def run_in(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`contactpoint ARGS` in `cwd`, with no ContactPoint variable but `env`."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CONTACTPOINT_")}
+    return subprocess.run(
+        [*CONTACTPOINT, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**base, **env},
+    )
+
+
 def free_base_port() -> int:
     """A base port with the next nine free as well (the four services, the witness where it takes
     the port after audit's, and the five metrics ports), below the ephemeral range (`free_ports`)."""

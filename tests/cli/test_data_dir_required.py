@@ -4,13 +4,12 @@ new, empty registry in it). An explicit `CONTACTPOINT_<SERVICE>_DATABASE_URL` is
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.suite import CONTACTPOINT
+from tests.suite import run_in as run
 
 ACCOUNT = ("--org", "E08000003", "--role", "council-system")
 COMMANDS = {
@@ -18,20 +17,6 @@ COMMANDS = {
     "records": ("records", "lifecycle", "--json"),
     "audit": ("audit", "verify", "--json"),
 }
-
-
-def run(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """`contactpoint ARGS` in `cwd`, with no ContactPoint variable but `env`."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CONTACTPOINT_")}
-    return subprocess.run(
-        [*CONTACTPOINT, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**base, **env},
-    )
 
 
 def everything_under(folder: Path) -> set[Path]:

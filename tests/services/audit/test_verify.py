@@ -5,8 +5,6 @@ head — fails and names the first bad entry."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from services.audit import domain, leafcodec, repository, state_repository
 from services.audit.main import MIGRATIONS
 from services.audit.settings import AuditSettings
 from services.audit.verify import verify_from_settings, verify_log
-from tests.suite import CONTACTPOINT
+from tests.suite import run_in as run
 
 CP = "123456789018"
 SIZE = 5
@@ -293,20 +291,6 @@ async def test_an_intermediate_head_deleted_loses_no_entry(database_url: str, tm
     assert (report.ok, report.tree_size, report.heads_checked) == (True, 9, 2), report
 
 
-def _verify_cli(cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """`contactpoint audit verify --json` in `cwd`, configured by `env` alone (as `serve` is)."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CONTACTPOINT_")}
-    return subprocess.run(
-        [*CONTACTPOINT, "audit", "verify", "--json"],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**base, **env},
-    )
-
-
 async def test_a_served_log_verified_from_the_environment_alone(database_url: str, tmp_path: Path) -> None:
     # Found by review: configured by environment alone (a log `serve` wrote, with no witness),
     # verify called the witness of an embedded ./var that was not there and said the intact log
@@ -320,14 +304,14 @@ async def test_a_served_log_verified_from_the_environment_alone(database_url: st
         "CONTACTPOINT_AUDIT_DATABASE_URL": database_url,
         "CONTACTPOINT_AUDIT_SIGNING_KEY_FILE": str(settings.signing_key_file),
     }
-    intact = _verify_cli(here, **env)
+    intact = run(here, "audit", "verify", "--json", **env)
     assert intact.returncode == 0, (intact.stdout, intact.stderr)
     assert json.loads(intact.stdout)["tree_size"] == SIZE
-    down = _verify_cli(here, **env, CONTACTPOINT_AUDIT_WITNESS_TARGET="127.0.0.1:1")
+    down = run(here, "audit", "verify", "--json", **env, CONTACTPOINT_AUDIT_WITNESS_TARGET="127.0.0.1:1")
     assert down.returncode == 2, (down.stdout, down.stderr)
     report = json.loads(down.stdout)
     assert not report["ok"] and report["unreadable"] and "witness" in report["message"]
     # Without its signing key the log is not checked either.
-    keyless = _verify_cli(here, CONTACTPOINT_AUDIT_DATABASE_URL=database_url)
+    keyless = run(here, "audit", "verify", "--json", CONTACTPOINT_AUDIT_DATABASE_URL=database_url)
     assert keyless.returncode == 2, (keyless.stdout, keyless.stderr)
     assert not list(here.iterdir())  # nothing made where it ran

@@ -57,6 +57,17 @@ async def possible_match(world: World) -> tuple[str, str]:
     return first.contactpoint_id, second.contactpoint_id
 
 
+def another_child(world: World) -> pb.SourceRecord:
+    """A record of another child than `world.record`'s (another name, no NHS number), from the
+    same council's education system: created, never joined to it."""
+    return world.record(
+        "ed-1",
+        source_system="education",
+        name=child_pb2.PersonName(given_names="Zara", family_name="Mensah"),
+        nhs_number="",
+    )
+
+
 async def next_task(world: World, manager: tuple[tuple[str, str], ...]) -> pb.ReviewTask:
     """The next task for `manager`, skipping other tests' tasks (they share the services)."""
     for _ in range(50):
@@ -157,12 +168,7 @@ async def test_keep_apart_sticks(world: World) -> None:
 
 async def test_merge_then_unmerge_round_trip(world: World) -> None:
     first = await world.submit(world.record("sc-1"), "r1")
-    other = world.record(
-        "ed-1",
-        source_system="education",
-        name=child_pb2.PersonName(given_names="Zara", family_name="Mensah"),
-        nhs_number="",
-    )
+    other = another_child(world)
     second = await world.submit(other, "r2")
     assert second.outcome == pb.MATCH_OUTCOME_CREATED
     before = [await world.get(first.contactpoint_id), await world.get(second.contactpoint_id)]
@@ -211,12 +217,7 @@ async def test_merge_then_unmerge_round_trip(world: World) -> None:
 
 async def test_a_child_changed_while_merged_is_dated_by_its_unmerge(world: World) -> None:
     first = await world.submit(world.record("sc-1"), "r1")
-    other = world.record(
-        "ed-1",
-        source_system="education",
-        name=child_pb2.PersonName(given_names="Zara", family_name="Mensah"),
-        nhs_number="",
-    )
+    other = another_child(world)
     second = await world.submit(other, "r2")
     before = await world.get(first.contactpoint_id)
     await world.records.MergeChildren(
@@ -294,12 +295,7 @@ async def test_reasons_too_long_as_stored_are_refused_on_either_engine(world: Wo
     # Found by review: 400 accented letters, each a letter and a combining mark, are 800 code
     # points, more than the column holds: PostgreSQL refused the insert and the call was INTERNAL.
     first = await world.submit(world.record("sc-1"), "r1")
-    other = world.record(
-        "ed-1",
-        source_system="education",
-        name=child_pb2.PersonName(given_names="Zara", family_name="Mensah"),
-        nhs_number="",
-    )
+    other = another_child(world)
     second = await world.submit(other, "r2")
     long_reason = "e\u0301" * 400
     with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -332,12 +328,7 @@ async def test_a_child_due_for_archiving_is_no_data_managers_to_act_on(world: Wo
         world.record("sc-1", date_of_death=date_pb2.Date(year=died.year, month=died.month, day=died.day)),
         "r1",
     )
-    other = world.record(
-        "ed-1",
-        source_system="education",
-        name=child_pb2.PersonName(given_names="Zara", family_name="Mensah"),
-        nhs_number="",
-    )
+    other = another_child(world)
     living = await world.submit(other, "r2")
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await world.get(dead.contactpoint_id)
