@@ -12,7 +12,8 @@ from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.disclosure import disclose
 from contactpoint.platform.errors import FailedPrecondition, FieldViolation, NotFound
 from contactpoint.platform.logging import get_logger
-from services.records.children import composed, locked_chain
+from services.records import merge_snapshots
+from services.records.children import composed, locked_chain, resolve
 from services.records.lifecycle import archive_as_its_holder, refile
 from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.repository import children as child_repo
@@ -109,10 +110,12 @@ def merge_children(
             reason,
             survivor.updated_at,
             retired.updated_at,
+            merge_snapshots.fingerprint(conn, survivor_id, limits=limits, now=now),
+            merge_snapshots.fingerprint(conn, retired_id, limits=limits, now=now),
         ),
         now=now,
     )
-    source_repo.move_sources(conn, moved, to=survivor_id, now=now)
+    source_repo.move_sources(conn, moved, to=survivor_id)
     child_repo.retire(conn, retired_id, into=survivor_id, now=now)
     # Fail safe: if either was shielded, the one child now is.
     child_repo.set_shielding(conn, survivor_id, shielded=survivor.shielded or retired.shielded, now=now)
@@ -150,7 +153,15 @@ def unmerge(
     merge_row = merge_repo.live_merge_of(conn, retired_id)
     if merge_row is None:
         undone = merge_repo.latest_merge_of(conn, retired_id)
-        if undone is not None and undone.undone_by == manager.name and held(conn, manager, retired_id):
+        # Held as the first unmerge required: the merge's survivor as it is now (the child put back
+        # may be another organisation's, the new child of a task this manager linked).
+        now_holding = resolve(conn, undone.survivor_id) if undone is not None else None
+        if (
+            undone is not None
+            and undone.undone_by == manager.name
+            and now_holding is not None
+            and held(conn, manager, now_holding.contactpoint_id)
+        ):
             # The same data manager's retry of an unmerge that was made (its answer lost on the way
             # back): both children are already as before the merge, so it answers as the first
             # call did and changes nothing (found by review: a retry was NOT_FOUND, as if the
@@ -166,7 +177,7 @@ def unmerge(
     holders = {merge_row.survivor_id, holder.contactpoint_id}
     # Only what the merge's survivor (or the child it was merged into since) still holds: a record
     # of a child merged in before and put back since by its own unmerge stays with that child.
-    source_repo.move_sources(conn, merge_row.moved_sources, to=retired_id, now=now, only_from=holders)
+    source_repo.move_sources(conn, merge_row.moved_sources, to=retired_id, only_from=holders)
     child_repo.reinstate(conn, retired_id, shielded=merge_row.retired_shielded, now=now)
     merge_repo.undo_merge(conn, merge_row.merge_id, manager=manager.name, reason=reason, now=now)
     _shield_as_held(conn, chain, undone=merge_row, now=now)
@@ -180,19 +191,8 @@ def unmerge(
         archive_as_its_holder(conn, retired_id, max(archived), limits=limits, now=now)
     # The survivor's shield may have changed back, and its tasks (some the retired child's) with it.
     follow_unmerge(conn, retired=retired_id, holders=_holdings(conn, chain, merge_row.created_at), now=now)
-    if (
-        len(chain) == 1
-        and holder.updated_at == merge_row.created_at
-        and merge_row.survivor_updated_at is not None
-        and merge_row.retired_updated_at is not None
-    ):
-        # Nothing changed the merged child since the merge (no record, shield or date; it was
-        # merged on into no other child): both are as before it, their update times too (found
-        # by review: a merge and its unmerge left two children alike but for update_time).
-        child_repo.restore_updated_at(
-            conn,
-            {merge_row.survivor_id: merge_row.survivor_updated_at, retired_id: merge_row.retired_updated_at},
-        )
+    # Each child as it was before the merge has its update time back too (`merge_snapshots`).
+    merge_snapshots.restore_update_times(conn, merge_row, limits=limits, now=now)
     log.info("records.unmerged", survivor_id=merge_row.survivor_id, retired_id=retired_id)
     return tuple(sorted(holders))
 

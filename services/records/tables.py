@@ -247,10 +247,13 @@ merges = Table(
     Column("undone_at", DateTime(timezone=True)),
     Column("undone_by", String(128)),
     Column("undo_reason", String(500)),
-    # When each child's record last changed before the merge (none for merges before 0010): an
-    # unmerge with nothing changed since gives both back their update times.
+    # When each child's record last changed before the merge, and a keyed fingerprint of it then
+    # (`merge_snapshots`; none for merges before 0010): an unmerge gives a child whose record is
+    # as it was back its update time.
     Column("survivor_updated_at", DateTime(timezone=True)),
     Column("retired_updated_at", DateTime(timezone=True)),
+    Column("survivor_fingerprint", String(64)),
+    Column("retired_fingerprint", String(64)),
 )
 
 # Matching's m/u weights and name frequencies, re-estimated from the registry (newest row wins).

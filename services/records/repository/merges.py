@@ -26,6 +26,8 @@ class NewMerge:
     reason: str
     survivor_updated_at: dt.datetime
     retired_updated_at: dt.datetime
+    survivor_fingerprint: str | None
+    retired_fingerprint: str | None
 
 
 def insert_merge(conn: Connection, merge: NewMerge, *, now: dt.datetime) -> None:
@@ -43,6 +45,8 @@ def insert_merge(conn: Connection, merge: NewMerge, *, now: dt.datetime) -> None
             created_at=now,
             survivor_updated_at=merge.survivor_updated_at,
             retired_updated_at=merge.retired_updated_at,
+            survivor_fingerprint=merge.survivor_fingerprint,
+            retired_fingerprint=merge.retired_fingerprint,
         )
     )
 

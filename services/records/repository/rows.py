@@ -201,6 +201,9 @@ class MergeRow:
     # When each child's record last changed before the merge (None for merges before 0010).
     survivor_updated_at: dt.datetime | None = None
     retired_updated_at: dt.datetime | None = None
+    # Keyed fingerprints of each child's record before the merge (`merge_snapshots`).
+    survivor_fingerprint: str | None = None
+    retired_fingerprint: str | None = None
 
     @classmethod
     def of(cls, row: Any) -> MergeRow:
@@ -216,4 +219,6 @@ class MergeRow:
             undone_by=row.undone_by,
             survivor_updated_at=aware(row.survivor_updated_at),
             retired_updated_at=aware(row.retired_updated_at),
+            survivor_fingerprint=row.survivor_fingerprint,
+            retired_fingerprint=row.retired_fingerprint,
         )

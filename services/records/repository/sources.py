@@ -248,11 +248,13 @@ def move_sources(
     source_ids: Collection[str],
     *,
     to: str,
-    now: dt.datetime,
     only_from: Collection[str] | None = None,
 ) -> None:
     """Move source records (and their name keys) to another child; with `only_from`, only those
-    now held by one of those children."""
+    now held by one of those children. Each keeps its time: a record moved is not a record newly
+    received (found by review: moved with the time of the move, the retired child's records became
+    the merged child's newest, its address and name the merged child's, whichever was sent
+    last; and an unmerge gave the child put back its records in another order)."""
     if not source_ids:
         return
     ids = sorted(source_ids)
@@ -263,9 +265,7 @@ def move_sources(
         ids = sorted(r.id for r in conn.execute(held))
         if not ids:
             return
-    conn.execute(
-        update(source_records).where(source_records.c.id.in_(ids)).values(contactpoint_id=to, updated_at=now)
-    )
+    conn.execute(update(source_records).where(source_records.c.id.in_(ids)).values(contactpoint_id=to))
     conn.execute(update(match_keys).where(match_keys.c.source_id.in_(ids)).values(contactpoint_id=to))
 
 

@@ -235,6 +235,29 @@ async def test_a_child_changed_while_merged_is_dated_by_its_unmerge(world: World
     assert after.update_time.ToDatetime() > before.update_time.ToDatetime()
 
 
+async def test_a_retired_child_changed_while_merged_is_dated_by_its_unmerge(world: World) -> None:
+    # Found by review: the retired child's row is never touched while it is merged, so a change
+    # to its own record meanwhile (here a move sent by its system) was hidden by its old update
+    # time. Each child's time comes back only if its record is as it was; the survivor's is.
+    first = await world.submit(world.record("sc-1"), "r1")
+    second = await world.submit(another_child(world), "r2")
+    before = [await world.get(first.contactpoint_id), await world.get(second.contactpoint_id)]
+    await world.records.MergeChildren(
+        pb.MergeChildrenRequest(survivor_id=first.contactpoint_id, retired_id=second.contactpoint_id),
+        metadata=world.services.manager_a,
+    )
+    moved = another_child(world)
+    moved.address.CopyFrom(child_pb2.Address(lines=["5 Far Lane"], town="Leeds", postcode="LS1 4AP"))
+    assert (await world.submit(moved, "r3")).contactpoint_id == first.contactpoint_id
+    await world.records.UnmergeChildren(
+        pb.UnmergeChildrenRequest(retired_id=second.contactpoint_id), metadata=world.services.manager_a
+    )
+    survivor, retired = await world.get(first.contactpoint_id), await world.get(second.contactpoint_id)
+    assert retired.address.postcode == "LS1 4AP"
+    assert retired.update_time.ToDatetime() > before[1].update_time.ToDatetime()
+    assert survivor == before[0]
+
+
 async def test_a_merge_an_unmerge_and_a_shield_need_no_reason(world: World) -> None:
     # CONTRACT §4 marks the reason required on ResolveReviewTask only: a merge, an unmerge and a
     # shield without one are done (and audited), a task's decision without one is refused.
@@ -565,6 +588,20 @@ async def test_a_possible_match_across_organisations_is_the_candidates_organisat
     )
     assert resolved.contactpoint_id == first
     assert (await world.get(second)).contactpoint_id == first
+    # A undoes its link: B's child is put back; A's retry (its answer lost) is answered as the
+    # first was, though the child put back holds only B's record (found by review: NOT_FOUND).
+    for _ in range(2):
+        await world.records.UnmergeChildren(
+            pb.UnmergeChildrenRequest(retired_id=second, reason="not the same"),
+            metadata=world.services.manager_a,
+        )
+    assert (await world.get(second)).contactpoint_id == second
+    # B's manager did not make it, and is told there is no merge of its child to undo.
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await world.records.UnmergeChildren(
+            pb.UnmergeChildrenRequest(retired_id=second), metadata=world.services.manager_b
+        )
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 async def test_a_record_crafted_like_another_councils_shielded_child_shows_its_sender_nothing(
