@@ -53,7 +53,7 @@ def verify(env: Mapping[str, str], *, as_json: bool, trusted_checkpoint: Path | 
     """Recompute the tree from the stored entries and check every signed tree head (and the
     checkpoint in `trusted_checkpoint`, one an auditor kept, when given)."""
     from contactpoint.platform.checkpoints import Checkpoint
-    from services.audit.verify import verify_from_settings
+    from services.audit.verify_configured import verify_from_settings
     from services.audit.witness_view import witness_view
 
     trusted = None

@@ -22,8 +22,7 @@ the first bad entry, or the first entry of the batch whose head no longer matche
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -34,12 +33,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from contactpoint.platform import merkle
 from contactpoint.platform.checkpoints import Checkpoint, checkpoint_body
 from contactpoint.platform.db import is_sqlite, make_engine
-from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
 from services.audit import repository, state_repository
 from services.audit.entry_checks import Bad, EntryChecker
 from services.audit.keychain import BrokenChain, KeyChain, key_chain
-from services.audit.settings import AuditSettings
-from services.audit.witness_view import WitnessView
 
 
 @dataclass(frozen=True)
@@ -213,7 +209,7 @@ def verify_log(
     key = public_key
     if key is not None:
         Ed25519PublicKey.from_public_bytes(key)  # a malformed key fails here, not mid-walk
-    if (missing := _missing_file(database_url)) is not None:
+    if (missing := missing_file(database_url)) is not None:
         return VerifyReport(False, 0, 0, f"there is no audit database at {missing}", unreadable=True)
     done = _Progress()
     engine = make_engine(database_url)
@@ -242,84 +238,9 @@ def verify_log(
     return VerifyReport(True, done.entries, done.heads, message)
 
 
-def _missing_file(database_url: str) -> str | None:
+def missing_file(database_url: str) -> str | None:
     """The path of a SQLite database file that does not exist (None for any other database)."""
     if not is_sqlite(database_url):
         return None
     path = make_url(database_url).database
     return path if path and path != ":memory:" and not Path(path).exists() else None
-
-
-def _first_entry_time(database_url: str) -> datetime | None:
-    """When the log's first entry was written (None for an empty log or an unreadable one: the
-    walk says why)."""
-    if _missing_file(database_url) is not None:
-        return None  # opening it would make an empty one
-    engine = make_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            return repository.first_leaf_time(conn)
-    except SQLAlchemyError:
-        return None
-    finally:
-        engine.dispose()
-
-
-def _rotated_to(settings: AuditSettings, witness: WitnessView | None, key: bytes) -> bool:
-    """Whether the log records rotations from the key its witness knows to `key` (the key file):
-    a rotation made with `audit rotate-key` that the witness has not cosigned yet (found by
-    probing: an idle log read as tampered with after a routine rotation). The walk then checks
-    each head with the key of its time, the old key's heads included."""
-    if witness is None or witness.log_key is None or _missing_file(settings.database_url) is not None:
-        return False
-    engine = make_engine(settings.database_url)
-    try:
-        with engine.connect() as conn:
-            chain = key_chain(conn, key, settings.origin)
-    except (BrokenChain, SQLAlchemyError):
-        return False
-    finally:
-        engine.dispose()
-    return witness.log_key in chain.keys[:-1]
-
-
-def verify_from_settings(
-    settings: AuditSettings, trusted: Checkpoint | None = None, witness: WitnessView | None = None
-) -> VerifyReport:
-    """Verify the log named by the audit service's settings, with its own key and origin, against
-    `trusted` (a checkpoint an auditor kept) and what its witness cosigned, when given."""
-    if witness is not None and witness.problem is not None:
-        # Not checked against the witness, which is not "NOT intact" (found by review: an intact
-        # log whose witness was down was reported as tampered with); still never "intact".
-        return VerifyReport(False, 0, 0, witness.problem, unreadable=witness.unreachable)
-    if witness is not None and trusted is None:
-        lost = witness.lost_state(_first_entry_time(settings.database_url), now=datetime.now(UTC))
-        if lost is not None:
-            return VerifyReport(False, 0, 0, lost)
-    witnessed = witness.checkpoint if witness is not None else None
-    witness_note = witness.note if witness is not None else ""
-    pinned = settings.pinned_key()
-    if pinned is not None:
-        # The pinned key, never the key file beside the database (which whoever holds the
-        # database may have swapped for their own).
-        report = verify_log(
-            settings.database_url, pinned, origin=settings.origin, trusted=trusted, witnessed=witnessed
-        )
-        return replace(report, message=report.message + witness_note) if report.ok else report
-    if not settings.signing_key_file.exists():
-        return VerifyReport(False, 0, 0, f"no signing key at {settings.signing_key_file}", unreadable=True)
-    try:
-        public_key = raw_public_key(load_or_create_signing_key(settings.signing_key_file))
-    except ValueError:
-        return VerifyReport(False, 0, 0, f"{settings.signing_key_file} does not hold an Ed25519 key")
-    swapped = witness.other_key(public_key) if witness is not None else None
-    if swapped is not None and not _rotated_to(settings, witness, public_key):
-        return VerifyReport(False, 0, 0, swapped)
-    report = verify_log(
-        settings.database_url, public_key, origin=settings.origin, trusted=trusted, witnessed=witnessed
-    )
-    if not report.ok:
-        return report
-    # Whoever holds the database may hold the key file beside it too: say what was trusted.
-    note = " (signatures checked with the key file beside the log: pin CONTACTPOINT_AUDIT_PUBLIC_KEY)"
-    return replace(report, message=report.message + witness_note + note)

@@ -17,7 +17,7 @@ from contactpoint.platform.audit_writer import AuditWriter
 from contactpoint.platform.errors import Unavailable
 from contactpoint.platform.peers import Metadata
 from services.audit.servicer import ACCESS
-from services.audit.verify import verify_from_settings
+from services.audit.verify_configured import verify_from_settings
 from tests.harness import free_ports
 from tests.services.audit.conftest import Log, violations
 

@@ -27,7 +27,7 @@ from services.audit import domain, keychain, repository, state_repository
 from services.audit.events import COMMAND_LINE
 from services.audit.rotation import rotate_signing_key
 from services.audit.settings import AuditSettings
-from services.audit.verify import verify_from_settings
+from services.audit.verify_configured import verify_from_settings
 from tests.services.audit.test_verify import audit_settings, write_log
 
 

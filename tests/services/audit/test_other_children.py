@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
-from services.audit.verify import verify_from_settings
+from services.audit.verify_configured import verify_from_settings
 from tests.harness import subject_access
 from tests.services.audit.conftest import Log, in_database, violations
 

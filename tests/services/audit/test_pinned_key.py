@@ -22,7 +22,7 @@ from services.audit import domain
 from services.audit.main import build
 from services.audit.rotation import rotate_signing_key
 from services.audit.settings import AuditSettings
-from services.audit.verify import verify_from_settings
+from services.audit.verify_configured import verify_from_settings
 from tests.services.audit.test_verify import CP, audit_settings, write_log
 
 

@@ -21,7 +21,7 @@ from contactpoint.platform import merkle
 from contactpoint.platform.auth import SERVICE
 from contactpoint.platform.db import Database
 from services.audit.servicer import ACCESS
-from services.audit.verify import verify_from_settings
+from services.audit.verify_configured import verify_from_settings
 from tests.harness import bearer
 from tests.services.audit.conftest import Log, in_database, violations
 

@@ -18,7 +18,7 @@ from contactpoint.platform.db import Database
 from contactpoint.platform.keys import load_or_create_signing_key
 from services.audit import domain, state_repository
 from services.audit.settings import AuditSettings
-from services.audit.verify import verify_from_settings
+from services.audit.verify_configured import verify_from_settings
 from tests.services.audit.test_verify import audit_settings, write_log
 
 

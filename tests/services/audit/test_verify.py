@@ -18,7 +18,8 @@ from contactpoint.platform.keys import load_or_create_signing_key, raw_public_ke
 from services.audit import domain, leafcodec, repository, state_repository
 from services.audit.main import MIGRATIONS
 from services.audit.settings import AuditSettings
-from services.audit.verify import verify_from_settings, verify_log
+from services.audit.verify import verify_log
+from services.audit.verify_configured import verify_from_settings
 from tests.suite import run_in as run
 
 CP = "123456789018"
@@ -315,3 +316,13 @@ async def test_a_served_log_verified_from_the_environment_alone(database_url: st
     keyless = run(here, "audit", "verify", "--json", CONTACTPOINT_AUDIT_DATABASE_URL=database_url)
     assert keyless.returncode == 2, (keyless.stdout, keyless.stderr)
     assert not list(here.iterdir())  # nothing made where it ran
+    # What the log shows by itself is NOT intact (exit 1) whether or not its witness answers or its
+    # key is at hand: stopping the witness or taking the key away hides no tampering.
+    data = forged(database_url, 2)
+    tamper(database_url, "UPDATE leaves SET leaf_data = :data WHERE leaf_index = 2", data=data)
+    for extra in ({"CONTACTPOINT_AUDIT_WITNESS_TARGET": "127.0.0.1:1"}, {}):
+        tampered = run(here, "audit", "verify", "--json", **env, **extra)
+        assert tampered.returncode == 1, (tampered.stdout, tampered.stderr)
+        assert json.loads(tampered.stdout)["first_bad_index"] == 2
+    tampered = run(here, "audit", "verify", "--json", CONTACTPOINT_AUDIT_DATABASE_URL=database_url)
+    assert tampered.returncode == 1, (tampered.stdout, tampered.stderr)

@@ -21,7 +21,7 @@ from contactpoint.platform.db import Database
 from contactpoint.platform.keys import load_or_create_signing_key, raw_public_key
 from services.audit import witness_view as witness_view_module
 from services.audit.main import MIGRATIONS, build
-from services.audit.verify import verify_from_settings
+from services.audit.verify_configured import verify_from_settings
 from services.witness.admin import newest_checkpoint
 from services.witness.main import MIGRATIONS as WITNESS_MIGRATIONS
 from services.witness.main import build as build_witness

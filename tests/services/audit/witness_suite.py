@@ -21,7 +21,8 @@ from contactpoint.witness.v1 import witness_service_pb2 as witness_pb
 from contactpoint.witness.v1 import witness_service_pb2_grpc as witness_grpc
 from services.audit.main import MIGRATIONS, build
 from services.audit.settings import AuditSettings
-from services.audit.verify import VerifyReport, verify_from_settings
+from services.audit.verify import VerifyReport
+from services.audit.verify_configured import verify_from_settings
 from services.audit.witness_view import witness_view
 from services.witness.main import MIGRATIONS as WITNESS_MIGRATIONS
 from services.witness.main import build as build_witness
