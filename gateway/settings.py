@@ -19,11 +19,11 @@ class GatewaySettings(VerifyingSettings, DatabaseSettings):
     daily_record_limit: int = Field(
         default=200, ge=1, le=1_000_000, description="distinct children a day per person; over it, suspended"
     )
-    # 600: an organisation's staff signing in at nine behind one address (a school's or a trust's
-    # network), or a partner's test suite, are not a flood (found by review: 120 refused the 121st
-    # login of a suite run from one host). Identity bounds the Argon2 work and each username.
+    # Below identity's own capacity (about five password checks a second on one worker), so that
+    # one address cannot keep identity's password pool full for everyone else (600 was tried, and
+    # taken back after review).
     logins_per_peer_per_minute: int = Field(
-        default=600, ge=1, description="logins a minute from one network address (per gateway process)"
+        default=120, ge=1, description="logins a minute from one network address (per gateway process)"
     )
     housekeeping_seconds: float = Field(
         default=3600.0, gt=0, description="how often past days' allowance rows are dropped"

@@ -68,8 +68,9 @@ def embedded_defaults(data_dir: Path, base_port: int = DEFAULT_BASE_PORT) -> dic
 
 
 TLS_FILES = ("CERT_FILE", "KEY_FILE", "CLIENT_CA_FILE", "CA_FILE")
-# Defaults that only `up`'s embedded suite has (its witness), never one run by `serve`.
-EMBEDDED_ONLY = ("CONTACTPOINT_AUDIT_WITNESS_TARGET",)
+# Defaults that only `up`'s embedded suite has (its witness, reached or read from its database),
+# never one run by `serve`.
+EMBEDDED_ONLY = ("CONTACTPOINT_AUDIT_WITNESS_TARGET", "CONTACTPOINT_WITNESS_DATABASE_URL")
 
 
 def layered_env(

@@ -6,7 +6,6 @@ names, at the same port."""
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -41,7 +40,7 @@ def dial_target(env: Mapping[str, str], service: str) -> str:
     if not cert or host != LOOPBACK:
         return listen
     dns, ips = _names(cert)
-    if "localhost" in dns and not any(ipaddress.ip_address(ip).is_loopback for ip in ips):
+    if "localhost" in dns and LOOPBACK not in ips:
         return f"localhost:{port}"
     return listen
 

@@ -237,6 +237,33 @@ async def test_concurrent_wrong_passwords_are_each_refused_and_lock_the_account(
         assert await jo.login(jo.totp.now()) == grpc.StatusCode.UNAUTHENTICATED
 
 
+async def test_a_login_past_its_callers_deadline_stores_nothing(database_url: str, tmp_path: Path) -> None:
+    """Found by review: identity could check and commit a login after the gateway had given up on
+    it (a token no one received, a failure counted for an answer no one saw). Attempts that
+    cannot be checked within the caller's deadline, less what the rest of the login needs, are
+    refused RESOURCE_EXHAUSTED and count for nothing; every failure counted was answered."""
+    async with signing_in(database_url, tmp_path, max_failed_logins=50) as jo:
+
+        async def attempt() -> grpc.StatusCode:
+            try:
+                await jo.stub.AuthenticateUser(
+                    pb.AuthenticateUserRequest(
+                        username="jo.bloggs", password="wrong password!!", totp_code="000000"
+                    ),
+                    metadata=jo.gateway,
+                    timeout=2.0,
+                )
+            except grpc.aio.AioRpcError as exc:
+                return exc.code()
+            return grpc.StatusCode.OK
+
+        results = await asyncio.gather(*(attempt() for _ in range(12)))
+        await asyncio.sleep(1.5)  # anything still under way has finished
+        assert set(results) <= {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.RESOURCE_EXHAUSTED}, results
+        assert grpc.StatusCode.RESOURCE_EXHAUSTED in results
+        assert jo.lockout()[0] == results.count(grpc.StatusCode.UNAUTHENTICATED)
+
+
 async def test_wrong_passwords_in_a_row_lock_the_account_at_a_limit_above_ten(
     database_url: str, tmp_path: Path
 ) -> None:
