@@ -15,9 +15,8 @@ from contactpoint.platform import migrate
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import ContactPointError, InvalidArgument
 from contactpoint.platform.settings import ConfigurationError, load_settings
-from services.identity import domain, operator_log
+from services.identity import domain, operator_log, totp_key
 from services.identity.main import MIGRATIONS
-from services.identity.sealing import Sealer
 from services.identity.settings import IdentitySettings
 
 T = TypeVar("T")
@@ -101,11 +100,7 @@ def create_user(
         # The secret is sealed with the key the service opens it with, or not at all: configured
         # by environment alone, the key's default path may not be the service's (found by review:
         # a new key was made beside the working directory, and the user's logins were INTERNAL).
-        key_file = settings.totp_key_path
-        if not key_file.exists():
-            domain.refuse_a_new_totp_key(conn, key_file)
-        sealer = Sealer.from_file(key_file)
-        domain.check_totp_key(conn, sealer=sealer)
+        sealer = totp_key.open_totp_sealer(conn, settings.totp_key_path)
         return domain.create_user(
             conn,
             username=username,

@@ -10,19 +10,17 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from contactpoint.platform.auth import PERSON, SERVICE
 from contactpoint.platform.errors import FailedPrecondition, FieldViolation, InvalidArgument, Unauthenticated
-from contactpoint.platform.settings import ConfigurationError
 from contactpoint.platform.token_verifier import VerificationState
 from services.identity import credentials, repository
 from services.identity.passwords import password_problem
 from services.identity.repository import Account
-from services.identity.sealing import Sealer, SealingError, is_sealed
+from services.identity.sealing import Sealer
 from services.identity.token_issuer import IssuedToken, TokenIssuer
 
 # The platform's own machine accounts, one each, named for their service in the platform's
@@ -255,40 +253,3 @@ def verification_state(
             for subject, moment in repository.tokens_not_before(conn).items()
         },
     )
-
-
-def refuse_a_new_totp_key(conn: Connection, key_file: Path) -> None:
-    """Before a missing TOTP key file is created: ConfigurationError when the database already
-    holds sealed secrets (found by probing: a new key was made, then refused, and left behind)."""
-    if any(is_sealed(stored) for _, stored in repository.person_totp_secrets(conn)):
-        raise ConfigurationError(
-            f"no TOTP key at {key_file}, but identity's database holds TOTP secrets sealed with one: "
-            "restore the key file (CONTACTPOINT_IDENTITY_TOTP_KEY_FILE)"
-        )
-
-
-def check_totp_key(conn: Connection, *, sealer: Sealer) -> None:
-    """ConfigurationError unless the TOTP key opens the stored secrets (a lost or swapped key file
-    would make every login fail; better not to start, and say why)."""
-    for account_id, stored in repository.person_totp_secrets(conn):
-        if is_sealed(stored):
-            try:
-                sealer.open(stored, account_id=account_id)
-            except SealingError as exc:
-                raise ConfigurationError(
-                    "the TOTP key file does not open the TOTP secrets stored in identity's database "
-                    "(a lost or different CONTACTPOINT_IDENTITY_TOTP_KEY_FILE)"
-                ) from exc
-            return
-
-
-def seal_legacy_totp_secrets(conn: Connection, *, sealer: Sealer) -> int:
-    """Seal every TOTP secret still stored in the clear (from before sealing existed); how many."""
-    count = 0
-    for account_id, stored in repository.person_totp_secrets(conn):
-        if not is_sealed(stored):
-            repository.update_account(
-                conn, account_id, totp_secret=sealer.seal(stored, account_id=account_id)
-            )
-            count += 1
-    return count

@@ -19,7 +19,7 @@ from contactpoint.platform.settings import load_settings
 from contactpoint.platform.tls import load_tls
 from contactpoint.platform.token_verifier import TokenVerifier, VerificationState
 from contactpoint.platform.tracing import tracing_for
-from services.identity import domain, operator_log, sealing
+from services.identity import domain, operator_log, totp_key
 from services.identity.hashing import Hashing
 from services.identity.operator_presence import Presence
 from services.identity.own_token import OwnServiceToken
@@ -46,11 +46,8 @@ async def build(settings: IdentitySettings) -> Built:
             lambda conn: domain.verification_state(conn, issuer=issuer, known_version=known_version)
         )
 
-    if not settings.totp_key_path.exists():
-        await db.read(lambda conn: domain.refuse_a_new_totp_key(conn, settings.totp_key_path))
-    sealer = sealing.Sealer.from_file(settings.totp_key_path)
-    await db.read(lambda conn: domain.check_totp_key(conn, sealer=sealer))
-    await db.write(lambda conn: domain.seal_legacy_totp_secrets(conn, sealer=sealer))
+    sealer = await db.write(lambda conn: totp_key.open_totp_sealer(conn, settings.totp_key_path))
+    await db.write(lambda conn: totp_key.seal_legacy_totp_secrets(conn, sealer=sealer))
     verifier = TokenVerifier(local_state, poll_seconds=LOCAL_POLL_SECONDS)
     await verifier.refresh()
     channels: list[grpc.aio.Channel] = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table
+from sqlalchemy import JSON, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -60,4 +60,13 @@ operator_actions = Table(
     Column("severity", String(16), nullable=False),
     Column("detail", String(1000), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row: a constant sealed with the TOTP key (`totp_key`), so that another key is recognised as
+# such before it seals anything.
+totp_key_check = Table(
+    "totp_key_check",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sealed", Text, nullable=False),
 )

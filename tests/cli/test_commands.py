@@ -134,6 +134,55 @@ def test_create_user_never_seals_with_a_key_the_service_does_not_hold(tmp_path: 
     assert scalar(url, "SELECT count(*) FROM accounts WHERE name = 'kim.worker'") == 0
 
 
+def test_the_first_person_is_sealed_with_the_key_the_service_opened(tmp_path: Path) -> None:
+    # Found by review: with no person yet, nothing sealed told create-user its key was not the
+    # service's; it made one and sealed the first person's secret with it. The service writes a
+    # key check when it first opens its key; another key is refused before it seals anything.
+    from contactpoint.platform import migrate
+    from services.identity.main import MIGRATIONS
+    from services.identity.totp_key import open_totp_sealer
+
+    url = f"sqlite:///{tmp_path / 'identity.db'}"
+    migrate.upgrade("identity", MIGRATIONS, url)
+    service_key = tmp_path / "service-keys" / "identity-totp.key"
+    db = Database(url)
+    try:
+        db.run_sync(lambda c: open_totp_sealer(c, service_key))  # as the service does at start
+    finally:
+        db.dispose()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    args = (
+        "admin",
+        "create-user",
+        "--username",
+        "kim.worker",
+        "--org",
+        "E08000003",
+        "--role",
+        "practitioner",
+    )
+    refused = run(
+        *args,
+        *("--password-stdin", "--json", "--data-dir", str(elsewhere)),
+        stdin="another long enough password\n",
+        env={"CONTACTPOINT_IDENTITY_DATABASE_URL": url},
+    )
+    assert refused.returncode == 2, refused.stderr
+    assert "TOTP" in refused.stderr and not list(elsewhere.rglob("identity-totp.key"))
+    # With the service's key file it is made.
+    made = run(
+        *args,
+        *("--password-stdin", "--json", "--data-dir", str(elsewhere)),
+        stdin="another long enough password\n",
+        env={
+            "CONTACTPOINT_IDENTITY_DATABASE_URL": url,
+            "CONTACTPOINT_IDENTITY_TOTP_KEY_FILE": str(service_key),
+        },
+    )
+    assert made.returncode == 0, made.stderr
+
+
 @pytest.mark.parametrize("children", [60])
 def test_seed_feeds_synthetic_children(databases: DatabaseFactory, tmp_path: Path, children: int) -> None:
     url = databases.new("records")
