@@ -139,6 +139,7 @@ def compose(
     )
     told = [i for s in newest_first for i in s.involvements]
     child.involvements.extend(_involvements(told, remembered_sensitive))
+    child.DiscardUnknownFields()  # a record stored with fields the contract does not name shows none
     return child
 
 

@@ -133,6 +133,10 @@ def checked_record(
 def _stripped(record: pb.SourceRecord) -> pb.SourceRecord:
     r = pb.SourceRecord()
     r.CopyFrom(record)
+    # Fields the contract does not name are no field of ours: dropped before anything is checked
+    # or stored (found by probing: text in an unknown field of a name or a carer's name passed
+    # every check, was stored, and was shown even in a shielded child's view).
+    r.DiscardUnknownFields()
     strip_strings(r)
     # An optional date set but left empty (`Date{}`, as some builders send an unset field) is no
     # date, as an empty date of birth is a missing one.

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 import grpc
 import pytest
+from google.protobuf.message import Message
 from grpc_status import rpc_status
 
 from contactpoint.common.v1 import child_pb2
@@ -338,6 +339,26 @@ async def test_ids_too_long_as_stored_are_invalid_on_either_engine(world: World)
     # The same name composed (60 characters) is within the limit.
     composed = world.record("sc-7", source_system="\u00e9" * 60)
     assert (await world.submit(composed, "r-long-3")).outcome == pb.MATCH_OUTCOME_CREATED
+
+
+def _with_unknown_field(message: Message, text: bytes) -> None:
+    """`text` in field 99 of `message`, a field no .proto of ours names (wire type 2)."""
+    message.MergeFromString(b"\x9a\x06" + bytes([len(text)]) + text)
+
+
+async def test_fields_the_contract_does_not_name_are_neither_stored_nor_shown(world: World) -> None:
+    # Found by probing: text in unknown fields of a name, an address and a carer's name passed
+    # every check, was stored, and was shown to practitioners, a shielded child's carers' names too.
+    record = world.record("sc-8", name=child_pb2.PersonName(given_names="Ottilie", family_name="Vane"))
+    secret = b"refuge at 1 Hidden Lane"
+    for message in (record.name, record.address, record.carers[0].name, record):
+        _with_unknown_field(message, secret)
+    made = await world.submit(record, "r-unknown")
+    child = await world.get(made.contactpoint_id)
+    assert child.name.family_name == "Vane"
+    assert secret not in child.SerializeToString()
+    stored = world.sql("SELECT count(*) FROM source_records WHERE source_record_id = :r", r=world.id("sc-8"))
+    assert stored == [(1,)]
 
 
 def _invalid_records() -> list[tuple[str, Callable[[pb.SourceRecord], None]]]:
