@@ -24,6 +24,13 @@ from services.records.service_names import service_name_tokens
 
 K = TypeVar("K", bound=Hashable)
 M = TypeVar("M", bound=Message)
+# The most of each list one child shows, newest first: ten times what one source record may give,
+# so that no real child reaches them, and a child no council could have (hundreds of source
+# records linked to it) still fits in one answer (found by probing: 210 records of one child made
+# it over gRPC's 4 MiB, and it could no longer be read by anyone).
+SHOWN_FORMER_NAMES = 200
+SHOWN_CARERS = 200
+SHOWN_INVOLVEMENTS = 500
 
 
 def _person_key(name: child_pb2.PersonName) -> tuple[str, str]:
@@ -130,15 +137,15 @@ def compose(
     newest_first = list(reversed(sources))
     current = _person_key(child.name)
     names = [n for s in newest_first for n in [*s.former_names, s.name]]
-    child.former_names.extend(_merged((n for n in names if _person_key(n) != current), _person_key))
-    child.carers.extend(
-        _merged(
-            (c for s in newest_first for c in s.carers),
-            lambda c: (_person_key(c.name), c.relationship.casefold()),
-        )
+    former = _merged((n for n in names if _person_key(n) != current), _person_key)
+    child.former_names.extend(former[:SHOWN_FORMER_NAMES])
+    carers = _merged(
+        (c for s in newest_first for c in s.carers),
+        lambda c: (_person_key(c.name), c.relationship.casefold()),
     )
+    child.carers.extend(carers[:SHOWN_CARERS])
     told = [i for s in newest_first for i in s.involvements]
-    child.involvements.extend(_involvements(told, remembered_sensitive))
+    child.involvements.extend(_involvements(told, remembered_sensitive)[:SHOWN_INVOLVEMENTS])
     child.DiscardUnknownFields()  # a record stored with fields the contract does not name shows none
     return child
 

@@ -163,3 +163,33 @@ def test_a_name_is_spelt_as_most_sources_spell_it() -> None:
     assert _shown(right, right, _named("Chidiebube", "Okafr")) == ("Chidiebube", "Okafr")
     former = compose(CHILD, (right, right, slip), shielded=False, update_time=NOW).former_names
     assert [(n.given_names, n.family_name) for n in former] == [("Chidi", "Okafr")]
+
+
+def test_a_child_of_hundreds_of_records_still_fits_one_answer() -> None:
+    # Found by probing: 210 records of one child, each with its most carers and involvements, made
+    # the child over gRPC's 4 MiB, and no one could read it. Each list is shown up to a bound,
+    # newest first, far above what a real child has.
+    from services.records.composing import SHOWN_CARERS, SHOWN_INVOLVEMENTS
+
+    def letters(n: int, i: int) -> str:  # names are matched by their letters
+        return "".join(chr(ord("a") + int(d)) for d in f"{n:02d}{i:02d}")
+
+    sources = []
+    for n in range(60):
+        source = _source(
+            *(
+                _mentoring("Service " + letters(n, i), practitioner="Worker " + letters(n, i))
+                for i in range(50)
+            )
+        )
+        source.carers.extend(
+            child_pb2.Carer(
+                name=child_pb2.PersonName(given_names="Carer" + letters(n, i), family_name="Example")
+            )
+            for i in range(20)
+        )
+        sources.append(source)
+    child = compose(CHILD, sources, shielded=False, update_time=NOW)
+    assert len(child.carers) == SHOWN_CARERS and len(child.involvements) == SHOWN_INVOLVEMENTS
+    assert child.carers[0].name.given_names == "Carer" + letters(59, 0)  # the newest source's first
+    assert child.ByteSize() < 1024 * 1024
