@@ -87,11 +87,10 @@ class UsernameThrottle:
         self._names: OrderedDict[str, _Name] = OrderedDict()
         self._max = max_names
 
-    async def admit(
-        self, username: str, now: float | None = None, *, wait: float = TURN_WAIT_SECONDS
-    ) -> None:
-        """Wait for `username`'s turn to be checked, at most `wait` seconds (give it back with
-        `release`); ResourceExhausted at once, without waiting, when the name is over its rate."""
+    async def admit(self, username: str, now: float | None = None, *, wait: float | None = None) -> None:
+        """Wait for `username`'s turn to be checked, at most `wait` seconds when given and never
+        more than `TURN_WAIT_SECONDS` (give it back with `release`); ResourceExhausted at once,
+        without waiting, when the name is over its rate."""
         now = time.monotonic() if now is None else now
         entry = self._names.pop(username, None) or _Name()
         self._names[username] = entry
@@ -105,7 +104,8 @@ class UsernameThrottle:
         entry.tat = start + self._interval
         entry.waiting += 1
         try:
-            await asyncio.wait_for(entry.turn.acquire(), timeout=max(0.0, min(wait, TURN_WAIT_SECONDS)))
+            longest = TURN_WAIT_SECONDS if wait is None else max(0.0, min(wait, TURN_WAIT_SECONDS))
+            await asyncio.wait_for(entry.turn.acquire(), timeout=longest)
         except TimeoutError:
             entry.waiting -= 1
             raise TurnNotReached(

@@ -7,7 +7,7 @@ import time
 
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import ResourceExhausted, Unauthenticated
-from services.identity.hashing import BUSY, TURN_WAIT_SECONDS, Hashing, TurnNotReached
+from services.identity.hashing import BUSY, Hashing, TurnNotReached
 from services.identity.login import LOGIN_FAILED, PasswordCheck, password_hash_of
 
 
@@ -22,7 +22,7 @@ async def check_password(
     longer queue let identity commit logins after the gateway's 11 s deadline)."""
     deadline = None if within is None else time.monotonic() + within
     try:
-        await hashing.usernames.admit(username, wait=TURN_WAIT_SECONDS if within is None else within)
+        await hashing.usernames.admit(username, wait=within)
     except TurnNotReached:
         # Never checked, so no failed login: counted, it would let a client's own parallel
         # sign-ins on a busy host lock its person out. Busy, retry (RetryInfo).

@@ -59,9 +59,8 @@ def merge(
     check(violations)
     retired = child_repo.child(conn, retired_id)
     if retired is not None and retired.status == MERGED and retired.merged_into == survivor_id:
-        survivor = active_child(
-            conn, survivor_id, manager, limits=limits, now=now
-        )  # a retry: the same answer
+        # A retry: the same answer.
+        survivor = active_child(conn, survivor_id, manager, limits=limits, now=now)
     else:
         for cid in sorted((survivor_id, retired_id)):
             active_child(conn, cid, manager, limits=limits, now=now)
