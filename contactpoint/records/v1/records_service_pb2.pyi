@@ -693,7 +693,9 @@ class MergeChildrenRequest(_message.Message):
     retired_id: _builtins.str
     """The child whose id is retired (it reads as the survivor from now on)."""
     reason: _builtins.str
-    """Why (required)."""
+    """Why: recorded with the change and in the audit log. Optional (CONTRACT §4 requires a reason
+    of ResolveReviewTask alone); checked like one when given.
+    """
     def __init__(
         self,
         *,
@@ -744,7 +746,9 @@ class UnmergeChildrenRequest(_message.Message):
     retired_id: _builtins.str
     """The retired id of the merge to undo."""
     reason: _builtins.str
-    """Why (required)."""
+    """Why: recorded with the change and in the audit log. Optional (CONTRACT §4 requires a reason
+    of ResolveReviewTask alone); checked like one when given.
+    """
     def __init__(
         self,
         *,
@@ -790,7 +794,9 @@ class SetShieldedRequest(_message.Message):
     shielded: _builtins.bool
     """Shielded or not."""
     reason: _builtins.str
-    """Why (required)."""
+    """Why: recorded with the change and in the audit log. Optional (CONTRACT §4 requires a reason
+    of ResolveReviewTask alone); checked like one when given.
+    """
     def __init__(
         self,
         *,
