@@ -15,6 +15,7 @@ our own client-facing `ContactPointError` messages, which never carry personal d
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import traceback
 from collections.abc import Callable, MutableMapping
@@ -33,6 +34,10 @@ HANDLER_NAME = "contactpoint"
 # How far a chain of causes, or a nesting of exception groups, is followed.
 MAX_CHAIN = 10
 WITHHELD = "(message not logged: it may quote personal data)"
+# What a library's own log line may not quote: a bytes value (grpc logs a request header that is
+# not valid UTF-8 as "Invalid encoding on b'...'", a bearer token or a name in it).
+_QUOTED_BYTES = re.compile(r"""\bb['"]""")
+QUOTE_WITHHELD = "(value not logged: it may be a credential or personal data)"
 
 
 class _Stderr:
@@ -156,6 +161,17 @@ def _console_exception(sio: TextIO, exc_info: ExcInfo) -> None:
     sio.write("\n" + exception_as_text(exc_info[1]))
 
 
+def _withhold_quoted_values(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
+    """For other libraries' lines (grpc's): the words before a quoted bytes value, not the value
+    (found by probing: a header that was not UTF-8 put a working access token into the log)."""
+    event = event_dict.get("event")
+    if isinstance(event, str):
+        found = _QUOTED_BYTES.search(event)
+        if found is not None:
+            event_dict["event"] = f"{event[: found.start()]}{QUOTE_WITHHELD}"
+    return event_dict
+
+
 def _with_service(service: str) -> Processor:
     """A processor that names the service on every line (static: no RPC's context can clear it)."""
 
@@ -192,7 +208,7 @@ def configure_logging(*, level: str = "info", fmt: str = "auto", service: str = 
     handler.set_name(HANDLER_NAME)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, _withhold_quoted_values, *shared],
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         )
     )
