@@ -16,7 +16,9 @@ from contactpoint.cli.embedded import DEFAULT_BASE_PORT, PORTS_USED
 from contactpoint.cli.options import DataDir
 
 app = typer.Typer(
-    help="ContactPoint: the national registry of contact details for children.", no_args_is_help=True
+    help="ContactPoint: the national registry of contact details for children.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # a traceback's locals may hold a record or a secret
 )
 admin = typer.Typer(help="Manage accounts (identity's database).", no_args_is_help=True)
 audit = typer.Typer(help="Check the audit log.", no_args_is_help=True)
@@ -290,6 +292,16 @@ _register_records_jobs()
 _register_tls()
 
 
+def unexpected(exc: BaseException) -> str:
+    """One line for an error no command expected: its type and where it was raised, never its
+    message or a traceback's locals (either may quote a record or a secret)."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"unexpected {type(exc).__name__}{where} (a fault in ContactPoint; its message is not shown)"
+
+
 def run() -> None:
     """The `contactpoint` command: `app`, with a mistyped or missing option said in one line
     (`contactpoint: Missing option '--reason'. (see contactpoint admin suspend --help)`, exit 2)
@@ -306,5 +318,8 @@ def run() -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         typer.echo("contactpoint: aborted", err=True)
+        sys.exit(1)
+    except Exception as exc:  # a bug: one line, where it happened, and nothing it held
+        typer.echo(f"contactpoint: {unexpected(exc)}", err=True)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -14,9 +16,29 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
 )
 
 metadata = MetaData()
+
+
+class StoredBytes(TypeDecorator[bytes]):
+    """LargeBinary, read back as bytes whatever SQLite holds: an entry edited in place by hand
+    (`replace()` on a blob gives text) reads as the bytes it now holds, so `audit verify` reports
+    it altered instead of stopping on a str (found by probing: a traceback, no entry named)."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Any) -> bytes | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return value.encode("utf-8", "surrogateescape")
+        if isinstance(value, int | float):
+            return str(value).encode()
+        return bytes(value)  # bytes, memoryview
+
 
 # One row per event, never updated or deleted. leaf_data is exactly what was hashed; the other
 # columns are copies for filtering, checked against leaf_data by `audit verify`.
@@ -24,8 +46,8 @@ leaves = Table(
     "leaves",
     metadata,
     Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
-    Column("leaf_data", LargeBinary, nullable=False),
-    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Column("leaf_data", StoredBytes, nullable=False),
+    Column("leaf_hash", StoredBytes(32), nullable=False),
     Column("contactpoint_id", String(12), nullable=False),
     Column("actor", String(128), nullable=False),
     Column("time", DateTime(timezone=True), nullable=False),
@@ -49,9 +71,9 @@ tree_heads = Table(
     "tree_heads",
     metadata,
     Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
-    Column("root_hash", LargeBinary(32), nullable=False),
+    Column("root_hash", StoredBytes(32), nullable=False),
     Column("checkpoint", Text, nullable=False),
-    Column("signature", LargeBinary(64), nullable=False),
+    Column("signature", StoredBytes(64), nullable=False),
     Column("time", DateTime(timezone=True), nullable=False),
 )
 
@@ -72,5 +94,5 @@ tree_nodes = Table(
     metadata,
     Column("level", SmallInteger, primary_key=True, autoincrement=False),
     Column("node_index", BigInteger, primary_key=True, autoincrement=False),
-    Column("hash", LargeBinary(32), nullable=False),
+    Column("hash", StoredBytes(32), nullable=False),
 )

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -421,3 +422,30 @@ def test_audit_verify_of_a_log_it_cannot_read_says_not_checked(tmp_path: Path, u
     result = run("audit", "verify", "--data-dir", str(tmp_path), env=env)
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert "NOT intact" not in result.stdout + result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_fault_in_a_command_is_one_line_without_its_message(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by probing: an entry edited by hand made `audit verify` stop with a traceback (and
+    # typer's shows the frames' local variables, a record among them).
+    import typer
+
+    from contactpoint.cli import main
+
+    broken = typer.Typer()
+
+    @broken.command()
+    def report() -> None:
+        child = {"family_name": "Okonkwo-Whitfield"}
+        raise TypeError(f"cannot read {child}")
+
+    monkeypatch.setattr(main, "app", broken)
+    monkeypatch.setattr(sys, "argv", ["contactpoint"])
+    with pytest.raises(SystemExit) as exit_:
+        main.run()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1
+    assert err.count("\n") == 1, err
+    assert err.startswith("contactpoint: unexpected TypeError at test_commands.py:"), err
+    assert "Okonkwo" not in err and "Traceback" not in err

@@ -179,6 +179,33 @@ async def test_tampering_names_the_first_bad_entry(database_url: str, tmp_path: 
     assert word in report.message, report
 
 
+@pytest.mark.parametrize(
+    ("edit", "altered"),
+    [
+        ("CAST(leaf_data AS TEXT) || ' '", True),
+        ("replace(leaf_data, 'a', 'e')", True),
+        ("CAST(leaf_data AS TEXT)", False),
+    ],
+)
+async def test_an_entry_edited_as_text_in_sqlite_is_reported_not_a_crash(
+    database_url: str, tmp_path: Path, edit: str, altered: bool
+) -> None:
+    # SQLite's string functions give text, not a blob: the edited entry came back as a str and
+    # `audit verify` stopped with a traceback naming nothing (found by probing). PostgreSQL's bytea
+    # cannot hold text.
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite stores whatever type a hand edit gives")
+    settings = audit_settings(database_url, tmp_path)
+    write_log(settings)
+    tamper(database_url, f"UPDATE leaves SET leaf_data = {edit} WHERE leaf_index = 2")  # noqa: S608
+    report = verify_from_settings(settings)
+    if altered:
+        assert not report.ok and report.first_bad_index == 2, report
+        assert "entry 2 was altered" in report.message, report
+    else:  # the same bytes, held as text: nothing in the log changed
+        assert report.ok, report
+
+
 async def test_missing_key_or_database_is_not_intact(tmp_path: Path) -> None:
     path = tmp_path / "nothing" / "audit.db"
     settings = audit_settings(f"sqlite:///{path}", tmp_path)
