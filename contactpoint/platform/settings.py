@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import AfterValidator, Field, SecretStr
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contactpoint.platform.convert import exact_base64
@@ -39,6 +39,15 @@ def raw_key(value: str | None) -> bytes | None:
     return exact_base64(value, 32) if value is not None else None
 
 
+def _unset_if_empty(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+# A file that may be left unset; an empty variable (compose's `${VAR:-}`) is unset too (found by
+# probing: it was the current folder, "cannot read .: Is a directory").
+OptionalPath = Annotated[Path | None, BeforeValidator(_unset_if_empty)]
+
+
 class ServiceSettings(BaseSettings):
     """What every service needs: its address, logging and shutdown."""
 
@@ -50,15 +59,15 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(
         default=10.0, gt=0, description="on SIGTERM, how long in-flight RPCs may take to finish"
     )
-    tls_cert_file: Path | None = Field(
+    tls_cert_file: OptionalPath = Field(
         default=None,
         description="PEM certificate (chain) to serve TLS with (with TLS_KEY_FILE); unset: plaintext",
     )
-    tls_key_file: Path | None = Field(default=None, description="PEM private key of TLS_CERT_FILE")
-    tls_client_ca_file: Path | None = Field(
+    tls_key_file: OptionalPath = Field(default=None, description="PEM private key of TLS_CERT_FILE")
+    tls_client_ca_file: OptionalPath = Field(
         default=None, description="PEM CA that every client's certificate must be signed by (mutual TLS)"
     )
-    tls_ca_file: Path | None = Field(
+    tls_ca_file: OptionalPath = Field(
         default=None,
         description="PEM CA trusted when calling peers over TLS (the service then presents its own "
         "certificate)",

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from contactpoint.platform.settings import DatabaseSettings, ServiceSettings
+from contactpoint.platform.settings import DatabaseSettings, OptionalPath, ServiceSettings
 
 
 class IdentitySettings(ServiceSettings, DatabaseSettings):
@@ -20,7 +20,7 @@ class IdentitySettings(ServiceSettings, DatabaseSettings):
     max_failed_logins: int = Field(default=5, ge=1, description="consecutive failures that lock an account")
     lockout_seconds: int = Field(default=900, ge=1, description="how long a locked account stays locked")
     totp_issuer: str = Field(default="ContactPoint", description="issuer shown in authenticator apps")
-    totp_key_file: Path | None = Field(
+    totp_key_file: OptionalPath = Field(
         default=None,
         description="AES key that seals TOTP secrets at rest (created, 0600, when missing); "
         "default: identity-totp.key beside the signing key",

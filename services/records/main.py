@@ -69,6 +69,12 @@ async def build(settings: RecordsSettings) -> Built:
     verifier = remote_verifier(settings, identity, token)
     channels: list[grpc.aio.Channel] = [identity]
     audit: AuditWriter | None = None
+    if not settings.audit_target:
+        # Found by probing: it served, and only a data manager's first call said why it could not.
+        log.warning(
+            "records.audit_not_configured",
+            effect="data managers' calls answer UNAVAILABLE until CONTACTPOINT_RECORDS_AUDIT_TARGET is set",
+        )
     if settings.audit_target:
         audit_channel = open_channel(settings.audit_target, tls, tracing=tracing)
         channels.append(audit_channel)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from contactpoint.platform.settings import DatabaseSettings, VerifyingSettings
+from contactpoint.platform.settings import DatabaseSettings, OptionalPath, VerifyingSettings
 from services.records.linkage import Thresholds
 
 _DEFAULT = Thresholds()
@@ -59,11 +57,16 @@ class RecordsSettings(VerifyingSettings, DatabaseSettings):
         description="StreamSourceRecords: processes that check, normalise and key incoming batches "
         "beside the matching (0: the service's own threads)",
     )
-    audit_target: str = Field(default="", description="host:port of the audit service (data managers' calls)")
-    data_key_file: Path | None = Field(
+    audit_target: str = Field(
+        default="",
+        description="host:port of the audit service; unset: data managers' calls answer UNAVAILABLE "
+        "(they are audited first), and the service warns at start",
+    )
+    data_key_file: OptionalPath = Field(
         default=None,
         description="the data keys that seal children's personal data at rest (created, 0600, while "
-        "the database holds no sealed data; rotated with `contactpoint records rotate-data-key`)",
+        "the database holds no sealed data; rotated with `contactpoint records rotate-data-key`); "
+        "this or DATA_KEYS is required",
     )
     data_keys: SecretStr = Field(
         default=SecretStr(""),

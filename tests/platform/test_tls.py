@@ -90,3 +90,36 @@ def test_a_service_with_a_missing_certificate_does_not_start(pki: Pki, tmp_path:
     assert len(lines) == 1 and "CONTACTPOINT_IDENTITY_TLS_CERT_FILE: cannot read" in lines[0], lines
     # Nothing was created before the refusal: no database.
     assert not (tmp_path / "identity.db").exists()
+
+
+def test_empty_tls_variables_are_unset(tmp_path: Path) -> None:
+    # Found by probing: compose's `${VAR:-}` passes an empty value, which was the current folder
+    # ("cannot read .: Is a directory") and stopped the service.
+    from contactpoint.platform.settings import load_settings
+    from gateway.settings import GatewaySettings
+
+    names = ("TLS_CERT_FILE", "TLS_KEY_FILE", "TLS_CLIENT_CA_FILE", "TLS_CA_FILE")
+    env = {
+        "CONTACTPOINT_GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path}/gateway.db",
+        "CONTACTPOINT_GATEWAY_IDENTITY_TARGET": "127.0.0.1:1",
+        "CONTACTPOINT_GATEWAY_RECORDS_TARGET": "127.0.0.1:2",
+        "CONTACTPOINT_GATEWAY_AUDIT_TARGET": "127.0.0.1:3",
+        **{
+            f"CONTACTPOINT_GATEWAY_{name}": value
+            for name, value in zip(names, ("", " ", "", ""), strict=True)
+        },
+    }
+    settings = load_settings(GatewaySettings, env)
+    assert (
+        settings.tls_cert_file,
+        settings.tls_key_file,
+        settings.tls_client_ca_file,
+        settings.tls_ca_file,
+    ) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    material = load_tls(settings)
+    assert material.server_credentials() is None and material.channel_credentials() is None
