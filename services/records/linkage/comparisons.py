@@ -49,6 +49,7 @@ LEVELS: dict[str, tuple[str, ...]] = {
     "address": ("house_street", "street", "else"),
     "town": ("same", "else"),
     "nhs_number": ("same", "different"),
+    "carers": ("name", "else"),
 }  # fmt: skip
 FIELDS: tuple[str, ...] = tuple(LEVELS)
 
@@ -280,3 +281,26 @@ def nhs_level(a: str, b: str) -> str:
     if not a or not b:
         return MISSING
     return "same" if a == b else "different"
+
+
+@lru_cache(maxsize=PAIR_CACHE_SIZE)
+def carers_level(a: tuple[tuple[str, str], ...], b: tuple[tuple[str, str], ...]) -> str:
+    """Carers, each (first given name, family name): one carer on both (the same family name, and
+    the same given name, a nickname of it or one slip of it); else. Only a family name in common
+    is no evidence either way ("missing"): it is the child's own as often as not, and one system
+    may name the mother where another names the father (tried as a weak level of its own, it
+    joined namesakes: `docs/benchmarks.md`). A moved child usually keeps its carers; another child
+    of the same name and date of birth elsewhere does not. Siblings and twins share theirs, as they
+    share an address: `model.compare` counts a carer in common only where the postcode does not
+    already say "same household", and the twins rule, not this, keeps them apart."""
+    if not a or not b:
+        return MISSING
+    family = False
+    for given_a, family_a in a:
+        for given_b, family_b in b:
+            if family_a != family_b:
+                continue
+            if given_a == given_b or _near_name(given_a, given_b):
+                return "name"
+            family = True
+    return MISSING if family else "else"

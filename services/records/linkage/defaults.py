@@ -71,4 +71,8 @@ PARAMETERS: dict[str, dict[str, tuple[float, float]]] = {
     },
     "town": {"same": (0.75, 0.5)},
     "nhs_number": {"same": (0.995, 0.000001)},
+    # A carer named alike on both records says "same household", like an address, and siblings
+    # share it (so it counts only after a move: `model.compare`); one system may name the mother,
+    # another the father or a foster carer, so no carer in common is only a mild negative.
+    "carers": {"name": (0.70, 0.09)},
 }

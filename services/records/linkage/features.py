@@ -1,5 +1,5 @@
 """The parts of a source record that record linkage compares, already normalised: name tokens,
-date of birth, gender, postcode, house and street, town and NHS number.
+date of birth, gender, postcode, house and street, town, NHS number and the carers' names.
 
 Features are computed once per source record and stored beside it (`to_json`), so that the
 candidates found by blocking can be compared without parsing their protobufs again."""
@@ -34,7 +34,8 @@ _PREMISES = frozenset({"flat", "apartment", "apt", "unit", "studio", "suite", "r
 @dataclass(frozen=True, slots=True)
 class Features:
     """A source record as linkage sees it. Name fields hold `name_key` tokens; `former_family`
-    and `former_given` hold one entry per former name, in the same order (either may be empty)."""
+    and `former_given` hold one entry per former name, in the same order (either may be empty).
+    `carers` holds each named carer as (first given name, family name), `name_key`s."""
 
     given: tuple[str, ...]
     family: tuple[str, ...]
@@ -47,6 +48,7 @@ class Features:
     street: tuple[str, ...]
     town: str
     nhs: str
+    carers: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> str:
         """A compact JSON list, stable for equal features, for a database column."""
@@ -64,6 +66,7 @@ class Features:
                 self.street,
                 self.town,
                 self.nhs,
+                self.carers,
             ],
             separators=(",", ":"),
             ensure_ascii=False,
@@ -73,9 +76,21 @@ class Features:
     def from_json(cls, text: str) -> Features:
         """Features back from `to_json`: one `json.loads` and tuple conversions, because it runs
         for every candidate of every ingested record."""
-        v, given, family, former_family, former_given, dob, gender, postcode, house, street, town, nhs = (
-            json.loads(text)
-        )
+        (
+            v,
+            given,
+            family,
+            former_family,
+            former_given,
+            dob,
+            gender,
+            postcode,
+            house,
+            street,
+            town,
+            nhs,
+            *rest,
+        ) = json.loads(text)
         if v != FORMAT_VERSION:
             raise ValueError(f"unknown features format {v!r}")
         return cls(
@@ -90,6 +105,8 @@ class Features:
             tuple(street),
             town,
             nhs,
+            # Features stored before carers were compared have none: "missing", no weight.
+            tuple((given, family) for given, family in rest[0]) if rest else (),
         )
 
 
@@ -163,4 +180,15 @@ def features_of(record: pb.SourceRecord) -> Features:
         street=street,
         town=name_key(record.address.town),
         nhs=_nhs(record.nhs_number),
+        carers=_carers(record),
     )
+
+
+def _carers(record: pb.SourceRecord) -> tuple[tuple[str, str], ...]:
+    # Each carer with a first given name and a family name, once, in a stable order.
+    named = set()
+    for carer in record.carers:
+        given, family = _name(carer.name.given_names), _name(carer.name.family_name)
+        if given and family:
+            named.add((given[0], "".join(family)))
+    return tuple(sorted(named))

@@ -153,10 +153,16 @@ class Model:
     def from_json(cls, text: str) -> Model:
         """A model back from `to_json`; checked, so a bad file fails at start-up, not mid-ingest."""
         data = json.loads(text)
+        m = {f: {lv: float(x) for lv, x in levels.items()} for f, levels in data["m"].items()}
+        u = {f: {lv: float(x) for lv, x in levels.items()} for f, levels in data["u"].items()}
+        shipped = default_model()
+        for field in c.LEVELS:  # a field compared since the model was trained: the shipped m and u
+            if field not in m or field not in u:
+                m[field], u[field] = dict(shipped.m[field]), dict(shipped.u[field])
         return cls(
             prior=float(data["prior"]),
-            m={f: {lv: float(x) for lv, x in levels.items()} for f, levels in data["m"].items()},
-            u={f: {lv: float(x) for lv, x in levels.items()} for f, levels in data["u"].items()},
+            m=m,
+            u=u,
             family_frequency={k: float(v) for k, v in data["family_frequency"].items()},
             given_frequency={k: float(v) for k, v in data["given_frequency"].items()},
             children=int(data.get("children", 0)),  # models stored before it: any size
@@ -178,9 +184,12 @@ def levels_of(a: Features, b: Features) -> tuple[str, ...]:
         c.address_level(a.house, a.street, b.house, b.street),
         c.town_level(a.town, b.town),
         c.nhs_level(a.nhs, b.nhs),
+        c.carers_level(a.carers, b.carers),
     )
 
 
+_POSTCODE, _CARERS = c.FIELDS.index("postcode"), c.FIELDS.index("carers")
+_SAME_HOUSEHOLD = frozenset({"full", "sector", "near"})
 _weight_of: Callable[[dict[str, float], str], float] = dict.__getitem__
 
 
@@ -199,6 +208,10 @@ def compare(a: Features, b: Features, model: Model) -> Score:
             # (a common name now, "smith", must not make a record match itself less well than a
             # record that bears its rarer former name).
             weights[1] = max(weights[1], model.field_weights[1]["former"])
+    if levels[_CARERS] == "name" and levels[_POSTCODE] in _SAME_HOUSEHOLD:
+        # A carer in common says "same household", which the postcode already said (twins and
+        # siblings share both): counted only where the address does not say it, after a move.
+        weights[_CARERS] = 0.0
     total = model.prior_weight  # added in order, as always (sum() compensates on Python 3.12+)
     for weight in weights:
         total += weight

@@ -14,6 +14,7 @@ from services.records.linkage.blocking import FEMALE, MALE
 from services.records.linkage.comparisons import (
     FIELDS,
     KNOWN_GENDERS,
+    carers_level,
     dob_level,
     family_level,
     postcode_level,
@@ -27,7 +28,7 @@ _SAME_POSTCODE = frozenset({"full", "sector", "near"})
 # ...and one of the two records may have the date of birth slightly wrong.
 _SAME_DOB = frozenset({"exact", "day_month_swapped", "one_part"})
 _DOB, _POSTCODE = FIELDS.index("date_of_birth"), FIELDS.index("postcode")
-_FAMILY = FIELDS.index("family_name")
+_FAMILY, _CARERS = FIELDS.index("family_name"), FIELDS.index("carers")
 _FAMILY_DIFFERS = frozenset({"else", "swapped"})
 # Names only alike (not the same) that known genders tell apart: Alexander/Alexandra,
 # Louis/Louise, Harry (male) and Harriet (female) — a nickname shared by a boy's and a girl's name.
@@ -120,9 +121,14 @@ def _sex_of(f: Features) -> str | None:
 
 
 def _household(a: Features, b: Features) -> bool:
-    # The same postcode (or one slip from it) and a similar family name. House numbers are not
-    # compared: a flat number may stand for the house on one record.
-    if postcode_level(a.postcode, b.postcode) not in _SAME_POSTCODE:
+    # The same postcode (or one slip from it), or a carer named alike (one twin's record written
+    # before a move and the other's after it: found by the linkage bench once carers counted),
+    # and a similar family name. House numbers are not compared: a flat number may stand for the
+    # house on one record.
+    if (
+        postcode_level(a.postcode, b.postcode) not in _SAME_POSTCODE
+        and carers_level(a.carers, b.carers) != "name"
+    ):
         return False
     return family_level(a.family, b.family, a.former_family, b.former_family) != "else"
 
@@ -149,7 +155,8 @@ def scored_twins(a: Features, b: Features, levels: tuple[str, ...]) -> bool:
     date of birth, postcode and family name are not compared again."""
     dob, postcode, family = levels[_DOB], levels[_POSTCODE], levels[_FAMILY]
     # A family name at "swapped" was "else" before both names were found crossed.
-    if dob not in _SAME_DOB or postcode not in _SAME_POSTCODE or family in _FAMILY_DIFFERS:
+    household = postcode in _SAME_POSTCODE or levels[_CARERS] == "name"
+    if dob not in _SAME_DOB or not household or family in _FAMILY_DIFFERS:
         return False
     return _twins_by_names(a, b)
 

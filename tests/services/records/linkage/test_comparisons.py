@@ -123,6 +123,23 @@ CASES = [
     ("nhs_number", child(nhs=NHS), child(nhs=NHS), "same"),
     ("nhs_number", child(nhs=NHS), child(nhs=OTHER_NHS), "different"),
     ("nhs_number", child(nhs=NHS), child(), MISSING),
+    (
+        "carers",
+        child(carers=(("grace", "okafor"),)),
+        child(carers=(("grace", "okafor"), ("ade", "okafor"))),
+        "name",
+    ),
+    (
+        "carers",
+        child(carers=(("elizabeth", "smith"),)),
+        child(carers=(("beth", "smith"),)),
+        "name",
+    ),  # nickname
+    ("carers", child(carers=(("donna", "smith"),)), child(carers=(("dona", "smith"),)), "name"),  # one slip
+    ("carers", child(carers=(("donna", "smith"),)), child(carers=(("karen", "jones"),)), "else"),
+    # Only a family name in common: the child's own, or the other parent's; no evidence.
+    ("carers", child(carers=(("donna", "smith"),)), child(carers=(("mark", "smith"),)), MISSING),
+    ("carers", child(carers=(("donna", "smith"),)), child(), MISSING),
 ]
 
 
@@ -140,7 +157,7 @@ def test_every_level_is_tested() -> None:
 def test_missing_weighs_nothing() -> None:
     score = compare(child(given=(), dob=None, nhs=""), child(), MODEL)
     missing = [r for r in score.fields if r.level == MISSING]
-    assert {r.field for r in missing} == {"given_names", "date_of_birth", "nhs_number"}
+    assert {r.field for r in missing} == {"given_names", "date_of_birth", "nhs_number", "carers"}
     assert all(r.weight == 0.0 for r in missing)
 
 
@@ -183,3 +200,21 @@ def test_spelling_helpers() -> None:
 )
 def test_keyboard_slip(a: str, b: str, slip: bool) -> None:
     assert keyboard_slip(a, b) is slip and keyboard_slip(b, a) is slip
+
+
+MOVED = {"postcode": "LS61AA", "house": "3", "street": ("park", "rd"), "town": "leeds"}
+GRACE = (("grace", "okonkwo"),)
+
+
+def test_a_carer_in_common_counts_only_where_the_address_does_not_say_household() -> None:
+    # After a move the carers are what still says "this household" (+3 bits); at the same
+    # postcode they say it a second time, and twins and siblings share both, so nothing more.
+    moved = compare(child(carers=GRACE), child(carers=GRACE, **MOVED), MODEL)
+    home = compare(child(carers=GRACE), child(carers=GRACE), MODEL)
+    weight = {r.field: r.weight for r in moved.fields}["carers"]
+    assert weight == pytest.approx(MODEL.weights["carers"]["name"]) and weight > 2
+    assert {r.field: (r.level, r.weight) for r in home.fields}["carers"] == ("name", 0.0)
+    assert moved.weight - compare(child(), child(**MOVED), MODEL).weight == pytest.approx(weight)
+    # Other carers altogether weigh against, mildly, wherever the child lives.
+    stranger = compare(child(carers=GRACE), child(carers=(("karen", "jones"),), **MOVED), MODEL)
+    assert -3 < {r.field: r.weight for r in stranger.fields}["carers"] < 0

@@ -70,6 +70,11 @@ EXAMPLES: dict[str, dict[str, list[tuple[dict[str, object], dict[str, object]]]]
         "different": [({"nhs": NHS}, {"nhs": OTHER_NHS})],
         MISSING: [({"nhs": NHS}, {})],
     },
+    "carers": {
+        "name": [({"carers": (("grace", "okafor"),)}, {"carers": (("grace", "okafor"),)})],
+        "else": [({"carers": (("grace", "okafor"),)}, {"carers": (("karen", "jones"),)})],
+        MISSING: [({"carers": (("grace", "okafor"),)}, {})],
+    },
 }
 # The truth: how often each level occurs among matches (m) and non-matches (u). It obeys the rules
 # that EM takes as given (see `em._known`).
@@ -83,6 +88,7 @@ TRUE_M = {
     "address": {"house_street": 0.7, "street": 0.1, "else": 0.2},
     "town": {"same": 0.8, "else": 0.2},
     "nhs_number": {"same": 0.5, MISSING: 0.5},  # different numbers are never the same child
+    "carers": {"name": 0.6, "else": 0.2, MISSING: 0.2},
 }
 TRUE_U = {
     "given_names": {"exact": 0.05, "first": 0.01, "nickname": 0.01, "jaro_winkler_0.92": 0.03, "else": 0.9},
@@ -93,6 +99,7 @@ TRUE_U = {
     "address": {"house_street": 0.05, "street": 0.1, "else": 0.85},
     "town": {"same": 0.3, "else": 0.7},
     "nhs_number": {"different": 0.5, MISSING: 0.5},  # the same number is always the same child
+    "carers": {"name": 0.05, "else": 0.75, MISSING: 0.2},
 }
 
 

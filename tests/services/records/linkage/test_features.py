@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from contactpoint.common.v1 import child_pb2
 from services.records.linkage import Features, features_of
 from services.records.linkage.features import address_parts
 from tests.services.records.linkage import NHS, source_record
@@ -112,3 +114,17 @@ def test_a_placeholder_nhs_number_is_no_evidence(placeholder: str) -> None:
     record = source_record()
     record.nhs_number = placeholder
     assert features_of(record).nhs == ""
+
+
+def test_carers_are_named_by_first_given_name_and_family_name_and_read_back() -> None:
+    record = source_record()
+    for first, family in (("Grace Adaeze", "Okafor"), ("GRACE", "okafor "), ("", "Okafor"), ("Ade", "")):
+        record.carers.add(name=child_pb2.PersonName(given_names=first, family_name=family))
+    features = features_of(record)
+    assert features.carers == (("grace", "okafor"),)  # once; a carer without both names is no evidence
+    assert Features.from_json(features.to_json()) == features
+
+
+def test_features_stored_before_carers_were_compared_read_as_none() -> None:
+    stored = json.loads(features_of(source_record()).to_json())[:-1]  # as written before
+    assert Features.from_json(json.dumps(stored)).carers == ()
