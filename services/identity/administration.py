@@ -141,16 +141,24 @@ def reset_totp(
     sealer: Sealer,
     by: Administrator | None = None,
 ) -> TotpEnrolment:
-    """Give a person a new TOTP secret; the old one stops working at once. Never one's own (a
-    stolen token and password must not be enough to take over the second factor)."""
+    """Give a person a new TOTP secret; the old one stops working at once, and so, within 2 s
+    everywhere, do the tokens they hold: a second factor is reset because a phone was lost or
+    taken, and whoever has it may be logged in (found by probing: a session from before the reset
+    still read a child). Never one's own (a stolen token and password must not be enough to take
+    over the second factor)."""
     _still_administering(conn, by)
     check_reason(reason, required=False)
     _not_oneself(by, username, "reset the second factor of")
     account = _person(conn, username=username, scope=scope)
     secret = credentials.new_totp_secret()
     repository.update_account(
-        conn, account.id, totp_secret=sealer.seal(secret, account_id=account.id), totp_last_step=0
+        conn,
+        account.id,
+        totp_secret=sealer.seal(secret, account_id=account.id),
+        totp_last_step=0,
+        tokens_not_before=datetime.now(UTC),
     )
+    repository.bump_version(conn)
     return TotpEnrolment(secret, credentials.totp_uri(secret, username=username, issuer=issuer))
 
 
