@@ -401,23 +401,34 @@ def wal_counts(dsn: str) -> dict[str, int]:
 
 
 async def drive(
-    target: str, tokens: dict[str, str], items: Sequence[Item], streams: int, *, first: int = 0
+    target: str | Sequence[str],
+    tokens: dict[str, str],
+    items: Sequence[Item],
+    streams: int,
+    *,
+    first: int = 0,
 ) -> tuple[float, Counter[str]]:
     """One StreamSourceRecords per organisation, `streams` at a time; (seconds, outcomes). The
-    request ids number the items from `first` (the stream's position of `items[0]`)."""
+    request ids number the items from `first` (the stream's position of `items[0]`). With several
+    targets (replicas of records), each organisation streams to one of them in turn, on a
+    connection of its own, as separate council systems would."""
+    targets = [target] if isinstance(target, str) else list(target)
     by_org: dict[str, list[pb.SubmitSourceRecordRequest]] = defaultdict(list)
     for n, item in enumerate(items, start=first):
         by_org[item.organisation].append(
             pb.SubmitSourceRecordRequest(record=item.record, request_id=f"stream-{n}")
         )
     outcomes: Counter[str] = Counter()
-    gate = asyncio.Semaphore(streams)
+    # `streams` places; a stream takes a free one, and place k streams to targets[k % len].
+    places: asyncio.Queue[int] = asyncio.Queue()
+    for k in range(streams):
+        places.put_nowait(k)
+    channels = [grpc.aio.insecure_channel(t) for t in targets]
 
-    async def one(
-        channel: grpc.aio.Channel, organisation: str, requests: list[pb.SubmitSourceRecordRequest]
-    ) -> None:
-        async with gate:
-            stub = pb_grpc.RecordsServiceStub(channel)
+    async def one(organisation: str, requests: list[pb.SubmitSourceRecordRequest]) -> None:
+        place = await places.get()
+        try:
+            stub = pb_grpc.RecordsServiceStub(channels[place % len(channels)])
 
             async def feed() -> AsyncIterator[pb.SubmitSourceRecordRequest]:
                 for r in requests:
@@ -431,11 +442,16 @@ async def drive(
                     outcomes[f"error {answer.error.code}"] += 1
                 else:
                     outcomes[pb.MatchOutcome.Name(answer.outcome)] += 1
+        finally:
+            places.put_nowait(place)
 
-    async with grpc.aio.insecure_channel(target) as channel:
+    try:
         started = time.perf_counter()
-        await asyncio.gather(*(one(channel, org, reqs) for org, reqs in by_org.items()))
+        await asyncio.gather(*(one(org, reqs) for org, reqs in by_org.items()))
         return time.perf_counter() - started, outcomes
+    finally:
+        for channel in channels:
+            await channel.close(None)
 
 
 def run_suite(
@@ -448,10 +464,13 @@ def run_suite(
     key_file: Path,
     warmup: int = 0,
     wal_dsn: str = "",
+    replicas: int = 1,
 ) -> StreamResult:
     """The records service (and identity) as processes; the stream measured, after its first
-    `warmup` records (sent the same way, unmeasured)."""
+    `warmup` records (sent the same way, unmeasured). With `replicas`, that many records
+    processes on one database, as an operator may run them (figures for "records" sum them)."""
     identity_port, records_port = free_port(), free_port()
+    replica_ports = [records_port, *(free_port() for _ in range(replicas - 1))]
     env = {
         **os.environ,
         "CONTACTPOINT_IDENTITY_DATABASE_URL": identity_url,
@@ -486,13 +505,17 @@ def run_suite(
                 env["CONTACTPOINT_RECORDS_CLIENT_ID"] = account["client_id"]
                 env["CONTACTPOINT_RECORDS_CLIENT_SECRET"] = account["client_secret"]
             command = [cli, "serve", service]
-            proc = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
-            procs.append(proc)
-            deadline = time.monotonic() + 60
-            while not serving(f"127.0.0.1:{port}"):
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"{service} did not start")
-                time.sleep(0.2)
+            for p in replica_ports if service == "records" else [port]:
+                own_env = {**env, "CONTACTPOINT_RECORDS_LISTEN": f"127.0.0.1:{p}"}
+                proc = subprocess.Popen(
+                    command, env=own_env, start_new_session=True, stdout=subprocess.DEVNULL
+                )
+                procs.append(proc)
+                deadline = time.monotonic() + 60
+                while not serving(f"127.0.0.1:{p}"):
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise RuntimeError(f"{service} did not start")
+                    time.sleep(0.2)
         tokens = {}
         for organisation in sorted({i.organisation for i in items}):
             out = subprocess.run(
@@ -535,14 +558,15 @@ def run_suite(
             )
         # The records service and its prepare workers apart, identity, PostgreSQL (every server process:
         # backends, WAL writer, checkpointer) and this client.
+        replica_pids = [proc.pid for proc in procs[1:]]
         groups = {
-            "records": lambda: [pid],
-            "records_workers": lambda: cpu_share.children_of(pid),
+            "records": lambda: replica_pids,
+            "records_workers": lambda: [w for r in replica_pids for w in cpu_share.children_of(r)],
             "identity": lambda: [procs[0].pid],
             "postgres": cpu_share.postgres_processes,
             "client": lambda: [os.getpid()],
         }
-        target = f"127.0.0.1:{records_port}"
+        target = [f"127.0.0.1:{p}" for p in replica_ports]
         if warmup:
             asyncio.run(drive(target, tokens, items[:warmup], streams))
         wal_before = wal_counts(wal_dsn) if wal_dsn else {}
@@ -684,6 +708,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--prewarm", action="store_true", help="read the records database into shared buffers first"
     )
+    p.add_argument(
+        "--records-replicas",
+        type=int,
+        default=1,
+        help="records processes on the one database, the streams spread over them (one connection each)",
+    )
     a = p.parse_args(args)
     pg = Postgres(a.postgres_url)
     result: dict[str, object] = {
@@ -736,6 +766,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 key_file,
                 warmup=min(a.warmup, len(stream_items)),
                 wal_dsn=records_dsn,
+                replicas=a.records_replicas,
             )
         result["suite"] = asdict(suite)
         with psycopg.connect(records_dsn) as conn:
