@@ -69,16 +69,16 @@ async def build(settings: RecordsSettings) -> Built:
     verifier = remote_verifier(settings, identity, token)
     channels: list[grpc.aio.Channel] = [identity]
     audit: AuditWriter | None = None
-    if not settings.audit_target:
+    if settings.audit_target:
+        audit_channel = open_channel(settings.audit_target, tls, tracing=tracing)
+        channels.append(audit_channel)
+        audit = AuditWriter(audit_channel, token)
+    else:
         # Found by probing: it served, and only a data manager's first call said why it could not.
         log.warning(
             "records.audit_not_configured",
             effect="data managers' calls answer UNAVAILABLE until CONTACTPOINT_RECORDS_AUDIT_TARGET is set",
         )
-    if settings.audit_target:
-        audit_channel = open_channel(settings.audit_target, tls, tracing=tracing)
-        channels.append(audit_channel)
-        audit = AuditWriter(audit_channel, token)
     servicer = RecordsServicer(
         db=db, settings=settings, audit=audit, verifier=verifier, vault=vault, filing=filing
     )

@@ -52,6 +52,9 @@ LEVELS: dict[str, tuple[str, ...]] = {
     "carers": ("name", "else"),
 }  # fmt: skip
 FIELDS: tuple[str, ...] = tuple(LEVELS)
+# Postcode levels that say "one household" (a slip of the pen or OCR included): where the twins
+# rule looks for twins, and where a carer in common adds nothing the postcode has not said.
+HOUSEHOLD_POSTCODES = frozenset({"full", "sector", "near"})
 
 
 def _in_order(short: Sequence[str], long: Sequence[str]) -> bool:

@@ -189,7 +189,6 @@ def levels_of(a: Features, b: Features) -> tuple[str, ...]:
 
 
 _POSTCODE, _CARERS = c.FIELDS.index("postcode"), c.FIELDS.index("carers")
-_SAME_HOUSEHOLD = frozenset({"full", "sector", "near"})
 _weight_of: Callable[[dict[str, float], str], float] = dict.__getitem__
 
 
@@ -208,7 +207,7 @@ def compare(a: Features, b: Features, model: Model) -> Score:
             # (a common name now, "smith", must not make a record match itself less well than a
             # record that bears its rarer former name).
             weights[1] = max(weights[1], model.field_weights[1]["former"])
-    if levels[_CARERS] == "name" and levels[_POSTCODE] in _SAME_HOUSEHOLD:
+    if levels[_CARERS] == "name" and levels[_POSTCODE] in c.HOUSEHOLD_POSTCODES:
         # A carer in common says "same household", which the postcode already said (twins and
         # siblings share both): counted only where the address does not say it, after a move.
         weights[_CARERS] = 0.0

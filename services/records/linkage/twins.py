@@ -13,6 +13,7 @@ from rapidfuzz.distance import JaroWinkler
 from services.records.linkage.blocking import FEMALE, MALE
 from services.records.linkage.comparisons import (
     FIELDS,
+    HOUSEHOLD_POSTCODES,
     KNOWN_GENDERS,
     carers_level,
     dob_level,
@@ -23,8 +24,7 @@ from services.records.linkage.features import Features
 from services.records.linkage.given_alike import how_alike, middles_clash, rhyme, two_names
 from services.records.linkage.given_names import boys_name, girls_name
 
-# Twins live together, but a postcode may be mistyped...
-_SAME_POSTCODE = frozenset({"full", "sector", "near"})
+# Twins live together, but a postcode may be mistyped (`HOUSEHOLD_POSTCODES`)...
 # ...and one of the two records may have the date of birth slightly wrong.
 _SAME_DOB = frozenset({"exact", "day_month_swapped", "one_part"})
 _DOB, _POSTCODE = FIELDS.index("date_of_birth"), FIELDS.index("postcode")
@@ -126,7 +126,7 @@ def _household(a: Features, b: Features) -> bool:
     # and a similar family name. House numbers are not compared: a flat number may stand for the
     # house on one record.
     if (
-        postcode_level(a.postcode, b.postcode) not in _SAME_POSTCODE
+        postcode_level(a.postcode, b.postcode) not in HOUSEHOLD_POSTCODES
         and carers_level(a.carers, b.carers) != "name"
     ):
         return False
@@ -135,16 +135,17 @@ def _household(a: Features, b: Features) -> bool:
 
 def siblings(a: Features, b: Features) -> bool:
     """Whether two records are of two children of one household, whatever their dates of birth:
-    a similar family name, the same postcode, and given names that cannot be one name."""
+    a similar family name, the same postcode (or a carer in common), and given names that cannot
+    be one name."""
     return _household(a, b) and how_alike(a, b) is None
 
 
 def twins(a: Features, b: Features) -> bool:
     """Whether two records look like twins: a similar family name, the same date of birth (or one
-    slip from it) and postcode, and given names that cannot be one name, or names only spelt alike
-    (Alexander/Alexandra), one the start of the other (Louis/Louise), an initial, or a nickname
-    (Harry/Harriet), with different known genders; or the same first name and middle names that
-    clash (`middles_clash`)."""
+    slip from it) and postcode (or a carer in common), and given names that cannot be one name,
+    or names only spelt alike (Alexander/Alexandra), one the start of the other (Louis/Louise), an
+    initial, or a nickname (Harry/Harriet), with different known genders; or the same first name
+    and middle names that clash (`middles_clash`)."""
     if dob_level(a.dob, b.dob) not in _SAME_DOB or not _household(a, b):
         return False
     return _twins_by_names(a, b)
@@ -155,7 +156,7 @@ def scored_twins(a: Features, b: Features, levels: tuple[str, ...]) -> bool:
     date of birth, postcode and family name are not compared again."""
     dob, postcode, family = levels[_DOB], levels[_POSTCODE], levels[_FAMILY]
     # A family name at "swapped" was "else" before both names were found crossed.
-    household = postcode in _SAME_POSTCODE or levels[_CARERS] == "name"
+    household = postcode in HOUSEHOLD_POSTCODES or levels[_CARERS] == "name"
     if dob not in _SAME_DOB or not household or family in _FAMILY_DIFFERS:
         return False
     return _twins_by_names(a, b)
