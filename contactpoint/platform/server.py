@@ -115,14 +115,15 @@ async def start_server(
     stops = list(on_stop)
     if verifier is None or verifier.has_state():
         await _report(health_servicer, everything, health_pb2.HealthCheckResponse.SERVING)
+        log.info("service.serving", port=port)
     else:
         # No token can be verified until identity has been reached (it is down, or unreachable
         # as configured: TLS on one side only, a wrong address): NOT_SERVING until then, so that
         # `contactpoint up`, `contactpoint health` and load balancers are not told it serves.
         await _report(health_servicer, everything, health_pb2.HealthCheckResponse.NOT_SERVING)
-        log.info("service.not_ready", reason="no token verification state from identity yet")
+        log.info("service.not_ready", port=port, reason="no token verification state from identity yet")
         ready = asyncio.get_running_loop().create_task(
-            _serving_once_verifying(health_servicer, everything, verifier)
+            _serving_once_verifying(health_servicer, everything, verifier, port)
         )
 
         async def stop_waiting() -> None:
@@ -139,13 +140,13 @@ async def _report(health_servicer: HealthServicer, names: Sequence[str], status:
 
 
 async def _serving_once_verifying(
-    health_servicer: HealthServicer, names: Sequence[str], verifier: TokenVerifier
+    health_servicer: HealthServicer, names: Sequence[str], verifier: TokenVerifier, port: int
 ) -> None:
     """SERVING once the verifier has its first state (a server already shutting down stays
     NOT_SERVING: the health servicer ignores it then)."""
     await verifier.first_state()
     await _report(health_servicer, names, health_pb2.HealthCheckResponse.SERVING)
-    log.info("service.ready")
+    log.info("service.serving", port=port)
 
 
 async def run_until_signalled(running: RunningServer, *, grace: float, name: str) -> None:
@@ -154,7 +155,8 @@ async def run_until_signalled(running: RunningServer, *, grace: float, name: str
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    log.info("service.serving", service=name, port=running.port)
+    # Listening, and SERVING or not as its health says: "service.serving" is logged when it is.
+    log.info("service.listening", service=name, port=running.port)
     await stop.wait()
     log.info("service.stopping", service=name, grace_seconds=grace)
     await running.stop(grace)

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import grpc
 import pytest
+import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from contactpoint.cli.health import health_problem
 from contactpoint.platform import migrate
+from contactpoint.platform.logging import configure_logging
 from services.audit.main import MIGRATIONS as AUDIT_MIGRATIONS
 from services.audit.main import build as build_audit
 from services.audit.settings import AuditSettings
@@ -50,20 +52,30 @@ async def test_not_serving_until_identity_is_reached(tmp_path: Path) -> None:
             **platform_account(identity_url, "audit"),
         }
     )
-    async with running_service("audit", AUDIT_MIGRATIONS, build_audit, settings) as (_, audit):
-        assert await _status(audit) == health_pb2.HealthCheckResponse.NOT_SERVING
-        problem = await asyncio.to_thread(health_problem, audit)  # what `up` would say
-        assert problem is not None and "NOT_SERVING" in problem, problem
-        own = identity_settings(identity_url, tmp_path, listen=f"127.0.0.1:{identity_port}")
-        async with running_identity(own):
+    configure_logging(level="info")
+    with structlog.testing.capture_logs() as lines:
+        async with running_service("audit", AUDIT_MIGRATIONS, build_audit, settings) as (_, audit):
+            port = int(audit.rsplit(":", 1)[1])
 
-            async def serving() -> bool:
-                return await _status(audit) == health_pb2.HealthCheckResponse.SERVING
+            def logged(event: str) -> bool:
+                return any(line["event"] == event and line.get("port") == port for line in lines)
 
-            await eventually(serving, within=5.0)
-        # Once it has verified tokens, a passing outage of identity does not take it out of
-        # service (its calls fail closed meanwhile; the health check is about being able to).
-        assert await _status(audit) == health_pb2.HealthCheckResponse.SERVING
+            assert await _status(audit) == health_pb2.HealthCheckResponse.NOT_SERVING
+            # Its log says so too, and not "serving" (an operator reading it was told it served).
+            assert logged("service.not_ready") and not logged("service.serving"), lines
+            problem = await asyncio.to_thread(health_problem, audit)  # what `up` would say
+            assert problem is not None and "NOT_SERVING" in problem, problem
+            own = identity_settings(identity_url, tmp_path, listen=f"127.0.0.1:{identity_port}")
+            async with running_identity(own):
+
+                async def serving() -> bool:
+                    return await _status(audit) == health_pb2.HealthCheckResponse.SERVING
+
+                await eventually(serving, within=5.0)
+            assert logged("service.serving")
+            # Once it has verified tokens, a passing outage of identity does not take it out of
+            # service (its calls fail closed meanwhile; the health check is about being able to).
+            assert await _status(audit) == health_pb2.HealthCheckResponse.SERVING
 
 
 def _health_server(credentials: grpc.ServerCredentials | None) -> tuple[grpc.Server, str]:
