@@ -89,12 +89,17 @@ class RecordsClient:
 
     async def find_child(
         self, request: records_pb.FindChildRecordRequest, person: Principal
-    ) -> tuple[child_pb2.Child, list[str]]:
+    ) -> tuple[child_pb2.Child, list[str], list[str]]:
         """The one child matching the criteria (NOT_FOUND, or FAILED_PRECONDITION TOO_MANY_MATCHES),
-        searched for `person`, and the shielded children the search withheld (for the log)."""
+        searched for `person`, the shielded children the search withheld and the archived children
+        it matched (for the log)."""
         response = await self._call(
             lambda md: self._stub.FindChildRecord(
                 request, metadata=_for(md, person), timeout=PEER_TIMEOUT_SECONDS
             )
         )
-        return response.child, list(response.withheld_contactpoint_ids)
+        return (
+            response.child,
+            list(response.withheld_contactpoint_ids),
+            list(response.archived_contactpoint_ids),
+        )

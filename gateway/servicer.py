@@ -22,6 +22,7 @@ from contactpoint.platform.auth import PERSON, PUBLIC, Access, Principal, curren
 from contactpoint.platform.disclosure import SHIELD_OVERRIDE, disclose
 from contactpoint.platform.errors import (
     LOGIN_RECORDED,
+    MATCHED_ARCHIVED,
     WITHHELD_SHIELDED,
     FailedPrecondition,
     FieldViolation,
@@ -62,15 +63,25 @@ def _recorded_by_identity(answer: identity_pb.AuthenticateUserResponse | BaseExc
     return isinstance(answer, Unauthenticated) and answer.metadata.get(LOGIN_RECORDED) == "true"
 
 
-def _note_withheld(call: AuditedRequest, withheld: Sequence[str]) -> None:
-    """Name in the search's event the shielded children it matched and withheld (found by probing:
-    a search by a shielded child's own postcode was in nobody's subject-access report), as a
-    WARNING: someone may be checking where a shielded child lives."""
-    ids = [i for i in withheld if i and contactpoint_id_problem(i) is None][:MAX_OTHER_CHILDREN]
-    if ids:
-        call.others.extend(ids)
+def _note_withheld(call: AuditedRequest, withheld: Sequence[str], archived: Sequence[str]) -> None:
+    """Name in the search's event the children it matched and did not show: shielded children a
+    search by postcode withheld (found by probing: a search by a shielded child's own postcode was
+    in nobody's subject-access report), as a WARNING, since someone may be checking where a
+    shielded child lives; and archived children (never shown), so that the search is in their
+    subject-access reports too."""
+    shielded = _valid_ids(withheld)
+    old = [i for i in _valid_ids(archived) if i not in shielded]
+    room = MAX_OTHER_CHILDREN - len(call.others)
+    call.others.extend([*shielded, *old][: max(room, 0)])
+    if shielded:
         call.severity = "WARNING"
-        call.details.append(f"a search by postcode matched {len(ids)} shielded child(ren): withheld")
+        call.details.append(f"a search by postcode matched {len(shielded)} shielded child(ren): withheld")
+    if old:
+        call.details.append(f"the search matched {len(old)} archived child(ren): not shown")
+
+
+def _valid_ids(ids: Sequence[str]) -> list[str]:
+    return [i for i in ids if i and contactpoint_id_problem(i) is None][:MAX_OTHER_CHILDREN]
 
 
 def _check_purpose(purpose: int, justification: str, violations: list[FieldViolation]) -> None:
@@ -211,9 +222,13 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
                 # criteria's faults); records checks the criteria and searches nothing.
                 raise InvalidArgument(violations + await self._records.search_problems(search, principal))
             try:
-                child, withheld = await self._records.find_child(search, principal)
+                child, withheld, archived = await self._records.find_child(search, principal)
             except (NotFound, FailedPrecondition) as exc:
-                _note_withheld(call, exc.metadata.get(WITHHELD_SHIELDED, "").split(","))
+                _note_withheld(
+                    call,
+                    exc.metadata.get(WITHHELD_SHIELDED, "").split(","),
+                    exc.metadata.get(MATCHED_ARCHIVED, "").split(","),
+                )
                 # A search that finds nothing or too many counts for the day too: sweeping dates
                 # of birth or names to learn who exists uses the allowance up.
                 await self._allowances.take_item(
@@ -223,7 +238,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
                 if isinstance(exc, NotFound):
                     raise NotFound(exc.message) from None
                 raise FailedPrecondition(exc.message, exc.reason) from None
-            _note_withheld(call, withheld)
+            _note_withheld(call, withheld, archived)
             call.contactpoint_id = child.contactpoint_id
             await self._allowances.take_item(principal, call, child_item(child.contactpoint_id))
             answer = pb.FindChildResponse(child=self._disclose(child, principal, call, request.justification))

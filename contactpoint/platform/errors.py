@@ -105,8 +105,10 @@ class InvalidArgument(ContactPointError):
 
 
 # ErrorInfo metadata from records to the gateway, for its audit event only (stripped before any
-# answer reaches a person): the shielded children a search by postcode matched and withheld.
+# answer reaches a person): the shielded children a search by postcode matched and withheld, and
+# the archived children a search matched (never shown).
 WITHHELD_SHIELDED = "withheld_shielded"
+MATCHED_ARCHIVED = "matched_archived"
 # ErrorInfo metadata from identity to the gateway on a failed login identity has put in the audit
 # log itself (the gateway then writes no second event; the person hears "login failed" alone).
 LOGIN_RECORDED = "login_recorded"

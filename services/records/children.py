@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.errors import (
+    MATCHED_ARCHIVED,
     WITHHELD_SHIELDED,
     FailedPrecondition,
     FieldViolation,
@@ -208,11 +209,13 @@ def find_child(
 
 @dataclass(frozen=True)
 class Found:
-    """What a search found: the one child, and the shielded children it matched and withheld (a
-    search by postcode never shows one), for the gateway's audit event only."""
+    """What a search found: the one child, the shielded children it matched and withheld (a search
+    by postcode never shows one), and the archived children it matched (never shown), for the
+    gateway's audit event only."""
 
     child: child_pb2.Child
     withheld: tuple[str, ...] = ()
+    archived: tuple[str, ...] = ()
 
 
 def search_child(
@@ -223,7 +226,8 @@ def search_child(
     today: dt.date | None = None,
 ) -> Found:
     """`find_child`, with the shielded children withheld. NotFound and TOO_MANY_MATCHES carry those
-    in their ErrorInfo metadata (`WITHHELD_SHIELDED`), for the gateway to log and strip."""
+    in their ErrorInfo metadata (`WITHHELD_SHIELDED`), and the archived children matched
+    (`MATCHED_ARCHIVED`), for the gateway to log and strip."""
     check_search(criteria, today=today)
     assert criteria.date_of_birth is not None  # validated above
     family = name_key(criteria.family_name)
@@ -238,7 +242,7 @@ def search_child(
         postcode_key=postcode,
     )
     matching = {
-        (row.contactpoint_id, row.shielded)
+        (row.contactpoint_id, row.shielded, row.archived)
         for row in rows
         if similar(family, fold_key(row.family_key), fuzzy=criteria.fuzzy)
         and (
@@ -249,23 +253,35 @@ def search_child(
         )
         and (not criteria.gender or row.gender == criteria.gender)
     }
+    # An archived child is never shown, but a search that matched one is in its subject-access
+    # report: named to the gateway for its log (before, such a search named no child).
+    archived = {cid for cid, _, is_archived in matching if is_archived}
     # A search by postcode must never reveal where a shielded child lives: such a child is
     # withheld, and named to the gateway for its log (found by probing: such searches were in
     # no child's subject-access report).
-    withheld = tuple(sorted({cid for cid, shielded in matching if shielded})) if postcode else ()
-    matched = sorted({cid for cid, _ in matching} - set(withheld))
+    withheld = (
+        tuple(sorted({cid for cid, shielded, _ in matching if shielded} - archived)) if postcode else ()
+    )
+    matched = sorted({cid for cid, _, _ in matching} - set(withheld) - archived)
     found: list[child_pb2.Child] = []
     for contactpoint_id in matched:
         row = child_repo.child(conn, contactpoint_id)
         child = composed(conn, row, limits=limits, today=today or today_in_england()) if row else None
         if child is not None:
             found.append(child)
+        elif row is not None and row.status == ACTIVE:
+            archived.add(contactpoint_id)  # past its archiving date, or its every record withdrawn
         if len(found) > 1:
             break
     log.info("records.find", candidates=len(rows), matches=len(matched), fuzzy=criteria.fuzzy)
-    held = {WITHHELD_SHIELDED: ",".join(withheld)} if withheld else None
+    held = {
+        **({WITHHELD_SHIELDED: ",".join(withheld)} if withheld else {}),
+        **({MATCHED_ARCHIVED: ",".join(sorted(archived))} if archived else {}),
+    }
     if not found:
-        raise NotFound("no child matches", held)
+        raise NotFound("no child matches", held or None)
     if len(found) > 1:
-        raise FailedPrecondition("more than one child matches; give more criteria", TOO_MANY_MATCHES, held)
-    return Found(found[0], withheld)
+        raise FailedPrecondition(
+            "more than one child matches; give more criteria", TOO_MANY_MATCHES, held or None
+        )
+    return Found(found[0], withheld, tuple(sorted(archived)))

@@ -99,4 +99,8 @@ class ChildReadRpcs(pb_grpc.RecordsServiceServicer):
         found = await self._db.read(
             lambda conn: children.search_child(conn, criteria=criteria, limits=self._limits)
         )
-        return pb.FindChildRecordResponse(child=found.child, withheld_contactpoint_ids=found.withheld)
+        return pb.FindChildRecordResponse(
+            child=found.child,
+            withheld_contactpoint_ids=found.withheld,
+            archived_contactpoint_ids=found.archived,
+        )

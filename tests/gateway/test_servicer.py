@@ -4,6 +4,7 @@ SQLite and PostgreSQL: audit first, one event per request, shielding, and failin
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
@@ -13,6 +14,7 @@ from pathlib import Path
 import grpc
 import pyotp
 import pytest
+from google.type import date_pb2
 from sqlalchemy import text
 
 from contactpoint.audit.v1 import audit_service_pb2 as audit_pb
@@ -35,12 +37,14 @@ from services.audit.main import build as build_audit
 from services.audit.settings import AuditSettings
 from services.identity import administration as identity_administration
 from services.identity.main import MIGRATIONS as IDENTITY_MIGRATIONS
+from services.records import admin as records_admin
 from services.records.main import MIGRATIONS as RECORDS_MIGRATIONS
 from services.records.main import build as build_records
 from services.records.settings import RecordsSettings
 from tests.conftest import DatabaseFactory
 from tests.harness import (
     bearer,
+    bind_records_keys,
     create_service_account,
     create_user,
     free_port,
@@ -394,6 +398,37 @@ async def test_shielded_child_and_override_alert(world: World) -> None:
     [search] = [e for e in events if e.action == "FindChild"]
     assert (search.actor, search.outcome, search.severity) == ("pat.two", "NOT_FOUND", "WARNING")
     assert list(search.other_contactpoint_ids) == [cp] and "shielded" in search.detail
+
+
+async def test_a_search_that_matched_only_an_archived_child_is_in_its_trail(world: World) -> None:
+    """An archived child is never shown, but a search that matched it is in its subject-access
+    report (before, the event named no child): named in the event, not in the answer."""
+    cp = await world.submit("gw-archived")
+    db = Database(world.records_url)
+    try:
+        bind_records_keys(db)
+        report = records_admin.run_lifecycle(db, today=dt.date(2033, 3, 15))  # 18 on 14 March 2033
+    finally:
+        db.dispose()
+    assert report.archived == 1
+    prac = create_user(world.identity_url, "pat.archive", "practitioner")
+    aud = create_user(world.identity_url, "avery.archive", "auditor")
+    with pytest.raises(grpc.aio.AioRpcError) as search:
+        await world.gateway.FindChild(
+            pb.FindChildRequest(
+                family_name="Okafor",
+                given_name="Amelia",
+                date_of_birth=date_pb2.Date(year=2015, month=3, day=14),
+                purpose=SAFEGUARDING,
+            ),
+            metadata=bearer(await world.login("pat.archive", prac.totp_secret)),
+        )
+    assert search.value.code() == grpc.StatusCode.NOT_FOUND
+    assert cp not in str(search.value.trailing_metadata()) and cp not in (search.value.details() or "")
+    events = await _events(world, await world.login("avery.archive", aud.totp_secret), contactpoint_id=cp)
+    [found] = [e for e in events if e.action == "FindChild"]
+    assert (found.actor, found.outcome, found.severity) == ("pat.archive", "NOT_FOUND", "INFO")
+    assert list(found.other_contactpoint_ids) == [cp] and "archived" in found.detail
 
 
 async def test_audit_down_means_unavailable_and_no_data(world: World) -> None:

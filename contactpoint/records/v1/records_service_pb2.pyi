@@ -517,6 +517,7 @@ class FindChildRecordResponse(_message.Message):
 
     CHILD_FIELD_NUMBER: _builtins.int
     WITHHELD_CONTACTPOINT_IDS_FIELD_NUMBER: _builtins.int
+    ARCHIVED_CONTACTPOINT_IDS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def child(self) -> _child_pb2.Child:
         """The single matching child, unfiltered; the gateway filters it by the reader's rights."""
@@ -528,15 +529,23 @@ class FindChildRecordResponse(_message.Message):
         answer carries them in its ErrorInfo metadata, under "withheld_shielded" (comma-separated).
         """
 
+    @_builtins.property
+    def archived_contactpoint_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Archived children the search matched (never shown through the gateway), for the gateway's
+        audit event only, so that the search is in their subject-access reports. A NOT_FOUND or
+        TOO_MANY_MATCHES answer carries them in its ErrorInfo metadata, under "matched_archived".
+        """
+
     def __init__(
         self,
         *,
         child: _child_pb2.Child | None = ...,
         withheld_contactpoint_ids: _abc.Iterable[_builtins.str] | None = ...,
+        archived_contactpoint_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["child", b"child"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "withheld_contactpoint_ids", b"withheld_contactpoint_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived_contactpoint_ids", b"archived_contactpoint_ids", "child", b"child", "withheld_contactpoint_ids", b"withheld_contactpoint_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,5 +1,5 @@
-"""FindChild's query: name keys of active children born on one day, looked up by keyed hash and
-opened (nothing FindChild compares is stored in the clear)."""
+"""FindChild's query: name keys of active and archived children born on one day, looked up by
+keyed hash and opened (nothing FindChild compares is stored in the clear)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from sqlalchemy import Connection, select
 
 from services.records.repository.sealing import names_context, vault_of
 from services.records.repository.source_keys import dob_hash, family_hash, postcode_hash
-from services.records.tables import ACTIVE, children, match_keys
+from services.records.tables import ACTIVE, ARCHIVED, children, match_keys
 
 
 @dataclass(frozen=True, slots=True)
 class NameRow:
-    """One name of an active child, as FindChild compares it."""
+    """One name of an active or archived child, as FindChild compares it."""
 
     contactpoint_id: str
     family_key: str
@@ -24,6 +24,8 @@ class NameRow:
     gender: int
     # Shown shielded (a data manager's shield, or a possible match's provisional one).
     shielded: bool = False
+    # Archived: never shown, named only in the search's audit event.
+    archived: bool = False
 
 
 def names_born_on(
@@ -33,8 +35,9 @@ def names_born_on(
     family_keys: Sequence[str] | None,
     postcode_key: str | None,
 ) -> list[NameRow]:
-    """Name keys of active children born on `date_of_birth`, narrowed by exact family name keys
-    (any of them) and a postcode key when given, each saying whether its child is shown shielded."""
+    """Name keys of active and archived children born on `date_of_birth`, narrowed by exact family
+    name keys (any of them) and a postcode key when given, each saying whether its child is shown
+    shielded or archived (never shown: named in the search's audit event)."""
     vault = vault_of(conn)
     query = (
         select(
@@ -45,9 +48,10 @@ def names_born_on(
             match_keys.c.gender,
             children.c.shielded,
             children.c.provisional_shield,
+            children.c.status,
         )
         .join(children, children.c.contactpoint_id == match_keys.c.contactpoint_id)
-        .where(children.c.status == ACTIVE)
+        .where(children.c.status.in_((ACTIVE, ARCHIVED)))
     )
     # Each narrowing hash has the date of birth in it: one indexed lookup, the narrowest there is.
     if family_keys is not None:
@@ -61,5 +65,5 @@ def names_born_on(
     for r in conn.execute(query).all():
         family, given = vault.open_text(r.names, names_context(r.source_id, r.position)).split("\x1f")
         shielded = bool(r.shielded) or bool(r.provisional_shield)
-        rows.append(NameRow(r.contactpoint_id, family, given, r.gender, shielded))
+        rows.append(NameRow(r.contactpoint_id, family, given, r.gender, shielded, r.status == ARCHIVED))
     return rows
