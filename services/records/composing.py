@@ -17,7 +17,7 @@ from rapidfuzz.distance import DamerauLevenshtein
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.convert import timestamp
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records.names import name_key, name_tokens
+from services.records.names import name_key, name_tokens, service_key
 from services.records.sensitive import is_sensitive_involvement
 from services.records.sensitive_memory import FlaggedService
 from services.records.service_names import service_name_tokens
@@ -153,8 +153,8 @@ def compose(
 def _service_key(i: pb.SourceInvolvement) -> tuple[str, str, tuple[int, int, int]]:
     """One service's involvement with the child, however many sources tell of it."""
     return (
-        name_key(i.service_name),
-        name_key(i.organisation),
+        service_key(i.service_name),
+        service_key(i.organisation),
         (i.start_date.year, i.start_date.month, i.start_date.day),
     )
 

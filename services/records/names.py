@@ -29,6 +29,7 @@ MAX_EDITS = 2
 MIN_LENGTH_FOR_ONE_EDIT = 4
 _SEPARATORS = re.compile(r"[\s\u2010-\u2015-]+")
 _NOT_ASCII_LETTER = re.compile(r"[^a-z]+")
+_NOT_ASCII_LETTER_OR_DIGIT = re.compile(r"[^a-z0-9]+")
 
 
 # Letters whose accent Unicode does not decompose: Łukasz, Sørensen, Đurić, Ærø (found by probing:
@@ -60,6 +61,16 @@ def name_key(value: str, *, fold_letters: bool = True) -> str:
         folded = folded.translate(_UNDECOMPOSED)
     decomposed = unicodedata.normalize("NFKD", folded)
     return "".join(ch for ch in decomposed if ch.isalpha() and not unicodedata.combining(ch))
+
+
+def service_key(value: str) -> str:
+    """A service's or organisation's name as `name_key` makes a person's, but keeping its digits:
+    "Year 6 Transition Group" → `year6transitiongroup`, another service than Year 7's (found by
+    probing: two involvements whose names differed only in a number were shown as one)."""
+    if value.isascii():
+        return _NOT_ASCII_LETTER_OR_DIGIT.sub("", value.lower())
+    decomposed = unicodedata.normalize("NFKD", value.casefold().translate(_UNDECOMPOSED))
+    return "".join(ch for ch in decomposed if ch.isalnum() and not unicodedata.combining(ch))
 
 
 def fold_key(key: str) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from google.type import date_pb2
 
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records.names import name_key
+from services.records.names import service_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +44,7 @@ class FlaggedService:
 
     @property
     def key(self) -> tuple[str, str, tuple[int, int, int]]:
-        return (name_key(self.name), name_key(self.organisation), self.start)
+        return (service_key(self.name), service_key(self.organisation), self.start)
 
 
 def _unique(services: Iterable[FlaggedService]) -> tuple[FlaggedService, ...]:
@@ -62,6 +62,6 @@ def told_sensitive(record: pb.SourceRecord) -> tuple[FlaggedService, ...]:
 def remembered(before: Sequence[FlaggedService], record: pb.SourceRecord) -> tuple[FlaggedService, ...]:
     """What a record remembers once `record` replaces its content: the services it flags now, and
     those it flagged before unless it now sends the same service (by name) without the flag."""
-    unflagged = {name_key(i.service_name) for i in record.involvements if not i.sensitive}
-    kept = [service for service in before if name_key(service.name) not in unflagged]
+    unflagged = {service_key(i.service_name) for i in record.involvements if not i.sensitive}
+    kept = [service for service in before if service_key(service.name) not in unflagged]
     return _unique([*told_sensitive(record), *kept])

@@ -86,6 +86,35 @@ def test_two_practitioners_of_one_service_are_both_kept() -> None:
     assert len(_involvements(_source(_mentoring(practitioner="")), _source(_mentoring(practitioner="")))) == 1
 
 
+def test_services_named_apart_by_a_number_are_two_services() -> None:
+    """Found by probing: involvements whose names differed only in a number ("Year 6" and "Year 7
+    Transition Group", "Tier 2" and "Tier 3 Family Support", "Service 0" to "Service 9") were
+    shown as one, and the others' contact details never reached a practitioner."""
+    for names in (
+        ["Year 6 Transition Group", "Year 7 Transition Group"],
+        ["Tier 2 Family Support", "Tier 3 Family Support"],
+        [f"Service {n}" for n in range(10)],
+    ):
+        told = [
+            _mentoring(name, practitioner="Jo Bloggs", phone=f"0161 496 00{n:02d}")
+            for n, name in enumerate(names)
+        ]
+        for involvement in told:
+            involvement.ClearField("start_date")  # as the probe sent them: no dates
+        shown = _involvements(_source(*told))
+        assert sorted(i.service_name for i in shown) == sorted(names)
+        assert len({i.phone for i in shown}) == len(names)
+    # Spelling, case and punctuation still make one service of two sources' versions.
+    again = _involvements(
+        _source(_mentoring("Year 6 Transition Group")), _source(_mentoring("YEAR 6 transition-group"))
+    )
+    assert len(again) == 1
+    # ...and an organisation's number tells two organisations apart too.
+    one, two = _mentoring(), _mentoring()
+    one.organisation, two.organisation = "Children's Centre 1", "Children's Centre 2"
+    assert len(_involvements(_source(one, two))) == 2
+
+
 def test_a_service_recognised_by_name_is_sensitive_however_told() -> None:
     camhs = _source(_mentoring("CAMHS", sensitive=False, consent_recorded=True))
     assert [i.sensitive for i in _involvements(camhs)] == [True]
@@ -129,6 +158,10 @@ def test_a_record_remembers_what_it_flagged_until_it_says_otherwise() -> None:
     assert remembered((mentoring,), coaching) == (mentoring,)
     # The same service sent again unflagged (by name, any case or spacing): the source corrected it.
     assert remembered((mentoring,), _source(_mentoring(" sports  MENTORING "))) == ()
+    # Another service, named apart only by a number, corrects nothing (found by probing: names
+    # were compared by their letters alone).
+    [tier3] = told_sensitive(_source(_mentoring("Tier 3 Drug Service", sensitive=True)))
+    assert remembered((tier3,), _source(_mentoring("Tier 2 Drug Service"))) == (tier3,)
     # Flagged again, or a second one flagged: each once.
     both = _source(_mentoring(sensitive=True), _mentoring("Willow Project", sensitive=True))
     assert [s.name for s in remembered((mentoring,), both)] == ["Sports Mentoring", "Willow Project"]
