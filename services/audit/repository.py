@@ -11,6 +11,7 @@ from sqlalchemy import (
     Connection,
     RowMapping,
     Select,
+    func,
     insert,
     literal,
     null,
@@ -153,6 +154,12 @@ def leaves_by_actor(conn: Connection, actor: str) -> list[tuple[int, bytes]]:
         .order_by(leaves.c.leaf_index)
     )
     return [(int(i), bytes(d)) for i, d in conn.execute(query)]
+
+
+def leaf_count(conn: Connection) -> int:
+    """Number of leaves stored, counted (not the tree state's own count, which may be what was
+    altered)."""
+    return int(conn.execute(select(func.count()).select_from(leaves)).scalar_one())
 
 
 def tree_size(conn: Connection) -> int:

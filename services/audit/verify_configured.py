@@ -72,6 +72,7 @@ def verify_from_settings(
                 alone.heads_checked,
                 f"{witness.problem}; by itself the log shows nothing wrong ({alone.message})",
                 unreadable=True,
+                entries_checked=alone.entries_checked,
             )
         return VerifyReport(False, 0, 0, witness.problem)
     if witness is not None and trusted is None:
@@ -97,7 +98,14 @@ def verify_from_settings(
         if not unsigned.ok and not unsigned.unreadable:
             return unsigned
         problem = f"no signing key at {settings.signing_key_file}: signatures not checked"
-        return VerifyReport(False, unsigned.tree_size, unsigned.heads_checked, problem, unreadable=True)
+        return VerifyReport(
+            False,
+            unsigned.tree_size,
+            unsigned.heads_checked,
+            problem,
+            unreadable=True,
+            entries_checked=unsigned.entries_checked,
+        )
     try:
         public_key = raw_public_key(load_or_create_signing_key(settings.signing_key_file))
     except ValueError:

@@ -59,6 +59,14 @@ def tamper(database_url: str, *statements: str, **params: object) -> None:
         db.dispose()
 
 
+def stored_leaves(database_url: str) -> int:
+    db = Database(database_url)
+    try:
+        return int(db.run_sync(lambda c: c.execute(text("SELECT count(*) FROM leaves")).scalar_one()))
+    finally:
+        db.dispose()
+
+
 def forged(database_url: str, index: int) -> bytes:
     """Entry `index`'s data with its outcome rewritten: still a well-formed event, columns intact."""
     db = Database(database_url)
@@ -79,6 +87,7 @@ async def test_an_intact_log_verifies(database_url: str, tmp_path: Path) -> None
     write_log(settings)
     report = verify_from_settings(settings)
     assert (report.ok, report.tree_size, report.heads_checked, report.first_bad_index) == (True, 5, 5, None)
+    assert report.entries_checked == 5
     # Without a key the roots are still checked; with someone else's key every signature fails.
     unsigned = verify_log(database_url)
     assert unsigned.ok and "not checked" in unsigned.message
@@ -177,6 +186,10 @@ async def test_tampering_names_the_first_bad_entry(database_url: str, tmp_path: 
     assert not report.ok, report
     assert report.first_bad_index == first_bad, report
     assert word in report.message, report
+    # The entries stored, and how far the check got (found by probing: a log altered at entry 7
+    # was reported with a tree_size of 7, as if cut there).
+    assert report.tree_size == stored_leaves(database_url), report
+    assert report.entries_checked <= report.tree_size, report
 
 
 @pytest.mark.parametrize(
