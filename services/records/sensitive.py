@@ -31,8 +31,12 @@ nothing else. The category is that of the first phrase of the strongest kind fou
 
 1. SERVICES say what the service does ("sexual health", "CAMHS", "needle exchange");
 2. ORGANISATIONS are charities, providers and brands whose name alone discloses the category
-   ("Kooth", "Brook", "CGL"); WHOLE_NAMES are brands that are also ordinary words ("Beat", "Frank",
-   "Umbrella"), counted only when they are the whole name, give or take FILLER_WORDS;
+   ("Kooth", "Brook", "CGL"), not counted beside the word of a school, a church or a street
+   ("Brook Primary School") unless they are COINED_BRANDS no place bears ("Place2Be") or run the
+   service at or in the place ("Brook at Salford City College"), and counted in any NHS body's
+   name as an organisation's ("Hertfordshire Partnership University NHS Foundation Trust");
+   WHOLE_NAMES are brands that are also ordinary words ("Beat", "Frank", "Umbrella"), counted
+   only when they are the whole name, give or take FILLER_WORDS;
 3. UNCLEAR_WORDS suggest one of the three without naming it ("wellbeing", "crisis", "PICU",
    "ADHD"): the category is "unclear", which is still sensitive. UNCLEAR_UNLESS_SETTING are the
    same, except in the name of a school, nursery or tutor ("Little Minds Nursery", "Prep School").
@@ -73,6 +77,7 @@ from typing import Final
 
 from services.records.sensitive_slips import Slips
 from services.records.sensitive_vocabulary import (
+    COINED_BRANDS,
     FILLER_WORDS,
     NOT_SENSITIVE,
     ORDINARY_ORGANISATION_WORDS,
@@ -144,6 +149,9 @@ _FILLER: Final = frozenset(t for text in FILLER_WORDS for t in _phrase(text))
 _SETTING: Final = frozenset(t for text in SETTING_WORDS for t in _phrase(text))
 _SERVICE_ORDINARY: Final = _SETTING | ORDINARY_PLACE_WORDS
 _INDEX: Final = _index()
+_COINED: Final = frozenset(_phrase(text) for text in COINED_BRANDS)
+_RUN_AT: Final = frozenset({("at",), ("in",)})
+_NHS: Final = "nhs"
 _WHOLE: Final = _whole_names()
 _CACHED_NAME_LENGTH = 200
 
@@ -163,10 +171,15 @@ def _category(service_name: str, *, repair: bool = True) -> Category | None:
 
 def _match(tokens: tuple[str, ...], ordinary: frozenset[str] | None = None) -> Category | None:
     # A brand counts as a name of its own, never beside an `ordinary` word (found by probing:
-    # "Healthy Minds Primary School" and "Turning Point Church" were refused without consent).
+    # "Healthy Minds Primary School" and "Turning Point Church" were refused without consent) --
+    # unless it is a coined word no place bears ("Place2Be"), or it runs the service at or in the
+    # place ("Brook at Salford City College"): found by a probe of realistic names.
     found, rank = _match_ranked(tokens)
-    beside = not (ordinary or _SERVICE_ORDINARY).isdisjoint(_outside_brands(tokens))
-    return None if rank == _RANK_ORGANISATION and beside else found
+    if rank != _RANK_ORGANISATION:
+        return found
+    outside, stands_alone = _outside_brands(tokens)
+    beside = not (_SERVICE_ORDINARY if ordinary is None else ordinary).isdisjoint(outside)
+    return found if stands_alone or not beside else None
 
 
 def _match_ranked(tokens: tuple[str, ...]) -> tuple[Category | None, int]:
@@ -249,23 +262,30 @@ def is_sensitive_involvement(service_name: str, organisation: str = "", practiti
 def _organisation_category(organisation: str) -> Category | None:
     # A service's words anywhere ("CAMHS North"); a brand only as the organisation's whole name,
     # or with a place ("Brook", "Salford Mind"), never beside an ordinary organisation's word.
-    tokens = tuple(t for t in service_name_tokens(organisation) if t not in _FILLER)
+    read = service_name_tokens(organisation)
+    tokens = tuple(t for t in read if t not in _FILLER)
     # The brand's own words do not count ("The Proud Trust", "George House Trust": found by probing).
-    return _match(tokens, ORDINARY_ORGANISATION_WORDS)
+    # An NHS body's name is the trust's, whatever words it holds ("Hertfordshire Partnership
+    # University NHS Foundation Trust": found by a probe of realistic names).
+    return _match(tokens, frozenset() if _NHS in read else ORDINARY_ORGANISATION_WORDS)
 
 
-def _outside_brands(tokens: tuple[str, ...]) -> tuple[str, ...]:
-    """`tokens` less those of the brands' phrases among them, read as `_match_ranked` reads."""
+def _outside_brands(tokens: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
+    """`tokens` less those of the brands' phrases among them, read as `_match_ranked` reads; and
+    whether a brand among them stands alone whatever words are beside it (see `_match`)."""
     outside: list[str] = []
+    stands_alone = False
     i, n = 0, len(tokens)
     while i < n:
         for phrase, _, rank in _INDEX.get(tokens[i], ()):
             if tokens[i : i + len(phrase)] == phrase:
                 if rank != _RANK_ORGANISATION:
                     outside.extend(phrase)
+                elif phrase in _COINED or tokens[i + len(phrase) : i + len(phrase) + 1] in _RUN_AT:
+                    stands_alone = True
                 i += len(phrase)
                 break
         else:
             outside.append(tokens[i])
             i += 1
-    return tuple(outside)
+    return tuple(outside), stands_alone

@@ -37,6 +37,10 @@ SERVICES: Final[dict[Category, tuple[str, ...]]] = {
         "SARC", "rape", "ISVA", "ChISVA", "CSE", "HSB",
         # more found by probing
         "genital warts", "genital", "herpes", "pill clinic", "contraceptive pill",
+        # and by a probe of realistic names (6 December)
+        "RSH", "SH clinic", "SH service", "CaSH team", "implant clinic",
+        "contraceptive implant", "Nexplanon", "depo clinic", "Depo-Provera", "depo injection",
+        "pre-exposure prophylaxis", "TOP service", "TOP clinic", "RASASC",
     ),
     MENTAL_HEALTH: (
         # mental health services
@@ -66,6 +70,14 @@ SERVICES: Final[dict[Category, tuple[str, ...]]] = {
         "crisis care", "home treatment", "CRHT", "HTT", "street triage", "place of safety",
         "section 136", "S136", "rapid assessment interface and discharge", "adolescent unit",
         "adolescent inpatient", "GAU", "Tier 4 adolescent", "mother and baby unit", "MBU",
+        # and by a probe of realistic names (6 December): CAMHS's other names and misspellings,
+        # workers' titles, crisis and forensic services, eating disorders, gambling
+        "CAMSH", "CHAMS", "EWMHS", "EHWB", "PMHW", "PMHT", "AMHS", "MMHS", "PNMH", "CRHTT",
+        "RMN", "CPN", "assertive outreach", "liaison and diversion", "section 117",
+        "hearing voices", "parent infant relationship", "Theraplay", "family therapist",
+        "systemic therapist", "play therapist", "art therapist", "drama therapist",
+        "dramatherapist", "high intensity therapist", "CYPEDS", "self-harming", "gambler",
+        "Gamblers Anonymous",
     ),
     SUBSTANCE_MISUSE: (
         "substance", "drug", "alcohol", "alcoholic", "addiction", "narcotic", "D&A", "DAAT",
@@ -81,6 +93,9 @@ SERVICES: Final[dict[Category, tuple[str, ...]]] = {
         "novel psychoactive", "spice and NPS", "overdose", "narcotics anonymous",
         "alcoholics anonymous", "cocaine anonymous", "parental drinking", "parental alcohol",
         "parental substance", "parental drug", "affected by drink", "affected by drugs",
+        # and by a probe of realistic names (6 December)
+        "YPDAS", "YPDS", "addict", "addicted", "supervised consumption", "solvent misuse",
+        "solvent", "Families Anonymous",
     ),
 }
 
@@ -92,6 +107,9 @@ ORGANISATIONS: Final[dict[Category, tuple[str, ...]]] = {
         "George House Trust", "Positive East", "BPAS", "MSI", "Marie Stopes", "NUPAS",
         "Come Correct", "Lucy Faithfull", "Stop It Now", "Clinic in a Box",
         "Terrence Higgins Trust",
+        # found by a probe of realistic names (6 December)
+        "iCaSH", "MESMAC", "Naz Project", "Positively UK", "Sexwise", "FPA", "Freetest", "RU Clear",
+        "Hathersage Centre", "Brook Advisory", "Brook Advisory Centre", "Brook Centre",
     ),
     MENTAL_HEALTH: (
         "Mind", "MindEd", "MindMate", "YoungMinds", "Young Minds", "Healthy Minds", "Minds Matter",
@@ -106,6 +124,15 @@ ORGANISATIONS: Final[dict[Category, tuple[str, ...]]] = {
         "Cygnet Health", "Cygnet Healthcare", "Huntercombe", "Ellern Mede", "TEWV",
         "Tees Esk and Wear Valleys", "Sussex Partnership", "Surrey and Borders", "KMPT", "NSFT",
         "LYPFT", "Navigo", "AWP", "SHSC", "CNTW", "Tavistock and Portman",
+        # found by a probe of realistic names (6 December): brands, and trusts that are mental
+        # health trusts, named as the organisation
+        "stem4", "Tellmi", "MeeTwo", "selfharmUK", "Schoen Clinic", "Healios", "Talking Helps",
+        "Beat Youthline", "GamCare", "Gordon Moody", "SLaM", "GMMH", "BSMHFT", "Pennine Care",
+        "Devon Partnership", "Northumberland Tyne and Wear", "Lincolnshire Partnership",
+        "Hertfordshire Partnership", "North Staffordshire Combined", "Camden and Islington",
+        "Derbyshire Healthcare", "Black Country Healthcare", "LSCFT", "RDaSH", "SWYPFT",
+        "South West Yorkshire Partnership", "EPUT", "Essex Partnership", "CWPT",
+        "Coventry and Warwickshire Partnership", "Barnet Enfield and Haringey",
     ),
     SUBSTANCE_MISUSE: (
         "CGL", "Change Grow Live", "Turning Point", "We Are With You", "Addaction", "Humankind",
@@ -113,6 +140,9 @@ ORGANISATIONS: Final[dict[Category, tuple[str, ...]]] = {
         "Lifeline Project", "Aquarius", "Delphi Medical", "Blenheim CDP", "Nacoa", "Adfam",
         "Al-Anon", "Alanon", "Alateen", "Talk to Frank", "TalkToFrank", "Drinkaware", "CRI",
         "Crime Reduction Initiatives", "Early Break",
+        # found by a probe of realistic names (6 December)
+        "WDP", "BDP", "Bristol Drugs Project", "Nelson Trust", "Kenward Trust", "DHI",
+        "Spectrum Community Health", "YZUP", "NECA", "M-PACT", "With You in",
     ),
     # Charities for LGBT+ and gender-questioning young people, and children's counselling lines.
     UNCLEAR: (
@@ -122,11 +152,26 @@ ORGANISATIONS: Final[dict[Category, tuple[str, ...]]] = {
     ),
 }
 
+# Brands that are coined words, never a place's, a school's or a club's name: they count beside
+# any word ("Place2Be - Oakfield Primary School", "Kooth at school": found by a probe of
+# realistic names, 6 December).
+COINED_BRANDS: Final = (
+    "Place2Be", "Qwell", "XenZone", "Togetherall", "MindEd", "MindMate", "YoungMinds",
+    "Chilypep", "YIACS", "Samaritans", "HOPELINEUK", "TalkWorks", "iCope", "iTalk",
+    "Steps2Wellbeing", "Steps2Change", "stem4", "Tellmi", "MeeTwo", "selfharmUK", "Healios",
+    "CGL", "Change Grow Live", "Addaction", "We Are With You", "Cranstoun", "Swanswell", "Nacoa",
+    "Adfam", "TalkToFrank", "Drinkaware", "YZUP", "BPAS", "NUPAS", "THT", "Terrence Higgins Trust",
+    "SH:24", "iCaSH", "MESMAC", "Sexwise", "Freetest", "GamCare",
+)
+
 # Brands that are also ordinary words: they count only as the whole name, less FILLER_WORDS.
 WHOLE_NAMES: Final[dict[Category, tuple[str, ...]]] = {
     SEXUAL_HEALTH: ("Umbrella", "CaSH", "The Havens"),
-    MENTAL_HEALTH: ("Beat", "Shout", "CALM", "The Priory", "Harmless"),
-    SUBSTANCE_MISUSE: ("Frank", "With You", "Lifeline", "Branching Out", "Antidote"),
+    MENTAL_HEALTH: ("Beat", "Shout", "CALM", "The Priory", "Harmless", "CHUMS", "FREED"),
+    SUBSTANCE_MISUSE: (
+        "Frank", "With You", "Lifeline", "Branching Out", "Antidote", "Blenheim", "DAT", "DIP",
+        "IBA", "OST", "ADS", "SIAS",
+    ),
     UNCLEAR: ("Compass", "Relate", "The Mix", "Lighthouse", "Switchboard", "Metro"),
 }
 FILLER_WORDS: Final = (
@@ -147,13 +192,15 @@ UNCLEAR_WORDS: Final = (
     "attention deficit", "music therapy", "multisystemic therapy", "multi-systemic therapy", "MST",
     "Tier 4", "PICU", "EIS", "CSA", "Positive Steps", "blood borne", "BBV", "RAID",
     "neuropsychology", "safe haven", "young people's clinic", "getting help", "EHC", "rehab",
+    # THRIVE's other needs-based groupings (found by a probe of realistic names, 6 December)
+    "getting more help", "getting risk support", "ED team", "ED service",
 )
 # The same, but also the names of schools, nurseries and tutors: ignored in a name with a SETTING_WORD.
 UNCLEAR_UNLESS_SETTING: Final = ("minds", "PrEP", "Headstart", "Head Start")
 SETTING_WORDS: Final = (
     "school", "nursery", "preschool", "academy", "college", "tuition", "tutor", "tutoring",
     "playgroup", "creche", "childminder", "childminding", "kindergarten", "montessori", "primary",
-    "junior",
+    "junior", "childcare",
 )
 
 # Ordinary services whose names contain a sensitive word.
@@ -174,6 +221,13 @@ NOT_SENSITIVE: Final = (
     "mental arithmetic", "mental maths", "mental math", "sex and relationships education",
     "sex and relationship education", "drugs education", "drug education",
     "drug and alcohol education", "alcohol education",
+    # found by a probe of realistic names (6 December): SEND teams, palliative and dental care,
+    # crafts, welfare funds and the homeless charity, a slip of nothing sensitive
+    "EHC team", "EHC hub", "EHC annual review", "EHC review", "EHC caseworker", "syringe driver",
+    "gum disease", "needlework", "needle felting", "needlecraft", "metalwork", "heroes",
+    "crisis fund", "crisis support scheme", "crisis grant", "crisis loan", "crisis payment",
+    "Crisis Skylight", "tenancy termination", "covid recovery", "trauma informed schools",
+    "trauma informed practice", "curious minds", "creative minds",
 )
 
 # Words of places and groups that no sensitive service is named with: beside one of them, in a
@@ -181,7 +235,7 @@ NOT_SENSITIVE: Final = (
 # Allotments"); so are SETTING_WORDS ("Healthy Minds Primary School").
 ORDINARY_PLACE_WORDS: Final = frozenset({
     "church", "chapel", "mosque", "temple", "gurdwara", "synagogue", "parish", "allotment", "lane",
-    "road", "street", "scout", "guide", "brownie", "cub",
+    "road", "street", "scout", "guide", "brownie", "cub", "surgery",
 })
 # Words that make an organisation's name a school's, a practice's or a club's as well: beside one
 # of them a brand is a place or a person ("Brook Community Primary School", "Tavistock College",
@@ -189,7 +243,7 @@ ORDINARY_PLACE_WORDS: Final = frozenset({
 ORDINARY_ORGANISATION_WORDS: Final = ORDINARY_PLACE_WORDS | frozenset({
     "school", "academy", "college", "university", "primary", "secondary", "nursery", "childcare",
     "preschool", "centre", "center", "medical", "surgery", "practice", "gp", "drs", "partners",
-    "community", "house", "home", "club", "swim", "sports", "sport", "infant", "junior",
+    "house", "home", "club", "swim", "sports", "sport", "infant", "junior",
 })
 
 # fmt: on
