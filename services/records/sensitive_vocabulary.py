@@ -110,6 +110,8 @@ ORGANISATIONS: Final[dict[Category, tuple[str, ...]]] = {
         # found by a probe of realistic names (6 December)
         "iCaSH", "MESMAC", "Naz Project", "Positively UK", "Sexwise", "FPA", "Freetest", "RU Clear",
         "Hathersage Centre", "Brook Advisory", "Brook Advisory Centre", "Brook Centre",
+        "YorSexualHealth", "Burrell Street Clinic", "Garden Clinic", "Saturn Centre",
+        "Survivors Manchester",
     ),
     MENTAL_HEALTH: (
         "Mind", "MindEd", "MindMate", "YoungMinds", "Young Minds", "Healthy Minds", "Minds Matter",
@@ -133,6 +135,11 @@ ORGANISATIONS: Final[dict[Category, tuple[str, ...]]] = {
         "Derbyshire Healthcare", "Black Country Healthcare", "LSCFT", "RDaSH", "SWYPFT",
         "South West Yorkshire Partnership", "EPUT", "Essex Partnership", "CWPT",
         "Coventry and Warwickshire Partnership", "Barnet Enfield and Haringey",
+        # and by a second, independent one (6 December)
+        "Leeds and York Partnership", "Mersey Care", "Merseycare", "Norfolk and Suffolk NHS",
+        "Norfolk and Suffolk Foundation Trust", "Medway NHS and Social Care Partnership",
+        "Medway and Social Care Partnership", "BeeU", "Bromley Y", "Compass Buzz", "YPAS",
+        "Brandon Centre", "Kaleidoscope Plus",
     ),
     SUBSTANCE_MISUSE: (
         "CGL", "Change Grow Live", "Turning Point", "We Are With You", "Addaction", "Humankind",
@@ -143,6 +150,7 @@ ORGANISATIONS: Final[dict[Category, tuple[str, ...]]] = {
         # found by a probe of realistic names (6 December)
         "WDP", "BDP", "Bristol Drugs Project", "Nelson Trust", "Kenward Trust", "DHI",
         "Spectrum Community Health", "YZUP", "NECA", "M-PACT", "With You in",
+        "With You Young People", "Eclypse", "FDAC",
     ),
     # Charities for LGBT+ and gender-questioning young people, and children's counselling lines.
     UNCLEAR: (
@@ -161,7 +169,8 @@ COINED_BRANDS: Final = (
     "Steps2Wellbeing", "Steps2Change", "stem4", "Tellmi", "MeeTwo", "selfharmUK", "Healios",
     "CGL", "Change Grow Live", "Addaction", "We Are With You", "Cranstoun", "Swanswell", "Nacoa",
     "Adfam", "TalkToFrank", "Drinkaware", "YZUP", "BPAS", "NUPAS", "THT", "Terrence Higgins Trust",
-    "SH:24", "iCaSH", "MESMAC", "Sexwise", "Freetest", "GamCare",
+    "SH:24", "iCaSH", "MESMAC", "Sexwise", "Freetest", "GamCare", "YorSexualHealth", "BeeU",
+    "Eclypse",
 )
 
 # Brands that are also ordinary words: they count only as the whole name, less FILLER_WORDS.

@@ -455,6 +455,14 @@ PROBED_SENSITIVE: list[tuple[str, str, str, str]] = [
     ("Children of Addicts", "", "", "hidden harm"),
     ("Key work", "Change Grow Live Community Services", "", "the brand beside 'community'"),
     ("CGL at Blackpool Sixth Form College", "", "", "a drug service at a college"),
+    # ...and by a second, independent list
+    ("Assessment", "Mersey Care NHS Foundation Trust", "", "a mental health trust in full"),
+    ("Assessment", "Leeds and York Partnership NHS Foundation Trust", "", "the same"),
+    ("YorSexualHealth", "", "", "York's sexual health brand, one word"),
+    ("Saturn Centre", "", "", "a SARC"),
+    ("FDAC", "", "", "family drug and alcohol court"),
+    ("With You Young People's Service", "", "", "substance misuse charity"),
+    ("BeeU", "", "", "Shropshire's CAMHS"),
 ]
 
 PROBED_ORDINARY = [
