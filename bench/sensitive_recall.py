@@ -5,8 +5,8 @@ Each list was written by a reviewer as English councils, trusts, charities and G
 names: `first` by a probe whose misses were then added to the vocabulary, `second` afterwards by
 another reviewer who had not seen the vocabulary (so its first result was an independent one).
 Lines are "service | organisation | practitioner" (the last two optional); a leading "?" marks a
-name its author was less sure is real; "#" lines are comments; entries of `borderline.txt` are
-left out of both counts. Usage:
+name its author was less sure is real; "#" lines are comments; entries of `borderline.txt`, and
+lines its author marked "~" (either way), are left out of both counts. Usage:
 
     .venv/bin/python bench/sensitive_recall.py [--misses]
 """
@@ -42,7 +42,7 @@ def read(path: Path) -> list[Entry]:
         return []
     entries = []
     for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
+        if not line.strip() or line.startswith(("#", "~")):
             continue
         unsure = line.startswith("?")
         parts = [p.strip() for p in line.lstrip("?").split("|")] + ["", ""]

@@ -38,7 +38,8 @@ SERVICES: Final[dict[Category, tuple[str, ...]]] = {
         # more found by probing
         "genital warts", "genital", "herpes", "pill clinic", "contraceptive pill",
         # and by a probe of realistic names (6 December)
-        "RSH", "SH clinic", "SH service", "CaSH team", "implant clinic",
+        "RSH", "SH clinic", "SH service", "CaSH team", "implant clinic", "FP clinic",
+        "fam planning", "sx health",
         "contraceptive implant", "Nexplanon", "depo clinic", "Depo-Provera", "depo injection",
         "pre-exposure prophylaxis", "TOP service", "TOP clinic", "RASASC",
     ),
@@ -73,7 +74,7 @@ SERVICES: Final[dict[Category, tuple[str, ...]]] = {
         # and by a probe of realistic names (6 December): CAMHS's other names and misspellings,
         # workers' titles, crisis and forensic services, eating disorders, gambling
         "CAMSH", "CHAMS", "EWMHS", "EHWB", "PMHW", "PMHT", "AMHS", "MMHS", "PNMH", "CRHTT",
-        "RMN", "CPN", "assertive outreach", "liaison and diversion", "section 117",
+        "RMN", "CPN", "111 option 2", "assertive outreach", "liaison and diversion", "section 117",
         "hearing voices", "parent infant relationship", "Theraplay", "family therapist",
         "systemic therapist", "play therapist", "art therapist", "drama therapist",
         "dramatherapist", "high intensity therapist", "CYPEDS", "self-harming", "gambler",
@@ -95,6 +96,7 @@ SERVICES: Final[dict[Category, tuple[str, ...]]] = {
         "parental substance", "parental drug", "affected by drink", "affected by drugs",
         # and by a probe of realistic names (6 December)
         "YPDAS", "YPDS", "addict", "addicted", "supervised consumption", "solvent misuse",
+        "subs misuse",
         "solvent", "Families Anonymous",
     ),
 }
@@ -112,6 +114,10 @@ ORGANISATIONS: Final[dict[Category, tuple[str, ...]]] = {
         "Hathersage Centre", "Brook Advisory", "Brook Advisory Centre", "Brook Centre",
         "YorSexualHealth", "Burrell Street Clinic", "Garden Clinic", "Saturn Centre",
         "Survivors Manchester",
+        # and by a third (6 December): clinics known by their building, SARCs, brands
+        "Arden Centre", "Caldecot Centre", "John Hunter Clinic", "Ambrose King Centre",
+        "Margaret Pyke Centre", "Respect Yourself", "Fettle", "Emerald Centre", "Juniper Lodge",
+        "Letting the Future In", "Survivors UK",
     ),
     MENTAL_HEALTH: (
         "Mind", "MindEd", "MindMate", "YoungMinds", "Young Minds", "Healthy Minds", "Minds Matter",
@@ -132,14 +138,17 @@ ORGANISATIONS: Final[dict[Category, tuple[str, ...]]] = {
         "Beat Youthline", "GamCare", "Gordon Moody", "SLaM", "GMMH", "BSMHFT", "Pennine Care",
         "Devon Partnership", "Northumberland Tyne and Wear", "Lincolnshire Partnership",
         "Hertfordshire Partnership", "North Staffordshire Combined", "Camden and Islington",
-        "Derbyshire Healthcare", "Black Country Healthcare", "LSCFT", "RDaSH", "SWYPFT",
-        "South West Yorkshire Partnership", "EPUT", "Essex Partnership", "CWPT",
-        "Coventry and Warwickshire Partnership", "Barnet Enfield and Haringey",
+        "Derbyshire Healthcare", "Black Country Healthcare", "LSCFT", "Barnet Enfield and Haringey",
         # and by a second, independent one (6 December)
-        "Leeds and York Partnership", "Mersey Care", "Merseycare", "Norfolk and Suffolk NHS",
+        "Leeds and York Partnership", "Norfolk and Suffolk NHS",
         "Norfolk and Suffolk Foundation Trust", "Medway NHS and Social Care Partnership",
         "Medway and Social Care Partnership", "BeeU", "Bromley Y", "Compass Buzz", "YPAS",
         "Brandon Centre", "Kaleidoscope Plus",
+        # and by a third (6 December): local brands with no word that tells
+        "Outlook South West", "Darwin Centre", "Croft Child and Family Unit", "Keep Your Head",
+        "Thorneywood", "Hopewood", "Coborn Centre", "Off Centre", "Sutton Uplift", "Merton Uplift",
+        "Mosaic Clubhouse", "MAC-UK", "Shine Lincolnshire", "Time to Talk Greenwich",
+        "Greenwich Time to Talk", "Young People's Consultation Service",
     ),
     SUBSTANCE_MISUSE: (
         "CGL", "Change Grow Live", "Turning Point", "We Are With You", "Addaction", "Humankind",
@@ -151,6 +160,8 @@ ORGANISATIONS: Final[dict[Category, tuple[str, ...]]] = {
         "WDP", "BDP", "Bristol Drugs Project", "Nelson Trust", "Kenward Trust", "DHI",
         "Spectrum Community Health", "YZUP", "NECA", "M-PACT", "With You in",
         "With You Young People", "Eclypse", "FDAC",
+        # and by a third (6 December)
+        "Gateshead Evolve", "Better Lives", "Lorraine Hewitt House", "HAGA", "Druglink",
     ),
     # Charities for LGBT+ and gender-questioning young people, and children's counselling lines.
     UNCLEAR: (
@@ -170,7 +181,7 @@ COINED_BRANDS: Final = (
     "CGL", "Change Grow Live", "Addaction", "We Are With You", "Cranstoun", "Swanswell", "Nacoa",
     "Adfam", "TalkToFrank", "Drinkaware", "YZUP", "BPAS", "NUPAS", "THT", "Terrence Higgins Trust",
     "SH:24", "iCaSH", "MESMAC", "Sexwise", "Freetest", "GamCare", "YorSexualHealth", "BeeU",
-    "Eclypse",
+    "Eclypse", "Druglink", "HAGA", "Thorneywood", "Hopewood", "MAC-UK",
 )
 
 # Brands that are also ordinary words: they count only as the whole name, less FILLER_WORDS.
@@ -203,6 +214,9 @@ UNCLEAR_WORDS: Final = (
     "neuropsychology", "safe haven", "young people's clinic", "getting help", "EHC", "rehab",
     # THRIVE's other needs-based groupings (found by a probe of realistic names, 6 December)
     "getting more help", "getting risk support", "ED team", "ED service",
+    # CAMHS in the North East (found by two reviewers), though also some councils' children's
+    # services: when in doubt
+    "CYPS",
 )
 # The same, but also the names of schools, nurseries and tutors: ignored in a name with a SETTING_WORD.
 UNCLEAR_UNLESS_SETTING: Final = ("minds", "PrEP", "Headstart", "Head Start")
@@ -236,7 +250,8 @@ NOT_SENSITIVE: Final = (
     "gum disease", "needlework", "needle felting", "needlecraft", "metalwork", "heroes",
     "crisis fund", "crisis support scheme", "crisis grant", "crisis loan", "crisis payment",
     "Crisis Skylight", "tenancy termination", "covid recovery", "trauma informed schools",
-    "trauma informed practice", "curious minds", "creative minds",
+    "trauma informed practice", "curious minds", "creative minds", "recovery ward",
+    "post-operative recovery", "day surgery recovery", "employee wellbeing", "alcohol licensing",
 )
 
 # Words of places and groups that no sensitive service is named with: beside one of them, in a

@@ -456,13 +456,20 @@ PROBED_SENSITIVE: list[tuple[str, str, str, str]] = [
     ("Key work", "Change Grow Live Community Services", "", "the brand beside 'community'"),
     ("CGL at Blackpool Sixth Form College", "", "", "a drug service at a college"),
     # ...and by a second, independent list
-    ("Assessment", "Mersey Care NHS Foundation Trust", "", "a mental health trust in full"),
+    ("Assessment", "Black Country Healthcare NHS Foundation Trust", "", "a mental health trust in full"),
     ("Assessment", "Leeds and York Partnership NHS Foundation Trust", "", "the same"),
     ("YorSexualHealth", "", "", "York's sexual health brand, one word"),
     ("Saturn Centre", "", "", "a SARC"),
     ("FDAC", "", "", "family drug and alcohol court"),
     ("With You Young People's Service", "", "", "substance misuse charity"),
     ("BeeU", "", "", "Shropshire's CAMHS"),
+    # ...and by a third
+    ("The Arden Centre", "", "", "a sexual health clinic known by its building"),
+    ("Juniper Lodge", "", "", "a SARC"),
+    ("South Tyneside CYPS", "", "", "CAMHS in the North East"),
+    ("Gateshead Evolve", "", "", "a drug and alcohol service"),
+    ("NHS 111 option 2", "", "", "the mental health line"),
+    ("fam planning", "", "", "a GP system's shorthand"),
 ]
 
 PROBED_ORDINARY = [
@@ -470,7 +477,8 @@ PROBED_ORDINARY = [
     "Syringe Driver Team", "Brooks Surgery", "Dr Brooks Surgery", "Needlework Club",
     "Needle Felting Workshop", "Young Heroes", "Little Heroes Club", "Peace of Mind Childcare",
     "Crisis Fund", "Crisis Support Scheme", "Crisis Skylight", "Tenancy Termination",
-    "Trauma Informed Schools", "Covid Recovery Catch-up", "Curious Minds",
+    "Trauma Informed Schools", "Covid Recovery Catch-up", "Curious Minds", "Recovery Ward",
+    "Alcohol Licensing",
 ]  # fmt: skip
 
 
@@ -484,6 +492,13 @@ def test_services_a_probe_of_realistic_names_found_are_sensitive(
 @pytest.mark.parametrize("service", PROBED_ORDINARY)
 def test_ordinary_services_a_probe_found_refused_are_not(service: str) -> None:
     assert sensitive_category(service) is None
+
+
+def test_a_trust_that_runs_community_services_too_hides_nothing_by_its_name_alone() -> None:
+    # Found by a reviewer's list: school nursing run by a mental health trust that also runs
+    # community services was hidden by the trust's name.
+    assert not is_sensitive_involvement("School Nursing", "Essex Partnership University NHS FT")
+    assert is_sensitive_involvement("School Nursing", "Devon Partnership NHS Trust")  # mental health only
 
 
 def test_coined_brands_are_brands() -> None:
