@@ -60,7 +60,10 @@ def main() -> None:
     args = parser.parse_args()
     print("| list | sensitive | caught | recall | sure names: recall | ordinary | false alarms | rate |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for folder in sorted(p for p in LISTS.iterdir() if p.is_dir()):
+    order = {"first": 1, "second": 2, "third": 3, "fourth": 4}
+    for folder in sorted(
+        (p for p in LISTS.iterdir() if p.is_dir()), key=lambda p: (order.get(p.name, 9), p.name)
+    ):
         border = {(e.service, e.organisation, e.practitioner) for e in read(folder / "borderline.txt")}
         kept = [
             e

@@ -73,8 +73,8 @@ class Slips:
         return None
 
     def _slip_of(self, token: str) -> str | None:
-        """The one sensitive word that `token` is a slip of (one letter dropped, added, changed or
-        two swapped: "talkng", "neddle"), or None."""
+        """A sensitive word that `token` is a slip of (one letter dropped, added, changed or two
+        swapped: "talkng", "neddle"), or None."""
         if len(token) < SHORT_SLIP_LENGTH:
             return None
         # The first letter is kept ("Sexal", "Sxual", "Mnetal", "Cunselling", "Panning" in "Family
@@ -86,4 +86,5 @@ class Slips:
             and abs(len(written) - len(token)) <= 1
             and DamerauLevenshtein.distance(written, token, score_cutoff=1) <= 1
         }
-        return found.pop() if len(found) == 1 else None
+        # A slip of two sensitive words ("mentall": mental or mentally) is still a sensitive word.
+        return min(found) if found else None

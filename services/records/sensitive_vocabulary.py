@@ -39,7 +39,8 @@ SERVICES: Final[dict[Category, tuple[str, ...]]] = {
         "genital warts", "genital", "herpes", "pill clinic", "contraceptive pill",
         # and by a probe of realistic names (6 December)
         "RSH", "SH clinic", "SH service", "CaSH team", "implant clinic", "FP clinic",
-        "fam planning", "sx health",
+        "fam planning", "sx health", "STIs", "STDs", "implant fitting", "pill check",
+        "PEP clinic", "PEP service",
         "contraceptive implant", "Nexplanon", "depo clinic", "Depo-Provera", "depo injection",
         "pre-exposure prophylaxis", "TOP service", "TOP clinic", "RASASC",
     ),
@@ -74,7 +75,8 @@ SERVICES: Final[dict[Category, tuple[str, ...]]] = {
         # and by a probe of realistic names (6 December): CAMHS's other names and misspellings,
         # workers' titles, crisis and forensic services, eating disorders, gambling
         "CAMSH", "CHAMS", "EWMHS", "EHWB", "PMHW", "PMHT", "AMHS", "MMHS", "PNMH", "CRHTT",
-        "RMN", "CPN", "111 option 2", "assertive outreach", "liaison and diversion", "section 117",
+        "RMN", "CPN", "111 option 2", "PND", "avoidant restrictive food intake", "counciling",
+        "councilling", "counceling", "assertive outreach", "liaison and diversion", "section 117",
         "hearing voices", "parent infant relationship", "Theraplay", "family therapist",
         "systemic therapist", "play therapist", "art therapist", "drama therapist",
         "dramatherapist", "high intensity therapist", "CYPEDS", "self-harming", "gambler",
@@ -96,7 +98,7 @@ SERVICES: Final[dict[Category, tuple[str, ...]]] = {
         "parental substance", "parental drug", "affected by drink", "affected by drugs",
         # and by a probe of realistic names (6 December)
         "YPDAS", "YPDS", "addict", "addicted", "supervised consumption", "solvent misuse",
-        "subs misuse",
+        "subs misuse", "CDAT",
         "solvent", "Families Anonymous",
     ),
 }
@@ -252,6 +254,8 @@ NOT_SENSITIVE: Final = (
     "Crisis Skylight", "tenancy termination", "covid recovery", "trauma informed schools",
     "trauma informed practice", "curious minds", "creative minds", "recovery ward",
     "post-operative recovery", "day surgery recovery", "employee wellbeing", "alcohol licensing",
+    "recovery position", "drug chart", "drug round", "crisis support fund", "education psychology",
+    "cochlear implant", "dental implant",
 )
 
 # Words of places and groups that no sensitive service is named with: beside one of them, in a

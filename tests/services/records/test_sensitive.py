@@ -470,6 +470,13 @@ PROBED_SENSITIVE: list[tuple[str, str, str, str]] = [
     ("Gateshead Evolve", "", "", "a drug and alcohol service"),
     ("NHS 111 option 2", "", "", "the mental health line"),
     ("fam planning", "", "", "a GP system's shorthand"),
+    # ...and by a fourth, of plain descriptive names
+    ("Home Testing Kit for STIs", "", "", "a plural abbreviation"),
+    ("Mentall Health Service", "", "", "a slip of two sensitive words (mental, mentally)"),
+    ("Counciling Service", "", "", "counselling misspelt as a council"),
+    ("PND Support Group", "", "", "postnatal depression"),
+    ("CDAT", "", "", "community drug and alcohol team"),
+    ("Implant Fitting", "", "", "contraception"),
 ]
 
 PROBED_ORDINARY = [
@@ -478,7 +485,8 @@ PROBED_ORDINARY = [
     "Needle Felting Workshop", "Young Heroes", "Little Heroes Club", "Peace of Mind Childcare",
     "Crisis Fund", "Crisis Support Scheme", "Crisis Skylight", "Tenancy Termination",
     "Trauma Informed Schools", "Covid Recovery Catch-up", "Curious Minds", "Recovery Ward",
-    "Alcohol Licensing",
+    "Alcohol Licensing", "Drug Round", "Dental Implant Clinic", "Recovery Position First Aid",
+    "Crisis Support Fund", "Education Psychology",
 ]  # fmt: skip
 
 
