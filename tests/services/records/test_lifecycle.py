@@ -410,6 +410,36 @@ def test_an_unmerge_after_a_run_dated_ahead_leaves_both_children_archived(db: Da
     assert admin.run_lifecycle(db, today=dt.date(2033, 1, 10)).purged == 2
 
 
+def test_an_unmerge_gets_back_a_younger_child_a_wrong_merge_archived(db: Database) -> None:
+    # A probe asked why an unmerge answers for a retired id whose survivor is archived, when
+    # merging or shielding it is NOT_FOUND. On purpose: a child of 11 merged by mistake into a
+    # child of 18 is archived with it, and the unmerge is how a data manager gets it back; the
+    # survivor stays archived (the test above: the child put back stays archived if its own
+    # date has come too).
+    young = make_record(
+        "r-2",
+        source_system="education",
+        name=child_pb2.PersonName(given_names="Iggy", family_name="Pemberton"),
+        date_of_birth=_date(dt.date(2015, 5, 5)),
+        nhs_number="",
+    )
+    younger = _submit(db, young)
+    # The older child's record is the newer one, so the merged child takes its date of birth.
+    old = make_record("r-1", date_of_birth=_date(dt.date(2009, 1, 10)), nhs_number="")
+    older = _submit_as(db, ORG_A, old, NOW + dt.timedelta(minutes=1))[0]
+    manager = Manager("dm-a", ORG_A)
+    db.run_sync(
+        lambda c: merging.merge(
+            c, manager=manager, survivor_id=older, retired_id=younger, reason="one", now=NOW
+        )
+    )
+    assert admin.run_lifecycle(db, today=dt.date(2027, 1, 11)).archived == 1
+    assert not _visible(db, younger, dt.date(2027, 1, 11))
+    db.run_sync(lambda c: merging.unmerge(c, manager=manager, retired_id=younger, reason="wrong", now=NOW))
+    assert (_status(db, older), _status(db, younger)) == ("archived", "active")
+    assert _visible(db, younger, dt.date(2027, 1, 11)) and not _visible(db, older, dt.date(2027, 1, 11))
+
+
 def test_a_lifecycle_batch_that_lost_a_race_runs_again(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     # Found by probing: two `records lifecycle` runs at once on PostgreSQL deadlocked, and one
     # ended in a traceback. A lost batch now runs again (nothing it did was kept).
