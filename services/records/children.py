@@ -270,7 +270,7 @@ def search_child(
         if child is not None:
             found.append(child)
         elif row is not None and row.status == ACTIVE:
-            archived.add(contactpoint_id)  # past its archiving date, or its every record withdrawn
+            archived.add(contactpoint_id)  # past its archive date, before the lifecycle run archived it
         if len(found) > 1:
             break
     log.info("records.find", candidates=len(rows), matches=len(matched), fuzzy=criteria.fuzzy)

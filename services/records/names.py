@@ -54,23 +54,25 @@ _UNDECOMPOSED = str.maketrans(
 def name_key(value: str, *, fold_letters: bool = True) -> str:
     """A name with case, accents, punctuation and spaces removed: `" O'Brién-Smith "` → `obriensmith`,
     `"Łukasz"` → `lukasz` (`fold_letters=False`: `łukasz`, as keys were made before 4 December 2026)."""
-    if value.isascii():  # nearly every name: no accents to take off, one C-level pass
-        return _NOT_ASCII_LETTER.sub("", value.lower())
-    folded = value.casefold()
-    if fold_letters:
-        folded = folded.translate(_UNDECOMPOSED)
-    decomposed = unicodedata.normalize("NFKD", folded)
-    return "".join(ch for ch in decomposed if ch.isalpha() and not unicodedata.combining(ch))
+    return _key(value, fold_letters=fold_letters, digits=False)
 
 
 def service_key(value: str) -> str:
     """A service's or organisation's name as `name_key` makes a person's, but keeping its digits:
     "Year 6 Transition Group" → `year6transitiongroup`, another service than Year 7's (found by
     probing: two involvements whose names differed only in a number were shown as one)."""
-    if value.isascii():
-        return _NOT_ASCII_LETTER_OR_DIGIT.sub("", value.lower())
-    decomposed = unicodedata.normalize("NFKD", value.casefold().translate(_UNDECOMPOSED))
-    return "".join(ch for ch in decomposed if ch.isalnum() and not unicodedata.combining(ch))
+    return _key(value, fold_letters=True, digits=True)
+
+
+def _key(value: str, *, fold_letters: bool, digits: bool) -> str:
+    if value.isascii():  # nearly every name: no accents to take off, one C-level pass
+        return (_NOT_ASCII_LETTER_OR_DIGIT if digits else _NOT_ASCII_LETTER).sub("", value.lower())
+    folded = value.casefold()
+    if fold_letters:
+        folded = folded.translate(_UNDECOMPOSED)
+    decomposed = unicodedata.normalize("NFKD", folded)
+    kept = str.isalnum if digits else str.isalpha
+    return "".join(ch for ch in decomposed if kept(ch) and not unicodedata.combining(ch))
 
 
 def fold_key(key: str) -> str:
