@@ -140,6 +140,34 @@ def with_reviews_linked(
     return [roots[x] for x in ids]
 
 
+def with_reviews_decided(
+    labels: Sequence[str],
+    review: Sequence[tuple[int, str]],
+    splits: Sequence[tuple[str, str]],
+    persons: Sequence[int],
+) -> list[int]:
+    """The clustering once data managers have answered every review task from the truth, at the
+    end of the feed: a POSSIBLE_MATCH joined to its candidate when its record is truly one of the
+    candidate's child's, and a split child's two children merged when they hold one true child;
+    every other task kept apart. What the registry holds once its review queue is worked, with
+    every decision right; matching's own decisions are as they were made."""
+    members: dict[str, set[int]] = defaultdict(set)
+    for label, person in zip(labels, persons, strict=True):
+        members[label].add(person)
+    index: dict[str, int] = {}
+    ids = [index.setdefault(label, len(index)) for label in labels]
+    edges = [
+        (ids[i], index[candidate])
+        for i, candidate in review
+        if candidate in index and persons[i] in members[candidate]
+    ]
+    edges += [
+        (index[a], index[b]) for a, b in splits if a in index and b in index and members[a] & members[b]
+    ]
+    roots = refs.components(len(index), edges)
+    return [roots[x] for x in ids]
+
+
 def fresh_postgres(url: str) -> Callable[[], None]:
     """Create the database `url` names (it must not exist yet); the returned call drops it."""
     u = make_url(url)
