@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Exit 0 when the service configured in this environment (its LISTEN address, on this host)
         answers its health check SERVING, over TLS with its own certificate when it serves TLS."""
-        from contactpoint.cli.health import check_credentials, serving_at
+        from contactpoint.cli.health import check_credentials, health_problem
 
         env = dict(os.environ)
         if service is None:
@@ -85,10 +85,19 @@ def register(app: typer.Typer) -> None:
                 "contactpoint: name the service (identity, records, audit, witness, gateway)", err=True
             )
             raise typer.Exit(2)
-        listen = env.get(f"CONTACTPOINT_{service.upper()}_LISTEN", "127.0.0.1:50051")
+        variable = f"CONTACTPOINT_{service.upper()}_LISTEN"
+        listen = env.get(variable, "")
+        if not listen:
+            # Found by probing: it asked 127.0.0.1:50051 (identity's port under `up`) for any
+            # service, and said nothing.
+            typer.echo(f"contactpoint: {variable} is not set: nothing to check", err=True)
+            raise typer.Exit(2)
         host, _, port = listen.rpartition(":")
         target = listen if listen.startswith("unix") else f"{_local(host)}:{port}"
-        raise typer.Exit(0 if serving_at(target, check_credentials(env, service)) else 1)
+        problem = health_problem(target, check_credentials(env, service))
+        if problem is not None:
+            typer.echo(f"contactpoint: {service} at {target} is not SERVING: {problem}", err=True)
+            raise typer.Exit(1)
 
 
 def _local(host: str) -> str:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import grpc
+from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from contactpoint.platform.checkpoints import Checkpoint, Cosignature
@@ -92,6 +93,10 @@ def _from_database(env: Mapping[str, str], settings: AuditSettings) -> WitnessVi
     witness = load_settings(WitnessSettings, env)
     if is_sqlite(url) and not witness.signing_key_file.exists():
         return None  # no witness has run here
+    if _missing_or_empty(url):
+        # Its key is here but its database is gone or emptied: it holds nothing it cosigned, as an
+        # emptied one does (found by probing: read as unreadable, and a file left behind).
+        return WitnessView(note=NOTHING_YET, empty=True)
     try:
         found = newest_checkpoint(witness)
     except (SQLAlchemyError, Unavailable) as exc:
@@ -103,6 +108,18 @@ def _from_database(env: Mapping[str, str], settings: AuditSettings) -> WitnessVi
     key = pinned if pinned is not None else cosignature_key(witness.signing_key_file)
     note = "" if pinned is not None else UNPINNED_NOTE
     return replace(_checked(settings, last.checkpoint, cosignature, key, note), log_key=last.public_key)
+
+
+def _missing_or_empty(url: str) -> bool:
+    """Whether `url` is a SQLite file that does not exist or holds nothing (opening it would only
+    make an empty one)."""
+    if not is_sqlite(url):
+        return False
+    name = make_url(url).database
+    if not name or name == ":memory:":
+        return False
+    path = Path(name)
+    return not path.exists() or path.stat().st_size == 0
 
 
 def cosignature_key(path: Path) -> bytes | None:

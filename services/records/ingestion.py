@@ -275,9 +275,6 @@ def _request_key(s: Submission) -> tuple[str, str]:
 def _another_child(held: SourceRow, p: placement.Prepared, matcher: Matcher) -> bool:
     # Unchanged content, or an older snapshot than the one held (`placement.update`), is not
     # decided at all.
-    if not held.withdrawn and (
-        held.content_hash == p.content_hash
-        or (p.as_of is not None and held.as_of is not None and p.as_of < held.as_of)
-    ):
+    if not held.withdrawn and (held.content_hash == p.content_hash or held.newer_than(p.as_of)):
         return False
     return not matcher.still_its_child(Features.from_json(held.features), p.features)

@@ -199,7 +199,7 @@ def update(held: SourceRow, p: Prepared, batch: Batch) -> Submitted:
             if p.as_of is not None and (held.as_of is None or p.as_of > held.as_of):
                 batch.as_of.append((held.id, p.as_of))
             return Submitted(held.contactpoint_id, Outcome.UNCHANGED)
-        if p.as_of is not None and held.as_of is not None and p.as_of < held.as_of:
+        if held.newer_than(p.as_of):
             # An older snapshot than the one held (a late replay): the newer one stands.
             return Submitted(held.contactpoint_id, Outcome.UNCHANGED)
     replacement = new_source(

@@ -90,6 +90,13 @@ class SourceRow:
         """Oldest first: by `as_of` (or when received), then by when stored."""
         return (self.as_of or self.updated_at, self.updated_at, self.id)
 
+    def newer_than(self, as_of: dt.datetime | None) -> bool:
+        """Whether the version held is newer than a version dated `as_of` (a late replay). A
+        version without `as_of` counts as of when it was stored, and one sent without it as of
+        now, so never older (found by probing: a version sent undated, then an older dated
+        one, was overwritten by the older)."""
+        return as_of is not None and as_of < (self.as_of or self.updated_at)
+
     @classmethod
     def of(cls, row: Any, vault: Vault) -> SourceRow:
         """A stored row, its record and features opened."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from contactpoint.audit.v1 import audit_service_pb2_grpc as pb_grpc
 from contactpoint.platform.db import Database
@@ -88,6 +88,37 @@ async def test_a_witness_emptied_fails_once_the_log_is_older_than_the_grace(
     monkeypatch.setattr(witness_view_module, "WITNESS_GRACE", dt.timedelta(0))
     report = witnessed.verify()
     assert not report.ok and "witness has cosigned nothing" in report.message, report.message
+
+
+@pytest.mark.parametrize("how", ["deleted", "emptied"])
+async def test_a_witness_database_deleted_or_emptied_is_a_lost_witness(
+    witnessed: Suite, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """Found by probing: `witness.db` deleted or truncated to nothing was reported as a database
+    that cannot be read, and verify left an empty file in its place."""
+    url = witnessed.witness.database_url
+    if not url.startswith("sqlite"):
+        pytest.skip("a file of its own only on SQLite")
+    path = _lose_file(Path(make_url(url).database or ""), how)
+    report = witnessed.verify()
+    assert report.ok and "cosigned nothing yet" in report.message, report.message
+    monkeypatch.setattr(witness_view_module, "WITNESS_GRACE", dt.timedelta(0))
+    report = witnessed.verify()
+    assert not report.ok and "witness has cosigned nothing" in report.message, report.message
+    assert "cannot be read" not in report.message
+    assert _exists(path) == (how == "emptied")  # verify makes no file
+
+
+def _exists(path: Path) -> bool:
+    return path.exists()
+
+
+def _lose_file(path: Path, how: str) -> Path:
+    if how == "deleted":
+        path.unlink()
+    else:
+        path.write_bytes(b"")
+    return path
 
 
 async def test_a_key_file_the_witness_does_not_know_fails(witnessed: Suite) -> None:

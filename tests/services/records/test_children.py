@@ -172,6 +172,38 @@ def test_a_late_replay_does_not_overwrite_newer_data(db: Database) -> None:
     assert child.gender == child_pb2.GENDER_MALE
 
 
+def test_a_version_sent_undated_counts_as_of_when_it_was_stored(db: Database) -> None:
+    """Found by probing: a version sent without `as_of`, then an older dated one, was overwritten
+    by the older (the dates were compared only when both versions had one)."""
+
+    def submit(record: pb.SourceRecord, request_id: str, now: dt.datetime) -> Submitted:
+        return db.run_sync(
+            lambda c: ingestion.submit(c, organisation="A", request_id=request_id, record=record, now=now)
+        )
+
+    def gender(contactpoint_id: str) -> int:
+        child = db.run_sync(lambda c: children.get_child(c, contactpoint_id=contactpoint_id), write=False)
+        return child.gender
+
+    undated = make_record("r")
+    undated.ClearField("as_of")
+    first = submit(undated, "1", NOW)
+    # Dated before the undated version was stored: a late replay, nothing changes.
+    stale = make_record("r", as_of=_ts(NOW - dt.timedelta(days=365)), gender=child_pb2.GENDER_MALE)
+    answer = submit(stale, "2", NOW + dt.timedelta(hours=1))
+    assert answer == Submitted(first.contactpoint_id, Outcome.UNCHANGED)
+    assert gender(first.contactpoint_id) == child_pb2.GENDER_FEMALE
+    # Dated after it: the newer version stands.
+    fresh = make_record("r", as_of=_ts(NOW + dt.timedelta(minutes=5)), gender=child_pb2.GENDER_MALE)
+    assert submit(fresh, "3", NOW + dt.timedelta(hours=1)).outcome is Outcome.LINKED
+    assert gender(first.contactpoint_id) == child_pb2.GENDER_MALE
+    # Sent undated again: as of now, so newer than anything held.
+    again = make_record("r", gender=child_pb2.GENDER_FEMALE)
+    again.ClearField("as_of")
+    assert submit(again, "4", NOW + dt.timedelta(hours=2)).outcome is Outcome.LINKED
+    assert gender(first.contactpoint_id) == child_pb2.GENDER_FEMALE
+
+
 def test_a_child_is_found_by_a_former_name(db: Database) -> None:
     record = make_record("renamed", former_names=[child_pb2.PersonName(family_name="Smith")])
     cp = db.run_sync(
