@@ -7,7 +7,8 @@ number and date of birth links whatever the score (unless the records still look
 children — twins, given names that cannot be one, or another family name and gender: then it is
 reviewed), the same NHS number with another date of birth is reviewed (unless the date is
 one slip out and the other fields reach the review threshold on their own), and different NHS
-numbers are never linked automatically; (4) twins are neither linked nor proposed; (5) a source
+numbers are never linked automatically; (4) twins are neither linked nor proposed, and a link
+whose other given names clash or whose dates of birth are more than one slip apart is reviewed; (5) a source
 system's second record for one child (unless its weight reaches `Thresholds.same_source`, when
 set, or it has the same NHS number and date of birth), and (6) any link while automatic linking
 is off, are reviewed instead; (7) otherwise the score decides. A record that links to one child

@@ -17,6 +17,7 @@ from services.records.linkage.twins import (
     vouches,
 )
 from services.records.linkage.verdicts import (
+    RULE_DOB_APART,
     RULE_MANUAL,
     RULE_MIDDLES,
     RULE_NHS,
@@ -174,6 +175,13 @@ def judge(
         if twin_like:
             action = Action.REVIEW
             reasons.append(RULE_TWIN_AND_VAGUE)
+        elif dob_level(new.dob, best.features.dob) == "else":
+            # Names and an address alike outweigh a date of birth that is not one slip from the
+            # other (found by probing: two Harpreet Sandhus of one address, born four years
+            # apart to different mothers, were one child). Cousins, foster and children's homes
+            # share an address; the contract forgives a swap or a slip, not another date.
+            action = Action.REVIEW
+            reasons.append(RULE_DOB_APART)
         elif middles_clash(new, best.features):
             # The score weighs the first given name; other names that cannot be one (Muhammad
             # Ibrahim / Mohammed Hassan) say two children as loudly: a data manager decides.

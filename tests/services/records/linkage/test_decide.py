@@ -20,6 +20,7 @@ from services.records.linkage import (
     default_model,
 )
 from services.records.linkage.verdicts import (
+    RULE_DOB_APART,
     RULE_EITHER,
     RULE_MANUAL,
     RULE_MIDDLES,
@@ -368,6 +369,30 @@ def test_siblings_are_not_linked_nor_proposed() -> None:
 def test_a_sibling_born_on_the_same_day_of_another_year_is_not_linked() -> None:
     decision = run(child(), [candidate("S", child(given=("jack",), dob=dt.date(2016, 3, 7)))])
     assert decision.action == Action.CREATE
+
+
+@pytest.mark.parametrize(
+    ("given", "family", "gender"),
+    [(("harpreet",), ("sandhu",), 2), (("mohammed",), ("ali",), 1), (("wei",), ("zhang",), 2)],
+)
+def test_a_namesake_at_one_address_born_years_apart_is_reviewed_not_linked(
+    given: tuple[str, ...], family: tuple[str, ...], gender: int
+) -> None:
+    """Found by probing: two children of one name at one address, born four years apart to
+    different mothers (cousins, a foster or children's home), scored past the link threshold on
+    names and address and were one child. A date more than one slip apart is a data manager's."""
+    older = child(given=given, family=family, gender=gender, dob=dt.date(2010, 7, 7))
+    younger = child(given=given, family=family, gender=gender, dob=dt.date(2014, 3, 3))
+    decision = run(younger, [candidate("A", older)])
+    assert decision.score >= Thresholds().link  # the score alone would have linked
+    assert decision.action == Action.REVIEW and RULE_DOB_APART in rules(decision)
+    # One slip apart (a part wrong, or day and month swapped) still links.
+    for slip in (dt.date(2010, 7, 8), dt.date(2011, 7, 7)):
+        assert run(dataclasses.replace(older, dob=slip), [candidate("A", older)]).action == Action.LINK
+    swapped = child(given=given, family=family, gender=gender, dob=dt.date(2010, 3, 4))
+    assert run(swapped, [candidate("A", dataclasses.replace(swapped, dob=dt.date(2010, 4, 3)))]).action == (
+        Action.LINK
+    )
 
 
 # --- moves and changes of name ------------------------------------------------------------------
