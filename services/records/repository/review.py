@@ -4,11 +4,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Connection, Exists, and_, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Exists,
+    and_,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 
+from contactpoint.platform.db import dialect_of
 from services.records.repository.rows import ReviewTaskRow, SourceKey
 from services.records.tables import ACTIVE, children, review_tasks, source_records
 
@@ -87,11 +101,29 @@ def next_open_task(
     then the free ones. (One query ordered by "held by this manager" first sorted every open
     task, and on PostgreSQL, where a comparison with no holder sorts before true, handed a
     manager who asked again a second task instead of the one they held.)"""
+    _serialise_manager(conn, manager)
     mine = _first_open(conn, organisation, review_tasks.c.held_by == manager)
     if mine is not None:
         return mine
     free = or_(review_tasks.c.held_by.is_(None), review_tasks.c.held_until <= now)
     return _first_open(conn, organisation, free)
+
+
+# One data manager's asks for a task go one at a time, under a class id of our own (the two-key
+# advisory locks never meet the blocking keys' buckets, taken under `candidates.LOCK_CLASS`).
+MANAGER_LOCK_CLASS = 0x434D  # "CM"
+_LOCK_MANAGER = text("SELECT pg_advisory_xact_lock(CAST(:c AS integer), CAST(:k AS integer))")
+
+
+def _serialise_manager(conn: Connection, manager: str) -> None:
+    """Hold a lock on the manager until commit: two asks at once (a client retrying after a
+    timeout, or asking two replicas) would each see no task held by them yet, and hold two (found
+    by probing, on two records replicas and on one). The second now waits, then finds the first's
+    task. SQLite needs nothing: its writers hold the one database lock."""
+    if dialect_of(conn) != "postgresql":
+        return
+    key = zlib.crc32(manager.encode()) - (1 << 31)  # a signed 32-bit integer
+    conn.execute(_LOCK_MANAGER, {"c": MANAGER_LOCK_CLASS, "k": key})
 
 
 def _first_open(conn: Connection, organisation: str, which: ColumnElement[bool]) -> ReviewTaskRow | None:

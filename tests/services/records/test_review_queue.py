@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database
@@ -69,3 +72,35 @@ def test_a_manager_asking_again_gets_the_task_they_hold_and_others_the_next(db: 
     assert _next(db, "lena", now=later) == "t0"
     assert _next(db, "kofi", now=later) == "t2"  # still his own first
     assert _next(db, "bea", org=ORG_B) == "t-b"
+
+
+def test_one_manager_asking_twice_at_once_holds_one_task(db: Database) -> None:
+    """Found by probing: the same data manager asking two records replicas at once (or one twice,
+    a client retrying after a timeout) was handed two tasks, the second held out of everyone's
+    sight for ten minutes. The second ask now waits for the first and gets the same task."""
+    ours, theirs = _children(db, ORG_A), _children(db, ORG_B)
+    tasks = [
+        review_repo.NewTask(f"t{n}", theirs[n], ours[n], 20.0, [], raised_at=NOW - dt.timedelta(hours=4 - n))
+        for n in range(2)
+    ]
+    db.run_sync(lambda c: review_repo.insert_tasks(c, tasks, now=NOW))
+    taken, release = threading.Event(), threading.Event()
+
+    def first(c: object) -> str | None:
+        row = review_repo.next_open_task(c, organisation=ORG_A, manager="nadia", now=NOW)  # type: ignore[arg-type]
+        assert row is not None
+        review_repo.hold_task(c, row.task_id, manager="nadia", until=NOW + dt.timedelta(minutes=10))  # type: ignore[arg-type]
+        taken.set()
+        release.wait(10)  # the transaction stays open while the second ask comes
+        return row.task_id
+
+    with ThreadPoolExecutor(2) as pool:
+        one = pool.submit(db.run_sync, first)
+        assert taken.wait(10)
+        two = pool.submit(_next, db, "nadia")
+        time.sleep(0.3)
+        assert not two.done()  # waiting for the first ask's transaction
+        release.set()
+        assert one.result(10) == "t0"
+        assert two.result(10) == "t0"
+    assert _next(db, "malik") == "t1"
