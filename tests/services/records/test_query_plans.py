@@ -179,6 +179,8 @@ def test_the_review_queue_is_walked_in_order_not_sorted(db: Database) -> None:
     with db.transaction() as conn, _statements(conn) as seen:
         # Nobody's child is the organisation's here: both walks find nothing.
         assert review_repo.next_open_task(conn, organisation="council-a", manager="malik", now=NOW) is None
+    # The manager's lock first on PostgreSQL (one manager's asks go one at a time), then two walks.
+    seen = [(statement, parameters) for statement, parameters in seen if "pg_advisory" not in statement]
     assert len(seen) == 2
     with db.transaction() as conn:
         if dialect_of(conn) == "postgresql":
