@@ -74,6 +74,10 @@ class Decision:
     retry_after: float = 0.0
     # Over the daily limit: whether the account must (still) be suspended.
     suspend: bool = False
+    # Allowed by the rate, but the item is new today and was left to count once the child is
+    # known (`Allowances.decide_read(..., defer_new=True)`): the person's latest trip then.
+    uncounted: bool = False
+    trip: float | None = None
 
     @property
     def allowed(self) -> bool:

@@ -99,10 +99,14 @@ class Allowances:
 
         return await self._retrying(count)
 
-    async def decide_read(self, person: Person, item: str | None, now: float) -> Decision:
+    async def decide_read(
+        self, person: Person, item: str | None, now: float, *, defer_new: bool = False
+    ) -> Decision:
         """Spend one read of the person's rate and count `item` (when known) for the day. A re-read
         of a child already counted today is one statement; a first read under the limit adds one
-        more; the read that reaches the limit, the transaction that records the trip."""
+        more; the read that reaches the limit, the transaction that records the trip. With
+        `defer_new`, an item not yet counted today is left uncounted (`Decision.uncounted`), for
+        `count_child` once records has said which child it is."""
         interval, day = MINUTE / self.limits.rate_per_minute, day_of(now)
         taken = await self._retrying(
             lambda: repo.take_rate(
@@ -119,6 +123,8 @@ class Allowances:
         if decision is None:
             if item is None:  # decide_rate decides every read without an item
                 raise RuntimeError("a read without an item was left undecided")
+            if defer_new:
+                return Decision(Verdict.ALLOWED, uncounted=True, trip=taken.trip)
             if await self._retrying(
                 lambda: repo.count_first_read(
                     self._store,
@@ -134,11 +140,42 @@ class Allowances:
             decision = await self.decide_item(person, item, now)
         return decision
 
-    async def take_read(self, principal: Principal, call: AuditedRequest, item: str | None) -> None:
-        """Spend one read of the person's rate (and count `item` for the day, when known); raises
-        ResourceExhausted when refused."""
-        decision = await self.decide_read(self._person(principal), item, self._clock())
+    async def take_read(
+        self, principal: Principal, call: AuditedRequest, item: str | None, *, defer_new: bool = False
+    ) -> Decision:
+        """Spend one read of the person's rate (and count `item` for the day, when known, unless
+        `defer_new` leaves a new one to `count_child`); raises ResourceExhausted when refused."""
+        decision = await self.decide_read(self._person(principal), item, self._clock(), defer_new=defer_new)
         await self._enforce(decision, principal, call)
+        return decision
+
+    async def count_child(
+        self, principal: Principal, call: AuditedRequest, read: Decision, asked: str, child: str
+    ) -> None:
+        """Count, once records has answered, the child a read left uncounted (`take_read` with
+        `defer_new`): `child` is the child records answered for the id `asked` (its survivor, for a
+        retired id), so a retired id and its survivor are one child a day (found by probing: a
+        retired id read after its survivor counted twice and, at the limit, suspended the
+        person). Raises ResourceExhausted when that goes over the daily limit."""
+        if not read.uncounted:
+            return
+        person, now = self._person(principal), self._clock()
+        if child == asked:
+            # Known uncounted a moment ago: one statement, unless it reaches the limit.
+            counted = await self._retrying(
+                lambda: repo.count_first_read(
+                    self._store,
+                    person.subject,
+                    day=day_of(now),
+                    item=child,
+                    at=now,
+                    trip=read.trip,
+                    limit=self.limits.daily_records,
+                )
+            )
+            if counted:
+                return
+        await self._enforce(await self.decide_item(person, child, now), principal, call)
 
     async def take_item(self, principal: Principal, call: AuditedRequest, item: str) -> None:
         """Count what a read turned out to be (a search's result) for the day; raises

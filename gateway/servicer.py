@@ -24,6 +24,7 @@ from contactpoint.platform.errors import (
     LOGIN_RECORDED,
     MATCHED_ARCHIVED,
     WITHHELD_SHIELDED,
+    ContactPointError,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
@@ -191,13 +192,25 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
             _check_purpose(request.purpose, request.justification, violations)
             # Every read spends allowance, a malformed one too; a child's id counts for the day.
             item = None if problem else child_item(request.contactpoint_id)
-            await self._allowances.take_read(principal, call, item)
+            # A child not yet read today is counted once records has said which child the id is.
+            read = await self._allowances.take_read(principal, call, item, defer_new=True)
             if violations:
+                if item is not None:  # a well-formed id beside a bad purpose: counted as itself
+                    await self._allowances.count_child(principal, call, read, item, item)
                 raise InvalidArgument(violations)
-            child = await self._records.get_child(request.contactpoint_id, principal)
+            asked = child_item(request.contactpoint_id)
+            try:
+                child = await self._records.get_child(request.contactpoint_id, principal)
+            except ContactPointError:
+                # An id records does not answer for (unknown, archived, or records away) counts as
+                # itself, as before it was asked: sweeping ids uses the allowance up.
+                await self._allowances.count_child(principal, call, read, asked, asked)
+                raise
             if child.contactpoint_id != request.contactpoint_id:
                 # A retired id reads as its survivor: the access is the survivor's too.
                 call.others.append(child.contactpoint_id)
+            survivor = child_item(child.contactpoint_id)
+            await self._allowances.count_child(principal, call, read, asked, survivor)
             answer = pb.GetChildResponse(child=self._disclose(child, principal, call, request.justification))
         return answer
 

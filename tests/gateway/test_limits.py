@@ -256,3 +256,52 @@ async def test_two_gateways_share_one_allowance_and_it_survives_a_restart(strict
             await stack.enter_async_context(grpc.aio.insecure_channel(third_target))
         )
         assert await code_of_read(third, cp, token) == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_a_retired_id_and_its_survivor_count_as_one_child_a_day(
+    databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    """Found by probing: a retired id read after its survivor counted as a second child, and at the
+    limit suspended the person for re-reading one child. A read is counted once records has said
+    which child the id is; an id records does not answer for still counts as itself."""
+    async with AsyncExitStack() as stack:
+        world = await _limited(stack, databases, tmp_path, rate_per_minute=1000, daily_record_limit=3)
+        survivor, retired, third = await children(world, 3)
+        dm = create_user(world.identity_url, "dana.limits", "data-manager")
+        await world.records.MergeChildren(
+            records_pb.MergeChildrenRequest(survivor_id=survivor, retired_id=retired, reason="duplicate"),
+            metadata=bearer(await world.login("dana.limits", dm.totp_secret)),
+        )
+        user = create_user(world.identity_url, "pat.merged", "practitioner")
+        token = await world.login("pat.merged", user.totp_secret)
+        rng = random.Random(7)
+        unknown = random_id(rng)
+        # The survivor, an unknown id (NOT_FOUND, counted as itself), then the third child: 3.
+        assert await code_of_read(world.gateway, survivor, token) == grpc.StatusCode.OK
+        assert await code_of_read(world.gateway, unknown, token) == grpc.StatusCode.NOT_FOUND
+        assert await code_of_read(world.gateway, third, token) == grpc.StatusCode.OK
+        # At the limit, the retired id is the survivor read again: allowed, not a fourth.
+        child = (await world.gateway.GetChild(get(retired), metadata=bearer(token))).child
+        assert child.contactpoint_id == survivor
+        assert await code_of_read(world.gateway, survivor, token) == grpc.StatusCode.OK
+        # Another unknown id is a fourth item: over the limit.
+        assert await code_of_read(world.gateway, random_id(rng), token) == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_a_retired_id_read_first_counts_as_its_survivor(
+    databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    async with AsyncExitStack() as stack:
+        world = await _limited(stack, databases, tmp_path, rate_per_minute=1000, daily_record_limit=2)
+        survivor, retired, third, fourth = await children(world, 4)
+        dm = create_user(world.identity_url, "dana.first", "data-manager")
+        await world.records.MergeChildren(
+            records_pb.MergeChildrenRequest(survivor_id=survivor, retired_id=retired, reason="duplicate"),
+            metadata=bearer(await world.login("dana.first", dm.totp_secret)),
+        )
+        user = create_user(world.identity_url, "pat.first", "practitioner")
+        token = await world.login("pat.first", user.totp_secret)
+        assert await code_of_read(world.gateway, retired, token) == grpc.StatusCode.OK
+        assert await code_of_read(world.gateway, survivor, token) == grpc.StatusCode.OK
+        assert await code_of_read(world.gateway, third, token) == grpc.StatusCode.OK
+        assert await code_of_read(world.gateway, fourth, token) == grpc.StatusCode.RESOURCE_EXHAUSTED
