@@ -258,6 +258,17 @@ async def test_two_gateways_share_one_allowance_and_it_survives_a_restart(strict
         assert await code_of_read(third, cp, token) == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+async def _merged_then_reader(world: World, survivor: str, retired: str, name: str) -> str:
+    """A data manager merges `retired` into `survivor`; a practitioner's token."""
+    dm = create_user(world.identity_url, f"dana.{name}", "data-manager")
+    await world.records.MergeChildren(
+        records_pb.MergeChildrenRequest(survivor_id=survivor, retired_id=retired, reason="duplicate"),
+        metadata=bearer(await world.login(f"dana.{name}", dm.totp_secret)),
+    )
+    user = create_user(world.identity_url, f"pat.{name}", "practitioner")
+    return await world.login(f"pat.{name}", user.totp_secret)
+
+
 async def test_a_retired_id_and_its_survivor_count_as_one_child_a_day(
     databases: DatabaseFactory, tmp_path: Path
 ) -> None:
@@ -267,13 +278,7 @@ async def test_a_retired_id_and_its_survivor_count_as_one_child_a_day(
     async with AsyncExitStack() as stack:
         world = await _limited(stack, databases, tmp_path, rate_per_minute=1000, daily_record_limit=3)
         survivor, retired, third = await children(world, 3)
-        dm = create_user(world.identity_url, "dana.limits", "data-manager")
-        await world.records.MergeChildren(
-            records_pb.MergeChildrenRequest(survivor_id=survivor, retired_id=retired, reason="duplicate"),
-            metadata=bearer(await world.login("dana.limits", dm.totp_secret)),
-        )
-        user = create_user(world.identity_url, "pat.merged", "practitioner")
-        token = await world.login("pat.merged", user.totp_secret)
+        token = await _merged_then_reader(world, survivor, retired, "merged")
         rng = random.Random(7)
         unknown = random_id(rng)
         # The survivor, an unknown id (NOT_FOUND, counted as itself), then the third child: 3.
@@ -294,13 +299,7 @@ async def test_a_retired_id_read_first_counts_as_its_survivor(
     async with AsyncExitStack() as stack:
         world = await _limited(stack, databases, tmp_path, rate_per_minute=1000, daily_record_limit=2)
         survivor, retired, third, fourth = await children(world, 4)
-        dm = create_user(world.identity_url, "dana.first", "data-manager")
-        await world.records.MergeChildren(
-            records_pb.MergeChildrenRequest(survivor_id=survivor, retired_id=retired, reason="duplicate"),
-            metadata=bearer(await world.login("dana.first", dm.totp_secret)),
-        )
-        user = create_user(world.identity_url, "pat.first", "practitioner")
-        token = await world.login("pat.first", user.totp_secret)
+        token = await _merged_then_reader(world, survivor, retired, "first")
         assert await code_of_read(world.gateway, retired, token) == grpc.StatusCode.OK
         assert await code_of_read(world.gateway, survivor, token) == grpc.StatusCode.OK
         assert await code_of_read(world.gateway, third, token) == grpc.StatusCode.OK
