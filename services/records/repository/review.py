@@ -109,8 +109,8 @@ def next_open_task(
     return _first_open(conn, organisation, free)
 
 
-# One data manager's asks for a task go one at a time, under a class id of our own (the two-key
-# advisory locks never meet the blocking keys' buckets, taken under `candidates.LOCK_CLASS`).
+# One data manager's asks for a task go one at a time: advisory locks under a class id of their
+# own, apart from the blocking keys' (`candidates.LOCK_CLASS`).
 MANAGER_LOCK_CLASS = 0x434D  # "CM"
 _LOCK_MANAGER = text("SELECT pg_advisory_xact_lock(CAST(:c AS integer), CAST(:k AS integer))")
 
