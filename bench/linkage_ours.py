@@ -132,12 +132,7 @@ def with_reviews_linked(
 ) -> list[int]:
     """The clustering if every review task were linked by a data manager: each POSSIBLE_MATCH
     joined to its candidate, and each split child's two children merged."""
-    index: dict[str, int] = {}
-    ids = [index.setdefault(label, len(index)) for label in labels]
-    edges = [(ids[i], index[candidate]) for i, candidate in review if candidate in index]
-    edges += [(index[a], index[b]) for a, b in splits if a in index and b in index]
-    roots = refs.components(len(index), edges)
-    return [roots[x] for x in ids]
+    return _joined(labels, review, splits, lambda _i, _candidate: True, lambda _a, _b: True)
 
 
 def with_reviews_decided(
@@ -154,16 +149,27 @@ def with_reviews_decided(
     members: dict[str, set[int]] = defaultdict(set)
     for label, person in zip(labels, persons, strict=True):
         members[label].add(person)
+    return _joined(
+        labels,
+        review,
+        splits,
+        lambda i, candidate: persons[i] in members[candidate],
+        lambda a, b: bool(members[a] & members[b]),
+    )
+
+
+def _joined(
+    labels: Sequence[str],
+    review: Sequence[tuple[int, str]],
+    splits: Sequence[tuple[str, str]],
+    link_review: Callable[[int, str], bool],
+    merge_split: Callable[[str, str], bool],
+) -> list[int]:
+    """The clustering with the review tasks `link_review` and `merge_split` answer "link" joined."""
     index: dict[str, int] = {}
     ids = [index.setdefault(label, len(index)) for label in labels]
-    edges = [
-        (ids[i], index[candidate])
-        for i, candidate in review
-        if candidate in index and persons[i] in members[candidate]
-    ]
-    edges += [
-        (index[a], index[b]) for a, b in splits if a in index and b in index and members[a] & members[b]
-    ]
+    edges = [(ids[i], index[c]) for i, c in review if c in index and link_review(i, c)]
+    edges += [(index[a], index[b]) for a, b in splits if a in index and b in index and merge_split(a, b)]
     roots = refs.components(len(index), edges)
     return [roots[x] for x in ids]
 
