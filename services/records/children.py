@@ -8,7 +8,7 @@ transaction, owned by the caller) and keyword arguments; none imports grpc.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -88,6 +88,26 @@ def archive_date(sources: Sequence[pb.SourceRecord], limits: AgeLimits = DEFAULT
         after_death = add_years(died, 1)
         due = after_death if due is None else min(due, after_death)
     return due
+
+
+def due_children(
+    conn: Connection, months: Mapping[str, dt.date | None], *, limits: AgeLimits, today: dt.date
+) -> set[str]:
+    """Which of some active children (id → the month their archive date falls in, as stored)
+    have reached their archive date by `today`. Such a child is gone, for the gateway, data
+    managers and matching alike, though the hourly lifecycle run has not archived it yet. Only
+    the children whose month has come have their sealed records read (the day is in them)."""
+    near = [cid for cid, month in months.items() if month is not None and month <= today]
+    if not near:
+        return set()
+    held: dict[str, list[SourceRow]] = {}
+    for row in source_repo.active_sources(conn, near):
+        held.setdefault(row.contactpoint_id, []).append(row)
+    return {
+        cid
+        for cid, rows in held.items()
+        if (day := archive_date(in_order(rows), limits)) is not None and day <= today
+    }
 
 
 def resolve(conn: Connection, contactpoint_id: str) -> ChildRow | None:

@@ -36,6 +36,7 @@ from services.records.repository import submissions as submission_repo
 from services.records.repository.rows import SourceKey, SourceRow
 from services.records.repository.sealing import vault_of
 from services.records.staged_candidates import StagedCandidates
+from services.records.values import day_in_england
 
 log = get_logger(__name__)
 
@@ -173,7 +174,10 @@ def _decide(
     for h, source_id in sorted(hits.pairs):
         if h in wanted:
             by_key[hashes[h]].append(source_id)
-    candidates = StagedCandidates(conn, [p for p in ready if p.key not in existing], by_key, matcher=matcher)
+    today = day_in_england(now)
+    candidates = StagedCandidates(
+        conn, [p for p in ready if p.key not in existing], by_key, matcher=matcher, limits=limits, today=today
+    )
 
     batch = placement.Batch()
     # The source records this batch has placed or updated and not yet written, and the held ones
@@ -208,7 +212,7 @@ def _decide(
             # then read it back. Found by probing: a held record's second version was compared
             # with the row as the batch first read it, so the newest was answered UNCHANGED and
             # lost, or an older snapshot overwrote a newer one.
-            _rematched(conn, batch, changed, matcher)
+            _rematched(conn, batch, changed, matcher, limits=limits, today=today)
             placement.flush(conn, batch, limits=limits, now=now)
             existing.update(source_repo.sources_by_key(conn, pending))
             batch = placement.Batch(local=batch.local, new_children=batch.new_children)
@@ -243,7 +247,7 @@ def _decide(
             )
             priors[_request_key(s)] = (request_hashes[i], submitted)
         results.append(submitted)
-    _rematched(conn, batch, changed, matcher)
+    _rematched(conn, batch, changed, matcher, limits=limits, today=today)
     if candidates.stats:
         log.debug("records.candidates", **candidates.stats)  # counts only
     return hits, (results, batch)
@@ -254,12 +258,15 @@ def _rematched(
     batch: placement.Batch,
     changed: list[tuple[placement.Prepared, SourceRow, int]],
     matcher: Matcher,
+    *,
+    limits: AgeLimits,
+    today: dt.date,
 ) -> None:
     # The batch's held records changed, matched again together; each task goes where the record
     # came among the batch's split tasks, since the first task raised for a pair is the one kept
     # (`task_upkeep.raise_pairs`: found by review, a later record's split task for the same pair
     # took the correction's place once they were matched at the end).
-    tasks = rematch(conn, [(p, held) for p, held, _ in changed], matcher)
+    tasks = rematch(conn, [(p, held) for p, held, _ in changed], matcher, limits=limits, today=today)
     for (_, _, at), task in reversed(list(zip(changed, tasks, strict=True))):
         if task is not None:
             batch.splits.insert(at, task)

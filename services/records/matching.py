@@ -4,10 +4,14 @@ decision."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import datetime as dt
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
+from sqlalchemy import Connection
+
+from services.records.children import due_children
 from services.records.linkage import (
     Action,
     Candidate,
@@ -19,6 +23,8 @@ from services.records.linkage import (
     decide,
     default_model,
 )
+from services.records.model import AgeLimits
+from services.records.repository import candidates as candidate_repo
 from services.records.repository.rows import CandidateRow, SourceKey
 
 
@@ -54,15 +60,16 @@ class Matcher:
         """LINK, REVIEW or CREATE for a new source record among its candidates. A record of an
         archived child joins it (one id for life; it stays archived unless the record moves its
         archive date on: an extended record of a care leaver). Only a link does: an archived
-        child is never a review task's, nor another child's "also", so then the record is
-        decided among the active children alone."""
+        child (or one whose archive date has come) is never a review task's, as no data manager
+        may see it, nor another child's "also", so then the record is decided among the active
+        children alone."""
         decision = self._decide(features, key, candidates)
         chosen = decision.candidate
-        if chosen is not None and chosen.archived and decision.action != Action.LINK:
-            decision = self._decide(features, key, [c for c in candidates if not c.archived])
+        if chosen is not None and chosen.gone and decision.action != Action.LINK:
+            decision = self._decide(features, key, [c for c in candidates if not c.gone])
         chosen = decision.candidate
-        also = () if chosen is not None and chosen.archived else decision.also
-        also = tuple(a for a in also if not a.candidate.archived)
+        also = () if chosen is not None and chosen.gone else decision.also
+        also = tuple(a for a in also if not a.candidate.gone)
         return replace(decision, also=also) if also != decision.also else decision
 
     def _decide(self, features: Features, key: SourceKey, candidates: Sequence[Candidate]) -> Decision:
@@ -76,6 +83,21 @@ class Matcher:
             model=self.scoring,
             thresholds=self.thresholds,
         )
+
+
+def candidate_rows(
+    conn: Connection, source_ids: Collection[str], *, limits: AgeLimits, today: dt.date
+) -> dict[str, CandidateRow]:
+    """`candidates_of`, each row of a child whose archive date has come marked `due` (found by
+    probing: a record like a child dead over a year, not yet archived by the hourly run, answered
+    POSSIBLE_MATCH with a task no data manager could ever be handed, and its new child was
+    shown)."""
+    rows = candidate_repo.candidates_of(conn, source_ids)
+    months = {r.contactpoint_id: r.archive_on for r in rows.values() if r.archive_on is not None}
+    due = due_children(conn, months, limits=limits, today=today)
+    if not due:
+        return rows
+    return {sid: replace(r, due=True) if r.contactpoint_id in due else r for sid, r in rows.items()}
 
 
 class FeatureCache:
@@ -110,6 +132,7 @@ class FeatureCache:
                     features=Features.from_json(row.features),
                     shielded=row.shielded,
                     archived=row.archived,
+                    due=row.due,
                 )
             out[source_id] = made
         return list(out.values())

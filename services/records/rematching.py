@@ -4,6 +4,7 @@ the pair when it now looks like another child's too."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -11,9 +12,11 @@ from sqlalchemy import Connection
 
 from contactpoint.platform.ids import RANDOM
 from services.records import placement
+from services.records.children import due_children
 from services.records.evidence import record_of
 from services.records.linkage import Action
-from services.records.matching import FeatureCache, Matcher
+from services.records.matching import FeatureCache, Matcher, candidate_rows
+from services.records.model import AgeLimits
 from services.records.repository import candidates as candidate_repo
 from services.records.repository import children as child_repo
 from services.records.repository import review as review_repo
@@ -23,7 +26,12 @@ from services.records.task_carrying import raised_for_records
 
 
 def rematch(
-    conn: Connection, held_records: Sequence[tuple[placement.Prepared, SourceRow]], matcher: Matcher
+    conn: Connection,
+    held_records: Sequence[tuple[placement.Prepared, SourceRow]],
+    matcher: Matcher,
+    *,
+    limits: AgeLimits,
+    today: dt.date,
 ) -> list[review_repo.NewTask | None]:
     """Held records revived or corrected stay with their child (one source record id, one child
     for life), but each may now be another child's too: a task pairs the two for a data manager
@@ -39,6 +47,8 @@ def rematch(
     # it, and the batch, expecting the child active, was refused for ever).
     rows = child_repo.children_by_id(conn, {held.contactpoint_id for _, held in held_records})
     active = {cid for cid, row in rows.items() if row.status == ACTIVE}
+    # One whose archive date has come is as good as archived (no data manager may see it).
+    active -= due_children(conn, {cid: rows[cid].archive_on for cid in active}, limits=limits, today=today)
     hashes = {h for p, _ in held_records for h in p.blocking_hashes.values()}
     filed: dict[int, set[str]] = defaultdict(set)
     for h, source_id in candidate_repo.key_hits(conn, hashes):
@@ -49,7 +59,7 @@ def rematch(
         for i, (p, held) in enumerate(held_records)
         if held.contactpoint_id in active
     }
-    cache = FeatureCache(candidate_repo.candidates_of(conn, set().union(*found.values())))
+    cache = FeatureCache(candidate_rows(conn, set().union(*found.values()), limits=limits, today=today))
     tasks: list[review_repo.NewTask | None] = []
     for i, (p, held) in enumerate(held_records):
         own, ids = held.contactpoint_id, found.get(i)
@@ -59,7 +69,7 @@ def rematch(
         candidates = [c for c in cache.candidates(sorted(ids)) if c.contactpoint_id != own]
         decision = matcher.decide(p.features, key=p.key, candidates=candidates)
         other = decision.candidate
-        if decision.action is Action.CREATE or other is None or other.archived:
+        if decision.action is Action.CREATE or other is None or other.gone:
             tasks.append(None)
             continue
         tasks.append(

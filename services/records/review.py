@@ -33,6 +33,7 @@ from services.records.stewardship import (
     check,
     id_violations,
     is_task_id,
+    live,
     reason_violations,
 )
 from services.records.tables import ACTIVE, MERGED
@@ -163,7 +164,15 @@ def resolve_task(
     if row.held_by and row.held_by != manager.name and row.held_until and row.held_until > now:
         raise FailedPrecondition("another data manager holds this task", "TASK_HELD")
     new, candidate = resolve(conn, row.new_child), resolve(conn, row.candidate)
-    if new is None or candidate is None or new.status != ACTIVE or candidate.status != ACTIVE:
+    # A child whose archive date has come is gone, as it is from the queue and the gateway, before
+    # the hourly lifecycle run archives it (found by probing: a task held before a death was
+    # reported was then linked, merging a living child into one hidden as dead).
+    if (
+        new is None
+        or candidate is None
+        or not live(conn, new, limits=limits, now=now)
+        or not live(conn, candidate, limits=limits, now=now)
+    ):
         review_repo.resolve_task(
             conn, task_id, decision=OBSOLETE, manager=manager.name, reason=reason, result_id="", now=now
         )

@@ -11,8 +11,9 @@ settles. So every decision is the one the full candidate list gives.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy import Connection
@@ -20,9 +21,11 @@ from sqlalchemy import Connection
 from services.records.linkage import Action, Decision
 from services.records.linkage.cascade import is_strong, settles, unblocked_bound
 from services.records.linkage.verdicts import RULE_EITHER_KEPT_APART
-from services.records.matching import FeatureCache, Matcher
+from services.records.matching import FeatureCache, Matcher, candidate_rows
+from services.records.model import AgeLimits
 from services.records.placement import Batch, Prepared, with_locals
 from services.records.repository import candidates as candidate_repo
+from services.records.repository.rows import CandidateRow
 from services.records.task_upkeep import kept_apart
 
 # A record tries to settle on its strong candidates only when its weak keys found at least this
@@ -65,9 +68,12 @@ class StagedCandidates:
         by_key: dict[str, list[str]],
         *,
         matcher: Matcher,
+        limits: AgeLimits,
+        today: dt.date,
     ) -> None:
         self._conn = conn
         self._matcher = matcher
+        self._limits, self._today = limits, today
         self._plans: dict[int, _Plan] = {}
         # Candidate rows read in each stage, records settled on the first, and settled records
         # read in full after all (for the benchmark and the tests).
@@ -84,7 +90,7 @@ class StagedCandidates:
             self._plans[id(p)] = _Plan(order, strong, set(order) - strong)
         plans = list(self._plans.values())
         first = {sid for plan in plans for sid in plan.strong}
-        self._cache = FeatureCache(candidate_repo.candidates_of(conn, first))
+        self._cache = FeatureCache(self._rows(first))
         self.stats["first"] = len(first)
         for p in records:
             plan = self._plans[id(p)]
@@ -96,12 +102,15 @@ class StagedCandidates:
             held = set().union(*(records_of.get(c, ()) for c in plan.children))
             plan.extra = plan.weak & held
         second = {sid for plan in plans for sid in (plan.extra if plan.settled else plan.weak)}
-        self._cache.add(candidate_repo.candidates_of(conn, second))
+        self._cache.add(self._rows(second))
         self.stats.update(
             second=len(second),
             settled=len(settled),
             skipped=len({sid for plan in settled for sid in plan.weak - plan.extra} - second),
         )
+
+    def _rows(self, source_ids: Collection[str]) -> dict[str, CandidateRow]:
+        return candidate_rows(self._conn, source_ids, limits=self._limits, today=self._today)
 
     def _settle(self, p: Prepared, plan: _Plan) -> None:
         candidates = self._cache.candidates(sid for sid in plan.order if sid in plan.strong)
@@ -151,7 +160,7 @@ class StagedCandidates:
         known = batch.new_children | plan.children
         if settles(decision, plan.bound) and all(c.contactpoint_id in known for c in locals_):
             return decision
-        self._cache.add(candidate_repo.candidates_of(self._conn, plan.weak - plan.extra))
+        self._cache.add(self._rows(plan.weak - plan.extra))
         plan.first = None
         self.stats["reread"] += 1
         return self._decide_among(p, plan.order, batch)

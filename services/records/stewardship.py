@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 
 from contactpoint.platform.errors import FieldViolation, InvalidArgument, NotFound
 from contactpoint.platform.ids import contactpoint_id_problem
-from services.records.children import archive_date, in_order
+from services.records.children import due_children
 from services.records.model import AgeLimits
 from services.records.repository import children as child_repo
 from services.records.repository import sources as source_repo
@@ -68,11 +68,16 @@ def active_child(
     the review queue, though the hourly lifecycle run has not archived it yet (found by review:
     a child dead a year was merged into, returning its record, and shielded)."""
     row = child_repo.child(conn, contactpoint_id, lock=True)
-    if row is None or row.status != ACTIVE or not held(conn, manager, contactpoint_id):
+    if row is None or not live(conn, row, limits=limits, now=now) or not held(conn, manager, contactpoint_id):
         raise NotFound("no child with this ContactPoint ID is managed by your organisation")
-    today = day_in_england(now)
-    if row.archive_on is not None and row.archive_on <= today:  # the month is stored; the day is sealed
-        due = archive_date(in_order(source_repo.active_sources(conn, [contactpoint_id])), limits)
-        if due is not None and due <= today:
-            raise NotFound("no child with this ContactPoint ID is managed by your organisation")
     return row
+
+
+def live(conn: Connection, row: ChildRow, *, limits: AgeLimits, now: dt.datetime) -> bool:
+    """Whether a child is active and its archive date has not come: one whose date has come is
+    gone for data managers as for the gateway, though the hourly lifecycle run has not archived
+    it yet."""
+    if row.status != ACTIVE:
+        return False
+    due = due_children(conn, {row.contactpoint_id: row.archive_on}, limits=limits, today=day_in_england(now))
+    return not due

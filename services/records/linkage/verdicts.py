@@ -38,7 +38,9 @@ RULE_SPLIT = "rule: a new record links to both children (review)"
 class Candidate:
     """A source record already in the registry, found by blocking, and its child. `shielded` is
     carried for the caller (a review task must not show a shielded child's address), and
-    `archived` (a record of an archived child joins it, and is never a review task's)."""
+    `archived` (a record of an archived child joins it, and is never a review task's), and `due`
+    (its archive date has come, and the lifecycle run has yet to archive it: the same, but the
+    child is still stored as active)."""
 
     contactpoint_id: str
     organisation: str
@@ -47,6 +49,12 @@ class Candidate:
     features: Features
     shielded: bool = False
     archived: bool = False
+    due: bool = False
+
+    @property
+    def gone(self) -> bool:
+        """Archived, or as good as: seen by no one, so never a review task's."""
+        return self.archived or self.due
 
 
 @dataclass(frozen=True)

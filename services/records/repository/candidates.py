@@ -115,6 +115,7 @@ def candidates_of(conn: Connection, source_ids: Collection[str]) -> dict[str, Ca
             children.c.shielded,
             children.c.provisional_shield,
             children.c.status,
+            children.c.archive_on,
         )
         .join(children, children.c.contactpoint_id == source_records.c.contactpoint_id)
         .where(one_of(conn, source_records.c.id, source_ids), children.c.status.in_((ACTIVE, ARCHIVED)))
@@ -125,12 +126,13 @@ def candidates_of(conn: Connection, source_ids: Collection[str]) -> dict[str, Ca
         source_id: CandidateRow(
             source_id=source_id,
             contactpoint_id=child,
-            source=SourceKey(organisation, system, record_id),
+            source=SourceKey(org, system, record_id),
             features=vault.open_text(features, source_context(source_id, "features")),
             shielded=bool(shielded or provisional),
             archived=status == ARCHIVED,
+            archive_on=None if status == ARCHIVED else month,
         )
-        for source_id, child, organisation, system, record_id, features, shielded, provisional, status in rows
+        for source_id, child, org, system, record_id, features, shielded, provisional, status, month in rows
     }
 
 

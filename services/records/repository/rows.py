@@ -127,7 +127,8 @@ class SubmissionRow:
 @dataclass(frozen=True, slots=True)
 class CandidateRow:
     """An active source record of an active or archived child, found by some of a new record's
-    blocking keys."""
+    blocking keys; `archive_on` is the month of an active child's archive date, and `due` whether
+    that date has come (the hourly lifecycle run has yet to archive it)."""
 
     source_id: str
     contactpoint_id: str
@@ -135,6 +136,8 @@ class CandidateRow:
     features: str
     shielded: bool
     archived: bool = False
+    archive_on: dt.date | None = None
+    due: bool = False
 
 
 @dataclass(frozen=True, slots=True)

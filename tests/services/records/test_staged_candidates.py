@@ -20,7 +20,6 @@ from services.records.matching import FeatureCache, Matcher
 from services.records.model import Outcome, Submitted
 from services.records.placement import Batch, Prepared, with_locals
 from services.records.preparing import Submission
-from services.records.repository import candidates as candidate_repo
 from services.records.staged_candidates import StagedCandidates
 from tests.services.records.linkage import source_record
 
@@ -44,7 +43,7 @@ def stats(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     def checked(self: StagedCandidates, p: Prepared, batch: Batch) -> Decision:
         decision = decide(self, p, batch)
         order = self._plans[id(p)].order
-        every = FeatureCache(candidate_repo.candidates_of(self._conn, order)).candidates(order)
+        every = FeatureCache(self._rows(order)).candidates(order)
         full = self._matcher.decide(p.features, key=p.key, candidates=with_locals(p, every, batch))
         assert decision == full
         total["checked"] += 1
