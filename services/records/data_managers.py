@@ -18,14 +18,18 @@ from contactpoint.platform.audit_writer import AuditWriter
 from contactpoint.platform.audited import AuditedRequest
 from contactpoint.platform.auth import Principal, current_principal
 from contactpoint.platform.db import Database
-from contactpoint.platform.errors import ContactPointError, Unavailable
+from contactpoint.platform.errors import ContactPointError, PermissionDenied, Unavailable
 from contactpoint.platform.ids import contactpoint_id_problem
 from contactpoint.platform.interceptor import request_id_of
+from contactpoint.platform.logging import get_logger
 from contactpoint.platform.types import Context
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import merging, review
 from services.records.model import AgeLimits
+from services.records.read_rpcs import READ_RPCS
 from services.records.stewardship import KEEP_APART, LINK, Manager, is_task_id
+
+log = get_logger(__name__)
 
 DATA_MANAGER_RPCS = ("NextReviewTask", "ResolveReviewTask", "MergeChildren", "UnmergeChildren", "SetShielded")
 DECISIONS = {pb.REVIEW_DECISION_LINK: LINK, pb.REVIEW_DECISION_KEEP_APART: KEEP_APART}
@@ -59,9 +63,26 @@ class DataManagerRpcs:
     async def record_refusal(
         self, action: str, caller: Principal | None, error: ContactPointError, /, *, request: Any = None
     ) -> None:
-        """The interceptor refused a call to a data manager's RPC: record it."""
-        if action in DATA_MANAGER_RPCS and self._audit is not None:
+        """The interceptor refused a call. A data manager's RPC is recorded, failing closed as the
+        RPC itself would. So is a read from anyone but the gateway (a person's or a council's
+        token sent straight here: an insider's first try, which auditors did not see, found by
+        probing), but only as well as the log can take it: the refusal stands either way. A read
+        the gateway's own account made and records refused is the gateway's request, and the
+        gateway records it: one event."""
+        if self._audit is None:
+            return
+        if action in DATA_MANAGER_RPCS:
             await self._audit.record_refusal(action, caller, error, request=request)
+        elif (
+            action in READ_RPCS
+            and caller is not None
+            and isinstance(error, PermissionDenied)
+            and "gateway" not in caller.roles
+        ):
+            try:
+                await self._audit.record_refusal(action, caller, error, request=request)
+            except ContactPointError:
+                log.warning("records.read_refusal_unrecorded", rpc=action)
 
     @staticmethod
     def _manager(call: AuditedRequest) -> Manager:

@@ -25,6 +25,8 @@ log = get_logger(__name__)
 
 # Reads of one ReadChildRecords stream being answered at once (the stream is read no further).
 READS_IN_HAND = 256
+# The RPCs the gateway reads children by, for practitioners: no one else may call them.
+READ_RPCS = frozenset({"GetChildRecord", "ReadChildRecords", "FindChildRecord"})
 # One read of a ReadChildRecords stream, as the interceptor hands it over.
 Read = ForPerson[pb.ReadChildRecordsRequest] | RefusedMessage[pb.ReadChildRecordsRequest]
 

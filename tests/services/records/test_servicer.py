@@ -14,6 +14,7 @@ from grpc_status import rpc_status
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.ids import contactpoint_id_problem, damm_digit
 from contactpoint.records.v1 import records_service_pb2 as pb
+from tests.harness import subject_access
 from tests.services.records.conftest import (
     BIRTH_YEAR,
     TABLES,
@@ -548,6 +549,15 @@ async def test_only_the_gateway_reads(world: World) -> None:
     ]:
         assert await _code(world.records.GetChildRecord(get, metadata=metadata)) == code
         assert await _code(world.records.FindChildRecord(find, metadata=metadata)) == code
+    # Each read refused to a person's or a council's token is in the child's subject-access
+    # report (an insider trying records directly); those the gateway's account made are the
+    # gateway's requests, which it records itself (one event a request), and an anonymous call
+    # names no child (anyone could fill a report so).
+    refused = [a for a in subject_access(world.services.audit_url, cp) if a.outcome != "ALLOWED"]
+    assert sorted((a.action, a.actor, a.outcome) for a in refused) == sorted(
+        [("GetChildRecord", "pat.practitioner", "DENIED")] * 2
+        + [("GetChildRecord", "council-a", "DENIED")] * 2
+    )
     # Council systems submit; the gateway and people do not.
     for metadata in (world.gateway, world.person):
         assert await _code(world.submit(world.record("x"), "x", metadata)) == CODE.PERMISSION_DENIED
