@@ -232,7 +232,7 @@ def _decide(
             if submitted.outcome is Outcome.LINKED:
                 changed.append((p, held, len(batch.splits)))
         else:
-            submitted = placement.place(p, candidates.decide(p, batch), batch, limits=limits)
+            submitted = placement.place(p, candidates.decide(p, batch), batch, limits=limits, today=today)
         pending.add(p.key)
         if s.request_id:  # without one, nothing is kept to answer a retry by
             batch.submissions.append(

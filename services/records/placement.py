@@ -139,10 +139,14 @@ def with_locals(p: Prepared, candidates: list[Candidate], batch: Batch) -> list[
     return out
 
 
-def place(p: Prepared, decision: Decision, batch: Batch, *, limits: AgeLimits) -> Submitted:
+def place(p: Prepared, decision: Decision, batch: Batch, *, limits: AgeLimits, today: dt.date) -> Submitted:
     """File a new source record under the child `decision` chose (a new child unless it links)."""
     source_id = RANDOM.hex_id()
+    archive_on = archive_date([p.record], limits)
+    # As the batch's later records will see it: archived, or due to be, as its child is.
+    archived, due = False, archive_on is not None and archive_on <= today
     if decision.action == Action.LINK and decision.candidate is not None:
+        archived, due = decision.candidate.archived, decision.candidate.due or due
         contactpoint_id = decision.candidate.contactpoint_id
         outcome = Outcome.LINKED
         if contactpoint_id not in batch.new_children:
@@ -158,7 +162,7 @@ def place(p: Prepared, decision: Decision, batch: Batch, *, limits: AgeLimits) -
         outcome = Outcome.POSSIBLE_MATCH if review else Outcome.CREATED
         # A possible match of a shielded child is shown shielded until a data manager decides.
         provisional = bool(review and decision.candidate and decision.candidate.shielded)
-        batch.children.append((contactpoint_id, provisional, archive_date([p.record], limits)))
+        batch.children.append((contactpoint_id, provisional, archive_on))
         batch.new_children.add(contactpoint_id)
         if review and decision.candidate is not None:
             batch.tasks.append(
@@ -185,6 +189,8 @@ def place(p: Prepared, decision: Decision, batch: Batch, *, limits: AgeLimits) -
         source_record_id=p.key.source_record_id,
         features=p.features,
         shielded=False,
+        archived=archived,
+        due=due,
     )
     for k in p.blocking:
         batch.local[k].append((source_id, mine))

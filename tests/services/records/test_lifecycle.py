@@ -16,6 +16,7 @@ from contactpoint.platform.errors import NotFound
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import admin, children, ingestion, merging, withdrawal
 from services.records.children import add_years, archive_date
+from services.records.model import Outcome
 from services.records.preparing import Submission
 from services.records.repository import children as child_repo
 from services.records.repository import review as review_repo
@@ -480,3 +481,19 @@ def test_a_changed_record_of_an_archived_child_like_another_child_is_stored_with
     assert resent.contactpoint_id == archived and _status(db, archived) == "archived"
     tasks = db.run_sync(lambda c: review_repo.open_tasks_of(c, other), write=False)
     assert tasks == []
+
+
+def test_a_due_childs_record_is_no_review_within_one_batch_either(db: Database) -> None:
+    # A child dead over a year is due at once. A council's second record of it in the same batch
+    # meets the first as the batch's own record, which must count as due as a stored one does
+    # (it answered POSSIBLE_MATCH, with a task no data manager would be handed).
+    died = _date(NOW.date() - dt.timedelta(days=400))
+    batch = [
+        Submission("d-1", make_record("sc-1", date_of_death=died)),
+        Submission("d-2", make_record("sc-2", nhs_number="")),
+    ]
+    results = db.run_sync(lambda c: ingestion.submit_many(c, organisation=ORG_A, submissions=batch, now=NOW))
+    assert [r.outcome for r in results if not isinstance(r, Exception)] == [Outcome.CREATED, Outcome.CREATED]
+    dead, again = (r.contactpoint_id for r in results if not isinstance(r, Exception))
+    assert not _visible(db, dead, NOW.date()) and _visible(db, again, NOW.date())
+    assert db.run_sync(lambda c: review_repo.open_tasks_of(c, again), write=False) == []
