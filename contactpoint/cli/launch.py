@@ -30,6 +30,7 @@ from contactpoint.cli.health import check_credentials, health_problem, port_in_u
 from contactpoint.cli.tls_names import call_by_name, dial_target
 from contactpoint.cli.tls_sides import tls_mismatches
 from contactpoint.cli.witness_pin import pin_witnessed_log
+from contactpoint.platform.db import failure_line
 from contactpoint.platform.lifetime import stop_with_parent
 from contactpoint.platform.settings import ConfigurationError
 
@@ -92,11 +93,7 @@ def run_one(service: str, env: Mapping[str, str]) -> None:
         raise typer.Exit(2) from None
     except SQLAlchemyError as exc:
         # Say which database without echoing credentials or SQL.
-        typer.echo(
-            f"contactpoint serve {service}: cannot use the database: {type(exc).__name__}: "
-            f"{str(exc.orig if hasattr(exc, 'orig') else exc).splitlines()[0][:200]}",
-            err=True,
-        )
+        typer.echo(f"contactpoint serve {service}: cannot use the database: {failure_line(exc)}", err=True)
         raise typer.Exit(4) from None
     except OSError as exc:
         typer.echo(f"contactpoint serve {service}: cannot serve: {exc}", err=True)

@@ -292,6 +292,10 @@ _register_records_jobs()
 _register_tls()
 
 
+# The exit status of a command that could not use its database (as `contactpoint serve`'s).
+DATABASE_EXIT = 4
+
+
 def unexpected(exc: BaseException) -> str:
     """One line for an error no command expected: its type and where it was raised, never its
     message or a traceback's locals (either may quote a record or a secret)."""
@@ -320,6 +324,16 @@ def run() -> None:
         typer.echo("contactpoint: aborted", err=True)
         sys.exit(1)
     except Exception as exc:  # a bug: one line, where it happened, and nothing it held
+        from sqlalchemy.exc import InterfaceError, OperationalError
+
+        if isinstance(exc, OperationalError | InterfaceError):
+            # The database down or refusing connections, met before a command's own handling
+            # (its migrations, say): the operator's problem, said as `serve` says it (found by
+            # probing: it was called a fault in ContactPoint).
+            from contactpoint.platform.db import failure_line
+
+            typer.echo(f"contactpoint: cannot use the database: {failure_line(exc)}", err=True)
+            sys.exit(DATABASE_EXIT)
         typer.echo(f"contactpoint: {unexpected(exc)}", err=True)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

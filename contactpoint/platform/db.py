@@ -32,6 +32,15 @@ class TransactionConflict(Exception):
     stored, and running the whole transaction again resolves it."""
 
 
+def failure_line(exc: BaseException) -> str:
+    """A database failure in one line for an operator: its kind and the driver's first line, which
+    says which server and what went wrong (never a password; and only for failures to reach or use
+    the database, which quote no SQL or data), at most 200 characters."""
+    cause = getattr(exc, "orig", None) or exc
+    first = (str(cause).splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first[:200]}"
+
+
 def is_sqlite(url: str) -> bool:
     """Whether `url` names an SQLite database."""
     return make_url(url).get_backend_name() == "sqlite"

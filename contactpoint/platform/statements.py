@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import select
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar
 
@@ -112,6 +113,19 @@ class _ThreadedTransaction:
         await self._writer.hop(lambda: self._run(statement, params, row=False))
 
 
+def _server_spoke(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether the server has sent anything to an idle connection. Nothing is expected (autocommit,
+    no LISTEN): a server restarted, or its backend ended, leaves its goodbye or the closed socket
+    there, and a statement sent on it fails. One poll, no round trip (found by probing: after a
+    PostgreSQL restart each pooled connection failed the first request to use it, UNAVAILABLE
+    though the database was back, minutes later on a quiet service)."""
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return True
+    return bool(readable)
+
+
 def _libpq_url(sqlalchemy_url: str) -> str:
     """The libpq form of a SQLAlchemy PostgreSQL URL (without the `+psycopg` driver)."""
     return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -154,6 +168,9 @@ class Statements:
     async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         async with self._slots:
             conn = self._idle.pop() if self._idle else None
+            if conn is not None and not conn.closed and _server_spoke(conn):
+                with contextlib.suppress(Exception):
+                    await conn.close()
             if conn is None or conn.closed:
                 with _psycopg_errors():
                     conn = await psycopg.AsyncConnection.connect(

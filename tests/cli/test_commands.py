@@ -449,3 +449,28 @@ def test_a_fault_in_a_command_is_one_line_without_its_message(
     assert err.count("\n") == 1, err
     assert err.startswith("contactpoint: unexpected TypeError at test_commands.py:"), err
     assert "Okonkwo" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "service"),
+    [
+        (("admin", "suspend", "--username", "someone", "--reason", "r"), "IDENTITY"),
+        (("records", "lifecycle", "--json"), "RECORDS"),
+        (("audit", "report", "--child", "503352916258"), "AUDIT"),
+    ],
+)
+def test_a_database_that_cannot_be_reached_is_said_so(
+    tmp_path: Path, args: tuple[str, ...], service: str
+) -> None:
+    # Found by probing with PostgreSQL stopped: each said "unexpected OperationalError ... (a fault
+    # in ContactPoint ...)", exit 1, as an unknown user is.
+    env = {f"CONTACTPOINT_{service}_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/none"}
+    if service == "AUDIT":  # the log's key is looked for first
+        load_or_create_signing_key(tmp_path / "keys" / "audit-signing.pem")
+        env["CONTACTPOINT_AUDIT_WITNESS_TARGET"] = ""
+    result = run(*args, "--data-dir", str(tmp_path), env=env)
+    assert result.returncode == 4, (result.stdout, result.stderr)
+    assert result.stderr.startswith("contactpoint: cannot use the database: OperationalError: "), (
+        result.stderr
+    )
+    assert result.stderr.count("\n") == 1 and "fault in ContactPoint" not in result.stderr

@@ -192,3 +192,38 @@ def test_a_transaction_cancelled_half_way_keeps_nothing_and_blocks_nothing(datab
         assert asyncio.run(run()) == 1
     finally:
         db.dispose()
+
+
+def test_pooled_connections_the_server_ended_are_not_used(database_url: str) -> None:
+    # A PostgreSQL restarted (or its backends ended) leaves every pooled connection dead; the next
+    # statements must open new ones, not fail UNAVAILABLE with the database back (found by
+    # probing: after a restart each pooled connection failed the first request to use it).
+    db = Database(database_url)
+    db.run_sync(lambda c: c.execute(CREATE))
+    if db.url.startswith("sqlite"):
+        db.dispose()
+        return  # no server, no pooled connection of the Statements' own
+
+    async def run() -> list[int]:
+        store = Statements(db, pool_size=3)
+        try:
+            await asyncio.gather(*(store.one(BUMP, {"name": "a"}) for _ in range(3)))
+            ended = db.run_sync(
+                lambda c: c.execute(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                ).scalar()
+            )
+            assert ended is not None and ended >= 3
+            await asyncio.sleep(0.3)  # the backends' goodbyes reach the idle connections
+            rows = await asyncio.gather(*(store.one(BUMP, {"name": "a"}) for _ in range(3)))
+            return sorted(row.n for row in rows)
+        finally:
+            await store.close()
+
+    try:
+        assert asyncio.run(run()) == [4, 5, 6]
+    finally:
+        db.dispose()
