@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.records.linkage.comparisons import FIELDS, dob_level
+from services.records.linkage.comparisons import FIELDS, dob_level, placeholder
 from services.records.linkage.features import Features
 from services.records.linkage.given_alike import middles_clash
 from services.records.linkage.model import Score
@@ -25,6 +25,7 @@ from services.records.linkage.verdicts import (
     RULE_NHS_DOB,
     RULE_NHS_NAMES,
     RULE_NHS_TWINS,
+    RULE_PLACEHOLDER,
     RULE_SAME_SOURCE,
     RULE_TWIN_AND_VAGUE,
     RULE_TWIN_OF_SHIELDED,
@@ -182,6 +183,12 @@ def judge(
             # share an address; the contract forgives a swap or a slip, not another date.
             action = Action.REVIEW
             reasons.append(RULE_DOB_APART)
+        elif placeholder(new.given) or placeholder(best.features.given):
+            # "Baby Nowak" beside "Lena Nowak" of one mother, address and birthday is most likely
+            # Lena before she was named, but may be her unnamed twin: a data manager decides, as
+            # the same NHS number (rule 3) would have.
+            action = Action.REVIEW
+            reasons.append(RULE_PLACEHOLDER)
         elif middles_clash(new, best.features):
             # The score weighs the first given name; other names that cannot be one (Muhammad
             # Ibrahim / Mohammed Hassan) say two children as loudly: a data manager decides.

@@ -175,6 +175,8 @@ def levels_of(a: Features, b: Features) -> tuple[str, ...]:
     family = c.family_level(a.family, b.family, a.former_family, b.former_family)
     if given == family == "else" and c.names_swapped(a.given, a.family, b.given, b.family):
         given = family = "swapped"
+    elif given != c.MISSING and (c.placeholder(a.given) or c.placeholder(b.given)):
+        given = c.MISSING  # "Baby" is no name: it says nothing either way
     return (
         given,
         family,

@@ -18,6 +18,7 @@ from services.records.linkage.comparisons import (
     carers_level,
     dob_level,
     family_level,
+    placeholder,
     postcode_level,
 )
 from services.records.linkage.features import Features
@@ -74,6 +75,10 @@ def two_children_despite_nhs(a: Features, b: Features) -> bool:
     copied): given names clearly different or never one name (Holly/Molly), middle names that
     clash, or a clash of genders with any other first or family name (Harry/Harriet, Noah/Nora).
     The same child after a change of family name, or with a nickname or a misspelt name, is not."""
+    if placeholder(a.given) != placeholder(b.given):
+        # A newborn's placeholder ("Baby") and the name it was given later, under one number and
+        # date of birth: the same child, unless a known gender says boy and girl.
+        return _genders_differ(a, b)
     if _clearly_different_given(a, b) or middles_clash(a, b):
         return True
     if a.given and b.given and how_alike(a, b) is None:
@@ -164,6 +169,11 @@ def scored_twins(a: Features, b: Features, levels: tuple[str, ...]) -> bool:
 
 def _twins_by_names(a: Features, b: Features) -> bool:
     # `twins`, once the pair shares a household and a date of birth within a slip.
+    if placeholder(a.given) != placeholder(b.given):
+        # "Baby Nowak" beside "Lena Nowak": Lena before she was named, or her unnamed twin. No
+        # rule can tell, unless a known gender says boy and girl; reviewed (`judging`), not made
+        # a second child no one hears of.
+        return _genders_differ(a, b)
     alike = how_alike(a, b)
     if alike is None or middles_clash(a, b):
         return True

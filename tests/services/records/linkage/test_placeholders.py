@@ -1,0 +1,53 @@
+"""A newborn's placeholder for a name ("Baby Smith", "Unborn Patel", "Twin A Wilson") is no name:
+it never joins two newborns by itself, and the child it stands for is reviewed, not joined or made
+a second child unheard of (found by probing with what maternity systems send)."""
+
+from __future__ import annotations
+
+from services.records.linkage import Action, compare, default_model
+from services.records.linkage.verdicts import RULE_NHS, RULE_PLACEHOLDER, RULE_TWINS
+from tests.services.records.linkage import NHS, child
+from tests.services.records.linkage.test_decide import MOVED, candidate, run
+
+BABY = child(given=("baby",), family=("smith",), carers=(("kerry", "smith"),))
+
+
+def test_baby_weighs_nothing_as_a_name() -> None:
+    score = compare(BABY, BABY, default_model())
+    assert score.levels[0] == "missing" and score.weights[0] == 0.0
+
+
+def test_two_newborns_called_baby_smith_are_not_one_child() -> None:
+    # Born one day to two mothers in two cities, a boy and a girl: "Baby" weighed as a name joined them.
+    girl = child(given=("baby",), family=("smith",), gender=2, carers=(("dawn", "smith"),), **MOVED)
+    decision = run(girl, [candidate("c1", BABY)])
+    assert decision.action == Action.CREATE
+
+
+def test_a_placeholder_beside_the_name_given_later_is_reviewed() -> None:
+    lena = child(given=("lena",), family=("smith",), carers=(("kerry", "smith"),))
+    for new, old in ((lena, BABY), (BABY, lena)):
+        decision = run(new, [candidate("c1", old)])
+        assert decision.action == Action.REVIEW
+        assert RULE_PLACEHOLDER in decision.reasons
+    # A boy beside a girl's name is her twin brother, not her.
+    boy = child(given=("baby",), family=("smith",), gender=1, carers=(("kerry", "smith"),))
+    assert (
+        run(boy, [candidate("c1", child(given=("lena",), family=("smith",), gender=2))]).action
+        == Action.CREATE
+    )
+
+
+def test_unnamed_twins_stay_apart() -> None:
+    a = child(given=("baby", "a"), family=("wilson",))
+    b = child(given=("baby", "b"), family=("wilson",))
+    decision = run(b, [candidate("c1", a)])
+    assert decision.action == Action.CREATE and RULE_TWINS in decision.reasons
+
+
+def test_the_same_nhs_number_names_the_child() -> None:
+    # Newborns have an NHS number from birth: with it and the date, the placeholder is the child.
+    baby = child(given=("baby",), family=("kowalska",), nhs=NHS, gender=2)
+    zofia = child(given=("zofia",), family=("kowalska",), nhs=NHS, gender=2)
+    decision = run(zofia, [candidate("c1", baby)])
+    assert decision.action == Action.LINK and RULE_NHS in decision.reasons
