@@ -162,12 +162,22 @@ def _nhs(value: str) -> str:
     return digits
 
 
+# The NHS's pseudo-postcodes (ZZ99 3VZ no fixed abode, ZZ99 3WZ address not known, ZZ99 3CZ
+# England not otherwise specified...): no place, so no address in common (found by probing: two
+# homeless children "shared" ZZ99 3WZ as a household's postcode, and the twins rule counted them
+# one household).
+_PSEUDO_POSTCODE = "ZZ99"
+
+
 def features_of(record: pb.SourceRecord) -> Features:
     """What linkage compares of a validated, normalised source record. Values that are missing or
-    malformed become empty (an NHS number with a wrong check digit is no evidence at all)."""
+    malformed become empty (an NHS number with a wrong check digit is no evidence at all; an
+    NHS pseudo-postcode, and the lines beside it, no address)."""
     dob_set = record.HasField("date_of_birth")
     formers = [(_name(n.family_name), _name(n.given_names)) for n in record.former_names]
-    house, street = address_parts(list(record.address.lines))
+    postcode = postcode_key(record.address.postcode)
+    placed = not postcode.startswith(_PSEUDO_POSTCODE)
+    house, street = address_parts(list(record.address.lines)) if placed else ("", ())
     return Features(
         given=_name(record.name.given_names),
         family=_name(record.name.family_name),
@@ -175,10 +185,10 @@ def features_of(record: pb.SourceRecord) -> Features:
         former_given=tuple(given for _, given in formers),
         dob=date_value(record.date_of_birth) if dob_set else None,
         gender=int(record.gender),
-        postcode=postcode_key(record.address.postcode),
+        postcode=postcode if placed else "",
         house=house,
         street=street,
-        town=name_key(record.address.town),
+        town=name_key(record.address.town) if placed else "",
         nhs=_nhs(record.nhs_number),
         carers=_carers(record),
     )

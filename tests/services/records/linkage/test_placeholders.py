@@ -1,14 +1,16 @@
-"""A newborn's placeholder for a name ("Baby Smith", "Unborn Patel", "Twin A Wilson") is no name:
-it never joins two newborns by itself, and the child it stands for is reviewed, not joined or made
-a second child unheard of (found by probing with what maternity systems send)."""
+"""Placeholders real feeds send. A newborn's for a name ("Baby Smith", "Unborn Patel", "Twin A
+Wilson") is no name: it never joins two newborns by itself, and the child it stands for is
+reviewed, not joined or made a second child unheard of. The NHS's pseudo-postcodes are no place.
+(Found by probing with what maternity, health and council systems send.)"""
 
 from __future__ import annotations
 
-from services.records.linkage import Action, compare, default_model
+from services.records.linkage import Action, compare, default_model, features_of
 from services.records.linkage.verdicts import RULE_NHS, RULE_PLACEHOLDER, RULE_TWINS
-from tests.services.records.linkage import NHS, child
+from tests.services.records.linkage import NHS, child, source_record
 from tests.services.records.linkage.test_decide import MOVED, candidate, run
 
+MODEL = default_model()
 BABY = child(given=("baby",), family=("smith",), carers=(("kerry", "smith"),))
 
 
@@ -51,3 +53,14 @@ def test_the_same_nhs_number_names_the_child() -> None:
     zofia = child(given=("zofia",), family=("kowalska",), nhs=NHS, gender=2)
     decision = run(zofia, [candidate("c1", baby)])
     assert decision.action == Action.LINK and RULE_NHS in decision.reasons
+
+
+def test_an_nhs_pseudo_postcode_is_no_place() -> None:
+    # ZZ99 3WZ ("address not known") and ZZ99 3VZ ("no fixed abode") are where thousands of
+    # children are filed: two such records share no household (found by probing: they scored
+    # "postcode: full (+8.1)", and the twins rule counted them one household).
+    unknown = features_of(source_record(postcode="ZZ99 3WZ", lines=("No fixed abode",), town="Unknown"))
+    assert (unknown.postcode, unknown.house, unknown.street, unknown.town) == ("", "", (), "")
+    for other in ("ZZ99 3WZ", "ZZ99 3VZ"):
+        elsewhere = features_of(source_record(postcode=other, lines=("No fixed abode",)))
+        assert compare(unknown, elsewhere, MODEL).levels[4:7] == ("missing", "missing", "missing")
