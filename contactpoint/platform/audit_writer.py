@@ -81,12 +81,21 @@ class AuditWriter:
         return AuditedRequest(self, action, request_id)
 
     async def record_refusal(
-        self, action: str, caller: Principal | None, error: ContactPointError, /, *, request: Any = None
+        self,
+        action: str,
+        caller: Principal | None,
+        error: ContactPointError,
+        /,
+        *,
+        request: Any = None,
+        severity: str | None = None,
     ) -> None:
         """The one audit event of a call the interceptor refused before its handler ran (the
-        services' refusal hooks), naming the child and purpose the request gave, if well formed;
-        Unavailable when the log cannot take it."""
+        services' refusal hooks), naming the child and purpose the request gave, if well formed,
+        at `severity` if given; Unavailable when the log cannot take it."""
         call = self.request(action, str(structlog.contextvars.get_contextvars().get("request_id", "")))
+        if severity is not None:
+            call.severity = severity
         if caller is not None:
             call.by(caller)
         asked = getattr(request, "contactpoint_id", "")

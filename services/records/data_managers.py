@@ -80,7 +80,7 @@ class DataManagerRpcs:
             and "gateway" not in caller.roles
         ):
             try:
-                await self._audit.record_refusal(action, caller, error, request=request)
+                await self._audit.record_refusal(action, caller, error, request=request, severity="WARNING")
             except ContactPointError:
                 log.warning("records.read_refusal_unrecorded", rpc=action)
 

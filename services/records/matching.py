@@ -23,6 +23,7 @@ from services.records.linkage import (
     decide,
     default_model,
 )
+from services.records.linkage.verdicts import RULE_LIKER_GONE
 from services.records.model import AgeLimits
 from services.records.repository import candidates as candidate_repo
 from services.records.repository.rows import CandidateRow, SourceKey
@@ -66,7 +67,15 @@ class Matcher:
         decision = self._decide(features, key, candidates)
         chosen = decision.candidate
         if chosen is not None and chosen.gone and decision.action != Action.LINK:
+            gone = decision.score
             decision = self._decide(features, key, [c for c in candidates if not c.gone])
+            if decision.action == Action.LINK and decision.score < gone:
+                # It is likelier the child no one may see: joining it to this one would file that
+                # child's record under another (found by re-probing: a council's second record of
+                # a child dead over a year joined a living namesake by a nickname). Reviewed.
+                decision = replace(
+                    decision, action=Action.REVIEW, reasons=(*decision.reasons, RULE_LIKER_GONE), also=()
+                )
         chosen = decision.candidate
         also = () if chosen is not None and chosen.gone else decision.also
         also = tuple(a for a in also if not a.candidate.gone)

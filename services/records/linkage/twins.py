@@ -15,6 +15,7 @@ from services.records.linkage.comparisons import (
     FIELDS,
     HOUSEHOLD_POSTCODES,
     KNOWN_GENDERS,
+    MISSING,
     carers_level,
     dob_level,
     family_level,
@@ -25,7 +26,10 @@ from services.records.linkage.features import Features
 from services.records.linkage.given_alike import how_alike, middles_clash, rhyme, two_names
 from services.records.linkage.given_names import boys_name, girls_name
 
-# Twins live together, but a postcode may be mistyped (`HOUSEHOLD_POSTCODES`)...
+# Twins live together, but a postcode may be mistyped (`HOUSEHOLD_POSTCODES`), or unknown (an NHS
+# pseudo-postcode is no address: found by re-probing, homeless twins Mia and Mila were joined once
+# their ZZ99 postcode stopped saying "one household")...
+_MAYBE_ONE_HOUSEHOLD = HOUSEHOLD_POSTCODES | {MISSING}
 # ...and one of the two records may have the date of birth slightly wrong.
 _SAME_DOB = frozenset({"exact", "day_month_swapped", "one_part"})
 _DOB, _POSTCODE = FIELDS.index("date_of_birth"), FIELDS.index("postcode")
@@ -131,7 +135,7 @@ def _household(a: Features, b: Features) -> bool:
     # and a similar family name. House numbers are not compared: a flat number may stand for the
     # house on one record.
     if (
-        postcode_level(a.postcode, b.postcode) not in HOUSEHOLD_POSTCODES
+        postcode_level(a.postcode, b.postcode) not in _MAYBE_ONE_HOUSEHOLD
         and carers_level(a.carers, b.carers) != "name"
     ):
         return False
@@ -161,7 +165,7 @@ def scored_twins(a: Features, b: Features, levels: tuple[str, ...]) -> bool:
     date of birth, postcode and family name are not compared again."""
     dob, postcode, family = levels[_DOB], levels[_POSTCODE], levels[_FAMILY]
     # A family name at "swapped" was "else" before both names were found crossed.
-    household = postcode in HOUSEHOLD_POSTCODES or levels[_CARERS] == "name"
+    household = postcode in _MAYBE_ONE_HOUSEHOLD or levels[_CARERS] == "name"
     if dob not in _SAME_DOB or not household or family in _FAMILY_DIFFERS:
         return False
     return _twins_by_names(a, b)

@@ -25,6 +25,7 @@ RULE_EITHER = "rule: a record that fits either of two children of one household 
 RULE_EITHER_KEPT_APART = "rule: a record that fits either of two children a data manager kept apart (review)"
 RULE_MIDDLES = "rule: other given names that cannot be one child's (review)"
 RULE_DOB_APART = "rule: dates of birth more than one slip apart (review)"
+RULE_LIKER_GONE = "rule: likelier a child archived or due to be, whom no data manager may see (review)"
 RULE_PLACEHOLDER = 'rule: a newborn\'s placeholder for a name ("Baby"), no NHS number to tell (review)'
 RULE_TWINS = "rule: twins (same family name, date of birth and address, different given names)"
 RULE_TWIN_OF_SHIELDED = "rule: like a twin of a shielded child (review, shown shielded meanwhile)"

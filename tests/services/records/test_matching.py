@@ -64,3 +64,18 @@ def test_the_service_counts_the_registry_before_it_matches_and_on_every_refresh(
     again = admin.current_matcher(db, counted)
     assert again.children > counted.children and again.model_id == counted.model_id
     assert again.scoring is default_model()  # far below the size the shipped prior was set for
+
+
+def test_a_record_likelier_a_gone_childs_is_reviewed_not_joined_to_another() -> None:
+    # A council's second record of a child dead over a year (its own system's: never joined
+    # automatically, and no data manager may see the dead child) is decided among the living. A
+    # living namesake it only half fits must not take it (found by re-probing: a nickname joined
+    # it to another child, filing the dead child's record there).
+    dead = Candidate("111111111116", KEY.organisation, KEY.source_system, "SC-0", child(), due=True)
+    olly = child(given=("olly",), postcode="LS61AA", house="3", street=("park", "rd"), town="leeds")
+    living = Candidate("222222222222", "E08000003", "education", "ED-9", olly)
+    decision = Matcher().decide(child(), key=KEY, candidates=[dead, living])
+    assert decision.action == Action.REVIEW
+    assert decision.candidate is not None and decision.candidate.contactpoint_id == living.contactpoint_id
+    # Without the gone child it would have joined: the weight alone is a link's.
+    assert Matcher().decide(child(), key=KEY, candidates=[living]).action == Action.LINK

@@ -12,8 +12,11 @@ from google.protobuf.message import Message
 from grpc_status import rpc_status
 
 from contactpoint.common.v1 import child_pb2
+from contactpoint.platform.db import Database
 from contactpoint.platform.ids import contactpoint_id_problem, damm_digit
 from contactpoint.records.v1 import records_service_pb2 as pb
+from services.audit import leafcodec
+from services.audit import repository as audit_repo
 from tests.harness import subject_access
 from tests.services.records.conftest import (
     BIRTH_YEAR,
@@ -558,6 +561,14 @@ async def test_only_the_gateway_reads(world: World) -> None:
         [("GetChildRecord", "pat.practitioner", "DENIED")] * 2
         + [("GetChildRecord", "council-a", "DENIED")] * 2
     )
+    # As a refused read of the log is: WARNING, so a watch of warnings sees the attempts.
+    db = Database(world.services.audit_url)
+    try:
+        leaves = db.run_sync(lambda c: audit_repo.leaves_about(c, contactpoint_id=cp), write=False)
+        events = [leafcodec.decode(data, index) for index, data in leaves]
+    finally:
+        db.dispose()
+    assert {e.severity for e in events if e.outcome == "DENIED"} == {"WARNING"}
     # Council systems submit; the gateway and people do not.
     for metadata in (world.gateway, world.person):
         assert await _code(world.submit(world.record("x"), "x", metadata)) == CODE.PERMISSION_DENIED

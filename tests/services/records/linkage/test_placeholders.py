@@ -64,3 +64,14 @@ def test_an_nhs_pseudo_postcode_is_no_place() -> None:
     for other in ("ZZ99 3WZ", "ZZ99 3VZ"):
         elsewhere = features_of(source_record(postcode=other, lines=("No fixed abode",)))
         assert compare(unknown, elsewhere, MODEL).levels[4:7] == ("missing", "missing", "missing")
+
+
+def test_homeless_twins_stay_apart() -> None:
+    # With no address to share, twins' names that cannot be one still make two children (found
+    # by re-probing: Mia and Mila Quinlan, both of no fixed abode, were joined once the
+    # pseudo-postcode stopped saying "one household").
+    nfa = {"postcode": "", "house": "", "street": (), "town": ""}
+    mia = child(given=("mia",), family=("quinlan",), gender=2, **nfa)
+    mila = child(given=("mila",), family=("quinlan",), gender=2, **nfa)
+    decision = run(mila, [candidate("c1", mia)])
+    assert decision.action == Action.CREATE and RULE_TWINS in decision.reasons
