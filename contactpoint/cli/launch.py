@@ -27,6 +27,7 @@ from contactpoint.cli import accounts
 from contactpoint.cli.data_dir import lock_data_dir, lock_holder, private_databases, private_dir
 from contactpoint.cli.embedded import SERVICES, layered_env, service_env
 from contactpoint.cli.health import check_credentials, health_problem, port_in_use
+from contactpoint.cli.options import DATABASE_EXIT
 from contactpoint.cli.tls_names import call_by_name, dial_target
 from contactpoint.cli.tls_sides import tls_mismatches
 from contactpoint.cli.witness_pin import pin_witnessed_log
@@ -94,7 +95,7 @@ def run_one(service: str, env: Mapping[str, str]) -> None:
     except SQLAlchemyError as exc:
         # Say which database without echoing credentials or SQL.
         typer.echo(f"contactpoint serve {service}: cannot use the database: {failure_line(exc)}", err=True)
-        raise typer.Exit(4) from None
+        raise typer.Exit(DATABASE_EXIT) from None
     except OSError as exc:
         typer.echo(f"contactpoint serve {service}: cannot serve: {exc}", err=True)
         raise typer.Exit(3) from None

@@ -13,7 +13,7 @@ import typer
 
 from contactpoint.cli import embedded
 from contactpoint.cli.embedded import DEFAULT_BASE_PORT, PORTS_USED
-from contactpoint.cli.options import DataDir
+from contactpoint.cli.options import DATABASE_EXIT, DataDir
 
 app = typer.Typer(
     help="ContactPoint: the national registry of contact details for children.",
@@ -290,10 +290,6 @@ def _register_tls() -> None:
 _register_account_chores()
 _register_records_jobs()
 _register_tls()
-
-
-# The exit status of a command that could not use its database (as `contactpoint serve`'s).
-DATABASE_EXIT = 4
 
 
 def unexpected(exc: BaseException) -> str:

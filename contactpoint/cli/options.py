@@ -14,6 +14,8 @@ DataDir = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Embedded default: SQLite files and keys here (default ./var)."),
 ]
+# The exit status of a command, or `serve`, that could not use its database.
+DATABASE_EXIT = 4
 # The environment of a command on a service's database: (--data-dir, service) -> variables.
 EnvOf = Callable[[Path | None, str], dict[str, str]]
 
