@@ -103,7 +103,7 @@ async def build(settings: GatewaySettings) -> Built:
         await store.close()
         db.dispose()
 
-    return Built([spec], verifier, [close], metrics=metrics, tracing=tracing)
+    return Built([spec], verifier, [close], metrics=metrics, tracing=tracing, checks=[db.problem])
 
 
 def run(env: Mapping[str, str]) -> None:

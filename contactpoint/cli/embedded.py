@@ -147,11 +147,23 @@ def require_embedded_database(environ: Mapping[str, str], data_dir: Path | None,
         )
 
 
-def command_env(environ: Mapping[str, str], data_dir: Path | None, service: str) -> dict[str, str]:
+def command_env(
+    environ: Mapping[str, str], data_dir: Path | None, service: str, *, existing: bool = False
+) -> dict[str, str]:
     """The environment of an admin/audit/records command on `service`'s database: `environ` over
-    the embedded defaults, after `require_embedded_database`."""
+    the embedded defaults, after `require_embedded_database`. With `existing` (a command that only
+    reads or tends the registry's data: the lifecycle, a subject-access report, verifying the log)
+    an SQLite database must already be there, wherever it was named: one mistyped would be
+    created empty, and the command would report nothing to archive, no access, an intact log."""
     require_embedded_database(environ, data_dir, service)
     env = layered_env(environ, data_dir)
+    variable = f"{ENV_PREFIX}{service.upper()}_DATABASE_URL"
+    missing = sqlite_file(env[variable]) if existing and variable in env else None
+    if missing is not None and not missing.is_file():
+        raise NoEmbeddedDatabase(
+            f"no {service} database at {missing}: this command runs on the registry's own data "
+            f"(check --data-dir or {variable})"
+        )
     if data_dir is None and f"{ENV_PREFIX}{service.upper()}_DATABASE_URL" in environ:
         # A database named by the environment is a suite run by `serve`, not the embedded one:
         # no witness unless the environment names one, as `serve` has none (found by review:
@@ -160,3 +172,14 @@ def command_env(environ: Mapping[str, str], data_dir: Path | None, service: str)
             if key not in environ:
                 env.pop(key, None)
     return env
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file an SQLite URL names (None for another database, or SQLite in memory)."""
+    from sqlalchemy import make_url  # not at import: the command line starts fast
+
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return None if "uri" in parsed.query else Path(database)

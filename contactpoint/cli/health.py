@@ -84,5 +84,6 @@ def health_problem(target: str, credentials: grpc.ChannelCredentials | None = No
         return None
     return (
         f"it reports {health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)} "
-        "(a service is NOT_SERVING until it has reached identity: see its log)"
+        "(a service is NOT_SERVING until it has reached identity, and while its database does "
+        "not answer: see its log)"
     )

@@ -28,11 +28,12 @@ app.add_typer(audit, name="audit")
 app.add_typer(records, name="records")
 
 
-def command_env(data_dir: Path | None, service: str) -> dict[str, str]:
+def command_env(data_dir: Path | None, service: str, *, existing: bool = False) -> dict[str, str]:
     """The environment of a command on `service`'s database (`--data-dir` beneath os.environ);
-    a one-line message and exit 2 where there is no suite's data (it would create an empty one)."""
+    a one-line message and exit 2 where there is no suite's data (it would create an empty one),
+    or, with `existing`, no database yet (`embedded.command_env`)."""
     try:
-        return embedded.command_env(os.environ, data_dir, service)
+        return embedded.command_env(os.environ, data_dir, service, existing=existing)
     except embedded.NoEmbeddedDatabase as exc:
         typer.echo(f"contactpoint: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -208,7 +209,7 @@ def audit_verify(
     """Recompute the audit log's Merkle tree and check every signed tree head."""
     from contactpoint.cli import auditlog
 
-    env = command_env(data_dir, "audit")
+    env = command_env(data_dir, "audit", existing=True)
     ok = auditlog.verify(env, as_json=as_json, trusted_checkpoint=trusted_checkpoint)
     raise typer.Exit(0 if ok else 1)
 
@@ -265,7 +266,7 @@ def audit_report(
     from contactpoint.cli import auditlog
 
     auditlog.check_child(child)  # a mistyped id is named before anything else is looked at
-    auditlog.report(command_env(data_dir, "audit"), child=child, actor=actor, as_json=as_json)
+    auditlog.report(command_env(data_dir, "audit", existing=True), child=child, actor=actor, as_json=as_json)
 
 
 def _register_account_chores() -> None:

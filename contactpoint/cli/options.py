@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import typer
 
@@ -16,8 +16,14 @@ DataDir = Annotated[
 ]
 # The exit status of a command, or `serve`, that could not use its database.
 DATABASE_EXIT = 4
-# The environment of a command on a service's database: (--data-dir, service) -> variables.
-EnvOf = Callable[[Path | None, str], dict[str, str]]
+
+
+class EnvOf(Protocol):
+    """The environment of a command on a service's database: (--data-dir, service) -> variables;
+    with `existing`, the service's SQLite database must already be there."""
+
+    def __call__(self, data_dir: Path | None, service: str, *, existing: bool = False) -> dict[str, str]: ...
+
 
 _ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 

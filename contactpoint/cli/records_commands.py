@@ -30,7 +30,8 @@ def register(records: typer.Typer, command_env: EnvOf) -> None:
         years after archiving."""
         from contactpoint.cli import recordsadmin
 
-        report = recordsadmin.lifecycle(command_env(data_dir, "records"), today=today, dry_run=dry_run)
+        env = command_env(data_dir, "records", existing=True)
+        report = recordsadmin.lifecycle(env, today=today, dry_run=dry_run)
         if as_json:
             counts: dict[str, object] = {"archived": report.archived, "purged": report.purged}
             typer.echo(json.dumps({**counts, "dry_run": True} if dry_run else counts))
@@ -57,7 +58,7 @@ def register(records: typer.Typer, command_env: EnvOf) -> None:
         """Re-estimate matching's m/u weights (EM) and name frequencies from the registry's own records."""
         from contactpoint.cli import recordsadmin
 
-        env = command_env(data_dir, "records")
+        env = command_env(data_dir, "records", existing=True)
         report = recordsadmin.train(env, iterations=iterations, sample=sample, activate=activate)
         if as_json:
             typer.echo(
@@ -82,7 +83,7 @@ def register(records: typer.Typer, command_env: EnvOf) -> None:
         """Show the data key ring: which key seals, and how many rows each key seals."""
         from contactpoint.cli import recordsadmin
 
-        status = recordsadmin.data_keys_status(command_env(data_dir, "records"))
+        status = recordsadmin.data_keys_status(command_env(data_dir, "records", existing=True))
         rows = {("clear" if k is None else str(k)): n for k, n in sorted(status.rows.items(), key=str)}
         if as_json:
             typer.echo(json.dumps({"sealing": status.newest, "keys": list(status.ring), "rows": rows}))
@@ -106,7 +107,8 @@ def register(records: typer.Typer, command_env: EnvOf) -> None:
         in the background (CONTACTPOINT_RECORDS_RESEAL_INTERVAL_SECONDS)."""
         from contactpoint.cli import recordsadmin
 
-        key_id = recordsadmin.rotate_data_key(command_env(data_dir, "records"), standby=standby)
+        env = command_env(data_dir, "records", existing=True)
+        key_id = recordsadmin.rotate_data_key(env, standby=standby)
         typer.echo(json.dumps({"key": key_id, "standby": standby}) if as_json else f"data key {key_id} added")
 
     @records.command("retire-data-key")
@@ -117,5 +119,5 @@ def register(records: typer.Typer, command_env: EnvOf) -> None:
         """Drop a seal key from the data key file once no row is sealed with it."""
         from contactpoint.cli import recordsadmin
 
-        recordsadmin.retire_data_key(command_env(data_dir, "records"), key_id)
+        recordsadmin.retire_data_key(command_env(data_dir, "records", existing=True), key_id)
         typer.echo(f"data key {key_id} retired")

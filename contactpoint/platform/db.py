@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from contactpoint.platform.errors import Unavailable
 
@@ -166,6 +166,27 @@ class Database:
     async def read(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn` in one read transaction in a worker thread."""
         return await asyncio.to_thread(self.run_sync, fn, write=False)
+
+    def problem(self) -> str | None:
+        """Why the database cannot be used now, or None when it answers (a health check's, run in
+        a worker thread). An SQLite file must still be where the service opened it: one deleted
+        or moved under a running service would take its writes to a file no one will find. A
+        pooled connection the server closed (a restart) fails once and is replaced, so the query
+        is tried twice."""
+        parsed = make_url(self.url)
+        database = parsed.database
+        on_disk = database and database != ":memory:" and "uri" not in parsed.query
+        if is_sqlite(self.url) and on_disk and not Path(str(database)).is_file():
+            return "the SQLite database file is no longer there"
+        failure: SQLAlchemyError | None = None
+        for _ in range(2):
+            try:
+                with self.reader.connect() as conn:
+                    conn.exec_driver_sql("SELECT 1")
+                return None
+            except SQLAlchemyError as exc:
+                failure = exc
+        return failure_line(failure) if failure is not None else None
 
     def dispose(self) -> None:
         """Close every pooled connection."""

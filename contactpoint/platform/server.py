@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
@@ -19,10 +19,16 @@ from contactpoint.platform.auth import Access
 from contactpoint.platform.interceptor import RefusalHook, ServiceInterceptor
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.metrics import Metrics
+from contactpoint.platform.readiness import CHECK_SECONDS, Check, Readiness
 from contactpoint.platform.token_verifier import TokenVerifier
 from contactpoint.platform.tracing import Tracing
 
 log = get_logger(__name__)
+
+# The share of a shutdown's grace after which streams still open are asked to end where they can
+# (`RunningServer.on_last_call`): a stream of a few seconds still finishes within a 10 s grace,
+# and a longer one ends after the batch it is storing rather than cut off in a write.
+LAST_CALL_SHARE = 0.7
 
 SERVER_OPTIONS = [
     ("grpc.max_receive_message_length", 4 * 1024 * 1024),
@@ -64,16 +70,25 @@ class RunningServer:
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Run as shutdown begins, before in-flight RPCs are waited for (long-lived streams end here).
     on_drain: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Called once most of the grace has gone (`LAST_CALL_SHARE`), if RPCs are still in flight:
+    # streams that may run on (a council's feed) end where they can, before the grace cuts them off.
+    on_last_call: list[Callable[[], None]] = field(default_factory=list)
     # Where the service's Prometheus metrics are served (None: not served).
     metrics_port: int | None = None
 
     async def stop(self, grace: float) -> None:
         """Report NOT_SERVING, end long-lived streams, let in-flight RPCs finish within `grace`
-        seconds, then clean up."""
+        seconds (with a last call at `LAST_CALL_SHARE` of it), then clean up."""
         await self.health.enter_graceful_shutdown()
         for drain in self.on_drain:
             await drain()
-        await self.server.stop(grace)
+        loop = asyncio.get_running_loop()
+        last_calls = [loop.call_later(grace * LAST_CALL_SHARE, hook) for hook in self.on_last_call]
+        try:
+            await self.server.stop(grace)
+        finally:
+            for handle in last_calls:
+                handle.cancel()
         for hook in self.on_stop:
             await hook()
 
@@ -87,9 +102,12 @@ async def start_server(
     credentials: grpc.ServerCredentials | None = None,
     metrics: Metrics | None = None,
     tracing: Tracing | None = None,
+    checks: Sequence[Check] = (),
+    health_interval: float = CHECK_SECONDS,
 ) -> RunningServer:
     """Build, bind and start a server hosting `services` (plus health and reflection), over TLS
-    with `credentials`, else plaintext."""
+    with `credentials`, else plaintext. Its health is SERVING once `verifier` has a state and
+    while every one of `checks` passes (`Readiness`)."""
     access: dict[str, Access] = {}
     hooks: dict[str, RefusalHook] = {}
     for spec in services:
@@ -112,41 +130,12 @@ async def start_server(
         raise OSError(f"cannot listen on {listen}")
     await server.start()
     everything = ["", *names]
-    stops = list(on_stop)
-    if verifier is None or verifier.has_state():
-        await _report(health_servicer, everything, health_pb2.HealthCheckResponse.SERVING)
-        log.info("service.serving", port=port)
-    else:
-        # No token can be verified until identity has been reached (it is down, or unreachable
-        # as configured: TLS on one side only, a wrong address): NOT_SERVING until then, so that
-        # `contactpoint up`, `contactpoint health` and load balancers are not told it serves.
-        await _report(health_servicer, everything, health_pb2.HealthCheckResponse.NOT_SERVING)
-        log.info("service.not_ready", port=port, reason="no token verification state from identity yet")
-        ready = asyncio.get_running_loop().create_task(
-            _serving_once_verifying(health_servicer, everything, verifier, port)
-        )
-
-        async def stop_waiting() -> None:
-            ready.cancel()
-            await asyncio.gather(ready, return_exceptions=True)
-
-        stops.insert(0, stop_waiting)
+    readiness = Readiness(
+        health_servicer, everything, port=port, verifier=verifier, checks=checks, interval=health_interval
+    )
+    await readiness.start()
+    stops = [readiness.stop, *on_stop]
     return RunningServer(server, port, health_servicer, services, stops)
-
-
-async def _report(health_servicer: HealthServicer, names: Sequence[str], status: Any) -> None:
-    for name in names:
-        await health_servicer.set(name, status)
-
-
-async def _serving_once_verifying(
-    health_servicer: HealthServicer, names: Sequence[str], verifier: TokenVerifier, port: int
-) -> None:
-    """SERVING once the verifier has its first state (a server already shutting down stays
-    NOT_SERVING: the health servicer ignores it then)."""
-    await verifier.first_state()
-    await _report(health_servicer, names, health_pb2.HealthCheckResponse.SERVING)
-    log.info("service.serving", port=port)
 
 
 async def run_until_signalled(running: RunningServer, *, grace: float, name: str) -> None:

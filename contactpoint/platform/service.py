@@ -12,6 +12,7 @@ import uvloop
 from contactpoint.platform import heap, migrate
 from contactpoint.platform.logging import configure_logging, get_logger
 from contactpoint.platform.metrics import Metrics, serve_metrics
+from contactpoint.platform.readiness import CHECK_SECONDS, Check
 from contactpoint.platform.server import RunningServer, ServiceSpec, run_until_signalled, start_server
 from contactpoint.platform.settings import DatabaseSettings, ServiceSettings
 from contactpoint.platform.tls import load_tls
@@ -30,8 +31,10 @@ class Built:
         verifier: TokenVerifier | None,
         on_stop: Sequence[Callable[[], Awaitable[None]]] = (),
         on_drain: Sequence[Callable[[], Awaitable[None]]] = (),
+        on_last_call: Sequence[Callable[[], None]] = (),
         metrics: Metrics | None = None,
         tracing: Tracing | None = None,
+        checks: Sequence[Check] = (),
     ) -> None:
         self.services = services
         # The service's metrics (the interceptor adds the RPCs'); served when configured.
@@ -42,6 +45,11 @@ class Built:
         self.on_stop = list(on_stop)
         # Run when shutdown begins, before in-flight calls are waited for (e.g. end open streams).
         self.on_drain = list(on_drain)
+        # Called once most of the shutdown's grace has gone (`RunningServer.on_last_call`).
+        self.on_last_call = list(on_last_call)
+        # What must pass for its health to say SERVING, asked every few seconds (its database).
+        self.checks = list(checks)
+        self.health_interval = CHECK_SECONDS
 
 
 async def start_built(
@@ -72,8 +80,11 @@ async def start_built(
         credentials=credentials,
         metrics=built.metrics,
         tracing=built.tracing,
+        checks=built.checks,
+        health_interval=built.health_interval,
     )
     running.on_drain.extend(built.on_drain)
+    running.on_last_call.extend(built.on_last_call)
     try:
         endpoint = serve_metrics(built.metrics, settings) if settings is not None else None
     except BaseException:

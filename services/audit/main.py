@@ -121,7 +121,15 @@ async def build(settings: AuditSettings) -> Built:
 
     if witness is not None:
         witness.start()
-    return Built([spec], verifier, [close], on_drain=[servicer.close], metrics=metrics, tracing=tracing)
+    return Built(
+        [spec],
+        verifier,
+        [close],
+        on_drain=[servicer.close],
+        metrics=metrics,
+        tracing=tracing,
+        checks=[db.problem],
+    )
 
 
 def run(env: Mapping[str, str]) -> None:

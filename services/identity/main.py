@@ -105,7 +105,7 @@ async def build(settings: IdentitySettings) -> Built:
 
     metrics = Metrics()
     metrics.watch_database(db.writer, db.reader)
-    return Built([spec], verifier, [close], metrics=metrics, tracing=tracing)
+    return Built([spec], verifier, [close], metrics=metrics, tracing=tracing, checks=[db.problem])
 
 
 def run(env: Mapping[str, str]) -> None:

@@ -161,7 +161,16 @@ async def build(settings: RecordsSettings) -> Built:
         await close()
         raise
     log.info("records.workers_started", workers=started, of=servicer.workers.workers)
-    return Built([spec], verifier, [close], on_drain=[servicer.close], metrics=metrics, tracing=tracing)
+    return Built(
+        [spec],
+        verifier,
+        [close],
+        on_drain=[servicer.close],
+        on_last_call=[servicer.last_call],
+        metrics=metrics,
+        tracing=tracing,
+        checks=[db.problem],
+    )
 
 
 def run(env: Mapping[str, str]) -> None:

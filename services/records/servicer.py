@@ -109,6 +109,9 @@ class RecordsServicer(DataManagerRpcs, ChildReadRpcs):
         self._verifier = verifier
         # Set when the service drains: open streams of reads end (`close`).
         self._closing = asyncio.Event()
+        # Set when most of the shutdown's grace has gone: open streams of source records end
+        # after the batch they are storing (`last_call`).
+        self._feeds_closing = asyncio.Event()
         # Seals and opens what is stored (bound to `db` by `sealing.open_vault`); its index key
         # keys the blocking keys that incoming records are filed under.
         self._vault = vault
@@ -249,12 +252,18 @@ class RecordsServicer(DataManagerRpcs, ChildReadRpcs):
             prepare=prepare,
             store=store,
             before_store=lambda: self._still_admitted(caller),
+            closing=self._feeds_closing,
         )
         try:
             async with contextlib.aclosing(answers):
                 async for results in answers:
                     for response in _responses(results, counts):
                         yield response
+        except streaming.Closing:
+            # Draining: every record answered is stored, and the rest are to be sent again.
+            raise Unavailable(
+                "the records service is shutting down: send the records not answered again"
+            ) from None
         finally:
             log.info("records.stream_done", **counts)
 

@@ -15,6 +15,11 @@ R = TypeVar("R")  # one request's answer
 _END = object()
 
 
+class Closing(Exception):
+    """The service began to shut down: the batches in hand were answered and nothing more of the
+    stream is read; the client sends the requests not answered again (elsewhere, or later)."""
+
+
 async def pipelined(
     requests: AsyncIterator[Q],
     *,
@@ -22,10 +27,14 @@ async def pipelined(
     prepare: Callable[[list[Q]], Awaitable[P]],
     store: Callable[[P], Coroutine[Any, Any, list[R]]],
     before_store: Callable[[], Awaitable[None]],
+    closing: asyncio.Event | None = None,
 ) -> AsyncGenerator[list[R], None]:
     """The answers to `requests`, a batch at a time and in request order. `before_store` is
     awaited just before each batch is stored; whatever it raises ends the pipeline, and nothing
-    more is stored (batches already answered, and the one being stored then, stay stored)."""
+    more is stored (batches already answered, and the one being stored then, stay stored).
+    Once `closing` is set (the service draining), the batch being stored is answered, no other is
+    begun, and `Closing` is raised: a long stream then ends within its batch, not at the end of
+    the shutdown's grace period, cut off in the middle of a write."""
     queue: asyncio.Queue[object] = asyncio.Queue(maxsize=2 * batch_size)
 
     async def read() -> None:
@@ -48,15 +57,21 @@ async def pipelined(
 
     reader = asyncio.create_task(read())
     arriving = asyncio.create_task(next_batch())
+    closed = asyncio.ensure_future((closing or asyncio.Event()).wait())
     storing: asyncio.Task[list[R]] | None = None
+    cut = False  # by `closing`, with requests perhaps still to come
     try:
         while True:
-            if storing is not None and not arriving.done():
-                await asyncio.wait((arriving, storing), return_when=asyncio.FIRST_COMPLETED)
-                if not arriving.done():  # stored first: answer now, while the client sends more
+            if not arriving.done():
+                waiting = (arriving, closed) if storing is None else (arriving, storing, closed)
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if storing is not None and storing.done():  # answer now, while the client sends more
                     yield await storing
                     storing = None
                     continue
+            if closed.done() and not (arriving.done() and arriving.result() is None):
+                cut = True
+                break
             batch = await arriving
             if batch is None:
                 break
@@ -70,9 +85,12 @@ async def pipelined(
         if storing is not None:
             yield await storing
             storing = None
+        if cut:
+            raise Closing("the service is shutting down")
     finally:
         reader.cancel()
         arriving.cancel()
-        await asyncio.gather(reader, arriving, return_exceptions=True)
+        closed.cancel()
+        await asyncio.gather(reader, arriving, closed, return_exceptions=True)
         if storing is not None:
             await asyncio.gather(storing, return_exceptions=True)

@@ -50,7 +50,9 @@ async def build(settings: WitnessSettings) -> Built:
 
     metrics = Metrics()
     metrics.watch_database(db.writer, db.reader)
-    return Built([spec], None, [close], metrics=metrics, tracing=tracing_for(settings, "witness"))
+    return Built(
+        [spec], None, [close], metrics=metrics, tracing=tracing_for(settings, "witness"), checks=[db.problem]
+    )
 
 
 def run(env: Mapping[str, str]) -> None:

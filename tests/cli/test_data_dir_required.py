@@ -75,3 +75,31 @@ def test_the_default_data_dir_is_used_once_it_holds_the_database(tmp_path: Path)
     # ...and from then on ./var is found without it.
     second = run(tmp_path, "admin", "create-service-account", "--name", "council-y", *ACCOUNT)
     assert second.returncode == 0, second.stderr
+
+
+@pytest.mark.parametrize(
+    ("service", "args"),
+    [
+        ("records", ("records", "lifecycle", "--json")),
+        ("records", ("records", "data-keys", "--json")),
+        ("audit", ("audit", "verify", "--json")),
+        ("audit", ("audit", "report", "--child", "503352916258", "--json")),
+    ],
+)
+def test_a_command_on_the_registrys_data_never_starts_a_database(
+    tmp_path: Path, service: str, args: tuple[str, ...]
+) -> None:
+    # Found by probing: `records lifecycle` on a mistyped path made a new, empty registry there
+    # and reported nothing to archive; a subject-access report or `audit verify` would as well
+    # say "no access" and "intact" of an empty log. Accounts may still start a database.
+    (tmp_path / "var").mkdir()
+    result = run(tmp_path, *args, "--data-dir", "var")
+    assert_refused(result, tmp_path / "var" / f"{service}.db")
+    assert everything_under(tmp_path) == {tmp_path / "var"}
+
+    typo = tmp_path / "typo" / f"{service}.db"
+    variable = f"CONTACTPOINT_{service.upper()}_DATABASE_URL"
+    result = run(tmp_path, *args, **{variable: f"sqlite:///{typo}"})
+    assert result.returncode == 2 and result.stdout == "", result.stderr
+    assert result.stderr.count("\n") == 1 and str(typo) in result.stderr and variable in result.stderr
+    assert everything_under(tmp_path) == {tmp_path / "var"}

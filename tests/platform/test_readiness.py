@@ -10,17 +10,19 @@ from concurrent import futures
 from pathlib import Path
 
 import grpc
+import psycopg
 import pytest
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from contactpoint.cli.health import health_problem
-from contactpoint.platform import migrate
+from contactpoint.platform import migrate, service
 from contactpoint.platform.logging import configure_logging
 from services.audit.main import MIGRATIONS as AUDIT_MIGRATIONS
 from services.audit.main import build as build_audit
 from services.audit.settings import AuditSettings
 from services.identity.main import MIGRATIONS as IDENTITY_MIGRATIONS
+from tests.conftest import POSTGRES_ADMIN_URL, DatabaseFactory
 from tests.harness import (
     eventually,
     free_port,
@@ -114,3 +116,48 @@ def test_a_failed_tls_handshake_is_named(tmp_path: Path) -> None:
     finally:
         plain.stop(0)
         secure.stop(0)
+
+
+def _set_connections(database_url: str, allowed: bool) -> None:
+    # Make a PostgreSQL database refuse new connections and end its open ones (as a failover or
+    # a restart would), or take connections again.
+    name = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {str(allowed).lower()}')
+        if not allowed:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+
+
+@pytest.mark.asyncio
+async def test_not_serving_while_its_database_is_down(
+    databases: DatabaseFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by an operations probe: a service whose database was down went on answering SERVING,
+    # so load balancers and `contactpoint health` sent callers to a replica that failed every call.
+    monkeypatch.setattr(service, "CHECK_SECONDS", 0.1)
+    url = databases.new("identity")
+    path = Path(url.removeprefix("sqlite:///"))
+    configure_logging(level="info")
+    with structlog.testing.capture_logs() as lines:
+        async with running_identity(identity_settings(url, tmp_path)) as (_, target):
+
+            async def status_is(wanted: int) -> bool:
+                return await _status(target) == wanted
+
+            assert await status_is(health_pb2.HealthCheckResponse.SERVING)
+            moved = path.with_suffix(".moved")
+            if databases.backend == "sqlite":  # its file moved away under it
+                await asyncio.to_thread(path.rename, moved)
+            else:
+                await asyncio.to_thread(_set_connections, url, False)
+            try:
+                await eventually(lambda: status_is(health_pb2.HealthCheckResponse.NOT_SERVING), within=10.0)
+            finally:
+                if databases.backend == "sqlite":
+                    await asyncio.to_thread(moved.rename, path)
+                else:
+                    await asyncio.to_thread(_set_connections, url, True)
+            await eventually(lambda: status_is(health_pb2.HealthCheckResponse.SERVING), within=10.0)
+    down = [line for line in lines if line["event"] == "service.not_serving"]
+    assert down and down[0]["log_level"] == "warning" and down[0]["reason"], lines
+    assert [line["event"] for line in lines].count("service.serving") == 2, lines

@@ -1,5 +1,6 @@
-"""StreamSourceRecords' pipeline on its own (no database, no gRPC): order, prompt answers, and
-nothing stored once the caller is no longer admitted."""
+"""StreamSourceRecords' pipeline on its own (no database, no gRPC): order, prompt answers,
+nothing stored once the caller is no longer admitted, and a stream ended when the service
+drains."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from services.records.streaming import pipelined
+from services.records.streaming import Closing, pipelined
 
 
 class Feed:
@@ -18,6 +19,7 @@ class Feed:
         self.incoming: asyncio.Queue[int | None] = asyncio.Queue()
         self.stored: list[int] = []
         self.admitted = True
+        self.closing = asyncio.Event()
 
     async def requests(self) -> AsyncIterator[int]:
         while (item := await self.incoming.get()) is not None:
@@ -41,6 +43,7 @@ class Feed:
             prepare=self.prepare,
             store=self.store,
             before_store=self.before_store,
+            closing=self.closing,
         )
 
 
@@ -66,3 +69,49 @@ async def test_a_batch_is_answered_before_the_next_arrives_and_nothing_is_stored
     with pytest.raises(PermissionError):
         await anext(answers)
     assert feed.stored == [1]
+
+
+async def test_draining_ends_a_stream_after_the_batch_it_is_storing() -> None:
+    # Found by an operations probe: records overran a 10 s shutdown grace under a stream of
+    # source records, which ran on until the grace cut it off in the middle of a write.
+    feed = Feed()
+    answers = feed.answers(batch_size=3)
+    for n in (1, 2, 3):
+        await feed.incoming.put(n)
+    assert await anext(answers) == ["stored 1", "stored 2", "stored 3"]
+    for n in (4, 5):
+        await feed.incoming.put(n)
+    assert await anext(answers) == ["stored 4", "stored 5"]
+    feed.closing.set()
+    for n in (6, 7, 8):  # the client goes on sending: none of it is begun
+        await feed.incoming.put(n)
+    with pytest.raises(Closing):
+        await anext(answers)
+    assert feed.stored == [1, 2, 3, 4, 5]
+
+
+async def test_draining_ends_an_idle_stream_at_once() -> None:
+    feed = Feed()
+    answers = feed.answers(batch_size=10)
+    await feed.incoming.put(1)
+    assert await anext(answers) == ["stored 1"]
+    waiting = asyncio.ensure_future(anext(answers))  # the client sends nothing more for now
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    feed.closing.set()
+    with pytest.raises(Closing):
+        await asyncio.wait_for(waiting, 5)
+
+
+async def test_a_stream_whose_requests_ended_is_not_cut_by_draining() -> None:
+    feed = Feed()
+    for n in (1, 2):
+        feed.incoming.put_nowait(n)
+    feed.incoming.put_nowait(None)
+    answers = feed.answers(batch_size=10)
+    assert await anext(answers) == ["stored 1", "stored 2"]
+    await asyncio.sleep(0.01)  # the end of the requests has arrived
+    feed.closing.set()
+    with pytest.raises(StopAsyncIteration):  # ends as it would have, not told to send again
+        await anext(answers)
+    assert feed.stored == [1, 2]

@@ -1,0 +1,117 @@
+"""When a service tells health checks it serves: once it can verify tokens (identity reached at
+least once) and while its own database answers.
+
+Before, a service whose database was down went on reporting SERVING (found by an operations
+probe), so a load balancer or `contactpoint health` sent callers to a replica that failed every
+call. The database is asked every few seconds; a passing outage of identity, once tokens have
+been verified, does not count (calls fail closed meanwhile; the check is about being able to)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+
+from grpc_health.v1 import health_pb2
+from grpc_health.v1._async import HealthServicer
+
+from contactpoint.platform.logging import get_logger
+from contactpoint.platform.token_verifier import TokenVerifier
+
+log = get_logger(__name__)
+
+# A check says why the service cannot serve now, or None; it runs in a worker thread.
+Check = Callable[[], str | None]
+# How often the checks run; and how long one may take before it counts as failed (a database
+# host that does not answer at all, rather than refusing).
+CHECK_SECONDS = 5.0
+CHECK_TIMEOUT_SECONDS = 4.0
+
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+class Readiness:
+    """Keeps a server's health status (for every service name it hosts) to what it can do."""
+
+    def __init__(
+        self,
+        health: HealthServicer,
+        names: Sequence[str],
+        *,
+        port: int,
+        verifier: TokenVerifier | None,
+        checks: Sequence[Check] = (),
+        interval: float = CHECK_SECONDS,
+    ) -> None:
+        self._health = health
+        self._names = list(names)
+        self._port = port
+        self._verifier = verifier
+        self._checks = list(checks)
+        self._interval = interval
+        self._serving: bool | None = None
+        self._pending: dict[int, asyncio.Future[str | None]] = {}  # checks still running
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Report the status now, then keep it current until `stop`."""
+        await self._update()
+        if self._checks or not self._verifying():
+            self._task = asyncio.get_running_loop().create_task(self._watch(), name="readiness")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def _verifying(self) -> bool:
+        return self._verifier is None or self._verifier.has_state()
+
+    async def _watch(self) -> None:
+        while True:
+            if self._verifying():
+                await asyncio.sleep(self._interval)
+            else:  # SERVING the moment identity is first reached, not at the next tick
+                with contextlib.suppress(TimeoutError):
+                    assert self._verifier is not None
+                    await asyncio.wait_for(self._verifier.first_state(), self._interval)
+            await self._update()
+
+    async def _update(self) -> None:
+        problem = await self._problem()
+        serving = problem is None
+        if serving == self._serving:
+            return
+        for name in self._names:  # ignored by the servicer once it is shutting down
+            await self._health.set(name, _SERVING if serving else _NOT_SERVING)
+        first = self._serving is None
+        self._serving = serving
+        if serving:
+            log.info("service.serving", port=self._port)
+        elif first:
+            log.info("service.not_ready", port=self._port, reason=problem)
+        else:
+            log.warning("service.not_serving", port=self._port, reason=problem)
+
+    async def _problem(self) -> str | None:
+        if not self._verifying():
+            return "no token verification state from identity yet"
+        for index, check in enumerate(self._checks):
+            problem = await self._run(index, check)
+            if problem is not None:
+                return problem
+        return None
+
+    async def _run(self, index: int, check: Check) -> str | None:
+        # A check that hangs (a database host that drops packets) is not started again while it
+        # runs: it counts as failed until it returns.
+        pending = self._pending.get(index)
+        if pending is None or pending.done():
+            pending = self._pending[index] = asyncio.ensure_future(asyncio.to_thread(check))
+        try:
+            return await asyncio.wait_for(asyncio.shield(pending), CHECK_TIMEOUT_SECONDS)
+        except TimeoutError:
+            return f"the check did not answer within {CHECK_TIMEOUT_SECONDS:g} s"
+        except Exception as exc:  # a check that fails is a reason not to serve, never a crash
+            return f"the check failed: {type(exc).__name__}"
