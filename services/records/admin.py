@@ -111,8 +111,12 @@ def _lifecycle(run: _Runs, *, today: dt.date, limits: AgeLimits) -> lifecycle.Li
         archived += n
         if after is None:
             break
-    while (n := run(functools.partial(lifecycle.purge_batch, today=today))) > 0:
+    purging: tuple[dt.datetime, str] | None = None
+    while True:
+        n, purging = run(functools.partial(lifecycle.purge_batch, today=today, limits=limits, after=purging))
         purged += n
+        if purging is None:
+            break
     run(functools.partial(task_upkeep.close_overtaken, now=lifecycle.midnight(today)))
     return lifecycle.LifecycleReport(archived=archived, purged=purged)
 

@@ -55,15 +55,15 @@ def refile(
     archive date from those records (from its withdrawn ones when it holds none: `dating_records`),
     and an archived child whose date they moved on (a care leaver's extended record, a date of
     death withdrawn or unmerged away) active again. A child archived by a run dated ahead of today
-    (`contactpoint records lifecycle --today`) stays archived unless its date moved on past the day
-    it was archived."""
+    (`contactpoint records lifecycle --today`) stays archived unless its date moved on past the
+    month it was archived in (only the month is kept: `archive_dates`)."""
     dates = {cid: archive_date(in_order(rows), limits) for cid, rows in dating_records(conn, held).items()}
     child_repo.touch_many(conn, dates, now=now)
     today = day_in_england(now)
     lifecycle_repo.reactivate(
         conn,
         {
-            cid: None if day is None else midnight(day)
+            cid: None if day is None else month_of(day)
             for cid, day in dates.items()
             if held[cid] and (day is None or day > today)
         },
@@ -73,23 +73,42 @@ def refile(
 def archive_as_its_holder(
     conn: Connection,
     contactpoint_id: str,
-    holder_archived_at: dt.datetime,
+    holders: Sequence[str],
     *,
     limits: AgeLimits,
     now: dt.datetime,
 ) -> None:
-    """A child an unmerge put back, whose holder is archived: a lifecycle run has reached the
-    holder's archive date, so the child is archived too if its own date is not later (found by
-    re-probing: after a run dated ahead of today, the child put back was read in full)."""
+    """A child an unmerge put back, beside `holders` (children, some perhaps archived): a
+    lifecycle run has reached an archived holder's archive date, so the child is archived too if
+    its own date is not later (found by re-probing: after a run dated ahead of today, the child
+    put back was read in full)."""
+    archived = [cid for cid in holders if (row := child_repo.child(conn, cid)) and row.archived_at]
+    reached = [day for day in archive_dates(conn, archived, limits).values() if day is not None]
     day = archive_date(in_order(source_repo.active_sources(conn, [contactpoint_id])), limits)
-    if day is not None and midnight(day) <= holder_archived_at:
+    if day is not None and reached and day <= max(reached):
         close_tasks_of(conn, [contactpoint_id], now=now)
-        lifecycle_repo.archive(conn, {contactpoint_id: midnight(day)}, now=now)
+        lifecycle_repo.archive(conn, {contactpoint_id: month_of(day)})
+
+
+def archive_dates(conn: Connection, ids: Sequence[str], limits: AgeLimits) -> dict[str, dt.date | None]:
+    """Each child's archive date by the rules, from its sealed records (`dating_records`). Only
+    the month of it is kept in the clear (`archive_on`, `archived_at`): the day is a child's
+    birthday or the anniversary of its death (found by probing: a stolen database gave each
+    archived child's exact date of birth, kept after its purge)."""
+    by_child: dict[str, list[SourceRow]] = {cid: [] for cid in ids}
+    for row in source_repo.active_sources(conn, list(ids)):
+        by_child[row.contactpoint_id].append(row)
+    return {cid: archive_date(in_order(rows), limits) for cid, rows in dating_records(conn, by_child).items()}
 
 
 def midnight(day: dt.date) -> dt.datetime:
     """The start of a day, UTC."""
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+def month_of(day: dt.date) -> dt.datetime:
+    """The start of a day's month, UTC: when a child was archived, as it is stored."""
+    return dt.datetime(day.year, day.month, 1, tzinfo=dt.UTC)
 
 
 def archive_batch(
@@ -104,32 +123,38 @@ def archive_batch(
     whose exact archive date, from their sealed records, is on or before `today`: (how many
     were archived, where the next batch starts, None when none is left)."""
     candidates = lifecycle_repo.due_for_archiving(conn, today=today, limit=limit, after=after)
-    ids = [cid for _, cid in candidates]
-    by_child: dict[str, list[SourceRow]] = {cid: [] for cid in ids}
-    for row in source_repo.active_sources(conn, ids):
-        by_child[row.contactpoint_id].append(row)
-    by_child = dating_records(conn, by_child)
     # Each archived as of its own archive date, so that its purge comes six years after that day
     # however late a run reaches it.
-    due = {
-        cid: midnight(day)
-        for cid, rows in by_child.items()
-        if (day := archive_date(in_order(rows), limits)) is not None and day <= today
-    }
+    dates = archive_dates(conn, [cid for _, cid in candidates], limits)
+    due = {cid: month_of(day) for cid, day in dates.items() if day is not None and day <= today}
     # Their review tasks end first: tasks before children, the order a data manager's decision
     # takes its locks in.
     close_tasks_of(conn, list(due), now=midnight(today))
-    lifecycle_repo.archive(conn, due, now=midnight(today))
+    lifecycle_repo.archive(conn, due)
     return len(due), (candidates[-1] if len(candidates) == limit else None)
 
 
-def purge_batch(conn: Connection, *, today: dt.date, limit: int = BATCH) -> int:
-    """Purge up to `limit` children archived six years or more before `today`: their source
-    records (and those of ids merged into them) are deleted; the ids stay reserved."""
-    cutoff = midnight(add_years(today, -PURGE_AFTER_YEARS))
-    ids = lifecycle_repo.due_for_purging(conn, archived_before=cutoff, limit=limit)
+def purge_batch(
+    conn: Connection,
+    *,
+    today: dt.date,
+    limits: AgeLimits = DEFAULT_LIMITS,
+    after: tuple[dt.datetime, str] | None = None,
+    limit: int = BATCH,
+) -> tuple[int, tuple[dt.datetime, str] | None]:
+    """Purge those of the next `limit` children archived in a month six years or more before
+    `today` (after `after`) whose archive date, from their sealed records, is six years or more
+    before it: their source records (and those of ids merged into them) are deleted; the ids stay
+    reserved. (How many were purged, where the next batch starts, None when none is left.)"""
+    cutoff = add_years(today, -PURGE_AFTER_YEARS)
+    candidates = lifecycle_repo.due_for_purging(
+        conn, archived_before=midnight(cutoff), limit=limit, after=after
+    )
+    dates = archive_dates(conn, [cid for _, cid in candidates], limits)
+    # A child whose records no longer give a date (none should) goes by the month it was archived in.
+    ids = [cid for cid, day in dates.items() if day is None or day <= cutoff]
     if ids:
         retired = lifecycle_repo.retired_into(conn, ids)
         source_repo.delete_sources_of(conn, ids + retired)
-        lifecycle_repo.mark_purged(conn, ids + retired, at=midnight(today))
-    return len(ids)
+        lifecycle_repo.mark_purged(conn, ids + retired, at=dt.datetime(today.year, 1, 1, tzinfo=dt.UTC))
+    return len(ids), (candidates[-1] if len(candidates) == limit else None)

@@ -185,9 +185,7 @@ def unmerge(
     )
     for cid in sorted(holders | {retired_id}):
         refresh_archive_date(conn, cid, limits=limits, now=now)
-    archived = [r.archived_at for cid in holders if (r := child_repo.child(conn, cid)) and r.archived_at]
-    if archived:
-        archive_as_its_holder(conn, retired_id, max(archived), limits=limits, now=now)
+    archive_as_its_holder(conn, retired_id, sorted(holders), limits=limits, now=now)
     # The survivor's shield may have changed back, and its tasks (some the retired child's) with it.
     follow_unmerge(conn, retired=retired_id, holders=_holdings(conn, chain, merge_row.created_at), now=now)
     # Each child as it was before the merge has its update time back too (`merge_snapshots`).

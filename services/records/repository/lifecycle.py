@@ -30,15 +30,21 @@ def due_for_archiving(
     return [(r.archive_on, r.contactpoint_id) for r in conn.execute(query).all()]
 
 
-def archive(conn: Connection, due: Mapping[str, dt.datetime], *, now: dt.datetime) -> None:
-    """Archive children (id → when the rules archived it: its 18th or 25th birthday, a year after
-    its death), visible to no one through the gateway from now on. The six years to its purge run
-    from that day, not from the day a job got round to it."""
+def archive(conn: Connection, due: Mapping[str, dt.datetime]) -> None:
+    """Archive children (id → the start of the month the rules archived it in: its 18th or 25th
+    birthday, a year after its death), visible to no one through the gateway from now on. Only
+    the month is stored, as its update time too: the day would be its birthday (the six years to
+    its purge run from that day, worked out again from its sealed records)."""
     if due:
         conn.execute(
             update(children)
             .where(children.c.contactpoint_id == bindparam("cid"), children.c.status == ACTIVE)
-            .values(status=ARCHIVED, archived_at=bindparam("at"), updated_at=now, provisional_shield=False),
+            .values(
+                status=ARCHIVED,
+                archived_at=bindparam("at"),
+                updated_at=bindparam("at"),
+                provisional_shield=False,
+            ),
             [{"cid": cid, "at": at} for cid, at in sorted(due.items())],
         )
 
@@ -61,9 +67,9 @@ _REACTIVATE_EACH = text(
 
 
 def reactivate(conn: Connection, moved_on: Mapping[str, dt.datetime | None]) -> None:
-    """Archived children among `moved_on` (id → the start of its archive date now, None for
-    none) archived before that date are active again: a care leaver's extended record moved it
-    on. One archived on that very date, or later, stays archived."""
+    """Archived children among `moved_on` (id → the start of its archive month now, None for
+    no archive date) archived in an earlier month are active again: a care leaver's extended
+    record moved it on. One archived in that very month, or later, stays archived."""
     never = [cid for cid, at in moved_on.items() if at is None]
     if never:
         conn.execute(
@@ -88,25 +94,43 @@ def reactivate(conn: Connection, moved_on: Mapping[str, dt.datetime | None]) -> 
         )
 
 
-def due_for_purging(conn: Connection, *, archived_before: dt.datetime, limit: int) -> list[str]:
-    """Archived children archived at or before `archived_before`, row-locked (others skipped)."""
+def due_for_purging(
+    conn: Connection,
+    *,
+    archived_before: dt.datetime,
+    limit: int,
+    after: tuple[dt.datetime, str] | None = None,
+) -> list[tuple[dt.datetime, str]]:
+    """Archived children archived in a month starting at or before `archived_before`, (archived
+    month, id) in that order after `after`, row-locked (others skipped). Their exact dates are the
+    caller's to check."""
     query = (
-        select(children.c.contactpoint_id)
+        select(children.c.archived_at, children.c.contactpoint_id)
         .where(children.c.status == ARCHIVED, children.c.archived_at <= archived_before)
         .order_by(children.c.archived_at, children.c.contactpoint_id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return [r.contactpoint_id for r in conn.execute(query).all()]
+    if after is not None:
+        query = query.where(tuple_(children.c.archived_at, children.c.contactpoint_id) > tuple_(*after))
+    return [(r.archived_at, r.contactpoint_id) for r in conn.execute(query).all()]
 
 
 def mark_purged(conn: Connection, ids: list[str], *, at: dt.datetime) -> None:
-    """The children's personal data is gone; their ids stay reserved (the rows stay)."""
+    """The children's personal data is gone; their ids stay reserved (the rows stay), with the
+    year they were purged in (`at`) and nothing of when they were born or archived."""
     if ids:
         conn.execute(
             update(children)
             .where(children.c.contactpoint_id.in_(ids))
-            .values(status=PURGED, purged_at=at, updated_at=at, archive_on=None, shielded=False)
+            .values(
+                status=PURGED,
+                purged_at=at,
+                updated_at=at,
+                archive_on=None,
+                archived_at=None,
+                shielded=False,
+            )
         )
 
 

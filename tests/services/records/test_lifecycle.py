@@ -497,3 +497,84 @@ def test_a_due_childs_record_is_no_review_within_one_batch_either(db: Database) 
     dead, again = (r.contactpoint_id for r in results if not isinstance(r, Exception))
     assert not _visible(db, dead, NOW.date()) and _visible(db, again, NOW.date())
     assert db.run_sync(lambda c: review_repo.open_tasks_of(c, again), write=False) == []
+
+
+def _dates_stored(db: Database, contactpoint_id: str) -> list[dt.date]:
+    # Every date and time the children table keeps in the clear for one child.
+    query = select(child_table).where(child_table.c.contactpoint_id == contactpoint_id)
+    row = db.run_sync(lambda c: c.execute(query).one(), write=False)
+    return [v.date() if isinstance(v, dt.datetime) else v for v in row if isinstance(v, dt.date)]
+
+
+@pytest.mark.parametrize(
+    ("born", "died", "archived_on"),
+    [
+        (dt.date(2010, 3, 14), None, dt.date(2028, 3, 14)),
+        (dt.date(2012, 4, 23), dt.date(2025, 3, 17), dt.date(2026, 3, 17)),
+    ],
+)
+def test_no_day_of_birth_or_death_is_kept_in_the_clear_when_archived_or_purged(
+    db: Database, born: dt.date, died: dt.date | None, archived_on: dt.date
+) -> None:
+    # Found by probing a stolen records.db: `archived_at` held the exact day a child was archived
+    # (its 18th birthday, or a year after its death), and so did its update time, and the purge
+    # six years on kept it; beside the child's lifelong id that is its date of birth or death.
+    record = make_record("r-1", date_of_birth=_date(born), nhs_number="")
+    if died is not None:
+        record.date_of_death.CopyFrom(_date(died))
+    cp = _submit(db, record)
+    assert admin.run_lifecycle(db, today=archived_on - dt.timedelta(days=1)).archived == 0
+    assert admin.run_lifecycle(db, today=archived_on).archived == 1
+    assert _status(db, cp) == "archived"
+    created = NOW.date()
+    assert {d for d in _dates_stored(db, cp) if d != created} == {archived_on.replace(day=1)}
+    # The purge still comes six years after that very day, worked out from the sealed records.
+    purge_day = add_years(archived_on, 6)
+    assert admin.run_lifecycle(db, today=purge_day - dt.timedelta(days=1)).purged == 0
+    assert admin.run_lifecycle(db, today=purge_day).purged == 1
+    assert _status(db, cp) == "purged"
+    assert {d for d in _dates_stored(db, cp) if d != created} == {dt.date(purge_day.year, 1, 1)}
+
+
+def test_the_upgrade_keeps_only_the_month_archived_and_the_year_purged(database_url: str) -> None:
+    from sqlalchemy import text
+
+    from contactpoint.platform import migrate
+    from contactpoint.platform.db import make_engine
+    from services.records.main import MIGRATIONS
+
+    migrate.upgrade("records", MIGRATIONS, database_url, revision="0010")
+    engine = make_engine(database_url)
+    insert = (
+        "INSERT INTO children (contactpoint_id, status, shielded, provisional_shield, created_at,"
+        " updated_at, archive_on, archived_at, purged_at) VALUES (:id, :status, false, false, :created,"
+        " :at, :on, :archived, :purged)"
+    )
+    created, archived, purged = (
+        dt.datetime(2020, 5, 6, 7, 8, tzinfo=dt.UTC),
+        dt.datetime(2028, 3, 14, tzinfo=dt.UTC),
+        dt.datetime(2034, 3, 14, tzinfo=dt.UTC),
+    )
+    try:
+        with engine.begin() as conn:
+            for cid, status, at, on, archived_at, purged_at in (
+                ("100000000001", "archived", archived, dt.date(2028, 3, 1), archived, None),
+                ("100000000002", "purged", purged, None, archived, purged),
+                ("100000000003", "active", created, dt.date(2028, 3, 1), None, None),
+            ):
+                values = {"id": cid, "status": status, "created": created, "at": at, "on": on}
+                conn.execute(text(insert), {**values, "archived": archived_at, "purged": purged_at})
+        migrate.upgrade("records", MIGRATIONS, database_url)
+        with engine.begin() as conn:
+            rows = conn.execute(select(child_table).order_by(child_table.c.contactpoint_id)).all()
+    finally:
+        engine.dispose()
+
+    def day(value: dt.datetime | None) -> dt.date | None:
+        return None if value is None else value.date()
+
+    assert [(day(r.archived_at), day(r.purged_at), day(r.updated_at)) for r in rows] == [
+        (dt.date(2028, 3, 1), None, dt.date(2028, 3, 1)),
+        (None, dt.date(2034, 1, 1), dt.date(2034, 1, 1)),
+        (None, None, created.date()),
+    ]

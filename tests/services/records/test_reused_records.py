@@ -194,7 +194,7 @@ def test_a_batch_of_corrections_each_now_another_childs_too_raises_a_task_for_ea
 
     firsts = [submit(db, first_version(n)) for n in range(len(people))]
     assert [f.outcome for f in firsts] == [Outcome.CREATED] * 3
-    db.run_sync(lambda c: lifecycle_repo.archive(c, {firsts[2].contactpoint_id: NOW}, now=NOW))
+    db.run_sync(lambda c: lifecycle_repo.archive(c, {firsts[2].contactpoint_id: NOW}))
 
     def corrected(n: int) -> pb.SourceRecord:
         return _someone(f"a-{n}", *people[n], source_system="education")
