@@ -144,8 +144,9 @@ def purge_batch(
 ) -> tuple[int, tuple[dt.datetime, str] | None]:
     """Purge those of the next `limit` children archived in a month six years or more before
     `today` (after `after`) whose archive date, from their sealed records, is six years or more
-    before it: their source records (and those of ids merged into them) are deleted; the ids stay
-    reserved. (How many were purged, where the next batch starts, None when none is left.)"""
+    before it: their source records (and those of ids merged into them) are deleted, and data
+    managers' reasons about them; the ids stay reserved. (How many were purged, where the next
+    batch starts, None when none is left.)"""
     cutoff = add_years(today, -PURGE_AFTER_YEARS)
     candidates = lifecycle_repo.due_for_purging(
         conn, archived_before=midnight(cutoff), limit=limit, after=after
@@ -157,4 +158,5 @@ def purge_batch(
         retired = lifecycle_repo.retired_into(conn, ids)
         source_repo.delete_sources_of(conn, ids + retired)
         lifecycle_repo.mark_purged(conn, ids + retired, at=dt.datetime(today.year, 1, 1, tzinfo=dt.UTC))
+        lifecycle_repo.forget_reasons(conn, ids + retired)
     return len(ids), (candidates[-1] if len(candidates) == limit else None)

@@ -10,7 +10,16 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from contactpoint.platform.db import dialect_of
 from services.records.repository.sealing import MODEL_CONTEXT, vault_of
-from services.records.tables import ACTIVE, ARCHIVED, PURGED, children, match_models
+from services.records.tables import (
+    ACTIVE,
+    ARCHIVED,
+    PURGED,
+    children,
+    kept_apart,
+    match_models,
+    merges,
+    review_tasks,
+)
 
 
 def due_for_archiving(
@@ -132,6 +141,40 @@ def mark_purged(conn: Connection, ids: list[str], *, at: dt.datetime) -> None:
                 shielded=False,
             )
         )
+
+
+# What a data manager's reason reads once the children it was about are purged.
+PURGED_REASON = "(purged)"
+
+
+def forget_reasons(conn: Connection, ids: list[str]) -> None:
+    """Data managers' free-text reasons about purged children go with their personal data (found
+    by probing: a reason naming a child and its address outlived the child's purge). The rows
+    stay: a pair kept apart is still never joined, and a merge still explains an id's history."""
+    if not ids:
+        return
+    conn.execute(
+        update(review_tasks)
+        .where(review_tasks.c.new_child.in_(ids) | review_tasks.c.candidate.in_(ids))
+        .where(review_tasks.c.decision_reason.isnot(None))
+        .values(decision_reason=PURGED_REASON)
+    )
+    conn.execute(
+        update(kept_apart)
+        .where(kept_apart.c.child_a.in_(ids) | kept_apart.c.child_b.in_(ids))
+        .values(reason=PURGED_REASON)
+    )
+    conn.execute(
+        update(merges)
+        .where(merges.c.survivor_id.in_(ids) | merges.c.retired_id.in_(ids))
+        .values(reason=PURGED_REASON)
+    )
+    conn.execute(
+        update(merges)
+        .where(merges.c.survivor_id.in_(ids) | merges.c.retired_id.in_(ids))
+        .where(merges.c.undo_reason.isnot(None))
+        .values(undo_reason=PURGED_REASON)
+    )
 
 
 def retired_into(conn: Connection, survivors: list[str]) -> list[str]:

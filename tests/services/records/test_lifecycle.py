@@ -22,7 +22,7 @@ from services.records.repository import children as child_repo
 from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
 from services.records.stewardship import Manager
-from services.records.tables import blocking_keys, match_keys, source_records
+from services.records.tables import blocking_keys, kept_apart, match_keys, merges, source_records
 from services.records.tables import children as child_table
 from tests.services.records.conftest import ORG_A, ORG_B, make_record
 
@@ -409,6 +409,16 @@ def test_an_unmerge_after_a_run_dated_ahead_leaves_both_children_archived(db: Da
     assert not _visible(db, b, NOW.date())
     # Purged six years after that archive date, with its survivor.
     assert admin.run_lifecycle(db, today=dt.date(2033, 1, 10)).purged == 2
+    # The data manager's reasons about them are gone too (found by probing a stolen records.db:
+    # a reason naming a child and its address outlived the purge); the pair stays kept apart.
+    stored = db.run_sync(
+        lambda c: [
+            *c.execute(select(merges.c.reason, merges.c.undo_reason)).all(),
+            *c.execute(select(kept_apart.c.reason)).all(),
+        ],
+        write=False,
+    )
+    assert stored == [("(purged)", "(purged)"), ("(purged)",)]
 
 
 def test_an_unmerge_gets_back_a_younger_child_a_wrong_merge_archived(db: Database) -> None:
