@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from services.records.linkage.comparisons import FIELDS, dob_level, placeholder
 from services.records.linkage.features import Features
-from services.records.linkage.given_alike import middles_clash
+from services.records.linkage.given_alike import how_alike, middles_clash
 from services.records.linkage.model import Score
 from services.records.linkage.twins import (
     compatible_first_names,
@@ -62,6 +62,12 @@ def _weight(pair: tuple[Candidate, Score]) -> float:
 
 def _nhs_weight(score: Score) -> float:
     return score.weights[_NHS] if score.weights else 0.0
+
+
+def _by_an_initial(new: Features, records: list[tuple[Candidate, Score]], thresholds: Thresholds) -> bool:
+    # Whether one of a twin-like child's records would link the new one alone, its first name only
+    # an initial of the new one's (an initial vouches for no one: `vouches`).
+    return any(s.weight >= thresholds.link and how_alike(new, c.features) == "initial" for c, s in records)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +158,13 @@ def judge(
         # twin's name: a data manager decides, the new child shown shielded meanwhile.
         action = Action.REVIEW
         reasons.append(RULE_TWIN_OF_SHIELDED)
+    elif is_twin and not nhs_names and _by_an_initial(new, records, thresholds):
+        # The child holds a record that names it only by an initial of this record's first name
+        # ("J Bennett" beside Joshua, for Jacob): which twin that record was is a guess. Found by
+        # probing arrival orders: "J" arriving last is reviewed (`RULE_TWIN_AND_VAGUE` above), but
+        # arriving first it was silently Joshua's or Jacob's, whichever came next.
+        action = Action.REVIEW
+        reasons.append(RULE_TWIN_AND_VAGUE)
     elif is_twin and not nhs_names:
         action = Action.CREATE
         reasons.append(RULE_TWINS)
