@@ -182,4 +182,8 @@ def sqlite_file(url: str) -> Path | None:
     database = parsed.database
     if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
         return None
-    return None if "uri" in parsed.query else Path(database)
+    if "uri" in parsed.query:  # sqlite:///file:PATH?mode=...&uri=true (found by re-probing)
+        if parsed.query.get("mode") == "memory" or not database.startswith("file:"):
+            return None
+        database = database.removeprefix("file:").removeprefix("//localhost").removeprefix("//")
+    return Path(database).absolute()

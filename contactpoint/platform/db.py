@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from contactpoint.platform.errors import Unavailable
 
@@ -146,6 +147,7 @@ class Database:
         self.url = url
         self.writer = make_engine(url, immediate=True)
         self.reader = make_engine(url) if is_sqlite(url) else self.writer
+        self._probe_engine: Engine | None = None  # `problem`'s, made when first asked
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Connection]:
@@ -170,26 +172,32 @@ class Database:
     def problem(self) -> str | None:
         """Why the database cannot be used now, or None when it answers (a health check's, run in
         a worker thread). An SQLite file must still be where the service opened it: one deleted
-        or moved under a running service would take its writes to a file no one will find. A
-        pooled connection the server closed (a restart) fails once and is replaced, so the query
-        is tried twice."""
+        or moved under a running service would take its writes to a file no one will find."""
         parsed = make_url(self.url)
         database = parsed.database
         on_disk = database and database != ":memory:" and "uri" not in parsed.query
         if is_sqlite(self.url) and on_disk and not Path(str(database)).is_file():
             return "the SQLite database file is no longer there"
-        failure: SQLAlchemyError | None = None
-        for _ in range(2):
-            try:
-                with self.reader.connect() as conn:
-                    conn.exec_driver_sql("SELECT 1")
-                return None
-            except SQLAlchemyError as exc:
-                failure = exc
-        return failure_line(failure) if failure is not None else None
+        try:
+            with self._probe().connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except SQLAlchemyError as exc:
+            return failure_line(exc)
+        return None
+
+    def _probe(self) -> Engine:
+        # A connection of its own each time, outside the service's pool: a busy service whose pool
+        # is all in use still answers (found by re-probing: 16 streams at once took every pooled
+        # connection, and a database that answered was reported down).
+        if self._probe_engine is None:
+            args = {"timeout": 3} if is_sqlite(self.url) else {"connect_timeout": 3}
+            self._probe_engine = create_engine(self.url, poolclass=NullPool, connect_args=args)
+        return self._probe_engine
 
     def dispose(self) -> None:
         """Close every pooled connection."""
+        if self._probe_engine is not None:
+            self._probe_engine.dispose()
         self.writer.dispose()
         if self.reader is not self.writer:
             self.reader.dispose()

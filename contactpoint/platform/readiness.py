@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from grpc_health.v1 import health_pb2
 from grpc_health.v1._async import HealthServicer
@@ -20,12 +21,14 @@ from contactpoint.platform.token_verifier import TokenVerifier
 
 log = get_logger(__name__)
 
-# A check says why the service cannot serve now, or None; it runs in a worker thread.
+# A check says why the service cannot serve now, or None; it runs in a thread of its own.
 Check = Callable[[], str | None]
 # How often the checks run; and how long one may take before it counts as failed (a database
 # host that does not answer at all, rather than refusing).
 CHECK_SECONDS = 5.0
 CHECK_TIMEOUT_SECONDS = 4.0
+# Failed checks in a row a serving service rides out before it says NOT_SERVING.
+FAILURES_ALLOWED = 1
 
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -53,6 +56,10 @@ class Readiness:
         self._serving: bool | None = None
         self._pending: dict[int, asyncio.Future[str | None]] = {}  # checks still running
         self._task: asyncio.Task[None] | None = None
+        # A thread of their own: a busy service's worker threads are all at its database, and a
+        # check queued behind them was taken for a database down (found by re-probing).
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readiness")
+        self._failed = 0  # checks failed in a row (one more than `FAILURES_ALLOWED` is down)
 
     async def start(self) -> None:
         """Report the status now, then keep it current until `stop`."""
@@ -64,6 +71,7 @@ class Readiness:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        self._thread.shutdown(wait=False, cancel_futures=True)
 
     def _verifying(self) -> bool:
         return self._verifier is None or self._verifier.has_state()
@@ -80,6 +88,13 @@ class Readiness:
 
     async def _update(self) -> None:
         problem = await self._problem()
+        if problem is not None and self._verifying() and self._serving:
+            # One failed check of a serving service may be a moment's stall: the next decides.
+            self._failed += 1
+            if self._failed <= FAILURES_ALLOWED:
+                return
+        elif problem is None:
+            self._failed = 0
         serving = problem is None
         if serving == self._serving:
             return
@@ -108,7 +123,7 @@ class Readiness:
         # runs: it counts as failed until it returns.
         pending = self._pending.get(index)
         if pending is None or pending.done():
-            pending = self._pending[index] = asyncio.ensure_future(asyncio.to_thread(check))
+            pending = self._pending[index] = asyncio.get_running_loop().run_in_executor(self._thread, check)
         try:
             return await asyncio.wait_for(asyncio.shield(pending), CHECK_TIMEOUT_SECONDS)
         except TimeoutError:

@@ -17,6 +17,7 @@ from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.repository import children as child_repo
 from services.records.repository import lifecycle as lifecycle_repo
 from services.records.repository import sources as source_repo
+from services.records.repository.lifecycle import month_of
 from services.records.repository.rows import SourceRow
 from services.records.task_upkeep import close_tasks_of
 from services.records.values import day_in_england
@@ -56,17 +57,13 @@ def refile(
     and an archived child whose date they moved on (a care leaver's extended record, a date of
     death withdrawn or unmerged away) active again. A child archived by a run dated ahead of today
     (`contactpoint records lifecycle --today`) stays archived unless its date moved on past the
-    month it was archived in (only the month is kept: `archive_dates`)."""
+    day it was archived (`lifecycle_repo.reactivate`)."""
     dates = {cid: archive_date(in_order(rows), limits) for cid, rows in dating_records(conn, held).items()}
     child_repo.touch_many(conn, dates, now=now)
     today = day_in_england(now)
     lifecycle_repo.reactivate(
         conn,
-        {
-            cid: None if day is None else month_of(day)
-            for cid, day in dates.items()
-            if held[cid] and (day is None or day > today)
-        },
+        {cid: day for cid, day in dates.items() if held[cid] and (day is None or day > today)},
     )
 
 
@@ -87,7 +84,7 @@ def archive_as_its_holder(
     day = archive_date(in_order(source_repo.active_sources(conn, [contactpoint_id])), limits)
     if day is not None and reached and day <= max(reached):
         close_tasks_of(conn, [contactpoint_id], now=now)
-        lifecycle_repo.archive(conn, {contactpoint_id: month_of(day)})
+        lifecycle_repo.archive(conn, {contactpoint_id: day})
 
 
 def archive_dates(conn: Connection, ids: Sequence[str], limits: AgeLimits) -> dict[str, dt.date | None]:
@@ -106,11 +103,6 @@ def midnight(day: dt.date) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
 
 
-def month_of(day: dt.date) -> dt.datetime:
-    """The start of a day's month, UTC: when a child was archived, as it is stored."""
-    return dt.datetime(day.year, day.month, 1, tzinfo=dt.UTC)
-
-
 def archive_batch(
     conn: Connection,
     *,
@@ -126,10 +118,11 @@ def archive_batch(
     # Each archived as of its own archive date, so that its purge comes six years after that day
     # however late a run reaches it.
     dates = archive_dates(conn, [cid for _, cid in candidates], limits)
-    due = {cid: month_of(day) for cid, day in dates.items() if day is not None and day <= today}
+    due = {cid: day for cid, day in dates.items() if day is not None and day <= today}
     # Their review tasks end first: tasks before children, the order a data manager's decision
-    # takes its locks in.
-    close_tasks_of(conn, list(due), now=midnight(today))
+    # takes its locks in. As of the month, as the archiving is: the day would be a birthday (found
+    # by re-probing: a task's resolved time kept it after the purge).
+    close_tasks_of(conn, list(due), now=month_of(today))
     lifecycle_repo.archive(conn, due)
     return len(due), (candidates[-1] if len(candidates) == limit else None)
 

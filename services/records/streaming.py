@@ -38,11 +38,19 @@ async def pipelined(
     queue: asyncio.Queue[object] = asyncio.Queue(maxsize=2 * batch_size)
 
     async def read() -> None:
+        ended = True
         try:
             async for request in requests:
                 await queue.put(request)
+        except asyncio.CancelledError:
+            # The pipeline is ending and no one reads the queue: waiting to put the end in a full
+            # one would hold the shutdown (found by re-probing: a client sending without pause
+            # filled it, and a drained stream hung until the grace cut it off).
+            ended = False
+            raise
         finally:
-            await queue.put(_END)
+            if ended:
+                await queue.put(_END)
 
     async def next_batch() -> list[Q] | None:
         batch: list[Q] = []

@@ -46,7 +46,11 @@ children = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     # The day the record is due to be archived: the 18th (25th) birthday, or a year after death.
     Column("archive_on", Date),
+    # When it was archived: the start of that month only (the day is a birthday or the anniversary
+    # of a death), and a keyed hash of the day itself, which tells whether a changed record moved
+    # the day (`repository.lifecycle.reactivate`) and gives no day to anyone without the keys.
     Column("archived_at", DateTime(timezone=True)),
+    Column("archived_check", BigInteger),
     Column("purged_at", DateTime(timezone=True)),
     Column("merged_into", String(12), ForeignKey("children.contactpoint_id")),
 )

@@ -99,7 +99,13 @@ def test_a_command_on_the_registrys_data_never_starts_a_database(
 
     typo = tmp_path / "typo" / f"{service}.db"
     variable = f"CONTACTPOINT_{service.upper()}_DATABASE_URL"
-    result = run(tmp_path, *args, **{variable: f"sqlite:///{typo}"})
-    assert result.returncode == 2 and result.stdout == "", result.stderr
-    assert result.stderr.count("\n") == 1 and str(typo) in result.stderr and variable in result.stderr
-    assert everything_under(tmp_path) == {tmp_path / "var"}
+    # Also as an SQLite URI (found by re-probing: it slipped past), and relative to here.
+    for url in (
+        f"sqlite:///{typo}",
+        f"sqlite:///file:{typo}?mode=rw&uri=true",
+        f"sqlite:///typo/{service}.db",
+    ):
+        result = run(tmp_path, *args, **{variable: url})
+        assert result.returncode == 2 and result.stdout == "", result.stderr
+        assert result.stderr.count("\n") == 1 and str(typo) in result.stderr and variable in result.stderr
+        assert everything_under(tmp_path) == {tmp_path / "var"}

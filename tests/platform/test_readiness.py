@@ -6,6 +6,7 @@ a service is not serving, naming TLS when the handshake failed."""
 from __future__ import annotations
 
 import asyncio
+import time
 from concurrent import futures
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from contactpoint.cli.health import health_problem
-from contactpoint.platform import migrate, service
+from contactpoint.platform import migrate, readiness, service
 from contactpoint.platform.logging import configure_logging
 from services.audit.main import MIGRATIONS as AUDIT_MIGRATIONS
 from services.audit.main import build as build_audit
@@ -161,3 +162,23 @@ async def test_not_serving_while_its_database_is_down(
     down = [line for line in lines if line["event"] == "service.not_serving"]
     assert down and down[0]["log_level"] == "warning" and down[0]["reason"], lines
     assert [line["event"] for line in lines].count("service.serving") == 2, lines
+
+
+@pytest.mark.asyncio
+async def test_a_busy_service_whose_database_answers_stays_serving(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by re-probing: under 16 streams at once every worker thread was at the database, the
+    # check queued behind them past its timeout, and a replica whose database answered was
+    # reported down (5 times, for 5-60 s each).
+    monkeypatch.setattr(service, "CHECK_SECONDS", 0.1)
+    monkeypatch.setattr(readiness, "CHECK_TIMEOUT_SECONDS", 0.5)
+    async with running_identity(identity_settings(database_url, tmp_path)) as (_, target):
+        loop = asyncio.get_running_loop()
+        busy = [loop.run_in_executor(None, time.sleep, 3) for _ in range(64)]  # every worker thread
+        try:
+            for _ in range(20):
+                assert await _status(target) == health_pb2.HealthCheckResponse.SERVING
+                await asyncio.sleep(0.1)
+        finally:
+            await asyncio.gather(*busy)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from sqlalchemy import Connection, DateTime, Text, bindparam, insert, select, text, tuple_, update
+from sqlalchemy import BigInteger, Connection, DateTime, Text, bindparam, insert, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from contactpoint.platform.db import dialect_of
@@ -39,11 +39,23 @@ def due_for_archiving(
     return [(r.archive_on, r.contactpoint_id) for r in conn.execute(query).all()]
 
 
-def archive(conn: Connection, due: Mapping[str, dt.datetime]) -> None:
-    """Archive children (id → the start of the month the rules archived it in: its 18th or 25th
-    birthday, a year after its death), visible to no one through the gateway from now on. Only
-    the month is stored, as its update time too: the day would be its birthday (the six years to
-    its purge run from that day, worked out again from its sealed records)."""
+def month_of(day: dt.date) -> dt.datetime:
+    """The start of a day's month, UTC: when a child was archived, as it is stored."""
+    return dt.datetime(day.year, day.month, 1, tzinfo=dt.UTC)
+
+
+def _archived_check(conn: Connection, contactpoint_id: str, day: dt.date) -> int:
+    # Which day a child was archived on, as only the keys' holder can tell: equal days give equal
+    # checks, and no day can be tested without the index key.
+    return vault_of(conn).hash64(f"archived:{contactpoint_id}:{day.isoformat()}".encode())
+
+
+def archive(conn: Connection, due: Mapping[str, dt.date]) -> None:
+    """Archive children (id → the day the rules archived it: its 18th or 25th birthday, a year
+    after its death), visible to no one through the gateway from now on. Only the month is stored
+    in the clear, as its update time too, with a keyed check of the day: the day would be its
+    birthday (the six years to its purge run from that day, worked out again from its sealed
+    records)."""
     if due:
         conn.execute(
             update(children)
@@ -51,55 +63,70 @@ def archive(conn: Connection, due: Mapping[str, dt.datetime]) -> None:
             .values(
                 status=ARCHIVED,
                 archived_at=bindparam("at"),
+                archived_check=bindparam("check"),
                 updated_at=bindparam("at"),
                 provisional_shield=False,
             ),
-            [{"cid": cid, "at": at} for cid, at in sorted(due.items())],
+            [
+                {"cid": cid, "at": month_of(day), "check": _archived_check(conn, cid, day)}
+                for cid, day in sorted(due.items())
+            ],
         )
 
 
 # PostgreSQL: one statement for a batch's children (nearly always none of them archived), the
 # rows it changes locked in id order, as the statement per child it replaces did.
 _REACTIVATE_EACH = text(
-    "UPDATE children c SET status = :active, archived_at = NULL FROM ("
-    " SELECT x.contactpoint_id FROM unnest(:ids, :ats) AS t(cid, at)"
+    "UPDATE children c SET status = :active, archived_at = NULL, archived_check = NULL FROM ("
+    " SELECT x.contactpoint_id FROM unnest(:ids, :ats, :checks) AS t(cid, at, chk)"
     " JOIN children x ON x.contactpoint_id = t.cid"
-    " WHERE x.status = :archived AND x.archived_at < t.at"
+    " WHERE x.status = :archived AND (x.archived_at < t.at"
+    " OR (x.archived_at = t.at AND x.archived_check <> t.chk))"
     " ORDER BY x.contactpoint_id FOR UPDATE OF x"
     ") AS d WHERE c.contactpoint_id = d.contactpoint_id"
 ).bindparams(
     bindparam("ids", type_=ARRAY(Text)),
     bindparam("ats", type_=ARRAY(DateTime(timezone=True))),
+    bindparam("checks", type_=ARRAY(BigInteger)),
     active=ACTIVE,
     archived=ARCHIVED,
 )
 
 
-def reactivate(conn: Connection, moved_on: Mapping[str, dt.datetime | None]) -> None:
-    """Archived children among `moved_on` (id → the start of its archive month now, None for
-    no archive date) archived in an earlier month are active again: a care leaver's extended
-    record moved it on. One archived in that very month, or later, stays archived."""
-    never = [cid for cid, at in moved_on.items() if at is None]
+def reactivate(conn: Connection, moved_on: Mapping[str, dt.date | None]) -> None:
+    """Archived children among `moved_on` (id → its archive date now, None for none) archived
+    before that date are active again: a care leaver's extended record moved it on. One archived
+    on that very date, or later, stays archived. Only the month is stored: within the month the
+    keyed check of the day tells whether the date moved (a child archived by a run dated ahead of
+    today whose feeds change without moving it stays archived; one whose date of death is
+    corrected to later that month is active until then). A child archived before the check was
+    kept stays archived within the month."""
+    never = [cid for cid, day in moved_on.items() if day is None]
     if never:
         conn.execute(
             update(children)
             .where(children.c.contactpoint_id.in_(sorted(never)), children.c.status == ARCHIVED)
-            .values(status=ACTIVE, archived_at=None)
+            .values(status=ACTIVE, archived_at=None, archived_check=None)
         )
-    later = sorted((cid, at) for cid, at in moved_on.items() if at is not None)
+    later = [
+        (cid, month_of(day), _archived_check(conn, cid, day))
+        for cid, day in sorted(moved_on.items())
+        if day is not None
+    ]
     if later and dialect_of(conn) == "postgresql":
-        ids, ats = zip(*later, strict=True)
-        conn.execute(_REACTIVATE_EACH, {"ids": list(ids), "ats": list(ats)})
+        ids, ats, checks = zip(*later, strict=True)
+        conn.execute(_REACTIVATE_EACH, {"ids": list(ids), "ats": list(ats), "checks": list(checks)})
     elif later:
+        at, check = children.c.archived_at, children.c.archived_check
         conn.execute(
             update(children)
             .where(
                 children.c.contactpoint_id == bindparam("cid"),
                 children.c.status == ARCHIVED,
-                children.c.archived_at < bindparam("archive_at"),
+                (at < bindparam("month")) | ((at == bindparam("month")) & (check != bindparam("check"))),
             )
-            .values(status=ACTIVE, archived_at=None),
-            [{"cid": cid, "archive_at": at} for cid, at in later],
+            .values(status=ACTIVE, archived_at=None, archived_check=None),
+            [{"cid": cid, "month": month, "check": check} for cid, month, check in later],
         )
 
 
@@ -138,6 +165,7 @@ def mark_purged(conn: Connection, ids: list[str], *, at: dt.datetime) -> None:
                 updated_at=at,
                 archive_on=None,
                 archived_at=None,
+                archived_check=None,
                 shielded=False,
             )
         )

@@ -22,7 +22,14 @@ from services.records.repository import children as child_repo
 from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
 from services.records.stewardship import Manager
-from services.records.tables import blocking_keys, kept_apart, match_keys, merges, source_records
+from services.records.tables import (
+    blocking_keys,
+    kept_apart,
+    match_keys,
+    merges,
+    review_tasks,
+    source_records,
+)
 from services.records.tables import children as child_table
 from tests.services.records.conftest import ORG_A, ORG_B, make_record
 
@@ -520,7 +527,7 @@ def _dates_stored(db: Database, contactpoint_id: str) -> list[dt.date]:
     ("born", "died", "archived_on"),
     [
         (dt.date(2010, 3, 14), None, dt.date(2028, 3, 14)),
-        (dt.date(2012, 4, 23), dt.date(2025, 3, 17), dt.date(2026, 3, 17)),
+        (dt.date(2012, 4, 23), dt.date(2025, 9, 17), dt.date(2026, 9, 17)),
     ],
 )
 def test_no_day_of_birth_or_death_is_kept_in_the_clear_when_archived_or_purged(
@@ -533,15 +540,24 @@ def test_no_day_of_birth_or_death_is_kept_in_the_clear_when_archived_or_purged(
     if died is not None:
         record.date_of_death.CopyFrom(_date(died))
     cp = _submit(db, record)
+    # A second record of one source system: a possible match, whose task the archiving ends.
+    record.source_record_id = "r-2"
+    twin = db.run_sync(
+        lambda c: ingestion.submit(c, organisation=ORG_A, request_id="r-2", record=record, now=NOW)
+    )
+    assert twin.outcome == "POSSIBLE_MATCH"
     assert admin.run_lifecycle(db, today=archived_on - dt.timedelta(days=1)).archived == 0
-    assert admin.run_lifecycle(db, today=archived_on).archived == 1
+    assert admin.run_lifecycle(db, today=archived_on).archived == 2
     assert _status(db, cp) == "archived"
     created = NOW.date()
     assert {d for d in _dates_stored(db, cp) if d != created} == {archived_on.replace(day=1)}
+    tasks = db.run_sync(lambda c: c.execute(select(review_tasks)).all(), write=False)
+    task_dates = {v.date() for row in tasks for v in row if isinstance(v, dt.datetime)}
+    assert len(tasks) == 1 and task_dates - {created} == {archived_on.replace(day=1)}, tasks
     # The purge still comes six years after that very day, worked out from the sealed records.
     purge_day = add_years(archived_on, 6)
     assert admin.run_lifecycle(db, today=purge_day - dt.timedelta(days=1)).purged == 0
-    assert admin.run_lifecycle(db, today=purge_day).purged == 1
+    assert admin.run_lifecycle(db, today=purge_day).purged == 2
     assert _status(db, cp) == "purged"
     assert {d for d in _dates_stored(db, cp) if d != created} == {dt.date(purge_day.year, 1, 1)}
 
@@ -588,3 +604,21 @@ def test_the_upgrade_keeps_only_the_month_archived_and_the_year_purged(database_
         (None, dt.date(2034, 1, 1), dt.date(2034, 1, 1)),
         (None, None, created.date()),
     ]
+
+
+def test_a_date_of_death_corrected_to_later_that_month_brings_the_child_back_until_then(db: Database) -> None:
+    # Found by re-probing the month-only archive time: the child stayed archived (hidden) for the
+    # fortnight between its old archive date and its corrected one, as the month could not tell.
+    record = make_record("r-1", date_of_birth=_date(dt.date(2012, 4, 23)), nhs_number="")
+    record.date_of_death.CopyFrom(_date(dt.date(2025, 12, 2)))
+    cp = _submit(db, record)
+    assert admin.run_lifecycle(db, today=dt.date(2026, 12, 6)).archived == 1
+    record.date_of_death.CopyFrom(_date(dt.date(2025, 12, 20)))
+    now = dt.datetime(2026, 12, 6, 12, tzinfo=dt.UTC)
+    corrected = db.run_sync(
+        lambda c: ingestion.submit(c, organisation=ORG_A, request_id="r-1-dod", record=record, now=now)
+    )
+    assert corrected.contactpoint_id == cp
+    assert _status(db, cp) == "active" and _visible(db, cp, now.date())
+    assert admin.run_lifecycle(db, today=dt.date(2026, 12, 19)).archived == 0
+    assert admin.run_lifecycle(db, today=dt.date(2026, 12, 20)).archived == 1

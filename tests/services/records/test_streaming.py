@@ -115,3 +115,34 @@ async def test_a_stream_whose_requests_ended_is_not_cut_by_draining() -> None:
     with pytest.raises(StopAsyncIteration):  # ends as it would have, not told to send again
         await anext(answers)
     assert feed.stored == [1, 2]
+
+
+async def test_draining_ends_a_stream_whose_client_sends_without_pause() -> None:
+    # Found by re-probing: a client sending as fast as it could filled the read-ahead queue, and
+    # the reader, cancelled as the stream ended, waited for ever to put the end in it: the drained
+    # stream hung until the shutdown's grace cut it off.
+    feed = Feed()
+
+    async def flood() -> AsyncIterator[int]:
+        n = 0
+        while True:
+            n += 1
+            yield n
+
+    answers = pipelined(
+        flood(),
+        batch_size=4,
+        prepare=feed.prepare,
+        store=feed.store,
+        before_store=feed.before_store,
+        closing=feed.closing,
+    )
+    assert len(await anext(answers)) == 4
+    feed.closing.set()
+
+    async def drain() -> None:
+        async for _ in answers:
+            pass
+
+    with pytest.raises(Closing):
+        await asyncio.wait_for(drain(), 5)
