@@ -80,7 +80,7 @@ def archive_as_its_holder(
     its own date is not later (found by re-probing: after a run dated ahead of today, the child
     put back was read in full)."""
     archived = [cid for cid in holders if (row := child_repo.child(conn, cid)) and row.archived_at]
-    reached = [day for day in archive_dates(conn, archived, limits).values() if day is not None]
+    reached = [day for day in archived_on(conn, archived, limits).values() if day is not None]
     day = archive_date(in_order(source_repo.active_sources(conn, [contactpoint_id])), limits)
     if day is not None and reached and day <= max(reached):
         close_tasks_of(conn, [contactpoint_id], now=now)
@@ -96,6 +96,13 @@ def archive_dates(conn: Connection, ids: Sequence[str], limits: AgeLimits) -> di
     for row in source_repo.active_sources(conn, list(ids)):
         by_child[row.contactpoint_id].append(row)
     return {cid: archive_date(in_order(rows), limits) for cid, rows in dating_records(conn, by_child).items()}
+
+
+def archived_on(conn: Connection, ids: Sequence[str], limits: AgeLimits) -> dict[str, dt.date | None]:
+    """The day each archived child was archived on: from its keyed check (`archived_days`), else,
+    for a child archived before the check was kept, its archive date by its records now."""
+    days: dict[str, dt.date | None] = dict(lifecycle_repo.archived_days(conn, ids))
+    return {**archive_dates(conn, [cid for cid in ids if cid not in days], limits), **days}
 
 
 def midnight(day: dt.date) -> dt.datetime:
@@ -136,15 +143,16 @@ def purge_batch(
     limit: int = BATCH,
 ) -> tuple[int, tuple[dt.datetime, str] | None]:
     """Purge those of the next `limit` children archived in a month six years or more before
-    `today` (after `after`) whose archive date, from their sealed records, is six years or more
-    before it: their source records (and those of ids merged into them) are deleted, and data
-    managers' reasons about them; the ids stay reserved. (How many were purged, where the next
-    batch starts, None when none is left.)"""
+    `today` (after `after`) archived on a day six years or more before it (`archived_on`): their
+    source records (and those of ids merged into them) are deleted, and data managers' reasons
+    about them; the ids stay reserved. (How many were purged, where the next batch starts, None
+    when none is left.)"""
     cutoff = add_years(today, -PURGE_AFTER_YEARS)
     candidates = lifecycle_repo.due_for_purging(
         conn, archived_before=midnight(cutoff), limit=limit, after=after
     )
-    dates = archive_dates(conn, [cid for _, cid in candidates], limits)
+    # Six years from the day it was archived, though a record corrected since may give another.
+    dates = archived_on(conn, [cid for _, cid in candidates], limits)
     # A child whose records no longer give a date (none should) goes by the month it was archived in.
     ids = [cid for cid, day in dates.items() if day is None or day <= cutoff]
     if ids:

@@ -87,6 +87,9 @@ async def pipelined(
             if storing is not None:
                 yield await storing
                 storing = None
+            if closed.done():  # while it was prepared, or the batch before answered: not begun
+                cut = True
+                break
             await before_store()
             storing = asyncio.create_task(store(prepared))
             arriving = asyncio.create_task(next_batch())

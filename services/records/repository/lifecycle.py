@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from sqlalchemy import BigInteger, Connection, DateTime, Text, bindparam, insert, select, text, tuple_, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
 
-from contactpoint.platform.db import dialect_of
+from services.records.repository.rows import aware
 from services.records.repository.sealing import MODEL_CONTEXT, vault_of
 from services.records.tables import (
     ACTIVE,
@@ -44,6 +43,13 @@ def month_of(day: dt.date) -> dt.datetime:
     return dt.datetime(day.year, day.month, 1, tzinfo=dt.UTC)
 
 
+def _archived_month(value: dt.datetime | None) -> dt.datetime:
+    # An archived child's `archived_at`: the start of its month, as stored (always set).
+    month = aware(value)
+    assert month is not None, "an archived child has an archive month"
+    return month
+
+
 def _archived_check(conn: Connection, contactpoint_id: str, day: dt.date) -> int:
     # Which day a child was archived on, as only the keys' holder can tell: equal days give equal
     # checks, and no day can be tested without the index key.
@@ -74,33 +80,39 @@ def archive(conn: Connection, due: Mapping[str, dt.date]) -> None:
         )
 
 
-# PostgreSQL: one statement for a batch's children (nearly always none of them archived), the
-# rows it changes locked in id order, as the statement per child it replaces did.
-_REACTIVATE_EACH = text(
-    "UPDATE children c SET status = :active, archived_at = NULL, archived_check = NULL FROM ("
-    " SELECT x.contactpoint_id FROM unnest(:ids, :ats, :checks) AS t(cid, at, chk)"
-    " JOIN children x ON x.contactpoint_id = t.cid"
-    " WHERE x.status = :archived AND (x.archived_at < t.at"
-    " OR (x.archived_at = t.at AND x.archived_check <> t.chk))"
-    " ORDER BY x.contactpoint_id FOR UPDATE OF x"
-    ") AS d WHERE c.contactpoint_id = d.contactpoint_id"
-).bindparams(
-    bindparam("ids", type_=ARRAY(Text)),
-    bindparam("ats", type_=ARRAY(DateTime(timezone=True))),
-    bindparam("checks", type_=ARRAY(BigInteger)),
-    active=ACTIVE,
-    archived=ARCHIVED,
-)
+def archived_days(conn: Connection, ids: Sequence[str]) -> dict[str, dt.date]:
+    """The day each archived child among `ids` was archived on, found from its month and keyed
+    check (one of the month's days gives the check; only the keys' holder can try them). Children
+    archived before the check was kept (0012), or whose check no day gives, are left out."""
+    if not ids:
+        return {}
+    rows = conn.execute(
+        select(children.c.contactpoint_id, children.c.archived_at, children.c.archived_check).where(
+            children.c.contactpoint_id.in_(sorted(set(ids))),
+            children.c.status == ARCHIVED,
+            children.c.archived_check.isnot(None),
+        )
+    ).all()
+    days = {}
+    for row in rows:
+        month = _archived_month(row.archived_at).date()
+        for offset in range(31):
+            day = month + dt.timedelta(days=offset)
+            if day.month != month.month:
+                break
+            if _archived_check(conn, row.contactpoint_id, day) == row.archived_check:
+                days[row.contactpoint_id] = day
+                break
+    return days
 
 
 def reactivate(conn: Connection, moved_on: Mapping[str, dt.date | None]) -> None:
     """Archived children among `moved_on` (id → its archive date now, None for none) archived
-    before that date are active again: a care leaver's extended record moved it on. One archived
-    on that very date, or later, stays archived. Only the month is stored: within the month the
-    keyed check of the day tells whether the date moved (a child archived by a run dated ahead of
-    today whose feeds change without moving it stays archived; one whose date of death is
-    corrected to later that month is active until then). A child archived before the check was
-    kept stays archived within the month."""
+    before that date are active again: a care leaver's extended record moved it on, or a date of
+    death corrected to a later day. One archived on that very date, or later, stays archived (a
+    child archived by a run dated ahead of today whose feeds change). Within the month it was
+    archived in, its day comes from its keyed check (`archived_days`); a child archived before the
+    check was kept stays archived within that month."""
     never = [cid for cid, day in moved_on.items() if day is None]
     if never:
         conn.execute(
@@ -108,25 +120,27 @@ def reactivate(conn: Connection, moved_on: Mapping[str, dt.date | None]) -> None
             .where(children.c.contactpoint_id.in_(sorted(never)), children.c.status == ARCHIVED)
             .values(status=ACTIVE, archived_at=None, archived_check=None)
         )
-    later = [
-        (cid, month_of(day), _archived_check(conn, cid, day))
-        for cid, day in sorted(moved_on.items())
-        if day is not None
-    ]
-    if later and dialect_of(conn) == "postgresql":
-        ids, ats, checks = zip(*later, strict=True)
-        conn.execute(_REACTIVATE_EACH, {"ids": list(ids), "ats": list(ats), "checks": list(checks)})
-    elif later:
-        at, check = children.c.archived_at, children.c.archived_check
+    later = {cid: day for cid, day in moved_on.items() if day is not None}
+    if not later:
+        return
+    # Nearly always none of a batch's children is archived: one look, by primary key.
+    archived = conn.execute(
+        select(children.c.contactpoint_id, children.c.archived_at).where(
+            children.c.contactpoint_id.in_(sorted(later)), children.c.status == ARCHIVED
+        )
+    ).all()
+    months = {r.contactpoint_id: _archived_month(r.archived_at) for r in archived}
+    days = archived_days(conn, [cid for cid, month in months.items() if month == month_of(later[cid])])
+    back = sorted(
+        cid
+        for cid, month in months.items()
+        if month < month_of(later[cid]) or (cid in days and days[cid] < later[cid])
+    )
+    if back:
         conn.execute(
             update(children)
-            .where(
-                children.c.contactpoint_id == bindparam("cid"),
-                children.c.status == ARCHIVED,
-                (at < bindparam("month")) | ((at == bindparam("month")) & (check != bindparam("check"))),
-            )
-            .values(status=ACTIVE, archived_at=None, archived_check=None),
-            [{"cid": cid, "month": month, "check": check} for cid, month, check in later],
+            .where(children.c.contactpoint_id.in_(back), children.c.status == ARCHIVED)
+            .values(status=ACTIVE, archived_at=None, archived_check=None)
         )
 
 

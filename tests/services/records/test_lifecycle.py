@@ -622,3 +622,40 @@ def test_a_date_of_death_corrected_to_later_that_month_brings_the_child_back_unt
     assert _status(db, cp) == "active" and _visible(db, cp, now.date())
     assert admin.run_lifecycle(db, today=dt.date(2026, 12, 19)).archived == 0
     assert admin.run_lifecycle(db, today=dt.date(2026, 12, 20)).archived == 1
+
+
+def _corrected_death(db: Database, record: pb.SourceRecord, died: dt.date, now: dt.datetime) -> None:
+    record.date_of_death.CopyFrom(_date(died))
+    db.run_sync(
+        lambda c: ingestion.submit(c, organisation=ORG_A, request_id=f"dod-{died}", record=record, now=now)
+    )
+
+
+def test_a_child_archived_ahead_stays_archived_when_its_date_moves_earlier_within_the_month(
+    db: Database,
+) -> None:
+    # Found by re-probing the keyed check: any other day within the month counted as moved on,
+    # so a child archived by a run dated ahead came back when its date of death was corrected to
+    # an earlier day (still after the real date), though it was archived after that day.
+    record = make_record("r-1", date_of_birth=_date(dt.date(2012, 4, 23)), nhs_number="")
+    record.date_of_death.CopyFrom(_date(dt.date(2025, 12, 26)))
+    cp = _submit(db, record)
+    assert admin.run_lifecycle(db, today=dt.date(2026, 12, 28)).archived == 1
+    _corrected_death(db, record, dt.date(2025, 12, 23), dt.datetime(2026, 12, 6, 12, tzinfo=dt.UTC))
+    assert _status(db, cp) == "archived"
+    # Moved on past the day it was archived, it is back until then.
+    _corrected_death(db, record, dt.date(2025, 12, 29), dt.datetime(2026, 12, 6, 13, tzinfo=dt.UTC))
+    assert _status(db, cp) == "active"
+
+
+def test_the_purge_comes_six_years_after_the_day_archived_whatever_a_correction_says(db: Database) -> None:
+    # Found by re-probing: the purge followed the date in the records as they were at the purge,
+    # so a date of death corrected after the archiving purged the child two days early.
+    record = make_record("r-1", date_of_birth=_date(dt.date(2012, 4, 23)), nhs_number="")
+    record.date_of_death.CopyFrom(_date(dt.date(2025, 12, 4)))
+    cp = _submit(db, record)
+    assert admin.run_lifecycle(db, today=dt.date(2026, 12, 4)).archived == 1
+    _corrected_death(db, record, dt.date(2025, 12, 2), dt.datetime(2026, 12, 6, 12, tzinfo=dt.UTC))
+    assert _status(db, cp) == "archived"
+    assert admin.run_lifecycle(db, today=dt.date(2032, 12, 3)).purged == 0
+    assert admin.run_lifecycle(db, today=dt.date(2032, 12, 4)).purged == 1

@@ -146,3 +146,36 @@ async def test_draining_ends_a_stream_whose_client_sends_without_pause() -> None
 
     with pytest.raises(Closing):
         await asyncio.wait_for(drain(), 5)
+
+
+async def test_a_batch_prepared_when_draining_began_is_not_begun() -> None:
+    # Found by re-probing: the last call came while a batch was being prepared; it was stored
+    # after all, past the grace, and never answered.
+    feed = Feed()
+    preparing = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def slow_prepare(batch: list[int]) -> list[int]:
+        if batch[0] == 2:
+            preparing.set()
+            await go_on.wait()
+        return list(batch)
+
+    answers = pipelined(
+        feed.requests(),
+        batch_size=1,
+        prepare=slow_prepare,
+        store=feed.store,
+        before_store=feed.before_store,
+        closing=feed.closing,
+    )
+    await feed.incoming.put(1)
+    assert await anext(answers) == ["stored 1"]
+    await feed.incoming.put(2)
+    waiting = asyncio.ensure_future(anext(answers))
+    await preparing.wait()
+    feed.closing.set()
+    go_on.set()
+    with pytest.raises(Closing):
+        await asyncio.wait_for(waiting, 5)
+    assert feed.stored == [1]
