@@ -60,8 +60,8 @@ def archive(conn: Connection, due: Mapping[str, dt.date]) -> None:
     """Archive children (id → the day the rules archived it: its 18th or 25th birthday, a year
     after its death), visible to no one through the gateway from now on. Only the month is stored
     in the clear, as its update time too, with a keyed check of the day: the day would be its
-    birthday (the six years to its purge run from that day, worked out again from its sealed
-    records)."""
+    birthday (the six years to its purge run from that day, recovered from the check:
+    `archived_days`)."""
     if due:
         conn.execute(
             update(children)
