@@ -67,6 +67,28 @@ def refile(
     )
 
 
+def refile_reordered(conn: Connection, ids: set[str], *, limits: AgeLimits, now: dt.datetime) -> None:
+    """Children one of whose records a newer `as_of` made newer, with nothing else changed: those
+    holding several records whose archive date moved with it are refiled (`refile`). Found by
+    probing: after a merge, the retired child's record sent again with an older date left the
+    survivor's date of birth another record's, and its archive month stale, so it stayed visible a
+    year past its 18th birthday."""
+    several = source_repo.children_with_several_records(conn, sorted(ids))
+    if not several:
+        return
+    held: dict[str, list[SourceRow]] = {cid: [] for cid in several}
+    for row in source_repo.active_sources(conn, sorted(several)):
+        held[row.contactpoint_id].append(row)
+    stored = {cid: child.archive_on for cid in several if (child := child_repo.child(conn, cid)) is not None}
+    moved = {
+        cid
+        for cid, rows in held.items()
+        if child_repo.due_month(archive_date(in_order(rows), limits)) != stored.get(cid)
+    }
+    if moved:
+        refile(conn, {cid: held[cid] for cid in moved}, limits=limits, now=now)
+
+
 def archive_as_its_holder(
     conn: Connection,
     contactpoint_id: str,

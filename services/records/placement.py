@@ -16,7 +16,7 @@ from contactpoint.platform.logging import get_logger
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records.children import archive_date
 from services.records.evidence import check_still_filed, record_of, task_records
-from services.records.lifecycle import refile
+from services.records.lifecycle import refile, refile_reordered
 from services.records.linkage import Action, Candidate, Decision, Features, blocking_keys, features_of
 from services.records.model import AgeLimits, ConcurrentChange, Outcome, Submitted
 from services.records.record_keys import content_hash, name_rows
@@ -75,6 +75,9 @@ class Batch:
     new_keys: set[SourceKey] = field(default_factory=set)
     # Records already held: a newer `as_of` for an unchanged one, or new content.
     as_of: list[tuple[str, dt.datetime]] = field(default_factory=list)
+    # Children one of whose records is now newer than it was: which record is the newest (whose
+    # date of birth counts) may have changed.
+    reordered: set[str] = field(default_factory=set)
     # New content for a record already held, and that content (what it now flags as sensitive).
     replaced: list[tuple[source_repo.NewSource, pb.SourceRecord]] = field(default_factory=list)
     revived: set[str] = field(default_factory=set)  # children of withdrawn records sent again
@@ -202,8 +205,13 @@ def update(held: SourceRow, p: Prepared, batch: Batch) -> Submitted:
     `flush`)."""
     if not held.withdrawn:
         if held.content_hash == p.content_hash:
-            if p.as_of is not None and (held.as_of is None or p.as_of > held.as_of):
+            # A newer date for the same content. An older one than the version held (which counts
+            # as of when it was stored, if sent undated) is a late replay and changes nothing
+            # (found by probing: an undated record sent again dated years ago became its child's
+            # oldest, which moved the child's date of birth and not its archive date).
+            if p.as_of is not None and not held.newer_than(p.as_of) and p.as_of != held.as_of:
                 batch.as_of.append((held.id, p.as_of))
+                batch.reordered.add(held.contactpoint_id)
             return Submitted(held.contactpoint_id, Outcome.UNCHANGED)
         if held.newer_than(p.as_of):
             # An older snapshot than the one held (a late replay): the newer one stands.
@@ -260,6 +268,8 @@ def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime
     submission_repo.insert_submissions(conn, batch.submissions, now=now)
     if batch.touched:
         refile(conn, _held_now(conn, batch, now=now), limits=limits, now=now)
+    if batch.reordered - batch.touched:
+        refile_reordered(conn, batch.reordered - batch.touched, limits=limits, now=now)
     if batch.sources:
         log.info("records.ingested", records=len(batch.sources), review_tasks=len(batch.tasks) + splits)
 

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Text,
     bindparam,
     delete,
+    func,
     select,
     text,
     update,
@@ -209,6 +210,22 @@ def _sources_of(conn: Connection, contactpoint_ids: Collection[str], *, withdraw
 def active_sources(conn: Connection, contactpoint_ids: Collection[str]) -> list[SourceRow]:
     """The not-withdrawn source records of some children (in no particular order)."""
     return _sources_of(conn, contactpoint_ids, withdrawn=False)
+
+
+def children_with_several_records(conn: Connection, contactpoint_ids: Collection[str]) -> set[str]:
+    """Those of some children that hold more than one active source record (nothing opened)."""
+    if not contactpoint_ids:
+        return set()
+    query = (
+        select(source_records.c.contactpoint_id)
+        .where(
+            source_records.c.contactpoint_id.in_(sorted(contactpoint_ids)),
+            source_records.c.withdrawn.is_(False),
+        )
+        .group_by(source_records.c.contactpoint_id)
+        .having(func.count() > 1)
+    )
+    return {r.contactpoint_id for r in conn.execute(query).all()}
 
 
 def withdrawn_sources(conn: Connection, contactpoint_ids: Collection[str]) -> list[SourceRow]:

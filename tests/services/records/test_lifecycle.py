@@ -659,3 +659,45 @@ def test_the_purge_comes_six_years_after_the_day_archived_whatever_a_correction_
     assert _status(db, cp) == "archived"
     assert admin.run_lifecycle(db, today=dt.date(2032, 12, 3)).purged == 0
     assert admin.run_lifecycle(db, today=dt.date(2032, 12, 4)).purged == 1
+
+
+def test_a_newer_date_for_an_unchanged_record_refiles_its_childs_archive_date(db: Database) -> None:
+    # Found by probing: after a merge, a record sent again unchanged but dated years ago became
+    # its child's oldest, which moved the child's date of birth (the newest record's) but not its
+    # archive month: the child stayed visible a year past its 18th birthday. An older date than
+    # the version held is a late replay and now changes nothing; a newer one refiles the child.
+    older = make_record("x-1", date_of_birth=_date(dt.date(2008, 12, 8)), nhs_number="")
+    other = make_record(
+        "y-1",
+        source_system="education",
+        name=child_pb2.PersonName(given_names="Yara", family_name="Ordertwo"),
+        date_of_birth=_date(dt.date(2012, 1, 9)),
+        nhs_number="",
+    )
+    x = _submit(db, older)
+    y = _submit_as(db, ORG_A, other, NOW + dt.timedelta(minutes=1))[0]
+    manager = Manager("dm-a", ORG_A)
+    db.run_sync(
+        lambda c: merging.merge(c, manager=manager, survivor_id=x, retired_id=y, reason="one", now=NOW)
+    )
+
+    def archive_on() -> dt.date | None:
+        row = db.run_sync(lambda c: child_repo.child(c, x), write=False)
+        assert row is not None
+        return row.archive_on
+
+    assert archive_on() == dt.date(2030, 1, 1)  # the newest record's date of birth, 2012
+    other.as_of.FromDatetime(dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+    replay = db.run_sync(
+        lambda c: ingestion.submit(c, organisation=ORG_A, request_id="y-1-old", record=other, now=NOW)
+    )
+    assert replay.outcome == "UNCHANGED" and archive_on() == dt.date(2030, 1, 1)
+    # Sent again dated after everything else, the 2008 record is the newest: archived at 18.
+    later = NOW + dt.timedelta(days=1)
+    older.as_of.FromDatetime(later)
+    resent = db.run_sync(
+        lambda c: ingestion.submit(c, organisation=ORG_A, request_id="x-1-new", record=older, now=later)
+    )
+    assert resent.outcome == "UNCHANGED" and archive_on() == dt.date(2026, 12, 1)
+    assert admin.run_lifecycle(db, today=dt.date(2026, 12, 7)).archived == 0
+    assert admin.run_lifecycle(db, today=dt.date(2026, 12, 8)).archived == 1
