@@ -79,7 +79,7 @@ def refile_reordered(conn: Connection, ids: set[str], *, limits: AgeLimits, now:
     held: dict[str, list[SourceRow]] = {cid: [] for cid in several}
     for row in source_repo.active_sources(conn, sorted(several)):
         held[row.contactpoint_id].append(row)
-    stored = {cid: child.archive_on for cid in several if (child := child_repo.child(conn, cid)) is not None}
+    stored = {cid: child.archive_on for cid, child in child_repo.children_by_id(conn, several).items()}
     moved = {
         cid
         for cid, rows in held.items()
