@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection
 
@@ -67,26 +67,32 @@ def refile(
     )
 
 
-def refile_reordered(conn: Connection, ids: set[str], *, limits: AgeLimits, now: dt.datetime) -> None:
-    """Children one of whose records a newer `as_of` made newer, with nothing else changed: those
-    holding several records whose archive date moved with it are refiled (`refile`). Found by
-    probing: after a merge, the retired child's record sent again with an older date left the
-    survivor's date of birth another record's, and its archive month stale, so it stayed visible a
-    year past its 18th birthday."""
+def refile_reordered(
+    conn: Connection, ids: set[str], as_of: Mapping[str, dt.datetime], *, limits: AgeLimits, now: dt.datetime
+) -> None:
+    """Children whose records get newer `as_of` dates (source id → its new date), nothing else
+    changed, before the dates are written: one holding several records whose order those change
+    is refiled (`refile`), as its record as composed (whose date of birth, whose address) and its
+    archive date may change with it. Found by probing: after a merge, the retired child's record
+    sent again with another date moved the child's date of birth but not its archive date, so it
+    stayed visible a year past its 18th birthday, or stayed archived when its date moved later."""
     several = source_repo.children_with_several_records(conn, sorted(ids))
     if not several:
         return
     held: dict[str, list[SourceRow]] = {cid: [] for cid in several}
     for row in source_repo.active_sources(conn, sorted(several)):
         held[row.contactpoint_id].append(row)
-    stored = {cid: child.archive_on for cid, child in child_repo.children_by_id(conn, several).items()}
-    moved = {
-        cid
-        for cid, rows in held.items()
-        if child_repo.due_month(archive_date(in_order(rows), limits)) != stored.get(cid)
-    }
-    if moved:
-        refile(conn, {cid: held[cid] for cid in moved}, limits=limits, now=now)
+    reordered = {}
+    for cid, rows in held.items():
+        dated = [replace(row, as_of=as_of[row.id]) if row.id in as_of else row for row in rows]
+        if [r.id for r in sorted(rows, key=_order)] != [r.id for r in sorted(dated, key=_order)]:
+            reordered[cid] = dated
+    if reordered:
+        refile(conn, reordered, limits=limits, now=now)
+
+
+def _order(row: SourceRow) -> tuple[dt.datetime, dt.datetime, str]:
+    return row.order
 
 
 def archive_as_its_holder(

@@ -246,6 +246,8 @@ def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime
     ]
     check_still_filed(conn, claims, written_now=batch.new_keys)
     child_repo.insert_children(conn, batch.children, now=now)
+    if batch.reordered - batch.touched:  # before the dates are written: the order they change
+        refile_reordered(conn, batch.reordered - batch.touched, dict(batch.as_of), limits=limits, now=now)
     source_updates.set_as_of(conn, batch.as_of)
     # What each flagged before stays remembered: one read for the batch (a record sent twice is
     # written between its two arrivals, so a batch replaces each record once).
@@ -268,8 +270,6 @@ def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime
     submission_repo.insert_submissions(conn, batch.submissions, now=now)
     if batch.touched:
         refile(conn, _held_now(conn, batch, now=now), limits=limits, now=now)
-    if batch.reordered - batch.touched:
-        refile_reordered(conn, batch.reordered - batch.touched, limits=limits, now=now)
     if batch.sources:
         log.info("records.ingested", records=len(batch.sources), review_tasks=len(batch.tasks) + splits)
 

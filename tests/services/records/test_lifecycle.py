@@ -701,3 +701,39 @@ def test_a_newer_date_for_an_unchanged_record_refiles_its_childs_archive_date(db
     assert resent.outcome == "UNCHANGED" and archive_on() == dt.date(2026, 12, 1)
     assert admin.run_lifecycle(db, today=dt.date(2026, 12, 7)).archived == 0
     assert admin.run_lifecycle(db, today=dt.date(2026, 12, 8)).archived == 1
+
+
+def test_an_archived_child_whose_newest_record_changes_to_a_later_birthday_in_the_month_comes_back(
+    db: Database,
+) -> None:
+    # Found by re-probing: only a change of archive month was refiled, so a merged child archived
+    # on 10 June stayed archived when a record sent again with a newer date made 20 June its
+    # birthday; nor did its update time move when the record it showed changed.
+    first = make_record("b-1", date_of_birth=_date(dt.date(2009, 6, 10)), nhs_number="")
+    first.as_of.FromDatetime(dt.datetime(2026, 2, 1, tzinfo=dt.UTC))
+    second = make_record(
+        "b-2",
+        source_system="education",
+        name=child_pb2.PersonName(given_names="Hattie", family_name="Quil"),
+        date_of_birth=_date(dt.date(2009, 6, 20)),
+        nhs_number="",
+    )
+    second.as_of.FromDatetime(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    x = _submit(db, first)
+    y = _submit_as(db, ORG_A, second, NOW + dt.timedelta(minutes=1))[0]
+    manager = Manager("dm-a", ORG_A)
+    db.run_sync(
+        lambda c: merging.merge(c, manager=manager, survivor_id=x, retired_id=y, reason="one", now=NOW)
+    )
+    assert admin.run_lifecycle(db, today=dt.date(2027, 6, 10)).archived == 1
+    second.as_of.FromDatetime(dt.datetime(2026, 3, 1, tzinfo=dt.UTC))
+    later = dt.datetime(2026, 12, 6, 12, tzinfo=dt.UTC)
+    resent = db.run_sync(
+        lambda c: ingestion.submit(c, organisation=ORG_A, request_id="b-2-new", record=second, now=later)
+    )
+    assert resent.outcome == "UNCHANGED"
+    assert _status(db, x) == "active" and _visible(db, x, later.date())
+    row = db.run_sync(lambda c: child_repo.child(c, x), write=False)
+    assert row is not None and row.updated_at == later
+    assert admin.run_lifecycle(db, today=dt.date(2027, 6, 19)).archived == 0
+    assert admin.run_lifecycle(db, today=dt.date(2027, 6, 20)).archived == 1
