@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from operator import attrgetter
 
 from sqlalchemy import Connection
 
@@ -25,6 +26,7 @@ from services.records.values import day_in_england
 log = get_logger(__name__)
 
 PURGE_AFTER_YEARS = 6
+by_order = attrgetter("order")  # a source record's place among its child's, oldest first
 BATCH = 500
 
 
@@ -85,14 +87,10 @@ def refile_reordered(
     reordered = {}
     for cid, rows in held.items():
         dated = [replace(row, as_of=as_of[row.id]) if row.id in as_of else row for row in rows]
-        if [r.id for r in sorted(rows, key=_order)] != [r.id for r in sorted(dated, key=_order)]:
+        if [r.id for r in sorted(rows, key=by_order)] != [r.id for r in sorted(dated, key=by_order)]:
             reordered[cid] = dated
     if reordered:
         refile(conn, reordered, limits=limits, now=now)
-
-
-def _order(row: SourceRow) -> tuple[dt.datetime, dt.datetime, str]:
-    return row.order
 
 
 def archive_as_its_holder(

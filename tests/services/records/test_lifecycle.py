@@ -58,6 +58,26 @@ def _visible(db: Database, contactpoint_id: str, today: dt.date) -> bool:
     return True
 
 
+def _education_record(rid: str, given: str, family: str, born: dt.date) -> pb.SourceRecord:
+    # Another child's record, from another source system of the same council, with no NHS number.
+    return make_record(
+        rid,
+        source_system="education",
+        name=child_pb2.PersonName(given_names=given, family_name=family),
+        date_of_birth=_date(born),
+        nhs_number="",
+    )
+
+
+def _merge(db: Database, survivor: str, retired: str) -> None:
+    manager = Manager("dm-a", ORG_A)
+    db.run_sync(
+        lambda c: merging.merge(
+            c, manager=manager, survivor_id=survivor, retired_id=retired, reason="one", now=NOW
+        )
+    )
+
+
 def _status(db: Database, contactpoint_id: str) -> str:
     row = db.run_sync(lambda c: child_repo.child(c, contactpoint_id), write=False)
     assert row is not None
@@ -397,14 +417,7 @@ def test_an_unmerge_after_a_run_dated_ahead_leaves_both_children_archived(db: Da
     # archived its survivor had reached its archive date too.
     born = dt.date(2009, 1, 10)
     a = _submit(db, make_record("r-1", date_of_birth=_date(born), nhs_number=""))
-    other = make_record(
-        "r-2",
-        source_system="education",
-        name=child_pb2.PersonName(given_names="Iggy", family_name="Pemberton"),
-        date_of_birth=_date(born),
-        nhs_number="",
-    )
-    b = _submit(db, other)
+    b = _submit(db, _education_record("r-2", "Iggy", "Pemberton", born))
     assert a != b
     manager = Manager("dm-a", ORG_A)
     db.run_sync(
@@ -434,13 +447,7 @@ def test_an_unmerge_gets_back_a_younger_child_a_wrong_merge_archived(db: Databas
     # child of 18 is archived with it, and the unmerge is how a data manager gets it back; the
     # survivor stays archived (the test above: the child put back stays archived if its own
     # date has come too).
-    young = make_record(
-        "r-2",
-        source_system="education",
-        name=child_pb2.PersonName(given_names="Iggy", family_name="Pemberton"),
-        date_of_birth=_date(dt.date(2015, 5, 5)),
-        nhs_number="",
-    )
+    young = _education_record("r-2", "Iggy", "Pemberton", dt.date(2015, 5, 5))
     younger = _submit(db, young)
     # The older child's record is the newer one, so the merged child takes its date of birth.
     old = make_record("r-1", date_of_birth=_date(dt.date(2009, 1, 10)), nhs_number="")
@@ -667,19 +674,10 @@ def test_a_newer_date_for_an_unchanged_record_refiles_its_childs_archive_date(db
     # archive month: the child stayed visible a year past its 18th birthday. An older date than
     # the version held is a late replay and now changes nothing; a newer one refiles the child.
     older = make_record("x-1", date_of_birth=_date(dt.date(2008, 12, 8)), nhs_number="")
-    other = make_record(
-        "y-1",
-        source_system="education",
-        name=child_pb2.PersonName(given_names="Yara", family_name="Ordertwo"),
-        date_of_birth=_date(dt.date(2012, 1, 9)),
-        nhs_number="",
-    )
+    other = _education_record("y-1", "Yara", "Ordertwo", dt.date(2012, 1, 9))
     x = _submit(db, older)
     y = _submit_as(db, ORG_A, other, NOW + dt.timedelta(minutes=1))[0]
-    manager = Manager("dm-a", ORG_A)
-    db.run_sync(
-        lambda c: merging.merge(c, manager=manager, survivor_id=x, retired_id=y, reason="one", now=NOW)
-    )
+    _merge(db, x, y)
 
     def archive_on() -> dt.date | None:
         row = db.run_sync(lambda c: child_repo.child(c, x), write=False)
@@ -711,20 +709,11 @@ def test_an_archived_child_whose_newest_record_changes_to_a_later_birthday_in_th
     # birthday; nor did its update time move when the record it showed changed.
     first = make_record("b-1", date_of_birth=_date(dt.date(2009, 6, 10)), nhs_number="")
     first.as_of.FromDatetime(dt.datetime(2026, 2, 1, tzinfo=dt.UTC))
-    second = make_record(
-        "b-2",
-        source_system="education",
-        name=child_pb2.PersonName(given_names="Hattie", family_name="Quil"),
-        date_of_birth=_date(dt.date(2009, 6, 20)),
-        nhs_number="",
-    )
+    second = _education_record("b-2", "Hattie", "Quil", dt.date(2009, 6, 20))
     second.as_of.FromDatetime(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
     x = _submit(db, first)
     y = _submit_as(db, ORG_A, second, NOW + dt.timedelta(minutes=1))[0]
-    manager = Manager("dm-a", ORG_A)
-    db.run_sync(
-        lambda c: merging.merge(c, manager=manager, survivor_id=x, retired_id=y, reason="one", now=NOW)
-    )
+    _merge(db, x, y)
     assert admin.run_lifecycle(db, today=dt.date(2027, 6, 10)).archived == 1
     second.as_of.FromDatetime(dt.datetime(2026, 3, 1, tzinfo=dt.UTC))
     later = dt.datetime(2026, 12, 6, 12, tzinfo=dt.UTC)
