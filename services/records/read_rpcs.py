@@ -43,7 +43,6 @@ class ChildReadRpcs(pb_grpc.RecordsServiceServicer):
     _limits: AgeLimits
     _vault: Vault
     _closing: asyncio.Event
-    _feeds_closing: asyncio.Event
     store: Statements
 
     async def GetChildRecord(
@@ -91,12 +90,6 @@ class ChildReadRpcs(pb_grpc.RecordsServiceServicer):
         what it sent after to another replica, or again once this one is back): run before the
         server stops, so that a long-lived stream does not hold the shutdown's grace period."""
         self._closing.set()
-
-    def last_call(self) -> None:
-        """End every stream of source records still open once the batch it is storing is answered
-        (`UNAVAILABLE`: the council sends the rest again), before the shutdown's grace would cut it
-        off in the middle of a write. A council's stream of a few seconds finishes before this."""
-        self._feeds_closing.set()
 
     async def FindChildRecord(
         self, request: pb.FindChildRecordRequest, context: Context

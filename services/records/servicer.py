@@ -267,6 +267,12 @@ class RecordsServicer(DataManagerRpcs, ChildReadRpcs):
         finally:
             log.info("records.stream_done", **counts)
 
+    def last_call(self) -> None:
+        """End every stream of source records still open once the batch it is storing is answered
+        (`UNAVAILABLE`: the council sends the rest again), before the shutdown's grace would cut it
+        off in the middle of a write. A council's stream of a few seconds finishes before this."""
+        self._feeds_closing.set()
+
     async def WithdrawSourceRecord(
         self, request: pb.WithdrawSourceRecordRequest, context: Context
     ) -> pb.WithdrawSourceRecordResponse:
