@@ -71,6 +71,10 @@ from tests.services.records.linkage import child
         (("oliver",), ("jack",), None),
         (("j",), ("k",), None),
         ((), ("jack",), "same"),
+        # A double first name written as one word by one system (found by the quality bench).
+        (("freya", "mae", "zara"), ("freyamae", "zara"), "same"),
+        (("chloe", "leigh"), ("chloeleigh", "freya"), "same"),
+        (("lily",), ("lilymae",), None),  # one name is not two joined
     ],
 )
 def test_how_alike(a: tuple[str, ...], b: tuple[str, ...], alike: str | None) -> None:
@@ -156,6 +160,18 @@ def test_one_first_name_with_clashing_middle_names_is_twins(a: tuple[str, ...], 
         assert not middles_clash(first, child(given=same)), same
 
 
+def test_a_double_first_name_joined_up_is_one_child_not_a_twin() -> None:
+    freya_mae = child(given=("freya", "mae", "zara"))
+    joined = child(given=("freyamae", "zara"))
+    assert not twins(freya_mae, joined) and vouches(freya_mae, joined) and vouches(joined, freya_mae)
+    # The names after the joined ones are compared as middle names: no clash with none after...
+    assert not middles_clash(child(given=("chloeleigh", "freya")), child(given=("chloe", "leigh")))
+    # ...and a clash when both give another.
+    assert middles_clash(child(given=("freyamae", "rose")), child(given=("freya", "mae", "grace")))
+    # Lily and a twin given the double name Lily-Mae stay two.
+    assert twins(child(given=("lily",)), child(given=("lilymae",)))
+
+
 def test_nickname_helpers() -> None:
     assert nicknames("liam", "william") and not nicknames("william", "william")
     assert not nicknames("alexander", "alexandra")  # Alex is short for both; they are not one name
@@ -226,6 +242,13 @@ def test_a_middle_name_with_a_slip_that_makes_no_name_is_no_clash() -> None:
     # "Lro" is Leo mistyped (neighbouring keys), not a twin's other middle name.
     assert not middles_clash(child(given=("christopher", "leo")), child(given=("christopher", "lro")))
     assert middles_clash(child(given=("christopher", "leo")), child(given=("christopher", "max")))
+    # Two slips in a middle name are one name when they make no name (found by the quality bench).
+    assert not middles_clash(child(given=("esme", "grace", "poppy")), child(given=("esme", "graek", "poppy")))
+    assert not middles_clash(child(given=("zara", "leigh")), child(given=("zara", "liefh")))
+    assert not middles_clash(child(given=("poppy", "esem")), child(given=("poppy", "esmr")))
+    # ...but two names two letters apart are twins' middle names, and so are short ones.
+    assert middles_clash(child(given=("ava", "grace")), child(given=("ava", "bryce")))
+    assert middles_clash(child(given=("ava", "mae")), child(given=("ava", "kai")))
 
 
 @pytest.mark.parametrize(
