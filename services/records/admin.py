@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 
 from contactpoint.platform.db import Database, TransactionConflict, database_errors, retrying_sync
 from contactpoint.platform.errors import ContactPointError
-from services.records import data_keys, ingestion, key_scheme, lifecycle, preparing, task_upkeep
+from services.records import data_keys, ingestion, key_scheme, lifecycle, old_archives, preparing, task_upkeep
 from services.records.linkage import Model, Thresholds
 from services.records.matching import Matcher
 from services.records.model import DEFAULT_LIMITS, AgeLimits, ConcurrentChange, Submitted
@@ -37,6 +37,7 @@ def open_database(settings: RecordsSettings) -> Database:
     try:
         vault = data_keys.open_vault(db, settings)
         data_keys.seal_clear_rows(db, vault)
+        check_old_archives(db, AgeLimits(settings.max_age_years, settings.extended_max_age_years))
         key_scheme.rebuild_blocking_keys(db, vault)
     except BaseException:
         db.dispose()
@@ -89,6 +90,19 @@ def run_lifecycle(
             return _lifecycle(in_one_transaction, today=today, limits=limits)
         finally:
             work.rollback()
+
+
+def check_old_archives(db: Database, limits: AgeLimits = DEFAULT_LIMITS) -> int:
+    """Give children archived before the day's keyed check was kept the check of their day, where
+    their records still give it (`old_archives`): how many got one. Run on start-up, before any
+    record is taken; each such child is looked at only until it has one."""
+    checked, after = 0, ""
+    while True:
+        n, following = _retried(db, functools.partial(old_archives.check_batch, limits=limits, after=after))
+        checked += n
+        if following is None:
+            return checked
+        after = following
 
 
 def _retried(db: Database, fn: Callable[[Connection], T]) -> T:

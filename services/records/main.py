@@ -52,10 +52,14 @@ async def build(settings: RecordsSettings) -> Built:
     """The records service, assembled from its settings: it also runs the lifecycle rules on a
     schedule and picks up a re-estimated match model when one is stored."""
     db = Database(settings.database_url)
+    limits = AgeLimits(settings.max_age_years, settings.extended_max_age_years)
     try:
         # A missing or wrong data key stops the service here, before it serves anything.
         vault = await asyncio.to_thread(data_keys.open_vault, db, settings)
         await asyncio.to_thread(data_keys.seal_clear_rows, db, vault)
+        checked = await asyncio.to_thread(admin.check_old_archives, db, limits)
+        if checked:
+            log.info("records.old_archives_checked", children=checked)
         # Usually nothing is filed under an older key scheme, and ingestion opens at once; after
         # an upgrade across a key change it opens once every record is filed again.
         filing = key_scheme.Filing(done=not await asyncio.to_thread(key_scheme.stale, db))
@@ -103,10 +107,6 @@ async def build(settings: RecordsSettings) -> Built:
 
     async def refresh_model() -> None:
         servicer.matcher = await asyncio.to_thread(admin.current_matcher, db, servicer.matcher)
-
-    await asyncio.to_thread(given_names.warm)  # the twins rule's list of names, before any request
-
-    limits = AgeLimits(settings.max_age_years, settings.extended_max_age_years)
 
     async def lifecycle() -> None:
         report = await asyncio.to_thread(admin.run_lifecycle, db, today=today_in_england(), limits=limits)

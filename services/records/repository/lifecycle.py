@@ -50,9 +50,9 @@ def _archived_month(value: dt.datetime | None) -> dt.datetime:
     return month
 
 
-def _archived_check(conn: Connection, contactpoint_id: str, day: dt.date) -> int:
-    # Which day a child was archived on, as only the keys' holder can tell: equal days give equal
-    # checks, and no day can be tested without the index key.
+def archived_check(conn: Connection, contactpoint_id: str, day: dt.date) -> int:
+    """Which day a child was archived on, as only the keys' holder can tell: equal days give equal
+    checks, and no day can be tested without the index key."""
     return vault_of(conn).hash64(f"archived:{contactpoint_id}:{day.isoformat()}".encode())
 
 
@@ -74,7 +74,7 @@ def archive(conn: Connection, due: Mapping[str, dt.date]) -> None:
                 provisional_shield=False,
             ),
             [
-                {"cid": cid, "at": month_of(day), "check": _archived_check(conn, cid, day)}
+                {"cid": cid, "at": month_of(day), "check": archived_check(conn, cid, day)}
                 for cid, day in sorted(due.items())
             ],
         )
@@ -100,7 +100,7 @@ def archived_days(conn: Connection, ids: Sequence[str]) -> dict[str, dt.date]:
             day = month + dt.timedelta(days=offset)
             if day.month != month.month:
                 break
-            if _archived_check(conn, row.contactpoint_id, day) == row.archived_check:
+            if archived_check(conn, row.contactpoint_id, day) == row.archived_check:
                 days[row.contactpoint_id] = day
                 break
     return days
