@@ -79,7 +79,10 @@ class Matcher:
         chosen = decision.candidate
         also = () if chosen is not None and chosen.gone else decision.also
         also = tuple(a for a in also if not a.candidate.gone)
-        return replace(decision, also=also) if also != decision.also else decision
+        alike = tuple(a for a in decision.shielded_alike if not a.candidate.gone)
+        if also == decision.also and alike == decision.shielded_alike:
+            return decision
+        return replace(decision, also=also, shielded_alike=alike)
 
     def _decide(self, features: Features, key: SourceKey, candidates: Sequence[Candidate]) -> Decision:
         return decide(

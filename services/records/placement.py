@@ -17,7 +17,7 @@ from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records.children import archive_date
 from services.records.evidence import check_still_filed, record_of, task_records
 from services.records.lifecycle import refile, refile_reordered
-from services.records.linkage import Action, Candidate, Decision, Features, blocking_keys, features_of
+from services.records.linkage import Action, Also, Candidate, Decision, Features, blocking_keys, features_of
 from services.records.model import AgeLimits, ConcurrentChange, Outcome, Submitted
 from services.records.record_keys import content_hash, name_rows
 from services.records.repository import children as child_repo
@@ -164,20 +164,25 @@ def place(p: Prepared, decision: Decision, batch: Batch, *, limits: AgeLimits, t
         review = decision.action == Action.REVIEW and decision.candidate is not None
         outcome = Outcome.POSSIBLE_MATCH if review else Outcome.CREATED
         # A possible match of a shielded child is shown shielded until a data manager decides.
-        provisional = bool(review and decision.candidate and decision.candidate.shielded)
+        provisional = bool(
+            review and decision.candidate and (decision.candidate.shielded or decision.shielded_alike)
+        )
         batch.children.append((contactpoint_id, provisional, archive_on))
         batch.new_children.add(contactpoint_id)
         if review and decision.candidate is not None:
-            batch.tasks.append(
-                review_repo.NewTask(
-                    RANDOM.hex_id(),
-                    contactpoint_id,
-                    decision.candidate.contactpoint_id,
-                    decision.score,
-                    decision.reasons,
-                    candidate_record=record_of(decision.candidate),
+            # Each shielded child it is like as well is put to its own data managers too.
+            alike = [Also(decision.candidate, decision.score, decision.reasons), *decision.shielded_alike]
+            for other in alike:
+                batch.tasks.append(
+                    review_repo.NewTask(
+                        RANDOM.hex_id(),
+                        contactpoint_id,
+                        other.candidate.contactpoint_id,
+                        other.score,
+                        other.reasons,
+                        candidate_record=record_of(other.candidate),
+                    )
                 )
-            )
     score = decision.score if decision.candidate is not None else None
     batch.sources.append(
         new_source(

@@ -28,6 +28,7 @@ from services.records.linkage.twins import siblings, twins
 from services.records.linkage.verdicts import (
     RULE_EITHER,
     RULE_SHIELDED,
+    RULE_SHIELDED_ALIKE,
     RULE_SPLIT,
     Action,
     Also,
@@ -45,6 +46,20 @@ def _household_pair(a: Features, b: Features) -> bool:
 def _shielded_elsewhere(child: ChildVerdict, organisation: str) -> bool:
     # A shielded child none of whose records found is the organisation's.
     return child.best.shielded and organisation not in child.organisations
+
+
+def _shielded_alike(decision: Decision, chosen: ChildVerdict, children: Sequence[ChildVerdict]) -> Decision:
+    # A record reviewed against one child that is a possible match of a shielded child as well
+    # (or would link to it): the new child is that shielded child's possible match too, shown
+    # shielded until its data managers decide (found by probing: a record like a shielded child
+    # and more like an unshielded namesake at its new address was reviewed against the namesake
+    # alone, and its child shown in full).
+    alike = tuple(
+        Also(child.best, child.score.weight, (*child.score.reasons(), *child.rules, RULE_SHIELDED_ALIKE))
+        for child in children
+        if child is not chosen and child.best.shielded and child.action != Action.CREATE
+    )
+    return replace(decision, shielded_alike=alike) if alike else decision
 
 
 def decide(
@@ -140,11 +155,12 @@ def decide(
             chosen = max(children, key=lambda child: child.score.weight)
     decision = chosen.decision()
     if chosen.action != Action.LINK:
-        return decision
+        return _shielded_alike(decision, chosen, children) if decision.action == Action.REVIEW else decision
     others = [child for child in children if child is not chosen and child.action == Action.LINK]
     if any(_household_pair(chosen.best.features, child.best.features) for child in others):
         # "J Whitfield" when Jacob and Joshua Whitfield are both known: which twin is a guess.
-        return replace(decision, action=Action.REVIEW, reasons=(*decision.reasons, RULE_EITHER))
+        reviewed = replace(decision, action=Action.REVIEW, reasons=(*decision.reasons, RULE_EITHER))
+        return _shielded_alike(reviewed, chosen, children)
     also = tuple(
         Also(child.best, child.score.weight, (*child.score.reasons(), *child.rules, RULE_SPLIT))
         for child in others

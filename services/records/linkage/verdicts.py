@@ -34,6 +34,7 @@ RULE_SAME_SOURCE = "rule: the same source system holds another record for this c
 RULE_MANUAL = "rule: automatic linking is off (review)"
 RULE_SHIELDED = "rule: a shielded child is joined by another organisation's first record only on review"
 RULE_SPLIT = "rule: a new record links to both children (review)"
+RULE_SHIELDED_ALIKE = "rule: a possible match of a shielded child too (review, shown shielded meanwhile)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +93,10 @@ class Also:
 @dataclass(frozen=True)
 class Decision:
     """What to do with a new record; `candidate` is the best candidate (None when there were none),
-    `nhs_same` whether its child shares the new record's NHS number, and `also` the other children
-    a LINK would have joined as well."""
+    `nhs_same` whether its child shares the new record's NHS number, `also` the other children
+    a LINK would have joined as well, and `shielded_alike` (a REVIEW only) the other shielded
+    children the record is a possible match of: each is put to its data managers too, and the new
+    child is shown shielded until they decide."""
 
     action: Action
     candidate: Candidate | None
@@ -101,3 +104,4 @@ class Decision:
     reasons: tuple[str, ...]
     nhs_same: bool = False
     also: tuple[Also, ...] = ()
+    shielded_alike: tuple[Also, ...] = ()

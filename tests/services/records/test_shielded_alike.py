@@ -1,0 +1,129 @@
+"""A possible match of a shielded child is shown shielded until that child's data managers decide,
+even when the record is more like another, unshielded child (found by probing: a record like a
+shielded child, and more like an unshielded namesake at its new address, was reviewed against the
+namesake alone; its child was shown in full and the shielded child's council was never asked).
+On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from google.type import date_pb2
+from sqlalchemy import update
+
+from contactpoint.common.v1 import child_pb2
+from contactpoint.platform.db import Database
+from contactpoint.platform.errors import NotFound
+from contactpoint.records.v1 import records_service_pb2 as pb
+from services.records import ingestion, review
+from services.records.repository import children as child_repo
+from services.records.stewardship import KEEP_APART, Manager
+from services.records.tables import review_tasks
+from tests.services.records.conftest import ORG_A, ORG_B, make_record
+
+NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
+BORN = date_pb2.Date(year=2011, month=5, day=9)
+HOME = child_pb2.Address(lines=["21 Aigburth Road"], town="Liverpool", postcode="L17 8XY")
+MOVED = child_pb2.Address(lines=["2 Wilmslow Road"], town="Manchester", postcode="M14 5RT")
+MANAGER_A, MANAGER_B = Manager("dm-a", ORG_A), Manager("dm-b", ORG_B)
+
+
+def _record(rid: str, given: str, family: str, address: child_pb2.Address, system: str) -> pb.SourceRecord:
+    record = make_record(
+        rid,
+        source_system=system,
+        name=child_pb2.PersonName(given_names=given, family_name=family),
+        date_of_birth=BORN,
+        address=address,
+        nhs_number="",
+    )
+    if system != "social-care":
+        del record.carers[:]
+    return record
+
+
+def _submit(db: Database, organisation: str, record: pb.SourceRecord) -> tuple[str, str]:
+    done = db.run_sync(
+        lambda c: ingestion.submit(
+            c, organisation=organisation, request_id=record.source_record_id, record=record, now=NOW
+        )
+    )
+    return done.contactpoint_id, done.outcome
+
+
+def _shielded_child_of_a(db: Database, rid: str, family: str) -> str:
+    cp, _ = _submit(db, ORG_A, _record(rid, "Poppy", family, HOME, "social-care"))
+    db.run_sync(
+        lambda c: review.set_shielded(
+            c, manager=MANAGER_A, contactpoint_id=cp, shielded=True, reason="order", now=NOW
+        )
+    )
+    return cp
+
+
+def _shown_shielded(db: Database, cp: str) -> bool:
+    row = db.run_sync(lambda c: child_repo.child(c, cp), write=False)
+    assert row is not None
+    return row.shown_shielded
+
+
+def _tasks(db: Database, manager: Manager) -> list[review.TaskView]:
+    # Every task waiting for the manager: each handed out is held for them, and handed to them
+    # again first, so a task seen twice means none is left.
+    views: dict[str, review.TaskView] = {}
+    while True:
+        try:
+            view = db.run_sync(lambda c: review.next_task(c, manager=manager, now=NOW))
+        except NotFound:
+            break
+        if view.task_id in views:
+            break
+        views[view.task_id] = view
+        # Held by someone else for now, so that the next one is handed out.
+        db.run_sync(
+            lambda c, t=view.task_id: c.execute(
+                update(review_tasks).where(review_tasks.c.task_id == t).values(held_by="someone-else")
+            )
+        )
+    db.run_sync(
+        lambda c: c.execute(
+            update(review_tasks).where(review_tasks.c.task_id.in_(list(views))).values(held_by=None)
+        )
+    )
+    return list(views.values())
+
+
+def test_a_possible_match_of_a_shielded_child_more_like_another_child_is_shown_shielded(db: Database) -> None:
+    first = _shielded_child_of_a(db, "a-1", "Ashdown")
+    assert first
+    # A misspelt record of it from another council, at a new address: a possible match, shielded,
+    # which council A's data manager keeps apart. That child stays, unshielded, at the address.
+    namesake, outcome = _submit(db, ORG_B, _record("b-1", "Popy", "Ashdown", MOVED, "education"))
+    assert outcome == "POSSIBLE_MATCH" and _shown_shielded(db, namesake)
+    (task,) = _tasks(db, MANAGER_A)
+    db.run_sync(
+        lambda c: review.resolve_task(
+            c, manager=MANAGER_A, task_id=task.task_id, decision=KEEP_APART, reason="not her", now=NOW
+        )
+    )
+    assert not _shown_shielded(db, namesake)
+    # Another shielded child of council A, and the same misspelling of it from the same system of
+    # council B at that address: more like the namesake there (same system: reviewed), but a
+    # possible match of the shielded child too.
+    second = _shielded_child_of_a(db, "a-2", "Brennan")
+    new, outcome = _submit(db, ORG_B, _record("b-2", "Popy", "Brennan", MOVED, "education"))
+    assert outcome == "POSSIBLE_MATCH" and new not in (second, namesake)
+    assert _shown_shielded(db, new)
+    # Council A's data manager is asked about it, against the shielded child.
+    pairs = {(t.new_child.contactpoint_id, t.candidate.contactpoint_id) for t in _tasks(db, MANAGER_A)}
+    assert (new, second) in pairs
+    # Once they keep it apart, and council B's data manager decides the other task, it is shown
+    # in full.
+    for manager in (MANAGER_A, MANAGER_B):
+        for task in _tasks(db, manager):
+            db.run_sync(
+                lambda c, t=task, m=manager: review.resolve_task(
+                    c, manager=m, task_id=t.task_id, decision=KEEP_APART, reason="two", now=NOW
+                )
+            )
+    assert not _shown_shielded(db, new)
