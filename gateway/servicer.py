@@ -34,6 +34,7 @@ from contactpoint.platform.errors import (
 )
 from contactpoint.platform.ids import contactpoint_id_problem
 from contactpoint.platform.interceptor import request_id_of
+from contactpoint.platform.text import breaks_lines
 from contactpoint.platform.types import Context
 from contactpoint.records.v1 import records_service_pb2 as records_pb
 from gateway.identity_client import LOGIN_FAILED, IdentityClient
@@ -90,6 +91,12 @@ def _check_purpose(purpose: int, justification: str, violations: list[FieldViola
         violations.append(FieldViolation("purpose", "a purpose (AccessPurpose) is required for every read"))
     if len(justification) > MAX_JUSTIFICATION:
         violations.append(FieldViolation("justification", f"at most {MAX_JUSTIFICATION} characters"))
+    elif breaks_lines(justification):
+        # As a data manager's reason or a search's name: a NUL, an escape sequence, a line break
+        # or a right-to-left override is refused, not stored altered (found by probing).
+        violations.append(
+            FieldViolation("justification", "must not contain control characters or line breaks")
+        )
 
 
 class GatewayServicer(pb_grpc.GatewayServiceServicer):

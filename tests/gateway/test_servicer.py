@@ -54,6 +54,7 @@ from tests.harness import (
     running_identity,
     running_service,
 )
+from tests.platform.probe import violations
 from tests.test_e2e import source_record
 from tests.tls_pki import Pki
 
@@ -472,8 +473,24 @@ async def test_hostile_input_is_recorded_not_refused_by_the_log(world: World) ->
             metadata=bearer(token),
         )
     assert unknown_purpose.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # A justification with control characters is refused, not stored altered (found by probing),
+    # and the refusal is recorded.
+    with pytest.raises(grpc.aio.AioRpcError) as bad_justification:
+        await world.gateway.GetChild(
+            pb.GetChildRequest(contactpoint_id=cp, purpose=SAFEGUARDING, justification="a\x00b\x1b[31m"),
+            metadata=bearer(token),
+        )
+    assert bad_justification.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "justification" in violations(bad_justification.value)
+    for hostile in ("line one\nline two", "left \u202eright"):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await world.gateway.GetChild(
+                pb.GetChildRequest(contactpoint_id=cp, purpose=SAFEGUARDING, justification=hostile),
+                metadata=bearer(token),
+            )
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     await world.gateway.GetChild(
-        pb.GetChildRequest(contactpoint_id=cp, purpose=SAFEGUARDING, justification="a\x00b\x1b[31m"),
+        pb.GetChildRequest(contactpoint_id=cp, purpose=SAFEGUARDING, justification="Café référé — S47"),
         metadata=bearer(token),
     )
     with pytest.raises(grpc.aio.AioRpcError) as nul_login:
@@ -482,10 +499,14 @@ async def test_hostile_input_is_recorded_not_refused_by_the_log(world: World) ->
         )
     assert nul_login.value.code() == grpc.StatusCode.UNAUTHENTICATED
     events = await _events(world, await world.login("avery.hostile", aud.totp_secret))
-    [invalid, allowed] = [e for e in events if e.action == "GetChild" and e.actor == "pat.hostile"]
+    [invalid, refused, *others, allowed] = [
+        e for e in events if e.action == "GetChild" and e.actor == "pat.hostile"
+    ]
     assert invalid.outcome == "INVALID" and invalid.purpose == child_pb2.ACCESS_PURPOSE_UNSPECIFIED
     assert "purpose: unknown value 99" in invalid.detail
-    assert allowed.outcome == "ALLOWED" and "a\\u0000b\\u001b[31m" in allowed.detail
+    assert refused.outcome == "INVALID" and refused.status_code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert [e.outcome for e in others] == ["INVALID", "INVALID"]
+    assert allowed.outcome == "ALLOWED" and "Café référé — S47" in allowed.detail
     [login] = [e for e in events if e.action == "Login" and e.outcome == "DENIED"]
     assert login.actor == "root\\u0000admin" and not login.actor_organisation and not login.actor_roles
     # A login that succeeded names the organisation and roles it let in.
