@@ -28,6 +28,7 @@ from contactpoint.platform.auth import (
     set_person,
     set_principal,
 )
+from contactpoint.platform.calls import Calls
 from contactpoint.platform.decoding import (
     CheckedRequests,
     Undecodable,
@@ -39,6 +40,7 @@ from contactpoint.platform.errors import (
     ContactPointError,
     PermissionDenied,
     Unauthenticated,
+    Unavailable,
     internal_status,
 )
 from contactpoint.platform.ids import RANDOM
@@ -103,6 +105,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         metrics: Metrics | None = None,
     ) -> None:
         self._metrics = metrics or Metrics()
+        # The calls under way, which a stopping server waits for (`RunningServer.stop`).
+        self.calls = Calls()
         self._access = dict(access)
         self._verifier = verifier
         self._refusal_hooks = dict(refusal_hooks or {})
@@ -247,10 +251,22 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             rpc_status.to_status(internal_status())
         )
 
+    async def _begin(self, context: Context, method: str, started: float) -> None:
+        # A call taken (counted until `_end`), or refused UNAVAILABLE by a stopping server.
+        try:
+            self.calls.begin()
+        except Unavailable as exc:
+            await self._fail(exc, context, method, started)
+        self._metrics.in_flight.inc()
+
+    def _end(self) -> None:
+        self._metrics.in_flight.dec()
+        self.calls.end()
+
     def _wrap_unary(self, inner: Any, method: str, access: Access, serialize: Serializer) -> Any:
         async def behaviour(request: Any, context: Context) -> Any:
             started = time.perf_counter()
-            self._metrics.in_flight.inc()
+            await self._begin(context, method, started)
             try:
                 await self._admit(method, access, context, request)
                 response = serialize(await inner(request, context))
@@ -261,14 +277,14 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             except Exception as exc:
                 await self._fail(exc, context, method, started)
             finally:
-                self._metrics.in_flight.dec()
+                self._end()
 
         return behaviour
 
     def _wrap_server_stream(self, inner: Any, method: str, access: Access, serialize: Serializer) -> Any:
         async def behaviour(request: Any, context: Context) -> Any:
             started = time.perf_counter()
-            self._metrics.in_flight.inc()
+            await self._begin(context, method, started)
             try:
                 await self._admit(method, access, context, request)
                 async for response in inner(request, context):
@@ -279,7 +295,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             except Exception as exc:
                 await self._fail(exc, context, method, started)
             finally:
-                self._metrics.in_flight.dec()
+                self._end()
 
         return behaviour
 
@@ -308,7 +324,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         async def behaviour(requests: AsyncIterator[Any], context: Context) -> Any:
             started = time.perf_counter()
             checked = CheckedRequests(requests, each=each)
-            self._metrics.in_flight.inc()
+            await self._begin(context, method, started)
             try:
                 await self._admit(method, access, context)
                 async for response in inner(self._per_message(checked, access, context), context):
@@ -324,6 +340,6 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                     log.info("rpc.failed_after_bad_request", error=type(exc).__name__)
                 await self._fail(checked.error or exc, context, method, started)
             finally:
-                self._metrics.in_flight.dec()
+                self._end()
 
         return behaviour

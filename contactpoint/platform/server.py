@@ -16,6 +16,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from contactpoint.platform.auth import Access
+from contactpoint.platform.calls import Calls
 from contactpoint.platform.interceptor import RefusalHook, ServiceInterceptor
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.metrics import Metrics
@@ -29,6 +30,9 @@ log = get_logger(__name__)
 # (`RunningServer.on_last_call`): a stream of a few seconds still finishes within a 10 s grace,
 # and a longer one ends after the batch it is storing rather than cut off in a write.
 LAST_CALL_SHARE = 0.7
+# How long a stopping server gives the last answers to leave once no call is under way, before it
+# closes its connections (`calls`).
+FLUSH_SECONDS = 0.2
 
 SERVER_OPTIONS = [
     ("grpc.max_receive_message_length", 4 * 1024 * 1024),
@@ -75,6 +79,8 @@ class RunningServer:
     on_last_call: list[Callable[[], None]] = field(default_factory=list)
     # Where the service's Prometheus metrics are served (None: not served).
     metrics_port: int | None = None
+    # The service's own calls under way (the interceptor's), waited for by `stop`.
+    calls: Calls = field(default_factory=Calls)
 
     async def stop(self, grace: float) -> None:
         """Report NOT_SERVING, end long-lived streams, let in-flight RPCs finish within `grace`
@@ -83,9 +89,16 @@ class RunningServer:
         for drain in self.on_drain:
             await drain()
         loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
         last_calls = [loop.call_later(grace * LAST_CALL_SHARE, hook) for hook in self.on_last_call]
         try:
-            await self.server.stop(grace)
+            # New calls are refused (UNAVAILABLE), those under way answered, and their answers
+            # given a moment to leave: gRPC's stop closes the connections as soon as the last
+            # handler returns, and an answer not yet written was lost (`calls`).
+            self.calls.close()
+            if await self.calls.idle(grace):
+                await asyncio.sleep(FLUSH_SECONDS)
+            await self.server.stop(max(deadline - loop.time(), FLUSH_SECONDS))
         finally:
             for handle in last_calls:
                 handle.cancel()
@@ -135,7 +148,7 @@ async def start_server(
     )
     await readiness.start()
     stops = [readiness.stop, *on_stop]
-    return RunningServer(server, port, health_servicer, services, stops)
+    return RunningServer(server, port, health_servicer, services, stops, calls=interceptor.calls)
 
 
 async def run_until_signalled(running: RunningServer, *, grace: float, name: str) -> None:
