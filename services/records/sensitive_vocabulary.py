@@ -43,6 +43,8 @@ SERVICES: Final[dict[Category, tuple[str, ...]]] = {
         "PEP clinic", "PEP service",
         "contraceptive implant", "Nexplanon", "depo clinic", "Depo-Provera", "depo injection",
         "pre-exposure prophylaxis", "TOP service", "TOP clinic", "RASASC",
+        # and by an examiner's probe (7 December): the sexual health advice centres' acronym
+        "SHAC",
     ),
     MENTAL_HEALTH: (
         # mental health services
@@ -151,6 +153,8 @@ ORGANISATIONS: Final[dict[Category, tuple[str, ...]]] = {
         "Thorneywood", "Hopewood", "Coborn Centre", "Off Centre", "Sutton Uplift", "Merton Uplift",
         "Mosaic Clubhouse", "MAC-UK", "Shine Lincolnshire", "Time to Talk Greenwich",
         "Greenwich Time to Talk", "Young People's Consultation Service",
+        # and by an examiner's probe (7 December): YPAS written out
+        "Young People's Advisory Service",
     ),
     SUBSTANCE_MISUSE: (
         "CGL", "Change Grow Live", "Turning Point", "We Are With You", "Addaction", "Humankind",
@@ -193,6 +197,9 @@ WHOLE_NAMES: Final[dict[Category, tuple[str, ...]]] = {
     SUBSTANCE_MISUSE: (
         "Frank", "With You", "Lifeline", "Branching Out", "Antidote", "Blenheim", "DAT", "DIP",
         "IBA", "OST", "ADS", "SIAS",
+        # found by an examiner's probe (7 December): WDP's new name ("Open Road", Essex's, reads
+        # as a street: `ORDINARY_PLACE_WORDS`)
+        "Via",
     ),
     UNCLEAR: ("Compass", "Relate", "The Mix", "Lighthouse", "Switchboard", "Metro"),
 }
@@ -219,6 +226,9 @@ UNCLEAR_WORDS: Final = (
     # CAMHS in the North East (found by two reviewers), though also some councils' children's
     # services: when in doubt
     "CYPS",
+    # found by an examiner's probe (7 December): psychosis services' usual name, though some
+    # councils' early help has it too (stopping smoking stays an ordinary service)
+    "early intervention service",
 )
 # The same, but also the names of schools, nurseries and tutors: ignored in a name with a SETTING_WORD.
 UNCLEAR_UNLESS_SETTING: Final = ("minds", "PrEP", "Headstart", "Head Start")

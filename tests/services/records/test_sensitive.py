@@ -490,6 +490,21 @@ PROBED_ORDINARY = [
 ]  # fmt: skip
 
 
+# Found by an examiner's probe (7 December) shown in full with no flag.
+EXAMINED_SENSITIVE = [
+    "Young People's Advisory Service", "Via", "SHAC", "Early Intervention Service",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("service", EXAMINED_SENSITIVE)
+def test_services_an_examiner_found_shown_in_full_are_sensitive(service: str) -> None:
+    assert is_sensitive_involvement(service, "", "")
+
+
+def test_brands_that_are_ordinary_words_are_not_found_inside_other_names() -> None:
+    assert not is_sensitive_involvement("Via Ferrata Outdoor Centre", "", "")
+
+
 @pytest.mark.parametrize(("service", "organisation", "practitioner", "what"), PROBED_SENSITIVE)
 def test_services_a_probe_of_realistic_names_found_are_sensitive(
     service: str, organisation: str, practitioner: str, what: str
