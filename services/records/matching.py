@@ -143,6 +143,7 @@ class FeatureCache:
                     source_record_id=row.source.source_record_id,
                     features=Features.from_json(row.features),
                     shielded=row.shielded,
+                    shielded_itself=row.shielded_itself,
                     archived=row.archived,
                     due=row.due,
                 )

@@ -37,9 +37,11 @@ def kept_apart(conn: Connection, a: str, b: str) -> bool:
 def pair_shields(
     conn: Connection, tasks: Iterable[ReviewTaskRow | review_repo.NewTask], *, now: dt.datetime
 ) -> None:
-    """For each task whose one child is shown shielded, show the other shielded too. The children
-    are share-locked, so a shield given meanwhile waits for this transaction and then sees its
-    tasks."""
+    """For each task whose one child is shielded in its own right, show the other shielded too
+    (as `lift_provisional_shields` keeps it: a child shown shielded only for another's sake passes
+    nothing on, found by re-probing: the shield spread through a chain of look-alikes and stayed
+    after its cause was decided). The children are share-locked, so a shield given meanwhile waits
+    for this transaction and then sees its tasks."""
     pairs = [(t.new_child, t.candidate) for t in tasks]
     if not pairs:
         return
@@ -48,10 +50,11 @@ def pair_shields(
         a, b = rows.get(a_id), rows.get(b_id)
         if a is None or b is None or a.status != ACTIVE or b.status != ACTIVE:
             continue
-        if a.shown_shielded != b.shown_shielded:
-            hidden = b if a.shown_shielded else a
-            child_repo.set_shielding(conn, hidden.contactpoint_id, provisional=True, now=now)
-            rows[hidden.contactpoint_id] = replace(hidden, provisional_shield=True)
+        if a.shielded != b.shielded:
+            hidden = b if a.shielded else a
+            if not hidden.shown_shielded:
+                child_repo.set_shielding(conn, hidden.contactpoint_id, provisional=True, now=now)
+                rows[hidden.contactpoint_id] = replace(hidden, provisional_shield=True)
 
 
 def lift_provisional_shields(conn: Connection, ids: Iterable[str], *, now: dt.datetime) -> None:
@@ -95,6 +98,30 @@ def close_overtaken(conn: Connection, *, now: dt.datetime) -> int:
     return len(ids)
 
 
+def _shielded_as_candidate(conn: Connection, tasks: list[review_repo.NewTask]) -> list[review_repo.NewTask]:
+    # A task's candidate's organisations decide it, shown both children in full: a child shielded
+    # in its own right is the candidate beside one that is not, so that only its own organisations
+    # see it (found by re-probing: a task a merge carried on to a shielded survivor, as the new
+    # child beside another organisation's child, showed that organisation the shielded child's
+    # carers and let it merge the child away and lift its shield).
+    rows = child_repo.children_by_id(conn, {c for t in tasks for c in (t.new_child, t.candidate)})
+    out = []
+    for task in tasks:
+        new, candidate = rows.get(task.new_child), rows.get(task.candidate)
+        if new is not None and candidate is not None and new.shielded and not candidate.shielded:
+            task = replace(
+                task,
+                new_child=task.candidate,
+                candidate=task.new_child,
+                new_child_was=task.candidate_was,
+                candidate_was=task.new_child_was,
+                new_child_record=task.candidate_record,
+                candidate_record=task.new_child_record,
+            )
+        out.append(task)
+    return out
+
+
 def raise_pairs(conn: Connection, tasks: Iterable[review_repo.NewTask], *, now: dt.datetime) -> int:
     """Raise these tasks, one a pair, leaving out pairs a data manager kept apart or that a task
     already waits on, each child shown shielded while the other is; how many were raised. A task
@@ -104,7 +131,7 @@ def raise_pairs(conn: Connection, tasks: Iterable[review_repo.NewTask], *, now: 
     raised: list[review_repo.NewTask] = []
     waiting: list[review_repo.NewTask] = []
     seen: set[frozenset[str]] = set()
-    for task in tasks:
+    for task in _shielded_as_candidate(conn, list(tasks)):
         pair = frozenset((task.new_child, task.candidate))
         if len(pair) < 2 or pair in seen:
             continue

@@ -48,6 +48,13 @@ def _shielded_elsewhere(child: ChildVerdict, organisation: str) -> bool:
     return child.best.shielded and organisation not in child.organisations
 
 
+def _shielded_itself(child: ChildVerdict) -> bool:
+    # Shielded by a data manager, not only shown so beside another (found by re-probing: a child
+    # shown shielded only while a task paired it counted, and the shield spread on through every
+    # record like it, kept after its cause was decided).
+    return child.best.shielded_itself
+
+
 def _shielded_alike(decision: Decision, chosen: ChildVerdict, children: Sequence[ChildVerdict]) -> Decision:
     # A record reviewed against one child that is a possible match of a shielded child as well
     # (or would link to it): the new child is that shielded child's possible match too, shown
@@ -57,7 +64,7 @@ def _shielded_alike(decision: Decision, chosen: ChildVerdict, children: Sequence
     alike = tuple(
         Also(child.best, child.score.weight, (*child.score.reasons(), *child.rules, RULE_SHIELDED_ALIKE))
         for child in children
-        if child is not chosen and child.best.shielded and child.action != Action.CREATE
+        if child is not chosen and _shielded_itself(child) and child.action != Action.CREATE
     )
     return replace(decision, shielded_alike=alike) if alike else decision
 

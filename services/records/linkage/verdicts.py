@@ -43,7 +43,8 @@ class Candidate:
     carried for the caller (a review task must not show a shielded child's address), and
     `archived` (a record of an archived child joins it, and is never a review task's), and `due`
     (its archive date has come, and the lifecycle run has yet to archive it: the same, but the
-    child is still stored as active)."""
+    child is still stored as active). `shielded_itself`: shielded by a data manager (or a merge),
+    not only shown so while a review task pairs it with a shielded child."""
 
     contactpoint_id: str
     organisation: str
@@ -53,6 +54,7 @@ class Candidate:
     shielded: bool = False
     archived: bool = False
     due: bool = False
+    shielded_itself: bool = False
 
     @property
     def gone(self) -> bool:

@@ -129,6 +129,7 @@ def candidates_of(conn: Connection, source_ids: Collection[str]) -> dict[str, Ca
             source=SourceKey(org, system, record_id),
             features=vault.open_text(features, source_context(source_id, "features")),
             shielded=bool(shielded or provisional),
+            shielded_itself=bool(shielded),
             archived=status == ARCHIVED,
             archive_on=None if status == ARCHIVED else month,
         )

@@ -138,6 +138,8 @@ class CandidateRow:
     archived: bool = False
     archive_on: dt.date | None = None
     due: bool = False
+    # Shielded by a data manager (or a merge), not only shown so while a review task pairs it.
+    shielded_itself: bool = False
 
 
 @dataclass(frozen=True, slots=True)

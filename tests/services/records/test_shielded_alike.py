@@ -17,7 +17,7 @@ from contactpoint.platform.errors import NotFound
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import ingestion, review
 from services.records.repository import children as child_repo
-from services.records.stewardship import KEEP_APART, Manager
+from services.records.stewardship import KEEP_APART, LINK, Manager
 from services.records.tables import review_tasks
 from tests.services.records.conftest import ORG_A, ORG_B, make_record
 
@@ -110,20 +110,52 @@ def test_a_possible_match_of_a_shielded_child_more_like_another_child_is_shown_s
     # Another shielded child of council A, and the same misspelling of it from the same system of
     # council B at that address: more like the namesake there (same system: reviewed), but a
     # possible match of the shielded child too.
-    second = _shielded_child_of_a(db, "a-2", "Brennan")
-    new, outcome = _submit(db, ORG_B, _record("b-2", "Popy", "Brennan", MOVED, "education"))
-    assert outcome == "POSSIBLE_MATCH" and new not in (second, namesake)
-    assert _shown_shielded(db, new)
+    new, second = _like_a_shielded_child_and_a_namesake(db, namesake)
     # Council A's data manager is asked about it, against the shielded child.
     pairs = {(t.new_child.contactpoint_id, t.candidate.contactpoint_id) for t in _tasks(db, MANAGER_A)}
     assert (new, second) in pairs
-    # Once they keep it apart, and council B's data manager decides the other task, it is shown
-    # in full.
-    for manager in (MANAGER_A, MANAGER_B):
-        for task in _tasks(db, manager):
+    # Once they keep it apart it is shown in full, with a task about the namesake still open: a
+    # child shown shielded only for another's sake passes nothing on (found by re-probing).
+    _decide(db, MANAGER_A, KEEP_APART)
+    assert not _shown_shielded(db, new) and not _shown_shielded(db, namesake)
+    _decide(db, MANAGER_B, KEEP_APART)
+    assert not _shown_shielded(db, new)
+
+
+def test_a_task_a_merge_carries_to_a_shielded_child_is_its_own_organisations_to_decide(db: Database) -> None:
+    # Found by re-probing: council A linked the new record to its shielded child, and the task
+    # about the namesake, carried to the shielded child as its new child, was council B's alone
+    # (the namesake's), so B decided whether A's shielded child was B's namesake. The shielded
+    # child is now the candidate, which its organisations decide.
+    _shielded_child_of_a(db, "a-1", "Ashdown")
+    namesake, _ = _submit(db, ORG_B, _record("b-1", "Popy", "Ashdown", MOVED, "education"))
+    _decide(db, MANAGER_A, KEEP_APART)
+    new, second = _like_a_shielded_child_and_a_namesake(db, namesake)
+    _decide(db, MANAGER_A, LINK, only=(new, second))
+    assert (namesake, second) in [_ids(t) for t in _tasks(db, MANAGER_A)]
+    assert _shown_shielded(db, second) and _shown_shielded(db, namesake)
+
+
+def _ids(task: review.TaskView) -> tuple[str, str]:
+    return task.new_child.contactpoint_id, task.candidate.contactpoint_id
+
+
+def _decide(db: Database, manager: Manager, decision: str, only: tuple[str, str] | None = None) -> None:
+    for task in _tasks(db, manager):
+        if only is None or _ids(task) == only:
             db.run_sync(
-                lambda c, t=task, m=manager: review.resolve_task(
-                    c, manager=m, task_id=t.task_id, decision=KEEP_APART, reason="two", now=NOW
+                lambda c, t=task: review.resolve_task(
+                    c, manager=manager, task_id=t.task_id, decision=decision, reason="decided", now=NOW
                 )
             )
-    assert not _shown_shielded(db, new)
+
+
+def _like_a_shielded_child_and_a_namesake(db: Database, namesake: str) -> tuple[str, str]:
+    # Another shielded child of council A, and the same misspelling of it from the same system of
+    # council B at the namesake's address: more like the namesake there (same system: reviewed),
+    # but a possible match of the shielded child too. (The new child, the shielded child.)
+    second = _shielded_child_of_a(db, "a-2", "Brennan")
+    new, outcome = _submit(db, ORG_B, _record("b-2", "Popy", "Brennan", MOVED, "education"))
+    assert outcome == "POSSIBLE_MATCH" and new not in (second, namesake)
+    assert _shown_shielded(db, new) and not _shown_shielded(db, namesake)
+    return new, second
