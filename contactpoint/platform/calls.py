@@ -25,11 +25,15 @@ class Calls:
         self._closing = False
 
     def begin(self) -> None:
-        """A call starts; Unavailable once the server is stopping."""
-        if self._closing:
-            raise Unavailable("the service is stopping; try again shortly")
+        """A call starts: counted until `end`, even one the stopping server refuses (`admit`), so
+        that its refusal too has left before the connections close."""
         self._under_way += 1
         self._idle.clear()
+
+    def admit(self) -> None:
+        """Unavailable once the server is stopping."""
+        if self._closing:
+            raise Unavailable("the service is stopping; try again shortly")
 
     def end(self) -> None:
         """A call begun has been answered (or failed)."""

@@ -40,7 +40,6 @@ from contactpoint.platform.errors import (
     ContactPointError,
     PermissionDenied,
     Unauthenticated,
-    Unavailable,
     internal_status,
 )
 from contactpoint.platform.ids import RANDOM
@@ -251,12 +250,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             rpc_status.to_status(internal_status())
         )
 
-    async def _begin(self, context: Context, method: str, started: float) -> None:
-        # A call taken (counted until `_end`), or refused UNAVAILABLE by a stopping server.
-        try:
-            self.calls.begin()
-        except Unavailable as exc:
-            await self._fail(exc, context, method, started)
+    def _begin(self) -> None:
+        # A call taken, counted until `_end` (one a stopping server refuses too: `Calls.admit`).
+        self.calls.begin()
         self._metrics.in_flight.inc()
 
     def _end(self) -> None:
@@ -266,8 +262,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     def _wrap_unary(self, inner: Any, method: str, access: Access, serialize: Serializer) -> Any:
         async def behaviour(request: Any, context: Context) -> Any:
             started = time.perf_counter()
-            await self._begin(context, method, started)
+            self._begin()
             try:
+                self.calls.admit()
                 await self._admit(method, access, context, request)
                 response = serialize(await inner(request, context))
                 self._ok(method, started)
@@ -284,8 +281,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     def _wrap_server_stream(self, inner: Any, method: str, access: Access, serialize: Serializer) -> Any:
         async def behaviour(request: Any, context: Context) -> Any:
             started = time.perf_counter()
-            await self._begin(context, method, started)
+            self._begin()
             try:
+                self.calls.admit()
                 await self._admit(method, access, context, request)
                 async for response in inner(request, context):
                     yield serialize(response)
@@ -324,8 +322,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         async def behaviour(requests: AsyncIterator[Any], context: Context) -> Any:
             started = time.perf_counter()
             checked = CheckedRequests(requests, each=each)
-            await self._begin(context, method, started)
+            self._begin()
             try:
+                self.calls.admit()
                 await self._admit(method, access, context)
                 async for response in inner(self._per_message(checked, access, context), context):
                     yield serialize(response)

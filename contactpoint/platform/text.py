@@ -36,7 +36,15 @@ def trimmed(value: str) -> str:
     return value[start:end]
 
 
+# Format characters that writing needs: the zero-width non-joiner and joiner of Persian, Urdu and
+# the Indic scripts, and of emoji built of several (found by re-probing: "پی‌ڈی‌ایف" was refused).
+_JOINERS = frozenset("\u200c\u200d")
+
+
 def breaks_lines(value: str) -> bool:
     """Whether `value` holds a control, format or line-breaking character (a NUL, U+0085, a
-    right-to-left override, U+2028): no one-line free text should."""
-    return not value.isprintable() and any(unicodedata.category(ch) in _LINE_BREAKING for ch in value)
+    right-to-left override, U+2028, a zero-width space): no one-line free text should. The
+    zero-width joiner and non-joiner, which words and emoji are written with, are not."""
+    return not value.isprintable() and any(
+        unicodedata.category(ch) in _LINE_BREAKING and ch not in _JOINERS for ch in value
+    )
