@@ -6,6 +6,7 @@ the write-ahead log written during the seed, and a pg_dump."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,10 @@ def _wal_between(data_dir: Path, start: tuple[str, int], end: tuple[str, int]) -
     return bytes(out)
 
 
+# A bytea value as COPY writes it in a dump: a backslash (escaped) and x, then hex digits.
+_HEX_VALUE = re.compile(rb"\\\\x[0-9a-f]+")
+
+
 def _leaks(blob: bytes, secrets: set[bytes]) -> list[bytes]:
     return sorted(s for s in secrets if s in blob)
 
@@ -153,7 +158,11 @@ def test_a_seeded_registry_holds_no_name_address_or_postcode_in_the_clear(
             ["pg_dump", "--no-owner", url], capture_output=True, check=True, timeout=120
         ).stdout
         assert b"COPY public.source_records" in dump  # the dump has the data
-        assert _leaks(dump, secrets) == []
+        # A dump writes each sealed value and hash as hex ("\\x4f2a…"): a postcode whose
+        # letters are all hex digits ("E3 3BA" → e33ba) turns up in megabytes of it by chance
+        # (a CI run found it so). The values in hex are left out; the text around them is read.
+        text = _HEX_VALUE.sub(b"", dump)
+        assert _leaks(text, secrets) == []
 
 
 def test_the_check_finds_text_in_the_clear(tmp_path: Path) -> None:
