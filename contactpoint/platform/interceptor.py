@@ -183,6 +183,10 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             self._enter(method, access, context)
             if isinstance(request, Undecodable):
                 raise undecodable_request(request, "request")
+            # A stopping server refuses new calls (UNAVAILABLE), each recorded as any refusal is:
+            # the gateway audits every request (found by re-probing: those refused as it stopped
+            # left no event).
+            self.calls.admit()
         except ContactPointError as exc:
             await self._refused(method, exc, request)
             raise
@@ -251,7 +255,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         )
 
     def _begin(self) -> None:
-        # A call taken, counted until `_end` (one a stopping server refuses too: `Calls.admit`).
+        # A call taken, counted until `_end` (one a stopping server refuses too: `_admit`).
         self.calls.begin()
         self._metrics.in_flight.inc()
 
@@ -264,7 +268,6 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             started = time.perf_counter()
             self._begin()
             try:
-                self.calls.admit()
                 await self._admit(method, access, context, request)
                 response = serialize(await inner(request, context))
                 self._ok(method, started)
@@ -283,7 +286,6 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             started = time.perf_counter()
             self._begin()
             try:
-                self.calls.admit()
                 await self._admit(method, access, context, request)
                 async for response in inner(request, context):
                     yield serialize(response)
@@ -324,7 +326,6 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             checked = CheckedRequests(requests, each=each)
             self._begin()
             try:
-                self.calls.admit()
                 await self._admit(method, access, context)
                 async for response in inner(self._per_message(checked, access, context), context):
                     yield serialize(response)

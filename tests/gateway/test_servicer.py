@@ -706,3 +706,21 @@ async def test_a_stopping_gateway_finishes_the_reads_in_flight(world: World) -> 
     await asyncio.gather(*reads)
     # Answered, refused (over the rate), or refused as the gateway stopped: never cut off.
     assert set(outcomes) <= {"OK", "RESOURCE_EXHAUSTED", "UNAVAILABLE"}, outcomes
+
+
+async def test_a_request_refused_as_the_gateway_stops_is_audited(world: World) -> None:
+    """CONTRACT §3: every request produces exactly one audit event, those a stopping gateway
+    refuses too (found by re-probing: they left none)."""
+    cp = await world.submit("gw-stop-refused")
+    prac = create_user(world.identity_url, "pat.late", "practitioner")
+    aud = create_user(world.identity_url, "avery.late", "auditor")
+    token = await world.login("pat.late", prac.totp_secret)
+    auditor = await world.login("avery.late", aud.totp_secret)
+    world.gateway_server.calls.close()  # as `stop` does first
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await world.gateway.GetChild(
+            pb.GetChildRequest(contactpoint_id=cp, purpose=SAFEGUARDING), metadata=bearer(token)
+        )
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    events = [e for e in await _events(world, auditor, actor="pat.late") if e.action == "GetChild"]
+    assert len(events) == 1 and events[0].status_code == grpc.StatusCode.UNAVAILABLE.value[0]
