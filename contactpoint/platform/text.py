@@ -3,6 +3,7 @@ reader sees of it, and whether it stays on one line."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 # Letters and symbols that show as nothing: Hangul fillers, the blank braille pattern.
@@ -41,10 +42,19 @@ def trimmed(value: str) -> str:
 _JOINERS = frozenset("\u200c\u200d")
 
 
+# The flags of England, Scotland and Wales: a black flag, tag letters naming the country, and the
+# cancel tag (Unicode's emoji tag sequences). The tags are format characters, allowed only there.
+_FLAG_TAGS = re.compile("\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f")
+
+
 def breaks_lines(value: str) -> bool:
     """Whether `value` holds a control, format or line-breaking character (a NUL, U+0085, a
     right-to-left override, U+2028, a zero-width space): no one-line free text should. The
-    zero-width joiner and non-joiner, which words and emoji are written with, are not."""
-    return not value.isprintable() and any(
-        unicodedata.category(ch) in _LINE_BREAKING and ch not in _JOINERS for ch in value
+    zero-width joiner and non-joiner, which words and emoji are written with, are not, nor the tag
+    characters of a flag such as Wales's."""
+    if value.isprintable():
+        return False
+    return any(
+        unicodedata.category(ch) in _LINE_BREAKING and ch not in _JOINERS
+        for ch in _FLAG_TAGS.sub("\U0001f3f4", value)
     )

@@ -489,8 +489,10 @@ async def test_hostile_input_is_recorded_not_refused_by_the_log(world: World) ->
                 metadata=bearer(token),
             )
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    # Joiners are part of writing (Urdu, Hindi, emoji), not controls (found by re-probing).
+    # Joiners are part of writing (Urdu, Hindi, emoji), and tags of a flag (Wales), not controls
+    # (found by re-probing).
     written = "Café référé — S47 پی\u200cڈی\u200cایف क्\u200dष 👨\u200d👩\u200d👧"  # noqa: RUF001
+    written += " \U0001f3f4\U000e0067\U000e0062\U000e0077\U000e006c\U000e0073\U000e007f"  # Wales
     await world.gateway.GetChild(
         pb.GetChildRequest(contactpoint_id=cp, purpose=SAFEGUARDING, justification=written),
         metadata=bearer(token),

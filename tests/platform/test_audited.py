@@ -154,6 +154,31 @@ def test_says_something(text: str, says: bool) -> None:
     assert says_something(text) is says
 
 
+_WALES = "\U0001f3f4\U000e0067\U000e0062\U000e0077\U000e006c\U000e0073\U000e007f"
+
+
+@pytest.mark.parametrize(
+    ("text", "breaks"),
+    [
+        ("Safeguarding, S47", False),
+        ("line one\nline two", True),
+        ("left \u202eright", True),
+        ("a\u200bb", True),
+        ("\u067e\u06cc\u200c\u0688\u06cc", False),  # a joiner of Urdu writing
+        (f"Cymru {_WALES}", False),  # the flag of Wales (found by probing: its tags were refused)
+        (f"{_WALES}{_WALES}", False),
+        ("tag \U000e0067\U000e007f", True),  # tag characters with no flag: hidden text
+        ("\U0001f3f4\U000e007f", True),
+        (f"{_WALES[:-1]} open", True),  # a flag's tags never ended
+        (f"{_WALES}\U000e0041", True),
+    ],
+)
+def test_breaks_lines(text: str, breaks: bool) -> None:
+    from contactpoint.platform.text import breaks_lines
+
+    assert breaks_lines(text) is breaks
+
+
 class _DeadlockingDb:
     """A database whose first `losses` write transactions lose a race (a deadlock)."""
 
