@@ -253,6 +253,7 @@ class RecordsServicer(DataManagerRpcs, ChildReadRpcs):
             store=store,
             before_store=lambda: self._still_admitted(caller),
             closing=self._feeds_closing,
+            draining=self._closing,
         )
         try:
             async with contextlib.aclosing(answers):

@@ -13,6 +13,9 @@ Q = TypeVar("Q")  # a request
 P = TypeVar("P")  # a prepared batch
 R = TypeVar("R")  # one request's answer
 _END = object()
+# How long a stream may have sent nothing, with nothing of it in hand, once the service drains
+# before it is ended (`pipelined`'s `draining`).
+IDLE_AT_DRAIN_SECONDS = 1.0
 
 
 class Closing(Exception):
@@ -28,13 +31,18 @@ async def pipelined(
     store: Callable[[P], Coroutine[Any, Any, list[R]]],
     before_store: Callable[[], Awaitable[None]],
     closing: asyncio.Event | None = None,
+    draining: asyncio.Event | None = None,
+    idle_at_drain: float = IDLE_AT_DRAIN_SECONDS,
 ) -> AsyncGenerator[list[R], None]:
     """The answers to `requests`, a batch at a time and in request order. `before_store` is
     awaited just before each batch is stored; whatever it raises ends the pipeline, and nothing
     more is stored (batches already answered, and the one being stored then, stay stored).
     Once `closing` is set (the service draining), the batch being stored is answered, no other is
     begun, and `Closing` is raised: a long stream then ends within its batch, not at the end of
-    the shutdown's grace period, cut off in the middle of a write."""
+    the shutdown's grace period, cut off in the middle of a write. Once `draining` is set (the
+    shutdown has begun), a stream ends the same way as soon as it has sent nothing for
+    `idle_at_drain` seconds with nothing of it in hand: an idle council stream held the shutdown
+    until `closing`, 7 s into a 10 s grace (found by an operations probe)."""
     queue: asyncio.Queue[object] = asyncio.Queue(maxsize=2 * batch_size)
 
     async def read() -> None:
@@ -66,16 +74,32 @@ async def pipelined(
     reader = asyncio.create_task(read())
     arriving = asyncio.create_task(next_batch())
     closed = asyncio.ensure_future((closing or asyncio.Event()).wait())
+    drained = asyncio.ensure_future((draining or asyncio.Event()).wait())
+    loop = asyncio.get_running_loop()
+    quiet_since = loop.time()  # when the stream last had nothing in hand
     storing: asyncio.Task[list[R]] | None = None
     cut = False  # by `closing`, with requests perhaps still to come
     try:
         while True:
             if not arriving.done():
-                waiting = (arriving, closed) if storing is None else (arriving, storing, closed)
-                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                waiting: set[asyncio.Future[Any]] = {arriving, closed}
+                timeout = None
+                if storing is not None:
+                    waiting.add(storing)
+                elif drained.done():
+                    timeout = max(0.0, quiet_since + idle_at_drain - loop.time())
+                else:
+                    waiting.add(drained)
+                await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 if storing is not None and storing.done():  # answer now, while the client sends more
                     yield await storing
                     storing = None
+                    quiet_since = loop.time()
+                    continue
+                if not arriving.done() and not closed.done():
+                    if drained.done() and loop.time() - quiet_since >= idle_at_drain:
+                        cut = True  # idle while the service drains
+                        break
                     continue
             if closed.done() and not (arriving.done() and arriving.result() is None):
                 cut = True
@@ -102,6 +126,7 @@ async def pipelined(
         reader.cancel()
         arriving.cancel()
         closed.cancel()
-        await asyncio.gather(reader, arriving, closed, return_exceptions=True)
+        drained.cancel()
+        await asyncio.gather(reader, arriving, closed, drained, return_exceptions=True)
         if storing is not None:
             await asyncio.gather(storing, return_exceptions=True)

@@ -252,3 +252,27 @@ async def test_a_feed_ends_after_its_batch_before_the_grace_runs_out(world: Worl
         assert "send the records not answered again" in (await call.details() or "")
         assert answered > 10, answered  # it was not cut off as shutdown began
         await stopping
+
+
+async def test_an_idle_feed_ends_as_records_drains_not_at_the_last_call(world: World) -> None:
+    # Found by an operations probe: a council's stream left open with nothing to send held
+    # records' shutdown until the last call (7 s into a 10 s grace; `up` took 12.7 s on SIGINT).
+    settings = world.services.records_settings.model_copy(update={"listen": "127.0.0.1:0"})
+    async with (
+        running_service("records", MIGRATIONS, build, settings) as (running, target),
+        grpc.aio.insecure_channel(target) as channel,
+    ):
+        call = pb_grpc.RecordsServiceStub(channel).StreamSourceRecords(metadata=world.council_a)
+        record = world.record("idle-feed", nhs_number="", date_of_birth=world.next_day())
+        await call.write(pb.SubmitSourceRecordRequest(record=record, request_id="idle-feed"))
+        answer = await call.read()
+        assert answer.contactpoint_id and not answer.HasField("error"), answer
+
+        started = asyncio.get_running_loop().time()
+        stopping = asyncio.create_task(running.stop(30))  # the last call would come at 21 s
+        with pytest.raises(grpc.aio.AioRpcError) as ended:
+            await call.read()
+        assert ended.value.code() == CODE.UNAVAILABLE
+        assert "send the records not answered again" in (ended.value.details() or "")
+        await stopping
+        assert asyncio.get_running_loop().time() - started < 10, "the idle stream held the grace period"

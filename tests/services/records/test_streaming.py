@@ -20,6 +20,7 @@ class Feed:
         self.stored: list[int] = []
         self.admitted = True
         self.closing = asyncio.Event()
+        self.draining = asyncio.Event()
 
     async def requests(self) -> AsyncIterator[int]:
         while (item := await self.incoming.get()) is not None:
@@ -36,7 +37,7 @@ class Feed:
         if not self.admitted:
             raise PermissionError("no longer admitted")
 
-    def answers(self, batch_size: int) -> AsyncIterator[list[str]]:
+    def answers(self, batch_size: int, idle_at_drain: float = 0.3) -> AsyncIterator[list[str]]:
         return pipelined(
             self.requests(),
             batch_size=batch_size,
@@ -44,6 +45,8 @@ class Feed:
             store=self.store,
             before_store=self.before_store,
             closing=self.closing,
+            draining=self.draining,
+            idle_at_drain=idle_at_drain,
         )
 
 
@@ -101,6 +104,49 @@ async def test_draining_ends_an_idle_stream_at_once() -> None:
     feed.closing.set()
     with pytest.raises(Closing):
         await asyncio.wait_for(waiting, 5)
+
+
+async def test_a_stream_idle_as_the_service_drains_ends_before_the_last_call() -> None:
+    # Found by an operations probe: an idle council stream held records' shutdown until the last
+    # call, 7 s into a 10 s grace.
+    feed = Feed()
+    answers = feed.answers(batch_size=10, idle_at_drain=0.3)
+    await feed.incoming.put(1)
+    assert await anext(answers) == ["stored 1"]
+    waiting = asyncio.ensure_future(anext(answers))
+    await asyncio.sleep(0.4)  # idle for longer than the drain allows already
+    assert not waiting.done()
+    feed.draining.set()
+    with pytest.raises(Closing):
+        await asyncio.wait_for(waiting, 0.2)
+    assert feed.stored == [1]
+
+
+async def test_a_stream_that_goes_idle_while_the_service_drains_ends_then() -> None:
+    feed = Feed()
+    answers = feed.answers(batch_size=10, idle_at_drain=0.3)
+    feed.draining.set()
+    await feed.incoming.put(1)
+    assert await anext(answers) == ["stored 1"]
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(Closing):
+        await asyncio.wait_for(anext(answers), 5)
+    assert asyncio.get_running_loop().time() - started >= 0.25  # counted from its last answer
+
+
+async def test_a_stream_still_sending_runs_on_while_the_service_drains() -> None:
+    feed = Feed()
+    answers = feed.answers(batch_size=10, idle_at_drain=0.3)
+    feed.draining.set()
+    got: list[str] = []
+    for n in range(8):  # a record every 0.15 s, each answered before the next is sent
+        await feed.incoming.put(n)
+        got.extend(await asyncio.wait_for(anext(answers), 5))
+        await asyncio.sleep(0.15)
+    await feed.incoming.put(None)
+    with pytest.raises(StopAsyncIteration):
+        await anext(answers)
+    assert got == [f"stored {n}" for n in range(8)]
 
 
 async def test_a_stream_whose_requests_ended_is_not_cut_by_draining() -> None:
