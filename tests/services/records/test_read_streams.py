@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 
 import grpc
 import pytest
@@ -16,6 +17,7 @@ from contactpoint.common.v1 import child_pb2
 from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from contactpoint.platform.errors import PERSON_TOKEN_REFUSED
+from contactpoint.platform.server import RunningServer
 from contactpoint.records.v1 import records_service_pb2 as pb
 from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
 from services.records.main import MIGRATIONS, build
@@ -217,21 +219,34 @@ async def test_a_draining_records_ends_its_streams_without_waiting_for_the_grace
         assert asyncio.get_running_loop().time() - started < 10, "the stream held the grace period"
 
 
-async def test_a_feed_ends_after_its_batch_before_the_grace_runs_out(world: World) -> None:
-    # Found by an operations probe: a council's long stream ran on until the shutdown's grace cut
-    # it off in the middle of a write ("Cancelling all calls"), and records overran a 10 s grace
-    # by 1-5 s. A stream that finishes within most of the grace still does (test_up_processes).
+Feed = grpc.aio.StreamStreamCall[pb.SubmitSourceRecordRequest, pb.SubmitSourceRecordResponse]
+
+
+@contextlib.asynccontextmanager
+async def _own_records_feed(world: World) -> AsyncIterator[tuple[RunningServer, Feed]]:
+    """A records process of the test's own (to stop), and council A's stream of source records to it."""
     settings = world.services.records_settings.model_copy(update={"listen": "127.0.0.1:0"})
     async with (
         running_service("records", MIGRATIONS, build, settings) as (running, target),
         grpc.aio.insecure_channel(target) as channel,
     ):
-        call = pb_grpc.RecordsServiceStub(channel).StreamSourceRecords(metadata=world.council_a)
+        yield running, pb_grpc.RecordsServiceStub(channel).StreamSourceRecords(metadata=world.council_a)
+
+
+async def _send(world: World, call: Feed, rid: str) -> pb.SubmitSourceRecordResponse:
+    record = world.record(rid, nhs_number="", date_of_birth=world.next_day())
+    await call.write(pb.SubmitSourceRecordRequest(record=record, request_id=rid))
+    return await call.read()
+
+
+async def test_a_feed_ends_after_its_batch_before_the_grace_runs_out(world: World) -> None:
+    # Found by an operations probe: a council's long stream ran on until the shutdown's grace cut
+    # it off in the middle of a write ("Cancelling all calls"), and records overran a 10 s grace
+    # by 1-5 s. A stream that finishes within most of the grace still does (test_up_processes).
+    async with _own_records_feed(world) as (running, call):
 
         async def send(n: int) -> pb.SubmitSourceRecordResponse:
-            record = world.record(f"drain-{n}", nhs_number="", date_of_birth=world.next_day())
-            await call.write(pb.SubmitSourceRecordRequest(record=record, request_id=f"drain-{n}"))
-            return await call.read()
+            return await _send(world, call, f"drain-{n}")
 
         for n in range(3):
             answer = await send(n)
@@ -257,15 +272,8 @@ async def test_a_feed_ends_after_its_batch_before_the_grace_runs_out(world: Worl
 async def test_an_idle_feed_ends_as_records_drains_not_at_the_last_call(world: World) -> None:
     # Found by an operations probe: a council's stream left open with nothing to send held
     # records' shutdown until the last call (7 s into a 10 s grace; `up` took 12.7 s on SIGINT).
-    settings = world.services.records_settings.model_copy(update={"listen": "127.0.0.1:0"})
-    async with (
-        running_service("records", MIGRATIONS, build, settings) as (running, target),
-        grpc.aio.insecure_channel(target) as channel,
-    ):
-        call = pb_grpc.RecordsServiceStub(channel).StreamSourceRecords(metadata=world.council_a)
-        record = world.record("idle-feed", nhs_number="", date_of_birth=world.next_day())
-        await call.write(pb.SubmitSourceRecordRequest(record=record, request_id="idle-feed"))
-        answer = await call.read()
+    async with _own_records_feed(world) as (running, call):
+        answer = await _send(world, call, "idle-feed")
         assert answer.contactpoint_id and not answer.HasField("error"), answer
 
         started = asyncio.get_running_loop().time()
