@@ -147,11 +147,21 @@ _SILENT_H = re.compile(r"(?<=[^aeiou])h|h(?=[^aeiou])|h$")
 _DOUBLED = re.compile(r"(.)\1")
 
 
+# A "j" between vowels, or after "n", is the "y" of Maja, Freja, Anja and Sonja (Polish,
+# Scandinavian and German spellings of Maya, Freya, Anya and Sonya).
+_J_AS_Y = re.compile(r"(?<=[aeioun])j(?=[aeiou])")
+
+
 def _spelling_key(name: str) -> str:
     # A name with the spellings of one sound made one: Sophia/Sofia, Oscar/Oskar, Arthur/Artur,
-    # Maya/Maia, Zahra/Zara, Lily/Lilly. Different names stay different: Jack "jac"/Jake "jace".
+    # Maya/Maia/Maja, Zahra/Zara, Lily/Lilly. Different names stay different: Jack "jac"/Jake
+    # "jace", and Zara/Sara, whose first letters are two sounds (found by probing: twins Zara and
+    # Sara were one child; Maja and Maya were kept apart as twins').
+    first, name = name[:1], _J_AS_Y.sub("y", name)
     for written, spoken in _SPELLINGS_OF_A_SOUND:
         name = name.replace(written, spoken)
+    if first == "z":
+        name = "z" + name[1:]
     return _DOUBLED.sub(r"\1", _SILENT_H.sub("", name))
 
 
@@ -178,11 +188,20 @@ def _two_short_forms(a: str, b: str) -> bool:
     # Eve: but each is a name of its own among the commonest in England, and two of them in one
     # household on one date of birth are twins', not one child's two nicknames.
     # (A full form spelt another way is no short form: Catherine/Katie, Finley/Finn,
-    # Muhammad/Mohammad; and two short forms spelt alike are one: Kate/Katie.)
+    # Muhammad/Mohammad; and two short forms spelt alike are one: Kate/Katie. A pet form that
+    # sounds like its full form is still a short form: Evie for Eve — found by probing, twins
+    # Evie and Eva were one child.)
     if a not in frequencies.GIVEN or b not in frequencies.GIVEN or _spelt_alike(a, b):
         return False
     full = shared_full_forms(a, b)
-    return bool(full) and not any(x == f or _spelt_alike(x, f) for f in full for x in (a, b))
+    return bool(full) and not any(
+        x == f or (_spelt_alike(x, f) and not _pet_form_of(x, f)) for f in full for x in (a, b)
+    )
+
+
+def _pet_form_of(name: str, full: str) -> bool:
+    # "Evie" of "Eve", "Annie" of "Anne": the start of the full form with the pet ending "ie".
+    return name.endswith("ie") and not full.endswith("ie") and full.startswith(name[:-2])
 
 
 def _slips_of_one_name(a: str, b: str) -> bool:

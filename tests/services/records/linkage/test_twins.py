@@ -304,6 +304,8 @@ def test_slips_of_the_eye_and_of_a_nickname(a: str, b: str, alike: str | None) -
         ("olivia", "hollie"),  # was "Ollie" misspelt: a nickname of Olivia's
         ("mia", "millie"),  # both short for Amelia, each a name of its own
         ("charlie", "lottie"),
+        ("evie", "eva"),  # both short for Eve (found by probing: twins Evie and Eva were joined)
+        ("zara", "sara"),  # a first letter of another sound (found by probing: joined)
     ],
 )
 def test_two_real_names_alike_are_twins_names(a: str, b: str) -> None:
@@ -321,6 +323,9 @@ def test_two_real_names_alike_are_twins_names(a: str, b: str) -> None:
         ("muhammad", "mohammad"),
         ("kate", "katie"),  # two short forms spelt alike
         ("millie", "amelia"),
+        ("evie", "eve"),
+        ("evie", "evelyn"),
+        ("annie", "anne"),
     ],
 )
 def test_a_nickname_of_a_common_name_is_still_one_name(a: str, b: str) -> None:
@@ -336,7 +341,17 @@ def test_one_name_with_another_pet_ending_is_one_name(a: str, b: str) -> None:
 
 @pytest.mark.parametrize(
     ("a", "b"),
-    [("sofia", "sophia"), ("oscar", "oskar"), ("artur", "arthur"), ("maya", "maia"), ("zahra", "zara")],
+    [
+        ("sofia", "sophia"),
+        ("oscar", "oskar"),
+        ("artur", "arthur"),
+        ("maya", "maia"),
+        ("zahra", "zara"),
+        # A "j" said as "y" (found by probing: Maja and Maya were kept apart as twins').
+        ("maja", "maya"),
+        ("anja", "anya"),
+        ("sonja", "sonya"),
+    ],
 )
 def test_one_name_spelt_as_it_sounds_is_one_name(a: str, b: str) -> None:
     assert how_alike(child(given=(a,)), child(given=(b,))) is not None
