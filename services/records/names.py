@@ -47,6 +47,15 @@ _UNDECOMPOSED = str.maketrans(
         "ħ": "h",
         "ŧ": "t",
         "ŀ": "l",
+        # Apostrophes written as modifier letters, which Unicode counts as letters: "O\u02bcneill"
+        # (U+02BC, the Ukrainian apostrophe), "Sa\u02bfid" (found by probing: such a name was found by
+        # no search without the very character).
+        "\u02b9": None,
+        "\u02bb": None,
+        "\u02bc": None,
+        "\u02bd": None,
+        "\u02be": None,
+        "\u02bf": None,
     }
 )
 

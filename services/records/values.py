@@ -28,8 +28,9 @@ NANOS_PER_SECOND = 1_000_000_000
 # M, O or V there, but a council's record with one (a typo, or "AB1 2CD" in a test feed) is still
 # an address to register the child at, not a reason to leave the child out (found by review).
 _POSTCODE = re.compile(r"^(?:[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}|GIR0AA)$")
-# Apostrophes (straight, curly, backtick), full stop, hyphen-minus and hyphen.
-_NAME_PUNCTUATION = frozenset("'\u2019\u2018`.-\u2010")
+# Apostrophes (straight, curly, backtick, and the acute accent and prime that keyboards without
+# one give: "O\u00b4Neill", found by probing), full stop, hyphen-minus and hyphen.
+_NAME_PUNCTUATION = frozenset("'\u2019\u2018`\u00b4\u2032.-\u2010")
 # An ASCII name with at least one letter and only letters, spaces and name punctuation.
 _ASCII_NAME = re.compile(r"[ '`.-]*[A-Za-z][A-Za-z '`.-]*")
 

@@ -45,6 +45,7 @@ def test_name_key_examples() -> None:
     assert name_key("Straße") == "strasse"
     assert name_key("Łukasz Sørensen-Đurić") == "lukasz" + "sorensen" + "duric"
     assert name_key("Łukasz", fold_letters=False) == "łukasz"  # as keys were made before
+    assert name_key("O\u02bcNeill") == name_key("O\u00b4Neill") == name_key("O\u2032Neill") == "oneill"
     assert name_key("1234 !!") == ""
     assert name_tokens("Mary-Jane  Ann") == ["mary", "jane", "ann"]
     assert postcode_key(" m1 1ae ") == "M11AE"

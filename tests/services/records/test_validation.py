@@ -28,6 +28,7 @@ from services.records.values import (
     canonical_postcode,
     day_in_england,
     given_names_problem,
+    name_problem,
     nhs_number_problem,
     postcode_problem,
     search_name_problem,
@@ -590,3 +591,13 @@ def test_a_given_name_is_measured_as_a_reader_counts_it() -> None:
     assert len(decomposed) == 36
     assert given_names_problem(f"Ann {decomposed}") is None
     assert given_names_problem(f"Ann {name}x") == "each given name must be at most 35 characters"
+
+
+def test_an_apostrophe_typed_as_an_accent_or_a_prime_is_an_apostrophe() -> None:
+    """Found by probing: "O\u00b4Neill", typed where a keyboard has no apostrophe, was refused."""
+    for name in ("O\u00b4Neill", "O\u2032Neill", "O\u02bcNeill", "D'Souza", "O\u2019Brien"):
+        assert name_problem(name) is None, name
+    assert (
+        name_problem("O\u02ddNeill")
+        == "may contain only letters, spaces, hyphens, apostrophes and full stops"
+    )
