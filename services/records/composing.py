@@ -80,6 +80,21 @@ def _spelt_as_most(current: Sequence[pb.SourceRecord]) -> pb.SourceRecord:
     return next(s for s in reversed(alike) if counts[_person_key(s.name)] == most)
 
 
+def _written_fullest(current: Sequence[pb.SourceRecord], named: pb.SourceRecord) -> pb.SourceRecord:
+    """Of the sources naming the child as `named` does, letter for letter, the one that writes the
+    name most fully: with its accents, then in upper and lower case; the latest of those (found by
+    probing: "Zoë Kowalczyk" was shown as "ZOE KOWALCZYK" once a system without accents or lower
+    case sent it, and the accented spelling was shown nowhere)."""
+    key = _person_key(named.name)
+    same = [s for s in reversed(current) if _person_key(s.name) == key]
+    return max(same, key=lambda s: _fullness(s.name), default=named)
+
+
+def _fullness(name: child_pb2.PersonName) -> tuple[int, bool]:
+    written = name.given_names + name.family_name
+    return sum(not ch.isascii() for ch in written), not (written.isupper() or written.islower())
+
+
 def _latest(
     sources: Sequence[pb.SourceRecord], present: Callable[[pb.SourceRecord], bool]
 ) -> pb.SourceRecord | None:
@@ -122,6 +137,7 @@ def compose(
     formers = [n for s in sources for n in s.former_names]
     kept = [s for s in sources if not any(_left_behind(s.name, f) for f in formers)]
     named = _spelt_as_most(kept) if kept else latest
+    named = _written_fullest(kept, named)
     child.name.CopyFrom(named.name)
     child.date_of_birth.CopyFrom(latest.date_of_birth)
     child.update_time.CopyFrom(timestamp(update_time))

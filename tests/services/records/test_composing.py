@@ -226,3 +226,23 @@ def test_a_child_of_hundreds_of_records_still_fits_one_answer() -> None:
     assert len(child.carers) == SHOWN_CARERS and len(child.involvements) == SHOWN_INVOLVEMENTS
     assert child.carers[0].name.given_names == "Carer" + letters(59, 0)  # the newest source's first
     assert child.ByteSize() < 1024 * 1024
+
+
+def test_a_name_is_shown_as_its_fullest_writing_letter_for_letter() -> None:
+    # Found by probing: "Zoë Kowalczyk" was shown as "ZOE KOWALCZYK" once a system without
+    # accents or lower case sent it, and the accented spelling was shown nowhere.
+    accented, plain, shouted = (
+        _named("Zoë", "Kowalczyk"),
+        _named("Zoe", "Kowalczyk"),
+        _named("ZOE", "KOWALCZYK"),
+    )
+    assert _shown(accented, plain, shouted) == ("Zoë", "Kowalczyk")
+    assert _shown(plain, shouted) == ("Zoe", "Kowalczyk")
+    assert _shown(shouted, _named("ZOË", "KOWALCZYK")) == ("ZOË", "KOWALCZYK")
+    # Equally full: the latest source's, as before.
+    assert _shown(_named("Zoe", "KOWALCZYK"), plain) == ("Zoe", "Kowalczyk")
+    assert _shown(plain, _named("Zoe", "KOWALCZYK")) == ("Zoe", "KOWALCZYK")
+    # Another spelling is another name: the latest source's stands, the other a former name.
+    assert _shown(accented, _named("Zoey", "Kowalczyk")) == ("Zoey", "Kowalczyk")
+    former = compose(CHILD, (accented, shouted), shielded=False, update_time=NOW).former_names
+    assert list(former) == []
