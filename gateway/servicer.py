@@ -17,7 +17,7 @@ from contactpoint.gateway.v1 import gateway_service_pb2 as pb
 from contactpoint.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
 from contactpoint.platform.audit_writer import AuditWriter
-from contactpoint.platform.audited import MAX_OTHER_CHILDREN, AuditedRequest
+from contactpoint.platform.audited import MAX_OTHER_CHILDREN, UNCHECKED_USERNAME, AuditedRequest
 from contactpoint.platform.auth import PERSON, PUBLIC, Access, Principal, current_principal, roles
 from contactpoint.platform.disclosure import SHIELD_OVERRIDE, disclose
 from contactpoint.platform.errors import (
@@ -133,7 +133,8 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
 
     async def Login(self, request: pb.LoginRequest, context: Context) -> pb.LoginResponse:
         async with self._begin("Login", context) as call:
-            call.actor = request.username
+            # Not what was typed, unless identity lets the person in: it may be a password.
+            call.actor = UNCHECKED_USERNAME
             try:
                 self._logins.admit(context.peer())
                 if not (request.username and request.password and request.totp_code):
@@ -147,7 +148,8 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
             except Unauthenticated as exc:
                 call.recorded = _recorded_by_identity(exc)
                 raise Unauthenticated(LOGIN_FAILED) from None  # and nothing more, to the person
-            call.organisation, call.roles = resp.organisation, tuple(resp.roles)  # whom it let in
+            # Whom it let in.
+            call.actor, call.organisation, call.roles = request.username, resp.organisation, tuple(resp.roles)
             call.recorded = _recorded_by_identity(resp)
             answer = pb.LoginResponse(access_token=resp.access_token, expire_time=resp.expire_time)
         return answer

@@ -78,6 +78,15 @@ def outcome_of(exc: BaseException | None) -> tuple[str, grpc.StatusCode]:
     return "ERROR", grpc.StatusCode.INTERNAL
 
 
+# The actor of a login whose username names no one (identity looked): what was typed is not kept,
+# for it may be a password typed in the wrong box (found by probing: it was the actor, read by
+# every auditor).
+UNKNOWN_USERNAME = "(unknown username)"
+# The actor of a login no one looked up (refused before identity decided it: malformed, over a
+# username's rate, identity away), for the same reason.
+UNCHECKED_USERNAME = "(username not checked)"
+
+
 @dataclass
 class AuditedRequest:
     """One request's audit event, filled in as the handler learns who and what."""

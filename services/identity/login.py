@@ -45,9 +45,12 @@ class LoginOutcome:
 
     issued: IssuedToken | None
     locked: bool = False
+    # Whether the username names a person's account (an unknown one is not recorded as typed).
+    known: bool = True
 
 
 REFUSED = LoginOutcome(None)
+UNKNOWN = LoginOutcome(None, known=False)
 
 
 def complete_login(
@@ -69,7 +72,9 @@ def complete_login(
     """
     now = datetime.now(UTC)
     account = repository.account_by_name(conn, kind=PERSON, name=username, lock=True)
-    if account is None or account.id != check.account_id or account.totp_secret is None:
+    if account is None:
+        return UNKNOWN
+    if account.id != check.account_id or account.totp_secret is None:
         return REFUSED
     locked_until = account.locked_until
     if account.suspended or (locked_until is not None and locked_until > now):

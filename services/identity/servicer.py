@@ -152,7 +152,8 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             if event is not None:
                 # Recorded before the token is handed over or the failure counted (the TOTP step
                 # is spent only then): if the log cannot take it, nothing is stored.
-                event.record_before_commit(loop, login_events.outcome_of(event, outcome, self._settings))
+                refusal = login_events.outcome_of(event, outcome, self._settings, username=request.username)
+                event.record_before_commit(loop, refusal)
             return outcome
 
         outcome = await self._db.write(complete)
