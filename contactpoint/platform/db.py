@@ -58,17 +58,26 @@ def create_private_file(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
+# A database error's message never holds the values its statement was given (sealed records, an
+# audit event's text, a username): error messages reach traces and operators (found by probing).
+HIDE_PARAMETERS = True
+
+
 def make_engine(url: str, *, immediate: bool = False) -> Engine:
     """An engine for `url`. On SQLite, WAL and foreign keys are on, and with `immediate` every
     transaction takes the write lock up front (BEGIN IMMEDIATE) so that concurrent writers wait
     instead of failing half-way."""
     if not is_sqlite(url):
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=HIDE_PARAMETERS
+        )
     parsed = make_url(url)
     database = parsed.database
     if database and database != ":memory:" and "uri" not in parsed.query:
         create_private_file(Path(database))
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=HIDE_PARAMETERS
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -191,7 +200,9 @@ class Database:
         # connection, and a database that answered was reported down).
         if self._probe_engine is None:
             args = {"timeout": 3} if is_sqlite(self.url) else {"connect_timeout": 3}
-            self._probe_engine = create_engine(self.url, poolclass=NullPool, connect_args=args)
+            self._probe_engine = create_engine(
+                self.url, poolclass=NullPool, connect_args=args, hide_parameters=HIDE_PARAMETERS
+            )
         return self._probe_engine
 
     def dispose(self) -> None:

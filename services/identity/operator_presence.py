@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from contactpoint.platform.db import HIDE_PARAMETERS
 from contactpoint.platform.logging import get_logger
 
 log = get_logger(__name__)
@@ -95,7 +96,7 @@ class Presence:
             fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while a command is looking (microseconds)
             return cls(fd=fd, leader_file=Path(f"{path}-leader"))
         if _is_postgres(database_url):
-            engine = create_engine(database_url, poolclass=NullPool)
+            engine = create_engine(database_url, poolclass=NullPool, hide_parameters=HIDE_PARAMETERS)
             conn = engine.connect()
             conn.execute(
                 text("SELECT pg_advisory_lock_shared(CAST(:c AS integer), CAST(:o AS integer))"),
