@@ -88,6 +88,9 @@ def make_engine(url: str, *, immediate: bool = False) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # What is deleted or overwritten is zeroed in the file, not left in its free space (most
+        # builds do this already; not every one).
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -177,6 +180,21 @@ class Database:
     async def read(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn` in one read transaction in a worker thread."""
         return await asyncio.to_thread(self.run_sync, fn, write=False)
+
+    def forget_freed(self, *, vacuum: bool = False) -> None:
+        """On SQLite, rid the files of what was deleted or overwritten: the write-ahead log, which
+        keeps the old versions of the pages until it is reused, is checkpointed and truncated
+        (with `vacuum`, the database is rebuilt first). Nothing to do on PostgreSQL, whose old row
+        versions go with VACUUM (`docs/operations.md`)."""
+        if not is_sqlite(self.url):
+            return
+        raw = self.writer.raw_connection()  # outside any transaction, as VACUUM must be
+        try:
+            if vacuum:
+                raw.driver_connection.execute("VACUUM")  # type: ignore[union-attr]
+            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+        finally:
+            raw.close()
 
     def problem(self) -> str | None:
         """Why the database cannot be used now, or None when it answers (a health check's, run in

@@ -79,7 +79,12 @@ def run_lifecycle(
     same work is done in one transaction that is then rolled back: the counts of what would be
     archived and purged, and nothing changed."""
     if not dry_run:
-        return _lifecycle(functools.partial(_retried, db), today=today, limits=limits)
+        report = _lifecycle(functools.partial(_retried, db), today=today, limits=limits)
+        if report.purged:
+            # The purged text (data managers' reasons, the records' sealed bytes) must not stay
+            # in the write-ahead log until it is reused (found by probing).
+            db.forget_freed()
+        return report
     with database_errors(), db.writer.connect() as conn:
         work = conn.begin()
 

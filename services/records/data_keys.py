@@ -181,12 +181,7 @@ def seal_clear_rows(db: Database, vault: Vault) -> int:
     if total or models:
         log.info("records.sealed_clear_rows", source_records=total, models=models)
         if is_sqlite(db.url):
-            raw = db.writer.raw_connection()  # outside any transaction, as VACUUM must be
-            try:
-                raw.driver_connection.execute("VACUUM")  # type: ignore[union-attr]
-                raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
-            finally:
-                raw.close()
+            db.forget_freed(vacuum=True)
         else:
             log.warning(
                 "records.vacuum_advised",

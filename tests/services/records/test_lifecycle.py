@@ -4,14 +4,15 @@ extended) or a year after death, purged six years after archiving, the id reserv
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
 from google.type import date_pb2
-from sqlalchemy import func, select
+from sqlalchemy import func, make_url, select
 
 from contactpoint.common.v1 import child_pb2
-from contactpoint.platform.db import Database, TransactionConflict
+from contactpoint.platform.db import Database, TransactionConflict, is_sqlite
 from contactpoint.platform.errors import NotFound
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import admin, children, ingestion, merging, withdrawal
@@ -420,11 +421,12 @@ def test_an_unmerge_after_a_run_dated_ahead_leaves_both_children_archived(db: Da
     b = _submit(db, _education_record("r-2", "Iggy", "Pemberton", born))
     assert a != b
     manager = Manager("dm-a", ORG_A)
+    told = "Iggy Pemberton of 12 Quillanor Walk"
     db.run_sync(
-        lambda c: merging.merge(c, manager=manager, survivor_id=a, retired_id=b, reason="one", now=NOW)
+        lambda c: merging.merge(c, manager=manager, survivor_id=a, retired_id=b, reason=told, now=NOW)
     )
     assert admin.run_lifecycle(db, today=dt.date(2027, 1, 10)).archived == 1
-    db.run_sync(lambda c: merging.unmerge(c, manager=manager, retired_id=b, reason="two", now=NOW))
+    db.run_sync(lambda c: merging.unmerge(c, manager=manager, retired_id=b, reason=told, now=NOW))
     assert (_status(db, a), _status(db, b)) == ("archived", "archived")
     assert not _visible(db, b, NOW.date())
     # Purged six years after that archive date, with its survivor.
@@ -439,6 +441,11 @@ def test_an_unmerge_after_a_run_dated_ahead_leaves_both_children_archived(db: Da
         write=False,
     )
     assert stored == [("(purged)", "(purged)"), ("(purged)",)]
+    # ...and from the files (found by probing: the write-ahead log kept them until it was reused).
+    if is_sqlite(db.url):
+        path = Path(str(make_url(db.url).database))
+        for file in (path, Path(f"{path}-wal")):
+            assert not file.exists() or b"Quillanor" not in file.read_bytes(), file
 
 
 def test_an_unmerge_gets_back_a_younger_child_a_wrong_merge_archived(db: Database) -> None:
