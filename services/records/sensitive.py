@@ -175,8 +175,8 @@ def _match(tokens: tuple[str, ...], ordinary: frozenset[str] | None = None) -> C
     # unless it is a coined word no place bears ("Place2Be"), or it runs the service at or in the
     # place ("Brook at Salford City College"): found by a probe of realistic names.
     found, rank = _match_ranked(tokens)
-    if rank != _RANK_ORGANISATION:
-        return found
+    if rank != _RANK_ORGANISATION or tuple(t for t in tokens if t not in _FILLER) in _WHOLE:
+        return found  # ...and a whole name is all brand, whatever its words ("Open Road")
     outside, stands_alone = _outside_brands(tokens)
     beside = not (_SERVICE_ORDINARY if ordinary is None else ordinary).isdisjoint(outside)
     return found if stands_alone or not beside else None

@@ -197,9 +197,9 @@ WHOLE_NAMES: Final[dict[Category, tuple[str, ...]]] = {
     SUBSTANCE_MISUSE: (
         "Frank", "With You", "Lifeline", "Branching Out", "Antidote", "Blenheim", "DAT", "DIP",
         "IBA", "OST", "ADS", "SIAS",
-        # found by an examiner's probe (7 December): WDP's new name ("Open Road", Essex's, reads
-        # as a street: `ORDINARY_PLACE_WORDS`)
-        "Via",
+        # found by an examiner's probe (7 December): WDP's new name, and Essex's young people's
+        # drug and alcohol service (as a whole name: "Open Road" in an address is a street)
+        "Via", "Open Road",
     ),
     UNCLEAR: ("Compass", "Relate", "The Mix", "Lighthouse", "Switchboard", "Metro"),
 }

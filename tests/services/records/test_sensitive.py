@@ -492,7 +492,8 @@ PROBED_ORDINARY = [
 
 # Found by an examiner's probe (7 December) shown in full with no flag.
 EXAMINED_SENSITIVE = [
-    "Young People's Advisory Service", "Via", "SHAC", "Early Intervention Service",
+    "Young People's Advisory Service", "Via", "SHAC", "Early Intervention Service", "Open Road",
+    "The Open Road Service",
 ]  # fmt: skip
 
 
@@ -503,6 +504,8 @@ def test_services_an_examiner_found_shown_in_full_are_sensitive(service: str) ->
 
 def test_brands_that_are_ordinary_words_are_not_found_inside_other_names() -> None:
     assert not is_sensitive_involvement("Via Ferrata Outdoor Centre", "", "")
+    for ordinary in ("Open Road Primary School", "Open Road Surgery", "Open Road Youth Club"):
+        assert not is_sensitive_involvement(ordinary, "", ""), ordinary
 
 
 @pytest.mark.parametrize(("service", "organisation", "practitioner", "what"), PROBED_SENSITIVE)
