@@ -17,14 +17,14 @@ import grpc
 import pyotp
 import pytest
 import typer
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from contactpoint.audit.v1 import audit_service_pb2 as audit_pb
 from contactpoint.audit.v1 import audit_service_pb2_grpc as audit_grpc
 from contactpoint.identity.v1 import identity_service_pb2 as pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from contactpoint.platform import migrate
-from contactpoint.platform.db import Database
+from contactpoint.platform.db import Database, is_sqlite
 from contactpoint.platform.errors import Unauthenticated
 from contactpoint.platform.peers import ServiceToken, remote_state_source
 from contactpoint.platform.settings import ConfigurationError
@@ -545,6 +545,11 @@ async def test_account_changes_from_the_command_line_reach_the_audit_log(
     finally:
         db.dispose()
     assert waiting == 0
+    # ...nor do the reasons stay in identity's files (found by probing: in its write-ahead log).
+    if is_sqlite(world.identity_url):
+        path = Path(str(make_url(world.identity_url).database))
+        for file in (path, Path(f"{path}-wal")):
+            assert not file.exists() or b"cli probe" not in file.read_bytes(), file
 
 
 async def test_every_login_identity_decides_is_recorded_by_it_in_the_same_transaction(world: World) -> None:
