@@ -23,6 +23,7 @@ from contactpoint.platform.disclosure import SHIELD_OVERRIDE, disclose
 from contactpoint.platform.errors import (
     LOGIN_RECORDED,
     MATCHED_ARCHIVED,
+    MATCHED_TOO_MANY,
     WITHHELD_SHIELDED,
     ContactPointError,
     FailedPrecondition,
@@ -65,21 +66,27 @@ def _recorded_by_identity(answer: identity_pb.AuthenticateUserResponse | BaseExc
     return isinstance(answer, Unauthenticated) and answer.metadata.get(LOGIN_RECORDED) == "true"
 
 
-def _note_withheld(call: AuditedRequest, withheld: Sequence[str], archived: Sequence[str]) -> None:
+def _note_withheld(
+    call: AuditedRequest, withheld: Sequence[str], archived: Sequence[str], too_many: Sequence[str] = ()
+) -> None:
     """Name in the search's event the children it matched and did not show: shielded children a
     search by postcode withheld (found by probing: a search by a shielded child's own postcode was
     in nobody's subject-access report), as a WARNING, since someone may be checking where a
-    shielded child lives; and archived children (never shown), so that the search is in their
-    subject-access reports too."""
+    shielded child lives; archived children (never shown); and the children of a search that
+    matched too many to answer (found by probing: in no report, though it told the searcher
+    they exist), so that the search is in their subject-access reports too."""
     shielded = _valid_ids(withheld)
     old = [i for i in _valid_ids(archived) if i not in shielded]
+    many = [i for i in _valid_ids(too_many) if i not in shielded and i not in old]
     room = MAX_OTHER_CHILDREN - len(call.others)
-    call.others.extend([*shielded, *old][: max(room, 0)])
+    call.others.extend([*shielded, *old, *many][: max(room, 0)])
     if shielded:
         call.severity = "WARNING"
         call.details.append(f"a search by postcode matched {len(shielded)} shielded child(ren): withheld")
     if old:
         call.details.append(f"the search matched {len(old)} archived child(ren): not shown")
+    if many:
+        call.details.append(f"the search matched too many children to answer: {len(many)} named")
 
 
 def _valid_ids(ids: Sequence[str]) -> list[str]:
@@ -250,6 +257,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
                     call,
                     exc.metadata.get(WITHHELD_SHIELDED, "").split(","),
                     exc.metadata.get(MATCHED_ARCHIVED, "").split(","),
+                    exc.metadata.get(MATCHED_TOO_MANY, "").split(","),
                 )
                 # A search that finds nothing or too many counts for the day too: sweeping dates
                 # of birth or names to learn who exists uses the allowance up.

@@ -106,9 +106,11 @@ class InvalidArgument(ContactPointError):
 
 # ErrorInfo metadata from records to the gateway, for its audit event only (stripped before any
 # answer reaches a person): the shielded children a search by postcode matched and withheld, and
-# the archived children a search matched (never shown).
+# the archived children a search matched (never shown), and the children a search that matched
+# too many to answer matched.
 WITHHELD_SHIELDED = "withheld_shielded"
 MATCHED_ARCHIVED = "matched_archived"
+MATCHED_TOO_MANY = "matched_too_many"
 # ErrorInfo metadata from identity to the gateway on a failed login identity has put in the audit
 # log itself (the gateway then writes no second event; the person hears "login failed" alone).
 LOGIN_RECORDED = "login_recorded"

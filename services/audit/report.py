@@ -3,9 +3,11 @@
 An access is an event that names the child, as its `contactpoint_id` or among its
 `other_contactpoint_ids`: reads through the gateway, allowed or refused (a read through a retired
 id is the survivor's access too), and data managers' actions (a review task shows two children, a
-merge changes two), and those of every child merged into it, up to the merge (unless it was
-unmerged again). Reads of the audit log about the child (ListEvents, earlier reports) name it in
-their detail only, so they are not listed. The report is produced from
+merge changes two); those of every child merged into it (by a merge or a review task decided
+LINK), up to the merge (unless it was unmerged again); and those of every child it was merged
+into, from the merge until it was unmerged (its record was part of that child's then). Reads of
+the audit log about the child (ListEvents, earlier reports) name it in their detail only, so they
+are not listed. The report is produced from
 the hashed leaf data, not from the columns kept for filtering, in log order (the audit service
 stamps each event's time as it appends it, so that is also time order).
 """
@@ -63,8 +65,12 @@ def _access(event: pb.AuditEvent) -> Access:
 
 
 MERGED = "MergeChildren"
+RESOLVED = "ResolveReviewTask"
 UNMERGED = "UnmergeChildren"
 ALLOWED = "ALLOWED"
+# How records' data managers' service describes a review task decided LINK (`data_managers`):
+# the new child joins the candidate, as a merge.
+LINKED_BY_REVIEW = "; decision LINK"
 
 
 def _events_about(conn: Connection, contactpoint_id: str) -> list[pb.AuditEvent]:
@@ -72,6 +78,33 @@ def _events_about(conn: Connection, contactpoint_id: str) -> list[pb.AuditEvent]
         leafcodec.decode(data, index)
         for index, data in repository.leaves_about(conn, contactpoint_id=contactpoint_id)
     ]
+
+
+def _joins(event: pb.AuditEvent) -> bool:
+    """Whether `event` joined its other children into its child: a merge, or a review task decided
+    LINK (found by probing: a child linked through its task lost its earlier reads from the
+    report, which a merge kept)."""
+    if event.outcome != ALLOWED:
+        return False
+    return event.action == MERGED or (event.action == RESOLVED and LINKED_BY_REVIEW in event.detail)
+
+
+def _unmerged_after(
+    events: dict[int, pb.AuditEvent], child: str, joined: int, before: int | None
+) -> int | None:
+    """Where `child`, joined into another at leaf `joined`, was unmerged again (before `before`)."""
+    return next(
+        (
+            e.leaf_index
+            for e in sorted(events.values(), key=lambda e: e.leaf_index)
+            if e.action == UNMERGED
+            and e.outcome == ALLOWED
+            and e.contactpoint_id == child
+            and e.leaf_index > joined
+            and (before is None or e.leaf_index < before)
+        ),
+        None,
+    )
 
 
 def _with_merged(
@@ -89,31 +122,57 @@ def _with_merged(
         if before is None or e.leaf_index < before
     }
     for merge in list(events.values()):
-        if merge.action != MERGED or merge.outcome != ALLOWED or merge.contactpoint_id != contactpoint_id:
+        if not _joins(merge) or merge.contactpoint_id != contactpoint_id:
             continue
         for retired in merge.other_contactpoint_ids:
             if retired in seen:
                 continue
             theirs = _with_merged(conn, retired, None, set(seen))
-            unmerged = any(
-                e.action == UNMERGED
-                and e.outcome == ALLOWED
-                and e.contactpoint_id == retired
-                and e.leaf_index > merge.leaf_index
-                and (before is None or e.leaf_index < before)
-                for e in theirs.values()
-            )
-            if not unmerged:
+            if _unmerged_after(theirs, retired, merge.leaf_index, before) is None:
                 events.update({i: e for i, e in theirs.items() if i <= merge.leaf_index})
     return events
 
 
+def _while_merged(
+    conn: Connection, own: dict[int, pb.AuditEvent], contactpoint_id: str, until: int | None, seen: set[str]
+) -> dict[int, pb.AuditEvent]:
+    """The events of the children `contactpoint_id` was merged into (its `own` events, up to
+    `until`), from its merge until it was unmerged: its record was part of theirs then, so whoever
+    read them read it (found by probing: reads of the survivor that showed a merged child's name
+    were in that child's report neither while merged nor after the unmerge)."""
+    found: dict[int, pb.AuditEvent] = {}
+    for merge in sorted(own.values(), key=lambda e: e.leaf_index):
+        survivor = merge.contactpoint_id
+        if (
+            not _joins(merge)
+            or not survivor
+            or survivor in seen
+            or contactpoint_id not in merge.other_contactpoint_ids
+            or (until is not None and merge.leaf_index >= until)
+        ):
+            continue
+        # Until it was unmerged, or its own window closed (a child unmerged from the survivor
+        # takes its record back, whatever the survivor was merged into meanwhile).
+        unmerged = _unmerged_after(own, contactpoint_id, merge.leaf_index, until)
+        end = unmerged if unmerged is not None else until
+        theirs = {
+            e.leaf_index: e
+            for e in _events_about(conn, survivor)
+            if e.leaf_index > merge.leaf_index and (end is None or e.leaf_index < end)
+        }
+        found.update(theirs)
+        found.update(_while_merged(conn, theirs, survivor, end, seen | {contactpoint_id}))
+    return found
+
+
 def accesses(conn: Connection, *, contactpoint_id: str) -> list[Access]:
-    """Every recorded access to the child `contactpoint_id`, oldest first: its own, and those of
-    the children merged into it, up to their merges."""
+    """Every recorded access to the child `contactpoint_id`, oldest first: its own, those of the
+    children merged into it, up to their merges, and those of the children it was merged into,
+    while it was."""
     if problem := contactpoint_id_problem(contactpoint_id):
         raise InvalidArgument([FieldViolation("contactpoint_id", problem)])
     events = _with_merged(conn, contactpoint_id, None, set())
+    events.update(_while_merged(conn, events, contactpoint_id, None, {contactpoint_id}))
     return [_access(events[index]) for index in sorted(events)]
 
 

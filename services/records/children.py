@@ -16,8 +16,10 @@ from google.protobuf.message import Message
 from sqlalchemy import Connection
 
 from contactpoint.common.v1 import child_pb2
+from contactpoint.platform.audited import MAX_OTHER_CHILDREN
 from contactpoint.platform.errors import (
     MATCHED_ARCHIVED,
+    MATCHED_TOO_MANY,
     WITHHELD_SHIELDED,
     FailedPrecondition,
     FieldViolation,
@@ -301,7 +303,12 @@ def search_child(
     if not found:
         raise NotFound("no child matches", held or None)
     if len(found) > 1:
+        # Every child it matched is named to the gateway's log (up to what one event names): a
+        # search that confirmed they exist is in their subject-access reports (found by probing).
+        named = matched[:MAX_OTHER_CHILDREN]
         raise FailedPrecondition(
-            "more than one child matches; give more criteria", TOO_MANY_MATCHES, held or None
+            "more than one child matches; give more criteria",
+            TOO_MANY_MATCHES,
+            {**held, MATCHED_TOO_MANY: ",".join(named)},
         )
     return Found(found[0], withheld, tuple(sorted(archived)))

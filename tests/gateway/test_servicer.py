@@ -436,6 +436,41 @@ async def test_a_search_that_matched_only_an_archived_child_is_in_its_trail(worl
     assert list(found.other_contactpoint_ids) == [cp] and "archived" in found.detail
 
 
+async def test_a_search_that_matched_too_many_is_in_each_childs_trail(world: World) -> None:
+    """Found by probing: a search answered TOO_MANY_MATCHES told its searcher that children of
+    those details exist, yet was in none of their subject-access reports."""
+    twins = []
+    for rid, given in (("gw-many-1", "Ruby"), ("gw-many-2", "Isla")):
+        record = source_record(rid)
+        record.name.given_names, record.name.family_name = given, "Quennell"
+        resp = await world.records.SubmitSourceRecord(
+            records_pb.SubmitSourceRecordRequest(record=record, request_id=rid),
+            metadata=bearer(world.council_token),
+        )
+        twins.append(resp.contactpoint_id)
+    assert len(set(twins)) == 2
+    prac = create_user(world.identity_url, "pat.many", "practitioner")
+    aud = create_user(world.identity_url, "avery.many", "auditor")
+    with pytest.raises(grpc.aio.AioRpcError) as search:
+        await world.gateway.FindChild(
+            pb.FindChildRequest(
+                family_name="Quennell",
+                date_of_birth=date_pb2.Date(year=2015, month=3, day=14),
+                postcode="M1 1AE",
+                purpose=SAFEGUARDING,
+            ),
+            metadata=bearer(await world.login("pat.many", prac.totp_secret)),
+        )
+    assert search.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    said = str(search.value.trailing_metadata()) + (search.value.details() or "")
+    assert not any(cp in said for cp in twins)  # the answer names neither
+    auditor = await world.login("avery.many", aud.totp_secret)
+    for cp in twins:
+        [found] = [e for e in await _events(world, auditor, contactpoint_id=cp) if e.action == "FindChild"]
+        assert (found.actor, found.outcome) == ("pat.many", "TOO_MANY_MATCHES")
+        assert sorted(found.other_contactpoint_ids) == sorted(twins) and "too many" in found.detail
+
+
 async def test_audit_down_means_unavailable_and_no_data(world: World) -> None:
     cp = await world.submit("gw-noaudit")
     prac = create_user(world.identity_url, "pat.three", "practitioner")

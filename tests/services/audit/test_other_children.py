@@ -125,3 +125,52 @@ async def test_a_childs_report_holds_the_accesses_of_children_merged_into_it(log
     unmerge = {"action": "UnmergeChildren", "actor": "dee", "contactpoint_id": retired}
     assert await log.append(**unmerge, other_contactpoint_ids=[survivor]) == 6
     assert reported(log, survivor) == [1, 3, 4, 5, 6]
+
+
+async def test_a_merged_childs_report_holds_the_reads_of_the_child_it_was_merged_into(log: Log) -> None:
+    """Found by probing: once merged, a child's record is read through its survivor (GetChild of
+    the survivor showed the merged child's name), yet those reads were in the merged child's
+    report neither while merged nor after the unmerge."""
+    survivor, retired = A, B
+    assert await log.append(actor="pat", contactpoint_id=retired) == 0
+    assert await log.append(actor="pat", contactpoint_id=survivor) == 1
+    merge = {"action": "MergeChildren", "actor": "dee", "contactpoint_id": survivor}
+    assert await log.append(**merge, other_contactpoint_ids=[retired]) == 2
+    assert await log.append(actor="pat", contactpoint_id=survivor) == 3
+    assert await log.append(action="FindChild", actor="sam", contactpoint_id=survivor) == 4
+    assert reported(log, retired) == [0, 2, 3, 4]
+    unmerge = {"action": "UnmergeChildren", "actor": "dee", "contactpoint_id": retired}
+    assert await log.append(**unmerge, other_contactpoint_ids=[survivor]) == 5
+    assert await log.append(actor="pat", contactpoint_id=survivor) == 6  # its own again
+    assert reported(log, retired) == [0, 2, 3, 4, 5]
+    assert reported(log, survivor) == [1, 2, 3, 4, 5, 6]
+
+
+async def test_through_a_chain_of_merges_until_the_child_is_unmerged(log: Log) -> None:
+    first, second, merged = A, C, B
+    merge = {"action": "MergeChildren", "actor": "dee"}
+    assert await log.append(**merge, contactpoint_id=first, other_contactpoint_ids=[merged]) == 0
+    assert await log.append(**merge, contactpoint_id=second, other_contactpoint_ids=[first]) == 1
+    assert await log.append(actor="pat", contactpoint_id=second) == 2  # B's record is in C's
+    assert await log.append(action="UnmergeChildren", actor="dee", contactpoint_id=merged) == 3
+    assert await log.append(actor="pat", contactpoint_id=second) == 4  # B's no longer
+    assert await log.append(actor="pat", contactpoint_id=D) == 5
+    assert reported(log, merged) == [0, 1, 2, 3]
+
+
+async def test_a_review_task_decided_link_joins_two_children_as_a_merge_does(log: Log) -> None:
+    """Found by probing: a new child linked to its candidate through a review task had its
+    earlier reads left out of the candidate's report, which a merge kept."""
+    candidate, new = A, B
+    assert await log.append(actor="pat", contactpoint_id=new) == 0
+    linked = {"action": "ResolveReviewTask", "actor": "dee", "contactpoint_id": candidate}
+    assert await log.append(**linked, detail="task t1; decision KEEP_APART", other_contactpoint_ids=[C]) == 1
+    assert await log.append(**linked, detail="task t2; decision LINK", other_contactpoint_ids=[new]) == 2
+    assert await log.append(actor="pat", contactpoint_id=candidate) == 3
+    assert reported(log, candidate) == [0, 1, 2, 3]  # not C's history: kept apart
+    assert reported(log, new) == [0, 2, 3]
+    assert await log.append(actor="pat", contactpoint_id=C) == 4
+    assert reported(log, C) == [1, 4]
+    refused = {"action": "ResolveReviewTask", "actor": "dee", "outcome": "DENIED", "contactpoint_id": D}
+    assert await log.append(**refused, detail="task t3; decision LINK", other_contactpoint_ids=[C]) == 5
+    assert reported(log, D) == [5]
