@@ -147,17 +147,13 @@ _SILENT_H = re.compile(r"(?<=[^aeiou])h|h(?=[^aeiou])|h$")
 _DOUBLED = re.compile(r"(.)\1")
 
 
-# A "j" between vowels, or after "n", is the "y" of Maja, Freja, Anja and Sonja (Polish,
-# Scandinavian and German spellings of Maya, Freya, Anya and Sonya).
-_J_AS_Y = re.compile(r"(?<=[aeioun])j(?=[aeiou])")
-
-
 def _spelling_key(name: str) -> str:
     # A name with the spellings of one sound made one: Sophia/Sofia, Oscar/Oskar, Arthur/Artur,
-    # Maya/Maia/Maja, Zahra/Zara, Lily/Lilly. Different names stay different: Jack "jac"/Jake
-    # "jace", and Zara/Sara, whose first letters are two sounds (found by probing: twins Zara and
-    # Sara were one child; Maja and Maya were kept apart as twins').
-    first, name = name[:1], _J_AS_Y.sub("y", name)
+    # Maya/Maia, Zahra/Zara, Lily/Lilly. Different names stay different: Jack "jac"/Jake "jace",
+    # and Zara/Sara, whose first letters are two sounds (found by probing: twins Zara and Sara
+    # were one child). Another language's spelling of a name is listed (`name_variants`:
+    # Maja/Maya, Zofia/Sofia): a "j" read as "y" joined twins Sajid and Said (found by re-probing).
+    first = name[:1]
     for written, spoken in _SPELLINGS_OF_A_SOUND:
         name = name.replace(written, spoken)
     if first == "z":
