@@ -5,6 +5,7 @@ it); former names, carers and involvements are merged."""
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from functools import lru_cache
@@ -91,8 +92,11 @@ def _written_fullest(current: Sequence[pb.SourceRecord], named: pb.SourceRecord)
 
 
 def _fullness(name: child_pb2.PersonName) -> tuple[int, bool]:
-    written = name.given_names + name.family_name
-    return sum(not ch.isascii() for ch in written), not (written.isupper() or written.islower())
+    # Accented letters, read as a reader sees them: full-width letters, curly apostrophes and odd
+    # spaces are no fuller writing (found by re-probing: "CIARA O\u2019NEILL" outranked "Ciara O'Neill").
+    written = unicodedata.normalize("NFKC", name.given_names + name.family_name)
+    accented = sum(ch.isalpha() and not ch.isascii() for ch in written)
+    return accented, not (written.isupper() or written.islower())
 
 
 def _latest(

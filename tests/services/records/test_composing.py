@@ -239,6 +239,12 @@ def test_a_name_is_shown_as_its_fullest_writing_letter_for_letter() -> None:
     assert _shown(accented, plain, shouted) == ("Zoë", "Kowalczyk")
     assert _shown(plain, shouted) == ("Zoe", "Kowalczyk")
     assert _shown(shouted, _named("ZOË", "KOWALCZYK")) == ("ZOË", "KOWALCZYK")
+    # Only letters' accents count: not a curly apostrophe, an odd space or full-width letters
+    # (found by re-probing: each outranked a name written in upper and lower case).
+    assert _shown(_named("Ciara", "O'Neill"), _named("CIARA", "O\u2019NEILL")) == ("Ciara", "O'Neill")
+    assert _shown(_named("Mary Jane", "Smith"), _named("MARY\u00a0JANE", "SMITH")) == ("Mary Jane", "Smith")
+    wide = _named("\uff3a\uff2f\uff25", "\uff2b\uff2f\uff37\uff21\uff2c\uff23\uff3a\uff39\uff2b")
+    assert _shown(plain, wide) == ("Zoe", "Kowalczyk")
     # Equally full: the latest source's, as before.
     assert _shown(_named("Zoe", "KOWALCZYK"), plain) == ("Zoe", "Kowalczyk")
     assert _shown(plain, _named("Zoe", "KOWALCZYK")) == ("Zoe", "KOWALCZYK")
