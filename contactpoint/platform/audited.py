@@ -5,7 +5,6 @@ confirm the write, the request fails UNAVAILABLE."""
 from __future__ import annotations
 
 import asyncio
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -31,7 +30,7 @@ from contactpoint.platform.errors import (
 )
 from contactpoint.platform.ids import contactpoint_id_problem
 from contactpoint.platform.logging import get_logger
-from contactpoint.platform.text import trimmed
+from contactpoint.platform.text import escaped, trimmed
 
 if TYPE_CHECKING:
     from contactpoint.platform.audit_writer import AuditWriter
@@ -49,10 +48,9 @@ _HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 
 def printable(value: str) -> str:
-    """`value` with every control or invisible character replaced by a visible `\\uXXXX`."""
-    if value.isprintable():
-        return value
-    return "".join(f"\\u{ord(ch):04x}" if unicodedata.category(ch) in _HIDDEN else ch for ch in value)
+    """`value` with every control or invisible character replaced by a visible `\\uXXXX` (but the
+    joiners and flags' tags of writing, `text.escaped`)."""
+    return escaped(value, _HIDDEN)
 
 
 def outcome_of(exc: BaseException | None) -> tuple[str, grpc.StatusCode]:

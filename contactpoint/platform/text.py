@@ -28,11 +28,13 @@ def says_something(value: str) -> bool:
 
 def trimmed(value: str) -> str:
     """`value` without what shows nothing at either end (spaces of any width, fillers, blank
-    braille): what a reader sees of it."""
+    braille): what a reader sees of it. A flag at the end keeps its tags (found by re-probing:
+    Wales's was cut to a black flag)."""
     start, end = 0, len(value)
+    flags_end = {m.end() for m in _FLAG_TAGS.finditer(value)}
     while start < end and not _shows(value[start]):
         start += 1
-    while end > start and not _shows(value[end - 1]):
+    while end > start and end not in flags_end and not _shows(value[end - 1]):
         end -= 1
     return value[start:end]
 
@@ -42,19 +44,47 @@ def trimmed(value: str) -> str:
 _JOINERS = frozenset("\u200c\u200d")
 
 
-# The flags of England, Scotland and Wales: a black flag, tag letters naming the country, and the
-# cancel tag (Unicode's emoji tag sequences). The tags are format characters, allowed only there.
-_FLAG_TAGS = re.compile("\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f")
+def _tags(letters: str) -> str:
+    return "".join(chr(0xE0000 + ord(ch)) for ch in letters)
+
+
+# The flags of England, Scotland and Wales, the only flags Unicode writes with tags: a black flag,
+# tag letters naming the country, and the cancel tag. Tag characters are format characters, and
+# anywhere else may hide text (found by re-probing: a black flag with any tags spelt a sentence).
+_FLAG_TAGS = re.compile(
+    "\U0001f3f4(?:" + "|".join(_tags(c) for c in ("gbeng", "gbsct", "gbwls")) + ")\U000e007f"
+)
+
+
+def _writing_format(value: str, at: int, flags: list[tuple[int, int]]) -> bool:
+    """Whether the format character at `at` is one writing needs: a joiner, or a flag's tag."""
+    return value[at] in _JOINERS or any(start < at < end for start, end in flags)
 
 
 def breaks_lines(value: str) -> bool:
     """Whether `value` holds a control, format or line-breaking character (a NUL, U+0085, a
     right-to-left override, U+2028, a zero-width space): no one-line free text should. The
     zero-width joiner and non-joiner, which words and emoji are written with, are not, nor the tag
-    characters of a flag such as Wales's."""
+    characters of the flags of England, Scotland and Wales."""
     if value.isprintable():
         return False
+    flags = [m.span() for m in _FLAG_TAGS.finditer(value)]
     return any(
-        unicodedata.category(ch) in _LINE_BREAKING and ch not in _JOINERS
-        for ch in _FLAG_TAGS.sub("\U0001f3f4", value)
+        unicodedata.category(ch) in _LINE_BREAKING and not _writing_format(value, i, flags)
+        for i, ch in enumerate(value)
+    )
+
+
+def escaped(value: str, hidden: frozenset[str]) -> str:
+    """`value` with each character of a category in `hidden` written as a visible `\\uXXXX`,
+    but for those writing needs (joiners, a flag's tags), kept as they are so that a reader sees
+    the word or the flag (found by re-probing: Wales's flag reached the audit log as escapes)."""
+    if value.isprintable():
+        return value
+    flags = [m.span() for m in _FLAG_TAGS.finditer(value)]
+    return "".join(
+        f"\\u{ord(ch):04x}"
+        if unicodedata.category(ch) in hidden and not _writing_format(value, i, flags)
+        else ch
+        for i, ch in enumerate(value)
     )

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from google.protobuf import timestamp_pb2
 
-from contactpoint.platform.text import says_something
+from contactpoint.platform.text import breaks_lines, says_something
 from services.records.names import name_key, postcode_key
 
 MAX_NAME = 35
@@ -74,12 +74,10 @@ def age_on(date_of_birth: dt.date, today: dt.date) -> int:
 
 
 def _has_control(value: str) -> bool:
-    # isprintable() is False for every "Other" category (and separators but the space): only
-    # then is it worth looking at each character.
-    if value.isprintable():
-        return False
-    # Line and paragraph separators too: free text here is one line (found by re-probing).
-    return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp") for ch in value)
+    # Line and paragraph separators too: free text here is one line (found by re-probing); the
+    # joiners and flags' tags of writing are no controls (found by re-probing: a data manager's
+    # reason with Wales's flag was refused, where a justification was not).
+    return breaks_lines(value)
 
 
 def _length(value: str) -> int:

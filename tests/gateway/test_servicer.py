@@ -550,6 +550,7 @@ async def test_hostile_input_is_recorded_not_refused_by_the_log(world: World) ->
     assert refused.outcome == "INVALID" and refused.status_code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
     assert [e.outcome for e in others] == ["INVALID", "INVALID"]
     assert allowed.outcome == "ALLOWED" and "Café référé — S47" in allowed.detail
+    assert written.strip() in allowed.detail  # joiners and the flag as written, not escaped
     [login] = [e for e in events if e.action == "Login" and e.outcome == "DENIED"]
     assert login.actor == "(username not checked)" and not login.actor_organisation and not login.actor_roles
     # A login that succeeded names the organisation and roles it let in.

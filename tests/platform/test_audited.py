@@ -171,12 +171,31 @@ _WALES = "\U0001f3f4\U000e0067\U000e0062\U000e0077\U000e006c\U000e0073\U000e007f
         ("\U0001f3f4\U000e007f", True),
         (f"{_WALES[:-1]} open", True),  # a flag's tags never ended
         (f"{_WALES}\U000e0041", True),
+        # Only the three flags Unicode writes with tags (found by re-probing: a black flag with
+        # any tags, Texas's or a hidden sentence, was accepted).
+        ("\U0001f3f4\U000e0075\U000e0073\U000e0074\U000e0078\U000e007f", True),
+        ("\U0001f3f4\U000e0063\U000e0075\U000e0072\U000e0069\U000e006f\U000e0075\U000e0073\U000e007f", True),
+        ("\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f", False),  # England
+        ("\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f", False),  # Scotland
     ],
 )
 def test_breaks_lines(text: str, breaks: bool) -> None:
     from contactpoint.platform.text import breaks_lines
 
     assert breaks_lines(text) is breaks
+
+
+def test_the_log_keeps_a_flag_and_a_joiner_as_written() -> None:
+    """Found by re-probing: Wales's flag reached the audit log as escapes, and at the end of a
+    justification cut to a black flag."""
+    from contactpoint.platform.audited import printable
+    from contactpoint.platform.text import trimmed
+
+    written = f"Cymru {_WALES} \u067e\u06cc\u200c\u0688"
+    assert printable(written) == written
+    assert printable("a\x00b\u202e") == "a\\u0000b\\u202e"
+    assert printable("\U000e0067 hidden") == "\\ue0067 hidden"
+    assert trimmed(f"  Cymru {_WALES}  ") == f"Cymru {_WALES}"
 
 
 class _DeadlockingDb:
