@@ -50,12 +50,9 @@ _UNDECOMPOSED = str.maketrans(
         # Apostrophes written as modifier letters, which Unicode counts as letters: "O\u02bcneill"
         # (U+02BC, the Ukrainian apostrophe), "Sa\u02bfid" (found by probing: such a name was found by
         # no search without the very character).
-        "\u02b9": None,
-        "\u02bb": None,
-        "\u02bc": None,
-        "\u02bd": None,
-        "\u02be": None,
-        "\u02bf": None,
+        # ...and every other modifier letter (accents, primes, the saltillo), found by re-probing.
+        **{chr(c): None for c in range(0x02B0, 0x0300) if unicodedata.category(chr(c)) == "Lm"},
+        **dict.fromkeys("\ua788\ua78b\ua78c"),
     }
 )
 

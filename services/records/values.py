@@ -142,6 +142,8 @@ def search_name_problem(value: str, *, required: bool = False) -> str | None:
     # Digits and symbols are in no one's name ("Smith1Jones", "Khan$", an emoji): matching would
     # drop them and find someone else. Punctuation is allowed: matching ignores it.
     for ch in value:
+        if ch in _NAME_PUNCTUATION:
+            continue  # what a name may hold may be searched for (found by re-probing: "O\u00b4Hara")
         if unicodedata.category(ch)[0] in "NS" or unicodedata.category(ch) in ("Co", "Cn"):
             return "may contain only letters, spaces and punctuation"
     return None

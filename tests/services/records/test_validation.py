@@ -595,8 +595,9 @@ def test_a_given_name_is_measured_as_a_reader_counts_it() -> None:
 
 def test_an_apostrophe_typed_as_an_accent_or_a_prime_is_an_apostrophe() -> None:
     """Found by probing: "O\u00b4Neill", typed where a keyboard has no apostrophe, was refused."""
-    for name in ("O\u00b4Neill", "O\u2032Neill", "O\u02bcNeill", "D'Souza", "O\u2019Brien"):
+    for name in ("O\u00b4Neill", "O\u2032Neill", "O\u02bcNeill", "D'Souza", "O\u2019Brien", "O`Hara"):
         assert name_problem(name) is None, name
+        assert search_name_problem(name) is None, name  # searched as written (found by re-probing)
     assert (
         name_problem("O\u02ddNeill")
         == "may contain only letters, spaces, hyphens, apostrophes and full stops"
