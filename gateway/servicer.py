@@ -32,6 +32,7 @@ from contactpoint.platform.errors import (
     NotFound,
     ResourceExhausted,
     Unauthenticated,
+    Unavailable,
 )
 from contactpoint.platform.ids import contactpoint_id_problem
 from contactpoint.platform.interceptor import request_id_of
@@ -142,21 +143,34 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         async with self._begin("Login", context) as call:
             # Not what was typed, unless identity lets the person in: it may be a password.
             call.actor = UNCHECKED_USERNAME
+            # Why the gateway refused it, for its own event (found by re-probing: refusals of every
+            # kind read alike); identity says why in its own.
+            asked = False
             try:
                 self._logins.admit(context.peer())
                 if not (request.username and request.password and request.totp_code):
+                    call.details.append("refused unchecked: a username, password or code missing")
                     raise Unauthenticated(LOGIN_FAILED)
+                asked = True
                 resp = await self._authenticate(request, call)
             except ResourceExhausted as exc:
+                busy = "identity is busy: not checked"
+                call.details.append(busy if asked else "refused unchecked: over this address's rate")
                 # A throttled login is answered only after a pause: a client that ignores RetryInfo
                 # cannot turn cheap refusals into a flood of requests (each one is audited).
                 await asyncio.sleep(min(exc.retry_after_seconds or 0.0, LOGIN_TARPIT_SECONDS))
                 raise
             except Unauthenticated as exc:
                 call.recorded = _recorded_by_identity(exc)
+                if asked:
+                    call.details.append("refused by identity")
                 raise Unauthenticated(LOGIN_FAILED) from None  # and nothing more, to the person
+            except Unavailable:
+                call.details.append("identity could not be reached")
+                raise
             # Whom it let in.
-            call.actor, call.organisation, call.roles = request.username, resp.organisation, tuple(resp.roles)
+            call.actor = request.username.strip().lower()
+            call.organisation, call.roles = resp.organisation, tuple(resp.roles)
             call.recorded = _recorded_by_identity(resp)
             answer = pb.LoginResponse(access_token=resp.access_token, expire_time=resp.expire_time)
         return answer

@@ -38,6 +38,12 @@ def password_hash_of(conn: Connection, *, username: str) -> tuple[str | None, st
     return (account.id, account.secret_hash) if account else (None, None)
 
 
+def organisation_of(conn: Connection, username: str) -> str | None:
+    """The organisation of the person's account `username` names (None: no such account)."""
+    account = repository.account_by_name(conn, kind=PERSON, name=username)
+    return account.organisation if account else None
+
+
 @dataclass(frozen=True)
 class LoginOutcome:
     """What a login came to: the token issued (None: refused), and whether the refusal locked the
@@ -47,10 +53,13 @@ class LoginOutcome:
     locked: bool = False
     # Whether the username names a person's account (an unknown one is not recorded as typed).
     known: bool = True
+    # For the audit log alone (the person hears "login failed"): why it was refused, and the
+    # account's organisation.
+    why: str = ""
+    organisation: str = ""
 
 
-REFUSED = LoginOutcome(None)
-UNKNOWN = LoginOutcome(None, known=False)
+UNKNOWN = LoginOutcome(None, known=False, why="no such account")
 
 
 def complete_login(
@@ -74,11 +83,14 @@ def complete_login(
     account = repository.account_by_name(conn, kind=PERSON, name=username, lock=True)
     if account is None:
         return UNKNOWN
+    org = account.organisation
     if account.id != check.account_id or account.totp_secret is None:
-        return REFUSED
+        return LoginOutcome(None, why="the account changed during the login", organisation=org)
     locked_until = account.locked_until
-    if account.suspended or (locked_until is not None and locked_until > now):
-        return REFUSED
+    if account.suspended:
+        return LoginOutcome(None, why="the account is suspended", organisation=org)
+    if locked_until is not None and locked_until > now:
+        return LoginOutcome(None, why="the account is locked", organisation=org)
     secret = sealer.open(account.totp_secret, account_id=account.id)
     step = credentials.totp_step(secret, totp_code, now=now.timestamp())
     if check.password_ok and step is not None:
@@ -90,8 +102,12 @@ def complete_login(
         # The right password with a code already used: refused (a code works once), but not
         # counted, so that a client signing its person in twice at once, or retrying a sign-in
         # that succeeded, does not lock them out. Guessing gains nothing: only a fresh code works.
-        return REFUSED
-    return LoginOutcome(None, locked=_count_failure(conn, account, now=now, settings=settings))
+        return LoginOutcome(None, why="a code already used (the password was right)", organisation=org)
+    # Which factor was wrong is for the auditor alone: a right password with a wrong code says the
+    # password is known to someone.
+    why = "a wrong password" if not check.password_ok else "a wrong code (the password was right)"
+    locked = _count_failure(conn, account, now=now, settings=settings)
+    return LoginOutcome(None, locked=locked, why=why, organisation=org)
 
 
 def _count_failure(conn: Connection, account: Account, *, now: datetime, settings: IdentitySettings) -> bool:

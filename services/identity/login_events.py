@@ -38,10 +38,12 @@ def outcome_of(
 ) -> Unauthenticated | None:
     """Fill in the login's event from what it came to; the refusal to record, if refused."""
     call.actor = username if outcome.known else UNKNOWN_USERNAME
+    call.organisation = outcome.organisation or call.organisation
     if outcome.issued is not None:
         call.organisation, call.roles = outcome.issued.organisation, tuple(outcome.issued.roles)
         call.details.append("token issued by identity")
         return None
+    call.details.append(f"refused: {outcome.why}" if outcome.why else "refused")
     if outcome.locked:
         call.severity = "WARNING"
         lasting, failures = settings.lockout_seconds, settings.max_failed_logins

@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 from contactpoint.identity.v1 import identity_service_pb2 as pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from contactpoint.platform.audit_writer import AuditWriter
-from contactpoint.platform.audited import AuditedRequest
+from contactpoint.platform.audited import UNKNOWN_USERNAME, AuditedRequest
 from contactpoint.platform.auth import (
     ANY_CALLER,
     PERSON,
@@ -121,10 +121,11 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def AuthenticateUser(
         self, request: pb.AuthenticateUserRequest, context: Context
     ) -> pb.AuthenticateUserResponse:
-        event = login_events.attempt(self._audit, request.username, context)
-        if not (request.username and request.password and request.totp_code) or not domain.plausible_name(
-            request.username
-        ):
+        # As typed on a phone: "Casey.User " is casey.user (usernames are lower case; found by
+        # re-probing: such a login was refused unchecked).
+        username = request.username.strip().lower()
+        event = login_events.attempt(self._audit, username, context)
+        if not (username and request.password and request.totp_code) or not domain.plausible_name(username):
             # Refused unchecked, and recorded all the same (found by re-probing: with the gateway's
             # credentials, malformed names left no trace).
             if event is not None:
@@ -134,15 +135,25 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         # the gateway's 11 s leave 5 for the password, a shorter deadline half of itself.
         remaining = context.time_remaining()
         within = None if remaining is None else remaining - min(PEER_TIMEOUT_SECONDS + 1.0, remaining / 2)
-        check = await check_password(
-            self._db, self._hashing, request.username, request.password, within=within
-        )
+        try:
+            check = await check_password(self._db, self._hashing, username, request.password, within=within)
+        except Unauthenticated:
+            # Over the username's rate: refused unchecked, and recorded here, where whether the
+            # name is an account's is known (found by re-probing: the gateway recorded a flood's
+            # attempts as "(username not checked)", which no auditor could tie to the account).
+            if event is not None:
+                organisation = await self._db.read(lambda conn: login.organisation_of(conn, username))
+                event.actor = username if organisation is not None else UNKNOWN_USERNAME
+                event.organisation = organisation or ""
+                event.details.append("refused unchecked: over this username's rate of logins")
+                await event.record(Unauthenticated(login.LOGIN_FAILED))
+            raise login_events.refusal(recorded=event is not None) from None
         loop = asyncio.get_running_loop()
 
         def complete(conn: Connection) -> login.LoginOutcome:
             outcome = login.complete_login(
                 conn,
-                username=request.username,
+                username=username,
                 check=check,
                 totp_code=request.totp_code,
                 issuer=self._issuer,
@@ -152,7 +163,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             if event is not None:
                 # Recorded before the token is handed over or the failure counted (the TOTP step
                 # is spent only then): if the log cannot take it, nothing is stored.
-                refusal = login_events.outcome_of(event, outcome, self._settings, username=request.username)
+                refusal = login_events.outcome_of(event, outcome, self._settings, username=username)
                 event.record_before_commit(loop, refusal)
             return outcome
 

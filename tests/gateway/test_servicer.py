@@ -566,6 +566,7 @@ async def test_a_password_typed_as_the_username_is_kept_from_the_log(world: Worl
     aud = create_user(world.identity_url, "avery.boxes", "auditor")
     typed = [
         pb.LoginRequest(username="Pw-Vexillary-Marmoset-4471", password="x" * 12, totp_code="123456"),
+        pb.LoginRequest(username="Pw Vexillary! 4471", password="x" * 12, totp_code="123456"),
         pb.LoginRequest(username="vexillary-marmoset-quill", password="x" * 12, totp_code="123456"),
         pb.LoginRequest(username="vexillary-marmoset-quire", password="", totp_code="123456"),
         pb.LoginRequest(username="pat.boxes", password="vexillary-marmoset-quip", totp_code="123456"),
@@ -575,14 +576,52 @@ async def test_a_password_typed_as_the_username_is_kept_from_the_log(world: Worl
             await world.gateway.Login(request)
         assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
     events = await _events(world, await world.login("avery.boxes", aud.totp_secret))
-    logins = [e for e in events if e.action == "Login" and e.outcome == "DENIED"][-4:]
+    logins = [e for e in events if e.action == "Login" and e.outcome == "DENIED"][-5:]
     assert [e.actor for e in logins] == [
+        "(unknown username)",  # read in lower case, as a username: no such account
         "(username not checked)",  # no username's shape: refused unchecked by identity
         "(unknown username)",  # no such account
         "(username not checked)",  # no password: refused by the gateway, identity never asked
         "pat.boxes",  # a person's account: a wrong password
     ]
     assert not [e for e in events if "vexillary" in str(e).lower()]
+
+
+async def test_an_auditor_can_tell_whose_logins_failed_and_why(world: World) -> None:
+    """Found by re-probing: a flood's attempts over a username's rate were recorded by the gateway
+    as "(username not checked)", with no detail, and no auditor could tie them to the account; a
+    real user's failures said neither their organisation nor why; "Pat.Smith" typed on a phone
+    was refused unchecked."""
+    create_user(world.identity_url, "pat.flooded", "practitioner")
+    aud = create_user(world.identity_url, "avery.flooded", "auditor")
+    bad = "not the password at all"
+    wrong = pb.LoginRequest(username="pat.flooded", password=bad, totp_code="000000")
+    nobody = pb.LoginRequest(username="nobody.flooded", password=bad, totp_code="000000")
+    for request in [wrong] * 14 + [nobody] * 14:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await world.gateway.Login(request)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    events = await _events(world, await world.login("avery.flooded", aud.totp_secret))
+    theirs = [e for e in events if e.action == "Login" and e.actor == "pat.flooded"]
+    assert len(theirs) == 14 and {e.actor_organisation for e in theirs} == {"E08000003"}
+    assert "refused: a wrong password" in theirs[0].detail
+    assert "locked the account" in theirs[4].detail and theirs[4].severity == "WARNING"
+    assert "refused: the account is locked" in theirs[5].detail
+    assert any("over this username's rate of logins" in e.detail for e in theirs[10:])
+    unknown = [e for e in events if e.action == "Login" and e.actor == "(unknown username)"]
+    assert any("over this username's rate of logins" in e.detail for e in unknown)
+    assert not [e for e in events if "nobody.flooded" in str(e)]
+    # As typed on a phone: the same person.
+    other = create_user(world.identity_url, "pat.phone", "practitioner")
+    assert await world.login(" Pat.Phone", other.totp_secret)
+    with pytest.raises(grpc.aio.AioRpcError):
+        await world.gateway.Login(
+            pb.LoginRequest(username="pat.phone", password=PASSWORD, totp_code="000000")
+        )
+    events = await _events(world, await world.login("avery.flooded", aud.totp_secret, at=time.time() + 30))
+    phone = [e for e in events if e.action == "Login" and e.actor == "pat.phone"]
+    assert [e.outcome for e in phone] == ["ALLOWED", "DENIED"]
+    assert "a wrong code (the password was right)" in phone[1].detail
 
 
 async def test_login_is_unavailable_not_failed_when_identity_refuses_the_gateways_own_token(

@@ -572,7 +572,9 @@ async def test_every_login_identity_decides_is_recorded_by_it_in_the_same_transa
     assert [error_metadata(r) for r in refusals] == [{"login_recorded": "true"}] * 5
     logins = [e for e in await world.events("Login") if e.actor == "pat.practitioner"]
     assert [(e.outcome, e.severity) for e in logins] == [("DENIED", "INFO")] * 4 + [("DENIED", "WARNING")]
-    assert logins[-1].detail == "this login locked the account for 900 s after 5 failed logins"
+    assert logins[-1].detail == (
+        "refused: a wrong password; this login locked the account for 900 s after 5 failed logins"
+    )
 
     # With the log away, a failure is neither recorded nor counted: the account stays unlocked.
     await world.audit_server.stop(0)  # type: ignore[attr-defined]
