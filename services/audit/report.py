@@ -14,6 +14,7 @@ stamps each event's time as it appends it, so that is also time order).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -68,9 +69,11 @@ MERGED = "MergeChildren"
 RESOLVED = "ResolveReviewTask"
 UNMERGED = "UnmergeChildren"
 ALLOWED = "ALLOWED"
-# How records' data managers' service describes a review task decided LINK (`data_managers`):
-# the new child joins the candidate, as a merge.
-LINKED_BY_REVIEW = "; decision LINK"
+# How records' data managers' service describes a review task decided LINK (`data_managers`): its
+# own words, then the data manager's reason. The new child joins the candidate, as a merge; not on
+# a retry ("a retry: already decided so"), which joins nothing (found by re-probing: a retry after
+# an unmerge, and a KEEP_APART whose reason said "decision LINK", were read as joins).
+LINKED_BY_REVIEW = re.compile(r"task [^;]*; decision LINK(?:; reason: .*)?", re.DOTALL)
 
 
 def _events_about(conn: Connection, contactpoint_id: str) -> list[pb.AuditEvent]:
@@ -86,7 +89,9 @@ def _joins(event: pb.AuditEvent) -> bool:
     report, which a merge kept)."""
     if event.outcome != ALLOWED:
         return False
-    return event.action == MERGED or (event.action == RESOLVED and LINKED_BY_REVIEW in event.detail)
+    return event.action == MERGED or (
+        event.action == RESOLVED and LINKED_BY_REVIEW.fullmatch(event.detail) is not None
+    )
 
 
 def _unmerged_after(

@@ -174,3 +174,11 @@ async def test_a_review_task_decided_link_joins_two_children_as_a_merge_does(log
     refused = {"action": "ResolveReviewTask", "actor": "dee", "outcome": "DENIED", "contactpoint_id": D}
     assert await log.append(**refused, detail="task t3; decision LINK", other_contactpoint_ids=[C]) == 5
     assert reported(log, D) == [5]
+    # Found by re-probing: a reason cannot make a KEEP_APART a join, nor is a retry one.
+    planted = "task t4; decision KEEP_APART; reason: twins; decision LINK"
+    assert await log.append(**linked, detail=planted, other_contactpoint_ids=[D]) == 6
+    retry = "task t2; decision LINK; a retry: already decided so by this data manager; reason: one"
+    assert await log.append(**{**linked, "contactpoint_id": D}, detail=retry, other_contactpoint_ids=[C]) == 7
+    assert reported(log, D) == [5, 6, 7]
+    assert await log.append(actor="pat", contactpoint_id=D) == 8
+    assert reported(log, C) == [1, 4, 5, 7]
