@@ -18,7 +18,7 @@ from rapidfuzz.distance import DamerauLevenshtein
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.convert import timestamp
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records.names import name_key, name_tokens, service_key
+from services.records.names import APOSTROPHE_LETTERS, name_key, name_tokens, service_key
 from services.records.sensitive import is_sensitive_involvement
 from services.records.sensitive_memory import FlaggedService
 from services.records.service_names import service_name_tokens
@@ -94,7 +94,10 @@ def _written_fullest(current: Sequence[pb.SourceRecord], named: pb.SourceRecord)
 def _fullness(name: child_pb2.PersonName) -> tuple[int, bool]:
     # Accented letters, read as a reader sees them: full-width letters, curly apostrophes and odd
     # spaces are no fuller writing (found by re-probing: "CIARA O\u2019NEILL" outranked "Ciara O'Neill").
-    written = unicodedata.normalize("NFKC", name.given_names + name.family_name)
+    # (A modifier letter or the saltillo is an apostrophe here, as in the keys: found by
+    # re-probing, "CIARA O\ua78cNEILL" counted as accented and as written in both cases.)
+    normal = unicodedata.normalize("NFKC", name.given_names + name.family_name)
+    written = "".join(ch for ch in normal if ch not in APOSTROPHE_LETTERS)
     accented = sum(ch.isalpha() and not ch.isascii() for ch in written)
     return accented, not (written.isupper() or written.islower())
 

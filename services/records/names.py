@@ -32,6 +32,15 @@ _NOT_ASCII_LETTER = re.compile(r"[^a-z]+")
 _NOT_ASCII_LETTER_OR_DIGIT = re.compile(r"[^a-z0-9]+")
 
 
+# Letters that are apostrophes in a name: Unicode's modifier letters (U+02BC, the Ukrainian
+# apostrophe; the modifier acute; the vertical line) and the saltillo. Dropped from keys as
+# punctuation is (found by probing and re-probing: a name written with one was found by no search
+# without it).
+APOSTROPHE_LETTERS = frozenset(
+    {chr(c) for c in range(0x02B0, 0x0300) if unicodedata.category(chr(c)) == "Lm"}
+    | set("\ua788\ua78b\ua78c\u07f4\u07f5")
+)
+
 # Letters whose accent Unicode does not decompose: Łukasz, Sørensen, Đurić, Ærø (found by probing:
 # a search without the stroke found nobody).
 _UNDECOMPOSED = str.maketrans(
@@ -47,12 +56,7 @@ _UNDECOMPOSED = str.maketrans(
         "ħ": "h",
         "ŧ": "t",
         "ŀ": "l",
-        # Apostrophes written as modifier letters, which Unicode counts as letters: "O\u02bcneill"
-        # (U+02BC, the Ukrainian apostrophe), "Sa\u02bfid" (found by probing: such a name was found by
-        # no search without the very character).
-        # ...and every other modifier letter (accents, primes, the saltillo), found by re-probing.
-        **{chr(c): None for c in range(0x02B0, 0x0300) if unicodedata.category(chr(c)) == "Lm"},
-        **dict.fromkeys("\ua788\ua78b\ua78c"),
+        **dict.fromkeys(APOSTROPHE_LETTERS),
     }
 )
 
@@ -73,10 +77,11 @@ def service_key(value: str) -> str:
 def _key(value: str, *, fold_letters: bool, digits: bool) -> str:
     if value.isascii():  # nearly every name: no accents to take off, one C-level pass
         return (_NOT_ASCII_LETTER_OR_DIGIT if digits else _NOT_ASCII_LETTER).sub("", value.lower())
-    folded = value.casefold()
+    # Decomposed first, so that what decomposes to an apostrophe letter (the Greek numeral sign to
+    # U+02B9: found by re-probing) is dropped as that letter is.
+    decomposed = unicodedata.normalize("NFKD", value.casefold())
     if fold_letters:
-        folded = folded.translate(_UNDECOMPOSED)
-    decomposed = unicodedata.normalize("NFKD", folded)
+        decomposed = decomposed.translate(_UNDECOMPOSED)
     kept = str.isalnum if digits else str.isalpha
     return "".join(ch for ch in decomposed if kept(ch) and not unicodedata.combining(ch))
 
