@@ -76,15 +76,43 @@ def breaks_lines(value: str) -> bool:
 
 
 def escaped(value: str, hidden: frozenset[str]) -> str:
-    """`value` with each character of a category in `hidden` written as a visible `\\uXXXX`,
-    but for those writing needs (joiners, a flag's tags), kept as they are so that a reader sees
-    the word or the flag (found by re-probing: Wales's flag reached the audit log as escapes)."""
-    if value.isprintable():
-        return value
+    """`value` with each character of a category in `hidden`, and each that shows nothing (a
+    filler, blank braille, the grapheme joiner, a variation selector on no symbol), written as a
+    visible `\\uXXXX`; but a flag's tags, and a joiner between two letters or symbols of a script
+    that needs one, are kept as they are, so that a reader sees the flag or the word (found by
+    re-probing: Wales's flag reached the audit log as escapes; then joiners in a row, kept,
+    smuggled a hidden message past the reader)."""
     flags = [m.span() for m in _FLAG_TAGS.finditer(value)]
     return "".join(
-        f"\\u{ord(ch):04x}"
-        if unicodedata.category(ch) in hidden and not _writing_format(value, i, flags)
-        else ch
-        for i, ch in enumerate(value)
+        f"\\u{ord(ch):04x}" if _hidden_in(value, i, hidden, flags) else ch for i, ch in enumerate(value)
+    )
+
+
+# Variation selectors: they choose how the symbol before them looks, and show nothing themselves.
+_SELECTORS = frozenset(chr(c) for c in (*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)))
+
+
+def _hidden_in(value: str, at: int, hidden: frozenset[str], flags: list[tuple[int, int]]) -> bool:
+    ch = value[at]
+    if ch.isascii() and ch.isprintable():
+        return False
+    if any(start < at < end for start, end in flags):
+        return False
+    before = value[at - 1] if at else ""
+    after = value[at + 1] if at + 1 < len(value) else ""
+    if ch in _JOINERS:
+        return not (_writes(before) or before in _SELECTORS) or not _writes(after)
+    if ch in _SELECTORS:
+        return not _writes(before) or before in _SELECTORS
+    return ch in _BLANK_LETTERS or ch == "\u034f" or unicodedata.category(ch) in hidden
+
+
+def _writes(ch: str) -> bool:
+    # A letter, mark or symbol of a script beyond ASCII (what a joiner may sit between: a virama
+    # before one in Hindi).
+    return (
+        bool(ch)
+        and not ch.isascii()
+        and ch != "\u034f"
+        and (_shows(ch) or unicodedata.category(ch) in ("Mn", "Mc"))
     )

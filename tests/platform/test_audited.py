@@ -196,6 +196,28 @@ def test_the_log_keeps_a_flag_and_a_joiner_as_written() -> None:
     assert printable("a\x00b\u202e") == "a\\u0000b\\u202e"
     assert printable("\U000e0067 hidden") == "\\ue0067 hidden"
     assert trimmed(f"  Cymru {_WALES}  ") == f"Cymru {_WALES}"
+    assert printable("\u0915\u094d\u200d\u0937 \U0001f468\u200d\U0001f469 \u2764\ufe0f\u200d\U0001f525") == (
+        "\u0915\u094d\u200d\u0937 \U0001f468\u200d\U0001f469 \u2764\ufe0f\u200d\U0001f525"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "logged"),
+    [
+        # Found by re-probing: joiners in a row, or between plain letters, carried a hidden message.
+        ("pw\u200c\u200d\u200c\u200dx", "pw\\u200c\\u200d\\u200c\\u200dx"),
+        ("a\u200db", "a\\u200db"),
+        ("\u067e\u200c\u200c\u06cc", "\u067e\\u200c\\u200c\u06cc"),
+        # What shows nothing: fillers, blank braille, the grapheme joiner, a selector on no symbol.
+        ("ok\u3164\u115f\u2800x", "ok\\u3164\\u115f\\u2800x"),
+        ("e\u034f\u034f", "e\\u034f\\u034f"),
+        ("a\ufe0f\U000e0100", "a\\ufe0f\\ue0100"),
+    ],
+)
+def test_the_log_shows_what_would_hide_text(text: str, logged: str) -> None:
+    from contactpoint.platform.audited import printable
+
+    assert printable(text) == logged
 
 
 class _DeadlockingDb:
