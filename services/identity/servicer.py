@@ -129,6 +129,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             # Refused unchecked, and recorded all the same (found by re-probing: with the gateway's
             # credentials, malformed names left no trace).
             if event is not None:
+                event.details.append("refused unchecked: no username's shape, or a password or code missing")
                 await event.record(Unauthenticated(login.LOGIN_FAILED))
             raise login_events.refusal(recorded=event is not None)
         # The caller's deadline, less what the rest needs (the audit log's answer, then commit):

@@ -585,6 +585,7 @@ async def test_a_password_typed_as_the_username_is_kept_from_the_log(world: Worl
         "pat.boxes",  # a person's account: a wrong password
     ]
     assert not [e for e in events if "vexillary" in str(e).lower()]
+    assert "refused unchecked: no username's shape" in logins[1].detail  # found by re-probing: empty
 
 
 async def test_an_auditor_can_tell_whose_logins_failed_and_why(world: World) -> None:
