@@ -21,7 +21,8 @@ zoe zoey zoee; megan meghan meagan; kayleigh kayley kaylee caleigh; ellie elly; 
 catherine katherine kathryn katharine; stephen steven; isabel isobel isabelle
 ahmed ahmad; freya freja; zainab zaynab; aaliyah aliyah aaliya; malachi malakai; kacper casper
 caitlin caitlyn katelyn kaitlyn; ciara kiara; louie lewie; tyrese tyreece; leah lea
-maja maya maia; anja anya; sonja sonya sonia; katja katya katia; tanja tanya; zofia sofia sophia
+maja maya maia; anja anya ania; sonja sonya sonia; katja katya katia; tanja tanya tania
+kaja kaya; dunja dunya; vanja vanya; tonja tonya; zofia sofia sophia
 zuzanna susanna suzanna; zahra sahra; xander zander
 """
 # Only spellings of one name: names that merely sound alike may be twins' (Saoirse and Sorcha,

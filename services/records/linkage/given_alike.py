@@ -147,18 +147,15 @@ _SILENT_H = re.compile(r"(?<=[^aeiou])h|h(?=[^aeiou])|h$")
 _DOUBLED = re.compile(r"(.)\1")
 
 
-_FINAL_JA = re.compile(r"(?<=[aeoun])ja$")
-
-
 def _spelling_key(name: str) -> str:
     # A name with the spellings of one sound made one: Sophia/Sofia, Oscar/Oskar, Arthur/Artur,
     # Maya/Maia, Zahra/Zara, Lily/Lilly. Different names stay different: Jack "jac"/Jake "jace",
     # and Zara/Sara, whose first letters are two sounds (found by probing: twins Zara and Sara
     # were one child). Another language's spelling of a name is listed (`name_variants`:
-    # Zofia/Sofia). A final "ja" after a vowel or "n" is the "ya" of Maja, Kaja, Anja, Tanja, Sonja
-    # and Dunja; any other "j" is no "y" (found by re-probing: read as one, it joined twins Sajid
-    # and Said, Rajan and Rayan; read as none, it split Kaja/Kaya and Tanja/Tania).
-    first, name = name[:1], _FINAL_JA.sub("ya", name)
+    # Zofia/Sofia, Maja/Maya, Tanja/Tania): no rule reads a "j" as a "y" (found by re-probing: one
+    # joined twins Sajid and Said, Rajan and Rayan; one for a final "ja" joined Raja and Raya,
+    # Teja and Teya).
+    first = name[:1]
     for written, spoken in _SPELLINGS_OF_A_SOUND:
         name = name.replace(written, spoken)
     if first == "z":
