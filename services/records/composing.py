@@ -96,8 +96,8 @@ def _fullness(name: child_pb2.PersonName) -> tuple[int, bool]:
     # spaces are no fuller writing (found by re-probing: "CIARA O\u2019NEILL" outranked "Ciara O'Neill").
     # (A modifier letter or the saltillo is an apostrophe here, as in the keys: found by
     # re-probing, "CIARA O\ua78cNEILL" counted as accented and as written in both cases.)
-    normal = unicodedata.normalize("NFKC", name.given_names + name.family_name)
-    written = "".join(ch for ch in normal if ch not in APOSTROPHE_LETTERS)
+    raw = "".join(ch for ch in name.given_names + name.family_name if ch not in APOSTROPHE_LETTERS)
+    written = "".join(ch for ch in unicodedata.normalize("NFKC", raw) if ch not in APOSTROPHE_LETTERS)
     accented = sum(ch.isalpha() and not ch.isascii() for ch in written)
     return accented, not (written.isupper() or written.islower())
 

@@ -38,7 +38,9 @@ _NOT_ASCII_LETTER_OR_DIGIT = re.compile(r"[^a-z0-9]+")
 # without it).
 APOSTROPHE_LETTERS = frozenset(
     {chr(c) for c in range(0x02B0, 0x0300) if unicodedata.category(chr(c)) == "Lm"}
-    | set("\ua788\ua78b\ua78c\u07f4\u07f5")
+    # The saltillo, N'Ko's apostrophes, the Armenian half ring, the Cyrillic payerok, and the
+    # Arabic tatweel (a stretch of the line, no letter): found by re-probing.
+    | set("\ua788\ua78b\ua78c\u07f4\u07f5\u0559\ua67f\u0640")
 )
 
 # Letters whose accent Unicode does not decompose: Łukasz, Sørensen, Đurić, Ærø (found by probing:
@@ -77,9 +79,12 @@ def service_key(value: str) -> str:
 def _key(value: str, *, fold_letters: bool, digits: bool) -> str:
     if value.isascii():  # nearly every name: no accents to take off, one C-level pass
         return (_NOT_ASCII_LETTER_OR_DIGIT if digits else _NOT_ASCII_LETTER).sub("", value.lower())
-    # Decomposed first, so that what decomposes to an apostrophe letter (the Greek numeral sign to
-    # U+02B9: found by re-probing) is dropped as that letter is.
-    decomposed = unicodedata.normalize("NFKD", value.casefold())
+    # Apostrophe letters dropped before decomposing (a modifier "h" decomposes to "h") and after
+    # (the Greek numeral sign decomposes to one): found by re-probing.
+    folded = value.casefold()
+    if fold_letters:
+        folded = folded.translate(_UNDECOMPOSED)
+    decomposed = unicodedata.normalize("NFKD", folded)
     if fold_letters:
         decomposed = decomposed.translate(_UNDECOMPOSED)
     kept = str.isalnum if digits else str.isalpha

@@ -235,6 +235,8 @@ def test_a_child_is_found_by_a_former_name(db: Database) -> None:
         ("Ma\u02c8ia", "O\u02caHara", "Maia", "O'Hara"),  # found by re-probing
         ("Ta\ua78cia", "O\ua78cHara", "Taia", "OHara"),
         ("Ma\u0374ia", "O\u07f4Hara", "Maia", "O'Hara"),  # the Greek numeral sign (U+02B9), N'Ko's
+        ("Ma\u02b0ia", "O\u02e4Hara", "Maia", "O'Hara"),  # letters that decompose to others
+        ("Ma\u0559ia", "O\ua67fHara", "Maia", "O'Hara"),  # Armenian's half ring, Cyrillic's payerok
     ],
 )
 def test_find_ignores_accents_unicode_does_not_decompose(

@@ -243,7 +243,7 @@ def test_a_name_is_shown_as_its_fullest_writing_letter_for_letter() -> None:
     # (found by re-probing: each outranked a name written in upper and lower case).
     assert _shown(_named("Ciara", "O'Neill"), _named("CIARA", "O\u2019NEILL")) == ("Ciara", "O'Neill")
     assert _shown(_named("Mary Jane", "Smith"), _named("MARY\u00a0JANE", "SMITH")) == ("Mary Jane", "Smith")
-    for apostrophe in ("\u02bc", "\u02bb", "\u02c8", "\ua78c", "\u0374"):  # found by re-probing
+    for apostrophe in ("\u02bc", "\u02bb", "\u02c8", "\ua78c", "\u0374", "\u02e4", "\u02b0", "\u0559"):
         shouted_apostrophe = _named("CIARA", f"O{apostrophe}NEILL")
         assert _shown(_named("Ciara", "O'Neill"), shouted_apostrophe) == ("Ciara", "O'Neill"), apostrophe
     wide = _named("\uff3a\uff2f\uff25", "\uff2b\uff2f\uff37\uff21\uff2c\uff23\uff3a\uff39\uff2b")
