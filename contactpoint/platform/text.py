@@ -89,7 +89,27 @@ def escaped(value: str, hidden: frozenset[str]) -> str:
 
 
 # Variation selectors: they choose how the symbol before them looks, and show nothing themselves.
-_SELECTORS = frozenset(chr(c) for c in (*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)))
+# Kept only where they choose something: text or emoji presentation after a symbol (or a keycap's
+# digit), a Han character's form after it, a Mongolian letter's after it (found by re-probing:
+# one after each of many letters carried a byte of hidden text).
+_EMOJI_SELECTORS = frozenset("\ufe0e\ufe0f")
+_HAN_SELECTORS = frozenset(chr(c) for c in range(0xE0100, 0xE01F0))
+_MONGOLIAN_SELECTORS = frozenset("\u180b\u180c\u180d\u180f")
+_SELECTORS = frozenset(chr(c) for c in range(0xFE00, 0xFE10)) | _HAN_SELECTORS | _MONGOLIAN_SELECTORS
+# Marks that show nothing wherever they are: the grapheme joiner, Khmer's inherent vowels, the
+# Khitan filler.
+_INVISIBLE_MARKS = frozenset("\u034f\u17b4\u17b5\U00016fe4")
+# Scripts that write with joiners: Arabic and its neighbours, the Indic scripts and Sinhala,
+# Myanmar, Khmer, Mongolian; and emoji.
+_JOINING_SCRIPTS = (
+    (0x0600, 0x08FF),
+    (0x0900, 0x0DFF),
+    (0x1000, 0x109F),
+    (0x1780, 0x18AF),
+    (0xA8E0, 0xA8FF),
+    (0xFB50, 0xFDFF),
+    (0xFE70, 0xFEFF),
+)
 
 
 def _hidden_in(value: str, at: int, hidden: frozenset[str], flags: list[tuple[int, int]]) -> bool:
@@ -101,18 +121,30 @@ def _hidden_in(value: str, at: int, hidden: frozenset[str], flags: list[tuple[in
     before = value[at - 1] if at else ""
     after = value[at + 1] if at + 1 < len(value) else ""
     if ch in _JOINERS:
-        return not (_writes(before) or before in _SELECTORS) or not _writes(after)
+        return not (_joins(before) or before in _EMOJI_SELECTORS) or not _joins(after)
     if ch in _SELECTORS:
-        return not _writes(before) or before in _SELECTORS
-    return ch in _BLANK_LETTERS or ch == "\u034f" or unicodedata.category(ch) in hidden
+        return not _selects(ch, before, after)
+    return ch in _BLANK_LETTERS or ch in _INVISIBLE_MARKS or unicodedata.category(ch) in hidden
 
 
-def _writes(ch: str) -> bool:
-    # A letter, mark or symbol of a script beyond ASCII (what a joiner may sit between: a virama
-    # before one in Hindi).
-    return (
-        bool(ch)
-        and not ch.isascii()
-        and ch != "\u034f"
-        and (_shows(ch) or unicodedata.category(ch) in ("Mn", "Mc"))
-    )
+def _joins(ch: str) -> bool:
+    """Whether a joiner may sit beside `ch`: a letter or mark of a script that writes with
+    joiners, or an emoji (found by re-probing: joiners between Cyrillic letters carried text)."""
+    if not ch or ch.isascii():
+        return False
+    code = ord(ch)
+    return any(low <= code <= high for low, high in _JOINING_SCRIPTS) or _is_emoji(ch)
+
+
+def _is_emoji(ch: str) -> bool:
+    return unicodedata.category(ch) in ("So", "Sk") or ord(ch) >= 0x1F000
+
+
+def _selects(selector: str, before: str, after: str) -> bool:
+    """Whether a variation selector chooses a form of the character before it (and is alone)."""
+    if selector in _EMOJI_SELECTORS:
+        # "1\ufe0f\u20e3": a keycap (found by re-probing: escaped after its digit).
+        return bool(before) and (_is_emoji(before) or (before in "0123456789#*" and after == "\u20e3"))
+    if selector in _HAN_SELECTORS:
+        return bool(before) and unicodedata.name(before, "").startswith("CJK")
+    return bool(before) and 0x1820 <= ord(before) <= 0x18AF  # Mongolian

@@ -196,6 +196,7 @@ def test_the_log_keeps_a_flag_and_a_joiner_as_written() -> None:
     assert printable("a\x00b\u202e") == "a\\u0000b\\u202e"
     assert printable("\U000e0067 hidden") == "\\ue0067 hidden"
     assert trimmed(f"  Cymru {_WALES}  ") == f"Cymru {_WALES}"
+    assert printable("1\ufe0f\u20e3 \u1820\u180b") == "1\ufe0f\u20e3 \u1820\u180b"  # a keycap; Mongolian
     assert printable("\u0915\u094d\u200d\u0937 \U0001f468\u200d\U0001f469 \u2764\ufe0f\u200d\U0001f525") == (
         "\u0915\u094d\u200d\u0937 \U0001f468\u200d\U0001f469 \u2764\ufe0f\u200d\U0001f525"
     )
@@ -212,6 +213,12 @@ def test_the_log_keeps_a_flag_and_a_joiner_as_written() -> None:
         ("ok\u3164\u115f\u2800x", "ok\\u3164\\u115f\\u2800x"),
         ("e\u034f\u034f", "e\\u034f\\u034f"),
         ("a\ufe0f\U000e0100", "a\\ufe0f\\ue0100"),
+        # Found by a third re-probe: each of these carried hidden bytes past the reader.
+        ("\u00e9\ufe01\u00e9\ufe02", "\u00e9\\ufe01\u00e9\\ufe02"),  # a selector on a letter
+        ("routine\u180b\u180c check", "routine\\u180b\\u180c check"),  # Mongolian's, on no letter
+        ("\u041f\u0440\u200d\u043e", "\u041f\u0440\\u200d\u043e"),  # a joiner in Cyrillic
+        ("x\u17b4\U00016fe4", "x\\u17b4\\u16fe4"),
+        ("\u845b\U000e0100\U000e0101", "\u845b\U000e0100\\ue0101"),  # one Han selector, not two
     ],
 )
 def test_the_log_shows_what_would_hide_text(text: str, logged: str) -> None:
