@@ -82,6 +82,8 @@ def escaped(value: str, hidden: frozenset[str]) -> str:
     that needs one, are kept as they are, so that a reader sees the flag or the word (found by
     re-probing: Wales's flag reached the audit log as escapes; then joiners in a row, kept,
     smuggled a hidden message past the reader)."""
+    if value.isascii() and value.isprintable():
+        return value  # nearly every event's text: nothing to look at character by character
     flags = [m.span() for m in _FLAG_TAGS.finditer(value)]
     return "".join(
         f"\\u{ord(ch):04x}" if _hidden_in(value, i, hidden, flags) else ch for i, ch in enumerate(value)

@@ -23,7 +23,7 @@ from services.identity.login import LOGIN_FAILED, LoginOutcome
 from services.identity.settings import IdentitySettings
 
 
-def attempt(audit: AuditWriter | None, username: str, context: Context) -> AuditedRequest | None:
+def attempt(audit: AuditWriter | None, context: Context) -> AuditedRequest | None:
     """The audit event of a login identity is deciding (None when identity has no audit log). Its
     actor is not the claimed username until the account is found (`outcome_of`)."""
     if audit is None:

@@ -124,7 +124,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         # As typed on a phone: "Casey.User " is casey.user (usernames are lower case; found by
         # re-probing: such a login was refused unchecked).
         username = request.username.strip().lower()
-        event = login_events.attempt(self._audit, username, context)
+        event = login_events.attempt(self._audit, context)
         if not (username and request.password and request.totp_code) or not domain.plausible_name(username):
             # Refused unchecked, and recorded all the same (found by re-probing: with the gateway's
             # credentials, malformed names left no trace).

@@ -73,13 +73,6 @@ def age_on(date_of_birth: dt.date, today: dt.date) -> int:
     )
 
 
-def _has_control(value: str) -> bool:
-    # Line and paragraph separators too: free text here is one line (found by re-probing); the
-    # joiners and flags' tags of writing are no controls (found by re-probing: a data manager's
-    # reason with Wales's flag was refused, where a justification was not).
-    return breaks_lines(value)
-
-
 def _length(value: str) -> int:
     # Characters as a reader counts them: surrounding spaces left out, and an accent written as a
     # letter and a combining mark ("e" + "\u0301") one character, as its composed form is.
@@ -100,7 +93,10 @@ def text_problem(
         return "is required" if required else None
     if len(value) > max_length and (in_column or _length(value) > max_length):
         return f"must be at most {max_length} characters"
-    if _has_control(value):
+    # Line and paragraph separators too: free text here is one line (found by re-probing); the
+    # joiners and flags' tags of writing are no controls (found by re-probing: a data manager's
+    # reason with Wales's flag was refused, where a justification was not).
+    if breaks_lines(value):
         return "must not contain control characters"
     return None
 
