@@ -1,9 +1,13 @@
-"""Stored blocking keys brought up to the current version of `linkage.blocking`.
+"""What is derived from each stored source record brought up to the current release: its
+features (what matching compares), blocking keys and FindChild's name keys.
 
-Every source record notes the scheme its keys were made by. When a release changes the keys, the
-service files every older record again on start-up, batch by batch (each batch one transaction:
-its old keys deleted, its new ones written, both logged as key changes), so that a new record's
-lookups find every older record under the keys it now uses. Replicas starting together share the
+Every source record notes the scheme (`blocking.SCHEME`) they were derived by. When a release
+changes how they are derived (new keys, or names normalised differently), the service files every
+older record again on start-up, batch by batch, deriving all three afresh from the record as
+stored (each batch one transaction: its old keys deleted, its new ones written, both logged as key
+changes), so that a new record's lookups find every older record under the keys it now uses, its
+comparisons read the older record as a new one would be read, and FindChild finds it by a name
+spelt as the current release normalises it. Replicas starting together share the
 work (rows one holds are skipped by the others), and each waits until none is left.
 
 Meanwhile the service serves what does not depend on the keys (reads, finds, data managers'
@@ -24,8 +28,10 @@ from contactpoint.platform.db import Database, TransactionConflict
 from contactpoint.platform.errors import Unavailable
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.vault import Vault
-from services.records.linkage import Features, blocking_keys
+from contactpoint.records.v1 import records_service_pb2 as pb
+from services.records.linkage import Features, blocking_keys, features_of
 from services.records.linkage.blocking import SCHEME
+from services.records.record_keys import name_rows
 from services.records.repository import rekeying
 from services.records.repository.writes import key_hash
 
@@ -41,13 +47,20 @@ def hashes_of(features: Features, index_key: bytes) -> list[int]:
     return [key_hash(k, index_key) for k in sorted(set(blocking_keys(features)))]
 
 
+def derived(stale: rekeying.StaleSource, index_key: bytes) -> rekeying.Refiled:
+    """A stale record's features, blocking keys and name rows, derived from the record as stored
+    exactly as for a new record of the same content (a withdrawn record is filed under none)."""
+    record = pb.SourceRecord.FromString(stale.record)
+    features = features_of(record)
+    if stale.withdrawn:
+        return rekeying.Refiled(stale, features.to_json(), [], [])
+    return rekeying.Refiled(stale, features.to_json(), hashes_of(features, index_key), name_rows(record))
+
+
 def _refile_batch(conn: Connection, *, index_key: bytes, after: str) -> tuple[int, str | None]:
     # (records filed again, the last id looked at: None when no row after `after` is stale)
     stale = rekeying.stale_sources(conn, after=after, limit=BATCH)
-    rekeying.refile(
-        conn,
-        [(s, [] if s.withdrawn else hashes_of(Features.from_json(s.features), index_key)) for s in stale],
-    )
+    rekeying.refile(conn, [derived(s, index_key) for s in stale])
     return len(stale), (stale[-1].id if stale else None)
 
 

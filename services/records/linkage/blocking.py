@@ -15,9 +15,13 @@ from services.records.linkage.features import Features
 from services.records.linkage.nicknames import canonical_forms
 from services.records.linkage.spelling import sound
 
-# The version of the keys `blocking_keys` gives: raised whenever they change, so that a registry's
-# stored keys are rebuilt (`services.records.key_scheme`) before it matches with the new ones.
-SCHEME = 3
+# The version of what is derived from a stored record: the keys `blocking_keys` gives, and the
+# normalised names and values in its features and FindChild's name keys. Raised whenever any of
+# them changes, so that a registry's stored features and keys are derived again from its records
+# (`services.records.key_scheme`) before it matches or finds with the new ones.
+# 4 (7 December 2026): names normalised afresh (modifier-letter apostrophes, letters folded since
+# 4 December) in features and FindChild's name keys; the blocking keys' kinds as in 3.
+SCHEME = 4
 
 MALE, FEMALE = 1, 2  # `Features.gender`, as the contract's Gender enum numbers them
 

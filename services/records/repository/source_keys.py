@@ -83,29 +83,34 @@ def seal_names(vault: Vault, source_id: str, name: MatchKeyRow, key: int) -> byt
 def insert_keys(conn: Connection, rows: Sequence[FiledKeys]) -> None:
     """Blocking and name keys of new or replaced source records: a dozen rows per record. The
     blocking keys arrive keyed (`writes.key_hash`); the name keys are keyed and sealed here."""
-    vault = vault_of(conn)
-    key = vault.newest  # one key for the whole batch, whatever a reload does meanwhile
     keys = [(h, r.id) for r in rows for h in r.blocking_hashes]
     insert_rows(conn, blocking_keys, ("key", "source_id"), keys)
     key_changes.note(conn, [h for h, _ in keys])
+    insert_names(conn, [(r.id, r.contactpoint_id, n) for r in rows for n in r.names])
+
+
+def insert_names(conn: Connection, names: Sequence[tuple[str, str, MatchKeyRow]]) -> None:
+    """FindChild's name rows, each given as (source record id, its child's id, the row): keyed
+    and sealed here, with one seal key for them all whatever a reload does meanwhile."""
+    vault = vault_of(conn)
+    key = vault.newest
     insert_rows(
         conn,
         match_keys,
         _NAME_COLUMNS,
         [
             (
-                r.id,
-                r.contactpoint_id,
+                source_id,
+                contactpoint_id,
                 n.position,
                 dob_hash(vault, n.date_of_birth),
                 family_hash(vault, n.date_of_birth, n.family_key),
                 postcode_hash(vault, n.date_of_birth, n.postcode_key),
                 n.gender,
-                seal_names(vault, r.id, n, key),
+                seal_names(vault, source_id, n, key),
                 key,
             )
-            for r in rows
-            for n in r.names
+            for source_id, contactpoint_id, n in names
         ],
     )
 
