@@ -29,6 +29,7 @@ from contactpoint.platform.auth import (
     set_principal,
 )
 from contactpoint.platform.calls import Calls
+from contactpoint.platform.db import TransactionConflict
 from contactpoint.platform.decoding import (
     CheckedRequests,
     Undecodable,
@@ -40,6 +41,7 @@ from contactpoint.platform.errors import (
     ContactPointError,
     PermissionDenied,
     Unauthenticated,
+    Unavailable,
     internal_status,
 )
 from contactpoint.platform.ids import RANDOM
@@ -241,6 +243,11 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         emit("rpc.ok", ms=round(seconds * 1000, 2))
 
     async def _fail(self, exc: BaseException, context: Context, method: str, started: float) -> None:
+        if isinstance(exc, TransactionConflict):
+            # A transaction that lost a race and was not run again: nothing of it was stored, and
+            # the caller may retry (found by probing: such a loss was answered INTERNAL).
+            log.warning("rpc.lost_race", error=type(exc).__name__)
+            exc = Unavailable("the request lost a race with a concurrent one; nothing was stored: retry")
         code = exc.code if isinstance(exc, ContactPointError) else grpc.StatusCode.INTERNAL
         self._metrics.answered(method, code, time.perf_counter() - started)
         mark_span_failed(code)

@@ -101,15 +101,15 @@ class Metrics:
 
 class _PoolCollector(Collector):
     def __init__(self, engines: Sequence[Engine]) -> None:
-        self._engines = list(dict.fromkeys(engines))
+        # Each pool once (a read engine may be the write engine's pool with other options).
+        self._pools = list(dict.fromkeys(engine.pool for engine in engines))
 
     def collect(self) -> Any:
         out = GaugeMetricFamily(
             "contactpoint_db_connections_checked_out", "database connections in use now", labels=("pool",)
         )
         size = GaugeMetricFamily("contactpoint_db_pool_size", "connections the pool keeps", labels=("pool",))
-        for n, engine in enumerate(self._engines):
-            pool = engine.pool
+        for n, pool in enumerate(self._pools):
             out.add_metric([str(n)], float(pool.checkedout()) if isinstance(pool, QueuePool) else 0.0)
             size.add_metric([str(n)], float(pool.size()) if isinstance(pool, QueuePool) else 1.0)
         yield out

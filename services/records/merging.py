@@ -57,7 +57,11 @@ def merge(
     if not violations and survivor_id == retired_id:
         violations.append(FieldViolation("retired_id", "must differ from survivor_id"))
     check(violations)
-    retired = child_repo.child(conn, retired_id)
+    # Both locked before anything is read: the same merge sent twice at once (a client retrying on
+    # another replica) waits here, then answers as a retry (found by probing: it was NOT_FOUND,
+    # having found the child merged away between its look for a retry and its checks).
+    locked = {cid: child_repo.child(conn, cid, lock=True) for cid in sorted((survivor_id, retired_id))}
+    retired = locked[retired_id]
     if retired is not None and retired.status == MERGED and retired.merged_into == survivor_id:
         # A retry: the same answer.
         survivor = active_child(conn, survivor_id, manager, limits=limits, now=now)
@@ -168,7 +172,11 @@ def unmerge(
             return (undone.survivor_id,)
         raise NotFound("no merge of this child to undo")
     chain = locked_chain(conn, merge_row.survivor_id)
-    if not chain:
+    # Read again now that the children it joined are locked: what the merge remembers of their
+    # shields may have changed while this waited (found by probing: a shield given to the survivor
+    # at the moment of an unmerge was lost, both children ending unshielded).
+    merge_row = merge_repo.live_merge_of(conn, retired_id)
+    if not chain or merge_row is None or merge_row.survivor_id != chain[0].contactpoint_id:
         raise NotFound("no merge of this child to undo")
     holder = chain[-1]
     if holder.status == MERGED or not held(conn, manager, holder.contactpoint_id):

@@ -21,7 +21,7 @@ from contactpoint.platform.auth import (
     current_principal,
     roles,
 )
-from contactpoint.platform.db import Database
+from contactpoint.platform.db import Database, TransactionConflict, retrying
 from contactpoint.platform.decoding import UndecodableMessage, answers_each_message
 from contactpoint.platform.errors import ContactPointError, Internal, Unavailable
 from contactpoint.platform.logging import get_logger
@@ -237,6 +237,9 @@ class RecordsServicer(DataManagerRpcs, ChildReadRpcs):
                 return await asyncio.to_thread(self._store, prepared)
             except ContactPointError as exc:
                 return [exc] * len(prepared.submissions)
+            except TransactionConflict:  # lost a race and not run again: nothing stored, retry
+                busy = Unavailable("the records' children are being changed concurrently; retry")
+                return [busy] * len(prepared.submissions)
             except Exception:  # even our bug answers its records and never ends the stream
                 log.exception("records.stream_batch_crashed", records=len(prepared.submissions))
                 return [Internal()] * len(prepared.submissions)
@@ -279,13 +282,18 @@ class RecordsServicer(DataManagerRpcs, ChildReadRpcs):
     ) -> pb.WithdrawSourceRecordResponse:
         organisation = current_principal().organisation
         self._filing.require()
-        await self._db.write(
-            lambda conn: withdrawal.withdraw(
-                conn,
-                organisation=organisation,
-                source_system=request.source_system,
-                source_record_id=request.source_record_id,
-                limits=self._limits,
-            )
+        # Run again while it loses a race (a merge, an unmerge or a link of the same child: found
+        # by probing, where it was answered INTERNAL and not applied).
+        await retrying(
+            lambda: self._db.write(
+                lambda conn: withdrawal.withdraw(
+                    conn,
+                    organisation=organisation,
+                    source_system=request.source_system,
+                    source_record_id=request.source_record_id,
+                    limits=self._limits,
+                )
+            ),
+            busy="the record's child is being changed concurrently; retry",
         )
         return pb.WithdrawSourceRecordResponse()

@@ -131,7 +131,10 @@ def raise_pairs(conn: Connection, tasks: Iterable[review_repo.NewTask], *, now: 
     raised: list[review_repo.NewTask] = []
     waiting: list[review_repo.NewTask] = []
     seen: set[frozenset[str]] = set()
-    for task in _shielded_as_candidate(conn, list(tasks)):
+    candidates = _shielded_as_candidate(conn, list(tasks))
+    # Before each pair's kept-apart check: a decision on the pair under way is waited for.
+    kept_apart_repo.lock_pairs(conn, [(t.new_child, t.candidate) for t in candidates])
+    for task in candidates:
         pair = frozenset((task.new_child, task.candidate))
         if len(pair) < 2 or pair in seen:
             continue

@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 import pytest
 
+from contactpoint.platform.db import TransactionConflict
 from contactpoint.platform.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from contactpoint.platform.interceptor import REQUEST_ID_KEY, request_id_of
 from contactpoint.records.v1 import records_service_pb2 as pb
@@ -88,7 +89,16 @@ async def test_every_kind_maps_errors_to_status(probe: Probe, method: str) -> No
     async def unserialisable(_request: pb.SubmitSourceRecordRequest) -> Any:
         return "not a message"
 
-    cases = [(missing, CODE.NOT_FOUND, "no such child"), (bug, CODE.INTERNAL, "internal error")]
+    async def lost_race(_request: pb.SubmitSourceRecordRequest) -> pb.SubmitSourceRecordResponse:
+        # A transaction that lost a race and was not run again (found by probing: INTERNAL).
+        raise TransactionConflict("deadlock detected")
+
+    lost = "the request lost a race with a concurrent one; nothing was stored: retry"
+    cases = [
+        (missing, CODE.NOT_FOUND, "no such child"),
+        (bug, CODE.INTERNAL, "internal error"),
+        (lost_race, CODE.UNAVAILABLE, lost),
+    ]
     if method != WATCH:  # Watch's own answers are fine; the behaviour only raises there
         cases.append((unserialisable, CODE.INTERNAL, "internal error"))
     for behaviour, code, message in cases:

@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import grpc
 import pytest
 from google.protobuf.message import Message
 from grpc_status import rpc_status
+from sqlalchemy import Connection
 
 from contactpoint.common.v1 import child_pb2
-from contactpoint.platform.db import Database
+from contactpoint.platform.db import Database, TransactionConflict
 from contactpoint.platform.errors import MATCHED_TOO_MANY, error_metadata
 from contactpoint.platform.ids import contactpoint_id_problem, damm_digit
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.audit import leafcodec
 from services.audit import repository as audit_repo
+from services.records import withdrawal
 from tests.harness import subject_access
 from tests.services.records.conftest import (
     BIRTH_YEAR,
@@ -442,6 +445,31 @@ async def test_every_validation_rule_is_invalid_argument_and_stores_nothing(worl
     older = world.record("extended", extended=True)
     older.date_of_birth.year = BIRTH_YEAR - 11
     assert (await world.submit(older, "extended")).outcome == pb.MATCH_OUTCOME_CREATED
+
+
+async def test_a_withdrawal_that_loses_a_race_is_run_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by probing (two replicas): a withdrawal racing a merge, an unmerge or a link of the
+    # same child lost a deadlock and was answered INTERNAL, not applied.
+    cp = (await world.submit(world.record("sc-lost"), "lost-1")).contactpoint_id
+    withdraw = withdrawal.withdraw
+    lost: list[bool] = []
+
+    def loses_once(conn: Connection, **kwargs: Any) -> None:
+        if not lost:
+            lost.append(True)
+            withdraw(conn, **kwargs)  # done, then the transaction loses: nothing of it is kept
+            raise TransactionConflict("deadlock detected")
+        withdraw(conn, **kwargs)
+
+    monkeypatch.setattr(withdrawal, "withdraw", loses_once)
+    request = pb.WithdrawSourceRecordRequest(
+        source_system="social-care", source_record_id=world.id("sc-lost")
+    )
+    await world.records.WithdrawSourceRecord(request, metadata=world.council_a)
+    assert lost
+    assert await _code(world.get(cp)) == CODE.NOT_FOUND  # withdrawn: its only record
 
 
 async def test_withdraw_own_records_only(world: World) -> None:
