@@ -73,15 +73,19 @@ def next_task(
 ) -> TaskView:
     """The oldest waiting task whose candidate is a child of the manager's organisation (the new
     child may be another organisation's: `resolve_task`), held for them for 10
-    minutes. Tasks overtaken by events (a child merged, archived or withdrawn) are closed on the
-    way. NotFound when none is waiting."""
+    minutes. Tasks overtaken by events (a child merged, archived or withdrawn, or the pair kept
+    apart meanwhile) are closed on the way. NotFound when none is waiting."""
     while True:
         row = review_repo.next_open_task(
             conn, organisation=manager.organisation, manager=manager.name, now=now
         )
         if row is None:
             raise NotFound("no review task is waiting")
-        view = _view(conn, row, limits=limits, today=day_in_england(now))
+        # A pair kept apart is never proposed again, whatever raised its task meanwhile (found by
+        # probing: a record raised it as the decision was being made; `kept_apart.lock_pairs`
+        # now serialises the two, and this stays as the queue's own guarantee).
+        apart = task_upkeep.kept_apart(conn, row.new_child, row.candidate)
+        view = None if apart else _view(conn, row, limits=limits, today=day_in_england(now))
         if view is None:
             review_repo.resolve_task(
                 conn,

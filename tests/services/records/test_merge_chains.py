@@ -21,6 +21,7 @@ from services.records import ingestion, merging, review
 from services.records.children import resolve
 from services.records.model import Outcome, Submitted
 from services.records.repository import children as child_repo
+from services.records.repository import kept_apart as kept_apart_repo
 from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
 from services.records.stewardship import KEEP_APART, LINK, Manager
@@ -370,3 +371,15 @@ def test_two_merges_at_one_instant_are_undone_in_the_order_they_were_made(
     assert _shielded(db, a) and not _shielded(db, b)
     _unmerge(db, c)
     assert not _shielded(db, b) and not _shielded(db, c)
+
+
+def test_a_task_of_a_pair_kept_apart_meanwhile_is_never_handed_out(db: Database) -> None:
+    # However such a task came to be open (a record raising it as the pair was kept apart, found
+    # by probing), the queue closes it as overtaken instead of proposing the pair again.
+    a = _submit(db, make_record("sc-95")).contactpoint_id
+    b = _submit(db, make_record("sc-96")).contactpoint_id
+    assert db.run_sync(lambda c: review_repo.open_task_of_pair(c, a, b), write=False) is not None
+    db.run_sync(lambda c: kept_apart_repo.keep_apart(c, a, b, manager="dm-b", reason="two", now=NOW))
+    for _ in range(2):
+        with pytest.raises(NotFound):
+            db.run_sync(lambda c: review.next_task(c, manager=MANAGER, now=NOW))
