@@ -19,6 +19,7 @@ from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import FieldViolation
 from contactpoint.records.v1 import records_service_pb2 as pb
+from services.records import validation
 from services.records.main import MIGRATIONS, build
 from services.records.model import AgeLimits, FindCriteria
 from services.records.settings import RecordsSettings
@@ -36,7 +37,7 @@ from services.records.values import (
 from tests.conftest import DatabaseFactory
 from tests.harness import platform_account, records_keys, running_service
 from tests.platform.probe import MALFORMED
-from tests.services.records.conftest import Services, World, status_violations, violations
+from tests.services.records.conftest import Services, World, make_record, status_violations, violations
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 TODAY = NOW.date()
@@ -602,3 +603,24 @@ def test_an_apostrophe_typed_as_an_accent_or_a_prime_is_an_apostrophe() -> None:
         name_problem("O\u02ddNeill")
         == "may contain only letters, spaces, hyphens, apostrophes and full stops"
     )
+
+
+def test_an_over_long_service_name_is_refused_before_it_is_read_for_sensitivity(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Found by probing: recognising a sensitive service costs more than linear time in the name's
+    # length, and it ran before the length check: eight 200 kB names held records' every thread
+    # for 40 s before they were refused. Only a name that is valid is read.
+    read: list[int] = []
+    recognise = validation.is_sensitive_service
+
+    def counted(name: str) -> bool:
+        read.append(len(name))
+        return recognise(name)
+
+    monkeypatch.setattr(validation, "is_sensitive_service", counted)
+    record = make_record("long-service")
+    record.involvements[0].service_name = "Family support " + "x" * 200_000
+    problems = validate_record(record, now=NOW)
+    assert [p.field for p in problems] == ["record.involvements[0].service_name"]
+    assert all(n <= validation.MAX_TEXT for n in read)  # valid names only, never the long one
