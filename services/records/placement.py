@@ -234,16 +234,22 @@ def update(held: SourceRow, p: Prepared, batch: Batch) -> Submitted:
 def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime) -> None:
     """Write what a batch decided. Children it joined must still be active or archived as they
     were read (not merged away, archived or purged meanwhile), and children its review tasks name
-    active: they are share-locked, and a lost race means retry."""
+    active: they are locked, and a lost race means retry."""
     # Children a review task will name, too: a task naming a child merged away meanwhile would
     # lose the pairing (and the shield it brings).
     named = {t.candidate for t in batch.tasks} | {c for t in batch.splits for c in (t.new_child, t.candidate)}
     kept = batch.linked | (named - batch.new_children)
-    if kept:
-        rows = child_repo.children_by_id(conn, kept, share_lock=True)
+    # Every existing child the batch will write to or name is locked first, in id order, as a
+    # merge locks its two before it moves their records: else a record's new version (its source
+    # row, then its name keys' check of the child) and a merge of its child (the child, then the
+    # source rows) each held what the other wanted (found by probing: a deadlock in most such
+    # races, each costing PostgreSQL's second-long deadlock check before the retry).
+    locked = (kept | batch.touched) - batch.new_children
+    if locked:
+        rows = child_repo.children_by_id(conn, locked, update_lock=True)
         # An archived child is joined as archived (never named by a task), any other as active.
         expected = {cid: ARCHIVED if cid in batch.archived_linked else ACTIVE for cid in kept}
-        if len(rows) != len(kept) or any(r.status != expected[cid] for cid, r in rows.items()):
+        if not kept <= rows.keys() or any(rows[cid].status != expected[cid] for cid in kept):
             raise ConcurrentChange("a child this batch joined or names changed meanwhile")
     claims = [
         *batch.evidence,

@@ -33,6 +33,7 @@ from contactpoint.platform.workers import ProcessWorkers, WorkerCrashed
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import admin, key_scheme, preparing, streaming, withdrawal
 from services.records.data_managers import DATA_MANAGER_RPCS, DataManagerRpcs
+from services.records.fairness import OrganisationSlots
 from services.records.model import AgeLimits, ConcurrentChange, Outcome, Submitted
 from services.records.read_rpcs import ChildReadRpcs
 from services.records.settings import RecordsSettings
@@ -123,6 +124,9 @@ class RecordsServicer(DataManagerRpcs, ChildReadRpcs):
         self.store = Statements(db)
         self.matcher = admin.configured_matcher(settings)
         self._batch_size = settings.stream_batch_size
+        # Each organisation's batches are checked, and stored, a few at a time (`fairness`).
+        self._preparing = OrganisationSlots(settings.ingest_slots_per_organisation)
+        self._storing = OrganisationSlots(settings.ingest_slots_per_organisation)
         self.workers = ProcessWorkers(
             settings.prepare_workers, name="records-prepare", imports=(preparing.__name__,)
         )
@@ -206,7 +210,8 @@ class RecordsServicer(DataManagerRpcs, ChildReadRpcs):
     ) -> pb.SubmitSourceRecordResponse:
         organisation = current_principal().organisation
         self._filing.require()
-        [result] = await asyncio.to_thread(lambda: self._store(self._prepare(organisation, [request])))
+        async with self._storing.of(organisation):
+            [result] = await asyncio.to_thread(lambda: self._store(self._prepare(organisation, [request])))
         if isinstance(result, ContactPointError):
             raise result
         return _response(result)
@@ -229,12 +234,16 @@ class RecordsServicer(DataManagerRpcs, ChildReadRpcs):
             # A message that could not be decoded is answered in its place, like a bad record.
             rejected = {i: r.error for i, r in enumerate(batch) if isinstance(r, UndecodableMessage)}
             requests = [r for r in batch if not isinstance(r, UndecodableMessage)]
-            prepared = await self._prepare_stream(caller.organisation, requests) if requests else None
+            prepared = None
+            if requests:
+                async with self._preparing.of(caller.organisation):
+                    prepared = await self._prepare_stream(caller.organisation, requests)
             return _StreamBatch(prepared, rejected, len(batch))
 
         async def store_prepared(prepared: preparing.PreparedBatch) -> list[Result]:
             try:
-                return await asyncio.to_thread(self._store, prepared)
+                async with self._storing.of(prepared.organisation):
+                    return await asyncio.to_thread(self._store, prepared)
             except ContactPointError as exc:
                 return [exc] * len(prepared.submissions)
             except TransactionConflict:  # lost a race and not run again: nothing stored, retry

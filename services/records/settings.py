@@ -50,6 +50,14 @@ class RecordsSettings(VerifyingSettings, DatabaseSettings):
         le=5000,
         description="StreamSourceRecords: most records ingested in one transaction",
     )
+    ingest_slots_per_organisation: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="most batches (streams) or records (SubmitSourceRecord) of one organisation "
+        "checked or stored at once; the rest wait their turn, so that one council's feeds cannot "
+        "hold the service from the others",
+    )
     prepare_workers: int = Field(
         default=1,
         ge=0,

@@ -22,14 +22,17 @@ def child(conn: Connection, contactpoint_id: str, *, lock: bool = False) -> Chil
 
 
 def children_by_id(
-    conn: Connection, ids: Collection[str], *, share_lock: bool = False
+    conn: Connection, ids: Collection[str], *, share_lock: bool = False, update_lock: bool = False
 ) -> dict[str, ChildRow]:
     """Several child rows by id. With `share_lock` they cannot change (e.g. be merged away) until
-    the transaction ends."""
+    the transaction ends; with `update_lock` nobody else may lock them either (rows the caller
+    will change), taken in id order as a merge takes its two."""
     if not ids:
         return {}
     query = select(children).where(children.c.contactpoint_id.in_(sorted(ids)))
-    if share_lock:
+    if update_lock:
+        query = query.order_by(children.c.contactpoint_id).with_for_update()
+    elif share_lock:
         query = query.with_for_update(read=True)
     return {row.contactpoint_id: ChildRow.of(row) for row in conn.execute(query).all()}
 
