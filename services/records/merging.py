@@ -33,6 +33,7 @@ from services.records.stewardship import (
 )
 from services.records.tables import ACTIVE, MERGED
 from services.records.task_carrying import Holding, follow_merge, follow_unmerge
+from services.records.task_upkeep import lock_with_their_tasks
 from services.records.values import day_in_england
 
 log = get_logger(__name__)
@@ -60,8 +61,8 @@ def merge(
     # Both locked before anything is read: the same merge sent twice at once (a client retrying on
     # another replica) waits here, then answers as a retry (found by probing: it was NOT_FOUND,
     # having found the child merged away between its look for a retry and its checks).
-    locked = {cid: child_repo.child(conn, cid, lock=True) for cid in sorted((survivor_id, retired_id))}
-    retired = locked[retired_id]
+    lock_with_their_tasks(conn, (survivor_id, retired_id))
+    retired = child_repo.child(conn, retired_id)
     if retired is not None and retired.status == MERGED and retired.merged_into == survivor_id:
         # A retry: the same answer.
         survivor = active_child(conn, survivor_id, manager, limits=limits, now=now)

@@ -149,12 +149,13 @@ def resolve_task(
     check(violations + reason_violations(reason, required=True))
     # An id this service never hands out is no task of anyone's: NOT_FOUND, as an unknown one is
     # (found by review: "no-such-task" was INVALID_ARGUMENT, only 32 hex digits NOT_FOUND).
-    # The task's two children are locked before the task, in id order, as a merge or a record's
-    # batch locks them before the tasks it changes (found by probing: a decision and a merge of
-    # one of its children each held what the other wanted, a deadlock in about half such races).
+    # The task's two children (and their other tasks' children) are locked before the task, in
+    # id order, as a merge or a record's batch locks them before the tasks it changes (found by
+    # probing: a decision and a merge of one of its children each held what the other wanted, a
+    # deadlock in about half such races).
     peek = review_repo.task(conn, task_id) if is_task_id(task_id) else None
     if peek is not None:
-        child_repo.children_by_id(conn, {peek.new_child, peek.candidate}, update_lock=True)
+        task_upkeep.lock_with_their_tasks(conn, (peek.new_child, peek.candidate))
     row = review_repo.task(conn, task_id, lock=True) if peek is not None else None
     # The candidate must be the organisation's: whoever holds the child a new record may be
     # decides. The organisation that sent the new record does not, unless it holds the candidate

@@ -122,6 +122,15 @@ def _shielded_as_candidate(conn: Connection, tasks: list[review_repo.NewTask]) -
     return out
 
 
+def lock_with_their_tasks(conn: Connection, ids: Collection[str]) -> None:
+    """Lock these children, and every child an open task pairs one of them with, in one id order,
+    before a data manager's change to them: the change goes on to those tasks' children (carrying,
+    closing, shielding), and locking them one by one on the way, in its own order, deadlocked with
+    a decision or merge locking the same set in another (found by re-probing)."""
+    others = {t.other(cid) for cid in ids for t in review_repo.open_tasks_of(conn, cid)}
+    child_repo.children_by_id(conn, set(ids) | others, update_lock=True)
+
+
 def raise_pairs(conn: Connection, tasks: Iterable[review_repo.NewTask], *, now: dt.datetime) -> int:
     """Raise these tasks, one a pair, leaving out pairs a data manager kept apart or that a task
     already waits on, each child shown shielded while the other is; how many were raised. A task

@@ -11,12 +11,18 @@ from services.records.repository.rows import ChildRow
 from services.records.repository.writes import insert_rows, update_rows
 from services.records.tables import ACTIVE, MERGED, children
 
+# A child's id is never changed nor its row deleted, so a writer locks it FOR NO KEY UPDATE:
+# writers still wait for each other and for share-lockers, but a row inserted elsewhere that names
+# the child (a source record, a name key, a review task: their foreign keys take KEY SHARE) does
+# not wait for them (found by re-probing: a merge carrying a task to a child a decision had
+# locked, and the decision waiting for the merge's child, deadlocked).
+
 
 def child(conn: Connection, contactpoint_id: str, *, lock: bool = False) -> ChildRow | None:
     """One child row; with `lock`, row-locked until the transaction ends (on PostgreSQL)."""
     query = select(children).where(children.c.contactpoint_id == contactpoint_id)
     if lock:
-        query = query.with_for_update()
+        query = query.with_for_update(key_share=True)
     row = conn.execute(query).first()
     return ChildRow.of(row) if row is not None else None
 
@@ -31,7 +37,7 @@ def children_by_id(
         return {}
     query = select(children).where(children.c.contactpoint_id.in_(sorted(ids)))
     if update_lock:
-        query = query.order_by(children.c.contactpoint_id).with_for_update()
+        query = query.order_by(children.c.contactpoint_id).with_for_update(key_share=True)
     elif share_lock:
         query = query.with_for_update(read=True)
     return {row.contactpoint_id: ChildRow.of(row) for row in conn.execute(query).all()}
