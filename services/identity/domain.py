@@ -239,13 +239,19 @@ def revoke_logged_out_token(
 def verification_state(
     conn: Connection, *, issuer: TokenIssuer, known_version: int
 ) -> VerificationState | None:
-    """Keys and revocations for verifiers; None when `known_version` is current."""
-    version = repository.current_version(conn)
+    """Keys and revocations for verifiers; None when `known_version` is current. The version
+    counts changes to the keys too (the moment they last changed, in its low 32 bits): before, a
+    retired key leaving the published set changed nothing verifiers asked about, and they kept
+    accepting it until restarted (found by probing)."""
+    keys = issuer.public_keys()
+    version = (repository.current_version(conn) << 32) + issuer.key_epoch
     if known_version == version:
         return None
     return VerificationState(
         version=version,
-        keys=issuer.public_keys(),
+        keys=keys,
+        retired_at_ms=issuer.retired_at_ms(),
+        max_lifetime_seconds=issuer.ttl_seconds,
         revoked_token_ids=frozenset(repository.revoked_token_ids(conn, now=_now())),
         suspended_subjects=frozenset(repository.suspended_subjects(conn)),
         tokens_not_before={

@@ -216,7 +216,11 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             return pb.GetVerificationStateResponse(version=request.known_version, unchanged=True)
         return pb.GetVerificationStateResponse(
             version=state.version,
-            keys=[pb.VerificationKey(key_id=k, public_key=v) for k, v in state.keys.items()],
+            keys=[
+                pb.VerificationKey(key_id=k, public_key=v, retired_at_ms=state.retired_at_ms.get(k, 0))
+                for k, v in state.keys.items()
+            ],
+            max_token_lifetime_seconds=state.max_lifetime_seconds,
             revoked_token_ids=sorted(state.revoked_token_ids),
             suspended_subjects=sorted(state.suspended_subjects),
             tokens_not_before=dict(state.tokens_not_before),

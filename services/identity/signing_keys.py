@@ -3,7 +3,9 @@
 The current key (`signing_key_file`) signs every new token. `rotate` retires it beside the new one
 (`<name>.retired-<kid>.pem`, its modification time the moment of retirement); a retired key is
 still published to verifiers until every token it signed has expired (the token lifetime plus a
-minute), so rotating logs nobody out. Replicas of identity share the key folder and pick a rotation
+minute), so rotating logs nobody out; verifiers refuse its tokens that claim to be issued after its
+retirement, so a leaked key, rotated, signs nothing new that works. The verification state's
+version counts changes to the published keys, so verifiers also drop a retired key once it goes. Replicas of identity share the key folder and pick a rotation
 up on their next verification-state answer (a `stat` of the current key file).
 """
 
@@ -35,6 +37,11 @@ class _Loaded:
     # When the current key was put in place, and the key it replaced (if it still verifies).
     current_since: float
     previous: Ed25519PrivateKey | None
+    # When each published retired key was retired (Unix seconds).
+    retired_at: dict[str, float]
+    # When the published set last changed (a rotation, or a retired key's last token expiring),
+    # whole Unix seconds: the same on every replica sharing the key folder, and never smaller later.
+    epoch: int
 
 
 def _retired_glob(path: Path) -> str:
@@ -61,14 +68,27 @@ class KeyRing:
         published = {key_id(current): raw_public_key(current)}
         cutoff = time.time() - self._keep
         previous: tuple[float, Ed25519PrivateKey] | None = None
+        retirements: dict[str, float] = {}
+        changed = current_since
         for retired in sorted(self._path.parent.glob(_retired_glob(self._path))):
             retired_at = retired.stat().st_mtime
             if retired_at >= cutoff:
                 key = load_or_create_signing_key(retired)
                 published[key_id(key)] = raw_public_key(key)
+                retirements[key_id(key)] = retired_at
                 if previous is None or retired_at > previous[0]:
                     previous = (retired_at, key)
-        return _Loaded(stamp, current, published, current_since, previous[1] if previous else None)
+            else:  # no longer published since its tokens expired
+                changed = max(changed, retired_at + self._keep)
+        return _Loaded(
+            stamp,
+            current,
+            published,
+            current_since,
+            previous[1] if previous else None,
+            retirements,
+            int(max(changed, *retirements.values(), current_since)),
+        )
 
     def refresh(self) -> None:
         """Pick up a rotation (cheap when nothing changed), and let expired retired keys go."""
@@ -89,6 +109,15 @@ class KeyRing:
     def public_keys(self) -> dict[str, bytes]:
         """Every key id that verifiers should accept, with its raw public key."""
         return dict(self._loaded.published)
+
+    def retired_at(self) -> dict[str, float]:
+        """When each published retired key was retired (Unix seconds)."""
+        return dict(self._loaded.retired_at)
+
+    @property
+    def epoch(self) -> int:
+        """When the published keys last changed, whole Unix seconds (see `_Loaded.epoch`)."""
+        return self._loaded.epoch
 
 
 def rotate(path: Path) -> tuple[str, str]:

@@ -60,6 +60,22 @@ class TokenIssuer:
             return self._ring.public_keys()
         return {self.key_id: self.public_key}
 
+    def retired_at_ms(self) -> dict[str, int]:
+        """When each published retired key was retired, Unix milliseconds (after `public_keys`)."""
+        if self._ring is None:
+            return {}
+        return {kid: int(at * 1000) for kid, at in self._ring.retired_at().items()}
+
+    @property
+    def key_epoch(self) -> int:
+        """When the published keys last changed, whole Unix seconds (0 for a fixed key)."""
+        return self._ring.epoch if self._ring is not None else 0
+
+    @property
+    def ttl_seconds(self) -> int:
+        """How long a token lives."""
+        return int(self._ttl.total_seconds())
+
     def issue(self, account: Account, *, now: datetime) -> IssuedToken:
         """A token for `account`."""
         exp = int(now.timestamp() + self._ttl.total_seconds() + 0.5)

@@ -257,19 +257,26 @@ class VerificationKey(_message.Message):
 
     KEY_ID_FIELD_NUMBER: _builtins.int
     PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    RETIRED_AT_MS_FIELD_NUMBER: _builtins.int
     key_id: _builtins.str
     """Key id, as in the token's `kid` header."""
     public_key: _builtins.bytes
     """Raw 32-byte Ed25519 public key."""
+    retired_at_ms: _builtins.int
+    """0 for the key that signs now; for a retired key (still published until the tokens it signed
+    expire), when it was retired, Unix milliseconds: a token it signed that claims to be issued
+    later is refused (a leaked key stops working for new tokens as soon as it is rotated).
+    """
     def __init__(
         self,
         *,
         key_id: _builtins.str = ...,
         public_key: _builtins.bytes = ...,
+        retired_at_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_id", b"key_id", "public_key", b"public_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_id", b"key_id", "public_key", b"public_key", "retired_at_ms", b"retired_at_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -307,10 +314,15 @@ class GetVerificationStateResponse(_message.Message):
     REVOKED_TOKEN_IDS_FIELD_NUMBER: _builtins.int
     SUSPENDED_SUBJECTS_FIELD_NUMBER: _builtins.int
     TOKENS_NOT_BEFORE_FIELD_NUMBER: _builtins.int
+    MAX_TOKEN_LIFETIME_SECONDS_FIELD_NUMBER: _builtins.int
     version: _builtins.int
     """Version of this state; it changes whenever keys or revocations change."""
     unchanged: _builtins.bool
     """True when `known_version` is current and the lists below are left empty."""
+    max_token_lifetime_seconds: _builtins.int
+    """The longest a token may live (its `exp` less its `iat`), seconds: a token claiming longer is
+    refused. 0: no limit given.
+    """
     @_builtins.property
     def keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___VerificationKey]:
         """Keys that sign tokens."""
@@ -338,10 +350,11 @@ class GetVerificationStateResponse(_message.Message):
         revoked_token_ids: _abc.Iterable[_builtins.str] | None = ...,
         suspended_subjects: _abc.Iterable[_builtins.str] | None = ...,
         tokens_not_before: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        max_token_lifetime_seconds: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["keys", b"keys", "revoked_token_ids", b"revoked_token_ids", "suspended_subjects", b"suspended_subjects", "tokens_not_before", b"tokens_not_before", "unchanged", b"unchanged", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["keys", b"keys", "max_token_lifetime_seconds", b"max_token_lifetime_seconds", "revoked_token_ids", b"revoked_token_ids", "suspended_subjects", b"suspended_subjects", "tokens_not_before", b"tokens_not_before", "unchanged", b"unchanged", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

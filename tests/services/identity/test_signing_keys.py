@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import time
 from pathlib import Path
 
 import grpc
 import jwt
+import pytest
 
 from contactpoint.identity.v1 import identity_service_pb2 as pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as pb_grpc
+from contactpoint.platform import token_verifier
+from contactpoint.platform.auth import ALGORITHM
 from contactpoint.platform.db import Database
+from contactpoint.platform.errors import Unauthenticated
+from contactpoint.platform.keys import load_or_create_signing_key
 from contactpoint.platform.peers import ServiceToken, remote_state_source
 from contactpoint.platform.token_verifier import TokenVerifier
 from services.identity import repository, signing_keys
@@ -105,3 +111,72 @@ async def test_a_flood_of_bad_token_requests_never_keeps_a_platform_service_wait
             codes = await asyncio.gather(*flood, attempt(real["client_id"], real["client_secret"]))
     assert codes[-1] == grpc.StatusCode.OK
     assert set(codes[:-1]) == {grpc.StatusCode.UNAUTHENTICATED}
+
+
+def _bump_version(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        db.run_sync(repository.bump_version)
+    finally:
+        db.dispose()
+
+
+def _forged(token: str, key_file: Path, **claims: object) -> str:
+    """A token signed with identity's key as someone holding a copy of the key file could sign it:
+    `token`'s claims, changed."""
+    body = {**jwt.decode(token, options={"verify_signature": False}), **claims}
+    key = load_or_create_signing_key(key_file)
+    return jwt.encode(
+        body, key, algorithm=ALGORITHM, headers={"kid": jwt.get_unverified_header(token)["kid"]}
+    )
+
+
+async def test_a_leaked_key_once_rotated_signs_no_token_that_works(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by probing: with a copy of the signing key, tokens forged after `rotate-signing-key`
+    # (any roles, any lifetime) worked for 21 minutes and more, and one forged for a year
+    # worked before the rotation too. Verifiers now refuse a retired key's tokens that claim to
+    # be issued after its retirement, every token living longer than identity issues them for,
+    # and a retired key as soon as identity stops publishing it.
+    monkeypatch.setattr(token_verifier, "RETIRED_SIGNING_SECONDS", 0, raising=False)
+    settings = identity_settings(database_url, tmp_path, token_ttl_seconds=60)
+    leaked = tmp_path / "leaked.pem"
+    async with running_identity(settings) as (_, target):
+        account = create_service_account(database_url, "council-a", "council-system")
+        shutil.copyfile(settings.signing_key_file, leaked)
+        async with grpc.aio.insecure_channel(target) as channel:
+            stub = pb_grpc.IdentityServiceStub(channel)
+            request = pb.IssueServiceTokenRequest(
+                client_id=account.client_id, client_secret=account.client_secret
+            )
+            before = (await stub.IssueServiceToken(request)).access_token
+            own = ServiceToken(channel, **platform_account(database_url, "records"))
+            verifier = TokenVerifier(remote_state_source(channel, own), poll_seconds=60)
+            await verifier.refresh()
+            now = time.time()
+            year = _forged(before, leaked, iat=int(now), iat_ms=int(now * 1000), exp=int(now) + 365 * 86_400)
+            with pytest.raises(Unauthenticated):
+                verifier.verify(year)
+            assert verifier.verify(before).name == "council-a"
+
+            signing_keys.rotate(settings.signing_key_file)
+            _bump_version(database_url)  # as `contactpoint admin rotate-signing-key` does
+            await asyncio.sleep(1.1)
+            await verifier.refresh()
+            now = time.time()
+            late = _forged(
+                before, leaked, roles=["auditor"], iat=int(now), iat_ms=int(now * 1000), exp=int(now) + 60
+            )
+            with pytest.raises(Unauthenticated):
+                verifier.verify(late)
+            assert verifier.verify(before).name == "council-a"  # issued before: it lives out its life
+
+            # Once every token the retired key signed has expired, identity stops publishing it,
+            # and verifiers that already hold the keys learn that too.
+            retired = next(settings.signing_key_file.parent.glob("*.retired-*.pem"))
+            gone = time.time() - 60 - GRACE_SECONDS
+            os.utime(retired, (gone, gone))
+            await verifier.refresh()
+            with pytest.raises(Unauthenticated):
+                verifier.verify(before)
