@@ -5,8 +5,9 @@ The current key (`signing_key_file`) signs every new token. `rotate` retires it 
 still published to verifiers until every token it signed has expired (the token lifetime plus a
 minute), so rotating logs nobody out; verifiers refuse its tokens that claim to be issued after its
 retirement, so a leaked key, rotated, signs nothing new that works. The verification state's
-version counts changes to the published keys, so verifiers also drop a retired key once it goes. Replicas of identity share the key folder and pick a rotation
-up on their next verification-state answer (a `stat` of the current key file).
+version counts changes to the published keys, so verifiers also drop a retired key once it goes.
+Replicas of identity share the key folder and pick a rotation up on their next verification-state
+answer (a `stat` of the current key file).
 """
 
 from __future__ import annotations
