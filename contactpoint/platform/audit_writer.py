@@ -14,7 +14,7 @@ from contactpoint.audit.v1 import audit_service_pb2_grpc as audit_grpc
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.audited import AuditedRequest
 from contactpoint.platform.auth import Principal
-from contactpoint.platform.errors import ContactPointError, Unavailable
+from contactpoint.platform.errors import INVALID_TOKEN, ContactPointError, Unauthenticated, Unavailable
 from contactpoint.platform.ids import contactpoint_id_problem
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, TokenSource, with_service_token
@@ -94,6 +94,12 @@ class AuditWriter:
         services' refusal hooks), naming the child and purpose the request gave, if well formed,
         at `severity` if given; Unavailable when the log cannot take it."""
         call = self.request(action, str(structlog.contextvars.get_contextvars().get("request_id", "")))
+        # Why, in the words the caller heard (found by probing: a forged token's event said
+        # nothing, and read as mildly as a request with no token at all).
+        call.details.append(f"refused: {error.message}")
+        if caller is None and isinstance(error, Unauthenticated) and error.message == INVALID_TOKEN:
+            # A token that does not verify at all: forged, damaged, or another system's.
+            call.severity = "WARNING"
         if severity is not None:
             call.severity = severity
         if caller is not None:

@@ -30,6 +30,10 @@ class FieldViolation:
     description: str
 
 
+# What every refused token is told, whatever was wrong with it (bad, forged, revoked).
+INVALID_TOKEN = "invalid token"  # noqa: S105 (what a client is told, not a secret)
+
+
 class ContactPointError(Exception):
     """Root of every error a client may see. Subclasses fix the gRPC status code."""
 
@@ -269,7 +273,7 @@ def _from_parts(
     if code == grpc.StatusCode.PERMISSION_DENIED:
         # The peer refused the person the call was made for (their token revoked, expired or
         # suspended, as the peer knew before we did): to that person it is UNAUTHENTICATED.
-        return Unauthenticated("invalid token") if info and info.reason == PERSON_TOKEN_REFUSED else None
+        return Unauthenticated(INVALID_TOKEN) if info and info.reason == PERSON_TOKEN_REFUSED else None
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         delay = 1.0
         for detail in status.details if status else []:

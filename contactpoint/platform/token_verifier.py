@@ -22,7 +22,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from contactpoint.platform.auth import ALGORITHM, ISSUER, Principal
-from contactpoint.platform.errors import Unauthenticated, Unavailable
+from contactpoint.platform.errors import INVALID_TOKEN, Unauthenticated, Unavailable
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.verified_tokens import VerifiedTokens
 
@@ -232,7 +232,7 @@ class TokenVerifier:
             kid = str(jwt.get_unverified_header(token).get("kid", ""))
             key = self._keys.get(kid)
             if key is None:
-                raise Unauthenticated("invalid token")
+                raise Unauthenticated(INVALID_TOKEN)
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key=key,
@@ -245,7 +245,7 @@ class TokenVerifier:
             # and whose it was is for the audit log.
             raise Unauthenticated("token expired; log in again", holder=_holder(token, key)) from exc
         except jwt.PyJWTError as exc:
-            raise Unauthenticated("invalid token") from exc
+            raise Unauthenticated(INVALID_TOKEN) from exc
         _check_key_use(kid, claims, state)
         self._verified.put(token, kid, state.keys[kid], claims)
         return claims
@@ -269,7 +269,7 @@ class TokenVerifier:
             or issued_ms <= state.tokens_not_before.get(subject, -1)
         ):
             # Whose it is goes to the audit log only: the client hears no more than "invalid".
-            raise Unauthenticated("invalid token", holder=_principal(claims, token, issued_ms))
+            raise Unauthenticated(INVALID_TOKEN, holder=_principal(claims, token, issued_ms))
         return _principal(claims, token, issued_ms)
 
 
@@ -286,10 +286,10 @@ def _check_key_use(kid: str, claims: dict[str, Any], state: VerificationState) -
     issued_ms = int(claims.get("iat_ms", int(claims["iat"]) * 1000))
     retired_ms = state.retired_at_ms.get(kid)
     if retired_ms is not None and issued_ms > retired_ms + RETIRED_SIGNING_SECONDS * 1000:
-        raise Unauthenticated("invalid token")
+        raise Unauthenticated(INVALID_TOKEN)
     lifetime = int(claims["exp"]) - issued_ms / 1000
     if state.max_lifetime_seconds and lifetime > state.max_lifetime_seconds + LIFETIME_SKEW_SECONDS:
-        raise Unauthenticated("invalid token")
+        raise Unauthenticated(INVALID_TOKEN)
 
 
 def _holder(token: str, key: Any) -> Principal | None:

@@ -558,6 +558,28 @@ async def test_hostile_input_is_recorded_not_refused_by_the_log(world: World) ->
     assert ok.outcome == "ALLOWED" and ok.actor_organisation and list(ok.actor_roles) == ["practitioner"]
 
 
+async def test_a_forged_token_is_logged_as_one(world: World) -> None:
+    """Found by probing: a GetChild whose token had been edited (its signature no longer matched)
+    was logged with an empty detail, as mildly as a request with no token at all."""
+    cp = await world.submit("gw-forged")
+    prac = create_user(world.identity_url, "pat.forger", "practitioner")
+    aud = create_user(world.identity_url, "avery.forged", "auditor")
+    token = await world.login("pat.forger", prac.totp_secret)
+    header, payload, signature = token.split(".")
+    forged = ".".join([header, payload[:-4] + ("AAAA" if payload[-4:] != "AAAA" else "BBBB"), signature])
+    request = pb.GetChildRequest(contactpoint_id=cp, purpose=SAFEGUARDING)
+    for metadata in (bearer(forged), ()):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await world.gateway.GetChild(request, metadata=metadata)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    events = await _events(world, await world.login("avery.forged", aud.totp_secret))
+    forged_event, no_token = [e for e in events if e.action == "GetChild" and e.outcome == "DENIED"][-2:]
+    assert (forged_event.severity, forged_event.detail) == ("WARNING", "refused: invalid token")
+    assert (no_token.severity, no_token.detail) == ("INFO", "refused: authentication required")
+    # Nobody the token names: whose it claims to be, or which child, is the caller's to say.
+    assert forged_event.actor == "" and forged_event.contactpoint_id == ""
+
+
 async def test_a_password_typed_as_the_username_is_kept_from_the_log(world: World) -> None:
     """Found by probing: a failed login's event had what was typed as the username for actor, a
     password typed in the wrong box included, for every auditor to read. A login names its person
