@@ -45,10 +45,11 @@ SERVER_OPTIONS = [
     # clients could not connect.
     ("grpc.server_handshake_timeout_ms", 10_000),
     ("grpc.max_connection_idle_ms", 60_000),
-    # At most this many calls at once on one connection. (No cap on the whole service: tried, a
-    # flood of calls that never send their message then took every slot, and practitioners were
-    # refused instead of served; a proxy in front must time such calls out: docs/operations.md.)
-    ("grpc.max_concurrent_streams", 256),
+    # No cap on calls at once, on a connection or in all: a cap of 256 a connection failed a
+    # peer multiplexing more (the gateway's one channel to records or audit under load), and one
+    # on the whole service let a flood of calls that never send their message take every slot,
+    # practitioners then refused instead of served. A proxy in front must time such calls out
+    # (docs/operations.md).
 ]
 
 
