@@ -97,7 +97,14 @@ def _wal_between(data_dir: Path, start: tuple[str, int], end: tuple[str, int]) -
 _HEX_VALUE = re.compile(rb"\\\\x[0-9a-f]+")
 
 
+# Hex digests and ids (request and content hashes, source record ids) stored as text: a short
+# secret made only of hex digits ("e33ba", a postcode's key) turns up inside one by chance (CI,
+# 7 December: "...ED76285774e475e33ba12237..."), so they are left out of the search.
+_HEX_RUN = re.compile(rb"[0-9a-f]{16,}")
+
+
 def _leaks(blob: bytes, secrets: set[bytes]) -> list[bytes]:
+    blob = _HEX_RUN.sub(b" ", blob)
     return sorted(s for s in secrets if s in blob)
 
 

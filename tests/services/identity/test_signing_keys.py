@@ -8,6 +8,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 import jwt
@@ -49,19 +50,28 @@ def test_rotation_keeps_the_retired_key_until_its_tokens_expire(tmp_path: Path) 
     assert set(ring.public_keys()) == {new}
 
 
+async def _council_token_and_verifier(
+    channel: grpc.aio.Channel, database_url: str, account: Any, *, poll_seconds: float
+) -> tuple[pb.IssueServiceTokenRequest, str, TokenVerifier]:
+    """A council account's token request and a token it was issued, and a verifier (as records
+    runs one) that has fetched identity's keys once."""
+    request = pb.IssueServiceTokenRequest(client_id=account.client_id, client_secret=account.client_secret)
+    token = (await pb_grpc.IdentityServiceStub(channel).IssueServiceToken(request)).access_token
+    own = ServiceToken(channel, **platform_account(database_url, "records"))
+    verifier = TokenVerifier(remote_state_source(channel, own), poll_seconds=poll_seconds)
+    await verifier.refresh()
+    return request, token, verifier
+
+
 async def test_tokens_of_both_keys_verify_after_a_rotation(database_url: str, tmp_path: Path) -> None:
     settings = identity_settings(database_url, tmp_path)
     async with running_identity(settings) as (_, target):
         account = create_service_account(database_url, "council-a", "council-system")
         async with grpc.aio.insecure_channel(target) as channel:
             stub = pb_grpc.IdentityServiceStub(channel)
-            request = pb.IssueServiceTokenRequest(
-                client_id=account.client_id, client_secret=account.client_secret
+            request, before, verifier = await _council_token_and_verifier(
+                channel, database_url, account, poll_seconds=0.1
             )
-            before = (await stub.IssueServiceToken(request)).access_token
-            own = ServiceToken(channel, **platform_account(database_url, "records"))
-            verifier = TokenVerifier(remote_state_source(channel, own), poll_seconds=0.1)
-            await verifier.refresh()
             verifier.start()
             try:
                 old, new = signing_keys.rotate(settings.signing_key_file)
@@ -146,14 +156,9 @@ async def test_a_leaked_key_once_rotated_signs_no_token_that_works(
         account = create_service_account(database_url, "council-a", "council-system")
         shutil.copyfile(settings.signing_key_file, leaked)
         async with grpc.aio.insecure_channel(target) as channel:
-            stub = pb_grpc.IdentityServiceStub(channel)
-            request = pb.IssueServiceTokenRequest(
-                client_id=account.client_id, client_secret=account.client_secret
+            _, before, verifier = await _council_token_and_verifier(
+                channel, database_url, account, poll_seconds=60
             )
-            before = (await stub.IssueServiceToken(request)).access_token
-            own = ServiceToken(channel, **platform_account(database_url, "records"))
-            verifier = TokenVerifier(remote_state_source(channel, own), poll_seconds=60)
-            await verifier.refresh()
             now = time.time()
             year = _forged(before, leaked, iat=int(now), iat_ms=int(now * 1000), exp=int(now) + 365 * 86_400)
             with pytest.raises(Unauthenticated):
