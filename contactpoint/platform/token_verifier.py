@@ -226,8 +226,9 @@ class TokenVerifier:
         ms = self._state.tokens_not_before.get(subject)
         return ms / 1000 if ms is not None else None
 
-    def _decode(self, token: str, state: VerificationState) -> dict[str, Any]:
-        """The claims of a token seen for the first time: its signature checked in full."""
+    def _decode(self, token: str, state: VerificationState) -> tuple[str, dict[str, Any]]:
+        """The key id and claims of a token seen for the first time: its signature checked in
+        full."""
         try:
             kid = str(jwt.get_unverified_header(token).get("kid", ""))
             key = self._keys.get(kid)
@@ -246,21 +247,23 @@ class TokenVerifier:
             raise Unauthenticated("token expired; log in again", holder=_holder(token, key)) from exc
         except jwt.PyJWTError as exc:
             raise Unauthenticated(INVALID_TOKEN) from exc
-        _check_key_use(kid, claims, state)
         self._verified.put(token, kid, state.keys[kid], claims)
-        return claims
+        return kid, claims
 
     def verify(self, token: str) -> Principal:
         """The principal a token names; Unauthenticated when it is bad, expired or revoked."""
         state = self._state
         if state is None or self.stale():
             raise Unavailable("token verification is unavailable")
-        claims = self._verified.get(token, state.keys)
-        if claims is None:
-            claims = self._decode(token, state)
+        verified = self._verified.get(token, state.keys) or self._decode(token, state)
+        kid, claims = verified
         subject = str(claims["sub"])
-        issued_ms = int(claims.get("iat_ms", int(claims["iat"]) * 1000))
-        if int(claims["exp"]) <= time.time():
+        issued_ms = issued_at_ms(claims)
+        now = time.time()
+        # Checked on every use, not only the first: a token verified before its key was retired
+        # is refused once all of that key's tokens must have expired (found by re-probing).
+        check_key_use(kid, claims, state, now=now)
+        if int(claims["exp"]) <= now:
             raise Unauthenticated("token expired; log in again", holder=_principal(claims, token, issued_ms))
         if (
             claims["jti"] in state.revoked_token_ids
@@ -280,15 +283,37 @@ RETIRED_SIGNING_SECONDS = 10
 LIFETIME_SKEW_SECONDS = 5
 
 
-def _check_key_use(kid: str, claims: dict[str, Any], state: VerificationState) -> None:
-    """Unauthenticated for a correctly signed token its key could not have signed: issued after
-    the key was retired, or living longer than identity issues tokens for."""
-    issued_ms = int(claims.get("iat_ms", int(claims["iat"]) * 1000))
-    retired_ms = state.retired_at_ms.get(kid)
-    if retired_ms is not None and issued_ms > retired_ms + RETIRED_SIGNING_SECONDS * 1000:
+def issued_at_ms(claims: Mapping[str, Any]) -> int:
+    """When a token says it was issued, Unix milliseconds: `iat_ms`, which must fall within the
+    second `iat` (checked by the JWT library) names; Unauthenticated otherwise (found by
+    re-probing: a forged `iat_ms` a year ahead escaped the lifetime check)."""
+    iat = int(claims["iat"])
+    ms = claims.get("iat_ms")
+    if ms is None:
+        return iat * 1000
+    if not isinstance(ms, int) or ms // 1000 != iat:
         raise Unauthenticated(INVALID_TOKEN)
-    lifetime = int(claims["exp"]) - issued_ms / 1000
-    if state.max_lifetime_seconds and lifetime > state.max_lifetime_seconds + LIFETIME_SKEW_SECONDS:
+    return ms
+
+
+# A retired key's tokens are accepted this long beyond the longest a token lives (as identity
+# publishes it that long: clock differences between replicas).
+RETIRED_KEY_GRACE_SECONDS = 60
+
+
+def check_key_use(kid: str, claims: Mapping[str, Any], state: VerificationState, *, now: float) -> None:
+    """Unauthenticated for a correctly signed token its key could not have signed or no longer
+    vouches for: issued after the key was retired, living longer than identity issues tokens for,
+    or signed by a retired key whose every token must have expired by `now`."""
+    issued_ms = issued_at_ms(claims)
+    retired_ms = state.retired_at_ms.get(kid)
+    lifetime = state.max_lifetime_seconds
+    if retired_ms is not None:
+        if issued_ms > retired_ms + RETIRED_SIGNING_SECONDS * 1000:
+            raise Unauthenticated(INVALID_TOKEN)
+        if lifetime and now * 1000 > retired_ms + (lifetime + RETIRED_KEY_GRACE_SECONDS) * 1000:
+            raise Unauthenticated(INVALID_TOKEN)
+    if lifetime and int(claims["exp"]) - issued_ms / 1000 > lifetime + LIFETIME_SKEW_SECONDS:
         raise Unauthenticated(INVALID_TOKEN)
 
 
@@ -298,7 +323,7 @@ def _holder(token: str, key: Any) -> Principal | None:
         claims: dict[str, Any] = jwt.decode(
             token, key=key, algorithms=[ALGORITHM], issuer=ISSUER, options={"verify_exp": False}
         )
-        return _principal(claims, token, int(claims.get("iat_ms", int(claims["iat"]) * 1000)))
+        return _principal(claims, token, issued_at_ms(claims))
     except (jwt.PyJWTError, KeyError, TypeError, ValueError):
         return None
 

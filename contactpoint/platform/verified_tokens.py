@@ -25,9 +25,9 @@ class VerifiedTokens:
         self._capacity = capacity
         self._entries: OrderedDict[str, tuple[str, bytes, dict[str, Any]]] = OrderedDict()
 
-    def get(self, token: str, keys: Mapping[str, bytes]) -> dict[str, Any] | None:
-        """The claims of `token` if it was verified with a key that `keys` (kid → raw public key)
-        still holds; None otherwise (it must be verified in full)."""
+    def get(self, token: str, keys: Mapping[str, bytes]) -> tuple[str, dict[str, Any]] | None:
+        """The key id and claims of `token` if it was verified with a key that `keys` (kid → raw
+        public key) still holds; None otherwise (it must be verified in full)."""
         hit = self._entries.get(token)
         if hit is None:
             return None
@@ -36,7 +36,7 @@ class VerifiedTokens:
             del self._entries[token]
             return None
         self._entries.move_to_end(token)
-        return claims
+        return kid, claims
 
     def put(self, token: str, kid: str, raw_key: bytes, claims: dict[str, Any]) -> None:
         """Remember that `token`, signed by `kid` (`raw_key`), carries `claims`."""

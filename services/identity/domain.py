@@ -239,12 +239,11 @@ def revoke_logged_out_token(
 def verification_state(
     conn: Connection, *, issuer: TokenIssuer, known_version: int
 ) -> VerificationState | None:
-    """Keys and revocations for verifiers; None when `known_version` is current. The version
-    counts changes to the keys too (the moment they last changed, in its low 32 bits): before, a
-    retired key leaving the published set changed nothing verifiers asked about, and they kept
-    accepting it until restarted (found by probing)."""
+    """Keys and revocations for verifiers; None when `known_version` is current. (A retired key
+    leaving the published set changes no version: verifiers stop accepting its tokens themselves
+    once they must all have expired, `token_verifier.check_key_use`.)"""
     keys = issuer.public_keys()
-    version = (repository.current_version(conn) << 32) + issuer.key_epoch
+    version = repository.current_version(conn)
     if known_version == version:
         return None
     return VerificationState(

@@ -4,10 +4,10 @@ The current key (`signing_key_file`) signs every new token. `rotate` retires it 
 (`<name>.retired-<kid>.pem`, its modification time the moment of retirement); a retired key is
 still published to verifiers until every token it signed has expired (the token lifetime plus a
 minute), so rotating logs nobody out; verifiers refuse its tokens that claim to be issued after its
-retirement, so a leaked key, rotated, signs nothing new that works. The verification state's
-version counts changes to the published keys, so verifiers also drop a retired key once it goes.
-Replicas of identity share the key folder and pick a rotation up on their next verification-state
-answer (a `stat` of the current key file).
+retirement, and every token of a retired key once they must all have expired, so a leaked key,
+rotated, signs nothing that works for longer than a token lives. Replicas of identity share the
+key folder and pick a rotation up on their next verification-state answer (a `stat` of the
+current key file).
 """
 
 from __future__ import annotations
@@ -40,9 +40,6 @@ class _Loaded:
     previous: Ed25519PrivateKey | None
     # When each published retired key was retired (Unix seconds).
     retired_at: dict[str, float]
-    # When the published set last changed (a rotation, or a retired key's last token expiring),
-    # whole Unix seconds: the same on every replica sharing the key folder, and never smaller later.
-    epoch: int
 
 
 def _retired_glob(path: Path) -> str:
@@ -70,7 +67,6 @@ class KeyRing:
         cutoff = time.time() - self._keep
         previous: tuple[float, Ed25519PrivateKey] | None = None
         retirements: dict[str, float] = {}
-        changed = current_since
         for retired in sorted(self._path.parent.glob(_retired_glob(self._path))):
             retired_at = retired.stat().st_mtime
             if retired_at >= cutoff:
@@ -79,16 +75,8 @@ class KeyRing:
                 retirements[key_id(key)] = retired_at
                 if previous is None or retired_at > previous[0]:
                     previous = (retired_at, key)
-            else:  # no longer published since its tokens expired
-                changed = max(changed, retired_at + self._keep)
         return _Loaded(
-            stamp,
-            current,
-            published,
-            current_since,
-            previous[1] if previous else None,
-            retirements,
-            int(max(changed, *retirements.values(), current_since)),
+            stamp, current, published, current_since, previous[1] if previous else None, retirements
         )
 
     def refresh(self) -> None:
@@ -114,11 +102,6 @@ class KeyRing:
     def retired_at(self) -> dict[str, float]:
         """When each published retired key was retired (Unix seconds)."""
         return dict(self._loaded.retired_at)
-
-    @property
-    def epoch(self) -> int:
-        """When the published keys last changed, whole Unix seconds (see `_Loaded.epoch`)."""
-        return self._loaded.epoch
 
 
 def rotate(path: Path) -> tuple[str, str]:

@@ -67,11 +67,6 @@ class TokenIssuer:
         return {kid: int(at * 1000) for kid, at in self._ring.retired_at().items()}
 
     @property
-    def key_epoch(self) -> int:
-        """When the published keys last changed, whole Unix seconds (0 for a fixed key)."""
-        return self._ring.epoch if self._ring is not None else 0
-
-    @property
     def ttl_seconds(self) -> int:
         """How long a token lives."""
         return int(self._ttl.total_seconds())

@@ -22,7 +22,7 @@ from contactpoint.platform.db import Database
 from contactpoint.platform.errors import Unauthenticated
 from contactpoint.platform.keys import load_or_create_signing_key
 from contactpoint.platform.peers import ServiceToken, remote_state_source
-from contactpoint.platform.token_verifier import TokenVerifier
+from contactpoint.platform.token_verifier import TokenVerifier, VerificationState
 from services.identity import repository, signing_keys
 from services.identity.signing_keys import GRACE_SECONDS, KeyRing
 from tests.harness import (
@@ -141,15 +141,12 @@ def _forged(token: str, key_file: Path, **claims: object) -> str:
     )
 
 
-async def test_a_leaked_key_once_rotated_signs_no_token_that_works(
-    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_leaked_key_once_rotated_signs_no_token_that_works(database_url: str, tmp_path: Path) -> None:
     # Found by probing: with a copy of the signing key, tokens forged after `rotate-signing-key`
     # (any roles, any lifetime) worked for 21 minutes and more, and one forged for a year
     # worked before the rotation too. Verifiers now refuse a retired key's tokens that claim to
     # be issued after its retirement, every token living longer than identity issues them for,
     # and a retired key as soon as identity stops publishing it.
-    monkeypatch.setattr(token_verifier, "RETIRED_SIGNING_SECONDS", 0, raising=False)
     settings = identity_settings(database_url, tmp_path, token_ttl_seconds=60)
     leaked = tmp_path / "leaked.pem"
     async with running_identity(settings) as (_, target):
@@ -163,11 +160,19 @@ async def test_a_leaked_key_once_rotated_signs_no_token_that_works(
             year = _forged(before, leaked, iat=int(now), iat_ms=int(now * 1000), exp=int(now) + 365 * 86_400)
             with pytest.raises(Unauthenticated):
                 verifier.verify(year)
+            # A forged `iat_ms` must fall within the second `iat` names (found by re-probing: one a
+            # year ahead, with `exp` 900 s after it, made a year-long token look 900 s long).
+            ahead_ms = int(now * 1000) + 365 * 86_400_000
+            ahead = _forged(before, leaked, iat=int(now), iat_ms=ahead_ms, exp=ahead_ms // 1000 + 30)
+            with pytest.raises(Unauthenticated):
+                verifier.verify(ahead)
             assert verifier.verify(before).name == "council-a"
 
             signing_keys.rotate(settings.signing_key_file)
             _bump_version(database_url)  # as `contactpoint admin rotate-signing-key` does
-            await asyncio.sleep(1.1)
+            # Past the moment a retired key may still sign (identity publishes a new key before it
+            # signs with it), as forged tokens issued "now" will claim to be.
+            await asyncio.sleep(token_verifier.RETIRED_SIGNING_SECONDS + 1)
             await verifier.refresh()
             now = time.time()
             late = _forged(
@@ -177,11 +182,28 @@ async def test_a_leaked_key_once_rotated_signs_no_token_that_works(
                 verifier.verify(late)
             assert verifier.verify(before).name == "council-a"  # issued before: it lives out its life
 
-            # Once every token the retired key signed has expired, identity stops publishing it,
-            # and verifiers that already hold the keys learn that too.
-            retired = next(settings.signing_key_file.parent.glob("*.retired-*.pem"))
-            gone = time.time() - 60 - GRACE_SECONDS
-            os.utime(retired, (gone, gone))
-            await verifier.refresh()
-            with pytest.raises(Unauthenticated):
-                verifier.verify(before)
+
+def test_a_retired_keys_tokens_are_refused_once_they_must_all_have_expired() -> None:
+    # Found by re-probing: a token verified before its key was retired stayed in the verifier's
+    # cache of verified tokens, and was accepted as long as identity published the key.
+    retired_ms, lifetime = 1_000_000_000_000, 900
+    state = VerificationState(
+        1,
+        {"old": b"k"},
+        frozenset(),
+        frozenset(),
+        retired_at_ms={"old": retired_ms},
+        max_lifetime_seconds=lifetime,
+    )
+    before = {"iat": retired_ms // 1000 - 5, "iat_ms": retired_ms - 5000, "exp": retired_ms // 1000 + 895}
+    grace = token_verifier.RETIRED_KEY_GRACE_SECONDS
+    token_verifier.check_key_use("old", before, state, now=retired_ms / 1000 + lifetime + grace - 1)
+    with pytest.raises(Unauthenticated):
+        token_verifier.check_key_use("old", before, state, now=retired_ms / 1000 + lifetime + grace + 1)
+    # Issued after its retirement, or claiming to live longer than a token lives: refused at once.
+    late = {"iat": retired_ms // 1000 + 60, "iat_ms": retired_ms + 60_000, "exp": retired_ms // 1000 + 900}
+    with pytest.raises(Unauthenticated):
+        token_verifier.check_key_use("old", late, state, now=retired_ms / 1000 + 61)
+    long_lived = {"iat": 10, "iat_ms": 10_000, "exp": 10 + 86_400}
+    with pytest.raises(Unauthenticated):
+        token_verifier.check_key_use("current", long_lived, state, now=20)
