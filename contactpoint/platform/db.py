@@ -257,6 +257,7 @@ class Database:
         """Close every pooled connection."""
         if self._reads is not None:
             self._reads.shutdown(wait=False)
+            self._reads = None  # a read after this makes its threads again
         if self._probe_engine is not None:
             self._probe_engine.dispose()
         self.writer.dispose()

@@ -21,7 +21,7 @@ from contactpoint.platform.auth import (
     current_principal,
     roles,
 )
-from contactpoint.platform.db import Database, TransactionConflict, retrying
+from contactpoint.platform.db import Database, retrying
 from contactpoint.platform.decoding import UndecodableMessage, answers_each_message
 from contactpoint.platform.errors import ContactPointError, Internal, Unavailable
 from contactpoint.platform.logging import get_logger
@@ -246,9 +246,6 @@ class RecordsServicer(DataManagerRpcs, ChildReadRpcs):
                     return await asyncio.to_thread(self._store, prepared)
             except ContactPointError as exc:
                 return [exc] * len(prepared.submissions)
-            except TransactionConflict:  # lost a race and not run again: nothing stored, retry
-                busy = Unavailable("the records' children are being changed concurrently; retry")
-                return [busy] * len(prepared.submissions)
             except Exception:  # even our bug answers its records and never ends the stream
                 log.exception("records.stream_batch_crashed", records=len(prepared.submissions))
                 return [Internal()] * len(prepared.submissions)
