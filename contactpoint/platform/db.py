@@ -28,10 +28,13 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from contactpoint.platform.errors import Unavailable
+from contactpoint.platform.write_turns import WriteTurns, is_bulk
 
 T = TypeVar("T")
 # PostgreSQL's serialization failure and deadlock: the transaction lost a race and may be retried.
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+# How long an SQLite writer waits for the write lock (its busy timeout, and its turn's wait).
+SQLITE_BUSY_SECONDS = 30
 
 
 class TransactionConflict(Exception):
@@ -82,7 +85,9 @@ def make_engine(url: str, *, immediate: bool = False) -> Engine:
     if database and database != ":memory:" and "uri" not in parsed.query:
         create_private_file(Path(database))
     engine = create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=HIDE_PARAMETERS
+        url,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS},
+        hide_parameters=HIDE_PARAMETERS,
     )
 
     @event.listens_for(engine, "connect")
@@ -92,7 +97,7 @@ def make_engine(url: str, *, immediate: bool = False) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         # What is deleted or overwritten is zeroed in the file, not left in its free space (most
         # builds do this already; not every one).
@@ -106,8 +111,10 @@ def make_engine(url: str, *, immediate: bool = False) -> Engine:
     return engine
 
 
-# Threads for `Database.read`, apart from the shared ones writes run in.
+# Threads for `Database.read`, and for `Database.write`, each apart from the event loop's shared
+# ones (where a records service's feeds are stored).
 READ_THREADS = 8
+WRITE_THREADS = 8
 
 # How many times in all a transaction that lost a race is run (`retrying`).
 CONFLICT_ATTEMPTS = 4
@@ -184,10 +191,17 @@ class Database:
         )
         self._probe_engine: Engine | None = None  # `problem`'s, made when first asked
         self._reads: ThreadPoolExecutor | None = None  # `read`'s threads, made when first asked
+        self._writes: ThreadPoolExecutor | None = None  # `write`'s
+        # SQLite's writers take turns at its one write lock, a person's before a feed's.
+        self.turns = WriteTurns(SQLITE_BUSY_SECONDS) if is_sqlite(url) else None
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Connection]:
         """One transaction: commit on success, roll back on any error."""
+        if write and self.turns is not None:
+            with self.turns.turn(bulk=is_bulk()), database_errors(), self.writer.begin() as conn:
+                yield conn
+            return
         engine = self.writer if write else self.reader
         with database_errors(), engine.begin() as conn:
             yield conn
@@ -198,8 +212,12 @@ class Database:
             return fn(conn)
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
-        """Run `fn` in one write transaction in a worker thread."""
-        return await asyncio.to_thread(self.run_sync, fn, write=True)
+        """Run `fn` in one write transaction in a worker thread of the writes' own: a person's
+        write never waits for a thread behind a flood of feeds' batches, which run in the event
+        loop's shared threads (found by probing)."""
+        if self._writes is None:
+            self._writes = ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="db-write")
+        return await self._in(self._writes, fn, write=True)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn` in one read transaction in a worker thread of the reads' own: reads never wait
@@ -207,9 +225,12 @@ class Database:
         shared worker thread, and practitioners' reads failed UNAVAILABLE behind them)."""
         if self._reads is None:
             self._reads = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="db-read")
+        return await self._in(self._reads, fn, write=False)
+
+    async def _in(self, threads: ThreadPoolExecutor, fn: Callable[[Connection], T], *, write: bool) -> T:
         context = contextvars.copy_context()  # as `asyncio.to_thread`: the request's log context
-        call = functools.partial(context.run, self.run_sync, fn, write=False)
-        return await asyncio.get_running_loop().run_in_executor(self._reads, call)
+        call = functools.partial(context.run, self.run_sync, fn, write=write)
+        return await asyncio.get_running_loop().run_in_executor(threads, call)
 
     def forget_freed(self, *, vacuum: bool = False) -> None:
         """On SQLite, rid the files of what was deleted or overwritten: the write-ahead log, which
@@ -255,9 +276,10 @@ class Database:
 
     def dispose(self) -> None:
         """Close every pooled connection."""
-        if self._reads is not None:
-            self._reads.shutdown(wait=False)
-            self._reads = None  # a read after this makes its threads again
+        for threads in (self._reads, self._writes):
+            if threads is not None:
+                threads.shutdown(wait=False)
+        self._reads = self._writes = None  # a read or write after this makes its threads again
         if self._probe_engine is not None:
             self._probe_engine.dispose()
         self.writer.dispose()

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, TextClause
 
 from contactpoint.platform.errors import Unavailable
+from contactpoint.platform.write_turns import WriteTurns
 
 T = TypeVar("T")
 
@@ -79,8 +80,11 @@ class Steps:
 class SQLiteWriter:
     """The thread and its connection (see the module's doc). Belongs to one event loop."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, turns: WriteTurns | None = None) -> None:
         self._engine = engine
+        # The database's turns at its write lock (`write_turns`), shared with its other writers.
+        self._turns = turns
+        self._holding = False  # whether the thread holds a turn (between `begin` and its end)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._raw: Any = None  # the pool's proxy, opened in the thread on first use
         # Transactions (several hops each) one at a time.
@@ -110,19 +114,41 @@ class SQLiteWriter:
             return await asyncio.get_running_loop().run_in_executor(self._thread, self._in_transaction, fn)
 
     def begin(self) -> None:
-        """In the thread: open a transaction that later hops continue (see `Statements`)."""
-        with sqlite_errors():
-            self._connection().execute("BEGIN IMMEDIATE")
+        """In the thread: open a transaction that later hops continue (see `Statements`), once
+        the database's other writers have had their turn (a person's write: never a feed's)."""
+        self._end()  # one a cancelled caller left open ends here, rolled back
+        if self._turns is not None:
+            self._turns.take(bulk=False)
+            self._holding = True
+        try:
+            with sqlite_errors():
+                self._connection().execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._end()
+            raise
 
     def commit(self) -> None:
         """In the thread: commit the open transaction."""
-        with sqlite_errors():
-            self._connection().commit()
+        try:
+            with sqlite_errors():
+                self._connection().commit()
+        finally:
+            self._end()
 
     def rollback(self) -> None:
         """In the thread: roll the open transaction back (nothing of it is kept)."""
-        with contextlib.suppress(sqlite3.Error):
-            self._connection().rollback()
+        self._end()
+
+    def _end(self) -> None:
+        # Roll back what is still open (nothing after a commit) and give the turn back.
+        if self._raw is not None:
+            conn = self._connection()
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.rollback()
+        if self._holding and self._turns is not None:
+            self._holding = False
+            self._turns.give_back()
 
     async def hop(self, fn: Callable[[], T]) -> T:
         """`fn` in the writer's thread (a step of an open transaction)."""
@@ -136,6 +162,7 @@ class SQLiteWriter:
         """Give the connection back and end the thread."""
 
         def release() -> None:
+            self._end()
             if self._raw is not None:
                 self._raw.close()
                 self._raw = None

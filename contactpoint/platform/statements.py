@@ -149,7 +149,7 @@ class Statements:
         self._compiled: dict[int, tuple[str, TextClause | TextualSelect]] = {}
         self._dialect = PGDialect_psycopg()  # type: ignore[no-untyped-call]
         # SQLite: this process's writes through `Statements`, one at a time (see the module's doc).
-        self._sqlite = None if self._native else SQLiteWriter(db.writer)
+        self._sqlite = None if self._native else SQLiteWriter(db.writer, db.turns)
 
     @property
     def dialect(self) -> str:

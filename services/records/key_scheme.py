@@ -28,6 +28,7 @@ from contactpoint.platform.db import Database, TransactionConflict
 from contactpoint.platform.errors import Unavailable
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.vault import Vault
+from contactpoint.platform.write_turns import bulk_writes
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records.linkage import Features, blocking_keys, features_of
 from services.records.linkage.blocking import SCHEME
@@ -150,7 +151,8 @@ async def refile_in_background(
     A failure is logged and the re-filing starts again; `stop` (shutdown) ends it between batches."""
     while not stop.is_set():
         try:
-            await asyncio.to_thread(rebuild_blocking_keys, db, vault, stop=stop)
+            with bulk_writes():  # behind a person's writes (`write_turns`)
+                await asyncio.to_thread(rebuild_blocking_keys, db, vault, stop=stop)
         except Exception:
             log.exception("records.rekeying_failed")
             for _ in range(int(RETRY_SECONDS / WAIT_SECONDS)):

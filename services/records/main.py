@@ -19,6 +19,7 @@ from contactpoint.platform.service import Built, run_service
 from contactpoint.platform.settings import load_settings
 from contactpoint.platform.tls import load_tls
 from contactpoint.platform.tracing import tracing_for
+from contactpoint.platform.write_turns import bulk_writes
 from contactpoint.records.v1 import records_service_pb2_grpc as pb_grpc
 from services.records import admin, data_keys, key_scheme
 from services.records.linkage import given_names
@@ -109,12 +110,14 @@ async def build(settings: RecordsSettings) -> Built:
         servicer.matcher = await asyncio.to_thread(admin.current_matcher, db, servicer.matcher)
 
     async def lifecycle() -> None:
-        report = await asyncio.to_thread(admin.run_lifecycle, db, today=today_in_england(), limits=limits)
+        with bulk_writes():  # a schedule's writes wait behind a person's (`write_turns`)
+            report = await asyncio.to_thread(admin.run_lifecycle, db, today=today_in_england(), limits=limits)
         if report.archived or report.purged:
             log.info("records.lifecycle", archived=report.archived, purged=report.purged)
 
     async def reseal() -> None:
-        await asyncio.to_thread(data_keys.reseal, db, vault)
+        with bulk_writes():
+            await asyncio.to_thread(data_keys.reseal, db, vault)
 
     jobs: list[asyncio.Task[None]] = []
 

@@ -30,6 +30,7 @@ from contactpoint.platform.token_verifier import TokenVerifier
 from contactpoint.platform.types import Context
 from contactpoint.platform.vault import Vault
 from contactpoint.platform.workers import ProcessWorkers, WorkerCrashed
+from contactpoint.platform.write_turns import bulk_writes
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import admin, key_scheme, preparing, streaming, withdrawal
 from services.records.data_managers import DATA_MANAGER_RPCS, DataManagerRpcs
@@ -125,8 +126,8 @@ class RecordsServicer(DataManagerRpcs, ChildReadRpcs):
         self.matcher = admin.configured_matcher(settings)
         self._batch_size = settings.stream_batch_size
         # Each organisation's batches are checked, and stored, a few at a time (`fairness`).
-        self._preparing = OrganisationSlots(settings.ingest_slots_per_organisation)
-        self._storing = OrganisationSlots(settings.ingest_slots_per_organisation)
+        self._preparing = OrganisationSlots(settings.ingest_slots_per_organisation, settings.ingest_slots)
+        self._storing = OrganisationSlots(settings.ingest_slots_per_organisation, settings.ingest_slots)
         self.workers = ProcessWorkers(
             settings.prepare_workers, name="records-prepare", imports=(preparing.__name__,)
         )
@@ -173,7 +174,12 @@ class RecordsServicer(DataManagerRpcs, ChildReadRpcs):
 
     def _store(self, prepared: preparing.PreparedBatch) -> list[Result]:
         """One transaction for the batch; if it keeps losing races or fails outright, one
-        transaction per record, so that one record's trouble is only its own."""
+        transaction per record, so that one record's trouble is only its own. A feed's writes:
+        on SQLite they take their turn after a person's (`write_turns`)."""
+        with bulk_writes():
+            return self._store_batch(prepared)
+
+    def _store_batch(self, prepared: preparing.PreparedBatch) -> list[Result]:
         single = len(prepared.submissions) == 1
         try:
             return admin.store(self._db, prepared, matcher=self.matcher, limits=self._limits)

@@ -58,6 +58,14 @@ class RecordsSettings(VerifyingSettings, DatabaseSettings):
         "checked or stored at once; the rest wait their turn, so that one council's feeds cannot "
         "hold the service from the others",
     )
+    ingest_slots: int = Field(
+        default=4,
+        ge=1,
+        le=256,
+        description="most batches (streams) or records (SubmitSourceRecord) of all organisations "
+        "checked or stored at once; the rest wait their turn, first come first served, so that "
+        "feeds cannot take every thread of the service from data managers",
+    )
     prepare_workers: int = Field(
         default=1,
         ge=0,

@@ -28,3 +28,21 @@ async def test_a_read_is_answered_while_every_shared_thread_is_held(database_url
     finally:
         release.set()
         db.dispose()
+
+
+async def test_a_write_is_made_while_every_shared_thread_is_held(database_url: str) -> None:
+    # The shared threads are where a records service stores its feeds' batches: a data manager's
+    # write must not queue behind a flood of them (found by re-probing).
+    db = Database(database_url)
+    release = threading.Event()
+    try:
+        shared = min(32, (os.cpu_count() or 1) + 4)
+        holders = asyncio.gather(*(asyncio.to_thread(release.wait, 30) for _ in range(shared + 2)))
+        await asyncio.sleep(0.1)
+        answer = await asyncio.wait_for(db.write(lambda c: c.execute(text("SELECT 8")).scalar_one()), 10)
+        assert answer == 8
+        release.set()
+        await holders
+    finally:
+        release.set()
+        db.dispose()

@@ -12,7 +12,7 @@ from services.records.fairness import OrganisationSlots
 
 
 async def test_an_organisation_waits_for_its_own_slots_and_never_for_anothers() -> None:
-    slots = OrganisationSlots(2)
+    slots = OrganisationSlots(2, total=8)
     release = asyncio.Event()
     entered: list[str] = []
 
@@ -33,6 +33,30 @@ async def test_an_organisation_waits_for_its_own_slots_and_never_for_anothers() 
     assert slots.in_use("E08000003") == 0 and slots.in_use("E08000004") == 0
 
 
+async def test_every_organisation_together_holds_at_most_the_total_in_the_order_they_asked() -> None:
+    slots = OrganisationSlots(2, total=3)
+    release = asyncio.Event()
+    entered: list[str] = []
+
+    async def hold(organisation: str, name: str) -> None:
+        async with slots.of(organisation):
+            entered.append(name)
+            await release.wait()
+
+    tasks = []
+    for name, organisation in [("a0", "A"), ("a1", "A"), ("b0", "B"), ("b1", "B"), ("c0", "C"), ("a2", "A")]:
+        tasks.append(asyncio.create_task(hold(organisation, name)))
+        await asyncio.sleep(0.01)
+    assert entered == ["a0", "a1", "b0"] and slots.all_in_use() == 3  # the rest wait
+    release.set()
+    await asyncio.gather(*tasks)
+    # b1 and c0 asked for a shared slot before a2, which waited for one of A's own first.
+    assert entered == ["a0", "a1", "b0", "b1", "c0", "a2"]
+    assert slots.all_in_use() == 0
+
+
 def test_at_least_one_slot() -> None:
     with pytest.raises(ValueError):
-        OrganisationSlots(0)
+        OrganisationSlots(0, total=4)
+    with pytest.raises(ValueError):
+        OrganisationSlots(2, total=0)
