@@ -195,8 +195,10 @@ class Statements:
         if self._sqlite is not None:
             sqlite = self._sqlite
             async with sqlite.turn:
-                await sqlite.hop(sqlite.begin)
                 try:
+                    # Inside: a caller cancelled while the thread begins still rolls it back (and
+                    # gives the database's write turn back) before anyone else's transaction.
+                    await sqlite.hop(sqlite.begin)
                     yield _ThreadedTransaction(sqlite)
                 except BaseException:
                     await sqlite.hop(sqlite.rollback)

@@ -159,3 +159,37 @@ async def test_statements_writes_take_their_turn_with_the_databases_other_writer
         release.set()
         await store.close()
         db.dispose()
+
+
+async def test_a_statements_transaction_cancelled_while_it_waits_for_its_turn_gives_the_turn_back(
+    tmp_path: Path,
+) -> None:
+    db = _sqlite(tmp_path)
+    store = Statements(db)
+    release, holding = threading.Event(), threading.Event()
+
+    def feed() -> None:
+        with bulk_writes(), db.transaction() as conn:
+            _insert("batch")(conn)
+            holding.set()
+            release.wait(10)
+
+    async def person() -> None:
+        async with store.transaction() as tx:
+            await tx.execute(text("INSERT INTO written (who) VALUES ('cancelled')"), {})
+
+    try:
+        first = asyncio.create_task(asyncio.to_thread(feed))
+        await asyncio.to_thread(holding.wait, 10)
+        waiting = asyncio.create_task(person())
+        await asyncio.to_thread(_until, lambda: db.turns.waiting() == (1, 0))  # type: ignore[union-attr]
+        waiting.cancel()  # its thread still takes the turn and begins once the batch commits
+        release.set()
+        await first
+        # The turn came back: another writer is not kept waiting for the busy timeout.
+        await asyncio.wait_for(db.write(_insert("data manager")), 10)
+        assert _written(db) == ["batch", "data manager"]
+    finally:
+        release.set()
+        await store.close()
+        db.dispose()
