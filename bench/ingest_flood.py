@@ -139,11 +139,21 @@ async def _flood_stream(
             n += 1
 
     call = stub.StreamSourceRecords(requests(), metadata=(("authorization", f"Bearer {token}"),))
+
+    async def cut_off() -> None:
+        # At the phase's end the stream is cancelled: the records it has sent and not yet had
+        # answered (buffered in flow control) are not waited for.
+        await stop.wait()
+        call.cancel()
+
+    cutting = asyncio.create_task(cut_off())
     try:
         async for _ in call:
             counts[0] += 1
-    except grpc.aio.AioRpcError:
+    except (grpc.aio.AioRpcError, asyncio.CancelledError):
         pass
+    finally:
+        cutting.cancel()
 
 
 async def _phase(

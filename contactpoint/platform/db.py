@@ -192,7 +192,7 @@ class Database:
         self._probe_engine: Engine | None = None  # `problem`'s, made when first asked
         self._reads: ThreadPoolExecutor | None = None  # `read`'s threads, made when first asked
         self._writes: ThreadPoolExecutor | None = None  # `write`'s
-        # SQLite's writers take turns at its one write lock, a person's before a feed's.
+        # SQLite's writers take turns at its one write lock, short writes before batches.
         self.turns = WriteTurns(SQLITE_BUSY_SECONDS) if is_sqlite(url) else None
 
     @contextmanager

@@ -1,13 +1,14 @@
-"""Turns at an SQLite database's one write lock, in order of asking, a person's before a feed's.
+"""Turns at an SQLite database's one write lock, in order of asking, short writes before batches.
 
 SQLite lets one transaction write at a time, and a writer that finds the lock taken sleeps and
 tries again (its busy timeout): whoever tries at the moment the lock comes free takes it, not
 whoever has waited longest. Under a flood of council feeds that lottery made a data manager's
-shield wait 22.7 s and another council's single record 17.8 s (found by probing: three councils
-with ten streams each). Here a service's writers take turns instead: first come, first served,
-and a write of a person's call (a data manager's decision, a login, an audit event) before any
-batch of a feed still waiting (`bulk_writes`), so that it waits at most for the transaction
-that holds the lock. PostgreSQL writes side by side and takes no turns.
+shield wait up to 22.7 s and another council's single record 17.8 s (found by probing: three
+councils with ten streams each). Here a service's writers take turns instead: first come, first
+served, and a short write (a person's call: a data manager's decision, a login, an audit event;
+a council's single record) before any batch still waiting (a stream's batch, a schedule's run:
+`bulk_writes`), so that it waits at most for the transaction that holds the lock and the short
+ones ahead of it. PostgreSQL writes side by side and takes no turns.
 
 The lock is SQLite's still: a command run beside the service (`contactpoint records lifecycle`)
 waits for it as before."""
@@ -23,7 +24,7 @@ from contextlib import contextmanager
 
 from contactpoint.platform.errors import Unavailable
 
-# Whether the writes made now are a feed's (records' batches, a schedule's runs): marked by
+# Whether the writes made now are batches (a stream's, a schedule's runs): marked by
 # `bulk_writes` and carried into worker threads with the context, as `asyncio.to_thread` does.
 _BULK = contextvars.ContextVar("contactpoint_bulk_writes", default=False)
 
@@ -31,7 +32,7 @@ _BULK = contextvars.ContextVar("contactpoint_bulk_writes", default=False)
 @contextmanager
 def bulk_writes() -> Iterator[None]:
     """Mark the write transactions opened inside the block (in this thread, or in a worker thread
-    given this context) as a feed's: they take their turn after any person's write waiting."""
+    given this context) as batches: they take their turn after any short write waiting."""
     token = _BULK.set(True)
     try:
         yield
@@ -40,13 +41,13 @@ def bulk_writes() -> Iterator[None]:
 
 
 def is_bulk() -> bool:
-    """Whether the write transactions opened now are a feed's (`bulk_writes`)."""
+    """Whether the write transactions opened now are batches (`bulk_writes`)."""
     return _BULK.get()
 
 
 class WriteTurns:
-    """One writer at a time. Writers wait in order of asking, each kind in its own queue, a
-    person's (`bulk=False`) before a feed's; a thread that holds the turn may open a write again
+    """One writer at a time. Writers wait in order of asking, each kind in its own queue, short
+    writes (`bulk=False`) before batches; a thread that holds the turn may open a write again
     (SQLite then decides, as before). A writer that waits longer than `wait_seconds` (SQLite's
     own busy timeout) gets Unavailable, as a database locked that long would give."""
 
@@ -67,7 +68,7 @@ class WriteTurns:
             self.give_back()
 
     def waiting(self) -> tuple[int, int]:
-        """How many writers wait now: (people's, feeds')."""
+        """How many writers wait now: (short writes, batches)."""
         with self._changed:
             return len(self._waiting[False]), len(self._waiting[True])
 

@@ -125,9 +125,11 @@ class RecordsServicer(DataManagerRpcs, ChildReadRpcs):
         self.store = Statements(db)
         self.matcher = admin.configured_matcher(settings)
         self._batch_size = settings.stream_batch_size
-        # Each organisation's batches are checked, and stored, a few at a time (`fairness`).
+        # Each organisation's batches are checked, and stored, a few at a time, and its single
+        # records stored a few at a time (`fairness`).
         self._preparing = OrganisationSlots(settings.ingest_slots_per_organisation, settings.ingest_slots)
         self._storing = OrganisationSlots(settings.ingest_slots_per_organisation, settings.ingest_slots)
+        self._submitting = OrganisationSlots(settings.ingest_slots_per_organisation, settings.ingest_slots)
         self.workers = ProcessWorkers(
             settings.prepare_workers, name="records-prepare", imports=(preparing.__name__,)
         )
@@ -174,12 +176,7 @@ class RecordsServicer(DataManagerRpcs, ChildReadRpcs):
 
     def _store(self, prepared: preparing.PreparedBatch) -> list[Result]:
         """One transaction for the batch; if it keeps losing races or fails outright, one
-        transaction per record, so that one record's trouble is only its own. A feed's writes:
-        on SQLite they take their turn after a person's (`write_turns`)."""
-        with bulk_writes():
-            return self._store_batch(prepared)
-
-    def _store_batch(self, prepared: preparing.PreparedBatch) -> list[Result]:
+        transaction per record, so that one record's trouble is only its own."""
         single = len(prepared.submissions) == 1
         try:
             return admin.store(self._db, prepared, matcher=self.matcher, limits=self._limits)
@@ -216,7 +213,9 @@ class RecordsServicer(DataManagerRpcs, ChildReadRpcs):
     ) -> pb.SubmitSourceRecordResponse:
         organisation = current_principal().organisation
         self._filing.require()
-        async with self._storing.of(organisation):
+        # One record: a short transaction, in slots of its own and (on SQLite) in turn with a
+        # person's writes, not behind streams' batches (`write_turns`).
+        async with self._submitting.of(organisation):
             [result] = await asyncio.to_thread(lambda: self._store(self._prepare(organisation, [request])))
         if isinstance(result, ContactPointError):
             raise result
@@ -248,8 +247,11 @@ class RecordsServicer(DataManagerRpcs, ChildReadRpcs):
 
         async def store_prepared(prepared: preparing.PreparedBatch) -> list[Result]:
             try:
+                # A stream's batch: on SQLite its turn at the write lock comes after any short
+                # write waiting (a data manager's, a single record's: `write_turns`).
                 async with self._storing.of(prepared.organisation):
-                    return await asyncio.to_thread(self._store, prepared)
+                    with bulk_writes():
+                        return await asyncio.to_thread(self._store, prepared)
             except ContactPointError as exc:
                 return [exc] * len(prepared.submissions)
             except Exception:  # even our bug answers its records and never ends the stream

@@ -62,9 +62,9 @@ class RecordsSettings(VerifyingSettings, DatabaseSettings):
         default=4,
         ge=1,
         le=256,
-        description="most batches (streams) or records (SubmitSourceRecord) of all organisations "
-        "checked or stored at once; the rest wait their turn, first come first served, so that "
-        "feeds cannot take every thread of the service from data managers",
+        description="most batches (streams) of all organisations checked, and stored, at once, "
+        "and as many single records (SubmitSourceRecord); the rest wait their turn, first come "
+        "first served, so that feeds cannot take every thread of the service",
     )
     prepare_workers: int = Field(
         default=1,
