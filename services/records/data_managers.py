@@ -183,7 +183,7 @@ class DataManagerRpcs:
             call.contactpoint_id = _valid_id(request.retired_id)
 
             def work(conn: Connection) -> None:
-                survivors = merging.unmerge(
+                unmerged = merging.unmerge(
                     conn,
                     manager=manager,
                     retired_id=request.retired_id,
@@ -191,8 +191,13 @@ class DataManagerRpcs:
                     limits=self._limits,
                     now=_now(),
                 )
-                call.others.extend(survivors)
+                call.others.extend(unmerged.holders)
                 call.quoted.append(("reason", request.reason))
+                if unmerged.shielded:
+                    # Shielded for what it received while one with a shielded child: shielding
+                    # changes who sees where a child lives (`unmerge_shields`).
+                    call.details.extend(f"kept shielded {cid}" for cid in unmerged.shielded)
+                    call.severity = "WARNING"
 
             await call.write(self._db, work)
         return pb.UnmergeChildrenResponse()
@@ -204,7 +209,7 @@ class DataManagerRpcs:
             call.details.append("shield" if request.shielded else "unshield")
 
             def work(conn: Connection) -> None:
-                review.set_shielded(
+                child = review.set_shielded(
                     conn,
                     manager=manager,
                     contactpoint_id=request.contactpoint_id,
@@ -213,6 +218,10 @@ class DataManagerRpcs:
                     limits=self._limits,
                     now=_now(),
                 )
+                if child != request.contactpoint_id:
+                    # A retired id acts on its survivor: the event is filed under both, so that the
+                    # survivor's subject-access report shows the change (found by probing).
+                    call.others.append(child)
                 call.quoted.append(("reason", request.reason))
                 # Shielding changes who sees where a child lives: a high-severity event.
                 call.severity = "HIGH" if not request.shielded else "WARNING"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
@@ -12,7 +13,7 @@ from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.disclosure import disclose
 from contactpoint.platform.errors import FailedPrecondition, FieldViolation, NotFound
 from contactpoint.platform.logging import get_logger
-from services.records import merge_snapshots
+from services.records import merge_snapshots, unmerge_shields
 from services.records.children import composed, locked_chain, resolve
 from services.records.lifecycle import archive_as_its_holder, refile
 from services.records.model import DEFAULT_LIMITS, AgeLimits
@@ -21,7 +22,7 @@ from services.records.repository import kept_apart as kept_apart_repo
 from services.records.repository import merges as merge_repo
 from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
-from services.records.repository.rows import ChildRow, MergeRow
+from services.records.repository.rows import ChildRow
 from services.records.stewardship import (
     LINK,
     Manager,
@@ -37,6 +38,15 @@ from services.records.task_upkeep import lock_with_their_tasks
 from services.records.values import day_in_england
 
 log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Unmerged:
+    """What an unmerge left: the survivor (and the child it was merged into since, if it was),
+    and the children it shielded for records received while merged with a shielded child."""
+
+    holders: tuple[str, ...]
+    shielded: tuple[str, ...]
 
 
 def merge(
@@ -101,6 +111,7 @@ def merge_children(
     if survivor is None or retired is None or survivor.status != ACTIVE or retired.status != ACTIVE:
         raise FailedPrecondition("both children must be active to merge", "NOT_ACTIVE")
     moved = [s.id for s in source_repo.all_sources(conn, retired_id)]
+    held = source_repo.versions_held(conn, [survivor_id, retired_id])
     merge_repo.insert_merge(
         conn,
         merge_repo.NewMerge(
@@ -116,6 +127,7 @@ def merge_children(
             retired.updated_at,
             merge_snapshots.fingerprint(conn, survivor_id, limits=limits, now=now),
             merge_snapshots.fingerprint(conn, retired_id, limits=limits, now=now),
+            held,
         ),
         now=now,
     )
@@ -146,10 +158,11 @@ def unmerge(
     reason: str,
     limits: AgeLimits = DEFAULT_LIMITS,
     now: dt.datetime,
-) -> tuple[str, ...]:
+) -> Unmerged:
     """Undo the merge that retired `retired_id`: both children as before it, and the pair kept
     apart for ever. Records submitted to the survivor since the merge stay with it. Returns the
-    survivor (and the child it was merged into since, if it was)."""
+    survivor (and the child it was merged into since, if it was), and any child shielded for what
+    it received while merged."""
     check(id_violations("retired_id", retired_id) + reason_violations(reason))
     # Locked before anything is read: a second unmerge of the same child waits here, then finds
     # the merge undone (found by probing: two at once both answered OK, two events).
@@ -170,7 +183,7 @@ def unmerge(
             # back): both children are already as before the merge, so it answers as the first
             # call did and changes nothing (found by review: a retry was NOT_FOUND, as if the
             # unmerge had failed). Anyone else is told there is no merge to undo.
-            return (undone.survivor_id,)
+            return Unmerged(holders=(undone.survivor_id,), shielded=())
         raise NotFound("no merge of this child to undo")
     chain = locked_chain(conn, merge_row.survivor_id)
     # Read again now that the children it joined are locked: what the merge remembers of their
@@ -188,7 +201,7 @@ def unmerge(
     source_repo.move_sources(conn, merge_row.moved_sources, to=retired_id, only_from=holders)
     child_repo.reinstate(conn, retired_id, shielded=merge_row.retired_shielded, now=now)
     merge_repo.undo_merge(conn, merge_row.merge_id, manager=manager.name, reason=reason, now=now)
-    _shield_as_held(conn, chain, undone=merge_row, now=now)
+    unmerge_shields.shield_as_held(conn, chain, undone=merge_row, now=now)
     kept_apart_repo.keep_apart(
         conn, merge_row.survivor_id, retired_id, manager=manager.name, reason=reason, now=now
     )
@@ -199,47 +212,13 @@ def unmerge(
     follow_unmerge(conn, retired=retired_id, holders=_holdings(conn, chain, merge_row.created_at), now=now)
     # Each child as it was before the merge has its update time back too (`merge_snapshots`).
     merge_snapshots.restore_update_times(conn, merge_row, limits=limits, now=now)
+    # A side left unshielded that received records while it was one with a shielded child keeps a
+    # shield until a data manager lifts it (`unmerge_shields.shield_arrivals`).
+    shielded = unmerge_shields.shield_arrivals(
+        conn, undone=merge_row, chain=[row.contactpoint_id for row in chain], now=now
+    )
     log.info("records.unmerged", survivor_id=merge_row.survivor_id, retired_id=retired_id)
-    return tuple(sorted(holders))
-
-
-def _shield_as_held(conn: Connection, chain: list[ChildRow], *, undone: MergeRow, now: dt.datetime) -> None:
-    """After an unmerge, each child of the chain from the merge's survivor shielded as what it
-    still holds says: as it was before anything was merged into it (or as a data manager decided
-    since), or shielded if any child still merged into it is. What each later merge remembers of
-    its two children's shields is corrected too, so that undoing it later restores them as they
-    now are. Found by probing: with two shielded children merged into one and one of them
-    unmerged, the survivor was unshielded while it held the other's records; and a child merged
-    on kept a shield that only the child put back had brought."""
-    below: tuple[str, bool] | None = None  # the chain's previous child, and its shield now
-    for row in chain:
-        live = merge_repo.live_merges_into(conn, row.contactpoint_id)
-        ever = sorted(
-            [*live, undone] if undone.survivor_id == row.contactpoint_id else live, key=merge_repo.in_order
-        )
-        shielded = ever[0].survivor_shielded if ever else row.shielded
-        for merge in live:
-            if merge is not ever[0] and merge.survivor_shielded != shielded:
-                merge_repo.set_shields_at_merge(conn, merge.merge_id, survivor=shielded)
-            if below is not None and merge.retired_id == below[0]:
-                merged_in = below[1]
-                if merge.retired_shielded != merged_in:
-                    merge_repo.set_shields_at_merge(conn, merge.merge_id, retired=merged_in)
-            else:
-                merged_in = _held_shield(conn, merge.retired_id, alone=merge.retired_shielded)
-            shielded = shielded or merged_in
-        current = child_repo.child(conn, row.contactpoint_id)
-        if current is not None and current.shielded != shielded:
-            child_repo.set_shielding(conn, row.contactpoint_id, shielded=shielded, now=now)
-        below = (row.contactpoint_id, shielded)
-
-
-def _held_shield(conn: Connection, contactpoint_id: str, *, alone: bool) -> bool:
-    # A merged child's shield: as the earliest merge into it says it was before (`alone` if
-    # nothing was merged into it), or any child's still merged into it.
-    live = merge_repo.live_merges_into(conn, contactpoint_id)
-    before = live[0].survivor_shielded if live else alone
-    return before or any(_held_shield(conn, m.retired_id, alone=m.retired_shielded) for m in live)
+    return Unmerged(holders=tuple(sorted(holders)), shielded=shielded)
 
 
 def _holdings(conn: Connection, chain: list[ChildRow], merged_at: dt.datetime) -> list[Holding]:

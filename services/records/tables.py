@@ -267,6 +267,10 @@ merges = Table(
     Column("retired_updated_at", DateTime(timezone=True)),
     Column("survivor_fingerprint", String(64)),
     Column("retired_fingerprint", String(64)),
+    # The version of every active source record the two children held at the merge, source id to
+    # content hash (none for merges before 0014): what either received while they were one child
+    # (`unmerge_shields`).
+    Column("held_at_merge", JSON),
 )
 
 # Matching's m/u weights and name frequencies, re-estimated from the registry (newest row wins).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, select, update
@@ -28,6 +28,7 @@ class NewMerge:
     retired_updated_at: dt.datetime
     survivor_fingerprint: str | None
     retired_fingerprint: str | None
+    held_at_merge: Mapping[str, str]
 
 
 def insert_merge(conn: Connection, merge: NewMerge, *, now: dt.datetime) -> None:
@@ -47,6 +48,7 @@ def insert_merge(conn: Connection, merge: NewMerge, *, now: dt.datetime) -> None
             retired_updated_at=merge.retired_updated_at,
             survivor_fingerprint=merge.survivor_fingerprint,
             retired_fingerprint=merge.retired_fingerprint,
+            held_at_merge=dict(merge.held_at_merge),
         )
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,6 +217,8 @@ class MergeRow:
     # Keyed fingerprints of each child's record before the merge (`merge_snapshots`).
     survivor_fingerprint: str | None = None
     retired_fingerprint: str | None = None
+    # Each active source record's content hash at the merge, by id (None for merges before 0014).
+    held_at_merge: Mapping[str, str] | None = None
 
     @classmethod
     def of(cls, row: Any) -> MergeRow:
@@ -233,4 +236,5 @@ class MergeRow:
             retired_updated_at=aware(row.retired_updated_at),
             survivor_fingerprint=row.survivor_fingerprint,
             retired_fingerprint=row.retired_fingerprint,
+            held_at_merge=row.held_at_merge,
         )
