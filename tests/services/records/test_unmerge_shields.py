@@ -48,6 +48,9 @@ def _other(world: World) -> pb.SourceRecord:
     # child of the same name and address would be its possible match).
     record = another_child(world)
     record.name.family_name = "Mensah" + _letters(world)
+    # Born three years earlier and living elsewhere: never a possible match of the first child.
+    record.date_of_birth.year = world.dob.year - 3
+    record.address.CopyFrom(child_pb2.Address(lines=["9 Far Lane"], postcode="LS6 2AB"))
     return record
 
 
