@@ -98,7 +98,7 @@ def _received_while_merged(
 ) -> bool:
     known = _known_versions(conn, contactpoint_id, undone, chain)
     if known is None:  # a merge from before 0014: by when each version was received
-        return contactpoint_id in source_repo.received_since(conn, [contactpoint_id], undone.created_at)
+        return bool(source_repo.versions_held(conn, [contactpoint_id], received_since=undone.created_at))
     held = source_repo.versions_held(conn, [contactpoint_id])
     return any(known.get(sid) != version for sid, version in held.items())
 

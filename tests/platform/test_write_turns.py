@@ -103,60 +103,62 @@ def _insert(who: str) -> Callable[[Connection], None]:
     return lambda conn: conn.execute(text("INSERT INTO written (who) VALUES (:who)"), {"who": who})
 
 
+class _Feed:
+    """A stream's batches, in worker threads: the first may hold the write lock until released."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.release, self.holding = threading.Event(), threading.Event()
+
+    def batch(self, who: str, hold: bool = False) -> None:
+        with bulk_writes(), self.db.transaction() as conn:
+            _insert(who)(conn)
+            if hold:
+                self.holding.set()
+                self.release.wait(10)
+
+    async def holding_the_lock(self, who: str) -> asyncio.Task[None]:
+        first = asyncio.create_task(asyncio.to_thread(self.batch, who, True))
+        await asyncio.to_thread(self.holding.wait, 10)
+        return first
+
+
 async def test_a_persons_write_goes_before_feeds_batches_already_waiting(tmp_path: Path) -> None:
     db = _sqlite(tmp_path)
     assert db.turns is not None
-    release, holding = threading.Event(), threading.Event()
-
-    def feed(who: str, hold: bool = False) -> None:
-        with bulk_writes(), db.transaction() as conn:
-            _insert(who)(conn)
-            if hold:
-                holding.set()
-                release.wait(10)
-
+    feed = _Feed(db)
     try:
-        first = asyncio.create_task(asyncio.to_thread(feed, "batch 1", True))
-        await asyncio.to_thread(holding.wait, 10)
-        queued = [asyncio.create_task(asyncio.to_thread(feed, f"batch {n}")) for n in (2, 3)]
+        first = await feed.holding_the_lock("batch 1")
+        queued = [asyncio.create_task(asyncio.to_thread(feed.batch, f"batch {n}")) for n in (2, 3)]
         await asyncio.to_thread(_until, lambda: db.turns.waiting() == (0, 2))  # type: ignore[union-attr]
         person = asyncio.create_task(db.write(_insert("data manager")))
         await asyncio.to_thread(_until, lambda: db.turns.waiting() == (1, 2))  # type: ignore[union-attr]
-        release.set()
+        feed.release.set()
         await asyncio.gather(first, *queued, person)
         assert _written(db) == ["batch 1", "data manager", "batch 2", "batch 3"]
     finally:
-        release.set()
+        feed.release.set()
         db.dispose()
 
 
 async def test_statements_writes_take_their_turn_with_the_databases_other_writers(tmp_path: Path) -> None:
     db = _sqlite(tmp_path)
     store = Statements(db)
-    release, holding = threading.Event(), threading.Event()
-
-    def feed(who: str, hold: bool = False) -> None:
-        with bulk_writes(), db.transaction() as conn:
-            _insert(who)(conn)
-            if hold:
-                holding.set()
-                release.wait(10)
-
+    feed = _Feed(db)
     try:
-        first = asyncio.create_task(asyncio.to_thread(feed, "batch 1", True))
-        await asyncio.to_thread(holding.wait, 10)
-        queued = asyncio.create_task(asyncio.to_thread(feed, "batch 2"))
+        first = await feed.holding_the_lock("batch 1")
+        queued = asyncio.create_task(asyncio.to_thread(feed.batch, "batch 2"))
         await asyncio.to_thread(_until, lambda: db.turns.waiting() == (0, 1))  # type: ignore[union-attr]
         insert = text("INSERT INTO written (who) VALUES (:who) RETURNING n")
         person = asyncio.create_task(store.one(insert, {"who": "gateway"}))
         await asyncio.to_thread(_until, lambda: db.turns.waiting() == (1, 1))  # type: ignore[union-attr]
-        release.set()
+        feed.release.set()
         await asyncio.gather(first, queued, person)
         async with store.transaction() as tx:  # and the turn was given back after it
             await tx.execute(insert, {"who": "gateway again"})
         assert _written(db) == ["batch 1", "gateway", "batch 2", "gateway again"]
     finally:
-        release.set()
+        feed.release.set()
         await store.close()
         db.dispose()
 
@@ -166,30 +168,23 @@ async def test_a_statements_transaction_cancelled_while_it_waits_for_its_turn_gi
 ) -> None:
     db = _sqlite(tmp_path)
     store = Statements(db)
-    release, holding = threading.Event(), threading.Event()
-
-    def feed() -> None:
-        with bulk_writes(), db.transaction() as conn:
-            _insert("batch")(conn)
-            holding.set()
-            release.wait(10)
+    feed = _Feed(db)
 
     async def person() -> None:
         async with store.transaction() as tx:
             await tx.execute(text("INSERT INTO written (who) VALUES ('cancelled')"), {})
 
     try:
-        first = asyncio.create_task(asyncio.to_thread(feed))
-        await asyncio.to_thread(holding.wait, 10)
+        first = await feed.holding_the_lock("batch")
         waiting = asyncio.create_task(person())
         await asyncio.to_thread(_until, lambda: db.turns.waiting() == (1, 0))  # type: ignore[union-attr]
         waiting.cancel()  # its thread still takes the turn and begins once the batch commits
-        release.set()
+        feed.release.set()
         await first
         # The turn came back: another writer is not kept waiting for the busy timeout.
         await asyncio.wait_for(db.write(_insert("data manager")), 10)
         assert _written(db) == ["batch", "data manager"]
     finally:
-        release.set()
+        feed.release.set()
         await store.close()
         db.dispose()

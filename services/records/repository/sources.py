@@ -212,33 +212,21 @@ def active_sources(conn: Connection, contactpoint_ids: Collection[str]) -> list[
     return _sources_of(conn, contactpoint_ids, withdrawn=False)
 
 
-def versions_held(conn: Connection, contactpoint_ids: Collection[str]) -> dict[str, str]:
+def versions_held(
+    conn: Connection, contactpoint_ids: Collection[str], *, received_since: dt.datetime | None = None
+) -> dict[str, str]:
     """The content hash of each active source record of some children, by source id (nothing
-    opened)."""
+    opened); with `received_since`, only those whose version was received then or after (a record
+    moved between children keeps its time)."""
     if not contactpoint_ids:
         return {}
     query = select(source_records.c.id, source_records.c.content_hash).where(
         source_records.c.contactpoint_id.in_(sorted(contactpoint_ids)),
         source_records.c.withdrawn.is_(False),
     )
+    if received_since is not None:
+        query = query.where(source_records.c.updated_at >= received_since)
     return {r.id: r.content_hash for r in conn.execute(query).all()}
-
-
-def received_since(conn: Connection, contactpoint_ids: Collection[str], since: dt.datetime) -> set[str]:
-    """Those of some children that hold an active source record whose version was received at or
-    after `since` (nothing opened; a record moved between children keeps its time)."""
-    if not contactpoint_ids:
-        return set()
-    query = (
-        select(source_records.c.contactpoint_id)
-        .where(
-            source_records.c.contactpoint_id.in_(sorted(contactpoint_ids)),
-            source_records.c.withdrawn.is_(False),
-            source_records.c.updated_at >= since,
-        )
-        .distinct()
-    )
-    return {r.contactpoint_id for r in conn.execute(query).all()}
 
 
 def children_with_several_records(conn: Connection, contactpoint_ids: Collection[str]) -> set[str]:

@@ -48,8 +48,8 @@ def _other(world: World) -> pb.SourceRecord:
     # child of the same name and address would be its possible match).
     record = another_child(world)
     record.name.family_name = "Mensah" + _letters(world)
-    # Born three years earlier and living elsewhere: never a possible match of the first child.
-    record.date_of_birth.year = world.dob.year - 3
+    # Born two years later and living elsewhere: never a possible match of the first child.
+    record.date_of_birth.year = world.dob.year + 2
     record.address.CopyFrom(child_pb2.Address(lines=["9 Far Lane"], postcode="LS6 2AB"))
     return record
 
@@ -120,14 +120,20 @@ async def test_a_shield_set_through_a_retired_id_is_in_the_survivors_report(worl
     assert accesses(world, survivor)[-1] == "SetShielded"
 
 
-async def test_a_chains_last_child_that_received_a_record_meanwhile_keeps_a_shield(world: World) -> None:
-    survivor, retired = await _two_children(world)
+async def _merged_on(world: World, survivor: str, retired: str) -> str:
+    # `retired` shielded and merged into `survivor`, then that merged on into a third child.
     third = world.record("yj-3", source_system="youth-justice", nhs_number="")
     third.name.given_names, third.name.family_name = "Tobias", "Pellow" + _letters(world)
     last = (await world.submit(third, "r3")).contactpoint_id
     await _shield(world, retired)
     await _merge(world, survivor, retired)
-    await _merge(world, last, survivor)  # the merged child merged on into a third
+    await _merge(world, last, survivor)
+    return last
+
+
+async def test_a_chains_last_child_that_received_a_record_meanwhile_keeps_a_shield(world: World) -> None:
+    survivor, retired = await _two_children(world)
+    last = await _merged_on(world, survivor, retired)  # the merged child merged on into a third
     arriving = world.record("ed-9", source_system="education", address=NEW_HOME)
     assert (await world.submit(arriving, "r4")).contactpoint_id == last
     await _unmerge(world, retired)
@@ -136,12 +142,7 @@ async def test_a_chains_last_child_that_received_a_record_meanwhile_keeps_a_shie
 
 async def test_a_chains_last_child_that_received_nothing_meanwhile_is_as_before(world: World) -> None:
     survivor, retired = await _two_children(world)
-    third = world.record("yj-3", source_system="youth-justice", nhs_number="")
-    third.name.given_names, third.name.family_name = "Tobias", "Pellow" + _letters(world)
-    last = (await world.submit(third, "r3")).contactpoint_id
-    await _shield(world, retired)
-    await _merge(world, survivor, retired)
-    await _merge(world, last, survivor)
+    last = await _merged_on(world, survivor, retired)
     await _unmerge(world, retired)
     assert not (await world.get(last)).shielded and (await world.get(retired)).shielded
 
