@@ -28,7 +28,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from contactpoint.platform.errors import Unavailable
-from contactpoint.platform.write_turns import WriteTurns, is_bulk
+from contactpoint.platform.write_turns import WriteTurns, current_kind
 
 T = TypeVar("T")
 # PostgreSQL's serialization failure and deadlock: the transaction lost a race and may be retried.
@@ -192,14 +192,14 @@ class Database:
         self._probe_engine: Engine | None = None  # `problem`'s, made when first asked
         self._reads: ThreadPoolExecutor | None = None  # `read`'s threads, made when first asked
         self._writes: ThreadPoolExecutor | None = None  # `write`'s
-        # SQLite's writers take turns at its one write lock, short writes before batches.
+        # SQLite's writers take turns at its one write lock (`write_turns`).
         self.turns = WriteTurns(SQLITE_BUSY_SECONDS) if is_sqlite(url) else None
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Connection]:
         """One transaction: commit on success, roll back on any error."""
         if write and self.turns is not None:
-            with self.turns.turn(bulk=is_bulk()), database_errors(), self.writer.begin() as conn:
+            with self.turns.turn(kind=current_kind()), database_errors(), self.writer.begin() as conn:
                 yield conn
             return
         engine = self.writer if write else self.reader

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, TextClause
 
 from contactpoint.platform.errors import Unavailable
-from contactpoint.platform.write_turns import WriteTurns
+from contactpoint.platform.write_turns import Kind, WriteTurns
 
 T = TypeVar("T")
 
@@ -118,7 +118,7 @@ class SQLiteWriter:
         the database's other writers have had their turn (a person's write: never a feed's)."""
         self._end()  # one a cancelled caller left open ends here, rolled back
         if self._turns is not None:
-            self._turns.take(bulk=False)
+            self._turns.take(kind=Kind.PERSON)
             self._holding = True
         try:
             with sqlite_errors():

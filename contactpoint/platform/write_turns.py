@@ -5,78 +5,103 @@ tries again (its busy timeout): whoever tries at the moment the lock comes free 
 whoever has waited longest. Under a flood of council feeds that lottery made a data manager's
 shield wait up to 22.7 s and another council's single record 17.8 s (found by probing: three
 councils with ten streams each). Here a service's writers take turns instead: first come, first
-served, and a short write (a person's call: a data manager's decision, a login, an audit event;
-a council's single record) before any batch still waiting (a stream's batch, a schedule's run:
-`bulk_writes`), so that it waits at most for the transaction that holds the lock and the short
-ones ahead of it. PostgreSQL writes side by side and takes no turns.
+served, a person's write (a data manager's decision, a login, an audit event) before any other,
+and a council's single record and a stream's batch taking turns when both wait (`Kind`), so that a
+person waits at most for the transaction that holds the lock and a single record for one batch.
+PostgreSQL writes side by side and takes no turns.
 
 The lock is SQLite's still: a command run beside the service (`contactpoint records lifecycle`)
 waits for it as before."""
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import IntEnum
 
 from contactpoint.platform.errors import Unavailable
 
-# Whether the writes made now are batches (a stream's, a schedule's runs): marked by
-# `bulk_writes` and carried into worker threads with the context, as `asyncio.to_thread` does.
-_BULK = contextvars.ContextVar("contactpoint_bulk_writes", default=False)
+
+class Kind(IntEnum):
+    """What a write transaction is, for its turn."""
+
+    PERSON = 0  # a person's call (a data manager's decision, a login, an audit event): first
+    RECORD = 1  # a council's single record
+    BATCH = 2  # a stream's batch, a schedule's run
+
+
+# The kind of the writes made now: marked by `writing_as` and carried into worker threads with the
+# context, as `asyncio.to_thread` does.
+_KIND = contextvars.ContextVar("contactpoint_write_kind", default=Kind.PERSON)
 
 
 @contextmanager
-def bulk_writes() -> Iterator[None]:
+def writing_as(kind: Kind) -> Iterator[None]:
     """Mark the write transactions opened inside the block (in this thread, or in a worker thread
-    given this context) as batches: they take their turn after any short write waiting."""
-    token = _BULK.set(True)
+    given this context) as of `kind`."""
+    token = _KIND.set(kind)
     try:
         yield
     finally:
-        _BULK.reset(token)
+        _KIND.reset(token)
 
 
-def is_bulk() -> bool:
-    """Whether the write transactions opened now are batches (`bulk_writes`)."""
-    return _BULK.get()
+def bulk_writes() -> contextlib.AbstractContextManager[None]:
+    """`writing_as(Kind.BATCH)`: a stream's batches, a schedule's runs."""
+    return writing_as(Kind.BATCH)
+
+
+def current_kind() -> Kind:
+    """The kind of the write transactions opened now (`writing_as`)."""
+    return _KIND.get()
 
 
 class WriteTurns:
-    """One writer at a time. Writers wait in order of asking, each kind in its own queue, short
-    writes (`bulk=False`) before batches; a thread that holds the turn may open a write again
-    (SQLite then decides, as before). A writer that waits longer than `wait_seconds` (SQLite's
-    own busy timeout) gets Unavailable, as a database locked that long would give."""
+    """One writer at a time. Writers wait in order of asking, each kind in its own queue: a
+    person's writes before any other; a single record and a batch, when both wait, take turns
+    (neither starves the other: found by re-probing, single records sent back to back by two
+    councils stopped every stream while short writes came first). A thread that holds the turn
+    may open a write again (SQLite then decides, as before). A writer that waits longer than
+    `wait_seconds` (SQLite's own busy timeout) gets Unavailable, as a database locked that long
+    would give."""
 
     def __init__(self, wait_seconds: float) -> None:
         self._wait_seconds = wait_seconds
         self._changed = threading.Condition()
-        self._waiting: dict[bool, deque[object]] = {False: deque(), True: deque()}
+        self._waiting: dict[Kind, deque[object]] = {kind: deque() for kind in Kind}
         self._holder: int | None = None
         self._depth = 0
+        self._last_feed = Kind.BATCH  # of a single record and a batch, the kind served last
 
     @contextmanager
-    def turn(self, *, bulk: bool) -> Iterator[None]:
+    def turn(self, *, kind: Kind) -> Iterator[None]:
         """Hold the turn while the block runs (waiting for it first)."""
-        self.take(bulk=bulk)
+        self.take(kind=kind)
         try:
             yield
         finally:
             self.give_back()
 
-    def waiting(self) -> tuple[int, int]:
-        """How many writers wait now: (short writes, batches)."""
+    def waiting(self) -> tuple[int, int, int]:
+        """How many writers wait now: (people's, single records, batches)."""
         with self._changed:
-            return len(self._waiting[False]), len(self._waiting[True])
+            return tuple(len(self._waiting[kind]) for kind in Kind)  # type: ignore[return-value]
 
     def _next(self) -> object | None:
-        queue = self._waiting[False] or self._waiting[True]
+        people, records, batches = (self._waiting[kind] for kind in Kind)
+        if people:
+            return people[0]
+        if records and batches:
+            return (batches if self._last_feed == Kind.RECORD else records)[0]
+        queue = records or batches
         return queue[0] if queue else None
 
-    def take(self, *, bulk: bool) -> None:
+    def take(self, *, kind: Kind) -> None:
         """Wait for the turn and hold it (for a transaction whose statements come in several
         steps of one thread: `give_back` in that thread when it ends)."""
         me = threading.get_ident()
@@ -85,7 +110,7 @@ class WriteTurns:
                 self._depth += 1
                 return
             ticket = object()
-            queue = self._waiting[bulk]
+            queue = self._waiting[kind]
             queue.append(ticket)
             deadline = time.monotonic() + self._wait_seconds
             while self._holder is not None or self._next() is not ticket:
@@ -97,6 +122,8 @@ class WriteTurns:
                 self._changed.wait(left)
             queue.popleft()
             self._holder, self._depth = me, 1
+            if kind != Kind.PERSON:
+                self._last_feed = kind
 
     def give_back(self) -> None:
         """End this thread's hold of the turn (`take`)."""

@@ -30,7 +30,7 @@ from contactpoint.platform.token_verifier import TokenVerifier
 from contactpoint.platform.types import Context
 from contactpoint.platform.vault import Vault
 from contactpoint.platform.workers import ProcessWorkers, WorkerCrashed
-from contactpoint.platform.write_turns import bulk_writes
+from contactpoint.platform.write_turns import Kind, bulk_writes, writing_as
 from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records import admin, key_scheme, preparing, streaming, withdrawal
 from services.records.data_managers import DATA_MANAGER_RPCS, DataManagerRpcs
@@ -213,10 +213,13 @@ class RecordsServicer(DataManagerRpcs, ChildReadRpcs):
     ) -> pb.SubmitSourceRecordResponse:
         organisation = current_principal().organisation
         self._filing.require()
-        # One record: a short transaction, in slots of its own and (on SQLite) in turn with a
-        # person's writes, not behind streams' batches (`write_turns`).
+        # One record: a short transaction, in slots of its own and (on SQLite) taking turns with
+        # streams' batches rather than waiting behind them all (`write_turns`).
         async with self._submitting.of(organisation):
-            [result] = await asyncio.to_thread(lambda: self._store(self._prepare(organisation, [request])))
+            with writing_as(Kind.RECORD):
+                [result] = await asyncio.to_thread(
+                    lambda: self._store(self._prepare(organisation, [request]))
+                )
         if isinstance(result, ContactPointError):
             raise result
         return _response(result)
@@ -247,8 +250,8 @@ class RecordsServicer(DataManagerRpcs, ChildReadRpcs):
 
         async def store_prepared(prepared: preparing.PreparedBatch) -> list[Result]:
             try:
-                # A stream's batch: on SQLite its turn at the write lock comes after any short
-                # write waiting (a data manager's, a single record's: `write_turns`).
+                # A stream's batch: on SQLite its turn at the write lock comes after any person's
+                # write waiting, and in turn with single records (`write_turns`).
                 async with self._storing.of(prepared.organisation):
                     with bulk_writes():
                         return await asyncio.to_thread(self._store, prepared)

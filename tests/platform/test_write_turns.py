@@ -16,7 +16,7 @@ from sqlalchemy import Connection, text
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import Unavailable
 from contactpoint.platform.statements import Statements
-from contactpoint.platform.write_turns import WriteTurns, bulk_writes, is_bulk
+from contactpoint.platform.write_turns import Kind, WriteTurns, bulk_writes, current_kind
 
 
 def _until(condition: Callable[[], bool]) -> None:
@@ -26,32 +26,54 @@ def _until(condition: Callable[[], bool]) -> None:
         time.sleep(0.005)
 
 
-def test_writers_wait_in_order_of_asking_and_a_persons_before_a_feeds() -> None:
-    turns = WriteTurns(wait_seconds=30)
+def _queue(turns: WriteTurns, arrivals: list[tuple[str, Kind]]) -> list[str]:
+    """Writers of each kind arriving in this order while a batch holds the turn; the order they
+    then write in."""
     order: list[str] = []
     release = threading.Event()
 
-    def write(name: str, *, bulk: bool, hold: threading.Event | None = None) -> None:
-        with turns.turn(bulk=bulk):
+    def write(name: str, kind: Kind, hold: threading.Event | None = None) -> None:
+        with turns.turn(kind=kind):
             order.append(name)
             if hold is not None:
                 hold.wait(10)
 
-    holder = threading.Thread(target=write, args=("feed 1",), kwargs={"bulk": True, "hold": release})
+    holder = threading.Thread(target=write, args=("holder", Kind.BATCH, release))
     holder.start()
-    _until(lambda: order == ["feed 1"])
+    _until(lambda: order == ["holder"])
     threads = []
-    arrivals = [("feed 2", True, (0, 1)), ("feed 3", True, (0, 2)), ("person", False, (1, 2))]
-    for name, bulk, waiting in arrivals:
-        thread = threading.Thread(target=write, args=(name,), kwargs={"bulk": bulk})
+    for n, (name, kind) in enumerate(arrivals, start=1):
+        thread = threading.Thread(target=write, args=(name, kind))
         thread.start()
         threads.append(thread)
-        _until(lambda waiting=waiting: turns.waiting() == waiting)  # type: ignore[misc]
+        _until(lambda n=n: sum(turns.waiting()) == n)  # type: ignore[misc]
     release.set()
     for thread in [holder, *threads]:
         thread.join(10)
-    assert order == ["feed 1", "person", "feed 2", "feed 3"]
-    assert turns.waiting() == (0, 0)
+    assert turns.waiting() == (0, 0, 0)
+    return order[1:]
+
+
+def test_writers_wait_in_order_of_asking_and_a_persons_before_a_feeds() -> None:
+    turns = WriteTurns(wait_seconds=30)
+    arrivals = [("batch 1", Kind.BATCH), ("batch 2", Kind.BATCH), ("person", Kind.PERSON)]
+    assert _queue(turns, arrivals) == ["person", "batch 1", "batch 2"]
+
+
+def test_single_records_and_batches_take_turns_so_neither_starves() -> None:
+    # Found by re-probing: with single records first, two councils sending them back to back
+    # stopped every other council's stream.
+    turns = WriteTurns(wait_seconds=30)
+    arrivals = [
+        ("record 1", Kind.RECORD),
+        ("record 2", Kind.RECORD),
+        ("record 3", Kind.RECORD),
+        ("batch 1", Kind.BATCH),
+        ("batch 2", Kind.BATCH),
+        ("person", Kind.PERSON),
+    ]
+    # A batch held the turn: a record next, then a batch, and so on; the person before them all.
+    assert _queue(turns, arrivals) == ["person", "record 1", "batch 1", "record 2", "batch 2", "record 3"]
 
 
 def test_a_writer_waiting_longer_than_the_busy_timeout_is_unavailable_and_the_next_goes_on() -> None:
@@ -59,32 +81,33 @@ def test_a_writer_waiting_longer_than_the_busy_timeout_is_unavailable_and_the_ne
     release, held = threading.Event(), threading.Event()
 
     def hold() -> None:
-        with turns.turn(bulk=True):
+        with turns.turn(kind=Kind.BATCH):
             held.set()
             release.wait(10)
 
     holder = threading.Thread(target=hold)
     holder.start()
     held.wait(10)
-    with pytest.raises(Unavailable), turns.turn(bulk=False):
+    with pytest.raises(Unavailable), turns.turn(kind=Kind.PERSON):
         pass
-    assert turns.waiting() == (0, 0)  # the writer that gave up left the queue
+    assert turns.waiting() == (0, 0, 0)  # the writer that gave up left the queue
     release.set()
     holder.join(10)
-    with turns.turn(bulk=True), turns.turn(bulk=False):  # the holder's thread may open a write again
+    # The holder's thread may open a write again.
+    with turns.turn(kind=Kind.BATCH), turns.turn(kind=Kind.PERSON):
         pass
 
 
 def test_bulk_writes_marks_the_context_and_worker_threads_given_it() -> None:
-    assert not is_bulk()
+    assert current_kind() == Kind.PERSON
     with bulk_writes():
-        assert is_bulk()
+        assert current_kind() == Kind.BATCH
 
-        async def inner() -> bool:
-            return await asyncio.to_thread(is_bulk)
+        async def inner() -> Kind:
+            return await asyncio.to_thread(current_kind)
 
-        assert asyncio.run(inner())
-    assert not is_bulk()
+        assert asyncio.run(inner()) == Kind.BATCH
+    assert current_kind() == Kind.PERSON
 
 
 def _sqlite(tmp_path: Path) -> Database:
@@ -130,9 +153,9 @@ async def test_a_persons_write_goes_before_feeds_batches_already_waiting(tmp_pat
     try:
         first = await feed.holding_the_lock("batch 1")
         queued = [asyncio.create_task(asyncio.to_thread(feed.batch, f"batch {n}")) for n in (2, 3)]
-        await asyncio.to_thread(_until, lambda: db.turns.waiting() == (0, 2))  # type: ignore[union-attr]
+        await asyncio.to_thread(_until, lambda: db.turns.waiting() == (0, 0, 2))  # type: ignore[union-attr]
         person = asyncio.create_task(db.write(_insert("data manager")))
-        await asyncio.to_thread(_until, lambda: db.turns.waiting() == (1, 2))  # type: ignore[union-attr]
+        await asyncio.to_thread(_until, lambda: db.turns.waiting() == (1, 0, 2))  # type: ignore[union-attr]
         feed.release.set()
         await asyncio.gather(first, *queued, person)
         assert _written(db) == ["batch 1", "data manager", "batch 2", "batch 3"]
@@ -148,10 +171,10 @@ async def test_statements_writes_take_their_turn_with_the_databases_other_writer
     try:
         first = await feed.holding_the_lock("batch 1")
         queued = asyncio.create_task(asyncio.to_thread(feed.batch, "batch 2"))
-        await asyncio.to_thread(_until, lambda: db.turns.waiting() == (0, 1))  # type: ignore[union-attr]
+        await asyncio.to_thread(_until, lambda: db.turns.waiting() == (0, 0, 1))  # type: ignore[union-attr]
         insert = text("INSERT INTO written (who) VALUES (:who) RETURNING n")
         person = asyncio.create_task(store.one(insert, {"who": "gateway"}))
-        await asyncio.to_thread(_until, lambda: db.turns.waiting() == (1, 1))  # type: ignore[union-attr]
+        await asyncio.to_thread(_until, lambda: db.turns.waiting() == (1, 0, 1))  # type: ignore[union-attr]
         feed.release.set()
         await asyncio.gather(first, queued, person)
         async with store.transaction() as tx:  # and the turn was given back after it
@@ -177,7 +200,7 @@ async def test_a_statements_transaction_cancelled_while_it_waits_for_its_turn_gi
     try:
         first = await feed.holding_the_lock("batch")
         waiting = asyncio.create_task(person())
-        await asyncio.to_thread(_until, lambda: db.turns.waiting() == (1, 0))  # type: ignore[union-attr]
+        await asyncio.to_thread(_until, lambda: db.turns.waiting() == (1, 0, 0))  # type: ignore[union-attr]
         waiting.cancel()  # its thread still takes the turn and begins once the batch commits
         feed.release.set()
         await first
