@@ -277,8 +277,11 @@ def set_shielded(
         # shielded until decided.
         task_upkeep.pair_shields(conn, review_repo.open_tasks_of(conn, row.contactpoint_id), now=now)
     else:
-        # The data manager's decision lifts the child's own provisional shield too; the children
-        # shown shielded only because of this one are shown so no longer.
+        # The data manager's decision: what the child holds may be read, including what it
+        # received while one with a shielded child (`unmerge_shields`); it lifts the child's own
+        # provisional shield too; the children shown shielded only because of this one are shown
+        # so no longer.
+        source_repo.clear_kept_shielded(conn, row.contactpoint_id)
         tasks = review_repo.open_tasks_of(conn, row.contactpoint_id)
         others = {t.other(row.contactpoint_id) for t in tasks}
         task_upkeep.lift_provisional_shields(conn, sorted(others), now=now)

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -113,6 +114,10 @@ source_records = Table(
     Column("match_reasons", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Received while its child was one with a shielded child, found so by an unmerge
+    # (`unmerge_shields`): the child holding it is shielded after any unmerge, until a data manager
+    # unshields that child (which clears the mark).
+    Column("kept_shielded", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("organisation", "source_system", "source_record_id", name="uq_source_records_key"),
 )
 # Whether any record is keyed by an older scheme (asked at every start): nearly every row holds the

@@ -68,9 +68,13 @@ def shield_arrivals(
     conn: Connection, *, undone: MergeRow, chain: Sequence[str], now: dt.datetime
 ) -> tuple[str, ...]:
     """After `undone` is unmerged, its retired child put back beside `chain` (the survivor, and
-    each child it was merged into since, the last one holding its records): each side that is not
-    shielded in its own right while the other side is shown shielded, and that holds a record
-    received while they were one child, is shielded in its own right. Returns those shielded.
+    each child it was merged into since, the last one holding its records): each side not
+    shielded in its own right is shielded in its own right if it holds a record received while it
+    was one child with a shielded one: found now (it was, while the other side is shown shielded)
+    or by an earlier unmerge (marked `kept_shielded`; found by re-probing: a second unmerge of a
+    chain gave such records back unshielded). Records found now are marked, so that whichever
+    child holds them after later unmerges is shielded too, until a data manager unshields it.
+    Returns the children shielded.
 
     Received while merged: a version of a record that the merge did not see either child hold
     (`held_at_merge`; by content, so the same record sent again with a newer date is not new),
@@ -81,26 +85,31 @@ def shield_arrivals(
     sides = {undone.retired_id: holders, **{holder: [undone.retired_id] for holder in holders}}
     rows = {cid: child_repo.child(conn, cid) for cid in sides}
     shown = {cid: row is not None and row.shown_shielded for cid, row in rows.items()}
-    shielded = []
     for cid, others in sorted(sides.items()):
         row = rows[cid]
-        if row is None or row.status == MERGED or row.shielded or not any(shown[o] for o in others):
+        if row is not None and row.status != MERGED and any(shown[o] for o in others):
+            source_repo.mark_kept_shielded(conn, _received_while_merged(conn, cid, undone, chain))
+    marked = source_repo.holding_kept_shielded(conn, list(sides))
+    shielded = []
+    for cid in sorted(marked):
+        row = rows[cid]
+        if row is None or row.status == MERGED or row.shielded:
             continue
-        if _received_while_merged(conn, cid, undone, chain):
-            child_repo.set_shielding(conn, cid, shielded=True, now=now)
-            shielded.append(cid)
-            log.info("records.unmerge_kept_shield", contactpoint_id=cid)
+        child_repo.set_shielding(conn, cid, shielded=True, now=now)
+        shielded.append(cid)
+        log.info("records.unmerge_kept_shield", contactpoint_id=cid)
     return tuple(shielded)
 
 
 def _received_while_merged(
     conn: Connection, contactpoint_id: str, undone: MergeRow, chain: Sequence[str]
-) -> bool:
+) -> set[str]:
+    # The source records of the child whose versions were received while it was one with the other.
     known = _known_versions(conn, contactpoint_id, undone, chain)
     if known is None:  # a merge from before 0014: by when each version was received
-        return bool(source_repo.versions_held(conn, [contactpoint_id], received_since=undone.created_at))
+        return set(source_repo.versions_held(conn, [contactpoint_id], received_since=undone.created_at))
     held = source_repo.versions_held(conn, [contactpoint_id])
-    return any(known.get(sid) != version for sid, version in held.items())
+    return {sid for sid, version in held.items() if known.get(sid) != version}
 
 
 def _known_versions(

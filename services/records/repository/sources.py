@@ -229,6 +229,41 @@ def versions_held(
     return {r.id: r.content_hash for r in conn.execute(query).all()}
 
 
+def mark_kept_shielded(conn: Connection, source_ids: Collection[str]) -> None:
+    """Mark source records as received while their child was one with a shielded child."""
+    if source_ids:
+        conn.execute(
+            update(source_records)
+            .where(source_records.c.id.in_(sorted(source_ids)))
+            .values(kept_shielded=True)
+        )
+
+
+def holding_kept_shielded(conn: Connection, contactpoint_ids: Collection[str]) -> set[str]:
+    """Those of some children that hold an active source record marked `kept_shielded`."""
+    if not contactpoint_ids:
+        return set()
+    query = (
+        select(source_records.c.contactpoint_id)
+        .where(
+            source_records.c.contactpoint_id.in_(sorted(contactpoint_ids)),
+            source_records.c.withdrawn.is_(False),
+            source_records.c.kept_shielded.is_(True),
+        )
+        .distinct()
+    )
+    return {r.contactpoint_id for r in conn.execute(query).all()}
+
+
+def clear_kept_shielded(conn: Connection, contactpoint_id: str) -> None:
+    """A data manager unshielded the child: its records' marks go (`mark_kept_shielded`)."""
+    conn.execute(
+        update(source_records)
+        .where(source_records.c.contactpoint_id == contactpoint_id, source_records.c.kept_shielded.is_(True))
+        .values(kept_shielded=False)
+    )
+
+
 def children_with_several_records(conn: Connection, contactpoint_ids: Collection[str]) -> set[str]:
     """Those of some children that hold more than one active source record (nothing opened)."""
     if not contactpoint_ids:

@@ -156,3 +156,29 @@ async def test_a_merge_from_before_0014_goes_by_when_records_were_received(world
     assert (await world.submit(arriving, "r3")).contactpoint_id == survivor
     await _unmerge(world, retired)
     assert (await world.get(survivor)).shielded
+
+
+async def test_a_second_unmerge_gives_back_what_was_received_while_shielded_still_shielded(
+    world: World,
+) -> None:
+    # Found by re-probing: the first unmerge kept the chain's last child shielded, and undoing the
+    # merge into it then gave both children back unshielded, with the records in full.
+    survivor, retired = await _two_children(world)
+    third = world.record("yj-3", source_system="youth-justice", nhs_number="")
+    third.name.given_names, third.name.family_name = "Tobias", "Pellow" + _letters(world)
+    last = (await world.submit(third, "r3")).contactpoint_id
+    await _shield(world, retired)
+    await _merge(world, survivor, retired)
+    first = world.record("ed-9", source_system="education", address=NEW_HOME)
+    assert (await world.submit(first, "r4")).contactpoint_id == survivor
+    await _merge(world, last, survivor)
+    later = world.record("gp-9", source_system="health", address=NEW_HOME)
+    assert (await world.submit(later, "r5")).contactpoint_id == last
+    await _unmerge(world, retired)
+    assert (await world.get(last)).shielded
+    await _unmerge(world, survivor)
+    assert (await world.get(survivor)).shielded  # holds the first record again
+    assert (await world.get(last)).shielded  # holds the later one
+    # A data manager's unshield is the decision: it stands through later unmerges.
+    await _shield(world, last, shielded=False)
+    assert not (await world.get(last)).shielded
