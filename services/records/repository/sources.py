@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Row,
     Text,
@@ -212,6 +213,14 @@ def active_sources(conn: Connection, contactpoint_ids: Collection[str]) -> list[
     return _sources_of(conn, contactpoint_ids, withdrawn=False)
 
 
+def _active_of(contactpoint_ids: Collection[str]) -> tuple[ColumnElement[bool], ...]:
+    # The conditions for the active (not withdrawn) source records of some children.
+    return (
+        source_records.c.contactpoint_id.in_(sorted(contactpoint_ids)),
+        source_records.c.withdrawn.is_(False),
+    )
+
+
 def versions_held(
     conn: Connection, contactpoint_ids: Collection[str], *, received_since: dt.datetime | None = None
 ) -> dict[str, str]:
@@ -220,10 +229,7 @@ def versions_held(
     moved between children keeps its time)."""
     if not contactpoint_ids:
         return {}
-    query = select(source_records.c.id, source_records.c.content_hash).where(
-        source_records.c.contactpoint_id.in_(sorted(contactpoint_ids)),
-        source_records.c.withdrawn.is_(False),
-    )
+    query = select(source_records.c.id, source_records.c.content_hash).where(*_active_of(contactpoint_ids))
     if received_since is not None:
         query = query.where(source_records.c.updated_at >= received_since)
     return {r.id: r.content_hash for r in conn.execute(query).all()}
@@ -245,11 +251,7 @@ def holding_kept_shielded(conn: Connection, contactpoint_ids: Collection[str]) -
         return set()
     query = (
         select(source_records.c.contactpoint_id)
-        .where(
-            source_records.c.contactpoint_id.in_(sorted(contactpoint_ids)),
-            source_records.c.withdrawn.is_(False),
-            source_records.c.kept_shielded.is_(True),
-        )
+        .where(*_active_of(contactpoint_ids), source_records.c.kept_shielded.is_(True))
         .distinct()
     )
     return {r.contactpoint_id for r in conn.execute(query).all()}
@@ -270,10 +272,7 @@ def children_with_several_records(conn: Connection, contactpoint_ids: Collection
         return set()
     query = (
         select(source_records.c.contactpoint_id)
-        .where(
-            source_records.c.contactpoint_id.in_(sorted(contactpoint_ids)),
-            source_records.c.withdrawn.is_(False),
-        )
+        .where(*_active_of(contactpoint_ids))
         .group_by(source_records.c.contactpoint_id)
         .having(func.count() > 1)
     )
