@@ -273,6 +273,10 @@ def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime
     )
     if batch.revived:
         reopen_overtaken(conn, batch.revived, now=now)
+    # A record received while its child was one with a shielded child, sent again: the child that
+    # holds it now is shielded in its own right (`unmerge_shields`).
+    for cid in sorted(source_repo.holders_of_marked(conn, [r.id for r, _ in batch.replaced])):
+        child_repo.set_shielding(conn, cid, shielded=True, now=now)
     source_repo.insert_sources(conn, batch.sources, now=now)
     tasks = raised_for_records(conn, batch.tasks) if batch.tasks else []
     review_repo.insert_tasks(conn, tasks, now=now)

@@ -105,10 +105,15 @@ def _received_while_merged(
     conn: Connection, contactpoint_id: str, undone: MergeRow, chain: Sequence[str]
 ) -> set[str]:
     # The source records of the child whose versions were received while it was one with the other.
+    # Withdrawn ones too: sent again later, a record keeps its mark (found by re-probing: one
+    # withdrawn while merged and sent again after the unmerge joined the child unshielded).
     known = _known_versions(conn, contactpoint_id, undone, chain)
     if known is None:  # a merge from before 0014: by when each version was received
-        return set(source_repo.versions_held(conn, [contactpoint_id], received_since=undone.created_at))
-    held = source_repo.versions_held(conn, [contactpoint_id])
+        since = undone.created_at
+        return set(
+            source_repo.versions_held(conn, [contactpoint_id], received_since=since, withdrawn_too=True)
+        )
+    held = source_repo.versions_held(conn, [contactpoint_id], withdrawn_too=True)
     return {sid for sid, version in held.items() if known.get(sid) != version}
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Connection,
     Row,
     Text,
+    and_,
     bindparam,
     delete,
     func,
@@ -222,14 +223,22 @@ def _active_of(contactpoint_ids: Collection[str]) -> tuple[ColumnElement[bool], 
 
 
 def versions_held(
-    conn: Connection, contactpoint_ids: Collection[str], *, received_since: dt.datetime | None = None
+    conn: Connection,
+    contactpoint_ids: Collection[str],
+    *,
+    received_since: dt.datetime | None = None,
+    withdrawn_too: bool = False,
 ) -> dict[str, str]:
-    """The content hash of each active source record of some children, by source id (nothing
-    opened); with `received_since`, only those whose version was received then or after (a record
-    moved between children keeps its time)."""
+    """The content hash of each active source record of some children (`withdrawn_too`: and of
+    each withdrawn one), by source id (nothing opened); with `received_since`, only those whose
+    version was received, or withdrawn, then or after (a record moved between children keeps its
+    time)."""
     if not contactpoint_ids:
         return {}
-    query = select(source_records.c.id, source_records.c.content_hash).where(*_active_of(contactpoint_ids))
+    held = source_records.c.contactpoint_id.in_(sorted(contactpoint_ids))
+    query = select(source_records.c.id, source_records.c.content_hash).where(
+        held if withdrawn_too else and_(*_active_of(contactpoint_ids))
+    )
     if received_since is not None:
         query = query.where(source_records.c.updated_at >= received_since)
     return {r.id: r.content_hash for r in conn.execute(query).all()}
@@ -258,12 +267,25 @@ def holding_kept_shielded(conn: Connection, contactpoint_ids: Collection[str]) -
 
 
 def clear_kept_shielded(conn: Connection, contactpoint_id: str) -> None:
-    """A data manager unshielded the child: its records' marks go (`mark_kept_shielded`)."""
+    """A data manager unshielded the child: the marks of the records it holds go
+    (`mark_kept_shielded`); a withdrawn one, which the data manager could not see, keeps its mark."""
     conn.execute(
         update(source_records)
-        .where(source_records.c.contactpoint_id == contactpoint_id, source_records.c.kept_shielded.is_(True))
+        .where(*_active_of([contactpoint_id]), source_records.c.kept_shielded.is_(True))
         .values(kept_shielded=False)
     )
+
+
+def holders_of_marked(conn: Connection, source_ids: Collection[str]) -> set[str]:
+    """The children holding any of these source records, active and marked `kept_shielded`."""
+    if not source_ids:
+        return set()
+    query = select(source_records.c.contactpoint_id).where(
+        source_records.c.id.in_(sorted(source_ids)),
+        source_records.c.withdrawn.is_(False),
+        source_records.c.kept_shielded.is_(True),
+    )
+    return {r.contactpoint_id for r in conn.execute(query).all()}
 
 
 def children_with_several_records(conn: Connection, contactpoint_ids: Collection[str]) -> set[str]:

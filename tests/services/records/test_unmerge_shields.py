@@ -182,3 +182,23 @@ async def test_a_second_unmerge_gives_back_what_was_received_while_shielded_stil
     # A data manager's unshield is the decision: it stands through later unmerges.
     await _shield(world, last, shielded=False)
     assert not (await world.get(last)).shielded
+
+
+async def test_a_record_withdrawn_while_merged_and_sent_again_after_the_unmerge_shields_its_child(
+    world: World,
+) -> None:
+    # Found by re-probing: withdrawn before the unmerge, it was not marked; sent again, it joined
+    # the unshielded survivor in full.
+    survivor, retired = await _two_children(world)
+    await _shield(world, retired)
+    await _merge(world, survivor, retired)
+    arriving = world.record("ed-9", source_system="education", address=NEW_HOME)
+    assert (await world.submit(arriving, "r3")).contactpoint_id == survivor
+    await world.records.WithdrawSourceRecord(
+        pb.WithdrawSourceRecordRequest(source_system="education", source_record_id=arriving.source_record_id),
+        metadata=world.council_a,
+    )
+    await _unmerge(world, retired)
+    assert not (await world.get(survivor)).shielded  # holds only its own records, as before
+    assert (await world.submit(arriving, "r4")).contactpoint_id == survivor
+    assert (await world.get(survivor)).shielded
