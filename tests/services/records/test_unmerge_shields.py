@@ -61,15 +61,22 @@ async def _two_children(world: World) -> tuple[str, str]:
     return first.contactpoint_id, second.contactpoint_id
 
 
-async def test_a_record_received_while_merged_with_a_shielded_child_keeps_the_survivor_shielded(
-    world: World,
-) -> None:
+async def _merged_with_arrival(world: World) -> tuple[str, str, pb.SourceRecord]:
+    # A shielded child merged into another, and the child's new address arriving from another
+    # system, joining the merged child: (survivor, retired, the record that arrived).
     survivor, retired = await _two_children(world)
     await _shield(world, retired)
     await _merge(world, survivor, retired)
-    # The child's new address arrives from another system and joins the merged child, shielded.
     arriving = world.record("ed-9", source_system="education", address=NEW_HOME)
     assert (await world.submit(arriving, "r3")).contactpoint_id == survivor
+    return survivor, retired, arriving
+
+
+async def test_a_record_received_while_merged_with_a_shielded_child_keeps_the_survivor_shielded(
+    world: World,
+) -> None:
+    # The child's new address arrives from another system and joins the merged child, shielded.
+    survivor, retired, _ = await _merged_with_arrival(world)
     assert (await world.get(survivor)).shielded
     await _unmerge(world, retired)
     kept = await world.get(survivor)
@@ -148,12 +155,8 @@ async def test_a_chains_last_child_that_received_nothing_meanwhile_is_as_before(
 
 
 async def test_a_merge_from_before_0014_goes_by_when_records_were_received(world: World) -> None:
-    survivor, retired = await _two_children(world)
-    await _shield(world, retired)
-    await _merge(world, survivor, retired)
+    survivor, retired, _ = await _merged_with_arrival(world)
     world.sql("UPDATE merges SET held_at_merge = NULL WHERE retired_id = :r", r=retired)
-    arriving = world.record("ed-9", source_system="education", address=NEW_HOME)
-    assert (await world.submit(arriving, "r3")).contactpoint_id == survivor
     await _unmerge(world, retired)
     assert (await world.get(survivor)).shielded
 
@@ -189,11 +192,7 @@ async def test_a_record_withdrawn_while_merged_and_sent_again_after_the_unmerge_
 ) -> None:
     # Found by re-probing: withdrawn before the unmerge, it was not marked; sent again, it joined
     # the unshielded survivor in full.
-    survivor, retired = await _two_children(world)
-    await _shield(world, retired)
-    await _merge(world, survivor, retired)
-    arriving = world.record("ed-9", source_system="education", address=NEW_HOME)
-    assert (await world.submit(arriving, "r3")).contactpoint_id == survivor
+    survivor, retired, arriving = await _merged_with_arrival(world)
     await world.records.WithdrawSourceRecord(
         pb.WithdrawSourceRecordRequest(source_system="education", source_record_id=arriving.source_record_id),
         metadata=world.council_a,
