@@ -111,7 +111,8 @@ def merge_children(
     if survivor is None or retired is None or survivor.status != ACTIVE or retired.status != ACTIVE:
         raise FailedPrecondition("both children must be active to merge", "NOT_ACTIVE")
     moved = [s.id for s in source_repo.all_sources(conn, retired_id)]
-    held = source_repo.versions_held(conn, [survivor_id, retired_id])
+    # Withdrawn records too: one withdrawn before and sent again later is no news (`unmerge_shields`).
+    held = source_repo.versions_held(conn, [survivor_id, retired_id], withdrawn_too=True)
     merge_repo.insert_merge(
         conn,
         merge_repo.NewMerge(

@@ -201,3 +201,21 @@ async def test_a_record_withdrawn_while_merged_and_sent_again_after_the_unmerge_
     assert not (await world.get(survivor)).shielded  # holds only its own records, as before
     assert (await world.submit(arriving, "r4")).contactpoint_id == survivor
     assert (await world.get(survivor)).shielded
+
+
+async def test_a_record_withdrawn_before_the_merge_and_sent_again_after_the_unmerge_is_no_news(
+    world: World,
+) -> None:
+    # Its version was readable before the shielded child joined: nothing to shield for.
+    survivor, retired = await _two_children(world)
+    earlier = world.record("ed-8", source_system="education", address=NEW_HOME)
+    assert (await world.submit(earlier, "r3")).contactpoint_id == survivor
+    await world.records.WithdrawSourceRecord(
+        pb.WithdrawSourceRecordRequest(source_system="education", source_record_id=earlier.source_record_id),
+        metadata=world.council_a,
+    )
+    await _shield(world, retired)
+    await _merge(world, survivor, retired)
+    await _unmerge(world, retired)
+    assert (await world.submit(earlier, "r4")).contactpoint_id == survivor
+    assert not (await world.get(survivor)).shielded
