@@ -11,15 +11,24 @@ import pytest
 from services.records.fairness import OrganisationSlots
 
 
+class _Holders:
+    """Tasks that each hold a slot of an organisation until released, noting when they got it."""
+
+    def __init__(self, slots: OrganisationSlots) -> None:
+        self.slots = slots
+        self.release = asyncio.Event()
+        self.entered: list[str] = []
+
+    async def hold(self, organisation: str, name: str) -> None:
+        async with self.slots.of(organisation):
+            self.entered.append(name)
+            await self.release.wait()
+
+
 async def test_an_organisation_waits_for_its_own_slots_and_never_for_anothers() -> None:
     slots = OrganisationSlots(2, total=8)
-    release = asyncio.Event()
-    entered: list[str] = []
-
-    async def hold(organisation: str, name: str) -> None:
-        async with slots.of(organisation):
-            entered.append(name)
-            await release.wait()
+    holders = _Holders(slots)
+    release, entered, hold = holders.release, holders.entered, holders.hold
 
     flood = [asyncio.create_task(hold("E08000003", f"a{i}")) for i in range(5)]
     await asyncio.sleep(0.05)
@@ -35,13 +44,8 @@ async def test_an_organisation_waits_for_its_own_slots_and_never_for_anothers() 
 
 async def test_every_organisation_together_holds_at_most_the_total_in_the_order_they_asked() -> None:
     slots = OrganisationSlots(2, total=3)
-    release = asyncio.Event()
-    entered: list[str] = []
-
-    async def hold(organisation: str, name: str) -> None:
-        async with slots.of(organisation):
-            entered.append(name)
-            await release.wait()
+    holders = _Holders(slots)
+    release, entered, hold = holders.release, holders.entered, holders.hold
 
     tasks = []
     for name, organisation in [("a0", "A"), ("a1", "A"), ("b0", "B"), ("b1", "B"), ("c0", "C"), ("a2", "A")]:
