@@ -5,16 +5,18 @@ One invocation, on this machine:
 
 1. `contactpoint up` in a temporary folder (the embedded SQLite default; `--postgres` puts the
    four services' databases on PostgreSQL), `--records-replicas` untouched: one records process.
-2. A quiet phase of `--seconds`: one council (the "other" council) submits a record at a time with
-   `SubmitSourceRecord`, and a data manager of that council shields and unshields one of its
-   children with `SetShielded`, each back to back with a pause of `--pause` seconds.
+2. A quiet phase of `--seconds`: one council (the "other" council) submits records with
+   `SubmitSourceRecord` from `--senders` callers at once (each a record at a time), and a data
+   manager of that council shields and unshields one of its children with `SetShielded`, each
+   back to back with a pause of `--pause` seconds.
 3. A flood phase of the same length: the same two callers while `--councils` more councils each
    keep `--streams` `StreamSourceRecords` open, sending synthetic new children's records as fast
    as records takes them.
 
 Prints the latency of each caller's calls (median, 90th percentile, worst, count) in each phase
-and the flood's records/s, as a markdown table; `--json F` writes them too. The flood's records are
-the generator's (`contactpoint.cli.synthetic`), each stream's record ids its own.
+and the flood's and the single records' records/s, as a markdown table; `--json F` writes them
+too. The records are the generator's (`contactpoint.cli.synthetic`), new children each, and each
+stream's and sender's record ids its own.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ async def _timed(latencies: Latencies, call: asyncio.Future[object] | object) ->
 async def _other_council(
     stub: pb_grpc.RecordsServiceStub,
     token: str,
-    records: list[pb.SourceRecord],
+    records: Sequence[pb.SourceRecord],
     stop: asyncio.Event,
     pause: float,
     tag: str,
@@ -161,11 +163,13 @@ async def _phase(
     tokens: dict[str, str],
     child: str,
     records: list[pb.SourceRecord],
+    others: list[pb.SourceRecord],
     *,
     flooders: list[str],
     streams: int,
     seconds: float,
     pause: float,
+    senders: int,
     phase: str,
 ) -> dict[str, object]:
     stop = asyncio.Event()
@@ -187,17 +191,29 @@ async def _phase(
         started = time.perf_counter()
         before = counts[0]
         measured = [
-            asyncio.create_task(_other_council(calls, tokens[OTHER], records, stop, pause, f"{phase}-other")),
             asyncio.create_task(_data_manager(calls, tokens["manager"], child, stop, pause)),
+            *(
+                asyncio.create_task(
+                    _other_council(calls, tokens[OTHER], others[k::senders], stop, pause, f"{phase}-other{k}")
+                )
+                for k in range(senders)
+            ),
         ]
         await asyncio.sleep(seconds)
         stop.set()
-        other, manager = await asyncio.gather(*measured)
-        flood_rate = (counts[0] - before) / (time.perf_counter() - started)
+        manager, *others = await asyncio.gather(*measured)
+        elapsed = time.perf_counter() - started
+        flood_rate = (counts[0] - before) / elapsed
         await asyncio.gather(*tasks)
+    other = Latencies()
+    for one in others:
+        other.seconds += one.seconds
+        for code, n in one.failed.items():
+            other.failed[code] = other.failed.get(code, 0) + n
     return {
         "phase": phase,
         "flood_records_per_s": round(flood_rate, 1),
+        "other_council_records_per_s": round(len(other.seconds) / elapsed, 1),
         "other_council_submit": other.summary(),
         "data_manager_set_shielded": manager.summary(),
     }
@@ -209,12 +225,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--streams", type=int, default=10, help="streams each flooding council keeps open")
     parser.add_argument("--seconds", type=float, default=30, help="each phase's measured seconds")
     parser.add_argument("--pause", type=float, default=0.25, help="between one caller's calls")
+    parser.add_argument(
+        "--senders", type=int, default=1, help="the other council's callers sending single records at once"
+    )
     parser.add_argument("--postgres", action="store_true", help="the services' databases on PostgreSQL")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
     flooders = [f"E0800001{k}" for k in range(args.councils)]
-    records = _records(4000, seed=7)
+    # New children, enough that no stream sends one twice in a phase (a record sent again under
+    # another id is a second record of one system: a review, every time, and no flood's pattern).
+    records = _records(20000, seed=7)
+    others = _records(4000, seed=8)
     env: dict[str, str] = {}
     dropped: list[str] = []
     if args.postgres:
@@ -238,11 +260,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             tokens["manager"] = suite.login(manager)
             with grpc.insecure_channel(suite.target(2)) as channel:
                 first = pb_grpc.RecordsServiceStub(channel).SubmitSourceRecord(
-                    pb.SubmitSourceRecordRequest(record=records[0], request_id="bench-child"),
+                    pb.SubmitSourceRecordRequest(record=others[0], request_id="bench-child"),
                     metadata=(("authorization", f"Bearer {tokens[OTHER]}"),),
                     timeout=30,
                 )
-            for phase, flooding in (("quiet", []), ("flood", flooders)):
+            for n, (phase, flooding) in enumerate((("quiet", []), ("flood", flooders))):
                 results.append(
                     asyncio.run(
                         _phase(
@@ -250,10 +272,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                             tokens,
                             first.contactpoint_id,
                             records,
+                            others[1:][n::2],
                             flooders=flooding,
                             streams=args.streams,
                             seconds=args.seconds,
                             pause=args.pause,
+                            senders=args.senders,
                             phase=phase,
                         )
                     )
@@ -283,15 +307,22 @@ def _service_token(target: str, client_id: str, secret: str) -> str:
 
 def _print(results: list[dict[str, object]], args: argparse.Namespace) -> None:
     engine = "PostgreSQL" if args.postgres else "SQLite"
-    print(f"{engine}; {args.councils} councils x {args.streams} streams; {args.seconds:g} s a phase\n")
-    print("| phase | flood records/s | caller | calls | median ms | p90 ms | worst ms | failed |")
-    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |")
+    print(
+        f"{engine}; {args.councils} councils x {args.streams} streams; {args.senders} single-record "
+        f"senders; {args.seconds:g} s a phase\n"
+    )
+    print(
+        "| phase | flood records/s | single records/s | caller | calls "
+        "| median ms | p90 ms | worst ms | failed |"
+    )
+    print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |")
     for r in results:
         for caller in ("other_council_submit", "data_manager_set_shielded"):
             s = r[caller]
             assert isinstance(s, dict)
             print(
-                f"| {r['phase']} | {r['flood_records_per_s']} | {caller} | {s['calls']} | "
+                f"| {r['phase']} | {r['flood_records_per_s']} | {r['other_council_records_per_s']} | "
+                f"{caller} | {s['calls']} | "
                 f"{s.get('median_ms', '')} | {s.get('p90_ms', '')} | {s.get('worst_ms', '')} | "
                 f"{s['failed'] or ''} |"
             )

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, text
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import Unavailable
 from contactpoint.platform.statements import Statements
-from contactpoint.platform.write_turns import Kind, WriteTurns, bulk_writes, current_kind
+from contactpoint.platform.write_turns import SHARE_SECONDS, Kind, WriteTurns, bulk_writes, current_kind
 
 
 def _until(condition: Callable[[], bool]) -> None:
@@ -26,9 +26,27 @@ def _until(condition: Callable[[], bool]) -> None:
         time.sleep(0.005)
 
 
-def _queue(turns: WriteTurns, arrivals: list[tuple[str, Kind]]) -> list[str]:
+class _Clock:
+    """The lock's time as the tests set it: each writer holds the turn for as long as it says."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _queue(
+    turns: WriteTurns,
+    arrivals: list[tuple[str, Kind]],
+    *,
+    clock: _Clock | None = None,
+    holds: dict[Kind, float] | None = None,
+    holder_holds: float = 0.0,
+) -> list[str]:
     """Writers of each kind arriving in this order while a batch holds the turn; the order they
-    then write in."""
+    then write in. With a clock, each writer holds the turn `holds[kind]` seconds of it (the
+    first batch, already holding, `holder_holds`)."""
     order: list[str] = []
     release = threading.Event()
 
@@ -37,6 +55,8 @@ def _queue(turns: WriteTurns, arrivals: list[tuple[str, Kind]]) -> list[str]:
             order.append(name)
             if hold is not None:
                 hold.wait(10)
+            if clock is not None:
+                clock.now += holder_holds if hold is not None else (holds or {}).get(kind, 0.0)
 
     holder = threading.Thread(target=write, args=("holder", Kind.BATCH, release))
     holder.start()
@@ -60,20 +80,53 @@ def test_writers_wait_in_order_of_asking_and_a_persons_before_a_feeds() -> None:
     assert _queue(turns, arrivals) == ["person", "batch 1", "batch 2"]
 
 
-def test_single_records_and_batches_take_turns_so_neither_starves() -> None:
-    # Found by re-probing: with single records first, two councils sending them back to back
-    # stopped every other council's stream.
-    turns = WriteTurns(wait_seconds=30)
-    arrivals = [
-        ("record 1", Kind.RECORD),
-        ("record 2", Kind.RECORD),
-        ("record 3", Kind.RECORD),
-        ("batch 1", Kind.BATCH),
-        ("batch 2", Kind.BATCH),
+def _records_and_batches(records: int, batches: int) -> list[tuple[str, Kind]]:
+    return [
+        *((f"record {n}", Kind.RECORD) for n in range(1, records + 1)),
+        *((f"batch {n}", Kind.BATCH) for n in range(1, batches + 1)),
         ("person", Kind.PERSON),
     ]
-    # A batch held the turn: a record next, then a batch, and so on; the person before them all.
-    assert _queue(turns, arrivals) == ["person", "record 1", "batch 1", "record 2", "batch 2", "record 3"]
+
+
+def test_single_records_and_batches_share_the_locks_time_so_neither_starves() -> None:
+    # Found by re-probing: with single records first, two councils sending them back to back
+    # stopped every other council's stream; and taking turn about (a record after each batch)
+    # gave single records 1.7 a second under three councils' streams, a batch holding the lock
+    # half a second and a record a few milliseconds.
+    clock = _Clock()
+    turns = WriteTurns(wait_seconds=30, clock=clock)
+    order = _queue(
+        turns,
+        _records_and_batches(records=7, batches=2),
+        clock=clock,
+        holds={Kind.RECORD: 0.125, Kind.BATCH: 0.5},
+        holder_holds=0.5,
+    )
+    # The person first; then records until they have held the lock as long as the batch before
+    # them (four of an eighth of a second, and a fifth at a tie), a batch, and so on.
+    assert order == [
+        "person",
+        *(f"record {n}" for n in range(1, 6)),
+        "batch 1",
+        "record 6",
+        "record 7",
+        "batch 2",
+    ]
+
+
+def test_records_go_first_after_a_long_run_of_batches_only_for_a_share_of_a_second() -> None:
+    clock = _Clock()
+    turns = WriteTurns(wait_seconds=30, clock=clock)
+    # Batches alone held the lock for a minute: records waiting now go first, but not for a
+    # minute (SHARE_SECONDS).
+    order = _queue(
+        turns,
+        _records_and_batches(records=4, batches=1),
+        clock=clock,
+        holds={Kind.RECORD: SHARE_SECONDS / 2, Kind.BATCH: SHARE_SECONDS},
+        holder_holds=60.0,
+    )
+    assert order == ["person", "record 1", "record 2", "record 3", "batch 1", "record 4"]
 
 
 def test_a_writer_waiting_longer_than_the_busy_timeout_is_unavailable_and_the_next_goes_on() -> None:

@@ -1,7 +1,7 @@
 """Which of records' writes wait behind others at SQLite's one write lock (`write_turns`): a
-stream's batches are batches, and a council's single record takes turns with them rather than
-waiting behind a flood of streams (found by re-probing: under
-three councils' floods another council's single record waited up to 17.8 s)."""
+stream's batches are batches, and a council's single record shares
+the lock's time with them rather than waiting behind a flood of streams (found by re-probing:
+under three councils' floods another council's single record waited up to 17.8 s)."""
 
 from __future__ import annotations
 
