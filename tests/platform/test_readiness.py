@@ -6,6 +6,7 @@ a service is not serving, naming TLS when the handshake failed."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from concurrent import futures
 from pathlib import Path
@@ -175,7 +176,10 @@ async def test_a_busy_service_whose_database_answers_stays_serving(
     monkeypatch.setattr(readiness, "CHECK_TIMEOUT_SECONDS", 0.5)
     async with running_identity(identity_settings(database_url, tmp_path)) as (_, target):
         loop = asyncio.get_running_loop()
-        busy = [loop.run_in_executor(None, time.sleep, 3) for _ in range(64)]  # every worker thread
+        # Every worker thread of the loop's default executor (its default size) busy for 4 s: the
+        # 20 checks below run meanwhile. (64 sleeps of 3 s queued for 33 s on 2 cores.)
+        threads = min(32, (os.cpu_count() or 1) + 4)
+        busy = [loop.run_in_executor(None, time.sleep, 4) for _ in range(threads)]
         try:
             for _ in range(20):
                 assert await _status(target) == health_pb2.HealthCheckResponse.SERVING
