@@ -28,7 +28,7 @@ from contactpoint.platform.errors import (
 )
 from contactpoint.platform.text import breaks_lines, says_something
 from services.identity import credentials, repository
-from services.identity.domain import USERNAME_RULE, plausible_name
+from services.identity.domain import USERNAME_RULE, plausible_name, typed_username
 from services.identity.repository import Account
 from services.identity.sealing import Sealer
 
@@ -51,12 +51,29 @@ class NewSecret:
     client_secret: str
 
 
-def check_reason(reason: str, *, required: bool = True) -> None:
-    """InvalidArgument unless the reason is given (when required) and short enough."""
+def reason_violations(reason: str, *, required: bool = True) -> list[FieldViolation]:
+    """What is wrong with a reason: missing (when required), too long or more than one line."""
     if required and not says_something(reason):
-        raise InvalidArgument([FieldViolation("reason", "is required")])
+        return [FieldViolation("reason", "is required")]
     if len(reason) > MAX_REASON or breaks_lines(reason):
-        raise InvalidArgument([FieldViolation("reason", f"at most {MAX_REASON} printable characters")])
+        return [FieldViolation("reason", f"at most {MAX_REASON} printable characters")]
+    return []
+
+
+def checked_request(username: str, reason: str, *, reason_required: bool = True) -> str:
+    """The username of an administrator's call, read as Login reads it (`typed_username`);
+    InvalidArgument naming every bad field (username, reason) if any is bad. Checked before any
+    account is looked up, so that it says nothing about which accounts exist."""
+    name = typed_username(username)
+    problems = reason_violations(reason, required=reason_required)
+    if not name:
+        problems.insert(0, FieldViolation("username", "is required"))
+    elif not plausible_name(name):
+        # Said without repeating it: a name can be anything a caller typed, of any length.
+        problems.insert(0, FieldViolation("username", USERNAME_RULE))
+    if problems:
+        raise InvalidArgument(problems)
+    return name
 
 
 @dataclass(frozen=True)
@@ -95,11 +112,7 @@ def _not_oneself(by: Administrator | None, username: str, what: str) -> None:
 
 
 def _person(conn: Connection, *, username: str, scope: str | None) -> Account:
-    if not username:
-        raise InvalidArgument([FieldViolation("username", "is required")])
-    if not plausible_name(username):
-        # Said without repeating it: a name can be anything a caller typed, of any length.
-        raise InvalidArgument([FieldViolation("username", USERNAME_RULE)])
+    """The person named (checked by `checked_request`), if of the scope's organisation."""
     account = repository.account_by_name(conn, kind=PERSON, name=username, lock=True)
     if account is None or (scope is not None and account.organisation != scope):
         raise NotFound(f"no user {username!r}")
@@ -112,7 +125,7 @@ def suspend(
     """Suspend a person: every token they hold stops working (within a verifier poll) and for
     good, and they cannot log in until reinstated."""
     _still_administering(conn, by)
-    check_reason(reason)
+    username = checked_request(username, reason)
     account = _person(conn, username=username, scope=scope)
     repository.update_account(conn, account.id, suspended=True, tokens_not_before=datetime.now(UTC))
     repository.bump_version(conn)
@@ -124,7 +137,7 @@ def reinstate(
     """Lift a suspension and clear a lockout; the person logs in again (old tokens stay dead).
     Never one's own: another administrator decides."""
     _still_administering(conn, by)  # first: a suspended administrator hears UNAUTHENTICATED
-    check_reason(reason)
+    username = checked_request(username, reason)
     _not_oneself(by, username, "reinstate")
     account = _person(conn, username=username, scope=scope)
     repository.update_account(conn, account.id, suspended=False, failed_logins=0, locked_until=None)
@@ -147,7 +160,7 @@ def reset_totp(
     still read a child). Never one's own (a stolen token and password must not be enough to take
     over the second factor)."""
     _still_administering(conn, by)
-    check_reason(reason, required=False)
+    username = checked_request(username, reason, reason_required=False)
     _not_oneself(by, username, "reset the second factor of")
     account = _person(conn, username=username, scope=scope)
     secret = credentials.new_totp_secret()

@@ -65,6 +65,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def typed_username(username: str) -> str:
+    """A username as a person typed it ("Casey.User "), read as the account's name: usernames are
+    lower case. Login and the administrators' calls read names alike."""
+    return username.strip().lower()
+
+
 def plausible_name(name: str) -> bool:
     """Whether `name` could be a username or machine account name at all (a NUL or a 10,000
     character string cannot, and is never sent to the database)."""

@@ -123,7 +123,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     ) -> pb.AuthenticateUserResponse:
         # As typed on a phone: "Casey.User " is casey.user (usernames are lower case; found by
         # re-probing: such a login was refused unchecked).
-        username = request.username.strip().lower()
+        username = domain.typed_username(request.username)
         event = login_events.attempt(self._audit, context)
         if not (username and request.password and request.totp_code) or not domain.plausible_name(username):
             # Refused unchecked, and recorded all the same (found by re-probing: with the gateway's
@@ -264,14 +264,15 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self, request: pb.SuspendAccountRequest, context: Context
     ) -> pb.SuspendAccountResponse:
         async with self._administered("SuspendAccount", context) as call:
-            call.details.append(f"account: {request.username[:128]}")
+            username = domain.typed_username(request.username)
+            call.details.append(f"account: {username[:128]}")
             call.quoted.append(("reason", request.reason[:500]))
-            scope = self._scope(request.username, context)
+            scope = self._scope(username, context)
             by = _administrator()
             await call.write(
                 self._db,
                 lambda c: administration.suspend(
-                    c, username=request.username, reason=request.reason, scope=scope, by=by
+                    c, username=username, reason=request.reason, scope=scope, by=by
                 ),
             )
         return pb.SuspendAccountResponse()
@@ -280,30 +281,32 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self, request: pb.ReinstateAccountRequest, context: Context
     ) -> pb.ReinstateAccountResponse:
         async with self._administered("ReinstateAccount", context) as call:
-            call.details.append(f"account: {request.username[:128]}")
+            username = domain.typed_username(request.username)
+            call.details.append(f"account: {username[:128]}")
             call.quoted.append(("reason", request.reason[:500]))
-            scope = self._scope(request.username, context)
+            scope = self._scope(username, context)
             by = _administrator()
             await call.write(
                 self._db,
                 lambda c: administration.reinstate(
-                    c, username=request.username, reason=request.reason, scope=scope, by=by
+                    c, username=username, reason=request.reason, scope=scope, by=by
                 ),
             )
-            self._hashing.usernames.forget(request.username)
+            self._hashing.usernames.forget(username)
         return pb.ReinstateAccountResponse()
 
     async def ResetTotp(self, request: pb.ResetTotpRequest, context: Context) -> pb.ResetTotpResponse:
         async with self._administered("ResetTotp", context) as call:
-            call.details.append(f"account: {request.username[:128]}")
+            username = domain.typed_username(request.username)
+            call.details.append(f"account: {username[:128]}")
             call.quoted.append(("reason", request.reason[:500]))
-            scope = self._scope(request.username, context)
+            scope = self._scope(username, context)
             by = _administrator()
             enrolment = await call.write(
                 self._db,
                 lambda c: administration.reset_totp(
                     c,
-                    username=request.username,
+                    username=username,
                     reason=request.reason,
                     scope=scope,
                     issuer=self._settings.totp_issuer,

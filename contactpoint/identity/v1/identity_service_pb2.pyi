@@ -369,7 +369,7 @@ class SuspendAccountRequest(_message.Message):
     USERNAME_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     username: _builtins.str
-    """The person's username."""
+    """The person's username (read as Login reads it: case and surrounding spaces do not matter)."""
     reason: _builtins.str
     """Why (required; kept in the audit log)."""
     def __init__(
@@ -412,7 +412,7 @@ class ReinstateAccountRequest(_message.Message):
     USERNAME_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     username: _builtins.str
-    """The person's username."""
+    """The person's username (read as Login reads it: case and surrounding spaces do not matter)."""
     reason: _builtins.str
     """Why (required; kept in the audit log)."""
     def __init__(
@@ -455,7 +455,7 @@ class ResetTotpRequest(_message.Message):
     USERNAME_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     username: _builtins.str
-    """The person's username."""
+    """The person's username (read as Login reads it: case and surrounding spaces do not matter)."""
     reason: _builtins.str
     """Why (optional; kept in the audit log)."""
     def __init__(

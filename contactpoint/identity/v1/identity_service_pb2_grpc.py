@@ -130,15 +130,17 @@ class IdentityServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReinstateAccount(self, request, context):
-        """Administrators: lifts a suspension and clears a lockout. Audited before it answers.
+        """Administrators: lifts a suspension and clears a lockout (old tokens stay dead). Never one's
+        own. Audited before it answers.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ResetTotp(self, request, context):
-        """Administrators: gives a person a new TOTP secret (the old one stops working at once) and
-        revokes nothing else. Audited before it answers.
+        """Administrators: gives a person a new TOTP secret (the old one stops working at once); the
+        tokens the person holds stop working everywhere within 2 s (whoever has the lost phone may be
+        logged in). Never one's own. Audited before it answers.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -55,10 +55,13 @@ class IdentityServiceStub:
     gateway also calls it, for a person over the daily record limit. Audited before it answers.
     """
     ReinstateAccount: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ReinstateAccountRequest, _identity_service_pb2.ReinstateAccountResponse]
-    """Administrators: lifts a suspension and clears a lockout. Audited before it answers."""
+    """Administrators: lifts a suspension and clears a lockout (old tokens stay dead). Never one's
+    own. Audited before it answers.
+    """
     ResetTotp: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ResetTotpRequest, _identity_service_pb2.ResetTotpResponse]
-    """Administrators: gives a person a new TOTP secret (the old one stops working at once) and
-    revokes nothing else. Audited before it answers.
+    """Administrators: gives a person a new TOTP secret (the old one stops working at once); the
+    tokens the person holds stop working everywhere within 2 s (whoever has the lost phone may be
+    logged in). Never one's own. Audited before it answers.
     """
 
 @_typing.type_check_only
@@ -88,10 +91,13 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     gateway also calls it, for a person over the daily record limit. Audited before it answers.
     """
     ReinstateAccount: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ReinstateAccountRequest, _identity_service_pb2.ReinstateAccountResponse]  # type: ignore[assignment]
-    """Administrators: lifts a suspension and clears a lockout. Audited before it answers."""
+    """Administrators: lifts a suspension and clears a lockout (old tokens stay dead). Never one's
+    own. Audited before it answers.
+    """
     ResetTotp: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ResetTotpRequest, _identity_service_pb2.ResetTotpResponse]  # type: ignore[assignment]
-    """Administrators: gives a person a new TOTP secret (the old one stops working at once) and
-    revokes nothing else. Audited before it answers.
+    """Administrators: gives a person a new TOTP secret (the old one stops working at once); the
+    tokens the person holds stop working everywhere within 2 s (whoever has the lost phone may be
+    logged in). Never one's own. Audited before it answers.
     """
 
 class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -160,7 +166,9 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _identity_service_pb2.ReinstateAccountRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_identity_service_pb2.ReinstateAccountResponse, _abc.Awaitable[_identity_service_pb2.ReinstateAccountResponse]]:
-        """Administrators: lifts a suspension and clears a lockout. Audited before it answers."""
+        """Administrators: lifts a suspension and clears a lockout (old tokens stay dead). Never one's
+        own. Audited before it answers.
+        """
 
     @_abc_1.abstractmethod
     def ResetTotp(
@@ -168,8 +176,9 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _identity_service_pb2.ResetTotpRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_identity_service_pb2.ResetTotpResponse, _abc.Awaitable[_identity_service_pb2.ResetTotpResponse]]:
-        """Administrators: gives a person a new TOTP secret (the old one stops working at once) and
-        revokes nothing else. Audited before it answers.
+        """Administrators: gives a person a new TOTP secret (the old one stops working at once); the
+        tokens the person holds stop working everywhere within 2 s (whoever has the lost phone may be
+        logged in). Never one's own. Audited before it answers.
         """
 
 def add_IdentityServiceServicer_to_server(servicer: IdentityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -46,6 +46,7 @@ from tests.harness import (
     running_identity,
     running_service,
 )
+from tests.platform.probe import violations
 
 PASSWORD = "correct horse battery staple 9"
 ORG_A, ORG_B = "E08000003", "E08000025"
@@ -486,6 +487,40 @@ async def test_an_administrator_never_reinstates_or_resets_their_own_account(wor
     assert await refused(world.identity.ResetTotp(reset, metadata=ada)) == grpc.StatusCode.PERMISSION_DENIED
     # Another person of the organisation, as before.
     await world.identity.ResetTotp(pb.ResetTotpRequest(username="pat.practitioner"), metadata=ada)
+
+
+async def test_every_bad_field_is_named_and_a_username_is_read_as_login_reads_it(world: World) -> None:
+    # Found by probing: an empty request named only the missing reason (one violation per bad
+    # field, CONTRACT §7), and " PAT.Practitioner " was refused here though Login takes it.
+    ada = bearer(await world.login("ada.admin"))
+    for call in (
+        world.identity.SuspendAccount(pb.SuspendAccountRequest(), metadata=ada),
+        world.identity.ReinstateAccount(pb.ReinstateAccountRequest(reason=" "), metadata=ada),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await call
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert set(violations(err.value)) == {"username", "reason"}
+    # Another organisation's person is NOT_FOUND whatever the case.
+    bob = pb.SuspendAccountRequest(username="BOB.Admin", reason="x")
+    assert await refused(world.identity.SuspendAccount(bob, metadata=ada)) == grpc.StatusCode.NOT_FOUND
+    # Never one's own, whatever the case.
+    own = pb.ResetTotpRequest(username=" ADA.ADMIN ", reason="new phone")
+    assert await refused(world.identity.ResetTotp(own, metadata=ada)) == grpc.StatusCode.PERMISSION_DENIED
+
+    old = await world.login("pat.practitioner")
+    await world.identity.SuspendAccount(
+        pb.SuspendAccountRequest(username=" PAT.Practitioner ", reason="left the service"), metadata=ada
+    )
+    await eventually(lambda: _not(token_works(world, old)))
+    await world.identity.ReinstateAccount(
+        pb.ReinstateAccountRequest(username="Pat.Practitioner", reason="back"), metadata=ada
+    )
+    assert await world.login("pat.practitioner", at=time.time() + 30)
+    # Recorded under the account's own name.
+    for action in ("SuspendAccount", "ReinstateAccount"):
+        allowed = [e for e in await world.events(action) if e.outcome == "ALLOWED"]
+        assert allowed and all("account: pat.practitioner" in e.detail for e in allowed), allowed
 
 
 async def test_account_changes_from_the_command_line_reach_the_audit_log(
