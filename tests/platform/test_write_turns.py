@@ -80,12 +80,25 @@ def test_writers_wait_in_order_of_asking_and_a_persons_before_a_feeds() -> None:
     assert _queue(turns, arrivals) == ["person", "batch 1", "batch 2"]
 
 
-def _records_and_batches(records: int, batches: int) -> list[tuple[str, Kind]]:
-    return [
+def _shared(
+    *, records: int, batches: int, record_holds: float, batch_holds: float, first_holds: float
+) -> list[str]:
+    """The order of `records` single records, `batches` batches and a person arriving while a batch
+    that holds the turn `first_holds` seconds of the lock's time, each record then holding it
+    `record_holds` and each batch `batch_holds`."""
+    clock = _Clock()
+    arrivals = [
         *((f"record {n}", Kind.RECORD) for n in range(1, records + 1)),
         *((f"batch {n}", Kind.BATCH) for n in range(1, batches + 1)),
         ("person", Kind.PERSON),
     ]
+    return _queue(
+        WriteTurns(wait_seconds=30, clock=clock),
+        arrivals,
+        clock=clock,
+        holds={Kind.RECORD: record_holds, Kind.BATCH: batch_holds},
+        holder_holds=first_holds,
+    )
 
 
 def test_single_records_and_batches_share_the_locks_time_so_neither_starves() -> None:
@@ -93,15 +106,7 @@ def test_single_records_and_batches_share_the_locks_time_so_neither_starves() ->
     # stopped every other council's stream; and taking turn about (a record after each batch)
     # gave single records 1.7 a second under three councils' streams, a batch holding the lock
     # half a second and a record a few milliseconds.
-    clock = _Clock()
-    turns = WriteTurns(wait_seconds=30, clock=clock)
-    order = _queue(
-        turns,
-        _records_and_batches(records=7, batches=2),
-        clock=clock,
-        holds={Kind.RECORD: 0.125, Kind.BATCH: 0.5},
-        holder_holds=0.5,
-    )
+    order = _shared(records=7, batches=2, record_holds=0.125, batch_holds=0.5, first_holds=0.5)
     # The person first; then records until they have held the lock as long as the batch before
     # them (four of an eighth of a second, and a fifth at a tie), a batch, and so on.
     assert order == [
@@ -115,16 +120,10 @@ def test_single_records_and_batches_share_the_locks_time_so_neither_starves() ->
 
 
 def test_records_go_first_after_a_long_run_of_batches_only_for_a_share_of_a_second() -> None:
-    clock = _Clock()
-    turns = WriteTurns(wait_seconds=30, clock=clock)
     # Batches alone held the lock for a minute: records waiting now go first, but not for a
     # minute (SHARE_SECONDS).
-    order = _queue(
-        turns,
-        _records_and_batches(records=4, batches=1),
-        clock=clock,
-        holds={Kind.RECORD: SHARE_SECONDS / 2, Kind.BATCH: SHARE_SECONDS},
-        holder_holds=60.0,
+    order = _shared(
+        records=4, batches=1, record_holds=SHARE_SECONDS / 2, batch_holds=SHARE_SECONDS, first_holds=60.0
     )
     assert order == ["person", "record 1", "record 2", "record 3", "batch 1", "record 4"]
 
