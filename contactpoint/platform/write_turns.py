@@ -148,3 +148,25 @@ class WriteTurns:
                     self._records_owed = max(-SHARE_SECONDS, min(SHARE_SECONDS, owed))
                 self._holder = None
                 self._changed.notify_all()
+
+
+@contextmanager
+def turn_when_asked(turns: WriteTurns | None) -> Iterator[Callable[[], None]]:
+    """A function that takes `turns`' turn (once, as of `current_kind`), held until the block
+    ends: for a transaction that needs the turn only from some point on, to its commit (records'
+    key locks on PostgreSQL). The block's transaction must hold no lock before asking that a
+    holder of the turn could wait for. Without `turns`, asking does nothing."""
+    taken = False
+
+    def take() -> None:
+        nonlocal taken
+        if turns is not None and not taken:
+            turns.take(kind=current_kind())
+            taken = True
+
+    try:
+        yield take
+    finally:
+        if taken:
+            assert turns is not None
+            turns.give_back()

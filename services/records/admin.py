@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 
 from contactpoint.platform.db import Database, TransactionConflict, database_errors, retrying_sync
 from contactpoint.platform.errors import ContactPointError
+from contactpoint.platform.write_turns import WriteTurns, turn_when_asked
 from services.records import data_keys, ingestion, key_scheme, lifecycle, old_archives, preparing, task_upkeep
 from services.records.linkage import Model, Thresholds
 from services.records.matching import Matcher
@@ -198,12 +199,24 @@ def ingest(
 
 
 def store(
-    db: Database, batch: preparing.PreparedBatch, *, matcher: Matcher, limits: AgeLimits = DEFAULT_LIMITS
+    db: Database,
+    batch: preparing.PreparedBatch,
+    *,
+    matcher: Matcher,
+    limits: AgeLimits = DEFAULT_LIMITS,
+    key_turns: WriteTurns | None = None,
 ) -> list[Submitted | ContactPointError]:
-    """Store a prepared batch in one transaction, again if it lost a race to a concurrent writer."""
+    """Store a prepared batch in one transaction, again if it lost a race to a concurrent writer.
+    With `key_turns` (PostgreSQL), the transaction takes a turn before it takes its key locks and
+    holds it to its commit (`ingestion.store_batch`)."""
     for _ in range(ATTEMPTS):
         try:
-            return db.run_sync(lambda c: ingestion.store_batch(c, batch, matcher=matcher, limits=limits))
+            with turn_when_asked(key_turns) as before_locks:
+                return db.run_sync(
+                    lambda c: ingestion.store_batch(
+                        c, batch, matcher=matcher, limits=limits, before_locks=before_locks
+                    )
+                )
         except (TransactionConflict, ConcurrentChange):
             continue  # another writer won a race (a key, a deadlock): the whole batch again
     raise ConcurrentChange("the batch kept colliding with concurrent writers")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import Connection
 
@@ -104,6 +104,7 @@ def store_batch(
     *,
     matcher: Matcher | None = None,
     limits: AgeLimits = DEFAULT_LIMITS,
+    before_locks: Callable[[], None] = lambda: None,
 ) -> list[Submitted | ContactPointError]:
     """Match and store a prepared batch in one transaction (see `submit_many`).
 
@@ -111,7 +112,8 @@ def store_batch(
     record, then takes the locks on its keys and looks again at which records are filed under
     them. Only if a concurrent writer filed one meanwhile (the same child from another council at
     the same moment) is the batch decided again, now under the locks. So two batches' matching
-    overlaps, and only their writes are serialised."""
+    overlaps, and only their writes are serialised. `before_locks` is called before the locks are
+    taken, with nothing locked or written yet (a turn: `admin.store`)."""
     matcher = matcher or Matcher()
     ready = [p for p in prepared_batch.prepared if p is not None]
     hashes = {h: k for p in ready for k, h in p.blocking_hashes.items()}
@@ -126,9 +128,11 @@ def store_batch(
     # A source record twice in one batch is written between its two arrivals: locks first.
     locked = len({p.key for p in ready}) < len(ready)
     if locked:
+        before_locks()
         candidate_repo.serialise_on(conn, lock_names)
     hits, decided = _decide(conn, prepared_batch, ready, hashes, matcher=matcher, limits=limits)
     if not locked:
+        before_locks()
         candidate_repo.serialise_on(conn, lock_names)
         if candidate_repo.hits_changed(conn, hashes.keys(), hits):
             hits, decided = _decide(conn, prepared_batch, ready, hashes, matcher=matcher, limits=limits)
