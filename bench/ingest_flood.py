@@ -170,6 +170,7 @@ async def _phase(
     seconds: float,
     pause: float,
     senders: int,
+    same_children: bool,
     phase: str,
 ) -> dict[str, object]:
     stop = asyncio.Event()
@@ -180,11 +181,19 @@ async def _phase(
     ):
         calls = pb_grpc.RecordsServiceStub(callers)
         floods = pb_grpc.RecordsServiceStub(flood)
+        # Each council its own share of the children (a child's records from two systems may fall
+        # to two councils, as a child who moved), or with --same-children every council all of
+        # them at once (each batch then races the other councils' for the same children).
+        shares = (
+            [records] * len(flooders)
+            if same_children
+            else [records[i :: len(flooders) or 1] for i in range(len(flooders))]
+        )
         tasks = [
             asyncio.create_task(
-                _flood_stream(floods, tokens[org], records[k::streams], stop, f"{phase}-{org}-{k}", counts)
+                _flood_stream(floods, tokens[org], share[k::streams], stop, f"{phase}-{org}-{k}", counts)
             )
-            for org in flooders
+            for org, share in zip(flooders, shares, strict=True)
             for k in range(streams)
         ]
         await asyncio.sleep(2 if tasks else 0)  # the flood under way first
@@ -229,6 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--senders", type=int, default=1, help="the other council's callers sending single records at once"
     )
     parser.add_argument("--postgres", action="store_true", help="the services' databases on PostgreSQL")
+    parser.add_argument(
+        "--same-children", action="store_true", help="every flooding council sends the same children at once"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
@@ -278,6 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             seconds=args.seconds,
                             pause=args.pause,
                             senders=args.senders,
+                            same_children=args.same_children,
                             phase=phase,
                         )
                     )
@@ -308,7 +321,8 @@ def _service_token(target: str, client_id: str, secret: str) -> str:
 def _print(results: list[dict[str, object]], args: argparse.Namespace) -> None:
     engine = "PostgreSQL" if args.postgres else "SQLite"
     print(
-        f"{engine}; {args.councils} councils x {args.streams} streams; {args.senders} single-record "
+        f"{engine}; {args.councils} councils x {args.streams} streams"
+        f"{' (the same children)' if args.same_children else ''}; {args.senders} single-record "
         f"senders; {args.seconds:g} s a phase\n"
     )
     print(
