@@ -10,8 +10,8 @@ import pytest
 @pytest.mark.parametrize("reason", ["second\u2028try", "a\u0085b", "ok \u202e reason", "\u034f", "\u2800"])
 def test_an_administrators_reason_is_one_visible_line_too(reason: str) -> None:
     from contactpoint.platform.errors import InvalidArgument
-    from services.identity.administration import check_reason
+    from services.identity.administration import checked_request
 
     with pytest.raises(InvalidArgument):
-        check_reason(reason)
-    check_reason("left the service")
+        checked_request("pat.practitioner", reason)
+    assert checked_request(" Pat.Practitioner ", "left the service") == "pat.practitioner"
