@@ -77,16 +77,16 @@ def test_on_postgresql_a_single_record_takes_its_turn_for_the_key_locks_before_w
         with writing_as(kind):
             results[name] = admin.store(db, prepared, matcher=Matcher(), key_turns=turns)
 
-    release = threading.Event()
+    held, release = threading.Event(), threading.Event()
 
     def hold() -> None:
         with turns.turn(kind=Kind.BATCH):
+            held.set()
             release.wait(10)
 
     holder = threading.Thread(target=hold)
     holder.start()
-    _until(lambda: turns.waiting() == (0, 0, 0) and not release.is_set() and holder.is_alive())
-    time.sleep(0.05)  # the holder holds the turn
+    assert held.wait(10)  # another batch holds the turn
     writers = [
         threading.Thread(target=store, args=("batch", Kind.BATCH, batch)),
         threading.Thread(target=store, args=("record", Kind.RECORD, record)),
