@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Mapping
-from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from contactpoint.platform.peers import tls_name_options
-from contactpoint.platform.tls import TlsMaterial
+from contactpoint.platform.settings import ConfigurationError
+from contactpoint.platform.tls import TlsMaterial, tls_from_env
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -36,17 +36,17 @@ def check_credentials(env: Mapping[str, str], service: str) -> grpc.ChannelCrede
     """How `up` reaches `service` to check it is SERVING: plaintext, or, when the service serves
     TLS (its TLS_CERT_FILE is set), TLS trusting its TLS_CA_FILE (else its TLS_CLIENT_CA_FILE)
     and presenting the service's own certificate (what mutual TLS asks). None also when a file
-    cannot be read: the service itself then refuses to start and says why."""
-    prefix = f"CONTACTPOINT_{service.upper()}_TLS_"
-    cert, key = env.get(prefix + "CERT_FILE"), env.get(prefix + "KEY_FILE")
-    ca = env.get(prefix + "CA_FILE") or env.get(prefix + "CLIENT_CA_FILE") or cert
-    if not cert or not key or not ca:
-        return None
+    cannot be read or does not belong with the others (a key that is not the certificate's: each
+    handshake tried with it prints gRPC's errors): the service itself then refuses to start and
+    says why, as `up` does before it starts anything."""
     try:
-        root, chain, private = (Path(p).read_bytes() for p in (ca, cert, key))
-    except OSError:
+        files = tls_from_env(env, service)
+    except ConfigurationError:
         return None
-    return TlsMaterial(cert=chain, key=private, ca=root).channel_credentials()
+    if files.cert is None or files.key is None:
+        return None
+    root = files.ca or files.client_ca or files.cert
+    return TlsMaterial(cert=files.cert, key=files.key, ca=root).channel_credentials()
 
 
 def serving_at(target: str, credentials: grpc.ChannelCredentials | None = None) -> bool:

@@ -29,7 +29,7 @@ from contactpoint.cli.embedded import SERVICES, layered_env, service_env
 from contactpoint.cli.health import check_credentials, health_problem, port_in_use
 from contactpoint.cli.options import DATABASE_EXIT
 from contactpoint.cli.tls_names import call_by_name, dial_target
-from contactpoint.cli.tls_sides import tls_mismatches
+from contactpoint.cli.tls_sides import tls_file_problems, tls_mismatches
 from contactpoint.cli.witness_pin import pin_witnessed_log
 from contactpoint.platform.db import failure_line
 from contactpoint.platform.lifetime import stop_with_parent
@@ -242,6 +242,11 @@ def _metrics_ports_free(env: dict[str, str], environ: Mapping[str, str]) -> tupl
 def _run_locked(data_dir: Path, base_port: int, environ: Mapping[str, str]) -> int:
     """`contactpoint up` once it holds the data dir's lock: returns the exit code."""
     env = layered_env(environ, data_dir, base_port)
+    unusable = tls_file_problems(env)
+    for reason in unusable:
+        typer.echo(f"contactpoint up: {reason}", err=True)
+    if unusable:
+        return 2
     for service in filter(lambda svc: _on_port(env, svc), SERVICES):
         host, port = _address(env, service)
         if port_in_use(host, port):

@@ -75,6 +75,8 @@ def register(app: typer.Typer) -> None:
         """Exit 0 when the service configured in this environment (its LISTEN address, on this host)
         answers its health check SERVING, over TLS with its own certificate when it serves TLS."""
         from contactpoint.cli.health import check_credentials, health_problem
+        from contactpoint.platform.settings import ConfigurationError
+        from contactpoint.platform.tls import tls_from_env
 
         env = dict(os.environ)
         if service is None:
@@ -92,6 +94,11 @@ def register(app: typer.Typer) -> None:
             # service, and said nothing.
             typer.echo(f"contactpoint: {variable} is not set: nothing to check", err=True)
             raise typer.Exit(2)
+        try:
+            tls_from_env(env, service)
+        except ConfigurationError as exc:
+            typer.echo(f"contactpoint: {exc}", err=True)  # the reason the service itself gives
+            raise typer.Exit(2) from None
         host, _, port = listen.rpartition(":")
         target = listen if listen.startswith("unix") else f"{_local(host)}:{port}"
         problem = health_problem(target, check_credentials(env, service))

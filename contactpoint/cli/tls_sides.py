@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from contactpoint.cli.embedded import SERVICES
+from contactpoint.platform.settings import ConfigurationError
+from contactpoint.platform.tls import tls_from_env
 
 
 def tls_mismatches(env: Mapping[str, str]) -> list[str]:
@@ -30,4 +32,24 @@ def tls_mismatches(env: Mapping[str, str]) -> list[str]:
                     f"{caller} calls its peers over TLS but {callee} serves plaintext: set "
                     f"CONTACTPOINT_{callee.upper()}_TLS_CERT_FILE and _KEY_FILE too (or turn TLS off)"
                 )
+    return problems
+
+
+def tls_file_problems(env: Mapping[str, str]) -> list[str]:
+    """One line for each service whose TLS files the service itself would refuse (missing,
+    unreadable, broken, or a key that is not its certificate's), checked before anything starts:
+    `up` used to start the suite and try each handshake with such a key until that service had
+    exited, every try printing gRPC's errors around the one line that said why."""
+    problems, checked = [], set()
+    for service in SERVICES:
+        prefix = f"CONTACTPOINT_{service.upper()}_TLS_"
+        names = ("CERT_FILE", "KEY_FILE", "CLIENT_CA_FILE", "CA_FILE")
+        files = tuple(env.get(prefix + name) for name in names)
+        if files in checked:
+            continue  # the same files (the witness following audit's): said once, by the first's names
+        checked.add(files)
+        try:
+            tls_from_env(env, service)
+        except ConfigurationError as exc:
+            problems.append(str(exc))
     return problems

@@ -14,6 +14,7 @@ it with a one-line reason (`ConfigurationError`) instead of failing each handsha
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,9 +86,46 @@ def _check_key(key_pem: bytes, cert: x509.Certificate, key_path: Path, name: str
 def load_tls(settings: ServiceSettings) -> TlsMaterial:
     """The service's TLS files, read and checked (see the module's doc); ConfigurationError with a
     one-line reason when one is missing, unreadable, broken or does not belong with the others."""
-    prefix = prefix_of(type(settings))
+    return read_tls(
+        prefix_of(type(settings)),
+        cert_path=settings.tls_cert_file,
+        key_path=settings.tls_key_file,
+        client_ca_path=settings.tls_client_ca_file,
+        ca_path=settings.tls_ca_file,
+    )
+
+
+def tls_from_env(env: Mapping[str, str], service: str) -> TlsMaterial:
+    """`service`'s TLS files as its `CONTACTPOINT_<SERVICE>_TLS_*` variables in `env` name them,
+    read and checked as the service itself will (`read_tls`): what `contactpoint up` checks for
+    every service before it starts any (a key that is not the certificate's stopped only that
+    service, after `up` had tried its handshake with it many times, each try printing gRPC's
+    errors)."""
+    prefix = f"CONTACTPOINT_{service.upper()}_"
+
+    def path(name: str) -> Path | None:
+        value = env.get(f"{prefix}TLS_{name}_FILE", "")
+        return Path(value) if value else None
+
+    return read_tls(
+        prefix,
+        cert_path=path("CERT"),
+        key_path=path("KEY"),
+        client_ca_path=path("CLIENT_CA"),
+        ca_path=path("CA"),
+    )
+
+
+def read_tls(
+    prefix: str,
+    *,
+    cert_path: Path | None,
+    key_path: Path | None,
+    client_ca_path: Path | None,
+    ca_path: Path | None,
+) -> TlsMaterial:
+    """TLS files read and checked; `prefix` names their variables in the reasons."""
     cert_name, key_name = f"{prefix}TLS_CERT_FILE", f"{prefix}TLS_KEY_FILE"
-    cert_path, key_path = settings.tls_cert_file, settings.tls_key_file
     if (cert_path is None) != (key_path is None):
         raise ConfigurationError(f"{cert_name} and {key_name} go together: set both or neither")
     cert = key = client_ca = ca = None
@@ -96,14 +134,14 @@ def load_tls(settings: ServiceSettings) -> TlsMaterial:
         leaf = _certificates(cert, cert_path, cert_name)[0]
         key = _read(key_path, key_name)
         _check_key(key, leaf, key_path, key_name)
-    if settings.tls_client_ca_file is not None:
+    if client_ca_path is not None:
         name = f"{prefix}TLS_CLIENT_CA_FILE"
         if cert is None:
             raise ConfigurationError(f"{name} needs {cert_name} and {key_name}: mutual TLS is TLS first")
-        client_ca = _read(settings.tls_client_ca_file, name)
-        _certificates(client_ca, settings.tls_client_ca_file, name)
-    if settings.tls_ca_file is not None:
+        client_ca = _read(client_ca_path, name)
+        _certificates(client_ca, client_ca_path, name)
+    if ca_path is not None:
         name = f"{prefix}TLS_CA_FILE"
-        ca = _read(settings.tls_ca_file, name)
-        _certificates(ca, settings.tls_ca_file, name)
+        ca = _read(ca_path, name)
+        _certificates(ca, ca_path, name)
     return TlsMaterial(cert, key, client_ca, ca)

@@ -56,6 +56,13 @@ def test_up_over_mutual_tls(tmp_path: Path, configured: tuple[str, ...]) -> None
         assert runner.invoke(app, ["health", "identity"], env={**identity_env, **listen}).exit_code == 0
         plain = dict.fromkeys(identity_env)  # unset: a plaintext check is refused
         assert runner.invoke(app, ["health", "identity"], env={**plain, **listen}).exit_code == 1
+        # A key that is not the certificate's: said once, as the service would say it.
+        wrong_key = {**identity_env, **listen, "CONTACTPOINT_IDENTITY_TLS_KEY_FILE": str(pki.client_key)}
+        refused = runner.invoke(app, ["health", "identity"], env=wrong_key)
+        assert refused.exit_code == 2 and refused.output.splitlines() == [
+            f"contactpoint: CONTACTPOINT_IDENTITY_TLS_KEY_FILE: {pki.client_key} is not the key of the "
+            "certificate in the cert file"
+        ]
     finally:
         assert suite.stop() == 0
 
@@ -111,6 +118,29 @@ def test_up_refuses_tls_on_one_side_of_a_call(tmp_path: Path) -> None:
     assert (
         result.exit_code == 2 and "records serves TLS but gateway would call it in plaintext" in result.output
     )
+
+
+def test_up_refuses_a_key_that_is_not_its_certificates_before_starting_anything(tmp_path: Path) -> None:
+    # Found by probing: with audit's key not its certificate's, `up` started the suite and tried
+    # audit's handshake with that key until audit had exited, printing 186 lines of gRPC's errors
+    # around the one line that said why. Now `up` checks every service's files first, as the
+    # service would, and says why once (audit's files, which the witness follows, named once).
+    pki = make_pki(tmp_path / "pki")
+    env: dict[str, str] = {}
+    for service in CONTRACT_SERVICES:
+        prefix = f"CONTACTPOINT_{service.upper()}_TLS_"
+        key = pki.client_key if service == "audit" else pki.service_key
+        env |= {prefix + "CERT_FILE": str(pki.service_cert), prefix + "KEY_FILE": str(key)}
+        env[prefix + "CA_FILE"] = str(pki.ca)
+    data = tmp_path / "data"
+    arguments = ["up", "--data-dir", str(data), "--base-port", str(free_ports(10))]
+    result = CliRunner().invoke(app, arguments, env=env)
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        f"contactpoint up: CONTACTPOINT_AUDIT_TLS_KEY_FILE: {pki.client_key} is not the key of the "
+        "certificate in the cert file"
+    ]
+    assert not list(data.glob("*.db"))  # nothing started, nothing made
 
 
 def test_the_embedded_witness_follows_audits_tls_unless_given_its_own(tmp_path: Path) -> None:
