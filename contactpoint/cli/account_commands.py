@@ -1,18 +1,21 @@
-"""`contactpoint admin suspend|reinstate|rotate-secret|disable-service-account|enable-service-account`:
-the platform operator's account chores, run on identity's database through identity's own
-administration functions (an administrator in an organisation uses identity's SuspendAccount,
-ReinstateAccount and ResetTotp instead, which are scoped). Each change is audited: written with
-the change, and put in the audit log by the identity service (`services.identity.operator_log`)."""
+"""`contactpoint admin suspend|reinstate|set-password|rotate-secret|disable-service-account|
+enable-service-account`: the platform operator's account chores, run on identity's database
+through identity's own administration functions (an administrator in an organisation uses
+identity's SuspendAccount, ReinstateAccount and ResetTotp instead, which are scoped). Each change
+is audited: written with the change, and put in the audit log by the identity service
+(`services.identity.operator_log`)."""
 
 from __future__ import annotations
 
 import json
+import sys
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 
 from contactpoint.cli.options import DataDir, EnvOf
-from services.identity import administration
+from services.identity import administration, password_change
 
 
 def register(admin: typer.Typer, command_env: EnvOf) -> None:
@@ -48,6 +51,32 @@ def register(admin: typer.Typer, command_env: EnvOf) -> None:
             noted=Noted("ReinstateAccount", f"account: {username}; reason: {reason}"),
         )
         typer.echo(f"reinstated {username}")
+
+    @admin.command("set-password")
+    def set_password(
+        username: Annotated[str, typer.Option("--username")],
+        reason: Annotated[str, typer.Option("--reason")],
+        password_stdin: Annotated[
+            bool, typer.Option("--password-stdin", help="Read the new password from stdin.")
+        ] = False,
+        data_dir: DataDir = None,
+    ) -> None:
+        """Give a person who has forgotten their password a new one (they change it themselves
+        next, with IdentityService.ChangePassword); their tokens stop working within 2 s and a
+        lockout is lifted."""
+        if not password_stdin:
+            typer.echo("contactpoint: the password is read from stdin: pass --password-stdin", err=True)
+            raise typer.Exit(2)
+        password = sys.stdin.readline().rstrip("\r\n")
+        env = command_env(data_dir, "identity")
+        in_identity_db(
+            env,
+            lambda c: password_change.set_password(
+                c, username=username, password=password, reason=reason, now=datetime.now(UTC)
+            ),
+            noted=Noted("SetPassword", f"account: {username}; reason: {reason}"),
+        )
+        typer.echo(f"set a new password for {username}")
 
     @admin.command("rotate-secret")
     def rotate_secret(

@@ -13,6 +13,7 @@ imports grpc.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -60,12 +61,15 @@ def reason_violations(reason: str, *, required: bool = True) -> list[FieldViolat
     return []
 
 
-def checked_request(username: str, reason: str, *, reason_required: bool = True) -> str:
+def checked_request(
+    username: str, reason: str, *, reason_required: bool = True, violations: Sequence[FieldViolation] = ()
+) -> str:
     """The username of an administrator's call, read as Login reads it (`typed_username`);
-    InvalidArgument naming every bad field (username, reason) if any is bad. Checked before any
-    account is looked up, so that it says nothing about which accounts exist."""
+    InvalidArgument naming every bad field (username, reason, and the call's own `violations`) if
+    any is bad. Checked before any account is looked up, so that it says nothing about which
+    accounts exist."""
     name = typed_username(username)
-    problems = reason_violations(reason, required=reason_required)
+    problems = reason_violations(reason, required=reason_required) + list(violations)
     if not name:
         problems.insert(0, FieldViolation("username", "is required"))
     elif not plausible_name(name):
@@ -78,30 +82,38 @@ def checked_request(username: str, reason: str, *, reason_required: bool = True)
 
 @dataclass(frozen=True)
 class Administrator:
-    """The person an administrator's call is made by, as their token says (`scope` is their
-    organisation)."""
+    """The person an administrator's call (or a change of their own password) is made by, as
+    their token says (`scope` is their organisation)."""
 
     username: str
     token_id: str
     issued_at: float  # Unix seconds
 
 
-def _still_administering(conn: Connection, by: Administrator | None) -> None:
-    # Identity holds the truth about accounts: an administrator suspended or logged out a moment
-    # ago is refused here at once, not after the verifiers' next poll (found by probing: a
-    # suspended administrator reinstated themselves within that window).
-    if by is None:
-        return
-    account = repository.account_by_name(conn, kind=PERSON, name=by.username)
+def token_holder(
+    conn: Connection, by: Administrator, *, role: str | None = None, lock: bool = False
+) -> Account:
+    """The account of the person whose token makes a call, as identity's own tables have it now;
+    Unauthenticated if that token no longer works (suspended, logged out, ended by a reset) or
+    the account no longer holds `role`. Identity holds the truth about accounts: a token ended a
+    moment ago is refused here at once, not after the verifiers' next poll (found by probing: a
+    suspended administrator reinstated themselves within that window)."""
+    account = repository.account_by_name(conn, kind=PERSON, name=by.username, lock=lock)
     cut_off = account.tokens_not_before if account is not None else None
     if (
         account is None
         or account.suspended
-        or "admin" not in account.roles
+        or (role is not None and role not in account.roles)
         or (cut_off is not None and by.issued_at <= cut_off.timestamp())
         or repository.is_revoked(conn, by.token_id)
     ):
         raise Unauthenticated("invalid token")
+    return account
+
+
+def _still_administering(conn: Connection, by: Administrator | None) -> None:
+    if by is not None:
+        token_holder(conn, by, role="admin")
 
 
 def _not_oneself(by: Administrator | None, username: str, what: str) -> None:
@@ -111,7 +123,7 @@ def _not_oneself(by: Administrator | None, username: str, what: str) -> None:
         )
 
 
-def _person(conn: Connection, *, username: str, scope: str | None) -> Account:
+def person(conn: Connection, *, username: str, scope: str | None) -> Account:
     """The person named (checked by `checked_request`), if of the scope's organisation."""
     account = repository.account_by_name(conn, kind=PERSON, name=username, lock=True)
     if account is None or (scope is not None and account.organisation != scope):
@@ -126,7 +138,7 @@ def suspend(
     good, and they cannot log in until reinstated."""
     _still_administering(conn, by)
     username = checked_request(username, reason)
-    account = _person(conn, username=username, scope=scope)
+    account = person(conn, username=username, scope=scope)
     repository.update_account(conn, account.id, suspended=True, tokens_not_before=datetime.now(UTC))
     repository.bump_version(conn)
 
@@ -139,7 +151,7 @@ def reinstate(
     _still_administering(conn, by)  # first: a suspended administrator hears UNAUTHENTICATED
     username = checked_request(username, reason)
     _not_oneself(by, username, "reinstate")
-    account = _person(conn, username=username, scope=scope)
+    account = person(conn, username=username, scope=scope)
     repository.update_account(conn, account.id, suspended=False, failed_logins=0, locked_until=None)
     repository.bump_version(conn)
 
@@ -162,7 +174,7 @@ def reset_totp(
     _still_administering(conn, by)
     username = checked_request(username, reason, reason_required=False)
     _not_oneself(by, username, "reset the second factor of")
-    account = _person(conn, username=username, scope=scope)
+    account = person(conn, username=username, scope=scope)
     secret = credentials.new_totp_secret()
     repository.update_account(
         conn,

@@ -106,11 +106,11 @@ def complete_login(
     # Which factor was wrong is for the auditor alone: a right password with a wrong code says the
     # password is known to someone.
     why = "a wrong password" if not check.password_ok else "a wrong code (the password was right)"
-    locked = _count_failure(conn, account, now=now, settings=settings)
+    locked = count_failure(conn, account, now=now, settings=settings)
     return LoginOutcome(None, locked=locked, why=why, organisation=org)
 
 
-def _count_failure(conn: Connection, account: Account, *, now: datetime, settings: IdentitySettings) -> bool:
+def count_failure(conn: Connection, account: Account, *, now: datetime, settings: IdentitySettings) -> bool:
     """Count a failed login; whether it locked the account."""
     failures = account.failed_logins + 1
     if failures >= settings.max_failed_logins:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection
@@ -31,6 +31,7 @@ from contactpoint.platform.errors import (
     FieldViolation,
     InvalidArgument,
     PermissionDenied,
+    ResourceExhausted,
     Unauthenticated,
     Unavailable,
 )
@@ -38,7 +39,15 @@ from contactpoint.platform.interceptor import request_id_of
 from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS
 from contactpoint.platform.token_verifier import TokenVerifier
 from contactpoint.platform.types import Context
-from services.identity import administration, credentials, domain, login, login_events, repository
+from services.identity import (
+    administration,
+    credentials,
+    domain,
+    login,
+    login_events,
+    password_change,
+    repository,
+)
 from services.identity.hashing import Hashing
 from services.identity.password_check import check_password
 from services.identity.sealing import Sealer
@@ -58,8 +67,11 @@ ACCESS: dict[str, Access] = {
     "SuspendAccount": any_of(ADMIN, roles("gateway", kind=SERVICE)),
     "ReinstateAccount": ADMIN,
     "ResetTotp": ADMIN,
+    # Any person, of their own account: a machine account's secret is rotated by the operator.
+    "ChangePassword": Access(kind=PERSON),
 }
-ADMINISTRATION = frozenset({"SuspendAccount", "ReinstateAccount", "ResetTotp"})
+# Calls to these are audited, refused ones too (UNAVAILABLE when the log cannot take them).
+AUDITED = frozenset({"SuspendAccount", "ReinstateAccount", "ResetTotp", "ChangePassword"})
 DESCRIPTOR = pb.DESCRIPTOR.services_by_name["IdentityService"]
 
 
@@ -229,15 +241,15 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
     async def record_refusal(
         self, action: str, caller: Principal | None, error: ContactPointError, /, *, request: Any = None
     ) -> None:
-        """The interceptor refused a call to an administrator's RPC: record it (UNAVAILABLE when
-        the log cannot take it, like every administrator's call)."""
-        if action in ADMINISTRATION and self._audit is not None:
+        """The interceptor refused a call to an RPC that changes an account: record it
+        (UNAVAILABLE when the log cannot take it, like every such call)."""
+        if action in AUDITED and self._audit is not None:
             await self._audit.record_refusal(action, caller, error, request=request)
 
     def _administered(self, action: str, context: Context) -> AuditedRequest:
-        """The audit event of an administrator's call (UNAVAILABLE when there is no audit log)."""
+        """The audit event of a change to an account (UNAVAILABLE when there is no audit log)."""
         if self._audit is None:
-            raise Unavailable("account administration needs the audit service, which is not configured")
+            raise Unavailable("changing accounts needs the audit service, which is not configured")
         call = self._audit.request(action, request_id_of(context.invocation_metadata()))
         call.by(current_principal())
         return call
@@ -315,3 +327,48 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                 ),
             )
         return pb.ResetTotpResponse(totp_secret=enrolment.totp_secret, otpauth_uri=enrolment.otpauth_uri)
+
+    async def ChangePassword(
+        self, request: pb.ChangePasswordRequest, context: Context
+    ) -> pb.ChangePasswordResponse:
+        async with self._administered("ChangePassword", context) as call:
+            principal = current_principal()
+            by = administration.Administrator(principal.name, principal.token_id, principal.issued_at)
+            violations = password_change.change_violations(
+                principal.name, request.current_password, request.new_password
+            )
+            if violations:
+                raise InvalidArgument(violations)
+            remaining = context.time_remaining()
+            within = None if remaining is None else remaining - min(PEER_TIMEOUT_SECONDS + 1.0, remaining / 2)
+            try:
+                check = await check_password(
+                    self._db, self._hashing, principal.name, request.current_password, within=within
+                )
+            except Unauthenticated:  # over the username's rate of checks (logins count too)
+                call.details.append("refused unchecked: over this username's rate of password checks")
+                busy = "too many password checks for this account; retry in a minute"
+                raise ResourceExhausted(busy, 60.0, reason="PASSWORD_CHECKS") from None
+            # Hashed outside the transaction (Argon2 is slow), and only for the right password.
+            new_hash = (
+                await asyncio.to_thread(credentials.hash_secret, request.new_password)
+                if check.password_ok
+                else None
+            )
+            loop = asyncio.get_running_loop()
+
+            def complete(conn: Connection) -> password_change.ChangeOutcome:
+                now = datetime.now(UTC)
+                outcome = password_change.complete_change(
+                    conn, by=by, check=check, new_hash=new_hash, settings=self._settings, now=now
+                )
+                done = "password changed; the account's tokens ended"
+                call.details.append(f"refused: {outcome.why}" if outcome.why else done)
+                # In the log before the change (or the failure's count) is committed.
+                call.record_before_commit(loop, outcome.refusal)
+                return outcome
+
+            outcome = await self._db.write(complete)
+            if outcome.refusal is not None:
+                raise outcome.refusal
+        return pb.ChangePasswordResponse()

@@ -1,6 +1,7 @@
-"""`contactpoint admin suspend|reinstate|rotate-secret|disable-service-account|enable-service-account`
-on the embedded default (CONTRACT §1 v1.1): exit codes, one-line messages, and what they change
-in identity's database; platform roles cannot be minted for just any account."""
+"""`contactpoint admin suspend|reinstate|set-password|rotate-secret|disable-service-account|
+enable-service-account` on the embedded default (CONTRACT §1 v1.1): exit codes, one-line
+messages, and what they change in identity's database; platform roles cannot be minted for just
+any account."""
 
 from __future__ import annotations
 
@@ -49,6 +50,25 @@ def test_unknown_user_or_missing_reason_is_a_one_line_error(tmp_path: Path) -> N
         "admin", "reinstate", "--username", "sam.worker", "--reason", " ", "--data-dir", str(tmp_path)
     )
     assert blank.returncode != 0 and "reason" in blank.stderr
+
+
+def test_set_a_forgotten_password(tmp_path: Path) -> None:
+    from services.identity import credentials
+
+    assert create_user(tmp_path, "sam.worker", "practitioner", password=PASSWORD).returncode == 0
+    url = f"sqlite:///{tmp_path / 'identity.db'}"
+    hashed = "SELECT secret_hash FROM accounts WHERE name = 'sam.worker'"
+    args = ("admin", "set-password", "--username", "Sam.Worker", "--reason", "forgot it")
+    no_stdin = run(*args, "--data-dir", str(tmp_path))
+    assert no_stdin.returncode == 2 and "--password-stdin" in no_stdin.stderr
+    weak = run(*args, "--password-stdin", "--data-dir", str(tmp_path), stdin="password1234\n")
+    assert weak.returncode == 1 and "password" in weak.stderr and weak.stderr.strip().count("\n") == 0
+    assert credentials.verify_secret(str(scalar(url, hashed)), PASSWORD)  # nothing changed
+    done = run(*args, "--password-stdin", "--data-dir", str(tmp_path), stdin="mauve otter lantern quietly\n")
+    assert done.returncode == 0, done.stderr
+    assert credentials.verify_secret(str(scalar(url, hashed)), "mauve otter lantern quietly")
+    ended = "SELECT tokens_not_before IS NOT NULL FROM accounts WHERE name = 'sam.worker'"
+    assert scalar(url, ended) in (1, True)
 
 
 def test_rotate_disable_and_enable_a_machine_account(tmp_path: Path) -> None:

@@ -76,6 +76,11 @@ class IdentityServiceStub:
                 request_serializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.ResetTotpRequest.SerializeToString,
                 response_deserializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.ResetTotpResponse.FromString,
                 _registered_method=True)
+        self.ChangePassword = channel.unary_unary(
+                '/contactpoint.identity.v1.IdentityService/ChangePassword',
+                request_serializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.ChangePasswordRequest.SerializeToString,
+                response_deserializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.ChangePasswordResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -146,6 +151,16 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ChangePassword(self, request, context):
+        """Any person, with their own token (from the gateway's Login): changes their own password. The
+        current one is checked as a login checks it, and a wrong one counts towards the lockout; the
+        new one meets the password rules. Every token the person holds then stops working everywhere
+        within 2 s, this one too: log in again with the new password. Audited before it answers.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -188,6 +203,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.ResetTotp,
                     request_deserializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.ResetTotpRequest.FromString,
                     response_serializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.ResetTotpResponse.SerializeToString,
+            ),
+            'ChangePassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangePassword,
+                    request_deserializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.ChangePasswordRequest.FromString,
+                    response_serializer=contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.ChangePasswordResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -408,6 +428,33 @@ class IdentityService:
             '/contactpoint.identity.v1.IdentityService/ResetTotp',
             contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.ResetTotpRequest.SerializeToString,
             contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.ResetTotpResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangePassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactpoint.identity.v1.IdentityService/ChangePassword',
+            contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.ChangePasswordRequest.SerializeToString,
+            contactpoint_dot_identity_dot_v1_dot_identity__service__pb2.ChangePasswordResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -63,6 +63,12 @@ class IdentityServiceStub:
     tokens the person holds stop working everywhere within 2 s (whoever has the lost phone may be
     logged in). Never one's own. Audited before it answers.
     """
+    ChangePassword: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ChangePasswordRequest, _identity_service_pb2.ChangePasswordResponse]
+    """Any person, with their own token (from the gateway's Login): changes their own password. The
+    current one is checked as a login checks it, and a wrong one counts towards the lockout; the
+    new one meets the password rules. Every token the person holds then stops working everywhere
+    within 2 s, this one too: log in again with the new password. Audited before it answers.
+    """
 
 @_typing.type_check_only
 class IdentityServiceAsyncStub(IdentityServiceStub):
@@ -98,6 +104,12 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """Administrators: gives a person a new TOTP secret (the old one stops working at once); the
     tokens the person holds stop working everywhere within 2 s (whoever has the lost phone may be
     logged in). Never one's own. Audited before it answers.
+    """
+    ChangePassword: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ChangePasswordRequest, _identity_service_pb2.ChangePasswordResponse]  # type: ignore[assignment]
+    """Any person, with their own token (from the gateway's Login): changes their own password. The
+    current one is checked as a login checks it, and a wrong one counts towards the lockout; the
+    new one meets the password rules. Every token the person holds then stops working everywhere
+    within 2 s, this one too: log in again with the new password. Audited before it answers.
     """
 
 class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -179,6 +191,18 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         """Administrators: gives a person a new TOTP secret (the old one stops working at once); the
         tokens the person holds stop working everywhere within 2 s (whoever has the lost phone may be
         logged in). Never one's own. Audited before it answers.
+        """
+
+    @_abc_1.abstractmethod
+    def ChangePassword(
+        self,
+        request: _identity_service_pb2.ChangePasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.ChangePasswordResponse, _abc.Awaitable[_identity_service_pb2.ChangePasswordResponse]]:
+        """Any person, with their own token (from the gateway's Login): changes their own password. The
+        current one is checked as a login checks it, and a wrong one counts towards the lockout; the
+        new one meets the password rules. Every token the person holds then stops working everywhere
+        within 2 s, this one too: log in again with the new password. Audited before it answers.
         """
 
 def add_IdentityServiceServicer_to_server(servicer: IdentityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
