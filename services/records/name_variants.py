@@ -24,6 +24,7 @@ caitlin caitlyn katelyn kaitlyn; ciara kiara; louie lewie; tyrese tyreece; leah 
 maja maya maia; anja anya ania; sonja sonya sonia; katja katya katia; tanja tanya tania
 kaja kaya; dunja dunya; vanja vanya; tonja tonya; zofia sofia sophia
 zuzanna susanna suzanna; zahra sahra; xander zander
+kareem karim; uthman usman osman othman; nour noor nur
 """
 # Only spellings of one name: names that merely sound alike may be twins' (Saoirse and Sorcha,
 # Ciara and Keira, Aoife and Effie are different names).

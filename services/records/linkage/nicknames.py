@@ -31,7 +31,7 @@ charles charlie chas chuck charley; charlotte charlie lottie lotty
 frederick fredrick frederic fred freddie freddy; george georgie; georgia georgie gina
 georgina georgie gina; anthony antony tony ant; andrew andy drew; peter pete; patrick pat paddy
 patricia pat patty patsy trish tricia; stephen steven steve stevie; stephanie steph stevie
-timothy tim timmy; david dave davy davie; jacob jakub jakob jake; alfred alfie alf fred
+timothy tim timmy; david dave davy davie; jacob jakub jakob jake kuba; alfred alfie alf fred
 albert bert bertie al albie; archibald archie; theodore theo ted teddy; oliver ollie olly
 olivia liv livvy ollie livia; isabella isabelle isabel isobel izzy izzie bella belle issy
 amelia millie milly mia; emily em emmy millie; millicent millie milly
@@ -41,7 +41,8 @@ jessica jess jessie; deborah debra debbie deb; susan sue susie suzy; suzanne sus
 jacqueline jackie jacqui; josephine jo josie; joanne joanna jo; madeleine madeline madelyn maddie maddy
 matilda tilly tillie mattie; florence flo florrie flossie; penelope penny; dorothy dot dotty dolly
 mary molly polly mae may mamie; sarah sara sally sadie; ann anne anna annie nan nancy; hannah hanna annie
-jane janie jenny; janet jan jess; louise louisa lou lulu; louis lewis lou; lucy lucie lu; lucas luca luka
+jane janie jenny; janet jan jess; louise louisa lou lulu; louis lewis lou louie; lucy lucie lu
+lucas luca luka
 gabriel gabe gabby; gabriella gabriela gabrielle gabby gabi ella
 frances francesca fran frankie fanny chesca; francis frank frankie; franklin frank
 lawrence laurence larry laurie; laura laurie lori; leonard leo len lenny; leonardo leo
@@ -74,7 +75,9 @@ emmanuel manny; ernest ernie; eugene gene; hugh hughie; hubert bert; ignatius ig
 malcolm mal; mark marc; marcus marc; martin marty; matthias matt; maurice mo morris; mervyn merv
 neville nev; norman norm; percival percy; quentin quin; randolph randy; sidney sydney sid; simon si
 tyrone ty; vernon vern; wesley wes; zuzanna zuzia; oluwaseun seun; oluwatoyin toyin; abdirahman abdi
-abdullah abdul
+abdullah abdul; grace gracie; zofia zosia; temitope tope temi; folasade sade fola; oluwafemi femi
+oluwatobi tobi; oluwakemi kemi; oluwadamilola damilola dami; adebayo bayo; ayomide ayo; ifeoluwa ife
+chukwuemeka emeka; chukwudi chudi; chinonso nonso; ikechukwu ike ikenna
 """
 
 _WRITTEN = [group.split() for line in _GROUPS.splitlines() for group in line.split(";") if group.strip()]
