@@ -98,6 +98,13 @@ def submit_many(
     return store_batch(conn, batch, matcher=matcher, limits=limits)
 
 
+def _raw_hashes(conn: Connection, record: pb.SourceRecord) -> tuple[str, str]:
+    # A request answered before its hash was taken of the record normalised (keyed), or before it
+    # was keyed at all: a retry of it is still recognised.
+    raw = record_keys.request_hash(record, vault_of(conn).ring.index)
+    return raw, record_keys.unkeyed_request_hash(record)
+
+
 def store_batch(
     conn: Connection,
     prepared_batch: PreparedBatch,
@@ -197,7 +204,7 @@ def _decide(
             continue
         if _request_key(s) in priors:  # only requests with an id are ever kept there
             first_hash, answer = priors[_request_key(s)]
-            same = first_hash == request_hashes[i] or first_hash == record_keys.unkeyed_request_hash(s.record)
+            same = first_hash == request_hashes[i] or first_hash in _raw_hashes(conn, s.record)
             if not same:
                 results.append(
                     FailedPrecondition(

@@ -54,15 +54,20 @@ def prepare_batch(
     now = now or dt.datetime.now(dt.UTC)
     violations: list[list[FieldViolation]] = []
     prepared: list[placement.Prepared | None] = []
+    hashes: list[str] = []
     for s in submissions:
         normal, problems = checked_record(s.record, now=now, limits=limits)
         violations.append(problems)
         prepared.append(placement.prepare(organisation, normal, index_key) if normal is not None else None)
+        # A retry is the same request when it says the same once normalised, as a record is the
+        # same record (found by probing: "401 023 2137" for "4010232137", "ls14ap" for "LS1 4AP",
+        # or an unknown field dropped, was REQUEST_ID_REUSED, and the client never heard its id).
+        hashes.append(record_keys.request_hash(normal if normal is not None else s.record, index_key))
     return PreparedBatch(
         organisation=organisation,
         submissions=submissions,
         now=now,
-        hashes=[record_keys.request_hash(s.record, index_key) for s in submissions],
+        hashes=hashes,
         rid_problems=[request_id_problem(s.request_id) for s in submissions],
         violations=violations,
         prepared=prepared,

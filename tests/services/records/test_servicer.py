@@ -279,6 +279,29 @@ async def test_retry_returns_the_first_answer_and_reuse_is_refused(world: World)
     assert error_reason(padded.value) == "REQUEST_ID_REUSED"
 
 
+async def test_a_retry_that_says_the_same_once_normalised_is_a_retry(world: World) -> None:
+    # Found by probing: an NHS number spaced as printed, a postcode in lower case without its
+    # space, or an unknown field the service drops, made a retry REQUEST_ID_REUSED (final for the
+    # client, which never heard the child's id), though the record is the same record.
+    first_record = world.record("norm-1")
+    first = await world.submit(first_record, "norm-req-1")
+    before = world.counts()
+    retry = pb.SourceRecord()
+    retry.CopyFrom(first_record)
+    number = retry.nhs_number
+    retry.nhs_number = f"{number[:3]} {number[3:6]} {number[6:]}"
+    retry.address.postcode = retry.address.postcode.replace(" ", "").lower()
+    retry.name.family_name = f"  {retry.name.family_name} "
+    unknown = retry.SerializeToString() + b"\xba\x3e\x03abc"  # field 999, length 3
+    assert await world.submit(pb.SourceRecord.FromString(unknown), "norm-req-1") == first
+    assert world.counts() == before
+    # Another record is still another request.
+    other = world.record("norm-1", gender=child_pb2.GENDER_NOT_KNOWN)
+    with pytest.raises(grpc.aio.AioRpcError) as reused:
+        await world.submit(other, "norm-req-1")
+    assert error_reason(reused.value) == "REQUEST_ID_REUSED"
+
+
 async def test_a_request_id_is_optional_and_a_blank_one_is_refused(world: World) -> None:
     # CONTRACT §4 lists request_id with the request, not among the required fields.
     first = await world.submit(world.record("sc-3"), "")
