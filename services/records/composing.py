@@ -222,9 +222,15 @@ def _service_words(service: str) -> str:
 
 def _services_alike(a: str, b: str) -> bool:
     # The words of the two names as the sensitive-service reader reads them (plurals, "&",
-    # abbreviations), alike in any order with a typo or a word more.
+    # abbreviations), alike in any order with a typo or a word more; or, written without the
+    # spaces between them, alike with a typo (found by probing: a feed's "TeenTalk" or "Teentalk"
+    # beside another's flagged "Teen Talk" was shown in full).
     words_a, words_b = _service_words(a), _service_words(b)
-    return bool(words_a and words_b) and fuzz.token_set_ratio(words_a, words_b) >= SERVICES_ALIKE
+    if not (words_a and words_b):
+        return False
+    if fuzz.token_set_ratio(words_a, words_b) >= SERVICES_ALIKE:
+        return True
+    return fuzz.ratio(words_a.replace(" ", ""), words_b.replace(" ", "")) >= SERVICES_ALIKE
 
 
 def _sensitive(source: pb.SourceInvolvement) -> bool:

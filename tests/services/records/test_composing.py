@@ -63,6 +63,9 @@ def test_a_flag_reaches_the_same_service_named_a_little_differently() -> None:
         ("Mentoring for Sports", (2025, 2, 1), "Salford Council"),
         ("Sports Mentoring", (2025, 2, 2), "Salford Council"),
         ("Sports Mentoring", (2025, 1, 2), "SCC"),
+        # Written without a space (found by probing: "TeenTalk" beside a flagged "Teen Talk").
+        ("SportsMentoring", (2025, 3, 9), "Salford Council"),
+        ("Sportsmentoring", (2025, 3, 9), "SCC"),
     ]:
         other = _mentoring(service, practitioner="Dr Smith")
         other.start_date.year, other.start_date.month, other.start_date.day = start
