@@ -174,6 +174,13 @@ def resolve_task(
         raise FailedPrecondition("this task was already decided", "TASK_ALREADY_RESOLVED")
     if row.held_by and row.held_by != manager.name and row.held_until and row.held_until > now:
         raise FailedPrecondition("another data manager holds this task", "TASK_HELD")
+    if row.held_by != manager.name:
+        # One task at a time, as the queue hands them out: a data manager decides a task they were
+        # shown (found by probing: a task id read elsewhere was decided unseen). Their hold may
+        # have lapsed, if no one took the task since.
+        raise FailedPrecondition(
+            "this task was not handed to you: ask NextReviewTask for it", "TASK_NOT_HANDED_OUT"
+        )
     new, candidate = resolve(conn, row.new_child), resolve(conn, row.candidate)
     # A child whose archive date has come is gone, as it is from the queue and the gateway, before
     # the hourly lifecycle run archives it (found by probing: a task held before a death was

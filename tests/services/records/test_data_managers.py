@@ -135,6 +135,27 @@ async def test_link_a_possible_match_and_the_retired_id_reads_as_the_survivor(wo
     assert error_reason(err.value) == "TASK_ALREADY_RESOLVED"
 
 
+async def test_a_task_is_decided_only_by_the_data_manager_it_was_handed_to(world: World) -> None:
+    # Found by probing: a task id read elsewhere (here, from the database) was decided by a data
+    # manager who had never been shown it. One task at a time, as the queue hands them out.
+    candidate, new = await possible_match(world)
+    [(task_id,)] = world.sql(
+        "SELECT task_id FROM review_tasks WHERE status = 'open' AND new_child = :n AND candidate = :c",
+        n=new,
+        c=candidate,
+    )
+    request = pb.ResolveReviewTaskRequest(task_id=task_id, decision=pb.REVIEW_DECISION_LINK, reason="unseen")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await world.records.ResolveReviewTask(request, metadata=world.services.manager_a)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error_reason(err.value) == "TASK_NOT_HANDED_OUT"
+    assert (await world.get(new)).contactpoint_id == new  # nothing was done
+    task = await next_task(world, world.services.manager_a)
+    assert task.task_id == task_id
+    resolved = await world.records.ResolveReviewTask(request, metadata=world.services.manager_a)
+    assert resolved.contactpoint_id == candidate
+
+
 async def test_keep_apart_sticks(world: World) -> None:
     candidate, new = await possible_match(world)
     task = await next_task(world, world.services.manager_a)

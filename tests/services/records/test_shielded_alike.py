@@ -85,9 +85,12 @@ def _tasks(db: Database, manager: Manager) -> list[review.TaskView]:
                 update(review_tasks).where(review_tasks.c.task_id == t).values(held_by="someone-else")
             )
         )
+    # Each handed to the manager (their holds lapsed, as if they had read them a while ago).
     db.run_sync(
         lambda c: c.execute(
-            update(review_tasks).where(review_tasks.c.task_id.in_(list(views))).values(held_by=None)
+            update(review_tasks)
+            .where(review_tasks.c.task_id.in_(list(views)))
+            .values(held_by=manager.name, held_until=None)
         )
     )
     return list(views.values())

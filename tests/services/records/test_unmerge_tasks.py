@@ -477,6 +477,8 @@ def test_a_pair_kept_apart_while_merged_stays_apart_when_unmerged(db: Database) 
     _merge(db, k["s"], k["r"])
     (task,) = db.run_sync(lambda c: review_repo.open_tasks_of(c, k["p"]), write=False)
     assert task.other(k["p"]) == k["s"]  # carried to the survivor
+    handed = db.run_sync(lambda c: review.next_task(c, manager=MANAGER, now=LATER))
+    assert handed.task_id == task.task_id
     db.run_sync(
         lambda c: review.resolve_task(
             c, manager=MANAGER, task_id=task.task_id, decision=KEEP_APART, reason="two", now=LATER
