@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 
 from google.protobuf.message import Message
 
@@ -47,20 +48,31 @@ _ODS = re.compile(r"^[A-Z0-9]{3,10}$")
 _KNOWN_GENDERS = frozenset(child_pb2.Gender.values())
 
 
-def strip_strings(message: Message) -> None:
-    """Strip surrounding whitespace from every string in `message`, recursively, in place."""
+def _tidy(value: str) -> str:
+    value = value.strip()
+    return (
+        value
+        if value.isascii() or unicodedata.is_normalized("NFC", value)
+        else unicodedata.normalize("NFC", value)
+    )
+
+
+def tidy_strings(message: Message) -> None:
+    """Strip surrounding whitespace from every string in `message`, recursively, in place, and
+    write each in composed form (NFC): "Zoë" sent with its diaeresis as a separate mark is the
+    same name, not a change to store and show as sent (found by probing)."""
     for field, value in message.ListFields():
         if field.type == field.TYPE_STRING:
             if field.is_repeated:
-                stripped = [v.strip() for v in value]
-                if stripped != list(value):
+                tidied = [_tidy(v) for v in value]
+                if tidied != list(value):
                     del value[:]
-                    value.extend(stripped)
-            elif value != (clean := value.strip()):
+                    value.extend(tidied)
+            elif value != (clean := _tidy(value)):
                 setattr(message, field.name, clean)
         elif field.type == field.TYPE_MESSAGE:
             for item in value if field.is_repeated else [value]:
-                strip_strings(item)
+                tidy_strings(item)
 
 
 class _Violations:
@@ -137,7 +149,7 @@ def _stripped(record: pb.SourceRecord) -> pb.SourceRecord:
     # or stored (found by probing: text in an unknown field of a name or a carer's name passed
     # every check, was stored, and was shown even in a shielded child's view).
     r.DiscardUnknownFields()
-    strip_strings(r)
+    tidy_strings(r)
     # An optional date set but left empty (`Date{}`, as some builders send an unset field) is no
     # date, as an empty date of birth is a missing one.
     _clear_empty_date(r, "date_of_death")

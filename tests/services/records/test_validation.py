@@ -594,6 +594,28 @@ def test_a_given_name_is_measured_as_a_reader_counts_it() -> None:
     assert given_names_problem(f"Ann {name}x") == "each given name must be at most 35 characters"
 
 
+def test_text_is_stored_composed() -> None:
+    """Found by probing: "Zoë Brontë" sent with each diaeresis as a separate mark (NFD) was a
+    change to the record sent composed, stored and shown as sent."""
+    record = pb.SourceRecord(
+        source_system="social-care",
+        source_record_id="nfd-1",
+        name=child_pb2.PersonName(given_names="Zoë", family_name="Brontë"),
+        address=child_pb2.Address(lines=["1 Rue Crème"], town="Ély", postcode="M1 1AE"),
+        carers=[child_pb2.Carer(name=child_pb2.PersonName(given_names="Chloé", family_name="Brontë"))],
+    )
+    decomposed = pb.SourceRecord()
+    decomposed.CopyFrom(record)
+    decomposed.name.given_names = unicodedata.normalize("NFD", "Zoë")
+    decomposed.name.family_name = unicodedata.normalize("NFD", " Brontë ")
+    decomposed.address.lines[0] = unicodedata.normalize("NFD", "1 Rue Crème")
+    decomposed.address.town = unicodedata.normalize("NFD", "Ély")
+    decomposed.carers[0].name.given_names = unicodedata.normalize("NFD", "Chloé")
+    assert decomposed != record
+    assert normalise_record(decomposed) == normalise_record(record)
+    assert normalise_record(decomposed).name.given_names == "Zo\u00eb"
+
+
 def test_an_apostrophe_typed_as_an_accent_or_a_prime_is_an_apostrophe() -> None:
     """Found by probing: "O\u00b4Neill", typed where a keyboard has no apostrophe, was refused."""
     for name in ("O\u00b4Neill", "O\u2032Neill", "O\u02bcNeill", "D'Souza", "O\u2019Brien", "O`Hara"):
