@@ -36,8 +36,9 @@ def names_born_on(
     postcode_key: str | None,
 ) -> list[NameRow]:
     """Name keys of active and archived children born on `date_of_birth`, narrowed by exact family
-    name keys (any of them) and a postcode key when given, each saying whether its child is shown
-    shielded or archived (never shown: named in the search's audit event)."""
+    name keys (any of them) and, when given, to children with a record at a postcode, each saying
+    whether its child is shown shielded or archived (never shown: named in the search's audit
+    event)."""
     vault = vault_of(conn)
     query = (
         select(
@@ -58,8 +59,15 @@ def names_born_on(
         hashes = sorted({family_hash(vault, date_of_birth, key) for key in family_keys})
         query = query.where(match_keys.c.family_hash.in_(hashes))
     if postcode_key is not None:
-        query = query.where(match_keys.c.postcode_hash == postcode_hash(vault, date_of_birth, postcode_key))
-    if family_keys is None and postcode_key is None:
+        # A child with a record at the postcode, its names from any of its records: the name and
+        # the address a search gives may come from two records of one child (found by probing:
+        # "McDonald" at the postcode only a newer record, misspelt "Mceonald", carried was
+        # NOT_FOUND).
+        at_postcode = select(match_keys.c.contactpoint_id).where(
+            match_keys.c.postcode_hash == postcode_hash(vault, date_of_birth, postcode_key)
+        )
+        query = query.where(match_keys.c.contactpoint_id.in_(at_postcode))
+    if family_keys is None:
         query = query.where(match_keys.c.dob_hash == dob_hash(vault, date_of_birth))
     rows: list[NameRow] = []
     for r in conn.execute(query).all():
