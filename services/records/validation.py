@@ -48,7 +48,8 @@ _ODS = re.compile(r"^[A-Z0-9]{3,10}$")
 _KNOWN_GENDERS = frozenset(child_pb2.Gender.values())
 
 
-def _tidy(value: str) -> str:
+def tidy_text(value: str) -> str:
+    """A string as records stores it: stripped, and composed (NFC)."""
     value = value.strip()
     return (
         value
@@ -64,11 +65,11 @@ def tidy_strings(message: Message) -> None:
     for field, value in message.ListFields():
         if field.type == field.TYPE_STRING:
             if field.is_repeated:
-                tidied = [_tidy(v) for v in value]
+                tidied = [tidy_text(v) for v in value]
                 if tidied != list(value):
                     del value[:]
                     value.extend(tidied)
-            elif value != (clean := _tidy(value)):
+            elif value != (clean := tidy_text(value)):
                 setattr(message, field.name, clean)
         elif field.type == field.TYPE_MESSAGE:
             for item in value if field.is_repeated else [value]:

@@ -15,6 +15,7 @@ from services.records.repository import candidates as candidate_repo
 from services.records.repository import sources as source_repo
 from services.records.repository.rows import SourceKey
 from services.records.task_upkeep import close_tasks_of
+from services.records.validation import tidy_text
 from services.records.values import text_problem
 
 log = get_logger(__name__)
@@ -39,7 +40,8 @@ def withdraw(
     organisation's record cannot even be named: NotFound, whoever else holds that id."""
     _require_organisation(organisation)
     now = now or dt.datetime.now(dt.UTC)
-    source_system, source_record_id = source_system.strip(), source_record_id.strip()
+    # Named as a record names them when stored (stripped, composed).
+    source_system, source_record_id = tidy_text(source_system), tidy_text(source_record_id)
     violations = [
         FieldViolation(name, problem)
         for name, problem in (
