@@ -173,6 +173,8 @@ def levels_of(a: Features, b: Features) -> tuple[str, ...]:
     """The level of each field (in `comparisons.FIELDS` order) for a pair of records."""
     given = c.given_level(a.given, b.given)
     family = c.family_level(a.family, b.family, a.former_family, b.former_family)
+    if family == "else" and c.sikh_name_as_family(a.given, a.family, b.given, b.family):
+        family = "part"
     if given == family == "else" and c.names_swapped(a.given, a.family, b.given, b.family):
         given = family = "swapped"
     elif given != c.MISSING and (c.placeholder(a.given) or c.placeholder(b.given)):

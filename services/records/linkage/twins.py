@@ -21,6 +21,7 @@ from services.records.linkage.comparisons import (
     family_level,
     placeholder,
     postcode_level,
+    sikh_name_as_family,
 )
 from services.records.linkage.features import Features
 from services.records.linkage.given_alike import how_alike, middles_clash, rhyme, two_names
@@ -54,10 +55,18 @@ def _given_cannot_be_one(a: Features, b: Features) -> bool:
     return how_alike(a, b) is None and (not a.family or how_alike(_crossed(a), b) is None)
 
 
+def _families_alike(a: Features, b: Features) -> bool:
+    # A family name alike (`family_level`), or Kaur or Singh as one record's family name and among
+    # the other's given names (as `model.levels_of` compares them).
+    return family_level(
+        a.family, b.family, a.former_family, b.former_family
+    ) != "else" or sikh_name_as_family(a.given, a.family, b.given, b.family)
+
+
 def _family_differs(a: Features, b: Features) -> bool:
     if not a.family or not b.family:
         return False
-    if family_level(a.family, b.family, a.former_family, b.former_family) != "else":
+    if _families_alike(a, b):
         return False
     return not a.given or family_level(a.given, b.family, (), ()) == "else"
 
@@ -139,7 +148,7 @@ def _household(a: Features, b: Features) -> bool:
         and carers_level(a.carers, b.carers) != "name"
     ):
         return False
-    return family_level(a.family, b.family, a.former_family, b.former_family) != "else"
+    return _families_alike(a, b)
 
 
 def siblings(a: Features, b: Features) -> bool:

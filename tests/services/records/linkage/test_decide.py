@@ -323,6 +323,28 @@ def test_the_right_twin_is_linked() -> None:
     assert (decision.action, decision.candidate) == (Action.LINK, oliver)
 
 
+def test_kaur_or_singh_as_a_family_name_is_one_name_of_the_familys() -> None:
+    """Found by a probe with feeds of English councils' shapes: "Harpreet" "Kaur" beside "Harpreet
+    Kaur" "Sandhu" (one system writing the Sikh name where the family name goes) was two children,
+    made with no review. Kaur among the other's given names is one part of the family's names;
+    twins of the family stay twins."""
+    harpreet = child(given=("harpreet",), family=("kaur",), gender=2)
+    in_full = child(given=("harpreet", "kaur"), family=("sandhu",), gender=2)
+    decision = run(harpreet, [candidate("A", in_full)])
+    assert decision.action == Action.LINK
+    assert run(in_full, [candidate("A", harpreet)]).action == Action.LINK
+    boy = child(given=("gurpreet",), family=("singh",))
+    assert (
+        run(boy, [candidate("A", child(given=("gurpreet", "singh"), family=("gill",)))]).action == Action.LINK
+    )
+    # Her twin Simran Kaur Sandhu, at the same address on the same day, is a twin, not her.
+    twin = run(harpreet, [candidate("T", child(given=("simran", "kaur"), family=("sandhu",), gender=2))])
+    assert twin.action == Action.CREATE and RULE_TWINS in rules(twin)
+    # Kaur nowhere in the other's names is no evidence of the family's name.
+    other = run(harpreet, [candidate("B", child(given=("harpreet",), family=("sandhu",), gender=2, **MOVED))])
+    assert other.action != Action.LINK
+
+
 def test_names_never_one_sharing_an_nhs_number_are_reviewed() -> None:
     holly = child(given=("holly",), gender=2, nhs=NHS)
     for other, action in (("molly", Action.REVIEW), ("hollie", Action.LINK)):
