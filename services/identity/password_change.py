@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from rapidfuzz.distance import Levenshtein
 from sqlalchemy import Connection
 
 from contactpoint.platform.errors import (
@@ -38,6 +39,9 @@ from services.identity.settings import IdentitySettings
 
 # Longer than any passphrase a person types; a longer one is refused before it is hashed.
 MAX_PASSWORD = 1024
+# A new password this few edits from the current one, or holding it whole, is refused.
+TOO_LIKE = 3
+MIN_CONTAINED = 6
 WRONG_CURRENT = "is not this account's password"
 LOCKED = (
     "the account is locked after failed attempts: try again once the lockout ends, or ask an "
@@ -56,9 +60,18 @@ def change_violations(username: str, current: str, new: str) -> list[FieldViolat
         problems.append(FieldViolation("new_password", f"at most {MAX_PASSWORD} characters"))
     elif new == current:
         problems.append(FieldViolation("new_password", "must differ from the current password"))
+    elif _too_like(new, current):
+        # A character or two changed, or the old one with more around it: whoever knew the old
+        # password would guess it (found by re-probing).
+        problems.append(FieldViolation("new_password", "too like the current password"))
     elif (problem := password_problem(new, username=username)) is not None:
         problems.append(FieldViolation("new_password", problem))
     return problems
+
+
+def _too_like(new: str, current: str) -> bool:
+    a, b = new.casefold(), current.casefold()
+    return Levenshtein.distance(a, b) <= TOO_LIKE or (len(b) >= MIN_CONTAINED and b in a)
 
 
 @dataclass(frozen=True)

@@ -338,6 +338,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                 principal.name, request.current_password, request.new_password
             )
             if violations:
+                call.details.append("refused: " + "; ".join(f"{v.field} {v.description}" for v in violations))
                 raise InvalidArgument(violations)
             remaining = context.time_remaining()
             within = None if remaining is None else remaining - min(PEER_TIMEOUT_SECONDS + 1.0, remaining / 2)
