@@ -197,6 +197,12 @@ def run_suite(data_dir: Path, base_port: int, environ: Mapping[str, str]) -> int
     if data_dir.exists() and not data_dir.is_dir():
         typer.echo(f"contactpoint up: --data-dir {data_dir} is a file, not a folder", err=True)
         return 2
+    # TLS files the services would refuse: said before anything is made or started.
+    unusable = tls_file_problems(layered_env(environ, data_dir, base_port))
+    for reason in unusable:
+        typer.echo(f"contactpoint up: {reason}", err=True)
+    if unusable:
+        return 2
     try:
         warning = private_dir(data_dir)
     except OSError as exc:
@@ -242,11 +248,6 @@ def _metrics_ports_free(env: dict[str, str], environ: Mapping[str, str]) -> tupl
 def _run_locked(data_dir: Path, base_port: int, environ: Mapping[str, str]) -> int:
     """`contactpoint up` once it holds the data dir's lock: returns the exit code."""
     env = layered_env(environ, data_dir, base_port)
-    unusable = tls_file_problems(env)
-    for reason in unusable:
-        typer.echo(f"contactpoint up: {reason}", err=True)
-    if unusable:
-        return 2
     for service in filter(lambda svc: _on_port(env, svc), SERVICES):
         host, port = _address(env, service)
         if port_in_use(host, port):

@@ -75,7 +75,7 @@ emmanuel manny; ernest ernie; eugene gene; hugh hughie; hubert bert; ignatius ig
 malcolm mal; mark marc; marcus marc; martin marty; matthias matt; maurice mo morris; mervyn merv
 neville nev; norman norm; percival percy; quentin quin; randolph randy; sidney sydney sid; simon si
 tyrone ty; vernon vern; wesley wes; zuzanna zuzia; oluwaseun seun; oluwatoyin toyin; abdirahman abdi
-abdullah abdul; grace gracie; zofia zosia; temitope tope temi; folasade sade fola; oluwafemi femi
+abdullah abdul; grace gracie; zofia zosia; temitope tope temi; folasade sade shade fola; oluwafemi femi
 oluwatobi tobi; oluwakemi kemi; oluwadamilola damilola dami; adebayo bayo; ayomide ayo; ifeoluwa ife
 chukwuemeka emeka; chukwudi chudi; chinonso nonso; ikechukwu ike ikenna
 """

@@ -340,6 +340,7 @@ def test_two_real_names_alike_are_twins_names(a: str, b: str) -> None:
         ("louis", "louie"),
         ("temitope", "tope"),  # Yoruba
         ("folasade", "sade"),
+        ("folasade", "shade"),  # re-probed
         ("chukwuemeka", "emeka"),  # Igbo
     ],
 )
