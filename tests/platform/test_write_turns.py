@@ -19,11 +19,28 @@ from contactpoint.platform.statements import Statements
 from contactpoint.platform.write_turns import SHARE_SECONDS, Kind, WriteTurns, bulk_writes, current_kind
 
 
-def _until(condition: Callable[[], bool]) -> None:
+def until(condition: Callable[[], bool]) -> None:
+    """Wait (at most 10 s) until `condition` holds."""
     deadline = time.monotonic() + 10
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(0.005)
+
+
+def holding_turn(turns: WriteTurns, kind: Kind = Kind.BATCH) -> tuple[threading.Thread, threading.Event]:
+    """A thread that holds a turn of `kind` (already holding it when this returns) until the
+    event returned is set."""
+    release, held = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with turns.turn(kind=kind):
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(10)
+    return holder, release
 
 
 class _Clock:
@@ -60,13 +77,13 @@ def _queue(
 
     holder = threading.Thread(target=write, args=("holder", Kind.BATCH, release))
     holder.start()
-    _until(lambda: order == ["holder"])
+    until(lambda: order == ["holder"])
     threads = []
     for n, (name, kind) in enumerate(arrivals, start=1):
         thread = threading.Thread(target=write, args=(name, kind))
         thread.start()
         threads.append(thread)
-        _until(lambda n=n: sum(turns.waiting()) == n)  # type: ignore[misc]
+        until(lambda n=n: sum(turns.waiting()) == n)  # type: ignore[misc]
     release.set()
     for thread in [holder, *threads]:
         thread.join(10)
@@ -130,16 +147,7 @@ def test_records_go_first_after_a_long_run_of_batches_only_for_a_share_of_a_seco
 
 def test_a_writer_waiting_longer_than_the_busy_timeout_is_unavailable_and_the_next_goes_on() -> None:
     turns = WriteTurns(wait_seconds=0.2)
-    release, held = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with turns.turn(kind=Kind.BATCH):
-            held.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    held.wait(10)
+    holder, release = holding_turn(turns)
     with pytest.raises(Unavailable), turns.turn(kind=Kind.PERSON):
         pass
     assert turns.waiting() == (0, 0, 0)  # the writer that gave up left the queue
@@ -205,9 +213,9 @@ async def test_a_persons_write_goes_before_feeds_batches_already_waiting(tmp_pat
     try:
         first = await feed.holding_the_lock("batch 1")
         queued = [asyncio.create_task(asyncio.to_thread(feed.batch, f"batch {n}")) for n in (2, 3)]
-        await asyncio.to_thread(_until, lambda: db.turns.waiting() == (0, 0, 2))  # type: ignore[union-attr]
+        await asyncio.to_thread(until, lambda: db.turns.waiting() == (0, 0, 2))  # type: ignore[union-attr]
         person = asyncio.create_task(db.write(_insert("data manager")))
-        await asyncio.to_thread(_until, lambda: db.turns.waiting() == (1, 0, 2))  # type: ignore[union-attr]
+        await asyncio.to_thread(until, lambda: db.turns.waiting() == (1, 0, 2))  # type: ignore[union-attr]
         feed.release.set()
         await asyncio.gather(first, *queued, person)
         assert _written(db) == ["batch 1", "data manager", "batch 2", "batch 3"]
@@ -223,10 +231,10 @@ async def test_statements_writes_take_their_turn_with_the_databases_other_writer
     try:
         first = await feed.holding_the_lock("batch 1")
         queued = asyncio.create_task(asyncio.to_thread(feed.batch, "batch 2"))
-        await asyncio.to_thread(_until, lambda: db.turns.waiting() == (0, 0, 1))  # type: ignore[union-attr]
+        await asyncio.to_thread(until, lambda: db.turns.waiting() == (0, 0, 1))  # type: ignore[union-attr]
         insert = text("INSERT INTO written (who) VALUES (:who) RETURNING n")
         person = asyncio.create_task(store.one(insert, {"who": "gateway"}))
-        await asyncio.to_thread(_until, lambda: db.turns.waiting() == (1, 0, 1))  # type: ignore[union-attr]
+        await asyncio.to_thread(until, lambda: db.turns.waiting() == (1, 0, 1))  # type: ignore[union-attr]
         feed.release.set()
         await asyncio.gather(first, queued, person)
         async with store.transaction() as tx:  # and the turn was given back after it
@@ -252,7 +260,7 @@ async def test_a_statements_transaction_cancelled_while_it_waits_for_its_turn_gi
     try:
         first = await feed.holding_the_lock("batch")
         waiting = asyncio.create_task(person())
-        await asyncio.to_thread(_until, lambda: db.turns.waiting() == (1, 0, 0))  # type: ignore[union-attr]
+        await asyncio.to_thread(until, lambda: db.turns.waiting() == (1, 0, 0))  # type: ignore[union-attr]
         waiting.cancel()  # its thread still takes the turn and begins once the batch commits
         feed.release.set()
         await first

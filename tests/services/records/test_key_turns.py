@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 
 import pytest
 from sqlalchemy import Connection, text
@@ -21,14 +20,8 @@ from services.records import admin, preparing
 from services.records.matching import Matcher
 from services.records.repository import candidates as candidate_repo
 from services.records.repository.sealing import vault_for
+from tests.platform.test_write_turns import holding_turn, until
 from tests.services.records.conftest import ORG_A, make_record
-
-
-def _until(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 10
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.005)
 
 
 def _batch(db: Database, name: str, count: int) -> preparing.PreparedBatch:
@@ -77,24 +70,15 @@ def test_on_postgresql_a_single_record_takes_its_turn_for_the_key_locks_before_w
         with writing_as(kind):
             results[name] = admin.store(db, prepared, matcher=Matcher(), key_turns=turns)
 
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with turns.turn(kind=Kind.BATCH):
-            held.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert held.wait(10)  # another batch holds the turn
+    holder, release = holding_turn(turns)  # another batch holds the turn
     writers = [
         threading.Thread(target=store, args=("batch", Kind.BATCH, batch)),
         threading.Thread(target=store, args=("record", Kind.RECORD, record)),
     ]
     writers[0].start()
-    _until(lambda: turns.waiting() == (0, 0, 1))  # the batch decided, and waits for the turn
+    until(lambda: turns.waiting() == (0, 0, 1))  # the batch decided, and waits for the turn
     writers[1].start()
-    _until(lambda: turns.waiting() == (0, 1, 1))
+    until(lambda: turns.waiting() == (0, 1, 1))
     assert locking == []  # nobody took a key lock while another held the turn
     release.set()
     for thread in [holder, *writers]:
