@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy import Connection
@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 from contactpoint.identity.v1 import identity_service_pb2 as pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from contactpoint.platform.audit_writer import AuditWriter
-from contactpoint.platform.audited import UNKNOWN_USERNAME, AuditedRequest
+from contactpoint.platform.audited import UNKNOWN_USERNAME
 from contactpoint.platform.auth import (
     ANY_CALLER,
     PERSON,
@@ -21,7 +21,6 @@ from contactpoint.platform.auth import (
     Principal,
     any_of,
     current_principal,
-    on_behalf_of_token,
     roles,
 )
 from contactpoint.platform.convert import timestamp
@@ -30,24 +29,18 @@ from contactpoint.platform.errors import (
     ContactPointError,
     FieldViolation,
     InvalidArgument,
-    PermissionDenied,
-    ResourceExhausted,
     Unauthenticated,
-    Unavailable,
 )
-from contactpoint.platform.interceptor import request_id_of
-from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS
 from contactpoint.platform.token_verifier import TokenVerifier
 from contactpoint.platform.types import Context
 from services.identity import (
-    administration,
     credentials,
     domain,
     login,
     login_events,
-    password_change,
     repository,
 )
+from services.identity.account_rpcs import AccountRpcs, check_within
 from services.identity.hashing import Hashing
 from services.identity.password_check import check_password
 from services.identity.sealing import Sealer
@@ -75,15 +68,7 @@ AUDITED = frozenset({"SuspendAccount", "ReinstateAccount", "ResetTotp", "ChangeP
 DESCRIPTOR = pb.DESCRIPTOR.services_by_name["IdentityService"]
 
 
-def _administrator() -> administration.Administrator | None:
-    """The person making an administrator's call (None for the gateway's own suspension)."""
-    principal = current_principal()
-    if principal.kind != PERSON:
-        return None
-    return administration.Administrator(principal.name, principal.token_id, principal.issued_at)
-
-
-class IdentityServicer(pb_grpc.IdentityServiceServicer):
+class IdentityServicer(AccountRpcs, pb_grpc.IdentityServiceServicer):
     """Implements contactpoint.identity.v1.IdentityService."""
 
     def __init__(
@@ -144,12 +129,10 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                 event.details.append("refused unchecked: no username's shape, or a password or code missing")
                 await event.record(Unauthenticated(login.LOGIN_FAILED))
             raise login_events.refusal(recorded=event is not None)
-        # The caller's deadline, less what the rest needs (the audit log's answer, then commit):
-        # the gateway's 11 s leave 5 for the password, a shorter deadline half of itself.
-        remaining = context.time_remaining()
-        within = None if remaining is None else remaining - min(PEER_TIMEOUT_SECONDS + 1.0, remaining / 2)
         try:
-            check = await check_password(self._db, self._hashing, username, request.password, within=within)
+            check = await check_password(
+                self._db, self._hashing, username, request.password, within=check_within(context)
+            )
         except Unauthenticated:
             # Over the username's rate: refused unchecked, and recorded here, where whether the
             # name is an account's is known (found by re-probing: the gateway recorded a flood's
@@ -245,131 +228,3 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         (UNAVAILABLE when the log cannot take it, like every such call)."""
         if action in AUDITED and self._audit is not None:
             await self._audit.record_refusal(action, caller, error, request=request)
-
-    def _administered(self, action: str, context: Context) -> AuditedRequest:
-        """The audit event of a change to an account (UNAVAILABLE when there is no audit log)."""
-        if self._audit is None:
-            raise Unavailable("changing accounts needs the audit service, which is not configured")
-        call = self._audit.request(action, request_id_of(context.invocation_metadata()))
-        call.by(current_principal())
-        return call
-
-    def _scope(self, username: str, context: Context) -> str | None:
-        """The organisation an administrator may act in. The gateway (the only machine account
-        allowed here) suspends only the person it is refusing: their own token must travel with
-        the call (x-on-behalf-of) and name that username; then there is no organisation scope."""
-        principal = current_principal()
-        if principal.kind != SERVICE:
-            return principal.organisation
-        token = on_behalf_of_token(context.invocation_metadata())
-        if token is None or self._verifier is None:
-            raise PermissionDenied("the gateway suspends only the person it acts for")
-        try:
-            person = self._verifier.verify(token)
-        except Unauthenticated as exc:
-            raise PermissionDenied("the person's token is not valid") from exc
-        if person.kind != PERSON or person.name != username:
-            raise PermissionDenied("the gateway suspends only the person it acts for")
-        return None
-
-    async def SuspendAccount(
-        self, request: pb.SuspendAccountRequest, context: Context
-    ) -> pb.SuspendAccountResponse:
-        async with self._administered("SuspendAccount", context) as call:
-            username = domain.typed_username(request.username)
-            call.details.append(f"account: {username[:128]}")
-            call.quoted.append(("reason", request.reason[:500]))
-            scope = self._scope(username, context)
-            by = _administrator()
-            await call.write(
-                self._db,
-                lambda c: administration.suspend(
-                    c, username=username, reason=request.reason, scope=scope, by=by
-                ),
-            )
-        return pb.SuspendAccountResponse()
-
-    async def ReinstateAccount(
-        self, request: pb.ReinstateAccountRequest, context: Context
-    ) -> pb.ReinstateAccountResponse:
-        async with self._administered("ReinstateAccount", context) as call:
-            username = domain.typed_username(request.username)
-            call.details.append(f"account: {username[:128]}")
-            call.quoted.append(("reason", request.reason[:500]))
-            scope = self._scope(username, context)
-            by = _administrator()
-            await call.write(
-                self._db,
-                lambda c: administration.reinstate(
-                    c, username=username, reason=request.reason, scope=scope, by=by
-                ),
-            )
-            self._hashing.usernames.forget(username)
-        return pb.ReinstateAccountResponse()
-
-    async def ResetTotp(self, request: pb.ResetTotpRequest, context: Context) -> pb.ResetTotpResponse:
-        async with self._administered("ResetTotp", context) as call:
-            username = domain.typed_username(request.username)
-            call.details.append(f"account: {username[:128]}")
-            call.quoted.append(("reason", request.reason[:500]))
-            scope = self._scope(username, context)
-            by = _administrator()
-            enrolment = await call.write(
-                self._db,
-                lambda c: administration.reset_totp(
-                    c,
-                    username=username,
-                    reason=request.reason,
-                    scope=scope,
-                    issuer=self._settings.totp_issuer,
-                    sealer=self._sealer,
-                    by=by,
-                ),
-            )
-        return pb.ResetTotpResponse(totp_secret=enrolment.totp_secret, otpauth_uri=enrolment.otpauth_uri)
-
-    async def ChangePassword(
-        self, request: pb.ChangePasswordRequest, context: Context
-    ) -> pb.ChangePasswordResponse:
-        async with self._administered("ChangePassword", context) as call:
-            principal = current_principal()
-            by = administration.Administrator(principal.name, principal.token_id, principal.issued_at)
-            violations = password_change.change_violations(
-                principal.name, request.current_password, request.new_password
-            )
-            if violations:
-                call.details.append("refused: " + "; ".join(f"{v.field} {v.description}" for v in violations))
-                raise InvalidArgument(violations)
-            remaining = context.time_remaining()
-            within = None if remaining is None else remaining - min(PEER_TIMEOUT_SECONDS + 1.0, remaining / 2)
-            try:
-                check = await check_password(
-                    self._db, self._hashing, principal.name, request.current_password, within=within
-                )
-            except Unauthenticated:  # over the username's rate of checks (logins count too)
-                call.details.append("refused unchecked: over this username's rate of password checks")
-                busy = "too many password checks for this account; retry in a minute"
-                raise ResourceExhausted(busy, 60.0, reason="PASSWORD_CHECKS") from None
-            # Hashed outside the transaction (Argon2 is slow), and only for the right password.
-            new_hash = (
-                await asyncio.to_thread(credentials.hash_secret, request.new_password)
-                if check.password_ok
-                else None
-            )
-            loop = asyncio.get_running_loop()
-
-            def complete(conn: Connection) -> password_change.ChangeOutcome:
-                now = datetime.now(UTC)
-                outcome = password_change.complete_change(
-                    conn, by=by, check=check, new_hash=new_hash, settings=self._settings, now=now
-                )
-                done = "password changed; the account's tokens ended"
-                call.details.append(f"refused: {outcome.why}" if outcome.why else done)
-                # In the log before the change (or the failure's count) is committed.
-                call.record_before_commit(loop, outcome.refusal)
-                return outcome
-
-            outcome = await self._db.write(complete)
-            if outcome.refusal is not None:
-                raise outcome.refusal
-        return pb.ChangePasswordResponse()
