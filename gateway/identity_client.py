@@ -1,4 +1,5 @@
-"""The gateway's calls to identity: logins, logouts and suspensions over the daily limit."""
+"""The gateway's calls to identity: logins, logouts, changes of password and suspensions over the
+daily limit."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from google.protobuf import timestamp_pb2
 from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from contactpoint.platform.auth import ON_BEHALF_OF_KEY, Principal
-from contactpoint.platform.errors import Unauthenticated, Unavailable, error_metadata, from_rpc_error
+from contactpoint.platform.errors import (
+    CALL_RECORDED,
+    INVALID_TOKEN,
+    Unauthenticated,
+    Unavailable,
+    error_metadata,
+    from_rpc_error,
+)
 from contactpoint.platform.interceptor import REQUEST_ID_KEY
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, TokenSource, token_refused, with_service_token
@@ -70,6 +78,35 @@ class IdentityClient:
             if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
                 raise Unauthenticated("invalid token") from exc
             raise Unavailable("identity is unavailable") from exc
+
+    async def change_password(
+        self, person_token: str, current_password: str, new_password: str, *, request_id: str = ""
+    ) -> None:
+        """Change the person's own password, with their own token. Identity's refusals come back
+        as raised here, with `CALL_RECORDED` in their metadata when identity has put the call in the
+        audit log (the gateway then writes no event of its own); Unavailable when it cannot answer."""
+        passed = ((REQUEST_ID_KEY, request_id),) if request_id else ()
+        request = identity_pb.ChangePasswordRequest(
+            current_password=current_password, new_password=new_password
+        )
+        try:
+            await self._stub.ChangePassword(
+                request,
+                metadata=(("authorization", f"Bearer {person_token}"), *passed),
+                timeout=LOGIN_TIMEOUT,  # a password is checked, and the new one hashed
+            )
+        except grpc.aio.AioRpcError as exc:
+            metadata = error_metadata(exc)
+            error = from_rpc_error(exc)
+            if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                error = Unauthenticated(INVALID_TOKEN)  # revoked or suspended a moment ago
+            if error is None or isinstance(error, Unavailable):
+                log.error("identity.call_failed", call="ChangePassword", code=exc.code().name)
+                error = Unavailable("identity could not change the password")
+            error.metadata.clear()  # identity's words to the gateway, never to the person
+            if metadata.get(CALL_RECORDED) == "true":
+                error.metadata[CALL_RECORDED] = "true"
+            raise error from exc
 
     async def revoke_by_id(self, token_id: str, expires_at: float) -> None:
         """Revoke a person's token by its id, with the gateway's own credentials (a Logout taken

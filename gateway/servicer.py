@@ -9,19 +9,16 @@ response leaves, and fails UNAVAILABLE when the audit log cannot confirm it.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 from contactpoint.common.v1 import child_pb2
 from contactpoint.gateway.v1 import gateway_service_pb2 as pb
 from contactpoint.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
-from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
 from contactpoint.platform.audit_writer import AuditWriter
-from contactpoint.platform.audited import MAX_OTHER_CHILDREN, UNCHECKED_USERNAME, AuditedRequest
+from contactpoint.platform.audited import MAX_OTHER_CHILDREN, AuditedRequest
 from contactpoint.platform.auth import PERSON, PUBLIC, Access, Principal, current_principal, roles
 from contactpoint.platform.disclosure import SHIELD_OVERRIDE, disclose
 from contactpoint.platform.errors import (
-    LOGIN_RECORDED,
     MATCHED_ARCHIVED,
     MATCHED_TOO_MANY,
     WITHHELD_SHIELDED,
@@ -30,16 +27,14 @@ from contactpoint.platform.errors import (
     FieldViolation,
     InvalidArgument,
     NotFound,
-    ResourceExhausted,
-    Unauthenticated,
-    Unavailable,
 )
 from contactpoint.platform.ids import contactpoint_id_problem
 from contactpoint.platform.interceptor import request_id_of
 from contactpoint.platform.text import breaks_lines
 from contactpoint.platform.types import Context
 from contactpoint.records.v1 import records_service_pb2 as records_pb
-from gateway.identity_client import LOGIN_FAILED, IdentityClient
+from gateway.account_rpcs import AccountRpcs
+from gateway.identity_client import IdentityClient
 from gateway.limits import Allowances, child_item, search_item
 from gateway.logouts import Logouts
 from gateway.peer_throttle import PeerThrottle
@@ -50,21 +45,13 @@ READER = roles("practitioner", kind=PERSON)
 ACCESS: dict[str, Access] = {
     "Login": PUBLIC,
     "Logout": Access(kind=PERSON),
+    # A person changes their own password (identity checks it and audits the call).
+    "ChangePassword": Access(kind=PERSON),
     "GetChild": READER,
     "FindChild": READER,
 }
 DESCRIPTOR = pb.DESCRIPTOR.services_by_name["GatewayService"]
 MAX_JUSTIFICATION = 200
-# The longest a throttled login waits before its refusal is sent.
-LOGIN_TARPIT_SECONDS = 1.0
-
-
-def _recorded_by_identity(answer: identity_pb.AuthenticateUserResponse | BaseException) -> bool:
-    """Whether identity has put this login in the log itself (its answer says so, or its refusal's
-    ErrorInfo): then the gateway writes no event of its own, and a login is one event."""
-    if isinstance(answer, identity_pb.AuthenticateUserResponse):
-        return answer.recorded
-    return isinstance(answer, Unauthenticated) and answer.metadata.get(LOGIN_RECORDED) == "true"
 
 
 def _note_withheld(
@@ -107,7 +94,7 @@ def _check_purpose(purpose: int, justification: str, violations: list[FieldViola
         )
 
 
-class GatewayServicer(pb_grpc.GatewayServiceServicer):
+class GatewayServicer(AccountRpcs, pb_grpc.GatewayServiceServicer):
     """Implements contactpoint.gateway.v1.GatewayService."""
 
     def __init__(
@@ -138,76 +125,6 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
     @staticmethod
     def _caller() -> Principal:
         return current_principal()
-
-    async def Login(self, request: pb.LoginRequest, context: Context) -> pb.LoginResponse:
-        async with self._begin("Login", context) as call:
-            # Not what was typed, unless identity lets the person in: it may be a password.
-            call.actor = UNCHECKED_USERNAME
-            # Why the gateway refused it, for its own event (found by re-probing: refusals of every
-            # kind read alike); identity says why in its own.
-            asked = False
-            try:
-                self._logins.admit(context.peer())
-                if not (request.username and request.password and request.totp_code):
-                    call.details.append("refused unchecked: a username, password or code missing")
-                    raise Unauthenticated(LOGIN_FAILED)
-                asked = True
-                resp = await self._authenticate(request, call)
-            except ResourceExhausted as exc:
-                busy = "identity is busy: not checked"
-                call.details.append(busy if asked else "refused unchecked: over this address's rate")
-                # A throttled login is answered only after a pause: a client that ignores RetryInfo
-                # cannot turn cheap refusals into a flood of requests (each one is audited).
-                await asyncio.sleep(min(exc.retry_after_seconds or 0.0, LOGIN_TARPIT_SECONDS))
-                raise
-            except Unauthenticated as exc:
-                call.recorded = _recorded_by_identity(exc)
-                if asked:
-                    call.details.append("refused by identity")
-                raise Unauthenticated(LOGIN_FAILED) from None  # and nothing more, to the person
-            except Unavailable:
-                call.details.append("identity could not be reached")
-                raise
-            # Whom it let in.
-            call.actor = request.username.strip().lower()
-            call.organisation, call.roles = resp.organisation, tuple(resp.roles)
-            call.recorded = _recorded_by_identity(resp)
-            answer = pb.LoginResponse(access_token=resp.access_token, expire_time=resp.expire_time)
-        return answer
-
-    async def _authenticate(
-        self, request: pb.LoginRequest, call: AuditedRequest
-    ) -> identity_pb.AuthenticateUserResponse:
-        """Identity's answer to a login. A client that goes away meanwhile does not stop it: the
-        gateway still learns whether identity recorded the login before it writes its own event
-        (found by re-probing: a client's short deadline and a slow log made the gateway's
-        CANCELLED event and identity's decision two events of one login)."""
-        authenticating = asyncio.ensure_future(
-            self._identity.authenticate(
-                request.username, request.password, request.totp_code, request_id=call.request_id
-            )
-        )
-        try:
-            return await asyncio.shield(authenticating)
-        except asyncio.CancelledError:
-            try:
-                call.recorded = _recorded_by_identity(await authenticating)
-            except Exception as exc:  # a refusal says whether identity recorded it; else it did not
-                call.recorded = _recorded_by_identity(exc)
-            raise
-
-    async def Logout(self, request: pb.LogoutRequest, context: Context) -> pb.LogoutResponse:
-        async with self._begin("Logout", context) as call:
-            # Audit first: the logout is in the log before the token is revoked, so that when the
-            # log cannot take it the answer (UNAVAILABLE) is true and nothing changed (found by
-            # probing: the token was revoked, unrecorded).
-            await call.record()
-            # Then the token ends: revoked by identity, or, while identity cannot be reached,
-            # refused here and revoked as soon as it can (`gateway.logouts`), so that the event
-            # just written is true. A token identity refuses already (revoked, or its holder
-            # suspended, a moment before this gateway heard) works nowhere: OK too.
-            await self._logouts.end(self._caller())
-        return pb.LogoutResponse()
 
     async def GetChild(self, request: pb.GetChildRequest, context: Context) -> pb.GetChildResponse:
         async with self._begin("GetChild", context) as call:

@@ -102,7 +102,11 @@ class InvalidArgument(ContactPointError):
             info = error_details_pb2.ErrorInfo(
                 reason="INVALID_ARGUMENT",
                 domain=ERROR_DOMAIN,
-                metadata={"field_violations": str(len(self.violations)), "listed": str(len(shown))},
+                metadata={
+                    **self.metadata,
+                    "field_violations": str(len(self.violations)),
+                    "listed": str(len(shown)),
+                },
             )
             out.append(_pack(info))
         return out
@@ -118,6 +122,9 @@ MATCHED_TOO_MANY = "matched_too_many"
 # ErrorInfo metadata from identity to the gateway on a failed login identity has put in the audit
 # log itself (the gateway then writes no second event; the person hears "login failed" alone).
 LOGIN_RECORDED = "login_recorded"
+# ErrorInfo metadata from a service to the gateway relaying a person's own call (ChangePassword):
+# the service has put the call in the audit log itself, so the gateway writes no second event.
+CALL_RECORDED = "call_recorded"
 
 # The reason a service gives (PERMISSION_DENIED) when the caller is fine but the person it calls
 # for is not: their token (`x-on-behalf-of`) is bad, expired, revoked or their account suspended.
@@ -183,7 +190,10 @@ class ResourceExhausted(ContactPointError):
             delay.FromMilliseconds(int(self.retry_after_seconds * 1000))
             out.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
         if self.reason:
-            out.append(_pack(error_details_pb2.ErrorInfo(reason=self.reason, domain=ERROR_DOMAIN)))
+            info = error_details_pb2.ErrorInfo(
+                reason=self.reason, domain=ERROR_DOMAIN, metadata=self.metadata
+            )
+            out.append(_pack(info))
         return out
 
 

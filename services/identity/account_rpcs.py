@@ -17,6 +17,8 @@ from contactpoint.platform.audited import AuditedRequest
 from contactpoint.platform.auth import PERSON, SERVICE, current_principal, on_behalf_of_token
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import (
+    CALL_RECORDED,
+    ContactPointError,
     InvalidArgument,
     PermissionDenied,
     ResourceExhausted,
@@ -159,7 +161,19 @@ class AccountRpcs:
     async def ChangePassword(
         self, request: pb.ChangePasswordRequest, context: Context
     ) -> pb.ChangePasswordResponse:
-        async with self._administered("ChangePassword", context) as call:
+        call = self._administered("ChangePassword", context)
+        try:
+            await self._change_password(call, request, context)
+        except ContactPointError as exc:
+            if call.recorded:  # for the gateway relaying it: no second event
+                exc.metadata[CALL_RECORDED] = "true"
+            raise
+        return pb.ChangePasswordResponse()
+
+    async def _change_password(
+        self, call: AuditedRequest, request: pb.ChangePasswordRequest, context: Context
+    ) -> None:
+        async with call:
             principal = current_principal()
             by = administration.Administrator(principal.name, principal.token_id, principal.issued_at)
             violations = password_change.change_violations(
@@ -202,4 +216,3 @@ class AccountRpcs:
             outcome = await self._db.write(complete)
             if outcome.refusal is not None:
                 raise outcome.refusal
-        return pb.ChangePasswordResponse()

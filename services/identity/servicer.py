@@ -26,6 +26,7 @@ from contactpoint.platform.auth import (
 from contactpoint.platform.convert import timestamp
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import (
+    CALL_RECORDED,
     ContactPointError,
     FieldViolation,
     InvalidArgument,
@@ -228,3 +229,4 @@ class IdentityServicer(AccountRpcs, pb_grpc.IdentityServiceServicer):
         (UNAVAILABLE when the log cannot take it, like every such call)."""
         if action in AUDITED and self._audit is not None:
             await self._audit.record_refusal(action, caller, error, request=request)
+            error.metadata[CALL_RECORDED] = "true"  # for the gateway relaying a person's call

@@ -57,6 +57,11 @@ class GatewayServiceStub:
                 request_serializer=contactpoint_dot_gateway_dot_v1_dot_gateway__service__pb2.FindChildRequest.SerializeToString,
                 response_deserializer=contactpoint_dot_gateway_dot_v1_dot_gateway__service__pb2.FindChildResponse.FromString,
                 _registered_method=True)
+        self.ChangePassword = channel.unary_unary(
+                '/contactpoint.gateway.v1.GatewayService/ChangePassword',
+                request_serializer=contactpoint_dot_gateway_dot_v1_dot_gateway__service__pb2.ChangePasswordRequest.SerializeToString,
+                response_deserializer=contactpoint_dot_gateway_dot_v1_dot_gateway__service__pb2.ChangePasswordResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -93,6 +98,16 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ChangePassword(self, request, context):
+        """Changes the caller's own password: `current_password` is checked as a login checks it (a
+        wrong one counts towards the lockout), and the new one must meet the password rules. Every
+        token of the account then stops working everywhere within 2 s, this one too: log in again.
+        Audited once, refusals too.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -115,6 +130,11 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.FindChild,
                     request_deserializer=contactpoint_dot_gateway_dot_v1_dot_gateway__service__pb2.FindChildRequest.FromString,
                     response_serializer=contactpoint_dot_gateway_dot_v1_dot_gateway__service__pb2.FindChildResponse.SerializeToString,
+            ),
+            'ChangePassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangePassword,
+                    request_deserializer=contactpoint_dot_gateway_dot_v1_dot_gateway__service__pb2.ChangePasswordRequest.FromString,
+                    response_serializer=contactpoint_dot_gateway_dot_v1_dot_gateway__service__pb2.ChangePasswordResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -228,6 +248,33 @@ class GatewayService:
             '/contactpoint.gateway.v1.GatewayService/FindChild',
             contactpoint_dot_gateway_dot_v1_dot_gateway__service__pb2.FindChildRequest.SerializeToString,
             contactpoint_dot_gateway_dot_v1_dot_gateway__service__pb2.FindChildResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangePassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contactpoint.gateway.v1.GatewayService/ChangePassword',
+            contactpoint_dot_gateway_dot_v1_dot_gateway__service__pb2.ChangePasswordRequest.SerializeToString,
+            contactpoint_dot_gateway_dot_v1_dot_gateway__service__pb2.ChangePasswordResponse.FromString,
             options,
             channel_credentials,
             insecure,

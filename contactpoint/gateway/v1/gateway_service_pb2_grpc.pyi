@@ -44,6 +44,12 @@ class GatewayServiceStub:
     """Returns one child by ContactPoint ID."""
     FindChild: _grpc.UnaryUnaryMultiCallable[_gateway_service_pb2.FindChildRequest, _gateway_service_pb2.FindChildResponse]
     """Returns the one child matching the criteria; more than one match is FAILED_PRECONDITION."""
+    ChangePassword: _grpc.UnaryUnaryMultiCallable[_gateway_service_pb2.ChangePasswordRequest, _gateway_service_pb2.ChangePasswordResponse]
+    """Changes the caller's own password: `current_password` is checked as a login checks it (a
+    wrong one counts towards the lockout), and the new one must meet the password rules. Every
+    token of the account then stops working everywhere within 2 s, this one too: log in again.
+    Audited once, refusals too.
+    """
 
 @_typing.type_check_only
 class GatewayServiceAsyncStub(GatewayServiceStub):
@@ -61,6 +67,12 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     """Returns one child by ContactPoint ID."""
     FindChild: _aio.UnaryUnaryMultiCallable[_gateway_service_pb2.FindChildRequest, _gateway_service_pb2.FindChildResponse]  # type: ignore[assignment]
     """Returns the one child matching the criteria; more than one match is FAILED_PRECONDITION."""
+    ChangePassword: _aio.UnaryUnaryMultiCallable[_gateway_service_pb2.ChangePasswordRequest, _gateway_service_pb2.ChangePasswordResponse]  # type: ignore[assignment]
+    """Changes the caller's own password: `current_password` is checked as a login checks it (a
+    wrong one counts towards the lockout), and the new one must meet the password rules. Every
+    token of the account then stops working everywhere within 2 s, this one too: log in again.
+    Audited once, refusals too.
+    """
 
 class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
     """The only way a person reads a child's record. It answers single-record queries only: it has no
@@ -99,5 +111,17 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_service_pb2.FindChildResponse, _abc.Awaitable[_gateway_service_pb2.FindChildResponse]]:
         """Returns the one child matching the criteria; more than one match is FAILED_PRECONDITION."""
+
+    @_abc_1.abstractmethod
+    def ChangePassword(
+        self,
+        request: _gateway_service_pb2.ChangePasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_service_pb2.ChangePasswordResponse, _abc.Awaitable[_gateway_service_pb2.ChangePasswordResponse]]:
+        """Changes the caller's own password: `current_password` is checked as a login checks it (a
+        wrong one counts towards the lockout), and the new one must meet the password rules. Every
+        token of the account then stops working everywhere within 2 s, this one too: log in again.
+        Audited once, refusals too.
+        """
 
 def add_GatewayServiceServicer_to_server(servicer: GatewayServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
