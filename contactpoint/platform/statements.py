@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import select
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar
 
@@ -39,6 +40,7 @@ from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.sql.selectable import TextualSelect
 
 from contactpoint.platform.db import RETRYABLE_SQLSTATES, Database, TransactionConflict
+from contactpoint.platform.deadlines import DeadlinePassed, still_in_time
 from contactpoint.platform.errors import Unavailable
 from contactpoint.platform.sqlite_writer import SQLiteWriter, sqlite_errors
 
@@ -124,6 +126,21 @@ def _server_spoke(conn: psycopg.AsyncConnection[Any]) -> bool:
     except (OSError, ValueError, psycopg.Error):
         return True
     return bool(readable)
+
+
+async def _by(conn: psycopg.AsyncConnection[Any], running: asyncio.Future[T], commit_by: float) -> T:
+    """`running`'s outcome, the statement cancelled on the server if it has not ended by
+    `commit_by`: then its row if it committed all the same (the cancel came too late), else
+    QueryCanceled (nothing stored)."""
+    done, _ = await asyncio.wait({running}, timeout=max(commit_by - time.monotonic(), 0.0))
+    if done:
+        return running.result()
+    try:
+        await conn.cancel_safe()
+        return await running
+    finally:
+        # Never used again: a cancel that arrives late must not meet another statement.
+        await conn.close()
 
 
 def _libpq_url(sqlalchemy_url: str) -> str:
@@ -218,13 +235,30 @@ class Statements:
             return await self._sqlite.transaction(fn)
         return await self.db.write(fn)
 
-    async def one(self, statement: TextClause, params: Mapping[str, object]) -> Any:
-        """Run `statement`, one that stands alone, as its own transaction; its single row."""
+    async def one(
+        self, statement: TextClause, params: Mapping[str, object], *, commit_by: float | None = None
+    ) -> Any:
+        """Run `statement`, one that stands alone, as its own transaction; its single row. With
+        `commit_by` (a `time.monotonic()`), it commits by then or not at all (`DeadlinePassed`)."""
         if not self._native:
-            return await self.write(lambda c: c.execute(statement, params).one())
+
+            def run(c: Executes) -> Any:
+                row = c.execute(statement, params).one()
+                still_in_time(commit_by)
+                return row
+
+            return await self.write(run)
         with _psycopg_errors():
             async with self._connection() as pg:
-                return await _PsycopgTransaction(pg, self._pyformat).one(statement, params)
+                running = asyncio.ensure_future(
+                    _PsycopgTransaction(pg, self._pyformat).one(statement, params)
+                )
+                if commit_by is None:
+                    return await running
+                try:
+                    return await _by(pg, running, commit_by)
+                except psycopg.errors.QueryCanceled as exc:
+                    raise DeadlinePassed from exc
 
     async def all(self, statement: TextClause | TextualSelect, params: Mapping[str, object]) -> list[Any]:
         """Run `statement`, a read that stands alone, as its own transaction; all its rows (named

@@ -110,8 +110,11 @@ class FastAppender:
         self._signer = signer
         self._state: tuple[int, Peaks] | None = None
 
-    async def append(self, batch: Sequence[tuple[pb.AuditEvent, str]]) -> list[int]:
-        """Append the batch under one signed head; its leaf indexes."""
+    async def append(
+        self, batch: Sequence[tuple[pb.AuditEvent, str]], *, commit_by: float | None = None
+    ) -> list[int]:
+        """Append the batch under one signed head; its leaf indexes. With `commit_by` (a
+        `time.monotonic()`), committed by then or not at all (`DeadlinePassed`)."""
         for _ in range(ATTEMPTS):
             if self._state is None:
                 row = await self._store.one(READ_STATE, {})
@@ -121,7 +124,7 @@ class FastAppender:
             self._state = None  # until this batch is known to be written
             params = _params(size, plan)
             statement = WRITE_BATCH_AND_OTHERS if "other_child" in params else WRITE_BATCH
-            written = await self._store.one(statement, params)
+            written = await self._store.one(statement, params, commit_by=commit_by)
             if written.written:
                 self._state = (plan.size, plan.peaks)
                 return [r.index for r in plan.rows]

@@ -15,6 +15,11 @@ exactly the leaves up to its last, one commit (Trillian's sequencer, Tessera's b
   all or none, in the order sent.
 - Each audit replica has its own sequencer; their batches are serialised by the tree state's row
   lock, exactly as single appends were.
+- An event whose caller has stopped waiting is not stored: each call's deadline (less a margin for
+  the answer) bounds its batch's commit. A batch that cannot commit in time is rolled back and
+  written again without the calls now too late, which are answered UNAVAILABLE (found by probing:
+  with the log's database locked for 12 s, the gateway answered a read UNAVAILABLE after 5 s, and
+  its event was then stored as ALLOWED, a disclosure that never happened).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from sqlalchemy import Connection
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.platform.db import Database, TransactionConflict, is_sqlite
+from contactpoint.platform.deadlines import DeadlinePassed, late, still_in_time
 from contactpoint.platform.errors import ContactPointError, FailedPrecondition, Internal, Unavailable
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.statements import Statements
@@ -46,6 +52,8 @@ class _Waiting:
     """One call's events (written in one batch, all or none) and its answer: their leaf indexes."""
 
     items: list[tuple[pb.AuditEvent, str]]
+    # The latest `time.monotonic()` its events may be committed at (None: no deadline).
+    commit_by: float | None = None
     answer: asyncio.Future[list[int]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -60,6 +68,18 @@ def _take(queue: list[_Waiting], most: int) -> int:
             break
         taken, events = taken + 1, events + len(waiting.items)
     return taken
+
+
+def _in_time(batch: list[_Waiting]) -> list[_Waiting]:
+    """The calls of `batch` whose events may still be committed; the others are answered."""
+    kept = []
+    for waiting in batch:
+        if not late(waiting.commit_by):
+            kept.append(waiting)
+        elif not waiting.answer.done():
+            waiting.answer.set_exception(DeadlinePassed())
+            waiting.answer.exception()  # its caller may be gone: nobody else will look
+    return kept
 
 
 def _failure(exc: BaseException) -> ContactPointError:
@@ -103,25 +123,30 @@ class Sequencer:
         self.batches = 0
         self.events = 0
 
-    async def append(self, event: pb.AuditEvent | None, appended_by: str) -> int:
-        """Append `event` as sent by `appended_by`; its leaf index, once its batch is committed."""
+    async def append(
+        self, event: pb.AuditEvent | None, appended_by: str, *, commit_by: float | None = None
+    ) -> int:
+        """Append `event` as sent by `appended_by`; its leaf index, once its batch is committed,
+        by `commit_by` (a `time.monotonic()`) or not at all (`DeadlinePassed`)."""
         validate_event(event)
         assert event is not None  # validate_event refuses a missing event
-        return (await self._enqueue([(event, appended_by)]))[0]
+        return (await self._enqueue([(event, appended_by)], commit_by))[0]
 
-    async def append_all(self, events: list[pb.AuditEvent], appended_by: str) -> list[int]:
+    async def append_all(
+        self, events: list[pb.AuditEvent], appended_by: str, *, commit_by: float | None = None
+    ) -> list[int]:
         """Append `events` (at most a batch's worth), in order, all or none, as sent by
-        `appended_by`; their leaf indexes, once their batch is committed."""
+        `appended_by`; their leaf indexes, once their batch is committed (by `commit_by`)."""
         validate_events(events, most=self._max_batch)
-        return await self._enqueue([(event, appended_by) for event in events])
+        return await self._enqueue([(event, appended_by) for event in events], commit_by)
 
-    async def _enqueue(self, items: list[tuple[pb.AuditEvent, str]]) -> list[int]:
+    async def _enqueue(self, items: list[tuple[pb.AuditEvent, str]], commit_by: float | None) -> list[int]:
         if self._closed:
             raise Unavailable("the audit service is stopping; retry")
         why = self._refuse_when() if self._refuse_when is not None else None
         if why is not None:
             raise FailedPrecondition(why, LOG_CONTRADICTS_WITNESS)
-        waiting = _Waiting(items)
+        waiting = _Waiting(items, commit_by)
         self._queue.append(waiting)
         self._work.set()
         if self._runner is None or self._runner.done():
@@ -142,15 +167,32 @@ class Sequencer:
                 return
 
     async def _write(self, batch: list[_Waiting]) -> None:
-        items = [item for waiting in batch for item in waiting.items]
-        try:
-            indexes = await self._append(items)
-        except Exception as exc:  # every caller of the batch is told; the sequencer goes on
-            log.error("audit.batch_failed", events=len(batch), error=type(exc).__name__)
-            for waiting in batch:
-                if not waiting.answer.done():
-                    waiting.answer.set_exception(_failure(exc))
+        while True:
+            batch = _in_time(batch)
+            if not batch:
+                return
+            items = [item for waiting in batch for item in waiting.items]
+            by = [w.commit_by for w in batch if w.commit_by is not None]
+            try:
+                indexes = await self._append(items, min(by) if by else None)
+            except DeadlinePassed:
+                continue  # rolled back: again, without the calls now too late
+            except Exception as exc:  # every caller of the batch is told; the sequencer goes on
+                self._failed(batch, exc)
+                return
+            self._written(batch, items, indexes)
             return
+
+    @staticmethod
+    def _failed(batch: list[_Waiting], exc: Exception) -> None:
+        log.error("audit.batch_failed", events=len(batch), error=type(exc).__name__)
+        for waiting in batch:
+            if not waiting.answer.done():
+                waiting.answer.set_exception(_failure(exc))
+
+    def _written(
+        self, batch: list[_Waiting], items: list[tuple[pb.AuditEvent, str]], indexes: list[int]
+    ) -> None:
         self.batches += 1
         self.events += len(items)
         if self._on_commit is not None:
@@ -164,14 +206,16 @@ class Sequencer:
                 waiting.answer.set_result(indexes[start:end])
             start = end
 
-    async def _append(self, items: list[tuple[pb.AuditEvent, str]]) -> list[int]:
+    async def _append(self, items: list[tuple[pb.AuditEvent, str]], commit_by: float | None) -> list[int]:
         def locked(conn: Connection) -> list[int]:
-            return domain.append_batch(conn, items, signer=self._signer)
+            indexes = domain.append_batch(conn, items, signer=self._signer)
+            still_in_time(commit_by)  # else rolled back: the lock may have taken long
+            return indexes
 
         if self._fast is None:
             return await self._db.write(locked)
         try:
-            return await self._fast.append(items)
+            return await self._fast.append(items, commit_by=commit_by)
         except TransactionConflict:
             # Another replica kept appending between this one's reads of the tree's size (found
             # by probing: with two replicas, 2 to 5 appends in 170 failed UNAVAILABLE): queue

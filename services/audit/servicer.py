@@ -15,6 +15,7 @@ from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.audit.v1 import audit_service_pb2_grpc as pb_grpc
 from contactpoint.platform.auth import ANY_CALLER, SERVICE, Access, Principal, current_principal, roles
 from contactpoint.platform.db import Database
+from contactpoint.platform.deadlines import commit_by, still_in_time
 from contactpoint.platform.errors import ContactPointError, InvalidArgument, Unavailable
 from contactpoint.platform.token_verifier import TokenVerifier
 from contactpoint.platform.types import Context
@@ -83,19 +84,26 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
         await self._sequencer.append(event, events.SERVICE_ITSELF)
 
     async def _audited_read(
-        self, action: str, read: Callable[[Connection], T], describe: Callable[[T], str]
+        self, context: Context, action: str, read: Callable[[Connection], T], describe: Callable[[T], str]
     ) -> T:
         """`read`, answered only once the event recording it is in the log (see `reading`). A
         read refused for what it asked (INVALID_ARGUMENT) reads nothing, and is recorded as
-        refused before the refusal is answered, as a read outside the caller's roles is."""
+        refused before the refusal is answered, as a read outside the caller's roles is. Not
+        recorded if the caller has stopped waiting for it (found by probing: a ListEvents its
+        caller's deadline ended was logged as a read that returned events)."""
         principal = current_principal()
         reader = events.Reader.of(principal, request_id=_request_id())
-        try:
-            return await self._db.write(
-                lambda c: reading.audited(
-                    c, reader=reader, action=action, read=read, describe=describe, signer=self._signer
-                )
+        until = commit_by(context)
+
+        def audited(c: Connection) -> T:
+            answer = reading.audited(
+                c, reader=reader, action=action, read=read, describe=describe, signer=self._signer
             )
+            still_in_time(until)
+            return answer
+
+        try:
+            return await self._db.write(audited)
         except InvalidArgument as refused:
             await self.record_refusal(action, principal, refused)
             raise
@@ -106,19 +114,22 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
         sender = current_principal().name
         # Gathered with the appends in flight into one transaction and one signed head; answered
         # only once that has committed.
-        index = await self._sequencer.append(event, sender)
+        index = await self._sequencer.append(event, sender, commit_by=commit_by(context))
         return pb.AppendEventResponse(leaf_index=index)
 
     async def AppendEvents(
         self, request: pb.AppendEventsRequest, context: Context
     ) -> pb.AppendEventsResponse:
         # All or none, in one batch; answered only once it has committed.
-        indexes = await self._sequencer.append_all(list(request.events), current_principal().name)
+        indexes = await self._sequencer.append_all(
+            list(request.events), current_principal().name, commit_by=commit_by(context)
+        )
         return pb.AppendEventsResponse(leaf_indexes=indexes)
 
     async def ListEvents(self, request: pb.ListEventsRequest, context: Context) -> pb.ListEventsResponse:
         filters = reading.filters_detail(contactpoint_id=request.contactpoint_id, actor=request.actor)
         page = await self._audited_read(
+            context,
             "ListEvents",
             lambda c: domain.list_events(
                 c,
@@ -146,6 +157,7 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
     ) -> pb.GetInclusionProofResponse:
         asked = reading.filters_detail(leaf_index=request.leaf_index, tree_size=request.tree_size)
         data, path = await self._audited_read(
+            context,
             "GetInclusionProof",
             lambda c: domain.inclusion_proof(c, leaf_index=request.leaf_index, tree_size=request.tree_size),
             lambda _: f"inclusion proof: {asked}",
@@ -157,6 +169,7 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
     ) -> pb.GetConsistencyProofResponse:
         asked = reading.filters_detail(first_size=request.first_size, second_size=request.second_size)
         proof = await self._audited_read(
+            context,
             "GetConsistencyProof",
             lambda c: domain.consistency_proof(
                 c, first_size=request.first_size, second_size=request.second_size

@@ -1,0 +1,46 @@
+"""A caller's deadline, for work that must not be stored once the caller has given up on it.
+
+A write its caller has stopped waiting for must not commit: the caller has answered someone else
+as if it failed (found by probing: with the audit database's lock held for 12 s, the gateway
+answered a read UNAVAILABLE with no child after 5 s, and the audit service then stored its event
+as ALLOWED; the child's subject-access report showed a disclosure that never happened). So such a
+write checks, just before it commits, that its caller still waits, with a margin for the answer to
+reach it; if not, it rolls back (`DeadlinePassed`: nothing stored)."""
+
+from __future__ import annotations
+
+import time
+
+from contactpoint.platform.errors import Unavailable
+from contactpoint.platform.types import Context
+
+# Kept back from a caller's deadline for the answer to reach it after the commit (a quarter of
+# the time it gave, for a short one).
+ANSWER_MARGIN_SECONDS = 0.5
+
+
+class DeadlinePassed(Unavailable):
+    """The caller's deadline passed (or is too near) before the write could commit: rolled back."""
+
+    def __init__(self) -> None:
+        super().__init__("the caller's deadline passed before this could be stored; nothing was stored")
+
+
+def commit_by(context: Context) -> float | None:
+    """The latest `time.monotonic()` at which a write for this call may still commit (None: the
+    caller set no deadline)."""
+    remaining = context.time_remaining()
+    if remaining is None:
+        return None
+    return time.monotonic() + remaining - min(ANSWER_MARGIN_SECONDS, remaining / 4)
+
+
+def late(until: float | None) -> bool:
+    """Whether a write that must commit by `until` is too late to."""
+    return until is not None and time.monotonic() > until
+
+
+def still_in_time(until: float | None) -> None:
+    """Raise `DeadlinePassed` (inside a transaction: it rolls back) when it is too late to commit."""
+    if late(until):
+        raise DeadlinePassed
