@@ -17,12 +17,12 @@ from contactpoint.records.v1 import records_service_pb2 as pb
 from services.records.model import DEFAULT_LIMITS, AgeLimits, FindCriteria
 from services.records.sensitive import is_sensitive_involvement, is_sensitive_service
 from services.records.values import (
-    WILDCARDS,
     age_on,
     canonical_postcode,
     date_value,
     day_in_england,
     given_names_problem,
+    has_wildcard,
     name_problem,
     nhs_number_problem,
     postcode_problem,
@@ -302,7 +302,7 @@ def validate_find(criteria: FindCriteria, *, today: dt.date | None = None) -> li
         ("postcode", criteria.postcode, False),
     ):
         if name == "postcode":
-            if any(ch in WILDCARDS for ch in value):
+            if has_wildcard(value):
                 v.add(name, "must not contain wildcards")
             elif value.strip():
                 v.add(name, postcode_problem(value))

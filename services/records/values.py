@@ -19,6 +19,15 @@ MAX_NAME = 35
 MAX_GIVEN_NAMES = 100
 MAX_REQUEST_ID = 128
 WILDCARDS = frozenset("*%?_")
+
+
+def has_wildcard(value: str) -> bool:
+    """Whether `value` holds a wildcard, in any width: matching folds a full-width asterisk (U+FF0A, as a
+    Japanese or Chinese keyboard types it) to "*", and would drop it as punctuation, answering an
+    exact search to what was typed as a prefix one (found by probing)."""
+    return any(ch in WILDCARDS for ch in unicodedata.normalize("NFKC", value))
+
+
 # The range of google.protobuf.Timestamp: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
 MIN_TIMESTAMP_SECONDS = -62_135_596_800
 MAX_TIMESTAMP_SECONDS = 253_402_300_799
@@ -131,7 +140,7 @@ def search_name_problem(value: str, *, required: bool = False) -> str | None:
     problem = text_problem(value, max_length=MAX_NAME, required=required)
     if problem or not value.strip():
         return problem
-    if any(ch in WILDCARDS for ch in value):
+    if has_wildcard(value):
         return "must not contain wildcards"
     if not name_key(value):
         return "must contain a letter"
