@@ -297,3 +297,17 @@ async def test_concurrent_appends_get_distinct_contiguous_indexes(log: Log) -> N
     # Each caller's index holds its own event (reading them appends one more: the read itself).
     stored = {event.leaf_index: event.actor for event in (await log.events(page_size=100)).events}
     assert {i: stored[i] for i in indexes} == {index: f"c{i}" for i, index in enumerate(indexes)}
+
+
+async def test_an_actor_filter_reads_a_username_as_a_login_does(log: Log) -> None:
+    """Found by probing: ListEvents by actor "PRAC1" or " prac1 " answered nothing, silently, where
+    prac1 had events; a username is read as Login reads it. An actor stored with capitals (an
+    operator's system account) is still found as written."""
+    await log.append(actor="pat.smith")
+    await log.append(actor="JSmith")
+    await log.append(actor="pat.smithers")
+    for typed in ("pat.smith", " Pat.Smith ", "PAT.SMITH"):
+        assert [e.leaf_index for e in (await log.events(actor=typed)).events] == [0], typed
+        assert [e.leaf_index for e in (await log.events(actor=typed, contactpoint_id=CP)).events] == []
+    assert [e.leaf_index for e in (await log.events(actor="JSmith")).events] == [1]
+    assert [e.leaf_index for e in (await log.events(actor="jsmith")).events] == []
