@@ -30,6 +30,7 @@ from contactpoint.platform.errors import (
 )
 from contactpoint.platform.ids import contactpoint_id_problem
 from contactpoint.platform.logging import get_logger
+from contactpoint.platform.redaction import redacted
 from contactpoint.platform.text import escaped, trimmed
 
 if TYPE_CHECKING:
@@ -98,7 +99,8 @@ class AuditedRequest:
     purpose: child_pb2.AccessPurpose.ValueType = child_pb2.ACCESS_PURPOSE_UNSPECIFIED
     severity: str = "INFO"
     details: list[str] = field(default_factory=list)
-    # What the caller typed to explain the request (a justification, a reason), as (label, text):
+    # What the caller typed to explain the request (a justification, a reason), as (label, text),
+    # stored without the personal data that can be recognised in it (`redaction`):
     # written after `details`, so that no text of theirs can push the service's own out of the
     # event (found by probing: 200 hidden characters, escaped, crowded out a shield-override
     # alert's "shielded record viewed with shield-override").
@@ -166,7 +168,7 @@ class AuditedRequest:
             room -= 2 if parts else 0
             if room <= len(label) + 2:
                 break
-            piece = f"{label}: {printable(trimmed(text))}"[:room]
+            piece = f"{label}: {printable(trimmed(redacted(text)))}"[:room]
             parts.append(piece)
             room -= len(piece)
         return "; ".join(parts)

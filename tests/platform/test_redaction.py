@@ -1,0 +1,53 @@
+"""Personal data typed into a justification or a reason is kept out of the audit log, which can
+never forget it (found by probing: a justification with a child's name, date of birth, address,
+postcode and her mother's phone number was stored as typed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from contactpoint.platform.audited import AuditedRequest
+from contactpoint.platform.redaction import redacted
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        (
+            "visit Zebedee Quarrington born 14/03/2015 at 7 Larkspur Avenue M1 1AE, mum 07700 900123",
+            "visit Zebedee Quarrington born [date] at 7 Larkspur Avenue [postcode], mum [phone]",
+        ),
+        ("NHS no. 943 476 5919", "NHS no. [number]"),
+        ("NHS no. 9434765919", "NHS no. [number]"),
+        ("write to a.parent+cp@example.org.uk", "write to [email]"),
+        ("+44 (0)7700 900123 or +447700900123", "[phone] or [phone]"),
+        ("call 0161 496 0000 or 020-7946-0000", "call [phone] or [phone]"),
+        ("sw1a2aa or SW1A 2AA or b33 8th", "[postcode] or [postcode] or [postcode]"),
+        ("born 14th March 2015; seen 2026-12-01; dob 1.2.15", "born [date]; seen [date]; dob [date]"),
+    ],
+)
+def test_what_can_be_recognised_is_replaced_by_its_kind(typed: str, stored: str) -> None:
+    assert redacted(typed) == stored
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "Section 47 enquiry; strategy meeting at 3pm",
+        "same child as 123456789012 (school's record)",  # a ContactPoint ID says which child: kept
+        "CAF 2 of 3, EHCP annual review, Year 10",
+        "duplicate from the 2024 transfer",
+    ],
+)
+def test_a_reason_without_personal_data_is_kept_as_typed(reason: str) -> None:
+    assert redacted(reason) == reason
+
+
+def test_the_event_holds_the_justification_without_them() -> None:
+    call = AuditedRequest(auditor=None, action="GetChild", request_id="r1")  # type: ignore[arg-type]
+    call.details.append("shielded record viewed with shield-override")
+    call.quoted.append(("justification", "home visit, M1 1AE, mum on 07700 900123"))
+    detail = call.event(None).detail
+    assert detail == (
+        "shielded record viewed with shield-override; justification: home visit, [postcode], mum on [phone]"
+    )
