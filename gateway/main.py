@@ -13,6 +13,7 @@ from contactpoint.platform.db import Database
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.metrics import Metrics
 from contactpoint.platform.peers import ServiceToken, open_channel, remote_verifier
+from contactpoint.platform.readiness import peer_serving
 from contactpoint.platform.server import ServiceSpec
 from contactpoint.platform.service import Built, run_service
 from contactpoint.platform.settings import load_settings
@@ -103,7 +104,9 @@ async def build(settings: GatewaySettings) -> Built:
         await store.close()
         db.dispose()
 
-    return Built([spec], verifier, [close], metrics=metrics, tracing=tracing, checks=[db.problem])
+    # Audit first: with the audit service away no request can be answered, so none is invited.
+    checks = [db.problem, peer_serving(audit, "the audit service")]
+    return Built([spec], verifier, [close], metrics=metrics, tracing=tracing, checks=checks)
 
 
 def run(env: Mapping[str, str]) -> None:

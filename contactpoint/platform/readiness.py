@@ -1,5 +1,6 @@
 """When a service tells health checks it serves: once it can verify tokens (identity reached at
-least once) and while its own database answers.
+least once), while its own database answers, and while any peer it cannot answer without (the
+gateway's audit service) reports SERVING.
 
 Before, a service whose database was down went on reporting SERVING (found by an operations
 probe), so a load balancer or `contactpoint health` sent callers to a replica that failed every
@@ -13,7 +14,8 @@ import contextlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from grpc_health.v1 import health_pb2
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
 from contactpoint.platform.logging import get_logger
@@ -27,11 +29,38 @@ Check = Callable[[], str | None]
 # host that does not answer at all, rather than refusing).
 CHECK_SECONDS = 5.0
 CHECK_TIMEOUT_SECONDS = 4.0
+# How long a peer service's health check may take (within CHECK_TIMEOUT_SECONDS).
+PEER_CHECK_SECONDS = 3.0
 # Failed checks in a row a serving service rides out before it says NOT_SERVING.
 FAILURES_ALLOWED = 1
 
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def peer_serving(channel: grpc.aio.Channel, what: str) -> Check:
+    """A check that the peer service on `channel` (named `what`) reports SERVING, for a service
+    that can answer nothing without it (found by probing: a gateway whose audit service could not
+    be reached reported SERVING, and failed every read UNAVAILABLE; a load balancer kept sending
+    people to it). Made on the event loop that owns `channel`."""
+    loop = asyncio.get_running_loop()
+    stub = health_pb2_grpc.HealthStub(channel)
+
+    async def ask() -> health_pb2.HealthCheckResponse:  # on the channel's loop, as grpc.aio needs
+        return await stub.Check(health_pb2.HealthCheckRequest(), timeout=PEER_CHECK_SECONDS)
+
+    def check() -> str | None:
+        asked = asyncio.run_coroutine_threadsafe(ask(), loop)
+        try:
+            reply = asked.result(PEER_CHECK_SECONDS + 0.5)
+        except Exception:
+            asked.cancel()
+            return f"{what} cannot be reached"
+        if reply.status != _SERVING:
+            return f"{what} is not serving"
+        return None
+
+    return check
 
 
 class Readiness:
