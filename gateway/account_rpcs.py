@@ -123,18 +123,36 @@ class AccountRpcs:
         self, request: pb.ChangePasswordRequest, context: Context
     ) -> pb.ChangePasswordResponse:
         async with self._begin("ChangePassword", context) as call:
-            try:
-                await self._identity.change_password(
+            changing = asyncio.ensure_future(
+                self._identity.change_password(
                     self._caller().token,
                     request.current_password,
                     request.new_password,
                     request_id=call.request_id,
                 )
+            )
+            try:
+                # A client that goes away meanwhile does not stop it: identity's answer still says
+                # whether it recorded the call (found by re-probing: a client's short deadline made
+                # the gateway's CANCELLED event and identity's two events of one request).
+                await asyncio.shield(changing)
+            except asyncio.CancelledError:
+                [answer] = await asyncio.gather(changing, return_exceptions=True)
+                call.recorded = _recorded_by_identity_change(answer)
+                raise
             except ContactPointError as exc:
                 # Identity's event of the call (its refusals too) is the one: no second here.
-                call.recorded = exc.metadata.pop(CALL_RECORDED, "") == "true"
+                call.recorded = _recorded_by_identity_change(exc)
                 if not call.recorded:
                     call.details.append("identity could not be reached or did not record it")
                 raise
             call.recorded = True  # identity changes a password only once its event is in the log
         return pb.ChangePasswordResponse()
+
+
+def _recorded_by_identity_change(answer: BaseException | None) -> bool:
+    """Whether identity put a ChangePassword in the log itself: it answered (None), or its refusal
+    says so in its ErrorInfo (taken out: identity's words to the gateway, never to the person)."""
+    if isinstance(answer, ContactPointError):
+        return answer.metadata.pop(CALL_RECORDED, "") == "true"
+    return answer is None

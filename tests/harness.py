@@ -7,14 +7,17 @@ import hashlib
 import os
 import random
 import socket
+import sqlite3
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import grpc
+import psycopg
+from sqlalchemy import make_url
 
 from contactpoint.platform import migrate
 from contactpoint.platform.db import Database
@@ -243,3 +246,27 @@ def subject_access(audit_url: str, contactpoint_id: str) -> list[audit_report.Ac
         return db.run_sync(lambda c: audit_report.accesses(c, contactpoint_id=contactpoint_id), write=False)
     finally:
         db.dispose()
+
+
+@contextmanager
+def write_locked(url: str, pg_table: str) -> Iterator[None]:
+    """A database's writes held up by another session (as an operator's long transaction or a
+    stalled disk would), until the block ends: SQLite's write lock, or on PostgreSQL an exclusive
+    lock on `pg_table` (reads go on)."""
+    if url.startswith("sqlite"):
+        path = make_url(url).database
+        assert path
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            conn.rollback()
+            conn.close()
+        return
+    with psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(False)) as pg:
+        pg.execute(f"LOCK TABLE {pg_table} IN EXCLUSIVE MODE")
+        try:
+            yield
+        finally:
+            pg.rollback()

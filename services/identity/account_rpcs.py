@@ -16,6 +16,7 @@ from contactpoint.platform.audit_writer import AuditWriter
 from contactpoint.platform.audited import AuditedRequest
 from contactpoint.platform.auth import PERSON, SERVICE, current_principal, on_behalf_of_token
 from contactpoint.platform.db import Database
+from contactpoint.platform.deadlines import commit_by, still_in_time
 from contactpoint.platform.errors import (
     CALL_RECORDED,
     ContactPointError,
@@ -36,6 +37,9 @@ from services.identity.sealing import Sealer
 from services.identity.settings import IdentitySettings
 
 T = TypeVar("T")
+# Time kept, before a caller's deadline, for the audit log to take a change's event (it answers in
+# milliseconds when well) and for the commit.
+LOG_ANSWER_SECONDS = 1.0
 # What an administrator's change does, in its transaction: (connection, username, the
 # organisation it may act in or None for the gateway's own suspension, who asked).
 Change = Callable[[Connection, str, str | None, administration.Administrator | None], T]
@@ -173,6 +177,7 @@ class AccountRpcs:
     async def _change_password(
         self, call: AuditedRequest, request: pb.ChangePasswordRequest, context: Context
     ) -> None:
+        until = commit_by(context)
         async with call:
             principal = current_principal()
             by = administration.Administrator(principal.name, principal.token_id, principal.issued_at)
@@ -207,6 +212,11 @@ class AccountRpcs:
                 outcome = password_change.complete_change(
                     conn, by=by, check=check, new_hash=new_hash, settings=self._settings, now=now
                 )
+                # Only with time left for the log's answer and the commit: a change its caller has
+                # given up on is not made (found by re-probing: with identity's database locked
+                # past the gateway's deadline, the gateway answered UNAVAILABLE and the password
+                # was changed all the same).
+                still_in_time(None if until is None else until - LOG_ANSWER_SECONDS)
                 done = "password changed; the account's tokens ended"
                 call.details.append(f"refused: {outcome.why}" if outcome.why else done)
                 # In the log before the change (or the failure's count) is committed.

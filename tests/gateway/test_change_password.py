@@ -4,6 +4,7 @@ event. Real services over gRPC, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -20,7 +21,7 @@ from contactpoint.platform.errors import CALL_RECORDED
 from services.identity import password_change
 from tests.conftest import DatabaseFactory
 from tests.gateway.test_servicer import PASSWORD, SAFEGUARDING, World, _events, _world
-from tests.harness import bearer, create_user, eventually
+from tests.harness import bearer, create_user, eventually, write_locked
 from tests.platform.probe import violations
 
 NEW = "mauve otter lantern quietly 42"
@@ -153,3 +154,27 @@ async def test_identity_away_is_unavailable_and_recorded_by_the_gateway(world: W
     assert [(e.actor, e.outcome, e.status_code) for e in events] == [
         ("pat.one", "UNAVAILABLE", grpc.StatusCode.UNAVAILABLE.value[0])
     ]
+
+
+async def test_a_client_that_gives_up_still_leaves_one_event(world: World) -> None:
+    """Found by re-probing: a client's short deadline made two events of one request (the
+    gateway's CANCELLED and identity's CANCELLED). The gateway lets identity finish and relies on
+    its event."""
+    pat = create_user(world.identity_url, "pat.one", "practitioner")
+    aud = create_user(world.identity_url, "avery.auditor", "auditor")
+    token = await world.login("pat.one", pat.totp_secret)
+    with write_locked(world.identity_url, "accounts"):  # identity's answer held up a moment
+        err = await _refused(
+            world.gateway.ChangePassword(change("a wrong guess!", NEW), metadata=bearer(token), timeout=0.5)
+        )
+        assert err.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        await asyncio.sleep(1.0)
+    auditor = await world.login("avery.auditor", aud.totp_secret)
+
+    async def answered() -> bool:
+        return any(e.action == "ChangePassword" for e in await _events(world, auditor))
+
+    await eventually(answered, within=10.0)
+    await asyncio.sleep(1.0)  # nothing more comes
+    events = [e for e in await _events(world, auditor) if e.action == "ChangePassword"]
+    assert [(e.actor, e.outcome) for e in events] == [("pat.one", "INVALID")]

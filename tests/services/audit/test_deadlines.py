@@ -7,16 +7,12 @@ on was logged as a read that returned events. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import grpc
-import psycopg
 import pytest
-from sqlalchemy import make_url
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
+from tests.harness import write_locked
 from tests.services.audit.conftest import Log
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -24,29 +20,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 # The caller's deadline, and how long the database stays locked: well past it.
 DEADLINE = 1.5
 LOCKED = 3.0
-
-
-@contextmanager
-def _write_locked(url: str) -> Iterator[None]:
-    """The audit database's writes held up by another session (as an operator's long transaction
-    or a stalled disk would), until the block ends."""
-    if url.startswith("sqlite"):
-        path = make_url(url).database
-        assert path
-        conn = sqlite3.connect(path, isolation_level=None)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        finally:
-            conn.rollback()
-            conn.close()
-        return
-    with psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(False)) as pg:
-        pg.execute("LOCK TABLE leaves IN EXCLUSIVE MODE")
-        try:
-            yield
-        finally:
-            pg.rollback()
 
 
 async def _late(call: object) -> None:
@@ -63,7 +36,7 @@ def _event(actor: str) -> pb.AuditEvent:
 async def test_an_event_its_caller_gave_up_on_is_not_stored(log: Log) -> None:
     await log.append(actor="before")
     size = await log.size()
-    with _write_locked(log.settings.database_url):
+    with write_locked(log.settings.database_url, "leaves"):
         late_one = log.stub.AppendEvent(
             pb.AppendEventRequest(event=_event("gave-up")), metadata=log.gateway, timeout=DEADLINE
         )
@@ -91,7 +64,7 @@ async def test_an_event_its_caller_gave_up_on_is_not_stored(log: Log) -> None:
 
 async def test_a_read_its_auditor_gave_up_on_is_not_logged_as_read(log: Log) -> None:
     await log.append(actor="someone")
-    with _write_locked(log.settings.database_url):
+    with write_locked(log.settings.database_url, "leaves"):
         await _late(
             log.stub.ListEvents(
                 pb.ListEventsRequest(page_size=10),

@@ -20,7 +20,7 @@ import typer
 from contactpoint.identity.v1 import identity_service_pb2 as pb
 from services.identity import password_change
 from tests.conftest import DatabaseFactory
-from tests.harness import bearer, eventually
+from tests.harness import bearer, eventually, write_locked
 from tests.platform.probe import violations
 from tests.services.identity.test_administration import PASSWORD, World, _world, refused, token_works
 
@@ -188,3 +188,19 @@ async def test_the_operator_sets_a_forgotten_password(world: World, tmp_path: Pa
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+async def test_a_change_its_caller_gave_up_on_is_not_made(world: World) -> None:
+    """Found by re-probing: with identity's database locked past the gateway's deadline, the
+    gateway answered UNAVAILABLE and the password was changed all the same once the lock went."""
+    token = await world.login("pat.practitioner")
+    with write_locked(world.identity_url, "accounts"):
+        started = time.monotonic()
+        code = await refused(
+            world.identity.ChangePassword(change(PASSWORD, NEW), metadata=bearer(token), timeout=6.0)
+        )
+        assert code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE)
+        await asyncio.sleep(max(0.0, 8.0 - (time.monotonic() - started)))
+    await asyncio.sleep(1.0)  # identity's write, let go, decides
+    assert await token_works(world, token)  # nothing changed: the session goes on
+    assert await login(world, "pat.practitioner", PASSWORD, step=1)
