@@ -22,7 +22,7 @@ the first bad entry, or the first entry of the batch whose head no longer matche
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -87,33 +87,47 @@ def _check_head(
             raise Bad(f"tree head {size} has a bad signature", since) from None
 
 
-def _checked(
-    head: RowMapping,
-    root: bytes,
-    keys: KeyChain | None,
-    origin: str | None,
-    *,
-    since: int,
-    suspect: _RootMismatch | None,
-) -> _RootMismatch | None:
-    """Check one head (`_check_head`), given the earlier head whose root did not match, if any;
-    the suspect head after this one. A head that matches proves every entry before it intact: then
-    the earlier head was altered itself, and no entry is to blame (found by probing: one head's
-    root changed was reported as "entry 599 was altered", though heads 601 on proved it was not)."""
-    try:
-        _check_head(head, root, keys, origin, since=since)
-    except _RootMismatch as mismatch:
-        if suspect is not None:
-            raise suspect from None  # two heads in a row: an entry before the first is to blame
-        return mismatch
-    if suspect is not None:
-        bad = suspect.size
-        raise Bad(
-            f"tree head {bad} was altered: it does not match entries 0..{bad - 1}, which tree head "
-            f"{int(head['tree_size'])} proves intact",
-            None,
-        )
-    return None
+@dataclass
+class _Heads:
+    """Heads whose root does not match their entries, until a later head tells which was altered:
+    a signed head that matches covers every entry before it as stored, so the heads before it
+    were altered themselves, and no entry is to blame (found by probing: one head's root changed
+    was reported as "entry 599 was altered", though the heads after it covered the entries). That
+    finding is reported only if nothing worse turns up: the walk goes on, so that an entry altered
+    and every later head re-signed with the log's key is still caught by the witness's or a
+    trusted checkpoint (found by re-probing)."""
+
+    first: _RootMismatch | None = None  # the first of the heads in a row that did not match
+    sizes: list[int] = field(default_factory=list)  # theirs (the first few, for the message)
+    count: int = 0  # how many in the row
+    altered: Bad | None = None  # heads found altered themselves
+
+    def check(
+        self, head: RowMapping, root: bytes, keys: KeyChain | None, origin: str | None, *, since: int
+    ) -> None:
+        try:
+            _check_head(head, root, keys, origin, since=since)
+        except _RootMismatch as mismatch:
+            self.first = self.first or mismatch
+            self.count += 1
+            if len(self.sizes) < 5:
+                self.sizes.append(mismatch.size)
+            return
+        if self.first is not None and self.altered is None:
+            named = ", ".join(map(str, self.sizes)) + (", …" if self.count > len(self.sizes) else "")
+            which = f"tree head {named} was" if self.count == 1 else f"tree heads {named} were"
+            self.altered = Bad(
+                f"{which} altered: not matching the entries they sign, which the signed tree head "
+                f"{int(head['tree_size'])} covers as stored",
+                None,
+            )
+        self.first, self.sizes, self.count = None, [], 0
+
+    def unexplained(self) -> None:
+        """Heads at the end of the log that did not match, with none after them to tell: an entry
+        the first signs is blamed."""
+        if self.first is not None:
+            raise self.first
 
 
 @dataclass
@@ -176,8 +190,7 @@ def _walk(
     peaks: merkle.Peaks = []
     signed = 0  # entries 0..signed-1 are covered by a head checked so far
     entries = EntryChecker(repository.stream_other_children(conn))
-    # A head whose root did not match its entries, until a later head says which was altered.
-    suspect: _RootMismatch | None = None
+    checked = _Heads()
     for row in repository.stream_leaves(conn):
         peaks = merkle.append(peaks, entries.check(done.entries, row))
         done.entries += 1
@@ -188,14 +201,11 @@ def _walk(
         if head is not None and int(head["tree_size"]) < size:
             raise Bad(f"tree head {int(head['tree_size'])} is out of order", signed)
         if head is not None and int(head["tree_size"]) == size:
-            suspect = _checked(
-                head, merkle.root_from_peaks(peaks), keys, origin, since=signed, suspect=suspect
-            )
+            checked.check(head, merkle.root_from_peaks(peaks), keys, origin, since=signed)
             done.heads += 1
             signed = size
             head = next(heads, None)
-    if suspect is not None:
-        raise suspect  # no later head to tell: an entry it signs is blamed
+    checked.unexplained()
     size = done.entries
     entries.finish(size)
     for anchor in anchors:
@@ -225,6 +235,8 @@ def _walk(
         )
     if stored_peaks != peaks:
         raise Bad("the tree state does not match the entries", None)
+    if checked.altered is not None:
+        raise checked.altered
 
 
 def verify_log(

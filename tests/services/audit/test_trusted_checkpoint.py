@@ -141,3 +141,39 @@ async def test_a_checkpoint_of_another_log_is_refused(database_url: str, tmp_pat
     kept = Checkpoint.parse(elsewhere)
     report = verify_from_settings(settings, kept)
     assert not report.ok and "not 'contactpoint.audit.v1'" in report.message, report
+
+
+async def test_an_entry_forged_and_the_heads_after_it_resigned_is_not_taken_for_a_head_altered(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Found by re-probing: entry 1 forged, the head that signed it left as it was and every later
+    head re-signed with the log's key was reported as "tree head 2 was altered", no entry blamed,
+    and the walk stopped there, before the kept checkpoint that would have caught it."""
+    settings = audit_settings(database_url, tmp_path)
+    write_log(settings)
+    kept = Checkpoint.parse(newest_checkpoint(settings.database_url))
+    db = Database(settings.database_url)
+    try:
+        head_2 = text(
+            "SELECT tree_size, root_hash, checkpoint, signature, time FROM tree_heads WHERE tree_size = 2"
+        )
+        original = db.run_sync(lambda c: dict(c.execute(head_2).mappings().one()))
+        rewrite_and_resign(settings)  # entry 1 says something else; every head re-signed
+
+        def put_back(c: Connection) -> None:
+            c.execute(text("DELETE FROM tree_heads WHERE tree_size = 2"))
+            c.execute(
+                text(
+                    "INSERT INTO tree_heads (tree_size, root_hash, checkpoint, signature, time) "
+                    "VALUES (:tree_size, :root_hash, :checkpoint, :signature, :time)"
+                ),
+                original,
+            )
+
+        db.run_sync(put_back)
+    finally:
+        db.dispose()
+    alone = verify_from_settings(settings)
+    assert not alone.ok and "tree head 2 was altered" in alone.message, alone
+    report = verify_from_settings(settings, kept)
+    assert not report.ok and "inconsistent with the trusted checkpoint" in report.message, report

@@ -161,6 +161,14 @@ TAMPERING = {
         None,
         "tree head 3 was altered",
     ),
+    "two tree heads in a row edited": (
+        [
+            "UPDATE tree_heads SET root_hash = :zeros32 WHERE tree_size = 2",
+            "UPDATE tree_heads SET root_hash = :zeros32 WHERE tree_size = 3",
+        ],
+        None,
+        "tree heads 2, 3 were altered",
+    ),
     # The newest head: no later one to tell, so the entry it alone signs is blamed.
     "newest tree head root edited": (
         ["UPDATE tree_heads SET root_hash = :zeros32 WHERE tree_size = 5"],
