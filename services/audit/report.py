@@ -24,6 +24,7 @@ from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.errors import FieldViolation, InvalidArgument
 from contactpoint.platform.ids import contactpoint_id_problem
+from contactpoint.platform.redaction import redacted
 from contactpoint.platform.text import says_something
 from services.audit import domain, leafcodec, reading, repository
 from services.audit.events import COMMAND_LINE, MAX_ACTOR, Reader, text_problem
@@ -200,7 +201,8 @@ def subject_access_report(
     if asked_by is not None:
         if problem := _asked_by_problem(asked_by):
             raise InvalidArgument([FieldViolation("actor", problem)])
-        on_behalf = f"; asked for by {asked_by.strip()} (their name as the operator gave it)"
+        # Their name, but not their address or phone number (`redaction`: the log keeps it for ever).
+        on_behalf = f"; asked for by {redacted(asked_by.strip())} (their name as the operator gave it)"
     return reading.audited(
         conn,
         reader=reader,

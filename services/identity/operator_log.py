@@ -27,6 +27,7 @@ from contactpoint.platform.audited import MAX_ACTOR_LENGTH, MAX_DETAIL_LENGTH, p
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import ContactPointError
 from contactpoint.platform.logging import get_logger
+from contactpoint.platform.redaction import redacted
 from services.identity.operator_presence import Presence, forwarder_running
 from services.identity.tables import operator_actions
 
@@ -63,7 +64,8 @@ def record(conn: Connection, *, action: str, actor: str, detail: str, severity: 
             action=action,
             actor=printable(actor)[:MAX_ACTOR_LENGTH],
             severity=severity,
-            detail=printable(detail)[:MAX_DETAIL_LENGTH],
+            # An operator's reason may name a person, as a person's may (`redaction`).
+            detail=printable(redacted(detail))[:MAX_DETAIL_LENGTH],
             created_at=dt.datetime.now(dt.UTC),
         )
         .returning(operator_actions.c.id)
