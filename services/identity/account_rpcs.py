@@ -219,6 +219,8 @@ class AccountRpcs:
                 still_in_time(None if until is None else until - LOG_ANSWER_SECONDS)
                 done = "password changed; the account's tokens ended"
                 call.details.append(f"refused: {outcome.why}" if outcome.why else done)
+                if outcome.locked:
+                    call.severity = "WARNING"
                 # In the log before the change (or the failure's count) is committed.
                 call.record_before_commit(loop, outcome.refusal)
                 return outcome

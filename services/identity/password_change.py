@@ -81,6 +81,7 @@ class ChangeOutcome:
 
     refusal: ContactPointError | None
     why: str = ""
+    locked: bool = False  # this refusal locked the account (a WARNING in the log, as a login's)
 
 
 def complete_change(
@@ -104,7 +105,7 @@ def complete_change(
         locked = count_failure(conn, account, now=now, settings=settings)
         refusal = InvalidArgument([FieldViolation("current_password", WRONG_CURRENT)])
         why = "a wrong current password" + (", which locked the account" if locked else "")
-        return ChangeOutcome(refusal, why)
+        return ChangeOutcome(refusal, why, locked)
     repository.update_account(
         conn, account.id, secret_hash=new_hash, tokens_not_before=now, failed_logins=0, locked_until=None
     )

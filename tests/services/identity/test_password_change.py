@@ -87,6 +87,8 @@ async def test_a_wrong_current_password_is_refused_and_counted_towards_the_locko
     assert [e.outcome for e in events] == ["INVALID"] * 5 + ["ACCOUNT_LOCKED"]
     assert all(e.actor == "pat.practitioner" for e in events)
     assert "locked the account" in events[4].detail and "wrong current password" in events[0].detail
+    # The one that locked it is a WARNING, as a login's that locks is (found by re-probing: INFO).
+    assert [e.severity for e in events] == ["INFO"] * 4 + ["WARNING", "INFO"]
     # Reinstated by an administrator, the old password still works: nothing was changed.
     admin = bearer(await world.login("ada.admin"))
     await world.identity.ReinstateAccount(
