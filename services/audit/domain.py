@@ -143,8 +143,10 @@ def tree_head(conn: Connection, *, signer: Signer) -> TreeHead:
 
 def _filters_tag(contactpoint_id: str, actor: str) -> str:
     """What a page token says of the filters it was issued for (AIP-158: a token is good only for
-    the request it continues). The same on every replica: no secret, just a digest."""
-    return hashlib.sha256(f"{contactpoint_id}\x00{actor}".encode()).hexdigest()[:16]
+    the request it continues). The same on every replica: no secret, just a digest. The actor as
+    the filter reads it (" Pat.Smith " is pat.smith: found by re-probing, a token was refused as
+    "issued for other filters" when the same actor was typed another way)."""
+    return hashlib.sha256(f"{contactpoint_id}\x00{actor.strip().lower()}".encode()).hexdigest()[:16]
 
 
 def _page_token(index: int, filters: str) -> str:

@@ -309,5 +309,10 @@ async def test_an_actor_filter_reads_a_username_as_a_login_does(log: Log) -> Non
     for typed in ("pat.smith", " Pat.Smith ", "PAT.SMITH"):
         assert [e.leaf_index for e in (await log.events(actor=typed)).events] == [0], typed
         assert [e.leaf_index for e in (await log.events(actor=typed, contactpoint_id=CP)).events] == []
+    again = await log.append(actor="pat.smith")
+    first = await log.events(actor="pat.smith", page_size=1)
+    # A page token goes on with the same actor typed another way.
+    rest = await log.events(actor=" PAT.SMITH ", page_size=1, page_token=first.next_page_token)
+    assert [e.leaf_index for e in rest.events] == [again]
     assert [e.leaf_index for e in (await log.events(actor="JSmith")).events] == [1]
     assert [e.leaf_index for e in (await log.events(actor="jsmith")).events] == []
