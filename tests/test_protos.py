@@ -28,7 +28,10 @@ def _fields(message: object) -> set[str]:
 
 def test_contract_names() -> None:
     gateway = gateway_service_pb2.DESCRIPTOR.services_by_name["GatewayService"]
-    assert {m.name for m in gateway.methods} == {"Login", "Logout", "GetChild", "FindChild"}
+    # The contract's four, and one more of the gateway's own (a person's change of their own
+    # password); none lists, pages or streams (§3: "never will").
+    assert {m.name for m in gateway.methods} == {"Login", "Logout", "GetChild", "FindChild", "ChangePassword"}
+    assert not any(m.client_streaming or m.server_streaming for m in gateway.methods)
     assert gateway_service_pb2.DESCRIPTOR.package == "contactpoint.gateway.v1"
     assert _fields(gateway_service_pb2.FindChildRequest) == {
         "family_name",
