@@ -5,6 +5,8 @@ itself (a login, a change of password), and fails UNAVAILABLE when neither can."
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from contactpoint.gateway.v1 import gateway_service_pb2 as pb
 from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
@@ -23,6 +25,7 @@ from gateway.identity_client import LOGIN_FAILED, IdentityClient
 from gateway.logouts import Logouts
 from gateway.peer_throttle import PeerThrottle
 
+T = TypeVar("T")
 # The longest a throttled login waits before its refusal is sent.
 LOGIN_TARPIT_SECONDS = 1.0
 
@@ -33,6 +36,21 @@ def _recorded_by_identity(answer: identity_pb.AuthenticateUserResponse | BaseExc
     if isinstance(answer, identity_pb.AuthenticateUserResponse):
         return answer.recorded
     return isinstance(answer, Unauthenticated) and answer.metadata.get(LOGIN_RECORDED) == "true"
+
+
+async def _whole(
+    asking: Awaitable[T], call: AuditedRequest, recorded: Callable[[T | BaseException], bool]
+) -> T:
+    """Identity's answer to `asking`. A client that goes away meanwhile does not stop it: the
+    gateway still learns from the answer (`recorded`) whether identity put the call in the log,
+    before its own event of the cancelled request is written (then none, if identity did)."""
+    task = asyncio.ensure_future(asking)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        [answer] = await asyncio.gather(task, return_exceptions=True)
+        call.recorded = recorded(answer)
+        raise
 
 
 class AccountRpcs:
@@ -88,23 +106,12 @@ class AccountRpcs:
     async def _authenticate(
         self, request: pb.LoginRequest, call: AuditedRequest
     ) -> identity_pb.AuthenticateUserResponse:
-        """Identity's answer to a login. A client that goes away meanwhile does not stop it: the
-        gateway still learns whether identity recorded the login before it writes its own event
-        (found by re-probing: a client's short deadline and a slow log made the gateway's
-        CANCELLED event and identity's decision two events of one login)."""
-        authenticating = asyncio.ensure_future(
-            self._identity.authenticate(
-                request.username, request.password, request.totp_code, request_id=call.request_id
-            )
+        """Identity's answer to a login (found by re-probing: a client's short deadline and a slow
+        log made the gateway's CANCELLED event and identity's decision two events of one login)."""
+        asking = self._identity.authenticate(
+            request.username, request.password, request.totp_code, request_id=call.request_id
         )
-        try:
-            return await asyncio.shield(authenticating)
-        except asyncio.CancelledError:
-            try:
-                call.recorded = _recorded_by_identity(await authenticating)
-            except Exception as exc:  # a refusal says whether identity recorded it; else it did not
-                call.recorded = _recorded_by_identity(exc)
-            raise
+        return await _whole(asking, call, _recorded_by_identity)
 
     async def Logout(self, request: pb.LogoutRequest, context: Context) -> pb.LogoutResponse:
         async with self._begin("Logout", context) as call:
@@ -123,23 +130,16 @@ class AccountRpcs:
         self, request: pb.ChangePasswordRequest, context: Context
     ) -> pb.ChangePasswordResponse:
         async with self._begin("ChangePassword", context) as call:
-            changing = asyncio.ensure_future(
-                self._identity.change_password(
-                    self._caller().token,
-                    request.current_password,
-                    request.new_password,
-                    request_id=call.request_id,
-                )
+            asking = self._identity.change_password(
+                self._caller().token,
+                request.current_password,
+                request.new_password,
+                request_id=call.request_id,
             )
             try:
-                # A client that goes away meanwhile does not stop it: identity's answer still says
-                # whether it recorded the call (found by re-probing: a client's short deadline made
-                # the gateway's CANCELLED event and identity's two events of one request).
-                await asyncio.shield(changing)
-            except asyncio.CancelledError:
-                [answer] = await asyncio.gather(changing, return_exceptions=True)
-                call.recorded = _recorded_by_identity_change(answer)
-                raise
+                # (Found by re-probing: a client's short deadline made the gateway's CANCELLED event
+                # and identity's two events of one request.)
+                await _whole(asking, call, _recorded_by_identity_change)
             except ContactPointError as exc:
                 # Identity's event of the call (its refusals too) is the one: no second here.
                 call.recorded = _recorded_by_identity_change(exc)

@@ -250,13 +250,11 @@ class Statements:
             return await self.write(run)
         with _psycopg_errors():
             async with self._connection() as pg:
-                running = asyncio.ensure_future(
-                    _PsycopgTransaction(pg, self._pyformat).one(statement, params)
-                )
+                asked = _PsycopgTransaction(pg, self._pyformat).one(statement, params)
                 if commit_by is None:
-                    return await running
+                    return await asked  # the hot path: no task of its own
                 try:
-                    return await _by(pg, running, commit_by)
+                    return await _by(pg, asyncio.ensure_future(asked), commit_by)
                 except psycopg.errors.QueryCanceled as exc:
                     raise DeadlinePassed from exc
 
