@@ -17,6 +17,7 @@ from typing import Any
 
 import grpc
 import psycopg
+import pyotp
 from sqlalchemy import make_url
 
 from contactpoint.platform import migrate
@@ -173,6 +174,17 @@ def free_ports(count: int) -> int:
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago (for a service others must know first)."""
     return free_ports(1)
+
+
+async def totp_code(secret: str, step: int = 0) -> str:
+    """The TOTP code of `step` steps (-1, 0 or 1) from now. Identity takes one step either side of
+    its own clock, so a code of the step before is refused if the clock turns before it arrives:
+    for step -1 this first waits out the last 5 seconds of a step."""
+    if step < 0:
+        left = 30 - time.time() % 30
+        if left < 5:
+            await asyncio.sleep(left + 0.05)
+    return pyotp.TOTP(secret).at(time.time() + 30 * step)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float = 2.0) -> float:

@@ -5,13 +5,11 @@ event. Real services over gRPC, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 import grpc
-import pyotp
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
@@ -21,7 +19,7 @@ from contactpoint.platform.errors import CALL_RECORDED
 from services.identity import password_change
 from tests.conftest import DatabaseFactory
 from tests.gateway.test_servicer import PASSWORD, SAFEGUARDING, World, _events, _world
-from tests.harness import bearer, create_user, eventually, write_locked
+from tests.harness import bearer, create_user, eventually, totp_code, write_locked
 from tests.platform.probe import violations
 
 NEW = "mauve otter lantern quietly 42"
@@ -39,7 +37,7 @@ def change(current: str, new: str) -> pb.ChangePasswordRequest:
 
 async def _login(world: World, username: str, password: str, secret: str, step: int) -> str:
     # The code of `step` steps from now (TOTP takes one step either side; each code works once).
-    code = pyotp.TOTP(secret).at(time.time() + 30 * step)
+    code = await totp_code(secret, step)
     resp = await world.gateway.Login(pb.LoginRequest(username=username, password=password, totp_code=code))
     return resp.access_token
 

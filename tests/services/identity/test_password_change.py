@@ -13,14 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
-import pyotp
 import pytest
 import typer
 
 from contactpoint.identity.v1 import identity_service_pb2 as pb
 from services.identity import password_change
 from tests.conftest import DatabaseFactory
-from tests.harness import bearer, eventually, write_locked
+from tests.harness import bearer, eventually, totp_code, write_locked
 from tests.platform.probe import violations
 from tests.services.identity.test_administration import PASSWORD, World, _world, refused, token_works
 
@@ -36,7 +35,7 @@ async def world(databases: DatabaseFactory, tmp_path: Path) -> AsyncIterator[Wor
 async def login(world: World, username: str, password: str, *, step: int = 1) -> str:
     """A login with `password` and the code of `step` steps from now (-1, 0 or 1: TOTP takes one
     step either side; each code works once, and only a later one after it)."""
-    code = pyotp.TOTP(world.secrets[username]).at(time.time() + 30 * step)
+    code = await totp_code(world.secrets[username], step)
     resp = await world.identity.AuthenticateUser(
         pb.AuthenticateUserRequest(username=username, password=password, totp_code=code),
         metadata=world.gateway,
