@@ -17,6 +17,7 @@ from contactpoint.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 from contactpoint.platform.audit_writer import AuditWriter
 from contactpoint.platform.audited import MAX_OTHER_CHILDREN, AuditedRequest
 from contactpoint.platform.auth import PERSON, PUBLIC, Access, Principal, current_principal, roles
+from contactpoint.platform.deadlines import commit_by
 from contactpoint.platform.disclosure import SHIELD_OVERRIDE, disclose
 from contactpoint.platform.errors import (
     MATCHED_ARCHIVED,
@@ -116,7 +117,8 @@ class GatewayServicer(AccountRpcs, pb_grpc.GatewayServiceServicer):
 
     def _begin(self, action: str, context: Context) -> AuditedRequest:
         """The audit event of an admitted request, with the caller (if any) recorded."""
-        call = self._audit.request(action, request_id_of(context.invocation_metadata()))
+        request_id = request_id_of(context.invocation_metadata())
+        call = self._audit.request(action, request_id, by=commit_by(context))
         principal = current_principal() if ACCESS[action].authenticated else None
         if principal is not None:
             call.by(principal)

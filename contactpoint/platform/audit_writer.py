@@ -4,6 +4,8 @@ machine token, gathering those made at the same moment into one call (see `Audit
 from __future__ import annotations
 
 import asyncio
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -14,7 +16,14 @@ from contactpoint.audit.v1 import audit_service_pb2_grpc as audit_grpc
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.audited import AuditedRequest
 from contactpoint.platform.auth import Principal
-from contactpoint.platform.errors import INVALID_TOKEN, ContactPointError, Unauthenticated, Unavailable
+from contactpoint.platform.deadlines import DeadlinePassed, late
+from contactpoint.platform.errors import (
+    INVALID_TOKEN,
+    ContactPointError,
+    Unauthenticated,
+    Unavailable,
+    error_reason,
+)
 from contactpoint.platform.ids import contactpoint_id_problem
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.peers import PEER_TIMEOUT_SECONDS, TokenSource, with_service_token
@@ -29,6 +38,15 @@ APPENDS_IN_FLIGHT = 1
 MAX_EVENTS_A_CALL = 256
 
 
+@dataclass(slots=True)
+class _Queued:
+    event: audit_pb.AuditEvent
+    stored: asyncio.Future[None]
+    # The latest `time.monotonic()` at which it may still be stored (its request's caller's
+    # deadline, less a margin for the answer), or None.
+    by: float | None
+
+
 class AuditWriter:
     """Appends events to the audit service with the calling service's own machine token.
 
@@ -36,7 +54,11 @@ class AuditWriter:
     `AppendEvents` call (at most `in_flight` calls at once, each of at most `MAX_EVENTS_A_CALL`
     events; a lone event goes as `AppendEvent`). Each caller is still answered only once the audit
     service has confirmed its own event is stored, and each gets Unavailable if its call fails: one
-    event per request, fail closed, as before. Gathering saves a gRPC call per request on both
+    event per request, fail closed, as before. An event may carry its request's deadline (`by`):
+    a call is then given no longer than its earliest event's, so that no event is stored after
+    its request's caller has stopped waiting (the audit service rolls back what it cannot commit
+    in time); the events of that call still in time are sent again, and the late ones fail with
+    `DeadlinePassed`, nothing stored. Gathering saves a gRPC call per request on both
     sides (docs/benchmarks.md, "Appends gathered"). If the audit service refuses a gathered call as
     a whole (INVALID_ARGUMENT: an event it will not store; UNIMPLEMENTED: an older audit service
     during a rolling upgrade), its events are sent again one by one, so that each is refused or
@@ -66,7 +88,7 @@ class AuditWriter:
         self._in_flight = in_flight
         self._gather_seconds = gather_seconds
         self._sending = 0
-        self._queue: list[tuple[audit_pb.AuditEvent, asyncio.Future[None]]] = []
+        self._queue: list[_Queued] = []
         self._tasks: set[asyncio.Task[None]] = set()
         # Requests begun and not yet recorded (their events are still to come), and the timer of a
         # call waiting for them.
@@ -76,9 +98,11 @@ class AuditWriter:
         self.calls = 0
         self.events = 0
 
-    def request(self, action: str, request_id: str) -> AuditedRequest:
-        """An audit event for one request, written when the `async with` block ends."""
-        return AuditedRequest(self, action, request_id)
+    def request(self, action: str, request_id: str, *, by: float | None = None) -> AuditedRequest:
+        """An audit event for one request, written when the `async with` block ends; `by`: the
+        latest `time.monotonic()` at which it may be stored (its caller's deadline, less a margin:
+        `deadlines.commit_by`)."""
+        return AuditedRequest(self, action, request_id, commit_by=by)
 
     async def record_refusal(
         self,
@@ -118,12 +142,15 @@ class AuditWriter:
         """Append one event; Unavailable unless the audit service confirms it."""
         await self.enqueue(event)
 
-    def enqueue(self, event: audit_pb.AuditEvent, *, ends_request: bool = False) -> asyncio.Future[None]:
+    def enqueue(
+        self, event: audit_pb.AuditEvent, *, ends_request: bool = False, by: float | None = None
+    ) -> asyncio.Future[None]:
         """Queue one event now; the future is done once the audit service confirms it is stored
-        (Unavailable if it is not). `ends_request`: the event is that of a request counted as
-        under way (`began`), which now is not."""
+        (Unavailable if it is not; `DeadlinePassed` if it could not be stored by `by`, a
+        `time.monotonic()`, and was not). `ends_request`: the event is that of a request counted
+        as under way (`began`), which now is not."""
         stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((event, stored))
+        self._queue.append(_Queued(event, stored, by))
         if ends_request:
             self._under_way -= 1
         self._send_when_ready()
@@ -163,77 +190,116 @@ class AuditWriter:
             self._send_next()
 
     def _send_next(self) -> None:
+        # Those already too late are answered, not sent.
+        self._queue = [q for q in self._queue if not _too_late(q)]
+        if not self._queue:
+            return
         batch, self._queue = self._queue[:MAX_EVENTS_A_CALL], self._queue[MAX_EVENTS_A_CALL:]
         self._sending += 1
         task = asyncio.get_running_loop().create_task(self._deliver(batch))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _deliver(self, batch: list[tuple[audit_pb.AuditEvent, asyncio.Future[None]]]) -> None:
+    async def _deliver(self, batch: list[_Queued]) -> None:
         try:
-            events = [event for event, _ in batch]
+            events = [q.event for q in batch]
             self.calls += 1
             self.events += len(events)
+            bys = [q.by for q in batch if q.by is not None]
+            timeout = PEER_TIMEOUT_SECONDS
+            if bys:  # no longer than its earliest event's caller waits (at least a moment)
+                timeout = max(0.001, min(PEER_TIMEOUT_SECONDS, min(bys) - time.monotonic()))
             failures: list[BaseException | None]
             try:
                 if len(batch) == 1:
-                    failures = [await self._append_one(events[0])]
+                    failures = [await self._append_one(events[0], timeout)]
                 else:
-                    failures = await self._append_many(events)
+                    failures = await self._append_many(events, timeout)
             except BaseException as exc:  # anything else (a closed channel, cancellation): fail closed
                 log.error("audit.append_failed", code=type(exc).__name__, events=len(events))
                 failures = [exc] * len(events)
                 if not isinstance(exc, Exception):
-                    self._answer(batch, failures)
+                    self._answer(batch, failures, min(bys, default=None))
                     raise
-            self._answer(batch, failures)
+            self._answer(batch, failures, min(bys, default=None))
         finally:
             self._sending -= 1
             self._send_when_ready()
 
-    @staticmethod
     def _answer(
-        batch: list[tuple[audit_pb.AuditEvent, asyncio.Future[None]]], failures: list[BaseException | None]
+        self, batch: list[_Queued], failures: list[BaseException | None], cutoff: float | None
     ) -> None:
-        """Tell each caller of `batch` whether its event is stored; a caller never waits for ever."""
-        for (_, stored), failure in zip(batch, failures, strict=True):
-            if stored.done():  # its caller went away
+        """Tell each caller of `batch` whether its event is stored; a caller never waits for ever.
+        When the audit service rolled the call back for its deadline (`cutoff`: its earliest
+        event's), the events that set it fail with `DeadlinePassed` and the others go again, at
+        the head of the queue."""
+        again: list[_Queued] = []
+        for queued, failure in zip(batch, failures, strict=True):
+            if queued.stored.done():  # its caller went away
                 continue
             if failure is None:
-                stored.set_result(None)
+                queued.stored.set_result(None)
+            elif _nothing_stored(failure):
+                if late(queued.by) or (queued.by is not None and cutoff is not None and queued.by <= cutoff):
+                    queued.stored.set_exception(DeadlinePassed())
+                else:
+                    again.append(queued)
+            elif _deadline_exceeded(failure) and late(queued.by):
+                queued.stored.set_exception(DeadlinePassed())
             else:
-                stored.set_exception(Unavailable("the audit service could not record this request"))
+                queued.stored.set_exception(Unavailable("the audit service could not record this request"))
+        self._queue[:0] = again
 
-    async def _append_one(self, event: audit_pb.AuditEvent) -> BaseException | None:
+    async def _append_one(self, event: audit_pb.AuditEvent, seconds: float) -> BaseException | None:
         """Append one event; the failure, or None once it is stored."""
         request = audit_pb.AppendEventRequest(event=event)
         try:
             await with_service_token(
                 self._token,
-                lambda md: self._stub.AppendEvent(request, metadata=md, timeout=PEER_TIMEOUT_SECONDS),
+                lambda md: self._stub.AppendEvent(request, metadata=md, timeout=seconds),
             )
         except (grpc.aio.AioRpcError, Unavailable) as exc:
             log.error("audit.append_failed", code=_code_name(exc), action=event.action)
             return exc
         return None
 
-    async def _append_many(self, events: list[audit_pb.AuditEvent]) -> list[BaseException | None]:
+    async def _append_many(
+        self, events: list[audit_pb.AuditEvent], seconds: float
+    ) -> list[BaseException | None]:
         """Append `events` in one call, all or none; their failures (None for each stored)."""
         request = audit_pb.AppendEventsRequest(events=events)
         try:
             await with_service_token(
                 self._token,
-                lambda md: self._stub.AppendEvents(request, metadata=md, timeout=PEER_TIMEOUT_SECONDS),
+                lambda md: self._stub.AppendEvents(request, metadata=md, timeout=seconds),
             )
         except grpc.aio.AioRpcError as exc:
             if exc.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNIMPLEMENTED):
-                return list(await asyncio.gather(*(self._append_one(event) for event in events)))
+                return list(await asyncio.gather(*(self._append_one(event, seconds) for event in events)))
             log.error("audit.append_failed", code=_code_name(exc), events=len(events))
             return [exc] * len(events)
         except Unavailable as exc:
             log.error("audit.append_failed", code="UNAVAILABLE", events=len(events))
             return [exc] * len(events)
         return [None] * len(events)
+
+
+def _too_late(queued: _Queued) -> bool:
+    """Whether an event is already too late to be stored (it is answered `DeadlinePassed`)."""
+    if not late(queued.by):
+        return False
+    if not queued.stored.done():
+        queued.stored.set_exception(DeadlinePassed())
+    return True
+
+
+def _nothing_stored(failure: BaseException) -> bool:
+    # The audit service's word that it rolled the call back for its deadline.
+    return isinstance(failure, grpc.aio.AioRpcError) and error_reason(failure) == DeadlinePassed.reason
+
+
+def _deadline_exceeded(failure: BaseException) -> bool:
+    return isinstance(failure, grpc.aio.AioRpcError) and failure.code() == grpc.StatusCode.DEADLINE_EXCEEDED
 
 
 def _code_name(exc: BaseException) -> str:

@@ -18,6 +18,7 @@ from contactpoint.audit.v1 import audit_service_pb2 as audit_pb
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.auth import Principal
 from contactpoint.platform.db import Database, retrying
+from contactpoint.platform.deadlines import DeadlinePassed
 from contactpoint.platform.errors import (
     ContactPointError,
     FailedPrecondition,
@@ -111,6 +112,12 @@ class AuditedRequest:
     # Who is asking when no token names them yet (a login that succeeded: identity's answer).
     organisation: str = ""
     roles: tuple[str, ...] = ()
+    # The latest `time.monotonic()` at which the event may be stored (the caller's deadline less a
+    # margin for the answer), or None. An outcome its caller has stopped waiting for is not stored
+    # as what it would have been (found by probing: a read whose client gave up after 1.5 s, with
+    # the log slow, was stored ALLOWED though no child ever reached it): the request fails
+    # UNAVAILABLE, and is recorded so.
+    commit_by: float | None = None
 
     def by(self, principal: Principal) -> None:
         """Record who is asking."""
@@ -204,8 +211,18 @@ class AuditedRequest:
             # under way (found by probing: done in a task of its own, a cancellation before it ran
             # left the request counted for ever, and every later call waited the whole moment).
             ends_request, self._under_way = self._under_way, False
-            self._recording = self.auditor.enqueue(event, ends_request=ends_request)
-        await asyncio.shield(self._recording)
+            self._recording = self.auditor.enqueue(event, ends_request=ends_request, by=self.commit_by)
+        try:
+            await asyncio.shield(self._recording)
+        except DeadlinePassed:
+            if self.commit_by is None:
+                raise
+            # Not stored, and too late for its caller: the request fails, and is logged as failed
+            # (no longer against the caller's clock, for it answers no one).
+            self.commit_by, self._recording = None, None
+            self.details.append("not in the log before its caller's deadline: answered UNAVAILABLE")
+            await self.record(DeadlinePassed())
+            raise
         self.recorded = True
 
     def _no_longer_under_way(self) -> None:

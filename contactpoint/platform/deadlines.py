@@ -20,7 +20,11 @@ ANSWER_MARGIN_SECONDS = 0.5
 
 
 class DeadlinePassed(Unavailable):
-    """The caller's deadline passed (or is too near) before the write could commit: rolled back."""
+    """The caller's deadline passed (or is too near) before the write could commit: rolled back.
+    Its ErrorInfo reason (`DEADLINE_PASSED`) tells a calling service that nothing was stored, so
+    that what it sent may be sent again."""
+
+    reason = "DEADLINE_PASSED"
 
     def __init__(self) -> None:
         super().__init__("the caller's deadline passed before this could be stored; nothing was stored")
@@ -33,6 +37,11 @@ def commit_by(context: Context) -> float | None:
     if remaining is None:
         return None
     return time.monotonic() + remaining - min(ANSWER_MARGIN_SECONDS, remaining / 4)
+
+
+def deadline_of(context: Context | None) -> float | None:
+    """`commit_by(context)`, or None without a context."""
+    return None if context is None else commit_by(context)
 
 
 def late(until: float | None) -> bool:

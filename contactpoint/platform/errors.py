@@ -221,14 +221,24 @@ def _error_info(status: status_pb2.Status | None) -> error_details_pb2.ErrorInfo
     return None
 
 
-def error_metadata(err: grpc.RpcError) -> dict[str, str]:
-    """The ErrorInfo metadata of a status a peer service returned ({} when it has none)."""
+def _peer_error_info(err: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
     from grpc_status import rpc_status
 
     if not hasattr(err, "trailing_metadata"):
-        return {}
-    info = _error_info(rpc_status.from_call(err))  # type: ignore[arg-type]
+        return None
+    return _error_info(rpc_status.from_call(err))  # type: ignore[arg-type]
+
+
+def error_metadata(err: grpc.RpcError) -> dict[str, str]:
+    """The ErrorInfo metadata of a status a peer service returned ({} when it has none)."""
+    info = _peer_error_info(err)
     return dict(info.metadata) if info else {}
+
+
+def error_reason(err: grpc.RpcError) -> str:
+    """The ErrorInfo reason of a status a peer service returned ("" when it has none)."""
+    info = _peer_error_info(err)
+    return info.reason if info else ""
 
 
 def internal_status() -> status_pb2.Status:

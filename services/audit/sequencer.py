@@ -25,14 +25,16 @@ exactly the leaves up to its last, one commit (Trillian's sequencer, Tessera's b
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.platform.db import Database, TransactionConflict, is_sqlite
-from contactpoint.platform.deadlines import DeadlinePassed, late, still_in_time
+from contactpoint.platform.deadlines import DeadlinePassed, late
 from contactpoint.platform.errors import ContactPointError, FailedPrecondition, Internal, Unavailable
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.statements import Statements
@@ -80,6 +82,34 @@ def _in_time(batch: list[_Waiting]) -> list[_Waiting]:
             waiting.answer.set_exception(DeadlinePassed())
             waiting.answer.exception()  # its caller may be gone: nobody else will look
     return kept
+
+
+class _Cutoff:
+    """The moment a transaction in a worker thread (SQLite's) is to commit by, decided once: it
+    commits (`commit`, in the thread, just before) or it is abandoned (`abandon`, from the event
+    loop when the moment has passed), never both. So a caller whose deadline passes while the
+    transaction waits for the database's lock can be answered at once: it will not commit."""
+
+    def __init__(self, commit_by: float | None) -> None:
+        self.commit_by = commit_by
+        self._lock = threading.Lock()
+        self._state = ""  # "committing" or "abandoned", once decided
+
+    def commit(self) -> None:
+        """Inside the transaction, just before it commits: `DeadlinePassed` (it rolls back) if it
+        was abandoned or is now too late."""
+        with self._lock:
+            if self._state == "abandoned" or late(self.commit_by):
+                self._state = "abandoned"
+                raise DeadlinePassed
+            self._state = "committing"
+
+    def abandon(self) -> bool:
+        """Whether the transaction is now sure not to commit (it had not begun to)."""
+        with self._lock:
+            if self._state != "committing":
+                self._state = "abandoned"
+            return self._state == "abandoned"
 
 
 def _failure(exc: BaseException) -> ContactPointError:
@@ -174,7 +204,7 @@ class Sequencer:
             items = [item for waiting in batch for item in waiting.items]
             by = [w.commit_by for w in batch if w.commit_by is not None]
             try:
-                indexes = await self._append(items, min(by) if by else None)
+                indexes = await self._append(batch, items, min(by) if by else None)
             except DeadlinePassed:
                 continue  # rolled back: again, without the calls now too late
             except Exception as exc:  # every caller of the batch is told; the sequencer goes on
@@ -206,14 +236,18 @@ class Sequencer:
                 waiting.answer.set_result(indexes[start:end])
             start = end
 
-    async def _append(self, items: list[tuple[pb.AuditEvent, str]], commit_by: float | None) -> list[int]:
+    async def _append(
+        self, batch: list[_Waiting], items: list[tuple[pb.AuditEvent, str]], commit_by: float | None
+    ) -> list[int]:
+        cutoff = _Cutoff(commit_by)
+
         def locked(conn: Connection) -> list[int]:
             indexes = domain.append_batch(conn, items, signer=self._signer)
-            still_in_time(commit_by)  # else rolled back: the lock may have taken long
+            cutoff.commit()  # else rolled back: the lock may have taken long
             return indexes
 
         if self._fast is None:
-            return await self._db.write(locked)
+            return await self._in_thread(self._db.write(locked), batch, cutoff)
         try:
             return await self._fast.append(items, commit_by=commit_by)
         except TransactionConflict:
@@ -222,6 +256,18 @@ class Sequencer:
             # behind the tree state's row lock instead, which always gets its turn.
             log.info("audit.batch_contended", events=len(items))
             return await self._db.write(locked)
+
+    @staticmethod
+    async def _in_thread(write: Awaitable[list[int]], batch: list[_Waiting], cutoff: _Cutoff) -> list[int]:
+        """The transaction's outcome; when its deadline passes while it waits (for the database's
+        lock: SQLite's wait cannot be cut short), it is abandoned and the calls now too late are
+        answered at once, not when the lock is let go."""
+        running = asyncio.ensure_future(write)
+        if cutoff.commit_by is not None:
+            done, _ = await asyncio.wait({running}, timeout=max(cutoff.commit_by - time.monotonic(), 0.0))
+            if not done and cutoff.abandon():
+                _in_time(batch)
+        return await running
 
     async def close(self) -> None:
         """Refuse new appends, write those already waiting (and the batch being written), then

@@ -18,6 +18,7 @@ from contactpoint.platform.audit_writer import AuditWriter
 from contactpoint.platform.audited import AuditedRequest
 from contactpoint.platform.auth import Principal, current_principal
 from contactpoint.platform.db import Database
+from contactpoint.platform.deadlines import deadline_of
 from contactpoint.platform.errors import ContactPointError, PermissionDenied, Unavailable
 from contactpoint.platform.ids import contactpoint_id_problem
 from contactpoint.platform.interceptor import request_id_of
@@ -57,8 +58,7 @@ class DataManagerRpcs:
         if self._audit is None:
             return _Unaudited()
         metadata = context.invocation_metadata() if context is not None else None
-        call = self._audit.request(action, request_id_of(metadata))
-        return call
+        return self._audit.request(action, request_id_of(metadata), by=deadline_of(context))
 
     async def record_refusal(
         self, action: str, caller: Principal | None, error: ContactPointError, /, *, request: Any = None

@@ -76,6 +76,7 @@ class World:
     identity_target: str
     # Every service's running server, by name (their metrics ports among them).
     servers: dict[str, RunningServer] = field(default_factory=dict)
+    audit_url: str = ""
 
     async def login(self, username: str, secret: str, at: float | None = None) -> str:
         totp = pyotp.TOTP(secret)
@@ -211,6 +212,7 @@ async def _world(
             "audit": audit_server,
             "gateway": gateway_server,
         },
+        audit_url,
     )
 
 

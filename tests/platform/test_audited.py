@@ -51,7 +51,9 @@ class _FakeWriter:
     def ended(self) -> None:
         pass
 
-    def enqueue(self, event: object, *, ends_request: bool = False) -> asyncio.Future[None]:
+    def enqueue(
+        self, event: object, *, ends_request: bool = False, by: float | None = None
+    ) -> asyncio.Future[None]:
         return asyncio.ensure_future(self.append(event))
 
     async def append(self, event: object) -> None:

@@ -7,13 +7,19 @@ on was logged as a read that returned events. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+import pytest_asyncio
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
+from contactpoint.platform.audit_writer import AuditWriter
+from contactpoint.platform.deadlines import DeadlinePassed
 from tests.harness import write_locked
 from tests.services.audit.conftest import Log
+from tests.services.audit.test_append_events import FixedToken
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -76,3 +82,44 @@ async def test_a_read_its_auditor_gave_up_on_is_not_logged_as_read(log: Log) -> 
     events = (await log.events(page_size=100)).events
     assert "read-given-up" not in [e.request_id for e in events]
     assert [e.action for e in events].count("ListEvents") == 0  # this read's own event comes after
+
+
+# --- the writer (the gateway's, records' data managers'): an event carries its request's deadline ---
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def channel(log: Log) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{log.running.port}") as ch:
+        yield ch
+
+
+async def test_a_gathered_call_is_as_patient_as_its_earliest_event_and_the_rest_go_again(
+    log: Log, channel: grpc.aio.Channel
+) -> None:
+    """One call carries events of several requests; it is given no longer than the most impatient
+    of them waits, so that none is stored after its caller gave up. When the log rolls the call
+    back for that, the late event fails (`DeadlinePassed`, nothing stored) and the others are sent
+    again, and stored once the log can take them."""
+    size = await log.size()
+    writer = AuditWriter(channel, FixedToken(log.gateway), gather_seconds=1.0)
+    with write_locked(log.settings.database_url, "leaves"):
+        writer.began()
+        writer.began()  # two requests under way: the call waits for both events
+        impatient = writer.enqueue(_event("impatient"), ends_request=True, by=time.monotonic() + DEADLINE)
+        patient = writer.enqueue(_event("patient"), ends_request=True)
+        with pytest.raises(DeadlinePassed):
+            await impatient
+        assert not patient.done()
+        await asyncio.sleep(LOCKED - DEADLINE)
+    await asyncio.wait_for(patient, 10)
+    assert writer.calls >= 2 and writer.events >= 3  # both together, then the patient one again
+    assert [e.actor for e in (await log.events(page_size=100)).events][size:] == ["patient"]
+
+
+async def test_an_event_already_late_is_not_sent(log: Log, channel: grpc.aio.Channel) -> None:
+    size = await log.size()
+    writer = AuditWriter(channel, FixedToken(log.gateway))
+    with pytest.raises(DeadlinePassed):
+        await writer.enqueue(_event("too-late"), by=time.monotonic() - 0.1)
+    assert writer.calls == 0
+    assert await log.size() == size
