@@ -223,6 +223,9 @@ class Allowances:
         raise ResourceExhausted(
             f"the daily limit of {self.limits.daily_records} distinct children is reached; the account "
             "is suspended until an administrator reinstates it",
-            None,  # no RetryInfo: waiting does not lift a suspension (found by probing)
+            # CONTRACT §7: RESOURCE_EXHAUSTED carries RetryInfo. The earliest a read can succeed
+            # again is when the day's count starts afresh, and then only once reinstated: the
+            # message and the reason (DAILY_LIMIT) say so.
+            allowance.until_tomorrow(time.time()),
             reason="DAILY_LIMIT",
         )

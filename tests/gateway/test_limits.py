@@ -118,10 +118,10 @@ async def test_daily_limit_suspends_alerts_and_reinstatement_lets_them_back(
             await world.gateway.GetChild(get(ids[3]), metadata=bearer(token))
         assert over.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert "Sam" not in (over.value.details() or "")
-        # No RetryInfo: waiting does not lift the suspension (found by probing: it advised
-        # retrying at midnight, when the account would still be suspended).
-        with pytest.raises(AssertionError, match="no RetryInfo"):
-            retry_delay(over.value)
+        # RetryInfo (CONTRACT §7): not before the day's count starts afresh at UTC midnight; the
+        # message says the account is suspended until an administrator reinstates it.
+        assert 0 < retry_delay(over.value) <= 86_400
+        assert "reinstates" in (over.value.details() or "")
         # The account is suspended: its token stops working within 2 s, and it cannot log in.
         waited = await eventually(
             lambda: _is(code_of_read(world.gateway, ids[0], token), grpc.StatusCode.UNAUTHENTICATED),
