@@ -120,14 +120,34 @@ def _view(conn: Connection, row: ReviewTaskRow, *, limits: AgeLimits, today: dt.
     )
 
 
-def _ours(conn: Connection, contactpoint_id: str, organisation: str) -> bool:
-    """Whether a task's child is the organisation's: as it is now (a child merged away, by its
-    survivor), one of its active source records is the organisation's, or, when every one was
-    withdrawn, one of those was (the task is then obsolete, which the data manager is told)."""
+def _organisations(conn: Connection, contactpoint_id: str) -> set[str]:
+    """The organisations a task's child is held by: as it is now (a child merged away, by its
+    survivor), those of its active source records, or, when every one was withdrawn, those of
+    its records (the task is then obsolete, which the data manager is told)."""
     current = resolve(conn, contactpoint_id)
     sources = source_repo.source_organisations(conn, current.contactpoint_id if current else contactpoint_id)
-    active = [org for org, withdrawn in sources if not withdrawn]
-    return organisation in (active or [org for org, _ in sources])
+    active = {org for org, withdrawn in sources if not withdrawn}
+    return active or {org for org, _ in sources}
+
+
+def _ours(conn: Connection, contactpoint_id: str, organisation: str) -> bool:
+    """Whether a task's child is the organisation's (`_organisations`)."""
+    return organisation in _organisations(conn, contactpoint_id)
+
+
+def _decides(conn: Connection, row: ReviewTaskRow, organisation: str) -> bool:
+    """Whether the organisation decides a task: it holds both children, or, when no organisation
+    does, it holds the candidate (the child the new record may be). The organisation that sent the
+    new record never decides alone: a record crafted to look like another council's child would
+    otherwise show its sender that child, shielded or not, and let them join it. And a data
+    manager acts on children of their own organisation: where one organisation holds both, no
+    other is shown the child it does not hold (found by probing: a council holding only the
+    candidate was handed the new child, another council's, address and all)."""
+    candidate = _organisations(conn, row.candidate)
+    if organisation not in candidate:
+        return False
+    new_child = _organisations(conn, row.new_child)
+    return organisation in new_child or not candidate & new_child
 
 
 def resolve_task(
@@ -157,11 +177,7 @@ def resolve_task(
     if peek is not None:
         task_upkeep.lock_with_their_tasks(conn, (peek.new_child, peek.candidate))
     row = review_repo.task(conn, task_id, lock=True) if peek is not None else None
-    # The candidate must be the organisation's: whoever holds the child a new record may be
-    # decides. The organisation that sent the new record does not, unless it holds the candidate
-    # too: a record crafted to look like another council's child would otherwise show its
-    # sender that child, shielded or not, and let them join it.
-    if row is None or not _ours(conn, row.candidate, manager.organisation):
+    if row is None or not _decides(conn, row, manager.organisation):
         raise NotFound("no such review task for your organisation")
     if row.status != review_repo.OPEN:
         if row.decision == decision and row.result_id and row.decided_by == manager.name:

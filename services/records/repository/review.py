@@ -90,12 +90,28 @@ def _held_by_org(child: ColumnElement[str], organisation: str) -> Exists:
     )
 
 
+def _decided_by(organisation: str) -> ColumnElement[bool]:
+    """Tasks the organisation decides (`review._decides`): it holds the candidate, and the new
+    child too unless no organisation holds both."""
+    a, b = source_records.alias("held_a"), source_records.alias("held_b")
+    someone_holds_both = exists().where(
+        a.c.contactpoint_id == review_tasks.c.new_child,
+        a.c.withdrawn.is_(False),
+        b.c.contactpoint_id == review_tasks.c.candidate,
+        b.c.withdrawn.is_(False),
+        b.c.organisation == a.c.organisation,
+    )
+    return and_(
+        _held_by_org(review_tasks.c.candidate, organisation),
+        or_(_held_by_org(review_tasks.c.new_child, organisation), ~someone_holds_both),
+    )
+
+
 def next_open_task(
     conn: Connection, *, organisation: str, manager: str, now: dt.datetime
 ) -> ReviewTaskRow | None:
-    """The oldest open task whose candidate (the child the new record may be) `organisation`
-    holds, that no other data manager is holding (one already held by `manager` first),
-    row-locked; others' locked rows are skipped.
+    """The oldest open task `organisation` decides (`_decided_by`), that no other data manager
+    is holding (one already held by `manager` first), row-locked; others' locked rows are skipped.
 
     Two walks of an index in queue order, each stopping at its first task: the manager's own,
     then the free ones. (One query ordered by "held by this manager" first sorted every open
@@ -132,9 +148,8 @@ def _first_open(conn: Connection, organisation: str, which: ColumnElement[bool])
         .where(
             review_tasks.c.status == OPEN,
             which,
-            # The candidate's: the organisation whose child may have been filed twice decides,
-            # never the one whose new record raised the task (`review.resolve_task`).
-            _held_by_org(review_tasks.c.candidate, organisation),
+            # Never the one whose new record raised the task alone (`review._decides`).
+            _decided_by(organisation),
         )
         .order_by(review_tasks.c.created_at, review_tasks.c.task_id)
         .limit(1)

@@ -625,6 +625,44 @@ async def test_a_possible_match_across_organisations_is_the_candidates_organisat
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+async def test_where_one_organisation_holds_both_children_no_other_is_shown_the_task(world: World) -> None:
+    """A's child, also fed by B; then A's second system sends a record that may be it. A holds
+    both children and decides; B, which holds only the candidate, is never offered the task and
+    cannot resolve it (NOT_FOUND): it would be shown A's new child, address and all, and act on a
+    child it holds no record of (found by probing: B's data manager was handed the task and
+    linked it)."""
+    first = await world.submit(world.record("sc-1"), "r1")
+    by_b = world.record("ed-1", source_system="education")
+    fed_by_b = await world.submit(by_b, "r2", metadata=world.council_b)
+    assert (fed_by_b.outcome, fed_by_b.contactpoint_id) == (pb.MATCH_OUTCOME_LINKED, first.contactpoint_id)
+    variant = world.record(
+        "hl-1",
+        source_system="health",
+        nhs_number="",
+        name=child_pb2.PersonName(given_names="Amelia", family_name="Okoro"),
+        gender=child_pb2.GENDER_UNSPECIFIED,
+        address=child_pb2.Address(lines=["3 Brook Row"], town="Salford", postcode="M7 2JH"),
+    )
+    second = await world.submit(variant, "r3")
+    assert second.outcome == pb.MATCH_OUTCOME_POSSIBLE_MATCH, second
+    query = "SELECT task_id FROM review_tasks WHERE new_child = :n"
+    [(task_id,)] = world.sql(query, n=second.contactpoint_id)
+    await never_offered(world, world.services.manager_b, str(task_id))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await world.records.ResolveReviewTask(
+            pb.ResolveReviewTaskRequest(task_id=str(task_id), decision=pb.REVIEW_DECISION_LINK, reason="x"),
+            metadata=world.services.manager_b,
+        )
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    task = await next_task(world, world.services.manager_a)
+    assert (task.task_id, task.candidate.contactpoint_id) == (task_id, first.contactpoint_id)
+    resolved = await world.records.ResolveReviewTask(
+        pb.ResolveReviewTaskRequest(task_id=task.task_id, decision=pb.REVIEW_DECISION_LINK, reason="same"),
+        metadata=world.services.manager_a,
+    )
+    assert resolved.contactpoint_id == first.contactpoint_id
+
+
 async def test_a_record_crafted_like_another_councils_shielded_child_shows_its_sender_nothing(
     world: World,
 ) -> None:
