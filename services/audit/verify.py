@@ -123,6 +123,18 @@ class _Heads:
             )
         self.first, self.sizes, self.count = None, [], 0
 
+    def anchored(self, anchor: Anchor, root: bytes) -> None:
+        """Check the entries so far against a checkpoint kept outside the database. When they do
+        not match it, the heads that did not match them either were not altered: the entries
+        were, and the first such head names the first one to blame (found by probing: two
+        entries swapped were reported against the witness's checkpoint with no entry named)."""
+        try:
+            _check_anchor(anchor, root)
+        except Bad as bad:
+            if self.first is None:
+                raise
+            raise Bad(f"{self.first.message}; {bad.message}", self.first.index) from None
+
     def unexplained(self) -> None:
         """Heads at the end of the log that did not match, with none after them to tell: an entry
         the first signs is blamed."""
@@ -197,7 +209,7 @@ def _walk(
         size = done.entries
         for anchor in anchors:
             if size == anchor.checkpoint.size:
-                _check_anchor(anchor, merkle.root_from_peaks(peaks))
+                checked.anchored(anchor, merkle.root_from_peaks(peaks))
         if head is not None and int(head["tree_size"]) < size:
             raise Bad(f"tree head {int(head['tree_size'])} is out of order", signed)
         if head is not None and int(head["tree_size"]) == size:

@@ -19,7 +19,7 @@ from contactpoint.platform.keys import load_or_create_signing_key
 from services.audit import domain, state_repository
 from services.audit.settings import AuditSettings
 from services.audit.verify_configured import verify_from_settings
-from tests.services.audit.test_verify import audit_settings, write_log
+from tests.services.audit.test_verify import audit_settings, tamper, write_log
 
 
 def newest_checkpoint(database_url: str) -> str:
@@ -177,3 +177,51 @@ async def test_an_entry_forged_and_the_heads_after_it_resigned_is_not_taken_for_
     assert not alone.ok and "tree head 2 was altered" in alone.message, alone
     report = verify_from_settings(settings, kept)
     assert not report.ok and "inconsistent with the trusted checkpoint" in report.message, report
+
+
+@pytest.mark.parametrize("how", ["swapped", "rehashed"])
+async def test_entries_swapped_or_altered_and_rehashed_are_named_against_a_kept_checkpoint(
+    database_url: str, tmp_path: Path, how: str
+) -> None:
+    """Two entries swapped, or one altered with its hash recomputed: the heads no longer match and
+    neither does a checkpoint kept outside the database, so the entries were altered, and the
+    first is named, as without the checkpoint (found by probing: against the witness's checkpoint
+    the report named none)."""
+    settings = audit_settings(database_url, tmp_path)
+    write_log(settings)
+    kept = Checkpoint.parse(newest_checkpoint(settings.database_url))
+    if how == "swapped":
+        tamper(
+            settings.database_url,
+            "UPDATE leaves SET leaf_index = -1 WHERE leaf_index = 1",
+            "UPDATE leaves SET leaf_index = 1 WHERE leaf_index = 2",
+            "UPDATE leaves SET leaf_index = 2 WHERE leaf_index = -1",
+        )
+    else:
+        rehash_entry(settings.database_url, 1)
+    alone = verify_from_settings(settings)
+    assert not alone.ok and alone.first_bad_index == 1, alone
+    report = verify_from_settings(settings, kept)
+    assert not report.ok and report.first_bad_index == 1, report
+    assert "entry 1" in report.message and "trusted checkpoint" in report.message, report
+
+
+def rehash_entry(database_url: str, index: int) -> None:
+    """Alter an entry's data and store the hash of what it now says (RFC 9162's leaf hash)."""
+    db = Database(database_url)
+
+    def alter(c: Connection) -> None:
+        data = bytes(
+            c.execute(text("SELECT leaf_data FROM leaves WHERE leaf_index = :i"), {"i": index}).scalar_one()
+        )
+        forged = data.replace(b"ALLOWED", b"REFUSED")  # not a filter column: only the hashes tell
+        assert forged != data
+        c.execute(
+            text("UPDATE leaves SET leaf_data = :d, leaf_hash = :h WHERE leaf_index = :i"),
+            {"d": forged, "h": merkle.leaf_hash(forged), "i": index},
+        )
+
+    try:
+        db.run_sync(alter)
+    finally:
+        db.dispose()
