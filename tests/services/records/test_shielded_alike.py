@@ -125,17 +125,21 @@ def test_a_possible_match_of_a_shielded_child_more_like_another_child_is_shown_s
     assert not _shown_shielded(db, new)
 
 
-def test_a_task_a_merge_carries_to_a_shielded_child_is_its_own_organisations_to_decide(db: Database) -> None:
+def test_a_task_a_merge_carries_to_a_shielded_child_is_decided_by_who_holds_both(db: Database) -> None:
     # Found by re-probing: council A linked the new record to its shielded child, and the task
-    # about the namesake, carried to the shielded child as its new child, was council B's alone
-    # (the namesake's), so B decided whether A's shielded child was B's namesake. The shielded
-    # child is now the candidate, which its organisations decide.
+    # about the namesake was carried to the shielded child as its new child. The shielded child
+    # is now the task's candidate, and the namesake stays shown shielded meanwhile. B holds both
+    # children (the namesake, and its own record now in the shielded child), so B decides: A holds
+    # no record of the namesake, and a data manager acts only on children their organisation
+    # holds (CONTRACT §4; found by probing: an organisation holding only the candidate was handed
+    # the other child).
     _shielded_child_of_a(db, "a-1", "Ashdown")
     namesake, _ = _submit(db, ORG_B, _record("b-1", "Popy", "Ashdown", MOVED, "education"))
     _decide(db, MANAGER_A, KEEP_APART)
     new, second = _like_a_shielded_child_and_a_namesake(db, namesake)
     _decide(db, MANAGER_A, LINK, only=(new, second))
-    assert (namesake, second) in [_ids(t) for t in _tasks(db, MANAGER_A)]
+    assert (namesake, second) in [_ids(t) for t in _tasks(db, MANAGER_B)]
+    assert (namesake, second) not in [_ids(t) for t in _tasks(db, MANAGER_A)]
     assert _shown_shielded(db, second) and _shown_shielded(db, namesake)
 
 
