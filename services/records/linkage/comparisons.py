@@ -15,12 +15,14 @@ from functools import lru_cache
 
 from rapidfuzz.fuzz import token_set_ratio
 
+from services.records.linkage.given_names import is_name
 from services.records.linkage.nicknames import nicknames
 from services.records.linkage.spelling import (
     LETTERS_AS_DIGITS,
     PAIR_CACHE_SIZE,
     jaro_winkler,
     one_edit,
+    rhyme,
     sound,
 )
 
@@ -141,6 +143,8 @@ def first_name_level(a0: str, b0: str) -> str:
     character is a name, not an initial."""
     if not (a0.isascii() and b0.isascii()):
         return "else"
+    if _rhyming_names(a0, b0):
+        return "else"
     if len(a0) > 1 and len(b0) > 1:
         similarity = jaro_winkler(a0, b0)
         if similarity >= CLOSE:
@@ -153,6 +157,15 @@ def first_name_level(a0: str, b0: str) -> str:
             return "phonetic"  # "Elly"/"Ellie", "Kieran"/"Ciaran"
         return "else"
     return "initial" if a0[0] == b0[0] else "else"
+
+
+def _rhyming_names(a0: str, b0: str) -> bool:
+    """Two known names that differ in their first letter only, and sound apart: "Holly"/"Molly",
+    "Harry"/"Larry". Siblings', and twins' (often so named), not one name misspelt: a slip of the
+    pen that changes a first letter makes no name ("Rmily"). Found by probing: Holly and Molly, twins
+    born the same day and living with separated parents in two towns, were joined as one child who
+    had moved, the names one typo apart. (Chloe/Khloe sound alike: one name spelt as it sounds.)"""
+    return len(a0) > 2 and rhyme(a0, b0) and is_name(a0) and is_name(b0)
 
 
 def _former_keys(former: tuple[tuple[str, ...], ...]) -> set[str]:

@@ -23,7 +23,15 @@ from services.records.linkage.nicknames import (
     nicknames_with_typo,
     shared_full_forms,
 )
-from services.records.linkage.spelling import PAIR_CACHE_SIZE, keyboard_slip, lookalike_slip, one_edit, sound
+from services.records.linkage.spelling import (
+    PAIR_CACHE_SIZE,
+    keyboard_slip,
+    lookalike_slip,
+    one_edit,
+    rhyme,
+    sound,
+    spelling_key,
+)
 from services.records.name_variants import variants
 
 # First given names that may be one name misspelt.
@@ -66,16 +74,7 @@ def _two_sounding_names(a: str, b: str) -> bool:
     # (Sophia/Sofia) nor with another pet ending (Albie/Alby): "Hassan"/"Hussain", twins' names.
     if not all(_names(a, b)) or JaroWinkler.normalized_similarity(a, b) >= SOUND_ALIKE_NAMES:
         return False
-    return _spelling_key(a) != _spelling_key(b) and not _one_pet_name(a, b)
-
-
-def rhyme(a: str, b: str) -> bool:
-    # Twins are often given names that differ only in the first letter ("Holly"/"Molly"); a slip
-    # of the pen that changes a first letter makes no name ("Rmily"), which `_typo_of_known` has
-    # already taken as a typo when this is asked. (A first letter dropped, "Ella"/"Bella", is
-    # also how "Olivia" becomes "Livia" by mistake, so that is left to the other checks.)
-    # Chloe/Khloe and Caleb/Kaleb are one name spelt as it sounds (found by re-probing).
-    return a[0] != b[0] and a[1:] == b[1:] and _spelling_key(a) != _spelling_key(b)
+    return spelling_key(a) != spelling_key(b) and not _one_pet_name(a, b)
 
 
 def _slip_of(name: str, other: str) -> bool:
@@ -134,35 +133,6 @@ def _one_pet_name(a: str, b: str) -> bool:
     return len(long_) == len(short) + 1 >= 2 and long_[-1] == long_[-2] and long_[:-1] == short
 
 
-_SPELLINGS_OF_A_SOUND = (
-    ("ph", "f"),
-    ("th", "t"),
-    ("ck", "c"),
-    ("k", "c"),
-    ("q", "c"),
-    ("z", "s"),
-    ("y", "i"),
-)
-_SILENT_H = re.compile(r"(?<=[^aeiou])h|h(?=[^aeiou])|h$")
-_DOUBLED = re.compile(r"(.)\1")
-
-
-def _spelling_key(name: str) -> str:
-    # A name with the spellings of one sound made one: Sophia/Sofia, Oscar/Oskar, Arthur/Artur,
-    # Maya/Maia, Zahra/Zara, Lily/Lilly. Different names stay different: Jack "jac"/Jake "jace",
-    # and Zara/Sara, whose first letters are two sounds (found by probing: twins Zara and Sara
-    # were one child). Another language's spelling of a name is listed (`name_variants`:
-    # Zofia/Sofia, Maja/Maya, Tanja/Tania): no rule reads a "j" as a "y" (found by re-probing: one
-    # joined twins Sajid and Said, Rajan and Rayan; one for a final "ja" joined Raja and Raya,
-    # Teja and Teya).
-    first = name[:1]
-    for written, spoken in _SPELLINGS_OF_A_SOUND:
-        name = name.replace(written, spoken)
-    if first == "z":
-        name = "z" + name[1:]
-    return _DOUBLED.sub(r"\1", _SILENT_H.sub("", name))
-
-
 def two_names(a: str, b: str) -> bool:
     # Two different names, not one misspelt: both are names, neither a nickname nor a listed
     # spelling of the other (asked before this), not one pet name, and either the shorter is
@@ -176,7 +146,7 @@ def two_names(a: str, b: str) -> bool:
         return False
     if min(len(a), len(b)) >= LONG_NAME and not (a in frequencies.GIVEN and b in frequencies.GIVEN):
         return False
-    if _one_pet_name(a, b) or _spelling_key(a) == _spelling_key(b):
+    if _one_pet_name(a, b) or spelling_key(a) == spelling_key(b):
         return False
     return not (len(a) == len(b) and sorted(a) == sorted(b) and one_edit(a, b))  # Mai/Mia
 

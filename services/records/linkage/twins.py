@@ -24,8 +24,9 @@ from services.records.linkage.comparisons import (
     sikh_name_as_family,
 )
 from services.records.linkage.features import Features
-from services.records.linkage.given_alike import how_alike, middles_clash, rhyme, two_names
+from services.records.linkage.given_alike import how_alike, middles_clash, two_names
 from services.records.linkage.given_names import boys_name, girls_name
+from services.records.linkage.spelling import rhyme
 
 # Twins live together, but a postcode may be mistyped (`HOUSEHOLD_POSTCODES`), or unknown (an NHS
 # pseudo-postcode is no address: found by re-probing, homeless twins Mia and Mila were joined once

@@ -729,3 +729,18 @@ def test_a_twin_of_a_child_named_by_an_initial_is_reviewed(
     assert decided.action == Action.LINK and decided.candidate == own
     # A child with no record named by an initial stays the twin it is.
     assert run(_household(*new), records[1:]).action == Action.CREATE
+
+
+@pytest.mark.parametrize(("one", "other"), [("holly", "molly"), ("harry", "larry"), ("mason", "jason")])
+def test_twins_living_apart_with_rhyming_names_are_not_one_child_who_moved(one: str, other: str) -> None:
+    # Found by probing: Holly and Molly Wardle, born the same day and living with separated parents
+    # in two towns, were joined as one child who had moved (their names "one typo apart"). Two
+    # known names that differ only in the first letter are two names: a slip that changes a first
+    # letter makes no name.
+    holly = child(given=(one,), nhs="")
+    molly = dataclasses.replace(child(given=(other,), nhs=""), **MOVED)
+    assert compare(holly, molly, MODEL).levels[0] == "else"
+    assert run(molly, [candidate("123456789012", holly)]).action != Action.LINK
+    # A first letter mistyped into no name is still a typo of the same child: "Rolly" for "Holly".
+    typo = dataclasses.replace(child(given=("r" + one[1:],), nhs=""), **MOVED)
+    assert run(typo, [candidate("123456789012", holly)]).action != Action.CREATE
