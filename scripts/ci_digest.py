@@ -1,10 +1,11 @@
 """What failed in a pytest run, short enough to survive a CI log's tail: each failed or erroring test
-and the frames of the project's own code in its traceback, last first.
+and the frames of the project's own code in its traceback, newest last.
 
     python scripts/ci_digest.py var/ci/results.xml [--lines 70]
 
-CI prints this after a failing test run (.ci/run), because only the end of its output is kept: a
-timeout's thread dumps and pytest's summary otherwise push the test's own traceback out of sight.
+`scripts/test` prints this under CI=true after a failing run, because only the end of CI's output
+is kept: a timeout's thread dumps and pytest's summary otherwise push the test's own traceback out
+of sight.
 """
 
 from __future__ import annotations

@@ -69,6 +69,7 @@ def configured_matcher(settings: RecordsSettings) -> Matcher:
             review=settings.match_review_threshold,
             auto_link=settings.auto_link,
             same_source=settings.match_same_source_link_threshold,
+            nhs_date_slips=settings.match_nhs_date_slips,
         )
     )
 

@@ -38,6 +38,12 @@ class RecordsSettings(VerifyingSettings, DatabaseSettings):
         "child joins it (as does the same NHS number and date of birth); unset: never, a data manager "
         "decides",
     )
+    match_nhs_date_slips: bool = Field(
+        default=_DEFAULT.nhs_date_slips,
+        description="true: the same NHS number with one part of the date of birth wrong joins the "
+        "child when the other fields reach the review threshold (as day and month swapped does); "
+        "false: a data manager decides",
+    )
     model_refresh_seconds: float = Field(
         default=60.0, gt=0, description="how often to look for a re-estimated match model"
     )

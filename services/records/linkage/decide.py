@@ -5,8 +5,8 @@ Rules, in order: (1) children a data manager kept apart from this record are ign
 child scores as its best-matching source record, and the best child is chosen; (3) the same NHS
 number and date of birth links whatever the score (unless the records still look like two
 children — twins, given names that cannot be one, or another family name and gender: then it is
-reviewed), the same NHS number with another date of birth is reviewed (unless the date is
-one slip out and the other fields reach the review threshold on their own), and different NHS
+reviewed), the same NHS number with another date of birth is reviewed (unless only its day and
+month are swapped and the other fields reach the review threshold on their own), and different NHS
 numbers are never linked automatically; (4) twins are neither linked nor proposed, and a link
 whose other given names clash or whose dates of birth are more than one slip apart is reviewed; (5) a source
 system's second record for one child (unless its weight reaches `Thresholds.same_source`, when

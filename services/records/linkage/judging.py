@@ -36,10 +36,6 @@ from services.records.linkage.verdicts import (
     Thresholds,
 )
 
-# Dates of birth one slip apart: day and month swapped, or one of day, month and year wrong.
-_DOB_SLIPS = frozenset({"day_month_swapped", "one_part"})
-
-
 _NHS = FIELDS.index("nhs_number")
 
 
@@ -178,10 +174,12 @@ def judge(
         action = Action.REVIEW if weight >= thresholds.review else Action.CREATE
         reasons.append(RULE_NHS_CONFLICT)
     elif same_nhs:
-        # Reviewed, unless the date is only one slip out (swapped, or one part wrong) and the other
-        # fields are good enough for a review on their own: a mistyped NHS number that is another
-        # child's, whose date of birth is one slip from this one, is far less likely than a slip.
-        slip = any(dob_level(new.dob, c.features.dob) in _DOB_SLIPS for c, _ in same_nhs)
+        # Reviewed: the same NHS number with another date of birth is for a data manager (issue 5;
+        # found by probing: one day apart was linked as a slip). Only day and month swapped, which
+        # the contract names among what matching resolves, links, when the other fields are good
+        # enough for a review on their own.
+        forgiven = {"day_month_swapped", "one_part"} if thresholds.nhs_date_slips else {"day_month_swapped"}
+        slip = any(dob_level(new.dob, c.features.dob) in forgiven for c, _ in same_nhs)
         action = Action.LINK if slip and weight >= thresholds.review else Action.REVIEW
         reasons.append(RULE_NHS_DOB)
     elif weight >= thresholds.link:

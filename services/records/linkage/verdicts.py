@@ -15,7 +15,7 @@ LINK_WEIGHT = 11.0
 REVIEW_WEIGHT = 4.0
 
 RULE_NHS = "rule: same NHS number and date of birth"
-RULE_NHS_DOB = "rule: same NHS number, another date of birth (review, unless a slip the rest confirms)"
+RULE_NHS_DOB = "rule: same NHS number, another date of birth (review, unless day and month swapped)"
 RULE_NHS_CONFLICT = "rule: different NHS numbers (never linked automatically)"
 RULE_NHS_NAMES = (
     "rule: same NHS number and date of birth, but two children by their names or genders (review)"
@@ -72,6 +72,9 @@ class Thresholds:
     review: float = REVIEW_WEIGHT
     auto_link: bool = True
     same_source: float | None = None
+    # Whether the same NHS number with one part of the date of birth wrong links (when the other
+    # fields reach `review`), as day and month swapped does; False: reviewed (issue 5's rule).
+    nhs_date_slips: bool = False
 
 
 class Action(enum.StrEnum):

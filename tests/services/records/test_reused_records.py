@@ -232,19 +232,19 @@ def test_a_corrections_task_comes_before_a_later_records_task_for_the_same_pair(
     number = valid_nhs_number(5)
 
     def priya(rid: str, family: str, postcode: str, system: str) -> pb.SourceRecord:
-        record = _someone(rid, "Priya", family, postcode, 3, source_system=system)
+        record = _someone(rid, "Priya", family, postcode, 5, source_system=system)
         record.nhs_number = number
         return record
 
-    theirs = submit(db, _someone("b-0", "Priya", "Raman", "LS1 4AB", 3), org=ORG_B)
+    theirs = submit(db, _someone("b-0", "Priya", "Raman", "LS1 4AB", 5), org=ORG_B)
     first = priya("a-0", "Ramax", "YO1 7EP", "education")
     first.date_of_birth.month = 9
     ours = submit(db, first)
-    batch = [
-        Submission("fix-0", priya("a-0", "Raman", "LS1 4AB", "education")),
-        # A new record of the child, which links to it and would link to the other child too.
-        Submission("new-1", priya("c-9", "Raman", "LS1 4AB", "health")),
-    ]
+    # A new record of the child, which links to it (the same NHS number and date of birth as it
+    # was before the correction) and would link to the other child too.
+    also = priya("c-9", "Raman", "LS1 4AB", "health")
+    also.date_of_birth.month = 9
+    batch = [Submission("fix-0", priya("a-0", "Raman", "LS1 4AB", "education")), Submission("new-1", also)]
     answers = admin.ingest(db, organisation=ORG_A, submissions=batch, matcher=Matcher())
     assert answers == [Submitted(ours.contactpoint_id, Outcome.LINKED)] * 2
     tasks = db.run_sync(

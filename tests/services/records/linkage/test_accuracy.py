@@ -197,13 +197,29 @@ class World:
         return out
 
 
-def link_online(records: list[tuple[int, str, pb.SourceRecord]]) -> tuple[float, float, int]:
-    """Precision and recall over pairs of records put in one child, and the number of reviews."""
+@dataclass(frozen=True)
+class Linkage:
+    """Precision and recall over pairs of records put in one child: as linked automatically, and
+    once a data manager has decided every review rightly; how many records were reviewed."""
+
+    precision: float
+    recall: float
+    decided_precision: float
+    decided_recall: float
+    reviews: int
+
+
+def link_online(records: list[tuple[int, str, pb.SourceRecord]]) -> Linkage:
     model, thresholds = default_model(), Thresholds()
     filed: dict[str, list[int]] = defaultdict(list)
     stored: list[Candidate] = []
+    truth = [child for child, _, _ in records]
+    # Each automatic child's true children, and the child it is once reviews are decided rightly
+    # (a data manager links a reviewed record's new child to its candidate when truly one child).
+    holds: dict[str, set[int]] = defaultdict(set)
+    decided_as: dict[str, str] = {}
     reviews = 0
-    for _, organisation, record in records:
+    for child, organisation, record in records:
         f = features_of(record)
         keys = blocking_keys(f)
         seen = sorted({i for key in keys for i in filed.get(key, ())})
@@ -219,6 +235,11 @@ def link_online(records: list[tuple[int, str, pb.SourceRecord]]) -> tuple[float,
         )
         reviews += d.action == Action.REVIEW
         cid = d.candidate.contactpoint_id if d.action == Action.LINK and d.candidate else f"C{len(stored)}"
+        if cid not in decided_as:
+            proposed = d.candidate.contactpoint_id if d.action == Action.REVIEW and d.candidate else None
+            rightly = proposed is not None and child in holds[proposed]
+            decided_as[cid] = decided_as[proposed] if rightly and proposed else cid
+        holds[cid].add(child)
         stored.append(Candidate(cid, organisation, record.source_system, record.source_record_id, f))
         for key in keys:
             filed[key].append(len(stored) - 1)
@@ -226,20 +247,25 @@ def link_online(records: list[tuple[int, str, pb.SourceRecord]]) -> tuple[float,
     def pairs(groups: Counter[object]) -> int:
         return sum(n * (n - 1) // 2 for n in groups.values())
 
-    linked = pairs(Counter(c.contactpoint_id for c in stored))
-    true = pairs(Counter(child for child, _, _ in records))
-    both = pairs(
-        Counter((c.contactpoint_id, child) for c, (child, _, _) in zip(stored, records, strict=True))
-    )
-    return both / linked, both / true, reviews
+    def scored(ids: list[str]) -> tuple[float, float]:
+        both = pairs(Counter(zip(ids, truth, strict=True)))
+        return both / pairs(Counter(ids)), both / pairs(Counter(truth))
+
+    automatic = [c.contactpoint_id for c in stored]
+    precision, recall = scored(automatic)
+    decided_precision, decided_recall = scored([decided_as[cid] for cid in automatic])
+    return Linkage(precision, recall, decided_precision, decided_recall, reviews)
 
 
 def test_online_linkage_is_precise_and_finds_nearly_every_child() -> None:
     records = World(seed=2026).records(families=1200)
-    precision, recall, reviews = link_online(records)
-    assert precision >= 0.999
-    assert recall >= 0.99
-    assert reviews < 0.03 * len(records)
+    linkage = link_online(records)
+    assert linkage.precision >= 0.999
+    # The same NHS number with one part of the date wrong is a data manager's (issue 5): automatic
+    # links miss those children until then, and find nearly every one once they are decided.
+    assert linkage.recall >= 0.95
+    assert linkage.decided_precision >= 0.999 and linkage.decided_recall >= 0.99, linkage
+    assert linkage.reviews < 0.05 * len(records)
 
 
 def test_blocking_finds_nearly_every_pair_of_records_of_one_child() -> None:
