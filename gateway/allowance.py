@@ -1,10 +1,12 @@
 """Each person's allowance (CONTRACT §3 "Rate and volume"), kept in the gateway's database so that
 every gateway replica shares it and it survives a restart.
 
-- **Rate**: at most `rate_per_minute` reads a minute, enforced with GCRA (the generic cell rate
-  algorithm): one number per person, their next read's theoretical arrival time. A person may use
-  a whole minute's allowance at once; after that, one read every 60/rate seconds. A refused read
-  is told exactly how long to wait, and does not use up allowance.
+- **Rate**: at most `rate_per_minute` reads in any minute: the times of the person's reads allowed
+  in the last minute are kept, and a read is allowed while fewer than the rate fall in the minute
+  before it. A person may use a whole minute's allowance at once, and then waits until the first
+  of those reads is a minute old. A refused read is told exactly how long to wait, and does not
+  use up allowance. (GCRA, used before, kept one number but let nearly twice the rate through in
+  a minute: a whole minute's worth at once, then one every 60/rate seconds; found by probing.)
 - **Volume**: at most `daily_records` distinct children a (UTC) day. Re-reading a child already
   read today costs nothing more; a search that finds nothing, or too many, counts as one item of
   its own, so sweeping dates of birth or names uses the allowance up too. Going over suspends the
@@ -25,6 +27,7 @@ exact count back). Either way two replicas never both spend the last of one allo
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -87,21 +90,32 @@ class Decision:
 
 @dataclass(frozen=True)
 class Rate:
-    """GCRA's answer: allowed or not, the wait, and the new theoretical arrival time."""
+    """The sliding minute's answer: allowed or not, the wait, and the times of the reads allowed in
+    the minute up to `now`, oldest first (with this one, when allowed)."""
 
     allowed: bool
     retry_after: float
-    tat: float
+    recent: tuple[float, ...]
 
 
-def gcra(tat: float, now: float, *, per_minute: int) -> Rate:
-    """One read at `now` against a theoretical arrival time `tat`, allowing `per_minute` a minute
-    (a full minute's worth at once)."""
-    interval = MINUTE / per_minute
-    new_tat = max(tat, now) + interval
-    if new_tat - now > MINUTE + SLACK:
-        return Rate(False, new_tat - MINUTE - now, tat)
-    return Rate(True, 0.0, new_tat)
+def minute_before(now: float) -> float:
+    """Reads after this count in the minute up to `now` (a millisecond's slack for rounding)."""
+    return now - MINUTE + SLACK
+
+
+def in_the_last_minute(recent: Iterable[float], now: float) -> list[float]:
+    """The times among `recent` in the minute up to `now`, in order."""
+    return sorted(t for t in recent if t > minute_before(now))
+
+
+def sliding(recent: Iterable[float], now: float, *, per_minute: int) -> Rate:
+    """One read at `now`, given the times of the person's reads allowed before it: allowed while
+    fewer than `per_minute` of them fall in the minute before it; refused, the wait is until the
+    oldest that counts is a minute old."""
+    kept = in_the_last_minute(recent, now)
+    if len(kept) >= per_minute:
+        return Rate(False, max(kept[-per_minute] + MINUTE - now, 0.0), tuple(kept))
+    return Rate(True, 0.0, (*kept, now))
 
 
 def day_of(now: float) -> str:
@@ -171,7 +185,7 @@ def decide_rate(
     counted by `take_item` (a transaction of its own). A re-read is therefore one statement on
     PostgreSQL, the common read's whole cost."""
     if not taken.allowed:
-        wait = gcra(taken.tat, now, per_minute=limits.rate_per_minute).retry_after
+        wait = sliding(taken.recent, now, per_minute=limits.rate_per_minute).retry_after
         return Decision(Verdict.RATE_LIMITED, wait)
     refused = _over_already(person, taken.trip, now)
     if refused is not None:

@@ -18,22 +18,33 @@ _LOCK = text(
     "INSERT INTO rates (subject, tat) VALUES (:s, 0.0) "
     "ON CONFLICT (subject) DO UPDATE SET tat = rates.tat RETURNING tat"
 )
-# GCRA in the upsert itself: the row is locked, the read allowed (and `tat` moved on) or not, in
-# one statement. start = max(tat, now); the read is allowed when start + interval is within the
-# window, and then `grant_id` is set to this call's own random id (RETURNING shows only the new
-# row, so that id is how the caller learns whether its read was the one allowed).
+# PostgreSQL: the sliding minute in the upsert itself (`allowance.sliding`): the row is locked, the
+# read allowed or not, in one statement. `recent` holds the times of the reads allowed in the last
+# minute; the read is allowed while fewer than `:n` of them are after `:since` (a minute before
+# it), and then those and its own time are kept and `grant_id` set to this call's own random id
+# (RETURNING shows only the new row, so that id is how the caller learns whether its read was the
+# one allowed).
+_IN_THE_MINUTE = "FROM unnest(string_to_array(rates.recent, ' ')::float8[]) AS t(v) WHERE t.v > :since"
 _TAKE_RATE_SQL = (
-    "INSERT INTO rates (subject, tat, grant_id) VALUES (:s, :now + :interval, :grant) "
+    "INSERT INTO rates (subject, tat, grant_id, recent) VALUES (:s, 0.0, :grant, :now_text) "  # noqa: S608
     "ON CONFLICT (subject) DO UPDATE SET "
-    "grant_id = CASE "
-    "WHEN (CASE WHEN rates.tat > :now THEN rates.tat ELSE :now END) + :interval <= :now + :window "
-    "THEN :grant ELSE rates.grant_id END, "
-    "tat = CASE "
-    "WHEN (CASE WHEN rates.tat > :now THEN rates.tat ELSE :now END) + :interval <= :now + :window "
-    "THEN (CASE WHEN rates.tat > :now THEN rates.tat ELSE :now END) + :interval ELSE rates.tat END "
-    "RETURNING tat, grant_id, tripped_at"
-)
+    f"grant_id = CASE WHEN (SELECT count(*) {_IN_THE_MINUTE}) < :n THEN :grant ELSE rates.grant_id END, "
+    f"recent = CASE WHEN (SELECT count(*) {_IN_THE_MINUTE}) < :n "
+    f"THEN concat_ws(' ', (SELECT string_agg(t.v::text, ' ' ORDER BY t.v) {_IN_THE_MINUTE}), :now_text) "
+    "ELSE rates.recent END "
+    "RETURNING recent, grant_id, tripped_at"
+)  # (composed of this module's constants only, never of input)
 _TAKE_RATE = text(_TAKE_RATE_SQL)
+# SQLite (one writer at a time: the transaction holds the database's write lock): the same decided
+# in Python between these two.
+# (One row always: NULLs for a person with none yet.)
+_RATE_ROW = text(
+    "SELECT r.recent, r.grant_id, r.tripped_at FROM (SELECT 1) AS one LEFT JOIN rates AS r ON r.subject = :s"
+)
+_SET_RECENT = text(
+    "INSERT INTO rates (subject, tat, grant_id, recent) VALUES (:s, 0.0, :grant, :recent) "
+    "ON CONFLICT (subject) DO UPDATE SET grant_id = :grant, recent = :recent"
+)
 _ITEM_READ_AT_SQL = "SELECT read_at FROM daily_reads WHERE subject = :s AND day = :d AND item = :i"
 # PostgreSQL: the rate and when the item was last counted, in one statement (one round trip). The
 # item's row comes from the statement's snapshot, which may predate the lock; that is safe for
@@ -43,7 +54,7 @@ _ITEM_READ_AT_SQL = "SELECT read_at FROM daily_reads WHERE subject = :s AND day 
 # (Both are composed of this module's constants only, never of input.)
 _TAKE_RATE_AND_ITEM = text(
     f"WITH r AS ({_TAKE_RATE_SQL}) "  # noqa: S608
-    f"SELECT r.tat, r.grant_id, r.tripped_at, ({_ITEM_READ_AT_SQL}) AS item_read_at FROM r"
+    f"SELECT r.recent, r.grant_id, r.tripped_at, ({_ITEM_READ_AT_SQL}) AS item_read_at FROM r"
 )
 _DAY_STATE = text(
     "SELECT (SELECT tripped_at FROM rates WHERE subject = :s) AS trip, "  # noqa: S608
@@ -101,14 +112,30 @@ async def lock_person(tx: Transaction, subject: str) -> float:
 
 @dataclass(frozen=True)
 class RateTaken:
-    """One read against the person's rate: whether it was allowed, the theoretical arrival time
-    now stored, the person's latest trip, and when the item was last counted on the day (None
-    when unknown or never)."""
+    """One read against the person's rate: whether it was allowed, the times of reads allowed now
+    stored (`recent`, maybe older ones among them), the person's latest trip, and when the item
+    was last counted on the day (None when unknown or never)."""
 
     allowed: bool
-    tat: float
+    recent: tuple[float, ...]
     trip: float | None
     item_read_at: float | None
+
+
+def _times(recent: object) -> tuple[float, ...]:
+    return tuple(float(t) for t in str(recent).split()) if recent else ()
+
+
+def _take_rate_sqlite(conn: Executes, params: dict[str, object]) -> Any:
+    """`_TAKE_RATE` on SQLite: the row (recent, grant_id, tripped_at) as the read left it."""
+    row = conn.execute(_RATE_ROW, {"s": params["s"]}).one()
+    since = float(params["since"])  # type: ignore[arg-type]
+    kept = sorted(t for t in _times(row.recent) if t > since)
+    if len(kept) >= int(params["n"]):  # type: ignore[call-overload]
+        return row  # refused: nothing changes (a refused read spends nothing)
+    recent = " ".join([*map(repr, kept), str(params["now_text"])])
+    conn.execute(_SET_RECENT, {"s": params["s"], "grant": params["grant"], "recent": recent})
+    return conn.execute(_RATE_ROW, {"s": params["s"]}).one()
 
 
 def _optional(value: object) -> float | None:
@@ -120,37 +147,40 @@ async def take_rate(
     subject: str,
     *,
     now: float,
-    interval: float,
-    window: float,
+    since: float,
+    per_minute: int,
     day: str,
     item: str | None,
 ) -> RateTaken:
-    """Spend one read of the person's rate if it fits (GCRA), and say when `item` was last counted
-    on `day`. One statement on PostgreSQL (its own transaction, from the event loop); on SQLite
-    two, in one transaction."""
+    """Spend one read of the person's rate if fewer than `per_minute` reads were allowed after
+    `since` (a minute before `now`), and say when `item` was last counted on `day`. One statement
+    on PostgreSQL (its own transaction, from the event loop); on SQLite a few, in one transaction."""
     grant = RANDOM.hex_id()
     params: dict[str, object] = {
         "s": subject,
-        "now": now,
-        "interval": interval,
-        "window": window,
+        "now_text": repr(now),
+        "since": since,
+        "n": per_minute,
         "grant": grant,
     }
     read_at: float | None = None
-    if item is None:
-        row = await store.one(_TAKE_RATE, params)
-    elif store.dialect == "postgresql":
-        row = await store.one(_TAKE_RATE_AND_ITEM, {**params, "d": day, "i": item})
-        read_at = _optional(row.item_read_at)
-    else:  # SQLite: two statements, one hop to a worker thread
+    if store.dialect == "postgresql":
+        if item is None:
+            row = await store.one(_TAKE_RATE, params)
+        else:
+            row = await store.one(_TAKE_RATE_AND_ITEM, {**params, "d": day, "i": item})
+            read_at = _optional(row.item_read_at)
+    else:  # SQLite: one hop to a worker thread
 
         def both(conn: Executes) -> tuple[Any, Any]:
-            taken = conn.execute(_TAKE_RATE, params).one()
+            taken = _take_rate_sqlite(conn, params)
+            if item is None:
+                return taken, None
             return taken, conn.execute(_ITEM_READ_AT_OR_NONE, {"s": subject, "d": day, "i": item}).one()
 
         row, last = await store.write(both)
-        read_at = _optional(last.read_at)
-    return RateTaken(row.grant_id == grant, float(row.tat), _optional(row.tripped_at), read_at)
+        read_at = _optional(last.read_at) if last is not None else None
+    return RateTaken(row.grant_id == grant, _times(row.recent), _optional(row.tripped_at), read_at)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from contactpoint.platform.statements import Statements
 from contactpoint.records.v1 import records_service_pb2 as records_pb
 from gateway import allowance
 from gateway import allowance_repository as repo
-from gateway.allowance import MINUTE, SLACK, Decision, Limits, Person, Verdict, day_of
+from gateway.allowance import Decision, Limits, Person, Verdict, day_of, minute_before
 from gateway.identity_client import IdentityClient
 
 log = get_logger(__name__)
@@ -107,14 +107,14 @@ class Allowances:
         more; the read that reaches the limit, the transaction that records the trip. With
         `defer_new`, an item not yet counted today is left uncounted (`Decision.uncounted`), for
         `count_child` once records has said which child it is."""
-        interval, day = MINUTE / self.limits.rate_per_minute, day_of(now)
+        day = day_of(now)
         taken = await self._retrying(
             lambda: repo.take_rate(
                 self._store,
                 person.subject,
                 now=now,
-                interval=interval,
-                window=MINUTE + SLACK,
+                since=minute_before(now),
+                per_minute=self.limits.rate_per_minute,
                 day=day,
                 item=item,
             )

@@ -3,7 +3,7 @@ replica. The Alembic history in migrations/ creates them."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table
+from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -12,7 +12,10 @@ rates = Table(
     "rates",
     metadata,
     Column("subject", String(64), primary_key=True),
-    Column("tat", Float, nullable=False),
+    Column("tat", Float, nullable=False),  # no longer used (GCRA's theoretical arrival time)
+    # The times of the person's reads allowed in the last minute, oldest first, space-separated
+    # (`allowance.sliding`); NULL for none.
+    Column("recent", Text),
     # A fresh random id written by each allowed read: how the one-statement GCRA says "allowed".
     Column("grant_id", String(32)),
     # The person's latest trip over the daily limit (see limit_trips), read with the rate so that

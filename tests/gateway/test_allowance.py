@@ -15,10 +15,11 @@ from contactpoint.platform import migrate
 from contactpoint.platform.db import Database
 from contactpoint.platform.statements import Statements
 from gateway import allowance
-from gateway.allowance import Limits, Person, Verdict, gcra
+from gateway.allowance import Limits, Person, Verdict, sliding
 from gateway.identity_client import IdentityClient
 from gateway.limits import Allowances
 from gateway.main import MIGRATIONS
+from gateway.peer_throttle import gcra
 
 NOON = datetime(2026, 12, 2, 12, 0, tzinfo=UTC).timestamp()
 # Deciding never calls identity (only enforcing a decision suspends through it).
@@ -36,6 +37,41 @@ def test_gcra_allows_a_minute_at_once_then_one_per_interval() -> None:
     assert refused.tat == tat  # a refusal spends nothing
     assert not gcra(tat, now + 1.9, per_minute=30).allowed
     assert gcra(tat, now + 2.0, per_minute=30).allowed
+
+
+def test_at_most_the_rate_in_any_minute() -> None:
+    """A whole minute's worth at once, then nothing until the first of them is a minute old (found
+    by probing: GCRA let 59 reads through in a minute at 30 a minute)."""
+    recent: tuple[float, ...] = ()
+    now = 1000.0
+    for i in range(30):
+        rate = sliding(recent, now + i * 0.25, per_minute=30)
+        assert rate.allowed
+        recent = rate.recent
+    refused = sliding(recent, now + 10, per_minute=30)
+    assert not refused.allowed and refused.retry_after == pytest.approx(50.0)
+    assert not sliding(recent, now + 59.9, per_minute=30).allowed
+    assert sliding(recent, now + 60.0, per_minute=30).allowed
+    # Read by read over two minutes, at four a second when allowed: never more than 30 in any minute.
+    recent, allowed = (), []
+    t = now
+    while t < now + 120:
+        rate = sliding(recent, t, per_minute=30)
+        if rate.allowed:
+            allowed.append(t)
+            recent = rate.recent
+        t += 0.25
+    assert max(sum(1 for a in allowed if start <= a < start + 60) for start in allowed) == 30
+    assert len(allowed) == 60
+
+
+def test_a_steady_rate_is_never_refused() -> None:
+    recent: tuple[float, ...] = ()
+    for i in range(200):
+        rate = sliding(recent, 5000.0 + i * 2.0, per_minute=30)
+        assert rate.allowed
+        recent = rate.recent
+    assert len(recent) <= 30
 
 
 def test_gcra_steady_rate_is_never_refused() -> None:
@@ -124,10 +160,11 @@ def test_searches_count_and_rate_refusals_do_not(db: Database) -> None:
     assert read(db, None, rate_per_minute=2) is Verdict.ALLOWED
     assert read(db, None, rate_per_minute=2) is Verdict.ALLOWED
     assert read(db, "child:1", rate_per_minute=2) is Verdict.RATE_LIMITED
-    assert read(db, "child:1", rate_per_minute=2, now=NOON + 30) is Verdict.ALLOWED
+    assert read(db, "child:1", rate_per_minute=2, now=NOON + 30) is Verdict.RATE_LIMITED
+    assert read(db, "child:1", rate_per_minute=2, now=NOON + 60) is Verdict.ALLOWED
     for i in range(2):
-        assert decide(db, f"search:{i}", now=NOON + 31, found=True).verdict is Verdict.ALLOWED
-    assert read(db, "child:9", now=NOON + 32) is Verdict.OVER_DAILY_LIMIT
+        assert decide(db, f"search:{i}", now=NOON + 61, found=True).verdict is Verdict.ALLOWED
+    assert read(db, "child:9", now=NOON + 62) is Verdict.OVER_DAILY_LIMIT
 
 
 def test_two_writers_never_both_spend_the_last_read(database_url: str, db: Database) -> None:

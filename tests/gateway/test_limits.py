@@ -90,8 +90,8 @@ async def test_rate_limit_tells_the_real_wait_and_is_audited(strict: World) -> N
     with pytest.raises(grpc.aio.AioRpcError) as over:
         await strict.gateway.GetChild(get(cp), metadata=bearer(token))
     assert over.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    # Five a minute: the next read is allowed 12 s after the first.
-    assert 10.0 < retry_delay(over.value) <= 12.0
+    # Five a minute: the next read is allowed a minute after the first.
+    assert 55.0 < retry_delay(over.value) <= 60.0
     events = [
         e
         for e in await _events(strict, await strict.login("avery.rate", auditor.totp_secret))
