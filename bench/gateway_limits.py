@@ -13,9 +13,9 @@ others: a fresh PostgreSQL database on 127.0.0.1:5432, or with `--sqlite` the em
 second gateway can be started with the very same configuration:
 
 - **limits on**: the gateway of `contactpoint up`. Every GetChild first spends one read of the
-  person's rate (GCRA) and counts the child for the day (`Allowances.take_read`: one write
-  transaction on the gateway's database), then reads the child from records and writes its
-  audit event.
+  person's rate (at the benchmark's raised rate, by GCRA: `allowance.EXACT_UP_TO`) and counts
+  the child for the day (`Allowances.take_read`: one write transaction on the gateway's
+  database), then reads the child from records and writes its audit event.
 - **limits off**: a second gateway process, `bench/gateway_nolimits.py`: the same settings (the
   same identity, records and audit, the same account, its own empty gateway database), with
   `Allowances.take_read` and `take_item` replaced by no-ops.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, text
+from sqlalchemy import Connection, TextClause, delete, text
 
 from contactpoint.platform.ids import RANDOM
 from contactpoint.platform.statements import Executes, Statements, Transaction
@@ -32,30 +32,53 @@ _TAKE_RATE_SQL = (
     f"recent = CASE WHEN (SELECT count(*) {_IN_THE_MINUTE}) < :n "
     f"THEN concat_ws(' ', (SELECT string_agg(t.v::text, ' ' ORDER BY t.v) {_IN_THE_MINUTE}), :now_text) "
     "ELSE rates.recent END "
-    "RETURNING recent, grant_id, tripped_at"
+    "RETURNING tat, recent, grant_id, tripped_at"
 )  # (composed of this module's constants only, never of input)
 _TAKE_RATE = text(_TAKE_RATE_SQL)
+# GCRA in the upsert itself, for rates above `allowance.EXACT_UP_TO`: start = max(tat, now); the
+# read is allowed when start + interval is within the window (then `tat` moves on), in one
+# statement, on either engine.
+_GCRA_SQL = (
+    "INSERT INTO rates (subject, tat, grant_id) VALUES (:s, :now + :interval, :grant) "
+    "ON CONFLICT (subject) DO UPDATE SET "
+    "grant_id = CASE "
+    "WHEN (CASE WHEN rates.tat > :now THEN rates.tat ELSE :now END) + :interval <= :now + :window "
+    "THEN :grant ELSE rates.grant_id END, "
+    "tat = CASE "
+    "WHEN (CASE WHEN rates.tat > :now THEN rates.tat ELSE :now END) + :interval <= :now + :window "
+    "THEN (CASE WHEN rates.tat > :now THEN rates.tat ELSE :now END) + :interval ELSE rates.tat END "
+    "RETURNING tat, recent, grant_id, tripped_at"
+)
+_GCRA = text(_GCRA_SQL)
 # SQLite (one writer at a time: the transaction holds the database's write lock): the same decided
 # in Python between these two.
 # (One row always: NULLs for a person with none yet.)
 _RATE_ROW = text(
-    "SELECT r.recent, r.grant_id, r.tripped_at FROM (SELECT 1) AS one LEFT JOIN rates AS r ON r.subject = :s"
+    "SELECT r.tat, r.recent, r.grant_id, r.tripped_at FROM (SELECT 1) AS one "
+    "LEFT JOIN rates AS r ON r.subject = :s"
 )
 _SET_RECENT = text(
     "INSERT INTO rates (subject, tat, grant_id, recent) VALUES (:s, 0.0, :grant, :recent) "
     "ON CONFLICT (subject) DO UPDATE SET grant_id = :grant, recent = :recent"
 )
 _ITEM_READ_AT_SQL = "SELECT read_at FROM daily_reads WHERE subject = :s AND day = :d AND item = :i"
+
+
 # PostgreSQL: the rate and when the item was last counted, in one statement (one round trip). The
 # item's row comes from the statement's snapshot, which may predate the lock; that is safe for
 # the only use made of it, "already counted since the trip" (the trip itself is the locked row's
 # latest, and a counted item's row is never removed on its day). A row not yet visible only sends
 # the read the longer way, through `lock_person` and `day_state`.
 # (Both are composed of this module's constants only, never of input.)
-_TAKE_RATE_AND_ITEM = text(
-    f"WITH r AS ({_TAKE_RATE_SQL}) "  # noqa: S608
-    f"SELECT r.recent, r.grant_id, r.tripped_at, ({_ITEM_READ_AT_SQL}) AS item_read_at FROM r"
-)
+def _and_item(rate_sql: str) -> TextClause:
+    return text(
+        f"WITH r AS ({rate_sql}) "  # noqa: S608
+        f"SELECT r.tat, r.recent, r.grant_id, r.tripped_at, ({_ITEM_READ_AT_SQL}) AS item_read_at FROM r"
+    )
+
+
+_TAKE_RATE_AND_ITEM = _and_item(_TAKE_RATE_SQL)
+_GCRA_AND_ITEM = _and_item(_GCRA_SQL)
 _DAY_STATE = text(
     "SELECT (SELECT tripped_at FROM rates WHERE subject = :s) AS trip, "  # noqa: S608
     f"({_ITEM_READ_AT_SQL}) AS item_read_at, "
@@ -117,6 +140,7 @@ class RateTaken:
     was last counted on the day (None when unknown or never)."""
 
     allowed: bool
+    tat: float
     recent: tuple[float, ...]
     trip: float | None
     item_read_at: float | None
@@ -149,38 +173,42 @@ async def take_rate(
     now: float,
     since: float,
     per_minute: int,
+    gcra: tuple[float, float] | None = None,
     day: str,
     item: str | None,
 ) -> RateTaken:
     """Spend one read of the person's rate if fewer than `per_minute` reads were allowed after
-    `since` (a minute before `now`), and say when `item` was last counted on `day`. One statement
-    on PostgreSQL (its own transaction, from the event loop); on SQLite a few, in one transaction."""
+    `since` (a minute before `now`), or with `gcra` (interval, window) by GCRA, and say when `item`
+    was last counted on `day`. One statement on PostgreSQL (its own transaction, from the event
+    loop); on SQLite a few, in one transaction."""
     grant = RANDOM.hex_id()
-    params: dict[str, object] = {
-        "s": subject,
-        "now_text": repr(now),
-        "since": since,
-        "n": per_minute,
-        "grant": grant,
-    }
+    params: dict[str, object] = {"s": subject, "grant": grant}
+    if gcra is None:
+        params.update({"now_text": repr(now), "since": since, "n": per_minute})
+        alone, with_item = _TAKE_RATE, _TAKE_RATE_AND_ITEM
+    else:
+        params.update({"now": now, "interval": gcra[0], "window": gcra[1]})
+        alone, with_item = _GCRA, _GCRA_AND_ITEM
     read_at: float | None = None
     if store.dialect == "postgresql":
         if item is None:
-            row = await store.one(_TAKE_RATE, params)
+            row = await store.one(alone, params)
         else:
-            row = await store.one(_TAKE_RATE_AND_ITEM, {**params, "d": day, "i": item})
+            row = await store.one(with_item, {**params, "d": day, "i": item})
             read_at = _optional(row.item_read_at)
     else:  # SQLite: one hop to a worker thread
 
         def both(conn: Executes) -> tuple[Any, Any]:
-            taken = _take_rate_sqlite(conn, params)
+            taken = _take_rate_sqlite(conn, params) if gcra is None else conn.execute(_GCRA, params).one()
             if item is None:
                 return taken, None
             return taken, conn.execute(_ITEM_READ_AT_OR_NONE, {"s": subject, "d": day, "i": item}).one()
 
         row, last = await store.write(both)
         read_at = _optional(last.read_at) if last is not None else None
-    return RateTaken(row.grant_id == grant, _times(row.recent), _optional(row.tripped_at), read_at)
+    return RateTaken(
+        row.grant_id == grant, float(row.tat or 0.0), _times(row.recent), _optional(row.tripped_at), read_at
+    )
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,17 @@ from contactpoint.platform.statements import Statements
 from contactpoint.records.v1 import records_service_pb2 as records_pb
 from gateway import allowance
 from gateway import allowance_repository as repo
-from gateway.allowance import Decision, Limits, Person, Verdict, day_of, minute_before
+from gateway.allowance import (
+    EXACT_UP_TO,
+    MINUTE,
+    SLACK,
+    Decision,
+    Limits,
+    Person,
+    Verdict,
+    day_of,
+    minute_before,
+)
 from gateway.identity_client import IdentityClient
 
 log = get_logger(__name__)
@@ -107,7 +117,7 @@ class Allowances:
         more; the read that reaches the limit, the transaction that records the trip. With
         `defer_new`, an item not yet counted today is left uncounted (`Decision.uncounted`), for
         `count_child` once records has said which child it is."""
-        day = day_of(now)
+        day, interval = day_of(now), MINUTE / self.limits.rate_per_minute
         taken = await self._retrying(
             lambda: repo.take_rate(
                 self._store,
@@ -115,6 +125,7 @@ class Allowances:
                 now=now,
                 since=minute_before(now),
                 per_minute=self.limits.rate_per_minute,
+                gcra=None if self.limits.rate_per_minute <= EXACT_UP_TO else (interval, MINUTE + SLACK),
                 day=day,
                 item=item,
             )

@@ -6,31 +6,9 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 
 from contactpoint.platform.errors import ResourceExhausted
-from gateway.allowance import MINUTE, SLACK
-
-
-@dataclass(frozen=True)
-class Rate:
-    """GCRA's answer: allowed or not, the wait, and the new theoretical arrival time."""
-
-    allowed: bool
-    retry_after: float
-    tat: float
-
-
-def gcra(tat: float, now: float, *, per_minute: int) -> Rate:
-    """One login at `now` against a theoretical arrival time `tat`, allowing `per_minute` a minute
-    (a full minute's worth at once, then one every 60/per_minute seconds): one number an address,
-    in memory, for a flood's throttle (a person's reads are held to the contract's "at most N a
-    minute" exactly, `allowance.sliding`)."""
-    interval = MINUTE / per_minute
-    new_tat = max(tat, now) + interval
-    if new_tat - now > MINUTE + SLACK:
-        return Rate(False, new_tat - MINUTE - now, tat)
-    return Rate(True, 0.0, new_tat)
+from gateway.allowance import gcra
 
 
 def peer_host(peer: str) -> str:
