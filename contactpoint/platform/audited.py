@@ -127,6 +127,11 @@ class AuditedRequest:
 
     # Set once the event is in the log: a request is recorded exactly once.
     recorded: bool = False
+    # The event in the log says the request failed (or was cancelled): nothing it would change may
+    # be committed after that (found by probing: a data manager's call cancelled at its deadline
+    # was logged UNAVAILABLE, and its write, still queued for the database, then committed).
+    _logged_failure: bool = field(default=False, repr=False)
+    _recording_failure: bool = field(default=False, repr=False)  # what the event on its way says
     # The append of the event, once begun: a request cancelled while it is on its way waits for
     # it rather than writing a second event (found by probing: a call whose client gave up
     # while audit was slow was recorded ALLOWED and CANCELLED).
@@ -195,6 +200,8 @@ class AuditedRequest:
         instead of making another; one that failed is tried again."""
         if self.recorded:
             self._no_longer_under_way()  # recorded by someone else (identity, a login's)
+            if exc is None and self._logged_failure:
+                raise Unavailable("this request had already ended; nothing was changed")
             return
         failed = (
             self._recording is not None
@@ -212,6 +219,7 @@ class AuditedRequest:
             # left the request counted for ever, and every later call waited the whole moment).
             ends_request, self._under_way = self._under_way, False
             self._recording = self.auditor.enqueue(event, ends_request=ends_request, by=self.commit_by)
+            self._recording_failure = exc is not None
         try:
             await asyncio.shield(self._recording)
         except DeadlinePassed:
@@ -224,6 +232,7 @@ class AuditedRequest:
             await self.record(DeadlinePassed())
             raise
         self.recorded = True
+        self._logged_failure = self._recording_failure
 
     def _no_longer_under_way(self) -> None:
         if self._under_way:
@@ -273,6 +282,14 @@ class AuditedRequest:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool:
-        # Shielded: a client that cancels mid-request must not cancel the record of its request.
-        await asyncio.shield(self.record(exc))
+        # Shielded: a client that cancels mid-request must not cancel the record of its request
+        # (whose failure, if the handler is gone meanwhile, nobody else will look at).
+        recording = asyncio.ensure_future(self.record(exc))
+        recording.add_done_callback(_seen)
+        await asyncio.shield(recording)
         return False
+
+
+def _seen(task: asyncio.Future[None]) -> None:
+    if not task.cancelled():
+        task.exception()

@@ -181,9 +181,25 @@ class Sequencer:
         self._work.set()
         if self._runner is None or self._runner.done():
             self._runner = asyncio.get_running_loop().create_task(self._run(), name="audit-sequencer")
+        if commit_by is not None:
+            await self._until(waiting, commit_by)
         # The batch goes on if this caller goes away (its event may then be in the log unanswered,
         # as a single append's could be): shield the answer, not the caller.
         return await asyncio.shield(waiting.answer)
+
+    async def _until(self, waiting: _Waiting, commit_by: float) -> None:
+        """Wait for the call's answer until its deadline; a call still queued then (behind a batch
+        held up by the database's lock) is taken out and answered `DeadlinePassed` at once (found
+        by probing: it waited for the lock, and its caller gave up first, not knowing whether its
+        events were stored, so a patient request gathered with an impatient one failed too)."""
+        done, _ = await asyncio.wait({waiting.answer}, timeout=max(commit_by - time.monotonic(), 0.0))
+        if done:
+            return
+        for i, queued in enumerate(self._queue):
+            if queued is waiting:
+                del self._queue[i]
+                waiting.answer.set_exception(DeadlinePassed())
+                return
 
     async def _run(self) -> None:
         while True:

@@ -6,9 +6,10 @@ import asyncio
 
 import grpc
 import pytest
+from sqlalchemy import text
 
-from contactpoint.platform.audited import outcome_of
-from contactpoint.platform.db import TransactionConflict
+from contactpoint.platform.audited import AuditedRequest, outcome_of
+from contactpoint.platform.db import Database, TransactionConflict
 from contactpoint.platform.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -18,6 +19,7 @@ from contactpoint.platform.errors import (
     Unauthenticated,
     Unavailable,
 )
+from tests.harness import write_locked
 
 
 @pytest.mark.parametrize(
@@ -282,3 +284,33 @@ async def test_a_write_that_keeps_losing_is_unavailable_never_internal() -> None
             call.record_before_commit = lambda *_a, **_k: None  # type: ignore[method-assign]
             await call.write(_DeadlockingDb(losses=99), lambda _c: None)  # type: ignore[arg-type]
     assert [outcome for outcome, _ in log.events] == ["UNAVAILABLE"]
+
+
+async def test_a_write_still_waiting_when_its_request_ended_in_failure_is_not_committed(
+    database_url: str,
+) -> None:
+    """Found by probing: a data manager's call cancelled at its deadline while its write waited
+    for the database was logged as failed, and the write, still queued, then committed: a child
+    shielded (or merged) with the log saying it was not. Now the write rolls back."""
+    db = Database(database_url)
+    try:
+        db.run_sync(lambda c: c.execute(text("CREATE TABLE changes (x INTEGER)")))
+        log = _SlowLog()
+        log.release.set()
+
+        async def handler() -> None:
+            async with AuditedRequest(log, "SetShielded", "rid-3") as call:  # type: ignore[arg-type]
+                await call.write(db, lambda c: c.execute(text("INSERT INTO changes VALUES (1)")))
+
+        with write_locked(database_url, "changes"):
+            task = asyncio.create_task(handler())
+            await asyncio.sleep(0.3)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert log.events == ["CANCELLED"]
+        await asyncio.sleep(1.0)  # the write that waited has run by now
+        assert db.run_sync(lambda c: c.execute(text("SELECT count(*) FROM changes")).scalar_one()) == 0
+        assert log.events == ["CANCELLED"]
+    finally:
+        db.dispose()

@@ -123,3 +123,33 @@ async def test_an_event_already_late_is_not_sent(log: Log, channel: grpc.aio.Cha
         await writer.enqueue(_event("too-late"), by=time.monotonic() - 0.1)
     assert writer.calls == 0
     assert await log.size() == size
+
+
+async def test_a_call_queued_behind_a_held_batch_is_answered_at_its_deadline(
+    log: Log, channel: grpc.aio.Channel
+) -> None:
+    """Found by probing: with one replica's batch held up by the database's lock, another's call
+    waited in the queue behind it past its deadline, unanswered, so its caller could not tell
+    whether its events were stored and failed the patient request gathered with the impatient one,
+    which then left no event at all. A queued call is now answered at its deadline (nothing
+    stored), and the patient event is sent again."""
+    size = await log.size()
+    first_replica = AuditWriter(channel, FixedToken(log.gateway))
+    second_replica = AuditWriter(channel, FixedToken(log.gateway), gather_seconds=1.0)
+    with write_locked(log.settings.database_url, "leaves"):
+        held = first_replica.enqueue(_event("held"))  # its batch now waits for the lock
+        await asyncio.sleep(0.3)
+        second_replica.began()
+        second_replica.began()
+        impatient = second_replica.enqueue(
+            _event("impatient"), ends_request=True, by=time.monotonic() + DEADLINE
+        )
+        patient = second_replica.enqueue(_event("patient"), ends_request=True)
+        with pytest.raises(DeadlinePassed):
+            await impatient
+        assert not patient.done()
+        await asyncio.sleep(LOCKED - DEADLINE)
+    await asyncio.wait_for(held, 10)
+    await asyncio.wait_for(patient, 10)
+    stored = [e.actor for e in (await log.events(page_size=100)).events][size:]
+    assert sorted(stored) == ["held", "patient"]
