@@ -16,7 +16,7 @@ from contactpoint.audit.v1 import audit_service_pb2_grpc as audit_grpc
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.audited import AuditedRequest
 from contactpoint.platform.auth import Principal
-from contactpoint.platform.deadlines import DeadlinePassed, late
+from contactpoint.platform.deadlines import COMMIT_WITHIN, DeadlinePassed, late
 from contactpoint.platform.errors import (
     INVALID_TOKEN,
     ContactPointError,
@@ -206,15 +206,18 @@ class AuditWriter:
             self.calls += 1
             self.events += len(events)
             bys = [q.by for q in batch if q.by is not None]
-            timeout = PEER_TIMEOUT_SECONDS
-            if bys:  # no longer than its earliest event's caller waits (at least a moment)
-                timeout = max(0.001, min(PEER_TIMEOUT_SECONDS, min(bys) - time.monotonic()))
+            # Committed no later than its earliest event's caller waits (`COMMIT_WITHIN`); the
+            # call itself waits as long as ever, so that the answer "too late, nothing stored"
+            # always arrives and the other events can be sent again.
+            within: tuple[tuple[str, str], ...] = ()
+            if bys:
+                within = ((COMMIT_WITHIN, str(max(int((min(bys) - time.monotonic()) * 1000), 0))),)
             failures: list[BaseException | None]
             try:
                 if len(batch) == 1:
-                    failures = [await self._append_one(events[0], timeout)]
+                    failures = [await self._append_one(events[0], within)]
                 else:
-                    failures = await self._append_many(events, timeout)
+                    failures = await self._append_many(events, within)
             except BaseException as exc:  # anything else (a closed channel, cancellation): fail closed
                 log.error("audit.append_failed", code=type(exc).__name__, events=len(events))
                 failures = [exc] * len(events)
@@ -250,13 +253,17 @@ class AuditWriter:
                 queued.stored.set_exception(Unavailable("the audit service could not record this request"))
         self._queue[:0] = again
 
-    async def _append_one(self, event: audit_pb.AuditEvent, seconds: float) -> BaseException | None:
+    async def _append_one(
+        self, event: audit_pb.AuditEvent, within: tuple[tuple[str, str], ...] = ()
+    ) -> BaseException | None:
         """Append one event; the failure, or None once it is stored."""
         request = audit_pb.AppendEventRequest(event=event)
         try:
             await with_service_token(
                 self._token,
-                lambda md: self._stub.AppendEvent(request, metadata=md, timeout=seconds),
+                lambda md: self._stub.AppendEvent(
+                    request, metadata=(*md, *within), timeout=PEER_TIMEOUT_SECONDS
+                ),
             )
         except (grpc.aio.AioRpcError, Unavailable) as exc:
             log.error("audit.append_failed", code=_code_name(exc), action=event.action)
@@ -264,18 +271,20 @@ class AuditWriter:
         return None
 
     async def _append_many(
-        self, events: list[audit_pb.AuditEvent], seconds: float
+        self, events: list[audit_pb.AuditEvent], within: tuple[tuple[str, str], ...] = ()
     ) -> list[BaseException | None]:
         """Append `events` in one call, all or none; their failures (None for each stored)."""
         request = audit_pb.AppendEventsRequest(events=events)
         try:
             await with_service_token(
                 self._token,
-                lambda md: self._stub.AppendEvents(request, metadata=md, timeout=seconds),
+                lambda md: self._stub.AppendEvents(
+                    request, metadata=(*md, *within), timeout=PEER_TIMEOUT_SECONDS
+                ),
             )
         except grpc.aio.AioRpcError as exc:
             if exc.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNIMPLEMENTED):
-                return list(await asyncio.gather(*(self._append_one(event, seconds) for event in events)))
+                return list(await asyncio.gather(*(self._append_one(event, within) for event in events)))
             log.error("audit.append_failed", code=_code_name(exc), events=len(events))
             return [exc] * len(events)
         except Unavailable as exc:

@@ -233,6 +233,10 @@ class AuditedRequest:
             raise
         self.recorded = True
         self._logged_failure = self._recording_failure
+        if exc is None and self._logged_failure:
+            # The event that went in says the request failed (the handler gave up meanwhile): what
+            # it would change must not be committed (a write's transaction rolls back on this).
+            raise Unavailable("this request had already ended; nothing was changed")
 
     def _no_longer_under_way(self) -> None:
         if self._under_way:

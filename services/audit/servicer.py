@@ -15,7 +15,7 @@ from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.audit.v1 import audit_service_pb2_grpc as pb_grpc
 from contactpoint.platform.auth import ANY_CALLER, SERVICE, Access, Principal, current_principal, roles
 from contactpoint.platform.db import Database
-from contactpoint.platform.deadlines import commit_by, still_in_time
+from contactpoint.platform.deadlines import asked_commit_by, commit_by, still_in_time
 from contactpoint.platform.errors import ContactPointError, InvalidArgument, Unavailable
 from contactpoint.platform.token_verifier import TokenVerifier
 from contactpoint.platform.types import Context
@@ -114,7 +114,7 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
         sender = current_principal().name
         # Gathered with the appends in flight into one transaction and one signed head; answered
         # only once that has committed.
-        index = await self._sequencer.append(event, sender, commit_by=commit_by(context))
+        index = await self._sequencer.append(event, sender, commit_by=asked_commit_by(context))
         return pb.AppendEventResponse(leaf_index=index)
 
     async def AppendEvents(
@@ -122,7 +122,7 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
     ) -> pb.AppendEventsResponse:
         # All or none, in one batch; answered only once it has committed.
         indexes = await self._sequencer.append_all(
-            list(request.events), current_principal().name, commit_by=commit_by(context)
+            list(request.events), current_principal().name, commit_by=asked_commit_by(context)
         )
         return pb.AppendEventsResponse(leaf_indexes=indexes)
 

@@ -286,17 +286,21 @@ async def test_a_write_that_keeps_losing_is_unavailable_never_internal() -> None
     assert [outcome for outcome, _ in log.events] == ["UNAVAILABLE"]
 
 
+@pytest.mark.parametrize("failure_still_on_its_way", [False, True])
 async def test_a_write_still_waiting_when_its_request_ended_in_failure_is_not_committed(
-    database_url: str,
+    database_url: str, failure_still_on_its_way: bool
 ) -> None:
     """Found by probing: a data manager's call cancelled at its deadline while its write waited
     for the database was logged as failed, and the write, still queued, then committed: a child
-    shielded (or merged) with the log saying it was not. Now the write rolls back."""
+    shielded (or merged) with the log saying it was not. Now the write rolls back, whether the
+    failure is in the log already or still on its way when the write gets the database (found by
+    re-probing)."""
     db = Database(database_url)
     try:
         db.run_sync(lambda c: c.execute(text("CREATE TABLE changes (x INTEGER)")))
         log = _SlowLog()
-        log.release.set()
+        if not failure_still_on_its_way:
+            log.release.set()
 
         async def handler() -> None:
             async with AuditedRequest(log, "SetShielded", "rid-3") as call:  # type: ignore[arg-type]
@@ -306,10 +310,12 @@ async def test_a_write_still_waiting_when_its_request_ended_in_failure_is_not_co
             task = asyncio.create_task(handler())
             await asyncio.sleep(0.3)
             task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-            assert log.events == ["CANCELLED"]
-        await asyncio.sleep(1.0)  # the write that waited has run by now
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(0.5)  # the write that waited has the database now
+        log.release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.5)
         assert db.run_sync(lambda c: c.execute(text("SELECT count(*) FROM changes")).scalar_one()) == 0
         assert log.events == ["CANCELLED"]
     finally:

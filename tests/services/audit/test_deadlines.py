@@ -16,7 +16,8 @@ import pytest_asyncio
 
 from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.platform.audit_writer import AuditWriter
-from contactpoint.platform.deadlines import DeadlinePassed
+from contactpoint.platform.deadlines import COMMIT_WITHIN, DeadlinePassed
+from contactpoint.platform.errors import error_reason
 from tests.harness import write_locked
 from tests.services.audit.conftest import Log
 from tests.services.audit.test_append_events import FixedToken
@@ -153,3 +154,25 @@ async def test_a_call_queued_behind_a_held_batch_is_answered_at_its_deadline(
     await asyncio.wait_for(patient, 10)
     stored = [e.actor for e in (await log.events(page_size=100)).events][size:]
     assert sorted(stored) == ["held", "patient"]
+
+
+async def test_an_append_asked_to_commit_within_a_time_is_refused_in_time_and_not_stored(log: Log) -> None:
+    """A sender whose own callers wait less than its call does (the gateway's writer) asks for a
+    commit within a time (`COMMIT_WITHIN`) and gives the call a longer deadline, so that the answer
+    "too late, nothing stored" always reaches it (found by re-probing: on a loaded host, with the
+    call's deadline the same as the caller's, it arrived after it)."""
+    size = await log.size()
+    with write_locked(log.settings.database_url, "leaves"):
+        started = time.monotonic()
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await log.stub.AppendEvent(
+                pb.AppendEventRequest(event=_event("asked")),
+                metadata=(*log.gateway, (COMMIT_WITHIN, "1000")),
+                timeout=30,
+            )
+        took = time.monotonic() - started
+        await asyncio.sleep(LOCKED - took)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert error_reason(err.value) == DeadlinePassed.reason
+    assert took < 2.5
+    assert await log.size() == size
