@@ -233,20 +233,20 @@ class AuditWriter:
         self, batch: list[_Queued], failures: list[BaseException | None], cutoff: float | None
     ) -> None:
         """Tell each caller of `batch` whether its event is stored; a caller never waits for ever.
-        When the audit service rolled the call back for its deadline (`cutoff`: its earliest
-        event's), the events that set it fail with `DeadlinePassed` and the others go again, at
-        the head of the queue."""
+        When the audit service rolled the call back for its events' deadline (`cutoff`: the
+        earliest), the events that set it fail with `DeadlinePassed` and the others go again, at
+        the head of the queue; rolled back for the call's own deadline (no event had one), they
+        fail as any failed call does."""
         again: list[_Queued] = []
         for queued, failure in zip(batch, failures, strict=True):
             if queued.stored.done():  # its caller went away
                 continue
             if failure is None:
                 queued.stored.set_result(None)
-            elif _nothing_stored(failure):
-                if late(queued.by) or (queued.by is not None and cutoff is not None and queued.by <= cutoff):
-                    queued.stored.set_exception(DeadlinePassed())
-                else:
-                    again.append(queued)
+            elif _nothing_stored(failure) and _set_the_deadline(queued.by, cutoff):
+                queued.stored.set_exception(DeadlinePassed())  # its own caller's deadline
+            elif _nothing_stored(failure) and cutoff is not None:
+                again.append(queued)  # rolled back for another event's deadline: it goes again
             elif _deadline_exceeded(failure) and late(queued.by):
                 queued.stored.set_exception(DeadlinePassed())
             else:
@@ -300,6 +300,11 @@ def _too_late(queued: _Queued) -> bool:
     if not queued.stored.done():
         queued.stored.set_exception(DeadlinePassed())
     return True
+
+
+def _set_the_deadline(by: float | None, cutoff: float | None) -> bool:
+    """Whether an event's own deadline is the one its call was rolled back for (or is past)."""
+    return by is not None and (late(by) or (cutoff is not None and by <= cutoff))
 
 
 def _nothing_stored(failure: BaseException) -> bool:

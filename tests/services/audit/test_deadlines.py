@@ -17,7 +17,7 @@ import pytest_asyncio
 from contactpoint.audit.v1 import audit_service_pb2 as pb
 from contactpoint.platform.audit_writer import AuditWriter
 from contactpoint.platform.deadlines import COMMIT_WITHIN, DeadlinePassed
-from contactpoint.platform.errors import error_reason
+from contactpoint.platform.errors import Unavailable, error_reason
 from tests.harness import write_locked
 from tests.services.audit.conftest import Log
 from tests.services.audit.test_append_events import FixedToken
@@ -175,4 +175,20 @@ async def test_an_append_asked_to_commit_within_a_time_is_refused_in_time_and_no
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     assert error_reason(err.value) == DeadlinePassed.reason
     assert took < 2.5
+    assert await log.size() == size
+
+
+async def test_an_event_without_a_deadline_still_fails_when_the_log_stays_locked(
+    log: Log, channel: grpc.aio.Channel
+) -> None:
+    """Sent again only when rolled back for another event's deadline: with none, a call the log
+    rolled back for its own deadline fails as before (UNAVAILABLE at about 5 s), not for ever."""
+    size = await log.size()
+    writer = AuditWriter(channel, FixedToken(log.gateway))
+    with write_locked(log.settings.database_url, "leaves"):
+        started = time.monotonic()
+        with pytest.raises(Unavailable) as err:
+            await writer.enqueue(_event("no-deadline"))
+        assert not isinstance(err.value, DeadlinePassed)
+        assert time.monotonic() - started < 7.0
     assert await log.size() == size
