@@ -127,11 +127,11 @@ class AuditedRequest:
 
     # Set once the event is in the log: a request is recorded exactly once.
     recorded: bool = False
-    # The event in the log says the request failed (or was cancelled): nothing it would change may
-    # be committed after that (found by probing: a data manager's call cancelled at its deadline
-    # was logged UNAVAILABLE, and its write, still queued for the database, then committed).
-    _logged_failure: bool = field(default=False, repr=False)
-    _recording_failure: bool = field(default=False, repr=False)  # what the event on its way says
+    # The event (on its way, or once `recorded` in the log) says the request failed or was
+    # cancelled: nothing it would change may be committed after that (found by probing: a data
+    # manager's call cancelled at its deadline was logged UNAVAILABLE, and its write, still queued
+    # for the database, then committed).
+    _failure_event: bool = field(default=False, repr=False)
     # The append of the event, once begun: a request cancelled while it is on its way waits for
     # it rather than writing a second event (found by probing: a call whose client gave up
     # while audit was slow was recorded ALLOWED and CANCELLED).
@@ -200,7 +200,7 @@ class AuditedRequest:
         instead of making another; one that failed is tried again."""
         if self.recorded:
             self._no_longer_under_way()  # recorded by someone else (identity, a login's)
-            if exc is None and self._logged_failure:
+            if exc is None and self._failure_event:
                 raise Unavailable("this request had already ended; nothing was changed")
             return
         failed = (
@@ -219,7 +219,7 @@ class AuditedRequest:
             # left the request counted for ever, and every later call waited the whole moment).
             ends_request, self._under_way = self._under_way, False
             self._recording = self.auditor.enqueue(event, ends_request=ends_request, by=self.commit_by)
-            self._recording_failure = exc is not None
+            self._failure_event = exc is not None
         try:
             await asyncio.shield(self._recording)
         except DeadlinePassed:
@@ -232,8 +232,7 @@ class AuditedRequest:
             await self.record(DeadlinePassed())
             raise
         self.recorded = True
-        self._logged_failure = self._recording_failure
-        if exc is None and self._logged_failure:
+        if exc is None and self._failure_event:
             # The event that went in says the request failed (the handler gave up meanwhile): what
             # it would change must not be committed (a write's transaction rolls back on this).
             raise Unavailable("this request had already ended; nothing was changed")
