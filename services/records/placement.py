@@ -21,9 +21,9 @@ from services.records.linkage import Action, Also, Candidate, Decision, Features
 from services.records.model import AgeLimits, ConcurrentChange, Outcome, Submitted
 from services.records.record_keys import content_hash, name_rows
 from services.records.repository import children as child_repo
+from services.records.repository import kept_shields, source_updates
 from services.records.repository import remembered_services as remembered_repo
 from services.records.repository import review as review_repo
-from services.records.repository import source_updates
 from services.records.repository import sources as source_repo
 from services.records.repository import submissions as submission_repo
 from services.records.repository.rows import SourceKey, SourceRow
@@ -275,7 +275,7 @@ def flush(conn: Connection, batch: Batch, *, limits: AgeLimits, now: dt.datetime
         reopen_overtaken(conn, batch.revived, now=now)
     # A record received while its child was one with a shielded child, sent again: the child that
     # holds it now is shielded in its own right (`unmerge_shields`).
-    for cid in sorted(source_repo.holders_of_marked(conn, [r.id for r, _ in batch.replaced])):
+    for cid in sorted(kept_shields.holders_of_marked(conn, [r.id for r, _ in batch.replaced])):
         child_repo.set_shielding(conn, cid, shielded=True, now=now)
     source_repo.insert_sources(conn, batch.sources, now=now)
     tasks = raised_for_records(conn, batch.tasks) if batch.tasks else []

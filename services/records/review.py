@@ -20,6 +20,7 @@ from services.records.merging import merge_children
 from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.repository import children as child_repo
 from services.records.repository import kept_apart as kept_apart_repo
+from services.records.repository import kept_shields
 from services.records.repository import merges as merge_repo
 from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
@@ -304,7 +305,7 @@ def set_shielded(
         # received while one with a shielded child (`unmerge_shields`); it lifts the child's own
         # provisional shield too; the children shown shielded only because of this one are shown
         # so no longer.
-        source_repo.clear_kept_shielded(conn, row.contactpoint_id)
+        kept_shields.clear_kept_shielded(conn, row.contactpoint_id)
         tasks = review_repo.open_tasks_of(conn, row.contactpoint_id)
         others = {t.other(row.contactpoint_id) for t in tasks}
         task_upkeep.lift_provisional_shields(conn, sorted(others), now=now)

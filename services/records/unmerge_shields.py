@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 
 from contactpoint.platform.logging import get_logger
 from services.records.repository import children as child_repo
+from services.records.repository import kept_shields
 from services.records.repository import merges as merge_repo
 from services.records.repository import sources as source_repo
 from services.records.repository.rows import ChildRow, MergeRow
@@ -88,8 +89,8 @@ def shield_arrivals(
     for cid, others in sorted(sides.items()):
         row = rows[cid]
         if row is not None and row.status != MERGED and any(shown[o] for o in others):
-            source_repo.mark_kept_shielded(conn, _received_while_merged(conn, cid, undone, chain))
-    marked = source_repo.holding_kept_shielded(conn, list(sides))
+            kept_shields.mark_kept_shielded(conn, _received_while_merged(conn, cid, undone, chain))
+    marked = kept_shields.holding_kept_shielded(conn, list(sides))
     shielded = []
     for cid in sorted(marked):
         row = rows[cid]

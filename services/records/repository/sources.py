@@ -214,7 +214,7 @@ def active_sources(conn: Connection, contactpoint_ids: Collection[str]) -> list[
     return _sources_of(conn, contactpoint_ids, withdrawn=False)
 
 
-def _active_of(contactpoint_ids: Collection[str]) -> tuple[ColumnElement[bool], ...]:
+def active_of(contactpoint_ids: Collection[str]) -> tuple[ColumnElement[bool], ...]:
     # The conditions for the active (not withdrawn) source records of some children.
     return (
         source_records.c.contactpoint_id.in_(sorted(contactpoint_ids)),
@@ -237,55 +237,11 @@ def versions_held(
         return {}
     held = source_records.c.contactpoint_id.in_(sorted(contactpoint_ids))
     query = select(source_records.c.id, source_records.c.content_hash).where(
-        held if withdrawn_too else and_(*_active_of(contactpoint_ids))
+        held if withdrawn_too else and_(*active_of(contactpoint_ids))
     )
     if received_since is not None:
         query = query.where(source_records.c.updated_at >= received_since)
     return {r.id: r.content_hash for r in conn.execute(query).all()}
-
-
-def mark_kept_shielded(conn: Connection, source_ids: Collection[str]) -> None:
-    """Mark source records as received while their child was one with a shielded child."""
-    if source_ids:
-        conn.execute(
-            update(source_records)
-            .where(source_records.c.id.in_(sorted(source_ids)))
-            .values(kept_shielded=True)
-        )
-
-
-def holding_kept_shielded(conn: Connection, contactpoint_ids: Collection[str]) -> set[str]:
-    """Those of some children that hold an active source record marked `kept_shielded`."""
-    if not contactpoint_ids:
-        return set()
-    query = (
-        select(source_records.c.contactpoint_id)
-        .where(*_active_of(contactpoint_ids), source_records.c.kept_shielded.is_(True))
-        .distinct()
-    )
-    return {r.contactpoint_id for r in conn.execute(query).all()}
-
-
-def clear_kept_shielded(conn: Connection, contactpoint_id: str) -> None:
-    """A data manager unshielded the child: the marks of the records it holds go
-    (`mark_kept_shielded`); a withdrawn one, which the data manager could not see, keeps its mark."""
-    conn.execute(
-        update(source_records)
-        .where(*_active_of([contactpoint_id]), source_records.c.kept_shielded.is_(True))
-        .values(kept_shielded=False)
-    )
-
-
-def holders_of_marked(conn: Connection, source_ids: Collection[str]) -> set[str]:
-    """The children holding any of these source records, active and marked `kept_shielded`."""
-    if not source_ids:
-        return set()
-    query = select(source_records.c.contactpoint_id).where(
-        source_records.c.id.in_(sorted(source_ids)),
-        source_records.c.withdrawn.is_(False),
-        source_records.c.kept_shielded.is_(True),
-    )
-    return {r.contactpoint_id for r in conn.execute(query).all()}
 
 
 def children_with_several_records(conn: Connection, contactpoint_ids: Collection[str]) -> set[str]:
@@ -294,7 +250,7 @@ def children_with_several_records(conn: Connection, contactpoint_ids: Collection
         return set()
     query = (
         select(source_records.c.contactpoint_id)
-        .where(*_active_of(contactpoint_ids))
+        .where(*active_of(contactpoint_ids))
         .group_by(source_records.c.contactpoint_id)
         .having(func.count() > 1)
     )
