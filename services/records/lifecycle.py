@@ -16,6 +16,7 @@ from contactpoint.platform.logging import get_logger
 from services.records.children import add_years, archive_date, in_order
 from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.repository import children as child_repo
+from services.records.repository import holdings
 from services.records.repository import lifecycle as lifecycle_repo
 from services.records.repository import sources as source_repo
 from services.records.repository.lifecycle import month_of
@@ -78,7 +79,7 @@ def refile_reordered(
     archive date may change with it. Found by probing: after a merge, the retired child's record
     sent again with another date moved the child's date of birth but not its archive date, so it
     stayed visible a year past its 18th birthday, or stayed archived when its date moved later."""
-    several = source_repo.children_with_several_records(conn, sorted(ids))
+    several = holdings.children_with_several_records(conn, sorted(ids))
     if not several:
         return
     held: dict[str, list[SourceRow]] = {cid: [] for cid in several}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
@@ -18,11 +19,12 @@ from services.records.children import composed, locked_chain, resolve
 from services.records.lifecycle import archive_as_its_holder, refile
 from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.repository import children as child_repo
+from services.records.repository import holdings
 from services.records.repository import kept_apart as kept_apart_repo
 from services.records.repository import merges as merge_repo
 from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
-from services.records.repository.rows import ChildRow
+from services.records.repository.rows import ChildRow, MergeRow
 from services.records.stewardship import (
     LINK,
     Manager,
@@ -123,6 +125,7 @@ def merge_children(
             survivor.shielded,
             retired.shielded,
             manager.name,
+            manager.organisation,
             reason,
             survivor.updated_at,
             retired.updated_at,
@@ -197,6 +200,8 @@ def unmerge(
     if holder.status == MERGED or not held(conn, manager, holder.contactpoint_id):
         raise NotFound("no merge of this child to undo")
     holders = {merge_row.survivor_id, holder.contactpoint_id}
+    if not _may_undo(conn, manager, merge_row, holders):
+        raise NotFound("no merge of this child to undo")
     # Only what the merge's survivor (or the child it was merged into since) still holds: a record
     # of a child merged in before and put back since by its own unmerge stays with that child.
     source_repo.move_sources(conn, merge_row.moved_sources, to=retired_id, only_from=holders)
@@ -220,6 +225,22 @@ def unmerge(
     )
     log.info("records.unmerged", survivor_id=merge_row.survivor_id, retired_id=retired_id)
     return Unmerged(holders=tuple(sorted(holders)), shielded=shielded)
+
+
+def _may_undo(conn: Connection, manager: Manager, merge_row: MergeRow, holders: Collection[str]) -> bool:
+    """Whether the manager may undo a merge: an unmerge acts on the child it puts back as much as on
+    the one it leaves, so the organisation holds an active record of the child put back, or made the
+    merge itself (undoing its own decision: a task's new child, another council's record, that it
+    linked). Holding the merged child alone is not enough (found by probing: a council holding only
+    the survivor unmerged another council's shielded child that council had merged into it)."""
+    if merge_row.merged_by_organisation is not None:
+        if merge_row.merged_by_organisation == manager.organisation:
+            return True
+    elif merge_row.merged_by == manager.name:
+        return True
+    return holdings.organisation_holds_any(
+        conn, merge_row.moved_sources, organisation=manager.organisation, only_from=holders
+    )
 
 
 def _holdings(conn: Connection, chain: list[ChildRow], merged_at: dt.datetime) -> list[Holding]:

@@ -19,11 +19,10 @@ from services.records.children import composed, locked_chain, resolve
 from services.records.merging import merge_children
 from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.repository import children as child_repo
+from services.records.repository import holdings, kept_shields
 from services.records.repository import kept_apart as kept_apart_repo
-from services.records.repository import kept_shields
 from services.records.repository import merges as merge_repo
 from services.records.repository import review as review_repo
-from services.records.repository import sources as source_repo
 from services.records.repository.review import OBSOLETE, OVERTAKEN
 from services.records.repository.rows import ReviewTaskRow
 from services.records.stewardship import (
@@ -126,7 +125,7 @@ def _organisations(conn: Connection, contactpoint_id: str) -> set[str]:
     survivor), those of its active source records, or, when every one was withdrawn, those of
     its records (the task is then obsolete, which the data manager is told)."""
     current = resolve(conn, contactpoint_id)
-    sources = source_repo.source_organisations(conn, current.contactpoint_id if current else contactpoint_id)
+    sources = holdings.source_organisations(conn, current.contactpoint_id if current else contactpoint_id)
     active = {org for org, withdrawn in sources if not withdrawn}
     return active or {org for org, _ in sources}
 

@@ -14,7 +14,7 @@ from contactpoint.platform.ids import contactpoint_id_problem
 from services.records.children import due_children
 from services.records.model import AgeLimits
 from services.records.repository import children as child_repo
-from services.records.repository import sources as source_repo
+from services.records.repository import holdings
 from services.records.repository.rows import ChildRow
 from services.records.tables import ACTIVE
 from services.records.values import day_in_england, text_problem
@@ -57,7 +57,7 @@ def check(violations: list[FieldViolation]) -> None:
 
 
 def held(conn: Connection, manager: Manager, *ids: str) -> bool:
-    return source_repo.held_by_organisation(conn, set(ids), manager.organisation) == set(ids)
+    return holdings.held_by_organisation(conn, set(ids), manager.organisation) == set(ids)
 
 
 def active_child(

@@ -260,6 +260,9 @@ merges = Table(
     Column("survivor_shielded", Boolean, nullable=False),
     Column("retired_shielded", Boolean, nullable=False),
     Column("merged_by", String(128), nullable=False),
+    # The merging data manager's organisation (none for merges before 0015): it may undo its own
+    # decision though it holds nothing of the child put back.
+    Column("merged_by_organisation", String(128)),
     Column("reason", String(500), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("undone_at", DateTime(timezone=True)),

@@ -23,6 +23,7 @@ class NewMerge:
     survivor_shielded: bool
     retired_shielded: bool
     manager: str
+    organisation: str
     reason: str
     survivor_updated_at: dt.datetime
     retired_updated_at: dt.datetime
@@ -42,6 +43,7 @@ def insert_merge(conn: Connection, merge: NewMerge, *, now: dt.datetime) -> None
             survivor_shielded=merge.survivor_shielded,
             retired_shielded=merge.retired_shielded,
             merged_by=merge.manager,
+            merged_by_organisation=merge.organisation,
             reason=merge.reason,
             created_at=now,
             survivor_updated_at=merge.survivor_updated_at,

@@ -211,6 +211,9 @@ class MergeRow:
     created_at: dt.datetime
     undone_at: dt.datetime | None
     undone_by: str | None = None
+    merged_by: str = ""
+    # The merging data manager's organisation (None for merges before 0015).
+    merged_by_organisation: str | None = None
     # When each child's record last changed before the merge (None for merges before 0010).
     survivor_updated_at: dt.datetime | None = None
     retired_updated_at: dt.datetime | None = None
@@ -232,6 +235,8 @@ class MergeRow:
             created_at=utc(row.created_at),
             undone_at=aware(row.undone_at),
             undone_by=row.undone_by,
+            merged_by=row.merged_by,
+            merged_by_organisation=row.merged_by_organisation,
             survivor_updated_at=aware(row.survivor_updated_at),
             retired_updated_at=aware(row.retired_updated_at),
             survivor_fingerprint=row.survivor_fingerprint,

@@ -16,7 +16,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
-    func,
     select,
     text,
     update,
@@ -244,19 +243,6 @@ def versions_held(
     return {r.id: r.content_hash for r in conn.execute(query).all()}
 
 
-def children_with_several_records(conn: Connection, contactpoint_ids: Collection[str]) -> set[str]:
-    """Those of some children that hold more than one active source record (nothing opened)."""
-    if not contactpoint_ids:
-        return set()
-    query = (
-        select(source_records.c.contactpoint_id)
-        .where(*active_of(contactpoint_ids))
-        .group_by(source_records.c.contactpoint_id)
-        .having(func.count() > 1)
-    )
-    return {r.contactpoint_id for r in conn.execute(query).all()}
-
-
 def withdrawn_sources(conn: Connection, contactpoint_ids: Collection[str]) -> list[SourceRow]:
     """The withdrawn source records of some children (in no particular order)."""
     return _sources_of(conn, contactpoint_ids, withdrawn=True)
@@ -267,26 +253,6 @@ def all_sources(conn: Connection, contactpoint_id: str) -> list[SourceRow]:
     query = select(*_ROW).where(source_records.c.contactpoint_id == contactpoint_id)
     vault = vault_of(conn)
     return [SourceRow.of(r, vault) for r in conn.execute(query).all()]
-
-
-def held_by_organisation(conn: Connection, contactpoint_ids: Collection[str], organisation: str) -> set[str]:
-    """Which of the children have an active source record from `organisation`."""
-    if not contactpoint_ids:
-        return set()
-    query = select(source_records.c.contactpoint_id).where(
-        source_records.c.contactpoint_id.in_(sorted(contactpoint_ids)),
-        source_records.c.organisation == organisation,
-        source_records.c.withdrawn.is_(False),
-    )
-    return {r.contactpoint_id for r in conn.execute(query).all()}
-
-
-def source_organisations(conn: Connection, contactpoint_id: str) -> list[tuple[str, bool]]:
-    """(organisation, withdrawn) of every source record of one child, none opened."""
-    query = select(source_records.c.organisation, source_records.c.withdrawn).where(
-        source_records.c.contactpoint_id == contactpoint_id
-    )
-    return [(str(r.organisation), bool(r.withdrawn)) for r in conn.execute(query).all()]
 
 
 def move_sources(

@@ -236,6 +236,66 @@ async def test_merge_then_unmerge_round_trip(world: World) -> None:
     assert pairs == [(1,)]
 
 
+async def _merged_into_a_shared_child(world: World, name: child_pb2.PersonName) -> tuple[str, str]:
+    """X, held by A and B; Y (`name`: each test its own, as Y is shielded), A's only, shielded by A
+    and merged by A into X: (X, Y)."""
+    x = await world.submit(world.record("sc-1"), "r1")
+    linked = await world.submit(world.record("b-1"), "r2", metadata=world.council_b)
+    assert (linked.outcome, linked.contactpoint_id) == (pb.MATCH_OUTCOME_LINKED, x.contactpoint_id)
+    other = another_child(world)
+    other.name.CopyFrom(name)
+    y = await world.submit(other, "r3")
+    assert y.outcome == pb.MATCH_OUTCOME_CREATED
+    await world.records.SetShielded(
+        pb.SetShieldedRequest(contactpoint_id=y.contactpoint_id, shielded=True, reason="court order"),
+        metadata=world.services.manager_a,
+    )
+    await world.records.MergeChildren(
+        pb.MergeChildrenRequest(survivor_id=x.contactpoint_id, retired_id=y.contactpoint_id, reason="same"),
+        metadata=world.services.manager_a,
+    )
+    return x.contactpoint_id, y.contactpoint_id
+
+
+async def test_holding_the_merged_child_alone_does_not_let_a_council_unmerge_anothers(world: World) -> None:
+    """B holds X; A merged its shielded Y into X. B may act on X, but an unmerge puts back Y, which
+    B holds nothing of: NOT_FOUND, and nothing changes (found by probing: B unmerged A's shielded
+    child back out of X)."""
+    x, y = await _merged_into_a_shared_child(world, _unique("Ottoline", "Quennell"))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await world.records.UnmergeChildren(
+            pb.UnmergeChildrenRequest(retired_id=y, reason="not the same"), metadata=world.services.manager_b
+        )
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    assert (await world.get(y)).contactpoint_id == x  # still merged
+    # A, which made the merge and holds Y's record, undoes it: Y comes back shielded.
+    await world.records.UnmergeChildren(
+        pb.UnmergeChildrenRequest(retired_id=y, reason="not the same"), metadata=world.services.manager_a
+    )
+    back = await world.get(y)
+    assert back.contactpoint_id == y and back.shielded
+
+
+async def test_a_merge_from_before_0015_is_undone_by_its_maker_or_a_holder_of_the_child_put_back(
+    world: World,
+) -> None:
+    """A merge made before merges remembered their maker's organisation: its maker (by name) may
+    undo it, and so may an organisation holding a record of the child put back; B, holding only
+    the merged child, may not."""
+    _, y = await _merged_into_a_shared_child(world, _unique("Wilhelmina", "Prothero"))
+    world.sql("UPDATE merges SET merged_by_organisation = NULL WHERE retired_id = :y", y=y)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await world.records.UnmergeChildren(
+            pb.UnmergeChildrenRequest(retired_id=y, reason="x"), metadata=world.services.manager_b
+        )
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    world.sql("UPDATE merges SET merged_by = 'someone.else' WHERE retired_id = :y", y=y)
+    await world.records.UnmergeChildren(
+        pb.UnmergeChildrenRequest(retired_id=y, reason="not the same"), metadata=world.services.manager_a
+    )
+    assert (await world.get(y)).contactpoint_id == y
+
+
 async def test_a_child_changed_while_merged_is_dated_by_its_unmerge(world: World) -> None:
     first = await world.submit(world.record("sc-1"), "r1")
     other = another_child(world)
