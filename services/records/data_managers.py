@@ -25,7 +25,7 @@ from contactpoint.platform.interceptor import request_id_of
 from contactpoint.platform.logging import get_logger
 from contactpoint.platform.types import Context
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records import merging, review
+from services.records import merging, review, shielding
 from services.records.model import AgeLimits
 from services.records.read_rpcs import READ_RPCS
 from services.records.stewardship import KEEP_APART, LINK, Manager, is_task_id
@@ -209,7 +209,7 @@ class DataManagerRpcs:
             call.details.append("shield" if request.shielded else "unshield")
 
             def work(conn: Connection) -> None:
-                child = review.set_shielded(
+                child = shielding.set_shielded(
                     conn,
                     manager=manager,
                     contactpoint_id=request.contactpoint_id,

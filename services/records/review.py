@@ -15,13 +15,12 @@ from contactpoint.platform.disclosure import disclose
 from contactpoint.platform.errors import FailedPrecondition, FieldViolation, NotFound
 from contactpoint.platform.logging import get_logger
 from services.records import task_upkeep
-from services.records.children import composed, locked_chain, resolve
+from services.records.children import composed, resolve
 from services.records.merging import merge_children
 from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.repository import children as child_repo
-from services.records.repository import holdings, kept_shields
+from services.records.repository import holdings
 from services.records.repository import kept_apart as kept_apart_repo
-from services.records.repository import merges as merge_repo
 from services.records.repository import review as review_repo
 from services.records.repository.review import OBSOLETE, OVERTAKEN
 from services.records.repository.rows import ReviewTaskRow
@@ -29,14 +28,12 @@ from services.records.stewardship import (
     KEEP_APART,
     LINK,
     Manager,
-    active_child,
     check,
-    id_violations,
     is_task_id,
     live,
     reason_violations,
 )
-from services.records.tables import ACTIVE, MERGED
+from services.records.tables import ACTIVE
 from services.records.values import day_in_england
 
 log = get_logger(__name__)
@@ -120,7 +117,7 @@ def _view(conn: Connection, row: ReviewTaskRow, *, limits: AgeLimits, today: dt.
     )
 
 
-def _organisations(conn: Connection, contactpoint_id: str) -> set[str]:
+def organisations_of(conn: Connection, contactpoint_id: str) -> set[str]:
     """The organisations a task's child is held by: as it is now (a child merged away, by its
     survivor), those of its active source records, or, when every one was withdrawn, those of
     its records (the task is then obsolete, which the data manager is told)."""
@@ -131,8 +128,8 @@ def _organisations(conn: Connection, contactpoint_id: str) -> set[str]:
 
 
 def _ours(conn: Connection, contactpoint_id: str, organisation: str) -> bool:
-    """Whether a task's child is the organisation's (`_organisations`)."""
-    return organisation in _organisations(conn, contactpoint_id)
+    """Whether a task's child is the organisation's (`organisations_of`)."""
+    return organisation in organisations_of(conn, contactpoint_id)
 
 
 def _decides(conn: Connection, row: ReviewTaskRow, organisation: str) -> bool:
@@ -143,10 +140,10 @@ def _decides(conn: Connection, row: ReviewTaskRow, organisation: str) -> bool:
     manager acts on children of their own organisation: where one organisation holds both, no
     other is shown the child it does not hold (found by probing: a council holding only the
     candidate was handed the new child, another council's, address and all)."""
-    candidate = _organisations(conn, row.candidate)
+    candidate = organisations_of(conn, row.candidate)
     if organisation not in candidate:
         return False
-    new_child = _organisations(conn, row.new_child)
+    new_child = organisations_of(conn, row.new_child)
     return organisation in new_child or not candidate & new_child
 
 
@@ -253,60 +250,3 @@ def resolve_task(
     log.info("records.task_resolved", task_id=task_id, decision=decision)
     concerned = {row.new_child, row.candidate, new.contactpoint_id, candidate.contactpoint_id}
     return Resolution(result, tuple(sorted(concerned)))
-
-
-def _paired_with_anothers_shield(conn: Connection, contactpoint_id: str, organisation: str) -> bool:
-    # Whether an open task pairs the child with a child shielded in its own right that the
-    # organisation does not hold.
-    for task in review_repo.open_tasks_of(conn, contactpoint_id):
-        other = child_repo.child(conn, task.other(contactpoint_id))
-        if other is not None and other.shielded and not _ours(conn, other.contactpoint_id, organisation):
-            return True
-    return False
-
-
-def set_shielded(
-    conn: Connection,
-    *,
-    manager: Manager,
-    contactpoint_id: str,
-    shielded: bool,
-    reason: str,
-    limits: AgeLimits = DEFAULT_LIMITS,
-    now: dt.datetime,
-) -> str:
-    """Shield or unshield a child (a retired id acts on its survivor); the child's id."""
-    check(id_violations("contactpoint_id", contactpoint_id) + reason_violations(reason))
-    # Followed with each row locked: a merge of this child committed while this waited leads on
-    # to its survivor (found by probing: a shield racing a merge answered NOT_FOUND).
-    chain = locked_chain(conn, contactpoint_id)
-    if not chain or chain[-1].status == MERGED:
-        raise NotFound("no child with this ContactPoint ID is managed by your organisation")
-    row = active_child(conn, chain[-1].contactpoint_id, manager, limits=limits, now=now)
-    # Unshielding is a data manager's decision, and lifts a provisional shield too, unless an open
-    # task pairs the child with another organisation's shielded child: then that task's decision
-    # does (found by re-probing: a council unshielded its decoy of another council's shielded
-    # child, and the other council's next record of that child joined the decoy, unshielded).
-    keep = not shielded and _paired_with_anothers_shield(conn, row.contactpoint_id, manager.organisation)
-    provisional = None if shielded or keep else False
-    child_repo.set_shielding(conn, row.contactpoint_id, shielded=shielded, provisional=provisional, now=now)
-    # Decided for the merged child, so for each child merged into it should the merge be undone.
-    merge_repo.set_shielding_of_live_merges(
-        conn, child_repo.merged_family(conn, row.contactpoint_id), shielded=shielded
-    )
-    if shielded:
-        # Every child an open task pairs with a newly shielded child (a possible match of it, the
-        # candidate it may be a copy of, or the other half of a child filed twice) is shown
-        # shielded until decided.
-        task_upkeep.pair_shields(conn, review_repo.open_tasks_of(conn, row.contactpoint_id), now=now)
-    else:
-        # The data manager's decision: what the child holds may be read, including what it
-        # received while one with a shielded child (`unmerge_shields`); it lifts the child's own
-        # provisional shield too; the children shown shielded only because of this one are shown
-        # so no longer.
-        kept_shields.clear_kept_shielded(conn, row.contactpoint_id)
-        tasks = review_repo.open_tasks_of(conn, row.contactpoint_id)
-        others = {t.other(row.contactpoint_id) for t in tasks}
-        task_upkeep.lift_provisional_shields(conn, sorted(others), now=now)
-    log.info("records.shielding_set", contactpoint_id=row.contactpoint_id, shielded=shielded)
-    return row.contactpoint_id

@@ -237,6 +237,17 @@ Index(
     sqlite_where=review_tasks.c.held_by.isnot(None),
 )
 
+# The organisations whose data managers shielded a child (`shielding`): only they lift the shield
+# while they hold the child. A shield set on a merged child is remembered on each child merged into
+# it, so that it stands on either after an unmerge.
+shields = Table(
+    "shields",
+    metadata,
+    Column("contactpoint_id", String(12), ForeignKey("children.contactpoint_id"), primary_key=True),
+    Column("organisation", String(128), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 # Pairs of children a data manager said are different (child_a < child_b): never joined again.
 kept_apart = Table(
     "kept_apart",

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database
-from services.records import children, merging, review, task_upkeep
+from services.records import children, merging, review, shielding, task_upkeep
 from services.records.model import FindCriteria
 from services.records.repository import children as child_repo
 from services.records.repository import merges as merge_repo
@@ -50,7 +50,7 @@ def _run_to_commit(call: Callable[[], Any], *, wait: float = 10.0) -> threading.
 
 def _shield(db: Database, contactpoint_id: str) -> None:
     db.run_sync(
-        lambda c: review.set_shielded(
+        lambda c: shielding.set_shielded(
             c, manager=MANAGER, contactpoint_id=contactpoint_id, shielded=True, reason="risk", now=NOW
         )
     )

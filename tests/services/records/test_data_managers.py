@@ -9,7 +9,9 @@ from contextlib import AsyncExitStack
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
 from google.type import date_pb2
+from grpc_status import rpc_status
 from sqlalchemy import text
 
 from contactpoint.common.v1 import child_pb2
@@ -479,6 +481,63 @@ async def test_shield_and_unshield(world: World) -> None:
         metadata=world.services.manager_a,
     )
     assert not (await world.get(child.contactpoint_id)).shielded
+
+
+async def _shield(world: World, child: str, shielded: bool, manager: tuple[tuple[str, str], ...]) -> None:
+    await world.records.SetShielded(
+        pb.SetShieldedRequest(contactpoint_id=child, shielded=shielded, reason="safeguarding"),
+        metadata=manager,
+    )
+
+
+async def test_only_an_organisation_that_shielded_a_child_lifts_the_shield(world: World) -> None:
+    """A and B hold the child; A shields it. B may act on the child but not lift A's shield
+    (FAILED_PRECONDITION, SHIELDED_BY_ANOTHER_ORGANISATION, naming A; nothing changes). Once B has
+    shielded it too, either may lift it; and once A holds no record of it, B may (found by probing:
+    B unshielded A's shield, and A's address for the child was shown to every practitioner)."""
+    child = (
+        await world.submit(world.record("sc-1", name=_unique("Isolde", "Farquharson")), "r1")
+    ).contactpoint_id
+    linked = await world.submit(
+        world.record("b-1", name=_unique("Isolde", "Farquharson")), "r2", metadata=world.council_b
+    )
+    assert linked.contactpoint_id == child
+    await _shield(world, child, True, world.services.manager_a)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await _shield(world, child, False, world.services.manager_b)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error_reason(err.value) == "SHIELDED_BY_ANOTHER_ORGANISATION"
+    infos = [error_details_pb2.ErrorInfo() for _ in rpc_status.from_call(err.value).details]
+    unpacked = [i for i, d in zip(infos, rpc_status.from_call(err.value).details, strict=True) if d.Unpack(i)]
+    assert unpacked[0].metadata["organisations"] == "E08000003"
+    assert (await world.get(child)).shielded
+    # B shields it too: now either may lift it, and A does.
+    await _shield(world, child, True, world.services.manager_b)
+    await _shield(world, child, False, world.services.manager_a)
+    assert not (await world.get(child)).shielded
+    # A shields it again, then withdraws its record: A's shield no longer stands in B's way.
+    await _shield(world, child, True, world.services.manager_a)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await _shield(world, child, False, world.services.manager_b)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    await world.records.WithdrawSourceRecord(
+        pb.WithdrawSourceRecordRequest(source_system="social-care", source_record_id=world.id("sc-1")),
+        metadata=world.council_a,
+    )
+    await _shield(world, child, False, world.services.manager_b)
+    assert not (await world.get(child)).shielded
+
+
+async def test_a_shield_merged_in_stands_on_the_merged_child(world: World) -> None:
+    """A's shielded Y merged into X, which B holds too: B cannot lift the shield that now stands on X."""
+    x, _ = await _merged_into_a_shared_child(world, _unique("Leopoldine", "Abernethy"))
+    assert (await world.get(x)).shielded
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await _shield(world, x, False, world.services.manager_b)
+    assert error_reason(err.value) == "SHIELDED_BY_ANOTHER_ORGANISATION"
+    assert (await world.get(x)).shielded
+    await _shield(world, x, False, world.services.manager_a)
+    assert not (await world.get(x)).shielded
 
 
 async def test_a_task_showing_a_shielded_child_in_full_is_a_high_severity_event(world: World) -> None:

@@ -17,7 +17,7 @@ from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import FailedPrecondition, NotFound
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records import ingestion, merging, review
+from services.records import ingestion, merging, review, shielding
 from services.records.children import resolve
 from services.records.model import Outcome, Submitted
 from services.records.repository import children as child_repo
@@ -105,7 +105,7 @@ def test_a_shield_given_while_merged_stays_on_both_when_unmerged(db: Database) -
     t = _child(db, "t-22", "Wilhelmina", "Strangeways")
     _merge(db, s, t)
     db.run_sync(
-        lambda c: review.set_shielded(
+        lambda c: shielding.set_shielded(
             c,
             manager=MANAGER,
             contactpoint_id=t,
@@ -122,14 +122,14 @@ def test_a_shield_lifted_while_merged_stays_lifted_when_unmerged(db: Database) -
     s = _child(db, "s-1", "Ottilie", "Fairbrother")
     t = _child(db, "t-22", "Wilhelmina", "Strangeways")
     db.run_sync(
-        lambda c: review.set_shielded(
+        lambda c: shielding.set_shielded(
             c, manager=MANAGER, contactpoint_id=t, shielded=True, reason="risk", now=NOW
         )
     )
     _merge(db, s, t)
     assert _shielded(db, s)
     db.run_sync(
-        lambda c: review.set_shielded(
+        lambda c: shielding.set_shielded(
             c, manager=MANAGER, contactpoint_id=s, shielded=False, reason="order ended", now=NOW
         )
     )
@@ -139,7 +139,7 @@ def test_a_shield_lifted_while_merged_stays_lifted_when_unmerged(db: Database) -
 
 def _shield(db: Database, contactpoint_id: str) -> None:
     db.run_sync(
-        lambda c: review.set_shielded(
+        lambda c: shielding.set_shielded(
             c, manager=MANAGER, contactpoint_id=contactpoint_id, shielded=True, reason="risk", now=NOW
         )
     )
@@ -342,7 +342,7 @@ def test_a_shield_waiting_on_a_merge_of_its_child_follows_it(db: Database) -> No
     def shield() -> None:
         answers.append(
             db.run_sync(
-                lambda c: review.set_shielded(
+                lambda c: shielding.set_shielded(
                     c, manager=MANAGER, contactpoint_id=b, shielded=True, reason="risk", now=NOW
                 )
             )

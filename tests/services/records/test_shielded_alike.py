@@ -15,7 +15,7 @@ from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import NotFound
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records import ingestion, review
+from services.records import ingestion, review, shielding
 from services.records.repository import children as child_repo
 from services.records.stewardship import KEEP_APART, LINK, Manager
 from services.records.tables import review_tasks
@@ -54,7 +54,7 @@ def _submit(db: Database, organisation: str, record: pb.SourceRecord) -> tuple[s
 def _shielded_child_of_a(db: Database, rid: str, family: str) -> str:
     cp, _ = _submit(db, ORG_A, _record(rid, "Poppy", family, HOME, "social-care"))
     db.run_sync(
-        lambda c: review.set_shielded(
+        lambda c: shielding.set_shielded(
             c, manager=MANAGER_A, contactpoint_id=cp, shielded=True, reason="order", now=NOW
         )
     )

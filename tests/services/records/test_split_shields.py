@@ -15,7 +15,7 @@ from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database
 from contactpoint.platform.errors import NotFound
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records import admin, ingestion, merging, placement, review, task_upkeep, withdrawal
+from services.records import admin, ingestion, merging, placement, review, shielding, task_upkeep, withdrawal
 from services.records.model import DEFAULT_LIMITS as LIMITS
 from services.records.model import ConcurrentChange
 from services.records.repository import children as child_repo
@@ -57,7 +57,7 @@ def _bridge(db: Database) -> str:
 
 def _shield(db: Database, contactpoint_id: str, shielded: bool = True) -> None:
     db.run_sync(
-        lambda c: review.set_shielded(
+        lambda c: shielding.set_shielded(
             c, manager=MANAGER, contactpoint_id=contactpoint_id, shielded=shielded, reason="order", now=NOW
         )
     )

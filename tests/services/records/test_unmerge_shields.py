@@ -46,11 +46,14 @@ def _letters(world: World) -> str:
 def _other(world: World) -> pb.SourceRecord:
     # Another child, named for this test alone (the tests share the services: another test's
     # child of the same name and address would be its possible match).
+    # The family name is all the test's own: "Mensah" and a suffix made two tests' children alike
+    # enough (one name's sound, one address) to be reviewed as one child born on another date.
     record = another_child(world)
-    record.name.family_name = "Mensah" + _letters(world)
+    record.name.family_name = _letters(world).capitalize() + "ley"
     # Born two years later and living elsewhere: never a possible match of the first child.
     record.date_of_birth.year = world.dob.year + 2
-    record.address.CopyFrom(child_pb2.Address(lines=["9 Far Lane"], postcode="LS6 2AB"))
+    house = int(world.prefix[:4], 16) % 900 + 10
+    record.address.CopyFrom(child_pb2.Address(lines=[f"{house} Far Lane"], postcode="LS6 2AB"))
     return record
 
 

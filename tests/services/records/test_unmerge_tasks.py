@@ -16,7 +16,7 @@ from contactpoint.platform.db import Database
 from contactpoint.platform.errors import NotFound
 from contactpoint.platform.ids import RANDOM
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records import ingestion, merging, placement, review, task_upkeep, withdrawal
+from services.records import ingestion, merging, placement, review, shielding, task_upkeep, withdrawal
 from services.records.model import DEFAULT_LIMITS as LIMITS
 from services.records.model import ConcurrentChange, Outcome
 from services.records.repository import children as child_repo
@@ -182,7 +182,7 @@ def test_a_possible_match_raised_while_merged_goes_to_the_child_whose_record_it_
 def test_a_shield_the_carried_task_caused_leaves_the_survivor_with_it(db: Database) -> None:
     k = _children(db)
     db.run_sync(
-        lambda c: review.set_shielded(
+        lambda c: shielding.set_shielded(
             c, manager=MANAGER, contactpoint_id=k["q"], shielded=True, reason="order", now=RAISED
         )
     )
