@@ -4,7 +4,6 @@ machine token, gathering those made at the same moment into one call (see `Audit
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +15,7 @@ from contactpoint.audit.v1 import audit_service_pb2_grpc as audit_grpc
 from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.audited import AuditedRequest
 from contactpoint.platform.auth import Principal
-from contactpoint.platform.deadlines import COMMIT_WITHIN, DeadlinePassed, late
+from contactpoint.platform.deadlines import DeadlinePassed, commit_headers, late
 from contactpoint.platform.errors import (
     INVALID_TOKEN,
     ContactPointError,
@@ -206,12 +205,10 @@ class AuditWriter:
             self.calls += 1
             self.events += len(events)
             bys = [q.by for q in batch if q.by is not None]
-            # Committed no later than its earliest event's caller waits (`COMMIT_WITHIN`); the
+            # Committed no later than its earliest event's caller waits (`commit_headers`); the
             # call itself waits as long as ever, so that the answer "too late, nothing stored"
             # always arrives and the other events can be sent again.
-            within: tuple[tuple[str, str], ...] = ()
-            if bys:
-                within = ((COMMIT_WITHIN, str(max(int((min(bys) - time.monotonic()) * 1000), 0))),)
+            within = commit_headers(min(bys)) if bys else ()
             failures: list[BaseException | None]
             try:
                 if len(batch) == 1:

@@ -46,18 +46,43 @@ def commit_by(context: Context) -> float | None:
 # that answer after it, and the sender could not tell what was stored).
 COMMIT_WITHIN = "x-contactpoint-commit-within-ms"
 
+# Sent with it: the same moment on the wall clock (Unix milliseconds). A time to wait is counted
+# from when the receiver reads it, so a receiver that stalled after the request reached it (its
+# process paused or starved, its event loop blocked) counts from its waking, as gRPC's own
+# deadline does; the wall clock moves on meanwhile (found by probing: the audit process stopped for
+# 2.5 s, then stored as ALLOWED the event of a read whose caller had given up at 1 s). Two hosts'
+# clocks differ a little, so the moment is taken with `CLOCK_TOLERANCE_SECONDS` to spare: a
+# receiver whose clock runs ahead of its sender's by more refuses what it could still store (it
+# fails closed), never the reverse.
+COMMIT_BY_WALL = "x-contactpoint-commit-by-unix-ms"
+CLOCK_TOLERANCE_SECONDS = 0.25
+
+
+def commit_headers(until: float) -> tuple[tuple[str, str], ...]:
+    """The headers asking a receiver to commit by `until` (a `time.monotonic()` moment) or not at all."""
+    remaining = until - time.monotonic()
+    return (
+        (COMMIT_WITHIN, str(max(int(remaining * 1000), 0))),
+        (COMMIT_BY_WALL, str(int((time.time() + remaining) * 1000))),
+    )
+
 
 def asked_commit_by(context: Context) -> float | None:
-    """`commit_by(context)`, or sooner when the caller asked for it (`COMMIT_WITHIN`)."""
-    until = commit_by(context)
+    """`commit_by(context)`, or sooner when the caller asked for it (`COMMIT_WITHIN`,
+    `COMMIT_BY_WALL`). A header that is not a number is ignored, as an unknown header would be."""
+    bys = [commit_by(context)]
     for key, value in context.invocation_metadata() or ():
+        if key not in (COMMIT_WITHIN, COMMIT_BY_WALL) or not (value.isascii() and value.isdigit()):
+            continue
+        if len(value) > 15:  # not a time this side of the year 30000: ignored
+            continue
+        now = time.monotonic()
         if key == COMMIT_WITHIN:
-            try:
-                asked = time.monotonic() + max(int(value), 0) / 1000
-            except ValueError:
-                return until  # not a number: ignored, as an unknown header would be
-            return asked if until is None else min(until, asked)
-    return until
+            bys.append(now + int(value) / 1000)
+        else:
+            bys.append(now + int(value) / 1000 + CLOCK_TOLERANCE_SECONDS - time.time())
+    asked = [by for by in bys if by is not None]
+    return min(asked) if asked else None
 
 
 def deadline_of(context: Context | None) -> float | None:

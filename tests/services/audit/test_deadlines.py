@@ -192,3 +192,64 @@ async def test_an_event_without_a_deadline_still_fails_when_the_log_stays_locked
         assert not isinstance(err.value, DeadlinePassed)
         assert time.monotonic() - started < 7.0
     assert await log.size() == size
+
+
+# --- a receiver that stalls: what the headers still say ---
+
+STALL = 2.0  # how long the request waits on its way, as in a receiver paused after it arrived
+
+
+class _Stalling(grpc.GenericRpcHandler):
+    """A relay in front of the log that holds each call for `STALL` seconds and then passes it on
+    with the caller's headers and remaining time as they were sent: what the log sees when its
+    process was paused (SIGSTOP, a starved host) while the request waited in its socket, since a
+    time to wait is counted from when the receiver reads it."""
+
+    def __init__(self, upstream: grpc.aio.Channel) -> None:
+        self._upstream = upstream
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        method = handler_call_details.method  # type: ignore[attr-defined]
+
+        async def relay(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+            return await self._relay(method, request, context)
+
+        return grpc.unary_unary_rpc_method_handler(relay)  # bytes in, bytes out
+
+    async def _relay(
+        self, method: str, request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]
+    ) -> bytes:
+        remaining = context.time_remaining()
+        sent = tuple((k, v) for k, v in context.invocation_metadata() or () if not k.startswith("grpc-"))
+        await asyncio.sleep(STALL)
+        call = self._upstream.unary_unary(method)
+        try:
+            return await call(request, metadata=sent, timeout=remaining)  # type: ignore[no-any-return]
+        except grpc.aio.AioRpcError as exc:
+            await context.abort(exc.code(), exc.details() or "", tuple(exc.trailing_metadata() or ()))
+            raise
+
+
+async def test_an_event_is_not_stored_when_the_log_reads_it_after_its_callers_deadline(
+    log: Log, channel: grpc.aio.Channel
+) -> None:
+    """Found by probing: the audit process was stopped for 2.5 s while a read with a 1 s deadline
+    waited for its event; on waking it stored the event as ALLOWED, though the client had given up
+    and got nothing. The time to commit within was counted from when the log read the request. The
+    writer now sends the same moment by the wall clock too (`COMMIT_BY_WALL`), which moved on while
+    the log was stalled: the event is refused (DEADLINE_PASSED) and nothing is stored."""
+    size = await log.size()
+    relay = grpc.aio.server()
+    relay.add_generic_rpc_handlers((_Stalling(channel),))
+    port = relay.add_insecure_port("127.0.0.1:0")
+    await relay.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as through_relay:
+            writer = AuditWriter(through_relay, FixedToken(log.gateway))
+            with pytest.raises(DeadlinePassed):
+                await writer.enqueue(_event("stalled"), by=time.monotonic() + 1.0)
+            # One with time to spare after the stall is stored through the same relay.
+            await writer.enqueue(_event("in-time"), by=time.monotonic() + STALL + 3.0)
+    finally:
+        await relay.stop(None)
+    assert [e.actor for e in (await log.events(page_size=100)).events][size:] == ["in-time"]
