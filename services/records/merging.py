@@ -23,6 +23,7 @@ from services.records.repository import holdings
 from services.records.repository import kept_apart as kept_apart_repo
 from services.records.repository import merges as merge_repo
 from services.records.repository import review as review_repo
+from services.records.repository import shields as shield_repo
 from services.records.repository import sources as source_repo
 from services.records.repository.rows import ChildRow, MergeRow
 from services.records.stewardship import (
@@ -202,6 +203,10 @@ def unmerge(
     holders = {merge_row.survivor_id, holder.contactpoint_id}
     if not _may_undo(conn, manager, merge_row, holders):
         raise NotFound("no merge of this child to undo")
+    # Whose shields stood on the merged child: they stand on each side left shielded (found by
+    # re-probing: a side shielded for what it received while merged named no organisation, and
+    # another council lifted it, showing the first council's new address).
+    shielding = shield_repo.organisations(conn, child_repo.merged_family(conn, holder.contactpoint_id))
     # Only what the merge's survivor (or the child it was merged into since) still holds: a record
     # of a child merged in before and put back since by its own unmerge stays with that child.
     source_repo.move_sources(conn, merge_row.moved_sources, to=retired_id, only_from=holders)
@@ -223,6 +228,7 @@ def unmerge(
     shielded = unmerge_shields.shield_arrivals(
         conn, undone=merge_row, chain=[row.contactpoint_id for row in chain], now=now
     )
+    shield_repo.stand_on_shielded(conn, sorted(holders | {retired_id}), shielding, now=now)
     log.info("records.unmerged", survivor_id=merge_row.survivor_id, retired_id=retired_id)
     return Unmerged(holders=tuple(sorted(holders)), shielded=shielded)
 

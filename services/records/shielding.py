@@ -3,9 +3,11 @@
 A shield is a council's safeguarding decision, so it is remembered with the organisations that
 made it (`repository.shields`). Any data manager of an organisation holding the child may shield
 it; only an organisation that shielded it may lift the shield while it still holds the child
-(`SHIELDED_BY_ANOTHER_ORGANISATION`). Found by probing: a council that held a record of a child
-unshielded another council's shield on it, which showed the other council's address for the child
-to every practitioner. Shields from before 0016, which name no organisation, are lifted by any
+(`SHIELDED_BY_ANOTHER_ORGANISATION`). Each organisation lifts its own shield: where two shielded a
+child, the first to lift it withdraws its own, and the child stays shielded until the other lifts
+its shield too (or holds the child no longer). Found by probing: a council that held a record of a
+child unshielded another council's shield on it, which showed the other council's address for the
+child to every practitioner. Shields from before 0016, which name no organisation, are lifted by any
 organisation holding the child, as they were."""
 
 from __future__ import annotations
@@ -47,13 +49,10 @@ def _paired_with_anothers_shield(conn: Connection, contactpoint_id: str, organis
     return False
 
 
-def _others_shields(conn: Connection, contactpoint_id: str, family: set[str], manager: Manager) -> list[str]:
-    """The organisations other than the manager's whose shield stands on a child: they shielded it
-    (or a child merged into it) and still hold it. None when the manager's own organisation shielded
-    it too: any organisation that shielded a child may lift the shield."""
-    shielding = shield_repo.organisations(conn, family)
-    if manager.organisation in shielding:
-        return []
+def _others_shields(conn: Connection, contactpoint_id: str, family: set[str], organisation: str) -> list[str]:
+    """The organisations other than `organisation` whose shield stands on a child: they shielded it
+    (or a child merged into it) and still hold it."""
+    shielding = shield_repo.organisations(conn, family) - {organisation}
     holding = {
         org for org, withdrawn in holdings.source_organisations(conn, contactpoint_id) if not withdrawn
     }
@@ -83,16 +82,21 @@ def set_shielded(
     # does (found by re-probing: a council unshielded its decoy of another council's shielded
     # child, and the other council's next record of that child joined the decoy, unshielded).
     family = child_repo.merged_family(conn, row.contactpoint_id)
-    if (
-        not shielded
-        and row.shielded
-        and (standing := _others_shields(conn, row.contactpoint_id, family, manager))
-    ):
-        raise FailedPrecondition(
-            "the child was shielded by another organisation, and only it may lift the shield",
-            SHIELDED_BY_ANOTHER,
-            {"organisations": ",".join(standing)},
-        )
+    lifting = not shielded and row.shielded
+    standing = _others_shields(conn, row.contactpoint_id, family, manager.organisation) if lifting else []
+    if standing:
+        if manager.organisation not in shield_repo.organisations(conn, family):
+            raise FailedPrecondition(
+                "the child was shielded by another organisation, and only it may lift the shield",
+                SHIELDED_BY_ANOTHER,
+                {"organisations": ",".join(standing)},
+            )
+        # The organisation lifts its own shield; another's still stands, and the child stays
+        # shielded (found by re-probing: a council shielded a child already shielded by another,
+        # then lifted every shield on it with its own).
+        shield_repo.withdraw(conn, family, manager.organisation)
+        log.info("records.own_shield_lifted", contactpoint_id=row.contactpoint_id, others=len(standing))
+        return row.contactpoint_id
     keep = not shielded and _paired_with_anothers_shield(conn, row.contactpoint_id, manager.organisation)
     provisional = None if shielded or keep else False
     child_repo.set_shielding(conn, row.contactpoint_id, shielded=shielded, provisional=provisional, now=now)

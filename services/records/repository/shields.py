@@ -7,7 +7,7 @@ from collections.abc import Collection
 
 from sqlalchemy import Connection, delete, insert, select
 
-from services.records.tables import shields
+from services.records.tables import children, shields
 
 
 def add(conn: Connection, contactpoint_ids: Collection[str], organisation: str, *, now: dt.datetime) -> None:
@@ -25,6 +25,29 @@ def add(conn: Connection, contactpoint_ids: Collection[str], organisation: str, 
     ]
     if new:
         conn.execute(insert(shields), new)
+
+
+def stand_on_shielded(
+    conn: Connection, contactpoint_ids: Collection[str], organisations: Collection[str], *, now: dt.datetime
+) -> None:
+    """Remember that these organisations shielded each of these children that is shielded now."""
+    query = select(children.c.contactpoint_id).where(
+        children.c.contactpoint_id.in_(sorted(contactpoint_ids)), children.c.shielded.is_(True)
+    )
+    shielded = [r.contactpoint_id for r in conn.execute(query)] if contactpoint_ids else []
+    for organisation in sorted(organisations):
+        add(conn, shielded, organisation, now=now)
+
+
+def withdraw(conn: Connection, contactpoint_ids: Collection[str], organisation: str) -> None:
+    """`organisation` lifted its own shield on these children; others' stand."""
+    if contactpoint_ids:
+        conn.execute(
+            delete(shields).where(
+                shields.c.contactpoint_id.in_(sorted(contactpoint_ids)),
+                shields.c.organisation == organisation,
+            )
+        )
 
 
 def organisations(conn: Connection, contactpoint_ids: Collection[str]) -> set[str]:

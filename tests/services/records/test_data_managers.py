@@ -492,9 +492,10 @@ async def _shield(world: World, child: str, shielded: bool, manager: tuple[tuple
 
 async def test_only_an_organisation_that_shielded_a_child_lifts_the_shield(world: World) -> None:
     """A and B hold the child; A shields it. B may act on the child but not lift A's shield
-    (FAILED_PRECONDITION, SHIELDED_BY_ANOTHER_ORGANISATION, naming A; nothing changes). Once B has
-    shielded it too, either may lift it; and once A holds no record of it, B may (found by probing:
-    B unshielded A's shield, and A's address for the child was shown to every practitioner)."""
+    (FAILED_PRECONDITION, SHIELDED_BY_ANOTHER_ORGANISATION, naming A; nothing changes). Where both
+    shielded it, each lifts its own shield, and the child is unshielded once both have; once A
+    holds no record of it, B may lift it (found by probing: B unshielded A's shield, and A's address
+    for the child was shown to every practitioner)."""
     child = (
         await world.submit(world.record("sc-1", name=_unique("Isolde", "Farquharson")), "r1")
     ).contactpoint_id
@@ -511,9 +512,19 @@ async def test_only_an_organisation_that_shielded_a_child_lifts_the_shield(world
     unpacked = [i for i, d in zip(infos, rpc_status.from_call(err.value).details, strict=True) if d.Unpack(i)]
     assert unpacked[0].metadata["organisations"] == "E08000003"
     assert (await world.get(child)).shielded
-    # B shields it too: now either may lift it, and A does.
+    # B shields it too, then lifts its shield: A's still stands (found by re-probing: B's lift
+    # cleared every shield on the child).
+    await _shield(world, child, True, world.services.manager_b)
+    await _shield(world, child, False, world.services.manager_b)
+    assert (await world.get(child)).shielded
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await _shield(world, child, False, world.services.manager_b)
+    assert error_reason(err.value) == "SHIELDED_BY_ANOTHER_ORGANISATION"
+    # Both shield it: the first to lift withdraws its own shield, the child is unshielded once both have.
     await _shield(world, child, True, world.services.manager_b)
     await _shield(world, child, False, world.services.manager_a)
+    assert (await world.get(child)).shielded
+    await _shield(world, child, False, world.services.manager_b)
     assert not (await world.get(child)).shielded
     # A shields it again, then withdraws its record: A's shield no longer stands in B's way.
     await _shield(world, child, True, world.services.manager_a)
@@ -538,6 +549,47 @@ async def test_a_shield_merged_in_stands_on_the_merged_child(world: World) -> No
     assert (await world.get(x)).shielded
     await _shield(world, x, False, world.services.manager_a)
     assert not (await world.get(x)).shielded
+
+
+async def test_a_shield_kept_by_an_unmerge_is_the_shielding_organisations_to_lift(world: World) -> None:
+    """A shielded X, which B holds too; B merged X into a child of its own, D, and A's new record of
+    the child (a new address) joined the merged child; B undid its merge. D keeps a shield for what
+    it received while merged, and that shield is A's: B cannot lift it while A holds D (found by
+    re-probing: it named no organisation, B lifted it, and A's new address was read by anyone)."""
+    name = _unique("Philippa", "Ravenscroft")
+    x = (await world.submit(world.record("sc-1", name=name, nhs_number=""), "r1")).contactpoint_id
+    linked = await world.submit(world.record("b-1", name=name, nhs_number=""), "r2", metadata=world.council_b)
+    assert linked.contactpoint_id == x
+    await _shield(world, x, True, world.services.manager_a)
+    own = world.record(
+        "b-2",
+        source_system="education",
+        name=_unique("Barnabas", "Ottershaw"),
+        nhs_number="",
+        address=child_pb2.Address(lines=["3 Mill Row"], town="Leeds", postcode="LS6 2AB"),
+    )
+    d = (await world.submit(own, "r3", metadata=world.council_b)).contactpoint_id
+    await world.records.MergeChildren(
+        pb.MergeChildrenRequest(survivor_id=d, retired_id=x, reason="same"), metadata=world.services.manager_b
+    )
+    moved = world.record(
+        "sch-1",
+        source_system="school",
+        name=name,
+        nhs_number="",
+        address=child_pb2.Address(lines=["77 Refuge Lane"], town="Sheffield", postcode="S9 3HZ"),
+    )
+    assert (await world.submit(moved, "r4")).contactpoint_id == d
+    await world.records.UnmergeChildren(
+        pb.UnmergeChildrenRequest(retired_id=x, reason="not the same"), metadata=world.services.manager_b
+    )
+    assert (await world.get(d)).shielded
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await _shield(world, d, False, world.services.manager_b)
+    assert error_reason(err.value) == "SHIELDED_BY_ANOTHER_ORGANISATION"
+    assert (await world.get(d)).shielded
+    await _shield(world, d, False, world.services.manager_a)
+    assert not (await world.get(d)).shielded
 
 
 async def test_a_task_showing_a_shielded_child_in_full_is_a_high_severity_event(world: World) -> None:
