@@ -23,6 +23,7 @@ from services.records.children import resolve
 from services.records.evidence import task_records
 from services.records.repository import children as child_repo
 from services.records.repository import merges as merge_repo
+from services.records.repository import overtaken
 from services.records.repository import review as review_repo
 from services.records.repository import sources as source_repo
 from services.records.repository.rows import ReviewTaskRow, SourceKey
@@ -70,7 +71,7 @@ def follow_unmerge(conn: Connection, *, retired: str, holders: Sequence[Holding]
     since = {h.contactpoint_id: h.since for h in holders}
     family = child_repo.merged_family(conn, retired)
     had: dict[str, str] = {}  # a child the family had a task with → the family's child that had it
-    for task in review_repo.ended_as_overtaken_since(conn, family, holders[0].since):
+    for task in overtaken.ended_as_overtaken_since(conn, family, holders[0].since):
         for cid in (task.new_child, task.candidate):
             paired = task.other(cid)
             # ...while its other side's child still reads as it did (found by probing).
@@ -148,7 +149,7 @@ def reopen_overtaken(conn: Connection, ids: Collection[str], *, now: dt.datetime
     child it never resembled)."""
     tasks: list[review_repo.NewTask] = []
     for cid in sorted(ids):
-        for task in review_repo.overtaken_tasks_of(conn, cid):
+        for task in overtaken.overtaken_tasks_of(conn, cid):
             (new_child, new_was), (candidate, candidate_was) = (
                 _now_naming(conn, task.new_child, task.new_child_was),
                 _now_naming(conn, task.candidate, task.candidate_was),

@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 
 from services.records.repository import children as child_repo
 from services.records.repository import kept_apart as kept_apart_repo
+from services.records.repository import overtaken
 from services.records.repository import review as review_repo
 from services.records.repository.rows import ReviewTaskRow
 from services.records.tables import ACTIVE
@@ -93,7 +94,7 @@ def close_tasks_of(conn: Connection, ids: Collection[str], *, now: dt.datetime) 
 def close_overtaken(conn: Connection, *, now: dt.datetime) -> int:
     """The sweep behind the events above (a task raised against a child merged or withdrawn while
     the batch that raised it was deciding): how many children's tasks it ended."""
-    ids = review_repo.overtaken_children(conn)
+    ids = overtaken.overtaken_children(conn)
     close_tasks_of(conn, ids, now=now)
     return len(ids)
 
