@@ -29,7 +29,7 @@ from contactpoint.cli.embedded import SERVICES, layered_env, service_env
 from contactpoint.cli.health import check_credentials, health_problem, port_in_use
 from contactpoint.cli.options import DATABASE_EXIT
 from contactpoint.cli.tls_names import call_by_name, dial_target
-from contactpoint.cli.tls_sides import tls_file_problems, tls_mismatches
+from contactpoint.cli.tls_sides import plaintext_beyond_loopback, tls_file_problems, tls_mismatches
 from contactpoint.cli.witness_pin import pin_witnessed_log
 from contactpoint.platform.db import failure_line
 from contactpoint.platform.lifetime import stop_with_parent
@@ -198,7 +198,8 @@ def run_suite(data_dir: Path, base_port: int, environ: Mapping[str, str]) -> int
         typer.echo(f"contactpoint up: --data-dir {data_dir} is a file, not a folder", err=True)
         return 2
     # TLS files the services would refuse: said before anything is made or started.
-    unusable = tls_file_problems(layered_env(environ, data_dir, base_port))
+    layered = layered_env(environ, data_dir, base_port)
+    unusable = tls_file_problems(layered) + plaintext_beyond_loopback(layered)
     for reason in unusable:
         typer.echo(f"contactpoint up: {reason}", err=True)
     if unusable:

@@ -53,3 +53,36 @@ def tls_file_problems(env: Mapping[str, str]) -> list[str]:
         except ConfigurationError as exc:
             problems.append(str(exc))
     return problems
+
+
+def _loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def plaintext_beyond_loopback(env: Mapping[str, str]) -> list[str]:
+    """One line for each address `up` would listen on in plaintext beyond this machine (CONTRACT
+    §1: without TLS, `contactpoint up` listens on 127.0.0.1 only). An explicit
+    `CONTACTPOINT_<SERVICE>_LISTEN` (or `…_METRICS_LISTEN`) still chooses the port, and with TLS the
+    host; without TLS a host that is not a loopback one is refused before anything starts (found by
+    probing: `CONTACTPOINT_GATEWAY_LISTEN=0.0.0.0:…` served the gateway in plaintext on every
+    interface). `contactpoint serve` is how an operator runs a service elsewhere, behind TLS or a
+    network of its own."""
+    problems = []
+    for service in SERVICES:
+        if env.get(f"CONTACTPOINT_{service.upper()}_TLS_CERT_FILE"):
+            continue
+        for key in (
+            f"CONTACTPOINT_{service.upper()}_LISTEN",
+            f"CONTACTPOINT_{service.upper()}_METRICS_LISTEN",
+        ):
+            address = env.get(key, "")
+            if not address or address.startswith("unix"):
+                continue
+            host = address.rpartition(":")[0]
+            if not _loopback(host):  # no host at all: every interface
+                problems.append(
+                    f"{key}={address}: without TLS `contactpoint up` listens on 127.0.0.1 only; set "
+                    f"CONTACTPOINT_{service.upper()}_TLS_CERT_FILE and _KEY_FILE, or use `contactpoint serve`"
+                )
+    return problems

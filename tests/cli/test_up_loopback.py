@@ -1,0 +1,48 @@
+"""Without TLS, `contactpoint up` listens on 127.0.0.1 only (CONTRACT §1). Found by probing:
+`CONTACTPOINT_GATEWAY_LISTEN=0.0.0.0:…` made `up` serve the gateway in plaintext on every
+interface, and print 0.0.0.0 as the address to dial. An explicit address still chooses the port,
+and a loopback host; any other host is refused before anything starts, unless that service serves
+TLS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from contactpoint.cli.embedded import layered_env
+from contactpoint.cli.main import app
+from contactpoint.cli.tls_sides import plaintext_beyond_loopback
+from tests.harness import free_ports
+
+
+def test_up_refuses_to_listen_in_plaintext_beyond_this_machine(tmp_path: Path) -> None:
+    base = free_ports(10)
+    data = tmp_path / "data"
+    env = {"CONTACTPOINT_GATEWAY_LISTEN": f"0.0.0.0:{base + 20}"}
+    result = CliRunner().invoke(app, ["up", "--data-dir", str(data), "--base-port", str(base)], env=env)
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        f"contactpoint up: CONTACTPOINT_GATEWAY_LISTEN=0.0.0.0:{base + 20}: without TLS `contactpoint up` "
+        "listens on 127.0.0.1 only; set CONTACTPOINT_GATEWAY_TLS_CERT_FILE and _KEY_FILE, or use "
+        "`contactpoint serve`"
+    ]
+    assert not data.exists()  # nothing started, nothing made
+
+
+def test_which_addresses_are_beyond_this_machine(tmp_path: Path) -> None:
+    def problems(**listen: str) -> list[str]:
+        env = layered_env({f"CONTACTPOINT_{k.upper()}": v for k, v in listen.items()}, tmp_path, 50050)
+        return [line.split(":", 1)[0].split("=", 1)[0] for line in plaintext_beyond_loopback(env)]
+
+    assert problems() == []  # the defaults
+    assert (
+        problems(records_listen="localhost:7000", audit_listen="[::1]:7001", identity_listen="127.0.0.2:1")
+        == []
+    )
+    assert problems(gateway_listen="unix-abstract:cp") == []
+    assert problems(records_listen=":7000") == ["CONTACTPOINT_RECORDS_LISTEN"]  # every interface
+    assert problems(audit_metrics_listen="10.0.0.5:9100") == ["CONTACTPOINT_AUDIT_METRICS_LISTEN"]
+    assert problems(gateway_listen="[::]:7000") == ["CONTACTPOINT_GATEWAY_LISTEN"]
+    # With TLS the host is the operator's to choose.
+    assert problems(gateway_listen="0.0.0.0:7000", gateway_tls_cert_file="/etc/cp/cert.pem") == []
