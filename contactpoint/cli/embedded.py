@@ -17,8 +17,12 @@ DEFAULT_DATA_DIR = Path("var")
 PORT_OFFSET = {"gateway": 0, "identity": 1, "records": 2, "audit": 3}
 # Each service's Prometheus metrics, on 127.0.0.1: the five ports after the witness's.
 METRICS_OFFSET = {"gateway": 5, "identity": 6, "records": 7, "audit": 8, "witness": 9}
-# The ports above the base port `up` takes (so a base port must leave room for them).
-PORTS_USED = max(METRICS_OFFSET.values())
+# The ports above the base port the contract names (so a base port must leave room for them). The
+# witness's and the metrics' ports after them are `up`'s own: a base port too near 65535 to leave
+# room for them puts the witness just below the base port and leaves those metrics off (found by
+# probing: base ports above 65526 were refused, though the contract's four ports fitted).
+PORTS_USED = max(PORT_OFFSET.values())
+HIGHEST_PORT = 65535
 
 
 def ports(base_port: int) -> dict[str, int]:
@@ -28,7 +32,8 @@ def ports(base_port: int) -> dict[str, int]:
 
 def witness_port_address(base_port: int) -> str:
     """The witness on a port: the one after audit's, on 127.0.0.1 as the four services are."""
-    return f"127.0.0.1:{base_port + len(PORT_OFFSET)}"
+    port = base_port + len(PORT_OFFSET)
+    return f"127.0.0.1:{port if port <= HIGHEST_PORT else base_port - 1}"
 
 
 def witness_address(data_dir: Path, base_port: int) -> str:
@@ -49,7 +54,10 @@ def embedded_defaults(data_dir: Path, base_port: int = DEFAULT_BASE_PORT) -> dic
     addr["witness"] = witness_address(d, base_port)
     env = {f"CONTACTPOINT_{svc.upper()}_LISTEN": addr[svc] for svc in SERVICES}
     for svc, offset in METRICS_OFFSET.items():
-        env[f"CONTACTPOINT_{svc.upper()}_METRICS_LISTEN"] = f"127.0.0.1:{base_port + offset}"
+        port = base_port + offset
+        env[f"CONTACTPOINT_{svc.upper()}_METRICS_LISTEN"] = (
+            f"127.0.0.1:{port}" if port <= HIGHEST_PORT else ""
+        )
     # The gateway's database holds each person's allowance, shared by gateway replicas.
     for svc in ("identity", "records", "audit", "gateway", "witness"):
         env[f"CONTACTPOINT_{svc.upper()}_DATABASE_URL"] = f"sqlite:///{d / (svc + '.db')}"

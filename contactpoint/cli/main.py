@@ -74,7 +74,7 @@ def up(
             "--base-port",
             min=1024,
             max=65535 - PORTS_USED,
-            help="Gateway port; the others follow (up to base + 9).",
+            help="Gateway port; identity, records and audit follow (metrics up to base + 9, where they fit).",
         ),
     ] = DEFAULT_BASE_PORT,
 ) -> None:

@@ -382,7 +382,7 @@ def test_data_key_commands_rotate_reseal_and_retire(databases: DatabaseFactory, 
         (("audit", "report"), "Missing option '--child'"),
         (("seed", "--children", "0"), "Invalid value for '--children'"),
         # Found by probing: a traceback, or services on ports 1 to 9.
-        (("up", "--base-port", "65530"), "Invalid value for '--base-port'"),
+        (("up", "--base-port", "65533"), "Invalid value for '--base-port'"),
         (("up", "--base-port", "0"), "Invalid value for '--base-port'"),
         (("admin", "suspend", "--username", "pat", "--reason", "r", "--bogus"), "No such option: --bogus"),
     ],

@@ -46,3 +46,24 @@ def test_which_addresses_are_beyond_this_machine(tmp_path: Path) -> None:
     assert problems(gateway_listen="[::]:7000") == ["CONTACTPOINT_GATEWAY_LISTEN"]
     # With TLS the host is the operator's to choose.
     assert problems(gateway_listen="0.0.0.0:7000", gateway_tls_cert_file="/etc/cp/cert.pem") == []
+
+
+def test_any_base_port_that_leaves_room_for_the_contracts_four_is_taken(tmp_path: Path) -> None:
+    """CONTRACT §1 names ports N to N+3; `up` refused N above 65526 for ports of its own after
+    them (found by probing). Now N up to 65532 is taken: the witness's port under TLS goes just
+    below N, and the metrics that do not fit are off."""
+    from contactpoint.cli.embedded import embedded_defaults, witness_port_address
+
+    afile = tmp_path / "a-file"
+    afile.write_text("")
+    # Accepted as an option: refused only afterwards, for the --data-dir that is a file.
+    accepted = CliRunner().invoke(app, ["up", "--data-dir", str(afile), "--base-port", "65532"])
+    assert accepted.exit_code == 2 and "is a file, not a folder" in accepted.output
+    refused = CliRunner().invoke(app, ["up", "--data-dir", str(afile), "--base-port", "65533"])
+    assert refused.exit_code == 2 and "is a file" not in refused.output
+    env = embedded_defaults(tmp_path, 65532)
+    assert env["CONTACTPOINT_AUDIT_LISTEN"] == "127.0.0.1:65535"
+    assert env["CONTACTPOINT_GATEWAY_METRICS_LISTEN"] == ""  # 65537: off
+    assert witness_port_address(65532) == "127.0.0.1:65531"
+    assert witness_port_address(50050) == "127.0.0.1:50054"
+    assert embedded_defaults(tmp_path, 50050)["CONTACTPOINT_WITNESS_METRICS_LISTEN"] == "127.0.0.1:50059"
