@@ -11,7 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from contactpoint.platform.peers import tls_name_options
 from contactpoint.platform.settings import ConfigurationError
-from contactpoint.platform.tls import TlsMaterial, tls_from_env
+from contactpoint.platform.tls import TLS_HINT, TlsMaterial, handshake_failed, tls_from_env
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -56,9 +56,6 @@ def serving_at(target: str, credentials: grpc.ChannelCredentials | None = None) 
 
 
 # Words of a failed TLS handshake in gRPC's error text (OpenSSL's and gRPC's own).
-_TLS_WORDS = ("ssl", "handshake", "certificate", "wrong_version_number", "tsi")
-
-
 def health_problem(target: str, credentials: grpc.ChannelCredentials | None = None) -> str | None:
     """None when the server at `target` answers its health check SERVING; otherwise a short
     reason, naming TLS when the handshake failed (a CA that did not sign the other side's
@@ -74,11 +71,8 @@ def health_problem(target: str, credentials: grpc.ChannelCredentials | None = No
     except grpc.RpcError as exc:
         code = exc.code() if isinstance(exc, grpc.Call) else None
         text = (exc.details() if isinstance(exc, grpc.Call) else "") or ""
-        if any(word in text.lower() for word in _TLS_WORDS):
-            return (
-                "its TLS handshake failed (check that both sides use TLS, and the CA, certificate "
-                "and key variables)"
-            )
+        if handshake_failed(text):
+            return TLS_HINT
         return f"its health check answered {code.name if code else 'nothing'}"
     if reply.status == health_pb2.HealthCheckResponse.SERVING:
         return None

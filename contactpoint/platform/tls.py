@@ -145,3 +145,18 @@ def read_tls(
         ca = _read(ca_path, name)
         _certificates(ca, ca_path, name)
     return TlsMaterial(cert, key, client_ca, ca)
+
+
+# Words gRPC's core puts in a call's details when the TLS handshake failed (a CA that did not sign
+# the other side's certificate, TLS on one side only).
+_TLS_WORDS = ("ssl", "handshake", "certificate", "wrong_version_number", "tsi")
+
+TLS_HINT = (
+    "its TLS handshake failed (check that both sides use TLS, and the CA, certificate and key variables)"
+)
+
+
+def handshake_failed(details: str) -> bool:
+    """Whether a failed call's details say its TLS handshake failed."""
+    text = details.lower()
+    return any(word in text for word in _TLS_WORDS)

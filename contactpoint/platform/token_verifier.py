@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import grpc
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from contactpoint.platform.auth import ALGORITHM, ISSUER, Principal
 from contactpoint.platform.errors import INVALID_TOKEN, Unauthenticated, Unavailable
 from contactpoint.platform.logging import get_logger
+from contactpoint.platform.tls import TLS_HINT, handshake_failed
 from contactpoint.platform.verified_tokens import VerifiedTokens
 
 log = get_logger(__name__)
@@ -193,7 +195,7 @@ class TokenVerifier:
             except Exception as exc:  # keep polling whatever went wrong; tokens fail closed meanwhile
                 failures += 1
                 if failures in (1, 10) or failures % 100 == 0:
-                    log.warning("auth.state_refresh_failed", failures=failures, error=type(exc).__name__)
+                    log.warning("auth.state_refresh_failed", failures=failures, **_why(exc))
             # After a failure try again sooner (0.1 s, doubling up to the poll): tokens fail closed
             # until a refresh succeeds, so a service that started before identity must not wait long.
             await asyncio.sleep(min(self._poll, 0.1 * 2 ** (failures - 1)) if failures else self._poll)
@@ -274,6 +276,19 @@ class TokenVerifier:
             # Whose it is goes to the audit log only: the client hears no more than "invalid".
             raise Unauthenticated(INVALID_TOKEN, holder=_principal(claims, token, issued_ms))
         return _principal(claims, token, issued_ms)
+
+
+def _why(exc: BaseException) -> dict[str, str]:
+    """What a failed refresh says in the log: the error, the peer's status code, and a hint when
+    the TLS handshake with identity failed (found by probing: a service with its CA missing stayed
+    NOT_SERVING with only "Unavailable" in its log)."""
+    why = {"error": type(exc).__name__}
+    cause = exc if isinstance(exc, grpc.aio.AioRpcError) else exc.__cause__
+    if isinstance(cause, grpc.aio.AioRpcError):
+        why["code"] = cause.code().name
+        if handshake_failed(cause.details() or ""):
+            why["hint"] = f"identity: {TLS_HINT}"
+    return why
 
 
 # A retired key signs on for a moment after its retirement (identity publishes a new key before it
