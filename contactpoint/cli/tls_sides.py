@@ -4,6 +4,7 @@ login then failed UNAVAILABLE)."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 
 from contactpoint.cli.embedded import SERVICES
@@ -56,8 +57,15 @@ def tls_file_problems(env: Mapping[str, str]) -> list[str]:
 
 
 def _loopback(host: str) -> bool:
+    # An address literal that is a loopback one, or "localhost": a name is not resolved here, and
+    # any other name ("127.example.org" too) may stand for an address beyond this machine.
     host = host.strip("[]").lower()
-    return host in ("localhost", "::1") or host.startswith("127.")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def plaintext_beyond_loopback(env: Mapping[str, str]) -> list[str]:

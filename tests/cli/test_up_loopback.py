@@ -44,6 +44,9 @@ def test_which_addresses_are_beyond_this_machine(tmp_path: Path) -> None:
     assert problems(records_listen=":7000") == ["CONTACTPOINT_RECORDS_LISTEN"]  # every interface
     assert problems(audit_metrics_listen="10.0.0.5:9100") == ["CONTACTPOINT_AUDIT_METRICS_LISTEN"]
     assert problems(gateway_listen="[::]:7000") == ["CONTACTPOINT_GATEWAY_LISTEN"]
+    # Only address literals and "localhost" count: a name is not resolved, and may be anywhere.
+    for host in ("127.example.org", "0", "2130706433", "localhost.", "[::ffff:0.0.0.0]", "0.0.0.0"):  # noqa: S104
+        assert problems(gateway_listen=f"{host}:7000") == ["CONTACTPOINT_GATEWAY_LISTEN"], host
     # With TLS the host is the operator's to choose.
     assert problems(gateway_listen="0.0.0.0:7000", gateway_tls_cert_file="/etc/cp/cert.pem") == []
 
