@@ -18,7 +18,9 @@ def port_in_use(host: str, port: int) -> bool:
     """Whether a server could not bind host:port, probed the way gRPC binds (SO_REUSEADDR): a
     port whose last connections linger in TIME_WAIT (as after a Ctrl-C) is free, one that
     something listens on is not."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    host = host.strip("[]")  # "[::1]" as a listen address gives: probed over IPv6 (found by probing)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))

@@ -112,7 +112,7 @@ def _target(env: Mapping[str, str], service: str) -> str:
 
 
 def _on_port(env: Mapping[str, str], service: str) -> bool:
-    return not _target(env, service).startswith("unix")
+    return not _target(env, service).startswith(("unix:", "unix-abstract:"))
 
 
 def _address(env: Mapping[str, str], service: str) -> tuple[str, int]:
@@ -301,8 +301,7 @@ def _run_locked(data_dir: Path, base_port: int, environ: Mapping[str, str]) -> i
         if problem is not None:
             typer.echo(f"contactpoint up: {problem}", err=True)
             return 1
-        host, port = _address(env, "gateway")
-        typer.echo(f"ContactPoint is up. Gateway: {host}:{port}", err=False)
+        typer.echo(f"ContactPoint is up. Gateway: {dial_target(env, 'gateway')}", err=False)
         sys.stdout.flush()
         while not stopping:
             crash = suite.crashed()

@@ -15,6 +15,7 @@ from cryptography import x509
 from contactpoint.cli.embedded import SERVICES
 
 LOOPBACK = "127.0.0.1"
+WILDCARDS = ("", "0.0.0.0", "::", "[::]")  # noqa: S104 — compared, not bound
 
 
 @lru_cache(maxsize=16)
@@ -36,6 +37,10 @@ def dial_target(env: Mapping[str, str], service: str) -> str:
     listens on the loopback address and its certificate names localhost but not that address."""
     listen = env[f"CONTACTPOINT_{service.upper()}_LISTEN"]
     host, _, port = listen.rpartition(":")
+    if host in WILDCARDS:
+        # Listening on every interface (allowed with TLS): called on this machine's loopback
+        # (found by probing: `up` dialled 0.0.0.0, and the certificate did not name it).
+        host, listen = LOOPBACK, f"{LOOPBACK}:{port}"
     cert = env.get(f"CONTACTPOINT_{service.upper()}_TLS_CERT_FILE")
     if not cert or host != LOOPBACK:
         return listen

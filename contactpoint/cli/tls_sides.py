@@ -85,7 +85,7 @@ def plaintext_beyond_loopback(env: Mapping[str, str]) -> list[str]:
             f"CONTACTPOINT_{service.upper()}_METRICS_LISTEN",
         ):
             address = env.get(key, "")
-            if not address or address.startswith("unix"):
+            if not address or address.startswith(("unix:", "unix-abstract:")):
                 continue
             host = address.rpartition(":")[0]
             if not _loopback(host):  # no host at all: every interface

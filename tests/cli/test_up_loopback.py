@@ -70,3 +70,16 @@ def test_any_base_port_that_leaves_room_for_the_contracts_four_is_taken(tmp_path
     assert witness_port_address(65532) == "127.0.0.1:65531"
     assert witness_port_address(50050) == "127.0.0.1:50054"
     assert embedded_defaults(tmp_path, 50050)["CONTACTPOINT_WITNESS_METRICS_LISTEN"] == "127.0.0.1:50059"
+
+
+def test_dialling_a_service_that_listens_everywhere_and_an_ipv6_loopback_port() -> None:
+    """Found by re-probing: with TLS and `0.0.0.0`, `up` checked the gateway at 0.0.0.0 and gave up;
+    `[::1]:port` was said to be in use, as it was probed over IPv4."""
+    from contactpoint.cli.health import port_in_use
+    from contactpoint.cli.tls_names import dial_target
+
+    assert dial_target({"CONTACTPOINT_GATEWAY_LISTEN": "0.0.0.0:7000"}, "gateway") == "127.0.0.1:7000"
+    assert dial_target({"CONTACTPOINT_GATEWAY_LISTEN": "[::]:7000"}, "gateway") == "127.0.0.1:7000"
+    assert dial_target({"CONTACTPOINT_GATEWAY_LISTEN": "127.0.0.1:7000"}, "gateway") == "127.0.0.1:7000"
+    port = free_ports(1)
+    assert not port_in_use("[::1]", port)
