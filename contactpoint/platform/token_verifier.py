@@ -286,8 +286,16 @@ def _why(exc: BaseException) -> dict[str, str]:
     cause = exc if isinstance(exc, grpc.aio.AioRpcError) else exc.__cause__
     if isinstance(cause, grpc.aio.AioRpcError):
         why["code"] = cause.code().name
-        if handshake_failed(cause.details() or ""):
+        details = cause.details() or ""
+        if handshake_failed(details):
             why["hint"] = f"identity: {TLS_HINT}"
+        elif "socket closed" in details.lower():
+            # What a caller without TLS (or without a certificate of its own) hears from a
+            # server that requires it (found by re-probing: no hint in that case).
+            why["hint"] = (
+                "identity closed the connection (if it serves TLS, check this service's TLS CA, "
+                "certificate and key variables)"
+            )
     return why
 
 

@@ -43,3 +43,12 @@ def test_other_failures_say_their_status_and_no_hint() -> None:
         "code": "UNAVAILABLE",
     }
     assert _why(ValueError("x")) == {"error": "ValueError"}
+
+
+def test_a_connection_closed_by_identity_hints_at_tls() -> None:
+    """A gateway calling a mutual-TLS identity in plaintext, or with no certificate of its own,
+    hears only "Socket closed" (found by re-probing)."""
+    why = _why(
+        _wrapped(_failed("failed to connect to all addresses; last error: UNAVAILABLE: Socket closed"))
+    )
+    assert why["code"] == "UNAVAILABLE" and "if it serves TLS" in why["hint"]
