@@ -49,14 +49,13 @@ def _paired_with_anothers_shield(conn: Connection, contactpoint_id: str, organis
     return False
 
 
-def _others_shields(conn: Connection, contactpoint_id: str, family: set[str], organisation: str) -> list[str]:
-    """The organisations other than `organisation` whose shield stands on a child: they shielded it
-    (or a child merged into it) and still hold it."""
-    shielding = shield_repo.organisations(conn, family) - {organisation}
-    holding = {
-        org for org, withdrawn in holdings.source_organisations(conn, contactpoint_id) if not withdrawn
-    }
-    return sorted(shielding & holding)
+def _others_shields(
+    conn: Connection, contactpoint_id: str, shielding: set[str], organisation: str
+) -> list[str]:
+    """Of the organisations `shielding` the child, those other than `organisation` that still hold
+    it: their shields stand."""
+    sources = holdings.source_organisations(conn, contactpoint_id)
+    return sorted((shielding - {organisation}) & {org for org, withdrawn in sources if not withdrawn})
 
 
 def set_shielded(
@@ -82,10 +81,12 @@ def set_shielded(
     # does (found by re-probing: a council unshielded its decoy of another council's shielded
     # child, and the other council's next record of that child joined the decoy, unshielded).
     family = child_repo.merged_family(conn, row.contactpoint_id)
-    lifting = not shielded and row.shielded
-    standing = _others_shields(conn, row.contactpoint_id, family, manager.organisation) if lifting else []
+    shielding = shield_repo.organisations(conn, family) if not shielded and row.shielded else set()
+    standing = (
+        _others_shields(conn, row.contactpoint_id, shielding, manager.organisation) if shielding else []
+    )
     if standing:
-        if manager.organisation not in shield_repo.organisations(conn, family):
+        if manager.organisation not in shielding:
             raise FailedPrecondition(
                 "the child was shielded by another organisation, and only it may lift the shield",
                 SHIELDED_BY_ANOTHER,
