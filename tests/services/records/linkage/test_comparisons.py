@@ -97,6 +97,10 @@ CASES = [
     ("date_of_birth", dob(2015, 3, 7), dob(2015, 3, 8), "one_part"),
     ("date_of_birth", dob(2015, 3, 7), dob(2015, 4, 7), "one_part"),
     ("date_of_birth", dob(2015, 3, 7), dob(2016, 3, 7), "one_part"),
+    ("date_of_birth", dob(2019, 3, 7), dob(2020, 3, 7), "one_part"),  # a year out, two digits
+    ("date_of_birth", dob(2013, 3, 7), dob(2018, 3, 7), "one_part"),  # one digit mistyped
+    ("date_of_birth", dob(2013, 5, 12), dob(2025, 5, 12), "else"),  # a baby and a 12-year-old
+    ("date_of_birth", dob(2009, 5, 12), dob(2011, 5, 12), "else"),
     ("date_of_birth", dob(2015, 3, 7), dob(2017, 9, 7), "else"),
     ("date_of_birth", dob(2025, 1, 1), dob(2024, 12, 31), "one_part"),  # a day out, across the year
     ("date_of_birth", dob(2025, 3, 1), dob(2025, 2, 28), "one_part"),
