@@ -18,6 +18,7 @@ from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.repository import children as child_repo
 from services.records.repository import holdings
 from services.records.repository import lifecycle as lifecycle_repo
+from services.records.repository import shields as shield_repo
 from services.records.repository import sources as source_repo
 from services.records.repository.lifecycle import month_of
 from services.records.repository.rows import SourceRow
@@ -187,4 +188,6 @@ def purge_batch(
         source_repo.delete_sources_of(conn, ids + retired)
         lifecycle_repo.mark_purged(conn, ids + retired, at=dt.datetime(today.year, 1, 1, tzinfo=dt.UTC))
         lifecycle_repo.forget_reasons(conn, ids + retired)
+        # Who shielded a purged child, and when, goes with it (found by review: it outlived the purge).
+        shield_repo.clear(conn, ids + retired)
     return len(ids), (candidates[-1] if len(candidates) == limit else None)

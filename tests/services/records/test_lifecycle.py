@@ -15,7 +15,7 @@ from contactpoint.common.v1 import child_pb2
 from contactpoint.platform.db import Database, TransactionConflict, is_sqlite
 from contactpoint.platform.errors import NotFound
 from contactpoint.records.v1 import records_service_pb2 as pb
-from services.records import admin, children, ingestion, merging, withdrawal
+from services.records import admin, children, ingestion, merging, shielding, withdrawal
 from services.records.children import add_years, archive_date
 from services.records.model import Outcome
 from services.records.preparing import Submission
@@ -29,6 +29,7 @@ from services.records.tables import (
     match_keys,
     merges,
     review_tasks,
+    shields,
     source_records,
 )
 from services.records.tables import children as child_table
@@ -448,6 +449,29 @@ def test_an_unmerge_after_a_run_dated_ahead_leaves_both_children_archived(db: Da
             assert not file.exists() or b"Quillanor" not in file.read_bytes(), file
 
 
+def test_a_purge_forgets_which_organisations_shielded_the_child(db: Database) -> None:
+    # Found by review: the purge deleted a child's records and reasons, and kept for good which
+    # councils had shielded it, and when.
+    born = dt.date(2009, 2, 11)
+    child = _submit(db, make_record("r-shielded", date_of_birth=_date(born), nhs_number=""))
+    manager = Manager("dm-a", ORG_A)
+    db.run_sync(
+        lambda c: shielding.set_shielded(
+            c, manager=manager, contactpoint_id=child, shielded=True, reason="moved to a refuge", now=NOW
+        )
+    )
+
+    def shield_rows() -> int:
+        query = select(func.count()).select_from(shields).where(shields.c.contactpoint_id == child)
+        return int(db.run_sync(lambda c: c.execute(query).scalar(), write=False))
+
+    assert shield_rows() == 1
+    admin.run_lifecycle(db, today=dt.date(2027, 2, 11))
+    assert _status(db, child) == "archived" and shield_rows() == 1
+    admin.run_lifecycle(db, today=dt.date(2033, 2, 11))
+    assert _status(db, child) == "purged" and shield_rows() == 0
+
+
 def test_an_unmerge_gets_back_a_younger_child_a_wrong_merge_archived(db: Database) -> None:
     # A probe asked why an unmerge answers for a retired id whose survivor is archived, when
     # merging or shielding it is NOT_FOUND. On purpose: a child of 11 merged by mistake into a
@@ -618,6 +642,41 @@ def test_the_upgrade_keeps_only_the_month_archived_and_the_year_purged(database_
         (None, dt.date(2034, 1, 1), dt.date(2034, 1, 1)),
         (None, None, created.date()),
     ]
+
+
+def test_the_upgrade_forgets_the_shields_of_children_already_purged(database_url: str) -> None:
+    from sqlalchemy import text
+
+    from contactpoint.platform import migrate
+    from contactpoint.platform.db import make_engine
+    from services.records.main import MIGRATIONS
+
+    migrate.upgrade("records", MIGRATIONS, database_url, revision="0016")
+    engine = make_engine(database_url)
+    at = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    try:
+        with engine.begin() as conn:
+            for cid, status in (("100000000011", "purged"), ("100000000012", "active")):
+                conn.execute(
+                    text(
+                        "INSERT INTO children (contactpoint_id, status, shielded, provisional_shield,"
+                        " created_at, updated_at) VALUES (:id, :status, :shielded, false, :at, :at)"
+                    ),
+                    {"id": cid, "status": status, "shielded": status == "active", "at": at},
+                )
+                conn.execute(
+                    text(
+                        "INSERT INTO shields (contactpoint_id, organisation, created_at)"
+                        " VALUES (:id, 'E1', :at)"
+                    ),
+                    {"id": cid, "at": at},
+                )
+        migrate.upgrade("records", MIGRATIONS, database_url)
+        with engine.begin() as conn:
+            kept = conn.execute(select(shields.c.contactpoint_id)).scalars().all()
+    finally:
+        engine.dispose()
+    assert kept == ["100000000012"]
 
 
 def test_a_date_of_death_corrected_to_later_that_month_brings_the_child_back_until_then(db: Database) -> None:
