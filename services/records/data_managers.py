@@ -209,7 +209,7 @@ class DataManagerRpcs:
             call.details.append("shield" if request.shielded else "unshield")
 
             def work(conn: Connection) -> None:
-                child = shielding.set_shielded(
+                done = shielding.set_shielded(
                     conn,
                     manager=manager,
                     contactpoint_id=request.contactpoint_id,
@@ -218,13 +218,18 @@ class DataManagerRpcs:
                     limits=self._limits,
                     now=_now(),
                 )
-                if child != request.contactpoint_id:
+                if done.contactpoint_id != request.contactpoint_id:
                     # A retired id acts on its survivor: the event is filed under both, so that the
                     # survivor's subject-access report shows the change (found by probing).
-                    call.others.append(child)
+                    call.others.append(done.contactpoint_id)
                 call.quoted.append(("reason", request.reason))
-                # Shielding changes who sees where a child lives: a high-severity event.
+                # Shielding changes who sees where a child lives: a high-severity event. An
+                # organisation's own shield lifted while another's stands changes nothing anyone
+                # sees, and the event says so (found by review: it read as the shield lifted).
                 call.severity = "HIGH" if not request.shielded else "WARNING"
+                if done.still_shielded_by_another:
+                    call.details.append("own shield lifted; still shielded by another organisation")
+                    call.severity = "WARNING"
 
             await call.write(self._db, work)
         return pb.SetShieldedResponse()

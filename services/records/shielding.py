@@ -13,6 +13,7 @@ organisation holding the child, as they were."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
@@ -33,6 +34,15 @@ from services.records.tables import MERGED
 log = get_logger(__name__)
 
 SHIELDED_BY_ANOTHER = "SHIELDED_BY_ANOTHER_ORGANISATION"
+
+
+@dataclass(frozen=True)
+class Shielded:
+    """What a SetShielded did: the child acted on (a retired id's survivor), and whether another
+    organisation's shield still stands on it after this organisation lifted its own."""
+
+    contactpoint_id: str
+    still_shielded_by_another: bool = False
 
 
 def _paired_with_anothers_shield(conn: Connection, contactpoint_id: str, organisation: str) -> bool:
@@ -67,8 +77,8 @@ def set_shielded(
     reason: str,
     limits: AgeLimits = DEFAULT_LIMITS,
     now: dt.datetime,
-) -> str:
-    """Shield or unshield a child (a retired id acts on its survivor); the child's id."""
+) -> Shielded:
+    """Shield or unshield a child (a retired id acts on its survivor)."""
     check(id_violations("contactpoint_id", contactpoint_id) + reason_violations(reason))
     # Followed with each row locked: a merge of this child committed while this waited leads on
     # to its survivor (found by probing: a shield racing a merge answered NOT_FOUND).
@@ -87,17 +97,19 @@ def set_shielded(
     )
     if standing:
         if manager.organisation not in shielding:
+            # How many, not which: the organisation that shielded a child may give away where it
+            # lives, which is what the shield hides (found by review: the refusal named it).
             raise FailedPrecondition(
                 "the child was shielded by another organisation, and only it may lift the shield",
                 SHIELDED_BY_ANOTHER,
-                {"organisations": ",".join(standing)},
+                {"shielding_organisations": str(len(standing))},
             )
         # The organisation lifts its own shield; another's still stands, and the child stays
         # shielded (found by re-probing: a council shielded a child already shielded by another,
         # then lifted every shield on it with its own).
         shield_repo.withdraw(conn, family, manager.organisation)
         log.info("records.own_shield_lifted", contactpoint_id=row.contactpoint_id, others=len(standing))
-        return row.contactpoint_id
+        return Shielded(row.contactpoint_id, still_shielded_by_another=True)
     keep = not shielded and _paired_with_anothers_shield(conn, row.contactpoint_id, manager.organisation)
     provisional = None if shielded or keep else False
     child_repo.set_shielding(conn, row.contactpoint_id, shielded=shielded, provisional=provisional, now=now)
@@ -121,4 +133,4 @@ def set_shielded(
         others = {t.other(row.contactpoint_id) for t in tasks}
         task_upkeep.lift_provisional_shields(conn, sorted(others), now=now)
     log.info("records.shielding_set", contactpoint_id=row.contactpoint_id, shielded=shielded)
-    return row.contactpoint_id
+    return Shielded(row.contactpoint_id)

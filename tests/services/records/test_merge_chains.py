@@ -342,8 +342,10 @@ def test_a_shield_waiting_on_a_merge_of_its_child_follows_it(db: Database) -> No
     def shield() -> None:
         answers.append(
             db.run_sync(
-                lambda c: shielding.set_shielded(
-                    c, manager=MANAGER, contactpoint_id=b, shielded=True, reason="risk", now=NOW
+                lambda c: (
+                    shielding.set_shielded(
+                        c, manager=MANAGER, contactpoint_id=b, shielded=True, reason="risk", now=NOW
+                    ).contactpoint_id
                 )
             )
         )
