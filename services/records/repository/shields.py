@@ -12,7 +12,9 @@ from services.records.tables import children, shields
 
 def add(conn: Connection, contactpoint_ids: Collection[str], organisation: str, *, now: dt.datetime) -> None:
     """Remember that `organisation` shielded these children (each once; the first time kept). The
-    children are row-locked by the caller, so no other transaction adds the same row meanwhile."""
+    caller holds the row lock of the child they are merged into (the end of their merge chain),
+    which every change to their shields takes first, so no other transaction adds the same row
+    meanwhile."""
     if not contactpoint_ids:
         return
     query = select(shields.c.contactpoint_id).where(
