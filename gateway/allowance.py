@@ -160,11 +160,12 @@ def until_tomorrow(now: float) -> float:
 @dataclass(frozen=True)
 class Person:
     """Whose allowance: the account, when their token was issued, and the moment identity last
-    cut their tokens off (a suspension), as the gateway's token verifier knows it."""
+    suspended it, as the gateway's token verifier knows it (not when it last cut their tokens off:
+    a password change does that too)."""
 
     subject: str
     issued_at: float
-    cut_off: float | None = None
+    suspended_at: float | None = None
 
 
 def _over_already(person: Person, trip: float | None, now: float) -> Decision | None:
@@ -173,7 +174,10 @@ def _over_already(person: Person, trip: float | None, now: float) -> Decision | 
     few seconds, the caller tries to suspend again)."""
     if trip is None:
         return None
-    landed = person.cut_off is not None and person.cut_off >= trip - CLOCK_SKEW_SECONDS
+    # Found by review: with the suspension refused (the person's token expiring as it was asked
+    # for), a password change moved the cut-off past the trip, passed for the suspension, and the
+    # count began afresh, over and over, the account never suspended.
+    landed = person.suspended_at is not None and person.suspended_at >= trip - CLOCK_SKEW_SECONDS
     if person.issued_at <= trip or not landed:
         retry = not landed and now - trip >= RESUSPEND_AFTER_SECONDS
         return Decision(Verdict.STILL_OVER_DAILY_LIMIT, until_tomorrow(now), suspend=retry)

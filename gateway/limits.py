@@ -70,7 +70,7 @@ class Allowances:
         store: Statements,
         limits: Limits,
         identity: IdentityClient,
-        cut_off: Callable[[str], float | None],
+        suspended_since: Callable[[str], float | None],
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
         search_key: bytes | None = None,
@@ -90,11 +90,11 @@ class Allowances:
         self._store = store
         self.limits = limits
         self._identity = identity
-        self._cut_off = cut_off
+        self._suspended_since = suspended_since
         self._clock = clock
 
     def _person(self, principal: Principal) -> Person:
-        return Person(principal.subject, principal.issued_at, self._cut_off(principal.subject))
+        return Person(principal.subject, principal.issued_at, self._suspended_since(principal.subject))
 
     async def _retrying(self, run: Callable[[], Awaitable[T]]) -> T:
         """Run `run` (database work), and once more when it lost a race (a deadlock)."""

@@ -56,7 +56,7 @@ async def build(settings: GatewaySettings) -> Built:
         store,
         limits,
         identity_client,
-        verifier.cut_off,
+        verifier.suspended_since,
         metrics=metrics,
         # Every replica shares the gateway's account, so they key searches alike.
         search_key=hashlib.sha256(b"contactpoint-gateway-search:" + client_secret.encode()).digest(),

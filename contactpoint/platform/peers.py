@@ -79,6 +79,7 @@ def remote_state_source(channel: grpc.aio.Channel, token: TokenSource) -> StateS
             revoked_token_ids=frozenset(resp.revoked_token_ids),
             suspended_subjects=frozenset(resp.suspended_subjects),
             tokens_not_before=dict(resp.tokens_not_before),
+            suspended_since=dict(resp.suspended_since),
             retired_at_ms={k.key_id: k.retired_at_ms for k in resp.keys if k.retired_at_ms},
             max_lifetime_seconds=resp.max_token_lifetime_seconds,
         )

@@ -41,6 +41,8 @@ class VerificationState:
     suspended_subjects: frozenset[str]
     # Per subject: tokens issued before these Unix milliseconds are refused (ended by a suspension).
     tokens_not_before: Mapping[str, int] = field(default_factory=dict)
+    # Per subject ever suspended: when it last was, Unix milliseconds (kept once reinstated).
+    suspended_since: Mapping[str, int] = field(default_factory=dict)
     # Per retired key: when it was retired, Unix milliseconds. A token it signed that claims to be
     # issued later (beyond RETIRED_SIGNING_SECONDS) is refused: a leaked key, rotated, signs no
     # new token that works (found by probing: forged tokens worked 21 minutes after rotation).
@@ -221,11 +223,13 @@ class TokenVerifier:
         self._ended_here = {jti: exp for jti, exp in self._ended_here.items() if exp > now}
         self._ended_here[token_id] = expires_at
 
-    def cut_off(self, subject: str) -> float | None:
-        """When identity last cut `subject`'s tokens off (a suspension), Unix seconds, if it did."""
+    def suspended_since(self, subject: str) -> float | None:
+        """When identity last suspended `subject`, Unix seconds, if it ever did. Not when it last
+        cut their tokens off: a password change does that too (found by review: the gateway took
+        a password change after a failed suspension for the suspension, and counted afresh)."""
         if self._state is None:
             return None
-        ms = self._state.tokens_not_before.get(subject)
+        ms = self._state.suspended_since.get(subject)
         return ms / 1000 if ms is not None else None
 
     def _decode(self, token: str, state: VerificationState) -> tuple[str, dict[str, Any]]:

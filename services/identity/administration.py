@@ -139,7 +139,8 @@ def suspend(
     _still_administering(conn, by)
     username = checked_request(username, reason)
     account = person(conn, username=username, scope=scope)
-    repository.update_account(conn, account.id, suspended=True, tokens_not_before=datetime.now(UTC))
+    now = datetime.now(UTC)
+    repository.update_account(conn, account.id, suspended=True, tokens_not_before=now, suspended_at=now)
     repository.bump_version(conn)
 
 

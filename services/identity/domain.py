@@ -263,4 +263,8 @@ def verification_state(
             subject: int(moment.timestamp() * 1000)
             for subject, moment in repository.tokens_not_before(conn).items()
         },
+        suspended_since={
+            subject: int(moment.timestamp() * 1000)
+            for subject, moment in repository.suspended_since(conn).items()
+        },
     )

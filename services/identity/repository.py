@@ -131,6 +131,14 @@ def suspended_subjects(conn: Connection) -> list[str]:
     return list(conn.execute(select(accounts.c.id).where(accounts.c.suspended.is_(True))).scalars())
 
 
+def suspended_since(conn: Connection) -> dict[str, datetime]:
+    """Per account id ever suspended, when it last was (reinstated since or not)."""
+    rows = conn.execute(
+        select(accounts.c.id, accounts.c.suspended_at).where(accounts.c.suspended_at.is_not(None))
+    )
+    return {r.id: _aware(r.suspended_at) for r in rows}  # type: ignore[misc]
+
+
 def tokens_not_before(conn: Connection) -> dict[str, datetime]:
     """Per account id, the moment before which its tokens never work again."""
     rows = conn.execute(

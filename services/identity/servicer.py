@@ -220,6 +220,7 @@ class IdentityServicer(AccountRpcs, pb_grpc.IdentityServiceServicer):
             revoked_token_ids=sorted(state.revoked_token_ids),
             suspended_subjects=sorted(state.suspended_subjects),
             tokens_not_before=dict(state.tokens_not_before),
+            suspended_since=dict(state.suspended_since),
         )
 
     async def record_refusal(

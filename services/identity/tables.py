@@ -26,6 +26,8 @@ accounts = Table(
     Column("suspended", Boolean, nullable=False, default=False),
     # Tokens of this account issued before this moment never work again (set on suspension).
     Column("tokens_not_before", DateTime(timezone=True)),
+    # When the account was last suspended (kept when reinstated; a password change leaves it).
+    Column("suspended_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 # Usernames are unique among people; machine account names among machine accounts.

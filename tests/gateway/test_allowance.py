@@ -95,7 +95,7 @@ def decide(
     *,
     now: float = NOON,
     issued_at: float = NOON - 60,
-    cut_off: float | None = None,
+    suspended_at: float | None = None,
     found: bool = False,
     **limits: int,
 ) -> allowance.Decision:
@@ -103,12 +103,14 @@ def decide(
     then, for a child not yet counted today, a transaction that counts it. With `found`, `item` is
     what a search found, counted after the read (`Allowances.decide_item`)."""
     values = {"rate_per_minute": 1000, "daily_records": 3, **limits}
-    person = Person("p-1", issued_at, cut_off)
+    person = Person("p-1", issued_at, suspended_at)
 
     async def run() -> allowance.Decision:
         store = Statements(db)
         try:
-            allowances = Allowances(store, Limits(**values), identity=NO_IDENTITY, cut_off=lambda _s: cut_off)
+            allowances = Allowances(
+                store, Limits(**values), identity=NO_IDENTITY, suspended_since=lambda _s: suspended_at
+            )
             if found:
                 assert item is not None
                 return await allowances.decide_item(person, item, now)
@@ -139,20 +141,20 @@ def test_distinct_children_a_day_rereads_free_and_a_trip(db: Database) -> None:
     fresh = NOON + 600
     unseen = decide(db, "child:4", now=fresh, issued_at=fresh)
     assert (unseen.verdict, unseen.suspend) == (Verdict.STILL_OVER_DAILY_LIMIT, True)
-    # Suspended (identity cut the tokens off just after the trip), reinstated, logged in again:
+    # Suspended (identity suspended the account just after the trip), reinstated, logged in again:
     # a fresh allowance from the trip on.
     cut = NOON + 0.2
-    assert [read(db, f"child:{i}", now=fresh + i, issued_at=fresh, cut_off=cut) for i in (4, 5, 6)] == [
+    assert [read(db, f"child:{i}", now=fresh + i, issued_at=fresh, suspended_at=cut) for i in (4, 5, 6)] == [
         Verdict.ALLOWED
     ] * 3
-    assert read(db, "child:7", now=fresh + 10, issued_at=fresh, cut_off=cut) is Verdict.OVER_DAILY_LIMIT
+    assert read(db, "child:7", now=fresh + 10, issued_at=fresh, suspended_at=cut) is Verdict.OVER_DAILY_LIMIT
     # Had no suspension been seen, even the next day: a trip is not forgotten overnight.
     tomorrow = NOON + 86_400
     assert read(db, "child:9", now=tomorrow, issued_at=tomorrow - 60) is Verdict.STILL_OVER_DAILY_LIMIT
     # With the suspension seen, the next day starts afresh.
-    assert (
-        read(db, "child:9", now=tomorrow + 1, issued_at=tomorrow - 60, cut_off=fresh + 11) is Verdict.ALLOWED
-    )
+    seen = fresh + 11
+    next_day = read(db, "child:9", now=tomorrow + 1, issued_at=tomorrow - 60, suspended_at=seen)
+    assert next_day is Verdict.ALLOWED
 
 
 def test_searches_count_and_rate_refusals_do_not(db: Database) -> None:

@@ -12,6 +12,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import grpc
+import pyotp
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
@@ -20,12 +21,15 @@ from contactpoint.gateway.v1 import gateway_service_pb2 as pb
 from contactpoint.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
+from contactpoint.platform.auth import Principal
+from contactpoint.platform.errors import Unavailable
 from contactpoint.platform.ids import damm_digit
 from contactpoint.records.v1 import records_service_pb2 as records_pb
+from gateway.identity_client import IdentityClient
 from gateway.main import MIGRATIONS as GATEWAY_MIGRATIONS
 from gateway.main import build as build_gateway
 from tests.conftest import DatabaseFactory
-from tests.gateway.test_servicer import SAFEGUARDING, World, _events, _world
+from tests.gateway.test_servicer import PASSWORD, SAFEGUARDING, World, _events, _world
 from tests.harness import bearer, create_user, eventually, running_service
 from tests.test_e2e import source_record
 
@@ -152,6 +156,57 @@ async def test_daily_limit_suspends_alerts_and_reinstatement_lets_them_back(
         assert await code_of_read(world.gateway, ids[4], fresh) == grpc.StatusCode.OK
         # The token from before the suspension stays dead at the gateway, reinstated or not.
         assert await code_of_read(world.gateway, ids[0], token) == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_a_password_change_after_a_failed_suspension_is_no_fresh_allowance(
+    databases: DatabaseFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by review: the suspension for the daily limit failed (identity refused it: the
+    person's token expired as it was asked for), the person changed their password, which moved
+    the cut-off of their tokens past the trip, and the gateway took that for the suspension: a
+    fresh allowance, again and again, the account never suspended. Now only a suspension counts,
+    and the refused reads ask for it again until it lands."""
+    failed: list[str] = []
+    suspend = IdentityClient.suspend
+
+    async def failing_once(self: IdentityClient, person: Principal, reason: str) -> None:
+        if not failed:
+            failed.append(person.name)
+            raise Unavailable("identity could not suspend the account")
+        await suspend(self, person, reason)
+
+    monkeypatch.setattr(IdentityClient, "suspend", failing_once)
+    async with AsyncExitStack() as stack:
+        world = await _limited(stack, databases, tmp_path, rate_per_minute=1000, daily_record_limit=3)
+        ids = await children(world, 5)
+        user = create_user(world.identity_url, "pat.changes", "practitioner")
+        token = await world.login("pat.changes", user.totp_secret)
+        assert [await code_of_read(world.gateway, cp, token) for cp in ids[:3]] == [grpc.StatusCode.OK] * 3
+        assert await code_of_read(world.gateway, ids[3], token) == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert failed == ["pat.changes"]
+        # Not suspended: they change their password (ending their tokens) and log in with the new one.
+        new_password = "Lantern quarry ossify 29"
+        await world.gateway.ChangePassword(
+            pb.ChangePasswordRequest(current_password=PASSWORD, new_password=new_password),
+            metadata=bearer(token),
+        )
+        code = pyotp.TOTP(user.totp_secret).at(time.time() + 30)
+        login = await world.gateway.Login(
+            pb.LoginRequest(username="pat.changes", password=new_password, totp_code=code)
+        )
+        fresh = login.access_token
+        assert await code_of_read(world.gateway, ids[4], fresh) == grpc.StatusCode.RESOURCE_EXHAUSTED
+        # A few seconds after the trip the suspension is asked for again, and lands.
+        await eventually(
+            lambda: _is(code_of_read(world.gateway, ids[4], fresh), grpc.StatusCode.UNAUTHENTICATED),
+            within=15.0,
+        )
+        auditor = create_user(world.identity_url, "avery.changes", "auditor")
+        events = await _events(world, await world.login("avery.changes", auditor.totp_secret))
+        suspensions = [e for e in events if e.action == "SuspendAccount"]
+        assert suspensions and all(e.actor == "gateway" and "pat.changes" in e.detail for e in suspensions)
+        reads = [e.outcome for e in events if e.action == "GetChild" and e.actor == "pat.changes"]
+        assert "ALLOWED" not in reads[3:]
 
 
 async def _is(code: object, expected: grpc.StatusCode) -> bool:

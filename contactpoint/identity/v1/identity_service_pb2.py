@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/contactpoint/identity/v1/identity_service.proto\x12\x18\x63ontactpoint.identity.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"D\n\x18IssueServiceTokenRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x15\n\rclient_secret\x18\x02 \x01(\t\"b\n\x19IssueServiceTokenResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"P\n\x17\x41uthenticateUserRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x11\n\ttotp_code\x18\x03 \x01(\t\"\x98\x01\n\x18\x41uthenticateUserResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0corganisation\x18\x03 \x01(\t\x12\r\n\x05roles\x18\x04 \x03(\t\x12\x10\n\x08recorded\x18\x05 \x01(\x08\"\x14\n\x12RevokeTokenRequest\"\x15\n\x13RevokeTokenResponse\"`\n\x1bRevokeLoggedOutTokenRequest\x12\x10\n\x08token_id\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1e\n\x1cRevokeLoggedOutTokenResponse\"4\n\x1bGetVerificationStateRequest\x12\x15\n\rknown_version\x18\x01 \x01(\x04\"L\n\x0fVerificationKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\x12\x15\n\rretired_at_ms\x18\x03 \x01(\x03\"\xf6\x02\n\x1cGetVerificationStateResponse\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x11\n\tunchanged\x18\x02 \x01(\x08\x12\x37\n\x04keys\x18\x03 \x03(\x0b\x32).contactpoint.identity.v1.VerificationKey\x12\x19\n\x11revoked_token_ids\x18\x04 \x03(\t\x12\x1a\n\x12suspended_subjects\x18\x05 \x03(\t\x12\x66\n\x11tokens_not_before\x18\x06 \x03(\x0b\x32K.contactpoint.identity.v1.GetVerificationStateResponse.TokensNotBeforeEntry\x12\"\n\x1amax_token_lifetime_seconds\x18\x07 \x01(\x03\x1a\x36\n\x14TokensNotBeforeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"9\n\x15SuspendAccountRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x18\n\x16SuspendAccountResponse\";\n\x17ReinstateAccountRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x1a\n\x18ReinstateAccountResponse\"4\n\x10ResetTotpRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"=\n\x11ResetTotpResponse\x12\x13\n\x0btotp_secret\x18\x01 \x01(\t\x12\x13\n\x0botpauth_uri\x18\x02 \x01(\t\"G\n\x15\x43hangePasswordRequest\x12\x18\n\x10\x63urrent_password\x18\x01 \x01(\t\x12\x14\n\x0cnew_password\x18\x02 \x01(\t\"\x18\n\x16\x43hangePasswordResponse2\xd1\x08\n\x0fIdentityService\x12|\n\x11IssueServiceToken\x12\x32.contactpoint.identity.v1.IssueServiceTokenRequest\x1a\x33.contactpoint.identity.v1.IssueServiceTokenResponse\x12y\n\x10\x41uthenticateUser\x12\x31.contactpoint.identity.v1.AuthenticateUserRequest\x1a\x32.contactpoint.identity.v1.AuthenticateUserResponse\x12j\n\x0bRevokeToken\x12,.contactpoint.identity.v1.RevokeTokenRequest\x1a-.contactpoint.identity.v1.RevokeTokenResponse\x12\x85\x01\n\x14RevokeLoggedOutToken\x12\x35.contactpoint.identity.v1.RevokeLoggedOutTokenRequest\x1a\x36.contactpoint.identity.v1.RevokeLoggedOutTokenResponse\x12\x85\x01\n\x14GetVerificationState\x12\x35.contactpoint.identity.v1.GetVerificationStateRequest\x1a\x36.contactpoint.identity.v1.GetVerificationStateResponse\x12s\n\x0eSuspendAccount\x12/.contactpoint.identity.v1.SuspendAccountRequest\x1a\x30.contactpoint.identity.v1.SuspendAccountResponse\x12y\n\x10ReinstateAccount\x12\x31.contactpoint.identity.v1.ReinstateAccountRequest\x1a\x32.contactpoint.identity.v1.ReinstateAccountResponse\x12\x64\n\tResetTotp\x12*.contactpoint.identity.v1.ResetTotpRequest\x1a+.contactpoint.identity.v1.ResetTotpResponse\x12s\n\x0e\x43hangePassword\x12/.contactpoint.identity.v1.ChangePasswordRequest\x1a\x30.contactpoint.identity.v1.ChangePasswordResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/contactpoint/identity/v1/identity_service.proto\x12\x18\x63ontactpoint.identity.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"D\n\x18IssueServiceTokenRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x15\n\rclient_secret\x18\x02 \x01(\t\"b\n\x19IssueServiceTokenResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"P\n\x17\x41uthenticateUserRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x11\n\ttotp_code\x18\x03 \x01(\t\"\x98\x01\n\x18\x41uthenticateUserResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0corganisation\x18\x03 \x01(\t\x12\r\n\x05roles\x18\x04 \x03(\t\x12\x10\n\x08recorded\x18\x05 \x01(\x08\"\x14\n\x12RevokeTokenRequest\"\x15\n\x13RevokeTokenResponse\"`\n\x1bRevokeLoggedOutTokenRequest\x12\x10\n\x08token_id\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1e\n\x1cRevokeLoggedOutTokenResponse\"4\n\x1bGetVerificationStateRequest\x12\x15\n\rknown_version\x18\x01 \x01(\x04\"L\n\x0fVerificationKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\x12\x15\n\rretired_at_ms\x18\x03 \x01(\x03\"\x92\x04\n\x1cGetVerificationStateResponse\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x11\n\tunchanged\x18\x02 \x01(\x08\x12\x37\n\x04keys\x18\x03 \x03(\x0b\x32).contactpoint.identity.v1.VerificationKey\x12\x19\n\x11revoked_token_ids\x18\x04 \x03(\t\x12\x1a\n\x12suspended_subjects\x18\x05 \x03(\t\x12\x66\n\x11tokens_not_before\x18\x06 \x03(\x0b\x32K.contactpoint.identity.v1.GetVerificationStateResponse.TokensNotBeforeEntry\x12\"\n\x1amax_token_lifetime_seconds\x18\x07 \x01(\x03\x12\x63\n\x0fsuspended_since\x18\x08 \x03(\x0b\x32J.contactpoint.identity.v1.GetVerificationStateResponse.SuspendedSinceEntry\x1a\x36\n\x14TokensNotBeforeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x35\n\x13SuspendedSinceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"9\n\x15SuspendAccountRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x18\n\x16SuspendAccountResponse\";\n\x17ReinstateAccountRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x1a\n\x18ReinstateAccountResponse\"4\n\x10ResetTotpRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"=\n\x11ResetTotpResponse\x12\x13\n\x0btotp_secret\x18\x01 \x01(\t\x12\x13\n\x0botpauth_uri\x18\x02 \x01(\t\"G\n\x15\x43hangePasswordRequest\x12\x18\n\x10\x63urrent_password\x18\x01 \x01(\t\x12\x14\n\x0cnew_password\x18\x02 \x01(\t\"\x18\n\x16\x43hangePasswordResponse2\xd1\x08\n\x0fIdentityService\x12|\n\x11IssueServiceToken\x12\x32.contactpoint.identity.v1.IssueServiceTokenRequest\x1a\x33.contactpoint.identity.v1.IssueServiceTokenResponse\x12y\n\x10\x41uthenticateUser\x12\x31.contactpoint.identity.v1.AuthenticateUserRequest\x1a\x32.contactpoint.identity.v1.AuthenticateUserResponse\x12j\n\x0bRevokeToken\x12,.contactpoint.identity.v1.RevokeTokenRequest\x1a-.contactpoint.identity.v1.RevokeTokenResponse\x12\x85\x01\n\x14RevokeLoggedOutToken\x12\x35.contactpoint.identity.v1.RevokeLoggedOutTokenRequest\x1a\x36.contactpoint.identity.v1.RevokeLoggedOutTokenResponse\x12\x85\x01\n\x14GetVerificationState\x12\x35.contactpoint.identity.v1.GetVerificationStateRequest\x1a\x36.contactpoint.identity.v1.GetVerificationStateResponse\x12s\n\x0eSuspendAccount\x12/.contactpoint.identity.v1.SuspendAccountRequest\x1a\x30.contactpoint.identity.v1.SuspendAccountResponse\x12y\n\x10ReinstateAccount\x12\x31.contactpoint.identity.v1.ReinstateAccountRequest\x1a\x32.contactpoint.identity.v1.ReinstateAccountResponse\x12\x64\n\tResetTotp\x12*.contactpoint.identity.v1.ResetTotpRequest\x1a+.contactpoint.identity.v1.ResetTotpResponse\x12s\n\x0e\x43hangePassword\x12/.contactpoint.identity.v1.ChangePasswordRequest\x1a\x30.contactpoint.identity.v1.ChangePasswordResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,6 +34,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_GETVERIFICATIONSTATERESPONSE_TOKENSNOTBEFOREENTRY']._loaded_options = None
   _globals['_GETVERIFICATIONSTATERESPONSE_TOKENSNOTBEFOREENTRY']._serialized_options = b'8\001'
+  _globals['_GETVERIFICATIONSTATERESPONSE_SUSPENDEDSINCEENTRY']._loaded_options = None
+  _globals['_GETVERIFICATIONSTATERESPONSE_SUSPENDEDSINCEENTRY']._serialized_options = b'8\001'
   _globals['_ISSUESERVICETOKENREQUEST']._serialized_start=110
   _globals['_ISSUESERVICETOKENREQUEST']._serialized_end=178
   _globals['_ISSUESERVICETOKENRESPONSE']._serialized_start=180
@@ -55,25 +57,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VERIFICATIONKEY']._serialized_start=746
   _globals['_VERIFICATIONKEY']._serialized_end=822
   _globals['_GETVERIFICATIONSTATERESPONSE']._serialized_start=825
-  _globals['_GETVERIFICATIONSTATERESPONSE']._serialized_end=1199
-  _globals['_GETVERIFICATIONSTATERESPONSE_TOKENSNOTBEFOREENTRY']._serialized_start=1145
-  _globals['_GETVERIFICATIONSTATERESPONSE_TOKENSNOTBEFOREENTRY']._serialized_end=1199
-  _globals['_SUSPENDACCOUNTREQUEST']._serialized_start=1201
-  _globals['_SUSPENDACCOUNTREQUEST']._serialized_end=1258
-  _globals['_SUSPENDACCOUNTRESPONSE']._serialized_start=1260
-  _globals['_SUSPENDACCOUNTRESPONSE']._serialized_end=1284
-  _globals['_REINSTATEACCOUNTREQUEST']._serialized_start=1286
-  _globals['_REINSTATEACCOUNTREQUEST']._serialized_end=1345
-  _globals['_REINSTATEACCOUNTRESPONSE']._serialized_start=1347
-  _globals['_REINSTATEACCOUNTRESPONSE']._serialized_end=1373
-  _globals['_RESETTOTPREQUEST']._serialized_start=1375
-  _globals['_RESETTOTPREQUEST']._serialized_end=1427
-  _globals['_RESETTOTPRESPONSE']._serialized_start=1429
-  _globals['_RESETTOTPRESPONSE']._serialized_end=1490
-  _globals['_CHANGEPASSWORDREQUEST']._serialized_start=1492
-  _globals['_CHANGEPASSWORDREQUEST']._serialized_end=1563
-  _globals['_CHANGEPASSWORDRESPONSE']._serialized_start=1565
-  _globals['_CHANGEPASSWORDRESPONSE']._serialized_end=1589
-  _globals['_IDENTITYSERVICE']._serialized_start=1592
-  _globals['_IDENTITYSERVICE']._serialized_end=2697
+  _globals['_GETVERIFICATIONSTATERESPONSE']._serialized_end=1355
+  _globals['_GETVERIFICATIONSTATERESPONSE_TOKENSNOTBEFOREENTRY']._serialized_start=1246
+  _globals['_GETVERIFICATIONSTATERESPONSE_TOKENSNOTBEFOREENTRY']._serialized_end=1300
+  _globals['_GETVERIFICATIONSTATERESPONSE_SUSPENDEDSINCEENTRY']._serialized_start=1302
+  _globals['_GETVERIFICATIONSTATERESPONSE_SUSPENDEDSINCEENTRY']._serialized_end=1355
+  _globals['_SUSPENDACCOUNTREQUEST']._serialized_start=1357
+  _globals['_SUSPENDACCOUNTREQUEST']._serialized_end=1414
+  _globals['_SUSPENDACCOUNTRESPONSE']._serialized_start=1416
+  _globals['_SUSPENDACCOUNTRESPONSE']._serialized_end=1440
+  _globals['_REINSTATEACCOUNTREQUEST']._serialized_start=1442
+  _globals['_REINSTATEACCOUNTREQUEST']._serialized_end=1501
+  _globals['_REINSTATEACCOUNTRESPONSE']._serialized_start=1503
+  _globals['_REINSTATEACCOUNTRESPONSE']._serialized_end=1529
+  _globals['_RESETTOTPREQUEST']._serialized_start=1531
+  _globals['_RESETTOTPREQUEST']._serialized_end=1583
+  _globals['_RESETTOTPRESPONSE']._serialized_start=1585
+  _globals['_RESETTOTPRESPONSE']._serialized_end=1646
+  _globals['_CHANGEPASSWORDREQUEST']._serialized_start=1648
+  _globals['_CHANGEPASSWORDREQUEST']._serialized_end=1719
+  _globals['_CHANGEPASSWORDRESPONSE']._serialized_start=1721
+  _globals['_CHANGEPASSWORDRESPONSE']._serialized_end=1745
+  _globals['_IDENTITYSERVICE']._serialized_start=1748
+  _globals['_IDENTITYSERVICE']._serialized_end=2853
 # @@protoc_insertion_point(module_scope)

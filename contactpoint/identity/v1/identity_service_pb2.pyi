@@ -308,6 +308,26 @@ class GetVerificationStateResponse(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class SuspendedSinceEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     VERSION_FIELD_NUMBER: _builtins.int
     UNCHANGED_FIELD_NUMBER: _builtins.int
     KEYS_FIELD_NUMBER: _builtins.int
@@ -315,6 +335,7 @@ class GetVerificationStateResponse(_message.Message):
     SUSPENDED_SUBJECTS_FIELD_NUMBER: _builtins.int
     TOKENS_NOT_BEFORE_FIELD_NUMBER: _builtins.int
     MAX_TOKEN_LIFETIME_SECONDS_FIELD_NUMBER: _builtins.int
+    SUSPENDED_SINCE_FIELD_NUMBER: _builtins.int
     version: _builtins.int
     """Version of this state; it changes whenever keys or revocations change."""
     unchanged: _builtins.bool
@@ -341,6 +362,13 @@ class GetVerificationStateResponse(_message.Message):
         suspension ends every token the account held, even after it is reinstated.
         """
 
+    @_builtins.property
+    def suspended_since(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Per account id: when it was last suspended, Unix milliseconds, kept after it is reinstated.
+        The gateway knows by this that its suspension for the daily limit took effect: a password
+        change also moves `tokens_not_before`, and must not pass for one.
+        """
+
     def __init__(
         self,
         *,
@@ -351,10 +379,11 @@ class GetVerificationStateResponse(_message.Message):
         suspended_subjects: _abc.Iterable[_builtins.str] | None = ...,
         tokens_not_before: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
         max_token_lifetime_seconds: _builtins.int = ...,
+        suspended_since: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["keys", b"keys", "max_token_lifetime_seconds", b"max_token_lifetime_seconds", "revoked_token_ids", b"revoked_token_ids", "suspended_subjects", b"suspended_subjects", "tokens_not_before", b"tokens_not_before", "unchanged", b"unchanged", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["keys", b"keys", "max_token_lifetime_seconds", b"max_token_lifetime_seconds", "revoked_token_ids", b"revoked_token_ids", "suspended_since", b"suspended_since", "suspended_subjects", b"suspended_subjects", "tokens_not_before", b"tokens_not_before", "unchanged", b"unchanged", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
