@@ -51,6 +51,8 @@ class Logouts:
         # Revoked by identity at this replica's asking (until they expire): not taken up again from
         # a row read just before it was cleared.
         self._revoked: dict[str, float] = {}
+        # Revocations under way for Logouts whose callers may have gone (`end`).
+        self._ending: set[asyncio.Task[None]] = set()
 
     @property
     def pending(self) -> int:
@@ -98,6 +100,16 @@ class Logouts:
         for a further 0.1 to 0.3 s, until this gateway's next poll of identity)."""
         expires_at = person.expire_time.timestamp()
         self._verifier.end_here(person.token_id, expires_at)
+        # Carried through though the caller goes (found by review: a Logout its client cancelled
+        # while identity was asked was logged as done, and the token, refused only in this
+        # process's memory, read children through every other replica until it expired).
+        revoking = self._revoke(person, expires_at)
+        ending = asyncio.get_running_loop().create_task(revoking, name="logout-revoke")
+        self._ending.add(ending)
+        ending.add_done_callback(self._ending.discard)
+        await asyncio.shield(ending)
+
+    async def _revoke(self, person: Principal, expires_at: float) -> None:
         try:
             await self._identity.revoke(person.token)
         except Unauthenticated:
@@ -154,6 +166,8 @@ class Logouts:
 
     async def close(self) -> None:
         """Stop retrying (on shutdown); what is still pending is kept for the next start."""
+        if self._ending:  # revocations under way: finished, or kept pending
+            await asyncio.gather(*self._ending, return_exceptions=True)
         if self._pending:
             log.warning("logout.revocations_left_pending", pending=len(self._pending))
         for task in (self._watching, self._retrying):

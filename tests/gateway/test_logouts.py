@@ -106,6 +106,43 @@ async def test_an_ordinary_logout_is_refused_here_at_once() -> None:
     await ends.close()
 
 
+async def test_a_logout_its_caller_cancels_is_still_carried_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by review: the Logout's event was written, the client cancelled while identity was
+    asked, and the revocation was dropped with the handler: the token, refused only in this
+    process's memory, read children through every other replica until it expired."""
+    monkeypatch.setattr(logouts, "RETRY_SECONDS", 0.01)
+    verifier, token = await _verifier_and_token()
+    identity = _Identity()
+    asked = asyncio.Event()
+    revoke = identity.revoke
+
+    async def slow_revoke(token: str) -> None:
+        asked.set()
+        await asyncio.sleep(0.2)
+        await revoke(token)
+
+    identity.revoke = slow_revoke  # type: ignore[method-assign]
+    ends = Logouts(identity, verifier)  # type: ignore[arg-type]
+    person = verifier.verify(token)
+    logout = asyncio.create_task(ends.end(person))
+    await asyncio.wait_for(asked.wait(), 1)
+    logout.cancel()  # the client went, identity still being asked (down, this time)
+    with pytest.raises(asyncio.CancelledError):
+        await logout
+    for _ in range(100):
+        if ends.pending:
+            break
+        await asyncio.sleep(0.01)
+    assert ends.pending == 1  # kept, and asked for again
+    identity.up = True
+    for _ in range(100):
+        if not ends.pending:
+            break
+        await asyncio.sleep(0.01)
+    assert identity.revoked_ids == [person.token_id] and ends.pending == 0
+    await ends.close()
+
+
 async def test_a_pending_logout_outlives_a_gateway_restart(
     databases: DatabaseFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
