@@ -172,4 +172,7 @@ def decide(
         Also(child.best, child.score.weight, (*child.score.reasons(), *child.rules, RULE_SPLIT))
         for child in others
     )
-    return replace(decision, also=also) if also else decision
+    # Carried by the link too: a rule applied after this decision may make it a review (found by
+    # review: a link turned into a review by a kept-apart pair lost the shielded child it was a
+    # possible match of, and the new child, at a shielded child's new address, was shown in full).
+    return _shielded_alike(replace(decision, also=also) if also else decision, chosen, children)

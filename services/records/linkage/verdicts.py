@@ -99,9 +99,11 @@ class Also:
 class Decision:
     """What to do with a new record; `candidate` is the best candidate (None when there were none),
     `nhs_same` whether its child shares the new record's NHS number, `also` the other children
-    a LINK would have joined as well, and `shielded_alike` (a REVIEW only) the other shielded
-    children the record is a possible match of: each is put to its data managers too, and the new
-    child is shown shielded until they decide."""
+    a LINK would have joined as well, and `shielded_alike` the other shielded children the record
+    is a possible match of: when it is reviewed, each is put to its data managers too, and the new
+    child is shown shielded until they decide. A LINK carries them as well, for a rule applied
+    after the decision that turns it into a review (a kept-apart pair, a source system's second
+    record, a child likelier archived)."""
 
     action: Action
     candidate: Candidate | None

@@ -158,6 +158,41 @@ async def test_a_record_like_two_children_kept_apart_is_reviewed_not_joined_to_e
     assert fourth.outcome == pb.MATCH_OUTCOME_POSSIBLE_MATCH
 
 
+async def test_a_record_like_a_kept_apart_pair_one_shielded_elsewhere_is_shown_shielded(world: World) -> None:
+    # Found by review: A kept two children apart and shielded one; B's record fitted both, the
+    # shielded one best. It could not join the shielded child (another organisation's), nor the
+    # other (the pair was kept apart): it was reviewed against the unshielded one alone, and its
+    # new child, perhaps the shielded child at its new address, was shown in full.
+    old_name, _ = names(world)
+    first = await world.submit(world.record("sc-1", name=old_name, nhs_number=""), "r1")
+    next_door = child_pb2.Address(lines=["2 High Street"], town="Manchester", postcode="M1 1AE")
+    second = await world.submit(world.record("sc-2", name=old_name, nhs_number="", address=next_door), "r2")
+    assert second.outcome == pb.MATCH_OUTCOME_POSSIBLE_MATCH  # one system's second record
+    task = await next_task(world, world.services.manager_a)
+    await world.records.ResolveReviewTask(
+        pb.ResolveReviewTaskRequest(
+            task_id=task.task_id, decision=pb.REVIEW_DECISION_KEEP_APART, reason="two children"
+        ),
+        metadata=world.services.manager_a,
+    )
+    await world.records.SetShielded(
+        pb.SetShieldedRequest(contactpoint_id=second.contactpoint_id, shielded=True, reason="court order"),
+        metadata=world.services.manager_a,
+    )
+    record = world.record(
+        "hv-1", source_system="health-visiting", name=old_name, nhs_number="", address=next_door
+    )
+    third = await world.submit(record, "r3", metadata=world.council_b)
+    assert third.outcome == pb.MATCH_OUTCOME_POSSIBLE_MATCH
+    assert third.contactpoint_id not in {first.contactpoint_id, second.contactpoint_id}
+    assert (await world.get(third.contactpoint_id)).shielded
+    # The shielded child's data managers are asked too.
+    pairs = world.sql(
+        "SELECT candidate FROM review_tasks WHERE status = 'open' AND new_child = :n", n=third.contactpoint_id
+    )
+    assert second.contactpoint_id in {p[0] for p in pairs}
+
+
 async def _shielded_in_a_renamed_in_b(
     world: World,
 ) -> tuple[pb.SubmitSourceRecordResponse, pb.SubmitSourceRecordResponse]:
