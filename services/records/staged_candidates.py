@@ -20,11 +20,13 @@ from sqlalchemy import Connection
 
 from services.records.linkage import Action, Decision
 from services.records.linkage.cascade import is_strong, settles, unblocked_bound
-from services.records.linkage.verdicts import RULE_EITHER_KEPT_APART
+from services.records.linkage.judging import same_source_links
+from services.records.linkage.verdicts import RULE_EITHER_KEPT_APART, RULE_NHS, RULE_SAME_SOURCE
 from services.records.matching import FeatureCache, Matcher, candidate_rows
 from services.records.model import AgeLimits
 from services.records.placement import Batch, Prepared, with_locals
 from services.records.repository import candidates as candidate_repo
+from services.records.repository import holdings
 from services.records.repository.rows import CandidateRow
 from services.records.task_upkeep import kept_apart
 
@@ -75,6 +77,8 @@ class StagedCandidates:
         self._matcher = matcher
         self._limits, self._today = limits, today
         self._plans: dict[int, _Plan] = {}
+        # (child, organisation, system) -> the ids of that system's records the child holds.
+        self._systems_held: dict[tuple[str, str, str], set[str]] = {}
         # Candidate rows read in each stage, records settled on the first, and settled records
         # read in full after all (for the benchmark and the tests).
         self.stats: Counter[str] = Counter()
@@ -122,7 +126,34 @@ class StagedCandidates:
 
     def decide(self, p: Prepared, batch: Batch) -> Decision:
         """LINK, REVIEW or CREATE for a new record of the batch, its earlier records included."""
-        return self._either_kept_apart(self._decide(p, batch))
+        return self._same_source(p, batch, self._either_kept_apart(self._decide(p, batch)))
+
+    def _same_source(self, p: Prepared, batch: Batch, decision: Decision) -> Decision:
+        # Two records of one source system are never joined automatically, whichever of the
+        # child's records blocking found (found by review: a system's second record of a child,
+        # its name changed and moved, found only another system's record of that child by its NHS
+        # number and joined it, though the child held the system's first record).
+        if decision.action != Action.LINK or decision.candidate is None:
+            return decision
+        if same_source_links(self._matcher.thresholds, decision.score, RULE_NHS in decision.reasons):
+            return decision
+        child, key = decision.candidate.contactpoint_id, p.key
+        org, system, rid = key.organisation, key.source_system, key.source_record_id
+        held = self._systems_held.get((child, org, system))
+        if held is None:
+            held = self._systems_held[(child, org, system)] = holdings.record_ids_of_system(
+                self._conn, child, org, system
+            )
+        local = any(
+            s.contactpoint_id == child
+            and (s.key.organisation, s.key.source_system) == (org, system)
+            and s.key.source_record_id != rid
+            for s in batch.sources
+        )
+        if not local and not held - {rid}:
+            return decision
+        reasons = (*decision.reasons, RULE_SAME_SOURCE)
+        return replace(decision, action=Action.REVIEW, reasons=reasons, also=())
 
     def _either_kept_apart(self, decision: Decision) -> Decision:
         # A record that fits, about as well (within `EITHER_MARGIN`), two children a data manager

@@ -47,8 +47,8 @@ def _twins(new: Features, candidate: Candidate, score: Score) -> bool:
     return scored_twins(new, candidate.features, score.levels)
 
 
-def _same_source_links(thresholds: Thresholds, weight: float, nhs_and_dob: bool) -> bool:
-    # Whether a source system's second record for a child may join it without a data manager.
+def same_source_links(thresholds: Thresholds, weight: float, nhs_and_dob: bool) -> bool:
+    """Whether a source system's second record for a child may join it without a data manager."""
     return thresholds.same_source is not None and (nhs_and_dob or weight >= thresholds.same_source)
 
 
@@ -209,7 +209,7 @@ def judge(
         action = Action.REVIEW if weight >= thresholds.review else Action.CREATE
     if (
         action == Action.LINK
-        and not _same_source_links(thresholds, weight, bool(nhs_and_dob))
+        and not same_source_links(thresholds, weight, bool(nhs_and_dob))
         and any(
             c.organisation == organisation
             and c.source_system == source_system

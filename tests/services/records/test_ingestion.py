@@ -194,6 +194,28 @@ def test_same_source_system_is_never_joined_automatically(db: Database) -> None:
     assert tasks[0].reasons
 
 
+def test_a_systems_second_record_is_reviewed_whichever_record_of_the_child_it_finds(db: Database) -> None:
+    # Found by review: the rule saw only the records of the child that blocking found. Social
+    # care's second record of a child, her family name changed and moved, found only education's
+    # record of her (by the NHS number) and joined the child, though it held social care's first.
+    first = submit(db, make_record("sc-1", nhs_number=""))
+    education = submit(db, make_record("ed-1", source_system="education"))
+    assert education == Submitted(first.contactpoint_id, Outcome.LINKED)
+    moved = make_record(
+        "sc-2",
+        name=child_pb2.PersonName(given_names="Amelia", family_name="Brennan"),
+        address=child_pb2.Address(lines=["9 Far Row"], town="Leeds", postcode="LS6 2AB"),
+        carers=[],
+    )
+    second = submit(db, moved)
+    assert second.outcome is Outcome.POSSIBLE_MATCH and second.contactpoint_id != first.contactpoint_id
+    tasks = db.run_sync(lambda c: c.execute(select(review_tasks)).all(), write=False)
+    assert [(t.new_child, t.candidate) for t in tasks] == [(second.contactpoint_id, first.contactpoint_id)]
+    # Another system's record like it still joins (the rule is the system's, not the council's).
+    health = submit(db, make_record("hv-1", source_system="health-visiting", name=moved.name, carers=[]))
+    assert health.outcome is Outcome.LINKED
+
+
 def test_auto_link_off_sends_every_would_be_link_to_review(db: Database) -> None:
     onboarding = Matcher(thresholds=Thresholds(auto_link=False))
     first = submit(db, make_record("sc-1"), matcher=onboarding)

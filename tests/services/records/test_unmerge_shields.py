@@ -49,6 +49,9 @@ def _other(world: World) -> pb.SourceRecord:
     # The family name is all the test's own: "Mensah" and a suffix made two tests' children alike
     # enough (one name's sound, one address) to be reviewed as one child born on another date.
     record = another_child(world)
+    # From a system the child's later records do not come from: a system's second record of a
+    # merged child is reviewed, never joined automatically.
+    record.source_system = "youth-justice"
     record.name.family_name = _letters(world).capitalize() + "ley"
     # Born two years later and living elsewhere: never a possible match of the first child.
     record.date_of_birth.year = world.dob.year + 2
