@@ -26,8 +26,8 @@ from services.records.matching import FeatureCache, Matcher, candidate_rows
 from services.records.model import AgeLimits
 from services.records.placement import Batch, Prepared, with_locals
 from services.records.repository import candidates as candidate_repo
-from services.records.repository import holdings
 from services.records.repository.rows import CandidateRow
+from services.records.same_source import SystemsHeld
 from services.records.task_upkeep import kept_apart
 
 # A record tries to settle on its strong candidates only when its weak keys found at least this
@@ -77,8 +77,7 @@ class StagedCandidates:
         self._matcher = matcher
         self._limits, self._today = limits, today
         self._plans: dict[int, _Plan] = {}
-        # (child, organisation, system) -> the ids of that system's records the child holds.
-        self._systems_held: dict[tuple[str, str, str], set[str]] = {}
+        self._systems = SystemsHeld(conn)
         # Candidate rows read in each stage, records settled on the first, and settled records
         # read in full after all (for the benchmark and the tests).
         self.stats: Counter[str] = Counter()
@@ -94,7 +93,8 @@ class StagedCandidates:
             self._plans[id(p)] = _Plan(order, strong, set(order) - strong)
         plans = list(self._plans.values())
         first = {sid for plan in plans for sid in plan.strong}
-        self._cache = FeatureCache(self._rows(first))
+        first_rows = self._rows(first)
+        self._cache = FeatureCache(first_rows)
         self.stats["first"] = len(first)
         for p in records:
             plan = self._plans[id(p)]
@@ -106,7 +106,11 @@ class StagedCandidates:
             held = set().union(*(records_of.get(c, ()) for c in plan.children))
             plan.extra = plan.weak & held
         second = {sid for plan in plans for sid in (plan.extra if plan.settled else plan.weak)}
-        self._cache.add(self._rows(second))
+        second_rows = self._rows(second)
+        self._cache.add(second_rows)
+        # The children the batch's records may join, for the same-source rule (`_same_source`).
+        rows = [*first_rows.values(), *second_rows.values()]
+        self._systems.prefetch({r.contactpoint_id for r in rows}, {p.key.organisation for p in records})
         self.stats.update(
             second=len(second),
             settled=len(settled),
@@ -137,20 +141,7 @@ class StagedCandidates:
             return decision
         if same_source_links(self._matcher.thresholds, decision.score, RULE_NHS in decision.reasons):
             return decision
-        child, key = decision.candidate.contactpoint_id, p.key
-        org, system, rid = key.organisation, key.source_system, key.source_record_id
-        held = self._systems_held.get((child, org, system))
-        if held is None:
-            held = self._systems_held[(child, org, system)] = holdings.record_ids_of_system(
-                self._conn, child, org, system
-            )
-        local = any(
-            s.contactpoint_id == child
-            and (s.key.organisation, s.key.source_system) == (org, system)
-            and s.key.source_record_id != rid
-            for s in batch.sources
-        )
-        if not local and not held - {rid}:
+        if not self._systems.holds_another(decision.candidate.contactpoint_id, p.key, batch):
             return decision
         reasons = (*decision.reasons, RULE_SAME_SOURCE)
         return replace(decision, action=Action.REVIEW, reasons=reasons, also=())

@@ -61,14 +61,19 @@ def source_organisations(conn: Connection, contactpoint_id: str) -> list[tuple[s
     return [(str(r.organisation), bool(r.withdrawn)) for r in conn.execute(query).all()]
 
 
-def record_ids_of_system(
-    conn: Connection, contactpoint_id: str, organisation: str, source_system: str
-) -> set[str]:
-    """The ids of the active source records of one organisation's system that a child holds."""
-    query = select(source_records.c.source_record_id).where(
-        source_records.c.contactpoint_id == contactpoint_id,
+def records_from(
+    conn: Connection, contactpoint_ids: Collection[str], organisation: str
+) -> list[tuple[str, str, str]]:
+    """(child, source system, source record id) of each active source record of `organisation`
+    these children hold."""
+    if not contactpoint_ids:
+        return []
+    query = select(
+        source_records.c.contactpoint_id, source_records.c.source_system, source_records.c.source_record_id
+    ).where(
+        source_records.c.contactpoint_id.in_(sorted(contactpoint_ids)),
         source_records.c.organisation == organisation,
-        source_records.c.source_system == source_system,
         source_records.c.withdrawn.is_(False),
     )
-    return {str(r.source_record_id) for r in conn.execute(query).all()}
+    rows = conn.execute(query)
+    return [(str(r.contactpoint_id), str(r.source_system), str(r.source_record_id)) for r in rows]
