@@ -208,6 +208,20 @@ def resolve_task(
             conn, task_id, decision=OBSOLETE, manager=manager.name, reason=reason, result_id="", now=now
         )
         raise FailedPrecondition("a child of this task was archived or withdrawn meanwhile", "TASK_OBSOLETE")
+    if (
+        decision == LINK
+        and new.contactpoint_id != candidate.contactpoint_id
+        and task_upkeep.kept_apart(conn, new.contactpoint_id, candidate.contactpoint_id)
+    ):
+        # A merge since the task was handed out brought together children a data manager kept
+        # apart: linking would undo that decision unseen (found by review). The queue offers such
+        # a task no more (`next_task`).
+        review_repo.resolve_task(
+            conn, task_id, decision=OBSOLETE, manager=manager.name, reason=reason, result_id="", now=now
+        )
+        raise FailedPrecondition(
+            "children of this task were kept apart by a data manager meanwhile", "TASK_OBSOLETE"
+        )
     if decision == LINK:
         if new.contactpoint_id != candidate.contactpoint_id:
             merge_children(

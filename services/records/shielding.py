@@ -23,7 +23,7 @@ from services.records import task_upkeep
 from services.records.children import locked_chain
 from services.records.model import DEFAULT_LIMITS, AgeLimits
 from services.records.repository import children as child_repo
-from services.records.repository import holdings, kept_shields
+from services.records.repository import holdings, kept_shields, task_sides
 from services.records.repository import merges as merge_repo
 from services.records.repository import review as review_repo
 from services.records.repository import shields as shield_repo
@@ -118,6 +118,10 @@ def set_shielded(
     if shielded:
         # Remembered on each child merged into it too: it stands on either after an unmerge.
         shield_repo.add(conn, family, manager.organisation, now=now)
+        # Its open tasks beside an unshielded child are its own organisations' to decide now
+        # (found by review: a task raised before the shield, its candidate another council's
+        # child, showed that council the shielded child in full and let it join it).
+        task_sides.shielded_as_candidate(conn, row.contactpoint_id)
         # Every child an open task pairs with a newly shielded child (a possible match of it, the
         # candidate it may be a copy of, or the other half of a child filed twice) is shown
         # shielded until decided.

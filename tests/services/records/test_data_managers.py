@@ -547,6 +547,41 @@ async def test_only_an_organisation_that_shielded_a_child_lifts_the_shield(world
     assert not (await world.get(child)).shielded
 
 
+async def test_a_child_shielded_after_its_task_was_raised_is_decided_by_its_own_organisation(
+    world: World,
+) -> None:
+    """A's record, B's child's NHS number with a day of the birth date out, made A's new child N
+    and a task (N, B's child) that B decides. A then shields N: the task is A's to decide, N the
+    candidate; B is never shown it (found by review: B was handed N's address and carers in full,
+    and could join it to B's child)."""
+    name = _unique("Seraphina", "Quartermaine")
+    held_by_b = await world.submit(world.record("b-1", name=name), "r1", metadata=world.council_b)
+    b_child = held_by_b.contactpoint_id
+    born = date_pb2.Date(year=world.dob.year, month=world.dob.month, day=world.dob.day % 27 + 1)
+    new = await world.submit(world.record("sc-1", name=name, date_of_birth=born), "r2")
+    assert new.outcome == pb.MATCH_OUTCOME_POSSIBLE_MATCH and new.contactpoint_id != b_child
+    [(task_id,)] = world.sql(
+        "SELECT task_id FROM review_tasks WHERE status = 'open' AND new_child = :n AND candidate = :c",
+        n=new.contactpoint_id,
+        c=b_child,
+    )
+    await _shield(world, new.contactpoint_id, True, world.services.manager_a)
+    await never_offered(world, world.services.manager_b, str(task_id))
+    for _ in range(50):  # A's queue, other tests' tasks kept apart on the way
+        asked = pb.NextReviewTaskRequest()
+        task = (await world.records.NextReviewTask(asked, metadata=world.services.manager_a)).task
+        if task.task_id == task_id:
+            break
+        await world.records.ResolveReviewTask(
+            pb.ResolveReviewTaskRequest(
+                task_id=task.task_id, decision=pb.REVIEW_DECISION_KEEP_APART, reason="another test's task"
+            ),
+            metadata=world.services.manager_a,
+        )
+    assert task.task_id == task_id
+    assert (task.candidate.contactpoint_id, task.new_child.contactpoint_id) == (new.contactpoint_id, b_child)
+
+
 async def test_a_shield_merged_in_stands_on_the_merged_child(world: World) -> None:
     """A's shielded Y merged into X, which B holds too: B cannot lift the shield that now stands on X."""
     x, _ = await _merged_into_a_shared_child(world, _unique("Leopoldine", "Abernethy"))

@@ -385,3 +385,23 @@ def test_a_task_of_a_pair_kept_apart_meanwhile_is_never_handed_out(db: Database)
     for _ in range(2):
         with pytest.raises(NotFound):
             db.run_sync(lambda c: review.next_task(c, manager=MANAGER, now=NOW))
+
+
+def test_a_task_linked_after_a_merge_brought_in_a_child_kept_apart_is_overtaken(db: Database) -> None:
+    # Found by review: N was kept apart from D; the task (N, C) was handed out; D was merged into
+    # C; the task's LINK joined N to C, and so to D, undoing the decision unseen.
+    candidate = _submit(db, make_record("sc-97")).contactpoint_id
+    new = _submit(db, make_record("sc-98")).contactpoint_id
+    other = _child(db, "d-1", "Ottoline", "Quince")
+    db.run_sync(lambda c: kept_apart_repo.keep_apart(c, new, other, manager="dm-b", reason="two", now=NOW))
+    task = db.run_sync(lambda c: review.next_task(c, manager=MANAGER, now=NOW))
+    assert (task.new_child.contactpoint_id, task.candidate.contactpoint_id) == (new, candidate)
+    _merge(db, candidate, other)
+    with pytest.raises(FailedPrecondition) as refused:
+        db.run_sync(
+            lambda c: review.resolve_task(
+                c, manager=MANAGER, task_id=task.task_id, decision=LINK, reason="one child", now=NOW
+            )
+        )
+    assert refused.value.reason == "TASK_OBSOLETE"
+    assert _reads_as(db, new) == new and _reads_as(db, candidate) == candidate
