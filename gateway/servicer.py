@@ -201,6 +201,15 @@ class GatewayServicer(AccountRpcs, pb_grpc.GatewayServiceServicer):
                 if isinstance(exc, NotFound):
                     raise NotFound(exc.message) from None
                 raise FailedPrecondition(exc.message, exc.reason) from None
+            if request.postcode.strip() and child.shielded:
+                # CONTRACT §3: a search that used a postcode never returns a shielded child. Records
+                # withholds it; the gateway holds to it too, so that no records replica (an older
+                # one, in a rolling upgrade) can make it answer where a shielded child lives.
+                _note_withheld(call, [*withheld, child.contactpoint_id], archived)
+                await self._allowances.take_item(
+                    principal, call, search_item(search, self._allowances.search_key)
+                )
+                raise NotFound("no child matches")
             _note_withheld(call, withheld, archived)
             call.contactpoint_id = child.contactpoint_id
             await self._allowances.take_item(principal, call, child_item(child.contactpoint_id))

@@ -25,12 +25,14 @@ from contactpoint.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 from contactpoint.identity.v1 import identity_service_pb2 as identity_pb
 from contactpoint.identity.v1 import identity_service_pb2_grpc as identity_grpc
 from contactpoint.platform import migrate
+from contactpoint.platform.auth import Principal
 from contactpoint.platform.db import Database
 from contactpoint.platform.server import RunningServer
 from contactpoint.records.v1 import records_service_pb2 as records_pb
 from contactpoint.records.v1 import records_service_pb2_grpc as records_grpc
 from gateway.main import MIGRATIONS as GATEWAY_MIGRATIONS
 from gateway.main import build as build_gateway
+from gateway.records_client import RecordsClient
 from gateway.settings import GatewaySettings
 from services.audit.main import MIGRATIONS as AUDIT_MIGRATIONS
 from services.audit.main import build as build_audit
@@ -405,6 +407,44 @@ async def test_shielded_child_and_override_alert(world: World) -> None:
     [search] = [e for e in events if e.action == "FindChild"]
     assert (search.actor, search.outcome, search.severity) == ("pat.two", "NOT_FOUND", "WARNING")
     assert list(search.other_contactpoint_ids) == [cp] and "shielded" in search.detail
+
+
+async def test_a_shielded_child_found_by_postcode_is_withheld_by_the_gateway_too(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records withholds a shielded child from a search by postcode; were a records replica to
+    answer with one (an older one, in a rolling upgrade), the gateway withholds it as well:
+    NOT_FOUND, the child named only in the log."""
+    cp = await world.submit("gw-shield-pc")
+    find_child = RecordsClient.find_child
+
+    async def answering_shielded(
+        self: RecordsClient, request: records_pb.FindChildRecordRequest, person: Principal
+    ) -> tuple[child_pb2.Child, list[str], list[str]]:
+        child, withheld, archived = await find_child(self, request, person)
+        shown = child_pb2.Child()
+        shown.CopyFrom(child)
+        shown.shielded = True
+        return shown, withheld, archived
+
+    monkeypatch.setattr(RecordsClient, "find_child", answering_shielded)
+    prac = create_user(world.identity_url, "pat.pc", "practitioner")
+    aud = create_user(world.identity_url, "avery.pc", "auditor")
+    token = await world.login("pat.pc", prac.totp_secret)
+    born = date_pb2.Date(year=2015, month=3, day=14)  # `source_record`'s
+    search = pb.FindChildRequest(
+        family_name="Okafor", given_name="Amelia", date_of_birth=born, purpose=SAFEGUARDING
+    )
+    assert (await world.gateway.FindChild(search, metadata=bearer(token))).child.contactpoint_id == cp
+    search.postcode = "M1 1AE"
+    with pytest.raises(grpc.aio.AioRpcError) as by_postcode:
+        await world.gateway.FindChild(search, metadata=bearer(token))
+    assert by_postcode.value.code() == grpc.StatusCode.NOT_FOUND
+    said = (by_postcode.value.details() or "") + str(by_postcode.value.trailing_metadata())
+    assert cp not in said
+    events = await _events(world, await world.login("avery.pc", aud.totp_secret), contactpoint_id=cp)
+    searches = [(e.outcome, e.severity) for e in events if e.action == "FindChild"]
+    assert searches[-1] == ("NOT_FOUND", "WARNING")
 
 
 async def test_a_search_that_matched_only_an_archived_child_is_in_its_trail(world: World) -> None:
