@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -47,6 +48,14 @@ class _Identity:
         self.revoked_ids.append(token_id)
 
 
+async def _until(check: Callable[[], object]) -> None:
+    """Wait up to a second for `check()` to hold (the retries run at RETRY_SECONDS, 0.01 s here)."""
+    for _ in range(100):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+
+
 async def _verifier_of(issuer: TokenIssuer) -> TokenVerifier:
     async def source(_known: int) -> VerificationState:
         return VerificationState(1, {issuer.key_id: issuer.public_key}, frozenset(), frozenset())
@@ -76,10 +85,7 @@ async def test_a_logout_identity_cannot_take_is_refused_here_and_revoked_when_it
     await asyncio.sleep(0.05)
     assert ends.pending == 1 and identity.revoked == []  # still down: still pending
     identity.up = True
-    for _ in range(100):
-        if not ends.pending:
-            break
-        await asyncio.sleep(0.01)
+    await _until(lambda: not ends.pending)
     # Asked again by the token's id (the gateway keeps no token).
     assert identity.revoked_ids == [person.token_id] and ends.pending == 0
     await ends.close()
@@ -129,16 +135,10 @@ async def test_a_logout_its_caller_cancels_is_still_carried_through(monkeypatch:
     logout.cancel()  # the client went, identity still being asked (down, this time)
     with pytest.raises(asyncio.CancelledError):
         await logout
-    for _ in range(100):
-        if ends.pending:
-            break
-        await asyncio.sleep(0.01)
+    await _until(lambda: ends.pending)
     assert ends.pending == 1  # kept, and asked for again
     identity.up = True
-    for _ in range(100):
-        if not ends.pending:
-            break
-        await asyncio.sleep(0.01)
+    await _until(lambda: not ends.pending)
     assert identity.revoked_ids == [person.token_id] and ends.pending == 0
     await ends.close()
 

@@ -70,11 +70,15 @@ def another_child(world: World) -> pb.SourceRecord:
     )
 
 
-async def next_task(world: World, manager: tuple[tuple[str, str], ...]) -> pb.ReviewTask:
-    """The next task for `manager`, skipping other tests' tasks (they share the services)."""
+async def next_task(
+    world: World, manager: tuple[tuple[str, str], ...], *, task_id: str = ""
+) -> pb.ReviewTask:
+    """The next task for `manager` (`task_id`, when given) of this test's children, keeping other
+    tests' tasks apart on the way (they share the services)."""
     for _ in range(50):
         task = (await world.records.NextReviewTask(pb.NextReviewTaskRequest(), metadata=manager)).task
-        if task.new_child.date_of_birth == world.dob and task.candidate.date_of_birth == world.dob:
+        ours = task.new_child.date_of_birth == world.dob and task.candidate.date_of_birth == world.dob
+        if task.task_id == task_id or (ours and not task_id):
             return task
         await world.records.ResolveReviewTask(
             pb.ResolveReviewTaskRequest(
@@ -567,18 +571,7 @@ async def test_a_child_shielded_after_its_task_was_raised_is_decided_by_its_own_
     )
     await _shield(world, new.contactpoint_id, True, world.services.manager_a)
     await never_offered(world, world.services.manager_b, str(task_id))
-    for _ in range(50):  # A's queue, other tests' tasks kept apart on the way
-        asked = pb.NextReviewTaskRequest()
-        task = (await world.records.NextReviewTask(asked, metadata=world.services.manager_a)).task
-        if task.task_id == task_id:
-            break
-        await world.records.ResolveReviewTask(
-            pb.ResolveReviewTaskRequest(
-                task_id=task.task_id, decision=pb.REVIEW_DECISION_KEEP_APART, reason="another test's task"
-            ),
-            metadata=world.services.manager_a,
-        )
-    assert task.task_id == task_id
+    task = await next_task(world, world.services.manager_a, task_id=str(task_id))
     assert (task.candidate.contactpoint_id, task.new_child.contactpoint_id) == (new.contactpoint_id, b_child)
 
 

@@ -81,9 +81,8 @@ async def test_a_record_joining_a_split_child_raises_a_task_and_linking_merges(w
     assert (await world.get(new)).contactpoint_id == old  # the retired id reads as its survivor
 
 
-async def test_kept_apart_is_not_raised_again(world: World) -> None:
-    old, new = await split_child(world)
-    await bridge(world, "health-visiting")
+async def keep_next_apart(world: World) -> None:
+    """A's data manager keeps the two children of this test's next task apart."""
     task = await next_task(world, world.services.manager_a)
     await world.records.ResolveReviewTask(
         pb.ResolveReviewTaskRequest(
@@ -91,6 +90,12 @@ async def test_kept_apart_is_not_raised_again(world: World) -> None:
         ),
         metadata=world.services.manager_a,
     )
+
+
+async def test_kept_apart_is_not_raised_again(world: World) -> None:
+    old, new = await split_child(world)
+    await bridge(world, "health-visiting")
+    await keep_next_apart(world)
     assert (await bridge(world, "youth-justice")).outcome == pb.MATCH_OUTCOME_LINKED
     assert open_tasks(world, old, new) == []
 
@@ -107,13 +112,7 @@ async def test_either_child_is_shown_shielded_while_the_other_is(world: World, s
     await bridge(world, "health-visiting")
     # The unshielded copy may hold the shielded child's address: hidden until a manager decides.
     assert (await world.get(other)).shielded
-    task = await next_task(world, world.services.manager_a)
-    await world.records.ResolveReviewTask(
-        pb.ResolveReviewTaskRequest(
-            task_id=task.task_id, decision=pb.REVIEW_DECISION_KEEP_APART, reason="two children"
-        ),
-        metadata=world.services.manager_a,
-    )
+    await keep_next_apart(world)
     assert not (await world.get(other)).shielded
     assert (await world.get(shielded)).shielded
 
@@ -126,13 +125,7 @@ async def test_a_record_like_two_children_kept_apart_is_reviewed_not_joined_to_e
     first = await world.submit(world.record("sc-1", name=old_name, nhs_number=""), "r1")
     second = await world.submit(world.record("sc-2", name=old_name, nhs_number=""), "r2")
     assert second.outcome == pb.MATCH_OUTCOME_POSSIBLE_MATCH  # one system's second record
-    task = await next_task(world, world.services.manager_a)
-    await world.records.ResolveReviewTask(
-        pb.ResolveReviewTaskRequest(
-            task_id=task.task_id, decision=pb.REVIEW_DECISION_KEEP_APART, reason="two children"
-        ),
-        metadata=world.services.manager_a,
-    )
+    await keep_next_apart(world)
     # Next door, as if moved: still the pair's street and postcode.
     next_door = child_pb2.Address(lines=["2 High Street"], town="Manchester", postcode="M1 1AE")
     third = await world.submit(
@@ -168,13 +161,7 @@ async def test_a_record_like_a_kept_apart_pair_one_shielded_elsewhere_is_shown_s
     next_door = child_pb2.Address(lines=["2 High Street"], town="Manchester", postcode="M1 1AE")
     second = await world.submit(world.record("sc-2", name=old_name, nhs_number="", address=next_door), "r2")
     assert second.outcome == pb.MATCH_OUTCOME_POSSIBLE_MATCH  # one system's second record
-    task = await next_task(world, world.services.manager_a)
-    await world.records.ResolveReviewTask(
-        pb.ResolveReviewTaskRequest(
-            task_id=task.task_id, decision=pb.REVIEW_DECISION_KEEP_APART, reason="two children"
-        ),
-        metadata=world.services.manager_a,
-    )
+    await keep_next_apart(world)
     await world.records.SetShielded(
         pb.SetShieldedRequest(contactpoint_id=second.contactpoint_id, shielded=True, reason="court order"),
         metadata=world.services.manager_a,
