@@ -39,7 +39,8 @@ class VerificationState:
     keys: Mapping[str, bytes]
     revoked_token_ids: frozenset[str]
     suspended_subjects: frozenset[str]
-    # Per subject: tokens issued before these Unix milliseconds are refused (ended by a suspension).
+    # Per subject: tokens issued before these Unix milliseconds are refused (a suspension, a password
+    # change or reset ended them).
     tokens_not_before: Mapping[str, int] = field(default_factory=dict)
     # Per subject ever suspended: when it last was, Unix milliseconds (kept once reinstated).
     suspended_since: Mapping[str, int] = field(default_factory=dict)
